@@ -1,0 +1,113 @@
+/**
+ * All time in the core goes through a Clock, so tests, replays and dry runs can run a day in
+ * milliseconds and live runs use the wall clock. Times are epoch milliseconds.
+ */
+export interface Clock {
+  now(): number;
+  /** Calls `fn` once after `ms`; returns the function that cancels it. */
+  setTimeout(fn: () => void, ms: number): () => void;
+  /** Calls `fn` every `ms`; returns the function that cancels it. */
+  setInterval(fn: () => void, ms: number): () => void;
+}
+
+/** The wall clock. Its timers are unref'd so a pending timer never keeps a finished process alive. */
+export class SystemClock implements Clock {
+  now(): number {
+    return Date.now();
+  }
+  setTimeout(fn: () => void, ms: number): () => void {
+    // Node caps timers at 2^31-1 ms; longer waits re-arm so far deadlines still fire on time.
+    const MAX = 2_147_483_647;
+    let handle: NodeJS.Timeout;
+    const due = Date.now() + ms;
+    const arm = (delay: number) => {
+      handle = setTimeout(
+        () => {
+          const left = due - Date.now();
+          if (left > 0) arm(left);
+          else fn();
+        },
+        Math.min(Math.max(0, delay), MAX),
+      );
+      handle.unref();
+    };
+    arm(ms);
+    return () => clearTimeout(handle);
+  }
+  setInterval(fn: () => void, ms: number): () => void {
+    const handle = setInterval(fn, ms);
+    handle.unref();
+    return () => clearInterval(handle);
+  }
+}
+
+interface VirtualTimer {
+  id: number;
+  due: number;
+  fn: () => void;
+  every?: number;
+}
+
+/**
+ * A clock that only moves when told to. `advance` fires due timers in deadline order and lets
+ * promise chains settle between them, so async work started by a timer completes in step.
+ */
+export class VirtualClock implements Clock {
+  private current: number;
+  private timers: VirtualTimer[] = [];
+  private nextId = 1;
+
+  constructor(start: number | Date = Date.UTC(2026, 0, 1)) {
+    this.current = typeof start === 'number' ? start : start.getTime();
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, ms: number): () => void {
+    return this.add({ id: this.nextId++, due: this.current + Math.max(0, ms), fn });
+  }
+
+  setInterval(fn: () => void, ms: number): () => void {
+    const every = Math.max(1, ms);
+    return this.add({ id: this.nextId++, due: this.current + every, fn, every });
+  }
+
+  /** Number of timers still waiting. */
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due on the way. */
+  async advance(ms: number): Promise<void> {
+    await this.advanceTo(this.current + ms);
+  }
+
+  async advanceTo(time: number): Promise<void> {
+    await settle();
+    for (;;) {
+      const next = this.timers.reduce<VirtualTimer | undefined>((a, b) => (!a || b.due < a.due ? b : a), undefined);
+      if (!next || next.due > time) break;
+      this.current = Math.max(this.current, next.due);
+      if (next.every) next.due += next.every;
+      else this.timers = this.timers.filter((t) => t !== next);
+      next.fn();
+      await settle();
+    }
+    this.current = Math.max(this.current, time);
+    await settle();
+  }
+
+  private add(timer: VirtualTimer): () => void {
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((t) => t.id !== timer.id);
+    };
+  }
+}
+
+/** Lets pending promise callbacks and I/O callbacks run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,77 @@
+import type { Thing } from '../model/thing.ts';
+
+/** Every event carries its household and the id of what caused it, so traces can walk back. */
+interface EventBase {
+  id: string;
+  householdId: string;
+  ts: number;
+  cause?: string | null;
+}
+
+/** A value a device, phone or car reported, before the twin decides whether anything changed. */
+export interface Report {
+  householdId: string;
+  thing: string;
+  property: string;
+  value: unknown;
+  ts?: number;
+  source: string;
+  cause?: string | null;
+}
+
+export interface StateChanged extends EventBase {
+  type: 'state';
+  thing: string;
+  property: string;
+  from: unknown;
+  to: unknown;
+  source: string;
+}
+
+export type CommandStatus = 'pending' | 'sent' | 'confirmed' | 'failed' | 'expired';
+
+export interface Command {
+  id: string;
+  householdId: string;
+  thing: string;
+  action: string;
+  input: Record<string, unknown>;
+  status: CommandStatus;
+  /** The state that will confirm the command, fixed when it was issued. */
+  expect: Record<string, unknown> | null;
+  error?: string | null;
+  cause?: string | null;
+  /** Who asked: a user id, a rule id, or 'system'. */
+  issuedBy: string;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+}
+
+export interface CommandUpdated extends EventBase {
+  type: 'command';
+  command: Command;
+}
+
+export interface ThingChanged extends EventBase {
+  type: 'thing.added' | 'thing.updated' | 'thing.removed';
+  thing: string;
+  snapshot?: Thing;
+}
+
+export interface AvailabilityChanged extends EventBase {
+  type: 'availability';
+  thing: string;
+  online: boolean;
+}
+
+/** Anything else a subsystem announces (automation runs, notifications, presence…). */
+export interface GenericEvent extends EventBase {
+  type: `${string}.${string}`;
+  thing?: string;
+  data?: Record<string, unknown>;
+}
+
+export type HubEvent = StateChanged | CommandUpdated | ThingChanged | AvailabilityChanged | GenericEvent;
+
+export type HubEventType = HubEvent['type'];

@@ -1,0 +1,117 @@
+import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
+import type { Thing } from '../model/thing.ts';
+
+/** One recorded value of one property. */
+export interface HistoryPoint {
+  ts: number;
+  value: unknown;
+  /** The id of the state-change event, so a trace can point at it. */
+  id: string;
+  cause: string | null;
+}
+
+export interface HistoryQuery {
+  householdId: string;
+  thing: string;
+  property?: string;
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+/** The latest known value of a property; what the twin reloads at start. */
+export interface LatestValue {
+  householdId: string;
+  thing: string;
+  property: string;
+  value: unknown;
+  ts: number;
+}
+
+export interface EventQuery {
+  householdId: string;
+  since?: number;
+  until?: number;
+  /** Only these event types; all when absent. */
+  types?: string[];
+  thing?: string;
+  limit?: number;
+}
+
+export interface Household {
+  id: string;
+  name: string;
+  /** Household settings (home location, presence delays, …) as set over the API. */
+  settings: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  householdId: string;
+  /** The user the token acts for; null for device or system tokens. */
+  userId: string | null;
+  name: string;
+  /** sha256 of the secret, hex. The secret itself is never stored. */
+  hash: string;
+  role: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** A timer that must survive a restart (automation `for:`, delays, waits; command expiry). */
+export interface StoredTimer {
+  id: string;
+  householdId: string;
+  /** Which subsystem owns it, so each one reloads only its own. */
+  owner: string;
+  due: number;
+  payload: Record<string, unknown>;
+}
+
+/**
+ * Everything Triad keeps. SQLite (embedded default) and PostgreSQL implement it and pass the same
+ * test suite. Every query is scoped to one household; methods without a household are for the
+ * hub's own start-up.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Creates or upgrades the schema; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  saveHousehold(household: Household): Promise<void>;
+  getHousehold(id: string): Promise<Household | null>;
+  listHouseholds(): Promise<Household[]>;
+
+  saveThing(thing: Thing): Promise<void>;
+  deleteThing(householdId: string, id: string): Promise<void>;
+  /** All things of one household, or of every household when none is given (start-up). */
+  listThings(householdId?: string): Promise<Thing[]>;
+
+  /** Writes a batch of state changes in one transaction and moves each property's latest value. */
+  appendHistory(changes: StateChanged[]): Promise<void>;
+  queryHistory(query: HistoryQuery): Promise<HistoryPoint[]>;
+  latestValues(householdId?: string): Promise<LatestValue[]>;
+
+  /** Writes a batch of non-state events (commands, automation runs, …) in one transaction. */
+  appendEvents(events: HubEvent[]): Promise<void>;
+  /** State changes and other events together, oldest first. */
+  listEvents(query: EventQuery): Promise<HubEvent[]>;
+
+  /** Inserts or updates a command; called on every lifecycle step. */
+  saveCommand(command: Command): Promise<void>;
+  getCommand(householdId: string, id: string): Promise<Command | null>;
+  /** Commands in the given states across every household (to resume them after a restart). */
+  listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]>;
+
+  saveToken(token: TokenRecord): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | null>;
+  listTokens(householdId: string): Promise<TokenRecord[]>;
+
+  saveTimer(timer: StoredTimer): Promise<void>;
+  deleteTimer(id: string): Promise<void>;
+  listTimers(owner: string): Promise<StoredTimer[]>;
+}
