@@ -1,9 +1,19 @@
 import { randomBytes } from 'node:crypto';
 
+let lastMs = -1;
+let sequence = 0;
+
 /**
- * Time-ordered ids: 12 hex digits of milliseconds then 10 random hex digits, so ids sort in the
- * order they were made and a store index on them is an index on time.
+ * Time-ordered ids: 12 hex digits of milliseconds, 4 of a per-process sequence within that
+ * millisecond, then 8 random hex digits. Ids sort in the order they were made, so ordering by
+ * (time, id) keeps events that share a millisecond in the order they happened.
  */
 export function newId(now: number, prefix = ''): string {
-  return prefix + Math.floor(now).toString(16).padStart(12, '0') + randomBytes(5).toString('hex');
+  const ms = Math.floor(now);
+  if (ms === lastMs) sequence = (sequence + 1) & 0xffff;
+  else {
+    lastMs = ms;
+    sequence = 0;
+  }
+  return prefix + ms.toString(16).padStart(12, '0') + sequence.toString(16).padStart(4, '0') + randomBytes(4).toString('hex');
 }

@@ -8,6 +8,8 @@ export interface HistoryPoint {
   /** The id of the state-change event, so a trace can point at it. */
   id: string;
   cause: string | null;
+  /** Which property the value belongs to; tells points apart when a query spans every property. */
+  property?: string;
 }
 
 export interface HistoryQuery {

@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import type { HubEvent } from '../core/events.ts';
+import { type ApiContext, principalOf } from './server.ts';
+import { commandView, iso, thingView } from './views.ts';
+
+/** A client that falls this far behind is cut off rather than allowed to grow the hub's memory. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const MAX_SUBSCRIBED_THINGS = 1000;
+
+interface ClientMessage {
+  type?: unknown;
+  things?: unknown;
+  snapshot?: unknown;
+}
+
+/**
+ * `/api/stream`: after `{"type":"subscribe","things":["*"]}` the client gets every state change
+ * of its household as `{"type":"state","thing","property","value","ts"}`, plus command,
+ * availability and thing messages. `"snapshot": true` first sends current values, so a client
+ * that reconnects can resynchronise without a second request.
+ */
+export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/api/stream', { websocket: true, schema: { summary: 'Live state changes (WebSocket)' } }, (socket, request) => {
+    const { householdId } = principalOf(request);
+    let subscribed: Set<string> | 'all' | null = null;
+
+    const send = (message: unknown) => {
+      if (socket.readyState !== socket.OPEN) return;
+      if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        socket.close(1013, 'too slow: messages were piling up');
+        return;
+      }
+      socket.send(JSON.stringify(message));
+    };
+    const wants = (thing: string | undefined) =>
+      subscribed === 'all' || (subscribed !== null && thing !== undefined && subscribed.has(thing));
+
+    const unsubscribe = ctx.bus.subscribe((event: HubEvent) => {
+      if (event.householdId !== householdId || subscribed === null) return;
+      const message = streamMessage(event);
+      if (message && wants(message.thing)) send(message);
+    });
+
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      const parsed = isBinary ? null : parseMessage(data);
+      if (!parsed || parsed.type !== 'subscribe' && parsed.type !== 'unsubscribe') {
+        send({ type: 'error', error: { code: 'bad_message', message: 'expected {"type":"subscribe","things":["*"]}' } });
+        return;
+      }
+      if (parsed.type === 'unsubscribe') {
+        subscribed = null;
+        send({ type: 'unsubscribed' });
+        return;
+      }
+      const things = parsed.things ?? ['*'];
+      if (!Array.isArray(things) || things.length > MAX_SUBSCRIBED_THINGS || !things.every((t) => typeof t === 'string')) {
+        send({ type: 'error', error: { code: 'bad_message', message: 'things must be a list of thing ids or ["*"]' } });
+        return;
+      }
+      subscribed = things.includes('*') ? 'all' : new Set(things as string[]);
+      send({ type: 'subscribed', things });
+      if (parsed.snapshot === true) sendSnapshot();
+    });
+
+    const sendSnapshot = () => {
+      for (const twin of ctx.twins.list(householdId)) {
+        if (!wants(twin.thing.id)) continue;
+        send({ type: 'thing', thing: twin.thing.id, snapshot: thingView(twin) });
+      }
+      send({ type: 'snapshot.end' });
+    };
+
+    const stopPing = ctx.clock.setInterval(() => {
+      if (socket.readyState === socket.OPEN) socket.ping();
+    }, 30_000);
+    const close = () => {
+      unsubscribe();
+      stopPing();
+    };
+    socket.on('close', close);
+    socket.on('error', close);
+  });
+}
+
+function parseMessage(data: Buffer): ClientMessage | null {
+  try {
+    const value: unknown = JSON.parse(data.toString('utf8'));
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as ClientMessage) : null;
+  } catch {
+    return null;
+  }
+}
+
+type StreamMessage = Record<string, unknown> & { thing?: string };
+
+/** The stream's wire shape for a hub event, or null for events the stream does not carry. */
+export function streamMessage(event: HubEvent): StreamMessage | null {
+  switch (event.type) {
+    case 'state':
+      return {
+        type: 'state',
+        thing: event.thing,
+        property: event.property,
+        value: event.to,
+        ts: iso(event.ts),
+        id: event.id,
+        cause: event.cause ?? null,
+      };
+    case 'command':
+      return { type: 'command', thing: event.command.thing, command: commandView(event.command), ts: iso(event.ts) };
+    case 'availability':
+      return { type: 'availability', thing: event.thing, online: event.online, ts: iso(event.ts) };
+    case 'thing.added':
+    case 'thing.updated':
+    case 'thing.removed':
+      return { type: event.type, thing: event.thing, ts: iso(event.ts) };
+    default:
+      return { type: 'event', event: event.type, thing: event.thing, data: ('data' in event ? event.data : undefined) ?? {}, ts: iso(event.ts), id: event.id };
+  }
+}
+

@@ -1,0 +1,225 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { badRequest, notFound } from '../core/errors.ts';
+import type { Twin } from '../core/twin.ts';
+import { toThingDescription } from '../model/td.ts';
+import { type ApiContext, principalOf } from './server.ts';
+import { commandView, eventView, iso, thingView } from './views.ts';
+
+const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 128 } },
+} as const;
+
+const errorResponse = {
+  type: 'object',
+  properties: {
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+  },
+} as const;
+
+/** Parses an ISO time from a query, or says which parameter is wrong. */
+export function parseTime(value: unknown, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw badRequest(`${name} must be an ISO 8601 time`);
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw badRequest(`${name} must be an ISO 8601 time, got ${JSON.stringify(value.slice(0, 40))}`);
+  return ms;
+}
+
+function twinFor(ctx: ApiContext, request: FastifyRequest, id: string): Twin {
+  const twin = ctx.twins.get(principalOf(request).householdId, id);
+  if (!twin) throw notFound(`thing ${JSON.stringify(id)}`);
+  return twin;
+}
+
+/** The base URL a client used to reach us, for links in Thing Descriptions. */
+function baseUrl(request: FastifyRequest): string {
+  const host = request.headers.host ?? 'localhost';
+  return `${request.protocol}://${host}/`;
+}
+
+export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get(
+    '/api/things',
+    {
+      schema: {
+        summary: 'All things of your household, with their current state',
+        querystring: {
+          type: 'object',
+          properties: { kind: { type: 'string', maxLength: 32 }, capability: { type: 'string', maxLength: 32 } },
+        },
+      },
+    },
+    async (request) => {
+      const { kind, capability } = request.query as { kind?: string; capability?: string };
+      return ctx.twins
+        .list(principalOf(request).householdId)
+        .map(thingView)
+        .filter((t) => (!kind || t.kind === kind) && (!capability || t.capabilities.includes(capability)))
+        .sort((a, b) => a.id.localeCompare(b.id));
+    },
+  );
+
+  app.get(
+    '/api/things/:id',
+    { schema: { summary: 'One thing with its current state', params: idParam, response: { 404: errorResponse } } },
+    async (request) => thingView(twinFor(ctx, request, (request.params as { id: string }).id)),
+  );
+
+  app.get(
+    '/api/things/:id/td',
+    { schema: { summary: 'The thing as a W3C WoT Thing Description 1.1', params: idParam } },
+    async (request, reply) => {
+      const twin = twinFor(ctx, request, (request.params as { id: string }).id);
+      void reply.type('application/td+json');
+      return toThingDescription(twin.thing, baseUrl(request));
+    },
+  );
+
+  app.get(
+    '/api/things/:id/properties/:property',
+    {
+      schema: {
+        summary: "One property's current value",
+        params: {
+          type: 'object',
+          required: ['id', 'property'],
+          properties: { id: { type: 'string', maxLength: 128 }, property: { type: 'string', maxLength: 128 } },
+        },
+      },
+    },
+    async (request) => {
+      const { id, property } = request.params as { id: string; property: string };
+      const twin = twinFor(ctx, request, id);
+      if (!Object.hasOwn(twin.thing.properties, property)) throw notFound(`property ${JSON.stringify(property)} on ${id}`);
+      const current = twin.state.get(property);
+      return { thing: id, property, value: current?.value ?? null, ts: current ? iso(current.ts) : null };
+    },
+  );
+
+  app.post(
+    '/api/things/:id/actions/:action',
+    {
+      schema: {
+        summary: 'Invoke an action; answers 202 with the command id to follow',
+        params: {
+          type: 'object',
+          required: ['id', 'action'],
+          properties: { id: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 128 } },
+        },
+        response: {
+          202: {
+            type: 'object',
+            properties: { commandId: { type: 'string' }, status: { type: 'string' } },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id, action } = request.params as { id: string; action: string };
+      const principal = principalOf(request);
+      const command = await ctx.commands.dispatch({
+        householdId: principal.householdId,
+        thing: id,
+        action,
+        input: request.body ?? {},
+        issuedBy: principal.userId ?? principal.tokenId,
+      });
+      void reply.status(202);
+      return { commandId: command.id, status: command.status };
+    },
+  );
+
+  app.get(
+    '/api/commands/:id',
+    { schema: { summary: "A command's status", params: idParam } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const principal = principalOf(request);
+      const live = ctx.commands.get(id);
+      const command = live?.householdId === principal.householdId ? live : await ctx.store.getCommand(principal.householdId, id);
+      if (!command) throw notFound(`command ${JSON.stringify(id)}`);
+      return commandView(command);
+    },
+  );
+
+  app.get(
+    '/api/things/:id/history',
+    {
+      schema: {
+        summary: "A property's recorded values over a time range",
+        params: idParam,
+        querystring: {
+          type: 'object',
+          properties: {
+            property: { type: 'string', maxLength: 128 },
+            from: { type: 'string', maxLength: 64 },
+            to: { type: 'string', maxLength: 64 },
+            limit: { type: 'integer', minimum: 1, maximum: 100000 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const query = request.query as { property?: string; from?: string; to?: string; limit?: number };
+      const twin = twinFor(ctx, request, id);
+      if (query.property && !Object.hasOwn(twin.thing.properties, query.property)) {
+        throw notFound(`property ${JSON.stringify(query.property)} on ${id}`);
+      }
+      const from = parseTime(query.from, 'from');
+      await ctx.history.flush();
+      const to = parseTime(query.to, 'to');
+      if (from !== undefined && to !== undefined && from > to) throw badRequest('from must not be after to');
+      const points = await ctx.store.queryHistory({
+        householdId: twin.thing.householdId,
+        thing: id,
+        property: query.property,
+        from,
+        to,
+        limit: query.limit,
+      });
+      return {
+        thing: id,
+        property: query.property ?? null,
+        points: points.map((p) => ({ ts: iso(p.ts), value: p.value, id: p.id, cause: p.cause })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/events',
+    {
+      schema: {
+        summary: 'State changes, commands and other events, with their causes, oldest first',
+        querystring: {
+          type: 'object',
+          properties: {
+            since: { type: 'string', maxLength: 64 },
+            until: { type: 'string', maxLength: 64 },
+            type: { type: 'string', maxLength: 200 },
+            thing: { type: 'string', maxLength: 128 },
+            limit: { type: 'integer', minimum: 1, maximum: 10000 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as { since?: string; until?: string; type?: string; thing?: string; limit?: number };
+      const since = parseTime(query.since, 'since');
+      const until = parseTime(query.until, 'until');
+      // Read your own writes: what the hub has seen is in the answer even before its batch is due.
+      await ctx.history.flush();
+      const events = await ctx.store.listEvents({
+        householdId: principalOf(request).householdId,
+        since,
+        until,
+        types: query.type ? query.type.split(',').filter(Boolean) : undefined,
+        thing: query.thing,
+        limit: query.limit,
+      });
+      return events.map(eventView);
+    },
+  );
+}

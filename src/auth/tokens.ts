@@ -1,0 +1,91 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { newId } from '../core/ids.ts';
+import type { Store, TokenRecord } from '../store/store.ts';
+
+/** Who is calling: resolved from a token on every request and every stream. */
+export interface Principal {
+  householdId: string;
+  tokenId: string;
+  userId: string | null;
+  role: string;
+  scopes: string[];
+  name: string;
+}
+
+export interface NewToken {
+  householdId: string;
+  name: string;
+  role: string;
+  userId?: string | null;
+  scopes?: string[];
+  expiresAt?: number | null;
+}
+
+const TOKEN_PREFIX = 'triad_';
+
+export function hashToken(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/**
+ * API tokens: random secrets shown once and stored only as sha256 hashes (the secrets carry 256
+ * bits, so a fast hash is safe; passwords, which do not, use scrypt elsewhere).
+ */
+export class TokenService {
+  /** Verified tokens by hash, so a busy stream does not hit the store on every call. */
+  private readonly cache = new Map<string, TokenRecord>();
+
+  constructor(private readonly options: { store: Store; clock: Clock }) {}
+
+  async create(request: NewToken): Promise<{ secret: string; record: TokenRecord }> {
+    const secret = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const now = this.options.clock.now();
+    const record: TokenRecord = {
+      id: newId(now, 'tok_'),
+      householdId: request.householdId,
+      userId: request.userId ?? null,
+      name: request.name,
+      hash: hashToken(secret),
+      role: request.role,
+      scopes: request.scopes ?? [],
+      createdAt: now,
+      expiresAt: request.expiresAt ?? null,
+      revokedAt: null,
+    };
+    await this.options.store.saveToken(record);
+    return { secret, record };
+  }
+
+  /** The principal for a presented secret, or null if it is unknown, expired or revoked. */
+  async verify(secret: string | undefined | null): Promise<Principal | null> {
+    if (!secret || secret.length > 200) return null;
+    const hash = hashToken(secret);
+    let record = this.cache.get(hash) ?? null;
+    if (!record) {
+      record = await this.options.store.findTokenByHash(hash);
+      if (!record) return null;
+      // Belt and braces: the store matched on the hash; compare in constant time anyway.
+      if (!timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) return null;
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(hash, record);
+    }
+    const now = this.options.clock.now();
+    if (record.revokedAt !== null && record.revokedAt <= now) return null;
+    if (record.expiresAt !== null && record.expiresAt <= now) return null;
+    return {
+      householdId: record.householdId,
+      tokenId: record.id,
+      userId: record.userId,
+      role: record.role,
+      scopes: record.scopes,
+      name: record.name,
+    };
+  }
+
+  async revoke(record: TokenRecord): Promise<void> {
+    const revoked = { ...record, revokedAt: this.options.clock.now() };
+    await this.options.store.saveToken(revoked);
+    this.cache.delete(record.hash);
+  }
+}

@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import type { HubOptions, StoreChoice } from '../core/hub.ts';
+import type { LogLevel } from '../core/log.ts';
+
+/** What `triad start` accepts on its command line; every flag overrides the config file. */
+export interface StartFlags {
+  config?: string;
+  data?: string;
+  httpPort?: string;
+  httpHost?: string;
+  mqttPort?: string;
+  mqttUrl?: string;
+  pgUrl?: string;
+  demo?: boolean;
+  logLevel?: string;
+}
+
+/** The config file's shape (YAML or JSON). */
+interface ConfigFile {
+  data?: string;
+  http?: { port?: number; host?: string };
+  mqtt?: { port?: number; host?: string; url?: string };
+  store?: StoreChoice;
+  household?: { name?: string };
+  demo?: boolean;
+  logLevel?: LogLevel;
+  commandTimeoutMs?: number;
+}
+
+export class ConfigError extends Error {}
+
+const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
+
+function port(value: string | number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${flag} must be a port number (0–65535), got ${value}`);
+  return n;
+}
+
+export async function loadConfigFile(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a mapping`);
+  const config = parsed as ConfigFile;
+  if (config.store && config.store.kind !== 'sqlite' && config.store.kind !== 'postgres') {
+    throw new ConfigError(`config file ${path}: store.kind must be sqlite or postgres`);
+  }
+  if (config.store?.kind === 'postgres' && typeof config.store.url !== 'string') {
+    throw new ConfigError(`config file ${path}: store.url is required for postgres`);
+  }
+  return config;
+}
+
+/** Merges the config file and the flags into the hub's options. */
+export async function resolveOptions(flags: StartFlags): Promise<HubOptions> {
+  const file = flags.config ? await loadConfigFile(flags.config) : {};
+  const logLevel = (flags.logLevel ?? file.logLevel ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`);
+  const mqttUrl = flags.mqttUrl ?? (flags.mqttPort ? undefined : file.mqtt?.url);
+  if (mqttUrl && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl)) throw new ConfigError(`--mqtt-url must start with mqtt:// or mqtts://, got ${mqttUrl}`);
+  return {
+    dataDir: resolve(flags.data ?? file.data ?? './triad-data'),
+    http: { port: port(flags.httpPort, '--http-port') ?? file.http?.port, host: flags.httpHost ?? file.http?.host },
+    mqtt: mqttUrl ? { url: mqttUrl } : { port: port(flags.mqttPort, '--mqtt-port') ?? file.mqtt?.port, host: file.mqtt?.host },
+    store: flags.pgUrl ? { kind: 'postgres', url: flags.pgUrl } : file.store,
+    demo: flags.demo ?? file.demo ?? false,
+    logLevel,
+    commandTimeoutMs: file.commandTimeoutMs,
+    householdName: file.household?.name,
+  };
+}

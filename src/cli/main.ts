@@ -1,0 +1,71 @@
+import { Command } from 'commander';
+import { HubError } from '../core/errors.ts';
+import { Hub } from '../core/hub.ts';
+import { VERSION } from '../core/version.ts';
+import { ConfigError, resolveOptions, type StartFlags } from './config.ts';
+
+/** The `triad` command. Each subcommand is small: it builds options and hands them to the hub. */
+export function buildProgram(): Command {
+  const program = new Command('triad')
+    .description("A self-hosted hub where a household's people, cars and home are one system")
+    .version(VERSION);
+
+  program
+    .command('start')
+    .description('Start the hub')
+    .option('--config <file>', 'YAML or JSON config file')
+    .option('--data <dir>', 'data folder (default ./triad-data)')
+    .option('--http-port <n>', 'HTTP port (default 8780)')
+    .option('--http-host <host>', 'HTTP address to listen on (default 0.0.0.0)')
+    .option('--mqtt-port <n>', 'embedded MQTT broker port (default 1883)')
+    .option('--mqtt-url <url>', 'use an external MQTT broker instead of the embedded one')
+    .option('--pg-url <url>', 'keep data in PostgreSQL instead of SQLite')
+    .option('--demo', 'also start the simulated household')
+    .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .action(async (flags: StartFlags) => {
+      await start(flags);
+    });
+  return program;
+}
+
+async function start(flags: StartFlags): Promise<void> {
+  const hub = new Hub(await resolveOptions(flags));
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    hub.log.info(`${signal} received; stopping`);
+    hub.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    await hub.start();
+  } catch (error) {
+    await hub.stop();
+    throw error;
+  }
+  const lines = [
+    `Triad ${VERSION} is running.`,
+    `  API:        ${hub.httpUrl}/api  (health: ${hub.httpUrl}/api/health)`,
+    `  Dashboard:  ${hub.httpUrl}/`,
+    `  MQTT:       ${hub.mqttUrl}`,
+    `  Owner token: ${hub.ownerTokenPath}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof HubError) {
+      process.stderr.write(`triad: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,207 @@
+import type { Adapter } from '../adapters/adapter.ts';
+import { validate } from '../model/schema.ts';
+import { resolveAction } from '../model/thing.ts';
+import { actionDefinition } from '../model/vocabulary.ts';
+import type { Store } from '../store/store.ts';
+import type { Bus } from './bus.ts';
+import type { Clock } from './clock.ts';
+import { badRequest, type HubError, notFound } from './errors.ts';
+import type { Command, CommandStatus } from './events.ts';
+import { newId } from './ids.ts';
+import type { Logger } from './log.ts';
+import { fulfils, type TwinRegistry } from './twin.ts';
+
+export interface CommandRequest {
+  householdId: string;
+  thing: string;
+  action: string;
+  input?: unknown;
+  issuedBy: string;
+  cause?: string | null;
+  /** How long the device has to confirm; the hub's default when absent. */
+  timeoutMs?: number;
+}
+
+/** A veto on a command before anything is sent (safety rules, permissions): the error, or null. */
+export type CommandGuard = (request: CommandRequest, command: Command) => HubError | null;
+
+export interface CommandServiceOptions {
+  clock: Clock;
+  bus: Bus;
+  store: Store;
+  twins: TwinRegistry;
+  adapters: Map<string, Adapter>;
+  log: Logger;
+  defaultTimeoutMs: number;
+}
+
+const FINAL: ReadonlySet<CommandStatus> = new Set(['confirmed', 'failed', 'expired']);
+
+/**
+ * Carries a command through `pending → sent → confirmed | failed | expired`. Every step is
+ * written to the store before it is announced, so an acknowledged command survives a crash; the
+ * device's own report, not the adapter's send, is what confirms it.
+ */
+export class CommandService {
+  private readonly open = new Map<string, { command: Command; cancelExpiry: () => void }>();
+  private readonly guards: CommandGuard[] = [];
+  private lastSave: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: CommandServiceOptions) {}
+
+  /** Adds a check every command must pass; returns the function that removes it. */
+  addGuard(guard: CommandGuard): () => void {
+    this.guards.push(guard);
+    return () => {
+      const i = this.guards.indexOf(guard);
+      if (i >= 0) this.guards.splice(i, 1);
+    };
+  }
+
+  /** Validates and records a command, then sends it. Resolves once it is stored as pending. */
+  async dispatch(request: CommandRequest): Promise<Command> {
+    const { clock, twins } = this.options;
+    const twin = twins.get(request.householdId, request.thing);
+    if (!twin) throw notFound(`thing ${JSON.stringify(request.thing)}`);
+    const resolved = resolveAction(twin.thing, request.action);
+    if (!resolved) {
+      const known = Object.keys(twin.thing.actions).join(', ') || 'none';
+      throw notFound(`action ${JSON.stringify(request.action)} on ${twin.thing.id} (actions: ${known})`);
+    }
+    const input = request.input ?? {};
+    const schema = resolved.spec.input ?? { type: 'object', properties: {} };
+    const error = validate(schema, input, 'input');
+    if (error) throw badRequest(error, 'invalid_input');
+    const definition = actionDefinition(resolved.spec.capability, resolved.key);
+    const inputRecord = input as Record<string, unknown>;
+    const now = clock.now();
+    const command: Command = {
+      id: newId(now, 'cmd_'),
+      householdId: request.householdId,
+      thing: twin.thing.id,
+      action: resolved.key,
+      input: inputRecord,
+      status: 'pending',
+      expect: definition ? definition.expect(inputRecord, (p) => twin.state.get(p)?.value) : null,
+      issuedBy: request.issuedBy,
+      cause: request.cause ?? null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: now + (request.timeoutMs ?? this.options.defaultTimeoutMs),
+    };
+    for (const guard of this.guards) {
+      const refusal = guard(request, command);
+      if (refusal) throw refusal;
+    }
+    await this.options.store.saveCommand(command);
+    this.announce(command);
+    this.track(command);
+    void this.send(command);
+    return { ...command };
+  }
+
+  /** Checks open commands for a thing against its current state; called after every report. */
+  onReport(householdId: string, thing: string, cause: string | null): void {
+    if (this.open.size === 0) return;
+    for (const { command } of this.open.values()) {
+      if (command.householdId !== householdId || command.thing !== thing || !command.expect) continue;
+      const twin = this.options.twins.get(householdId, thing);
+      if (!twin) continue;
+      const met = Object.entries(command.expect).every(([p, v]) => fulfils(twin.state.get(p)?.value, v));
+      if (met) this.finish(command, 'confirmed', null, cause);
+    }
+  }
+
+  get(commandId: string): Command | undefined {
+    const open = this.open.get(commandId);
+    return open ? { ...open.command } : undefined;
+  }
+
+  /** After a restart: expire what ran out while the hub was down, resend what was never sent. */
+  async resume(): Promise<void> {
+    const unfinished = await this.options.store.listCommandsByStatus(['pending', 'sent']);
+    const now = this.options.clock.now();
+    for (const command of unfinished) {
+      if (command.expiresAt <= now) {
+        this.track(command);
+        this.finish(command, 'expired', 'the hub restarted after the command expired', null);
+        continue;
+      }
+      this.track(command);
+      if (command.status === 'pending') void this.send(command);
+    }
+  }
+
+  /** Waits until every status change so far is stored (for shutdown and tests). */
+  async flush(): Promise<void> {
+    await this.lastSave;
+  }
+
+  stop(): void {
+    for (const { cancelExpiry } of this.open.values()) cancelExpiry();
+    this.open.clear();
+  }
+
+  private track(command: Command): void {
+    const delay = Math.max(0, command.expiresAt - this.options.clock.now());
+    const cancelExpiry = this.options.clock.setTimeout(() => {
+      this.finish(command, 'expired', 'the device did not confirm in time', null);
+    }, delay);
+    this.open.set(command.id, { command, cancelExpiry });
+  }
+
+  private async send(command: Command): Promise<void> {
+    const twin = this.options.twins.get(command.householdId, command.thing);
+    const adapter = twin ? this.options.adapters.get(twin.thing.adapter) : undefined;
+    if (!twin || !adapter) {
+      this.finish(command, 'failed', `no adapter can reach ${command.thing}`, null);
+      return;
+    }
+    try {
+      await adapter.execute(command, twin.thing);
+    } catch (error) {
+      this.finish(command, 'failed', error instanceof Error ? error.message : String(error), null);
+      return;
+    }
+    if (FINAL.has(command.status)) return;
+    if (!command.expect) {
+      this.finish(command, 'confirmed', null, null);
+      return;
+    }
+    this.update(command, 'sent', null, null);
+    // A device may already be in the requested state and confirm with an unchanged report.
+    this.onReport(command.householdId, command.thing, null);
+  }
+
+  private finish(command: Command, status: CommandStatus, error: string | null, cause: string | null): void {
+    const open = this.open.get(command.id);
+    if (!open || FINAL.has(command.status)) return;
+    open.cancelExpiry();
+    this.open.delete(command.id);
+    this.update(command, status, error, cause);
+  }
+
+  private update(command: Command, status: CommandStatus, error: string | null, cause: string | null): void {
+    command.status = status;
+    command.error = error;
+    command.updatedAt = this.options.clock.now();
+    const snapshot = { ...command };
+    // Status changes are saved in order; a failed save is logged, the lifecycle goes on.
+    this.lastSave = this.lastSave
+      .then(() => this.options.store.saveCommand(snapshot))
+      .catch((e: unknown) => this.options.log.error('could not save command', { id: command.id, error: e }));
+    this.announce(snapshot, cause);
+  }
+
+  private announce(command: Command, cause: string | null = null): void {
+    this.options.bus.publish({
+      type: 'command',
+      id: newId(this.options.clock.now(), 'evt_'),
+      householdId: command.householdId,
+      ts: command.updatedAt,
+      cause: cause ?? command.cause ?? null,
+      command: { ...command },
+    });
+  }
+}

@@ -1,0 +1,294 @@
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Adapter } from '../adapters/adapter.ts';
+import { EmbeddedBroker } from '../adapters/mqtt/broker.ts';
+import { MqttConnection, type MqttLink } from '../adapters/mqtt/connection.ts';
+import { HomeAssistantDiscovery } from '../adapters/mqtt/discovery.ts';
+import { createApiServer, type RouteModule } from '../api/server.ts';
+import { TokenService } from '../auth/tokens.ts';
+import { SimulatedHome } from '../sim/home.ts';
+import { openStore } from '../store/index.ts';
+import type { Store } from '../store/store.ts';
+import { LocalBus } from './bus.ts';
+import { type Clock, SystemClock } from './clock.ts';
+import { CommandService } from './commands.ts';
+import { HubCore } from './core.ts';
+import { HubError } from './errors.ts';
+import { HistoryWriter } from './history.ts';
+import { ensureDefaultHousehold, ensureOwnerToken } from './households.ts';
+import { createLogger, type Logger, type LogLevel } from './log.ts';
+import { TwinRegistry } from './twin.ts';
+import { VERSION } from './version.ts';
+
+export type StoreChoice = { kind: 'sqlite'; file?: string } | { kind: 'postgres'; url: string; schema?: string };
+
+export interface HubOptions {
+  dataDir: string;
+  http?: { port?: number; host?: string };
+  /** The embedded broker's port, or the URL of an external broker to use instead. */
+  mqtt?: { port?: number; host?: string; url?: string };
+  store?: StoreChoice;
+  /** Also start the simulated household, speaking the real protocols. */
+  demo?: boolean;
+  clock?: Clock;
+  log?: Logger;
+  logLevel?: LogLevel;
+  /** How long a device has to confirm a command. */
+  commandTimeoutMs?: number;
+  householdName?: string;
+}
+
+/** What a subsystem (automations, people, car, energy…) is handed when the hub starts it. */
+export interface HubServices {
+  clock: Clock;
+  bus: LocalBus;
+  log: Logger;
+  store: Store;
+  twins: TwinRegistry;
+  core: HubCore;
+  commands: CommandService;
+  history: HistoryWriter;
+  tokens: TokenService;
+  /** The hub's MQTT connection (embedded or external broker). */
+  mqtt: MqttLink;
+  mqttUrl: string;
+  /** The default household (one until accounts exist). */
+  householdId: string;
+  dataDir: string;
+  /** Registers and starts another adapter, so commands to its things find their way. */
+  addAdapter(adapter: Adapter): Promise<void>;
+}
+
+/**
+ * A part of Triad with a lifecycle: started after the core and adapters, before the API opens,
+ * stopped before them. Its routes join the API.
+ */
+export interface Subsystem {
+  readonly name: string;
+  start(hub: HubServices): Promise<void>;
+  stop(): Promise<void>;
+  routes?: RouteModule;
+}
+
+export const DEFAULT_HTTP_PORT = 8780;
+export const DEFAULT_MQTT_PORT = 1883;
+
+/**
+ * The composition root: the one place where the store, bus, twin, adapters and API are built and
+ * wired. Nothing else creates a subsystem; everything else is handed what it needs.
+ */
+export class Hub {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly bus: LocalBus;
+  readonly twins = new TwinRegistry();
+  store!: Store;
+  core!: HubCore;
+  commands!: CommandService;
+  history!: HistoryWriter;
+  tokens!: TokenService;
+  ownerToken = '';
+  ownerTokenPath = '';
+  householdId = '';
+  httpUrl = '';
+  mqttUrl = '';
+  private readonly adapters = new Map<string, Adapter>();
+  private broker: EmbeddedBroker | null = null;
+  private mqtt: MqttConnection | null = null;
+  private api: FastifyInstance | null = null;
+  private demo: SimulatedHome | null = null;
+  private routeModules: RouteModule[] = [];
+  private readonly subsystems: Subsystem[] = [];
+  private readonly started: Subsystem[] = [];
+  private stopped = false;
+
+  constructor(private readonly options: HubOptions) {
+    this.clock = options.clock ?? new SystemClock();
+    this.log = options.log ?? createLogger({ level: options.logLevel ?? 'info' });
+    this.bus = new LocalBus((error, event) =>
+      this.log.error('event handler failed', { type: event.type, error }),
+    );
+  }
+
+  /** Adds API routes from another subsystem; call before start(). */
+  addRoutes(module: RouteModule): void {
+    this.routeModules.push(module);
+  }
+
+  /** Adds a subsystem; call before start(). */
+  use(subsystem: Subsystem): this {
+    this.subsystems.push(subsystem);
+    return this;
+  }
+
+  /** The services subsystems are handed; valid once start() has begun. */
+  get services(): HubServices {
+    const mqtt = this.mqtt;
+    if (!mqtt) throw new Error('the hub has not started');
+    return {
+      clock: this.clock,
+      bus: this.bus,
+      log: this.log,
+      store: this.store,
+      twins: this.twins,
+      core: this.core,
+      commands: this.commands,
+      history: this.history,
+      tokens: this.tokens,
+      mqtt,
+      mqttUrl: this.mqttUrl,
+      householdId: this.householdId,
+      dataDir: this.options.dataDir,
+      addAdapter: (adapter) => this.addAdapter(adapter),
+    };
+  }
+
+  private async addAdapter(adapter: Adapter): Promise<void> {
+    if (this.adapters.has(adapter.name)) throw new Error(`an adapter named ${adapter.name} is already registered`);
+    this.adapters.set(adapter.name, adapter);
+    await adapter.start(this.core.contextFor(this.log.child(adapter.name)));
+  }
+
+  async start(): Promise<void> {
+    const { options, log, clock, bus, twins } = this;
+    const httpPort = options.http?.port ?? DEFAULT_HTTP_PORT;
+    const httpHost = options.http?.host ?? '0.0.0.0';
+    await assertPortFree(httpPort, httpHost, 'HTTP', '--http-port');
+    if (!options.mqtt?.url) {
+      await assertPortFree(options.mqtt?.port ?? DEFAULT_MQTT_PORT, options.mqtt?.host ?? '0.0.0.0', 'MQTT', '--mqtt-port or --mqtt-url');
+    }
+    await mkdir(options.dataDir, { recursive: true });
+
+    const storeChoice = options.store ?? { kind: 'sqlite' };
+    this.store =
+      storeChoice.kind === 'postgres'
+        ? await openStore({ kind: 'postgres', url: storeChoice.url, schema: storeChoice.schema })
+        : await openStore({ kind: 'sqlite', file: storeChoice.file ?? join(options.dataDir, 'triad.db') });
+    const store = this.store;
+    this.commands = new CommandService({
+      clock,
+      bus,
+      store,
+      twins,
+      adapters: this.adapters,
+      log: log.child('commands'),
+      defaultTimeoutMs: options.commandTimeoutMs ?? 30_000,
+    });
+    this.core = new HubCore({ clock, bus, store, twins, commands: this.commands, log: log.child('core') });
+    this.history = new HistoryWriter({ bus, store, clock, log: log.child('history') });
+    this.history.start();
+    this.tokens = new TokenService({ store, clock });
+    await this.core.load();
+
+    const household = await ensureDefaultHousehold({ store, core: this.core, clock, name: options.householdName });
+    this.householdId = household.id;
+    const owner = await ensureOwnerToken({ dataDir: options.dataDir, tokens: this.tokens, householdId: household.id });
+    this.ownerToken = owner.token;
+    this.ownerTokenPath = owner.path;
+
+    await this.startMqtt(household.id);
+    await this.commands.resume();
+    for (const subsystem of this.subsystems) {
+      await subsystem.start(this.services);
+      this.started.push(subsystem);
+      if (subsystem.routes) this.routeModules.push(subsystem.routes);
+    }
+
+    this.api = await createApiServer({
+      ctx: {
+        core: this.core,
+        twins,
+        commands: this.commands,
+        history: this.history,
+        store,
+        tokens: this.tokens,
+        bus,
+        clock,
+        log: log.child('api'),
+        version: VERSION,
+      },
+      modules: this.routeModules,
+    });
+    await this.api.listen({ port: httpPort, host: httpHost }).catch((error: NodeJS.ErrnoException) => {
+      throw portError(error, httpPort, 'HTTP', '--http-port');
+    });
+    const address = this.api.server.address();
+    const boundPort = typeof address === 'object' && address ? address.port : httpPort;
+    this.httpUrl = `http://${httpHost === '0.0.0.0' || httpHost === '::' ? '127.0.0.1' : httpHost}:${boundPort}`;
+
+    if (options.demo) {
+      this.demo = new SimulatedHome({ brokerUrl: this.mqttUrl, clock });
+      await this.demo.start();
+    }
+  }
+
+  private async startMqtt(householdId: string): Promise<void> {
+    const { options, log } = this;
+    if (options.mqtt?.url) {
+      this.mqttUrl = options.mqtt.url;
+    } else {
+      const port = options.mqtt?.port ?? DEFAULT_MQTT_PORT;
+      this.broker = new EmbeddedBroker({ port, host: options.mqtt?.host ?? '0.0.0.0' });
+      await this.broker.start().catch((error: NodeJS.ErrnoException) => {
+        throw portError(error, port, 'MQTT', '--mqtt-port or --mqtt-url');
+      });
+      this.mqttUrl = `mqtt://127.0.0.1:${this.broker.port}`;
+    }
+    this.mqtt = new MqttConnection({ url: this.mqttUrl, clientId: `triad-hub-${process.pid}-${Date.now().toString(36)}` });
+    await this.mqtt.connect();
+    await this.addAdapter(new HomeAssistantDiscovery({ link: this.mqtt, householdId }));
+    log.info('MQTT ready', { url: this.mqttUrl, embedded: this.broker !== null });
+  }
+
+  /** Stops everything in the reverse order of start, committing history on the way out. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const steps: Array<[string, () => Promise<unknown> | unknown]> = [
+      ['demo', () => this.demo?.stop()],
+      ['api', () => this.api?.close()],
+      ['subsystems', async () => {
+        for (const subsystem of this.started.reverse()) await subsystem.stop();
+      }],
+      ['adapters', () => Promise.all([...this.adapters.values()].map((a) => a.stop()))],
+      ['commands', async () => {
+        await this.commands?.flush();
+        this.commands?.stop();
+      }],
+      ['history', () => this.history?.stop()],
+      ['mqtt', () => this.mqtt?.close()],
+      ['broker', () => this.broker?.stop()],
+      ['store', () => this.store?.close()],
+      ['bus', () => this.bus.close()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.log.error(`error while stopping ${name}`, { error });
+      }
+    }
+  }
+}
+
+/** Fails fast, before anything is opened, when a port is taken, naming the flag that changes it. */
+async function assertPortFree(port: number, host: string, what: string, flag: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(portError(error, port, what, flag)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+function portError(error: NodeJS.ErrnoException, port: number, what: string, flag: string): Error {
+  if (error.code === 'EADDRINUSE') {
+    return new HubError(1, 'port_in_use', `${what} port ${port} is already in use; choose another with ${flag}`);
+  }
+  if (error.code === 'EACCES') {
+    return new HubError(1, 'port_denied', `not allowed to listen on ${what} port ${port}; choose another with ${flag}`);
+  }
+  return error;
+}

@@ -1,0 +1,416 @@
+/**
+ * The schema both stores share: versioned migrations, how values map to columns, and the two
+ * read queries whose SQL is the same in SQLite and PostgreSQL. Keeping them in one place is what
+ * lets the two stores pass one test suite.
+ *
+ * To change the schema, append a migration with the next version. Never edit one that has shipped:
+ * `schema_migrations` records which versions a database has, and applied ones never run again.
+ */
+import type { Command, HubEvent, StateChanged } from '../core/events.ts';
+import type { Thing } from '../model/thing.ts';
+import type {
+  EventQuery,
+  HistoryPoint,
+  HistoryQuery,
+  Household,
+  LatestValue,
+  StoredTimer,
+  TokenRecord,
+} from './store.ts';
+
+/** Column types that differ between the two databases; everything else is written once. */
+export interface ColumnTypes {
+  /** A JSON document: TEXT in SQLite, JSONB in PostgreSQL. */
+  json: string;
+  /** Epoch milliseconds: INTEGER in SQLite (64-bit), BIGINT in PostgreSQL. */
+  time: string;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements(types: ColumnTypes): string[];
+}
+
+/**
+ * No foreign keys point at `households`: the history writer must not pay a lookup per row, and a
+ * household is never deleted while its rows exist. Isolation comes from `household_id` in every
+ * key and every query.
+ */
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    statements: ({ json, time }) => [
+      `CREATE TABLE households (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        settings ${json} NOT NULL,
+        created_at ${time} NOT NULL
+      )`,
+      `CREATE TABLE things (
+        household_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body ${json} NOT NULL,
+        PRIMARY KEY (household_id, id)
+      )`,
+      `CREATE TABLE history (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL,
+        thing TEXT NOT NULL,
+        property TEXT NOT NULL,
+        ts ${time} NOT NULL,
+        from_value ${json},
+        value ${json},
+        cause TEXT,
+        source TEXT NOT NULL
+      )`,
+      'CREATE INDEX history_by_property ON history (household_id, thing, property, ts)',
+      // listEvents reads state changes by household and time, without a thing.
+      'CREATE INDEX history_by_time ON history (household_id, ts)',
+      `CREATE TABLE latest_values (
+        household_id TEXT NOT NULL,
+        thing TEXT NOT NULL,
+        property TEXT NOT NULL,
+        value ${json},
+        ts ${time} NOT NULL,
+        PRIMARY KEY (household_id, thing, property)
+      )`,
+      `CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        ts ${time} NOT NULL,
+        thing TEXT,
+        body ${json} NOT NULL
+      )`,
+      'CREATE INDEX events_by_time ON events (household_id, ts)',
+      // A command id is unique, but keying by household too means no household can overwrite
+      // another's command by reusing its id.
+      `CREATE TABLE commands (
+        household_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        body ${json} NOT NULL,
+        created_at ${time} NOT NULL,
+        updated_at ${time} NOT NULL,
+        PRIMARY KEY (household_id, id)
+      )`,
+      'CREATE INDEX commands_by_status ON commands (status)',
+      `CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL,
+        user_id TEXT,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        scopes ${json} NOT NULL,
+        created_at ${time} NOT NULL,
+        expires_at ${time},
+        revoked_at ${time}
+      )`,
+      'CREATE INDEX tokens_by_household ON tokens (household_id)',
+      `CREATE TABLE timers (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        due ${time} NOT NULL,
+        payload ${json} NOT NULL
+      )`,
+      'CREATE INDEX timers_by_owner ON timers (owner, due)',
+    ],
+  },
+];
+
+/** Creates the ledger of applied versions; runs before any migration. */
+export function migrationsTableSql(types: ColumnTypes): string {
+  return `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at ${types.time} NOT NULL
+  )`;
+}
+
+/** The migrations a database that has `applied` still needs, in order. */
+export function pendingMigrations(applied: Iterable<number>): Migration[] {
+  const done = new Set(applied);
+  return migrations.filter((m) => !done.has(m.version)).sort((a, b) => a.version - b.version);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values and limits
+
+/**
+ * JSON text for a column. `undefined` becomes SQL NULL so it reads back as `undefined`, distinct
+ * from a stored JSON `null` (a state change's `from` is undefined for a property's first value).
+ */
+export function toJson(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+export function fromJson(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+/** Both stores keep whole milliseconds; PostgreSQL's BIGINT would reject a fraction. */
+export function toMillis(ts: number): number {
+  return Math.round(ts);
+}
+
+export function optionalMillis(ts: number | null): number | null {
+  return ts === null ? null : toMillis(ts);
+}
+
+/**
+ * The thing an event is about, so the log can be filtered by thing; a command event is about the
+ * thing it commands.
+ */
+export function eventThing(event: HubEvent): string | null {
+  if (event.type === 'command') return event.command.thing;
+  return 'thing' in event && typeof event.thing === 'string' ? event.thing : null;
+}
+
+export const EVENT_LIMIT = { default: 1000, max: 10_000 };
+export const HISTORY_LIMIT = { default: 10_000, max: 100_000 };
+
+export function clampLimit(limit: number | undefined, bounds: { default: number; max: number }): number {
+  if (limit === undefined || !Number.isFinite(limit)) return bounds.default;
+  return Math.min(Math.max(1, Math.floor(limit)), bounds.max);
+}
+
+/**
+ * Keeps only the last change of each (household, thing, property) in a batch: that is the one
+ * `latest_values` must end up holding, and PostgreSQL refuses to upsert one row twice in a statement.
+ */
+export function lastChangePerProperty(changes: StateChanged[]): StateChanged[] {
+  const last = new Map<string, StateChanged>();
+  for (const change of changes) {
+    last.set(JSON.stringify([change.householdId, change.thing, change.property]), change);
+  }
+  return [...last.values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows as both drivers return them (PostgreSQL is configured to hand back JSON as text and
+// BIGINT as numbers, so the shapes match).
+
+export interface HouseholdRow {
+  id: string;
+  name: string;
+  settings: string;
+  created_at: number;
+}
+
+export interface BodyRow {
+  body: string;
+}
+
+export interface HistoryRow {
+  id: string;
+  property: string;
+  ts: number;
+  value: string | null;
+  cause: string | null;
+}
+
+export interface LatestRow {
+  household_id: string;
+  thing: string;
+  property: string;
+  value: string | null;
+  ts: number;
+}
+
+/** One row of the merged state-change and event stream; `body` is set only for events. */
+export interface MergedEventRow {
+  id: string;
+  household_id: string;
+  ts: number;
+  thing: string | null;
+  property: string | null;
+  from_value: string | null;
+  value: string | null;
+  cause: string | null;
+  source: string | null;
+  body: string | null;
+}
+
+export interface TokenRow {
+  id: string;
+  household_id: string;
+  user_id: string | null;
+  name: string;
+  hash: string;
+  role: string;
+  scopes: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface TimerRow {
+  id: string;
+  household_id: string;
+  owner: string;
+  due: number;
+  payload: string;
+}
+
+export function householdFromRow(row: HouseholdRow): Household {
+  return {
+    id: row.id,
+    name: row.name,
+    settings: JSON.parse(row.settings) as Household['settings'],
+    createdAt: row.created_at,
+  };
+}
+
+export function thingFromRow(row: BodyRow): Thing {
+  return JSON.parse(row.body) as Thing;
+}
+
+export function commandFromRow(row: BodyRow): Command {
+  return JSON.parse(row.body) as Command;
+}
+
+export function historyPointFromRow(row: HistoryRow): HistoryPoint {
+  return { id: row.id, property: row.property, ts: row.ts, value: fromJson(row.value), cause: row.cause };
+}
+
+export function latestValueFromRow(row: LatestRow): LatestValue {
+  return {
+    householdId: row.household_id,
+    thing: row.thing,
+    property: row.property,
+    value: fromJson(row.value),
+    ts: row.ts,
+  };
+}
+
+/** Events come back exactly as written; state changes are rebuilt from their history row. */
+export function eventFromRow(row: MergedEventRow): HubEvent {
+  if (row.body !== null) return JSON.parse(row.body) as HubEvent;
+  const change: StateChanged = {
+    type: 'state',
+    id: row.id,
+    householdId: row.household_id,
+    ts: row.ts,
+    cause: row.cause,
+    thing: row.thing ?? '',
+    property: row.property ?? '',
+    from: fromJson(row.from_value),
+    to: fromJson(row.value),
+    source: row.source ?? '',
+  };
+  return change;
+}
+
+export function tokenFromRow(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    householdId: row.household_id,
+    userId: row.user_id,
+    name: row.name,
+    hash: row.hash,
+    role: row.role,
+    scopes: JSON.parse(row.scopes) as string[],
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+export function timerFromRow(row: TimerRow): StoredTimer {
+  return {
+    id: row.id,
+    householdId: row.household_id,
+    owner: row.owner,
+    due: row.due,
+    payload: JSON.parse(row.payload) as StoredTimer['payload'],
+  };
+}
+
+/** Events other than state changes go to the events table; state changes belong in history. */
+export function assertNotStateChanges(events: HubEvent[]): void {
+  const state = events.find((event) => event.type === 'state');
+  if (state) throw new Error(`appendEvents got state change ${state.id}; state changes go through appendHistory`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read queries. The SQL is shared; only placeholders and array parameters differ.
+
+export interface Dialect {
+  /** The placeholder for the `n`th bound parameter, counting from 1. */
+  placeholder(n: number): string;
+  /** A condition true when `column` equals one of the strings in one bound array parameter. */
+  oneOf(column: string, placeholder: string): string;
+  /** How a list of strings is bound as that one parameter. */
+  arrayParam(values: string[]): unknown;
+}
+
+export interface BuiltQuery {
+  sql: string;
+  params: unknown[];
+}
+
+/** Collects bound parameters and hands back their placeholders, in the order they appear. */
+class Params {
+  readonly values: unknown[] = [];
+  constructor(private readonly dialect: Dialect) {}
+
+  bind(value: unknown): string {
+    this.values.push(value);
+    return this.dialect.placeholder(this.values.length);
+  }
+}
+
+/** History of one thing, oldest first; `from` and `to` are both inclusive. */
+export function historyQuerySql(dialect: Dialect, query: HistoryQuery): BuiltQuery {
+  const params = new Params(dialect);
+  const where = [`household_id = ${params.bind(query.householdId)}`, `thing = ${params.bind(query.thing)}`];
+  if (query.property !== undefined) where.push(`property = ${params.bind(query.property)}`);
+  if (query.from !== undefined) where.push(`ts >= ${params.bind(query.from)}`);
+  if (query.to !== undefined) where.push(`ts <= ${params.bind(query.to)}`);
+  const limit = params.bind(clampLimit(query.limit, HISTORY_LIMIT));
+  const sql = `SELECT id, property, ts, value, cause FROM history WHERE ${where.join(' AND ')}
+    ORDER BY ts, id LIMIT ${limit}`;
+  return { sql, params: params.values };
+}
+
+/**
+ * State changes and other events of one household as one stream, oldest first; `since` and
+ * `until` are both inclusive. Returns null when the filter rules out every row.
+ */
+export function eventQuerySql(dialect: Dialect, query: EventQuery): BuiltQuery | null {
+  const types = query.types;
+  const wantsState = types === undefined || types.includes('state');
+  const otherTypes = types?.filter((type) => type !== 'state');
+  const wantsEvents = otherTypes === undefined || otherTypes.length > 0;
+  if (!wantsState && !wantsEvents) return null;
+
+  const params = new Params(dialect);
+  const branches: string[] = [];
+  if (wantsState) {
+    branches.push(`SELECT id, household_id, ts, thing, property, from_value, value, cause, source, NULL AS body
+      FROM history WHERE ${commonEventFilters(params, query).join(' AND ')}`);
+  }
+  if (wantsEvents) {
+    const where = commonEventFilters(params, query);
+    if (otherTypes !== undefined) where.push(dialect.oneOf('type', params.bind(dialect.arrayParam(otherTypes))));
+    branches.push(`SELECT id, household_id, ts, thing, NULL, NULL, NULL, NULL, NULL, body
+      FROM events WHERE ${where.join(' AND ')}`);
+  }
+  const limit = params.bind(clampLimit(query.limit, EVENT_LIMIT));
+  const sql = `SELECT * FROM (${branches.join(' UNION ALL ')}) AS merged ORDER BY ts, id LIMIT ${limit}`;
+  return { sql, params: params.values };
+}
+
+function commonEventFilters(params: Params, query: EventQuery): string[] {
+  const where = [`household_id = ${params.bind(query.householdId)}`];
+  if (query.since !== undefined) where.push(`ts >= ${params.bind(query.since)}`);
+  if (query.until !== undefined) where.push(`ts <= ${params.bind(query.until)}`);
+  if (query.thing !== undefined) where.push(`thing = ${params.bind(query.thing)}`);
+  return where;
+}

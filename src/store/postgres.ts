@@ -1,0 +1,390 @@
+import pg from 'pg';
+import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
+import type { Thing } from '../model/thing.ts';
+import {
+  assertNotStateChanges,
+  type BodyRow,
+  type ColumnTypes,
+  commandFromRow,
+  type Dialect,
+  eventFromRow,
+  eventQuerySql,
+  eventThing,
+  type HistoryRow,
+  type HouseholdRow,
+  historyPointFromRow,
+  historyQuerySql,
+  householdFromRow,
+  type LatestRow,
+  lastChangePerProperty,
+  latestValueFromRow,
+  type MergedEventRow,
+  migrationsTableSql,
+  optionalMillis,
+  pendingMigrations,
+  type TimerRow,
+  type TokenRow,
+  thingFromRow,
+  timerFromRow,
+  toJson,
+  tokenFromRow,
+  toMillis,
+} from './migrations.ts';
+import type {
+  EventQuery,
+  HistoryPoint,
+  HistoryQuery,
+  Household,
+  LatestValue,
+  Store,
+  StoredTimer,
+  TokenRecord,
+} from './store.ts';
+
+export interface PostgresStoreOptions {
+  /** A libpq connection URL, e.g. postgres://user@host:5432/db. */
+  url: string;
+  /** Keep every table in this schema (created when missing) instead of the server's default. */
+  schema?: string;
+  /** Most connections the store opens at once. */
+  maxConnections?: number;
+  /** Called when an idle pooled connection fails; the pool drops it and opens another on demand. */
+  onError?: (error: Error) => void;
+}
+
+const COLUMN_TYPES: ColumnTypes = { json: 'JSONB', time: 'BIGINT' };
+
+const DIALECT: Dialect = {
+  placeholder: (n) => `$${n}`,
+  oneOf: (column, placeholder) => `${column} = ANY(${placeholder}::text[])`,
+  arrayParam: (values) => values,
+};
+
+/** Rows per INSERT statement: bounds one message's size while keeping round trips few. */
+const ROWS_PER_STATEMENT = 5000;
+
+/** Schema names are spliced into SQL and a connection option, so only plain identifiers pass. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+const { builtins } = pg.types;
+
+/**
+ * Hands BIGINT back as a number (epoch ms fit well inside 2^53) and JSON as its text, so rows have
+ * the same shape as SQLite's and one set of row mappers serves both stores. Set per pool, not
+ * globally, so other pg users in the process are unaffected.
+ */
+const TYPE_PARSERS: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === builtins.INT8) return (text: string) => Number(text);
+    if (oid === builtins.JSON || oid === builtins.JSONB) return (text: string) => text;
+    return pg.types.getTypeParser(oid, format);
+  }) as typeof pg.types.getTypeParser,
+};
+
+const SQL = {
+  insertHistory: `INSERT INTO history (id, household_id, thing, property, ts, from_value, value, cause, source)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::jsonb[],
+      $8::text[], $9::text[])
+    ON CONFLICT (id) DO NOTHING`,
+  upsertLatest: `INSERT INTO latest_values (household_id, thing, property, value, ts)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bigint[])
+    ON CONFLICT (household_id, thing, property) DO UPDATE SET value = excluded.value, ts = excluded.ts`,
+  insertEvents: `INSERT INTO events (id, household_id, type, ts, thing, body)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])
+    ON CONFLICT (id) DO NOTHING`,
+} as const;
+
+/**
+ * The store for a hub that has outgrown one file: PostgreSQL through a connection pool. Batches
+ * are written as array-parameter INSERTs (one statement per few thousand rows) inside one
+ * transaction, so a batch lands whole or not at all.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly schema: string | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(options.schema)}: use a-z, 0-9 and _`);
+    }
+    this.schema = options.schema;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      types: TYPE_PARSERS,
+      // A startup option rather than a SET after connecting: every connection has it from its first query.
+      options: options.schema === undefined ? undefined : `-c search_path=${options.schema}`,
+    });
+    // Without a listener an idle connection's error would crash the process.
+    this.pool.on('error', (error) => options.onError?.(error));
+  }
+
+  async migrate(): Promise<void> {
+    await this.transaction(async (client) => {
+      // Several hub processes may start together; the lock makes them apply each version once.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`triad.migrate.${this.schema ?? ''}`]);
+      if (this.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+      await client.query(migrationsTableSql(COLUMN_TYPES));
+      const applied = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      for (const migration of pendingMigrations(applied.rows.map((row) => row.version))) {
+        for (const statement of migration.statements(COLUMN_TYPES)) await client.query(statement);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          Date.now(),
+        ]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+
+  async saveHousehold(household: Household): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO households (id, name, settings, created_at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings`,
+      [household.id, household.name, JSON.stringify(household.settings), toMillis(household.createdAt)],
+    );
+  }
+
+  async getHousehold(id: string): Promise<Household | null> {
+    const { rows } = await this.pool.query<HouseholdRow>('SELECT * FROM households WHERE id = $1', [id]);
+    return rows[0] ? householdFromRow(rows[0]) : null;
+  }
+
+  async listHouseholds(): Promise<Household[]> {
+    const { rows } = await this.pool.query<HouseholdRow>('SELECT * FROM households ORDER BY created_at, id');
+    return rows.map(householdFromRow);
+  }
+
+  async saveThing(thing: Thing): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO things (household_id, id, kind, name, body) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (household_id, id) DO UPDATE SET kind = excluded.kind, name = excluded.name, body = excluded.body`,
+      [thing.householdId, thing.id, thing.kind, thing.name, JSON.stringify(thing)],
+    );
+  }
+
+  async deleteThing(householdId: string, id: string): Promise<void> {
+    // Its latest values go too, or the twin would reload values for a thing that no longer exists.
+    // History stays: it is a record of what happened.
+    await this.transaction(async (client) => {
+      await client.query('DELETE FROM things WHERE household_id = $1 AND id = $2', [householdId, id]);
+      await client.query('DELETE FROM latest_values WHERE household_id = $1 AND thing = $2', [householdId, id]);
+    });
+  }
+
+  async listThings(householdId?: string): Promise<Thing[]> {
+    const { rows } =
+      householdId === undefined
+        ? await this.pool.query<BodyRow>('SELECT body FROM things ORDER BY household_id, id')
+        : await this.pool.query<BodyRow>('SELECT body FROM things WHERE household_id = $1 ORDER BY id', [householdId]);
+    return rows.map(thingFromRow);
+  }
+
+  async appendHistory(changes: StateChanged[]): Promise<void> {
+    if (changes.length === 0) return;
+    const latest = lastChangePerProperty(changes);
+    await this.transaction(async (client) => {
+      for (const chunk of chunks(changes)) {
+        await client.query({ name: 'triad.insert_history', text: SQL.insertHistory, values: historyColumns(chunk) });
+      }
+      for (const chunk of chunks(latest)) {
+        await client.query({ name: 'triad.upsert_latest', text: SQL.upsertLatest, values: latestColumns(chunk) });
+      }
+    });
+  }
+
+  async queryHistory(query: HistoryQuery): Promise<HistoryPoint[]> {
+    const { sql, params } = historyQuerySql(DIALECT, query);
+    const { rows } = await this.pool.query<HistoryRow>(sql, params);
+    return rows.map(historyPointFromRow);
+  }
+
+  async latestValues(householdId?: string): Promise<LatestValue[]> {
+    const { rows } =
+      householdId === undefined
+        ? await this.pool.query<LatestRow>('SELECT * FROM latest_values ORDER BY household_id, thing, property')
+        : await this.pool.query<LatestRow>(
+            'SELECT * FROM latest_values WHERE household_id = $1 ORDER BY thing, property',
+            [householdId],
+          );
+    return rows.map(latestValueFromRow);
+  }
+
+  async appendEvents(events: HubEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    assertNotStateChanges(events);
+    await this.transaction(async (client) => {
+      for (const chunk of chunks(events)) {
+        await client.query({ name: 'triad.insert_events', text: SQL.insertEvents, values: eventColumns(chunk) });
+      }
+    });
+  }
+
+  async listEvents(query: EventQuery): Promise<HubEvent[]> {
+    const built = eventQuerySql(DIALECT, query);
+    if (!built) return [];
+    const { rows } = await this.pool.query<MergedEventRow>(built.sql, built.params);
+    return rows.map(eventFromRow);
+  }
+
+  async saveCommand(command: Command): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (household_id, id) DO UPDATE
+        SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
+      [
+        command.householdId,
+        command.id,
+        command.status,
+        JSON.stringify(command),
+        toMillis(command.createdAt),
+        toMillis(command.updatedAt),
+      ],
+    );
+  }
+
+  async getCommand(householdId: string, id: string): Promise<Command | null> {
+    const { rows } = await this.pool.query<BodyRow>('SELECT body FROM commands WHERE household_id = $1 AND id = $2', [
+      householdId,
+      id,
+    ]);
+    return rows[0] ? commandFromRow(rows[0]) : null;
+  }
+
+  async listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]> {
+    if (statuses.length === 0) return [];
+    const { rows } = await this.pool.query<BodyRow>(
+      `SELECT body FROM commands WHERE ${DIALECT.oneOf('status', '$1')} ORDER BY created_at, id`,
+      [DIALECT.arrayParam(statuses)],
+    );
+    return rows.map(commandFromRow);
+  }
+
+  async saveToken(token: TokenRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO tokens (id, household_id, user_id, name, hash, role, scopes, created_at, expires_at, revoked_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
+          name = excluded.name, hash = excluded.hash, role = excluded.role, scopes = excluded.scopes,
+          expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
+      [
+        token.id,
+        token.householdId,
+        token.userId,
+        token.name,
+        token.hash,
+        token.role,
+        JSON.stringify(token.scopes),
+        toMillis(token.createdAt),
+        optionalMillis(token.expiresAt),
+        optionalMillis(token.revokedAt),
+      ],
+    );
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const { rows } = await this.pool.query<TokenRow>('SELECT * FROM tokens WHERE hash = $1', [hash]);
+    return rows[0] ? tokenFromRow(rows[0]) : null;
+  }
+
+  async listTokens(householdId: string): Promise<TokenRecord[]> {
+    const { rows } = await this.pool.query<TokenRow>(
+      'SELECT * FROM tokens WHERE household_id = $1 ORDER BY created_at, id',
+      [householdId],
+    );
+    return rows.map(tokenFromRow);
+  }
+
+  async saveTimer(timer: StoredTimer): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO timers (id, household_id, owner, due, payload) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, owner = excluded.owner,
+          due = excluded.due, payload = excluded.payload`,
+      [timer.id, timer.householdId, timer.owner, toMillis(timer.due), JSON.stringify(timer.payload)],
+    );
+  }
+
+  async deleteTimer(id: string): Promise<void> {
+    await this.pool.query('DELETE FROM timers WHERE id = $1', [id]);
+  }
+
+  async listTimers(owner: string): Promise<StoredTimer[]> {
+    const { rows } = await this.pool.query<TimerRow>('SELECT * FROM timers WHERE owner = $1 ORDER BY due, id', [owner]);
+    return rows.map(timerFromRow);
+  }
+
+  /** Runs `work` on one connection inside BEGIN/COMMIT; any error rolls everything back. */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      broken = await rollback(client);
+      throw error;
+    } finally {
+      // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+}
+
+/** Rolls back, returning the error if even that failed. */
+async function rollback(client: pg.PoolClient): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+function* chunks<T>(rows: T[]): Generator<T[]> {
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    yield rows.slice(start, start + ROWS_PER_STATEMENT);
+  }
+}
+
+/** One array per column, the shape `unnest` turns back into rows. */
+function historyColumns(changes: StateChanged[]): unknown[][] {
+  return [
+    changes.map((c) => c.id),
+    changes.map((c) => c.householdId),
+    changes.map((c) => c.thing),
+    changes.map((c) => c.property),
+    changes.map((c) => toMillis(c.ts)),
+    changes.map((c) => toJson(c.from)),
+    changes.map((c) => toJson(c.to)),
+    changes.map((c) => c.cause ?? null),
+    changes.map((c) => c.source),
+  ];
+}
+
+function latestColumns(changes: StateChanged[]): unknown[][] {
+  return [
+    changes.map((c) => c.householdId),
+    changes.map((c) => c.thing),
+    changes.map((c) => c.property),
+    changes.map((c) => toJson(c.to)),
+    changes.map((c) => toMillis(c.ts)),
+  ];
+}
+
+function eventColumns(events: HubEvent[]): unknown[][] {
+  return [
+    events.map((e) => e.id),
+    events.map((e) => e.householdId),
+    events.map((e) => e.type),
+    events.map((e) => toMillis(e.ts)),
+    events.map(eventThing),
+    events.map((e) => JSON.stringify(e)),
+  ];
+}

@@ -1,0 +1,298 @@
+import Database from 'better-sqlite3';
+import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
+import type { Thing } from '../model/thing.ts';
+import {
+  assertNotStateChanges,
+  type BodyRow,
+  type ColumnTypes,
+  commandFromRow,
+  type Dialect,
+  eventFromRow,
+  eventQuerySql,
+  eventThing,
+  type HistoryRow,
+  type HouseholdRow,
+  historyPointFromRow,
+  historyQuerySql,
+  householdFromRow,
+  type LatestRow,
+  lastChangePerProperty,
+  latestValueFromRow,
+  type MergedEventRow,
+  migrationsTableSql,
+  optionalMillis,
+  pendingMigrations,
+  type TimerRow,
+  type TokenRow,
+  thingFromRow,
+  timerFromRow,
+  toJson,
+  tokenFromRow,
+  toMillis,
+} from './migrations.ts';
+import type {
+  EventQuery,
+  HistoryPoint,
+  HistoryQuery,
+  Household,
+  LatestValue,
+  Store,
+  StoredTimer,
+  TokenRecord,
+} from './store.ts';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file, or ':memory:' for a throwaway store. */
+  file: string;
+  /** How long a write waits for another connection's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+const COLUMN_TYPES: ColumnTypes = { json: 'TEXT', time: 'INTEGER' };
+
+const DIALECT: Dialect = {
+  placeholder: () => '?',
+  oneOf: (column, placeholder) => `${column} IN (SELECT value FROM json_each(${placeholder}))`,
+  arrayParam: (values) => JSON.stringify(values),
+};
+
+const SQL = {
+  insertHistory: `INSERT INTO history (id, household_id, thing, property, ts, from_value, value, cause, source)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  upsertLatest: `INSERT INTO latest_values (household_id, thing, property, value, ts) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (household_id, thing, property) DO UPDATE SET value = excluded.value, ts = excluded.ts`,
+  insertEvent: `INSERT INTO events (id, household_id, type, ts, thing, body) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO NOTHING`,
+} as const;
+
+/**
+ * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method
+ * does its work at once and returns a settled promise; batches are one transaction each, which is
+ * what keeps an SD card's write rate out of the ingest path.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: SqliteStoreOptions) {
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL loses at most the last transactions on power loss, never consistency, in WAL mode.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`busy_timeout = ${Math.floor(options.busyTimeoutMs ?? 5000)}`);
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  static open(options: SqliteStoreOptions): SqliteStore {
+    return new SqliteStore(options);
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec(migrationsTableSql(COLUMN_TYPES));
+    // IMMEDIATE takes the write lock first, so two processes opening one file cannot both apply a version.
+    this.db
+      .transaction(() => {
+        const applied = this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[];
+        for (const migration of pendingMigrations(applied)) {
+          for (const statement of migration.statements(COLUMN_TYPES)) this.db.exec(statement);
+          this.db
+            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(migration.version, migration.name, Date.now());
+        }
+      })
+      .immediate();
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  async saveHousehold(household: Household): Promise<void> {
+    this.statement(
+      `INSERT INTO households (id, name, settings, created_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings`,
+    ).run(household.id, household.name, JSON.stringify(household.settings), toMillis(household.createdAt));
+  }
+
+  async getHousehold(id: string): Promise<Household | null> {
+    const row = this.statement('SELECT * FROM households WHERE id = ?').get(id) as HouseholdRow | undefined;
+    return row ? householdFromRow(row) : null;
+  }
+
+  async listHouseholds(): Promise<Household[]> {
+    const rows = this.statement('SELECT * FROM households ORDER BY created_at, id').all() as HouseholdRow[];
+    return rows.map(householdFromRow);
+  }
+
+  async saveThing(thing: Thing): Promise<void> {
+    this.statement(
+      `INSERT INTO things (household_id, id, kind, name, body) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (household_id, id) DO UPDATE SET kind = excluded.kind, name = excluded.name, body = excluded.body`,
+    ).run(thing.householdId, thing.id, thing.kind, thing.name, JSON.stringify(thing));
+  }
+
+  async deleteThing(householdId: string, id: string): Promise<void> {
+    // Its latest values go too, or the twin would reload values for a thing that no longer exists.
+    // History stays: it is a record of what happened.
+    this.db.transaction(() => {
+      this.statement('DELETE FROM things WHERE household_id = ? AND id = ?').run(householdId, id);
+      this.statement('DELETE FROM latest_values WHERE household_id = ? AND thing = ?').run(householdId, id);
+    })();
+  }
+
+  async listThings(householdId?: string): Promise<Thing[]> {
+    const rows =
+      householdId === undefined
+        ? this.statement('SELECT body FROM things ORDER BY household_id, id').all()
+        : this.statement('SELECT body FROM things WHERE household_id = ? ORDER BY id').all(householdId);
+    return (rows as BodyRow[]).map(thingFromRow);
+  }
+
+  async appendHistory(changes: StateChanged[]): Promise<void> {
+    if (changes.length === 0) return;
+    const insert = this.statement(SQL.insertHistory);
+    const upsert = this.statement(SQL.upsertLatest);
+    this.db.transaction(() => {
+      for (const c of changes) {
+        insert.run(
+          c.id,
+          c.householdId,
+          c.thing,
+          c.property,
+          toMillis(c.ts),
+          toJson(c.from),
+          toJson(c.to),
+          c.cause ?? null,
+          c.source,
+        );
+      }
+      for (const c of lastChangePerProperty(changes)) {
+        upsert.run(c.householdId, c.thing, c.property, toJson(c.to), toMillis(c.ts));
+      }
+    })();
+  }
+
+  async queryHistory(query: HistoryQuery): Promise<HistoryPoint[]> {
+    const { sql, params } = historyQuerySql(DIALECT, query);
+    return (this.statement(sql).all(...params) as HistoryRow[]).map(historyPointFromRow);
+  }
+
+  async latestValues(householdId?: string): Promise<LatestValue[]> {
+    const rows =
+      householdId === undefined
+        ? this.statement('SELECT * FROM latest_values ORDER BY household_id, thing, property').all()
+        : this.statement('SELECT * FROM latest_values WHERE household_id = ? ORDER BY thing, property').all(
+            householdId,
+          );
+    return (rows as LatestRow[]).map(latestValueFromRow);
+  }
+
+  async appendEvents(events: HubEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    assertNotStateChanges(events);
+    const insert = this.statement(SQL.insertEvent);
+    this.db.transaction(() => {
+      for (const e of events) {
+        insert.run(e.id, e.householdId, e.type, toMillis(e.ts), eventThing(e), JSON.stringify(e));
+      }
+    })();
+  }
+
+  async listEvents(query: EventQuery): Promise<HubEvent[]> {
+    const built = eventQuerySql(DIALECT, query);
+    if (!built) return [];
+    return (this.statement(built.sql).all(...built.params) as MergedEventRow[]).map(eventFromRow);
+  }
+
+  async saveCommand(command: Command): Promise<void> {
+    this.statement(
+      `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (household_id, id) DO UPDATE
+        SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
+    ).run(
+      command.householdId,
+      command.id,
+      command.status,
+      JSON.stringify(command),
+      toMillis(command.createdAt),
+      toMillis(command.updatedAt),
+    );
+  }
+
+  async getCommand(householdId: string, id: string): Promise<Command | null> {
+    const row = this.statement('SELECT body FROM commands WHERE household_id = ? AND id = ?').get(householdId, id) as
+      | BodyRow
+      | undefined;
+    return row ? commandFromRow(row) : null;
+  }
+
+  async listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]> {
+    if (statuses.length === 0) return [];
+    const rows = this.statement(
+      `SELECT body FROM commands WHERE ${DIALECT.oneOf('status', '?')} ORDER BY created_at, id`,
+    ).all(DIALECT.arrayParam(statuses)) as BodyRow[];
+    return rows.map(commandFromRow);
+  }
+
+  async saveToken(token: TokenRecord): Promise<void> {
+    this.statement(
+      `INSERT INTO tokens (id, household_id, user_id, name, hash, role, scopes, created_at, expires_at, revoked_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
+          name = excluded.name, hash = excluded.hash, role = excluded.role, scopes = excluded.scopes,
+          expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
+    ).run(
+      token.id,
+      token.householdId,
+      token.userId,
+      token.name,
+      token.hash,
+      token.role,
+      JSON.stringify(token.scopes),
+      toMillis(token.createdAt),
+      optionalMillis(token.expiresAt),
+      optionalMillis(token.revokedAt),
+    );
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const row = this.statement('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenRow | undefined;
+    return row ? tokenFromRow(row) : null;
+  }
+
+  async listTokens(householdId: string): Promise<TokenRecord[]> {
+    const rows = this.statement('SELECT * FROM tokens WHERE household_id = ? ORDER BY created_at, id').all(
+      householdId,
+    ) as TokenRow[];
+    return rows.map(tokenFromRow);
+  }
+
+  async saveTimer(timer: StoredTimer): Promise<void> {
+    this.statement(
+      `INSERT INTO timers (id, household_id, owner, due, payload) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, owner = excluded.owner,
+          due = excluded.due, payload = excluded.payload`,
+    ).run(timer.id, timer.householdId, timer.owner, toMillis(timer.due), JSON.stringify(timer.payload));
+  }
+
+  async deleteTimer(id: string): Promise<void> {
+    this.statement('DELETE FROM timers WHERE id = ?').run(id);
+  }
+
+  async listTimers(owner: string): Promise<StoredTimer[]> {
+    const rows = this.statement('SELECT * FROM timers WHERE owner = ? ORDER BY due, id').all(owner) as TimerRow[];
+    return rows.map(timerFromRow);
+  }
+
+  /** Prepares a statement once and reuses it; the set of distinct SQL texts is small and fixed. */
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}

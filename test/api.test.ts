@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { createLogger } from '../src/core/log.ts';
+import { Hub } from '../src/core/hub.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+/**
+ * The HTTP API as a client sees it, on a hub started in this process with the embedded broker and
+ * the simulated home: contract shapes, errors, and hostile input that must change nothing.
+ */
+describe('HTTP API', () => {
+  let hub: Hub;
+  let base: string;
+  const call = (path: string, init: RequestInit & { token?: string | null } = {}) => {
+    const headers = new Headers(init.headers);
+    const token = init.token === undefined ? hub.ownerToken : init.token;
+    if (token) headers.set('authorization', `Bearer ${token}`);
+    if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+    return fetch(base + path, { ...init, headers });
+  };
+
+  before(async () => {
+    hub = new Hub({
+      dataDir: await tempDir(),
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      demo: true,
+      log: createLogger({ level: 'silent' }),
+    });
+    await hub.start();
+    base = hub.httpUrl;
+    await eventually(async () => ((await (await call('/api/things')).json()) as unknown[]).length >= 6, {
+      what: 'the demo devices to be discovered',
+    });
+  });
+
+  after(async () => {
+    await hub.stop();
+  });
+
+  it('answers health without a token and everything else only with one', async () => {
+    assert.equal((await call('/api/health', { token: null })).status, 200);
+    for (const path of ['/api/things', '/api/events', '/api/things/household', '/api/stream']) {
+      const res = await call(path, { token: null });
+      assert.equal(res.status, 401, path);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'unauthorized');
+    }
+    assert.equal((await call('/api/things', { token: 'triad_not-a-real-token' })).status, 401);
+    assert.equal((await call('/api/things', { headers: { authorization: 'Basic abc' }, token: null })).status, 401);
+  });
+
+  it('lists things with vocabulary state and exports a WoT Thing Description', async () => {
+    const things = (await (await call('/api/things')).json()) as Array<{
+      id: string;
+      name: string;
+      capabilities: string[];
+      state: Record<string, unknown>;
+    }>;
+    const hall = things.find((t) => t.name === 'Hall light');
+    assert.ok(hall, 'the demo hall light is listed');
+    assert.ok(hall.capabilities.includes('light'));
+    const td = (await (await call(`/api/things/${hall.id}/td`)).json()) as Record<string, unknown>;
+    assert.deepEqual((td['@context'] as unknown[])[0], 'https://www.w3.org/2022/wot/td/v1.1');
+    assert.equal(td.title, 'Hall light');
+    const actions = td.actions as Record<string, { forms: Array<{ href: string }> }>;
+    assert.ok(actions.turn_on.forms[0].href.endsWith(`/actions/turn_on`));
+    assert.ok((td.properties as Record<string, unknown>)['light.brightness']);
+    assert.deepEqual(td.security, ['bearer_sc']);
+  });
+
+  it('describes itself as OpenAPI 3.1 with every contract route', async () => {
+    const doc = (await (await call('/api/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
+    assert.equal(doc.openapi, '3.1.0');
+    for (const path of [
+      '/api/health',
+      '/api/things',
+      '/api/things/{id}',
+      '/api/things/{id}/td',
+      '/api/things/{id}/actions/{action}',
+      '/api/commands/{id}',
+      '/api/things/{id}/history',
+      '/api/events',
+      '/api/stream',
+    ]) {
+      assert.ok(doc.paths[path], `${path} is documented`);
+    }
+  });
+
+  it('commands the demo light through MQTT and the simulated device confirms', async () => {
+    const res = await call('/api/things/hall-light/actions/turn_on', { method: 'POST', body: JSON.stringify({ brightness: 40 }) });
+    assert.equal(res.status, 202);
+    const { commandId } = (await res.json()) as { commandId: string };
+    const command = await eventually(async () => {
+      const c = (await (await call(`/api/commands/${commandId}`)).json()) as { status: string };
+      return c.status === 'confirmed' ? c : null;
+    });
+    assert.equal(command.status, 'confirmed');
+    const thing = (await (await call('/api/things/hall-light')).json()) as { state: Record<string, unknown> };
+    assert.equal(thing.state['light.on'], true);
+    assert.ok(Math.abs((thing.state['light.brightness'] as number) - 40) < 1);
+    const events = (await (await call('/api/events?type=command')).json()) as Array<{ command: { id: string; status: string } }>;
+    assert.deepEqual(
+      events.filter((e) => e.command.id === commandId).map((e) => e.command.status),
+      ['pending', 'sent', 'confirmed'],
+    );
+  });
+
+  it('gives clear 4xx errors for unknown ids, bad JSON, wrong types and oversized bodies', async () => {
+    const cases: Array<[string, RequestInit, number, string]> = [
+      ['/api/things/no-such-thing', {}, 404, 'not_found'],
+      ['/api/commands/cmd_nope', {}, 404, 'not_found'],
+      ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '{"brightness":' }, 400, 'invalid_json'],
+      ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '[1,2]' }, 400, 'invalid_input'],
+      ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '{"brightness":"high"}' }, 400, 'invalid_input'],
+      ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '{"colour":"red"}' }, 400, 'invalid_input'],
+      ['/api/things/hall-light/actions/explode', { method: 'POST', body: '{}' }, 404, 'not_found'],
+      ['/api/things/hall-light/history?from=yesterday', {}, 400, 'bad_request'],
+      ['/api/things/hall-light/history?property=nope.nope', {}, 404, 'not_found'],
+      [
+        '/api/things/hall-light/actions/turn_on',
+        { method: 'POST', body: JSON.stringify({ pad: 'x'.repeat(400_000) }) },
+        413,
+        'body_too_large',
+      ],
+    ];
+    for (const [path, init, status, code] of cases) {
+      const res = await call(path, init);
+      assert.equal(res.status, status, `${init.method ?? 'GET'} ${path}`);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, code, path);
+      assert.ok(body.error.message.length > 0);
+      assert.ok(!/at .*\.ts:\d+/.test(body.error.message), 'no stack trace');
+    }
+  });
+
+  it('never answers 5xx and never changes state for arbitrary ids, actions and bodies (fast-check)', async () => {
+    const before = JSON.stringify((await (await call('/api/things')).json()) as unknown);
+    const commandEventsBefore = ((await (await call('/api/events?type=command')).json()) as unknown[]).length;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ maxLength: 40 }),
+        fc.constantFrom('turn_on', 'turn_off', 'unlock', 'set_target_temperature', 'x'),
+        fc.oneof(fc.json({ maxDepth: 3 }), fc.string({ maxLength: 50 })),
+        async (id, action, body) => {
+          const target = id.length ? encodeURIComponent(`zz-${id}`) : 'zz';
+          const res = await call(`/api/things/${target}/actions/${action}`, { method: 'POST', body });
+          assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
+          const json = (await res.json()) as { error?: { code?: string } };
+          assert.equal(typeof json.error?.code, 'string');
+        },
+      ),
+      { numRuns: 80 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.json({ maxDepth: 3 }), async (body) => {
+        const res = await call('/api/things/living-room-sensor/actions/turn_on', { method: 'POST', body });
+        assert.ok(res.status < 500);
+      }),
+      { numRuns: 30 },
+    );
+    await hub.history.flush();
+    const after = JSON.stringify((await (await call('/api/things')).json()) as unknown);
+    assert.equal(stripTimes(after), stripTimes(before));
+    const commandEventsAfter = ((await (await call('/api/events?type=command')).json()) as unknown[]).length;
+    assert.equal(commandEventsAfter, commandEventsBefore, 'no command was created');
+  });
+
+  it('streams state changes over the WebSocket and can resynchronise with a snapshot', async () => {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/stream?token=${hub.ownerToken}`);
+    const messages: Array<Record<string, unknown>> = [];
+    ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    ws.send('not json');
+    await eventually(() => messages.some((m) => m.type === 'error'), { what: 'an error for a bad message' });
+    ws.send(JSON.stringify({ type: 'subscribe', things: ['coffee-machine'], snapshot: true }));
+    await eventually(() => messages.some((m) => m.type === 'snapshot.end'), { what: 'the snapshot' });
+    assert.ok(messages.some((m) => m.type === 'thing' && m.thing === 'coffee-machine'));
+    assert.ok(!messages.some((m) => m.type === 'thing' && m.thing === 'hall-light'), 'only what was asked for');
+    await call('/api/things/coffee-machine/actions/toggle', { method: 'POST', body: '{}' });
+    const change = await eventually(() =>
+      messages.find((m) => m.type === 'state' && m.thing === 'coffee-machine' && m.property === 'switch.on'),
+    );
+    assert.equal(typeof change.value, 'boolean');
+    assert.ok(!messages.some((m) => m.type === 'state' && m.thing !== 'coffee-machine'));
+    ws.close();
+  });
+});
+
+/** Values that move on their own (sensor drift, timestamps) are not what this test compares. */
+function stripTimes(json: string): string {
+  const things = JSON.parse(json) as Array<Record<string, unknown>>;
+  return JSON.stringify(things.filter((t) => !String(t.id).includes('sensor') && t.id !== 'thermostat').map((t) => ({ id: t.id, state: t.state })));
+}

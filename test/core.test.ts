@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Adapter, AdapterContext } from '../src/adapters/adapter.ts';
+import { LocalBus } from '../src/core/bus.ts';
+import { VirtualClock } from '../src/core/clock.ts';
+import { CommandService } from '../src/core/commands.ts';
+import { HubCore } from '../src/core/core.ts';
+import type { Command, HubEvent } from '../src/core/events.ts';
+import { HistoryWriter } from '../src/core/history.ts';
+import { createLogger } from '../src/core/log.ts';
+import { TwinRegistry } from '../src/core/twin.ts';
+import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
+import { openStore } from '../src/store/index.ts';
+import type { Store } from '../src/store/store.ts';
+
+/**
+ * A device on the other side of an adapter: it applies commands after `delayMs` on the virtual
+ * clock and reports its new state, or stays silent when `unplugged`. The hub's real MQTT path is
+ * covered end to end elsewhere; here the lifecycle's timing is what is under test.
+ */
+class LoopbackLight implements Adapter {
+  readonly name = 'loopback';
+  ctx!: AdapterContext;
+  unplugged = false;
+  failWith: string | null = null;
+  sent: Command[] = [];
+  constructor(private readonly delayMs: number) {}
+  async start(ctx: AdapterContext) {
+    this.ctx = ctx;
+  }
+  async stop() {}
+  async execute(command: Command) {
+    if (this.failWith) throw new Error(this.failWith);
+    this.sent.push(command);
+    if (this.unplugged) return;
+    const on = command.action === 'turn_on' || (command.action === 'toggle' && this.ctx.getValue('h1', 'lamp', 'light.on') !== true);
+    this.ctx.clock.setTimeout(() => {
+      const reports = [{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: on, source: 'loopback' }];
+      if (typeof command.input.brightness === 'number') {
+        // Devices round on their own scale: 33 % is 84/254, which reads back as 33.07 %.
+        const raw = Math.round((command.input.brightness * 254) / 100);
+        reports.push({ householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: (raw * 100) / 254, source: 'loopback' } as never);
+      }
+      this.ctx.ingest(reports);
+    }, this.delayMs);
+  }
+}
+
+describe('core: twin, commands, history', () => {
+  let clock: VirtualClock;
+  let store: Store;
+  let bus: LocalBus;
+  let core: HubCore;
+  let commands: CommandService;
+  let history: HistoryWriter;
+  let device: LoopbackLight;
+  let events: HubEvent[];
+  const log = createLogger({ level: 'silent' });
+
+  beforeEach(async () => {
+    clock = new VirtualClock(Date.UTC(2026, 5, 1, 8));
+    store = await openStore({ kind: 'sqlite', file: ':memory:' });
+    bus = new LocalBus();
+    events = [];
+    bus.subscribe((e) => events.push(e));
+    const twins = new TwinRegistry();
+    device = new LoopbackLight(100);
+    commands = new CommandService({
+      clock,
+      bus,
+      store,
+      twins,
+      adapters: new Map([[device.name, device]]),
+      log,
+      defaultTimeoutMs: 5000,
+    });
+    core = new HubCore({ clock, bus, store, twins, commands, log });
+    history = new HistoryWriter({ bus, store, clock, log, flushEveryMs: 200 });
+    history.start();
+    await device.start(core.contextFor(log));
+    await core.upsertThing({
+      id: 'lamp',
+      householdId: 'h1',
+      kind: 'device',
+      name: 'Lamp',
+      adapter: 'loopback',
+      properties: vocabularyProperties(['light.on', 'light.brightness']),
+      actions: vocabularyActions('light'),
+    });
+  });
+
+  afterEach(async () => {
+    commands.stop();
+    await history.stop();
+    await store.close();
+  });
+
+  it('turns a report into one state change with from, to and cause, and ignores repeats', () => {
+    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: true, source: 't', cause: 'why' }]);
+    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: true, source: 't' }]);
+    const changes = events.filter((e) => e.type === 'state');
+    assert.equal(changes.length, 1);
+    assert.deepEqual(
+      { from: changes[0].from, to: changes[0].to, cause: changes[0].cause },
+      { from: null, to: true, cause: 'why' },
+    );
+  });
+
+  it('refuses invalid reports and changes nothing', () => {
+    core.ingest([
+      { householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: 140, source: 't' },
+      { householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: '50', source: 't' },
+      { householdId: 'h1', thing: 'lamp', property: 'lock.locked', value: true, source: 't' },
+      { householdId: 'h1', thing: 'nope', property: 'light.on', value: true, source: 't' },
+      { householdId: 'h2', thing: 'lamp', property: 'light.on', value: true, source: 't' },
+    ]);
+    assert.equal(events.filter((e) => e.type === 'state').length, 0);
+    assert.equal(core.getValue('h1', 'lamp', 'light.brightness'), undefined);
+  });
+
+  it('confirms a command when the device reports the requested state, not before', async () => {
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', input: { brightness: 33 }, issuedBy: 'test' });
+    assert.equal(command.status, 'pending');
+    await clock.advance(10);
+    assert.equal(commands.get(command.id)?.status, 'sent');
+    await clock.advance(100);
+    const stored = await store.getCommand('h1', command.id);
+    assert.equal(stored?.status, 'confirmed');
+    const lifecycle = events.filter((e) => e.type === 'command').map((e) => (e.type === 'command' ? e.command.status : ''));
+    assert.deepEqual(lifecycle, ['pending', 'sent', 'confirmed']);
+    const confirmation = events.findLast((e) => e.type === 'command');
+    const change = events.find((e) => e.type === 'state' && e.property === 'light.brightness');
+    assert.equal(confirmation?.cause, change?.id, 'the confirmation points at the report that proved it');
+  });
+
+  it('expires a command the device never confirms', async () => {
+    device.unplugged = true;
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 'test' });
+    await clock.advance(4999);
+    assert.equal(commands.get(command.id)?.status, 'sent');
+    await clock.advance(2);
+    await commands.flush();
+    assert.equal((await store.getCommand('h1', command.id))?.status, 'expired');
+  });
+
+  it('fails a command the adapter cannot send, with its reason', async () => {
+    device.failWith = 'radio is off';
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'toggle', issuedBy: 'test' });
+    await clock.advance(1);
+    await commands.flush();
+    const stored = await store.getCommand('h1', command.id);
+    assert.equal(stored?.status, 'failed');
+    assert.equal(stored?.error, 'radio is off');
+  });
+
+  it('refuses unknown things, unknown actions and bad input before anything is stored or sent', async () => {
+    await assert.rejects(commands.dispatch({ householdId: 'h1', thing: 'ghost', action: 'turn_on', issuedBy: 't' }), { status: 404 });
+    await assert.rejects(commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'unlock', issuedBy: 't' }), { status: 404 });
+    await assert.rejects(
+      commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', input: { brightness: 'max' }, issuedBy: 't' }),
+      { status: 400, code: 'invalid_input' },
+    );
+    await assert.rejects(
+      commands.dispatch({ householdId: 'h2', thing: 'lamp', action: 'turn_on', issuedBy: 't' }),
+      { status: 404 },
+      'another household cannot reach the thing',
+    );
+    assert.equal(device.sent.length, 0);
+    assert.equal(events.filter((e) => e.type === 'command').length, 0);
+  });
+
+  it('writes history in batches and reloads the twin from the store', async () => {
+    for (let i = 0; i <= 10; i++) {
+      await clock.advance(1000);
+      core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: i * 10, source: 't' }]);
+    }
+    await history.flush();
+    const points = await store.queryHistory({ householdId: 'h1', thing: 'lamp', property: 'light.brightness' });
+    assert.deepEqual(
+      points.map((p) => p.value),
+      [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+    );
+    const twins = new TwinRegistry();
+    const reloaded = new HubCore({ clock, bus: new LocalBus(), store, twins, commands, log });
+    await reloaded.load();
+    assert.equal(reloaded.getValue('h1', 'lamp', 'light.brightness'), 100);
+  });
+
+  it('resumes after a restart: expires what ran out, resends what was never sent', async () => {
+    device.unplugged = true;
+    const late = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', issuedBy: 't', timeoutMs: 1000 });
+    const waiting = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 't', timeoutMs: 60_000 });
+    await commands.flush();
+    commands.stop(); // the hub dies here
+    await clock.advance(2000);
+    device.unplugged = false;
+    const restarted = new CommandService({
+      clock,
+      bus,
+      store,
+      twins: new TwinRegistry(),
+      adapters: new Map([[device.name, device]]),
+      log,
+      defaultTimeoutMs: 5000,
+    });
+    await restarted.resume();
+    await restarted.flush();
+    assert.equal((await store.getCommand('h1', late.id))?.status, 'expired');
+    assert.equal(restarted.get(waiting.id)?.status, 'sent', 'a sent command waits for its confirmation again');
+    restarted.stop();
+  });
+});

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function tempDir(prefix = 'triad-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export interface HubProcess {
+  child: ChildProcess;
+  url: string;
+  token: string;
+  dataDir: string;
+  output: () => string;
+  /** Sends a signal and waits for the process to exit; resolves to its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Calls the API with the owner token. */
+  api(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** Starts `triad start` as its own process, the way a user would, and waits until it is ready. */
+export async function startHubProcess(options: {
+  args?: string[];
+  dataDir?: string;
+  httpPort?: number;
+  env?: Record<string, string>;
+}): Promise<HubProcess> {
+  const dataDir = options.dataDir ?? (await tempDir());
+  const httpPort = options.httpPort ?? (await freePort());
+  const args = ['bin/triad.js', 'start', '--data', dataDir, '--http-port', String(httpPort), '--http-host', '127.0.0.1', ...(options.args ?? [])];
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hub did not start in 30 s:\n${out}`)), 30_000);
+    const check = () => {
+      if (out.includes('is running')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`hub exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+  const token = (await readFile(join(dataDir, 'owner.token'), 'utf8')).trim();
+  const url = `http://127.0.0.1:${httpPort}`;
+  return {
+    child,
+    url,
+    token,
+    dataDir,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+    api(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+      if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+      return fetch(url + path, { ...init, headers });
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the time runs out. */
+export async function eventually<T>(
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  options: { timeoutMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 5000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
