@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { createLogger } from '../src/core/log.ts';
 import { Hub } from '../src/core/hub.ts';
+import { createLogger } from '../src/core/log.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
 /**
@@ -90,7 +90,10 @@ describe('HTTP API', () => {
   });
 
   it('commands the demo light through MQTT and the simulated device confirms', async () => {
-    const res = await call('/api/things/hall-light/actions/turn_on', { method: 'POST', body: JSON.stringify({ brightness: 40 }) });
+    const res = await call('/api/things/hall-light/actions/turn_on', {
+      method: 'POST',
+      body: JSON.stringify({ brightness: 40 }),
+    });
     assert.equal(res.status, 202);
     const { commandId } = (await res.json()) as { commandId: string };
     const command = await eventually(async () => {
@@ -101,7 +104,9 @@ describe('HTTP API', () => {
     const thing = (await (await call('/api/things/hall-light')).json()) as { state: Record<string, unknown> };
     assert.equal(thing.state['light.on'], true);
     assert.ok(Math.abs((thing.state['light.brightness'] as number) - 40) < 1);
-    const events = (await (await call('/api/events?type=command')).json()) as Array<{ command: { id: string; status: string } }>;
+    const events = (await (await call('/api/events?type=command')).json()) as Array<{
+      command: { id: string; status: string };
+    }>;
     assert.deepEqual(
       events.filter((e) => e.command.id === commandId).map((e) => e.command.status),
       ['pending', 'sent', 'confirmed'],
@@ -114,7 +119,12 @@ describe('HTTP API', () => {
       ['/api/commands/cmd_nope', {}, 404, 'not_found'],
       ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '{"brightness":' }, 400, 'invalid_json'],
       ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '[1,2]' }, 400, 'invalid_input'],
-      ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '{"brightness":"high"}' }, 400, 'invalid_input'],
+      [
+        '/api/things/hall-light/actions/turn_on',
+        { method: 'POST', body: '{"brightness":"high"}' },
+        400,
+        'invalid_input',
+      ],
       ['/api/things/hall-light/actions/turn_on', { method: 'POST', body: '{"colour":"red"}' }, 400, 'invalid_input'],
       ['/api/things/hall-light/actions/explode', { method: 'POST', body: '{}' }, 404, 'not_found'],
       ['/api/things/hall-light/history?from=yesterday', {}, 400, 'bad_request'],
@@ -192,5 +202,9 @@ describe('HTTP API', () => {
 /** Values that move on their own (sensor drift, timestamps) are not what this test compares. */
 function stripTimes(json: string): string {
   const things = JSON.parse(json) as Array<Record<string, unknown>>;
-  return JSON.stringify(things.filter((t) => !String(t.id).includes('sensor') && t.id !== 'thermostat').map((t) => ({ id: t.id, state: t.state })));
+  return JSON.stringify(
+    things
+      .filter((t) => !String(t.id).includes('sensor') && t.id !== 'thermostat')
+      .map((t) => ({ id: t.id, state: t.state })),
+  );
 }

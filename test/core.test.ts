@@ -33,13 +33,21 @@ class LoopbackLight implements Adapter {
     if (this.failWith) throw new Error(this.failWith);
     this.sent.push(command);
     if (this.unplugged) return;
-    const on = command.action === 'turn_on' || (command.action === 'toggle' && this.ctx.getValue('h1', 'lamp', 'light.on') !== true);
+    const on =
+      command.action === 'turn_on' ||
+      (command.action === 'toggle' && this.ctx.getValue('h1', 'lamp', 'light.on') !== true);
     this.ctx.clock.setTimeout(() => {
       const reports = [{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: on, source: 'loopback' }];
       if (typeof command.input.brightness === 'number') {
         // Devices round on their own scale: 33 % is 84/254, which reads back as 33.07 %.
         const raw = Math.round((command.input.brightness * 254) / 100);
-        reports.push({ householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: (raw * 100) / 254, source: 'loopback' } as never);
+        reports.push({
+          householdId: 'h1',
+          thing: 'lamp',
+          property: 'light.brightness',
+          value: (raw * 100) / 254,
+          source: 'loopback',
+        } as never);
       }
       this.ctx.ingest(reports);
     }, this.delayMs);
@@ -119,14 +127,22 @@ describe('core: twin, commands, history', () => {
   });
 
   it('confirms a command when the device reports the requested state, not before', async () => {
-    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', input: { brightness: 33 }, issuedBy: 'test' });
+    const command = await commands.dispatch({
+      householdId: 'h1',
+      thing: 'lamp',
+      action: 'turn_on',
+      input: { brightness: 33 },
+      issuedBy: 'test',
+    });
     assert.equal(command.status, 'pending');
     await clock.advance(10);
     assert.equal(commands.get(command.id)?.status, 'sent');
     await clock.advance(100);
     const stored = await store.getCommand('h1', command.id);
     assert.equal(stored?.status, 'confirmed');
-    const lifecycle = events.filter((e) => e.type === 'command').map((e) => (e.type === 'command' ? e.command.status : ''));
+    const lifecycle = events
+      .filter((e) => e.type === 'command')
+      .map((e) => (e.type === 'command' ? e.command.status : ''));
     assert.deepEqual(lifecycle, ['pending', 'sent', 'confirmed']);
     const confirmation = events.findLast((e) => e.type === 'command');
     const change = events.find((e) => e.type === 'state' && e.property === 'light.brightness');
@@ -154,10 +170,20 @@ describe('core: twin, commands, history', () => {
   });
 
   it('refuses unknown things, unknown actions and bad input before anything is stored or sent', async () => {
-    await assert.rejects(commands.dispatch({ householdId: 'h1', thing: 'ghost', action: 'turn_on', issuedBy: 't' }), { status: 404 });
-    await assert.rejects(commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'unlock', issuedBy: 't' }), { status: 404 });
+    await assert.rejects(commands.dispatch({ householdId: 'h1', thing: 'ghost', action: 'turn_on', issuedBy: 't' }), {
+      status: 404,
+    });
+    await assert.rejects(commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'unlock', issuedBy: 't' }), {
+      status: 404,
+    });
     await assert.rejects(
-      commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', input: { brightness: 'max' }, issuedBy: 't' }),
+      commands.dispatch({
+        householdId: 'h1',
+        thing: 'lamp',
+        action: 'turn_on',
+        input: { brightness: 'max' },
+        issuedBy: 't',
+      }),
       { status: 400, code: 'invalid_input' },
     );
     await assert.rejects(
@@ -188,8 +214,20 @@ describe('core: twin, commands, history', () => {
 
   it('resumes after a restart: expires what ran out, resends what was never sent', async () => {
     device.unplugged = true;
-    const late = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', issuedBy: 't', timeoutMs: 1000 });
-    const waiting = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 't', timeoutMs: 60_000 });
+    const late = await commands.dispatch({
+      householdId: 'h1',
+      thing: 'lamp',
+      action: 'turn_on',
+      issuedBy: 't',
+      timeoutMs: 1000,
+    });
+    const waiting = await commands.dispatch({
+      householdId: 'h1',
+      thing: 'lamp',
+      action: 'turn_off',
+      issuedBy: 't',
+      timeoutMs: 60_000,
+    });
     await commands.flush();
     commands.stop(); // the hub dies here
     await clock.advance(2000);

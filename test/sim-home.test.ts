@@ -499,6 +499,20 @@ describe('simulated home over an embedded broker', () => {
     }
   });
 
+  test('re-announces discovery when Home Assistant comes online, as Zigbee2MQTT does', async () => {
+    const { ns, observer, cleanup } = await setUp();
+    try {
+      const from = observer.seen.length;
+      await observer.send(`${ns}/homeassistant/status`, 'online');
+      await observer.next(
+        () => observer.on(`${ns}/homeassistant/+/+/+/config`, from).length === EXPECTED_CONFIGS,
+        from,
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
   test('stopping marks devices offline but leaves discovery; remove() clears it', async () => {
     const { ns, observer, z, home, cleanup } = await setUp();
     try {

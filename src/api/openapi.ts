@@ -60,7 +60,12 @@ function operation(schema: Record<string, unknown>, path: string): Record<string
   ] as const) {
     const s = schema[key] as { properties?: Record<string, unknown>; required?: string[] } | undefined;
     for (const [name, sub] of Object.entries(s?.properties ?? {})) {
-      parameters.push({ name, in: where, required: where === 'path' || (s?.required ?? []).includes(name), schema: sub });
+      parameters.push({
+        name,
+        in: where,
+        required: where === 'path' || (s?.required ?? []).includes(name),
+        schema: sub,
+      });
     }
   }
   // Path parameters that a route declares only in its URL still need describing.

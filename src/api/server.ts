@@ -5,8 +5,8 @@ import type { Bus } from '../core/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import type { CommandService } from '../core/commands.ts';
 import type { HubCore } from '../core/core.ts';
-import type { HistoryWriter } from '../core/history.ts';
 import { HubError } from '../core/errors.ts';
+import type { HistoryWriter } from '../core/history.ts';
 import type { Logger } from '../core/log.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import type { Store } from '../store/store.ts';
@@ -34,6 +34,10 @@ export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => void | Prom
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+  }
+  /** `public: true` on a route's config: it does its own authentication (OwnTracks Basic, webhooks). */
+  interface FastifyContextConfig {
+    public?: boolean;
   }
   /** OpenAPI words on route schemas; Fastify ignores them, /api/openapi.json reads them. */
   interface FastifySchema {
@@ -92,7 +96,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
     const path = request.url.split('?', 1)[0];
-    if (!path.startsWith('/api') || PUBLIC_PATHS.has(path)) return;
+    if (!path.startsWith('/api') || PUBLIC_PATHS.has(path) || request.routeOptions.config?.public) return;
     request.principal = await ctx.tokens.verify(presentedToken(request));
     if (!request.principal) {
       throw new HubError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
@@ -105,7 +109,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     void reply.status(status).send({ error: { code, message } });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?', 1)[0]}` } });
+    void reply.status(404).send({
+      error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?', 1)[0]}` },
+    });
   });
 
   app.get('/api/health', { schema: { summary: 'Liveness and version', security: [] } }, async () => ({
@@ -139,7 +145,9 @@ function describeError(error: FastifyError | HubError | Error): { status: number
         ? 'body_too_large'
         : fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
           ? 'unsupported_media_type'
-          : fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError
+          : fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+              fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+              error instanceof SyntaxError
             ? 'invalid_json'
             : 'bad_request';
     return { status, code, message: error.message };

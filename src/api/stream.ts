@@ -20,66 +20,80 @@ interface ClientMessage {
  * that reconnects can resynchronise without a second request.
  */
 export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
-  app.get('/api/stream', { websocket: true, schema: { summary: 'Live state changes (WebSocket)' } }, (socket, request) => {
-    const { householdId } = principalOf(request);
-    let subscribed: Set<string> | 'all' | null = null;
+  app.get(
+    '/api/stream',
+    { websocket: true, schema: { summary: 'Live state changes (WebSocket)' } },
+    (socket, request) => {
+      const { householdId } = principalOf(request);
+      let subscribed: Set<string> | 'all' | null = null;
 
-    const send = (message: unknown) => {
-      if (socket.readyState !== socket.OPEN) return;
-      if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-        socket.close(1013, 'too slow: messages were piling up');
-        return;
-      }
-      socket.send(JSON.stringify(message));
-    };
-    const wants = (thing: string | undefined) =>
-      subscribed === 'all' || (subscribed !== null && thing !== undefined && subscribed.has(thing));
+      const send = (message: unknown) => {
+        if (socket.readyState !== socket.OPEN) return;
+        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+          socket.close(1013, 'too slow: messages were piling up');
+          return;
+        }
+        socket.send(JSON.stringify(message));
+      };
+      const wants = (thing: string | undefined) =>
+        subscribed === 'all' || (subscribed !== null && thing !== undefined && subscribed.has(thing));
 
-    const unsubscribe = ctx.bus.subscribe((event: HubEvent) => {
-      if (event.householdId !== householdId || subscribed === null) return;
-      const message = streamMessage(event);
-      if (message && wants(message.thing)) send(message);
-    });
+      const unsubscribe = ctx.bus.subscribe((event: HubEvent) => {
+        if (event.householdId !== householdId || subscribed === null) return;
+        const message = streamMessage(event);
+        if (message && wants(message.thing)) send(message);
+      });
 
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
-      const parsed = isBinary ? null : parseMessage(data);
-      if (!parsed || parsed.type !== 'subscribe' && parsed.type !== 'unsubscribe') {
-        send({ type: 'error', error: { code: 'bad_message', message: 'expected {"type":"subscribe","things":["*"]}' } });
-        return;
-      }
-      if (parsed.type === 'unsubscribe') {
-        subscribed = null;
-        send({ type: 'unsubscribed' });
-        return;
-      }
-      const things = parsed.things ?? ['*'];
-      if (!Array.isArray(things) || things.length > MAX_SUBSCRIBED_THINGS || !things.every((t) => typeof t === 'string')) {
-        send({ type: 'error', error: { code: 'bad_message', message: 'things must be a list of thing ids or ["*"]' } });
-        return;
-      }
-      subscribed = things.includes('*') ? 'all' : new Set(things as string[]);
-      send({ type: 'subscribed', things });
-      if (parsed.snapshot === true) sendSnapshot();
-    });
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        const parsed = isBinary ? null : parseMessage(data);
+        if (!parsed || (parsed.type !== 'subscribe' && parsed.type !== 'unsubscribe')) {
+          send({
+            type: 'error',
+            error: { code: 'bad_message', message: 'expected {"type":"subscribe","things":["*"]}' },
+          });
+          return;
+        }
+        if (parsed.type === 'unsubscribe') {
+          subscribed = null;
+          send({ type: 'unsubscribed' });
+          return;
+        }
+        const things = parsed.things ?? ['*'];
+        if (
+          !Array.isArray(things) ||
+          things.length > MAX_SUBSCRIBED_THINGS ||
+          !things.every((t) => typeof t === 'string')
+        ) {
+          send({
+            type: 'error',
+            error: { code: 'bad_message', message: 'things must be a list of thing ids or ["*"]' },
+          });
+          return;
+        }
+        subscribed = things.includes('*') ? 'all' : new Set(things as string[]);
+        send({ type: 'subscribed', things });
+        if (parsed.snapshot === true) sendSnapshot();
+      });
 
-    const sendSnapshot = () => {
-      for (const twin of ctx.twins.list(householdId)) {
-        if (!wants(twin.thing.id)) continue;
-        send({ type: 'thing', thing: twin.thing.id, snapshot: thingView(twin) });
-      }
-      send({ type: 'snapshot.end' });
-    };
+      const sendSnapshot = () => {
+        for (const twin of ctx.twins.list(householdId)) {
+          if (!wants(twin.thing.id)) continue;
+          send({ type: 'thing', thing: twin.thing.id, snapshot: thingView(twin) });
+        }
+        send({ type: 'snapshot.end' });
+      };
 
-    const stopPing = ctx.clock.setInterval(() => {
-      if (socket.readyState === socket.OPEN) socket.ping();
-    }, 30_000);
-    const close = () => {
-      unsubscribe();
-      stopPing();
-    };
-    socket.on('close', close);
-    socket.on('error', close);
-  });
+      const stopPing = ctx.clock.setInterval(() => {
+        if (socket.readyState === socket.OPEN) socket.ping();
+      }, 30_000);
+      const close = () => {
+        unsubscribe();
+        stopPing();
+      };
+      socket.on('close', close);
+      socket.on('error', close);
+    },
+  );
 }
 
 function parseMessage(data: Buffer): ClientMessage | null {
@@ -115,7 +129,13 @@ export function streamMessage(event: HubEvent): StreamMessage | null {
     case 'thing.removed':
       return { type: event.type, thing: event.thing, ts: iso(event.ts) };
     default:
-      return { type: 'event', event: event.type, thing: event.thing, data: ('data' in event ? event.data : undefined) ?? {}, ts: iso(event.ts), id: event.id };
+      return {
+        type: 'event',
+        event: event.type,
+        thing: event.thing,
+        data: ('data' in event ? event.data : undefined) ?? {},
+        ts: iso(event.ts),
+        id: event.id,
+      };
   }
 }
-

@@ -23,7 +23,8 @@ export function parseTime(value: unknown, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string') throw badRequest(`${name} must be an ISO 8601 time`);
   const ms = Date.parse(value);
-  if (!Number.isFinite(ms)) throw badRequest(`${name} must be an ISO 8601 time, got ${JSON.stringify(value.slice(0, 40))}`);
+  if (!Number.isFinite(ms))
+    throw badRequest(`${name} must be an ISO 8601 time, got ${JSON.stringify(value.slice(0, 40))}`);
   return ms;
 }
 
@@ -92,7 +93,8 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request) => {
       const { id, property } = request.params as { id: string; property: string };
       const twin = twinFor(ctx, request, id);
-      if (!Object.hasOwn(twin.thing.properties, property)) throw notFound(`property ${JSON.stringify(property)} on ${id}`);
+      if (!Object.hasOwn(twin.thing.properties, property))
+        throw notFound(`property ${JSON.stringify(property)} on ${id}`);
       const current = twin.state.get(property);
       return { thing: id, property, value: current?.value ?? null, ts: current ? iso(current.ts) : null };
     },
@@ -131,18 +133,15 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
   );
 
-  app.get(
-    '/api/commands/:id',
-    { schema: { summary: "A command's status", params: idParam } },
-    async (request) => {
-      const { id } = request.params as { id: string };
-      const principal = principalOf(request);
-      const live = ctx.commands.get(id);
-      const command = live?.householdId === principal.householdId ? live : await ctx.store.getCommand(principal.householdId, id);
-      if (!command) throw notFound(`command ${JSON.stringify(id)}`);
-      return commandView(command);
-    },
-  );
+  app.get('/api/commands/:id', { schema: { summary: "A command's status", params: idParam } }, async (request) => {
+    const { id } = request.params as { id: string };
+    const principal = principalOf(request);
+    const live = ctx.commands.get(id);
+    const command =
+      live?.householdId === principal.householdId ? live : await ctx.store.getCommand(principal.householdId, id);
+    if (!command) throw notFound(`command ${JSON.stringify(id)}`);
+    return commandView(command);
+  });
 
   app.get(
     '/api/things/:id/history',

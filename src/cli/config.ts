@@ -36,7 +36,8 @@ const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
 function port(value: string | number | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${flag} must be a port number (0–65535), got ${value}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(`${flag} must be a port number (0–65535), got ${value}`);
   return n;
 }
 
@@ -54,7 +55,8 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
     throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(error as Error).message}`);
   }
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a mapping`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`config file ${path} must hold a mapping`);
   const config = parsed as ConfigFile;
   if (config.store && config.store.kind !== 'sqlite' && config.store.kind !== 'postgres') {
     throw new ConfigError(`config file ${path}: store.kind must be sqlite or postgres`);
@@ -71,11 +73,14 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions> {
   const logLevel = (flags.logLevel ?? file.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`);
   const mqttUrl = flags.mqttUrl ?? (flags.mqttPort ? undefined : file.mqtt?.url);
-  if (mqttUrl && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl)) throw new ConfigError(`--mqtt-url must start with mqtt:// or mqtts://, got ${mqttUrl}`);
+  if (mqttUrl && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl))
+    throw new ConfigError(`--mqtt-url must start with mqtt:// or mqtts://, got ${mqttUrl}`);
   return {
     dataDir: resolve(flags.data ?? file.data ?? './triad-data'),
     http: { port: port(flags.httpPort, '--http-port') ?? file.http?.port, host: flags.httpHost ?? file.http?.host },
-    mqtt: mqttUrl ? { url: mqttUrl } : { port: port(flags.mqttPort, '--mqtt-port') ?? file.mqtt?.port, host: file.mqtt?.host },
+    mqtt: mqttUrl
+      ? { url: mqttUrl }
+      : { port: port(flags.mqttPort, '--mqtt-port') ?? file.mqtt?.port, host: file.mqtt?.host },
     store: flags.pgUrl ? { kind: 'postgres', url: flags.pgUrl } : file.store,
     demo: flags.demo ?? file.demo ?? false,
     logLevel,

@@ -107,9 +107,7 @@ export class Hub {
   constructor(private readonly options: HubOptions) {
     this.clock = options.clock ?? new SystemClock();
     this.log = options.log ?? createLogger({ level: options.logLevel ?? 'info' });
-    this.bus = new LocalBus((error, event) =>
-      this.log.error('event handler failed', { type: event.type, error }),
-    );
+    this.bus = new LocalBus((error, event) => this.log.error('event handler failed', { type: event.type, error }));
   }
 
   /** Adds API routes from another subsystem; call before start(). */
@@ -157,7 +155,12 @@ export class Hub {
     const httpHost = options.http?.host ?? '0.0.0.0';
     await assertPortFree(httpPort, httpHost, 'HTTP', '--http-port');
     if (!options.mqtt?.url) {
-      await assertPortFree(options.mqtt?.port ?? DEFAULT_MQTT_PORT, options.mqtt?.host ?? '0.0.0.0', 'MQTT', '--mqtt-port or --mqtt-url');
+      await assertPortFree(
+        options.mqtt?.port ?? DEFAULT_MQTT_PORT,
+        options.mqtt?.host ?? '0.0.0.0',
+        'MQTT',
+        '--mqtt-port or --mqtt-url',
+      );
     }
     await mkdir(options.dataDir, { recursive: true });
 
@@ -236,7 +239,10 @@ export class Hub {
       });
       this.mqttUrl = `mqtt://127.0.0.1:${this.broker.port}`;
     }
-    this.mqtt = new MqttConnection({ url: this.mqttUrl, clientId: `triad-hub-${process.pid}-${Date.now().toString(36)}` });
+    this.mqtt = new MqttConnection({
+      url: this.mqttUrl,
+      clientId: `triad-hub-${process.pid}-${Date.now().toString(36)}`,
+    });
     await this.mqtt.connect();
     await this.addAdapter(new HomeAssistantDiscovery({ link: this.mqtt, householdId }));
     log.info('MQTT ready', { url: this.mqttUrl, embedded: this.broker !== null });
@@ -249,14 +255,20 @@ export class Hub {
     const steps: Array<[string, () => Promise<unknown> | unknown]> = [
       ['demo', () => this.demo?.stop()],
       ['api', () => this.api?.close()],
-      ['subsystems', async () => {
-        for (const subsystem of this.started.reverse()) await subsystem.stop();
-      }],
+      [
+        'subsystems',
+        async () => {
+          for (const subsystem of this.started.reverse()) await subsystem.stop();
+        },
+      ],
       ['adapters', () => Promise.all([...this.adapters.values()].map((a) => a.stop()))],
-      ['commands', async () => {
-        await this.commands?.flush();
-        this.commands?.stop();
-      }],
+      [
+        'commands',
+        async () => {
+          await this.commands?.flush();
+          this.commands?.stop();
+        },
+      ],
       ['history', () => this.history?.stop()],
       ['mqtt', () => this.mqtt?.close()],
       ['broker', () => this.broker?.stop()],

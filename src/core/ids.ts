@@ -15,5 +15,7 @@ export function newId(now: number, prefix = ''): string {
     lastMs = ms;
     sequence = 0;
   }
-  return prefix + ms.toString(16).padStart(12, '0') + sequence.toString(16).padStart(4, '0') + randomBytes(4).toString('hex');
+  return (
+    prefix + ms.toString(16).padStart(12, '0') + sequence.toString(16).padStart(4, '0') + randomBytes(4).toString('hex')
+  );
 }

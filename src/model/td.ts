@@ -63,7 +63,10 @@ export function toThingDescription(thing: Thing, baseUrl: string): Record<string
     };
   }
   return {
-    '@context': ['https://www.w3.org/2022/wot/td/v1.1', { triad: 'https://triad.dev/ns#', htv: 'http://www.w3.org/2011/http#' }],
+    '@context': [
+      'https://www.w3.org/2022/wot/td/v1.1',
+      { triad: 'https://triad.dev/ns#', htv: 'http://www.w3.org/2011/http#' },
+    ],
     '@type': kindType(thing.kind),
     id: `urn:triad:${encodeURIComponent(thing.householdId)}:${encodeURIComponent(thing.id)}`,
     title: thing.name,

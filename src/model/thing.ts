@@ -2,7 +2,7 @@ import type { DataSchema } from './schema.ts';
 import { type ActionDefinition, actionDefinition, capabilities, isCapability, propertySchema } from './vocabulary.ts';
 
 /** The kinds of thing Triad knows; a device is anything in the home. */
-export type ThingKind = 'device' | 'person' | 'vehicle' | 'zone' | 'household' | 'charger' | 'site';
+export type ThingKind = 'device' | 'person' | 'tracker' | 'vehicle' | 'zone' | 'household' | 'charger' | 'site';
 
 export interface PropertySpec {
   schema: DataSchema;

@@ -89,7 +89,11 @@ export class SimulatedHome {
     this.bridge = bridge;
     try {
       await bridge.publishAsync(this.bridgeTopic, ONLINE, { retain: true, qos: 1 });
-      await Promise.all(this.devices.map((d) => d.start()));
+      // allSettled, not all: on a failure every device must have finished connecting before
+      // stop() runs, or a late one would stay connected.
+      const results = await Promise.allSettled(this.devices.map((d) => d.start()));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
       const status = `${this.ctx.discoveryPrefix}/status`;
       bridge.on('message', (topic, payload) => {
         if (topic === status && payload.toString() === 'online') this.reannounce();
@@ -112,7 +116,7 @@ export class SimulatedHome {
     await Promise.all(this.devices.map((d) => d.stop()));
     if (!bridge) return;
     if (bridge.connected) await bridge.publishAsync(this.bridgeTopic, OFFLINE, { retain: true, qos: 1 });
-    await bridge.endAsync();
+    await bridge.endAsync(!bridge.connected);
   }
 
   /**

@@ -14,7 +14,10 @@ import type {
   HistoryQuery,
   Household,
   LatestValue,
+  PageQuery,
+  StoredRule,
   StoredTimer,
+  StoredTrace,
   TokenRecord,
 } from './store.ts';
 
@@ -120,6 +123,30 @@ export const migrations: Migration[] = [
         payload ${json} NOT NULL
       )`,
       'CREATE INDEX timers_by_owner ON timers (owner, due)',
+    ],
+  },
+  {
+    version: 2,
+    name: 'automation rules and traces',
+    statements: ({ json, time }) => [
+      `CREATE TABLE automation_rules (
+        household_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        body ${json} NOT NULL,
+        created_at ${time} NOT NULL,
+        updated_at ${time} NOT NULL,
+        PRIMARY KEY (household_id, id)
+      )`,
+      `CREATE TABLE automation_traces (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        started_at ${time} NOT NULL,
+        status TEXT NOT NULL,
+        body ${json} NOT NULL
+      )`,
+      // Listing and pruning go by rule, newest first.
+      'CREATE INDEX automation_traces_by_rule ON automation_traces (household_id, rule, started_at, id)',
     ],
   },
 ];
@@ -330,6 +357,127 @@ export function timerFromRow(row: TimerRow): StoredTimer {
     due: row.due,
     payload: JSON.parse(row.payload) as StoredTimer['payload'],
   };
+}
+
+export interface RuleRow {
+  household_id: string;
+  id: string;
+  body: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TraceRow {
+  id: string;
+  household_id: string;
+  rule: string;
+  started_at: number;
+  status: string;
+  body: string;
+}
+
+/** A history row with everything a state change needs. */
+export interface StateRow {
+  id: string;
+  household_id: string;
+  thing: string;
+  property: string;
+  ts: number;
+  from_value: string | null;
+  value: string | null;
+  cause: string | null;
+  source: string;
+}
+
+export function ruleFromRow(row: RuleRow): StoredRule {
+  return {
+    householdId: row.household_id,
+    id: row.id,
+    body: JSON.parse(row.body) as StoredRule['body'],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function traceFromRow(row: TraceRow): StoredTrace {
+  return {
+    id: row.id,
+    householdId: row.household_id,
+    rule: row.rule,
+    startedAt: row.started_at,
+    status: row.status,
+    body: JSON.parse(row.body) as StoredTrace['body'],
+  };
+}
+
+export function stateFromRow(row: StateRow): StateChanged {
+  return {
+    type: 'state',
+    id: row.id,
+    householdId: row.household_id,
+    ts: row.ts,
+    cause: row.cause,
+    thing: row.thing,
+    property: row.property,
+    from: fromJson(row.from_value),
+    to: fromJson(row.value),
+    source: row.source,
+  };
+}
+
+export const TRACE_LIMIT = { default: 50, max: 1000 };
+export const PAGE_LIMIT = { default: 5000, max: 50_000 };
+
+/**
+ * One keyset page of `table` (history or events) for a household, oldest first. Keyset rather
+ * than OFFSET so the thousandth page costs what the first does.
+ */
+export function pageQuerySql(dialect: Dialect, table: 'history' | 'events', query: PageQuery): BuiltQuery {
+  const params = new Params(dialect);
+  const where = [
+    `household_id = ${params.bind(query.householdId)}`,
+    `ts >= ${params.bind(query.from)}`,
+    `ts <= ${params.bind(query.to)}`,
+  ];
+  if (query.after) {
+    where.push(
+      `(ts > ${params.bind(query.after.ts)} OR (ts = ${params.bind(query.after.ts)} AND id > ${params.bind(query.after.id)}))`,
+    );
+  }
+  const columns =
+    table === 'history' ? 'id, household_id, thing, property, ts, from_value, value, cause, source' : 'id, ts, body';
+  const limit = params.bind(clampLimit(query.limit, PAGE_LIMIT));
+  return {
+    sql: `SELECT ${columns} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY ts, id LIMIT ${limit}`,
+    params: params.values,
+  };
+}
+
+/** Each property's last value before a time; ties in time go to the larger id, as in the stream. */
+export function valuesBeforeSql(dialect: Dialect, householdId: string, before: number): BuiltQuery {
+  const params = new Params(dialect);
+  const sql = `SELECT household_id, thing, property, value, ts FROM (
+      SELECT household_id, thing, property, value, ts,
+        ROW_NUMBER() OVER (PARTITION BY thing, property ORDER BY ts DESC, id DESC) AS n
+      FROM history WHERE household_id = ${params.bind(householdId)} AND ts < ${params.bind(before)}
+    ) AS ranked WHERE n = 1 ORDER BY thing, property`;
+  return { sql, params: params.values };
+}
+
+/** Deletes a rule's traces past the newest `keep` and those older than `olderThan`. */
+export function pruneTracesSql(
+  dialect: Dialect,
+  prune: { householdId: string; rule: string; keep: number; olderThan: number },
+): BuiltQuery {
+  // Each value is bound once per use: SQLite's `?` placeholders are positional.
+  const params = new Params(dialect);
+  const sql = `DELETE FROM automation_traces WHERE household_id = ${params.bind(prune.householdId)} AND rule = ${params.bind(prune.rule)} AND (
+      started_at < ${params.bind(prune.olderThan)}
+      OR id NOT IN (
+        SELECT id FROM automation_traces WHERE household_id = ${params.bind(prune.householdId)} AND rule = ${params.bind(prune.rule)}
+        ORDER BY started_at DESC, id DESC LIMIT ${params.bind(Math.max(0, Math.floor(prune.keep)))}
+      ))`;
+  return { sql, params: params.values };
 }
 
 /** Events other than state changes go to the events table; state changes belong in history. */

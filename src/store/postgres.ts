@@ -5,6 +5,7 @@ import {
   assertNotStateChanges,
   type BodyRow,
   type ColumnTypes,
+  clampLimit,
   commandFromRow,
   type Dialect,
   eventFromRow,
@@ -21,14 +22,24 @@ import {
   type MergedEventRow,
   migrationsTableSql,
   optionalMillis,
+  pageQuerySql,
   pendingMigrations,
+  pruneTracesSql,
+  type RuleRow,
+  ruleFromRow,
+  type StateRow,
+  stateFromRow,
   type TimerRow,
   type TokenRow,
+  TRACE_LIMIT,
+  type TraceRow,
   thingFromRow,
   timerFromRow,
   toJson,
   tokenFromRow,
   toMillis,
+  traceFromRow,
+  valuesBeforeSql,
 } from './migrations.ts';
 import type {
   EventQuery,
@@ -36,9 +47,14 @@ import type {
   HistoryQuery,
   Household,
   LatestValue,
+  PageQuery,
   Store,
+  StoredRule,
   StoredTimer,
+  StoredTrace,
   TokenRecord,
+  TracePrune,
+  TraceQuery,
 } from './store.ts';
 
 export interface PostgresStoreOptions {
@@ -316,6 +332,80 @@ export class PostgresStore implements Store {
   async listTimers(owner: string): Promise<StoredTimer[]> {
     const { rows } = await this.pool.query<TimerRow>('SELECT * FROM timers WHERE owner = $1 ORDER BY due, id', [owner]);
     return rows.map(timerFromRow);
+  }
+
+  async saveRule(rule: StoredRule): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO automation_rules (household_id, id, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (household_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`,
+      [rule.householdId, rule.id, JSON.stringify(rule.body), toMillis(rule.createdAt), toMillis(rule.updatedAt)],
+    );
+  }
+
+  async deleteRule(householdId: string, id: string): Promise<void> {
+    await this.pool.query('DELETE FROM automation_rules WHERE household_id = $1 AND id = $2', [householdId, id]);
+  }
+
+  async listRules(householdId?: string): Promise<StoredRule[]> {
+    const { rows } =
+      householdId === undefined
+        ? await this.pool.query<RuleRow>('SELECT * FROM automation_rules ORDER BY household_id, id')
+        : await this.pool.query<RuleRow>('SELECT * FROM automation_rules WHERE household_id = $1 ORDER BY id', [
+            householdId,
+          ]);
+    return rows.map(ruleFromRow);
+  }
+
+  async saveTrace(trace: StoredTrace): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
+      [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body)],
+    );
+  }
+
+  async getTrace(householdId: string, id: string): Promise<StoredTrace | null> {
+    const { rows } = await this.pool.query<TraceRow>(
+      'SELECT * FROM automation_traces WHERE household_id = $1 AND id = $2',
+      [householdId, id],
+    );
+    return rows[0] ? traceFromRow(rows[0]) : null;
+  }
+
+  async listTraces(query: TraceQuery): Promise<StoredTrace[]> {
+    const { rows } = await this.pool.query<TraceRow>(
+      'SELECT * FROM automation_traces WHERE household_id = $1 AND rule = $2 ORDER BY started_at DESC, id DESC LIMIT $3',
+      [query.householdId, query.rule, clampLimit(query.limit, TRACE_LIMIT)],
+    );
+    return rows.map(traceFromRow);
+  }
+
+  async pruneTraces(prune: TracePrune): Promise<number> {
+    const { sql, params } = pruneTracesSql(DIALECT, prune);
+    const result = await this.pool.query(sql, params);
+    return result.rowCount ?? 0;
+  }
+
+  async deleteTraces(householdId: string, rule: string): Promise<void> {
+    await this.pool.query('DELETE FROM automation_traces WHERE household_id = $1 AND rule = $2', [householdId, rule]);
+  }
+
+  async pageHistory(query: PageQuery): Promise<StateChanged[]> {
+    const { sql, params } = pageQuerySql(DIALECT, 'history', query);
+    const { rows } = await this.pool.query<StateRow>(sql, params);
+    return rows.map(stateFromRow);
+  }
+
+  async pageEvents(query: PageQuery): Promise<HubEvent[]> {
+    const { sql, params } = pageQuerySql(DIALECT, 'events', query);
+    const { rows } = await this.pool.query<BodyRow>(sql, params);
+    return rows.map((row) => JSON.parse(row.body) as HubEvent);
+  }
+
+  async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {
+    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before);
+    const { rows } = await this.pool.query<LatestRow>(sql, params);
+    return rows.map(latestValueFromRow);
   }
 
   /** Runs `work` on one connection inside BEGIN/COMMIT; any error rolls everything back. */

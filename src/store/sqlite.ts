@@ -5,6 +5,7 @@ import {
   assertNotStateChanges,
   type BodyRow,
   type ColumnTypes,
+  clampLimit,
   commandFromRow,
   type Dialect,
   eventFromRow,
@@ -21,14 +22,24 @@ import {
   type MergedEventRow,
   migrationsTableSql,
   optionalMillis,
+  pageQuerySql,
   pendingMigrations,
+  pruneTracesSql,
+  type RuleRow,
+  ruleFromRow,
+  type StateRow,
+  stateFromRow,
   type TimerRow,
   type TokenRow,
+  TRACE_LIMIT,
+  type TraceRow,
   thingFromRow,
   timerFromRow,
   toJson,
   tokenFromRow,
   toMillis,
+  traceFromRow,
+  valuesBeforeSql,
 } from './migrations.ts';
 import type {
   EventQuery,
@@ -36,9 +47,14 @@ import type {
   HistoryQuery,
   Household,
   LatestValue,
+  PageQuery,
   Store,
+  StoredRule,
   StoredTimer,
+  StoredTrace,
   TokenRecord,
+  TracePrune,
+  TraceQuery,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -284,6 +300,71 @@ export class SqliteStore implements Store {
   async listTimers(owner: string): Promise<StoredTimer[]> {
     const rows = this.statement('SELECT * FROM timers WHERE owner = ? ORDER BY due, id').all(owner) as TimerRow[];
     return rows.map(timerFromRow);
+  }
+
+  async saveRule(rule: StoredRule): Promise<void> {
+    this.statement(
+      `INSERT INTO automation_rules (household_id, id, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (household_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`,
+    ).run(rule.householdId, rule.id, JSON.stringify(rule.body), toMillis(rule.createdAt), toMillis(rule.updatedAt));
+  }
+
+  async deleteRule(householdId: string, id: string): Promise<void> {
+    this.statement('DELETE FROM automation_rules WHERE household_id = ? AND id = ?').run(householdId, id);
+  }
+
+  async listRules(householdId?: string): Promise<StoredRule[]> {
+    const rows =
+      householdId === undefined
+        ? this.statement('SELECT * FROM automation_rules ORDER BY household_id, id').all()
+        : this.statement('SELECT * FROM automation_rules WHERE household_id = ? ORDER BY id').all(householdId);
+    return (rows as RuleRow[]).map(ruleFromRow);
+  }
+
+  async saveTrace(trace: StoredTrace): Promise<void> {
+    this.statement(
+      `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
+    ).run(trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body));
+  }
+
+  async getTrace(householdId: string, id: string): Promise<StoredTrace | null> {
+    const row = this.statement('SELECT * FROM automation_traces WHERE household_id = ? AND id = ?').get(
+      householdId,
+      id,
+    ) as TraceRow | undefined;
+    return row ? traceFromRow(row) : null;
+  }
+
+  async listTraces(query: TraceQuery): Promise<StoredTrace[]> {
+    const rows = this.statement(
+      'SELECT * FROM automation_traces WHERE household_id = ? AND rule = ? ORDER BY started_at DESC, id DESC LIMIT ?',
+    ).all(query.householdId, query.rule, clampLimit(query.limit, TRACE_LIMIT)) as TraceRow[];
+    return rows.map(traceFromRow);
+  }
+
+  async pruneTraces(prune: TracePrune): Promise<number> {
+    const { sql, params } = pruneTracesSql(DIALECT, prune);
+    return this.statement(sql).run(...params).changes;
+  }
+
+  async deleteTraces(householdId: string, rule: string): Promise<void> {
+    this.statement('DELETE FROM automation_traces WHERE household_id = ? AND rule = ?').run(householdId, rule);
+  }
+
+  async pageHistory(query: PageQuery): Promise<StateChanged[]> {
+    const { sql, params } = pageQuerySql(DIALECT, 'history', query);
+    return (this.statement(sql).all(...params) as StateRow[]).map(stateFromRow);
+  }
+
+  async pageEvents(query: PageQuery): Promise<HubEvent[]> {
+    const { sql, params } = pageQuerySql(DIALECT, 'events', query);
+    return (this.statement(sql).all(...params) as BodyRow[]).map((row) => JSON.parse(row.body) as HubEvent);
+  }
+
+  async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {
+    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before);
+    return (this.statement(sql).all(...params) as LatestRow[]).map(latestValueFromRow);
   }
 
   /** Prepares a statement once and reuses it; the set of distinct SQL texts is small and fixed. */

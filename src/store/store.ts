@@ -73,6 +73,51 @@ export interface StoredTimer {
   payload: Record<string, unknown>;
 }
 
+/** An automation rule saved over the API, as its document; file rules live in their files. */
+export interface StoredRule {
+  householdId: string;
+  id: string;
+  body: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One run of a rule, as the automation engine records it; `body` is the whole trace. */
+export interface StoredTrace {
+  id: string;
+  householdId: string;
+  rule: string;
+  startedAt: number;
+  status: string;
+  body: Record<string, unknown>;
+}
+
+export interface TraceQuery {
+  householdId: string;
+  rule: string;
+  limit?: number;
+}
+
+/** Which traces to delete: beyond the newest `keep` of a rule, or started before `olderThan`. */
+export interface TracePrune {
+  householdId: string;
+  rule: string;
+  keep: number;
+  olderThan: number;
+}
+
+/**
+ * One page of a household's recorded stream, oldest first, for replays that must not load a
+ * million rows at once. `after` is the (ts, id) of the last row of the previous page.
+ */
+export interface PageQuery {
+  householdId: string;
+  from: number;
+  to: number;
+  after?: { ts: number; id: string };
+  limit: number;
+}
+
 /**
  * Everything Triad keeps. SQLite (embedded default) and PostgreSQL implement it and pass the same
  * test suite. Every query is scoped to one household; methods without a household are for the
@@ -116,4 +161,24 @@ export interface Store {
   saveTimer(timer: StoredTimer): Promise<void>;
   deleteTimer(id: string): Promise<void>;
   listTimers(owner: string): Promise<StoredTimer[]>;
+
+  saveRule(rule: StoredRule): Promise<void>;
+  deleteRule(householdId: string, id: string): Promise<void>;
+  /** Rules of one household, or of every household when none is given (start-up). */
+  listRules(householdId?: string): Promise<StoredRule[]>;
+
+  saveTrace(trace: StoredTrace): Promise<void>;
+  getTrace(householdId: string, id: string): Promise<StoredTrace | null>;
+  /** A rule's traces, newest first. */
+  listTraces(query: TraceQuery): Promise<StoredTrace[]>;
+  /** Applies the retention policy to one rule's traces; returns how many were deleted. */
+  pruneTraces(prune: TracePrune): Promise<number>;
+  deleteTraces(householdId: string, rule: string): Promise<void>;
+
+  /** State changes in [from, to], oldest first, one page at a time. */
+  pageHistory(query: PageQuery): Promise<StateChanged[]>;
+  /** Other events (commands, automation runs, …) in [from, to], oldest first, one page at a time. */
+  pageEvents(query: PageQuery): Promise<HubEvent[]>;
+  /** Each property's last recorded value strictly before `before`: the state a replay starts from. */
+  valuesBefore(householdId: string, before: number): Promise<LatestValue[]>;
 }

@@ -119,7 +119,8 @@ describe('foundation, end to end on the machine’s Mosquitto', { skip: skipMosq
 
     await device.publishAsync(stateTopic, JSON.stringify({ state: 'OFF', brightness: 254, linkquality: 90 }));
     await eventually(
-      async () => ((await (await hub.api(`/api/commands/${commandId}`)).json()) as { status: string }).status === 'confirmed',
+      async () =>
+        ((await (await hub.api(`/api/commands/${commandId}`)).json()) as { status: string }).status === 'confirmed',
       { what: 'command confirmed' },
     );
 
@@ -183,7 +184,18 @@ describe('triad start on the embedded broker', () => {
       const data = await tempDir();
       const child = spawn(
         process.execPath,
-        ['bin/triad.js', 'start', '--data', data, '--http-port', String(port), '--http-host', '127.0.0.1', '--mqtt-port', '0'],
+        [
+          'bin/triad.js',
+          'start',
+          '--data',
+          data,
+          '--http-port',
+          String(port),
+          '--http-host',
+          '127.0.0.1',
+          '--mqtt-port',
+          '0',
+        ],
         { cwd: new URL('../../', import.meta.url).pathname },
       );
       let err = '';

@@ -44,8 +44,22 @@ export async function startHubProcess(options: {
 }): Promise<HubProcess> {
   const dataDir = options.dataDir ?? (await tempDir());
   const httpPort = options.httpPort ?? (await freePort());
-  const args = ['bin/triad.js', 'start', '--data', dataDir, '--http-port', String(httpPort), '--http-host', '127.0.0.1', ...(options.args ?? [])];
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [
+    'bin/triad.js',
+    'start',
+    '--data',
+    dataDir,
+    '--http-port',
+    String(httpPort),
+    '--http-host',
+    '127.0.0.1',
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -104,7 +118,8 @@ export async function eventually<T>(
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

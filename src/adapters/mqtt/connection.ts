@@ -82,13 +82,16 @@ export class MqttConnection implements MqttLink {
 
   async subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>> {
     const client = this.requireClient();
+    // The handler is in place before the broker is asked, so a retained message that arrives in
+    // the same read as the subscription's acknowledgement is not missed.
     let handlers = this.routes.get(filter);
+    const isNew = !handlers;
     if (!handlers) {
       handlers = new Set();
       this.routes.set(filter, handlers);
-      await client.subscribeAsync(filter, { qos: 0 });
     }
     handlers.add(handler);
+    if (isNew) await client.subscribeAsync(filter, { qos: 0 });
     return async () => {
       const set = this.routes.get(filter);
       if (!set) return;

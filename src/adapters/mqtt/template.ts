@@ -175,7 +175,7 @@ type Node =
   | { kind: 'not'; target: Node }
   | { kind: 'binary'; op: BinaryOp; left: Node; right: Node; negate?: boolean }
   | { kind: 'and' | 'or'; left: Node; right: Node }
-  | { kind: 'conditional'; test: Node; then: Node; otherwise?: Node };
+  | { kind: 'conditional'; test: Node; whenTrue: Node; otherwise?: Node };
 
 const KEYWORD_LITERALS: Record<string, unknown> = {
   true: true,
@@ -207,7 +207,7 @@ class Parser {
       if (!this.acceptName('if')) return value;
       const test = this.or();
       const otherwise = this.acceptName('else') ? this.expression() : undefined;
-      return { kind: 'conditional', test, then: value, otherwise };
+      return { kind: 'conditional', test, whenTrue: value, otherwise };
     });
   }
 
@@ -607,7 +607,7 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
       return truthy(left) ? left : evaluate(node.right, vars);
     }
     case 'conditional':
-      if (truthy(evaluate(node.test, vars))) return evaluate(node.then, vars);
+      if (truthy(evaluate(node.test, vars))) return evaluate(node.whenTrue, vars);
       return node.otherwise ? evaluate(node.otherwise, vars) : undefined;
     case 'binary':
       return binary(node.op, evaluate(node.left, vars), evaluate(node.right, vars), node.negate === true);

@@ -134,7 +134,8 @@ export abstract class SimDevice {
     this.client = null;
     if (!client) return;
     if (client.connected) await client.publishAsync(this.availabilityTopic, OFFLINE, { retain: true, qos: 1 });
-    await client.endAsync();
+    // Forced when the broker is gone, so stopping never waits on a connection that will not come.
+    await client.endAsync(!client.connected);
   }
 
   /** Publishes the full state (retained, as a Zigbee2MQTT device with `retain: true`). */

@@ -1,0 +1,857 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { AdapterContext } from '../src/adapters/adapter.ts';
+import { EmbeddedBroker } from '../src/adapters/mqtt/broker.ts';
+import { MqttConnection } from '../src/adapters/mqtt/connection.ts';
+import { HomeAssistantDiscovery } from '../src/adapters/mqtt/discovery.ts';
+import { LocalBus } from '../src/core/bus.ts';
+import { VirtualClock } from '../src/core/clock.ts';
+import type { Command, Report } from '../src/core/events.ts';
+import { createLogger, type LogLine } from '../src/core/log.ts';
+import { validate } from '../src/model/schema.ts';
+import type { Thing } from '../src/model/thing.ts';
+import { needService, services } from './helpers/services.ts';
+
+const HOUSEHOLD = 'home';
+
+/**
+ * What the hub does for an adapter, reduced to what these tests observe: things by id, values
+ * that pass the property's schema (invalid ones are refused, as the hub refuses them), and
+ * availability and log lines in the order they happened.
+ */
+class RecordingHub {
+  readonly things = new Map<string, Thing>();
+  readonly upserts: Thing[] = [];
+  readonly removals: string[] = [];
+  readonly accepted: Report[] = [];
+  readonly refused: Array<{ report: Report; reason: string }> = [];
+  readonly availability: Array<{ thing: string; online: boolean }> = [];
+  readonly lines: LogLine[] = [];
+  private readonly values = new Map<string, unknown>();
+
+  readonly ctx: AdapterContext = {
+    clock: new VirtualClock(),
+    bus: new LocalBus(),
+    log: createLogger({ level: 'debug', sink: (line) => this.lines.push(line) }),
+    upsertThing: async (thing) => {
+      const saved: Thing = { ...structuredClone(thing), createdAt: 'now', updatedAt: 'now' };
+      this.things.set(saved.id, saved);
+      this.upserts.push(saved);
+      return saved;
+    },
+    removeThing: async (_household, id) => {
+      this.things.delete(id);
+      this.removals.push(id);
+    },
+    getThing: (_household, id) => this.things.get(id),
+    getValue: (_household, thing, property) => this.values.get(`${thing} ${property}`),
+    ingest: (reports) => {
+      for (const report of reports) {
+        const spec = this.things.get(report.thing)?.properties[report.property];
+        const reason = spec ? validate(spec.schema, report.value, report.property) : 'unknown thing or property';
+        if (reason) {
+          this.refused.push({ report, reason });
+          continue;
+        }
+        this.values.set(`${report.thing} ${report.property}`, report.value);
+        this.accepted.push(report);
+      }
+    },
+    setAvailability: (_household, thing, online) => {
+      this.availability.push({ thing, online });
+    },
+  };
+
+  value(thing: string, property: string): unknown {
+    return this.values.get(`${thing} ${property}`);
+  }
+
+  warnings(): string[] {
+    return this.lines.filter((line) => line.level === 'warn').map((line) => line.message);
+  }
+}
+
+async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = check();
+    if (result !== undefined && result !== false) return result;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A field of a thing's meta, asserted present. */
+function metaOf<T>(thing: Thing, key: string): T {
+  const value = thing.meta?.[key];
+  assert.ok(value !== undefined, `thing ${thing.id} has meta.${key}`);
+  return value as T;
+}
+
+function command(thing: string, action: string, input: Record<string, unknown> = {}): Command {
+  return {
+    id: `cmd_${randomBytes(4).toString('hex')}`,
+    householdId: HOUSEHOLD,
+    thing,
+    action,
+    input,
+    status: 'pending',
+    expect: null,
+    issuedBy: 'test',
+    createdAt: 0,
+    updatedAt: 0,
+    expiresAt: 0,
+  };
+}
+
+/** A running adapter, the hub it reports to and a plain MQTT client acting as the device. */
+interface Rig {
+  hub: RecordingHub;
+  adapter: HomeAssistantDiscovery;
+  device: MqttClient;
+  prefix: string;
+  /** Publishes like a device: JSON-encodes objects, retains configs. */
+  publish(topic: string, payload: unknown, retain?: boolean): Promise<void>;
+  /** Waits for a thing, and for the adapter to be listening to its state topics. */
+  thing(id: string): Promise<Thing>;
+  /** Collects what arrives on a topic (commands the adapter sends to the device). */
+  listen(topic: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+let broker: EmbeddedBroker;
+let rigCount = 0;
+
+before(async () => {
+  broker = new EmbeddedBroker({ port: 0, host: '127.0.0.1' });
+  await broker.start();
+});
+
+after(async () => {
+  await broker.stop();
+});
+
+/** Each rig uses its own discovery prefix, so retained configs of one test never reach another. */
+async function startRig(url = broker.url, prefix = `ha${++rigCount}`): Promise<Rig> {
+  const hub = new RecordingHub();
+  const link = new MqttConnection({ url, clientId: `triad-test-${randomBytes(4).toString('hex')}` });
+  await link.connect();
+  const adapter = new HomeAssistantDiscovery({ link, householdId: HOUSEHOLD, prefix });
+  await adapter.start(hub.ctx);
+  const device = await mqtt.connectAsync(url, { clientId: `device-${randomBytes(4).toString('hex')}` });
+  const heard = new Map<string, string[]>();
+  device.on('message', (topic, payload) => heard.get(topic)?.push(payload.toString('utf8')));
+  return {
+    hub,
+    adapter,
+    device,
+    prefix,
+    async publish(topic, payload, retain = false) {
+      const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
+      await device.publishAsync(topic, body, { retain, qos: 1 });
+    },
+    async listen(topic) {
+      const messages: string[] = [];
+      heard.set(topic, messages);
+      await device.subscribeAsync(topic, { qos: 1 });
+      return messages;
+    },
+    async thing(id) {
+      await waitFor(`thing ${id}`, () => hub.things.get(id));
+      // The thing is saved before its state topics are subscribed; states sent now must be heard.
+      await adapter.idle();
+      return hub.things.get(id) as Thing;
+    },
+    async close() {
+      await adapter.stop();
+      await link.close();
+      await device.endAsync();
+    },
+  };
+}
+
+/** A Zigbee2MQTT bulb as Zigbee2MQTT announces it: a JSON-schema light plus a linkquality sensor. */
+function z2mBulb(prefix: string) {
+  const device = {
+    identifiers: ['zigbee2mqtt_0x00158d0001a2b3c4'],
+    name: 'Hall light',
+    manufacturer: 'IKEA',
+    model: 'LED1545G12',
+    sw_version: '2.3.087',
+    suggested_area: 'Hall',
+    via_device: 'zigbee2mqtt_bridge_0x00124b0022d2d320',
+  };
+  const availability = [{ topic: 'zigbee2mqtt/bridge/state', value_template: '{{ value_json.state }}' }];
+  return {
+    light: {
+      topic: `${prefix}/light/0x00158d0001a2b3c4/light/config`,
+      config: {
+        availability,
+        brightness: true,
+        brightness_scale: 254,
+        color_mode: true,
+        supported_color_modes: ['color_temp'],
+        max_mireds: 454,
+        min_mireds: 250,
+        command_topic: 'zigbee2mqtt/Hall light/set',
+        device,
+        json_attributes_topic: 'zigbee2mqtt/Hall light',
+        name: null,
+        object_id: 'hall_light',
+        origin: { name: 'Zigbee2MQTT', sw: '1.40.0', url: 'https://www.zigbee2mqtt.io' },
+        schema: 'json',
+        state_topic: 'zigbee2mqtt/Hall light',
+        unique_id: '0x00158d0001a2b3c4_light_zigbee2mqtt',
+      },
+    },
+    linkquality: {
+      topic: `${prefix}/sensor/0x00158d0001a2b3c4/linkquality/config`,
+      config: {
+        availability,
+        device,
+        enabled_by_default: false,
+        entity_category: 'diagnostic',
+        icon: 'mdi:signal',
+        name: 'Linkquality',
+        object_id: 'hall_light_linkquality',
+        state_class: 'measurement',
+        state_topic: 'zigbee2mqtt/Hall light',
+        unique_id: '0x00158d0001a2b3c4_linkquality_zigbee2mqtt',
+        unit_of_measurement: 'lqi',
+        value_template: '{{ value_json.linkquality }}',
+      },
+    },
+  };
+}
+
+describe('Home Assistant discovery over a real broker', () => {
+  test('a Zigbee2MQTT bulb becomes one thing with its state, availability and commands', async () => {
+    const rig = await startRig();
+    try {
+      const bulb = z2mBulb(rig.prefix);
+      await rig.publish(bulb.light.topic, bulb.light.config, true);
+      await rig.publish(bulb.linkquality.topic, bulb.linkquality.config, true);
+      // Zigbee2MQTT keeps its bridge state retained.
+      await rig.publish('zigbee2mqtt/bridge/state', { state: 'online' }, true);
+      const thing = await waitFor('both entities on one thing', () => {
+        const t = rig.hub.things.get('hall-light');
+        return t && Object.keys(t.properties).length === 4 ? t : undefined;
+      });
+      await rig.adapter.idle();
+      assert.equal(thing.kind, 'device');
+      assert.equal(thing.name, 'Hall light');
+      assert.equal(thing.room, 'Hall');
+      assert.equal(thing.adapter, 'mqtt');
+      assert.deepEqual(Object.keys(thing.properties).sort(), [
+        'light.brightness',
+        'light.color_temp',
+        'light.on',
+        'sensor.linkquality',
+      ]);
+      assert.deepEqual(thing.properties['sensor.linkquality'].schema, { type: 'number', unit: 'lqi' });
+      assert.deepEqual(Object.keys(thing.actions).sort(), ['toggle', 'turn_off', 'turn_on']);
+      const entities = metaOf<Record<string, { config: Record<string, unknown> }>>(thing, 'entities');
+      assert.equal(entities['light/0x00158d0001a2b3c4/light'].config.command_topic, 'zigbee2mqtt/Hall light/set');
+      assert.deepEqual(thing.meta?.problems, []);
+      assert.equal(JSON.stringify(JSON.parse(JSON.stringify(thing.meta))), JSON.stringify(thing.meta));
+
+      await rig.publish('zigbee2mqtt/Hall light', { state: 'ON', brightness: 254, color_temp: 370, linkquality: 120 });
+      await waitFor('the state', () => rig.hub.value('hall-light', 'sensor.linkquality') === 120);
+      assert.equal(rig.hub.value('hall-light', 'light.on'), true);
+      assert.equal(rig.hub.value('hall-light', 'light.brightness'), 100);
+      assert.equal(rig.hub.value('hall-light', 'light.color_temp'), 2703, '370 mireds is 2703 K');
+      assert.ok(rig.hub.accepted.every((r) => r.source === 'mqtt' && r.ts === rig.hub.ctx.clock.now()));
+      await waitFor('availability', () => rig.hub.availability.length > 0);
+      assert.deepEqual(rig.hub.availability, [{ thing: 'hall-light', online: true }]);
+
+      const sent = await rig.listen('zigbee2mqtt/Hall light/set');
+      await rig.adapter.execute(command('hall-light', 'turn_off'), thing);
+      await rig.adapter.execute(command('hall-light', 'turn_on', { brightness: 50, color_temp: 4000 }), thing);
+      await rig.adapter.execute(command('hall-light', 'light.toggle'), thing);
+      await waitFor('three commands', () => sent.length === 3);
+      assert.deepEqual(JSON.parse(sent[0]), { state: 'OFF' });
+      assert.deepEqual(JSON.parse(sent[1]), { state: 'ON', brightness: 127, color_temp: 250 });
+      assert.deepEqual(JSON.parse(sent[2]), { state: 'OFF' }, 'toggle turns off a light that is on');
+
+      await rig.publish('zigbee2mqtt/bridge/state', { state: 'offline' }, true);
+      await waitFor('offline', () => rig.hub.availability.length === 2);
+      assert.deepEqual(rig.hub.availability[1], { thing: 'hall-light', online: false });
+      await rig.publish('zigbee2mqtt/bridge/state', '', true);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a Tasmota switch with abbreviated keys and a ~ base topic', async () => {
+    const rig = await startRig();
+    try {
+      await rig.publish(
+        `${rig.prefix}/switch/1A2B3C_RL_1/config`,
+        {
+          name: 'Kitchen plug',
+          '~': 'tasmota_1A2B3C/',
+          cmd_t: '~cmnd/POWER',
+          stat_t: '~stat/RESULT',
+          val_tpl: '{{value_json.POWER}}',
+          pl_off: 'OFF',
+          pl_on: 'ON',
+          avty_t: '~tele/LWT',
+          pl_avail: 'Online',
+          pl_not_avail: 'Offline',
+          uniq_id: '1A2B3C_RL_1',
+          dev: {
+            ids: ['1A2B3C'],
+            name: 'Kitchen plug',
+            mdl: 'Sonoff Basic',
+            sw: '13.2.0',
+            mf: 'Tasmota',
+            sa: 'Kitchen',
+          },
+        },
+        true,
+      );
+      const thing = await rig.thing('kitchen-plug');
+      assert.equal(thing.room, 'Kitchen');
+      assert.deepEqual(thing.meta?.device, {
+        identifiers: ['1A2B3C'],
+        name: 'Kitchen plug',
+        manufacturer: 'Tasmota',
+        model: 'Sonoff Basic',
+        sw_version: '13.2.0',
+        suggested_area: 'Kitchen',
+      });
+      const entity = metaOf<Record<string, { config: Record<string, unknown> }>>(thing, 'entities')[
+        'switch/1A2B3C_RL_1'
+      ];
+      assert.equal(entity.config.command_topic, 'tasmota_1A2B3C/cmnd/POWER');
+      assert.equal(entity.config.state_topic, 'tasmota_1A2B3C/stat/RESULT');
+
+      await rig.publish('tasmota_1A2B3C/tele/LWT', 'Online', true);
+      await rig.publish('tasmota_1A2B3C/stat/RESULT', { POWER: 'ON' });
+      await waitFor('switch on', () => rig.hub.value('kitchen-plug', 'switch.on') === true);
+      await waitFor('online', () => rig.hub.availability.length === 1);
+      assert.deepEqual(rig.hub.availability, [{ thing: 'kitchen-plug', online: true }]);
+
+      const sent = await rig.listen('tasmota_1A2B3C/cmnd/POWER');
+      await rig.adapter.execute(command('kitchen-plug', 'toggle'), thing);
+      await rig.adapter.execute(command('kitchen-plug', 'turn_on'), thing);
+      await waitFor('two commands', () => sent.length === 2);
+      assert.deepEqual(sent, ['OFF', 'ON']);
+      await rig.publish('tasmota_1A2B3C/tele/LWT', '', true);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('ESPHome sensors read one JSON state topic through their templates, in vocabulary units', async () => {
+    const rig = await startRig();
+    try {
+      const device = { identifiers: ['esp-office'], name: 'Office climate', manufacturer: 'espressif' };
+      // The state is retained before the sensors are announced: every sensor must still see it.
+      await rig.publish('esphome/office/state', { temperature: 71.6, humidity: 40.5, status: 'ok' }, true);
+      const sensor = (object: string, extra: Record<string, unknown>) =>
+        rig.publish(
+          `${rig.prefix}/sensor/office/${object}/config`,
+          { name: object, state_topic: 'esphome/office/state', device, ...extra },
+          true,
+        );
+      await sensor('temperature', {
+        device_class: 'temperature',
+        unit_of_measurement: '°F',
+        value_template: '{{ value_json.temperature }}',
+      });
+      await sensor('humidity', {
+        device_class: 'humidity',
+        unit_of_measurement: '%',
+        value_template: '{{ value_json.humidity | round(0) }}',
+      });
+      await sensor('status', { value_template: '{{ value_json.status | upper }}' });
+      await waitFor('all three values', () => rig.hub.value('office-climate', 'sensor.status') === 'OK');
+      await waitFor('temperature', () => rig.hub.value('office-climate', 'sensor.temperature') !== undefined);
+      await waitFor('humidity', () => rig.hub.value('office-climate', 'sensor.humidity') !== undefined);
+      assert.equal(rig.hub.value('office-climate', 'sensor.temperature'), 22, '71.6 °F is 22 °C');
+      assert.equal(rig.hub.value('office-climate', 'sensor.humidity'), 41);
+      const thing = rig.hub.things.get('office-climate');
+      assert.deepEqual(thing?.properties['sensor.status'].schema, { type: 'string', maxLength: 255 });
+      assert.deepEqual(thing?.actions, {});
+      await rig.publish('esphome/office/state', '', true);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a device-based config with shared options and a cmps map', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/device/kitchen-multi/config`;
+      const base = {
+        dev: { ids: 'kitchen-multi-01', name: 'Kitchen multi', mf: 'Shelly' },
+        o: { name: 'shelly-fw', sw: '1.4.0' },
+        '~': 'shelly/kitchen/',
+        stat_t: '~status',
+      };
+      await rig.publish(
+        topic,
+        {
+          ...base,
+          cmps: {
+            temp: { p: 'sensor', dev_cla: 'temperature', unit_of_meas: '°C', val_tpl: '{{ value_json.temp }}' },
+            motion: { p: 'binary_sensor', dev_cla: 'motion', val_tpl: '{{ value_json.motion }}' },
+            door: {
+              p: 'binary_sensor',
+              dev_cla: 'door',
+              pl_on: true,
+              pl_off: false,
+              val_tpl: '{{ value_json.open }}',
+            },
+            relay: { p: 'switch', cmd_t: '~relay/set', val_tpl: '{{ value_json.relay }}' },
+          },
+        },
+        true,
+      );
+      const thing = await rig.thing('kitchen-multi');
+      assert.deepEqual(Object.keys(thing.properties).sort(), [
+        'sensor.contact',
+        'sensor.motion',
+        'sensor.temperature',
+        'switch.on',
+      ]);
+      await rig.publish('shelly/kitchen/status', { temp: 19.5, motion: 'ON', open: true, relay: 'OFF' });
+      await waitFor('relay', () => rig.hub.value('kitchen-multi', 'switch.on') === false);
+      assert.equal(rig.hub.value('kitchen-multi', 'sensor.temperature'), 19.5);
+      assert.equal(rig.hub.value('kitchen-multi', 'sensor.motion'), true);
+      assert.equal(rig.hub.value('kitchen-multi', 'sensor.contact'), false, 'an open door has no contact');
+
+      const sent = await rig.listen('shelly/kitchen/relay/set');
+      await rig.adapter.execute(command('kitchen-multi', 'turn_on'), thing);
+      await waitFor('relay command', () => sent.length === 1);
+      assert.deepEqual(sent, ['ON']);
+
+      // A component sent with only its platform is removed; the rest of the device stays.
+      const upserts = rig.hub.upserts.length;
+      await rig.publish(
+        topic,
+        {
+          ...base,
+          cmps: {
+            temp: { p: 'sensor', dev_cla: 'temperature', val_tpl: '{{ value_json.temp }}' },
+            relay: { p: 'switch' },
+          },
+        },
+        true,
+      );
+      const updated = await waitFor('the update', () => rig.hub.upserts[upserts]);
+      assert.deepEqual(Object.keys(updated.properties), ['sensor.temperature']);
+      await rig.publish(topic, '', true);
+      await waitFor('removal', () => rig.hub.removals.includes('kitchen-multi'));
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('an empty retained config removes the thing, and an updated config replaces it', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/switch/porch/config`;
+      await rig.publish(topic, { name: 'Porch light', command_topic: 'porch/set', state_topic: 'porch/state' }, true);
+      const first = await rig.thing('porch');
+      assert.deepEqual(first.meta?.device, undefined);
+
+      await rig.publish(
+        topic,
+        {
+          name: 'Porch light',
+          command_topic: 'porch/cmd',
+          payload_on: '1',
+          payload_off: '0',
+          state_topic: 'porch/state',
+        },
+        true,
+      );
+      const second = await waitFor('the replacement', () => rig.hub.upserts[1]);
+      assert.equal(second.id, 'porch');
+      const sent = await rig.listen('porch/cmd');
+      await rig.adapter.execute(command('porch', 'turn_on'), second);
+      await waitFor('command', () => sent.length === 1);
+      assert.deepEqual(sent, ['1']);
+      await rig.publish('porch/state', '1');
+      await waitFor('state with the new payloads', () => rig.hub.value('porch', 'switch.on') === true);
+
+      await rig.publish(topic, '', true);
+      await waitFor('removal', () => rig.hub.removals.includes('porch'));
+      assert.equal(rig.hub.things.has('porch'), false);
+      // Nothing from the removed entity is read any more.
+      const accepted = rig.hub.accepted.length;
+      await rig.publish('porch/state', '0');
+      await rig.publish(`${rig.prefix}/switch/probe/config`, { name: 'Probe', command_topic: 'probe/set' }, true);
+      await rig.thing('probe');
+      assert.equal(rig.hub.accepted.length, accepted);
+      await rig.publish(`${rig.prefix}/switch/probe/config`, '', true);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('an availability list follows its mode: all needs every topic, any needs one', async () => {
+    const rig = await startRig();
+    try {
+      const availability = [
+        { topic: 'net/bridge', payload_available: 'up', payload_not_available: 'down' },
+        { t: 'net/plug/avail', val_tpl: '{{ value_json.state }}' },
+      ];
+      await rig.publish(
+        `${rig.prefix}/switch/all-plug/config`,
+        { name: 'All plug', command_topic: 'all/set', availability, availability_mode: 'all' },
+        true,
+      );
+      await rig.publish(
+        `${rig.prefix}/switch/any-plug/config`,
+        { name: 'Any plug', cmd_t: 'any/set', avty: availability, avty_mode: 'any' },
+        true,
+      );
+      await rig.thing('all-plug');
+      await rig.thing('any-plug');
+      const last = (thing: string) => rig.hub.availability.filter((a) => a.thing === thing).at(-1)?.online;
+
+      await rig.publish('net/bridge', 'up');
+      await waitFor('any plug online', () => last('any-plug') === true);
+      await waitFor('all plug still offline', () => last('all-plug') === false);
+      await rig.publish('net/plug/avail', { state: 'online' });
+      await waitFor('all plug online', () => last('all-plug') === true);
+      await rig.publish('net/bridge', 'down');
+      await waitFor('all plug offline', () => last('all-plug') === false);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(last('any-plug'), true, 'one available topic keeps an "any" entity online');
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a lock, a thermostat and a cover read and write their own payloads', async () => {
+    const rig = await startRig();
+    try {
+      await rig.publish(
+        `${rig.prefix}/lock/front/config`,
+        {
+          name: 'Front door',
+          command_topic: 'front/lock/set',
+          state_topic: 'front/lock',
+          payload_lock: 'CLOSE',
+          payload_unlock: 'OPEN',
+          state_locked: 'closed',
+          state_unlocked: 'open',
+          command_template: '{"lock": "{{ value }}"}',
+        },
+        true,
+      );
+      await rig.publish(
+        `${rig.prefix}/climate/living/config`,
+        {
+          name: 'Living thermostat',
+          mode_stat_t: 'living/mode',
+          mode_cmd_t: 'living/mode/set',
+          modes: ['off', 'heat', 'heat_cool'],
+          temp_stat_t: 'living/target',
+          temp_cmd_t: 'living/target/set',
+          curr_temp_t: 'living/state',
+          curr_temp_tpl: '{{ value_json.local_temperature }}',
+          temperature_unit: 'F',
+        },
+        true,
+      );
+      await rig.publish(
+        `${rig.prefix}/cover/blind/config`,
+        {
+          name: 'Bedroom blind',
+          cmd_t: 'blind/set',
+          pos_t: 'blind/position',
+          set_pos_t: 'blind/position/set',
+          pos_open: 255,
+          pos_clsd: 0,
+          pl_open: 'UP',
+          pl_cls: 'DOWN',
+        },
+        true,
+      );
+      const lock = await rig.thing('front');
+      const thermostat = await rig.thing('living');
+      const blind = await rig.thing('blind');
+      assert.deepEqual(thermostat.actions.set_mode.input?.properties?.mode.enum, ['off', 'heat', 'auto']);
+
+      await rig.publish('front/lock', 'closed');
+      await rig.publish('living/mode', 'heat_cool');
+      await rig.publish('living/target', '68');
+      await rig.publish('living/state', { local_temperature: 71.6 });
+      await rig.publish('blind/position', '51');
+      await waitFor('blind', () => rig.hub.value('blind', 'cover.position') === 20);
+      await waitFor('current', () => rig.hub.value('living', 'climate.current_temperature') === 22);
+      assert.equal(rig.hub.value('front', 'lock.locked'), true);
+      assert.equal(rig.hub.value('living', 'climate.mode'), 'auto');
+      assert.equal(rig.hub.value('living', 'climate.target_temperature'), 20);
+
+      const lockSent = await rig.listen('front/lock/set');
+      const modeSent = await rig.listen('living/mode/set');
+      const targetSent = await rig.listen('living/target/set');
+      const blindSent = await rig.listen('blind/set');
+      const positionSent = await rig.listen('blind/position/set');
+      await rig.adapter.execute(command('front', 'unlock'), lock);
+      await rig.adapter.execute(command('living', 'set_mode', { mode: 'auto' }), thermostat);
+      await rig.adapter.execute(command('living', 'set_target_temperature', { temperature: 21 }), thermostat);
+      await rig.adapter.execute(command('blind', 'open'), blind);
+      await rig.adapter.execute(command('blind', 'set_position', { position: 40 }), blind);
+      await waitFor(
+        'all commands',
+        () => lockSent.length + modeSent.length + targetSent.length + blindSent.length + positionSent.length === 5,
+      );
+      assert.deepEqual(lockSent, ['{"lock": "OPEN"}']);
+      assert.deepEqual(modeSent, ['heat_cool']);
+      assert.deepEqual(targetSent, ['69.8']);
+      assert.deepEqual(blindSent, ['UP']);
+      assert.deepEqual(positionSent, ['102']);
+      await assert.rejects(
+        rig.adapter.execute(command('living', 'set_mode', { mode: 'cool' }), thermostat),
+        /has no mode "cool"/,
+      );
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('commands the entity cannot carry out fail with a clear error', async () => {
+    const rig = await startRig();
+    try {
+      await rig.publish(
+        `${rig.prefix}/sensor/cellar/config`,
+        { name: 'Cellar', state_topic: 'cellar/t', device_class: 'temperature' },
+        true,
+      );
+      await rig.publish(`${rig.prefix}/switch/fan/config`, { name: 'Fan', state_topic: 'fan/state' }, true);
+      const cellar = await rig.thing('cellar');
+      const fan = await rig.thing('fan');
+      await assert.rejects(rig.adapter.execute(command('cellar', 'turn_on'), cellar), /Cellar has no action "turn_on"/);
+      assert.deepEqual(fan.actions, {}, 'a switch without a command topic offers no actions');
+      await assert.rejects(rig.adapter.execute(command('fan', 'turn_on'), fan), /Fan has no action "turn_on"/);
+      // A thing whose stored meta lost its command topic (e.g. saved by an older version) still fails cleanly.
+      const broken = structuredClone(fan);
+      broken.actions = { turn_on: { capability: 'switch' } };
+      metaOf<Record<string, { actions: string[] }>>(broken, 'entities')['switch/fan'].actions = ['turn_on'];
+      await assert.rejects(rig.adapter.execute(command('fan', 'turn_on'), broken), /fan has no command_topic/);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('two devices with the same name get distinct, stable ids', async () => {
+    const rig = await startRig();
+    try {
+      const lamp = (id: string) => ({
+        name: null,
+        command_topic: `${id}/set`,
+        device: { identifiers: [id], name: 'Lamp' },
+      });
+      await rig.publish(`${rig.prefix}/switch/a/config`, lamp('lamp-a'), true);
+      await rig.thing('lamp');
+      await rig.publish(`${rig.prefix}/switch/b/config`, lamp('lamp-b'), true);
+      const second = await waitFor('second lamp', () => rig.hub.upserts.find((t) => t.id !== 'lamp'));
+      assert.match(second.id, /^lamp-[0-9a-f]{6}$/);
+      // Re-announcing with a change keeps each device on its own id.
+      await rig.publish(`${rig.prefix}/switch/b/config`, { ...lamp('lamp-b'), payload_on: 'on' }, true);
+      await waitFor('update', () => rig.hub.upserts.length === 3);
+      assert.equal(rig.hub.upserts[2].id, second.id);
+      assert.deepEqual(rig.hub.removals, []);
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
+describe('a device with two relays', () => {
+  test('the second relay gets its own thing, since one thing has one switch.on', async () => {
+    const rig = await startRig();
+    try {
+      const device = { identifiers: ['shelly2-AABBCC'], name: 'Relay box' };
+      await rig.publish(`${rig.prefix}/switch/shelly2/relay_0/config`, {
+        name: 'Pump',
+        command_topic: 'r/0/set',
+        device,
+      });
+      await rig.publish(`${rig.prefix}/switch/shelly2/relay_1/config`, {
+        name: 'Heater',
+        command_topic: 'r/1/set',
+        device,
+      });
+      await rig.thing('relay-box');
+      const second = await rig.thing('relay-box-relay_1');
+      assert.equal(second.name, 'Relay box Heater');
+      const sent = await rig.listen('r/1/set');
+      await rig.adapter.execute(command(second.id, 'turn_on'), second);
+      await waitFor('second relay command', () => sent.length === 1);
+      // Removing the second relay removes only its thing.
+      await rig.publish(`${rig.prefix}/switch/shelly2/relay_1/config`, '');
+      await waitFor('removal', () => rig.hub.removals.length === 1);
+      assert.deepEqual(rig.hub.removals, ['relay-box-relay_1']);
+      assert.ok(rig.hub.things.has('relay-box'));
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
+describe('bad input is reported and changes nothing', () => {
+  const good = { name: 'Good plug', command_topic: 'good/set' };
+  const cases: Array<{ what: string; payload: string | Buffer | object; topic?: string; reason: RegExp }> = [
+    { what: 'malformed JSON', payload: '{"name": "x", ', reason: /malformed JSON/ },
+    { what: 'a JSON array', payload: [1, 2], reason: /must be a JSON object/ },
+    { what: 'a JSON number', payload: '42', reason: /must be a JSON object/ },
+    {
+      what: 'an unknown component',
+      topic: 'teleporter/x/config',
+      payload: good,
+      reason: /"teleporter" is not a Home Assistant component/,
+    },
+    {
+      what: 'a switch without topics',
+      payload: { name: 'No topics' },
+      reason: /needs one of state_topic, command_topic/,
+    },
+    {
+      what: 'a sensor without a state topic',
+      topic: 'sensor/x/config',
+      payload: { name: 's' },
+      reason: /needs one of state_topic/,
+    },
+    {
+      what: 'a light with an unknown schema',
+      topic: 'light/x/config',
+      payload: { schema: 'template', command_topic: 'x' },
+      reason: /schema "template"/,
+    },
+    {
+      what: 'a device config without cmps',
+      topic: 'device/x/config',
+      payload: { dev: { ids: 'x' } },
+      reason: /needs a "cmps"/,
+    },
+    { what: 'an oversized payload', payload: Buffer.alloc(70 * 1024, 0x20), reason: /over the 64 KiB limit/ },
+  ];
+  for (const { what, payload, topic, reason } of cases) {
+    test(what, async () => {
+      const rig = await startRig();
+      try {
+        const badTopic = `${rig.prefix}/${topic ?? 'switch/bad/config'}`;
+        await rig.publish(badTopic, payload);
+        await rig.publish(`${rig.prefix}/switch/good/config`, good);
+        await rig.thing('good');
+        assert.deepEqual(
+          rig.hub.upserts.map((t) => t.id),
+          ['good'],
+        );
+        const warning = rig.hub.warnings().find((line) => line.includes(badTopic));
+        assert.ok(warning, `a warning names ${badTopic}: ${rig.hub.warnings().join(' | ')}`);
+        assert.match(warning, reason);
+      } finally {
+        await rig.close();
+      }
+    });
+  }
+
+  test('a bad update keeps the previous config', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/switch/keep/config`;
+      await rig.publish(topic, { name: 'Keep', command_topic: 'keep/set' });
+      const thing = await rig.thing('keep');
+      await rig.publish(topic, '{oops');
+      await rig.publish(`${rig.prefix}/switch/good/config`, good);
+      await rig.thing('good');
+      assert.deepEqual(rig.hub.removals, []);
+      const sent = await rig.listen('keep/set');
+      await rig.adapter.execute(command('keep', 'turn_on'), thing);
+      await waitFor('command', () => sent.length === 1);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('out-of-range and oversized states are refused without stopping the adapter', async () => {
+    const rig = await startRig();
+    try {
+      const bulb = z2mBulb(rig.prefix);
+      await rig.publish(bulb.light.topic, bulb.light.config);
+      await rig.thing('hall-light');
+      await rig.publish('zigbee2mqtt/Hall light', { state: 'ON', brightness: 300 });
+      await rig.publish('zigbee2mqtt/Hall light', Buffer.alloc(70 * 1024, 0x20));
+      await rig.publish('zigbee2mqtt/Hall light', 'not json');
+      await rig.publish('zigbee2mqtt/Hall light', { state: 'OFF', brightness: 127 });
+      await waitFor('the good state', () => rig.hub.value('hall-light', 'light.brightness') === 50);
+      assert.deepEqual(
+        rig.hub.refused.map((r) => [r.report.property, r.report.value]),
+        [['light.brightness', 118]],
+      );
+      assert.ok(rig.hub.warnings().some((line) => /state on zigbee2mqtt\/Hall light ignored: .* 64 KiB/.test(line)));
+      assert.equal(rig.hub.value('hall-light', 'light.on'), false);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('an unsupported template keeps the entity, records the problem and reads no value', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/sensor/outside/config`;
+      await rig.publish(topic, {
+        name: 'Outside',
+        state_topic: 'outside/state',
+        device_class: 'temperature',
+        unit_of_measurement: '°C',
+        value_template: "{{ states('sensor.x') | float }}",
+      });
+      const thing = await rig.thing('outside');
+      assert.deepEqual(Object.keys(thing.properties), ['sensor.temperature']);
+      assert.equal(metaOf<string[]>(thing, 'problems').length, 1);
+      assert.match(metaOf<string[]>(thing, 'problems')[0], /outside: value_template: function calls such as states/);
+      assert.ok(rig.hub.warnings().some((line) => line.includes(topic) && line.includes('value_template')));
+      await rig.publish('outside/state', '12.5');
+      await rig.publish(`${rig.prefix}/switch/good/config`, good);
+      await rig.thing('good');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(rig.hub.value('outside', 'sensor.temperature'), undefined);
+      assert.deepEqual(rig.hub.refused, []);
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
+const mosquittoSkip = await needService('mqtt');
+
+describe('against the machine Mosquitto', () => {
+  test('a retained config published before the adapter starts is picked up', { skip: mosquittoSkip }, async () => {
+    const prefix = `triad-test-${randomBytes(4).toString('hex')}`;
+    const topic = `${prefix}/switch/garden/config`;
+    const publisher = await mqtt.connectAsync(services.mqtt);
+    try {
+      await publisher.publishAsync(
+        topic,
+        JSON.stringify({ name: 'Garden pump', command_topic: `${prefix}/garden/set` }),
+        {
+          retain: true,
+          qos: 1,
+        },
+      );
+      const rig = await startRig(services.mqtt, prefix);
+      try {
+        const thing = await rig.thing('garden');
+        assert.deepEqual(Object.keys(thing.actions).sort(), ['toggle', 'turn_off', 'turn_on']);
+      } finally {
+        await rig.close();
+      }
+    } finally {
+      // Leave the shared broker as it was found.
+      await publisher.publishAsync(topic, '', { retain: true, qos: 1 });
+      await publisher.endAsync();
+    }
+  });
+});
