@@ -81,7 +81,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     logger: false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Long query strings and deep JSON are hostile more often than useful.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   const docs: RouteDoc[] = [];

@@ -154,14 +154,7 @@ export class Hub {
     const httpPort = options.http?.port ?? DEFAULT_HTTP_PORT;
     const httpHost = options.http?.host ?? '0.0.0.0';
     await assertPortFree(httpPort, httpHost, 'HTTP', '--http-port');
-    if (!options.mqtt?.url) {
-      await assertPortFree(
-        options.mqtt?.port ?? DEFAULT_MQTT_PORT,
-        options.mqtt?.host ?? '0.0.0.0',
-        'MQTT',
-        '--mqtt-port or --mqtt-url',
-      );
-    }
+    const mqttPort = options.mqtt?.url ? null : await this.chooseMqttPort();
     await mkdir(options.dataDir, { recursive: true });
 
     const storeChoice = options.store ?? { kind: 'sqlite' };
@@ -191,7 +184,7 @@ export class Hub {
     this.ownerToken = owner.token;
     this.ownerTokenPath = owner.path;
 
-    await this.startMqtt(household.id);
+    await this.startMqtt(household.id, mqttPort);
     await this.commands.resume();
     for (const subsystem of this.subsystems) {
       await subsystem.start(this.services);
@@ -227,12 +220,36 @@ export class Hub {
     }
   }
 
-  private async startMqtt(householdId: string): Promise<void> {
+  /**
+   * The embedded broker's port. A port the user chose must be free (a clear error otherwise). The
+   * default 1883 is often held by a broker already on the machine; then the hub takes a free port
+   * and says so, so `npm start` works on any machine.
+   */
+  private async chooseMqttPort(): Promise<number> {
+    const host = this.options.mqtt?.host ?? '0.0.0.0';
+    const chosen = this.options.mqtt?.port;
+    if (chosen !== undefined) {
+      await assertPortFree(chosen, host, 'MQTT', '--mqtt-port or --mqtt-url');
+      return chosen;
+    }
+    try {
+      await assertPortFree(DEFAULT_MQTT_PORT, host, 'MQTT', '--mqtt-port or --mqtt-url');
+      return DEFAULT_MQTT_PORT;
+    } catch (error) {
+      if (!(error instanceof HubError) || error.code !== 'port_in_use') throw error;
+      this.log.warn(
+        `MQTT port ${DEFAULT_MQTT_PORT} is already in use (another broker?); the embedded broker takes a free port instead. Choose one with --mqtt-port, or use that broker with --mqtt-url`,
+      );
+      return 0;
+    }
+  }
+
+  private async startMqtt(householdId: string, mqttPort: number | null): Promise<void> {
     const { options, log } = this;
-    if (options.mqtt?.url) {
-      this.mqttUrl = options.mqtt.url;
+    if (options.mqtt?.url || mqttPort === null) {
+      this.mqttUrl = options.mqtt?.url ?? '';
     } else {
-      const port = options.mqtt?.port ?? DEFAULT_MQTT_PORT;
+      const port = mqttPort;
       this.broker = new EmbeddedBroker({ port, host: options.mqtt?.host ?? '0.0.0.0' });
       await this.broker.start().catch((error: NodeJS.ErrnoException) => {
         throw portError(error, port, 'MQTT', '--mqtt-port or --mqtt-url');

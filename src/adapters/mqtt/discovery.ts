@@ -1231,6 +1231,25 @@ interface PlannedThing {
   actions: Record<string, ActionSpec>;
 }
 
+/** The templates this adapter evaluates; others in a config are left alone. */
+const USED_TEMPLATES = new Set([
+  'value_template',
+  'state_value_template',
+  'brightness_value_template',
+  'color_temp_value_template',
+  'command_template',
+  'brightness_command_template',
+  'color_temp_command_template',
+  'mode_state_template',
+  'mode_command_template',
+  'temperature_state_template',
+  'temperature_command_template',
+  'current_temperature_template',
+  'position_template',
+  'set_position_template',
+  'availability_template',
+]);
+
 export class HomeAssistantDiscovery implements Adapter {
   readonly name = 'mqtt';
   private readonly prefix: string;
@@ -1436,7 +1455,7 @@ export class HomeAssistantDiscovery implements Adapter {
     };
   }
 
-  /** Compiles every template now, so an unsupported one is reported on the entity right away. */
+  /** Compiles every template Triad uses now, so an unsupported one is reported on the entity right away. */
   private templateProblems(topic: string, objectId: string, config: Json): string[] {
     const problems: string[] = [];
     const check = (key: string, source: unknown) => {
@@ -1448,7 +1467,9 @@ export class HomeAssistantDiscovery implements Adapter {
         this.log?.warn(`unsupported template on ${topic}: ${key}: ${compiled.message}`, { topic, key });
       }
     };
-    for (const [key, value] of Object.entries(config)) if (key.endsWith('_template')) check(key, value);
+    // Only templates Triad evaluates matter; one for a feature it does not map (an action or
+    // attribute template, say) would only be noise.
+    for (const [key, value] of Object.entries(config)) if (USED_TEMPLATES.has(key)) check(key, value);
     if (Array.isArray(config.availability)) {
       for (const item of config.availability)
         if (isRecord(item)) check('availability.value_template', item.value_template);
