@@ -247,4 +247,41 @@ describe('core: twin, commands, history', () => {
     assert.equal(restarted.get(waiting.id)?.status, 'sent', 'a sent command waits for its confirmation again');
     restarted.stop();
   });
+
+  it('keeps history while the store is down, and drops only a row the store refuses', async () => {
+    let down = true;
+    const refused = 77;
+    const flaky = Object.create(store) as Store;
+    flaky.appendHistory = async (rows) => {
+      if (down) throw new Error('database is unreachable');
+      if (rows.some((r) => r.to === refused)) throw new Error('row refused');
+      return store.appendHistory(rows);
+    };
+    const change = (i: number, value: number) => ({
+      type: 'state' as const,
+      id: `evt_test_${i}`,
+      householdId: 'h1',
+      ts: clock.now() + i,
+      thing: 'lamp',
+      property: 'light.brightness',
+      from: null,
+      to: value,
+      source: 't',
+    });
+    const bus = new LocalBus();
+    const w = new HistoryWriter({ bus, store: flaky, clock, log, flushEveryMs: 60_000 });
+    w.start();
+    for (let i = 0; i < 10; i++) bus.publish(change(i, i === 5 ? refused : i));
+    await w.flush();
+    assert.equal(w.backlog, 10, 'nothing is lost while the store is down');
+    down = false;
+    for (let attempt = 0; attempt < 3 && w.backlog > 0; attempt++) await w.flush();
+    assert.equal(w.backlog, 0);
+    const points = await store.queryHistory({ householdId: 'h1', thing: 'lamp', property: 'light.brightness' });
+    assert.deepEqual(
+      points.map((p) => p.value),
+      [0, 1, 2, 3, 4, 6, 7, 8, 9],
+    );
+    await w.stop();
+  });
 });

@@ -28,6 +28,8 @@ export class HistoryWriter {
   private cancelTimer: (() => void) | null = null;
   private writing: Promise<void> = Promise.resolve();
   private dropped = 0;
+  /** Consecutive failed flushes; the third one starts looking for a row the store refuses. */
+  private failures = 0;
 
   constructor(private readonly options: HistoryWriterOptions) {}
 
@@ -68,18 +70,50 @@ export class HistoryWriter {
   }
 
   private async write(states: StateChanged[], others: HubEvent[]): Promise<void> {
-    try {
-      if (states.length) await this.options.store.appendHistory(states);
-    } catch (error) {
-      this.options.log.error('could not write history; will retry', { rows: states.length, error });
-      this.requeue(states, []);
+    const history = await this.writeOrSplit(states, (rows) => this.options.store.appendHistory(rows));
+    const events = await this.writeOrSplit(others, (rows) => this.options.store.appendEvents(rows));
+    if (history.length || events.length) {
+      this.failures++;
+      this.options.log.error('could not write history; will retry', { rows: history.length + events.length });
+      this.requeue(history, events);
+    } else {
+      this.failures = 0;
     }
+  }
+
+  /**
+   * Writes rows in one transaction. After repeated failures it splits the batch, so one row the
+   * store refuses cannot hold back everything queued behind it: such a row is dropped and logged,
+   * and the rest is written. Returns the rows to retry later (the store is unreachable).
+   */
+  private async writeOrSplit<T>(rows: T[], write: (rows: T[]) => Promise<void>): Promise<T[]> {
+    if (rows.length === 0) return rows;
     try {
-      if (others.length) await this.options.store.appendEvents(others);
+      await write(rows);
+      return [];
     } catch (error) {
-      this.options.log.error('could not write events; will retry', { rows: others.length, error });
-      this.requeue([], others);
+      if (this.failures < 2) return rows;
+      const left = await this.bisect(rows, write);
+      if (left.length === rows.length) return rows;
+      this.options.log.error('dropped rows the store refused', { rows: left.length, error });
+      return [];
     }
+  }
+
+  /** The rows that still fail on their own after halving the batch down to single rows. */
+  private async bisect<T>(rows: T[], write: (rows: T[]) => Promise<void>): Promise<T[]> {
+    if (rows.length === 1) return rows;
+    const half = rows.length >> 1;
+    const parts = [rows.slice(0, half), rows.slice(half)];
+    const failed: T[] = [];
+    for (const part of parts) {
+      try {
+        await write(part);
+      } catch {
+        failed.push(...(await this.bisect(part, write)));
+      }
+    }
+    return failed;
   }
 
   private requeue(states: StateChanged[], others: HubEvent[]): void {
