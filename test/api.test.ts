@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { Hub } from '../src/core/hub.ts';
+import type { Hub } from '../src/core/hub.ts';
+import { createTriad } from '../src/triad.ts';
 import { createLogger } from '../src/core/log.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
@@ -22,7 +23,7 @@ describe('HTTP API', () => {
   };
 
   before(async () => {
-    hub = new Hub({
+    hub = createTriad({
       dataDir: await tempDir(),
       http: { port: 0, host: '127.0.0.1' },
       mqtt: { port: 0, host: '127.0.0.1' },

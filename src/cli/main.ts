@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { HubError } from '../core/errors.ts';
-import { Hub } from '../core/hub.ts';
+import { createTriad } from '../triad.ts';
 import { VERSION } from '../core/version.ts';
 import { ConfigError, resolveOptions, type StartFlags } from './config.ts';
 
@@ -29,7 +29,7 @@ export function buildProgram(): Command {
 }
 
 async function start(flags: StartFlags): Promise<void> {
-  const hub = new Hub(await resolveOptions(flags));
+  const hub = createTriad(await resolveOptions(flags));
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

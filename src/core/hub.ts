@@ -8,7 +8,7 @@ import { MqttConnection, type MqttLink } from '../adapters/mqtt/connection.ts';
 import { HomeAssistantDiscovery } from '../adapters/mqtt/discovery.ts';
 import { createApiServer, type RouteModule } from '../api/server.ts';
 import { TokenService } from '../auth/tokens.ts';
-import { SimulatedHome } from '../sim/home.ts';
+import { DemoHousehold } from '../sim/demo.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/store.ts';
 import { LocalBus } from './bus.ts';
@@ -30,7 +30,7 @@ export interface HubOptions {
   /** The embedded broker's port, or the URL of an external broker to use instead. */
   mqtt?: { port?: number; host?: string; url?: string };
   store?: StoreChoice;
-  /** Also start the simulated household, speaking the real protocols. */
+  /** Also start the simulated household, speaking the real protocols (see createTriad). */
   demo?: boolean;
   clock?: Clock;
   log?: Logger;
@@ -59,6 +59,10 @@ export interface HubServices {
   dataDir: string;
   /** Registers and starts another adapter, so commands to its things find their way. */
   addAdapter(adapter: Adapter): Promise<void>;
+  /** The API's address; set once the API listens (see Subsystem.listening). */
+  httpUrl: string;
+  /** The first owner's token (the demo uses it to set itself up through the real API). */
+  ownerToken: string;
 }
 
 /**
@@ -70,6 +74,8 @@ export interface Subsystem {
   start(hub: HubServices): Promise<void>;
   stop(): Promise<void>;
   routes?: RouteModule;
+  /** Runs once the API listens, for parts that call it from outside (the demo's phones). */
+  listening?(hub: HubServices): Promise<void>;
 }
 
 export const DEFAULT_HTTP_PORT = 8780;
@@ -98,7 +104,6 @@ export class Hub {
   private broker: EmbeddedBroker | null = null;
   private mqtt: MqttConnection | null = null;
   private api: FastifyInstance | null = null;
-  private demo: SimulatedHome | null = null;
   private routeModules: RouteModule[] = [];
   private readonly subsystems: Subsystem[] = [];
   private readonly started: Subsystem[] = [];
@@ -140,6 +145,8 @@ export class Hub {
       householdId: this.householdId,
       dataDir: this.options.dataDir,
       addAdapter: (adapter) => this.addAdapter(adapter),
+      httpUrl: this.httpUrl,
+      ownerToken: this.ownerToken,
     };
   }
 
@@ -186,6 +193,9 @@ export class Hub {
 
     await this.startMqtt(household.id, mqttPort);
     await this.commands.resume();
+    if (options.demo && !this.subsystems.some((s) => s.name === 'demo')) {
+      this.use(new DemoHousehold({ phones: this.subsystems.some((s) => s.name === 'people') }));
+    }
     for (const subsystem of this.subsystems) {
       await subsystem.start(this.services);
       this.started.push(subsystem);
@@ -214,10 +224,7 @@ export class Hub {
     const boundPort = typeof address === 'object' && address ? address.port : httpPort;
     this.httpUrl = `http://${httpHost === '0.0.0.0' || httpHost === '::' ? '127.0.0.1' : httpHost}:${boundPort}`;
 
-    if (options.demo) {
-      this.demo = new SimulatedHome({ brokerUrl: this.mqttUrl, clock });
-      await this.demo.start();
-    }
+    for (const subsystem of this.started) await subsystem.listening?.(this.services);
   }
 
   /**
@@ -270,14 +277,13 @@ export class Hub {
     if (this.stopped) return;
     this.stopped = true;
     const steps: Array<[string, () => Promise<unknown> | unknown]> = [
-      ['demo', () => this.demo?.stop()],
-      ['api', () => this.api?.close()],
       [
         'subsystems',
         async () => {
           for (const subsystem of this.started.reverse()) await subsystem.stop();
         },
       ],
+      ['api', () => this.api?.close()],
       ['adapters', () => Promise.all([...this.adapters.values()].map((a) => a.stop()))],
       [
         'commands',

@@ -1,0 +1,276 @@
+import type { HubCore } from '../core/core.ts';
+import { badRequest, conflict, notFound } from '../core/errors.ts';
+import type { TwinRegistry } from '../core/twin.ts';
+import { slugify, type Thing, vocabularyProperties } from '../model/thing.ts';
+import type { Store } from '../store/store.ts';
+import { hashPassword, newPassword } from './credentials.ts';
+import {
+  HOME_ZONE_ID,
+  homeZone,
+  type PresenceSettings,
+  presenceSettingsFrom,
+  type Zone,
+  type ZoneMeta,
+  zoneFromThing,
+} from './zones.ts';
+
+/** The adapter name on every thing this subsystem owns. */
+export const PEOPLE_ADAPTER = 'people';
+
+const LOCATION = ['location.latitude', 'location.longitude', 'location.accuracy', 'location.heading', 'location.speed'];
+export const PERSON_PROPERTIES = [...LOCATION, 'presence.zone', 'presence.home'];
+export const TRACKER_PROPERTIES = [...LOCATION, 'battery.level'];
+
+/** What a tracker thing keeps in its `meta`; never sent to clients as it is. */
+export interface TrackerMeta {
+  person: string;
+  username: string;
+  passwordHash: string;
+  /** The device name the phone last gave (`X-Limit-D`, or the topic's last level). */
+  device?: string;
+}
+
+/** Ids no person or zone may take: `home` is the home zone's id, `household` the household thing's. */
+const RESERVED_IDS = new Set([HOME_ZONE_ID, 'household']);
+
+export interface NewZone {
+  name: string;
+  latitude: number;
+  longitude: number;
+  radius: number;
+  arriveDelay: number;
+  leaveDelay: number;
+  source?: ZoneMeta['source'];
+  regionId?: string;
+}
+
+/**
+ * People, their trackers and zones as things, and the household's presence settings: the one
+ * place that reads and writes them, so every route and protocol sees the same picture.
+ */
+export class PeopleDirectory {
+  /** Tracker usernames across every household: HTTP Basic and MQTT name no household. */
+  private readonly usernames = new Map<string, { householdId: string; tracker: string }>();
+  private readonly settings = new Map<string, PresenceSettings>();
+
+  constructor(private readonly options: { core: HubCore; twins: TwinRegistry; store: Store }) {}
+
+  /** Indexes every household's trackers and settings; call once at start. */
+  async load(): Promise<void> {
+    for (const thing of await this.options.store.listThings()) {
+      if (thing.kind !== 'tracker') continue;
+      const meta = thing.meta as Partial<TrackerMeta> | undefined;
+      if (typeof meta?.username === 'string') {
+        this.usernames.set(meta.username, { householdId: thing.householdId, tracker: thing.id });
+      }
+    }
+    for (const household of await this.options.store.listHouseholds()) {
+      this.settings.set(household.id, presenceSettingsFrom(household.settings));
+    }
+  }
+
+  presenceSettings(householdId: string): PresenceSettings {
+    return this.settings.get(householdId) ?? presenceSettingsFrom({});
+  }
+
+  async updatePresenceSettings(householdId: string, change: Partial<PresenceSettings>): Promise<PresenceSettings> {
+    const household = await this.options.store.getHousehold(householdId);
+    if (!household) throw notFound(`household ${JSON.stringify(householdId)}`);
+    const next = { ...this.presenceSettings(householdId), ...definedOnly(change) };
+    if ((next.latitude === undefined) !== (next.longitude === undefined)) {
+      throw badRequest('latitude and longitude must be set together');
+    }
+    await this.options.store.saveHousehold({
+      ...household,
+      settings: { ...household.settings, presence: { ...next } },
+    });
+    this.settings.set(householdId, next);
+    return next;
+  }
+
+  people(householdId: string): Thing[] {
+    return this.ofKind(householdId, 'person');
+  }
+
+  person(householdId: string, id: string): Thing {
+    const thing = this.options.core.getThing(householdId, id);
+    if (thing?.kind !== 'person') throw notFound(`person ${JSON.stringify(id)}`);
+    return thing;
+  }
+
+  trackersOf(householdId: string, person: string): Thing[] {
+    return this.ofKind(householdId, 'tracker').filter((t) => trackerMeta(t)?.person === person);
+  }
+
+  /** The tracker a username belongs to, in whichever household. */
+  trackerByUsername(username: string): Thing | undefined {
+    const entry = this.usernames.get(username);
+    return entry ? this.options.core.getThing(entry.householdId, entry.tracker) : undefined;
+  }
+
+  passwordHashOf(username: string): string | undefined {
+    const tracker = this.trackerByUsername(username);
+    return tracker ? trackerMeta(tracker)?.passwordHash : undefined;
+  }
+
+  /** Every zone of a household, home first when its location is set. */
+  zones(householdId: string): Zone[] {
+    const home = homeZone(this.presenceSettings(householdId));
+    const others = this.ofKind(householdId, 'zone')
+      .map(zoneFromThing)
+      .filter((z): z is Zone => z !== null);
+    return home ? [home, ...others] : others;
+  }
+
+  async createPerson(householdId: string, name: string): Promise<Thing> {
+    return this.options.core.upsertThing({
+      id: this.freeId(householdId, slugify(name)),
+      householdId,
+      kind: 'person',
+      name,
+      adapter: PEOPLE_ADAPTER,
+      properties: vocabularyProperties(PERSON_PROPERTIES),
+      actions: {},
+      meta: {},
+    });
+  }
+
+  /** Removes a person and their trackers; returns the trackers' usernames. */
+  async removePerson(householdId: string, id: string): Promise<string[]> {
+    this.person(householdId, id);
+    const usernames: string[] = [];
+    for (const tracker of this.trackersOf(householdId, id))
+      usernames.push(await this.removeTracker(householdId, tracker.id));
+    await this.options.core.removeThing(householdId, id);
+    return usernames;
+  }
+
+  /** Creates a tracker and its credentials; the password is returned this once and never again. */
+  async createTracker(
+    householdId: string,
+    person: string,
+    name: string,
+  ): Promise<{ tracker: Thing; password: string }> {
+    const owner = this.person(householdId, person);
+    const id = this.freeTrackerId(householdId, `${owner.id}-${slugify(name)}`);
+    const password = newPassword();
+    const meta: TrackerMeta = { person: owner.id, username: id, passwordHash: await hashPassword(password) };
+    const tracker = await this.options.core.upsertThing({
+      id,
+      householdId,
+      kind: 'tracker',
+      name,
+      adapter: PEOPLE_ADAPTER,
+      properties: vocabularyProperties(TRACKER_PROPERTIES),
+      actions: {},
+      meta: { ...meta },
+    });
+    this.usernames.set(id, { householdId, tracker: id });
+    return { tracker, password };
+  }
+
+  /** Removes a tracker; returns its username so cached credentials can be dropped. */
+  async removeTracker(householdId: string, id: string): Promise<string> {
+    const tracker = this.options.core.getThing(householdId, id);
+    const meta = tracker ? trackerMeta(tracker) : undefined;
+    if (!tracker || !meta) throw notFound(`tracker ${JSON.stringify(id)}`);
+    this.usernames.delete(meta.username);
+    await this.options.core.removeThing(householdId, id);
+    return meta.username;
+  }
+
+  /** Remembers the device name a phone gives, for the topic its friends see. */
+  async noteDevice(tracker: Thing, device: string): Promise<void> {
+    const meta = trackerMeta(tracker);
+    if (!meta || meta.device === device) return;
+    await this.options.core.upsertThing({ ...tracker, meta: { ...meta, device } });
+  }
+
+  async createZone(householdId: string, zone: NewZone): Promise<Thing> {
+    return this.saveZone(householdId, this.freeId(householdId, slugify(zone.name)), zone);
+  }
+
+  /** Creates or updates the zone a phone's region maps to (matched by region id, then by name). */
+  async importRegion(householdId: string, zone: NewZone): Promise<Thing> {
+    const existing = this.ofKind(householdId, 'zone').find((thing) => {
+      const meta = thing.meta as Partial<ZoneMeta> | undefined;
+      if (zone.regionId && meta?.regionId) return meta.regionId === zone.regionId;
+      return thing.name.toLowerCase() === zone.name.toLowerCase();
+    });
+    if (existing && (existing.meta as Partial<ZoneMeta> | undefined)?.source !== 'owntracks') {
+      throw conflict(`zone ${existing.id} was made in Triad; a phone's region does not replace it`);
+    }
+    const keep = existing ? zoneFromThing(existing) : null;
+    return this.saveZone(householdId, existing?.id ?? this.freeId(householdId, slugify(zone.name)), {
+      ...zone,
+      // Delays are Triad's, not the phone's: an update keeps what the household chose.
+      arriveDelay: keep ? keep.arriveDelayMs / 1000 : zone.arriveDelay,
+      leaveDelay: keep ? keep.leaveDelayMs / 1000 : zone.leaveDelay,
+    });
+  }
+
+  async removeZone(householdId: string, id: string): Promise<void> {
+    const thing = this.options.core.getThing(householdId, id);
+    if (thing?.kind !== 'zone') throw notFound(`zone ${JSON.stringify(id)}`);
+    await this.options.core.removeThing(householdId, id);
+  }
+
+  private saveZone(householdId: string, id: string, zone: NewZone): Promise<Thing> {
+    const meta: ZoneMeta = {
+      latitude: zone.latitude,
+      longitude: zone.longitude,
+      radius: zone.radius,
+      arriveDelay: zone.arriveDelay,
+      leaveDelay: zone.leaveDelay,
+      source: zone.source ?? 'api',
+      ...(zone.regionId ? { regionId: zone.regionId } : {}),
+    };
+    return this.options.core.upsertThing({
+      id,
+      householdId,
+      kind: 'zone',
+      name: zone.name,
+      adapter: PEOPLE_ADAPTER,
+      properties: {},
+      actions: {},
+      meta: { ...meta },
+    });
+  }
+
+  private ofKind(householdId: string, kind: Thing['kind']): Thing[] {
+    return this.options.twins
+      .list(householdId)
+      .map((twin) => twin.thing)
+      .filter((thing) => thing.kind === kind && thing.adapter === PEOPLE_ADAPTER)
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** A readable id not yet taken in the household (`alex`, `alex-2`, …). */
+  private freeId(householdId: string, base: string): string {
+    const root = RESERVED_IDS.has(base) ? `${base}-zone` : base;
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? root : `${root}-${n}`;
+      if (!RESERVED_IDS.has(id) && !this.options.core.getThing(householdId, id)) return id;
+    }
+  }
+
+  /** Like freeId, but also unique across households: a tracker's id is its username. */
+  private freeTrackerId(householdId: string, base: string): string {
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? base : `${base}-${n}`;
+      if (!this.usernames.has(id) && !this.options.core.getThing(householdId, id)) return id;
+    }
+  }
+}
+
+export function trackerMeta(thing: Thing): TrackerMeta | undefined {
+  const meta = thing.meta as Partial<TrackerMeta> | undefined;
+  if (thing.kind !== 'tracker' || typeof meta?.person !== 'string' || typeof meta.username !== 'string')
+    return undefined;
+  if (typeof meta.passwordHash !== 'string') return undefined;
+  return meta as TrackerMeta;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

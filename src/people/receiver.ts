@@ -1,0 +1,219 @@
+import type { Clock } from '../core/clock.ts';
+import type { HubCore } from '../core/core.ts';
+import type { Report } from '../core/events.ts';
+import type { Logger } from '../core/log.ts';
+import type { TwinRegistry } from '../core/twin.ts';
+import type { Thing } from '../model/thing.ts';
+import { type PeopleDirectory, trackerMeta } from './directory.ts';
+import type { HouseholdPresence } from './household.ts';
+import type { LocationMessage, OwnTracksMessage, PhoneFix, TransitionMessage, WaypointMessage } from './owntracks.ts';
+import { timestampProblem } from './owntracks.ts';
+import type { PresenceTracker } from './presence.ts';
+import { HOME_ZONE_ID, judgeFix } from './zones.ts';
+
+/** What became of one message: acted on, or why not. Rejected messages change nothing. */
+export type Outcome =
+  | { accepted: true; note?: string }
+  | { accepted: false; severity: 'invalid' | 'ignored'; reason: string };
+
+export interface PhoneReceiverOptions {
+  core: HubCore;
+  twins: TwinRegistry;
+  clock: Clock;
+  log: Logger;
+  directory: PeopleDirectory;
+  tracker: PresenceTracker;
+  household: HouseholdPresence;
+}
+
+const ignore = (reason: string): Outcome => ({ accepted: false, severity: 'ignored', reason });
+
+/**
+ * Acts on what a tracker reports, whichever way it arrived (HTTP, MQTT, a car): checks the
+ * time, refuses replays, records the tracker's position, moves its person when the fix is the
+ * freshest good one, and hands zone evidence to the presence tracker.
+ */
+export class PhoneReceiver {
+  /** The newest fix time accepted per tracker; seeded from the twin so replays stay refused after a restart. */
+  private readonly lastAccepted = new Map<string, number>();
+
+  constructor(private readonly options: PhoneReceiverOptions) {}
+
+  receive(tracker: Thing, message: OwnTracksMessage): Promise<Outcome> | Outcome {
+    switch (message.type) {
+      case 'location':
+        return this.receiveFix(tracker, message, message.battery);
+      case 'transition':
+        return this.receiveTransition(tracker, message);
+      case 'waypoint':
+        return this.importRegions(tracker, [message]);
+      case 'waypoints':
+        return this.importRegions(tracker, message.waypoints);
+      case 'lwt':
+        this.options.core.setAvailability(tracker.householdId, tracker.id, false);
+        return { accepted: true, note: 'tracker marked offline' };
+    }
+  }
+
+  /** One position from a tracker; also the entry point for trackers that are not phones (a car). */
+  receiveFix(tracker: Thing, fix: PhoneFix | LocationMessage, battery?: number): Outcome {
+    const { core, clock, directory } = this.options;
+    const meta = trackerMeta(tracker);
+    if (!meta) return ignore('not a tracker');
+    const problem = timestampProblem(fix.ts, clock.now());
+    if (problem) return ignore(problem);
+    const last = this.lastAcceptedFor(tracker);
+    if (last !== undefined && fix.ts <= last) return ignore('replay: not newer than the last accepted fix');
+    this.lastAccepted.set(trackerKey(tracker), fix.ts);
+
+    const source = `owntracks:${tracker.id}`;
+    const reports = locationReports(tracker.householdId, tracker.id, fix, source);
+    if (battery !== undefined) {
+      reports.push({
+        householdId: tracker.householdId,
+        thing: tracker.id,
+        property: 'battery.level',
+        value: battery,
+        ts: fix.ts,
+        source,
+      });
+    }
+    core.ingest(reports);
+    core.setAvailability(tracker.householdId, tracker.id, true);
+
+    const limit = directory.presenceSettings(tracker.householdId).accuracyLimit;
+    if (fix.accuracy !== undefined && fix.accuracy > limit) {
+      return {
+        accepted: true,
+        note: `accuracy ${fix.accuracy} m is worse than the ${limit} m limit; the person did not move`,
+      };
+    }
+    const personTs = this.positionTime(tracker.householdId, meta.person);
+    if (personTs !== undefined && fix.ts < personTs) {
+      return { accepted: true, note: "another tracker has a fresher fix; the person's position stays" };
+    }
+    core.ingest(locationReports(tracker.householdId, meta.person, fix, source));
+    this.judge(tracker.householdId, meta.person, fix);
+    return { accepted: true };
+  }
+
+  /** Re-judges a person's current position against every zone (after a zone or home changed). */
+  rejudge(householdId: string, person: string): void {
+    const twin = this.options.twins.get(householdId, person);
+    const latitude = twin?.state.get('location.latitude');
+    const longitude = twin?.state.get('location.longitude');
+    if (!latitude || !longitude) return;
+    const accuracy = twin?.state.get('location.accuracy')?.value;
+    this.judge(householdId, person, {
+      latitude: latitude.value as number,
+      longitude: longitude.value as number,
+      accuracy: typeof accuracy === 'number' ? accuracy : undefined,
+    });
+  }
+
+  private judge(
+    householdId: string,
+    person: string,
+    fix: { latitude: number; longitude: number; accuracy?: number },
+  ): void {
+    const { directory, tracker, household } = this.options;
+    for (const zone of directory.zones(householdId)) tracker.observe(householdId, person, zone, judgeFix(zone, fix));
+    // A person's first fix settles "away" as well as "home", so "everyone away" can become true.
+    household.publishPerson(householdId, person);
+    household.publishHousehold(householdId);
+  }
+
+  /**
+   * The phone's own geofence fired. Its region is matched to a zone by region id or name ("Home"
+   * is the home zone); the event is evidence like a fix, so it waits out the same delays.
+   */
+  private receiveTransition(trackerThing: Thing, message: TransitionMessage): Outcome {
+    const { clock, directory, tracker } = this.options;
+    const meta = trackerMeta(trackerThing);
+    if (!meta) return ignore('not a tracker');
+    const problem = timestampProblem(message.ts, clock.now());
+    if (problem) return ignore(problem);
+    const last = this.lastAcceptedFor(trackerThing);
+    // The app sends a transition with the same tst as the location that triggered it.
+    if (last !== undefined && message.ts < last) return ignore('replay: older than the last accepted fix');
+    const wanted = message.region.toLowerCase();
+    const zone = directory.zones(trackerThing.householdId).find((z) => {
+      if (message.regionId && this.regionIdOf(trackerThing.householdId, z.id) === message.regionId) return true;
+      return z.name.toLowerCase() === wanted || (z.id === HOME_ZONE_ID && wanted === HOME_ZONE_ID);
+    });
+    if (!zone) return ignore(`no zone matches the region ${JSON.stringify(message.region || message.regionId)}`);
+    tracker.observe(trackerThing.householdId, meta.person, zone, message.event === 'enter' ? 'inside' : 'outside');
+    this.options.household.publishPerson(trackerThing.householdId, meta.person);
+    this.options.household.publishHousehold(trackerThing.householdId);
+    return { accepted: true, note: `${message.event} ${zone.id}` };
+  }
+
+  private async importRegions(trackerThing: Thing, waypoints: WaypointMessage[]): Promise<Outcome> {
+    const { directory, log } = this.options;
+    const { householdId } = trackerThing;
+    const settings = directory.presenceSettings(householdId);
+    if (!settings.importWaypoints) return ignore('waypoint import is off for this household');
+    const imported: string[] = [];
+    for (const waypoint of waypoints) {
+      try {
+        const zone = await directory.importRegion(householdId, {
+          name: waypoint.name,
+          latitude: waypoint.latitude,
+          longitude: waypoint.longitude,
+          radius: waypoint.radius,
+          arriveDelay: settings.arriveDelay,
+          leaveDelay: settings.leaveDelay,
+          source: 'owntracks',
+          regionId: waypoint.regionId,
+        });
+        imported.push(zone.id);
+      } catch (error) {
+        log.info('a region from a phone was not imported', {
+          tracker: trackerThing.id,
+          region: waypoint.name,
+          error: String(error),
+        });
+      }
+    }
+    for (const person of directory.people(householdId)) this.rejudge(householdId, person.id);
+    return { accepted: true, note: `zones imported: ${imported.join(', ') || 'none'}` };
+  }
+
+  private regionIdOf(householdId: string, zone: string): string | undefined {
+    const meta = this.options.core.getThing(householdId, zone)?.meta;
+    return typeof meta?.regionId === 'string' ? meta.regionId : undefined;
+  }
+
+  private lastAcceptedFor(tracker: Thing): number | undefined {
+    const key = trackerKey(tracker);
+    if (!this.lastAccepted.has(key)) {
+      const seen = this.positionTime(tracker.householdId, tracker.id);
+      if (seen !== undefined) this.lastAccepted.set(key, seen);
+    }
+    return this.lastAccepted.get(key);
+  }
+
+  /** When a thing's position was last reported, from the twin. */
+  private positionTime(householdId: string, thing: string): number | undefined {
+    return this.options.twins.get(householdId, thing)?.state.get('location.latitude')?.ts;
+  }
+
+  forgetTracker(householdId: string, id: string): void {
+    this.lastAccepted.delete(`${householdId}\u0000${id}`);
+  }
+}
+
+const trackerKey = (tracker: Thing) => `${tracker.householdId}\u0000${tracker.id}`;
+
+function locationReports(householdId: string, thing: string, fix: PhoneFix, source: string): Report[] {
+  const values: Array<[string, number | undefined]> = [
+    ['location.latitude', fix.latitude],
+    ['location.longitude', fix.longitude],
+    ['location.accuracy', fix.accuracy],
+    ['location.speed', fix.speed],
+    ['location.heading', fix.heading],
+  ];
+  return values
+    .filter((entry): entry is [string, number] => entry[1] !== undefined)
+    .map(([property, value]) => ({ householdId, thing, property, value, ts: fix.ts, source }));
+}

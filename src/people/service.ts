@@ -1,0 +1,310 @@
+import type { RouteModule } from '../api/server.ts';
+import { badRequest, notFound } from '../core/errors.ts';
+import type { HubServices, Subsystem } from '../core/hub.ts';
+import type { Logger } from '../core/log.ts';
+import { CredentialCheck, parseBasicAuth } from './credentials.ts';
+import { PeopleDirectory, trackerMeta } from './directory.ts';
+import { HouseholdPresence } from './household.ts';
+import { OwnTracksMqttListener } from './mqtt.ts';
+import { type PhoneFix, parseOwnTracks } from './owntracks.ts';
+import { PresenceTracker } from './presence.ts';
+import { type Outcome, PhoneReceiver } from './receiver.ts';
+import { peopleRoutes } from './routes.ts';
+import { friendsPayload, householdView, personView, trackerView, zoneView, zoneViewOfThing } from './views.ts';
+import { HOME_ZONE_ID, type PresenceSettings } from './zones.ts';
+
+export interface PeopleServiceOptions {
+  /** Listen for OwnTracks on the hub's MQTT connection; default true. */
+  mqtt?: boolean;
+  /** The OwnTracks base topic; default `owntracks`, the app's own default. */
+  topicPrefix?: string;
+}
+
+/** What `POST /api/owntracks` answers, before it becomes HTTP. */
+export type HttpAnswer =
+  | { status: 200; friends: Array<Record<string, unknown>>; ignored?: string }
+  | { status: 400 | 401 | 403; code: string; message: string };
+
+/** Device names from `X-Limit-D` or a topic: short and plain, as the app allows. */
+const DEVICE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * People in Triad: person things with trackers (OwnTracks phones over HTTP or MQTT), zones with
+ * separate arrive and leave delays, and the household's presence. Started by the hub like any
+ * subsystem; its routes join the API.
+ */
+export class PeopleService implements Subsystem {
+  readonly name = 'people';
+  readonly routes: RouteModule;
+  private running: Running | null = null;
+
+  constructor(private readonly options: PeopleServiceOptions = {}) {
+    this.routes = peopleRoutes(this);
+  }
+
+  async start(hub: HubServices): Promise<void> {
+    const log = hub.log.child('people');
+    const directory = new PeopleDirectory({ core: hub.core, twins: hub.twins, store: hub.store });
+    await directory.load();
+    let household: HouseholdPresence | null = null;
+    const tracker = new PresenceTracker({
+      clock: hub.clock,
+      timers: hub.store,
+      log,
+      onChange: (change) => household?.onChange(change),
+    });
+    household = new HouseholdPresence({ core: hub.core, bus: hub.bus, clock: hub.clock, directory, tracker });
+    const receiver = new PhoneReceiver({
+      core: hub.core,
+      twins: hub.twins,
+      clock: hub.clock,
+      log,
+      directory,
+      tracker,
+      household,
+    });
+    const credentials = new CredentialCheck((username) => directory.passwordHashOf(username));
+    const running: Running = { hub, log, directory, tracker, household, receiver, credentials, mqtt: null };
+
+    const households = (await hub.store.listHouseholds()).map((h) => h.id);
+    for (const householdId of households) {
+      for (const person of directory.people(householdId)) {
+        const zones: string[] = [];
+        if (hub.core.getValue(householdId, person.id, 'presence.home') === true) zones.push(HOME_ZONE_ID);
+        const zone = hub.core.getValue(householdId, person.id, 'presence.zone');
+        if (typeof zone === 'string' && zone !== HOME_ZONE_ID) zones.push(zone);
+        tracker.seed(householdId, person.id, zones);
+      }
+    }
+    const restored = await tracker.restore(
+      (householdId, person, zone) =>
+        hub.core.getThing(householdId, person)?.kind === 'person' &&
+        directory.zones(householdId).some((z) => z.id === zone),
+    );
+    for (const householdId of households) household.publishHousehold(householdId);
+
+    if (this.options.mqtt !== false) {
+      running.mqtt = new OwnTracksMqttListener({
+        link: hub.mqtt,
+        prefix: this.options.topicPrefix ?? 'owntracks',
+        log,
+        clock: hub.clock,
+        deliver: (username, device, payload) => this.receiveMqtt(username, device, payload),
+      });
+      await running.mqtt.start();
+    }
+    this.running = running;
+    log.info('people ready', { pendingPresenceChanges: restored });
+  }
+
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.running = null;
+    if (!running) return;
+    await running.mqtt?.stop();
+    await running.tracker.stop();
+  }
+
+  /**
+   * A position from a tracker that is not a phone (the car while someone drives it): the same
+   * checks and presence rules as a phone's fix.
+   */
+  reportFix(householdId: string, trackerId: string, fix: PhoneFix): Outcome {
+    const { hub, receiver } = this.require();
+    const tracker = hub.core.getThing(householdId, trackerId);
+    if (!tracker || !trackerMeta(tracker)) throw notFound(`tracker ${JSON.stringify(trackerId)}`);
+    return receiver.receiveFix(tracker, fix);
+  }
+
+  /**
+   * Whether a user name and password belong to a tracker: for the MQTT broker's authentication,
+   * so phones in MQTT mode use the same credentials as in HTTP mode.
+   */
+  async checkTrackerCredentials(username: string, password: string): Promise<boolean> {
+    return this.require().credentials.check(username, password);
+  }
+
+  /** Waits until pending presence timers are stored (tests, and before a planned restart). */
+  async flush(): Promise<void> {
+    await this.running?.tracker.flush();
+  }
+
+  listPeople(householdId: string) {
+    const { hub, directory } = this.require();
+    return directory.people(householdId).map((person) => {
+      const trackers = directory.trackersOf(householdId, person.id).map((t) => hub.twins.get(householdId, t.id)!);
+      return personView(hub.twins.get(householdId, person.id)!, trackers);
+    });
+  }
+
+  async createPerson(householdId: string, name: string) {
+    const { hub, directory, household } = this.require();
+    const person = await directory.createPerson(householdId, name);
+    household.publishHousehold(householdId);
+    return personView(hub.twins.get(householdId, person.id)!, []);
+  }
+
+  async removePerson(householdId: string, id: string): Promise<void> {
+    const { directory, tracker, household, credentials, receiver } = this.require();
+    const trackers = directory.trackersOf(householdId, id).map((t) => t.id);
+    const usernames = await directory.removePerson(householdId, id);
+    for (const username of usernames) credentials.forget(username);
+    for (const t of trackers) receiver.forgetTracker(householdId, t);
+    tracker.forgetPerson(householdId, id);
+    household.publishHousehold(householdId);
+  }
+
+  async createTracker(householdId: string, person: string, name: string) {
+    const { hub, directory } = this.require();
+    const { tracker, password } = await directory.createTracker(householdId, person, name);
+    const username = trackerMeta(tracker)!.username;
+    return {
+      ...trackerView(hub.twins.get(householdId, tracker.id)!),
+      username,
+      password,
+      owntracks: {
+        http: { path: '/api/owntracks', auth: 'basic' },
+        mqtt: { topic: `${this.options.topicPrefix ?? 'owntracks'}/${username}/<device>` },
+      },
+    };
+  }
+
+  async removeTracker(householdId: string, person: string, id: string): Promise<void> {
+    const { hub, directory, credentials, receiver } = this.require();
+    const thing = hub.core.getThing(householdId, id);
+    if (!thing || trackerMeta(thing)?.person !== person) throw notFound(`tracker ${JSON.stringify(id)} of ${person}`);
+    credentials.forget(await directory.removeTracker(householdId, id));
+    receiver.forgetTracker(householdId, id);
+  }
+
+  listZones(householdId: string) {
+    const { hub, directory } = this.require();
+    return directory.zones(householdId).map((zone) => zoneView(zone, hub.core.getThing(householdId, zone.id)));
+  }
+
+  async createZone(
+    householdId: string,
+    zone: {
+      name: string;
+      latitude: number;
+      longitude: number;
+      radius: number;
+      arriveDelay?: number;
+      leaveDelay?: number;
+    },
+  ) {
+    const { directory, receiver } = this.require();
+    const settings = directory.presenceSettings(householdId);
+    const thing = await directory.createZone(householdId, {
+      ...zone,
+      arriveDelay: zone.arriveDelay ?? settings.arriveDelay,
+      leaveDelay: zone.leaveDelay ?? settings.leaveDelay,
+    });
+    for (const person of directory.people(householdId)) receiver.rejudge(householdId, person.id);
+    return zoneViewOfThing(thing);
+  }
+
+  async removeZone(householdId: string, id: string): Promise<void> {
+    const { directory, tracker, household } = this.require();
+    await directory.removeZone(householdId, id);
+    for (const person of tracker.forgetZone(householdId, id)) household.publishPerson(householdId, person);
+    household.publishHousehold(householdId);
+  }
+
+  async household(householdId: string) {
+    const { hub, directory } = this.require();
+    const record = await hub.store.getHousehold(householdId);
+    if (!record) throw notFound(`household ${JSON.stringify(householdId)}`);
+    return householdView(
+      record.id,
+      record.name,
+      directory.presenceSettings(householdId),
+      hub.twins.get(householdId, 'household'),
+    );
+  }
+
+  async updateHousehold(householdId: string, change: Partial<PresenceSettings>) {
+    const { directory, receiver } = this.require();
+    const current = directory.presenceSettings(householdId);
+    const hasLatitude = change.latitude !== undefined;
+    if (hasLatitude !== (change.longitude !== undefined) && current.latitude === undefined) {
+      throw badRequest('the first home location needs both latitude and longitude');
+    }
+    await directory.updatePresenceSettings(householdId, change);
+    // A moved or resized home is judged again from where everyone is now, with the usual delays.
+    for (const person of directory.people(householdId)) receiver.rejudge(householdId, person.id);
+    return this.household(householdId);
+  }
+
+  /** One `POST /api/owntracks`: authenticate the tracker, act on the message, answer with the friends. */
+  async receiveHttp(request: {
+    authorization?: string;
+    limitUser?: string;
+    limitDevice?: string;
+    body: Buffer;
+  }): Promise<HttpAnswer> {
+    const { hub, directory, credentials, receiver, log } = this.require();
+    const basic = parseBasicAuth(request.authorization);
+    // One answer for a missing user, a wrong password and no credentials at all: no hint who exists.
+    const unauthorized: HttpAnswer = {
+      status: 401,
+      code: 'unauthorized',
+      message: 'wrong or missing user name and password',
+    };
+    if (!basic || !(await credentials.check(basic.username, basic.password))) return unauthorized;
+    const tracker = directory.trackerByUsername(basic.username);
+    const meta = tracker ? trackerMeta(tracker) : undefined;
+    if (!tracker || !meta) return unauthorized;
+    if (request.limitUser !== undefined && request.limitUser !== basic.username) {
+      return { status: 403, code: 'forbidden', message: 'X-Limit-U names another user than the credentials' };
+    }
+    const parsed = parseOwnTracks(request.body);
+    if (!parsed.ok && parsed.severity === 'invalid') {
+      log.info('OwnTracks message refused', { tracker: tracker.id, via: 'http', reason: parsed.reason });
+      return { status: 400, code: 'invalid_owntracks', message: parsed.reason };
+    }
+    if (request.limitDevice && DEVICE_NAME.test(request.limitDevice))
+      await directory.noteDevice(tracker, request.limitDevice);
+    const outcome: Outcome = parsed.ok
+      ? await receiver.receive(tracker, parsed.message)
+      : { accepted: false, severity: 'ignored', reason: parsed.reason };
+    const people = directory.people(tracker.householdId).map((p) => hub.twins.get(tracker.householdId, p.id)!);
+    const friends = friendsPayload(people, meta.person);
+    if (outcome.accepted) return { status: 200, friends };
+    log.debug('OwnTracks message ignored', { tracker: tracker.id, via: 'http', reason: outcome.reason });
+    if (outcome.severity === 'invalid') return { status: 400, code: 'invalid_owntracks', message: outcome.reason };
+    return { status: 200, friends, ignored: outcome.reason };
+  }
+
+  /** One MQTT message on `owntracks/<user>/<device>[/event|/waypoint|/waypoints]`. */
+  private async receiveMqtt(username: string, device: string, payload: Buffer): Promise<Outcome> {
+    const { directory, receiver } = this.require();
+    const tracker = directory.trackerByUsername(username);
+    if (!tracker)
+      return {
+        accepted: false,
+        severity: 'ignored',
+        reason: `no tracker has the user name ${JSON.stringify(username)}`,
+      };
+    const parsed = parseOwnTracks(payload);
+    if (!parsed.ok) return { accepted: false, severity: parsed.severity, reason: parsed.reason };
+    if (DEVICE_NAME.test(device)) await directory.noteDevice(tracker, device);
+    return receiver.receive(tracker, parsed.message);
+  }
+
+  private require(): Running {
+    if (!this.running) throw new Error('the people service has not started');
+    return this.running;
+  }
+}
+
+interface Running {
+  hub: HubServices;
+  log: Logger;
+  directory: PeopleDirectory;
+  tracker: PresenceTracker;
+  household: HouseholdPresence;
+  receiver: PhoneReceiver;
+  credentials: CredentialCheck;
+  mqtt: OwnTracksMqttListener | null;
+}

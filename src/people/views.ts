@@ -1,0 +1,106 @@
+import type { Twin } from '../core/twin.ts';
+import type { Thing } from '../model/thing.ts';
+import { trackerMeta } from './directory.ts';
+import { cardPayload, type FriendLocation, locationPayload, trackerIdFor } from './owntracks.ts';
+import { HOME_ZONE_ID, type PresenceSettings, type Zone, zoneFromThing } from './zones.ts';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A person as the API shows them: presence, position and trackers (never their credentials). */
+export function personView(person: Twin, trackers: Twin[]) {
+  const value = (twin: Twin, property: string) => twin.state.get(property)?.value ?? null;
+  const latitude = person.state.get('location.latitude');
+  return {
+    id: person.thing.id,
+    name: person.thing.name,
+    presence: { zone: value(person, 'presence.zone'), home: value(person, 'presence.home') },
+    location: latitude
+      ? {
+          latitude: latitude.value,
+          longitude: value(person, 'location.longitude'),
+          accuracy: value(person, 'location.accuracy'),
+          speed: value(person, 'location.speed'),
+          heading: value(person, 'location.heading'),
+          ts: iso(latitude.ts),
+        }
+      : null,
+    trackers: trackers.map(trackerView),
+  };
+}
+
+export function trackerView(tracker: Twin) {
+  const meta = trackerMeta(tracker.thing);
+  const seen = tracker.state.get('location.latitude');
+  return {
+    id: tracker.thing.id,
+    name: tracker.thing.name,
+    person: meta?.person ?? null,
+    username: meta?.username ?? null,
+    device: meta?.device ?? null,
+    online: tracker.online,
+    battery: tracker.state.get('battery.level')?.value ?? null,
+    lastSeen: seen ? iso(seen.ts) : null,
+  };
+}
+
+export function zoneView(zone: Zone, thing?: Thing) {
+  return {
+    id: zone.id,
+    name: zone.name,
+    latitude: zone.latitude,
+    longitude: zone.longitude,
+    radius: zone.radius,
+    arriveDelay: zone.arriveDelayMs / 1000,
+    leaveDelay: zone.leaveDelayMs / 1000,
+    source: zone.id === HOME_ZONE_ID ? 'household' : ((thing?.meta?.source as string | undefined) ?? 'api'),
+  };
+}
+
+export function zoneViewOfThing(thing: Thing) {
+  const zone = zoneFromThing(thing);
+  return zone ? zoneView(zone, thing) : null;
+}
+
+export function householdView(id: string, name: string, settings: PresenceSettings, household: Twin | undefined) {
+  return {
+    id,
+    name,
+    latitude: settings.latitude ?? null,
+    longitude: settings.longitude ?? null,
+    homeRadius: settings.homeRadius,
+    arriveDelay: settings.arriveDelay,
+    leaveDelay: settings.leaveDelay,
+    accuracyLimit: settings.accuracyLimit,
+    importWaypoints: settings.importWaypoints,
+    presence: {
+      anyoneHome: household?.state.get('presence.anyone_home')?.value ?? null,
+      everyoneAway: household?.state.get('presence.everyone_away')?.value ?? null,
+    },
+  };
+}
+
+/**
+ * What a phone in HTTP mode gets back: every other person's last position, each as an OwnTracks
+ * `location` with a `card` naming them. One contact per person (topic `owntracks/<person>/triad`),
+ * whichever of their trackers the position came from.
+ */
+export function friendsPayload(people: Twin[], except: string): Array<Record<string, unknown>> {
+  const messages: Array<Record<string, unknown>> = [];
+  for (const person of people) {
+    if (person.thing.id === except) continue;
+    const latitude = person.state.get('location.latitude');
+    const longitude = person.state.get('location.longitude')?.value;
+    if (!latitude || typeof longitude !== 'number') continue;
+    const topic = `owntracks/${person.thing.id}/triad`;
+    const tid = trackerIdFor(person.thing.name);
+    const friend: FriendLocation = { topic, tid, latitude: latitude.value as number, longitude, ts: latitude.ts };
+    const accuracy = person.state.get('location.accuracy')?.value;
+    if (typeof accuracy === 'number') friend.accuracy = accuracy;
+    const speed = person.state.get('location.speed')?.value;
+    if (typeof speed === 'number') friend.speed = speed;
+    const heading = person.state.get('location.heading')?.value;
+    if (typeof heading === 'number') friend.heading = heading;
+    messages.push(cardPayload(topic, tid, person.thing.name), locationPayload(friend));
+  }
+  return messages;
+}

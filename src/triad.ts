@@ -1,0 +1,13 @@
+import { Hub, type HubOptions } from './core/hub.ts';
+import { PeopleService } from './people/index.ts';
+
+/**
+ * Triad as users run it: the hub with every subsystem. The one list of what Triad is made of;
+ * tests that need only part of it build a `Hub` and `use` the parts they need.
+ */
+export function createTriad(options: HubOptions): Hub {
+  const hub = new Hub(options);
+  hub.use(new PeopleService());
+  // With `demo`, the hub adds the simulated household itself, after every other part.
+  return hub;
+}

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { VirtualClock } from '../src/core/clock.ts';
+import { Hub } from '../src/core/hub.ts';
+import { createLogger } from '../src/core/log.ts';
+import { distanceMetres } from '../src/people/geo.ts';
+import { PeopleService } from '../src/people/index.ts';
+import { DEMO_HOME, provisionDemoPhones, SimulatedPhones } from '../src/sim/people.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+/**
+ * The demo's phones against a real hub: set up through the API, reporting real OwnTracks JSON
+ * (one over MQTT, one over HTTP) on a virtual day, so the household empties and fills as people
+ * commute.
+ */
+describe('simulated phones', () => {
+  const clock = new VirtualClock(Date.UTC(2026, 2, 2, 6, 0));
+  let hub: Hub;
+  let phones: SimulatedPhones;
+  const value = (thing: string, property: string) => hub.core.getValue(hub.householdId, thing, property);
+
+  /** Moves the day on a few minutes at a time, letting every phone's report land. */
+  async function until(hourUtc: number): Promise<void> {
+    const target = Date.UTC(2026, 2, 2, 0, 0) + hourUtc * 3_600_000;
+    while (clock.now() < target) {
+      await clock.advance(Math.min(300_000, target - clock.now()));
+      await phones.idle();
+    }
+  }
+
+  before(async () => {
+    hub = new Hub({
+      dataDir: await tempDir('triad-phones-'),
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      clock,
+      log: createLogger({ level: 'silent' }),
+    }).use(new PeopleService());
+    await hub.start();
+    const demo = await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
+    assert.deepEqual(
+      demo.map((p) => p.transport),
+      ['mqtt', 'http'],
+    );
+    phones = new SimulatedPhones({
+      clock,
+      hubUrl: hub.httpUrl,
+      brokerUrl: hub.mqttUrl,
+      phones: demo,
+      reportEveryMs: 60_000,
+    });
+    await phones.start();
+  });
+
+  after(async () => {
+    await phones?.stop();
+    await hub?.stop();
+  });
+
+  it('starts the day with everyone home', async () => {
+    await eventually(() => value('alex', 'presence.home') === true && value('sam', 'presence.home') === true, {
+      what: 'both demo people home',
+    });
+    assert.equal(value('household', 'presence.anyone_home'), true);
+  });
+
+  it('empties the household during the working day and fills it again in the evening', async () => {
+    await until(10);
+    await eventually(() => value('household', 'presence.everyone_away') === true, { what: 'everyone away at 10:00' });
+    const alex = {
+      latitude: value('alex', 'location.latitude') as number,
+      longitude: value('alex', 'location.longitude') as number,
+    };
+    assert.ok(distanceMetres(alex, DEMO_HOME) > 5_000, 'Alex is at work, over MQTT');
+    const samSees = phones.friendsSeen.get([...phones.friendsSeen.keys()][0]) ?? [];
+    assert.ok(
+      samSees.some((m) => m._type === 'location' && m.topic === 'owntracks/alex/triad'),
+      "Sam's phone shows Alex",
+    );
+
+    await until(18);
+    await eventually(() => value('alex', 'presence.home') === true && value('sam', 'presence.home') === true, {
+      what: 'both home at 18:00',
+    });
+    assert.equal(value('household', 'presence.everyone_away'), false);
+  });
+
+  it('lets a person travel with something else, such as the car they drive', () => {
+    const carried = new SimulatedPhones({
+      clock,
+      hubUrl: hub.httpUrl,
+      brokerUrl: hub.mqttUrl,
+      phones: [],
+      travelsWith: (person) => (person === 'Alex' ? { latitude: 52.2, longitude: 5.3, speed: 80 } : null),
+    });
+    const phone = {
+      person: 'Alex',
+      transport: 'http' as const,
+      username: 'u',
+      password: 'p',
+      home: DEMO_HOME,
+      work: DEMO_HOME,
+    };
+    assert.deepEqual(carried.positionOf(phone), { latitude: 52.2, longitude: 5.3, speed: 80 });
+    assert.deepEqual(carried.positionOf({ ...phone, person: 'Sam' }), { ...DEMO_HOME, speed: 0 });
+  });
+});

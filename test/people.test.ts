@@ -1,0 +1,489 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import fc from 'fast-check';
+import mqtt from 'mqtt';
+import { VirtualClock } from '../src/core/clock.ts';
+import type { HubEvent } from '../src/core/events.ts';
+import { Hub } from '../src/core/hub.ts';
+import { createLogger } from '../src/core/log.ts';
+import { offsetPoint } from '../src/people/geo.ts';
+import { PeopleService, parseOwnTracks } from '../src/people/index.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+/**
+ * People and presence end to end on an in-process hub: real OwnTracks JSON over real HTTP (Basic
+ * auth, the app's headers) and real MQTT (mqtt.js on the embedded broker), with delays on a
+ * virtual clock.
+ */
+
+const HOME = { latitude: 52.3731, longitude: 4.8922 };
+const FAR = offsetPoint(HOME, 2_000, 90);
+
+interface Phone {
+  person: string;
+  username: string;
+  password: string;
+}
+
+class Household {
+  hub!: Hub;
+  people!: PeopleService;
+  readonly events: HubEvent[] = [];
+
+  constructor(
+    readonly clock: VirtualClock,
+    readonly dataDir: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.people = new PeopleService();
+    this.hub = new Hub({
+      dataDir: this.dataDir,
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      clock: this.clock,
+      log: createLogger({ level: 'silent' }),
+    }).use(this.people);
+    await this.hub.start();
+    this.hub.bus.subscribe((event) => this.events.push(event));
+  }
+
+  api(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${this.hub.ownerToken}`);
+    if (init.body !== undefined) headers.set('content-type', 'application/json');
+    return fetch(this.hub.httpUrl + path, { ...init, headers });
+  }
+
+  async json<T>(path: string, init: RequestInit = {}, status = 200): Promise<T> {
+    const res = await this.api(path, init);
+    assert.equal(res.status, status, `${init.method ?? 'GET'} ${path}: ${res.status}`);
+    return (await res.json()) as T;
+  }
+
+  async setHome(settings: Record<string, unknown>): Promise<void> {
+    await this.json('/api/household', {
+      method: 'PUT',
+      body: JSON.stringify({ ...HOME, homeRadius: 100, ...settings }),
+    });
+  }
+
+  async addPhone(name: string): Promise<Phone> {
+    const person = await this.json<{ id: string }>(
+      '/api/people',
+      { method: 'POST', body: JSON.stringify({ name }) },
+      201,
+    );
+    const tracker = await this.json<{ username: string; password: string }>(
+      `/api/people/${person.id}/trackers`,
+      { method: 'POST', body: JSON.stringify({ name: 'phone' }) },
+      201,
+    );
+    return { person: person.id, username: tracker.username, password: tracker.password };
+  }
+
+  /** Posts as the OwnTracks app does in HTTP mode: Basic auth, X-Limit-U / X-Limit-D, JSON. */
+  owntracks(phone: Phone, body: unknown, options: { password?: string; raw?: string } = {}): Promise<Response> {
+    const auth = Buffer.from(`${phone.username}:${options.password ?? phone.password}`).toString('base64');
+    return fetch(`${this.hub.httpUrl}/api/owntracks`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${auth}`,
+        'content-type': 'application/json',
+        'x-limit-u': phone.username,
+        'x-limit-d': 'pixel',
+      },
+      body: options.raw ?? JSON.stringify(body),
+    });
+  }
+
+  /** A location message as the Android app writes it. */
+  fix(point: { latitude: number; longitude: number }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      _type: 'location',
+      lat: point.latitude,
+      lon: point.longitude,
+      acc: 12,
+      alt: 3,
+      batt: 81,
+      bs: 1,
+      conn: 'w',
+      tid: 'ph',
+      tst: Math.floor(this.clock.now() / 1000),
+      vel: 0,
+      cog: 0,
+      t: 'u',
+      ...extra,
+    };
+  }
+
+  async report(phone: Phone, point: { latitude: number; longitude: number }, extra: Record<string, unknown> = {}) {
+    // Each fix one second after the last, as a phone reporting in real time would.
+    await this.clock.advance(1000);
+    const res = await this.owntracks(phone, this.fix(point, extra));
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('x-triad-ignored'), null, `ignored: ${res.headers.get('x-triad-ignored')}`);
+    return (await res.json()) as Array<Record<string, unknown>>;
+  }
+
+  value(thing: string, property: string): unknown {
+    return this.hub.core.getValue(this.hub.householdId, thing, property);
+  }
+
+  changes(thing: string, property: string): unknown[] {
+    return this.events
+      .filter((e) => e.type === 'state' && e.thing === thing && e.property === property)
+      .map((e) => (e.type === 'state' ? e.to : null));
+  }
+
+  async stop(): Promise<void> {
+    await this.hub?.stop();
+  }
+}
+
+describe('people and presence', () => {
+  let home: Household;
+
+  beforeEach(async () => {
+    home = new Household(new VirtualClock(Date.UTC(2026, 2, 2, 7, 0)), await tempDir('triad-people-'));
+    await home.start();
+  });
+
+  afterEach(async () => {
+    await home.stop();
+  });
+
+  it('moves a person on an HTTP-mode location and answers with the other members', async () => {
+    await home.setHome({ leaveDelay: 300 });
+    const alex = await home.addPhone('Alex Smith');
+    const sam = await home.addPhone('Sam');
+    await home.report(sam, HOME);
+
+    const work = offsetPoint(HOME, 800, 45);
+    const friends = await home.report(alex, work, { acc: 15, vel: 4 });
+
+    assert.ok(Math.abs((home.value(alex.person, 'location.latitude') as number) - work.latitude) < 1e-9);
+    assert.equal(home.value(alex.person, 'location.accuracy'), 15);
+    assert.equal(home.value(alex.username, 'battery.level'), 81);
+    const samLocation = friends.find((m) => m._type === 'location');
+    assert.ok(samLocation, 'the reply carries Sam');
+    assert.equal(samLocation.lat, HOME.latitude);
+    assert.equal(samLocation.lon, HOME.longitude);
+    assert.equal(samLocation.tid, 'SA');
+    assert.equal(typeof samLocation.tst, 'number');
+    assert.equal(samLocation.topic, `owntracks/${sam.person}/triad`);
+    assert.ok(friends.some((m) => m._type === 'card' && m.name === 'Sam'));
+    assert.ok(!friends.some((m) => m.topic === `owntracks/${alex.person}/triad`), 'not yourself');
+
+    const listed =
+      await home.json<Array<{ id: string; trackers: Array<{ device: string; username: string }> }>>('/api/people');
+    assert.equal(listed.find((p) => p.id === alex.person)?.trackers[0].device, 'pixel');
+    assert.ok(!JSON.stringify(listed).includes('scrypt'), 'no password hash leaves the hub');
+  });
+
+  it('flips a person to away only after the leave delay, and the last one out makes everyone away', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 300 });
+    const alex = await home.addPhone('Alex');
+    const sam = await home.addPhone('Sam');
+    await home.report(alex, HOME);
+    await home.report(sam, HOME);
+    assert.equal(home.value(alex.person, 'presence.home'), true);
+    assert.equal(home.value('household', 'presence.anyone_home'), true);
+
+    await home.report(alex, FAR);
+    await home.clock.advance(290_000);
+    assert.equal(home.value(alex.person, 'presence.home'), true, 'still home inside the leave delay');
+    await home.clock.advance(15_000);
+    assert.equal(home.value(alex.person, 'presence.home'), false);
+    assert.equal(home.value(alex.person, 'presence.zone'), null);
+    assert.equal(home.value('household', 'presence.everyone_away'), false, 'Sam is still home');
+
+    await home.report(sam, FAR);
+    await home.clock.advance(301_000);
+    assert.equal(home.value(sam.person, 'presence.home'), false);
+    assert.equal(home.value('household', 'presence.everyone_away'), true);
+    assert.equal(home.value('household', 'presence.anyone_home'), false);
+
+    // What an automation sees: state changes on the bus, and the household-level moments.
+    assert.deepEqual(home.changes(alex.person, 'presence.home'), [true, false]);
+    assert.deepEqual(home.changes('household', 'presence.everyone_away').at(-1), true);
+    const lastLeft = home.events.filter((e) => e.type === 'presence.last_left');
+    assert.equal(lastLeft.length, 1);
+    assert.equal(thingOf(lastLeft[0]), sam.person);
+    const household = await home.json<{ presence: { everyoneAway: boolean } }>('/api/household');
+    assert.equal(household.presence.everyoneAway, true);
+
+    await home.report(alex, HOME);
+    const firstArrived = home.events.filter((e) => e.type === 'presence.first_arrived');
+    assert.equal(thingOf(firstArrived.at(-1)), alex.person);
+    assert.equal(home.value('household', 'presence.anyone_home'), true);
+  });
+
+  it('does not flap for a fix jittering at the edge of the zone', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 30 });
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, HOME);
+    const before = home.changes(alex.person, 'presence.home').length;
+    for (let i = 0; i < 30; i++) {
+      // Either side of the 100 m radius, with the accuracy a phone indoors reports.
+      const distance = i % 2 === 0 ? 92 : 112;
+      await home.report(alex, offsetPoint(HOME, distance, (i * 37) % 360), { acc: 25 });
+      await home.clock.advance(45_000);
+    }
+    assert.equal(home.value(alex.person, 'presence.home'), true);
+    assert.equal(home.changes(alex.person, 'presence.home').length, before, 'no presence change at all');
+
+    // Clearly outside, even allowing for accuracy: now the leave counts.
+    await home.report(alex, offsetPoint(HOME, 400, 0), { acc: 25 });
+    await home.clock.advance(31_000);
+    assert.equal(home.value(alex.person, 'presence.home'), false);
+  });
+
+  it('uses the arrive delay for arriving and the leave delay for leaving', async () => {
+    await home.setHome({ arriveDelay: 60, leaveDelay: 600 });
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, FAR);
+    assert.equal(home.value(alex.person, 'presence.home'), false);
+
+    await home.report(alex, HOME);
+    await home.clock.advance(58_000);
+    assert.equal(home.value(alex.person, 'presence.home'), false, 'not arrived before 60 s');
+    await home.clock.advance(3_000);
+    assert.equal(home.value(alex.person, 'presence.home'), true);
+
+    await home.report(alex, FAR);
+    await home.clock.advance(61_000);
+    assert.equal(home.value(alex.person, 'presence.home'), true, 'leaving waits the longer leave delay');
+    await home.report(alex, HOME);
+    await home.clock.advance(600_000);
+    assert.equal(home.value(alex.person, 'presence.home'), true, 'coming back cancelled the leave');
+
+    const zone = await home.json<{ id: string }>(
+      '/api/zones',
+      { method: 'POST', body: JSON.stringify({ name: 'Gym', ...FAR, radius: 150, arriveDelay: 10, leaveDelay: 20 }) },
+      201,
+    );
+    await home.report(alex, FAR);
+    await home.clock.advance(11_000);
+    assert.equal(home.value(alex.person, 'presence.zone'), 'home', 'home still holds during its leave delay');
+    await home.clock.advance(600_000);
+    assert.equal(home.value(alex.person, 'presence.zone'), zone.id);
+    const zones = await home.json<Array<{ id: string }>>('/api/zones');
+    assert.deepEqual(
+      zones.map((z) => z.id),
+      ['home', zone.id],
+    );
+  });
+
+  it('takes locations and transitions in MQTT mode', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 120 });
+    const alex = await home.addPhone('Alex');
+    const client = await mqtt.connectAsync(home.hub.mqttUrl, {
+      clientId: 'owntracks-alex',
+      username: alex.username,
+      password: alex.password,
+    });
+    try {
+      const topic = `owntracks/${alex.username}/iphone`;
+      await client.publishAsync(topic, JSON.stringify(home.fix(HOME)), { retain: true, qos: 1 });
+      await eventually(() => home.value(alex.person, 'presence.home') === true, { what: 'Alex to be home over MQTT' });
+
+      await home.clock.advance(1000);
+      const leave = { ...home.fix(FAR), _type: 'transition', event: 'leave', desc: 'Home', wtst: 1, t: 'c' };
+      await client.publishAsync(`${topic}/event`, JSON.stringify(leave), { qos: 1 });
+      await eventually(() => home.hub.core.getThing(home.hub.householdId, alex.username)?.meta?.device === 'iphone');
+      await home.clock.advance(60_000);
+      assert.equal(home.value(alex.person, 'presence.home'), true, 'the transition waits out the leave delay');
+      await home.clock.advance(61_000);
+      assert.equal(home.value(alex.person, 'presence.home'), false);
+
+      await client.publishAsync(topic, JSON.stringify({ _type: 'lwt', tst: Math.floor(home.clock.now() / 1000) }), {
+        qos: 1,
+      });
+      await eventually(() => home.hub.twins.get(home.hub.householdId, alex.username)?.online === false, {
+        what: 'lwt',
+      });
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('keeps a pending leave across a hub restart', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 600 });
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, HOME);
+    await home.report(alex, FAR);
+    await home.clock.advance(100_000);
+    await home.stop();
+
+    const again = new Household(home.clock, home.dataDir);
+    home = again;
+    await again.start();
+    assert.equal(again.value(alex.person, 'presence.home'), true, 'still home right after the restart');
+    await again.clock.advance(490_000);
+    assert.equal(again.value(alex.person, 'presence.home'), true, 'the restart did not shorten the delay');
+    await again.clock.advance(15_000);
+    assert.equal(again.value(alex.person, 'presence.home'), false, 'the stored leave fired on time');
+    assert.equal(again.value('household', 'presence.everyone_away'), true);
+  });
+
+  it('imports waypoints as zones only when the household chose to', async () => {
+    await home.setHome({});
+    const alex = await home.addPhone('Alex');
+    const gym = offsetPoint(HOME, 5_000, 180);
+    const waypoints = {
+      _type: 'waypoints',
+      waypoints: [
+        {
+          _type: 'waypoint',
+          desc: 'Gym',
+          lat: gym.latitude,
+          lon: gym.longitude,
+          rad: 80,
+          tst: 1_700_000_000,
+          rid: 'ab12',
+        },
+      ],
+    };
+    const off = await home.owntracks(alex, waypoints);
+    assert.equal(off.status, 200);
+    assert.match(off.headers.get('x-triad-ignored') ?? '', /waypoint import is off/);
+    assert.equal((await home.json<unknown[]>('/api/zones')).length, 1);
+
+    await home.setHome({ importWaypoints: true });
+    assert.equal((await home.owntracks(alex, waypoints)).status, 200);
+    assert.equal((await home.owntracks(alex, waypoints)).status, 200);
+    const zones = await home.json<Array<{ name: string; radius: number; source: string }>>('/api/zones');
+    assert.deepEqual(
+      zones.map((z) => [z.name, z.radius, z.source]),
+      [
+        ['Home', 100, 'household'],
+        ['Gym', 80, 'owntracks'],
+      ],
+      'imported once, however often the phone sends it',
+    );
+  });
+
+  it('refuses wrong credentials, bad and stale messages, and replays without changing presence', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, HOME);
+    const stateBefore = () => [home.value(alex.person, 'presence.home'), home.value(alex.person, 'location.latitude')];
+    const before = stateBefore();
+
+    const wrongPassword = await home.owntracks(alex, home.fix(FAR), { password: 'nope' });
+    const unknownUser = await home.owntracks({ ...alex, username: 'nobody' }, home.fix(FAR));
+    for (const res of [wrongPassword, unknownUser]) {
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Basic/);
+    }
+    assert.deepEqual(await wrongPassword.json(), await unknownUser.json(), 'no hint whether the user exists');
+    const noAuth = await fetch(`${home.hub.httpUrl}/api/owntracks`, { method: 'POST', body: '{}' });
+    assert.equal(noAuth.status, 401);
+
+    const now = Math.floor(home.clock.now() / 1000);
+    const refused: Array<[string, { raw?: string; body?: unknown }, number]> = [
+      ['not JSON', { raw: '{"_type":"location",' }, 400],
+      ['missing lat', { body: { _type: 'location', lon: 4.9, tst: now } }, 400],
+      ['impossible latitude', { body: home.fix({ latitude: 123, longitude: 4.9 }) }, 400],
+      ['string coordinates', { body: { ...home.fix(FAR), lat: '52.1' } }, 400],
+      ['no tst', { body: { ...home.fix(FAR), tst: undefined } }, 400],
+      ['far future', { body: home.fix(FAR, { tst: now + 3600 }) }, 200],
+      ['far past', { body: home.fix(FAR, { tst: now - 3 * 86_400 }) }, 200],
+      ['replay of an older fix', { body: home.fix(FAR, { tst: now - 60 }) }, 200],
+      ['empty body', { raw: '' }, 200],
+      ['a card', { body: { _type: 'card', name: 'x' } }, 200],
+    ];
+    for (const [what, input, status] of refused) {
+      const res = await home.owntracks(alex, input.body, { raw: input.raw });
+      assert.equal(res.status, status, what);
+      if (status === 200) assert.ok(res.headers.get('x-triad-ignored'), `${what} says why it was ignored`);
+      else assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_owntracks', what);
+      await home.clock.advance(1000);
+      assert.deepEqual(stateBefore(), before, `${what} changed nothing`);
+    }
+  });
+
+  it('never changes presence on input it refuses (fast-check through the OwnTracks endpoint)', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, HOME);
+    const authorization = `Basic ${Buffer.from(`${alex.username}:${alex.password}`).toString('base64')}`;
+    const snapshot = () =>
+      JSON.stringify([...(home.hub.twins.get(home.hub.householdId, alex.person)?.state.entries() ?? [])]);
+    const now = () => Math.floor(home.clock.now() / 1000);
+    const hostile = fc.oneof(
+      fc.json(),
+      fc.string(),
+      fc.record(
+        {
+          _type: fc.constantFrom('location', 'transition', 'waypoint', 'waypoints', 'lwt', 'card', 'nonsense'),
+          lat: fc.oneof(fc.double(), fc.string(), fc.constant(null)),
+          lon: fc.oneof(fc.double(), fc.string(), fc.constant(null)),
+          acc: fc.oneof(fc.double(), fc.constant(-5)),
+          tst: fc.oneof(fc.integer(), fc.double(), fc.constant(now() - 10), fc.constant(now() + 10_000)),
+          event: fc.constantFrom('enter', 'leave', 'explode'),
+          desc: fc.string(),
+          inregions: fc.oneof(fc.array(fc.string()), fc.string()),
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(hostile, async (input) => {
+        const body = Buffer.from(typeof input === 'string' ? input : JSON.stringify(input));
+        const parsed = parseOwnTracks(body);
+        const before = snapshot();
+        const answer = await home.people.receiveHttp({ authorization, limitUser: alex.username, body });
+        if (answer.status !== 200 || answer.ignored) {
+          assert.equal(snapshot(), before, `refused input changed the person: ${body.toString().slice(0, 200)}`);
+        }
+        if (!parsed.ok) assert.ok(answer.status === 400 || (answer.status === 200 && answer.ignored));
+      }),
+      { numRuns: 300 },
+    );
+    assert.equal(home.value(alex.person, 'presence.home'), true);
+  });
+});
+
+describe('OwnTracks parser', () => {
+  it('never throws, and every refusal has a reason (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.json(), fc.string(), fc.uint8Array({ maxLength: 200 }), fc.anything()), (input) => {
+        const payload = input instanceof Uint8Array ? Buffer.from(input) : input;
+        const result = parseOwnTracks(payload);
+        if (!result.ok) assert.ok(result.reason.length > 0);
+        else if ('latitude' in result.message) {
+          assert.ok(Math.abs(result.message.latitude) <= 90 && Math.abs(result.message.longitude) <= 180);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reads a real Android location message', () => {
+    const result = parseOwnTracks(
+      '{"_type":"location","acc":13,"alt":0,"batt":86,"bs":2,"conn":"w","created_at":1700000005,"lat":52.3731,"lon":4.8922,"m":1,"t":"u","tid":"al","tst":1700000000,"vac":0,"vel":7,"cog":180,"inregions":["Home"],"topic":"owntracks/alex/pixel"}',
+    );
+    assert.ok(result.ok);
+    assert.deepEqual(result.message, {
+      type: 'location',
+      latitude: 52.3731,
+      longitude: 4.8922,
+      ts: 1_700_000_000_000,
+      accuracy: 13,
+      speed: 7,
+      heading: 180,
+      altitude: 0,
+      battery: 86,
+      batteryStatus: 'charging',
+      tid: 'al',
+      trigger: 'u',
+      inRegions: ['Home'],
+    });
+  });
+});
+
+function thingOf(event: HubEvent | undefined): string | undefined {
+  return event && 'thing' in event ? event.thing : undefined;
+}
