@@ -158,7 +158,12 @@ export const capabilities = {
   },
   battery: {
     title: 'Battery',
-    properties: { level: percent, range: { type: 'number', minimum: 0, unit: 'm' } },
+    properties: {
+      level: percent,
+      range: { type: 'number', minimum: 0, unit: 'm' },
+      /** Usable (net) capacity, what a charge plan divides by. */
+      capacity: { type: 'number', minimum: 0, maximum: 1000, unit: 'kWh' },
+    },
     actions: {},
   },
   charging: {
@@ -169,6 +174,10 @@ export const capabilities = {
       power: { type: 'number', minimum: 0, unit: 'kW' },
       limit: percent,
       current_limit: { type: 'number', minimum: 0, maximum: 80, unit: 'A' },
+      /** Energy added in the current (or last) charging session. */
+      energy: { type: 'number', minimum: 0, unit: 'kWh' },
+      /** Time left until the charge limit is reached; 0 when not charging. */
+      time_to_complete: { type: 'number', minimum: 0, unit: 's' },
     },
     actions: {
       start: { title: 'Start charging', expect: () => ({ 'charging.charging': true }) },
