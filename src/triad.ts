@@ -1,3 +1,4 @@
+import { AutomationEngine } from './automation/index.ts';
 import { Hub, type HubOptions } from './core/hub.ts';
 import { PeopleService } from './people/index.ts';
 
@@ -8,6 +9,7 @@ import { PeopleService } from './people/index.ts';
 export function createTriad(options: HubOptions): Hub {
   const hub = new Hub(options);
   hub.use(new PeopleService());
+  hub.use(new AutomationEngine());
   // With `demo`, the hub adds the simulated household itself, after every other part.
   return hub;
 }

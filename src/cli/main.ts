@@ -1,7 +1,8 @@
 import { Command } from 'commander';
+import { runReplayCommand } from '../automation/index.ts';
 import { HubError } from '../core/errors.ts';
-import { createTriad } from '../triad.ts';
 import { VERSION } from '../core/version.ts';
+import { createTriad } from '../triad.ts';
 import { ConfigError, resolveOptions, type StartFlags } from './config.ts';
 
 /** The `triad` command. Each subcommand is small: it builds options and hands them to the hub. */
@@ -25,6 +26,19 @@ export function buildProgram(): Command {
     .action(async (flags: StartFlags) => {
       await start(flags);
     });
+  program
+    .command('replay <rule>')
+    .description('Run a rule file against recorded history, sending nothing')
+    .requiredOption('--from <iso>', 'start of the range (ISO 8601)')
+    .requiredOption('--to <iso>', 'end of the range (ISO 8601)')
+    .option('--data <dir>', 'data folder (default ./triad-data)')
+    .option('--pg-url <url>', 'read history from PostgreSQL instead')
+    .option('--household <id>', 'household (default home)')
+    .action(
+      async (file: string, flags: { from: string; to: string; data?: string; pgUrl?: string; household?: string }) => {
+        process.exitCode = await runReplayCommand({ file, ...flags });
+      },
+    );
   return program;
 }
 

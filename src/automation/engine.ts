@@ -1,0 +1,514 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { RouteModule } from '../api/server.ts';
+import { conflict, HubError, notFound } from '../core/errors.ts';
+import type { HubEvent } from '../core/events.ts';
+import type { HubServices, Subsystem } from '../core/hub.ts';
+import { newId } from '../core/ids.ts';
+import type { StoredTimer } from '../store/store.ts';
+import {
+  type CatalogueContext,
+  type FileProblem,
+  fileProblem,
+  type RuleEntry,
+  rulesFromFile,
+  validateRule,
+} from './live/catalogue.ts';
+import { registerAutomationRoutes } from './live/routes.ts';
+import { liveWorld, locationFromSettings, type RetentionPolicy } from './live/world.ts';
+import type { Rule } from './model.ts';
+import { RuleError } from './parse/errors.ts';
+import { readRulesYaml } from './parse/yaml.ts';
+import { type ReplayResult, replayRules, storeSource } from './replay.ts';
+import { AutomationRuntime, TIMER_OWNER } from './runtime/runtime.ts';
+import type { Trace } from './runtime/trace.ts';
+import type { GeoPoint } from './time/sun.ts';
+
+export interface AutomationEngineOptions {
+  /** Folder of YAML rule files; default `<data>/automations`. */
+  folder?: string;
+  /** Watch the folder and reload changed files; default true. */
+  watch?: boolean;
+  /** How long the folder must be quiet before a changed file is read; default 300 ms. */
+  reloadDebounceMs?: number;
+  retention?: Partial<RetentionPolicy>;
+  /** Where `notify` actions without their own `webhook:` are posted, if anywhere. */
+  notifyWebhook?: string;
+  webhookTimeoutMs?: number;
+}
+
+const DEFAULT_RETENTION: RetentionPolicy = { perRule: 100, maxAgeMs: 30 * 86_400_000 };
+
+/**
+ * Triad's automation engine as a hub subsystem: rules from `<data>/automations/*.yaml` and the
+ * API, run by an AutomationRuntime against the live hub, with traces in the store and timers
+ * that survive restarts.
+ */
+export class AutomationEngine implements Subsystem {
+  readonly name = 'automations';
+  readonly routes: RouteModule;
+  private hub: HubServices | null = null;
+  private runtime: AutomationRuntime | null = null;
+  private readonly entries = new Map<string, Map<string, RuleEntry>>();
+  /** Which rule ids each file holds, and the problem with its latest text, if any. */
+  private readonly files = new Map<string, { ids: string[]; problem: FileProblem | null }>();
+  private readonly locations = new Map<string, GeoPoint | null>();
+  private readonly mqttSubscriptions = new Map<string, Array<Promise<() => Promise<void>>>>();
+  private readonly debounces = new Map<string, () => void>();
+  private watcher: FSWatcher | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private retryQueued = false;
+  /** Stored timers of rules not loadable at start (a thing not discovered yet); resumed once they are. */
+  private unresumed: StoredTimer[] = [];
+  private folder = '';
+
+  constructor(private readonly options: AutomationEngineOptions = {}) {
+    this.routes = (app) => registerAutomationRoutes(app, this);
+  }
+
+  private get services(): HubServices {
+    if (!this.hub) throw new Error('the automation engine has not started');
+    return this.hub;
+  }
+
+  private get run(): AutomationRuntime {
+    if (!this.runtime) throw new Error('the automation engine has not started');
+    return this.runtime;
+  }
+
+  private get context(): CatalogueContext {
+    const hub = this.services;
+    return {
+      thing: (householdId, id) => hub.twins.get(householdId, id)?.thing,
+      hasLocation: (householdId) => (this.locations.get(householdId) ?? null) !== null,
+    };
+  }
+
+  async start(hub: HubServices): Promise<void> {
+    this.hub = hub;
+    this.folder = this.options.folder ?? join(hub.dataDir, 'automations');
+    await this.refreshLocations();
+    this.runtime = new AutomationRuntime({
+      world: liveWorld(hub, {
+        retention: { ...DEFAULT_RETENTION, ...this.options.retention },
+        locations: this.locations,
+        webhookTimeoutMs: this.options.webhookTimeoutMs ?? 5000,
+      }),
+    });
+    this.unsubscribe = hub.bus.subscribe((event) => this.onEvent(event));
+
+    for (const stored of await hub.store.listRules()) {
+      this.setEntry(this.entryFor(stored.householdId, stored.body, { kind: 'api' }));
+    }
+    await mkdir(this.folder, { recursive: true });
+    for (const name of (await readdir(this.folder)).sort()) {
+      if (isRuleFile(name)) await this.reloadFile(name);
+    }
+    for (const household of this.entries.values()) {
+      for (const entry of household.values()) if (entry.rule) await this.activate(entry.rule);
+    }
+    const timers = await hub.store.listTimers(TIMER_OWNER);
+    const waiting = (t: StoredTimer) => {
+      const rule = (t.payload as { rule?: unknown }).rule;
+      return typeof rule === 'string' && this.entry(t.householdId, rule)?.rule === null;
+    };
+    this.unresumed = timers.filter(waiting);
+    await this.run.resume(timers.filter((t) => !waiting(t)));
+    if (this.options.watch !== false) this.watchFolder();
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = null;
+    for (const cancel of this.debounces.values()) cancel();
+    this.debounces.clear();
+    this.unsubscribe?.();
+    await this.runtime?.stop();
+    const unsubscribes = [...this.mqttSubscriptions.values()].flat();
+    this.mqttSubscriptions.clear();
+    await Promise.allSettled(unsubscribes.map(async (p) => (await p)()));
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private onEvent(event: HubEvent): void {
+    this.runtime?.handle(event);
+    if (event.type === 'thing.added' || event.type === 'thing.updated') this.queueRetry();
+  }
+
+  /** A rule waiting for a thing that was not there yet is tried again once things change. */
+  private queueRetry(): void {
+    if (this.retryQueued) return;
+    this.retryQueued = true;
+    void Promise.resolve().then(async () => {
+      this.retryQueued = false;
+      for (const household of this.entries.values()) {
+        for (const entry of [...household.values()]) {
+          if (entry.rule || entry.origin.kind === 'file') continue;
+          const retried = this.entryFor(entry.householdId, entry.source, entry.origin);
+          if (retried.rule) {
+            this.setEntry(retried);
+            await this.activate(retried.rule);
+          }
+        }
+      }
+      for (const [file, state] of this.files) if (state.problem) await this.reloadFile(file);
+    });
+  }
+
+  // ---------------------------------------------------------------- catalogue
+
+  private entryFor(householdId: string, source: Record<string, unknown>, origin: RuleEntry['origin']): RuleEntry {
+    const id = typeof source.id === 'string' ? source.id : '';
+    try {
+      const rule = validateRule(source, householdId, origin, this.context);
+      return { householdId, id: rule.id, origin, source: rule.source, rule, problem: null };
+    } catch (error) {
+      if (!(error instanceof RuleError)) throw error;
+      return { householdId, id, origin, source, rule: null, problem: error.problem };
+    }
+  }
+
+  private setEntry(entry: RuleEntry): void {
+    let household = this.entries.get(entry.householdId);
+    if (!household) {
+      household = new Map();
+      this.entries.set(entry.householdId, household);
+    }
+    household.set(entry.id, entry);
+  }
+
+  private entry(householdId: string, id: string): RuleEntry | undefined {
+    return this.entries.get(householdId)?.get(id);
+  }
+
+  /** Loads a rule into the runtime (unless the same version is already loaded) and its MQTT topics. */
+  private async activate(rule: Rule): Promise<void> {
+    const loaded = this.run.get(rule.householdId, rule.id);
+    if (loaded && loaded.version === rule.version && loaded.enabled === rule.enabled) return;
+    await this.run.load(rule);
+    await this.syncMqtt(rule);
+    const mine = this.unresumed.filter(
+      (t) => t.householdId === rule.householdId && (t.payload as { rule?: unknown }).rule === rule.id,
+    );
+    if (mine.length) {
+      this.unresumed = this.unresumed.filter((t) => !mine.includes(t));
+      await this.run.resume(mine);
+    }
+  }
+
+  private async deactivate(householdId: string, id: string): Promise<void> {
+    await this.run.unload(householdId, id);
+    await this.dropMqtt(householdId, id);
+  }
+
+  private async syncMqtt(rule: Rule): Promise<void> {
+    await this.dropMqtt(rule.householdId, rule.id);
+    if (!rule.enabled) return;
+    const subscriptions: Array<Promise<() => Promise<void>>> = [];
+    for (const trigger of rule.triggers) {
+      if (trigger.type !== 'mqtt') continue;
+      subscriptions.push(
+        this.services.mqtt.subscribe(trigger.topic, (topic, payload, meta) => {
+          // A retained message is old news replayed by the broker, not something that just happened.
+          if (meta.retain) return;
+          const text = payload.toString('utf8');
+          if (trigger.payload !== undefined && trigger.payload !== text) return;
+          const now = this.services.clock.now();
+          this.run.fireExternal(rule.householdId, rule.id, {
+            id: trigger.id,
+            type: 'mqtt',
+            cause: newId(now, 'trg_'),
+            ts: now,
+            topic,
+            payload: text,
+            payload_json: parseJson(text),
+            description: `MQTT message on ${topic}`,
+          });
+        }),
+      );
+    }
+    this.mqttSubscriptions.set(mqttKey(rule.householdId, rule.id), subscriptions);
+    await Promise.all(subscriptions);
+  }
+
+  private async dropMqtt(householdId: string, id: string): Promise<void> {
+    const key = mqttKey(householdId, id);
+    const subscriptions = this.mqttSubscriptions.get(key);
+    this.mqttSubscriptions.delete(key);
+    await Promise.all((subscriptions ?? []).map(async (p) => (await p)()));
+  }
+
+  private async refreshLocations(): Promise<void> {
+    for (const household of await this.services.store.listHouseholds()) {
+      this.locations.set(household.id, locationFromSettings(household.settings));
+    }
+  }
+
+  // ---------------------------------------------------------------- files
+
+  private watchFolder(): void {
+    try {
+      this.watcher = watch(this.folder, (_event, name) => {
+        if (typeof name !== 'string' || !isRuleFile(name)) return;
+        this.debounces.get(name)?.();
+        // Editors write a file in several steps; read it once it has been quiet for a moment.
+        const cancel = this.services.clock.setTimeout(() => {
+          this.debounces.delete(name);
+          void this.reloadFile(name).catch((error: unknown) =>
+            this.services.log.error('could not reload rules file', { file: name, error }),
+          );
+        }, this.options.reloadDebounceMs ?? 300);
+        this.debounces.set(name, cancel);
+      });
+      this.watcher.on('error', (error) =>
+        this.services.log.warn('rules folder watch failed', { folder: this.folder, error }),
+      );
+    } catch (error) {
+      this.services.log.warn('cannot watch the rules folder; changes need a restart', { folder: this.folder, error });
+    }
+  }
+
+  /**
+   * Reads one rules file and applies it whole: its rules replace the file's previous ones, or,
+   * when any rule in it is wrong, the previous ones keep running and the problem is reported.
+   */
+  async reloadFile(name: string): Promise<void> {
+    const hub = this.services;
+    const file = basename(name);
+    const householdId = hub.householdId;
+    const previous = this.files.get(file);
+    let text: string | null;
+    try {
+      text = await readFile(join(this.folder, file), 'utf8');
+    } catch {
+      text = null;
+    }
+    if (text === null) {
+      for (const id of previous?.ids ?? []) {
+        this.entries.get(householdId)?.delete(id);
+        await this.deactivate(householdId, id);
+      }
+      this.files.delete(file);
+      return;
+    }
+    let rules: Rule[];
+    try {
+      rules = rulesFromFile(text, file, householdId, this.context);
+      for (const rule of rules) {
+        const owner = this.entry(householdId, rule.id);
+        if (owner && !(owner.origin.kind === 'file' && owner.origin.file === file)) {
+          const where = owner.origin.kind === 'file' ? `file ${owner.origin.file}` : 'the API';
+          const line = readRulesYaml(text, file)
+            .find((d) => (d.raw as { id?: unknown })?.id === rule.id)
+            ?.lineOf(['id']);
+          throw new RuleError({
+            file,
+            line,
+            field: 'id',
+            path: ['id'],
+            message: `rule id ${JSON.stringify(rule.id)} is already used by a rule from ${where}`,
+          });
+        }
+      }
+    } catch (error) {
+      const problem = fileProblem(file, error);
+      this.files.set(file, { ids: previous?.ids ?? [], problem });
+      hub.log.warn('rules file not applied; its previous rules keep running', { file, problem: problem.message });
+      return;
+    }
+    const ids = rules.map((r) => r.id);
+    for (const id of previous?.ids ?? []) {
+      if (ids.includes(id)) continue;
+      this.entries.get(householdId)?.delete(id);
+      await this.deactivate(householdId, id);
+    }
+    this.files.set(file, { ids, problem: null });
+    for (const rule of rules) {
+      this.setEntry({ householdId, id: rule.id, origin: rule.origin, source: rule.source, rule, problem: null });
+      if (this.runtime) await this.activate(rule);
+    }
+    hub.log.info('rules file loaded', { file, rules: ids.length });
+  }
+
+  // ---------------------------------------------------------------- API operations
+
+  list(householdId: string): RuleEntry[] {
+    return [...(this.entries.get(householdId)?.values() ?? [])].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get(householdId: string, id: string): RuleEntry {
+    const entry = this.entry(householdId, id);
+    if (!entry) throw notFound(`automation ${JSON.stringify(id)}`);
+    return entry;
+  }
+
+  fileProblems(): FileProblem[] {
+    return [...this.files.values()].flatMap((f) => (f.problem ? [f.problem] : []));
+  }
+
+  running(householdId: string, id: string): number {
+    return this.run.runningCount(householdId, id);
+  }
+
+  /** Parses an API body: a rule object, or YAML/JSON text of one. */
+  parseBody(body: unknown): unknown {
+    if (typeof body !== 'string') return body;
+    const docs = readRulesYaml(body);
+    if (docs.length !== 1) throw new RuleError({ field: '', message: 'the text must hold exactly one rule' });
+    return docs[0].raw;
+  }
+
+  async create(householdId: string, body: unknown): Promise<RuleEntry> {
+    await this.refreshLocations();
+    const rule = validateRule(this.parseBody(body), householdId, { kind: 'api' }, this.context);
+    if (this.entry(householdId, rule.id))
+      throw conflict(`an automation with id ${JSON.stringify(rule.id)} already exists`);
+    return this.save(rule, null);
+  }
+
+  async replace(householdId: string, id: string, body: unknown): Promise<RuleEntry> {
+    const existing = this.editable(householdId, id);
+    await this.refreshLocations();
+    const raw = this.parseBody(body);
+    const doc =
+      raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
+    // `{"enabled": false}` alone switches a rule on or off without restating it.
+    const merged =
+      doc && Object.keys(doc).length === 1 && 'enabled' in doc
+        ? { ...existing.source, enabled: doc.enabled }
+        : doc
+          ? { id, ...doc }
+          : raw;
+    if (doc && doc.id !== undefined && doc.id !== id)
+      throw new RuleError({ field: 'id', path: ['id'], message: `must be ${JSON.stringify(id)}, the id in the URL` });
+    const rule = validateRule(merged, householdId, { kind: 'api' }, this.context);
+    return this.save(rule, existing);
+  }
+
+  async setEnabled(householdId: string, id: string, enabled: boolean): Promise<RuleEntry> {
+    return this.replace(householdId, id, { enabled });
+  }
+
+  async remove(householdId: string, id: string): Promise<void> {
+    this.editable(householdId, id);
+    await this.services.store.deleteRule(householdId, id);
+    this.entries.get(householdId)?.delete(id);
+    await this.deactivate(householdId, id);
+  }
+
+  private editable(householdId: string, id: string): RuleEntry {
+    const entry = this.get(householdId, id);
+    if (entry.origin.kind === 'file') {
+      throw new HubError(
+        409,
+        'defined_in_file',
+        `automation ${JSON.stringify(id)} comes from ${entry.origin.file}; edit that file instead`,
+      );
+    }
+    return entry;
+  }
+
+  private async save(rule: Rule, existing: RuleEntry | null): Promise<RuleEntry> {
+    const now = this.services.clock.now();
+    // Stored first: a rule that is running but not stored would vanish at the next restart.
+    await this.services.store.saveRule({
+      householdId: rule.householdId,
+      id: rule.id,
+      body: rule.source,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const entry: RuleEntry = {
+      householdId: rule.householdId,
+      id: rule.id,
+      origin: rule.origin,
+      source: rule.source,
+      rule,
+      problem: null,
+    };
+    this.setEntry(entry);
+    if (existing?.rule && existing.rule.version === rule.version) return entry;
+    await this.activate(rule);
+    return entry;
+  }
+
+  async traces(householdId: string, id: string, limit?: number): Promise<Trace[]> {
+    this.get(householdId, id);
+    const stored = await this.services.store.listTraces({ householdId, rule: id, limit });
+    return stored.map((t) => t.body as unknown as Trace);
+  }
+
+  async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
+    const stored = await this.services.store.getTrace(householdId, traceId);
+    if (!stored || stored.rule !== id)
+      throw notFound(`trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)}`);
+    return stored.body as unknown as Trace;
+  }
+
+  /** Fires every enabled rule of the household with a webhook trigger for this id. */
+  webhook(householdId: string, webhookId: string, body: unknown): string[] {
+    const fired: string[] = [];
+    const now = this.services.clock.now();
+    for (const entry of this.list(householdId)) {
+      for (const trigger of entry.rule?.triggers ?? []) {
+        if (trigger.type !== 'webhook' || trigger.webhookId !== webhookId) continue;
+        const data =
+          body !== null && typeof body === 'object' && !Array.isArray(body)
+            ? (body as Record<string, unknown>)
+            : { body };
+        const started = this.run.fireExternal(householdId, entry.id, {
+          id: trigger.id,
+          type: 'webhook',
+          cause: newId(now, 'trg_'),
+          ts: now,
+          data,
+          description: `webhook ${webhookId}`,
+        });
+        if (started) fired.push(entry.id);
+      }
+    }
+    return fired;
+  }
+
+  /** Replays a saved or draft rule over the household's recorded history, sending nothing. */
+  async replay(householdId: string, body: unknown, from: number, to: number): Promise<ReplayResult> {
+    const hub = this.services;
+    let raw = body;
+    if (
+      typeof body === 'string' &&
+      /^[a-z0-9][a-z0-9._-]*$/.test(body.trim()) &&
+      this.entry(householdId, body.trim())
+    ) {
+      raw = this.get(householdId, body.trim()).source;
+    } else raw = this.parseBody(body);
+    const rule = validateRule(raw, householdId, { kind: 'draft' }, this.context);
+    await hub.history.flush();
+    return replayRules({
+      rules: [rule],
+      householdId,
+      from,
+      to,
+      source: storeSource(hub.store, householdId, from, to),
+      thing: (id) => hub.twins.get(householdId, id)?.thing,
+      location: this.locations.get(householdId) ?? null,
+    });
+  }
+}
+
+function isRuleFile(name: string): boolean {
+  return /\.ya?ml$/i.test(name) && !name.startsWith('.');
+}
+
+function mqttKey(householdId: string, id: string): string {
+  return JSON.stringify([householdId, id]);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

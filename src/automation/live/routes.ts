@@ -1,0 +1,176 @@
+import type { FastifyInstance } from 'fastify';
+import { principalOf } from '../../api/server.ts';
+import { parseTime } from '../../api/things.ts';
+import { badRequest } from '../../core/errors.ts';
+import type { AutomationEngine } from '../engine.ts';
+import { describeProblem } from '../parse/errors.ts';
+import type { RuleEntry } from './catalogue.ts';
+
+const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 128 } },
+} as const;
+
+/** A rule as clients see it: its document, where it comes from and whether it is running. */
+function ruleView(engine: AutomationEngine, entry: RuleEntry) {
+  const status = entry.rule ? (entry.rule.enabled ? 'active' : 'disabled') : 'invalid';
+  return {
+    id: entry.id,
+    name: entry.rule?.name ?? (typeof entry.source.name === 'string' ? entry.source.name : entry.id),
+    enabled: entry.rule?.enabled ?? entry.source.enabled !== false,
+    mode: entry.rule?.mode ?? null,
+    status,
+    origin: entry.origin.kind,
+    file: entry.origin.kind === 'file' ? entry.origin.file : null,
+    problem: entry.problem ? describeProblem(entry.problem) : null,
+    running: entry.rule ? engine.running(entry.householdId, entry.id) : 0,
+    rule: entry.source,
+  };
+}
+
+/** The automation API: rules, their traces, replay and webhook triggers. */
+export function registerAutomationRoutes(app: FastifyInstance, engine: AutomationEngine): void {
+  app.get(
+    '/api/automations',
+    { schema: { summary: 'Your household’s automation rules', tags: ['automations'] } },
+    async (request) => engine.list(principalOf(request).householdId).map((entry) => ruleView(engine, entry)),
+  );
+
+  app.get(
+    '/api/automations/problems',
+    { schema: { summary: 'Rules files that could not be applied', tags: ['automations'] } },
+    async () =>
+      engine
+        .fileProblems()
+        .map((p) => ({ file: p.file, line: p.problem.line ?? null, field: p.problem.field, message: p.message })),
+  );
+
+  app.post(
+    '/api/automations',
+    { schema: { summary: 'Create a rule (JSON, or YAML text); answers 201 with its id', tags: ['automations'] } },
+    async (request, reply) => {
+      const entry = await engine.create(principalOf(request).householdId, request.body);
+      void reply.status(201);
+      return { id: entry.id, automation: ruleView(engine, entry) };
+    },
+  );
+
+  app.post(
+    '/api/automations/replay',
+    {
+      schema: {
+        summary: 'Run a saved or draft rule against recorded history, sending nothing',
+        tags: ['automations'],
+        body: {
+          type: 'object',
+          required: ['rule', 'from', 'to'],
+          properties: { rule: {}, from: { type: 'string', maxLength: 64 }, to: { type: 'string', maxLength: 64 } },
+        },
+      },
+    },
+    async (request) => {
+      const body = request.body as { rule: unknown; from: string; to: string };
+      const from = parseTime(body.from, 'from');
+      const to = parseTime(body.to, 'to');
+      if (from === undefined || to === undefined) throw badRequest('from and to are required ISO 8601 times');
+      if (from > to) throw badRequest('from must not be after to');
+      return engine.replay(principalOf(request).householdId, body.rule, from, to);
+    },
+  );
+
+  app.post(
+    '/api/automations/webhooks/:id',
+    { schema: { summary: 'Fire the rules whose webhook trigger has this id', tags: ['automations'], params: idParam } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const fired = engine.webhook(principalOf(request).householdId, id, request.body ?? {});
+      if (fired.length === 0)
+        throw badRequest(`no enabled rule has webhook id ${JSON.stringify(id)}`, 'no_such_webhook');
+      return { fired };
+    },
+  );
+
+  app.get(
+    '/api/automations/:id',
+    { schema: { summary: 'One rule', tags: ['automations'], params: idParam } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return ruleView(engine, engine.get(principalOf(request).householdId, id));
+    },
+  );
+
+  app.put(
+    '/api/automations/:id',
+    {
+      schema: {
+        summary: 'Replace a rule, or send {"enabled": bool} to switch it',
+        tags: ['automations'],
+        params: idParam,
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return ruleView(engine, await engine.replace(principalOf(request).householdId, id, request.body));
+    },
+  );
+
+  app.delete(
+    '/api/automations/:id',
+    { schema: { summary: 'Delete a rule', tags: ['automations'], params: idParam } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      await engine.remove(principalOf(request).householdId, id);
+      void reply.status(204);
+    },
+  );
+
+  for (const verb of ['enable', 'disable'] as const) {
+    app.post(
+      `/api/automations/:id/${verb}`,
+      {
+        schema: { summary: `${verb[0].toUpperCase()}${verb.slice(1)} a rule`, tags: ['automations'], params: idParam },
+      },
+      async (request) => {
+        const { id } = request.params as { id: string };
+        return ruleView(engine, await engine.setEnabled(principalOf(request).householdId, id, verb === 'enable'));
+      },
+    );
+  }
+
+  app.get(
+    '/api/automations/:id/traces',
+    {
+      schema: {
+        summary: 'A rule’s runs, newest first',
+        tags: ['automations'],
+        params: idParam,
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const { limit } = request.query as { limit?: number };
+      return engine.traces(principalOf(request).householdId, id, limit);
+    },
+  );
+
+  app.get(
+    '/api/automations/:id/traces/:trace',
+    {
+      schema: {
+        summary: 'One run of a rule',
+        tags: ['automations'],
+        params: {
+          type: 'object',
+          required: ['id', 'trace'],
+          properties: { id: { type: 'string', maxLength: 128 }, trace: { type: 'string', maxLength: 128 } },
+        },
+      },
+    },
+    async (request) => {
+      const { id, trace } = request.params as { id: string; trace: string };
+      return engine.trace(principalOf(request).householdId, id, trace);
+    },
+  );
+}

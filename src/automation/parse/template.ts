@@ -1,0 +1,66 @@
+import { type ExpressionScope, evaluate, parseExpression } from '../expression/index.ts';
+import type { Template } from '../model.ts';
+
+const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
+
+/**
+ * Compiles a value whose strings may hold `{{ expression }}` parts. A string that is one
+ * placeholder and nothing else keeps the expression's type (a number stays a number); mixed text
+ * becomes text. Values without placeholders stay literal, so they can be checked up front.
+ */
+export function compileTemplate(value: unknown, depth = 0): Template {
+  if (depth > 16) return { kind: 'literal', value };
+  if (typeof value === 'string') {
+    if (!value.includes('{{')) return { kind: 'literal', value };
+    const whole = /^\s*\{\{([\s\S]*?)\}\}\s*$/.exec(value);
+    if (whole && !whole[1].includes('{{')) return { kind: 'expression', expr: parseExpression(whole[1]) };
+    const parts: Array<string | ReturnType<typeof parseExpression>> = [];
+    let last = 0;
+    for (const match of value.matchAll(PLACEHOLDER)) {
+      if (match.index > last) parts.push(value.slice(last, match.index));
+      parts.push(parseExpression(match[1]));
+      last = match.index + match[0].length;
+    }
+    if (last < value.length) parts.push(value.slice(last));
+    return { kind: 'text', parts };
+  }
+  if (Array.isArray(value)) {
+    const items = value.map((item) => compileTemplate(item, depth + 1));
+    return items.every(templateIsLiteral) ? { kind: 'literal', value } : { kind: 'array', items };
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).map(([k, v]) => [k, compileTemplate(v, depth + 1)] as [string, Template]);
+    return entries.every(([, t]) => templateIsLiteral(t)) ? { kind: 'literal', value } : { kind: 'object', entries };
+  }
+  return { kind: 'literal', value };
+}
+
+export function templateIsLiteral(template: Template): boolean {
+  return template.kind === 'literal';
+}
+
+/** Fills a template in from the run's variables and the household's state. */
+export function renderTemplate(template: Template, scope: ExpressionScope): unknown {
+  switch (template.kind) {
+    case 'literal':
+      return template.value;
+    case 'expression':
+      return evaluate(template.expr, scope);
+    case 'text':
+      return template.parts
+        .map((part) => {
+          if (typeof part === 'string') return part;
+          const value = evaluate(part, scope);
+          return value === null || value === undefined
+            ? ''
+            : typeof value === 'object'
+              ? JSON.stringify(value)
+              : String(value);
+        })
+        .join('');
+    case 'array':
+      return template.items.map((item) => renderTemplate(item, scope));
+    case 'object':
+      return Object.fromEntries(template.entries.map(([k, t]) => [k, renderTemplate(t, scope)]));
+  }
+}

@@ -1,0 +1,918 @@
+import type { HubEvent, StateChanged } from '../../core/events.ts';
+import { newId } from '../../core/ids.ts';
+import type { StoredTimer } from '../../store/store.ts';
+import type { ExpressionScope } from '../expression/index.ts';
+import type { Action, Condition, Rule, Trigger, TriggerData } from '../model.ts';
+import { renderTemplate } from '../parse/template.ts';
+import { checkCondition } from './conditions.ts';
+import { type ConditionResult, FINAL_TRACE, type Trace, type TraceStatus, type TraceStep } from './trace.ts';
+import { isScheduled, matchEvent, matchStateChange, nextScheduled, scheduledData, stillHolds } from './triggers.ts';
+import type { AutomationWorld, CommandRecord } from './world.ts';
+
+/** The owner name durable timers are stored under. */
+export const TIMER_OWNER = 'automations';
+/** A wait without a timeout is stored with this deadline: the latest time a Date can hold. */
+const NO_DEADLINE = 8.64e15;
+/** A `while`/`until` loop stops after this many rounds, so a rule cannot spin the hub forever. */
+const MAX_LOOP = 10_000;
+
+/** Where a run is in its rule: a stack of action lists, each with the next index to run. */
+interface Frame {
+  list: number;
+  index: number;
+  /** Set when the list is a repeat's body: where the repeat action is, and which round this is. */
+  loop?: { list: number; index: number; iteration: number };
+}
+
+/** A run's state as stored with its timer, so it can go on after a restart. */
+interface RunState {
+  runId: string;
+  traceId: string;
+  householdId: string;
+  rule: string;
+  version: string;
+  trigger: TriggerData;
+  variables: Record<string, unknown>;
+  stack: Frame[];
+}
+
+type Waiting = { kind: 'delay' } | { kind: 'wait'; list: number; index: number };
+
+interface Run {
+  state: RunState;
+  trace: Trace;
+  rule: Rule;
+  cancelled: boolean;
+  /** Ends the current delay or wait early (cancel, restart, unload); false means "do not go on". */
+  interrupt: ((goOn: boolean) => void) | null;
+}
+
+interface PendingFor {
+  timerId: string;
+  data: TriggerData;
+  disarm: () => void;
+}
+
+/** A loaded rule and everything live about it. */
+interface RuleState {
+  rule: Rule;
+  running: Set<Run>;
+  /** Triggers waiting their turn (mode: queued), each with the trace begun when it fired. */
+  queue: Array<{ data: TriggerData; trace: Trace }>;
+  pending: Map<string, PendingFor>;
+  disarm: Array<() => void>;
+}
+
+interface Waiter {
+  run: Run;
+  triggers: Trigger[];
+  resolve: (data: TriggerData | null) => void;
+}
+
+export interface RuntimeOptions {
+  world: AutomationWorld;
+  dryRun?: boolean;
+  /** Called when a run ends (finished, failed, skipped…), after its trace is saved. */
+  onRunEnd?: (trace: Trace) => void;
+}
+
+/**
+ * Runs rules: matches events and schedules to triggers, checks conditions, honours modes, steps
+ * through actions and records every run as a trace. Pending `for:` waits, delays and waits are
+ * stored as timers, so a restart resumes them. The same class serves the live hub and replay;
+ * only the world it is given differs.
+ */
+export class AutomationRuntime {
+  private readonly world: AutomationWorld;
+  private readonly rules = new Map<string, Map<string, RuleState>>();
+  /** State-like triggers by household, then thing: a state change looks at only its own rules. */
+  private readonly byThing = new Map<string, Map<string, Array<{ state: RuleState; trigger: Trigger }>>>();
+  private readonly eventTriggers = new Map<string, Array<{ state: RuleState; trigger: Trigger }>>();
+  private readonly waiters = new Set<Waiter>();
+  /** Command id → the trace step that sent it, until the command reaches a final status. */
+  private readonly commandSteps = new Map<string, { run: Run; record: CommandRecord }>();
+  /** Command updates that arrived before dispatch returned the id (a fast device). */
+  private readonly early = new Map<string, HubEvent & { type: 'command' }>();
+  private readonly saves = new Map<string, Promise<void>>();
+  private readonly active = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(private readonly options: RuntimeOptions) {
+    this.world = options.world;
+  }
+
+  // ---------------------------------------------------------------- rules
+
+  /** Loads or replaces a rule. A replaced rule's runs are cancelled and its timers dropped. */
+  async load(rule: Rule): Promise<void> {
+    await this.unload(rule.householdId, rule.id);
+    let household = this.rules.get(rule.householdId);
+    if (!household) {
+      household = new Map();
+      this.rules.set(rule.householdId, household);
+    }
+    const state: RuleState = { rule, running: new Set(), queue: [], pending: new Map(), disarm: [] };
+    household.set(rule.id, state);
+    if (rule.enabled) this.arm(state);
+  }
+
+  async unload(householdId: string, ruleId: string): Promise<void> {
+    const state = this.rules.get(householdId)?.get(ruleId);
+    if (!state) return;
+    this.rules.get(householdId)?.delete(ruleId);
+    this.disarm(state);
+    for (const pending of state.pending.values()) {
+      pending.disarm();
+      await this.world.timers.delete(pending.timerId);
+    }
+    state.pending.clear();
+    state.queue = [];
+    for (const run of state.running) this.cancel(run, 'the rule was changed or removed');
+  }
+
+  get(householdId: string, ruleId: string): Rule | undefined {
+    return this.rules.get(householdId)?.get(ruleId)?.rule;
+  }
+
+  list(householdId: string): Rule[] {
+    return [...(this.rules.get(householdId)?.values() ?? [])].map((s) => s.rule);
+  }
+
+  /** Runs in flight for a rule (for the API and tests). */
+  runningCount(householdId: string, ruleId: string): number {
+    return this.rules.get(householdId)?.get(ruleId)?.running.size ?? 0;
+  }
+
+  private arm(state: RuleState): void {
+    const { rule } = state;
+    for (const trigger of rule.triggers) {
+      if (trigger.type === 'state' || trigger.type === 'numeric_state' || trigger.type === 'zone') {
+        let things = this.byThing.get(rule.householdId);
+        if (!things) {
+          things = new Map();
+          this.byThing.set(rule.householdId, things);
+        }
+        const entries = things.get(trigger.thing) ?? [];
+        entries.push({ state, trigger });
+        things.set(trigger.thing, entries);
+        state.disarm.push(() => {
+          const list = things.get(trigger.thing);
+          if (list)
+            things.set(
+              trigger.thing,
+              list.filter((e) => e.state !== state),
+            );
+        });
+      } else if (trigger.type === 'event') {
+        const list = this.eventTriggers.get(rule.householdId) ?? [];
+        list.push({ state, trigger });
+        this.eventTriggers.set(rule.householdId, list);
+        state.disarm.push(() => {
+          this.eventTriggers.set(
+            rule.householdId,
+            (this.eventTriggers.get(rule.householdId) ?? []).filter((e) => e.state !== state),
+          );
+        });
+      } else if (isScheduled(trigger)) {
+        this.schedule(state, trigger);
+      }
+    }
+  }
+
+  private disarm(state: RuleState): void {
+    for (const undo of state.disarm.splice(0)) undo();
+  }
+
+  /** Arms a time, cron or sun trigger for its next occurrence, and again after each. */
+  private schedule(state: RuleState, trigger: Trigger): void {
+    const { clock } = this.world;
+    let cancel = () => {};
+    const armFrom = (after: number) => {
+      const due = nextScheduled(trigger, after, this.world.location(state.rule.householdId));
+      if (!Number.isFinite(due)) return;
+      cancel = clock.setTimeout(() => {
+        this.fire(state, scheduledData(trigger, due, newId(due, 'trg_')));
+        armFrom(due);
+      }, due - clock.now());
+    };
+    armFrom(clock.now());
+    state.disarm.push(() => cancel());
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Feeds one hub event: state changes, commands (for traces) and event triggers. */
+  handle(event: HubEvent): void {
+    if (this.stopped) return;
+    if (event.type === 'command') this.commandUpdated(event);
+    if (event.type === 'state') this.stateChanged(event);
+    for (const waiter of this.waiters) {
+      if (waiter.run.state.householdId !== event.householdId) continue;
+      for (const trigger of waiter.triggers) {
+        const data = event.type === 'state' ? matchStateChange(trigger, event) : matchEvent(trigger, event);
+        if (data) {
+          waiter.resolve(data);
+          break;
+        }
+      }
+    }
+    const listeners = this.eventTriggers.get(event.householdId);
+    if (listeners?.length) {
+      for (const { state, trigger } of [...listeners]) {
+        // A rule's own run announcements would otherwise let a rule trigger itself forever.
+        if (
+          event.type.startsWith('automation.') &&
+          event.type !== 'automation.notify' &&
+          (event as { data?: { rule?: string } }).data?.rule === state.rule.id
+        )
+          continue;
+        const data = matchEvent(trigger, event);
+        if (data) this.fire(state, data);
+      }
+    }
+  }
+
+  private stateChanged(change: StateChanged): void {
+    const entries = this.byThing.get(change.householdId)?.get(change.thing);
+    if (!entries?.length) return;
+    for (const { state, trigger } of [...entries]) {
+      if (trigger.type !== 'zone' && 'property' in trigger && trigger.property !== change.property) continue;
+      const pending = state.pending.get(trigger.id);
+      if (pending && !stillHolds(trigger, pending.data, change.to)) this.dropPending(state, trigger.id);
+      const data = matchStateChange(trigger, change);
+      if (!data) continue;
+      const forMs = 'forMs' in trigger ? trigger.forMs : 0;
+      if (forMs > 0) {
+        if (!state.pending.has(trigger.id)) this.startPending(state, trigger, data, change.ts + forMs);
+      } else {
+        this.fire(state, data);
+      }
+    }
+  }
+
+  /** Fires a rule from outside (MQTT message, webhook call). */
+  fireExternal(householdId: string, ruleId: string, data: TriggerData): boolean {
+    const state = this.rules.get(householdId)?.get(ruleId);
+    if (!state || !state.rule.enabled) return false;
+    this.fire(state, data);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- for:
+
+  private startPending(state: RuleState, trigger: Trigger, data: TriggerData, due: number): void {
+    const timerId = newId(this.world.clock.now(), 'tmr_');
+    const pending: PendingFor = { timerId, data, disarm: () => {} };
+    state.pending.set(trigger.id, pending);
+    this.track(
+      this.world.timers.save({
+        id: timerId,
+        householdId: state.rule.householdId,
+        owner: TIMER_OWNER,
+        due,
+        payload: {
+          kind: 'for',
+          rule: state.rule.id,
+          version: state.rule.version,
+          trigger: trigger.id,
+          data: { ...data },
+        },
+      }),
+    );
+    this.armPending(state, trigger, pending, due);
+  }
+
+  private armPending(state: RuleState, trigger: Trigger, pending: PendingFor, due: number): void {
+    const { clock } = this.world;
+    const elapse = () => {
+      if (state.pending.get(trigger.id) !== pending) return;
+      state.pending.delete(trigger.id);
+      this.track(this.world.timers.delete(pending.timerId));
+      this.fire(state, {
+        ...pending.data,
+        description: `${pending.data.description} for ${formatMs(due - pending.data.ts)}`,
+      });
+    };
+    // A deadline that passed while the hub was down fires now, not at the clock's next tick.
+    if (due <= clock.now()) {
+      elapse();
+      return;
+    }
+    pending.disarm = clock.setTimeout(elapse, due - clock.now());
+  }
+
+  private dropPending(state: RuleState, triggerId: string): void {
+    const pending = state.pending.get(triggerId);
+    if (!pending) return;
+    pending.disarm();
+    state.pending.delete(triggerId);
+    this.track(this.world.timers.delete(pending.timerId));
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  private fire(state: RuleState, data: TriggerData): void {
+    if (this.stopped || !state.rule.enabled) return;
+    const { rule } = state;
+    const trace = this.newTrace(rule, data);
+    const env = this.conditionEnv(rule.householdId, { trigger: data }, data);
+    trace.conditions = rule.conditions.map((condition, i) => ({
+      path: `conditions[${i}]`,
+      condition: condition.type,
+      ...checkCondition(condition, env),
+    }));
+    if (!trace.conditions.every((c) => c.result)) {
+      this.end(trace, 'condition_failed');
+      return;
+    }
+    const busy = state.running.size;
+    switch (rule.mode) {
+      case 'single':
+        if (busy > 0) {
+          trace.error = 'already running (mode: single)';
+          this.end(trace, 'skipped');
+          return;
+        }
+        break;
+      case 'restart':
+        for (const run of state.running) this.cancel(run, 'restarted by a new trigger (mode: restart)');
+        break;
+      case 'queued':
+        if (busy > 0) {
+          if (busy + state.queue.length >= rule.max) {
+            trace.error = `queue is full (mode: queued, max: ${rule.max})`;
+            this.end(trace, 'skipped');
+            return;
+          }
+          state.queue.push({ data, trace });
+          return;
+        }
+        break;
+      case 'parallel':
+        if (busy >= rule.max) {
+          trace.error = `${busy} runs already (mode: parallel, max: ${rule.max})`;
+          this.end(trace, 'skipped');
+          return;
+        }
+        break;
+    }
+    this.start(state, data, trace);
+  }
+
+  private start(state: RuleState, data: TriggerData, trace: Trace): void {
+    const { rule } = state;
+    const variables: Record<string, unknown> = { trigger: data };
+    const scope = this.scope(rule.householdId, variables);
+    for (const [name, template] of Object.entries(rule.variables)) variables[name] = renderTemplate(template, scope);
+    const run: Run = {
+      rule,
+      trace,
+      cancelled: false,
+      interrupt: null,
+      state: {
+        runId: newId(this.world.clock.now(), 'run_'),
+        traceId: trace.id,
+        householdId: rule.householdId,
+        rule: rule.id,
+        version: rule.version,
+        trigger: data,
+        variables,
+        stack: [{ list: 0, index: 0 }],
+      },
+    };
+    state.running.add(run);
+    this.track(this.execute(state, run, null));
+  }
+
+  private cancel(run: Run, reason: string): void {
+    if (run.cancelled) return;
+    run.cancelled = true;
+    run.trace.error = reason;
+    run.interrupt?.(false);
+  }
+
+  private async execute(state: RuleState, run: Run, resumed: { waiting: Waiting; due: number } | null): Promise<void> {
+    const { rule, trace } = run;
+    trace.status = 'running';
+    let status: TraceStatus = 'finished';
+    try {
+      if (resumed) {
+        const step = trace.steps.findLast((s) => s.status === 'waiting');
+        const goOn = await this.resumeWaiting(run, resumed.waiting, resumed.due, step);
+        if (!goOn) status = run.cancelled ? 'cancelled' : 'timeout';
+      }
+      while (status === 'finished' && run.state.stack.length > 0) {
+        if (run.cancelled) {
+          status = 'cancelled';
+          break;
+        }
+        const frame = run.state.stack[run.state.stack.length - 1];
+        const list = rule.lists[frame.list];
+        if (frame.index >= list.length) {
+          run.state.stack.pop();
+          if (frame.loop) {
+            const error = this.nextRound(run, frame.loop);
+            if (error) {
+              trace.error = error;
+              status = 'error';
+            }
+          }
+          continue;
+        }
+        const index = frame.index++;
+        const outcome = await this.step(run, list[index], `${rule.listPaths[frame.list]}[${index}]`, frame.list, index);
+        if (outcome !== 'next') status = outcome;
+      }
+      if (run.cancelled) status = 'cancelled';
+    } catch (error) {
+      status = 'error';
+      trace.error = error instanceof Error ? error.message : String(error);
+      this.world.log.error('rule run failed', { rule: rule.id, error });
+    }
+    state.running.delete(run);
+    // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
+    if (this.stopped) return;
+    this.end(trace, status);
+    this.track(this.world.timers.delete(run.state.runId));
+    // The next queued trigger starts when this run ends (mode: queued).
+    const next = state.queue.shift();
+    if (next && !this.stopped && this.rules.get(rule.householdId)?.get(rule.id) === state)
+      this.start(state, next.data, next.trace);
+  }
+
+  /** Decides whether a repeat goes round again; pushes the next round's frame if so. */
+  private nextRound(run: Run, loop: NonNullable<Frame['loop']>): string | null {
+    const action = run.rule.lists[loop.list][loop.index];
+    if (action.type !== 'repeat') return null;
+    const round = loop.iteration + 1;
+    if (round >= MAX_LOOP) return `repeat stopped after ${MAX_LOOP} rounds`;
+    let again: boolean;
+    if (action.count !== undefined) again = round < action.count;
+    else if (action.while) again = this.conditionsHold(run, action.while).every((c) => c.result);
+    else again = !this.conditionsHold(run, action.until ?? []).every((c) => c.result);
+    if (again) {
+      run.state.variables.repeat = { index: round + 1, first: false };
+      run.state.stack.push({ list: action.list, index: 0, loop: { ...loop, iteration: round } });
+    }
+    return null;
+  }
+
+  private conditionsHold(run: Run, conditions: Condition[], path = ''): ConditionResult[] {
+    const env = this.conditionEnv(run.state.householdId, run.state.variables, run.state.trigger);
+    return conditions.map((c, i) => ({ path: `${path}[${i}]`, condition: c.type, ...checkCondition(c, env) }));
+  }
+
+  /** Runs one action. Returns 'next' to go on, or the status the run ends with. */
+  private async step(
+    run: Run,
+    action: Action,
+    path: string,
+    list: number,
+    index: number,
+  ): Promise<'next' | TraceStatus> {
+    const { clock } = this.world;
+    const step: TraceStep = {
+      path,
+      action: action.type === 'thing' ? action.action : action.type,
+      at: clock.now(),
+      finishedAt: null,
+      status: 'running',
+    };
+    run.trace.steps.push(step);
+    const done = (status: TraceStep['status'], detail?: string) => {
+      step.status = status;
+      step.finishedAt = clock.now();
+      if (detail !== undefined) step.detail = detail;
+    };
+    const scope = this.scope(run.state.householdId, run.state.variables);
+    switch (action.type) {
+      case 'thing':
+      case 'scene': {
+        const orders =
+          action.type === 'thing'
+            ? action.things.map((thing) => ({
+                thing,
+                action: action.action,
+                input: action.input ? renderTemplate(action.input, scope) : {},
+              }))
+            : action.entries;
+        step.commands = [];
+        const failures: string[] = [];
+        for (const order of orders) {
+          const input = (order.input ?? {}) as Record<string, unknown>;
+          try {
+            const record = await this.world.dispatch({
+              householdId: run.state.householdId,
+              thing: order.thing,
+              action: order.action,
+              input,
+              issuedBy: `rule:${run.rule.id}`,
+              cause: run.state.trigger.cause,
+            });
+            step.commands.push(record);
+            if (record.id) this.watchCommand(run, record);
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            failures.push(`${order.thing}: ${message}`);
+            step.commands.push({
+              id: null,
+              thing: order.thing,
+              action: order.action,
+              input,
+              status: 'refused',
+              error: message,
+            });
+          }
+        }
+        if (failures.length) {
+          step.error = failures.join('; ');
+          done('error');
+          if (action.type === 'thing' && action.continueOnError) return 'next';
+          run.trace.error = step.error;
+          return 'error';
+        }
+        done('ok');
+        return 'next';
+      }
+      case 'delay': {
+        const due = clock.now() + action.ms;
+        step.status = 'waiting';
+        step.detail = `until ${new Date(due).toISOString()}`;
+        const goOn = await this.suspend(run, { kind: 'delay' }, due);
+        if (!goOn) {
+          done('stopped');
+          return run.cancelled ? 'cancelled' : 'stopped';
+        }
+        done('ok');
+        return 'next';
+      }
+      case 'wait': {
+        const due = action.timeoutMs === null ? NO_DEADLINE : clock.now() + action.timeoutMs;
+        step.status = 'waiting';
+        const goOn = await this.resumeWaiting(run, { kind: 'wait', list, index }, due, step, true);
+        return goOn ? 'next' : run.cancelled ? 'cancelled' : 'timeout';
+      }
+      case 'choose': {
+        step.conditions = [];
+        for (const [i, option] of action.options.entries()) {
+          const results = this.conditionsHold(run, option.conditions, `${path}.choose[${i}].conditions`);
+          step.conditions.push(...results);
+          if (results.every((r) => r.result)) {
+            run.state.stack.push({ list: option.list, index: 0 });
+            done('ok', `option ${i}`);
+            return 'next';
+          }
+        }
+        if (action.otherwise !== null) run.state.stack.push({ list: action.otherwise, index: 0 });
+        done('ok', action.otherwise !== null ? 'default' : 'no option matched');
+        return 'next';
+      }
+      case 'if': {
+        step.conditions = this.conditionsHold(run, action.conditions, `${path}.if`);
+        const ok = step.conditions.every((r) => r.result);
+        const branch = ok ? action.whenTrue : action.otherwise;
+        if (branch !== null) run.state.stack.push({ list: branch, index: 0 });
+        done('ok', ok ? 'then' : 'else');
+        return 'next';
+      }
+      case 'repeat': {
+        let first = true;
+        if (action.count !== undefined) first = action.count > 0;
+        else if (action.while) {
+          step.conditions = this.conditionsHold(run, action.while, `${path}.repeat.while`);
+          first = step.conditions.every((c) => c.result);
+        }
+        if (first) {
+          run.state.variables.repeat = { index: 1, first: true };
+          run.state.stack.push({ list: action.list, index: 0, loop: { list, index, iteration: 0 } });
+        }
+        done('ok', first ? 'started' : 'no rounds');
+        return 'next';
+      }
+      case 'notify': {
+        const message = String(renderTemplate(action.message, scope) ?? '');
+        const title = action.title ? String(renderTemplate(action.title, scope) ?? '') : null;
+        const now = clock.now();
+        const data = { rule: run.rule.id, trace: run.trace.id, title, message };
+        this.world.publish({
+          type: 'automation.notify',
+          id: newId(now, 'evt_'),
+          householdId: run.state.householdId,
+          ts: now,
+          cause: run.state.trigger.cause,
+          data,
+        });
+        if (action.webhook) {
+          try {
+            await this.world.postWebhook(action.webhook, { ...data, ts: new Date(now).toISOString() });
+          } catch (error) {
+            step.error = `webhook ${action.webhook}: ${error instanceof Error ? error.message : String(error)}`;
+            run.trace.error = step.error;
+            done('error');
+            return 'error';
+          }
+        }
+        done('ok', message);
+        return 'next';
+      }
+      case 'stop':
+        done('stopped', action.reason);
+        if (action.error) run.trace.error = action.reason || 'stopped with an error';
+        return action.error ? 'error' : 'stopped';
+      case 'variables':
+        for (const [name, template] of Object.entries(action.variables))
+          run.state.variables[name] = renderTemplate(template, scope);
+        done('ok');
+        return 'next';
+    }
+  }
+
+  /**
+   * Waits for a delay's deadline or a wait's trigger, durably: the run's state is stored with the
+   * deadline first, so a restart picks it up. Resolves true to go on, false to end the run.
+   */
+  private async resumeWaiting(
+    run: Run,
+    waiting: Waiting,
+    due: number,
+    step: TraceStep | undefined,
+    fresh = false,
+  ): Promise<boolean> {
+    if (waiting.kind === 'delay') {
+      const goOn = await this.suspend(run, waiting, due);
+      if (step) {
+        step.status = goOn ? 'ok' : 'stopped';
+        step.finishedAt = this.world.clock.now();
+      }
+      return goOn;
+    }
+    const action = run.rule.lists[waiting.list][waiting.index];
+    if (action.type !== 'wait') return true;
+    const waiter: Waiter = { run, triggers: action.triggers, resolve: () => {} };
+    const result = new Promise<TriggerData | null>((resolve) => {
+      waiter.resolve = resolve;
+    });
+    this.waiters.add(waiter);
+    const goOnPromise = this.suspend(run, waiting, due, result);
+    const goOn = await goOnPromise;
+    this.waiters.delete(waiter);
+    const matched = await Promise.race([result, Promise.resolve(null)]);
+    run.state.variables.wait = { trigger: matched, completed: matched !== null, timed_out: matched === null && goOn };
+    if (step) {
+      step.finishedAt = this.world.clock.now();
+      if (!goOn) step.status = 'stopped';
+      else if (matched) {
+        step.status = 'ok';
+        step.detail = `${fresh ? '' : 'resumed; '}${matched.description}`;
+      } else {
+        step.status = action.continueOnTimeout ? 'ok' : 'timeout';
+        step.detail = 'timed out';
+      }
+    }
+    if (!goOn) return false;
+    return matched !== null || action.continueOnTimeout;
+  }
+
+  /**
+   * Stores the run with its deadline, then waits for the deadline (or `early`, a wait's trigger).
+   * A deadline already past (the hub was down) fires at once, exactly once.
+   */
+  private async suspend(run: Run, waiting: Waiting, due: number, early?: Promise<unknown>): Promise<boolean> {
+    const { clock } = this.world;
+    run.trace.status = 'waiting';
+    await this.world.timers.save({
+      id: run.state.runId,
+      householdId: run.state.householdId,
+      owner: TIMER_OWNER,
+      due,
+      payload: {
+        kind: 'run',
+        rule: run.state.rule,
+        version: run.state.version,
+        run: structuredClone(run.state),
+        waiting,
+      },
+    });
+    this.saveTrace(run.trace);
+    if (run.cancelled) return false;
+    const goOn = await new Promise<boolean>((resolve) => {
+      let settled = false;
+      const finish = (value: boolean) => {
+        if (settled) return;
+        settled = true;
+        disarm();
+        run.interrupt = null;
+        resolve(value);
+      };
+      let disarm = () => {};
+      run.interrupt = finish;
+      if (due <= clock.now()) {
+        finish(true);
+        return;
+      }
+      if (due < NO_DEADLINE) disarm = clock.setTimeout(() => finish(true), due - clock.now());
+      void early?.then((data) => {
+        if (data) finish(true);
+      });
+    });
+    run.trace.status = 'running';
+    return goOn && !run.cancelled;
+  }
+
+  // ---------------------------------------------------------------- resume
+
+  /**
+   * Picks up stored timers after a start: pending `for:` waits whose condition still holds and
+   * suspended runs. A deadline that passed while the hub was down fires now, once; timers of
+   * rules that changed or went away are dropped.
+   */
+  async resume(timers: StoredTimer[]): Promise<void> {
+    for (const timer of timers) {
+      const payload = timer.payload as { kind?: string; rule?: string; version?: string };
+      const state = payload.rule ? this.rules.get(timer.householdId)?.get(payload.rule) : undefined;
+      if (!state || !state.rule.enabled || state.rule.version !== payload.version) {
+        await this.world.timers.delete(timer.id);
+        continue;
+      }
+      if (payload.kind === 'for') {
+        const { trigger: triggerId, data } = timer.payload as { trigger: string; data: TriggerData };
+        const trigger = state.rule.triggers.find((t) => t.id === triggerId);
+        const current =
+          trigger && 'thing' in trigger && 'property' in trigger
+            ? this.world.value(timer.householdId, trigger.thing, trigger.property)
+            : undefined;
+        if (!trigger || !stillHolds(trigger, data, current) || state.pending.has(triggerId)) {
+          await this.world.timers.delete(timer.id);
+          continue;
+        }
+        const pending: PendingFor = { timerId: timer.id, data, disarm: () => {} };
+        state.pending.set(triggerId, pending);
+        this.armPending(state, trigger, pending, timer.due);
+      } else if (payload.kind === 'run') {
+        const { run: saved, waiting } = timer.payload as { run: RunState; waiting: Waiting };
+        const trace =
+          (await this.world.traces.load(timer.householdId, saved.traceId)) ??
+          this.newTrace(state.rule, saved.trigger, saved.traceId);
+        const run: Run = { rule: state.rule, trace, state: saved, cancelled: false, interrupt: null };
+        state.running.add(run);
+        this.track(this.execute(state, run, { waiting, due: timer.due }));
+      } else {
+        await this.world.timers.delete(timer.id);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- traces
+
+  private newTrace(rule: Rule, data: TriggerData, id?: string): Trace {
+    return {
+      id: id ?? newId(this.world.clock.now(), 'trc_'),
+      householdId: rule.householdId,
+      rule: rule.id,
+      ruleVersion: rule.version,
+      status: 'running',
+      startedAt: this.world.clock.now(),
+      finishedAt: null,
+      trigger: data,
+      conditions: [],
+      steps: [],
+      error: null,
+      dryRun: this.options.dryRun ?? false,
+    };
+  }
+
+  private end(trace: Trace, status: TraceStatus): void {
+    trace.status = status;
+    trace.finishedAt = this.world.clock.now();
+    this.saveTrace(trace);
+    if (status !== 'condition_failed' && status !== 'skipped') {
+      const now = this.world.clock.now();
+      this.world.publish({
+        type: 'automation.run',
+        id: newId(now, 'evt_'),
+        householdId: trace.householdId,
+        ts: now,
+        cause: trace.trigger.cause,
+        data: { rule: trace.rule, trace: trace.id, status },
+      });
+    }
+    this.options.onRunEnd?.(trace);
+  }
+
+  /** Saves a trace, one save at a time per trace so an older copy never overwrites a newer one. */
+  private saveTrace(trace: Trace): void {
+    const snapshot = structuredClone(trace);
+    const previous = this.saves.get(trace.id) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.world.traces.save(snapshot))
+      .catch((error: unknown) => this.world.log.error('could not save trace', { trace: trace.id, error }))
+      .finally(() => {
+        if (this.saves.get(trace.id) === next) this.saves.delete(trace.id);
+      });
+    this.saves.set(trace.id, next);
+  }
+
+  private watchCommand(run: Run, record: CommandRecord): void {
+    if (!record.id) return;
+    this.commandSteps.set(record.id, { run, record });
+    const early = this.early.get(record.id);
+    if (early) {
+      this.early.delete(record.id);
+      this.commandUpdated(early);
+    }
+  }
+
+  /** Moves a command's status in its trace, so the trace ends with the device's confirmation. */
+  private commandUpdated(event: HubEvent & { type: 'command' }): void {
+    const { command } = event;
+    const entry = this.commandSteps.get(command.id);
+    if (!entry) {
+      if (command.issuedBy.startsWith('rule:') && command.status !== 'pending') {
+        if (this.early.size > 1000) this.early.clear();
+        this.early.set(command.id, event);
+      }
+      return;
+    }
+    entry.record.status = command.status;
+    entry.record.error = command.error ?? null;
+    if (command.status === 'confirmed' || command.status === 'failed' || command.status === 'expired') {
+      entry.record.finishedBy = event.cause ?? null;
+      this.commandSteps.delete(command.id);
+    }
+    // A finished trace is saved again; a running one is saved when its run ends.
+    if (FINAL_TRACE.has(entry.run.trace.status)) this.saveTrace(entry.run.trace);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private scope(householdId: string, variables: Record<string, unknown>): ExpressionScope {
+    return {
+      variables,
+      state: (thing, property) => this.world.value(householdId, thing, property),
+      now: () => this.world.clock.now(),
+    };
+  }
+
+  private conditionEnv(householdId: string, variables: Record<string, unknown>, trigger: TriggerData | null) {
+    return {
+      now: this.world.clock.now(),
+      value: (thing: string, property: string) => this.world.value(householdId, thing, property),
+      location: this.world.location(householdId),
+      trigger,
+      scope: this.scope(householdId, variables),
+    };
+  }
+
+  private track(promise: Promise<unknown>): void {
+    const tracked = promise.then(
+      () => {},
+      (error: unknown) => this.world.log.error('automation task failed', { error }),
+    );
+    this.active.add(tracked);
+    void tracked.finally(() => this.active.delete(tracked));
+  }
+
+  /** Resolves when every run that is not waiting on a timer or trigger has settled, and traces are saved. */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const busy = [...this.rules.values()].some((h) =>
+        [...h.values()].some((s) => [...s.running].some((r) => r.trace.status === 'running')),
+      );
+      if (!busy && this.saves.size === 0) return;
+    }
+  }
+
+  /** Whether any run is mid-step (not waiting on a timer or trigger). */
+  get busy(): boolean {
+    for (const household of this.rules.values()) {
+      for (const state of household.values())
+        for (const run of state.running) if (run.trace.status === 'running') return true;
+    }
+    return this.saves.size > 0;
+  }
+
+  /** Stops everything in memory. Stored timers stay, so the next start resumes them. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const household of this.rules.values()) {
+      for (const state of household.values()) {
+        this.disarm(state);
+        for (const pending of state.pending.values()) pending.disarm();
+        for (const run of state.running) {
+          // Not `cancel`: the run is only suspended, its stored timer brings it back after a restart.
+          run.cancelled = true;
+          run.interrupt?.(false);
+        }
+      }
+    }
+    await Promise.allSettled([...this.saves.values()]);
+    this.waiters.clear();
+  }
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}

@@ -1,0 +1,153 @@
+import type { HubEvent, StateChanged } from '../../core/events.ts';
+import { fulfils, sameValue } from '../../core/twin.ts';
+import type { Trigger, TriggerData } from '../model.ts';
+import { nextCron } from '../time/cron.ts';
+import { nextTimeOfDay } from '../time/duration.ts';
+import { type GeoPoint, nextSunTime } from '../time/sun.ts';
+
+/** Whether a value is inside a numeric_state range (above and below are both exclusive, as in HA). */
+export function inRange(value: unknown, above?: number, below?: number): boolean {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+  return (above === undefined || value > above) && (below === undefined || value < below);
+}
+
+function oneOf(value: unknown, allowed: unknown[] | undefined): boolean {
+  return allowed === undefined || allowed.some((a) => sameValue(a, value));
+}
+
+/**
+ * Whether a state change fires a state-like trigger, and what the run sees as `trigger`. For a
+ * trigger with `for:`, this is the moment the wait starts; `holds` says whether it still holds.
+ */
+export function matchStateChange(trigger: Trigger, change: StateChanged): TriggerData | null {
+  const base = {
+    id: trigger.id,
+    cause: change.id,
+    ts: change.ts,
+    thing: change.thing,
+    property: change.property,
+    from: change.from,
+    to: change.to,
+  };
+  switch (trigger.type) {
+    case 'state':
+      if (trigger.thing !== change.thing || trigger.property !== change.property) return null;
+      if (sameValue(change.from, change.to) || !oneOf(change.from, trigger.from) || !oneOf(change.to, trigger.to))
+        return null;
+      return {
+        ...base,
+        type: 'state',
+        description: `${change.thing} ${change.property} changed to ${JSON.stringify(change.to)}`,
+      };
+    case 'numeric_state':
+      if (trigger.thing !== change.thing || trigger.property !== change.property) return null;
+      // Fires on crossing into the range only: a value already inside does not fire again.
+      if (!inRange(change.to, trigger.above, trigger.below) || inRange(change.from, trigger.above, trigger.below))
+        return null;
+      return {
+        ...base,
+        type: 'numeric_state',
+        description: `${change.thing} ${change.property} is ${JSON.stringify(change.to)}${trigger.above !== undefined ? `, above ${trigger.above}` : ''}${trigger.below !== undefined ? `, below ${trigger.below}` : ''}`,
+      };
+    case 'zone': {
+      if (trigger.thing !== change.thing || change.property !== 'presence.zone') return null;
+      const entered = change.to === trigger.zone && change.from !== trigger.zone;
+      const left = change.from === trigger.zone && change.to !== trigger.zone;
+      if (trigger.event === 'enter' ? !entered : !left) return null;
+      return {
+        ...base,
+        type: 'zone',
+        zone: trigger.zone,
+        event: trigger.event,
+        description: `${change.thing} ${trigger.event === 'enter' ? 'entered' : 'left'} ${trigger.zone}`,
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+/** Whether a trigger with `for:` still holds: the value it changed to is unchanged, or still in range. */
+export function stillHolds(trigger: Trigger, data: TriggerData, value: unknown): boolean {
+  switch (trigger.type) {
+    case 'state':
+      return sameValue(value, data.to);
+    case 'numeric_state':
+      return inRange(value, trigger.above, trigger.below);
+    default:
+      return false;
+  }
+}
+
+/** What an event trigger compares `data:` against: the command for command events, else `data`. */
+function eventFields(event: HubEvent): Record<string, unknown> {
+  switch (event.type) {
+    case 'command':
+      return { ...event.command };
+    case 'state':
+      return { thing: event.thing, property: event.property, from: event.from, to: event.to, source: event.source };
+    case 'availability':
+      return { thing: event.thing, online: event.online };
+    default:
+      return 'data' in event && event.data ? event.data : {};
+  }
+}
+
+export function matchEvent(trigger: Trigger, event: HubEvent): TriggerData | null {
+  if (trigger.type !== 'event' || trigger.eventType !== event.type) return null;
+  const fields = eventFields(event);
+  const thing =
+    'thing' in event && typeof event.thing === 'string'
+      ? event.thing
+      : typeof fields.thing === 'string'
+        ? fields.thing
+        : undefined;
+  if (trigger.thing !== undefined && trigger.thing !== thing) return null;
+  for (const [key, wanted] of Object.entries(trigger.data ?? {})) {
+    if (!Object.hasOwn(fields, key) || !fulfils(fields[key], wanted)) return null;
+  }
+  return {
+    id: trigger.id,
+    type: 'event',
+    cause: event.id,
+    ts: event.ts,
+    event: event.type,
+    thing,
+    data: fields,
+    description: `${event.type} event${thing ? ` for ${thing}` : ''}`,
+  };
+}
+
+/** The next time a scheduled trigger fires strictly after `after`, or Infinity if it never will. */
+export function nextScheduled(trigger: Trigger, after: number, location: GeoPoint | null): number {
+  switch (trigger.type) {
+    case 'time':
+      return Math.min(...trigger.at.map((seconds) => nextTimeOfDay(after, seconds, trigger.weekdays)));
+    case 'cron':
+      return nextCron(trigger.schedule, after);
+    case 'sun':
+      return location ? nextSunTime(trigger.event, trigger.offsetMs, after, location) : Number.POSITIVE_INFINITY;
+    default:
+      return Number.POSITIVE_INFINITY;
+  }
+}
+
+export function isScheduled(trigger: Trigger): boolean {
+  return trigger.type === 'time' || trigger.type === 'cron' || trigger.type === 'sun';
+}
+
+export function isStateLike(
+  trigger: Trigger,
+): trigger is Extract<Trigger, { type: 'state' | 'numeric_state' | 'zone' }> {
+  return trigger.type === 'state' || trigger.type === 'numeric_state' || trigger.type === 'zone';
+}
+
+export function scheduledData(trigger: Trigger, at: number, cause: string): TriggerData {
+  const description =
+    trigger.type === 'sun'
+      ? `${trigger.event}${trigger.offsetMs ? ` ${trigger.offsetMs > 0 ? '+' : '-'}${Math.abs(trigger.offsetMs / 60_000)} min` : ''}`
+      : trigger.type === 'cron'
+        ? `cron ${trigger.pattern}`
+        : `time ${new Date(at).toTimeString().slice(0, 8)}`;
+  return { id: trigger.id, type: trigger.type, cause, ts: at, description };
+}

@@ -1,0 +1,62 @@
+import type { Clock } from '../../core/clock.ts';
+import type { GenericEvent } from '../../core/events.ts';
+import type { Logger } from '../../core/log.ts';
+import type { Thing } from '../../model/thing.ts';
+import type { StoredTimer } from '../../store/store.ts';
+import type { GeoPoint } from '../time/sun.ts';
+import type { Trace } from './trace.ts';
+
+/** A command a rule sent (or, in a dry run, would have sent), as its trace shows it. */
+export interface CommandRecord {
+  id: string | null;
+  thing: string;
+  action: string;
+  input: Record<string, unknown>;
+  status: string;
+  error: string | null;
+  /** The event that confirmed or failed it (the device's report), once known. */
+  finishedBy?: string | null;
+}
+
+export interface CommandOrder {
+  householdId: string;
+  thing: string;
+  action: string;
+  input: Record<string, unknown>;
+  issuedBy: string;
+  cause: string;
+}
+
+/**
+ * Everything a rule can touch, behind one small interface. The live engine fills it with the
+ * hub's twin, command service, bus and store; replay fills it with recorded history, a virtual
+ * clock and recorders, so the same rule code runs in both and a dry run can send nothing.
+ */
+export interface AutomationWorld {
+  readonly clock: Clock;
+  readonly log: Logger;
+  thing(householdId: string, id: string): Thing | undefined;
+  value(householdId: string, thing: string, property: string): unknown;
+  location(householdId: string): GeoPoint | null;
+  /** Sends (live) or records (dry run) a command; rejects when it is refused. */
+  dispatch(order: CommandOrder): Promise<CommandRecord>;
+  /** Publishes an event on the bus (live) or records it (dry run). */
+  publish(event: GenericEvent): void;
+  /** POSTs JSON to a notification webhook (live) or records that it would (dry run). */
+  postWebhook(url: string, body: Record<string, unknown>): Promise<void>;
+  timers: TimerStore;
+  traces: TraceStore;
+}
+
+/** Where durable timers live: the Store live, nowhere in a dry run. */
+export interface TimerStore {
+  save(timer: StoredTimer): Promise<void>;
+  delete(id: string): Promise<void>;
+}
+
+/** Where traces go: the Store (with retention) live, a list in a dry run. */
+export interface TraceStore {
+  save(trace: Trace): Promise<void>;
+  /** A stored trace, so a run resumed after a restart goes on writing the same trace. */
+  load(householdId: string, id: string): Promise<Trace | null>;
+}

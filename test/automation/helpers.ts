@@ -1,0 +1,145 @@
+import type { Adapter, AdapterContext } from '../../src/adapters/adapter.ts';
+import { AutomationEngine, type AutomationEngineOptions } from '../../src/automation/index.ts';
+import type { Clock } from '../../src/core/clock.ts';
+import type { Command, HubEvent } from '../../src/core/events.ts';
+import { Hub, type HubServices, type Subsystem } from '../../src/core/hub.ts';
+import { createLogger } from '../../src/core/log.ts';
+import { vocabularyActions, vocabularyProperties } from '../../src/model/thing.ts';
+import { tempDir } from '../helpers/hub-process.ts';
+
+export const HOME = 'home';
+
+/**
+ * A small home on the other side of an adapter, for tests that need exact control of values on the
+ * virtual clock (the demo sensor wanders on its own): a sensor, a fan that confirms its commands
+ * 10 ms later, and a person whose zone tests can move.
+ */
+export class TestHome implements Adapter, Subsystem {
+  readonly name = 'test-home';
+  ctx!: AdapterContext;
+  readonly sent: Command[] = [];
+
+  async start(target: AdapterContext | HubServices): Promise<void> {
+    if ('addAdapter' in target) {
+      // Used as a subsystem: registers itself as an adapter before the engine starts.
+      await target.addAdapter(this);
+      return;
+    }
+    this.ctx = target;
+    const base = { householdId: HOME, kind: 'device' as const, adapter: this.name };
+    await this.ctx.upsertThing({
+      ...base,
+      id: 'living-room-sensor',
+      name: 'Living room sensor',
+      properties: vocabularyProperties(['sensor.temperature', 'sensor.humidity']),
+      actions: {},
+    });
+    await this.ctx.upsertThing({
+      ...base,
+      id: 'living-room-fan',
+      name: 'Living room fan',
+      properties: vocabularyProperties(['switch.on']),
+      actions: vocabularyActions('switch'),
+    });
+    await this.ctx.upsertThing({
+      ...base,
+      id: 'anna',
+      kind: 'person',
+      name: 'Anna',
+      properties: vocabularyProperties(['presence.zone']),
+      actions: {},
+    });
+  }
+
+  async stop(): Promise<void> {}
+
+  async execute(command: Command): Promise<void> {
+    this.sent.push(command);
+    const on =
+      command.action === 'turn_on' ||
+      (command.action === 'toggle' && this.ctx.getValue(HOME, command.thing, 'switch.on') !== true);
+    this.ctx.clock.setTimeout(() => {
+      this.ctx.ingest([
+        { householdId: HOME, thing: command.thing, property: 'switch.on', value: on, source: this.name },
+      ]);
+    }, 10);
+  }
+}
+
+export interface TestHub {
+  hub: Hub;
+  engine: AutomationEngine;
+  home: TestHome | null;
+  events: HubEvent[];
+  dataDir: string;
+  api(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  set(thing: string, property: string, value: unknown, ts?: number): void;
+  ruleCommands(rule: string): Command[];
+}
+
+export async function startTestHub(options: {
+  dataDir?: string;
+  clock?: Clock;
+  demo?: boolean;
+  engine?: AutomationEngineOptions;
+}): Promise<TestHub> {
+  const dataDir = options.dataDir ?? (await tempDir('triad-auto-'));
+  const hub = new Hub({
+    dataDir,
+    http: { port: 0, host: '127.0.0.1' },
+    mqtt: { port: 0, host: '127.0.0.1' },
+    demo: options.demo ?? false,
+    clock: options.clock,
+    commandTimeoutMs: 60_000,
+    log: createLogger({ level: 'silent' }),
+  });
+  const home = options.demo ? null : new TestHome();
+  if (home) hub.use(home);
+  const engine = new AutomationEngine({ watch: false, ...options.engine });
+  hub.use(engine);
+  const events: HubEvent[] = [];
+  hub.bus.subscribe((event) => events.push(event));
+  await hub.start();
+  return {
+    hub,
+    engine,
+    home,
+    events,
+    dataDir,
+    api(path, init = {}) {
+      const headers = new Headers(init.headers);
+      const token = init.token === undefined ? hub.ownerToken : init.token;
+      if (token) headers.set('authorization', `Bearer ${token}`);
+      if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+      return fetch(hub.httpUrl + path, { ...init, headers });
+    },
+    set(thing, property, value, ts) {
+      hub.core.ingest([{ householdId: HOME, thing, property, value, ts, source: 'test' }]);
+    },
+    ruleCommands(rule) {
+      const seen = new Map<string, Command>();
+      for (const e of events)
+        if (e.type === 'command' && e.command.issuedBy === `rule:${rule}`) seen.set(e.command.id, e.command);
+      return [...seen.values()];
+    },
+  };
+}
+
+export const FAN_RULE_YAML = `id: fan-when-hot
+name: Fan on when the living room is hot
+mode: single
+triggers:
+  - trigger: numeric_state
+    thing: living-room-sensor
+    property: sensor.temperature
+    above: 25
+    for: 10m
+conditions:
+  - condition: state
+    thing: household
+    property: presence.anyone_home
+    state: true
+actions:
+  - action: turn_on
+    thing: living-room-fan
+`;
