@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { HubOptions, StoreChoice } from '../core/hub.ts';
 import type { LogLevel } from '../core/log.ts';
+import { parseVehicleConfig, type VehicleEndpoint } from '../vehicles/index.ts';
 
 /** What `triad start` accepts on its command line; every flag overrides the config file. */
 export interface StartFlags {
@@ -15,21 +16,44 @@ export interface StartFlags {
   pgUrl?: string;
   demo?: boolean;
   logLevel?: string;
+  mqttAllowAnonymous?: boolean;
+  mqttsPort?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** The config file's shape (YAML or JSON). */
 interface ConfigFile {
   data?: string;
   http?: { port?: number; host?: string };
-  mqtt?: { port?: number; host?: string; url?: string };
+  mqtt?: {
+    port?: number;
+    host?: string;
+    url?: string;
+    username?: string;
+    password?: string;
+    allowAnonymous?: boolean;
+    tlsPort?: number;
+  };
+  tls?: { cert?: string; key?: string };
   store?: StoreChoice;
   household?: { name?: string };
   demo?: boolean;
   logLevel?: LogLevel;
   commandTimeoutMs?: number;
+  /** Cars to attach by their own VISS endpoints: `[{name, viss: ws://…}]`. */
+  vehicles?: unknown;
 }
 
 export class ConfigError extends Error {}
+
+function vehiclesFrom(value: unknown, path: string): VehicleEndpoint[] {
+  try {
+    return parseVehicleConfig(value);
+  } catch (error) {
+    throw new ConfigError(`config file ${path}: vehicles: ${(error as Error).message}`);
+  }
+}
 
 const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
 
@@ -68,23 +92,34 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
 }
 
 /** Merges the config file and the flags into the hub's options. */
-export async function resolveOptions(flags: StartFlags): Promise<HubOptions> {
+export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { vehicles?: VehicleEndpoint[] }> {
   const file = flags.config ? await loadConfigFile(flags.config) : {};
   const logLevel = (flags.logLevel ?? file.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`);
   const mqttUrl = flags.mqttUrl ?? (flags.mqttPort ? undefined : file.mqtt?.url);
   if (mqttUrl && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl))
     throw new ConfigError(`--mqtt-url must start with mqtt:// or mqtts://, got ${mqttUrl}`);
+  const tlsCert = flags.tlsCert ?? file.tls?.cert;
+  const tlsKey = flags.tlsKey ?? file.tls?.key;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  const mqttsPort = port(flags.mqttsPort, '--mqtts-port') ?? file.mqtt?.tlsPort;
   return {
     dataDir: resolve(flags.data ?? file.data ?? './triad-data'),
+    tls: tlsCert && tlsKey ? { cert: resolve(tlsCert), key: resolve(tlsKey) } : undefined,
     http: { port: port(flags.httpPort, '--http-port') ?? file.http?.port, host: flags.httpHost ?? file.http?.host },
     mqtt: mqttUrl
-      ? { url: mqttUrl }
-      : { port: port(flags.mqttPort, '--mqtt-port') ?? file.mqtt?.port, host: file.mqtt?.host },
+      ? { url: mqttUrl, username: file.mqtt?.username, password: file.mqtt?.password }
+      : {
+          port: port(flags.mqttPort, '--mqtt-port') ?? file.mqtt?.port,
+          host: file.mqtt?.host,
+          allowAnonymous: flags.mqttAllowAnonymous ?? file.mqtt?.allowAnonymous ?? false,
+          tlsPort: mqttsPort,
+        },
     store: flags.pgUrl ? { kind: 'postgres', url: flags.pgUrl } : file.store,
     demo: flags.demo ?? file.demo ?? false,
     logLevel,
     commandTimeoutMs: file.commandTimeoutMs,
     householdName: file.household?.name,
+    vehicles: file.vehicles === undefined ? undefined : vehiclesFrom(file.vehicles, flags.config ?? ''),
   };
 }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { runReplayCommand } from '../automation/index.ts';
 import { HubError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
+import { runCarSimulatorCommand } from '../sim/car/cli.ts';
 import { createTriad } from '../triad.ts';
 import { ConfigError, resolveOptions, type StartFlags } from './config.ts';
 
@@ -23,9 +24,30 @@ export function buildProgram(): Command {
     .option('--pg-url <url>', 'keep data in PostgreSQL instead of SQLite')
     .option('--demo', 'also start the simulated household')
     .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .option('--mqtt-allow-anonymous', 'let MQTT clients without credentials use the embedded broker (off by default)')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS/WSS (and mqtts with --mqtts-port)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--mqtts-port <n>', 'also serve MQTT over TLS on this port (needs --tls-cert and --tls-key)')
     .action(async (flags: StartFlags) => {
       await start(flags);
     });
+  const sim = program.command('sim').description('run part of the simulated household on its own');
+  sim
+    .command('car')
+    .description('the simulated car alone, as a VISS server (no hub)')
+    .requiredOption('--viss-port <n>', 'port of its VISS WebSocket server')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--speedup <x>', 'simulated seconds per real second (default 1)')
+    .option('--start <iso>', 'simulated time to start at (default now)')
+    .action(async (f: { vissPort: string; host?: string; speedup?: string; start?: string }) => {
+      await runCarSimulatorCommand({
+        vissPort: Number(f.vissPort),
+        host: f.host,
+        speedup: f.speedup === undefined ? undefined : Number(f.speedup),
+        start: f.start,
+      });
+    });
+
   program
     .command('replay <rule>')
     .description('Run a rule file against recorded history, sending nothing')
@@ -68,6 +90,7 @@ async function start(flags: StartFlags): Promise<void> {
     `  Dashboard:  ${hub.httpUrl}/`,
     `  MQTT:       ${hub.mqttUrl}`,
     `  Owner token: ${hub.ownerTokenPath}`,
+    `  Owner sign-in: name "owner", password in ${hub.ownerTokenPath.replace(/owner\.token$/, 'owner.password')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

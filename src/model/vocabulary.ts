@@ -29,6 +29,10 @@ const percent: DataSchema = { type: 'number', minimum: 0, maximum: 100, unit: '%
 const bool: DataSchema = { type: 'boolean' };
 const celsius: DataSchema = { type: 'number', minimum: -90, maximum: 150, unit: '°C' };
 
+/** A four-door car's doors and windows, named as people say them (VSS: Row1/Row2 × side). */
+export const CAR_DOORS = ['front_driver', 'front_passenger', 'rear_driver', 'rear_passenger'] as const;
+const CAR_WINDOW_CHOICES = [...CAR_DOORS, 'all'];
+
 const onOffActions = (capability: string): Record<string, ActionDefinition> => ({
   turn_on: { title: 'Turn on', expect: () => ({ [`${capability}.on`]: true }) },
   turn_off: { title: 'Turn off', expect: () => ({ [`${capability}.on`]: false }) },
@@ -196,6 +200,41 @@ export const capabilities = {
         },
         expect: (input) => ({ 'charging.current_limit': input.current }),
       },
+    },
+  },
+  /** What a car has that the rest of the vocabulary has not: windows, horn, odometer… */
+  vehicle: {
+    title: 'Vehicle',
+    properties: {
+      odometer: { type: 'number', minimum: 0, unit: 'm' },
+      moving: bool,
+      vin: { type: 'string', maxLength: 17 },
+      outside_temperature: celsius,
+      charged_energy: { type: 'number', minimum: 0, unit: 'kWh' },
+      consumed_energy: { type: 'number', minimum: 0, unit: 'kWh' },
+      trunk_locked: bool,
+      ...Object.fromEntries(CAR_DOORS.filter((d) => d !== 'front_driver').map((d) => [`door_${d}_locked`, bool])),
+      ...Object.fromEntries(CAR_DOORS.map((d) => [`door_${d}_open`, bool])),
+      ...Object.fromEntries(CAR_DOORS.map((d) => [`window_${d}`, percent])),
+      horn: bool,
+      hazard_lights: bool,
+    },
+    actions: {
+      set_window: {
+        title: 'Open or close a window',
+        input: {
+          type: 'object',
+          required: ['window', 'position'],
+          properties: { window: { type: 'string', enum: CAR_WINDOW_CHOICES }, position: percent },
+        },
+        expect: (input) => {
+          const windows = input.window === 'all' ? CAR_DOORS : [input.window as string];
+          return Object.fromEntries(windows.map((w) => [`vehicle.window_${w}`, input.position]));
+        },
+      },
+      // A honk and a flash are over in seconds: the car accepting them is all that can be confirmed.
+      honk: { title: 'Sound the horn', expect: () => null },
+      flash: { title: 'Flash the hazard lights', expect: () => null },
     },
   },
 } satisfies Record<string, CapabilityDefinition>;

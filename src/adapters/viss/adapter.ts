@@ -1,0 +1,170 @@
+import type { Command, Report } from '../../core/events.ts';
+import type { Thing } from '../../model/thing.ts';
+import type { Adapter, AdapterContext } from '../adapter.ts';
+import { pointsOf, type ReceivedPoint, VissClient } from './client.ts';
+import { type SignalValue, toWire } from './tree.ts';
+
+/**
+ * How a kind of thing maps onto VSS: which paths to follow, how their values become reports, and
+ * which sets carry out a command. The vehicles subsystem provides it; the adapter knows only VISS.
+ */
+export interface VissMapping {
+  paths(thing: Thing): string[];
+  reports(thing: Thing, points: ReceivedPoint[], now: number): Report[];
+  /** The sets for a command; throws a HubError for a command the mapping cannot express. */
+  writes(command: Command, thing: Thing): Array<{ path: string; value: SignalValue }>;
+}
+
+export interface VissEndpoint {
+  householdId: string;
+  thing: string;
+  /** ws:// or wss:// address of the vehicle's VISS server. */
+  url: string;
+  token?: string;
+}
+
+interface Link {
+  endpoint: VissEndpoint;
+  client: VissClient;
+  /** Commands waiting for the car to come back, each until its own expiry. */
+  waiting: Set<{ ready: () => void; cancel: () => void }>;
+}
+
+/**
+ * Mirrors vehicles that speak VISS into their twins and carries commands to them as VISS `set`s.
+ * A command for a car that is out of reach waits (in memory, until its expiry) and goes out when the
+ * car reconnects; the command service expires it if the car never does.
+ */
+export class VissAdapter implements Adapter {
+  readonly name = 'viss';
+  private ctx: AdapterContext | null = null;
+  private readonly links = new Map<string, Link>();
+
+  constructor(private readonly options: { mapping: VissMapping; backoff?: { initialMs: number; maxMs: number } }) {}
+
+  async start(ctx: AdapterContext): Promise<void> {
+    this.ctx = ctx;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.links.keys()].map((key) => this.dropLink(key)));
+    this.ctx = null;
+  }
+
+  /** Starts following a vehicle's VISS endpoint (again, if it was already followed). */
+  async connect(endpoint: VissEndpoint): Promise<void> {
+    const ctx = this.require();
+    const key = keyOf(endpoint.householdId, endpoint.thing);
+    await this.dropLink(key);
+    const link: Link = { endpoint, client: null as unknown as VissClient, waiting: new Set() };
+    link.client = new VissClient({
+      url: endpoint.url,
+      token: endpoint.token,
+      clock: ctx.clock,
+      log: ctx.log.child(endpoint.thing),
+      backoff: this.options.backoff,
+      onConnect: () => void this.follow(link),
+      onDisconnect: () => ctx.setAvailability(endpoint.householdId, endpoint.thing, false),
+      onPoints: (points) => this.mirror(link, points),
+    });
+    this.links.set(key, link);
+    link.client.start();
+  }
+
+  async disconnect(householdId: string, thing: string): Promise<void> {
+    await this.dropLink(keyOf(householdId, thing));
+  }
+
+  isConnected(householdId: string, thing: string): boolean {
+    return this.links.get(keyOf(householdId, thing))?.client.connected ?? false;
+  }
+
+  async execute(command: Command, thing: Thing): Promise<void> {
+    const ctx = this.require();
+    const link = this.links.get(keyOf(thing.householdId, thing.id));
+    if (!link) throw new Error(`${thing.name} has no VISS endpoint attached`);
+    const writes = this.options.mapping.writes(command, thing);
+    if (!link.client.connected) {
+      ctx.log.info('vehicle out of reach; the command waits for it', { thing: thing.id, command: command.id });
+      await this.untilConnected(link, command.expiresAt);
+    }
+    for (const write of writes) {
+      await link.client.request({ action: 'set', path: write.path, value: toWire(write.value) });
+    }
+  }
+
+  /** Resolves when the car is connected, or rejects once the command's time is up. */
+  private untilConnected(link: Link, expiresAt: number): Promise<void> {
+    const clock = this.require().clock;
+    return new Promise((resolve, reject) => {
+      const entry = {
+        ready: () => {
+          cancelExpiry();
+          link.waiting.delete(entry);
+          resolve();
+        },
+        cancel: () => {
+          cancelExpiry();
+          link.waiting.delete(entry);
+          reject(new Error('the vehicle stayed out of reach'));
+        },
+      };
+      const cancelExpiry = clock.setTimeout(entry.cancel, Math.max(0, expiresAt - clock.now()));
+      link.waiting.add(entry);
+    });
+  }
+
+  /** After (re)connecting: read every signal once, subscribe to its changes, then release waiting commands. */
+  private async follow(link: Link): Promise<void> {
+    const ctx = this.require();
+    const { householdId, thing: id } = link.endpoint;
+    const thing = ctx.getThing(householdId, id);
+    if (!thing) return;
+    ctx.setAvailability(householdId, id, true);
+    for (const waiting of [...link.waiting]) waiting.ready();
+    const paths = this.options.mapping.paths(thing);
+    // Signals the car does not offer answer 404; the others still mirror.
+    const reads = await Promise.allSettled(paths.map((path) => link.client.request({ action: 'get', path })));
+    const points: ReceivedPoint[] = [];
+    for (const read of reads) {
+      if (read.status === 'fulfilled' && read.value.data !== undefined) points.push(...pointsOf(read.value.data));
+    }
+    this.mirror(link, points);
+    const subscribed = await Promise.allSettled(
+      paths.map((path) =>
+        link.client.request({
+          action: 'subscribe',
+          path,
+          filter: { variant: 'change', type: 'change', parameter: { 'logic-op': 'ne', diff: '0' } },
+        }),
+      ),
+    );
+    const refused = subscribed.filter((s) => s.status === 'rejected').length;
+    ctx.log.debug('following vehicle', { thing: id, signals: points.length, refusedSubscriptions: refused });
+  }
+
+  private mirror(link: Link, points: ReceivedPoint[]): void {
+    if (points.length === 0) return;
+    const ctx = this.require();
+    const thing = ctx.getThing(link.endpoint.householdId, link.endpoint.thing);
+    if (!thing) return;
+    ctx.ingest(this.options.mapping.reports(thing, points, ctx.clock.now()));
+  }
+
+  private async dropLink(key: string): Promise<void> {
+    const link = this.links.get(key);
+    if (!link) return;
+    this.links.delete(key);
+    for (const waiting of [...link.waiting]) waiting.cancel();
+    await link.client.stop();
+  }
+
+  private require(): AdapterContext {
+    if (!this.ctx) throw new Error('the VISS adapter has not started');
+    return this.ctx;
+  }
+}
+
+function keyOf(householdId: string, thing: string): string {
+  return `${householdId}\u0000${thing}`;
+}

@@ -1,0 +1,346 @@
+import { type VissError, vissErrors } from '../../adapters/viss/errors.ts';
+import type { DataPoint, SignalSource } from '../../adapters/viss/session.ts';
+import { SignalTree, type SignalValue, toWire } from '../../adapters/viss/tree.ts';
+import { VSS_NODES } from '../../adapters/viss/vss-nodes.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { GeoPoint } from '../../people/geo.ts';
+import { DOOR_NAMES, type DoorName, VSS } from '../../vehicles/signals.ts';
+import { DEFAULT_SCHEDULE } from '../people.ts';
+import {
+  CAR,
+  cabinAfter,
+  chargePowerKw,
+  hvacPowerW,
+  outsideTemperature,
+  secondsToReach,
+  tractionPowerW,
+} from './physics.ts';
+import { commute, pointAlong, type Route } from './route.ts';
+
+export interface SimulatedCarOptions {
+  clock: Clock;
+  home?: GeoPoint;
+  work?: GeoPoint;
+  /** Departure hours (UTC); the demo's driver, Alex, leaves at 8 and 17. */
+  leaveHomeHour?: number;
+  leaveWorkHour?: number;
+  /** Simulation step; one second by default. */
+  tickMs?: number;
+  /** Starting charge in %. */
+  level?: number;
+  vin?: string;
+}
+
+type Place = 'home' | 'work';
+
+interface Drive {
+  route: Route;
+  to: Place;
+  metres: number;
+}
+
+const ACCEL = 1.5; // m/s²
+const BRAKE = 2; // m/s²
+const HOUR_MS = 3_600_000;
+
+/**
+ * A simulated electric car that commutes between home and work on the injected clock: it drives
+ * the route at the roads' speeds, spends energy by speed and temperature, charges at home with a
+ * taper above 80 %, and heats or cools its cabin. It offers its signals as VSS, so a VISS server
+ * can serve it to anyone.
+ */
+export class SimulatedCar implements SignalSource {
+  readonly tree: SignalTree;
+  private readonly routes: { toWork: Route; toHome: Route };
+  private readonly values = new Map<string, DataPoint>();
+  private readonly listeners = new Set<(path: string) => void>();
+  private cancelTick: (() => void) | null = null;
+  private readonly timers = new Set<() => void>();
+
+  // The car's state, in SI units.
+  private place: Place | null = 'home';
+  private drive: Drive | null = null;
+  private position: GeoPoint;
+  private heading = 0;
+  private speed = 0; // m/s
+  private odometer = 12_345_000; // m
+  private energyKwh: number;
+  private consumedKwh = 4_180;
+  private chargedKwh = 4_310;
+  private batteryPowerW = 0;
+  private recentKwhPerKm = 0.17;
+  private cabin: number;
+  private hvacOn = false;
+  private setPoint = 21;
+  private chargeLimit = 80;
+  private cableConnected = false;
+  private charging = false;
+  private doorsLocked: Record<DoorName, boolean> = {
+    front_driver: true,
+    front_passenger: true,
+    rear_driver: true,
+    rear_passenger: true,
+  };
+  private trunkLocked = true;
+  private windows: Record<DoorName, number> = {
+    front_driver: 0,
+    front_passenger: 0,
+    rear_driver: 0,
+    rear_passenger: 0,
+  };
+  private horn = false;
+  private hazard = false;
+  /** The day and place of the last scheduled departure, so each one happens once. */
+  private departedOn = '';
+  /** The day and place of the last scheduled departure, so each one happens once. */
+  constructor(private readonly options: SimulatedCarOptions) {
+    this.routes = commute(options.home, options.work);
+    this.energyKwh = ((options.level ?? 70) / 100) * CAR.netCapacityKwh;
+    const now = options.clock.now();
+    this.cabin = outsideTemperature(now);
+    // Start where the schedule says the car is at this hour (home outside working hours).
+    const hour = (now % (24 * HOUR_MS)) / HOUR_MS;
+    const atWork = hour >= this.leaveHome + 0.5 && hour < this.leaveWork;
+    this.place = atWork ? 'work' : 'home';
+    this.position = atWork ? this.routes.toWork.legs.at(-1)!.to : this.routes.toHome.legs.at(-1)!.to;
+    if (!atWork) this.cableConnected = true;
+    this.charging = this.cableConnected && this.level < this.chargeLimit;
+    this.tree = new SignalTree([...this.snapshot(now).keys(), VSS.startStopCharging], VSS_NODES);
+    this.publish(now);
+  }
+
+  start(): void {
+    if (this.cancelTick) return;
+    this.cancelTick = this.options.clock.setInterval(() => this.tick(), this.tickMs);
+  }
+
+  stop(): void {
+    this.cancelTick?.();
+    this.cancelTick = null;
+    for (const cancel of this.timers) cancel();
+    this.timers.clear();
+  }
+
+  /** Where the car is now, and how it moves: what a passenger's phone would report. */
+  whereabouts(): GeoPoint & { speed: number; heading: number } {
+    return { ...this.position, speed: this.speed * 3.6, heading: this.heading };
+  }
+
+  get isDriving(): boolean {
+    return this.drive !== null;
+  }
+
+  /** Sends the car on its way now, whatever the time (tests and the CLI's curious users). */
+  depart(): boolean {
+    if (this.drive || !this.place) return false;
+    const to: Place = this.place === 'home' ? 'work' : 'home';
+    this.drive = { route: to === 'work' ? this.routes.toWork : this.routes.toHome, to, metres: 0 };
+    this.place = null;
+    // The driver unlocks, unplugs and gets in.
+    for (const door of DOOR_NAMES) this.doorsLocked[door] = false;
+    this.trunkLocked = false;
+    this.cableConnected = false;
+    this.charging = false;
+    this.publish(this.options.clock.now());
+    return true;
+  }
+
+  /** Plugs the cable in (or out), as the driver does at the wallbox. */
+  plugIn(connected = true): void {
+    this.cableConnected = connected;
+    this.charging = connected && this.level < this.chargeLimit;
+    this.publish(this.options.clock.now());
+  }
+
+  read(path: string): DataPoint | undefined {
+    return this.values.get(path);
+  }
+
+  watch(listener: (path: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async write(path: string, value: SignalValue): Promise<VissError | null> {
+    const door = DOOR_NAMES.find((d) => path === VSS.doorLocked(d));
+    const window = DOOR_NAMES.find((d) => path === VSS.window(d));
+    if (door) this.doorsLocked[door] = value === true;
+    else if (window) this.windows[window] = Number(value);
+    else if (path === VSS.trunkLocked) this.trunkLocked = value === true;
+    else if (path === VSS.hvacActive) this.hvacOn = value === true;
+    else if (path === VSS.driverSetPoint) {
+      if (Number(value) < 15 || Number(value) > 30) return vissErrors.outsideLimit('between 15 and 30 °C for this car');
+      this.setPoint = Number(value);
+    } else if (path === VSS.chargeLimit) {
+      if (Number(value) < 50) return vissErrors.outsideLimit('at least 50 % for this car');
+      this.chargeLimit = Number(value);
+      if (this.charging && this.level >= this.chargeLimit) this.charging = false;
+    } else if (path === VSS.startStopCharging) {
+      if (value === 'START' && !this.cableConnected) return vissErrors.refused('no charging cable is connected');
+      this.charging = value === 'START' && this.level < this.chargeLimit;
+    } else if (path === VSS.horn) this.momentary('horn', value === true, 1_000);
+    else if (path === VSS.hazard) this.momentary('hazard', value === true, 10_000);
+    else return vissErrors.refused(`this car cannot set ${path} remotely`);
+    this.publish(this.options.clock.now());
+    return null;
+  }
+
+  private get tickMs(): number {
+    return this.options.tickMs ?? 1_000;
+  }
+
+  private get leaveHome(): number {
+    return this.options.leaveHomeHour ?? DEFAULT_SCHEDULE.leaveHome;
+  }
+
+  private get leaveWork(): number {
+    return this.options.leaveWorkHour ?? DEFAULT_SCHEDULE.leaveWork;
+  }
+
+  private get level(): number {
+    return (this.energyKwh / CAR.netCapacityKwh) * 100;
+  }
+
+  /** Horn and hazard flashing stop by themselves, as they do on a real car's remote command. */
+  private momentary(what: 'horn' | 'hazard', on: boolean, ms: number): void {
+    this[what] = on;
+    if (!on) return;
+    const cancel = this.options.clock.setTimeout(() => {
+      this.timers.delete(cancel);
+      this[what] = false;
+      this.publish(this.options.clock.now());
+    }, ms);
+    this.timers.add(cancel);
+  }
+
+  private tick(): void {
+    const now = this.options.clock.now();
+    const dt = this.tickMs / 1000;
+    this.keepSchedule(now);
+    const outside = outsideTemperature(now);
+    let drawW = 0;
+    if (this.drive) drawW += this.driveStep(dt, outside) + CAR.auxiliaryW;
+    if (this.hvacOn) drawW += hvacPowerW(this.cabin, this.setPoint, outside);
+    this.cabin = cabinAfter(this.cabin, outside, this.setPoint, this.hvacOn, dt);
+    let intoBatteryKw = 0;
+    if (this.charging) {
+      intoBatteryKw = chargePowerKw(this.level);
+      const added = (intoBatteryKw * dt) / 3_600;
+      this.energyKwh = Math.min(CAR.netCapacityKwh, this.energyKwh + added);
+      this.chargedKwh += added;
+      if (this.level >= this.chargeLimit) this.charging = false;
+    }
+    const usedKwh = (drawW * dt) / 3_600_000;
+    this.energyKwh = Math.max(0, this.energyKwh - usedKwh);
+    if (usedKwh > 0) this.consumedKwh += usedKwh;
+    else this.chargedKwh -= usedKwh;
+    this.batteryPowerW = intoBatteryKw * 1000 - drawW;
+    this.publish(now);
+  }
+
+  /** Leaves at the schedule's hours, once a day each way. */
+  private keepSchedule(now: number): void {
+    const day = Math.floor(now / (24 * HOUR_MS));
+    const hour = (now % (24 * HOUR_MS)) / HOUR_MS;
+    const due =
+      (this.place === 'home' && hour >= this.leaveHome && hour < this.leaveHome + 0.25) ||
+      (this.place === 'work' && hour >= this.leaveWork && hour < this.leaveWork + 0.25);
+    if (due && this.departedOn !== `${day}:${this.place}`) {
+      this.departedOn = `${day}:${this.place}`;
+      this.depart();
+    }
+  }
+
+  /** Moves along the route for `dt` seconds; returns the battery power the drive took (W). */
+  private driveStep(dt: number, outside: number): number {
+    const drive = this.drive!;
+    const { leg } = pointAlong(drive.route, drive.metres);
+    const left = drive.route.metres - drive.metres;
+    // Brake in time to stop at the destination; otherwise go for the road's limit.
+    const stopAt = Math.sqrt(2 * BRAKE * Math.max(0, left - 5));
+    const target = Math.min(leg.limit / 3.6, stopAt);
+    const before = this.speed;
+    this.speed = target > before ? Math.min(target, before + ACCEL * dt) : Math.max(target, before - BRAKE * dt);
+    const step = ((before + this.speed) / 2) * dt;
+    drive.metres = Math.min(drive.route.metres, drive.metres + step);
+    this.odometer += step;
+    const at = pointAlong(drive.route, drive.metres);
+    this.position = at.position;
+    this.heading = at.leg.heading;
+    const traction = tractionPowerW((before + this.speed) / 2, (this.speed - before) / dt, outside);
+    if (step > 0) {
+      // A running average of consumption makes the range estimate follow the driving.
+      const perKm = ((traction + CAR.auxiliaryW) * dt) / 3_600_000 / (step / 1000);
+      this.recentKwhPerKm = this.recentKwhPerKm * 0.995 + Math.max(0.08, Math.min(0.4, perKm)) * 0.005;
+    }
+    if (drive.metres >= drive.route.metres - 1 || (left < 6 && this.speed < 0.5)) this.arrive(drive.to);
+    return traction;
+  }
+
+  private arrive(place: Place): void {
+    this.drive = null;
+    this.place = place;
+    this.speed = 0;
+    this.position = (place === 'work' ? this.routes.toWork : this.routes.toHome).legs.at(-1)!.to;
+    // The car locks when the driver walks away; at home the driver plugs in.
+    for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
+    this.trunkLocked = true;
+    if (place === 'home') {
+      this.cableConnected = true;
+      this.charging = this.level < this.chargeLimit;
+    }
+  }
+
+  /** Every signal's current value, rounded as a car's ECU would report it. */
+  private snapshot(now: number): Map<string, SignalValue> {
+    const level = (this.energyKwh / CAR.netCapacityKwh) * 100;
+    const values = new Map<string, SignalValue>([
+      [VSS.vin, this.options.vin ?? 'TRDSMCAR1A2B00001'],
+      [VSS.latitude, round(this.position.latitude, 6)],
+      [VSS.longitude, round(this.position.longitude, 6)],
+      [VSS.heading, round(this.heading, 0) % 360],
+      [VSS.accuracy, 5],
+      [VSS.speed, round(this.speed * 3.6, 1)],
+      [VSS.odometer, Math.round(this.odometer)],
+      [VSS.moving, this.speed > 0.1],
+      [VSS.outsideTemperature, round(outsideTemperature(now), 1)],
+      [VSS.stateOfCharge, round(level, 1)],
+      [VSS.range, Math.round((this.energyKwh / this.recentKwhPerKm) * 1000)],
+      [VSS.netCapacity, CAR.netCapacityKwh],
+      [VSS.batteryPower, Math.round(this.batteryPowerW / 10) * 10],
+      [VSS.chargedEnergy, round(this.chargedKwh, 2)],
+      [VSS.consumedEnergy, round(this.consumedKwh, 2)],
+      [VSS.isCharging, this.charging],
+      [VSS.chargeLimit, this.chargeLimit],
+      [VSS.timeToComplete, this.charging ? secondsToReach(level, this.chargeLimit) : 0],
+      [VSS.cableConnected, this.cableConnected],
+      [VSS.cabinTemperature, round(this.cabin, 1)],
+      [VSS.hvacActive, this.hvacOn],
+      [VSS.driverSetPoint, this.setPoint],
+      [VSS.trunkLocked, this.trunkLocked],
+      [VSS.horn, this.horn],
+      [VSS.hazard, this.hazard],
+    ]);
+    for (const door of DOOR_NAMES) {
+      values.set(VSS.doorLocked(door), this.doorsLocked[door]);
+      values.set(VSS.doorOpen(door), false);
+      values.set(VSS.window(door), this.windows[door]);
+    }
+    return values;
+  }
+
+  /** Records the new values and tells watchers which changed. */
+  private publish(now: number): void {
+    const changed: string[] = [];
+    for (const [path, value] of this.snapshot(now)) {
+      const wire = toWire(value);
+      const before = this.values.get(path);
+      if (before && JSON.stringify(before.value) === JSON.stringify(wire)) continue;
+      this.values.set(path, { value: wire, ts: now });
+      changed.push(path);
+    }
+    for (const path of changed) for (const listener of this.listeners) listener(path);
+  }
+}
+
+const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,134 @@
+import type { Bus } from '../core/bus.ts';
+import type { Clock } from '../core/clock.ts';
+import type { HubCore } from '../core/core.ts';
+import type { StateChanged } from '../core/events.ts';
+import { newId } from '../core/ids.ts';
+import type { TwinRegistry } from '../core/twin.ts';
+import type { GeoPoint } from '../people/geo.ts';
+
+export const CHARGING_SESSION_EVENT = 'vehicle.charging_session';
+
+/** What a finished charging session records (the `data` of a `vehicle.charging_session` event). */
+export interface ChargingSessionRecord {
+  start: string;
+  end: string;
+  durationS: number;
+  energyKwh: number | null;
+  averagePowerKw: number | null;
+  maxPowerKw: number;
+  startLevel: number | null;
+  endLevel: number | null;
+  location: GeoPoint | null;
+}
+
+interface Session {
+  startTs: number;
+  startCharged: number | null;
+  startLevel: number | null;
+  maxPowerKw: number;
+}
+
+/**
+ * Cuts a car's signals into charging sessions: from charging on to charging off. Energy added is
+ * the growth of the battery's charged-energy counter (or the rise in charge times capacity); it is
+ * also reported live as `charging.energy`, so a dashboard shows the session as it runs.
+ */
+export class ChargingSessionRecorder {
+  private readonly sessions = new Map<string, Session>();
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; core: HubCore }) {}
+
+  start(): void {
+    this.unsubscribe = this.options.bus.subscribe((event) => {
+      if (event.type === 'state') this.onState(event);
+    });
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.sessions.clear();
+  }
+
+  private onState(event: StateChanged): void {
+    const { householdId, thing } = event;
+    const twin = this.options.twins.get(householdId, thing);
+    if (twin?.thing.kind !== 'vehicle') return;
+    const key = `${householdId}\u0000${thing}`;
+    const session = this.sessions.get(key);
+    const number = (property: string) => {
+      const v = this.options.twins.value(householdId, thing, property);
+      return typeof v === 'number' ? v : null;
+    };
+    if (event.property === 'charging.charging') {
+      if (event.to === true && !session) {
+        this.sessions.set(key, {
+          startTs: event.ts,
+          startCharged: number('vehicle.charged_energy'),
+          startLevel: number('battery.level'),
+          maxPowerKw: number('charging.power') ?? 0,
+        });
+        this.reportEnergy(householdId, thing, 0, event.ts, event.id);
+      } else if (event.to !== true && session) {
+        this.sessions.delete(key);
+        this.finish(householdId, thing, session, event.ts);
+      }
+      return;
+    }
+    if (!session) return;
+    if (event.property === 'charging.power')
+      session.maxPowerKw = Math.max(session.maxPowerKw, number('charging.power') ?? 0);
+    if (event.property === 'vehicle.charged_energy') {
+      const added = this.energyAdded(householdId, thing, session);
+      if (added !== null) this.reportEnergy(householdId, thing, added, event.ts, event.id);
+    }
+  }
+
+  private finish(householdId: string, thing: string, session: Session, end: number): void {
+    const energyKwh = this.energyAdded(householdId, thing, session);
+    const hours = (end - session.startTs) / 3_600_000;
+    const latitude = this.options.twins.value(householdId, thing, 'location.latitude');
+    const longitude = this.options.twins.value(householdId, thing, 'location.longitude');
+    const level = this.options.twins.value(householdId, thing, 'battery.level');
+    const record: ChargingSessionRecord = {
+      start: iso(session.startTs),
+      end: iso(end),
+      durationS: Math.round(hours * 3600),
+      energyKwh,
+      averagePowerKw: energyKwh !== null && hours > 0 ? round(energyKwh / hours, 2) : null,
+      maxPowerKw: round(session.maxPowerKw, 2),
+      startLevel: session.startLevel,
+      endLevel: typeof level === 'number' ? level : null,
+      location: typeof latitude === 'number' && typeof longitude === 'number' ? { latitude, longitude } : null,
+    };
+    this.options.bus.publish({
+      type: CHARGING_SESSION_EVENT,
+      id: newId(this.options.clock.now(), 'evt_'),
+      householdId,
+      ts: end,
+      cause: null,
+      thing,
+      data: { ...record },
+    });
+  }
+
+  private energyAdded(householdId: string, thing: string, session: Session): number | null {
+    const charged = this.options.twins.value(householdId, thing, 'vehicle.charged_energy');
+    if (session.startCharged !== null && typeof charged === 'number') return round(charged - session.startCharged, 3);
+    const level = this.options.twins.value(householdId, thing, 'battery.level');
+    const capacity = this.options.twins.value(householdId, thing, 'battery.capacity');
+    if (session.startLevel === null || typeof level !== 'number' || typeof capacity !== 'number') return null;
+    return round(Math.max(0, ((level - session.startLevel) / 100) * capacity), 3);
+  }
+
+  private reportEnergy(householdId: string, thing: string, kwh: number, ts: number, cause: string): void {
+    const twin = this.options.twins.get(householdId, thing);
+    if (!twin || !Object.hasOwn(twin.thing.properties, 'charging.energy')) return;
+    this.options.core.ingest([
+      { householdId, thing, property: 'charging.energy', value: Math.max(0, kwh), ts, source: 'vehicles', cause },
+    ]);
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;

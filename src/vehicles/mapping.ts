@@ -1,0 +1,45 @@
+import type { VissMapping } from '../adapters/viss/adapter.ts';
+import { isVissError } from '../adapters/viss/errors.ts';
+import { fromWire } from '../adapters/viss/tree.ts';
+import { VSS_NODES } from '../adapters/viss/vss-nodes.ts';
+import type { Report } from '../core/events.ts';
+import { writesFor } from './actions.ts';
+import { signalForPath } from './signals.ts';
+
+/** Where reports from a car's own VISS server say they came from. */
+export const VISS_SOURCE = 'viss';
+
+/** How a Triad vehicle maps onto VSS, for the VISS client adapter. */
+export const vehicleMapping: VissMapping = {
+  paths: (thing) =>
+    Object.values(thing.properties)
+      .map((spec) => spec.binding)
+      .filter((path): path is string => typeof path === 'string' && path in VSS_NODES),
+
+  reports: (thing, points, now) => {
+    const reports: Report[] = [];
+    for (const point of points) {
+      const signal = signalForPath(point.path);
+      const node = VSS_NODES[point.path];
+      if (!signal || !node || !Object.hasOwn(thing.properties, signal.property)) continue;
+      const typed = fromWire(node, point.value);
+      // A value outside the VSS type is the car's bug; the core logs refused reports, so pass it on typed or not at all.
+      if (isVissError(typed)) continue;
+      reports.push({
+        householdId: thing.householdId,
+        thing: thing.id,
+        property: signal.property,
+        value: signal.fromVss ? signal.fromVss(typed) : typed,
+        ts: Number.isFinite(point.ts) ? point.ts : now,
+        source: VISS_SOURCE,
+      });
+    }
+    return reports;
+  },
+
+  writes: (command) => {
+    const writes = writesFor(command.action, command.input);
+    if (!Array.isArray(writes)) throw writes;
+    return writes;
+  },
+};

@@ -1,0 +1,135 @@
+import type { FastifyInstance } from 'fastify';
+import { vissErrors } from '../adapters/viss/errors.ts';
+import { serveVissSocket } from '../adapters/viss/server.ts';
+import type { ConnectionSource } from '../adapters/viss/session.ts';
+import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
+import type { VehicleService } from './service.ts';
+
+const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 128 } },
+} as const;
+
+const vissUrl = { type: 'string', minLength: 5, maxLength: 2048 } as const;
+const listQuery = {
+  type: 'object',
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+} as const;
+
+/** `/api/vehicles…` (bearer token) and the VISS server at `/viss/{id}` (token on the upgrade or per request). */
+export function vehicleRoutes(service: VehicleService): RouteModule {
+  return async (app: FastifyInstance, ctx: ApiContext) => {
+    app.get(
+      '/api/vehicles',
+      { schema: { summary: 'Vehicles of your household', tags: ['vehicles'] } },
+      async (request) => service.list(principalOf(request).householdId),
+    );
+
+    app.post(
+      '/api/vehicles',
+      {
+        schema: {
+          summary: "Attach a vehicle by its own VISS endpoint (a car gateway, KUKSA's VISS, the simulator)",
+          tags: ['vehicles'],
+          body: {
+            type: 'object',
+            required: ['name', 'viss'],
+            additionalProperties: false,
+            properties: { name: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' }, viss: vissUrl },
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as { name: string; viss: string };
+        void reply.status(201);
+        return service.attach(principalOf(request).householdId, body);
+      },
+    );
+
+    app.get(
+      '/api/vehicles/:id',
+      { schema: { summary: 'A vehicle with its signals and connection', tags: ['vehicles'], params: idParam } },
+      async (request) => service.get(principalOf(request).householdId, (request.params as { id: string }).id),
+    );
+
+    app.patch(
+      '/api/vehicles/:id',
+      {
+        schema: {
+          summary: 'Point a vehicle at another VISS endpoint',
+          tags: ['vehicles'],
+          params: idParam,
+          body: { type: 'object', required: ['viss'], additionalProperties: false, properties: { viss: vissUrl } },
+        },
+      },
+      async (request) =>
+        service.repoint(
+          principalOf(request).householdId,
+          (request.params as { id: string }).id,
+          (request.body as { viss: string }).viss,
+        ),
+    );
+
+    app.delete(
+      '/api/vehicles/:id',
+      { schema: { summary: 'Detach a vehicle (its trips stay in the history)', tags: ['vehicles'], params: idParam } },
+      async (request, reply) => {
+        await service.remove(principalOf(request).householdId, (request.params as { id: string }).id);
+        void reply.status(204);
+      },
+    );
+
+    app.get(
+      '/api/vehicles/:id/trips',
+      {
+        schema: {
+          summary: 'Trips, newest first: start, end, distance, energy used, route',
+          tags: ['vehicles'],
+          params: idParam,
+          querystring: listQuery,
+        },
+      },
+      async (request) => {
+        const { limit } = request.query as { limit?: number };
+        return service.trips(principalOf(request).householdId, (request.params as { id: string }).id, limit);
+      },
+    );
+
+    app.get(
+      '/api/vehicles/:id/charging-sessions',
+      {
+        schema: {
+          summary: 'Charging sessions, newest first: energy added, average and peak power',
+          tags: ['vehicles'],
+          params: idParam,
+          querystring: listQuery,
+        },
+      },
+      async (request) => {
+        const { limit } = request.query as { limit?: number };
+        return service.chargingSessions(principalOf(request).householdId, (request.params as { id: string }).id, limit);
+      },
+    );
+
+    // Outside /api, so the API's bearer check does not run: VISS clients may instead put the
+    // token in each request's `authorization` field, which only the session can see.
+    app.get('/viss/:id', { websocket: true, config: { public: true } }, (socket, request) => {
+      const { id } = request.params as { id: string };
+      const header = request.headers.authorization;
+      const bearer = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+      const forToken = async (token: string) => {
+        const principal = await ctx.tokens.verify(token);
+        if (!principal) return vissErrors.invalidToken();
+        return service.vissSource(principal, id) ?? vissErrors.unknownPath(`vehicle ${id}`);
+      };
+      const connection: Promise<ConnectionSource> =
+        header === undefined
+          ? Promise.resolve(null)
+          : bearer
+            ? forToken(bearer)
+            : Promise.resolve(vissErrors.invalidToken());
+      serveVissSocket(socket, { clock: ctx.clock, source: connection, authorize: forToken, log: ctx.log });
+    });
+  };
+}

@@ -1,0 +1,223 @@
+import { VissAdapter } from '../adapters/viss/adapter.ts';
+import { SignalTree } from '../adapters/viss/tree.ts';
+import { VSS_NODES } from '../adapters/viss/vss-nodes.ts';
+import type { RouteModule } from '../api/server.ts';
+import { thingView } from '../api/views.ts';
+import type { Principal } from '../auth/tokens.ts';
+import { badRequest, conflict, notFound } from '../core/errors.ts';
+import type { HubServices, Subsystem } from '../core/hub.ts';
+import type { Twin } from '../core/twin.ts';
+import { slugify } from '../model/thing.ts';
+import { CHARGING_SESSION_EVENT, ChargingSessionRecorder } from './charging.ts';
+import { vehicleMapping } from './mapping.ts';
+import { vehicleRoutes } from './routes.ts';
+import { vehicleSafetyGuard } from './safety.ts';
+import { COMMAND_ONLY_PATHS } from './signals.ts';
+import { vehicleMeta, vehicleThing } from './thing.ts';
+import { TRIP_EVENT, TripRecorder } from './trips.ts';
+import { TwinSignalSource } from './twin-source.ts';
+
+/** A vehicle to attach: its name and its own VISS endpoint (API body and config file entry alike). */
+export interface VehicleEndpoint {
+  name: string;
+  viss: string;
+}
+
+export interface VehicleServiceOptions {
+  /** Vehicles from the config file, attached (or re-pointed) at start. */
+  vehicles?: VehicleEndpoint[];
+  /** How long a car must stand still before its trip ends. */
+  tripStopGraceMs?: number;
+  /** Reconnect back-off towards cars' VISS endpoints. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+interface Running {
+  hub: HubServices;
+  adapter: VissAdapter;
+  trips: TripRecorder;
+  charging: ChargingSessionRecorder;
+  removeGuard: () => void;
+}
+
+/**
+ * The car side of Triad: vehicles followed over VISS, their remote commands with safety rules,
+ * trips and charging sessions cut from their signals, and a VISS server at `/viss/{id}` so any VISS
+ * client can read and command a Triad vehicle.
+ */
+export class VehicleService implements Subsystem {
+  readonly name = 'vehicles';
+  readonly routes: RouteModule;
+  private running: Running | null = null;
+
+  constructor(private readonly options: VehicleServiceOptions = {}) {
+    this.routes = vehicleRoutes(this);
+  }
+
+  async start(hub: HubServices): Promise<void> {
+    const adapter = new VissAdapter({ mapping: vehicleMapping, backoff: this.options.backoff });
+    await hub.addAdapter(adapter);
+    const trips = new TripRecorder({
+      bus: hub.bus,
+      clock: hub.clock,
+      twins: hub.twins,
+      stopGraceMs: this.options.tripStopGraceMs,
+    });
+    const charging = new ChargingSessionRecorder({ bus: hub.bus, clock: hub.clock, twins: hub.twins, core: hub.core });
+    trips.start();
+    charging.start();
+    const removeGuard = hub.commands.addGuard(vehicleSafetyGuard(hub.twins));
+    this.running = { hub, adapter, trips, charging, removeGuard };
+
+    for (const household of await hub.store.listHouseholds()) {
+      for (const twin of hub.twins.list(household.id)) {
+        const meta = vehicleMeta(twin.thing);
+        if (meta) await adapter.connect({ householdId: household.id, thing: twin.thing.id, url: meta.viss });
+      }
+    }
+    for (const vehicle of this.options.vehicles ?? []) {
+      const id = slugify(vehicle.name);
+      if (hub.twins.get(hub.householdId, id)) await this.repoint(hub.householdId, id, vehicle.viss);
+      else await this.attach(hub.householdId, vehicle);
+    }
+    hub.log.child('vehicles').info('vehicles ready', { configured: this.options.vehicles?.length ?? 0 });
+  }
+
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.running = null;
+    if (!running) return;
+    running.removeGuard();
+    running.trips.stop();
+    running.charging.stop();
+    await running.adapter.stop();
+  }
+
+  list(householdId: string) {
+    const { hub } = this.require();
+    return hub.twins
+      .list(householdId)
+      .filter((twin) => twin.thing.kind === 'vehicle')
+      .map((twin) => this.view(twin));
+  }
+
+  get(householdId: string, id: string) {
+    return this.view(this.vehicle(householdId, id));
+  }
+
+  /** Adds a vehicle that speaks VISS at `viss`, and starts following it. */
+  async attach(householdId: string, endpoint: VehicleEndpoint) {
+    const { hub, adapter } = this.require();
+    const name = endpoint.name.trim();
+    const url = checkedUrl(endpoint.viss);
+    const id = slugify(name);
+    if (hub.twins.get(householdId, id)) throw conflict(`a thing named ${JSON.stringify(id)} already exists`);
+    await hub.core.upsertThing(vehicleThing({ id, householdId, name, viss: url }));
+    await adapter.connect({ householdId, thing: id, url });
+    return this.get(householdId, id);
+  }
+
+  /** Points a vehicle at another VISS endpoint (a gateway's new address). */
+  async repoint(householdId: string, id: string, viss: string) {
+    const { hub, adapter } = this.require();
+    const twin = this.vehicle(householdId, id);
+    const url = checkedUrl(viss);
+    // The description is rebuilt too, so a vehicle made by an older Triad gains new signals.
+    await hub.core.upsertThing(vehicleThing({ id, householdId, name: twin.thing.name, viss: url }));
+    await adapter.connect({ householdId, thing: id, url });
+    return this.get(householdId, id);
+  }
+
+  async remove(householdId: string, id: string): Promise<void> {
+    const { hub, adapter } = this.require();
+    this.vehicle(householdId, id);
+    await adapter.disconnect(householdId, id);
+    await hub.core.removeThing(householdId, id);
+  }
+
+  async trips(householdId: string, id: string, limit = 50) {
+    return this.records(householdId, id, TRIP_EVENT, limit);
+  }
+
+  async chargingSessions(householdId: string, id: string, limit = 50) {
+    return this.records(householdId, id, CHARGING_SESSION_EVENT, limit);
+  }
+
+  /** The source a VISS client of `/viss/{id}` reads and commands, for a caller of that household. */
+  vissSource(principal: Principal, id: string): TwinSignalSource | null {
+    const running = this.running;
+    const twin = running?.hub.twins.get(principal.householdId, id);
+    if (!running || !twin || twin.thing.kind !== 'vehicle') return null;
+    const paths = Object.values(twin.thing.properties)
+      .map((spec) => spec.binding)
+      .filter((path): path is string => typeof path === 'string' && path in VSS_NODES);
+    return new TwinSignalSource({
+      twins: running.hub.twins,
+      bus: running.hub.bus,
+      commands: running.hub.commands,
+      householdId: principal.householdId,
+      vehicle: id,
+      tree: new SignalTree([...paths, ...COMMAND_ONLY_PATHS], VSS_NODES),
+      issuedBy: principal.userId ?? principal.tokenId,
+    });
+  }
+
+  private async records(householdId: string, id: string, type: string, limit: number) {
+    const { hub } = this.require();
+    this.vehicle(householdId, id);
+    // Read-your-writes: a trip that just ended is in the history writer's buffer until its next batch.
+    await hub.history.flush();
+    const events = await hub.store.listEvents({ householdId, types: [type], thing: id, limit: 10_000 });
+    return events
+      .sort((a, b) => b.ts - a.ts)
+      .slice(0, limit)
+      .map((event) => ({ id: event.id, ...('data' in event ? event.data : {}) }));
+  }
+
+  private vehicle(householdId: string, id: string): Twin {
+    const twin = this.require().hub.twins.get(householdId, id);
+    if (twin?.thing.kind !== 'vehicle') throw notFound(`vehicle ${JSON.stringify(id)}`);
+    return twin;
+  }
+
+  private view(twin: Twin) {
+    const { adapter } = this.require();
+    return {
+      ...thingView(twin),
+      viss: vehicleMeta(twin.thing)?.viss ?? null,
+      connected: adapter.isConnected(twin.thing.householdId, twin.thing.id),
+    };
+  }
+
+  private require(): Running {
+    if (!this.running) throw new Error('the vehicles subsystem has not started');
+    return this.running;
+  }
+}
+
+/** Vehicles from a config file's `vehicles:` list, checked before the hub starts. */
+export function parseVehicleConfig(value: unknown): VehicleEndpoint[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw badRequest('vehicles must be a list of {name, viss}');
+  return value.map((entry, i) => {
+    const { name, viss } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof name !== 'string' || !/\S/.test(name) || name.length > 100) {
+      throw badRequest(`vehicles[${i}].name must be a name of 1 to 100 characters`);
+    }
+    if (typeof viss !== 'string') throw badRequest(`vehicles[${i}].viss must be a ws:// or wss:// address`);
+    return { name: name.trim(), viss: checkedUrl(viss, `vehicles[${i}].viss`) };
+  });
+}
+
+function checkedUrl(text: string, what = 'viss'): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw badRequest(`${what} must be a ws:// or wss:// address, not ${JSON.stringify(text.slice(0, 100))}`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw badRequest(`${what} must be a ws:// or wss:// address (VISS runs over WebSocket)`);
+  }
+  return url.toString();
+}

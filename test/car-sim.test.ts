@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { VirtualClock } from '../src/core/clock.ts';
+import { distanceMetres } from '../src/people/geo.ts';
+import { SimulatedCar } from '../src/sim/car/car.ts';
+import { chargePowerKw, secondsToReach, tractionPowerW } from '../src/sim/car/physics.ts';
+import { DEMO_WORK } from '../src/sim/car/route.ts';
+import { DEMO_HOME } from '../src/sim/people.ts';
+
+/** The car simulator on its own: physics and a commuting day on the virtual clock. */
+
+const value = (car: SimulatedCar, path: string) => car.read(path)?.value;
+const num = (car: SimulatedCar, path: string) => Number(value(car, path));
+
+describe('car simulator', () => {
+  it('uses more energy per kilometre at motorway speed and in the cold', () => {
+    const perKm = (kmh: number, celsius: number) => tractionPowerW(kmh / 3.6, 0, celsius) / kmh;
+    assert.ok(perKm(100, 20) > perKm(50, 20) * 1.3);
+    assert.ok(perKm(50, -5) > perKm(50, 20) * 1.2);
+  });
+
+  it('charges at full AC power up to 80 % and tapers above', () => {
+    assert.equal(chargePowerKw(50), chargePowerKw(80));
+    assert.ok(chargePowerKw(90) < chargePowerKw(80) * 0.6);
+    assert.ok(secondsToReach(80, 100) > secondsToReach(60, 80));
+  });
+
+  it('commutes to work at eight, spending charge, then charges at home to its limit', async () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T07:55:00Z'));
+    const car = new SimulatedCar({ clock, level: 60 });
+    car.start();
+    const startOdometer = num(car, 'Vehicle.TraveledDistance');
+    await clock.advance(30 * 60_000);
+    assert.equal(value(car, 'Vehicle.IsMoving'), 'false');
+    const at = {
+      latitude: num(car, 'Vehicle.CurrentLocation.Latitude'),
+      longitude: num(car, 'Vehicle.CurrentLocation.Longitude'),
+    };
+    assert.ok(distanceMetres(at, DEMO_WORK) < 20, 'parked at work');
+    assert.ok(num(car, 'Vehicle.TraveledDistance') - startOdometer > 6_000);
+    const atWork = num(car, 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current');
+    assert.equal(value(car, 'Vehicle.Cabin.Door.Row1.DriverSide.IsLocked'), 'true', 'locks itself on walk-away');
+
+    // Home at 17:30, plugged in; by the next morning it reached the 80 % limit and stopped.
+    await clock.advance(9.5 * 3_600_000);
+    const home = {
+      latitude: num(car, 'Vehicle.CurrentLocation.Latitude'),
+      longitude: num(car, 'Vehicle.CurrentLocation.Longitude'),
+    };
+    assert.ok(distanceMetres(home, DEMO_HOME) < 20, 'parked at home');
+    assert.equal(
+      value(car, 'Vehicle.Powertrain.TractionBattery.Charging.ChargingPort.AnyPosition.IsChargingCableConnected'),
+      'true',
+    );
+    await clock.advance(12 * 3_600_000);
+    assert.ok(atWork < 60);
+    assert.equal(num(car, 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current'), 80);
+    assert.equal(value(car, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'false');
+    car.stop();
+  });
+
+  it('brings the cabin to the set point within minutes while the HVAC draws power', async () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T06:00:00Z'));
+    const car = new SimulatedCar({ clock });
+    car.start();
+    const cold = num(car, 'Vehicle.Cabin.HVAC.AmbientAirTemperature');
+    assert.equal(await car.write('Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature', 22), null);
+    car.plugIn(false);
+    assert.equal(await car.write('Vehicle.Cabin.HVAC.IsAirConditioningActive', true), null);
+    await clock.advance(60_000);
+    assert.ok(num(car, 'Vehicle.Powertrain.TractionBattery.CurrentPower') < -1_000, 'the HVAC draws from the battery');
+    await clock.advance(14 * 60_000);
+    assert.ok(cold < 10 && num(car, 'Vehicle.Cabin.HVAC.AmbientAirTemperature') > 21);
+    car.stop();
+  });
+});
