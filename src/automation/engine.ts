@@ -95,6 +95,7 @@ export class AutomationEngine implements Subsystem {
         locations: this.locations,
         webhookTimeoutMs: this.options.webhookTimeoutMs ?? 5000,
       }),
+      notifyWebhook: this.options.notifyWebhook,
     });
     this.unsubscribe = hub.bus.subscribe((event) => this.onEvent(event));
 

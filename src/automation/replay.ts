@@ -6,7 +6,7 @@ import type { LatestValue, Store } from '../store/store.ts';
 import type { Rule, TriggerData } from './model.ts';
 import { parseRule } from './parse/rule.ts';
 import { AutomationRuntime } from './runtime/runtime.ts';
-import type { Trace } from './runtime/trace.ts';
+import { FINAL_TRACE, type Trace } from './runtime/trace.ts';
 import type { AutomationWorld, CommandRecord } from './runtime/world.ts';
 import type { GeoPoint } from './time/sun.ts';
 
@@ -76,6 +76,12 @@ class ReplayClock implements Clock {
       this.timers = this.timers.filter((t) => t !== timer);
     };
   }
+  /** The earliest timer's due time, or Infinity when none is set. */
+  nextDue(): number {
+    let due = Number.POSITIVE_INFINITY;
+    for (const t of this.timers) if (t.due < due) due = t.due;
+    return due;
+  }
   /** Fires the earliest timer due at or before `time`; false when none is. */
   fireNext(time: number): boolean {
     let next: (typeof this.timers)[number] | undefined;
@@ -107,7 +113,9 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   const runs: ReplayRun[] = [];
   const maxRuns = options.maxRuns ?? 1000;
   const result: ReplayResult = { runs, events: 0, conditionFailed: 0, skipped: 0, truncated: false };
-  const traces = new Map<string, Trace>();
+  /** Traces of runs not yet ended: those still waiting when the range ends are reported as they stand. */
+  const unfinished = new Map<string, Trace>();
+  let idCounter = 0;
   const world: AutomationWorld = {
     clock,
     log: options.log ?? createLogger({ level: 'silent' }),
@@ -120,13 +128,18 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     },
     publish: () => {},
     postWebhook: async () => {},
-    timers: { save: async () => {}, delete: async () => {} },
+    // Nothing in a replay outlives it, so no timer is stored.
+    timers: null,
     traces: {
+      inMemory: true,
       save: async (trace) => {
-        traces.set(trace.id, trace);
+        if (FINAL_TRACE.has(trace.status)) unfinished.delete(trace.id);
+        else unfinished.set(trace.id, trace);
       },
-      load: async (_h, id) => traces.get(id) ?? null,
+      load: async (_h, id) => unfinished.get(id) ?? null,
     },
+    newId: (now, prefix) =>
+      `${prefix}${Math.floor(now).toString(16).padStart(12, '0')}${(idCounter++).toString(16).padStart(8, '0')}`,
   };
   const record = (trace: Trace) => {
     if (trace.status === 'condition_failed') result.conditionFailed++;
@@ -144,7 +157,10 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     props.set(value.property, value.value);
   }
   for (const rule of options.rules) await runtime.load({ ...rule, householdId, enabled: true });
+  // Everything a replay world does resolves at once, so a run settles within a few microtask
+  // turns; a macrotask turn per event (setImmediate) would cost more than the event itself.
   const settle = async () => {
+    for (let i = 0; i < 100 && runtime.busy; i++) await undefined;
     for (let i = 0; i < 1000 && runtime.busy; i++) await new Promise((resolve) => setImmediate(resolve));
   };
   const advance = async (time: number) => {
@@ -157,7 +173,8 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   for await (const page of options.source.pages({ events: wantsEvents })) {
     for (const event of page) {
       if (event.ts < from || event.ts > to) continue;
-      await advance(event.ts);
+      if (clock.nextDue() <= event.ts) await advance(event.ts);
+      else clock.set(event.ts);
       if (event.type === 'state') apply(state, event);
       runtime.handle(event);
       if (runtime.busy) await settle();
@@ -168,7 +185,7 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   await advance(to);
   await settle();
   // Runs still in a delay or wait when the range ends are reported as they stand.
-  for (const trace of traces.values()) if (trace.status === 'waiting' || trace.status === 'running') record(trace);
+  for (const trace of unfinished.values()) if (trace.status === 'waiting' || trace.status === 'running') record(trace);
   await runtime.stop();
   runs.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   return result;

@@ -1,6 +1,6 @@
 import type { Adapter, AdapterContext } from '../../src/adapters/adapter.ts';
-import { AutomationEngine, type AutomationEngineOptions } from '../../src/automation/index.ts';
-import type { Clock } from '../../src/core/clock.ts';
+import { AutomationEngine, type AutomationEngineOptions, type Trace } from '../../src/automation/index.ts';
+import type { Clock, VirtualClock } from '../../src/core/clock.ts';
 import type { Command, HubEvent } from '../../src/core/events.ts';
 import { Hub, type HubServices, type Subsystem } from '../../src/core/hub.ts';
 import { createLogger } from '../../src/core/log.ts';
@@ -11,8 +11,8 @@ export const HOME = 'home';
 
 /**
  * A small home on the other side of an adapter, for tests that need exact control of values on the
- * virtual clock (the demo sensor wanders on its own): a sensor, a fan that confirms its commands
- * 10 ms later, and a person whose zone tests can move.
+ * virtual clock (the demo sensor wanders on its own): a sensor, a fan and a dimmable light that
+ * confirm their commands 10 ms later, and a person whose zone tests can move.
  */
 export class TestHome implements Adapter, Subsystem {
   readonly name = 'test-home';
@@ -43,6 +43,13 @@ export class TestHome implements Adapter, Subsystem {
     });
     await this.ctx.upsertThing({
       ...base,
+      id: 'hall-light',
+      name: 'Hall light',
+      properties: vocabularyProperties(['light.on', 'light.brightness']),
+      actions: vocabularyActions('light'),
+    });
+    await this.ctx.upsertThing({
+      ...base,
       id: 'anna',
       kind: 'person',
       name: 'Anna',
@@ -55,13 +62,15 @@ export class TestHome implements Adapter, Subsystem {
 
   async execute(command: Command): Promise<void> {
     this.sent.push(command);
+    const capability = command.thing === 'hall-light' ? 'light' : 'switch';
     const on =
       command.action === 'turn_on' ||
-      (command.action === 'toggle' && this.ctx.getValue(HOME, command.thing, 'switch.on') !== true);
+      (command.action === 'toggle' && this.ctx.getValue(HOME, command.thing, `${capability}.on`) !== true);
+    const reports = [{ property: `${capability}.on`, value: on as unknown }];
+    const brightness = (command.input as { brightness?: unknown }).brightness;
+    if (brightness !== undefined) reports.push({ property: 'light.brightness', value: brightness });
     this.ctx.clock.setTimeout(() => {
-      this.ctx.ingest([
-        { householdId: HOME, thing: command.thing, property: 'switch.on', value: on, source: this.name },
-      ]);
+      this.ctx.ingest(reports.map((r) => ({ householdId: HOME, thing: command.thing, ...r, source: this.name })));
     }, 10);
   }
 }
@@ -87,7 +96,8 @@ export async function startTestHub(options: {
   const hub = new Hub({
     dataDir,
     http: { port: 0, host: '127.0.0.1' },
-    mqtt: { port: 0, host: '127.0.0.1' },
+    // Tests connect plain MQTT clients (a watcher on `#`, a publisher) without device accounts.
+    mqtt: { port: 0, host: '127.0.0.1', allowAnonymous: true },
     demo: options.demo ?? false,
     clock: options.clock,
     commandTimeoutMs: 60_000,
@@ -143,3 +153,23 @@ actions:
   - action: turn_on
     thing: living-room-fan
 `;
+
+export const MIN = 60_000;
+
+/** Advances the virtual clock in steps, so store and MQTT I/O started on the way keeps up with it. */
+export async function advance(clock: VirtualClock, ms: number, step = 1000): Promise<void> {
+  for (let done = 0; done < ms; done += step) await clock.advance(Math.min(step, ms - done));
+}
+
+/** Creates a rule (an object, or YAML text as a JSON string) over the API; throws unless 201. */
+export async function postRule(t: TestHub, rule: Record<string, unknown> | string): Promise<void> {
+  const response = await t.api('/api/automations', { method: 'POST', body: JSON.stringify(rule) });
+  if (response.status !== 201) throw new Error(`POST /api/automations: ${response.status} ${await response.text()}`);
+}
+
+/** A rule's traces over the API, oldest first. */
+export async function tracesOf(t: TestHub, rule: string): Promise<Trace[]> {
+  const response = await t.api(`/api/automations/${rule}/traces`);
+  if (response.status !== 200) throw new Error(`traces of ${rule}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as Trace[]).reverse();
+}

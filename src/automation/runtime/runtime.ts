@@ -1,5 +1,5 @@
 import type { HubEvent, StateChanged } from '../../core/events.ts';
-import { newId } from '../../core/ids.ts';
+import { newId as randomId } from '../../core/ids.ts';
 import type { StoredTimer } from '../../store/store.ts';
 import type { ExpressionScope } from '../expression/index.ts';
 import type { Action, Condition, Rule, Trigger, TriggerData } from '../model.ts';
@@ -72,6 +72,8 @@ interface Waiter {
 export interface RuntimeOptions {
   world: AutomationWorld;
   dryRun?: boolean;
+  /** Where `notify` actions without their own `webhook:` are posted; none when absent. */
+  notifyWebhook?: string;
   /** Called when a run ends (finished, failed, skipped…), after its trace is saved. */
   onRunEnd?: (trace: Trace) => void;
 }
@@ -95,10 +97,24 @@ export class AutomationRuntime {
   private readonly early = new Map<string, HubEvent & { type: 'command' }>();
   private readonly saves = new Map<string, Promise<void>>();
   private readonly active = new Set<Promise<void>>();
+  /** Every run not yet ended, across rules: `busy` looks at these, not at every loaded rule. */
+  private readonly inFlight = new Set<Run>();
+  private readonly newId: (now: number, prefix: string) => string;
   private stopped = false;
 
   constructor(private readonly options: RuntimeOptions) {
     this.world = options.world;
+    this.newId = options.world.newId ? options.world.newId.bind(options.world) : randomId;
+  }
+
+  /** Stores a timer, when the world keeps timers across restarts. */
+  private saveTimer(timer: StoredTimer): Promise<void> | undefined {
+    return this.world.timers?.save(timer);
+  }
+
+  private deleteTimer(id: string): void {
+    const deleted = this.world.timers?.delete(id);
+    if (deleted) this.track(deleted);
   }
 
   // ---------------------------------------------------------------- rules
@@ -123,7 +139,7 @@ export class AutomationRuntime {
     this.disarm(state);
     for (const pending of state.pending.values()) {
       pending.disarm();
-      await this.world.timers.delete(pending.timerId);
+      await this.world.timers?.delete(pending.timerId);
     }
     state.pending.clear();
     state.queue = [];
@@ -191,7 +207,7 @@ export class AutomationRuntime {
       const due = nextScheduled(trigger, after, this.world.location(state.rule.householdId));
       if (!Number.isFinite(due)) return;
       cancel = clock.setTimeout(() => {
-        this.fire(state, scheduledData(trigger, due, newId(due, 'trg_')));
+        this.fire(state, scheduledData(trigger, due, this.newId(due, 'trg_')));
         armFrom(due);
       }, due - clock.now());
     };
@@ -261,24 +277,23 @@ export class AutomationRuntime {
   // ---------------------------------------------------------------- for:
 
   private startPending(state: RuleState, trigger: Trigger, data: TriggerData, due: number): void {
-    const timerId = newId(this.world.clock.now(), 'tmr_');
+    const timerId = this.newId(this.world.clock.now(), 'tmr_');
     const pending: PendingFor = { timerId, data, disarm: () => {} };
     state.pending.set(trigger.id, pending);
-    this.track(
-      this.world.timers.save({
-        id: timerId,
-        householdId: state.rule.householdId,
-        owner: TIMER_OWNER,
-        due,
-        payload: {
-          kind: 'for',
-          rule: state.rule.id,
-          version: state.rule.version,
-          trigger: trigger.id,
-          data: { ...data },
-        },
-      }),
-    );
+    const saved = this.saveTimer({
+      id: timerId,
+      householdId: state.rule.householdId,
+      owner: TIMER_OWNER,
+      due,
+      payload: {
+        kind: 'for',
+        rule: state.rule.id,
+        version: state.rule.version,
+        trigger: trigger.id,
+        data: { ...data },
+      },
+    });
+    if (saved) this.track(saved);
     this.armPending(state, trigger, pending, due);
   }
 
@@ -287,7 +302,7 @@ export class AutomationRuntime {
     const elapse = () => {
       if (state.pending.get(trigger.id) !== pending) return;
       state.pending.delete(trigger.id);
-      this.track(this.world.timers.delete(pending.timerId));
+      this.deleteTimer(pending.timerId);
       this.fire(state, {
         ...pending.data,
         description: `${pending.data.description} for ${formatMs(due - pending.data.ts)}`,
@@ -306,7 +321,7 @@ export class AutomationRuntime {
     if (!pending) return;
     pending.disarm();
     state.pending.delete(triggerId);
-    this.track(this.world.timers.delete(pending.timerId));
+    this.deleteTimer(pending.timerId);
   }
 
   // ---------------------------------------------------------------- runs
@@ -370,7 +385,7 @@ export class AutomationRuntime {
       cancelled: false,
       interrupt: null,
       state: {
-        runId: newId(this.world.clock.now(), 'run_'),
+        runId: this.newId(this.world.clock.now(), 'run_'),
         traceId: trace.id,
         householdId: rule.householdId,
         rule: rule.id,
@@ -381,6 +396,7 @@ export class AutomationRuntime {
       },
     };
     state.running.add(run);
+    this.inFlight.add(run);
     this.track(this.execute(state, run, null));
   }
 
@@ -430,10 +446,11 @@ export class AutomationRuntime {
       this.world.log.error('rule run failed', { rule: rule.id, error });
     }
     state.running.delete(run);
+    this.inFlight.delete(run);
     // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
     if (this.stopped) return;
     this.end(trace, status);
-    this.track(this.world.timers.delete(run.state.runId));
+    this.deleteTimer(run.state.runId);
     // The next queued trigger starts when this run ends (mode: queued).
     const next = state.queue.shift();
     if (next && !this.stopped && this.rules.get(rule.householdId)?.get(rule.id) === state)
@@ -596,17 +613,18 @@ export class AutomationRuntime {
         const data = { rule: run.rule.id, trace: run.trace.id, title, message };
         this.world.publish({
           type: 'automation.notify',
-          id: newId(now, 'evt_'),
+          id: this.newId(now, 'evt_'),
           householdId: run.state.householdId,
           ts: now,
           cause: run.state.trigger.cause,
           data,
         });
-        if (action.webhook) {
+        const webhook = action.webhook ?? this.options.notifyWebhook ?? null;
+        if (webhook) {
           try {
-            await this.world.postWebhook(action.webhook, { ...data, ts: new Date(now).toISOString() });
+            await this.world.postWebhook(webhook, { ...data, ts: new Date(now).toISOString() });
           } catch (error) {
-            step.error = `webhook ${action.webhook}: ${error instanceof Error ? error.message : String(error)}`;
+            step.error = `webhook ${webhook}: ${error instanceof Error ? error.message : String(error)}`;
             run.trace.error = step.error;
             done('error');
             return 'error';
@@ -650,7 +668,12 @@ export class AutomationRuntime {
     if (action.type !== 'wait') return true;
     const waiter: Waiter = { run, triggers: action.triggers, resolve: () => {} };
     const result = new Promise<TriggerData | null>((resolve) => {
-      waiter.resolve = resolve;
+      // Wakes the run in the same turn as the event that matched, so it goes on at that event's
+      // time and a replay sees it busy, rather than only when the promise chain gets round to it.
+      waiter.resolve = (data) => {
+        resolve(data);
+        if (data) run.interrupt?.(true);
+      };
     });
     this.waiters.add(waiter);
     const goOnPromise = this.suspend(run, waiting, due, result);
@@ -680,19 +703,22 @@ export class AutomationRuntime {
   private async suspend(run: Run, waiting: Waiting, due: number, early?: Promise<unknown>): Promise<boolean> {
     const { clock } = this.world;
     run.trace.status = 'waiting';
-    await this.world.timers.save({
-      id: run.state.runId,
-      householdId: run.state.householdId,
-      owner: TIMER_OWNER,
-      due,
-      payload: {
-        kind: 'run',
-        rule: run.state.rule,
-        version: run.state.version,
-        run: structuredClone(run.state),
-        waiting,
-      },
-    });
+    // Checked first: the copy of the run's state is only worth making for a store that keeps it.
+    if (this.world.timers) {
+      await this.world.timers.save({
+        id: run.state.runId,
+        householdId: run.state.householdId,
+        owner: TIMER_OWNER,
+        due,
+        payload: {
+          kind: 'run',
+          rule: run.state.rule,
+          version: run.state.version,
+          run: structuredClone(run.state),
+          waiting,
+        },
+      });
+    }
     this.saveTrace(run.trace);
     if (run.cancelled) return false;
     const goOn = await new Promise<boolean>((resolve) => {
@@ -702,6 +728,8 @@ export class AutomationRuntime {
         settled = true;
         disarm();
         run.interrupt = null;
+        // Mid-step again from this moment: `busy` must say so before the continuation runs.
+        run.trace.status = 'running';
         resolve(value);
       };
       let disarm = () => {};
@@ -731,7 +759,7 @@ export class AutomationRuntime {
       const payload = timer.payload as { kind?: string; rule?: string; version?: string };
       const state = payload.rule ? this.rules.get(timer.householdId)?.get(payload.rule) : undefined;
       if (!state || !state.rule.enabled || state.rule.version !== payload.version) {
-        await this.world.timers.delete(timer.id);
+        await this.world.timers?.delete(timer.id);
         continue;
       }
       if (payload.kind === 'for') {
@@ -742,7 +770,7 @@ export class AutomationRuntime {
             ? this.world.value(timer.householdId, trigger.thing, trigger.property)
             : undefined;
         if (!trigger || !stillHolds(trigger, data, current) || state.pending.has(triggerId)) {
-          await this.world.timers.delete(timer.id);
+          await this.world.timers?.delete(timer.id);
           continue;
         }
         const pending: PendingFor = { timerId: timer.id, data, disarm: () => {} };
@@ -755,9 +783,10 @@ export class AutomationRuntime {
           this.newTrace(state.rule, saved.trigger, saved.traceId);
         const run: Run = { rule: state.rule, trace, state: saved, cancelled: false, interrupt: null };
         state.running.add(run);
+        this.inFlight.add(run);
         this.track(this.execute(state, run, { waiting, due: timer.due }));
       } else {
-        await this.world.timers.delete(timer.id);
+        await this.world.timers?.delete(timer.id);
       }
     }
   }
@@ -766,7 +795,7 @@ export class AutomationRuntime {
 
   private newTrace(rule: Rule, data: TriggerData, id?: string): Trace {
     return {
-      id: id ?? newId(this.world.clock.now(), 'trc_'),
+      id: id ?? this.newId(this.world.clock.now(), 'trc_'),
       householdId: rule.householdId,
       rule: rule.id,
       ruleVersion: rule.version,
@@ -789,7 +818,7 @@ export class AutomationRuntime {
       const now = this.world.clock.now();
       this.world.publish({
         type: 'automation.run',
-        id: newId(now, 'evt_'),
+        id: this.newId(now, 'evt_'),
         householdId: trace.householdId,
         ts: now,
         cause: trace.trigger.cause,
@@ -801,6 +830,10 @@ export class AutomationRuntime {
 
   /** Saves a trace, one save at a time per trace so an older copy never overwrites a newer one. */
   private saveTrace(trace: Trace): void {
+    if (this.world.traces.inMemory) {
+      void this.world.traces.save(trace);
+      return;
+    }
     const snapshot = structuredClone(trace);
     const previous = this.saves.get(trace.id) ?? Promise.resolve();
     const next = previous
@@ -876,19 +909,13 @@ export class AutomationRuntime {
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       await new Promise((resolve) => setImmediate(resolve));
-      const busy = [...this.rules.values()].some((h) =>
-        [...h.values()].some((s) => [...s.running].some((r) => r.trace.status === 'running')),
-      );
-      if (!busy && this.saves.size === 0) return;
+      if (!this.busy) return;
     }
   }
 
   /** Whether any run is mid-step (not waiting on a timer or trigger). */
   get busy(): boolean {
-    for (const household of this.rules.values()) {
-      for (const state of household.values())
-        for (const run of state.running) if (run.trace.status === 'running') return true;
-    }
+    for (const run of this.inFlight) if (run.trace.status === 'running') return true;
     return this.saves.size > 0;
   }
 

@@ -20,6 +20,10 @@ function oneOf(value: unknown, allowed: unknown[] | undefined): boolean {
  * trigger with `for:`, this is the moment the wait starts; `holds` says whether it still holds.
  */
 export function matchStateChange(trigger: Trigger, change: StateChanged): TriggerData | null {
+  // Most changes a replay feeds in are for another thing or property: turn those away before
+  // building anything.
+  if (!isStateLike(trigger) || trigger.thing !== change.thing) return null;
+  if (trigger.type === 'zone' ? change.property !== 'presence.zone' : trigger.property !== change.property) return null;
   const base = {
     id: trigger.id,
     cause: change.id,

@@ -44,8 +44,15 @@ export interface AutomationWorld {
   publish(event: GenericEvent): void;
   /** POSTs JSON to a notification webhook (live) or records that it would (dry run). */
   postWebhook(url: string, body: Record<string, unknown>): Promise<void>;
-  timers: TimerStore;
+  /** Where timers are stored so they survive a restart; null in a dry run, where nothing outlives the run. */
+  timers: TimerStore | null;
   traces: TraceStore;
+  /**
+   * Makes the ids of traces, runs, timers and events. Live leaves it out (the hub's time-ordered
+   * random ids); replay passes a counter, because random bytes per run cost a million-event replay
+   * a tenth of its time and its ids never leave the replay.
+   */
+  newId?(now: number, prefix: string): string;
 }
 
 /** Where durable timers live: the Store live, nowhere in a dry run. */
@@ -56,6 +63,12 @@ export interface TimerStore {
 
 /** Where traces go: the Store (with retention) live, a list in a dry run. */
 export interface TraceStore {
+  /**
+   * True when `save` only keeps the object in memory and reads it back in the same process: the
+   * runtime then hands over the trace itself, without the snapshot and ordered saves a real store
+   * needs while the run goes on changing it.
+   */
+  readonly inMemory?: boolean;
   save(trace: Trace): Promise<void>;
   /** A stored trace, so a run resumed after a restart goes on writing the same trace. */
   load(householdId: string, id: string): Promise<Trace | null>;

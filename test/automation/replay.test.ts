@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { type ReplayResult, runReplayCommand } from '../../src/automation/index.ts';
+import { VirtualClock } from '../../src/core/clock.ts';
+import { advance, FAN_RULE_YAML, MIN, startTestHub, type TestHub } from './helpers.ts';
+
+const T0 = new Date(2026, 5, 1, 8, 0).getTime();
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const DELAY_RULE = {
+  id: 'fan-for-a-while',
+  triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }],
+  actions: [
+    { action: 'turn_on', thing: 'living-room-fan' },
+    { delay: '20m' },
+    { action: 'turn_off', thing: 'living-room-fan' },
+  ],
+};
+
+/**
+ * A recorded hour: someone home; the temperature crosses 25 °C at +1 min but drops back at +5,
+ * crosses again at +10 and stays until +40; the humidity changes once at +2 min. No rule is loaded
+ * while it is recorded, so the history is all there is.
+ */
+async function recordHour(t: TestHub, clock: VirtualClock): Promise<void> {
+  t.set('household', 'presence.anyone_home', true);
+  t.set('living-room-sensor', 'sensor.temperature', 22);
+  const script: Array<[number, string, number]> = [
+    [1, 'sensor.temperature', 26],
+    [2, 'sensor.humidity', 70],
+    [5, 'sensor.temperature', 24],
+    [10, 'sensor.temperature', 27],
+    [40, 'sensor.temperature', 20],
+  ];
+  let at = 0;
+  for (const [minute, property, value] of script) {
+    await advance(clock, (minute - at) * MIN, MIN);
+    at = minute;
+    t.set('living-room-sensor', property, value);
+  }
+  await advance(clock, 20 * MIN, MIN);
+}
+
+async function replay(t: TestHub, rule: unknown, from: number, to: number) {
+  const response = await t.api('/api/automations/replay', {
+    method: 'POST',
+    body: JSON.stringify({ rule, from: iso(from), to: iso(to) }),
+  });
+  return { status: response.status, body: (await response.json()) as ReplayResult & { error?: { message: string } } };
+}
+
+describe('automations: replay over recorded history', () => {
+  let t: TestHub;
+  let clock: VirtualClock;
+  // The range starts after the first values, so the replay must begin from the state before it.
+  const from = T0 + 30_000;
+  const to = T0 + 60 * MIN;
+
+  before(async () => {
+    clock = new VirtualClock(T0);
+    t = await startTestHub({ clock });
+    await recordHour(t, clock);
+  });
+  after(async () => {
+    await t?.hub.stop();
+  });
+
+  it('returns the one run the contract rule would have made, 10 minutes after the lasting crossing', async () => {
+    const sentBefore = t.home?.sent.length;
+    const eventsBefore = t.events.length;
+    const { status, body } = await replay(t, FAN_RULE_YAML, from, to);
+    assert.equal(status, 200);
+    assert.equal(body.runs.length, 1, 'the crossing at +1 min dropped back within 10 minutes');
+    const [run] = body.runs;
+    assert.equal(run.at, iso(T0 + 10 * MIN), 'the run’s trigger time is the lasting crossing');
+    assert.equal(run.trace.startedAt, T0 + 20 * MIN, 'it ran once the 10 minutes had passed');
+    assert.equal(run.status, 'finished');
+    assert.deepEqual(run.actions, [{ action: 'turn_on', thing: 'living-room-fan', input: {} }]);
+    assert.equal(run.trace.steps[0].commands?.[0].status, 'dry_run');
+    assert.deepEqual(
+      run.trace.conditions.map((c) => c.result),
+      [true],
+      'someone was home, as recorded before the range began',
+    );
+
+    assert.equal(t.home?.sent.length, sentBefore, 'nothing reached a device');
+    assert.equal(
+      t.events.slice(eventsBefore).filter((e) => e.type === 'command' || e.type.startsWith('automation.')).length,
+      0,
+      'no command and no automation event went on the bus',
+    );
+    assert.deepEqual(await t.hub.store.listTraces({ householdId: 'home', rule: 'fan-when-hot' }), []);
+  });
+
+  it('takes the rule as YAML text, as an object, or as the id of a saved rule, with the same runs', async () => {
+    const text = await replay(t, FAN_RULE_YAML, from, to);
+    const object = await replay(t, YAML.parse(FAN_RULE_YAML), from, to);
+    assert.equal(
+      (await t.api('/api/automations', { method: 'POST', body: JSON.stringify(FAN_RULE_YAML) })).status,
+      201,
+    );
+    const saved = await replay(t, 'fan-when-hot', from, to);
+    const view = (r: ReplayResult) => r.runs.map((x) => [x.at, x.rule, x.status, x.actions]);
+    assert.deepEqual(view(object.body), view(text.body));
+    assert.deepEqual(view(saved.body), view(text.body));
+    assert.equal(saved.body.runs.length, 1);
+  });
+
+  it('finishes a delay at exactly its deadline, not at the next recorded event', async () => {
+    const { body } = await replay(t, DELAY_RULE, from, to);
+    assert.equal(body.runs.length, 1);
+    const [run] = body.runs;
+    assert.deepEqual(
+      run.actions.map((a) => a.action),
+      ['turn_on', 'turn_off'],
+    );
+    const [, delay, off] = run.trace.steps;
+    assert.equal(delay.finishedAt, T0 + 22 * MIN);
+    assert.equal(off.at, T0 + 22 * MIN);
+  });
+
+  it('reports a run still in its delay when the range ends as it stands', async () => {
+    const { body } = await replay(t, DELAY_RULE, from, T0 + 10 * MIN);
+    assert.equal(body.runs.length, 1);
+    assert.equal(body.runs[0].status, 'waiting');
+    assert.deepEqual(
+      body.runs[0].actions.map((a) => a.action),
+      ['turn_on'],
+    );
+  });
+
+  it('answers 400 naming the problem for a bad rule or range, and stores nothing', async () => {
+    const badThing = await replay(
+      t,
+      { ...DELAY_RULE, id: 'draft', actions: [{ action: 'turn_on', thing: 'no-such-fan' }] },
+      from,
+      to,
+    );
+    assert.equal(badThing.status, 400);
+    assert.match(badThing.body.error?.message ?? '', /actions\[0\]\.thing: unknown thing "no-such-fan"/);
+    const backwards = await replay(t, DELAY_RULE, to, from);
+    assert.equal(backwards.status, 400);
+    const response = await t.api('/api/automations/replay', {
+      method: 'POST',
+      body: JSON.stringify({ rule: DELAY_RULE, from: 'yesterday', to: iso(to) }),
+    });
+    assert.equal(response.status, 400);
+    const ids = ((await (await t.api('/api/automations')).json()) as Array<{ id: string }>).map((r) => r.id);
+    assert.ok(!ids.includes('draft') && !ids.includes('fan-for-a-while'), 'a replayed draft is never saved');
+  });
+});
+
+describe('automations: `triad replay` (runReplayCommand)', () => {
+  let dataDir = '';
+  let ruleFile = '';
+
+  before(async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    await recordHour(t, clock);
+    await t.hub.stop();
+    dataDir = t.dataDir;
+    await mkdir(join(dataDir, 'drafts'), { recursive: true });
+    ruleFile = join(dataDir, 'drafts', 'fan.yaml');
+    await writeFile(ruleFile, `${FAN_RULE_YAML}---\n${YAML.stringify(DELAY_RULE)}`);
+  });
+
+  /** Runs the command with stdout and stderr captured; the hub's data is read from its folder. */
+  async function command(args: { from: string; to: string; file?: string }) {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let stdout = '';
+    let stderr = '';
+    out.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    err.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await runReplayCommand({ file: ruleFile, data: dataDir, out, progress: err, ...args });
+    return { code, stdout, stderr };
+  }
+
+  it('prints every file rule’s runs as JSON, and no progress bar for a short range', async () => {
+    const { code, stdout, stderr } = await command({ from: iso(T0 + 30_000), to: iso(T0 + 60 * MIN) });
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout) as ReplayResult;
+    assert.deepEqual(
+      result.runs.map((r) => [r.rule, r.at, r.actions.map((a) => a.action)]),
+      [
+        ['fan-for-a-while', iso(T0 + 2 * MIN), ['turn_on', 'turn_off']],
+        ['fan-when-hot', iso(T0 + 10 * MIN), ['turn_on']],
+      ],
+    );
+    assert.equal(stderr, '');
+  });
+
+  it('draws a progress bar to 100 % on a range longer than a day', async () => {
+    const { code, stdout, stderr } = await command({ from: iso(T0 - 2 * 86_400_000), to: iso(T0 + 86_400_000) });
+    assert.equal(code, 0, stderr);
+    const lines = stderr.trim().split('\n');
+    assert.ok(lines.length >= 1);
+    assert.match(lines.at(-1) ?? '', /^replay \[#{30}\] 100% {2}\d+ events$/);
+    assert.equal((JSON.parse(stdout) as ReplayResult).runs.length, 2);
+  });
+
+  it('exits 2 with a message for bad times or a broken rule file, naming file, line and field', async () => {
+    const badTime = await command({ from: 'last week', to: iso(T0) });
+    assert.equal(badTime.code, 2);
+    assert.match(badTime.stderr, /--from and --to must be ISO 8601/);
+    const broken = join(dataDir, 'drafts', 'broken.yaml');
+    await writeFile(broken, FAN_RULE_YAML.replace('thing: living-room-fan', 'thing: living-room-fridge'));
+    const result = await command({ file: broken, from: iso(T0), to: iso(T0 + MIN) });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /broken\.yaml:17: actions\[0\]\.thing: unknown thing "living-room-fridge"/);
+    assert.equal(result.stdout, '');
+  });
+});
