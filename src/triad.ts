@@ -1,5 +1,7 @@
+import { dashboardRoutes } from './api/dashboard.ts';
 import { AutomationEngine } from './automation/index.ts';
 import { Hub, type HubOptions } from './core/hub.ts';
+import { EnergyService } from './energy/index.ts';
 import { PeopleService } from './people/index.ts';
 import { type VehicleEndpoint, VehicleService } from './vehicles/index.ts';
 
@@ -12,6 +14,8 @@ export function createTriad(options: HubOptions & { vehicles?: VehicleEndpoint[]
   hub.use(new PeopleService());
   hub.use(new AutomationEngine());
   hub.use(new VehicleService({ vehicles: options.vehicles }));
+  hub.use(new EnergyService());
+  hub.addRoutes(dashboardRoutes());
   // With `demo`, the hub adds the simulated household itself, after every other part.
   return hub;
 }

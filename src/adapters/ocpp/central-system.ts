@@ -1,0 +1,473 @@
+import { badRequest, conflict } from '../../core/errors.ts';
+import type { Command } from '../../core/events.ts';
+import type { DataSchema } from '../../model/schema.ts';
+import type { Thing } from '../../model/thing.ts';
+import { vocabularyActions, vocabularyProperties } from '../../model/thing.ts';
+import { CredentialCheck, hashPassword, newPassword, parseBasicAuth } from '../../people/credentials.ts';
+import type { Adapter, AdapterContext } from '../adapter.ts';
+import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
+
+/**
+ * Triad as an OCPP 1.6J central system. Each registered charge point is a `charger` thing; its
+ * BootNotification, StatusNotification, Start/StopTransaction and MeterValues become reports on
+ * that thing, and the thing's start, stop and set_current_limit actions become
+ * RemoteStartTransaction, RemoteStopTransaction and SetChargingProfile. One connector per charge
+ * point (connector 1), which is what home chargers have.
+ */
+
+export const OCPP_ADAPTER = 'ocpp';
+
+/** Identities a charge point may have in its URL: OCPP's CiString plus what vendors use in practice. */
+export const CHARGE_POINT_ID = /^[A-Za-z0-9._:+-]{1,48}$/;
+
+/** The Basic-auth security profile (OCPP 1.6 security whitepaper, profile 1): 16 to 40 characters. */
+const PASSWORD = /^[\x21-\x7e]{16,40}$/;
+
+export const CHARGER_PROPERTIES = [
+  'charging.connected',
+  'charging.charging',
+  'charging.power',
+  'charging.current_limit',
+  'charging.energy',
+  'sensor.energy',
+];
+
+/** The OCPP connector status, kept as it is so a dashboard can show "SuspendedEV" and the like. */
+const STATUS_SCHEMA: DataSchema = {
+  type: 'string',
+  enum: [
+    'Available',
+    'Preparing',
+    'Charging',
+    'SuspendedEVSE',
+    'SuspendedEV',
+    'Finishing',
+    'Reserved',
+    'Unavailable',
+    'Faulted',
+  ],
+};
+
+/** Statuses in which a car is plugged in (OCPP 1.6 section 4.9). */
+const PLUGGED = new Set(['Preparing', 'Charging', 'SuspendedEVSE', 'SuspendedEV', 'Finishing']);
+
+export interface OcppMeta {
+  chargePointId: string;
+  passwordHash: string | null;
+  /** What the charge point said about itself in its last BootNotification. */
+  vendor?: string;
+  model?: string;
+  firmware?: string;
+  serial?: string;
+}
+
+/** A socket as the central system needs it: text out, close; the route feeds text in. */
+export interface OcppSocket {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+interface Session {
+  thing: Thing;
+  rpc: OcppRpc;
+  socket: OcppSocket;
+  /** The running transaction, so RemoteStop and profiles can name it. */
+  transactionId: number | null;
+  meterStartWh: number | null;
+}
+
+export interface OcppCentralSystemOptions {
+  /** Heartbeat interval told to charge points in the BootNotification answer (seconds). */
+  heartbeatSeconds?: number;
+  /** How long a charge point has to answer a CALL. */
+  callTimeoutMs?: number;
+}
+
+export class OcppCentralSystem implements Adapter {
+  readonly name = OCPP_ADAPTER;
+  private ctx: AdapterContext | null = null;
+  /** Charge point id → its thing, across households: the URL names no household. */
+  private readonly registry = new Map<string, { householdId: string; thing: string }>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly credentials = new CredentialCheck((id) => this.metaOf(id)?.passwordHash ?? undefined);
+  private nextTransaction = 1;
+
+  constructor(private readonly options: OcppCentralSystemOptions = {}) {}
+
+  async start(ctx: AdapterContext): Promise<void> {
+    this.ctx = ctx;
+    // Transaction ids only need to be unique per charge point; seeding from the clock keeps a
+    // restarted hub from handing out an id a charge point still remembers.
+    this.nextTransaction = Math.floor(ctx.clock.now() / 1000) % 1_000_000_000;
+  }
+
+  async stop(): Promise<void> {
+    for (const session of this.sessions.values()) {
+      session.rpc.close();
+      session.socket.close(1001, 'the hub is stopping');
+    }
+    this.sessions.clear();
+  }
+
+  /** Makes a charge point known (from the things already stored, at start-up). */
+  adopt(thing: Thing): void {
+    const meta = ocppMeta(thing);
+    if (meta) this.registry.set(meta.chargePointId, { householdId: thing.householdId, thing: thing.id });
+  }
+
+  /**
+   * Registers a charge point so it may connect. Without a password the charge point connects
+   * unauthenticated (security profile 0, for a charger on a trusted network); with one it must
+   * present it with HTTP Basic. Answers the thing and the password once.
+   */
+  async register(input: {
+    householdId: string;
+    chargePointId: string;
+    name: string;
+    thingId: string;
+    password?: string;
+  }): Promise<Thing> {
+    const ctx = this.require();
+    if (!CHARGE_POINT_ID.test(input.chargePointId)) {
+      throw badRequest('chargePointId must be 1 to 48 letters, digits or . _ : + -');
+    }
+    if (input.password !== undefined && !PASSWORD.test(input.password)) {
+      throw badRequest('password must be 16 to 40 printable ASCII characters (OCPP security profile 1)');
+    }
+    if (this.registry.has(input.chargePointId))
+      throw conflict(`charge point ${input.chargePointId} is already registered`);
+    if (ctx.getThing(input.householdId, input.thingId)) throw conflict(`a thing ${input.thingId} already exists`);
+    const meta: OcppMeta = {
+      chargePointId: input.chargePointId,
+      passwordHash: input.password === undefined ? null : await hashPassword(input.password),
+    };
+    const thing = await ctx.upsertThing({
+      id: input.thingId,
+      householdId: input.householdId,
+      kind: 'charger',
+      name: input.name,
+      adapter: OCPP_ADAPTER,
+      properties: { ...vocabularyProperties(CHARGER_PROPERTIES), 'charging.status': { schema: STATUS_SCHEMA } },
+      actions: vocabularyActions('charging', ['start', 'stop', 'set_current_limit']),
+      meta: { ocpp: meta },
+    });
+    this.adopt(thing);
+    return thing;
+  }
+
+  /** Forgets a charge point and drops its connection. */
+  async unregister(householdId: string, thingId: string): Promise<void> {
+    const ctx = this.require();
+    const thing = ctx.getThing(householdId, thingId);
+    const meta = thing ? ocppMeta(thing) : undefined;
+    if (!meta) return;
+    this.registry.delete(meta.chargePointId);
+    this.credentials.forget(meta.chargePointId);
+    const session = this.sessions.get(meta.chargePointId);
+    session?.socket.close(1008, 'the charge point was removed');
+    await ctx.removeThing(householdId, thingId);
+  }
+
+  /**
+   * Decides, before the WebSocket upgrade, whether a charge point may connect: it must be
+   * registered, and present its password when it has one. Null when it may; otherwise the reason,
+   * with the HTTP status to refuse the upgrade with.
+   */
+  async admit(
+    chargePointId: string,
+    authorization: string | undefined,
+  ): Promise<{ status: number; reason: string } | null> {
+    const entry = this.registry.get(chargePointId);
+    const meta = this.metaOf(chargePointId);
+    if (!entry || !meta) {
+      // The same answer as a wrong password when credentials were offered: no hint who exists.
+      return authorization
+        ? { status: 401, reason: 'wrong charge point id or password' }
+        : { status: 404, reason: `unknown charge point ${chargePointId}` };
+    }
+    if (meta.passwordHash === null) return null;
+    const basic = parseBasicAuth(authorization);
+    if (!basic || basic.username !== chargePointId || !(await this.credentials.check(basic.username, basic.password))) {
+      return { status: 401, reason: 'wrong charge point id or password' };
+    }
+    return null;
+  }
+
+  /** Takes over an admitted connection; returns what to call with each text frame and on close. */
+  connect(chargePointId: string, socket: OcppSocket): { receive(text: string): void; closed(): void } {
+    const ctx = this.require();
+    const entry = this.registry.get(chargePointId);
+    const thing = entry ? ctx.getThing(entry.householdId, entry.thing) : undefined;
+    if (!entry || !thing) {
+      socket.close(1008, 'unknown charge point');
+      return { receive: () => {}, closed: () => {} };
+    }
+    // A charge point that reconnects replaces its old socket (the old one is often half-dead).
+    const previous = this.sessions.get(chargePointId);
+    if (previous) {
+      previous.rpc.close();
+      previous.socket.close(1000, 'replaced by a new connection');
+    }
+    const log = ctx.log;
+    const session: Session = {
+      thing,
+      socket,
+      transactionId: null,
+      meterStartWh: null,
+      rpc: new OcppRpc({
+        clock: ctx.clock,
+        send: (text) => socket.send(text),
+        handle: (action, payload) => this.handle(session, action, payload),
+        timeoutMs: this.options.callTimeoutMs,
+        onRefused: (reason) => log.info('OCPP frame refused', { chargePoint: chargePointId, reason }),
+      }),
+    };
+    this.sessions.set(chargePointId, session);
+    ctx.setAvailability(thing.householdId, thing.id, true);
+    log.info('charge point connected', { chargePoint: chargePointId, thing: thing.id });
+    return {
+      receive: (text) => session.rpc.receive(text),
+      closed: () => {
+        session.rpc.close();
+        if (this.sessions.get(chargePointId) !== session) return;
+        this.sessions.delete(chargePointId);
+        ctx.setAvailability(thing.householdId, thing.id, false);
+        log.info('charge point disconnected', { chargePoint: chargePointId });
+      },
+    };
+  }
+
+  /** Whether the charge point behind a thing is connected now. */
+  isConnected(thing: Thing): boolean {
+    const meta = ocppMeta(thing);
+    return meta !== undefined && this.sessions.has(meta.chargePointId);
+  }
+
+  async execute(command: Command, thing: Thing): Promise<void> {
+    const session = this.sessionOf(thing);
+    switch (command.action) {
+      case 'start': {
+        const answer = await session.rpc.call('RemoteStartTransaction', { connectorId: 1, idTag: 'triad' });
+        if (answer.status !== 'Accepted') throw new Error('the charge point rejected the remote start');
+        return;
+      }
+      case 'stop': {
+        if (session.transactionId === null) throw new Error('the charge point has no transaction to stop');
+        const answer = await session.rpc.call('RemoteStopTransaction', { transactionId: session.transactionId });
+        if (answer.status !== 'Accepted') throw new Error('the charge point rejected the remote stop');
+        return;
+      }
+      case 'set_current_limit': {
+        const current = Number(command.input.current);
+        await this.setCurrentLimit(session, current);
+        return;
+      }
+      default:
+        throw new Error(`OCPP charge points cannot ${command.action}`);
+    }
+  }
+
+  /** ChangeAvailability for the whole charge point (connector 0); answers the charge point's status. */
+  async changeAvailability(thing: Thing, operative: boolean): Promise<string> {
+    const answer = await this.sessionOf(thing).rpc.call('ChangeAvailability', {
+      connectorId: 0,
+      type: operative ? 'Operative' : 'Inoperative',
+    });
+    return String(answer.status);
+  }
+
+  /** TriggerMessage: asks the charge point to send a message now (a fresh MeterValues, its status…). */
+  async triggerMessage(thing: Thing, requestedMessage: string): Promise<string> {
+    const answer = await this.sessionOf(thing).rpc.call('TriggerMessage', { requestedMessage, connectorId: 1 });
+    return String(answer.status);
+  }
+
+  /**
+   * Limits the current with SetChargingProfile: a TxProfile for the running transaction, or a
+   * TxDefaultProfile that the next transaction starts with. 0 A pauses charging without ending the
+   * session, so solar and smart charging keep one session across a cloud or an expensive hour.
+   */
+  private async setCurrentLimit(session: Session, current: number): Promise<void> {
+    const limit = Math.round(current * 10) / 10;
+    const inTransaction = session.transactionId !== null;
+    const answer = await session.rpc.call('SetChargingProfile', {
+      connectorId: 1,
+      csChargingProfiles: {
+        chargingProfileId: inTransaction ? 2 : 1,
+        ...(inTransaction ? { transactionId: session.transactionId } : {}),
+        stackLevel: 0,
+        chargingProfilePurpose: inTransaction ? 'TxProfile' : 'TxDefaultProfile',
+        chargingProfileKind: 'Relative',
+        chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit }] },
+      },
+    });
+    if (answer.status !== 'Accepted')
+      throw new Error(`the charge point answered ${String(answer.status)} to the charging profile`);
+    // The charge point's acceptance is its own word that the limit is in force: that confirms the command.
+    this.report(session, { 'charging.current_limit': limit });
+  }
+
+  private async handle(session: Session, action: string, payload: Payload): Promise<Payload> {
+    const ctx = this.require();
+    const now = new Date(ctx.clock.now()).toISOString();
+    switch (action) {
+      case 'BootNotification': {
+        await this.noteBoot(session, payload);
+        return { status: 'Accepted', currentTime: now, interval: this.options.heartbeatSeconds ?? 300 };
+      }
+      case 'Heartbeat':
+        return { currentTime: now };
+      case 'Authorize':
+        // The household's own charger: every badge is welcome; the hub decides when to charge.
+        return { idTagInfo: { status: 'Accepted' } };
+      case 'StatusNotification': {
+        const status = String(payload.status);
+        if (payload.connectorId === 0) {
+          // Connector 0 is the charge point as a whole: only its outages say anything about charging.
+          if (status === 'Unavailable' || status === 'Faulted')
+            this.report(session, { 'charging.status': status, 'charging.charging': false });
+          return {};
+        }
+        this.report(
+          session,
+          {
+            'charging.status': status,
+            'charging.connected': PLUGGED.has(status),
+            'charging.charging': status === 'Charging',
+            ...(status === 'Charging' ? {} : { 'charging.power': 0 }),
+          },
+          timeOf(payload.timestamp),
+        );
+        return {};
+      }
+      case 'StartTransaction': {
+        const transactionId = this.nextTransaction++;
+        session.transactionId = transactionId;
+        session.meterStartWh = Number(payload.meterStart);
+        this.report(
+          session,
+          { 'charging.energy': 0, 'sensor.energy': Number(payload.meterStart) / 1000 },
+          timeOf(payload.timestamp),
+        );
+        return { idTagInfo: { status: 'Accepted' }, transactionId };
+      }
+      case 'StopTransaction': {
+        if (Array.isArray(payload.transactionData)) this.meter(session, payload.transactionData);
+        const meterStop = Number(payload.meterStop);
+        const start = session.transactionId === payload.transactionId ? session.meterStartWh : null;
+        this.report(
+          session,
+          {
+            'sensor.energy': meterStop / 1000,
+            ...(start !== null ? { 'charging.energy': Math.max(0, meterStop - start) / 1000 } : {}),
+            'charging.charging': false,
+            'charging.power': 0,
+          },
+          timeOf(payload.timestamp),
+        );
+        if (session.transactionId === payload.transactionId) {
+          session.transactionId = null;
+          session.meterStartWh = null;
+        }
+        return { idTagInfo: { status: 'Accepted' } };
+      }
+      case 'MeterValues': {
+        if (typeof payload.transactionId === 'number' && session.transactionId === null) {
+          // A transaction from before a reconnect: adopt it so it can still be stopped remotely.
+          session.transactionId = payload.transactionId;
+        }
+        this.meter(session, payload.meterValue as unknown[]);
+        return {};
+      }
+      case 'DataTransfer':
+        return { status: 'UnknownVendorId' };
+      default:
+        throw new OcppCallError('NotSupported', `the central system does not handle ${action}`);
+    }
+  }
+
+  private async noteBoot(session: Session, payload: Payload): Promise<void> {
+    const ctx = this.require();
+    const current = ctx.getThing(session.thing.householdId, session.thing.id) ?? session.thing;
+    const meta = ocppMeta(current);
+    if (!meta) return;
+    const next: OcppMeta = {
+      ...meta,
+      vendor: String(payload.chargePointVendor),
+      model: String(payload.chargePointModel),
+      ...(typeof payload.firmwareVersion === 'string' ? { firmware: payload.firmwareVersion } : {}),
+      ...(typeof payload.chargePointSerialNumber === 'string' ? { serial: payload.chargePointSerialNumber } : {}),
+    };
+    const { createdAt: _c, updatedAt: _u, ...rest } = current;
+    session.thing = await ctx.upsertThing({ ...rest, meta: { ...current.meta, ocpp: next } });
+  }
+
+  /** Reads the measurands Triad uses out of MeterValues' sampled values. */
+  private meter(session: Session, meterValues: unknown[]): void {
+    for (const entry of meterValues) {
+      const { timestamp, sampledValue } = entry as { timestamp: string; sampledValue: Array<Record<string, string>> };
+      const values: Record<string, unknown> = {};
+      for (const sample of sampledValue) {
+        const value = Number(sample.value);
+        if (!Number.isFinite(value)) continue;
+        const measurand = sample.measurand ?? 'Energy.Active.Import.Register';
+        // Per-phase samples are parts of the total; only totals (no phase) are reported.
+        if (sample.phase && measurand !== 'Energy.Active.Import.Register') continue;
+        if (measurand === 'Energy.Active.Import.Register') {
+          const kwh = sample.unit === 'kWh' ? value : value / 1000;
+          values['sensor.energy'] = kwh;
+          if (session.meterStartWh !== null) values['charging.energy'] = Math.max(0, kwh - session.meterStartWh / 1000);
+        } else if (measurand === 'Power.Active.Import') {
+          values['charging.power'] = Math.max(0, sample.unit === 'kW' ? value : value / 1000);
+        }
+      }
+      this.report(session, values, timeOf(timestamp));
+    }
+  }
+
+  private report(session: Session, values: Record<string, unknown>, ts?: number): void {
+    const ctx = this.require();
+    ctx.ingest(
+      Object.entries(values).map(([property, value]) => ({
+        householdId: session.thing.householdId,
+        thing: session.thing.id,
+        property,
+        value,
+        ts,
+        source: OCPP_ADAPTER,
+      })),
+    );
+  }
+
+  private sessionOf(thing: Thing): Session {
+    const meta = ocppMeta(thing);
+    const session = meta ? this.sessions.get(meta.chargePointId) : undefined;
+    if (!session) throw new Error(`charge point ${meta?.chargePointId ?? thing.id} is not connected`);
+    return session;
+  }
+
+  private metaOf(chargePointId: string): OcppMeta | undefined {
+    const entry = this.registry.get(chargePointId);
+    const thing = entry ? this.ctx?.getThing(entry.householdId, entry.thing) : undefined;
+    return thing ? ocppMeta(thing) : undefined;
+  }
+
+  private require(): AdapterContext {
+    if (!this.ctx) throw new Error('the OCPP central system has not started');
+    return this.ctx;
+  }
+}
+
+export function ocppMeta(thing: Thing): OcppMeta | undefined {
+  const meta = thing.meta?.ocpp as OcppMeta | undefined;
+  return meta && typeof meta.chargePointId === 'string' ? meta : undefined;
+}
+
+/** A charge point's own timestamp, when it gave a usable one. */
+function timeOf(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+export { newPassword };

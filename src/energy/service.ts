@@ -1,0 +1,764 @@
+import { readFile } from 'node:fs/promises';
+import { OcppCentralSystem, ocppMeta } from '../adapters/ocpp/central-system.ts';
+import { ocppRoute } from '../adapters/ocpp/route.ts';
+import type { RouteModule } from '../api/server.ts';
+import { badRequest, conflict, notFound } from '../core/errors.ts';
+import type { HubEvent } from '../core/events.ts';
+import type { HubServices, Subsystem } from '../core/hub.ts';
+import { newId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
+import { slugify, type Thing } from '../model/thing.ts';
+import { newPassword } from '../people/credentials.ts';
+import { MqttChargers } from './chargers/mqtt-chargers.ts';
+import {
+  CHARGE_MODES,
+  type ChargeMode,
+  type ChargerLimits,
+  maxPowerKw,
+  shareHeadroom,
+  wantedCurrent,
+  wattsPerAmp,
+} from './modes/charge-mode.ts';
+import { type SolarSettings, SolarSurplus } from './modes/solar-surplus.ts';
+import { type ChargePlan, planCharging } from './planner/charge-planner.ts';
+import { nextOccurrence, type PlanRequest, type PlanView, planView, remainingNeed } from './planner/plan-book.ts';
+import { energyRoutes } from './routes.ts';
+import { type ChargingSession, SessionBook, sessionView } from './sessions/charging-sessions.ts';
+import { type SiteConfig, SiteMeters, type SiteReading } from './site/site-meters.ts';
+import { type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
+import { Tariff, type TariffConfig } from './tariff/tariff.ts';
+
+/** The thing that carries the site's settings, plans and live figures. */
+export const SITE_THING = 'site';
+const ENERGY_ADAPTER = 'energy';
+
+export interface EnergyServiceOptions {
+  /** How often charge currents are decided and energy is counted, ms. */
+  tickMs?: number;
+  /** Charging efficiency, grid to battery (0–1); evcc and field data put AC charging near 0.9. */
+  efficiency?: number;
+  /** Look for simple MQTT chargers in Home Assistant discovery; default true. */
+  mqttChargers?: boolean;
+  /** A JSON or CSV price file to load at start (dynamic tariff from a file). */
+  pricesFile?: string;
+  /** Currency of `pricesFile`; default EUR. */
+  currency?: string;
+}
+
+/** What a charge point is set to; kept on the site thing. */
+export interface ChargerSettings extends ChargerLimits {
+  mode: ChargeMode;
+  /** The car usually charged here, for sessions when no plan names one. */
+  vehicle?: string;
+  solar: SolarSettings;
+}
+
+interface EnergyConfig {
+  site: SiteConfig;
+  tariff: TariffConfig;
+  chargers: Record<string, ChargerSettings>;
+  plans: PlanRequest[];
+}
+
+const DEFAULT_CONFIG: EnergyConfig = {
+  site: { limitKw: 11 },
+  tariff: { currency: 'EUR' },
+  chargers: {},
+  plans: [],
+};
+
+const SITE_PROPERTY = (unit: string) => ({ schema: { type: 'number' as const, unit } });
+
+/**
+ * Energy in Triad: charge points (OCPP 1.6J and simple MQTT chargers), the site's meters and
+ * fuse, tariffs, per-charge-point modes, the charge planner and charging sessions. Every tick it
+ * decides each charge point's current from its mode, its plan and the site's surplus and
+ * headroom; every change of price, state of charge or plug re-plans.
+ */
+export class EnergyService implements Subsystem {
+  readonly name = 'energy';
+  readonly routes: RouteModule;
+  private running: Running | null = null;
+
+  constructor(private readonly options: EnergyServiceOptions = {}) {
+    const api = energyRoutes(this);
+    this.routes = async (app, ctx) => {
+      await api(app, ctx);
+      if (this.running) await ocppRoute(this.running.ocpp)(app, ctx);
+    };
+  }
+
+  async start(hub: HubServices): Promise<void> {
+    const log = hub.log.child('energy');
+    const ocpp = new OcppCentralSystem();
+    await hub.addAdapter(ocpp);
+    const running: Running = {
+      hub,
+      log,
+      ocpp,
+      config: structuredClone(DEFAULT_CONFIG),
+      tariff: new Tariff(DEFAULT_CONFIG.tariff),
+      meters: new SiteMeters(hub.twins, hub.householdId),
+      solar: new Map(),
+      sessions: new SessionBook(() => newId(hub.clock.now(), 'ses_')),
+      plans: new Map(),
+      lastTick: hub.clock.now(),
+      lastEnergy: new Map(),
+      openCommands: new Map(),
+      replanDue: false,
+      stops: [],
+      reading: null,
+    };
+    this.running = running;
+    await this.loadSite(running);
+    for (const twin of hub.twins.list(hub.householdId)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
+    if (this.options.mqttChargers !== false) {
+      await hub.addAdapter(new MqttChargers({ link: hub.mqtt, householdId: hub.householdId }));
+    }
+    if (this.options.pricesFile) {
+      const text = await readFile(this.options.pricesFile, 'utf8');
+      const slots = this.options.pricesFile.endsWith('.csv') ? parseCsvSeries(text) : parseJsonSeries(JSON.parse(text));
+      await this.setPrices(hub.householdId, { currency: this.options.currency ?? 'EUR', slots });
+    }
+    running.stops.push(hub.bus.subscribe((event) => this.onEvent(event)));
+    running.stops.push(hub.clock.setInterval(() => this.tick(), this.options.tickMs ?? 10_000));
+    this.replan();
+    log.info('energy ready', { chargers: this.chargers().length });
+  }
+
+  async stop(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    for (const stop of running.stops.splice(0)) stop();
+    await this.saveSite();
+    this.running = null;
+  }
+
+  // ── Charge points ────────────────────────────────────────────────────────────────────────
+
+  /** Registers an OCPP charge point; answers its thing and, once, the password it must present. */
+  async registerCharger(householdId: string, input: { chargePointId: string; name: string; password?: string }) {
+    const { ocpp } = this.require();
+    // Secure by default: a charge point without a password of its own gets a generated one.
+    const password = input.password ?? newPassword();
+    const thing = await ocpp.register({
+      householdId,
+      chargePointId: input.chargePointId,
+      name: input.name,
+      thingId: `charger-${slugify(input.chargePointId)}`.slice(0, 128),
+      password,
+    });
+    return {
+      ...this.chargerView(thing),
+      password,
+      ocpp: { path: `/ocpp/${encodeURIComponent(input.chargePointId)}`, subprotocol: 'ocpp1.6', securityProfile: 1 },
+    };
+  }
+
+  async removeCharger(householdId: string, id: string): Promise<void> {
+    const running = this.require();
+    const thing = this.charger(householdId, id);
+    if (!ocppMeta(thing)) throw badRequest(`${id} is not an OCPP charge point; it goes when its device does`);
+    await running.ocpp.unregister(householdId, id);
+    delete running.config.chargers[id];
+    running.config.plans = running.config.plans.filter((p) => p.charger !== id);
+    await this.saveSite();
+    this.replan();
+  }
+
+  listChargers(householdId: string) {
+    return this.chargers(householdId).map((thing) => this.chargerView(thing));
+  }
+
+  async setMode(
+    householdId: string,
+    id: string,
+    change: Partial<Omit<ChargerSettings, 'solar'>> & { solar?: Partial<SolarSettings> },
+  ) {
+    const running = this.require();
+    const thing = this.charger(householdId, id);
+    if (change.mode !== undefined && !CHARGE_MODES.includes(change.mode))
+      throw badRequest(`mode must be one of ${CHARGE_MODES.join(', ')}`);
+    const current = this.settingsOf(id);
+    const next: ChargerSettings = { ...current, ...change, solar: { ...current.solar, ...(change.solar ?? {}) } };
+    if (next.minCurrentA > next.maxCurrentA) throw badRequest('minCurrentA must not be above maxCurrentA');
+    if (change.vehicle !== undefined && !running.hub.core.getThing(householdId, change.vehicle))
+      throw notFound(`vehicle ${JSON.stringify(change.vehicle)}`);
+    running.config.chargers[id] = next;
+    running.solar.get(id)?.update(next.solar);
+    await this.saveSite();
+    this.replan();
+    this.tick();
+    return this.chargerView(thing);
+  }
+
+  async changeAvailability(householdId: string, id: string, operative: boolean) {
+    return { status: await this.require().ocpp.changeAvailability(this.ocppCharger(householdId, id), operative) };
+  }
+
+  async triggerMessage(householdId: string, id: string, message: string) {
+    return { status: await this.require().ocpp.triggerMessage(this.ocppCharger(householdId, id), message) };
+  }
+
+  // ── Site and tariff ──────────────────────────────────────────────────────────────────────
+
+  async setSite(householdId: string, site: SiteConfig) {
+    const running = this.require();
+    for (const role of ['grid', 'solar', 'battery', 'house'] as const) {
+      const id = site[role];
+      if (id === undefined) continue;
+      const thing = running.hub.core.getThing(householdId, id);
+      if (!thing) throw notFound(`${role} meter ${JSON.stringify(id)}`);
+      if (!Object.hasOwn(thing.properties, 'sensor.power'))
+        throw badRequest(`${id} has no sensor.power to read the ${role} from`);
+    }
+    running.config.site = site;
+    await this.saveSite();
+    this.replan();
+    return this.site(householdId);
+  }
+
+  site(_householdId: string) {
+    const running = this.require();
+    return { ...running.config.site, reading: running.reading ?? this.read(running) };
+  }
+
+  /** Replaces the dynamic price series; a series with a gap or overlap is refused, naming the slot. */
+  async setPrices(_householdId: string, input: { currency: string; slots: PriceSlot[] }) {
+    const running = this.require();
+    const tariff = new Tariff({ ...running.config.tariff, currency: input.currency, series: input.slots });
+    running.tariff = tariff;
+    running.config.tariff = tariff.config;
+    await this.saveSite();
+    this.replan();
+    return this.prices(_householdId);
+  }
+
+  prices(_householdId: string) {
+    const { tariff } = this.require();
+    const series = tariff.config.series ?? [];
+    return {
+      currency: tariff.currency,
+      slots: series.map((s) => ({
+        start: new Date(s.start).toISOString(),
+        end: new Date(s.end).toISOString(),
+        price: s.price,
+        ...(s.co2 !== undefined ? { co2: s.co2 } : {}),
+      })),
+    };
+  }
+
+  async setTariff(householdId: string, change: Omit<TariffConfig, 'series'>) {
+    const running = this.require();
+    running.tariff = new Tariff({ ...change, series: running.config.tariff.series });
+    running.config.tariff = running.tariff.config;
+    await this.saveSite();
+    this.replan();
+    return this.tariffView(householdId);
+  }
+
+  tariffView(_householdId: string) {
+    const { series: _s, ...rest } = this.require().tariff.config;
+    return {
+      ...rest,
+      knownUntil: this.require().tariff.knownUntil ? new Date(this.require().tariff.knownUntil!).toISOString() : null,
+    };
+  }
+
+  // ── Plans ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sets the plan for a charge point ("this car to 80 % by 07:30"), replacing any it had, and
+   * answers it as planned now. Automations call this too. An infeasible plan is kept and says so,
+   * with the shortfall, at once: the user learns it now, not at the deadline.
+   */
+  async createPlan(
+    householdId: string,
+    input: {
+      vehicle: string;
+      charger: string;
+      targetSoc?: number;
+      energyKwh?: number;
+      by: string | number;
+      repeat?: number[];
+    },
+  ): Promise<PlanView> {
+    const running = this.require();
+    const { core, clock } = running.hub;
+    const vehicle = core.getThing(householdId, input.vehicle);
+    if (!vehicle) throw notFound(`vehicle ${JSON.stringify(input.vehicle)}`);
+    this.charger(householdId, input.charger);
+    if ((input.targetSoc === undefined) === (input.energyKwh === undefined))
+      throw badRequest('give either targetSoc or energyKwh');
+    const by = typeof input.by === 'number' ? input.by : Date.parse(input.by);
+    if (Number.isNaN(by)) throw badRequest('by must be an ISO 8601 time');
+    if (by <= clock.now()) throw badRequest(`by (${new Date(by).toISOString()}) has passed`);
+    if (
+      input.repeat &&
+      (input.repeat.length === 0 || input.repeat.some((d) => !Number.isInteger(d) || d < 1 || d > 7))
+    ) {
+      throw badRequest('repeat lists ISO weekdays, 1 (Monday) to 7 (Sunday)');
+    }
+    const request: PlanRequest = {
+      vehicle: vehicle.id,
+      charger: input.charger,
+      by,
+      ...(input.targetSoc !== undefined
+        ? { targetSoc: input.targetSoc }
+        : { energyKwh: input.energyKwh, deliveredKwh: 0 }),
+      ...(input.repeat ? { repeat: [...new Set(input.repeat)].sort() } : {}),
+    };
+    // Checks now that the car can be planned for (a target SoC needs its battery figures).
+    remainingNeed(request, this.car(householdId, vehicle.id), this.efficiency);
+    running.config.plans = running.config.plans.filter((p) => p.charger !== input.charger).concat(request);
+    const settings = this.settingsOf(input.charger);
+    // Asking for a plan is asking the charger to follow it.
+    if (settings.mode === 'now' || settings.mode === 'off')
+      running.config.chargers[input.charger] = { ...settings, mode: 'smart' };
+    await this.saveSite();
+    this.replan();
+    const view = running.plans.get(input.charger);
+    if (!view) throw conflict('the plan could not be made');
+    return view;
+  }
+
+  listPlans(_householdId: string): PlanView[] {
+    return [...this.require().plans.values()];
+  }
+
+  plan(_householdId: string, charger: string): PlanView {
+    const view = this.require().plans.get(charger);
+    if (!view) throw notFound(`plan for ${JSON.stringify(charger)}`);
+    return view;
+  }
+
+  async removePlan(_householdId: string, charger: string): Promise<void> {
+    const running = this.require();
+    const before = running.config.plans.length;
+    running.config.plans = running.config.plans.filter((p) => p.charger !== charger);
+    if (before === running.config.plans.length) throw notFound(`plan for ${JSON.stringify(charger)}`);
+    await this.saveSite();
+    this.replan();
+  }
+
+  // ── Sessions ─────────────────────────────────────────────────────────────────────────────
+
+  async listSessions(householdId: string, since?: number) {
+    const running = this.require();
+    const past = await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500 });
+    const open = running.sessions.list().map((s) => ({ ...sessionView(s), open: true }));
+    return [...open, ...past.map((e) => ({ ...(('data' in e ? e.data : {}) ?? {}), open: false }))];
+  }
+
+  // ── The loop ─────────────────────────────────────────────────────────────────────────────
+
+  /** Re-plans every plan together (they share the site's limit) and announces plans that changed. */
+  replan(): void {
+    const running = this.running;
+    if (!running) return;
+    running.replanDue = false;
+    const { hub, tariff } = running;
+    const now = hub.clock.now();
+    const householdId = hub.householdId;
+    // Plans whose deadline passed are finished, or roll on to their next weekday.
+    let rolled = false;
+    running.config.plans = running.config.plans.flatMap((p) => {
+      if (p.by > now) return [p];
+      rolled = true;
+      return p.repeat
+        ? [{ ...p, by: nextOccurrence(p.by, p.repeat, now), ...(p.energyKwh !== undefined ? { deliveredKwh: 0 } : {}) }]
+        : [];
+    });
+    if (rolled) void this.saveSite();
+    const needs = running.config.plans.map((p) => {
+      const car = this.car(householdId, p.vehicle);
+      let energy = 0;
+      try {
+        energy = remainingNeed(p, car, this.efficiency);
+      } catch {
+        energy = 0;
+      }
+      return {
+        request: p,
+        car,
+        need: { id: p.charger, energyKwh: energy, maxPowerKw: maxPowerKw(this.settingsOf(p.charger)), by: p.by },
+      };
+    });
+    const until = Math.max(now, ...needs.map((n) => n.need.by));
+    const siteLimitKw = running.config.site.limitKw - (running.config.site.houseReserveKw ?? 0);
+    const plans: ChargePlan[] = needs.length
+      ? planCharging({ now, slots: tariff.slotsBetween(now, until), siteLimitKw, needs: needs.map((n) => n.need) })
+      : [];
+    const next = new Map<string, PlanView>();
+    plans.forEach((plan, i) => {
+      const { request, car, need } = needs[i];
+      next.set(
+        request.charger,
+        planView(request, plan, {
+          neededKwh: need.energyKwh,
+          capacityKwh: car.capacityKwh,
+          efficiency: this.efficiency,
+          currency: tariff.currency,
+          now,
+        }),
+      );
+    });
+    for (const [charger, view] of next) {
+      const before = running.plans.get(charger);
+      if (
+        !before ||
+        before.feasible !== view.feasible ||
+        Math.abs(before.cost - view.cost) > 1e-6 ||
+        Math.abs(before.energyKwh - view.energyKwh) > 1e-6 ||
+        before.slots.length !== view.slots.length
+      ) {
+        this.announce('energy.plan', charger, { ...view } as unknown as Record<string, unknown>);
+        if (!view.feasible && (!before || before.feasible)) {
+          running.log.warn('charge plan cannot be met', { charger, shortfallKwh: view.shortfallKwh, by: view.by });
+        }
+      }
+    }
+    for (const charger of running.plans.keys())
+      if (!next.has(charger)) this.announce('energy.plan.removed', charger, {});
+    running.plans = next;
+  }
+
+  /** One control step: count energy, decide currents, send the changes. */
+  tick(): void {
+    const running = this.running;
+    if (!running) return;
+    const { hub, config, tariff } = running;
+    const now = hub.clock.now();
+    const dtHours = Math.max(0, now - running.lastTick) / 3_600_000;
+    running.lastTick = now;
+    const chargers = this.chargers();
+    const reading = this.read(running);
+    running.reading = reading;
+    this.publishSite(reading);
+
+    let surplusLeft = reading.surplusW;
+    const wants: Array<{ id: string; currentA: number; limits: ChargerLimits; thing: Thing }> = [];
+    for (const thing of chargers) {
+      const settings = this.settingsOf(thing.id);
+      const drawW = this.powerKw(thing) * 1000;
+      // The surplus this charger may use: what is left after chargers served before it.
+      const surplusW = Math.max(0, surplusLeft);
+      const plannedKw = this.plannedPower(thing.id, now);
+      let solar = running.solar.get(thing.id);
+      if (!solar) {
+        solar = new SolarSurplus(settings.solar);
+        running.solar.set(thing.id, solar);
+      }
+      const currentA = wantedCurrent({
+        mode: settings.mode,
+        limits: settings,
+        now,
+        surplusW: surplusLeft,
+        solar,
+        plannedKw,
+      });
+      surplusLeft -= currentA * wattsPerAmp(settings);
+      wants.push({ id: thing.id, currentA, limits: settings, thing });
+
+      // Energy since the last tick, and how much of it the sun gave.
+      const energy = this.energySince(thing, drawW, dtHours);
+      if (energy > 0) {
+        running.sessions.add(thing.id, {
+          energyKwh: energy,
+          solarShare: drawW > 0 ? Math.min(1, surplusW / drawW) : 0,
+          importPrice: tariff.priceAt(now),
+          feedInPrice: tariff.feedIn,
+        });
+        const plan = config.plans.find((p) => p.charger === thing.id && p.energyKwh !== undefined);
+        if (plan) {
+          plan.deliveredKwh = (plan.deliveredKwh ?? 0) + energy;
+          running.replanDue = true;
+        }
+      }
+    }
+    const shares = shareHeadroom(wants, reading.headroomW);
+    for (const want of wants) this.command(want.thing, shares.get(want.id) ?? 0);
+    if (running.replanDue || this.slotBoundaryPassed(now, dtHours)) this.replan();
+  }
+
+  private slotBoundaryPassed(now: number, dtHours: number): boolean {
+    const quarter = 15 * 60_000;
+    return Math.floor(now / quarter) !== Math.floor((now - dtHours * 3_600_000) / quarter);
+  }
+
+  /** Sends a new current limit when it differs from the charger's own, one command at a time. */
+  private command(thing: Thing, currentA: number): void {
+    const running = this.require();
+    const { hub } = running;
+    const connected = hub.core.getValue(thing.householdId, thing.id, 'charging.connected');
+    if (Object.hasOwn(thing.properties, 'charging.connected') && connected !== true) return;
+    if (hub.twins.get(thing.householdId, thing.id)?.online === false) return;
+    const open = running.openCommands.get(thing.id);
+    if (open && hub.commands.get(open)) return;
+    const limit = hub.core.getValue(thing.householdId, thing.id, 'charging.current_limit');
+    if (typeof limit === 'number' && Math.abs(limit - currentA) < 0.5) return;
+    hub.commands
+      .dispatch({
+        householdId: thing.householdId,
+        thing: thing.id,
+        action: 'set_current_limit',
+        input: { current: currentA },
+        issuedBy: 'energy',
+      })
+      .then((command) => running.openCommands.set(thing.id, command.id))
+      .catch((error: unknown) => running.log.warn('could not set the charge current', { charger: thing.id, error }));
+  }
+
+  private onEvent(event: HubEvent): void {
+    const running = this.running;
+    if (!running || event.type !== 'state' || event.householdId !== running.hub.householdId) return;
+    const thing = running.hub.core.getThing(event.householdId, event.thing);
+    if (!thing) return;
+    const now = running.hub.clock.now();
+    if (thing.kind === 'charger') {
+      const hasPlug = Object.hasOwn(thing.properties, 'charging.connected');
+      const starts =
+        (event.property === 'charging.connected' || (!hasPlug && event.property === 'charging.charging')) &&
+        event.to === true;
+      const ends =
+        (event.property === 'charging.connected' || (!hasPlug && event.property === 'charging.charging')) &&
+        event.to === false;
+      if (starts) {
+        running.sessions.begin(thing.id, this.vehicleAt(thing.id), now, running.tariff.currency);
+        this.replan();
+      }
+      if (ends) {
+        // Count the last stretch before closing.
+        this.tick();
+        const session = running.sessions.finish(thing.id, now);
+        if (session) this.announce('energy.session', thing.id, sessionView(session));
+        running.lastEnergy.delete(thing.id);
+        this.replan();
+      }
+      return;
+    }
+    if (event.property === 'battery.level' || event.property === 'battery.capacity') {
+      if (running.config.plans.some((p) => p.vehicle === thing.id)) running.replanDue = true;
+    }
+    if (event.property === 'charging.connected' && event.to === true) {
+      for (const session of running.sessions.list())
+        if (!session.vehicle) running.sessions.assign(session.charger, thing.id);
+      this.replan();
+    }
+  }
+
+  // ── Helpers ──────────────────────────────────────────────────────────────────────────────
+
+  private get efficiency(): number {
+    return this.options.efficiency ?? 0.9;
+  }
+
+  private read(running: Running): SiteReading {
+    const chargersW = this.chargers().reduce((sum, t) => sum + this.powerKw(t) * 1000, 0);
+    return running.meters.read(running.config.site, chargersW);
+  }
+
+  private publishSite(reading: SiteReading): void {
+    const { hub } = this.require();
+    const values: Record<string, number | null> = {
+      'site.grid_power': reading.gridW,
+      'site.solar_power': reading.solarW,
+      'site.battery_power': reading.batteryW,
+      'site.house_power': reading.houseW,
+      'site.charge_power': reading.chargersW,
+      'site.surplus_power': reading.surplusW,
+    };
+    hub.core.ingest(
+      Object.entries(values)
+        .filter(([, v]) => v !== null)
+        .map(([property, value]) => ({
+          householdId: hub.householdId,
+          thing: SITE_THING,
+          property,
+          value: Math.round(value! * 10) / 10,
+          source: ENERGY_ADAPTER,
+        })),
+    );
+  }
+
+  private energySince(thing: Thing, drawW: number, dtHours: number): number {
+    const running = this.require();
+    const meter = running.hub.core.getValue(thing.householdId, thing.id, 'sensor.energy');
+    if (typeof meter === 'number') {
+      const last = running.lastEnergy.get(thing.id);
+      running.lastEnergy.set(thing.id, meter);
+      return last === undefined ? 0 : Math.max(0, meter - last);
+    }
+    return (drawW / 1000) * dtHours;
+  }
+
+  private plannedPower(charger: string, now: number): number | null {
+    const view = this.running?.plans.get(charger);
+    if (!view) return null;
+    const slot = view.slots.find((s) => Date.parse(s.start) <= now && now < Date.parse(s.end));
+    return slot ? slot.powerKw : 0;
+  }
+
+  private vehicleAt(charger: string): string | null {
+    const running = this.require();
+    const plan = running.config.plans.find((p) => p.charger === charger);
+    if (plan) return plan.vehicle;
+    const configured = running.config.chargers[charger]?.vehicle;
+    if (configured) return configured;
+    const plugged = running.hub.twins
+      .list(running.hub.householdId)
+      .filter((t) => t.thing.kind === 'vehicle' && t.state.get('charging.connected')?.value === true);
+    return plugged.length === 1 ? plugged[0].thing.id : null;
+  }
+
+  private car(householdId: string, vehicle: string): { soc: number | null; capacityKwh: number | null } {
+    const { core } = this.require().hub;
+    const soc = core.getValue(householdId, vehicle, 'battery.level');
+    const capacity = core.getValue(householdId, vehicle, 'battery.capacity');
+    return {
+      soc: typeof soc === 'number' ? soc : null,
+      capacityKwh: typeof capacity === 'number' && capacity > 0 ? capacity : null,
+    };
+  }
+
+  private powerKw(thing: Thing): number {
+    const value = this.require().hub.core.getValue(thing.householdId, thing.id, 'charging.power');
+    return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+  }
+
+  private settingsOf(charger: string): ChargerSettings {
+    const running = this.require();
+    const stored = running.config.chargers[charger];
+    if (stored) return stored;
+    const thing = running.hub.core.getThing(running.hub.householdId, charger);
+    const declared = (thing?.meta?.charger ?? {}) as Partial<ChargerLimits>;
+    const limits: ChargerLimits = {
+      minCurrentA: declared.minCurrentA ?? 6,
+      maxCurrentA: declared.maxCurrentA ?? 16,
+      phases: declared.phases ?? 3,
+      voltage: declared.voltage ?? 230,
+    };
+    const minPowerW = limits.minCurrentA * wattsPerAmp(limits);
+    return {
+      ...limits,
+      mode: 'now',
+      solar: { onThresholdW: minPowerW, offThresholdW: minPowerW, onDelayMs: 60_000, offDelayMs: 180_000 },
+    };
+  }
+
+  private chargers(householdId = this.require().hub.householdId): Thing[] {
+    return this.require()
+      .hub.twins.list(householdId)
+      .map((t) => t.thing)
+      .filter((t) => t.kind === 'charger' && Object.hasOwn(t.actions, 'set_current_limit'));
+  }
+
+  private charger(householdId: string, id: string): Thing {
+    const thing = this.require().hub.core.getThing(householdId, id);
+    if (thing?.kind !== 'charger') throw notFound(`charger ${JSON.stringify(id)}`);
+    return thing;
+  }
+
+  private ocppCharger(householdId: string, id: string): Thing {
+    const thing = this.charger(householdId, id);
+    if (!ocppMeta(thing)) throw badRequest(`${id} is not an OCPP charge point`);
+    return thing;
+  }
+
+  private chargerView(thing: Thing) {
+    const running = this.require();
+    const twin = running.hub.twins.get(thing.householdId, thing.id);
+    const state: Record<string, unknown> = {};
+    for (const [name, value] of twin?.state ?? []) state[name] = value.value;
+    const meta = ocppMeta(thing);
+    const { solar, ...settings } = this.settingsOf(thing.id);
+    return {
+      id: thing.id,
+      name: thing.name,
+      protocol: meta ? 'ocpp1.6' : 'mqtt',
+      chargePointId: meta?.chargePointId ?? null,
+      connected: meta ? running.ocpp.isConnected(thing) : twin?.online !== false,
+      vendor: meta?.vendor ?? null,
+      model: meta?.model ?? null,
+      ...settings,
+      solar,
+      state,
+      plan: running.plans.get(thing.id) ?? null,
+      session: running.sessions.current(thing.id)
+        ? sessionView(running.sessions.current(thing.id) as ChargingSession)
+        : null,
+    };
+  }
+
+  private announce(type: `energy.${string}`, thing: string, data: Record<string, unknown>): void {
+    const { hub } = this.require();
+    hub.bus.publish({
+      type,
+      id: newId(hub.clock.now(), 'evt_'),
+      householdId: hub.householdId,
+      ts: hub.clock.now(),
+      thing,
+      data,
+    });
+  }
+
+  private async loadSite(running: Running): Promise<void> {
+    const { core, householdId } = running.hub;
+    const existing = core.getThing(householdId, SITE_THING);
+    const stored = existing?.meta?.energy as Partial<EnergyConfig> | undefined;
+    running.config = { ...structuredClone(DEFAULT_CONFIG), ...(stored ?? {}) };
+    try {
+      running.tariff = new Tariff(running.config.tariff);
+    } catch (error) {
+      running.log.error('stored tariff is unusable; starting without prices', { error });
+      running.config.tariff = { currency: running.config.tariff.currency ?? 'EUR' };
+      running.tariff = new Tariff(running.config.tariff);
+    }
+    await this.saveSite(running);
+  }
+
+  private async saveSite(running = this.running): Promise<void> {
+    if (!running) return;
+    const { core, householdId } = running.hub;
+    await core.upsertThing({
+      id: SITE_THING,
+      householdId,
+      kind: 'site',
+      name: 'Site',
+      adapter: ENERGY_ADAPTER,
+      properties: {
+        'site.grid_power': SITE_PROPERTY('W'),
+        'site.solar_power': SITE_PROPERTY('W'),
+        'site.battery_power': SITE_PROPERTY('W'),
+        'site.house_power': SITE_PROPERTY('W'),
+        'site.charge_power': SITE_PROPERTY('W'),
+        'site.surplus_power': SITE_PROPERTY('W'),
+      },
+      actions: {},
+      meta: { energy: structuredClone(running.config) },
+    });
+  }
+
+  private require(): Running {
+    if (!this.running) throw new Error('the energy service has not started');
+    return this.running;
+  }
+}
+
+interface Running {
+  hub: HubServices;
+  log: Logger;
+  ocpp: OcppCentralSystem;
+  config: EnergyConfig;
+  tariff: Tariff;
+  meters: SiteMeters;
+  solar: Map<string, SolarSurplus>;
+  sessions: SessionBook;
+  plans: Map<string, PlanView>;
+  lastTick: number;
+  lastEnergy: Map<string, number>;
+  openCommands: Map<string, string>;
+  replanDue: boolean;
+  stops: Array<() => void>;
+  reading: SiteReading | null;
+}

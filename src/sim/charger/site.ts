@@ -1,0 +1,174 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Clock } from '../../core/clock.ts';
+import type { Logger } from '../../core/log.ts';
+import { type CarAtCharger, SimulatedChargePoint } from './charge-point.ts';
+import { dayAheadPrices, houseLoad, solarPower } from './curves.ts';
+
+export interface SimulatedSiteOptions {
+  hubUrl: string;
+  brokerUrl: string;
+  /** An API token allowed to register chargers and set the site. */
+  token: string;
+  clock: Clock;
+  log: Logger;
+  /** The car behind the charger; a parked car at 50 % that stays plugged in when absent. */
+  car?: CarAtCharger;
+  solarPeakW?: number;
+  fuseKw?: number;
+  /** The broker login for simulated devices (the hub's `demoMqttLogin` on its embedded broker). */
+  username?: string;
+  password?: string;
+  /** How often meters report, ms. */
+  meterIntervalMs?: number;
+  utcOffsetHours?: number;
+}
+
+const CHARGE_POINT_ID = 'SIM-CP-1';
+const STATE_TOPIC = 'zigbee2mqtt/triad_sim_site';
+
+/**
+ * The demo's energy site: an OCPP 1.6J charge point on a real WebSocket, a solar inverter, a
+ * house load and a grid meter announced by Home Assistant discovery on MQTT, and a day-ahead
+ * price series put through the API. It sets itself up through the hub's public API, as a user
+ * would, and plugs into the simulated car through `car`.
+ */
+export class SimulatedSite {
+  private client: MqttClient | null = null;
+  private chargePoint: SimulatedChargePoint | null = null;
+  private stopTimer: (() => void) | null = null;
+  private readonly car: CarAtCharger;
+
+  constructor(private readonly options: SimulatedSiteOptions) {
+    this.car = options.car ?? standInCar();
+  }
+
+  async start(): Promise<void> {
+    const { options } = this;
+    this.client = await mqtt.connectAsync(options.brokerUrl, {
+      clientId: `triad-sim-site-${process.pid}`,
+      username: options.username,
+      password: options.password,
+    });
+    for (const [id, name] of [
+      ['sim_grid', 'Grid meter'],
+      ['sim_solar', 'Solar inverter'],
+      ['sim_house', 'House load'],
+    ]) {
+      await this.client.publishAsync(
+        `homeassistant/sensor/${id}/config`,
+        JSON.stringify({
+          name,
+          unique_id: id,
+          // One JSON state for the three meters, on a topic the demo devices' broker login may publish to.
+          state_topic: STATE_TOPIC,
+          value_template: `{{ value_json.${id.slice(4)} }}`,
+          unit_of_measurement: 'W',
+          device_class: 'power',
+          device: { identifiers: [id], name },
+        }),
+        { retain: true },
+      );
+    }
+    this.publishMeters();
+    const registered = await this.api('POST', '/api/chargers', {
+      chargePointId: CHARGE_POINT_ID,
+      name: 'Driveway charger',
+    });
+    const password = registered.ok ? String((registered.body as { password: string }).password) : null;
+    if (!password) {
+      options.log.warn('simulated charge point already registered or refused; not connecting', {
+        status: registered.status,
+      });
+    } else {
+      this.chargePoint = new SimulatedChargePoint({
+        url: `${options.hubUrl.replace(/^http/, 'ws')}/ocpp`,
+        chargePointId: CHARGE_POINT_ID,
+        password,
+        clock: options.clock,
+        log: options.log.child('charge-point'),
+        car: this.car,
+      });
+      await this.chargePoint.start();
+    }
+    // The meters appear through discovery, named after their devices; wait until the hub has them.
+    await this.waitForThings(['grid-meter', 'solar-inverter', 'house-load']);
+    await this.api('PUT', '/api/energy/site', {
+      grid: 'grid-meter',
+      solar: 'solar-inverter',
+      house: 'house-load',
+      limitKw: options.fuseKw ?? 17,
+      houseReserveKw: 2,
+    });
+    const now = options.clock.now();
+    const day = now - (now % 86_400_000);
+    const slots = dayAheadPrices(day, 48, options.utcOffsetHours).map((s) => ({
+      start: new Date(s.start).toISOString(),
+      end: new Date(s.end).toISOString(),
+      price: s.price,
+    }));
+    await this.api('PUT', '/api/energy/prices', { currency: 'EUR', slots });
+    this.stopTimer = options.clock.setInterval(() => this.publishMeters(), options.meterIntervalMs ?? 10_000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopTimer?.();
+    await this.chargePoint?.stop();
+    await this.client?.endAsync();
+  }
+
+  /** Solar and house from their curves; the grid meter is what is left, with the charger's draw. */
+  private publishMeters(): void {
+    const { clock, utcOffsetHours } = this.options;
+    const now = clock.now();
+    const solar = solarPower(now, { peakW: this.options.solarPeakW ?? 6000, utcOffsetHours });
+    const house = houseLoad(now, { utcOffsetHours });
+    const chargerW = this.chargerPowerW();
+    const state = { solar, house, grid: house + chargerW - solar };
+    void this.client?.publishAsync(STATE_TOPIC, JSON.stringify(state)).catch(() => {});
+  }
+
+  private chargerPowerW(): number {
+    return this.chargePoint?.powerW ?? 0;
+  }
+
+  private async waitForThings(ids: string[]): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+      const res = await this.api('GET', '/api/things');
+      const things = (res.body as Array<{ id: string }>) ?? [];
+      if (ids.every((id) => things.some((t) => t.id === id))) return;
+      // Waiting on the broker and the hub's discovery (real I/O), not on simulated time.
+      await delay(50);
+    }
+    this.options.log.warn('site meters did not appear in time', { ids });
+  }
+
+  private async api(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ ok: boolean; status: number; body: unknown }> {
+    const res = await fetch(this.options.hubUrl + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.options.token}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { ok: res.ok, status: res.status, body: await res.json().catch(() => null) };
+  }
+}
+
+/** Until the simulated car is wired in: a car at home, plugged in, charging at up to 16 A. */
+function standInCar(): CarAtCharger {
+  let soc = 50;
+  return {
+    plugged: () => true,
+    soc: () => soc,
+    maxCurrentA: 16,
+    charged: (kwh) => {
+      soc = Math.min(100, soc + (kwh / 60) * 100);
+    },
+  };
+}

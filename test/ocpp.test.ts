@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { VirtualClock } from '../src/core/clock.ts';
+import { Hub } from '../src/core/hub.ts';
+import { createLogger } from '../src/core/log.ts';
+import { EnergyService } from '../src/energy/index.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+/**
+ * The OCPP 1.6J central system over a real WebSocket. The charge point's frames are literal JSON
+ * written from the specification's examples (OCPP-J 1.6 section 4 and the message definitions),
+ * not produced by Triad's own code.
+ */
+
+const PASSWORD = 'Sup3rSecretKey-0123456789';
+
+class Frames {
+  readonly received: unknown[][] = [];
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => this.received.push(JSON.parse(String(data)) as unknown[]));
+  }
+  async next(match: (frame: unknown[]) => boolean): Promise<unknown[]> {
+    return eventually(() => {
+      const index = this.received.findIndex(match);
+      assert.ok(index >= 0, `no matching frame among ${JSON.stringify(this.received)}`);
+      return this.received.splice(index, 1)[0];
+    });
+  }
+  /** Sends a frame and waits for the answer with the same unique id. */
+  async exchange(text: string): Promise<unknown[]> {
+    const id = (JSON.parse(text) as unknown[])[1];
+    this.socket.send(text);
+    return this.next((f) => (f[0] === 3 || f[0] === 4) && f[1] === id);
+  }
+}
+
+function connect(url: string, auth: string | null, protocols: string[] = ['ocpp1.6']): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(
+      url,
+      protocols,
+      auth ? { headers: { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } } : {},
+    );
+    socket.once('open', () => resolve(socket));
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    socket.once('error', reject);
+  });
+}
+
+describe('OCPP 1.6J central system', () => {
+  const clock = new VirtualClock(Date.UTC(2026, 2, 3, 12));
+  let hub: Hub;
+  let ocppUrl: string;
+  let frames: Frames;
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(hub.httpUrl + path, {
+      ...init,
+      headers: {
+        authorization: `Bearer ${hub.ownerToken}`,
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+      },
+    });
+  const state = async () =>
+    ((await (await api('/api/things/charger-cp-0001')).json()) as { state: Record<string, unknown> }).state;
+
+  before(async () => {
+    hub = new Hub({
+      dataDir: await tempDir(),
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      clock,
+      log: createLogger({ level: 'silent' }),
+    }).use(new EnergyService({ mqttChargers: false }));
+    await hub.start();
+    const res = await api('/api/chargers', {
+      method: 'POST',
+      body: JSON.stringify({ chargePointId: 'CP-0001', name: 'Driveway', password: PASSWORD }),
+    });
+    assert.equal(res.status, 201);
+    const body = (await res.json()) as { id: string; ocpp: { path: string } };
+    assert.equal(body.id, 'charger-cp-0001');
+    ocppUrl = hub.httpUrl.replace('http', 'ws') + body.ocpp.path;
+  });
+
+  after(async () => {
+    frames?.socket.close();
+    await hub.stop();
+  });
+
+  it('refuses an unknown charge point and a wrong password before the upgrade', async () => {
+    const base = hub.httpUrl.replace('http', 'ws');
+    await assert.rejects(connect(`${base}/ocpp/CP-9999`, null), /HTTP 404/);
+    await assert.rejects(connect(`${base}/ocpp/CP-9999`, `CP-9999:${PASSWORD}`), /HTTP 401/);
+    await assert.rejects(connect(ocppUrl, 'CP-0001:not-the-right-password'), /HTTP 401/);
+    await assert.rejects(connect(ocppUrl, null), /HTTP 401/);
+    await assert.rejects(connect(ocppUrl, `CP-0001:${PASSWORD}`, ['ocpp2.0.1']), /HTTP 400/);
+  });
+
+  it('boots, reports status and meter values, and obeys a charging profile', async () => {
+    frames = new Frames(await connect(ocppUrl, `CP-0001:${PASSWORD}`));
+    assert.equal(frames.socket.protocol, 'ocpp1.6');
+
+    const boot = await frames.exchange(
+      '[2, "19223201", "BootNotification", {"chargePointVendor": "VendorX", "chargePointModel": "SingleSocketCharger"}]',
+    );
+    assert.equal(boot[0], 3);
+    const conf = boot[2] as { status: string; currentTime: string; interval: number };
+    assert.equal(conf.status, 'Accepted');
+    assert.equal(conf.currentTime, new Date(clock.now()).toISOString());
+    assert.ok(Number.isInteger(conf.interval));
+
+    assert.deepEqual(await frames.exchange('[2, "19223202", "Heartbeat", {}]'), [
+      3,
+      '19223202',
+      { currentTime: new Date(clock.now()).toISOString() },
+    ]);
+    assert.deepEqual(
+      await frames.exchange(
+        '[2, "19223203", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Preparing", "timestamp": "2026-03-03T12:00:00Z"}]',
+      ),
+      [3, '19223203', {}],
+    );
+    const start = await frames.exchange(
+      '[2, "19223204", "StartTransaction", {"connectorId": 1, "idTag": "B4A63CDF", "meterStart": 1000, "timestamp": "2026-03-03T12:00:01Z"}]',
+    );
+    const started = start[2] as { transactionId: number; idTagInfo: { status: string } };
+    assert.equal(started.idTagInfo.status, 'Accepted');
+    await frames.exchange(
+      '[2, "19223205", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}]',
+    );
+    await frames.exchange(
+      `[2, "19223206", "MeterValues", {"connectorId": 1, "transactionId": ${started.transactionId}, "meterValue": [{"timestamp": "2026-03-03T12:00:05Z", "sampledValue": [{"value": "3500", "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}, {"value": "7360", "measurand": "Power.Active.Import", "unit": "W"}]}]}]`,
+    );
+    const now = await state();
+    assert.equal(now['charging.connected'], true);
+    assert.equal(now['charging.charging'], true);
+    assert.equal(now['charging.status'], 'Charging');
+    assert.equal(now['charging.power'], 7.36);
+    assert.equal(now['sensor.energy'], 3.5);
+    assert.equal(now['charging.energy'], 2.5);
+
+    // A current limit asked through the API reaches the charge point as SetChargingProfile.
+    const res = await api('/api/things/charger-cp-0001/actions/set_current_limit', {
+      method: 'POST',
+      body: JSON.stringify({ current: 10 }),
+    });
+    assert.equal(res.status, 202);
+    const { commandId } = (await res.json()) as { commandId: string };
+    const call = await frames.next((f) => f[0] === 2 && f[2] === 'SetChargingProfile');
+    const profile = call[3] as {
+      connectorId: number;
+      csChargingProfiles: {
+        transactionId: number;
+        chargingProfilePurpose: string;
+        chargingSchedule: {
+          chargingRateUnit: string;
+          chargingSchedulePeriod: Array<{ startPeriod: number; limit: number }>;
+        };
+      };
+    };
+    assert.equal(profile.connectorId, 1);
+    assert.equal(profile.csChargingProfiles.chargingProfilePurpose, 'TxProfile');
+    assert.equal(profile.csChargingProfiles.transactionId, started.transactionId);
+    assert.equal(profile.csChargingProfiles.chargingSchedule.chargingRateUnit, 'A');
+    assert.deepEqual(profile.csChargingProfiles.chargingSchedule.chargingSchedulePeriod, [
+      { startPeriod: 0, limit: 10 },
+    ]);
+    frames.socket.send(`[3, "${call[1]}", {"status": "Accepted"}]`);
+    await eventually(async () => {
+      const command = (await (await api(`/api/commands/${commandId}`)).json()) as { status: string };
+      assert.equal(command.status, 'confirmed');
+      return true;
+    });
+    assert.equal((await state())['charging.current_limit'], 10);
+
+    const stop = await frames.exchange(
+      `[2, "19223207", "StopTransaction", {"transactionId": ${started.transactionId}, "meterStop": 9000, "timestamp": "2026-03-03T13:00:00Z", "reason": "EVDisconnected"}]`,
+    );
+    assert.equal(stop[0], 3);
+    const stopped = await state();
+    assert.equal(stopped['charging.energy'], 8);
+    assert.equal(stopped['charging.charging'], false);
+  });
+
+  it('answers schema-invalid frames with the CALLERROR the specification names, changing nothing', async () => {
+    const before = await state();
+    const cases: Array<[string, string]> = [
+      ['not json at all', 'FormationViolation'],
+      ['{"not": "an array"}', 'FormationViolation'],
+      [
+        '[2, "e1", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "colour": "red"}]',
+        'FormationViolation',
+      ],
+      [
+        '[2, "e2", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Dancing"}]',
+        'PropertyConstraintViolation',
+      ],
+      [
+        '[2, "e3", "StatusNotification", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}]',
+        'TypeConstraintViolation',
+      ],
+      ['[2, "e4", "StatusNotification", {"connectorId": 1, "status": "Available"}]', 'OccurenceConstraintViolation'],
+      [
+        '[2, "e5", "BootNotification", {"chargePointVendor": "AVendorNameLongerThanTwenty", "chargePointModel": "M"}]',
+        'PropertyConstraintViolation',
+      ],
+      [
+        '[2, "e6", "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "yesterday", "sampledValue": [{"value": "1"}]}]}]',
+        'PropertyConstraintViolation',
+      ],
+      ['[2, "e7", "FlyToTheMoon", {}]', 'NotImplemented'],
+    ];
+    for (const [text, code] of cases) {
+      frames.socket.send(text);
+      const id = (() => {
+        try {
+          const parsed = JSON.parse(text) as unknown[];
+          return Array.isArray(parsed) ? parsed[1] : '-1';
+        } catch {
+          return '-1';
+        }
+      })();
+      const answer = await frames.next((f) => f[0] === 4 && f[1] === id);
+      assert.equal(answer[2], code, text);
+      assert.equal(typeof answer[3], 'string');
+    }
+    assert.deepEqual(await state(), before);
+  });
+});

@@ -1,0 +1,128 @@
+/** The shapes the hub's API answers with, as far as the dashboard reads them. */
+
+export type Value = string | number | boolean | null;
+
+export interface PropertyInfo {
+  type?: string;
+  unit?: string;
+  minimum?: number;
+  maximum?: number;
+  enum?: string[];
+  value: Value;
+  ts: string | null;
+}
+
+export interface ActionInfo {
+  capability?: string;
+  title?: string;
+  input?: {
+    type?: string;
+    properties?: Record<string, { type?: string; minimum?: number; maximum?: number; enum?: string[] }>;
+  };
+}
+
+export interface Thing {
+  id: string;
+  kind: string;
+  name: string;
+  room: string | null;
+  capabilities: string[];
+  online: boolean | null;
+  state: Record<string, Value>;
+  properties: Record<string, PropertyInfo>;
+  actions: Record<string, ActionInfo>;
+}
+
+export type CommandStatus = 'pending' | 'sent' | 'confirmed' | 'failed' | 'expired';
+
+export interface Command {
+  id: string;
+  thing: string;
+  action: string;
+  status: CommandStatus;
+  error: string | null;
+}
+
+export interface Person {
+  id: string;
+  name: string;
+  presence: { zone: string | null; home: boolean | null };
+  location: { latitude: number; longitude: number; accuracy?: number; ts?: string } | null;
+}
+
+export interface Zone {
+  id: string;
+  name: string;
+  latitude: number;
+  longitude: number;
+  radius: number;
+}
+
+export interface HistoryPoint {
+  ts: string;
+  value: Value;
+}
+
+export interface Automation {
+  id: string;
+  name: string;
+  enabled: boolean;
+  mode: string | null;
+  status: 'active' | 'disabled' | 'invalid';
+  origin: string;
+  file: string | null;
+  problem: string | null;
+  running: number;
+  rule: Record<string, unknown>;
+}
+
+export interface TraceStep {
+  path: string;
+  action: string;
+  at: number | string;
+  status: string;
+  detail?: string;
+  error?: string;
+  commands?: Array<{ id: string | null; thing: string; action: string; status: string; error: string | null }>;
+}
+
+export interface Trace {
+  id: string;
+  status: string;
+  startedAt: number | string;
+  finishedAt: number | string | null;
+  trigger: { description?: string; type?: string; ts?: number | string };
+  conditions: Array<{ path: string; condition: string; result: boolean; detail?: string }>;
+  steps: TraceStep[];
+  error: string | null;
+}
+
+export interface ReplayRun {
+  at: string;
+  status: string;
+  trigger: { description?: string };
+  actions: Array<{ action: string; thing?: string; input?: Record<string, unknown>; message?: string }>;
+}
+
+export interface ReplayResult {
+  runs: ReplayRun[];
+  events: number;
+  conditionFailed: number;
+  skipped: number;
+  truncated: boolean;
+}
+
+/** A trip as the car service reports it; fields vary while that API settles, so most are optional. */
+export interface Trip {
+  id?: string;
+  start?: string;
+  startedAt?: string;
+  end?: string | null;
+  endedAt?: string | null;
+  distance?: number;
+  distanceM?: number;
+  distanceKm?: number;
+  energyKwh?: number | null;
+  route?: Array<{ latitude: number; longitude: number } | [number, number]>;
+  points?: Array<{ latitude: number; longitude: number } | [number, number]>;
+}

@@ -1,0 +1,28 @@
+import type { Thing } from '../api/types.ts';
+import type { CommandState } from './use-command.ts';
+
+/**
+ * Says a command is under way or why it failed. The live region is always in the page, so screen
+ * readers announce the change when its text appears.
+ */
+export function CommandNote({ thing, state }: { thing: Thing; state: CommandState }) {
+  return (
+    <div className="command-note" aria-live="polite">
+      {state.pending ? (
+        <span className="pending" role="status">
+          Waiting for {thing.name} to confirm…
+        </span>
+      ) : state.error ? (
+        <span className="error" role="alert">
+          {actionWords(state.command?.action)} failed: {state.error}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
+function actionWords(action: string | undefined): string {
+  if (!action) return 'The command';
+  const words = action.replace(/[._]/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}

@@ -1,0 +1,21 @@
+import type { ReactNode } from 'react';
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="loading" role="status">
+      Loading {what}…
+    </p>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="empty">{children}</p>;
+}
+
+export function Problem({ children }: { children: ReactNode }) {
+  return (
+    <p className="error" role="alert">
+      {children}
+    </p>
+  );
+}

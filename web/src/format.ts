@@ -1,0 +1,82 @@
+import type { ActionInfo, PropertyInfo, Thing, Value } from './api/types.ts';
+
+/** `climate.target_temperature` → "Target temperature": property names as people say them. */
+export function propertyLabel(property: string): string {
+  const name = property.includes('.') ? property.slice(property.indexOf('.') + 1) : property;
+  const words = name.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+export function formatNumber(value: number, digits = 1): string {
+  return new Intl.NumberFormat(undefined, { maximumFractionDigits: digits }).format(value);
+}
+
+/** A value with its unit, in the words a person reads on a dashboard. */
+export function formatValue(value: Value | undefined, info?: Pick<PropertyInfo, 'unit' | 'type'>): string {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'boolean') return value ? 'On' : 'Off';
+  if (typeof value === 'number') {
+    const unit = info?.unit;
+    if (unit === 'm') return formatDistance(value);
+    if (unit === 's') return formatDuration(value);
+    if (unit === 'deg') return `${formatNumber(value, 4)}°`;
+    return unit ? `${formatNumber(value)}${unit === '%' ? ' %' : ` ${unit}`}` : formatNumber(value);
+  }
+  return value;
+}
+
+export function formatDistance(metres: number): string {
+  return metres >= 1000 ? `${formatNumber(metres / 1000)} km` : `${Math.round(metres)} m`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+export function formatTime(time: string | number | null | undefined): string {
+  if (time === null || time === undefined) return '—';
+  const date = new Date(time);
+  if (Number.isNaN(date.getTime())) return '—';
+  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+export function formatClock(time: string | number): string {
+  return new Date(time).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+export function numberOf(thing: Thing | undefined, property: string): number | null {
+  const value = thing?.state[property];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+export function boolOf(thing: Thing | undefined, property: string): boolean | null {
+  const value = thing?.state[property];
+  return typeof value === 'boolean' ? value : null;
+}
+
+/**
+ * The thing's action for a capability: `lock` on a door, or a car's `lock` that its adapter may
+ * have spelt `doors_lock` or `lock.lock`. Returns the action's real name, or null.
+ */
+export function findAction(
+  thing: Thing,
+  capability: string,
+  wanted: string,
+): { name: string; info: ActionInfo } | null {
+  const entries = Object.entries(thing.actions);
+  const exact = entries.find(([name, info]) => name === wanted && (!info.capability || info.capability === capability));
+  const loose =
+    exact ??
+    entries.find(
+      ([name, info]) => info.capability === capability && (name.endsWith(`.${wanted}`) || name.endsWith(`_${wanted}`)),
+    );
+  return loose ? { name: loose[0], info: loose[1] } : null;
+}
+
+/** The one input field an action takes (`temperature` for set_target_temperature), if it takes one. */
+export function inputField(info: ActionInfo): string | null {
+  const names = Object.keys(info.input?.properties ?? {});
+  return names[0] ?? null;
+}

@@ -1,0 +1,293 @@
+import type { Thing, Trip, Zone } from '../api/types.ts';
+import { CommandNote } from '../components/CommandNote.tsx';
+import { LockControl, PowerSwitch, Thermostat } from '../components/controls.tsx';
+import { type MapMarker, type MapPoint, SvgMap } from '../components/SvgMap.tsx';
+import { Empty, Loading, Problem } from '../components/states.tsx';
+import { useCommand } from '../components/use-command.ts';
+import { boolOf, findAction, formatDistance, formatNumber, formatTime, inputField, numberOf } from '../format.ts';
+import { useLive, useResource } from '../live/context.ts';
+import { vehiclesOf } from '../rooms.ts';
+import { CarFacts } from './Overview.tsx';
+
+export function Car() {
+  const { things, loaded } = useLive();
+  if (!loaded) return <Loading what="the car" />;
+  const vehicles = vehiclesOf(things.values());
+  return (
+    <div className="view">
+      <h1>Car</h1>
+      {vehicles.length === 0 ? (
+        <Empty>No car yet. A car joins Triad through its VISS endpoint (POST /api/vehicles).</Empty>
+      ) : (
+        vehicles.map((car) => (
+          <CarPanel key={car.id} car={car} people={[...things.values()].filter((t) => t.kind === 'person')} />
+        ))
+      )}
+    </div>
+  );
+}
+
+function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
+  const headingId = `car-${car.id}`;
+  return (
+    <section className="car" aria-labelledby={headingId}>
+      <h2 id={headingId}>{car.name}</h2>
+      <div className="car-grid">
+        <div className="card">
+          <CarFacts car={car} />
+          <Position car={car} />
+        </div>
+        <CarMap car={car} people={people} />
+        {car.capabilities.includes('climate') ? (
+          <div className="card">
+            <h3>Climate</h3>
+            <Preconditioning car={car} />
+            <Thermostat thing={car} />
+          </div>
+        ) : null}
+        {car.capabilities.includes('lock') ? (
+          <div className="card">
+            <h3>Doors</h3>
+            <LockControl thing={car} />
+          </div>
+        ) : null}
+        <FindMyCar car={car} />
+        {car.capabilities.includes('charging') ? (
+          <div className="card">
+            <h3>Charging</h3>
+            <ChargingControls car={car} />
+          </div>
+        ) : null}
+      </div>
+      <Trips car={car} />
+    </section>
+  );
+}
+
+function Position({ car }: { car: Thing }) {
+  const lat = numberOf(car, 'location.latitude');
+  const lon = numberOf(car, 'location.longitude');
+  const speed = numberOf(car, 'location.speed');
+  return (
+    <p className="position" aria-live="off">
+      Position{' '}
+      <span className="coordinates">
+        {lat === null || lon === null ? 'unknown' : `${lat.toFixed(5)}, ${lon.toFixed(5)}`}
+      </span>
+      {speed ? ` · ${formatNumber(speed, 0)} km/h` : ''}
+    </p>
+  );
+}
+
+/** Pre-conditioning as a switch: the car's own climate on/off if it has one, else its mode. */
+function Preconditioning({ car }: { car: Thing }) {
+  const state = useCommand(car);
+  const turnOn = findAction(car, 'climate', 'turn_on') ?? findAction(car, 'climate', 'start');
+  const turnOff = findAction(car, 'climate', 'turn_off') ?? findAction(car, 'climate', 'stop');
+  const setMode = findAction(car, 'climate', 'set_mode');
+  if (car.capabilities.includes('switch') && !turnOn) return <PowerSwitch thing={car} capability="switch" />;
+  const mode = car.state['climate.mode'];
+  const on =
+    boolOf(car, 'climate.on') ?? boolOf(car, 'climate.hvac') ?? (typeof mode === 'string' ? mode !== 'off' : false);
+  const field = setMode ? (inputField(setMode.info) ?? 'mode') : 'mode';
+  const toggle = () => {
+    if (state.pending) return;
+    if (turnOn && turnOff) state.run(on ? turnOff.name : turnOn.name);
+    else if (setMode) state.run(setMode.name, { [field]: on ? 'off' : 'auto' });
+  };
+  if (!turnOn && !setMode) return null;
+  return (
+    <div className="control">
+      <button
+        type="button"
+        role="switch"
+        className="switch"
+        aria-checked={on}
+        aria-busy={state.pending}
+        aria-label={`${car.name} pre-conditioning`}
+        onClick={toggle}
+      >
+        <span className="switch-track" aria-hidden="true">
+          <span className="switch-thumb" />
+        </span>
+        <span className="switch-text" aria-hidden="true">
+          Pre-conditioning {on ? 'on' : 'off'}
+        </span>
+      </button>
+      <CommandNote thing={car} state={state} />
+    </div>
+  );
+}
+
+function ChargingControls({ car }: { car: Thing }) {
+  const state = useCommand(car);
+  const charging = boolOf(car, 'charging.charging');
+  const action = findAction(car, 'charging', charging ? 'stop' : 'start');
+  const setLimit = findAction(car, 'charging', 'set_limit');
+  const limit = numberOf(car, 'charging.limit');
+  const field = setLimit ? (inputField(setLimit.info) ?? 'limit') : 'limit';
+  const limitId = `limit-${car.id}`;
+  return (
+    <div className="control">
+      {action ? (
+        <button
+          type="button"
+          aria-label={`${charging ? 'Stop' : 'Start'} charging ${car.name}`}
+          aria-busy={state.pending}
+          onClick={() => {
+            if (!state.pending) state.run(action.name);
+          }}
+        >
+          {charging ? 'Stop charging' : 'Start charging'}
+        </button>
+      ) : null}
+      {setLimit ? (
+        <div className="inline-field">
+          <label htmlFor={limitId}>Charge limit</label>
+          <select
+            id={limitId}
+            aria-label={`${car.name} charge limit`}
+            value={limit === null ? '' : String(Math.round(limit / 10) * 10)}
+            onChange={(e) => state.run(setLimit.name, { [field]: Number(e.currentTarget.value) })}
+          >
+            {limit === null ? <option value="">—</option> : null}
+            {[50, 60, 70, 80, 90, 100].map((v) => (
+              <option key={v} value={v}>
+                {v} %
+              </option>
+            ))}
+          </select>
+        </div>
+      ) : null}
+      <CommandNote thing={car} state={state} />
+    </div>
+  );
+}
+
+/** The car's quick actions that take no input (sound the horn, flash the lights), by their own titles. */
+function FindMyCar({ car }: { car: Thing }) {
+  const state = useCommand(car);
+  const actions = Object.entries(car.actions).filter(
+    ([, info]) => info.capability === 'vehicle' && Object.keys(info.input?.properties ?? {}).length === 0,
+  );
+  if (actions.length === 0) return null;
+  return (
+    <div className="card">
+      <h3>Find the car</h3>
+      <div className="button-row">
+        {actions.map(([name, info]) => (
+          <button
+            key={name}
+            type="button"
+            aria-label={`${info.title ?? name} of ${car.name}`}
+            onClick={() => state.run(name)}
+          >
+            {info.title ?? name}
+          </button>
+        ))}
+      </div>
+      <CommandNote thing={car} state={state} />
+    </div>
+  );
+}
+
+/** A trip's route, whichever of the usual spellings the car service uses for its points. */
+function tripTrack(trip: Trip): MapPoint[] {
+  const raw = (trip.route ?? trip.points ?? []) as unknown[];
+  const out: MapPoint[] = [];
+  for (const p of raw) {
+    if (Array.isArray(p) && typeof p[0] === 'number' && typeof p[1] === 'number')
+      out.push({ latitude: p[0], longitude: p[1] });
+    else if (p && typeof p === 'object') {
+      const o = p as Record<string, unknown>;
+      const latitude = o.latitude ?? o.lat;
+      const longitude = o.longitude ?? o.lon ?? o.lng;
+      if (typeof latitude === 'number' && typeof longitude === 'number') out.push({ latitude, longitude });
+    }
+  }
+  return out;
+}
+
+const tripStart = (trip: Trip) => trip.start ?? trip.startedAt ?? null;
+
+function tripDistance(trip: Trip): number | null {
+  if (typeof trip.distanceKm === 'number') return trip.distanceKm * 1000;
+  return trip.distanceM ?? trip.distance ?? null;
+}
+
+function startOfToday(): number {
+  const now = new Date();
+  return new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+}
+
+function useTodaysTrips(car: Thing) {
+  const [trips] = useResource<Trip[] | { trips: Trip[] }>(
+    '/api/vehicles/{id}/trips',
+    `/api/vehicles/${encodeURIComponent(car.id)}/trips`,
+  );
+  if (trips.state !== 'ready') return trips;
+  const list = Array.isArray(trips.data) ? trips.data : (trips.data.trips ?? []);
+  const today = startOfToday();
+  return { state: 'ready' as const, data: list.filter((t) => Date.parse(tripStart(t) ?? '') >= today) };
+}
+
+function CarMap({ car, people }: { car: Thing; people: Thing[] }) {
+  const [zones] = useResource<Zone[]>('/api/zones', '/api/zones');
+  const trips = useTodaysTrips(car);
+  const markers: MapMarker[] = [];
+  const lat = numberOf(car, 'location.latitude');
+  const lon = numberOf(car, 'location.longitude');
+  if (lat !== null && lon !== null)
+    markers.push({
+      kind: 'car',
+      label: car.name,
+      latitude: lat,
+      longitude: lon,
+      heading: numberOf(car, 'location.heading'),
+    });
+  for (const person of people) {
+    const plat = numberOf(person, 'location.latitude');
+    const plon = numberOf(person, 'location.longitude');
+    if (plat !== null && plon !== null)
+      markers.push({ kind: 'person', label: person.name, latitude: plat, longitude: plon });
+  }
+  const zoneList = zones.state === 'ready' ? zones.data : [];
+  const tracks = trips.state === 'ready' ? trips.data.map(tripTrack).filter((t) => t.length > 1) : [];
+  const title = `Map of ${car.name}${lat !== null && lon !== null ? ` at ${lat.toFixed(4)}, ${lon.toFixed(4)}` : ''}, ${zoneList.length} zones and ${tracks.length} trips today`;
+  return (
+    <div className="card map-card">
+      {markers.length || zoneList.length ? (
+        <SvgMap title={title} markers={markers} zones={zoneList} tracks={tracks} />
+      ) : (
+        <Empty>No position yet.</Empty>
+      )}
+    </div>
+  );
+}
+
+function Trips({ car }: { car: Thing }) {
+  const trips = useTodaysTrips(car);
+  return (
+    <section aria-labelledby={`trips-${car.id}`}>
+      <h3 id={`trips-${car.id}`}>Today's trips</h3>
+      {trips.state === 'loading' ? <Loading what="trips" /> : null}
+      {trips.state === 'missing' ? <Empty>Trips are not recorded on this hub.</Empty> : null}
+      {trips.state === 'error' ? <Problem>Could not load trips: {trips.message}</Problem> : null}
+      {trips.state === 'ready' && trips.data.length === 0 ? <Empty>No trips today.</Empty> : null}
+      {trips.state === 'ready' && trips.data.length > 0 ? (
+        <ul className="list">
+          {trips.data.map((trip, i) => {
+            const distance = tripDistance(trip);
+            return (
+              <li key={trip.id ?? i}>
+                {formatTime(tripStart(trip))} → {formatTime(trip.end ?? trip.endedAt ?? null)}
+                {distance !== null ? ` · ${formatDistance(distance)}` : ''}
+                {typeof trip.energyKwh === 'number' ? ` · ${formatNumber(trip.energyKwh)} kWh` : ''}
+              </li>
+            );
+          })}
+        </ul>
+      ) : null}
+    </section>
+  );
+}

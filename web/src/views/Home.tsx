@@ -1,0 +1,32 @@
+import { DeviceCard } from '../components/DeviceCard.tsx';
+import { Empty, Loading } from '../components/states.tsx';
+import { useLive } from '../live/context.ts';
+import { roomsOf } from '../rooms.ts';
+
+export function Home() {
+  const { things, loaded } = useLive();
+  if (!loaded) return <Loading what="rooms and devices" />;
+  const rooms = roomsOf(things.values());
+  return (
+    <div className="view">
+      <h1>Home</h1>
+      {rooms.length === 0 ? (
+        <Empty>No devices yet. Devices appear here as they announce themselves over MQTT.</Empty>
+      ) : (
+        rooms.map((room) => {
+          const id = `room-${room.name.replace(/\W+/g, '-')}`;
+          return (
+            <section key={room.name} className="room" aria-labelledby={id}>
+              <h2 id={id}>{room.name}</h2>
+              <div className="cards">
+                {room.devices.map((device) => (
+                  <DeviceCard key={device.id} thing={device} controls />
+                ))}
+              </div>
+            </section>
+          );
+        })
+      )}
+    </div>
+  );
+}

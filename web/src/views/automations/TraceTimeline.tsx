@@ -1,0 +1,90 @@
+import type { Automation, Trace } from '../../api/types.ts';
+import { Empty, Loading, Problem } from '../../components/states.tsx';
+import { formatClock, formatTime } from '../../format.ts';
+import { useResource } from '../../live/context.ts';
+import { toMs } from '../../time.ts';
+
+/** A rule's runs, newest first, each as a timeline: trigger → conditions → steps → commands. */
+export function TraceTimeline({ rule, onClose }: { rule: Automation; onClose(): void }) {
+  const [traces, reload] = useResource<Trace[]>(
+    '/api/automations/{id}/traces',
+    `/api/automations/${encodeURIComponent(rule.id)}/traces?limit=20`,
+  );
+  return (
+    <section className="card panel" aria-labelledby="traces-heading">
+      <h2 id="traces-heading">Traces of {rule.name}</h2>
+      <div className="button-row">
+        <button type="button" onClick={reload}>
+          Refresh traces
+        </button>
+        <button type="button" onClick={onClose}>
+          Close traces
+        </button>
+      </div>
+      {traces.state === 'loading' ? <Loading what="traces" /> : null}
+      {traces.state === 'missing' ? <Empty>This hub keeps no traces.</Empty> : null}
+      {traces.state === 'error' ? <Problem>Could not load traces: {traces.message}</Problem> : null}
+      {traces.state === 'ready' && traces.data.length === 0 ? <Empty>This rule has not run yet.</Empty> : null}
+      {traces.state === 'ready' ? (
+        <ol className="traces">
+          {traces.data.map((trace) => (
+            <li key={trace.id}>
+              <TraceRun trace={trace} />
+            </li>
+          ))}
+        </ol>
+      ) : null}
+    </section>
+  );
+}
+
+export function TraceRun({ trace }: { trace: Trace }) {
+  const started = toMs(trace.startedAt);
+  return (
+    <details className="trace">
+      <summary>
+        <span className={`badge ${trace.status}`}>{trace.status.replace(/_/g, ' ')}</span> {formatTime(started)} ·{' '}
+        {trace.trigger.description ?? trace.trigger.type ?? 'triggered'}
+      </summary>
+      <ol className="timeline">
+        <li>
+          <strong>Trigger</strong> {trace.trigger.description ?? trace.trigger.type}
+        </li>
+        {trace.conditions.map((c) => (
+          <li key={c.path} className={c.result ? 'ok' : 'failed'}>
+            <strong>Condition {c.path}</strong> {c.condition}: {c.result ? 'passed' : 'failed'}
+            {c.detail ? ` (${c.detail})` : ''}
+          </li>
+        ))}
+        {trace.steps.map((step) => {
+          const at = toMs(step.at);
+          return (
+            <li
+              key={`${step.path}-${String(step.at)}`}
+              className={step.status === 'ok' ? 'ok' : step.status === 'error' ? 'failed' : ''}
+            >
+              <strong>
+                {at !== null ? `${formatClock(at)} ` : ''}
+                {step.action}
+              </strong>{' '}
+              {step.status}
+              {step.detail ? ` · ${step.detail}` : ''}
+              {step.error ? ` · ${step.error}` : ''}
+              {step.commands?.length ? (
+                <ul>
+                  {step.commands.map((command) => (
+                    <li key={command.id ?? `${command.thing}-${command.action}`}>
+                      {command.action} {command.thing}: {command.status}
+                      {command.error ? ` (${command.error})` : ''}
+                    </li>
+                  ))}
+                </ul>
+              ) : null}
+            </li>
+          );
+        })}
+        {trace.error ? <li className="failed">Error: {trace.error}</li> : null}
+      </ol>
+    </details>
+  );
+}
