@@ -10,8 +10,12 @@ if (!existsSync(`${root}node_modules/vite/package.json`)) {
   console.log('triad: dashboard not built (vite is not installed); run `npm run build` after installing it');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, [`${root}node_modules/vite/bin/vite.js`, 'build', 'web', '--logLevel', 'warn'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const result = spawnSync(
+  process.execPath,
+  [`${root}node_modules/vite/bin/vite.js`, 'build', 'web', '--logLevel', 'warn'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 process.exit(result.status ?? 1);

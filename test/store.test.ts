@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Command, HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Thing } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
-import type { Store, StoredTimer, TokenRecord } from '../src/store/store.ts';
+import type { AuditRecord, Store, StoredTimer, TokenRecord } from '../src/store/store.ts';
 import { needService, services } from './helpers/services.ts';
 
 /** One place a store keeps its data; `open` may be called again to reopen the same data. */
@@ -360,6 +360,62 @@ function storeSuite(backend: Backend): void {
         ['phone', 'charger'],
       );
       assert.deepEqual(await store.listTokens(unique('hh')), []);
+    });
+
+    it('keeps account records per kind and household, replacing on save and gone on delete', async () => {
+      const household = unique('hh');
+      const other = unique('hh');
+      const user = { kind: 'user' as const, householdId: household, id: 'usr_1', body: { name: 'Ada' }, createdAt: T0 };
+      await store.saveAccountRecord(user);
+      await store.saveAccountRecord({ ...user, id: 'usr_2', body: { name: 'Bo' }, createdAt: T0 + 1 });
+      await store.saveAccountRecord({ ...user, householdId: other, body: { name: 'Other Ada' } });
+      await store.saveAccountRecord({ kind: 'grant', householdId: household, id: 'usr_1', body: {}, createdAt: T0 });
+      await store.saveAccountRecord({ ...user, body: { name: 'Ada L.' } });
+
+      const users = await store.listAccountRecords('user', household);
+      assert.deepEqual(
+        users.map((u) => [u.id, u.body.name]),
+        [
+          ['usr_1', 'Ada L.'],
+          ['usr_2', 'Bo'],
+        ],
+      );
+      assert.equal((await store.listAccountRecords('user')).filter((u) => u.id === 'usr_1').length >= 2, true);
+      await store.deleteAccountRecord('user', household, 'usr_1');
+      assert.deepEqual(
+        (await store.listAccountRecords('user', household)).map((u) => u.id),
+        ['usr_2'],
+      );
+      assert.equal((await store.listAccountRecords('user', other)).length, 1, 'the other household keeps its user');
+      assert.equal((await store.listAccountRecords('grant', household)).length, 1, 'other kinds are untouched');
+    });
+
+    it('keeps the audit trail per household, newest first, within a time range', async () => {
+      const household = unique('hh');
+      const line = (n: number, fields: Partial<AuditRecord> = {}): AuditRecord => ({
+        id: unique(`aud${n}`),
+        householdId: household,
+        ts: T0 + n * 1000,
+        actor: { kind: 'user', id: 'usr_1', name: 'Ada' },
+        via: 'http',
+        thing: 'front_door',
+        action: 'unlock',
+        result: 'denied',
+        reason: 'children may not unlock',
+        commandId: null,
+        ...fields,
+      });
+      const lines = [line(1), line(2, { result: 'accepted', reason: null, commandId: 'cmd_1' }), line(3)];
+      for (const l of lines) await store.appendAudit(l);
+      await store.appendAudit(line(4, { householdId: unique('hh') }));
+      await store.appendAudit(lines[0]);
+
+      assert.deepEqual(await store.listAudit({ householdId: household }), [...lines].reverse());
+      assert.deepEqual(
+        (await store.listAudit({ householdId: household, since: T0 + 2000, until: T0 + 2000 })).map((l) => l.commandId),
+        ['cmd_1'],
+      );
+      assert.equal((await store.listAudit({ householdId: household, limit: 1 }))[0].id, lines[2].id);
     });
 
     it('keeps timers by owner, soonest first, until deleted', async () => {

@@ -1,5 +1,8 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { SESSION_SCOPE } from '../auth/permissions.ts';
+import type { Security } from '../auth/security.ts';
+import { CSRF_HEADER, csrfMatches, parseCookies, SESSION_COOKIE } from '../auth/sessions.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import type { Bus } from '../core/bus.ts';
 import type { Clock } from '../core/clock.ts';
@@ -26,6 +29,11 @@ export interface ApiContext {
   clock: Clock;
   log: Logger;
   version: string;
+  /**
+   * Roles, grants, sessions, rate limits and the audit trail. The hub always sets it; without it
+   * (a bare API in a unit test) every valid token may call every route.
+   */
+  security?: Security;
 }
 
 /** A route module adds its routes to the server; later subsystems (automations, people…) add theirs. */
@@ -53,10 +61,22 @@ export interface ApiServerOptions {
   /** Extra route modules from other subsystems. */
   modules?: RouteModule[];
   bodyLimit?: number;
+  /** Serve HTTPS (and WSS) with these PEM contents instead of plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /** Paths anyone may call: the health probe and the API's own description. */
 const PUBLIC_PATHS = new Set(['/api/health', '/api/openapi.json']);
+
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The API answers JSON only: no scripts, no framing. The dashboard's pages may load their own
+ * scripts and styles and talk to the API and stream, nothing else.
+ */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
 /** The token from `Authorization: Bearer …`, or `?token=` (browsers cannot set WebSocket headers). */
 export function presentedToken(request: FastifyRequest): string | null {
@@ -78,6 +98,7 @@ export function principalOf(request: FastifyRequest): Principal {
 export async function createApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { ctx } = options;
   const app = Fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Long query strings and deep JSON are hostile more often than useful.
@@ -92,14 +113,33 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?', 1)[0];
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    const path = request.url.split('?', 1)[0];
+    reply.header('content-security-policy', path.startsWith('/api') ? API_CSP : DASHBOARD_CSP);
+    if (options.tls) reply.header('strict-transport-security', 'max-age=31536000');
     if (!path.startsWith('/api') || PUBLIC_PATHS.has(path) || request.routeOptions.config?.public) return;
-    request.principal = await ctx.tokens.verify(presentedToken(request));
-    if (!request.principal) {
-      throw new HubError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
+    request.principal = await authenticate(request, ctx);
+    const security = ctx.security;
+    if (!security) return;
+    const wait = security.apiLimiter.take(request.principal.tokenId);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw new HubError(429, 'too_many_requests', `too many requests; try again in ${wait} s`);
+    }
+    const route = request.routeOptions.url;
+    const refusal = route ? security.permissions.routeRefusal(request.principal, request.method, route) : null;
+    if (refusal) {
+      security.audit.record({
+        householdId: request.principal.householdId,
+        actor: security.actorOf(request.principal),
+        via: 'http',
+        action: `${request.method} ${route}`,
+        result: 'denied',
+        reason: refusal,
+      });
+      throw new HubError(403, 'forbidden', refusal);
     }
   });
 
@@ -129,6 +169,36 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     buildOpenApi(docs, ctx.version),
   );
   return app;
+}
+
+/**
+ * The caller: a bearer token (scripts, apps; no CSRF risk since browsers never add it on their
+ * own) or the dashboard's session cookie, which on unsafe methods must come with the session's
+ * CSRF token in `X-CSRF-Token`.
+ */
+async function authenticate(request: FastifyRequest, ctx: ApiContext): Promise<Principal> {
+  const bearer = presentedToken(request);
+  if (bearer) {
+    const principal = await ctx.tokens.verify(bearer);
+    if (principal) return principal;
+    throw new HubError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
+  }
+  const session = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
+  const principal = session ? await ctx.tokens.verify(session) : null;
+  if (!session || !principal?.scopes.includes(SESSION_SCOPE)) {
+    throw new HubError(
+      401,
+      'unauthorized',
+      'a valid bearer token or session is required (Authorization: Bearer <token>)',
+    );
+  }
+  if (UNSAFE_METHODS.has(request.method)) {
+    const header = request.headers[CSRF_HEADER];
+    if (!csrfMatches(session, typeof header === 'string' ? header : undefined)) {
+      throw new HubError(403, 'csrf_failed', 'a signed-in browser must send the X-CSRF-Token it was given');
+    }
+  }
+  return principal;
 }
 
 /** Maps any error to the public error shape; internal details never leave the process. */

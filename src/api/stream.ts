@@ -24,7 +24,14 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
     '/api/stream',
     { websocket: true, schema: { summary: 'Live state changes (WebSocket)' } },
     (socket, request) => {
-      const { householdId } = principalOf(request);
+      const principal = principalOf(request);
+      const { householdId } = principal;
+      // Guests see only the things they were given, on the stream as everywhere else.
+      const visible = (thing: string | undefined) =>
+        !ctx.security ||
+        (thing === undefined
+          ? ctx.security.permissions.roleOf(principal) !== 'guest'
+          : ctx.security.permissions.canSee(principal, thing));
       let subscribed: Set<string> | 'all' | null = null;
 
       const send = (message: unknown) => {
@@ -41,7 +48,7 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       const unsubscribe = ctx.bus.subscribe((event: HubEvent) => {
         if (event.householdId !== householdId || subscribed === null) return;
         const message = streamMessage(event);
-        if (message && wants(message.thing)) send(message);
+        if (message && wants(message.thing) && visible(message.thing)) send(message);
       });
 
       socket.on('message', (data: Buffer, isBinary: boolean) => {
@@ -77,7 +84,7 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
 
       const sendSnapshot = () => {
         for (const twin of ctx.twins.list(householdId)) {
-          if (!wants(twin.thing.id)) continue;
+          if (!wants(twin.thing.id) || !visible(twin.thing.id)) continue;
           send({ type: 'thing', thing: twin.thing.id, snapshot: thingView(twin) });
         }
         send({ type: 'snapshot.end' });

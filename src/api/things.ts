@@ -29,8 +29,12 @@ export function parseTime(value: unknown, name: string): number | undefined {
 }
 
 function twinFor(ctx: ApiContext, request: FastifyRequest, id: string): Twin {
-  const twin = ctx.twins.get(principalOf(request).householdId, id);
-  if (!twin) throw notFound(`thing ${JSON.stringify(id)}`);
+  const principal = principalOf(request);
+  const twin = ctx.twins.get(principal.householdId, id);
+  // A thing a guest was not given is, to them, a thing that does not exist.
+  if (!twin || (ctx.security && !ctx.security.permissions.canSee(principal, id))) {
+    throw notFound(`thing ${JSON.stringify(id)}`);
+  }
   return twin;
 }
 
@@ -54,8 +58,10 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
     async (request) => {
       const { kind, capability } = request.query as { kind?: string; capability?: string };
+      const principal = principalOf(request);
       return ctx.twins
-        .list(principalOf(request).householdId)
+        .list(principal.householdId)
+        .filter((twin) => !ctx.security || ctx.security.permissions.canSee(principal, twin.thing.id))
         .map(thingView)
         .filter((t) => (!kind || t.kind === kind) && (!capability || t.capabilities.includes(capability)))
         .sort((a, b) => a.id.localeCompare(b.id));
@@ -127,6 +133,8 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         action,
         input: request.body ?? {},
         issuedBy: principal.userId ?? principal.tokenId,
+        principal,
+        via: 'http',
       });
       void reply.status(202);
       return { commandId: command.id, status: command.status };

@@ -83,9 +83,22 @@ export class TokenService {
     };
   }
 
+  /** Revokes a token at once: the cache forgets it, so the very next call with it fails. */
   async revoke(record: TokenRecord): Promise<void> {
-    const revoked = { ...record, revokedAt: this.options.clock.now() };
-    await this.options.store.saveToken(revoked);
+    await this.update({ ...record, revokedAt: this.options.clock.now() });
+  }
+
+  /** Revokes a household's token by id; false when it has no such token. */
+  async revokeById(householdId: string, id: string): Promise<boolean> {
+    const record = (await this.options.store.listTokens(householdId)).find((t) => t.id === id);
+    if (!record) return false;
+    if (record.revokedAt === null) await this.revoke(record);
+    return true;
+  }
+
+  /** Saves a changed token record and drops the cached copy, so the change holds from the next call. */
+  async update(record: TokenRecord): Promise<void> {
+    await this.options.store.saveToken(record);
     this.cache.delete(record.hash);
   }
 }

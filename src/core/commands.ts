@@ -1,4 +1,5 @@
 import type { Adapter } from '../adapters/adapter.ts';
+import type { Principal } from '../auth/tokens.ts';
 import { validate } from '../model/schema.ts';
 import { resolveAction } from '../model/thing.ts';
 import { actionDefinition } from '../model/vocabulary.ts';
@@ -17,6 +18,13 @@ export interface CommandRequest {
   action: string;
   input?: unknown;
   issuedBy: string;
+  /**
+   * Who asks, when a person or a token does (API, stream, VISS, OCPP…): the permission guard
+   * checks it. Absent for the hub's own commands (automations run as their rule, `rule:<id>`).
+   */
+  principal?: Principal;
+  /** Which interface the command came through, for the audit trail; `http`, `viss`, `ocpp`… */
+  via?: string;
   cause?: string | null;
   /** How long the device has to confirm; the hub's default when absent. */
   timeoutMs?: number;

@@ -1,23 +1,27 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Adapter } from '../adapters/adapter.ts';
 import { EmbeddedBroker } from '../adapters/mqtt/broker.ts';
 import { MqttConnection, type MqttLink } from '../adapters/mqtt/connection.ts';
-import { HomeAssistantDiscovery } from '../adapters/mqtt/discovery.ts';
+import { HouseholdDiscovery } from '../adapters/mqtt/households.ts';
 import { createApiServer, type RouteModule } from '../api/server.ts';
+import { householdNamespace } from '../auth/devices.ts';
+import { securityRoutes } from '../auth/routes.ts';
+import { Security } from '../auth/security.ts';
 import { TokenService } from '../auth/tokens.ts';
 import { DemoHousehold } from '../sim/demo.ts';
 import { openStore } from '../store/index.ts';
-import type { Store } from '../store/store.ts';
+import type { Household, Store } from '../store/store.ts';
 import { LocalBus } from './bus.ts';
 import { type Clock, SystemClock } from './clock.ts';
 import { CommandService } from './commands.ts';
 import { HubCore } from './core.ts';
 import { HubError } from './errors.ts';
 import { HistoryWriter } from './history.ts';
-import { ensureDefaultHousehold, ensureOwnerToken } from './households.ts';
+import { ensureDefaultHousehold, ensureHouseholdThing, ensureOwnerToken } from './households.ts';
+import { newId } from './ids.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { TwinRegistry } from './twin.ts';
 import { VERSION } from './version.ts';
@@ -27,8 +31,24 @@ export type StoreChoice = { kind: 'sqlite'; file?: string } | { kind: 'postgres'
 export interface HubOptions {
   dataDir: string;
   http?: { port?: number; host?: string };
-  /** The embedded broker's port, or the URL of an external broker to use instead. */
-  mqtt?: { port?: number; host?: string; url?: string };
+  /**
+   * The embedded broker's port, or the URL of an external broker to use instead (its own auth
+   * applies; `username`/`password` are the hub's login there). The embedded broker requires
+   * credentials unless `allowAnonymous`; `tlsPort` adds mqtts with the `tls` files.
+   */
+  mqtt?: {
+    port?: number;
+    host?: string;
+    url?: string;
+    username?: string;
+    password?: string;
+    allowAnonymous?: boolean;
+    tlsPort?: number;
+  };
+  /** PEM certificate and key files: HTTPS and WSS for the API, mqtts for the embedded broker. */
+  tls?: { cert: string; key: string };
+  /** Rate limits (tests and benchmarks raise them). */
+  rateLimits?: { api?: { burst: number; perSecond: number }; signIn?: { burst: number; perSecond: number } };
   store?: StoreChoice;
   /** Also start the simulated household, speaking the real protocols (see createTriad). */
   demo?: boolean;
@@ -51,6 +71,8 @@ export interface HubServices {
   commands: CommandService;
   history: HistoryWriter;
   tokens: TokenService;
+  /** Accounts, permissions, the audit trail and broker accounts; subsystems add broker logins here. */
+  security: Security;
   /** The hub's MQTT connection (embedded or external broker). */
   mqtt: MqttLink;
   mqttUrl: string;
@@ -63,6 +85,8 @@ export interface HubServices {
   httpUrl: string;
   /** The first owner's token (the demo uses it to set itself up through the real API). */
   ownerToken: string;
+  /** With `--demo` and the embedded broker: the simulated devices' broker login, made at start. */
+  demoMqttLogin?: { username: string; password: string };
 }
 
 /**
@@ -95,6 +119,7 @@ export class Hub {
   commands!: CommandService;
   history!: HistoryWriter;
   tokens!: TokenService;
+  security!: Security;
   ownerToken = '';
   ownerTokenPath = '';
   householdId = '';
@@ -103,6 +128,8 @@ export class Hub {
   private readonly adapters = new Map<string, Adapter>();
   private broker: EmbeddedBroker | null = null;
   private mqtt: MqttConnection | null = null;
+  private discovery: HouseholdDiscovery | null = null;
+  private demoMqttLogin: { username: string; password: string } | undefined;
   private api: FastifyInstance | null = null;
   private routeModules: RouteModule[] = [];
   private readonly subsystems: Subsystem[] = [];
@@ -140,6 +167,7 @@ export class Hub {
       commands: this.commands,
       history: this.history,
       tokens: this.tokens,
+      security: this.security,
       mqtt,
       mqttUrl: this.mqttUrl,
       householdId: this.householdId,
@@ -147,6 +175,7 @@ export class Hub {
       addAdapter: (adapter) => this.addAdapter(adapter),
       httpUrl: this.httpUrl,
       ownerToken: this.ownerToken,
+      demoMqttLogin: this.demoMqttLogin,
     };
   }
 
@@ -187,9 +216,35 @@ export class Hub {
 
     const household = await ensureDefaultHousehold({ store, core: this.core, clock, name: options.householdName });
     this.householdId = household.id;
+    this.security = new Security({
+      store,
+      tokens: this.tokens,
+      clock,
+      bus,
+      twins,
+      commands: this.commands,
+      log: log.child('security'),
+      defaultHouseholdId: household.id,
+      mqttAllowAnonymous: options.mqtt?.allowAnonymous,
+      apiRate: options.rateLimits?.api,
+      signInRate: options.rateLimits?.signIn,
+    });
+    await this.security.start();
     const owner = await ensureOwnerToken({ dataDir: options.dataDir, tokens: this.tokens, householdId: household.id });
     this.ownerToken = owner.token;
     this.ownerTokenPath = owner.path;
+    await this.security.ensureOwnerAccount(household.id, options.dataDir);
+    if (options.demo && mqttPort !== null) this.demoMqttLogin = this.security.demoDeviceLogin();
+    this.routeModules.push(
+      securityRoutes({
+        security: this.security,
+        createHousehold: (name) => this.createHousehold(name),
+        listHouseholds: () => store.listHouseholds(),
+      }),
+    );
+    const tls = options.tls
+      ? { cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }
+      : undefined;
 
     await this.startMqtt(household.id, mqttPort);
     await this.commands.resume();
@@ -214,15 +269,17 @@ export class Hub {
         clock,
         log: log.child('api'),
         version: VERSION,
+        security: this.security,
       },
       modules: this.routeModules,
+      tls,
     });
     await this.api.listen({ port: httpPort, host: httpHost }).catch((error: NodeJS.ErrnoException) => {
       throw portError(error, httpPort, 'HTTP', '--http-port');
     });
     const address = this.api.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : httpPort;
-    this.httpUrl = `http://${httpHost === '0.0.0.0' || httpHost === '::' ? '127.0.0.1' : httpHost}:${boundPort}`;
+    this.httpUrl = `${tls ? 'https' : 'http'}://${httpHost === '0.0.0.0' || httpHost === '::' ? '127.0.0.1' : httpHost}:${boundPort}`;
 
     for (const subsystem of this.started) await subsystem.listening?.(this.services);
   }
@@ -257,19 +314,63 @@ export class Hub {
       this.mqttUrl = options.mqtt?.url ?? '';
     } else {
       const port = mqttPort;
-      this.broker = new EmbeddedBroker({ port, host: options.mqtt?.host ?? '0.0.0.0' });
+      const security = this.security;
+      const tlsPort = options.mqtt?.tlsPort;
+      if (tlsPort !== undefined && !options.tls)
+        throw new HubError(1, 'tls_missing', '--mqtts-port needs --tls-cert and --tls-key');
+      this.broker = new EmbeddedBroker({
+        port,
+        host: options.mqtt?.host ?? '0.0.0.0',
+        authenticate: (_clientId, username, password) => security.broker.authenticate(username, password),
+        tls: tlsPort !== undefined && options.tls ? { port: tlsPort, ...options.tls } : undefined,
+      });
       await this.broker.start().catch((error: NodeJS.ErrnoException) => {
         throw portError(error, port, 'MQTT', '--mqtt-port or --mqtt-url');
       });
       this.mqttUrl = `mqtt://127.0.0.1:${this.broker.port}`;
     }
+    // On the embedded broker the hub logs in with a credential made for this run only.
+    const login = this.broker
+      ? this.security.broker.hubLogin
+      : { username: options.mqtt?.username, password: options.mqtt?.password };
     this.mqtt = new MqttConnection({
       url: this.mqttUrl,
       clientId: `triad-hub-${process.pid}-${Date.now().toString(36)}`,
+      ...login,
     });
     await this.mqtt.connect();
-    await this.addAdapter(new HomeAssistantDiscovery({ link: this.mqtt, householdId }));
+    this.discovery = new HouseholdDiscovery({
+      link: this.mqtt,
+      namespaceOf: (id) => householdNamespace(id, householdId),
+    });
+    for (const household of await this.store.listHouseholds()) await this.discovery.addHousehold(household.id);
+    await this.addAdapter(this.discovery);
     log.info('MQTT ready', { url: this.mqttUrl, embedded: this.broker !== null });
+  }
+
+  /**
+   * A new household on this hub: its household thing, an owner account and the first owner
+   * token, and its own MQTT namespace with discovery, so its devices and phones can start at once.
+   */
+  async createHousehold(name: string): Promise<{ household: Household; token: string }> {
+    const now = this.clock.now();
+    const household: Household = { id: newId(now, 'hh_'), name, settings: {}, createdAt: now };
+    await this.store.saveHousehold(household);
+    await ensureHouseholdThing(this.core, household.id, name);
+    const owner = await this.security.accounts.createUser({
+      householdId: household.id,
+      name: 'owner',
+      role: 'owner',
+      password: null,
+    });
+    const { secret } = await this.tokens.create({
+      householdId: household.id,
+      userId: owner.id,
+      role: 'owner',
+      name: 'owner (first token)',
+    });
+    await this.discovery?.addHousehold(household.id);
+    return { household, token: secret };
   }
 
   /** Stops everything in the reverse order of start, committing history on the way out. */
@@ -293,6 +394,7 @@ export class Hub {
         },
       ],
       ['history', () => this.history?.stop()],
+      ['security', () => this.security?.stop()],
       ['mqtt', () => this.mqtt?.close()],
       ['broker', () => this.broker?.stop()],
       ['store', () => this.store?.close()],

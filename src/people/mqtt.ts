@@ -45,8 +45,9 @@ export class OwnTracksMqttListener {
   }
 
   private enqueue(topic: string, payload: Buffer): void {
-    const levels = topic.split('/');
-    const [, username, device] = levels;
+    // The prefix may span levels (`households/+/owntracks` for another household's phones).
+    const levels = topic.split('/').slice(this.options.prefix.split('/').length);
+    const [username, device] = levels;
     if (!username || !device) return;
     this.queue = this.queue
       .then(() => this.options.deliver(username, device, payload))

@@ -1,4 +1,5 @@
 import type { RouteModule } from '../api/server.ts';
+import { HOUSEHOLDS_TOPIC_ROOT } from '../auth/devices.ts';
 import { badRequest, notFound } from '../core/errors.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import type { Logger } from '../core/log.ts';
@@ -64,7 +65,7 @@ export class PeopleService implements Subsystem {
       household,
     });
     const credentials = new CredentialCheck((username) => directory.passwordHashOf(username));
-    const running: Running = { hub, log, directory, tracker, household, receiver, credentials, mqtt: null };
+    const running: Running = { hub, log, directory, tracker, household, receiver, credentials, mqtt: [] };
 
     const households = (await hub.store.listHouseholds()).map((h) => h.id);
     for (const householdId of households) {
@@ -84,14 +85,32 @@ export class PeopleService implements Subsystem {
     for (const householdId of households) household.publishHousehold(householdId);
 
     if (this.options.mqtt !== false) {
-      running.mqtt = new OwnTracksMqttListener({
-        link: hub.mqtt,
-        prefix: this.options.topicPrefix ?? 'owntracks',
-        log,
-        clock: hub.clock,
-        deliver: (username, device, payload) => this.receiveMqtt(username, device, payload),
+      const prefix = this.options.topicPrefix ?? 'owntracks';
+      // Other households' phones publish under their household's namespace on the broker.
+      for (const listenOn of [prefix, `${HOUSEHOLDS_TOPIC_ROOT}/+/${prefix}`]) {
+        const listener = new OwnTracksMqttListener({
+          link: hub.mqtt,
+          prefix: listenOn,
+          log,
+          clock: hub.clock,
+          deliver: (username, device, payload) => this.receiveMqtt(username, device, payload),
+        });
+        await listener.start();
+        running.mqtt.push(listener);
+      }
+      // A phone logs in to the broker with its tracker's user name and password, and may publish
+      // only under its own user name; it may read its household's phones (OwnTracks friends).
+      running.stopBrokerLogin = hub.security?.broker.addResolver(async (username, password) => {
+        if (!(await credentials.check(username, password))) return null;
+        const tracker = directory.trackerByUsername(username);
+        if (!tracker) return null;
+        return {
+          householdId: tracker.householdId,
+          publish: [`${prefix}/${username}/#`],
+          subscribe: [`${prefix}/#`],
+          actor: { kind: 'device', id: tracker.id, name: tracker.name },
+        };
       });
-      await running.mqtt.start();
     }
     this.running = running;
     log.info('people ready', { pendingPresenceChanges: restored });
@@ -101,7 +120,8 @@ export class PeopleService implements Subsystem {
     const running = this.running;
     this.running = null;
     if (!running) return;
-    await running.mqtt?.stop();
+    running.stopBrokerLogin?.();
+    for (const listener of running.mqtt) await listener.stop();
     await running.tracker.stop();
   }
 
@@ -306,5 +326,6 @@ interface Running {
   household: HouseholdPresence;
   receiver: PhoneReceiver;
   credentials: CredentialCheck;
-  mqtt: OwnTracksMqttListener | null;
+  mqtt: OwnTracksMqttListener[];
+  stopBrokerLogin?: () => void;
 }

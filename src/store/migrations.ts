@@ -9,6 +9,10 @@
 import type { Command, HubEvent, StateChanged } from '../core/events.ts';
 import type { Thing } from '../model/thing.ts';
 import type {
+  AccountKind,
+  AccountRecord,
+  AuditQuery,
+  AuditRecord,
   EventQuery,
   HistoryPoint,
   HistoryQuery,
@@ -147,6 +151,34 @@ export const migrations: Migration[] = [
       )`,
       // Listing and pruning go by rule, newest first.
       'CREATE INDEX automation_traces_by_rule ON automation_traces (household_id, rule, started_at, id)',
+    ],
+  },
+  {
+    version: 3,
+    name: 'accounts, grants, guest passes, device credentials and the audit trail',
+    statements: ({ json, time }) => [
+      // Few rows per household, read whole at start: one document table serves all four kinds.
+      `CREATE TABLE accounts (
+        kind TEXT NOT NULL,
+        household_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        body ${json} NOT NULL,
+        created_at ${time} NOT NULL,
+        PRIMARY KEY (kind, household_id, id)
+      )`,
+      `CREATE TABLE audit (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL,
+        ts ${time} NOT NULL,
+        actor ${json} NOT NULL,
+        via TEXT NOT NULL,
+        thing TEXT,
+        action TEXT,
+        result TEXT NOT NULL,
+        reason TEXT,
+        command_id TEXT
+      )`,
+      'CREATE INDEX audit_by_time ON audit (household_id, ts)',
     ],
   },
 ];
@@ -426,6 +458,83 @@ export function stateFromRow(row: StateRow): StateChanged {
 }
 
 export const TRACE_LIMIT = { default: 50, max: 1000 };
+export const AUDIT_LIMIT = { default: 500, max: 10_000 };
+
+export interface AccountRow {
+  kind: string;
+  household_id: string;
+  id: string;
+  body: string;
+  created_at: number;
+}
+
+export interface AuditRow {
+  id: string;
+  household_id: string;
+  ts: number;
+  actor: string;
+  via: string;
+  thing: string | null;
+  action: string | null;
+  result: string;
+  reason: string | null;
+  command_id: string | null;
+}
+
+export function accountFromRow(row: AccountRow): AccountRecord {
+  return {
+    kind: row.kind as AccountKind,
+    householdId: row.household_id,
+    id: row.id,
+    body: JSON.parse(row.body) as AccountRecord['body'],
+    createdAt: row.created_at,
+  };
+}
+
+export function auditFromRow(row: AuditRow): AuditRecord {
+  return {
+    id: row.id,
+    householdId: row.household_id,
+    ts: row.ts,
+    actor: JSON.parse(row.actor) as AuditRecord['actor'],
+    via: row.via,
+    thing: row.thing,
+    action: row.action,
+    result: row.result as AuditRecord['result'],
+    reason: row.reason,
+    commandId: row.command_id,
+  };
+}
+
+/** The values of one audit row, in the column order of AUDIT_COLUMNS. */
+export const AUDIT_COLUMNS = 'id, household_id, ts, actor, via, thing, action, result, reason, command_id';
+export function auditValues(record: AuditRecord): unknown[] {
+  return [
+    record.id,
+    record.householdId,
+    toMillis(record.ts),
+    JSON.stringify(record.actor),
+    record.via,
+    record.thing,
+    record.action,
+    record.result,
+    record.reason,
+    record.commandId,
+  ];
+}
+
+/** A household's audit lines in [since, until], newest first. */
+export function auditQuerySql(dialect: Dialect, query: AuditQuery): BuiltQuery {
+  const params = new Params(dialect);
+  const where = [`household_id = ${params.bind(query.householdId)}`];
+  if (query.since !== undefined) where.push(`ts >= ${params.bind(query.since)}`);
+  if (query.until !== undefined) where.push(`ts <= ${params.bind(query.until)}`);
+  const limit = params.bind(clampLimit(query.limit, AUDIT_LIMIT));
+  return {
+    sql: `SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY ts DESC, id DESC LIMIT ${limit}`,
+    params: params.values,
+  };
+}
 export const PAGE_LIMIT = { default: 5000, max: 50_000 };
 
 /**

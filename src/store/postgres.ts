@@ -2,7 +2,14 @@ import pg from 'pg';
 import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
 import type { Thing } from '../model/thing.ts';
 import {
+  type AccountRow,
+  AUDIT_COLUMNS,
+  type AuditRow,
+  accountFromRow,
   assertNotStateChanges,
+  auditFromRow,
+  auditQuerySql,
+  auditValues,
   type BodyRow,
   type ColumnTypes,
   clampLimit,
@@ -42,6 +49,10 @@ import {
   valuesBeforeSql,
 } from './migrations.ts';
 import type {
+  AccountKind,
+  AccountRecord,
+  AuditQuery,
+  AuditRecord,
   EventQuery,
   HistoryPoint,
   HistoryQuery,
@@ -406,6 +417,46 @@ export class PostgresStore implements Store {
     const { sql, params } = valuesBeforeSql(DIALECT, householdId, before);
     const { rows } = await this.pool.query<LatestRow>(sql, params);
     return rows.map(latestValueFromRow);
+  }
+
+  async saveAccountRecord(record: AccountRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO accounts (kind, household_id, id, body, created_at) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (kind, household_id, id) DO UPDATE SET body = excluded.body`,
+      [record.kind, record.householdId, record.id, JSON.stringify(record.body), toMillis(record.createdAt)],
+    );
+  }
+
+  async deleteAccountRecord(kind: AccountKind, householdId: string, id: string): Promise<void> {
+    await this.pool.query('DELETE FROM accounts WHERE kind = $1 AND household_id = $2 AND id = $3', [
+      kind,
+      householdId,
+      id,
+    ]);
+  }
+
+  async listAccountRecords(kind: AccountKind, householdId?: string): Promise<AccountRecord[]> {
+    const { rows } =
+      householdId === undefined
+        ? await this.pool.query<AccountRow>('SELECT * FROM accounts WHERE kind = $1 ORDER BY created_at, id', [kind])
+        : await this.pool.query<AccountRow>(
+            'SELECT * FROM accounts WHERE kind = $1 AND household_id = $2 ORDER BY created_at, id',
+            [kind, householdId],
+          );
+    return rows.map(accountFromRow);
+  }
+
+  async appendAudit(record: AuditRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
+      auditValues(record),
+    );
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditRecord[]> {
+    const { sql, params } = auditQuerySql(DIALECT, query);
+    const { rows } = await this.pool.query<AuditRow>(sql, params);
+    return rows.map(auditFromRow);
   }
 
   /** Runs `work` on one connection inside BEGIN/COMMIT; any error rolls everything back. */

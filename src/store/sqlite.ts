@@ -2,7 +2,14 @@ import Database from 'better-sqlite3';
 import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
 import type { Thing } from '../model/thing.ts';
 import {
+  type AccountRow,
+  AUDIT_COLUMNS,
+  type AuditRow,
+  accountFromRow,
   assertNotStateChanges,
+  auditFromRow,
+  auditQuerySql,
+  auditValues,
   type BodyRow,
   type ColumnTypes,
   clampLimit,
@@ -42,6 +49,10 @@ import {
   valuesBeforeSql,
 } from './migrations.ts';
 import type {
+  AccountKind,
+  AccountRecord,
+  AuditQuery,
+  AuditRecord,
   EventQuery,
   HistoryPoint,
   HistoryQuery,
@@ -365,6 +376,39 @@ export class SqliteStore implements Store {
   async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {
     const { sql, params } = valuesBeforeSql(DIALECT, householdId, before);
     return (this.statement(sql).all(...params) as LatestRow[]).map(latestValueFromRow);
+  }
+
+  async saveAccountRecord(record: AccountRecord): Promise<void> {
+    this.statement(
+      `INSERT INTO accounts (kind, household_id, id, body, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (kind, household_id, id) DO UPDATE SET body = excluded.body`,
+    ).run(record.kind, record.householdId, record.id, JSON.stringify(record.body), toMillis(record.createdAt));
+  }
+
+  async deleteAccountRecord(kind: AccountKind, householdId: string, id: string): Promise<void> {
+    this.statement('DELETE FROM accounts WHERE kind = ? AND household_id = ? AND id = ?').run(kind, householdId, id);
+  }
+
+  async listAccountRecords(kind: AccountKind, householdId?: string): Promise<AccountRecord[]> {
+    const rows =
+      householdId === undefined
+        ? this.statement('SELECT * FROM accounts WHERE kind = ? ORDER BY created_at, id').all(kind)
+        : this.statement('SELECT * FROM accounts WHERE kind = ? AND household_id = ? ORDER BY created_at, id').all(
+            kind,
+            householdId,
+          );
+    return (rows as AccountRow[]).map(accountFromRow);
+  }
+
+  async appendAudit(record: AuditRecord): Promise<void> {
+    this.statement(
+      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ).run(...auditValues(record));
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditRecord[]> {
+    const { sql, params } = auditQuerySql(DIALECT, query);
+    return (this.statement(sql).all(...params) as AuditRow[]).map(auditFromRow);
   }
 
   /** Prepares a statement once and reuses it; the set of distinct SQL texts is small and fixed. */

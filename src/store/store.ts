@@ -118,6 +118,47 @@ export interface PageQuery {
   limit: number;
 }
 
+/** The security records kept as documents: people's accounts, their grants, guest passes, MQTT devices. */
+export type AccountKind = 'user' | 'grant' | 'guest_pass' | 'device';
+
+/** One security record; `body` is its typed shape as src/auth defines it. */
+export interface AccountRecord {
+  kind: AccountKind;
+  householdId: string;
+  id: string;
+  body: Record<string, unknown>;
+  createdAt: number;
+}
+
+/** Who acted, as the audit trail names them. */
+export interface AuditActor {
+  kind: 'user' | 'token' | 'pass' | 'device' | 'rule' | 'system';
+  id: string;
+  name: string;
+}
+
+/** One line of the audit trail: who did what, through which interface, to which thing, with what result. */
+export interface AuditRecord {
+  id: string;
+  householdId: string;
+  ts: number;
+  actor: AuditActor;
+  /** http, stream, mqtt, owntracks, viss, ocpp, automation, internal. */
+  via: string;
+  thing: string | null;
+  action: string | null;
+  result: 'accepted' | 'denied' | 'failed';
+  reason: string | null;
+  commandId: string | null;
+}
+
+export interface AuditQuery {
+  householdId: string;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
 /**
  * Everything Triad keeps. SQLite (embedded default) and PostgreSQL implement it and pass the same
  * test suite. Every query is scoped to one household; methods without a household are for the
@@ -181,4 +222,15 @@ export interface Store {
   pageEvents(query: PageQuery): Promise<HubEvent[]>;
   /** Each property's last recorded value strictly before `before`: the state a replay starts from. */
   valuesBefore(householdId: string, before: number): Promise<LatestValue[]>;
+
+  /** Inserts or replaces one security record (user, grant, guest pass, device). */
+  saveAccountRecord(record: AccountRecord): Promise<void>;
+  deleteAccountRecord(kind: AccountKind, householdId: string, id: string): Promise<void>;
+  /** Records of one kind in one household, or in every household when none is given (start-up); oldest first. */
+  listAccountRecords(kind: AccountKind, householdId?: string): Promise<AccountRecord[]>;
+
+  /** Writes one audit line at once (not batched): a refusal must be on record even if the hub dies next. */
+  appendAudit(record: AuditRecord): Promise<void>;
+  /** A household's audit trail in [since, until], newest first. */
+  listAudit(query: AuditQuery): Promise<AuditRecord[]>;
 }

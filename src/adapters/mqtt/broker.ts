@@ -1,30 +1,66 @@
-import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type AuthorizeForwardHandler, type Client } from 'aedes';
+
+type ForwardedPacket = Parameters<AuthorizeForwardHandler>[1];
+
+/** What one connected client may do, decided once when it connects. */
+export interface BrokerSession {
+  /**
+   * A topic prefix such as `households/hh_1/` under which every topic of this client lives,
+   * invisible to it: what it publishes and subscribes is moved under the prefix, what it
+   * receives has the prefix taken off. Null for clients that use topics as they are.
+   */
+  namespace: string | null;
+  /** Whether it may publish on a topic, as the client names it (before the namespace). */
+  mayPublish(topic: string): boolean;
+  /** Whether it may subscribe to a filter, as the client names it. */
+  maySubscribe(filter: string): boolean;
+  /** Called with every refused publish or subscription, for the audit trail. */
+  refused?(what: 'publish' | 'subscribe', topic: string): void;
+}
+
+/** Who may connect: a session for a client's user name and password, or null to refuse it. */
+export type BrokerAuthenticator = (
+  clientId: string,
+  username: string | undefined,
+  password: Buffer | undefined,
+) => Promise<BrokerSession | null>;
 
 export interface EmbeddedBrokerOptions {
   port: number;
   host?: string;
-  /**
-   * Decides whether a client may connect. Without it any client may (the embedded default for
-   * a single-household hub on a private network); security adds device credentials here.
-   */
-  authenticate?: (clientId: string, username: string | undefined, password: Buffer | undefined) => boolean;
-  /** Decides whether a client may publish on a topic. */
-  authorizePublish?: (clientId: string, topic: string) => boolean;
-  /** Decides whether a client may subscribe to a topic filter. */
-  authorizeSubscribe?: (clientId: string, filter: string) => boolean;
+  /** Without it any client may connect and use any topic (tests and benchmarks only). */
+  authenticate?: BrokerAuthenticator;
+  /** Also listen for MQTT over TLS (mqtts) on this port, with these PEM files. */
+  tls?: { port: number; cert: string; key: string };
+}
+
+/** A packet bound for a namespaced client, with the namespace taken off its topic. */
+function stripped(packet: ForwardedPacket, namespace: string): ForwardedPacket | null {
+  if (!packet.topic.startsWith(namespace)) return null;
+  // A copy: the same packet object goes to every subscriber.
+  return { ...packet, topic: packet.topic.slice(namespace.length) };
 }
 
 /** An MQTT broker inside the hub process, so a fresh install needs no Mosquitto. */
 export class EmbeddedBroker {
-  private server: Server | null = null;
+  private servers: Server[] = [];
   private broker: Aedes | null = null;
   private boundPort = 0;
+  private boundTlsPort = 0;
+  private readonly sessions = new WeakMap<Client, BrokerSession>();
 
   constructor(private readonly options: EmbeddedBrokerOptions) {}
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** The mqtts port, or 0 without TLS. */
+  get tlsPort(): number {
+    return this.boundTlsPort;
   }
 
   get url(): string {
@@ -33,51 +69,88 @@ export class EmbeddedBroker {
 
   async start(): Promise<void> {
     const broker = await Aedes.createBroker();
-    const { authenticate, authorizePublish, authorizeSubscribe } = this.options;
-    if (authenticate) {
-      broker.authenticate = (client, username, password, done) => {
-        const ok = authenticate(client.id, username, password);
-        if (ok) done(null, true);
-        else {
-          const error = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
-          done(error as never, false);
-        }
-      };
-    }
-    if (authorizePublish) {
-      broker.authorizePublish = (client, packet, done) => {
-        if (!client || authorizePublish(client.id, packet.topic)) done(null);
-        else done(new Error(`publish to ${packet.topic} not allowed`));
-      };
-    }
-    if (authorizeSubscribe) {
-      broker.authorizeSubscribe = (client, sub, done) => {
-        if (authorizeSubscribe(client.id, sub.topic)) done(null, sub);
-        else done(new Error(`subscribe to ${sub.topic} not allowed`), null);
-      };
-    }
-    const server = createServer((socket) => {
+    if (this.options.authenticate) this.enforce(broker, this.options.authenticate);
+    const handle = (socket: Socket) => {
       socket.setNoDelay(true);
       broker.handle(socket);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host ?? '0.0.0.0', () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    this.boundPort = typeof address === 'object' && address ? address.port : this.options.port;
-    this.server = server;
+    };
     this.broker = broker;
+    const plain = createServer(handle);
+    this.boundPort = await listen(plain, this.options.port, this.options.host);
+    this.servers.push(plain);
+    const tls = this.options.tls;
+    if (tls) {
+      const [cert, key] = await Promise.all([readFile(tls.cert), readFile(tls.key)]);
+      const secure = createTlsServer({ cert, key }, handle);
+      this.boundTlsPort = await listen(secure, tls.port, this.options.host);
+      this.servers.push(secure);
+    }
+  }
+
+  /**
+   * Every client authenticates; each publish and subscription is checked against its session,
+   * and namespaced clients have their topics moved under their namespace in both directions.
+   */
+  private enforce(broker: Aedes, authenticate: BrokerAuthenticator): void {
+    broker.authenticate = (client, username, password, done) => {
+      authenticate(client.id, username, password).then(
+        (session) => {
+          if (session) {
+            this.sessions.set(client, session);
+            done(null, true);
+          } else {
+            done(Object.assign(new Error('bad user name or password'), { returnCode: 4 }) as never, false);
+          }
+        },
+        () => done(Object.assign(new Error('authentication failed'), { returnCode: 3 }) as never, false),
+      );
+    };
+    broker.authorizePublish = (client, packet, done) => {
+      // The broker's own messages ($SYS) have no client.
+      if (!client) return done(null);
+      const session = this.sessions.get(client);
+      if (!session?.mayPublish(packet.topic)) {
+        session?.refused?.('publish', packet.topic);
+        return done(new Error(`publish to ${packet.topic} not allowed`));
+      }
+      if (session.namespace) packet.topic = session.namespace + packet.topic;
+      done(null);
+    };
+    broker.authorizeSubscribe = (client, sub, done) => {
+      const session = this.sessions.get(client);
+      if (!session?.maySubscribe(sub.topic)) {
+        session?.refused?.('subscribe', sub.topic);
+        // A null subscription is refused with return code 128; the client stays connected.
+        return done(null, null);
+      }
+      // Changed in place: aedes looks up retained messages by the same object's topic.
+      if (session.namespace) sub.topic = session.namespace + sub.topic;
+      done(null, sub);
+    };
+    broker.authorizeForward = (client, packet) => {
+      const session = this.sessions.get(client);
+      if (!session) return null;
+      return session.namespace ? stripped(packet, session.namespace) : packet;
+    };
   }
 
   async stop(): Promise<void> {
-    const { server, broker } = this;
-    this.server = null;
+    const { servers, broker } = this;
+    this.servers = [];
     this.broker = null;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
+}
+
+async function listen(server: Server, port: number, host = '0.0.0.0'): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
 }

@@ -269,7 +269,7 @@ export class AutomationRuntime {
   /** Fires a rule from outside (MQTT message, webhook call). */
   fireExternal(householdId: string, ruleId: string, data: TriggerData): boolean {
     const state = this.rules.get(householdId)?.get(ruleId);
-    if (!state || !state.rule.enabled) return false;
+    if (!state?.rule.enabled) return false;
     this.fire(state, data);
     return true;
   }
@@ -758,7 +758,7 @@ export class AutomationRuntime {
     for (const timer of timers) {
       const payload = timer.payload as { kind?: string; rule?: string; version?: string };
       const state = payload.rule ? this.rules.get(timer.householdId)?.get(payload.rule) : undefined;
-      if (!state || !state.rule.enabled || state.rule.version !== payload.version) {
+      if (!state?.rule.enabled || state.rule.version !== payload.version) {
         await this.world.timers?.delete(timer.id);
         continue;
       }

@@ -73,7 +73,7 @@ export function nextTimeOfDay(after: number, seconds: number, weekdays?: number[
   for (let day = 0; day <= 8; day++) {
     const candidate = new Date(base.getFullYear(), base.getMonth(), base.getDate() + day, 0, 0, seconds).getTime();
     if (candidate <= after) continue;
-    if (weekdays && weekdays.length && !weekdays.includes(isoWeekday(candidate))) continue;
+    if (weekdays?.length && !weekdays.includes(isoWeekday(candidate))) continue;
     return candidate;
   }
   return Number.POSITIVE_INFINITY;

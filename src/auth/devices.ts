@@ -1,0 +1,229 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { BrokerSession } from '../adapters/mqtt/broker.ts';
+import { topicMatches } from '../adapters/mqtt/connection.ts';
+import type { Clock } from '../core/clock.ts';
+import { badRequest, conflict, notFound } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { slugify } from '../model/thing.ts';
+import type { AuditActor, Store } from '../store/store.ts';
+
+/** Topic filters a device account may use: its own state and discovery out, its commands in. */
+export interface TopicAcl {
+  publish: string[];
+  subscribe: string[];
+}
+
+/** An MQTT account for one device (or one bridge, such as a Zigbee2MQTT process) in one household. */
+export interface MqttDevice extends TopicAcl {
+  id: string;
+  householdId: string;
+  name: string;
+  username: string;
+  /** sha256 of the password: it is 256 random bits, so a fast hash is as safe as scrypt here. */
+  secretHash: string;
+  createdAt: number;
+}
+
+/** What an account that is not a device (an OwnTracks phone) is allowed once its password checks out. */
+export interface BrokerLogin extends TopicAcl {
+  householdId: string;
+  actor: AuditActor;
+}
+
+/** Asks another part of the hub (people's trackers) whether a user name and password are theirs. */
+export type BrokerLoginResolver = (username: string, password: string) => Promise<BrokerLogin | null>;
+
+/** The namespace every non-default household's MQTT topics live under, hidden from its own clients. */
+export const HOUSEHOLDS_TOPIC_ROOT = 'households';
+
+export function householdNamespace(householdId: string, defaultHouseholdId: string): string | null {
+  return householdId === defaultHouseholdId ? null : `${HOUSEHOLDS_TOPIC_ROOT}/${householdId}/`;
+}
+
+/**
+ * The default ACL for a Zigbee2MQTT-style device under `<base>`: it publishes its state,
+ * availability and its Home Assistant discovery configs (node id = its name's slug), and it
+ * receives only its own `set`/`get` commands and Home Assistant's `status`.
+ */
+export function defaultAcl(baseTopic: string, nodeId: string): TopicAcl {
+  return {
+    publish: [
+      baseTopic,
+      `${baseTopic}/availability`,
+      `homeassistant/+/${nodeId}/+/config`,
+      `homeassistant/+/${nodeId}/config`,
+    ],
+    subscribe: [`${baseTopic}/set`, `${baseTopic}/set/+`, `${baseTopic}/get`, 'homeassistant/status'],
+  };
+}
+
+function checkFilters(filters: unknown, what: string): string[] {
+  if (!Array.isArray(filters) || filters.length > 50)
+    throw badRequest(`${what} must be a list of up to 50 topic filters`);
+  for (const f of filters) {
+    if (typeof f !== 'string' || f.length === 0 || f.length > 200 || f.includes('\u0000') || f.startsWith('$')) {
+      throw badRequest(`${what}: ${JSON.stringify(f)} is not a topic filter`);
+    }
+    if (f.split('/')[0] === HOUSEHOLDS_TOPIC_ROOT) throw badRequest(`${what}: topics under households/ are the hub's`);
+    if (
+      f
+        .split('/')
+        .some(
+          (level, i, all) =>
+            (level.includes('#') && (level !== '#' || i !== all.length - 1)) || (level.includes('+') && level !== '+'),
+        )
+    ) {
+      throw badRequest(`${what}: ${JSON.stringify(f)} uses + or # inside a level`);
+    }
+  }
+  return filters as string[];
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * Who may use the embedded broker: device accounts per household with topic ACLs, the hub's own
+ * client (a credential made at each start and never written down), and whatever the resolvers
+ * vouch for (OwnTracks phones). Anonymous clients only when the owner chose `allowAnonymous`.
+ */
+export class BrokerAccess {
+  readonly hubLogin = {
+    username: `triad-hub-${randomBytes(4).toString('hex')}`,
+    password: randomBytes(32).toString('base64url'),
+  };
+  private readonly devices = new Map<string, MqttDevice>();
+  private readonly resolvers: BrokerLoginResolver[] = [];
+
+  constructor(
+    private readonly options: {
+      store: Store;
+      clock: Clock;
+      defaultHouseholdId: string;
+      allowAnonymous: boolean;
+      /** Told about every refused publish or subscription. */
+      onRefused?: (login: BrokerLogin, what: 'publish' | 'subscribe', topic: string) => void;
+    },
+  ) {}
+
+  async load(): Promise<void> {
+    for (const record of await this.options.store.listAccountRecords('device')) {
+      const device = record.body as unknown as MqttDevice;
+      this.devices.set(device.username, device);
+    }
+  }
+
+  /** Adds a source of broker logins; returns the function that removes it. */
+  addResolver(resolver: BrokerLoginResolver): () => void {
+    this.resolvers.push(resolver);
+    return () => {
+      const i = this.resolvers.indexOf(resolver);
+      if (i >= 0) this.resolvers.splice(i, 1);
+    };
+  }
+
+  async createDevice(
+    householdId: string,
+    request: { name: string; baseTopic?: string; publish?: unknown; subscribe?: unknown },
+  ): Promise<{ device: MqttDevice; password: string }> {
+    const slug = slugify(request.name) || 'device';
+    const base = request.baseTopic ?? `zigbee2mqtt/${request.name}`;
+    checkFilters([base], 'baseTopic');
+    const acl = defaultAcl(base, slug);
+    const username = `${slug}.${randomBytes(3).toString('hex')}`;
+    if (this.devices.has(username)) throw conflict('try again: that user name was just taken');
+    const password = randomBytes(24).toString('base64url');
+    const now = this.options.clock.now();
+    const device: MqttDevice = {
+      id: newId(now, 'dev_'),
+      householdId,
+      name: request.name,
+      username,
+      secretHash: sha256(password).toString('hex'),
+      publish: request.publish === undefined ? acl.publish : checkFilters(request.publish, 'publish'),
+      subscribe: request.subscribe === undefined ? acl.subscribe : checkFilters(request.subscribe, 'subscribe'),
+      createdAt: now,
+    };
+    await this.options.store.saveAccountRecord({
+      kind: 'device',
+      householdId,
+      id: device.id,
+      body: device as unknown as Record<string, unknown>,
+      createdAt: now,
+    });
+    this.devices.set(username, device);
+    return { device, password };
+  }
+
+  listDevices(householdId: string): MqttDevice[] {
+    return [...this.devices.values()].filter((d) => d.householdId === householdId);
+  }
+
+  /** Removes a device account; clients already connected keep their session until they reconnect. */
+  async removeDevice(householdId: string, id: string): Promise<void> {
+    const device = this.listDevices(householdId).find((d) => d.id === id);
+    if (!device) throw notFound(`device ${JSON.stringify(id)}`);
+    await this.options.store.deleteAccountRecord('device', householdId, id);
+    this.devices.delete(device.username);
+  }
+
+  /** The session for a connecting client, or null to refuse it. */
+  async authenticate(username: string | undefined, password: Buffer | undefined): Promise<BrokerSession | null> {
+    if (username === undefined || username === '') {
+      return this.options.allowAnonymous && !password ? openSession() : null;
+    }
+    const secret = password?.toString('utf8') ?? '';
+    if (username.length > 200 || secret.length > 200) return null;
+    if (username === this.hubLogin.username) {
+      return timingSafeEqual(sha256(secret), sha256(this.hubLogin.password)) ? openSession() : null;
+    }
+    const device = this.devices.get(username);
+    if (device) {
+      if (!timingSafeEqual(sha256(secret), Buffer.from(device.secretHash, 'hex'))) return null;
+      return this.sessionFor({
+        householdId: device.householdId,
+        publish: device.publish,
+        subscribe: device.subscribe,
+        actor: { kind: 'device', id: device.id, name: device.name },
+      });
+    }
+    for (const resolver of this.resolvers) {
+      const login = await resolver(username, secret);
+      if (login) return this.sessionFor(login);
+    }
+    return null;
+  }
+
+  private sessionFor(login: BrokerLogin): BrokerSession {
+    const namespace = householdNamespace(login.householdId, this.options.defaultHouseholdId);
+    // In the default household topics are used as they are, so the hub's own namespace root is off limits.
+    const ours = (topic: string) => namespace !== null || topic.split('/')[0] !== HOUSEHOLDS_TOPIC_ROOT;
+    return {
+      namespace,
+      mayPublish: (topic) => ours(topic) && login.publish.some((f) => topicMatches(f, topic)),
+      // A filter is allowed when the ACL allows it exactly or it is narrower than an allowed filter.
+      maySubscribe: (filter) => ours(filter) && login.subscribe.some((f) => f === filter || filterWithin(filter, f)),
+      refused: (what, topic) => this.options.onRefused?.(login, what, topic),
+    };
+  }
+}
+
+/** Everything allowed, no namespace: the hub's own client, and anonymous clients when allowed. */
+function openSession(): BrokerSession {
+  return { namespace: null, mayPublish: () => true, maySubscribe: () => true };
+}
+
+/** Whether every topic `inner` matches is also matched by `outer`. */
+function filterWithin(inner: string, outer: string): boolean {
+  const a = inner.split('/');
+  const b = outer.split('/');
+  for (let i = 0; i < a.length; i++) {
+    if (b[i] === '#') return true;
+    if (i >= b.length) return false;
+    if (b[i] === '+') {
+      if (a[i] === '#') return false;
+      continue;
+    }
+    if (a[i] !== b[i]) return false;
+  }
+  return a.length === b.length;
+}

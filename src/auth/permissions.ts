@@ -1,0 +1,124 @@
+import type { Clock } from '../core/clock.ts';
+import type { Thing } from '../model/thing.ts';
+import { type AccountDirectory, type GuestPass, isRole } from './accounts.ts';
+import type { Principal } from './tokens.ts';
+
+/** A guest pass's token carries `pass:<id>` among its scopes; that is how a request finds its pass. */
+export const PASS_SCOPE_PREFIX = 'pass:';
+/** The first-start owner token's scope: it may create households. */
+export const SERVER_SCOPE = 'server';
+/** Tokens minted by `POST /api/session` carry this scope; only they need a CSRF token. */
+export const SESSION_SCOPE = 'session';
+
+export function passIdOf(principal: Principal): string | null {
+  const scope = principal.scopes.find((s) => s.startsWith(PASS_SCOPE_PREFIX));
+  return scope ? scope.slice(PASS_SCOPE_PREFIX.length) : null;
+}
+
+/** Routes only owners reach: people's accounts, what they may do, and the record of it. */
+const OWNER_ROUTES = ['/api/users', '/api/grants', '/api/guest-passes', '/api/devices', '/api/audit', '/api/tokens'];
+
+/** What a guest (a pass, or a guest account) may call: the things they were given, and nothing else. */
+const GUEST_ROUTES = new Set([
+  'GET /api/things',
+  'GET /api/things/:id',
+  'GET /api/things/:id/td',
+  'GET /api/things/:id/properties/:property',
+  'POST /api/things/:id/actions/:action',
+  'GET /api/commands/:id',
+  'GET /api/stream',
+  'GET /api/session',
+  'DELETE /api/session',
+]);
+
+/** Unsafe calls a child may make besides reading: running actions (each one still checked) and signing out. */
+const CHILD_WRITES = new Set(['POST /api/things/:id/actions/:action', 'DELETE /api/session']);
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Who may do what. Owners: everything in their household, including accounts. Adults: every
+ * command and every setting, but no accounts. Children: reading, and only the commands a grant
+ * names; unlocking and anything on a vehicle need a grant that names that thing and action
+ * outright (a `*` grant never covers them). Guests: only the things and actions of their pass or
+ * grants, only while the pass is valid, and they see nothing else.
+ */
+export class Permissions {
+  constructor(private readonly options: { accounts: AccountDirectory; clock: Clock }) {}
+
+  /** Why a principal may not call a route (Fastify's pattern, e.g. `/api/things/:id`), or null. */
+  routeRefusal(principal: Principal, method: string, route: string): string | null {
+    const key = `${method} ${route}`;
+    if (route === '/api/households' || route.startsWith('/api/households/')) {
+      return principal.scopes.includes(SERVER_SCOPE)
+        ? null
+        : 'only the server owner (the first-start token) may manage households';
+    }
+    const role = this.roleOf(principal);
+    if (role === 'owner') return null;
+    if (OWNER_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) {
+      return 'only owners may manage accounts, grants, guest passes, devices, tokens and the audit trail';
+    }
+    if (role === 'adult') return null;
+    if (role === 'guest')
+      return GUEST_ROUTES.has(key) ? null : 'a guest may only see and use the things they were given';
+    if (SAFE_METHODS.has(method) || CHILD_WRITES.has(key)) return null;
+    return 'a child may only read and run the actions they were granted';
+  }
+
+  /** Why a principal may not run `action` on `thing`, or null when they may. */
+  commandRefusal(principal: Principal, thing: Thing, action: string): string | null {
+    const passId = passIdOf(principal);
+    if (passId !== null)
+      return this.passRefusal(this.options.accounts.pass(principal.householdId, passId), thing, action);
+    const role = this.roleOf(principal);
+    if (role === 'owner' || role === 'adult') return null;
+    const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];
+    const sensitive = isSensitive(thing, action);
+    const granted = grants.some((g) => covers(g.things, thing.id, sensitive) && covers(g.actions, action, sensitive));
+    if (granted) return null;
+    return sensitive
+      ? `${action} on ${thing.id} needs a grant that names it (${role} accounts)`
+      : `no grant lets ${principal.name} run ${action} on ${thing.id}`;
+  }
+
+  /** Whether a principal may see a thing at all: guests see only what they were given. */
+  canSee(principal: Principal, thingId: string): boolean {
+    const passId = passIdOf(principal);
+    if (passId !== null) {
+      const pass = this.options.accounts.pass(principal.householdId, passId);
+      return pass !== undefined && covers(pass.things, thingId, false);
+    }
+    if (this.roleOf(principal) !== 'guest') return true;
+    const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];
+    return grants.some((g) => covers(g.things, thingId, false));
+  }
+
+  /** A token's role; an unknown role (a device or integration token) gets a guest's narrow rights. */
+  roleOf(principal: Principal): 'owner' | 'adult' | 'child' | 'guest' {
+    if (passIdOf(principal) !== null) return 'guest';
+    return isRole(principal.role) ? principal.role : 'guest';
+  }
+
+  private passRefusal(pass: GuestPass | undefined, thing: Thing, action: string): string | null {
+    if (!pass || pass.revokedAt !== null) return 'this guest pass was revoked';
+    const now = this.options.clock.now();
+    if (now < pass.from || now >= pass.to) {
+      return `this guest pass is valid from ${new Date(pass.from).toISOString()} to ${new Date(pass.to).toISOString()}`;
+    }
+    if (!covers(pass.things, thing.id, false) || !covers(pass.actions, action, false)) {
+      return `this guest pass does not include ${action} on ${thing.id}`;
+    }
+    return null;
+  }
+}
+
+/** Opening a door and moving or opening a car are the actions a household guards most. */
+function isSensitive(thing: Thing, action: string): boolean {
+  return thing.kind === 'vehicle' || action === 'unlock';
+}
+
+/** A sensitive thing or action is covered only by its own name, never by `*`. */
+function covers(list: string[], value: string, sensitive: boolean): boolean {
+  return list.includes(value) || (!sensitive && list.includes('*'));
+}

@@ -1,0 +1,539 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { principalOf, type RouteModule } from '../api/server.ts';
+import { parseTime } from '../api/things.ts';
+import { badRequest, HubError, notFound } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import type { Household, TokenRecord } from '../store/store.ts';
+import { type GuestPass, ROLES, type User } from './accounts.ts';
+import type { MqttDevice } from './devices.ts';
+import { PASS_SCOPE_PREFIX, SESSION_SCOPE } from './permissions.ts';
+import { SESSION_TTL_MS, type Security } from './security.ts';
+import { csrfTokenFor, parseCookies, SESSION_COOKIE, sessionCookies } from './sessions.ts';
+import type { Principal } from './tokens.ts';
+
+export interface SecurityRoutesOptions {
+  security: Security;
+  /** Creates a household with its owner and first owner token (the hub wires its MQTT discovery). */
+  createHousehold(name: string): Promise<{ household: Household; token: string }>;
+  listHouseholds(): Promise<Household[]>;
+}
+
+const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 128 } },
+} as const;
+const name = { type: 'string', minLength: 1, maxLength: 64, pattern: '\\S' } as const;
+const password = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const idList = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 200,
+  items: { type: 'string', minLength: 1, maxLength: 128 },
+} as const;
+const isoTime = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const tags = ['security'];
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export const userView = (u: User) => ({
+  id: u.id,
+  name: u.name,
+  role: u.role,
+  householdId: u.householdId,
+  hasPassword: u.passwordHash !== null,
+  createdAt: iso(u.createdAt),
+});
+
+const tokenView = (t: TokenRecord) => ({
+  id: t.id,
+  name: t.name,
+  user: t.userId,
+  role: t.role,
+  scopes: t.scopes,
+  createdAt: iso(t.createdAt),
+  expiresAt: iso(t.expiresAt),
+  revokedAt: iso(t.revokedAt),
+});
+
+const passView = (p: GuestPass) => ({
+  id: p.id,
+  name: p.name,
+  things: p.things,
+  actions: p.actions,
+  from: iso(p.from),
+  to: iso(p.to),
+  revokedAt: iso(p.revokedAt),
+});
+
+const deviceView = (d: MqttDevice) => ({
+  id: d.id,
+  name: d.name,
+  username: d.username,
+  publish: d.publish,
+  subscribe: d.subscribe,
+  createdAt: iso(d.createdAt),
+});
+
+/**
+ * Accounts, sessions, tokens, grants, guest passes, MQTT device accounts, households and the
+ * audit trail. Which roles reach which route is decided centrally (Permissions.routeRefusal);
+ * these handlers check only what is particular to them.
+ */
+export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
+  const { security } = options;
+  const { accounts, audit, tokens } = security;
+
+  const record = (principal: Principal, action: string, reason: string | null = null) =>
+    audit.record({
+      householdId: principal.householdId,
+      actor: security.actorOf(principal),
+      via: 'http',
+      action,
+      result: 'accepted',
+      reason,
+    });
+
+  /** A user of the caller's household, by id or by name. */
+  const findUser = (householdId: string, key: string): User => {
+    const user = accounts.user(householdId, key) ?? accounts.userNamed(householdId, key);
+    if (!user) throw notFound(`user ${JSON.stringify(key)}`);
+    return user;
+  };
+
+  return async (app: FastifyInstance) => {
+    // ---- sessions ---------------------------------------------------------------------------
+    app.post(
+      '/api/session',
+      {
+        config: { public: true },
+        schema: {
+          summary: 'Sign in with a name and password; sets the session cookie and answers the CSRF token',
+          tags,
+          security: [],
+          body: {
+            type: 'object',
+            required: ['name', 'password'],
+            additionalProperties: false,
+            properties: { name, password, household: { type: 'string', minLength: 1, maxLength: 128 } },
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as { name: string; password: string; household?: string };
+        const key = `${body.name.trim().toLowerCase()}\u0000${request.ip}`;
+        const wait = security.signInLimiter.take(key);
+        if (wait > 0) {
+          void reply.header('retry-after', String(wait));
+          throw new HubError(429, 'too_many_requests', `too many sign-in attempts; try again in ${wait} s`);
+        }
+        const user = await accounts.signIn(body.name, body.password, body.household);
+        if (user === 'ambiguous') throw badRequest('several households have a user of that name: say which household');
+        if (!user) {
+          const household = body.household ?? null;
+          if (household) {
+            audit.record({
+              householdId: household,
+              actor: { kind: 'user', id: body.name.slice(0, 64), name: body.name.slice(0, 64) },
+              via: 'http',
+              action: 'session.create',
+              result: 'denied',
+              reason: 'wrong name or password',
+            });
+          }
+          throw new HubError(401, 'unauthorized', 'wrong name or password');
+        }
+        security.signInLimiter.reset(key);
+        const expiresAt = security.clock.now() + SESSION_TTL_MS;
+        const { secret, record: token } = await tokens.create({
+          householdId: user.householdId,
+          userId: user.id,
+          role: user.role,
+          name: user.name,
+          scopes: [SESSION_SCOPE],
+          expiresAt,
+        });
+        audit.record({
+          householdId: user.householdId,
+          actor: { kind: 'user', id: user.id, name: user.name },
+          via: 'http',
+          action: 'session.create',
+          result: 'accepted',
+        });
+        void reply.header(
+          'set-cookie',
+          sessionCookies({ secret, maxAgeSeconds: SESSION_TTL_MS / 1000, secure: request.protocol === 'https' }),
+        );
+        return {
+          user: userView(user),
+          csrfToken: csrfTokenFor(secret),
+          sessionId: token.id,
+          expiresAt: iso(expiresAt),
+        };
+      },
+    );
+
+    app.get('/api/session', { schema: { summary: 'Who you are signed in as', tags } }, async (request) => {
+      const principal = principalOf(request);
+      const user = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
+      return {
+        householdId: principal.householdId,
+        user: user ? userView(user) : null,
+        role: security.permissions.roleOf(principal),
+        token: { id: principal.tokenId, name: principal.name, scopes: principal.scopes },
+      };
+    });
+
+    app.delete(
+      '/api/session',
+      { schema: { summary: 'Sign out: ends this session at once', tags } },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        if (principal.scopes.includes(SESSION_SCOPE)) await tokens.revokeById(principal.householdId, principal.tokenId);
+        const secure = request.protocol === 'https';
+        void reply.header('set-cookie', sessionCookies({ secret: '', maxAgeSeconds: 0, secure }));
+        void reply.status(204);
+      },
+    );
+
+    // ---- users ------------------------------------------------------------------------------
+    app.get('/api/users', { schema: { summary: "Your household's users (owners only)", tags } }, async (request) =>
+      accounts.listUsers(principalOf(request).householdId).map(userView),
+    );
+
+    app.post(
+      '/api/users',
+      {
+        schema: {
+          summary: 'Add a user to your household (owners only)',
+          tags,
+          body: {
+            type: 'object',
+            required: ['name', 'role', 'password'],
+            additionalProperties: false,
+            properties: { name, role: { type: 'string', enum: [...ROLES] }, password },
+          },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const body = request.body as { name: string; role: User['role']; password: string };
+        const user = await accounts.createUser({ householdId: principal.householdId, ...body });
+        record(principal, 'user.create', `${user.name} (${user.role})`);
+        void reply.status(201);
+        return userView(user);
+      },
+    );
+
+    app.put(
+      '/api/users/:id/password',
+      {
+        schema: {
+          summary: "Set a user's password (owners only)",
+          tags,
+          params: idParam,
+          body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password } },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const user = findUser(principal.householdId, (request.params as { id: string }).id);
+        await accounts.setPassword(user, (request.body as { password: string }).password);
+        record(principal, 'user.password', user.name);
+        void reply.status(204);
+      },
+    );
+
+    app.delete(
+      '/api/users/:id',
+      { schema: { summary: 'Remove a user; their tokens and sessions stop working at once', tags, params: idParam } },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const user = findUser(principal.householdId, (request.params as { id: string }).id);
+        if (user.id === principal.userId) throw badRequest('you cannot remove yourself');
+        await accounts.removeUser(principal.householdId, user.id);
+        for (const token of await security.store.listTokens(principal.householdId)) {
+          if (token.userId === user.id && token.revokedAt === null) await tokens.revoke(token);
+        }
+        record(principal, 'user.remove', user.name);
+        void reply.status(204);
+      },
+    );
+
+    // ---- tokens -----------------------------------------------------------------------------
+    app.get(
+      '/api/tokens',
+      { schema: { summary: "Your household's API tokens (owners only)", tags } },
+      async (request) =>
+        (await security.store.listTokens(principalOf(request).householdId))
+          .filter((t) => !t.scopes.includes(SESSION_SCOPE))
+          .map(tokenView),
+    );
+
+    app.post(
+      '/api/tokens',
+      {
+        schema: {
+          summary: "Create an API token acting as a user, with that user's role; the token is shown once",
+          tags,
+          body: {
+            type: 'object',
+            required: ['user', 'name'],
+            additionalProperties: false,
+            properties: { user: { type: 'string', minLength: 1, maxLength: 128 }, name, expiresAt: isoTime },
+          },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const body = request.body as { user: string; name: string; expiresAt?: string };
+        const user = findUser(principal.householdId, body.user);
+        const expiresAt = parseTime(body.expiresAt, 'expiresAt') ?? null;
+        if (expiresAt !== null && expiresAt <= security.clock.now())
+          throw badRequest('expiresAt must be in the future');
+        const { secret, record: token } = await tokens.create({
+          householdId: principal.householdId,
+          userId: user.id,
+          role: user.role,
+          name: body.name.trim(),
+          expiresAt,
+        });
+        record(principal, 'token.create', `${token.name} for ${user.name}`);
+        void reply.status(201);
+        return { ...tokenView(token), token: secret };
+      },
+    );
+
+    app.delete(
+      '/api/tokens/:id',
+      { schema: { summary: 'Revoke a token; it stops working at once', tags, params: idParam } },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const { id } = request.params as { id: string };
+        if (!(await tokens.revokeById(principal.householdId, id))) throw notFound(`token ${JSON.stringify(id)}`);
+        record(principal, 'token.revoke', id);
+        void reply.status(204);
+      },
+    );
+
+    // ---- grants -----------------------------------------------------------------------------
+    app.get('/api/grants', { schema: { summary: 'What each user may do beyond their role', tags } }, async (request) =>
+      accounts.listGrants(principalOf(request).householdId),
+    );
+
+    app.post(
+      '/api/grants',
+      {
+        schema: {
+          summary: 'Let a user run some actions on some things ("*" for any; unlock and vehicles must be named)',
+          tags,
+          body: {
+            type: 'object',
+            required: ['user', 'things', 'actions'],
+            additionalProperties: false,
+            properties: { user: { type: 'string', minLength: 1, maxLength: 128 }, things: idList, actions: idList },
+          },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const body = request.body as { user: string; things: string[]; actions: string[] };
+        const user = findUser(principal.householdId, body.user);
+        const grant = await accounts.addGrant({
+          householdId: principal.householdId,
+          userId: user.id,
+          things: [...new Set(body.things)],
+          actions: [...new Set(body.actions)],
+        });
+        record(principal, 'grant.create', `${user.name}: ${grant.actions.join(',')} on ${grant.things.join(',')}`);
+        void reply.status(201);
+        return grant;
+      },
+    );
+
+    app.delete(
+      '/api/grants/:id',
+      { schema: { summary: 'Remove a grant', tags, params: idParam } },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        await accounts.removeGrant(principal.householdId, (request.params as { id: string }).id);
+        record(principal, 'grant.remove', (request.params as { id: string }).id);
+        void reply.status(204);
+      },
+    );
+
+    // ---- guest passes -----------------------------------------------------------------------
+    app.get('/api/guest-passes', { schema: { summary: "Your household's guest passes", tags } }, async (request) =>
+      accounts.listPasses(principalOf(request).householdId).map(passView),
+    );
+
+    app.post(
+      '/api/guest-passes',
+      {
+        schema: {
+          summary: 'A guest pass: a token valid only from `from` to `to`, only for these things and actions',
+          tags,
+          body: {
+            type: 'object',
+            required: ['name', 'things', 'actions', 'from', 'to'],
+            additionalProperties: false,
+            properties: { name, things: idList, actions: idList, from: isoTime, to: isoTime },
+          },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const body = request.body as { name: string; things: string[]; actions: string[]; from: string; to: string };
+        const from = parseTime(body.from, 'from') as number;
+        const to = parseTime(body.to, 'to') as number;
+        if (to <= from) throw badRequest('to must be after from');
+        if (to <= security.clock.now()) throw badRequest('to must be in the future');
+        const now = security.clock.now();
+        const id = newId(now, 'gp_');
+        const { secret, record: token } = await tokens.create({
+          householdId: principal.householdId,
+          name: body.name.trim(),
+          role: 'guest',
+          scopes: [PASS_SCOPE_PREFIX + id],
+          expiresAt: to,
+        });
+        const pass: GuestPass = {
+          id,
+          householdId: principal.householdId,
+          name: body.name.trim(),
+          things: [...new Set(body.things)],
+          actions: [...new Set(body.actions)],
+          from,
+          to,
+          tokenId: token.id,
+          createdAt: now,
+          revokedAt: null,
+        };
+        await accounts.savePass(pass);
+        record(principal, 'guest_pass.create', `${pass.name}: ${pass.actions.join(',')} on ${pass.things.join(',')}`);
+        void reply.status(201);
+        return { ...passView(pass), token: secret };
+      },
+    );
+
+    app.delete(
+      '/api/guest-passes/:id',
+      { schema: { summary: 'Revoke a guest pass; it stops working at once', tags, params: idParam } },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const pass = accounts.pass(principal.householdId, (request.params as { id: string }).id);
+        if (!pass) throw notFound(`guest pass ${JSON.stringify((request.params as { id: string }).id)}`);
+        await tokens.revokeById(principal.householdId, pass.tokenId);
+        if (pass.revokedAt === null) await accounts.savePass({ ...pass, revokedAt: security.clock.now() });
+        record(principal, 'guest_pass.revoke', pass.name);
+        void reply.status(204);
+      },
+    );
+
+    // ---- MQTT devices -----------------------------------------------------------------------
+    app.get('/api/devices', { schema: { summary: 'MQTT device accounts of your household', tags } }, async (request) =>
+      security.broker.listDevices(principalOf(request).householdId).map(deviceView),
+    );
+
+    app.post(
+      '/api/devices',
+      {
+        schema: {
+          summary:
+            'An MQTT account for a device: publishes only its state and discovery, receives only its commands; the password is shown once',
+          tags,
+          body: {
+            type: 'object',
+            required: ['name'],
+            additionalProperties: false,
+            properties: {
+              name,
+              baseTopic: { type: 'string', minLength: 1, maxLength: 200 },
+              publish: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 200 } },
+              subscribe: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 200 } },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const body = request.body as { name: string; baseTopic?: string; publish?: string[]; subscribe?: string[] };
+        const { device, password: secret } = await security.broker.createDevice(principal.householdId, {
+          ...body,
+          name: body.name.trim(),
+        });
+        record(principal, 'device.create', device.name);
+        void reply.status(201);
+        return { ...deviceView(device), password: secret };
+      },
+    );
+
+    app.delete(
+      '/api/devices/:id',
+      { schema: { summary: 'Remove an MQTT device account', tags, params: idParam } },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        await security.broker.removeDevice(principal.householdId, (request.params as { id: string }).id);
+        record(principal, 'device.remove', (request.params as { id: string }).id);
+        void reply.status(204);
+      },
+    );
+
+    // ---- audit ------------------------------------------------------------------------------
+    app.get(
+      '/api/audit',
+      {
+        schema: {
+          summary:
+            'Who did what, through which interface, to which thing, with what result; newest first (owners only)',
+          tags,
+          querystring: {
+            type: 'object',
+            properties: { since: isoTime, until: isoTime, limit: { type: 'integer', minimum: 1, maximum: 10000 } },
+          },
+        },
+      },
+      async (request) => {
+        const query = request.query as { since?: string; until?: string; limit?: number };
+        const lines = await audit.list({
+          householdId: principalOf(request).householdId,
+          since: parseTime(query.since, 'since'),
+          until: parseTime(query.until, 'until'),
+          limit: query.limit,
+        });
+        return lines.map((l) => ({ ...l, ts: iso(l.ts) }));
+      },
+    );
+
+    // ---- households (server owner) ----------------------------------------------------------
+    app.get(
+      '/api/households',
+      { schema: { summary: 'Every household on this hub (server owner only)', tags } },
+      async () =>
+        (await options.listHouseholds()).map((h) => ({ id: h.id, name: h.name, createdAt: iso(h.createdAt) })),
+    );
+
+    app.post(
+      '/api/households',
+      {
+        schema: {
+          summary: 'Add a household; answers it and its first owner token (server owner only)',
+          tags,
+          body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name } },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const { household, token } = await options.createHousehold((request.body as { name: string }).name.trim());
+        record(principal, 'household.create', `${household.id} ${household.name}`);
+        void reply.status(201);
+        return { household: { id: household.id, name: household.name, createdAt: iso(household.createdAt) }, token };
+      },
+    );
+  };
+}
+
+/** The session secret a request carries in its cookie, if any. */
+export function sessionSecretOf(request: FastifyRequest): string | undefined {
+  return parseCookies(request.headers.cookie).get(SESSION_COOKIE);
+}

@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Bus } from '../core/bus.ts';
+import type { Clock } from '../core/clock.ts';
+import type { CommandRequest, CommandService } from '../core/commands.ts';
+import { forbidden, notFound } from '../core/errors.ts';
+import type { HubEvent } from '../core/events.ts';
+import type { Logger } from '../core/log.ts';
+import type { TwinRegistry } from '../core/twin.ts';
+import type { AuditActor, Store } from '../store/store.ts';
+import { AccountDirectory, type User } from './accounts.ts';
+import { AuditTrail, actorOf } from './audit.ts';
+import { BrokerAccess, type BrokerLogin } from './devices.ts';
+import { Permissions, SERVER_SCOPE } from './permissions.ts';
+import { type RateLimit, RateLimiter } from './rate-limit.ts';
+import type { Principal, TokenService } from './tokens.ts';
+
+export interface SecurityOptions {
+  store: Store;
+  tokens: TokenService;
+  clock: Clock;
+  bus: Bus;
+  twins: TwinRegistry;
+  commands: CommandService;
+  log: Logger;
+  defaultHouseholdId: string;
+  /** Let clients without credentials use the embedded broker (the pre-accounts behaviour). */
+  mqttAllowAnonymous?: boolean;
+  /** Per token; default a burst of 600 and 100 per second. */
+  apiRate?: RateLimit;
+  /** Per name and address; default 5 tries, then one every 12 s (5 a minute). */
+  signInRate?: RateLimit;
+}
+
+/** How long a dashboard session lasts before signing in again. */
+export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * Everything that decides who may do what, built once by the hub: accounts, permissions, the
+ * audit trail, the broker's accounts and the rate limits. It guards every command the hub
+ * dispatches and records each one's outcome.
+ */
+export class Security {
+  readonly accounts: AccountDirectory;
+  readonly permissions: Permissions;
+  readonly audit: AuditTrail;
+  readonly broker: BrokerAccess;
+  readonly apiLimiter: RateLimiter;
+  readonly signInLimiter: RateLimiter;
+  /** Who asked for each command still open, so its outcome is recorded against them. */
+  private readonly askedBy = new Map<string, { actor: AuditActor; via: string }>();
+  private readonly stops: Array<() => void> = [];
+
+  constructor(private readonly options: SecurityOptions) {
+    const { store, clock, log } = options;
+    this.accounts = new AccountDirectory({ store, clock });
+    this.permissions = new Permissions({ accounts: this.accounts, clock });
+    this.audit = new AuditTrail({ store, clock, log });
+    this.broker = new BrokerAccess({
+      store,
+      clock,
+      defaultHouseholdId: options.defaultHouseholdId,
+      allowAnonymous: options.mqttAllowAnonymous ?? false,
+      onRefused: (login, what, topic) => this.brokerRefused(login, what, topic),
+    });
+    this.apiLimiter = new RateLimiter(options.apiRate ?? { burst: 600, perSecond: 100 }, clock);
+    this.signInLimiter = new RateLimiter(options.signInRate ?? { burst: 5, perSecond: 1 / 12 }, clock);
+  }
+
+  get tokens(): TokenService {
+    return this.options.tokens;
+  }
+
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  get store(): Store {
+    return this.options.store;
+  }
+
+  /** Loads accounts and starts guarding commands. */
+  async start(): Promise<void> {
+    await this.accounts.load();
+    await this.broker.load();
+    this.stops.push(
+      this.options.commands.addGuard((request, command) => this.guard(request, command.id, command.action)),
+    );
+    this.stops.push(this.options.bus.subscribe((event) => this.onEvent(event)));
+  }
+
+  async stop(): Promise<void> {
+    for (const stop of this.stops.splice(0)) stop();
+    await this.audit.flush();
+  }
+
+  /**
+   * The first owner's account: on first start the owner token gets a user, `owner`, whose
+   * password is written once to `<data>/owner.password` (mode 0600) for signing in to the dashboard.
+   */
+  async ensureOwnerAccount(householdId: string, dataDir: string): Promise<User> {
+    const existing = this.accounts.listUsers(householdId).find((u) => u.role === 'owner');
+    const owner =
+      existing ??
+      (await (async () => {
+        const password = randomBytes(15).toString('base64url');
+        const user = await this.accounts.createUser({ householdId, name: 'owner', role: 'owner', password });
+        const path = join(dataDir, 'owner.password');
+        await writeFile(path, `${password}\n`, { mode: 0o600 });
+        await chmod(path, 0o600);
+        return user;
+      })());
+    for (const token of await this.options.store.listTokens(householdId)) {
+      if (token.userId === null && token.role === 'owner' && token.scopes.includes(SERVER_SCOPE)) {
+        await this.options.tokens.update({ ...token, userId: owner.id });
+      }
+    }
+    return owner;
+  }
+
+  /** The audit trail's name for a principal: the user's name rather than their token's. */
+  actorOf(principal: Principal): AuditActor {
+    const actor = actorOf(principal);
+    if (actor.kind !== 'user') return actor;
+    return { ...actor, name: this.accounts.user(principal.householdId, actor.id)?.name ?? principal.name };
+  }
+
+  /** An in-memory broker login for the demo's devices (a Zigbee2MQTT bridge's rights), never stored. */
+  demoDeviceLogin(): { username: string; password: string } {
+    const username = `demo-home-${randomBytes(3).toString('hex')}`;
+    const password = randomBytes(24).toString('base64url');
+    const login: BrokerLogin = {
+      householdId: this.options.defaultHouseholdId,
+      publish: ['zigbee2mqtt/#', 'homeassistant/+/+/config', 'homeassistant/+/+/+/config'],
+      subscribe: ['zigbee2mqtt/+/set', 'zigbee2mqtt/+/set/+', 'zigbee2mqtt/+/get', 'homeassistant/status'],
+      actor: { kind: 'device', id: username, name: 'demo home' },
+    };
+    this.broker.addResolver(async (u, p) => (u === username && p === password ? login : null));
+    return { username, password };
+  }
+
+  private guard(request: CommandRequest, commandId: string, action: string) {
+    const principal = request.principal;
+    const rule = request.issuedBy.startsWith('rule:');
+    const via = request.via ?? (rule ? 'automation' : 'internal');
+    const actor: AuditActor = principal
+      ? this.actorOf(principal)
+      : { kind: rule ? 'rule' : 'system', id: request.issuedBy, name: request.issuedBy };
+    if (principal) {
+      const twin = this.options.twins.get(request.householdId, request.thing);
+      const hidden = !this.permissions.canSee(principal, request.thing);
+      const refusal =
+        principal.householdId !== request.householdId
+          ? 'that thing belongs to another household'
+          : hidden
+            ? 'a guest may only use the things they were given'
+            : twin
+              ? this.permissions.commandRefusal(principal, twin.thing, action)
+              : null;
+      if (refusal) {
+        this.audit.record({
+          householdId: request.householdId,
+          actor,
+          via,
+          thing: request.thing,
+          action,
+          result: 'denied',
+          reason: refusal,
+        });
+        // A thing a guest was not given does not exist for them, here as in every listing.
+        return hidden ? notFound(`thing ${JSON.stringify(request.thing)}`) : forbidden(refusal);
+      }
+    }
+    if (this.askedBy.size > 10_000) this.askedBy.clear();
+    this.askedBy.set(commandId, { actor, via });
+    return null;
+  }
+
+  /** Records each command's acceptance and, if it comes to that, its failure. */
+  private onEvent(event: HubEvent): void {
+    if (event.type !== 'command') return;
+    const { command } = event;
+    if (command.status !== 'pending' && command.status !== 'failed' && command.status !== 'expired') {
+      if (command.status === 'confirmed') this.askedBy.delete(command.id);
+      return;
+    }
+    const asked = this.askedBy.get(command.id) ?? {
+      actor: { kind: 'system', id: command.issuedBy, name: command.issuedBy },
+      via: 'internal',
+    };
+    if (command.status !== 'pending') this.askedBy.delete(command.id);
+    this.audit.record({
+      householdId: command.householdId,
+      actor: asked.actor,
+      via: asked.via,
+      thing: command.thing,
+      action: command.action,
+      result: command.status === 'pending' ? 'accepted' : 'failed',
+      reason: command.status === 'pending' ? null : (command.error ?? command.status),
+      commandId: command.id,
+    });
+  }
+
+  /** A refused publish or subscription, at most once a minute per account and topic. */
+  private readonly refusalsLogged = new Map<string, number>();
+  private brokerRefused(login: BrokerLogin, what: 'publish' | 'subscribe', topic: string): void {
+    const key = `${login.actor.id}\u0000${what}\u0000${topic}`;
+    const now = this.options.clock.now();
+    const last = this.refusalsLogged.get(key);
+    if (last !== undefined && now - last < 60_000) return;
+    if (this.refusalsLogged.size > 10_000) this.refusalsLogged.clear();
+    this.refusalsLogged.set(key, now);
+    this.audit.record({
+      householdId: login.householdId,
+      actor: login.actor,
+      via: 'mqtt',
+      action: what,
+      result: 'denied',
+      reason: `${what} on ${topic} is outside this account's topics`,
+    });
+  }
+}

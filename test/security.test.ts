@@ -1,0 +1,759 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import mqtt from 'mqtt';
+import WebSocket from 'ws';
+import type { Hub } from '../src/core/hub.ts';
+import { createLogger } from '../src/core/log.ts';
+import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
+import { createTriad } from '../src/triad.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+type Json = Record<string, unknown>;
+
+async function startHub(extra: Partial<Parameters<typeof createTriad>[0]> = {}): Promise<Hub> {
+  const hub = createTriad({
+    dataDir: await tempDir(),
+    http: { port: 0, host: '127.0.0.1' },
+    mqtt: { port: 0, host: '127.0.0.1' },
+    log: createLogger({ level: 'silent' }),
+    rateLimits: { api: { burst: 100_000, perSecond: 100_000 } },
+    ...extra,
+  });
+  await hub.start();
+  return hub;
+}
+
+/** A lock, a room light and a car in a household, as things the hub holds. */
+async function addThings(hub: Hub, householdId: string): Promise<void> {
+  const lock = vocabularyActions('lock');
+  await hub.core.upsertThing({
+    id: 'front_door',
+    householdId,
+    kind: 'device',
+    name: 'Front door',
+    adapter: 'test',
+    properties: vocabularyProperties(['lock.locked']),
+    actions: lock,
+  });
+  await hub.core.upsertThing({
+    id: 'kids_light',
+    householdId,
+    kind: 'device',
+    name: 'Kids room light',
+    adapter: 'test',
+    properties: vocabularyProperties(['light.on']),
+    actions: vocabularyActions('light'),
+  });
+  await hub.core.upsertThing({
+    id: 'car',
+    householdId,
+    kind: 'vehicle',
+    name: 'Car',
+    adapter: 'test',
+    properties: vocabularyProperties(['lock.locked']),
+    actions: lock,
+  });
+}
+
+function client(hub: Hub) {
+  return async (path: string, init: RequestInit & { token?: string | null; json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    const token = init.token === undefined ? hub.ownerToken : init.token;
+    if (token) headers.set('authorization', `Bearer ${token}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set('content-type', 'application/json');
+      body = JSON.stringify(init.json);
+    }
+    const res = await fetch(hub.httpUrl + path, { ...init, headers, body });
+    const text = await res.text();
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = text;
+    }
+    return { status: res.status, body: parsed as Json & Json[], headers: res.headers, text };
+  };
+}
+
+describe('security: people, roles, grants, guest passes and the audit trail', () => {
+  let hub: Hub;
+  let call: ReturnType<typeof client>;
+  const tokens: Record<string, string> = {};
+  const users: Record<string, string> = {};
+
+  before(async () => {
+    hub = await startHub();
+    call = client(hub);
+    await addThings(hub, hub.householdId);
+    for (const [name, role] of [
+      ['Alex', 'adult'],
+      ['Kim', 'child'],
+    ] as const) {
+      const made = await call('/api/users', { method: 'POST', json: { name, role, password: `${name}-secret-pw-1` } });
+      assert.equal(made.status, 201, made.text);
+      users[name] = made.body.id as string;
+      const token = await call('/api/tokens', { method: 'POST', json: { user: name, name: `${name}'s phone` } });
+      assert.equal(token.status, 201, token.text);
+      tokens[name] = token.body.token as string;
+    }
+    const grant = await call('/api/grants', {
+      method: 'POST',
+      json: { user: 'Kim', things: ['kids_light'], actions: ['turn_on', 'turn_off', 'toggle'] },
+    });
+    assert.equal(grant.status, 201, grant.text);
+  });
+
+  after(async () => {
+    await hub.stop();
+  });
+
+  const act = (thing: string, action: string, token: string) =>
+    call(`/api/things/${thing}/actions/${action}`, { method: 'POST', json: {}, token });
+
+  it("a child's token cannot unlock the car or the front door, but switches their room's light; an adult's unlocks", async () => {
+    for (const thing of ['car', 'front_door']) {
+      const denied = await act(thing, 'unlock', tokens.Kim);
+      assert.equal(denied.status, 403, `${thing}: ${denied.text}`);
+      assert.equal((denied.body.error as Json).code, 'forbidden');
+    }
+    assert.equal((await act('kids_light', 'turn_on', tokens.Kim)).status, 202);
+    assert.equal((await act('car', 'unlock', tokens.Alex)).status, 202);
+    assert.equal((await act('front_door', 'unlock', tokens.Alex)).status, 202);
+
+    const audit = await call('/api/audit');
+    assert.equal(audit.status, 200);
+    const lines = audit.body as unknown as Array<Json & { actor: Json }>;
+    const denial = lines.find((l) => l.thing === 'car' && l.result === 'denied');
+    assert.ok(denial, 'the denial is in the audit trail');
+    assert.equal(denial.actor.name, 'Kim');
+    assert.equal(denial.via, 'http');
+    assert.equal(denial.action, 'unlock');
+    assert.ok(lines.some((l) => l.thing === 'car' && l.result === 'accepted' && (l.actor as Json).name === 'Alex'));
+  });
+
+  it('even a "*" grant does not let a child unlock: that needs a grant naming the lock', async () => {
+    await call('/api/grants', { method: 'POST', json: { user: 'Kim', things: ['*'], actions: ['*'] } });
+    assert.equal((await act('front_door', 'unlock', tokens.Kim)).status, 403);
+    assert.equal((await act('front_door', 'lock', tokens.Kim)).status, 202);
+    await call('/api/grants', { method: 'POST', json: { user: 'Kim', things: ['front_door'], actions: ['unlock'] } });
+    assert.equal((await act('front_door', 'unlock', tokens.Kim)).status, 202);
+    for (const g of (await call('/api/grants')).body as unknown as Json[]) {
+      if ((g.things as string[]).includes('*') || (g.actions as string[]).includes('unlock')) {
+        assert.equal((await call(`/api/grants/${g.id}`, { method: 'DELETE' })).status, 204);
+      }
+    }
+    assert.equal(
+      (await act('front_door', 'unlock', tokens.Kim)).status,
+      403,
+      'removing the grant takes effect at once',
+    );
+  });
+
+  it('only owners manage accounts and read the audit trail; adults and children get 403', async () => {
+    for (const who of ['Alex', 'Kim']) {
+      assert.equal((await call('/api/audit', { token: tokens[who] })).status, 403);
+      const made = await call('/api/users', {
+        method: 'POST',
+        json: { name: `x${who}`, role: 'owner', password: 'long-enough-pw' },
+        token: tokens[who],
+      });
+      assert.equal(made.status, 403);
+    }
+    assert.equal(
+      (await call('/api/households', { method: 'POST', json: { name: 'X' }, token: tokens.Alex })).status,
+      403,
+    );
+    const names = ((await call('/api/users')).body as unknown as Json[]).map((u) => u.name);
+    assert.deepEqual(names.sort(), ['Alex', 'Kim', 'owner']);
+  });
+
+  it('a guest pass for the front door works inside its window and is refused (403, audited) outside it', async () => {
+    const now = Date.now();
+    const inside = await call('/api/guest-passes', {
+      method: 'POST',
+      json: {
+        name: 'Cleaner',
+        things: ['front_door'],
+        actions: ['unlock', 'lock'],
+        from: new Date(now - 60_000).toISOString(),
+        to: new Date(now + 3_600_000).toISOString(),
+      },
+    });
+    assert.equal(inside.status, 201, inside.text);
+    const later = await call('/api/guest-passes', {
+      method: 'POST',
+      json: {
+        name: 'Saturday visitor',
+        things: ['front_door'],
+        actions: ['unlock'],
+        from: new Date(now + 86_400_000).toISOString(),
+        to: new Date(now + 86_400_000 + 7_200_000).toISOString(),
+      },
+    });
+    assert.equal(later.status, 201);
+
+    assert.equal((await act('front_door', 'unlock', inside.body.token as string)).status, 202);
+    assert.equal(
+      (await act('kids_light', 'turn_on', inside.body.token as string)).status,
+      404,
+      'other things do not exist for a guest',
+    );
+    const seen = ((await call('/api/things', { token: inside.body.token as string })).body as unknown as Json[]).map(
+      (t) => t.id,
+    );
+    assert.deepEqual(seen, ['front_door']);
+    assert.equal((await call('/api/events', { token: inside.body.token as string })).status, 403);
+
+    const outside = await act('front_door', 'unlock', later.body.token as string);
+    assert.equal(outside.status, 403);
+    assert.match((outside.body.error as Json).message as string, /valid from/);
+    const audit = (await call('/api/audit')).body as unknown as Json[];
+    assert.ok(
+      audit.some(
+        (l) => (l.actor as Json).kind === 'pass' && (l.actor as Json).id === later.body.id && l.result === 'denied',
+      ),
+    );
+
+    assert.equal((await call(`/api/guest-passes/${inside.body.id}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await act('front_door', 'unlock', inside.body.token as string)).status, 401, 'revoked at once');
+  });
+
+  it('signs in with a session cookie that needs the CSRF token on unsafe calls, and signs out', async () => {
+    const signIn = await call('/api/session', {
+      method: 'POST',
+      json: { name: 'Alex', password: 'Alex-secret-pw-1' },
+      token: null,
+    });
+    assert.equal(signIn.status, 200, signIn.text);
+    const cookies = signIn.headers.getSetCookie();
+    assert.ok(cookies.some((c) => /^triad_session=.+HttpOnly; .*SameSite=Strict/.test(c)));
+    const cookie = cookies.map((c) => c.split(';')[0]).join('; ');
+    const csrf = signIn.body.csrfToken as string;
+
+    assert.equal((await call('/api/things', { headers: { cookie }, token: null })).status, 200);
+    const noCsrf = await call('/api/things/front_door/actions/lock', {
+      method: 'POST',
+      json: {},
+      headers: { cookie },
+      token: null,
+    });
+    assert.equal(noCsrf.status, 403);
+    assert.equal((noCsrf.body.error as Json).code, 'csrf_failed');
+    const wrongCsrf = await call('/api/things/front_door/actions/lock', {
+      method: 'POST',
+      json: {},
+      headers: { cookie, 'x-csrf-token': 'forged' },
+      token: null,
+    });
+    assert.equal(wrongCsrf.status, 403);
+    const withCsrf = await call('/api/things/front_door/actions/lock', {
+      method: 'POST',
+      json: {},
+      headers: { cookie, 'x-csrf-token': csrf },
+      token: null,
+    });
+    assert.equal(withCsrf.status, 202);
+
+    const me = await call('/api/session', { headers: { cookie }, token: null });
+    assert.equal((me.body.user as Json).name, 'Alex');
+    assert.equal(
+      (await call('/api/session', { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf }, token: null })).status,
+      204,
+    );
+    assert.equal((await call('/api/things', { headers: { cookie }, token: null })).status, 401);
+    assert.equal(
+      (await call('/api/session', { method: 'POST', json: { name: 'Alex', password: 'wrong-password' }, token: null }))
+        .status,
+      401,
+    );
+  });
+
+  it('the first owner can sign in with the password written next to the owner token', async () => {
+    const password = (await readFile(join(hub.ownerTokenPath, '..', 'owner.password'), 'utf8')).trim();
+    const signIn = await call('/api/session', { method: 'POST', json: { name: 'owner', password }, token: null });
+    assert.equal(signIn.status, 200);
+    assert.equal((signIn.body.user as Json).role, 'owner');
+  });
+
+  it('limits sign-in attempts per name and address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      statuses.push(
+        (await call('/api/session', { method: 'POST', json: { name: 'Kim', password: `guess-${i}` }, token: null }))
+          .status,
+      );
+    }
+    assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
+    assert.equal(statuses[5], 429);
+    const limited = await call('/api/session', {
+      method: 'POST',
+      json: { name: 'Kim', password: 'Kim-secret-pw-1' },
+      token: null,
+    });
+    assert.equal(limited.status, 429, 'even the right password waits out the back-off');
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
+  });
+
+  it('revokes tokens at once and refuses expired ones', async () => {
+    const made = await call('/api/tokens', { method: 'POST', json: { user: 'Alex', name: 'script' } });
+    const token = made.body.token as string;
+    assert.equal((await call('/api/things', { token })).status, 200);
+    assert.equal((await call(`/api/tokens/${made.body.id}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await call('/api/things', { token })).status, 401);
+
+    const short = await call('/api/tokens', {
+      method: 'POST',
+      json: { user: 'Alex', name: 'short', expiresAt: new Date(Date.now() + 800).toISOString() },
+    });
+    assert.equal((await call('/api/things', { token: short.body.token as string })).status, 200);
+    await new Promise((r) => setTimeout(r, 900));
+    assert.equal((await call('/api/things', { token: short.body.token as string })).status, 401);
+    const listed = (await call('/api/tokens')).body as unknown as Json[];
+    assert.ok(
+      listed.every((t) => !('hash' in t) && !('token' in t)),
+      'secrets and hashes never leave',
+    );
+  });
+
+  it('answers with security headers', async () => {
+    const res = await call('/api/health', { token: null });
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+  });
+
+  it('filters the audit trail by time', async () => {
+    const future = await call(`/api/audit?since=${new Date(Date.now() + 60_000).toISOString()}`);
+    assert.deepEqual(future.body, []);
+    const one = await call('/api/audit?limit=1');
+    assert.equal((one.body as unknown as Json[]).length, 1);
+    assert.equal((await call('/api/audit?since=yesterday')).status, 400);
+  });
+});
+
+describe('security: MQTT device credentials', () => {
+  let hub: Hub;
+  let call: ReturnType<typeof client>;
+  let brokerUrl: string;
+
+  before(async () => {
+    hub = await startHub();
+    call = client(hub);
+    brokerUrl = hub.mqttUrl;
+  });
+  after(async () => {
+    await hub.stop();
+  });
+
+  it('refuses clients without credentials or with wrong ones', async () => {
+    await assert.rejects(mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0, connectTimeout: 2000 }));
+    await assert.rejects(
+      mqtt.connectAsync(brokerUrl, {
+        username: 'nobody',
+        password: 'nothing',
+        reconnectPeriod: 0,
+        connectTimeout: 2000,
+      }),
+    );
+  });
+
+  it("a device that publishes on another device's topic is refused by the broker", async () => {
+    const porch = await call('/api/devices', { method: 'POST', json: { name: 'Porch' } });
+    const garage = await call('/api/devices', { method: 'POST', json: { name: 'Garage' } });
+    assert.equal(porch.status, 201, porch.text);
+    const connect = (d: Json) =>
+      mqtt.connectAsync(brokerUrl, {
+        username: d.username as string,
+        password: d.password as string,
+        reconnectPeriod: 0,
+      });
+    const porchClient = await connect(porch.body);
+    const config = {
+      name: null,
+      unique_id: 'porch_light',
+      command_topic: 'zigbee2mqtt/Porch/set',
+      state_topic: 'zigbee2mqtt/Porch',
+      schema: 'json',
+      device: { identifiers: ['porch'], name: 'Porch' },
+    };
+    await porchClient.publishAsync('homeassistant/light/porch/light/config', JSON.stringify(config), {
+      retain: true,
+      qos: 1,
+    });
+    await porchClient.publishAsync('zigbee2mqtt/Porch', JSON.stringify({ state: 'OFF' }), { retain: true, qos: 1 });
+    const thing = await eventually(
+      async () => {
+        const things = (await call('/api/things')).body as unknown as Array<Json & { state: Json }>;
+        return things.find((t) => t.name === 'Porch' && (t.state as Json)['light.on'] === false);
+      },
+      { what: 'the porch light to be discovered' },
+    );
+
+    const garageClient = await connect(garage.body);
+    const closed = new Promise<void>((resolve) => garageClient.once('close', () => resolve()));
+    garageClient.publish('zigbee2mqtt/Porch', JSON.stringify({ state: 'ON' }), { qos: 1 });
+    await closed;
+    await new Promise((r) => setTimeout(r, 200));
+    const after = (await call(`/api/things/${thing.id}`)).body as unknown as { state: Json };
+    assert.equal((after.state as Json)['light.on'], false, "the porch light's state did not change");
+
+    // Nor may a device listen to another device's commands.
+    const spy = await connect(garage.body);
+    const granted = await spy.subscribeAsync('zigbee2mqtt/Porch/set').then(
+      (grants) => grants[0].qos,
+      () => 128,
+    );
+    assert.equal(granted, 128, 'the subscription is refused');
+    await spy.endAsync();
+    await porchClient.endAsync();
+    await garageClient.endAsync(true);
+    const audit = (await call('/api/audit')).body as unknown as Json[];
+    assert.ok(audit.some((l) => l.via === 'mqtt' && l.result === 'denied' && (l.actor as Json).name === 'Garage'));
+  });
+});
+
+describe('security: two households on one hub', () => {
+  let hub: Hub;
+  let call: ReturnType<typeof client>;
+  let tokenB = '';
+  const idsOfA = new Set<string>();
+
+  before(async () => {
+    hub = await startHub();
+    call = client(hub);
+    await addThings(hub, hub.householdId);
+    const made = await call('/api/households', { method: 'POST', json: { name: 'Neighbours' } });
+    assert.equal(made.status, 201, made.text);
+    tokenB = made.body.token as string;
+    // A's records of every kind, so the matrix can try each id from B.
+    const user = await call('/api/users', {
+      method: 'POST',
+      json: { name: 'Alex', role: 'adult', password: 'Alex-secret-pw' },
+    });
+    const token = await call('/api/tokens', { method: 'POST', json: { user: 'Alex', name: 'A token' } });
+    const grant = await call('/api/grants', {
+      method: 'POST',
+      json: { user: 'Alex', things: ['car'], actions: ['unlock'] },
+    });
+    const pass = await call('/api/guest-passes', {
+      method: 'POST',
+      json: {
+        name: 'A pass',
+        things: ['front_door'],
+        actions: ['unlock'],
+        from: new Date().toISOString(),
+        to: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+    });
+    const device = await call('/api/devices', { method: 'POST', json: { name: 'A device' } });
+    const command = await call('/api/things/front_door/actions/lock', { method: 'POST', json: {} });
+    const person = await call('/api/people', { method: 'POST', json: { name: 'Ada' } });
+    for (const r of [user, token, grant, pass, device, person]) idsOfA.add(r.body.id as string);
+    idsOfA.add(command.body.commandId as string);
+    for (const id of ['front_door', 'kids_light', 'car']) idsOfA.add(id);
+  });
+  after(async () => {
+    await hub.stop();
+  });
+
+  it("no route in the OpenAPI document reads or changes A's data with B's token", async () => {
+    const doc = (await call('/api/openapi.json', { token: null })).body as unknown as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const thingsBefore = (await call('/api/things')).text;
+    const usersBefore = (await call('/api/users')).text;
+    let tried = 0;
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      if (path === '/api/stream' || path === '/api/owntracks' || path === '/api/session') continue;
+      for (const method of Object.keys(methods)) {
+        const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        const fills =
+          params.length === 0
+            ? [path]
+            : [...idsOfA].map((id) =>
+                path.replace(/\{(\w+)\}/g, (_, name) =>
+                  name === 'action' ? 'unlock' : name === 'property' ? 'lock.locked' : id,
+                ),
+              );
+        for (const url of fills) {
+          tried++;
+          const res = await call(url, {
+            method: method.toUpperCase(),
+            json: ['post', 'put', 'patch'].includes(method) ? {} : undefined,
+            token: tokenB,
+          });
+          assert.ok(res.status < 500, `${method} ${url}: ${res.status}`);
+          if (res.status < 300) {
+            for (const id of idsOfA) {
+              assert.ok(!res.text.includes(`"${id}"`), `${method} ${url} answered B with A's ${id}`);
+            }
+          }
+        }
+      }
+    }
+    assert.ok(tried > 30);
+    assert.equal((await call('/api/things')).text, thingsBefore, "A's things are unchanged");
+    assert.equal((await call('/api/users')).text, usersBefore, "A's users are unchanged");
+    assert.equal(
+      (await call('/api/things/front_door/actions/unlock', { method: 'POST', json: {}, token: tokenB })).status,
+      404,
+    );
+  });
+
+  it("B's stream carries nothing of A", async () => {
+    const url = `${hub.httpUrl.replace('http', 'ws')}/api/stream?token=${tokenB}`;
+    const socket = new WebSocket(url);
+    const messages: string[] = [];
+    socket.on('message', (data) => messages.push(String(data)));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'subscribe', things: ['*'], snapshot: true }));
+    await eventually(() => messages.some((m) => m.includes('snapshot.end')), { what: 'the snapshot' });
+    hub.core.ingest([
+      {
+        householdId: hub.householdId,
+        thing: 'front_door',
+        property: 'lock.locked',
+        value: true,
+        ts: Date.now(),
+        source: 'test',
+      },
+    ]);
+    await call('/api/things/front_door/actions/unlock', { method: 'POST', json: {} });
+    await new Promise((r) => setTimeout(r, 300));
+    socket.close();
+    for (const m of messages) assert.ok(!/front_door|kids_light|"car"/.test(m), `B got ${m}`);
+  });
+
+  it('over MQTT, each household sees only its own devices', async () => {
+    const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Lamp' } })).body;
+    const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Lamp' }, token: tokenB })).body;
+    const connect = (d: Json) =>
+      mqtt.connectAsync(hub.mqttUrl, {
+        username: d.username as string,
+        password: d.password as string,
+        reconnectPeriod: 0,
+      });
+    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const heardByB: string[] = [];
+    b.on('message', (topic) => heardByB.push(topic));
+    await b.subscribeAsync('zigbee2mqtt/Lamp/set');
+    const config = (who: string) =>
+      JSON.stringify({
+        name: null,
+        unique_id: `lamp_${who}`,
+        command_topic: 'zigbee2mqtt/Lamp/set',
+        state_topic: 'zigbee2mqtt/Lamp',
+        schema: 'json',
+        device: { identifiers: [`lamp_${who}`], name: `Lamp ${who}` },
+      });
+    await a.publishAsync('homeassistant/light/lamp/light/config', config('A'), { retain: true, qos: 1 });
+    await a.publishAsync('zigbee2mqtt/Lamp', JSON.stringify({ state: 'ON' }), { retain: true, qos: 1 });
+    await b.publishAsync('homeassistant/light/lamp/light/config', config('B'), { retain: true, qos: 1 });
+    await b.publishAsync('zigbee2mqtt/Lamp', JSON.stringify({ state: 'OFF' }), { retain: true, qos: 1 });
+
+    const lampOf = async (token: string) =>
+      ((await call('/api/things', { token })).body as unknown as Array<Json & { state: Json }>).find((t) =>
+        String(t.name).startsWith('Lamp'),
+      );
+    const lampA = await eventually(() => lampOf(hub.ownerToken), { what: "A's lamp" });
+    const lampB = await eventually(() => lampOf(tokenB), { what: "B's lamp" });
+    assert.equal(lampA.name, 'Lamp A');
+    assert.equal(lampB.name, 'Lamp B');
+    await eventually(async () => ((await lampOf(tokenB))?.state as Json | undefined)?.['light.on'] === false, {
+      what: "B's state",
+    });
+    assert.equal(
+      ((await lampOf(hub.ownerToken))?.state as Json | undefined)?.['light.on'],
+      true,
+      "B's report did not touch A's lamp",
+    );
+
+    // A command to A's lamp reaches A's device only.
+    await call(`/api/things/${lampA.id}/actions/turn_off`, { method: 'POST', json: {} });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(heardByB, []);
+    await a.endAsync();
+    await b.endAsync();
+  });
+});
+
+describe('security: fuzzing every route', () => {
+  let hub: Hub;
+  let call: ReturnType<typeof client>;
+  before(async () => {
+    hub = await startHub();
+    call = client(hub);
+    await addThings(hub, hub.householdId);
+  });
+  after(async () => {
+    await hub.stop();
+  });
+
+  it('never answers 5xx and a refused input changes nothing', async () => {
+    const doc = (await call('/api/openapi.json', { token: null })).body as unknown as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths)
+      .filter(([path]) => path !== '/api/stream')
+      .flatMap(([path, methods]) => Object.keys(methods).map((m) => ({ path, method: m.toUpperCase() })));
+    const snapshot = async () =>
+      JSON.stringify([
+        (await call('/api/things')).body,
+        (await call('/api/users')).body,
+        (await call('/api/grants')).body,
+        (await call('/api/guest-passes')).body,
+        (await call('/api/devices')).body,
+      ]);
+    const segment = fc.oneof(
+      fc.constantFrom('front_door', 'car', '..', '%00', 'x'.repeat(300), '*'),
+      fc.string({ maxLength: 20 }),
+    );
+    const body = fc.oneof(fc.jsonValue(), fc.string({ maxLength: 50 }), fc.constant(undefined));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.array(segment, { minLength: 3, maxLength: 3 }),
+        body,
+        fc.dictionary(
+          fc.constantFrom('since', 'limit', 'from', 'to', 'kind', 'property'),
+          fc.string({ maxLength: 20 }),
+        ),
+        async (route, segments, payload, query) => {
+          let i = 0;
+          const path = route.path.replace(/\{\w+\}/g, () => encodeURIComponent(segments[i++] ?? 'x'));
+          const search = new URLSearchParams(query).toString();
+          if (route.method === 'GET' || route.method === 'HEAD') payload = undefined;
+          const before = await snapshot();
+          const res = await call(`${path}${search ? `?${search}` : ''}`, {
+            method: route.method,
+            body: payload === undefined ? undefined : typeof payload === 'string' ? payload : JSON.stringify(payload),
+            headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+          });
+          assert.ok(res.status < 500, `${route.method} ${path}: ${res.status} ${res.text}`);
+          if (res.status >= 400)
+            assert.equal(await snapshot(), before, `${route.method} ${path} was refused but changed data`);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe('security: TLS for HTTP, WebSocket and MQTT', () => {
+  let hub: Hub;
+  let cert: Buffer;
+  before(async () => {
+    const dir = await tempDir();
+    const certFile = join(dir, 'cert.pem');
+    const keyFile = join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    );
+    cert = await readFile(certFile);
+    hub = await startHub({ tls: { cert: certFile, key: keyFile }, mqtt: { port: 0, host: '127.0.0.1', tlsPort: 0 } });
+  });
+  after(async () => {
+    await hub.stop();
+  });
+
+  it('serves the API over HTTPS with HSTS, the stream over WSS, and MQTT over TLS', async () => {
+    assert.match(hub.httpUrl, /^https:/);
+    const answer = await new Promise<{ status: number; hsts: unknown }>((resolve, reject) => {
+      const req = httpsRequest(
+        `${hub.httpUrl}/api/things`,
+        { ca: cert, headers: { authorization: `Bearer ${hub.ownerToken}` } },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, hsts: res.headers['strict-transport-security'] });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(answer.status, 200);
+    assert.match(String(answer.hsts), /max-age=/);
+
+    const socket = new WebSocket(`${hub.httpUrl.replace('https', 'wss')}/api/stream?token=${hub.ownerToken}`, {
+      ca: cert,
+    });
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    socket.close();
+
+    const device = (await new Promise<Json>((resolve, reject) => {
+      const req = httpsRequest(
+        `${hub.httpUrl}/api/devices`,
+        {
+          method: 'POST',
+          ca: cert,
+          headers: { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve(JSON.parse(text) as Json));
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ name: 'Secure sensor' }));
+    })) as Json;
+    const port = (hub as unknown as { broker: { tlsPort: number } }).broker.tlsPort;
+    const secure = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+      ca: cert,
+      username: device.username as string,
+      password: device.password as string,
+      reconnectPeriod: 0,
+    });
+    assert.ok(secure.connected);
+    await secure.endAsync();
+  });
+});
+
+describe('security: API rate limit per token', () => {
+  let hub: Hub;
+  before(async () => {
+    hub = await startHub({ rateLimits: { api: { burst: 5, perSecond: 0.5 } } });
+  });
+  after(async () => {
+    await hub.stop();
+  });
+
+  it('answers 429 with Retry-After once a token has used its burst, and other tokens carry on', async () => {
+    const call = client(hub);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await call('/api/things')).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
+    const limited = await call('/api/things');
+    assert.equal((limited.body.error as Json).code, 'too_many_requests');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    assert.equal((await call('/api/health', { token: null })).status, 200, 'the health probe is never limited');
+  });
+});
