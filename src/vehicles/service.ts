@@ -148,6 +148,8 @@ export class VehicleService implements Subsystem {
     const running = this.running;
     const twin = running?.hub.twins.get(principal.householdId, id);
     if (!running || !twin || twin.thing.kind !== 'vehicle') return null;
+    // A guest pass that does not name this car does not see it, over VISS as over the API.
+    if (!running.hub.security.permissions.canSee(principal, id)) return null;
     const paths = Object.values(twin.thing.properties)
       .map((spec) => spec.binding)
       .filter((path): path is string => typeof path === 'string' && path in VSS_NODES);
@@ -159,6 +161,7 @@ export class VehicleService implements Subsystem {
       vehicle: id,
       tree: new SignalTree([...paths, ...COMMAND_ONLY_PATHS], VSS_NODES),
       issuedBy: principal.userId ?? principal.tokenId,
+      principal,
     });
   }
 

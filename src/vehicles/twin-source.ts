@@ -1,6 +1,7 @@
 import { type VissError, vissErrors } from '../adapters/viss/errors.ts';
 import type { DataPoint, SignalSource } from '../adapters/viss/session.ts';
 import { type SignalTree, type SignalValue, toWire } from '../adapters/viss/tree.ts';
+import type { Principal } from '../auth/tokens.ts';
 import type { Bus } from '../core/bus.ts';
 import type { CommandService } from '../core/commands.ts';
 import { HubError } from '../core/errors.ts';
@@ -17,6 +18,8 @@ export interface TwinSignalSourceOptions {
   tree: SignalTree;
   /** Who the commands a client's `set`s become are issued by (the token's user). */
   issuedBy: string;
+  /** The caller, so permissions and the audit trail apply to VISS clients as to the API's. */
+  principal?: Principal;
 }
 
 /**
@@ -49,6 +52,8 @@ export class TwinSignalSource implements SignalSource {
         action: command.action,
         input: command.input,
         issuedBy: this.options.issuedBy,
+        principal: this.options.principal,
+        via: 'viss',
       });
       return null;
     } catch (error) {
