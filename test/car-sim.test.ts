@@ -59,6 +59,37 @@ describe('car simulator', () => {
     car.stop();
   });
 
+  it('without self-charging takes only what a charge point meters into it, tapering and stopping at its limit', async () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T20:00:00Z'));
+    const car = new SimulatedCar({ clock, level: 70, selfCharging: false });
+    car.start();
+    const level = () => num(car, 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current');
+    assert.equal(car.plugged(), true, 'plugged in at home in the evening');
+    await clock.advance(10 * 60_000);
+    assert.equal(level(), 70, 'no charge without a charge point');
+    assert.equal(value(car, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'false');
+
+    assert.equal(car.acceptKw(7.4), 7.4, 'below 80 % the car takes what is offered, up to its charger');
+    assert.equal(car.acceptKw(22), 11);
+    assert.equal(value(car, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'true');
+    car.charged(6.4);
+    // 70 % + 6.4 kWh × 0.92 of a 64 kWh battery.
+    assert.equal(level(), 79.2, 'the battery gains the metered energy less its losses');
+    car.charged(1);
+    assert.ok(car.soc() > 80);
+    assert.equal(car.acceptKw(11), 0, 'at its 80 % limit the car takes nothing');
+    assert.equal(value(car, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'false');
+
+    assert.equal(await car.write('Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit', 100), null);
+    assert.equal(await car.write('Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging', 'START'), null);
+    const tapered = car.acceptKw(11);
+    assert.ok(tapered > 0 && tapered < 11, `above 80 % the car takes less: ${tapered} kW`);
+    car.depart();
+    assert.equal(car.plugged(), false, 'unplugged when it leaves');
+    assert.equal(car.acceptKw(11), 0);
+    car.stop();
+  });
+
   it('brings the cabin to the set point within minutes while the HVAC draws power', async () => {
     const clock = new VirtualClock(Date.parse('2026-01-05T06:00:00Z'));
     const car = new SimulatedCar({ clock });

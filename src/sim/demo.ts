@@ -1,6 +1,8 @@
+import { createHmac } from 'node:crypto';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import type { Logger } from '../core/log.ts';
 import { CarSimulator } from './car/simulator.ts';
+import { SimulatedSite } from './charger/site.ts';
 import { SimulatedHome } from './home.ts';
 import { provisionDemoPhones, SimulatedPhones } from './people.ts';
 
@@ -8,8 +10,9 @@ import { provisionDemoPhones, SimulatedPhones } from './people.ts';
 const DEMO_CAR = { name: 'Family car', id: 'family-car', driver: 'Alex' };
 
 /**
- * The simulated household behind `--demo`: home devices on MQTT, two phones speaking OwnTracks and
- * a car that is its own VISS server, all talking to the hub over the same protocols and API a real
+ * The simulated household behind `--demo`: home devices on MQTT, two phones speaking OwnTracks, a
+ * car that is its own VISS server, and an energy site (meters on MQTT, an OCPP charge point the
+ * car is plugged into at home), all talking to the hub over the same protocols and API a real
  * household would use.
  */
 export class DemoHousehold implements Subsystem {
@@ -17,6 +20,7 @@ export class DemoHousehold implements Subsystem {
   private home: SimulatedHome | null = null;
   private phones: SimulatedPhones | null = null;
   private car: CarSimulator | null = null;
+  private site: SimulatedSite | null = null;
 
   /** `phones: false` for a hub without the people subsystem (tests of other parts). */
   constructor(private readonly options: { phones?: boolean } = {}) {}
@@ -32,7 +36,10 @@ export class DemoHousehold implements Subsystem {
       ...hub.demoMqttLogin,
     });
     await this.home.start();
-    await this.startCar(hub, log.child('car'));
+    // With the energy API the car is charged by the site's charge point, so its energy is metered once.
+    const withSite = (await call(hub, '/api/chargers')).ok;
+    await this.startCar(hub, log.child('car'), !withSite);
+    if (withSite) await this.startSite(hub, log.child('site'));
     if (this.options.phones === false) return;
     const phones = await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
     this.phones = new SimulatedPhones({
@@ -49,6 +56,7 @@ export class DemoHousehold implements Subsystem {
 
   async stop(): Promise<void> {
     await this.phones?.stop();
+    await this.site?.stop();
     await this.car?.stop();
     await this.home?.stop();
   }
@@ -57,22 +65,50 @@ export class DemoHousehold implements Subsystem {
    * The car runs as a VISS server on a free loopback port, and the hub is pointed at it through
    * the vehicles API, as a user would attach a car gateway. A hub without vehicles skips it.
    */
-  private async startCar(hub: HubServices, log: Logger): Promise<void> {
-    const call = (path: string, method = 'GET', body?: unknown) =>
-      fetch(new URL(path, hub.httpUrl), {
-        method,
-        headers: { authorization: `Bearer ${hub.ownerToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-    const existing = await call(`/api/vehicles/${DEMO_CAR.id}`);
-    if (existing.status === 404 && !(await call('/api/vehicles')).ok) return;
-    const car = new CarSimulator({ clock: hub.clock, vissPort: 0, host: '127.0.0.1', log });
+  private async startCar(hub: HubServices, log: Logger, selfCharging: boolean): Promise<void> {
+    const existing = await call(hub, `/api/vehicles/${DEMO_CAR.id}`);
+    if (existing.status === 404 && !(await call(hub, '/api/vehicles')).ok) return;
+    const car = new CarSimulator({ clock: hub.clock, vissPort: 0, host: '127.0.0.1', log, selfCharging });
     await car.start();
     this.car = car;
     const attached = existing.ok
-      ? await call(`/api/vehicles/${DEMO_CAR.id}`, 'PATCH', { viss: car.url })
-      : await call('/api/vehicles', 'POST', { name: DEMO_CAR.name, viss: car.url });
+      ? await call(hub, `/api/vehicles/${DEMO_CAR.id}`, 'PATCH', { viss: car.url })
+      : await call(hub, '/api/vehicles', 'POST', { name: DEMO_CAR.name, viss: car.url });
     if (!attached.ok) throw new Error(`could not attach the demo car: ${attached.status} ${await attached.text()}`);
     log.info('demo car attached over VISS', { url: car.url });
   }
+
+  /**
+   * The site's meters publish on the hub's broker with the demo devices' login, and its charge
+   * point registers through the chargers API and connects over OCPP with the car on its cable.
+   */
+  private async startSite(hub: HubServices, log: Logger): Promise<void> {
+    const site = new SimulatedSite({
+      hubUrl: hub.httpUrl,
+      brokerUrl: hub.mqttUrl,
+      token: hub.ownerToken,
+      clock: hub.clock,
+      log,
+      ...(this.car ? { car: this.car.car, vehicle: DEMO_CAR.id } : {}),
+      // Derived from the owner token, which the data directory keeps: a restarted demo's charge
+      // point presents the password it was registered with, and no one without the token knows it.
+      chargePointPassword: createHmac('sha256', hub.ownerToken)
+        .update('demo charge point')
+        .digest('base64url')
+        .slice(0, 32),
+      username: hub.demoMqttLogin?.username,
+      password: hub.demoMqttLogin?.password,
+    });
+    this.site = site;
+    await site.start();
+  }
+}
+
+/** Calls the hub's API with the owner's token, as the household's own scripts would. */
+function call(hub: HubServices, path: string, method = 'GET', body?: unknown): Promise<Response> {
+  return fetch(new URL(path, hub.httpUrl), {
+    method,
+    headers: { authorization: `Bearer ${hub.ownerToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
 }

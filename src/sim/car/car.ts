@@ -5,8 +5,10 @@ import { VSS_NODES } from '../../adapters/viss/vss-nodes.ts';
 import type { Clock } from '../../core/clock.ts';
 import type { GeoPoint } from '../../people/geo.ts';
 import { DOOR_NAMES, type DoorName, VSS } from '../../vehicles/signals.ts';
+import type { CarAtCharger } from '../charger/charge-point.ts';
 import { DEFAULT_SCHEDULE } from '../people.ts';
 import {
+  acceptedAcKw,
   CAR,
   cabinAfter,
   chargePowerKw,
@@ -29,6 +31,12 @@ export interface SimulatedCarOptions {
   /** Starting charge in %. */
   level?: number;
   vin?: string;
+  /**
+   * Charge from the car's own model of a home wallbox whenever the cable is in (the default, for
+   * the car on its own). False when a simulated charge point feeds it through `acceptKw` and
+   * `charged`, so the energy is counted once, by that charge point's meter.
+   */
+  selfCharging?: boolean;
 }
 
 type Place = 'home' | 'work';
@@ -49,7 +57,8 @@ const HOUR_MS = 3_600_000;
  * taper above 80 %, and heats or cools its cabin. It offers its signals as VSS, so a VISS server
  * can serve it to anyone.
  */
-export class SimulatedCar implements SignalSource {
+export class SimulatedCar implements SignalSource, CarAtCharger {
+  readonly maxCurrentA = CAR.maxChargeCurrentA;
   readonly tree: SignalTree;
   private readonly routes: { toWork: Route; toHome: Route };
   private readonly values = new Map<string, DataPoint>();
@@ -74,7 +83,10 @@ export class SimulatedCar implements SignalSource {
   private setPoint = 21;
   private chargeLimit = 80;
   private cableConnected = false;
+  /** Whether the car wants charge: cable in, below its limit, not stopped by a command. */
   private charging = false;
+  /** AC power drawn from an external charge point now, kW (without self-charging). */
+  private wallboxKw = 0;
   private doorsLocked: Record<DoorName, boolean> = {
     front_driver: true,
     front_passenger: true,
@@ -92,7 +104,7 @@ export class SimulatedCar implements SignalSource {
   private hazard = false;
   /** The day and place of the last scheduled departure, so each one happens once. */
   private departedOn = '';
-  /** The day and place of the last scheduled departure, so each one happens once. */
+
   constructor(private readonly options: SimulatedCarOptions) {
     this.routes = commute(options.home, options.work);
     this.energyKwh = ((options.level ?? 70) / 100) * CAR.netCapacityKwh;
@@ -141,6 +153,7 @@ export class SimulatedCar implements SignalSource {
     this.trunkLocked = false;
     this.cableConnected = false;
     this.charging = false;
+    this.wallboxKw = 0;
     this.publish(this.options.clock.now());
     return true;
   }
@@ -149,6 +162,36 @@ export class SimulatedCar implements SignalSource {
   plugIn(connected = true): void {
     this.cableConnected = connected;
     this.charging = connected && this.level < this.chargeLimit;
+    if (!connected) this.wallboxKw = 0;
+    this.publish(this.options.clock.now());
+  }
+
+  // The car as a charge point sees it through the cable (CarAtCharger).
+
+  plugged(): boolean {
+    return this.cableConnected;
+  }
+
+  soc(): number {
+    return this.level;
+  }
+
+  /** Draws what the on-board charger takes of the offer: nothing when it does not want charge. */
+  acceptKw(offeredKw: number): number {
+    const kw = this.cableConnected && this.charging ? acceptedAcKw(this.level, offeredKw) : 0;
+    if (kw !== this.wallboxKw) {
+      this.wallboxKw = kw;
+      this.publish(this.options.clock.now());
+    }
+    return kw;
+  }
+
+  /** Takes the AC energy the charge point metered into it, less the on-board charger's losses. */
+  charged(kwh: number): void {
+    const added = kwh * CAR.chargerEfficiency;
+    this.energyKwh = Math.min(CAR.netCapacityKwh, this.energyKwh + added);
+    this.chargedKwh += added;
+    if (this.level >= this.chargeLimit) this.charging = false;
     this.publish(this.options.clock.now());
   }
 
@@ -201,6 +244,15 @@ export class SimulatedCar implements SignalSource {
     return (this.energyKwh / CAR.netCapacityKwh) * 100;
   }
 
+  private get selfCharging(): boolean {
+    return this.options.selfCharging ?? true;
+  }
+
+  /** Whether energy flows into the battery now, as the car reports it. */
+  private get chargingNow(): boolean {
+    return this.charging && (this.selfCharging || this.wallboxKw > 0);
+  }
+
   /** Horn and hazard flashing stop by themselves, as they do on a real car's remote command. */
   private momentary(what: 'horn' | 'hazard', on: boolean, ms: number): void {
     this[what] = on;
@@ -222,8 +274,8 @@ export class SimulatedCar implements SignalSource {
     if (this.drive) drawW += this.driveStep(dt, outside) + CAR.auxiliaryW;
     if (this.hvacOn) drawW += hvacPowerW(this.cabin, this.setPoint, outside);
     this.cabin = cabinAfter(this.cabin, outside, this.setPoint, this.hvacOn, dt);
-    let intoBatteryKw = 0;
-    if (this.charging) {
+    let intoBatteryKw = this.selfCharging ? 0 : this.wallboxKw * CAR.chargerEfficiency;
+    if (this.charging && this.selfCharging) {
       intoBatteryKw = chargePowerKw(this.level);
       const added = (intoBatteryKw * dt) / 3_600;
       this.energyKwh = Math.min(CAR.netCapacityKwh, this.energyKwh + added);
@@ -310,9 +362,9 @@ export class SimulatedCar implements SignalSource {
       [VSS.batteryPower, Math.round(this.batteryPowerW / 10) * 10],
       [VSS.chargedEnergy, round(this.chargedKwh, 2)],
       [VSS.consumedEnergy, round(this.consumedKwh, 2)],
-      [VSS.isCharging, this.charging],
+      [VSS.isCharging, this.chargingNow],
       [VSS.chargeLimit, this.chargeLimit],
-      [VSS.timeToComplete, this.charging ? secondsToReach(level, this.chargeLimit) : 0],
+      [VSS.timeToComplete, this.chargingNow ? secondsToReach(level, this.chargeLimit) : 0],
       [VSS.cableConnected, this.cableConnected],
       [VSS.cabinTemperature, round(this.cabin, 1)],
       [VSS.hvacActive, this.hvacOn],

@@ -17,6 +17,8 @@ export const CAR = {
   netCapacityKwh: 64,
   /** What the wallbox gives: 16 A on three phases at 230 V. */
   acChargerKw: 11,
+  /** The on-board charger's limit per phase, as the car tells a wallbox. */
+  maxChargeCurrentA: 16,
   chargerEfficiency: 0.92,
 } as const;
 
@@ -50,11 +52,22 @@ export function cabinAfter(cabinC: number, outsideC: number, setPointC: number, 
   return target + (cabinC - target) * Math.exp(-dt / tau);
 }
 
+/** The share of full charging power the battery takes at `level` %: all of it to 80 %, then tapering. */
+function taper(level: number): number {
+  return level <= 80 ? 1 : Math.max(0.1, (100 - level) / 20);
+}
+
 /** Power into the battery (kW) while AC charging at `level` %: full power to 80 %, then tapering. */
 export function chargePowerKw(level: number): number {
-  const full = CAR.acChargerKw * CAR.chargerEfficiency;
-  if (level <= 80) return full;
-  return full * Math.max(0.1, (100 - level) / 20);
+  return CAR.acChargerKw * CAR.chargerEfficiency * taper(level);
+}
+
+/**
+ * AC power (kW) the on-board charger draws when a wallbox offers `offeredKw` at `level` %: the
+ * offer, or less where the charger's limit or the taper above 80 % lets the battery take less.
+ */
+export function acceptedAcKw(level: number, offeredKw: number): number {
+  return Math.max(0, Math.min(offeredKw, CAR.acChargerKw * taper(level)));
 }
 
 /** Seconds until `limit` % at the taper above: summed 0.1 % at a time. */

@@ -10,7 +10,12 @@ export interface CarAtCharger {
   soc(): number;
   /** The most the car accepts, A per phase. */
   maxCurrentA: number;
-  /** Told the energy that went into the car, kWh, so the car's model can charge. */
+  /**
+   * The AC power (kW) the car draws when offered `offeredKw`: the offer, less as its battery
+   * tapers, nothing at its charge limit. The meter counts only this.
+   */
+  acceptKw(offeredKw: number): number;
+  /** Told the AC energy metered into the car, kWh; its own charging losses are the car's business. */
   charged(kwh: number): void;
 }
 
@@ -40,9 +45,13 @@ export class SimulatedChargePoint {
   private limitA: number;
   private transactionId: number | null = null;
   private meterWh = 0;
+  /** What flows to the car since the meter last counted, W: decided at each change. */
+  private flowW = 0;
   private plugged = false;
   private operative = true;
   private lastStep: number;
+  /** The connector status last sent, so a status goes out when it changes. */
+  private sentStatus: string | null = null;
 
   constructor(private readonly options: SimulatedChargePointOptions) {
     this.limitA = options.maxCurrentA ?? 16;
@@ -76,6 +85,8 @@ export class SimulatedChargePoint {
       chargePointModel: 'SimBox 11',
       firmwareVersion: '1.0.0',
     });
+    // A car already plugged in starts its transaction now, not one meter interval later.
+    await this.followPlug();
     await this.status();
     this.stopTimer = options.clock.setInterval(() => void this.step(), options.meterIntervalMs ?? 30_000);
   }
@@ -86,35 +97,59 @@ export class SimulatedChargePoint {
     this.socket?.close(1000, 'charge point shutting down');
   }
 
-  /** Current flowing now, A per phase: the profile's limit, the car's and the cable's, whichever is least. */
-  private get currentA(): number {
+  /**
+   * Current offered to the car, A per phase (the control pilot): the profile's limit, the car's
+   * and the cable's, whichever is least; below the 6 A minimum of IEC 61851 nothing is offered.
+   */
+  private get offeredA(): number {
     if (!this.plugged || this.transactionId === null || !this.operative) return 0;
     const current = Math.min(this.limitA, this.options.car.maxCurrentA, this.options.maxCurrentA ?? 16);
-    return current >= 6 && this.options.car.soc() < 100 ? current : 0;
+    return current >= 6 ? current : 0;
   }
 
+  /** Power flowing to the car now, W: what it draws of the offer. */
   get powerW(): number {
-    return this.currentA * (this.options.voltage ?? 230) * (this.options.phases ?? 3);
+    return this.flowW;
+  }
+
+  /**
+   * Meters the energy that flowed since the last change at the power then decided, applies
+   * `change`, and decides the power anew from the offer and what the car takes of it. Called
+   * around every change of limit, plug, transaction or availability, so nothing is counted twice
+   * or at a power that no longer held. A car unplugged since took nothing, and nothing is metered.
+   */
+  private meterAround(change: () => void = () => {}): void {
+    const now = this.options.clock.now();
+    const kwh = this.options.car.plugged() ? (this.flowW / 1000) * ((now - this.lastStep) / 3_600_000) : 0;
+    this.lastStep = now;
+    if (kwh > 0) {
+      this.meterWh += kwh * 1000;
+      this.options.car.charged(kwh);
+    }
+    change();
+    const offeredKw = (this.offeredA * (this.options.voltage ?? 230) * (this.options.phases ?? 3)) / 1000;
+    // Told even of a zero offer, so the car knows the power has gone.
+    const drawnKw = Math.min(offeredKw, this.options.car.acceptKw(offeredKw));
+    this.flowW = Math.max(0, drawnKw * 1000);
   }
 
   /** One simulation step: energy since the last, plug changes, meter values. */
   private async step(): Promise<void> {
-    const now = this.options.clock.now();
-    const kwh = (this.powerW / 1000) * ((now - this.lastStep) / 3_600_000);
-    this.lastStep = now;
-    if (kwh > 0) {
-      this.meterWh += kwh * 1000;
-      this.options.car.charged(kwh * 0.9);
-    }
+    this.meterAround();
     try {
-      const plugged = this.options.car.plugged();
-      if (plugged && !this.plugged) await this.plugIn();
-      else if (!plugged && this.plugged) await this.unplug();
-      else await this.status();
+      await this.followPlug();
+      await this.status();
       if (this.transactionId !== null) await this.meterValues('Sample.Periodic');
     } catch (error) {
       this.options.log.debug('charge point step failed', { error });
     }
+  }
+
+  /** Starts a transaction when the car's cable went in, stops it when it came out. */
+  private async followPlug(): Promise<void> {
+    const plugged = this.options.car.plugged();
+    if (plugged && !this.plugged) await this.plugIn();
+    else if (!plugged && this.plugged) await this.unplug();
   }
 
   private async plugIn(): Promise<void> {
@@ -126,12 +161,16 @@ export class SimulatedChargePoint {
       meterStart: Math.round(this.meterWh),
       timestamp: this.iso(),
     });
-    this.transactionId = Number(answer.transactionId);
-    await this.status();
+    this.meterAround(() => {
+      this.transactionId = Number(answer.transactionId);
+    });
+    await this.powerChanged();
   }
 
   private async unplug(): Promise<void> {
-    this.plugged = false;
+    this.meterAround(() => {
+      this.plugged = false;
+    });
     if (this.transactionId !== null) {
       await this.call('StopTransaction', {
         transactionId: this.transactionId,
@@ -144,17 +183,32 @@ export class SimulatedChargePoint {
     await this.status();
   }
 
-  private async status(): Promise<void> {
+  /**
+   * Reports a new power at once, status and a meter sample, so the hub's view of the charger
+   * agrees with the grid meter before the next periodic sample.
+   */
+  private async powerChanged(): Promise<void> {
+    await this.status();
+    if (this.transactionId !== null) await this.meterValues('Other');
+  }
+
+  /** Sends the connector's status when it changed, or always when asked (TriggerMessage). */
+  private async status(always = false): Promise<void> {
     const status = !this.operative
       ? 'Unavailable'
       : !this.plugged
         ? 'Available'
-        : this.currentA > 0
+        : this.flowW > 0
           ? 'Charging'
           : this.transactionId === null
             ? 'Preparing'
-            : 'SuspendedEVSE';
+            : this.offeredA > 0
+              ? // Offered power that the car does not take: it is full, at its limit, or told to stop.
+                'SuspendedEV'
+              : 'SuspendedEVSE';
+    if (status === this.sentStatus && !always) return;
     await this.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status, timestamp: this.iso() });
+    this.sentStatus = status;
   }
 
   private async meterValues(context: string): Promise<void> {
@@ -193,9 +247,11 @@ export class SimulatedChargePoint {
         };
         const { chargingRateUnit, chargingSchedulePeriod } = profile.chargingSchedule;
         const limit = chargingSchedulePeriod[0]?.limit ?? 0;
-        this.limitA =
-          chargingRateUnit === 'A' ? limit : limit / ((this.options.voltage ?? 230) * (this.options.phases ?? 3));
-        this.options.clock.setTimeout(() => void this.status().catch(() => {}), 0);
+        this.meterAround(() => {
+          this.limitA =
+            chargingRateUnit === 'A' ? limit : limit / ((this.options.voltage ?? 230) * (this.options.phases ?? 3));
+        });
+        this.options.clock.setTimeout(() => void this.powerChanged().catch(() => {}), 0);
         return { status: 'Accepted' };
       }
       case 'RemoteStartTransaction':
@@ -207,8 +263,10 @@ export class SimulatedChargePoint {
         this.options.clock.setTimeout(() => void this.stopTransaction().catch(() => {}), 0);
         return { status: 'Accepted' };
       case 'ChangeAvailability':
-        this.operative = payload.type === 'Operative';
-        this.options.clock.setTimeout(() => void this.status().catch(() => {}), 0);
+        this.meterAround(() => {
+          this.operative = payload.type === 'Operative';
+        });
+        this.options.clock.setTimeout(() => void this.powerChanged().catch(() => {}), 0);
         return { status: 'Accepted' };
       case 'TriggerMessage': {
         const requested = String(payload.requestedMessage);
@@ -217,7 +275,7 @@ export class SimulatedChargePoint {
         this.options.clock.setTimeout(() => {
           const send =
             requested === 'StatusNotification'
-              ? this.status()
+              ? this.status(true)
               : requested === 'MeterValues'
                 ? this.meterValues('Trigger')
                 : this.call('Heartbeat', {});
@@ -238,7 +296,9 @@ export class SimulatedChargePoint {
       timestamp: this.iso(),
       reason: 'Remote',
     });
-    this.transactionId = null;
+    this.meterAround(() => {
+      this.transactionId = null;
+    });
     await this.status();
   }
 

@@ -14,6 +14,14 @@ export interface SimulatedSiteOptions {
   log: Logger;
   /** The car behind the charger; a parked car at 50 % that stays plugged in when absent. */
   car?: CarAtCharger;
+  /** The car's vehicle thing, so the hub ties charging sessions at this charger to it. */
+  vehicle?: string;
+  /**
+   * The charge point's own password (16 to 40 characters). Given, it is registered with it and
+   * used again when the hub already knows the charge point (a restarted demo); without it the
+   * hub makes one, and a charge point registered before cannot connect again.
+   */
+  chargePointPassword?: string;
   solarPeakW?: number;
   fuseKw?: number;
   /** The broker login for simulated devices (the hub's `demoMqttLogin` on its embedded broker). */
@@ -74,14 +82,19 @@ export class SimulatedSite {
     const registered = await this.api('POST', '/api/chargers', {
       chargePointId: CHARGE_POINT_ID,
       name: 'Driveway charger',
+      ...(options.chargePointPassword ? { password: options.chargePointPassword } : {}),
     });
-    const password = registered.ok ? String((registered.body as { password: string }).password) : null;
+    const password = registered.ok
+      ? String((registered.body as { password: string }).password)
+      : registered.status === 409
+        ? (options.chargePointPassword ?? null)
+        : null;
     if (!password) {
       options.log.warn('simulated charge point already registered or refused; not connecting', {
         status: registered.status,
       });
     } else {
-      this.chargePoint = new SimulatedChargePoint({
+      const chargePoint = new SimulatedChargePoint({
         url: `${options.hubUrl.replace(/^http/, 'ws')}/ocpp`,
         chargePointId: CHARGE_POINT_ID,
         password,
@@ -89,7 +102,15 @@ export class SimulatedSite {
         log: options.log.child('charge-point'),
         car: this.car,
       });
-      await this.chargePoint.start();
+      try {
+        await chargePoint.start();
+        this.chargePoint = chargePoint;
+        if (options.vehicle) await this.tieToVehicle(options.vehicle);
+      } catch (error) {
+        // A charge point registered with another password (a lost owner token): the rest of the site still runs.
+        options.log.warn('the simulated charge point could not connect', { error });
+        await chargePoint.stop();
+      }
     }
     // The meters appear through discovery, named after their devices; wait until the hub has them.
     await this.waitForThings(['grid-meter', 'solar-inverter', 'house-load']);
@@ -132,6 +153,19 @@ export class SimulatedSite {
     return this.chargePoint?.powerW ?? 0;
   }
 
+  /** Names the car usually charged here, as a user would in the charger's settings. */
+  private async tieToVehicle(vehicle: string): Promise<void> {
+    const chargers = (await this.api('GET', '/api/chargers')).body as Array<{
+      id: string;
+      chargePointId: string | null;
+    }>;
+    const charger = chargers?.find((c) => c.chargePointId === CHARGE_POINT_ID);
+    const tied =
+      charger && (await this.api('PUT', `/api/chargers/${encodeURIComponent(charger.id)}/mode`, { vehicle }));
+    if (!tied?.ok)
+      this.options.log.warn('could not tie the charge point to the car', { vehicle, status: tied?.status });
+  }
+
   private async waitForThings(ids: string[]): Promise<void> {
     for (let i = 0; i < 50; i++) {
       const res = await this.api('GET', '/api/things');
@@ -160,15 +194,17 @@ export class SimulatedSite {
   }
 }
 
-/** Until the simulated car is wired in: a car at home, plugged in, charging at up to 16 A. */
+/** Without a simulated car: a 60 kWh car at home, plugged in, taking all it is offered until full. */
 function standInCar(): CarAtCharger {
   let soc = 50;
   return {
     plugged: () => true,
     soc: () => soc,
     maxCurrentA: 16,
+    acceptKw: (offeredKw) => (soc < 100 ? offeredKw : 0),
     charged: (kwh) => {
-      soc = Math.min(100, soc + (kwh / 60) * 100);
+      // 90 % of the AC energy reaches the battery.
+      soc = Math.min(100, soc + ((kwh * 0.9) / 60) * 100);
     },
   };
 }
