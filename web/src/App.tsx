@@ -1,6 +1,7 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
-import { createApiClient } from './api/client.ts';
-import { forgetToken, keepToken, storedToken } from './auth.ts';
+import { type ReactElement, useEffect, useMemo, useRef, useState } from 'react';
+import { createApiClient, type Me, signOutSession } from './api/client.ts';
+import { type Credentials, forgetSession, forgetToken, keepToken, storedCredentials } from './auth.ts';
+import { Loading } from './components/states.tsx';
 import { SessionContext, useLive } from './live/context.ts';
 import { LiveHub } from './live/live-hub.ts';
 import { Automations } from './views/Automations.tsx';
@@ -10,13 +11,21 @@ import { Home } from './views/Home.tsx';
 import { Overview } from './views/Overview.tsx';
 import { SignIn } from './views/SignIn.tsx';
 
-const VIEWS = [
-  { path: '', title: 'Overview', render: () => <Overview /> },
-  { path: 'home', title: 'Home', render: () => <Home /> },
-  { path: 'car', title: 'Car', render: () => <Car /> },
-  { path: 'automations', title: 'Automations', render: () => <Automations /> },
-  { path: 'history', title: 'History', render: () => <History /> },
-] as const;
+interface View {
+  path: string;
+  title: string;
+  render(): ReactElement;
+  /** Guests reach only the things they were given: no rules, no history. */
+  guests: boolean;
+}
+
+const VIEWS: readonly View[] = [
+  { path: '', title: 'Overview', render: () => <Overview />, guests: true },
+  { path: 'home', title: 'Home', render: () => <Home />, guests: true },
+  { path: 'car', title: 'Car', render: () => <Car />, guests: true },
+  { path: 'automations', title: 'Automations', render: () => <Automations />, guests: false },
+  { path: 'history', title: 'History', render: () => <History />, guests: false },
+];
 
 /** The view in the address (`#/car`), so views can be bookmarked and the back button works. */
 const readHashPath = () => location.hash.replace(/^#\/?/, '').split(/[/?]/, 1)[0] ?? '';
@@ -32,36 +41,38 @@ function useHashPath(): string {
 }
 
 export function App() {
-  const [token, setToken] = useState<string | null>(storedToken);
+  const [credentials, setCredentials] = useState<Credentials | null>(storedCredentials);
   const [message, setMessage] = useState<string | null>(null);
 
-  if (!token) {
+  if (!credentials) {
     return (
       <SignIn
         message={message}
         onSignedIn={(next, remember) => {
-          keepToken(next, remember);
+          if (next.kind === 'token') keepToken(next.token, remember);
           setMessage(null);
-          setToken(next);
+          setCredentials(next);
         }}
       />
     );
   }
   return (
     <SignedIn
-      key={token}
-      token={token}
+      key={credentials.kind === 'token' ? credentials.token : 'session'}
+      credentials={credentials}
       onSignOut={(why) => {
         forgetToken();
+        // A session the hub refused leaves its readable cookie behind; without it the next visit starts at sign-in.
+        if (why !== null && credentials.kind === 'session') forgetSession();
         setMessage(why);
-        setToken(null);
+        setCredentials(null);
       }}
     />
   );
 }
 
-function SignedIn({ token, onSignOut }: { token: string; onSignOut(why: string | null): void }) {
-  // The session lives as long as the token; a new callback from the parent must not rebuild it.
+function SignedIn({ credentials, onSignOut }: { credentials: Credentials; onSignOut(why: string | null): void }) {
+  // The session lives as long as the credentials; a new callback from the parent must not rebuild it.
   const signOut = useRef(onSignOut);
   signOut.current = onSignOut;
   const session = useMemo(() => {
@@ -72,23 +83,48 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut(why: string |
       out = true;
       signOut.current(why);
     };
-    const client = createApiClient({ token, onUnauthorized: unauthorized });
+    const client = createApiClient({ credentials, onUnauthorized: unauthorized });
     return { client, live: new LiveHub(client, unauthorized) };
-  }, [token]);
+  }, [credentials]);
+  const [me, setMe] = useState<Me | null>(null);
+  const [signingOut, setSigningOut] = useState(false);
 
   useEffect(() => {
     session.live.start();
-    return () => session.live.stop();
+    let current = true;
+    const ask = () =>
+      session.client.me().then(
+        (who) => {
+          if (current) setMe(who);
+        },
+        // A 401 has already sent the user to sign-in; anything else (the hub restarting) is asked again.
+        () => {
+          if (current) setTimeout(ask, 2000);
+        },
+      );
+    void ask();
+    return () => {
+      current = false;
+      session.live.stop();
+    };
   }, [session]);
 
   const path = useHashPath();
-  const view = VIEWS.find((v) => v.path === path) ?? VIEWS[0];
+  const views = VIEWS.filter((v) => me?.role !== 'guest' || v.guests);
+  const view = views.find((v) => v.path === path) ?? views[0];
   useEffect(() => {
     document.title = `${view.title} · Triad`;
   }, [view]);
 
+  const leave = async () => {
+    setSigningOut(true);
+    // A cookie session is ended on the hub, so the cookie is worthless even if it was copied.
+    if (credentials.kind === 'session') await signOutSession().catch(() => undefined);
+    onSignOut(null);
+  };
+
   return (
-    <SessionContext.Provider value={session}>
+    <SessionContext.Provider value={{ ...session, me }}>
       <a className="skip" href="#main">
         Skip to content
       </a>
@@ -96,7 +132,7 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut(why: string |
         <span className="brand">Triad</span>
         <nav aria-label="Views">
           <ul>
-            {VIEWS.map((v) => (
+            {views.map((v) => (
               <li key={v.path}>
                 <a href={`#/${v.path}`} aria-current={v === view ? 'page' : undefined}>
                   {v.title}
@@ -106,12 +142,18 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut(why: string |
           </ul>
         </nav>
         <ConnectionBadge />
-        <button type="button" className="link" onClick={() => onSignOut(null)}>
+        {me?.name ? (
+          <span className="who">
+            {me.name}
+            {me.role !== 'owner' ? ` (${me.role})` : ''}
+          </span>
+        ) : null}
+        <button type="button" className="link" onClick={leave} disabled={signingOut}>
           Sign out
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        {view.render()}
+        {me ? view.render() : <Loading what="your household" />}
       </main>
     </SessionContext.Provider>
   );

@@ -5,41 +5,48 @@ export interface EnergyFlow {
   solar: number | null;
   /** Positive is import from the grid, negative export. */
   grid: number | null;
+  /** The home battery: positive while it charges, negative while it gives power to the house (as its meter says). */
+  battery: number | null;
   house: number | null;
   car: number | null;
+  /** Solar left over after the house, which the chargers may use. */
+  surplus: number | null;
 }
 
-function watts(thing: Thing): number | null {
-  const w = thing.state['sensor.power'];
-  if (typeof w === 'number') return w;
-  const kw = thing.state['charging.power'];
-  return typeof kw === 'number' ? kw * 1000 : null;
-}
+/** The energy subsystem's thing: the site's meters, read and published every few seconds. */
+export const SITE_KIND = 'site';
 
-const sum = (values: Array<number | null>) => {
-  const known = values.filter((v): v is number => v !== null);
-  return known.length ? known.reduce((a, b) => a + b, 0) : null;
+const watts = (thing: Thing | undefined, property: string): number | null => {
+  const value = thing?.state[property];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 };
 
 /**
- * Where power is going right now, from the site's meters as things: the solar inverter, the grid
- * meter and the house load are recognised by name (how the demo and most MQTT meters call them),
- * the car by its charger's or its own charging power. Null when the household has no such meters.
+ * Where power is going right now, from the energy subsystem's `site` thing (`site.*_power`, W).
+ * The car is what the site's chargers draw or, when the car charges at a charge point Triad does
+ * not run, what the car itself reports (`charging.power`, kW); the larger, never both added up.
+ * `null` when the hub has no site (no energy subsystem, or a guest who was not given it);
+ * `metered` is false while no meter (grid, solar, house) has been chosen for it.
  */
-export function energyFlow(things: Iterable<Thing>): EnergyFlow | null {
+export function energyFlow(things: Iterable<Thing>): { flow: EnergyFlow; metered: boolean } | null {
   const all = [...things];
-  const named = (pattern: RegExp) =>
-    sum(all.filter((t) => pattern.test(`${t.id} ${t.name}`) && t.kind !== 'vehicle').map(watts));
+  const site = all.find((t) => t.kind === SITE_KIND);
+  if (!site) return null;
+  const vehicleKw = all
+    .filter((t) => t.kind === 'vehicle' && t.state['charging.charging'] === true)
+    .map((t) => watts(t, 'charging.power'))
+    .filter((kw): kw is number => kw !== null);
+  const vehicleW = vehicleKw.length ? vehicleKw.reduce((a, b) => a + b, 0) * 1000 : null;
+  const chargersW = watts(site, 'site.charge_power');
+  const car = chargersW === null ? vehicleW : vehicleW === null ? chargersW : Math.max(chargersW, vehicleW);
   const flow: EnergyFlow = {
-    solar: named(/solar|\bpv\b|inverter/i),
-    grid: named(/grid|utility meter/i),
-    house: named(/house load|home load|house consumption/i),
-    car: sum(
-      all
-        .filter((t) => t.kind === 'charger' || (t.kind === 'vehicle' && t.capabilities.includes('charging')))
-        .map(watts),
-    ),
+    solar: watts(site, 'site.solar_power'),
+    grid: watts(site, 'site.grid_power'),
+    battery: watts(site, 'site.battery_power'),
+    house: watts(site, 'site.house_power'),
+    car,
+    surplus: watts(site, 'site.surplus_power'),
   };
-  const meters = [flow.solar, flow.grid, flow.house].filter((v) => v !== null).length;
-  return meters > 0 ? flow : null;
+  const metered = [flow.solar, flow.grid, flow.house].some((v) => v !== null);
+  return { flow, metered };
 }

@@ -1,8 +1,8 @@
 import type { Thing } from './api/types.ts';
 
-/** Things that belong in a room: devices (and chargers), not people, phones or vehicles. */
+/** Things that belong in a room: devices (and chargers), not people, phones, vehicles or the energy site. */
 export function isDevice(thing: Thing): boolean {
-  return !['person', 'tracker', 'household', 'vehicle', 'zone'].includes(thing.kind);
+  return !['person', 'tracker', 'household', 'vehicle', 'zone', 'site'].includes(thing.kind);
 }
 
 export interface Room {

@@ -1,4 +1,9 @@
-/** A small fetch client: adds the token, turns the hub's error shape into an `ApiError`. */
+/**
+ * A small fetch client. With a token it sends `Authorization: Bearer`; with a cookie session it
+ * sends nothing but the cookie (same origin) and, on unsafe methods, the session's CSRF token.
+ * The hub's error shape becomes an `ApiError`.
+ */
+import { type Credentials, csrfToken } from '../auth.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -11,18 +16,37 @@ export class ApiError extends Error {
   }
 }
 
+export type Role = 'owner' | 'adult' | 'child' | 'guest';
+
+/** Who is signed in, from `GET /api/session`. */
+export interface Me {
+  role: Role;
+  /** The account's name, or the token's (a guest pass is named by its owner). */
+  name: string | null;
+  householdId: string | null;
+}
+
 export interface ApiClientOptions {
-  token: string;
-  /** Called once when the hub refuses the token, so the app can send the user back to sign-in. */
+  credentials: Credentials;
+  /** Called once when the hub refuses the token or session, so the app can send the user back to sign-in. */
   onUnauthorized: (message: string) => void;
 }
 
 export interface ApiClient {
-  readonly token: string;
+  readonly credentials: Credentials;
   get<T>(path: string): Promise<T>;
-  send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
-  /** The routes the hub serves, from its OpenAPI document; parts of Triad still landing are left out. */
+  send<T>(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T>;
+  /**
+   * The routes this user may read (OpenAPI paths): the ones the hub serves, less those its role
+   * may not call, so views show an empty state instead of making a request the hub would refuse.
+   */
   routes(): Promise<Set<string>>;
+  /** Who is signed in; asked once. A 401 answers null (and sends the user to sign-in). */
+  me(): Promise<Me>;
+  /** Whether the hub still accepts these credentials: null if it does, else why not. */
+  check(): Promise<ApiError | null>;
+  /** The stream's address: the token in the query for a token, nothing for a session (the cookie goes along). */
+  streamUrl(): string;
 }
 
 async function readError(response: Response): Promise<ApiError> {
@@ -38,27 +62,77 @@ async function readError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, code, message);
 }
 
-/** Asks the hub whether a token is good, without keeping it. */
-export async function checkToken(token: string): Promise<ApiError | null> {
-  const response = await fetch('/api/things?kind=household', { headers: { authorization: `Bearer ${token}` } });
-  return response.ok ? null : readError(response);
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function headersFor(credentials: Credentials, method: string): Record<string, string> {
+  if (credentials.kind === 'token') return { authorization: `Bearer ${credentials.token}` };
+  const csrf = UNSAFE.has(method) ? csrfToken() : null;
+  return csrf ? { 'x-csrf-token': csrf } : {};
 }
 
+/** The hub's answer to `GET /api/session`. */
+interface SessionInfo {
+  householdId?: string;
+  role?: string;
+  user?: { name?: string } | null;
+  token?: { name?: string };
+}
+
+const ROLES: ReadonlySet<string> = new Set(['owner', 'adult', 'child', 'guest']);
+
+/** Routes only owners reach (as the hub's permissions say); the dashboard reads none of them. */
+const OWNER_ROUTES = ['/api/users', '/api/grants', '/api/guest-passes', '/api/devices', '/api/audit', '/api/tokens'];
+/** What a guest may read: the things they were given, their commands, the stream and who they are. */
+const GUEST_READS = new Set([
+  '/api/things',
+  '/api/things/{id}',
+  '/api/things/{id}/td',
+  '/api/things/{id}/properties/{property}',
+  '/api/commands/{id}',
+  '/api/stream',
+  '/api/session',
+]);
+
+/** Whether a role may read an OpenAPI route; the hub decides in the end, this only avoids asking in vain. */
+export function mayRead(role: Role, route: string): boolean {
+  if (role === 'owner') return true;
+  if (route === '/api/households' || route.startsWith('/api/households/')) return false;
+  if (OWNER_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) return false;
+  return role !== 'guest' || GUEST_READS.has(route);
+}
+
+/** Whether a role may change things beyond running actions (rules, plans): owners and adults. */
+export const mayEdit = (role: Role) => role === 'owner' || role === 'adult';
+
 export function createApiClient(options: ApiClientOptions): ApiClient {
-  const { token } = options;
-  let routes: Promise<Set<string>> | null = null;
+  const { credentials } = options;
+  let openApi: Promise<Set<string>> | null = null;
+  let me: Promise<Me> | null = null;
+
+  const served = () => {
+    openApi ??= fetch('/api/openapi.json')
+      .then((r) => (r.ok ? (r.json() as Promise<{ paths?: Record<string, unknown> }>) : { paths: {} }))
+      .then((doc) => new Set(Object.keys(doc.paths ?? {})))
+      .catch(() => new Set<string>());
+    return openApi;
+  };
 
   async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    const headers = headersFor(credentials, method);
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(path, {
       method,
       headers,
+      credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 401) {
       const error = await readError(response);
-      options.onUnauthorized('Your sign-in has expired or the token is no longer valid. Sign in again.');
+      options.onUnauthorized(
+        credentials.kind === 'session'
+          ? 'Your session has ended (it expired, or you signed out elsewhere). Sign in again.'
+          : 'Your sign-in has expired or the token is no longer valid. Sign in again.',
+      );
       throw error;
     }
     if (!response.ok) throw await readError(response);
@@ -66,16 +140,81 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     return (await response.json()) as T;
   }
 
-  return {
-    token,
+  const client: ApiClient = {
+    credentials,
     get: (path) => request('GET', path),
     send: (method, path, body) => request(method, path, body),
-    routes() {
-      routes ??= fetch('/api/openapi.json')
-        .then((r) => (r.ok ? (r.json() as Promise<{ paths?: Record<string, unknown> }>) : { paths: {} }))
-        .then((doc) => new Set(Object.keys(doc.paths ?? {})))
-        .catch(() => new Set<string>());
-      return routes;
+    async routes() {
+      const [paths, who] = await Promise.all([served(), client.me().catch(() => null)]);
+      const role = who?.role ?? 'guest';
+      return new Set([...paths].filter((route) => mayRead(role, route)));
+    },
+    me() {
+      me ??= served().then(async (paths) => {
+        // A hub from before accounts has no sessions: its one token is the owner's.
+        if (!paths.has('/api/session')) return { role: 'owner', name: null, householdId: null };
+        const info = await request<SessionInfo>('GET', '/api/session');
+        const role = ROLES.has(info.role ?? '') ? (info.role as Role) : 'guest';
+        return { role, name: info.user?.name ?? info.token?.name ?? null, householdId: info.householdId ?? null };
+      });
+      // A failure (the hub was away) is not kept: the next call asks again.
+      me.catch(() => {
+        me = null;
+      });
+      return me;
+    },
+    check: () => checkCredentials(credentials),
+    streamUrl() {
+      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      const base = `${scheme}//${location.host}/api/stream`;
+      return credentials.kind === 'token' ? `${base}?token=${encodeURIComponent(credentials.token)}` : base;
     },
   };
+  return client;
+}
+
+/**
+ * Asks the hub whether credentials are good, without keeping them. `GET /api/things` is the one
+ * read every role may make (a guest's answer is just their things), on hubs with or without accounts.
+ */
+export async function checkCredentials(credentials: Credentials): Promise<ApiError | null> {
+  const response = await fetch('/api/things?kind=household', {
+    headers: headersFor(credentials, 'GET'),
+    credentials: 'same-origin',
+  });
+  return response.ok ? null : readError(response);
+}
+
+/** What `POST /api/session` answers. */
+export interface SessionAnswer {
+  user: { id: string; name: string; role: string; householdId: string };
+  csrfToken: string;
+  sessionId: string;
+  expiresAt: string;
+}
+
+/** Signs in with a name and password; the hub sets the session cookie. Throws an `ApiError` on refusal. */
+export async function signInWithPassword(input: {
+  name: string;
+  password: string;
+  household?: string;
+}): Promise<SessionAnswer> {
+  const response = await fetch('/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    credentials: 'same-origin',
+    body: JSON.stringify(input),
+  });
+  if (!response.ok) throw await readError(response);
+  return (await response.json()) as SessionAnswer;
+}
+
+/** Ends a cookie session on the hub (its cookies are cleared by the answer). */
+export async function signOutSession(): Promise<void> {
+  const csrf = csrfToken();
+  await fetch('/api/session', {
+    method: 'DELETE',
+    headers: csrf ? { 'x-csrf-token': csrf } : {},
+    credentials: 'same-origin',
+  });
 }

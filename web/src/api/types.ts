@@ -126,3 +126,27 @@ export interface Trip {
   route?: Array<{ latitude: number; longitude: number } | [number, number]>;
   points?: Array<{ latitude: number; longitude: number } | [number, number]>;
 }
+
+/** A charge plan as the energy planner has it now (`GET /api/energy/plans`). */
+export interface ChargePlan {
+  vehicle: string;
+  charger: string;
+  by: string;
+  targetSoc: number | null;
+  repeat: number[] | null;
+  slots: Array<{ start: string; end: string; powerKw: number; energyKwh: number; cost: number }>;
+  energyKwh: number;
+  neededKwh: number;
+  cost: number;
+  currency: string | null;
+  feasible: boolean;
+  shortfallKwh: number;
+  shortfallSoc: number | null;
+  plannedAt: string;
+}
+
+/** The dynamic price series (`GET /api/energy/prices`), per kWh. */
+export interface PriceSeries {
+  currency: string;
+  slots: Array<{ start: string; end: string; price: number; co2?: number }>;
+}

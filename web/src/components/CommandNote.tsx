@@ -14,7 +14,7 @@ export function CommandNote({ thing, state }: { thing: Thing; state: CommandStat
         </span>
       ) : state.error ? (
         <span className="error" role="alert">
-          {actionWords(state.command?.action)} failed: {state.error}
+          {actionWords(state.action ?? undefined)} failed: {state.error}
         </span>
       ) : null}
     </div>

@@ -9,6 +9,8 @@ export interface CommandState {
   /** Why the last command did not happen, in words; null when it did or is still under way. */
   error: string | null;
   command: Command | undefined;
+  /** The last action asked for, even when the hub refused it before it became a command. */
+  action: string | null;
   run(action: string, input?: Record<string, unknown>): void;
 }
 
@@ -19,15 +21,18 @@ export function useCommand(thing: Thing): CommandState {
   const [commandId, setCommandId] = useState<string | null>(null);
   const [sending, setSending] = useState(false);
   const [sendError, setSendError] = useState<string | null>(null);
+  const [action, setAction] = useState<string | null>(null);
   const command = commandId ? commands.get(commandId) : undefined;
 
-  const run = (action: string, input: Record<string, unknown> = {}) => {
+  const run = (name: string, input: Record<string, unknown> = {}) => {
     setSending(true);
     setSendError(null);
+    setAction(name);
     live
-      .act(thing.id, action, input)
+      .act(thing.id, name, input)
       .then((id) => setCommandId(id))
       .catch((error: unknown) => {
+        // A refusal (403: not allowed for this role or pass) or a bad input: the hub's own words.
         setCommandId(null);
         setSendError(error instanceof Error ? error.message : String(error));
       })
@@ -38,6 +43,7 @@ export function useCommand(thing: Thing): CommandState {
     pending: sending || (command !== undefined && !isFinal(command.status)),
     error: sendError ?? commandError(thing, command),
     command,
+    action: command?.action ?? action,
     run,
   };
 }

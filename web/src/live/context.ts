@@ -1,10 +1,12 @@
 import { createContext, useCallback, useContext, useEffect, useState, useSyncExternalStore } from 'react';
-import { type ApiClient, ApiError } from '../api/client.ts';
+import { type ApiClient, ApiError, type Me } from '../api/client.ts';
 import type { LiveHub, LiveState } from './live-hub.ts';
 
 export interface Session {
   client: ApiClient;
   live: LiveHub;
+  /** Who is signed in; null until the hub has said. */
+  me: Me | null;
 }
 
 export const SessionContext = createContext<Session | null>(null);
@@ -55,6 +57,8 @@ export function useResource<T>(route: string, path: string | null): [Resource<T>
         return { state: 'ready', data: await client.get<T>(path) };
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) return { state: 'missing' };
+        if (error instanceof ApiError && error.status === 403)
+          return { state: 'error', message: `the hub does not let you see this (${error.message})` };
         return { state: 'error', message: error instanceof Error ? error.message : String(error) };
       }
     };

@@ -1,5 +1,4 @@
 import type { ApiClient } from '../api/client.ts';
-import { checkToken } from '../api/client.ts';
 import type { Command, CommandStatus, Thing, Value } from '../api/types.ts';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting';
@@ -108,10 +107,8 @@ export class LiveHub {
 
   private connect(): void {
     if (this.stopped) return;
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(
-      `${scheme}//${location.host}/api/stream?token=${encodeURIComponent(this.client.token)}`,
-    );
+    // A token rides in the query (browsers cannot set a WebSocket's headers); a session's cookie goes along by itself.
+    const socket = new WebSocket(this.client.streamUrl());
     this.socket = socket;
     socket.addEventListener('open', () => {
       this.incoming = new Map();
@@ -140,15 +137,20 @@ export class LiveHub {
   }
 
   /**
-   * Asks the API about the token before opening the socket: a refused WebSocket looks like any
-   * other drop (and logs an error in the browser), while the API says plainly that the token is bad.
+   * Asks the API about the token or session before opening the socket: a refused WebSocket looks
+   * like any other drop (and logs an error in the browser), while the API says plainly what is wrong.
    */
   private checkThenConnect(): void {
-    checkToken(this.client.token)
+    this.client
+      .check()
       .then((error) => {
         if (this.stopped) return;
         if (error?.status === 401)
-          this.onUnauthorized('Your sign-in has expired or the token was revoked. Sign in again.');
+          this.onUnauthorized(
+            this.client.credentials.kind === 'session'
+              ? 'Your session has ended (it expired, or you signed out elsewhere). Sign in again.'
+              : 'Your sign-in has expired or the token was revoked. Sign in again.',
+          );
         else this.connect();
       })
       .catch(() => {

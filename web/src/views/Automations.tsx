@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { mayEdit } from '../api/client.ts';
 import type { Automation } from '../api/types.ts';
 import { Empty, Loading, Problem } from '../components/states.tsx';
 import { useResource, useSession } from '../live/context.ts';
@@ -14,6 +15,9 @@ type Panel =
 export function Automations() {
   const [rules, reload] = useResource<Automation[]>('/api/automations', '/api/automations');
   const [panel, setPanel] = useState<Panel | null>(null);
+  // Children may read the rules and their traces; changing or replaying them is for adults and owners.
+  const { me } = useSession();
+  const canEdit = me ? mayEdit(me.role) : true;
 
   return (
     <div className="view">
@@ -23,15 +27,19 @@ export function Automations() {
       {rules.state === 'error' ? <Problem>Could not load the automations: {rules.message}</Problem> : null}
       {rules.state === 'ready' ? (
         <>
-          <button type="button" className="primary" onClick={() => setPanel({ kind: 'edit', rule: null })}>
-            New rule
-          </button>
+          {canEdit ? (
+            <button type="button" className="primary" onClick={() => setPanel({ kind: 'edit', rule: null })}>
+              New rule
+            </button>
+          ) : (
+            <p className="help">You can read the rules and their traces; an adult or owner can change them.</p>
+          )}
           {rules.data.length === 0 ? (
             <Empty>No rules yet. Write one with “New rule”, or put YAML files in the hub's automations folder.</Empty>
           ) : null}
           <ul className="rules">
             {rules.data.map((rule) => (
-              <RuleRow key={rule.id} rule={rule} onChanged={reload} onOpen={setPanel} />
+              <RuleRow key={rule.id} rule={rule} canEdit={canEdit} onChanged={reload} onOpen={setPanel} />
             ))}
           </ul>
         </>
@@ -56,7 +64,17 @@ export function Automations() {
   );
 }
 
-function RuleRow({ rule, onChanged, onOpen }: { rule: Automation; onChanged(): void; onOpen(panel: Panel): void }) {
+function RuleRow({
+  rule,
+  canEdit,
+  onChanged,
+  onOpen,
+}: {
+  rule: Automation;
+  canEdit: boolean;
+  onChanged(): void;
+  onOpen(panel: Panel): void;
+}) {
   const { client } = useSession();
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -88,6 +106,7 @@ function RuleRow({ rule, onChanged, onOpen }: { rule: Automation; onChanged(): v
           aria-checked={rule.enabled}
           aria-busy={busy}
           aria-label={`${rule.name} enabled`}
+          disabled={!canEdit}
           onClick={() => {
             if (!busy) toggle();
           }}
@@ -99,15 +118,19 @@ function RuleRow({ rule, onChanged, onOpen }: { rule: Automation; onChanged(): v
             {rule.enabled ? 'Enabled' : 'Disabled'}
           </span>
         </button>
-        <button type="button" aria-label={`Edit ${rule.name}`} onClick={() => onOpen({ kind: 'edit', rule })}>
-          Edit
-        </button>
+        {canEdit ? (
+          <button type="button" aria-label={`Edit ${rule.name}`} onClick={() => onOpen({ kind: 'edit', rule })}>
+            Edit
+          </button>
+        ) : null}
         <button type="button" aria-label={`Traces of ${rule.name}`} onClick={() => onOpen({ kind: 'traces', rule })}>
           Traces
         </button>
-        <button type="button" aria-label={`Replay ${rule.name}`} onClick={() => onOpen({ kind: 'replay', rule })}>
-          Replay
-        </button>
+        {canEdit ? (
+          <button type="button" aria-label={`Replay ${rule.name}`} onClick={() => onOpen({ kind: 'replay', rule })}>
+            Replay
+          </button>
+        ) : null}
       </div>
       {problem ? <Problem>{problem}</Problem> : null}
     </li>

@@ -7,6 +7,7 @@ import { useCommand } from '../components/use-command.ts';
 import { boolOf, findAction, formatDistance, formatNumber, formatTime, inputField, numberOf } from '../format.ts';
 import { useLive, useResource } from '../live/context.ts';
 import { vehiclesOf } from '../rooms.ts';
+import { ChargePlanCard } from './ChargePlan.tsx';
 import { CarFacts } from './Overview.tsx';
 
 export function Car() {
@@ -57,6 +58,9 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
             <h3>Charging</h3>
             <ChargingControls car={car} />
           </div>
+        ) : null}
+        {car.capabilities.includes('charging') || car.capabilities.includes('battery') ? (
+          <ChargePlanCard car={car} />
         ) : null}
       </div>
       <Trips car={car} />

@@ -3,29 +3,44 @@ import { DeviceCard } from '../components/DeviceCard.tsx';
 import { Empty, Loading } from '../components/states.tsx';
 import { type EnergyFlow, energyFlow } from '../energy.ts';
 import { boolOf, formatDistance, formatNumber, numberOf } from '../format.ts';
-import { useLive } from '../live/context.ts';
+import { useLive, useSession } from '../live/context.ts';
 import { roomsOf, vehiclesOf } from '../rooms.ts';
 
 export function Overview() {
   const { things, loaded } = useLive();
+  const { me } = useSession();
   if (!loaded) return <Loading what="your household" />;
   const all = [...things.values()];
-  const flow = energyFlow(all);
+  const energy = energyFlow(all);
+  // A guest sees only what their pass gives them; empty sections about the rest would only puzzle.
+  const guest = me?.role === 'guest';
+  const showPeople = !guest || all.some((t) => t.kind === 'person');
+  const showCar = !guest || vehiclesOf(all).length > 0;
   return (
     <div className="view">
       <h1>Overview</h1>
-      <section aria-labelledby="people-heading">
-        <h2 id="people-heading">People</h2>
-        <PeopleList things={all} />
-      </section>
-      <section aria-labelledby="car-heading">
-        <h2 id="car-heading">Car</h2>
-        <CarSummaries vehicles={vehiclesOf(all)} />
-      </section>
-      {flow ? (
+      {showPeople ? (
+        <section aria-labelledby="people-heading">
+          <h2 id="people-heading">People</h2>
+          <PeopleList things={all} />
+        </section>
+      ) : null}
+      {showCar ? (
+        <section aria-labelledby="car-heading">
+          <h2 id="car-heading">Car</h2>
+          <CarSummaries vehicles={vehiclesOf(all)} />
+        </section>
+      ) : null}
+      {energy ? (
         <section aria-labelledby="energy-heading">
           <h2 id="energy-heading">Energy now</h2>
-          <EnergyFlowView flow={flow} />
+          {energy.metered ? (
+            <EnergyFlowView flow={energy.flow} />
+          ) : (
+            <Empty>
+              No meters are set for the site yet. Choose the grid, solar and house meters with PUT /api/energy/site.
+            </Empty>
+          )}
         </section>
       ) : null}
       <section aria-labelledby="rooms-heading">
@@ -125,28 +140,131 @@ export function CarFacts({ car }: { car: Thing }) {
   );
 }
 
+const kw = (w: number | null) => (w === null ? '—' : `${formatNumber(w / 1000, 2)} kW`);
+
+/**
+ * The site's power as a picture (sources above and left, uses right and below, arrows the way the
+ * power flows, thicker for more) and as a list of figures, which is what screen readers get.
+ */
 function EnergyFlowView({ flow }: { flow: EnergyFlow }) {
-  const kw = (w: number | null) => (w === null ? '—' : `${formatNumber(w / 1000, 2)} kW`);
   const grid = flow.grid === null ? '—' : flow.grid >= 0 ? `${kw(flow.grid)} in` : `${kw(-flow.grid)} out`;
+  const battery =
+    flow.battery === null ? null : flow.battery >= 0 ? `${kw(flow.battery)} charging` : `${kw(-flow.battery)} out`;
   return (
-    <dl className="facts energy">
-      <div>
-        <dt>Solar</dt>
-        <dd>{kw(flow.solar)}</dd>
-      </div>
-      <div>
-        <dt>Grid</dt>
-        <dd>{grid}</dd>
-      </div>
-      <div>
-        <dt>House</dt>
-        <dd>{kw(flow.house)}</dd>
-      </div>
-      <div>
-        <dt>Car</dt>
-        <dd>{kw(flow.car)}</dd>
-      </div>
-    </dl>
+    <div className="energy-flow">
+      <FlowPicture flow={flow} />
+      <dl className="facts energy" aria-label="Power now">
+        <div>
+          <dt>Solar</dt>
+          <dd>{kw(flow.solar)}</dd>
+        </div>
+        <div>
+          <dt>Grid</dt>
+          <dd>{grid}</dd>
+        </div>
+        <div>
+          <dt>House</dt>
+          <dd>{kw(flow.house)}</dd>
+        </div>
+        <div>
+          <dt>Car</dt>
+          <dd>{kw(flow.car)}</dd>
+        </div>
+        {battery !== null ? (
+          <div>
+            <dt>Battery</dt>
+            <dd>{battery}</dd>
+          </div>
+        ) : null}
+        {flow.surplus !== null ? (
+          <div>
+            <dt>Surplus</dt>
+            <dd>{kw(flow.surplus)}</dd>
+          </div>
+        ) : null}
+      </dl>
+    </div>
+  );
+}
+
+/** Node positions in a 240 × 150 box; the hub of the picture is its middle. */
+const NODES = {
+  solar: { x: 120, y: 18, label: 'Solar' },
+  grid: { x: 28, y: 75, label: 'Grid' },
+  house: { x: 212, y: 75, label: 'House' },
+  car: { x: 120, y: 132, label: 'Car' },
+  battery: { x: 28, y: 132, label: 'Battery' },
+} as const;
+const CENTRE = { x: 120, y: 75 };
+
+function FlowPicture({ flow }: { flow: EnergyFlow }) {
+  // Power into the middle is positive: solar, grid import, battery discharge; the house and car draw out.
+  const links: Array<{ node: keyof typeof NODES; watts: number | null }> = [
+    { node: 'solar', watts: flow.solar },
+    { node: 'grid', watts: flow.grid },
+    { node: 'house', watts: flow.house === null ? null : -flow.house },
+    { node: 'car', watts: flow.car === null ? null : -flow.car },
+    // A charging battery draws from the middle; a discharging one feeds it.
+    ...(flow.battery !== null ? [{ node: 'battery' as const, watts: -flow.battery }] : []),
+  ];
+  const most = Math.max(1, ...links.map((l) => Math.abs(l.watts ?? 0)));
+  return (
+    <svg className="flow-picture" viewBox="0 0 240 150" aria-hidden="true" focusable="false">
+      <defs>
+        <marker
+          id="flow-arrow"
+          viewBox="0 0 10 10"
+          refX="8"
+          refY="5"
+          markerUnits="userSpaceOnUse"
+          markerWidth="9"
+          markerHeight="9"
+          orient="auto"
+        >
+          <path d="M0,0 L10,5 L0,10 z" className="flow-arrow" />
+        </marker>
+      </defs>
+      {links.map(({ node, watts }) => {
+        const at = NODES[node];
+        const idle = watts === null || Math.abs(watts) < 5;
+        const inward = (watts ?? 0) > 0;
+        const [from, to] = inward ? [at, CENTRE] : [CENTRE, at];
+        // Stop short of the labels so the arrow heads stay visible.
+        const cut = (a: { x: number; y: number }, b: { x: number; y: number }, by: number) => {
+          const length = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+          return { x: a.x + ((b.x - a.x) * by) / length, y: a.y + ((b.y - a.y) * by) / length };
+        };
+        const start = cut(from, to, from === CENTRE ? 8 : node === 'grid' || node === 'house' ? 28 : 16);
+        // Side labels are wider than they are tall: keep the arrow head clear of them.
+        const end = cut(to, from, to === CENTRE ? 8 : node === 'grid' || node === 'house' ? 28 : 18);
+        return (
+          <line
+            key={node}
+            x1={start.x}
+            y1={start.y}
+            x2={end.x}
+            y2={end.y}
+            className={idle ? 'flow-line idle' : `flow-line ${node}`}
+            strokeWidth={idle ? 1 : 1.5 + 4 * (Math.abs(watts ?? 0) / most)}
+            markerEnd={idle ? undefined : 'url(#flow-arrow)'}
+          />
+        );
+      })}
+      <circle cx={CENTRE.x} cy={CENTRE.y} r={6} className="flow-centre" />
+      {links.map(({ node, watts }) => {
+        const at = NODES[node];
+        return (
+          <g key={node}>
+            <text x={at.x} y={at.y - 2} textAnchor="middle" className="flow-label">
+              {at.label}
+            </text>
+            <text x={at.x} y={at.y + 10} textAnchor="middle" className="flow-value">
+              {watts === null ? '—' : kw(Math.abs(watts))}
+            </text>
+          </g>
+        );
+      })}
+    </svg>
   );
 }
 

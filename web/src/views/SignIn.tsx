@@ -1,20 +1,23 @@
 import { type FormEvent, useState } from 'react';
-import { checkToken } from '../api/client.ts';
+import { ApiError, checkCredentials, signInWithPassword } from '../api/client.ts';
+import type { Credentials } from '../auth.ts';
 
 interface SignInProps {
-  /** Why the user is here again (an expired token, say); shown above the form. */
+  /** Why the user is here again (an expired token or session, say); shown above the form. */
   message: string | null;
-  onSignedIn(token: string, remember: boolean): void;
+  onSignedIn(credentials: Credentials, remember: boolean): void;
 }
 
 /**
- * Sign-in with the owner's token, or with a user name and password once the hub has accounts
- * (`POST /api/session`); until then the hub answers that route with 404 and we say so.
+ * Sign-in with a token (the owner's, an API token or a guest pass), or with a user name and
+ * password (`POST /api/session`), which starts a cookie session: the page never holds a token then.
  */
 export function SignIn({ message, onSignedIn }: SignInProps) {
   const [token, setToken] = useState('');
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');
+  /** Asked only when the hub says several households have a user of that name. */
+  const [household, setHousehold] = useState<string | null>(null);
   const [remember, setRemember] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -24,12 +27,35 @@ export function SignIn({ message, onSignedIn }: SignInProps) {
     setProblem(null);
     setBusy(true);
     try {
-      const chosen = token.trim() ? token.trim() : await tokenForAccount(user, password);
-      const error = await checkToken(chosen);
-      if (error) setProblem(error.status === 401 ? 'That token is not valid. Check it and try again.' : error.message);
-      else onSignedIn(chosen, remember);
+      if (token.trim()) {
+        const credentials: Credentials = { kind: 'token', token: token.trim() };
+        const error = await checkCredentials(credentials);
+        if (error)
+          setProblem(error.status === 401 ? 'That token is not valid. Check it and try again.' : error.message);
+        else onSignedIn(credentials, remember);
+        return;
+      }
+      if (!user.trim() || !password) {
+        setProblem('Enter the token, or a user name and password.');
+        return;
+      }
+      await signInWithPassword({
+        name: user.trim(),
+        password,
+        ...(household?.trim() ? { household: household.trim() } : {}),
+      });
+      onSignedIn({ kind: 'session' }, remember);
     } catch (error) {
-      setProblem(error instanceof Error ? error.message : String(error));
+      if (error instanceof ApiError && error.status === 401) {
+        setProblem('That user name and password did not match. Check them and try again.');
+      } else if (error instanceof ApiError && /several households/.test(error.message)) {
+        setHousehold((h) => h ?? '');
+        setProblem('Several households have a user of that name: enter your household too.');
+      } else if (error instanceof ApiError && error.status === 404) {
+        setProblem('This hub has no user accounts yet. Sign in with the owner token.');
+      } else {
+        setProblem(error instanceof Error ? error.message : String(error));
+      }
     } finally {
       setBusy(false);
     }
@@ -61,7 +87,8 @@ export function SignIn({ message, onSignedIn }: SignInProps) {
         <fieldset>
           <legend>Or with an account</legend>
           <p className="help" id="account-help">
-            Needs user accounts on the hub; until they exist, use the token.
+            The first owner is <code>owner</code>; their password is in <code>owner.password</code> in the hub's data
+            folder.
           </p>
           <label htmlFor="user">User name</label>
           <input
@@ -82,6 +109,18 @@ export function SignIn({ message, onSignedIn }: SignInProps) {
             onChange={(e) => setPassword(e.currentTarget.value)}
             aria-describedby="account-help"
           />
+          {household !== null ? (
+            <>
+              <label htmlFor="household">Household</label>
+              <input
+                id="household"
+                name="household"
+                autoComplete="off"
+                value={household}
+                onChange={(e) => setHousehold(e.currentTarget.value)}
+              />
+            </>
+          ) : null}
         </fieldset>
         <label className="check">
           <input type="checkbox" checked={remember} onChange={(e) => setRemember(e.currentTarget.checked)} /> Keep me
@@ -98,21 +137,4 @@ export function SignIn({ message, onSignedIn }: SignInProps) {
       </form>
     </main>
   );
-}
-
-async function tokenForAccount(user: string, password: string): Promise<string> {
-  if (!user.trim() || !password) throw new Error('Enter the token, or a user name and password.');
-  // Asking the API's description first avoids a failed request (and a console error) on hubs without accounts.
-  const doc = (await fetch('/api/openapi.json').then((r) => r.json())) as { paths?: Record<string, unknown> };
-  if (!doc.paths?.['/api/session']) throw new Error('This hub has no user accounts yet. Sign in with the owner token.');
-  const response = await fetch('/api/session', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: user.trim(), password }),
-  });
-  if (response.status === 404) throw new Error('This hub has no user accounts yet. Sign in with the owner token.');
-  const body = (await response.json().catch(() => ({}))) as { token?: string; error?: { message?: string } };
-  if (response.status === 401) throw new Error('That user name and password did not match.');
-  if (!response.ok || !body.token) throw new Error(body.error?.message ?? `Sign-in failed (${response.status}).`);
-  return body.token;
 }

@@ -1,0 +1,182 @@
+import { useEffect } from 'react';
+import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
+import { Empty, Loading, Problem } from '../components/states.tsx';
+import { formatNumber, formatTime } from '../format.ts';
+import { useResource } from '../live/context.ts';
+
+/** Plans change as prices and the car's charge do; the planner re-plans, the view asks this often. */
+const REFRESH_MS = 60_000;
+
+const clock = (time: string | number) =>
+  new Date(time).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+const money = (amount: number, currency: string | null) =>
+  currency
+    ? new Intl.NumberFormat(undefined, { style: 'currency', currency, maximumFractionDigits: 2 }).format(amount)
+    : formatNumber(amount, 2);
+
+/**
+ * The car's active charge plan (`GET /api/energy/plans`): when it charges, how much, at what cost,
+ * and whether it can be met, drawn over the price series (`GET /api/energy/prices`). Hubs without
+ * the energy routes, and people not allowed to read them, get an empty state.
+ */
+export function ChargePlanCard({ car }: { car: Thing }) {
+  const [plans, reloadPlans] = useResource<Plan[]>('/api/energy/plans', '/api/energy/plans');
+  const [prices, reloadPrices] = useResource<PriceSeries>('/api/energy/prices', '/api/energy/prices');
+  useEffect(() => {
+    const timer = setInterval(() => {
+      reloadPlans();
+      reloadPrices();
+    }, REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [reloadPlans, reloadPrices]);
+
+  const headingId = `plan-${car.id}`;
+  const plan = plans.state === 'ready' ? plans.data.find((p) => p.vehicle === car.id) : undefined;
+  return (
+    <section className="card" aria-labelledby={headingId}>
+      <h3 id={headingId}>Charge plan</h3>
+      {plans.state === 'loading' ? <Loading what="the charge plan" /> : null}
+      {plans.state === 'missing' ? <Empty>Charge planning is not available on this hub.</Empty> : null}
+      {plans.state === 'error' ? <Problem>Could not load the charge plan: {plans.message}</Problem> : null}
+      {plans.state === 'ready' && !plan ? (
+        <Empty>No charge plan for {car.name}. Plan one with POST /api/energy/plans.</Empty>
+      ) : null}
+      {plan ? <PlanDetails car={car} plan={plan} prices={prices.state === 'ready' ? prices.data : null} /> : null}
+    </section>
+  );
+}
+
+function PlanDetails({ car, plan, prices }: { car: Thing; plan: Plan; prices: PriceSeries | null }) {
+  const goal =
+    plan.targetSoc !== null ? `to ${formatNumber(plan.targetSoc, 0)} %` : `${formatNumber(plan.neededKwh)} kWh`;
+  const shortfall =
+    plan.shortfallSoc !== null && plan.shortfallSoc > 0
+      ? `${formatNumber(plan.shortfallSoc, 0)} % (${formatNumber(plan.shortfallKwh)} kWh)`
+      : `${formatNumber(plan.shortfallKwh)} kWh`;
+  return (
+    <>
+      <p>
+        Charge {goal} by {formatTime(plan.by)}
+        {plan.repeat ? ' (weekly)' : ''}.
+      </p>
+      <p className={`plan-status ${plan.feasible ? 'ok' : 'bad'}`}>
+        {plan.feasible ? 'Feasible' : `Not feasible: ${shortfall} short by the deadline`}
+      </p>
+      <dl className="facts">
+        <div>
+          <dt>Energy</dt>
+          <dd>{formatNumber(plan.energyKwh)} kWh</dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd>{money(plan.cost, plan.currency)}</dd>
+        </div>
+        <div>
+          <dt>Slots</dt>
+          <dd>{plan.slots.length}</dd>
+        </div>
+      </dl>
+      <PlanChart car={car} plan={plan} prices={prices} />
+      {plan.slots.length > 0 ? (
+        <details>
+          <summary>Charging slots</summary>
+          <ul className="list">
+            {plan.slots.map((slot) => (
+              <li key={slot.start}>
+                {clock(slot.start)}–{clock(slot.end)} · {formatNumber(slot.powerKw)} kW · {formatNumber(slot.energyKwh)}{' '}
+                kWh · {money(slot.cost, plan.currency)}
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
+    </>
+  );
+}
+
+const W = 320;
+const H = 120;
+const LEFT = 4;
+const RIGHT = 316;
+const TOP = 12;
+const BOTTOM = 100;
+
+/** Planned power (bars) over the price of each slot (grey, behind), from now (or the first slot) to the deadline. */
+function PlanChart({ car, plan, prices }: { car: Thing; plan: Plan; prices: PriceSeries | null }) {
+  const by = Date.parse(plan.by);
+  const starts = [Date.now(), ...plan.slots.map((s) => Date.parse(s.start))];
+  const from = Math.min(...starts);
+  const to = Math.max(by, ...plan.slots.map((s) => Date.parse(s.end)));
+  if (!(to > from)) return null;
+  const priceSlots = (prices?.slots ?? []).filter((s) => Date.parse(s.end) > from && Date.parse(s.start) < to);
+  const maxPrice = Math.max(0, ...priceSlots.map((s) => s.price));
+  const maxPower = Math.max(0, ...plan.slots.map((s) => s.powerKw));
+  const x = (t: number) => LEFT + ((Math.min(Math.max(t, from), to) - from) / (to - from)) * (RIGHT - LEFT);
+  const height = (value: number, max: number) => (max > 0 ? (Math.max(0, value) / max) * (BOTTOM - TOP) : 0);
+  const currency = prices?.currency ?? plan.currency ?? '';
+  const priceWords =
+    priceSlots.length > 0
+      ? `, over prices from ${formatNumber(Math.min(...priceSlots.map((s) => s.price)), 3)} to ${formatNumber(maxPrice, 3)} ${currency}/kWh`
+      : ', no prices known';
+  const label = `Charge plan for ${car.name}: ${plan.slots.length} slots up to ${formatNumber(maxPower)} kW between ${clock(from)} and ${clock(by)}${priceWords}`;
+  return (
+    <>
+      <svg className="plan-chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>
+        <title>{label}</title>
+        {priceSlots.map((s) => {
+          const h = height(s.price, maxPrice);
+          return (
+            <rect
+              key={`p-${s.start}`}
+              className="price"
+              x={x(Date.parse(s.start)) + 0.5}
+              width={Math.max(0.5, x(Date.parse(s.end)) - x(Date.parse(s.start)) - 1)}
+              y={BOTTOM - h}
+              height={h}
+            />
+          );
+        })}
+        {plan.slots.map((s) => {
+          const left = x(Date.parse(s.start));
+          const width = Math.max(1, x(Date.parse(s.end)) - left);
+          const h = height(s.powerKw, maxPower);
+          // Narrower than the price bar behind it, so both stay visible.
+          return (
+            <rect
+              key={`s-${s.start}`}
+              className="power"
+              x={left + width * 0.2}
+              width={width * 0.6}
+              y={BOTTOM - h}
+              height={h}
+            />
+          );
+        })}
+        <line className="deadline" x1={x(by)} x2={x(by)} y1={TOP - 4} y2={BOTTOM} />
+        <line x1={LEFT} x2={RIGHT} y1={BOTTOM} y2={BOTTOM} stroke="currentColor" strokeOpacity={0.4} />
+        <text className="axis" x={LEFT} y={BOTTOM + 12}>
+          {clock(from)}
+        </text>
+        <text className="axis" x={RIGHT} y={BOTTOM + 12} textAnchor="end">
+          {clock(to)}
+        </text>
+        <text className="axis" x={LEFT} y={TOP - 3}>
+          {maxPower > 0 ? `${formatNumber(maxPower)} kW` : ''}
+        </text>
+        <text className="axis" x={RIGHT} y={TOP - 3} textAnchor="end">
+          {maxPrice > 0 ? `${formatNumber(maxPrice, 3)} ${currency}/kWh` : ''}
+        </text>
+      </svg>
+      <ul className="legend" aria-hidden="true">
+        <li>
+          <span className="swatch power" />
+          Planned power
+        </li>
+        <li>
+          <span className="swatch price" />
+          Price
+        </li>
+      </ul>
+    </>
+  );
+}
