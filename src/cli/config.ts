@@ -43,9 +43,24 @@ interface ConfigFile {
   commandTimeoutMs?: number;
   /** Cars to attach by their own VISS endpoints: `[{name, viss: ws://…}]`. */
   vehicles?: unknown;
+  /** Requests per second and burst, per token (`api`) and per name and address (`signIn`). */
+  rateLimits?: HubOptions['rateLimits'];
 }
 
 export class ConfigError extends Error {}
+
+function rateLimitsFrom(value: unknown, path: string): HubOptions['rateLimits'] {
+  if (value === undefined) return undefined;
+  const limits = value as Record<string, unknown>;
+  for (const key of ['api', 'signIn']) {
+    const limit = limits?.[key] as { burst?: unknown; perSecond?: unknown } | undefined;
+    if (limit === undefined) continue;
+    if (!(Number(limit?.burst) > 0) || !(Number(limit?.perSecond) > 0)) {
+      throw new ConfigError(`config file ${path}: rateLimits.${key} needs a positive burst and perSecond`);
+    }
+  }
+  return value as HubOptions['rateLimits'];
+}
 
 function vehiclesFrom(value: unknown, path: string): VehicleEndpoint[] {
   try {
@@ -120,6 +135,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
     logLevel,
     commandTimeoutMs: file.commandTimeoutMs,
     householdName: file.household?.name,
+    rateLimits: rateLimitsFrom(file.rateLimits, flags.config ?? ''),
     vehicles: file.vehicles === undefined ? undefined : vehiclesFrom(file.vehicles, flags.config ?? ''),
   };
 }

@@ -2,6 +2,19 @@ import { randomBytes } from 'node:crypto';
 
 let lastMs = -1;
 let sequence = 0;
+/** Random bytes are drawn 4 KiB at a time: one system call per thousand ids, not one per id. */
+let pool = Buffer.alloc(0);
+let offset = 0;
+
+function randomHex(): string {
+  if (offset + 4 > pool.length) {
+    pool = randomBytes(4096);
+    offset = 0;
+  }
+  const hex = pool.toString('hex', offset, offset + 4);
+  offset += 4;
+  return hex;
+}
 
 /**
  * Time-ordered ids: 12 hex digits of milliseconds, 4 of a per-process sequence within that

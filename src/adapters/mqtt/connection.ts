@@ -40,7 +40,9 @@ export interface MqttConnectionOptions {
  */
 export class MqttConnection implements MqttLink {
   private client: MqttClient | null = null;
+  /** Handlers by filter. Exact topics are found by one map lookup; only wildcard filters are scanned. */
   private readonly routes = new Map<string, Set<MqttHandler>>();
+  private readonly wildcards = new Set<string>();
 
   constructor(private readonly options: MqttConnectionOptions) {}
 
@@ -60,9 +62,12 @@ export class MqttConnection implements MqttLink {
       stream?.setNoDelay?.(true);
     });
     client.on('message', (topic, payload, packet) => {
-      for (const [filter, handlers] of this.routes) {
+      const meta = { retain: packet.retain };
+      const exact = this.routes.get(topic);
+      if (exact) for (const handler of exact) handler(topic, payload, meta);
+      for (const filter of this.wildcards) {
         if (!topicMatches(filter, topic)) continue;
-        for (const handler of handlers) handler(topic, payload, { retain: packet.retain });
+        for (const handler of this.routes.get(filter) ?? []) handler(topic, payload, meta);
       }
     });
     await new Promise<void>((resolve, reject) => {
@@ -89,6 +94,7 @@ export class MqttConnection implements MqttLink {
     if (!handlers) {
       handlers = new Set();
       this.routes.set(filter, handlers);
+      if (filter.includes('+') || filter.includes('#')) this.wildcards.add(filter);
     }
     handlers.add(handler);
     if (isNew) await client.subscribeAsync(filter, { qos: 0 });
@@ -98,6 +104,7 @@ export class MqttConnection implements MqttLink {
       set.delete(handler);
       if (set.size === 0) {
         this.routes.delete(filter);
+        this.wildcards.delete(filter);
         if (this.client?.connected) await this.client.unsubscribeAsync(filter);
       }
     };
@@ -116,6 +123,7 @@ export class MqttConnection implements MqttLink {
     const client = this.client;
     this.client = null;
     this.routes.clear();
+    this.wildcards.clear();
     if (client) await client.endAsync();
   }
 

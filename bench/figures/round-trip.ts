@@ -1,0 +1,162 @@
+import type { Broker } from '../lib/brokers.ts';
+import { type RoundTripResult, roundTrip, settle } from '../lib/mqtt-load.ts';
+import { cpuSeconds } from '../lib/processes.ts';
+import { progress } from '../lib/progress.ts';
+import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
+import { ruleReport } from '../lib/rule.ts';
+import { medianTrial, ratio } from '../lib/stats.ts';
+import type { NotMeasured, RuleRunner } from '../lib/systems.ts';
+
+export interface Trial extends RoundTripResult {
+  /** CPU seconds the runner's own processes spent per answered report, in microseconds. */
+  cpuPerMessageUs: number;
+}
+
+export interface RunnerOutcome {
+  name: string;
+  notMeasured?: string;
+  /** The median trial (by p50) at each rate. */
+  byRate: Map<number, Trial>;
+}
+
+export interface RoundTripPlan {
+  rates: number[];
+  /** Seconds per trial at a given rate (low rates need longer to collect enough samples). */
+  seconds: (rate: number) => number;
+  trials: number;
+}
+
+/** Runs one trial of the rule at one rate, charging the runner's processes for their CPU. */
+export async function trial(broker: Broker, runner: RuleRunner, rate: number, seconds: number): Promise<Trial> {
+  let before: number[] = [];
+  const result = await roundTrip({
+    brokerUrl: broker.url,
+    rate,
+    seconds,
+    report: ruleReport,
+    answerTopic: runner.answerTopic,
+    correlate: runner.correlate,
+    confirm: runner.confirm,
+    onStart: () => {
+      before = runner.pids.map(cpuSeconds);
+    },
+  });
+  const cpu = runner.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i], 0);
+  return { ...result, cpuPerMessageUs: result.received ? (cpu / result.received) * 1e6 : Number.NaN };
+}
+
+/** A trial that lost messages or took over a second left a backlog behind it. */
+export function overloaded(t: RoundTripResult): boolean {
+  return t.lost > 0 || t.latency.p99 >= 1000;
+}
+
+/**
+ * Lets queues empty so one trial's tail does not become the next one's head; a system that was
+ * overloaded and can be replaced (Triad) is replaced by a fresh one instead of waited for.
+ */
+export async function recover(broker: Broker, runner: RuleRunner, last: RoundTripResult): Promise<void> {
+  if (overloaded(last) && runner.reset) {
+    progress.show(`${runner.name} was overloaded; starting a fresh one`);
+    await runner.reset();
+  } else {
+    await settle(broker.url, runner.answerTopic, 1000, 30_000);
+  }
+}
+
+/** Figure 1's measurements for one runner: every rate, `trials` times, keeping the median trial. */
+export async function measureRunner(
+  broker: Broker,
+  runner: RuleRunner | NotMeasured,
+  plan: RoundTripPlan,
+  label: string,
+): Promise<RunnerOutcome> {
+  if ('notMeasured' in runner) return { name: label, notMeasured: runner.notMeasured, byRate: new Map() };
+  const byRate = new Map<number, Trial>();
+  for (const rate of plan.rates) {
+    const trials: Trial[] = [];
+    for (let n = 0; n < plan.trials; n++) {
+      progress.show(`round trip · ${runner.name} · ${rate}/s · trial ${n + 1}/${plan.trials}`);
+      const result = await trial(broker, runner, rate, plan.seconds(rate));
+      trials.push(result);
+      await recover(broker, runner, result);
+    }
+    byRate.set(
+      rate,
+      medianTrial(trials, (x) => x.latency.p50),
+    );
+  }
+  return { name: runner.name, byRate };
+}
+
+/** Figure 1 as a table: each system's p50/p99/max/lost and CPU per message, with its ratios. */
+export function roundTripFigure(
+  outcomes: RunnerOutcome[],
+  plan: RoundTripPlan,
+  brokerName: string,
+  setup: string,
+): FigureResult {
+  const ideal = outcomes.find((o) => o.name === 'ideal relay');
+  const red = outcomes.find((o) => o.name.startsWith('Node-RED'));
+  const rows: Array<Array<string | number>> = [];
+  const notes: string[] = [];
+  for (const rate of plan.rates) {
+    for (const o of outcomes) {
+      if (o.notMeasured) continue;
+      const t = o.byRate.get(rate);
+      if (!t) continue;
+      const i = ideal?.byRate.get(rate);
+      const r = red?.byRate.get(rate);
+      rows.push([
+        `${rate}/s`,
+        o.name,
+        fmt(t.latency.p50),
+        fmt(t.latency.p99),
+        fmt(t.latency.max),
+        `${t.lost}/${t.sent}`,
+        fmt(t.cpuPerMessageUs),
+        o === ideal
+          ? '1×'
+          : `${fmtRatio(ratio(t.latency.p50, i?.latency.p50))} / ${fmtRatio(ratio(t.latency.p99, i?.latency.p99))}`,
+        red && o !== red
+          ? `${fmtRatio(ratio(t.latency.p50, r?.latency.p50))} / ${fmtRatio(ratio(t.latency.p99, r?.latency.p99))}`
+          : '–',
+        fmtRatio(ratio(t.cpuPerMessageUs, r?.cpuPerMessageUs)),
+      ]);
+    }
+  }
+  for (const o of outcomes) if (o.notMeasured) notes.push(`${o.name}: not measured: ${o.notMeasured}`);
+  notes.push(
+    `Latency is report published → command received, on one ${brokerName} broker; CPU is the system's own process (the floor's is the broker's).`,
+    'Lost = reports without a command once answers stopped for 2 s, or 10 s after the last report.',
+    "CPU µs/msg = the process's user+system time over the trial divided by answered reports (10 ms tick resolution, and idle timers count too: read it at 1,000/s and above).",
+    'Triad runs the rule as `mode: parallel, max: 1000` (the default max of 10 skips runs once each takes ~10 ms); the fan confirms every command, as a real device does; Triad is restarted fresh after an overloaded trial.',
+  );
+  const order = outcomes.filter((o) => !o.notMeasured);
+  return {
+    id: 'round-trip',
+    title: 'Figure 1 · Automation round trip (sensor report → command, over MQTT)',
+    setup,
+    columns: [
+      'rate',
+      'system',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'lost',
+      'CPU µs/msg',
+      '÷ ideal relay p50 / p99',
+      '÷ Node-RED p50 / p99',
+      'CPU ÷ Node-RED',
+    ],
+    rows,
+    notes,
+    raw: outcomes.map((o) => ({ name: o.name, notMeasured: o.notMeasured, byRate: Object.fromEntries(o.byRate) })),
+    chart: {
+      title: 'Automation round trip, p99 (ms), lower is better',
+      unit: 'p99 latency, ms',
+      groups: plan.rates.map((r) => `${r} reports/s`),
+      series: order.map((o) => ({ name: o.name, values: plan.rates.map((r) => o.byRate.get(r)?.latency.p99 ?? null) })),
+      log: true,
+    },
+  };
+}

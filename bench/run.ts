@@ -1,0 +1,197 @@
+// `npm run bench [-- --quick] [--only round-trip,max-rate,ingest,scale,api] [--cpu-prof]`: Triad
+// measured side by side with the MQTT broker's floor, an ideal relay and Node-RED 4, in one run.
+// --cpu-prof writes a V8 CPU profile of every Triad process to bench/results/profiles/.
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { apiFigure, measureApi } from './figures/api.ts';
+import { ingestFigure, measureIngest } from './figures/ingest.ts';
+import { highestSustainedRate, maxRateFigure, type SustainedRate } from './figures/max-rate.ts';
+import { measureRunner, type RoundTripPlan, roundTripFigure } from './figures/round-trip.ts';
+import { measureScale, scaleFigure } from './figures/scale.ts';
+import { type Broker, startAedes, startMosquitto } from './lib/brokers.ts';
+import { writeResults } from './lib/output.ts';
+import { killAllNow, ROOT, stopAll } from './lib/processes.ts';
+import { progress } from './lib/progress.ts';
+import type { FigureResult } from './lib/report.ts';
+import { brokerFloor, idealRelay, isNotMeasured, type NotMeasured, nodeRed, type RuleRunner } from './lib/systems.ts';
+import { triadRule } from './lib/triad-rule.ts';
+
+const FIGURES = ['round-trip', 'max-rate', 'ingest', 'scale', 'api'] as const;
+type FigureId = (typeof FIGURES)[number];
+
+function parseArgs(argv: string[]): { quick: boolean; only: Set<FigureId> } {
+  const quick = argv.includes('--quick');
+  if (argv.includes('--cpu-prof')) process.env.TRIAD_BENCH_CPU_PROF = join(ROOT, 'bench/results/profiles');
+  const onlyArg = argv.find((a) => a.startsWith('--only'));
+  const onlyValue = onlyArg?.includes('=')
+    ? onlyArg.split('=')[1]
+    : onlyArg
+      ? argv[argv.indexOf(onlyArg) + 1]
+      : undefined;
+  const only = new Set((onlyValue ? onlyValue.split(',') : FIGURES) as FigureId[]);
+  for (const id of only)
+    if (!FIGURES.includes(id)) throw new Error(`unknown figure ${id}; choose from ${FIGURES.join(', ')}`);
+  return { quick, only };
+}
+
+/** What each mode runs; the quick plan is written out in every figure's setup line. */
+function plans(quick: boolean) {
+  return {
+    roundTrip: (quick
+      ? { rates: [100, 1000, 5000], seconds: () => 3, trials: 1 }
+      : { rates: [100, 1000, 5000], seconds: (r: number) => (r <= 100 ? 10 : 5), trials: 3 }) satisfies RoundTripPlan,
+    maxRate: quick
+      ? { steps: [500, 1000, 5000, 10_000, 20_000, 30_000], seconds: 2 }
+      : { steps: [500, 1000, 2000, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000], seconds: 4 },
+    ingest: {
+      reports: quick ? 50_000 : 200_000,
+      pgUrl: process.env.TRIAD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    },
+    scale: quick ? { sizes: [10_000], updateSeconds: 2 } : { sizes: [10_000, 100_000], updateSeconds: 5 },
+    api: quick
+      ? { connections: 16, httpSeconds: 5, clients: 100, fanoutRate: 100, fanoutSeconds: 3 }
+      : { connections: 16, httpSeconds: 15, clients: 100, fanoutRate: 100, fanoutSeconds: 10 },
+  };
+}
+
+async function withRunner<T>(
+  start: () => Promise<RuleRunner | NotMeasured>,
+  work: (r: RuleRunner | NotMeasured) => Promise<T>,
+): Promise<T> {
+  const runner = await start();
+  try {
+    return await work(runner);
+  } finally {
+    if (!isNotMeasured(runner)) await runner.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const { quick, only } = parseArgs(process.argv.slice(2));
+  const plan = plans(quick);
+  const mode = quick ? 'quick' : 'full';
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const loadAtStart = loadavg()[0];
+  const figures: FigureResult[] = [];
+
+  progress.show('starting brokers (a private Mosquitto and aedes on loopback ports)');
+  const mosquitto = await startMosquitto();
+  const aedes = await startAedes();
+  // Everything runs against Mosquitto when it is installed (the floor the issue names); otherwise
+  // against aedes, Triad's own embedded broker.
+  const shared: Broker = mosquitto ?? aedes;
+  const floors = mosquitto ? [mosquitto, aedes] : [aedes];
+
+  if (only.has('round-trip') || only.has('max-rate')) {
+    const rt = plan.roundTrip;
+    const outcomes = [];
+    for (const broker of floors)
+      outcomes.push(await measureRunner(broker, brokerFloor(broker), rt, `${broker.kind} relay (floor)`));
+    const sustained: SustainedRate[] = [];
+    const systems: Array<[string, () => Promise<RuleRunner | NotMeasured>]> = [
+      ['ideal relay', () => idealRelay(shared)],
+      ['Node-RED 4', () => nodeRed(shared)],
+      ['Triad', () => triadRule(shared)],
+    ];
+    for (const [label, start] of systems) {
+      progress.show(`starting ${label}`);
+      await withRunner(start, async (runner) => {
+        if (only.has('round-trip')) outcomes.push(await measureRunner(shared, runner, rt, label));
+        if (only.has('max-rate')) {
+          if (isNotMeasured(runner)) {
+            sustained.push({
+              name: label,
+              notMeasured: runner.notMeasured,
+              highest: 0,
+              failedAt: null,
+              why: '',
+              generatorBound: false,
+              trials: [],
+            });
+          } else sustained.push(await highestSustainedRate(shared, runner, plan.maxRate.steps, plan.maxRate.seconds));
+        }
+      });
+    }
+    const rtSetup = `${mode}: ${rt.rates.join(', ')} reports/s, ${rt.rates.map((r) => `${rt.seconds(r)} s`).join(' / ')} per trial, median of ${rt.trials} trial(s) by p50, QoS 0, broker ${shared.kind}`;
+    if (only.has('round-trip')) figures.push(roundTripFigure(outcomes, rt, shared.kind, rtSetup));
+    if (only.has('max-rate')) {
+      figures.push(
+        maxRateFigure(
+          sustained,
+          `${mode}: steps ${plan.maxRate.steps.join(', ')} reports/s then one halfway step, ${plan.maxRate.seconds} s each, broker ${shared.kind}`,
+        ),
+      );
+    }
+  }
+
+  if (only.has('ingest')) {
+    const result = await measureIngest(shared, plan.ingest);
+    figures.push(
+      ingestFigure(
+        result,
+        shared.kind,
+        `${mode}: ${plan.ingest.reports.toLocaleString('en-US')} reports per store, QoS 0, broker ${shared.kind}`,
+      ),
+    );
+  }
+
+  if (only.has('scale')) {
+    const result = await measureScale(plan.scale.sizes, plan.scale.updateSeconds);
+    figures.push(
+      scaleFigure(
+        result,
+        `${mode}: ${plan.scale.sizes.map((s) => s.toLocaleString('en-US')).join(' and ')} things, ${plan.scale.updateSeconds} s of updates each, SQLite`,
+      ),
+    );
+  }
+
+  if (only.has('api')) {
+    const result = await measureApi(shared, plan.api);
+    figures.push(
+      apiFigure(
+        result,
+        shared.kind,
+        plan.api,
+        `${mode}: ${plan.api.httpSeconds} s of GETs, fan-out ${plan.api.fanoutSeconds} s, broker ${shared.kind}`,
+      ),
+    );
+  }
+
+  progress.show('stopping brokers');
+  await stopAll();
+  progress.done(`finished in ${Math.round((performance.now() - started) / 1000)} s`);
+  const dir = await writeResults(figures, {
+    quick,
+    startedAt,
+    wallSeconds: (performance.now() - started) / 1000,
+    command: `npm run bench${quick ? ' -- --quick' : ''}`,
+    loadAtStart,
+  });
+  process.stdout.write(
+    `\nWrote ${dir}/latest.json, latest.md and ${figures.filter((f) => f.chart).length} SVG charts.\n`,
+  );
+}
+
+// Ctrl-C or a crash must not leave brokers, Node-RED or hubs running: stop exactly what we started.
+let interrupted = false;
+const interrupt = (signal: string) => {
+  if (interrupted) {
+    killAllNow();
+    process.exit(130);
+  }
+  interrupted = true;
+  process.stderr.write(`\n${signal}: stopping the processes this benchmark started…\n`);
+  void stopAll().then(() => process.exit(130));
+};
+process.on('SIGINT', () => interrupt('SIGINT'));
+process.on('SIGTERM', () => interrupt('SIGTERM'));
+process.on('exit', killAllNow);
+
+main().catch(async (error: unknown) => {
+  progress.done('failed');
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  await stopAll();
+  process.exit(1);
+});
