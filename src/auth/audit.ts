@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 import type { AuditActor, AuditQuery, AuditRecord, Store } from '../store/store.ts';
 import { passIdOf } from './permissions.ts';
 import type { Principal } from './tokens.ts';
@@ -20,14 +21,25 @@ export function actorOf(principal: Principal): AuditActor {
 }
 
 /**
- * Who did what, through which interface, to which thing, with what result. Each line is written
- * straight to the store in arrival order (not through the batched history writer), so a refusal
- * is on record even if the hub stops a moment later.
+ * The longest an audit line waits before its transaction starts. Lines are group-committed in
+ * arrival order (a line per command would otherwise cost a commit each, several times the line
+ * itself), but not through the history writer's longer batches: a refusal is on record within
+ * this bound (plus the write) even if the hub stops a moment later.
  */
-export class AuditTrail {
-  private lastWrite: Promise<void> = Promise.resolve();
+export const AUDIT_WRITE_WINDOW_MS = 50;
 
-  constructor(private readonly options: { store: Store; clock: Clock; log: Logger }) {}
+/** Who did what, through which interface, to which thing, with what result. */
+export class AuditTrail {
+  private readonly writes: GroupCommit<AuditRecord>;
+
+  constructor(private readonly options: { store: Store; clock: Clock; log: Logger }) {
+    this.writes = new GroupCommit<AuditRecord>({
+      clock: options.clock,
+      writeBatch: (lines) => options.store.appendAuditBatch(lines),
+      writeOne: (line) => options.store.appendAudit(line),
+      onError: (error, line) => options.log.error('could not write an audit line', { error, line }),
+    });
+  }
 
   record(entry: AuditEntry): void {
     const now = this.options.clock.now();
@@ -40,14 +52,12 @@ export class AuditTrail {
       commandId: null,
       ...entry,
     };
-    this.lastWrite = this.lastWrite
-      .then(() => this.options.store.appendAudit(line))
-      .catch((error: unknown) => this.options.log.error('could not write an audit line', { error, line }));
+    this.writes.write(line.id, line, AUDIT_WRITE_WINDOW_MS);
   }
 
   /** Waits until every line recorded so far is stored. */
   async flush(): Promise<void> {
-    await this.lastWrite;
+    await this.writes.flush();
   }
 
   async list(query: AuditQuery): Promise<AuditRecord[]> {

@@ -437,11 +437,14 @@ export class AutomationEngine implements Subsystem {
 
   async traces(householdId: string, id: string, limit?: number): Promise<Trace[]> {
     this.get(householdId, id);
+    // Traces are written in groups; the ones not written yet are part of the answer too.
+    await this.runtime?.flushTraces();
     const stored = await this.services.store.listTraces({ householdId, rule: id, limit });
     return stored.map((t) => t.body as unknown as Trace);
   }
 
   async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
+    await this.runtime?.flushTraces();
     const stored = await this.services.store.getTrace(householdId, traceId);
     if (!stored || stored.rule !== id)
       throw notFound(`trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)}`);

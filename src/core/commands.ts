@@ -3,6 +3,7 @@ import type { Principal } from '../auth/tokens.ts';
 import { validate } from '../model/schema.ts';
 import { resolveAction } from '../model/thing.ts';
 import { actionDefinition } from '../model/vocabulary.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
@@ -46,16 +47,53 @@ export interface CommandServiceOptions {
 const FINAL: ReadonlySet<CommandStatus> = new Set(['confirmed', 'failed', 'expired']);
 
 /**
+ * How long a status change after `pending` may wait to be written with others. `sent` and the
+ * device's confirmation usually follow within a few milliseconds, so they mostly become one row
+ * in a transaction shared with other commands; a crash loses at most this much of a command's
+ * later history (its `pending` row is always stored before dispatch returns, and a restart
+ * resumes from it).
+ */
+const STATUS_WRITE_WINDOW_MS = 10;
+
+function openKey(householdId: string, thing: string): string {
+  return `${householdId}\u0000${thing}`;
+}
+
+/**
  * Carries a command through `pending → sent → confirmed | failed | expired`. Every step is
  * written to the store before it is announced, so an acknowledged command survives a crash; the
  * device's own report, not the adapter's send, is what confirms it.
  */
 export class CommandService {
   private readonly open = new Map<string, { command: Command; cancelExpiry: () => void }>();
+  /** Open commands that wait for a report, by household and thing: a report looks only at its thing's. */
+  private readonly expecting = new Map<string, Set<Command>>();
   private readonly guards: CommandGuard[] = [];
-  private lastSave: Promise<void> = Promise.resolve();
+  /**
+   * New commands on their way to the store, committed together at the end of the turn that
+   * dispatched them: dispatch waits for this.
+   */
+  private readonly created: GroupCommit<Command>;
+  /**
+   * Later status changes, written within STATUS_WRITE_WINDOW_MS in a transaction of their own, so
+   * `sent` and `confirmed` of one command become one row rather than riding along, row by row,
+   * with the next new command's commit. Always written after the command's `pending` row: they
+   * only happen once dispatch has it stored (or, after a restart, read it back).
+   */
+  private readonly changes: GroupCommit<Command>;
 
-  constructor(private readonly options: CommandServiceOptions) {}
+  constructor(private readonly options: CommandServiceOptions) {
+    const queue = () =>
+      new GroupCommit<Command>({
+        clock: options.clock,
+        writeBatch: (commands) => options.store.saveCommands(commands),
+        writeOne: (command) => options.store.saveCommand(command),
+        // A failed save is logged; the lifecycle goes on, as it always did.
+        onError: (error, command) => options.log.error('could not save command', { id: command.id, error }),
+      });
+    this.created = queue();
+    this.changes = queue();
+  }
 
   /** Adds a check every command must pass; returns the function that removes it. */
   addGuard(guard: CommandGuard): () => void {
@@ -102,7 +140,9 @@ export class CommandService {
       const refusal = guard(request, command);
       if (refusal) throw refusal;
     }
-    await this.options.store.saveCommand(command);
+    // Stored before anyone hears of it: the caller's 202 means the command survives a crash.
+    // The commit is shared with every other command dispatched in the same turn.
+    await this.created.commit(command.id, { ...command });
     this.announce(command);
     this.track(command);
     void this.send(command);
@@ -111,19 +151,24 @@ export class CommandService {
 
   /** Checks open commands for a thing against its current state; called after every report. */
   onReport(householdId: string, thing: string, cause: string | null): void {
-    if (this.open.size === 0) return;
-    for (const { command } of this.open.values()) {
-      if (command.householdId !== householdId || command.thing !== thing || !command.expect) continue;
-      const twin = this.options.twins.get(householdId, thing);
-      if (!twin) continue;
+    if (this.expecting.size === 0) return;
+    const waiting = this.expecting.get(openKey(householdId, thing));
+    if (!waiting) return;
+    const twin = this.options.twins.get(householdId, thing);
+    if (!twin) return;
+    for (const command of [...waiting]) {
+      if (!command.expect) continue;
       const met = Object.entries(command.expect).every(([p, v]) => fulfils(twin.state.get(p)?.value, v));
       if (met) this.finish(command, 'confirmed', null, cause);
     }
   }
 
+  /** An open command, or one that just finished and whose last status is not written yet. */
   get(commandId: string): Command | undefined {
     const open = this.open.get(commandId);
-    return open ? { ...open.command } : undefined;
+    if (open) return { ...open.command };
+    const unwritten = this.changes.peek(commandId);
+    return unwritten ? { ...unwritten } : undefined;
   }
 
   /** After a restart: expire what ran out while the hub was down, resend what was never sent. */
@@ -143,12 +188,14 @@ export class CommandService {
 
   /** Waits until every status change so far is stored (for shutdown and tests). */
   async flush(): Promise<void> {
-    await this.lastSave;
+    await this.created.flush();
+    await this.changes.flush();
   }
 
   stop(): void {
     for (const { cancelExpiry } of this.open.values()) cancelExpiry();
     this.open.clear();
+    this.expecting.clear();
   }
 
   private track(command: Command): void {
@@ -157,6 +204,24 @@ export class CommandService {
       this.finish(command, 'expired', 'the device did not confirm in time', null);
     }, delay);
     this.open.set(command.id, { command, cancelExpiry });
+    if (command.expect) {
+      const key = openKey(command.householdId, command.thing);
+      let waiting = this.expecting.get(key);
+      if (!waiting) {
+        waiting = new Set();
+        this.expecting.set(key, waiting);
+      }
+      waiting.add(command);
+    }
+  }
+
+  private untrack(command: Command): void {
+    this.open.delete(command.id);
+    const key = openKey(command.householdId, command.thing);
+    const waiting = this.expecting.get(key);
+    if (!waiting) return;
+    waiting.delete(command);
+    if (waiting.size === 0) this.expecting.delete(key);
   }
 
   private async send(command: Command): Promise<void> {
@@ -186,7 +251,7 @@ export class CommandService {
     const open = this.open.get(command.id);
     if (!open || FINAL.has(command.status)) return;
     open.cancelExpiry();
-    this.open.delete(command.id);
+    this.untrack(open.command);
     this.update(command, status, error, cause);
   }
 
@@ -195,10 +260,8 @@ export class CommandService {
     command.error = error;
     command.updatedAt = this.options.clock.now();
     const snapshot = { ...command };
-    // Status changes are saved in order; a failed save is logged, the lifecycle goes on.
-    this.lastSave = this.lastSave
-      .then(() => this.options.store.saveCommand(snapshot))
-      .catch((e: unknown) => this.options.log.error('could not save command', { id: command.id, error: e }));
+    // Status changes are written in order, a later one replacing an unwritten earlier one.
+    this.changes.write(command.id, snapshot, STATUS_WRITE_WINDOW_MS);
     this.announce(snapshot, cause);
   }
 

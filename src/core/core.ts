@@ -1,7 +1,7 @@
 import type { AdapterContext } from '../adapters/adapter.ts';
 import { validate } from '../model/schema.ts';
 import { THING_ID_PATTERN, type Thing } from '../model/thing.ts';
-import type { Store } from '../store/store.ts';
+import type { LatestValue, Store } from '../store/store.ts';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
 import type { CommandService } from './commands.ts';
@@ -9,7 +9,7 @@ import { badRequest } from './errors.ts';
 import type { Report } from './events.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
-import { sameValue, type TwinRegistry } from './twin.ts';
+import { sameValue, type Twin, type TwinRegistry } from './twin.ts';
 
 export interface HubCoreOptions {
   clock: Clock;
@@ -57,32 +57,77 @@ export class HubCore implements AdapterContext {
   /** Loads things and their last known values, so the twin is right before any adapter starts. */
   async load(): Promise<void> {
     const { store, twins } = this.options;
-    for (const thing of await store.listThings()) twins.put(thing);
-    for (const latest of await store.latestValues()) {
-      const twin = twins.get(latest.householdId, latest.thing);
-      if (twin && Object.hasOwn(twin.thing.properties, latest.property)) {
-        twin.state.set(latest.property, { value: latest.value, ts: latest.ts });
+    // Streamed where the store can: 100,000 things and their million values never sit in one array.
+    if (store.forEachThing) await store.forEachThing((thing) => twins.put(thing));
+    else for (const thing of await store.listThings()) twins.put(thing);
+    // One string per property name for the twins' state keys, not one per row read.
+    const names = new Map<string, string>();
+    // Values come grouped by thing, so one lookup serves a thing's every property.
+    let twin: Twin | undefined;
+    const apply = (latest: LatestValue) => {
+      if (twin?.thing.id !== latest.thing || twin.thing.householdId !== latest.householdId) {
+        twin = twins.get(latest.householdId, latest.thing);
       }
-    }
+      if (twin && Object.hasOwn(twin.thing.properties, latest.property)) {
+        let name = names.get(latest.property);
+        if (name === undefined) {
+          name = latest.property;
+          names.set(name, name);
+        }
+        twin.state.set(name, { value: latest.value, ts: latest.ts });
+      }
+    };
+    if (store.forEachLatestValue) await store.forEachLatestValue(apply);
+    else for (const latest of await store.latestValues()) apply(latest);
   }
 
   async upsertThing(input: Omit<Thing, 'createdAt' | 'updatedAt'>): Promise<Thing> {
-    if (!THING_ID_PATTERN.test(input.id)) throw badRequest(`thing id ${JSON.stringify(input.id)} is not a valid id`);
-    const { twins, store, clock, bus } = this.options;
-    const existing = twins.get(input.householdId, input.id);
-    const now = new Date(clock.now()).toISOString();
-    const thing: Thing = { ...input, createdAt: existing?.thing.createdAt ?? now, updatedAt: now };
-    if (existing && sameValue(stripTimes(existing.thing), stripTimes(thing))) return existing.thing;
-    await store.saveThing(thing);
-    twins.put(thing);
-    bus.publish({
-      type: existing ? 'thing.updated' : 'thing.added',
-      id: newId(clock.now(), 'evt_'),
-      householdId: thing.householdId,
-      ts: clock.now(),
-      thing: thing.id,
-    });
+    const [thing] = await this.upsertThings([input]);
     return thing;
+  }
+
+  /**
+   * upsertThing for many things at once, as an adapter announcing a whole network would: the
+   * same checks, events and results as one call each, but written to the store in one batch
+   * (one transaction instead of one per thing, about a fifth of the cost in SQLite). Nothing is
+   * written when any id is invalid.
+   */
+  async upsertThings(inputs: Omit<Thing, 'createdAt' | 'updatedAt'>[]): Promise<Thing[]> {
+    for (const input of inputs) {
+      if (!THING_ID_PATTERN.test(input.id)) throw badRequest(`thing id ${JSON.stringify(input.id)} is not a valid id`);
+    }
+    const { twins, store, clock, bus } = this.options;
+    const now = new Date(clock.now()).toISOString();
+    const results: Thing[] = [];
+    const changed: { thing: Thing; added: boolean }[] = [];
+    // Things earlier in the batch count as existing for later ones, as they would one call at a time.
+    const pending = new Map<string, Thing>();
+    for (const input of inputs) {
+      const key = `${input.householdId}\u0000${input.id}`;
+      const existing = pending.get(key) ?? twins.get(input.householdId, input.id)?.thing;
+      const thing: Thing = { ...input, createdAt: existing?.createdAt ?? now, updatedAt: now };
+      if (existing && sameValue(stripTimes(existing), stripTimes(thing))) {
+        results.push(existing);
+        continue;
+      }
+      pending.set(key, thing);
+      changed.push({ thing, added: !existing });
+      results.push(thing);
+    }
+    if (changed.length === 0) return results;
+    if (store.saveThings && pending.size > 1) await store.saveThings([...pending.values()]);
+    else for (const thing of pending.values()) await store.saveThing(thing);
+    for (const { thing, added } of changed) {
+      twins.put(thing);
+      bus.publish({
+        type: added ? 'thing.added' : 'thing.updated',
+        id: newId(clock.now(), 'evt_'),
+        householdId: thing.householdId,
+        ts: clock.now(),
+        thing: thing.id,
+      });
+    }
+    return results;
   }
 
   async removeThing(householdId: string, id: string): Promise<void> {

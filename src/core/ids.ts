@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
 let lastMs = -1;
+/** lastMs in hex, formatted once per millisecond rather than once per id. */
+let lastMsHex = '';
 let sequence = 0;
 /** Random bytes are drawn 4 KiB at a time: one system call per thousand ids, not one per id. */
 let pool = Buffer.alloc(0);
@@ -26,9 +28,8 @@ export function newId(now: number, prefix = ''): string {
   if (ms === lastMs) sequence = (sequence + 1) & 0xffff;
   else {
     lastMs = ms;
+    lastMsHex = ms.toString(16).padStart(12, '0');
     sequence = 0;
   }
-  return (
-    prefix + ms.toString(16).padStart(12, '0') + sequence.toString(16).padStart(4, '0') + randomBytes(4).toString('hex')
-  );
+  return prefix + lastMsHex + sequence.toString(16).padStart(4, '0') + randomHex();
 }

@@ -57,7 +57,9 @@ export class PeopleDirectory {
 
   /** Indexes every household's trackers and settings; call once at start. */
   async load(): Promise<void> {
-    for (const thing of await this.options.store.listThings()) {
+    // The twins already hold every thing (the core loads them before any subsystem starts):
+    // reading them all from the store again doubled start-up's work and memory at 100,000 things.
+    for (const { thing } of this.options.twins.all()) {
       if (thing.kind !== 'tracker') continue;
       const meta = thing.meta as Partial<TrackerMeta> | undefined;
       if (typeof meta?.username === 'string') {

@@ -7,6 +7,7 @@
  * `schema_migrations` records which versions a database has, and applied ones never run again.
  */
 import type { Command, HubEvent, StateChanged } from '../core/events.ts';
+import { SpecInterner } from '../model/intern.ts';
 import type { Thing } from '../model/thing.ts';
 import type {
   AccountKind,
@@ -181,6 +182,14 @@ export const migrations: Migration[] = [
       'CREATE INDEX audit_by_time ON audit (household_id, ts)',
     ],
   },
+  {
+    version: 4,
+    name: 'thing specs apart from the thing',
+    // Things of one model have the same property, action and event specs. Kept as their own JSON
+    // text, they are parsed once per distinct text at start rather than once per thing. Rows
+    // written before this keep everything in `body` (specs NULL) and still read back whole.
+    statements: ({ json }) => [`ALTER TABLE things ADD COLUMN specs ${json}`],
+  },
 ];
 
 /** Creates the ledger of applied versions; runs before any migration. */
@@ -239,18 +248,6 @@ export function clampLimit(limit: number | undefined, bounds: { default: number;
   return Math.min(Math.max(1, Math.floor(limit)), bounds.max);
 }
 
-/**
- * Keeps only the last change of each (household, thing, property) in a batch: that is the one
- * `latest_values` must end up holding, and PostgreSQL refuses to upsert one row twice in a statement.
- */
-export function lastChangePerProperty(changes: StateChanged[]): StateChanged[] {
-  const last = new Map<string, StateChanged>();
-  for (const change of changes) {
-    last.set(JSON.stringify([change.householdId, change.thing, change.property]), change);
-  }
-  return [...last.values()];
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rows as both drivers return them (PostgreSQL is configured to hand back JSON as text and
 // BIGINT as numbers, so the shapes match).
@@ -264,6 +261,12 @@ export interface HouseholdRow {
 
 export interface BodyRow {
   body: string;
+}
+
+/** A things row: `specs` is NULL for rows written before migration 4, whose body holds everything. */
+export interface ThingRow {
+  body: string;
+  specs: string | null;
 }
 
 export interface HistoryRow {
@@ -326,8 +329,31 @@ export function householdFromRow(row: HouseholdRow): Household {
   };
 }
 
-export function thingFromRow(row: BodyRow): Thing {
-  return JSON.parse(row.body) as Thing;
+/**
+ * The `body` and `specs` columns for a thing. The body keeps a placeholder where each spec map
+ * was, so a thing reads back with its keys in the order it was written.
+ */
+export function thingColumns(thing: Thing): ThingRow {
+  const { properties, actions, events } = thing;
+  const placeholders = events === undefined ? { properties: 0, actions: 0 } : { properties: 0, actions: 0, events: 0 };
+  return {
+    body: JSON.stringify({ ...thing, ...placeholders }),
+    specs: JSON.stringify({ properties, actions, events }),
+  };
+}
+
+/**
+ * A thing from its row. Pass one interner to every row of a load, so things with the same specs
+ * share them (one parse per distinct specs text) instead of each holding its own copy.
+ */
+export function thingFromRow(row: ThingRow, interner = new SpecInterner()): Thing {
+  const thing = JSON.parse(row.body) as Thing;
+  if (row.specs === null) return interner.thing(thing);
+  const specs = interner.specs(row.specs);
+  thing.properties = specs.properties;
+  thing.actions = specs.actions;
+  if (specs.events !== undefined) thing.events = specs.events;
+  return thing;
 }
 
 export function commandFromRow(row: BodyRow): Command {

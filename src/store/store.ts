@@ -175,14 +175,31 @@ export interface Store {
   listHouseholds(): Promise<Household[]>;
 
   saveThing(thing: Thing): Promise<void>;
+  /**
+   * Saves several things in one transaction: all or none. Each (household, id) at most once.
+   * Optional: callers fall back to saveThing for each.
+   */
+  saveThings?(things: Thing[]): Promise<void>;
   deleteThing(householdId: string, id: string): Promise<void>;
   /** All things of one household, or of every household when none is given (start-up). */
   listThings(householdId?: string): Promise<Thing[]>;
+  /**
+   * The same things as listThings, handed to `visit` as they are read instead of in one array, so
+   * start-up with 100,000 things never holds them all twice. `visit` must not call the store.
+   * Optional: callers fall back to listThings.
+   */
+  forEachThing?(visit: (thing: Thing) => void, householdId?: string): Promise<void>;
 
   /** Writes a batch of state changes in one transaction and moves each property's latest value. */
   appendHistory(changes: StateChanged[]): Promise<void>;
   queryHistory(query: HistoryQuery): Promise<HistoryPoint[]>;
   latestValues(householdId?: string): Promise<LatestValue[]>;
+  /**
+   * The same values as latestValues, in the same order, handed to `visit` as they are read: a
+   * hub's million latest values never sit in one array. `visit` must not call the store.
+   * Optional: callers fall back to latestValues.
+   */
+  forEachLatestValue?(visit: (value: LatestValue) => void, householdId?: string): Promise<void>;
 
   /** Writes a batch of non-state events (commands, automation runs, …) in one transaction. */
   appendEvents(events: HubEvent[]): Promise<void>;
@@ -191,6 +208,8 @@ export interface Store {
 
   /** Inserts or updates a command; called on every lifecycle step. */
   saveCommand(command: Command): Promise<void>;
+  /** Inserts or updates several commands in one transaction, in order (a later copy of a command wins). */
+  saveCommands(commands: Command[]): Promise<void>;
   getCommand(householdId: string, id: string): Promise<Command | null>;
   /** Commands in the given states across every household (to resume them after a restart). */
   listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]>;
@@ -209,6 +228,8 @@ export interface Store {
   listRules(householdId?: string): Promise<StoredRule[]>;
 
   saveTrace(trace: StoredTrace): Promise<void>;
+  /** Inserts or updates several traces in one transaction, in order (a later copy of a trace wins). */
+  saveTraces(traces: StoredTrace[]): Promise<void>;
   getTrace(householdId: string, id: string): Promise<StoredTrace | null>;
   /** A rule's traces, newest first. */
   listTraces(query: TraceQuery): Promise<StoredTrace[]>;
@@ -231,6 +252,11 @@ export interface Store {
 
   /** Writes one audit line at once (not batched): a refusal must be on record even if the hub dies next. */
   appendAudit(record: AuditRecord): Promise<void>;
+  /**
+   * Writes several audit lines in one transaction: the audit trail's group commit, which writes
+   * every line within a few milliseconds of its recording (see AuditTrail).
+   */
+  appendAuditBatch(records: AuditRecord[]): Promise<void>;
   /** A household's audit trail in [since, until], newest first. */
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;
 }

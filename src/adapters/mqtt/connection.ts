@@ -27,6 +27,16 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
+/** How long messages are handled in one event-loop turn before timers and other I/O get theirs. */
+const SLICE_MS = 10;
+/** Queued messages past which the socket is paused, and below which it is read again. */
+const QUEUE_HIGH = 4_000;
+const QUEUE_LOW = 1_000;
+/** Every message's meta is one of these two, so a report allocates no object for it. */
+const RETAINED: MqttMessageMeta = Object.freeze({ retain: true });
+const LIVE: MqttMessageMeta = Object.freeze({ retain: false });
+const EMPTY = { topic: '', payload: Buffer.alloc(0), meta: LIVE };
+
 export interface MqttConnectionOptions {
   url: string;
   clientId: string;
@@ -42,7 +52,25 @@ export class MqttConnection implements MqttLink {
   private client: MqttClient | null = null;
   /** Handlers by filter. Exact topics are found by one map lookup; only wildcard filters are scanned. */
   private readonly routes = new Map<string, Set<MqttHandler>>();
-  private readonly wildcards = new Set<string>();
+  /**
+   * Wildcard filters with the literal text before their first wildcard: a topic that does not
+   * start with it cannot match, so most reports skip the level-by-level comparison altogether.
+   */
+  private wildcards: Array<{ filter: string; prefix: string; handlers: Set<MqttHandler> }> = [];
+
+  /**
+   * Messages waiting for their turn. A flood arrives faster than it is handled, and libuv reads up
+   * to 32 socket chunks (tens of thousands of reports) per poll: handled all at once, they keep
+   * timers and other sockets (PostgreSQL's replies, history flushes) waiting for seconds. So after
+   * SLICE_MS of handling in one event-loop turn, messages queue here, in order, and are handled
+   * a slice per turn; while the queue is long the socket is paused, so memory stays bounded.
+   */
+  private queue: Array<{ topic: string; payload: Buffer; meta: MqttMessageMeta }> = [];
+  private queueHead = 0;
+  /** When handling started in this event-loop turn, or -1 before the turn's first message. */
+  private turnStart = -1;
+  private draining = false;
+  private pausedStream: { resume(): unknown } | null = null;
 
   constructor(private readonly options: MqttConnectionOptions) {}
 
@@ -54,6 +82,9 @@ export class MqttConnection implements MqttLink {
       reconnectPeriod: 1000,
       connectTimeout: 5000,
       clean: true,
+      // MQTT.js logs through `debug` several times per packet, which costs even when nothing is
+      // printed; with no DEBUG namespace set, nothing can be printed, so skip the calls altogether.
+      ...(process.env.DEBUG ? {} : { log: () => {} }),
     };
     const client = mqtt.connect(this.options.url, opts);
     this.client = client;
@@ -62,13 +93,24 @@ export class MqttConnection implements MqttLink {
       stream?.setNoDelay?.(true);
     });
     client.on('message', (topic, payload, packet) => {
-      const meta = { retain: packet.retain };
-      const exact = this.routes.get(topic);
-      if (exact) for (const handler of exact) handler(topic, payload, meta);
-      for (const filter of this.wildcards) {
-        if (!topicMatches(filter, topic)) continue;
-        for (const handler of this.routes.get(filter) ?? []) handler(topic, payload, meta);
+      const meta = packet.retain ? RETAINED : LIVE;
+      if (this.draining) {
+        this.enqueue(topic, payload, meta, client);
+        return;
       }
+      const now = performance.now();
+      if (this.turnStart < 0) {
+        this.turnStart = now;
+        setImmediate(() => {
+          if (!this.draining) this.turnStart = -1;
+        });
+      } else if (now - this.turnStart > SLICE_MS) {
+        this.draining = true;
+        this.enqueue(topic, payload, meta, client);
+        setImmediate(() => this.drain());
+        return;
+      }
+      this.dispatch(topic, payload, meta);
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => {
@@ -85,6 +127,59 @@ export class MqttConnection implements MqttLink {
     });
   }
 
+  private dispatch(topic: string, payload: Buffer, meta: MqttMessageMeta): void {
+    const exact = this.routes.get(topic);
+    if (exact) for (const handler of exact) handler(topic, payload, meta);
+    for (const wildcard of this.wildcards) {
+      if (!topic.startsWith(wildcard.prefix) || !topicMatches(wildcard.filter, topic)) continue;
+      for (const handler of wildcard.handlers) handler(topic, payload, meta);
+    }
+  }
+
+  private enqueue(topic: string, payload: Buffer, meta: MqttMessageMeta, client: MqttClient): void {
+    this.queue.push({ topic, payload, meta });
+    if (this.pausedStream || this.queue.length - this.queueHead < QUEUE_HIGH) return;
+    const stream = client.stream as unknown as { pause?(): unknown; resume(): unknown } | undefined;
+    if (!stream?.pause) return;
+    stream.pause();
+    this.pausedStream = stream;
+  }
+
+  /** Handles queued messages for one slice, then yields to the event loop until the queue is empty. */
+  private drain(): void {
+    const start = performance.now();
+    const queue = this.queue;
+    try {
+      while (this.queueHead < queue.length) {
+        const message = queue[this.queueHead];
+        queue[this.queueHead++] = EMPTY;
+        this.dispatch(message.topic, message.payload, message.meta);
+        if ((this.queueHead & 63) === 0 && performance.now() - start > SLICE_MS) break;
+      }
+    } finally {
+      // A handler that throws still crashes as before, but the queue keeps its place and its turn.
+      this.afterDrain();
+    }
+  }
+
+  private afterDrain(): void {
+    const queue = this.queue;
+    if (this.queueHead >= queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+      this.draining = false;
+      this.turnStart = -1;
+    } else if (this.queueHead > 4096 && this.queueHead * 2 > queue.length) {
+      this.queue = queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    if (this.pausedStream && this.queue.length - this.queueHead <= QUEUE_LOW) {
+      this.pausedStream.resume();
+      this.pausedStream = null;
+    }
+    if (this.draining) setImmediate(() => this.drain());
+  }
+
   async subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>> {
     const client = this.requireClient();
     // The handler is in place before the broker is asked, so a retained message that arrives in
@@ -94,7 +189,9 @@ export class MqttConnection implements MqttLink {
     if (!handlers) {
       handlers = new Set();
       this.routes.set(filter, handlers);
-      if (filter.includes('+') || filter.includes('#')) this.wildcards.add(filter);
+      const first = filter.search(/[+#]/);
+      // A new array rather than a push: a handler may subscribe while dispatch walks the old one.
+      if (first >= 0) this.wildcards = [...this.wildcards, { filter, prefix: filter.slice(0, first), handlers }];
     }
     handlers.add(handler);
     if (isNew) await client.subscribeAsync(filter, { qos: 0 });
@@ -104,7 +201,7 @@ export class MqttConnection implements MqttLink {
       set.delete(handler);
       if (set.size === 0) {
         this.routes.delete(filter);
-        this.wildcards.delete(filter);
+        this.wildcards = this.wildcards.filter((w) => w.filter !== filter);
         if (this.client?.connected) await this.client.unsubscribeAsync(filter);
       }
     };
@@ -123,7 +220,10 @@ export class MqttConnection implements MqttLink {
     const client = this.client;
     this.client = null;
     this.routes.clear();
-    this.wildcards.clear();
+    this.wildcards = [];
+    this.queue = [];
+    this.queueHead = 0;
+    this.pausedStream = null;
     if (client) await client.endAsync();
   }
 

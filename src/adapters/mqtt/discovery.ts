@@ -1162,7 +1162,9 @@ type PayloadHandler = (topic: string, payload: Buffer) => void;
 
 interface Route {
   handlers: Set<PayloadHandler>;
-  last?: { topic: string; payload: Buffer };
+  /** The topic's last message (two fields rather than an object, so a report allocates none). */
+  lastTopic?: string;
+  lastPayload?: Buffer;
   subscription: Promise<() => Promise<void>>;
 }
 
@@ -1183,13 +1185,14 @@ class TopicRouter {
     if (!route) {
       const created: Route = { handlers: new Set(), subscription: Promise.resolve(async () => {}) };
       created.subscription = this.link.subscribe(topic, (actual, payload) => {
-        created.last = { topic: actual, payload };
+        created.lastTopic = actual;
+        created.lastPayload = payload;
         for (const each of created.handlers) each(actual, payload);
       });
       route = created;
       this.routes.set(topic, route);
-    } else if (route.last) {
-      handler(route.last.topic, route.last.payload);
+    } else if (route.lastTopic !== undefined && route.lastPayload) {
+      handler(route.lastTopic, route.lastPayload);
     }
     route.handlers.add(handler);
     const joined = route;
@@ -1266,6 +1269,9 @@ export class HomeAssistantDiscovery implements Adapter {
   private readonly claims = new Map<string, { preferred: string; id: string }>();
   private readonly reportedAvailability = new Map<string, boolean>();
   private readonly templates = new Map<string, CompiledTemplate | TemplateError>();
+  /** The state message parsed last, by payload buffer, for the next entity on the same topic. */
+  private lastPayload: Buffer | undefined;
+  private lastMessage: StateMessage | undefined;
   private readonly router: TopicRouter;
   private discoveryUnsubscribers: Array<() => Promise<void>> = [];
   /** Config messages are applied one at a time, in arrival order. */
@@ -1663,6 +1669,10 @@ export class HomeAssistantDiscovery implements Adapter {
       this.log?.warn(`state on ${topic} ignored: ${payload.length} bytes is over the 64 KiB limit`, { topic });
       return undefined;
     }
+    // Every entity reading one topic (a Zigbee2MQTT bulb's light and its sensors) gets the same
+    // message object from the router in turn: decode and parse it once, not once per entity.
+    const last = this.lastMessage;
+    if (last && this.lastPayload === payload && last.topic === topic) return last;
     const text = payload.toString('utf8');
     let json: unknown;
     try {
@@ -1670,7 +1680,10 @@ export class HomeAssistantDiscovery implements Adapter {
     } catch {
       json = undefined;
     }
-    return { topic, text, json };
+    const message = { topic, text, json };
+    this.lastPayload = payload;
+    this.lastMessage = message;
+    return message;
   }
 
   /** Builds the reader an entity's components use: templates from the cache, problems skipped. */

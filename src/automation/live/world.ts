@@ -1,6 +1,7 @@
 import type { HubServices } from '../../core/hub.ts';
+import { GroupCommit } from '../../store/group-commit.ts';
 import type { StoredTrace } from '../../store/store.ts';
-import type { Trace } from '../runtime/trace.ts';
+import { FINAL_TRACE, type Trace } from '../runtime/trace.ts';
 import type { AutomationWorld, CommandRecord } from '../runtime/world.ts';
 import type { GeoPoint } from '../time/sun.ts';
 
@@ -10,6 +11,21 @@ export interface RetentionPolicy {
   /** Traces older than this are deleted. */
   maxAgeMs: number;
 }
+
+/**
+ * How long a finished run's trace waits before it is written. The device's confirmation of the
+ * run's command usually arrives within this window and rides along in the same row write, rather
+ * than a second one; traces of many runs share one transaction. A trace of a run that is waiting
+ * (delay, wait) is written at the end of the turn, with the run's timer.
+ */
+const TRACE_WRITE_WINDOW_MS = 50;
+/**
+ * Retention runs for a rule once it has written this many times the traces it keeps (so at most
+ * that many more are stored for a while), or this long after its last run when fewer arrive: a
+ * DELETE scans the rule's traces, so a busy rule should not pay one per run, nor per `perRule`.
+ */
+const PRUNE_AFTER_KEEPS = 5;
+const PRUNE_INTERVAL_MS = 30_000;
 
 /** Reads a household's location from its settings: `home: {latitude, longitude}` (or lat/lon). */
 export function locationFromSettings(settings: Record<string, unknown>): GeoPoint | null {
@@ -39,10 +55,40 @@ export function liveWorld(
   options: { retention: RetentionPolicy; locations: Map<string, GeoPoint | null>; webhookTimeoutMs: number },
 ): AutomationWorld {
   const { store, clock } = hub;
-  let saves = 0;
+  const log = hub.log.child('automations');
+  /** Per rule: finished traces written since its last pruning, and when that was. */
+  const sincePrune = new Map<string, { count: number; at: number }>();
+  const prune = async (written: StoredTrace[]) => {
+    for (const trace of written) {
+      if (!FINAL_TRACE.has(trace.status as Trace['status'])) continue;
+      const key = `${trace.householdId}\u0000${trace.rule}`;
+      const entry = sincePrune.get(key) ?? { count: 0, at: clock.now() };
+      entry.count++;
+      sincePrune.set(key, entry);
+      const due = entry.count >= PRUNE_AFTER_KEEPS * options.retention.perRule;
+      if (!due && clock.now() - entry.at < PRUNE_INTERVAL_MS) continue;
+      sincePrune.set(key, { count: 0, at: clock.now() });
+      await store.pruneTraces({
+        householdId: trace.householdId,
+        rule: trace.rule,
+        keep: options.retention.perRule,
+        olderThan: clock.now() - options.retention.maxAgeMs,
+      });
+    }
+  };
+  const traces = new GroupCommit<StoredTrace>({
+    clock,
+    writeBatch: async (batch) => {
+      await store.saveTraces(batch);
+      // Written is written: a failed pruning is logged, not charged to the batch.
+      await prune(batch).catch((error: unknown) => log.error('could not prune traces', { error }));
+    },
+    writeOne: (trace) => store.saveTrace(trace),
+    onError: (error, trace) => log.error('could not save trace', { trace: trace.id, error }),
+  });
   return {
     clock,
-    log: hub.log.child('automations'),
+    log,
     thing: (householdId, id) => hub.twins.get(householdId, id)?.thing,
     value: (householdId, thing, property) => hub.twins.value(householdId, thing, property),
     location: (householdId) => options.locations.get(householdId) ?? null,
@@ -75,21 +121,14 @@ export function liveWorld(
     },
     traces: {
       async save(trace: Trace) {
-        await store.saveTrace(toStored(trace));
-        // Retention runs every few saves, not every one: a busy rule should not pay a DELETE per run.
-        if (trace.finishedAt !== null && saves++ % 10 === 0) {
-          await store.pruneTraces({
-            householdId: trace.householdId,
-            rule: trace.rule,
-            keep: options.retention.perRule,
-            olderThan: clock.now() - options.retention.maxAgeMs,
-          });
-        }
+        traces.write(trace.id, toStored(trace), FINAL_TRACE.has(trace.status) ? TRACE_WRITE_WINDOW_MS : 0);
       },
       async load(householdId, id) {
+        await traces.flush();
         const stored = await store.getTrace(householdId, id);
         return stored ? (stored.body as unknown as Trace) : null;
       },
+      flush: () => traces.flush(),
     },
   };
 }

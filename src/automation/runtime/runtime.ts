@@ -43,6 +43,8 @@ interface Run {
   trace: Trace;
   rule: Rule;
   cancelled: boolean;
+  /** Whether the run's state was ever stored as a timer (it waited), so its end deletes that row. */
+  stored: boolean;
   /** Ends the current delay or wait early (cancel, restart, unload); false means "do not go on". */
   interrupt: ((goOn: boolean) => void) | null;
 }
@@ -95,7 +97,6 @@ export class AutomationRuntime {
   private readonly commandSteps = new Map<string, { run: Run; record: CommandRecord }>();
   /** Command updates that arrived before dispatch returned the id (a fast device). */
   private readonly early = new Map<string, HubEvent & { type: 'command' }>();
-  private readonly saves = new Map<string, Promise<void>>();
   private readonly active = new Set<Promise<void>>();
   /** Every run not yet ended, across rules: `busy` looks at these, not at every loaded rule. */
   private readonly inFlight = new Set<Run>();
@@ -383,6 +384,7 @@ export class AutomationRuntime {
       rule,
       trace,
       cancelled: false,
+      stored: false,
       interrupt: null,
       state: {
         runId: this.newId(this.world.clock.now(), 'run_'),
@@ -450,7 +452,8 @@ export class AutomationRuntime {
     // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
     if (this.stopped) return;
     this.end(trace, status);
-    this.deleteTimer(run.state.runId);
+    // A run that never waited has no timer row: no DELETE for it.
+    if (run.stored) this.deleteTimer(run.state.runId);
     // The next queued trigger starts when this run ends (mode: queued).
     const next = state.queue.shift();
     if (next && !this.stopped && this.rules.get(rule.householdId)?.get(rule.id) === state)
@@ -705,6 +708,7 @@ export class AutomationRuntime {
     run.trace.status = 'waiting';
     // Checked first: the copy of the run's state is only worth making for a store that keeps it.
     if (this.world.timers) {
+      run.stored = true;
       await this.world.timers.save({
         id: run.state.runId,
         householdId: run.state.householdId,
@@ -781,7 +785,7 @@ export class AutomationRuntime {
         const trace =
           (await this.world.traces.load(timer.householdId, saved.traceId)) ??
           this.newTrace(state.rule, saved.trigger, saved.traceId);
-        const run: Run = { rule: state.rule, trace, state: saved, cancelled: false, interrupt: null };
+        const run: Run = { rule: state.rule, trace, state: saved, cancelled: false, stored: true, interrupt: null };
         state.running.add(run);
         this.inFlight.add(run);
         this.track(this.execute(state, run, { waiting, due: timer.due }));
@@ -828,21 +832,16 @@ export class AutomationRuntime {
     this.options.onRunEnd?.(trace);
   }
 
-  /** Saves a trace, one save at a time per trace so an older copy never overwrites a newer one. */
+  /**
+   * Hands a trace to the trace store, which writes its copies in order (see TraceStore.save). A
+   * run that goes on needs a snapshot; an ended run's trace changes only as its commands are
+   * confirmed, which the pending write should catch, so it is handed over as it is.
+   */
   private saveTrace(trace: Trace): void {
-    if (this.world.traces.inMemory) {
-      void this.world.traces.save(trace);
-      return;
-    }
-    const snapshot = structuredClone(trace);
-    const previous = this.saves.get(trace.id) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.world.traces.save(snapshot))
-      .catch((error: unknown) => this.world.log.error('could not save trace', { trace: trace.id, error }))
-      .finally(() => {
-        if (this.saves.get(trace.id) === next) this.saves.delete(trace.id);
-      });
-    this.saves.set(trace.id, next);
+    const copy = this.world.traces.inMemory || FINAL_TRACE.has(trace.status) ? trace : structuredClone(trace);
+    this.world.traces
+      .save(copy)
+      .catch((error: unknown) => this.world.log.error('could not save trace', { trace: trace.id, error }));
   }
 
   private watchCommand(run: Run, record: CommandRecord): void {
@@ -909,14 +908,20 @@ export class AutomationRuntime {
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       await new Promise((resolve) => setImmediate(resolve));
-      if (!this.busy) return;
+      if (!this.busy) break;
     }
+    await this.world.traces.flush?.();
+  }
+
+  /** Writes every trace saved so far, for a reader of the store. */
+  async flushTraces(): Promise<void> {
+    await this.world.traces.flush?.();
   }
 
   /** Whether any run is mid-step (not waiting on a timer or trigger). */
   get busy(): boolean {
     for (const run of this.inFlight) if (run.trace.status === 'running') return true;
-    return this.saves.size > 0;
+    return false;
   }
 
   /** Stops everything in memory. Stored timers stay, so the next start resumes them. */
@@ -933,7 +938,7 @@ export class AutomationRuntime {
         }
       }
     }
-    await Promise.allSettled([...this.saves.values()]);
+    await this.world.traces.flush?.();
     this.waiters.clear();
   }
 }

@@ -69,7 +69,14 @@ export interface TraceStore {
    * needs while the run goes on changing it.
    */
   readonly inMemory?: boolean;
+  /**
+   * Saves a copy of a trace. A store that writes later (in groups) keeps the object it is given
+   * until then: the runtime hands over a snapshot of a trace whose run goes on, and the trace
+   * itself once the run has ended, so the write catches the latest command statuses.
+   */
   save(trace: Trace): Promise<void>;
   /** A stored trace, so a run resumed after a restart goes on writing the same trace. */
   load(householdId: string, id: string): Promise<Trace | null>;
+  /** Writes every trace saved so far (before reading traces back, and at stop). */
+  flush?(): Promise<void>;
 }

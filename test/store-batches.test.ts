@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { VirtualClock } from '../src/core/clock.ts';
+import type { Command } from '../src/core/events.ts';
+import { GroupCommit } from '../src/store/group-commit.ts';
+import { openStore } from '../src/store/index.ts';
+import type { AuditRecord, Store, StoredTrace } from '../src/store/store.ts';
+import { needService, services } from './helpers/services.ts';
+
+/**
+ * The batch writes behind the hub's group commits (commands, traces, audit lines), against
+ * SQLite and PostgreSQL alike: a batch lands whole, in order, or not at all.
+ */
+interface Backend {
+  name: string;
+  skip: false | string;
+  open(): Promise<Store>;
+  dispose(): Promise<void>;
+}
+
+const T0 = 1_700_000_000_000;
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
+  return {
+    id: unique('cmd'),
+    householdId,
+    thing: 'fan',
+    action: 'turn_on',
+    input: {},
+    status: 'pending',
+    expect: { 'switch.on': true },
+    error: null,
+    cause: 'trg_1',
+    issuedBy: 'rule:fan-when-hot',
+    createdAt: T0,
+    updatedAt: T0,
+    expiresAt: T0 + 30_000,
+    ...fields,
+  };
+}
+
+function makeTrace(householdId: string, rule: string, n: number, fields: Partial<StoredTrace> = {}): StoredTrace {
+  const id = unique(`trc${n}`);
+  return {
+    id,
+    householdId,
+    rule,
+    startedAt: T0 + n * 1000,
+    status: 'finished',
+    body: { id, rule, steps: [{ action: 'turn_on', commands: [{ id: `cmd-${n}`, status: 'sent' }] }] },
+    ...fields,
+  };
+}
+
+function makeLine(householdId: string, n: number, fields: Partial<AuditRecord> = {}): AuditRecord {
+  return {
+    id: unique(`aud${n}`),
+    householdId,
+    ts: T0 + n * 1000,
+    actor: { kind: 'rule', id: 'rule:fan-when-hot', name: 'rule:fan-when-hot' },
+    via: 'automation',
+    thing: 'fan',
+    action: 'turn_on',
+    result: 'accepted',
+    reason: null,
+    commandId: `cmd_${n}`,
+    ...fields,
+  };
+}
+
+function batchSuite(backend: Backend): void {
+  describe(`${backend.name} store: batch writes`, { skip: backend.skip }, () => {
+    let store: Store;
+
+    before(async () => {
+      store = await backend.open();
+    });
+
+    after(async () => {
+      await store?.close();
+      await backend.dispose();
+    });
+
+    it('saves commands in one batch, a later copy of a command winning', async () => {
+      const household = unique('hh');
+      const first = makeCommand(household);
+      const second = makeCommand(household, { createdAt: T0 + 1 });
+      await store.saveCommands([
+        first,
+        second,
+        { ...first, status: 'sent', updatedAt: T0 + 10 },
+        { ...first, status: 'confirmed', updatedAt: T0 + 20 },
+      ]);
+      assert.deepEqual(await store.getCommand(household, first.id), {
+        ...first,
+        status: 'confirmed',
+        updatedAt: T0 + 20,
+      });
+      assert.deepEqual(await store.getCommand(household, second.id), second);
+      const open = (await store.listCommandsByStatus(['pending'])).filter((c) => c.householdId === household);
+      assert.deepEqual(
+        open.map((c) => c.id),
+        [second.id],
+      );
+      await store.saveCommands([]);
+    });
+
+    it('saves traces in one batch, updating a stored one', async () => {
+      const household = unique('hh');
+      const stored = makeTrace(household, 'fan', 1, { status: 'waiting' });
+      await store.saveTrace(stored);
+      const later = makeTrace(household, 'fan', 2);
+      await store.saveTraces([
+        { ...stored, status: 'finished', body: { ...stored.body, done: true } },
+        later,
+        { ...later, body: { ...later.body, confirmed: true } },
+      ]);
+      const got = await store.getTrace(household, stored.id);
+      assert.equal(got?.status, 'finished');
+      assert.deepEqual(got?.body, { ...stored.body, done: true });
+      assert.deepEqual((await store.getTrace(household, later.id))?.body, { ...later.body, confirmed: true });
+      assert.deepEqual(
+        (await store.listTraces({ householdId: household, rule: 'fan' })).map((t) => t.id),
+        [later.id, stored.id],
+      );
+      await store.saveTraces([]);
+    });
+
+    it('appends audit lines in one batch, a line written twice kept once', async () => {
+      const household = unique('hh');
+      const lines = [makeLine(household, 1), makeLine(household, 2, { result: 'denied', reason: 'no' })];
+      await store.appendAuditBatch([...lines, lines[0]]);
+      await store.appendAuditBatch([]);
+      assert.deepEqual(await store.listAudit({ householdId: household }), [...lines].reverse());
+    });
+
+    it('writes a batch whole or not at all', async () => {
+      const household = unique('hh');
+      const good = makeLine(household, 1);
+      // A line without its household breaks a NOT NULL column: the good line must not land either.
+      const broken = { ...makeLine(household, 2), householdId: null } as unknown as AuditRecord;
+      await assert.rejects(store.appendAuditBatch([good, broken]));
+      assert.deepEqual(await store.listAudit({ householdId: household }), []);
+      const command = makeCommand(household);
+      await assert.rejects(store.saveCommands([command, { ...makeCommand(household), id: null as unknown as string }]));
+      assert.equal(await store.getCommand(household, command.id), null);
+    });
+  });
+}
+
+describe('group commit', () => {
+  it('writes what one turn queued in one batch, and a commit waits for it', async () => {
+    const batches: string[][] = [];
+    const queue = new GroupCommit<string>({
+      clock: new VirtualClock(T0),
+      writeBatch: async (items) => {
+        batches.push(items);
+      },
+      writeOne: async () => assert.fail('a batch of several is written whole'),
+      onError: (error) => assert.fail(String(error)),
+    });
+    queue.write('a', 'a1', 10);
+    queue.write('b', 'b1', 10);
+    queue.write('a', 'a2', 10);
+    assert.equal(queue.peek('a'), 'a2', 'a reader sees the unwritten latest copy');
+    await queue.commit('c', 'c1');
+    assert.deepEqual(batches, [['a2', 'b1', 'c1']], 'the commit took the windowed items along');
+    assert.equal(queue.size, 0);
+  });
+
+  it('holds windowed items until their window ends on the clock, or a flush', async () => {
+    const clock = new VirtualClock(T0);
+    const batches: string[][] = [];
+    const queue = new GroupCommit<string>({
+      clock,
+      writeBatch: async (items) => {
+        batches.push(items);
+      },
+      writeOne: async (item) => {
+        batches.push([item]);
+      },
+      onError: () => {},
+    });
+    queue.write('a', 'a1', 10);
+    await clock.advance(5);
+    assert.deepEqual(batches, []);
+    await clock.advance(5);
+    assert.deepEqual(batches, [['a1']]);
+    queue.write('b', 'b1', 10);
+    await queue.flush();
+    assert.deepEqual(batches, [['a1'], ['b1']]);
+  });
+
+  it('isolates a bad item when its batch fails: only that one fails', async () => {
+    const written: string[] = [];
+    const failed: string[] = [];
+    const queue = new GroupCommit<string>({
+      clock: new VirtualClock(T0),
+      writeBatch: async (items) => {
+        if (items.includes('bad')) throw new Error('batch refused');
+        written.push(...items);
+      },
+      writeOne: async (item) => {
+        if (item === 'bad') throw new Error('bad item');
+        written.push(item);
+      },
+      onError: (_error, item) => failed.push(item),
+    });
+    queue.write('x', 'bad');
+    const waited = queue.commit('y', 'good');
+    const refused = queue.commit('z', 'bad');
+    await waited;
+    await assert.rejects(refused, /bad item/);
+    assert.deepEqual(written, ['good']);
+    assert.deepEqual(failed, ['bad'], 'the item nobody waited for went to onError');
+  });
+});
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(join(tmpdir(), 'triad-batches-'));
+  const file = join(dir, 'triad.db');
+  return {
+    name: 'SQLite',
+    skip: false,
+    open: () => openStore({ kind: 'sqlite', file }),
+    dispose: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function postgresBackend(): Promise<Backend> {
+  const skip = await needService('pg');
+  const schema = `triad_test_${randomBytes(6).toString('hex')}`;
+  return {
+    name: 'PostgreSQL',
+    skip,
+    open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
+    dispose: async () => {
+      const client = new pg.Client({ connectionString: services.pg });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+// Probe PostgreSQL before declaring any suite: the runner starts on the first declaration, and a
+// suite declared after an await would be missed.
+const backends = [sqliteBackend(), await postgresBackend()];
+for (const backend of backends) batchSuite(backend);

@@ -1,0 +1,386 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { LocalBus } from '../src/core/bus.ts';
+import { VirtualClock } from '../src/core/clock.ts';
+import { CommandService } from '../src/core/commands.ts';
+import { HubCore } from '../src/core/core.ts';
+import type { HubEvent, StateChanged } from '../src/core/events.ts';
+import { createLogger } from '../src/core/log.ts';
+import { TwinRegistry } from '../src/core/twin.ts';
+import type { Thing } from '../src/model/thing.ts';
+import { vocabularyProperties } from '../src/model/thing.ts';
+import { openStore } from '../src/store/index.ts';
+import type { LatestValue, Store } from '../src/store/store.ts';
+import { needService, services } from './helpers/services.ts';
+
+/** One place a store keeps its data, and a way to run SQL on it behind the store's back. */
+interface Backend {
+  name: string;
+  skip: false | string;
+  open(): Promise<Store>;
+  /** Runs one statement with `?` placeholders (rewritten to $n for PostgreSQL). */
+  exec(sql: string, params: unknown[]): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+const T0 = 1_700_000_000_000;
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+function light(householdId: string, id: string, fields: Partial<Thing> = {}): Thing {
+  return {
+    id,
+    householdId,
+    kind: 'device',
+    name: `Light ${id}`,
+    room: 'hall',
+    adapter: 'mqtt',
+    properties: vocabularyProperties(['light.on', 'light.brightness']),
+    actions: { turn_on: { capability: 'light', title: 'Turn on' } },
+    meta: { topic: `zigbee2mqtt/${id}` },
+    createdAt: '2024-01-01T00:00:00.000Z',
+    updatedAt: '2024-01-01T00:00:00.000Z',
+    ...fields,
+  };
+}
+
+function change(householdId: string, thing: string, property: string, n: number, to: unknown): StateChanged {
+  return {
+    type: 'state',
+    id: unique(`sc${String(n).padStart(6, '0')}`),
+    householdId,
+    ts: T0 + n,
+    cause: null,
+    thing,
+    property,
+    from: null,
+    to,
+    source: 'test',
+  };
+}
+
+async function collectThings(store: Store, householdId?: string): Promise<Thing[]> {
+  const things: Thing[] = [];
+  assert.ok(store.forEachThing, `${store.kind} streams things`);
+  await store.forEachThing((thing) => things.push(thing), householdId);
+  return things;
+}
+
+async function collectValues(store: Store, householdId?: string): Promise<LatestValue[]> {
+  const values: LatestValue[] = [];
+  assert.ok(store.forEachLatestValue, `${store.kind} streams latest values`);
+  await store.forEachLatestValue((value) => values.push(value), householdId);
+  return values;
+}
+
+function scaleSuite(backend: Backend): void {
+  describe(`${backend.name} store at scale`, { skip: backend.skip }, () => {
+    let store: Store;
+
+    before(async () => {
+      store = await backend.open();
+    });
+
+    after(async () => {
+      await store?.close();
+      await backend.dispose();
+    });
+
+    it('streams the same things as listThings, in order, for one household or all', async () => {
+      const household = unique('hh');
+      const other = unique('hh');
+      for (const id of ['c-lamp', 'a-lamp', 'b-lamp']) await store.saveThing(light(household, id));
+      await store.saveThing(light(other, 'lamp'));
+
+      const listed = await store.listThings(household);
+      const streamed = await collectThings(store, household);
+      assert.deepEqual(
+        streamed.map((t) => t.id),
+        ['a-lamp', 'b-lamp', 'c-lamp'],
+      );
+      assert.deepEqual(streamed, listed);
+      assert.deepEqual(streamed[0], light(household, 'a-lamp'));
+
+      const all = await collectThings(store);
+      assert.deepEqual(all, await store.listThings());
+      assert.ok(all.some((t) => t.householdId === other && t.id === 'lamp'));
+    });
+
+    it('gives things with identical specs one shared copy, and keeps different specs apart', async () => {
+      const household = unique('hh');
+      const dimmer = light(household, 'dimmer', {
+        properties: {
+          ...vocabularyProperties(['light.on']),
+          'light.brightness': { schema: { type: 'integer', minimum: 0, maximum: 254 }, writable: true },
+        },
+      });
+      await store.saveThing(light(household, 'one'));
+      await store.saveThing(light(household, 'two'));
+      await store.saveThing(dimmer);
+
+      const [found, one, two] = await collectThings(store, household);
+      assert.equal(one.properties, two.properties, 'one property map for identical things');
+      assert.equal(one.actions, two.actions);
+      assert.deepEqual(found, dimmer);
+      assert.notEqual(found.properties, one.properties);
+      assert.equal(found.properties['light.on'], one.properties['light.on'], 'the spec they have in common is shared');
+      assert.notDeepEqual(found.properties['light.brightness'], one.properties['light.brightness']);
+    });
+
+    it('round-trips events, and a thing without events reads back without them', async () => {
+      const household = unique('hh');
+      const bell = light(household, 'bell', { events: { ring: { title: 'Ring', data: { type: 'string' } } } });
+      await store.saveThing(bell);
+      await store.saveThing(light(household, 'plain'));
+
+      const [readBell, plain] = await collectThings(store, household);
+      assert.deepEqual(readBell, bell);
+      assert.equal(Object.hasOwn(plain, 'events'), false);
+      if (store.kind === 'sqlite') {
+        // SQLite keeps JSON as written, so a thing serialises as it did before it was stored.
+        assert.equal(JSON.stringify(readBell), JSON.stringify(bell));
+      }
+    });
+
+    it('updates a thing whose specs change', async () => {
+      const household = unique('hh');
+      await store.saveThing(light(household, 'lamp'));
+      const changed = light(household, 'lamp', { name: 'Desk', properties: vocabularyProperties(['light.on']) });
+      await store.saveThing(changed);
+      assert.deepEqual(await collectThings(store, household), [changed]);
+      assert.deepEqual(await store.listThings(household), [changed]);
+    });
+
+    it('still reads a thing stored whole in its body, as rows written before the specs column', async () => {
+      const household = unique('hh');
+      const old = light(household, 'old', { events: { ring: { title: 'Ring' } } });
+      await store.saveThing(old);
+      await store.saveThing(light(household, 'new'));
+      await backend.exec('UPDATE things SET body = ?, specs = NULL WHERE household_id = ? AND id = ?', [
+        JSON.stringify(old),
+        household,
+        'old',
+      ]);
+
+      const [fresh, legacy] = await collectThings(store, household);
+      assert.deepEqual(legacy, old);
+      assert.deepEqual(await store.listThings(household), [fresh, legacy]);
+      assert.equal(legacy.properties['light.on'], fresh.properties['light.on'], 'old rows share specs too');
+    });
+
+    it('streams the same latest values as latestValues, in order, across many pages', async () => {
+      const household = unique('hh');
+      const other = unique('hh');
+      const changes: StateChanged[] = [];
+      // More rows than one PostgreSQL cursor fetch, of every JSON shape a value can take.
+      const shapes: unknown[] = [true, 0, -1.5, 'text', null, { nested: [1, 'two'] }, [3]];
+      for (let i = 0; i < 1200; i++) {
+        for (let p = 0; p < 10; p++) {
+          changes.push(change(household, `t-${i}`, `x.p${p}`, i * 10 + p, shapes[(i + p) % shapes.length]));
+        }
+      }
+      changes.push(change(other, 'lamp', 'light.on', 0, true));
+      await store.appendHistory(changes);
+
+      const listed = await store.latestValues(household);
+      const streamed = await collectValues(store, household);
+      assert.equal(streamed.length, 12_000);
+      assert.deepEqual(streamed, listed);
+      assert.deepEqual(streamed[0], {
+        householdId: household,
+        thing: 't-0',
+        property: 'x.p0',
+        value: true,
+        ts: T0,
+      });
+      const all = await collectValues(store);
+      assert.deepEqual(all, await store.latestValues());
+      assert.ok(all.some((v) => v.householdId === other && v.thing === 'lamp' && v.value === true));
+    });
+
+    it('saves many things in one batch, all or none', async () => {
+      const household = unique('hh');
+      await store.saveThing(light(household, 'lamp-1', { name: 'Before' }));
+      const batch = Array.from({ length: 6000 }, (_, i) => light(household, `lamp-${i}`));
+      assert.ok(store.saveThings, `${store.kind} saves things in batches`);
+      await store.saveThings(batch);
+      const read = await store.listThings(household);
+      assert.equal(read.length, 6000);
+      assert.deepEqual(
+        read.find((t) => t.id === 'lamp-1'),
+        batch[1],
+      );
+      await store.saveThings([]);
+
+      // PostgreSQL refuses a NUL in JSON, and the whole batch goes with it.
+      const broken = [light(household, 'fine'), light(household, 'bad', { name: 'x', meta: { text: 'a\u0000b' } })];
+      if (store.kind === 'postgres') {
+        await assert.rejects(store.saveThings(broken));
+        assert.equal((await store.listThings(household)).length, 6000, 'nothing of a failed batch is kept');
+      }
+    });
+
+    it("lists a thing's latest values in property order, whatever order they were written in", async () => {
+      const household = unique('hh');
+      const properties = ['x.b', 'x.a', 'x.\uE000', 'x.😀', 'x.é', 'x.Z', 'x.a.b'];
+      await store.appendHistory(properties.map((property, n) => change(household, 'thing', property, n, n)));
+      const read = (await collectValues(store, household)).map((v) => v.property);
+      assert.deepEqual(
+        read,
+        (await store.latestValues(household)).map((v) => v.property),
+      );
+      if (store.kind === 'sqlite') {
+        // SQLite orders text by its UTF-8 bytes.
+        const bytes = [...properties].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        assert.deepEqual(read, bytes);
+      } else {
+        assert.deepEqual([...read].sort(), [...properties].sort());
+      }
+    });
+
+    it('stops at a visitor that throws, and the store carries on', async () => {
+      const household = unique('hh');
+      await store.saveThing(light(household, 'a'));
+      await store.saveThing(light(household, 'b'));
+      await store.appendHistory([change(household, 'a', 'light.on', 1, true)]);
+      const boom = new Error('visitor failed');
+      let seen = 0;
+      await assert.rejects(
+        store.forEachThing?.(() => {
+          seen++;
+          throw boom;
+        }, household) ?? Promise.resolve(),
+        boom,
+      );
+      assert.equal(seen, 1);
+      await assert.rejects(
+        store.forEachLatestValue?.(() => {
+          throw boom;
+        }, household) ?? Promise.resolve(),
+        boom,
+      );
+      assert.equal((await store.listThings(household)).length, 2);
+      await store.saveThing(light(household, 'c'));
+      assert.equal((await collectThings(store, household)).length, 3);
+    });
+  });
+}
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(join(tmpdir(), 'triad-store-scale-'));
+  const file = join(dir, 'triad.db');
+  return {
+    name: 'SQLite',
+    skip: false,
+    open: () => openStore({ kind: 'sqlite', file }),
+    exec: async (sql, params) => {
+      const db = new Database(file);
+      try {
+        db.prepare(sql).run(...params);
+      } finally {
+        db.close();
+      }
+    },
+    dispose: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function postgresBackend(): Promise<Backend> {
+  const skip = await needService('pg');
+  const schema = `triad_test_${randomBytes(6).toString('hex')}`;
+  const withClient = async (work: (client: pg.Client) => Promise<void>) => {
+    const client = new pg.Client({ connectionString: services.pg });
+    await client.connect();
+    try {
+      await work(client);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    name: 'PostgreSQL',
+    skip,
+    open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
+    exec: (sql, params) =>
+      withClient(async (client) => {
+        let n = 0;
+        await client.query(`SET search_path TO ${schema}`);
+        await client.query(
+          sql.replace(/\?/g, () => `$${++n}`),
+          params,
+        );
+      }),
+    dispose: () =>
+      withClient(async (client) => {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      }),
+  };
+}
+
+// Probe PostgreSQL before declaring any suite: the runner starts on the first declaration, and a
+// suite declared after an await would be missed.
+const backends = [sqliteBackend(), await postgresBackend()];
+for (const backend of backends) scaleSuite(backend);
+
+describe('the core upserting things in a batch', () => {
+  it('stores, announces and reloads them as one call each would', async () => {
+    const log = createLogger({ level: 'silent' });
+    const clock = new VirtualClock(Date.UTC(2026, 5, 1, 8));
+    const store = await openStore({ kind: 'sqlite', file: ':memory:' });
+    const bus = new LocalBus();
+    const events: HubEvent[] = [];
+    bus.subscribe((e) => events.push(e));
+    const twins = new TwinRegistry();
+    const commands = new CommandService({ clock, bus, store, twins, adapters: new Map(), log, defaultTimeoutMs: 5000 });
+    const core = new HubCore({ clock, bus, store, twins, commands, log });
+    try {
+      const input = (id: string, name = id) => {
+        const { createdAt: _c, updatedAt: _u, ...rest } = light('h1', id, { name });
+        return rest;
+      };
+      await core.upsertThing(input('kept'));
+      await clock.advance(1000);
+      events.length = 0;
+
+      const result = await core.upsertThings([input('kept'), input('new'), input('twice'), input('twice', 'Renamed')]);
+      assert.deepEqual(
+        result.map((t) => [t.id, t.name]),
+        [
+          ['kept', 'kept'],
+          ['new', 'new'],
+          ['twice', 'twice'],
+          ['twice', 'Renamed'],
+        ],
+      );
+      assert.equal(result[0], core.getThing('h1', 'kept'), 'an unchanged thing comes back as it was');
+      assert.equal(result[3].createdAt, result[2].createdAt);
+      assert.deepEqual(
+        events.map((e) => [e.type, 'thing' in e ? e.thing : null]),
+        [
+          ['thing.added', 'new'],
+          ['thing.added', 'twice'],
+          ['thing.updated', 'twice'],
+        ],
+      );
+      await assert.rejects(core.upsertThings([input('fine-one'), input('Not Valid')]), /not a valid id/);
+      assert.equal(core.getThing('h1', 'fine-one'), undefined, 'nothing is written when any id is invalid');
+
+      const reloaded = new TwinRegistry();
+      await new HubCore({ clock, bus: new LocalBus(), store, twins: reloaded, commands, log }).load();
+      assert.deepEqual(
+        reloaded.list('h1').map((t) => t.thing),
+        twins.list('h1').map((t) => t.thing),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
