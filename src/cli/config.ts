@@ -132,6 +132,8 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
         },
     store: flags.pgUrl ? { kind: 'postgres', url: flags.pgUrl } : file.store,
     demo: flags.demo ?? file.demo ?? false,
+    // Someone trying the demo should see the car drive within seconds, not wait for 08:00.
+    demoCarErrands: { firstAfterMs: 15_000, parkMs: 90_000 },
     logLevel,
     commandTimeoutMs: file.commandTimeoutMs,
     householdName: file.household?.name,

@@ -22,8 +22,13 @@ export class DemoHousehold implements Subsystem {
   private car: CarSimulator | null = null;
   private site: SimulatedSite | null = null;
 
-  /** `phones: false` for a hub without the people subsystem (tests of other parts). */
-  constructor(private readonly options: { phones?: boolean } = {}) {}
+  /**
+   * `phones: false` for a hub without the people subsystem (tests of other parts); `carErrands`
+   * makes the car drive every few minutes (see SimulatedCarOptions.errands), for people trying it.
+   */
+  constructor(
+    private readonly options: { phones?: boolean; carErrands?: { firstAfterMs: number; parkMs: number } } = {},
+  ) {}
 
   async start(): Promise<void> {}
 
@@ -68,7 +73,14 @@ export class DemoHousehold implements Subsystem {
   private async startCar(hub: HubServices, log: Logger, selfCharging: boolean): Promise<void> {
     const existing = await call(hub, `/api/vehicles/${DEMO_CAR.id}`);
     if (existing.status === 404 && !(await call(hub, '/api/vehicles')).ok) return;
-    const car = new CarSimulator({ clock: hub.clock, vissPort: 0, host: '127.0.0.1', log, selfCharging });
+    const car = new CarSimulator({
+      clock: hub.clock,
+      vissPort: 0,
+      host: '127.0.0.1',
+      log,
+      selfCharging,
+      errands: this.options.carErrands,
+    });
     await car.start();
     this.car = car;
     const attached = existing.ok

@@ -37,6 +37,12 @@ export interface SimulatedCarOptions {
    * `charged`, so the energy is counted once, by that charge point's meter.
    */
   selfCharging?: boolean;
+  /**
+   * Also set off whenever the car has stood this long (and first this long after start), between
+   * the commute hours: `--demo` uses it so a person trying the hub sees the car drive within
+   * seconds, whatever the time of day. Off by default (tests and `triad sim car` keep the commute).
+   */
+  errands?: { firstAfterMs: number; parkMs: number };
 }
 
 type Place = 'home' | 'work';
@@ -104,11 +110,14 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   private hazard = false;
   /** The day and place of the last scheduled departure, so each one happens once. */
   private departedOn = '';
+  /** When the car last came to a stop (or the simulation began): for errands. */
+  private parkedSince: number;
 
   constructor(private readonly options: SimulatedCarOptions) {
     this.routes = commute(options.home, options.work);
     this.energyKwh = ((options.level ?? 70) / 100) * CAR.netCapacityKwh;
     const now = options.clock.now();
+    this.parkedSince = options.errands ? now - options.errands.parkMs + options.errands.firstAfterMs : now;
     this.cabin = outsideTemperature(now);
     // Start where the schedule says the car is at this hour (home outside working hours).
     const hour = (now % (24 * HOUR_MS)) / HOUR_MS;
@@ -300,7 +309,10 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     if (due && this.departedOn !== `${day}:${this.place}`) {
       this.departedOn = `${day}:${this.place}`;
       this.depart();
+      return;
     }
+    const errands = this.options.errands;
+    if (errands && this.place && now - this.parkedSince >= errands.parkMs) this.depart();
   }
 
   /** Moves along the route for `dt` seconds; returns the battery power the drive took (W). */
@@ -330,6 +342,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   }
 
   private arrive(place: Place): void {
+    this.parkedSince = this.options.clock.now();
     this.drive = null;
     this.place = place;
     this.speed = 0;
