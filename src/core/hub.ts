@@ -52,6 +52,8 @@ export interface HubOptions {
   store?: StoreChoice;
   /** Also start the simulated household, speaking the real protocols (see createTriad). */
   demo?: boolean;
+  /** With `demo`: the simulated car also runs errands this often, so it is seen driving soon. */
+  demoCarErrands?: { firstAfterMs: number; parkMs: number };
   clock?: Clock;
   log?: Logger;
   logLevel?: LogLevel;
@@ -249,7 +251,12 @@ export class Hub {
     await this.startMqtt(household.id, mqttPort);
     await this.commands.resume();
     if (options.demo && !this.subsystems.some((s) => s.name === 'demo')) {
-      this.use(new DemoHousehold({ phones: this.subsystems.some((s) => s.name === 'people') }));
+      this.use(
+        new DemoHousehold({
+          phones: this.subsystems.some((s) => s.name === 'people'),
+          carErrands: options.demoCarErrands,
+        }),
+      );
     }
     for (const subsystem of this.subsystems) {
       await subsystem.start(this.services);
