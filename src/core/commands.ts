@@ -104,7 +104,10 @@ export class CommandService {
     };
   }
 
-  /** Validates and records a command, then sends it. Resolves once it is stored as pending. */
+  /**
+   * Validates and records a command, then sends it. Resolves once it is stored as pending; a
+   * rule's command, once it is on its way (see below).
+   */
   async dispatch(request: CommandRequest): Promise<Command> {
     const { clock, twins } = this.options;
     const twin = twins.get(request.householdId, request.thing);
@@ -140,10 +143,26 @@ export class CommandService {
       const refusal = guard(request, command);
       if (refusal) throw refusal;
     }
-    // Stored before anyone hears of it: the caller's 202 means the command survives a crash.
-    // The commit is shared with every other command dispatched in the same turn.
-    await this.created.commit(command.id, { ...command });
-    this.announce(command);
+    if (request.principal || !request.issuedBy.startsWith('rule:')) {
+      // Stored before anyone hears of it: the caller's 202 means the command survives a crash.
+      // The commit is shared with every other command dispatched in the same turn.
+      const pending = { ...command };
+      await this.created.commit(command.id, pending);
+      this.announce(pending);
+      this.track(command);
+      void this.send(command);
+      return { ...command };
+    }
+    // A rule's command goes out first and is stored with its later statuses, within
+    // STATUS_WRITE_WINDOW_MS: its pending row would otherwise hold the device up by a commit of
+    // its own (one per command at a thousand a second), and `pending`, `sent` and `confirmed`
+    // mostly become one row. Nobody was promised durability here (no caller waits for a 202):
+    // what a restart resumes of a rule is its run and its timer, stored before the run waits,
+    // and a crash inside the window loses the row of a command that was already sent, as it
+    // loses any command's unwritten `sent` or `confirmed` now. One queue keeps the rows in order.
+    const pending = { ...command };
+    this.changes.write(command.id, pending, STATUS_WRITE_WINDOW_MS);
+    this.announce(pending);
     this.track(command);
     void this.send(command);
     return { ...command };
@@ -265,14 +284,18 @@ export class CommandService {
     this.announce(snapshot, cause);
   }
 
-  private announce(command: Command, cause: string | null = null): void {
+  /**
+   * Puts a command's status on the bus. `snapshot` is a copy made for this status, shared with
+   * the store's queue: nobody changes it after this (the live command is a different object).
+   */
+  private announce(snapshot: Command, cause: string | null = null): void {
     this.options.bus.publish({
       type: 'command',
       id: newId(this.options.clock.now(), 'evt_'),
-      householdId: command.householdId,
-      ts: command.updatedAt,
-      cause: cause ?? command.cause ?? null,
-      command: { ...command },
+      householdId: snapshot.householdId,
+      ts: snapshot.updatedAt,
+      cause: cause ?? snapshot.cause ?? null,
+      command: snapshot,
     });
   }
 }

@@ -15,6 +15,8 @@ export interface GroupCommitOptions<T> {
   onError(error: unknown, item: T): void;
   /** A batch this large is written at the end of the current turn rather than at its deadline. */
   maxBatch?: number;
+  /** The most items one transaction writes; a longer batch is written in several, in order. */
+  maxTransaction?: number;
 }
 
 interface Entry<T> {
@@ -117,8 +119,19 @@ export class GroupCommit<T> {
 
   private async writeOut(): Promise<void> {
     if (this.entries.size === 0) return;
-    const batch = [...this.entries.values()];
+    const all = [...this.entries.values()];
     this.entries.clear();
+    // A synchronous store (SQLite) holds the event loop for a whole transaction: a long batch is
+    // written in parts, with other work (a command waiting to be published) let in between.
+    const size = this.options.maxTransaction ?? 128;
+    if (all.length <= size) return this.writeEntries(all);
+    for (let at = 0; at < all.length; at += size) {
+      if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.writeEntries(all.slice(at, at + size));
+    }
+  }
+
+  private async writeEntries(batch: Entry<T>[]): Promise<void> {
     if (batch.length > 1) {
       try {
         await this.options.writeBatch(batch.map((e) => e.item));
