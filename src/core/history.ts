@@ -85,15 +85,16 @@ export class HistoryWriter {
 
   /**
    * Writes rows in transactions of at most `chunk` rows, letting other work run between them: a
-   * synchronous store (SQLite) holds the event loop for the whole of a transaction, and a
-   * quarter-second's batch at a thousand reports a second held it for ~10 ms, which every
-   * command due in that time waited out. A commit costs ~55 µs, so a few more cost little.
+   * synchronous store (SQLite) holds the event loop for the whole of a transaction, and every
+   * command due in that time waits it out. Smaller is not free: each transaction also moves the
+   * latest value of every property it touches, so 128-row chunks cost ingest a third of its rate
+   * (measured with `npm run bench -- --only ingest`); 2,000 keeps ingest above 50,000 reports/s.
    * After repeated failures it splits a chunk, so one row the store refuses cannot hold back
    * everything queued behind it: such a row is dropped and logged, and the rest is written.
    * Returns the rows to retry later (the store is unreachable).
    */
   private async writeOrSplit<T>(rows: T[], write: (rows: T[]) => Promise<void>): Promise<T[]> {
-    const size = this.options.chunk ?? 128;
+    const size = this.options.chunk ?? 2_000;
     for (let at = 0; at < rows.length; at += size) {
       if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const part = rows.length <= size ? rows : rows.slice(at, at + size);
