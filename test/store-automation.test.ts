@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import type { HubEvent, StateChanged } from '../src/core/events.ts';
-import { openStore } from '../src/store/index.ts';
 import type { Store, StoredTrace } from '../src/store/store.ts';
-import { needService, services } from './helpers/services.ts';
+import { type StoreBackend, storeBackends } from './helpers/stores.ts';
 
 /**
  * The store methods the automation engine relies on (rules, traces with retention, and the paged
  * reads replay uses), run against SQLite and PostgreSQL alike. Each run works in its own data:
  * a fresh file, or a fresh PostgreSQL schema dropped afterwards.
  */
-interface Backend {
-  name: string;
-  skip: false | string;
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
-
 const T0 = 1_780_000_000_000;
 
 function unique(prefix: string): string {
@@ -61,7 +49,7 @@ function notifyEvent(householdId: string, id: string, ts: number): HubEvent {
   return { type: 'automation.notify', id, householdId, ts, cause: 'evt-cause', data: { message: `at ${ts}` } };
 }
 
-function automationSuite(backend: Backend): void {
+function automationSuite(backend: StoreBackend): void {
   describe(`${backend.name} store: automation data`, { skip: backend.skip }, () => {
     let store: Store;
 
@@ -252,36 +240,5 @@ function automationSuite(backend: Backend): void {
   });
 }
 
-function sqliteBackend(): Backend {
-  const dir = mkdtempSync(join(tmpdir(), 'triad-store-auto-'));
-  return {
-    name: 'SQLite',
-    skip: false,
-    open: () => openStore({ kind: 'sqlite', file: join(dir, 'triad.db') }),
-    dispose: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-async function postgresBackend(): Promise<Backend> {
-  const skip = await needService('pg');
-  const schema = `triad_test_${randomBytes(6).toString('hex')}`;
-  return {
-    name: 'PostgreSQL',
-    skip,
-    open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
-    dispose: async () => {
-      const client = new pg.Client({ connectionString: services.pg });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
-}
-
-// Probed before any suite is declared: the runner starts on the first declaration, and a suite
-// declared after an await would be missed.
-const backends = [sqliteBackend(), await postgresBackend()];
+const backends = await storeBackends('triad-automation-store-');
 for (const backend of backends) automationSuite(backend);

@@ -1,28 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { Command } from '../src/core/events.ts';
 import { GroupCommit } from '../src/store/group-commit.ts';
-import { openStore } from '../src/store/index.ts';
 import type { AuditRecord, Store, StoredTrace } from '../src/store/store.ts';
-import { needService, services } from './helpers/services.ts';
+import { type StoreBackend, storeBackends } from './helpers/stores.ts';
 
 /**
  * The batch writes behind the hub's group commits (commands, traces, audit lines), against
  * SQLite and PostgreSQL alike: a batch lands whole, in order, or not at all.
  */
-interface Backend {
-  name: string;
-  skip: false | string;
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
-
 const T0 = 1_700_000_000_000;
 
 function unique(prefix: string): string {
@@ -77,7 +65,7 @@ function makeLine(householdId: string, n: number, fields: Partial<AuditRecord> =
   };
 }
 
-function batchSuite(backend: Backend): void {
+function batchSuite(backend: StoreBackend): void {
   describe(`${backend.name} store: batch writes`, { skip: backend.skip }, () => {
     let store: Store;
 
@@ -225,37 +213,5 @@ describe('group commit', () => {
   });
 });
 
-function sqliteBackend(): Backend {
-  const dir = mkdtempSync(join(tmpdir(), 'triad-batches-'));
-  const file = join(dir, 'triad.db');
-  return {
-    name: 'SQLite',
-    skip: false,
-    open: () => openStore({ kind: 'sqlite', file }),
-    dispose: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-async function postgresBackend(): Promise<Backend> {
-  const skip = await needService('pg');
-  const schema = `triad_test_${randomBytes(6).toString('hex')}`;
-  return {
-    name: 'PostgreSQL',
-    skip,
-    open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
-    dispose: async () => {
-      const client = new pg.Client({ connectionString: services.pg });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
-}
-
-// Probe PostgreSQL before declaring any suite: the runner starts on the first declaration, and a
-// suite declared after an await would be missed.
-const backends = [sqliteBackend(), await postgresBackend()];
+const backends = await storeBackends('triad-batches-');
 for (const backend of backends) batchSuite(backend);

@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import type { Command, HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Thing } from '../src/model/thing.ts';
-import { openStore } from '../src/store/index.ts';
 import type { AuditRecord, Store, StoredTimer, TokenRecord } from '../src/store/store.ts';
-import { needService, services } from './helpers/services.ts';
+import { type StoreBackend, storeBackends } from './helpers/stores.ts';
 
 /** One place a store keeps its data; `open` may be called again to reopen the same data. */
-interface Backend {
-  name: string;
-  skip: false | string;
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
-
 const T0 = 1_700_000_000_000;
 
 function unique(prefix: string): string {
@@ -104,7 +92,7 @@ const HOSTILE = [
 ];
 
 /** The whole behaviour suite, written once and run against each backend. */
-function storeSuite(backend: Backend): void {
+function storeSuite(backend: StoreBackend): void {
   describe(`${backend.name} store`, { skip: backend.skip }, () => {
     let store: Store;
 
@@ -513,37 +501,5 @@ function storeSuite(backend: Backend): void {
   });
 }
 
-function sqliteBackend(): Backend {
-  const dir = mkdtempSync(join(tmpdir(), 'triad-store-'));
-  const file = join(dir, 'triad.db');
-  return {
-    name: 'SQLite',
-    skip: false,
-    open: () => openStore({ kind: 'sqlite', file }),
-    dispose: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-async function postgresBackend(): Promise<Backend> {
-  const skip = await needService('pg');
-  const schema = `triad_test_${randomBytes(6).toString('hex')}`;
-  return {
-    name: 'PostgreSQL',
-    skip,
-    open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
-    dispose: async () => {
-      const client = new pg.Client({ connectionString: services.pg });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
-}
-
-// Probe PostgreSQL before declaring any suite: the runner starts on the first declaration, and a
-// suite declared after an await would be missed.
-const backends = [sqliteBackend(), await postgresBackend()];
+const backends = await storeBackends('triad-store-');
 for (const backend of backends) storeSuite(backend);
