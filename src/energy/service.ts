@@ -90,7 +90,22 @@ export class EnergyService implements Subsystem {
 
   async start(hub: HubServices): Promise<void> {
     const log = hub.log.child('energy');
-    const ocpp = new OcppCentralSystem();
+    const ocpp = new OcppCentralSystem({
+      // The `plan` action on a charger (from an automation, say) is a plan like the API's; without a
+      // vehicle named, it is for the car that charger is tied to or plugged into.
+      planCharge: async (householdId, charger, input) => {
+        const vehicle = typeof input.vehicle === 'string' ? input.vehicle : this.vehicleAt(charger);
+        if (!vehicle) throw new Error(`no vehicle is tied to ${charger}; name one in the plan`);
+        await this.createPlan(householdId, {
+          vehicle,
+          charger,
+          targetSoc: input.targetSoc as number | undefined,
+          energyKwh: input.energyKwh as number | undefined,
+          by: typeof input.by === 'string' ? nextTimeOfDay(input.by, hub.clock.now()) : (input.by as string),
+          repeat: input.repeat as number[] | undefined,
+        });
+      },
+    });
     await hub.addAdapter(ocpp);
     const running: Running = {
       hub,
@@ -761,4 +776,20 @@ interface Running {
   replanDue: boolean;
   stops: Array<() => void>;
   reading: SiteReading | null;
+}
+
+/**
+ * "07:30" means the next 07:30 (UTC: the hub keeps no time zone yet) after `now`; anything else is
+ * passed through for createPlan to judge.
+ */
+function nextTimeOfDay(by: string, now: number): string | number {
+  const match = /^(\d{1,2}):(\d{2})$/.exec(by.trim());
+  if (!match) return by;
+  const hours = Number(match[1]);
+  const minutes = Number(match[2]);
+  if (hours > 23 || minutes > 59) return by;
+  const day = new Date(now);
+  let at = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), hours, minutes);
+  if (at <= now) at += 24 * 3_600_000;
+  return at;
 }

@@ -191,6 +191,23 @@ export const capabilities = {
         input: { type: 'object', required: ['limit'], properties: { limit: percent } },
         expect: (input) => ({ 'charging.limit': input.limit }),
       },
+      plan: {
+        title: 'Plan a charge',
+        // "80 % by 07:30": what an automation sends when tomorrow's alarm is set.
+        input: {
+          type: 'object',
+          required: ['by'],
+          properties: {
+            vehicle: { type: 'string', maxLength: 128 },
+            targetSoc: percent,
+            energyKwh: { type: 'number', minimum: 0, maximum: 500, unit: 'kWh' },
+            by: { type: 'string', maxLength: 64 },
+            repeat: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 7 }, maxItems: 7 },
+          },
+        },
+        // A plan is the hub's own decision: accepted is all there is to confirm.
+        expect: () => null,
+      },
       set_current_limit: {
         title: 'Set current limit',
         input: {

@@ -81,6 +81,8 @@ export interface OcppCentralSystemOptions {
   heartbeatSeconds?: number;
   /** How long a charge point has to answer a CALL. */
   callTimeoutMs?: number;
+  /** Carries out the `plan` action (the planner lives in the energy service, not on the wire). */
+  planCharge?: (householdId: string, charger: string, input: Record<string, unknown>) => Promise<void>;
 }
 
 export class OcppCentralSystem implements Adapter {
@@ -148,7 +150,7 @@ export class OcppCentralSystem implements Adapter {
       name: input.name,
       adapter: OCPP_ADAPTER,
       properties: { ...vocabularyProperties(CHARGER_PROPERTIES), 'charging.status': { schema: STATUS_SCHEMA } },
-      actions: vocabularyActions('charging', ['start', 'stop', 'set_current_limit']),
+      actions: vocabularyActions('charging', ['start', 'stop', 'set_current_limit', 'plan']),
       meta: { ocpp: meta },
     });
     this.adopt(thing);
@@ -244,6 +246,12 @@ export class OcppCentralSystem implements Adapter {
   }
 
   async execute(command: Command, thing: Thing): Promise<void> {
+    if (command.action === 'plan') {
+      // A plan needs no connection: the hub drives the charge point when its slots come.
+      if (!this.options.planCharge) throw new Error('no charge planner is running');
+      await this.options.planCharge(command.householdId, thing.id, command.input);
+      return;
+    }
     const session = this.sessionOf(thing);
     switch (command.action) {
       case 'start': {
