@@ -135,6 +135,12 @@ describe('an automation sets a charge plan', () => {
       body: JSON.stringify({ targetSoc: 180, by: '07:30' }),
     });
     assert.equal(bad.status, 400);
+    // A deadline years ahead would make the planner walk millions of slots on every re-plan.
+    const far = await api('/api/energy/plans', {
+      method: 'POST',
+      body: JSON.stringify({ vehicle: 'car', charger, targetSoc: 90, by: '2099-01-01T00:00:00Z' }),
+    });
+    assert.equal(far.status, 400, JSON.stringify(far.body));
     const { body } = await api(`/api/energy/plans/${charger}`);
     assert.equal(body.energyKwh !== undefined, true);
     assert.notEqual(body.targetSoc, 180);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Store, StoredTrace } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends } from './helpers/stores.ts';
+import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
 
 /**
  * The store methods the automation engine relies on (rules, traces with retention, and the paged
@@ -11,10 +11,6 @@ import { type StoreBackend, storeBackends } from './helpers/stores.ts';
  * a fresh file, or a fresh PostgreSQL schema dropped afterwards.
  */
 const T0 = 1_780_000_000_000;
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
 
 function trace(householdId: string, rule: string, n: number, fields: Partial<StoredTrace> = {}): StoredTrace {
   const id = `trc_${String(n).padStart(4, '0')}_${randomBytes(3).toString('hex')}`;

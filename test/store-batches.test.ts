@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { Command } from '../src/core/events.ts';
 import { GroupCommit } from '../src/store/group-commit.ts';
 import type { AuditRecord, Store, StoredTrace } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends } from './helpers/stores.ts';
+import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
 
 /**
  * The batch writes behind the hub's group commits (commands, traces, audit lines), against
  * SQLite and PostgreSQL alike: a batch lands whole, in order, or not at all.
  */
 const T0 = 1_700_000_000_000;
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
 
 function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
   return {

@@ -1,11 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import { CommandService } from '../src/core/commands.ts';
@@ -17,23 +11,9 @@ import type { Thing } from '../src/model/thing.ts';
 import { vocabularyProperties } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
 import type { LatestValue, Store } from '../src/store/store.ts';
-import { needService, services } from './helpers/services.ts';
-
-/** One place a store keeps its data, and a way to run SQL on it behind the store's back. */
-interface Backend {
-  name: string;
-  skip: false | string;
-  open(): Promise<Store>;
-  /** Runs one statement with `?` placeholders (rewritten to $n for PostgreSQL). */
-  exec(sql: string, params: unknown[]): Promise<void>;
-  dispose(): Promise<void>;
-}
+import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
 
 const T0 = 1_700_000_000_000;
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
 
 function light(householdId: string, id: string, fields: Partial<Thing> = {}): Thing {
   return {
@@ -81,7 +61,7 @@ async function collectValues(store: Store, householdId?: string): Promise<Latest
   return values;
 }
 
-function scaleSuite(backend: Backend): void {
+function scaleSuite(backend: StoreBackend): void {
   describe(`${backend.name} store at scale`, { skip: backend.skip }, () => {
     let store: Store;
 
@@ -274,60 +254,7 @@ function scaleSuite(backend: Backend): void {
   });
 }
 
-function sqliteBackend(): Backend {
-  const dir = mkdtempSync(join(tmpdir(), 'triad-store-scale-'));
-  const file = join(dir, 'triad.db');
-  return {
-    name: 'SQLite',
-    skip: false,
-    open: () => openStore({ kind: 'sqlite', file }),
-    exec: async (sql, params) => {
-      const db = new Database(file);
-      try {
-        db.prepare(sql).run(...params);
-      } finally {
-        db.close();
-      }
-    },
-    dispose: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-async function postgresBackend(): Promise<Backend> {
-  const skip = await needService('pg');
-  const schema = `triad_test_${randomBytes(6).toString('hex')}`;
-  const withClient = async (work: (client: pg.Client) => Promise<void>) => {
-    const client = new pg.Client({ connectionString: services.pg });
-    await client.connect();
-    try {
-      await work(client);
-    } finally {
-      await client.end();
-    }
-  };
-  return {
-    name: 'PostgreSQL',
-    skip,
-    open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
-    exec: (sql, params) =>
-      withClient(async (client) => {
-        let n = 0;
-        await client.query(`SET search_path TO ${schema}`);
-        await client.query(
-          sql.replace(/\?/g, () => `$${++n}`),
-          params,
-        );
-      }),
-    dispose: () =>
-      withClient(async (client) => {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      }),
-  };
-}
-
-// Probe PostgreSQL before declaring any suite: the runner starts on the first declaration, and a
-// suite declared after an await would be missed.
-const backends = [sqliteBackend(), await postgresBackend()];
+const backends = await storeBackends('triad-store-scale-');
 for (const backend of backends) scaleSuite(backend);
 
 describe('the core upserting things in a batch', () => {

@@ -4,14 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import type { Command, HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Thing } from '../src/model/thing.ts';
 import type { AuditRecord, Store, StoredTimer, TokenRecord } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends } from './helpers/stores.ts';
+import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
 
-/** One place a store keeps its data; `open` may be called again to reopen the same data. */
 const T0 = 1_700_000_000_000;
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
 
 function makeThing(householdId: string, id: string, name = 'Hall light'): Thing {
   return {

@@ -31,9 +31,10 @@ const HASHED_ASSET = /^\/assets\//;
 
 /**
  * The page may load only its own scripts and styles and talk only to this hub (its API and
- * stream), so injected markup cannot pull code from elsewhere.
+ * stream), so injected markup cannot pull code from elsewhere. The API server sends it with every
+ * response outside `/api`.
  */
-const CONTENT_SECURITY_POLICY = [
+export const DASHBOARD_CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
@@ -115,7 +116,6 @@ function sendFile(
   // index.html must be checked each time, or a rebuilt app would keep loading yesterday's assets.
   void reply.header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
   void reply.header('etag', etag);
-  if (type.startsWith('text/html')) void reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
   if (request.headers['if-none-match'] === etag) return reply.status(304).send();
   void reply.type(type);
   void reply.header('content-length', info.size);

@@ -13,6 +13,7 @@ import type { HistoryWriter } from '../core/history.ts';
 import type { Logger } from '../core/log.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import type { Store } from '../store/store.ts';
+import { DASHBOARD_CSP } from './dashboard.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
 import { registerStream } from './stream.ts';
 import { registerThingRoutes } from './things.ts';
@@ -71,12 +72,9 @@ const PUBLIC_PATHS = new Set(['/api/health', '/api/openapi.json']);
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
- * The API answers JSON only: no scripts, no framing. The dashboard's pages may load their own
- * scripts and styles and talk to the API and stream, nothing else.
+ * The API answers JSON only: no scripts, no framing. The dashboard has its own (DASHBOARD_CSP).
  */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
-const DASHBOARD_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
 /** The token from `Authorization: Bearer …`, or `?token=` (browsers cannot set WebSocket headers). */
 export function presentedToken(request: FastifyRequest): string | null {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../core/errors.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
+import { thingCapabilities } from '../model/thing.ts';
 import { type ApiContext, principalOf } from './server.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
@@ -61,9 +62,13 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const principal = principalOf(request);
       return ctx.twins
         .list(principal.householdId)
-        .filter((twin) => !ctx.security || ctx.security.permissions.canSee(principal, twin.thing.id))
+        .filter(
+          ({ thing }) =>
+            (!kind || thing.kind === kind) &&
+            (!capability || thingCapabilities(thing).includes(capability)) &&
+            (!ctx.security || ctx.security.permissions.canSee(principal, thing.id)),
+        )
         .map(thingView)
-        .filter((t) => (!kind || t.kind === kind) && (!capability || t.capabilities.includes(capability)))
         .sort((a, b) => a.id.localeCompare(b.id));
     },
   );
@@ -147,7 +152,10 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     const live = ctx.commands.get(id);
     const command =
       live?.householdId === principal.householdId ? live : await ctx.store.getCommand(principal.householdId, id);
-    if (!command) throw notFound(`command ${JSON.stringify(id)}`);
+    // A guest does not learn of commands to things they were not given.
+    if (!command || (ctx.security && !ctx.security.permissions.canSee(principal, command.thing))) {
+      throw notFound(`command ${JSON.stringify(id)}`);
+    }
     return commandView(command);
   });
 
@@ -176,9 +184,10 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         throw notFound(`property ${JSON.stringify(query.property)} on ${id}`);
       }
       const from = parseTime(query.from, 'from');
-      await ctx.history.flush();
       const to = parseTime(query.to, 'to');
       if (from !== undefined && to !== undefined && from > to) throw badRequest('from must not be after to');
+      // Read your own writes, as /api/events does.
+      await ctx.history.flush();
       const points = await ctx.store.queryHistory({
         householdId: twin.thing.householdId,
         thing: id,

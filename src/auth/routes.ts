@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { principalOf, type RouteModule } from '../api/server.ts';
 import { parseTime } from '../api/things.ts';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
@@ -8,7 +8,7 @@ import { type GuestPass, ROLES, type User } from './accounts.ts';
 import type { MqttDevice } from './devices.ts';
 import { PASS_SCOPE_PREFIX, SESSION_SCOPE } from './permissions.ts';
 import { SESSION_TTL_MS, type Security } from './security.ts';
-import { csrfTokenFor, parseCookies, SESSION_COOKIE, sessionCookies } from './sessions.ts';
+import { csrfTokenFor, sessionCookies } from './sessions.ts';
 import type { Principal } from './tokens.ts';
 
 export interface SecurityRoutesOptions {
@@ -122,7 +122,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       async (request, reply) => {
         const body = request.body as { name: string; password: string; household?: string };
         const key = `${body.name.trim().toLowerCase()}\u0000${request.ip}`;
-        const wait = security.signInLimiter.take(key);
+        const wait = Math.max(security.signInLimiter.take(key), security.signInAddressLimiter.take(request.ip));
         if (wait > 0) {
           void reply.header('retry-after', String(wait));
           throw new HubError(429, 'too_many_requests', `too many sign-in attempts; try again in ${wait} s`);
@@ -130,8 +130,9 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const user = await accounts.signIn(body.name, body.password, body.household);
         if (user === 'ambiguous') throw badRequest('several households have a user of that name: say which household');
         if (!user) {
+          // Only into a household that exists: a stranger must not fill the trail of made-up ones.
           const household = body.household ?? null;
-          if (household) {
+          if (household && accounts.listUsers(household).length > 0) {
             audit.record({
               householdId: household,
               actor: { kind: 'user', id: body.name.slice(0, 64), name: body.name.slice(0, 64) },
@@ -531,9 +532,4 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       },
     );
   };
-}
-
-/** The session secret a request carries in its cookie, if any. */
-export function sessionSecretOf(request: FastifyRequest): string | undefined {
-  return parseCookies(request.headers.cookie).get(SESSION_COOKIE);
 }

@@ -48,6 +48,11 @@ export class Security {
   readonly broker: BrokerAccess;
   readonly apiLimiter: RateLimiter;
   readonly signInLimiter: RateLimiter;
+  /**
+   * Per address, whatever the name: a caller who changes the name on every try still cannot make
+   * the hub hash passwords without end (each failed sign-in costs a full scrypt).
+   */
+  readonly signInAddressLimiter: RateLimiter;
   /** Who asked for each command still open, so its outcome is recorded against them. */
   private readonly askedBy = new Map<string, { actor: AuditActor; via: string }>();
   private readonly stops: Array<() => void> = [];
@@ -66,6 +71,7 @@ export class Security {
     });
     this.apiLimiter = new RateLimiter(options.apiRate ?? { burst: 600, perSecond: 100 }, clock);
     this.signInLimiter = new RateLimiter(options.signInRate ?? { burst: 5, perSecond: 1 / 12 }, clock);
+    this.signInAddressLimiter = new RateLimiter({ burst: 30, perSecond: 1 / 2 }, clock);
   }
 
   get tokens(): TokenService {

@@ -142,20 +142,22 @@ export class AutomationEngine implements Subsystem {
   private queueRetry(): void {
     if (this.retryQueued) return;
     this.retryQueued = true;
-    void Promise.resolve().then(async () => {
-      this.retryQueued = false;
-      for (const household of this.entries.values()) {
-        for (const entry of [...household.values()]) {
-          if (entry.rule || entry.origin.kind === 'file') continue;
-          const retried = this.entryFor(entry.householdId, entry.source, entry.origin);
-          if (retried.rule) {
-            this.setEntry(retried);
-            await this.activate(retried.rule);
+    void Promise.resolve()
+      .then(async () => {
+        this.retryQueued = false;
+        for (const household of this.entries.values()) {
+          for (const entry of [...household.values()]) {
+            if (entry.rule || entry.origin.kind === 'file') continue;
+            const retried = this.entryFor(entry.householdId, entry.source, entry.origin);
+            if (retried.rule) {
+              this.setEntry(retried);
+              await this.activate(retried.rule);
+            }
           }
         }
-      }
-      for (const [file, state] of this.files) if (state.problem) await this.reloadFile(file);
-    });
+        for (const [file, state] of this.files) if (state.problem) await this.reloadFile(file);
+      })
+      .catch((error: unknown) => this.services.log.error('could not retry waiting rules', { error }));
   }
 
   // ---------------------------------------------------------------- catalogue

@@ -117,15 +117,15 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   const tlsCert = flags.tlsCert ?? file.tls?.cert;
   const tlsKey = flags.tlsKey ?? file.tls?.key;
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
-  const mqttsPort = port(flags.mqttsPort, '--mqtts-port') ?? file.mqtt?.tlsPort;
+  const mqttsPort = port(flags.mqttsPort ?? file.mqtt?.tlsPort, '--mqtts-port');
   return {
     dataDir: resolve(flags.data ?? file.data ?? './triad-data'),
     tls: tlsCert && tlsKey ? { cert: resolve(tlsCert), key: resolve(tlsKey) } : undefined,
-    http: { port: port(flags.httpPort, '--http-port') ?? file.http?.port, host: flags.httpHost ?? file.http?.host },
+    http: { port: port(flags.httpPort ?? file.http?.port, '--http-port'), host: flags.httpHost ?? file.http?.host },
     mqtt: mqttUrl
       ? { url: mqttUrl, username: file.mqtt?.username, password: file.mqtt?.password }
       : {
-          port: port(flags.mqttPort, '--mqtt-port') ?? file.mqtt?.port,
+          port: port(flags.mqttPort ?? file.mqtt?.port, '--mqtt-port'),
           host: file.mqtt?.host,
           allowAnonymous: flags.mqttAllowAnonymous ?? file.mqtt?.allowAnonymous ?? false,
           tlsPort: mqttsPort,

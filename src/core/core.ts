@@ -174,7 +174,8 @@ export class HubCore implements AdapterContext {
         this.refuse(report, error);
         continue;
       }
-      const ts = Math.min(report.ts ?? now, now + MAX_FUTURE_SKEW_MS);
+      // A device time that is not a number (a bad date parsed to NaN) counts as arrival time.
+      const ts = Math.min(Number.isFinite(report.ts) ? (report.ts as number) : now, now + MAX_FUTURE_SKEW_MS);
       const previous = twin.state.get(report.property);
       if (previous && sameValue(previous.value, report.value)) {
         previous.ts = Math.max(previous.ts, ts);

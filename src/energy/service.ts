@@ -23,7 +23,7 @@ import { type SolarSettings, SolarSurplus } from './modes/solar-surplus.ts';
 import { type ChargePlan, planCharging } from './planner/charge-planner.ts';
 import { nextOccurrence, type PlanRequest, type PlanView, planView, remainingNeed } from './planner/plan-book.ts';
 import { energyRoutes } from './routes.ts';
-import { type ChargingSession, SessionBook, sessionView } from './sessions/charging-sessions.ts';
+import { SessionBook, sessionView } from './sessions/charging-sessions.ts';
 import { type SiteConfig, SiteMeters, type SiteReading } from './site/site-meters.ts';
 import { type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 import { Tariff, type TariffConfig } from './tariff/tariff.ts';
@@ -66,6 +66,9 @@ const DEFAULT_CONFIG: EnergyConfig = {
   chargers: {},
   plans: [],
 };
+
+/** How far ahead a plan's deadline may be: a weekly plan's next occurrence is at most this far. */
+const MAX_PLAN_AHEAD_MS = 7 * 86_400_000;
 
 const SITE_PROPERTY = (unit: string) => ({ schema: { type: 'number' as const, unit } });
 
@@ -136,7 +139,16 @@ export class EnergyService implements Subsystem {
       await this.setPrices(hub.householdId, { currency: this.options.currency ?? 'EUR', slots });
     }
     running.stops.push(hub.bus.subscribe((event) => this.onEvent(event)));
-    running.stops.push(hub.clock.setInterval(() => this.tick(), this.options.tickMs ?? 10_000));
+    running.stops.push(
+      hub.clock.setInterval(() => {
+        // A throw in a timer callback would take the whole hub down; one bad tick is logged instead.
+        try {
+          this.tick();
+        } catch (error) {
+          log.error('energy tick failed', { error });
+        }
+      }, this.options.tickMs ?? 10_000),
+    );
     this.replan();
     log.info('energy ready', { chargers: this.chargers().length });
   }
@@ -273,11 +285,9 @@ export class EnergyService implements Subsystem {
   }
 
   tariffView(_householdId: string) {
-    const { series: _s, ...rest } = this.require().tariff.config;
-    return {
-      ...rest,
-      knownUntil: this.require().tariff.knownUntil ? new Date(this.require().tariff.knownUntil!).toISOString() : null,
-    };
+    const { tariff } = this.require();
+    const { series: _s, ...rest } = tariff.config;
+    return { ...rest, knownUntil: tariff.knownUntil === null ? null : new Date(tariff.knownUntil).toISOString() };
   }
 
   // ── Plans ────────────────────────────────────────────────────────────────────────────────
@@ -308,6 +318,8 @@ export class EnergyService implements Subsystem {
     const by = typeof input.by === 'number' ? input.by : Date.parse(input.by);
     if (Number.isNaN(by)) throw badRequest('by must be an ISO 8601 time');
     if (by <= clock.now()) throw badRequest(`by (${new Date(by).toISOString()}) has passed`);
+    // Every replan prices each quarter hour up to the latest deadline: a far deadline would exhaust memory.
+    if (by > clock.now() + MAX_PLAN_AHEAD_MS) throw badRequest('by must be at most 7 days ahead');
     if (
       input.repeat &&
       (input.repeat.length === 0 || input.repeat.some((d) => !Number.isInteger(d) || d < 1 || d > 7))
@@ -384,7 +396,7 @@ export class EnergyService implements Subsystem {
         ? [{ ...p, by: nextOccurrence(p.by, p.repeat, now), ...(p.energyKwh !== undefined ? { deliveredKwh: 0 } : {}) }]
         : [];
     });
-    if (rolled) void this.saveSite();
+    if (rolled) this.saveSite().catch((error: unknown) => running.log.error('could not store the plans', { error }));
     const needs = running.config.plans.map((p) => {
       const car = this.car(householdId, p.vehicle);
       let energy = 0;
@@ -687,6 +699,7 @@ export class EnergyService implements Subsystem {
     for (const [name, value] of twin?.state ?? []) state[name] = value.value;
     const meta = ocppMeta(thing);
     const { solar, ...settings } = this.settingsOf(thing.id);
+    const session = running.sessions.current(thing.id);
     return {
       id: thing.id,
       name: thing.name,
@@ -699,9 +712,7 @@ export class EnergyService implements Subsystem {
       solar,
       state,
       plan: running.plans.get(thing.id) ?? null,
-      session: running.sessions.current(thing.id)
-        ? sessionView(running.sessions.current(thing.id) as ChargingSession)
-        : null,
+      session: session ? sessionView(session) : null,
     };
   }
 

@@ -18,18 +18,16 @@ export function newPassword(): string {
   return password;
 }
 
-function derive(password: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p }, (error, key) =>
-      error ? reject(error) : resolve(key),
-    ),
+function derive(password: string, salt: Buffer, keylen: number, params: { N: number; r: number; p: number }) {
+  return new Promise<Buffer>((resolve, reject) =>
+    scrypt(password, salt, keylen, params, (error, key) => (error ? reject(error) : resolve(key))),
   );
 }
 
 /** `scrypt$N$r$p$salt$hash`, so the parameters can be raised later without breaking old hashes. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await derive(password, salt);
+  const key = await derive(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p });
   return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
@@ -39,9 +37,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [N, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], 'base64url');
   const expected = Buffer.from(parts[5], 'base64url');
-  const key = await new Promise<Buffer>((resolve, reject) =>
-    scrypt(password, salt, expected.length, { N, r, p }, (error, k) => (error ? reject(error) : resolve(k))),
-  );
+  const key = await derive(password, salt, expected.length, { N, r, p });
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 

@@ -113,7 +113,8 @@ export class GroupCommit<T> {
   }
 
   private drain(): Promise<void> {
-    this.tail = this.tail.then(() => this.writeOut());
+    // A throwing onError must not reject the chain: every later write hangs off it.
+    this.tail = this.tail.then(() => this.writeOut()).catch(() => {});
     return this.tail;
   }
 

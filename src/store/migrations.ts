@@ -532,6 +532,23 @@ export function auditFromRow(row: AuditRow): AuditRecord {
   };
 }
 
+/** The values of one commands row, in the column order both stores' upserts name. */
+export function commandValues(command: Command): unknown[] {
+  return [
+    command.householdId,
+    command.id,
+    command.status,
+    JSON.stringify(command),
+    toMillis(command.createdAt),
+    toMillis(command.updatedAt),
+  ];
+}
+
+/** The values of one automation_traces row, in the column order both stores' upserts name. */
+export function traceValues(trace: StoredTrace): unknown[] {
+  return [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body)];
+}
+
 /** The values of one audit row, in the column order of AUDIT_COLUMNS. */
 export const AUDIT_COLUMNS = 'id, household_id, ts, actor, via, thing, action, result, reason, command_id';
 export function auditValues(record: AuditRecord): unknown[] {

@@ -16,6 +16,7 @@ import {
   type ColumnTypes,
   clampLimit,
   commandFromRow,
+  commandValues,
   type Dialect,
   eventFromRow,
   eventQuerySql,
@@ -49,6 +50,7 @@ import {
   tokenFromRow,
   toMillis,
   traceFromRow,
+  traceValues,
   valuesBeforeSql,
 } from './migrations.ts';
 import type {
@@ -115,6 +117,9 @@ const TYPE_PARSERS: pg.CustomTypesConfig = {
 };
 
 const SQL = {
+  upsertThing: `INSERT INTO things (household_id, id, kind, name, body, specs) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (household_id, id) DO UPDATE
+    SET kind = excluded.kind, name = excluded.name, body = excluded.body, specs = excluded.specs`,
   upsertThings: `INSERT INTO things (household_id, id, kind, name, body, specs)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
     ON CONFLICT (household_id, id) DO UPDATE
@@ -128,6 +133,13 @@ const SQL = {
     ON CONFLICT (household_id, thing, property) DO UPDATE SET value = excluded.value, ts = excluded.ts`,
   insertEvents: `INSERT INTO events (id, household_id, type, ts, thing, body)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])
+    ON CONFLICT (id) DO NOTHING`,
+  upsertCommand: `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (household_id, id) DO UPDATE
+    SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
+  upsertTrace: `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
+  insertAudit: `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     ON CONFLICT (id) DO NOTHING`,
 } as const;
 
@@ -199,12 +211,7 @@ export class PostgresStore implements Store {
 
   async saveThing(thing: Thing): Promise<void> {
     const { body, specs } = thingColumns(thing);
-    await this.pool.query(
-      `INSERT INTO things (household_id, id, kind, name, body, specs) VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (household_id, id) DO UPDATE
-        SET kind = excluded.kind, name = excluded.name, body = excluded.body, specs = excluded.specs`,
-      [thing.householdId, thing.id, thing.kind, thing.name, body, specs],
-    );
+    await this.pool.query(SQL.upsertThing, [thing.householdId, thing.id, thing.kind, thing.name, body, specs]);
   }
 
   async saveThings(things: Thing[]): Promise<void> {
@@ -308,19 +315,7 @@ export class PostgresStore implements Store {
   }
 
   async saveCommand(command: Command): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (household_id, id) DO UPDATE
-        SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
-      [
-        command.householdId,
-        command.id,
-        command.status,
-        JSON.stringify(command),
-        toMillis(command.createdAt),
-        toMillis(command.updatedAt),
-      ],
-    );
+    await this.pool.query(SQL.upsertCommand, commandValues(command));
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
@@ -329,20 +324,7 @@ export class PostgresStore implements Store {
     // command, which a single multi-row upsert refuses. The transaction makes it one commit.
     await this.transaction(async (client) => {
       for (const command of commands) {
-        await client.query({
-          name: 'triad.save_command',
-          text: `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (household_id, id) DO UPDATE
-            SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
-          values: [
-            command.householdId,
-            command.id,
-            command.status,
-            JSON.stringify(command),
-            toMillis(command.createdAt),
-            toMillis(command.updatedAt),
-          ],
-        });
+        await client.query({ name: 'triad.save_command', text: SQL.upsertCommand, values: commandValues(command) });
       }
     });
   }
@@ -440,23 +422,14 @@ export class PostgresStore implements Store {
   }
 
   async saveTrace(trace: StoredTrace): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
-      [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body)],
-    );
+    await this.pool.query(SQL.upsertTrace, traceValues(trace));
   }
 
   async saveTraces(traces: StoredTrace[]): Promise<void> {
     if (traces.length === 0) return;
     await this.transaction(async (client) => {
-      for (const t of traces) {
-        await client.query({
-          name: 'triad.save_trace',
-          text: `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
-          values: [t.id, t.householdId, t.rule, toMillis(t.startedAt), t.status, JSON.stringify(t.body)],
-        });
+      for (const trace of traces) {
+        await client.query({ name: 'triad.save_trace', text: SQL.upsertTrace, values: traceValues(trace) });
       }
     });
   }
@@ -533,21 +506,14 @@ export class PostgresStore implements Store {
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-      auditValues(record),
-    );
+    await this.pool.query(SQL.insertAudit, auditValues(record));
   }
 
   async appendAuditBatch(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.transaction(async (client) => {
       for (const record of records) {
-        await client.query({
-          name: 'triad.append_audit',
-          text: `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-          values: auditValues(record),
-        });
+        await client.query({ name: 'triad.append_audit', text: SQL.insertAudit, values: auditValues(record) });
       }
     });
   }

@@ -16,6 +16,7 @@ import {
   type ColumnTypes,
   clampLimit,
   commandFromRow,
+  commandValues,
   type Dialect,
   eventFromRow,
   eventQuerySql,
@@ -47,6 +48,7 @@ import {
   tokenFromRow,
   toMillis,
   traceFromRow,
+  traceValues,
   valuesBeforeSql,
 } from './migrations.ts';
 import type {
@@ -125,6 +127,12 @@ const SQL = {
     ON CONFLICT (household_id, thing, property) DO UPDATE SET value = excluded.value, ts = excluded.ts`,
   insertEvent: `INSERT INTO events (id, household_id, type, ts, thing, body) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`,
+  upsertCommand: `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (household_id, id) DO UPDATE
+    SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
+  upsertTrace: `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
+  insertAudit: `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 } as const;
 
 /**
@@ -145,10 +153,6 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${Math.floor(options.busyTimeoutMs ?? 5000)}`);
     this.db.pragma('foreign_keys = ON');
-  }
-
-  static open(options: SqliteStoreOptions): SqliteStore {
-    return new SqliteStore(options);
   }
 
   async migrate(): Promise<void> {
@@ -308,40 +312,16 @@ export class SqliteStore implements Store {
   }
 
   async saveCommand(command: Command): Promise<void> {
-    this.statement(
-      `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (household_id, id) DO UPDATE
-        SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
-    ).run(
-      command.householdId,
-      command.id,
-      command.status,
-      JSON.stringify(command),
-      toMillis(command.createdAt),
-      toMillis(command.updatedAt),
-    );
+    this.statement(SQL.upsertCommand).run(...commandValues(command));
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
     if (commands.length === 0) return;
     // The statement is run directly: the async saveCommand would turn an error into a rejection
     // the transaction never sees, and commit the rest.
-    const insert = this.statement(
-      `INSERT INTO commands (household_id, id, status, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (household_id, id) DO UPDATE
-        SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at`,
-    );
+    const upsert = this.statement(SQL.upsertCommand);
     this.db.transaction(() => {
-      for (const command of commands) {
-        insert.run(
-          command.householdId,
-          command.id,
-          command.status,
-          JSON.stringify(command),
-          toMillis(command.createdAt),
-          toMillis(command.updatedAt),
-        );
-      }
+      for (const command of commands) upsert.run(...commandValues(command));
     })();
   }
 
@@ -430,22 +410,14 @@ export class SqliteStore implements Store {
   }
 
   async saveTrace(trace: StoredTrace): Promise<void> {
-    this.statement(
-      `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
-    ).run(trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body));
+    this.statement(SQL.upsertTrace).run(...traceValues(trace));
   }
 
   async saveTraces(traces: StoredTrace[]): Promise<void> {
     if (traces.length === 0) return;
-    const upsert = this.statement(
-      `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
-    );
+    const upsert = this.statement(SQL.upsertTrace);
     this.db.transaction(() => {
-      for (const t of traces) {
-        upsert.run(t.id, t.householdId, t.rule, toMillis(t.startedAt), t.status, JSON.stringify(t.body));
-      }
+      for (const trace of traces) upsert.run(...traceValues(trace));
     })();
   }
 
@@ -511,16 +483,12 @@ export class SqliteStore implements Store {
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {
-    this.statement(
-      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-    ).run(...auditValues(record));
+    this.statement(SQL.insertAudit).run(...auditValues(record));
   }
 
   async appendAuditBatch(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const insert = this.statement(
-      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-    );
+    const insert = this.statement(SQL.insertAudit);
     this.db.transaction(() => {
       for (const record of records) insert.run(...auditValues(record));
     })();

@@ -3,7 +3,6 @@ import { badRequest, type HubError } from '../core/errors.ts';
 import type { ActionSpec } from '../model/thing.ts';
 import { vocabularyActions } from '../model/thing.ts';
 import { DOOR_NAMES, type DoorName, VSS } from './signals.ts';
-import { vehicleCapability, type WINDOW_CHOICES } from './vocabulary-additions.ts';
 
 /** One VISS `set` a command turns into. */
 export interface SignalWrite {
@@ -23,12 +22,7 @@ export function vehicleActions(): Record<string, ActionSpec> {
     },
     set_target_temperature: climate.set_target_temperature,
     ...vocabularyActions('charging', ['start', 'stop', 'set_limit']),
-    ...Object.fromEntries(
-      Object.entries(vehicleCapability.actions).map(([name, def]) => [
-        name,
-        { capability: 'vehicle', title: def.title, ...('input' in def ? { input: def.input } : {}) },
-      ]),
-    ),
+    ...vocabularyActions('vehicle'),
   };
 }
 
@@ -55,7 +49,7 @@ export function writesFor(action: string, input: Record<string, unknown>): Signa
     case 'set_limit':
       return [{ path: VSS.chargeLimit, value: Math.round(Number(input.limit)) }];
     case 'set_window': {
-      const window = input.window as (typeof WINDOW_CHOICES)[number];
+      const window = input.window as DoorName | 'all';
       const doors: DoorName[] = window === 'all' ? DOOR_NAMES : [window];
       return doors.map((door) => ({ path: VSS.window(door), value: Math.round(Number(input.position)) }));
     }

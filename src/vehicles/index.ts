@@ -6,4 +6,3 @@ export { parseVehicleConfig, type VehicleEndpoint, VehicleService, type VehicleS
 export { VEHICLE_SIGNALS, VSS } from './signals.ts';
 export { vehicleThing } from './thing.ts';
 export { TRIP_EVENT, type TripRecord } from './trips.ts';
-export { vehicleCapability } from './vocabulary-additions.ts';

@@ -119,7 +119,9 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
       const header = request.headers.authorization;
       const bearer = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
       const forToken = async (token: string) => {
-        const principal = await ctx.tokens.verify(token);
+        // A store that fails here must not leave a rejected promise no request may ever await.
+        const principal = await ctx.tokens.verify(token).catch(() => undefined);
+        if (principal === undefined) return vissErrors.unavailable('the token could not be checked');
         if (!principal) return vissErrors.invalidToken();
         return service.vissSource(principal, id) ?? vissErrors.unknownPath(`vehicle ${id}`);
       };

@@ -150,9 +150,7 @@ export class VehicleService implements Subsystem {
     if (!running || !twin || twin.thing.kind !== 'vehicle') return null;
     // A guest pass that does not name this car does not see it, over VISS as over the API.
     if (!running.hub.security.permissions.canSee(principal, id)) return null;
-    const paths = Object.values(twin.thing.properties)
-      .map((spec) => spec.binding)
-      .filter((path): path is string => typeof path === 'string' && path in VSS_NODES);
+    const paths = vehicleMapping.paths(twin.thing);
     return new TwinSignalSource({
       twins: running.hub.twins,
       bus: running.hub.bus,

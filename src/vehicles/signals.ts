@@ -161,14 +161,9 @@ export const VEHICLE_SIGNALS: readonly VehicleSignal[] = [
 ];
 
 const byPath = new Map(VEHICLE_SIGNALS.map((signal) => [signal.path, signal]));
-const byProperty = new Map(VEHICLE_SIGNALS.map((signal) => [signal.property, signal]));
 
 export function signalForPath(path: string): VehicleSignal | undefined {
   return byPath.get(path);
-}
-
-export function signalForProperty(property: string): VehicleSignal | undefined {
-  return byProperty.get(property);
 }
 
 /** Actuators the car takes commands on without a twin property of their own. */

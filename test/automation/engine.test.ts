@@ -16,6 +16,19 @@ async function advance(clock: VirtualClock, ms: number, step = 1000): Promise<vo
   for (let done = 0; done < ms; done += step) await clock.advance(Math.min(step, ms - done));
 }
 
+/** A hub from T0 whose fan rule's 10-minute `for:` started at T0, `elapsed` ago. */
+async function hubWithPendingFan(elapsed: number): Promise<TestHub> {
+  const clock = new VirtualClock(T0);
+  const hub = await startTestHub({ clock });
+  await writeRule(hub.dataDir, 'fan.yaml', FAN_RULE_YAML);
+  await hub.engine.reloadFile('fan.yaml');
+  hub.set('household', 'presence.anyone_home', true);
+  hub.set('living-room-sensor', 'sensor.temperature', 22);
+  hub.set('living-room-sensor', 'sensor.temperature', 26);
+  await advance(clock, elapsed);
+  return hub;
+}
+
 async function writeRule(dataDir: string, name: string, text: string): Promise<void> {
   await mkdir(join(dataDir, 'automations'), { recursive: true });
   await writeFile(join(dataDir, 'automations', name), text);
@@ -87,14 +100,7 @@ describe('automations: the contract rule on the virtual clock', () => {
 
 describe('automations: durable timers across a restart', () => {
   it('resumes a pending for: after a restart and fires once at the right time', async () => {
-    const clock1 = new VirtualClock(T0);
-    const first = await startTestHub({ clock: clock1 });
-    await writeRule(first.dataDir, 'fan.yaml', FAN_RULE_YAML);
-    await first.engine.reloadFile('fan.yaml');
-    first.set('household', 'presence.anyone_home', true);
-    first.set('living-room-sensor', 'sensor.temperature', 22);
-    first.set('living-room-sensor', 'sensor.temperature', 26);
-    await advance(clock1, 3 * MIN);
+    const first = await hubWithPendingFan(3 * MIN);
     await first.hub.stop();
     assert.equal(first.ruleCommands('fan-when-hot').length, 0);
     assert.equal((await listTimersOf(first.dataDir)).length, 1, 'the pending for: is stored');
@@ -114,14 +120,7 @@ describe('automations: durable timers across a restart', () => {
   });
 
   it('fires a deadline that passed while the hub was down once, at start', async () => {
-    const clock1 = new VirtualClock(T0);
-    const first = await startTestHub({ clock: clock1 });
-    await writeRule(first.dataDir, 'fan.yaml', FAN_RULE_YAML);
-    await first.engine.reloadFile('fan.yaml');
-    first.set('household', 'presence.anyone_home', true);
-    first.set('living-room-sensor', 'sensor.temperature', 22);
-    first.set('living-room-sensor', 'sensor.temperature', 26);
-    await advance(clock1, 2 * MIN);
+    const first = await hubWithPendingFan(2 * MIN);
     await first.hub.stop();
 
     const second = await startTestHub({ clock: new VirtualClock(T0 + 45 * MIN), dataDir: first.dataDir });

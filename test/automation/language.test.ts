@@ -50,6 +50,17 @@ describe('expression language', () => {
     assert.equal(run("number('12.5') + 1"), 13.5);
   });
 
+  it('caps a value a loop keeps doubling, so it cannot exhaust memory', () => {
+    const variables: Record<string, unknown> = { s: 'ab', l: [] };
+    for (let i = 0; i < 40; i++) {
+      variables.s = run('s + s', variables);
+      variables.l = run('[l, l]', variables);
+    }
+    assert.equal(variables.s, null);
+    assert.equal(JSON.stringify(variables.l).length < 10_000_000, true);
+    assert.deepEqual(run('[1, [2, 3]]'), [1, [2, 3]]);
+  });
+
   it('reports syntax errors with their position and refuses unknown functions', () => {
     assert.throws(
       () => parseExpression('1 +'),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -11,8 +12,16 @@ import { needService, services } from './services.ts';
 export interface StoreBackend {
   name: string;
   skip: false | string;
+  /** Opens the backend's one place of data; called again, it reopens the same data. */
   open(): Promise<Store>;
+  /** Runs one statement behind the store's back, with `?` placeholders (rewritten to $n for PostgreSQL). */
+  exec(sql: string, params: unknown[]): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/** An id no other test run uses, so suites sharing one database never meet. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
 function sqliteBackend(prefix: string): StoreBackend {
@@ -22,6 +31,14 @@ function sqliteBackend(prefix: string): StoreBackend {
     name: 'SQLite',
     skip: false,
     open: () => openStore({ kind: 'sqlite', file }),
+    exec: async (sql, params) => {
+      const db = new Database(file);
+      try {
+        db.prepare(sql).run(...params);
+      } finally {
+        db.close();
+      }
+    },
     dispose: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -30,19 +47,32 @@ function sqliteBackend(prefix: string): StoreBackend {
 async function postgresBackend(): Promise<StoreBackend> {
   const skip = await needService('pg');
   const schema = `triad_test_${randomBytes(6).toString('hex')}`;
+  const withClient = async (work: (client: pg.Client) => Promise<void>) => {
+    const client = new pg.Client({ connectionString: services.pg });
+    await client.connect();
+    try {
+      await work(client);
+    } finally {
+      await client.end();
+    }
+  };
   return {
     name: 'PostgreSQL',
     skip,
     open: () => openStore({ kind: 'postgres', url: services.pg, schema }),
-    dispose: async () => {
-      const client = new pg.Client({ connectionString: services.pg });
-      await client.connect();
-      try {
+    exec: (sql, params) =>
+      withClient(async (client) => {
+        let n = 0;
+        await client.query(`SET search_path TO ${schema}`);
+        await client.query(
+          sql.replace(/\?/g, () => `$${++n}`),
+          params,
+        );
+      }),
+    dispose: () =>
+      withClient(async (client) => {
         await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
+      }),
   };
 }
 

@@ -194,17 +194,29 @@ export class MqttConnection implements MqttLink {
       if (first >= 0) this.wildcards = [...this.wildcards, { filter, prefix: filter.slice(0, first), handlers }];
     }
     handlers.add(handler);
-    if (isNew) await client.subscribeAsync(filter, { qos: 0 });
-    return async () => {
-      const set = this.routes.get(filter);
-      if (!set) return;
-      set.delete(handler);
-      if (set.size === 0) {
-        this.routes.delete(filter);
-        this.wildcards = this.wildcards.filter((w) => w.filter !== filter);
-        if (this.client?.connected) await this.client.unsubscribeAsync(filter);
+    if (isNew) {
+      try {
+        await client.subscribeAsync(filter, { qos: 0 });
+      } catch (error) {
+        // Without this the route would stay, and a later subscribe to the filter would never ask the broker.
+        this.removeRoute(filter, handler);
+        throw error;
       }
+    }
+    return async () => {
+      if (this.removeRoute(filter, handler) && this.client?.connected) await this.client.unsubscribeAsync(filter);
     };
+  }
+
+  /** Takes `handler` off `filter`; true when that was the filter's last handler. */
+  private removeRoute(filter: string, handler: MqttHandler): boolean {
+    const set = this.routes.get(filter);
+    if (!set) return false;
+    set.delete(handler);
+    if (set.size > 0) return false;
+    this.routes.delete(filter);
+    this.wildcards = this.wildcards.filter((w) => w.filter !== filter);
+    return true;
   }
 
   async publish(

@@ -3,7 +3,7 @@ import type { Command } from '../../core/events.ts';
 import type { DataSchema } from '../../model/schema.ts';
 import type { Thing } from '../../model/thing.ts';
 import { vocabularyActions, vocabularyProperties } from '../../model/thing.ts';
-import { CredentialCheck, hashPassword, newPassword, parseBasicAuth } from '../../people/credentials.ts';
+import { CredentialCheck, hashPassword, parseBasicAuth } from '../../people/credentials.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
 import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
 
@@ -477,5 +477,3 @@ function timeOf(value: unknown): number | undefined {
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? undefined : ms;
 }
-
-export { newPassword };

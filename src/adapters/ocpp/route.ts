@@ -4,7 +4,7 @@ import { HubError } from '../../core/errors.ts';
 import type { OcppCentralSystem } from './central-system.ts';
 import { OCPP_SUBPROTOCOL } from './rpc.ts';
 
-/** OCPP frames are small; a megabyte is far beyond any legitimate message and bounds a hostile one. */
+/** OCPP frames are small; 64 KiB is far beyond any legitimate message and bounds a hostile one. */
 const MAX_FRAME_BYTES = 64 * 1024;
 
 /**

@@ -63,7 +63,11 @@ export class VissAdapter implements Adapter {
       clock: ctx.clock,
       log: ctx.log.child(endpoint.thing),
       backoff: this.options.backoff,
-      onConnect: () => void this.follow(link),
+      // Runs on a socket event: a failure is logged, never left as an unhandled rejection.
+      onConnect: () =>
+        void this.follow(link).catch((error: unknown) =>
+          ctx.log.warn('could not follow vehicle', { thing: endpoint.thing, error: String(error) }),
+        ),
       onDisconnect: () => ctx.setAvailability(endpoint.householdId, endpoint.thing, false),
       onPoints: (points) => this.mirror(link, points),
     });

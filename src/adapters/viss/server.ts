@@ -9,6 +9,7 @@ import { type Authorizer, type ConnectionSource, VissSession } from './session.t
 /** A client this far behind is cut off rather than allowed to grow the server's memory. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 export const MAX_MESSAGE_BYTES = 64 * 1024;
+const MAX_QUEUED_REQUESTS = 1000;
 
 /**
  * The VISS version a connection speaks, from its negotiated subprotocol. A client that offered
@@ -59,9 +60,16 @@ export function serveVissSocket(
   });
   // Requests are answered in the order they came, so a set is seen by a later get.
   let queue: Promise<void> = Promise.resolve();
+  let queued = 0;
   socket.on('message', (data: Buffer, isBinary: boolean) => {
+    // The rate limit answers only once a request's turn comes; this bounds what waits for it.
+    if (queued >= MAX_QUEUED_REQUESTS) {
+      socket.close(1008, 'too many requests waiting for an answer');
+      return;
+    }
+    queued++;
     const text = isBinary ? '' : data.toString('utf8');
-    queue = queue.then(() => session.handle(text));
+    queue = queue.then(() => session.handle(text)).finally(() => queued--);
   });
   const close = () => session.close();
   socket.on('close', close);

@@ -98,7 +98,8 @@ export class VissSession {
       });
       return;
     }
-    const source = await this.sourceFor(request);
+    // A token check that fails (the store gone away) answers this request, not the connection's next ones.
+    const source = await this.sourceFor(request).catch(() => vissErrors.unavailable('the token could not be checked'));
     if (isVissError(source)) {
       this.reply(echo, source);
       return;
@@ -144,8 +145,9 @@ export class VissSession {
       let answer = this.tokens.get(request.authorization);
       if (!answer) {
         answer = await authorize(request.authorization);
-        // A connection trying many tokens gets no cache to grow.
-        if (this.tokens.size < 16) this.tokens.set(request.authorization, answer);
+        // A connection trying many tokens gets no cache to grow; a passing failure (503) is asked again.
+        const passing = isVissError(answer) && answer.number === 503;
+        if (this.tokens.size < 16 && !passing) this.tokens.set(request.authorization, answer);
       }
       return answer;
     }

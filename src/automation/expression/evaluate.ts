@@ -20,7 +20,7 @@ export function evaluate(expr: Expr, scope: ExpressionScope): unknown {
     case 'name':
       return Object.hasOwn(scope.variables, expr.name) ? scope.variables[expr.name] : null;
     case 'list':
-      return expr.items.map((item) => evaluate(item, scope));
+      return list(expr.items.map((item) => evaluate(item, scope)));
     case 'member':
       return property(evaluate(expr.object, scope), expr.name);
     case 'index': {
@@ -42,6 +42,29 @@ export function evaluate(expr: Expr, scope: ExpressionScope): unknown {
     case 'call':
       return call(expr.fn, expr.args, scope);
   }
+}
+
+/**
+ * The most characters and list items one value may hold. Without it a `repeat` that doubles a
+ * variable (`{{ s + s }}`, `{{ [l, l] }}`) would grow it exponentially until the hub runs out of
+ * memory or hangs writing it out; a value that would grow past this is null instead.
+ */
+const MAX_VALUE_SIZE = 1_000_000;
+/** The size of each list an expression built, counted through nested lists it shares. */
+const listSizes = new WeakMap<unknown[], number>();
+
+function sizeOf(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (Array.isArray(value)) return listSizes.get(value) ?? value.length;
+  return 1;
+}
+
+function list(items: unknown[]): unknown[] | null {
+  let size = 1;
+  for (const item of items) size += sizeOf(item);
+  if (size > MAX_VALUE_SIZE) return null;
+  listSizes.set(items, size);
+  return items;
 }
 
 /** What counts as true in a condition: false, null, 0, '' and empty lists do not. */
@@ -85,7 +108,10 @@ function binary(expr: Extract<Expr, { kind: 'binary' }>, scope: ExpressionScope)
       return false;
     case '+':
       if (typeof a === 'number' && typeof b === 'number') return finite(a + b);
-      if (typeof a === 'string' || typeof b === 'string') return text(a) + text(b);
+      if (typeof a === 'string' || typeof b === 'string') {
+        const joined = text(a) + text(b);
+        return joined.length <= MAX_VALUE_SIZE ? joined : null;
+      }
       return null;
     case '-':
       return typeof a === 'number' && typeof b === 'number' ? finite(a - b) : null;

@@ -133,7 +133,7 @@ export function liveWorld(
   };
 }
 
-export function toStored(trace: Trace): StoredTrace {
+function toStored(trace: Trace): StoredTrace {
   return {
     id: trace.id,
     householdId: trace.householdId,

@@ -6,7 +6,15 @@ import type { Action, Condition, Rule, Trigger, TriggerData } from '../model.ts'
 import { renderTemplate } from '../parse/template.ts';
 import { checkCondition } from './conditions.ts';
 import { type ConditionResult, FINAL_TRACE, type Trace, type TraceStatus, type TraceStep } from './trace.ts';
-import { isScheduled, matchEvent, matchStateChange, nextScheduled, scheduledData, stillHolds } from './triggers.ts';
+import {
+  isScheduled,
+  isStateLike,
+  matchEvent,
+  matchStateChange,
+  nextScheduled,
+  scheduledData,
+  stillHolds,
+} from './triggers.ts';
 import type { AutomationWorld, CommandRecord } from './world.ts';
 
 /** The owner name durable timers are stored under. */
@@ -163,7 +171,7 @@ export class AutomationRuntime {
   private arm(state: RuleState): void {
     const { rule } = state;
     for (const trigger of rule.triggers) {
-      if (trigger.type === 'state' || trigger.type === 'numeric_state' || trigger.type === 'zone') {
+      if (isStateLike(trigger)) {
         let things = this.byThing.get(rule.householdId);
         if (!things) {
           things = new Map();
@@ -208,8 +216,9 @@ export class AutomationRuntime {
       const due = nextScheduled(trigger, after, this.world.location(state.rule.householdId));
       if (!Number.isFinite(due)) return;
       cancel = clock.setTimeout(() => {
-        this.fire(state, scheduledData(trigger, due, this.newId(due, 'trg_')));
+        // Arm the next occurrence first, so a run that throws cannot stop the schedule.
         armFrom(due);
+        this.fire(state, scheduledData(trigger, due, this.newId(due, 'trg_')));
       }, due - clock.now());
     };
     armFrom(clock.now());

@@ -35,7 +35,6 @@ export function matchStateChange(trigger: Trigger, change: StateChanged): Trigge
   };
   switch (trigger.type) {
     case 'state':
-      if (trigger.thing !== change.thing || trigger.property !== change.property) return null;
       if (sameValue(change.from, change.to) || !oneOf(change.from, trigger.from) || !oneOf(change.to, trigger.to))
         return null;
       return {
@@ -44,7 +43,6 @@ export function matchStateChange(trigger: Trigger, change: StateChanged): Trigge
         description: `${change.thing} ${change.property} changed to ${JSON.stringify(change.to)}`,
       };
     case 'numeric_state':
-      if (trigger.thing !== change.thing || trigger.property !== change.property) return null;
       // Fires on crossing into the range only: a value already inside does not fire again.
       if (!inRange(change.to, trigger.above, trigger.below) || inRange(change.from, trigger.above, trigger.below))
         return null;
@@ -54,7 +52,6 @@ export function matchStateChange(trigger: Trigger, change: StateChanged): Trigge
         description: `${change.thing} ${change.property} is ${JSON.stringify(change.to)}${trigger.above !== undefined ? `, above ${trigger.above}` : ''}${trigger.below !== undefined ? `, below ${trigger.below}` : ''}`,
       };
     case 'zone': {
-      if (trigger.thing !== change.thing || change.property !== 'presence.zone') return null;
       const entered = change.to === trigger.zone && change.from !== trigger.zone;
       const left = change.from === trigger.zone && change.to !== trigger.zone;
       if (trigger.event === 'enter' ? !entered : !left) return null;
