@@ -138,6 +138,7 @@ describe('core: twin, commands, history', () => {
     await clock.advance(10);
     assert.equal(commands.get(command.id)?.status, 'sent');
     await clock.advance(100);
+    await commands.flush();
     const stored = await store.getCommand('h1', command.id);
     assert.equal(stored?.status, 'confirmed');
     const lifecycle = events

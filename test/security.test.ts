@@ -138,6 +138,40 @@ describe('security: people, roles, grants, guest passes and the audit trail', ()
     assert.ok(lines.some((l) => l.thing === 'car' && l.result === 'accepted' && (l.actor as Json).name === 'Alex'));
   });
 
+  it('audits who changed a rule, not each command the rule then sends', async () => {
+    const rule = {
+      id: 'kids-light-button',
+      triggers: [{ trigger: 'webhook', webhook_id: 'kids-light-button-4b1d' }],
+      actions: [{ action: 'turn_on', thing: 'kids_light' }],
+    };
+    const made = await call('/api/automations', { method: 'POST', json: rule });
+    assert.equal(made.status, 201, made.text);
+    const fired = await call('/api/automations/webhooks/kids-light-button-4b1d', { method: 'POST', json: {} });
+    assert.equal(fired.status, 200, fired.text);
+    const events = await eventually(async () => {
+      const answer = await call('/api/events?type=command');
+      const list = answer.body as unknown as Array<{ command: Json }>;
+      return list.some((e) => e.command.issuedBy === 'rule:kids-light-button') && list;
+    });
+    assert.ok(events.length > 0);
+
+    const lines = (await call('/api/audit')).body as unknown as Array<Json & { actor: Json }>;
+    const change = lines.find((l) => l.action === 'POST /api/automations');
+    assert.ok(change, 'creating the rule is in the audit trail');
+    assert.equal(change.result, 'accepted');
+    assert.equal(change.actor.name, 'owner');
+    assert.equal(
+      lines.some((l) => l.action === 'POST /api/automations/webhooks/:id'),
+      false,
+      'firing a webhook changes no rule',
+    );
+    assert.equal(
+      lines.some((l) => l.actor.kind === 'rule' && l.result === 'accepted'),
+      false,
+      "the rule's own command is in its trace, not the audit trail",
+    );
+  });
+
   it('even a "*" grant does not let a child unlock: that needs a grant naming the lock', async () => {
     await call('/api/grants', { method: 'POST', json: { user: 'Kim', things: ['*'], actions: ['*'] } });
     assert.equal((await act('front_door', 'unlock', tokens.Kim)).status, 403);

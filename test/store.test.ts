@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Command, HubEvent, StateChanged } from '../src/core/events.ts';
+import type { Command, CommandUpdated, HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Thing } from '../src/model/thing.ts';
 import type { AuditRecord, Store, StoredTimer, TokenRecord } from '../src/store/store.ts';
 import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
@@ -291,6 +291,82 @@ function storeSuite(backend: StoreBackend): void {
         [500, 1000],
       );
       assert.deepEqual(await store.listEvents({ householdId: unique('hh') }), []);
+    });
+
+    it('reads a command’s events from its log, in time order with the rest, filtered and paged', async () => {
+      const household = unique('hh');
+      const base = makeCommand(household, { thing: 'garage-door', createdAt: T0 + 1000, expiresAt: T0 + 60_000 });
+      const step = (status: Command['status'], at: number, cause: string | null, error: string | null = null) => ({
+        id: unique(`evt${at}`),
+        status,
+        ts: T0 + at,
+        cause,
+        error,
+      });
+      const log = [step('pending', 1000, 'trg_1'), step('sent', 1500, 'trg_1'), step('failed', 3500, null, 'offline')];
+      // Saved as the command service does: each status with the log so far, the last one winning.
+      await store.saveCommand({ ...base, log: log.slice(0, 1) });
+      await store.saveCommands([{ ...base, status: 'failed', error: 'offline', updatedAt: T0 + 3500, log }]);
+      const ran: HubEvent = { type: 'automation.ran', id: unique('ev'), householdId: household, ts: T0 + 2000 };
+      await store.appendEvents([ran]);
+      await store.appendHistory([change(household, 3)]);
+
+      const all = await store.listEvents({ householdId: household });
+      assert.deepEqual(
+        all.map((e) => [e.ts - T0, e.type]),
+        [
+          [1000, 'command'],
+          [1500, 'command'],
+          [2000, 'automation.ran'],
+          [3000, 'state'],
+          [3500, 'command'],
+        ],
+      );
+      const sent = all[1] as CommandUpdated;
+      assert.equal('log' in sent.command, false, 'the log stays in the store');
+      assert.deepEqual(sent, {
+        type: 'command',
+        id: log[1].id,
+        householdId: household,
+        ts: T0 + 1500,
+        cause: 'trg_1',
+        command: { ...base, status: 'sent', error: null, updatedAt: T0 + 1500 },
+      });
+      assert.equal((all[4] as CommandUpdated).command.error, 'offline');
+      assert.deepEqual((await store.getCommand(household, base.id))?.status, 'failed');
+
+      const window = await store.listEvents({ householdId: household, since: T0 + 1200, until: T0 + 3000 });
+      assert.deepEqual(
+        window.map((e) => e.ts - T0),
+        [1500, 2000, 3000],
+      );
+      const onlyCommands = await store.listEvents({ householdId: household, types: ['command'] });
+      assert.deepEqual(
+        onlyCommands.map((e) => e.id),
+        log.map((s) => s.id),
+      );
+      assert.deepEqual(await store.listEvents({ householdId: household, types: ['command'], thing: 'car' }), []);
+      assert.equal((await store.listEvents({ householdId: household, thing: 'garage-door' })).length, 3);
+      assert.deepEqual(await store.listEvents({ householdId: unique('hh'), types: ['command'] }), []);
+
+      // The replay reads the event log a page at a time: command steps are paged in order too.
+      const first = await store.pageEvents({ householdId: household, from: T0, to: T0 + 5000, limit: 2 });
+      assert.deepEqual(
+        first.map((e) => e.id),
+        [log[0].id, log[1].id],
+      );
+      const last = first[first.length - 1];
+      const rest = await store.pageEvents({
+        householdId: household,
+        from: T0,
+        to: T0 + 5000,
+        after: { ts: last.ts, id: last.id },
+        limit: 10,
+      });
+      assert.deepEqual(
+        rest.map((e) => e.id),
+        [ran.id, log[2].id],
+      );
     });
 
     it('refuses state changes in the event log, writing nothing', async () => {

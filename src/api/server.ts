@@ -68,6 +68,8 @@ export interface ApiServerOptions {
 
 /** Paths anyone may call: the health probe and the API's own description. */
 const PUBLIC_PATHS = new Set(['/api/health', '/api/openapi.json']);
+/** Routes whose successful POST, PUT or DELETE is written to the audit trail: rule changes. */
+const AUDITED_CHANGES = /^\/api\/automations(\/:id(\/(enable|disable))?)?$/;
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -139,6 +141,23 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       });
       throw new HubError(403, 'forbidden', refusal);
     }
+  });
+
+  // Changes to what the hub does on its own (automations) are audited like commands are: a rule's
+  // commands are not audited one by one, so who created or changed the rule is the record.
+  app.addHook('onResponse', async (request, reply) => {
+    const security = ctx.security;
+    const route = request.routeOptions.url;
+    if (!security || !request.principal || !route || reply.statusCode >= 300) return;
+    if (request.method === 'GET' || !AUDITED_CHANGES.test(route)) return;
+    security.audit.record({
+      householdId: request.principal.householdId,
+      actor: security.actorOf(request.principal),
+      via: 'http',
+      action: `${request.method} ${route}`,
+      result: 'accepted',
+      reason: null,
+    });
   });
 
   app.setErrorHandler((error: FastifyError | HubError | Error, request: FastifyRequest, reply: FastifyReply) => {

@@ -227,6 +227,8 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const until = parseTime(query.until, 'until');
       // Read your own writes: what the hub has seen is in the answer even before its batch is due.
       await ctx.history.flush();
+      // Commands' events are read from their rows: their latest statuses too.
+      await ctx.commands.flush();
       const events = await ctx.store.listEvents({
         householdId: principalOf(request).householdId,
         since,

@@ -10,29 +10,36 @@ export interface Clock {
   setInterval(fn: () => void, ms: number): () => void;
 }
 
+/** Node caps timers at 2^31-1 ms; longer waits re-arm so far deadlines still fire on time. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+interface WallTimer {
+  due: number;
+  fn: () => void;
+  handle: NodeJS.Timeout | undefined;
+}
+
+// Plain functions rather than closures per timer: a command arms one, a thousand times a second.
+function armWallTimer(timer: WallTimer, delay: number): void {
+  timer.handle = setTimeout(fireWallTimer, Math.min(Math.max(0, delay), MAX_TIMER_MS), timer);
+  timer.handle.unref();
+}
+
+function fireWallTimer(timer: WallTimer): void {
+  const left = timer.due - Date.now();
+  if (left > 0) armWallTimer(timer, left);
+  else timer.fn();
+}
+
 /** The wall clock. Its timers are unref'd so a pending timer never keeps a finished process alive. */
 export class SystemClock implements Clock {
   now(): number {
     return Date.now();
   }
   setTimeout(fn: () => void, ms: number): () => void {
-    // Node caps timers at 2^31-1 ms; longer waits re-arm so far deadlines still fire on time.
-    const MAX = 2_147_483_647;
-    let handle: NodeJS.Timeout;
-    const due = Date.now() + ms;
-    const arm = (delay: number) => {
-      handle = setTimeout(
-        () => {
-          const left = due - Date.now();
-          if (left > 0) arm(left);
-          else fn();
-        },
-        Math.min(Math.max(0, delay), MAX),
-      );
-      handle.unref();
-    };
-    arm(ms);
-    return () => clearTimeout(handle);
+    const timer: WallTimer = { due: Date.now() + ms, fn, handle: undefined };
+    armWallTimer(timer, ms);
+    return () => clearTimeout(timer.handle);
   }
   setInterval(fn: () => void, ms: number): () => void {
     const handle = setInterval(fn, ms);

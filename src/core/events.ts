@@ -46,6 +46,21 @@ export interface Command {
   createdAt: number;
   updatedAt: number;
   expiresAt: number;
+  /**
+   * Every status it went through, kept in its stored row: the event log reads a command's events
+   * from there rather than from rows of their own. Only on what is handed to the store.
+   */
+  log?: CommandStep[];
+}
+
+/** One status of a command's lifecycle, as the `command` event that announced it had it. */
+export interface CommandStep {
+  /** The id of the `command` event. */
+  id: string;
+  status: CommandStatus;
+  ts: number;
+  cause: string | null;
+  error: string | null;
 }
 
 export interface CommandUpdated extends EventBase {

@@ -39,7 +39,7 @@ export class HistoryWriter {
     this.unsubscribe = this.options.bus.subscribe((event) => this.take(event));
     this.cancelTimer = this.options.clock.setInterval(() => {
       void this.flush();
-    }, this.options.flushEveryMs ?? 250);
+    }, this.options.flushEveryMs ?? 50);
   }
 
   /** Commits everything buffered so far; resolves when it is durable. */
@@ -65,6 +65,9 @@ export class HistoryWriter {
   }
 
   private take(event: HubEvent): void {
+    // A command's events are kept in its own row (its log, written by the command service), and
+    // the event log reads them from there.
+    if (event.type === 'command') return;
     if (event.type === 'state') this.states.push(event);
     else this.others.push(event);
     const max = this.options.maxBatch ?? 5000;

@@ -6,7 +6,7 @@
  * To change the schema, append a migration with the next version. Never edit one that has shipped:
  * `schema_migrations` records which versions a database has, and applied ones never run again.
  */
-import type { Command, HubEvent, StateChanged } from '../core/events.ts';
+import type { Command, CommandStep, HubEvent, StateChanged } from '../core/events.ts';
 import { SpecInterner } from '../model/intern.ts';
 import type { Thing } from '../model/thing.ts';
 import type {
@@ -190,6 +190,14 @@ export const migrations: Migration[] = [
     // written before this keep everything in `body` (specs NULL) and still read back whole.
     statements: ({ json }) => [`ALTER TABLE things ADD COLUMN specs ${json}`],
   },
+  {
+    version: 5,
+    name: 'command events read from the command log',
+    // A command's events are kept in its own row (body.log) rather than as rows of the events
+    // table; the event log finds the commands that can have events in a time range by this.
+    // Events of commands written before this stay in the events table and read back as they were.
+    statements: () => ['CREATE INDEX commands_by_update ON commands (household_id, updated_at)'],
+  },
 ];
 
 /** Creates the ledger of applied versions; runs before any migration. */
@@ -360,6 +368,23 @@ export function commandFromRow(row: BodyRow): Command {
   return JSON.parse(row.body) as Command;
 }
 
+/**
+ * The `command` event a step of a command's log stands for: the command as it was then (only its
+ * status, error and time change over its life), with the event's own id, time and cause.
+ */
+export function commandEvent(body: string, stepText: string): HubEvent {
+  const { log: _log, ...command } = JSON.parse(body) as Command;
+  const step = JSON.parse(stepText) as CommandStep;
+  return {
+    type: 'command',
+    id: step.id,
+    householdId: command.householdId,
+    ts: step.ts,
+    cause: step.cause,
+    command: { ...command, status: step.status, error: step.error, updatedAt: step.ts },
+  };
+}
+
 export function historyPointFromRow(row: HistoryRow): HistoryPoint {
   return { id: row.id, property: row.property, ts: row.ts, value: fromJson(row.value), cause: row.cause };
 }
@@ -376,6 +401,7 @@ export function latestValueFromRow(row: LatestRow): LatestValue {
 
 /** Events come back exactly as written; state changes are rebuilt from their history row. */
 export function eventFromRow(row: MergedEventRow): HubEvent {
+  if (row.source === COMMAND_LOG && row.body !== null && row.value !== null) return commandEvent(row.body, row.value);
   if (row.body !== null) return JSON.parse(row.body) as HubEvent;
   const change: StateChanged = {
     type: 'state',
@@ -598,11 +624,33 @@ export function pageQuerySql(dialect: Dialect, table: 'history' | 'events', quer
   }
   const columns =
     table === 'history' ? 'id, household_id, thing, property, ts, from_value, value, cause, source' : 'id, ts, body';
+  let from = `SELECT ${columns} FROM ${table} WHERE ${where.join(' AND ')}`;
+  if (table === 'events') {
+    // Commands' events live in their log (see commandLogBranch); each page takes them in order too.
+    const log = commandLogBranch(dialect, params, {
+      householdId: query.householdId,
+      since: query.from,
+      until: query.to,
+    });
+    if (query.after) {
+      log.where.push(
+        `(${log.ts} > ${params.bind(query.after.ts)} OR (${log.ts} = ${params.bind(query.after.ts)} AND ${log.id} > ${params.bind(query.after.id)}))`,
+      );
+    }
+    from = `SELECT id, ts, body, NULL AS step FROM ${table} WHERE ${where.join(' AND ')}
+      UNION ALL SELECT ${log.id} AS id, ${log.ts} AS ts, c.body, ${log.step} AS step FROM ${log.from}
+      WHERE ${log.where.join(' AND ')}`;
+  }
   const limit = params.bind(clampLimit(query.limit, PAGE_LIMIT));
   return {
-    sql: `SELECT ${columns} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY ts, id LIMIT ${limit}`,
+    sql: `SELECT * FROM (${from}) AS page ORDER BY ts, id LIMIT ${limit}`,
     params: params.values,
   };
+}
+
+/** An event of a page of the event log: a row of its own, or a step of a command's log. */
+export function pageEventFromRow(row: BodyRow & { step: string | null }): HubEvent {
+  return row.step !== null ? commandEvent(row.body, row.step) : (JSON.parse(row.body) as HubEvent);
 }
 
 /** Each property's last value before a time; ties in time go to the larger id, as in the stream. */
@@ -648,7 +696,15 @@ export interface Dialect {
   oneOf(column: string, placeholder: string): string;
   /** How a list of strings is bound as that one parameter. */
   arrayParam(values: string[]): unknown;
+  /**
+   * The commands table `c` joined with one row per step of each command's log, and how to read
+   * a step (its JSON text, event id, time) and the command's thing.
+   */
+  commandLog: { from: string; step: string; id: string; ts: string; thing: string };
 }
+
+/** Marks a merged row that is a step of a command's log (see commandLogBranch). */
+const COMMAND_LOG = 'command-log';
 
 export interface BuiltQuery {
   sql: string;
@@ -699,12 +755,40 @@ export function eventQuerySql(dialect: Dialect, query: EventQuery): BuiltQuery |
   if (wantsEvents) {
     const where = commonEventFilters(params, query);
     if (otherTypes !== undefined) where.push(dialect.oneOf('type', params.bind(dialect.arrayParam(otherTypes))));
-    branches.push(`SELECT id, household_id, ts, thing, NULL, NULL, NULL, NULL, NULL, body
-      FROM events WHERE ${where.join(' AND ')}`);
+    // Every branch names its columns: the merged rows take the first branch's names.
+    branches.push(`SELECT id, household_id, ts, thing, NULL AS property, NULL AS from_value, NULL AS value,
+      NULL AS cause, NULL AS source, body FROM events WHERE ${where.join(' AND ')}`);
+  }
+  if (otherTypes === undefined || otherTypes.includes('command')) {
+    const log = commandLogBranch(dialect, params, query);
+    branches.push(`SELECT ${log.id} AS id, c.household_id, ${log.ts} AS ts, ${log.thing} AS thing,
+      NULL AS property, NULL AS from_value, ${log.step} AS value, NULL AS cause, '${COMMAND_LOG}' AS source,
+      c.body FROM ${log.from} WHERE ${log.where.join(' AND ')}`);
   }
   const limit = params.bind(clampLimit(query.limit, EVENT_LIMIT));
   const sql = `SELECT * FROM (${branches.join(' UNION ALL ')}) AS merged ORDER BY ts, id LIMIT ${limit}`;
   return { sql, params: params.values };
+}
+
+/**
+ * The steps of command logs as event rows, filtered like the events table: the commands whose
+ * lives overlap the range (by the index on household and last update), then their steps in it.
+ */
+function commandLogBranch(
+  dialect: Dialect,
+  params: Params,
+  query: { householdId: string; since?: number; until?: number; thing?: string },
+) {
+  const { from, step, id, ts, thing } = dialect.commandLog;
+  const where = [`c.household_id = ${params.bind(query.householdId)}`];
+  if (query.since !== undefined) {
+    where.push(`c.updated_at >= ${params.bind(query.since)}`, `${ts} >= ${params.bind(query.since)}`);
+  }
+  if (query.until !== undefined) {
+    where.push(`c.created_at <= ${params.bind(query.until)}`, `${ts} <= ${params.bind(query.until)}`);
+  }
+  if (query.thing !== undefined) where.push(`${thing} = ${params.bind(query.thing)}`);
+  return { from, step, id, ts, thing, where };
 }
 
 function commonEventFilters(params: Params, query: EventQuery): string[] {

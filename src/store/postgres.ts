@@ -31,6 +31,7 @@ import {
   type MergedEventRow,
   migrationsTableSql,
   optionalMillis,
+  pageEventFromRow,
   pageQuerySql,
   pendingMigrations,
   pruneTracesSql,
@@ -90,6 +91,13 @@ const DIALECT: Dialect = {
   placeholder: (n) => `$${n}`,
   oneOf: (column, placeholder) => `${column} = ANY(${placeholder}::text[])`,
   arrayParam: (values) => values,
+  commandLog: {
+    from: "commands c CROSS JOIN LATERAL jsonb_array_elements(c.body -> 'log') AS step",
+    step: 'step',
+    id: "(step ->> 'id')",
+    ts: "(step ->> 'ts')::bigint",
+    thing: "(c.body ->> 'thing')",
+  },
 };
 
 /** Rows per INSERT statement: bounds one message's size while keeping round trips few. */
@@ -468,8 +476,8 @@ export class PostgresStore implements Store {
 
   async pageEvents(query: PageQuery): Promise<HubEvent[]> {
     const { sql, params } = pageQuerySql(DIALECT, 'events', query);
-    const { rows } = await this.pool.query<BodyRow>(sql, params);
-    return rows.map((row) => JSON.parse(row.body) as HubEvent);
+    const { rows } = await this.pool.query<BodyRow & { step: string | null }>(sql, params);
+    return rows.map(pageEventFromRow);
   }
 
   async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {

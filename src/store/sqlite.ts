@@ -31,6 +31,7 @@ import {
   type MergedEventRow,
   migrationsTableSql,
   optionalMillis,
+  pageEventFromRow,
   pageQuerySql,
   pendingMigrations,
   pruneTracesSql,
@@ -51,6 +52,7 @@ import {
   traceValues,
   valuesBeforeSql,
 } from './migrations.ts';
+import { SqliteWriter, type WriteStep } from './sqlite-writer.ts';
 import type {
   AccountKind,
   AccountRecord,
@@ -107,6 +109,12 @@ export interface SqliteStoreOptions {
   file: string;
   /** How long a write waits for another connection's lock before failing. */
   busyTimeoutMs?: number;
+  /**
+   * Where the bulk writes (history, events, commands, traces, audit) run: on a thread of their
+   * own (the default for a file; see SqliteWriter), or inline on the caller's thread (always for
+   * ':memory:', whose database no second connection can open).
+   */
+  writer?: 'thread' | 'inline';
 }
 
 const COLUMN_TYPES: ColumnTypes = { json: 'TEXT', time: 'INTEGER' };
@@ -115,6 +123,13 @@ const DIALECT: Dialect = {
   placeholder: () => '?',
   oneOf: (column, placeholder) => `${column} IN (SELECT value FROM json_each(${placeholder}))`,
   arrayParam: (values) => JSON.stringify(values),
+  commandLog: {
+    from: "commands c, json_each(c.body, '$.log') AS step",
+    step: 'step.value',
+    id: "json_extract(step.value, '$.id')",
+    ts: "json_extract(step.value, '$.ts')",
+    thing: "json_extract(c.body, '$.thing')",
+  },
 };
 
 const SQL = {
@@ -145,13 +160,15 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly rawStatements = new Map<string, Database.Statement>();
+  /** Null when the bulk writes run inline. Started once the schema is in place (see migrate). */
+  private writer: SqliteWriter | null = null;
 
-  constructor(options: SqliteStoreOptions) {
+  constructor(private readonly options: SqliteStoreOptions) {
     this.db = new Database(options.file);
     this.db.pragma('journal_mode = WAL');
     // NORMAL loses at most the last transactions on power loss, never consistency, in WAL mode.
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma(`busy_timeout = ${Math.floor(options.busyTimeoutMs ?? 5000)}`);
+    this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     this.db.pragma('foreign_keys = ON');
   }
 
@@ -169,9 +186,40 @@ export class SqliteStore implements Store {
         }
       })
       .immediate();
+    const inline =
+      this.options.writer === 'inline' ||
+      this.options.file === ':memory:' ||
+      this.options.file === '' ||
+      this.db.memory;
+    if (!inline && !this.writer) this.writer = new SqliteWriter(this.options.file, this.busyTimeoutMs);
+  }
+
+  private get busyTimeoutMs(): number {
+    return Math.floor(this.options.busyTimeoutMs ?? 5000);
+  }
+
+  /**
+   * Runs bulk writes, each step's statement once per row, as one transaction (a single row on its
+   * own): on the writer thread when there is one, inline otherwise. Resolves with the rows changed.
+   */
+  private async write(steps: WriteStep[]): Promise<number> {
+    if (this.writer) return this.writer.write(steps);
+    const run = () => {
+      let changes = 0;
+      for (const step of steps) {
+        const prepared = this.statement(step.sql);
+        for (const row of step.rows) changes += prepared.run(row).changes;
+      }
+      return changes;
+    };
+    const rows = steps.reduce((n, step) => n + step.rows.length, 0);
+    return rows === 1 ? run() : this.db.transaction(run)();
   }
 
   async close(): Promise<void> {
+    // Whatever was handed to the writer thread is committed before the store says it is closed.
+    await this.writer?.close();
+    this.writer = null;
     this.statements.clear();
     this.rawStatements.clear();
     if (this.db.open) this.db.close();
@@ -238,26 +286,28 @@ export class SqliteStore implements Store {
 
   async appendHistory(changes: StateChanged[]): Promise<void> {
     if (changes.length === 0) return;
-    const insert = this.statement(SQL.insertHistory);
-    const upsert = this.statement(SQL.upsertLatest);
-    this.db.transaction(() => {
-      for (const c of changes) {
-        insert.run(
-          c.id,
-          c.householdId,
-          c.thing,
-          c.property,
-          toMillis(c.ts),
-          jsonText(c.from),
-          jsonText(c.to),
-          c.cause ?? null,
-          c.source,
-        );
-      }
-      for (const c of lastChangeOfEachProperty(changes)) {
-        upsert.run(c.householdId, c.thing, c.property, jsonText(c.to), toMillis(c.ts));
-      }
-    })();
+    const rows = changes.map((c) => [
+      c.id,
+      c.householdId,
+      c.thing,
+      c.property,
+      toMillis(c.ts),
+      jsonText(c.from),
+      jsonText(c.to),
+      c.cause ?? null,
+      c.source,
+    ]);
+    const latest = lastChangeOfEachProperty(changes).map((c) => [
+      c.householdId,
+      c.thing,
+      c.property,
+      jsonText(c.to),
+      toMillis(c.ts),
+    ]);
+    await this.write([
+      { sql: SQL.insertHistory, rows },
+      { sql: SQL.upsertLatest, rows: latest },
+    ]);
   }
 
   async queryHistory(query: HistoryQuery): Promise<HistoryPoint[]> {
@@ -297,12 +347,8 @@ export class SqliteStore implements Store {
   async appendEvents(events: HubEvent[]): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    const insert = this.statement(SQL.insertEvent);
-    this.db.transaction(() => {
-      for (const e of events) {
-        insert.run(e.id, e.householdId, e.type, toMillis(e.ts), eventThing(e), JSON.stringify(e));
-      }
-    })();
+    const rows = events.map((e) => [e.id, e.householdId, e.type, toMillis(e.ts), eventThing(e), JSON.stringify(e)]);
+    await this.write([{ sql: SQL.insertEvent, rows }]);
   }
 
   async listEvents(query: EventQuery): Promise<HubEvent[]> {
@@ -312,17 +358,12 @@ export class SqliteStore implements Store {
   }
 
   async saveCommand(command: Command): Promise<void> {
-    this.statement(SQL.upsertCommand).run(...commandValues(command));
+    await this.write([{ sql: SQL.upsertCommand, rows: [commandValues(command)] }]);
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
     if (commands.length === 0) return;
-    // The statement is run directly: the async saveCommand would turn an error into a rejection
-    // the transaction never sees, and commit the rest.
-    const upsert = this.statement(SQL.upsertCommand);
-    this.db.transaction(() => {
-      for (const command of commands) upsert.run(...commandValues(command));
-    })();
+    await this.write([{ sql: SQL.upsertCommand, rows: commands.map(commandValues) }]);
   }
 
   async getCommand(householdId: string, id: string): Promise<Command | null> {
@@ -410,15 +451,12 @@ export class SqliteStore implements Store {
   }
 
   async saveTrace(trace: StoredTrace): Promise<void> {
-    this.statement(SQL.upsertTrace).run(...traceValues(trace));
+    await this.write([{ sql: SQL.upsertTrace, rows: [traceValues(trace)] }]);
   }
 
   async saveTraces(traces: StoredTrace[]): Promise<void> {
     if (traces.length === 0) return;
-    const upsert = this.statement(SQL.upsertTrace);
-    this.db.transaction(() => {
-      for (const trace of traces) upsert.run(...traceValues(trace));
-    })();
+    await this.write([{ sql: SQL.upsertTrace, rows: traces.map(traceValues) }]);
   }
 
   async getTrace(householdId: string, id: string): Promise<StoredTrace | null> {
@@ -437,12 +475,15 @@ export class SqliteStore implements Store {
   }
 
   async pruneTraces(prune: TracePrune): Promise<number> {
+    // With the trace writes, so it deletes what they wrote before it and nothing written after.
     const { sql, params } = pruneTracesSql(DIALECT, prune);
-    return this.statement(sql).run(...params).changes;
+    return this.write([{ sql, rows: [params] }]);
   }
 
   async deleteTraces(householdId: string, rule: string): Promise<void> {
-    this.statement('DELETE FROM automation_traces WHERE household_id = ? AND rule = ?').run(householdId, rule);
+    await this.write([
+      { sql: 'DELETE FROM automation_traces WHERE household_id = ? AND rule = ?', rows: [[householdId, rule]] },
+    ]);
   }
 
   async pageHistory(query: PageQuery): Promise<StateChanged[]> {
@@ -452,7 +493,7 @@ export class SqliteStore implements Store {
 
   async pageEvents(query: PageQuery): Promise<HubEvent[]> {
     const { sql, params } = pageQuerySql(DIALECT, 'events', query);
-    return (this.statement(sql).all(...params) as BodyRow[]).map((row) => JSON.parse(row.body) as HubEvent);
+    return (this.statement(sql).all(...params) as Array<BodyRow & { step: string | null }>).map(pageEventFromRow);
   }
 
   async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {
@@ -483,15 +524,12 @@ export class SqliteStore implements Store {
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {
-    this.statement(SQL.insertAudit).run(...auditValues(record));
+    await this.write([{ sql: SQL.insertAudit, rows: [auditValues(record)] }]);
   }
 
   async appendAuditBatch(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const insert = this.statement(SQL.insertAudit);
-    this.db.transaction(() => {
-      for (const record of records) insert.run(...auditValues(record));
-    })();
+    await this.write([{ sql: SQL.insertAudit, rows: records.map(auditValues) }]);
   }
 
   async listAudit(query: AuditQuery): Promise<AuditRecord[]> {

@@ -1674,13 +1674,7 @@ export class HomeAssistantDiscovery implements Adapter {
     const last = this.lastMessage;
     if (last && this.lastPayload === payload && last.topic === topic) return last;
     const text = payload.toString('utf8');
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const message = { topic, text, json };
+    const message = { topic, text, json: mayBeJson(text) ? parseOrUndefined(text) : undefined };
     this.lastPayload = payload;
     this.lastMessage = message;
     return message;
@@ -1890,4 +1884,37 @@ function shortHash(text: string): string {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Whether a payload could be JSON at all, judged by its first character. Most plain payloads
+ * (`ON`, `OFF`, `online`) are not, and a JSON.parse that throws costs far more than the message's
+ * whole path through the hub (its error captures a stack).
+ */
+function mayBeJson(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // Whitespace JSON allows before a value: space, tab, line feed, carriage return.
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    // { [ " - 0–9, and the t, f, n of true, false, null.
+    return (
+      c === 0x7b ||
+      c === 0x5b ||
+      c === 0x22 ||
+      c === 0x2d ||
+      (c >= 0x30 && c <= 0x39) ||
+      c === 0x74 ||
+      c === 0x66 ||
+      c === 0x6e
+    );
+  }
+  return false;
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

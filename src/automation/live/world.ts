@@ -15,10 +15,12 @@ export interface RetentionPolicy {
 /**
  * How long a finished run's trace waits before it is written. The device's confirmation of the
  * run's command usually arrives within this window and rides along in the same row write, rather
- * than a second one; traces of many runs share one transaction. A trace of a run that is waiting
- * (delay, wait) is written at the end of the turn, with the run's timer.
+ * than a second one; traces of many runs share one transaction, and a busy rule writes only the
+ * traces retention keeps (see newestFinished). As with history, a crash loses at most this much
+ * of the finished traces. A trace of a run that is waiting (delay, wait) is written at the end of
+ * the turn, with the run's timer.
  */
-const TRACE_WRITE_WINDOW_MS = 50;
+const TRACE_WRITE_WINDOW_MS = 250;
 /**
  * Retention runs for a rule once it has written this many times the traces it keeps (so at most
  * that many more are stored for a while), or this long after its last run when fewer arrive: a
@@ -79,9 +81,23 @@ export function liveWorld(
   const traces = new GroupCommit<StoredTrace>({
     clock,
     writeBatch: async (batch) => {
-      await store.saveTraces(batch);
+      const { kept, crowded } = newestFinished(batch, options.retention.perRule);
+      await store.saveTraces(kept);
       // Written is written: a failed pruning is logged, not charged to the batch.
-      await prune(batch).catch((error: unknown) => log.error('could not prune traces', { error }));
+      await prune(kept).catch((error: unknown) => log.error('could not prune traces', { error }));
+      // A rule whose batch alone filled its retention keeps none of its older traces: pruned now,
+      // which also removes an unfinished copy of a trace whose final one was left out above.
+      for (const { householdId, rule } of crowded) {
+        sincePrune.delete(`${householdId}\u0000${rule}`);
+        await store
+          .pruneTraces({
+            householdId,
+            rule,
+            keep: options.retention.perRule,
+            olderThan: clock.now() - options.retention.maxAgeMs,
+          })
+          .catch((error: unknown) => log.error('could not prune traces', { error }));
+      }
     },
     writeOne: (trace) => store.saveTrace(trace),
     onError: (error, trace) => log.error('could not save trace', { trace: trace.id, error }),
@@ -131,6 +147,35 @@ export function liveWorld(
       flush: () => traces.flush(),
     },
   };
+}
+
+/**
+ * The traces of a batch worth writing: all of them, except that a rule with more finished traces
+ * in the batch than retention keeps loses the oldest of those at once (a rule running a thousand
+ * times a second would otherwise write, then delete, nine in ten of its traces). Order is kept.
+ */
+export function newestFinished(
+  batch: StoredTrace[],
+  perRule: number,
+): { kept: StoredTrace[]; crowded: Array<{ householdId: string; rule: string }> } {
+  const finished = new Map<string, StoredTrace[]>();
+  for (const trace of batch) {
+    if (!FINAL_TRACE.has(trace.status as Trace['status'])) continue;
+    const key = `${trace.householdId}\u0000${trace.rule}`;
+    const list = finished.get(key);
+    if (list) list.push(trace);
+    else finished.set(key, [trace]);
+  }
+  const left = new Set<StoredTrace>();
+  const crowded: Array<{ householdId: string; rule: string }> = [];
+  for (const list of finished.values()) {
+    if (list.length <= perRule) continue;
+    crowded.push({ householdId: list[0].householdId, rule: list[0].rule });
+    // Newest first by start, then id, as retention orders them.
+    const sorted = [...list].sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    for (const trace of sorted.slice(Math.max(0, perRule))) left.add(trace);
+  }
+  return { kept: left.size ? batch.filter((t) => !left.has(t)) : batch, crowded };
 }
 
 function toStored(trace: Trace): StoredTrace {

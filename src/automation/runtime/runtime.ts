@@ -105,6 +105,7 @@ export class AutomationRuntime {
   private readonly commandSteps = new Map<string, { run: Run; record: CommandRecord }>();
   /** Command updates that arrived before dispatch returned the id (a fast device). */
   private readonly early = new Map<string, HubEvent & { type: 'command' }>();
+  private readonly householdReaders = new Map<string, Pick<ExpressionScope, 'state' | 'now'>>();
   private readonly active = new Set<Promise<void>>();
   /** Every run not yet ended, across rules: `busy` looks at these, not at every loaded rule. */
   private readonly inFlight = new Set<Run>();
@@ -508,11 +509,6 @@ export class AutomationRuntime {
       status: 'running',
     };
     run.trace.steps.push(step);
-    const done = (status: TraceStep['status'], detail?: string) => {
-      step.status = status;
-      step.finishedAt = clock.now();
-      if (detail !== undefined) step.detail = detail;
-    };
     const scope = this.scope(run.state.householdId, run.state.variables);
     switch (action.type) {
       case 'thing':
@@ -555,12 +551,12 @@ export class AutomationRuntime {
         }
         if (failures.length) {
           step.error = failures.join('; ');
-          done('error');
+          done(step, clock, 'error');
           if (action.type === 'thing' && action.continueOnError) return 'next';
           run.trace.error = step.error;
           return 'error';
         }
-        done('ok');
+        done(step, clock, 'ok');
         return 'next';
       }
       case 'delay': {
@@ -569,10 +565,10 @@ export class AutomationRuntime {
         step.detail = `until ${new Date(due).toISOString()}`;
         const goOn = await this.suspend(run, { kind: 'delay' }, due);
         if (!goOn) {
-          done('stopped');
+          done(step, clock, 'stopped');
           return run.cancelled ? 'cancelled' : 'stopped';
         }
-        done('ok');
+        done(step, clock, 'ok');
         return 'next';
       }
       case 'wait': {
@@ -588,12 +584,12 @@ export class AutomationRuntime {
           step.conditions.push(...results);
           if (results.every((r) => r.result)) {
             run.state.stack.push({ list: option.list, index: 0 });
-            done('ok', `option ${i}`);
+            done(step, clock, 'ok', `option ${i}`);
             return 'next';
           }
         }
         if (action.otherwise !== null) run.state.stack.push({ list: action.otherwise, index: 0 });
-        done('ok', action.otherwise !== null ? 'default' : 'no option matched');
+        done(step, clock, 'ok', action.otherwise !== null ? 'default' : 'no option matched');
         return 'next';
       }
       case 'if': {
@@ -601,7 +597,7 @@ export class AutomationRuntime {
         const ok = step.conditions.every((r) => r.result);
         const branch = ok ? action.whenTrue : action.otherwise;
         if (branch !== null) run.state.stack.push({ list: branch, index: 0 });
-        done('ok', ok ? 'then' : 'else');
+        done(step, clock, 'ok', ok ? 'then' : 'else');
         return 'next';
       }
       case 'repeat': {
@@ -615,7 +611,7 @@ export class AutomationRuntime {
           run.state.variables.repeat = { index: 1, first: true };
           run.state.stack.push({ list: action.list, index: 0, loop: { list, index, iteration: 0 } });
         }
-        done('ok', first ? 'started' : 'no rounds');
+        done(step, clock, 'ok', first ? 'started' : 'no rounds');
         return 'next';
       }
       case 'notify': {
@@ -638,21 +634,21 @@ export class AutomationRuntime {
           } catch (error) {
             step.error = `webhook ${webhook}: ${error instanceof Error ? error.message : String(error)}`;
             run.trace.error = step.error;
-            done('error');
+            done(step, clock, 'error');
             return 'error';
           }
         }
-        done('ok', message);
+        done(step, clock, 'ok', message);
         return 'next';
       }
       case 'stop':
-        done('stopped', action.reason);
+        done(step, clock, 'stopped', action.reason);
         if (action.error) run.trace.error = action.reason || 'stopped with an error';
         return action.error ? 'error' : 'stopped';
       case 'variables':
         for (const [name, template] of Object.entries(action.variables))
           run.state.variables[name] = renderTemplate(template, scope);
-        done('ok');
+        done(step, clock, 'ok');
         return 'next';
     }
   }
@@ -886,18 +882,32 @@ export class AutomationRuntime {
 
   // ---------------------------------------------------------------- helpers
 
+  /**
+   * A household's state reader and clock for expressions and conditions, made once: every run
+   * asks for them, and new closures per run were a measurable part of a rule's cost.
+   */
+  private readers(householdId: string): Pick<ExpressionScope, 'state' | 'now'> {
+    let readers = this.householdReaders.get(householdId);
+    if (!readers) {
+      const { world } = this;
+      readers = {
+        state: (thing, property) => world.value(householdId, thing, property),
+        now: () => world.clock.now(),
+      };
+      this.householdReaders.set(householdId, readers);
+    }
+    return readers;
+  }
+
   private scope(householdId: string, variables: Record<string, unknown>): ExpressionScope {
-    return {
-      variables,
-      state: (thing, property) => this.world.value(householdId, thing, property),
-      now: () => this.world.clock.now(),
-    };
+    const { state, now } = this.readers(householdId);
+    return { variables, state, now };
   }
 
   private conditionEnv(householdId: string, variables: Record<string, unknown>, trigger: TriggerData | null) {
     return {
       now: this.world.clock.now(),
-      value: (thing: string, property: string) => this.world.value(householdId, thing, property),
+      value: this.readers(householdId).state,
       location: this.world.location(householdId),
       trigger,
       scope: this.scope(householdId, variables),
@@ -950,6 +960,13 @@ export class AutomationRuntime {
     await this.world.traces.flush?.();
     this.waiters.clear();
   }
+}
+
+/** Ends a trace step with its status and, when there is one, what it did. */
+function done(step: TraceStep, clock: { now(): number }, status: TraceStep['status'], detail?: string): void {
+  step.status = status;
+  step.finishedAt = clock.now();
+  if (detail !== undefined) step.detail = detail;
 }
 
 function formatMs(ms: number): string {

@@ -1,0 +1,53 @@
+// The SQLite store's writer thread (see sqlite-writer.ts). Plain JavaScript, so it starts the same
+// way however the hub itself was started (through tsx, or compiled): it only needs better-sqlite3.
+// It owns a second connection to the hub's database file and runs the batches it is sent, each in
+// one transaction, in the order they arrive; the reply goes out only after the commit.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+const db = new Database(workerData.file);
+// journal_mode is the file's and was set by the main connection; these are per connection.
+db.pragma('synchronous = NORMAL');
+db.pragma(`busy_timeout = ${workerData.busyTimeoutMs}`);
+db.pragma('foreign_keys = ON');
+
+const statements = new Map();
+function statement(sql) {
+  let prepared = statements.get(sql);
+  if (!prepared) {
+    prepared = db.prepare(sql);
+    statements.set(sql, prepared);
+  }
+  return prepared;
+}
+
+/** Runs every row of every step; returns the rows changed, for the callers that count them. */
+function runSteps(steps) {
+  let changes = 0;
+  for (const step of steps) {
+    const prepared = statement(step.sql);
+    for (const row of step.rows) changes += prepared.run(row).changes;
+  }
+  return changes;
+}
+
+const inTransaction = db.transaction(runSteps);
+
+parentPort.on('message', (message) => {
+  if (message.close) {
+    db.close();
+    parentPort.postMessage({ id: message.id, changes: 0 });
+    return;
+  }
+  try {
+    const rows = message.steps.reduce((n, step) => n + step.rows.length, 0);
+    // A statement alone commits for less than one wrapped in a transaction.
+    const changes = rows === 1 ? runSteps(message.steps) : inTransaction(message.steps);
+    parentPort.postMessage({ id: message.id, changes });
+  } catch (error) {
+    parentPort.postMessage({
+      id: message.id,
+      error: { message: error instanceof Error ? error.message : String(error), code: error?.code },
+    });
+  }
+});
