@@ -169,12 +169,15 @@ export class CommandService {
     // what a restart resumes of a rule is its run and its timer, stored before the run waits,
     // and a crash inside the window loses the row of a command that was already sent, as it
     // loses any command's unwritten `sent` or `confirmed` now. One queue keeps the rows in order.
+    // The send starts first: the adapter publishes synchronously, so the device hears of it
+    // before the hub does its own bookkeeping. Nothing can confirm it before this turn ends.
     const pending = { ...command };
+    const sending = this.send(command);
     const event = this.step(pending, null);
     this.changes.write(command.id, this.row(pending), STATUS_WRITE_WINDOW_MS);
     this.announce(pending, event);
     this.track(command);
-    void this.send(command);
+    void sending;
     return { ...command };
   }
 
@@ -259,14 +262,20 @@ export class CommandService {
   private async send(command: Command): Promise<void> {
     const twin = this.options.twins.get(command.householdId, command.thing);
     const adapter = twin ? this.options.adapters.get(twin.thing.adapter) : undefined;
-    if (!twin || !adapter) {
-      this.finish(command, 'failed', `no adapter can reach ${command.thing}`, null);
-      return;
+    let failure: string | null = null;
+    if (!twin || !adapter) failure = `no adapter can reach ${command.thing}`;
+    else {
+      try {
+        await adapter.execute(command, twin.thing);
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+      }
     }
-    try {
-      await adapter.execute(command, twin.thing);
-    } catch (error) {
-      this.finish(command, 'failed', error instanceof Error ? error.message : String(error), null);
+    if (failure !== null) {
+      // A rule's command is sent before dispatch tracks it, and this can be reached in the same
+      // turn (no adapter, or one that throws at once): fail it once dispatch has tracked it.
+      await null;
+      this.finish(command, 'failed', failure, null);
       return;
     }
     if (FINAL.has(command.status)) return;

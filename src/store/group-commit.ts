@@ -53,6 +53,16 @@ export class GroupCommit<T> {
   }
 
   /**
+   * Takes back an unwritten item nobody waits for, because it need not be written after all;
+   * false when it is already on its way to the store (or someone waits for it).
+   */
+  drop(key: string): boolean {
+    const entry = this.entries.get(key);
+    if (!entry || entry.waiters) return false;
+    return this.entries.delete(key);
+  }
+
+  /**
    * Queues an item to be written within `withinMs` (0: at the end of this turn). Nobody waits for
    * it; a failure goes to `onError`.
    */

@@ -54,10 +54,16 @@ export class SqliteWriter {
     const worker = this.thread();
     const id = this.nextId++;
     return new Promise<number>((resolve, reject) => {
+      try {
+        // Throws, at once, for a value that cannot be copied to the thread (a function…).
+        worker.postMessage({ id, steps });
+      } catch (error) {
+        reject(error);
+        return;
+      }
       this.waiting.set(id, { resolve, reject });
       // Only a thread with work outstanding keeps the process alive.
       if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, steps });
     });
   }
 

@@ -261,10 +261,12 @@ export class SqliteStore implements Store {
   async deleteThing(householdId: string, id: string): Promise<void> {
     // Its latest values go too, or the twin would reload values for a thing that no longer exists.
     // History stays: it is a record of what happened.
-    this.db.transaction(() => {
-      this.statement('DELETE FROM things WHERE household_id = ? AND id = ?').run(householdId, id);
-      this.statement('DELETE FROM latest_values WHERE household_id = ? AND thing = ?').run(householdId, id);
-    })();
+    // With the bulk writes, so it lands after the history already handed over, whose latest
+    // values would otherwise bring the thing's values back.
+    await this.write([
+      { sql: 'DELETE FROM things WHERE household_id = ? AND id = ?', rows: [[householdId, id]] },
+      { sql: 'DELETE FROM latest_values WHERE household_id = ? AND thing = ?', rows: [[householdId, id]] },
+    ]);
   }
 
   async listThings(householdId?: string): Promise<Thing[]> {

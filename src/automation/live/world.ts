@@ -78,16 +78,41 @@ export function liveWorld(
       });
     }
   };
+  /**
+   * Per rule, its finished traces waiting to be written, oldest first. Past retention's count the
+   * oldest is taken back before it is written (a busy rule would otherwise hold a thousand traces
+   * in memory per write window, only to write and delete most of them), and the rule is marked
+   * for pruning, which also removes an unfinished copy of such a trace already in the store.
+   */
+  const waiting = new Map<string, Set<string>>();
+  const crowdedRules = new Map<string, { householdId: string; rule: string }>();
+  const holdBack = (stored: StoredTrace) => {
+    const key = `${stored.householdId}\u0000${stored.rule}`;
+    let queue = waiting.get(key);
+    if (!queue) {
+      queue = new Set();
+      waiting.set(key, queue);
+    }
+    queue.add(stored.id);
+    if (queue.size <= options.retention.perRule) return;
+    const oldest = queue.values().next().value as string;
+    queue.delete(oldest);
+    if (traces.drop(oldest)) crowdedRules.set(key, { householdId: stored.householdId, rule: stored.rule });
+  };
   const traces = new GroupCommit<StoredTrace>({
     clock,
     writeBatch: async (batch) => {
+      for (const trace of batch) waiting.get(`${trace.householdId}\u0000${trace.rule}`)?.delete(trace.id);
       const { kept, crowded } = newestFinished(batch, options.retention.perRule);
       await store.saveTraces(kept);
       // Written is written: a failed pruning is logged, not charged to the batch.
       await prune(kept).catch((error: unknown) => log.error('could not prune traces', { error }));
-      // A rule whose batch alone filled its retention keeps none of its older traces: pruned now,
-      // which also removes an unfinished copy of a trace whose final one was left out above.
-      for (const { householdId, rule } of crowded) {
+      for (const rule of crowded) crowdedRules.set(`${rule.householdId}\u0000${rule.rule}`, rule);
+      const due = [...crowdedRules.values()];
+      crowdedRules.clear();
+      // A rule whose traces filled its retention before they were written keeps none of its
+      // older ones: pruned now, which also removes an unfinished copy of a trace left out above.
+      for (const { householdId, rule } of due) {
         sincePrune.delete(`${householdId}\u0000${rule}`);
         await store
           .pruneTraces({
@@ -137,7 +162,10 @@ export function liveWorld(
     },
     traces: {
       async save(trace: Trace) {
-        traces.write(trace.id, toStored(trace), FINAL_TRACE.has(trace.status) ? TRACE_WRITE_WINDOW_MS : 0);
+        const stored = toStored(trace);
+        const final = FINAL_TRACE.has(trace.status);
+        traces.write(trace.id, stored, final ? TRACE_WRITE_WINDOW_MS : 0);
+        if (final) holdBack(stored);
       },
       async load(householdId, id) {
         await traces.flush();

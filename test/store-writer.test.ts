@@ -1,0 +1,384 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { AdapterContext } from '../src/adapters/adapter.ts';
+import { type MqttHandler, type MqttLink, topicMatches } from '../src/adapters/mqtt/connection.ts';
+import { HomeAssistantDiscovery } from '../src/adapters/mqtt/discovery.ts';
+import { newestFinished } from '../src/automation/live/world.ts';
+import { FINAL_TRACE } from '../src/automation/runtime/trace.ts';
+import { LocalBus } from '../src/core/bus.ts';
+import { VirtualClock } from '../src/core/clock.ts';
+import type { Command, CommandStatus, GenericEvent, Report, StateChanged } from '../src/core/events.ts';
+import { createLogger } from '../src/core/log.ts';
+import type { Thing } from '../src/model/thing.ts';
+import { openStore } from '../src/store/index.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import { SqliteWriter } from '../src/store/sqlite-writer.ts';
+import type { AuditRecord, StoredTrace } from '../src/store/store.ts';
+import { tempDir } from './helpers/hub-process.ts';
+import { unique } from './helpers/stores.ts';
+
+/**
+ * The SQLite store's bulk writes run on a writer thread for a file database (inline otherwise);
+ * whichever way, a settled write is readable, writes land in order, a refused batch lands not at
+ * all, and close() loses nothing handed over. Plus newestFinished (trace batches trimmed to
+ * retention) and discovery's JSON sniffing, seen from outside.
+ */
+const T0 = 1_700_000_000_000;
+const MODES = ['thread', 'inline'] as const;
+type Mode = (typeof MODES)[number];
+
+let dir: string;
+before(async () => {
+  dir = await tempDir('triad-writer-');
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The default path (openStore) for the thread; the explicit option for inline. */
+async function open(file: string, mode: Mode): Promise<SqliteStore> {
+  if (mode === 'thread') return (await openStore({ kind: 'sqlite', file })) as SqliteStore;
+  const store = new SqliteStore({ file, writer: 'inline' });
+  await store.migrate();
+  return store;
+}
+
+function change(householdId: string, n: number, fields: Partial<StateChanged> = {}): StateChanged {
+  const id = unique(`sc${String(n).padStart(6, '0')}`);
+  return {
+    ...{ type: 'state' as const, id, householdId, ts: T0 + n, cause: `report-${n}`, thing: 'car' },
+    ...{ property: `p${n % 10}`, from: n - 1, to: n, source: 'viss' },
+    ...fields,
+  };
+}
+
+function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
+  return {
+    ...{ id: unique('cmd'), householdId, thing: 'fan', action: 'turn_on', input: {}, status: 'pending' },
+    ...{ expect: null, error: null, issuedBy: 'test', createdAt: T0, updatedAt: T0, expiresAt: T0 + 30_000 },
+    ...fields,
+  };
+}
+
+function ran(householdId: string, thing: string): GenericEvent {
+  return { type: 'automation.ran', id: unique('evt'), householdId, ts: T0, thing };
+}
+
+function makeTrace(householdId: string, rule: string, n: number, fields: Partial<StoredTrace> = {}): StoredTrace {
+  const id = unique(`trc${n}`);
+  return { id, householdId, rule, startedAt: T0 + n * 1000, status: 'finished', body: { id, n }, ...fields };
+}
+
+it('a file store writes on a thread; inline and :memory: stores do not', async () => {
+  // White-box on purpose: otherwise both modes below could silently be the inline path.
+  const writerOf = (store: SqliteStore) => (store as unknown as { writer: unknown }).writer;
+  const stores = [
+    await open(join(dir, 'kind-thread.db'), 'thread'),
+    await open(join(dir, 'kind-inline.db'), 'inline'),
+    (await openStore({ kind: 'sqlite', file: ':memory:' })) as SqliteStore,
+  ];
+  assert.deepEqual(
+    stores.map((store) => writerOf(store) instanceof SqliteWriter),
+    [true, false, false],
+  );
+  for (const store of stores) await store.close();
+});
+
+for (const mode of MODES) {
+  describe(`SQLite bulk writes (${mode})`, () => {
+    let store: SqliteStore;
+    before(async () => {
+      store = await open(join(dir, `${mode}.db`), mode);
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    it('a settled write is visible to reads on the main connection at once', async () => {
+      const household = unique('hh');
+      await store.appendHistory([1, 2, 13].map((n) => change(household, n, { property: 'battery.level' })));
+      const points = await store.queryHistory({ householdId: household, thing: 'car', property: 'battery.level' });
+      assert.deepEqual(
+        points.map((p) => `${p.value} ${p.cause}`),
+        ['1 report-1', '2 report-2', '13 report-13'],
+      );
+      const [latest] = await store.latestValues(household);
+      assert.deepEqual([latest.property, latest.value, latest.ts], ['battery.level', 13, T0 + 13]);
+
+      const commands = [makeCommand(household), makeCommand(household, { status: 'sent', thing: 'heater' })];
+      await store.saveCommands(commands);
+      assert.deepEqual(await store.getCommand(household, commands[1].id), commands[1]);
+
+      const event = ran(household, 'x');
+      await store.appendEvents([event]);
+      assert.deepEqual(await store.listEvents({ householdId: household, types: ['automation.ran'] }), [event]);
+    });
+
+    it('keeps the order of writes fired without awaiting: the last save of a command wins', async () => {
+      const household = unique('hh');
+      const statuses: CommandStatus[] = ['pending', 'sent', 'failed', 'expired', 'confirmed'];
+      const base = makeCommand(household);
+      const saves = Array.from({ length: 60 }, (_, n) =>
+        store.saveCommand({ ...base, status: statuses[n % statuses.length], updatedAt: T0 + n }),
+      );
+      await Promise.all(saves);
+      const saved = await store.getCommand(household, base.id);
+      assert.equal(saved?.status, statuses[59 % statuses.length]);
+      assert.equal(saved?.updatedAt, T0 + 59);
+    });
+
+    it('refuses a batch with a row the database rejects, stores none of it, and keeps working', async () => {
+      const household = unique('hh');
+      const bad = change(household, 2, { source: null as unknown as string });
+      const refused = store.appendHistory([change(household, 1), bad, change(household, 3)]);
+      await assert.rejects(refused, (error: Error & { code?: string }) => {
+        assert.match(String(error.code), /^SQLITE_CONSTRAINT/);
+        assert.match(error.message, /NOT NULL constraint failed: history\.source/);
+        return true;
+      });
+      assert.deepEqual(await store.queryHistory({ householdId: household, thing: 'car' }), []);
+      assert.deepEqual(await store.latestValues(household), []);
+
+      // A single row is written without a transaction of its own: refused all the same.
+      const command = makeCommand(household, { status: null as unknown as CommandStatus });
+      await assert.rejects(store.saveCommand(command), { code: 'SQLITE_CONSTRAINT_NOTNULL' });
+      assert.equal(await store.getCommand(household, command.id), null);
+      const traces = [makeTrace(household, 'r', 1), makeTrace(household, 'r', 2, { rule: null as unknown as string })];
+      await assert.rejects(store.saveTraces(traces), { code: 'SQLITE_CONSTRAINT_NOTNULL' });
+      assert.equal(await store.getTrace(household, traces[0].id), null);
+
+      await store.appendHistory([change(household, 4)]);
+      assert.equal((await store.queryHistory({ householdId: household, thing: 'car' })).length, 1);
+    });
+
+    it('prunes and deletes traces and appends audit lines, counting what pruning deleted', async () => {
+      const household = unique('hh');
+      const prune = { householdId: household, rule: 'r', keep: 3, olderThan: 0 };
+      // Fired without awaiting: the prune sees the traces saved before it, not the one saved after.
+      const saving = store.saveTraces(Array.from({ length: 10 }, (_, n) => makeTrace(household, 'r', n)));
+      const pruning = store.pruneTraces(prune);
+      const later = store.saveTrace(makeTrace(household, 'r', 20));
+      const other = store.saveTrace(makeTrace(household, 'other', 0));
+      const [, pruned] = await Promise.all([saving, pruning, later, other]);
+      assert.equal(pruned, 7);
+      const left = await store.listTraces({ householdId: household, rule: 'r' });
+      assert.deepEqual(
+        left.map((t) => t.body.n),
+        [20, 9, 8, 7],
+      );
+      assert.equal(await store.pruneTraces(prune), 1);
+      await store.deleteTraces(household, 'r');
+      assert.deepEqual(await store.listTraces({ householdId: household, rule: 'r' }), []);
+      assert.equal((await store.listTraces({ householdId: household, rule: 'other' })).length, 1);
+
+      const line = (n: number): AuditRecord => ({
+        ...{ id: `aud${n}`, householdId: household, ts: T0 + n, via: 'automation', thing: 'fan', action: 'turn_on' },
+        ...{ actor: { kind: 'rule', id: 'r', name: 'r' }, result: 'accepted', reason: null, commandId: null },
+      });
+      await store.appendAudit(line(1));
+      await store.appendAuditBatch([line(2), line(3)]);
+      const audit = await store.listAudit({ householdId: household });
+      assert.deepEqual(
+        audit.map((a) => a.id),
+        ['aud3', 'aud2', 'aud1'],
+      );
+    });
+
+    it('close() waits for every write already handed over', async () => {
+      const closing = join(dir, `${mode}-close.db`);
+      const first = await open(closing, mode);
+      const household = unique('hh');
+      const pending: Promise<void>[] = [];
+      for (let batch = 0; batch < 8; batch++) {
+        pending.push(first.appendHistory(Array.from({ length: 250 }, (_, i) => change(household, batch * 250 + i))));
+      }
+      await first.close();
+      await Promise.all(pending);
+      await assert.rejects(first.appendHistory([change(household, 0)]));
+      const reopened = await open(closing, mode);
+      try {
+        const rows = await reopened.queryHistory({ householdId: household, thing: 'car', limit: 10_000 });
+        assert.equal(rows.length, 2000);
+        assert.deepEqual(new Set(rows.map((r) => r.value)).size, 2000);
+        const latest = await reopened.latestValues(household);
+        // Each of the ten properties ends at its change of the last batch.
+        const last = Array.from({ length: 10 }, (_, i) => 1990 + i);
+        assert.deepEqual(latest.map((v) => v.value).sort(), last);
+      } finally {
+        await reopened.close();
+      }
+    });
+  });
+}
+
+it('hostile strings round-trip unchanged through the writer thread', async () => {
+  const store = await open(join(dir, 'strings.db'), 'thread');
+  const hostile = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 40 }),
+    fc.constantFrom("'; DROP TABLE history; --", '"\'`\\', '\u2028\u2029\uFEFF', '𝄞👩‍👩‍👧‍👦', '%s %n ?1 $1 :name'),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }).map((s) => s.repeat(5000)),
+  );
+  // NUL is left out: C string APIs end text there, and no real name or cause holds one.
+  const text = hostile.map((s) => s.replaceAll('\u0000', ''));
+  try {
+    await fc.assert(
+      fc.asyncProperty(text, text, text, async (source, cause, thing) => {
+        const household = unique('hh');
+        const state = change(household, 1, { source, cause });
+        const event = ran(household, thing);
+        await store.appendHistory([state]);
+        await store.appendEvents([event]);
+        const [row] = await store.pageHistory({ householdId: household, from: T0, to: T0 + 10, limit: 5 });
+        assert.deepEqual([row.source, row.cause], [source, cause]);
+        // Filtering by thing reads the column, not the JSON body.
+        assert.deepEqual(await store.listEvents({ householdId: household, types: ['automation.ran'], thing }), [event]);
+      }),
+      { numRuns: 60 },
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+describe('newestFinished', () => {
+  const hh = 'h1';
+  it('leaves out the oldest finished traces of a crowded rule, keeping unfinished ones and batch order', () => {
+    const batch = [
+      makeTrace(hh, 'a', 1, { id: 'a1' }),
+      makeTrace(hh, 'a', 0, { id: 'a0-running', status: 'running' }),
+      makeTrace(hh, 'a', 3, { id: 'a3x', status: 'error' }),
+      makeTrace(hh, 'b', 1, { id: 'b1' }),
+      makeTrace(hh, 'a', 3, { id: 'a3y', status: 'cancelled' }),
+      makeTrace(hh, 'a', 3, { id: 'a3w' }),
+      makeTrace('h2', 'a', 0, { id: 'other-household' }),
+    ];
+    const { kept, crowded } = newestFinished(batch, 2);
+    // Equal starts: the greater id is the newer one, as retention's ORDER BY ... id DESC has it.
+    assert.deepEqual(
+      kept.map((t) => t.id),
+      ['a0-running', 'a3x', 'b1', 'a3y', 'other-household'],
+    );
+    assert.deepEqual(crowded, [{ householdId: hh, rule: 'a' }]);
+  });
+
+  it('keeps a batch within retention whole, and with perRule 0 only the unfinished', () => {
+    const batch = [makeTrace(hh, 'a', 1), makeTrace(hh, 'a', 2, { status: 'waiting' }), makeTrace(hh, 'a', 3)];
+    assert.deepEqual(newestFinished(batch, 2), { kept: batch, crowded: [] });
+    const none = newestFinished(batch, 0);
+    assert.deepEqual(
+      none.kept.map((t) => t.status),
+      ['waiting'],
+    );
+    assert.deepEqual(none.crowded, [{ householdId: hh, rule: 'a' }]);
+  });
+
+  it('keeps exactly the newest perRule finished traces of each rule, in batch order (property)', () => {
+    const statuses = [...FINAL_TRACE, 'running', 'waiting'];
+    const trace = fc.record({
+      id: fc.integer({ min: 0, max: 999 }).map((n) => `t${n}`),
+      householdId: fc.constantFrom('h1', 'h2'),
+      rule: fc.constantFrom('r1', 'r2'),
+      startedAt: fc.integer({ min: 0, max: 5 }),
+      status: fc.constantFrom(...statuses),
+      body: fc.constant({}),
+    });
+    const batches = fc.uniqueArray(trace, { selector: (t) => t.id, maxLength: 40 });
+    fc.assert(
+      fc.property(batches, fc.integer({ min: 0, max: 6 }), (batch, perRule) => {
+        const { kept, crowded } = newestFinished(batch, perRule);
+        const isFinal = (t: StoredTrace) => FINAL_TRACE.has(t.status as never);
+        // A subsequence of the batch, with every unfinished trace in it.
+        assert.deepEqual(
+          kept,
+          batch.filter((t) => kept.includes(t)),
+        );
+        assert.ok(batch.every((t) => isFinal(t) || kept.includes(t)));
+        const newer = (a: StoredTrace, b: StoredTrace) =>
+          a.startedAt > b.startedAt || (a.startedAt === b.startedAt && a.id > b.id);
+        const expectCrowded: string[] = [];
+        for (const key of new Set(batch.map((t) => `${t.householdId}/${t.rule}`))) {
+          const finished = batch.filter((t) => isFinal(t) && `${t.householdId}/${t.rule}` === key);
+          const ins: StoredTrace[] = finished.filter((t) => kept.includes(t));
+          const outs = finished.filter((t) => !kept.includes(t));
+          assert.equal(ins.length, Math.min(finished.length, perRule));
+          assert.ok(outs.every((out) => ins.every((inn) => newer(inn, out))));
+          if (finished.length > perRule) expectCrowded.push(key);
+        }
+        assert.deepEqual(crowded.map((c) => `${c.householdId}/${c.rule}`).sort(), expectCrowded.sort());
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/** An in-memory broker link (as in security-parsers.test.ts): the test delivers, the adapter hears. */
+class MemoryLink implements MqttLink {
+  private readonly handlers: Array<{ filter: string; handler: MqttHandler }> = [];
+  async subscribe(filter: string, handler: MqttHandler) {
+    const entry = { filter, handler };
+    this.handlers.push(entry);
+    return async () => {
+      this.handlers.splice(this.handlers.indexOf(entry), 1);
+    };
+  }
+  async publish(): Promise<void> {}
+  deliver(topic: string, payload: unknown): void {
+    const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    for (const { filter, handler } of [...this.handlers])
+      if (topicMatches(filter, topic)) handler(topic, body, { retain: false });
+  }
+}
+
+it('discovery reads JSON states behind blanks and plain-text states alike', async () => {
+  const reports: Report[] = [];
+  const ctx: AdapterContext = {
+    ...{ clock: new VirtualClock(), bus: new LocalBus(), log: createLogger({ level: 'error', sink: () => {} }) },
+    upsertThing: async (thing) => ({ ...thing, createdAt: 'now', updatedAt: 'now' }) as Thing,
+    removeThing: async () => {},
+    ...{ getThing: () => undefined, getValue: () => undefined },
+    ingest: (batch) => void reports.push(...batch),
+    setAvailability: () => {},
+  };
+  const link = new MemoryLink();
+  const adapter = new HomeAssistantDiscovery({ link, householdId: 'home' });
+  await adapter.start(ctx);
+  try {
+    const kettle = { name: 'Kettle', state_topic: 'k/state', command_topic: 'k/set' };
+    link.deliver('homeassistant/switch/kettle/config', kettle);
+    const probe = { name: 'Probe', state_topic: 'p/state', device_class: 'temperature', unit_of_measurement: '°C' };
+    link.deliver('homeassistant/sensor/probe/config', { ...probe, value_template: '{{ value_json.temperature }}' });
+    // Says whether the payload reached the template as JSON or only as text.
+    const how = "{{ 'json ' ~ (value_json | tojson) if value_json is defined else 'text ' ~ value }}";
+    link.deliver('homeassistant/sensor/raw/config', { name: 'Raw', state_topic: 'r/state', value_template: how });
+    await adapter.idle();
+    // [topic, payload, what the hub is told]
+    const cases: Array<[string, string, string]> = [
+      ['k/state', 'ON', 'kettle switch.on true'],
+      ['k/state', 'OFF', 'kettle switch.on false'],
+      ['p/state', ' {"temperature": 21.5}', 'probe sensor.temperature 21.5'],
+      ['p/state', '\r\n\t{"temperature": -4}', 'probe sensor.temperature -4'],
+      ['r/state', '-3', 'raw sensor.raw json -3'],
+      ['r/state', 'null', 'raw sensor.raw json null'],
+      ['r/state', 'true', 'raw sensor.raw json true'],
+      ['r/state', 'false', 'raw sensor.raw json false'],
+      ['r/state', ' [1, "x"]', 'raw sensor.raw json [1,"x"]'],
+      ['r/state', '"hi"', 'raw sensor.raw json "hi"'],
+      ['r/state', 'ON', 'raw sensor.raw text ON'],
+      ['r/state', 'nope', 'raw sensor.raw text nope'],
+      ['r/state', '{broken', 'raw sensor.raw text {broken'],
+    ];
+    for (const [topic, payload] of cases) {
+      link.deliver(topic, payload);
+      await adapter.idle();
+    }
+    assert.deepEqual(
+      reports.map((r) => `${r.thing} ${r.property} ${r.value}`),
+      cases.map((c) => c[2]),
+    );
+  } finally {
+    await adapter.stop();
+  }
+});
