@@ -2,30 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AdapterContext } from '../src/adapters/adapter.ts';
-import { type MqttHandler, type MqttLink, topicMatches } from '../src/adapters/mqtt/connection.ts';
 import { HomeAssistantDiscovery } from '../src/adapters/mqtt/discovery.ts';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import { createLogger, type LogLine } from '../src/core/log.ts';
 import type { Thing } from '../src/model/thing.ts';
-
-/** An in-memory broker link: what the adapter subscribes to is what a test can deliver. */
-class MemoryLink implements MqttLink {
-  private readonly handlers: Array<{ filter: string; handler: MqttHandler }> = [];
-  async subscribe(filter: string, handler: MqttHandler) {
-    const entry = { filter, handler };
-    this.handlers.push(entry);
-    return async () => {
-      this.handlers.splice(this.handlers.indexOf(entry), 1);
-    };
-  }
-  async publish(): Promise<void> {}
-  deliver(topic: string, payload: Buffer): void {
-    for (const { filter, handler } of [...this.handlers]) {
-      if (topicMatches(filter, topic)) handler(topic, payload, { retain: true });
-    }
-  }
-}
+import { MemoryLink } from './helpers/memory-link.ts';
 
 describe('security: fuzzing the Home Assistant discovery parser', () => {
   it('never fails on hostile configs and states, and a config that is not a JSON object makes no thing', async () => {
@@ -83,9 +65,9 @@ describe('security: fuzzing the Home Assistant discovery parser', () => {
           const before = things.size;
           const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
           const text = JSON.stringify(body) ?? 'undefined';
-          link.deliver(`homeassistant/${component}/${node || 'n'}/config`, Buffer.from(text));
+          link.deliver(`homeassistant/${component}/${node || 'n'}/config`, Buffer.from(text), { retain: true });
           await adapter.idle();
-          link.deliver('z/a', Buffer.from(typeof state === 'string' ? state : JSON.stringify(state)));
+          link.deliver('z/a', Buffer.from(typeof state === 'string' ? state : JSON.stringify(state)), { retain: true });
           await adapter.idle();
           if (!isObject) assert.equal(things.size, before, `a non-object config made a thing: ${text.slice(0, 100)}`);
           const failures = lines.filter((l) => l.level === 'error');

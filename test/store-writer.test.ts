@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AdapterContext } from '../src/adapters/adapter.ts';
-import { type MqttHandler, type MqttLink, topicMatches } from '../src/adapters/mqtt/connection.ts';
 import { HomeAssistantDiscovery } from '../src/adapters/mqtt/discovery.ts';
 import { newestFinished } from '../src/automation/live/world.ts';
 import { FINAL_TRACE } from '../src/automation/runtime/trace.ts';
@@ -18,6 +17,7 @@ import { SqliteStore } from '../src/store/sqlite.ts';
 import { SqliteWriter } from '../src/store/sqlite-writer.ts';
 import type { AuditRecord, StoredTrace } from '../src/store/store.ts';
 import { tempDir } from './helpers/hub-process.ts';
+import { MemoryLink } from './helpers/memory-link.ts';
 import { unique } from './helpers/stores.ts';
 
 /**
@@ -313,24 +313,6 @@ describe('newestFinished', () => {
     );
   });
 });
-
-/** An in-memory broker link (as in security-parsers.test.ts): the test delivers, the adapter hears. */
-class MemoryLink implements MqttLink {
-  private readonly handlers: Array<{ filter: string; handler: MqttHandler }> = [];
-  async subscribe(filter: string, handler: MqttHandler) {
-    const entry = { filter, handler };
-    this.handlers.push(entry);
-    return async () => {
-      this.handlers.splice(this.handlers.indexOf(entry), 1);
-    };
-  }
-  async publish(): Promise<void> {}
-  deliver(topic: string, payload: unknown): void {
-    const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
-    for (const { filter, handler } of [...this.handlers])
-      if (topicMatches(filter, topic)) handler(topic, body, { retain: false });
-  }
-}
 
 it('discovery reads JSON states behind blanks and plain-text states alike', async () => {
   const reports: Report[] = [];
