@@ -1,6 +1,6 @@
 import type { Broker } from '../lib/brokers.ts';
 import { type RoundTripResult, roundTrip, settle } from '../lib/mqtt-load.ts';
-import { cpuSeconds } from '../lib/processes.ts';
+import { cpuSeconds, mainThreadCpuSeconds } from '../lib/processes.ts';
 import { progress } from '../lib/progress.ts';
 import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
 import { ruleReport } from '../lib/rule.ts';
@@ -10,6 +10,8 @@ import type { NotMeasured, RuleRunner } from '../lib/systems.ts';
 export interface Trial extends RoundTripResult {
   /** CPU seconds the runner's own processes spent per answered report, in microseconds. */
   cpuPerMessageUs: number;
+  /** The part of it spent on the processes' main threads. */
+  mainThreadPerMessageUs: number;
 }
 
 export interface RunnerOutcome {
@@ -29,6 +31,7 @@ export interface RoundTripPlan {
 /** Runs one trial of the rule at one rate, charging the runner's processes for their CPU. */
 export async function trial(broker: Broker, runner: RuleRunner, rate: number, seconds: number): Promise<Trial> {
   let before: number[] = [];
+  let mainBefore: number[] = [];
   const result = await roundTrip({
     brokerUrl: broker.url,
     rate,
@@ -39,10 +42,13 @@ export async function trial(broker: Broker, runner: RuleRunner, rate: number, se
     confirm: runner.confirm,
     onStart: () => {
       before = runner.pids.map(cpuSeconds);
+      mainBefore = runner.pids.map(mainThreadCpuSeconds);
     },
   });
   const cpu = runner.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i], 0);
-  return { ...result, cpuPerMessageUs: result.received ? (cpu / result.received) * 1e6 : Number.NaN };
+  const main = runner.pids.reduce((sum, pid, i) => sum + mainThreadCpuSeconds(pid) - mainBefore[i], 0);
+  const perMessage = (seconds: number) => (result.received ? (seconds / result.received) * 1e6 : Number.NaN);
+  return { ...result, cpuPerMessageUs: perMessage(cpu), mainThreadPerMessageUs: perMessage(main) };
 }
 
 /** A trial that lost messages or took over a second left a backlog behind it. */
@@ -65,7 +71,7 @@ export async function recover(broker: Broker, runner: RuleRunner, last: RoundTri
 }
 
 /** Rate and length of the unmeasured trial each system runs before its first measured one. */
-export const WARM_UP = { rate: 1000, seconds: 3 };
+export const WARM_UP = { rate: 1000, seconds: 2 };
 
 /**
  * Runs the rule unmeasured for a few seconds, so JIT compilation and first-use allocations are
@@ -142,6 +148,19 @@ export function roundTripFigure(
     }
   }
   for (const o of outcomes) if (o.notMeasured) notes.push(`${o.name}: not measured: ${o.notMeasured}`);
+  // Which part of the CPU the round trip waits for: the main thread handles every message, while
+  // helper threads (Triad's store writer, V8's garbage collector and compiler) run beside it.
+  const shares = outcomes
+    .filter((o) => !o.notMeasured && !o.name.includes('(floor)'))
+    .map((o) => {
+      const parts = plan.rates.flatMap((rate) => {
+        const t = o.byRate.get(rate);
+        return t ? [`${fmt(t.mainThreadPerMessageUs)} of ${fmt(t.cpuPerMessageUs)} at ${rate}/s`] : [];
+      });
+      return `${o.name} ${parts.join(', ')}`;
+    });
+  if (shares.length)
+    notes.push(`Main thread's part of CPU µs/msg (the thread each message waits for): ${shares.join('; ')}.`);
   notes.push(
     `Latency is report published → command received, on one ${brokerName} broker; CPU is the system's own process (the floor's is the broker's).`,
     'Lost = reports without a command once answers stopped for 2 s, or 10 s after the last report.',

@@ -5,7 +5,9 @@ import { performance } from 'node:perf_hooks';
 import { connectClient } from './mqtt-load.ts';
 import { freePort, type ManagedProcess, ROOT, sleep, startProcess } from './processes.ts';
 
-export type TriadStore = { kind: 'sqlite' } | { kind: 'postgres'; url: string; schema: string };
+export type TriadStore =
+  | { kind: 'sqlite'; writer?: 'thread' | 'inline' }
+  | { kind: 'postgres'; url: string; schema: string };
 
 export interface TriadProcess {
   process: ManagedProcess;
@@ -46,7 +48,7 @@ export async function startTriad(options: TriadStartOptions = {}): Promise<Triad
   await writeFile(
     config,
     JSON.stringify({
-      ...(options.store?.kind === 'postgres' ? { store: options.store } : {}),
+      ...(options.store?.kind === 'postgres' || options.store?.writer ? { store: options.store } : {}),
       rateLimits: { api: { burst: 1_000_000, perSecond: 1_000_000 } },
     }),
   );

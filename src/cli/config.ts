@@ -100,6 +100,14 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
   if (config.store && config.store.kind !== 'sqlite' && config.store.kind !== 'postgres') {
     throw new ConfigError(`config file ${path}: store.kind must be sqlite or postgres`);
   }
+  if (
+    config.store?.kind === 'sqlite' &&
+    config.store.writer !== undefined &&
+    config.store.writer !== 'thread' &&
+    config.store.writer !== 'inline'
+  ) {
+    throw new ConfigError(`config file ${path}: store.writer must be thread or inline`);
+  }
   if (config.store?.kind === 'postgres' && typeof config.store.url !== 'string') {
     throw new ConfigError(`config file ${path}: store.url is required for postgres`);
   }

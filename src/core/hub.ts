@@ -26,7 +26,14 @@ import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { TwinRegistry } from './twin.ts';
 import { VERSION } from './version.ts';
 
-export type StoreChoice = { kind: 'sqlite'; file?: string } | { kind: 'postgres'; url: string; schema?: string };
+export type StoreChoice =
+  | {
+      kind: 'sqlite';
+      file?: string;
+      /** Where SQLite's bulk writes run: a thread of their own (default), or inline (one core). */
+      writer?: 'thread' | 'inline';
+    }
+  | { kind: 'postgres'; url: string; schema?: string };
 
 export interface HubOptions {
   dataDir: string;
@@ -199,7 +206,11 @@ export class Hub {
     this.store =
       storeChoice.kind === 'postgres'
         ? await openStore({ kind: 'postgres', url: storeChoice.url, schema: storeChoice.schema })
-        : await openStore({ kind: 'sqlite', file: storeChoice.file ?? join(options.dataDir, 'triad.db') });
+        : await openStore({
+            kind: 'sqlite',
+            file: storeChoice.file ?? join(options.dataDir, 'triad.db'),
+            writer: storeChoice.writer,
+          });
     const store = this.store;
     this.commands = new CommandService({
       clock,
