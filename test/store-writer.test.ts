@@ -130,6 +130,31 @@ for (const mode of MODES) {
       assert.equal(saved?.updatedAt, T0 + 59);
     });
 
+    it('lands every kind of write in the order it was made: a thing deleted, then saved again, stays', async () => {
+      const household = unique('hh');
+      const lamp = {
+        id: 'lamp',
+        householdId: household,
+        kind: 'device',
+        name: 'Lamp',
+        adapter: 'mqtt',
+        properties: {},
+        actions: {},
+        createdAt: '2024-01-01T00:00:00.000Z',
+        updatedAt: '2024-01-01T00:00:00.000Z',
+      } as Thing;
+      await store.saveThing(lamp);
+      // As discovery does when a device is re-announced: the old thing goes, the id is claimed again.
+      const removing = store.deleteThing(household, 'lamp');
+      const saving = store.saveThing({ ...lamp, name: 'Lamp (re-paired)' });
+      const timer = store.saveTimer({ id: unique('tmr'), householdId: household, owner: 'test', due: T0, payload: {} });
+      await Promise.all([removing, saving, timer]);
+      assert.deepEqual(
+        (await store.listThings(household)).map((t) => t.name),
+        ['Lamp (re-paired)'],
+      );
+    });
+
     it('refuses a batch with a row the database rejects, stores none of it, and keeps working', async () => {
       const household = unique('hh');
       const bad = change(household, 2, { source: null as unknown as string });

@@ -68,8 +68,9 @@ export interface ApiServerOptions {
 
 /** Paths anyone may call: the health probe and the API's own description. */
 const PUBLIC_PATHS = new Set(['/api/health', '/api/openapi.json']);
-/** Routes whose successful POST, PUT or DELETE is written to the audit trail: rule changes. */
-const AUDITED_CHANGES = /^\/api\/automations(\/:id(\/(enable|disable))?)?$/;
+/** Routes whose successful POST, PUT or DELETE is written to the audit trail: rule changes and webhooks. */
+const AUDITED_CHANGES = /^\/api\/automations(\/:id(\/(enable|disable))?|\/webhooks\/:id)?$/;
+const AUDITED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -143,18 +144,22 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     }
   });
 
-  // Changes to what the hub does on its own (automations) are audited like commands are: a rule's
-  // commands are not audited one by one, so who created or changed the rule is the record.
+  // What sets the hub acting on its own (creating or changing a rule, firing a webhook rule) is
+  // audited like a command: a rule's commands are not audited one by one, so this line is what
+  // ties them to a person. The line names the rule or webhook.
   app.addHook('onResponse', async (request, reply) => {
     const security = ctx.security;
     const route = request.routeOptions.url;
     if (!security || !request.principal || !route || reply.statusCode >= 300) return;
-    if (request.method === 'GET' || !AUDITED_CHANGES.test(route)) return;
+    if (!AUDITED_METHODS.has(request.method) || !AUDITED_CHANGES.test(route)) return;
+    const params = request.params as { id?: unknown } | undefined;
+    const body = request.body as { id?: unknown } | undefined;
+    const id = params?.id ?? (body !== null && typeof body === 'object' ? body.id : undefined);
     security.audit.record({
       householdId: request.principal.householdId,
       actor: security.actorOf(request.principal),
       via: 'http',
-      action: `${request.method} ${route}`,
+      action: `${request.method} ${route}${typeof id === 'string' ? ` ${id}` : ''}`,
       result: 'accepted',
       reason: null,
     });

@@ -156,7 +156,12 @@ export class CommandService {
       // The commit is shared with every other command dispatched in the same turn.
       const pending = { ...command };
       const event = this.step(pending, null);
-      await this.created.commit(command.id, this.row(pending));
+      try {
+        await this.created.commit(command.id, this.row(pending));
+      } catch (error) {
+        this.logs.delete(command.id);
+        throw error;
+      }
       this.announce(pending, event);
       this.track(command);
       void this.send(command);

@@ -132,8 +132,11 @@ export class HubCore implements AdapterContext {
 
   async removeThing(householdId: string, id: string): Promise<void> {
     const { twins, store, clock, bus } = this.options;
+    // Out of the twin first: a report arriving while the store forgets the thing is refused,
+    // rather than written after the delete and bringing its latest values back.
+    const known = twins.remove(householdId, id);
     await store.deleteThing(householdId, id);
-    if (!twins.remove(householdId, id)) return;
+    if (!known) return;
     bus.publish({ type: 'thing.removed', id: newId(clock.now(), 'evt_'), householdId, ts: clock.now(), thing: id });
   }
 

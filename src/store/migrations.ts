@@ -633,7 +633,10 @@ export function pageQuerySql(dialect: Dialect, table: 'history' | 'events', quer
       until: query.to,
     });
     if (query.after) {
+      // Only commands still alive after the page's last event can have steps on the next page:
+      // without this, every page would read every command log since `from` again.
       log.where.push(
+        `c.updated_at >= ${params.bind(query.after.ts)}`,
         `(${log.ts} > ${params.bind(query.after.ts)} OR (${log.ts} = ${params.bind(query.after.ts)} AND ${log.id} > ${params.bind(query.after.id)}))`,
       );
     }

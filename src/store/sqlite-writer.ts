@@ -29,8 +29,8 @@ export class SqliteWriteError extends Error {
 }
 
 /**
- * The SQLite store's bulk writes (history, events, commands, traces, audit) on a thread of their
- * own. better-sqlite3 is synchronous: a transaction of a few thousand history rows held the event
+ * The SQLite store's writes (history, events, commands, traces, audit, and the rest: one writer,
+ * so they land in the order they were made) on a thread of their own. better-sqlite3 is synchronous: a transaction of a few thousand history rows held the event
  * loop for ~10 ms, and every MQTT report or command due in that time waited it out (the p99 of the
  * automation round trip). On its own thread the commit overlaps the hub's work instead of pausing
  * it. A batch's promise settles after its commit, so what was acknowledged is on disk; batches are
@@ -71,23 +71,24 @@ export class SqliteWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     const worker = this.worker;
-    if (worker) {
-      try {
-        // Queued behind every batch already sent, so it settles once they are written.
-        await this.write([]).catch(() => {});
-        const id = this.nextId++;
-        await new Promise<void>((resolve) => {
-          this.waiting.set(id, { resolve: () => resolve(), reject: () => resolve() });
-          worker.ref();
-          worker.postMessage({ id, close: true });
-        });
-      } finally {
-        this.closed = true;
-        this.worker = null;
-        await worker.terminate();
-      }
-    }
+    // Closed for new writes from here on: one sent after the close message would never be run.
     this.closed = true;
+    if (!worker) return;
+    try {
+      // The close message is queued behind every batch already sent, so it is answered once
+      // they are written.
+      const id = this.nextId++;
+      await new Promise<void>((resolve) => {
+        this.waiting.set(id, { resolve: () => resolve(), reject: () => resolve() });
+        worker.ref();
+        worker.postMessage({ id, close: true });
+      });
+    } finally {
+      this.worker = null;
+      for (const waiter of this.waiting.values()) waiter.reject(new Error('the store is closed'));
+      this.waiting.clear();
+      await worker.terminate();
+    }
   }
 
   private thread(): Worker {

@@ -111,7 +111,7 @@ export interface SqliteStoreOptions {
   /** How long a write waits for another connection's lock before failing. */
   busyTimeoutMs?: number;
   /**
-   * Where the bulk writes (history, events, commands, traces, audit) run: on a thread of their
+   * Where the writes run (all of them, in the order they are made): on a thread of their
    * own (the default for a file on a machine with more than one core; see SqliteWriter), or
    * inline on the caller's thread (always for ':memory:', whose database no second connection
    * can open). The thread keeps commits out of the event loop (the round trip's p99), at some
@@ -163,7 +163,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly rawStatements = new Map<string, Database.Statement>();
-  /** Null when the bulk writes run inline. Started once the schema is in place (see migrate). */
+  /** Null when the writes run inline. Started once the schema is in place (see migrate). */
   private writer: SqliteWriter | null = null;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -203,7 +203,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Runs bulk writes, each step's statement once per row, as one transaction (a single row on its
+   * Runs writes, each step's statement once per row, as one transaction (a single row on its
    * own): on the writer thread when there is one, inline otherwise. Resolves with the rows changed.
    */
   private async write(steps: WriteStep[]): Promise<number> {
@@ -230,10 +230,13 @@ export class SqliteStore implements Store {
   }
 
   async saveHousehold(household: Household): Promise<void> {
-    this.statement(
-      `INSERT INTO households (id, name, settings, created_at) VALUES (?, ?, ?, ?)
+    await this.write([
+      {
+        sql: `INSERT INTO households (id, name, settings, created_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings`,
-    ).run(household.id, household.name, JSON.stringify(household.settings), toMillis(household.createdAt));
+        rows: [[household.id, household.name, JSON.stringify(household.settings), toMillis(household.createdAt)]],
+      },
+    ]);
   }
 
   async getHousehold(id: string): Promise<Household | null> {
@@ -248,25 +251,24 @@ export class SqliteStore implements Store {
 
   async saveThing(thing: Thing): Promise<void> {
     const { body, specs } = thingColumns(thing);
-    this.statement(SQL.upsertThing).run(thing.householdId, thing.id, thing.kind, thing.name, body, specs);
+    await this.write([
+      { sql: SQL.upsertThing, rows: [[thing.householdId, thing.id, thing.kind, thing.name, body, specs]] },
+    ]);
   }
 
   async saveThings(things: Thing[]): Promise<void> {
     if (things.length === 0) return;
-    const rows = things.map((thing) => ({ thing, ...thingColumns(thing) }));
-    const upsert = this.statement(SQL.upsertThing);
+    const rows = things.map((thing) => {
+      const { body, specs } = thingColumns(thing);
+      return [thing.householdId, thing.id, thing.kind, thing.name, body, specs];
+    });
     // One commit for the lot: a commit, not the row, is most of what a single save costs.
-    this.db.transaction(() => {
-      for (const { thing, body, specs } of rows)
-        upsert.run(thing.householdId, thing.id, thing.kind, thing.name, body, specs);
-    })();
+    await this.write([{ sql: SQL.upsertThing, rows }]);
   }
 
   async deleteThing(householdId: string, id: string): Promise<void> {
     // Its latest values go too, or the twin would reload values for a thing that no longer exists.
     // History stays: it is a record of what happened.
-    // With the bulk writes, so it lands after the history already handed over, whose latest
-    // values would otherwise bring the thing's values back.
     await this.write([
       { sql: 'DELETE FROM things WHERE household_id = ? AND id = ?', rows: [[householdId, id]] },
       { sql: 'DELETE FROM latest_values WHERE household_id = ? AND thing = ?', rows: [[householdId, id]] },
@@ -388,24 +390,29 @@ export class SqliteStore implements Store {
   }
 
   async saveToken(token: TokenRecord): Promise<void> {
-    this.statement(
-      `INSERT INTO tokens (id, household_id, user_id, name, hash, role, scopes, created_at, expires_at, revoked_at)
+    await this.write([
+      {
+        sql: `INSERT INTO tokens (id, household_id, user_id, name, hash, role, scopes, created_at, expires_at, revoked_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
           name = excluded.name, hash = excluded.hash, role = excluded.role, scopes = excluded.scopes,
           expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
-    ).run(
-      token.id,
-      token.householdId,
-      token.userId,
-      token.name,
-      token.hash,
-      token.role,
-      JSON.stringify(token.scopes),
-      toMillis(token.createdAt),
-      optionalMillis(token.expiresAt),
-      optionalMillis(token.revokedAt),
-    );
+        rows: [
+          [
+            token.id,
+            token.householdId,
+            token.userId,
+            token.name,
+            token.hash,
+            token.role,
+            JSON.stringify(token.scopes),
+            toMillis(token.createdAt),
+            optionalMillis(token.expiresAt),
+            optionalMillis(token.revokedAt),
+          ],
+        ],
+      },
+    ]);
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | null> {
@@ -421,15 +428,18 @@ export class SqliteStore implements Store {
   }
 
   async saveTimer(timer: StoredTimer): Promise<void> {
-    this.statement(
-      `INSERT INTO timers (id, household_id, owner, due, payload) VALUES (?, ?, ?, ?, ?)
+    await this.write([
+      {
+        sql: `INSERT INTO timers (id, household_id, owner, due, payload) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, owner = excluded.owner,
           due = excluded.due, payload = excluded.payload`,
-    ).run(timer.id, timer.householdId, timer.owner, toMillis(timer.due), JSON.stringify(timer.payload));
+        rows: [[timer.id, timer.householdId, timer.owner, toMillis(timer.due), JSON.stringify(timer.payload)]],
+      },
+    ]);
   }
 
   async deleteTimer(id: string): Promise<void> {
-    this.statement('DELETE FROM timers WHERE id = ?').run(id);
+    await this.write([{ sql: 'DELETE FROM timers WHERE id = ?', rows: [[id]] }]);
   }
 
   async listTimers(owner: string): Promise<StoredTimer[]> {
@@ -438,14 +448,21 @@ export class SqliteStore implements Store {
   }
 
   async saveRule(rule: StoredRule): Promise<void> {
-    this.statement(
-      `INSERT INTO automation_rules (household_id, id, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+    await this.write([
+      {
+        sql: `INSERT INTO automation_rules (household_id, id, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (household_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`,
-    ).run(rule.householdId, rule.id, JSON.stringify(rule.body), toMillis(rule.createdAt), toMillis(rule.updatedAt));
+        rows: [
+          [rule.householdId, rule.id, JSON.stringify(rule.body), toMillis(rule.createdAt), toMillis(rule.updatedAt)],
+        ],
+      },
+    ]);
   }
 
   async deleteRule(householdId: string, id: string): Promise<void> {
-    this.statement('DELETE FROM automation_rules WHERE household_id = ? AND id = ?').run(householdId, id);
+    await this.write([
+      { sql: 'DELETE FROM automation_rules WHERE household_id = ? AND id = ?', rows: [[householdId, id]] },
+    ]);
   }
 
   async listRules(householdId?: string): Promise<StoredRule[]> {
@@ -508,14 +525,19 @@ export class SqliteStore implements Store {
   }
 
   async saveAccountRecord(record: AccountRecord): Promise<void> {
-    this.statement(
-      `INSERT INTO accounts (kind, household_id, id, body, created_at) VALUES (?, ?, ?, ?, ?)
+    await this.write([
+      {
+        sql: `INSERT INTO accounts (kind, household_id, id, body, created_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (kind, household_id, id) DO UPDATE SET body = excluded.body`,
-    ).run(record.kind, record.householdId, record.id, JSON.stringify(record.body), toMillis(record.createdAt));
+        rows: [[record.kind, record.householdId, record.id, JSON.stringify(record.body), toMillis(record.createdAt)]],
+      },
+    ]);
   }
 
   async deleteAccountRecord(kind: AccountKind, householdId: string, id: string): Promise<void> {
-    this.statement('DELETE FROM accounts WHERE kind = ? AND household_id = ? AND id = ?').run(kind, householdId, id);
+    await this.write([
+      { sql: 'DELETE FROM accounts WHERE kind = ? AND household_id = ? AND id = ?', rows: [[kind, householdId, id]] },
+    ]);
   }
 
   async listAccountRecords(kind: AccountKind, householdId?: string): Promise<AccountRecord[]> {

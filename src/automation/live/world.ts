@@ -79,30 +79,48 @@ export function liveWorld(
     }
   };
   /**
-   * Per rule, its finished traces waiting to be written, oldest first. Past retention's count the
-   * oldest is taken back before it is written (a busy rule would otherwise hold a thousand traces
-   * in memory per write window, only to write and delete most of them), and the rule is marked
-   * for pruning, which also removes an unfinished copy of such a trace already in the store.
+   * Per rule, its finished traces waiting to be written, with their start times. Past retention's
+   * count, the one that started first is taken back before it is written (a busy rule would
+   * otherwise hold a thousand traces in memory per write window, only to write and then delete
+   * most of them: retention keeps the newest by start), and the rule is marked for pruning.
    */
-  const waiting = new Map<string, Set<string>>();
+  const waiting = new Map<string, Map<string, number>>();
   const crowdedRules = new Map<string, { householdId: string; rule: string }>();
+  /** Runs whose trace was stored unfinished (they waited): their final copy is always written. */
+  const storedUnfinished = new Set<string>();
+  /** Traces already offered once: a later copy (a command confirmed late) is always written. */
+  const offered = new WeakSet<Trace>();
   const holdBack = (stored: StoredTrace) => {
     const key = `${stored.householdId}\u0000${stored.rule}`;
     let queue = waiting.get(key);
     if (!queue) {
-      queue = new Set();
+      queue = new Map();
       waiting.set(key, queue);
     }
-    queue.add(stored.id);
+    queue.set(stored.id, stored.startedAt);
     if (queue.size <= options.retention.perRule) return;
-    const oldest = queue.values().next().value as string;
+    let oldest = '';
+    let oldestStart = Number.POSITIVE_INFINITY;
+    for (const [id, startedAt] of queue) {
+      if (startedAt < oldestStart || (startedAt === oldestStart && id < oldest)) {
+        oldest = id;
+        oldestStart = startedAt;
+      }
+    }
     queue.delete(oldest);
     if (traces.drop(oldest)) crowdedRules.set(key, { householdId: stored.householdId, rule: stored.rule });
+  };
+  /** What a write of these traces settles: they wait no more, and a final one was stored as such. */
+  const written = (batch: StoredTrace[]) => {
+    for (const trace of batch) {
+      waiting.get(`${trace.householdId}\u0000${trace.rule}`)?.delete(trace.id);
+      if (FINAL_TRACE.has(trace.status as Trace['status'])) storedUnfinished.delete(trace.id);
+    }
   };
   const traces = new GroupCommit<StoredTrace>({
     clock,
     writeBatch: async (batch) => {
-      for (const trace of batch) waiting.get(`${trace.householdId}\u0000${trace.rule}`)?.delete(trace.id);
+      written(batch);
       const { kept, crowded } = newestFinished(batch, options.retention.perRule);
       await store.saveTraces(kept);
       // Written is written: a failed pruning is logged, not charged to the batch.
@@ -124,7 +142,10 @@ export function liveWorld(
           .catch((error: unknown) => log.error('could not prune traces', { error }));
       }
     },
-    writeOne: (trace) => store.saveTrace(trace),
+    writeOne: (trace) => {
+      written([trace]);
+      return store.saveTrace(trace);
+    },
     onError: (error, trace) => log.error('could not save trace', { trace: trace.id, error }),
   });
   return {
@@ -165,7 +186,11 @@ export function liveWorld(
         const stored = toStored(trace);
         const final = FINAL_TRACE.has(trace.status);
         traces.write(trace.id, stored, final ? TRACE_WRITE_WINDOW_MS : 0);
-        if (final) holdBack(stored);
+        if (!final) storedUnfinished.add(trace.id);
+        else if (!storedUnfinished.has(trace.id) && !offered.has(trace)) {
+          offered.add(trace);
+          holdBack(stored);
+        }
       },
       async load(householdId, id) {
         await traces.flush();
