@@ -575,6 +575,22 @@ export function traceValues(trace: StoredTrace): unknown[] {
   return [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body)];
 }
 
+/** The values of one tokens row, in the column order both stores' upserts name. */
+export function tokenValues(token: TokenRecord): unknown[] {
+  return [
+    token.id,
+    token.householdId,
+    token.userId,
+    token.name,
+    token.hash,
+    token.role,
+    JSON.stringify(token.scopes),
+    toMillis(token.createdAt),
+    optionalMillis(token.expiresAt),
+    optionalMillis(token.revokedAt),
+  ];
+}
+
 /** The values of one audit row, in the column order of AUDIT_COLUMNS. */
 export const AUDIT_COLUMNS = 'id, household_id, ts, actor, via, thing, action, result, reason, command_id';
 export function auditValues(record: AuditRecord): unknown[] {

@@ -30,7 +30,6 @@ import {
   latestValueFromRow,
   type MergedEventRow,
   migrationsTableSql,
-  optionalMillis,
   pageEventFromRow,
   pageQuerySql,
   pendingMigrations,
@@ -49,6 +48,7 @@ import {
   timerFromRow,
   toJson,
   tokenFromRow,
+  tokenValues,
   toMillis,
   traceFromRow,
   traceValues,
@@ -361,18 +361,7 @@ export class PostgresStore implements Store {
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
           name = excluded.name, hash = excluded.hash, role = excluded.role, scopes = excluded.scopes,
           expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
-      [
-        token.id,
-        token.householdId,
-        token.userId,
-        token.name,
-        token.hash,
-        token.role,
-        JSON.stringify(token.scopes),
-        toMillis(token.createdAt),
-        optionalMillis(token.expiresAt),
-        optionalMillis(token.revokedAt),
-      ],
+      tokenValues(token),
     );
   }
 

@@ -31,7 +31,6 @@ import {
   latestValueFromRow,
   type MergedEventRow,
   migrationsTableSql,
-  optionalMillis,
   pageEventFromRow,
   pageQuerySql,
   pendingMigrations,
@@ -48,6 +47,7 @@ import {
   thingFromRow,
   timerFromRow,
   tokenFromRow,
+  tokenValues,
   toMillis,
   traceFromRow,
   traceValues,
@@ -397,20 +397,7 @@ export class SqliteStore implements Store {
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
           name = excluded.name, hash = excluded.hash, role = excluded.role, scopes = excluded.scopes,
           expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
-        rows: [
-          [
-            token.id,
-            token.householdId,
-            token.userId,
-            token.name,
-            token.hash,
-            token.role,
-            JSON.stringify(token.scopes),
-            toMillis(token.createdAt),
-            optionalMillis(token.expiresAt),
-            optionalMillis(token.revokedAt),
-          ],
-        ],
+        rows: [tokenValues(token)],
       },
     ]);
   }
