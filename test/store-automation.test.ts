@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import type { HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Store, StoredTrace } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
+import { type StoreBackend, storeBackends, storeOf, unique } from './helpers/stores.ts';
 
 /**
  * The store methods the automation engine relies on (rules, traces with retention, and the paged
@@ -47,14 +47,10 @@ function notifyEvent(householdId: string, id: string, ts: number): HubEvent {
 
 function automationSuite(backend: StoreBackend): void {
   describe(`${backend.name} store: automation data`, { skip: backend.skip }, () => {
+    const openStore = storeOf(backend);
     let store: Store;
-
-    before(async () => {
-      store = await backend.open();
-    });
-    after(async () => {
-      await store?.close();
-      await backend.dispose();
+    beforeEach(() => {
+      store = openStore();
     });
 
     it('saves, replaces, lists and deletes rules, each household apart', async () => {

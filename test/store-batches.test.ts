@@ -1,35 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
-import type { Command } from '../src/core/events.ts';
 import { GroupCommit } from '../src/store/group-commit.ts';
 import type { AuditRecord, Store, StoredTrace } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
+import { makeCommand, type StoreBackend, storeBackends, storeOf, T0, unique } from './helpers/stores.ts';
 
 /**
  * The batch writes behind the hub's group commits (commands, traces, audit lines), against
  * SQLite and PostgreSQL alike: a batch lands whole, in order, or not at all.
  */
-const T0 = 1_700_000_000_000;
-
-function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
-  return {
-    id: unique('cmd'),
-    householdId,
-    thing: 'fan',
-    action: 'turn_on',
-    input: {},
-    status: 'pending',
-    expect: { 'switch.on': true },
-    error: null,
-    cause: 'trg_1',
-    issuedBy: 'rule:fan-when-hot',
-    createdAt: T0,
-    updatedAt: T0,
-    expiresAt: T0 + 30_000,
-    ...fields,
-  };
-}
 
 function makeTrace(householdId: string, rule: string, n: number, fields: Partial<StoredTrace> = {}): StoredTrace {
   const id = unique(`trc${n}`);
@@ -62,15 +41,10 @@ function makeLine(householdId: string, n: number, fields: Partial<AuditRecord> =
 
 function batchSuite(backend: StoreBackend): void {
   describe(`${backend.name} store: batch writes`, { skip: backend.skip }, () => {
+    const openStore = storeOf(backend);
     let store: Store;
-
-    before(async () => {
-      store = await backend.open();
-    });
-
-    after(async () => {
-      await store?.close();
-      await backend.dispose();
+    beforeEach(() => {
+      store = openStore();
     });
 
     it('saves commands in one batch, a later copy of a command winning', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import { CommandService } from '../src/core/commands.ts';
@@ -11,9 +11,7 @@ import type { Thing } from '../src/model/thing.ts';
 import { vocabularyProperties } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
 import type { LatestValue, Store } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
-
-const T0 = 1_700_000_000_000;
+import { type StoreBackend, storeBackends, storeOf, T0, unique } from './helpers/stores.ts';
 
 function light(householdId: string, id: string, fields: Partial<Thing> = {}): Thing {
   return {
@@ -63,15 +61,10 @@ async function collectValues(store: Store, householdId?: string): Promise<Latest
 
 function scaleSuite(backend: StoreBackend): void {
   describe(`${backend.name} store at scale`, { skip: backend.skip }, () => {
+    const openStore = storeOf(backend);
     let store: Store;
-
-    before(async () => {
-      store = await backend.open();
-    });
-
-    after(async () => {
-      await store?.close();
-      await backend.dispose();
+    beforeEach(() => {
+      store = openStore();
     });
 
     it('streams the same things as listThings, in order, for one household or all', async () => {

@@ -9,7 +9,7 @@ import { newestFinished } from '../src/automation/live/world.ts';
 import { FINAL_TRACE } from '../src/automation/runtime/trace.ts';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
-import type { Command, CommandStatus, GenericEvent, Report, StateChanged } from '../src/core/events.ts';
+import type { CommandStatus, GenericEvent, Report, StateChanged } from '../src/core/events.ts';
 import { createLogger } from '../src/core/log.ts';
 import type { Thing } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
@@ -18,7 +18,7 @@ import { SqliteWriter } from '../src/store/sqlite-writer.ts';
 import type { AuditRecord, StoredTrace } from '../src/store/store.ts';
 import { tempDir } from './helpers/hub-process.ts';
 import { MemoryLink } from './helpers/memory-link.ts';
-import { unique } from './helpers/stores.ts';
+import { makeCommand, T0, unique } from './helpers/stores.ts';
 
 /**
  * The SQLite store's bulk writes run on a writer thread for a file database (inline otherwise);
@@ -26,7 +26,6 @@ import { unique } from './helpers/stores.ts';
  * all, and close() loses nothing handed over. Plus newestFinished (trace batches trimmed to
  * retention) and discovery's JSON sniffing, seen from outside.
  */
-const T0 = 1_700_000_000_000;
 const MODES = ['thread', 'inline'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -51,14 +50,6 @@ function change(householdId: string, n: number, fields: Partial<StateChanged> = 
   return {
     ...{ type: 'state' as const, id, householdId, ts: T0 + n, cause: `report-${n}`, thing: 'car' },
     ...{ property: `p${n % 10}`, from: n - 1, to: n, source: 'viss' },
-    ...fields,
-  };
-}
-
-function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
-  return {
-    ...{ id: unique('cmd'), householdId, thing: 'fan', action: 'turn_on', input: {}, status: 'pending' },
-    ...{ expect: null, error: null, issuedBy: 'test', createdAt: T0, updatedAt: T0, expiresAt: T0 + 30_000 },
     ...fields,
   };
 }

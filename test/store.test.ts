@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import type { Command, CommandUpdated, HubEvent, StateChanged } from '../src/core/events.ts';
 import type { Thing } from '../src/model/thing.ts';
 import type { AuditRecord, Store, StoredTimer, TokenRecord } from '../src/store/store.ts';
-import { type StoreBackend, storeBackends, unique } from './helpers/stores.ts';
-
-const T0 = 1_700_000_000_000;
+import { makeCommand, type StoreBackend, storeBackends, storeOf, T0, unique } from './helpers/stores.ts';
 
 function makeThing(householdId: string, id: string, name = 'Hall light'): Thing {
   return {
@@ -36,25 +34,6 @@ function change(householdId: string, n: number, fields: Partial<StateChanged> = 
     from: n - 1,
     to: n,
     source: 'viss',
-    ...fields,
-  };
-}
-
-function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
-  return {
-    id: unique('cmd'),
-    householdId,
-    thing: 'garage-door',
-    action: 'open',
-    input: {},
-    status: 'pending',
-    expect: { 'cover.position': 100 },
-    error: null,
-    cause: 'rule-arrive-home',
-    issuedBy: 'rule-arrive-home',
-    createdAt: T0,
-    updatedAt: T0,
-    expiresAt: T0 + 30_000,
     ...fields,
   };
 }
@@ -89,15 +68,10 @@ const HOSTILE = [
 /** The whole behaviour suite, written once and run against each backend. */
 function storeSuite(backend: StoreBackend): void {
   describe(`${backend.name} store`, { skip: backend.skip }, () => {
+    const openStore = storeOf(backend);
     let store: Store;
-
-    before(async () => {
-      store = await backend.open();
-    });
-
-    after(async () => {
-      await store?.close();
-      await backend.dispose();
+    beforeEach(() => {
+      store = openStore();
     });
 
     it('migrates again without harm and a reopened store keeps its data', async () => {

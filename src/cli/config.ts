@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import type { HubOptions, StoreChoice } from '../core/hub.ts';
+import type { HubOptions, MqttOptions, StoreChoice } from '../core/hub.ts';
 import type { LogLevel } from '../core/log.ts';
 import { parseVehicleConfig, type VehicleEndpoint } from '../vehicles/index.ts';
 
@@ -26,15 +26,7 @@ export interface StartFlags {
 interface ConfigFile {
   data?: string;
   http?: { port?: number; host?: string };
-  mqtt?: {
-    port?: number;
-    host?: string;
-    url?: string;
-    username?: string;
-    password?: string;
-    allowAnonymous?: boolean;
-    tlsPort?: number;
-  };
+  mqtt?: MqttOptions;
   tls?: { cert?: string; key?: string };
   store?: StoreChoice;
   household?: { name?: string };

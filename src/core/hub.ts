@@ -26,6 +26,17 @@ import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { TwinRegistry } from './twin.ts';
 import { VERSION } from './version.ts';
 
+/** Where the hub's MQTT comes from, as flags and the config file give it (see HubOptions.mqtt). */
+export interface MqttOptions {
+  port?: number;
+  host?: string;
+  url?: string;
+  username?: string;
+  password?: string;
+  allowAnonymous?: boolean;
+  tlsPort?: number;
+}
+
 export type StoreChoice =
   | {
       kind: 'sqlite';
@@ -43,15 +54,7 @@ export interface HubOptions {
    * applies; `username`/`password` are the hub's login there). The embedded broker requires
    * credentials unless `allowAnonymous`; `tlsPort` adds mqtts with the `tls` files.
    */
-  mqtt?: {
-    port?: number;
-    host?: string;
-    url?: string;
-    username?: string;
-    password?: string;
-    allowAnonymous?: boolean;
-    tlsPort?: number;
-  };
+  mqtt?: MqttOptions;
   /** PEM certificate and key files: HTTPS and WSS for the API, mqtts for the embedded broker. */
   tls?: { cert: string; key: string };
   /** Rate limits (tests and benchmarks raise them). */

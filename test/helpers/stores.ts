@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import type { Command } from '../../src/core/events.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/store.ts';
 import { needService, services } from './services.ts';
@@ -17,6 +19,48 @@ export interface StoreBackend {
   /** Runs one statement behind the store's back, with `?` placeholders (rewritten to $n for PostgreSQL). */
   exec(sql: string, params: unknown[]): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/** The time the store suites' rows are written at: a fixed instant, so ranges are exact. */
+export const T0 = 1_700_000_000_000;
+
+/**
+ * The store of a describe() block: opened before its tests, closed (and the backend disposed)
+ * after them. Returns the getter the tests read it through.
+ */
+export function storeOf(backend: StoreBackend): () => Store {
+  let store: Store | undefined;
+  before(async () => {
+    store = await backend.open();
+  });
+  after(async () => {
+    await store?.close();
+    await backend.dispose();
+  });
+  return () => {
+    if (!store) throw new Error(`the ${backend.name} store is not open`);
+    return store;
+  };
+}
+
+/** A pending command as a rule issues it; `fields` override any part. */
+export function makeCommand(householdId: string, fields: Partial<Command> = {}): Command {
+  return {
+    id: unique('cmd'),
+    householdId,
+    thing: 'fan',
+    action: 'turn_on',
+    input: {},
+    status: 'pending',
+    expect: { 'switch.on': true },
+    error: null,
+    cause: 'trg_1',
+    issuedBy: 'rule:fan-when-hot',
+    createdAt: T0,
+    updatedAt: T0,
+    expiresAt: T0 + 30_000,
+    ...fields,
+  };
 }
 
 /** An id no other test run uses, so suites sharing one database never meet. */
