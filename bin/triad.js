@@ -3,5 +3,8 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// Before anything loads MQTT: its disabled loggers otherwise allocate on every packet.
+const { quietDisabledDebugLoggers } = await import('../src/adapters/mqtt/quiet-debug.ts');
+quietDisabledDebugLoggers();
 const { main } = await import('../src/cli/main.ts');
 await main(process.argv);

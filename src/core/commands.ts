@@ -11,7 +11,7 @@ import { badRequest, type HubError, notFound } from './errors.ts';
 import type { Command, CommandStatus, CommandStep } from './events.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
-import { fulfils, type TwinRegistry } from './twin.ts';
+import { fulfils, type Twin, type TwinRegistry } from './twin.ts';
 
 export interface CommandRequest {
   householdId: string;
@@ -56,6 +56,15 @@ const FINAL: ReadonlySet<CommandStatus> = new Set(['confirmed', 'failed', 'expir
  * milliseconds meant a hundred commits a second for this table alone.
  */
 const STATUS_WRITE_WINDOW_MS = 50;
+
+/** Whether the twin's state is what a command expects (null: it expects nothing to confirm it). */
+function meetsExpectation(twin: Twin, expect: Record<string, unknown> | null): boolean {
+  if (!expect) return false;
+  for (const property in expect) {
+    if (!fulfils(twin.state.get(property)?.value, expect[property])) return false;
+  }
+  return true;
+}
 
 function openKey(householdId: string, thing: string): string {
   return `${householdId}\u0000${thing}`;
@@ -195,10 +204,15 @@ export class CommandService {
     if (!waiting?.size) return;
     const twin = this.options.twins.get(householdId, thing);
     if (!twin) return;
+    // A copy when there are several: finishing one announces it, and whatever hears that may
+    // dispatch a new command for this thing, which must not be judged by this report.
+    if (waiting.size === 1) {
+      const [command] = waiting;
+      if (meetsExpectation(twin, command.expect)) this.finish(command, 'confirmed', null, cause);
+      return;
+    }
     for (const command of [...waiting]) {
-      if (!command.expect) continue;
-      const met = Object.entries(command.expect).every(([p, v]) => fulfils(twin.state.get(p)?.value, v));
-      if (met) this.finish(command, 'confirmed', null, cause);
+      if (meetsExpectation(twin, command.expect)) this.finish(command, 'confirmed', null, cause);
     }
   }
 

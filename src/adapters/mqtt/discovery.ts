@@ -587,6 +587,40 @@ interface CommandTools {
   payload(templateKey: string | undefined, vars: Record<string, unknown>, fallback: string): string;
 }
 
+/** What renders a command's payload from an entity's template (the adapter). */
+type PayloadRenderer = {
+  commandPayload(
+    config: Json,
+    templateKey: string | undefined,
+    vars: Record<string, unknown>,
+    fallback: string,
+  ): string;
+};
+
+/**
+ * One command's tools, as a class rather than an object of closures: the hub makes one per
+ * command, and methods on a prototype cost nothing to make, where closures cost two functions.
+ */
+class EntityCommandTools implements CommandTools {
+  readonly config: Json;
+  readonly objectId: string;
+  constructor(
+    private readonly ctx: AdapterContext,
+    private readonly thing: Thing,
+    private readonly entity: DiscoveredEntity,
+    private readonly renderer: PayloadRenderer,
+  ) {
+    this.config = entity.config;
+    this.objectId = entity.objectId;
+  }
+  current(role: string): unknown {
+    return this.ctx.getValue(this.thing.householdId, this.thing.id, this.entity.properties[role] ?? role);
+  }
+  payload(templateKey: string | undefined, vars: Record<string, unknown>, fallback: string): string {
+    return this.renderer.commandPayload(this.config, templateKey, vars, fallback);
+  }
+}
+
 interface Offer {
   properties: Record<string, PropertySpec>;
   actions: Record<string, ActionSpec>;
@@ -638,12 +672,13 @@ const switchBehaviour: ComponentBehaviour = {
     const off = payloadText(config, 'state_off', payloadText(config, 'payload_off', 'OFF'));
     return [{ topic, read: (m) => [['switch.on', onOff(value(m, 'value_template'), on, off)]] }];
   },
-  command(action, _input, { config, objectId, current, payload }) {
+  command(action, _input, tools) {
+    const { config, objectId } = tools;
     const topic = requireTopic(config, 'command_topic', objectId, action);
-    const turnOn = action === 'toggle' ? current('switch.on') !== true : action === 'turn_on';
+    const turnOn = action === 'toggle' ? tools.current('switch.on') !== true : action === 'turn_on';
     if (!['turn_on', 'turn_off', 'toggle'].includes(action)) unsupported(objectId, action);
     const text = turnOn ? payloadText(config, 'payload_on', 'ON') : payloadText(config, 'payload_off', 'OFF');
-    return [{ topic, payload: payload('command_template', { value: text }, text) }];
+    return [{ topic, payload: tools.payload('command_template', { value: text }, text) }];
   },
 };
 
@@ -754,7 +789,7 @@ function lightDefaultCommand(
   tools: CommandTools,
   on: boolean,
 ): Outgoing[] {
-  const { config, objectId, payload } = tools;
+  const { config, objectId } = tools;
   const topic = requireTopic(config, 'command_topic', objectId, action);
   const power = on ? payloadText(config, 'payload_on', 'ON') : payloadText(config, 'payload_off', 'OFF');
   const powerMessage = { topic, payload: power };
@@ -769,7 +804,7 @@ function lightDefaultCommand(
     const bt = requireTopic(config, 'brightness_command_topic', objectId, 'set brightness');
     extras.push({
       topic: bt,
-      payload: payload('brightness_command_template', { value: brightness, brightness }, String(brightness)),
+      payload: tools.payload('brightness_command_template', { value: brightness, brightness }, String(brightness)),
     });
   }
   if (typeof input.color_temp === 'number') {
@@ -777,7 +812,7 @@ function lightDefaultCommand(
     const raw = lightColorTempFromKelvin(config, input.color_temp);
     extras.push({
       topic: ct,
-      payload: payload('color_temp_command_template', { value: raw, color_temp: raw }, String(raw)),
+      payload: tools.payload('color_temp_command_template', { value: raw, color_temp: raw }, String(raw)),
     });
   }
   if (onCommandType === 'brightness') return extras;
@@ -933,12 +968,13 @@ const lockBehaviour: ComponentBehaviour = {
     const unlocked = payloadText(config, 'state_unlocked', 'UNLOCKED');
     return [{ topic, read: (m) => [['lock.locked', onOff(value(m, 'value_template'), locked, unlocked)]] }];
   },
-  command(action, _input, { config, objectId, payload }) {
+  command(action, _input, tools) {
+    const { config, objectId } = tools;
     const topic = requireTopic(config, 'command_topic', objectId, action);
     if (action !== 'lock' && action !== 'unlock') unsupported(objectId, action);
     const text =
       action === 'lock' ? payloadText(config, 'payload_lock', 'LOCK') : payloadText(config, 'payload_unlock', 'UNLOCK');
-    return [{ topic, payload: payload('command_template', { value: text, code: null }, text) }];
+    return [{ topic, payload: tools.payload('command_template', { value: text, code: null }, text) }];
   },
 };
 
@@ -1014,18 +1050,19 @@ const climateBehaviour: ComponentBehaviour = {
     add('current_temperature_topic', 'current_temperature_template', 'climate.current_temperature', celsius);
     return readers;
   },
-  command(action, input, { config, objectId, payload }) {
+  command(action, input, tools) {
+    const { config, objectId } = tools;
     if (action === 'set_mode') {
       const topic = requireTopic(config, 'mode_command_topic', objectId, action);
       const mode = typeof input.mode === 'string' ? deviceMode(input.mode, climateModes(config)) : undefined;
       if (!mode) throw new Error(`${objectId} has no mode ${JSON.stringify(input.mode)}`);
-      return [{ topic, payload: payload('mode_command_template', { value: mode }, mode) }];
+      return [{ topic, payload: tools.payload('mode_command_template', { value: mode }, mode) }];
     }
     if (action === 'set_target_temperature') {
       const topic = requireTopic(config, 'temperature_command_topic', objectId, action);
       if (typeof input.temperature !== 'number') throw new Error('set_target_temperature needs a temperature');
       const value = fromCelsius(input.temperature, textOption(config, 'temperature_unit'));
-      return [{ topic, payload: payload('temperature_command_template', { value }, String(value)) }];
+      return [{ topic, payload: tools.payload('temperature_command_template', { value }, String(value)) }];
     }
     return unsupported(objectId, action);
   },
@@ -1076,11 +1113,14 @@ const coverBehaviour: ComponentBehaviour = {
       },
     ];
   },
-  command(action, input, { config, objectId, payload }) {
+  command(action, input, tools) {
+    const { config, objectId } = tools;
     const { closed, open } = coverRange(config);
     const setPosition = (position: number): Outgoing[] => {
       const topic = requireTopic(config, 'set_position_topic', objectId, action);
-      return [{ topic, payload: payload('set_position_template', { value: position, position }, String(position)) }];
+      return [
+        { topic, payload: tools.payload('set_position_template', { value: position, position }, String(position)) },
+      ];
     };
     if (action === 'set_position') {
       if (typeof input.position !== 'number') throw new Error('set_position needs a position');
@@ -1092,7 +1132,7 @@ const coverBehaviour: ComponentBehaviour = {
     const key = action === 'open' ? 'payload_open' : 'payload_close';
     if (config[key] === null) throw new Error(`${objectId} has ${key} disabled`);
     const text = payloadText(config, key, action === 'open' ? 'OPEN' : 'CLOSE');
-    return [{ topic: commandTopic, payload: payload('command_template', { value: text }, text) }];
+    return [{ topic: commandTopic, payload: tools.payload('command_template', { value: text }, text) }];
   },
 };
 
@@ -1331,15 +1371,9 @@ export class HomeAssistantDiscovery implements Adapter {
     if (!resolved) throw new Error(`${thing.name} has no action ${JSON.stringify(command.action)}`);
     const entity = entityForAction(thing, resolved.key);
     if (!entity) throw new Error(`${thing.name}: no discovered entity carries out ${resolved.key}`);
-    const ctx = this.requireContext();
-    const config = entity.config;
-    const tools: CommandTools = {
-      config,
-      objectId: entity.objectId,
-      current: (role) => ctx.getValue(thing.householdId, thing.id, entity.properties[role] ?? role),
-      payload: (templateKey, vars, fallback) => this.commandPayload(config, templateKey, vars, fallback),
-    };
+    const tools = new EntityCommandTools(this.requireContext(), thing, entity, this);
     const messages = BEHAVIOURS[entity.component].command(resolved.key, command.input ?? {}, tools);
+    const config = entity.config;
     const qos = config.qos === 1 ? 1 : 0;
     for (const message of messages) {
       await this.options.link.publish(message.topic, message.payload, { qos, retain: config.retain === true });
@@ -1752,7 +1786,7 @@ export class HomeAssistantDiscovery implements Adapter {
     ctx.setAvailability(this.options.householdId, thingId, online);
   }
 
-  private commandPayload(
+  commandPayload(
     config: Json,
     templateKey: string | undefined,
     vars: Record<string, unknown>,
@@ -1869,7 +1903,9 @@ function planThings(groupKey: string, members: LiveEntity[]): PlannedThing[] {
 function entityForAction(thing: Thing, action: string): DiscoveredEntity | undefined {
   const entities = thing.meta?.entities;
   if (!isRecord(entities)) return undefined;
-  for (const entity of Object.values(entities)) {
+  // for…in rather than Object.values: this runs for every command, and needs no array.
+  for (const key in entities) {
+    const entity = entities[key];
     if (!isRecord(entity) || !Array.isArray(entity.actions) || !entity.actions.includes(action)) continue;
     if (typeof entity.component === 'string' && isComponent(entity.component) && isRecord(entity.config)) {
       return entity as unknown as DiscoveredEntity;

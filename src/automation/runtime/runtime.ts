@@ -106,7 +106,6 @@ export class AutomationRuntime {
   /** Command updates that arrived before dispatch returned the id (a fast device). */
   private readonly early = new Map<string, HubEvent & { type: 'command' }>();
   private readonly householdReaders = new Map<string, Pick<ExpressionScope, 'state' | 'now'>>();
-  private readonly active = new Set<Promise<void>>();
   /** Every run not yet ended, across rules: `busy` looks at these, not at every loaded rule. */
   private readonly inFlight = new Set<Run>();
   private readonly newId: (now: number, prefix: string) => string;
@@ -914,14 +913,13 @@ export class AutomationRuntime {
     };
   }
 
+  /** Logs a background task's failure; `idle` and `busy` follow the runs themselves (inFlight). */
   private track(promise: Promise<unknown>): void {
-    const tracked = promise.then(
-      () => {},
-      (error: unknown) => this.world.log.error('automation task failed', { error }),
-    );
-    this.active.add(tracked);
-    void tracked.finally(() => this.active.delete(tracked));
+    promise.catch(this.taskFailed);
   }
+
+  /** Made once: a run is a task, and a closure per run was a measurable part of what it allocated. */
+  private readonly taskFailed = (error: unknown) => this.world.log.error('automation task failed', { error });
 
   /** Resolves when every run that is not waiting on a timer or trigger has settled, and traces are saved. */
   async idle(): Promise<void> {
