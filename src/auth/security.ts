@@ -149,6 +149,9 @@ export class Security {
   private guard(request: CommandRequest, commandId: string, action: string) {
     const principal = request.principal;
     const rule = request.issuedBy.startsWith('rule:');
+    // A rule acting on its own is described again from the command when it fails (onEvent); it
+    // is asked nothing here, and nothing is made for it (this runs for every automated command).
+    if (!principal && rule) return null;
     const via = request.via ?? (rule ? 'automation' : 'internal');
     const actor: AuditActor = principal
       ? this.actorOf(principal)
@@ -178,8 +181,6 @@ export class Security {
         return hidden ? notFound(`thing ${JSON.stringify(request.thing)}`) : forbidden(refusal);
       }
     }
-    // A rule acting on its own is described again from the command when it fails (onEvent).
-    if (!principal && rule) return null;
     if (this.askedBy.size > 10_000) this.askedBy.clear();
     this.askedBy.set(commandId, { actor, via });
     return null;

@@ -6,6 +6,7 @@ import { actionDefinition } from '../model/vocabulary.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import type { Bus } from './bus.ts';
+import { ChurnMap, ChurnSet } from './churn-map.ts';
 import type { Clock } from './clock.ts';
 import { badRequest, type HubError, notFound } from './errors.ts';
 import type { Command, CommandStatus, CommandStep } from './events.ts';
@@ -76,9 +77,9 @@ function openKey(householdId: string, thing: string): string {
  * device's own report, not the adapter's send, is what confirms it.
  */
 export class CommandService {
-  private readonly open = new Map<string, { command: Command; cancelExpiry: () => void }>();
+  private readonly open = new ChurnMap<string, { command: Command; cancelExpiry: () => void }>();
   /** Open commands that wait for a report, by household and thing: a report looks only at its thing's. */
-  private readonly expecting = new Map<string, Set<Command>>();
+  private readonly expecting = new Map<string, ChurnSet<Command>>();
   /** Commands in `expecting`'s sets, so a report with none open costs nothing. */
   private waitingCount = 0;
   private readonly guards: CommandGuard[] = [];
@@ -87,7 +88,7 @@ export class CommandService {
    * row per command then holds its whole lifecycle, and the event log reads a command's events
    * from it instead of three rows of their own for every command.
    */
-  private readonly logs = new Map<string, CommandStep[]>();
+  private readonly logs = new ChurnMap<string, CommandStep[]>();
   /**
    * New commands on their way to the store, committed together at the end of the turn that
    * dispatched them: dispatch waits for this.
@@ -265,7 +266,7 @@ export class CommandService {
       const key = openKey(command.householdId, command.thing);
       let waiting = this.expecting.get(key);
       if (!waiting) {
-        waiting = new Set();
+        waiting = new ChurnSet();
         this.expecting.set(key, waiting);
       }
       if (!waiting.has(command)) this.waitingCount++;

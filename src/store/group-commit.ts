@@ -1,3 +1,4 @@
+import { ChurnMap } from '../core/churn-map.ts';
 import type { Clock } from '../core/clock.ts';
 
 export interface GroupCommitOptions<T> {
@@ -33,7 +34,8 @@ interface Entry<T> {
  * after a newer one.
  */
 export class GroupCommit<T> {
-  private readonly entries = new Map<string, Entry<T>>();
+  /** A ChurnMap: every item passes through it, and a plain Map kept them alive (see ChurnMap). */
+  private readonly entries = new ChurnMap<string, Entry<T>>();
   private immediate: NodeJS.Immediate | null = null;
   private cancelTimer: (() => void) | null = null;
   private deadline = Number.POSITIVE_INFINITY;

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { ChurnMap } from '../core/churn-map.ts';
 
 /** One statement and the rows of parameters it runs with, in a batch written as one transaction. */
 export interface WriteStep {
@@ -39,7 +40,7 @@ export class SqliteWriteError extends Error {
  */
 export class SqliteWriter {
   private worker: Worker | null = null;
-  private readonly waiting = new Map<number, Waiter>();
+  private readonly waiting = new ChurnMap<number, Waiter>();
   private nextId = 1;
   private closed = false;
 

@@ -1,3 +1,4 @@
+import { ChurnMap } from '../../core/churn-map.ts';
 import type { HubServices } from '../../core/hub.ts';
 import { GroupCommit } from '../../store/group-commit.ts';
 import type { StoredTrace } from '../../store/store.ts';
@@ -84,7 +85,7 @@ export function liveWorld(
    * otherwise hold a thousand traces in memory per write window, only to write and then delete
    * most of them: retention keeps the newest by start), and the rule is marked for pruning.
    */
-  const waiting = new Map<string, Map<string, number>>();
+  const waiting = new Map<string, ChurnMap<string, number>>();
   const crowdedRules = new Map<string, { householdId: string; rule: string }>();
   /** Runs whose trace was stored unfinished (they waited): their final copy is always written. */
   const storedUnfinished = new Set<string>();
@@ -94,7 +95,7 @@ export function liveWorld(
     const key = `${stored.householdId}\u0000${stored.rule}`;
     let queue = waiting.get(key);
     if (!queue) {
-      queue = new Map();
+      queue = new ChurnMap();
       waiting.set(key, queue);
     }
     queue.set(stored.id, stored.startedAt);

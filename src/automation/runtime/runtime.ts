@@ -1,3 +1,4 @@
+import { ChurnMap, ChurnSet } from '../../core/churn-map.ts';
 import type { HubEvent, StateChanged } from '../../core/events.ts';
 import { newId as randomId } from '../../core/ids.ts';
 import type { StoredTimer } from '../../store/store.ts';
@@ -66,7 +67,7 @@ interface PendingFor {
 /** A loaded rule and everything live about it. */
 interface RuleState {
   rule: Rule;
-  running: Set<Run>;
+  running: ChurnSet<Run>;
   /** Triggers waiting their turn (mode: queued), each with the trace begun when it fired. */
   queue: Array<{ data: TriggerData; trace: Trace }>;
   pending: Map<string, PendingFor>;
@@ -102,12 +103,12 @@ export class AutomationRuntime {
   private readonly eventTriggers = new Map<string, Array<{ state: RuleState; trigger: Trigger }>>();
   private readonly waiters = new Set<Waiter>();
   /** Command id → the trace step that sent it, until the command reaches a final status. */
-  private readonly commandSteps = new Map<string, { run: Run; record: CommandRecord }>();
+  private readonly commandSteps = new ChurnMap<string, { run: Run; record: CommandRecord }>();
   /** Command updates that arrived before dispatch returned the id (a fast device). */
-  private readonly early = new Map<string, HubEvent & { type: 'command' }>();
+  private readonly early = new ChurnMap<string, HubEvent & { type: 'command' }>();
   private readonly householdReaders = new Map<string, Pick<ExpressionScope, 'state' | 'now'>>();
   /** Every run not yet ended, across rules: `busy` looks at these, not at every loaded rule. */
-  private readonly inFlight = new Set<Run>();
+  private readonly inFlight = new ChurnSet<Run>();
   private readonly newId: (now: number, prefix: string) => string;
   private stopped = false;
 
@@ -136,7 +137,7 @@ export class AutomationRuntime {
       household = new Map();
       this.rules.set(rule.householdId, household);
     }
-    const state: RuleState = { rule, running: new Set(), queue: [], pending: new Map(), disarm: [] };
+    const state: RuleState = { rule, running: new ChurnSet(), queue: [], pending: new Map(), disarm: [] };
     household.set(rule.id, state);
     if (rule.enabled) this.arm(state);
   }
