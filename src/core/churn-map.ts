@@ -34,11 +34,14 @@ export class ChurnMap<K, V> {
   }
 
   set(key: K, value: V): this {
-    if (!this.inner.has(key) && ++this.added >= this.renewEvery) {
+    const inner = this.inner;
+    const before = inner.size;
+    inner.set(key, value);
+    // Counted by size, not by a has() first: one hash lookup per set, on the hot path.
+    if (inner.size !== before && ++this.added >= this.renewEvery) {
       this.added = 0;
-      this.inner = new Map(this.inner);
+      this.inner = new Map(inner);
     }
-    this.inner.set(key, value);
     return this;
   }
 
@@ -89,11 +92,13 @@ export class ChurnSet<T> {
   }
 
   add(value: T): this {
-    if (!this.inner.has(value) && ++this.added >= this.renewEvery) {
+    const inner = this.inner;
+    const before = inner.size;
+    inner.add(value);
+    if (inner.size !== before && ++this.added >= this.renewEvery) {
       this.added = 0;
-      this.inner = new Set(this.inner);
+      this.inner = new Set(inner);
     }
-    this.inner.add(value);
     return this;
   }
 

@@ -244,11 +244,20 @@ export class MqttConnection implements MqttLink {
     if (!stream?.cork || stream.destroyed) return;
     stream.cork();
     this.corked = stream;
-    setImmediate(() => {
-      this.corked = null;
-      stream.uncork();
-    });
+    // While a backlog is being worked off, a slice's commands share one write at the end of the
+    // turn. Otherwise the write goes out as soon as the code that published returns (before the
+    // promise callbacks that do the hub's bookkeeping for it), so a lone report's command does
+    // not wait for that bookkeeping.
+    if (this.draining) setImmediate(this.uncork);
+    else process.nextTick(this.uncork);
   }
+
+  /** Made once: it runs after every publishing turn. */
+  private readonly uncork = () => {
+    const stream = this.corked;
+    this.corked = null;
+    stream?.uncork();
+  };
 
   async close(): Promise<void> {
     const client = this.client;
