@@ -59,7 +59,9 @@ describe('ChurnMap', () => {
         assert.deepEqual([...churn.values()], [...model.values()]);
         assert.deepEqual([...churn.entries()], [...model.entries()]);
         const seen: Array<[number, number]> = [];
-        churn.forEach((v, k) => seen.push([k, v]));
+        churn.forEach((v, k) => {
+          seen.push([k, v]);
+        });
         assert.deepEqual(seen, [...model]);
         for (let key = 0; key <= 20; key++) {
           assert.equal(churn.has(key), model.has(key));
