@@ -3,9 +3,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import YAML from 'yaml';
+import type { Trace } from '../../src/automation/index.ts';
+import { liveWorld } from '../../src/automation/live/world.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
+import type { HubServices } from '../../src/core/hub.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { openStore } from '../../src/store/index.ts';
-import { eventually } from '../helpers/hub-process.ts';
+import { eventually, tempDir } from '../helpers/hub-process.ts';
 import { FAN_RULE_YAML, HOME, startTestHub, type TestHub } from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
@@ -212,6 +216,67 @@ describe('automations: modes', () => {
       }
     });
   }
+});
+
+describe('automations: trace retention for a busy rule', () => {
+  it('never writes a trace retention let go, not even a later copy (its command confirmed late)', async () => {
+    const store = await openStore({ kind: 'sqlite', file: join(await tempDir('triad-traces-'), 'triad.db') });
+    try {
+      const clock = new VirtualClock(T0);
+      const written: string[] = [];
+      const saveTraces = store.saveTraces.bind(store);
+      store.saveTraces = async (traces) => {
+        written.push(...traces.map((trace) => trace.id));
+        return saveTraces(traces);
+      };
+      const saveTrace = store.saveTrace.bind(store);
+      store.saveTrace = async (trace) => {
+        written.push(trace.id);
+        return saveTrace(trace);
+      };
+      const hub = { store, clock, log: createLogger({ level: 'silent' }) } as unknown as HubServices;
+      const world = liveWorld(hub, {
+        retention: { perRule: 2, maxAgeMs: 86_400_000 },
+        locations: new Map(),
+        webhookTimeoutMs: 1000,
+      });
+      const run = (n: number): Trace => ({
+        id: `trc_${n}`,
+        householdId: HOME,
+        rule: 'busy',
+        ruleVersion: 'v1',
+        status: 'finished',
+        startedAt: T0 + n,
+        finishedAt: T0 + n,
+        trigger: { type: 'state', id: 't0', cause: null, ts: T0, description: 'hot' } as unknown as Trace['trigger'],
+        conditions: [],
+        steps: [],
+        error: null,
+        dryRun: false,
+      });
+      const runs = [1, 2, 3].map(run);
+      const flush = () => world.traces.flush?.();
+      // Three finished runs in one window: retention keeps two, so the oldest is let go.
+      for (const trace of runs) await world.traces.save(trace);
+      await clock.advance(300);
+      await flush();
+      assert.deepEqual([...written].sort(), ['trc_2', 'trc_3']);
+      // Later, the runs' commands are confirmed and each trace is offered again, in a window of
+      // its own: the kept one is written again, the let-go one still is not.
+      runs[0].error = 'confirmed late';
+      runs[2].error = 'confirmed late';
+      await world.traces.save(runs[0]);
+      await world.traces.save(runs[2]);
+      await clock.advance(300);
+      await flush();
+      assert.deepEqual(written, ['trc_2', 'trc_3', 'trc_3']);
+      const stored = await store.listTraces({ householdId: HOME, rule: 'busy', limit: 10 });
+      assert.deepEqual(stored.map((trace) => trace.id).sort(), ['trc_2', 'trc_3']);
+      assert.equal(stored.find((trace) => trace.id === 'trc_3')?.body.error, 'confirmed late');
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 function parseYaml(text: string): Record<string, unknown> {

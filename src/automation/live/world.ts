@@ -85,12 +85,19 @@ export function liveWorld(
    * otherwise hold a thousand traces in memory per write window, only to write and then delete
    * most of them: retention keeps the newest by start), and the rule is marked for pruning.
    */
-  const waiting = new Map<string, ChurnMap<string, number>>();
+  const waiting = new Map<string, ChurnMap<string, StoredTrace>>();
   const crowdedRules = new Map<string, { householdId: string; rule: string }>();
   /** Runs whose trace was stored unfinished (they waited): their final copy is always written. */
   const storedUnfinished = new Set<string>();
-  /** Traces already offered once: a later copy (a command confirmed late) is always written. */
+  /** Traces already offered once: a later copy (a command confirmed late) is always written… */
   const offered = new WeakSet<Trace>();
+  /**
+   * …unless retention let the trace go before it was written: newer ones of its rule fill what
+   * retention keeps, so a later copy would only be written to be pruned. Without this, every
+   * run's trace came back into the window when its command was confirmed, and a busy rule held
+   * every trace of the last 250 ms in memory again (each outliving a young-generation collection).
+   */
+  const letGo = new WeakSet<object>();
   const holdBack = (stored: StoredTrace) => {
     const key = `${stored.householdId}\u0000${stored.rule}`;
     let queue = waiting.get(key);
@@ -98,19 +105,24 @@ export function liveWorld(
       queue = new ChurnMap();
       waiting.set(key, queue);
     }
-    queue.set(stored.id, stored.startedAt);
+    queue.set(stored.id, stored);
     if (queue.size <= options.retention.perRule) return;
-    let oldest = '';
-    let oldestStart = Number.POSITIVE_INFINITY;
-    // forEach, not for…of: no [id, start] pair allocated per entry, on every save of a busy rule.
-    queue.forEach((startedAt, id) => {
-      if (startedAt < oldestStart || (startedAt === oldestStart && id < oldest)) {
-        oldest = id;
-        oldestStart = startedAt;
-      }
+    let oldest: StoredTrace | undefined;
+    // forEach, not for…of: no [id, trace] pair allocated per entry, on every save of a busy rule.
+    queue.forEach((candidate) => {
+      if (
+        !oldest ||
+        candidate.startedAt < oldest.startedAt ||
+        (candidate.startedAt === oldest.startedAt && candidate.id < oldest.id)
+      )
+        oldest = candidate;
     });
-    queue.delete(oldest);
-    if (traces.drop(oldest)) crowdedRules.set(key, { householdId: stored.householdId, rule: stored.rule });
+    const dropped = oldest as StoredTrace;
+    queue.delete(dropped.id);
+    if (traces.drop(dropped.id)) {
+      letGo.add(dropped.body);
+      crowdedRules.set(key, { householdId: stored.householdId, rule: stored.rule });
+    }
   };
   /** What a write of these traces settles: they wait no more, and a final one was stored as such. */
   const written = (batch: StoredTrace[]) => {
@@ -185,6 +197,7 @@ export function liveWorld(
     },
     traces: {
       async save(trace: Trace) {
+        if (letGo.has(trace)) return;
         const stored = toStored(trace);
         const final = FINAL_TRACE.has(trace.status);
         traces.write(trace.id, stored, final ? TRACE_WRITE_WINDOW_MS : 0);
