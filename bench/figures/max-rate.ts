@@ -94,6 +94,7 @@ export function maxRateFigure(results: SustainedRate[], setup: string): FigureRe
   const notes = results.filter((r) => r.notMeasured).map((r) => `${r.name}: not measured: ${r.notMeasured}`);
   notes.push(
     `Sustained = no report lost and p99 under ${P99_LIMIT_MS} ms for the whole trial. "≥" marks a limit set by the load generator (one Node.js process on the same machine), not by the system.`,
+    'The same rule and world as Figure 1: the fan confirms every command it receives, whichever system sent it.',
   );
   const measured = results.filter((r) => !r.notMeasured);
   return {

@@ -7,6 +7,13 @@ export const RULE = {
   threshold: 25,
   reportFilter: 'bench/sensor/+',
   commandTopic: 'bench/fan/set',
+  /**
+   * The fan's answer to every command it receives, as a real fan reports its new state. It is part
+   * of the benchmark's world, not of a system: it is sent whichever system commanded the fan, so
+   * the broker and the machine carry the same traffic in every system's trial. Triad listens to it
+   * (it closes the command's lifecycle); the ideal relay and Node-RED do not subscribe to it.
+   */
+  fanConfirmation: { topic: 'bench/fan/bench-fan/state', payload: 'ON' },
   /** One sensor keeps the rule within the contract's plainest shape: a state trigger and a numeric condition on it. */
   sensors: 1,
 } as const;

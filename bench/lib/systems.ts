@@ -12,7 +12,7 @@ export interface RuleRunner {
   /** Where the runner's answers arrive, and how they are matched to reports (see roundTrip). */
   answerTopic: string;
   correlate: 'seq' | 'order';
-  /** The device confirmation to send back for each answer, for runners that wait for one. */
+  /** The device confirmation sent back for each answer (RULE.fanConfirmation for every runner of the rule). */
   confirm?: { topic: string; payload: string };
   /** Replaces the system with a fresh one after an overloaded trial; absent when it recovers by itself. */
   reset?(): Promise<void>;
@@ -69,6 +69,7 @@ function processRunner(name: string, proc: ManagedProcess): RuleRunner {
     pids: [proc.pid],
     answerTopic: RULE.commandTopic,
     correlate: 'seq',
+    confirm: RULE.fanConfirmation,
     stop: () => proc.stop(),
   };
 }

@@ -6,11 +6,12 @@ import { RULE, ruleReport, sensorId } from './rule.ts';
 import { automationEnginePresent, type NotMeasured, type RuleRunner } from './systems.ts';
 import { discover, fanConfig, forget, sensorConfig, startTriad, type TriadProcess } from './triad.ts';
 
-/** Where the bench fan reports its state (see fanConfig), to confirm each command as a real fan would. */
-const FAN_STATE_TOPIC = 'bench/fan/bench-fan/state';
-
 /** Modes to try, most faithful first: every report must run the rule, none may be dropped. */
 const MODES = ['parallel', 'queued', 'single'];
+
+// The fan that Triad discovers reports where the benchmark's fan confirms (RULE.fanConfirmation).
+if (JSON.parse(fanConfig('bench-fan').payload).state_topic !== RULE.fanConfirmation.topic)
+  throw new Error("the bench fan's state topic and RULE.fanConfirmation disagree");
 
 const DEVICES = [
   ...Array.from({ length: RULE.sensors }, (_, i) => ({ ...sensorConfig(sensorId(i)), name: `Bench ${sensorId(i)}` })),
@@ -82,7 +83,7 @@ export async function triadRule(
     },
     answerTopic: RULE.commandTopic,
     correlate: 'order',
-    confirm: { topic: FAN_STATE_TOPIC, payload: 'ON' },
+    confirm: RULE.fanConfirmation,
     async reset() {
       await current.hub.stop();
       await forget(
@@ -108,7 +109,7 @@ async function ruleFires(brokerUrl: string): Promise<string | null> {
     let answers = 0;
     client.on('message', () => {
       answers++;
-      client.publish(FAN_STATE_TOPIC, 'ON', { qos: 0 });
+      client.publish(RULE.fanConfirmation.topic, RULE.fanConfirmation.payload, { qos: 0 });
     });
     await client.subscribeAsync(RULE.commandTopic, { qos: 0 });
     // Seq numbers far from the trial's, so the check's values differ from the first trial report.
