@@ -60,6 +60,12 @@ export interface RoundTripResult {
   latency: Distribution;
   /** Seconds the reports took to go out (a slow publisher shows up here, not as latency). */
   sendSeconds: number;
+  /**
+   * The load generator's own CPU while it sent, as a share of one core: it publishes, times the
+   * answers and sends the fan's confirmations on one event loop, and near 1 its own queue delays
+   * the answers it times, so the latency is partly its own.
+   */
+  generatorCpu: number;
 }
 
 /** Publishes reports at a fixed rate and times each answer: the round trip through a system. */
@@ -91,6 +97,7 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
     await subscriber.subscribeAsync(options.answerTopic, { qos: 0 });
     options.onStart?.();
     const started = performance.now();
+    const cpuAtStart = process.cpuUsage();
     let sent = 0;
     while (sent < total) {
       const elapsed = performance.now() - started;
@@ -107,6 +114,8 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       else await new Promise((r) => setImmediate(r));
     }
     const sendSeconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuAtStart);
+    const generatorCpu = (cpu.user + cpu.system) / 1e6 / sendSeconds;
     const drainMs = options.drainMs ?? 2000;
     lastArrival = performance.now();
     // Answers later than this are counted as lost: a system this far behind has failed the rate.
@@ -121,6 +130,7 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       lost: total - received,
       latency: distribution(latencies.subarray(0, received)),
       sendSeconds,
+      generatorCpu,
     };
   } finally {
     await Promise.all([publisher.endAsync(), subscriber.endAsync()]);

@@ -80,7 +80,7 @@ export function liveWorld(
     }
   };
   /**
-   * Per rule, its finished traces waiting to be written, with their start times. Past retention's
+   * Per rule, its finished traces waiting to be written (their stored copies). Past retention's
    * count, the one that started first is taken back before it is written (a busy rule would
    * otherwise hold a thousand traces in memory per write window, only to write and then delete
    * most of them: retention keeps the newest by start), and the rule is marked for pruning.
