@@ -150,16 +150,17 @@ export function roundTripFigure(
   for (const o of outcomes) if (o.notMeasured) notes.push(`${o.name}: not measured: ${o.notMeasured}`);
   // The load generator times every answer on its own event loop: near a full core, part of the
   // latency would be its own. Shown so a reader can tell.
-  const generator = plan.rates.map((rate) => {
+  const generator = plan.rates.flatMap((rate) => {
     const shares = outcomes.flatMap((o) => {
       const t = o.byRate.get(rate);
       return t ? [t.generatorCpu] : [];
     });
-    return `${Math.round(Math.max(...shares) * 100)} % at ${rate}/s`;
+    return shares.length ? [`${Math.round(Math.max(...shares) * 100)} % at ${rate}/s`] : [];
   });
-  notes.push(
-    `The load generator's own CPU while sending, the most of any system's trial: ${generator.join(', ')} of a core.`,
-  );
+  if (generator.length)
+    notes.push(
+      `The load generator's own CPU while sending, the most of any system's trial: ${generator.join(', ')} of a core.`,
+    );
   // Which part of the CPU the round trip waits for: the main thread handles every message, while
   // helper threads (Triad's store writer, V8's garbage collector and compiler) run beside it.
   const shares = outcomes
