@@ -120,6 +120,7 @@ export function liveWorld(
     const dropped = oldest as StoredTrace;
     queue.delete(dropped.id);
     if (traces.drop(dropped.id)) {
+      // The stored copy's body is the runtime's own Trace object, the one a later save passes.
       letGo.add(dropped.body);
       crowdedRules.set(key, { householdId: stored.householdId, rule: stored.rule });
     }
