@@ -219,47 +219,58 @@ describe('automations: modes', () => {
 });
 
 describe('automations: trace retention for a busy rule', () => {
-  it('never writes a trace retention let go, not even a later copy (its command confirmed late)', async () => {
+  /** A live world over a real SQLite store, recording every trace id handed to the store. */
+  async function tracesWorld(perRule: number) {
     const store = await openStore({ kind: 'sqlite', file: join(await tempDir('triad-traces-'), 'triad.db') });
+    const clock = new VirtualClock(T0);
+    const written: string[] = [];
+    const saveTraces = store.saveTraces.bind(store);
+    store.saveTraces = async (traces) => {
+      written.push(...traces.map((trace) => trace.id));
+      return saveTraces(traces);
+    };
+    const saveTrace = store.saveTrace.bind(store);
+    store.saveTrace = async (trace) => {
+      written.push(trace.id);
+      return saveTrace(trace);
+    };
+    const hub = { store, clock, log: createLogger({ level: 'silent' }) } as unknown as HubServices;
+    const world = liveWorld(hub, {
+      retention: { perRule, maxAgeMs: 86_400_000 },
+      locations: new Map(),
+      webhookTimeoutMs: 1000,
+    });
+    /** Lets the trace write window (250 ms) pass and waits for its write. */
+    const settle = async () => {
+      await clock.advance(300);
+      await world.traces.flush?.();
+    };
+    return { store, world, written, settle };
+  }
+
+  /** A finished run's trace that started n ms after T0. */
+  const run = (n: number): Trace => ({
+    id: `trc_${n}`,
+    householdId: HOME,
+    rule: 'busy',
+    ruleVersion: 'v1',
+    status: 'finished',
+    startedAt: T0 + n,
+    finishedAt: T0 + n,
+    trigger: { type: 'state', id: 't0', cause: null, ts: T0, description: 'hot' } as unknown as Trace['trigger'],
+    conditions: [],
+    steps: [],
+    error: null,
+    dryRun: false,
+  });
+
+  it('never writes a trace retention let go, not even a later copy (its command confirmed late)', async () => {
+    const { store, world, written, settle } = await tracesWorld(2);
     try {
-      const clock = new VirtualClock(T0);
-      const written: string[] = [];
-      const saveTraces = store.saveTraces.bind(store);
-      store.saveTraces = async (traces) => {
-        written.push(...traces.map((trace) => trace.id));
-        return saveTraces(traces);
-      };
-      const saveTrace = store.saveTrace.bind(store);
-      store.saveTrace = async (trace) => {
-        written.push(trace.id);
-        return saveTrace(trace);
-      };
-      const hub = { store, clock, log: createLogger({ level: 'silent' }) } as unknown as HubServices;
-      const world = liveWorld(hub, {
-        retention: { perRule: 2, maxAgeMs: 86_400_000 },
-        locations: new Map(),
-        webhookTimeoutMs: 1000,
-      });
-      const run = (n: number): Trace => ({
-        id: `trc_${n}`,
-        householdId: HOME,
-        rule: 'busy',
-        ruleVersion: 'v1',
-        status: 'finished',
-        startedAt: T0 + n,
-        finishedAt: T0 + n,
-        trigger: { type: 'state', id: 't0', cause: null, ts: T0, description: 'hot' } as unknown as Trace['trigger'],
-        conditions: [],
-        steps: [],
-        error: null,
-        dryRun: false,
-      });
       const runs = [1, 2, 3].map(run);
-      const flush = () => world.traces.flush?.();
       // Three finished runs in one window: retention keeps two, so the oldest is let go.
       for (const trace of runs) await world.traces.save(trace);
-      await clock.advance(300);
-      await flush();
+      await settle();
       assert.deepEqual([...written].sort(), ['trc_2', 'trc_3']);
       // Later, the runs' commands are confirmed and each trace is offered again, in a window of
       // its own: the kept one is written again, the let-go one still is not.
@@ -267,12 +278,31 @@ describe('automations: trace retention for a busy rule', () => {
       runs[2].error = 'confirmed late';
       await world.traces.save(runs[0]);
       await world.traces.save(runs[2]);
-      await clock.advance(300);
-      await flush();
+      await settle();
       assert.deepEqual(written, ['trc_2', 'trc_3', 'trc_3']);
       const stored = await store.listTraces({ householdId: HOME, rule: 'busy', limit: 10 });
       assert.deepEqual(stored.map((trace) => trace.id).sort(), ['trc_2', 'trc_3']);
       assert.equal(stored.find((trace) => trace.id === 'trc_3')?.body.error, 'confirmed late');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('lets go of the run that started first, whatever order the runs ended in', async () => {
+    const { store, world, written, settle } = await tracesWorld(2);
+    try {
+      const runs = new Map([2, 3, 1, 4].map((n) => [n, run(n)]));
+      // Run 1 ends after runs 2 and 3 (it waited longer on its command), run 4 after it.
+      for (const trace of runs.values()) await world.traces.save(trace);
+      await settle();
+      assert.deepEqual([...written].sort(), ['trc_3', 'trc_4']);
+      for (const n of [1, 2]) await world.traces.save(runs.get(n) as Trace);
+      await settle();
+      assert.deepEqual([...written].sort(), ['trc_3', 'trc_4'], 'the let-go runs stay unwritten');
+      // The next window starts afresh, in order: the oldest of it is let go.
+      for (const n of [5, 6, 7]) await world.traces.save(run(n));
+      await settle();
+      assert.deepEqual(written.slice(2).sort(), ['trc_6', 'trc_7']);
     } finally {
       await store.close();
     }

@@ -49,6 +49,29 @@ export function locationFromSettings(settings: Record<string, unknown>): GeoPoin
   return null;
 }
 
+/** A rule's finished traces waiting to be written, in the order they were saved. */
+interface WaitingTraces {
+  traces: ChurnMap<string, StoredTrace>;
+  /** True while every trace was saved after those that started before it: the first is the oldest. */
+  inStartOrder: boolean;
+  /** The one that started last, while inStartOrder. */
+  newest: StoredTrace | null;
+}
+
+/** Retention's order: by start, then id (ids are time-ordered too). */
+function startsBefore(a: StoredTrace, b: StoredTrace): boolean {
+  return a.startedAt < b.startedAt || (a.startedAt === b.startedAt && a.id < b.id);
+}
+
+function oldestOf(traces: ChurnMap<string, StoredTrace>): StoredTrace {
+  let oldest: StoredTrace | undefined;
+  // forEach, not for…of: no [id, trace] pair allocated per entry.
+  traces.forEach((candidate) => {
+    if (!oldest || startsBefore(candidate, oldest)) oldest = candidate;
+  });
+  return oldest as StoredTrace;
+}
+
 /**
  * The live world: the hub's twin, command service, bus and store. Locations are cached and
  * refreshed by the engine, because sun schedules ask for them synchronously.
@@ -85,7 +108,7 @@ export function liveWorld(
    * otherwise hold a thousand traces in memory per write window, only to write and then delete
    * most of them: retention keeps the newest by start), and the rule is marked for pruning.
    */
-  const waiting = new Map<string, ChurnMap<string, StoredTrace>>();
+  const waiting = new Map<string, WaitingTraces>();
   const crowdedRules = new Map<string, { householdId: string; rule: string }>();
   /** Runs whose trace was stored unfinished (they waited): their final copy is always written. */
   const storedUnfinished = new Set<string>();
@@ -102,23 +125,21 @@ export function liveWorld(
     const key = `${stored.householdId}\u0000${stored.rule}`;
     let queue = waiting.get(key);
     if (!queue) {
-      queue = new ChurnMap();
+      queue = { traces: new ChurnMap(), inStartOrder: true, newest: null };
       waiting.set(key, queue);
     }
-    queue.set(stored.id, stored);
-    if (queue.size <= options.retention.perRule) return;
-    let oldest: StoredTrace | undefined;
-    // forEach, not for…of: no [id, trace] pair allocated per entry, on every save of a busy rule.
-    queue.forEach((candidate) => {
-      if (
-        !oldest ||
-        candidate.startedAt < oldest.startedAt ||
-        (candidate.startedAt === oldest.startedAt && candidate.id < oldest.id)
-      )
-        oldest = candidate;
-    });
-    const dropped = oldest as StoredTrace;
-    queue.delete(dropped.id);
+    if (queue.traces.size === 0) {
+      queue.inStartOrder = true;
+      queue.newest = null;
+    }
+    if (queue.newest && startsBefore(stored, queue.newest)) queue.inStartOrder = false;
+    else queue.newest = stored;
+    queue.traces.set(stored.id, stored);
+    if (queue.traces.size <= options.retention.perRule) return;
+    // Runs mostly end in the order they started, and then the first queued trace is the oldest:
+    // no scan of up to `perRule` traces on every save of a busy rule.
+    const dropped = queue.inStartOrder ? (queue.traces.values().next().value as StoredTrace) : oldestOf(queue.traces);
+    queue.traces.delete(dropped.id);
     if (traces.drop(dropped.id)) {
       // The stored copy's body is the runtime's own Trace object, the one a later save passes.
       letGo.add(dropped.body);
@@ -128,7 +149,7 @@ export function liveWorld(
   /** What a write of these traces settles: they wait no more, and a final one was stored as such. */
   const written = (batch: StoredTrace[]) => {
     for (const trace of batch) {
-      waiting.get(`${trace.householdId}\u0000${trace.rule}`)?.delete(trace.id);
+      waiting.get(`${trace.householdId}\u0000${trace.rule}`)?.traces.delete(trace.id);
       if (FINAL_TRACE.has(trace.status as Trace['status'])) storedUnfinished.delete(trace.id);
     }
   };
