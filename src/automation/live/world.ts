@@ -149,7 +149,9 @@ export function liveWorld(
   /** What a write of these traces settles: they wait no more, and a final one was stored as such. */
   const written = (batch: StoredTrace[]) => {
     for (const trace of batch) {
-      waiting.get(`${trace.householdId}\u0000${trace.rule}`)?.traces.delete(trace.id);
+      const queue = waiting.get(`${trace.householdId}\u0000${trace.rule}`);
+      // An emptied queue lets go of its newest trace too: a rule that stops running holds none.
+      if (queue?.traces.delete(trace.id) && queue.traces.size === 0) queue.newest = null;
       if (FINAL_TRACE.has(trace.status as Trace['status'])) storedUnfinished.delete(trace.id);
     }
   };
