@@ -17,67 +17,72 @@
  * not add to the map while it runs (none here do; they copy first or only read).
  */
 /**
- * When a churning collection is due to be made anew: after `every` added keys, or after as many
- * added keys as it holds when it holds more. The second half keeps renewal cheap for a collection
- * that grows large (a group-commit window of a thousand rows, a backlog of open commands): each
- * renewal copies every live entry, and copying a thousand entries every 64 adds cost a tenth of
- * the hub's CPU at 5,000 reports a second; this way a copy costs at most one entry per add.
+ * What ChurnMap and ChurnSet share: the inner collection, and when to make it anew. That is after
+ * `every` added entries, or after as many added entries as it holds when it holds more. The
+ * second half keeps renewal cheap for a collection that grows large (a group-commit window of a
+ * thousand rows, a backlog of open commands): each renewal copies every live entry, and copying a
+ * thousand entries every 64 adds cost a tenth of the hub's CPU at 5,000 reports a second; this
+ * way a copy costs at most one entry per add.
  */
-class Renewal {
+abstract class Churning<E, C extends Map<E, unknown> | Set<E>> {
+  protected inner: C;
   private added = 0;
 
-  /** Keys added between renewals: small enough that a busy collection never lives to be promoted. */
-  constructor(private readonly every: number) {}
-
-  /** Called after each insert, with whether it added a key and the collection's size after it. */
-  due(grew: boolean, size: number): boolean {
-    if (!grew || ++this.added < this.every || this.added < size) return false;
-    this.added = 0;
-    return true;
-  }
-
-  reset(): void {
-    this.added = 0;
-  }
-}
-
-export class ChurnMap<K, V> {
-  private inner = new Map<K, V>();
-  private readonly renewal: Renewal;
-
-  constructor(renewEvery = 64) {
-    this.renewal = new Renewal(renewEvery);
+  /**
+   * `make` builds an empty collection, or a copy of the one given; `every` is the number of
+   * added entries between renewals, small enough that a busy collection never lives to be promoted.
+   */
+  constructor(
+    private readonly make: (from?: C) => C,
+    private readonly every: number,
+  ) {
+    this.inner = make();
   }
 
   get size(): number {
     return this.inner.size;
   }
 
+  has(entry: E): boolean {
+    return this.inner.has(entry);
+  }
+
+  delete(entry: E): boolean {
+    return this.inner.delete(entry);
+  }
+
+  /** Empties it; the new, empty collection is young again. */
+  clear(): void {
+    this.inner = this.make();
+    this.added = 0;
+  }
+
+  /**
+   * Called after each insert with the size before it. Added or updated is told by the size rather
+   * than a has() first: one hash lookup per insert, on the hot path.
+   */
+  protected inserted(before: number): void {
+    const size = this.inner.size;
+    if (size === before || ++this.added < this.every || this.added < size) return;
+    this.added = 0;
+    this.inner = this.make(this.inner);
+  }
+}
+
+export class ChurnMap<K, V> extends Churning<K, Map<K, V>> {
+  constructor(renewEvery = 64) {
+    super((from) => new Map(from), renewEvery);
+  }
+
   get(key: K): V | undefined {
     return this.inner.get(key);
   }
 
-  has(key: K): boolean {
-    return this.inner.has(key);
-  }
-
   set(key: K, value: V): this {
-    const inner = this.inner;
-    const before = inner.size;
-    inner.set(key, value);
-    // Added or updated, told by the size rather than a has() first: one hash lookup per set.
-    if (this.renewal.due(inner.size !== before, inner.size)) this.inner = new Map(inner);
+    const before = this.inner.size;
+    this.inner.set(key, value);
+    this.inserted(before);
     return this;
-  }
-
-  delete(key: K): boolean {
-    return this.inner.delete(key);
-  }
-
-  /** Empties it; the new, empty Map is young again. */
-  clear(): void {
-    this.inner = new Map();
-    this.renewal.reset();
   }
 
   keys(): IterableIterator<K> {
@@ -102,37 +107,16 @@ export class ChurnMap<K, V> {
 }
 
 /** The same for a Set (runs in flight, commands waiting for a report): see ChurnMap. */
-export class ChurnSet<T> {
-  private inner = new Set<T>();
-  private readonly renewal: Renewal;
-
+export class ChurnSet<T> extends Churning<T, Set<T>> {
   constructor(renewEvery = 64) {
-    this.renewal = new Renewal(renewEvery);
-  }
-
-  get size(): number {
-    return this.inner.size;
-  }
-
-  has(value: T): boolean {
-    return this.inner.has(value);
+    super((from) => new Set(from), renewEvery);
   }
 
   add(value: T): this {
-    const inner = this.inner;
-    const before = inner.size;
-    inner.add(value);
-    if (this.renewal.due(inner.size !== before, inner.size)) this.inner = new Set(inner);
+    const before = this.inner.size;
+    this.inner.add(value);
+    this.inserted(before);
     return this;
-  }
-
-  delete(value: T): boolean {
-    return this.inner.delete(value);
-  }
-
-  clear(): void {
-    this.inner = new Set();
-    this.renewal.reset();
   }
 
   values(): IterableIterator<T> {
