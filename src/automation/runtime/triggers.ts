@@ -18,7 +18,7 @@ function oneOf(value: unknown, allowed: unknown[] | undefined): boolean {
 /**
  * What a run sees of the state change that fired it, built in one literal: spreading a shared base
  * into a new object and adding `type` and `description` to it cost V8 (Node 20) ~1.5 µs a run,
- * the literal ~0.1 µs (a zone trigger's, which has two more fields, is its own literal below).
+ * the literal ~0.1 µs.
  */
 function changeData(trigger: Trigger, change: StateChanged, type: Trigger['type'], description: string): TriggerData {
   return {
@@ -67,19 +67,16 @@ export function matchStateChange(trigger: Trigger, change: StateChanged): Trigge
       const entered = change.to === trigger.zone && change.from !== trigger.zone;
       const left = change.from === trigger.zone && change.to !== trigger.zone;
       if (trigger.event === 'enter' ? !entered : !left) return null;
-      return {
-        id: trigger.id,
-        cause: change.id,
-        ts: change.ts,
-        thing: change.thing,
-        property: change.property,
-        from: change.from,
-        to: change.to,
-        type: 'zone',
-        zone: trigger.zone,
-        event: trigger.event,
-        description: `${change.thing} ${trigger.event === 'enter' ? 'entered' : 'left'} ${trigger.zone}`,
-      };
+      const data = changeData(
+        trigger,
+        change,
+        'zone',
+        `${change.thing} ${trigger.event === 'enter' ? 'entered' : 'left'} ${trigger.zone}`,
+      );
+      // Fields added to a fresh literal take V8's fast path (cached shape transitions).
+      data.zone = trigger.zone;
+      data.event = trigger.event;
+      return data;
     }
     default:
       return null;
