@@ -362,6 +362,39 @@ describe('security: people, roles, grants, guest passes and the audit trail', ()
     );
   });
 
+  it('closes a stream when its token is revoked or expires, and a revoked token cannot open one', async () => {
+    const open = async (token: string) => {
+      const socket = new WebSocket(`${hub.httpUrl.replace('http', 'ws')}/api/stream?token=${token}`);
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+      );
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      return { socket, closed };
+    };
+    const made = await call('/api/tokens', { method: 'POST', json: { user: 'Alex', name: 'dashboard on the wall' } });
+    const kept = await call('/api/tokens', { method: 'POST', json: { user: 'Alex', name: 'kitchen tablet' } });
+    const revoked = await open(made.body.token as string);
+    const other = await open(kept.body.token as string);
+    assert.equal((await call(`/api/tokens/${made.body.id}`, { method: 'DELETE' })).status, 204);
+    const ended = await Promise.race([revoked.closed, new Promise((r) => setTimeout(() => r('still open'), 2000))]);
+    assert.deepEqual(ended, { code: 1008, reason: 'the token was revoked' });
+    assert.equal(other.socket.readyState, WebSocket.OPEN, "another token's stream carries on");
+    await assert.rejects(open(made.body.token as string), /401/, 'and the revoked token cannot open a new one');
+
+    const short = await call('/api/tokens', {
+      method: 'POST',
+      json: { user: 'Alex', name: 'visitor screen', expiresAt: new Date(Date.now() + 700).toISOString() },
+    });
+    const expiring = await open(short.body.token as string);
+    const expired = await Promise.race([expiring.closed, new Promise((r) => setTimeout(() => r('still open'), 3000))]);
+    assert.deepEqual(expired, { code: 1008, reason: 'the token expired' });
+    other.socket.close();
+    await other.closed;
+  });
+
   it('answers with security headers', async () => {
     const res = await call('/api/health', { token: null });
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
@@ -393,6 +426,15 @@ describe('security: MQTT device credentials', () => {
     await hub.stop();
   });
 
+  /** Connects as a device account made by POST /api/devices. */
+  const connect = (device: Json) =>
+    mqtt.connectAsync(brokerUrl, {
+      username: device.username as string,
+      password: device.password as string,
+      reconnectPeriod: 0,
+      connectTimeout: 2000,
+    });
+
   it('refuses clients without credentials or with wrong ones', async () => {
     await assert.rejects(mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0, connectTimeout: 2000 }));
     await assert.rejects(
@@ -405,16 +447,27 @@ describe('security: MQTT device credentials', () => {
     );
   });
 
+  it('removing a device account cuts off its connected client, and it cannot connect again', async () => {
+    const made = await call('/api/devices', { method: 'POST', json: { name: 'Old plug' } });
+    const kept = await call('/api/devices', { method: 'POST', json: { name: 'New plug' } });
+    assert.equal(made.status, 201, made.text);
+    const [old, other] = await Promise.all([connect(made.body), connect(kept.body)]);
+    const closed = new Promise<string>((resolve) => old.once('close', () => resolve('closed')));
+    assert.equal((await call(`/api/devices/${made.body.id}`, { method: 'DELETE' })).status, 204);
+    assert.equal(
+      await Promise.race([closed, new Promise((r) => setTimeout(() => r('still connected'), 2000))]),
+      'closed',
+    );
+    assert.ok(other.connected, "another device's client stays connected");
+    await assert.rejects(connect(made.body), 'the removed account cannot log in again');
+    await other.endAsync();
+    await old.endAsync(true);
+  });
+
   it("a device that publishes on another device's topic is refused by the broker", async () => {
     const porch = await call('/api/devices', { method: 'POST', json: { name: 'Porch' } });
     const garage = await call('/api/devices', { method: 'POST', json: { name: 'Garage' } });
     assert.equal(porch.status, 201, porch.text);
-    const connect = (d: Json) =>
-      mqtt.connectAsync(brokerUrl, {
-        username: d.username as string,
-        password: d.password as string,
-        reconnectPeriod: 0,
-      });
     const porchClient = await connect(porch.body);
     const config = {
       name: null,

@@ -195,6 +195,47 @@ describe('vehicles: VISS twin, server, client adapter, commands, trips and charg
     badHeader.close();
   });
 
+  it('closes a VISS connection whose token is revoked, ending its subscriptions, and keeps the others', async () => {
+    const owner = ((await api('/api/users', {}, 200)) as Array<Record<string, unknown>>)[0];
+    const token = async (name: string) =>
+      (await api(
+        '/api/tokens',
+        { method: 'POST', body: JSON.stringify({ user: owner.id, name }) },
+        201,
+      )) as unknown as {
+        id: string;
+        token: string;
+      };
+    const [dashboard, phone] = [await token('garage dashboard'), await token('phone')];
+    // One connection authorised by its upgrade header, one by its requests' authorization field.
+    const byHeader = await VissTestClient.open(vissUrl, { protocol: 'VISSv3', token: dashboard.token });
+    const byRequest = await VissTestClient.open(vissUrl, { protocol: 'VISSv3' });
+    const other = await VissTestClient.open(vissUrl, { protocol: 'VISSv3', token: phone.token });
+    for (const client of [byHeader, other]) {
+      const subscribed = await client.ask({
+        action: 'subscribe',
+        path: SOC,
+        filter: { variant: 'change', parameter: { 'logic-op': 'ne', diff: '0' } },
+      });
+      assert.equal(subscribed.error, undefined, JSON.stringify(subscribed));
+    }
+    const read = await byRequest.ask({ action: 'get', path: SOC, authorization: dashboard.token });
+    assert.equal(read.error, undefined, JSON.stringify(read));
+    const closed = (client: VissTestClient) =>
+      new Promise<{ code: number; reason: string }>((resolve) =>
+        client.socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+      );
+    const ends = [closed(byHeader), closed(byRequest)];
+    await api(`/api/tokens/${dashboard.id}`, { method: 'DELETE' }, 204);
+    const timeout = new Promise((resolve) => setTimeout(() => resolve(['still open', 'still open']), 3000));
+    for (const ended of (await Promise.race([Promise.all(ends), timeout])) as unknown[])
+      assert.deepEqual(ended, { code: 1008, reason: 'the token was revoked' });
+    assert.equal(other.socket.readyState, WebSocket.OPEN, "the phone's connection carries on");
+    const still = await other.ask({ action: 'get', path: SOC });
+    assert.equal(still.error, undefined);
+    other.close();
+  });
+
   it('locks the car through VISS and confirms from the car’s reported state', async () => {
     const command = await api('/api/things/family-car/actions/unlock', { method: 'POST', body: '{}' }, 202);
     await until(async () => assert.equal((await api(`/api/commands/${command.commandId}`)).status, 'confirmed'));

@@ -93,9 +93,15 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       const stopPing = ctx.clock.setInterval(() => {
         if (socket.readyState === socket.OPEN) socket.ping();
       }, 30_000);
+      // The stream lives as long as its token: revoked or expired, it closes (1008, policy
+      // violation), and the client must come back with a token that works.
+      const stopWatching = ctx.tokens.whileValid(principal, (reason) => {
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(1008, reason);
+      });
       const close = () => {
         unsubscribe();
         stopPing();
+        stopWatching();
       };
       socket.on('close', close);
       socket.on('error', close);

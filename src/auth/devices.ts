@@ -4,6 +4,7 @@ import { topicMatches } from '../adapters/mqtt/connection.ts';
 import type { Clock } from '../core/clock.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { Watchers } from '../core/watchers.ts';
 import { slugify } from '../model/thing.ts';
 import type { AuditActor, Store } from '../store/store.ts';
 
@@ -92,6 +93,8 @@ export class BrokerAccess {
     password: randomBytes(32).toString('base64url'),
   };
   private readonly devices = new Map<string, MqttDevice>();
+  /** How to cut off each connected device client, by device user name (see removeDevice). */
+  private readonly connected = new Watchers<string>();
   private readonly resolvers: BrokerLoginResolver[] = [];
 
   constructor(
@@ -158,12 +161,13 @@ export class BrokerAccess {
     return [...this.devices.values()].filter((d) => d.householdId === householdId);
   }
 
-  /** Removes a device account; clients already connected keep their session until they reconnect. */
+  /** Removes a device account, and cuts off the clients connected with it. */
   async removeDevice(householdId: string, id: string): Promise<void> {
     const device = this.listDevices(householdId).find((d) => d.id === id);
     if (!device) throw notFound(`device ${JSON.stringify(id)}`);
     await this.options.store.deleteAccountRecord('device', householdId, id);
     this.devices.delete(device.username);
+    this.connected.end(device.username);
   }
 
   /** The session for a connecting client, or null to refuse it. */
@@ -179,12 +183,14 @@ export class BrokerAccess {
     const device = this.devices.get(username);
     if (device) {
       if (!timingSafeEqual(sha256(secret), Buffer.from(device.secretHash, 'hex'))) return null;
-      return this.sessionFor({
+      const session = this.sessionFor({
         householdId: device.householdId,
         publish: device.publish,
         subscribe: device.subscribe,
         actor: { kind: 'device', id: device.id, name: device.name },
       });
+      session.onRevoke = (end) => this.connected.add(username, end);
+      return session;
     }
     for (const resolver of this.resolvers) {
       const login = await resolver(username, secret);

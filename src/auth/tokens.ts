@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { newId } from '../core/ids.ts';
+import { Watchers } from '../core/watchers.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
 
 /** Who is calling: resolved from a token on every request and every stream. */
@@ -11,6 +12,11 @@ export interface Principal {
   role: string;
   scopes: string[];
   name: string;
+  /**
+   * When the token stops working (epoch ms; null: never). A connection that outlives a request
+   * (a WebSocket stream) ends then, as it ends when the token is revoked (TokenService.watch).
+   */
+  expiresAt?: number | null;
 }
 
 export interface NewToken {
@@ -35,6 +41,8 @@ export function hashToken(secret: string): string {
 export class TokenService {
   /** Verified tokens by hash, so a busy stream does not hit the store on every call. */
   private readonly cache = new Map<string, TokenRecord>();
+  /** What to call when a token is revoked, by token id: the connections opened with it. */
+  private readonly revoked = new Watchers<string>();
 
   constructor(private readonly options: { store: Store; clock: Clock }) {}
 
@@ -80,7 +88,32 @@ export class TokenService {
       role: record.role,
       scopes: record.scopes,
       name: record.name,
+      expiresAt: record.expiresAt,
     };
+  }
+
+  /**
+   * Calls `onEnd` once, with why, when the principal's token is revoked or expires: a connection
+   * that outlives the request that opened it (a WebSocket stream, a VISS session) closes then,
+   * rather than carrying on with a token that "stops working at once" everywhere else. Returns
+   * the function that stops watching (call it when the connection closes).
+   */
+  whileValid(principal: Principal, onEnd: (reason: string) => void): () => void {
+    const { clock } = this.options;
+    let cancelExpiry: (() => void) | null = null;
+    const stop = () => {
+      unwatch();
+      cancelExpiry?.();
+    };
+    const end = (reason: string) => {
+      stop();
+      onEnd(reason);
+    };
+    const unwatch = this.revoked.add(principal.tokenId, () => end('the token was revoked'));
+    const expiresAt = principal.expiresAt ?? null;
+    if (expiresAt !== null)
+      cancelExpiry = clock.setTimeout(() => end('the token expired'), Math.max(0, expiresAt - clock.now()));
+    return stop;
   }
 
   /** Revokes a token at once: the cache forgets it, so the very next call with it fails. */
@@ -100,5 +133,6 @@ export class TokenService {
   async update(record: TokenRecord): Promise<void> {
     await this.options.store.saveToken(record);
     this.cache.delete(record.hash);
+    if (record.revokedAt !== null && record.revokedAt <= this.options.clock.now()) this.revoked.end(record.id);
   }
 }

@@ -3,7 +3,14 @@ import { vissErrors } from '../adapters/viss/errors.ts';
 import { serveVissSocket } from '../adapters/viss/server.ts';
 import type { ConnectionSource } from '../adapters/viss/session.ts';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
+import type { Principal } from '../auth/tokens.ts';
 import type { VehicleService } from './service.ts';
+
+/**
+ * Different tokens one VISS connection may use (in its requests' authorization fields); each is
+ * watched for revocation while the connection lasts, so their number is bounded.
+ */
+const MAX_TOKENS_PER_CONNECTION = 16;
 
 const idParam = {
   type: 'object',
@@ -118,13 +125,33 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
       const { id } = request.params as { id: string };
       const header = request.headers.authorization;
       const bearer = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+      // The connection lives as long as every token it was given: one revoked or expired closes
+      // it (1008), so neither its subscriptions nor the session's cached answer outlive the token.
+      const watching = new Map<string, () => void>();
+      const end = (reason: string) => {
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(1008, reason);
+      };
+      const watch = (principal: Principal) => {
+        // A request answered after the socket closed must not leave a watch nobody removes.
+        if (watching.has(principal.tokenId) || socket.readyState > socket.OPEN) return;
+        watching.set(principal.tokenId, ctx.tokens.whileValid(principal, end));
+      };
       const forToken = async (token: string) => {
         // A store that fails here must not leave a rejected promise no request may ever await.
         const principal = await ctx.tokens.verify(token).catch(() => undefined);
         if (principal === undefined) return vissErrors.unavailable('the token could not be checked');
         if (!principal) return vissErrors.invalidToken();
+        if (!watching.has(principal.tokenId) && watching.size >= MAX_TOKENS_PER_CONNECTION) {
+          end('too many different tokens on one connection');
+          return vissErrors.invalidToken();
+        }
+        watch(principal);
         return service.vissSource(principal, id) ?? vissErrors.unknownPath(`vehicle ${id}`);
       };
+      socket.on('close', () => {
+        for (const stop of watching.values()) stop();
+        watching.clear();
+      });
       const connection: Promise<ConnectionSource> =
         header === undefined
           ? Promise.resolve(null)

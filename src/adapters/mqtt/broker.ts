@@ -19,6 +19,12 @@ export interface BrokerSession {
   maySubscribe(filter: string): boolean;
   /** Called with every refused publish or subscription, for the audit trail. */
   refused?(what: 'publish' | 'subscribe', topic: string): void;
+  /**
+   * Takes the way to end this client's connection, for when its login is taken away (a device
+   * account removed): a connected client is cut off then, not left to publish until it happens to
+   * reconnect. Returns the function that forgets it once the client has gone.
+   */
+  onRevoke?(end: () => void): () => void;
 }
 
 /** Who may connect: a session for a client's user name and password, or null to refuse it. */
@@ -51,6 +57,8 @@ export class EmbeddedBroker {
   private boundPort = 0;
   private boundTlsPort = 0;
   private readonly sessions = new WeakMap<Client, BrokerSession>();
+  /** For each connected client whose session can be revoked, what forgets its registration. */
+  private readonly revocable = new WeakMap<Client, () => void>();
 
   constructor(private readonly options: EmbeddedBrokerOptions) {}
 
@@ -97,6 +105,8 @@ export class EmbeddedBroker {
         (session) => {
           if (session) {
             this.sessions.set(client, session);
+            const forget = session.onRevoke?.(() => client.close());
+            if (forget) this.revocable.set(client, forget);
             done(null, true);
           } else {
             done(Object.assign(new Error('bad user name or password'), { returnCode: 4 }) as never, false);
@@ -105,6 +115,10 @@ export class EmbeddedBroker {
         () => done(Object.assign(new Error('authentication failed'), { returnCode: 3 }) as never, false),
       );
     };
+    broker.on('clientDisconnect', (client) => {
+      this.revocable.get(client)?.();
+      this.revocable.delete(client);
+    });
     broker.authorizePublish = (client, packet, done) => {
       // The broker's own messages ($SYS) have no client.
       if (!client) return done(null);
