@@ -9,6 +9,7 @@ import type { Command, HubEvent } from '../src/core/events.ts';
 import { HistoryWriter } from '../src/core/history.ts';
 import { createLogger } from '../src/core/log.ts';
 import { TwinRegistry } from '../src/core/twin.ts';
+import { Watchers } from '../src/core/watchers.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/store.ts';
@@ -284,5 +285,23 @@ describe('core: twin, commands, history', () => {
       [0, 1, 2, 3, 4, 6, 7, 8, 9],
     );
     await w.stop();
+  });
+});
+
+describe('core: watchers (what ends with a revoked token or a removed device)', () => {
+  it('calls each callback of a key once when it ends, and forgets callbacks removed before', () => {
+    const watchers = new Watchers<string>();
+    const calls: string[] = [];
+    watchers.add('tok_a', () => calls.push('stream'));
+    const removeViss = watchers.add('tok_a', () => calls.push('viss'));
+    const removeOther = watchers.add('tok_b', () => calls.push('other'));
+    removeViss();
+    watchers.end('tok_a');
+    watchers.end('tok_a');
+    watchers.end('tok_unknown');
+    assert.deepEqual(calls, ['stream'], 'the removed one is not called, and ending twice calls nothing more');
+    removeOther();
+    removeOther();
+    assert.equal(watchers.size, 0, 'nothing is left behind once every connection has gone');
   });
 });

@@ -14,7 +14,7 @@ export interface Principal {
   name: string;
   /**
    * When the token stops working (epoch ms; null: never). A connection that outlives a request
-   * (a WebSocket stream) ends then, as it ends when the token is revoked (TokenService.watch).
+   * (a WebSocket stream) ends then, as it ends when the token is revoked (TokenService.whileValid).
    */
   expiresAt?: number | null;
 }
