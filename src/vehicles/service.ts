@@ -64,12 +64,15 @@ export class VehicleService implements Subsystem {
       stopGraceMs: this.options.tripStopGraceMs,
     });
     const charging = new ChargingSessionRecorder({ bus: hub.bus, clock: hub.clock, twins: hub.twins, core: hub.core });
+    const households = await hub.store.listHouseholds();
+    const householdIds = households.map((household) => household.id);
+    await trips.resume(hub.store, householdIds);
     trips.start();
     charging.start();
     const removeGuard = hub.commands.addGuard(vehicleSafetyGuard(hub.twins));
     this.running = { hub, adapter, trips, charging, removeGuard };
 
-    for (const household of await hub.store.listHouseholds()) {
+    for (const household of households) {
       for (const twin of hub.twins.list(household.id)) {
         const meta = vehicleMeta(twin.thing);
         if (meta) await adapter.connect({ householdId: household.id, thing: twin.thing.id, url: meta.viss });

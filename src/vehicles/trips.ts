@@ -4,6 +4,7 @@ import type { StateChanged } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import { distanceMetres, type GeoPoint } from '../people/geo.ts';
+import type { HistoryPoint, Store } from '../store/store.ts';
 
 export const TRIP_EVENT = 'vehicle.trip';
 
@@ -39,9 +40,18 @@ interface Trip {
   start: Snapshot;
   stop: Snapshot | null;
   cancelEnd: (() => void) | null;
+  /** While history is replayed (see resume): when the stop's grace runs out, in history's time. */
+  endsAt: number | null;
   route: RoutePoint[];
   travelled: number;
 }
+
+/** How far back resume looks for a trip under way when no finished trip is more recent. */
+const RESUME_LOOKBACK_MS = 24 * 3600_000;
+/** History rows read per query while resuming. */
+const RESUME_PAGE = 5000;
+
+type Reader = (householdId: string, thing: string, property: string) => unknown;
 
 /** A stop shorter than this (lights, a queue, dropping someone off) does not end a trip. */
 export const DEFAULT_STOP_GRACE_MS = 3 * 60_000;
@@ -56,8 +66,15 @@ const POINT_EVERY_M = 50;
 export class TripRecorder {
   private readonly trips = new Map<string, Trip>();
   private unsubscribe: (() => void) | null = null;
+  private readonly live: Reader;
+  /** Where values are read: the live twin, or, while history is replayed, the state it had then. */
+  private read: Reader;
+  private replaying = false;
 
-  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; stopGraceMs?: number }) {}
+  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; stopGraceMs?: number }) {
+    this.live = (householdId, thing, property) => options.twins.value(householdId, thing, property);
+    this.read = this.live;
+  }
 
   start(): void {
     this.unsubscribe = this.options.bus.subscribe((event) => {
@@ -71,36 +88,117 @@ export class TripRecorder {
     this.trips.clear();
   }
 
-  private onState(event: StateChanged): void {
-    const twin = this.options.twins.get(event.householdId, event.thing);
-    if (twin?.thing.kind !== 'vehicle') return;
-    const key = `${event.householdId}\u0000${event.thing}`;
+  /**
+   * Picks up, from history, the trips that were under way when the hub stopped: a car that was
+   * driving then is still on the same trip, and one that stopped before the restart has its trip
+   * ended where it stopped (at once, if the grace period ran out while the hub was down). Without
+   * this, a restart mid-drive lost the whole trip: the car's "moving" was already true, so no
+   * change started a new one. Replays each vehicle's state changes since its last recorded trip
+   * ended (at most a day back) through the same rules as live ones. Call before start().
+   */
+  async resume(store: Store, householdIds: string[]): Promise<void> {
+    const now = this.options.clock.now();
+    for (const householdId of householdIds) {
+      const vehicles = this.options.twins.list(householdId).filter((twin) => twin.thing.kind === 'vehicle');
+      if (vehicles.length === 0) continue;
+      const since = now - RESUME_LOOKBACK_MS;
+      for (const { thing } of vehicles) {
+        const recorded = await store.listEvents({ householdId, types: [TRIP_EVENT], thing: thing.id, since });
+        let from = since;
+        for (const event of recorded) {
+          const end = Date.parse(String((event as { data?: { end?: unknown } }).data?.end));
+          if (Number.isFinite(end)) from = Math.max(from, end + 1);
+        }
+        await this.replay(store, householdId, thing.id, from, now);
+      }
+    }
+  }
+
+  private async replay(store: Store, householdId: string, thing: string, from: number, now: number): Promise<void> {
+    const values = new Map<string, unknown>();
+    for (const value of await store.valuesBefore(householdId, from)) {
+      if (value.thing === thing) values.set(value.property, value.value);
+    }
+    this.read = (h, t, property) => (h === householdId && t === thing ? values.get(property) : undefined);
+    this.replaying = true;
+    const key = `${householdId}\u0000${thing}`;
+    try {
+      let after: { ts: number; id: string } | null = null;
+      for (;;) {
+        const page = await store.queryHistory({
+          householdId,
+          thing,
+          from: after?.ts ?? from,
+          to: now,
+          limit: RESUME_PAGE,
+        });
+        // Points sharing the last page's final timestamp come again: skip those already seen.
+        const seen = after;
+        const fresh: HistoryPoint[] = seen ? page.filter((p) => p.ts > seen.ts || p.id > seen.id) : page;
+        for (const point of fresh) {
+          if (point.property === undefined) continue;
+          const trip = this.trips.get(key);
+          if (trip?.endsAt !== null && trip?.endsAt !== undefined && point.ts >= trip.endsAt) {
+            this.finish(key, householdId, thing);
+          }
+          values.set(point.property, point.value);
+          this.apply(householdId, thing, point.property, point.ts);
+        }
+        if (page.length < RESUME_PAGE) break;
+        const last = page[page.length - 1];
+        // A whole page within one millisecond, all seen: go on from the next millisecond.
+        after = fresh.length > 0 ? { ts: last.ts, id: last.id } : { ts: last.ts + 1, id: '' };
+      }
+    } finally {
+      this.read = this.live;
+      this.replaying = false;
+    }
+    // What history leaves open carries on live: a drive goes on, a stop waits out what is left of
+    // its grace (nothing, if it ran out while the hub was down).
     const trip = this.trips.get(key);
-    if (event.property === 'vehicle.moving' || event.property === 'location.speed') {
-      const moving = this.isMoving(event.householdId, event.thing);
+    if (trip?.endsAt === null || trip?.endsAt === undefined) return;
+    const endsAt = trip.endsAt;
+    trip.endsAt = null;
+    if (endsAt <= now) this.finish(key, householdId, thing);
+    else trip.cancelEnd = this.options.clock.setTimeout(() => this.finish(key, householdId, thing), endsAt - now);
+  }
+
+  private onState(event: StateChanged): void {
+    this.apply(event.householdId, event.thing, event.property, event.ts);
+  }
+
+  private apply(householdId: string, thing: string, property: string, ts: number): void {
+    const twin = this.options.twins.get(householdId, thing);
+    if (twin?.thing.kind !== 'vehicle') return;
+    const key = `${householdId}\u0000${thing}`;
+    const trip = this.trips.get(key);
+    if (property === 'vehicle.moving' || property === 'location.speed') {
+      const moving = this.isMoving(householdId, thing);
       if (moving && !trip) {
-        const start = this.snapshot(event.householdId, event.thing, event.ts);
-        const route = start.position ? [{ ...start.position, ts: iso(event.ts) }] : [];
-        this.trips.set(key, { start, stop: null, cancelEnd: null, route, travelled: 0 });
+        const start = this.snapshot(householdId, thing, ts);
+        const route = start.position ? [{ ...start.position, ts: iso(ts) }] : [];
+        this.trips.set(key, { start, stop: null, cancelEnd: null, endsAt: null, route, travelled: 0 });
       } else if (moving && trip?.stop) {
         trip.cancelEnd?.();
         trip.cancelEnd = null;
+        trip.endsAt = null;
         trip.stop = null;
       } else if (!moving && trip && !trip.stop) {
-        trip.stop = this.snapshot(event.householdId, event.thing, event.ts);
+        trip.stop = this.snapshot(householdId, thing, ts);
         const grace = this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
-        trip.cancelEnd = this.options.clock.setTimeout(() => this.finish(key, event.householdId, event.thing), grace);
+        if (this.replaying) trip.endsAt = ts + grace;
+        else trip.cancelEnd = this.options.clock.setTimeout(() => this.finish(key, householdId, thing), grace);
       }
       return;
     }
-    if (trip && !trip.stop && (event.property === 'location.latitude' || event.property === 'location.longitude')) {
-      const position = this.position(event.householdId, event.thing);
+    if (trip && !trip.stop && (property === 'location.latitude' || property === 'location.longitude')) {
+      const position = this.position(householdId, thing);
       const last = trip.route.at(-1);
       if (!position) return;
       const step = last ? distanceMetres(last, position) : 0;
       if (last && step < POINT_EVERY_M) return;
       trip.travelled += step;
-      trip.route.push({ ...position, ts: iso(event.ts) });
+      trip.route.push({ ...position, ts: iso(ts) });
       // A very long drive keeps its shape at half the resolution rather than growing without end.
       if (trip.route.length > MAX_ROUTE_POINTS) trip.route = trip.route.filter((_, i) => i % 2 === 0);
     }
@@ -150,20 +248,20 @@ export class TripRecorder {
   }
 
   private isMoving(householdId: string, thing: string): boolean {
-    const moving = this.options.twins.value(householdId, thing, 'vehicle.moving');
+    const moving = this.read(householdId, thing, 'vehicle.moving');
     if (typeof moving === 'boolean') return moving;
-    return Number(this.options.twins.value(householdId, thing, 'location.speed') ?? 0) > 0;
+    return Number(this.read(householdId, thing, 'location.speed') ?? 0) > 0;
   }
 
   private position(householdId: string, thing: string): GeoPoint | null {
-    const latitude = this.options.twins.value(householdId, thing, 'location.latitude');
-    const longitude = this.options.twins.value(householdId, thing, 'location.longitude');
+    const latitude = this.read(householdId, thing, 'location.latitude');
+    const longitude = this.read(householdId, thing, 'location.longitude');
     return typeof latitude === 'number' && typeof longitude === 'number' ? { latitude, longitude } : null;
   }
 
   private snapshot(householdId: string, thing: string, ts: number): Snapshot {
     const value = (property: string) => {
-      const v = this.options.twins.value(householdId, thing, property);
+      const v = this.read(householdId, thing, property);
       return typeof v === 'number' ? v : null;
     };
     return {

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { LocalBus } from '../src/core/bus.ts';
+import { VirtualClock } from '../src/core/clock.ts';
+import type { HubEvent, StateChanged } from '../src/core/events.ts';
+import { TwinRegistry } from '../src/core/twin.ts';
+import { openStore } from '../src/store/index.ts';
+import type { Store } from '../src/store/store.ts';
+import { vehicleThing } from '../src/vehicles/thing.ts';
+import { TRIP_EVENT, type TripRecord, TripRecorder } from '../src/vehicles/trips.ts';
+import { tempDir } from './helpers/hub-process.ts';
+
+/**
+ * A restart in the middle of a drive: the recorder that comes up after it reads the drive so far
+ * from history (a real SQLite file, written and reopened) and ends the trip where the car stops,
+ * as one trip, not none.
+ */
+const HOUSEHOLD = 'home';
+const CAR = 'family-car';
+const GRACE_MS = 60_000;
+const T0 = Date.UTC(2026, 10, 2, 8, 0, 0);
+
+describe('vehicles: a trip under way survives a restart', () => {
+  let file: string;
+  let seq = 0;
+
+  beforeEach(async () => {
+    file = join(await tempDir(), 'triad.db');
+  });
+
+  /** A hub's worth of parts over the store file: the twin holds the car, the bus collects trips. */
+  async function boot(now: number) {
+    const store = await openStore({ kind: 'sqlite', file });
+    const clock = new VirtualClock(now);
+    const bus = new LocalBus();
+    const twins = new TwinRegistry();
+    twins.put({
+      ...vehicleThing({ id: CAR, householdId: HOUSEHOLD, name: 'Family car', viss: 'ws://x' }),
+      createdAt: new Date(0).toISOString(),
+      updatedAt: new Date(0).toISOString(),
+    });
+    // The twin starts from the latest stored values, as the hub's does.
+    for (const value of await store.latestValues(HOUSEHOLD)) {
+      twins.get(HOUSEHOLD, value.thing)?.state.set(value.property, { value: value.value, ts: value.ts });
+    }
+    const trips: TripRecord[] = [];
+    bus.subscribe((event: HubEvent) => {
+      if (event.type === TRIP_EVENT) trips.push((event as unknown as { data: TripRecord }).data);
+    });
+    const recorder = new TripRecorder({ bus, clock, twins, stopGraceMs: GRACE_MS });
+    /** Reports a value as the car's adapter would: twin, bus, and history. */
+    const report = async (ts: number, values: Record<string, unknown>) => {
+      const changes: StateChanged[] = [];
+      for (const [property, value] of Object.entries(values)) {
+        const twin = twins.get(HOUSEHOLD, CAR)!;
+        const from = twin.state.get(property)?.value ?? null;
+        twin.state.set(property, { value, ts });
+        changes.push({
+          type: 'state',
+          id: `evt_${String(ts).padStart(14, '0')}${String(seq++).padStart(6, '0')}`,
+          householdId: HOUSEHOLD,
+          ts,
+          cause: null,
+          thing: CAR,
+          property,
+          from,
+          to: value,
+          source: 'test',
+        } as StateChanged);
+      }
+      await store.appendHistory(changes);
+      for (const change of changes) bus.publish(change);
+    };
+    return { store, clock, recorder, trips, report };
+  }
+
+  /** The first half of a drive: parked, then moving, 3 km along, with positions. */
+  async function driveAndStop(stopBeforeRestart: boolean): Promise<Store> {
+    const hub = await boot(T0);
+    hub.recorder.start();
+    await hub.report(T0 - 60_000, {
+      'vehicle.moving': false,
+      'vehicle.odometer': 10_000,
+      'battery.level': 80,
+      'battery.capacity': 60,
+      'location.latitude': 52.0,
+      'location.longitude': 4.0,
+    });
+    await hub.report(T0, { 'vehicle.moving': true });
+    for (let i = 1; i <= 6; i++) {
+      await hub.report(T0 + i * 60_000, {
+        'vehicle.odometer': 10_000 + i * 500,
+        'location.latitude': 52.0 + i * 0.004,
+        'battery.level': 80 - i,
+      });
+    }
+    if (stopBeforeRestart) await hub.report(T0 + 7 * 60_000, { 'vehicle.moving': false });
+    hub.recorder.stop();
+    assert.deepEqual(hub.trips, [], 'no trip has ended before the restart');
+    await hub.store.close();
+    return hub.store;
+  }
+
+  let open: Store | null = null;
+  afterEach(async () => {
+    await open?.close();
+    open = null;
+  });
+
+  it('a car driving when the hub stopped is still on the same trip after it starts again', async () => {
+    await driveAndStop(false);
+    const hub = await boot(T0 + 10 * 60_000);
+    open = hub.store;
+    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    hub.recorder.start();
+    await hub.report(T0 + 11 * 60_000, { 'vehicle.odometer': 14_000, 'location.latitude': 52.03 });
+    await hub.report(T0 + 12 * 60_000, { 'vehicle.moving': false });
+    await hub.clock.advance(GRACE_MS);
+    assert.equal(hub.trips.length, 1, 'one trip, from before the restart to after it');
+    const [trip] = hub.trips;
+    assert.equal(trip.start, new Date(T0).toISOString());
+    assert.equal(trip.end, new Date(T0 + 12 * 60_000).toISOString());
+    assert.equal(trip.distanceM, 4000, 'odometer at the start (read from history) to the stop');
+    assert.equal(trip.startLevel, 80);
+    assert.deepEqual(trip.from, { latitude: 52.0, longitude: 4.0 });
+    assert.ok(trip.route.length >= 7, `the route keeps the points from before the restart (${trip.route.length})`);
+  });
+
+  it('reads a long drive from history page by page', async () => {
+    const first = await boot(T0);
+    first.recorder.start();
+    await first.report(T0 - 60_000, {
+      'vehicle.moving': false,
+      'vehicle.odometer': 0,
+      'location.latitude': 52,
+      'location.longitude': 4,
+    });
+    await first.report(T0, { 'vehicle.moving': true });
+    // 6,000 reports a second apart, several properties each: more than one page of history.
+    for (let i = 1; i <= 6000; i += 100) {
+      for (let j = i; j < i + 100; j++) {
+        await first.report(T0 + j * 1000, { 'vehicle.odometer': j * 10, 'location.latitude': 52 + j * 0.0001 });
+      }
+    }
+    first.recorder.stop();
+    await first.store.close();
+    const hub = await boot(T0 + 6001 * 1000);
+    open = hub.store;
+    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    hub.recorder.start();
+    await hub.report(T0 + 6002 * 1000, { 'vehicle.moving': false });
+    await hub.clock.advance(GRACE_MS);
+    assert.equal(hub.trips.length, 1);
+    assert.equal(hub.trips[0].distanceM, 60_000);
+    assert.ok(hub.trips[0].route.length > 1000, `route points: ${hub.trips[0].route.length}`);
+  });
+
+  it('a car that stopped before the restart has its trip ended where it stopped', async () => {
+    await driveAndStop(true);
+    // Down longer than the grace period: the trip ends as soon as the hub is back.
+    const hub = await boot(T0 + 30 * 60_000);
+    open = hub.store;
+    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    assert.equal(hub.trips.length, 1);
+    assert.equal(hub.trips[0].end, new Date(T0 + 7 * 60_000).toISOString());
+    assert.equal(hub.trips[0].distanceM, 3000);
+    hub.recorder.start();
+    hub.recorder.stop();
+  });
+
+  it('a trip already recorded is not recorded again, and a stop inside its grace waits out the rest', async () => {
+    await driveAndStop(true);
+    // Back 30 s after the car stopped: 30 s of the 60 s grace are left.
+    const hub = await boot(T0 + 7 * 60_000 + 30_000);
+    open = hub.store;
+    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    hub.recorder.start();
+    assert.equal(hub.trips.length, 0, 'not yet: the car may drive on');
+    await hub.clock.advance(29_000);
+    assert.equal(hub.trips.length, 0);
+    await hub.clock.advance(1_000);
+    assert.equal(hub.trips.length, 1, 'ended when the grace ran out');
+    // Recorded as an event; a later restart finds it and does not record the trip twice.
+    await open.appendEvents([
+      {
+        type: TRIP_EVENT,
+        id: 'evt_trip_1',
+        householdId: HOUSEHOLD,
+        ts: T0 + 7 * 60_000,
+        cause: null,
+        thing: CAR,
+        data: { ...hub.trips[0] },
+      } as unknown as HubEvent,
+    ]);
+    hub.recorder.stop();
+    await open.close();
+    const again = await boot(T0 + 60 * 60_000);
+    open = again.store;
+    await again.recorder.resume(again.store, [HOUSEHOLD]);
+    assert.equal(again.trips.length, 0);
+  });
+});
