@@ -75,19 +75,25 @@ describe('vehicles: a trip under way survives a restart', () => {
     return { store, clock, recorder, trips, report };
   }
 
-  /** The first half of a drive: parked, then moving, 3 km along, with positions. */
-  async function driveAndStop(stopBeforeRestart: boolean): Promise<Store> {
+  /** A hub before the restart, the car parked with this odometer reading and then driving off at T0. */
+  async function setOff(odometer: number) {
     const hub = await boot(T0);
     hub.recorder.start();
     await hub.report(T0 - 60_000, {
       'vehicle.moving': false,
-      'vehicle.odometer': 10_000,
+      'vehicle.odometer': odometer,
       'battery.level': 80,
       'battery.capacity': 60,
       'location.latitude': 52.0,
       'location.longitude': 4.0,
     });
     await hub.report(T0, { 'vehicle.moving': true });
+    return hub;
+  }
+
+  /** The first half of a drive: parked, then moving, 3 km along, with positions. */
+  async function driveAndStop(stopBeforeRestart: boolean): Promise<Store> {
+    const hub = await setOff(10_000);
     for (let i = 1; i <= 6; i++) {
       await hub.report(T0 + i * 60_000, {
         'vehicle.odometer': 10_000 + i * 500,
@@ -128,15 +134,7 @@ describe('vehicles: a trip under way survives a restart', () => {
   });
 
   it('reads a long drive from history page by page', async () => {
-    const first = await boot(T0);
-    first.recorder.start();
-    await first.report(T0 - 60_000, {
-      'vehicle.moving': false,
-      'vehicle.odometer': 0,
-      'location.latitude': 52,
-      'location.longitude': 4,
-    });
-    await first.report(T0, { 'vehicle.moving': true });
+    const first = await setOff(0);
     // 6,000 reports a second apart, several properties each: more than one page of history.
     for (let i = 1; i <= 6000; i += 100) {
       for (let j = i; j < i + 100; j++) {
