@@ -5,6 +5,7 @@ import type { StateChanged } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import type { GeoPoint } from '../people/geo.ts';
+import type { Store } from '../store/store.ts';
 
 export const CHARGING_SESSION_EVENT = 'vehicle.charging_session';
 
@@ -20,6 +21,9 @@ export interface ChargingSessionRecord {
   endLevel: number | null;
   location: GeoPoint | null;
 }
+
+/** How far back resume looks for the start of a charge still running. */
+const RESUME_LOOKBACK_MS = 7 * 24 * 3600_000;
 
 interface Session {
   startTs: number;
@@ -48,6 +52,42 @@ export class ChargingSessionRecorder {
   stop(): void {
     this.unsubscribe?.();
     this.sessions.clear();
+  }
+
+  /**
+   * Picks up, from history, the charges that were running when the hub stopped, so the session
+   * is recorded when the car stops charging, from when it started. Without this, a restart while
+   * a car charged lost the session: "charging" was already true, so no change started one. The
+   * energy counter and charge level are read as they were when charging started; the peak power
+   * from history since. Call before start().
+   */
+  async resume(store: Store, householdIds: string[]): Promise<void> {
+    const now = this.options.clock.now();
+    for (const householdId of householdIds) {
+      for (const twin of this.options.twins.list(householdId)) {
+        if (twin.thing.kind !== 'vehicle' || twin.state.get('charging.charging')?.value !== true) continue;
+        const thing = twin.thing.id;
+        const range = { householdId, thing, from: now - RESUME_LOOKBACK_MS, to: now };
+        const switched = await store.queryHistory({ ...range, property: 'charging.charging' });
+        const started = switched.at(-1);
+        if (started?.value !== true) continue;
+        const then = new Map<string, unknown>();
+        for (const value of await store.valuesBefore(householdId, started.ts + 1)) {
+          if (value.thing === thing) then.set(value.property, value.value);
+        }
+        const number = (v: unknown) => (typeof v === 'number' ? v : null);
+        let maxPowerKw = number(then.get('charging.power')) ?? 0;
+        for (const point of await store.queryHistory({ ...range, from: started.ts, property: 'charging.power' })) {
+          maxPowerKw = Math.max(maxPowerKw, number(point.value) ?? 0);
+        }
+        this.sessions.set(`${householdId}\u0000${thing}`, {
+          startTs: started.ts,
+          startCharged: number(then.get('vehicle.charged_energy')),
+          startLevel: number(then.get('battery.level')),
+          maxPowerKw,
+        });
+      }
+    }
   }
 
   private onState(event: StateChanged): void {

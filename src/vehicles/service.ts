@@ -67,6 +67,7 @@ export class VehicleService implements Subsystem {
     const households = await hub.store.listHouseholds();
     const householdIds = households.map((household) => household.id);
     await trips.resume(hub.store, householdIds);
+    await charging.resume(hub.store, householdIds);
     trips.start();
     charging.start();
     const removeGuard = hub.commands.addGuard(vehicleSafetyGuard(hub.twins));

@@ -3,10 +3,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
+import { CommandService } from '../src/core/commands.ts';
+import { HubCore } from '../src/core/core.ts';
 import type { HubEvent, StateChanged } from '../src/core/events.ts';
+import { createLogger } from '../src/core/log.ts';
 import { TwinRegistry } from '../src/core/twin.ts';
 import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/store.ts';
+import {
+  CHARGING_SESSION_EVENT,
+  type ChargingSessionRecord,
+  ChargingSessionRecorder,
+} from '../src/vehicles/charging.ts';
 import { vehicleThing } from '../src/vehicles/thing.ts';
 import { TRIP_EVENT, type TripRecord, TripRecorder } from '../src/vehicles/trips.ts';
 import { tempDir } from './helpers/hub-process.ts';
@@ -21,7 +29,7 @@ const CAR = 'family-car';
 const GRACE_MS = 60_000;
 const T0 = Date.UTC(2026, 10, 2, 8, 0, 0);
 
-describe('vehicles: a trip under way survives a restart', () => {
+describe('vehicles: a trip or a charge under way survives a restart', () => {
   let file: string;
   let seq = 0;
 
@@ -45,10 +53,17 @@ describe('vehicles: a trip under way survives a restart', () => {
       twins.get(HOUSEHOLD, value.thing)?.state.set(value.property, { value: value.value, ts: value.ts });
     }
     const trips: TripRecord[] = [];
+    const charges: ChargingSessionRecord[] = [];
     bus.subscribe((event: HubEvent) => {
       if (event.type === TRIP_EVENT) trips.push((event as unknown as { data: TripRecord }).data);
+      if (event.type === CHARGING_SESSION_EVENT)
+        charges.push((event as unknown as { data: ChargingSessionRecord }).data);
     });
     const recorder = new TripRecorder({ bus, clock, twins, stopGraceMs: GRACE_MS });
+    const log = createLogger({ level: 'silent' });
+    const commands = new CommandService({ clock, bus, store, twins, adapters: new Map(), log, defaultTimeoutMs: 5000 });
+    const core = new HubCore({ clock, bus, store, twins, commands, log });
+    const charging = new ChargingSessionRecorder({ bus, clock, twins, core });
     /** Reports a value as the car's adapter would: twin, bus, and history. */
     const report = async (ts: number, values: Record<string, unknown>) => {
       const changes: StateChanged[] = [];
@@ -72,7 +87,7 @@ describe('vehicles: a trip under way survives a restart', () => {
       await store.appendHistory(changes);
       for (const change of changes) bus.publish(change);
     };
-    return { store, clock, recorder, trips, report };
+    return { store, clock, recorder, trips, report, charging, charges };
   }
 
   /** A hub before the restart, the car parked with this odometer reading and then driving off at T0. */
@@ -197,5 +212,34 @@ describe('vehicles: a trip under way survives a restart', () => {
     open = again.store;
     await again.recorder.resume(again.store, [HOUSEHOLD]);
     assert.equal(again.trips.length, 0);
+  });
+
+  it('a car charging when the hub stopped has its whole session recorded when it stops charging', async () => {
+    const first = await boot(T0);
+    first.charging.start();
+    await first.report(T0 - 60_000, {
+      'charging.charging': false,
+      'vehicle.charged_energy': 1000,
+      'battery.level': 40,
+      'battery.capacity': 60,
+    });
+    await first.report(T0, { 'charging.charging': true, 'charging.power': 7 });
+    await first.report(T0 + 30 * 60_000, { 'charging.power': 11, 'vehicle.charged_energy': 1005, 'battery.level': 48 });
+    first.charging.stop();
+    await first.store.close();
+
+    const hub = await boot(T0 + 45 * 60_000);
+    open = hub.store;
+    await hub.charging.resume(hub.store, [HOUSEHOLD]);
+    hub.charging.start();
+    await hub.report(T0 + 60 * 60_000, { 'vehicle.charged_energy': 1009, 'battery.level': 55, 'charging.power': 6 });
+    await hub.report(T0 + 61 * 60_000, { 'charging.charging': false });
+    assert.equal(hub.charges.length, 1, 'one session, from before the restart to after it');
+    const [session] = hub.charges;
+    assert.equal(session.start, new Date(T0).toISOString());
+    assert.equal(session.energyKwh, 9, 'from the counter as it was when charging started');
+    assert.equal(session.startLevel, 40);
+    assert.equal(session.maxPowerKw, 11, 'the peak from before the restart counts');
+    hub.charging.stop();
   });
 });
