@@ -448,8 +448,16 @@ export class AutomationEngine implements Subsystem {
   async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
     await this.runtime?.flushTraces();
     const stored = await this.services.store.getTrace(householdId, traceId);
-    if (!stored || stored.rule !== id)
-      throw notFound(`trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)}`);
+    if (!stored || stored.rule !== id) {
+      // A busy rule's run event names a trace that retention may never have kept: say so, rather
+      // than leave "not found" to look like a bad link.
+      const { perRule, maxAgeMs } = { ...DEFAULT_RETENTION, ...this.options.retention };
+      throw new HubError(
+        404,
+        'not_found',
+        `trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)} not found: each rule keeps only its newest ${perRule} traces, none older than ${Math.round(maxAgeMs / 86_400_000)} days`,
+      );
+    }
     return stored.body as unknown as Trace;
   }
 

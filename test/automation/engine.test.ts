@@ -99,6 +99,11 @@ describe('automations: the contract rule on the virtual clock', () => {
     assert.equal(traces[0].status, 'condition_failed');
     assert.equal(traces[0].conditions[0].result, false);
     assert.match(traces[0].conditions[0].detail, /presence.anyone_home is false/);
+    const missing = await t.api('/api/automations/fan-when-hot/traces/trc_000000000000');
+    assert.equal(missing.status, 404);
+    const { error } = (await missing.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'not_found');
+    assert.match(error.message, /keeps only its newest 100 traces, none older than 30 days/);
   });
 });
 
