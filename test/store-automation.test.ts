@@ -228,6 +228,15 @@ function automationSuite(backend: StoreBackend): void {
         ],
       );
       assert.deepEqual(await store.valuesBefore(a, T0 + 1000), [], 'strictly before: a value at the time is not');
+      const one = await store.valuesBefore(a, T0 + 5000, {
+        thing: 'living-room-sensor',
+        properties: ['sensor.temperature', 'sensor.pressure'],
+      });
+      assert.deepEqual(
+        one.map((v) => [v.thing, v.property, v.value, v.ts]),
+        [['living-room-sensor', 'sensor.temperature', 23, T0 + 2000]],
+        'only the named properties of that thing, the larger id winning a tie; one never recorded is absent',
+      );
     });
   });
 }

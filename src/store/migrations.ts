@@ -20,6 +20,7 @@ import type {
   Household,
   LatestValue,
   PageQuery,
+  PropertiesOf,
   StoredRule,
   StoredTimer,
   StoredTrace,
@@ -673,8 +674,28 @@ export function pageEventFromRow(row: BodyRow & { step: string | null }): HubEve
 }
 
 /** Each property's last value before a time; ties in time go to the larger id, as in the stream. */
-export function valuesBeforeSql(dialect: Dialect, householdId: string, before: number): BuiltQuery {
+export function valuesBeforeSql(
+  dialect: Dialect,
+  householdId: string,
+  before: number,
+  only?: PropertiesOf,
+): BuiltQuery {
   const params = new Params(dialect);
+  if (only) {
+    // One index lookup per property (history_by_property), not a pass over the household's
+    // history: start-up asks this of a car's few properties, and a year of history is long.
+    const branches = only.properties.map(
+      (property, i) => `SELECT * FROM (SELECT household_id, thing, property, value, ts FROM history
+        WHERE household_id = ${params.bind(householdId)} AND thing = ${params.bind(only.thing)}
+          AND property = ${params.bind(property)} AND ts < ${params.bind(before)}
+        ORDER BY ts DESC, id DESC LIMIT 1) AS p${i}`,
+    );
+    if (branches.length === 0) return { sql: 'SELECT NULL AS household_id WHERE 1 = 0', params: [] };
+    return {
+      sql: `SELECT * FROM (${branches.join(' UNION ALL ')}) AS latest ORDER BY thing, property`,
+      params: params.values,
+    };
+  }
   const sql = `SELECT household_id, thing, property, value, ts FROM (
       SELECT household_id, thing, property, value, ts,
         ROW_NUMBER() OVER (PARTITION BY thing, property ORDER BY ts DESC, id DESC) AS n

@@ -65,6 +65,7 @@ import type {
   Household,
   LatestValue,
   PageQuery,
+  PropertiesOf,
   Store,
   StoredRule,
   StoredTimer,
@@ -469,8 +470,8 @@ export class PostgresStore implements Store {
     return rows.map(pageEventFromRow);
   }
 
-  async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {
-    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before);
+  async valuesBefore(householdId: string, before: number, only?: PropertiesOf): Promise<LatestValue[]> {
+    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before, only);
     const { rows } = await this.pool.query<LatestRow>(sql, params);
     return rows.map(latestValueFromRow);
   }

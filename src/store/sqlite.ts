@@ -65,6 +65,7 @@ import type {
   Household,
   LatestValue,
   PageQuery,
+  PropertiesOf,
   Store,
   StoredRule,
   StoredTimer,
@@ -506,8 +507,8 @@ export class SqliteStore implements Store {
     return (this.statement(sql).all(...params) as Array<BodyRow & { step: string | null }>).map(pageEventFromRow);
   }
 
-  async valuesBefore(householdId: string, before: number): Promise<LatestValue[]> {
-    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before);
+  async valuesBefore(householdId: string, before: number, only?: PropertiesOf): Promise<LatestValue[]> {
+    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before, only);
     return (this.statement(sql).all(...params) as LatestRow[]).map(latestValueFromRow);
   }
 

@@ -21,6 +21,12 @@ export interface HistoryQuery {
   limit?: number;
 }
 
+/** Some properties of one thing. */
+export interface PropertiesOf {
+  thing: string;
+  properties: string[];
+}
+
 /** The latest known value of a property; what the twin reloads at start. */
 export interface LatestValue {
   householdId: string;
@@ -241,8 +247,11 @@ export interface Store {
   pageHistory(query: PageQuery): Promise<StateChanged[]>;
   /** Other events (commands, automation runs, …) in [from, to], oldest first, one page at a time. */
   pageEvents(query: PageQuery): Promise<HubEvent[]>;
-  /** Each property's last recorded value strictly before `before`: the state a replay starts from. */
-  valuesBefore(householdId: string, before: number): Promise<LatestValue[]>;
+  /**
+   * Each property's last recorded value strictly before `before`: the state a replay starts from.
+   * With `only`, just those properties of one thing (a lookup each, however long the history).
+   */
+  valuesBefore(householdId: string, before: number, only?: PropertiesOf): Promise<LatestValue[]>;
 
   /** Inserts or replaces one security record (user, grant, guest pass, device). */
   saveAccountRecord(record: AccountRecord): Promise<void>;

@@ -72,8 +72,9 @@ export class ChargingSessionRecorder {
         const started = switched.at(-1);
         if (started?.value !== true) continue;
         const then = new Map<string, unknown>();
-        for (const value of await store.valuesBefore(householdId, started.ts + 1)) {
-          if (value.thing === thing) then.set(value.property, value.value);
+        const properties = ['vehicle.charged_energy', 'battery.level', 'charging.power'];
+        for (const value of await store.valuesBefore(householdId, started.ts + 1, { thing, properties })) {
+          then.set(value.property, value.value);
         }
         const number = (v: unknown) => (typeof v === 'number' ? v : null);
         let maxPowerKw = number(then.get('charging.power')) ?? 0;

@@ -53,6 +53,18 @@ const RESUME_PAGE = 5000;
 
 type Reader = (householdId: string, thing: string, property: string) => unknown;
 
+/** What a trip reads of its car: the state a replay starts from. */
+const TRIP_PROPERTIES = [
+  'vehicle.moving',
+  'location.speed',
+  'location.latitude',
+  'location.longitude',
+  'vehicle.odometer',
+  'vehicle.consumed_energy',
+  'battery.level',
+  'battery.capacity',
+];
+
 /** A stop shorter than this (lights, a queue, dropping someone off) does not end a trip. */
 export const DEFAULT_STOP_GRACE_MS = 3 * 60_000;
 const MAX_ROUTE_POINTS = 2000;
@@ -116,8 +128,8 @@ export class TripRecorder {
 
   private async replay(store: Store, householdId: string, thing: string, from: number, now: number): Promise<void> {
     const values = new Map<string, unknown>();
-    for (const value of await store.valuesBefore(householdId, from)) {
-      if (value.thing === thing) values.set(value.property, value.value);
+    for (const value of await store.valuesBefore(householdId, from, { thing, properties: TRIP_PROPERTIES })) {
+      values.set(value.property, value.value);
     }
     this.read = (h, t, property) => (h === householdId && t === thing ? values.get(property) : undefined);
     this.replaying = true;
