@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, it } from 'node:test';
 import type { HubEvent, StateChanged } from '../src/core/events.ts';
+import { walkHistory } from '../src/store/history-walk.ts';
 import type { Store, StoredTrace } from '../src/store/store.ts';
 import { type StoreBackend, storeBackends, storeOf, unique } from './helpers/stores.ts';
 
@@ -205,6 +206,26 @@ function automationSuite(backend: StoreBackend): void {
         second.map((e) => e.id),
         ['evt-c'],
       );
+    });
+
+    it('walks a thing’s history page by page, once each, across a millisecond split by a page', async () => {
+      const a = unique('hh');
+      await store.appendHistory([
+        change(a, 'walk-1', T0 + 1000, { to: 21 }),
+        change(a, 'walk-2', T0 + 2000, { to: 22 }),
+        change(a, 'walk-3', T0 + 3000, { to: 23 }),
+        change(a, 'walk-4', T0 + 3000, { property: 'sensor.humidity', to: 60 }),
+        change(a, 'walk-5', T0 + 4000, { to: 25 }),
+        change(a, 'walk-6', T0 + 5000, { thing: 'household', property: 'presence.anyone_home', to: true }),
+      ]);
+      const seen: string[] = [];
+      await walkHistory(
+        store,
+        { householdId: a, thing: 'living-room-sensor', from: T0, to: T0 + 9000 },
+        (p) => seen.push(p.id),
+        3,
+      );
+      assert.deepEqual(seen, ['walk-1', 'walk-2', 'walk-3', 'walk-4', 'walk-5']);
     });
 
     it('gives each property’s last value strictly before a time, the larger id winning a tie', async () => {

@@ -85,13 +85,18 @@ export class AutomationEngine implements Subsystem {
     };
   }
 
+  /** How many traces each rule keeps, and for how long: the defaults with the options over them. */
+  private get retention(): RetentionPolicy {
+    return { ...DEFAULT_RETENTION, ...this.options.retention };
+  }
+
   async start(hub: HubServices): Promise<void> {
     this.hub = hub;
     this.folder = this.options.folder ?? join(hub.dataDir, 'automations');
     await this.refreshLocations();
     this.runtime = new AutomationRuntime({
       world: liveWorld(hub, {
-        retention: { ...DEFAULT_RETENTION, ...this.options.retention },
+        retention: this.retention,
         locations: this.locations,
         webhookTimeoutMs: this.options.webhookTimeoutMs ?? 5000,
       }),
@@ -451,7 +456,7 @@ export class AutomationEngine implements Subsystem {
     if (!stored || stored.rule !== id) {
       // A busy rule's run event names a trace that retention may never have kept: say so, rather
       // than leave "not found" to look like a bad link.
-      const { perRule, maxAgeMs } = { ...DEFAULT_RETENTION, ...this.options.retention };
+      const { perRule, maxAgeMs } = this.retention;
       throw new HubError(
         404,
         'not_found',

@@ -5,6 +5,7 @@ import type { StateChanged } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import type { GeoPoint } from '../people/geo.ts';
+import { walkHistory } from '../store/history-walk.ts';
 import type { Store } from '../store/store.ts';
 
 export const CHARGING_SESSION_EVENT = 'vehicle.charging_session';
@@ -21,9 +22,6 @@ export interface ChargingSessionRecord {
   endLevel: number | null;
   location: GeoPoint | null;
 }
-
-/** How far back resume looks for the start of a charge still running. */
-const RESUME_LOOKBACK_MS = 7 * 24 * 3600_000;
 
 interface Session {
   startTs: number;
@@ -63,24 +61,23 @@ export class ChargingSessionRecorder {
    */
   async resume(store: Store, householdIds: string[]): Promise<void> {
     const now = this.options.clock.now();
+    const number = (v: unknown) => (typeof v === 'number' ? v : null);
     for (const householdId of householdIds) {
       for (const twin of this.options.twins.list(householdId)) {
         if (twin.thing.kind !== 'vehicle' || twin.state.get('charging.charging')?.value !== true) continue;
         const thing = twin.thing.id;
-        const range = { householdId, thing, from: now - RESUME_LOOKBACK_MS, to: now };
-        const switched = await store.queryHistory({ ...range, property: 'charging.charging' });
-        const started = switched.at(-1);
+        // History holds changes, so the last recorded "charging" is the moment it started.
+        const [started] = await store.valuesBefore(householdId, now + 1, { thing, properties: ['charging.charging'] });
         if (started?.value !== true) continue;
-        const then = new Map<string, unknown>();
         const properties = ['vehicle.charged_energy', 'battery.level', 'charging.power'];
+        const then = new Map<string, unknown>();
         for (const value of await store.valuesBefore(householdId, started.ts + 1, { thing, properties })) {
           then.set(value.property, value.value);
         }
-        const number = (v: unknown) => (typeof v === 'number' ? v : null);
         let maxPowerKw = number(then.get('charging.power')) ?? 0;
-        for (const point of await store.queryHistory({ ...range, from: started.ts, property: 'charging.power' })) {
-          maxPowerKw = Math.max(maxPowerKw, number(point.value) ?? 0);
-        }
+        await walkHistory(store, { householdId, thing, property: 'charging.power', from: started.ts, to: now }, (p) => {
+          maxPowerKw = Math.max(maxPowerKw, number(p.value) ?? 0);
+        });
         this.sessions.set(`${householdId}\u0000${thing}`, {
           startTs: started.ts,
           startCharged: number(then.get('vehicle.charged_energy')),

@@ -4,7 +4,8 @@ import type { StateChanged } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import { distanceMetres, type GeoPoint } from '../people/geo.ts';
-import type { HistoryPoint, Store } from '../store/store.ts';
+import { walkHistory } from '../store/history-walk.ts';
+import type { Store } from '../store/store.ts';
 
 export const TRIP_EVENT = 'vehicle.trip';
 
@@ -48,9 +49,6 @@ interface Trip {
 
 /** How far back resume looks for a trip under way when no finished trip is more recent. */
 const RESUME_LOOKBACK_MS = 24 * 3600_000;
-/** History rows read per query while resuming. */
-const RESUME_PAGE = 5000;
-
 type Reader = (householdId: string, thing: string, property: string) => unknown;
 
 /** What a trip reads of its car: the state a replay starts from. */
@@ -135,32 +133,14 @@ export class TripRecorder {
     this.replaying = true;
     const key = `${householdId}\u0000${thing}`;
     try {
-      let after: { ts: number; id: string } | null = null;
-      for (;;) {
-        const page = await store.queryHistory({
-          householdId,
-          thing,
-          from: after?.ts ?? from,
-          to: now,
-          limit: RESUME_PAGE,
-        });
-        // Points sharing the last page's final timestamp come again: skip those already seen.
-        const seen = after;
-        const fresh: HistoryPoint[] = seen ? page.filter((p) => p.ts > seen.ts || p.id > seen.id) : page;
-        for (const point of fresh) {
-          if (point.property === undefined) continue;
-          const trip = this.trips.get(key);
-          if (trip?.endsAt !== null && trip?.endsAt !== undefined && point.ts >= trip.endsAt) {
-            this.finish(key, householdId, thing);
-          }
-          values.set(point.property, point.value);
-          this.apply(householdId, thing, point.property, point.ts);
-        }
-        if (page.length < RESUME_PAGE) break;
-        const last = page[page.length - 1];
-        // A whole page within one millisecond, all seen: go on from the next millisecond.
-        after = fresh.length > 0 ? { ts: last.ts, id: last.id } : { ts: last.ts + 1, id: '' };
-      }
+      await walkHistory(store, { householdId, thing, from, to: now }, (point) => {
+        if (point.property === undefined) return;
+        const trip = this.trips.get(key);
+        // A stop whose grace ran out before this point ended its trip then.
+        if (trip && trip.endsAt !== null && point.ts >= trip.endsAt) this.finish(key, householdId, thing);
+        values.set(point.property, point.value);
+        this.apply(householdId, thing, point.property, point.ts);
+      });
     } finally {
       this.read = this.live;
       this.replaying = false;
@@ -168,7 +148,7 @@ export class TripRecorder {
     // What history leaves open carries on live: a drive goes on, a stop waits out what is left of
     // its grace (nothing, if it ran out while the hub was down).
     const trip = this.trips.get(key);
-    if (trip?.endsAt === null || trip?.endsAt === undefined) return;
+    if (!trip || trip.endsAt === null) return;
     const endsAt = trip.endsAt;
     trip.endsAt = null;
     if (endsAt <= now) this.finish(key, householdId, thing);

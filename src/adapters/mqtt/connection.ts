@@ -227,33 +227,33 @@ export class MqttConnection implements MqttLink {
     options: { retain?: boolean; qos?: 0 | 1 } = {},
   ): Promise<void> {
     const client = this.requireClient();
-    this.coalesceWrites(client);
+    // Working off a backlog, a slice's commands share one write; otherwise each goes out at once.
+    if (this.draining) this.coalesceWrites(client);
     const sent = client.publishAsync(topic, payload, { retain: options.retain ?? false, qos: options.qos ?? 0 });
     if (!this.draining) this.writeNow(client);
     await sent;
   }
 
   /**
-   * Sends what the socket holds, now, when no backlog is being worked off. A QoS 0 publish is in
-   * the socket by the time publishAsync returns, but MQTT.js and coalesceWrites both hold it there
-   * until the next tick, and that comes only after every promise callback already queued: for a
-   * rule's command, the hub's bookkeeping for it (its statuses, the run's trace and event). Timed
-   * in the hub at 1,000 reports/s, the write went out 20 µs after the publish (p50); now 8 µs. The
-   * uncorks still scheduled find nothing left to do.
+   * Sends what the socket holds, now. A QoS 0 publish is in the socket by the time publishAsync
+   * returns, but MQTT.js holds it there (corked) until the next tick, and that comes only after
+   * every promise callback already queued: for a rule's command, the hub's bookkeeping for it (its
+   * statuses, the run's trace and event). Timed in the hub at 1,000 reports/s, the write went out
+   * 20 µs after the publish (p50); now 8 µs. MQTT.js's own uncork, later, finds nothing to do.
    */
   private writeNow(client: MqttClient): void {
     const stream = client.stream as Socket | undefined;
+    // A slice's held writes, if a backlog just ended, go out with this one.
     this.corked = null;
     if (!stream || stream.destroyed) return;
     while (stream.writableCorked > 0) stream.uncork();
   }
 
   /**
-   * Holds this turn's publishes in the socket until the turn's I/O is handled, then sends them in
-   * one write. A command answering a lone report goes out microseconds later; twenty answering a
-   * burst of reports (a hub catching up after a pause) cost one system call rather than twenty,
-   * and a send is most of what a command costs the hub (a third of a bench rule's time went to
-   * writev before this).
+   * While a backlog is being worked off, holds the slice's publishes in the socket until the
+   * turn's I/O is handled, then sends them in one write: twenty commands answering a burst of
+   * reports (a hub catching up after a pause) cost one system call rather than twenty, and a send
+   * is most of what a command costs the hub.
    */
   private coalesceWrites(client: MqttClient): void {
     if (this.corked) return;
@@ -261,12 +261,7 @@ export class MqttConnection implements MqttLink {
     if (!stream?.cork || stream.destroyed) return;
     stream.cork();
     this.corked = stream;
-    // While a backlog is being worked off, a slice's commands share one write at the end of the
-    // turn. Otherwise the write goes out as soon as the code that published returns (before the
-    // promise callbacks that do the hub's bookkeeping for it), so a lone report's command does
-    // not wait for that bookkeeping.
-    if (this.draining) setImmediate(this.uncork);
-    else process.nextTick(this.uncork);
+    setImmediate(this.uncork);
   }
 
   /** Made once: it runs after every publishing turn. */
