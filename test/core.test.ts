@@ -7,6 +7,7 @@ import { CommandService } from '../src/core/commands.ts';
 import { HubCore } from '../src/core/core.ts';
 import type { Command, HubEvent } from '../src/core/events.ts';
 import { HistoryWriter } from '../src/core/history.ts';
+import { newId } from '../src/core/ids.ts';
 import { createLogger } from '../src/core/log.ts';
 import { TwinRegistry } from '../src/core/twin.ts';
 import { Watchers } from '../src/core/watchers.ts';
@@ -303,5 +304,19 @@ describe('core: watchers (what ends with a revoked token or a removed device)', 
     removeOther();
     removeOther();
     assert.equal(watchers.size, 0, 'nothing is left behind once every connection has gone');
+  });
+});
+
+describe('core: ids', () => {
+  it('are unique, sort in the order they were made, and keep their shape across many random refills', () => {
+    const start = Date.UTC(2026, 10, 29);
+    // 20,000 ids draw the 4 KiB random pool about twenty times; 50 share each millisecond.
+    const ids = Array.from({ length: 20_000 }, (_, n) => newId(start + Math.floor(n / 50), 'evt_'));
+    for (const id of ids) assert.match(id, /^evt_[0-9a-f]{24}$/);
+    assert.equal(new Set(ids).size, ids.length);
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(ids[0].slice(4, 16), start.toString(16).padStart(12, '0'));
+    // The random part is not constant (a pool that was never refilled would repeat it).
+    assert.ok(new Set(ids.map((id) => id.slice(-8))).size > 19_000);
   });
 });
