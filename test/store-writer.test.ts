@@ -228,6 +228,39 @@ for (const mode of MODES) {
       );
     });
 
+    it("stores a command's and a trace's body as exactly the JSON text of what was saved (property)", async () => {
+      // The bodies are handed over as objects and encoded where they are written (on the thread,
+      // in thread mode): the stored text must be what JSON.stringify made of them before.
+      const raw = (sql: string, ...params: unknown[]) =>
+        (store as unknown as { db: { prepare(s: string): { pluck(): { get(...p: unknown[]): unknown } } } }).db
+          .prepare(sql)
+          .pluck()
+          .get(...params);
+      const json = fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
+      await fc.assert(
+        fc.asyncProperty(json, json, fc.constantFrom(1, 2, 3), async (input, body, batch) => {
+          const household = unique('hh');
+          const commands = Array.from({ length: batch }, () => makeCommand(household, { input }));
+          const traces = Array.from({ length: batch }, (_, n) => makeTrace(household, 'r', n, { body }));
+          if (batch === 1) await Promise.all([store.saveCommand(commands[0]), store.saveTrace(traces[0])]);
+          else await Promise.all([store.saveCommands(commands), store.saveTraces(traces)]);
+          for (const command of commands) {
+            const text = raw('SELECT body FROM commands WHERE household_id = ? AND id = ?', household, command.id);
+            assert.equal(text, JSON.stringify(command));
+          }
+          for (const trace of traces) {
+            const text = raw(
+              'SELECT body FROM automation_traces WHERE household_id = ? AND id = ?',
+              household,
+              trace.id,
+            );
+            assert.equal(text, JSON.stringify(trace.body));
+          }
+        }),
+        { numRuns: 40 },
+      );
+    });
+
     it('close() waits for every write already handed over', async () => {
       const closing = join(dir, `${mode}-close.db`);
       const first = await open(closing, mode);

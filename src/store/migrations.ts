@@ -559,22 +559,35 @@ export function auditFromRow(row: AuditRow): AuditRecord {
   };
 }
 
+/**
+ * How a row's JSON body is handed over: as its text, or as the object itself for a writer that
+ * encodes it where the row is written (the SQLite writer thread, see WriteStep.json).
+ */
+export type BodyEncoding = 'text' | 'object';
+
 /** The values of one commands row, in the column order both stores' upserts name. */
-export function commandValues(command: Command): unknown[] {
+export function commandValues(command: Command, body: BodyEncoding = 'text'): unknown[] {
   return [
     command.householdId,
     command.id,
     command.status,
-    JSON.stringify(command),
+    body === 'object' ? command : JSON.stringify(command),
     toMillis(command.createdAt),
     toMillis(command.updatedAt),
   ];
 }
 
+/** Where commandValues puts the body: the column a writer encodes when it was given the object. */
+export const COMMAND_BODY_COLUMN = 3;
+
 /** The values of one automation_traces row, in the column order both stores' upserts name. */
-export function traceValues(trace: StoredTrace): unknown[] {
-  return [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, JSON.stringify(trace.body)];
+export function traceValues(trace: StoredTrace, body: BodyEncoding = 'text'): unknown[] {
+  const encoded = body === 'object' ? trace.body : JSON.stringify(trace.body);
+  return [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, encoded];
 }
+
+/** Where traceValues puts the body (see COMMAND_BODY_COLUMN). */
+export const TRACE_BODY_COLUMN = 5;
 
 /** The values of one tokens row, in the column order both stores' upserts name. */
 export function tokenValues(token: TokenRecord): unknown[] {

@@ -41,7 +41,12 @@ function runSteps(steps) {
   let changes = 0;
   for (const step of steps) {
     const prepared = statement(step.sql);
-    for (const row of step.rows) changes += prepared.run(row).changes;
+    const json = step.json;
+    for (const row of step.rows) {
+      // Columns sent as objects are stored as their JSON text (WriteStep.json in sqlite-writer.ts).
+      if (json) for (const column of json) row[column] = JSON.stringify(row[column]);
+      changes += prepared.run(row).changes;
+    }
   }
   return changes;
 }

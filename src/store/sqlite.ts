@@ -14,6 +14,7 @@ import {
   auditQuerySql,
   auditValues,
   type BodyRow,
+  COMMAND_BODY_COLUMN,
   type ColumnTypes,
   clampLimit,
   commandFromRow,
@@ -41,6 +42,7 @@ import {
   stateFromRow,
   type TimerRow,
   type TokenRow,
+  TRACE_BODY_COLUMN,
   TRACE_LIMIT,
   type TraceRow,
   thingColumns,
@@ -53,7 +55,7 @@ import {
   traceValues,
   valuesBeforeSql,
 } from './migrations.ts';
-import { SqliteWriter, type WriteStep } from './sqlite-writer.ts';
+import { SqliteWriter, type WriteStep, withJsonText } from './sqlite-writer.ts';
 import type {
   AccountKind,
   AccountRecord,
@@ -213,7 +215,7 @@ export class SqliteStore implements Store {
       let changes = 0;
       for (const step of steps) {
         const prepared = this.statement(step.sql);
-        for (const row of step.rows) changes += prepared.run(row).changes;
+        for (const row of step.rows) changes += prepared.run(step.json ? withJsonText(row, step.json) : row).changes;
       }
       return changes;
     };
@@ -367,12 +369,15 @@ export class SqliteStore implements Store {
   }
 
   async saveCommand(command: Command): Promise<void> {
-    await this.write([{ sql: SQL.upsertCommand, rows: [commandValues(command)] }]);
+    await this.write([
+      { sql: SQL.upsertCommand, rows: [commandValues(command, 'object')], json: [COMMAND_BODY_COLUMN] },
+    ]);
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
     if (commands.length === 0) return;
-    await this.write([{ sql: SQL.upsertCommand, rows: commands.map(commandValues) }]);
+    const rows = commands.map((command) => commandValues(command, 'object'));
+    await this.write([{ sql: SQL.upsertCommand, rows, json: [COMMAND_BODY_COLUMN] }]);
   }
 
   async getCommand(householdId: string, id: string): Promise<Command | null> {
@@ -462,12 +467,13 @@ export class SqliteStore implements Store {
   }
 
   async saveTrace(trace: StoredTrace): Promise<void> {
-    await this.write([{ sql: SQL.upsertTrace, rows: [traceValues(trace)] }]);
+    await this.write([{ sql: SQL.upsertTrace, rows: [traceValues(trace, 'object')], json: [TRACE_BODY_COLUMN] }]);
   }
 
   async saveTraces(traces: StoredTrace[]): Promise<void> {
     if (traces.length === 0) return;
-    await this.write([{ sql: SQL.upsertTrace, rows: traces.map(traceValues) }]);
+    const rows = traces.map((trace) => traceValues(trace, 'object'));
+    await this.write([{ sql: SQL.upsertTrace, rows, json: [TRACE_BODY_COLUMN] }]);
   }
 
   async getTrace(householdId: string, id: string): Promise<StoredTrace | null> {
