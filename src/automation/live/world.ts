@@ -17,11 +17,15 @@ export interface RetentionPolicy {
  * How long a finished run's trace waits before it is written. The device's confirmation of the
  * run's command usually arrives within this window and rides along in the same row write, rather
  * than a second one; traces of many runs share one transaction, and a busy rule writes only the
- * traces retention keeps (see newestFinished). As with history, a crash loses at most this much
- * of the finished traces. A trace of a run that is waiting (delay, wait) is written at the end of
- * the turn, with the run's timer.
+ * traces retention keeps (see newestFinished). Reading traces writes the waiting ones first, so
+ * the API never misses one; a crash loses at most this much of the finished traces (history's
+ * window is shorter: traces explain, history is the record). A second rather than 250 ms: a rule
+ * busier than retention writes its newest `perRule` traces once a window, so at 1,000 runs a
+ * second that was 400 trace rows a second to keep 100, each ~1 KB of JSON; now 100. What waits
+ * in memory is bounded by retention either way (holdBack). A trace of a run that is waiting
+ * (delay, wait) is written at the end of the turn, with the run's timer.
  */
-const TRACE_WRITE_WINDOW_MS = 250;
+const TRACE_WRITE_WINDOW_MS = 1000;
 /**
  * Retention runs for a rule once it has written this many times the traces it keeps (so at most
  * that many more are stored for a while), or this long after its last run when fewer arrive: a
@@ -118,7 +122,7 @@ export function liveWorld(
    * …unless retention let the trace go before it was written: newer ones of its rule fill what
    * retention keeps, so a later copy would only be written to be pruned. Without this, every
    * run's trace came back into the window when its command was confirmed, and a busy rule held
-   * every trace of the last 250 ms in memory again (each outliving a young-generation collection).
+   * every trace of the last write window in memory again (each outliving a young-generation collection).
    */
   const letGo = new WeakSet<object>();
   const holdBack = (stored: StoredTrace) => {
