@@ -245,6 +245,47 @@ describe('Home Assistant discovery over a real broker', () => {
     await link.close();
   });
 
+  test('publishes that find the socket full share one wait for it to drain, and all arrive in order', async () => {
+    const link = new MqttConnection({ url: broker.url, clientId: `triad-test-${randomBytes(4).toString('hex')}` });
+    await link.connect();
+    const listener = await mqtt.connectAsync(broker.url, { clientId: `listener-${randomBytes(4).toString('hex')}` });
+    const count = 20_000;
+    const filler = 'x'.repeat(1024);
+    let received = 0;
+    let outOfOrder = 0;
+    const all = new Promise<void>((resolve) =>
+      listener.on('message', (_t, payload) => {
+        if (Number(String(payload).slice(0, 8)) !== received) outOfOrder++;
+        if (++received === count) resolve();
+      }),
+    );
+    await listener.subscribeAsync('triad-test/flood', { qos: 0 });
+    const socket = (link as unknown as { client: { stream: import('node:net').Socket } }).client.stream;
+    // The broker runs in this process, so it reads nothing until this loop ends: 20 MB fill the socket.
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) sends.push(link.publish('triad-test/flood', String(i).padStart(8, '0') + filler));
+    assert.ok(socket.writableNeedDrain, 'the flood filled the socket, so the waiting path is what is tested');
+    // MQTT.js added a listener per publish here (thousands, each later removed with a scan of all).
+    assert.ok(socket.listenerCount('drain') <= 2, `${socket.listenerCount('drain')} drain listeners`);
+    await Promise.all(sends);
+    await all;
+    assert.equal(outOfOrder, 0);
+    assert.equal(socket.listenerCount('drain'), 0);
+
+    // A connection that closes under a full buffer fails the publishes still waiting, rather than
+    // leaving them (and the commands that sent them) waiting for ever.
+    const stuck: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) stuck.push(link.publish('triad-test/flood', filler));
+    assert.ok(socket.writableNeedDrain);
+    socket.destroy();
+    const settled = await Promise.allSettled(stuck);
+    const last = settled[count - 1];
+    assert.equal(last.status, 'rejected');
+    assert.match(String((last as PromiseRejectedResult).reason), /closed before the message was written/);
+    await listener.endAsync();
+    await link.close();
+  });
+
   test('a Zigbee2MQTT bulb becomes one thing with its state, availability and commands', async () => {
     const rig = await startRig();
     try {
