@@ -11,7 +11,8 @@ export interface WriteStep {
    * or a trace's JSON on the hub's thread cost ~6–10 µs a row (measured in the hub at 1,000
    * commands/s), all of it in the write window's one task, while every MQTT report waited; copying
    * the object to the thread costs about a third of that. Plain JSON data only: the copy is a
-   * structured clone, so a function fails the write (JSON.stringify would have dropped it).
+   * structured clone, so a function fails the write (JSON.stringify would have dropped it) and a
+   * class loses its toJSON. Commands and traces hold parsed JSON, strings and numbers.
    */
   json?: readonly number[];
 }
