@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { apiFigure, measureApi } from './figures/api.ts';
 import { ingestFigure, measureIngest } from './figures/ingest.ts';
 import { highestSustainedRate, maxRateFigure, type SustainedRate } from './figures/max-rate.ts';
-import { measureRunner, type RoundTripPlan, roundTripFigure } from './figures/round-trip.ts';
+import { type Contestant, measureInterleaved, type RoundTripPlan, roundTripFigure } from './figures/round-trip.ts';
 import { measureScale, scaleFigure } from './figures/scale.ts';
 import { type Broker, startAedes, startMosquitto } from './lib/brokers.ts';
 import { writeResults } from './lib/output.ts';
@@ -55,18 +55,6 @@ function plans(quick: boolean) {
   };
 }
 
-async function withRunner<T>(
-  start: () => Promise<RuleRunner | NotMeasured>,
-  work: (r: RuleRunner | NotMeasured) => Promise<T>,
-): Promise<T> {
-  const runner = await start();
-  try {
-    return await work(runner);
-  } finally {
-    if (!isNotMeasured(runner)) await runner.stop();
-  }
-}
-
 async function main(): Promise<void> {
   const { quick, only } = parseArgs(process.argv.slice(2));
   const plan = plans(quick);
@@ -86,20 +74,30 @@ async function main(): Promise<void> {
 
   if (only.has('round-trip') || only.has('max-rate')) {
     const rt = plan.roundTrip;
-    const outcomes = [];
-    for (const broker of floors)
-      outcomes.push(await measureRunner(broker, brokerFloor(broker), rt, `${broker.kind} relay (floor)`));
-    const sustained: SustainedRate[] = [];
-    const systems: Array<[string, () => Promise<RuleRunner | NotMeasured>]> = [
-      ['ideal relay', () => idealRelay(shared)],
-      ['Node-RED 4', () => nodeRed(shared)],
-      ['Triad', () => triadRule(shared)],
+    // Every system on a broker of its own, so all can stay up while their trials take turns.
+    const ownBroker = async (): Promise<Broker> => (mosquitto ? ((await startMosquitto()) ?? aedes) : startAedes());
+    const systems: Array<[string, (broker: Broker) => Promise<RuleRunner | NotMeasured>]> = [
+      ['ideal relay', idealRelay],
+      ['Node-RED 4', nodeRed],
+      ['Triad', (broker) => triadRule(broker)],
     ];
-    for (const [label, start] of systems) {
-      progress.show(`starting ${label}`);
-      await withRunner(start, async (runner) => {
-        if (only.has('round-trip')) outcomes.push(await measureRunner(shared, runner, rt, label));
-        if (only.has('max-rate')) {
+    const contestants: Contestant[] = floors.map((broker) => ({
+      broker,
+      runner: brokerFloor(broker),
+      label: `${broker.kind} relay (floor)`,
+    }));
+    const own: Broker[] = [];
+    try {
+      for (const [label, start] of systems) {
+        progress.show(`starting ${label}`);
+        const broker = await ownBroker();
+        if (broker !== aedes) own.push(broker);
+        contestants.push({ broker, runner: await start(broker), label });
+      }
+      const outcomes = only.has('round-trip') ? await measureInterleaved(contestants, rt) : [];
+      const sustained: SustainedRate[] = [];
+      if (only.has('max-rate')) {
+        for (const { broker, runner, label } of contestants.slice(floors.length)) {
           if (isNotMeasured(runner)) {
             sustained.push({
               name: label,
@@ -110,19 +108,22 @@ async function main(): Promise<void> {
               generatorBound: false,
               trials: [],
             });
-          } else sustained.push(await highestSustainedRate(shared, runner, plan.maxRate.steps, plan.maxRate.seconds));
+          } else sustained.push(await highestSustainedRate(broker, runner, plan.maxRate.steps, plan.maxRate.seconds));
         }
-      });
-    }
-    const rtSetup = `${mode}: ${rt.rates.join(', ')} reports/s, ${rt.rates.map((r) => `${rt.seconds(r)} s`).join(' / ')} per trial, median of ${rt.trials} trial(s) by p50, QoS 0, broker ${shared.kind}`;
-    if (only.has('round-trip')) figures.push(roundTripFigure(outcomes, rt, shared.kind, rtSetup));
-    if (only.has('max-rate')) {
-      figures.push(
-        maxRateFigure(
-          sustained,
-          `${mode}: steps ${plan.maxRate.steps.join(', ')} reports/s then one halfway step, ${plan.maxRate.seconds} s each, broker ${shared.kind}`,
-        ),
-      );
+      }
+      const rtSetup = `${mode}: ${rt.rates.join(', ')} reports/s, ${rt.rates.map((r) => `${rt.seconds(r)} s`).join(' / ')} per trial, median of ${rt.trials} trial(s) by p50, trials interleaved across systems, QoS 0, broker ${shared.kind}`;
+      if (only.has('round-trip')) figures.push(roundTripFigure(outcomes, rt, shared.kind, rtSetup));
+      if (only.has('max-rate')) {
+        figures.push(
+          maxRateFigure(
+            sustained,
+            `${mode}: steps ${plan.maxRate.steps.join(', ')} reports/s then one halfway step, ${plan.maxRate.seconds} s each, each system on a broker of its own (${shared.kind})`,
+          ),
+        );
+      }
+    } finally {
+      for (const { runner } of contestants) if (!isNotMeasured(runner)) await runner.stop();
+      for (const broker of own) await broker.stop();
     }
   }
 

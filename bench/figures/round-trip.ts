@@ -85,30 +85,50 @@ export async function warmUp(broker: Broker, runner: RuleRunner): Promise<void> 
   else await settle(broker.url, runner.answerTopic, 1000, 30_000);
 }
 
-/** Figure 1's measurements for one runner: every rate, `trials` times, keeping the median trial. */
-export async function measureRunner(
-  broker: Broker,
-  runner: RuleRunner | NotMeasured,
-  plan: RoundTripPlan,
-  label: string,
-): Promise<RunnerOutcome> {
-  if ('notMeasured' in runner) return { name: label, notMeasured: runner.notMeasured, byRate: new Map() };
-  const byRate = new Map<number, Trial>();
-  await warmUp(broker, runner);
+/** One system in Figure 1, with the broker it answers on. */
+export interface Contestant {
+  broker: Broker;
+  runner: RuleRunner | NotMeasured;
+  label: string;
+}
+
+/**
+ * Figure 1's measurements for every system at once, interleaved: round n runs each system's trial
+ * n at a rate before any system's round n+1. The machine is shared, and its speed drifts over
+ * minutes (one full run measured Triad's 5,000/s trials at 114 µs of CPU a message, the next at
+ * 92): measured one system after another, a slow spell fell on one system's rates and skewed its
+ * ratios; now it falls on every system's trial of that round alike. Each system has a broker of
+ * its own (the floors are brokers themselves), so the others can stay up, idle, in between.
+ */
+export async function measureInterleaved(contestants: Contestant[], plan: RoundTripPlan): Promise<RunnerOutcome[]> {
+  const live = contestants.flatMap((c) => (isRunner(c.runner) ? [{ broker: c.broker, runner: c.runner }] : []));
+  for (const { broker, runner } of live) await warmUp(broker, runner);
+  const trials = new Map<RuleRunner, Map<number, Trial[]>>(live.map(({ runner }) => [runner, new Map()]));
   for (const rate of plan.rates) {
-    const trials: Trial[] = [];
     for (let n = 0; n < plan.trials; n++) {
-      progress.show(`round trip · ${runner.name} · ${rate}/s · trial ${n + 1}/${plan.trials}`);
-      const result = await trial(broker, runner, rate, plan.seconds(rate));
-      trials.push(result);
-      await recover(broker, runner, result);
+      for (const { broker, runner } of live) {
+        progress.show(`round trip · ${rate}/s · trial ${n + 1}/${plan.trials} · ${runner.name}`);
+        const result = await trial(broker, runner, rate, plan.seconds(rate));
+        const byRate = trials.get(runner) as Map<number, Trial[]>;
+        byRate.set(rate, [...(byRate.get(rate) ?? []), result]);
+        await recover(broker, runner, result);
+      }
     }
-    byRate.set(
-      rate,
-      medianTrial(trials, (x) => x.latency.p50),
-    );
   }
-  return { name: runner.name, byRate };
+  return contestants.map((c) => {
+    if (!isRunner(c.runner)) return { name: c.label, notMeasured: c.runner.notMeasured, byRate: new Map() };
+    const byRate = new Map<number, Trial>();
+    for (const [rate, list] of trials.get(c.runner) ?? [])
+      byRate.set(
+        rate,
+        medianTrial(list, (x) => x.latency.p50),
+      );
+    return { name: c.runner.name, byRate };
+  });
+}
+
+function isRunner(runner: RuleRunner | NotMeasured): runner is RuleRunner {
+  return !('notMeasured' in runner);
 }
 
 /** Figure 1 as a table: each system's p50/p99/max/lost and CPU per message, with its ratios. */
@@ -175,7 +195,7 @@ export function roundTripFigure(
   if (shares.length)
     notes.push(`Main thread's part of CPU µs/msg (the thread each message waits for): ${shares.join('; ')}.`);
   notes.push(
-    `Latency is report published → command received, on one ${brokerName} broker; CPU is the system's own process (the floor's is the broker's).`,
+    `Latency is report published → command received; each system answers on a private ${brokerName} broker of its own (one configuration for all), and the trials are interleaved: every system's trial n at a rate runs before any system's trial n+1. CPU is the system's own process (the floor's is the broker's).`,
     'Lost = reports without a command once answers stopped for 2 s, or 10 s after the last report.',
     "CPU µs/msg = the process's user+system time over the trial divided by answered reports (10 ms tick resolution, and idle timers count too: read it at 1,000/s and above).",
     `Each system first runs the rule unmeasured for ${WARM_UP.seconds} s at ${WARM_UP.rate}/s (again after a restart), so start-up compilation is not charged to the first rate.`,
