@@ -74,8 +74,14 @@ async function main(): Promise<void> {
 
   if (only.has('round-trip') || only.has('max-rate')) {
     const rt = plan.roundTrip;
-    // Every system on a broker of its own, so all can stay up while their trials take turns.
-    const ownBroker = async (): Promise<Broker> => (mosquitto ? ((await startMosquitto()) ?? aedes) : startAedes());
+    // Every system on a broker of its own, so all can stay up while their trials take turns (on a
+    // shared broker each would answer the others' reports too).
+    const ownBroker = async (): Promise<Broker> => {
+      if (!mosquitto) return startAedes();
+      const broker = await startMosquitto();
+      if (!broker) throw new Error('Mosquitto started once but not a second time');
+      return broker;
+    };
     const systems: Array<[string, (broker: Broker) => Promise<RuleRunner | NotMeasured>]> = [
       ['ideal relay', idealRelay],
       ['Node-RED 4', nodeRed],
@@ -91,7 +97,7 @@ async function main(): Promise<void> {
       for (const [label, start] of systems) {
         progress.show(`starting ${label}`);
         const broker = await ownBroker();
-        if (broker !== aedes) own.push(broker);
+        own.push(broker);
         contestants.push({ broker, runner: await start(broker), label });
       }
       const outcomes = only.has('round-trip') ? await measureInterleaved(contestants, rt) : [];

@@ -129,11 +129,17 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
     open = null;
   });
 
+  /** The hub started again at `now`: its store closed after the test, one recorder resumed (not started). */
+  async function restart(now: number, resume: 'recorder' | 'charging') {
+    const hub = await boot(now);
+    open = hub.store;
+    await hub[resume].resume(hub.store, [HOUSEHOLD]);
+    return hub;
+  }
+
   it('a car driving when the hub stopped is still on the same trip after it starts again', async () => {
     await driveAndStop(false);
-    const hub = await boot(T0 + 10 * 60_000);
-    open = hub.store;
-    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    const hub = await restart(T0 + 10 * 60_000, 'recorder');
     hub.recorder.start();
     await hub.report(T0 + 11 * 60_000, { 'vehicle.odometer': 14_000, 'location.latitude': 52.03 });
     await hub.report(T0 + 12 * 60_000, { 'vehicle.moving': false });
@@ -158,9 +164,7 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
     }
     first.recorder.stop();
     await first.store.close();
-    const hub = await boot(T0 + 6001 * 1000);
-    open = hub.store;
-    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    const hub = await restart(T0 + 6001 * 1000, 'recorder');
     hub.recorder.start();
     await hub.report(T0 + 6002 * 1000, { 'vehicle.moving': false });
     await hub.clock.advance(GRACE_MS);
@@ -172,9 +176,7 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
   it('a car that stopped before the restart has its trip ended where it stopped', async () => {
     await driveAndStop(true);
     // Down longer than the grace period: the trip ends as soon as the hub is back.
-    const hub = await boot(T0 + 30 * 60_000);
-    open = hub.store;
-    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    const hub = await restart(T0 + 30 * 60_000, 'recorder');
     assert.equal(hub.trips.length, 1);
     assert.equal(hub.trips[0].end, new Date(T0 + 7 * 60_000).toISOString());
     assert.equal(hub.trips[0].distanceM, 3000);
@@ -185,9 +187,7 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
   it('a trip already recorded is not recorded again, and a stop inside its grace waits out the rest', async () => {
     await driveAndStop(true);
     // Back 30 s after the car stopped: 30 s of the 60 s grace are left.
-    const hub = await boot(T0 + 7 * 60_000 + 30_000);
-    open = hub.store;
-    await hub.recorder.resume(hub.store, [HOUSEHOLD]);
+    const hub = await restart(T0 + 7 * 60_000 + 30_000, 'recorder');
     hub.recorder.start();
     assert.equal(hub.trips.length, 0, 'not yet: the car may drive on');
     await hub.clock.advance(29_000);
@@ -195,7 +195,7 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
     await hub.clock.advance(1_000);
     assert.equal(hub.trips.length, 1, 'ended when the grace ran out');
     // Recorded as an event; a later restart finds it and does not record the trip twice.
-    await open.appendEvents([
+    await hub.store.appendEvents([
       {
         type: TRIP_EVENT,
         id: 'evt_trip_1',
@@ -207,7 +207,7 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
       } as unknown as HubEvent,
     ]);
     hub.recorder.stop();
-    await open.close();
+    await hub.store.close();
     const again = await boot(T0 + 60 * 60_000);
     open = again.store;
     await again.recorder.resume(again.store, [HOUSEHOLD]);
@@ -228,9 +228,7 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
     first.charging.stop();
     await first.store.close();
 
-    const hub = await boot(T0 + 45 * 60_000);
-    open = hub.store;
-    await hub.charging.resume(hub.store, [HOUSEHOLD]);
+    const hub = await restart(T0 + 45 * 60_000, 'charging');
     hub.charging.start();
     await hub.report(T0 + 60 * 60_000, { 'vehicle.charged_energy': 1009, 'battery.level': 55, 'charging.power': 6 });
     await hub.report(T0 + 61 * 60_000, { 'charging.charging': false });
