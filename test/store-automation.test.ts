@@ -228,6 +228,27 @@ function automationSuite(backend: StoreBackend): void {
       assert.deepEqual(seen, ['walk-1', 'walk-2', 'walk-3', 'walk-4', 'walk-5']);
     });
 
+    it('walks a millisecond holding more points than a page, each point once', async () => {
+      const a = unique('hh');
+      // Seven points in one millisecond, three to a page: the walk must go on inside it.
+      const burst = Array.from({ length: 7 }, (_, i) => change(a, `burst-${i}`, T0 + 1000, { to: 20 + i }));
+      await store.appendHistory([change(a, 'before', T0 + 999), ...burst.reverse(), change(a, 'after', T0 + 1001)]);
+      const seen: string[] = [];
+      await walkHistory(store, { householdId: a, thing: 'living-room-sensor', from: T0 }, (p) => seen.push(p.id), 3);
+      assert.deepEqual(seen, ['before', ...Array.from({ length: 7 }, (_, i) => `burst-${i}`), 'after']);
+      const page = await store.queryHistory({
+        householdId: a,
+        thing: 'living-room-sensor',
+        after: { ts: T0 + 1000, id: 'burst-4' },
+        limit: 10,
+      });
+      assert.deepEqual(
+        page.map((p) => p.id),
+        ['burst-5', 'burst-6', 'after'],
+        'after: strictly after that point in (ts, id) order',
+      );
+    });
+
     it('gives each property’s last value strictly before a time, the larger id winning a tie', async () => {
       const a = unique('hh');
       await store.appendHistory([

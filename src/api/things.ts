@@ -3,6 +3,7 @@ import { badRequest, notFound } from '../core/errors.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
+import { HISTORY_LIMIT } from '../store/migrations.ts';
 import { type ApiContext, principalOf } from './server.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
@@ -18,6 +19,25 @@ const errorResponse = {
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;
+
+/**
+ * A page of history ends at a point; the next page starts after it in (ts, id) order. The cursor
+ * carries both, because points share milliseconds (a car's burst of reports) and a time alone
+ * would either repeat them or skip them.
+ */
+function historyCursor(point: { ts: number; id: string }): string {
+  return `${point.ts}.${point.id}`;
+}
+
+function parseCursor(value: string): { ts: number; id: string } {
+  const match = /^(\d{1,15})\.(.+)$/.exec(value);
+  if (!match) {
+    throw badRequest(
+      `after must be the next cursor of a previous page (<ms>.<id>), got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  }
+  return { ts: Number(match[1]), id: match[2] };
+}
 
 /** Parses an ISO time from a query, or says which parameter is wrong. */
 export function parseTime(value: unknown, name: string): number | undefined {
@@ -172,13 +192,20 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
             from: { type: 'string', maxLength: 64 },
             to: { type: 'string', maxLength: 64 },
             limit: { type: 'integer', minimum: 1, maximum: 100000 },
+            after: { type: 'string', maxLength: 300 },
           },
         },
       },
     },
     async (request) => {
       const { id } = request.params as { id: string };
-      const query = request.query as { property?: string; from?: string; to?: string; limit?: number };
+      const query = request.query as {
+        property?: string;
+        from?: string;
+        to?: string;
+        limit?: number;
+        after?: string;
+      };
       const twin = twinFor(ctx, request, id);
       if (query.property && !Object.hasOwn(twin.thing.properties, query.property)) {
         throw notFound(`property ${JSON.stringify(query.property)} on ${id}`);
@@ -186,6 +213,8 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const from = parseTime(query.from, 'from');
       const to = parseTime(query.to, 'to');
       if (from !== undefined && to !== undefined && from > to) throw badRequest('from must not be after to');
+      const after = query.after === undefined ? undefined : parseCursor(query.after);
+      const limit = query.limit ?? HISTORY_LIMIT.default;
       // Read your own writes, as /api/events does.
       await ctx.history.flush();
       const points = await ctx.store.queryHistory({
@@ -194,12 +223,17 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         property: query.property,
         from,
         to,
-        limit: query.limit,
+        limit,
+        after,
       });
+      const last = points.at(-1);
       return {
         thing: id,
         property: query.property ?? null,
         points: points.map((p) => ({ ts: iso(p.ts), value: p.value, id: p.id, cause: p.cause })),
+        // A full page may have more behind it: `after=<next>` asks for the points that follow,
+        // including the rest of a millisecond the page ended in.
+        next: last && points.length === limit ? historyCursor(last) : null,
       };
     },
   );

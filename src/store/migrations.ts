@@ -782,6 +782,10 @@ export function historyQuerySql(dialect: Dialect, query: HistoryQuery): BuiltQue
   if (query.property !== undefined) where.push(`property = ${params.bind(query.property)}`);
   if (query.from !== undefined) where.push(`ts >= ${params.bind(query.from)}`);
   if (query.to !== undefined) where.push(`ts <= ${params.bind(query.to)}`);
+  if (query.after) {
+    const { ts, id } = query.after;
+    where.push(`(ts > ${params.bind(ts)} OR (ts = ${params.bind(ts)} AND id > ${params.bind(id)}))`);
+  }
   const limit = params.bind(clampLimit(query.limit, HISTORY_LIMIT));
   const sql = `SELECT id, property, ts, value, cause FROM history WHERE ${where.join(' AND ')}
     ORDER BY ts, id LIMIT ${limit}`;

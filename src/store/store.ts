@@ -19,6 +19,11 @@ export interface HistoryQuery {
   from?: number;
   to?: number;
   limit?: number;
+  /**
+   * Only points after this one in (ts, id) order, the order a query returns: the (ts, id) of the
+   * last point of the previous page, so a walk can go on inside a millisecond.
+   */
+  after?: { ts: number; id: string };
 }
 
 /** Some properties of one thing. */
