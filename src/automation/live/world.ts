@@ -26,6 +26,8 @@ export interface RetentionPolicy {
  * (delay, wait) is written at the end of the turn, with the run's timer.
  */
 const TRACE_WRITE_WINDOW_MS = 1000;
+/** The key of a trace's standing with the write window (see writeState in liveWorld). */
+const TRACE_WRITE_STATE = Symbol('trace write state');
 /**
  * Retention runs for a rule once it has written this many times the traces it keeps (so at most
  * that many more are stored for a while), or this long after its last run when fewer arrive: a
@@ -116,15 +118,22 @@ export function liveWorld(
   const crowdedRules = new Map<string, { householdId: string; rule: string }>();
   /** Runs whose trace was stored unfinished (they waited): their final copy is always written. */
   const storedUnfinished = new Set<string>();
-  /** Traces already offered once: a later copy (a command confirmed late) is always written… */
-  const offered = new WeakSet<Trace>();
   /**
-   * …unless retention let the trace go before it was written: newer ones of its rule fill what
-   * retention keeps, so a later copy would only be written to be pruned. Without this, every
-   * run's trace came back into the window when its command was confirmed, and a busy rule held
-   * every trace of the last write window in memory again (each outliving a young-generation collection).
+   * Where a finished trace stands with the write window, kept on the trace object itself (under a
+   * symbol: neither JSON nor the copy to the store's thread carries it). 'offered': offered once,
+   * so a later copy (a command confirmed late) is always written… 'let-go': …unless retention let
+   * it go before it was written: newer ones of its rule fill what retention keeps, so a later copy
+   * would only be written to be pruned. Without that, every run's trace came back into the window
+   * when its command was confirmed, and a busy rule held every trace of the last write window in
+   * memory again (each outliving a young-generation collection). Two WeakSets did this before: an
+   * entry for every run cost ~2 % of the hub's main thread at 5,000 runs a second (the ephemeron
+   * write barrier and table growth) and made every young-generation collection sweep them.
    */
-  const letGo = new WeakSet<object>();
+  const writeState = (trace: object): 'offered' | 'let-go' | undefined =>
+    (trace as { [TRACE_WRITE_STATE]?: 'offered' | 'let-go' })[TRACE_WRITE_STATE];
+  const setWriteState = (trace: object, state: 'offered' | 'let-go') => {
+    (trace as { [TRACE_WRITE_STATE]?: 'offered' | 'let-go' })[TRACE_WRITE_STATE] = state;
+  };
   const holdBack = (stored: StoredTrace) => {
     const key = `${stored.householdId}\u0000${stored.rule}`;
     let queue = waiting.get(key);
@@ -146,7 +155,7 @@ export function liveWorld(
     queue.traces.delete(dropped.id);
     if (traces.drop(dropped.id)) {
       // The stored copy's body is the runtime's own Trace object, the one a later save passes.
-      letGo.add(dropped.body);
+      setWriteState(dropped.body, 'let-go');
       crowdedRules.set(key, { householdId: stored.householdId, rule: stored.rule });
     }
   };
@@ -225,13 +234,13 @@ export function liveWorld(
     },
     traces: {
       async save(trace: Trace) {
-        if (letGo.has(trace)) return;
+        if (writeState(trace) === 'let-go') return;
         const stored = toStored(trace);
         const final = FINAL_TRACE.has(trace.status);
         traces.write(trace.id, stored, final ? TRACE_WRITE_WINDOW_MS : 0);
         if (!final) storedUnfinished.add(trace.id);
-        else if (!storedUnfinished.has(trace.id) && !offered.has(trace)) {
-          offered.add(trace);
+        else if (!storedUnfinished.has(trace.id) && writeState(trace) === undefined) {
+          setWriteState(trace, 'offered');
           holdBack(stored);
         }
       },
