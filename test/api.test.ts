@@ -218,6 +218,20 @@ describe('HTTP API', () => {
       const body = (await res.json()) as { error: { code: string; message: string } };
       assert.match(body.error.message, /after must be the next cursor/);
     }
+    // Any cursor at all, well-formed or not: an answer, never a failure of the hub.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.tuple(fc.nat(), fc.string()).map(([ms, id]) => `${ms}.${id}`),
+        ),
+        async (cursor) => {
+          const res = await call(`/api/things/living-room-sensor/history?after=${encodeURIComponent(cursor)}&limit=3`);
+          assert.ok(res.status === 200 || res.status === 400, `status ${res.status} for ${JSON.stringify(cursor)}`);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('streams state changes over the WebSocket and can resynchronise with a snapshot', async () => {

@@ -3,7 +3,7 @@ import { badRequest, notFound } from '../core/errors.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
-import { HISTORY_LIMIT } from '../store/migrations.ts';
+import { HISTORY_LIMIT } from '../store/store.ts';
 import { type ApiContext, principalOf } from './server.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 

@@ -9,22 +9,23 @@
 import type { Command, CommandStep, HubEvent, StateChanged } from '../core/events.ts';
 import { SpecInterner } from '../model/intern.ts';
 import type { Thing } from '../model/thing.ts';
-import type {
-  AccountKind,
-  AccountRecord,
-  AuditQuery,
-  AuditRecord,
-  EventQuery,
-  HistoryPoint,
-  HistoryQuery,
-  Household,
-  LatestValue,
-  PageQuery,
-  PropertiesOf,
-  StoredRule,
-  StoredTimer,
-  StoredTrace,
-  TokenRecord,
+import {
+  type AccountKind,
+  type AccountRecord,
+  type AuditQuery,
+  type AuditRecord,
+  type EventQuery,
+  HISTORY_LIMIT,
+  type HistoryPoint,
+  type HistoryQuery,
+  type Household,
+  type LatestValue,
+  type PageQuery,
+  type PropertiesOf,
+  type StoredRule,
+  type StoredTimer,
+  type StoredTrace,
+  type TokenRecord,
 } from './store.ts';
 
 /** Column types that differ between the two databases; everything else is written once. */
@@ -250,7 +251,6 @@ export function eventThing(event: HubEvent): string | null {
 }
 
 export const EVENT_LIMIT = { default: 1000, max: 10_000 };
-export const HISTORY_LIMIT = { default: 10_000, max: 100_000 };
 
 export function clampLimit(limit: number | undefined, bounds: { default: number; max: number }): number {
   if (limit === undefined || !Number.isFinite(limit)) return bounds.default;

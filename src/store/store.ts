@@ -12,12 +12,16 @@ export interface HistoryPoint {
   property?: string;
 }
 
+/** How many points one history query returns, by default and at most. */
+export const HISTORY_LIMIT = { default: 10_000, max: 100_000 };
+
 export interface HistoryQuery {
   householdId: string;
   thing: string;
   property?: string;
   from?: number;
   to?: number;
+  /** At most this many points (HISTORY_LIMIT.default when absent, never above HISTORY_LIMIT.max). */
   limit?: number;
   /**
    * Only points after this one in (ts, id) order, the order a query returns: the (ts, id) of the
