@@ -41,12 +41,27 @@ export function ChargePlanCard({ car }: { car: Thing }) {
       {plans.state === 'ready' && !plan ? (
         <Empty>No charge plan for {car.name}. Plan one with POST /api/energy/plans.</Empty>
       ) : null}
-      {plan ? <PlanDetails car={car} plan={plan} prices={prices.state === 'ready' ? prices.data : null} /> : null}
+      {plan ? (
+        <PlanDetails
+          car={car}
+          plan={plan}
+          prices={prices.state === 'ready' ? prices.data : null}
+          pricesLoading={prices.state === 'loading'}
+        />
+      ) : null}
     </section>
   );
 }
 
-function PlanDetails({ car, plan, prices }: { car: Thing; plan: Plan; prices: PriceSeries | null }) {
+interface PlanProps {
+  car: Thing;
+  plan: Plan;
+  prices: PriceSeries | null;
+  /** The plan and the prices load side by side: the plan may be drawn before its prices arrive. */
+  pricesLoading: boolean;
+}
+
+function PlanDetails({ car, plan, prices, pricesLoading }: PlanProps) {
   const goal =
     plan.targetSoc !== null ? `to ${formatNumber(plan.targetSoc, 0)} %` : `${formatNumber(plan.neededKwh)} kWh`;
   const shortfall =
@@ -76,7 +91,7 @@ function PlanDetails({ car, plan, prices }: { car: Thing; plan: Plan; prices: Pr
           <dd>{plan.slots.length}</dd>
         </div>
       </dl>
-      <PlanChart car={car} plan={plan} prices={prices} />
+      <PlanChart car={car} plan={plan} prices={prices} pricesLoading={pricesLoading} />
       {plan.slots.length > 0 ? (
         <details>
           <summary>Charging slots</summary>
@@ -102,7 +117,7 @@ const TOP = 12;
 const BOTTOM = 100;
 
 /** Planned power (bars) over the price of each slot (grey, behind), from now (or the first slot) to the deadline. */
-function PlanChart({ car, plan, prices }: { car: Thing; plan: Plan; prices: PriceSeries | null }) {
+function PlanChart({ car, plan, prices, pricesLoading }: PlanProps) {
   const by = Date.parse(plan.by);
   const starts = [Date.now(), ...plan.slots.map((s) => Date.parse(s.start))];
   const from = Math.min(...starts);
@@ -117,7 +132,9 @@ function PlanChart({ car, plan, prices }: { car: Thing; plan: Plan; prices: Pric
   const priceWords =
     priceSlots.length > 0
       ? `, over prices from ${formatNumber(Math.min(...priceSlots.map((s) => s.price)), 3)} to ${formatNumber(maxPrice, 3)} ${currency}/kWh`
-      : ', no prices known';
+      : pricesLoading
+        ? ', prices still loading'
+        : ', no prices known';
   const label = `Charge plan for ${car.name}: ${plan.slots.length} slots up to ${formatNumber(maxPower)} kW between ${clock(from)} and ${clock(by)}${priceWords}`;
   return (
     <>
