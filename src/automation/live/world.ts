@@ -28,6 +28,8 @@ export interface RetentionPolicy {
 const TRACE_WRITE_WINDOW_MS = 1000;
 /** The key of a trace's standing with the write window (see writeState in liveWorld). */
 const TRACE_WRITE_STATE = Symbol('trace write state');
+type WriteState = 'offered' | 'let-go';
+type Marked = { [TRACE_WRITE_STATE]?: WriteState };
 /**
  * Retention runs for a rule once it has written this many times the traces it keeps (so at most
  * that many more are stored for a while), or this long after its last run when fewer arrive: a
@@ -129,10 +131,9 @@ export function liveWorld(
    * entry for every run cost ~2 % of the hub's main thread at 5,000 runs a second (the ephemeron
    * write barrier and table growth) and made every young-generation collection sweep them.
    */
-  const writeState = (trace: object): 'offered' | 'let-go' | undefined =>
-    (trace as { [TRACE_WRITE_STATE]?: 'offered' | 'let-go' })[TRACE_WRITE_STATE];
-  const setWriteState = (trace: object, state: 'offered' | 'let-go') => {
-    (trace as { [TRACE_WRITE_STATE]?: 'offered' | 'let-go' })[TRACE_WRITE_STATE] = state;
+  const writeState = (trace: object) => (trace as Marked)[TRACE_WRITE_STATE];
+  const setWriteState = (trace: object, state: WriteState) => {
+    (trace as Marked)[TRACE_WRITE_STATE] = state;
   };
   const holdBack = (stored: StoredTrace) => {
     const key = `${stored.householdId}\u0000${stored.rule}`;

@@ -2,7 +2,7 @@ import { useEffect } from 'react';
 import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
 import { Empty, Loading, Problem } from '../components/states.tsx';
 import { formatNumber, formatTime } from '../format.ts';
-import { useResource } from '../live/context.ts';
+import { type Resource, useResource } from '../live/context.ts';
 
 /** Plans change as prices and the car's charge do; the planner re-plans, the view asks this often. */
 const REFRESH_MS = 60_000;
@@ -41,14 +41,7 @@ export function ChargePlanCard({ car }: { car: Thing }) {
       {plans.state === 'ready' && !plan ? (
         <Empty>No charge plan for {car.name}. Plan one with POST /api/energy/plans.</Empty>
       ) : null}
-      {plan ? (
-        <PlanDetails
-          car={car}
-          plan={plan}
-          prices={prices.state === 'ready' ? prices.data : null}
-          pricesLoading={prices.state === 'loading'}
-        />
-      ) : null}
+      {plan ? <PlanDetails car={car} plan={plan} prices={prices} /> : null}
     </section>
   );
 }
@@ -56,12 +49,11 @@ export function ChargePlanCard({ car }: { car: Thing }) {
 interface PlanProps {
   car: Thing;
   plan: Plan;
-  prices: PriceSeries | null;
-  /** The plan and the prices load side by side: the plan may be drawn before its prices arrive. */
-  pricesLoading: boolean;
+  /** Loaded beside the plan, so the plan may be drawn before its prices arrive. */
+  prices: Resource<PriceSeries>;
 }
 
-function PlanDetails({ car, plan, prices, pricesLoading }: PlanProps) {
+function PlanDetails({ car, plan, prices }: PlanProps) {
   const goal =
     plan.targetSoc !== null ? `to ${formatNumber(plan.targetSoc, 0)} %` : `${formatNumber(plan.neededKwh)} kWh`;
   const shortfall =
@@ -91,7 +83,7 @@ function PlanDetails({ car, plan, prices, pricesLoading }: PlanProps) {
           <dd>{plan.slots.length}</dd>
         </div>
       </dl>
-      <PlanChart car={car} plan={plan} prices={prices} pricesLoading={pricesLoading} />
+      <PlanChart car={car} plan={plan} prices={prices} />
       {plan.slots.length > 0 ? (
         <details>
           <summary>Charging slots</summary>
@@ -117,7 +109,8 @@ const TOP = 12;
 const BOTTOM = 100;
 
 /** Planned power (bars) over the price of each slot (grey, behind), from now (or the first slot) to the deadline. */
-function PlanChart({ car, plan, prices, pricesLoading }: PlanProps) {
+function PlanChart({ car, plan, prices: resource }: PlanProps) {
+  const prices = resource.state === 'ready' ? resource.data : null;
   const by = Date.parse(plan.by);
   const starts = [Date.now(), ...plan.slots.map((s) => Date.parse(s.start))];
   const from = Math.min(...starts);
@@ -132,7 +125,7 @@ function PlanChart({ car, plan, prices, pricesLoading }: PlanProps) {
   const priceWords =
     priceSlots.length > 0
       ? `, over prices from ${formatNumber(Math.min(...priceSlots.map((s) => s.price)), 3)} to ${formatNumber(maxPrice, 3)} ${currency}/kWh`
-      : pricesLoading
+      : resource.state === 'loading'
         ? ', prices still loading'
         : ', no prices known';
   const label = `Charge plan for ${car.name}: ${plan.slots.length} slots up to ${formatNumber(maxPower)} kW between ${clock(from)} and ${clock(by)}${priceWords}`;
