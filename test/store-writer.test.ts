@@ -228,7 +228,7 @@ for (const mode of MODES) {
       );
     });
 
-    it("stores a command's and a trace's body as exactly the JSON text of what was saved (property)", async () => {
+    it("stores a command's, a trace's and an event's body as exactly the JSON text of what was saved (property)", async () => {
       // The bodies are handed over as objects and encoded where they are written (on the thread,
       // in thread mode): the stored text must be what JSON.stringify made of them before.
       const raw = (sql: string, ...params: unknown[]) =>
@@ -242,8 +242,14 @@ for (const mode of MODES) {
           const household = unique('hh');
           const commands = Array.from({ length: batch }, () => makeCommand(household, { input }));
           const traces = Array.from({ length: batch }, (_, n) => makeTrace(household, 'r', n, { body }));
+          const events = Array.from({ length: batch }, () => ({ ...ran(household, 'car'), data: body }));
           if (batch === 1) await Promise.all([store.saveCommand(commands[0]), store.saveTrace(traces[0])]);
           else await Promise.all([store.saveCommands(commands), store.saveTraces(traces)]);
+          await store.appendEvents(events);
+          for (const event of events) {
+            const text = raw('SELECT body FROM events WHERE household_id = ? AND id = ?', household, event.id);
+            assert.equal(text, JSON.stringify(event));
+          }
           for (const command of commands) {
             const text = raw('SELECT body FROM commands WHERE household_id = ? AND id = ?', household, command.id);
             assert.equal(text, JSON.stringify(command));

@@ -580,6 +580,20 @@ export function commandValues(command: Command, body: BodyEncoding = 'text'): un
 /** Where commandValues puts the body: the column a writer encodes when it was given the object. */
 export const COMMAND_BODY_COLUMN = 3;
 
+/**
+ * The values of one events row, in the column order the SQLite insert names. Every event that is
+ * not a state change and not a command is one of these (a rule's run, a notification, presence…),
+ * so on a busy hub this is a row per automated message, and its body, handed over as the object,
+ * is encoded on the writer thread like a command's.
+ */
+export function eventValues(event: HubEvent, body: BodyEncoding = 'text'): unknown[] {
+  const encoded = body === 'object' ? event : JSON.stringify(event);
+  return [event.id, event.householdId, event.type, toMillis(event.ts), eventThing(event), encoded];
+}
+
+/** Where eventValues puts the body (see COMMAND_BODY_COLUMN). */
+export const EVENT_BODY_COLUMN = 5;
+
 /** The values of one automation_traces row, in the column order both stores' upserts name. */
 export function traceValues(trace: StoredTrace, body: BodyEncoding = 'text'): unknown[] {
   const encoded = body === 'object' ? trace.body : JSON.stringify(trace.body);

@@ -20,9 +20,10 @@ import {
   commandFromRow,
   commandValues,
   type Dialect,
+  EVENT_BODY_COLUMN,
   eventFromRow,
   eventQuerySql,
-  eventThing,
+  eventValues,
   type HistoryRow,
   type HouseholdRow,
   historyPointFromRow,
@@ -358,8 +359,8 @@ export class SqliteStore implements Store {
   async appendEvents(events: HubEvent[]): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    const rows = events.map((e) => [e.id, e.householdId, e.type, toMillis(e.ts), eventThing(e), JSON.stringify(e)]);
-    await this.write([{ sql: SQL.insertEvent, rows }]);
+    const rows = events.map((e) => eventValues(e, 'object'));
+    await this.write([{ sql: SQL.insertEvent, rows, json: [EVENT_BODY_COLUMN] }]);
   }
 
   async listEvents(query: EventQuery): Promise<HubEvent[]> {
