@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Report } from '../../src/core/events.ts';
 import { Hub } from '../../src/core/hub.ts';
 import { createLogger } from '../../src/core/log.ts';
-import { vocabularyProperties } from '../../src/model/thing.ts';
+import { type Thing, vocabularyProperties } from '../../src/model/thing.ts';
 
 const [dataDir, countText, secondsText] = process.argv.slice(2);
 const count = Number(countText);
@@ -44,7 +44,7 @@ const fillStarted = performance.now();
 // A thousand things at a time, as an adapter announcing a whole network does (one transaction
 // each): one at a time, the fill of 100,000 things was most of the full benchmark's scale figure.
 for (let from = 0; from < count; from += 1000) {
-  const things = [];
+  const things: Array<Omit<Thing, 'createdAt' | 'updatedAt'>> = [];
   for (let i = from; i < Math.min(count, from + 1000); i++) {
     things.push({
       id: `scale-${i}`,
