@@ -581,14 +581,13 @@ export function commandValues(command: Command, body: BodyEncoding = 'text'): un
 export const COMMAND_BODY_COLUMN = 3;
 
 /**
- * The values of one events row, in the column order the SQLite insert names. Every event that is
- * not a state change and not a command is one of these (a rule's run, a notification, presence…),
- * so on a busy hub this is a row per automated message, and its body, handed over as the object,
- * is encoded on the writer thread like a command's.
+ * The values of one events row, in the column order the SQLite insert names, with the event itself
+ * as the body: every event that is not a state change or a command is one of these (a rule's run,
+ * a notification, presence…), a row per automated message on a busy hub, so its JSON is made where
+ * the row is written (see WriteStep.json), as a command's is. PostgreSQL binds its columns whole.
  */
-export function eventValues(event: HubEvent, body: BodyEncoding = 'text'): unknown[] {
-  const encoded = body === 'object' ? event : JSON.stringify(event);
-  return [event.id, event.householdId, event.type, toMillis(event.ts), eventThing(event), encoded];
+export function eventValues(event: HubEvent): unknown[] {
+  return [event.id, event.householdId, event.type, toMillis(event.ts), eventThing(event), event];
 }
 
 /** Where eventValues puts the body (see COMMAND_BODY_COLUMN). */

@@ -359,7 +359,7 @@ export class SqliteStore implements Store {
   async appendEvents(events: HubEvent[]): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    const rows = events.map((e) => eventValues(e, 'object'));
+    const rows = events.map(eventValues);
     await this.write([{ sql: SQL.insertEvent, rows, json: [EVENT_BODY_COLUMN] }]);
   }
 
