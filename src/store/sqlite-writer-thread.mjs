@@ -1,7 +1,8 @@
 // The SQLite store's writer thread (see sqlite-writer.ts). Plain JavaScript, so it starts the same
 // way however the hub itself was started (through tsx, or compiled): it only needs better-sqlite3.
 // It owns a second connection to the hub's database file and runs the batches it is sent, each in
-// one transaction, in the order they arrive; the reply goes out only after the commit.
+// one transaction, in the order they arrive; the reply goes out only after the commit. A batch may
+// come in parts (`more: true` on all but the last): they are held until the last one arrives.
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -52,6 +53,8 @@ function runSteps(steps) {
 }
 
 const inTransaction = db.transaction(runSteps);
+/** Steps of batches whose last part has not arrived yet, by batch id. */
+const held = new Map();
 
 parentPort.on('message', (message) => {
   if (message.close) {
@@ -59,10 +62,27 @@ parentPort.on('message', (message) => {
     parentPort.postMessage({ id: message.id, changes: 0 });
     return;
   }
+  if (message.discard) {
+    // A later part could not be copied to this thread: the batch is refused whole.
+    held.delete(message.id);
+    return;
+  }
+  if (message.more) {
+    const earlier = held.get(message.id);
+    if (earlier) earlier.push(...message.steps);
+    else held.set(message.id, message.steps);
+    return;
+  }
+  let steps = message.steps;
+  const earlier = held.get(message.id);
+  if (earlier) {
+    held.delete(message.id);
+    steps = earlier.concat(steps);
+  }
   try {
-    const rows = message.steps.reduce((n, step) => n + step.rows.length, 0);
+    const rows = steps.reduce((n, step) => n + step.rows.length, 0);
     // A statement alone commits for less than one wrapped in a transaction.
-    const changes = rows === 1 ? runSteps(message.steps) : inTransaction(message.steps);
+    const changes = rows === 1 ? runSteps(steps) : inTransaction(steps);
     parentPort.postMessage({ id: message.id, changes });
   } catch (error) {
     parentPort.postMessage({
