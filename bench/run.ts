@@ -5,6 +5,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { apiFigure, measureApi } from './figures/api.ts';
+import { type GoalInputs, goalsFigure, judgeGoals } from './figures/goals.ts';
 import { ingestFigure, measureIngest } from './figures/ingest.ts';
 import { highestSustainedRate, maxRateFigure, type SustainedRate } from './figures/max-rate.ts';
 import { type Contestant, measureInterleaved, type RoundTripPlan, roundTripFigure } from './figures/round-trip.ts';
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadAtStart = loadavg()[0];
   const figures: FigureResult[] = [];
+  // What the goals table is judged from: each figure's measurements as they come in.
+  const judged: GoalInputs = {};
 
   progress.show('starting brokers (a private Mosquitto and aedes on loopback ports)');
   const mosquitto = await startMosquitto();
@@ -118,6 +121,8 @@ async function main(): Promise<void> {
         }
       }
       const rtSetup = `${mode}: ${rt.rates.join(', ')} reports/s, ${rt.rates.map((r) => `${rt.seconds(r)} s`).join(' / ')} per trial, median of ${rt.trials} trial(s) by p50, trials interleaved across systems, QoS 0, broker ${shared.kind}`;
+      if (only.has('round-trip')) judged.roundTrip = outcomes;
+      if (only.has('max-rate')) judged.sustained = sustained;
       if (only.has('round-trip')) figures.push(roundTripFigure(outcomes, rt, shared.kind, rtSetup));
       if (only.has('max-rate')) {
         figures.push(
@@ -135,6 +140,7 @@ async function main(): Promise<void> {
 
   if (only.has('ingest')) {
     const result = await measureIngest(shared, plan.ingest);
+    judged.ingest = result;
     figures.push(
       ingestFigure(
         result,
@@ -146,6 +152,7 @@ async function main(): Promise<void> {
 
   if (only.has('scale')) {
     const result = await measureScale(plan.scale.sizes, plan.scale.updateSeconds);
+    judged.scale = result;
     figures.push(
       scaleFigure(
         result,
@@ -165,6 +172,9 @@ async function main(): Promise<void> {
       ),
     );
   }
+
+  // The verdicts first: what a reader wants to know before the figures that back them.
+  figures.unshift(goalsFigure(judgeGoals(judged), mode));
 
   progress.show('stopping brokers');
   await stopAll();

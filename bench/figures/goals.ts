@@ -1,0 +1,167 @@
+import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
+import { median, ratio } from '../lib/stats.ts';
+import type { IngestRun } from './ingest.ts';
+import type { SustainedRate } from './max-rate.ts';
+import type { RunnerOutcome } from './round-trip.ts';
+import type { ScalePoint } from './scale.ts';
+
+/** What this run says of one goal: `undecided` where the run cannot tell (not measured, or bounded by the load generator). */
+export type Verdict = 'met' | 'not met' | 'undecided';
+
+export interface GoalResult {
+  goal: string;
+  verdict: Verdict;
+  /** The figures the verdict rests on, as a reader checks them against the tables below. */
+  measured: string;
+}
+
+/** What the goals are judged from: whichever figures this run measured. */
+export interface GoalInputs {
+  roundTrip?: RunnerOutcome[];
+  sustained?: SustainedRate[];
+  ingest?: { runs: IngestRun[]; relay: number[] };
+  scale?: { floor: ScalePoint; points: ScalePoint[] };
+}
+
+/** Issue 9's goals, as numbers. */
+export const GOALS = {
+  p50VsIdeal: 1.3,
+  p99VsIdeal: 1.5,
+  cpuVsNodeRed: 1,
+  ingestPerSecond: 50_000,
+  things: 100_000,
+  thingsRssBytes: 2 ** 30,
+  thingsStartMs: 5_000,
+  rates: [1000, 5000],
+} as const;
+
+const rateLabel = (rate: number) => `${rate.toLocaleString('en-US')}/s`;
+
+function notMeasured(goal: string, why: string): GoalResult {
+  return { goal, verdict: 'undecided', measured: `not measured: ${why}` };
+}
+
+/** A ratio goal at every rate: met only where every rate's ratio is within the limit. */
+function ratioGoal(
+  goal: string,
+  outcomes: RunnerOutcome[] | undefined,
+  reference: (name: string) => boolean,
+  figure: (t: { latency: { p50: number; p99: number }; cpuPerMessageUs: number }) => number,
+  limit: number,
+): GoalResult {
+  if (!outcomes) return notMeasured(goal, 'the round trip was not run');
+  const triad = outcomes.find((o) => o.name.startsWith('Triad') && !o.notMeasured);
+  const ref = outcomes.find((o) => reference(o.name) && !o.notMeasured);
+  if (!triad || !ref) return notMeasured(goal, `${triad ? 'the reference' : 'Triad'} could not be run`);
+  const parts: string[] = [];
+  let verdict: Verdict = 'met';
+  for (const rate of GOALS.rates) {
+    const mine = triad.byRate.get(rate);
+    const theirs = ref.byRate.get(rate);
+    const r = mine && theirs ? ratio(figure(mine), figure(theirs)) : Number.NaN;
+    if (!Number.isFinite(r)) {
+      parts.push(`${rateLabel(rate)} not measured`);
+      if (verdict === 'met') verdict = 'undecided';
+      continue;
+    }
+    parts.push(`${fmtRatio(r)} at ${rateLabel(rate)}`);
+    if (r > limit) verdict = 'not met';
+  }
+  return { goal, verdict, measured: parts.join(', ') };
+}
+
+function sustainedGoal(results: SustainedRate[] | undefined): GoalResult {
+  const goal = "highest sustained rate ≥ Node-RED's";
+  if (!results) return notMeasured(goal, 'the highest sustained rate was not run');
+  const triad = results.find((r) => r.name.startsWith('Triad') && !r.notMeasured);
+  const red = results.find((r) => r.name.startsWith('Node-RED') && !r.notMeasured);
+  if (!triad || !red) return notMeasured(goal, `${triad ? 'Node-RED' : 'Triad'} could not be run`);
+  const measured = `Triad ${fmt(triad.highest)}/s, Node-RED ${fmt(red.highest)}/s (${fmtRatio(ratio(triad.highest, red.highest))})`;
+  // A rate the load generator capped is only a lower bound: it cannot decide the comparison
+  // in the direction it would have to move.
+  if (triad.highest >= red.highest) {
+    return red.generatorBound
+      ? { goal, verdict: 'undecided', measured: `${measured}; Node-RED's limit was the load generator's` }
+      : { goal, verdict: 'met', measured };
+  }
+  return triad.generatorBound
+    ? { goal, verdict: 'undecided', measured: `${measured}; Triad's limit was the load generator's` }
+    : { goal, verdict: 'not met', measured };
+}
+
+/**
+ * At least 50,000 reports/s committed to durable history (SQLite, the default store), and on one
+ * core: the hub's CPU per committed report must leave room for that rate within one core's time.
+ */
+function ingestGoal(ingest: GoalInputs['ingest']): GoalResult {
+  const goal = `ingest ≥ ${fmt(GOALS.ingestPerSecond)} reports/s into durable history on one core`;
+  if (!ingest) return notMeasured(goal, 'ingest was not run');
+  const run = ingest.runs.find((r) => r.store === 'SQLite' && !r.notMeasured);
+  if (!run) return notMeasured(goal, 'the SQLite run failed');
+  const perCore = 1e6 / run.cpuPerReportUs;
+  const relay = median(ingest.relay);
+  const measured = `${fmt(run.perSecond)}/s committed to SQLite (${fmtRatio(ratio(run.perSecond, relay))} the broker's relay), ${fmt(run.cpuPerReportUs)} µs of hub CPU a report: ${fmt(perCore)}/s per core`;
+  const lost = run.committed < run.reports;
+  const met = !lost && run.perSecond >= GOALS.ingestPerSecond && perCore >= GOALS.ingestPerSecond;
+  return { goal, verdict: met ? 'met' : 'not met', measured: lost ? `${measured}; rows went missing` : measured };
+}
+
+function scaleGoal(scale: GoalInputs['scale']): GoalResult {
+  const goal = `${fmt(GOALS.things)} things in < 1 GiB, started in < 5 s`;
+  const point = scale?.points.find((p) => p.things === GOALS.things);
+  if (!point) return notMeasured(goal, `no run with ${fmt(GOALS.things)} things (the quick run stops at fewer)`);
+  const met = point.rssBytes < GOALS.thingsRssBytes && point.startMs < GOALS.thingsStartMs;
+  return {
+    goal,
+    verdict: met ? 'met' : 'not met',
+    measured: `${fmt(point.rssBytes / 2 ** 20)} MiB, started in ${fmt(point.startMs / 1000)} s`,
+  };
+}
+
+/** Every goal of issue 9 judged from this run's figures alone. */
+export function judgeGoals(inputs: GoalInputs): GoalResult[] {
+  const ideal = (name: string) => name === 'ideal relay';
+  const nodeRed = (name: string) => name.startsWith('Node-RED');
+  return [
+    ratioGoal(
+      `round trip p50 ≤ ${GOALS.p50VsIdeal}× the ideal relay's`,
+      inputs.roundTrip,
+      ideal,
+      (t) => t.latency.p50,
+      GOALS.p50VsIdeal,
+    ),
+    ratioGoal(
+      `round trip p99 ≤ ${GOALS.p99VsIdeal}× the ideal relay's`,
+      inputs.roundTrip,
+      ideal,
+      (t) => t.latency.p99,
+      GOALS.p99VsIdeal,
+    ),
+    ratioGoal(
+      "CPU per automated message ≤ Node-RED's",
+      inputs.roundTrip,
+      nodeRed,
+      (t) => t.cpuPerMessageUs,
+      GOALS.cpuVsNodeRed,
+    ),
+    sustainedGoal(inputs.sustained),
+    ingestGoal(inputs.ingest),
+    scaleGoal(inputs.scale),
+  ];
+}
+
+export function goalsFigure(goals: GoalResult[], mode: string): FigureResult {
+  const met = goals.filter((g) => g.verdict === 'met').length;
+  return {
+    id: 'goals',
+    title: `Goals of issue 9 · ${met} of ${goals.length} met in this run`,
+    setup: `${mode} run; each verdict from this run's figures below, ratios to references measured in the same run`,
+    columns: ['goal', 'this run', 'measured'],
+    rows: goals.map((g) => [g.goal, g.verdict, g.measured]),
+    notes: [
+      'One run decides nothing on a shared machine: a goal is met when repeated full runs agree. "undecided" = not measured in this run, or bounded by the load generator rather than the system.',
+      `Ratio goals must hold at every rate named (${GOALS.rates.map(rateLabel).join(' and ')}); ingest is judged on the default store (SQLite, writer thread), and "on one core" means the hub spends at most ${fmt(1e6 / GOALS.ingestPerSecond)} µs of CPU (all its threads) per committed report.`,
+    ],
+    raw: goals,
+  };
+}
