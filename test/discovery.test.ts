@@ -914,3 +914,48 @@ describe('against the machine Mosquitto', () => {
     }
   });
 });
+
+describe('a flood of reports in one read (the machine Mosquitto)', () => {
+  test('is handled a slice at a time, so what each report starts in promise callbacks can finish', {
+    skip: mosquittoSkip,
+  }, async () => {
+    const topic = `triad-test-${randomBytes(4).toString('hex')}/flood`;
+    const link = new MqttConnection({ url: services.mqtt, clientId: `triad-test-${randomBytes(4).toString('hex')}` });
+    await link.connect();
+    const publisher = await mqtt.connectAsync(services.mqtt);
+    try {
+      const count = 5_000;
+      // Like a rule's run after its command went out: a few promise callbacks from its end.
+      let unfinished = 0;
+      let mostUnfinished = 0;
+      const seen: number[] = [];
+      const all = new Promise<void>((resolve) => {
+        void link.subscribe(topic, (_t, payload) => {
+          seen.push(Number(String(payload)));
+          unfinished++;
+          mostUnfinished = Math.max(mostUnfinished, unfinished);
+          void Promise.resolve()
+            .then(() => undefined)
+            .then(() => {
+              unfinished--;
+            });
+          if (seen.length === count) resolve();
+        });
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // One synchronous loop: the reports leave in a few large writes and arrive in large reads.
+      for (let i = 0; i < count; i++) publisher.publish(topic, String(i), { qos: 0 });
+      await all;
+      assert.deepEqual(
+        seen,
+        Array.from({ length: count }, (_, i) => i),
+      );
+      // Without slices, thousands of reports came in one turn and none of their callbacks ran.
+      assert.ok(mostUnfinished <= 256, `${mostUnfinished} reports with their promise callbacks still to run`);
+      assert.ok(mostUnfinished > 1, 'the flood arrived faster than one report a turn');
+    } finally {
+      await publisher.endAsync();
+      await link.close();
+    }
+  });
+});

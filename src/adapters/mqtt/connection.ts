@@ -29,6 +29,14 @@ export function topicMatches(filter: string, topic: string): boolean {
 
 /** How long messages are handled in one event-loop turn before timers and other I/O get theirs. */
 const SLICE_MS = 10;
+/**
+ * The most messages handled in one event-loop turn. What a message starts beyond its synchronous
+ * part (a rule's run after its command is sent, a command's bookkeeping) goes on in promise
+ * callbacks, and those run only once the turn's messages are done: a flood read a thousand at a
+ * time left a thousand runs of a rule still "running", though each was a few promise callbacks
+ * from its end, and a rule at `mode: parallel, max: 1000` skipped the reports after them.
+ */
+const SLICE_MESSAGES = 256;
 /** Queued messages past which the socket is paused, and below which it is read again. */
 const QUEUE_HIGH = 4_000;
 const QUEUE_LOW = 1_000;
@@ -69,6 +77,8 @@ export class MqttConnection implements MqttLink {
   private queueHead = 0;
   /** When handling started in this event-loop turn, or -1 before the turn's first message. */
   private turnStart = -1;
+  /** Messages handled so far in this event-loop turn. */
+  private turnMessages = 0;
   private draining = false;
   private pausedStream: { resume(): unknown } | null = null;
   /** The socket while this turn's publishes are held back (see coalesceWrites). */
@@ -105,15 +115,17 @@ export class MqttConnection implements MqttLink {
       const now = performance.now();
       if (this.turnStart < 0) {
         this.turnStart = now;
+        this.turnMessages = 0;
         setImmediate(() => {
           if (!this.draining) this.turnStart = -1;
         });
-      } else if (now - this.turnStart > SLICE_MS) {
+      } else if (now - this.turnStart > SLICE_MS || this.turnMessages >= SLICE_MESSAGES) {
         this.draining = true;
         this.enqueue(topic, payload, meta, client);
         setImmediate(() => this.drain());
         return;
       }
+      this.turnMessages++;
       this.dispatch(topic, payload, meta);
     });
     await new Promise<void>((resolve, reject) => {
@@ -153,11 +165,13 @@ export class MqttConnection implements MqttLink {
   private drain(): void {
     const start = performance.now();
     const queue = this.queue;
+    const last = this.queueHead + SLICE_MESSAGES;
     try {
       while (this.queueHead < queue.length) {
         const message = queue[this.queueHead];
         queue[this.queueHead++] = EMPTY;
         this.dispatch(message.topic, message.payload, message.meta);
+        if (this.queueHead >= last) break;
         if ((this.queueHead & 63) === 0 && performance.now() - start > SLICE_MS) break;
       }
     } finally {
