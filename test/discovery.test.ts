@@ -945,7 +945,11 @@ describe('a flood of reports in one read (the machine Mosquitto)', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       // One synchronous loop: the reports leave in a few large writes and arrive in large reads.
       for (let i = 0; i < count; i++) publisher.publish(topic, String(i), { qos: 0 });
-      await all;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${seen.length} of ${count} reports arrived in 20 s`)), 20_000);
+      });
+      await Promise.race([all, late]).finally(() => clearTimeout(timer));
       assert.deepEqual(
         seen,
         Array.from({ length: count }, (_, i) => i),

@@ -46,7 +46,7 @@ export class SqliteWriteError extends Error {
   }
 }
 
-/** Rows copied to the thread per message while the event loop keeps up (see `send`). */
+/** Rows copied to the thread per message while the event loop keeps up (see SqliteWriter). */
 export const PART_ROWS = 64;
 /**
  * A batch of more parts than this goes over at once: that long, it comes from a flood (ingest, a
