@@ -2,7 +2,7 @@ import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
 import { median, ratio } from '../lib/stats.ts';
 import type { IngestRun } from './ingest.ts';
 import type { SustainedRate } from './max-rate.ts';
-import type { RunnerOutcome } from './round-trip.ts';
+import type { RunnerOutcome, Trial } from './round-trip.ts';
 import type { ScalePoint } from './scale.ts';
 
 /** What this run says of one goal: `undecided` where the run cannot tell (not measured, or bounded by the load generator). */
@@ -41,12 +41,15 @@ function notMeasured(goal: string, why: string): GoalResult {
   return { goal, verdict: 'undecided', measured: `not measured: ${why}` };
 }
 
+/** What the round-trip goals read of a trial. */
+type TrialFigures = Pick<Trial, 'latency' | 'cpuPerMessageUs'>;
+
 /** A ratio goal at every rate: met only where every rate's ratio is within the limit. */
 function ratioGoal(
   goal: string,
   outcomes: RunnerOutcome[] | undefined,
   reference: (name: string) => boolean,
-  figure: (t: { latency: { p50: number; p99: number }; cpuPerMessageUs: number }) => number,
+  figure: (t: TrialFigures) => number,
   limit: number,
 ): GoalResult {
   if (!outcomes) return notMeasured(goal, 'the round trip was not run');
@@ -118,32 +121,37 @@ function scaleGoal(scale: GoalInputs['scale']): GoalResult {
   };
 }
 
+/** The round trip's goals: a figure of Triad's over the same figure of a reference, at every rate. */
+const RATIO_GOALS: Array<{
+  goal: string;
+  reference: (name: string) => boolean;
+  figure: (t: TrialFigures) => number;
+  limit: number;
+}> = [
+  {
+    goal: `round trip p50 ≤ ${GOALS.p50VsIdeal}× the ideal relay's`,
+    reference: (name) => name === 'ideal relay',
+    figure: (t) => t.latency.p50,
+    limit: GOALS.p50VsIdeal,
+  },
+  {
+    goal: `round trip p99 ≤ ${GOALS.p99VsIdeal}× the ideal relay's`,
+    reference: (name) => name === 'ideal relay',
+    figure: (t) => t.latency.p99,
+    limit: GOALS.p99VsIdeal,
+  },
+  {
+    goal: "CPU per automated message ≤ Node-RED's",
+    reference: (name) => name.startsWith('Node-RED'),
+    figure: (t) => t.cpuPerMessageUs,
+    limit: GOALS.cpuVsNodeRed,
+  },
+];
+
 /** Every goal of issue 9 judged from this run's figures alone. */
 export function judgeGoals(inputs: GoalInputs): GoalResult[] {
-  const ideal = (name: string) => name === 'ideal relay';
-  const nodeRed = (name: string) => name.startsWith('Node-RED');
   return [
-    ratioGoal(
-      `round trip p50 ≤ ${GOALS.p50VsIdeal}× the ideal relay's`,
-      inputs.roundTrip,
-      ideal,
-      (t) => t.latency.p50,
-      GOALS.p50VsIdeal,
-    ),
-    ratioGoal(
-      `round trip p99 ≤ ${GOALS.p99VsIdeal}× the ideal relay's`,
-      inputs.roundTrip,
-      ideal,
-      (t) => t.latency.p99,
-      GOALS.p99VsIdeal,
-    ),
-    ratioGoal(
-      "CPU per automated message ≤ Node-RED's",
-      inputs.roundTrip,
-      nodeRed,
-      (t) => t.cpuPerMessageUs,
-      GOALS.cpuVsNodeRed,
-    ),
+    ...RATIO_GOALS.map((g) => ratioGoal(g.goal, inputs.roundTrip, g.reference, g.figure, g.limit)),
     sustainedGoal(inputs.sustained),
     ingestGoal(inputs.ingest),
     scaleGoal(inputs.scale),
