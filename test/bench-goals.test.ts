@@ -118,6 +118,8 @@ describe('bench goals', () => {
     const judge = (points: ReturnType<typeof point>[]) =>
       judgeGoals({ scale: { floor: point(10, 160, 600), points } })[5];
     assert.equal(judge([point(10_000, 200, 700)]).verdict, 'undecided');
+    assert.match(judge([point(10_000, 200, 700)]).measured, /no run with 100,000 things/);
+    assert.equal(judgeGoals({})[5].measured, 'not measured: scale was not run');
     assert.equal(judge([point(10_000, 200, 700), point(100_000, 368, 1910)]).verdict, 'met');
     assert.equal(judge([point(100_000, 1100, 1910)]).verdict, 'not met');
     assert.equal(judge([point(100_000, 368, 5200)]).verdict, 'not met');

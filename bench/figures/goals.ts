@@ -111,7 +111,8 @@ function ingestGoal(ingest: GoalInputs['ingest']): GoalResult {
 
 function scaleGoal(scale: GoalInputs['scale']): GoalResult {
   const goal = `${fmt(GOALS.things)} things in < 1 GiB, started in < 5 s`;
-  const point = scale?.points.find((p) => p.things === GOALS.things);
+  if (!scale) return notMeasured(goal, 'scale was not run');
+  const point = scale.points.find((p) => p.things === GOALS.things);
   if (!point) return notMeasured(goal, `no run with ${fmt(GOALS.things)} things (the quick run stops at fewer)`);
   const met = point.rssBytes < GOALS.thingsRssBytes && point.startMs < GOALS.thingsStartMs;
   return {
