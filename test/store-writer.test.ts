@@ -343,11 +343,14 @@ it('splits a batch into parts of at most the part size, keeping every row and it
     { maxLength: 6 },
   );
   fc.assert(
-    fc.property(steps, fc.integer({ min: 1, max: 40 }), (batch, size) => {
-      const parts = splitIntoParts(batch as WriteStep[], size);
+    fc.property(steps, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 20 }), (batch, size, maxParts) => {
+      const parts = splitIntoParts(batch as WriteStep[], size, maxParts);
       const total = batch.reduce((n, step) => n + step.rows.length, 0);
-      if (total <= size) assert.deepEqual(parts, [batch]);
-      for (const part of parts) assert.ok(part.reduce((n, step) => n + step.rows.length, 0) <= size);
+      if (total <= size || total > size * maxParts) assert.deepEqual(parts, [batch]);
+      else {
+        assert.ok(parts.length <= maxParts);
+        for (const part of parts) assert.ok(part.reduce((n, step) => n + step.rows.length, 0) <= size);
+      }
       // Read back in order, every row comes with its own statement and json columns.
       const flat = (list: WriteStep[]) => list.flatMap((step) => step.rows.map((row) => [step.sql, step.json, row]));
       assert.deepEqual(parts.flatMap(flat), flat(batch as WriteStep[]));

@@ -64,10 +64,13 @@ interface Part {
   last: boolean;
 }
 
-/** A batch's steps cut into parts of at most `size` rows, in order; a batch within it is one part, as it is. */
-export function splitIntoParts(steps: WriteStep[], size: number): WriteStep[][] {
+/**
+ * A batch's steps cut into parts of at most `size` rows, in order. A batch within one part, or one
+ * that would take more than `maxParts`, stays one part, as it is.
+ */
+export function splitIntoParts(steps: WriteStep[], size: number, maxParts = Number.POSITIVE_INFINITY): WriteStep[][] {
   const total = steps.reduce((n, step) => n + step.rows.length, 0);
-  if (total <= size) return [steps];
+  if (total <= size || total > size * maxParts) return [steps];
   const parts: WriteStep[][] = [];
   let part: WriteStep[] = [];
   let room = size;
@@ -133,8 +136,7 @@ export class SqliteWriter {
       this.waiting.set(id, { resolve, reject });
       // Only a thread with work outstanding keeps the process alive.
       if (this.waiting.size === 1) worker.ref();
-      const rows = steps.reduce((n, step) => n + step.rows.length, 0);
-      const parts = rows > PART_ROWS * MAX_SPREAD_PARTS ? [steps] : splitIntoParts(steps, PART_ROWS);
+      const parts = splitIntoParts(steps, PART_ROWS, MAX_SPREAD_PARTS);
       const idle = this.outbox.length === 0;
       for (let i = 0; i < parts.length; i++) this.outbox.push({ id, steps: parts[i], last: i === parts.length - 1 });
       // Behind nothing else, the first part goes at once, as a whole batch did before.
