@@ -122,7 +122,7 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     thing: (_h, id) => options.thing(id),
     value: (_h, thing, property) => state.get(thing)?.get(property),
     location: () => options.location,
-    async dispatch(order): Promise<CommandRecord> {
+    dispatch(order): CommandRecord {
       if (!options.thing(order.thing)) throw new Error(`thing ${JSON.stringify(order.thing)} not found`);
       return { id: null, thing: order.thing, action: order.action, input: order.input, status: 'dry_run', error: null };
     },

@@ -67,6 +67,11 @@ function meetsExpectation(twin: Twin, expect: Record<string, unknown> | null): b
   return true;
 }
 
+/** A rule's own command: it is sent before it is stored (see dispatchNow). */
+function isRuleCommand(request: CommandRequest): boolean {
+  return !request.principal && request.issuedBy.startsWith('rule:');
+}
+
 function openKey(householdId: string, thing: string): string {
   return `${householdId}\u0000${thing}`;
 }
@@ -126,9 +131,57 @@ export class CommandService {
 
   /**
    * Validates and records a command, then sends it. Resolves once it is stored as pending; a
-   * rule's command, once it is on its way (see below).
+   * rule's command, once it is on its way (see dispatchNow).
    */
   async dispatch(request: CommandRequest): Promise<Command> {
+    if (isRuleCommand(request)) return this.dispatchNow(request);
+    const command = this.prepare(request);
+    // Stored before anyone hears of it: the caller's 202 means the command survives a crash.
+    // The commit is shared with every other command dispatched in the same turn.
+    const pending = { ...command };
+    const event = this.step(pending, null);
+    try {
+      await this.created.commit(command.id, this.row(pending));
+    } catch (error) {
+      this.logs.delete(command.id);
+      throw error;
+    }
+    this.announce(pending, event);
+    this.track(command);
+    void this.send(command);
+    return { ...command };
+  }
+
+  /**
+   * A rule's command, sent before this returns; throws when it is refused. Synchronous, so a
+   * rule run whose steps all finish at once ends in the turn its trigger came in: awaited, it
+   * counted as running until its promise callbacks ran after every other report of the same
+   * read, and a rule in mode `single` skipped those reports as "already running".
+   *
+   * It goes out first and is stored with its later statuses, within STATUS_WRITE_WINDOW_MS: its
+   * pending row would otherwise hold the device up by a commit of its own (one per command at a
+   * thousand a second), and `pending`, `sent` and `confirmed` mostly become one row. Nobody was
+   * promised durability here (no caller waits for a 202): what a restart resumes of a rule is its
+   * run and its timer, stored before the run waits, and a crash inside the window loses the row of
+   * a command that was already sent, as it loses any command's unwritten `sent` or `confirmed`.
+   * One queue keeps the rows in order. The adapter publishes synchronously, so the device hears
+   * of it before the hub does its own bookkeeping. Nothing can confirm it before this turn ends.
+   */
+  dispatchNow(request: CommandRequest): Command {
+    if (!isRuleCommand(request)) throw new Error('dispatchNow is for rule commands; use dispatch');
+    const command = this.prepare(request);
+    const pending = { ...command };
+    const sending = this.send(command);
+    const event = this.step(pending, null);
+    this.changes.write(command.id, this.row(pending), STATUS_WRITE_WINDOW_MS);
+    this.announce(pending, event);
+    this.track(command);
+    void sending;
+    return { ...command };
+  }
+
+  /** The command a request asks for, validated and passed by every guard; throws when refused. */
+  private prepare(request: CommandRequest): Command {
     const { clock, twins } = this.options;
     const twin = twins.get(request.householdId, request.thing);
     if (!twin) throw notFound(`thing ${JSON.stringify(request.thing)}`);
@@ -163,39 +216,7 @@ export class CommandService {
       const refusal = guard(request, command);
       if (refusal) throw refusal;
     }
-    if (request.principal || !request.issuedBy.startsWith('rule:')) {
-      // Stored before anyone hears of it: the caller's 202 means the command survives a crash.
-      // The commit is shared with every other command dispatched in the same turn.
-      const pending = { ...command };
-      const event = this.step(pending, null);
-      try {
-        await this.created.commit(command.id, this.row(pending));
-      } catch (error) {
-        this.logs.delete(command.id);
-        throw error;
-      }
-      this.announce(pending, event);
-      this.track(command);
-      void this.send(command);
-      return { ...command };
-    }
-    // A rule's command goes out first and is stored with its later statuses, within
-    // STATUS_WRITE_WINDOW_MS: its pending row would otherwise hold the device up by a commit of
-    // its own (one per command at a thousand a second), and `pending`, `sent` and `confirmed`
-    // mostly become one row. Nobody was promised durability here (no caller waits for a 202):
-    // what a restart resumes of a rule is its run and its timer, stored before the run waits,
-    // and a crash inside the window loses the row of a command that was already sent, as it
-    // loses any command's unwritten `sent` or `confirmed` now. One queue keeps the rows in order.
-    // The send starts first: the adapter publishes synchronously, so the device hears of it
-    // before the hub does its own bookkeeping. Nothing can confirm it before this turn ends.
-    const pending = { ...command };
-    const sending = this.send(command);
-    const event = this.step(pending, null);
-    this.changes.write(command.id, this.row(pending), STATUS_WRITE_WINDOW_MS);
-    this.announce(pending, event);
-    this.track(command);
-    void sending;
-    return { ...command };
+    return command;
   }
 
   /** Checks open commands for a thing against its current state; called after every report. */

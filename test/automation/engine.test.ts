@@ -10,7 +10,7 @@ import type { HubServices } from '../../src/core/hub.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { openStore } from '../../src/store/index.ts';
 import { eventually, tempDir } from '../helpers/hub-process.ts';
-import { FAN_RULE_YAML, HOME, startTestHub, type TestHub } from './helpers.ts';
+import { FAN_RULE_YAML, HOME, postRule, startTestHub, type TestHub } from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 const MIN = 60_000;
@@ -221,6 +221,104 @@ describe('automations: modes', () => {
       }
     });
   }
+});
+
+describe('automations: runs that finish at once', () => {
+  it('single: reports that arrive in one turn each run a rule that only sends a command', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    try {
+      const rule = {
+        id: 'burst',
+        mode: 'single',
+        triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }],
+        actions: [{ action: 'toggle', thing: 'living-room-fan' }],
+      };
+      assert.equal((await t.api('/api/automations', { method: 'POST', body: JSON.stringify(rule) })).status, 201);
+      // Three reports handled one after another in one turn, as three reports in one MQTT read are:
+      // each run ends before the next report, so none finds the rule still "running".
+      for (const value of [40, 41, 42]) t.set('living-room-sensor', 'sensor.humidity', value);
+      const ended = t.events.filter((e) => e.type === 'automation.run' && e.data?.rule === rule.id);
+      assert.equal(ended.length, 3, 'every run ended within the turn');
+      await advance(clock, 1000);
+      const traces = (await t.engine.traces(HOME, rule.id)).reverse();
+      assert.deepEqual(
+        traces.map((tr) => tr.status),
+        ['finished', 'finished', 'finished'],
+      );
+      assert.equal(t.ruleCommands(rule.id).length, 3);
+    } finally {
+      await t.hub.stop();
+    }
+  });
+
+  it('two rules that start each other by their ends stop after one round rather than loop', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    try {
+      const ended = (rule: string) => ({ trigger: 'event', event_type: 'automation.run', data: { rule } });
+      await postRule(t, {
+        id: 'ping',
+        triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }, ended('pong')],
+        actions: [{ action: 'toggle', thing: 'living-room-fan' }],
+      });
+      await postRule(t, {
+        id: 'pong',
+        triggers: [ended('ping')],
+        actions: [{ action: 'toggle', thing: 'hall-light' }],
+      });
+      t.set('living-room-sensor', 'sensor.humidity', 40);
+      await advance(clock, 1000);
+      // ping's end starts pong, whose end finds ping still announcing its own: mode single skips.
+      assert.deepEqual(
+        (await t.engine.traces(HOME, 'ping')).reverse().map((tr) => tr.status),
+        ['finished', 'skipped'],
+      );
+      assert.deepEqual(
+        (await t.engine.traces(HOME, 'pong')).map((tr) => tr.status),
+        ['finished'],
+      );
+      assert.equal(t.ruleCommands('ping').length + t.ruleCommands('pong').length, 2);
+    } finally {
+      await t.hub.stop();
+    }
+  });
+
+  it('a chain of rules, each started by the end of the one before, runs to its end however long', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    const length = 40; // deeper than the runs nested in one turn, so part of it goes on in later turns
+    try {
+      for (let k = 0; k < length; k++) {
+        const trigger =
+          k === 0
+            ? { trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }
+            : { trigger: 'event', event_type: 'automation.run', data: { rule: `chain-${k - 1}`, status: 'finished' } };
+        await postRule(t, {
+          id: `chain-${k}`,
+          triggers: [trigger],
+          actions: [{ action: 'notify', message: `link ${k}` }],
+        });
+      }
+      t.set('living-room-sensor', 'sensor.humidity', 40);
+      await advance(clock, 1000);
+      const notes = t.events.filter((e) => e.type === 'automation.notify');
+      assert.deepEqual(
+        notes.map((e) => ('data' in e ? e.data?.message : null)),
+        Array.from({ length }, (_, k) => `link ${k}`),
+      );
+      for (let k = 0; k < length; k++) {
+        const traces = await t.engine.traces(HOME, `chain-${k}`);
+        assert.deepEqual(
+          traces.map((tr) => tr.status),
+          ['finished'],
+          `chain-${k}`,
+        );
+      }
+    } finally {
+      await t.hub.stop();
+    }
+  });
 });
 
 describe('automations: trace retention for a busy rule', () => {

@@ -206,8 +206,10 @@ export function liveWorld(
     thing: (householdId, id) => hub.twins.get(householdId, id)?.thing,
     value: (householdId, thing, property) => hub.twins.value(householdId, thing, property),
     location: (householdId) => options.locations.get(householdId) ?? null,
-    async dispatch(order): Promise<CommandRecord> {
-      const command = await hub.commands.dispatch(order);
+    // Synchronous: a rule's command is sent before dispatchNow returns, so a run that only
+    // sends commands ends in the turn its trigger came in.
+    dispatch(order): CommandRecord {
+      const command = hub.commands.dispatchNow(order);
       return {
         id: command.id,
         thing: command.thing,

@@ -16,7 +16,7 @@ import {
   scheduledData,
   stillHolds,
 } from './triggers.ts';
-import type { AutomationWorld, CommandRecord } from './world.ts';
+import type { AutomationWorld, CommandOrder, CommandRecord } from './world.ts';
 
 /** The owner name durable timers are stored under. */
 export const TIMER_OWNER = 'automations';
@@ -24,6 +24,8 @@ export const TIMER_OWNER = 'automations';
 const NO_DEADLINE = 8.64e15;
 /** A `while`/`until` loop stops after this many rounds, so a rule cannot spin the hub forever. */
 const MAX_LOOP = 10_000;
+/** How deep runs may start one inside another in one turn before the next goes on in a later turn. */
+const MAX_NESTED_RUNS = 16;
 
 /** Where a run is in its rule: a stack of action lists, each with the next index to run. */
 interface Frame {
@@ -43,6 +45,16 @@ interface RunState {
   trigger: TriggerData;
   variables: Record<string, unknown>;
   stack: Frame[];
+}
+
+/** What a step leads to: the next step, or the status its run ends with. */
+type StepOutcome = 'next' | TraceStatus;
+
+/** One command of a thing or scene action, before it is dispatched. */
+interface ThingOrder {
+  thing: string;
+  action: string;
+  input?: unknown;
 }
 
 type Waiting = { kind: 'delay' } | { kind: 'wait'; list: number; index: number };
@@ -111,6 +123,8 @@ export class AutomationRuntime {
   private readonly inFlight = new ChurnSet<Run>();
   private readonly newId: (now: number, prefix: string) => string;
   private stopped = false;
+  /** Runs being stepped in this call stack, one inside another's end or command (see proceed). */
+  private depth = 0;
 
   constructor(private readonly options: RuntimeOptions) {
     this.world = options.world;
@@ -409,26 +423,57 @@ export class AutomationRuntime {
     };
     state.running.add(run);
     this.inFlight.add(run);
-    this.track(this.execute(state, run, null));
+    this.execute(state, run, null);
   }
 
   private cancel(run: Run, reason: string): void {
-    if (run.cancelled) return;
+    // A run whose end is being announced has its trace written already (see endRun).
+    if (run.cancelled || FINAL_TRACE.has(run.trace.status)) return;
     run.cancelled = true;
     run.trace.error = reason;
     run.interrupt?.(false);
   }
 
-  private async execute(state: RuleState, run: Run, resumed: { waiting: Waiting; due: number } | null): Promise<void> {
-    const { rule, trace } = run;
-    trace.status = 'running';
+  /**
+   * Runs a run from where it stands. Steps that finish at once (most: a command is sent before
+   * dispatch returns) are taken in this turn, so a run that never waits ends before the next
+   * report is handled and a busy rule's mode judges only runs that really are still going.
+   */
+  private execute(state: RuleState, run: Run, resumed: { waiting: Waiting; due: number } | null): void {
+    run.trace.status = 'running';
+    if (resumed) this.track(this.resumeRun(state, run, resumed));
+    else this.proceed(state, run, 'finished');
+  }
+
+  /** A run resumed after a restart: waits out what it was waiting for, then goes on. */
+  private async resumeRun(state: RuleState, run: Run, resumed: { waiting: Waiting; due: number }): Promise<void> {
     let status: TraceStatus = 'finished';
     try {
-      if (resumed) {
-        const step = trace.steps.findLast((s) => s.status === 'waiting');
-        const goOn = await this.resumeWaiting(run, resumed.waiting, resumed.due, step);
-        if (!goOn) status = run.cancelled ? 'cancelled' : 'timeout';
-      }
+      const step = run.trace.steps.findLast((s) => s.status === 'waiting');
+      const goOn = await this.resumeWaiting(run, resumed.waiting, resumed.due, step);
+      if (!goOn) status = run.cancelled ? 'cancelled' : 'timeout';
+    } catch (error) {
+      this.runFailed(state, run, error);
+      return;
+    }
+    this.proceed(state, run, status);
+  }
+
+  /**
+   * Takes the run's steps in order while each finishes at once; the first that waits (a delay, a
+   * wait, a webhook, a world that answers later) carries the run on when it settles.
+   */
+  private proceed(state: RuleState, run: Run, from: TraceStatus): void {
+    if (this.depth >= MAX_NESTED_RUNS) {
+      // A run started by another's end (an `automation.run` trigger), and so on: the chain goes
+      // on in a later turn rather than deeper in this one's stack.
+      setImmediate(() => this.proceed(state, run, from));
+      return;
+    }
+    const { rule } = run;
+    let status = from;
+    this.depth++;
+    try {
       while (status === 'finished' && run.state.stack.length > 0) {
         if (run.cancelled) {
           status = 'cancelled';
@@ -441,27 +486,60 @@ export class AutomationRuntime {
           if (frame.loop) {
             const error = this.nextRound(run, frame.loop);
             if (error) {
-              trace.error = error;
+              run.trace.error = error;
               status = 'error';
             }
           }
           continue;
         }
         const index = frame.index++;
-        const outcome = await this.step(run, list[index], `${rule.listPaths[frame.list]}[${index}]`, frame.list, index);
+        const outcome = this.step(run, list[index], `${rule.listPaths[frame.list]}[${index}]`, frame.list, index);
+        if (outcome instanceof Promise) {
+          this.track(this.afterStep(state, run, outcome));
+          return;
+        }
         if (outcome !== 'next') status = outcome;
       }
       if (run.cancelled) status = 'cancelled';
     } catch (error) {
-      status = 'error';
-      trace.error = error instanceof Error ? error.message : String(error);
-      this.world.log.error('rule run failed', { rule: rule.id, error });
+      this.runFailed(state, run, error);
+      return;
+    } finally {
+      this.depth--;
+    }
+    this.endRun(state, run, status);
+  }
+
+  /** Goes on once a step that waited has settled. */
+  private async afterStep(state: RuleState, run: Run, outcome: Promise<StepOutcome>): Promise<void> {
+    let next: StepOutcome;
+    try {
+      next = await outcome;
+    } catch (error) {
+      this.runFailed(state, run, error);
+      return;
+    }
+    this.proceed(state, run, next === 'next' ? 'finished' : next);
+  }
+
+  private runFailed(state: RuleState, run: Run, error: unknown): void {
+    run.trace.error = error instanceof Error ? error.message : String(error);
+    this.world.log.error('rule run failed', { rule: run.rule.id, error });
+    this.endRun(state, run, 'error');
+  }
+
+  private endRun(state: RuleState, run: Run, status: TraceStatus): void {
+    const { rule, trace } = run;
+    // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
+    if (!this.stopped) {
+      // Announced while the run still counts as running: a rule triggered by its own
+      // `automation.run` sees itself busy (mode single skips), rather than starting again inside
+      // this call, and again, without end.
+      this.end(trace, status);
     }
     state.running.delete(run);
     this.inFlight.delete(run);
-    // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
     if (this.stopped) return;
-    this.end(trace, status);
     // A run that never waited has no timer row: no DELETE for it.
     if (run.stored) this.deleteTimer(run.state.runId);
     // The next queued trigger starts when this run ends (mode: queued).
@@ -492,14 +570,17 @@ export class AutomationRuntime {
     return conditions.map((c, i) => ({ path: `${path}[${i}]`, condition: c.type, ...checkCondition(c, env) }));
   }
 
-  /** Runs one action. Returns 'next' to go on, or the status the run ends with. */
-  private async step(
+  /**
+   * Runs one action. Returns 'next' to go on, or the status the run ends with; a promise of
+   * either when the action waits for something.
+   */
+  private step(
     run: Run,
     action: Action,
     path: string,
     list: number,
     index: number,
-  ): Promise<'next' | TraceStatus> {
+  ): StepOutcome | Promise<StepOutcome> {
     const { clock } = this.world;
     const step: TraceStep = {
       path,
@@ -523,60 +604,22 @@ export class AutomationRuntime {
             : action.entries;
         step.commands = [];
         const failures: string[] = [];
-        for (const order of orders) {
-          const input = (order.input ?? {}) as Record<string, unknown>;
+        for (let i = 0; i < orders.length; i++) {
+          let answer: CommandRecord | Promise<CommandRecord>;
           try {
-            const record = await this.world.dispatch({
-              householdId: run.state.householdId,
-              thing: order.thing,
-              action: order.action,
-              input,
-              issuedBy: `rule:${run.rule.id}`,
-              cause: run.state.trigger.cause,
-            });
-            step.commands.push(record);
-            if (record.id) this.watchCommand(run, record);
+            answer = this.world.dispatch(this.commandOrder(run, orders[i]));
           } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            failures.push(`${order.thing}: ${message}`);
-            step.commands.push({
-              id: null,
-              thing: order.thing,
-              action: order.action,
-              input,
-              status: 'refused',
-              error: message,
-            });
+            this.refused(step, orders[i], error, failures);
+            continue;
           }
+          if (answer instanceof Promise) return this.sendLater(run, step, action, orders, i, answer, failures);
+          this.sent(run, step, answer);
         }
-        if (failures.length) {
-          step.error = failures.join('; ');
-          done(step, clock, 'error');
-          if (action.type === 'thing' && action.continueOnError) return 'next';
-          run.trace.error = step.error;
-          return 'error';
-        }
-        done(step, clock, 'ok');
-        return 'next';
+        return this.commandsSent(run, step, action, failures);
       }
-      case 'delay': {
-        const due = clock.now() + action.ms;
-        step.status = 'waiting';
-        step.detail = `until ${new Date(due).toISOString()}`;
-        const goOn = await this.suspend(run, { kind: 'delay' }, due);
-        if (!goOn) {
-          done(step, clock, 'stopped');
-          return run.cancelled ? 'cancelled' : 'stopped';
-        }
-        done(step, clock, 'ok');
-        return 'next';
-      }
-      case 'wait': {
-        const due = action.timeoutMs === null ? NO_DEADLINE : clock.now() + action.timeoutMs;
-        step.status = 'waiting';
-        const goOn = await this.resumeWaiting(run, { kind: 'wait', list, index }, due, step, true);
-        return goOn ? 'next' : run.cancelled ? 'cancelled' : 'timeout';
-      }
+      case 'delay':
+      case 'wait':
+        return this.waitStep(run, step, action, list, index);
       case 'choose': {
         step.conditions = [];
         for (const [i, option] of action.options.entries()) {
@@ -628,16 +671,8 @@ export class AutomationRuntime {
           data,
         });
         const webhook = action.webhook ?? this.options.notifyWebhook ?? null;
-        if (webhook) {
-          try {
-            await this.world.postWebhook(webhook, { ...data, ts: new Date(now).toISOString() });
-          } catch (error) {
-            step.error = `webhook ${webhook}: ${error instanceof Error ? error.message : String(error)}`;
-            run.trace.error = step.error;
-            done(step, clock, 'error');
-            return 'error';
-          }
-        }
+        if (webhook)
+          return this.notifyWebhook(run, step, webhook, { ...data, ts: new Date(now).toISOString() }, message);
         done(step, clock, 'ok', message);
         return 'next';
       }
@@ -651,6 +686,115 @@ export class AutomationRuntime {
         done(step, clock, 'ok');
         return 'next';
     }
+  }
+
+  /** A delay or a wait: the run is stored with its deadline, then goes on when it is due. */
+  private async waitStep(
+    run: Run,
+    step: TraceStep,
+    action: Extract<Action, { type: 'delay' | 'wait' }>,
+    list: number,
+    index: number,
+  ): Promise<StepOutcome> {
+    const { clock } = this.world;
+    if (action.type === 'delay') {
+      const due = clock.now() + action.ms;
+      step.status = 'waiting';
+      step.detail = `until ${new Date(due).toISOString()}`;
+      const goOn = await this.suspend(run, { kind: 'delay' }, due);
+      if (!goOn) {
+        done(step, clock, 'stopped');
+        return run.cancelled ? 'cancelled' : 'stopped';
+      }
+      done(step, clock, 'ok');
+      return 'next';
+    }
+    const due = action.timeoutMs === null ? NO_DEADLINE : clock.now() + action.timeoutMs;
+    step.status = 'waiting';
+    const goOn = await this.resumeWaiting(run, { kind: 'wait', list, index }, due, step, true);
+    return goOn ? 'next' : run.cancelled ? 'cancelled' : 'timeout';
+  }
+
+  private async notifyWebhook(
+    run: Run,
+    step: TraceStep,
+    webhook: string,
+    body: Record<string, unknown>,
+    message: string,
+  ): Promise<StepOutcome> {
+    const { clock } = this.world;
+    try {
+      await this.world.postWebhook(webhook, body);
+    } catch (error) {
+      step.error = `webhook ${webhook}: ${error instanceof Error ? error.message : String(error)}`;
+      run.trace.error = step.error;
+      done(step, clock, 'error');
+      return 'error';
+    }
+    done(step, clock, 'ok', message);
+    return 'next';
+  }
+
+  private commandOrder(run: Run, order: ThingOrder): CommandOrder {
+    return {
+      householdId: run.state.householdId,
+      thing: order.thing,
+      action: order.action,
+      input: (order.input ?? {}) as Record<string, unknown>,
+      issuedBy: `rule:${run.rule.id}`,
+      cause: run.state.trigger.cause,
+    };
+  }
+
+  private sent(run: Run, step: TraceStep, record: CommandRecord): void {
+    step.commands?.push(record);
+    if (record.id) this.watchCommand(run, record);
+  }
+
+  private refused(step: TraceStep, order: ThingOrder, error: unknown, failures: string[]): void {
+    const message = error instanceof Error ? error.message : String(error);
+    failures.push(`${order.thing}: ${message}`);
+    step.commands?.push({
+      id: null,
+      thing: order.thing,
+      action: order.action,
+      input: (order.input ?? {}) as Record<string, unknown>,
+      status: 'refused',
+      error: message,
+    });
+  }
+
+  /** The rest of a step's commands, for a world whose dispatch answers later. */
+  private async sendLater(
+    run: Run,
+    step: TraceStep,
+    action: Action,
+    orders: ThingOrder[],
+    from: number,
+    first: Promise<CommandRecord>,
+    failures: string[],
+  ): Promise<StepOutcome> {
+    for (let i = from; i < orders.length; i++) {
+      try {
+        this.sent(run, step, await (i === from ? first : this.world.dispatch(this.commandOrder(run, orders[i]))));
+      } catch (error) {
+        this.refused(step, orders[i], error, failures);
+      }
+    }
+    return this.commandsSent(run, step, action, failures);
+  }
+
+  private commandsSent(run: Run, step: TraceStep, action: Action, failures: string[]): StepOutcome {
+    const { clock } = this.world;
+    if (failures.length) {
+      step.error = failures.join('; ');
+      done(step, clock, 'error');
+      if (action.type === 'thing' && action.continueOnError) return 'next';
+      run.trace.error = step.error;
+      return 'error';
+    }
+    done(step, clock, 'ok');
+    return 'next';
   }
 
   /**
@@ -793,7 +937,7 @@ export class AutomationRuntime {
         const run: Run = { rule: state.rule, trace, state: saved, cancelled: false, stored: true, interrupt: null };
         state.running.add(run);
         this.inFlight.add(run);
-        this.track(this.execute(state, run, { waiting, due: timer.due }));
+        this.execute(state, run, { waiting, due: timer.due });
       } else {
         await this.world.timers?.delete(timer.id);
       }

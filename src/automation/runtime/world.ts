@@ -38,8 +38,12 @@ export interface AutomationWorld {
   thing(householdId: string, id: string): Thing | undefined;
   value(householdId: string, thing: string, property: string): unknown;
   location(householdId: string): GeoPoint | null;
-  /** Sends (live) or records (dry run) a command; rejects when it is refused. */
-  dispatch(order: CommandOrder): Promise<CommandRecord>;
+  /**
+   * Sends (live) or records (dry run) a command; throws (or rejects) when it is refused. A world
+   * that answers at once returns the record itself, and a run whose steps all answer at once
+   * ends within the turn that started it (see the runtime's `proceed`).
+   */
+  dispatch(order: CommandOrder): CommandRecord | Promise<CommandRecord>;
   /** Publishes an event on the bus (live) or records it (dry run). */
   publish(event: GenericEvent): void;
   /** POSTs JSON to a notification webhook (live) or records that it would (dry run). */
