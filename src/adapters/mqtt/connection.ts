@@ -31,10 +31,11 @@ export function topicMatches(filter: string, topic: string): boolean {
 const SLICE_MS = 10;
 /**
  * The most messages handled in one event-loop turn. What a message starts beyond its synchronous
- * part (a rule's run after its command is sent, a command's bookkeeping) goes on in promise
+ * part (a command's bookkeeping, a run that waits, a store write's follow-up) goes on in promise
  * callbacks, and those run only once the turn's messages are done: a flood read a thousand at a
- * time left a thousand runs of a rule still "running", though each was a few promise callbacks
- * from its end, and a rule at `mode: parallel, max: 1000` skipped the reports after them.
+ * time held a thousand reports' worth of them. (It once left a thousand rule runs "running" and a
+ * rule at `mode: parallel, max: 1000` skipped the reports after them; runs that do not wait now
+ * end within their report's handling, see the automation runtime's `proceed`.)
  */
 const SLICE_MESSAGES = 256;
 /** Queued messages past which the socket is paused, and below which it is read again. */
