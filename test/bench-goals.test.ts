@@ -56,14 +56,14 @@ const verdicts = (goals: ReturnType<typeof judgeGoals>) => goals.map((g) => g.ve
 
 describe('bench goals', () => {
   it('meets a ratio goal only where every rate is within it', () => {
-    const within = outcome('Triad (mode parallel)', trial(0.12, 0.5, 45), trial(0.36, 1.1, 20));
+    const within = outcome('Triad (mode single)', trial(0.12, 0.5, 45), trial(0.36, 1.1, 20));
     const [p50, p99, cpu] = judgeGoals({ roundTrip: [ideal, nodeRed, within] });
     assert.equal(p50.verdict, 'met');
     assert.equal(p50.measured, '1.2× at 1,000/s, 1.2× at 5,000/s');
     assert.equal(p99.verdict, 'met');
     assert.equal(cpu.verdict, 'met');
     // 1.31× at 5,000/s alone fails the p50 goal; 1.01× Node-RED's CPU at one rate fails that one.
-    const over = outcome('Triad (mode parallel)', trial(0.12, 0.5, 45), trial(0.393, 1.1, 25.25));
+    const over = outcome('Triad (mode single)', trial(0.12, 0.5, 45), trial(0.393, 1.1, 25.25));
     const [p50b, , cpub] = judgeGoals({ roundTrip: [ideal, nodeRed, over] });
     assert.equal(p50b.verdict, 'not met');
     assert.equal(cpub.verdict, 'not met');
@@ -75,7 +75,7 @@ describe('bench goals', () => {
     assert.ok(goals.every((g) => g.measured.startsWith('not measured')));
     const noTriad = judgeGoals({ roundTrip: [ideal, nodeRed, { name: 'Triad', notMeasured: 'x', byRate: new Map() }] });
     assert.match(noTriad[0].measured, /Triad could not be run/);
-    const only1k = outcome('Triad (mode parallel)', trial(0.1, 0.4, 40), trial(0.3, 0.8, 15));
+    const only1k = outcome('Triad (mode single)', trial(0.1, 0.4, 40), trial(0.3, 0.8, 15));
     only1k.byRate.delete(5000);
     assert.equal(judgeGoals({ roundTrip: [ideal, nodeRed, only1k] })[0].verdict, 'undecided');
   });
@@ -100,6 +100,13 @@ describe('bench goals', () => {
       /76,560\/s committed to SQLite \(0\.51× the broker's relay\), 11\.3 µs .* 88,496\/s per core/,
     );
     assert.equal(judge(ingestRun(40_000, 11.3)).verdict, 'not met');
+    // A broker that relays only 36,000/s bounds the rate; the CPU headroom still decides alone.
+    const slowBroker = (run: IngestRun) => judgeGoals({ ingest: { runs: [run], relay: [36_000] } })[4];
+    const bound = slowBroker(ingestRun(37_000, 11.3));
+    assert.equal(bound.verdict, 'undecided');
+    assert.match(bound.measured, /the broker's relay was the limit/);
+    assert.equal(slowBroker(ingestRun(37_000, 26.1)).verdict, 'not met');
+    assert.equal(slowBroker(ingestRun(30_000, 11.3)).verdict, 'not met');
     // Fast enough only by spreading over two cores: 25 µs a report is 40,000/s on one.
     assert.equal(judge(ingestRun(60_000, 25)).verdict, 'not met');
     const lost = judge(ingestRun(76_560, 11.3, 999));

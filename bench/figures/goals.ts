@@ -105,9 +105,18 @@ function ingestGoal(ingest: GoalInputs['ingest']): GoalResult {
   const relay = median(ingest.relay);
   const measured = `${fmt(run.perSecond)}/s committed to SQLite (${fmtRatio(ratio(run.perSecond, relay))} the broker's relay), ${fmt(run.cpuPerReportUs)} µs of hub CPU a report: ${fmt(perCore)}/s per core`;
   const lost = run.committed < run.reports;
-  const met = !lost && run.perSecond >= GOALS.ingestPerSecond && perCore >= GOALS.ingestPerSecond;
-  return { goal, verdict: met ? 'met' : 'not met', measured: lost ? `${measured}; rows went missing` : measured };
+  if (lost) return { goal, verdict: 'not met', measured: `${measured}; rows went missing` };
+  if (perCore < GOALS.ingestPerSecond) return { goal, verdict: 'not met', measured };
+  if (run.perSecond >= GOALS.ingestPerSecond) return { goal, verdict: 'met', measured };
+  // Short of the rate, but as fast as the broker relays on this machine: the reports could not
+  // arrive faster, so the run cannot tell whether Triad would commit 50,000 a second.
+  if (relay < GOALS.ingestPerSecond && run.perSecond >= relay * BROKER_BOUND)
+    return { goal, verdict: 'undecided', measured: `${measured}; the broker's relay was the limit` };
+  return { goal, verdict: 'not met', measured };
 }
+
+/** An ingest rate this close to the broker's own relay rate is the broker's limit, not the hub's. */
+const BROKER_BOUND = 0.95;
 
 function scaleGoal(scale: GoalInputs['scale']): GoalResult {
   const goal = `${fmt(GOALS.things)} things in < 1 GiB, started in < 5 s`;
@@ -168,7 +177,7 @@ export function goalsFigure(goals: GoalResult[], mode: string): FigureResult {
     columns: ['goal', 'this run', 'measured'],
     rows: goals.map((g) => [g.goal, g.verdict, g.measured]),
     notes: [
-      'One run decides nothing on a shared machine: a goal is met when repeated full runs agree. "undecided" = not measured in this run, or bounded by the load generator rather than the system.',
+      'One run decides nothing on a shared machine: a goal is met when repeated full runs agree. "undecided" = not measured in this run, or bounded by the load generator or the broker rather than the system.',
       `Ratio goals must hold at every rate named (${GOALS.rates.map(rateLabel).join(' and ')}); ingest is judged on the default store (SQLite, writer thread), and "on one core" means the hub spends at most ${fmt(1e6 / GOALS.ingestPerSecond)} µs of CPU (all its threads) per committed report.`,
     ],
     raw: goals,

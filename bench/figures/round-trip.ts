@@ -200,7 +200,7 @@ export function roundTripFigure(
     "CPU µs/msg = the process's user+system time over the trial divided by answered reports (10 ms tick resolution, and idle timers count too: read it at 1,000/s and above).",
     `Each system first runs the rule unmeasured for ${WARM_UP.seconds} s at ${WARM_UP.rate}/s (again after a restart), so start-up compilation is not charged to the first rate.`,
     "The fan confirms every command it receives (`ON` on its state topic), as a real device does, whichever system sent it: the ideal relay and Node-RED do not listen, Triad does (it closes the command with it). The traffic on the machine is the same in every system's trial.",
-    'Triad runs the rule as `mode: parallel, max: 1000` (the default max of 10 skips runs once each takes ~10 ms); Triad is restarted fresh after an overloaded trial.',
+    'Triad runs the rule as a user writes it, in the default mode (single: a report that finds the rule running is skipped, and counts here as lost); Triad is restarted fresh after an overloaded trial.',
   );
   const order = outcomes.filter((o) => !o.notMeasured);
   return {
