@@ -301,6 +301,9 @@ describe('automations: runs that finish at once', () => {
         });
       }
       t.set('living-room-sensor', 'sensor.humidity', 40);
+      // Links start inside the previous one's end, to a bounded depth; the rest go on in later turns.
+      const inThisTurn = t.events.filter((e) => e.type === 'automation.notify').length;
+      assert.ok(inThisTurn > 1 && inThisTurn < length, `${inThisTurn} links ran inside the report's handling`);
       await advance(clock, 1000);
       const notes = t.events.filter((e) => e.type === 'automation.notify');
       assert.deepEqual(

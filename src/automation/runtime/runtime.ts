@@ -470,44 +470,50 @@ export class AutomationRuntime {
       setImmediate(() => this.proceed(state, run, from));
       return;
     }
-    const { rule } = run;
-    let status = from;
+    // Counted until the run's end is announced: what its end starts runs inside this call.
     this.depth++;
     try {
-      while (status === 'finished' && run.state.stack.length > 0) {
-        if (run.cancelled) {
-          status = 'cancelled';
-          break;
-        }
-        const frame = run.state.stack[run.state.stack.length - 1];
-        const list = rule.lists[frame.list];
-        if (frame.index >= list.length) {
-          run.state.stack.pop();
-          if (frame.loop) {
-            const error = this.nextRound(run, frame.loop);
-            if (error) {
-              run.trace.error = error;
-              status = 'error';
-            }
-          }
-          continue;
-        }
-        const index = frame.index++;
-        const outcome = this.step(run, list[index], `${rule.listPaths[frame.list]}[${index}]`, frame.list, index);
-        if (outcome instanceof Promise) {
-          this.track(this.afterStep(state, run, outcome));
-          return;
-        }
-        if (outcome !== 'next') status = outcome;
+      let status: TraceStatus | null;
+      try {
+        status = this.stepAlong(state, run, from);
+      } catch (error) {
+        this.runFailed(state, run, error);
+        return;
       }
-      if (run.cancelled) status = 'cancelled';
-    } catch (error) {
-      this.runFailed(state, run, error);
-      return;
+      if (status !== null) this.endRun(state, run, status);
     } finally {
       this.depth--;
     }
-    this.endRun(state, run, status);
+  }
+
+  /** Steps the run until it ends (its status) or a step waits (null: that step carries it on). */
+  private stepAlong(state: RuleState, run: Run, from: TraceStatus): TraceStatus | null {
+    const { rule } = run;
+    let status = from;
+    while (status === 'finished' && run.state.stack.length > 0) {
+      if (run.cancelled) return 'cancelled';
+      const frame = run.state.stack[run.state.stack.length - 1];
+      const list = rule.lists[frame.list];
+      if (frame.index >= list.length) {
+        run.state.stack.pop();
+        if (frame.loop) {
+          const error = this.nextRound(run, frame.loop);
+          if (error) {
+            run.trace.error = error;
+            status = 'error';
+          }
+        }
+        continue;
+      }
+      const index = frame.index++;
+      const outcome = this.step(run, list[index], `${rule.listPaths[frame.list]}[${index}]`, frame.list, index);
+      if (outcome instanceof Promise) {
+        this.track(this.afterStep(state, run, outcome));
+        return null;
+      }
+      if (outcome !== 'next') status = outcome;
+    }
+    return run.cancelled ? 'cancelled' : status;
   }
 
   /** Goes on once a step that waited has settled. */
@@ -532,9 +538,9 @@ export class AutomationRuntime {
     const { rule, trace } = run;
     // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
     if (!this.stopped) {
-      // Announced while the run still counts as running: a rule triggered by its own
-      // `automation.run` sees itself busy (mode single skips), rather than starting again inside
-      // this call, and again, without end.
+      // Announced while the run still counts as running: when rules start each other by their
+      // ends (A's starts B, B's starts A), B's end finds A busy and mode single skips, rather
+      // than A starting again inside this call, and B again, without end.
       this.end(trace, status);
     }
     state.running.delete(run);
