@@ -25,7 +25,7 @@ const NO_DEADLINE = 8.64e15;
 /** A `while`/`until` loop stops after this many rounds, so a rule cannot spin the hub forever. */
 const MAX_LOOP = 10_000;
 /** How deep runs may start one inside another in one turn before the next goes on in a later turn. */
-const MAX_NESTED_RUNS = 16;
+export const MAX_NESTED_RUNS = 16;
 
 /** Where a run is in its rule: a stack of action lists, each with the next index to run. */
 interface Frame {
@@ -245,8 +245,9 @@ export class AutomationRuntime {
   /** Feeds one hub event: state changes, commands (for traces) and event triggers. */
   handle(event: HubEvent): void {
     if (this.stopped) return;
-    if (event.type === 'command') this.commandUpdated(event);
-    if (event.type === 'state') this.stateChanged(event);
+    // Waiting runs hear the event before it starts any: a run it starts can reach its own
+    // `wait_for_trigger` within this call (its steps before the wait finish at once), and that
+    // wait is for a later event, not the one that started the run.
     for (const waiter of this.waiters) {
       if (waiter.run.state.householdId !== event.householdId) continue;
       for (const trigger of waiter.triggers) {
@@ -257,6 +258,8 @@ export class AutomationRuntime {
         }
       }
     }
+    if (event.type === 'command') this.commandUpdated(event);
+    if (event.type === 'state') this.stateChanged(event);
     const listeners = this.eventTriggers.get(event.householdId);
     if (listeners?.length) {
       for (const { state, trigger } of [...listeners]) {
@@ -467,7 +470,13 @@ export class AutomationRuntime {
     if (this.depth >= MAX_NESTED_RUNS) {
       // A run started by another's end (an `automation.run` trigger), and so on: the chain goes
       // on in a later turn rather than deeper in this one's stack.
-      setImmediate(() => this.proceed(state, run, from));
+      setImmediate(() => {
+        try {
+          this.proceed(state, run, from);
+        } catch (error) {
+          this.taskFailed(error);
+        }
+      });
       return;
     }
     // Counted until the run's end is announced: what its end starts runs inside this call.
@@ -537,14 +546,17 @@ export class AutomationRuntime {
   private endRun(state: RuleState, run: Run, status: TraceStatus): void {
     const { rule, trace } = run;
     // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
-    if (!this.stopped) {
+    try {
       // Announced while the run still counts as running: when rules start each other by their
       // ends (A's starts B, B's starts A), B's end finds A busy and mode single skips, rather
-      // than A starting again inside this call, and B again, without end.
-      this.end(trace, status);
+      // than A starting again inside this call, and B again, without end. (So anything its end
+      // starts counts it as running, in every mode.)
+      if (!this.stopped) this.end(trace, status);
+    } finally {
+      // Even if announcing failed: a run left counted would keep a single rule "busy" for good.
+      state.running.delete(run);
+      this.inFlight.delete(run);
     }
-    state.running.delete(run);
-    this.inFlight.delete(run);
     if (this.stopped) return;
     // A run that never waited has no timer row: no DELETE for it.
     if (run.stored) this.deleteTimer(run.state.runId);
