@@ -35,6 +35,9 @@ export const GOALS = {
   rates: [1000, 5000],
 } as const;
 
+/** An ingest rate this close to the broker's own relay rate is the broker's limit, not the hub's. */
+const BROKER_BOUND = 0.95;
+
 const rateLabel = (rate: number) => `${rate.toLocaleString('en-US')}/s`;
 
 function notMeasured(goal: string, why: string): GoalResult {
@@ -114,9 +117,6 @@ function ingestGoal(ingest: GoalInputs['ingest']): GoalResult {
     return { goal, verdict: 'undecided', measured: `${measured}; the broker's relay was the limit` };
   return { goal, verdict: 'not met', measured };
 }
-
-/** An ingest rate this close to the broker's own relay rate is the broker's limit, not the hub's. */
-const BROKER_BOUND = 0.95;
 
 function scaleGoal(scale: GoalInputs['scale']): GoalResult {
   const goal = `${fmt(GOALS.things)} things in < 1 GiB, started in < 5 s`;

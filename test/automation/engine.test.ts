@@ -225,10 +225,22 @@ describe('automations: modes', () => {
 });
 
 describe('automations: runs that finish at once', () => {
-  it('single: reports that arrive in one turn each run a rule that only sends a command', async () => {
+  /** A fresh test hub on a virtual clock for one test, stopped however the test ends. */
+  async function withTestHub(test: (t: TestHub, clock: VirtualClock) => Promise<void>): Promise<void> {
     const clock = new VirtualClock(T0);
     const t = await startTestHub({ clock });
     try {
+      await test(t, clock);
+    } finally {
+      await t.hub.stop();
+    }
+  }
+  /** The messages of every `notify` so far. */
+  const notified = (t: TestHub) =>
+    t.events.flatMap((e) => (e.type === 'automation.notify' && 'data' in e ? [e.data?.message] : []));
+
+  it('single: reports that arrive in one turn each run a rule that only sends a command', async () => {
+    await withTestHub(async (t, clock) => {
       const rule = {
         id: 'burst',
         mode: 'single',
@@ -248,15 +260,11 @@ describe('automations: runs that finish at once', () => {
         ['finished', 'finished', 'finished'],
       );
       assert.equal(t.ruleCommands(rule.id).length, 3);
-    } finally {
-      await t.hub.stop();
-    }
+    });
   });
 
   it('a wait reached at once waits for the next event, not the one that started the run', async () => {
-    const clock = new VirtualClock(T0);
-    const t = await startTestHub({ clock });
-    try {
+    await withTestHub(async (t, clock) => {
       await postRule(t, {
         id: 'until-next',
         triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }],
@@ -272,27 +280,28 @@ describe('automations: runs that finish at once', () => {
       });
       t.set('living-room-sensor', 'sensor.humidity', 40);
       await advance(clock, 1000);
+      // The waiting trace is written once the run's timer is stored (real store I/O).
+      const waiting = await eventually(
+        async () => {
+          const traces = await t.engine.traces(HOME, 'until-next');
+          return traces.length > 0 && traces.every((tr) => tr.status !== 'running') && traces;
+        },
+        { what: 'the run to be stored' },
+      );
       assert.deepEqual(
-        (await t.engine.traces(HOME, 'until-next')).map((tr) => tr.status),
+        waiting.map((tr) => tr.status),
         ['waiting'],
         'the run waits for the next change',
       );
+      assert.deepEqual(notified(t), [], 'nothing after the wait has run');
       t.set('living-room-sensor', 'sensor.humidity', 41);
       await advance(clock, 1000);
-      const notes = t.events.filter((e) => e.type === 'automation.notify');
-      assert.deepEqual(
-        notes.map((e) => ('data' in e ? e.data?.message : null)),
-        ['humidity now 41'],
-      );
-    } finally {
-      await t.hub.stop();
-    }
+      assert.deepEqual(notified(t), ['humidity now 41']);
+    });
   });
 
   it('two rules that start each other by their ends stop after one round rather than loop', async () => {
-    const clock = new VirtualClock(T0);
-    const t = await startTestHub({ clock });
-    try {
+    await withTestHub(async (t, clock) => {
       const ended = (rule: string) => ({ trigger: 'event', event_type: 'automation.run', data: { rule } });
       await postRule(t, {
         id: 'ping',
@@ -316,16 +325,12 @@ describe('automations: runs that finish at once', () => {
         ['finished'],
       );
       assert.equal(t.ruleCommands('ping').length + t.ruleCommands('pong').length, 2);
-    } finally {
-      await t.hub.stop();
-    }
+    });
   });
 
   it('a chain of rules, each started by the end of the one before, runs to its end however long', async () => {
-    const clock = new VirtualClock(T0);
-    const t = await startTestHub({ clock });
     const length = 40; // deeper than the runs nested in one turn, so part of it goes on in later turns
-    try {
+    await withTestHub(async (t, clock) => {
       for (let k = 0; k < length; k++) {
         const trigger =
           k === 0
@@ -339,12 +344,11 @@ describe('automations: runs that finish at once', () => {
       }
       t.set('living-room-sensor', 'sensor.humidity', 40);
       // Links start inside the previous one's end, to a bounded depth; the rest go on in later turns.
-      const inThisTurn = t.events.filter((e) => e.type === 'automation.notify').length;
+      const inThisTurn = notified(t).length;
       assert.equal(inThisTurn, MAX_NESTED_RUNS, "links that ran inside the report's handling");
       await advance(clock, 1000);
-      const notes = t.events.filter((e) => e.type === 'automation.notify');
       assert.deepEqual(
-        notes.map((e) => ('data' in e ? e.data?.message : null)),
+        notified(t),
         Array.from({ length }, (_, k) => `link ${k}`),
       );
       for (let k = 0; k < length; k++) {
@@ -355,9 +359,7 @@ describe('automations: runs that finish at once', () => {
           `chain-${k}`,
         );
       }
-    } finally {
-      await t.hub.stop();
-    }
+    });
   });
 });
 

@@ -545,12 +545,12 @@ export class AutomationRuntime {
 
   private endRun(state: RuleState, run: Run, status: TraceStatus): void {
     const { rule, trace } = run;
-    // Stopping the hub only suspends a run: its stored timer and trace stay as they are for the restart.
     try {
       // Announced while the run still counts as running: when rules start each other by their
       // ends (A's starts B, B's starts A), B's end finds A busy and mode single skips, rather
       // than A starting again inside this call, and B again, without end. (So anything its end
-      // starts counts it as running, in every mode.)
+      // starts counts it as running, in every mode.) Stopping the hub only suspends a run: its
+      // stored timer and trace stay as they are for the restart.
       if (!this.stopped) this.end(trace, status);
     } finally {
       // Even if announcing failed: a run left counted would keep a single rule "busy" for good.
@@ -562,8 +562,7 @@ export class AutomationRuntime {
     if (run.stored) this.deleteTimer(run.state.runId);
     // The next queued trigger starts when this run ends (mode: queued).
     const next = state.queue.shift();
-    if (next && !this.stopped && this.rules.get(rule.householdId)?.get(rule.id) === state)
-      this.start(state, next.data, next.trace);
+    if (next && this.rules.get(rule.householdId)?.get(rule.id) === state) this.start(state, next.data, next.trace);
   }
 
   /** Decides whether a repeat goes round again; pushes the next round's frame if so. */
@@ -623,11 +622,12 @@ export class AutomationRuntime {
         step.commands = [];
         const failures: string[] = [];
         for (let i = 0; i < orders.length; i++) {
+          const order = this.commandOrder(run, orders[i]);
           let answer: CommandRecord | Promise<CommandRecord>;
           try {
-            answer = this.world.dispatch(this.commandOrder(run, orders[i]));
+            answer = this.world.dispatch(order);
           } catch (error) {
-            this.refused(step, orders[i], error, failures);
+            this.refused(step, order, error, failures);
             continue;
           }
           if (answer instanceof Promise) return this.sendLater(run, step, action, orders, i, answer, failures);
@@ -769,14 +769,14 @@ export class AutomationRuntime {
     if (record.id) this.watchCommand(run, record);
   }
 
-  private refused(step: TraceStep, order: ThingOrder, error: unknown, failures: string[]): void {
+  private refused(step: TraceStep, order: CommandOrder, error: unknown, failures: string[]): void {
     const message = error instanceof Error ? error.message : String(error);
     failures.push(`${order.thing}: ${message}`);
     step.commands?.push({
       id: null,
       thing: order.thing,
       action: order.action,
-      input: (order.input ?? {}) as Record<string, unknown>,
+      input: order.input,
       status: 'refused',
       error: message,
     });
@@ -793,10 +793,11 @@ export class AutomationRuntime {
     failures: string[],
   ): Promise<StepOutcome> {
     for (let i = from; i < orders.length; i++) {
+      const order = this.commandOrder(run, orders[i]);
       try {
-        this.sent(run, step, await (i === from ? first : this.world.dispatch(this.commandOrder(run, orders[i]))));
+        this.sent(run, step, await (i === from ? first : this.world.dispatch(order)));
       } catch (error) {
-        this.refused(step, orders[i], error, failures);
+        this.refused(step, order, error, failures);
       }
     }
     return this.commandsSent(run, step, action, failures);
