@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import { CommandService } from '../src/core/commands.ts';
@@ -10,6 +13,8 @@ import { TwinRegistry } from '../src/core/twin.ts';
 import type { Thing } from '../src/model/thing.ts';
 import { vocabularyProperties } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import { readInThread } from '../src/store/sqlite-reader.ts';
 import type { LatestValue, Store } from '../src/store/store.ts';
 import { type StoreBackend, storeBackends, storeOf, T0, unique } from './helpers/stores.ts';
 
@@ -302,5 +307,144 @@ describe('the core upserting things in a batch', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('the SQLite store reading at start on a thread of its own', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'triad-store-read-thread-'));
+  const file = join(dir, 'triad.db');
+  const households = ['hh-a', 'hh-b'];
+  const stores: Store[] = [];
+  const open = async (readInThreadFrom?: number) => {
+    const store = new SqliteStore({ file, readInThreadFrom });
+    await store.migrate();
+    stores.push(store);
+    return store;
+  };
+  /** Runs `read`, counting the worker threads started meanwhile. */
+  const threadsDuring = async (read: () => Promise<void>) => {
+    let started = 0;
+    const count = () => started++;
+    process.on('worker', count);
+    try {
+      await read();
+    } finally {
+      process.off('worker', count);
+    }
+    return started;
+  };
+  const loadAll = async (store: SqliteStore) => {
+    const things: Thing[] = [];
+    const values: LatestValue[] = [];
+    const threads = await threadsDuring(() =>
+      store.loadAll(
+        (thing) => things.push(thing),
+        (value) => values.push(value),
+      ),
+    );
+    return { things, values, threads };
+  };
+
+  before(async () => {
+    const store = await open();
+    // Past one message's chunk of rows, so shared spec texts are sent as numbers across chunks;
+    // every seventh thing has specs of its own.
+    const things = households.flatMap((household) =>
+      Array.from({ length: 1300 }, (_, i) => {
+        const id = `lamp-${String(i).padStart(4, '0')}`;
+        return i % 7 === 0
+          ? light(household, id, { properties: vocabularyProperties(['light.on', 'sensor.power']) })
+          : light(household, id);
+      }),
+    );
+    await store.saveThings?.(things);
+    const changes = things.flatMap((thing, n) => [
+      change(thing.householdId, thing.id, 'light.on', 2 * n, n % 2 === 0),
+      change(thing.householdId, thing.id, 'light.brightness', 2 * n + 1, { level: n, note: `"${n}"\n` }),
+    ]);
+    await store.appendHistory(changes);
+  });
+  after(async () => {
+    for (const store of stores) await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hands over the same things and values, in the same order, as reading them here', async () => {
+    const here = await open();
+    const expected = { things: [] as Thing[], values: [] as LatestValue[] };
+    await here.forEachThing((thing) => expected.things.push(thing));
+    await here.forEachLatestValue((value) => expected.values.push(value));
+
+    const read = await loadAll(await open(0));
+    assert.equal(read.threads, 1, 'one reader thread ran');
+    assert.equal(read.things.length, 2 * 1300);
+    assert.deepEqual(read.things, expected.things);
+    assert.deepEqual(read.values, expected.values);
+    const [first, second] = read.things.filter((t) => t.id === 'lamp-0001' || t.id === 'lamp-1201');
+    assert.equal(first.properties, second.properties, 'identical specs in different chunks are one copy');
+    const own = read.things.find((t) => t.id === 'lamp-0007');
+    assert.notEqual(own?.properties, first.properties);
+    assert.deepEqual(Object.keys(own?.properties ?? {}), ['light.on', 'sensor.power']);
+  });
+
+  it('reads a small store here, without a thread', async () => {
+    const read = await loadAll(await open());
+    assert.equal(read.threads, 0);
+    assert.equal(read.values.length, 2 * 2 * 1300);
+  });
+
+  it('stops at a visitor that throws, and the store carries on', async () => {
+    const store = await open(0);
+    const boom = new Error('visitor failed');
+    let seen = 0;
+    await assert.rejects(
+      store.loadAll(
+        () => undefined,
+        () => {
+          seen++;
+          throw boom;
+        },
+      ),
+      boom,
+    );
+    assert.equal(seen, 1);
+    await store.saveThing(light('hh-a', 'lamp-late'));
+    const again = await loadAll(store);
+    assert.ok(again.things.some((t) => t.id === 'lamp-late'));
+    await store.deleteThing('hh-a', 'lamp-late');
+  });
+
+  it('says what went wrong when a query fails on the thread', async () => {
+    await assert.rejects(
+      readInThread(file, [{ sql: 'SELECT body FROM no_such_table' }], () => undefined),
+      /reading the store failed: no such table: no_such_table/,
+    );
+    await assert.rejects(
+      readInThread(join(dir, 'missing.db'), [{ sql: 'SELECT 1' }], () => undefined),
+      /reading the store failed/,
+    );
+  });
+
+  it('gives the core the same twins either way', async () => {
+    const twinsOf = async (store: Store) => {
+      const twins = new TwinRegistry();
+      const log = createLogger({ level: 'silent' });
+      const clock = new VirtualClock(T0);
+      const bus = new LocalBus();
+      const commands = new CommandService({
+        clock,
+        bus,
+        store,
+        twins,
+        adapters: new Map(),
+        log,
+        defaultTimeoutMs: 5000,
+      });
+      await new HubCore({ clock, bus, store, twins, commands, log }).load();
+      return households.flatMap((h) => twins.list(h).map((t) => [t.thing, [...t.state]]));
+    };
+    const inThread = await twinsOf(await open(0));
+    assert.equal(inThread.length, 2 * 1300);
+    assert.deepEqual(inThread, await twinsOf(await open()));
   });
 });

@@ -58,8 +58,7 @@ export class HubCore implements AdapterContext {
   async load(): Promise<void> {
     const { store, twins } = this.options;
     // Streamed where the store can: 100,000 things and their million values never sit in one array.
-    if (store.forEachThing) await store.forEachThing((thing) => twins.put(thing));
-    else for (const thing of await store.listThings()) twins.put(thing);
+    const putThing = (thing: Thing) => twins.put(thing);
     // One string per property name for the twins' state keys, not one per row read.
     const names = new Map<string, string>();
     // Values come grouped by thing, so one lookup serves a thing's every property.
@@ -77,6 +76,9 @@ export class HubCore implements AdapterContext {
         twin.state.set(name, { value: latest.value, ts: latest.ts });
       }
     };
+    if (store.loadAll) return store.loadAll(putThing, apply);
+    if (store.forEachThing) await store.forEachThing(putThing);
+    else for (const thing of await store.listThings()) putThing(thing);
     if (store.forEachLatestValue) await store.forEachLatestValue(apply);
     else for (const latest of await store.latestValues()) apply(latest);
   }

@@ -215,6 +215,12 @@ export interface Store {
    * Optional: callers fall back to latestValues.
    */
   forEachLatestValue?(visit: (value: LatestValue) => void, householdId?: string): Promise<void>;
+  /**
+   * Every thing and then every latest value, in the orders forEachThing and forEachLatestValue
+   * give them: what a hub reads at start. A store may read ahead while the visitors work. Neither
+   * visitor may call the store. Optional: callers fall back to the two streams one after the other.
+   */
+  loadAll?(visitThing: (thing: Thing) => void, visitLatest: (value: LatestValue) => void): Promise<void>;
 
   /** Writes a batch of non-state events (commands, automation runs, …) in one transaction. */
   appendEvents(events: HubEvent[]): Promise<void>;
