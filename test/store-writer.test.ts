@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -84,29 +82,6 @@ it('a file store writes on a thread; inline and :memory: stores do not', async (
     [true, false, false],
   );
   for (const store of stores) await store.close();
-});
-
-it('the writer thread runs at a lower priority than the hub (Linux)', {
-  skip: !existsSync('/proc/thread-self'),
-}, async () => {
-  const niceOfThreads = () =>
-    readdirSync('/proc/self/task').map((tid) => {
-      // Field 19 of stat is the nice value; the name in field 2 may hold spaces, so count from ')'.
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    });
-  const mine = getPriority();
-  const lowered = Math.min(19, mine + 10);
-  assert.ok(!niceOfThreads().includes(lowered) || lowered === mine, 'no thread is lowered before the store opens');
-  const store = await open(join(dir, 'nice.db'), 'thread');
-  try {
-    await store.appendEvents([]);
-    await store.appendHistory([change('h-nice', 1)]);
-    assert.ok(niceOfThreads().includes(lowered), `a thread at nice ${lowered}, beside the hub's ${mine}`);
-    assert.equal(getPriority(), mine, "the hub's own priority is unchanged");
-  } finally {
-    await store.close();
-  }
 });
 
 for (const mode of MODES) {
