@@ -405,7 +405,7 @@ export class SqliteStore implements Store {
     if (this.db.memory || this.options.file === '' || this.options.file === ':memory:') return false;
     if (availableParallelism() < 2) return false;
     // The largest rowid stands in for the count (a B-tree's last key, where count(*) reads every row).
-    const last = this.db.prepare('SELECT max(rowid) FROM things').pluck().get() as number | null;
+    const { last } = this.statement('SELECT max(rowid) AS last FROM things').get() as { last: number | null };
     return (last ?? 0) >= (this.options.readInThreadFrom ?? READ_IN_THREAD_FROM);
   }
 
