@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { PublishReader } from './publish-reader.ts';
 
 export interface MqttMessageMeta {
   retain: boolean;
@@ -101,34 +103,17 @@ export class MqttConnection implements MqttLink {
       // printed; with no DEBUG namespace set, nothing can be printed, so skip the calls altogether.
       ...(process.env.DEBUG ? {} : { log: () => {} }),
     };
-    const client = mqtt.connect(this.options.url, opts);
+    // Not connected yet: the reader goes in front of MQTT.js first (readPublishes).
+    const client = mqtt.connect(this.options.url, { ...opts, manualConnect: true });
     this.client = client;
+    this.readPublishes(client);
     client.on('connect', () => {
       const stream = client.stream as Socket | undefined;
       stream?.setNoDelay?.(true);
     });
-    client.on('message', (topic, payload, packet) => {
-      const meta = packet.retain ? RETAINED : LIVE;
-      if (this.draining) {
-        this.enqueue(topic, payload, meta, client);
-        return;
-      }
-      const now = performance.now();
-      if (this.turnStart < 0) {
-        this.turnStart = now;
-        this.turnMessages = 0;
-        setImmediate(() => {
-          if (!this.draining) this.turnStart = -1;
-        });
-      } else if (now - this.turnStart > SLICE_MS || this.turnMessages >= SLICE_MESSAGES) {
-        this.draining = true;
-        this.enqueue(topic, payload, meta, client);
-        setImmediate(() => this.drain());
-        return;
-      }
-      this.turnMessages++;
-      this.dispatch(topic, payload, meta);
-    });
+    // What the reader leaves to MQTT.js (a QoS 1 or 2 message, or every message when it is not used).
+    client.on('message', (topic, payload, packet) => this.receive(topic, payload, packet.retain, client));
+    client.connect();
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => {
         client.removeListener('connect', onConnect);
@@ -142,6 +127,58 @@ export class MqttConnection implements MqttLink {
       client.once('connect', onConnect);
       client.once('error', onError);
     });
+  }
+
+  /**
+   * Puts a PublishReader between each connection's socket and MQTT.js (see publish-reader.ts), for
+   * plain and TLS connections at MQTT 3.1.1, the level the hub asks for. MQTT.js makes a new socket
+   * for every reconnect through its stream builder and pipes it into its parser; the builder is
+   * wrapped so that each new socket's `pipe` feeds the reader instead, and the reader writes what
+   * is not a QoS 0 PUBLISH on to MQTT.js's parser. The builder is not in MQTT.js's public types;
+   * the tests that run the hub over Mosquitto fail if it moves.
+   */
+  private readPublishes(client: MqttClient): void {
+    const { protocol, protocolVersion } = client.options;
+    if (protocolVersion === 5 || !['mqtt', 'mqtts', 'tcp', 'ssl'].includes(protocol ?? '')) return;
+    const internals = client as unknown as { streamBuilder: (client: MqttClient) => Duplex };
+    const build = internals.streamBuilder;
+    if (typeof build !== 'function') return;
+    internals.streamBuilder = (c) => {
+      const stream = build(c);
+      stream.pipe = <T extends NodeJS.WritableStream>(parser: T): T => {
+        const reader = new PublishReader(
+          (topic, payload, retain) => this.receive(topic, payload, retain, client),
+          (bytes) => parser.write(bytes),
+        );
+        stream.on('data', (chunk: Buffer) => reader.feed(chunk));
+        return parser;
+      };
+      return stream;
+    };
+  }
+
+  /** Every message received, from the reader or MQTT.js: handled now, or queued behind a backlog. */
+  private receive(topic: string, payload: Buffer, retain: boolean, client: MqttClient): void {
+    const meta = retain ? RETAINED : LIVE;
+    if (this.draining) {
+      this.enqueue(topic, payload, meta, client);
+      return;
+    }
+    const now = performance.now();
+    if (this.turnStart < 0) {
+      this.turnStart = now;
+      this.turnMessages = 0;
+      setImmediate(() => {
+        if (!this.draining) this.turnStart = -1;
+      });
+    } else if (now - this.turnStart > SLICE_MS || this.turnMessages >= SLICE_MESSAGES) {
+      this.draining = true;
+      this.enqueue(topic, payload, meta, client);
+      setImmediate(() => this.drain());
+      return;
+    }
+    this.turnMessages++;
+    this.dispatch(topic, payload, meta);
   }
 
   private dispatch(topic: string, payload: Buffer, meta: MqttMessageMeta): void {

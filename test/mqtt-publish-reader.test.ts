@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import mqtt from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { MqttConnection } from '../src/adapters/mqtt/connection.ts';
+import { PublishReader } from '../src/adapters/mqtt/publish-reader.ts';
+import { needService, services } from './helpers/services.ts';
+
+const mosquittoSkip = await needService('mqtt');
+
+// Packets are encoded by mqtt-packet (MQTT.js's own codec), not by the code under test.
+const encode = (packet: Packet) => mqttPacket.generate(packet, { protocolVersion: 4 });
+
+interface Seen {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+/** Feeds `chunks` to a reader; returns what it took out and the bytes it handed on. */
+function read(chunks: Buffer[]): { publishes: Seen[]; forwarded: Buffer } {
+  const publishes: Seen[] = [];
+  const forwarded: Buffer[] = [];
+  const reader = new PublishReader(
+    (topic, payload, retain) => publishes.push({ topic, payload: payload.toString('utf8'), retain }),
+    (bytes) => forwarded.push(Buffer.from(bytes)),
+  );
+  for (const chunk of chunks) reader.feed(chunk);
+  return { publishes, forwarded: Buffer.concat(forwarded) };
+}
+
+/** Parses bytes with MQTT.js's parser, as MQTT.js would receive them. */
+function parse(bytes: Buffer): Packet[] {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const packets: Packet[] = [];
+  parser.on('packet', (p) => packets.push(p));
+  parser.on('error', (e) => {
+    throw e;
+  });
+  parser.parse(bytes);
+  return packets;
+}
+
+function publish(topic: string, payload: string | Buffer, options: { qos?: 0 | 1; retain?: boolean } = {}): Packet {
+  const qos = options.qos ?? 0;
+  return {
+    cmd: 'publish',
+    topic,
+    payload,
+    qos,
+    retain: options.retain ?? false,
+    dup: false,
+    ...(qos > 0 ? { messageId: 7 } : {}),
+  } as Packet;
+}
+
+/** A session's worth of packets: acknowledgements and pings among QoS 0 and QoS 1 messages. */
+const SESSION: Packet[] = [
+  { cmd: 'connack', returnCode: 0, sessionPresent: false },
+  publish('home/hall/temperature', '{"temperature":21.5}', { retain: true }),
+  { cmd: 'suback', messageId: 1, granted: [0] },
+  publish('home/qos1', 'acknowledge me', { qos: 1 }),
+  publish('home/kitchen/ünïcødé/🌡', 'x'.repeat(200)),
+  { cmd: 'pingresp' },
+  publish('home/big', randomBytes(20_000).toString('hex')),
+  publish('home/empty', ''),
+  { cmd: 'unsuback', messageId: 2, granted: [] },
+  publish('home/last', 'bye'),
+];
+const WHOLE = Buffer.concat(SESSION.map(encode));
+const EXPECTED_PUBLISHES: Seen[] = SESSION.flatMap((p) =>
+  p.cmd === 'publish' && p.qos === 0 ? [{ topic: p.topic, payload: String(p.payload), retain: p.retain }] : [],
+);
+const EXPECTED_FORWARDED = Buffer.concat(SESSION.filter((p) => !(p.cmd === 'publish' && p.qos === 0)).map(encode));
+
+describe('the PUBLISH reader in front of MQTT.js', () => {
+  test('takes out QoS 0 messages and hands every other packet on, byte for byte and in order', () => {
+    const { publishes, forwarded } = read([WHOLE]);
+    assert.deepEqual(publishes, EXPECTED_PUBLISHES);
+    assert.deepEqual(forwarded, EXPECTED_FORWARDED);
+    assert.deepEqual(
+      parse(forwarded).map((p) => p.cmd),
+      ['connack', 'suback', 'publish', 'pingresp', 'unsuback'],
+    );
+  });
+
+  test('a stream cut at any byte reads the same', () => {
+    for (let cut = 1; cut < WHOLE.length; cut += cut < 300 ? 1 : 97) {
+      const { publishes, forwarded } = read([WHOLE.subarray(0, cut), WHOLE.subarray(cut)]);
+      assert.deepEqual(publishes, EXPECTED_PUBLISHES, `cut at ${cut}`);
+      assert.deepEqual(forwarded, EXPECTED_FORWARDED, `cut at ${cut}`);
+    }
+  });
+
+  test('random packets in random chunks read as MQTT.js reads them whole', () => {
+    const packet = fc.oneof(
+      fc
+        .record({
+          topic: fc.string({ minLength: 1, maxLength: 40 }),
+          payload: fc.uint8Array({ maxLength: 600 }),
+          qos: fc.constantFrom<0 | 1>(0, 0, 1),
+          retain: fc.boolean(),
+        })
+        .map(({ topic, payload, qos, retain }) => publish(topic, Buffer.from(payload), { qos, retain })),
+      fc.constant<Packet>({ cmd: 'pingresp' }),
+      fc.integer({ min: 1, max: 65535 }).map((messageId): Packet => ({ cmd: 'puback', messageId })),
+    );
+    fc.assert(
+      fc.property(fc.array(packet, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 10 }), (packets, cuts) => {
+        const bytes = Buffer.concat(packets.map(encode));
+        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...at].map((from, i) => bytes.subarray(from, i < at.length ? at[i] : bytes.length));
+        const { publishes, forwarded } = read(chunks);
+        const all = parse(bytes);
+        const expected = all.flatMap((p) =>
+          p.cmd === 'publish' && p.qos === 0
+            ? [{ topic: p.topic, payload: Buffer.from(p.payload).toString('utf8'), retain: p.retain }]
+            : [],
+        );
+        assert.deepEqual(publishes, expected);
+        assert.deepEqual(
+          parse(forwarded),
+          all.filter((p) => !(p.cmd === 'publish' && p.qos === 0)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a message longer than many chunks is joined once it is whole', () => {
+    const payload = randomBytes(300_000);
+    const bytes = encode(publish('home/camera/snapshot', payload));
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 65_536) chunks.push(bytes.subarray(at, at + 65_536));
+    const taken: Buffer[] = [];
+    const reader = new PublishReader(
+      (_topic, p) => taken.push(p),
+      () => assert.fail('nothing to forward'),
+    );
+    for (const chunk of chunks) reader.feed(chunk);
+    assert.equal(taken.length, 1);
+    assert.deepEqual(taken[0], payload);
+  });
+
+  test('bytes that are not MQTT go to MQTT.js from there on, so its parser reports them', () => {
+    const good = encode(publish('home/ok', '1'));
+    const ping = encode({ cmd: 'pingresp' });
+    // A remaining length that does not end within four bytes.
+    const bad = Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]);
+    const later = encode(publish('home/after', '2'));
+    const { publishes, forwarded } = read([Buffer.concat([good, ping, bad]), later]);
+    assert.deepEqual(publishes, [{ topic: 'home/ok', payload: '1', retain: false }]);
+    assert.deepEqual(forwarded, Buffer.concat([ping, bad, later]));
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const errors: Error[] = [];
+    parser.on('error', (e) => errors.push(e));
+    parser.parse(Buffer.concat([bad, later]));
+    assert.equal(errors.length, 1, "MQTT.js's parser refuses what the reader handed on");
+  });
+
+  test('a PUBLISH whose topic runs past its end is left to MQTT.js', () => {
+    // Remaining length 4: a topic length of 10 cannot fit.
+    const broken = Buffer.from([0x30, 0x04, 0x00, 0x0a, 0x61, 0x62]);
+    const { publishes, forwarded } = read([broken]);
+    assert.deepEqual(publishes, []);
+    assert.deepEqual(forwarded, broken);
+  });
+});
+
+describe('the hub connection reads messages itself (the machine Mosquitto)', () => {
+  test('messages, retained ones and a 1 MB one arrive whole and in order, and MQTT.js parses none of them', {
+    skip: mosquittoSkip,
+  }, async () => {
+    const base = `triad-test-${randomBytes(4).toString('hex')}`;
+    const publisher = await mqtt.connectAsync(services.mqtt);
+    const link = new MqttConnection({ url: services.mqtt, clientId: `${base}-hub` });
+    try {
+      const big = randomBytes(1_000_000);
+      await publisher.publishAsync(`${base}/retained`, 'kept', { qos: 1, retain: true });
+      await link.connect();
+      // The connection's MQTT.js client: whatever reaches its packet handler is counted.
+      const client = (link as unknown as { client: mqtt.MqttClient }).client;
+      const handledByMqttJs: string[] = [];
+      client.on('packetreceive', (packet) => handledByMqttJs.push(packet.cmd));
+      const seen: Array<{ topic: string; size: number; retain: boolean; text?: string }> = [];
+      const count = 2_000;
+      const done = new Promise<void>((resolve) => {
+        const handler = (topic: string, payload: Buffer, meta: { retain: boolean }) => {
+          seen.push({
+            topic,
+            size: payload.length,
+            retain: meta.retain,
+            text: payload.length < 100 ? String(payload) : undefined,
+          });
+          if (topic.endsWith('/big')) assert.deepEqual(payload, big);
+          if (seen.length === count + 2) resolve();
+        };
+        void link.subscribe(`${base}/#`, handler);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // QoS 1 from the publisher: the hub subscribes at QoS 0, so it still arrives as QoS 0.
+      await publisher.publishAsync(`${base}/big`, big, { qos: 1 });
+      for (let i = 0; i < count; i++) publisher.publish(`${base}/n`, String(i), { qos: 0 });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        done,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${seen.length} of ${count + 2} messages in 20 s`)), 20_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.deepEqual(seen[0], { topic: `${base}/retained`, size: 4, retain: true, text: 'kept' });
+      assert.deepEqual(seen[1], { topic: `${base}/big`, size: big.length, retain: false, text: undefined });
+      assert.deepEqual(
+        seen.slice(2).map((s) => s.text),
+        Array.from({ length: count }, (_, i) => String(i)),
+      );
+      const parsedByMqttJs = handledByMqttJs.filter((cmd) => cmd === 'publish').length;
+      assert.equal(parsedByMqttJs, 0, `MQTT.js parsed ${parsedByMqttJs} of the messages`);
+      // Acknowledgements still reach MQTT.js: an unsubscribe and a QoS 1 publish are answered.
+      const unsubscribe = await link.subscribe(`${base}/other`, () => {});
+      await unsubscribe();
+      await link.publish(`${base}/from-hub`, 'acknowledged', { qos: 1 });
+      assert.ok(handledByMqttJs.includes('suback') && handledByMqttJs.includes('unsuback'));
+      assert.ok(handledByMqttJs.includes('puback'));
+    } finally {
+      await publisher.publishAsync(`${base}/retained`, '', { qos: 1, retain: true });
+      await publisher.endAsync();
+      await link.close();
+    }
+  });
+});
