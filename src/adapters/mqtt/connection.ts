@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { PublishReader } from './publish-reader.ts';
+import { encodePublish } from './publish-writer.ts';
 
 export interface MqttMessageMeta {
   retain: boolean;
@@ -84,6 +85,11 @@ export class MqttConnection implements MqttLink {
   private turnMessages = 0;
   private draining = false;
   private pausedStream: { resume(): unknown } | null = null;
+  /**
+   * Whether QoS 0 messages go to the socket as one buffer each (publish-writer.ts) rather than
+   * through MQTT.js: on the same connections the reader serves, plain and TLS at MQTT 3.1.1.
+   */
+  private writesPublishes = false;
   /** The socket while this turn's publishes are held back (see coalesceWrites). */
   private corked: Socket | null = null;
   /** What publishes that found the socket's buffer full wait for (see socketDrained). */
@@ -143,6 +149,7 @@ export class MqttConnection implements MqttLink {
     const internals = client as unknown as { streamBuilder: (client: MqttClient) => Duplex };
     const build = internals.streamBuilder;
     if (typeof build !== 'function') return;
+    this.writesPublishes = true;
     internals.streamBuilder = (c) => {
       const stream = build(c);
       stream.pipe = <T extends NodeJS.WritableStream>(parser: T): T => {
@@ -286,14 +293,16 @@ export class MqttConnection implements MqttLink {
     // Working off a backlog, a slice's commands share one write; otherwise each goes out at once.
     if (this.draining) this.coalesceWrites(client);
     if (qos === 0 && client.connected && !client.disconnecting) {
-      // No callback for MQTT.js: given one, it adds a `drain` listener to the socket for every
-      // packet written while the socket's buffer is full, and a full buffer is exactly when
-      // thousands are written (a backlog's slice is held in one write). When the drain came, each
-      // listener took itself out of a list thousands long: at 15,000 reports a second that was
-      // 59 % of the hub's main thread, and the reason its highest sustained rate was half
-      // Node-RED's. One shared wait per socket instead (socketDrained).
-      client.publish(topic, payload, { retain, qos });
+      // Written by the hub as one buffer where the reader serves the connection, else by MQTT.js.
+      // Either way with no per-packet callback: MQTT.js, given one, adds a `drain` listener to the
+      // socket for every packet written while the socket's buffer is full, and a full buffer is
+      // exactly when thousands are written (a backlog's slice is held in one write). When the
+      // drain came, each listener took itself out of a list thousands long: at 15,000 reports a
+      // second that was 59 % of the hub's main thread, and the reason its highest sustained rate
+      // was half Node-RED's. One shared wait per socket instead (socketDrained).
       const stream = client.stream as Socket | undefined;
+      if (this.writesPublishes && stream) stream.write(encodePublish(topic, payload, retain));
+      else client.publish(topic, payload, { retain, qos });
       if (!this.draining) this.writeNow(client);
       if (stream?.writableNeedDrain) await this.socketDrained(stream);
       return;

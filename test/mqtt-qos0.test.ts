@@ -6,6 +6,7 @@ import mqtt from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { MqttConnection } from '../src/adapters/mqtt/connection.ts';
 import { PublishReader } from '../src/adapters/mqtt/publish-reader.ts';
+import { encodePublish } from '../src/adapters/mqtt/publish-writer.ts';
 import { needService, services } from './helpers/services.ts';
 
 const mosquittoSkip = await needService('mqtt');
@@ -169,8 +170,50 @@ describe('the PUBLISH reader in front of MQTT.js', () => {
   });
 });
 
-describe('the hub connection reads messages itself (the machine Mosquitto)', () => {
-  test('messages, retained ones and a 1 MB one arrive whole and in order, and MQTT.js parses none of them', {
+describe('QoS 0 messages the hub writes as one buffer', () => {
+  test("MQTT.js's parser reads them as written, at every length the remaining-length field changes size", () => {
+    // Remaining length = 2 + topic + payload; one byte up to 127, two up to 16,383, three up to 2,097,151.
+    for (const remaining of [2 + 5, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152]) {
+      const payload = Buffer.alloc(remaining - 2 - 5, 0x61);
+      const packets = parse(encodePublish('a/b/c', payload, remaining % 2 === 0));
+      assert.equal(packets.length, 1, `remaining length ${remaining}`);
+      const [p] = packets as Array<Packet & { cmd: 'publish' }>;
+      assert.equal(p.topic, 'a/b/c');
+      assert.equal(p.qos, 0);
+      assert.equal(p.retain, remaining % 2 === 0);
+      assert.equal(p.payload.length, payload.length);
+    }
+  });
+
+  test('any topic and payload, text or bytes, round-trips through MQTT.js and through the reader', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 60, unit: 'grapheme' }),
+        fc.oneof(fc.string({ maxLength: 300, unit: 'grapheme' }), fc.uint8Array({ maxLength: 300 })),
+        fc.boolean(),
+        (topic, payload, retain) => {
+          const bytes = encodePublish(topic, typeof payload === 'string' ? payload : Buffer.from(payload), retain);
+          const expected = Buffer.from(payload);
+          const [p] = parse(bytes) as Array<Packet & { cmd: 'publish' }>;
+          assert.equal(p.topic, topic);
+          assert.deepEqual(Buffer.from(p.payload), expected);
+          assert.equal(p.retain, retain);
+          const { publishes } = read([bytes]);
+          assert.deepEqual(publishes, [{ topic, payload: expected.toString('utf8'), retain }]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a topic MQTT cannot carry is refused with a clear error', () => {
+    assert.throws(() => encodePublish('', 'x', false), /topic cannot be empty/);
+    assert.throws(() => encodePublish('t'.repeat(70_000), 'x', false), /at most 65,535 bytes; this one is 70000/);
+  });
+});
+
+describe('the hub connection reads and writes QoS 0 messages itself (the machine Mosquitto)', () => {
+  test("messages, retained ones and a 1 MB one arrive whole and in order, MQTT.js parses none of them and writes none of the hub's", {
     skip: mosquittoSkip,
   }, async () => {
     const base = `triad-test-${randomBytes(4).toString('hex')}`;
@@ -222,6 +265,16 @@ describe('the hub connection reads messages itself (the machine Mosquitto)', () 
       const unsubscribe = await link.subscribe(`${base}/other`, () => {});
       await unsubscribe();
       await link.publish(`${base}/from-hub`, 'acknowledged', { qos: 1 });
+      // A QoS 0 message from the hub is written by the hub itself and comes back like any other.
+      const sentByMqttJs: string[] = [];
+      client.on('packetsend', (packet) => sentByMqttJs.push(packet.cmd));
+      const echoed = new Promise<string>((resolve) => {
+        void link.subscribe(`${base}/echo`, (_topic, payload) => resolve(String(payload)));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await link.publish(`${base}/echo`, 'ünïcødé 🌡', { qos: 0 });
+      assert.equal(await echoed, 'ünïcødé 🌡');
+      assert.deepEqual(sentByMqttJs, ['subscribe'], 'MQTT.js sent the subscription, not the message');
       assert.ok(handledByMqttJs.includes('suback') && handledByMqttJs.includes('unsuback'));
       assert.ok(handledByMqttJs.includes('puback'));
     } finally {
