@@ -10,7 +10,7 @@
  * answer, so reading its topic and payload is all there is to do.
  *
  * MQTT 3.1.1 (the protocol level the hub connects with) only: an MQTT 5 PUBLISH carries properties
- * before its payload, so a reader for a level-5 connection is not built (see `readsPublishes`).
+ * before its payload, so a reader for a level-5 connection is not built (see `MqttConnection.readPublishes`).
  */
 
 export type PublishListener = (topic: string, payload: Buffer, retain: boolean) => void;
