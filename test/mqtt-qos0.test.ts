@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
@@ -8,6 +10,7 @@ import { EmbeddedBroker } from '../src/adapters/mqtt/broker.ts';
 import { MqttConnection } from '../src/adapters/mqtt/connection.ts';
 import { PublishReader } from '../src/adapters/mqtt/publish-reader.ts';
 import { encodePublish } from '../src/adapters/mqtt/publish-writer.ts';
+import { eventually, startHubProcess, tempDir } from './helpers/hub-process.ts';
 import { needService, services } from './helpers/services.ts';
 
 const mosquittoSkip = await needService('mqtt');
@@ -335,6 +338,75 @@ describe('after the broker restarts', () => {
       assert.equal(parsedByMqttJs, 0, 'the new socket is read by the reader too');
     } finally {
       await link.close();
+      await broker.stop();
+    }
+  });
+});
+
+describe('a hub on an mqtts:// broker (its own process, as a user starts it)', () => {
+  test('reads a device over TLS, and its command reaches the device', async () => {
+    const dir = await tempDir();
+    const certFile = join(dir, 'cert.pem');
+    const keyFile = join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1'].concat([
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ]),
+      { stdio: 'ignore' },
+    );
+    const broker = new EmbeddedBroker({ port: 0, host: '127.0.0.1', tls: { port: 0, cert: certFile, key: keyFile } });
+    await broker.start();
+    // The device side speaks plain MQTT to the same broker.
+    const device = await mqtt.connectAsync(broker.url);
+    // NODE_EXTRA_CA_CERTS is how a user has Node trust a broker's private certificate.
+    const hub = await startHubProcess({
+      args: ['--mqtt-url', `mqtts://127.0.0.1:${broker.tlsPort}`],
+      env: { NODE_EXTRA_CA_CERTS: certFile },
+    });
+    try {
+      const commands: string[] = [];
+      device.on('message', (topic, payload) => {
+        if (topic === 'tls-test/fan/set') commands.push(String(payload));
+      });
+      await device.subscribeAsync('tls-test/fan/set');
+      const node = { identifiers: ['tls-test-fan'], name: 'TLS fan' };
+      await device.publishAsync(
+        'homeassistant/switch/tls-test-fan/power/config',
+        JSON.stringify({
+          name: 'Power',
+          command_topic: 'tls-test/fan/set',
+          state_topic: 'tls-test/fan/state',
+          unique_id: 'tls-test-fan-power',
+          device: node,
+        }),
+        { qos: 1, retain: true },
+      );
+      const fan = await eventually(
+        async () => {
+          const things = (await (await hub.api('/api/things')).json()) as Array<{ id: string; name: string }>;
+          return things.find((t) => t.name === 'TLS fan')?.id;
+        },
+        { timeoutMs: 15_000, what: 'the fan to be discovered over TLS' },
+      );
+      await device.publishAsync('tls-test/fan/state', 'ON');
+      await eventually(
+        async () => {
+          const body = (await (await hub.api(`/api/things/${fan}/properties/switch.on`)).json()) as { value: unknown };
+          return body.value === true;
+        },
+        { timeoutMs: 10_000, what: "the fan's state to arrive over TLS" },
+      );
+      const response = await hub.api(`/api/things/${fan}/actions/turn_off`, { method: 'POST', body: '{}' });
+      assert.equal(response.status, 202);
+      await eventually(() => commands.includes('OFF'), { timeoutMs: 10_000, what: 'the command to reach the fan' });
+    } finally {
+      await hub.stop();
+      await device.publishAsync('homeassistant/switch/tls-test-fan/power/config', '', { qos: 1, retain: true });
+      await device.endAsync();
       await broker.stop();
     }
   });
