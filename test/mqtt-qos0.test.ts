@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
@@ -10,7 +8,8 @@ import { EmbeddedBroker } from '../src/adapters/mqtt/broker.ts';
 import { MqttConnection } from '../src/adapters/mqtt/connection.ts';
 import { PublishReader } from '../src/adapters/mqtt/publish-reader.ts';
 import { encodePublish } from '../src/adapters/mqtt/publish-writer.ts';
-import { eventually, startHubProcess, tempDir } from './helpers/hub-process.ts';
+import { selfSignedCertificate } from './helpers/certificate.ts';
+import { eventually, startHubProcess } from './helpers/hub-process.ts';
 import { needService, services } from './helpers/services.ts';
 
 const mosquittoSkip = await needService('mqtt');
@@ -345,19 +344,7 @@ describe('after the broker restarts', () => {
 
 describe('a hub on an mqtts:// broker (its own process, as a user starts it)', () => {
   test('reads a device over TLS, and its command reaches the device', async () => {
-    const dir = await tempDir();
-    const certFile = join(dir, 'cert.pem');
-    const keyFile = join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1'].concat([
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ]),
-      { stdio: 'ignore' },
-    );
+    const { certFile, keyFile } = await selfSignedCertificate();
     const broker = new EmbeddedBroker({ port: 0, host: '127.0.0.1', tls: { port: 0, cert: certFile, key: keyFile } });
     await broker.start();
     // The device side speaks plain MQTT to the same broker.

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import type { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
 import { createTriad } from '../src/triad.ts';
+import { selfSignedCertificate } from './helpers/certificate.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
 type Json = Record<string, unknown>;
@@ -744,30 +744,7 @@ describe('security: TLS for HTTP, WebSocket and MQTT', () => {
   let hub: Hub;
   let cert: Buffer;
   before(async () => {
-    const dir = await tempDir();
-    const certFile = join(dir, 'cert.pem');
-    const keyFile = join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { certFile, keyFile } = await selfSignedCertificate();
     cert = await readFile(certFile);
     hub = await startHub({ tls: { cert: certFile, key: keyFile }, mqtt: { port: 0, host: '127.0.0.1', tlsPort: 0 } });
   });
