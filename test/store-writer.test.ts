@@ -410,6 +410,36 @@ describe('the writer thread copies a long batch over in parts', () => {
     assert.deepEqual(sent, [{ rows: rows + 10, more: false, turn: sent[0]?.turn }]);
   });
 
+  it('a batch written in slices, with pauses between them, is read whole or not at all', async () => {
+    // A batch of a write window's size pauses every 0.3 ms of rows (sqlite-writer-thread.mjs),
+    // holding its transaction open meanwhile; readers on the hub's own connection, polling all
+    // the while, must see none of its rows or all of them.
+    const household = unique('hh');
+    const rows = PART_ROWS * MAX_SPREAD_PARTS - 10;
+    const big = 'x'.repeat(4000);
+    const count = (store as unknown as { db: { prepare(sql: string): { pluck(): { get(h: string): number } } } }).db
+      .prepare('SELECT count(*) FROM history WHERE household_id = ?')
+      .pluck();
+    const seen: number[] = [];
+    let done = false;
+    const writing = store
+      .appendHistory(Array.from({ length: rows }, (_, n) => change(household, n + 1, { to: `${big}${n}` })))
+      .finally(() => {
+        done = true;
+      });
+    while (!done) {
+      seen.push(count.get(household));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await writing;
+    assert.ok(seen.length > 1, 'read while the batch was being written');
+    assert.deepEqual(
+      seen.filter((n) => n !== 0 && n !== rows),
+      [],
+    );
+    assert.equal(count.get(household), rows);
+  });
+
   it('refuses a batch whose later part cannot be copied, storing none of it, and keeps working', async () => {
     sent = [];
     const household = unique('hh');
