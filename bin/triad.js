@@ -1,10 +1,21 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so there is no build step to forget.
-import { register } from 'tsx/esm/api';
+// Runs the command line bundled by `npm install` (dist/, see scripts/cli-bundle.mjs) while it is
+// newer than every source it holds; otherwise the TypeScript sources directly, through tsx, so an
+// edited source is run as it is and there is no build step to forget. TRIAD_FROM_SOURCE=1 always
+// runs the sources.
+import { freshBundle } from '../scripts/cli-bundle.mjs';
 
-register();
+const bundle = process.env.TRIAD_FROM_SOURCE ? null : freshBundle();
+let modules;
+if (bundle) {
+  modules = { quietDebug: bundle.quietDebug, cli: bundle.cli };
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  modules = { quietDebug: '../src/adapters/mqtt/quiet-debug.ts', cli: '../src/cli/main.ts' };
+}
 // Before anything loads MQTT: its disabled loggers otherwise allocate on every packet.
-const { quietDisabledDebugLoggers } = await import('../src/adapters/mqtt/quiet-debug.ts');
+const { quietDisabledDebugLoggers } = await import(modules.quietDebug);
 quietDisabledDebugLoggers();
-const { main } = await import('../src/cli/main.ts');
+const { main } = await import(modules.cli);
 await main(process.argv);

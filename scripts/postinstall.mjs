@@ -1,10 +1,18 @@
 #!/usr/bin/env node
-// `npm install` builds the dashboard, so `npm start` serves it right away. Skipped (with a note)
-// when the dashboard's build tools were not installed, e.g. `npm install --omit=dev`.
+// `npm install` bundles the command line (scripts/cli-bundle.mjs), so `triad start` starts in about
+// half the time, and builds the dashboard, so `npm start` serves it right away. The dashboard is
+// skipped (with a note) when its build tools were not installed, e.g. `npm install --omit=dev`; a
+// bundle that cannot be built is skipped too, and the hub runs from its sources as before.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
+try {
+  const { buildBundle } = await import('./cli-bundle.mjs');
+  await buildBundle();
+} catch (error) {
+  console.log(`triad: command line not bundled (${error.message.split('\n')[0]}); it runs from its sources`);
+}
 if (!existsSync(`${root}web/index.html`)) process.exit(0);
 if (!existsSync(`${root}node_modules/vite/package.json`)) {
   console.log('triad: dashboard not built (vite is not installed); run `npm run build` after installing it');

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freshBundle } from '../../scripts/cli-bundle.mjs';
 import { residentBytes, sleep, startProcess, tsNode } from '../lib/processes.ts';
 import { progress } from '../lib/progress.ts';
 import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
@@ -98,7 +99,7 @@ export function scaleFigure(result: { floor: ScalePoint; points: ScalePoint[] },
     columns: ['things', 'RSS MiB', 'bytes/thing', 'start s', 'updates/s', '÷ 10-thing hub (RSS / start / updates)'],
     rows,
     notes: [
-      'Start = spawning `triad start` on a store that already holds the things and their latest values, until it prints "is running" (includes Node.js and tsx start-up, which the 10-thing hub pays too).',
+      `Start = spawning \`triad start\` on a store that already holds the things and their latest values, until it prints "is running" (includes Node.js start-up and loading the command line, which the 10-thing hub pays too). ${freshBundle() ? 'This run loaded the bundle `npm install` built (dist/).' : 'This run loaded the TypeScript sources through tsx (the bundle in dist/ is missing or older than a source), which takes about half a second longer.'}`,
       'Updates/s = reports to random things through core.ingest (twin, bus, history) until committed, in one process.',
       'Goal (issue 9): 100,000 things in under 1 GiB, started in under 5 s.',
     ],

@@ -37,6 +37,8 @@ export interface HubProcess {
 
 /** Starts `triad start` as its own process, the way a user would, and waits until it is ready. */
 export async function startHubProcess(options: {
+  /** The script to run instead of bin/triad.js (a bundle's launcher). */
+  entry?: string;
   args?: string[];
   dataDir?: string;
   httpPort?: number;
@@ -45,7 +47,7 @@ export async function startHubProcess(options: {
   const dataDir = options.dataDir ?? (await tempDir());
   const httpPort = options.httpPort ?? (await freePort());
   const args = [
-    'bin/triad.js',
+    options.entry ?? 'bin/triad.js',
     'start',
     '--data',
     dataDir,
