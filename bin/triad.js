@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Runs the command line bundled by `npm install` (dist/, see scripts/cli-bundle.mjs) while it is
 // newer than every source it holds; otherwise the TypeScript sources directly, through tsx, so an
-// edited source is run as it is and there is no build step to forget. TRIAD_FROM_SOURCE=1 always
-// runs the sources.
+// edited source is run as it is and there is no build step to forget. TRIAD_FROM_SOURCE=1 (any
+// value but 0) always runs the sources.
 import { freshBundle } from '../scripts/cli-bundle.mjs';
 
-const bundle = process.env.TRIAD_FROM_SOURCE ? null : freshBundle();
+const fromSource = !['', '0', undefined].includes(process.env.TRIAD_FROM_SOURCE);
+const bundle = fromSource ? null : freshBundle();
 let modules;
 if (bundle) {
   modules = { quietDebug: bundle.quietDebug, cli: bundle.cli };

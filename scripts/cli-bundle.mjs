@@ -4,8 +4,8 @@
 // about half of a hub's start-up (0.56 s of importing against 0.28 s bundled, on a two-core
 // machine); an edited source simply makes bin/triad.js run the sources through tsx again, so there
 // is still no build step to forget.
-import { readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -15,15 +15,18 @@ export const BUNDLE_DIR = join(ROOT, 'dist');
 const ENTRIES = { cli: 'src/cli/main.ts', 'quiet-debug': 'src/adapters/mqtt/quiet-debug.ts' };
 
 /**
- * The bundle's modules when every file it was built from is older than it; null when it is
- * missing, unreadable, or any of its sources changed (or went away) since.
+ * The bundle's modules when every file it was built from is older than the moment its build
+ * started (a source saved while esbuild ran counts as newer); null when it is missing, half
+ * written (the manifest is removed before a build and written last), or any of its sources
+ * changed or went away since.
  */
 export function freshBundle(dir = BUNDLE_DIR) {
   try {
     const manifest = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
-    const built = statSync(join(dir, 'cli.mjs')).mtimeMs;
+    if (typeof manifest.startedAt !== 'number' || !Array.isArray(manifest.inputs)) return null;
+    for (const output of Object.keys(ENTRIES)) statSync(join(dir, `${output}.mjs`));
     for (const input of manifest.inputs) {
-      if (statSync(join(dir, input)).mtimeMs > built) return null;
+      if (statSync(join(dir, input)).mtimeMs >= manifest.startedAt) return null;
     }
     return {
       cli: pathToFileURL(join(dir, 'cli.mjs')).href,
@@ -36,13 +39,19 @@ export function freshBundle(dir = BUNDLE_DIR) {
 
 /**
  * Bundles the command line into `dir`. Packages stay imports of node_modules. A source's
- * `import.meta.url` becomes its own file's address, worked out from the bundle's, so what it finds
- * beside itself (the writer thread's script, the OCPP schemas, web/dist, package.json) is found
- * the same from the bundle. The manifest, written last, lists every source the bundle holds.
+ * `import.meta.url` (in a .ts source: the only kind bundled) becomes its own file's address,
+ * worked out from the bundle's, so what it finds beside itself (the writer thread's script, the
+ * OCPP schemas, web/dist, package.json) is found the same from the bundle. The old manifest goes
+ * first and the new one comes last, each output is written under a name of its own and renamed
+ * into place, so a hub started during a build, or a second build at the same time, never runs a
+ * half-written bundle: it runs the sources. The manifest lists every source the bundle holds,
+ * with the build options' files (tsconfig.json, this script).
  */
 export async function buildBundle(dir = BUNDLE_DIR) {
   const { build } = await import('esbuild');
   await mkdir(dir, { recursive: true });
+  await rm(join(dir, 'inputs.json'), { force: true });
+  const startedAt = Date.now();
   const ownUrl = {
     name: 'own-import-meta-url',
     setup(b) {
@@ -68,15 +77,24 @@ export async function buildBundle(dir = BUNDLE_DIR) {
     keepNames: true,
     sourcemap: 'linked',
     metafile: true,
+    write: false,
     logLevel: 'warning',
     plugins: [ownUrl],
   });
+  const unique = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  for (const file of result.outputFiles) {
+    await writeFile(`${file.path}.${unique}.tmp`, file.contents);
+    await rename(`${file.path}.${unique}.tmp`, file.path);
+  }
   // Relative to the bundle, like its addresses: a checkout moved elsewhere keeps a working bundle.
-  const inputs = Object.keys(result.metafile.inputs).map((path) => relative(dir, join(process.cwd(), path)));
+  const sources = Object.keys(result.metafile.inputs).map((path) => join(process.cwd(), path));
+  const inputs = [...sources, join(ROOT, 'tsconfig.json'), fileURLToPath(import.meta.url)]
+    .filter((path) => existsSync(path))
+    .map((path) => relative(dir, path));
   const manifest = join(dir, 'inputs.json');
-  await writeFile(`${manifest}.tmp`, JSON.stringify({ inputs }, null, 1));
-  await rename(`${manifest}.tmp`, manifest);
-  return { dir, inputs: inputs.length };
+  await writeFile(`${manifest}.${unique}.tmp`, JSON.stringify({ startedAt, inputs }, null, 1));
+  await rename(`${manifest}.${unique}.tmp`, manifest);
+  return { dir, inputs: sources.length };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -29,7 +29,7 @@ describe('the bundled command line', () => {
     const fresh = freshBundle(dir);
     assert.ok(fresh, 'a bundle just built is fresh');
     const { inputs } = JSON.parse(await readFile(join(dir, 'inputs.json'), 'utf8')) as { inputs: string[] };
-    for (const source of ['src/cli/main.ts', 'src/core/hub.ts', 'src/store/sqlite-writer.ts'])
+    for (const source of ['src/cli/main.ts', 'src/core/hub.ts', 'src/store/sqlite-writer.ts', 'tsconfig.json'])
       assert.ok(
         inputs.some((input) => join(dir, input) === join(ROOT, source)),
         `${source} is in the manifest`,
@@ -39,19 +39,26 @@ describe('the bundled command line', () => {
   it('is not used once a source it holds is newer, missing, or its manifest is gone', async () => {
     const manifestPath = join(dir, 'inputs.json');
     const manifest = await readFile(manifestPath, 'utf8');
-    const { inputs } = JSON.parse(manifest) as { inputs: string[] };
+    const { inputs, startedAt } = JSON.parse(manifest) as { inputs: string[]; startedAt: number };
+    const withInputs = (list: string[]) => writeFile(manifestPath, JSON.stringify({ startedAt, inputs: list }));
     const edited = join(dir, 'edited.ts');
     try {
       await writeFile(edited, 'export {};');
-      // An edit made after the build: the source's time is later than the bundle's.
+      // Saved while the build ran: older than the bundle's files, but not than the build's start.
+      const during = new Date(startedAt + 1);
+      await utimes(edited, during, during);
+      await withInputs([...inputs, 'edited.ts']);
+      assert.equal(freshBundle(dir), null, 'a source saved during the build');
       const later = new Date(Date.now() + 60_000);
       await utimes(edited, later, later);
-      await writeFile(manifestPath, JSON.stringify({ inputs: [...inputs, 'edited.ts'] }));
-      assert.equal(freshBundle(dir), null, 'a newer source');
-      await writeFile(manifestPath, JSON.stringify({ inputs: [...inputs, 'gone.ts'] }));
+      assert.equal(freshBundle(dir), null, 'a source edited after the build');
+      const before = new Date(startedAt - 60_000);
+      await utimes(edited, before, before);
+      assert.ok(freshBundle(dir), 'the same source, older than the build');
+      await withInputs([...inputs, 'gone.ts']);
       assert.equal(freshBundle(dir), null, 'a source that went away');
       await rm(manifestPath);
-      assert.equal(freshBundle(dir), null, 'no manifest');
+      assert.equal(freshBundle(dir), null, 'no manifest (a build under way)');
       await writeFile(manifestPath, '{"inputs": ');
       assert.equal(freshBundle(dir), null, 'a broken manifest');
     } finally {

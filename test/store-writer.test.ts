@@ -336,7 +336,9 @@ it('splits a batch into parts of at most the part size, keeping every row and it
 describe('the writer thread copies a long batch over in parts', () => {
   let store: SqliteStore;
   /** Each message to the thread, with the event-loop turn it was sent in. */
-  let sent: Array<{ rows: number; more: boolean; turn: number }>;
+  let sent: Array<{ rows: number; more: boolean; turn: number }> = [];
+  /** The thread's replies: one per batch, with how often it paused within it. */
+  let replies: Array<{ id: number; changes?: number; pauses?: number }> = [];
   let turn = 0;
   let counting = true;
   const countTurns = () => {
@@ -346,7 +348,12 @@ describe('the writer thread copies a long batch over in parts', () => {
   before(async () => {
     store = await open(join(dir, 'parts.db'), 'thread');
     await store.appendHistory([change(unique('hh'), 0)]);
-    const worker = (store as unknown as { writer: { worker: { postMessage(message: unknown): void } } }).writer.worker;
+    const worker = (
+      store as unknown as {
+        writer: { worker: { postMessage(message: unknown): void; on(event: 'message', f: (m: never) => void): void } };
+      }
+    ).writer.worker;
+    worker.on('message', (reply: (typeof replies)[number]) => replies.push(reply));
     const post = worker.postMessage.bind(worker);
     worker.postMessage = (message: unknown) => {
       const m = message as { steps?: WriteStep[]; more?: boolean };
@@ -402,21 +409,27 @@ describe('the writer thread copies a long batch over in parts', () => {
     );
   });
 
-  it('a batch of a flood (more than MAX_SPREAD_PARTS parts) in one message, as before', async () => {
+  it('a batch of a flood (more than MAX_SPREAD_PARTS parts) in one message, as before, and without pauses', async () => {
     sent = [];
+    replies = [];
     const household = unique('hh');
     const rows = PART_ROWS * MAX_SPREAD_PARTS + 1;
     await store.appendHistory(Array.from({ length: rows }, (_, n) => change(household, n + 1)));
     assert.deepEqual(sent, [{ rows: rows + 10, more: false, turn: sent[0]?.turn }]);
+    assert.equal(replies.at(-1)?.pauses, 0);
   });
 
   it('a batch written in slices, with pauses between them, is read whole or not at all', async () => {
     // A batch of a write window's size pauses every 0.3 ms of rows (sqlite-writer-thread.mjs),
     // holding its transaction open meanwhile; readers on the hub's own connection, polling all
-    // the while, must see none of its rows or all of them.
+    // the while, must see none of its rows or all of them. Well under the flood size, which
+    // would run without pauses.
+    sent = [];
+    replies = [];
     const household = unique('hh');
-    const rows = PART_ROWS * MAX_SPREAD_PARTS - 10;
-    const big = 'x'.repeat(4000);
+    const rows = PART_ROWS * 4;
+    assert.ok(rows + 10 < PART_ROWS * MAX_SPREAD_PARTS);
+    const big = 'x'.repeat(8000);
     const count = (store as unknown as { db: { prepare(sql: string): { pluck(): { get(h: string): number } } } }).db
       .prepare('SELECT count(*) FROM history WHERE household_id = ?')
       .pluck();
@@ -432,6 +445,7 @@ describe('the writer thread copies a long batch over in parts', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     await writing;
+    assert.ok((replies.at(-1)?.pauses ?? 0) > 0, 'the thread paused within the batch');
     assert.ok(seen.length > 1, 'read while the batch was being written');
     assert.deepEqual(
       seen.filter((n) => n !== 0 && n !== rows),

@@ -33,18 +33,22 @@ function statement(sql) {
  * whatever the machine was to run next: the report on its way through the broker, the command on
  * its way back. Measured with the ideal relay beside a thread busy 3 ms every 50 ms, its p99 at
  * 1,000 reports/s went from ~0.8 to ~2.5 ms, at any nice level; the same work in 0.3 ms slices
- * with a 50 µs sleep between them left it at ~0.85. Here, Triad's own p99 at 1,000 reports/s
- * went from a median of 2.41 to 1.77 ms (nine trials a side, alternating). The sleep costs wall
- * time, not CPU. A batch from a flood (more rows than the hub spreads over parts, PART_ROWS ×
+ * with these sleeps between them left it at ~0.85. Here, Triad's own p99 at 1,000 reports/s went
+ * from a median of 2.41 to 1.77 ms (nine trials a side, alternating). The sleep asks for 50 µs;
+ * the kernel's timer slack makes it ~0.1 ms, so a window's transaction stays open a few
+ * milliseconds longer (WAL readers never see it half done), and it costs wall time, not CPU. A
+ * batch from a flood (more rows than the hub spreads over parts, `pausedBatchRows`: PART_ROWS ×
  * MAX_SPREAD_PARTS in sqlite-writer.ts) runs without pauses: there the thread's throughput is
- * what counts, and everything else is busy anyway.
+ * what counts, and everything else is busy anyway. The pause comes before a row, never after the
+ * last one, so the commit does not wait for it.
  */
 const SLICE_MS = 0.3;
 const PAUSE_MS = 0.05;
-const PAUSED_BATCH_ROWS = 512;
 const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 let sliceStart = 0;
 let pausing = false;
+/** Pauses in the current batch, sent with its reply (the tests look at it). */
+let pauses = 0;
 
 /** Runs every row of every step; returns the rows changed, for the callers that count them. */
 function runSteps(steps) {
@@ -53,13 +57,14 @@ function runSteps(steps) {
     const prepared = statement(step.sql);
     const json = step.json;
     for (const row of step.rows) {
+      if (pausing && performance.now() - sliceStart > SLICE_MS) {
+        Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
+        pauses++;
+        sliceStart = performance.now();
+      }
       // Columns sent as objects are stored as their JSON text (WriteStep.json in sqlite-writer.ts).
       if (json) for (const column of json) row[column] = JSON.stringify(row[column]);
       changes += prepared.run(row).changes;
-      if (pausing && performance.now() - sliceStart > SLICE_MS) {
-        Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
-        sliceStart = performance.now();
-      }
     }
   }
   return changes;
@@ -94,11 +99,12 @@ parentPort.on('message', (message) => {
   }
   try {
     const rows = steps.reduce((n, step) => n + step.rows.length, 0);
-    pausing = rows <= PAUSED_BATCH_ROWS;
+    pausing = rows <= workerData.pausedBatchRows;
     sliceStart = performance.now();
+    pauses = 0;
     // A statement alone commits for less than one wrapped in a transaction.
     const changes = rows === 1 ? runSteps(steps) : inTransaction(steps);
-    parentPort.postMessage({ id: message.id, changes });
+    parentPort.postMessage({ id: message.id, changes, pauses });
   } catch (error) {
     parentPort.postMessage({
       id: message.id,

@@ -27,6 +27,8 @@ export function withJsonText(row: unknown[], json: readonly number[]): unknown[]
 interface Reply {
   id: number;
   changes?: number;
+  /** How often the thread paused within the batch (see sqlite-writer-thread.mjs). */
+  pauses?: number;
   error?: { message: string; code?: string };
 }
 
@@ -211,7 +213,8 @@ export class SqliteWriter {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./sqlite-writer-thread.mjs', import.meta.url), {
-      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs },
+      // Batches up to the longest the hub spreads over parts pause now and then (see the thread).
+      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, pausedBatchRows: PART_ROWS * MAX_SPREAD_PARTS },
       // The hub's own loader flags (tsx) are not needed by the thread's plain JavaScript.
       execArgv: [],
     });
