@@ -1,16 +1,13 @@
 #!/usr/bin/env node
-// Runs the command line bundled by `npm install` (dist/, see scripts/cli-bundle.mjs) while it is
-// newer than every source it holds; otherwise the TypeScript sources directly, through tsx, so an
+// Runs the command line bundled by `npm install` (dist/, see scripts/cli-bundle.mjs) while every
+// source it holds is older than its build; otherwise the TypeScript sources directly, through tsx, so an
 // edited source is run as it is and there is no build step to forget. TRIAD_FROM_SOURCE=1 (any
 // value but 0) always runs the sources.
 import { freshBundle } from '../scripts/cli-bundle.mjs';
 
 const fromSource = !['', '0', undefined].includes(process.env.TRIAD_FROM_SOURCE);
-const bundle = fromSource ? null : freshBundle();
-let modules;
-if (bundle) {
-  modules = { quietDebug: bundle.quietDebug, cli: bundle.cli };
-} else {
+let modules = fromSource ? null : freshBundle();
+if (!modules) {
   const { register } = await import('tsx/esm/api');
   register();
   modules = { quietDebug: '../src/adapters/mqtt/quiet-debug.ts', cli: '../src/cli/main.ts' };

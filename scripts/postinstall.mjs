@@ -5,10 +5,9 @@
 // bundle that cannot be built is skipped too, and the hub runs from its sources as before.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { buildBundle, ROOT as root } from './cli-bundle.mjs';
 
-const root = new URL('..', import.meta.url).pathname;
 try {
-  const { buildBundle } = await import('./cli-bundle.mjs');
   await buildBundle();
 } catch (error) {
   console.log(`triad: command line not bundled (${error.message.split('\n')[0]}); it runs from its sources`);

@@ -121,6 +121,7 @@ describe('bench goals', () => {
       startMs,
       updatesPerSecond: 1,
       fillSeconds: 1,
+      fromBundle: true,
     });
     const judge = (points: ReturnType<typeof point>[]) =>
       judgeGoals({ scale: { floor: point(10, 160, 600), points } })[5];

@@ -26,6 +26,8 @@ export interface ScalePoint {
   /** State updates per second through the core into history, with that many things loaded. */
   updatesPerSecond: number;
   fillSeconds: number;
+  /** Whether that start loaded the bundle `npm install` built (dist/) rather than the sources through tsx. */
+  fromBundle: boolean;
 }
 
 /** Fills a store through an in-process hub (the probe), then starts the real process on it. */
@@ -49,6 +51,8 @@ async function measureSize(things: number, updateSeconds: number): Promise<Scale
     if (!line) throw new Error(`the scale probe printed no result:\n${probe.output().slice(-2000)}`);
     const result = JSON.parse(line) as ProbeResult;
     progress.show(`scale · starting triad with ${things.toLocaleString('en-US')} things in its store`);
+    // Asked as bin/triad.js asks it, just before it does.
+    const fromBundle = freshBundle() !== null;
     const triad = await startTriad({ dataDir });
     // Let start-up garbage be collected the way it would be in the first seconds of real life.
     await sleep(1500);
@@ -60,6 +64,7 @@ async function measureSize(things: number, updateSeconds: number): Promise<Scale
       rssBytes,
       updatesPerSecond: result.updatesPerSecond,
       fillSeconds: result.fillSeconds,
+      fromBundle,
     };
   } finally {
     await rm(dataDir, { recursive: true, force: true });
@@ -78,6 +83,14 @@ export async function measureScale(
 }
 
 const MiB = 1024 * 1024;
+
+/** Which build the measured starts loaded: they are only comparable when it was the same one. */
+function loadedFrom(points: ScalePoint[]): string {
+  if (points.every((p) => p.fromBundle)) return 'Every start loaded the bundle `npm install` built (dist/).';
+  if (points.every((p) => !p.fromBundle))
+    return 'Every start loaded the TypeScript sources through tsx (the bundle in dist/ was missing or older than a source), about half a second slower than the bundle.';
+  return 'Some starts loaded the bundle in dist/ and some the sources through tsx (a source changed during the run): compare them with care.';
+}
 
 export function scaleFigure(result: { floor: ScalePoint; points: ScalePoint[] }, setup: string): FigureResult {
   const { floor } = result;
@@ -99,7 +112,7 @@ export function scaleFigure(result: { floor: ScalePoint; points: ScalePoint[] },
     columns: ['things', 'RSS MiB', 'bytes/thing', 'start s', 'updates/s', '÷ 10-thing hub (RSS / start / updates)'],
     rows,
     notes: [
-      `Start = spawning \`triad start\` on a store that already holds the things and their latest values, until it prints "is running" (includes Node.js start-up and loading the command line, which the 10-thing hub pays too). ${freshBundle() ? 'This run loaded the bundle `npm install` built (dist/).' : 'This run loaded the TypeScript sources through tsx (the bundle in dist/ is missing or older than a source), which takes about half a second longer.'}`,
+      `Start = spawning \`triad start\` on a store that already holds the things and their latest values, until it prints "is running" (includes Node.js start-up and loading the command line, which the 10-thing hub pays too). ${loadedFrom(all)}`,
       'Updates/s = reports to random things through core.ingest (twin, bus, history) until committed, in one process.',
       'Goal (issue 9): 100,000 things in under 1 GiB, started in under 5 s.',
     ],
