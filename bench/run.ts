@@ -8,7 +8,13 @@ import { apiFigure, measureApi } from './figures/api.ts';
 import { type GoalInputs, goalsFigure, judgeGoals } from './figures/goals.ts';
 import { ingestFigure, measureIngest } from './figures/ingest.ts';
 import { highestSustainedRate, maxRateFigure, type SustainedRate } from './figures/max-rate.ts';
-import { type Contestant, measureInterleaved, type RoundTripPlan, roundTripFigure } from './figures/round-trip.ts';
+import {
+  type Contestant,
+  LEAD_IN_SECONDS,
+  measureInterleaved,
+  type RoundTripPlan,
+  roundTripFigure,
+} from './figures/round-trip.ts';
 import { measureScale, scaleFigure } from './figures/scale.ts';
 import { type Broker, startAedes, startMosquitto } from './lib/brokers.ts';
 import { writeResults } from './lib/output.ts';
@@ -120,7 +126,7 @@ async function main(): Promise<void> {
           } else sustained.push(await highestSustainedRate(broker, runner, plan.maxRate.steps, plan.maxRate.seconds));
         }
       }
-      const rtSetup = `${mode}: ${rt.rates.join(', ')} reports/s, ${rt.rates.map((r) => `${rt.seconds(r)} s`).join(' / ')} per trial, median of ${rt.trials} trial(s) by p50, trials interleaved across systems, QoS 0, broker ${shared.kind}`;
+      const rtSetup = `${mode}: ${rt.rates.join(', ')} reports/s, ${rt.rates.map((r) => `${rt.seconds(r)} s`).join(' / ')} per trial after a ${LEAD_IN_SECONDS} s lead-in at the same rate, median of ${rt.trials} trial(s) by p50, trials interleaved across systems, QoS 0, broker ${shared.kind}`;
       if (only.has('round-trip')) judged.roundTrip = outcomes;
       if (only.has('max-rate')) judged.sustained = sustained;
       if (only.has('round-trip')) figures.push(roundTripFigure(outcomes, rt, shared.kind, rtSetup));

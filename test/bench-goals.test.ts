@@ -9,13 +9,15 @@ import type { RunnerOutcome, Trial } from '../bench/figures/round-trip.ts';
  * The benchmark's goals table (bench/figures/goals.ts) judges issue 9's goals from a run's own
  * figures: these pin the arithmetic and the cases a run cannot decide, on made-up figures.
  */
-function trial(p50: number, p99: number, cpu: number): Trial {
+function trial(p50: number, p99: number, cpu: number, leadInP99?: number): Trial {
   return {
     rate: 0,
     sent: 100,
     received: 100,
     lost: 0,
     latency: { count: 100, p50, p99, max: p99 },
+    measured: 100,
+    leadIn: leadInP99 === undefined ? null : { count: 100, p50, p99: leadInP99, max: leadInP99 },
     sendSeconds: 1,
     generatorCpu: 0.1,
     cpuPerMessageUs: cpu,
@@ -67,6 +69,21 @@ describe('bench goals', () => {
     const [p50b, , cpub] = judgeGoals({ roundTrip: [ideal, nodeRed, over] });
     assert.equal(p50b.verdict, 'not met');
     assert.equal(cpub.verdict, 'not met');
+  });
+
+  it("shows the lead-in's p99 ratio beside the p99 verdict without judging it", () => {
+    const withLead = (name: string, a: number, b: number) =>
+      outcome(name, trial(0.1, 0.4, 40, a), trial(0.3, 0.8, 15, b));
+    const triad = withLead('Triad (mode single)', 0.8, 16);
+    const [, p99] = judgeGoals({ roundTrip: [withLead('ideal relay', 0.4, 0.8), nodeRed, triad] });
+    // The measured parts are equal, so the goal is met, whatever the lead-in did.
+    assert.equal(p99.verdict, 'met');
+    assert.equal(
+      p99.measured,
+      '1× at 1,000/s, 1× at 5,000/s; not judged, the lead-in from quiet: 2× at 1,000/s, 20× at 5,000/s',
+    );
+    // Without lead-ins (the reference's missing) nothing is added.
+    assert.equal(judgeGoals({ roundTrip: [ideal, nodeRed, triad] })[1].measured, '1× at 1,000/s, 1× at 5,000/s');
   });
 
   it('leaves a goal undecided when a figure or a system was not measured', () => {

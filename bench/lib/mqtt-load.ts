@@ -37,12 +37,19 @@ export interface RoundTripOptions {
   /**
    * How an answer is matched to its report: 'seq' reads `seq` from the answer's JSON; 'order'
    * takes the n-th answer as the answer to the n-th report (for systems whose command payload
-   * cannot carry the report's number; then a lost message shifts the later pairs).
+   * cannot carry the report's number; then a lost message shifts the later pairs, and a lead-in
+   * report lost files the first measured answer as the lead-in's, so the measured figures are
+   * approximate whenever `lost` is not 0).
    */
   correlate: 'seq' | 'order';
   /** How long to wait for stragglers after the last report. */
   drainMs?: number;
-  /** Called once the subscriber is ready, before the first report; e.g. to read CPU counters. */
+  /**
+   * Seconds of reports at the same rate sent first and left out of the latency, straight before
+   * the measured ones (no pause between them). Their losses still count.
+   */
+  leadInSeconds?: number;
+  /** Called when the first measured report is due (after the lead-in); e.g. to read CPU counters. */
   onStart?: () => void;
   /**
    * The device's confirmation, published by the answering side for each answer, as a real fan
@@ -56,12 +63,19 @@ export interface RoundTripResult {
   sent: number;
   received: number;
   lost: number;
-  /** Milliseconds from a report's publication to its answer's arrival. */
+  /** Milliseconds from a report's publication to its answer's arrival (measured reports only). */
   latency: Distribution;
-  /** Seconds the reports took to go out (a slow publisher shows up here, not as latency). */
+  /** Answers to measured reports (`received` counts the lead-in's too). */
+  measured: number;
+  /** The lead-in's latency, when there was one: how the system met the rate from where it stood. */
+  leadIn: Distribution | null;
+  /**
+   * Seconds the measured reports took to go out (a slow publisher shows up here, not as latency).
+   * `sent`, `received` and `lost` count the lead-in's reports too.
+   */
   sendSeconds: number;
   /**
-   * The load generator's own CPU while it sent, as a share of one core: it publishes, times the
+   * The load generator's own CPU while it sent the measured reports, as a share of one core: it publishes, times the
    * answers and sends the fan's confirmations on one event loop, and near 1 its own queue delays
    * the answers it times, so the latency is partly its own.
    */
@@ -70,10 +84,17 @@ export interface RoundTripResult {
 
 /** Publishes reports at a fixed rate and times each answer: the round trip through a system. */
 export async function roundTrip(options: RoundTripOptions): Promise<RoundTripResult> {
-  const total = Math.max(1, Math.round(options.rate * options.seconds));
+  const lead = Math.round(options.rate * (options.leadInSeconds ?? 0));
+  const measuredTotal = Math.max(1, Math.round(options.rate * options.seconds));
+  const total = lead + measuredTotal;
   const sentAt = new Float64Array(total);
-  const latencies = new Float64Array(total);
+  const latencies = new Float64Array(measuredTotal);
+  const leadLatencies = new Float64Array(lead);
+  /** Reports answered, so an answer that comes twice is counted once. */
+  const answered = new Uint8Array(total);
   let received = 0;
+  let measured = 0;
+  let leadReceived = 0;
   let lastArrival = performance.now();
   const subscriber = await connectClient(options.brokerUrl, 'answers');
   const publisher = await connectClient(options.brokerUrl, 'reports');
@@ -91,18 +112,28 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
           seq = -1;
         }
       }
-      if (seq < 0 || seq >= total || sentAt[seq] === 0) return;
-      latencies[received++] = now - sentAt[seq];
+      if (seq < 0 || seq >= total || sentAt[seq] === 0 || answered[seq]) return;
+      answered[seq] = 1;
+      received++;
+      if (seq < lead) leadLatencies[leadReceived++] = now - sentAt[seq];
+      else latencies[measured++] = now - sentAt[seq];
     });
     await subscriber.subscribeAsync(options.answerTopic, { qos: 0 });
-    options.onStart?.();
+    if (lead === 0) options.onStart?.();
     const started = performance.now();
-    const cpuAtStart = process.cpuUsage();
+    let measuredFrom = started;
+    let cpuAtStart = process.cpuUsage();
     let sent = 0;
     while (sent < total) {
       const elapsed = performance.now() - started;
       const due = Math.min(total, Math.floor((elapsed / 1000) * options.rate) + 1);
       while (sent < due) {
+        if (sent === lead && lead > 0) {
+          // The measured part starts here, on the lead-in's schedule: CPU is counted from now.
+          options.onStart?.();
+          measuredFrom = performance.now();
+          cpuAtStart = process.cpuUsage();
+        }
         const { topic, payload } = options.report(sent);
         sentAt[sent] = performance.now();
         publisher.publish(topic, payload, { qos: 0 });
@@ -116,7 +147,7 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       if (nextDue > 0) await new Promise((r) => setTimeout(r, Math.min(nextDue, 50)));
       else await new Promise((r) => setImmediate(r));
     }
-    const sendSeconds = (performance.now() - started) / 1000;
+    const sendSeconds = (performance.now() - measuredFrom) / 1000;
     const cpu = process.cpuUsage(cpuAtStart);
     const generatorCpu = (cpu.user + cpu.system) / 1e6 / sendSeconds;
     const drainMs = options.drainMs ?? 2000;
@@ -131,7 +162,9 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       sent: total,
       received,
       lost: total - received,
-      latency: distribution(latencies.subarray(0, received)),
+      latency: distribution(latencies.subarray(0, measured)),
+      measured,
+      leadIn: lead > 0 ? distribution(leadLatencies.subarray(0, leadReceived)) : null,
       sendSeconds,
       generatorCpu,
     };
