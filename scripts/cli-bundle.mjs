@@ -38,6 +38,32 @@ export function freshBundle(dir = BUNDLE_DIR) {
 }
 
 /**
+ * The build `triad` runs: the bundle in `dir` while it is fresh, unless TRIAD_FROM_SOURCE is set
+ * (any value but '' or 0); otherwise the TypeScript sources, through tsx. bin/triad.js runs what
+ * this picks, and the benchmark asks it to say which build it measured.
+ */
+export function chooseBuild(env = process.env, dir = BUNDLE_DIR) {
+  const fromSource = !['', '0', undefined].includes(env.TRIAD_FROM_SOURCE);
+  const bundle = fromSource ? null : freshBundle(dir);
+  if (bundle) return { kind: 'bundle', ...bundle };
+  const source = (name) => pathToFileURL(join(ROOT, ENTRIES[name])).href;
+  return { kind: 'sources', cli: source('cli'), quietDebug: source('quiet-debug') };
+}
+
+/** Runs the command line from a build `chooseBuild` picked, with the process's arguments. */
+export async function runCommandLine(build, argv) {
+  if (build.kind === 'sources') {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  // Before anything loads MQTT: its disabled loggers otherwise allocate on every packet.
+  const { quietDisabledDebugLoggers } = await import(build.quietDebug);
+  quietDisabledDebugLoggers();
+  const { main } = await import(build.cli);
+  await main(argv);
+}
+
+/**
  * Bundles the command line into `dir`. Packages stay imports of node_modules. A source's
  * `import.meta.url` (in a .ts source: the only kind bundled) becomes its own file's address,
  * worked out from the bundle's, so what it finds beside itself (the writer thread's script, the

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildBundle, freshBundle, ROOT } from '../scripts/cli-bundle.mjs';
+import { pathToFileURL } from 'node:url';
+import { buildBundle, chooseBuild, freshBundle, ROOT } from '../scripts/cli-bundle.mjs';
 import { eventually, type HubProcess, startHubProcess } from './helpers/hub-process.ts';
 
 /**
@@ -34,6 +35,15 @@ describe('the bundled command line', () => {
         inputs.some((input) => join(dir, input) === join(ROOT, source)),
         `${source} is in the manifest`,
       );
+  });
+
+  it('is the build chosen while fresh, unless TRIAD_FROM_SOURCE asks for the sources', () => {
+    assert.equal(chooseBuild({}, dir).kind, 'bundle');
+    assert.equal(chooseBuild({ TRIAD_FROM_SOURCE: '0' }, dir).kind, 'bundle');
+    const sources = chooseBuild({ TRIAD_FROM_SOURCE: '1' }, dir);
+    assert.equal(sources.kind, 'sources');
+    assert.equal(sources.cli, pathToFileURL(join(ROOT, 'src/cli/main.ts')).href);
+    assert.equal(chooseBuild({}, join(dir, 'no-such-folder')).kind, 'sources');
   });
 
   it('is not used once a source it holds is newer, missing, or its manifest is gone', async () => {
@@ -71,15 +81,16 @@ describe('the bundled command line', () => {
   describe('a hub run from it', () => {
     let hub: HubProcess;
     before(async () => {
-      // Started the way bin/triad.js starts a fresh bundle, from the test's own copy.
+      // Started the way bin/triad.js starts it (the same two calls), from the test's own copy.
       const launcher = join(dir, 'launch.mjs');
+      const bundler = pathToFileURL(join(ROOT, 'scripts/cli-bundle.mjs')).href;
       await writeFile(
         launcher,
         [
-          "const { quietDisabledDebugLoggers } = await import('./quiet-debug.mjs');",
-          'quietDisabledDebugLoggers();',
-          "const { main } = await import('./cli.mjs');",
-          'await main(process.argv);',
+          `const { chooseBuild, runCommandLine } = await import(${JSON.stringify(bundler)});`,
+          `const build = chooseBuild({}, ${JSON.stringify(dir)});`,
+          "if (build.kind !== 'bundle') throw new Error('the test bundle is not fresh');",
+          'await runCommandLine(build, process.argv);',
         ].join('\n'),
       );
       hub = await startHubProcess({ entry: launcher, args: ['--mqtt-port', '0', '--demo'] });

@@ -61,11 +61,16 @@ function ratioGoal(
   const ref = outcomes.find((o) => reference(o.name) && !o.notMeasured);
   if (!triad || !ref) return notMeasured(goal, `${triad ? 'the reference' : 'Triad'} could not be run`);
   const parts: string[] = [];
+  /** The figure shown beside the verdict, not judged: where the table leaves something out. */
+  const beside: string[] = [];
   let verdict: Verdict = 'met';
   for (const rate of GOALS.rates) {
     const mine = triad.byRate.get(rate);
     const theirs = ref.byRate.get(rate);
-    const r = mine && theirs ? ratio(figure(mine), figure(theirs)) : Number.NaN;
+    const at = (f: (t: TrialFigures) => number) => (mine && theirs ? ratio(f(mine), f(theirs)) : Number.NaN);
+    const shown = shownBeside ? at(shownBeside.figure) : Number.NaN;
+    if (Number.isFinite(shown)) beside.push(`${fmtRatio(shown)} at ${rateLabel(rate)}`);
+    const r = at(figure);
     if (!Number.isFinite(r)) {
       parts.push(`${rateLabel(rate)} not measured`);
       if (verdict === 'met') verdict = 'undecided';
@@ -74,15 +79,6 @@ function ratioGoal(
     parts.push(`${fmtRatio(r)} at ${rateLabel(rate)}`);
     if (r > limit) verdict = 'not met';
   }
-  // A figure shown beside the verdict, not judged: where the table leaves something out.
-  const beside = shownBeside
-    ? GOALS.rates.flatMap((rate) => {
-        const mine = triad.byRate.get(rate);
-        const theirs = ref.byRate.get(rate);
-        const r = mine && theirs ? ratio(shownBeside.figure(mine), shownBeside.figure(theirs)) : Number.NaN;
-        return Number.isFinite(r) ? [`${fmtRatio(r)} at ${rateLabel(rate)}`] : [];
-      })
-    : [];
   const shown = beside.length ? `; ${shownBeside?.label}: ${beside.join(', ')}` : '';
   return { goal, verdict, measured: parts.join(', ') + shown };
 }

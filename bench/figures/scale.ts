@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freshBundle } from '../../scripts/cli-bundle.mjs';
+import { chooseBuild } from '../../scripts/cli-bundle.mjs';
 import { residentBytes, sleep, startProcess, tsNode } from '../lib/processes.ts';
 import { progress } from '../lib/progress.ts';
 import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
@@ -51,8 +51,8 @@ async function measureSize(things: number, updateSeconds: number): Promise<Scale
     if (!line) throw new Error(`the scale probe printed no result:\n${probe.output().slice(-2000)}`);
     const result = JSON.parse(line) as ProbeResult;
     progress.show(`scale · starting triad with ${things.toLocaleString('en-US')} things in its store`);
-    // Asked as bin/triad.js asks it, just before it does.
-    const fromBundle = freshBundle() !== null;
+    // The choice bin/triad.js makes, just before it makes it.
+    const fromBundle = chooseBuild().kind === 'bundle';
     const triad = await startTriad({ dataDir });
     // Let start-up garbage be collected the way it would be in the first seconds of real life.
     await sleep(1500);

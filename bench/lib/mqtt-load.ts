@@ -94,7 +94,6 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
   const answered = new Uint8Array(total);
   let received = 0;
   let measured = 0;
-  let leadReceived = 0;
   let lastArrival = performance.now();
   const subscriber = await connectClient(options.brokerUrl, 'answers');
   const publisher = await connectClient(options.brokerUrl, 'reports');
@@ -115,11 +114,10 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       if (seq < 0 || seq >= total || sentAt[seq] === 0 || answered[seq]) return;
       answered[seq] = 1;
       received++;
-      if (seq < lead) leadLatencies[leadReceived++] = now - sentAt[seq];
+      if (seq < lead) leadLatencies[received - measured - 1] = now - sentAt[seq];
       else latencies[measured++] = now - sentAt[seq];
     });
     await subscriber.subscribeAsync(options.answerTopic, { qos: 0 });
-    if (lead === 0) options.onStart?.();
     const started = performance.now();
     let measuredFrom = started;
     let cpuAtStart = process.cpuUsage();
@@ -128,8 +126,8 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       const elapsed = performance.now() - started;
       const due = Math.min(total, Math.floor((elapsed / 1000) * options.rate) + 1);
       while (sent < due) {
-        if (sent === lead && lead > 0) {
-          // The measured part starts here, on the lead-in's schedule: CPU is counted from now.
+        if (sent === lead) {
+          // The measured part starts here (at once without a lead-in): CPU is counted from now.
           options.onStart?.();
           measuredFrom = performance.now();
           cpuAtStart = process.cpuUsage();
@@ -164,7 +162,7 @@ export async function roundTrip(options: RoundTripOptions): Promise<RoundTripRes
       lost: total - received,
       latency: distribution(latencies.subarray(0, measured)),
       measured,
-      leadIn: lead > 0 ? distribution(leadLatencies.subarray(0, leadReceived)) : null,
+      leadIn: lead > 0 ? distribution(leadLatencies.subarray(0, received - measured)) : null,
       sendSeconds,
       generatorCpu,
     };
