@@ -336,7 +336,7 @@ it('splits a batch into parts of at most the part size, keeping every row and it
 describe('the writer thread copies a long batch over in parts', () => {
   let store: SqliteStore;
   /** Each message to the thread, with the event-loop turn it was sent in. */
-  let sent: Array<{ rows: number; more: boolean; turn: number }> = [];
+  let sent: Array<{ rows: number; more: boolean; turn: number; steps: WriteStep[] }> = [];
   /** The thread's replies: one per batch, with how often it paused within it. */
   let replies: Array<{ id: number; changes?: number; pauses?: number }> = [];
   let turn = 0;
@@ -357,7 +357,8 @@ describe('the writer thread copies a long batch over in parts', () => {
     const post = worker.postMessage.bind(worker);
     worker.postMessage = (message: unknown) => {
       const m = message as { steps?: WriteStep[]; more?: boolean };
-      if (m.steps) sent.push({ rows: m.steps.reduce((n, s) => n + s.rows.length, 0), more: !!m.more, turn });
+      if (m.steps)
+        sent.push({ rows: m.steps.reduce((n, s) => n + s.rows.length, 0), more: !!m.more, turn, steps: m.steps });
       post(message);
     };
     setImmediate(countTurns);
@@ -415,7 +416,10 @@ describe('the writer thread copies a long batch over in parts', () => {
     const household = unique('hh');
     const rows = PART_ROWS * MAX_SPREAD_PARTS + 1;
     await store.appendHistory(Array.from({ length: rows }, (_, n) => change(household, n + 1)));
-    assert.deepEqual(sent, [{ rows: rows + 10, more: false, turn: sent[0]?.turn }]);
+    assert.deepEqual(
+      sent.map(({ rows, more, turn }) => ({ rows, more, turn })),
+      [{ rows: rows + 10, more: false, turn: sent[0]?.turn }],
+    );
     assert.equal(replies.at(-1)?.pauses, 0);
   });
 
@@ -454,18 +458,46 @@ describe('the writer thread copies a long batch over in parts', () => {
     assert.equal(count.get(household), rows);
   });
 
+  it('sends commands and events as their JSON text, traces as objects for the thread to encode', async () => {
+    // A command row's object cost the thread more to read back (the clone's deserialisation) than
+    // its JSON costs to make here: see WriteStep.json.
+    const household = unique('hh');
+    /** Each step's `json` columns and the type of its rows' body column (`column`). */
+    const bodies = async (column: number, write: () => Promise<void>) => {
+      sent = [];
+      await write();
+      return sent.flatMap((m) =>
+        m.steps.map((step) => ({ json: step.json, bodies: step.rows.map((row) => typeof row[column]) })),
+      );
+    };
+    const command = makeCommand(household);
+    assert.deepEqual(await bodies(3, () => store.saveCommands([command, makeCommand(household)])), [
+      { json: undefined, bodies: ['string', 'string'] },
+    ]);
+    assert.deepEqual(await bodies(5, () => store.appendEvents([ran(household, 'car'), ran(household, 'car')])), [
+      { json: undefined, bodies: ['string', 'string'] },
+    ]);
+    const traces = [makeTrace(household, 'r', 1), makeTrace(household, 'r', 2)];
+    assert.deepEqual(await bodies(5, () => store.saveTraces(traces)), [{ json: [5], bodies: ['object', 'object'] }]);
+    // And they read back as they were.
+    assert.deepEqual(await store.getCommand(household, command.id), command);
+  });
+
   it('refuses a batch whose later part cannot be copied, storing none of it, and keeps working', async () => {
     sent = [];
     const household = unique('hh');
-    const events = Array.from({ length: PART_ROWS * 3 }, () => ran(household, 'car'));
-    events[PART_ROWS * 2 + 1] = { ...events[PART_ROWS * 2 + 1], data: { broken: () => 1 } } as GenericEvent;
-    await assert.rejects(store.appendEvents(events), { name: 'DataCloneError' });
-    assert.deepEqual(await store.listEvents({ householdId: household, types: ['automation.ran'] }), []);
-    const after = [ran(household, 'car'), ran(household, 'car')];
-    await store.appendEvents(after);
+    // Traces go over as objects (WriteStep.json); commands and events as their JSON text, which
+    // has no function to fail on.
+    const traces = Array.from({ length: PART_ROWS * 3 }, (_, n) => makeTrace(household, 'r', n));
+    const broken = traces[PART_ROWS * 2 + 1];
+    traces[PART_ROWS * 2 + 1] = { ...broken, body: { ...broken.body, broken: () => 1 } };
+    await assert.rejects(store.saveTraces(traces), { name: 'DataCloneError' });
+    assert.deepEqual(await store.listTraces({ householdId: household, rule: 'r', limit: 1000 }), []);
+    const after = [makeTrace(household, 'r', 1000), makeTrace(household, 'r', 1001)];
+    await store.saveTraces(after);
     assert.deepEqual(
-      (await store.listEvents({ householdId: household, types: ['automation.ran'] })).map((e) => e.id).sort(),
-      after.map((e) => e.id).sort(),
+      (await store.listTraces({ householdId: household, rule: 'r', limit: 1000 })).map((t) => t.id).sort(),
+      after.map((t) => t.id).sort(),
     );
   });
 });

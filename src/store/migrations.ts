@@ -565,33 +565,31 @@ export function auditFromRow(row: AuditRow): AuditRecord {
  */
 export type BodyEncoding = 'text' | 'object';
 
-/** The values of one commands row, in the column order both stores' upserts name. */
-export function commandValues(command: Command, body: BodyEncoding = 'text'): unknown[] {
+/**
+ * The values of one commands row, in the column order both stores' upserts name. The body is
+ * always its JSON text, made on the caller's thread: see WriteStep.json for why a command's is
+ * not made on the SQLite writer thread, as a trace's is.
+ */
+export function commandValues(command: Command): unknown[] {
   return [
     command.householdId,
     command.id,
     command.status,
-    body === 'object' ? command : JSON.stringify(command),
+    JSON.stringify(command),
     toMillis(command.createdAt),
     toMillis(command.updatedAt),
   ];
 }
 
-/** Where commandValues puts the body: the column a writer encodes when it was given the object. */
-export const COMMAND_BODY_COLUMN = 3;
-
 /**
  * The values of one events row, in the column order the SQLite insert names, with the event itself
- * as the body: every event that is not a state change or a command is one of these (a rule's run,
- * a notification, presence…), a row per automated message on a busy hub, so its JSON is made where
- * the row is written (see WriteStep.json), as a command's is. PostgreSQL binds its columns whole.
+ * as the body's JSON text (made here, as a command's is: see WriteStep.json). Every event that is
+ * not a state change or a command is one of these (a rule's run, a notification, presence…), a
+ * row per automated message on a busy hub. PostgreSQL binds its columns whole.
  */
 export function eventValues(event: HubEvent): unknown[] {
-  return [event.id, event.householdId, event.type, toMillis(event.ts), eventThing(event), event];
+  return [event.id, event.householdId, event.type, toMillis(event.ts), eventThing(event), JSON.stringify(event)];
 }
-
-/** Where eventValues puts the body (see COMMAND_BODY_COLUMN). */
-export const EVENT_BODY_COLUMN = 5;
 
 /** The values of one automation_traces row, in the column order both stores' upserts name. */
 export function traceValues(trace: StoredTrace, body: BodyEncoding = 'text'): unknown[] {
@@ -599,7 +597,7 @@ export function traceValues(trace: StoredTrace, body: BodyEncoding = 'text'): un
   return [trace.id, trace.householdId, trace.rule, toMillis(trace.startedAt), trace.status, encoded];
 }
 
-/** Where traceValues puts the body (see COMMAND_BODY_COLUMN). */
+/** Where traceValues puts the body: the column the writer thread encodes when it was given the object. */
 export const TRACE_BODY_COLUMN = 5;
 
 /** The values of one tokens row, in the column order both stores' upserts name. */

@@ -7,12 +7,17 @@ export interface WriteStep {
   rows: unknown[][];
   /**
    * Columns whose values are objects to be stored as their JSON text, encoded where the row is
-   * written: on the writer thread, that takes the encoding off the event loop. Building a command's
-   * or a trace's JSON on the hub's thread cost ~6–10 µs a row (measured in the hub at 1,000
-   * commands/s), all of it in the write window's one task, while every MQTT report waited; copying
-   * the object to the thread costs about a third of that. Plain JSON data only: the copy is a
-   * structured clone, so a function fails the write (JSON.stringify would have dropped it) and a
-   * class loses its toJSON. Commands and traces hold parsed JSON, strings and numbers.
+   * written: on the writer thread, that takes the encoding off the event loop. Only traces use it:
+   * a trace is large (its steps, conditions, trigger) and a busy rule's are written a hundred at a
+   * time once a second, a burst of JSON the event loop would otherwise do while reports wait.
+   * Commands and events, a row each per automated message, send their JSON text instead: the copy
+   * is not free at the other end. Reading a command row's object back on the thread (the
+   * structured clone's deserialisation, ~3.9 µs) cost more than making its JSON (~2.4 µs) and
+   * sending the string (~0.4 µs for both ends), so the thread spent ~8 µs an automated message
+   * more that way, while the hub's thread saved ~2 (alternating hubs at 1,000 and 5,000 reports/s:
+   * 10–12 % less CPU in all, and no worse p99). Plain JSON data only: the copy is a structured
+   * clone, so a function fails the write (JSON.stringify would have dropped it) and a class loses
+   * its toJSON. Traces hold parsed JSON, strings and numbers.
    */
   json?: readonly number[];
 }
@@ -104,8 +109,9 @@ export function splitIntoParts(steps: WriteStep[], size: number, maxParts = Numb
  * main connection read alongside it and see every batch that has settled.
  *
  * Copying a batch to the thread (a structured clone) is itself work on the event loop, ~0.5–2 µs
- * a row (a command's body the most): at 5,000 reports/s a write window's 250 history rows, 250
- * events and 250 commands held it ~0.8 ms per window, twenty times a second, and reports that
+ * a row when bodies went over as objects (a command's the most; see WriteStep.json for why they
+ * are text now): at 5,000 reports/s a write window's 250 history rows, 250 events and 250
+ * commands held it ~0.8 ms per window, twenty times a second, and reports that
  * arrived meanwhile waited it out (the round trip's p99). So a batch longer than PART_ROWS goes
  * over in parts, one part per turn of the event loop, and the thread commits it whole when its
  * last part arrives: the p99 at 5,000/s fell ~17 % (eight interleaved trials each). Parts of 32

@@ -14,13 +14,11 @@ import {
   auditQuerySql,
   auditValues,
   type BodyRow,
-  COMMAND_BODY_COLUMN,
   type ColumnTypes,
   clampLimit,
   commandFromRow,
   commandValues,
   type Dialect,
-  EVENT_BODY_COLUMN,
   eventFromRow,
   eventQuerySql,
   eventValues,
@@ -412,8 +410,7 @@ export class SqliteStore implements Store {
   async appendEvents(events: HubEvent[]): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    const rows = events.map(eventValues);
-    await this.write([{ sql: SQL.insertEvent, rows, json: [EVENT_BODY_COLUMN] }]);
+    await this.write([{ sql: SQL.insertEvent, rows: events.map(eventValues) }]);
   }
 
   async listEvents(query: EventQuery): Promise<HubEvent[]> {
@@ -423,15 +420,12 @@ export class SqliteStore implements Store {
   }
 
   async saveCommand(command: Command): Promise<void> {
-    await this.write([
-      { sql: SQL.upsertCommand, rows: [commandValues(command, 'object')], json: [COMMAND_BODY_COLUMN] },
-    ]);
+    await this.write([{ sql: SQL.upsertCommand, rows: [commandValues(command)] }]);
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
     if (commands.length === 0) return;
-    const rows = commands.map((command) => commandValues(command, 'object'));
-    await this.write([{ sql: SQL.upsertCommand, rows, json: [COMMAND_BODY_COLUMN] }]);
+    await this.write([{ sql: SQL.upsertCommand, rows: commands.map(commandValues) }]);
   }
 
   async getCommand(householdId: string, id: string): Promise<Command | null> {
