@@ -292,13 +292,18 @@ describe('people and presence', () => {
       await home.clock.advance(1000);
       const leave = { ...home.fix(FAR), _type: 'transition', event: 'leave', desc: 'Home', wtst: 1, t: 'c' };
       await client.publishAsync(`${topic}/event`, JSON.stringify(leave), { qos: 1 });
-      await eventually(() => home.hub.core.getThing(home.hub.householdId, alex.username)?.meta?.device === 'iphone');
       // The leave is pending once the transition is handled (MQTT is real time, the clock is not):
       // advancing the clock before that would start the leave delay only after the jump.
       const presence = (home.people as unknown as { running: { tracker: PresenceTracker } }).running.tracker;
+      const sent = home.clock.now();
       await eventually(() => presence.pendingFor(home.hub.householdId, alex.person, 'home') !== null, {
         what: 'the leave to be pending',
       });
+      assert.deepEqual(presence.pendingFor(home.hub.householdId, alex.person, 'home'), {
+        inside: false,
+        due: sent + 120_000,
+      });
+      assert.equal(home.hub.core.getThing(home.hub.householdId, alex.username)?.meta?.device, 'iphone');
       await home.clock.advance(60_000);
       assert.equal(home.value(alex.person, 'presence.home'), true, 'the transition waits out the leave delay');
       await home.clock.advance(61_000);

@@ -210,8 +210,9 @@ for (const mode of MODES) {
     });
 
     it("stores a command's, a trace's and an event's body as exactly the JSON text of what was saved (property)", async () => {
-      // The bodies are handed over as objects and encoded where they are written (on the thread,
-      // in thread mode): the stored text must be what JSON.stringify made of them before.
+      // A trace's body is handed over as an object and encoded where it is written (on the
+      // thread, in thread mode); a command's and an event's are encoded before they are handed
+      // over (see WriteStep.json). Either way the stored text must be JSON.stringify's.
       const raw = (sql: string, ...params: unknown[]) =>
         (store as unknown as { db: { prepare(s: string): { pluck(): { get(...p: unknown[]): unknown } } } }).db
           .prepare(sql)
@@ -492,6 +493,8 @@ describe('the writer thread copies a long batch over in parts', () => {
     const broken = traces[PART_ROWS * 2 + 1];
     traces[PART_ROWS * 2 + 1] = { ...broken, body: { ...broken.body, broken: () => 1 } };
     await assert.rejects(store.saveTraces(traces), { name: 'DataCloneError' });
+    // It did go over in parts: the first went to the thread before the one that failed.
+    assert.ok(sent.length >= 2 && sent[0].more, 'the batch was split, and its first part sent');
     assert.deepEqual(await store.listTraces({ householdId: household, rule: 'r', limit: 1000 }), []);
     const after = [makeTrace(household, 'r', 1000), makeTrace(household, 'r', 1001)];
     await store.saveTraces(after);
@@ -517,8 +520,12 @@ it('hostile strings round-trip unchanged through the writer thread', async () =>
         const household = unique('hh');
         const state = change(household, 1, { source, cause });
         const event = ran(household, thing);
+        // A trace's body is the one still encoded on the thread (WriteStep.json).
+        const trace = makeTrace(household, thing, 1, { body: { source, cause, thing } });
         await store.appendHistory([state]);
         await store.appendEvents([event]);
+        await store.saveTrace(trace);
+        assert.deepEqual(await store.getTrace(household, trace.id), trace);
         const [row] = await store.pageHistory({ householdId: household, from: T0, to: T0 + 10, limit: 5 });
         assert.deepEqual([row.source, row.cause], [source, cause]);
         // Filtering by thing reads the column, not the JSON body.

@@ -561,7 +561,8 @@ export function auditFromRow(row: AuditRow): AuditRecord {
 
 /**
  * How a row's JSON body is handed over: as its text, or as the object itself for a writer that
- * encodes it where the row is written (the SQLite writer thread, see WriteStep.json).
+ * encodes it where the row is written (the SQLite writer thread, see WriteStep.json). Only traces
+ * are handed over as objects now.
  */
 export type BodyEncoding = 'text' | 'object';
 

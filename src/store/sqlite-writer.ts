@@ -10,12 +10,13 @@ export interface WriteStep {
    * written: on the writer thread, that takes the encoding off the event loop. Only traces use it:
    * a trace is large (its steps, conditions, trigger) and a busy rule's are written a hundred at a
    * time once a second, a burst of JSON the event loop would otherwise do while reports wait.
-   * Commands and events, a row each per automated message, send their JSON text instead: the copy
-   * is not free at the other end. Reading a command row's object back on the thread (the
-   * structured clone's deserialisation, ~3.9 µs) cost more than making its JSON (~2.4 µs) and
-   * sending the string (~0.4 µs for both ends), so the thread spent ~8 µs an automated message
-   * more that way, while the hub's thread saved ~2 (alternating hubs at 1,000 and 5,000 reports/s:
-   * 10–12 % less CPU in all, and no worse p99). Plain JSON data only: the copy is a structured
+   * Commands and events, a row each per automated message (a command's statuses mostly share one
+   * row), send their JSON text instead: the copy is not free at the other end. A command row as an
+   * object cost ~1.9 µs to copy here, ~3.9 to read back on the thread (the structured clone's
+   * deserialisation) and ~2.4 to encode there; as text, ~2.4 to encode here and ~0.4 to copy,
+   * both ends (an event row: 2.5 µs against 0.6). Measured in the hub, alternating hubs at 1,000
+   * and 5,000 reports/s: the thread spent ~8 µs an automated message less, the hub's thread ~2
+   * more, 10–12 % less CPU in all and no worse p99. Plain JSON data only: the copy is a structured
    * clone, so a function fails the write (JSON.stringify would have dropped it) and a class loses
    * its toJSON. Traces hold parsed JSON, strings and numbers.
    */
@@ -108,11 +109,13 @@ export function splitIntoParts(steps: WriteStep[], size: number, maxParts = Numb
  * the order they were sent. The thread holds a second connection to the same file; WAL lets the
  * main connection read alongside it and see every batch that has settled.
  *
- * Copying a batch to the thread (a structured clone) is itself work on the event loop, ~0.5–2 µs
- * a row when bodies went over as objects (a command's the most; see WriteStep.json for why they
- * are text now): at 5,000 reports/s a write window's 250 history rows, 250 events and 250
- * commands held it ~0.8 ms per window, twenty times a second, and reports that
- * arrived meanwhile waited it out (the round trip's p99). So a batch longer than PART_ROWS goes
+ * Copying a batch to the thread (a structured clone) is itself work on the event loop: when the
+ * bodies of commands and events still went over as objects (see WriteStep.json for why they are
+ * text now), ~0.5–2 µs a row, and at 5,000 reports/s a write window's 250 history rows, 250
+ * events and 250 commands held it ~0.8 ms per window, twenty times a second, while reports that
+ * arrived meanwhile waited it out (the round trip's p99). These figures and PART_ROWS were
+ * measured then; a window's copy is shorter with text bodies, and its JSON is made in the same
+ * task (saveCommands, appendEvents). So a batch longer than PART_ROWS goes
  * over in parts, one part per turn of the event loop, and the thread commits it whole when its
  * last part arrives: the p99 at 5,000/s fell ~17 % (eight interleaved trials each). Parts of 32
  * rows made the 1,000/s p99 worse (its 50-row windows became two messages, two wake-ups of the
