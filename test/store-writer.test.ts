@@ -13,6 +13,7 @@ import type { CommandStatus, GenericEvent, Report, StateChanged } from '../src/c
 import { createLogger } from '../src/core/log.ts';
 import type { Thing } from '../src/model/thing.ts';
 import { openStore } from '../src/store/index.ts';
+import { TRACE_BODY_COLUMN } from '../src/store/migrations.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import {
   MAX_SPREAD_PARTS,
@@ -463,23 +464,40 @@ describe('the writer thread copies a long batch over in parts', () => {
     // A command row's object cost the thread more to read back (the clone's deserialisation) than
     // its JSON costs to make here: see WriteStep.json.
     const household = unique('hh');
-    /** Each step's `json` columns and the type of its rows' body column (`column`). */
-    const bodies = async (column: number, write: () => Promise<void>) => {
+    /** The steps sent to the thread for one write. */
+    const stepsOf = async (write: () => Promise<void>) => {
       sent = [];
       await write();
-      return sent.flatMap((m) =>
-        m.steps.map((step) => ({ json: step.json, bodies: step.rows.map((row) => typeof row[column]) })),
-      );
+      return sent.flatMap((m) => m.steps);
     };
     const command = makeCommand(household);
-    assert.deepEqual(await bodies(3, () => store.saveCommands([command, makeCommand(household)])), [
-      { json: undefined, bodies: ['string', 'string'] },
-    ]);
-    assert.deepEqual(await bodies(5, () => store.appendEvents([ran(household, 'car'), ran(household, 'car')])), [
-      { json: undefined, bodies: ['string', 'string'] },
-    ]);
+    const commands = [command, makeCommand(household)];
+    const [commandStep, ...moreCommandSteps] = await stepsOf(() => store.saveCommands(commands));
+    assert.deepEqual(moreCommandSteps, []);
+    assert.equal(commandStep.json, undefined);
+    assert.deepEqual(
+      commandStep.rows.map((row, i) => row.includes(JSON.stringify(commands[i]))),
+      [true, true],
+      'each row carries its JSON text',
+    );
+    const events = [ran(household, 'car'), ran(household, 'car')];
+    const [eventStep, ...moreEventSteps] = await stepsOf(() => store.appendEvents(events));
+    assert.deepEqual(moreEventSteps, []);
+    assert.equal(eventStep.json, undefined);
+    assert.deepEqual(
+      eventStep.rows.map((row, i) => row.includes(JSON.stringify(events[i]))),
+      [true, true],
+      'each row carries its JSON text',
+    );
     const traces = [makeTrace(household, 'r', 1), makeTrace(household, 'r', 2)];
-    assert.deepEqual(await bodies(5, () => store.saveTraces(traces)), [{ json: [5], bodies: ['object', 'object'] }]);
+    const [traceStep, ...moreTraceSteps] = await stepsOf(() => store.saveTraces(traces));
+    assert.deepEqual(moreTraceSteps, []);
+    assert.deepEqual(traceStep.json, [TRACE_BODY_COLUMN]);
+    assert.deepEqual(
+      traceStep.rows.map((row) => row[TRACE_BODY_COLUMN]),
+      traces.map((trace) => trace.body),
+      'the object goes, for the thread to encode',
+    );
     // And they read back as they were.
     assert.deepEqual(await store.getCommand(household, command.id), command);
   });
