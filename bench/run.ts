@@ -17,10 +17,11 @@ import {
 } from './figures/round-trip.ts';
 import { measureScale, scaleFigure } from './figures/scale.ts';
 import { type Broker, startAedes, startMosquitto } from './lib/brokers.ts';
-import { writeResults } from './lib/output.ts';
+import { machineLine, writeResults } from './lib/output.ts';
 import { killAllNow, ROOT, stopAll } from './lib/processes.ts';
 import { progress } from './lib/progress.ts';
 import type { FigureResult } from './lib/report.ts';
+import { buildId, type LoggedRun, readRunLog, withRun, writeRunLog } from './lib/run-log.ts';
 import { brokerFloor, idealRelay, isNotMeasured, type NotMeasured, nodeRed, type RuleRunner } from './lib/systems.ts';
 import { triadRule } from './lib/triad-rule.ts';
 
@@ -64,6 +65,7 @@ function plans(quick: boolean) {
 
 async function main(): Promise<void> {
   const { quick, only } = parseArgs(process.argv.slice(2));
+  const profiling = Boolean(process.env.TRIAD_BENCH_CPU_PROF);
   const plan = plans(quick);
   const mode = quick ? 'quick' : 'full';
   const started = performance.now();
@@ -72,6 +74,11 @@ async function main(): Promise<void> {
   const figures: FigureResult[] = [];
   // What the goals table is judged from: each figure's measurements as they come in.
   const judged: GoalInputs = {};
+  // A run of every figure joins the run log (bench/results/runs.json); it is read now so that a log
+  // the run could not add to stops it before it measures anything, and again at the end.
+  const runLog = only.size === FIGURES.length && !profiling ? join(ROOT, 'bench/results/runs.json') : null;
+  if (runLog) await readRunLog(runLog);
+  const build = buildId(ROOT);
 
   progress.show('starting brokers (a private Mosquitto and aedes on loopback ports)');
   const mosquitto = await startMosquitto();
@@ -180,7 +187,25 @@ async function main(): Promise<void> {
   }
 
   // The verdicts first: what a reader wants to know before the figures that back them.
-  figures.unshift(goalsFigure(judgeGoals(judged), mode));
+  const goals = judgeGoals(judged);
+  // Runs on aedes (no Mosquitto installed) measure against another floor: not counted with the rest.
+  const logFile = runLog && mosquitto ? runLog : null;
+  let logged: { runs: LoggedRun[]; build: string | null } | undefined;
+  if (logFile) {
+    const run: LoggedRun = {
+      startedAt,
+      mode,
+      build,
+      machine: machineLine(),
+      goals: goals.map((g) => ({ goal: g.goal, verdict: g.verdict })),
+    };
+    try {
+      logged = { runs: withRun(await readRunLog(logFile), run), build };
+    } catch (error) {
+      process.stderr.write(`\nThis run is not added to the run log: ${(error as Error).message}\n`);
+    }
+  }
+  figures.unshift(goalsFigure(goals, mode, logged));
 
   progress.show('stopping brokers');
   await stopAll();
@@ -195,6 +220,22 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nWrote ${dir}/latest.json, latest.md and ${figures.filter((f) => f.chart).length} SVG charts.\n`,
   );
+  // After the results: a log that cannot be written costs this run its place in it, not its figures.
+  if (logFile && logged) {
+    try {
+      await writeRunLog(logFile, logged.runs);
+      process.stdout.write(`Added this run to ${logFile} (build ${build ?? 'unknown'}).\n`);
+    } catch (error) {
+      process.stderr.write(`Could not add this run to the run log: ${(error as Error).message}\n`);
+    }
+  } else if (!logFile) {
+    const why = !runLog
+      ? profiling
+        ? 'it was profiled'
+        : 'it ran some figures only'
+      : 'it ran on aedes, not Mosquitto';
+    process.stdout.write(`This run is not added to the run log: ${why}.\n`);
+  }
 }
 
 // Ctrl-C or a crash must not leave brokers, Node-RED or hubs running: stop exactly what we started.

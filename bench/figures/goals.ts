@@ -1,12 +1,12 @@
 import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
+import { type LoggedRun, tally, tallyText, type Verdict } from '../lib/run-log.ts';
 import { median, ratio } from '../lib/stats.ts';
 import type { IngestRun } from './ingest.ts';
 import type { SustainedRate } from './max-rate.ts';
 import { LEAD_IN_SECONDS, type RunnerOutcome, type Trial } from './round-trip.ts';
 import type { ScalePoint } from './scale.ts';
 
-/** What this run says of one goal: `undecided` where the run cannot tell (not measured, or bounded by the load generator). */
-export type Verdict = 'met' | 'not met' | 'undecided';
+export type { Verdict };
 
 export interface GoalResult {
   goal: string;
@@ -179,19 +179,54 @@ export function judgeGoals(inputs: GoalInputs): GoalResult[] {
   ];
 }
 
-export function goalsFigure(goals: GoalResult[], mode: string): FigureResult {
+/** Runs the goals chart shows: the latest of the run's own mode. */
+const CHART_RUNS = 16;
+
+/**
+ * The goals table. With the run log (`logged`, this run last), each goal also shows how it fared
+ * in every logged run of the same build and mode, and the chart shows the latest runs' verdicts.
+ */
+export function goalsFigure(
+  goals: GoalResult[],
+  mode: LoggedRun['mode'],
+  logged?: { runs: LoggedRun[]; build: string | null },
+): FigureResult {
   const met = goals.filter((g) => g.verdict === 'met').length;
+  const shown = logged?.runs.filter((r) => r.mode === mode).slice(-CHART_RUNS) ?? [];
   return {
     id: 'goals',
     title: `Goals of issue 9 · ${met} of ${goals.length} met in this run`,
     setup: `${mode} run; each verdict from this run's figures below, ratios to references measured in the same run`,
-    columns: ['goal', 'this run', 'measured'],
-    rows: goals.map((g) => [g.goal, g.verdict, g.measured]),
+    columns: logged ? ['goal', 'this run', 'runs of this build', 'measured'] : ['goal', 'this run', 'measured'],
+    rows: goals.map((g) =>
+      logged
+        ? [g.goal, g.verdict, tallyText(tally(logged.runs, g.goal, mode, logged.build), mode), g.measured]
+        : [g.goal, g.verdict, g.measured],
+    ),
     notes: [
       'One run decides nothing on a shared machine: a goal is met when repeated full runs agree. "undecided" = not measured in this run, or bounded by the load generator or the broker rather than the system.',
+      ...(logged
+        ? [
+            `"Runs of this build" counts this run and the earlier ${mode} runs of the same build (git's id of the hub's sources, command line and locked dependencies: ${logged.build ?? 'unknown, so none are counted'}) kept in bench/results/runs.json, which every unprofiled run of all figures on Mosquitto adds to; a run that could not tell is left out of "of".`,
+          ]
+        : []),
       `Round-trip latencies are each trial's measured part, after ${LEAD_IN_SECONDS} s of reports at the same rate that every system gets unmeasured (Figure 1's notes say why); the p99 row also shows, not judged, the ratio of that lead-in's own p99: how Triad met the rate after idling while the other systems ran their trials.`,
       `Ratio goals must hold at every rate named (${GOALS.rates.map(rateLabel).join(' and ')}); ingest is judged on the default store (SQLite, writer thread), and "on one core" means the hub spends at most ${fmt(1e6 / GOALS.ingestPerSecond)} µs of CPU (all its threads) per committed report.`,
     ],
     raw: goals,
+    ...(shown.length
+      ? {
+          chart: {
+            kind: 'verdicts' as const,
+            title: `Goals of issue 9, run by run (the latest ${shown.length} ${mode} runs)`,
+            goals: goals.map((g) => g.goal),
+            runs: shown.map((run) => ({
+              label: `${run.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${run.machine}`,
+              build: run.build,
+              verdicts: goals.map((g) => run.goals.find((r) => r.goal === g.goal)?.verdict ?? null),
+            })),
+          },
+        }
+      : {}),
   };
 }

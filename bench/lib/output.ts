@@ -3,7 +3,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './processes.ts';
 import { type FigureResult, markdownTable, textTable } from './report.ts';
-import { barChart } from './svg.ts';
+import { drawChart } from './svg.ts';
 
 export interface RunInfo {
   quick: boolean;
@@ -12,6 +12,12 @@ export interface RunInfo {
   command: string;
   /** The 1-minute load average when the run began: above the core count, other work shared the machine. */
   loadAtStart: number;
+}
+
+/** Cores and CPU model, as a run's header and the run log give them. */
+export function machineLine(): string {
+  const m = machine();
+  return `${m.cores} × ${m.cpu}`;
 }
 
 function machine() {
@@ -30,7 +36,7 @@ export async function writeResults(figures: FigureResult[], info: RunInfo): Prom
   await mkdir(dir, { recursive: true });
   const m = machine();
   const load = `load average ${info.loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`;
-  const header = `Triad benchmark · ${info.quick ? 'quick run' : 'full run'} · ${info.startedAt} · ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node} · ${Math.round(info.wallSeconds)} s · ${load}`;
+  const header = `Triad benchmark · ${info.quick ? 'quick run' : 'full run'} · ${info.startedAt} · ${machineLine()}, ${m.memoryGiB} GiB, Node ${m.node} · ${Math.round(info.wallSeconds)} s · ${load}`;
   process.stdout.write(`\n${header}\n\n${figures.map(textTable).join('\n\n')}\n`);
   await writeFile(
     join(dir, 'latest.json'),
@@ -46,6 +52,6 @@ export async function writeResults(figures: FigureResult[], info: RunInfo): Prom
   ].join('\n');
   await writeFile(join(dir, 'latest.md'), md);
   for (const figure of figures)
-    if (figure.chart) await writeFile(join(dir, `${figure.id}.svg`), barChart(figure.chart));
+    if (figure.chart) await writeFile(join(dir, `${figure.id}.svg`), drawChart(figure.chart));
   return dir;
 }

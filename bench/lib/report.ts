@@ -1,3 +1,5 @@
+import type { Verdict } from './run-log.ts';
+
 /** One figure's outcome: a table for people, raw numbers for machines, a chart for the README. */
 export interface FigureResult {
   id: string;
@@ -12,7 +14,11 @@ export interface FigureResult {
   chart?: ChartSpec;
 }
 
-export interface ChartSpec {
+/** What a figure's chart shows: bars of values, or the goals' verdicts run by run. */
+export type ChartSpec = BarChartSpec | VerdictChartSpec;
+
+export interface BarChartSpec {
+  kind?: 'bars';
   title: string;
   /** Unit of the values, shown on the axis. */
   unit: string;
@@ -21,6 +27,18 @@ export interface ChartSpec {
   series: Array<{ name: string; values: Array<number | null> }>;
   /** Draw the value axis logarithmically, for figures that span orders of magnitude. */
   log?: boolean;
+}
+
+/**
+ * Each goal's verdict in each logged run, oldest run first: how a goal fares from run to run, and
+ * from build to build, on a shared machine where one run decides nothing.
+ */
+export interface VerdictChartSpec {
+  kind: 'verdicts';
+  title: string;
+  goals: string[];
+  /** Each run's verdict of each goal, in the order of `goals`; null where the run did not judge it. */
+  runs: Array<{ label: string; build: string | null; verdicts: Array<Verdict | null> }>;
 }
 
 /** A number rounded for reading: three significant figures, thousands kept whole. */
