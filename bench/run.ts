@@ -21,7 +21,7 @@ import { machineLine, writeResults } from './lib/output.ts';
 import { killAllNow, ROOT, stopAll } from './lib/processes.ts';
 import { progress } from './lib/progress.ts';
 import type { FigureResult } from './lib/report.ts';
-import { buildId, type LoggedRun, readRunLog, withRun, writeRunLog } from './lib/run-log.ts';
+import { buildId, harnessId, type LoggedRun, readRunLog, withRun, writeRunLog } from './lib/run-log.ts';
 import { brokerFloor, idealRelay, isNotMeasured, type NotMeasured, nodeRed, type RuleRunner } from './lib/systems.ts';
 import { triadRule } from './lib/triad-rule.ts';
 
@@ -79,6 +79,7 @@ async function main(): Promise<void> {
   const runLog = only.size === FIGURES.length && !profiling ? join(ROOT, 'bench/results/runs.json') : null;
   if (runLog) await readRunLog(runLog);
   const build = buildId(ROOT);
+  const harness = harnessId(ROOT);
 
   progress.show('starting brokers (a private Mosquitto and aedes on loopback ports)');
   const mosquitto = await startMosquitto();
@@ -191,16 +192,20 @@ async function main(): Promise<void> {
   // Runs on aedes (no Mosquitto installed) measure against another floor: not counted with the rest.
   const logFile = runLog && mosquitto ? runLog : null;
   let logged: { runs: LoggedRun[]; build: string | null } | undefined;
+  let run: LoggedRun | undefined;
   if (logFile) {
-    const run: LoggedRun = {
+    // Files edited while the run measured: no build can be named for it.
+    const same = buildId(ROOT) === build && harnessId(ROOT) === harness;
+    run = {
       startedAt,
       mode,
-      build,
+      build: same ? build : null,
+      harness: same ? harness : null,
       machine: machineLine(),
       goals: goals.map((g) => ({ goal: g.goal, verdict: g.verdict })),
     };
     try {
-      logged = { runs: withRun(await readRunLog(logFile), run), build };
+      logged = { runs: withRun(await readRunLog(logFile), run), build: run.build };
     } catch (error) {
       process.stderr.write(`\nThis run is not added to the run log: ${(error as Error).message}\n`);
     }
@@ -221,10 +226,11 @@ async function main(): Promise<void> {
     `\nWrote ${dir}/latest.json, latest.md and ${figures.filter((f) => f.chart).length} SVG charts.\n`,
   );
   // After the results: a log that cannot be written costs this run its place in it, not its figures.
-  if (logFile && logged) {
+  if (logFile && logged && run) {
     try {
-      await writeRunLog(logFile, logged.runs);
-      process.stdout.write(`Added this run to ${logFile} (build ${build ?? 'unknown'}).\n`);
+      // Read again: another run may have finished while this one stopped its brokers and wrote.
+      await writeRunLog(logFile, withRun(await readRunLog(logFile), run));
+      process.stdout.write(`Added this run to ${logFile} (build ${run.build ?? 'unknown'}).\n`);
     } catch (error) {
       process.stderr.write(`Could not add this run to the run log: ${(error as Error).message}\n`);
     }

@@ -9,6 +9,7 @@ import { goalsFigure, judgeGoals } from '../bench/figures/goals.ts';
 import type { VerdictChartSpec } from '../bench/lib/report.ts';
 import {
   buildId,
+  harnessId,
   type LoggedRun,
   readRunLog,
   tally,
@@ -60,22 +61,29 @@ describe('bench run log', () => {
       run('a', ['not met', 'met', 'met'], 'quick'),
       run('b', ['met', 'met', 'met']),
     ];
-    assert.deepEqual(tally(runs, 'p50', 'full', 'a'), { met: 2, judged: 3, runs: 3 });
-    assert.deepEqual(tally(runs, 'p99', 'full', 'a'), { met: 1, judged: 3, runs: 3 });
-    assert.deepEqual(tally(runs, 'cpu', 'full', 'a'), { met: 1, judged: 1, runs: 3 });
-    assert.deepEqual(tally(runs, 'p50', 'quick', 'a'), { met: 0, judged: 1, runs: 1 });
-    assert.deepEqual(tally(runs, 'p50', 'full', 'c'), { met: 0, judged: 0, runs: 0 });
+    assert.deepEqual(tally(runs, 'p50', 'full', 'a'), { met: 2, judged: 3, runs: 3, harnesses: 1 });
+    assert.deepEqual(tally(runs, 'p99', 'full', 'a'), { met: 1, judged: 3, runs: 3, harnesses: 1 });
+    assert.deepEqual(tally(runs, 'cpu', 'full', 'a'), { met: 1, judged: 1, runs: 3, harnesses: 1 });
+    assert.deepEqual(tally(runs, 'p50', 'quick', 'a'), { met: 0, judged: 1, runs: 1, harnesses: 1 });
+    assert.deepEqual(tally(runs, 'p50', 'full', 'c'), { met: 0, judged: 0, runs: 0, harnesses: 0 });
     // Sources git could not name are never counted with anything, not even each other.
     assert.deepEqual(tally([run(null, ['met']), run(null, ['met'])], 'p50', 'full', null), {
       met: 0,
       judged: 0,
       runs: 0,
+      harnesses: 0,
     });
+    // Runs of one build measured by different versions of the benchmark are counted, and said to be.
+    const measuredBy = (harness: string | undefined) => ({ ...run('a', ['met']), ...(harness ? { harness } : {}) });
+    assert.equal(tally([measuredBy(undefined), measuredBy('h1'), measuredBy('h1')], 'p50', 'full', 'a').harnesses, 2);
     assert.equal(tallyText(tally(runs, 'p50', 'full', 'a'), 'full'), 'met in 2 of 3 full runs');
     assert.equal(tallyText(tally(runs, 'cpu', 'full', 'a'), 'full'), 'met in 1 of the 1 that could tell (3 full runs)');
     assert.equal(tallyText(tally(runs, 'p50', 'quick', 'a'), 'quick'), 'met in 0 of 1 quick run');
-    assert.equal(tallyText({ met: 0, judged: 0, runs: 2 }, 'full'), 'undecided in 2 full runs');
-    assert.equal(tallyText({ met: 0, judged: 0, runs: 0 }, 'full'), 'none counted: git could not name the build');
+    assert.equal(tallyText({ met: 0, judged: 0, runs: 2, harnesses: 1 }, 'full'), 'undecided in 2 full runs');
+    assert.match(
+      tallyText({ met: 0, judged: 0, runs: 0, harnesses: 0 }, 'full'),
+      /^none counted: no build could be named/,
+    );
   });
 
   it('reads what it wrote, an absent log as empty, and refuses a log it cannot read', async () => {
@@ -168,6 +176,17 @@ describe('bench run log', () => {
     assert.equal(buildId(repo), first);
     assert.equal(git('status', '--porcelain', '--', 'src'), 'M src/a.ts');
     assert.equal(git('diff', '--cached', '--name-only'), '');
+    // The benchmark's code is named apart, and its results are not part of it.
+    assert.equal(harnessId(repo), null, 'no bench/ or scripts/ here yet');
+    mkdirSync(join(repo, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(repo, 'bench', 'run.ts'), 'run();\n');
+    const harness = harnessId(repo);
+    assert.match(harness ?? '', /^[0-9a-f]{12}$/);
+    writeFileSync(join(repo, 'bench', 'results', 'latest.md'), 'figures\n');
+    assert.equal(harnessId(repo), harness);
+    assert.equal(buildId(repo), first, 'nor is it part of the build');
+    writeFileSync(join(repo, 'bench', 'run.ts'), 'run(2);\n');
+    assert.notEqual(harnessId(repo), harness);
   });
 });
 

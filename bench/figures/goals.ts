@@ -179,6 +179,15 @@ export function judgeGoals(inputs: GoalInputs): GoalResult[] {
   ];
 }
 
+/** Says so when the runs counted were measured by more than one version of the benchmark's own code. */
+function harnessNote(logged: { runs: LoggedRun[]; build: string | null }, mode: LoggedRun['mode']): string {
+  // Any goal will do: only the runs are counted here.
+  const { runs, harnesses } = tally(logged.runs, '', mode, logged.build);
+  return harnesses > 1
+    ? ` Those ${runs} runs were measured by ${harnesses} versions of the benchmark's own code (bench/, scripts/; runs logged before it was recorded count as one): a change to how a figure is measured shows there.`
+    : '';
+}
+
 /** Runs the goals chart shows: the latest of the run's own mode. */
 const CHART_RUNS = 16;
 
@@ -207,7 +216,7 @@ export function goalsFigure(
       'One run decides nothing on a shared machine: a goal is met when repeated full runs agree. "undecided" = not measured in this run, or bounded by the load generator or the broker rather than the system.',
       ...(logged
         ? [
-            `"Runs of this build" counts this run and the earlier ${mode} runs of the same build (git's id of the hub's sources, command line and locked dependencies: ${logged.build ?? 'unknown, so none are counted'}) kept in bench/results/runs.json, which every unprofiled run of all figures on Mosquitto adds to; a run that could not tell is left out of "of".`,
+            `"Runs of this build" counts this run and the earlier ${mode} runs of the same build (git's id of the hub's sources, command line and locked dependencies: ${logged.build ?? 'unknown, so none are counted'}) kept in bench/results/runs.json, which every unprofiled run of all figures on Mosquitto adds to; a run that could not tell is left out of "of".${harnessNote(logged, mode)}`,
           ]
         : []),
       `Round-trip latencies are each trial's measured part, after ${LEAD_IN_SECONDS} s of reports at the same rate that every system gets unmeasured (Figure 1's notes say why); the p99 row also shows, not judged, the ratio of that lead-in's own p99: how Triad met the rate after idling while the other systems ran their trials.`,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -9,8 +9,9 @@ export type Verdict = 'met' | 'not met' | 'undecided';
 
 /**
  * One run's verdicts as the run log keeps them (bench/results/runs.json). One full run decides
- * nothing on a shared machine, where the same build's p50 ratio moved from 1.06× to 1.4× between
- * two days: the log lets each verdict be read against the runs of the same build before it.
+ * nothing on a shared machine, where the same build's p50 ratio at 5,000/s moved from 1.06× to 1.4×
+ * between two runs an hour apart: the log lets each verdict be read against the runs of the same
+ * build before it.
  */
 export interface LoggedRun {
   startedAt: string;
@@ -19,6 +20,11 @@ export interface LoggedRun {
   build: string | null;
   /** Cores and CPU model, as the run's header gives them. */
   machine: string;
+  /**
+   * The benchmark's own code that measured it (see harnessId); absent in runs logged before it was
+   * kept. Runs are counted by build alone, and the goals table says when they span several.
+   */
+  harness?: string | null;
   goals: Array<{ goal: string; verdict: Verdict }>;
 }
 
@@ -27,23 +33,39 @@ export const RUN_LOG_KEEP = 40;
 
 /** What a build is made of: the hub's sources, its command line and its locked dependencies. */
 const BUILD_PATHS = ['src', 'bin', 'package-lock.json'];
+/** What the benchmark is made of: its code and the scripts that build the bundle it starts, not its results. */
+const HARNESS_PATHS = ['bench', 'scripts', ':(exclude)bench/results'];
 
 /**
  * The build a run measured, named by git's id of BUILD_PATHS as they are in the working copy,
  * committed or not: the same files give the same id, whatever commit they sit in, and a change
- * not yet committed gets an id of its own. Made with an index of its own (`GIT_INDEX_FILE`), so
- * the repository's index is left alone; the files' contents are stored as git objects, as
- * `git add` would. The benchmark's own code is left out on purpose: its changes (this log, the
- * charts, the tables) leave the figures alone, and one that does not says so in its commit.
- * Null where git cannot tell (no git, not a clone).
+ * not yet committed gets an id of its own. The benchmark's own code is not part of it (see
+ * harnessId): most of its changes (this log, the charts, the tables) leave the figures alone.
+ * Null where git cannot tell (no git, not a clone, none of the files).
  */
 export function buildId(root: string): string | null {
+  return treeId(root, BUILD_PATHS);
+}
+
+/** The benchmark's own code as it is in the working copy, named as buildId names a build. */
+export function harnessId(root: string): string | null {
+  return treeId(root, HARNESS_PATHS);
+}
+
+/**
+ * git's tree id of `paths` as they are in the working copy, made with an index of its own
+ * (`GIT_INDEX_FILE`), so the repository's index is left alone; the files' contents are stored as
+ * git objects, as `git add` would.
+ */
+function treeId(root: string, paths: string[]): string | null {
+  const present = paths.filter((path) => path.startsWith(':') || existsSync(join(root, path)));
+  // With no path at all, `git add -A` would take the whole repository.
+  if (!present.some((path) => !path.startsWith(':'))) return null;
   const index = join(tmpdir(), `triad-bench-index-${process.pid}-${Date.now()}`);
   const git = (...args: string[]) =>
     spawnSync('git', args, { cwd: root, encoding: 'utf8', env: { ...process.env, GIT_INDEX_FILE: index } });
   try {
     if (git('read-tree', '--empty').status !== 0) return null;
-    const present = BUILD_PATHS.filter((path) => existsSync(join(root, path)));
     if (git('add', '-A', '--', ...present).status !== 0) return null;
     const tree = git('write-tree');
     return tree.status === 0 ? tree.stdout.trim().slice(0, 12) : null;
@@ -62,6 +84,7 @@ function isLoggedRun(x: unknown): x is LoggedRun {
     typeof run.startedAt === 'string' &&
     (run.mode === 'full' || run.mode === 'quick') &&
     (run.build === null || typeof run.build === 'string') &&
+    (run.harness === undefined || run.harness === null || typeof run.harness === 'string') &&
     typeof run.machine === 'string' &&
     Array.isArray(run.goals) &&
     run.goals.every((g) => typeof g?.goal === 'string' && VERDICTS.has(g.verdict))
@@ -96,8 +119,12 @@ export async function readRunLog(file: string): Promise<LoggedRun[]> {
 /** Writes the log whole, through a file beside it: cut short, a log would stop every later run. */
 export async function writeRunLog(file: string, runs: LoggedRun[]): Promise<void> {
   const next = `${file}.${process.pid}.tmp`;
-  await writeFile(next, `${JSON.stringify({ runs }, null, 1)}\n`);
-  await rename(next, file);
+  try {
+    await writeFile(next, `${JSON.stringify({ runs }, null, 1)}\n`);
+    await rename(next, file);
+  } finally {
+    await rm(next, { force: true });
+  }
 }
 
 /** The log with `run` added last, the oldest runs of its mode dropped past `keep`. */
@@ -114,6 +141,8 @@ export interface Tally {
   met: number;
   judged: number;
   runs: number;
+  /** Versions of the benchmark's own code among those runs (an unrecorded one counts as one more). */
+  harnesses: number;
 }
 
 export function tally(runs: LoggedRun[], goal: string, mode: LoggedRun['mode'], build: string | null): Tally {
@@ -123,13 +152,14 @@ export function tally(runs: LoggedRun[], goal: string, mode: LoggedRun['mode'], 
     met: verdicts.filter((v) => v === 'met').length,
     judged: verdicts.filter((v) => v !== 'undecided').length,
     runs: same.length,
+    harnesses: new Set(same.map((r) => r.harness ?? null)).size,
   };
 }
 
 /** A tally as the goals table shows it. */
 export function tallyText(t: Tally, mode: LoggedRun['mode']): string {
   const runs = `${t.runs} ${mode} run${t.runs === 1 ? '' : 's'}`;
-  if (t.runs === 0) return 'none counted: git could not name the build';
+  if (t.runs === 0) return 'none counted: no build could be named (no git, or files changed during the run)';
   if (t.judged === 0) return `undecided in ${runs}`;
   if (t.judged === t.runs) return `met in ${t.met} of ${runs}`;
   return `met in ${t.met} of the ${t.judged} that could tell (${runs})`;

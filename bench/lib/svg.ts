@@ -125,8 +125,7 @@ export function verdictChart(spec: VerdictChartSpec): string {
   const height = gridBottom + 90;
   const x = (run: number) => labelW + run * (cell + gap);
   const y = (goal: number) => top + goal * (cell + gap);
-  const short = (build: string | null) =>
-    build ? `${build.slice(0, 7)}${build.endsWith('+changes') ? '+' : ''}` : '?';
+  const short = (build: string | null) => build?.slice(0, 7) ?? '?';
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
