@@ -63,6 +63,7 @@ export class VirtualClock implements Clock {
   private current: number;
   private timers: VirtualTimer[] = [];
   private nextId = 1;
+  private readonly alsoWaitFor: Array<() => Promise<unknown>> = [];
 
   constructor(start: number | Date = Date.UTC(2026, 0, 1)) {
     this.current = typeof start === 'number' ? start : start.getTime();
@@ -81,6 +82,15 @@ export class VirtualClock implements Clock {
     return this.add({ id: this.nextId++, due: this.current + every, fn, every });
   }
 
+  /**
+   * Also waits for `idle` wherever advance lets work settle. Work a timer starts may go through
+   * real I/O (a store's writes on a thread of their own) whose answer comes after any number of
+   * event-loop turns on a busy machine; virtual time then moves past it only once it is done.
+   */
+  waitAlsoFor(idle: () => Promise<unknown>): void {
+    this.alsoWaitFor.push(idle);
+  }
+
   /** Number of timers still waiting. */
   get pending(): number {
     return this.timers.length;
@@ -92,7 +102,7 @@ export class VirtualClock implements Clock {
   }
 
   async advanceTo(time: number): Promise<void> {
-    await settle();
+    await this.settle();
     for (;;) {
       const next = this.timers.reduce<VirtualTimer | undefined>((a, b) => (!a || b.due < a.due ? b : a), undefined);
       if (!next || next.due > time) break;
@@ -100,9 +110,17 @@ export class VirtualClock implements Clock {
       if (next.every) next.due += next.every;
       else this.timers = this.timers.filter((t) => t !== next);
       next.fn();
-      await settle();
+      await this.settle();
     }
     this.current = Math.max(this.current, time);
+    await this.settle();
+  }
+
+  /** Lets pending callbacks and I/O run, and what waitAlsoFor names finish (and its callbacks run). */
+  private async settle(): Promise<void> {
+    await settle();
+    if (this.alsoWaitFor.length === 0) return;
+    for (const idle of this.alsoWaitFor) await idle();
     await settle();
   }
 

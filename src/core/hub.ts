@@ -15,7 +15,7 @@ import { DemoHousehold } from '../sim/demo.ts';
 import { openStore } from '../store/index.ts';
 import type { Household, Store } from '../store/store.ts';
 import { LocalBus } from './bus.ts';
-import { type Clock, SystemClock } from './clock.ts';
+import { type Clock, SystemClock, VirtualClock } from './clock.ts';
 import { CommandService } from './commands.ts';
 import { HubCore } from './core.ts';
 import { HubError } from './errors.ts';
@@ -215,6 +215,8 @@ export class Hub {
             writer: storeChoice.writer,
           });
     const store = this.store;
+    // On a virtual clock (tests, simulations), time moves on only once the store's writes are in.
+    if (clock instanceof VirtualClock && store.settled) clock.waitAlsoFor(() => store.settled?.() ?? Promise.resolve());
     this.commands = new CommandService({
       clock,
       bus,

@@ -3,19 +3,29 @@
 // It owns a second connection to the hub's database file and runs the batches it is sent, each in
 // one transaction, in the order they arrive; the reply goes out only after the commit. A batch may
 // come in parts (`more: true` on all but the last): they are held until the last one arrives.
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-// The thread keeps the hub's priority. It ran ten nice steps lower for a while, so a report would
-// never wait behind a commit; measured again on two cores (alternating trials), the round trip
-// at 1,000 and 5,000 reports/s was the same either way, but under a flood of reports the lowered
-// thread fell behind, the rows waiting for it were collected over and over on the hub's heap,
-// and ingest ran 10-30 % slower at 7-25 % more CPU a report (bench figure 3, three pairs).
+// The hub moves this thread between Linux's idle and normal scheduling classes (writer-priority.ts):
+// idle while it keeps up, so a report that wakes never waits for a commit to give up its core;
+// normal while writes pile up. Ten nice steps lower, tried before, did neither: the round trip at
+// 1,000 and 5,000 reports/s was the same, and under a flood the lowered thread fell behind, the
+// rows waiting for it were collected over and over on the hub's heap, and ingest ran 10-30 %
+// slower at 7-25 % more CPU a report (bench figure 3, three pairs).
 const db = new Database(workerData.file);
 // journal_mode is the file's and was set by the main connection; these are per connection.
 db.pragma('synchronous = NORMAL');
 db.pragma(`busy_timeout = ${workerData.busyTimeoutMs}`);
 db.pragma('foreign_keys = ON');
+
+// The thread's own id, for the hub to move it between scheduling classes (writer-priority.ts).
+// Linux only: elsewhere there is no /proc/thread-self, and the thread stays as it is.
+try {
+  parentPort.postMessage({ thread: Number(readlinkSync('/proc/thread-self').split('/').pop()) });
+} catch {
+  // not Linux
+}
 
 const statements = new Map();
 function statement(sql) {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ChurnMap } from '../core/churn-map.ts';
+import { WriterPriority } from './writer-priority.ts';
 
 /** One statement and the rows of parameters it runs with, in a batch written as one transaction. */
 export interface WriteStep {
@@ -31,6 +32,8 @@ export function withJsonText(row: unknown[], json: readonly number[]): unknown[]
 }
 
 interface Reply {
+  /** The thread's id, sent once when it starts (Linux only), for WriterPriority. */
+  thread?: number;
   id: number;
   changes?: number;
   /** How often the thread paused within the batch (see sqlite-writer-thread.mjs). */
@@ -62,6 +65,14 @@ export const PART_ROWS = 64;
  * (ingest ~6 % slower); write windows at steady rates hold a few hundred rows.
  */
 export const MAX_SPREAD_PARTS = 8;
+/** Batches waiting for the thread from which writes count as piling up (see WriterPriority). */
+export const BUSY_BATCHES = 8;
+/**
+ * A thread that has answered nothing for this long while batches wait for it is starved (other
+ * work has both cores): it takes its full share (see WriterPriority), so a write someone waits for
+ * (a command's 202, a timer stored before a run waits) is held up by no more than this.
+ */
+export const STARVED_MS = 20;
 /** A pump that runs this much later than asked finds the event loop behind (see `pumpOutbox`). */
 const BEHIND_MS = 2;
 
@@ -72,12 +83,16 @@ interface Part {
   last: boolean;
 }
 
+function rowsIn(steps: WriteStep[]): number {
+  return steps.reduce((n, step) => n + step.rows.length, 0);
+}
+
 /**
  * A batch's steps cut into parts of at most `size` rows, in order. A batch within one part, or one
  * that would take more than `maxParts`, stays one part, as it is.
  */
 export function splitIntoParts(steps: WriteStep[], size: number, maxParts = Number.POSITIVE_INFINITY): WriteStep[][] {
-  const total = steps.reduce((n, step) => n + step.rows.length, 0);
+  const total = rowsIn(steps);
   if (total <= size || total > size * maxParts) return [steps];
   const parts: WriteStep[][] = [];
   let part: WriteStep[] = [];
@@ -132,10 +147,20 @@ export class SqliteWriter {
   private outbox: Part[] = [];
   private pump: NodeJS.Immediate | null = null;
   private pumpAskedAt = 0;
+  /** When the thread last answered, or began to be waited for (see STARVED_MS). */
+  private lastProgress = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  /** Callers of `settled`, resolved when nothing waits for the thread. */
+  private idleWaiters: Array<() => void> = [];
 
+  /**
+   * @param priority moves the thread between Linux's idle and normal classes (see WriterPriority);
+   *   null leaves it in the normal class throughout.
+   */
   constructor(
     private readonly file: string,
     private readonly busyTimeoutMs: number,
+    private readonly priority: WriterPriority | null = new WriterPriority(),
   ) {}
 
   /** Writes the steps in one transaction (a single row on its own); resolves with the rows changed. */
@@ -146,14 +171,47 @@ export class SqliteWriter {
     return new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       // Only a thread with work outstanding keeps the process alive.
-      if (this.waiting.size === 1) worker.ref();
+      if (this.waiting.size === 1) {
+        worker.ref();
+        this.lastProgress = performance.now();
+      }
+      this.watch();
       const parts = splitIntoParts(steps, PART_ROWS, MAX_SPREAD_PARTS);
+      // A batch from a flood, or batches the thread has not caught up with: it takes its full share.
+      if (this.waiting.size >= BUSY_BATCHES || rowsIn(steps) > PART_ROWS * MAX_SPREAD_PARTS) this.priority?.busy();
       const idle = this.outbox.length === 0;
       for (let i = 0; i < parts.length; i++) this.outbox.push({ id, steps: parts[i], last: i === parts.length - 1 });
       // Behind nothing else, the first part goes at once, as a whole batch did before.
       if (idle) this.send(worker, this.outbox.shift() as Part);
       if (this.outbox.length) this.schedulePump();
     });
+  }
+
+  /** No batch waits for the thread any more: it no longer keeps the process alive, and it may step back. */
+  private nothingWaits(): void {
+    this.worker?.unref();
+    this.priority?.quiet();
+    const idle = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of idle) resolve();
+  }
+
+  /** Resolves once no batch handed over so far waits for the thread. */
+  settled(): Promise<void> {
+    if (this.waiting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Checks every STARVED_MS, while batches wait, that the thread is getting somewhere. */
+  private watch(): void {
+    if (this.watchdog || !this.priority) return;
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (this.waiting.size === 0) return;
+      if (performance.now() - this.lastProgress >= STARVED_MS) this.priority?.busy();
+      this.watch();
+    }, STARVED_MS);
+    this.watchdog.unref();
   }
 
   /** Waits for every batch sent so far, then closes the thread's connection and ends the thread. */
@@ -163,6 +221,8 @@ export class SqliteWriter {
     // Closed for new writes from here on: one sent after the close message would never be run.
     this.closed = true;
     if (!worker) return;
+    // What is left to write goes at the thread's full share.
+    this.priority?.busy();
     try {
       // Every part still queued goes first; the close message is queued behind them all, so it is
       // answered once they are written.
@@ -174,9 +234,13 @@ export class SqliteWriter {
         worker.postMessage({ id, close: true });
       });
     } finally {
+      this.priority?.stop();
+      if (this.watchdog) clearTimeout(this.watchdog);
+      this.watchdog = null;
       this.worker = null;
       for (const waiter of this.waiting.values()) waiter.reject(new Error('the store is closed'));
       this.waiting.clear();
+      this.nothingWaits();
       await worker.terminate();
     }
   }
@@ -214,8 +278,8 @@ export class SqliteWriter {
       worker.postMessage({ id: part.id, discard: true });
       const waiter = this.waiting.get(part.id);
       this.waiting.delete(part.id);
-      if (this.waiting.size === 0) worker.unref();
       waiter?.reject(error as Error);
+      if (this.waiting.size === 0) this.nothingWaits();
     }
   }
 
@@ -238,6 +302,7 @@ export class SqliteWriter {
       this.outbox = [];
       for (const waiter of this.waiting.values()) waiter.reject(error);
       this.waiting.clear();
+      this.nothingWaits();
     };
     worker.on('error', (error) => lost(new Error(`the SQLite writer thread failed: ${error.message}`)));
     worker.on('exit', (code) => lost(new Error(`the SQLite writer thread stopped (exit code ${code})`)));
@@ -246,11 +311,17 @@ export class SqliteWriter {
   }
 
   private settle(reply: Reply): void {
+    if (reply.thread !== undefined) {
+      void this.priority?.start(reply.thread);
+      return;
+    }
     const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
     this.waiting.delete(reply.id);
-    if (this.waiting.size === 0) this.worker?.unref();
+    this.lastProgress = performance.now();
     if (reply.error) waiter.reject(new SqliteWriteError(reply.error.message, reply.error.code));
     else waiter.resolve(reply.changes ?? 0);
+    // After the batch's own promise: whoever awaits `settled` hears of it after its writers do.
+    if (this.waiting.size === 0) this.nothingWaits();
   }
 }

@@ -253,6 +253,11 @@ export class SqliteStore implements Store {
     return rows === 1 ? run() : this.db.transaction(run)();
   }
 
+  /** Resolves once every write handed over so far is committed (at once when writes run inline). */
+  settled(): Promise<void> {
+    return this.writer?.settled() ?? Promise.resolve();
+  }
+
   async close(): Promise<void> {
     // Whatever was handed to the writer thread is committed before the store says it is closed.
     await this.writer?.close();

@@ -205,6 +205,12 @@ export interface Store {
    */
   forEachThing?(visit: (thing: Thing) => void, householdId?: string): Promise<void>;
 
+  /**
+   * Resolves once every write handed over so far is committed. Optional: a store whose writes
+   * settle with their own promises (PostgreSQL's, an inline SQLite's) need not keep count.
+   */
+  settled?(): Promise<void>;
+
   /** Writes a batch of state changes in one transaction and moves each property's latest value. */
   appendHistory(changes: StateChanged[]): Promise<void>;
   queryHistory(query: HistoryQuery): Promise<HistoryPoint[]>;
