@@ -87,8 +87,12 @@ export class VirtualClock implements Clock {
    * real I/O (a store's writes on a thread of their own) whose answer comes after any number of
    * event-loop turns on a busy machine; virtual time then moves past it only once it is done.
    */
-  waitAlsoFor(idle: () => Promise<unknown>): void {
+  waitAlsoFor(idle: () => Promise<unknown>): () => void {
     this.alsoWaitFor.push(idle);
+    return () => {
+      const at = this.alsoWaitFor.indexOf(idle);
+      if (at >= 0) this.alsoWaitFor.splice(at, 1);
+    };
   }
 
   /** Number of timers still waiting. */

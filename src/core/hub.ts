@@ -147,6 +147,8 @@ export class Hub {
   private readonly subsystems: Subsystem[] = [];
   private readonly started: Subsystem[] = [];
   private stopped = false;
+  /** Stops a virtual clock waiting for this hub's store (see waitAlsoFor), once the store is closed. */
+  private unwaitClock: (() => void) | null = null;
 
   constructor(private readonly options: HubOptions) {
     this.clock = options.clock ?? new SystemClock();
@@ -216,7 +218,8 @@ export class Hub {
           });
     const store = this.store;
     // On a virtual clock (tests, simulations), time moves on only once the store's writes are in.
-    if (clock instanceof VirtualClock && store.settled) clock.waitAlsoFor(() => store.settled?.() ?? Promise.resolve());
+    if (clock instanceof VirtualClock && store.settled)
+      this.unwaitClock = clock.waitAlsoFor(() => store.settled?.() ?? Promise.resolve());
     this.commands = new CommandService({
       clock,
       bus,
@@ -420,7 +423,13 @@ export class Hub {
       ['security', () => this.security?.stop()],
       ['mqtt', () => this.mqtt?.close()],
       ['broker', () => this.broker?.stop()],
-      ['store', () => this.store?.close()],
+      [
+        'store',
+        async () => {
+          this.unwaitClock?.();
+          await this.store?.close();
+        },
+      ],
       ['bus', () => this.bus.close()],
     ];
     for (const [name, step] of steps) {

@@ -150,8 +150,8 @@ export class SqliteWriter {
   /** When the thread last answered, or began to be waited for (see STARVED_MS). */
   private lastProgress = 0;
   private watchdog: NodeJS.Timeout | null = null;
-  /** Callers of `settled`, resolved when nothing waits for the thread. */
-  private idleWaiters: Array<() => void> = [];
+  /** Callers of `settled`, each with the last batch handed over when it asked. */
+  private settledWaiters: Array<{ upTo: number; resolve: () => void }> = [];
 
   /**
    * @param priority moves the thread between Linux's idle and normal classes (see WriterPriority);
@@ -160,7 +160,7 @@ export class SqliteWriter {
   constructor(
     private readonly file: string,
     private readonly busyTimeoutMs: number,
-    private readonly priority: WriterPriority | null = new WriterPriority(),
+    private readonly priority: WriterPriority | null = process.platform === 'linux' ? new WriterPriority() : null,
   ) {}
 
   /** Writes the steps in one transaction (a single row on its own); resolves with the rows changed. */
@@ -191,20 +191,37 @@ export class SqliteWriter {
   private nothingWaits(): void {
     this.worker?.unref();
     this.priority?.quiet();
-    const idle = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of idle) resolve();
   }
 
-  /** Resolves once no batch handed over so far waits for the thread. */
+  /**
+   * Resolves once every batch handed over so far is settled (written, or failed); batches handed
+   * over later do not hold it up.
+   */
   settled(): Promise<void> {
-    if (this.waiting.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const upTo = this.nextId - 1;
+    if (!this.waitsFor(upTo)) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push({ upTo, resolve }));
   }
 
-  /** Checks every STARVED_MS, while batches wait, that the thread is getting somewhere. */
+  /** Whether a batch numbered `upTo` or lower still waits (ids grow, and `waiting` keeps them in order). */
+  private waitsFor(upTo: number): boolean {
+    const oldest = this.waiting.keys().next();
+    return !oldest.done && oldest.value <= upTo;
+  }
+
+  private resolveSettled(): void {
+    if (this.settledWaiters.length === 0) return;
+    const still: typeof this.settledWaiters = [];
+    for (const waiter of this.settledWaiters) {
+      if (this.waitsFor(waiter.upTo)) still.push(waiter);
+      else waiter.resolve();
+    }
+    this.settledWaiters = still;
+  }
+
+  /** Checks every STARVED_MS, while batches wait, that the thread is getting somewhere (only while it runs idle). */
   private watch(): void {
-    if (this.watchdog || !this.priority) return;
+    if (this.watchdog || this.priority?.policy !== 'idle') return;
     this.watchdog = setTimeout(() => {
       this.watchdog = null;
       if (this.waiting.size === 0) return;
@@ -241,6 +258,7 @@ export class SqliteWriter {
       for (const waiter of this.waiting.values()) waiter.reject(new Error('the store is closed'));
       this.waiting.clear();
       this.nothingWaits();
+      this.resolveSettled();
       await worker.terminate();
     }
   }
@@ -280,6 +298,7 @@ export class SqliteWriter {
       this.waiting.delete(part.id);
       waiter?.reject(error as Error);
       if (this.waiting.size === 0) this.nothingWaits();
+      this.resolveSettled();
     }
   }
 
@@ -302,7 +321,10 @@ export class SqliteWriter {
       this.outbox = [];
       for (const waiter of this.waiting.values()) waiter.reject(error);
       this.waiting.clear();
+      // The next thread is a new one: its id comes with it.
+      this.priority?.stop();
       this.nothingWaits();
+      this.resolveSettled();
     };
     worker.on('error', (error) => lost(new Error(`the SQLite writer thread failed: ${error.message}`)));
     worker.on('exit', (code) => lost(new Error(`the SQLite writer thread stopped (exit code ${code})`)));
@@ -323,5 +345,6 @@ export class SqliteWriter {
     else waiter.resolve(reply.changes ?? 0);
     // After the batch's own promise: whoever awaits `settled` hears of it after its writers do.
     if (this.waiting.size === 0) this.nothingWaits();
+    this.resolveSettled();
   }
 }

@@ -1,18 +1,41 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
-/** Linux scheduling policies the writer thread moves between: SCHED_IDLE and the normal SCHED_OTHER. */
+/** Linux scheduling classes the writer thread moves between: SCHED_IDLE and the normal SCHED_OTHER. */
 export type Policy = 'idle' | 'normal';
 
-/** Sets one thread's scheduling policy; rejects when it cannot. */
+/** Sets one thread's scheduling class; rejects when it cannot. */
 export type SetPolicy = (thread: number, policy: Policy) => Promise<void>;
 
-/** Sets it with util-linux's `chrt`, which every mainstream Linux has: Node.js has no call for it. */
-export const chrt: SetPolicy = (thread, policy) =>
-  new Promise((resolve, reject) => {
-    execFile('chrt', [policy === 'idle' ? '--idle' : '--other', '-p', '0', String(thread)], (error) =>
-      error ? reject(error) : resolve(),
-    );
+/** Whether this process may move a thread down to SCHED_IDLE and back up again. */
+export type CanMove = () => Promise<boolean>;
+
+/** util-linux's `chrt` (every mainstream Linux has it; Node.js has no call for it), by its full path. */
+const CHRT = ['/usr/bin/chrt', '/bin/chrt'].find((path) => existsSync(path)) ?? null;
+
+function run(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!CHRT) return reject(new Error('no chrt on this machine'));
+    execFile(CHRT, args, (error) => (error ? reject(error) : resolve()));
   });
+}
+
+export const chrt: SetPolicy = (thread, policy) => {
+  if (!Number.isInteger(thread) || thread <= 0) return Promise.reject(new Error(`not a thread id: ${thread}`));
+  return run([policy === 'idle' ? '--idle' : '--other', '-p', '0', String(thread)]);
+};
+
+/**
+ * Asks a throwaway process, not the writer: a thread may always step down to SCHED_IDLE, but
+ * stepping back needs an RLIMIT_NICE or the CAP_SYS_NICE capability that many services and
+ * containers lack, and a writer stuck idle through a flood is worse than none of this. `chrt`
+ * starts a second `chrt` in the idle class, which tries to put itself back.
+ */
+export const chrtCanMove: CanMove = () =>
+  run(['--idle', '0', CHRT ?? 'chrt', '--other', '0', CHRT ?? 'chrt', '--help']).then(
+    () => true,
+    () => false,
+  );
 
 /** How long the writer keeps up, with nothing waiting for it, before it steps back again. */
 export const QUIET_MS = 1000;
@@ -24,78 +47,102 @@ export const QUIET_MS = 1000;
  * Why: on two cores the thread's commits (a few every 50 ms) shared the machine with the broker,
  * the hub's own thread and the devices, and a report that woke while both cores were busy waited
  * for the scheduler's next turn. A SCHED_IDLE thread gives way at once to any thread that wakes.
- * Measured with alternating hubs (four pairs a rate), the round trip's p99 fell from 1.07–1.40 ms
- * to 0.61–1.13 at 1,000 reports/s and from 1.34–2.02 to 1.26–1.40 at 5,000, at the same CPU. Left
- * idle under a flood, though, the thread got what the hub and the broker left over, and ingest ran
- * ~24 % slower (88,000 against 67,000 reports/s): so a backlog (`busy`) puts it back in the normal
- * class until it has kept up for QUIET_MS.
+ * Measured with alternating hubs (four pairs a rate, two rounds), the round trip's p99 fell from
+ * 0.96–1.40 ms to 0.61–1.13 at 1,000 reports/s and from 1.34–2.45 to 1.20–1.99 at 5,000, at the
+ * same CPU. Left idle under a flood, though, the thread got what the hub and the broker left over,
+ * and ingest ran ~24 % slower (88,000 against 67,000 reports/s): so a backlog (`busy`) puts it
+ * back in the normal class until it has kept up for QUIET_MS.
  *
- * Only where it can go both ways: a thread may always step down to SCHED_IDLE, but stepping back
- * needs a nice limit (RLIMIT_NICE) or the CAP_SYS_NICE capability that many services do not have,
- * and a writer stuck idle through a flood is worse than none of this. So `start` tries the whole
- * round first; if any step fails (no `chrt`, not Linux, not allowed), the thread stays normal and
- * nothing more is tried.
+ * Only where it can go both ways (CanMove, asked once): elsewhere (no `chrt`, not Linux, not
+ * allowed) the thread is never touched. Moves are made one at a time, in order, and only the
+ * latest wanted class is applied, so the kernel ends where the last call left it.
  */
 export class WriterPriority {
-  private state: 'starting' | 'off' | 'idle' | 'normal' = 'starting';
-  /** A backlog began while `start` was still finding out. */
-  private busyWhileStarting = false;
+  private state: 'starting' | 'off' | 'on' = 'starting';
+  /** The class wanted now, and the one the kernel was last told. */
+  private wanted: Policy = 'idle';
+  private applied: Policy = 'normal';
+  private moving = false;
   private quietTimer: NodeJS.Timeout | null = null;
   private thread = 0;
+  /** Bumped by start and stop, so the moves of a thread that is gone are dropped. */
+  private generation = 0;
 
   constructor(
     private readonly set: SetPolicy = chrt,
+    private readonly canMove: CanMove = chrtCanMove,
     private readonly quietMs = QUIET_MS,
   ) {}
 
-  /** The class the thread is in now, as far as this knows ('off': never moved). */
+  /** 'idle' or 'normal' as the kernel was last told; 'off' where it is never moved; 'starting' before it knows. */
   get policy(): Policy | 'off' | 'starting' {
-    return this.state;
+    return this.state === 'on' ? this.applied : this.state;
   }
 
-  /** Finds out whether the thread can move both ways, and leaves it idle if so (normal if a backlog began meanwhile). */
+  /** Takes a (new) writer thread: finds out once whether it can move, and then leaves it idle unless writes pile up. */
   async start(thread: number): Promise<void> {
+    const generation = ++this.generation;
+    this.cancelQuiet();
     this.thread = thread;
-    try {
-      await this.set(thread, 'idle');
-      await this.set(thread, 'normal');
-      if (!this.busyWhileStarting) await this.set(thread, 'idle');
-      this.state = this.busyWhileStarting ? 'normal' : 'idle';
-      if (this.state === 'normal') this.quiet();
-    } catch {
-      this.state = 'off';
-      // It may have stepped down before the step back failed: try once more, quietly.
-      this.set(thread, 'normal').catch(() => {});
+    this.applied = 'normal';
+    if (this.state === 'starting' && !(await this.canMove())) {
+      if (generation === this.generation) this.state = 'off';
+      return;
     }
+    if (generation !== this.generation || this.state === 'off') return;
+    this.state = 'on';
+    await this.move();
+    if (this.wanted === 'normal') this.quiet();
   }
 
   /** Writes are piling up: the thread takes its full share until they have not for QUIET_MS. */
   busy(): void {
     this.cancelQuiet();
-    if (this.state === 'starting') this.busyWhileStarting = true;
-    if (this.state !== 'idle') return;
-    this.state = 'normal';
-    this.set(this.thread, 'normal').catch(() => {
-      this.state = 'off';
-    });
+    this.wanted = 'normal';
+    void this.move();
   }
 
   /** Nothing waits for the thread: after QUIET_MS of that, it steps back. */
   quiet(): void {
-    if (this.state !== 'normal' || this.quietTimer) return;
+    if (this.wanted !== 'normal' || this.quietTimer) return;
     this.quietTimer = setTimeout(() => {
       this.quietTimer = null;
-      this.state = 'idle';
-      this.set(this.thread, 'idle').catch(() => {
-        this.state = 'off';
-      });
+      this.wanted = 'idle';
+      void this.move();
     }, this.quietMs);
     this.quietTimer.unref();
   }
 
+  /** The thread is gone (closed, or died): nothing more is done to it. */
   stop(): void {
+    this.generation++;
     this.cancelQuiet();
-    this.state = 'off';
+    this.thread = 0;
+    this.wanted = 'idle';
+  }
+
+  /**
+   * Applies the wanted class, one move at a time, until the kernel has the latest; a thread that
+   * took over meanwhile (start) is picked up on the next round.
+   */
+  private async move(): Promise<void> {
+    if (this.moving) return;
+    this.moving = true;
+    try {
+      for (;;) {
+        const { generation, thread, wanted } = this;
+        if (this.state !== 'on' || thread <= 0 || this.applied === wanted) return;
+        try {
+          await this.set(thread, wanted);
+        } catch {
+          // It could move a moment ago and cannot now (the thread ended meanwhile): leave it be.
+          return;
+        }
+        if (generation === this.generation) this.applied = wanted;
+      }
+    } finally {
+      this.moving = false;
+    }
   }
 
   private cancelQuiet(): void {
