@@ -124,7 +124,8 @@ export class VirtualClock implements Clock {
   private async settle(): Promise<void> {
     await settle();
     if (this.alsoWaitFor.length === 0) return;
-    for (const idle of this.alsoWaitFor) await idle();
+    // A copy: a hub that stops meanwhile takes its own out of the list.
+    for (const idle of [...this.alsoWaitFor]) await idle();
     await settle();
   }
 

@@ -203,7 +203,10 @@ export class SqliteWriter {
     return new Promise((resolve) => this.settledWaiters.push({ upTo, resolve }));
   }
 
-  /** Whether a batch numbered `upTo` or lower still waits (ids grow, and `waiting` keeps them in order). */
+  /**
+   * Whether a batch numbered `upTo` or lower still waits: ids grow, and `waiting` keeps its keys
+   * in the order they were added (a ChurnMap renews itself as `new Map(old)`, which keeps it).
+   */
   private waitsFor(upTo: number): boolean {
     const oldest = this.waiting.keys().next();
     return !oldest.done && oldest.value <= upTo;
@@ -219,13 +222,16 @@ export class SqliteWriter {
     this.settledWaiters = still;
   }
 
-  /** Checks every STARVED_MS, while batches wait, that the thread is getting somewhere (only while it runs idle). */
+  /**
+   * Checks every STARVED_MS, while batches wait, that the thread is getting somewhere; a thread in
+   * the idle class that is not takes its full share. Off where the thread is never moved.
+   */
   private watch(): void {
-    if (this.watchdog || this.priority?.policy !== 'idle') return;
+    if (this.watchdog || !this.priority || this.priority.policy === 'off') return;
     this.watchdog = setTimeout(() => {
       this.watchdog = null;
       if (this.waiting.size === 0) return;
-      if (performance.now() - this.lastProgress >= STARVED_MS) this.priority?.busy();
+      if (this.priority?.policy === 'idle' && performance.now() - this.lastProgress >= STARVED_MS) this.priority.busy();
       this.watch();
     }, STARVED_MS);
     this.watchdog.unref();

@@ -47,9 +47,9 @@ export const QUIET_MS = 1000;
  * Why: on two cores the thread's commits (a few every 50 ms) shared the machine with the broker,
  * the hub's own thread and the devices, and a report that woke while both cores were busy waited
  * for the scheduler's next turn. A SCHED_IDLE thread gives way at once to any thread that wakes.
- * Measured with alternating hubs (four pairs a rate, two rounds), the round trip's p99 fell from
- * 0.96–1.40 ms to 0.61–1.13 at 1,000 reports/s and from 1.34–2.45 to 1.20–1.99 at 5,000, at the
- * same CPU. Left idle under a flood, though, the thread got what the hub and the broker left over,
+ * Measured with alternating hubs (four pairs a round; three rounds at 1,000 reports/s, two at
+ * 5,000), the round trip's p99 fell from 0.96–1.40 ms to 0.60–1.25 at 1,000/s and from 1.34–2.45
+ * to 1.20–1.99 at 5,000/s, at the same CPU within the noise. Left idle under a flood, though, the thread got what the hub and the broker left over,
  * and ingest ran ~24 % slower (88,000 against 67,000 reports/s): so a backlog (`busy`) puts it
  * back in the normal class until it has kept up for QUIET_MS.
  *
@@ -135,7 +135,9 @@ export class WriterPriority {
         try {
           await this.set(thread, wanted);
         } catch {
-          // It could move a moment ago and cannot now (the thread ended meanwhile): leave it be.
+          // A thread that ended meanwhile: a new one may have taken over, and is moved next.
+          if (generation !== this.generation) continue;
+          // It could move a moment ago and cannot now: leave it be.
           return;
         }
         if (generation === this.generation) this.applied = wanted;
