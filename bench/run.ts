@@ -78,8 +78,9 @@ async function main(): Promise<void> {
   // the run could not add to stops it before it measures anything, and again at the end.
   const runLog = only.size === FIGURES.length && !profiling ? join(ROOT, 'bench/results/runs.json') : null;
   if (runLog) await readRunLog(runLog);
-  const build = buildId(ROOT);
-  const harness = harnessId(ROOT);
+  // Named now and again at the end (git writes a tree of the files each time): only runs it logs.
+  const build = runLog ? buildId(ROOT) : null;
+  const harness = runLog ? harnessId(ROOT) : null;
 
   progress.show('starting brokers (a private Mosquitto and aedes on loopback ports)');
   const mosquitto = await startMosquitto();
@@ -191,8 +192,8 @@ async function main(): Promise<void> {
   const goals = judgeGoals(judged);
   // Runs on aedes (no Mosquitto installed) measure against another floor: not counted with the rest.
   const logFile = runLog && mosquitto ? runLog : null;
-  let logged: { runs: LoggedRun[]; build: string | null } | undefined;
   let run: LoggedRun | undefined;
+  let loggedRuns: LoggedRun[] | undefined;
   if (logFile) {
     // Files edited while the run measured: no build can be named for it.
     const same = buildId(ROOT) === build && harnessId(ROOT) === harness;
@@ -205,12 +206,12 @@ async function main(): Promise<void> {
       goals: goals.map((g) => ({ goal: g.goal, verdict: g.verdict })),
     };
     try {
-      logged = { runs: withRun(await readRunLog(logFile), run), build: run.build };
+      loggedRuns = withRun(await readRunLog(logFile), run);
     } catch (error) {
       process.stderr.write(`\nThis run is not added to the run log: ${(error as Error).message}\n`);
     }
   }
-  figures.unshift(goalsFigure(goals, mode, logged));
+  figures.unshift(goalsFigure(goals, mode, run && loggedRuns ? { runs: loggedRuns, build: run.build } : undefined));
 
   progress.show('stopping brokers');
   await stopAll();
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
     `\nWrote ${dir}/latest.json, latest.md and ${figures.filter((f) => f.chart).length} SVG charts.\n`,
   );
   // After the results: a log that cannot be written costs this run its place in it, not its figures.
-  if (logFile && logged && run) {
+  if (logFile && loggedRuns && run) {
     try {
       // Read again: another run may have finished while this one stopped its brokers and wrote.
       await writeRunLog(logFile, withRun(await readRunLog(logFile), run));

@@ -470,25 +470,22 @@ describe('the writer thread copies a long batch over in parts', () => {
       await write();
       return sent.flatMap((m) => m.steps);
     };
+    /** One step, with no `json` columns, each row carrying its body's JSON text. */
+    const sendsText = async (write: () => Promise<void>, bodies: unknown[]) => {
+      const [step, ...more] = await stepsOf(write);
+      assert.deepEqual(more, []);
+      assert.equal(step.json, undefined);
+      assert.deepEqual(
+        step.rows.map((row, i) => row.includes(JSON.stringify(bodies[i]))),
+        [true, true],
+        'each row carries its JSON text',
+      );
+    };
     const command = makeCommand(household);
     const commands = [command, makeCommand(household)];
-    const [commandStep, ...moreCommandSteps] = await stepsOf(() => store.saveCommands(commands));
-    assert.deepEqual(moreCommandSteps, []);
-    assert.equal(commandStep.json, undefined);
-    assert.deepEqual(
-      commandStep.rows.map((row, i) => row.includes(JSON.stringify(commands[i]))),
-      [true, true],
-      'each row carries its JSON text',
-    );
+    await sendsText(() => store.saveCommands(commands), commands);
     const events = [ran(household, 'car'), ran(household, 'car')];
-    const [eventStep, ...moreEventSteps] = await stepsOf(() => store.appendEvents(events));
-    assert.deepEqual(moreEventSteps, []);
-    assert.equal(eventStep.json, undefined);
-    assert.deepEqual(
-      eventStep.rows.map((row, i) => row.includes(JSON.stringify(events[i]))),
-      [true, true],
-      'each row carries its JSON text',
-    );
+    await sendsText(() => store.appendEvents(events), events);
     const traces = [makeTrace(household, 'r', 1), makeTrace(household, 'r', 2)];
     const [traceStep, ...moreTraceSteps] = await stepsOf(() => store.saveTraces(traces));
     assert.deepEqual(moreTraceSteps, []);

@@ -1,5 +1,5 @@
 import { type FigureResult, fmt, fmtRatio } from '../lib/report.ts';
-import { type LoggedRun, tally, tallyText, type Verdict } from '../lib/run-log.ts';
+import { type LoggedRun, type Tally, tally, tallyText, type Verdict } from '../lib/run-log.ts';
 import { median, ratio } from '../lib/stats.ts';
 import type { IngestRun } from './ingest.ts';
 import type { SustainedRate } from './max-rate.ts';
@@ -179,10 +179,8 @@ export function judgeGoals(inputs: GoalInputs): GoalResult[] {
   ];
 }
 
-/** Says so when the runs counted were measured by more than one version of the benchmark's own code. */
-function harnessNote(logged: { runs: LoggedRun[]; build: string | null }, mode: LoggedRun['mode']): string {
-  // Any goal will do: only the runs are counted here.
-  const { runs, harnesses } = tally(logged.runs, '', mode, logged.build);
+/** Says so when the runs counted (any goal's tally: they count the same runs) were measured by more than one version of the benchmark's own code. */
+function harnessNote({ runs, harnesses }: Tally): string {
   return harnesses > 1
     ? ` Those ${runs} runs were measured by ${harnesses} versions of the benchmark's own code (bench/, scripts/; runs logged before it was recorded count as one): a change to how a figure is measured shows there.`
     : '';
@@ -202,21 +200,20 @@ export function goalsFigure(
 ): FigureResult {
   const met = goals.filter((g) => g.verdict === 'met').length;
   const shown = logged?.runs.filter((r) => r.mode === mode).slice(-CHART_RUNS) ?? [];
+  const tallies = logged ? goals.map((g) => tally(logged.runs, g.goal, mode, logged.build)) : [];
   return {
     id: 'goals',
     title: `Goals of issue 9 · ${met} of ${goals.length} met in this run`,
     setup: `${mode} run; each verdict from this run's figures below, ratios to references measured in the same run`,
     columns: logged ? ['goal', 'this run', 'runs of this build', 'measured'] : ['goal', 'this run', 'measured'],
-    rows: goals.map((g) =>
-      logged
-        ? [g.goal, g.verdict, tallyText(tally(logged.runs, g.goal, mode, logged.build), mode), g.measured]
-        : [g.goal, g.verdict, g.measured],
+    rows: goals.map((g, i) =>
+      logged ? [g.goal, g.verdict, tallyText(tallies[i], mode), g.measured] : [g.goal, g.verdict, g.measured],
     ),
     notes: [
       'One run decides nothing on a shared machine: a goal is met when repeated full runs agree. "undecided" = not measured in this run, or bounded by the load generator or the broker rather than the system.',
       ...(logged
         ? [
-            `"Runs of this build" counts this run and the earlier ${mode} runs of the same build (git's id of the hub's sources, command line and locked dependencies: ${logged.build ?? 'unknown, so none are counted'}) kept in bench/results/runs.json, which every unprofiled run of all figures on Mosquitto adds to; a run that could not tell is left out of "of".${harnessNote(logged, mode)}`,
+            `"Runs of this build" counts this run and the earlier ${mode} runs of the same build (git's id of the hub's sources, command line and locked dependencies: ${logged.build ?? 'unknown, so none are counted'}) kept in bench/results/runs.json, which every unprofiled run of all figures on Mosquitto adds to; a run that could not tell is left out of "of".${tallies.length ? harnessNote(tallies[0]) : ''}`,
           ]
         : []),
       `Round-trip latencies are each trial's measured part, after ${LEAD_IN_SECONDS} s of reports at the same rate that every system gets unmeasured (Figure 1's notes say why); the p99 row also shows, not judged, the ratio of that lead-in's own p99: how Triad met the rate after idling while the other systems ran their trials.`,

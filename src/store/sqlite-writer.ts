@@ -187,10 +187,16 @@ export class SqliteWriter {
     });
   }
 
-  /** No batch waits for the thread any more: it no longer keeps the process alive, and it may step back. */
-  private nothingWaits(): void {
-    this.worker?.unref();
-    this.priority?.quiet();
+  /**
+   * After batches stop waiting (answered, refused, or lost with the thread): with none left, the
+   * thread no longer keeps the process alive and may step back; callers of `settled` hear of theirs.
+   */
+  private afterSettling(): void {
+    if (this.waiting.size === 0) {
+      this.worker?.unref();
+      this.priority?.quiet();
+    }
+    this.resolveSettled();
   }
 
   /**
@@ -263,8 +269,7 @@ export class SqliteWriter {
       this.worker = null;
       for (const waiter of this.waiting.values()) waiter.reject(new Error('the store is closed'));
       this.waiting.clear();
-      this.nothingWaits();
-      this.resolveSettled();
+      this.afterSettling();
       await worker.terminate();
     }
   }
@@ -303,8 +308,7 @@ export class SqliteWriter {
       const waiter = this.waiting.get(part.id);
       this.waiting.delete(part.id);
       waiter?.reject(error as Error);
-      if (this.waiting.size === 0) this.nothingWaits();
-      this.resolveSettled();
+      this.afterSettling();
     }
   }
 
@@ -329,8 +333,7 @@ export class SqliteWriter {
       this.waiting.clear();
       // The next thread is a new one: its id comes with it.
       this.priority?.stop();
-      this.nothingWaits();
-      this.resolveSettled();
+      this.afterSettling();
     };
     worker.on('error', (error) => lost(new Error(`the SQLite writer thread failed: ${error.message}`)));
     worker.on('exit', (code) => lost(new Error(`the SQLite writer thread stopped (exit code ${code})`)));
@@ -350,7 +353,6 @@ export class SqliteWriter {
     if (reply.error) waiter.reject(new SqliteWriteError(reply.error.message, reply.error.code));
     else waiter.resolve(reply.changes ?? 0);
     // After the batch's own promise: whoever awaits `settled` hears of it after its writers do.
-    if (this.waiting.size === 0) this.nothingWaits();
-    this.resolveSettled();
+    this.afterSettling();
   }
 }
