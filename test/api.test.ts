@@ -147,6 +147,33 @@ describe('HTTP API', () => {
     }
   });
 
+  it('takes a JSON body as sent: a wrong type is a 400 that changes nothing, not a value made to fit', async () => {
+    const household = await (await call('/api/household')).json();
+    const people = await (await call('/api/people')).json();
+    const cases: Array<[string, string, unknown]> = [
+      ['PUT', '/api/household', { latitude: '52.1', longitude: true }],
+      ['PUT', '/api/household', { homeRadius: '100' }],
+      ['POST', '/api/people', { name: ['Alex'] }],
+      ['POST', '/api/people', { name: true }],
+      ['POST', '/api/people', { name: 123 }],
+      ['POST', '/api/tokens', { user: 'owner', name: ['x'] }],
+    ];
+    for (const [method, path, json] of cases) {
+      const res = await call(path, { method, body: JSON.stringify(json) });
+      const text = await res.text();
+      assert.equal(res.status, 400, `${method} ${path} ${JSON.stringify(json)}: ${text}`);
+      const error = (JSON.parse(text) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, 'invalid_request');
+      assert.match(error.message, /must be (string|number)/, `${path}: refused for its type`);
+    }
+    assert.deepEqual(await (await call('/api/household')).json(), household, 'the household is as it was');
+    assert.deepEqual(await (await call('/api/people')).json(), people, 'no person was added');
+    // A query string is text by nature: its numbers are still read as numbers.
+    const page = await call('/api/things/hall-light/history?property=light.on&limit=1');
+    assert.equal(page.status, 200, await page.clone().text());
+    assert.ok(((await page.json()) as { points: unknown[] }).points.length <= 1);
+  });
+
   it('never answers 5xx and never changes state for arbitrary ids, actions and bodies (fast-check)', async () => {
     const before = JSON.stringify((await (await call('/api/things')).json()) as unknown);
     const commandEventsBefore = ((await (await call('/api/events?type=command')).json()) as unknown[]).length;

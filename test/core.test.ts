@@ -152,6 +152,20 @@ describe('core: twin, commands, history', () => {
     assert.equal(confirmation?.cause, change?.id, 'the confirmation points at the report that proved it');
   });
 
+  it('does not take the twin as it stands for an answer: a device already in the state confirms by its next report', async () => {
+    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: false, source: 't' }]);
+    core.setAvailability('h1', 'lamp', false);
+    device.unplugged = true; // offline: it hears nothing and says nothing
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 'test' });
+    await clock.advance(1000);
+    assert.equal(commands.get(command.id)?.status, 'sent', 'not confirmed by the last report from before it');
+    // Back, and answering with its unchanged state: that is the device's own word.
+    core.setAvailability('h1', 'lamp', true);
+    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: false, source: 't' }]);
+    await commands.flush();
+    assert.equal((await store.getCommand('h1', command.id))?.status, 'confirmed');
+  });
+
   it('expires a command the device never confirms', async () => {
     device.unplugged = true;
     const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 'test' });

@@ -261,6 +261,39 @@ describe('security: people, roles, grants, guest passes and the audit trail', ()
       ),
     );
 
+    // Before its window a pass opens nothing, reads included.
+    for (const path of ['/api/things', '/api/things/front_door', '/api/things/front_door/properties/lock.locked']) {
+      const early = await call(path, { token: later.body.token as string });
+      assert.equal(early.status, 403, `${path} before the window: ${early.text}`);
+      assert.match((early.body.error as Json).message as string, /valid from/);
+    }
+
+    // After its window: refused as a pass outside its window (403, audited), not as an unknown token.
+    const brief = await call('/api/guest-passes', {
+      method: 'POST',
+      json: {
+        name: 'Courier',
+        things: ['front_door'],
+        actions: ['unlock'],
+        from: new Date(Date.now() - 60_000).toISOString(),
+        to: new Date(Date.now() + 1_000).toISOString(),
+      },
+    });
+    assert.equal(brief.status, 201, brief.text);
+    assert.equal((await call('/api/things', { token: brief.body.token as string })).status, 200, 'inside its window');
+    await new Promise((r) => setTimeout(r, 1_100));
+    const expired = await act('front_door', 'unlock', brief.body.token as string);
+    assert.equal(expired.status, 403, expired.text);
+    assert.match((expired.body.error as Json).message as string, /valid from/);
+    assert.equal((await call('/api/things', { token: brief.body.token as string })).status, 403);
+    const lines = (await call('/api/audit')).body as unknown as Json[];
+    assert.ok(
+      lines.some(
+        (l) => (l.actor as Json).kind === 'pass' && (l.actor as Json).id === brief.body.id && l.result === 'denied',
+      ),
+      'the refusal after the window is audited',
+    );
+
     assert.equal((await call(`/api/guest-passes/${inside.body.id}`, { method: 'DELETE' })).status, 204);
     assert.equal((await act('front_door', 'unlock', inside.body.token as string)).status, 401, 'revoked at once');
   });
@@ -462,6 +495,30 @@ describe('security: MQTT device credentials', () => {
     await assert.rejects(connect(made.body), 'the removed account cannot log in again');
     await other.endAsync();
     await old.endAsync(true);
+  });
+
+  it('a device name or base topic holding + or # is refused: it would be a wildcard in the ACL', async () => {
+    const before = ((await call('/api/devices')).body as unknown as unknown[]).length;
+    for (const json of [
+      { name: '#' },
+      { name: 'Hall +' },
+      { name: 'Plug', baseTopic: 'zigbee2mqtt/+' },
+      { name: 'Plug', baseTopic: '#' },
+      { name: 'Plug', baseTopic: 'zigbee2mqtt/plug#1' },
+    ]) {
+      const made = await call('/api/devices', { method: 'POST', json });
+      assert.equal(made.status, 400, `${JSON.stringify(json)}: ${made.text}`);
+      assert.equal((made.body.error as Json).code, 'bad_request');
+      assert.match((made.body.error as Json).message as string, /\+ or #/);
+    }
+    assert.equal(((await call('/api/devices')).body as unknown as unknown[]).length, before, 'no account was made');
+    // An explicit list of filters is the owner's own choice, and stays allowed.
+    const bridge = await call('/api/devices', {
+      method: 'POST',
+      json: { name: 'Bridge', baseTopic: 'bridge', publish: ['bridge/#'], subscribe: ['bridge/+/set'] },
+    });
+    assert.equal(bridge.status, 201, bridge.text);
+    assert.deepEqual(bridge.body.publish, ['bridge/#']);
   });
 
   it("a device that publishes on another device's topic is refused by the broker", async () => {

@@ -1,6 +1,7 @@
+import AjvCompiler from '@fastify/ajv-compiler';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { SESSION_SCOPE } from '../auth/permissions.ts';
+import { passIdOf, SESSION_SCOPE } from '../auth/permissions.ts';
 import type { Security } from '../auth/security.ts';
 import { CSRF_HEADER, csrfMatches, parseCookies, SESSION_COOKIE } from '../auth/sessions.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
@@ -96,6 +97,26 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+/**
+ * Validators that read a query string, path or header as text made into the schema's numbers and
+ * booleans (`?limit=10`), but take a JSON body as it was sent: coercing a body turned
+ * `{"latitude":"52.1","longitude":true}` into a household at longitude 1, `{"name":["Alex"]}`
+ * into a person called Alex and `{"things":"hall-light"}` into a grant, where a client that sent
+ * the wrong type should hear so (400) and nothing should change.
+ */
+function bodiesAsSent() {
+  const options = { removeAdditional: false, allErrors: false } as const;
+  const asSent = AjvCompiler();
+  const asText = AjvCompiler();
+  type External = Parameters<typeof asSent>[0];
+  type Route = Parameters<ReturnType<typeof asSent>>[0];
+  return (external: External) => {
+    const body = asSent(external, { customOptions: { ...options, coerceTypes: false } });
+    const rest = asText(external, { customOptions: { ...options, coerceTypes: 'array' } });
+    return (route: Route) => (route.httpPart === 'body' ? body : rest)(route);
+  };
+}
+
 export async function createApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { ctx } = options;
   const app = Fastify({
@@ -104,7 +125,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Long query strings and deep JSON are hostile more often than useful.
     routerOptions: { maxParamLength: 200 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
   });
   const docs: RouteDoc[] = [];
   app.addHook('onRoute', (route) => {
@@ -130,7 +151,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       throw new HubError(429, 'too_many_requests', `too many requests; try again in ${wait} s`);
     }
     const route = request.routeOptions.url;
-    const refusal = route ? security.permissions.routeRefusal(request.principal, request.method, route) : null;
+    // A guest pass outside its window (or revoked) opens nothing, reads included.
+    const refusal =
+      security.permissions.passWindowRefusal(request.principal) ??
+      (route ? security.permissions.routeRefusal(request.principal, request.method, route) : null);
     if (refusal) {
       security.audit.record({
         householdId: request.principal.householdId,
@@ -203,6 +227,9 @@ async function authenticate(request: FastifyRequest, ctx: ApiContext): Promise<P
   if (bearer) {
     const principal = await ctx.tokens.verify(bearer);
     if (principal) return principal;
+    // A guest pass past its window is refused as such (403, audited: see the onRequest hook).
+    const pass = ctx.security ? await ctx.tokens.verify(bearer, { expired: true }) : null;
+    if (pass && passIdOf(pass) !== null) return pass;
     throw new HubError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
   }
   const session = parseCookies(request.headers.cookie).get(SESSION_COOKIE);

@@ -131,6 +131,15 @@ export class BrokerAccess {
     const slug = slugify(request.name) || 'device';
     const base = request.baseTopic ?? `zigbee2mqtt/${request.name}`;
     checkFilters([base], 'baseTopic');
+    // The base is a topic, not a filter: a + or # in it (a device named "#") would have let the
+    // device publish on every other device's topics and receive their commands.
+    if (/[+#]/.test(base)) {
+      throw badRequest(
+        request.baseTopic === undefined
+          ? `name: ${JSON.stringify(request.name)} makes the base topic ${JSON.stringify(base)}, and a topic may not hold + or #; give a baseTopic`
+          : `baseTopic: ${JSON.stringify(base)} is a topic and may not hold + or #`,
+      );
+    }
     const acl = defaultAcl(base, slug);
     const username = `${slug}.${randomBytes(3).toString('hex')}`;
     if (this.devices.has(username)) throw conflict('try again: that user name was just taken');

@@ -100,6 +100,22 @@ export class Permissions {
     return isRole(principal.role) ? principal.role : 'guest';
   }
 
+  /**
+   * Why a guest pass may do nothing at all right now (revoked, or outside its window), or null:
+   * for any other principal, and for a pass inside its window.
+   */
+  passWindowRefusal(principal: Principal): string | null {
+    const passId = passIdOf(principal);
+    if (passId === null) return null;
+    const pass = this.options.accounts.pass(principal.householdId, passId);
+    if (!pass || pass.revokedAt !== null) return 'this guest pass was revoked';
+    const now = this.options.clock.now();
+    if (now < pass.from || now >= pass.to) {
+      return `this guest pass is valid from ${new Date(pass.from).toISOString()} to ${new Date(pass.to).toISOString()}`;
+    }
+    return null;
+  }
+
   private passRefusal(pass: GuestPass | undefined, thing: Thing, action: string): string | null {
     if (!pass || pass.revokedAt !== null) return 'this guest pass was revoked';
     const now = this.options.clock.now();

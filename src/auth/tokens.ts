@@ -65,8 +65,12 @@ export class TokenService {
     return { secret, record };
   }
 
-  /** The principal for a presented secret, or null if it is unknown, expired or revoked. */
-  async verify(secret: string | undefined | null): Promise<Principal | null> {
+  /**
+   * The principal for a presented secret, or null if it is unknown, expired or revoked. With
+   * `expired`, a token past its expiry still names its principal (never a revoked one): a guest
+   * pass after its window is refused as that (403, audited), not as a token nobody knows.
+   */
+  async verify(secret: string | undefined | null, options: { expired?: boolean } = {}): Promise<Principal | null> {
     if (!secret || secret.length > 200) return null;
     const hash = hashToken(secret);
     let record = this.cache.get(hash) ?? null;
@@ -80,7 +84,7 @@ export class TokenService {
     }
     const now = this.options.clock.now();
     if (record.revokedAt !== null && record.revokedAt <= now) return null;
-    if (record.expiresAt !== null && record.expiresAt <= now) return null;
+    if (record.expiresAt !== null && record.expiresAt <= now && !options.expired) return null;
     return {
       householdId: record.householdId,
       tokenId: record.id,

@@ -329,9 +329,10 @@ export class CommandService {
       this.finish(command, 'confirmed', null, null);
       return;
     }
+    // Confirmed by the device's next report, even one that changes nothing (a device already in
+    // the requested state answers with it): not by the twin as it stands, which could be an
+    // offline device's last word, or a report from before the command.
     this.update(command, 'sent', null, null);
-    // A device may already be in the requested state and confirm with an unchanged report.
-    this.onReport(command.householdId, command.thing, null);
   }
 
   private finish(command: Command, status: CommandStatus, error: string | null, cause: string | null): void {

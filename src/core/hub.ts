@@ -6,6 +6,7 @@ import type { Adapter } from '../adapters/adapter.ts';
 import { EmbeddedBroker } from '../adapters/mqtt/broker.ts';
 import { MqttConnection, type MqttLink } from '../adapters/mqtt/connection.ts';
 import { HouseholdDiscovery } from '../adapters/mqtt/households.ts';
+import { RetainedStore } from '../adapters/mqtt/retained-store.ts';
 import { createApiServer, type RouteModule } from '../api/server.ts';
 import { householdNamespace } from '../auth/devices.ts';
 import { securityRoutes } from '../auth/routes.ts';
@@ -344,13 +345,20 @@ export class Hub {
       const tlsPort = options.mqtt?.tlsPort;
       if (tlsPort !== undefined && !options.tls)
         throw new HubError(1, 'tls_missing', '--mqtts-port needs --tls-cert and --tls-key');
+      // The broker's retained messages (devices' discovery configs, their last states) outlive a
+      // restart, as a standalone broker's do.
+      const retained = new RetainedStore(join(options.dataDir, 'broker-retained.db'), (error) =>
+        log.error("could not keep the broker's retained messages", { error }),
+      );
       this.broker = new EmbeddedBroker({
         port,
         host: options.mqtt?.host ?? '0.0.0.0',
         authenticate: (_clientId, username, password) => security.broker.authenticate(username, password),
         tls: tlsPort !== undefined && options.tls ? { port: tlsPort, ...options.tls } : undefined,
+        retained,
       });
       await this.broker.start().catch((error: NodeJS.ErrnoException) => {
+        retained.close();
         throw portError(error, port, 'MQTT', '--mqtt-port or --mqtt-url');
       });
       this.mqttUrl = `mqtt://127.0.0.1:${this.broker.port}`;

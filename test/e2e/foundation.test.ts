@@ -211,6 +211,63 @@ describe('triad start on the embedded broker', () => {
     }
   });
 
+  it('a device that announced itself once, by a retained config, is still known after a restart', async () => {
+    const mqttPort = await freePort();
+    const args = ['--mqtt-port', String(mqttPort)];
+    let hub = await startHubProcess({ args });
+    let device: MqttClient | null = null;
+    try {
+      const made = await hub.api('/api/devices', { method: 'POST', body: JSON.stringify({ name: 'Test Plug' }) });
+      assert.equal(made.status, 201);
+      const login = (await made.json()) as { username: string; password: string };
+      const url = `mqtt://127.0.0.1:${mqttPort}`;
+      const join = () => mqtt.connectAsync(url, { ...login, reconnectPeriod: 0 });
+      device = await join();
+      const config = {
+        unique_id: 'test_plug',
+        schema: 'json',
+        command_topic: 'zigbee2mqtt/Test Plug/set',
+        state_topic: 'zigbee2mqtt/Test Plug',
+        device: { identifiers: ['z2m_test_plug'], name: 'Test Plug' },
+      };
+      // Announced once, as `mosquitto_pub -r` or a device that does not listen for Home Assistant's status does.
+      await device.publishAsync('homeassistant/light/test-plug/light/config', JSON.stringify(config), {
+        retain: true,
+        qos: 1,
+      });
+      const state = async () =>
+        ((await (await hub.api('/api/things/test-plug')).json()) as ThingJson).state?.['light.on'];
+      // Its state is subscribed once the config is in: report until the twin has it.
+      await eventually(
+        async () => {
+          await device?.publishAsync('zigbee2mqtt/Test Plug', '{"state":"OFF"}');
+          return (await state()) === false;
+        },
+        { what: 'the plug to be discovered and report' },
+      );
+      await device.endAsync();
+      assert.equal(await hub.stop('SIGTERM'), 0);
+
+      hub = await startHubProcess({ args, dataDir: hub.dataDir });
+      device = await join();
+      const commands: string[] = [];
+      device.on('message', (_topic, payload) => commands.push(payload.toString()));
+      await device.subscribeAsync('zigbee2mqtt/Test Plug/set', { qos: 1 });
+      const sent = await hub.api('/api/things/test-plug/actions/turn_on', { method: 'POST', body: '{}' });
+      assert.equal(sent.status, 202);
+      const { commandId } = (await sent.json()) as { commandId: string };
+      await eventually(() => commands.length > 0, { what: 'the command at the device after the restart' });
+      await device.publishAsync('zigbee2mqtt/Test Plug', '{"state":"ON"}');
+      await eventually(async () => (await state()) === true, { what: "the device's report after the restart" });
+      const status = async () =>
+        ((await (await hub.api(`/api/commands/${commandId}`)).json()) as { status: string }).status;
+      await eventually(async () => (await status()) === 'confirmed', { what: 'the command confirmed by the report' });
+    } finally {
+      await device?.endAsync();
+      await hub.stop();
+    }
+  });
+
   it('serves health without a token and writes the owner token with mode 0600', async () => {
     const mqttPort = await freePort();
     const hub = await startHubProcess({ args: ['--mqtt-port', String(mqttPort)] });

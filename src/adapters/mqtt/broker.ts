@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthorizeForwardHandler, type Client } from 'aedes';
+import type { RetainedStore } from './retained-store.ts';
 
 type ForwardedPacket = Parameters<AuthorizeForwardHandler>[1];
 
@@ -41,6 +42,19 @@ export interface EmbeddedBrokerOptions {
   authenticate?: BrokerAuthenticator;
   /** Also listen for MQTT over TLS (mqtts) on this port, with these PEM files. */
   tls?: { port: number; cert: string; key: string };
+  /** Where retained messages outlive a restart; without it they are kept in memory only. */
+  retained?: RetainedStore;
+}
+
+/** The part of aedes's persistence the broker's retained messages go through. */
+interface RetainedPersistence {
+  storeRetained(packet: {
+    cmd: 'publish';
+    topic: string;
+    payload: Buffer;
+    qos: number;
+    retain: boolean;
+  }): Promise<void>;
 }
 
 /** A packet bound for a namespaced client, with the namespace taken off its topic. */
@@ -77,6 +91,11 @@ export class EmbeddedBroker {
 
   async start(): Promise<void> {
     const broker = await Aedes.createBroker();
+    if (this.options.retained)
+      await this.keepRetained(
+        (broker as unknown as { persistence: RetainedPersistence }).persistence,
+        this.options.retained,
+      );
     if (this.options.authenticate) this.enforce(broker, this.options.authenticate);
     const handle = (socket: Socket) => {
       socket.setNoDelay(true);
@@ -148,12 +167,29 @@ export class EmbeddedBroker {
     };
   }
 
+  /**
+   * Starts the broker with the retained messages kept from before, and has every later one kept:
+   * aedes's in-memory store stays the one it serves them from.
+   */
+  private async keepRetained(persistence: RetainedPersistence, kept: RetainedStore): Promise<void> {
+    const store = persistence.storeRetained.bind(persistence);
+    for (const message of kept.load()) {
+      await store({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: true });
+    }
+    persistence.storeRetained = async (packet) => {
+      await store(packet);
+      kept.record(packet.topic, packet.payload, packet.qos);
+    };
+  }
+
   async stop(): Promise<void> {
     const { servers, broker } = this;
     this.servers = [];
     this.broker = null;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    // After the broker: a retained message that came in while it closed is kept too.
+    this.options.retained?.close();
   }
 }
 
