@@ -174,6 +174,28 @@ describe('HTTP API', () => {
     assert.ok(((await page.json()) as { points: unknown[] }).points.length <= 1);
   });
 
+  it('pages events: a full page links to the next, which follows it without a gap or a repeat', async () => {
+    const whole = (await (await call('/api/events?limit=6')).json()) as Array<{ id: string }>;
+    assert.equal(whole.length, 6, 'the demo has made at least six events');
+    const ids: string[] = [];
+    let path = '/api/events?limit=2';
+    for (let page = 0; page < 3; page++) {
+      const res = await call(path);
+      ids.push(...((await res.json()) as Array<{ id: string }>).map((e) => e.id));
+      const link = res.headers.get('link');
+      assert.ok(link, `page ${page} is full and links to the next`);
+      path = (/^<([^>]+)>; rel="next"$/.exec(link) as RegExpExecArray)[1];
+      assert.match(path, /limit=2/, 'the link keeps the query');
+    }
+    assert.deepEqual(
+      ids,
+      whole.map((e) => e.id),
+    );
+    const last = await call('/api/events?limit=10000');
+    assert.equal(last.headers.get('link'), null, 'a page that is not full has nothing after it');
+    assert.equal((await call('/api/events?after=yesterday')).status, 400);
+  });
+
   it('never answers 5xx and never changes state for arbitrary ids, actions and bodies (fast-check)', async () => {
     const before = JSON.stringify((await (await call('/api/things')).json()) as unknown);
     const commandEventsBefore = ((await (await call('/api/events?type=command')).json()) as unknown[]).length;

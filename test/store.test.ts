@@ -265,6 +265,38 @@ function storeSuite(backend: StoreBackend): void {
         [500, 1000],
       );
       assert.deepEqual(await store.listEvents({ householdId: unique('hh') }), []);
+
+      // Paged by a cursor, two at a time, with two more in one millisecond to split a page inside
+      // it: every event once, in order.
+      const sameMs = [unique('ev'), unique('ev')].map(
+        (id): HubEvent => ({ type: 'automation.ran', id, householdId: household, ts: T0 + 2000, data: { rule: id } }),
+      );
+      await store.appendEvents(sameMs);
+      const whole = await store.listEvents({ householdId: household });
+      assert.equal(whole.length, 9);
+      const paged: HubEvent[] = [];
+      let after: { ts: number; id: string } | undefined;
+      for (let page = 0; page < 10; page++) {
+        const got = await store.listEvents({ householdId: household, limit: 2, after });
+        paged.push(...got);
+        if (got.length < 2) break;
+        const last = got[got.length - 1];
+        after = { ts: last.ts, id: last.id };
+      }
+      assert.deepEqual(
+        paged.map((e) => e.id),
+        whole.map((e) => e.id),
+      );
+      const late = await store.listEvents({
+        householdId: household,
+        since: T0 + 4000,
+        after: { ts: T0 + 500, id: '' },
+      });
+      assert.deepEqual(
+        late.map((e) => e.ts - T0),
+        [4000, 4500],
+        'a cursor before since does not reach back past since',
+      );
     });
 
     it('reads a command’s events from its log, in time order with the rest, filtered and paged', async () => {

@@ -3,7 +3,7 @@ import { badRequest, notFound } from '../core/errors.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
-import { HISTORY_LIMIT } from '../store/store.ts';
+import { EVENT_LIMIT, HISTORY_LIMIT } from '../store/store.ts';
 import { type ApiContext, principalOf } from './server.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
@@ -251,14 +251,24 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
             type: { type: 'string', maxLength: 200 },
             thing: { type: 'string', maxLength: 128 },
             limit: { type: 'integer', minimum: 1, maximum: 10000 },
+            after: { type: 'string', maxLength: 300 },
           },
         },
       },
     },
-    async (request) => {
-      const query = request.query as { since?: string; until?: string; type?: string; thing?: string; limit?: number };
+    async (request, reply) => {
+      const query = request.query as {
+        since?: string;
+        until?: string;
+        type?: string;
+        thing?: string;
+        limit?: number;
+        after?: string;
+      };
       const since = parseTime(query.since, 'since');
       const until = parseTime(query.until, 'until');
+      const after = query.after === undefined ? undefined : parseCursor(query.after);
+      const limit = query.limit ?? EVENT_LIMIT.default;
       // Read your own writes: what the hub has seen is in the answer even before its batch is due.
       await ctx.history.flush();
       // Commands' events are read from their rows: their latest statuses too.
@@ -269,8 +279,18 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         until,
         types: query.type ? query.type.split(',').filter(Boolean) : undefined,
         thing: query.thing,
-        limit: query.limit,
+        limit,
+        after,
       });
+      // A full page may have more behind it (the answer stays the contract's array): the link
+      // asks for what follows, including the rest of the millisecond the page ended in.
+      const last = events.at(-1);
+      if (last && events.length === limit) {
+        const next = new URLSearchParams();
+        for (const [key, value] of Object.entries({ ...query, after: historyCursor(last) }))
+          next.set(key, String(value));
+        void reply.header('link', `</api/events?${next}>; rel="next"`);
+      }
       return events.map(eventView);
     },
   );

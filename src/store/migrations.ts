@@ -14,6 +14,7 @@ import {
   type AccountRecord,
   type AuditQuery,
   type AuditRecord,
+  EVENT_LIMIT,
   type EventQuery,
   HISTORY_LIMIT,
   type HistoryPoint,
@@ -249,8 +250,6 @@ export function eventThing(event: HubEvent): string | null {
   if (event.type === 'command') return event.command.thing;
   return 'thing' in event && typeof event.thing === 'string' ? event.thing : null;
 }
-
-export const EVENT_LIMIT = { default: 1000, max: 10_000 };
 
 export function clampLimit(limit: number | undefined, bounds: { default: number; max: number }): number {
   if (limit === undefined || !Number.isFinite(limit)) return bounds.default;
@@ -817,6 +816,10 @@ export function eventQuerySql(dialect: Dialect, query: EventQuery): BuiltQuery |
 
   const params = new Params(dialect);
   const branches: string[] = [];
+  // A page after a cursor: each branch starts at the cursor's millisecond (its indexes serve
+  // that), and the merged rows drop those of that millisecond up to the cursor's id.
+  const after = query.after;
+  if (after) query = { ...query, since: Math.max(query.since ?? after.ts, after.ts) };
   if (wantsState) {
     branches.push(`SELECT id, household_id, ts, thing, property, from_value, value, cause, source, NULL AS body
       FROM history WHERE ${commonEventFilters(params, query).join(' AND ')}`);
@@ -834,8 +837,11 @@ export function eventQuerySql(dialect: Dialect, query: EventQuery): BuiltQuery |
       NULL AS property, NULL AS from_value, ${log.step} AS value, NULL AS cause, '${COMMAND_LOG}' AS source,
       c.body FROM ${log.from} WHERE ${log.where.join(' AND ')}`);
   }
+  const past = after
+    ? ` WHERE ts > ${params.bind(after.ts)} OR (ts = ${params.bind(after.ts)} AND id > ${params.bind(after.id)})`
+    : '';
   const limit = params.bind(clampLimit(query.limit, EVENT_LIMIT));
-  const sql = `SELECT * FROM (${branches.join(' UNION ALL ')}) AS merged ORDER BY ts, id LIMIT ${limit}`;
+  const sql = `SELECT * FROM (${branches.join(' UNION ALL ')}) AS merged${past} ORDER BY ts, id LIMIT ${limit}`;
   return { sql, params: params.values };
 }
 

@@ -14,6 +14,8 @@ export interface HistoryPoint {
 
 /** How many points one history query returns, by default and at most. */
 export const HISTORY_LIMIT = { default: 10_000, max: 100_000 };
+/** How many events one events query returns, by default and at most. */
+export const EVENT_LIMIT = { default: 1000, max: 10_000 };
 
 export interface HistoryQuery {
   householdId: string;
@@ -53,6 +55,8 @@ export interface EventQuery {
   types?: string[];
   thing?: string;
   limit?: number;
+  /** Only what comes after this one in the stream's order (time, then id): the next page. */
+  after?: { ts: number; id: string };
 }
 
 export interface Household {
