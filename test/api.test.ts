@@ -158,6 +158,10 @@ describe('HTTP API', () => {
       ['POST', '/api/people', { name: 123 }],
       ['POST', '/api/tokens', { user: 'owner', name: ['x'] }],
     ];
+    for (const bad of ['Zed\u0000null', 'red\u001b[31m', '   ']) {
+      const res = await call('/api/people', { method: 'POST', body: JSON.stringify({ name: bad }) });
+      assert.equal(res.status, 400, `a name ${JSON.stringify(bad)}`);
+    }
     for (const [method, path, json] of cases) {
       const res = await call(path, { method, body: JSON.stringify(json) });
       const text = await res.text();
@@ -172,6 +176,12 @@ describe('HTTP API', () => {
     const page = await call('/api/things/hall-light/history?property=light.on&limit=1');
     assert.equal(page.status, 200, await page.clone().text());
     assert.ok(((await page.json()) as { points: unknown[] }).points.length <= 1);
+    // Without a property, every point says whose value it is.
+    const mixed = (await (await call('/api/things/hall-light/history')).json()) as {
+      points: Array<{ property?: string }>;
+    };
+    assert.ok(mixed.points.length > 0);
+    for (const point of mixed.points) assert.match(point.property ?? '', /^light\./);
   });
 
   it('pages events: a full page links to the next, which follows it without a gap or a repeat', async () => {

@@ -261,6 +261,26 @@ describe('security: people, roles, grants, guest passes and the audit trail', ()
       ),
     );
 
+    // A pass or a grant names things of the household, or none at all.
+    const nowhere = await call('/api/guest-passes', {
+      method: 'POST',
+      json: {
+        name: 'Ghost',
+        things: ['front_door', 'no_such_door'],
+        actions: ['unlock'],
+        from: inside.body.from,
+        to: inside.body.to,
+      },
+    });
+    assert.equal(nowhere.status, 404, nowhere.text);
+    assert.match((nowhere.body.error as Json).message as string, /no_such_door/);
+    const grant = await call('/api/grants', {
+      method: 'POST',
+      json: { user: 'Kim', things: ['nope'], actions: ['*'] },
+    });
+    assert.equal(grant.status, 404, grant.text);
+    assert.match((grant.body.error as Json).message as string, /thing "nope"/);
+
     // Before its window a pass opens nothing, reads included.
     for (const path of ['/api/things', '/api/things/front_door', '/api/things/front_door/properties/lock.locked']) {
       const early = await call(path, { token: later.body.token as string });
@@ -656,6 +676,30 @@ describe('security: two households on one hub', () => {
       (await call('/api/things/front_door/actions/unlock', { method: 'POST', json: {}, token: tokenB })).status,
       404,
     );
+  });
+
+  it('a name both households use signs in by its password, and tells a stranger nothing', async () => {
+    const signIn = (json: Json) => call('/api/session', { method: 'POST', json, token: null });
+    assert.equal(
+      (await call('/api/users', { method: 'POST', json: { name: 'Sam', role: 'adult', password: 'Sam-of-A-pw-1' } }))
+        .status,
+      201,
+    );
+    const inB = await call('/api/users', {
+      method: 'POST',
+      json: { name: 'Sam', role: 'adult', password: 'Sam-of-B-pw-1' },
+      token: tokenB,
+    });
+    assert.equal(inB.status, 201, inB.text);
+    const a = await signIn({ name: 'Sam', password: 'Sam-of-A-pw-1' });
+    assert.equal(a.status, 200, a.text);
+    assert.equal((a.body.user as Json).householdId, hub.householdId);
+    const b = await signIn({ name: 'sam', password: 'Sam-of-B-pw-1' });
+    assert.equal(b.status, 200, b.text);
+    assert.equal((b.body.user as Json).householdId, inB.body.householdId);
+    const wrong = await signIn({ name: 'Sam', password: 'not-either-pw' });
+    assert.equal(wrong.status, 401, 'a wrong password learns nothing of the other household');
+    assert.equal((wrong.body.error as Json).message, 'wrong name or password');
   });
 
   it("B's stream carries nothing of A", async () => {

@@ -230,7 +230,12 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       return {
         thing: id,
         property: query.property ?? null,
-        points: points.map((p) => ({ ts: iso(p.ts), value: p.value, id: p.id, cause: p.cause })),
+        // Without a property the page spans every one: each point says whose value it is.
+        points: points.map((p) =>
+          query.property
+            ? { ts: iso(p.ts), value: p.value, id: p.id, cause: p.cause }
+            : { ts: iso(p.ts), property: p.property, value: p.value, id: p.id, cause: p.cause },
+        ),
         // A full page may have more behind it: `after=<next>` asks for the points that follow,
         // including the rest of a millisecond the page ended in.
         next: last && points.length === limit ? historyCursor(last) : null,

@@ -70,3 +70,9 @@ export function eventView(event: HubEvent) {
   if (rest.type === 'command') return { ...rest, ts: iso(ts), command: commandView(rest.command) };
   return { ...rest, ts: iso(ts) };
 }
+
+/**
+ * A name as people write it: some text that is not all spaces, and no control characters (a NUL
+ * or an escape sequence has no place in a name shown on a dashboard or written to a log).
+ */
+export const NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$';

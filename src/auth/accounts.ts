@@ -134,8 +134,17 @@ export class AccountDirectory {
     const matches = [...this.users.values()].filter(
       (u) => u.name.toLowerCase() === wanted && (householdId === undefined || u.householdId === householdId),
     );
-    if (matches.length > 1) return 'ambiguous';
-    const user = matches[0];
+    // A name several households use: the password says whose it is. Only a caller who knows a
+    // password shared by two of them is asked to say which household; anyone else learns nothing
+    // about other households' names (a wrong password is a plain refusal).
+    if (matches.length > 1 && password.length <= 200) {
+      const fits: User[] = [];
+      for (const candidate of matches) {
+        if (candidate.passwordHash && (await verifyPassword(password, candidate.passwordHash))) fits.push(candidate);
+      }
+      return fits.length > 1 ? 'ambiguous' : (fits[0] ?? null);
+    }
+    const user = matches.length === 1 ? matches[0] : undefined;
     if (!user?.passwordHash || password.length > 200) {
       this.decoy ??= hashPassword('decoy password that matches nothing');
       await verifyPassword(password.slice(0, 200), await this.decoy);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { principalOf, type RouteModule } from '../api/server.ts';
+import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
 import { parseTime } from '../api/things.ts';
+import { NAME_PATTERN } from '../api/views.ts';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Household, TokenRecord } from '../store/store.ts';
@@ -23,7 +24,7 @@ const idParam = {
   required: ['id'],
   properties: { id: { type: 'string', maxLength: 128 } },
 } as const;
-const name = { type: 'string', minLength: 1, maxLength: 64, pattern: '\\S' } as const;
+const name = { type: 'string', minLength: 1, maxLength: 64, pattern: NAME_PATTERN } as const;
 const password = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const idList = {
   type: 'array',
@@ -101,7 +102,17 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
     return user;
   };
 
-  return async (app: FastifyInstance) => {
+  /**
+   * The ids of a grant's or a pass's things, each a thing of the household (or `*`): one that
+   * does not exist would grant nothing now and, worse, whatever later takes that id.
+   */
+  const knownThings = (ctx: ApiContext, householdId: string, ids: string[]): string[] => {
+    const unknown = ids.filter((id) => id !== '*' && !ctx.twins.get(householdId, id));
+    if (unknown.length) throw notFound(`thing ${unknown.map((id) => JSON.stringify(id)).join(', ')}`);
+    return [...new Set(ids)];
+  };
+
+  return async (app: FastifyInstance, ctx: ApiContext) => {
     // ---- sessions ---------------------------------------------------------------------------
     app.post(
       '/api/session',
@@ -128,7 +139,8 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           throw new HubError(429, 'too_many_requests', `too many sign-in attempts; try again in ${wait} s`);
         }
         const user = await accounts.signIn(body.name, body.password, body.household);
-        if (user === 'ambiguous') throw badRequest('several households have a user of that name: say which household');
+        if (user === 'ambiguous')
+          throw badRequest('several households have a user of that name and password: say which household');
         if (!user) {
           // Only into a household that exists: a stranger must not fill the trail of made-up ones.
           const household = body.household ?? null;
@@ -343,7 +355,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const grant = await accounts.addGrant({
           householdId: principal.householdId,
           userId: user.id,
-          things: [...new Set(body.things)],
+          things: knownThings(ctx, principal.householdId, body.things),
           actions: [...new Set(body.actions)],
         });
         record(principal, 'grant.create', `${user.name}: ${grant.actions.join(',')} on ${grant.things.join(',')}`);
@@ -385,6 +397,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       async (request, reply) => {
         const principal = principalOf(request);
         const body = request.body as { name: string; things: string[]; actions: string[]; from: string; to: string };
+        const things = knownThings(ctx, principal.householdId, body.things);
         const from = parseTime(body.from, 'from') as number;
         const to = parseTime(body.to, 'to') as number;
         if (to <= from) throw badRequest('to must be after from');
@@ -402,7 +415,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           id,
           householdId: principal.householdId,
           name: body.name.trim(),
-          things: [...new Set(body.things)],
+          things,
           actions: [...new Set(body.actions)],
           from,
           to,

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf, type RouteModule } from '../api/server.ts';
+import { NAME_PATTERN } from '../api/views.ts';
 import { badRequest } from '../core/errors.ts';
 import { CHARGE_MODES } from './modes/charge-mode.ts';
 import type { EnergyService } from './service.ts';
@@ -31,7 +32,7 @@ export function energyRoutes(service: EnergyService): RouteModule {
             additionalProperties: false,
             properties: {
               chargePointId: { type: 'string', minLength: 1, maxLength: 48 },
-              name: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' },
+              name: { type: 'string', minLength: 1, maxLength: 100, pattern: NAME_PATTERN },
               password: { type: 'string', minLength: 16, maxLength: 40 },
             },
           },

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf, type RouteModule } from '../api/server.ts';
+import { NAME_PATTERN } from '../api/views.ts';
 import { HubError } from '../core/errors.ts';
 import type { PeopleService } from './service.ts';
 
@@ -13,7 +14,7 @@ const nameBody = {
   type: 'object',
   required: ['name'],
   additionalProperties: false,
-  properties: { name: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' } },
+  properties: { name: { type: 'string', minLength: 1, maxLength: 100, pattern: NAME_PATTERN } },
 } as const;
 
 const latitude = { type: 'number', minimum: -90, maximum: 90 } as const;

@@ -3,6 +3,7 @@ import { vissErrors } from '../adapters/viss/errors.ts';
 import { serveVissSocket } from '../adapters/viss/server.ts';
 import type { ConnectionSource } from '../adapters/viss/session.ts';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
+import { NAME_PATTERN } from '../api/views.ts';
 import type { Principal } from '../auth/tokens.ts';
 import type { VehicleService } from './service.ts';
 
@@ -43,7 +44,10 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
             type: 'object',
             required: ['name', 'viss'],
             additionalProperties: false,
-            properties: { name: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' }, viss: vissUrl },
+            properties: {
+              name: { type: 'string', minLength: 1, maxLength: 100, pattern: NAME_PATTERN },
+              viss: vissUrl,
+            },
           },
         },
       },
