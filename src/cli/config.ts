@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import type { HubOptions, MqttOptions, StoreChoice } from '../core/hub.ts';
 import type { LogLevel } from '../core/log.ts';
 import { parseVehicleConfig, type VehicleEndpoint } from '../vehicles/index.ts';
+import { DEFAULT_STOP_GRACE_MS } from '../vehicles/trips.ts';
 
 /** What `triad start` accepts on its command line; every flag overrides the config file. */
 export interface StartFlags {
@@ -132,8 +133,10 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
         },
     store: flags.pgUrl ? { kind: 'postgres', url: flags.pgUrl } : file.store,
     demo: flags.demo ?? file.demo ?? false,
-    // Someone trying the demo should see the car drive within seconds, not wait for 08:00.
-    demoCarErrands: { firstAfterMs: 15_000, parkMs: 90_000 },
+    // Someone trying the demo should see the car drive within seconds, not wait for 08:00, and
+    // see its trips: it stands longer than a stop that ends a trip (DEFAULT_STOP_GRACE_MS, 3 min),
+    // or every errand ran into the next and "Today's trips" stayed empty.
+    demoCarErrands: { firstAfterMs: 15_000, parkMs: DEFAULT_STOP_GRACE_MS + 60_000 },
     logLevel,
     commandTimeoutMs: file.commandTimeoutMs,
     householdName: file.household?.name,

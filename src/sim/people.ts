@@ -245,11 +245,15 @@ export async function provisionDemoPhones(options: { hubUrl: string; token: stri
     const person =
       people.find((p) => p.name === who.name) ??
       (await call<{ id: string; trackers: [] }>('/api/people', 'POST', { name: who.name }));
-    for (const old of 'trackers' in person ? person.trackers.filter((t) => t.name === 'demo phone') : []) {
+    // Named for its owner: two trackers both called "demo phone" could not be told apart in the
+    // dashboard's lists. The older name is the demo's own too, from hubs started before.
+    const phoneName = `${who.name}'s phone`;
+    const ours = (t: { name: string }) => t.name === phoneName || t.name === 'demo phone';
+    for (const old of 'trackers' in person ? person.trackers.filter(ours) : []) {
       await call(`/api/people/${person.id}/trackers/${old.id}`, 'DELETE');
     }
     const tracker = await call<{ username: string; password: string }>(`/api/people/${person.id}/trackers`, 'POST', {
-      name: 'demo phone',
+      name: phoneName,
     });
     phones.push({
       person: who.name,

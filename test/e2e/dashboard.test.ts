@@ -756,6 +756,33 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
     await page.getByRole('img', { name: /Hall light on/ }).waitFor();
   });
 
+  test("history's axis labels are whole, distinct and readable, on a laptop and on a phone", async () => {
+    for (const viewport of [LAPTOP, PHONE]) {
+      const page = await signedInPage(viewport);
+      await page.goto(hub.url + '/#/history');
+      // Millions of metres: the longest labels the demo has, where cut-off leading digits showed.
+      const odometer = page.getByLabel('Property').locator('option', { hasText: 'Family car · Odometer' });
+      await odometer.waitFor({ state: 'attached' });
+      await page.getByLabel('Property').selectOption({ label: 'Family car · Odometer' });
+      await page.getByLabel('Range').selectOption('hour');
+      const chart = page.getByRole('img', { name: /odometer/i });
+      await chart.waitFor();
+      const svg = await chart.boundingBox();
+      const labels = chart.locator('.chart-grid text');
+      const texts = await labels.allTextContents();
+      assert.ok(texts.length >= 2, `ticks: ${texts}`);
+      assert.equal(new Set(texts).size, texts.length, `distinct ticks: ${texts}`);
+      for (const text of texts) assert.match(text, /^[\d.,\s\u00a0\u202f]+ km$/, 'distances of km and more in km');
+      for (let i = 0; i < texts.length; i++) {
+        const box = await labels.nth(i).boundingBox();
+        assert.ok(svg && box, 'drawn');
+        assert.ok(box.x >= svg.x - 0.5, `"${texts[i]}" starts inside the chart (${box.x} < ${svg.x})`);
+        assert.ok(box.height >= 11, `"${texts[i]}" is readable at ${viewport.width} px: ${box.height} px tall`);
+      }
+      await page.close();
+    }
+  });
+
   test('screenshots of each view, when asked for (TRIAD_SCREENSHOTS)', async (t) => {
     const folder = process.env.TRIAD_SCREENSHOTS;
     if (!folder) {

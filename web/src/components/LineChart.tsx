@@ -1,9 +1,11 @@
+import { useEffect, useRef, useState } from 'react';
 import type { HistoryPoint } from '../api/types.ts';
 import { formatNumber } from '../format.ts';
 
-const WIDTH = 640;
 const HEIGHT = 260;
-const PAD = { left: 48, right: 12, top: 12, bottom: 28 };
+const PAD = { right: 12, top: 12, bottom: 28 };
+/** An axis label's width per character at the chart's 12 px type, generously. */
+const CHAR_PX = 7.2;
 
 interface LineChartProps {
   label: string;
@@ -14,22 +16,74 @@ interface LineChartProps {
 }
 
 /**
+ * The chart's width in CSS pixels, followed as its box changes: drawn at that width, one unit of
+ * the drawing is one pixel, so the 12 px labels stay 12 px on a phone (a fixed 640-unit drawing
+ * shrank them to 7) and their width can be reckoned.
+ */
+function useWidth(): [React.RefObject<HTMLDivElement | null>, number] {
+  const box = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(640);
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const measure = () => setWidth(Math.max(240, Math.round(element.clientWidth)));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  return [box, width];
+}
+
+/** Round steps (1, 2, 2.5 or 5 times a power of ten) from min to max, about `count` of them. */
+export function niceTicks(min: number, max: number, count = 4): { ticks: number[]; step: number } {
+  const rough = (max - min) / Math.max(1, count - 1);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? 10 * power;
+  const ticks: number[] = [];
+  for (let v = Math.floor(min / step) * step; v <= max + step * 1e-9; v += step) {
+    if (v >= min - step * 1e-9) ticks.push(Number(v.toPrecision(12)));
+  }
+  return { ticks, step };
+}
+
+/**
+ * How the axis writes a value: with as many decimals as its step needs (three latitude ticks no
+ * longer all read "52.1"), and distances of a kilometre and more in km, as the dashboard writes
+ * them elsewhere.
+ */
+export function axisFormat(unit: string, step: number, largest: number): (v: number) => string {
+  const kilometres = unit === 'm' && Math.abs(largest) >= 1000;
+  const scale = kilometres ? 1000 : 1;
+  const shown = kilometres ? 'km' : unit === 'deg' ? '°' : unit;
+  const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step / scale) + 1e-9)));
+  const gap = shown === '°' ? '' : ' ';
+  return (v) => `${formatNumber(v / scale, digits)}${shown ? `${gap}${shown}` : ''}`;
+}
+
+/**
  * A property's values over time as a step line: a recorded value holds until the next one, which
  * is what a device's state means (and is right for on/off as well as numbers).
  */
 export function LineChart({ label, unit, points, from, to }: LineChartProps) {
+  const [box, width] = useWidth();
   const values = points
     .map((p) => ({ t: Date.parse(p.ts), v: typeof p.value === 'boolean' ? (p.value ? 1 : 0) : p.value }))
     .filter((p): p is { t: number; v: number } => typeof p.v === 'number' && Number.isFinite(p.v));
   if (values.length === 0) return null;
   const boolean = points.some((p) => typeof p.value === 'boolean');
-  let min = Math.min(...values.map((p) => p.v));
-  let max = Math.max(...values.map((p) => p.v));
-  if (min === max) {
-    min -= 1;
-    max += 1;
-  }
-  const x = (t: number) => PAD.left + ((t - from) / Math.max(1, to - from)) * (WIDTH - PAD.left - PAD.right);
+  const low = Math.min(...values.map((p) => p.v));
+  const high = Math.max(...values.map((p) => p.v));
+  const spread = high > low ? high - low : Math.max(1, Math.abs(high) * 0.01);
+  const scale = boolean
+    ? { ticks: [0, 1], step: 1 }
+    : niceTicks(high > low ? low : low - spread, high > low ? high : high + spread);
+  const min = boolean ? 0 : Math.min(low, scale.ticks[0]);
+  const max = boolean ? 1 : Math.max(high, scale.ticks[scale.ticks.length - 1]);
+  const numberText = axisFormat(unit, scale.step, Math.max(Math.abs(min), Math.abs(max)));
+  const tickText = (v: number) => (boolean ? (v ? 'On' : 'Off') : numberText(v));
+  const left = 10 + Math.ceil(Math.max(...scale.ticks.map((v) => tickText(v).length)) * CHAR_PX);
+  const x = (t: number) => left + ((t - from) / Math.max(1, to - from)) * (width - left - PAD.right);
   const y = (v: number) => PAD.top + (1 - (v - min) / (max - min)) * (HEIGHT - PAD.top - PAD.bottom);
   let path = '';
   values.forEach((p, i) => {
@@ -37,41 +91,51 @@ export function LineChart({ label, unit, points, from, to }: LineChartProps) {
     path += i === 0 ? `M${px},${y(p.v).toFixed(1)}` : `H${px}V${y(p.v).toFixed(1)}`;
   });
   path += `H${x(Math.min(to, Date.now())).toFixed(1)}`;
-  const ticks = boolean ? [0, 1] : [min, (min + max) / 2, max];
-  const tickText = (v: number) => (boolean ? (v ? 'On' : 'Off') : `${formatNumber(v)}${unit ? ` ${unit}` : ''}`);
   const span = to - from;
   const timeText = (t: number) =>
     new Date(t).toLocaleString(
       undefined,
       span > 2 * 86_400_000 ? { weekday: 'short', day: 'numeric' } : { hour: '2-digit', minute: '2-digit' },
     );
+  // A narrow chart has room for the two ends of the time axis only.
+  const times = width < 360 ? [from, to] : [from, (from + to) / 2, to];
+  const exact = axisFormat(unit, scale.step / 10, Math.max(Math.abs(min), Math.abs(max)));
   const summary = boolean
     ? `${label}: ${values.length} changes`
-    : `${label} from ${tickText(Math.min(...values.map((p) => p.v)))} to ${tickText(Math.max(...values.map((p) => p.v)))}, last ${tickText(values[values.length - 1].v)}`;
+    : `${label} from ${exact(low)} to ${exact(high)}, last ${exact(values[values.length - 1].v)}`;
 
   return (
-    <svg className="chart" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby="chart-title">
-      <title id="chart-title">{summary}</title>
-      {ticks.map((v) => (
-        <g key={v} className="chart-grid">
-          <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(v)} y2={y(v)} />
-          <text x={PAD.left - 6} y={y(v) + 4} textAnchor="end">
-            {tickText(v)}
+    <div ref={box}>
+      <svg
+        className="chart"
+        viewBox={`0 0 ${width} ${HEIGHT}`}
+        width={width}
+        height={HEIGHT}
+        role="img"
+        aria-labelledby="chart-title"
+      >
+        <title id="chart-title">{summary}</title>
+        {scale.ticks.map((v) => (
+          <g key={v} className="chart-grid">
+            <line x1={left} x2={width - PAD.right} y1={y(v)} y2={y(v)} />
+            <text x={left - 6} y={y(v) + 4} textAnchor="end">
+              {tickText(v)}
+            </text>
+          </g>
+        ))}
+        {times.map((t, i) => (
+          <text
+            key={t}
+            className="chart-axis"
+            x={x(t)}
+            y={HEIGHT - 8}
+            textAnchor={i === 0 ? 'start' : i === times.length - 1 ? 'end' : 'middle'}
+          >
+            {timeText(t)}
           </text>
-        </g>
-      ))}
-      {[from, (from + to) / 2, to].map((t, i) => (
-        <text
-          key={t}
-          className="chart-axis"
-          x={x(t)}
-          y={HEIGHT - 8}
-          textAnchor={i === 0 ? 'start' : i === 2 ? 'end' : 'middle'}
-        >
-          {timeText(t)}
-        </text>
-      ))}
-      <path className="chart-line" d={path} />
-    </svg>
+        ))}
+        <path className="chart-line" d={path} />
+      </svg>
+    </div>
   );
 }

@@ -89,6 +89,7 @@ export function BrightnessSlider({ thing }: { thing: Thing }) {
         value={value ?? 0}
         aria-label={`${thing.name} brightness`}
         aria-busy={state.pending}
+        disabled={thing.online === false}
         onChange={(event) => change(Number(event.currentTarget.value))}
       />
       <CommandNote thing={thing} state={state} />
@@ -117,13 +118,23 @@ export function Thermostat({ thing }: { thing: Thing }) {
       {setPoint ? (
         <fieldset className="stepper">
           <legend className="visually-hidden">{thing.name} set point</legend>
-          <button type="button" aria-label={`Lower ${thing.name} set point`} onClick={() => step(-0.5)}>
+          <button
+            type="button"
+            aria-label={`Lower ${thing.name} set point`}
+            onClick={() => step(-0.5)}
+            disabled={thing.online === false}
+          >
             −
           </button>
           <output aria-live="polite" aria-label={`${thing.name} set point`}>
             {target === null ? '—' : `${formatNumber(target)} °C`}
           </output>
-          <button type="button" aria-label={`Raise ${thing.name} set point`} onClick={() => step(0.5)}>
+          <button
+            type="button"
+            aria-label={`Raise ${thing.name} set point`}
+            onClick={() => step(0.5)}
+            disabled={thing.online === false}
+          >
             +
           </button>
         </fieldset>
@@ -150,6 +161,7 @@ function ModeSelect({ thing }: { thing: Thing }) {
         aria-label={`${thing.name} mode`}
         value={typeof mode === 'string' ? mode : ''}
         aria-busy={state.pending}
+        disabled={thing.online === false}
         onChange={(event) => state.run(action.name, { [field]: event.currentTarget.value })}
       >
         {typeof mode !== 'string' ? <option value="">—</option> : null}
@@ -201,12 +213,22 @@ export function CoverControl({ thing }: { thing: Thing }) {
     <div className="control">
       <div className="button-row">
         {open ? (
-          <button type="button" aria-label={`Open ${thing.name}`} onClick={() => state.run(open.name)}>
+          <button
+            type="button"
+            aria-label={`Open ${thing.name}`}
+            onClick={() => state.run(open.name)}
+            disabled={thing.online === false}
+          >
             Open
           </button>
         ) : null}
         {close ? (
-          <button type="button" aria-label={`Close ${thing.name}`} onClick={() => state.run(close.name)}>
+          <button
+            type="button"
+            aria-label={`Close ${thing.name}`}
+            onClick={() => state.run(close.name)}
+            disabled={thing.online === false}
+          >
             Close
           </button>
         ) : null}
@@ -223,6 +245,7 @@ export function CoverControl({ thing }: { thing: Thing }) {
             max={100}
             value={position ?? 0}
             aria-label={`${thing.name} position`}
+            disabled={thing.online === false}
             onChange={(event) => change(Number(event.currentTarget.value))}
           />
         </>

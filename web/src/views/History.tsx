@@ -20,7 +20,7 @@ type Load =
   | { state: 'ready'; points: HistoryPoint[] };
 
 export function History() {
-  const { things, loaded } = useLive();
+  const { things, loaded, connection } = useLive();
   const { client } = useSession();
   const charted = useMemo(
     () =>
@@ -38,6 +38,12 @@ export function History() {
   const [customFrom, setCustomFrom] = useState(() => localInput(Date.now() - 86_400_000));
   const [customTo, setCustomTo] = useState(() => localInput(Date.now() + 60_000));
   const [load, setLoad] = useState<Load>({ state: 'idle' });
+  // A load that failed while the hub was away is tried again once the stream is back.
+  const [retry, setRetry] = useState(0);
+  const failed = load.state === 'error';
+  useEffect(() => {
+    if (connection === 'live' && failed) setRetry((n) => n + 1);
+  }, [connection, failed]);
 
   // Until the user picks, show what people most often look back at: a temperature or a battery.
   const selected =
@@ -60,6 +66,7 @@ export function History() {
   const property = selected?.property;
   useEffect(() => {
     if (!thingId || !property || spanProblem) return;
+    void retry;
     let current = true;
     setLoad({ state: 'loading' });
     const query = new URLSearchParams({
@@ -77,7 +84,7 @@ export function History() {
     return () => {
       current = false;
     };
-  }, [client, thingId, property, span, spanProblem]);
+  }, [client, thingId, property, span, spanProblem, retry]);
 
   if (!loaded) return <Loading what="properties" />;
   if (!selected) return <Empty>Nothing has been recorded yet.</Empty>;
@@ -133,10 +140,16 @@ export function History() {
       <section className="card" aria-labelledby="chart-heading">
         <h2 id="chart-heading">{label}</h2>
         {spanProblem ? <Problem>{spanProblem}</Problem> : null}
-        {load.state === 'loading' ? <Loading what="history" /> : null}
-        {load.state === 'error' ? <Problem>Could not load the history: {load.message}</Problem> : null}
-        {load.state === 'ready' && load.points.length === 0 ? <Empty>No values recorded in this range.</Empty> : null}
-        {load.state === 'ready' && load.points.length > 0 ? (
+        {spanProblem ? null : (
+          <>
+            {load.state === 'loading' ? <Loading what="history" /> : null}
+            {load.state === 'error' ? <Problem>Could not load the history: {load.message}</Problem> : null}
+            {load.state === 'ready' && load.points.length === 0 ? (
+              <Empty>No values recorded in this range.</Empty>
+            ) : null}
+          </>
+        )}
+        {!spanProblem && load.state === 'ready' && load.points.length > 0 ? (
           <>
             <LineChart
               label={label}
