@@ -5,6 +5,7 @@ import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import { CommandService } from '../src/core/commands.ts';
 import { HubCore } from '../src/core/core.ts';
+import { CommandExpired } from '../src/core/errors.ts';
 import type { Command, HubEvent } from '../src/core/events.ts';
 import { HistoryWriter } from '../src/core/history.ts';
 import { newId } from '../src/core/ids.ts';
@@ -25,6 +26,8 @@ class LoopbackLight implements Adapter {
   ctx!: AdapterContext;
   unplugged = false;
   failWith: string | null = null;
+  /** Thrown as CommandExpired: the adapter waited out the command's time for its device. */
+  outOfReach: string | null = null;
   sent: Command[] = [];
   constructor(private readonly delayMs: number) {}
   async start(ctx: AdapterContext) {
@@ -33,6 +36,7 @@ class LoopbackLight implements Adapter {
   async stop() {}
   async execute(command: Command) {
     if (this.failWith) throw new Error(this.failWith);
+    if (this.outOfReach) throw new CommandExpired(this.outOfReach);
     this.sent.push(command);
     if (this.unplugged) return;
     const on =
@@ -184,6 +188,16 @@ describe('core: twin, commands, history', () => {
     const stored = await store.getCommand('h1', command.id);
     assert.equal(stored?.status, 'failed');
     assert.equal(stored?.error, 'radio is off');
+  });
+
+  it('expires, not fails, a command whose device stayed out of reach until its time ran out', async () => {
+    device.outOfReach = 'the lamp stayed out of reach until the command expired';
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'toggle', issuedBy: 'test' });
+    await clock.advance(1);
+    await commands.flush();
+    const stored = await store.getCommand('h1', command.id);
+    assert.equal(stored?.status, 'expired');
+    assert.equal(stored?.error, device.outOfReach);
   });
 
   it('refuses unknown things, unknown actions and bad input before anything is stored or sent', async () => {

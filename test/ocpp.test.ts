@@ -97,6 +97,19 @@ describe('OCPP 1.6J central system', () => {
     await assert.rejects(connect(ocppUrl, `CP-0001:${PASSWORD}`, ['ocpp2.0.1']), /HTTP 400/);
   });
 
+  it('answers 409 for a registered charge point that is not connected, on the routes that must reach it', async () => {
+    for (const [path, body] of [
+      ['/api/chargers/charger-cp-0001/availability', { operative: false }],
+      ['/api/chargers/charger-cp-0001/trigger', { message: 'Heartbeat' }],
+    ] as const) {
+      const res = await api(path, { method: 'POST', body: JSON.stringify(body) });
+      assert.equal(res.status, 409, path);
+      const answer = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(answer.error.code, 'conflict');
+      assert.match(answer.error.message, /CP-0001 is not connected/);
+    }
+  });
+
   it('boots, reports status and meter values, and obeys a charging profile', async () => {
     frames = new Frames(await connect(ocppUrl, `CP-0001:${PASSWORD}`));
     assert.equal(frames.socket.protocol, 'ocpp1.6');

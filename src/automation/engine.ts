@@ -61,6 +61,8 @@ export class AutomationEngine implements Subsystem {
   private retryQueued = false;
   /** Stored timers of rules not loadable at start (a thing not discovered yet); resumed once they are. */
   private unresumed: StoredTimer[] = [];
+  /** Cancels the resumption of timers that came due while the hub was down (see OVERDUE_GRACE_MS). */
+  private cancelOverdue: (() => void) | null = null;
   private folder = '';
 
   constructor(private readonly options: AutomationEngineOptions = {}) {
@@ -120,11 +122,26 @@ export class AutomationEngine implements Subsystem {
       return typeof rule === 'string' && this.entry(t.householdId, rule)?.rule === null;
     };
     this.unresumed = timers.filter(waiting);
-    await this.run.resume(timers.filter((t) => !waiting(t)));
+    const ready = timers.filter((t) => !waiting(t));
+    const now = hub.clock.now();
+    await this.run.resume(ready.filter((t) => t.due > now));
+    // What came due while the hub was down fires a little after start, once devices have had
+    // time to reconnect: fired at once, its commands went out to a broker no device was on yet
+    // (the embedded one starts with the hub) and expired unheard. A `for:` is judged then
+    // against the state the devices report on their return.
+    const overdue = ready.filter((t) => t.due <= now);
+    if (overdue.length) {
+      this.cancelOverdue = hub.clock.setTimeout(() => {
+        this.cancelOverdue = null;
+        this.run.resume(overdue).catch((error: unknown) => hub.log.error('could not resume timers', { error }));
+      }, OVERDUE_GRACE_MS);
+    }
     if (this.options.watch !== false) this.watchFolder();
   }
 
   async stop(): Promise<void> {
+    this.cancelOverdue?.();
+    this.cancelOverdue = null;
     this.watcher?.close();
     this.watcher = null;
     for (const cancel of this.debounces.values()) cancel();
@@ -512,9 +529,20 @@ export class AutomationEngine implements Subsystem {
       source: storeSource(hub.store, householdId, from, to),
       thing: (id) => hub.twins.get(householdId, id)?.thing,
       location: this.locations.get(householdId) ?? null,
+      maxTriggers: REPLAY_MAX_TRIGGERS,
     });
   }
 }
+
+/**
+ * Triggers one replay asked of the API judges before it stops, truncated, where it got to: a
+ * week of a rule on a one-minute cron is ~10,000. A rule on a one-minute cron over ten years
+ * (five million runs) held the event loop for minutes and ran the hub out of memory.
+ */
+export const REPLAY_MAX_TRIGGERS = 50_000;
+
+/** How long after start a timer that came due while the hub was down fires (see start). */
+export const OVERDUE_GRACE_MS = 5000;
 
 function isRuleFile(name: string): boolean {
   return /\.ya?ml$/i.test(name) && !name.startsWith('.');

@@ -28,6 +28,11 @@ export interface ReplayOptions {
   onProgress?(events: number, at: number): void;
   /** Runs kept in the answer; past this the result says it was truncated. */
   maxRuns?: number;
+  /**
+   * Triggers judged (runs, and those whose conditions failed or a mode skipped) after which the
+   * replay stops where it got to, truncated, with `until` saying where. Unbounded when absent.
+   */
+  maxTriggers?: number;
   log?: Logger;
 }
 
@@ -48,7 +53,12 @@ export interface ReplayResult {
   conditionFailed: number;
   skipped: number;
   truncated: boolean;
+  /** Where the replay stopped short of `to` (maxTriggers reached), as an ISO time; absent when it did not. */
+  until?: string;
 }
+
+/** Timers fired in a row after which a replay lets the hub's other work in (see advance). */
+const FIRES_PER_TURN = 500;
 
 /**
  * A clock that moves only when the replay moves it, firing due timers in order. It is driven
@@ -141,7 +151,11 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     newId: (now, prefix) =>
       `${prefix}${Math.floor(now).toString(16).padStart(12, '0')}${(idCounter++).toString(16).padStart(8, '0')}`,
   };
+  let judged = 0;
+  const maxTriggers = options.maxTriggers ?? Number.POSITIVE_INFINITY;
+  const full = () => judged >= maxTriggers;
   const record = (trace: Trace) => {
+    judged++;
     if (trace.status === 'condition_failed') result.conditionFailed++;
     else if (trace.status === 'skipped') result.skipped++;
     else if (runs.length < maxRuns) runs.push(toRun(trace));
@@ -163,15 +177,22 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     for (let i = 0; i < 100 && runtime.busy; i++) await undefined;
     for (let i = 0; i < 1000 && runtime.busy; i++) await new Promise((resolve) => setImmediate(resolve));
   };
+  // A rule on a timer (a cron every minute over years) fires with no event in between: without a
+  // turn of the event loop now and then, the hub answered nothing else until the replay ended.
+  let fired = 0;
   const advance = async (time: number) => {
-    while (clock.fireNext(time)) if (runtime.busy) await settle();
-    clock.set(time);
+    while (!full() && clock.fireNext(time)) {
+      if (runtime.busy) await settle();
+      if (++fired % FIRES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (!full()) clock.set(time);
   };
   const wantsEvents = options.rules.some(
     (rule) => rule.triggers.some((t) => t.type === 'event') || rule.lists.flat().some((a) => a.type === 'wait'),
   );
-  for await (const page of options.source.pages({ events: wantsEvents })) {
+  pages: for await (const page of options.source.pages({ events: wantsEvents })) {
     for (const event of page) {
+      if (full()) break pages;
       if (event.ts < from || event.ts > to) continue;
       if (clock.nextDue() <= event.ts) await advance(event.ts);
       else clock.set(event.ts);
@@ -184,6 +205,10 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   }
   await advance(to);
   await settle();
+  if (full() && clock.now() < to) {
+    result.truncated = true;
+    result.until = new Date(clock.now()).toISOString();
+  }
   // Runs still in a delay or wait when the range ends are reported as they stand.
   for (const trace of unfinished.values()) if (trace.status === 'waiting' || trace.status === 'running') record(trace);
   await runtime.stop();

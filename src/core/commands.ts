@@ -8,7 +8,7 @@ import type { Store } from '../store/store.ts';
 import type { Bus } from './bus.ts';
 import { ChurnMap, ChurnSet } from './churn-map.ts';
 import type { Clock } from './clock.ts';
-import { badRequest, type HubError, notFound } from './errors.ts';
+import { badRequest, CommandExpired, type HubError, notFound } from './errors.ts';
 import type { Command, CommandStatus, CommandStep } from './events.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
@@ -309,19 +309,21 @@ export class CommandService {
     const twin = this.options.twins.get(command.householdId, command.thing);
     const adapter = twin ? this.options.adapters.get(twin.thing.adapter) : undefined;
     let failure: string | null = null;
+    let ending: CommandStatus = 'failed';
     if (!twin || !adapter) failure = `no adapter can reach ${command.thing}`;
     else {
       try {
         await adapter.execute(command, twin.thing);
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
+        if (error instanceof CommandExpired) ending = 'expired';
       }
     }
     if (failure !== null) {
       // A rule's command is sent before dispatch tracks it, and this can be reached in the same
       // turn (no adapter, or one that throws at once): fail it once dispatch has tracked it.
       await null;
-      this.finish(command, 'failed', failure, null);
+      this.finish(command, ending, failure, null);
       return;
     }
     if (FINAL.has(command.status)) return;

@@ -17,3 +17,15 @@ export const notFound = (what: string) => new HubError(404, 'not_found', `${what
 export const badRequest = (message: string, code = 'bad_request') => new HubError(400, code, message);
 export const forbidden = (message: string) => new HubError(403, 'forbidden', message);
 export const conflict = (message: string) => new HubError(409, 'conflict', message);
+
+/**
+ * What an adapter throws when a command's time ran out before it could be sent (a car out of
+ * reach until its expiry): the command ends `expired`, as one no device confirmed in time does,
+ * not `failed`, which is for an adapter that could not send it at all.
+ */
+export class CommandExpired extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandExpired';
+  }
+}

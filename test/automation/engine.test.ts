@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import YAML from 'yaml';
+import { OVERDUE_GRACE_MS } from '../../src/automation/engine.ts';
 import type { Trace } from '../../src/automation/index.ts';
 import { liveWorld } from '../../src/automation/live/world.ts';
 import { MAX_NESTED_RUNS } from '../../src/automation/runtime/runtime.ts';
@@ -129,12 +130,16 @@ describe('automations: durable timers across a restart', () => {
     }
   });
 
-  it('fires a deadline that passed while the hub was down once, at start', async () => {
+  it('fires a deadline that passed while the hub was down once, just after start, when devices are back', async () => {
     const first = await hubWithPendingFan(2 * MIN);
     await first.hub.stop();
 
-    const second = await startTestHub({ clock: new VirtualClock(T0 + 45 * MIN), dataDir: first.dataDir });
+    const clock2 = new VirtualClock(T0 + 45 * MIN);
+    const second = await startTestHub({ clock: clock2, dataDir: first.dataDir });
     try {
+      await advance(clock2, OVERDUE_GRACE_MS - 500, 100);
+      assert.equal(second.ruleCommands('fan-when-hot').length, 0, 'not before devices have had time to reconnect');
+      await advance(clock2, 1000, 100);
       await eventually(() => second.ruleCommands('fan-when-hot').length === 1, { what: 'the overdue run at start' });
       await advance(second.hub.clock as VirtualClock, 30 * MIN, 10_000);
       assert.equal(second.ruleCommands('fan-when-hot').length, 1, 'exactly once');

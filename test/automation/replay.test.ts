@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
+import { REPLAY_MAX_TRIGGERS } from '../../src/automation/engine.ts';
 import { type ReplayResult, runReplayCommand } from '../../src/automation/index.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { advance, FAN_RULE_YAML, MIN, startTestHub, type TestHub } from './helpers.ts';
@@ -130,6 +131,37 @@ describe('automations: replay over recorded history', () => {
     assert.deepEqual(
       body.runs[0].actions.map((a) => a.action),
       ['turn_on'],
+    );
+  });
+
+  it('stops a replay that would judge too many triggers where it got to, and the hub answers meanwhile', async () => {
+    const everyMinute = {
+      id: 'every-minute',
+      triggers: [{ trigger: 'cron', pattern: '* * * * *' }],
+      actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
+    };
+    // Ten years of a one-minute cron: five million runs, which once ran the hub out of memory.
+    const tenYears = 10 * 365 * 24 * 60 * MIN;
+    let answered = 0;
+    let replaying = true;
+    const health = (async () => {
+      while (replaying) {
+        if ((await t.api('/api/health')).ok) answered++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const started = performance.now();
+    const { status, body } = await replay(t, everyMinute, T0 - tenYears, T0);
+    replaying = false;
+    await health;
+    assert.equal(status, 200);
+    assert.equal(body.truncated, true);
+    assert.equal(body.runs.length, 1000, 'the runs kept in the answer');
+    const until = Date.parse(body.until ?? '');
+    assert.equal(until, T0 - tenYears + REPLAY_MAX_TRIGGERS * MIN, 'it says where it stopped: one trigger a minute');
+    assert.ok(
+      answered > 0,
+      `the hub answered ${answered} health checks during ${Math.round(performance.now() - started)} ms`,
     );
   });
 

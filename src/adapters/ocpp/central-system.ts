@@ -450,7 +450,8 @@ export class OcppCentralSystem implements Adapter {
   private sessionOf(thing: Thing): Session {
     const meta = ocppMeta(thing);
     const session = meta ? this.sessions.get(meta.chargePointId) : undefined;
-    if (!session) throw new Error(`charge point ${meta?.chargePointId ?? thing.id} is not connected`);
+    // A 409 where a route asks (availability, trigger): the charge point is known, just not here now.
+    if (!session) throw conflict(`charge point ${meta?.chargePointId ?? thing.id} is not connected`);
     return session;
   }
 

@@ -1,3 +1,4 @@
+import { CommandExpired } from '../../core/errors.ts';
 import type { Command, Report } from '../../core/events.ts';
 import type { Thing } from '../../model/thing.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
@@ -110,7 +111,7 @@ export class VissAdapter implements Adapter {
         cancel: () => {
           cancelExpiry();
           link.waiting.delete(entry);
-          reject(new Error('the vehicle stayed out of reach'));
+          reject(new CommandExpired('the vehicle stayed out of reach until the command expired'));
         },
       };
       const cancelExpiry = clock.setTimeout(entry.cancel, Math.max(0, expiresAt - clock.now()));
