@@ -5,7 +5,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Command, HubEvent } from '../src/core/events.ts';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
+import { EnergyService, PLUG_MATCH_MS } from '../src/energy/index.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
@@ -31,7 +31,13 @@ class TestSite implements Adapter {
     this.ctx = ctx;
   }
   async stop(): Promise<void> {}
+  /** Commands to the site's other, idle charger (it has no car and should get none). */
+  readonly idleCommands: number[] = [];
   async execute(command: Command): Promise<void> {
+    if (command.thing !== 'wallbox') {
+      this.idleCommands.push(Number(command.input.current));
+      return;
+    }
     this.currentA = Number(command.input.current);
     this.commands.push(this.currentA);
     this.update();
@@ -102,6 +108,19 @@ describe('energy', () => {
     const householdId = hub.householdId;
     site = new TestSite(householdId);
     await hub.services.addAdapter(site);
+    // A second charger, listed first, with no car plugged in: it must take nothing from the other.
+    await hub.core.upsertThing({
+      id: 'garage-box',
+      householdId,
+      kind: 'charger',
+      name: 'Garage box',
+      adapter: 'test-site',
+      properties: vocabularyProperties(['charging.connected', 'charging.power', 'charging.current_limit']),
+      actions: vocabularyActions('charging', ['set_current_limit']),
+    });
+    hub.core.ingest([
+      { householdId, thing: 'garage-box', property: 'charging.connected', value: false, source: 'test' },
+    ]);
     await hub.core.upsertThing({
       id: 'wallbox',
       householdId,
@@ -247,14 +266,16 @@ describe('energy', () => {
     const currentBecomes = (amps: number, what: string) =>
       eventually(() => site.currentA === amps, { what: `${what} (${amps} A, now ${site.currentA} A)` });
     const householdId = hub.householdId;
-    await api('/api/chargers/wallbox/mode', {
-      method: 'PUT',
-      body: JSON.stringify({
-        mode: 'solar',
-        phases: 1,
-        solar: { onThresholdW: 1380, offThresholdW: 1380, onDelayMs: 60_000, offDelayMs: 180_000 },
-      }),
-    });
+    for (const charger of ['garage-box', 'wallbox']) {
+      await api(`/api/chargers/${charger}/mode`, {
+        method: 'PUT',
+        body: JSON.stringify({
+          mode: 'solar',
+          phases: 1,
+          solar: { onThresholdW: 1380, offThresholdW: 1380, onDelayMs: 60_000, offDelayMs: 180_000 },
+        }),
+      });
+    }
     hub.core.ingest([{ householdId, thing: 'wallbox', property: 'charging.connected', value: true, source: 'test' }]);
     site.solarW = 4000;
     site.update();
@@ -276,6 +297,7 @@ describe('energy', () => {
     await clock.advance(40_000);
     await currentBecomes(0, 'stopped after the off-delay');
     assert.ok(site.commands.includes(15) && site.commands.includes(10));
+    assert.deepEqual(site.idleCommands, [], 'the charger with no car took none of the surplus');
 
     // Unplugging closes the session, tied to the car, with its energy and solar share.
     hub.core.ingest([{ householdId, thing: 'car', property: 'charging.connected', value: true, source: 'test' }]);
@@ -290,5 +312,22 @@ describe('energy', () => {
     // About 20 s at 15 A, then 10 A and 6 A for some minutes: roughly 0.1 kWh.
     assert.ok(closed.energyKwh > 0.05 && closed.energyKwh < 0.2, `energy ${closed.energyKwh}`);
     assert.ok(closed.solarShare > 0.5 && closed.solarShare <= 1, `solar share ${closed.solarShare}`);
+  });
+
+  it('does not tie a session to a car that plugged in long after it began (somewhere else)', async () => {
+    const householdId = hub.householdId;
+    const plug = (thing: string, value: boolean) =>
+      hub.core.ingest([{ householdId, thing, property: 'charging.connected', value, source: 'test' }]);
+    plug('car', false);
+    await api('/api/chargers/wallbox/mode', { method: 'PUT', body: JSON.stringify({ mode: 'now', phases: 1 }) });
+    plug('wallbox', true);
+    await clock.advance(PLUG_MATCH_MS + 60_000);
+    plug('car', true); // at a charger the hub does not run, long after this session began
+    await clock.advance(30_000);
+    plug('wallbox', false);
+    await hub.history.flush();
+    const sessions = (await api('/api/energy/sessions')) as unknown as Array<{ vehicle: string | null; start: string }>;
+    const latest = sessions.reduce((a, b) => (Date.parse(a.start) > Date.parse(b.start) ? a : b));
+    assert.equal(latest.vehicle, null, JSON.stringify(latest));
   });
 });

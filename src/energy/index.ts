@@ -18,7 +18,13 @@ export {
 } from './planner/charge-planner.ts';
 export { FlowNetwork } from './planner/min-cost-flow.ts';
 export type { PlanRequest, PlanView } from './planner/plan-book.ts';
-export { type ChargerSettings, EnergyService, type EnergyServiceOptions, SITE_THING } from './service.ts';
+export {
+  type ChargerSettings,
+  EnergyService,
+  type EnergyServiceOptions,
+  PLUG_MATCH_MS,
+  SITE_THING,
+} from './service.ts';
 export { type ChargingSession, SessionBook } from './sessions/charging-sessions.ts';
 export { type SiteConfig, SiteMeters, type SiteReading } from './site/site-meters.ts';
 export { checkSeries, type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';

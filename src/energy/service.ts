@@ -67,6 +67,12 @@ const DEFAULT_CONFIG: EnergyConfig = {
   plans: [],
 };
 
+/**
+ * How close in time a car's plug-in and a charger's session start must be for the session to be
+ * taken as that car's, when no plan or setting names the car.
+ */
+export const PLUG_MATCH_MS = 10 * 60_000;
+
 /** How far ahead a plan's deadline may be: a weekly plan's next occurrence is at most this far. */
 const MAX_PLAN_AHEAD_MS = 7 * 86_400_000;
 
@@ -476,14 +482,11 @@ export class EnergyService implements Subsystem {
         solar = new SolarSurplus(settings.solar);
         running.solar.set(thing.id, solar);
       }
-      const currentA = wantedCurrent({
-        mode: settings.mode,
-        limits: settings,
-        now,
-        surplusW: surplusLeft,
-        solar,
-        plannedKw,
-      });
+      // A charger with no car plugged in wants nothing: in `now` mode it held half the site's
+      // headroom, and in `solar` mode the surplus, from the charger that had a car.
+      const currentA = this.plugged(thing)
+        ? wantedCurrent({ mode: settings.mode, limits: settings, now, surplusW: surplusLeft, solar, plannedKw })
+        : 0;
       surplusLeft -= currentA * wattsPerAmp(settings);
       wants.push({ id: thing.id, currentA, limits: settings, thing });
 
@@ -513,12 +516,17 @@ export class EnergyService implements Subsystem {
     return Math.floor(now / quarter) !== Math.floor((now - dtHours * 3_600_000) / quarter);
   }
 
+  /** Whether a car is plugged into the charger; one that cannot tell is taken as plugged in. */
+  private plugged(thing: Thing): boolean {
+    if (!Object.hasOwn(thing.properties, 'charging.connected')) return true;
+    return this.require().hub.core.getValue(thing.householdId, thing.id, 'charging.connected') === true;
+  }
+
   /** Sends a new current limit when it differs from the charger's own, one command at a time. */
   private command(thing: Thing, currentA: number): void {
     const running = this.require();
     const { hub } = running;
-    const connected = hub.core.getValue(thing.householdId, thing.id, 'charging.connected');
-    if (Object.hasOwn(thing.properties, 'charging.connected') && connected !== true) return;
+    if (!this.plugged(thing)) return;
     if (hub.twins.get(thing.householdId, thing.id)?.online === false) return;
     const open = running.openCommands.get(thing.id);
     if (open && hub.commands.get(open)) return;
@@ -568,8 +576,14 @@ export class EnergyService implements Subsystem {
       if (running.config.plans.some((p) => p.vehicle === thing.id)) running.replanDue = true;
     }
     if (event.property === 'charging.connected' && event.to === true) {
-      for (const session of running.sessions.list())
-        if (!session.vehicle) running.sessions.assign(session.charger, thing.id);
+      // The car's plug and a charger's session belong together only if they began about together:
+      // a car plugging in at a charger the hub does not run is not the car of a session that began
+      // an hour ago here. Two sessions that began about then: it could be either, so neither.
+      const now = running.hub.clock.now();
+      const near = running.sessions
+        .list()
+        .filter((session) => !session.vehicle && Math.abs(session.start - now) <= PLUG_MATCH_MS);
+      if (near.length === 1) running.sessions.assign(near[0].charger, thing.id);
       this.replan();
     }
   }
@@ -632,9 +646,12 @@ export class EnergyService implements Subsystem {
     if (plan) return plan.vehicle;
     const configured = running.config.chargers[charger]?.vehicle;
     if (configured) return configured;
-    const plugged = running.hub.twins
-      .list(running.hub.householdId)
-      .filter((t) => t.thing.kind === 'vehicle' && t.state.get('charging.connected')?.value === true);
+    // A car plugged in about when this session began (see PLUG_MATCH_MS), and only one.
+    const now = running.hub.clock.now();
+    const plugged = running.hub.twins.list(running.hub.householdId).filter((t) => {
+      const plug = t.state.get('charging.connected');
+      return t.thing.kind === 'vehicle' && plug?.value === true && Math.abs(now - plug.ts) <= PLUG_MATCH_MS;
+    });
     return plugged.length === 1 ? plugged[0].thing.id : null;
   }
 
