@@ -170,6 +170,17 @@ describe('core: twin, commands, history', () => {
     assert.equal((await store.getCommand('h1', command.id))?.status, 'confirmed');
   });
 
+  it('a retained report (the broker replaying a state from before) sets the twin but confirms no command', async () => {
+    device.unplugged = true;
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', issuedBy: 'test' });
+    await clock.advance(10);
+    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: true, source: 't', retained: true }]);
+    assert.equal(core.getValue('h1', 'lamp', 'light.on'), true, 'the twin has it');
+    assert.equal(commands.get(command.id)?.status, 'sent', 'but it is no answer to the command');
+    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.on', value: true, source: 't' }]);
+    assert.equal(commands.get(command.id)?.status, 'confirmed', 'the live report is');
+  });
+
   it('expires a command the device never confirms', async () => {
     device.unplugged = true;
     const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 'test' });

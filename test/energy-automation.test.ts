@@ -4,7 +4,7 @@ import { AutomationEngine } from '../src/automation/index.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
+import { EnergyService, PLUG_MATCH_MS } from '../src/energy/index.ts';
 import { vocabularyProperties } from '../src/model/thing.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
@@ -117,6 +117,30 @@ describe('an automation sets a charge plan', () => {
     const traces = await api('/api/automations/plan-on-alarm/traces');
     assert.equal(traces.status, 200);
     assert.ok(JSON.stringify(traces.body).includes('plan'));
+  });
+
+  it('a plan without a vehicle takes the car of the session under way, however long ago it was plugged in', async () => {
+    // No plan names the car any more: only the session can.
+    assert.equal((await api(`/api/energy/plans/${charger}`, { method: 'DELETE' })).status, 204);
+    // The car plugged in at the start of this suite; the charger's session begins now and takes it.
+    hub.core.ingest([
+      { householdId: hub.householdId, thing: charger, property: 'charging.connected', value: true, source: 'test' },
+    ]);
+    await clock.advance(PLUG_MATCH_MS + 20 * 60_000);
+    const ok = await api(`/api/things/${charger}/actions/plan`, {
+      method: 'POST',
+      body: JSON.stringify({ energyKwh: 4, by: new Date(clock.now() + 8 * HOUR).toISOString() }),
+    });
+    assert.equal(ok.status, 202, JSON.stringify(ok.body));
+    const command = await eventually(async () => {
+      const { body } = await api(`/api/commands/${ok.body.commandId}`);
+      return body.status === 'confirmed' || body.status === 'failed' ? body : null;
+    });
+    assert.equal(command.status, 'confirmed', JSON.stringify(command));
+    assert.equal((await api(`/api/energy/plans/${charger}`)).body.vehicle, 'car');
+    hub.core.ingest([
+      { householdId: hub.householdId, thing: charger, property: 'charging.connected', value: false, source: 'test' },
+    ]);
   });
 
   it('takes a plan as an action over the API too, and refuses a bad one with nothing stored', async () => {

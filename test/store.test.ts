@@ -287,6 +287,19 @@ function storeSuite(backend: StoreBackend): void {
         paged.map((e) => e.id),
         whole.map((e) => e.id),
       );
+      // With filters too: the cursor narrows what the filters chose.
+      const states = await store.listEvents({ householdId: household, types: ['state'], thing: 'car' });
+      const pagedStates = await store.listEvents({
+        householdId: household,
+        types: ['state'],
+        thing: 'car',
+        until: T0 + 3000,
+        after: { ts: states[0].ts, id: states[0].id },
+      });
+      assert.deepEqual(
+        pagedStates.map((e) => e.ts - T0),
+        [2000, 3000],
+      );
       const late = await store.listEvents({
         householdId: household,
         since: T0 + 4000,

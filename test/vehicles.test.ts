@@ -167,6 +167,33 @@ describe('vehicles: VISS twin, server, client adapter, commands, trips and charg
     client.close();
   });
 
+  it('a guest pass for the car reads it over VISS only inside its window', async () => {
+    const pass = async (fromMs: number) =>
+      (await api(
+        '/api/guest-passes',
+        {
+          method: 'POST',
+          body: JSON.stringify({
+            name: 'Valet',
+            things: ['family-car'],
+            actions: ['lock'],
+            from: new Date(clock.now() + fromMs).toISOString(),
+            to: new Date(clock.now() + fromMs + 3_600_000).toISOString(),
+          }),
+        },
+        201,
+      )) as unknown as { token: string };
+    const inside = await VissTestClient.open(vissUrl, { protocol: 'VISSv3', token: (await pass(-60_000)).token });
+    const speed = await inside.ask({ action: 'get', path: 'Vehicle.Speed' });
+    assert.equal((speed.data as { path: string }).path, 'Vehicle.Speed', JSON.stringify(speed));
+    inside.close();
+    const early = await VissTestClient.open(vissUrl, { protocol: 'VISSv3', token: (await pass(3_600_000)).token });
+    const refused = await early.ask({ action: 'get', path: 'Vehicle.CurrentLocation.Latitude' });
+    assert.ok(refused.error, `no data before the window: ${JSON.stringify(refused)}`);
+    assert.equal(refused.data, undefined);
+    early.close();
+  });
+
   it('speaks VISSv2 too: errors with a numeric number and a message', async () => {
     const client = await VissTestClient.open(vissUrl, { protocol: 'VISSv2', token: hub.ownerToken });
     assert.equal(client.socket.protocol, 'VISSv2');
@@ -244,6 +271,9 @@ describe('vehicles: VISS twin, server, client adapter, commands, trips and charg
     await until(async () => assert.equal((await api(`/api/commands/${lock.commandId}`)).status, 'confirmed'));
     assert.equal(sim.car.read('Vehicle.Body.Trunk.Rear.IsLocked')?.value, 'true');
     assert.equal(((await api('/api/vehicles/family-car')).state as Record<string, unknown>)['lock.locked'], true);
+    // Locking a locked car changes nothing the car would notify: its reading back confirms it.
+    const again = await api('/api/things/family-car/actions/lock', { method: 'POST', body: '{}' }, 202);
+    await until(async () => assert.equal((await api(`/api/commands/${again.commandId}`)).status, 'confirmed'));
   });
 
   it('notifies a change subscription on state of charge while the car drives, refuses unlock while moving, and lists the trip and the charging session', async () => {

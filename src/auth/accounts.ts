@@ -126,8 +126,10 @@ export class AccountDirectory {
   }
 
   /**
-   * The user a name and password sign in as. Without a household the name must be unique across
-   * households; every failure answers null in the same time, so nothing tells who exists.
+   * The user a name and password sign in as. Without a household, a name several households use
+   * is told apart by its password ('ambiguous' only when the password fits more than one). A
+   * failure answers null after one password check, or one per household using the name: a name
+   * that several households share takes a little longer to refuse, which is all it gives away.
    */
   async signIn(name: string, password: string, householdId?: string): Promise<User | null | 'ambiguous'> {
     const wanted = name.trim().toLowerCase();

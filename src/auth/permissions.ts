@@ -70,7 +70,7 @@ export class Permissions {
   commandRefusal(principal: Principal, thing: Thing, action: string): string | null {
     const passId = passIdOf(principal);
     if (passId !== null)
-      return this.passRefusal(this.options.accounts.pass(principal.householdId, passId), thing, action);
+      return this.passRefusal(principal, this.options.accounts.pass(principal.householdId, passId), thing, action);
     const role = this.roleOf(principal);
     if (role === 'owner' || role === 'adult') return null;
     const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];
@@ -86,6 +86,9 @@ export class Permissions {
   canSee(principal: Principal, thingId: string): boolean {
     const passId = passIdOf(principal);
     if (passId !== null) {
+      // Outside its window a pass sees nothing, wherever it is shown (the API's hook refuses it
+      // first; VISS and other routes outside /api ask here).
+      if (this.passWindowRefusal(principal) !== null) return false;
       const pass = this.options.accounts.pass(principal.householdId, passId);
       return pass !== undefined && covers(pass.things, thingId, false);
     }
@@ -116,12 +119,9 @@ export class Permissions {
     return null;
   }
 
-  private passRefusal(pass: GuestPass | undefined, thing: Thing, action: string): string | null {
-    if (!pass || pass.revokedAt !== null) return 'this guest pass was revoked';
-    const now = this.options.clock.now();
-    if (now < pass.from || now >= pass.to) {
-      return `this guest pass is valid from ${new Date(pass.from).toISOString()} to ${new Date(pass.to).toISOString()}`;
-    }
+  private passRefusal(principal: Principal, pass: GuestPass | undefined, thing: Thing, action: string): string | null {
+    const outside = this.passWindowRefusal(principal);
+    if (outside !== null || !pass) return outside ?? 'this guest pass was revoked';
     if (!covers(pass.things, thing.id, false) || !covers(pass.actions, action, false)) {
       return `this guest pass does not include ${action} on ${thing.id}`;
     }

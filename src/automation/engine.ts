@@ -125,10 +125,11 @@ export class AutomationEngine implements Subsystem {
     const ready = timers.filter((t) => !waiting(t));
     const now = hub.clock.now();
     await this.run.resume(ready.filter((t) => t.due > now));
-    // What came due while the hub was down fires a little after start, once devices have had
-    // time to reconnect: fired at once, its commands went out to a broker no device was on yet
-    // (the embedded one starts with the hub) and expired unheard. A `for:` is judged then
-    // against the state the devices report on their return.
+    // What came due while the hub was down fires a little after start, once most devices have had
+    // time to reconnect (MQTT.js and Zigbee2MQTT retry within a few seconds; a device slower than
+    // OVERDUE_GRACE_MS still misses it): fired at once, its commands went out to a broker no device
+    // was on yet (the embedded one starts with the hub) and expired unheard. A `for:` is judged
+    // then against the state the twin has, reports since the start included.
     const overdue = ready.filter((t) => t.due <= now);
     if (overdue.length) {
       this.cancelOverdue = hub.clock.setTimeout(() => {

@@ -161,6 +161,8 @@ export class HubCore implements AdapterContext {
     let touchedHousehold = '';
     let touchedThing = '';
     let lastCause: string | null = null;
+    /** Whether the thing being looked at had a live report: only those can confirm a command. */
+    let touchedLive = false;
     for (const report of reports) {
       const twin = twins.get(report.householdId, report.thing);
       if (!twin) {
@@ -203,12 +205,14 @@ export class HubCore implements AdapterContext {
       }
       // Reports come in per-device bursts; check commands once per thing, not once per property.
       if (report.thing !== touchedThing || report.householdId !== touchedHousehold) {
-        if (touchedThing) commands.onReport(touchedHousehold, touchedThing, lastCause);
+        if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
         touchedHousehold = report.householdId;
         touchedThing = report.thing;
+        touchedLive = false;
       }
+      if (!report.retained) touchedLive = true;
     }
-    if (touchedThing) commands.onReport(touchedHousehold, touchedThing, lastCause);
+    if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
   }
 
   setAvailability(householdId: string, thing: string, online: boolean): void {

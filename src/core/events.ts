@@ -17,6 +17,11 @@ export interface Report {
   ts?: number;
   source: string;
   cause?: string | null;
+  /**
+   * Kept by the broker from before and handed over again (an MQTT retained message, as after a
+   * restart): it sets the twin, but is no device's answer to a command sent since.
+   */
+  retained?: boolean;
 }
 
 export interface StateChanged extends EventBase {

@@ -103,7 +103,11 @@ export class EnergyService implements Subsystem {
       // The `plan` action on a charger (from an automation, say) is a plan like the API's; without a
       // vehicle named, it is for the car that charger is tied to or plugged into.
       planCharge: async (householdId, charger, input) => {
-        const vehicle = typeof input.vehicle === 'string' ? input.vehicle : this.vehicleAt(charger);
+        // The car of the session under way, if it is known: it may have been plugged in long ago.
+        const vehicle =
+          typeof input.vehicle === 'string'
+            ? input.vehicle
+            : (this.running?.sessions.current(charger)?.vehicle ?? this.vehicleAt(charger));
         if (!vehicle) throw new Error(`no vehicle is tied to ${charger}; name one in the plan`);
         await this.createPlan(householdId, {
           vehicle,
@@ -125,6 +129,7 @@ export class EnergyService implements Subsystem {
       meters: new SiteMeters(hub.twins, hub.householdId),
       solar: new Map(),
       sessions: new SessionBook(() => newId(hub.clock.now(), 'ses_')),
+      pluggedSince: new Map(),
       plans: new Map(),
       lastTick: hub.clock.now(),
       lastEnergy: new Map(),
@@ -134,6 +139,11 @@ export class EnergyService implements Subsystem {
       reading: null,
     };
     this.running = running;
+    // Cars plugged in before this start: their plug's last report is the best time there is.
+    for (const twin of hub.twins.list(hub.householdId)) {
+      const plug = twin.state.get('charging.connected');
+      if (twin.thing.kind === 'vehicle' && plug?.value === true) running.pluggedSince.set(twin.thing.id, plug.ts);
+    }
     await this.loadSite(running);
     for (const twin of hub.twins.list(hub.householdId)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
     if (this.options.mqttChargers !== false) {
@@ -575,11 +585,14 @@ export class EnergyService implements Subsystem {
     if (event.property === 'battery.level' || event.property === 'battery.capacity') {
       if (running.config.plans.some((p) => p.vehicle === thing.id)) running.replanDue = true;
     }
-    if (event.property === 'charging.connected' && event.to === true) {
+    if (event.property === 'charging.connected') {
+      if (event.to === true && event.from !== true) running.pluggedSince.set(thing.id, now);
+      if (event.to !== true) running.pluggedSince.delete(thing.id);
+    }
+    if (event.property === 'charging.connected' && event.to === true && event.from !== true) {
       // The car's plug and a charger's session belong together only if they began about together:
       // a car plugging in at a charger the hub does not run is not the car of a session that began
       // an hour ago here. Two sessions that began about then: it could be either, so neither.
-      const now = running.hub.clock.now();
       const near = running.sessions
         .list()
         .filter((session) => !session.vehicle && Math.abs(session.start - now) <= PLUG_MATCH_MS);
@@ -646,11 +659,17 @@ export class EnergyService implements Subsystem {
     if (plan) return plan.vehicle;
     const configured = running.config.chargers[charger]?.vehicle;
     if (configured) return configured;
-    // A car plugged in about when this session began (see PLUG_MATCH_MS), and only one.
+    // A car plugged in about when this session began (see PLUG_MATCH_MS), and only one. The time
+    // is that of its plug-in, not of its latest report (a car re-reports its plug on reconnecting).
     const now = running.hub.clock.now();
     const plugged = running.hub.twins.list(running.hub.householdId).filter((t) => {
-      const plug = t.state.get('charging.connected');
-      return t.thing.kind === 'vehicle' && plug?.value === true && Math.abs(now - plug.ts) <= PLUG_MATCH_MS;
+      const since = running.pluggedSince.get(t.thing.id);
+      return (
+        t.thing.kind === 'vehicle' &&
+        t.state.get('charging.connected')?.value === true &&
+        since !== undefined &&
+        Math.abs(now - since) <= PLUG_MATCH_MS
+      );
     });
     return plugged.length === 1 ? plugged[0].thing.id : null;
   }
@@ -797,6 +816,8 @@ interface Running {
   meters: SiteMeters;
   solar: Map<string, SolarSurplus>;
   sessions: SessionBook;
+  /** When each vehicle's plug last went in (charging.connected turned true), for vehicleAt. */
+  pluggedSince: Map<string, number>;
   plans: Map<string, PlanView>;
   lastTick: number;
   lastEnergy: Map<string, number>;

@@ -1198,7 +1198,8 @@ function entityAvailable(state: AvailabilityState, sources: AvailabilitySource[]
 // ---------------------------------------------------------------------------------------------
 // State topics
 
-type PayloadHandler = (topic: string, payload: Buffer) => void;
+/** `retained`: a message the broker kept from before (or the router's last one, to a late handler). */
+type PayloadHandler = (topic: string, payload: Buffer, retained: boolean) => void;
 
 interface Route {
   handlers: Set<PayloadHandler>;
@@ -1224,15 +1225,15 @@ class TopicRouter {
     let route = this.routes.get(topic);
     if (!route) {
       const created: Route = { handlers: new Set(), subscription: Promise.resolve(async () => {}) };
-      created.subscription = this.link.subscribe(topic, (actual, payload) => {
+      created.subscription = this.link.subscribe(topic, (actual, payload, meta) => {
         created.lastTopic = actual;
         created.lastPayload = payload;
-        for (const each of created.handlers) each(actual, payload);
+        for (const each of created.handlers) each(actual, payload, meta.retain);
       });
       route = created;
       this.routes.set(topic, route);
     } else if (route.lastTopic !== undefined && route.lastPayload) {
-      handler(route.lastTopic, route.lastPayload);
+      handler(route.lastTopic, route.lastPayload, true);
     }
     route.handlers.add(handler);
     const joined = route;
@@ -1682,9 +1683,9 @@ export class HomeAssistantDiscovery implements Adapter {
     const behaviour = BEHAVIOURS[draft.component];
     const value = this.valueReader(entity);
     for (const reader of behaviour.readers(draft.config, value, draft.objectId)) {
-      const unsubscribe = await this.router.add(reader.topic, (topic, payload) => {
+      const unsubscribe = await this.router.add(reader.topic, (topic, payload, retained) => {
         const message = this.stateMessage(topic, payload);
-        if (message) this.ingest(entity, reader.read(message));
+        if (message) this.ingest(entity, reader.read(message), retained);
       });
       entity.unsubscribers.push(unsubscribe);
     }
@@ -1735,7 +1736,7 @@ export class HomeAssistantDiscovery implements Adapter {
     };
   }
 
-  private ingest(entity: LiveEntity, values: Array<[string, unknown]>): void {
+  private ingest(entity: LiveEntity, values: Array<[string, unknown]>, retained: boolean): void {
     const ctx = this.ctx;
     const thing = entity.thingId;
     if (!ctx || !thing || !entity.record) return;
@@ -1744,7 +1745,15 @@ export class HomeAssistantDiscovery implements Adapter {
     for (const [role, value] of values) {
       const property = entity.record.properties[role];
       if (value === undefined || !property) continue;
-      reports.push({ householdId: this.options.householdId, thing, property, value, source: 'mqtt', ts });
+      reports.push({
+        householdId: this.options.householdId,
+        thing,
+        property,
+        value,
+        source: 'mqtt',
+        ts,
+        ...(retained ? { retained } : {}),
+      });
     }
     if (reports.length) ctx.ingest(reports);
   }

@@ -28,6 +28,8 @@ export class RetainedStore {
   private pending = new Map<string, RetainedMessage | null>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly put: Database.Statement;
+  private readonly clear: Database.Statement;
 
   constructor(
     file: string,
@@ -39,6 +41,10 @@ export class RetainedStore {
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL)',
     );
+    this.put = this.db.prepare(
+      'INSERT INTO retained (topic, payload, qos) VALUES (?, ?, ?) ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos',
+    );
+    this.clear = this.db.prepare('DELETE FROM retained WHERE topic = ?');
   }
 
   /** Every retained message kept, for the broker to start with. */
@@ -76,15 +82,11 @@ export class RetainedStore {
     if (this.pending.size === 0 || !this.db.open) return;
     const changes = this.pending;
     this.pending = new Map();
-    const put = this.db.prepare(
-      'INSERT INTO retained (topic, payload, qos) VALUES (?, ?, ?) ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos',
-    );
-    const clear = this.db.prepare('DELETE FROM retained WHERE topic = ?');
     try {
       this.db.transaction(() => {
         for (const [topic, message] of changes) {
-          if (message) put.run(topic, message.payload, message.qos);
-          else clear.run(topic);
+          if (message) this.put.run(topic, message.payload, message.qos);
+          else this.clear.run(topic);
         }
       })();
     } catch (error) {

@@ -96,6 +96,17 @@ export class VissAdapter implements Adapter {
     for (const write of writes) {
       await link.client.request({ action: 'set', path: write.path, value: toWire(write.value) });
     }
+    // The car's own word on what was written: its subscriptions tell of changes only, so `lock` on
+    // a locked car would otherwise hear nothing back and wait out its expiry. A read that fails
+    // leaves the command to the subscriptions and its expiry, as before.
+    const reads = await Promise.allSettled(
+      writes.map((write) => link.client.request({ action: 'get', path: write.path })),
+    );
+    const points: ReceivedPoint[] = [];
+    for (const read of reads) {
+      if (read.status === 'fulfilled' && read.value.data !== undefined) points.push(...pointsOf(read.value.data));
+    }
+    if (points.length) this.mirror(link, points);
   }
 
   /** Resolves when the car is connected, or rejects once the command's time is up. */

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import type { HistoryPoint } from '../api/types.ts';
-import { formatNumber } from '../format.ts';
+import { axisFormat, niceTicks } from '../chart-scale.ts';
 
 const HEIGHT = 260;
 const PAD = { right: 12, top: 12, bottom: 28 };
@@ -33,32 +33,6 @@ function useWidth(): [React.RefObject<HTMLDivElement | null>, number] {
     return () => observer.disconnect();
   }, []);
   return [box, width];
-}
-
-/** Round steps (1, 2, 2.5 or 5 times a power of ten) from min to max, about `count` of them. */
-export function niceTicks(min: number, max: number, count = 4): { ticks: number[]; step: number } {
-  const rough = (max - min) / Math.max(1, count - 1);
-  const power = 10 ** Math.floor(Math.log10(rough));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? 10 * power;
-  const ticks: number[] = [];
-  for (let v = Math.floor(min / step) * step; v <= max + step * 1e-9; v += step) {
-    if (v >= min - step * 1e-9) ticks.push(Number(v.toPrecision(12)));
-  }
-  return { ticks, step };
-}
-
-/**
- * How the axis writes a value: with as many decimals as its step needs (three latitude ticks no
- * longer all read "52.1"), and distances of a kilometre and more in km, as the dashboard writes
- * them elsewhere.
- */
-export function axisFormat(unit: string, step: number, largest: number): (v: number) => string {
-  const kilometres = unit === 'm' && Math.abs(largest) >= 1000;
-  const scale = kilometres ? 1000 : 1;
-  const shown = kilometres ? 'km' : unit === 'deg' ? '°' : unit;
-  const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step / scale) + 1e-9)));
-  const gap = shown === '°' ? '' : ' ';
-  return (v) => `${formatNumber(v / scale, digits)}${shown ? `${gap}${shown}` : ''}`;
 }
 
 /**

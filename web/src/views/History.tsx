@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { HistoryPoint } from '../api/types.ts';
 import { LineChart } from '../components/LineChart.tsx';
 import { Empty, Loading, Problem } from '../components/states.tsx';
@@ -38,11 +38,15 @@ export function History() {
   const [customFrom, setCustomFrom] = useState(() => localInput(Date.now() - 86_400_000));
   const [customTo, setCustomTo] = useState(() => localInput(Date.now() + 60_000));
   const [load, setLoad] = useState<Load>({ state: 'idle' });
-  // A load that failed while the hub was away is tried again once the stream is back.
+  // A load that failed is tried again when the stream comes back (the hub was away), once: not
+  // whenever it fails while the hub is there (a 403 or a 404 would be asked for in a loop).
   const [retry, setRetry] = useState(0);
   const failed = load.state === 'error';
+  const lastConnection = useRef(connection);
   useEffect(() => {
-    if (connection === 'live' && failed) setRetry((n) => n + 1);
+    const was = lastConnection.current;
+    lastConnection.current = connection;
+    if (connection === 'live' && was !== 'live' && failed) setRetry((n) => n + 1);
   }, [connection, failed]);
 
   // Until the user picks, show what people most often look back at: a temperature or a battery.
@@ -66,7 +70,7 @@ export function History() {
   const property = selected?.property;
   useEffect(() => {
     if (!thingId || !property || spanProblem) return;
-    void retry;
+    void retry; // read so that a retry runs this effect again
     let current = true;
     setLoad({ state: 'loading' });
     const query = new URLSearchParams({
