@@ -181,6 +181,29 @@ describe('core: twin, commands, history', () => {
     assert.equal(commands.get(command.id)?.status, 'confirmed', 'the live report is');
   });
 
+  it("confirms with the thing's own report as cause, when one batch carries several things", async () => {
+    await core.upsertThing({
+      id: 'fan',
+      householdId: 'h1',
+      kind: 'device',
+      name: 'Fan',
+      adapter: 'loopback',
+      properties: vocabularyProperties(['switch.on']),
+      actions: vocabularyActions('switch'),
+    });
+    device.unplugged = true;
+    const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_on', issuedBy: 'test' });
+    await clock.advance(10);
+    core.ingest([
+      { householdId: 'h1', thing: 'lamp', property: 'light.on', value: true, source: 't' },
+      { householdId: 'h1', thing: 'fan', property: 'switch.on', value: true, source: 't' },
+    ]);
+    const lampChange = events.findLast((e) => e.type === 'state' && e.thing === 'lamp');
+    const confirmation = events.findLast((e) => e.type === 'command' && e.command.status === 'confirmed');
+    assert.equal(confirmation?.type === 'command' && confirmation.command.id, command.id);
+    assert.equal(confirmation?.cause, lampChange?.id, "the lamp's change, not the fan's");
+  });
+
   it('expires a command the device never confirms', async () => {
     device.unplugged = true;
     const command = await commands.dispatch({ householdId: 'h1', thing: 'lamp', action: 'turn_off', issuedBy: 'test' });

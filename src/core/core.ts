@@ -164,6 +164,15 @@ export class HubCore implements AdapterContext {
     /** Whether the thing being looked at had a live report: only those can confirm a command. */
     let touchedLive = false;
     for (const report of reports) {
+      // Reports come in per-device bursts; check commands once per thing, not once per property,
+      // and with that thing's own last change as the cause (not the next thing's).
+      if (report.thing !== touchedThing || report.householdId !== touchedHousehold) {
+        if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
+        touchedHousehold = report.householdId;
+        touchedThing = report.thing;
+        touchedLive = false;
+        lastCause = null;
+      }
       const twin = twins.get(report.householdId, report.thing);
       if (!twin) {
         this.refuse(report, 'unknown thing');
@@ -202,13 +211,6 @@ export class HubCore implements AdapterContext {
           to: report.value,
           source: report.source,
         });
-      }
-      // Reports come in per-device bursts; check commands once per thing, not once per property.
-      if (report.thing !== touchedThing || report.householdId !== touchedHousehold) {
-        if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
-        touchedHousehold = report.householdId;
-        touchedThing = report.thing;
-        touchedLive = false;
       }
       if (!report.retained) touchedLive = true;
     }

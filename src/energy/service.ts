@@ -585,6 +585,7 @@ export class EnergyService implements Subsystem {
     if (event.property === 'battery.level' || event.property === 'battery.capacity') {
       if (running.config.plans.some((p) => p.vehicle === thing.id)) running.replanDue = true;
     }
+    if (thing.kind !== 'vehicle') return;
     if (event.property === 'charging.connected') {
       if (event.to === true && event.from !== true) running.pluggedSince.set(thing.id, now);
       if (event.to !== true) running.pluggedSince.delete(thing.id);

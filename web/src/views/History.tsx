@@ -16,7 +16,8 @@ const RANGES = [
 type Load =
   | { state: 'idle' }
   | { state: 'loading' }
-  | { state: 'error'; message: string }
+  /** `whileAway`: the hub was not there when the load was asked for or when it failed. */
+  | { state: 'error'; message: string; whileAway: boolean }
   | { state: 'ready'; points: HistoryPoint[] };
 
 export function History() {
@@ -38,16 +39,15 @@ export function History() {
   const [customFrom, setCustomFrom] = useState(() => localInput(Date.now() - 86_400_000));
   const [customTo, setCustomTo] = useState(() => localInput(Date.now() + 60_000));
   const [load, setLoad] = useState<Load>({ state: 'idle' });
-  // A load that failed is tried again when the stream comes back (the hub was away), once: not
-  // whenever it fails while the hub is there (a 403 or a 404 would be asked for in a loop).
+  // A load that failed while the hub was away is tried again once the stream is back: not one that
+  // failed while it was there (a 403 or a 404 would be asked for in a loop).
   const [retry, setRetry] = useState(0);
-  const failed = load.state === 'error';
-  const lastConnection = useRef(connection);
+  const connectionNow = useRef(connection);
+  connectionNow.current = connection;
+  const failedWhileAway = load.state === 'error' && load.whileAway;
   useEffect(() => {
-    const was = lastConnection.current;
-    lastConnection.current = connection;
-    if (connection === 'live' && was !== 'live' && failed) setRetry((n) => n + 1);
-  }, [connection, failed]);
+    if (connection === 'live' && failedWhileAway) setRetry((n) => n + 1);
+  }, [connection, failedWhileAway]);
 
   // Until the user picks, show what people most often look back at: a temperature or a battery.
   const selected =
@@ -72,6 +72,7 @@ export function History() {
     if (!thingId || !property || spanProblem) return;
     void retry; // read so that a retry runs this effect again
     let current = true;
+    const askedWhileAway = connectionNow.current !== 'live';
     setLoad({ state: 'loading' });
     const query = new URLSearchParams({
       property,
@@ -83,7 +84,12 @@ export function History() {
       .then((body) => current && setLoad({ state: 'ready', points: body.points }))
       .catch(
         (error: unknown) =>
-          current && setLoad({ state: 'error', message: error instanceof Error ? error.message : String(error) }),
+          current &&
+          setLoad({
+            state: 'error',
+            message: error instanceof Error ? error.message : String(error),
+            whileAway: askedWhileAway || connectionNow.current !== 'live',
+          }),
       );
     return () => {
       current = false;
