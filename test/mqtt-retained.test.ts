@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { EmbeddedBroker } from '../src/adapters/mqtt/broker.ts';
 import { RetainedStore } from '../src/adapters/mqtt/retained-store.ts';
+import { createLogger } from '../src/core/log.ts';
+import { createTriad } from '../src/triad.ts';
 import { freePort, tempDir } from './helpers/hub-process.ts';
 
 async function client(url: string): Promise<MqttClient> {
@@ -92,5 +95,29 @@ describe('the embedded broker keeps retained messages across a restart', () => {
     store.record('c', Buffer.from('after close'), 0);
     assert.deepEqual(reader.load(), [], 'nothing is taken once closed');
     reader.close();
+  });
+
+  test('a file that is not a database does not keep the hub from starting: its broker runs on memory', async () => {
+    const dataDir = await tempDir();
+    const file = join(dataDir, 'broker-retained.db');
+    await writeFile(file, 'not a database, whatever happened to it');
+    assert.throws(() => new RetainedStore(file), /not a database/);
+    const lines: string[] = [];
+    const hub = createTriad({
+      dataDir,
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      log: createLogger({ level: 'error', sink: (line) => lines.push(line.message) }),
+    });
+    await hub.start();
+    try {
+      assert.equal((await fetch(`${hub.httpUrl}/api/health`)).status, 200);
+      assert.ok(
+        lines.some((line) => line.includes('retained messages are kept in memory only')),
+        lines.join('\n'),
+      );
+    } finally {
+      await hub.stop();
+    }
   });
 });

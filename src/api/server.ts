@@ -225,11 +225,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
 async function authenticate(request: FastifyRequest, ctx: ApiContext): Promise<Principal> {
   const bearer = presentedToken(request);
   if (bearer) {
-    const principal = await ctx.tokens.verify(bearer);
-    if (principal) return principal;
     // A guest pass past its window is refused as such (403, audited: see the onRequest hook).
-    const pass = ctx.security ? await ctx.tokens.verify(bearer, { expired: true }) : null;
-    if (pass && passIdOf(pass) !== null) return pass;
+    const keepExpired = ctx.security ? (scopes: string[]) => passIdOf({ scopes }) !== null : undefined;
+    const principal = await ctx.tokens.verify(bearer, { keepExpired });
+    if (principal) return principal;
     throw new HubError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
   }
   const session = parseCookies(request.headers.cookie).get(SESSION_COOKIE);

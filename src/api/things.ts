@@ -21,11 +21,11 @@ const errorResponse = {
 } as const;
 
 /**
- * A page of history ends at a point; the next page starts after it in (ts, id) order. The cursor
+ * A page of history or events ends at an entry; the next page starts after it in (ts, id) order. The cursor
  * carries both, because points share milliseconds (a car's burst of reports) and a time alone
  * would either repeat them or skip them.
  */
-function historyCursor(point: { ts: number; id: string }): string {
+function pageCursor(point: { ts: number; id: string }): string {
   return `${point.ts}.${point.id}`;
 }
 
@@ -238,7 +238,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         ),
         // A full page may have more behind it: `after=<next>` asks for the points that follow,
         // including the rest of a millisecond the page ended in.
-        next: last && points.length === limit ? historyCursor(last) : null,
+        next: last && points.length === limit ? pageCursor(last) : null,
       };
     },
   );
@@ -292,8 +292,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const last = events.at(-1);
       if (last && events.length === limit) {
         const next = new URLSearchParams();
-        for (const [key, value] of Object.entries({ ...query, after: historyCursor(last) }))
-          next.set(key, String(value));
+        for (const [key, value] of Object.entries({ ...query, after: pageCursor(last) })) next.set(key, String(value));
         void reply.header('link', `</api/events?${next}>; rel="next"`);
       }
       return events.map(eventView);

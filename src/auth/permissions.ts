@@ -10,7 +10,7 @@ export const SERVER_SCOPE = 'server';
 /** Tokens minted by `POST /api/session` carry this scope; only they need a CSRF token. */
 export const SESSION_SCOPE = 'session';
 
-export function passIdOf(principal: Principal): string | null {
+export function passIdOf(principal: Pick<Principal, 'scopes'>): string | null {
   const scope = principal.scopes.find((s) => s.startsWith(PASS_SCOPE_PREFIX));
   return scope ? scope.slice(PASS_SCOPE_PREFIX.length) : null;
 }
@@ -70,7 +70,7 @@ export class Permissions {
   commandRefusal(principal: Principal, thing: Thing, action: string): string | null {
     const passId = passIdOf(principal);
     if (passId !== null)
-      return this.passRefusal(principal, this.options.accounts.pass(principal.householdId, passId), thing, action);
+      return this.passRefusal(this.options.accounts.pass(principal.householdId, passId), thing, action);
     const role = this.roleOf(principal);
     if (role === 'owner' || role === 'adult') return null;
     const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];
@@ -88,9 +88,8 @@ export class Permissions {
     if (passId !== null) {
       // Outside its window a pass sees nothing, wherever it is shown (the API's hook refuses it
       // first; VISS and other routes outside /api ask here).
-      if (this.passWindowRefusal(principal) !== null) return false;
       const pass = this.options.accounts.pass(principal.householdId, passId);
-      return pass !== undefined && covers(pass.things, thingId, false);
+      return pass !== undefined && this.outsideWindow(pass) === null && covers(pass.things, thingId, false);
     }
     if (this.roleOf(principal) !== 'guest') return true;
     const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];
@@ -109,8 +108,10 @@ export class Permissions {
    */
   passWindowRefusal(principal: Principal): string | null {
     const passId = passIdOf(principal);
-    if (passId === null) return null;
-    const pass = this.options.accounts.pass(principal.householdId, passId);
+    return passId === null ? null : this.outsideWindow(this.options.accounts.pass(principal.householdId, passId));
+  }
+
+  private outsideWindow(pass: GuestPass | undefined): string | null {
     if (!pass || pass.revokedAt !== null) return 'this guest pass was revoked';
     const now = this.options.clock.now();
     if (now < pass.from || now >= pass.to) {
@@ -119,9 +120,9 @@ export class Permissions {
     return null;
   }
 
-  private passRefusal(principal: Principal, pass: GuestPass | undefined, thing: Thing, action: string): string | null {
-    const outside = this.passWindowRefusal(principal);
-    if (outside !== null || !pass) return outside ?? 'this guest pass was revoked';
+  private passRefusal(pass: GuestPass | undefined, thing: Thing, action: string): string | null {
+    const outside = this.outsideWindow(pass);
+    if (outside !== null || !pass) return outside;
     if (!covers(pass.things, thing.id, false) || !covers(pass.actions, action, false)) {
       return `this guest pass does not include ${action} on ${thing.id}`;
     }

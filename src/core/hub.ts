@@ -347,9 +347,7 @@ export class Hub {
         throw new HubError(1, 'tls_missing', '--mqtts-port needs --tls-cert and --tls-key');
       // The broker's retained messages (devices' discovery configs, their last states) outlive a
       // restart, as a standalone broker's do.
-      const retained = new RetainedStore(join(options.dataDir, 'broker-retained.db'), (error) =>
-        log.error("could not keep the broker's retained messages", { error }),
-      );
+      const retained = openRetained(join(options.dataDir, 'broker-retained.db'), log);
       this.broker = new EmbeddedBroker({
         port,
         host: options.mqtt?.host ?? '0.0.0.0',
@@ -358,7 +356,7 @@ export class Hub {
         retained,
       });
       await this.broker.start().catch((error: NodeJS.ErrnoException) => {
-        retained.close();
+        retained?.close();
         throw portError(error, port, 'MQTT', '--mqtt-port or --mqtt-url');
       });
       this.mqttUrl = `mqtt://127.0.0.1:${this.broker.port}`;
@@ -468,4 +466,19 @@ function portError(error: NodeJS.ErrnoException, port: number, what: string, fla
     return new HubError(1, 'port_denied', `not allowed to listen on ${what} port ${port}; choose another with ${flag}`);
   }
   return error;
+}
+
+/**
+ * The embedded broker's kept retained messages, or none when their file cannot be opened (not a
+ * SQLite file, no permission): the broker then runs on memory alone, as it did before they were
+ * kept, rather than the hub not starting over what a restart can rebuild.
+ */
+function openRetained(file: string, log: Logger): RetainedStore | undefined {
+  const onError = (error: unknown) => log.error("could not keep the broker's retained messages", { error });
+  try {
+    return new RetainedStore(file, onError);
+  } catch (error) {
+    log.error(`retained messages are kept in memory only: ${file} could not be opened`, { error });
+    return undefined;
+  }
 }

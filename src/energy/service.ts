@@ -556,7 +556,10 @@ export class EnergyService implements Subsystem {
 
   private onEvent(event: HubEvent): void {
     const running = this.running;
-    if (!running || event.type !== 'state' || event.householdId !== running.hub.householdId) return;
+    if (!running || event.householdId !== running.hub.householdId) return;
+    // A car taken out of the hub is no longer plugged in anywhere it could be matched.
+    if (event.type === 'thing.removed' && typeof event.thing === 'string') running.pluggedSince.delete(event.thing);
+    if (event.type !== 'state') return;
     const thing = running.hub.core.getThing(event.householdId, event.thing);
     if (!thing) return;
     const now = running.hub.clock.now();
@@ -585,21 +588,21 @@ export class EnergyService implements Subsystem {
     if (event.property === 'battery.level' || event.property === 'battery.capacity') {
       if (running.config.plans.some((p) => p.vehicle === thing.id)) running.replanDue = true;
     }
-    if (thing.kind !== 'vehicle') return;
-    if (event.property === 'charging.connected') {
-      if (event.to === true && event.from !== true) running.pluggedSince.set(thing.id, now);
-      if (event.to !== true) running.pluggedSince.delete(thing.id);
+    if (thing.kind !== 'vehicle' || event.property !== 'charging.connected') return;
+    if (event.to !== true) {
+      running.pluggedSince.delete(thing.id);
+      return;
     }
-    if (event.property === 'charging.connected' && event.to === true && event.from !== true) {
-      // The car's plug and a charger's session belong together only if they began about together:
-      // a car plugging in at a charger the hub does not run is not the car of a session that began
-      // an hour ago here. Two sessions that began about then: it could be either, so neither.
-      const near = running.sessions
-        .list()
-        .filter((session) => !session.vehicle && Math.abs(session.start - now) <= PLUG_MATCH_MS);
-      if (near.length === 1) running.sessions.assign(near[0].charger, thing.id);
-      this.replan();
-    }
+    if (event.from === true) return;
+    running.pluggedSince.set(thing.id, now);
+    // The car's plug and a charger's session belong together only if they began about together:
+    // a car plugging in at a charger the hub does not run is not the car of a session that began
+    // an hour ago here. Two sessions that began about then: it could be either, so neither.
+    const near = running.sessions
+      .list()
+      .filter((session) => !session.vehicle && Math.abs(session.start - now) <= PLUG_MATCH_MS);
+    if (near.length === 1) running.sessions.assign(near[0].charger, thing.id);
+    this.replan();
   }
 
   // ── Helpers ──────────────────────────────────────────────────────────────────────────────
@@ -661,18 +664,11 @@ export class EnergyService implements Subsystem {
     const configured = running.config.chargers[charger]?.vehicle;
     if (configured) return configured;
     // A car plugged in about when this session began (see PLUG_MATCH_MS), and only one. The time
-    // is that of its plug-in, not of its latest report (a car re-reports its plug on reconnecting).
+    // is that of its plug-in, not of its latest report (a car re-reports its plug on reconnecting);
+    // pluggedSince holds only cars plugged in now.
     const now = running.hub.clock.now();
-    const plugged = running.hub.twins.list(running.hub.householdId).filter((t) => {
-      const since = running.pluggedSince.get(t.thing.id);
-      return (
-        t.thing.kind === 'vehicle' &&
-        t.state.get('charging.connected')?.value === true &&
-        since !== undefined &&
-        Math.abs(now - since) <= PLUG_MATCH_MS
-      );
-    });
-    return plugged.length === 1 ? plugged[0].thing.id : null;
+    const plugged = [...running.pluggedSince].filter(([, since]) => Math.abs(now - since) <= PLUG_MATCH_MS);
+    return plugged.length === 1 ? plugged[0][0] : null;
   }
 
   private car(householdId: string, vehicle: string): { soc: number | null; capacityKwh: number | null } {

@@ -36,15 +36,21 @@ export class RetainedStore {
     private readonly onError: (error: unknown) => void = () => {},
   ) {
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(
-      'CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL)',
-    );
-    this.put = this.db.prepare(
-      'INSERT INTO retained (topic, payload, qos) VALUES (?, ?, ?) ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos',
-    );
-    this.clear = this.db.prepare('DELETE FROM retained WHERE topic = ?');
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(
+        'CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL)',
+      );
+      this.put = this.db.prepare(
+        'INSERT INTO retained (topic, payload, qos) VALUES (?, ?, ?) ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos',
+      );
+      this.clear = this.db.prepare('DELETE FROM retained WHERE topic = ?');
+    } catch (error) {
+      // Not a SQLite file, say: the caller hears of it, and no handle is left open.
+      this.db.close();
+      throw error;
+    }
   }
 
   /** Every retained message kept, for the broker to start with. */
