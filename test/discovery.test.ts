@@ -30,12 +30,18 @@ class RecordingHub {
   readonly availability: Array<{ thing: string; online: boolean }> = [];
   readonly lines: LogLine[] = [];
   private readonly values = new Map<string, unknown>();
+  /** Saves started so far, and what each waits for before it completes. */
+  saving = 0;
+  saveGate: Promise<void> = Promise.resolve();
 
   readonly ctx: AdapterContext = {
     clock: new VirtualClock(),
     bus: new LocalBus(),
     log: createLogger({ level: 'debug', sink: (line) => this.lines.push(line) }),
     upsertThing: async (thing) => {
+      // A test can hold the save, as a busy store does, to see what arrives in the meantime.
+      this.saving++;
+      await this.saveGate;
       const saved: Thing = { ...structuredClone(thing), createdAt: 'now', updatedAt: 'now' };
       this.things.set(saved.id, saved);
       this.upserts.push(saved);
@@ -702,6 +708,30 @@ describe('Home Assistant discovery over a real broker', () => {
     }
   });
 
+  test('a state sent while the new thing is being saved is read once it exists', async () => {
+    const rig = await startRig();
+    try {
+      let release = () => {};
+      rig.hub.saveGate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // Sent plainly, not retained, as many devices send their first state after their config.
+      await rig.publish(`${rig.prefix}/switch/heater/config`, { name: 'Heater', state_topic: 'heater/state' }, false);
+      await waitFor('the save to start', () => rig.hub.saving === 1);
+      // The subscription asked for with the config has reached the broker by now (its SUBSCRIBE
+      // went out before the save began); the device's state comes while the save still waits.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await rig.publish('heater/state', 'ON', false);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(rig.hub.things.get('heater'), undefined, 'the save is still held');
+      release();
+      await rig.thing('heater');
+      await waitFor('the early state', () => rig.hub.value('heater', 'switch.on') === true);
+    } finally {
+      await rig.close();
+    }
+  });
+
   test('two devices with the same name get distinct, stable ids', async () => {
     const rig = await startRig();
     try {
@@ -815,6 +845,44 @@ describe('bad input is reported and changes nothing', () => {
       }
     });
   }
+
+  test('a state the entity cannot read is logged once a minute; a partial update for another entity is not', async () => {
+    const rig = await startRig();
+    try {
+      await rig.publish(`${rig.prefix}/switch/fan/config`, { name: 'Fan', state_topic: 'fan/state' });
+      await rig.publish(`${rig.prefix}/sensor/porch/config`, {
+        name: 'Porch',
+        state_topic: 'porch/state',
+        device_class: 'temperature',
+        unit_of_measurement: '°C',
+        value_template: '{{ value_json.temperature }}',
+      });
+      const bulb = z2mBulb(rig.prefix);
+      await rig.publish(bulb.light.topic, bulb.light.config);
+      await rig.publish(bulb.linkquality.topic, bulb.linkquality.config);
+      await rig.thing('fan');
+      await rig.thing('porch');
+      await rig.thing('hall-light');
+      await rig.publish('fan/state', 'BANANA');
+      await rig.publish('fan/state', 'MANGO');
+      await rig.publish('porch/state', '{"temperature": 2');
+      await rig.publish('zigbee2mqtt/Hall light', { linkquality: 90 });
+      await rig.publish('fan/state', 'ON');
+      await waitFor('the good state', () => rig.hub.value('fan', 'switch.on') === true);
+      const notRead = rig.hub.warnings().filter((line) => line.includes(' not read: '));
+      assert.equal(notRead.length, 2, notRead.join('\n'));
+      assert.match(notRead[0], /^state on fan\/state not read: "BANANA" is not a value this switch knows/);
+      assert.match(
+        notRead[1],
+        /^state on porch\/state not read: it is not valid JSON \(payload "\{\\"temperature\\": 2"\)/,
+      );
+      assert.deepEqual(rig.hub.refused, []);
+      assert.equal(rig.hub.value('porch', 'sensor.temperature'), undefined);
+      assert.equal(rig.hub.value('hall-light', 'light.on'), undefined);
+    } finally {
+      await rig.close();
+    }
+  });
 
   test('a bad update keeps the previous config', async () => {
     const rig = await startRig();

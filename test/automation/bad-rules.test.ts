@@ -42,6 +42,24 @@ describe('automations: bad rules over the API', () => {
 
   const cases: Array<{ what: string; rule: Record<string, unknown>; field: string; message: RegExp }> = [
     {
+      what: 'a rule id with capitals and a space',
+      rule: { ...HUMID_RULE, id: 'Fan When Humid' },
+      field: 'id',
+      message: /^id: "Fan When Humid" is not a rule id: lower-case letters/,
+    },
+    {
+      what: 'a rule id that is a number',
+      rule: { ...HUMID_RULE, id: 42 },
+      field: 'id',
+      message: /^id: must be text: lower-case letters/,
+    },
+    {
+      what: 'a rule without an id',
+      rule: { ...HUMID_RULE, id: undefined },
+      field: 'id',
+      message: /^id: is required: lower-case letters/,
+    },
+    {
       what: 'an unknown thing',
       rule: { ...HUMID_RULE, actions: [{ action: 'turn_on', thing: 'garage-fan' }] },
       field: 'actions[0].thing',

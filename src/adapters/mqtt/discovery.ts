@@ -1220,6 +1220,15 @@ class TopicRouter {
 
   constructor(private readonly link: MqttLink) {}
 
+  /**
+   * Subscribes to `topic` for a handler still to come, keeping its last message meanwhile (add
+   * hands it over); returns the function that lets go, which unsubscribes if no handler came.
+   */
+  hold(topic: string): Promise<() => Promise<void>> {
+    // A handler of its own: the handlers are a set, and two holds on one topic are two members.
+    return this.add(topic, () => {});
+  }
+
   /** Adds a handler for `topic`; returns the function that removes it. */
   async add(topic: string, handler: PayloadHandler): Promise<() => Promise<void>> {
     let route = this.routes.get(topic);
@@ -1312,6 +1321,8 @@ export class HomeAssistantDiscovery implements Adapter {
   private readonly templates = new Map<string, CompiledTemplate | TemplateError>();
   /** The state message parsed last, by payload buffer, for the next entity on the same topic. */
   private lastPayload: Buffer | undefined;
+  /** When each entity's last unreadable state was logged (see notUnderstood). */
+  private readonly notUnderstoodAt = new Map<string, number>();
   private lastMessage: StateMessage | undefined;
   private readonly router: TopicRouter;
   private discoveryUnsubscribers: Array<() => Promise<void>> = [];
@@ -1569,10 +1580,29 @@ export class HomeAssistantDiscovery implements Adapter {
         drafts.map((d) => d.key),
       );
     else this.sources.delete(topic);
+    // The new entities' topics are subscribed before their things are saved, which takes a
+    // store write: a device that sends its first state straight after its config (as many do,
+    // not retained) would otherwise find no subscription. The router keeps what comes meanwhile
+    // and hands it to the entity's handler once its thing exists. A state sent before the
+    // broker has the subscription is still lost; only the device retaining it, or sending it
+    // again, closes that gap (Home Assistant has the same one).
+    const holds = added.flatMap((entity) => this.topicsOf(entity).map((topic) => this.router.hold(topic)));
     await Promise.allSettled(retired.flatMap((e) => e.unsubscribers.map((unsubscribe) => unsubscribe())));
-    for (const groupKey of affected) await this.rebuildGroup(groupKey);
-    // Subscribing after the thing exists means the first retained state finds it.
-    for (const entity of added) if (entity.thingId) await this.subscribeEntity(entity);
+    try {
+      for (const groupKey of affected) await this.rebuildGroup(groupKey);
+      for (const entity of added) if (entity.thingId) await this.subscribeEntity(entity);
+    } finally {
+      // Released once the entities have their own handlers: a topic none of them took is let go.
+      for (const hold of await Promise.allSettled(holds))
+        if (hold.status === 'fulfilled') await hold.value().catch(() => {});
+    }
+  }
+
+  /** The state and availability topics an entity reads. */
+  private topicsOf(entity: LiveEntity): string[] {
+    const { draft } = entity;
+    const readers = BEHAVIOURS[draft.component].readers(draft.config, this.valueReader(entity), draft.objectId);
+    return [...readers.map((r) => r.topic), ...availabilitySources(draft.config).map((s) => s.topic)];
   }
 
   private forgetKeyInOtherSources(key: string, topic: string): void {
@@ -1682,10 +1712,20 @@ export class HomeAssistantDiscovery implements Adapter {
     const { draft } = entity;
     const behaviour = BEHAVIOURS[draft.component];
     const value = this.valueReader(entity);
-    for (const reader of behaviour.readers(draft.config, value, draft.objectId)) {
+    /** The last text a reader took from the message, before mapping: what a device sent that was not understood. */
+    let taken: unknown;
+    const tracked: ValueReader = (message, templateKey) => {
+      taken = value(message, templateKey);
+      return taken;
+    };
+    for (const reader of behaviour.readers(draft.config, tracked, draft.objectId)) {
       const unsubscribe = await this.router.add(reader.topic, (topic, payload, retained) => {
         const message = this.stateMessage(topic, payload);
-        if (message) this.ingest(entity, reader.read(message), retained);
+        if (!message) return;
+        taken = undefined;
+        const values = reader.read(message);
+        if (noValue(values)) this.notUnderstood(entity, message, taken);
+        else this.ingest(entity, values, retained);
       });
       entity.unsubscribers.push(unsubscribe);
     }
@@ -1697,6 +1737,35 @@ export class HomeAssistantDiscovery implements Adapter {
       });
       entity.unsubscribers.push(unsubscribe);
     }
+  }
+
+  /**
+   * Logs a state message an entity could read nothing from although it carried something: a
+   * payload that is none of the entity's (`BANANA` for a switch's `ON`/`OFF`), or JSON that does
+   * not parse. A message without the entity's part (a partial JSON update for another entity on
+   * the same topic) is normal and not logged. Once a minute per entity, so a chatty device cannot
+   * flood the log.
+   */
+  private notUnderstood(entity: LiveEntity, message: StateMessage, taken: unknown): void {
+    const broken = message.json === undefined && mayBeJson(message.text);
+    const meaningful =
+      taken !== undefined && taken !== null && !(typeof taken === 'string' && NO_VALUE_TEXTS.has(taken.trim()));
+    if (!broken && !meaningful) return;
+    const now = this.ctx?.clock.now() ?? Date.now();
+    const key = entity.draft.key;
+    const last = this.notUnderstoodAt.get(key);
+    if (last !== undefined && now - last < 60_000) return;
+    if (this.notUnderstoodAt.size > 10_000) this.notUnderstoodAt.clear();
+    this.notUnderstoodAt.set(key, now);
+    const sample = JSON.stringify(message.text.length > 80 ? `${message.text.slice(0, 80)}…` : message.text);
+    const why = broken
+      ? 'it is not valid JSON'
+      : `${JSON.stringify(taken)} is not a value this ${entity.draft.component} knows`;
+    this.log?.warn(`state on ${message.topic} not read: ${why} (payload ${sample})`, {
+      topic: message.topic,
+      entity: entity.draft.key,
+      thing: entity.thingId,
+    });
   }
 
   private stateMessage(topic: string, payload: Buffer): StateMessage | undefined {
@@ -1936,6 +2005,12 @@ function errorText(error: unknown): string {
  * (`ON`, `OFF`, `online`) are not, and a JSON.parse that throws costs far more than the message's
  * whole path through the hub (its error captures a stack).
  */
+/** Whether a reader found nothing in its message. */
+function noValue(values: Array<[string, unknown]>): boolean {
+  for (const [, value] of values) if (value !== undefined) return false;
+  return true;
+}
+
 function mayBeJson(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -83,9 +83,10 @@ class RuleParser {
       ],
     );
     const id = doc.id;
-    if (typeof id !== 'string' || !RULE_ID.test(id)) {
-      this.fail(['id'], 'is required: lower-case letters, digits, ".", "_" or "-", up to 100 characters');
-    }
+    const idRule = 'lower-case letters, digits, ".", "_" or "-", starting with a letter or digit, up to 100 characters';
+    if (id === undefined || id === null || id === '') this.fail(['id'], `is required: ${idRule}`);
+    else if (typeof id !== 'string') this.fail(['id'], `must be text: ${idRule}`);
+    else if (!RULE_ID.test(id)) this.fail(['id'], `${JSON.stringify(id.slice(0, 120))} is not a rule id: ${idRule}`);
     const name = doc.name ?? doc.alias ?? id;
     if (typeof name !== 'string' || name.length > 200) this.fail(['name'], 'must be text of up to 200 characters');
     const description = doc.description ?? '';
