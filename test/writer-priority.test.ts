@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import type { StateChanged } from '../src/core/events.ts';
 import { openStore } from '../src/store/index.ts';
 import type { SqliteStore } from '../src/store/sqlite.ts';
 import { MAX_SPREAD_PARTS, PART_ROWS, SqliteWriter, STARVED_MS } from '../src/store/sqlite-writer.ts';
-import { type Policy, type SetPolicy, WriterPriority } from '../src/store/writer-priority.ts';
+import { ChrtMover, chrtCanMove, type Policy, type SetPolicy, WriterPriority } from '../src/store/writer-priority.ts';
 import { tempDir } from './helpers/hub-process.ts';
 import { T0, unique } from './helpers/stores.ts';
 
@@ -258,6 +258,54 @@ describe('the writer thread in the kernel', { skip: process.platform !== 'linux'
     await until('idle again', () => policyOf(writer) === 'SCHED_IDLE', 4000);
     const stored = await store.queryHistory({ householdId: household, thing: 'car', limit: 10_000 });
     assert.equal(stored.length, flood.length + 1);
+  });
+});
+
+describe('the thread mover (one shell for every move)', {
+  skip: process.platform !== 'linux' ? 'Linux only' : noChrt,
+}, () => {
+  it('moves a thread both ways through the same shell, refuses what is no thread, and starts again after its shell ends', async (t) => {
+    if (!(await chrtCanMove())) {
+      t.skip('this machine lets a thread step down but not back');
+      return;
+    }
+    // A process of the test's own, whose one thread is moved and read back from the kernel.
+    const target = spawn('sleep', ['30']);
+    const mover = new ChrtMover();
+    try {
+      const tid = target.pid as number;
+      const policyOf = () =>
+        /policy:\s*(SCHED_\w+)/.exec(spawnSync('chrt', ['-p', String(tid)], { encoding: 'utf8' }).stdout)?.[1];
+      await mover.set(tid, 'idle');
+      const shell = mover.shellPid;
+      assert.ok(shell, 'a shell runs');
+      assert.equal(policyOf(), 'SCHED_IDLE');
+      await mover.set(tid, 'normal');
+      assert.equal(policyOf(), 'SCHED_OTHER');
+      // Moves asked at once are answered in turn, each by its own line.
+      await Promise.all([mover.set(tid, 'idle'), mover.set(tid, 'normal'), mover.set(tid, 'idle')]);
+      assert.equal(policyOf(), 'SCHED_IDLE');
+      assert.equal(mover.shellPid, shell, 'every move went through the one shell');
+      // No such thread: chrt fails, the move is refused, the shell goes on.
+      await assert.rejects(mover.set(2 ** 30, 'idle'), /could not move/);
+      await assert.rejects(mover.set(-1, 'idle'), /not a thread id/);
+      await assert.rejects(mover.set(1.5, 'idle'), /not a thread id/);
+      await mover.set(tid, 'normal');
+      assert.equal(policyOf(), 'SCHED_OTHER');
+      assert.equal(mover.shellPid, shell);
+      // The shell killed from outside: the next move starts another one.
+      process.kill(shell, 'SIGKILL');
+      await until('the shell is gone', () => mover.shellPid === undefined);
+      await mover.set(tid, 'idle');
+      assert.notEqual(mover.shellPid, undefined);
+      assert.notEqual(mover.shellPid, shell);
+      assert.equal(policyOf(), 'SCHED_IDLE');
+    } finally {
+      mover.close();
+      target.kill();
+    }
+    assert.equal(mover.shellPid, undefined);
+    await assert.rejects(new ChrtMover(null).set(process.pid, 'idle'), /no chrt/);
   });
 });
 
