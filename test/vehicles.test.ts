@@ -9,6 +9,7 @@ import { createLogger } from '../src/core/log.ts';
 import { CarSimulator } from '../src/sim/car/index.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
 import { eventually, freePort, tempDir } from './helpers/hub-process.ts';
+import { VissTestClient } from './helpers/viss-client.ts';
 
 /**
  * The car end to end on an in-process hub: a simulated car that is its own VISS server, the hub
@@ -25,46 +26,6 @@ const until = (check: () => Promise<unknown> | unknown) =>
     await check();
     return true;
   });
-
-class VissTestClient {
-  readonly messages: Array<Record<string, unknown>> = [];
-  private next = 1;
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data: Buffer) => this.messages.push(JSON.parse(data.toString('utf8'))));
-  }
-
-  static async open(url: string, options: { protocol?: string; token?: string } = {}): Promise<VissTestClient> {
-    const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
-    const socket = new WebSocket(url, options.protocol ? [options.protocol] : [], { headers });
-    const client = new VissTestClient(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    return client;
-  }
-
-  /** Sends a request and waits for the answer with its requestId. */
-  async ask(body: Record<string, unknown> | string): Promise<Record<string, unknown>> {
-    const requestId = `r${this.next++}`;
-    this.socket.send(typeof body === 'string' ? body : JSON.stringify({ ...body, requestId }));
-    const expectId = typeof body === 'string' ? undefined : requestId;
-    return eventually(() => {
-      const found = this.messages.find((m) => m.action !== 'subscription' && m.requestId === expectId);
-      if (!found) throw new Error(`no answer to ${JSON.stringify(body).slice(0, 200)}`);
-      this.messages.splice(this.messages.indexOf(found), 1);
-      return found;
-    });
-  }
-
-  events(subscriptionId: unknown): Array<Record<string, unknown>> {
-    return this.messages.filter((m) => m.action === 'subscription' && m.subscriptionId === subscriptionId);
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
 
 describe('vehicles: VISS twin, server, client adapter, commands, trips and charging', () => {
   const clock = new VirtualClock(START);
@@ -274,6 +235,15 @@ describe('vehicles: VISS twin, server, client adapter, commands, trips and charg
     // Locking a locked car changes nothing the car would notify: its reading back confirms it.
     const again = await api('/api/things/family-car/actions/lock', { method: 'POST', body: '{}' }, 202);
     await until(async () => assert.equal((await api(`/api/commands/${again.commandId}`)).status, 'confirmed'));
+    // However the car's word came back (its notification or the read-back), each command was
+    // sent before it was confirmed, and its log says so.
+    const events = await api(`/api/events?type=command&thing=family-car&since=${new Date(START).toISOString()}`);
+    for (const id of [command.commandId, lock.commandId, again.commandId]) {
+      const statuses = events
+        .filter((e) => (e.command as { id: string }).id === id)
+        .map((e) => (e.command as { status: string }).status);
+      assert.deepEqual(statuses, ['pending', 'sent', 'confirmed'], `the log of ${id}`);
+    }
   });
 
   it('notifies a change subscription on state of charge while the car drives, refuses unlock while moving, and lists the trip and the charging session', async () => {

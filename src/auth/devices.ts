@@ -2,8 +2,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BrokerSession } from '../adapters/mqtt/broker.ts';
 import { topicMatches } from '../adapters/mqtt/connection.ts';
 import type { Clock } from '../core/clock.ts';
-import { badRequest, conflict, notFound } from '../core/errors.ts';
+import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
 import { Watchers } from '../core/watchers.ts';
 import { slugify } from '../model/thing.ts';
 import type { AuditActor, Store } from '../store/store.ts';
@@ -20,6 +21,11 @@ export interface MqttDevice extends TopicAcl {
   householdId: string;
   name: string;
   username: string;
+  /**
+   * The topic its default lists were made from. Absent from accounts made before it was kept:
+   * loading them recovers it from the lists (see aclRefusal).
+   */
+  baseTopic?: string;
   /** sha256 of the password: it is 256 random bits, so a fast hash is as safe as scrypt here. */
   secretHash: string;
   createdAt: number;
@@ -105,13 +111,33 @@ export class BrokerAccess {
       allowAnonymous: boolean;
       /** Told about every refused publish or subscription. */
       onRefused?: (login: BrokerLogin, what: 'publish' | 'subscribe', topic: string) => void;
+      log?: Logger;
     },
   ) {}
 
+  /**
+   * Reads the stored device accounts. One that today's checks would refuse (made before a name or
+   * base topic holding + or # was refused, when those became wildcards in its ACL) keeps its
+   * record but gets no topic at all, and the log says to make it again: its lists cannot be
+   * trusted, and guessing narrower ones could hand it another device's topics.
+   */
   async load(): Promise<void> {
     for (const record of await this.options.store.listAccountRecords('device')) {
       const device = record.body as unknown as MqttDevice;
-      this.devices.set(device.username, device);
+      if (typeof device?.username !== 'string') {
+        this.options.log?.error('a stored MQTT device account has no user name; it cannot log in', { id: record.id });
+        continue;
+      }
+      const refusal = aclRefusal(device);
+      if (refusal === null) {
+        this.devices.set(device.username, device);
+        continue;
+      }
+      this.options.log?.error(
+        `MQTT device account ${JSON.stringify(device.name)} must be re-created: ${refusal}. Until it is, it may not publish or subscribe to any topic`,
+        { id: device.id, username: device.username, householdId: device.householdId },
+      );
+      this.devices.set(device.username, { ...device, publish: [], subscribe: [] });
     }
   }
 
@@ -150,6 +176,7 @@ export class BrokerAccess {
       householdId,
       name: request.name,
       username,
+      baseTopic: base,
       secretHash: sha256(password).toString('hex'),
       publish: request.publish === undefined ? acl.publish : checkFilters(request.publish, 'publish'),
       subscribe: request.subscribe === undefined ? acl.subscribe : checkFilters(request.subscribe, 'subscribe'),
@@ -220,6 +247,51 @@ export class BrokerAccess {
       refused: (what, topic) => this.options.onRefused?.(login, what, topic),
     };
   }
+}
+
+/**
+ * Why a stored device account may not keep its topic lists (what createDevice would refuse of
+ * it now), or null. Its base topic is the one kept with it, or else the one its lists were made
+ * from by defaultAcl; lists an owner gave are judged as filters. An older account with neither,
+ * whose name holds + or #, is refused: its base was made from that name.
+ */
+function aclRefusal(device: MqttDevice): string | null {
+  if (!Array.isArray(device.publish) || !Array.isArray(device.subscribe) || typeof device.name !== 'string') {
+    return 'its stored record is incomplete';
+  }
+  try {
+    checkFilters(device.publish, 'publish');
+    checkFilters(device.subscribe, 'subscribe');
+  } catch (error) {
+    if (error instanceof HubError) return `its ${error.message}`;
+    throw error;
+  }
+  const bases = device.baseTopic !== undefined ? [device.baseTopic] : defaultBasesOf(device);
+  const wild = bases.find((base) => typeof base !== 'string' || /[+#]/.test(base));
+  if (wild !== undefined) return `its base topic ${JSON.stringify(wild)} holds + or #, a wildcard in its ACL`;
+  if (bases.length === 0 && /[+#]/.test(device.name)) {
+    return `its name ${JSON.stringify(device.name)} holds + or #, and its base topic was made from it`;
+  }
+  return null;
+}
+
+/** The base topics defaultAcl made an account's publish and subscribe lists from (none for lists an owner gave). */
+function defaultBasesOf(device: TopicAcl): string[] {
+  const bases: string[] = [];
+  const [published, , discovery] = device.publish;
+  // The node id is read from the list itself, so an account survives a change to slugify.
+  const nodeId = typeof discovery === 'string' ? discovery.split('/')[2] : undefined;
+  if (nodeId !== undefined && sameList(device.publish, defaultAcl(published, nodeId).publish)) bases.push(published);
+  const [commands] = device.subscribe;
+  if (commands?.endsWith('/set')) {
+    const base = commands.slice(0, -'/set'.length);
+    if (sameList(device.subscribe, defaultAcl(base, '').subscribe)) bases.push(base);
+  }
+  return bases;
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 /** Everything allowed, no namespace: the hub's own client, and anonymous clients when allowed. */

@@ -82,14 +82,28 @@ export class Permissions {
       : `no grant lets ${principal.name} run ${action} on ${thing.id}`;
   }
 
-  /** Whether a principal may see a thing at all: guests see only what they were given. */
+  /** Whether a principal may see a thing now: guests see only what they were given. */
   canSee(principal: Principal, thingId: string): boolean {
+    return this.sees(principal, thingId, { anyTime: false });
+  }
+
+  /**
+   * Whether a principal may see a thing at some time: a guest pass's things before, during and
+   * after its window (never once it is revoked). For a connection that outlives one moment (a VISS
+   * session), which then asks passWindowRefusal at each request.
+   */
+  wasGiven(principal: Principal, thingId: string): boolean {
+    return this.sees(principal, thingId, { anyTime: true });
+  }
+
+  private sees(principal: Principal, thingId: string, when: { anyTime: boolean }): boolean {
     const passId = passIdOf(principal);
     if (passId !== null) {
       // Outside its window a pass sees nothing, wherever it is shown (the API's hook refuses it
-      // first; VISS and other routes outside /api ask here).
+      // first; routes outside /api ask here).
       const pass = this.options.accounts.pass(principal.householdId, passId);
-      return pass !== undefined && this.outsideWindow(pass) === null && covers(pass.things, thingId, false);
+      if (!pass || pass.revokedAt !== null) return false;
+      return (when.anyTime || this.outsideWindow(pass) === null) && covers(pass.things, thingId, false);
     }
     if (this.roleOf(principal) !== 'guest') return true;
     const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];

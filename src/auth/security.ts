@@ -68,6 +68,7 @@ export class Security {
       defaultHouseholdId: options.defaultHouseholdId,
       allowAnonymous: options.mqttAllowAnonymous ?? false,
       onRefused: (login, what, topic) => this.brokerRefused(login, what, topic),
+      log,
     });
     this.apiLimiter = new RateLimiter(options.apiRate ?? { burst: 600, perSecond: 100 }, clock);
     this.signInLimiter = new RateLimiter(options.signInRate ?? { burst: 5, perSecond: 1 / 12 }, clock);

@@ -230,12 +230,22 @@ export class CommandService {
     // dispatch a new command for this thing, which must not be judged by this report.
     if (waiting.size === 1) {
       const [command] = waiting;
-      if (meetsExpectation(twin, command.expect)) this.finish(command, 'confirmed', null, cause);
+      if (meetsExpectation(twin, command.expect)) this.confirm(command, cause);
       return;
     }
     for (const command of [...waiting]) {
-      if (meetsExpectation(twin, command.expect)) this.finish(command, 'confirmed', null, cause);
+      if (meetsExpectation(twin, command.expect)) this.confirm(command, cause);
     }
+  }
+
+  /**
+   * The device's word can come before the adapter's send returns (a VISS car notifies a change,
+   * and is read back, before it answers the set): a command it confirms was sent, so its log
+   * says `sent` before `confirmed`.
+   */
+  private confirm(command: Command, cause: string | null): void {
+    if (command.status === 'pending') this.update(command, 'sent', null, null);
+    this.finish(command, 'confirmed', null, cause);
   }
 
   /** An open command, or one that just finished and whose last status is not written yet. */

@@ -152,8 +152,10 @@ export class VehicleService implements Subsystem {
     const running = this.running;
     const twin = running?.hub.twins.get(principal.householdId, id);
     if (!running || !twin || twin.thing.kind !== 'vehicle') return null;
-    // A guest pass that does not name this car does not see it, over VISS as over the API.
-    if (!running.hub.security.permissions.canSee(principal, id)) return null;
+    // A guest pass that does not name this car does not see it, over VISS as over the API. Its
+    // window is judged at each request (refusal), so a connection opened early opens with it.
+    const permissions = running.hub.security.permissions;
+    if (!permissions.wasGiven(principal, id)) return null;
     const paths = vehicleMapping.paths(twin.thing);
     return new TwinSignalSource({
       twins: running.hub.twins,
@@ -164,6 +166,7 @@ export class VehicleService implements Subsystem {
       tree: new SignalTree([...paths, ...COMMAND_ONLY_PATHS], VSS_NODES),
       issuedBy: principal.userId ?? principal.tokenId,
       principal,
+      refusal: () => permissions.passWindowRefusal(principal),
     });
   }
 

@@ -20,6 +20,8 @@ export interface TwinSignalSourceOptions {
   issuedBy: string;
   /** The caller, so permissions and the audit trail apply to VISS clients as to the API's. */
   principal?: Principal;
+  /** Why the caller may do nothing right now (a guest pass outside its window), or null. */
+  refusal?: () => string | null;
 }
 
 /**
@@ -31,6 +33,11 @@ export class TwinSignalSource implements SignalSource {
 
   constructor(private readonly options: TwinSignalSourceOptions) {
     this.tree = options.tree;
+  }
+
+  refusal(): VissError | null {
+    const why = this.options.refusal?.() ?? null;
+    return why === null ? null : vissErrors.refused(why);
   }
 
   read(path: string): DataPoint | undefined {

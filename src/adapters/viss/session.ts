@@ -30,6 +30,12 @@ export interface SignalSource {
   write(path: string, value: SignalValue): Promise<VissError | null>;
   /** Calls `listener` with each leaf whose value changed; returns the function that stops it. */
   watch(listener: (path: string) => void): () => void;
+  /**
+   * Why the source may not be used right now (a guest pass outside its window), or null. Asked at
+   * every request and before every subscription event: a connection outlives any one moment, so
+   * what it may do is judged when it does it, as the HTTP API judges each call.
+   */
+  refusal?(): VissError | null;
 }
 
 export type ConnectionSource = SignalSource | VissError | null;
@@ -104,6 +110,12 @@ export class VissSession {
       this.reply(echo, source);
       return;
     }
+    // Ending a subscription is always allowed: it only ever takes away.
+    const refusal = request.action === 'unsubscribe' ? null : source.refusal?.();
+    if (refusal) {
+      this.reply(echo, refusal);
+      return;
+    }
     try {
       switch (request.action) {
         case 'get':
@@ -145,9 +157,11 @@ export class VissSession {
       let answer = this.tokens.get(request.authorization);
       if (!answer) {
         answer = await authorize(request.authorization);
-        // A connection trying many tokens gets no cache to grow; a passing failure (503) is asked again.
-        const passing = isVissError(answer) && answer.number === 503;
-        if (this.tokens.size < 16 && !passing) this.tokens.set(request.authorization, answer);
+        // A connection trying many tokens gets no cache to grow. Only a source, or a token nobody
+        // knows, keeps its answer: any other refusal may not hold by the next request (the store
+        // back, a guest pass's window open).
+        const lasting = !isVissError(answer) || answer.number === 401;
+        if (this.tokens.size < 16 && lasting) this.tokens.set(request.authorization, answer);
       }
       return answer;
     }
@@ -224,6 +238,11 @@ export class VissSession {
     const subscriptionId = String(this.nextSubscription++);
     const event = () => {
       if (this.closed) return;
+      const refusal = source.refusal?.();
+      if (refusal) {
+        this.endSubscription(subscriptionId, refusal);
+        return;
+      }
       const points = leaves.flatMap((path) => {
         const dp = source.read(path);
         return dp ? [{ path, dp: wireDp(dp) }] : [];
@@ -240,6 +259,18 @@ export class VissSession {
     });
     this.subscriptions.set(subscriptionId, { stop });
     this.reply({ ...echo, subscriptionId });
+  }
+
+  /**
+   * Ends a subscription the client may no longer have (a guest pass's window closed), telling it
+   * why in a subscription error message (VISS core: `action` subscription with an `error`).
+   */
+  private endSubscription(subscriptionId: string, why: VissError): void {
+    const subscription = this.subscriptions.get(subscriptionId);
+    if (!subscription) return;
+    subscription.stop();
+    this.subscriptions.delete(subscriptionId);
+    this.reply({ action: 'subscription', subscriptionId }, why);
   }
 
   private overLimit(): boolean {
