@@ -240,4 +240,26 @@ describe('OCPP 1.6J central system', () => {
     }
     assert.deepEqual(await state(), before);
   });
+
+  it('says in plain words that no car is plugged in when the charge point will not start charging', async () => {
+    await frames.exchange(
+      '[2, "19223301", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]',
+    );
+    assert.equal((await state())['charging.connected'], false);
+    const res = await api('/api/things/charger-cp-0001/actions/start', { method: 'POST', body: '{}' });
+    // The command is accepted and then fails, as any command the device turns down does.
+    assert.equal(res.status, 202);
+    const { commandId } = (await res.json()) as { commandId: string };
+    const call = await frames.next((f) => f[0] === 2 && f[2] === 'RemoteStartTransaction');
+    // OCPP 1.6 gives a refusal no reason: the status is all the charge point says.
+    frames.socket.send(`[3, "${call[1]}", {"status": "Rejected"}]`);
+    const failed = await eventually(async () => {
+      const command = (await (await api(`/api/commands/${commandId}`)).json()) as { status: string; error: string };
+      return command.status === 'failed' && command;
+    });
+    assert.equal(
+      failed.error,
+      'no car is plugged into Driveway: plug the cable into the car, then start charging again',
+    );
+  });
 });

@@ -3,12 +3,13 @@ import { OcppCentralSystem, ocppMeta } from '../adapters/ocpp/central-system.ts'
 import { ocppRoute } from '../adapters/ocpp/route.ts';
 import type { RouteModule } from '../api/server.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
-import type { HubEvent } from '../core/events.ts';
+import type { HubEvent, StateChanged } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import { slugify, type Thing } from '../model/thing.ts';
 import { newPassword } from '../people/credentials.ts';
+import type { StoredChargingSession } from '../store/store.ts';
 import { MqttChargers } from './chargers/mqtt-chargers.ts';
 import {
   CHARGE_MODES,
@@ -23,7 +24,13 @@ import { type SolarSettings, SolarSurplus } from './modes/solar-surplus.ts';
 import { type ChargePlan, planCharging } from './planner/charge-planner.ts';
 import { nextOccurrence, type PlanRequest, type PlanView, planView, remainingNeed } from './planner/plan-book.ts';
 import { energyRoutes } from './routes.ts';
-import { SessionBook, sessionView } from './sessions/charging-sessions.ts';
+import {
+  type ChargingSession,
+  SessionBook,
+  sessionFromStored,
+  sessionView,
+  storedSession,
+} from './sessions/charging-sessions.ts';
 import { type SiteConfig, SiteMeters, type SiteReading } from './site/site-meters.ts';
 import { type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 import { Tariff, type TariffConfig } from './tariff/tariff.ts';
@@ -132,8 +139,9 @@ export class EnergyService implements Subsystem {
       pluggedSince: new Map(),
       plans: new Map(),
       lastTick: hub.clock.now(),
-      lastEnergy: new Map(),
       openCommands: new Map(),
+      unsaved: new Set(),
+      writes: Promise.resolve(),
       replanDue: false,
       stops: [],
       reading: null,
@@ -146,15 +154,19 @@ export class EnergyService implements Subsystem {
     }
     await this.loadSite(running);
     for (const twin of hub.twins.list(hub.householdId)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
-    if (this.options.mqttChargers !== false) {
-      await hub.addAdapter(new MqttChargers({ link: hub.mqtt, householdId: hub.householdId }));
-    }
     if (this.options.pricesFile) {
       const text = await readFile(this.options.pricesFile, 'utf8');
       const slots = this.options.pricesFile.endsWith('.csv') ? parseCsvSeries(text) : parseJsonSeries(JSON.parse(text));
       await this.setPrices(hub.householdId, { currency: this.options.currency ?? 'EUR', slots });
     }
+    const stored = await this.unfinishedSessions(running);
+    // From here to the subscription nothing awaits: no plug or meter report can fall between
+    // taking the sessions back and listening for what happens to them.
+    this.resumeSessions(running, stored);
     running.stops.push(hub.bus.subscribe((event) => this.onEvent(event)));
+    if (this.options.mqttChargers !== false) {
+      await hub.addAdapter(new MqttChargers({ link: hub.mqtt, householdId: hub.householdId }));
+    }
     running.stops.push(
       hub.clock.setInterval(() => {
         // A throw in a timer callback would take the whole hub down; one bad tick is logged instead.
@@ -173,6 +185,9 @@ export class EnergyService implements Subsystem {
     const running = this.running;
     if (!running) return;
     for (const stop of running.stops.splice(0)) stop();
+    // Open sessions stay open across the restart, with the figures they have now.
+    for (const session of running.sessions.list()) this.persist(session);
+    await running.writes;
     await this.saveSite();
     this.running = null;
   }
@@ -202,6 +217,9 @@ export class EnergyService implements Subsystem {
     const running = this.require();
     const thing = this.charger(householdId, id);
     if (!ocppMeta(thing)) throw badRequest(`${id} is not an OCPP charge point; it goes when its device does`);
+    // Its session ends here, with the energy counted up to now: no charger is left to end it.
+    this.tick();
+    this.closeSession(id, running.hub.clock.now());
     await running.ocpp.unregister(householdId, id);
     delete running.config.chargers[id];
     running.config.plans = running.config.plans.filter((p) => p.charger !== id);
@@ -388,6 +406,8 @@ export class EnergyService implements Subsystem {
 
   async listSessions(householdId: string, since?: number) {
     const running = this.require();
+    // A session that ended a moment ago is in the event log's buffer still.
+    await running.hub.history.flush();
     const past = await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500 });
     const open = running.sessions.list().map((s) => ({ ...sessionView(s), open: true }));
     return [...open, ...past.map((e) => ({ ...(('data' in e ? e.data : {}) ?? {}), open: false }))];
@@ -500,19 +520,23 @@ export class EnergyService implements Subsystem {
       surplusLeft -= currentA * wattsPerAmp(settings);
       wants.push({ id: thing.id, currentA, limits: settings, thing });
 
-      // Energy since the last tick, and how much of it the sun gave.
-      const energy = this.energySince(thing, drawW, dtHours);
-      if (energy > 0) {
-        running.sessions.add(thing.id, {
-          energyKwh: energy,
+      // Energy since the last tick (the meter's, or power × time without one), priced now, and
+      // how much of it the sun gave.
+      const session = running.sessions.current(thing.id);
+      if (session) {
+        running.sessions.estimate(thing.id, (drawW / 1000) * dtHours);
+        const energy = running.sessions.price(thing.id, {
           solarShare: drawW > 0 ? Math.min(1, surplusW / drawW) : 0,
           importPrice: tariff.priceAt(now),
           feedInPrice: tariff.feedIn,
         });
-        const plan = config.plans.find((p) => p.charger === thing.id && p.energyKwh !== undefined);
-        if (plan) {
-          plan.deliveredKwh = (plan.deliveredKwh ?? 0) + energy;
-          running.replanDue = true;
+        if (energy > 0) {
+          this.persist(session);
+          const plan = config.plans.find((p) => p.charger === thing.id && p.energyKwh !== undefined);
+          if (plan) {
+            plan.deliveredKwh = (plan.deliveredKwh ?? 0) + energy;
+            running.replanDue = true;
+          }
         }
       }
     }
@@ -557,32 +581,19 @@ export class EnergyService implements Subsystem {
   private onEvent(event: HubEvent): void {
     const running = this.running;
     if (!running || event.householdId !== running.hub.householdId) return;
-    // A car taken out of the hub is no longer plugged in anywhere it could be matched.
-    if (event.type === 'thing.removed' && typeof event.thing === 'string') running.pluggedSince.delete(event.thing);
+    if (event.type === 'thing.removed' && typeof event.thing === 'string') {
+      // A car taken out of the hub is no longer plugged in anywhere it could be matched.
+      running.pluggedSince.delete(event.thing);
+      // A charger taken out (its device gone) ends its session with the energy counted so far.
+      this.closeSession(event.thing, running.hub.clock.now());
+      return;
+    }
     if (event.type !== 'state') return;
     const thing = running.hub.core.getThing(event.householdId, event.thing);
     if (!thing) return;
     const now = running.hub.clock.now();
     if (thing.kind === 'charger') {
-      const hasPlug = Object.hasOwn(thing.properties, 'charging.connected');
-      const starts =
-        (event.property === 'charging.connected' || (!hasPlug && event.property === 'charging.charging')) &&
-        event.to === true;
-      const ends =
-        (event.property === 'charging.connected' || (!hasPlug && event.property === 'charging.charging')) &&
-        event.to === false;
-      if (starts) {
-        running.sessions.begin(thing.id, this.vehicleAt(thing.id), now, running.tariff.currency);
-        this.replan();
-      }
-      if (ends) {
-        // Count the last stretch before closing.
-        this.tick();
-        const session = running.sessions.finish(thing.id, now);
-        if (session) this.announce('energy.session', thing.id, sessionView(session));
-        running.lastEnergy.delete(thing.id);
-        this.replan();
-      }
+      this.onChargerChange(thing, event, now);
       return;
     }
     if (event.property === 'battery.level' || event.property === 'battery.capacity') {
@@ -601,8 +612,178 @@ export class EnergyService implements Subsystem {
     const near = running.sessions
       .list()
       .filter((session) => !session.vehicle && Math.abs(session.start - now) <= PLUG_MATCH_MS);
-    if (near.length === 1) running.sessions.assign(near[0].charger, thing.id);
+    if (near.length === 1 && running.sessions.assign(near[0].charger, thing.id)) this.persist(near[0]);
     this.replan();
+  }
+
+  /** A charger's plug opens and closes its session; its meter counts the session's energy. */
+  private onChargerChange(thing: Thing, event: StateChanged, now: number): void {
+    const running = this.require();
+    const { sessions } = running;
+    if (event.property === 'sensor.energy' && typeof event.to === 'number') {
+      const session = sessions.current(thing.id);
+      if (session && sessions.read(thing.id, event.to)) this.persist(session);
+      return;
+    }
+    if (event.property !== sessionProperty(thing)) return;
+    if (event.to === true) {
+      const session = sessions.begin({
+        charger: thing.id,
+        vehicle: this.vehicleAt(thing.id),
+        now,
+        currency: running.tariff.currency,
+        meterKwh: this.meterOf(thing),
+      });
+      this.persist(session);
+      this.replan();
+    } else if (event.to === false) {
+      // Count the last stretch before closing. The charger's own time of the unplug, when it
+      // gave one (a charger back after an outage reports it late), is when the session ended.
+      this.tick();
+      this.closeSession(thing.id, Math.min(now, event.ts));
+      this.replan();
+    }
+  }
+
+  /** Ends a charger's open session, if it has one, and records it with the finished ones. */
+  private closeSession(charger: string, end: number): void {
+    const running = this.require();
+    const { sessions, tariff } = running;
+    // What the meter added since the last step (its final reading came with the unplug).
+    sessions.price(charger, { solarShare: 0, importPrice: tariff.priceAt(end), feedInPrice: tariff.feedIn });
+    const session = sessions.finish(charger, end);
+    if (!session) return;
+    this.announce('energy.session', charger, sessionView(session));
+    this.forget(session);
+  }
+
+  /**
+   * Stores an open session's latest figures, so a restart or a crash takes it up where it was.
+   * Writes go one after another (a later one must never land before an earlier one), and a
+   * session with a write still waiting gets no second one: that write takes its latest figures.
+   */
+  private persist(session: ChargingSession): void {
+    const running = this.running;
+    if (!running || running.unsaved.has(session.id)) return;
+    running.unsaved.add(session.id);
+    const { hub } = running;
+    running.writes = running.writes
+      .then(async () => {
+        running.unsaved.delete(session.id);
+        if (session.end !== null) return;
+        const row: StoredChargingSession = {
+          householdId: hub.householdId,
+          id: session.id,
+          charger: session.charger,
+          body: storedSession(session),
+          updatedAt: hub.clock.now(),
+        };
+        await hub.store.saveOpenChargingSession(row);
+      })
+      .catch((error: unknown) =>
+        running.log.error('could not store the open charging session', { session: session.id, error }),
+      );
+  }
+
+  /**
+   * Drops a finished session's open copy once the session is in the event log: a crash in
+   * between leaves it to be found finished at the next start, never lost.
+   */
+  private forget(session: ChargingSession): void {
+    const running = this.require();
+    const { hub } = running;
+    running.writes = running.writes
+      .then(async () => {
+        await hub.history.flush();
+        await hub.store.deleteOpenChargingSession(hub.householdId, session.id);
+      })
+      .catch((error: unknown) =>
+        running.log.error('could not drop the finished charging session', { session: session.id, error }),
+      );
+  }
+
+  /** Sessions open when the hub last stopped (or crashed), less any that were finished already. */
+  private async unfinishedSessions(running: Running): Promise<StoredChargingSession[]> {
+    const { store, householdId } = running.hub;
+    const stored = await store.listOpenChargingSessions(householdId);
+    if (stored.length === 0) return [];
+    // A crash between recording a finished session and dropping its open copy leaves both.
+    const since = Math.min(...stored.map((row) => Date.parse(String(row.body.start)) || 0));
+    const finished = await store.listEvents({ householdId, types: ['energy.session'], since, limit: 10_000 });
+    const done = new Set(finished.map((event) => ('data' in event ? event.data?.id : undefined)));
+    const left: StoredChargingSession[] = [];
+    for (const row of stored) {
+      if (!done.has(row.id)) left.push(row);
+      else await store.deleteOpenChargingSession(householdId, row.id);
+    }
+    return left;
+  }
+
+  /**
+   * Takes back the sessions open at the last stop, closing those whose charger is gone or whose
+   * car was unplugged while the hub was down; opens one for a charger found in use without one.
+   */
+  private resumeSessions(running: Running, stored: StoredChargingSession[]): void {
+    const { hub, sessions, log } = running;
+    for (const row of stored) {
+      let session: ChargingSession;
+      try {
+        session = sessionFromStored(row.body);
+      } catch (error) {
+        log.error('a stored charging session is unreadable; it is left out', { session: row.id, error });
+        continue;
+      }
+      if (!sessions.restore(session)) {
+        log.warn('a second stored session for one charger is left out', { session: session.id });
+        continue;
+      }
+      const thing = hub.core.getThing(hub.householdId, session.charger);
+      if (thing?.kind !== 'charger') {
+        // The charger was removed while the hub was down: the session ended when last seen.
+        this.closeSession(session.charger, row.updatedAt);
+        continue;
+      }
+      const meter = this.meterOf(thing);
+      if (meter !== null) sessions.read(thing.id, meter);
+      if (!this.inSession(thing)) this.closeSession(thing.id, this.unpluggedAt(thing, session, row.updatedAt));
+      else this.persist(session);
+    }
+    for (const thing of this.chargers()) {
+      if (!this.inSession(thing) || sessions.current(thing.id)) continue;
+      // In use since before this start with no session kept (as a hub that kept none left it):
+      // counting from now is better than not counting at all.
+      const session = sessions.begin({
+        charger: thing.id,
+        vehicle: this.vehicleAt(thing.id),
+        now: hub.clock.now(),
+        currency: running.tariff.currency,
+        meterKwh: this.meterOf(thing),
+      });
+      this.persist(session);
+    }
+    if (sessions.list().length) log.info('charging sessions under way', { sessions: sessions.list().length });
+  }
+
+  /**
+   * When a car was unplugged while the hub was down: the time of the report that said so, if it
+   * came after the session began; otherwise the last time the hub knew the session to be open.
+   */
+  private unpluggedAt(thing: Thing, session: ChargingSession, lastKnown: number): number {
+    const { hub } = this.require();
+    const reported = hub.twins.get(thing.householdId, thing.id)?.state.get(sessionProperty(thing))?.ts;
+    const now = hub.clock.now();
+    return reported !== undefined && reported > session.start && reported <= now ? reported : lastKnown;
+  }
+
+  /** Whether a charger's state says a session is under way (see sessionProperty). */
+  private inSession(thing: Thing): boolean {
+    return this.require().hub.core.getValue(thing.householdId, thing.id, sessionProperty(thing)) === true;
+  }
+
+  /** The charger's meter register, kWh, when it has reported one. */
+  private meterOf(thing: Thing): number | null {
+    const value = this.require().hub.core.getValue(thing.householdId, thing.id, 'sensor.energy');
+    return typeof value === 'number' && Number.isFinite(value) ? value : null;
   }
 
   // ── Helpers ──────────────────────────────────────────────────────────────────────────────
@@ -637,17 +818,6 @@ export class EnergyService implements Subsystem {
           source: ENERGY_ADAPTER,
         })),
     );
-  }
-
-  private energySince(thing: Thing, drawW: number, dtHours: number): number {
-    const running = this.require();
-    const meter = running.hub.core.getValue(thing.householdId, thing.id, 'sensor.energy');
-    if (typeof meter === 'number') {
-      const last = running.lastEnergy.get(thing.id);
-      running.lastEnergy.set(thing.id, meter);
-      return last === undefined ? 0 : Math.max(0, meter - last);
-    }
-    return (drawW / 1000) * dtHours;
   }
 
   private plannedPower(charger: string, now: number): number | null {
@@ -817,11 +987,22 @@ interface Running {
   pluggedSince: Map<string, number>;
   plans: Map<string, PlanView>;
   lastTick: number;
-  lastEnergy: Map<string, number>;
   openCommands: Map<string, string>;
+  /** Open sessions with a store write waiting (see persist). */
+  unsaved: Set<string>;
+  /** The open sessions' store writes, one after another. */
+  writes: Promise<void>;
   replanDue: boolean;
   stops: Array<() => void>;
   reading: SiteReading | null;
+}
+
+/**
+ * What opens and closes a charger's session: its plug or, for a charger that cannot tell whether a
+ * car is plugged in, whether it is charging.
+ */
+function sessionProperty(thing: Thing): 'charging.connected' | 'charging.charging' {
+  return Object.hasOwn(thing.properties, 'charging.connected') ? 'charging.connected' : 'charging.charging';
 }
 
 /**

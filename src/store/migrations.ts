@@ -23,6 +23,7 @@ import {
   type LatestValue,
   type PageQuery,
   type PropertiesOf,
+  type StoredChargingSession,
   type StoredRule,
   type StoredTimer,
   type StoredTrace,
@@ -200,6 +201,21 @@ export const migrations: Migration[] = [
     // table; the event log finds the commands that can have events in a time range by this.
     // Events of commands written before this stay in the events table and read back as they were.
     statements: () => ['CREATE INDEX commands_by_update ON commands (household_id, updated_at)'],
+  },
+  {
+    version: 6,
+    name: 'open charging sessions',
+    // At most one per charge point, read whole at start; a finished one moves to the event log.
+    statements: ({ json, time }) => [
+      `CREATE TABLE open_charging_sessions (
+        household_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        charger TEXT NOT NULL,
+        body ${json} NOT NULL,
+        updated_at ${time} NOT NULL,
+        PRIMARY KEY (household_id, id)
+      )`,
+    ],
   },
 ];
 
@@ -431,6 +447,28 @@ export function tokenFromRow(row: TokenRow): TokenRecord {
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
   };
+}
+
+export interface ChargingSessionRow {
+  household_id: string;
+  id: string;
+  charger: string;
+  body: string;
+  updated_at: number;
+}
+
+export function chargingSessionFromRow(row: ChargingSessionRow): StoredChargingSession {
+  return {
+    householdId: row.household_id,
+    id: row.id,
+    charger: row.charger,
+    body: JSON.parse(row.body) as StoredChargingSession['body'],
+    updatedAt: row.updated_at,
+  };
+}
+
+export function chargingSessionValues(session: StoredChargingSession): unknown[] {
+  return [session.householdId, session.id, session.charger, JSON.stringify(session.body), toMillis(session.updatedAt)];
 }
 
 export function timerFromRow(row: TimerRow): StoredTimer {

@@ -13,7 +13,10 @@ import {
   auditQuerySql,
   auditValues,
   type BodyRow,
+  type ChargingSessionRow,
   type ColumnTypes,
+  chargingSessionFromRow,
+  chargingSessionValues,
   clampLimit,
   commandFromRow,
   commandValues,
@@ -67,6 +70,7 @@ import type {
   PageQuery,
   PropertiesOf,
   Store,
+  StoredChargingSession,
   StoredRule,
   StoredTimer,
   StoredTrace,
@@ -150,6 +154,10 @@ const SQL = {
     ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
   insertAudit: `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     ON CONFLICT (id) DO NOTHING`,
+  upsertOpenChargingSession: `INSERT INTO open_charging_sessions (household_id, id, charger, body, updated_at)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (household_id, id) DO UPDATE
+    SET charger = excluded.charger, body = excluded.body, updated_at = excluded.updated_at`,
 } as const;
 
 /**
@@ -501,6 +509,27 @@ export class PostgresStore implements Store {
             [kind, householdId],
           );
     return rows.map(accountFromRow);
+  }
+
+  async saveOpenChargingSession(session: StoredChargingSession): Promise<void> {
+    await this.pool.query(SQL.upsertOpenChargingSession, chargingSessionValues(session));
+  }
+
+  async deleteOpenChargingSession(householdId: string, id: string): Promise<void> {
+    await this.pool.query('DELETE FROM open_charging_sessions WHERE household_id = $1 AND id = $2', [householdId, id]);
+  }
+
+  async listOpenChargingSessions(householdId?: string): Promise<StoredChargingSession[]> {
+    const { rows } =
+      householdId === undefined
+        ? await this.pool.query<ChargingSessionRow>(
+            'SELECT * FROM open_charging_sessions ORDER BY household_id, updated_at, id',
+          )
+        : await this.pool.query<ChargingSessionRow>(
+            'SELECT * FROM open_charging_sessions WHERE household_id = $1 ORDER BY updated_at, id',
+            [householdId],
+          );
+    return rows.map(chargingSessionFromRow);
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {

@@ -14,7 +14,10 @@ import {
   auditQuerySql,
   auditValues,
   type BodyRow,
+  type ChargingSessionRow,
   type ColumnTypes,
+  chargingSessionFromRow,
+  chargingSessionValues,
   clampLimit,
   commandFromRow,
   commandValues,
@@ -69,6 +72,7 @@ import type {
   PageQuery,
   PropertiesOf,
   Store,
+  StoredChargingSession,
   StoredRule,
   StoredTimer,
   StoredTrace,
@@ -184,6 +188,10 @@ const SQL = {
   upsertTrace: `INSERT INTO automation_traces (id, household_id, rule, started_at, status, body) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
   insertAudit: `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  upsertOpenChargingSession: `INSERT INTO open_charging_sessions (household_id, id, charger, body, updated_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (household_id, id) DO UPDATE
+    SET charger = excluded.charger, body = excluded.body, updated_at = excluded.updated_at`,
 } as const;
 
 /**
@@ -596,6 +604,26 @@ export class SqliteStore implements Store {
             householdId,
           );
     return (rows as AccountRow[]).map(accountFromRow);
+  }
+
+  async saveOpenChargingSession(session: StoredChargingSession): Promise<void> {
+    await this.write([{ sql: SQL.upsertOpenChargingSession, rows: [chargingSessionValues(session)] }]);
+  }
+
+  async deleteOpenChargingSession(householdId: string, id: string): Promise<void> {
+    await this.write([
+      { sql: 'DELETE FROM open_charging_sessions WHERE household_id = ? AND id = ?', rows: [[householdId, id]] },
+    ]);
+  }
+
+  async listOpenChargingSessions(householdId?: string): Promise<StoredChargingSession[]> {
+    const rows =
+      householdId === undefined
+        ? this.statement('SELECT * FROM open_charging_sessions ORDER BY household_id, updated_at, id').all()
+        : this.statement('SELECT * FROM open_charging_sessions WHERE household_id = ? ORDER BY updated_at, id').all(
+            householdId,
+          );
+    return (rows as ChargingSessionRow[]).map(chargingSessionFromRow);
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {

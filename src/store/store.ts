@@ -149,6 +149,19 @@ export interface AccountRecord {
   createdAt: number;
 }
 
+/**
+ * A charging session still under way, kept so it outlives a restart or a crash. `body` is the
+ * session as the energy service keeps it; once finished it leaves here for the event log, as an
+ * `energy.session` event like every finished session.
+ */
+export interface StoredChargingSession {
+  householdId: string;
+  id: string;
+  charger: string;
+  body: Record<string, unknown>;
+  updatedAt: number;
+}
+
 /** Who acted, as the audit trail names them. */
 export interface AuditActor {
   kind: 'user' | 'token' | 'pass' | 'device' | 'rule' | 'system';
@@ -283,6 +296,12 @@ export interface Store {
   deleteAccountRecord(kind: AccountKind, householdId: string, id: string): Promise<void>;
   /** Records of one kind in one household, or in every household when none is given (start-up); oldest first. */
   listAccountRecords(kind: AccountKind, householdId?: string): Promise<AccountRecord[]>;
+
+  /** Inserts or replaces one open charging session. */
+  saveOpenChargingSession(session: StoredChargingSession): Promise<void>;
+  deleteOpenChargingSession(householdId: string, id: string): Promise<void>;
+  /** Open charging sessions of one household, or of every household when none is given (start-up); oldest first. */
+  listOpenChargingSessions(householdId?: string): Promise<StoredChargingSession[]>;
 
   /** Writes one audit line at once (not batched): a refusal must be on record even if the hub dies next. */
   appendAudit(record: AuditRecord): Promise<void>;

@@ -51,6 +51,12 @@ const STATUS_SCHEMA: DataSchema = {
 /** Statuses in which a car is plugged in (OCPP 1.6 section 4.9). */
 const PLUGGED = new Set(['Preparing', 'Charging', 'SuspendedEVSE', 'SuspendedEV', 'Finishing']);
 
+/**
+ * How long an unplug that came before its transaction's StopTransaction waits for it (see
+ * StatusNotification); a charge point that never sends it is taken as unplugged after this.
+ */
+export const UNPLUG_WAIT_MS = 60_000;
+
 export interface OcppMeta {
   chargePointId: string;
   passwordHash: string | null;
@@ -68,12 +74,29 @@ export interface OcppSocket {
 }
 
 interface Session {
+  chargePointId: string;
   thing: Thing;
   rpc: OcppRpc;
   socket: OcppSocket;
-  /** The running transaction, so RemoteStop and profiles can name it. */
-  transactionId: number | null;
+}
+
+/**
+ * A charge point's running transaction, so RemoteStop and profiles can name it and its energy can
+ * be told from the meter's start. Kept per charge point, not per connection: a charge point that
+ * reconnects goes on with the same transaction.
+ */
+interface Transaction {
+  id: number;
+  /** The meter at its start (Wh); null for a transaction taken up from its MeterValues. */
   meterStartWh: number | null;
+}
+
+/** An unplug held back until its transaction's StopTransaction: when it happened, and its timer. */
+interface HeldUnplug {
+  householdId: string;
+  thing: string;
+  ts: number | undefined;
+  cancel: () => void;
 }
 
 export interface OcppCentralSystemOptions {
@@ -91,6 +114,8 @@ export class OcppCentralSystem implements Adapter {
   /** Charge point id → its thing, across households: the URL names no household. */
   private readonly registry = new Map<string, { householdId: string; thing: string }>();
   private readonly sessions = new Map<string, Session>();
+  private readonly transactions = new Map<string, Transaction>();
+  private readonly unplugs = new Map<string, HeldUnplug>();
   private readonly credentials = new CredentialCheck((id) => this.metaOf(id)?.passwordHash ?? undefined);
   private nextTransaction = 1;
 
@@ -104,6 +129,8 @@ export class OcppCentralSystem implements Adapter {
   }
 
   async stop(): Promise<void> {
+    for (const held of this.unplugs.values()) held.cancel();
+    this.unplugs.clear();
     for (const session of this.sessions.values()) {
       session.rpc.close();
       session.socket.close(1001, 'the hub is stopping');
@@ -164,6 +191,9 @@ export class OcppCentralSystem implements Adapter {
     const meta = thing ? ocppMeta(thing) : undefined;
     if (!meta) return;
     this.registry.delete(meta.chargePointId);
+    this.transactions.delete(meta.chargePointId);
+    this.unplugs.get(meta.chargePointId)?.cancel();
+    this.unplugs.delete(meta.chargePointId);
     this.credentials.forget(meta.chargePointId);
     const session = this.sessions.get(meta.chargePointId);
     session?.socket.close(1008, 'the charge point was removed');
@@ -212,10 +242,9 @@ export class OcppCentralSystem implements Adapter {
     }
     const log = ctx.log;
     const session: Session = {
+      chargePointId,
       thing,
       socket,
-      transactionId: null,
-      meterStartWh: null,
       rpc: new OcppRpc({
         clock: ctx.clock,
         send: (text) => socket.send(text),
@@ -256,12 +285,13 @@ export class OcppCentralSystem implements Adapter {
     switch (command.action) {
       case 'start': {
         const answer = await session.rpc.call('RemoteStartTransaction', { connectorId: 1, idTag: 'triad' });
-        if (answer.status !== 'Accepted') throw new Error('the charge point rejected the remote start');
+        if (answer.status !== 'Accepted') throw new Error(this.whyNotStarted(session));
         return;
       }
       case 'stop': {
-        if (session.transactionId === null) throw new Error('the charge point has no transaction to stop');
-        const answer = await session.rpc.call('RemoteStopTransaction', { transactionId: session.transactionId });
+        const transaction = this.transactions.get(session.chargePointId);
+        if (!transaction) throw new Error('the charge point has no transaction to stop');
+        const answer = await session.rpc.call('RemoteStopTransaction', { transactionId: transaction.id });
         if (answer.status !== 'Accepted') throw new Error('the charge point rejected the remote stop');
         return;
       }
@@ -297,12 +327,13 @@ export class OcppCentralSystem implements Adapter {
    */
   private async setCurrentLimit(session: Session, current: number): Promise<void> {
     const limit = Math.round(current * 10) / 10;
-    const inTransaction = session.transactionId !== null;
+    const transaction = this.transactions.get(session.chargePointId);
+    const inTransaction = transaction !== undefined;
     const answer = await session.rpc.call('SetChargingProfile', {
       connectorId: 1,
       csChargingProfiles: {
         chargingProfileId: inTransaction ? 2 : 1,
-        ...(inTransaction ? { transactionId: session.transactionId } : {}),
+        ...(inTransaction ? { transactionId: transaction.id } : {}),
         stackLevel: 0,
         chargingProfilePurpose: inTransaction ? 'TxProfile' : 'TxDefaultProfile',
         chargingProfileKind: 'Relative',
@@ -336,22 +367,34 @@ export class OcppCentralSystem implements Adapter {
             this.report(session, { 'charging.status': status, 'charging.charging': false });
           return {};
         }
+        const plugged = PLUGGED.has(status);
+        const ts = timeOf(payload.timestamp);
+        const held = this.unplugs.get(session.chargePointId);
+        if (plugged && held) {
+          // Plugged in again before the transaction ended: the plug never went, as far as anyone counts.
+          held.cancel();
+          this.unplugs.delete(session.chargePointId);
+        }
+        // A car unplugged while its transaction runs: the StopTransaction that follows (some charge
+        // points send it after the status, and one back from an outage sends both late) carries
+        // the meter's last reading, which belongs to the session the plug is ending.
+        const waitForStop = !plugged && (held !== undefined || this.transactions.has(session.chargePointId));
+        if (waitForStop && !held) this.holdUnplug(session, ts);
         this.report(
           session,
           {
             'charging.status': status,
-            'charging.connected': PLUGGED.has(status),
+            ...(waitForStop ? {} : { 'charging.connected': plugged }),
             'charging.charging': status === 'Charging',
             ...(status === 'Charging' ? {} : { 'charging.power': 0 }),
           },
-          timeOf(payload.timestamp),
+          ts,
         );
         return {};
       }
       case 'StartTransaction': {
         const transactionId = this.nextTransaction++;
-        session.transactionId = transactionId;
-        session.meterStartWh = Number(payload.meterStart);
+        this.transactions.set(session.chargePointId, { id: transactionId, meterStartWh: Number(payload.meterStart) });
         this.report(
           session,
           { 'charging.energy': 0, 'sensor.energy': Number(payload.meterStart) / 1000 },
@@ -362,7 +405,9 @@ export class OcppCentralSystem implements Adapter {
       case 'StopTransaction': {
         if (Array.isArray(payload.transactionData)) this.meter(session, payload.transactionData);
         const meterStop = Number(payload.meterStop);
-        const start = session.transactionId === payload.transactionId ? session.meterStartWh : null;
+        const transaction = this.transactions.get(session.chargePointId);
+        const ours = transaction?.id === payload.transactionId;
+        const start = ours ? (transaction?.meterStartWh ?? null) : null;
         this.report(
           session,
           {
@@ -373,16 +418,16 @@ export class OcppCentralSystem implements Adapter {
           },
           timeOf(payload.timestamp),
         );
-        if (session.transactionId === payload.transactionId) {
-          session.transactionId = null;
-          session.meterStartWh = null;
+        if (ours) {
+          this.transactions.delete(session.chargePointId);
+          this.releaseUnplug(session.chargePointId);
         }
         return { idTagInfo: { status: 'Accepted' } };
       }
       case 'MeterValues': {
-        if (typeof payload.transactionId === 'number' && session.transactionId === null) {
-          // A transaction from before a reconnect: adopt it so it can still be stopped remotely.
-          session.transactionId = payload.transactionId;
+        if (typeof payload.transactionId === 'number' && !this.transactions.has(session.chargePointId)) {
+          // A transaction from before the hub's restart: adopt it so it can still be stopped remotely.
+          this.transactions.set(session.chargePointId, { id: payload.transactionId, meterStartWh: null });
         }
         this.meter(session, payload.meterValue as unknown[]);
         return {};
@@ -424,13 +469,62 @@ export class OcppCentralSystem implements Adapter {
         if (measurand === 'Energy.Active.Import.Register') {
           const kwh = sample.unit === 'kWh' ? value : value / 1000;
           values['sensor.energy'] = kwh;
-          if (session.meterStartWh !== null) values['charging.energy'] = Math.max(0, kwh - session.meterStartWh / 1000);
+          const startWh = this.transactions.get(session.chargePointId)?.meterStartWh ?? null;
+          if (startWh !== null) values['charging.energy'] = Math.max(0, kwh - startWh / 1000);
         } else if (measurand === 'Power.Active.Import') {
           values['charging.power'] = Math.max(0, sample.unit === 'kW' ? value : value / 1000);
         }
       }
       this.report(session, values, timeOf(timestamp));
     }
+  }
+
+  private holdUnplug(session: Session, ts: number | undefined): void {
+    const { chargePointId } = session;
+    const cancel = this.require().clock.setTimeout(() => this.releaseUnplug(chargePointId), UNPLUG_WAIT_MS);
+    this.unplugs.set(chargePointId, {
+      householdId: session.thing.householdId,
+      thing: session.thing.id,
+      ts,
+      cancel,
+    });
+  }
+
+  /** Reports a held unplug, at the time the charge point said it happened. */
+  private releaseUnplug(chargePointId: string): void {
+    const held = this.unplugs.get(chargePointId);
+    if (!held) return;
+    held.cancel();
+    this.unplugs.delete(chargePointId);
+    this.require().ingest([
+      {
+        householdId: held.householdId,
+        thing: held.thing,
+        property: 'charging.connected',
+        value: false,
+        ts: held.ts,
+        source: OCPP_ADAPTER,
+      },
+    ]);
+  }
+
+  /**
+   * Why a charge point would not start charging, in the words of someone standing at it: OCPP's
+   * answer is a bare "Rejected", so the reason is read from what the charge point last reported.
+   */
+  private whyNotStarted(session: Session): string {
+    const ctx = this.require();
+    const { householdId, id, name } = session.thing;
+    const value = (property: string) => ctx.getValue(householdId, id, property);
+    const status = value('charging.status');
+    if (status === 'Faulted') return `${name} reports a fault and cannot charge; check the charger`;
+    if (status === 'Unavailable') return `${name} is switched to unavailable; make it available, then try again`;
+    // The status before the plug: the plug's report may be held for a StopTransaction (see StatusNotification).
+    const plugged = typeof status === 'string' ? PLUGGED.has(status) : value('charging.connected') === true;
+    if (!plugged) return `no car is plugged into ${name}: plug the cable into the car, then start charging again`;
+    if (this.transactions.has(session.chargePointId) || value('charging.charging') === true)
+      return `${name} is already charging this car`;
+    return `${name} did not start charging and gave no reason; check the charger and the car, then try again`;
   }
 
   private report(session: Session, values: Record<string, unknown>, ts?: number): void {

@@ -7,8 +7,9 @@ import { slugify, type Thing, vocabularyActions, vocabularyProperties } from '..
  * Simple chargers over MQTT: a wallbox (or a smart plug with a granny cable) that announces, by
  * Home Assistant discovery, a `switch` and a `number` in amperes on the same device. Together
  * they are a charger: the switch starts and stops, the number sets the current. A power sensor
- * (W) on the same device, when there is one, is its charging power. Plain payloads only: the
- * switch's payload_on/payload_off and the number as a decimal.
+ * (W) on the same device, when there is one, is its charging power; an energy sensor (kWh or Wh,
+ * a register that only grows) is its meter, which charging sessions count from. Plain payloads
+ * only: the switch's payload_on/payload_off and the number and sensors as decimals.
  */
 
 export const MQTT_CHARGER_ADAPTER = 'energy.mqtt';
@@ -29,7 +30,13 @@ interface MqttChargerMeta {
   minCurrent: number;
   maxCurrent: number;
   powerState: string | null;
+  /** The meter's state topic and unit, when the device has an energy sensor. */
+  energyState: string | null;
+  energyUnit: 'kWh' | 'Wh';
 }
+
+/** Units an energy meter may report in, with what makes them kWh. */
+const ENERGY_UNITS = { kWh: 1, Wh: 0.001 } as const;
 
 export class MqttChargers implements Adapter {
   readonly name = MQTT_CHARGER_ADAPTER;
@@ -122,6 +129,11 @@ export class MqttChargers implements Adapter {
     );
     if (!sw || !amps) return;
     const power = entities.find((e) => e.component === 'sensor' && e.config.unit_of_measurement === 'W');
+    const meters = entities.filter(
+      (e) => e.component === 'sensor' && Object.hasOwn(ENERGY_UNITS, String(e.config.unit_of_measurement)),
+    );
+    // The lifetime register when the device says which it is, rather than a daily or per-charge count.
+    const meter = meters.find((e) => e.config.state_class === 'total_increasing') ?? meters[0];
     const meta: MqttChargerMeta = {
       device: deviceId,
       switchCommand: text(sw.config, 'command_topic')!,
@@ -133,14 +145,18 @@ export class MqttChargers implements Adapter {
       minCurrent: typeof amps.config.min === 'number' ? amps.config.min : 6,
       maxCurrent: typeof amps.config.max === 'number' ? amps.config.max : 16,
       powerState: power ? text(power.config, 'state_topic') : null,
+      energyState: meter ? text(meter.config, 'state_topic') : null,
+      energyUnit: meter?.config.unit_of_measurement === 'Wh' ? 'Wh' : 'kWh',
     };
+    const properties = ['charging.charging', 'charging.current_limit', 'charging.power'];
+    if (meta.energyState) properties.push('sensor.energy');
     const thing = await ctx.upsertThing({
       id: `charger-${slugify(deviceId)}`.slice(0, 128),
       householdId: this.options.householdId,
       kind: 'charger',
       name,
       adapter: MQTT_CHARGER_ADAPTER,
-      properties: vocabularyProperties(['charging.charging', 'charging.current_limit', 'charging.power']),
+      properties: vocabularyProperties(properties),
       actions: vocabularyActions('charging', ['start', 'stop', 'set_current_limit']),
       meta: { mqttCharger: meta, charger: { minCurrentA: meta.minCurrent, maxCurrentA: meta.maxCurrent } },
     });
@@ -167,6 +183,10 @@ export class MqttChargers implements Adapter {
     await watch(meta.currentState, (text) => {
       const n = Number(text);
       return Number.isFinite(n) && n >= 0 && n <= 80 ? [['charging.current_limit', n]] : [];
+    });
+    await watch(meta.energyState, (text) => {
+      const n = Number(text);
+      return text !== '' && Number.isFinite(n) && n >= 0 ? [['sensor.energy', n * ENERGY_UNITS[meta.energyUnit]]] : [];
     });
     await watch(meta.powerState, (text) => {
       const n = Number(text);

@@ -5,6 +5,20 @@ import { BrightnessSlider, CoverControl, LockControl, PowerSwitch, Thermostat } 
 /** Capabilities that have a control; a device's other properties are shown as readings. */
 const CONTROLLED = new Set(['switch', 'light', 'climate', 'lock', 'cover']);
 
+/**
+ * A charger has two energies that would both read "Energy": its meter's running total, and what
+ * it has delivered since the current charge began.
+ */
+const CHARGER_LABELS: Record<string, string> = {
+  'sensor.energy': 'Meter reading',
+  'charging.energy': 'Energy this charge',
+};
+
+function readingLabel(thing: Thing, property: string): string {
+  const special = thing.kind === 'charger' && Object.hasOwn(CHARGER_LABELS, property);
+  return special ? CHARGER_LABELS[property] : propertyLabel(property);
+}
+
 /** One device with its controls (`controls`) or, on the overview, just its state at a glance. */
 export function DeviceCard({ thing, controls }: { thing: Thing; controls: boolean }) {
   const headingId = `device-${thing.id}`;
@@ -42,7 +56,7 @@ function Readings({ thing }: { thing: Thing }) {
     <dl className="readings">
       {rows.map(([name, info]) => (
         <div key={name}>
-          <dt>{propertyLabel(name)}</dt>
+          <dt>{readingLabel(thing, name)}</dt>
           <dd>{formatValue(info.value, info)}</dd>
         </div>
       ))}
