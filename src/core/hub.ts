@@ -19,6 +19,7 @@ import { LocalBus } from './bus.ts';
 import { type Clock, SystemClock, VirtualClock } from './clock.ts';
 import { CommandService } from './commands.ts';
 import { HubCore } from './core.ts';
+import { DataLock } from './data-lock.ts';
 import { HubError } from './errors.ts';
 import { HistoryWriter } from './history.ts';
 import { ensureDefaultHousehold, ensureHouseholdThing, ensureOwnerToken } from './households.ts';
@@ -148,6 +149,8 @@ export class Hub {
   private readonly subsystems: Subsystem[] = [];
   private readonly started: Subsystem[] = [];
   private stopped = false;
+  /** This hub's hold on its data folder (see DataLock). */
+  private dataLock: DataLock | null = null;
   /** Stops a virtual clock waiting for this hub's store (see waitAlsoFor), once the store is closed. */
   private unwaitClock: (() => void) | null = null;
 
@@ -207,6 +210,8 @@ export class Hub {
     await assertPortFree(httpPort, httpHost, 'HTTP', '--http-port');
     const mqttPort = options.mqtt?.url ? null : await this.chooseMqttPort();
     await mkdir(options.dataDir, { recursive: true });
+    // Before anything in the folder is opened: a second hub on it would run every rule twice.
+    this.dataLock = await DataLock.take(options.dataDir, new Date(clock.now()));
 
     const storeChoice = options.store ?? { kind: 'sqlite' };
     this.store =
@@ -437,6 +442,7 @@ export class Hub {
         },
       ],
       ['bus', () => this.bus.close()],
+      ['data folder lock', () => this.dataLock?.release()],
     ];
     for (const [name, step] of steps) {
       try {

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DataLock, LOCK_FILE } from '../src/core/data-lock.ts';
+import { freePort, startHubProcess, tempDir } from './helpers/hub-process.ts';
+
+/** Runs `triad start` to its end (it is expected to refuse); its exit code and output. */
+async function refusedStart(dataDir: string): Promise<{ code: number | null; out: string }> {
+  const httpPort = await freePort();
+  const mqttPort = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['bin/triad.js', 'start', '--data', dataDir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort)],
+    { cwd: new URL('../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, out };
+}
+
+/** The pid of a process that has ended. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid as number;
+}
+
+describe('one hub per data folder', () => {
+  it('a second hub on a folder in use is refused with the first one named, and starts once the first has stopped', async () => {
+    const first = await startHubProcess({ args: ['--mqtt-port', String(await freePort())] });
+    try {
+      const lock = JSON.parse(readFileSync(join(first.dataDir, LOCK_FILE), 'utf8')) as { pid: number };
+      assert.equal(lock.pid, first.child.pid);
+      const second = await refusedStart(first.dataDir);
+      assert.notEqual(second.code, 0);
+      assert.match(
+        second.out,
+        new RegExp(`data folder .* is in use by another Triad hub \\(pid ${first.child.pid}, started .*--data`),
+      );
+      assert.doesNotMatch(second.out, /\n\s+at /, 'one clear line, no stack');
+      // The first is untouched, and so is its lock.
+      assert.equal((await first.api('/api/health')).status, 200);
+      assert.equal(JSON.parse(readFileSync(join(first.dataDir, LOCK_FILE), 'utf8')).pid, first.child.pid);
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+    assert.equal(existsSync(join(first.dataDir, LOCK_FILE)), false, 'a stopped hub lets the folder go');
+    const again = await startHubProcess({ dataDir: first.dataDir, args: ['--mqtt-port', String(await freePort())] });
+    assert.equal((await again.api('/api/health')).status, 200);
+    assert.equal(await again.stop(), 0);
+  });
+
+  it('a hub killed outright leaves a lock the next one takes over', async () => {
+    const first = await startHubProcess({ args: ['--mqtt-port', String(await freePort())] });
+    await first.stop('SIGKILL');
+    assert.ok(existsSync(join(first.dataDir, LOCK_FILE)), 'the killed hub left its lock');
+    const next = await startHubProcess({ dataDir: first.dataDir, args: ['--mqtt-port', String(await freePort())] });
+    try {
+      assert.equal(JSON.parse(readFileSync(join(first.dataDir, LOCK_FILE), 'utf8')).pid, next.child.pid);
+    } finally {
+      await next.stop();
+    }
+  });
+
+  it('a lock naming a process that is gone, a reused pid or nothing readable is taken over', async () => {
+    const dir = await tempDir();
+    const file = join(dir, LOCK_FILE);
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      const leftovers = [
+        JSON.stringify({ pid: await deadPid(), since: '1', startedAt: '2026-01-01T00:00:00.000Z' }),
+        // A live process, but not the one that wrote the lock: it started at another time.
+        JSON.stringify({ pid: sleeper.pid, since: '1', startedAt: '2026-01-01T00:00:00.000Z' }),
+        '{"pid": 12',
+        JSON.stringify({ pid: -4 }),
+        '',
+      ];
+      for (const leftover of leftovers) {
+        await writeFile(file, leftover);
+        const lock = await DataLock.take(dir);
+        assert.equal(JSON.parse(readFileSync(file, 'utf8')).pid, process.pid, `taken over from ${leftover}`);
+        await lock.release();
+        assert.equal(existsSync(file), false);
+      }
+      // A live process whose start matches (or cannot be told) holds it.
+      await writeFile(file, JSON.stringify({ pid: sleeper.pid, since: null, startedAt: '2026-01-01T00:00:00.000Z' }));
+      await assert.rejects(DataLock.take(dir), (error: Error) => {
+        assert.match(
+          error.message,
+          new RegExp(`in use by another Triad hub \\(pid ${sleeper.pid}, started 2026-01-01`),
+        );
+        return true;
+      });
+      assert.equal(JSON.parse(readFileSync(file, 'utf8')).pid, sleeper.pid, 'the holder keeps it');
+    } finally {
+      sleeper.kill();
+    }
+  });
+});
