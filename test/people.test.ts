@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
+import { RetainedStore } from '../src/adapters/mqtt/retained-store.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { HubEvent } from '../src/core/events.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
+import { Hub, type MqttOptions } from '../src/core/hub.ts';
+import { createLogger, type Logger, type LogLine } from '../src/core/log.ts';
 import { offsetPoint } from '../src/people/geo.ts';
-import { PeopleService, parseOwnTracks } from '../src/people/index.ts';
+import { PeopleService, type PeopleServiceOptions, parseOwnTracks } from '../src/people/index.ts';
 import type { PresenceTracker } from '../src/people/presence.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { needService, services } from './helpers/services.ts';
 
 /**
  * People and presence end to end on an in-process hub: real OwnTracks JSON over real HTTP (Basic
@@ -34,16 +38,18 @@ class Household {
   constructor(
     readonly clock: VirtualClock,
     readonly dataDir: string,
+    /** The hub's log (silent by default), an external broker instead of the embedded one, people's options. */
+    readonly setup: { log?: Logger; mqtt?: MqttOptions; people?: PeopleServiceOptions } = {},
   ) {}
 
   async start(): Promise<void> {
-    this.people = new PeopleService();
+    this.people = new PeopleService(this.setup.people);
     this.hub = new Hub({
       dataDir: this.dataDir,
       http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
+      mqtt: this.setup.mqtt ?? { port: 0, host: '127.0.0.1' },
       clock: this.clock,
-      log: createLogger({ level: 'silent' }),
+      log: this.setup.log ?? createLogger({ level: 'silent' }),
     }).use(this.people);
     await this.hub.start();
     this.hub.bus.subscribe((event) => this.events.push(event));
@@ -337,6 +343,83 @@ describe('people and presence', () => {
     await again.clock.advance(15_000);
     assert.equal(again.value(alex.person, 'presence.home'), false, 'the stored leave fired on time');
     assert.equal(again.value('household', 'presence.everyone_away'), true);
+  });
+
+  it("acts on the broker's retained OwnTracks message at start, and logs no failure", async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    const topic = `owntracks/${alex.username}/iphone`;
+    const phone = await mqtt.connectAsync(home.hub.mqttUrl, {
+      clientId: 'owntracks-alex',
+      username: alex.username,
+      password: alex.password,
+      reconnectPeriod: 0,
+    });
+    await phone.publishAsync(topic, JSON.stringify(home.fix(HOME)), { retain: true, qos: 1 });
+    await eventually(() => home.value(alex.person, 'presence.home') === true, { what: 'Alex to be home' });
+    await phone.endAsync();
+    await home.stop();
+
+    // The phone's newer fix, retained on the broker but not yet acted on: what a broker holds when
+    // a phone reported while the hub was away (written as the embedded broker keeps it).
+    await home.clock.advance(60_000);
+    const retained = new RetainedStore(join(home.dataDir, 'broker-retained.db'));
+    retained.record(topic, Buffer.from(JSON.stringify(home.fix(FAR))), 1);
+    retained.close();
+
+    const lines: LogLine[] = [];
+    const again = new Household(home.clock, home.dataDir, {
+      log: createLogger({ level: 'info', sink: (line) => lines.push(line) }),
+    });
+    home = again;
+    await again.start();
+    await eventually(() => again.value(alex.person, 'location.longitude') === FAR.longitude, {
+      what: 'the retained fix to move Alex',
+    });
+    assert.equal(again.value(alex.username, 'location.latitude'), FAR.latitude, "the tracker's position too");
+    assert.deepEqual(
+      lines.filter((line) => line.level === 'error'),
+      [],
+      'no OwnTracks message failed at start',
+    );
+  });
+
+  it('takes what a phone retained on an external broker while the hub was down', async (t) => {
+    const skip = await needService('mqtt');
+    if (skip) return t.skip(skip);
+    // A topic prefix of this run's own on the shared broker.
+    const prefix = `owntracks-test-${randomBytes(4).toString('hex')}`;
+    const lines: LogLine[] = [];
+    const setup = {
+      mqtt: { url: services.mqtt },
+      people: { topicPrefix: prefix },
+      log: createLogger({ level: 'info', sink: (line: LogLine) => lines.push(line) }),
+    };
+    await home.stop();
+    const first = new Household(home.clock, await tempDir('triad-people-'), setup);
+    home = first;
+    await first.start();
+    await first.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await first.addPhone('Alex');
+    await first.stop();
+
+    await first.clock.advance(60_000);
+    const topic = `${prefix}/${alex.username}/iphone`;
+    const phone = await mqtt.connectAsync(services.mqtt, { clientId: `owntracks-${prefix}`, reconnectPeriod: 0 });
+    try {
+      await phone.publishAsync(topic, JSON.stringify(first.fix(FAR)), { retain: true, qos: 1 });
+      const again = new Household(first.clock, first.dataDir, setup);
+      home = again;
+      await again.start();
+      await eventually(() => again.value(alex.person, 'location.longitude') === FAR.longitude, {
+        what: 'the fix the phone sent while the hub was down',
+      });
+      const failures = lines.filter((line) => line.level === 'error' && line.scope.startsWith('triad.people'));
+      assert.deepEqual(failures, [], 'no OwnTracks message failed at start');
+    } finally {
+      await phone.publishAsync(topic, '', { retain: true, qos: 1 });
+      await phone.endAsync();
+    }
   });
 
   it('imports waypoints as zones only when the household chose to', async () => {

@@ -31,6 +31,17 @@ const GUEST_ROUTES = new Set([
   'DELETE /api/session',
 ]);
 
+/**
+ * A thing's past: who came and went, when the door was opened. A guest may see and use what they
+ * were given as it is now; its past is the household's own record.
+ */
+const HISTORY_ROUTES = new Set([
+  'GET /api/things/:id/history',
+  'GET /api/events',
+  'GET /api/vehicles/:id/trips',
+  'GET /api/vehicles/:id/charging-sessions',
+]);
+
 /** Unsafe calls a child may make besides reading: running actions (each one still checked) and signing out. */
 const CHILD_WRITES = new Set(['POST /api/things/:id/actions/:action', 'DELETE /api/session']);
 
@@ -60,8 +71,7 @@ export class Permissions {
       return 'only owners may manage accounts, grants, guest passes, devices, tokens and the audit trail';
     }
     if (role === 'adult') return null;
-    if (role === 'guest')
-      return GUEST_ROUTES.has(key) ? null : 'a guest may only see and use the things they were given';
+    if (role === 'guest') return guestRouteRefusal(principal, key);
     if (SAFE_METHODS.has(method) || CHILD_WRITES.has(key)) return null;
     return 'a child may only read and run the actions they were granted';
   }
@@ -142,6 +152,17 @@ export class Permissions {
     }
     return null;
   }
+}
+
+/** Why a guest (a pass, or a guest account with grants) may not call a route, or null. */
+function guestRouteRefusal(principal: Principal, key: string): string | null {
+  if (GUEST_ROUTES.has(key)) return null;
+  if (HISTORY_ROUTES.has(key)) {
+    return passIdOf(principal) !== null
+      ? "a guest pass shows a thing's current state, not its history"
+      : "a guest account shows a thing's current state, not its history";
+  }
+  return 'a guest may only see and use the things they were given';
 }
 
 /** Opening a door and moving or opening a car are the actions a household guards most. */

@@ -4,6 +4,8 @@ import { parseTime } from '../api/things.ts';
 import { NAME_PATTERN } from '../api/views.ts';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import type { Thing } from '../model/thing.ts';
+import { capabilities } from '../model/vocabulary.ts';
 import type { Household, TokenRecord } from '../store/store.ts';
 import { type GuestPass, ROLES, type User } from './accounts.ts';
 import type { MqttDevice } from './devices.ts';
@@ -36,6 +38,22 @@ const isoTime = { type: 'string', minLength: 1, maxLength: 64 } as const;
 const tags = ['security'];
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Every action the capability vocabulary names (`turn_on`, `unlock`, `set_limit`…). */
+const VOCABULARY_ACTIONS: ReadonlySet<string> = new Set(
+  Object.values(capabilities).flatMap((capability) => Object.keys(capability.actions)),
+);
+
+/**
+ * Why an action cannot be in a grant or a pass: none of its things has it (each named with the
+ * actions it does have), or, for `*`, no thing and no capability has it.
+ */
+function noSuchAction(action: string, things: Thing[] | null): string {
+  const name = JSON.stringify(action);
+  if (things === null) return `no action ${name} on any thing, nor in the vocabulary`;
+  const lacking = things.map((thing) => `${thing.id} (actions: ${Object.keys(thing.actions).join(', ') || 'none'})`);
+  return `no action ${name} on ${lacking.join(' or ')}`;
+}
 
 export const userView = (u: User) => ({
   id: u.id,
@@ -110,6 +128,29 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
     const unknown = ids.filter((id) => id !== '*' && !ctx.twins.get(householdId, id));
     if (unknown.length) throw notFound(`thing ${unknown.map((id) => JSON.stringify(id)).join(', ')}`);
     return [...new Set(ids)];
+  };
+
+  /**
+   * A grant's or a pass's actions, each `*` (any) or one that at least one of its things has: an
+   * action none of them has would let nobody do anything, while reading as if it did. Not every
+   * thing needs every action: a pass for the front door and the hall light may hold `unlock` and
+   * `turn_on`, each for the thing that has it. With `*` for things, an action is known when the
+   * vocabulary or any thing of the household has it. Call after knownThings.
+   */
+  const knownActions = (ctx: ApiContext, householdId: string, thingIds: string[], actions: string[]): string[] => {
+    const wanted = [...new Set(actions)].filter((action) => action !== '*');
+    const everyThing = thingIds.includes('*');
+    const things = (everyThing ? ctx.twins.list(householdId) : thingIds.map((id) => ctx.twins.get(householdId, id)))
+      .filter((twin) => twin !== undefined)
+      .map((twin) => twin.thing);
+    const missing = wanted.filter(
+      (action) =>
+        !things.some((thing) => Object.hasOwn(thing.actions, action)) &&
+        !(everyThing && VOCABULARY_ACTIONS.has(action)),
+    );
+    if (missing.length)
+      throw badRequest(missing.map((action) => noSuchAction(action, everyThing ? null : things)).join('; '));
+    return [...new Set(actions)];
   };
 
   return async (app: FastifyInstance, ctx: ApiContext) => {
@@ -352,12 +393,9 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const principal = principalOf(request);
         const body = request.body as { user: string; things: string[]; actions: string[] };
         const user = findUser(principal.householdId, body.user);
-        const grant = await accounts.addGrant({
-          householdId: principal.householdId,
-          userId: user.id,
-          things: knownThings(ctx, principal.householdId, body.things),
-          actions: [...new Set(body.actions)],
-        });
+        const things = knownThings(ctx, principal.householdId, body.things);
+        const actions = knownActions(ctx, principal.householdId, things, body.actions);
+        const grant = await accounts.addGrant({ householdId: principal.householdId, userId: user.id, things, actions });
         record(principal, 'grant.create', `${user.name}: ${grant.actions.join(',')} on ${grant.things.join(',')}`);
         void reply.status(201);
         return grant;
@@ -398,6 +436,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const principal = principalOf(request);
         const body = request.body as { name: string; things: string[]; actions: string[]; from: string; to: string };
         const things = knownThings(ctx, principal.householdId, body.things);
+        const actions = knownActions(ctx, principal.householdId, things, body.actions);
         const from = parseTime(body.from, 'from') as number;
         const to = parseTime(body.to, 'to') as number;
         if (to <= from) throw badRequest('to must be after from');
@@ -416,7 +455,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           householdId: principal.householdId,
           name: body.name.trim(),
           things,
-          actions: [...new Set(body.actions)],
+          actions,
           from,
           to,
           tokenId: token.id,

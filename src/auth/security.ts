@@ -5,7 +5,7 @@ import type { Bus } from '../core/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import type { CommandRequest, CommandService } from '../core/commands.ts';
 import { forbidden, notFound } from '../core/errors.ts';
-import type { HubEvent } from '../core/events.ts';
+import type { Command, CommandRequester, HubEvent } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import type { AuditActor, Store } from '../store/store.ts';
@@ -53,8 +53,6 @@ export class Security {
    * the hub hash passwords without end (each failed sign-in costs a full scrypt).
    */
   readonly signInAddressLimiter: RateLimiter;
-  /** Who asked for each command still open, so its outcome is recorded against them. */
-  private readonly askedBy = new Map<string, { actor: AuditActor; via: string }>();
   private readonly stops: Array<() => void> = [];
 
   constructor(private readonly options: SecurityOptions) {
@@ -91,9 +89,7 @@ export class Security {
   async start(): Promise<void> {
     await this.accounts.load();
     await this.broker.load();
-    this.stops.push(
-      this.options.commands.addGuard((request, command) => this.guard(request, command.id, command.action)),
-    );
+    this.stops.push(this.options.commands.addGuard((request, command) => this.guard(request, command)));
     this.stops.push(this.options.bus.subscribe((event) => this.onEvent(event)));
   }
 
@@ -147,8 +143,9 @@ export class Security {
     return { username, password };
   }
 
-  private guard(request: CommandRequest, commandId: string, action: string) {
-    const principal = request.principal;
+  private guard(request: CommandRequest, command: Command) {
+    const { principal } = request;
+    const { action } = command;
     const rule = request.issuedBy.startsWith('rule:');
     // A rule acting on its own is described again from the command when it fails (onEvent); it
     // is asked nothing here, and nothing is made for it (this runs for every automated command).
@@ -182,8 +179,9 @@ export class Security {
         return hidden ? notFound(`thing ${JSON.stringify(request.thing)}`) : forbidden(refusal);
       }
     }
-    if (this.askedBy.size > 10_000) this.askedBy.clear();
-    this.askedBy.set(commandId, { actor, via });
+    // Kept with the command (and in its stored row), so its outcome is recorded against whoever
+    // asked, through the interface they used, even when it ends after a restart.
+    command.requestedBy = { actor, via };
     return null;
   }
 
@@ -191,20 +189,17 @@ export class Security {
   private onEvent(event: HubEvent): void {
     if (event.type !== 'command') return;
     const { command } = event;
-    if (command.status !== 'pending' && command.status !== 'failed' && command.status !== 'expired') {
-      if (command.status === 'confirmed') this.askedBy.delete(command.id);
-      return;
-    }
+    if (command.status !== 'pending' && command.status !== 'failed' && command.status !== 'expired') return;
     // A rule's accepted commands are not audited: the rule's change was (by whom, through what),
     // and each of its commands is in its trace and in the command log. At a rule's pace, a line
     // per command also cost the hub a tenth of its time per automated message (bench round trip).
     const byRule = command.issuedBy.startsWith('rule:');
-    if (command.status === 'pending' && byRule && !this.askedBy.has(command.id)) return;
-    const asked = this.askedBy.get(command.id) ?? {
+    if (command.status === 'pending' && byRule && !command.requestedBy) return;
+    // A command stored before its row kept who asked is named by its `issuedBy` alone.
+    const asked: CommandRequester = command.requestedBy ?? {
       actor: { kind: byRule ? 'rule' : 'system', id: command.issuedBy, name: command.issuedBy },
       via: byRule ? 'automation' : 'internal',
     };
-    if (command.status !== 'pending') this.askedBy.delete(command.id);
     this.audit.record({
       householdId: command.householdId,
       actor: asked.actor,

@@ -1,4 +1,5 @@
 import type { Thing } from '../model/thing.ts';
+import type { AuditActor } from '../store/store.ts';
 
 /** Every event carries its household and the id of what caused it, so traces can walk back. */
 interface EventBase {
@@ -56,6 +57,19 @@ export interface Command {
    * from there rather than from rows of their own. Only on what is handed to the store.
    */
   log?: CommandStep[];
+  /**
+   * Who asked and through which interface, as the audit trail names them; set by the permission
+   * guard, absent for a rule's own commands (their traces say who). Kept in the stored row, so a
+   * command that ends after a restart (expired while the hub was down) is still recorded against
+   * whoever asked for it. Rows written before it read back without it.
+   */
+  requestedBy?: CommandRequester;
+}
+
+/** Who asked for a command, and through which interface (`http`, `viss`, `stream`…). */
+export interface CommandRequester {
+  actor: AuditActor;
+  via: string;
 }
 
 /** One status of a command's lifecycle, as the `command` event that announced it had it. */

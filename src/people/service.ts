@@ -93,7 +93,10 @@ export class PeopleService implements Subsystem {
           prefix: listenOn,
           log,
           clock: hub.clock,
-          deliver: (username, device, payload) => this.receiveMqtt(username, device, payload),
+          // Handed what this start made, not this.running: the broker delivers its retained
+          // messages (and whatever a phone sends meanwhile) as soon as the subscription is in
+          // place, before start() returns and this.running is set.
+          deliver: (username, device, payload) => receiveMqtt(running, username, device, payload),
         });
         await listener.start();
         running.mqtt.push(listener);
@@ -121,6 +124,7 @@ export class PeopleService implements Subsystem {
     this.running = null;
     if (!running) return;
     running.stopBrokerLogin?.();
+    // Messages already queued are still handled (they use `running`), then the timers stop.
     for (const listener of running.mqtt) await listener.stop();
     await running.tracker.stop();
   }
@@ -296,26 +300,26 @@ export class PeopleService implements Subsystem {
     return { status: 200, friends, ignored: outcome.reason };
   }
 
-  /** One MQTT message on `owntracks/<user>/<device>[/event|/waypoint|/waypoints]`. */
-  private async receiveMqtt(username: string, device: string, payload: Buffer): Promise<Outcome> {
-    const { directory, receiver } = this.require();
-    const tracker = directory.trackerByUsername(username);
-    if (!tracker)
-      return {
-        accepted: false,
-        severity: 'ignored',
-        reason: `no tracker has the user name ${JSON.stringify(username)}`,
-      };
-    const parsed = parseOwnTracks(payload);
-    if (!parsed.ok) return { accepted: false, severity: parsed.severity, reason: parsed.reason };
-    if (DEVICE_NAME.test(device)) await directory.noteDevice(tracker, device);
-    return receiver.receive(tracker, parsed.message);
-  }
-
   private require(): Running {
     if (!this.running) throw new Error('the people service has not started');
     return this.running;
   }
+}
+
+/** One MQTT message on `owntracks/<user>/<device>[/event|/waypoint|/waypoints]`. */
+async function receiveMqtt(running: Running, username: string, device: string, payload: Buffer): Promise<Outcome> {
+  const { directory, receiver } = running;
+  const tracker = directory.trackerByUsername(username);
+  if (!tracker)
+    return {
+      accepted: false,
+      severity: 'ignored',
+      reason: `no tracker has the user name ${JSON.stringify(username)}`,
+    };
+  const parsed = parseOwnTracks(payload);
+  if (!parsed.ok) return { accepted: false, severity: parsed.severity, reason: parsed.reason };
+  if (DEVICE_NAME.test(device)) await directory.noteDevice(tracker, device);
+  return receiver.receive(tracker, parsed.message);
 }
 
 interface Running {
