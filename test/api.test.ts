@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
@@ -312,6 +313,139 @@ describe('HTTP API', () => {
     assert.ok(!messages.some((m) => m.type === 'state' && m.thing !== 'coffee-machine'));
     ws.close();
   });
+
+  it('refuses a stream subscription to a thing that does not exist, or by a filter it does not have', async () => {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/stream`, {
+      headers: { authorization: `Bearer ${hub.ownerToken}` },
+    });
+    const messages: Array<Record<string, unknown>> = [];
+    ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'subscribe', things: ['coffee-machine'] }));
+    await eventually(() => messages.some((m) => m.type === 'subscribed'), { what: 'the first subscription' });
+    const errors = () =>
+      messages.filter((m) => m.type === 'error') as Array<{ error: { code: string; message: string } }>;
+    ws.send(JSON.stringify({ type: 'subscribe', things: ['nope'] }));
+    await eventually(() => errors().length === 1, { what: 'a refusal of the unknown thing' });
+    assert.equal(errors()[0].error.code, 'not_found');
+    assert.match(errors()[0].error.message, /no thing "nope" in your household/);
+    ws.send(JSON.stringify({ type: 'subscribe', types: ['nope'] }));
+    await eventually(() => errors().length === 2, { what: 'a refusal of the unknown field' });
+    assert.equal(errors()[1].error.code, 'bad_message');
+    assert.match(errors()[1].error.message, /unknown field "types"/);
+    assert.equal(messages.filter((m) => m.type === 'subscribed').length, 1, 'neither was acknowledged');
+    // Refused messages changed nothing: the first subscription still carries its thing, only it.
+    await call('/api/things/coffee-machine/actions/toggle', { method: 'POST', body: '{}' });
+    await eventually(() => messages.some((m) => m.type === 'state' && m.thing === 'coffee-machine'), {
+      what: 'the coffee machine’s change on the earlier subscription',
+    });
+    assert.ok(!messages.some((m) => m.type === 'state' && m.thing !== 'coffee-machine'));
+    ws.close();
+  });
+
+  it('refuses an unknown event type naming the known ones, and a range that ends before it starts', async () => {
+    const bogus = await call('/api/events?type=bogus');
+    assert.equal(bogus.status, 400);
+    const { error } = (await bogus.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'bad_request');
+    assert.match(error.message, /^unknown event type "bogus"; the types are state, command, /);
+    assert.match(error.message, /automation\.run/);
+    const misspelt = (await (await call('/api/events?type=state,comand')).json()) as { error: { message: string } };
+    assert.match(misspelt.error.message, /^unknown event type "comand";/, 'only the wrong one is named');
+
+    // Every type the hub has recorded is one it accepts, and filters by.
+    await call('/api/things/coffee-machine/actions/toggle', { method: 'POST', body: '{}' });
+    const all = (await (await call('/api/events?limit=10000')).json()) as Array<{ type: string }>;
+    const recorded = [...new Set(all.map((e) => e.type))];
+    assert.ok(recorded.includes('state') && recorded.includes('command'), recorded.join(', '));
+    for (const type of recorded) {
+      const res = await call(`/api/events?type=${encodeURIComponent(type)}&limit=10000`);
+      assert.equal(res.status, 200, `${type}: ${await res.clone().text()}`);
+      const events = (await res.json()) as Array<{ type: string }>;
+      assert.ok(events.length > 0 && events.every((e) => e.type === type), type);
+    }
+
+    const backwards = await call('/api/events?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z');
+    assert.equal(backwards.status, 400);
+    assert.deepEqual(await backwards.json(), {
+      error: { code: 'bad_request', message: 'since must not be after until' },
+    });
+    const history = await call('/api/things/hall-light/history?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z');
+    assert.deepEqual(await history.json(), { error: { code: 'bad_request', message: 'from must not be after to' } });
+  });
+
+  it('answers in the hub’s error format even where Fastify itself refuses the request', async () => {
+    const expect = async (res: Response, status: number, code: string) => {
+      const text = await res.text();
+      assert.equal(res.status, status, text);
+      const body = JSON.parse(text) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(body), ['error'], text);
+      const error = body.error as { code: string; message: string };
+      assert.equal(error.code, code, text);
+      assert.ok(error.message.length > 0);
+    };
+    await expect(await call('/api/things/%ZZ'), 400, 'bad_url');
+    await expect(await call('/api/things/%ZZ', { token: null }), 400, 'bad_url');
+    await expect(
+      await call('/api/things/hall-light/actions/turn_on', {
+        method: 'POST',
+        body: '<on/>',
+        headers: { 'content-type': 'application/xml' },
+      }),
+      415,
+      'unsupported_media_type',
+    );
+    await expect(await call('/api/stream'), 426, 'upgrade_required');
+    // Headers too large never reach Fastify's router: Node refuses them on the connection.
+    const raw = await rawRequest(`GET /api/things HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(raw, /^HTTP\/1\.1 431 /);
+    assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
+      error: { code: 'headers_too_large', message: 'the request headers are too large' },
+    });
+  });
+
+  it('takes ?token= only when opening a WebSocket: elsewhere it is a 401 that points to the header', async () => {
+    for (const token of [hub.ownerToken, null]) {
+      const res = await call(`/api/things?token=${hub.ownerToken}`, { token });
+      assert.equal(res.status, 401, `with${token ? '' : 'out'} the header too`);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'unauthorized');
+      assert.match(error.message, /Authorization header/);
+    }
+    const commandsBefore = ((await (await call('/api/events?type=command')).json()) as unknown[]).length;
+    const action = await call(`/api/things/hall-light/actions/toggle?token=${hub.ownerToken}`, {
+      method: 'POST',
+      body: '{}',
+      token: null,
+    });
+    assert.equal(action.status, 401);
+    const commandsAfter = ((await (await call('/api/events?type=command')).json()) as unknown[]).length;
+    assert.equal(commandsAfter, commandsBefore, 'the refused call commanded nothing');
+    // The stream, which browsers cannot give a header, still opens with it.
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/stream?token=${hub.ownerToken}`);
+    const first = new Promise<Record<string, unknown>>((resolve) =>
+      ws.once('message', (d) => resolve(JSON.parse(d.toString()))),
+    );
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'subscribe', things: ['*'] }));
+    assert.equal((await first).type, 'subscribed');
+    ws.close();
+  });
+
+  /** Sends bytes as they are, for what no HTTP client would send; returns the whole answer. */
+  function rawRequest(text: string): Promise<string> {
+    const { port } = new URL(base);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(text));
+      let answer = '';
+      socket.on('data', (d: Buffer) => {
+        answer += d.toString();
+      });
+      socket.on('close', () => resolve(answer));
+      // The hub closes the connection once it has answered; a reset then loses nothing.
+      socket.on('error', (error) => (answer ? resolve(answer) : reject(error)));
+    });
+  }
 });
 
 /**

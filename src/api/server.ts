@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import AjvCompiler from '@fastify/ajv-compiler';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -80,15 +81,27 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-/** The token from `Authorization: Bearer …`, or `?token=` (browsers cannot set WebSocket headers). */
-export function presentedToken(request: FastifyRequest): string | null {
+/**
+ * The token from `Authorization: Bearer …`, or, when the request opens a WebSocket, `?token=`:
+ * browsers cannot set headers on a WebSocket. Anywhere else a token in the URL is refused rather
+ * than read, since URLs end up in logs, proxies and browser history.
+ */
+export function presentedToken(request: FastifyRequest, opensSocket: boolean): string | null {
+  const query = request.query as Record<string, unknown> | undefined;
+  const inUrl = query !== undefined && query !== null && Object.hasOwn(query, 'token');
+  if (inUrl && !opensSocket) {
+    throw new HubError(
+      401,
+      'unauthorized',
+      '?token= is accepted only when opening a WebSocket (URLs end up in logs); send the token in the Authorization header (Authorization: Bearer <token>)',
+    );
+  }
   const header = request.headers.authorization;
   if (typeof header === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return match ? match[1] : null;
   }
-  const query = request.query as Record<string, unknown> | undefined;
-  return typeof query?.token === 'string' ? query.token : null;
+  return inUrl && typeof query.token === 'string' ? query.token : null;
 }
 
 /** The caller, who must be authenticated by the time a route runs. */
@@ -126,11 +139,23 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     // Long query strings and deep JSON are hostile more often than useful.
     routerOptions: { maxParamLength: 200 },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
+    // What Fastify answers before any route or error handler (a URL it cannot decode, a request
+    // that is not HTTP) speaks the hub's error format too.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, code, message } = describeError(error);
+      void (reply as FastifyReply).status(status).send({ error: { code, message } });
+    },
+    clientErrorHandler: answerClientError,
   });
   const docs: RouteDoc[] = [];
+  /** Routes that open a WebSocket: the only ones a token may reach in the query string. */
+  const socketRoutes = new Set<string>();
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/api')) docs.push({ method: route.method, url: route.url, schema: route.schema });
+    if (route.websocket) socketRoutes.add(route.url);
   });
+  const opensSocket = (request: FastifyRequest) =>
+    request.ws && request.routeOptions.url !== undefined && socketRoutes.has(request.routeOptions.url);
   app.decorateRequest('principal', null);
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
@@ -142,7 +167,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     reply.header('content-security-policy', path.startsWith('/api') ? API_CSP : DASHBOARD_CSP);
     if (options.tls) reply.header('strict-transport-security', 'max-age=31536000');
     if (!path.startsWith('/api') || PUBLIC_PATHS.has(path) || request.routeOptions.config?.public) return;
-    request.principal = await authenticate(request, ctx);
+    request.principal = await authenticate(request, ctx, opensSocket(request));
     const security = ctx.security;
     if (!security) return;
     const wait = security.apiLimiter.take(request.principal.tokenId);
@@ -166,6 +191,18 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       });
       throw new HubError(403, 'forbidden', refusal);
     }
+  });
+
+  // A plain HTTP request to a WebSocket route got an empty 404 from the WebSocket plugin. It runs
+  // after authentication and each route's own checks (OCPP says what it speaks).
+  app.addHook('preHandler', async (request) => {
+    const route = request.routeOptions.url;
+    if (route === undefined || !socketRoutes.has(route) || request.ws) return;
+    throw new HubError(
+      426,
+      'upgrade_required',
+      `${request.url.split('?', 1)[0]} is a WebSocket: connect with a WebSocket client`,
+    );
   });
 
   // What sets the hub acting on its own (creating or changing a rule, firing a webhook rule) is
@@ -222,8 +259,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
  * own) or the dashboard's session cookie, which on unsafe methods must come with the session's
  * CSRF token in `X-CSRF-Token`.
  */
-async function authenticate(request: FastifyRequest, ctx: ApiContext): Promise<Principal> {
-  const bearer = presentedToken(request);
+async function authenticate(request: FastifyRequest, ctx: ApiContext, opensSocket: boolean): Promise<Principal> {
+  const bearer = presentedToken(request, opensSocket);
   if (bearer) {
     // A guest pass past its window is refused as such (403, audited: see the onRequest hook).
     const keepExpired = ctx.security ? (scopes: string[]) => passIdOf({ scopes }) !== null : undefined;
@@ -249,10 +286,43 @@ async function authenticate(request: FastifyRequest, ctx: ApiContext): Promise<P
   return principal;
 }
 
+/** Fastify's own errors before any route is found, by its error code. */
+const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  FST_ERR_BAD_URL: {
+    status: 400,
+    code: 'bad_url',
+    message: 'the URL cannot be decoded: a % in it must start an escape such as %20',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'uri_too_long', message: 'a part of the URL is too long' },
+};
+
+/**
+ * Answers a connection whose request Node could not read as HTTP (headers too large, a timeout,
+ * garbage): no route or reply exists yet, so the response is written to the socket by hand.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request_timeout', 'the request took too long to arrive']
+        : [400, 'Bad Request', 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
 /** Maps any error to the public error shape; internal details never leave the process. */
 function describeError(error: FastifyError | HubError | Error): { status: number; code: string; message: string } {
   if (error instanceof HubError) return { status: error.status, code: error.code, message: error.message };
   const fastifyError = error as FastifyError;
+  const framework = fastifyError.code ? FRAMEWORK_ERRORS[fastifyError.code] : undefined;
+  if (framework) return framework;
   if (fastifyError.validation) {
     return { status: 400, code: 'invalid_request', message: fastifyError.message };
   }

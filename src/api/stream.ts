@@ -13,6 +13,9 @@ interface ClientMessage {
   snapshot?: unknown;
 }
 
+/** What a client message may hold: anything else (`types`, `events`) is a filter the stream does not have. */
+const MESSAGE_FIELDS = new Set(['type', 'things', 'snapshot']);
+
 /**
  * `/api/stream`: after `{"type":"subscribe","things":["*"]}` the client gets every state change
  * of its household as `{"type":"state","thing","property","value","ts"}`, plus command,
@@ -51,13 +54,21 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
         if (message && wants(message.thing) && visible(message.thing)) send(message);
       });
 
+      const refuse = (code: string, message: string) => send({ type: 'error', error: { code, message } });
+
+      // A refused message changes nothing: the subscription before it stays as it was.
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         const parsed = isBinary ? null : parseMessage(data);
         if (!parsed || (parsed.type !== 'subscribe' && parsed.type !== 'unsubscribe')) {
-          send({
-            type: 'error',
-            error: { code: 'bad_message', message: 'expected {"type":"subscribe","things":["*"]}' },
-          });
+          refuse('bad_message', 'expected {"type":"subscribe","things":["*"]}');
+          return;
+        }
+        const extra = Object.keys(parsed).filter((key) => !MESSAGE_FIELDS.has(key));
+        if (extra.length) {
+          refuse(
+            'bad_message',
+            `unknown field ${extra.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}: the stream is filtered by thing only, {"type":"subscribe","things":[ids or "*"],"snapshot"?:true}`,
+          );
           return;
         }
         if (parsed.type === 'unsubscribe') {
@@ -71,10 +82,22 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           things.length > MAX_SUBSCRIBED_THINGS ||
           !things.every((t) => typeof t === 'string')
         ) {
-          send({
-            type: 'error',
-            error: { code: 'bad_message', message: 'things must be a list of thing ids or ["*"]' },
-          });
+          refuse('bad_message', 'things must be a list of thing ids or ["*"]');
+          return;
+        }
+        // A misspelt id would otherwise be a subscription that silently never says anything. A
+        // thing a guest was not given is, to them, a thing that does not exist.
+        const unknown = (things as string[]).filter(
+          (id) => id !== '*' && (!ctx.twins.get(householdId, id) || !visible(id)),
+        );
+        if (unknown.length) {
+          refuse(
+            'not_found',
+            `no thing ${unknown
+              .slice(0, 5)
+              .map((id) => JSON.stringify(id.slice(0, 128)))
+              .join(', ')} in your household: subscribe to ids from GET /api/things, or ["*"]`,
+          );
           return;
         }
         subscribed = things.includes('*') ? 'all' : new Set(things as string[]);

@@ -4,6 +4,7 @@ import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
 import { EVENT_LIMIT, HISTORY_LIMIT } from '../store/store.ts';
+import { EVENT_TYPES, parseEventTypes } from './event-types.ts';
 import { type ApiContext, principalOf } from './server.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
@@ -47,6 +48,13 @@ export function parseTime(value: unknown, name: string): number | undefined {
   if (!Number.isFinite(ms))
     throw badRequest(`${name} must be an ISO 8601 time, got ${JSON.stringify(value.slice(0, 40))}`);
   return ms;
+}
+
+/** A range whose start is after its end is a mistake, not a question whose answer is empty. */
+function checkOrder(start: number | undefined, end: number | undefined, startName: string, endName: string): void {
+  if (start !== undefined && end !== undefined && start > end) {
+    throw badRequest(`${startName} must not be after ${endName}`);
+  }
 }
 
 function twinFor(ctx: ApiContext, request: FastifyRequest, id: string): Twin {
@@ -212,7 +220,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       }
       const from = parseTime(query.from, 'from');
       const to = parseTime(query.to, 'to');
-      if (from !== undefined && to !== undefined && from > to) throw badRequest('from must not be after to');
+      checkOrder(from, to, 'from', 'to');
       const after = query.after === undefined ? undefined : parseCursor(query.after);
       const limit = query.limit ?? HISTORY_LIMIT.default;
       // Read your own writes, as /api/events does.
@@ -253,7 +261,11 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
           properties: {
             since: { type: 'string', maxLength: 64 },
             until: { type: 'string', maxLength: 64 },
-            type: { type: 'string', maxLength: 200 },
+            type: {
+              type: 'string',
+              maxLength: 200,
+              description: `Comma-separated event types: ${EVENT_TYPES.join(', ')}`,
+            },
             thing: { type: 'string', maxLength: 128 },
             limit: { type: 'integer', minimum: 1, maximum: 10000 },
             after: { type: 'string', maxLength: 300 },
@@ -272,6 +284,8 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       };
       const since = parseTime(query.since, 'since');
       const until = parseTime(query.until, 'until');
+      checkOrder(since, until, 'since', 'until');
+      const types = parseEventTypes(query.type);
       const after = query.after === undefined ? undefined : parseCursor(query.after);
       const limit = query.limit ?? EVENT_LIMIT.default;
       // Read your own writes: what the hub has seen is in the answer even before its batch is due.
@@ -282,7 +296,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         householdId: principalOf(request).householdId,
         since,
         until,
-        types: query.type ? query.type.split(',').filter(Boolean) : undefined,
+        types,
         thing: query.thing,
         limit,
         after,

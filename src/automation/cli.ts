@@ -23,8 +23,9 @@ const LONG_RANGE_MS = 86_400_000;
 
 /**
  * `triad replay RULE.yaml --from … --to …`: runs the file's rules against the recorded history
- * of the data folder (or PostgreSQL), prints `{"runs": [...]}` on stdout, sends nothing.
- * Returns the process exit code.
+ * of the data folder (or PostgreSQL), prints `{"runs": [...]}` on stdout, sends nothing. It
+ * judges every trigger in the range (it holds up no hub), but stops at REPLAY_MAX_RUNS runs, as
+ * the API does, with `until`. Returns the process exit code.
  */
 export async function runReplayCommand(args: ReplayCommandArgs): Promise<number> {
   const err = args.progress ?? process.stderr;
@@ -69,7 +70,13 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
       location,
       onProgress: bar ?? undefined,
     });
-    if (bar) bar(result.events, to, true);
+    // A replay that stopped at its bound on runs says so where a person reading the bar looks.
+    if (bar) bar(result.events, result.until ? Date.parse(result.until) : to, true);
+    if (result.until) {
+      err.write(
+        `triad replay: stopped at its bound on runs; the ${result.runs.length} runs are those of a replay up to ${result.until}\n`,
+      );
+    }
     out.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
   } finally {

@@ -26,7 +26,10 @@ export interface ReplayOptions {
   location: GeoPoint | null;
   /** Called after each page with the events replayed so far and the time reached. */
   onProgress?(events: number, at: number): void;
-  /** Runs kept in the answer; past this the result says it was truncated. */
+  /**
+   * Runs ended after which the replay stops where it got to, truncated, with `until` saying
+   * where: what bounds the answer's size. REPLAY_MAX_RUNS when absent.
+   */
   maxRuns?: number;
   /**
    * Triggers judged (runs, and those whose conditions failed or a mode skipped) after which the
@@ -53,9 +56,19 @@ export interface ReplayResult {
   conditionFailed: number;
   skipped: number;
   truncated: boolean;
-  /** Where the replay stopped short of `to` (maxTriggers reached), as an ISO time; absent when it did not. */
+  /**
+   * Where the replay stopped short of `to` (maxTriggers or maxRuns reached), as an ISO time: the
+   * runs are exactly those of a replay whose `to` was this time. Absent when it did not stop short.
+   */
   until?: string;
 }
+
+/**
+ * Runs one replay returns at most (it stops there, truncated, with `until`): each run carries its
+ * whole trace, ~1 KB for a one-step rule, so this keeps an answer near 20 MB. A week of a rule on
+ * a one-minute cron (10,080 runs) fits.
+ */
+export const REPLAY_MAX_RUNS = 20_000;
 
 /** Timers fired in a row after which a replay lets the hub's other work in (see advance). */
 const FIRES_PER_TURN = 500;
@@ -121,7 +134,7 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   const clock = new ReplayClock(from);
   const state = new Map<string, Map<string, unknown>>();
   const runs: ReplayRun[] = [];
-  const maxRuns = options.maxRuns ?? 1000;
+  const maxRuns = options.maxRuns ?? REPLAY_MAX_RUNS;
   const result: ReplayResult = { runs, events: 0, conditionFailed: 0, skipped: 0, truncated: false };
   /** Traces of runs not yet ended: those still waiting when the range ends are reported as they stand. */
   const unfinished = new Map<string, Trace>();
@@ -153,13 +166,17 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   };
   let judged = 0;
   const maxTriggers = options.maxTriggers ?? Number.POSITIVE_INFINITY;
-  const full = () => judged >= maxTriggers;
+  // When a bound is reached the replay still finishes the millisecond it is in (other timers and
+  // events of that instant), so that `until` is a time up to which every trigger was judged.
+  let stopAt = Number.POSITIVE_INFINITY;
   const record = (trace: Trace) => {
     judged++;
     if (trace.status === 'condition_failed') result.conditionFailed++;
     else if (trace.status === 'skipped') result.skipped++;
-    else if (runs.length < maxRuns) runs.push(toRun(trace));
-    else result.truncated = true;
+    else runs.push(toRun(trace));
+    if (stopAt === Number.POSITIVE_INFINITY && (judged >= maxTriggers || runs.length >= maxRuns)) {
+      stopAt = clock.now();
+    }
   };
   const runtime = new AutomationRuntime({ world, dryRun: true, onRunEnd: record });
   for (const value of await options.source.initial()) {
@@ -181,21 +198,22 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   // turn of the event loop now and then, the hub answered nothing else until the replay ended.
   let fired = 0;
   const advance = async (time: number) => {
-    while (!full() && clock.fireNext(time)) {
+    while (clock.fireNext(Math.min(time, stopAt))) {
       if (runtime.busy) await settle();
       if (++fired % FIRES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    if (!full()) clock.set(time);
+    clock.set(Math.min(time, stopAt));
   };
   const wantsEvents = options.rules.some(
     (rule) => rule.triggers.some((t) => t.type === 'event') || rule.lists.flat().some((a) => a.type === 'wait'),
   );
   pages: for await (const page of options.source.pages({ events: wantsEvents })) {
     for (const event of page) {
-      if (full()) break pages;
       if (event.ts < from || event.ts > to) continue;
       if (clock.nextDue() <= event.ts) await advance(event.ts);
-      else clock.set(event.ts);
+      // A bound reached before this event (here or in the timers just fired) ends the replay.
+      if (event.ts > stopAt) break pages;
+      clock.set(event.ts);
       if (event.type === 'state') apply(state, event);
       runtime.handle(event);
       if (runtime.busy) await settle();
@@ -205,11 +223,12 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   }
   await advance(to);
   await settle();
-  if (full() && clock.now() < to) {
+  if (stopAt < to) {
     result.truncated = true;
-    result.until = new Date(clock.now()).toISOString();
+    result.until = new Date(stopAt).toISOString();
   }
-  // Runs still in a delay or wait when the range ends are reported as they stand.
+  // Runs still in a delay or wait when the range (or the replay) ends are reported as they stand:
+  // they were triggered in it, so leaving them out would claim less than it judged.
   for (const trace of unfinished.values()) if (trace.status === 'waiting' || trace.status === 'running') record(trace);
   await runtime.stop();
   runs.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));

@@ -6,11 +6,20 @@ import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { REPLAY_MAX_TRIGGERS } from '../../src/automation/engine.ts';
 import { type ReplayResult, runReplayCommand } from '../../src/automation/index.ts';
+import { parseRule } from '../../src/automation/parse/rule.ts';
+import { memorySource, REPLAY_MAX_RUNS, replayRules } from '../../src/automation/replay.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
-import { advance, FAN_RULE_YAML, MIN, startTestHub, type TestHub } from './helpers.ts';
+import { vocabularyActions, vocabularyProperties } from '../../src/model/thing.ts';
+import { advance, FAN_RULE_YAML, HOME, MIN, startTestHub, type TestHub } from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 const iso = (ms: number) => new Date(ms).toISOString();
+
+const EVERY_MINUTE = {
+  id: 'every-minute',
+  triggers: [{ trigger: 'cron', pattern: '* * * * *' }],
+  actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
+};
 
 const DELAY_RULE = {
   id: 'fan-for-a-while',
@@ -134,19 +143,42 @@ describe('automations: replay over recorded history', () => {
     );
   });
 
-  it('stops a replay that would judge too many triggers where it got to, and the hub answers meanwhile', async () => {
-    const everyMinute = {
-      id: 'every-minute',
-      triggers: [{ trigger: 'cron', pattern: '* * * * *' }],
-      actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
+  it('returns every run of a week of a one-minute cron, not truncated', async () => {
+    const weekFrom = Date.parse('2026-11-01T00:00:00Z');
+    const weekTo = Date.parse('2026-11-08T00:00:00Z');
+    const { status, body } = await replay(t, EVERY_MINUTE, weekFrom, weekTo);
+    assert.equal(status, 200);
+    assert.equal(body.runs.length, 7 * 24 * 60, 'one run a minute, the first at 00:01 and the last at `to`');
+    assert.equal(body.runs[0].at, '2026-11-01T00:01:00.000Z');
+    assert.equal(body.runs.at(-1)?.at, '2026-11-08T00:00:00.000Z');
+    assert.equal(body.truncated, false);
+    assert.equal(body.until, undefined);
+  });
+
+  it('stops at the bound on triggers judged, runs or not, and says where', async () => {
+    // Someone was home all along, so every minute is judged and none is a run.
+    const whenAway = {
+      ...EVERY_MINUTE,
+      id: 'every-minute-when-away',
+      conditions: [{ condition: 'state', thing: 'household', property: 'presence.anyone_home', state: false }],
     };
+    const start = T0 + 60 * MIN;
+    const { status, body } = await replay(t, whenAway, start, start + 60 * 86_400_000);
+    assert.equal(status, 200);
+    assert.equal(body.runs.length, 0);
+    assert.equal(body.conditionFailed, REPLAY_MAX_TRIGGERS);
+    assert.equal(body.truncated, true);
+    assert.equal(body.until, iso(start + REPLAY_MAX_TRIGGERS * MIN), 'the minute of the last trigger judged');
+  });
+
+  it('stops a replay with too many runs where its runs end, and the hub answers meanwhile', async () => {
     // Ten years of a one-minute cron: five million runs, which once ran the hub out of memory.
     const tenYears = 10 * 365 * 24 * 60 * MIN;
     // Health checks answered while the replay was still running: none if it held the event loop.
     let answeredDuring = 0;
     let done = false;
     const started = performance.now();
-    const replaying = replay(t, everyMinute, T0 - tenYears, T0).finally(() => {
+    const replaying = replay(t, EVERY_MINUTE, T0 - tenYears, T0).finally(() => {
       done = true;
     });
     await new Promise((r) => setTimeout(r, 50));
@@ -158,9 +190,11 @@ describe('automations: replay over recorded history', () => {
     const { status, body } = await replaying;
     assert.equal(status, 200);
     assert.equal(body.truncated, true);
-    assert.equal(body.runs.length, 1000, 'the runs kept in the answer');
+    assert.equal(body.runs.length, REPLAY_MAX_RUNS, 'the runs kept in the answer');
     const until = Date.parse(body.until ?? '');
-    assert.equal(until, T0 - tenYears + REPLAY_MAX_TRIGGERS * MIN, 'it says where it stopped: one trigger a minute');
+    assert.equal(until, T0 - tenYears + REPLAY_MAX_RUNS * MIN, 'it says where it stopped: one run a minute');
+    assert.equal(body.runs.at(-1)?.at, body.until, 'the runs are complete up to `until`, and none is past it');
+    assert.equal(new Set(body.runs.map((r) => r.at)).size, REPLAY_MAX_RUNS, 'one run for each minute up to it');
     assert.ok(
       answeredDuring > 0,
       `the hub answered ${answeredDuring} health checks during the ${Math.round(performance.now() - started)} ms replay`,
@@ -185,6 +219,71 @@ describe('automations: replay over recorded history', () => {
     assert.equal(response.status, 400);
     const ids = ((await (await t.api('/api/automations')).json()) as Array<{ id: string }>).map((r) => r.id);
     assert.ok(!ids.includes('draft') && !ids.includes('fan-for-a-while'), 'a replayed draft is never saved');
+  });
+});
+
+describe('automations: replay bounds, exactly', () => {
+  const fan = {
+    id: 'fan',
+    householdId: HOME,
+    kind: 'device' as const,
+    name: 'Fan',
+    adapter: 'test',
+    properties: vocabularyProperties(['switch.on']),
+    actions: vocabularyActions('switch'),
+    createdAt: iso(T0),
+    updatedAt: iso(T0),
+  };
+  const rule = (doc: Record<string, unknown>) =>
+    parseRule(doc, { householdId: HOME, thing: () => fan, hasLocation: false, origin: { kind: 'draft' } });
+  const run = (rules: ReturnType<typeof rule>[], maxRuns: number, to = T0 + 86_400_000) =>
+    replayRules({
+      rules,
+      householdId: HOME,
+      from: T0,
+      to,
+      source: memorySource([], []),
+      thing: () => fan,
+      location: null,
+      maxRuns,
+    });
+  const cron = (id: string, actions: unknown[]) =>
+    rule({ id, mode: 'parallel', max: 100, triggers: [{ trigger: 'cron', pattern: '* * * * *' }], actions });
+
+  it('finishes the minute it reached the bound in: two rules due then both run, and `until` is that minute', async () => {
+    const on = [{ action: 'turn_on', thing: 'fan' }];
+    const result = await run([cron('first', on), cron('second', on)], 101);
+    assert.equal(result.runs.length, 102, 'the 101st run ended at +51 min, and so did the 102nd');
+    assert.equal(result.until, iso(T0 + 51 * MIN));
+    assert.deepEqual(
+      result.runs.slice(-2).map((r) => [r.rule, r.at]),
+      [
+        ['first', iso(T0 + 51 * MIN)],
+        ['second', iso(T0 + 51 * MIN)],
+      ],
+    );
+  });
+
+  it('reports runs still in a delay when it stops, as they stood, since they were triggered before `until`', async () => {
+    const slow = cron('slow', [
+      { action: 'turn_on', thing: 'fan' },
+      { delay: '5m' },
+      { action: 'turn_off', thing: 'fan' },
+    ]);
+    const result = await run([slow], 100);
+    // The 100th run ends at +105 min (triggered at +100); those of +101 to +105 are in their delay.
+    assert.equal(result.until, iso(T0 + 105 * MIN));
+    const waiting = result.runs.filter((r) => r.status === 'waiting');
+    assert.deepEqual(
+      waiting.map((r) => r.at),
+      [101, 102, 103, 104, 105].map((m) => iso(T0 + m * MIN)),
+    );
+    assert.equal(result.runs.length, 105, 'every trigger up to `until` is there, once');
+    // What it returned is what a replay that ended at `until` returns: no more, no less.
+    const upToUntil = await run([slow], Number.POSITIVE_INFINITY, T0 + 105 * MIN);
+    assert.equal(upToUntil.truncated, false);
+    const view = (r: ReplayResult) => r.runs.map((x) => [x.at, x.status, x.actions.map((a) => a.action)]);
+    assert.deepEqual(view(result), view(upToUntil));
   });
 });
 
@@ -240,6 +339,29 @@ describe('automations: `triad replay` (runReplayCommand)', () => {
     assert.ok(lines.length >= 1);
     assert.match(lines.at(-1) ?? '', /^replay \[#{30}\] 100% {2}\d+ events$/);
     assert.equal((JSON.parse(stdout) as ReplayResult).runs.length, 2);
+  });
+
+  it('stops at the bound on runs as the API does: `until`, a bar that ends there, and a line saying so', async () => {
+    const cronFile = join(dataDir, 'drafts', 'every-minute.yaml');
+    await writeFile(cronFile, YAML.stringify(EVERY_MINUTE));
+    const start = Date.parse('2026-11-01T00:00:00Z');
+    const { code, stdout, stderr } = await command({
+      file: cronFile,
+      from: iso(start),
+      to: iso(start + 21 * 86_400_000),
+    });
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout) as ReplayResult;
+    assert.equal(result.runs.length, REPLAY_MAX_RUNS);
+    assert.equal(result.truncated, true);
+    assert.equal(result.until, iso(start + REPLAY_MAX_RUNS * MIN));
+    assert.equal(result.runs.at(-1)?.at, result.until);
+    const lines = stderr.trim().split('\n');
+    assert.match(lines.at(-2) ?? '', /^replay \[#+\.+\] {2}66% /, 'the bar stops where the replay did');
+    assert.equal(
+      lines.at(-1),
+      `triad replay: stopped at its bound on runs; the ${REPLAY_MAX_RUNS} runs are those of a replay up to ${result.until}`,
+    );
   });
 
   it('exits 2 with a message for bad times or a broken rule file, naming file, line and field', async () => {

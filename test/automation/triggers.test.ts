@@ -220,7 +220,7 @@ describe('automations: MQTT and webhook triggers', () => {
     }
   });
 
-  it('webhook: fires with the body as trigger data, only with a valid token, and 400 for an unknown id', async () => {
+  it('webhook: fires with the body as trigger data, only with a valid token, and 404 for an unknown id', async () => {
     const t = await startTestHub({ clock: new VirtualClock(T0) });
     hubs.push(t);
     await postRule(t, {
@@ -245,7 +245,13 @@ describe('automations: MQTT and webhook triggers', () => {
     assert.equal(runs[0].steps[0].detail, 'Ben');
 
     const unknown = await t.api('/api/automations/webhooks/no-such-hook-123', { method: 'POST', body });
-    assert.equal(unknown.status, 400);
-    assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'no_such_webhook');
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(await unknown.json(), {
+      error: { code: 'not_found', message: 'no enabled rule has webhook id "no-such-hook-123"' },
+    });
+    // A rule switched off no longer answers to its id either, and its run count stays as it was.
+    assert.equal((await t.api('/api/automations/garden-button/disable', { method: 'POST' })).status, 200);
+    assert.equal((await t.api(path, { method: 'POST', body })).status, 404);
+    assert.equal((await tracesOf(t, 'garden-button')).length, 1);
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../api/server.ts';
 import { parseTime } from '../../api/things.ts';
-import { badRequest } from '../../core/errors.ts';
+import { badRequest, HubError } from '../../core/errors.ts';
 import type { AutomationEngine } from '../engine.ts';
 import { describeProblem } from '../parse/errors.ts';
 import type { RuleEntry } from './catalogue.ts';
@@ -85,8 +85,9 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
     async (request) => {
       const { id } = request.params as { id: string };
       const fired = engine.webhook(principalOf(request).householdId, id, request.body ?? {});
+      // The id names the resource the caller asked for: one no enabled rule has is not found.
       if (fired.length === 0)
-        throw badRequest(`no enabled rule has webhook id ${JSON.stringify(id)}`, 'no_such_webhook');
+        throw new HubError(404, 'not_found', `no enabled rule has webhook id ${JSON.stringify(id)}`);
       return { fired };
     },
   );
