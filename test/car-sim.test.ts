@@ -1,16 +1,23 @@
 import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
+import { createLogger } from '../src/core/log.ts';
 import { distanceMetres } from '../src/people/geo.ts';
-import { SimulatedCar } from '../src/sim/car/car.ts';
+import { SimulatedCar, savedCarFrom } from '../src/sim/car/car.ts';
 import { chargePowerKw, secondsToReach, tractionPowerW } from '../src/sim/car/physics.ts';
 import { DEMO_WORK } from '../src/sim/car/route.ts';
 import { DEMO_HOME } from '../src/sim/people.ts';
+import { SavedStateFile } from '../src/sim/saved-state.ts';
+import { tempDir } from './helpers/hub-process.ts';
 
 /** The car simulator on its own: physics and a commuting day on the virtual clock. */
 
 const value = (car: SimulatedCar, path: string) => car.read(path)?.value;
 const num = (car: SimulatedCar, path: string) => Number(value(car, path));
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 describe('car simulator', () => {
   it('uses more energy per kilometre at motorway speed and in the cold', () => {
@@ -103,5 +110,70 @@ describe('car simulator', () => {
     await clock.advance(14 * 60_000);
     assert.ok(cold < 10 && num(car, 'Vehicle.Cabin.HVAC.AmbientAirTemperature') > 21);
     car.stop();
+  });
+
+  it('made again from what it saved mid-drive, carries on: same odometer, charge, place on the road', async () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T07:55:00Z'));
+    const first = new SimulatedCar({ clock, level: 60 });
+    first.start();
+    await clock.advance(8 * 60_000);
+    assert.ok(first.isDriving, 'on the way to work');
+    const saved = first.saved();
+    first.stop();
+    // Through JSON, as the demo's state file keeps it.
+    const read = savedCarFrom(JSON.parse(JSON.stringify(saved)));
+    assert.ok(read, 'a saved car reads back');
+
+    const later = new VirtualClock(clock.now() + 3_600_000);
+    const second = new SimulatedCar({ clock: later, resume: read });
+    assert.equal(num(second, 'Vehicle.TraveledDistance'), Math.round(saved.odometer));
+    assert.equal(num(second, 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current'), round1(saved.level));
+    const at = {
+      latitude: num(second, 'Vehicle.CurrentLocation.Latitude'),
+      longitude: num(second, 'Vehicle.CurrentLocation.Longitude'),
+    };
+    assert.ok(distanceMetres(at, saved.position) < 5, 'where it was on the road');
+    assert.equal(num(second, 'Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy'), round2(saved.chargedKwh));
+    second.start();
+    await later.advance(20 * 60_000);
+    assert.equal(second.isDriving, false);
+    const parked = {
+      latitude: num(second, 'Vehicle.CurrentLocation.Latitude'),
+      longitude: num(second, 'Vehicle.CurrentLocation.Longitude'),
+    };
+    assert.ok(distanceMetres(parked, DEMO_WORK) < 20, 'finished the drive to work');
+    assert.ok(num(second, 'Vehicle.TraveledDistance') > saved.odometer, 'the odometer only counts up');
+    second.stop();
+  });
+
+  it('refuses a saved car it cannot trust, so a damaged file means a fresh car, not nonsense', () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T12:00:00Z'));
+    const good = new SimulatedCar({ clock }).saved();
+    assert.ok(savedCarFrom(good));
+    for (const bad of [
+      null,
+      'car',
+      { ...good, odometer: -1 },
+      { ...good, level: 140 },
+      { ...good, position: { latitude: 'x', longitude: 4 } },
+      { ...good, place: 'moon' },
+      { ...good, place: null, drive: null },
+      { ...good, chargeLimit: Number.NaN },
+    ])
+      assert.equal(savedCarFrom(bad), null, JSON.stringify(bad));
+  });
+
+  it('keeps its state file whole: written by rename, read back, and a broken one starts afresh', async () => {
+    const dir = await tempDir();
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', sink: (line) => lines.push(line.message) });
+    const file = new SavedStateFile(join(dir, 'demo-state.json'), log);
+    assert.deepEqual(await file.read(), {}, 'nothing saved yet');
+    await Promise.all([file.write({ n: 1 }), file.write({ n: 2 })]);
+    assert.deepEqual(await file.read(), { n: 2 }, 'saves land in order');
+    assert.deepEqual(await readdir(dir), ['demo-state.json'], 'no temporary file left');
+    await writeFile(file.path, '{"n": 3');
+    assert.deepEqual(await file.read(), {});
+    assert.ok(lines.some((line) => /starting afresh/.test(line)));
   });
 });

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { buildBundle, chooseBuild, freshBundle, ROOT } from '../scripts/cli-bundle.mjs';
 import { eventually, type HubProcess, startHubProcess } from './helpers/hub-process.ts';
+import { assertOneLineError, runTriad } from './helpers/run-cli.ts';
 
 /**
  * The command line bundled by `npm install` (scripts/cli-bundle.mjs): bin/triad.js runs it only
@@ -16,11 +17,24 @@ import { eventually, type HubProcess, startHubProcess } from './helpers/hub-proc
  */
 describe('the bundled command line', () => {
   let dir: string;
+  /** Runs the test's bundle the way bin/triad.js runs one (the same two calls). */
+  let launcher: string;
   before(async () => {
     // Inside the checkout (in its git-ignored .tmp/), where the bundle's imports find node_modules.
     await mkdir(join(ROOT, '.tmp'), { recursive: true });
     dir = await mkdtemp(join(ROOT, '.tmp', 'bundle-'));
     await buildBundle(dir);
+    launcher = join(dir, 'launch.mjs');
+    const bundler = pathToFileURL(join(ROOT, 'scripts/cli-bundle.mjs')).href;
+    await writeFile(
+      launcher,
+      [
+        `const { chooseBuild, runCommandLine } = await import(${JSON.stringify(bundler)});`,
+        `const build = chooseBuild({}, ${JSON.stringify(dir)});`,
+        "if (build.kind !== 'bundle') throw new Error('the test bundle is not fresh');",
+        'await runCommandLine(build, process.argv);',
+      ].join('\n'),
+    );
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -78,21 +92,27 @@ describe('the bundled command line', () => {
     assert.ok(freshBundle(dir), 'fresh again with its own manifest');
   });
 
+  it('says what is wrong with a flag or a data folder in one line, with no stack trace', async () => {
+    const cwd = await mkdtemp(join(ROOT, '.tmp', 'cli-'));
+    try {
+      const range = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z'];
+      const cases: Array<[string[], RegExp]> = [
+        [['replay', 'r.yaml', ...range], /default data folder .*triad-data does not exist; .*--data DIR/],
+        [['sim', 'car', '--viss-port', 'abc'], /--viss-port must be a port number \(0–65535\), got "abc"/],
+        [['sim', 'car', '--viss-port', '0', '--speedup', '-3'], /--speedup must be a number above 0/],
+        [['start', '--http-port', 'abc'], /--http-port must be a port number/],
+      ];
+      for (const [args, pattern] of cases)
+        assertOneLineError(await runTriad(args, { entry: launcher, cwd }), pattern, `triad ${args.join(' ')}`);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  });
+
   describe('a hub run from it', () => {
     let hub: HubProcess;
     before(async () => {
-      // Started the way bin/triad.js starts it (the same two calls), from the test's own copy.
-      const launcher = join(dir, 'launch.mjs');
-      const bundler = pathToFileURL(join(ROOT, 'scripts/cli-bundle.mjs')).href;
-      await writeFile(
-        launcher,
-        [
-          `const { chooseBuild, runCommandLine } = await import(${JSON.stringify(bundler)});`,
-          `const build = chooseBuild({}, ${JSON.stringify(dir)});`,
-          "if (build.kind !== 'bundle') throw new Error('the test bundle is not fresh');",
-          'await runCommandLine(build, process.argv);',
-        ].join('\n'),
-      );
+      // Started the way bin/triad.js starts it, from the test's own copy.
       hub = await startHubProcess({ entry: launcher, args: ['--mqtt-port', '0', '--demo'] });
     });
     after(async () => {

@@ -44,3 +44,118 @@ describe('the demo', () => {
     assert.ok(errands.parkMs > DEFAULT_STOP_GRACE_MS, `${errands.parkMs} ms against ${DEFAULT_STOP_GRACE_MS}`);
   });
 });
+
+/** Refused with a ConfigError whose message matches every pattern. */
+async function refuses(promise: Promise<unknown>, ...patterns: RegExp[]): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof ConfigError, `a ConfigError, not ${String(error)}`);
+    for (const pattern of patterns) assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+describe('config file: every key is checked and named', () => {
+  it('names the file and the key of a bad value, not the flag', async () => {
+    const port = await configFile({ http: { port: 'abc' } });
+    await refuses(
+      resolveOptions({ config: port }),
+      new RegExp(`config file ${port}`),
+      /http\.port must be a port/,
+      /"abc"/,
+    );
+    await assert.rejects(resolveOptions({ config: port }), (error: Error) => !/--http-port/.test(error.message));
+    const level = await configFile({ logLevel: 'loud' });
+    await refuses(loadConfigFile(level), new RegExp(`config file ${level}`), /logLevel must be one of debug, info/);
+  });
+
+  it('refuses an unknown key, naming the keys it knows and the one a typo meant', async () => {
+    await refuses(loadConfigFile(await configFile({ bogus: 1 })), /unknown key bogus/, /data, http, mqtt, tls, store/);
+    await refuses(
+      loadConfigFile(await configFile({ mqtt: { prot: 1884 } })),
+      /unknown key mqtt\.prot/,
+      /did you mean mqtt\.port\?/,
+      /under mqtt are url, port/,
+    );
+    await refuses(loadConfigFile(await configFile({ rateLimits: { api: { bust: 5 } } })), /rateLimits\.api\.bust/);
+  });
+
+  it('checks the range of every numeric setting', async () => {
+    const bad: Array<[string, unknown]> = [
+      ['http.port', { http: { port: 70_000 } }],
+      ['mqtt.port', { mqtt: { port: -1 } }],
+      ['mqtt.tlsPort', { mqtt: { tlsPort: 8883.5 } }],
+      ['commandTimeoutMs', { commandTimeoutMs: -5 }],
+      ['commandTimeoutMs', { commandTimeoutMs: 0 }],
+      ['commandTimeoutMs', { commandTimeoutMs: 'soon' }],
+      ['rateLimits.api.burst', { rateLimits: { api: { burst: 0, perSecond: 1 } } }],
+      ['rateLimits.signIn.perSecond', { rateLimits: { signIn: { burst: 5, perSecond: -1 } } }],
+    ];
+    for (const [key, body] of bad)
+      await refuses(loadConfigFile(await configFile(body)), new RegExp(`${key.replaceAll('.', '\\.')} must be`));
+    await refuses(
+      loadConfigFile(await configFile({ rateLimits: { api: { burst: 5 } } })),
+      /rateLimits\.api needs both burst and perSecond/,
+    );
+  });
+
+  it('checks types and combinations: booleans, addresses, the store kind against its keys', async () => {
+    await refuses(loadConfigFile(await configFile({ demo: 'yes' })), /demo must be true or false/);
+    await refuses(
+      loadConfigFile(await configFile({ mqtt: { url: 'http://broker' } })),
+      /mqtt\.url must be an mqtt:\/\//,
+    );
+    await refuses(
+      loadConfigFile(await configFile({ store: { kind: 'sqlite', url: 'postgres://x' } })),
+      /store\.url is for postgres/,
+    );
+    await refuses(loadConfigFile(await configFile({ store: { writer: 'inline' } })), /store\.kind is required/);
+    await refuses(
+      loadConfigFile(await configFile({ mqtt: { url: 'mqtt://127.0.0.1:1884', port: 1885 } })),
+      /mqtt\.url .* exclude each other/,
+    );
+    await refuses(loadConfigFile(await configFile({ http: [8780] })), /http must be a mapping of port, host/);
+  });
+
+  it('takes a good file whole, with what it sets passed to the hub', async () => {
+    const path = await configFile({
+      data: await tempDir(),
+      http: { port: 8781, host: '127.0.0.1' },
+      mqtt: { port: 1884, allowAnonymous: true },
+      household: { name: 'The Smiths' },
+      commandTimeoutMs: 45_000,
+      logLevel: 'warn',
+      rateLimits: { api: { burst: 50, perSecond: 10 } },
+    });
+    const options = await resolveOptions({ config: path });
+    assert.equal(options.http?.port, 8781);
+    assert.equal(options.mqtt?.port, 1884);
+    assert.equal(options.mqtt?.allowAnonymous, true);
+    assert.equal(options.commandTimeoutMs, 45_000);
+    assert.equal(options.logLevel, 'warn');
+    assert.equal(options.householdName, 'The Smiths');
+    assert.deepEqual(options.rateLimits, { api: { burst: 50, perSecond: 10 } });
+    // A flag still wins over the file, and is named as the flag when it is wrong.
+    assert.equal((await resolveOptions({ config: path, httpPort: '9000' })).http?.port, 9000);
+    await refuses(resolveOptions({ config: path, httpPort: '9x' }), /^--http-port must be a port number/);
+  });
+});
+
+describe('start flags', () => {
+  it('refuses bad values naming the flag and what it allows', async () => {
+    const data = await tempDir();
+    await refuses(
+      resolveOptions({ data, logLevel: 'loud' }),
+      /^--log-level must be one of debug, info, warn, error or silent/,
+    );
+    await refuses(resolveOptions({ data, mqttPort: '' }), /^--mqtt-port must be a port number/);
+    await refuses(resolveOptions({ data, pgUrl: 'mysql://db' }), /^--pg-url must be a postgres:\/\//);
+    await refuses(resolveOptions({ data, mqttPort: '1884', mqttUrl: 'mqtt://127.0.0.1:1885' }), /exclude each other/);
+    await refuses(
+      resolveOptions({ data, tlsCert: join(data, 'none.pem'), tlsKey: join(data, 'none.key') }),
+      /^--tls-cert: cannot read .*no such file/,
+    );
+    const file = join(data, 'a-file');
+    await writeFile(file, '');
+    await refuses(resolveOptions({ data: file }), /^--data: .* is a file, not a folder/);
+  });
+});

@@ -11,7 +11,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Command, Report } from '../src/core/events.ts';
 import { createLogger, type LogLine } from '../src/core/log.ts';
 import { validate } from '../src/model/schema.ts';
-import type { Thing } from '../src/model/thing.ts';
+import { type Thing, thingCapabilities } from '../src/model/thing.ts';
 import { needService, services } from './helpers/services.ts';
 
 const HOUSEHOLD = 'home';
@@ -442,6 +442,53 @@ describe('Home Assistant discovery over a real broker', () => {
       assert.deepEqual(thing?.properties['sensor.status'].schema, { type: 'string', maxLength: 255 });
       assert.deepEqual(thing?.actions, {});
       await rig.publish('esphome/office/state', '', true);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test("a battery in % is the vocabulary's battery.level, found by the battery capability", async () => {
+    const rig = await startRig();
+    try {
+      const device = { identifiers: ['z2m_door_sensor'], name: 'Door sensor' };
+      const sensor = (object: string, extra: Record<string, unknown>) =>
+        rig.publish(
+          `${rig.prefix}/sensor/door_sensor/${object}/config`,
+          {
+            name: object,
+            state_topic: 'zigbee2mqtt/Door sensor',
+            value_template: `{{ value_json.${object} }}`,
+            device,
+            ...extra,
+          },
+          true,
+        );
+      await sensor('battery', { device_class: 'battery', unit_of_measurement: '%', entity_category: 'diagnostic' });
+      // A battery's voltage is not its level: it keeps its own name and unit.
+      await sensor('voltage', { device_class: 'voltage', unit_of_measurement: 'mV' });
+      await waitFor(
+        'both sensors',
+        () => Object.keys(rig.hub.things.get('door-sensor')?.properties ?? {}).length === 2,
+      );
+      await rig.adapter.idle();
+      await rig.publish('zigbee2mqtt/Door sensor', { battery: 87, voltage: 2950 });
+      await waitFor('the level', () => rig.hub.value('door-sensor', 'battery.level') === 87);
+      const thing = rig.hub.things.get('door-sensor') as Thing;
+      assert.deepEqual(Object.keys(thing.properties).sort(), ['battery.level', 'sensor.voltage']);
+      assert.deepEqual(thing.properties['battery.level'].schema, {
+        type: 'number',
+        minimum: 0,
+        maximum: 100,
+        unit: '%',
+      });
+      assert.ok(thingCapabilities(thing).includes('battery'), '?capability=battery finds it');
+      assert.equal(rig.hub.value('door-sensor', 'sensor.voltage'), 2950);
+
+      // A "battery" sensor without % (a raw reading) is not taken for a level.
+      await rig.publish(`${rig.prefix}/sensor/door_sensor/battery/config`, '', true);
+      await sensor('battery_raw', { device_class: 'battery', state_class: 'measurement' });
+      await waitFor('the raw battery', () => rig.hub.things.get('door-sensor')?.properties['sensor.battery_raw']);
+      assert.equal(rig.hub.things.get('door-sensor')?.properties['battery.level'], undefined);
     } finally {
       await rig.close();
     }

@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEFAULT_HOUSEHOLD_ID } from '../core/households.ts';
 import { openStore } from '../store/index.ts';
+import type { Store } from '../store/store.ts';
 import { rulesFromFile } from './live/catalogue.ts';
 import { locationFromSettings } from './live/world.ts';
 import { replayRules, storeSource } from './replay.ts';
@@ -40,9 +41,12 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
     err.write('triad replay: --from must not be after --to\n');
     return 2;
   }
-  const store = args.pgUrl
-    ? await openStore({ kind: 'postgres', url: args.pgUrl })
-    : await openStore({ kind: 'sqlite', file: join(resolve(args.data ?? './triad-data'), 'triad.db') });
+  const opened = await openHistory(args);
+  if ('problem' in opened) {
+    err.write(`triad replay: ${opened.problem}\n`);
+    return 2;
+  }
+  const { store } = opened;
   try {
     const householdId = args.household ?? DEFAULT_HOUSEHOLD_ID;
     const things = new Map((await store.listThings(householdId)).map((t) => [t.id, t]));
@@ -81,6 +85,34 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
     return 0;
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The recorded history to replay: the data folder's database, which must already be there (a
+ * replay never makes an empty one), or PostgreSQL. A problem is one line that says what to change.
+ */
+async function openHistory(args: ReplayCommandArgs): Promise<{ store: Store } | { problem: string }> {
+  if (args.pgUrl) {
+    try {
+      return { store: await openStore({ kind: 'postgres', url: args.pgUrl }) };
+    } catch (error) {
+      return { problem: `cannot read history from PostgreSQL (--pg-url): ${(error as Error).message}` };
+    }
+  }
+  const folder = resolve(args.data ?? './triad-data');
+  const named = args.data === undefined ? 'the default data folder' : 'the data folder';
+  const point = "point at the hub's data folder with --data DIR (or at PostgreSQL with --pg-url URL)";
+  const found = await stat(folder).catch(() => null);
+  if (!found) return { problem: `${named} ${folder} does not exist; ${point}` };
+  if (!found.isDirectory()) return { problem: `${folder} is a file, not a data folder; ${point}` };
+  const file = join(folder, 'triad.db');
+  if (!(await stat(file).catch(() => null)))
+    return { problem: `${folder} holds no recorded history (no triad.db); ${point}` };
+  try {
+    return { store: await openStore({ kind: 'sqlite', file }) };
+  } catch (error) {
+    return { problem: `cannot read ${file}: ${(error as Error).message}` };
   }
 }
 

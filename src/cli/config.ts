@@ -1,10 +1,27 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { HubOptions, MqttOptions, StoreChoice } from '../core/hub.ts';
 import type { LogLevel } from '../core/log.ts';
 import { parseVehicleConfig, type VehicleEndpoint } from '../vehicles/index.ts';
 import { DEFAULT_STOP_GRACE_MS } from '../vehicles/trips.ts';
+import {
+  ConfigError,
+  flagValue,
+  mqttUrl,
+  oneOf,
+  portNumber,
+  positiveNumber,
+  postgresUrl,
+  type Setting,
+  shown,
+  text,
+  wholeNumber,
+  yesOrNo,
+} from './settings.ts';
+
+export { ConfigError } from './settings.ts';
 
 /** What `triad start` accepts on its command line; every flag overrides the config file. */
 export interface StartFlags {
@@ -23,7 +40,7 @@ export interface StartFlags {
   tlsKey?: string;
 }
 
-/** The config file's shape (YAML or JSON). */
+/** The config file's shape (YAML or JSON), once loadConfigFile has checked it. */
 interface ConfigFile {
   data?: string;
   http?: { port?: number; host?: string };
@@ -40,19 +57,144 @@ interface ConfigFile {
   rateLimits?: HubOptions['rateLimits'];
 }
 
-export class ConfigError extends Error {}
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-function rateLimitsFrom(value: unknown, path: string): HubOptions['rateLimits'] {
-  if (value === undefined) return undefined;
-  const limits = value as Record<string, unknown>;
-  for (const key of ['api', 'signIn']) {
-    const limit = limits?.[key] as { burst?: unknown; perSecond?: unknown } | undefined;
-    if (limit === undefined) continue;
-    if (!(Number(limit?.burst) > 0) || !(Number(limit?.perSecond) > 0)) {
-      throw new ConfigError(`config file ${path}: rateLimits.${key} needs a positive burst and perSecond`);
+/** A section of the config file: its keys, each a value or a section of its own. */
+interface Section {
+  [key: string]: Setting<unknown> | Section;
+}
+
+const rateLimit: Section = {
+  burst: wholeNumber(1, 1_000_000_000),
+  perSecond: positiveNumber(1_000_000_000),
+};
+
+/** Every key the config file may hold; any other is refused, so a typo (`mqtt.prot`) is not lost. */
+const CONFIG_KEYS: Section = {
+  data: text('a folder'),
+  http: { port: portNumber, host: text('an address or host name') },
+  mqtt: {
+    url: mqttUrl,
+    port: portNumber,
+    host: text('an address or host name'),
+    username: text(),
+    password: text(),
+    allowAnonymous: yesOrNo,
+    tlsPort: portNumber,
+  },
+  tls: { cert: text('a PEM file'), key: text('a PEM file') },
+  store: {
+    kind: oneOf(['sqlite', 'postgres']),
+    file: text('a file'),
+    writer: oneOf(['thread', 'inline']),
+    url: postgresUrl,
+    schema: text('a PostgreSQL schema name (a-z, 0-9 and _)', /^[a-z_][a-z0-9_]{0,62}$/),
+  },
+  household: { name: text('a name of 1 to 100 characters', /^.{1,100}$/su) },
+  demo: yesOrNo,
+  logLevel: oneOf(LOG_LEVELS),
+  // From a second (a round trip to a device) to a day (a car asleep until morning).
+  commandTimeoutMs: wholeNumber(1_000, 86_400_000),
+  // Checked in full by the vehicles' own parser, whose messages name the entry at fault.
+  vehicles: { mustBe: 'a list of {name, viss}', read: (raw) => raw },
+  rateLimits: { api: rateLimit, signIn: rateLimit },
+};
+
+function isSetting(spec: Setting<unknown> | Section): spec is Setting<unknown> {
+  return typeof spec.read === 'function' && typeof spec.mustBe === 'string';
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The known key closest to a misspelt one (one or two letters off), for "did you mean". */
+function closest(key: string, known: string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++)
+        next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
     }
+    return row[b.length];
+  };
+  const best = known.map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) })).sort((a, b) => a.d - b.d)[0];
+  return best && best.d <= 2 ? best.k : undefined;
+}
+
+/** Reads one section of the file into the values Triad uses, refusing unknown keys and bad values. */
+function readSection(value: unknown, spec: Section, path: string[], file: string): Record<string, unknown> {
+  const where = path.join('.');
+  const keys = Object.keys(spec);
+  if (!isMapping(value)) throw new ConfigError(`config file ${file}: ${where} must be a mapping of ${keys.join(', ')}`);
+  const out: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(value)) {
+    const keyPath = [...path, key].join('.');
+    if (!Object.hasOwn(spec, key)) {
+      const guess = closest(key, keys);
+      throw new ConfigError(
+        `config file ${file}: unknown key ${keyPath}${guess ? ` (did you mean ${[...path, guess].join('.')}?)` : ''}; ` +
+          `the keys ${path.length ? `under ${where}` : 'at the top'} are ${keys.join(', ')}`,
+      );
+    }
+    const inner = spec[key];
+    if (!isSetting(inner)) {
+      // `http:` with nothing under it is an empty section.
+      if (raw !== null) out[key] = readSection(raw, inner, [...path, key], file);
+      continue;
+    }
+    const read = inner.read(raw);
+    if (read === undefined)
+      throw new ConfigError(`config file ${file}: ${keyPath} must be ${inner.mustBe}, got ${shown(raw)}`);
+    out[key] = read;
   }
-  return value as HubOptions['rateLimits'];
+  return out;
+}
+
+/** What no single key can say: the store's kind decides its other keys, and so on. */
+function checkCombinations(config: ConfigFile, file: string): void {
+  const refuse = (message: string) => {
+    throw new ConfigError(`config file ${file}: ${message}`);
+  };
+  const store = config.store as Record<string, unknown> | undefined;
+  if (store) {
+    if (store.kind === undefined) refuse('store.kind is required (sqlite or postgres)');
+    if (store.kind === 'postgres' && store.url === undefined) refuse('store.url is required for postgres');
+    for (const key of ['file', 'writer'])
+      if (store.kind === 'postgres' && store[key] !== undefined) refuse(`store.${key} is for sqlite, not postgres`);
+    for (const key of ['url', 'schema'])
+      if (store.kind === 'sqlite' && store[key] !== undefined) refuse(`store.${key} is for postgres, not sqlite`);
+  }
+  for (const [name, limit] of Object.entries(config.rateLimits ?? {})) {
+    if (limit && (limit.burst === undefined || limit.perSecond === undefined))
+      refuse(`rateLimits.${name} needs both burst and perSecond`);
+  }
+  const mqtt = config.mqtt;
+  if (mqtt?.url !== undefined && (mqtt.port !== undefined || mqtt.tlsPort !== undefined))
+    refuse('mqtt.url (an external broker) and mqtt.port or mqtt.tlsPort (the embedded one) exclude each other');
+}
+
+export async function loadConfigFile(path: string): Promise<ConfigFile> {
+  let contents: string;
+  try {
+    contents = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parse(contents);
+  } catch (error) {
+    const firstLine = (error as Error).message.split('\n')[0];
+    throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${firstLine}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isMapping(parsed)) throw new ConfigError(`config file ${path} must hold a mapping`);
+  const config = readSection(parsed, CONFIG_KEYS, [], path) as ConfigFile;
+  checkCombinations(config, path);
+  return config;
 }
 
 function vehiclesFrom(value: unknown, path: string): VehicleEndpoint[] {
@@ -63,75 +205,71 @@ function vehiclesFrom(value: unknown, path: string): VehicleEndpoint[] {
   }
 }
 
-const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
-
-function port(value: string | number | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new ConfigError(`${flag} must be a port number (0–65535), got ${value}`);
-  return n;
+/** Where a setting came from, for errors: the flag when given, else the config file's key. */
+function origin(flag: string, given: unknown, key: string, configPath: string | undefined): string {
+  return given !== undefined || !configPath ? flag : `${key} in config file ${configPath}`;
 }
 
-export async function loadConfigFile(path: string): Promise<ConfigFile> {
-  let text: string;
+/** A data folder may not exist yet (the hub makes it), but a file by that name cannot be one. */
+async function checkDataFolder(dir: string, from: string): Promise<void> {
+  const found = await stat(dir).catch(() => null);
+  if (found && !found.isDirectory()) throw new ConfigError(`${from}: ${dir} is a file, not a folder`);
+}
+
+async function checkReadable(file: string, from: string): Promise<void> {
   try {
-    text = await readFile(path, 'utf8');
+    await access(file, constants.R_OK);
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${from}: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code})`);
   }
-  let parsed: unknown;
-  try {
-    parsed = parse(text);
-  } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(error as Error).message}`);
-  }
-  if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new ConfigError(`config file ${path} must hold a mapping`);
-  const config = parsed as ConfigFile;
-  if (config.store && config.store.kind !== 'sqlite' && config.store.kind !== 'postgres') {
-    throw new ConfigError(`config file ${path}: store.kind must be sqlite or postgres`);
-  }
-  if (
-    config.store?.kind === 'sqlite' &&
-    config.store.writer !== undefined &&
-    config.store.writer !== 'thread' &&
-    config.store.writer !== 'inline'
-  ) {
-    throw new ConfigError(`config file ${path}: store.writer must be thread or inline`);
-  }
-  if (config.store?.kind === 'postgres' && typeof config.store.url !== 'string') {
-    throw new ConfigError(`config file ${path}: store.url is required for postgres`);
-  }
-  return config;
 }
 
 /** Merges the config file and the flags into the hub's options. */
 export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { vehicles?: VehicleEndpoint[] }> {
-  const file = flags.config ? await loadConfigFile(flags.config) : {};
-  const logLevel = (flags.logLevel ?? file.logLevel ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`);
-  const mqttUrl = flags.mqttUrl ?? (flags.mqttPort ? undefined : file.mqtt?.url);
-  if (mqttUrl && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl))
-    throw new ConfigError(`--mqtt-url must start with mqtt:// or mqtts://, got ${mqttUrl}`);
+  const configPath = flags.config;
+  const file = configPath ? await loadConfigFile(configPath) : {};
+  const logLevel = flagValue(oneOf(LOG_LEVELS), '--log-level', flags.logLevel) ?? file.logLevel ?? 'info';
+  const httpPort = flagValue(portNumber, '--http-port', flags.httpPort) ?? file.http?.port;
+  const httpHost = flagValue(text('an address or host name'), '--http-host', flags.httpHost) ?? file.http?.host;
+  const mqttPortFlag = flagValue(portNumber, '--mqtt-port', flags.mqttPort);
+  const mqttUrlFlag = flagValue(mqttUrl, '--mqtt-url', flags.mqttUrl);
+  const mqttsPort = flagValue(portNumber, '--mqtts-port', flags.mqttsPort) ?? file.mqtt?.tlsPort;
+  const pgUrl = flagValue(postgresUrl, '--pg-url', flags.pgUrl);
+  if (mqttPortFlag !== undefined && mqttUrlFlag !== undefined)
+    throw new ConfigError('--mqtt-port (the embedded broker) and --mqtt-url (an external one) exclude each other');
+  // A flag for one kind of broker sets aside the config file's choice of the other.
+  const brokerUrl = mqttUrlFlag ?? (mqttPortFlag !== undefined ? undefined : file.mqtt?.url);
+  if (brokerUrl && flags.mqttsPort !== undefined)
+    throw new ConfigError('--mqtts-port serves the embedded broker; it does not go with an external --mqtt-url');
+
   const tlsCert = flags.tlsCert ?? file.tls?.cert;
   const tlsKey = flags.tlsKey ?? file.tls?.key;
-  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
-  const mqttsPort = port(flags.mqttsPort ?? file.mqtt?.tlsPort, '--mqtts-port');
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    throw new ConfigError('--tls-cert and --tls-key (tls.cert and tls.key in the config file) go together');
+  if (tlsCert) await checkReadable(resolve(tlsCert), origin('--tls-cert', flags.tlsCert, 'tls.cert', configPath));
+  if (tlsKey) await checkReadable(resolve(tlsKey), origin('--tls-key', flags.tlsKey, 'tls.key', configPath));
+
+  if (flags.data !== undefined && flags.data.trim() === '') throw new ConfigError('--data must name a folder');
+  const dataDir = resolve(flags.data ?? file.data ?? './triad-data');
+  await checkDataFolder(
+    dataDir,
+    origin('--data', flags.data, 'data', file.data === undefined ? undefined : configPath),
+  );
+
   return {
-    dataDir: resolve(flags.data ?? file.data ?? './triad-data'),
+    dataDir,
     tls: tlsCert && tlsKey ? { cert: resolve(tlsCert), key: resolve(tlsKey) } : undefined,
-    http: { port: port(flags.httpPort ?? file.http?.port, '--http-port'), host: flags.httpHost ?? file.http?.host },
-    mqtt: mqttUrl
-      ? { url: mqttUrl, username: file.mqtt?.username, password: file.mqtt?.password }
+    http: { port: httpPort, host: httpHost },
+    mqtt: brokerUrl
+      ? { url: brokerUrl, username: file.mqtt?.username, password: file.mqtt?.password }
       : {
-          port: port(flags.mqttPort ?? file.mqtt?.port, '--mqtt-port'),
+          port: mqttPortFlag ?? file.mqtt?.port,
           host: file.mqtt?.host,
           allowAnonymous: flags.mqttAllowAnonymous ?? file.mqtt?.allowAnonymous ?? false,
           tlsPort: mqttsPort,
         },
-    store: flags.pgUrl ? { kind: 'postgres', url: flags.pgUrl } : file.store,
+    store: pgUrl ? { kind: 'postgres', url: pgUrl } : file.store,
     demo: flags.demo ?? file.demo ?? false,
     // Someone trying the demo should see the car drive within seconds, not wait for 08:00, and
     // see its trips: it stands longer than a stop that ends a trip (DEFAULT_STOP_GRACE_MS, 3 min),
@@ -140,7 +278,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
     logLevel,
     commandTimeoutMs: file.commandTimeoutMs,
     householdName: file.household?.name,
-    rateLimits: rateLimitsFrom(file.rateLimits, flags.config ?? ''),
-    vehicles: file.vehicles === undefined ? undefined : vehiclesFrom(file.vehicles, flags.config ?? ''),
+    rateLimits: file.rateLimits,
+    vehicles: file.vehicles === undefined ? undefined : vehiclesFrom(file.vehicles, configPath ?? ''),
   };
 }

@@ -4,7 +4,9 @@ import { HubError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import { runCarSimulatorCommand } from '../sim/car/cli.ts';
 import { createTriad } from '../triad.ts';
-import { ConfigError, resolveOptions, type StartFlags } from './config.ts';
+import { resolveOptions, type StartFlags } from './config.ts';
+import { explainStartFailure } from './failures.ts';
+import { ConfigError, flagValue, isoTime, portNumber, positiveNumber, text } from './settings.ts';
 
 /** The `triad` command. Each subcommand is small: it builds options and hands them to the hub. */
 export function buildProgram(): Command {
@@ -40,12 +42,7 @@ export function buildProgram(): Command {
     .option('--speedup <x>', 'simulated seconds per real second (default 1)')
     .option('--start <iso>', 'simulated time to start at (default now)')
     .action(async (f: { vissPort: string; host?: string; speedup?: string; start?: string }) => {
-      await runCarSimulatorCommand({
-        vissPort: Number(f.vissPort),
-        host: f.host,
-        speedup: f.speedup === undefined ? undefined : Number(f.speedup),
-        start: f.start,
-      });
+      await runCarSimulatorCommand(carSimulatorOptions(f));
     });
 
   program
@@ -64,8 +61,21 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** `triad sim car`'s flags, each checked: a wrong one is refused before anything listens. */
+function carSimulatorOptions(f: { vissPort: string; host?: string; speedup?: string; start?: string }) {
+  const start = flagValue(isoTime, '--start', f.start);
+  return {
+    vissPort: flagValue(portNumber, '--viss-port', f.vissPort) as number,
+    host: flagValue(text('an address or host name'), '--host', f.host),
+    // Up to a simulated day per second: faster, the one-second physics steps pile up.
+    speedup: flagValue(positiveNumber(86_400, 'a number above 0, at most 86,400'), '--speedup', f.speedup),
+    start: start === undefined ? undefined : new Date(start).toISOString(),
+  };
+}
+
 async function start(flags: StartFlags): Promise<void> {
-  const hub = createTriad(await resolveOptions(flags));
+  const options = await resolveOptions(flags);
+  const hub = createTriad(options);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -81,8 +91,9 @@ async function start(flags: StartFlags): Promise<void> {
   try {
     await hub.start();
   } catch (error) {
+    const storeOpened = hub.store !== undefined;
     await hub.stop();
-    throw error;
+    throw explainStartFailure(error, { options, storeOpened });
   }
   const lines = [
     `Triad ${VERSION} is running.`,
@@ -95,14 +106,20 @@ async function start(flags: StartFlags): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/**
+ * Runs the command line. Whatever stops a command is one line on stderr and a non-zero exit: 2
+ * for a value the user gave (a flag, a config key) or a clear failure (a port in use), 1 for
+ * anything else. TRIAD_DEBUG=1 adds the stack, for a report of a bug.
+ */
 export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof HubError) {
-      process.stderr.write(`triad: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
+    const known = error instanceof ConfigError || error instanceof HubError;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`triad: ${message.split('\n')[0]}\n`);
+    if (process.env.TRIAD_DEBUG && process.env.TRIAD_DEBUG !== '0' && error instanceof Error)
+      process.stderr.write(`${error.stack}\n`);
+    process.exit(known ? 2 : 1);
   }
 }

@@ -58,6 +58,43 @@ export function slugify(text: string): string {
   return slug || 'thing';
 }
 
+/**
+ * Letters of their own rather than a base letter with a mark, which NFKD leaves as they are: each
+ * folded as people write it without the letter (Bjørn → bjorn, Æsa → aesa, Strauß → strauss).
+ */
+const OWN_LETTERS: Record<string, string> = {
+  ø: 'o',
+  æ: 'ae',
+  œ: 'oe',
+  ß: 'ss',
+  đ: 'd',
+  ð: 'd',
+  þ: 'th',
+  ł: 'l',
+  ı: 'i',
+  ħ: 'h',
+  ŧ: 't',
+  ŋ: 'n',
+};
+
+/**
+ * The id for a new thing named `name`: its slug with every accented letter folded to its base
+ * letter (`Zoë Ünïcødé` → `zoe-unicode`), the kind itself when the name has no letter or digit
+ * to keep (an emoji: `person`), and the name with its kind after it when the slug is an id kept
+ * for something else (`household` → `household-person`). Only for new things: ids already given
+ * stay as they are, so this may read names better over time without moving anyone.
+ */
+export function idFromName(name: string, kind: ThingKind, reserved: ReadonlySet<string> = new Set()): string {
+  const folded = name
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/./gu, (letter) => OWN_LETTERS[letter] ?? letter);
+  if (!/[a-z0-9]/.test(folded)) return kind;
+  const slug = slugify(folded);
+  return reserved.has(slug) ? `${slug}-${kind}` : slug;
+}
+
 /** Builds the property map for a set of vocabulary properties, e.g. ['light.on', 'light.brightness']. */
 export function vocabularyProperties(names: string[]): Record<string, PropertySpec> {
   const props: Record<string, PropertySpec> = {};

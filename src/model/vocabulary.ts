@@ -86,7 +86,6 @@ export const capabilities = {
       energy: { type: 'number', minimum: 0, unit: 'kWh' },
       contact: bool,
       motion: bool,
-      battery: percent,
     },
     actions: {},
   },

@@ -1,7 +1,7 @@
 import type { HubCore } from '../core/core.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import type { TwinRegistry } from '../core/twin.ts';
-import { slugify, type Thing, vocabularyProperties } from '../model/thing.ts';
+import { idFromName, slugify, type Thing, vocabularyProperties } from '../model/thing.ts';
 import type { Store } from '../store/store.ts';
 import { hashPassword, newPassword } from './credentials.ts';
 import {
@@ -126,7 +126,7 @@ export class PeopleDirectory {
 
   async createPerson(householdId: string, name: string): Promise<Thing> {
     return this.options.core.upsertThing({
-      id: this.freeId(householdId, slugify(name)),
+      id: this.freeId(householdId, idFromName(name, 'person', RESERVED_IDS)),
       householdId,
       kind: 'person',
       name,

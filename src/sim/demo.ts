@@ -1,13 +1,20 @@
 import { createHmac } from 'node:crypto';
+import { join } from 'node:path';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import type { Logger } from '../core/log.ts';
+import { savedCarFrom } from './car/car.ts';
 import { CarSimulator } from './car/simulator.ts';
 import { SimulatedSite } from './charger/site.ts';
 import { SimulatedHome } from './home.ts';
 import { provisionDemoPhones, SimulatedPhones } from './people.ts';
+import { SavedStateFile } from './saved-state.ts';
 
 /** The demo car's name, and the person who drives it (their phone travels in it). */
 const DEMO_CAR = { name: 'Family car', id: 'family-car', driver: 'Alex' };
+
+/** The demo's own state in the data folder (see SavedStateFile), and how often it is saved. */
+export const DEMO_STATE_FILE = 'demo-state.json';
+const SAVE_EVERY_MS = 60_000;
 
 /**
  * The simulated household behind `--demo`: home devices on MQTT, two phones speaking OwnTracks, a
@@ -21,6 +28,11 @@ export class DemoHousehold implements Subsystem {
   private phones: SimulatedPhones | null = null;
   private car: CarSimulator | null = null;
   private site: SimulatedSite | null = null;
+  private stateFile: SavedStateFile | null = null;
+  /** What was saved when the demo last ran; kept for a part that does not start this time. */
+  private saved: Record<string, unknown> = {};
+  private stopSaving: (() => void) | null = null;
+  private clock: HubServices['clock'] | null = null;
 
   /**
    * `phones: false` for a hub without the people subsystem (tests of other parts); `carErrands`
@@ -34,6 +46,9 @@ export class DemoHousehold implements Subsystem {
 
   async listening(hub: HubServices): Promise<void> {
     const log = hub.log.child('demo');
+    this.clock = hub.clock;
+    this.stateFile = new SavedStateFile(join(hub.dataDir, DEMO_STATE_FILE), log);
+    this.saved = await this.stateFile.read();
     this.home = new SimulatedHome({
       brokerUrl: hub.mqttUrl,
       clock: hub.clock,
@@ -45,6 +60,7 @@ export class DemoHousehold implements Subsystem {
     const withSite = (await call(hub, '/api/chargers')).ok;
     await this.startCar(hub, log.child('car'), !withSite);
     if (withSite) await this.startSite(hub, log.child('site'));
+    this.stopSaving = hub.clock.setInterval(() => void this.save(), SAVE_EVERY_MS);
     if (this.options.phones === false) return;
     const phones = await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
     this.phones = new SimulatedPhones({
@@ -60,10 +76,26 @@ export class DemoHousehold implements Subsystem {
   }
 
   async stop(): Promise<void> {
+    this.stopSaving?.();
+    this.stopSaving = null;
     await this.phones?.stop();
     await this.site?.stop();
     await this.car?.stop();
     await this.home?.stop();
+    // Once every part stood still: the last values are the ones the next start goes on from.
+    await this.save();
+  }
+
+  /** Saves what must carry on after a restart: the car, and the charge point's meter. */
+  private async save(): Promise<void> {
+    if (!this.stateFile || !this.clock) return;
+    const meterWh = this.site?.meterWh;
+    await this.stateFile.write({
+      ...this.saved,
+      savedAt: new Date(this.clock.now()).toISOString(),
+      ...(this.car ? { car: this.car.car.saved() } : {}),
+      ...(meterWh !== undefined ? { chargePoint: { meterWh } } : {}),
+    });
   }
 
   /**
@@ -80,6 +112,7 @@ export class DemoHousehold implements Subsystem {
       log,
       selfCharging,
       errands: this.options.carErrands,
+      resume: this.savedCar(log),
     });
     await car.start();
     this.car = car;
@@ -88,6 +121,14 @@ export class DemoHousehold implements Subsystem {
       : await call(hub, '/api/vehicles', 'POST', { name: DEMO_CAR.name, viss: car.url });
     if (!attached.ok) throw new Error(`could not attach the demo car: ${attached.status} ${await attached.text()}`);
     log.info('demo car attached over VISS', { url: car.url });
+  }
+
+  /** The car as it was saved, if it was; a file the car cannot use is said once and set aside. */
+  private savedCar(log: Logger) {
+    if (this.saved.car === undefined) return undefined;
+    const car = savedCarFrom(this.saved.car);
+    if (!car) log.warn('the saved demo car is not one this version can resume; it starts afresh');
+    return car ?? undefined;
   }
 
   /**
@@ -110,10 +151,17 @@ export class DemoHousehold implements Subsystem {
         .slice(0, 32),
       username: hub.demoMqttLogin?.username,
       password: hub.demoMqttLogin?.password,
+      meterWh: savedMeterWh(this.saved.chargePoint),
     });
     this.site = site;
     await site.start();
   }
+}
+
+/** The charge point's saved energy register, if it is one. */
+function savedMeterWh(raw: unknown): number | undefined {
+  const meterWh = (raw as { meterWh?: unknown } | null | undefined)?.meterWh;
+  return typeof meterWh === 'number' && Number.isFinite(meterWh) && meterWh >= 0 ? meterWh : undefined;
 }
 
 /** Calls the hub's API with the owner's token, as the household's own scripts would. */

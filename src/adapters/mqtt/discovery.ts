@@ -515,14 +515,23 @@ function fromCelsius(value: number, unit: string | undefined): number {
   return unit === '°F' || unit === 'F' ? roundTo((value * 9) / 5 + 32, 1) : value;
 }
 
-/** Units a vocabulary sensor accepts, and the factor into the vocabulary's own unit. */
-const SENSOR_UNITS: Record<string, { property: string; factors: Record<string, number> | 'temperature' }> = {
+/**
+ * The vocabulary property each Home Assistant device class lands on, the units it accepts with
+ * the factor into the vocabulary's own unit, and whether the unit must be stated (a battery
+ * sensor without `%` may be a voltage or a raw reading, so only a percentage is `battery.level`).
+ */
+const SENSOR_UNITS: Record<
+  string,
+  { property: string; factors: Record<string, number> | 'temperature'; unitRequired?: boolean }
+> = {
   temperature: { property: 'sensor.temperature', factors: 'temperature' },
   humidity: { property: 'sensor.humidity', factors: { '%': 1 } },
   illuminance: { property: 'sensor.illuminance', factors: { lx: 1 } },
   power: { property: 'sensor.power', factors: { W: 1, kW: 1000, mW: 0.001 } },
   energy: { property: 'sensor.energy', factors: { kWh: 1, Wh: 0.001, MWh: 1000 } },
-  battery: { property: 'sensor.battery', factors: { '%': 1 } },
+  // A device's own battery is the same `battery.level` as a car's or a phone's, so one rule or
+  // `?capability=battery` finds them all.
+  battery: { property: 'battery.level', factors: { '%': 1 }, unitRequired: true },
 };
 
 /** The text of a config value used as a payload; HA configs sometimes give `true` or `1`. */
@@ -868,7 +877,8 @@ function sensorProperty(
         convert: (n) => toCelsius(n, unit),
       };
     }
-    if (factors !== 'temperature' && (unit === undefined || Object.hasOwn(factors, unit))) {
+    const unitFits = (f: Record<string, number>) => (unit === undefined ? !known.unitRequired : Object.hasOwn(f, unit));
+    if (factors !== 'temperature' && unitFits(factors)) {
       const factor = unit === undefined ? 1 : factors[unit];
       return {
         role: known.property,

@@ -43,9 +43,34 @@ export interface SimulatedCarOptions {
    * seconds, whatever the time of day. Off by default (tests and `triad sim car` keep the commute).
    */
   errands?: { firstAfterMs: number; parkMs: number };
+  /** Where a car that ran before left off (see SimulatedCar.saved): it carries on from there. */
+  resume?: SavedCar;
 }
 
 type Place = 'home' | 'work';
+
+/**
+ * What a simulated car keeps across a restart: whatever must not jump back (its odometer and
+ * energy counters) and what a person would notice moving (where it is, its charge).
+ */
+export interface SavedCar {
+  /** m */
+  odometer: number;
+  /** % */
+  level: number;
+  position: GeoPoint;
+  heading: number;
+  /** Parked at home or work, or null while on the road (then `drive` says where to). */
+  place: Place | null;
+  drive: { to: Place; metres: number } | null;
+  cableConnected: boolean;
+  chargeLimit: number;
+  setPoint: number;
+  consumedKwh: number;
+  chargedKwh: number;
+  recentKwhPerKm: number;
+  departedOn: string;
+}
 
 interface Drive {
   route: Route;
@@ -125,6 +150,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.place = atWork ? 'work' : 'home';
     this.position = atWork ? this.routes.toWork.legs.at(-1)!.to : this.routes.toHome.legs.at(-1)!.to;
     if (!atWork) this.cableConnected = true;
+    if (options.resume) this.resumeFrom(options.resume);
     this.charging = this.cableConnected && this.level < this.chargeLimit;
     this.tree = new SignalTree([...this.snapshot(now).keys(), VSS.startStopCharging], VSS_NODES);
     this.publish(now);
@@ -140,6 +166,25 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.cancelTick = null;
     for (const cancel of this.timers) cancel();
     this.timers.clear();
+  }
+
+  /** What the car would carry on from after a restart (see SavedCar). */
+  saved(): SavedCar {
+    return {
+      odometer: this.odometer,
+      level: this.level,
+      position: { ...this.position },
+      heading: this.heading,
+      place: this.place,
+      drive: this.drive ? { to: this.drive.to, metres: this.drive.metres } : null,
+      cableConnected: this.cableConnected,
+      chargeLimit: this.chargeLimit,
+      setPoint: this.setPoint,
+      consumedKwh: this.consumedKwh,
+      chargedKwh: this.chargedKwh,
+      recentKwhPerKm: this.recentKwhPerKm,
+      departedOn: this.departedOn,
+    };
   }
 
   /** Where the car is now, and how it moves: what a passenger's phone would report. */
@@ -235,6 +280,31 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     else return vissErrors.refused(`this car cannot set ${path} remotely`);
     this.publish(this.options.clock.now());
     return null;
+  }
+
+  /** Takes up where a saved car left off; a drive under way goes on from a standstill. */
+  private resumeFrom(saved: SavedCar): void {
+    this.odometer = saved.odometer;
+    this.energyKwh = (saved.level / 100) * CAR.netCapacityKwh;
+    this.consumedKwh = saved.consumedKwh;
+    this.chargedKwh = saved.chargedKwh;
+    this.recentKwhPerKm = saved.recentKwhPerKm;
+    this.chargeLimit = saved.chargeLimit;
+    this.setPoint = saved.setPoint;
+    this.departedOn = saved.departedOn;
+    this.heading = saved.heading;
+    this.place = saved.place;
+    this.position = { ...saved.position };
+    this.cableConnected = saved.cableConnected;
+    if (saved.drive) {
+      const route = saved.drive.to === 'work' ? this.routes.toWork : this.routes.toHome;
+      this.drive = { route, to: saved.drive.to, metres: Math.min(saved.drive.metres, route.metres) };
+      this.place = null;
+      this.position = pointAlong(route, this.drive.metres).position;
+    }
+    // Doors lock as the driver walks away; on the road they stay as the driver left them.
+    if (this.place) for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
+    else for (const door of DOOR_NAMES) this.doorsLocked[door] = false;
   }
 
   private get tickMs(): number {
@@ -409,3 +479,35 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
 }
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+const PLACES = ['home', 'work'];
+
+/**
+ * A saved car read back from a file, or null when it is not one (an older or damaged file): the
+ * car then starts afresh rather than from nonsense.
+ */
+export function savedCarFrom(raw: unknown): SavedCar | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const s = raw as Record<string, unknown>;
+  const number = (value: unknown, min: number, max: number) =>
+    typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
+  const position = s.position as Record<string, unknown> | null | undefined;
+  const drive = s.drive as Record<string, unknown> | null | undefined;
+  const fits =
+    number(s.odometer, 0, 1e10) &&
+    number(s.level, 0, 100) &&
+    number(position?.latitude, -90, 90) &&
+    number(position?.longitude, -180, 180) &&
+    number(s.heading, 0, 360) &&
+    (s.place === null || PLACES.includes(s.place as string)) &&
+    (drive === null || (PLACES.includes(drive?.to as string) && number(drive?.metres, 0, 1e7))) &&
+    (s.place === null) !== (drive === null) &&
+    typeof s.cableConnected === 'boolean' &&
+    number(s.chargeLimit, 50, 100) &&
+    number(s.setPoint, 15, 30) &&
+    number(s.consumedKwh, 0, 1e9) &&
+    number(s.chargedKwh, 0, 1e9) &&
+    number(s.recentKwhPerKm, 0.01, 2) &&
+    typeof s.departedOn === 'string';
+  return fits ? (structuredClone(raw) as SavedCar) : null;
+}

@@ -30,6 +30,8 @@ export interface SimulatedChargePointOptions {
   voltage?: number;
   maxCurrentA?: number;
   meterIntervalMs?: number;
+  /** The energy register to start from, Wh: where the meter stood when the charge point last ran. */
+  meterWh?: number;
 }
 
 /**
@@ -55,6 +57,8 @@ export class SimulatedChargePoint {
 
   constructor(private readonly options: SimulatedChargePointOptions) {
     this.limitA = options.maxCurrentA ?? 16;
+    // A meter's register only counts up: a restarted charge point goes on from where it stood.
+    this.meterWh = options.meterWh ?? 0;
     this.lastStep = options.clock.now();
   }
 
@@ -105,6 +109,11 @@ export class SimulatedChargePoint {
     if (!this.plugged || this.transactionId === null || !this.operative) return 0;
     const current = Math.min(this.limitA, this.options.car.maxCurrentA, this.options.maxCurrentA ?? 16);
     return current >= 6 ? current : 0;
+  }
+
+  /** The energy register, Wh: all the energy this charge point ever metered. */
+  get registerWh(): number {
+    return this.meterWh;
   }
 
   /** Power flowing to the car now, W: what it draws of the offer. */

@@ -30,6 +30,8 @@ export interface SimulatedSiteOptions {
   /** How often meters report, ms. */
   meterIntervalMs?: number;
   utcOffsetHours?: number;
+  /** The charge point's energy register to go on from, Wh (see SimulatedSite.meterWh). */
+  meterWh?: number;
 }
 
 const CHARGE_POINT_ID = 'SIM-CP-1';
@@ -101,6 +103,7 @@ export class SimulatedSite {
         clock: options.clock,
         log: options.log.child('charge-point'),
         car: this.car,
+        meterWh: options.meterWh,
       });
       try {
         await chargePoint.start();
@@ -136,6 +139,14 @@ export class SimulatedSite {
     this.stopTimer?.();
     await this.chargePoint?.stop();
     await this.client?.endAsync();
+  }
+
+  /**
+   * The charge point's energy register, Wh, to save for a restart; where it started when the
+   * charge point did not connect this time, so the count is not lost.
+   */
+  get meterWh(): number | undefined {
+    return this.chargePoint?.registerWh ?? this.options.meterWh;
   }
 
   /** Solar and house from their curves; the grid meter is what is left, with the charger's draw. */
