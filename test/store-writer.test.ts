@@ -395,31 +395,10 @@ describe('the writer thread copies a long batch over in parts', () => {
     assert.ok(spread, 'each part in a turn of its own');
   });
 
-  it("a write window's rows are made a slice at a time, with turns for other work in between", async () => {
-    sent = [];
-    const household = unique('hh');
-    const rows = 160;
-    const asked = turn;
-    const writing = store.appendHistory(Array.from({ length: rows }, (_, n) => change(household, n + 1)));
-    // A short write made after it still lands after it.
-    const after = store.appendHistory([change(household, rows + 1)]);
-    await Promise.all([writing, after]);
-    // Ten slices of rows: nine turns of the event loop go by before the batch is handed over.
-    assert.ok(sent[0].turn - asked >= 9, `handed over ${sent[0].turn - asked} turns after it was asked`);
-    assert.deepEqual(
-      sent.map((m) => m.rows),
-      [...splitIntoParts([{ sql: '', rows: Array(rows + 10) }], PART_ROWS).map((p) => p[0].rows.length), 2],
-    );
-    const stored = await store.queryHistory({ householdId: household, thing: 'car', limit: 1000 });
-    assert.equal(stored.length, rows + 1);
-  });
-
   it('the rest at once when the event loop has fallen behind', async () => {
     sent = [];
     const household = unique('hh');
     const writing = store.appendHistory(Array.from({ length: PART_ROWS * 6 }, (_, n) => change(household, n + 1)));
-    // Its rows are made a slice at a time (sqlite.ts, rowsInSlices); its first part goes once they are.
-    while (sent.length === 0) await new Promise((resolve) => setImmediate(resolve));
     // This turn runs long, as one working off a flood does: the next pump finds itself late.
     const until = performance.now() + 10;
     while (performance.now() < until);

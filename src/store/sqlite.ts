@@ -194,42 +194,6 @@ const SQL = {
     SET charger = excluded.charger, body = excluded.body, updated_at = excluded.updated_at`,
 } as const;
 
-/** One history row's values, in SQL.insertHistory's order. */
-function historyValues(c: StateChanged): unknown[] {
-  return [
-    c.id,
-    c.householdId,
-    c.thing,
-    c.property,
-    toMillis(c.ts),
-    jsonText(c.from),
-    jsonText(c.to),
-    c.cause ?? null,
-    c.source,
-  ];
-}
-
-/**
- * Rows per turn of the event loop while a write window's batch is turned into rows (their JSON
- * made). A window holds each table's rows of 50 ms: at 1,000 automated messages a second, 50
- * commands, 50 events and 50 history rows, made in one go ~0.2 ms of the event loop per table,
- * three times every 50 ms, and a report that came meanwhile waited it out: about one in a
- * hundred, the round trip's p99. A slice at a time, with other work let in between, a report
- * waits for one slice at most.
- */
-const ENCODE_SLICE = 16;
-
-/** `items` as rows, ENCODE_SLICE at a time, yielding to the event loop between slices. */
-async function rowsInSlices<T>(items: T[], encode: (item: T) => unknown[]): Promise<unknown[][]> {
-  if (items.length <= ENCODE_SLICE) return items.map(encode);
-  const rows: unknown[][] = new Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0 && i % ENCODE_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    rows[i] = encode(items[i]);
-  }
-  return rows;
-}
-
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method
  * does its work at once and returns a settled promise; batches are one transaction each, which is
@@ -242,9 +206,6 @@ export class SqliteStore implements Store {
   private readonly rawStatements = new Map<string, Database.Statement>();
   /** Null when the writes run inline. Started once the schema is in place (see migrate). */
   private writer: SqliteWriter | null = null;
-  /** Writes still making their rows a slice at a time, and when the last write made is handed over. */
-  private slicing = 0;
-  private handedOver: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = new Database(options.file);
@@ -286,39 +247,7 @@ export class SqliteStore implements Store {
    * Runs writes, each step's statement once per row, as one transaction (a single row on its
    * own): on the writer thread when there is one, inline otherwise. Resolves with the rows changed.
    */
-  private write(steps: WriteStep[]): Promise<number> {
-    // Behind a write still making its rows, so writes land in the order they were made.
-    if (this.slicing > 0) return this.inTurn(() => steps, false);
-    return this.writeNow(steps);
-  }
-
-  /**
-   * A write whose rows are made from `items` ENCODE_SLICE at a time (see rowsInSlices), in its
-   * place among the writes: later ones are handed over after it.
-   */
-  private writeSliced<T>(items: T[], encode: (item: T) => unknown[], steps: (rows: unknown[][]) => WriteStep[]) {
-    if (items.length <= ENCODE_SLICE && this.slicing === 0) return this.writeNow(steps(items.map(encode)));
-    return this.inTurn(async () => steps(await rowsInSlices(items, encode)), true);
-  }
-
-  /** Hands a write over once every write made before it has been; resolves when it is committed. */
-  private inTurn(make: () => WriteStep[] | Promise<WriteStep[]>, sliced: boolean): Promise<number> {
-    if (sliced) this.slicing++;
-    let committed: Promise<number> = Promise.resolve(0);
-    const handedOver = this.handedOver.then(async () => {
-      try {
-        committed = this.writeNow(await make());
-      } catch (error) {
-        committed = Promise.reject(error);
-      } finally {
-        if (sliced) this.slicing--;
-      }
-    });
-    this.handedOver = handedOver;
-    return handedOver.then(() => committed);
-  }
-
-  private async writeNow(steps: WriteStep[]): Promise<number> {
+  private async write(steps: WriteStep[]): Promise<number> {
     if (this.writer) return this.writer.write(steps);
     const run = () => {
       let changes = 0;
@@ -333,15 +262,12 @@ export class SqliteStore implements Store {
   }
 
   /** Resolves once every write handed over so far is committed (at once when writes run inline). */
-  async settled(): Promise<void> {
-    await this.handedOver;
-    await this.writer?.settled();
+  settled(): Promise<void> {
+    return this.writer?.settled() ?? Promise.resolve();
   }
 
   async close(): Promise<void> {
-    // Whatever was handed to the writer thread is committed before the store says it is closed,
-    // and writes still making their rows are handed over first.
-    await this.handedOver;
+    // Whatever was handed to the writer thread is committed before the store says it is closed.
     await this.writer?.close();
     this.writer = null;
     this.statements.clear();
@@ -412,6 +338,17 @@ export class SqliteStore implements Store {
 
   async appendHistory(changes: StateChanged[]): Promise<void> {
     if (changes.length === 0) return;
+    const rows = changes.map((c) => [
+      c.id,
+      c.householdId,
+      c.thing,
+      c.property,
+      toMillis(c.ts),
+      jsonText(c.from),
+      jsonText(c.to),
+      c.cause ?? null,
+      c.source,
+    ]);
     const latest = lastChangeOfEachProperty(changes).map((c) => [
       c.householdId,
       c.thing,
@@ -419,7 +356,7 @@ export class SqliteStore implements Store {
       jsonText(c.to),
       toMillis(c.ts),
     ]);
-    await this.writeSliced(changes, historyValues, (rows) => [
+    await this.write([
       { sql: SQL.insertHistory, rows },
       { sql: SQL.upsertLatest, rows: latest },
     ]);
@@ -486,7 +423,7 @@ export class SqliteStore implements Store {
   async appendEvents(events: HubEvent[]): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    await this.writeSliced(events, eventValues, (rows) => [{ sql: SQL.insertEvent, rows }]);
+    await this.write([{ sql: SQL.insertEvent, rows: events.map(eventValues) }]);
   }
 
   async listEvents(query: EventQuery): Promise<HubEvent[]> {
@@ -501,7 +438,7 @@ export class SqliteStore implements Store {
 
   async saveCommands(commands: Command[]): Promise<void> {
     if (commands.length === 0) return;
-    await this.writeSliced(commands, commandValues, (rows) => [{ sql: SQL.upsertCommand, rows }]);
+    await this.write([{ sql: SQL.upsertCommand, rows: commands.map(commandValues) }]);
   }
 
   async getCommand(householdId: string, id: string): Promise<Command | null> {
