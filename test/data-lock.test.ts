@@ -107,4 +107,38 @@ describe('one hub per data folder', () => {
       sleeper.kill();
     }
   });
+
+  it('of hubs taking a folder at the same moment, free or left by a dead hub, exactly one gets it', async () => {
+    const root = new URL('../', import.meta.url).pathname;
+    const taker = join(await tempDir(), 'take.mts');
+    // Each process waits for the same moment, takes the lock, says whether it got it, and holds
+    // what it got until the test has counted.
+    await writeFile(
+      taker,
+      `import { DataLock } from ${JSON.stringify(join(root, 'src/core/data-lock.ts'))};
+       const [dir, at] = process.argv.slice(2);
+       while (Date.now() < Number(at));
+       try { await DataLock.take(dir); console.log('got'); } catch (error) { console.log('refused', error.message); }
+       setTimeout(() => process.exit(0), 1500);`,
+    );
+    for (const leftover of [null, async (file: string) => writeFile(file, JSON.stringify({ pid: await deadPid() }))]) {
+      const dir = await tempDir();
+      await leftover?.(join(dir, LOCK_FILE));
+      const at = Date.now() + 1500;
+      const runs = Array.from({ length: 4 }, () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', taker, dir, String(at)], { cwd: root });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        return new Promise<string>((resolve) => child.once('exit', () => resolve(out.trim())));
+      });
+      const said = await Promise.all(runs);
+      assert.equal(said.filter((line) => line === 'got').length, 1, said.join('\n'));
+      assert.equal(said.filter((line) => line.startsWith('refused the data folder')).length, 3, said.join('\n'));
+    }
+  });
 });

@@ -491,6 +491,36 @@ describe('an open session outlives a restart', () => {
     await hub.stop();
   });
 
+  it('a hub stopped while an unplug waits for its StopTransaction reports the unplug, and the session ends there', async () => {
+    const dataDir = await tempDir();
+    hub = inProcessHub(dataDir, clock);
+    await hub.start();
+    const charger = await registerChargePoint(api, 'CP-WAIT', 'Side gate');
+    const cp = await ChargePoint.connect(wsUrl(hub.httpUrl, charger.path), 'CP-WAIT');
+    await cp.status('Preparing', clock.now());
+    const tx = await cp.start(1_000, clock.now());
+    await cp.status('Charging', clock.now());
+    await clock.advance(10 * MINUTE);
+    await cp.meter(tx, 2_200, 7_000, clock.now());
+    const unplugged = clock.now();
+    // The cable goes; this charge point would send its StopTransaction later, but the hub stops first.
+    await cp.status('Available', unplugged);
+    assert.equal((await sessions())[0].open, true, 'waiting for the last reading');
+    await hub.stop();
+    await cp.close();
+
+    await clock.advance(5 * MINUTE);
+    hub = inProcessHub(dataDir, clock);
+    await hub.start();
+    const done = await eventually(async () => {
+      const list = await sessions();
+      return list.length === 1 && !list[0].open && list[0];
+    });
+    assert.equal(done.energyKwh, 1.2, 'the meter’s 1.0 → 2.2 kWh');
+    assert.equal(done.end, new Date(unplugged).toISOString(), 'ended when the cable went');
+    await hub.stop();
+  });
+
   it('closes at start a session whose car was unplugged while the hub was down, at the time it was', async () => {
     const dataDir = await tempDir();
     hub = inProcessHub(dataDir, clock, [new EarlyReports(() => [])]);

@@ -43,6 +43,7 @@ describe('security: device accounts stored before + and # were refused', () => {
   let lamp: Json;
   const wildcards: MqttDevice[] = [];
   let oldButSound: MqttDevice;
+  let ownLists: MqttDevice;
 
   const start = () => {
     const next = createTriad({
@@ -94,9 +95,15 @@ describe('security: device accounts stored before + and # were refused', () => {
       oldAccount(householdId, 'Hall/+', 'zigbee2mqtt/Hall/+', 'hall'),
     );
     oldButSound = oldAccount(householdId, 'Garage #1', 'zigbee2mqtt/garage1', 'garage-1');
+    // Lists the owner gave (no default form), under a name holding #: the name never became a topic.
+    ownLists = {
+      ...oldAccount(householdId, 'Shed #3', 'unused', 'unused'),
+      publish: ['shed/three/state'],
+      subscribe: ['shed/three/set'],
+    };
     const store = await openStore({ kind: 'sqlite', file: join(dataDir, 'triad.db') });
     try {
-      for (const device of [...wildcards, oldButSound]) {
+      for (const device of [...wildcards, oldButSound, ownLists]) {
         await store.saveAccountRecord({
           kind: 'device',
           householdId,
@@ -175,5 +182,10 @@ describe('security: device accounts stored before + and # were refused', () => {
     assert.equal(await granted(older, 'zigbee2mqtt/garage1/set'), 0);
     assert.equal(await granted(older, 'zigbee2mqtt/Porch/set'), 128, 'and nothing beyond them');
     await older.endAsync();
+    assert.equal(lines.filter((l) => l.fields?.id === ownLists.id).length, 0, 'lists of its own, name with #: kept');
+    const shed = await connect(ownLists.username, PASSWORD);
+    assert.equal(await granted(shed, 'shed/three/set'), 0);
+    assert.equal(await granted(shed, 'shed/#'), 128);
+    await shed.endAsync();
   });
 });

@@ -252,8 +252,7 @@ export class BrokerAccess {
 /**
  * Why a stored device account may not keep its topic lists (what createDevice would refuse of
  * it now), or null. Its base topic is the one kept with it, or else the one its lists were made
- * from by defaultAcl; lists an owner gave are judged as filters. An older account with neither,
- * whose name holds + or #, is refused: its base was made from that name.
+ * from by defaultAcl; lists an owner gave are judged as filters.
  */
 function aclRefusal(device: MqttDevice): string | null {
   if (!Array.isArray(device.publish) || !Array.isArray(device.subscribe) || typeof device.name !== 'string') {
@@ -268,10 +267,9 @@ function aclRefusal(device: MqttDevice): string | null {
   }
   const bases = device.baseTopic !== undefined ? [device.baseTopic] : defaultBasesOf(device);
   const wild = bases.find((base) => typeof base !== 'string' || /[+#]/.test(base));
+  // Lists in none of the default forms were the owner's own, judged as filters above: the name
+  // never became a topic of theirs, whatever it holds.
   if (wild !== undefined) return `its base topic ${JSON.stringify(wild)} holds + or #, a wildcard in its ACL`;
-  if (bases.length === 0 && /[+#]/.test(device.name)) {
-    return `its name ${JSON.stringify(device.name)} holds + or #, and its base topic was made from it`;
-  }
   return null;
 }
 

@@ -1,11 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { HubError } from './errors.ts';
 
 /** What a data folder's lock file says of the hub that holds it. */
 interface Holder {
   pid: number;
+  /** The machine (or container) it runs on: a pid means nothing on another one. */
+  host: string | null;
   /** The process's start in the kernel's clock ticks (Linux), so a reused pid is not taken for it. */
   since: string | null;
   startedAt: string;
@@ -13,65 +17,162 @@ interface Holder {
 
 export const LOCK_FILE = 'hub.lock';
 
+/** Folders this process holds, with how many hubs of it hold each (tests run several). */
+const heldHere = new Map<string, number>();
+
 /**
  * One hub per data folder. Two on one folder each run every rule, so a cron rule fired twice, and
- * every command and resumed timer would go out twice; their writes interleave in one database. The
- * lock is a file made exclusively (O_EXCL) holding the holder's pid. A lock left by a hub that
- * died (a crash, a power cut) names a process that is gone, or a pid now used by another process
- * that started later, and is taken over. Hubs in one process (tests, which restart a hub on its
- * folder without stopping the first, as a crash would leave it) share it.
+ * every command and resumed timer would go out twice; their writes interleave in one database.
+ *
+ * The lock file names its holder (pid, host, the process's start) and only ever appears whole: it
+ * is written under a name of its own and then linked into place, which fails if a lock is there.
+ * A lock left by a hub that died (a crash, a power cut) names a process that is gone, or a pid
+ * since given to a process that started later, and is taken over (see takeOver). A lock
+ * from another host (a container on a shared volume) cannot be judged from here and is left to
+ * the user. Hubs in one process (tests) share it; the last one to stop lets it go.
  */
 export class DataLock {
+  private released = false;
+
   private constructor(private readonly file: string) {}
 
   static async take(dataDir: string, now = new Date()): Promise<DataLock> {
     const file = join(dataDir, LOCK_FILE);
-    const me: Holder = { pid: process.pid, since: startOf(process.pid), startedAt: now.toISOString() };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await open(file, 'wx');
-        try {
-          await handle.writeFile(`${JSON.stringify(me)}\n`);
-        } finally {
-          await handle.close();
-        }
+    const mine = heldHere.get(file);
+    if (mine) {
+      heldHere.set(file, mine + 1);
+      return new DataLock(file);
+    }
+    const me: Holder = {
+      pid: process.pid,
+      host: hostname(),
+      since: startOf(process.pid),
+      startedAt: now.toISOString(),
+    };
+    for (let attempt = 0; attempt < 10; attempt++) {
+      if (await placeWhole(file, me)) {
+        heldHere.set(file, 1);
         return new DataLock(file);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const holder = await readHolder(file);
-      if (holder && holder.pid === process.pid) return new DataLock(file);
-      if (holder && alive(holder)) {
+      if (holder === 'gone') continue;
+      // This very process (a second copy of this module, as a bundle beside its sources would be).
+      if (holder !== null && holder.pid === me.pid && holder.host === me.host && holder.since === me.since) {
+        heldHere.set(file, 1);
+        return new DataLock(file);
+      }
+      if (holder !== null && holder.host !== null && holder.host !== me.host) {
+        throw new HubError(
+          1,
+          'data_in_use',
+          `the data folder ${dataDir} is in use by a Triad hub on ${holder.host} (pid ${holder.pid}, started ${holder.startedAt}); stop it first, or, if it is gone, delete ${file}`,
+        );
+      }
+      if (holder !== null && alive(holder)) {
         throw new HubError(
           1,
           'data_in_use',
           `the data folder ${dataDir} is in use by another Triad hub (pid ${holder.pid}, started ${holder.startedAt}); stop it first, or choose another folder with --data`,
         );
       }
-      // Left by a hub that is gone: taken over (another hub starting at the same moment may win).
-      await unlink(file).catch(() => {});
+      if (await takeOver(file, holder, me)) {
+        heldHere.set(file, 1);
+        return new DataLock(file);
+      }
+      // Another hub is taking it over: see who holds it in a moment.
+      await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
     }
     throw new HubError(1, 'data_in_use', `could not take the lock on the data folder ${dataDir}; try again`);
   }
 
-  /** Lets the folder go, unless another process has taken it over meanwhile. */
+  /** Lets the folder go once every hub of this process holding it has, unless it was taken over. */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const count = (heldHere.get(this.file) ?? 1) - 1;
+    if (count > 0) {
+      heldHere.set(this.file, count);
+      return;
+    }
+    heldHere.delete(this.file);
     const holder = await readHolder(this.file);
-    if (holder?.pid === process.pid) await unlink(this.file).catch(() => {});
+    if (holder !== null && holder !== 'gone' && holder.pid === process.pid && holder.host === hostname())
+      await unlink(this.file).catch(() => {});
   }
 }
 
-async function readHolder(file: string): Promise<Holder | null> {
+/** Writes the holder under a name of its own and links it into place; false when a lock is there. */
+async function placeWhole(file: string, holder: Holder): Promise<boolean> {
+  const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(draft, `${JSON.stringify(holder)}\n`, { flag: 'wx' });
   try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<Holder>;
+    await link(draft, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  } finally {
+    await unlink(draft).catch(() => {});
+  }
+}
+
+/** How old a takeover's mark must be to be a dead hub's, left mid-takeover. */
+const TAKEOVER_STALE_MS = 10_000;
+
+/**
+ * Replaces a dead holder's lock with ours, if it is still the one judged dead. One hub at a time
+ * takes over (a mark linked beside the lock, as the lock is), and the lock is replaced by a rename,
+ * so it is never missing meanwhile: no hub can place a fresh one in between, and of hubs that found
+ * the same dead lock only the first replaces it; the others then find it held.
+ */
+async function takeOver(file: string, judged: Holder | null, me: Holder): Promise<boolean> {
+  const mark = `${file}.takeover`;
+  if (!(await placeWhole(mark, me))) {
+    const since = await stat(mark).then(
+      (s) => s.mtimeMs,
+      () => null,
+    );
+    if (since !== null && Date.now() - since > TAKEOVER_STALE_MS) await unlink(mark).catch(() => {});
+    return false;
+  }
+  try {
+    const current = await readHolder(file);
+    const same =
+      judged === null ? current === null : current !== null && current !== 'gone' && sameHolder(current, judged);
+    if (!same) return false;
+    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(draft, `${JSON.stringify(me)}\n`, { flag: 'wx' });
+    await rename(draft, file);
+    return true;
+  } finally {
+    await unlink(mark).catch(() => {});
+  }
+}
+
+function sameHolder(a: Holder, b: Holder): boolean {
+  return a.pid === b.pid && a.host === b.host && a.since === b.since && a.startedAt === b.startedAt;
+}
+
+/** The holder a lock file names; null when it names none readable, 'gone' when there is no file. */
+async function readHolder(file: string): Promise<Holder | null | 'gone'> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    return null;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<Holder>;
     if (!Number.isInteger(parsed.pid) || (parsed.pid as number) <= 0) return null;
     return {
       pid: parsed.pid as number,
+      host: typeof parsed.host === 'string' ? parsed.host : null,
       since: typeof parsed.since === 'string' ? parsed.since : null,
       startedAt: typeof parsed.startedAt === 'string' ? parsed.startedAt : 'at an unknown time',
     };
   } catch {
-    // Unreadable or half-written (a hub that died while writing it): nobody holds it.
+    // Not a lock any hub of this version wrote whole (they link complete files): nobody holds it.
     return null;
   }
 }

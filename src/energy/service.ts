@@ -217,10 +217,11 @@ export class EnergyService implements Subsystem {
     const running = this.require();
     const thing = this.charger(householdId, id);
     if (!ocppMeta(thing)) throw badRequest(`${id} is not an OCPP charge point; it goes when its device does`);
+    await running.ocpp.unregister(householdId, id);
     // Its session ends here, with the energy counted up to now: no charger is left to end it.
+    // After the unregistering, which may fail: a charger still registered keeps its session.
     this.tick();
     this.closeSession(id, running.hub.clock.now());
-    await running.ocpp.unregister(householdId, id);
     delete running.config.chargers[id];
     running.config.plans = running.config.plans.filter((p) => p.charger !== id);
     await this.saveSite();

@@ -40,15 +40,14 @@ done`;
  * (unref), and its input closes when the hub exits, which ends its loop.
  */
 export class ChrtMover {
-  private shell: ChildProcessWithoutNullStreams | null = null;
-  /** Moves sent and not yet answered, in order: the shell answers them in turn. */
-  private readonly pending: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  /** The shell while it runs, with the moves sent to it and not yet answered, in order. */
+  private shell: MoverShell | null = null;
 
   constructor(private readonly chrtPath: string | null = CHRT) {}
 
   /** The shell's process id while it runs. */
   get shellPid(): number | undefined {
-    return this.shell?.pid;
+    return this.shell?.process.pid;
   }
 
   readonly set: SetPolicy = (thread, policy) => {
@@ -56,8 +55,8 @@ export class ChrtMover {
     if (!this.chrtPath) return Promise.reject(new Error('no chrt on this machine'));
     const shell = this.shell ?? this.start(this.chrtPath);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      shell.stdin.write(`${policy === 'idle' ? 'idle' : 'other'} ${thread}\n`);
+      shell.pending.push({ resolve, reject });
+      shell.process.stdin.write(`${policy === 'idle' ? 'idle' : 'other'} ${thread}\n`);
     });
   };
 
@@ -65,38 +64,50 @@ export class ChrtMover {
   close(): void {
     const shell = this.shell;
     this.shell = null;
-    if (shell) {
-      shell.stdin.end();
-      shell.kill();
-    }
-    this.failAll(new Error('the thread mover was closed'));
+    if (!shell) return;
+    shell.process.stdin.end();
+    shell.process.kill();
+    failAll(shell, new Error('the thread mover was closed'));
   }
 
-  private start(chrtPath: string): ChildProcessWithoutNullStreams {
-    const shell = spawn('/bin/sh', ['-c', MOVER_SCRIPT, chrtPath], { stdio: 'pipe' });
+  /**
+   * Starts a shell. Its answers and its end concern only the moves sent to it: a shell that ends
+   * late, after another has replaced it, fails its own moves and none of the new one's.
+   */
+  private start(chrtPath: string): MoverShell {
+    const shell: MoverShell = {
+      process: spawn('/bin/sh', ['-c', MOVER_SCRIPT, chrtPath], { stdio: 'pipe' }),
+      pending: [],
+    };
     this.shell = shell;
-    createInterface({ input: shell.stdout }).on('line', (line) => {
-      const move = this.pending.shift();
+    createInterface({ input: shell.process.stdout }).on('line', (line) => {
+      const move = shell.pending.shift();
       if (line === 'ok') move?.resolve();
       else move?.reject(new Error('chrt could not move the thread'));
     });
     const gone = (error?: Error) => {
       // A later move starts a new shell.
       if (this.shell === shell) this.shell = null;
-      this.failAll(error ?? new Error('the thread mover ended'));
+      failAll(shell, error ?? new Error('the thread mover ended'));
     };
-    shell.on('error', gone);
-    shell.on('exit', () => gone());
+    shell.process.on('error', gone);
+    shell.process.on('exit', () => gone());
     // A shell that cannot be written to (it ended) is reported by 'exit' or 'error' above.
-    shell.stdin.on('error', () => {});
-    shell.unref();
-    for (const stream of [shell.stdin, shell.stdout, shell.stderr]) (stream as { unref?: () => void }).unref?.();
+    shell.process.stdin.on('error', () => {});
+    shell.process.unref();
+    for (const stream of [shell.process.stdin, shell.process.stdout, shell.process.stderr])
+      (stream as { unref?: () => void }).unref?.();
     return shell;
   }
+}
 
-  private failAll(error: Error): void {
-    for (const move of this.pending.splice(0)) move.reject(error);
-  }
+interface MoverShell {
+  process: ChildProcessWithoutNullStreams;
+  pending: Array<{ resolve: () => void; reject: (error: Error) => void }>;
+}
+
+function failAll(shell: MoverShell, error: Error): void {
+  for (const move of shell.pending.splice(0)) move.reject(error);
 }
 
 /** The mover every writer shares, started at its first move. */

@@ -2010,17 +2010,17 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/**
- * Whether a payload could be JSON at all, judged by its first character. Most plain payloads
- * (`ON`, `OFF`, `online`) are not, and a JSON.parse that throws costs far more than the message's
- * whole path through the hub (its error captures a stack).
- */
 /** Whether a reader found nothing in its message. */
 function noValue(values: Array<[string, unknown]>): boolean {
   for (const [, value] of values) if (value !== undefined) return false;
   return true;
 }
 
+/**
+ * Whether a payload could be JSON at all, judged by its first character. Most plain payloads
+ * (`ON`, `OFF`, `online`) are not, and a JSON.parse that throws costs far more than the message's
+ * whole path through the hub (its error captures a stack).
+ */
 function mayBeJson(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

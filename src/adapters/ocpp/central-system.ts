@@ -129,8 +129,9 @@ export class OcppCentralSystem implements Adapter {
   }
 
   async stop(): Promise<void> {
-    for (const held of this.unplugs.values()) held.cancel();
-    this.unplugs.clear();
+    // An unplug still waiting for its StopTransaction is reported now: after a restart nothing
+    // would match that StopTransaction, and the plug would stay in for good.
+    for (const chargePointId of [...this.unplugs.keys()]) this.releaseUnplug(chargePointId);
     for (const session of this.sessions.values()) {
       session.rpc.close();
       session.socket.close(1001, 'the hub is stopping');
