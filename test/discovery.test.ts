@@ -766,8 +766,9 @@ describe('Home Assistant discovery over a real broker', () => {
       await rig.publish(`${rig.prefix}/switch/heater/config`, { name: 'Heater', state_topic: 'heater/state' }, false);
       await waitFor('the save to start', () => rig.hub.saving === 1);
       // The subscription asked for with the config has reached the broker by now (its SUBSCRIBE
-      // went out before the save began); the device's state comes while the save still waits.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // went out before the save began, over loopback; 200 ms leaves a loaded machine room); the
+      // device's state comes while the save still waits.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       await rig.publish('heater/state', 'ON', false);
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(rig.hub.things.get('heater'), undefined, 'the save is still held');
