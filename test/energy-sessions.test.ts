@@ -137,13 +137,21 @@ function apiOf(target: () => { url: string; token: string }) {
   };
 }
 
-function inProcessHub(dataDir: string, clock: VirtualClock, first: Subsystem[] = [], energy = { mqttChargers: false }) {
+function inProcessHub(
+  dataDir: string,
+  clock: VirtualClock,
+  first: Subsystem[] = [],
+  energy = { mqttChargers: false },
+  warnings?: string[],
+) {
   const hub = new Hub({
     dataDir,
     http: { port: 0, host: '127.0.0.1' },
     mqtt: { port: 0, host: '127.0.0.1', allowAnonymous: true },
     clock,
-    log: createLogger({ level: 'silent' }),
+    log: warnings
+      ? createLogger({ level: 'warn', sink: (line) => warnings.push(`${line.message} ${JSON.stringify(line.fields)}`) })
+      : createLogger({ level: 'silent' }),
   });
   for (const subsystem of first) hub.use(subsystem);
   return hub.use(new EnergyService({ ...energy, tickMs: 10_000 }));
@@ -329,7 +337,8 @@ describe("a session's energy is what the charger's meter counted", () => {
   it('counts an MQTT charger’s energy meter, not its power × time', async () => {
     // A hub of its own: MQTT chargers come from Home Assistant discovery on its broker.
     const mqttClock = new VirtualClock(clock.now());
-    const mqttHub = inProcessHub(await tempDir(), mqttClock, [], { mqttChargers: true });
+    const warnings: string[] = [];
+    const mqttHub = inProcessHub(await tempDir(), mqttClock, [], { mqttChargers: true }, warnings);
     await mqttHub.start();
     const device = await mqtt.connectAsync(mqttHub.mqttUrl, { clientId: `wallbox-${randomBytes(4).toString('hex')}` });
     try {
@@ -376,6 +385,11 @@ describe("a session's energy is what the charger's meter counted", () => {
       assert.equal(done?.open, false, JSON.stringify(done));
       // 3 kW for 20 minutes would have been 1.0 kWh.
       assert.equal(done.energyKwh, 3.25);
+      // Every report it sent is one of its own properties: nothing was refused.
+      assert.deepEqual(
+        warnings.filter((line) => line.includes('report refused')),
+        [],
+      );
     } finally {
       await device.endAsync();
       await mqttHub.stop();

@@ -222,6 +222,8 @@ export class EnergyService implements Subsystem {
     // After the unregistering, which may fail: a charger still registered keeps its session.
     this.tick();
     this.closeSession(id, running.hub.clock.now());
+    // The answer waits for the session's record to be settled: recorded finished, open copy gone.
+    await running.writes;
     delete running.config.chargers[id];
     running.config.plans = running.config.plans.filter((p) => p.charger !== id);
     await this.saveSite();

@@ -188,14 +188,11 @@ export class MqttChargers implements Adapter {
       const n = Number(text);
       return text !== '' && Number.isFinite(n) && n >= 0 ? [['sensor.energy', n * ENERGY_UNITS[meta.energyUnit]]] : [];
     });
+    // Power says what flows, not whether a cable is in (0 W is a full car as well as an empty
+    // socket): such a charger has no plug property, and its sessions follow its switch.
     await watch(meta.powerState, (text) => {
       const n = Number(text);
-      return Number.isFinite(n) && n >= 0
-        ? [
-            ['charging.power', n / 1000],
-            ['charging.connected', true],
-          ]
-        : [];
+      return Number.isFinite(n) && n >= 0 ? [['charging.power', n / 1000]] : [];
     });
   }
 
