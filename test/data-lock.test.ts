@@ -73,6 +73,20 @@ describe('one hub per data folder', () => {
     }
   });
 
+  it('hubs of one process share it, taken at once or one after another, and the last to stop lets it go', async () => {
+    const dir = await tempDir();
+    const file = join(dir, LOCK_FILE);
+    const [a, b] = await Promise.all([DataLock.take(dir), DataLock.take(dir)]);
+    const c = await DataLock.take(dir);
+    for (const lock of [a, b]) {
+      await lock.release();
+      await lock.release(); // twice: counted once
+      assert.ok(existsSync(file), 'still held by the others');
+    }
+    await c.release();
+    assert.equal(existsSync(file), false);
+  });
+
   it('a lock naming a process that is gone, a reused pid or nothing readable is taken over', async () => {
     const dir = await tempDir();
     const file = join(dir, LOCK_FILE);

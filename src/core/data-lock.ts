@@ -36,13 +36,15 @@ export class DataLock {
 
   private constructor(private readonly file: string) {}
 
+  /** One more hub of this process holds `file` (two may have taken it at the same moment). */
+  private static held(file: string): DataLock {
+    heldHere.set(file, (heldHere.get(file) ?? 0) + 1);
+    return new DataLock(file);
+  }
+
   static async take(dataDir: string, now = new Date()): Promise<DataLock> {
     const file = join(dataDir, LOCK_FILE);
-    const mine = heldHere.get(file);
-    if (mine) {
-      heldHere.set(file, mine + 1);
-      return new DataLock(file);
-    }
+    if (heldHere.has(file)) return DataLock.held(file);
     const me: Holder = {
       pid: process.pid,
       host: hostname(),
@@ -51,15 +53,13 @@ export class DataLock {
     };
     for (let attempt = 0; attempt < 10; attempt++) {
       if (await placeWhole(file, me)) {
-        heldHere.set(file, 1);
-        return new DataLock(file);
+        return DataLock.held(file);
       }
       const holder = await readHolder(file);
       if (holder === 'gone') continue;
       // This very process (a second copy of this module, as a bundle beside its sources would be).
       if (holder !== null && holder.pid === me.pid && holder.host === me.host && holder.since === me.since) {
-        heldHere.set(file, 1);
-        return new DataLock(file);
+        return DataLock.held(file);
       }
       if (holder !== null && holder.host !== null && holder.host !== me.host) {
         throw new HubError(
@@ -76,8 +76,7 @@ export class DataLock {
         );
       }
       if (await takeOver(file, holder, me)) {
-        heldHere.set(file, 1);
-        return new DataLock(file);
+        return DataLock.held(file);
       }
       // Another hub is taking it over: see who holds it in a moment.
       await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
