@@ -6,28 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DataLock, LOCK_FILE } from '../src/core/data-lock.ts';
 import { freePort, startHubProcess, tempDir } from './helpers/hub-process.ts';
-
-/** Runs `triad start` to its end (it is expected to refuse); its exit code and output. */
-async function refusedStart(dataDir: string): Promise<{ code: number | null; out: string }> {
-  const httpPort = await freePort();
-  const mqttPort = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['bin/triad.js', 'start', '--data', dataDir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort)],
-    { cwd: new URL('../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  clearTimeout(timer);
-  return { code, out };
-}
+import { assertOneLineError, runTriad } from './helpers/run-cli.ts';
 
 /** The pid of a process that has ended. */
 async function deadPid(): Promise<number> {
@@ -42,13 +21,15 @@ describe('one hub per data folder', () => {
     try {
       const lock = JSON.parse(readFileSync(join(first.dataDir, LOCK_FILE), 'utf8')) as { pid: number };
       assert.equal(lock.pid, first.child.pid);
-      const second = await refusedStart(first.dataDir);
-      assert.notEqual(second.code, 0);
-      assert.match(
-        second.out,
+      const second = await runTriad([
+        'start',
+        ...['--data', first.dataDir, '--http-port', String(await freePort()), '--mqtt-port', String(await freePort())],
+      ]);
+      assertOneLineError(
+        second,
         new RegExp(`data folder .* is in use by another Triad hub \\(pid ${first.child.pid}, started .*--data`),
+        'a second hub on the folder',
       );
-      assert.doesNotMatch(second.out, /\n\s+at /, 'one clear line, no stack');
       // The first is untouched, and so is its lock.
       assert.equal((await first.api('/api/health')).status, 200);
       assert.equal(JSON.parse(readFileSync(join(first.dataDir, LOCK_FILE), 'utf8')).pid, first.child.pid);
@@ -73,18 +54,22 @@ describe('one hub per data folder', () => {
     }
   });
 
-  it('hubs of one process share it, taken at once or one after another, and the last to stop lets it go', async () => {
+  it('a second hub in the same process is refused too, at once or later, and takes the folder once the first lets go', async () => {
     const dir = await tempDir();
     const file = join(dir, LOCK_FILE);
-    const [a, b] = await Promise.all([DataLock.take(dir), DataLock.take(dir)]);
-    const c = await DataLock.take(dir);
-    for (const lock of [a, b]) {
-      await lock.release();
-      await lock.release(); // twice: counted once
-      assert.ok(existsSync(file), 'still held by the others');
-    }
-    await c.release();
+    const both = await Promise.allSettled([DataLock.take(dir), DataLock.take(dir)]);
+    const taken = both.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = both.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    assert.equal(taken.length, 1, 'exactly one of two taken at the same moment');
+    assert.match(refused[0]?.message ?? '', /in use by another Triad hub in this process/);
+    await assert.rejects(DataLock.take(dir), /in use by another Triad hub in this process/);
+    assert.ok(existsSync(file), 'a refusal leaves the holder its lock');
+    await taken[0].release();
+    await taken[0].release(); // twice: harmless
     assert.equal(existsSync(file), false);
+    const next = await DataLock.take(dir);
+    assert.ok(existsSync(file));
+    await next.release();
   });
 
   it('a lock naming a process that is gone, a reused pid or nothing readable is taken over', async () => {

@@ -296,6 +296,13 @@ describe("a session's energy is what the charger's meter counted", () => {
     const [done] = await sessionsOf(charger.id);
     assert.equal(done.open, false, JSON.stringify(done));
     assert.equal(done.energyKwh, 0.6);
+    // That transaction is over: the next plug-in without one ends at its unplug, with no wait.
+    await cp.status('Preparing', clock.now());
+    await eventually(async () => (await sessionsOf(charger.id)).some((s) => s.open), { what: 'a second session' });
+    await cp.status('Available', clock.now());
+    await eventually(async () => (await sessionsOf(charger.id)).every((s) => !s.open), {
+      what: 'the second session to end at once',
+    });
     await cp.close();
   });
 
@@ -532,6 +539,37 @@ describe('an open session outlives a restart', () => {
     });
     assert.equal(done.energyKwh, 1.2, 'the meter’s 1.0 → 2.2 kWh');
     assert.equal(done.end, new Date(unplugged).toISOString(), 'ended when the cable went');
+    await hub.stop();
+  });
+
+  it('a damaged stored session is left out with a logged error, and the hub and the other sessions carry on', async () => {
+    const dataDir = await tempDir();
+    hub = inProcessHub(dataDir, clock, [new EarlyReports(() => [])]);
+    await hub.start();
+    const householdId = hub.householdId;
+    await hub.core.upsertThing(testCharger(householdId));
+    hub.core.ingest([{ householdId, thing: 'carport', property: 'charging.connected', value: true, source: 'test' }]);
+    const [open] = await sessions();
+    assert.equal(open.open, true);
+    await hub.stop();
+    // Rows no hub wrote: text that is not JSON, and JSON that is not an object.
+    const db = new Database(join(dataDir, 'triad.db'));
+    const insert = db.prepare(
+      'INSERT INTO open_charging_sessions (household_id, id, charger, body, updated_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    insert.run(householdId, 'ses_damaged', 'gone-charger', '{"start": "2026-03', clock.now());
+    insert.run(householdId, 'ses_null', 'gone-charger', 'null', clock.now());
+    db.close();
+
+    const warnings: string[] = [];
+    hub = inProcessHub(dataDir, clock, [new EarlyReports(() => [])], { mqttChargers: false }, warnings);
+    await hub.start();
+    assert.deepEqual(
+      (await sessions()).map((s) => [s.id, s.open]),
+      [[open.id, true]],
+      'the sound session carries on',
+    );
+    assert.equal(warnings.filter((line) => line.includes('unreadable')).length, 2, warnings.join('\n'));
     await hub.stop();
   });
 

@@ -17,9 +17,6 @@ interface Holder {
 
 export const LOCK_FILE = 'hub.lock';
 
-/** Folders this process holds, with how many hubs of it hold each (tests run several). */
-const heldHere = new Map<string, number>();
-
 /**
  * One hub per data folder. Two on one folder each run every rule, so a cron rule fired twice, and
  * every command and resumed timer would go out twice; their writes interleave in one database.
@@ -29,22 +26,19 @@ const heldHere = new Map<string, number>();
  * A lock left by a hub that died (a crash, a power cut) names a process that is gone, or a pid
  * since given to a process that started later, and is taken over (see takeOver). A lock
  * from another host (a container on a shared volume) cannot be judged from here and is left to
- * the user. Hubs in one process (tests) share it; the last one to stop lets it go.
+ * the user. A second hub in the same process is refused like any other: it too would run
+ * every rule again.
  */
 export class DataLock {
   private released = false;
 
-  private constructor(private readonly file: string) {}
-
-  /** One more hub of this process holds `file` (two may have taken it at the same moment). */
-  private static held(file: string): DataLock {
-    heldHere.set(file, (heldHere.get(file) ?? 0) + 1);
-    return new DataLock(file);
-  }
+  private constructor(
+    private readonly file: string,
+    private readonly me: Holder,
+  ) {}
 
   static async take(dataDir: string, now = new Date()): Promise<DataLock> {
     const file = join(dataDir, LOCK_FILE);
-    if (heldHere.has(file)) return DataLock.held(file);
     const me: Holder = {
       pid: process.pid,
       host: hostname(),
@@ -53,13 +47,16 @@ export class DataLock {
     };
     for (let attempt = 0; attempt < 10; attempt++) {
       if (await placeWhole(file, me)) {
-        return DataLock.held(file);
+        return new DataLock(file, me);
       }
       const holder = await readHolder(file);
       if (holder === 'gone') continue;
-      // This very process (a second copy of this module, as a bundle beside its sources would be).
-      if (holder !== null && holder.pid === me.pid && holder.host === me.host && holder.since === me.since) {
-        return DataLock.held(file);
+      if (holder !== null && sameHolder(holder, { ...me, startedAt: holder.startedAt })) {
+        throw new HubError(
+          1,
+          'data_in_use',
+          `the data folder ${dataDir} is in use by another Triad hub in this process (started ${holder.startedAt}); stop it first, or choose another folder`,
+        );
       }
       if (holder !== null && holder.host !== null && holder.host !== me.host) {
         throw new HubError(
@@ -76,7 +73,7 @@ export class DataLock {
         );
       }
       if (await takeOver(file, holder, me)) {
-        return DataLock.held(file);
+        return new DataLock(file, me);
       }
       // Another hub is taking it over: see who holds it in a moment.
       await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
@@ -84,19 +81,12 @@ export class DataLock {
     throw new HubError(1, 'data_in_use', `could not take the lock on the data folder ${dataDir}; try again`);
   }
 
-  /** Lets the folder go once every hub of this process holding it has, unless it was taken over. */
+  /** Lets the folder go, unless another hub has taken it over meanwhile. */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    const count = (heldHere.get(this.file) ?? 1) - 1;
-    if (count > 0) {
-      heldHere.set(this.file, count);
-      return;
-    }
-    heldHere.delete(this.file);
     const holder = await readHolder(this.file);
-    if (holder !== null && holder !== 'gone' && holder.pid === process.pid && holder.host === hostname())
-      await unlink(this.file).catch(() => {});
+    if (holder !== null && holder !== 'gone' && sameHolder(holder, this.me)) await unlink(this.file).catch(() => {});
   }
 }
 

@@ -643,7 +643,10 @@ export class EnergyService implements Subsystem {
       // Count the last stretch before closing. The charger's own time of the unplug, when it
       // gave one (a charger back after an outage reports it late), is when the session ended.
       this.tick();
-      this.closeSession(thing.id, Math.min(now, event.ts));
+      // A charger whose clock is wrong (1970, hours behind) gives a time before the session: then
+      // it ends now.
+      const start = running.sessions.current(thing.id)?.start ?? now;
+      this.closeSession(thing.id, event.ts >= start && event.ts <= now ? event.ts : now);
       this.replan();
     }
   }
@@ -711,7 +714,10 @@ export class EnergyService implements Subsystem {
     const stored = await store.listOpenChargingSessions(householdId);
     if (stored.length === 0) return [];
     // A crash between recording a finished session and dropping its open copy leaves both.
-    const since = Math.min(...stored.map((row) => Date.parse(String(row.body.start)) || 0));
+    // From the earliest start among them (an unreadable row is refused later, in resumeSessions).
+    const starts = stored.map((row) => Date.parse(String(row.body.start))).filter(Number.isFinite);
+    if (starts.length === 0) return stored;
+    const since = Math.min(...starts);
     const finished = await store.listEvents({ householdId, types: ['energy.session'], since, limit: 10_000 });
     const done = new Set(finished.map((event) => ('data' in event ? event.data?.id : undefined)));
     const left: StoredChargingSession[] = [];

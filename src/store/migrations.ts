@@ -462,9 +462,25 @@ export function chargingSessionFromRow(row: ChargingSessionRow): StoredChargingS
     householdId: row.household_id,
     id: row.id,
     charger: row.charger,
-    body: JSON.parse(row.body) as StoredChargingSession['body'],
+    body: bodyObject(row.body),
     updatedAt: row.updated_at,
   };
+}
+
+/**
+ * A stored body as an object: a row whose text is not a JSON object (damaged by hand or by a disk)
+ * reads as an empty one, for its reader to refuse on its own, rather than failing every row read
+ * with it.
+ */
+function bodyObject(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
 }
 
 export function chargingSessionValues(session: StoredChargingSession): unknown[] {

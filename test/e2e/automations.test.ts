@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { eventually, freePort, type HubProcess, startHubProcess, tempDir } from '../helpers/hub-process.ts';
-
-const root = new URL('../../', import.meta.url).pathname;
+import { runTriad } from '../helpers/run-cli.ts';
 
 /**
  * The automation contract through the real `triad start` process and its embedded broker. A
@@ -216,20 +214,11 @@ actions:
     await hub.stop();
     const sentBefore = fanOn.length;
     await writeFile(join(dataDir, 'replay-rule.yaml'), rule(4));
-    const child = spawn(
-      process.execPath,
-      ['bin/triad.js', 'replay', join(dataDir, 'replay-rule.yaml'), '--from', from, '--to', to, '--data', dataDir],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, stdout, stderr } = await runTriad([
+      'replay',
+      join(dataDir, 'replay-rule.yaml'),
+      ...['--from', from, '--to', to, '--data', dataDir],
+    ]);
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout) as {
       runs: Array<{ at: string; actions: Array<{ action: string; thing: string }> }>;

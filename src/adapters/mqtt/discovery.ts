@@ -1831,7 +1831,8 @@ export class HomeAssistantDiscovery implements Adapter {
         value,
         source: 'mqtt',
         ts,
-        ...(retained ? { retained } : {}),
+        // Always set, so every report has one shape: a spread here allocated on every report.
+        retained,
       });
     }
     if (reports.length) ctx.ingest(reports);

@@ -482,7 +482,12 @@ export class OcppCentralSystem implements Adapter {
 
   private holdUnplug(session: Session, ts: number | undefined): void {
     const { chargePointId } = session;
-    const cancel = this.require().clock.setTimeout(() => this.releaseUnplug(chargePointId), UNPLUG_WAIT_MS);
+    // No StopTransaction in time: the transaction is taken to have ended with the plug, so later
+    // unplugs do not wait for it, and current limits and starts no longer name it.
+    const cancel = this.require().clock.setTimeout(() => {
+      this.transactions.delete(chargePointId);
+      this.releaseUnplug(chargePointId);
+    }, UNPLUG_WAIT_MS);
     this.unplugs.set(chargePointId, {
       householdId: session.thing.householdId,
       thing: session.thing.id,
