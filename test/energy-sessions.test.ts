@@ -11,7 +11,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Command } from '../src/core/events.ts';
 import { Hub, type HubServices, type Subsystem } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
+import { EnergyService, FINAL_READING_WAIT_MS } from '../src/energy/index.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
 import type { StoredChargingSession } from '../src/store/store.ts';
 import { eventually, freePort, startHubProcess, tempDir } from './helpers/hub-process.ts';
@@ -403,6 +403,177 @@ describe("a session's energy is what the charger's meter counted", () => {
     }
   });
 });
+
+describe("the last of a session's energy", () => {
+  it('counts an MQTT charger’s final meter reading that comes just after it is switched off', async () => {
+    const clock = new VirtualClock(Date.parse('2026-03-06T18:00:00Z'));
+    const box = await mqttWallbox('wb-final', clock);
+    try {
+      await box.report('energy', '100', 'sensor.energy', 100);
+      await box.report('enabled', 'ON', 'charging.charging', true);
+      await clock.advance(10 * MINUTE);
+      await box.report('energy', '101.5', 'sensor.energy', 101.5);
+      const off = clock.now();
+      await box.report('enabled', 'OFF', 'charging.charging', false);
+      // The box's meter reports its last seconds of charging a moment after its relay opened.
+      await clock.advance(5_000);
+      await box.report('energy', '101.75', 'sensor.energy', 101.75);
+      const [done] = await box.sessions();
+      assert.equal(done?.open, false, JSON.stringify(done));
+      assert.equal(done.energyKwh, 1.75, 'the meter’s 100.0 → 101.75 kWh');
+      assert.equal(done.end, new Date(off).toISOString(), 'it ended when the switch went off');
+      await eventually(async () => (await box.hub.store.listOpenChargingSessions(box.hub.householdId)).length === 0, {
+        what: 'the session to be recorded, its open copy gone',
+      });
+    } finally {
+      await box.close();
+    }
+  });
+
+  it('records a switched-off MQTT charger’s session without a final reading after the wait, and at once when it is switched on again', async () => {
+    const clock = new VirtualClock(Date.parse('2026-03-06T20:00:00Z'));
+    const box = await mqttWallbox('wb-quiet', clock);
+    const openCopies = async () => (await box.hub.store.listOpenChargingSessions(box.hub.householdId)).length;
+    try {
+      await box.report('energy', '200', 'sensor.energy', 200);
+      await box.report('enabled', 'ON', 'charging.charging', true);
+      await clock.advance(10 * MINUTE);
+      await box.report('energy', '201', 'sensor.energy', 201);
+      const firstOff = clock.now();
+      await box.report('enabled', 'OFF', 'charging.charging', false);
+      // No reading comes: the session is ended at once, and recorded as it is after the wait.
+      assert.deepEqual(
+        (await box.sessions()).map((s) => [s.open, s.energyKwh, s.end]),
+        [[false, 1, new Date(firstOff).toISOString()]],
+      );
+      await clock.advance(FINAL_READING_WAIT_MS + 1_000);
+      await eventually(async () => (await openCopies()) === 0, { what: 'the first session to be recorded' });
+      // A reading long after is the meter's own beat, not this session's energy.
+      await box.report('energy', '201.25', 'sensor.energy', 201.25);
+      assert.deepEqual(
+        (await box.sessions()).map((s) => [s.open, s.energyKwh]),
+        [[false, 1]],
+      );
+
+      await box.report('enabled', 'ON', 'charging.charging', true);
+      await clock.advance(10 * MINUTE);
+      await box.report('energy', '202.25', 'sensor.energy', 202.25);
+      const secondOff = clock.now();
+      await box.report('enabled', 'OFF', 'charging.charging', false);
+      await clock.advance(5_000);
+      // Switched on again before any reading: the ended session is recorded with what it had.
+      await box.report('enabled', 'ON', 'charging.charging', true);
+      await box.report('energy', '202.5', 'sensor.energy', 202.5);
+      assert.deepEqual(
+        (await box.sessions()).map((s) => [s.open, s.energyKwh, s.end]),
+        [
+          [true, 0.25, null],
+          [false, 1, new Date(firstOff).toISOString()],
+          [false, 1, new Date(secondOff).toISOString()],
+        ],
+      );
+      await eventually(async () => (await openCopies()) === 1, { what: 'only the third session’s open copy' });
+    } finally {
+      await box.close();
+    }
+  });
+
+  it('records, when the hub stops, a session still waiting for its final reading, with what it had', async () => {
+    const clock = new VirtualClock(Date.parse('2026-03-06T22:00:00Z'));
+    const dataDir = await tempDir();
+    const box = await mqttWallbox('wb-stop', clock, dataDir);
+    let off: number;
+    try {
+      await box.report('energy', '50', 'sensor.energy', 50);
+      await box.report('enabled', 'ON', 'charging.charging', true);
+      await clock.advance(10 * MINUTE);
+      await box.report('energy', '50.5', 'sensor.energy', 50.5);
+      off = clock.now();
+      await box.report('enabled', 'OFF', 'charging.charging', false);
+    } finally {
+      await box.close();
+    }
+    const hub = inProcessHub(dataDir, clock);
+    await hub.start();
+    try {
+      const api = apiOf(() => ({ url: hub.httpUrl, token: hub.ownerToken }));
+      assert.deepEqual(
+        (await api<SessionRow[]>('/api/energy/sessions')).map((s) => [s.open, s.energyKwh, s.end]),
+        [[false, 0.5, new Date(off).toISOString()]],
+        'recorded once, not taken up again as open',
+      );
+      assert.deepEqual(await hub.store.listOpenChargingSessions(hub.householdId), []);
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  it('closes a removed charger’s session with its power × time up to the removal, when it has no meter', async () => {
+    const clock = new VirtualClock(Date.parse('2026-03-07T18:00:00Z'));
+    const hub = inProcessHub(await tempDir(), clock, [new EarlyReports(() => [])]);
+    await hub.start();
+    try {
+      const householdId = hub.householdId;
+      const { 'sensor.energy': _meter, ...properties } = testCharger(householdId).properties;
+      await hub.core.upsertThing({ ...testCharger(householdId), id: 'granny', name: 'Granny cable', properties });
+      hub.core.ingest([
+        { householdId, thing: 'granny', property: 'charging.connected', value: true, source: 'test' },
+        { householdId, thing: 'granny', property: 'charging.power', value: 11, source: 'test' },
+      ]);
+      // Ten minutes of control steps (every 10 s), then 6 s more before the charger goes.
+      await clock.advance(10 * MINUTE + 6_000);
+      const removedAt = clock.now();
+      await hub.core.removeThing(householdId, 'granny');
+      const api = apiOf(() => ({ url: hub.httpUrl, token: hub.ownerToken }));
+      const list = (await api<SessionRow[]>('/api/energy/sessions')).filter((s) => s.charger === 'granny');
+      assert.equal(list.length, 1, JSON.stringify(list));
+      assert.equal(list[0].open, false);
+      assert.equal(list[0].end, new Date(removedAt).toISOString());
+      // 11 kW for 10 min 6 s; without those 6 s it would be 1.8333.
+      assert.equal(list[0].energyKwh, 1.8517);
+    } finally {
+      await hub.stop();
+    }
+  });
+});
+
+/** A hub with MQTT chargers, and a wallbox (switch, current, power and meter) announced to it by discovery. */
+async function mqttWallbox(box: string, clock: VirtualClock, dataDir?: string) {
+  const hub = inProcessHub(dataDir ?? (await tempDir()), clock, [], { mqttChargers: true });
+  await hub.start();
+  const device = await mqtt.connectAsync(hub.mqttUrl, { clientId: `wallbox-${randomBytes(4).toString('hex')}` });
+  const deviceInfo = { identifiers: [box], name: 'Garage wallbox' };
+  const announce = (component: string, object: string, config: Record<string, unknown>) =>
+    device.publishAsync(
+      `homeassistant/${component}/${box}/${object}/config`,
+      JSON.stringify({ ...config, device: deviceInfo }),
+    );
+  await announce('switch', 'enabled', { command_topic: `${box}/enabled/set`, state_topic: `${box}/enabled` });
+  await announce('number', 'current', { command_topic: `${box}/current/set`, unit_of_measurement: 'A' });
+  await announce('sensor', 'power', { state_topic: `${box}/power`, unit_of_measurement: 'W' });
+  await announce('sensor', 'energy', { state_topic: `${box}/energy`, unit_of_measurement: 'kWh' });
+  const id = `charger-${box}`;
+  const value = (property: string) => hub.core.getValue(hub.householdId, id, property);
+  await eventually(() => hub.core.getThing(hub.householdId, id)?.properties['sensor.energy'], {
+    what: 'the charger with its meter',
+  });
+  const api = apiOf(() => ({ url: hub.httpUrl, token: hub.ownerToken }));
+  return {
+    hub,
+    id,
+    /** Publishes the device's state and waits for the hub to have it. */
+    async report(topic: string, payload: string, property: string, expected: unknown) {
+      await device.publishAsync(`${box}/${topic}`, payload);
+      await eventually(() => value(property) === expected, { what: `${property} to be ${String(expected)}` });
+    },
+    /** This charger's sessions as the API lists them: the open one first. */
+    sessions: async () => (await api<SessionRow[]>('/api/energy/sessions')).filter((s) => s.charger === id),
+    async close() {
+      await device.endAsync();
+      await hub.stop();
+    },
+  };
+}
 
 /** A charger the test plays itself: reports go straight into the hub, commands are taken as done. */
 class TestCharger implements Adapter {

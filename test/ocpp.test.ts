@@ -262,4 +262,52 @@ describe('OCPP 1.6J central system', () => {
       'no car is plugged into Driveway: plug the cable into the car, then start charging again',
     );
   });
+
+  it("reads the meter and the power from a charge point's per-phase samples: their sum alone, and the total when it also sends one", async () => {
+    const res = await api('/api/chargers', {
+      method: 'POST',
+      body: JSON.stringify({ chargePointId: 'CP-PHASES', name: 'Three-phase box', password: PASSWORD }),
+    });
+    assert.equal(res.status, 201);
+    const { id, ocpp } = (await res.json()) as { id: string; ocpp: { path: string } };
+    const phases = new Frames(await connect(hub.httpUrl.replace('http', 'ws') + ocpp.path, `CP-PHASES:${PASSWORD}`));
+    const meterOf = async () => {
+      const { state } = (await (await api(`/api/things/${id}`)).json()) as { state: Record<string, unknown> };
+      const power = state['charging.power'];
+      return {
+        meter: state['sensor.energy'],
+        charge: state['charging.energy'],
+        power: typeof power === 'number' ? Math.round(power * 1000) / 1000 : power,
+      };
+    };
+    try {
+      await phases.exchange(
+        '[2, "p1", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Preparing"}]',
+      );
+      const start = await phases.exchange(
+        '[2, "p2", "StartTransaction", {"connectorId": 1, "idTag": "B4A63CDF", "meterStart": 30000, "timestamp": "2026-03-03T14:00:00Z"}]',
+      );
+      const { transactionId } = start[2] as { transactionId: number };
+      // Only the phases' registers (kWh, phase to neutral): the meter is their sum, 31.0 kWh.
+      await phases.exchange(
+        `[2, "p3", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:10:00Z", "sampledValue": [{"value": "10.5", "measurand": "Energy.Active.Import.Register", "phase": "L1-N", "unit": "kWh"}, {"value": "10.25", "measurand": "Energy.Active.Import.Register", "phase": "L2-N", "unit": "kWh"}, {"value": "10.25", "measurand": "Energy.Active.Import.Register", "phase": "L3-N", "unit": "kWh"}, {"value": "3680", "measurand": "Power.Active.Import", "phase": "L1-N", "unit": "W"}, {"value": "3.7", "measurand": "Power.Active.Import", "phase": "L2-N", "unit": "kW"}, {"value": "3660", "measurand": "Power.Active.Import", "phase": "L3-N", "unit": "W"}]}]}]`,
+      );
+      // Power too: only the phases' (one in kW), so their sum, 11.04 kW.
+      assert.deepEqual(await meterOf(), { meter: 31, charge: 1, power: 11.04 });
+      // The total (Wh) with its phases (Wh, no unit said): the total is the meter, the phases are parts of it.
+      await phases.exchange(
+        `[2, "p4", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:20:00Z", "sampledValue": [{"value": "11000", "measurand": "Energy.Active.Import.Register", "phase": "L1"}, {"value": "32000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}, {"value": "10500", "measurand": "Energy.Active.Import.Register", "phase": "L2"}, {"value": "10500", "measurand": "Energy.Active.Import.Register", "phase": "L3"}, {"value": "3600", "measurand": "Power.Active.Import", "phase": "L1", "unit": "W"}, {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}, {"value": "3600", "measurand": "Power.Active.Import", "phase": "L2", "unit": "W"}]}]}]`,
+      );
+      // The total power (7.2 kW, two phases' worth) with its phases: the total, never a phase's part.
+      assert.deepEqual(await meterOf(), { meter: 32, charge: 2, power: 7.2 });
+      // Phases in a MeterValue of their own again, now in Wh: 33.0 kWh, never back to one phase's part.
+      await phases.exchange(
+        `[2, "p5", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:30:00Z", "sampledValue": [{"value": "11500", "measurand": "Energy.Active.Import.Register", "phase": "L1", "unit": "Wh"}, {"value": "10750", "measurand": "Energy.Active.Import.Register", "phase": "L2", "unit": "Wh"}, {"value": "10750", "measurand": "Energy.Active.Import.Register", "phase": "L3", "unit": "Wh"}]}]}]`,
+      );
+      // No power in this MeterValue: the last stands.
+      assert.deepEqual(await meterOf(), { meter: 33, charge: 3, power: 7.2 });
+    } finally {
+      phases.socket.close();
+    }
+  });
 });

@@ -22,6 +22,7 @@ export {
   type ChargerSettings,
   EnergyService,
   type EnergyServiceOptions,
+  FINAL_READING_WAIT_MS,
   PLUG_MATCH_MS,
   SITE_THING,
 } from './service.ts';

@@ -80,6 +80,13 @@ const DEFAULT_CONFIG: EnergyConfig = {
  */
 export const PLUG_MATCH_MS = 10 * 60_000;
 
+/**
+ * How long the session of a charger that was switched off waits for its meter's final reading
+ * before it is recorded without it. Such a charger (see meterTrails) reports its switch at once and
+ * its meter on a beat of its own: the energy of the last seconds comes a moment to a minute later.
+ */
+export const FINAL_READING_WAIT_MS = 60_000;
+
 /** How far ahead a plan's deadline may be: a weekly plan's next occurrence is at most this far. */
 const MAX_PLAN_AHEAD_MS = 7 * 86_400_000;
 
@@ -136,6 +143,8 @@ export class EnergyService implements Subsystem {
       meters: new SiteMeters(hub.twins, hub.householdId),
       solar: new Map(),
       sessions: new SessionBook(() => newId(hub.clock.now(), 'ses_')),
+      finalReadings: new Map(),
+      drawn: new Map(),
       pluggedSince: new Map(),
       plans: new Map(),
       lastTick: hub.clock.now(),
@@ -185,6 +194,8 @@ export class EnergyService implements Subsystem {
     const running = this.running;
     if (!running) return;
     for (const stop of running.stops.splice(0)) stop();
+    // A final reading still awaited will not reach this hub: the session is recorded as it is.
+    for (const charger of [...running.finalReadings.keys()]) this.recordSession(charger);
     // Open sessions stay open across the restart, with the figures they have now.
     for (const session of running.sessions.list()) this.persist(session);
     await running.writes;
@@ -413,7 +424,10 @@ export class EnergyService implements Subsystem {
     await running.hub.history.flush();
     const past = await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500 });
     const open = running.sessions.list().map((s) => ({ ...sessionView(s), open: true }));
-    return [...open, ...past.map((e) => ({ ...(('data' in e ? e.data : {}) ?? {}), open: false }))];
+    // Ended, and waiting a moment for the charger's final meter reading before they are recorded:
+    // after the recorded ones, which come oldest first.
+    const ended = running.sessions.listEnded().map((s) => ({ ...sessionView(s), open: false }));
+    return [...open, ...past.map((e) => ({ ...(('data' in e ? e.data : {}) ?? {}), open: false })), ...ended];
   }
 
   // ── The loop ─────────────────────────────────────────────────────────────────────────────
@@ -524,7 +538,9 @@ export class EnergyService implements Subsystem {
       wants.push({ id: thing.id, currentA, limits: settings, thing });
 
       // Energy since the last tick (the meter's, or power × time without one), priced now, and
-      // how much of it the sun gave.
+      // how much of it the sun gave. Its power and this moment are kept for the stretch after it,
+      // should the charger be removed before the next tick (see countLastStretch).
+      running.drawn.set(thing.id, { powerKw: drawW / 1000, at: now });
       const session = running.sessions.current(thing.id);
       if (session) {
         running.sessions.estimate(thing.id, (drawW / 1000) * dtHours);
@@ -587,8 +603,11 @@ export class EnergyService implements Subsystem {
     if (event.type === 'thing.removed' && typeof event.thing === 'string') {
       // A car taken out of the hub is no longer plugged in anywhere it could be matched.
       running.pluggedSince.delete(event.thing);
-      // A charger taken out (its device gone) ends its session with the energy counted so far.
-      this.closeSession(event.thing, running.hub.clock.now());
+      // A charger taken out (its device gone) ends its session with the energy counted so far,
+      // and the stretch since its last control step: no later step will see it.
+      const now = running.hub.clock.now();
+      this.countLastStretch(event.thing, now);
+      this.closeSession(event.thing, now);
       return;
     }
     if (event.type !== 'state') return;
@@ -625,11 +644,20 @@ export class EnergyService implements Subsystem {
     const { sessions } = running;
     if (event.property === 'sensor.energy' && typeof event.to === 'number') {
       const session = sessions.current(thing.id);
-      if (session && sessions.read(thing.id, event.to)) this.persist(session);
+      if (sessions.read(thing.id, event.to) && session) this.persist(session);
+      // The final reading an ended session waited for: it is complete now.
+      if (running.finalReadings.has(thing.id)) this.recordSession(thing.id);
       return;
+    }
+    if (event.property === 'charging.power' && typeof event.to === 'number') {
+      const drawn = running.drawn.get(thing.id);
+      if (drawn) drawn.powerKw = event.to;
     }
     if (event.property !== sessionProperty(thing)) return;
     if (event.to === true) {
+      // A session still waiting for its final reading is recorded as it is: what the meter adds
+      // from here is the new session's.
+      this.recordSession(thing.id);
       const session = sessions.begin({
         charger: thing.id,
         vehicle: this.vehicleAt(thing.id),
@@ -646,21 +674,65 @@ export class EnergyService implements Subsystem {
       // A charger whose clock is wrong (1970, hours behind) gives a time before the session: then
       // it ends now.
       const start = running.sessions.current(thing.id)?.start ?? now;
-      this.closeSession(thing.id, event.ts >= start && event.ts <= now ? event.ts : now);
+      const end = event.ts >= start && event.ts <= now ? event.ts : now;
+      if (meterTrails(thing) && sessions.finish(thing.id, end)) this.awaitFinalReading(thing.id);
+      else this.closeSession(thing.id, end);
       this.replan();
     }
   }
 
   /** Ends a charger's open session, if it has one, and records it with the finished ones. */
   private closeSession(charger: string, end: number): void {
+    this.require().sessions.finish(charger, end);
+    // A session that was waiting for its final reading is recorded too: nothing is left to wait for.
+    this.recordSession(charger);
+  }
+
+  /** Records an ended session once its final reading comes, or without it after the wait. */
+  private awaitFinalReading(charger: string): void {
     const running = this.require();
-    const { sessions, tariff } = running;
-    // What the meter added since the last step (its final reading came with the unplug).
-    sessions.price(charger, { solarShare: 0, importPrice: tariff.priceAt(end), feedInPrice: tariff.feedIn });
-    const session = sessions.finish(charger, end);
+    running.finalReadings.get(charger)?.();
+    const cancel = running.hub.clock.setTimeout(() => {
+      // As with the tick: a throw in a timer callback would take the whole hub down.
+      try {
+        this.recordSession(charger);
+      } catch (error) {
+        running.log.error('could not record the charging session', { charger, error });
+      }
+    }, FINAL_READING_WAIT_MS);
+    running.finalReadings.set(charger, cancel);
+  }
+
+  /** Records a charger's ended session, if it has one, with the finished ones. */
+  private recordSession(charger: string): void {
+    const running = this.require();
+    const { sessions, tariff, finalReadings } = running;
+    finalReadings.get(charger)?.();
+    finalReadings.delete(charger);
+    const ended = sessions.ending(charger);
+    if (!ended) return;
+    // What the meter added since the last step (its final reading came with the unplug, or after
+    // the switch-off), at the price of when it ended.
+    sessions.price(charger, {
+      solarShare: 0,
+      importPrice: tariff.priceAt(ended.end ?? running.hub.clock.now()),
+      feedInPrice: tariff.feedIn,
+    });
+    const session = sessions.settle(charger);
     if (!session) return;
     this.announce('energy.session', charger, sessionView(session));
     this.forget(session);
+  }
+
+  /**
+   * Counts, for a charger without a meter that is gone, its power over the stretch since its last
+   * control step, as that step would have.
+   */
+  private countLastStretch(charger: string, now: number): void {
+    const running = this.require();
+    const drawn = running.drawn.get(charger);
+    running.drawn.delete(charger);
+    if (drawn) running.sessions.estimate(charger, (drawn.powerKw * Math.max(0, now - drawn.at)) / 3_600_000);
   }
 
   /**
@@ -992,6 +1064,10 @@ interface Running {
   meters: SiteMeters;
   solar: Map<string, SolarSurplus>;
   sessions: SessionBook;
+  /** Ended sessions waiting for their charger's final meter reading: the cancel of each wait. */
+  finalReadings: Map<string, () => void>;
+  /** Each charger's power (kW) as last seen, and when its energy was last counted (see countLastStretch). */
+  drawn: Map<string, { powerKw: number; at: number }>;
   /** When each vehicle's plug last went in (charging.connected turned true), for vehicleAt. */
   pluggedSince: Map<string, number>;
   plans: Map<string, PlanView>;
@@ -1012,6 +1088,15 @@ interface Running {
  */
 function sessionProperty(thing: Thing): 'charging.connected' | 'charging.charging' {
   return Object.hasOwn(thing.properties, 'charging.connected') ? 'charging.connected' : 'charging.charging';
+}
+
+/**
+ * Whether a charger's final meter reading can come after its session ends: one whose session
+ * follows its switch (a simple MQTT charger) reports the switch at once and its meter on a beat of
+ * its own. A charger with a plug has the last reading by the unplug (OCPP holds the unplug for it).
+ */
+function meterTrails(thing: Thing): boolean {
+  return sessionProperty(thing) === 'charging.charging' && Object.hasOwn(thing.properties, 'sensor.energy');
 }
 
 /**

@@ -48,6 +48,33 @@ const STATUS_SCHEMA: DataSchema = {
   ],
 };
 
+/** One sampled value of a MeterValue, as the schema lets it be (every field a string). */
+type SampledValue = Record<string, string | undefined>;
+
+/** The measurand a sampled value without one is (OCPP 1.6 section 7.31). */
+const ENERGY_REGISTER = 'Energy.Active.Import.Register';
+const POWER = 'Power.Active.Import';
+
+/**
+ * One MeterValue's reading of a measurand, in kilo-units (kWh, kW), null when it has none. A
+ * sample without a phase is the total. Per-phase samples are parts of it: left aside when the
+ * total is there too, added up when they are all the charge point sends (each phase once; the
+ * neutral carries nothing of its own). Wh or W unless the sample says kWh or kW.
+ */
+function totalOf(samples: SampledValue[], measurand: string): number | null {
+  let total: number | null = null;
+  const phases = new Map<string, number>();
+  for (const sample of samples) {
+    const value = Number(sample.value);
+    if (!Number.isFinite(value) || (sample.measurand ?? ENERGY_REGISTER) !== measurand) continue;
+    const kilo = sample.unit?.startsWith('k') ? value : value / 1000;
+    if (!sample.phase) total = kilo;
+    else if (sample.phase !== 'N') phases.set(sample.phase, kilo);
+  }
+  if (total !== null || phases.size === 0) return total;
+  return [...phases.values()].reduce((sum, kilo) => sum + kilo, 0);
+}
+
 /** Statuses in which a car is plugged in (OCPP 1.6 section 4.9). */
 const PLUGGED = new Set(['Preparing', 'Charging', 'SuspendedEVSE', 'SuspendedEV', 'Finishing']);
 
@@ -459,23 +486,16 @@ export class OcppCentralSystem implements Adapter {
   /** Reads the measurands Triad uses out of MeterValues' sampled values. */
   private meter(session: Session, meterValues: unknown[]): void {
     for (const entry of meterValues) {
-      const { timestamp, sampledValue } = entry as { timestamp: string; sampledValue: Array<Record<string, string>> };
+      const { timestamp, sampledValue } = entry as { timestamp: string; sampledValue: SampledValue[] };
       const values: Record<string, unknown> = {};
-      for (const sample of sampledValue) {
-        const value = Number(sample.value);
-        if (!Number.isFinite(value)) continue;
-        const measurand = sample.measurand ?? 'Energy.Active.Import.Register';
-        // Per-phase samples are parts of the total; only totals (no phase) are reported.
-        if (sample.phase && measurand !== 'Energy.Active.Import.Register') continue;
-        if (measurand === 'Energy.Active.Import.Register') {
-          const kwh = sample.unit === 'kWh' ? value : value / 1000;
-          values['sensor.energy'] = kwh;
-          const startWh = this.transactions.get(session.chargePointId)?.meterStartWh ?? null;
-          if (startWh !== null) values['charging.energy'] = Math.max(0, kwh - startWh / 1000);
-        } else if (measurand === 'Power.Active.Import') {
-          values['charging.power'] = Math.max(0, sample.unit === 'kW' ? value : value / 1000);
-        }
+      const kwh = totalOf(sampledValue, ENERGY_REGISTER);
+      if (kwh !== null) {
+        values['sensor.energy'] = kwh;
+        const startWh = this.transactions.get(session.chargePointId)?.meterStartWh ?? null;
+        if (startWh !== null) values['charging.energy'] = Math.max(0, kwh - startWh / 1000);
       }
+      const kw = totalOf(sampledValue, POWER);
+      if (kw !== null) values['charging.power'] = Math.max(0, kw);
       this.report(session, values, timeOf(timestamp));
     }
   }

@@ -33,6 +33,8 @@ export interface PriceStep {
 
 export class SessionBook {
   private readonly open = new Map<string, ChargingSession>();
+  /** Sessions that have ended and are not recorded yet: their meter's final reading may still come. */
+  private readonly ended = new Map<string, ChargingSession>();
 
   constructor(private readonly newId: () => string) {}
 
@@ -77,14 +79,19 @@ export class SessionBook {
     return this.open.get(charger);
   }
 
+  /** A charger's session that has ended but is not recorded yet (see finish and settle). */
+  ending(charger: string): ChargingSession | undefined {
+    return this.ended.get(charger);
+  }
+
   /**
    * A reading of the charger's meter register; answers whether the session changed (its energy,
    * or where counting goes on from). The first reading only sets where counting starts. A register
    * that went back (a charger replaced or reset) counts on from its new value rather than taking
-   * energy away.
+   * energy away. An ended session not yet recorded still takes its meter's final reading.
    */
   read(charger: string, meterKwh: number): boolean {
-    const session = this.open.get(charger);
+    const session = this.open.get(charger) ?? this.ended.get(charger);
     if (!session || !Number.isFinite(meterKwh) || meterKwh < 0 || meterKwh === session.meterKwh) return false;
     const last = session.meterKwh;
     session.meterKwh = meterKwh;
@@ -103,9 +110,9 @@ export class SessionBook {
     return true;
   }
 
-  /** Prices the energy counted since the last step; answers that energy, kWh. */
+  /** Prices the energy counted since the last step (a final reading too); answers that energy, kWh. */
   price(charger: string, step: PriceStep): number {
-    const session = this.open.get(charger);
+    const session = this.open.get(charger) ?? this.ended.get(charger);
     if (!session) return 0;
     const energy = session.energyKwh - session.pricedKwh;
     if (!(energy > 0)) return 0;
@@ -124,17 +131,33 @@ export class SessionBook {
     return true;
   }
 
-  /** Closes a charger's session; it ends no earlier than it began. */
+  /**
+   * Ends a charger's session; it ends no earlier than it began. It stays in the book, reading its
+   * meter, until settle takes it out: a meter can report the last of a charge after the end.
+   */
   finish(charger: string, end: number): ChargingSession | undefined {
     const session = this.open.get(charger);
     if (!session) return undefined;
     this.open.delete(charger);
     session.end = Math.max(session.start, end);
+    this.ended.set(charger, session);
+    return session;
+  }
+
+  /** Takes a charger's ended session out of the book to be recorded; nothing is counted in it after. */
+  settle(charger: string): ChargingSession | undefined {
+    const session = this.ended.get(charger);
+    this.ended.delete(charger);
     return session;
   }
 
   list(): ChargingSession[] {
     return [...this.open.values()];
+  }
+
+  /** The sessions that have ended and are not recorded yet. */
+  listEnded(): ChargingSession[] {
+    return [...this.ended.values()];
   }
 }
 
