@@ -3,8 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfigFile, resolveOptions } from '../src/cli/config.ts';
+import { listenHost, mqttUrl } from '../src/cli/settings.ts';
 import { DEFAULT_STOP_GRACE_MS } from '../src/vehicles/trips.ts';
-import { tempDir } from './helpers/hub-process.ts';
+import { canListen, tempDir } from './helpers/hub-process.ts';
 
 async function configFile(body: unknown): Promise<string> {
   const path = join(await tempDir(), 'triad.json');
@@ -157,5 +158,111 @@ describe('start flags', () => {
     const file = join(data, 'a-file');
     await writeFile(file, '');
     await refuses(resolveOptions({ data: file }), /^--data: .* is a file, not a folder/);
+  });
+});
+
+describe('where the hub listens', () => {
+  it('takes IP addresses of both families and host names, and nothing Node would only try to resolve', () => {
+    const good = [
+      '127.0.0.1',
+      '0.0.0.0',
+      '::',
+      '::1',
+      'fe80::1%eth0',
+      'localhost',
+      'hub.example.com',
+      'my_nas.lan',
+      'vm.',
+    ];
+    for (const host of good) assert.equal(listenHost.read(host), host, host);
+    const bad = [
+      '',
+      ' ',
+      'not a host',
+      '999.1.1.1',
+      '1.2.3',
+      'http://x',
+      '127.0.0.1:8080',
+      '[::1]',
+      ' 127.0.0.1',
+      '-x',
+      'a..b',
+      'ä.example',
+      8780,
+    ];
+    for (const host of bad) assert.equal(listenHost.read(host), undefined, String(host));
+  });
+
+  it("reads an external broker's address whole: a host, and a port it can use", () => {
+    for (const url of [
+      'mqtt://127.0.0.1:1883',
+      'mqtts://broker.lan',
+      'ws://h:9001/mqtt',
+      'tcp://[::1]:1883',
+      'mqtt://u:p@h:1',
+    ])
+      assert.equal(mqttUrl.read(url), url, url);
+    for (const url of [
+      'mqtt://:1883',
+      'mqtt://h:abc',
+      'mqtt://h:99999',
+      'mqtt://h:0',
+      'mqtt:///x',
+      'http://h',
+      'mqtt://a b',
+    ])
+      assert.equal(mqttUrl.read(url), undefined, url);
+  });
+
+  it('takes good hosts from flags and the config file', async () => {
+    const data = await tempDir();
+    for (const httpHost of ['127.0.0.1', '0.0.0.0', 'localhost'])
+      assert.equal((await resolveOptions({ data, httpHost, httpPort: '0' })).http?.host, httpHost);
+    const path = await configFile({ http: { host: 'localhost', port: 0 }, mqtt: { host: '127.0.0.1', port: 0 } });
+    const options = await resolveOptions({ config: path, data });
+    assert.equal(options.http?.host, 'localhost');
+    assert.equal(options.mqtt?.host, '127.0.0.1');
+  });
+
+  it('refuses an address that is not one of this machine, naming where it came from', async () => {
+    const data = await tempDir();
+    // 192.0.2.0/24 is for documentation (RFC 5737): no machine has it.
+    await refuses(
+      resolveOptions({ data, httpHost: '192.0.2.1' }),
+      /^--http-host: 192\.0\.2\.1 is not an address of this machine/,
+    );
+    const path = await configFile({ mqtt: { host: '192.0.2.1' } });
+    await refuses(
+      resolveOptions({ config: path, data }),
+      new RegExp(`^mqtt\\.host in config file ${path}: 192\\.0\\.2\\.1`),
+    );
+  });
+
+  it('refuses two of its servers on one port, unless their addresses are apart', async () => {
+    const data = await tempDir();
+    await refuses(
+      resolveOptions({ data, httpPort: '9000', mqttPort: '9000' }),
+      /--http-port and --mqtt-port are both 9000/,
+    );
+    // The broker's default port, and a wildcard covering a given address.
+    await refuses(
+      resolveOptions({ data, httpPort: '1883', httpHost: '127.0.0.1' }),
+      /--http-port is 1883, the port of the MQTT broker by default/,
+    );
+    await refuses(
+      resolveOptions({ data, mqttPort: '8780' }),
+      /--mqtt-port is 8780, the port of the HTTP server by default; .*--http-port/,
+    );
+    // Port 0 is a free port for each; an external broker takes no port here; 127.0.0.1 and ::1
+    // are two sockets.
+    await resolveOptions({ data, httpPort: '0', mqttPort: '0' });
+    await resolveOptions({ data, httpPort: '1883', mqttUrl: 'mqtt://127.0.0.1:1883' });
+    if (!(await canListen('::1'))) return; // no IPv6 loopback on this machine
+    await resolveOptions({
+      data,
+      httpPort: '1883',
+      httpHost: '::1',
+      config: await configFile({ mqtt: { host: '127.0.0.1' } }),
+    });
   });
 });

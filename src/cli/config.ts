@@ -2,13 +2,21 @@ import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import type { HubOptions, MqttOptions, StoreChoice } from '../core/hub.ts';
+import {
+  DEFAULT_HTTP_PORT,
+  DEFAULT_MQTT_PORT,
+  type HubOptions,
+  type MqttOptions,
+  type StoreChoice,
+} from '../core/hub.ts';
 import type { LogLevel } from '../core/log.ts';
 import { parseVehicleConfig, type VehicleEndpoint } from '../vehicles/index.ts';
 import { DEFAULT_STOP_GRACE_MS } from '../vehicles/trips.ts';
+import { checkListenAddress, checkPortsApart, type Listener } from './listeners.ts';
 import {
   ConfigError,
   flagValue,
+  listenHost,
   mqttUrl,
   oneOf,
   portNumber,
@@ -72,11 +80,11 @@ const rateLimit: Section = {
 /** Every key the config file may hold; any other is refused, so a typo (`mqtt.prot`) is not lost. */
 const CONFIG_KEYS: Section = {
   data: text('a folder'),
-  http: { port: portNumber, host: text('an address or host name') },
+  http: { port: portNumber, host: listenHost },
   mqtt: {
     url: mqttUrl,
     port: portNumber,
-    host: text('an address or host name'),
+    host: listenHost,
     username: text(),
     password: text(),
     allowAnonymous: yesOrNo,
@@ -231,7 +239,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   const file = configPath ? await loadConfigFile(configPath) : {};
   const logLevel = flagValue(oneOf(LOG_LEVELS), '--log-level', flags.logLevel) ?? file.logLevel ?? 'info';
   const httpPort = flagValue(portNumber, '--http-port', flags.httpPort) ?? file.http?.port;
-  const httpHost = flagValue(text('an address or host name'), '--http-host', flags.httpHost) ?? file.http?.host;
+  const httpHost = flagValue(listenHost, '--http-host', flags.httpHost) ?? file.http?.host;
   const mqttPortFlag = flagValue(portNumber, '--mqtt-port', flags.mqttPort);
   const mqttUrlFlag = flagValue(mqttUrl, '--mqtt-url', flags.mqttUrl);
   const mqttsPort = flagValue(portNumber, '--mqtts-port', flags.mqttsPort) ?? file.mqtt?.tlsPort;
@@ -249,6 +257,11 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
     throw new ConfigError('--tls-cert and --tls-key (tls.cert and tls.key in the config file) go together');
   if (tlsCert) await checkReadable(resolve(tlsCert), origin('--tls-cert', flags.tlsCert, 'tls.cert', configPath));
   if (tlsKey) await checkReadable(resolve(tlsKey), origin('--tls-key', flags.tlsKey, 'tls.key', configPath));
+  // The hub finds this out only when it starts the broker, after it has written its store.
+  if (!brokerUrl && mqttsPort !== undefined && !tlsCert)
+    throw new ConfigError(
+      `${origin('--mqtts-port', flags.mqttsPort, 'mqtt.tlsPort', configPath)} needs --tls-cert and --tls-key (tls.cert and tls.key in the config file)`,
+    );
 
   if (flags.data !== undefined && flags.data.trim() === '') throw new ConfigError('--data must name a folder');
   const dataDir = resolve(flags.data ?? file.data ?? './triad-data');
@@ -257,7 +270,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
     origin('--data', flags.data, 'data', file.data === undefined ? undefined : configPath),
   );
 
-  return {
+  const options: HubOptions & { vehicles?: VehicleEndpoint[] } = {
     dataDir,
     tls: tlsCert && tlsKey ? { cert: resolve(tlsCert), key: resolve(tlsKey) } : undefined,
     http: { port: httpPort, host: httpHost },
@@ -281,4 +294,55 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
     rateLimits: file.rateLimits,
     vehicles: file.vehicles === undefined ? undefined : vehiclesFrom(file.vehicles, configPath ?? ''),
   };
+  // Last: it looks names up, so every value that can be judged by itself is judged first.
+  await checkListeners(options, flags, configPath);
+  return options;
+}
+
+/**
+ * Where the hub will listen, tried before anything starts: each address given must be one of
+ * this machine's, and no two of its servers may share a port (see listeners.ts for why the hub's
+ * own checks come too late for these).
+ */
+async function checkListeners(hub: HubOptions, flags: StartFlags, configPath: string | undefined): Promise<void> {
+  const from = (flag: string, given: unknown, key: string) => origin(flag, given, key, configPath);
+  const http = hub.http ?? {};
+  const listeners: Listener[] = [
+    {
+      what: 'the HTTP server',
+      flag: '--http-port',
+      port: http.port ?? DEFAULT_HTTP_PORT,
+      portFrom: http.port === undefined ? undefined : from('--http-port', flags.httpPort, 'http.port'),
+      address:
+        http.host === undefined
+          ? '0.0.0.0'
+          : await checkListenAddress(http.host, from('--http-host', flags.httpHost, 'http.host')),
+    },
+  ];
+  const mqtt = hub.mqtt;
+  // An external broker listens elsewhere; only the embedded one takes ports here.
+  if (mqtt && mqtt.url === undefined) {
+    // mqtt.host has no flag: it comes from the config file alone.
+    const address =
+      mqtt.host === undefined
+        ? '0.0.0.0'
+        : await checkListenAddress(mqtt.host, `mqtt.host in config file ${configPath}`);
+    listeners.push({
+      what: 'the MQTT broker',
+      flag: '--mqtt-port',
+      port: mqtt.port ?? DEFAULT_MQTT_PORT,
+      portFrom: mqtt.port === undefined ? undefined : from('--mqtt-port', flags.mqttPort, 'mqtt.port'),
+      address,
+    });
+    if (mqtt.tlsPort !== undefined) {
+      listeners.push({
+        what: 'the MQTT broker over TLS',
+        flag: '--mqtts-port',
+        port: mqtt.tlsPort,
+        portFrom: from('--mqtts-port', flags.mqttsPort, 'mqtt.tlsPort'),
+        address,
+      });
+    }
+  }
+  checkPortsApart(listeners);
 }

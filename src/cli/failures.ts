@@ -38,7 +38,11 @@ export function explainStartFailure(error: unknown, { options, storeOpened }: St
   }
   const brokerUrl = options.mqtt?.url;
   if (brokerUrl && message.includes(brokerUrl)) {
-    return new HubError(1, 'broker', `${message} (is the broker running? choose another with --mqtt-url or mqtt.url)`);
+    return new HubError(
+      1,
+      'broker',
+      `${message.replaceAll(brokerUrl, redacted(brokerUrl))} (is the broker running? choose another with --mqtt-url or mqtt.url)`,
+    );
   }
   if (!storeOpened) {
     if (options.store?.kind === 'postgres') {

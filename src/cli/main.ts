@@ -6,7 +6,7 @@ import { runCarSimulatorCommand } from '../sim/car/cli.ts';
 import { createTriad } from '../triad.ts';
 import { resolveOptions, type StartFlags } from './config.ts';
 import { explainStartFailure } from './failures.ts';
-import { ConfigError, flagValue, isoTime, portNumber, positiveNumber, text } from './settings.ts';
+import { ConfigError, flagValue, isoTime, listenHost, portNumber, positiveNumber } from './settings.ts';
 
 /** The `triad` command. Each subcommand is small: it builds options and hands them to the hub. */
 export function buildProgram(): Command {
@@ -66,7 +66,7 @@ function carSimulatorOptions(f: { vissPort: string; host?: string; speedup?: str
   const start = flagValue(isoTime, '--start', f.start);
   return {
     vissPort: flagValue(portNumber, '--viss-port', f.vissPort) as number,
-    host: flagValue(text('an address or host name'), '--host', f.host),
+    host: flagValue(listenHost, '--host', f.host),
     // Up to a simulated day per second: faster, the one-second physics steps pile up.
     speedup: flagValue(positiveNumber(86_400, 'a number above 0, at most 86,400'), '--speedup', f.speedup),
     start: start === undefined ? undefined : new Date(start).toISOString(),

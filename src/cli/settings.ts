@@ -4,6 +4,8 @@
  * config key) and what is allowed, before anything starts.
  */
 
+import { isIP } from 'node:net';
+
 /** A value the user gave that Triad cannot use: printed as one line, exit code 2. */
 export class ConfigError extends Error {}
 
@@ -61,6 +63,26 @@ export function text(mustBe = 'some text', pattern?: RegExp): Setting<string> {
   };
 }
 
+/**
+ * An address to listen on, as Node's `listen` takes it: an IP address (IPv6 without brackets) or a
+ * host name. Anything else (`http://x`, `127.0.0.1:8080`, `[::1]`, ` 127.0.0.1`) Node would hand
+ * to DNS, and the failure would come only when the server binds.
+ */
+export const listenHost: Setting<string> = {
+  mustBe: 'an IP address (such as 0.0.0.0, 127.0.0.1, :: or ::1) or a host name, without a scheme or port',
+  read: (raw) => (typeof raw === 'string' && (isIP(raw) !== 0 || isHostName(raw)) ? raw : undefined),
+};
+
+/**
+ * A host name by RFC 1123's labels, with `_`, which names on some home networks carry and the
+ * resolver takes. A last label of digits is no name but a mistyped IPv4 address (`999.1.1.1`).
+ */
+function isHostName(name: string): boolean {
+  const labels = name.replace(/\.$/, '').split('.');
+  const label = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+  return name.length <= 253 && labels.every((l) => label.test(l)) && !/^\d+$/.test(labels.at(-1) ?? '');
+}
+
 export const yesOrNo: Setting<boolean> = {
   mustBe: 'true or false',
   read: (raw) => (typeof raw === 'boolean' ? raw : undefined),
@@ -74,12 +96,31 @@ export const isoTime: Setting<number> = {
   },
 };
 
-export const mqttUrl = text('an mqtt://, mqtts://, ws://, wss:// or tcp:// address', /^(mqtts?|wss?|tcp):\/\/\S+$/);
+/**
+ * An external broker's address. Parsed whole, not only its scheme: the MQTT client reads a port
+ * it cannot use (`:abc`) as its default and one out of range only when it connects, after the
+ * hub has opened its store, and an address without a host as localhost.
+ */
+export const mqttUrl: Setting<string> = {
+  mustBe: 'an mqtt://, mqtts://, ws://, wss:// or tcp:// address with a host, such as mqtt://127.0.0.1:1883',
+  read: (raw) => {
+    if (typeof raw !== 'string' || !/^(mqtts?|wss?|tcp):\/\/\S+$/.test(raw)) return undefined;
+    const url = URL.canParse(raw) ? new URL(raw) : undefined;
+    return url && url.hostname !== '' && url.port !== '0' ? raw : undefined;
+  },
+};
+
 export const postgresUrl = text('a postgres:// or postgresql:// address', /^postgres(ql)?:\/\/\S+$/);
 
-/** How `value` reads as shown in an error: text quoted, so an empty or spaced value is visible. */
+/** An address's password (`scheme://user:password@host`), which an error does not print back. */
+const PASSWORD_IN_ADDRESS = /^([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^@\s]*@/i;
+
+/**
+ * How `value` reads as shown in an error: text quoted, so an empty or spaced value is visible; a
+ * password in an address as `***`, since the line ends up in terminals and service logs.
+ */
 export function shown(value: unknown): string {
-  const json = JSON.stringify(value);
+  const json = JSON.stringify(typeof value === 'string' ? value.replace(PASSWORD_IN_ADDRESS, '$1***@') : value);
   return json === undefined ? String(value) : json.length > 60 ? `${json.slice(0, 57)}…` : json;
 }
 

@@ -24,6 +24,7 @@ import { HubError } from './errors.ts';
 import { HistoryWriter } from './history.ts';
 import { ensureDefaultHousehold, ensureHouseholdThing, ensureOwnerToken } from './households.ts';
 import { newId } from './ids.ts';
+import { urlHost } from './listen-address.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { TwinRegistry } from './twin.ts';
 import { VERSION } from './version.ts';
@@ -311,7 +312,7 @@ export class Hub {
     });
     const address = this.api.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : httpPort;
-    this.httpUrl = `${tls ? 'https' : 'http'}://${httpHost === '0.0.0.0' || httpHost === '::' ? '127.0.0.1' : httpHost}:${boundPort}`;
+    this.httpUrl = `${tls ? 'https' : 'http'}://${urlHost(httpHost)}:${boundPort}`;
 
     for (const subsystem of this.started) await subsystem.listening?.(this.services);
   }
@@ -364,7 +365,7 @@ export class Hub {
         retained?.close();
         throw portError(error, port, 'MQTT', '--mqtt-port or --mqtt-url');
       });
-      this.mqttUrl = `mqtt://127.0.0.1:${this.broker.port}`;
+      this.mqttUrl = this.broker.url;
     }
     // On the embedded broker the hub logs in with a credential made for this run only.
     const login = this.broker

@@ -19,6 +19,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether this machine can listen on `host` at all (an IPv6 address on a host without IPv6). */
+export async function canListen(host: string): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(0, host, () => server.close(() => resolve(true)));
+  });
+}
+
 export async function tempDir(prefix = 'triad-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthorizeForwardHandler, type Client } from 'aedes';
+import { urlHost } from '../../core/listen-address.ts';
 import type { RetainedStore } from './retained-store.ts';
 
 type ForwardedPacket = Parameters<AuthorizeForwardHandler>[1];
@@ -86,7 +87,7 @@ export class EmbeddedBroker {
   }
 
   get url(): string {
-    return `mqtt://${this.options.host ?? '127.0.0.1'}:${this.boundPort}`;
+    return `mqtt://${urlHost(this.options.host ?? '127.0.0.1')}:${this.boundPort}`;
   }
 
   async start(): Promise<void> {
