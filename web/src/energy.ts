@@ -1,4 +1,5 @@
 import type { Thing } from './api/types.ts';
+import { formatNumber } from './format.ts';
 
 export interface EnergyFlow {
   /** Watts; positive means power flowing in the direction the name says. */
@@ -9,7 +10,7 @@ export interface EnergyFlow {
   battery: number | null;
   house: number | null;
   car: number | null;
-  /** Solar left over after the house, which the chargers may use. */
+  /** Solar left over after the house, which the chargers may use; negative when the house needs more (see surplusWords). */
   surplus: number | null;
 }
 
@@ -49,4 +50,20 @@ export function energyFlow(things: Iterable<Thing>): { flow: EnergyFlow; metered
   };
   const metered = [flow.solar, flow.grid, flow.house].some((v) => v !== null);
   return { flow, metered };
+}
+
+/** Watts as the energy views show them: "1.8 kW". */
+export function kilowatts(watts: number | null): string {
+  return watts === null ? '—' : `${formatNumber(watts / 1000, 2)} kW`;
+}
+
+/**
+ * The surplus in words. The site reports a shortfall (the house takes more than the sun gives, the
+ * rest coming from the grid or the battery) as a negative surplus: to a person that is no surplus,
+ * and the grid's figure already says what comes in.
+ */
+export function surplusWords(watts: number | null): string {
+  if (watts === null) return '—';
+  // Below what "0.01 kW" shows, there is nothing a charger could use.
+  return watts >= 5 ? kilowatts(watts) : 'None';
 }

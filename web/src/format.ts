@@ -1,20 +1,34 @@
 import type { ActionInfo, PropertyInfo, Thing, Value } from './api/types.ts';
-
-/** `climate.target_temperature` → "Target temperature": property names as people say them. */
-export function propertyLabel(property: string): string {
-  const name = property.includes('.') ? property.slice(property.indexOf('.') + 1) : property;
-  const words = name.replace(/_/g, ' ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
+import { booleanText } from './labels.ts';
 
 export function formatNumber(value: number, digits = 1): string {
   return new Intl.NumberFormat(undefined, { maximumFractionDigits: digits }).format(value);
 }
 
-/** A value with its unit, in the words a person reads on a dashboard. */
+/** "1 value", "3 values": a count with its noun, which takes an s unless it is one. */
+export function counted(count: number, one: string, many = `${one}s`): string {
+  return `${formatNumber(count, 0)} ${count === 1 ? one : many}`;
+}
+
+/**
+ * A property's value as every view shows it: a yes/no value in the property's own words
+ * ("Plugged in: Yes", "Trunk locked: Locked"), anything else with its unit.
+ */
+export function formatReading(
+  property: string,
+  value: Value | undefined,
+  info?: Pick<PropertyInfo, 'unit' | 'type'>,
+): string {
+  return typeof value === 'boolean' ? booleanText(property, value) : formatValue(value, info);
+}
+
+/**
+ * A value with its unit, in the words a person reads on a dashboard. A yes/no value reads "Yes" or
+ * "No" here: only its property knows better words, so a property's value goes through formatReading.
+ */
 export function formatValue(value: Value | undefined, info?: Pick<PropertyInfo, 'unit' | 'type'>): string {
   if (value === null || value === undefined) return '—';
-  if (typeof value === 'boolean') return value ? 'On' : 'Off';
+  if (typeof value === 'boolean') return value ? 'Yes' : 'No';
   if (typeof value === 'number') {
     const unit = info?.unit;
     if (unit === 'm') return formatDistance(value);

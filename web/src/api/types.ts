@@ -4,6 +4,8 @@ export type Value = string | number | boolean | null;
 
 export interface PropertyInfo {
   type?: string;
+  /** The hub's name for the property, when its schema has one (a car's bound signals). */
+  title?: string;
   unit?: string;
   minimum?: number;
   maximum?: number;

@@ -1,23 +1,10 @@
 import type { Thing } from '../api/types.ts';
-import { formatValue, propertyLabel } from '../format.ts';
+import { formatNumber, formatReading, formatValue } from '../format.ts';
+import { booleanText, propertyLabels } from '../labels.ts';
 import { BrightnessSlider, CoverControl, LockControl, PowerSwitch, Thermostat } from './controls.tsx';
 
 /** Capabilities that have a control; a device's other properties are shown as readings. */
 const CONTROLLED = new Set(['switch', 'light', 'climate', 'lock', 'cover']);
-
-/**
- * A charger has two energies that would both read "Energy": its meter's running total, and what
- * it has delivered since the current charge began.
- */
-const CHARGER_LABELS: Record<string, string> = {
-  'sensor.energy': 'Meter reading',
-  'charging.energy': 'Energy this charge',
-};
-
-function readingLabel(thing: Thing, property: string): string {
-  const special = thing.kind === 'charger' && Object.hasOwn(CHARGER_LABELS, property);
-  return special ? CHARGER_LABELS[property] : propertyLabel(property);
-}
 
 /** One device with its controls (`controls`) or, on the overview, just its state at a glance. */
 export function DeviceCard({ thing, controls }: { thing: Thing; controls: boolean }) {
@@ -52,27 +39,34 @@ function DeviceControls({ thing }: { thing: Thing }) {
 function Readings({ thing }: { thing: Thing }) {
   const rows = Object.entries(thing.properties).filter(([name]) => !CONTROLLED.has(name.split('.', 1)[0]));
   if (rows.length === 0) return null;
+  const labels = propertyLabels(thing);
   return (
     <dl className="readings">
       {rows.map(([name, info]) => (
         <div key={name}>
-          <dt>{readingLabel(thing, name)}</dt>
-          <dd>{formatValue(info.value, info)}</dd>
+          <dt>{labels.get(name)}</dt>
+          <dd>{formatReading(name, info.value, info)}</dd>
         </div>
       ))}
     </dl>
   );
 }
 
-/** The state in one line: "On · 79 %", "Locked", "21 °C · 45 %". */
+/** The state in one line: "On · 79 %", "Locked", "21 °C · 45 %", "Charging at 11 kW". */
 export function summarize(thing: Thing, withPower = true): string {
   const s = thing.state;
   const parts: string[] = [];
-  if (withPower && typeof s['light.on'] === 'boolean') parts.push(s['light.on'] ? 'On' : 'Off');
+  const said = (property: string) => {
+    const value = s[property];
+    if (typeof value === 'boolean') parts.push(booleanText(property, value));
+  };
+  if (withPower) said('light.on');
   if (s['light.on'] === true && typeof s['light.brightness'] === 'number')
     parts.push(`${s['light.brightness']} % bright`);
-  if (withPower && typeof s['switch.on'] === 'boolean') parts.push(s['switch.on'] ? 'On' : 'Off');
-  if (typeof s['lock.locked'] === 'boolean') parts.push(s['lock.locked'] ? 'Locked' : 'Unlocked');
+  if (withPower) said('switch.on');
+  said('lock.locked');
+  said('sensor.contact');
+  said('sensor.motion');
   if (typeof s['cover.position'] === 'number') parts.push(`${s['cover.position']} % open`);
   if (typeof s['climate.current_temperature'] === 'number') {
     parts.push(
@@ -83,7 +77,28 @@ export function summarize(thing: Thing, withPower = true): string {
   if (typeof s['sensor.humidity'] === 'number')
     parts.push(`${formatValue(s['sensor.humidity'], { unit: '%' })} humidity`);
   if (typeof s['sensor.power'] === 'number') parts.push(formatValue(s['sensor.power'], { unit: 'W' }));
-  return parts.join(' · ');
+  // A charge point says what it is doing; its meter reading is on its Home card.
+  if (thing.capabilities.includes('charging')) parts.push(chargingWords(thing, 'Idle') ?? '');
+  return parts.filter(Boolean).join(' · ');
+}
+
+/** A charge point's states that say it cannot charge, in its own (OCPP) words. */
+const CHARGER_TROUBLE = new Set(['Faulted', 'Unavailable']);
+
+/**
+ * What a charge point or a car is doing about charging, in a few words: "Charging at 11 kW",
+ * "Plugged in", else `unplugged` ("Idle" for a charge point, "Not plugged in" for a car). Null when
+ * the thing reports none of it.
+ */
+export function chargingWords(thing: Thing, unplugged: string): string | null {
+  const s = thing.state;
+  const status = s['charging.status'];
+  if (typeof status === 'string' && CHARGER_TROUBLE.has(status)) return status;
+  const power = typeof s['charging.power'] === 'number' ? s['charging.power'] : null;
+  if (s['charging.charging'] === true) return power !== null ? `Charging at ${formatNumber(power)} kW` : 'Charging';
+  if (s['charging.connected'] === true) return 'Plugged in';
+  if (s['charging.connected'] === false) return unplugged;
+  return null;
 }
 
 /** The overview's glance: the state in words, and the on/off switch people reach for most. */

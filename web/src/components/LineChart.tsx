@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
 import type { HistoryPoint } from '../api/types.ts';
 import { axisFormat, niceTicks } from '../chart-scale.ts';
+import { counted } from '../format.ts';
+import type { ValueWords } from '../labels.ts';
 
 const HEIGHT = 260;
 const PAD = { right: 12, top: 12, bottom: 28 };
@@ -10,6 +12,8 @@ const CHAR_PX = 7.2;
 interface LineChartProps {
   label: string;
   unit: string;
+  /** What a yes/no property's values are called ("Locked", "Unlocked"), for its axis. */
+  words: ValueWords;
   points: HistoryPoint[];
   from: number;
   to: number;
@@ -39,7 +43,7 @@ function useWidth(): [React.RefObject<HTMLDivElement | null>, number] {
  * A property's values over time as a step line: a recorded value holds until the next one, which
  * is what a device's state means (and is right for on/off as well as numbers).
  */
-export function LineChart({ label, unit, points, from, to }: LineChartProps) {
+export function LineChart({ label, unit, words, points, from, to }: LineChartProps) {
   const [box, width] = useWidth();
   const values = points
     .map((p) => ({ t: Date.parse(p.ts), v: typeof p.value === 'boolean' ? (p.value ? 1 : 0) : p.value }))
@@ -55,7 +59,7 @@ export function LineChart({ label, unit, points, from, to }: LineChartProps) {
   const min = boolean ? 0 : Math.min(low, scale.ticks[0]);
   const max = boolean ? 1 : Math.max(high, scale.ticks[scale.ticks.length - 1]);
   const numberText = axisFormat(unit, scale.step, Math.max(Math.abs(min), Math.abs(max)));
-  const tickText = (v: number) => (boolean ? (v ? 'On' : 'Off') : numberText(v));
+  const tickText = (v: number) => (boolean ? words[v ? 0 : 1] : numberText(v));
   const left = 10 + Math.ceil(Math.max(...scale.ticks.map((v) => tickText(v).length)) * CHAR_PX);
   const x = (t: number) => left + ((t - from) / Math.max(1, to - from)) * (width - left - PAD.right);
   const y = (v: number) => PAD.top + (1 - (v - min) / (max - min)) * (HEIGHT - PAD.top - PAD.bottom);
@@ -75,7 +79,7 @@ export function LineChart({ label, unit, points, from, to }: LineChartProps) {
   const times = width < 360 ? [from, to] : [from, (from + to) / 2, to];
   const exact = axisFormat(unit, scale.step / 10, Math.max(Math.abs(min), Math.abs(max)));
   const summary = boolean
-    ? `${label}: ${values.length} changes`
+    ? `${label}: ${counted(values.length, 'change')}`
     : `${label} from ${exact(low)} to ${exact(high)}, last ${exact(values[values.length - 1].v)}`;
 
   return (

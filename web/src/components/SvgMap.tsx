@@ -1,4 +1,5 @@
 import { formatDistance } from '../format.ts';
+import { type Box, type MapLabel, placeLabels } from './map-labels.ts';
 
 export interface MapPoint {
   latitude: number;
@@ -26,6 +27,30 @@ interface SvgMapProps {
 const WIDTH = 600;
 const HEIGHT = 400;
 const METRES_PER_DEGREE = 111_320;
+/** Markers of a kind closer than this (drawing units) would cover each other: they share one dot. */
+const SAME_SPOT = 12;
+
+type Screen = (p: MapPoint) => { x: number; y: number };
+
+/** One dot on the map: a marker, or markers of one kind at one place ("Alex, Sam" at home). */
+interface Spot extends MapMarker {
+  x: number;
+  y: number;
+  labels: string[];
+}
+
+function spotsOf(markers: MapMarker[], screen: Screen): Spot[] {
+  const spots: Spot[] = [];
+  for (const marker of markers) {
+    const at = screen(marker);
+    const near = spots.find((s) => s.kind === marker.kind && Math.hypot(s.x - at.x, s.y - at.y) < SAME_SPOT);
+    if (near) near.labels.push(marker.label);
+    else spots.push({ ...marker, ...at, labels: [marker.label] });
+  }
+  return spots;
+}
+
+const dotRadius = (spot: Spot) => (spot.kind === 'car' ? 8 : 6);
 
 /**
  * A map drawn from coordinates alone, so it works with no internet: zones as circles, trips as
@@ -60,22 +85,46 @@ export function SvgMap({ title, markers, zones, tracks }: SvgMapProps) {
     return { x: WIDTH / 2 + local.x * scale, y: HEIGHT / 2 - local.y * scale };
   };
   const bar = scaleBar(scale);
+  const spots = spotsOf(markers, screen);
+  const rings = zones.map((zone) => ({ zone, centre: screen(zone), radius: Math.max(4, zone.radius * scale) }));
+  // The car's and people's names first, so they stay by their dots; a zone's name gives way.
+  const labels: MapLabel[] = [
+    ...spots.map((spot) => ({
+      text: spot.labels.join(', '),
+      x: spot.x,
+      y: spot.kind === 'car' ? spot.y + 24 : spot.y - 10,
+      away: spot.kind === 'car' ? (1 as const) : (-1 as const),
+    })),
+    ...rings.map(({ zone, centre, radius }) => ({
+      text: zone.name,
+      x: centre.x,
+      y: centre.y - radius - 6,
+      away: -1 as const,
+    })),
+  ];
+  const dots: Box[] = spots.map((spot) => ({
+    left: spot.x - dotRadius(spot),
+    right: spot.x + dotRadius(spot),
+    top: spot.y - dotRadius(spot),
+    bottom: spot.y + dotRadius(spot),
+  }));
+  const scaleBox: Box = { left: 16, right: 16 + Math.max(bar.pixels, 60), top: HEIGHT - 36, bottom: HEIGHT - 14 };
+  const baselines = placeLabels(labels, [...dots, scaleBox], HEIGHT);
+  const spotBaseline = (i: number) => baselines[i];
+  const zoneBaseline = (i: number) => baselines[spots.length + i];
 
   return (
     <svg className="map" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby="map-title">
       <title id="map-title">{title}</title>
       <rect width={WIDTH} height={HEIGHT} className="map-ground" />
-      {zones.map((zone) => {
-        const c = screen(zone);
-        return (
-          <g key={zone.name} className="map-zone">
-            <circle cx={c.x} cy={c.y} r={Math.max(4, zone.radius * scale)} />
-            <text x={c.x} y={c.y - Math.max(4, zone.radius * scale) - 6} textAnchor="middle">
-              {zone.name}
-            </text>
-          </g>
-        );
-      })}
+      {rings.map(({ zone, centre, radius }, i) => (
+        <g key={zone.name} className="map-zone">
+          <circle cx={centre.x} cy={centre.y} r={radius} />
+          <text x={centre.x} y={zoneBaseline(i)} textAnchor="middle">
+            {zone.name}
+          </text>
+        </g>
+      ))}
       {tracks.map((track, i) => (
         <polyline
           // Tracks have no id of their own; their order is stable within one render.
@@ -88,26 +137,23 @@ export function SvgMap({ title, markers, zones, tracks }: SvgMapProps) {
             .join(' ')}
         />
       ))}
-      {markers.map((marker) => {
-        const c = screen(marker);
-        return (
-          <g
-            key={`${marker.kind}-${marker.label}`}
-            className={`map-marker ${marker.kind}`}
-            transform={`translate(${c.x.toFixed(1)} ${c.y.toFixed(1)})`}
-            data-latitude={marker.latitude}
-            data-longitude={marker.longitude}
-          >
-            {marker.kind === 'car' && typeof marker.heading === 'number' ? (
-              <path d="M0,-16 L6,-6 L-6,-6 Z" transform={`rotate(${marker.heading})`} />
-            ) : null}
-            <circle r={marker.kind === 'car' ? 8 : 6} />
-            <text y={marker.kind === 'car' ? 24 : -10} textAnchor="middle">
-              {marker.label}
-            </text>
-          </g>
-        );
-      })}
+      {spots.map((spot, i) => (
+        <g
+          key={`${spot.kind}-${spot.labels.join(',')}`}
+          className={`map-marker ${spot.kind}`}
+          transform={`translate(${spot.x.toFixed(1)} ${spot.y.toFixed(1)})`}
+          data-latitude={spot.latitude}
+          data-longitude={spot.longitude}
+        >
+          {spot.kind === 'car' && typeof spot.heading === 'number' ? (
+            <path d="M0,-16 L6,-6 L-6,-6 Z" transform={`rotate(${spot.heading})`} />
+          ) : null}
+          <circle r={dotRadius(spot)} />
+          <text y={(spotBaseline(i) - spot.y).toFixed(1)} textAnchor="middle">
+            {spot.labels.join(', ')}
+          </text>
+        </g>
+      ))}
       <g className="map-scale" transform={`translate(16 ${HEIGHT - 16})`}>
         <line x1={0} x2={bar.pixels} y1={0} y2={0} />
         <text x={0} y={-6}>

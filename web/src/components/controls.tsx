@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Thing } from '../api/types.ts';
 import { boolOf, findAction, formatNumber, inputField, numberOf } from '../format.ts';
+import { inSentence, propertyLabel } from '../labels.ts';
 import { CommandNote } from './CommandNote.tsx';
 import { useCommand } from './use-command.ts';
 
@@ -78,7 +79,8 @@ export function BrightnessSlider({ thing }: { thing: Thing }) {
   return (
     <div className="control">
       <label htmlFor={id}>
-        Brightness <output htmlFor={id}>{value === null ? '—' : `${Math.round(value)} %`}</output>
+        {propertyLabel(thing, 'light.brightness')}{' '}
+        <output htmlFor={id}>{value === null ? '—' : `${Math.round(value)} %`}</output>
       </label>
       <input
         id={id}
@@ -87,7 +89,7 @@ export function BrightnessSlider({ thing }: { thing: Thing }) {
         max={100}
         step={1}
         value={value ?? 0}
-        aria-label={`${thing.name} brightness`}
+        aria-label={`${thing.name} ${inSentence(propertyLabel(thing, 'light.brightness'))}`}
         aria-busy={state.pending}
         disabled={thing.online === false}
         onChange={(event) => change(Number(event.currentTarget.value))}
@@ -155,10 +157,10 @@ function ModeSelect({ thing }: { thing: Thing }) {
   const mode = thing.state['climate.mode'];
   return (
     <div className="inline-field">
-      <label htmlFor={id}>Mode</label>
+      <label htmlFor={id}>{propertyLabel(thing, 'climate.mode')}</label>
       <select
         id={id}
-        aria-label={`${thing.name} mode`}
+        aria-label={`${thing.name} ${inSentence(propertyLabel(thing, 'climate.mode'))}`}
         value={typeof mode === 'string' ? mode : ''}
         aria-busy={state.pending}
         disabled={thing.online === false}
@@ -236,7 +238,8 @@ export function CoverControl({ thing }: { thing: Thing }) {
       {setPosition ? (
         <>
           <label htmlFor={id}>
-            Position <output htmlFor={id}>{position === null ? '—' : `${Math.round(position)} %`}</output>
+            {propertyLabel(thing, 'cover.position')}{' '}
+            <output htmlFor={id}>{position === null ? '—' : `${Math.round(position)} %`}</output>
           </label>
           <input
             id={id}
@@ -244,7 +247,7 @@ export function CoverControl({ thing }: { thing: Thing }) {
             min={0}
             max={100}
             value={position ?? 0}
-            aria-label={`${thing.name} position`}
+            aria-label={`${thing.name} ${inSentence(propertyLabel(thing, 'cover.position'))}`}
             disabled={thing.online === false}
             onChange={(event) => change(Number(event.currentTarget.value))}
           />

@@ -4,7 +4,17 @@ import { LockControl, PowerSwitch, Thermostat } from '../components/controls.tsx
 import { type MapMarker, type MapPoint, SvgMap } from '../components/SvgMap.tsx';
 import { Empty, Loading, Problem } from '../components/states.tsx';
 import { useCommand } from '../components/use-command.ts';
-import { boolOf, findAction, formatDistance, formatNumber, formatTime, inputField, numberOf } from '../format.ts';
+import {
+  boolOf,
+  counted,
+  findAction,
+  formatDistance,
+  formatNumber,
+  formatTime,
+  inputField,
+  numberOf,
+} from '../format.ts';
+import { inSentence, propertyLabel } from '../labels.ts';
 import { useLive, useResource } from '../live/context.ts';
 import { vehiclesOf } from '../rooms.ts';
 import { ChargePlanCard } from './ChargePlan.tsx';
@@ -147,10 +157,10 @@ function ChargingControls({ car }: { car: Thing }) {
       ) : null}
       {setLimit ? (
         <div className="inline-field">
-          <label htmlFor={limitId}>Charge limit</label>
+          <label htmlFor={limitId}>{propertyLabel(car, 'charging.limit')}</label>
           <select
             id={limitId}
-            aria-label={`${car.name} charge limit`}
+            aria-label={`${car.name} ${inSentence(propertyLabel(car, 'charging.limit'))}`}
             value={limit === null ? '' : String(Math.round(limit / 10) * 10)}
             onChange={(e) => state.run(setLimit.name, { [field]: Number(e.currentTarget.value) })}
           >
@@ -257,7 +267,7 @@ function CarMap({ car, people }: { car: Thing; people: Thing[] }) {
   }
   const zoneList = zones.state === 'ready' ? zones.data : [];
   const tracks = trips.state === 'ready' ? trips.data.map(tripTrack).filter((t) => t.length > 1) : [];
-  const title = `Map of ${car.name}${lat !== null && lon !== null ? ` at ${lat.toFixed(4)}, ${lon.toFixed(4)}` : ''}, ${zoneList.length} zones and ${tracks.length} trips today`;
+  const title = `Map of ${car.name}${lat !== null && lon !== null ? ` at ${lat.toFixed(4)}, ${lon.toFixed(4)}` : ''}, ${counted(zoneList.length, 'zone')} and ${counted(tracks.length, 'trip')} today`;
   return (
     <div className="card map-card">
       {markers.length || zoneList.length ? (
@@ -269,22 +279,42 @@ function CarMap({ car, people }: { car: Thing; people: Thing[] }) {
   );
 }
 
+/** A trip the car service lists without an end: the one the car is on. */
+const isUnderWay = (trip: Trip) => !(trip.end ?? trip.endedAt);
+
+/**
+ * Whether the car is on the move, from its live state. The hub records a trip only once the car
+ * has parked (a few minutes after it stops), so until then the list has nothing about this one.
+ */
+function isDriving(car: Thing): boolean {
+  return boolOf(car, 'vehicle.moving') ?? (numberOf(car, 'location.speed') ?? 0) > 0;
+}
+
 function Trips({ car }: { car: Thing }) {
   const trips = useTodaysTrips(car);
+  const listed = trips.state === 'ready' ? trips.data : [];
+  // The car's own word that it is driving, when the list has no trip under way to say so.
+  const driving = isDriving(car) && !listed.some(isUnderWay);
+  const speed = numberOf(car, 'location.speed');
   return (
     <section aria-labelledby={`trips-${car.id}`}>
       <h3 id={`trips-${car.id}`}>Today's trips</h3>
       {trips.state === 'loading' ? <Loading what="trips" /> : null}
       {trips.state === 'missing' ? <Empty>Trips are not recorded on this hub.</Empty> : null}
       {trips.state === 'error' ? <Problem>Could not load trips: {trips.message}</Problem> : null}
-      {trips.state === 'ready' && trips.data.length === 0 ? <Empty>No trips today.</Empty> : null}
-      {trips.state === 'ready' && trips.data.length > 0 ? (
+      {trips.state === 'ready' && listed.length === 0 && !driving ? <Empty>No trips today.</Empty> : null}
+      {trips.state === 'ready' && (listed.length > 0 || driving) ? (
         <ul className="list">
-          {trips.data.map((trip, i) => {
+          {driving ? (
+            <li>
+              Under way now{speed ? ` · ${formatNumber(speed, 0)} km/h` : ''} · listed here once {car.name} has parked
+            </li>
+          ) : null}
+          {listed.map((trip, i) => {
             const distance = tripDistance(trip);
             return (
               <li key={trip.id ?? i}>
-                {formatTime(tripStart(trip))} → {formatTime(trip.end ?? trip.endedAt ?? null)}
+                {formatTime(tripStart(trip))} → {isUnderWay(trip) ? 'under way' : formatTime(trip.end ?? trip.endedAt)}
                 {distance !== null ? ` · ${formatDistance(distance)}` : ''}
                 {typeof trip.energyKwh === 'number' ? ` · ${formatNumber(trip.energyKwh)} kWh` : ''}
               </li>

@@ -1,7 +1,7 @@
 import { useEffect } from 'react';
 import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
 import { Empty, Loading, Problem } from '../components/states.tsx';
-import { formatNumber, formatTime } from '../format.ts';
+import { counted, formatNumber, formatTime } from '../format.ts';
 import { type Resource, useResource } from '../live/context.ts';
 
 /** Plans change as prices and the car's charge do; the planner re-plans, the view asks this often. */
@@ -71,7 +71,8 @@ function PlanDetails({ car, plan, prices }: PlanProps) {
       </p>
       <dl className="facts">
         <div>
-          <dt>Energy</dt>
+          {/* What the slots deliver, not the car's or the charger's energy readings. */}
+          <dt>Planned energy</dt>
           <dd>{formatNumber(plan.energyKwh)} kWh</dd>
         </div>
         <div>
@@ -128,7 +129,7 @@ function PlanChart({ car, plan, prices: resource }: PlanProps) {
       : resource.state === 'loading'
         ? ', prices still loading'
         : ', no prices known';
-  const label = `Charge plan for ${car.name}: ${plan.slots.length} slots up to ${formatNumber(maxPower)} kW between ${clock(from)} and ${clock(by)}${priceWords}`;
+  const label = `Charge plan for ${car.name}: ${counted(plan.slots.length, 'slot')} up to ${formatNumber(maxPower)} kW between ${clock(from)} and ${clock(by)}${priceWords}`;
   return (
     <>
       <svg className="plan-chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label}>

@@ -2,7 +2,8 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import type { HistoryPoint } from '../api/types.ts';
 import { LineChart } from '../components/LineChart.tsx';
 import { Empty, Loading, Problem } from '../components/states.tsx';
-import { formatTime, formatValue, propertyLabel } from '../format.ts';
+import { counted, formatReading, formatTime } from '../format.ts';
+import { inSentence, propertyLabels, valueWords } from '../labels.ts';
 import { useLive, useSession } from '../live/context.ts';
 import { localInput } from '../time.ts';
 
@@ -26,12 +27,20 @@ export function History() {
   const charted = useMemo(
     () =>
       [...things.values()]
-        .flatMap((thing) =>
-          Object.entries(thing.properties)
+        .flatMap((thing) => {
+          const labels = propertyLabels(thing);
+          return Object.entries(thing.properties)
             .filter(([, info]) => info.type === 'number' || info.type === 'integer' || info.type === 'boolean')
-            .map(([property, info]) => ({ key: `${thing.id}|${property}`, thing, property, info })),
-        )
-        .sort((a, b) => a.thing.name.localeCompare(b.thing.name) || a.property.localeCompare(b.property)),
+            .map(([property, info]) => ({
+              key: `${thing.id}|${property}`,
+              thing,
+              property,
+              info,
+              label: labels.get(property) ?? property,
+            }));
+        })
+        // By thing, then by what people read: the options' order follows their words.
+        .sort((a, b) => a.thing.name.localeCompare(b.thing.name) || a.label.localeCompare(b.label)),
     [things],
   );
   const [choice, setChoice] = useState('');
@@ -98,7 +107,7 @@ export function History() {
 
   if (!loaded) return <Loading what="properties" />;
   if (!selected) return <Empty>Nothing has been recorded yet.</Empty>;
-  const label = `${selected.thing.name} ${propertyLabel(selected.property).toLowerCase()}`;
+  const label = `${selected.thing.name} ${inSentence(selected.label)}`;
 
   return (
     <div className="view">
@@ -109,7 +118,7 @@ export function History() {
           <select id="history-property" value={selected.key} onChange={(e) => setChoice(e.currentTarget.value)}>
             {charted.map((c) => (
               <option key={c.key} value={c.key}>
-                {c.thing.name} · {propertyLabel(c.property)}
+                {c.thing.name} · {c.label}
               </option>
             ))}
           </select>
@@ -164,13 +173,15 @@ export function History() {
             <LineChart
               label={label}
               unit={selected.info.unit ?? ''}
+              words={valueWords(selected.property)}
               points={load.points}
               from={span.from}
               to={span.to}
             />
             <p className="summary">
-              {load.points.length} values · last {formatValue(load.points[load.points.length - 1].value, selected.info)}{' '}
-              at {formatTime(load.points[load.points.length - 1].ts)}
+              {counted(load.points.length, 'value')} · last{' '}
+              {formatReading(selected.property, load.points[load.points.length - 1].value, selected.info)} at{' '}
+              {formatTime(load.points[load.points.length - 1].ts)}
             </p>
           </>
         ) : null}

@@ -1,8 +1,9 @@
 import type { Person, Thing } from '../api/types.ts';
-import { DeviceCard } from '../components/DeviceCard.tsx';
+import { chargingWords, DeviceCard } from '../components/DeviceCard.tsx';
 import { Empty, Loading } from '../components/states.tsx';
-import { type EnergyFlow, energyFlow } from '../energy.ts';
+import { type EnergyFlow, energyFlow, kilowatts as kw, surplusWords } from '../energy.ts';
 import { boolOf, formatDistance, formatNumber, numberOf } from '../format.ts';
+import { booleanText, inSentence, propertyLabel } from '../labels.ts';
 import { useLive, useSession } from '../live/context.ts';
 import { roomsOf, vehiclesOf } from '../rooms.ts';
 
@@ -97,50 +98,46 @@ function CarSummaries({ vehicles }: { vehicles: Thing[] }) {
   );
 }
 
-/** Charge, range, lock and charging in a few words each. */
+/** Charge, range, lock and charging in a few words each, under the names every view gives them. */
 export function CarFacts({ car }: { car: Thing }) {
+  const label = (property: string) => propertyLabel(car, property);
   const soc = numberOf(car, 'battery.level');
   const range = numberOf(car, 'battery.range');
   const locked = boolOf(car, 'lock.locked');
-  const charging = boolOf(car, 'charging.charging');
-  const connected = boolOf(car, 'charging.connected');
-  const power = numberOf(car, 'charging.power');
   return (
     <dl className="facts">
       <div>
-        <dt>Charge</dt>
+        <dt>{label('battery.level')}</dt>
         <dd>
           {soc === null ? '—' : `${formatNumber(soc, 0)} %`}
           {soc !== null ? (
-            <meter min={0} max={100} low={20} high={80} optimum={100} value={soc} aria-label={`${car.name} charge`} />
+            <meter
+              min={0}
+              max={100}
+              low={20}
+              high={80}
+              optimum={100}
+              value={soc}
+              aria-label={`${car.name} ${inSentence(label('battery.level'))}`}
+            />
           ) : null}
         </dd>
       </div>
       <div>
-        <dt>Range</dt>
+        <dt>{label('battery.range')}</dt>
         <dd>{range === null ? '—' : formatDistance(range)}</dd>
       </div>
       <div>
-        <dt>Doors</dt>
-        <dd>{locked === null ? '—' : locked ? 'Locked' : 'Unlocked'}</dd>
+        <dt>{label('lock.locked')}</dt>
+        <dd>{locked === null ? '—' : booleanText('lock.locked', locked)}</dd>
       </div>
       <div>
-        <dt>Charging</dt>
-        <dd>
-          {charging
-            ? `Charging${power !== null ? ` at ${formatNumber(power)} kW` : ''}`
-            : connected
-              ? 'Plugged in'
-              : connected === false
-                ? 'Not plugged in'
-                : '—'}
-        </dd>
+        <dt>{label('charging.charging')}</dt>
+        <dd>{chargingWords(car, 'Not plugged in') ?? '—'}</dd>
       </div>
     </dl>
   );
 }
-
-const kw = (w: number | null) => (w === null ? '—' : `${formatNumber(w / 1000, 2)} kW`);
 
 /**
  * The site's power as a picture (sources above and left, uses right and below, arrows the way the
@@ -179,7 +176,7 @@ function EnergyFlowView({ flow }: { flow: EnergyFlow }) {
         {flow.surplus !== null ? (
           <div>
             <dt>Surplus</dt>
-            <dd>{kw(flow.surplus)}</dd>
+            <dd>{surplusWords(flow.surplus)}</dd>
           </div>
         ) : null}
       </dl>

@@ -1,7 +1,7 @@
 import { type FormEvent, useState } from 'react';
 import type { Automation, ReplayResult } from '../../api/types.ts';
 import { Empty, Problem } from '../../components/states.tsx';
-import { formatTime } from '../../format.ts';
+import { counted, formatTime } from '../../format.ts';
 import { useSession } from '../../live/context.ts';
 import { localInput } from '../../time.ts';
 
@@ -75,7 +75,7 @@ function ReplayRuns({ result }: { result: ReplayResult }) {
   return (
     <>
       <p className="summary">
-        {result.runs.length} would-be runs from {result.events} recorded events
+        {counted(result.runs.length, 'would-be run')} from {counted(result.events, 'recorded event')}
         {result.conditionFailed ? ` · ${result.conditionFailed} stopped by conditions` : ''}
         {result.skipped ? ` · ${result.skipped} skipped by the mode` : ''}
         {result.truncated ? ' · list shortened' : ''}
