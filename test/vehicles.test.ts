@@ -276,6 +276,14 @@ describe('vehicles: VISS twin, server, client adapter, commands, trips and charg
       value: 'false',
     });
     assert.equal((vissUnlock.error as { number: string }).number, '403');
+    // The trip it is on is listed as it goes, before it is recorded: no end, no id, so far.
+    const [underWay, ...none] = await api('/api/vehicles/family-car/trips', {}, 200);
+    assert.deepEqual(none, [], 'no trip recorded yet');
+    assert.equal(underWay.underWay, true);
+    assert.equal(underWay.end, null);
+    assert.equal(underWay.id, null);
+    assert.ok((underWay.distanceM as number) > 0, `distance so far ${underWay.distanceM}`);
+    assert.ok((underWay.route as unknown[]).length >= 2, 'its route so far');
 
     await run(20 * 60);
     const events = client.events(subscribed.subscriptionId);
@@ -293,6 +301,8 @@ describe('vehicles: VISS twin, server, client adapter, commands, trips and charg
       return list;
     });
     const trip = trips[0];
+    assert.equal(typeof trip.id, 'string', 'recorded, with the id of its event');
+    assert.equal(trip.underWay, undefined);
     assert.ok((trip.distanceM as number) > 5_000 && (trip.distanceM as number) < 9_000, `distance ${trip.distanceM}`);
     assert.ok((trip.energyKwh as number) > 0.4 && (trip.energyKwh as number) < 3, `energy ${trip.energyKwh}`);
     assert.ok((trip.route as unknown[]).length > 10);

@@ -95,7 +95,7 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
       '/api/vehicles/:id/trips',
       {
         schema: {
-          summary: 'Trips, newest first: start, end, distance, energy used, route',
+          summary: 'Trips, newest first: start, end, distance, energy used, route; the one under way first, with end null',
           tags: ['vehicles'],
           params: idParam,
           querystring: listQuery,

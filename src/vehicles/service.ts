@@ -139,8 +139,14 @@ export class VehicleService implements Subsystem {
     await hub.core.removeThing(householdId, id);
   }
 
+  /**
+   * Newest first; the one the car is on (if any) comes first, with `end: null` and
+   * `underWay: true`: a trip is recorded only once the car has stood still for the stop grace.
+   */
   async trips(householdId: string, id: string, limit = 50) {
-    return this.records(householdId, id, TRIP_EVENT, limit);
+    const recorded = await this.records(householdId, id, TRIP_EVENT, limit);
+    const current = this.require().trips.underWay(householdId, id);
+    return current && limit > 0 ? [{ id: null, ...current }, ...recorded].slice(0, limit) : recorded;
   }
 
   async chargingSessions(householdId: string, id: string, limit = 50) {

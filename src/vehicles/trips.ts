@@ -196,26 +196,55 @@ export class TripRecorder {
     }
   }
 
+  /**
+   * The trip a car is on, as far as it has come: what a finished trip records, with no end yet
+   * (`end: null`, `underWay: true`), measured to now. A car that has stopped but not yet for the
+   * grace period is still on it. Null when it is on none.
+   */
+  underWay(householdId: string, thing: string): (Omit<TripRecord, 'end'> & { end: null; underWay: true }) | null {
+    const trip = this.trips.get(`${householdId}\u0000${thing}`);
+    if (!trip) return null;
+    const now = trip.stop ?? this.snapshot(householdId, thing, Math.max(trip.start.ts, this.options.clock.now()));
+    const route = [...trip.route];
+    if (now.position && !sameSpot(route.at(-1), now.position)) route.push({ ...now.position, ts: iso(now.ts) });
+    return { ...this.record(trip, now, route), end: null, underWay: true };
+  }
+
   private finish(key: string, householdId: string, thing: string): void {
     const trip = this.trips.get(key);
     this.trips.delete(key);
     if (!trip?.stop) return;
-    const { start, stop } = trip;
+    const { stop } = trip;
+    if (stop.position && !sameSpot(trip.route.at(-1), stop.position)) {
+      trip.route.push({ ...stop.position, ts: iso(stop.ts) });
+    }
+    const record = this.record(trip, stop, trip.route);
+    // A nudge in the driveway is not a trip.
+    if (record.distanceM < 100) return;
+    this.options.bus.publish({
+      type: TRIP_EVENT,
+      id: newId(this.options.clock.now(), 'evt_'),
+      householdId,
+      ts: stop.ts,
+      cause: null,
+      thing,
+      data: { ...record },
+    });
+  }
+
+  /** A trip from its start to `stop` (where it ended, or where the car is now). */
+  private record(trip: Trip, stop: Snapshot, route: RoutePoint[]): TripRecord {
+    const { start } = trip;
     const distanceM =
       start.odometer !== null && stop.odometer !== null ? stop.odometer - start.odometer : Math.round(trip.travelled);
     const durationS = Math.max(0, (stop.ts - start.ts) / 1000);
-    // A nudge in the driveway is not a trip.
-    if (distanceM < 100) return;
     const energyKwh =
       start.consumed !== null && stop.consumed !== null
         ? round(stop.consumed - start.consumed, 3)
         : start.level !== null && stop.level !== null && stop.capacity !== null
           ? round(((start.level - stop.level) / 100) * stop.capacity, 3)
           : null;
-    if (stop.position && !sameSpot(trip.route.at(-1), stop.position)) {
-      trip.route.push({ ...stop.position, ts: iso(stop.ts) });
-    }
-    const record: TripRecord = {
+    return {
       start: iso(start.ts),
       end: iso(stop.ts),
       durationS: Math.round(durationS),
@@ -226,17 +255,8 @@ export class TripRecorder {
       averageSpeedKmh: durationS > 0 ? round(distanceM / 1000 / (durationS / 3600), 1) : 0,
       from: start.position,
       to: stop.position,
-      route: trip.route,
+      route,
     };
-    this.options.bus.publish({
-      type: TRIP_EVENT,
-      id: newId(this.options.clock.now(), 'evt_'),
-      householdId,
-      ts: stop.ts,
-      cause: null,
-      thing,
-      data: { ...record },
-    });
   }
 
   private isMoving(householdId: string, thing: string): boolean {

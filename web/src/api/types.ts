@@ -116,7 +116,10 @@ export interface ReplayResult {
 
 /** A trip as the car service reports it; fields vary while that API settles, so most are optional. */
 export interface Trip {
-  id?: string;
+  /** Null for the trip under way, which has no event of its own yet. */
+  id?: string | null;
+  /** The trip the car is on: listed before it is recorded, with `end: null`. */
+  underWay?: boolean;
   start?: string;
   startedAt?: string;
   end?: string | null;

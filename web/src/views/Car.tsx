@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import type { Thing, Trip, Zone } from '../api/types.ts';
 import { CommandNote } from '../components/CommandNote.tsx';
 import { LockControl, PowerSwitch, Thermostat } from '../components/controls.tsx';
@@ -234,13 +235,31 @@ function startOfToday(): number {
   return new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
 }
 
+/** How often a trip under way is read again while the view is open: it grows as the car goes. */
+const UNDER_WAY_REFRESH_MS = 30_000;
+
 function useTodaysTrips(car: Thing) {
-  const [trips] = useResource<Trip[] | { trips: Trip[] }>(
+  const [trips, reload] = useResource<Trip[] | { trips: Trip[] }>(
     '/api/vehicles/{id}/trips',
     `/api/vehicles/${encodeURIComponent(car.id)}/trips`,
   );
+  const list = trips.state === 'ready' ? (Array.isArray(trips.data) ? trips.data : (trips.data.trips ?? [])) : [];
+  // The list changes when the car sets off and once it has parked: read again when it starts or
+  // stops, and now and then while a trip is under way (it is recorded a few minutes after the stop).
+  const driving = isDriving(car);
+  const seen = useRef(driving);
+  useEffect(() => {
+    if (seen.current === driving) return;
+    seen.current = driving;
+    reload();
+  }, [driving, reload]);
+  const underWay = list.some(isUnderWay);
+  useEffect(() => {
+    if (!underWay) return;
+    const timer = setInterval(reload, UNDER_WAY_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [underWay, reload]);
   if (trips.state !== 'ready') return trips;
-  const list = Array.isArray(trips.data) ? trips.data : (trips.data.trips ?? []);
   const today = startOfToday();
   return { state: 'ready' as const, data: list.filter((t) => Date.parse(tripStart(t) ?? '') >= today) };
 }
@@ -283,8 +302,8 @@ function CarMap({ car, people }: { car: Thing; people: Thing[] }) {
 const isUnderWay = (trip: Trip) => !(trip.end ?? trip.endedAt);
 
 /**
- * Whether the car is on the move, from its live state. The hub records a trip only once the car
- * has parked (a few minutes after it stops), so until then the list has nothing about this one.
+ * Whether the car is on the move, from its live state: said at once, before the trips are read
+ * again (the hub lists the trip under way, and records it a few minutes after the car parks).
  */
 function isDriving(car: Thing): boolean {
   return boolOf(car, 'vehicle.moving') ?? (numberOf(car, 'location.speed') ?? 0) > 0;
@@ -305,16 +324,14 @@ function Trips({ car }: { car: Thing }) {
       {trips.state === 'ready' && listed.length === 0 && !driving ? <Empty>No trips today.</Empty> : null}
       {trips.state === 'ready' && (listed.length > 0 || driving) ? (
         <ul className="list">
-          {driving ? (
-            <li>
-              Under way now{speed ? ` · ${formatNumber(speed, 0)} km/h` : ''} · listed here once {car.name} has parked
-            </li>
-          ) : null}
+          {driving ? <li>Under way now{speed ? ` · ${formatNumber(speed, 0)} km/h` : ''}</li> : null}
           {listed.map((trip, i) => {
             const distance = tripDistance(trip);
             return (
               <li key={trip.id ?? i}>
-                {formatTime(tripStart(trip))} → {isUnderWay(trip) ? 'under way' : formatTime(trip.end ?? trip.endedAt)}
+                {isUnderWay(trip)
+                  ? `Under way now · since ${formatTime(tripStart(trip))}`
+                  : `${formatTime(tripStart(trip))} → ${formatTime(trip.end ?? trip.endedAt)}`}
                 {distance !== null ? ` · ${formatDistance(distance)}` : ''}
                 {typeof trip.energyKwh === 'number' ? ` · ${formatNumber(trip.energyKwh)} kWh` : ''}
               </li>
