@@ -5,6 +5,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { CAR } from '../src/sim/car/physics.ts';
+import { SimulatedChargePoint } from '../src/sim/charger/charge-point.ts';
 import { createTriad } from '../src/triad.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
@@ -146,7 +147,43 @@ describe('demo energy site', () => {
     assert.ok(session, `a finished session in ${JSON.stringify(sessions)}`);
     assert.equal(session.vehicle, CAR_ID);
     assert.equal(session.end !== null && Date.parse(String(session.end)) >= DEPARTURE, true);
+    // The charge point senses the cable go at once, as a real one does, not at its next 30 s meter sample.
+    const late = Date.parse(String(session.end)) - DEPARTURE;
+    assert.ok(late <= 3_000, `the session ended ${late} ms after the car left`);
     // Everything the meter counted from the first hour of charging to the limit is in the session.
     assert.ok(Math.abs(Number(session.energyKwh) - metered) < 0.5, `session ${session.energyKwh} kWh of ${metered}`);
+  });
+
+  it('senses the cable go at once, not at its next meter sample', async () => {
+    const res = await api('/api/chargers', {
+      method: 'POST',
+      body: JSON.stringify({ chargePointId: 'SIM-CP-PLUG', name: 'Plug check box' }),
+    });
+    let plugged = true;
+    const box = new SimulatedChargePoint({
+      url: `${hub.httpUrl.replace(/^http/, 'ws')}/ocpp`,
+      chargePointId: 'SIM-CP-PLUG',
+      password: String(res.password),
+      clock,
+      log: createLogger({ level: 'silent' }),
+      car: { plugged: () => plugged, soc: () => 50, maxCurrentA: 16, acceptKw: (kw) => kw, charged: () => {} },
+    });
+    await box.start();
+    try {
+      const id = String(res.id);
+      await eventually(async () => (await state(id))['charging.connected'] === true, {
+        what: 'the box to see its car',
+      });
+      // 7 s into its 30 s meter interval, the car drives off.
+      await run(7_000, 1_000);
+      plugged = false;
+      await run(3_000, 1_000);
+      await eventually(async () => (await state(id))['charging.connected'] === false, {
+        what: 'the hub to hear the cable went',
+        timeoutMs: 2_000,
+      });
+    } finally {
+      await box.stop();
+    }
   });
 });

@@ -40,10 +40,18 @@ export interface SimulatedChargePointOptions {
  * vend: no badge needed at home), sends MeterValues, and obeys SetChargingProfile, RemoteStart,
  * RemoteStop, ChangeAvailability and TriggerMessage.
  */
+/**
+ * How often the charge point looks at its cable. A real one senses the plug at once (the control
+ * pilot), not at its next meter sample: looked at every 30 s, a car that drove off was still
+ * "charging at 11 kW" on the hub for up to half a minute.
+ */
+const PLUG_CHECK_MS = 1000;
+
 export class SimulatedChargePoint {
   private socket: WebSocket | null = null;
   private rpc: OcppRpc | null = null;
   private stopTimer: (() => void) | null = null;
+  private stopPlugCheck: (() => void) | null = null;
   private limitA: number;
   private transactionId: number | null = null;
   private meterWh = 0;
@@ -93,10 +101,14 @@ export class SimulatedChargePoint {
     await this.followPlug();
     await this.status();
     this.stopTimer = options.clock.setInterval(() => void this.step(), options.meterIntervalMs ?? 30_000);
+    this.stopPlugCheck = options.clock.setInterval(() => {
+      if (options.car.plugged() !== this.plugged) void this.step(false);
+    }, PLUG_CHECK_MS);
   }
 
   async stop(): Promise<void> {
     this.stopTimer?.();
+    this.stopPlugCheck?.();
     this.rpc?.close();
     this.socket?.close(1000, 'charge point shutting down');
   }
@@ -142,13 +154,13 @@ export class SimulatedChargePoint {
     this.flowW = Math.max(0, drawnKw * 1000);
   }
 
-  /** One simulation step: energy since the last, plug changes, meter values. */
-  private async step(): Promise<void> {
+  /** One simulation step: energy since the last, plug changes, and the periodic meter values. */
+  private async step(periodic = true): Promise<void> {
     this.meterAround();
     try {
       await this.followPlug();
       await this.status();
-      if (this.transactionId !== null) await this.meterValues('Sample.Periodic');
+      if (periodic && this.transactionId !== null) await this.meterValues('Sample.Periodic');
     } catch (error) {
       this.options.log.debug('charge point step failed', { error });
     }
