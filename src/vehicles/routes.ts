@@ -95,7 +95,8 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
       '/api/vehicles/:id/trips',
       {
         schema: {
-          summary: 'Trips, newest first: start, end, distance, energy used, route; the one under way first, with end null',
+          summary:
+            'Trips, newest first: start, end, distance, energy used, route; the one under way first, with end null',
           tags: ['vehicles'],
           params: idParam,
           querystring: listQuery,
