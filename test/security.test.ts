@@ -777,6 +777,94 @@ describe('security: two households on one hub', () => {
     await a.endAsync();
     await b.endAsync();
   });
+
+  it("a device of A that names B's topic as its state topic reads nothing of B", async () => {
+    const householdB = (await call('/api/household', { token: tokenB })).body.id as string;
+    const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Snoop' } })).body;
+    const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Thermo' }, token: tokenB })).body;
+    const connect = (d: Json) =>
+      mqtt.connectAsync(hub.mqttUrl, {
+        username: d.username as string,
+        password: d.password as string,
+        reconnectPeriod: 0,
+      });
+    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const sensor = (id: string, stateTopic: string) =>
+      JSON.stringify({
+        name: null,
+        unique_id: id,
+        state_topic: stateTopic,
+        device_class: 'temperature',
+        unit_of_measurement: '°C',
+        device: { identifiers: [id], name: id },
+      });
+    // On the wire B's device publishes under households/<B>/; A's device points its sensor there.
+    await a.publishAsync(
+      'homeassistant/sensor/snoop/temperature/config',
+      sensor('snoop', `households/${householdB}/zigbee2mqtt/Thermo`),
+      { retain: true, qos: 1 },
+    );
+    await b.publishAsync('homeassistant/sensor/thermo/temperature/config', sensor('thermo', 'zigbee2mqtt/Thermo'), {
+      retain: true,
+      qos: 1,
+    });
+    const thingNamed = async (name: string, token: string) =>
+      ((await call('/api/things', { token })).body as unknown as Array<Json & { state: Json }>).find(
+        (t) => t.name === name,
+      );
+    await eventually(() => thingNamed('snoop', hub.ownerToken), { what: "A's snooping sensor" });
+    await eventually(() => thingNamed('thermo', tokenB), { what: "B's sensor" });
+    await b.publishAsync('zigbee2mqtt/Thermo', '21.5', { qos: 1 });
+    await eventually(async () => (await thingNamed('thermo', tokenB))?.state['sensor.temperature'] === 21.5, {
+      what: "B's reading",
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await thingNamed('snoop', hub.ownerToken))?.state['sensor.temperature'] ?? null, null);
+    await a.endAsync();
+    await b.endAsync();
+  });
+
+  it("a rule's MQTT trigger hears its own household's messages only, by their plain topics", async () => {
+    const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Meter' } })).body;
+    const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Meter' }, token: tokenB })).body;
+    const rule = (id: string, topic: string) => ({
+      id,
+      triggers: [{ trigger: 'mqtt', topic }],
+      actions: [{ action: 'notify', message: '{{ trigger.topic }} {{ trigger.payload }}' }],
+    });
+    // Each household listens to everything it can, and B to its own device's topic by name.
+    for (const [body, token] of [
+      [rule('hears-all-a', '#'), hub.ownerToken],
+      [rule('hears-all-b', '#'), tokenB],
+      [rule('meter-b', 'zigbee2mqtt/Meter'), tokenB],
+    ] as const)
+      assert.equal((await call('/api/automations', { method: 'POST', json: body, token })).status, 201);
+    const connect = (d: Json) =>
+      mqtt.connectAsync(hub.mqttUrl, {
+        username: d.username as string,
+        password: d.password as string,
+        reconnectPeriod: 0,
+      });
+    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    await a.publishAsync('zigbee2mqtt/Meter', '{"power": 1, "note": "a-only"}', { qos: 1 });
+    await b.publishAsync('zigbee2mqtt/Meter', '{"power": 2, "note": "b-only"}', { qos: 1 });
+    await a.endAsync();
+    await b.endAsync();
+    /** What each of a rule's runs heard: its trigger's topic and payload. */
+    const heard = async (id: string, token: string) =>
+      ((await call(`/api/automations/${id}/traces?limit=100`, { token })).body as unknown as Array<{ trigger: Json }>)
+        .map((t) => `${t.trigger.topic} ${t.trigger.payload}`)
+        .sort();
+    await eventually(async () => (await heard('meter-b', tokenB)).length === 1, { what: "B's rule on its meter" });
+    assert.deepEqual(await heard('meter-b', tokenB), ['zigbee2mqtt/Meter {"power": 2, "note": "b-only"}']);
+    await eventually(async () => (await heard('hears-all-a', hub.ownerToken)).some((h) => h.includes('a-only')), {
+      what: "A's rule on its meter",
+    });
+    for (const h of await heard('hears-all-a', hub.ownerToken)) assert.doesNotMatch(h, /b-only|households\//, h);
+    const all = await heard('hears-all-b', tokenB);
+    assert.ok(all.includes('zigbee2mqtt/Meter {"power": 2, "note": "b-only"}'), all.join('\n'));
+    for (const h of all) assert.doesNotMatch(h, /a-only/, h);
+  });
 });
 
 describe('security: fuzzing every route', () => {

@@ -236,7 +236,8 @@ export class AutomationEngine implements Subsystem {
     for (const trigger of rule.triggers) {
       if (trigger.type !== 'mqtt') continue;
       subscriptions.push(
-        this.services.mqtt.subscribe(trigger.topic, (topic, payload, meta) => {
+        // The household's own topics only: another household's devices publish under households/<id>/.
+        this.services.mqttFor(rule.householdId).subscribe(trigger.topic, (topic, payload, meta) => {
           // A retained message is old news replayed by the broker, not something that just happened.
           if (meta.retain) return;
           const text = payload.toString('utf8');

@@ -5,10 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Adapter } from '../adapters/adapter.ts';
 import { EmbeddedBroker } from '../adapters/mqtt/broker.ts';
 import { MqttConnection, type MqttLink } from '../adapters/mqtt/connection.ts';
-import { HouseholdDiscovery } from '../adapters/mqtt/households.ts';
+import { HouseholdDiscovery, householdLink } from '../adapters/mqtt/households.ts';
 import { RetainedStore } from '../adapters/mqtt/retained-store.ts';
 import { createApiServer, type RouteModule } from '../api/server.ts';
-import { householdNamespace } from '../auth/devices.ts';
+import { HOUSEHOLDS_TOPIC_ROOT, householdNamespace } from '../auth/devices.ts';
 import { securityRoutes } from '../auth/routes.ts';
 import { Security } from '../auth/security.ts';
 import { TokenService } from '../auth/tokens.ts';
@@ -88,8 +88,13 @@ export interface HubServices {
   tokens: TokenService;
   /** Accounts, permissions, the audit trail and broker accounts; subsystems add broker logins here. */
   security: Security;
-  /** The hub's MQTT connection (embedded or external broker). */
+  /** The hub's MQTT connection (embedded or external broker), every household's topics as they are on the wire. */
   mqtt: MqttLink;
+  /**
+   * The MQTT link as one household sees it: its own topics by their plain names, none of another
+   * household's (what a household's rules and subscriptions must use).
+   */
+  mqttFor(householdId: string): MqttLink;
   mqttUrl: string;
   /** The default household (one until accounts exist). */
   householdId: string;
@@ -188,6 +193,8 @@ export class Hub {
       tokens: this.tokens,
       security: this.security,
       mqtt,
+      mqttFor: (householdId) =>
+        householdLink(mqtt, householdNamespace(householdId, this.householdId), `${HOUSEHOLDS_TOPIC_ROOT}/`),
       mqttUrl: this.mqttUrl,
       householdId: this.householdId,
       dataDir: this.options.dataDir,
@@ -274,7 +281,7 @@ export class Hub {
       ? { cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }
       : undefined;
 
-    await this.startMqtt(household.id, mqttPort);
+    await this.startMqtt(mqttPort);
     await this.commands.resume();
     if (options.demo && !this.subsystems.some((s) => s.name === 'demo')) {
       this.use(
@@ -341,7 +348,7 @@ export class Hub {
     }
   }
 
-  private async startMqtt(householdId: string, mqttPort: number | null): Promise<void> {
+  private async startMqtt(mqttPort: number | null): Promise<void> {
     const { options, log } = this;
     if (options.mqtt?.url || mqttPort === null) {
       this.mqttUrl = options.mqtt?.url ?? '';
@@ -377,10 +384,7 @@ export class Hub {
       ...login,
     });
     await this.mqtt.connect();
-    this.discovery = new HouseholdDiscovery({
-      link: this.mqtt,
-      namespaceOf: (id) => householdNamespace(id, householdId),
-    });
+    this.discovery = new HouseholdDiscovery({ linkFor: (id) => this.services.mqttFor(id) });
     for (const household of await this.store.listHouseholds()) await this.discovery.addHousehold(household.id);
     await this.addAdapter(this.discovery);
     log.info('MQTT ready', { url: this.mqttUrl, embedded: this.broker !== null });

@@ -28,6 +28,38 @@ export class NamespacedLink implements MqttLink {
 }
 
 /**
+ * The default household's view of the hub's MQTT link: plain topics, without any other
+ * household's (those live under `households/<id>/` on the wire). A filter such as `#` would match
+ * them too, so what arrives under `root` is held back rather than trusted to the filter.
+ */
+export class DefaultHouseholdLink implements MqttLink {
+  constructor(
+    private readonly link: MqttLink,
+    private readonly root: string,
+  ) {}
+
+  subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>> {
+    return this.link.subscribe(filter, (topic, payload, meta) => {
+      if (!topic.startsWith(this.root)) handler(topic, payload, meta);
+    });
+  }
+
+  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: 0 | 1 }): Promise<void> {
+    if (topic.startsWith(this.root))
+      return Promise.reject(new Error(`topics under ${this.root} are other households'`));
+    return this.link.publish(topic, payload, options);
+  }
+}
+
+/**
+ * The hub's MQTT link as `householdId` sees it: its own topics, by their plain names, and no
+ * other household's.
+ */
+export function householdLink(link: MqttLink, namespace: string | null, root: string): MqttLink {
+  return namespace ? new NamespacedLink(link, namespace) : new DefaultHouseholdLink(link, root);
+}
+
+/**
  * Home Assistant discovery for every household on one hub, as the single `mqtt` adapter that
  * things name: one discovery per household, each on its own topic namespace, and commands go to
  * the discovery of the thing's household.
@@ -39,9 +71,8 @@ export class HouseholdDiscovery implements Adapter {
 
   constructor(
     private readonly options: {
-      link: MqttLink;
-      /** The topic prefix for a household, or null for plain topics (the default household). */
-      namespaceOf: (householdId: string) => string | null;
+      /** The hub's link as a household sees it (see householdLink): its own topics, by their plain names. */
+      linkFor: (householdId: string) => MqttLink;
     },
   ) {}
 
@@ -53,9 +84,9 @@ export class HouseholdDiscovery implements Adapter {
   /** Starts discovery for a household (at start, or when one is created); idempotent. */
   async addHousehold(householdId: string): Promise<void> {
     if (this.byHousehold.has(householdId)) return;
-    const namespace = this.options.namespaceOf(householdId);
-    const link = namespace ? new NamespacedLink(this.options.link, namespace) : this.options.link;
-    const discovery = new HomeAssistantDiscovery({ link, householdId });
+    // The default household's too: a device of it that named another household's topic as its
+    // state topic would otherwise read that household's device.
+    const discovery = new HomeAssistantDiscovery({ link: this.options.linkFor(householdId), householdId });
     this.byHousehold.set(householdId, discovery);
     if (this.ctx) await discovery.start(this.ctx);
   }
