@@ -190,6 +190,53 @@ describe('automations: durable timers across a restart', () => {
   });
 });
 
+describe('automations: a queued rule across a restart', () => {
+  it('keeps the triggers waiting their turn, and runs each once, in order', async () => {
+    const clock1 = new VirtualClock(T0);
+    const first = await startTestHub({ clock: clock1 });
+    const rule = {
+      id: 'fan-in-turn',
+      mode: 'queued',
+      max: 5,
+      triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }],
+      actions: [
+        { action: 'turn_on', thing: 'living-room-fan' },
+        { delay: '10m' },
+        { action: 'turn_off', thing: 'living-room-fan' },
+      ],
+    };
+    assert.equal((await first.api('/api/automations', { method: 'POST', body: JSON.stringify(rule) })).status, 201);
+    // Three triggers: the first runs (and waits), two wait their turn.
+    for (const humidity of [70, 71, 72]) {
+      first.set('living-room-sensor', 'sensor.humidity', humidity);
+      await advance(clock1, MIN);
+    }
+    assert.equal(first.ruleCommands('fan-in-turn').length, 1, 'only the first has run yet');
+    await first.hub.stop();
+    assert.equal((await listTimersOf(first.dataDir)).length, 3, 'the running one and the two queued are stored');
+
+    const clock2 = new VirtualClock(T0 + 3 * MIN);
+    const second = await startTestHub({ clock: clock2, dataDir: first.dataDir });
+    try {
+      await advance(clock2, 40 * MIN, 10_000);
+      assert.deepEqual(
+        second.ruleCommands('fan-in-turn').map((c) => c.action),
+        ['turn_off', 'turn_on', 'turn_off', 'turn_on', 'turn_off'],
+        'the first run ends, then each queued trigger runs in turn',
+      );
+      const traces = await second.engine.traces(HOME, 'fan-in-turn');
+      assert.deepEqual(traces.map((t) => [t.status, (t.trigger as { to?: unknown }).to]).reverse(), [
+        ['finished', 70],
+        ['finished', 71],
+        ['finished', 72],
+      ]);
+      assert.equal((await listTimersOf(first.dataDir)).length, 0, 'nothing left stored');
+    } finally {
+      await second.hub.stop();
+    }
+  });
+});
+
 describe('automations: modes', () => {
   const cases = [
     { mode: 'single', max: 10, expect: ['finished', 'skipped', 'skipped'] },

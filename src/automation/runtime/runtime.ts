@@ -80,8 +80,11 @@ interface PendingFor {
 interface RuleState {
   rule: Rule;
   running: ChurnSet<Run>;
-  /** Triggers waiting their turn (mode: queued), each with the trace begun when it fired. */
-  queue: Array<{ data: TriggerData; trace: Trace }>;
+  /**
+   * Triggers waiting their turn (mode: queued), each with the trace begun when it fired and the
+   * stored timer row that keeps it across a restart (null where the world keeps no timers).
+   */
+  queue: Array<{ data: TriggerData; trace: Trace; timerId: string | null }>;
   pending: Map<string, PendingFor>;
   disarm: Array<() => void>;
 }
@@ -166,6 +169,7 @@ export class AutomationRuntime {
       await this.world.timers?.delete(pending.timerId);
     }
     state.pending.clear();
+    for (const queued of state.queue) if (queued.timerId) await this.world.timers?.delete(queued.timerId);
     state.queue = [];
     for (const run of state.running) this.cancel(run, 'the rule was changed or removed');
   }
@@ -387,7 +391,7 @@ export class AutomationRuntime {
             this.end(trace, 'skipped');
             return;
           }
-          state.queue.push({ data, trace });
+          this.enqueue(state, data, trace);
           return;
         }
         break;
@@ -402,7 +406,39 @@ export class AutomationRuntime {
     this.start(state, data, trace);
   }
 
-  private start(state: RuleState, data: TriggerData, trace: Trace): void {
+  /**
+   * Puts a trigger in its rule's queue and stores it, as a timer row of its own: a trigger that was
+   * accepted (a webhook answered "fired") must not vanish with a restart or a crash. The row's id
+   * becomes its run's id when its turn comes (see start), so the run's own row takes its place.
+   */
+  private enqueue(state: RuleState, data: TriggerData, trace: Trace, stored?: StoredTimer): void {
+    const now = this.world.clock.now();
+    const timerId = stored?.id ?? (this.world.timers ? this.newId(now, 'tmr_') : null);
+    state.queue.push({ data, trace, timerId });
+    if (!timerId || stored) return;
+    const saved = this.saveTimer({
+      id: timerId,
+      householdId: state.rule.householdId,
+      owner: TIMER_OWNER,
+      // When it was queued: queued triggers are taken up in this order after a restart.
+      due: now,
+      payload: {
+        kind: 'queued',
+        rule: state.rule.id,
+        version: state.rule.version,
+        data: { ...data },
+        traceId: trace.id,
+      },
+    });
+    if (saved) this.track(saved);
+  }
+
+  /**
+   * Starts a run. `runId`, for a run that was queued, is its stored row's: the run takes the row
+   * over (its own timer replaces it when it waits) and deletes it when it ends, so a crash before
+   * either leaves the trigger queued, to run again after the restart, rather than lost.
+   */
+  private start(state: RuleState, data: TriggerData, trace: Trace, runId: string | null = null): void {
     const { rule } = state;
     const variables: Record<string, unknown> = { trigger: data };
     const scope = this.scope(rule.householdId, variables);
@@ -411,10 +447,10 @@ export class AutomationRuntime {
       rule,
       trace,
       cancelled: false,
-      stored: false,
+      stored: runId !== null,
       interrupt: null,
       state: {
-        runId: this.newId(this.world.clock.now(), 'run_'),
+        runId: runId ?? this.newId(this.world.clock.now(), 'run_'),
         traceId: trace.id,
         householdId: rule.householdId,
         rule: rule.id,
@@ -562,7 +598,8 @@ export class AutomationRuntime {
     if (run.stored) this.deleteTimer(run.state.runId);
     // The next queued trigger starts when this run ends (mode: queued).
     const next = state.queue.shift();
-    if (next && this.rules.get(rule.householdId)?.get(rule.id) === state) this.start(state, next.data, next.trace);
+    if (next && this.rules.get(rule.householdId)?.get(rule.id) === state)
+      this.start(state, next.data, next.trace, next.timerId);
   }
 
   /** Decides whether a repeat goes round again; pushes the next round's frame if so. */
@@ -927,6 +964,8 @@ export class AutomationRuntime {
    * rules that changed or went away are dropped.
    */
   async resume(timers: StoredTimer[]): Promise<void> {
+    // Queued triggers last, in the order they came: behind any run of their rule resumed here.
+    const queued: Array<{ state: RuleState; timer: StoredTimer }> = [];
     for (const timer of timers) {
       const payload = timer.payload as { kind?: string; rule?: string; version?: string };
       const state = payload.rule ? this.rules.get(timer.householdId)?.get(payload.rule) : undefined;
@@ -957,9 +996,18 @@ export class AutomationRuntime {
         state.running.add(run);
         this.inFlight.add(run);
         this.execute(state, run, { waiting, due: timer.due });
+      } else if (payload.kind === 'queued') {
+        queued.push({ state, timer });
       } else {
         await this.world.timers?.delete(timer.id);
       }
+    }
+    queued.sort((a, b) => a.timer.due - b.timer.due || (a.timer.id < b.timer.id ? -1 : 1));
+    for (const { state, timer } of queued) {
+      const { data, traceId } = timer.payload as { data: TriggerData; traceId?: string };
+      const trace = this.newTrace(state.rule, data, traceId);
+      if (state.running.size > 0 || state.queue.length > 0) this.enqueue(state, data, trace, timer);
+      else this.start(state, data, trace, timer.id);
     }
   }
 
