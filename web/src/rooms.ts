@@ -5,14 +5,26 @@ export function isDevice(thing: Thing): boolean {
   return !['person', 'tracker', 'household', 'vehicle', 'zone', 'site'].includes(thing.kind);
 }
 
+/**
+ * A room as its devices name it, or one of the dashboard's own groups of devices with no room:
+ * `energy` (chargers and meters) or `other`. A group is told from a room by its kind, never by its
+ * name: a room someone called "Energy" or "Other" stays a room of its own.
+ */
+export type RoomKind = 'room' | 'energy' | 'other';
+
 export interface Room {
+  /** Unique among the rooms listed together: a room's own name never equals a group's key. */
+  key: string;
+  kind: RoomKind;
   name: string;
   devices: Thing[];
 }
 
-/** Where devices with no room go: the energy ones together, the rest last. */
-const ENERGY_GROUP = 'Energy';
-const OTHER_GROUP = 'Other';
+/** What the groups of devices with no room are called, unless a room already has that name. */
+const GROUP_NAMES: Record<Exclude<RoomKind, 'room'>, { name: string; clash: string }> = {
+  energy: { name: 'Energy', clash: 'Energy (no room)' },
+  other: { name: 'Other', clash: 'Other (no room)' },
+};
 
 /** Properties a meter reports: a thing with only these is a meter (grid, solar, house load). */
 const METER_PROPERTIES = new Set(['sensor.power', 'sensor.energy']);
@@ -27,29 +39,45 @@ function isEnergyThing(thing: Thing): boolean {
   return properties.length > 0 && properties.every((p) => METER_PROPERTIES.has(p));
 }
 
-function groupOf(thing: Thing): string {
-  return thing.room ?? (isEnergyThing(thing) ? ENERGY_GROUP : OTHER_GROUP);
+/** The room a device is in; a blank name is no room. */
+function roomOf(thing: Thing): string | null {
+  return thing.room?.trim() ? thing.room : null;
 }
 
-/** Rooms first, by name; then the energy group; "Other" last. */
-function groupOrder(name: string): number {
-  return name === OTHER_GROUP ? 2 : name === ENERGY_GROUP ? 1 : 0;
+function kindOf(thing: Thing): RoomKind {
+  return roomOf(thing) !== null ? 'room' : isEnergyThing(thing) ? 'energy' : 'other';
 }
+
+/** Rooms first, by name; then the energy group; the other devices with no room last. */
+const ORDER: Record<RoomKind, number> = { room: 0, energy: 1, other: 2 };
 
 /**
  * Devices grouped by room, rooms in alphabetical order; devices with no room after them, the
- * chargers and meters under "Energy", anything else under "Other".
+ * chargers and meters under "Energy", anything else under "Other" (each group named otherwise
+ * when a room already bears its name, so two sections never read the same).
  */
 export function roomsOf(things: Iterable<Thing>): Room[] {
-  const rooms = new Map<string, Thing[]>();
+  const rooms = new Map<string, Omit<Room, 'name'>>();
+  const roomNames = new Set<string>();
   for (const thing of things) {
     if (!isDevice(thing)) continue;
-    const room = groupOf(thing);
-    rooms.set(room, [...(rooms.get(room) ?? []), thing]);
+    const kind = kindOf(thing);
+    const room = roomOf(thing);
+    const key = room === null ? kind : `room:${room}`;
+    if (room !== null) roomNames.add(room);
+    const entry = rooms.get(key) ?? { key, kind, devices: [] };
+    entry.devices.push(thing);
+    rooms.set(key, entry);
   }
-  return [...rooms.entries()]
-    .sort(([a], [b]) => groupOrder(a) - groupOrder(b) || a.localeCompare(b))
-    .map(([name, devices]) => ({ name, devices: devices.sort((x, y) => x.name.localeCompare(y.name)) }));
+  const nameOf = (room: Omit<Room, 'name'>): string => {
+    if (room.kind === 'room') return room.key.slice('room:'.length);
+    const group = GROUP_NAMES[room.kind];
+    return roomNames.has(group.name) ? group.clash : group.name;
+  };
+  return [...rooms.values()]
+    .map((room) => ({ ...room, name: nameOf(room) }))
+    .sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || a.name.localeCompare(b.name))
+    .map((room) => ({ ...room, devices: room.devices.sort((x, y) => x.name.localeCompare(y.name)) }));
 }
 
 export function vehiclesOf(things: Iterable<Thing>): Thing[] {

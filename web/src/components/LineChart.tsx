@@ -78,9 +78,12 @@ export function LineChart({ label, unit, words, points, from, to }: LineChartPro
   // A narrow chart has room for the two ends of the time axis only.
   const times = width < 360 ? [from, to] : [from, (from + to) / 2, to];
   const exact = axisFormat(unit, scale.step / 10, Math.max(Math.abs(min), Math.abs(max)));
+  const last = values[values.length - 1].v;
+  // A yes/no chart in counts: of the values recorded, and of the times one differed from the one before.
+  const changes = values.filter((p, i) => i > 0 && p.v !== values[i - 1].v).length;
   const summary = boolean
-    ? `${label}: ${counted(values.length, 'change')}`
-    : `${label} from ${exact(low)} to ${exact(high)}, last ${exact(values[values.length - 1].v)}`;
+    ? `${label}: ${counted(values.length, 'recorded value')}${values.length > 1 ? `, ${counted(changes, 'change')}` : ''}, last ${tickText(last)}`
+    : `${label} from ${exact(low)} to ${exact(high)}, last ${exact(last)}`;
 
   return (
     <div ref={box}>

@@ -43,7 +43,15 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
   const headingId = `car-${car.id}`;
   return (
     <section className="car" aria-labelledby={headingId}>
-      <h2 id={headingId}>{car.name}</h2>
+      <header className="car-head">
+        <h2 id={headingId}>{car.name}</h2>
+        {isOffline(car) ? (
+          <>
+            <span className="badge offline">Offline</span>
+            <span className="help">Its last known state is shown.</span>
+          </>
+        ) : null}
+      </header>
       <div className="car-grid">
         <div className="card">
           <CarFacts car={car} />
@@ -53,6 +61,7 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
         {car.capabilities.includes('climate') ? (
           <div className="card">
             <h3>Climate</h3>
+            <OfflineNote car={car} />
             <Preconditioning car={car} />
             <Thermostat thing={car} />
           </div>
@@ -60,6 +69,7 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
         {car.capabilities.includes('lock') ? (
           <div className="card">
             <h3>Doors</h3>
+            <OfflineNote car={car} />
             <LockControl thing={car} />
           </div>
         ) : null}
@@ -67,6 +77,7 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
         {car.capabilities.includes('charging') ? (
           <div className="card">
             <h3>Charging</h3>
+            <OfflineNote car={car} />
             <ChargingControls car={car} />
           </div>
         ) : null}
@@ -77,6 +88,19 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
       <Trips car={car} />
     </section>
   );
+}
+
+/**
+ * Whether the hub has lost touch with the car (its gateway went away, the car is out of reach): it
+ * cannot take commands then, so its controls are out of use until it is back. `null`, not heard of
+ * either way yet, is not offline.
+ */
+const isOffline = (car: Thing) => car.online === false;
+
+/** Why a card's controls are out of use, said in the card, next to them. */
+function OfflineNote({ car }: { car: Thing }) {
+  if (!isOffline(car)) return null;
+  return <p className="offline-note">{car.name} is offline: it cannot take commands until it is back in touch.</p>;
 }
 
 function Position({ car }: { car: Thing }) {
@@ -120,6 +144,7 @@ function Preconditioning({ car }: { car: Thing }) {
         aria-checked={on}
         aria-busy={state.pending}
         aria-label={`${car.name} pre-conditioning`}
+        disabled={isOffline(car)}
         onClick={toggle}
       >
         <span className="switch-track" aria-hidden="true">
@@ -149,6 +174,7 @@ function ChargingControls({ car }: { car: Thing }) {
           type="button"
           aria-label={`${charging ? 'Stop' : 'Start'} charging ${car.name}`}
           aria-busy={state.pending}
+          disabled={isOffline(car)}
           onClick={() => {
             if (!state.pending) state.run(action.name);
           }}
@@ -163,6 +189,7 @@ function ChargingControls({ car }: { car: Thing }) {
             id={limitId}
             aria-label={`${car.name} ${inSentence(propertyLabel(car, 'charging.limit'))}`}
             value={limit === null ? '' : String(Math.round(limit / 10) * 10)}
+            disabled={isOffline(car)}
             onChange={(e) => state.run(setLimit.name, { [field]: Number(e.currentTarget.value) })}
           >
             {limit === null ? <option value="">—</option> : null}
@@ -189,12 +216,14 @@ function FindMyCar({ car }: { car: Thing }) {
   return (
     <div className="card">
       <h3>Find the car</h3>
+      <OfflineNote car={car} />
       <div className="button-row">
         {actions.map(([name, info]) => (
           <button
             key={name}
             type="button"
             aria-label={`${info.title ?? name} of ${car.name}`}
+            disabled={isOffline(car)}
             onClick={() => state.run(name)}
           >
             {info.title ?? name}

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { HistoryPoint } from '../api/types.ts';
+import type { HistoryPoint, PropertyInfo, Thing } from '../api/types.ts';
 import { LineChart } from '../components/LineChart.tsx';
 import { Empty, Loading, Problem } from '../components/states.tsx';
 import { counted, formatReading, formatTime } from '../format.ts';
@@ -13,6 +13,159 @@ const RANGES = [
   { id: 'week', label: 'Last week', ms: 7 * 86_400_000 },
   { id: 'custom', label: 'Chosen dates', ms: 0 },
 ] as const;
+type RangeId = (typeof RANGES)[number]['id'];
+
+const isRange = (id: string | null | undefined): id is RangeId => RANGES.some((r) => r.id === id);
+
+/** A property the view can chart: `key` is `<thing id>|<property>`. */
+interface Charted {
+  key: string;
+  thing: Thing;
+  property: string;
+  info: PropertyInfo;
+  label: string;
+}
+
+/** What the user last looked at: a property (its key) and a range, either of which may be unknown. */
+interface Choice {
+  key: string | null;
+  range: RangeId | null;
+}
+
+const REMEMBERED = 'triad.history';
+
+/** The choice in the address (`#/history?thing=…&property=…&range=…`), which a link or bookmark carries. */
+function choiceInAddress(): Partial<Choice> {
+  const query = location.hash.split('?')[1];
+  if (!query) return {};
+  const params = new URLSearchParams(query);
+  const thing = params.get('thing');
+  const property = params.get('property');
+  const range = params.get('range');
+  return { key: thing && property ? `${thing}|${property}` : undefined, range: isRange(range) ? range : undefined };
+}
+
+/** The choice kept in this browser the last time the user changed it. */
+function choiceKept(): Partial<Choice> {
+  try {
+    const kept = JSON.parse(localStorage.getItem(REMEMBERED) ?? '{}') as Record<string, unknown>;
+    return {
+      key: typeof kept.key === 'string' ? kept.key : undefined,
+      range: typeof kept.range === 'string' && isRange(kept.range) ? kept.range : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** The address first (it is what was asked for), else what this browser kept. */
+function rememberedChoice(): Choice {
+  const address = choiceInAddress();
+  const kept = choiceKept();
+  return { key: address.key ?? kept.key ?? null, range: address.range ?? kept.range ?? null };
+}
+
+/** Keeps the choice for the next visit and puts it in the address. */
+function rememberChoice(choice: Choice): void {
+  try {
+    localStorage.setItem(REMEMBERED, JSON.stringify(choice));
+  } catch {
+    // Storage full or refused (a private window): the address still carries the choice.
+  }
+  showInAddress(choice);
+}
+
+/** The choice in the address, in place of the one there (no new entry in the browser's history). */
+function showInAddress(choice: Choice): void {
+  const params = new URLSearchParams();
+  const bar = choice.key?.indexOf('|') ?? -1;
+  if (choice.key && bar > 0) {
+    params.set('thing', choice.key.slice(0, bar));
+    params.set('property', choice.key.slice(bar + 1));
+  }
+  if (choice.range) params.set('range', choice.range);
+  const query = params.toString();
+  window.history.replaceState(window.history.state, '', `#/history${query ? `?${query}` : ''}`);
+}
+
+/** How far back, and how many recorded values at most, the view reads to find the busiest property. */
+const BUSY_SPAN_MS = 86_400_000;
+const BUSY_SAMPLE = 5000;
+
+/** Parts of a position: numbers that change as a car drives, but are read on a map, not a chart. */
+const NOT_A_FIRST_CHART = new Set(['location.latitude', 'location.longitude', 'location.heading', 'location.accuracy']);
+
+const isNumber = (c: Charted) => c.info.type === 'number' || c.info.type === 'integer';
+const isTemperature = (c: Charted) => c.property.includes('temperature') && c.thing.kind !== 'person';
+
+/**
+ * What the view opens on when the user has not chosen: the number recorded most often in the last
+ * day (a chart with something in it), a temperature among equals; one value is as flat as none.
+ */
+function firstChart(charted: Charted[], recent: Map<string, Recent> | undefined): Charted | undefined {
+  const score = (c: Charted) => {
+    const count = recent?.get(c.key)?.count ?? 0;
+    return count > 1 ? count : 0;
+  };
+  const candidates = charted.filter((c) => isNumber(c) && !NOT_A_FIRST_CHART.has(c.property));
+  // A stable sort: among equals the selector's own order stands.
+  const ranked = [...candidates].sort(
+    (a, b) => score(b) - score(a) || Number(isTemperature(b)) - Number(isTemperature(a)),
+  );
+  return ranked[0] ?? charted[0];
+}
+
+/** What a property recorded in the last day: how many values, and when the first of them was. */
+interface Recent {
+  count: number;
+  first: number;
+}
+
+/**
+ * How many values each property recorded in the last day, from one page of the household's state
+ * changes (every recorded value is one); `loading` until they are read, null if they could not be.
+ */
+function useRecent(wanted: boolean): Map<string, Recent> | null | 'loading' {
+  const { client } = useSession();
+  const [recent, setRecent] = useState<Map<string, Recent> | null | 'loading'>('loading');
+  useEffect(() => {
+    if (!wanted) return;
+    let current = true;
+    const query = new URLSearchParams({
+      type: 'state',
+      since: new Date(Date.now() - BUSY_SPAN_MS).toISOString(),
+      limit: String(BUSY_SAMPLE),
+    });
+    client.get<Array<{ thing?: string; property?: string; ts?: string }>>(`/api/events?${query}`).then(
+      (events) => {
+        const out = new Map<string, Recent>();
+        for (const e of events) {
+          if (!e.thing || !e.property) continue;
+          const key = `${e.thing}|${e.property}`;
+          const seen = out.get(key);
+          // Oldest first: the first event of a property is its first value of the day.
+          if (seen) seen.count += 1;
+          else out.set(key, { count: 1, first: Date.parse(e.ts ?? '') });
+        }
+        if (current) setRecent(out);
+      },
+      () => current && setRecent(null),
+    );
+    return () => {
+      current = false;
+    };
+  }, [client, wanted]);
+  return recent;
+}
+
+/**
+ * The range the view opens on when the user has not chosen one: the last day, or the last hour when
+ * the property it opens on recorded nothing older than that (on a hub just started, say), so its
+ * values are not squeezed into the day's last few pixels.
+ */
+function firstRange(recent: Recent | undefined): RangeId {
+  return recent && recent.count > 1 && recent.first > Date.now() - RANGES[0].ms ? 'hour' : 'day';
+}
 
 type Load =
   | { state: 'idle' }
@@ -25,7 +178,7 @@ export function History() {
   const { things, loaded, connection } = useLive();
   const { client } = useSession();
   const charted = useMemo(
-    () =>
+    (): Charted[] =>
       [...things.values()]
         .flatMap((thing) => {
           const labels = propertyLabels(thing);
@@ -43,8 +196,14 @@ export function History() {
         .sort((a, b) => a.thing.name.localeCompare(b.thing.name) || a.label.localeCompare(b.label)),
     [things],
   );
-  const [choice, setChoice] = useState('');
-  const [range, setRange] = useState<(typeof RANGES)[number]['id']>('day');
+  // What the user chose, here or on an earlier visit; until then the view picks (see firstChart).
+  const [remembered] = useState(rememberedChoice);
+  const [choice, setChoice] = useState(remembered.key ?? '');
+  const [rangeChoice, setRange] = useState<RangeId | null>(remembered.range);
+  // Back at the view from its link (`#/history`), the address says what it shows again.
+  useEffect(() => {
+    if (remembered.key || remembered.range) showInAddress(remembered);
+  }, [remembered]);
   const [customFrom, setCustomFrom] = useState(() => localInput(Date.now() - 86_400_000));
   const [customTo, setCustomTo] = useState(() => localInput(Date.now() + 60_000));
   const [load, setLoad] = useState<Load>({ state: 'idle' });
@@ -58,11 +217,20 @@ export function History() {
     if (connection === 'live' && failedWhileAway) setRetry((n) => n + 1);
   }, [connection, failedWhileAway]);
 
-  // Until the user picks, show what people most often look back at: a temperature or a battery.
-  const selected =
-    charted.find((c) => c.key === choice) ??
-    charted.find((c) => /temperature|battery\.level/.test(c.property) && c.thing.kind !== 'person') ??
-    charted[0];
+  const chosen = charted.find((c) => c.key === choice);
+  const recent = useRecent(loaded && !chosen);
+  const picked = recent === 'loading' ? undefined : firstChart(charted, recent ?? undefined);
+  const selected = chosen ?? picked;
+  // The range follows what the view opened on, not a property the user chose.
+  const range =
+    rangeChoice ?? (chosen || recent === 'loading' || !picked ? 'day' : firstRange(recent?.get(picked.key)));
+  const choose = (next: Partial<Choice>) => {
+    // The range shown is kept with the property, chosen or not: it does not change under the user.
+    const kept = { key: choice || null, range, ...next };
+    if (next.key !== undefined) setChoice(next.key ?? '');
+    setRange(kept.range);
+    rememberChoice(kept);
+  };
   const span = useMemo(() => {
     if (range === 'custom') return { from: Date.parse(customFrom), to: Date.parse(customTo) };
     const now = Date.now();
@@ -106,6 +274,7 @@ export function History() {
   }, [client, thingId, property, span, spanProblem, retry]);
 
   if (!loaded) return <Loading what="properties" />;
+  if (!selected && charted.length > 0) return <Loading what="history" />;
   if (!selected) return <Empty>Nothing has been recorded yet.</Empty>;
   const label = `${selected.thing.name} ${inSentence(selected.label)}`;
 
@@ -115,7 +284,7 @@ export function History() {
       <form className="history-form" onSubmit={(e) => e.preventDefault()}>
         <div className="field">
           <label htmlFor="history-property">Property</label>
-          <select id="history-property" value={selected.key} onChange={(e) => setChoice(e.currentTarget.value)}>
+          <select id="history-property" value={selected.key} onChange={(e) => choose({ key: e.currentTarget.value })}>
             {charted.map((c) => (
               <option key={c.key} value={c.key}>
                 {c.thing.name} · {c.label}
@@ -125,7 +294,14 @@ export function History() {
         </div>
         <div className="field">
           <label htmlFor="history-range">Range</label>
-          <select id="history-range" value={range} onChange={(e) => setRange(e.currentTarget.value as typeof range)}>
+          <select
+            id="history-range"
+            value={range}
+            onChange={(e) => {
+              const next = e.currentTarget.value;
+              if (isRange(next)) choose({ range: next });
+            }}
+          >
             {RANGES.map((r) => (
               <option key={r.id} value={r.id}>
                 {r.label}

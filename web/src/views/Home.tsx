@@ -13,10 +13,11 @@ export function Home() {
       {rooms.length === 0 ? (
         <Empty>No devices yet. Devices appear here as they announce themselves over MQTT.</Empty>
       ) : (
-        rooms.map((room) => {
-          const id = `room-${room.name.replace(/\W+/g, '-')}`;
+        rooms.map((room, i) => {
+          // By place, not by name: two names that differ only in punctuation must not share an id.
+          const id = `room-${i}`;
           return (
-            <section key={room.name} className="room" aria-labelledby={id}>
+            <section key={room.key} className="room" aria-labelledby={id}>
               <h2 id={id}>{room.name}</h2>
               <div className="cards">
                 {room.devices.map((device) => (

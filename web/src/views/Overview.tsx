@@ -272,7 +272,7 @@ function RoomsAtAGlance({ things }: { things: Thing[] }) {
   return (
     <div className="rooms">
       {rooms.map((room) => (
-        <section key={room.name} className="room" aria-label={room.name}>
+        <section key={room.key} className="room" aria-label={room.name}>
           <h3>{room.name}</h3>
           <ul className="glance">
             {room.devices.map((device) => (
