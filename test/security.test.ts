@@ -879,6 +879,49 @@ describe('security: fuzzing every route', () => {
     await hub.stop();
   });
 
+  it('takes an empty body sent as JSON as no body, on every route: never a 5xx', async () => {
+    const doc = (await call('/api/openapi.json', { token: null })).body as unknown as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths)
+      .filter(([path]) => path !== '/api/stream')
+      .flatMap(([path, methods]) => Object.keys(methods).map((m) => ({ path, method: m.toUpperCase() })))
+      .filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
+    for (const route of routes) {
+      const path = route.path.replace(/\{\w+\}/g, 'no-such-id');
+      const res = await call(path, { method: route.method, body: '', headers: { 'content-type': 'application/json' } });
+      assert.ok(res.status < 500, `${route.method} ${path}: ${res.status} ${res.text}`);
+      assert.notEqual(
+        ((res.body as Json | null)?.error as Json | undefined)?.code,
+        'invalid_json',
+        `${route.method} ${path}: ${res.text}`,
+      );
+    }
+    // A route that needs no body takes one that is empty: here, enabling a rule.
+    const made = await call('/api/automations', {
+      method: 'POST',
+      json: {
+        id: 'quiet',
+        triggers: [{ trigger: 'time', at: '03:00' }],
+        actions: [{ action: 'notify', message: 'x' }],
+      },
+    });
+    assert.equal(made.status, 201, made.text);
+    const enabled = await call('/api/automations/quiet/enable', {
+      method: 'POST',
+      body: '',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(enabled.status, 200, enabled.text);
+  });
+
+  it('quotes a hostile path shortened in its 404', async () => {
+    const res = await call(`/api/${'x'.repeat(10_000)}`);
+    assert.equal(res.status, 404);
+    assert.ok(res.text.length < 400, `${res.text.length} characters`);
+    assert.match((res.body.error as Json).message as string, /… \(10005 characters\)$/);
+  });
+
   it('never answers 5xx and a refused input changes nothing', async () => {
     const doc = (await call('/api/openapi.json', { token: null })).body as unknown as {
       paths: Record<string, Record<string, unknown>>;

@@ -19,6 +19,7 @@ import { DASHBOARD_CSP } from './dashboard.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
 import { registerStream } from './stream.ts';
 import { registerThingRoutes } from './things.ts';
+import { noRouteFor } from './views.ts';
 
 /** Everything the HTTP API reaches into; handed down from the composition root. */
 export interface ApiContext {
@@ -158,6 +159,16 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     request.ws && request.routeOptions.url !== undefined && socketRoutes.has(request.routeOptions.url);
   app.decorateRequest('principal', null);
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // An empty body sent as JSON is no body: clients (fetch wrappers, curl -H) send the header on a
+  // DELETE or an enable with nothing in it, and Fastify refused those outright. Anything else is
+  // Fastify's own parser, with its guard against __proto__ and constructor keys.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = String(body);
+    if (text === '') done(null, undefined);
+    else json(request, text, done);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?', 1)[0];
@@ -233,7 +244,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({
-      error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?', 1)[0]}` },
+      error: {
+        code: 'not_found',
+        message: noRouteFor(request.method, request.url),
+      },
     });
   });
 

@@ -3,7 +3,7 @@ import { badRequest, notFound } from '../core/errors.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
-import { EVENT_LIMIT, HISTORY_LIMIT } from '../store/store.ts';
+import { EVENT_LIMIT, HISTORY_BUCKETS, HISTORY_LIMIT, type HistoryBuckets } from '../store/store.ts';
 import { EVENT_TYPES, parseEventTypes } from './event-types.ts';
 import { type ApiContext, principalOf } from './server.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
@@ -55,6 +55,59 @@ function checkOrder(start: number | undefined, end: number | undefined, startNam
   if (start !== undefined && end !== undefined && start > end) {
     throw badRequest(`${startName} must not be after ${endName}`);
   }
+}
+
+/** The `points` of a downsampled history query: a whole number in HISTORY_BUCKETS, or a 400 saying so. */
+export function parsePoints(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= HISTORY_BUCKETS.min && n <= HISTORY_BUCKETS.max)) {
+    throw badRequest(
+      `points must be a whole number from ${HISTORY_BUCKETS.min} to ${HISTORY_BUCKETS.max}, got ${JSON.stringify(text.slice(0, 40))}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * A downsampled answer as the API gives it: the contract's `thing`, `property` and `points`, each
+ * point a bucket (its start as `ts`, its `count`, and `value`: the mean for numbers, the first value
+ * otherwise, so a client that reads only ts and value still draws the right line).
+ */
+function bucketsView(id: string, property: string, answer: HistoryBuckets) {
+  const points =
+    answer.kind === 'number'
+      ? answer.buckets.map((b) => ({
+          ts: iso(b.ts),
+          value: b.mean,
+          count: b.count,
+          min: b.min,
+          max: b.max,
+          mean: b.mean,
+        }))
+      : answer.buckets.map((b) => ({
+          ts: iso(b.ts),
+          value: b.first,
+          count: b.count,
+          first: b.first,
+          last: b.last,
+          changes: b.changes,
+        }));
+  return {
+    thing: id,
+    property,
+    points,
+    next: null,
+    downsampled: {
+      kind: answer.kind,
+      from: answer.from === null ? null : iso(answer.from),
+      to: answer.to === null ? null : iso(answer.to),
+      bucketMs: answer.width,
+      count: answer.count,
+      last: answer.last ? { ts: iso(answer.last.ts), value: answer.last.value } : null,
+    },
+  };
 }
 
 function twinFor(ctx: ApiContext, request: FastifyRequest, id: string): Twin {
@@ -201,6 +254,14 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
             to: { type: 'string', maxLength: 64 },
             limit: { type: 'integer', minimum: 1, maximum: 100000 },
             after: { type: 'string', maxLength: 300 },
+            points: {
+              type: 'string',
+              maxLength: 16,
+              description:
+                'Downsample to at most this many points (2 to 5000), one per equal span of the range, summed up by the ' +
+                'store: numbers as min, max, mean and count; other values as first, last, changes and count. Needs ' +
+                '`property`; not with `limit` or `after`.',
+            },
           },
         },
       },
@@ -213,6 +274,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         to?: string;
         limit?: number;
         after?: string;
+        points?: string;
       };
       const twin = twinFor(ctx, request, id);
       if (query.property && !Object.hasOwn(twin.thing.properties, query.property)) {
@@ -221,6 +283,23 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const from = parseTime(query.from, 'from');
       const to = parseTime(query.to, 'to');
       checkOrder(from, to, 'from', 'to');
+      const buckets = parsePoints(query.points);
+      if (buckets !== undefined) {
+        if (!query.property) throw badRequest('points needs a property: it downsamples one property at a time');
+        if (query.limit !== undefined || query.after !== undefined) {
+          throw badRequest('points cannot be combined with limit or after: a downsampled answer is one page');
+        }
+        await ctx.history.flush();
+        const answer = await ctx.store.bucketHistory({
+          householdId: twin.thing.householdId,
+          thing: id,
+          property: query.property,
+          from,
+          to,
+          buckets,
+        });
+        return bucketsView(id, query.property, answer);
+      }
       const after = query.after === undefined ? undefined : parseCursor(query.after);
       const limit = query.limit ?? HISTORY_LIMIT.default;
       // Read your own writes, as /api/events does.

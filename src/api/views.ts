@@ -76,3 +76,12 @@ export function eventView(event: HubEvent) {
  * or an escape sequence has no place in a name shown on a dashboard or written to a log).
  */
 export const NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$';
+
+/**
+ * The 404 message for a path no route takes. The path is quoted shortened: a hostile
+ * 10,000-character one is not echoed whole.
+ */
+export function noRouteFor(method: string, url: string, max = 200): string {
+  const path = url.split('?', 1)[0];
+  return `no route for ${method} ${path.length > max ? `${path.slice(0, max)}… (${path.length} characters)` : path}`;
+}
