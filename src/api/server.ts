@@ -167,7 +167,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = String(body);
     if (text === '') done(null, undefined);
-    else json(request, text, done);
+    else void json(request, text, done);
   });
 
   app.addHook('onRequest', async (request, reply) => {
