@@ -96,8 +96,10 @@ describe('the bundled command line', () => {
     const cwd = await mkdtemp(join(ROOT, '.tmp', 'cli-'));
     try {
       const range = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z'];
+      await writeFile(join(cwd, 'r.yaml'), 'id: r\ntriggers: [{ trigger: time, at: "03:00" }]\nactions: []\n');
       const cases: Array<[string[], RegExp]> = [
         [['replay', 'r.yaml', ...range], /default data folder .*triad-data does not exist; .*--data DIR/],
+        [['replay', 'missing.yaml', ...range], /^triad replay: file not found: missing\.yaml$/],
         [['sim', 'car', '--viss-port', 'abc'], /--viss-port must be a port number \(0–65535\), got "abc"/],
         [['sim', 'car', '--viss-port', '0', '--speedup', '-3'], /--speedup must be a number above 0/],
         [['start', '--http-port', 'abc'], /--http-port must be a port number/],

@@ -1,22 +1,26 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { type Clock, SystemClock } from '../core/clock.ts';
 import { DEFAULT_HOUSEHOLD_ID } from '../core/households.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/store.ts';
 import { rulesFromFile } from './live/catalogue.ts';
 import { locationFromSettings } from './live/world.ts';
-import { replayRules, storeSource } from './replay.ts';
+import { noteClamped, recordedRange, replayRules, storeSource } from './replay.ts';
 
 export interface ReplayCommandArgs {
   file: string;
-  from: string;
-  to: string;
+  /** Required; absent is a one-line problem (so the command line may leave checking it here). */
+  from?: string;
+  to?: string;
   data?: string;
   pgUrl?: string;
   household?: string;
   /** Where progress goes; default stderr. */
   progress?: NodeJS.WritableStream & { isTTY?: boolean };
   out?: NodeJS.WritableStream;
+  /** What "now" is, where recorded history ends; default the wall clock. */
+  clock?: Clock;
 }
 
 /** Ranges longer than this get a progress bar. */
@@ -31,14 +35,43 @@ const LONG_RANGE_MS = 86_400_000;
 export async function runReplayCommand(args: ReplayCommandArgs): Promise<number> {
   const err = args.progress ?? process.stderr;
   const out = args.out ?? process.stdout;
-  const from = Date.parse(args.from);
-  const to = Date.parse(args.to);
-  if (!Number.isFinite(from) || !Number.isFinite(to)) {
+  const missing = (['from', 'to'] as const).filter((flag) => args[flag] === undefined);
+  if (missing.length) {
+    err.write(
+      `triad replay: ${missing.map((f) => `--${f}`).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required (ISO 8601 times)\n`,
+    );
+    return 2;
+  }
+  const from = Date.parse(args.from ?? '');
+  const requestedTo = Date.parse(args.to ?? '');
+  if (!Number.isFinite(from) || !Number.isFinite(requestedTo)) {
     err.write('triad replay: --from and --to must be ISO 8601 times\n');
     return 2;
   }
-  if (from > to) {
+  if (from > requestedTo) {
     err.write('triad replay: --from must not be after --to\n');
+    return 2;
+  }
+  // Recorded history ends now: a `--to` in the future is replayed up to now, and the answer says so.
+  const range = recordedRange(from, requestedTo, (args.clock ?? new SystemClock()).now());
+  if ('problem' in range) {
+    err.write(`triad replay: --${range.problem}\n`);
+    return 2;
+  }
+  const to = range.to;
+  // The rule file first: a mistyped path is the likeliest mistake, and needs no history to find.
+  let text: string;
+  try {
+    text = await readFile(args.file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem =
+      code === 'ENOENT'
+        ? `file not found: ${args.file}`
+        : code === 'EISDIR'
+          ? `${args.file} is a folder, not a rule file`
+          : `cannot read ${args.file}: ${(error as Error).message}`;
+    err.write(`triad replay: ${problem}\n`);
     return 2;
   }
   const opened = await openHistory(args);
@@ -54,7 +87,6 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
     const location = household ? locationFromSettings(household.settings) : null;
     let rules: ReturnType<typeof rulesFromFile>;
     try {
-      const text = await readFile(args.file, 'utf8');
       rules = rulesFromFile(text, args.file, householdId, {
         thing: (_h, id) => things.get(id),
         hasLocation: () => location !== null,
@@ -76,7 +108,9 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
     });
     // A replay that stopped at its bound on runs says so where a person reading the bar looks.
     if (bar) bar(result.events, result.until ? Date.parse(result.until) : to, true);
-    if (result.until) {
+    noteClamped(result, range);
+    if (range.note) err.write(`triad replay: ${range.note}\n`);
+    if (result.truncated && result.until) {
       err.write(
         `triad replay: stopped at its bound on runs; the ${result.runs.length} runs are those of a replay up to ${result.until}\n`,
       );

@@ -2,7 +2,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { RouteModule } from '../api/server.ts';
-import { conflict, HubError, notFound } from '../core/errors.ts';
+import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import type { HubEvent } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { newId } from '../core/ids.ts';
@@ -17,10 +17,10 @@ import {
 } from './live/catalogue.ts';
 import { registerAutomationRoutes } from './live/routes.ts';
 import { liveWorld, locationFromSettings, type RetentionPolicy } from './live/world.ts';
-import type { Rule } from './model.ts';
-import { RuleError } from './parse/errors.ts';
-import { readRulesYaml } from './parse/yaml.ts';
-import { type ReplayResult, replayRules, storeSource } from './replay.ts';
+import type { Rule, RuleOrigin } from './model.ts';
+import { describeProblem, RuleError } from './parse/errors.ts';
+import { locate, readRulesYaml, type YamlRule } from './parse/yaml.ts';
+import { noteClamped, type ReplayResult, recordedRange, replayRules, storeSource } from './replay.ts';
 import { AutomationRuntime, TIMER_OWNER } from './runtime/runtime.ts';
 import type { Trace } from './runtime/trace.ts';
 import type { GeoPoint } from './time/sun.ts';
@@ -59,6 +59,8 @@ export class AutomationEngine implements Subsystem {
   private watcher: FSWatcher | null = null;
   private unsubscribe: (() => void) | null = null;
   private retryQueued = false;
+  /** Households whose rules are judged again at the end of this turn (see queueRejudge). */
+  private readonly rejudgeQueued = new Set<string>();
   /** Stored timers of rules not loadable at start (a thing not discovered yet); resumed once they are. */
   private unresumed: StoredTimer[] = [];
   /** Cancels the resumption of timers that came due while the hub was down (see OVERDUE_GRACE_MS). */
@@ -158,29 +160,82 @@ export class AutomationEngine implements Subsystem {
 
   private onEvent(event: HubEvent): void {
     this.runtime?.handle(event);
-    if (event.type === 'thing.added' || event.type === 'thing.updated') this.queueRetry();
+    if (event.type === 'thing.added' || event.type === 'thing.updated' || event.type === 'thing.removed')
+      this.queueRejudge(event.householdId);
   }
 
-  /** A rule waiting for a thing that was not there yet is tried again once things change. */
-  private queueRetry(): void {
+  /**
+   * Once a household's things change, its rules are judged again: a rule whose thing was removed
+   * is unloaded and shown invalid with the problem (a file's rule also under its file's problems),
+   * and a rule waiting for a thing that was not there (yet, or again) is loaded once it is. Rules
+   * still valid are left alone, their runs going on.
+   */
+  private queueRejudge(householdId: string): void {
+    this.rejudgeQueued.add(householdId);
     if (this.retryQueued) return;
     this.retryQueued = true;
     void Promise.resolve()
       .then(async () => {
         this.retryQueued = false;
-        for (const household of this.entries.values()) {
-          for (const entry of [...household.values()]) {
-            if (entry.rule || entry.origin.kind === 'file') continue;
-            const retried = this.entryFor(entry.householdId, entry.source, entry.origin);
-            if (retried.rule) {
-              this.setEntry(retried);
-              await this.activate(retried.rule);
-            }
-          }
-        }
+        const households = [...this.rejudgeQueued];
+        this.rejudgeQueued.clear();
+        for (const householdId of households) await this.rejudge(householdId);
         for (const [file, state] of this.files) if (state.problem) await this.reloadFile(file);
       })
-      .catch((error: unknown) => this.services.log.error('could not retry waiting rules', { error }));
+      .catch((error: unknown) => this.services.log.error('could not judge rules again', { error }));
+  }
+
+  private async rejudge(householdId: string): Promise<void> {
+    const household = this.entries.get(householdId);
+    if (!household) return;
+    const broken = new Map<string, Array<{ entry: RuleEntry; error: RuleError }>>();
+    for (const entry of [...household.values()]) {
+      if (entry.rule) {
+        try {
+          validateRule(entry.source, householdId, entry.origin, this.context);
+        } catch (error) {
+          if (!(error instanceof RuleError)) throw error;
+          if (entry.origin.kind === 'file') {
+            const list = broken.get(entry.origin.file) ?? [];
+            list.push({ entry, error });
+            broken.set(entry.origin.file, list);
+            continue;
+          }
+          this.setEntry({ ...entry, rule: null, problem: error.problem });
+          await this.deactivate(householdId, entry.id);
+          this.services.log.warn('rule no longer valid; unloaded', { rule: entry.id, problem: error.message });
+        }
+      } else if (entry.origin.kind !== 'file') {
+        const retried = this.entryFor(householdId, entry.source, entry.origin);
+        if (retried.rule) {
+          this.setEntry(retried);
+          await this.activate(retried.rule);
+        }
+      }
+    }
+    // A file's rule that lost its thing: unloaded and invalid, its file reported with the line.
+    // The file is read again once things change, and its rules come back when it applies again.
+    for (const [file, list] of broken) {
+      const docs = await readFile(join(this.folder, file), 'utf8')
+        .then((text) => readRulesYaml(text, file))
+        .catch(() => []);
+      let first: RuleError | null = null;
+      for (const { entry, error } of list) {
+        const doc = docs.find((d) => (d.raw as { id?: unknown } | null)?.id === entry.id);
+        const located = doc ? locate(error, doc, file) : new RuleError({ ...error.problem, file });
+        const problem = located instanceof RuleError ? located.problem : { ...error.problem, file };
+        first ??= new RuleError(problem);
+        this.setEntry({ ...entry, rule: null, problem });
+        await this.deactivate(householdId, entry.id);
+        this.services.log.warn('rule no longer valid; unloaded', {
+          rule: entry.id,
+          file,
+          problem: describeProblem(problem),
+        });
+      }
+      const state = this.files.get(file);
+      if (state && first) this.files.set(file, { ...state, problem: fileProblem(file, first) });
+    }
   }
 
   // ---------------------------------------------------------------- catalogue
@@ -381,15 +436,30 @@ export class AutomationEngine implements Subsystem {
 
   /** Parses an API body: a rule object, or YAML/JSON text of one. */
   parseBody(body: unknown): unknown {
-    if (typeof body !== 'string') return body;
+    return this.readBody(body).raw;
+  }
+
+  /** An API body's rule document, and for text the document to find a field's line in. */
+  private readBody(body: unknown): { raw: unknown; doc: YamlRule | null } {
+    if (typeof body !== 'string') return { raw: body, doc: null };
     const docs = readRulesYaml(body);
     if (docs.length !== 1) throw new RuleError({ field: '', message: 'the text must hold exactly one rule' });
-    return docs[0].raw;
+    return { raw: docs[0].raw, doc: docs[0] };
+  }
+
+  /** Validates a rule sent over the API; a problem in YAML text names its line and column. */
+  private validateBody(raw: unknown, doc: YamlRule | null, householdId: string, origin: RuleOrigin): Rule {
+    try {
+      return validateRule(raw, householdId, origin, this.context);
+    } catch (error) {
+      throw doc ? locate(error, doc) : error;
+    }
   }
 
   async create(householdId: string, body: unknown): Promise<RuleEntry> {
     await this.refreshLocations();
-    const rule = validateRule(this.parseBody(body), householdId, { kind: 'api' }, this.context);
+    const { raw, doc } = this.readBody(body);
+    const rule = this.validateBody(raw, doc, householdId, { kind: 'api' });
     if (this.entry(householdId, rule.id))
       throw conflict(`an automation with id ${JSON.stringify(rule.id)} already exists`);
     return this.save(rule, null);
@@ -398,19 +468,16 @@ export class AutomationEngine implements Subsystem {
   async replace(householdId: string, id: string, body: unknown): Promise<RuleEntry> {
     const existing = this.editable(householdId, id);
     await this.refreshLocations();
-    const raw = this.parseBody(body);
+    const { raw, doc: text } = this.readBody(body);
     const doc =
       raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
     // `{"enabled": false}` alone switches a rule on or off without restating it.
-    const merged =
-      doc && Object.keys(doc).length === 1 && 'enabled' in doc
-        ? { ...existing.source, enabled: doc.enabled }
-        : doc
-          ? { id, ...doc }
-          : raw;
+    const switchOnly = doc !== null && Object.keys(doc).length === 1 && 'enabled' in doc;
+    const merged = switchOnly ? { ...existing.source, enabled: doc.enabled } : doc ? { id, ...doc } : raw;
     if (doc && doc.id !== undefined && doc.id !== id)
       throw new RuleError({ field: 'id', path: ['id'], message: `must be ${JSON.stringify(id)}, the id in the URL` });
-    const rule = validateRule(merged, householdId, { kind: 'api' }, this.context);
+    // A restated rule's fields are where the text says; a switch alone judges the stored rule's.
+    const rule = this.validateBody(merged, switchOnly ? null : text, householdId, { kind: 'api' });
     return this.save(rule, existing);
   }
 
@@ -461,12 +528,23 @@ export class AutomationEngine implements Subsystem {
     return entry;
   }
 
+  /**
+   * A rule's traces, newest first: by default all that retention keeps, and never more. The store
+   * prunes lazily (a busy rule's pruning waits for a batch; a quiet one's for a while), so it may
+   * hold a few more for a moment: those are not listed, as they are already let go.
+   */
   async traces(householdId: string, id: string, limit?: number): Promise<Trace[]> {
     this.get(householdId, id);
     // Traces are written in groups; the ones not written yet are part of the answer too.
     await this.runtime?.flushTraces();
-    const stored = await this.services.store.listTraces({ householdId, rule: id, limit });
-    return stored.map((t) => t.body as unknown as Trace);
+    const { perRule, maxAgeMs } = this.retention;
+    const oldest = this.services.clock.now() - maxAgeMs;
+    const stored = await this.services.store.listTraces({
+      householdId,
+      rule: id,
+      limit: Math.min(limit ?? perRule, perRule),
+    });
+    return stored.filter((t) => t.startedAt >= oldest).map((t) => t.body as unknown as Trace);
   }
 
   async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
@@ -511,19 +589,24 @@ export class AutomationEngine implements Subsystem {
   }
 
   /** Replays a saved or draft rule over the household's recorded history, sending nothing. */
-  async replay(householdId: string, body: unknown, from: number, to: number): Promise<ReplayResult> {
+  async replay(householdId: string, body: unknown, from: number, requestedTo: number): Promise<ReplayResult> {
     const hub = this.services;
     let raw = body;
+    let doc: YamlRule | null = null;
     if (
       typeof body === 'string' &&
       /^[a-z0-9][a-z0-9._-]*$/.test(body.trim()) &&
       this.entry(householdId, body.trim())
     ) {
       raw = this.get(householdId, body.trim()).source;
-    } else raw = this.parseBody(body);
-    const rule = validateRule(raw, householdId, { kind: 'draft' }, this.context);
+    } else ({ raw, doc } = this.readBody(body));
+    const rule = this.validateBody(raw, doc, householdId, { kind: 'draft' });
+    // Recorded history ends now: a `to` in the future is replayed up to now, and the answer says so.
+    const range = recordedRange(from, requestedTo, hub.clock.now());
+    if ('problem' in range) throw badRequest(range.problem);
+    const to = range.to;
     await hub.history.flush();
-    return replayRules({
+    const result = await replayRules({
       rules: [rule],
       householdId,
       from,
@@ -533,6 +616,7 @@ export class AutomationEngine implements Subsystem {
       location: this.locations.get(householdId) ?? null,
       maxTriggers: REPLAY_MAX_TRIGGERS,
     });
+    return noteClamped(result, range);
   }
 }
 

@@ -58,9 +58,42 @@ export interface ReplayResult {
   truncated: boolean;
   /**
    * Where the replay stopped short of `to` (maxTriggers or maxRuns reached), as an ISO time: the
-   * runs are exactly those of a replay whose `to` was this time. Absent when it did not stop short.
+   * runs are exactly those of a replay whose `to` was this time; or, when `to` was in the future,
+   * now (see `note`). Absent when it did not stop short.
    */
   until?: string;
+  /** Why the replay ended before the `to` asked for when no bound stopped it: `to` was in the future. */
+  note?: string;
+}
+
+/**
+ * A replay runs against recorded history, and there is none after now: a `to` in the future is
+ * brought back to now (the answer says so with `until` and `note`), and a `from` in the future is
+ * a problem, described. Times are epoch milliseconds.
+ */
+export function recordedRange(
+  from: number,
+  to: number,
+  now: number,
+): { to: number; note?: string } | { problem: string } {
+  const nowIso = new Date(now).toISOString();
+  if (from > now)
+    return {
+      problem: `from (${new Date(from).toISOString()}) is in the future: there is no recorded history after now (${nowIso})`,
+    };
+  if (to <= now) return { to };
+  return {
+    to: now,
+    note: `to (${new Date(to).toISOString()}) is in the future; replayed recorded history up to now (${nowIso})`,
+  };
+}
+
+/** Marks a result whose range was brought back to now (see recordedRange). */
+export function noteClamped(result: ReplayResult, range: { to: number; note?: string }): ReplayResult {
+  if (range.note === undefined) return result;
+  if (!result.truncated) result.until = new Date(range.to).toISOString();
+  result.note = range.note;
+  return result;
 }
 
 /**

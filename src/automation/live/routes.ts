@@ -4,6 +4,8 @@ import { parseTime } from '../../api/things.ts';
 import { badRequest, HubError } from '../../core/errors.ts';
 import type { AutomationEngine } from '../engine.ts';
 import { describeProblem } from '../parse/errors.ts';
+import { readYamlDocument } from '../parse/yaml.ts';
+import { redactSecrets, redactText } from '../redact.ts';
 import type { RuleEntry } from './catalogue.ts';
 
 const idParam = {
@@ -23,14 +25,47 @@ function ruleView(engine: AutomationEngine, entry: RuleEntry) {
     status,
     origin: entry.origin.kind,
     file: entry.origin.kind === 'file' ? entry.origin.file : null,
-    problem: entry.problem ? describeProblem(entry.problem) : null,
+    problem: entry.problem ? redactText(describeProblem(entry.problem)) : null,
     running: entry.rule ? engine.running(entry.householdId, entry.id) : 0,
-    rule: entry.source,
+    // A notify webhook's password is the rule's owner's secret: any member may read rules.
+    rule: redactSecrets(entry.source),
   };
 }
 
+/** Media types of YAML text: rules are written in YAML, so they may be sent as it. */
+export const YAML_MEDIA_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'];
+const REPLAY_ROUTE = '/api/automations/replay';
+
 /** The automation API: rules, their traces, replay and webhook triggers. */
 export function registerAutomationRoutes(app: FastifyInstance, engine: AutomationEngine): void {
+  // YAML bodies, for the automation routes only (elsewhere the API speaks JSON). A rule's text is
+  // handed to the engine as text, like text/plain, so that its problems name their line; a replay's
+  // request is one YAML document of `rule`, `from` and `to`, read here, with a syntax error's line
+  // and column.
+  app.addContentTypeParser(YAML_MEDIA_TYPES, { parseAs: 'string' }, (request, body, done) => {
+    const route = request.routeOptions.url ?? '';
+    if (!route.startsWith('/api/automations')) {
+      done(
+        new HubError(
+          415,
+          'unsupported_media_type',
+          `${String(request.headers['content-type']).split(';')[0]} is accepted only by the automation routes; send application/json`,
+        ),
+      );
+      return;
+    }
+    const text = String(body);
+    if (route !== REPLAY_ROUTE) {
+      done(null, text);
+      return;
+    }
+    try {
+      done(null, readYamlDocument(text));
+    } catch (error) {
+      done(error as Error);
+    }
+  });
+
   app.get(
     '/api/automations',
     { schema: { summary: 'Your household’s automation rules', tags: ['automations'] } },
@@ -41,14 +76,23 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
     '/api/automations/problems',
     { schema: { summary: 'Rules files that could not be applied', tags: ['automations'] } },
     async () =>
-      engine
-        .fileProblems()
-        .map((p) => ({ file: p.file, line: p.problem.line ?? null, field: p.problem.field, message: p.message })),
+      engine.fileProblems().map((p) => ({
+        file: p.file,
+        line: p.problem.line ?? null,
+        field: p.problem.field,
+        message: redactText(p.message),
+      })),
   );
 
   app.post(
     '/api/automations',
-    { schema: { summary: 'Create a rule (JSON, or YAML text); answers 201 with its id', tags: ['automations'] } },
+    {
+      schema: {
+        summary:
+          'Create a rule: JSON, or YAML text (application/yaml, application/x-yaml, text/yaml or text/plain); answers 201 with its id',
+        tags: ['automations'],
+      },
+    },
     async (request, reply) => {
       const entry = await engine.create(principalOf(request).householdId, request.body);
       void reply.status(201);
@@ -143,7 +187,7 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
     '/api/automations/:id/traces',
     {
       schema: {
-        summary: 'A rule’s runs, newest first',
+        summary: 'A rule’s runs, newest first: by default, and at most, those retention keeps (100)',
         tags: ['automations'],
         params: idParam,
         querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } } },

@@ -222,9 +222,19 @@ export function liveWorld(
     publish: (event) => hub.bus.publish(event),
     async postWebhook(url, body) {
       // An HTTP timeout bounds a slow receiver; it is about the network, not a rule's timing.
-      const response = await fetch(url, {
+      // fetch refuses a URL with credentials in it: they go as HTTP Basic authentication.
+      const target = new URL(url);
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (target.username || target.password) {
+        const user = decodeURIComponent(target.username);
+        const password = decodeURIComponent(target.password);
+        headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+        target.username = '';
+        target.password = '';
+      }
+      const response = await fetch(target, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(options.webhookTimeoutMs),
       });

@@ -9,6 +9,8 @@ export interface RuleProblem {
   message: string;
   file?: string;
   line?: number;
+  /** Column (from 1) on that line, where known. */
+  column?: number;
 }
 
 /**
@@ -23,7 +25,10 @@ export class RuleError extends HubError {
 }
 
 export function describeProblem(problem: RuleProblem): string {
-  const where = problem.file ? `${problem.file}${problem.line ? `:${problem.line}` : ''}: ` : '';
+  // A file's problem reads `file:line: `, as editors and compilers write it; text sent over the
+  // API has no file, so its place is said in words, with the column when known.
+  const place = problem.line ? `line ${problem.line}${problem.column ? `, column ${problem.column}` : ''}` : '';
+  const where = problem.file ? `${problem.file}${problem.line ? `:${problem.line}` : ''}: ` : place ? `${place}: ` : '';
   return `${where}${problem.field ? `${problem.field}: ` : ''}${problem.message}`;
 }
 

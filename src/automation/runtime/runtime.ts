@@ -5,6 +5,7 @@ import type { StoredTimer } from '../../store/store.ts';
 import type { ExpressionScope } from '../expression/index.ts';
 import type { Action, Condition, Rule, Trigger, TriggerData } from '../model.ts';
 import { renderTemplate } from '../parse/template.ts';
+import { redactText } from '../redact.ts';
 import { checkCondition } from './conditions.ts';
 import { type ConditionResult, FINAL_TRACE, type Trace, type TraceStatus, type TraceStep } from './trace.ts';
 import {
@@ -781,7 +782,8 @@ export class AutomationRuntime {
     try {
       await this.world.postWebhook(webhook, body);
     } catch (error) {
-      step.error = `webhook ${webhook}: ${error instanceof Error ? error.message : String(error)}`;
+      // The trace is read by every member of the household: a password in the URL is not shown.
+      step.error = redactText(`webhook ${webhook}: ${error instanceof Error ? error.message : String(error)}`);
       run.trace.error = step.error;
       done(step, clock, 'error');
       return 'error';
