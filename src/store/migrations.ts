@@ -819,6 +819,16 @@ export interface Dialect {
    * a step (its JSON text, event id, time) and the command's thing.
    */
   commandLog: { from: string; step: string; id: string; ts: string; thing: string };
+  /** A bound parameter read as a 64-bit integer (SQLite binds a JS number as REAL). */
+  integer(placeholder: string): string;
+  /** A JSON value column as a double when it holds a number, else NULL. */
+  numberOf(column: string): string;
+  /** True when a JSON value column holds SQL NULL or JSON null. */
+  isNull(column: string): string;
+  /** A JSON value column as its JSON text. */
+  jsonTextOf(column: string): string;
+  /** True when two JSON values differ, NULLs included. */
+  differ(a: string, b: string): string;
 }
 
 /** Marks a merged row that is a step of a command's log (see commandLogBranch). */
@@ -830,7 +840,7 @@ export interface BuiltQuery {
 }
 
 /** Collects bound parameters and hands back their placeholders, in the order they appear. */
-class Params {
+export class Params {
   readonly values: unknown[] = [];
   constructor(private readonly dialect: Dialect) {}
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
 import { SpecInterner } from '../model/intern.ts';
 import type { Thing } from '../model/thing.ts';
+import { bucketHistory } from './history-buckets.ts';
 import { jsonText, lastChangeOfEachProperty } from './history-rows.ts';
 import {
   type AccountRow,
@@ -13,6 +14,7 @@ import {
   auditQuerySql,
   auditValues,
   type BodyRow,
+  type BuiltQuery,
   type ChargingSessionRow,
   type ColumnTypes,
   chargingSessionFromRow,
@@ -63,6 +65,8 @@ import type {
   AuditQuery,
   AuditRecord,
   EventQuery,
+  HistoryBucketQuery,
+  HistoryBuckets,
   HistoryPoint,
   HistoryQuery,
   Household,
@@ -103,6 +107,11 @@ const DIALECT: Dialect = {
     ts: "(step ->> 'ts')::bigint",
     thing: "(c.body ->> 'thing')",
   },
+  integer: (placeholder) => `${placeholder}::bigint`,
+  numberOf: (column) => `CASE WHEN jsonb_typeof(${column}) = 'number' THEN (${column})::float8 END`,
+  isNull: (column) => `(${column} IS NULL OR jsonb_typeof(${column}) = 'null')`,
+  jsonTextOf: (column) => `(${column})::text`,
+  differ: (a, b) => `${a} IS DISTINCT FROM ${b}`,
 };
 
 /** Rows per INSERT statement: bounds one message's size while keeping round trips few. */
@@ -294,6 +303,14 @@ export class PostgresStore implements Store {
     const { sql, params } = historyQuerySql(DIALECT, query);
     const { rows } = await this.pool.query<HistoryRow>(sql, params);
     return rows.map(historyPointFromRow);
+  }
+
+  async bucketHistory(query: HistoryBucketQuery): Promise<HistoryBuckets> {
+    return bucketHistory(
+      DIALECT,
+      async <Row>({ sql, params }: BuiltQuery) => (await this.pool.query(sql, params)).rows as Row[],
+      query,
+    );
   }
 
   async latestValues(householdId?: string): Promise<LatestValue[]> {

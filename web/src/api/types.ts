@@ -63,6 +63,34 @@ export interface Zone {
 export interface HistoryPoint {
   ts: string;
   value: Value;
+  /**
+   * A downsampled point (`points=N`) is a bucket starting at `ts`: how many values it held, and
+   * for numbers their min, max and mean (`value` is the mean), for other values the first and last
+   * and how many changes (`value` is the first).
+   */
+  count?: number;
+  min?: number | null;
+  max?: number | null;
+  mean?: number | null;
+  first?: Value;
+  last?: Value;
+  changes?: number;
+}
+
+/** `GET /api/things/{id}/history` with `points=N`: the buckets, and what they sum up. */
+export interface DownsampledHistory {
+  thing: string;
+  property: string;
+  points: HistoryPoint[];
+  downsampled: {
+    kind: 'number' | 'value';
+    from: string | null;
+    to: string | null;
+    bucketMs: number;
+    /** How many values were recorded in the range. */
+    count: number;
+    last: { ts: string; value: Value } | null;
+  };
 }
 
 export interface Automation {

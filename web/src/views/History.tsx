@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { HistoryPoint, PropertyInfo, Thing } from '../api/types.ts';
+import type { DownsampledHistory, HistoryPoint, PropertyInfo, Thing } from '../api/types.ts';
 import { LineChart } from '../components/LineChart.tsx';
 import { Empty, Loading, Problem } from '../components/states.tsx';
 import { counted, formatReading, formatTime } from '../format.ts';
@@ -172,7 +172,14 @@ type Load =
   | { state: 'loading' }
   /** `whileAway`: the hub was not there when the load was asked for or when it failed. */
   | { state: 'error'; message: string; whileAway: boolean }
-  | { state: 'ready'; points: HistoryPoint[] };
+  /**
+   * `points` are buckets of the range (the hub downsamples it to about the chart's width);
+   * `total` is how many values the range held, `last` the last of them.
+   */
+  | { state: 'ready'; points: HistoryPoint[]; total: number; last: HistoryPoint | null; bucketMs: number };
+
+/** The most points one history query may be downsampled to (the hub's limit). */
+const MAX_POINTS = 5000;
 
 export function History() {
   const { things, loaded, connection } = useLive();
@@ -207,6 +214,8 @@ export function History() {
   const [customFrom, setCustomFrom] = useState(() => localInput(Date.now() - 86_400_000));
   const [customTo, setCustomTo] = useState(() => localInput(Date.now() + 60_000));
   const [load, setLoad] = useState<Load>({ state: 'idle' });
+  // The chart's box: the history is asked for in about one point per pixel of its width.
+  const card = useRef<HTMLElement>(null);
   // A load that failed while the hub was away is tried again once the stream is back: not one that
   // failed while it was there (a 403 or a 404 would be asked for in a loop).
   const [retry, setRetry] = useState(0);
@@ -251,14 +260,26 @@ export function History() {
     let current = true;
     const askedWhileAway = connectionNow.current !== 'live';
     setLoad({ state: 'loading' });
+    const width = card.current?.clientWidth || 640;
     const query = new URLSearchParams({
       property,
       from: new Date(span.from).toISOString(),
       to: new Date(span.to).toISOString(),
+      points: String(Math.min(MAX_POINTS, Math.max(2, Math.round(width)))),
     });
     client
-      .get<{ points: HistoryPoint[] }>(`/api/things/${encodeURIComponent(thingId)}/history?${query}`)
-      .then((body) => current && setLoad({ state: 'ready', points: body.points }))
+      .get<DownsampledHistory>(`/api/things/${encodeURIComponent(thingId)}/history?${query}`)
+      .then(
+        (body) =>
+          current &&
+          setLoad({
+            state: 'ready',
+            points: body.points,
+            total: body.downsampled.count,
+            last: body.downsampled.last,
+            bucketMs: body.downsampled.bucketMs,
+          }),
+      )
       .catch(
         (error: unknown) =>
           current &&
@@ -332,7 +353,7 @@ export function History() {
           </>
         ) : null}
       </form>
-      <section className="card" aria-labelledby="chart-heading">
+      <section className="card" aria-labelledby="chart-heading" ref={card}>
         <h2 id="chart-heading">{label}</h2>
         {spanProblem ? <Problem>{spanProblem}</Problem> : null}
         {spanProblem ? null : (
@@ -353,11 +374,19 @@ export function History() {
               points={load.points}
               from={span.from}
               to={span.to}
+              total={load.total}
+              bucketMs={load.bucketMs}
+              last={load.last?.value}
             />
             <p className="summary">
-              {counted(load.points.length, 'value')} · last{' '}
-              {formatReading(selected.property, load.points[load.points.length - 1].value, selected.info)} at{' '}
-              {formatTime(load.points[load.points.length - 1].ts)}
+              {counted(load.total, 'value')}
+              {load.last ? (
+                <>
+                  {' '}
+                  · last {formatReading(selected.property, load.last.value, selected.info)} at{' '}
+                  {formatTime(load.last.ts)}
+                </>
+              ) : null}
             </p>
           </>
         ) : null}

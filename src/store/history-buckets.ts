@@ -1,0 +1,158 @@
+/**
+ * Downsampled history: a property's values over a range cut into equal buckets of time and summed
+ * up by the database (both stores run the same SQL through their Dialect), so the hub reads one
+ * row per bucket however many values the range holds.
+ */
+import { type BuiltQuery, type Dialect, fromJson, Params } from './migrations.ts';
+import type { HistoryBucketQuery, HistoryBuckets, NumberBucket, ValueBucket } from './store.ts';
+
+/** The range and bucket width a query is cut into. */
+export interface BucketPlan {
+  from: number;
+  to: number;
+  width: number;
+}
+
+/**
+ * Bucket i holds [from + i*width, from + (i+1)*width); the width is the range's length (both ends
+ * in) over the buckets asked for, rounded up, so the last bucket ends at or after `to` and there
+ * are never more than asked for.
+ */
+export function bucketPlan(from: number, to: number, buckets: number): BucketPlan {
+  const span = Math.max(1, to - from + 1);
+  return { from, to, width: Math.max(1, Math.ceil(span / Math.max(1, Math.floor(buckets)))) };
+}
+
+/** The first and last recorded times of a property, for a query that leaves an end open. */
+export function historyBoundsSql(dialect: Dialect, query: HistoryBucketQuery): BuiltQuery {
+  const params = new Params(dialect);
+  const sql = `SELECT min(ts) AS first_ts, max(ts) AS last_ts FROM history
+    WHERE household_id = ${params.bind(query.householdId)} AND thing = ${params.bind(query.thing)}
+    AND property = ${params.bind(query.property)}`;
+  return { sql, params: params.values };
+}
+
+function rangeFilter(params: Params, query: HistoryBucketQuery, plan: BucketPlan): string {
+  return `household_id = ${params.bind(query.householdId)} AND thing = ${params.bind(query.thing)}
+    AND property = ${params.bind(query.property)} AND ts >= ${params.bind(plan.from)} AND ts <= ${params.bind(plan.to)}`;
+}
+
+function bucketOf(dialect: Dialect, params: Params, plan: BucketPlan): string {
+  return `(ts - ${dialect.integer(params.bind(plan.from))}) / ${dialect.integer(params.bind(plan.width))}`;
+}
+
+export interface NumberBucketRow {
+  bucket: number;
+  count: number;
+  others: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
+/**
+ * One row per bucket that holds values: how many, min/max/mean of its numbers, and `others`, how
+ * many were neither a number nor null (any of them, and the range is charted as values instead).
+ */
+export function numberBucketsSql(dialect: Dialect, query: HistoryBucketQuery, plan: BucketPlan): BuiltQuery {
+  const params = new Params(dialect);
+  const bucket = bucketOf(dialect, params, plan);
+  const sql = `SELECT bucket, count(*) AS count, min(num) AS min, max(num) AS max, avg(num) AS mean,
+      sum(CASE WHEN num IS NULL AND NOT ${dialect.isNull('value')} THEN 1 ELSE 0 END) AS others
+    FROM (SELECT ${bucket} AS bucket, value, ${dialect.numberOf('value')} AS num FROM history
+      WHERE ${rangeFilter(params, query, plan)}) AS r
+    GROUP BY bucket ORDER BY bucket`;
+  return { sql, params: params.values };
+}
+
+export interface ValueBucketRow {
+  bucket: number;
+  count: number;
+  changes: number;
+  first_text: string | null;
+  last_text: string | null;
+}
+
+/**
+ * One row per bucket that holds values: how many, its first and last values (JSON text), and how
+ * many of them differ from the value recorded before them in the range (window functions, in
+ * (ts, id) order, as queryHistory returns them).
+ */
+export function valueBucketsSql(dialect: Dialect, query: HistoryBucketQuery, plan: BucketPlan): BuiltQuery {
+  const params = new Params(dialect);
+  const bucket = bucketOf(dialect, params, plan);
+  const sql = `SELECT bucket, count(*) AS count, sum(changed) AS changes,
+      max(CASE WHEN first_in = 1 THEN txt END) AS first_text, max(CASE WHEN last_in = 1 THEN txt END) AS last_text
+    FROM (SELECT bucket, txt,
+        CASE WHEN row_number() OVER w = 1 THEN 0 WHEN ${dialect.differ('value', 'lag(value) OVER w')} THEN 1 ELSE 0 END
+          AS changed,
+        row_number() OVER (PARTITION BY bucket ORDER BY ts, id) AS first_in,
+        row_number() OVER (PARTITION BY bucket ORDER BY ts DESC, id DESC) AS last_in
+      FROM (SELECT ${bucket} AS bucket, ts, id, value, ${dialect.jsonTextOf('value')} AS txt FROM history
+        WHERE ${rangeFilter(params, query, plan)}) AS inner_rows
+      WINDOW w AS (ORDER BY ts, id)) AS r
+    GROUP BY bucket ORDER BY bucket`;
+  return { sql, params: params.values };
+}
+
+/** The range's last recorded value (one index lookup). */
+export function lastInRangeSql(dialect: Dialect, query: HistoryBucketQuery, plan: BucketPlan): BuiltQuery {
+  const params = new Params(dialect);
+  const sql = `SELECT ts, value FROM history WHERE ${rangeFilter(params, query, plan)}
+    ORDER BY ts DESC, id DESC LIMIT 1`;
+  return { sql, params: params.values };
+}
+
+/** What a store runs a query with: rows of one built query. */
+export type RunQuery = <Row>(query: BuiltQuery) => Promise<Row[]>;
+
+/**
+ * The whole downsampled answer, on either store: bounds when an end is open, the number buckets,
+ * and the value buckets only when the range holds something other than numbers and nulls.
+ */
+export async function bucketHistory(
+  dialect: Dialect,
+  run: RunQuery,
+  query: HistoryBucketQuery,
+): Promise<HistoryBuckets> {
+  let { from, to } = query;
+  if (from === undefined || to === undefined) {
+    const [bounds] = await run<{ first_ts: number | null; last_ts: number | null }>(historyBoundsSql(dialect, query));
+    from ??= bounds?.first_ts ?? undefined;
+    to ??= bounds?.last_ts ?? undefined;
+  }
+  if (from === undefined || to === undefined || from > to) {
+    return { kind: 'number', from: from ?? null, to: to ?? null, width: 0, count: 0, last: null, buckets: [] };
+  }
+  const plan = bucketPlan(from, to, query.buckets);
+  const start = (bucket: number) => plan.from + Number(bucket) * plan.width;
+  const numbers = await run<NumberBucketRow>(numberBucketsSql(dialect, query, plan));
+  const count = numbers.reduce((sum, row) => sum + Number(row.count), 0);
+  const [lastRow] = count ? await run<{ ts: number; value: string | null }>(lastInRangeSql(dialect, query, plan)) : [];
+  const base = {
+    from: plan.from,
+    to: plan.to,
+    width: plan.width,
+    count,
+    last: lastRow ? { ts: Number(lastRow.ts), value: fromJson(lastRow.value) ?? null } : null,
+  };
+  if (numbers.every((row) => Number(row.others) === 0)) {
+    const buckets: NumberBucket[] = numbers.map((row) => ({
+      ts: start(row.bucket),
+      count: Number(row.count),
+      min: row.min === null ? null : Number(row.min),
+      max: row.max === null ? null : Number(row.max),
+      mean: row.mean === null ? null : Number(row.mean),
+    }));
+    return { ...base, kind: 'number', buckets };
+  }
+  const values = await run<ValueBucketRow>(valueBucketsSql(dialect, query, plan));
+  const buckets: ValueBucket[] = values.map((row) => ({
+    ts: start(row.bucket),
+    count: Number(row.count),
+    first: fromJson(row.first_text) ?? null,
+    last: fromJson(row.last_text) ?? null,
+    changes: Number(row.changes),
+  }));
+  return { ...base, kind: 'value', buckets };
+}
