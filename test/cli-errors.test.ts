@@ -45,6 +45,14 @@ describe('the command line refuses what it cannot use, in one line', () => {
     ],
     [['replay', 'rule.yaml', ...RANGE, '--data', 'a-file'], /a-file is a file, not a data folder/],
     [['replay', 'rule.yaml', '--from', 'monday', '--to', 'friday'], /--from and --to must be ISO 8601 times/],
+    // A misspelled flag is named as such, with the one meant, not taken for the right one missing.
+    [
+      ['replay', 'rule.yaml', '--form', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z'],
+      /^triad: unknown option '--form' \(Did you mean --from\?\)$/,
+    ],
+    [['replay', 'rule.yaml', '--to', '2026-01-02T00:00:00Z'], /^triad replay: --from is required/],
+    [['start', '--bogus'], /^triad: unknown option '--bogus'$/],
+    [['bogus'], /^triad: unknown command 'bogus'$/],
     [['replay', 'rule.yaml', ...RANGE, '--pg-url', 'postgres://127.0.0.1:1/triad'], /PostgreSQL \(--pg-url\)/],
     // sim car
     [['sim', 'car', '--viss-port', 'abc'], /^triad: --viss-port must be a port number \(0–65535\), got "abc"$/],

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { runReplayCommand } from '../automation/index.ts';
 import { HubError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
@@ -12,7 +12,12 @@ import { ConfigError, flagValue, isoTime, listenHost, portNumber, positiveNumber
 export function buildProgram(): Command {
   const program = new Command('triad')
     .description("A self-hosted hub where a household's people, cars and home are one system")
-    .version(VERSION);
+    .version(VERSION)
+    // A flag commander refuses (unknown, missing its value) ends the way every other refusal does:
+    // one line from main, exit 2. Subcommands inherit both settings.
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .showSuggestionAfterError();
 
   program
     .command('start')
@@ -48,13 +53,18 @@ export function buildProgram(): Command {
   program
     .command('replay <rule>')
     .description('Run a rule file against recorded history, sending nothing')
-    .requiredOption('--from <iso>', 'start of the range (ISO 8601)')
-    .requiredOption('--to <iso>', 'end of the range (ISO 8601)')
+    // Checked by the replay itself (one line, exit 2): as required options, a misspelled one
+    // (`--form`) was reported as the right one missing.
+    .option('--from <iso>', 'start of the range (ISO 8601)')
+    .option('--to <iso>', 'end of the range (ISO 8601)')
     .option('--data <dir>', 'data folder (default ./triad-data)')
     .option('--pg-url <url>', 'read history from PostgreSQL instead')
     .option('--household <id>', 'household (default home)')
     .action(
-      async (file: string, flags: { from: string; to: string; data?: string; pgUrl?: string; household?: string }) => {
+      async (
+        file: string,
+        flags: { from?: string; to?: string; data?: string; pgUrl?: string; household?: string },
+      ) => {
         process.exitCode = await runReplayCommand({ file, ...flags });
       },
     );
@@ -115,6 +125,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end here too, having printed what they print.
+      if (error.exitCode === 0) process.exit(0);
+      process.stderr.write(`triad: ${error.message.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`);
+      process.exit(2);
+    }
     const known = error instanceof ConfigError || error instanceof HubError;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`triad: ${message.split('\n')[0]}\n`);
