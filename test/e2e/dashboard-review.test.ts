@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
-import { eventually, freePort, type HubProcess, startHubProcess } from '../helpers/hub-process.ts';
+import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
+import { signIn, startCarSimulator, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
  * Defects a review of the dashboard found, each checked where people meet it, in Debian's Chromium
@@ -25,40 +25,13 @@ interface HistoryPoint {
   value: unknown;
 }
 
-/** `triad sim car` as its own process: a VISS server the hub attaches to like a real car gateway. */
-async function startCarSimulator(): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['bin/triad.js', 'sim', 'car', '--viss-port', String(port)], {
-    cwd: new URL('../../', import.meta.url).pathname,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const url = await eventually(() => /VISS at (\S+)/.exec(out)?.[1], {
-    timeoutMs: 20_000,
-    what: `the car simulator:\n${out}`,
-  });
-  return { child, url };
-}
-
 describe('dashboard review: defects found in a review stay fixed', { skip: skip ?? false }, () => {
   let hub: HubProcess;
   let browser: Browser;
-  let mqttPort: number;
   const watched: WatchedPage[] = [];
 
   before(async () => {
-    mqttPort = await freePort();
-    hub = await startHubProcess({ args: ['--demo', '--mqtt-port', String(mqttPort), '--log-level', 'warn'] });
-    await eventually(async () => (await hub.api('/api/things/family-car')).ok, {
-      timeoutMs: 15_000,
-      what: 'the demo car',
-    });
+    hub = await startDemoHub();
     browser = await launchChromium();
   });
 
@@ -77,19 +50,7 @@ describe('dashboard review: defects found in a review stay fixed', { skip: skip 
     return body.points;
   }
 
-  async function signedIn(page?: Page): Promise<Page> {
-    let signedInPage = page;
-    if (!signedInPage) {
-      const opened = await openPage(browser, LAPTOP);
-      watched.push(opened);
-      signedInPage = opened.page;
-    }
-    await signedInPage.goto(`${hub.url}/`);
-    await signedInPage.getByLabel('Token', { exact: true }).fill(hub.token);
-    await signedInPage.getByRole('button', { name: 'Sign in' }).click();
-    await signedInPage.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
-    return signedInPage;
-  }
+  const signedIn = (page?: Page) => signIn(browser, hub, watched, { page, viewport: LAPTOP });
 
   /** The History view's property selector and what it shows now. */
   async function chosen(page: Page): Promise<string> {
@@ -247,7 +208,7 @@ describe('dashboard review: defects found in a review stay fixed', { skip: skip 
     });
     assert.equal(account.status, 201, await account.clone().text());
     const { username, password } = (await account.json()) as { username: string; password: string };
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username, password });
+    const client = await mqtt.connectAsync(/MQTT: +(\S+)/.exec(hub.output())?.[1] ?? '', { username, password });
     try {
       await client.publishAsync(
         'homeassistant/sensor/e2e_energy_room/config',

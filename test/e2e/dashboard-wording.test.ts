@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
-import { eventually, freePort, type HubProcess, startHubProcess } from '../helpers/hub-process.ts';
+import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
+import { signIn, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
  * What the dashboard says about the demo household, in Debian's Chromium against `triad start
@@ -33,14 +34,10 @@ describe('the dashboard’s wording on the demo household', { skip: skip ?? fals
   const watched: WatchedPage[] = [];
 
   before(async () => {
-    hub = await startHubProcess({ args: ['--demo', '--mqtt-port', String(await freePort()), '--log-level', 'warn'] });
+    hub = await startDemoHub();
     charger = await eventually(async () => (await things()).find((t) => t.kind === 'charger'), {
       timeoutMs: 15_000,
       what: 'the demo charger',
-    });
-    await eventually(async () => (await hub.api('/api/things/family-car')).ok, {
-      timeoutMs: 15_000,
-      what: 'the demo car',
     });
     browser = await launchChromium();
   });
@@ -58,16 +55,7 @@ describe('the dashboard’s wording on the demo household', { skip: skip ?? fals
     return (await hub.api(`/api/things/${encodeURIComponent(id)}`)).json() as Promise<Thing>;
   }
 
-  async function signedIn(): Promise<Page> {
-    const opened = await openPage(browser, { width: 1280, height: 860 });
-    watched.push(opened);
-    const { page } = opened;
-    await page.goto(`${hub.url}/`);
-    await page.getByLabel('Token', { exact: true }).fill(hub.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
-    return page;
-  }
+  const signedIn = () => signIn(browser, hub, watched);
 
   /** The value a card or list shows under `term`. */
   function reading(scope: Locator, term: string): Locator {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { browserMissing, horizontalOverflow, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { startCarSimulator } from '../helpers/demo-dashboard.ts';
 import { eventually, freePort, type HubProcess, startHubProcess } from '../helpers/hub-process.ts';
 
 /**
@@ -19,41 +19,6 @@ const skip = browserMissing();
 const LAPTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 const VIEWS = ['overview', 'home', 'car', 'automations', 'history'] as const;
-
-/** `triad sim car` as its own process: a VISS server the hub attaches to like a real car gateway. */
-async function startCarSimulator(options: {
-  start: string;
-  speedup: number;
-}): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      'bin/triad.js',
-      'sim',
-      'car',
-      '--viss-port',
-      String(port),
-      '--speedup',
-      String(options.speedup),
-      '--start',
-      options.start,
-    ],
-    { cwd: new URL('../../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const url = await eventually(() => /VISS at (\S+)/.exec(out)?.[1], {
-    timeoutMs: 20_000,
-    what: `the car simulator:\n${out}`,
-  });
-  return { child, url };
-}
 
 interface ThingState {
   id: string;
@@ -305,7 +270,12 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
     }
     // The demo car keeps office hours; a second simulated car, started just before its 08:00 UTC
     // departure and running ten times faster, is attached over VISS so it drives during the test.
-    const car = await startCarSimulator({ start: `${new Date().toISOString().slice(0, 10)}T07:59:58Z`, speedup: 10 });
+    const car = await startCarSimulator([
+      '--start',
+      `${new Date().toISOString().slice(0, 10)}T07:59:58Z`,
+      '--speedup',
+      '10',
+    ]);
     try {
       const attached = await hub.api('/api/vehicles', {
         method: 'POST',

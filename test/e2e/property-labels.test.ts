@@ -3,8 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
 import { propertyLabels } from '../../web/src/labels.ts';
-import { browserMissing, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
-import { eventually, freePort, type HubProcess, startHubProcess } from '../helpers/hub-process.ts';
+import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
+import { signIn, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
  * What the dashboard calls a thing's properties, on `triad start --demo` in Debian's Chromium: the
@@ -22,15 +23,11 @@ describe('property labels in the dashboard', { skip: skip ?? false }, () => {
   const watched: WatchedPage[] = [];
 
   before(async () => {
-    hub = await startHubProcess({ args: ['--demo', '--mqtt-port', String(await freePort()), '--log-level', 'warn'] });
+    hub = await startDemoHub();
     charger = await eventually(
       async () => ((await (await hub.api('/api/things')).json()) as Thing[]).find((t) => t.kind === 'charger'),
       { timeoutMs: 15_000, what: 'the demo charger' },
     );
-    await eventually(async () => (await hub.api('/api/things/family-car')).ok, {
-      timeoutMs: 15_000,
-      what: 'the demo car',
-    });
     browser = await launchChromium();
   });
 
@@ -39,16 +36,7 @@ describe('property labels in the dashboard', { skip: skip ?? false }, () => {
     await hub?.stop();
   });
 
-  async function signedIn(): Promise<Page> {
-    const opened = await openPage(browser, { width: 1280, height: 860 });
-    watched.push(opened);
-    const { page } = opened;
-    await page.goto(`${hub.url}/`);
-    await page.getByLabel('Token', { exact: true }).fill(hub.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
-    return page;
-  }
+  const signedIn = () => signIn(browser, hub, watched);
 
   /** The History view's property choices, by thing name: "Driveway charger · Meter reading". */
   async function historyLabels(page: Page): Promise<Map<string, string[]>> {
