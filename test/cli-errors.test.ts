@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -92,6 +93,15 @@ describe('the command line refuses what it cannot use, in one line', () => {
     ],
     [['start', '--data', 'd1', '--config', 'missing.yaml'], /cannot read config file missing\.yaml/],
   ];
+
+  it('shows the help, and nothing else, for a missing command', async () => {
+    for (const args of [[], ['sim']]) {
+      const run = await runTriad(args, { cwd: dir, ...FROM_SOURCE });
+      assert.match(run.stdout + run.stderr, /^Usage: triad/m, `triad ${args.join(' ')}`);
+      assert.doesNotMatch(run.stdout + run.stderr, /outputHelp|^triad: /m, `triad ${args.join(' ')}`);
+      assert.equal(run.code, 1);
+    }
+  });
 
   it('for every subcommand: replay, sim car, start', async () => {
     // Two at a time: each is a Node process loading the sources.

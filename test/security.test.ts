@@ -824,6 +824,44 @@ describe('security: two households on one hub', () => {
     await b.endAsync();
   });
 
+  it("an MQTT charger of A announced on B's topics neither reads nor commands B's device", async () => {
+    const householdB = (await call('/api/household', { token: tokenB })).body.id as string;
+    const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Box' } })).body;
+    const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Socket' }, token: tokenB })).body;
+    const connect = (d: Json) =>
+      mqtt.connectAsync(hub.mqttUrl, {
+        username: d.username as string,
+        password: d.password as string,
+        reconnectPeriod: 0,
+      });
+    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const heardByB: string[] = [];
+    b.on('message', (topic) => heardByB.push(topic));
+    await b.subscribeAsync('zigbee2mqtt/Socket/set');
+    const theirs = `households/${householdB}/zigbee2mqtt/Socket`;
+    const device = { identifiers: ['box'], name: 'Box' };
+    await a.publishAsync(
+      'homeassistant/switch/box/enabled/config',
+      JSON.stringify({ command_topic: `${theirs}/set`, state_topic: theirs, device }),
+      { retain: true, qos: 1 },
+    );
+    await a.publishAsync(
+      'homeassistant/number/box/current/config',
+      JSON.stringify({ command_topic: `${theirs}/current`, unit_of_measurement: 'A', device }),
+      { retain: true, qos: 1 },
+    );
+    await eventually(async () => (await call('/api/things/charger-box')).status === 200, { what: "A's charger" });
+    await b.publishAsync('zigbee2mqtt/Socket', 'ON', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    const charger = (await call('/api/things/charger-box')).body as Json & { state: Json };
+    assert.equal(charger.state['charging.charging'] ?? null, null, "B's switch is not A's charger's state");
+    await call('/api/things/charger-box/actions/start', { method: 'POST', json: {} });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(heardByB, [], "nothing A's hub does reaches B's device");
+    await a.endAsync();
+    await b.endAsync();
+  });
+
   it("a rule's MQTT trigger hears its own household's messages only, by their plain topics", async () => {
     const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Meter' } })).body;
     const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Meter' }, token: tokenB })).body;

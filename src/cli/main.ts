@@ -16,7 +16,7 @@ export function buildProgram(): Command {
     // A flag commander refuses (unknown, missing its value) ends the way every other refusal does:
     // one line from main, exit 2. Subcommands inherit both settings.
     .exitOverride()
-    .configureOutput({ writeErr: () => {} })
+    .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError();
 
   program
@@ -126,9 +126,15 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and --version end here too, having printed what they print.
-      if (error.exitCode === 0) process.exit(0);
-      process.stderr.write(`triad: ${error.message.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`);
+      // Help (asked for, or shown for a missing command) and --version end here too, having
+      // printed what they print, with commander's exit code.
+      if (error.exitCode === 0 || error.code === 'commander.help') process.exit(error.exitCode);
+      process.stderr.write(
+        `triad: ${error.message
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/\s*\n\s*/g, ' ')}\n`,
+      );
       process.exit(2);
     }
     const known = error instanceof ConfigError || error instanceof HubError;

@@ -174,7 +174,9 @@ export class EnergyService implements Subsystem {
     this.resumeSessions(running, stored);
     running.stops.push(hub.bus.subscribe((event) => this.onEvent(event)));
     if (this.options.mqttChargers !== false) {
-      await hub.addAdapter(new MqttChargers({ link: hub.mqtt, householdId: hub.householdId }));
+      // The household's own view of the broker: a charger announced with another household's
+      // topics (under households/) would otherwise be read and commanded from this one.
+      await hub.addAdapter(new MqttChargers({ link: hub.mqttFor(hub.householdId), householdId: hub.householdId }));
     }
     running.stops.push(
       hub.clock.setInterval(() => {
