@@ -20,6 +20,7 @@ import { liveWorld, locationFromSettings, type RetentionPolicy } from './live/wo
 import type { Rule, RuleOrigin } from './model.ts';
 import { describeProblem, RuleError } from './parse/errors.ts';
 import { locate, readRulesYaml, type YamlRule } from './parse/yaml.ts';
+import { restoreSecrets } from './redact.ts';
 import { noteClamped, type ReplayResult, recordedRange, replayRules, storeSource } from './replay.ts';
 import { AutomationRuntime, TIMER_OWNER } from './runtime/runtime.ts';
 import type { Trace } from './runtime/trace.ts';
@@ -473,7 +474,11 @@ export class AutomationEngine implements Subsystem {
       raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
     // `{"enabled": false}` alone switches a rule on or off without restating it.
     const switchOnly = doc !== null && Object.keys(doc).length === 1 && 'enabled' in doc;
-    const merged = switchOnly ? { ...existing.source, enabled: doc.enabled } : doc ? { id, ...doc } : raw;
+    // A rule read back (its webhook's password shown as ***) keeps the stored password when sent again.
+    const merged = restoreSecrets(
+      switchOnly ? { ...existing.source, enabled: doc.enabled } : doc ? { id, ...doc } : raw,
+      existing.source,
+    );
     if (doc && doc.id !== undefined && doc.id !== id)
       throw new RuleError({ field: 'id', path: ['id'], message: `must be ${JSON.stringify(id)}, the id in the URL` });
     // A restated rule's fields are where the text says; a switch alone judges the stored rule's.

@@ -264,6 +264,19 @@ describe('automations: a webhook password is never shown', () => {
     t.set('living-room-sensor', 'sensor.humidity', 50);
     await eventually(() => received.length === 1);
     assert.equal(received[0], `Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
+
+    // Read, edited and sent back whole (as the dashboard's editor does): the password stays.
+    const read = (await (await t.api('/api/automations/tell')).json()) as { rule: Record<string, unknown> };
+    const edited = await t.api('/api/automations/tell', {
+      method: 'PUT',
+      body: JSON.stringify({ ...read.rule, name: 'Tell someone' }),
+    });
+    assert.equal(edited.status, 200, await edited.text());
+    const kept = JSON.stringify(await t.hub.store.listRules());
+    assert.ok(kept.includes(url) && kept.includes('Tell someone'), kept);
+    t.set('living-room-sensor', 'sensor.humidity', 51);
+    await eventually(() => received.length === 2);
+    assert.equal(received[1], `Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
   });
 
   it('a failed webhook’s error in the trace shows `***` too', async () => {
