@@ -237,6 +237,41 @@ describe('automations: a queued rule across a restart', () => {
   });
 });
 
+describe('automations: a queued rule changed while triggers wait', () => {
+  it('ends each waiting trigger as cancelled, with the reason, and keeps no row of it', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    try {
+      const rule = {
+        id: 'fan-queue-edited',
+        mode: 'queued',
+        max: 5,
+        triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }],
+        actions: [{ action: 'turn_on', thing: 'living-room-fan' }, { delay: '10m' }],
+      };
+      assert.equal((await t.api('/api/automations', { method: 'POST', body: JSON.stringify(rule) })).status, 201);
+      for (const humidity of [70, 71, 72]) {
+        t.set('living-room-sensor', 'sensor.humidity', humidity);
+        await advance(clock, MIN);
+      }
+      const edited = await t.api('/api/automations/fan-queue-edited', {
+        method: 'PUT',
+        body: JSON.stringify({ ...rule, name: 'Fan in turn' }),
+      });
+      assert.equal(edited.status, 200);
+      await advance(clock, 1000, 100);
+      await t.hub.history.flush();
+      const traces = await t.engine.traces(HOME, 'fan-queue-edited');
+      const cancelled = traces.filter((tr) => tr.status === 'cancelled');
+      assert.equal(cancelled.length, 3, JSON.stringify(traces.map((tr) => [tr.status, tr.error])));
+      assert.equal(cancelled.filter((tr) => /before its turn/.test(tr.error ?? '')).length, 2);
+      assert.equal((await listTimersOf(t.dataDir)).length, 0, 'no row left of the queued triggers');
+    } finally {
+      await t.hub.stop();
+    }
+  });
+});
+
 describe('automations: modes', () => {
   const cases = [
     { mode: 'single', max: 10, expect: ['finished', 'skipped', 'skipped'] },

@@ -85,9 +85,19 @@ interface RuleState {
    * Triggers waiting their turn (mode: queued), each with the trace begun when it fired and the
    * stored timer row that keeps it across a restart (null where the world keeps no timers).
    */
-  queue: Array<{ data: TriggerData; trace: Trace; timerId: string | null }>;
+  queue: Array<QueuedTrigger>;
   pending: Map<string, PendingFor>;
   disarm: Array<() => void>;
+}
+
+/** A trigger a queued rule holds for later (see enqueue). */
+interface QueuedTrigger {
+  data: TriggerData;
+  trace: Trace;
+  /** Its stored row, or null where the world keeps no timers. */
+  timerId: string | null;
+  /** The row's write, which its deletion must follow (a pool of connections may reorder them). */
+  saved: Promise<void> | undefined;
 }
 
 interface Waiter {
@@ -170,8 +180,14 @@ export class AutomationRuntime {
       await this.world.timers?.delete(pending.timerId);
     }
     state.pending.clear();
-    for (const queued of state.queue) if (queued.timerId) await this.world.timers?.delete(queued.timerId);
+    // A trigger that was accepted and will not run says so in a trace of its own.
+    const dropped = state.queue;
     state.queue = [];
+    for (const queued of dropped) {
+      queued.trace.error = 'the rule was changed or removed before its turn (mode: queued)';
+      this.end(queued.trace, 'cancelled');
+      if (queued.timerId) await this.forgetQueued(queued);
+    }
     for (const run of state.running) this.cancel(run, 'the rule was changed or removed');
   }
 
@@ -415,7 +431,8 @@ export class AutomationRuntime {
   private enqueue(state: RuleState, data: TriggerData, trace: Trace, stored?: StoredTimer): void {
     const now = this.world.clock.now();
     const timerId = stored?.id ?? (this.world.timers ? this.newId(now, 'tmr_') : null);
-    state.queue.push({ data, trace, timerId });
+    const queued: QueuedTrigger = { data, trace, timerId, saved: undefined };
+    state.queue.push(queued);
     if (!timerId || stored) return;
     const saved = this.saveTimer({
       id: timerId,
@@ -431,15 +448,26 @@ export class AutomationRuntime {
         traceId: trace.id,
       },
     });
+    queued.saved = saved;
     if (saved) this.track(saved);
   }
 
+  /** Deletes a queued trigger's row, after its write. */
+  private forgetQueued(queued: QueuedTrigger): Promise<void> {
+    const id = queued.timerId;
+    if (!id) return Promise.resolve();
+    const deleted = (queued.saved ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => this.world.timers?.delete(id));
+    this.track(deleted);
+    return deleted;
+  }
+
   /**
-   * Starts a run. `runId`, for a run that was queued, is its stored row's: the run takes the row
-   * over (its own timer replaces it when it waits) and deletes it when it ends, so a crash before
-   * either leaves the trigger queued, to run again after the restart, rather than lost.
+   * Starts a run. A queued trigger's row goes as its turn comes: from here it is a run like any
+   * other (stored when it waits), and a restart does not send again what it already sent.
    */
-  private start(state: RuleState, data: TriggerData, trace: Trace, runId: string | null = null): void {
+  private start(state: RuleState, data: TriggerData, trace: Trace, queued: QueuedTrigger | null = null): void {
     const { rule } = state;
     const variables: Record<string, unknown> = { trigger: data };
     const scope = this.scope(rule.householdId, variables);
@@ -448,10 +476,10 @@ export class AutomationRuntime {
       rule,
       trace,
       cancelled: false,
-      stored: runId !== null,
+      stored: false,
       interrupt: null,
       state: {
-        runId: runId ?? this.newId(this.world.clock.now(), 'run_'),
+        runId: this.newId(this.world.clock.now(), 'run_'),
         traceId: trace.id,
         householdId: rule.householdId,
         rule: rule.id,
@@ -463,6 +491,8 @@ export class AutomationRuntime {
     };
     state.running.add(run);
     this.inFlight.add(run);
+    // Before the run's own row can be written (its first wait): the deletion goes first.
+    if (queued) void this.forgetQueued(queued);
     this.execute(state, run, null);
   }
 
@@ -600,7 +630,7 @@ export class AutomationRuntime {
     // The next queued trigger starts when this run ends (mode: queued).
     const next = state.queue.shift();
     if (next && this.rules.get(rule.householdId)?.get(rule.id) === state)
-      this.start(state, next.data, next.trace, next.timerId);
+      this.start(state, next.data, next.trace, next);
   }
 
   /** Decides whether a repeat goes round again; pushes the next round's frame if so. */
@@ -1009,7 +1039,7 @@ export class AutomationRuntime {
       const { data, traceId } = timer.payload as { data: TriggerData; traceId?: string };
       const trace = this.newTrace(state.rule, data, traceId);
       if (state.running.size > 0 || state.queue.length > 0) this.enqueue(state, data, trace, timer);
-      else this.start(state, data, trace, timer.id);
+      else this.start(state, data, trace, { data, trace, timerId: timer.id, saved: undefined });
     }
   }
 
