@@ -306,6 +306,12 @@ describe('OCPP 1.6J central system', () => {
       );
       // No power in this MeterValue: the last stands.
       assert.deepEqual(await meterOf(), { meter: 33, charge: 3, power: 7.2 });
+      // A phase named twice (L1 and L1-N) counts once, and a line-to-line value not at all: 34.0 kWh.
+      await phases.exchange(
+        `[2, "p6", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:40:00Z", "sampledValue": [{"value": "11.6", "measurand": "Energy.Active.Import.Register", "phase": "L1", "unit": "kWh"}, {"value": "11.6", "measurand": "Energy.Active.Import.Register", "phase": "L1-N", "unit": "kWh"}, {"value": "11.2", "measurand": "Energy.Active.Import.Register", "phase": "L2", "unit": "kWh"}, {"value": "11.2", "measurand": "Energy.Active.Import.Register", "phase": "L3-N", "unit": "kWh"}, {"value": "99", "measurand": "Energy.Active.Import.Register", "phase": "L1-L2", "unit": "kWh"}]}]}]`,
+      );
+      const last = await meterOf();
+      assert.equal(Math.round((last.meter as number) * 1000) / 1000, 34);
     } finally {
       phases.socket.close();
     }

@@ -78,7 +78,10 @@ export class SqliteQueryThread {
   private readonly waiting = new Map<number, { resolve: (rows: unknown[]) => void; reject: (error: Error) => void }>();
   private nextId = 1;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly busyTimeoutMs: number,
+  ) {}
 
   all<Row>(sql: string, params: unknown[]): Promise<Row[]> {
     const worker = this.thread();
@@ -100,7 +103,7 @@ export class SqliteQueryThread {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./sqlite-query-thread.mjs', import.meta.url), {
-      workerData: { file: this.file },
+      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs },
       execArgv: [],
     });
     worker.unref();

@@ -398,10 +398,11 @@ export class SqliteStore implements Store {
 
   /** The thread for long reads: none for a store in memory or on one core (it would only add a copy). */
   private queryThread(): SqliteQueryThread | null {
+    if (!this.db.open) throw new Error('the store is closed');
     if (this.queries) return this.queries;
     if (this.db.memory || this.options.file === '' || this.options.file === ':memory:') return null;
     if (availableParallelism() < 2) return null;
-    this.queries = new SqliteQueryThread(this.options.file);
+    this.queries = new SqliteQueryThread(this.options.file, this.busyTimeoutMs);
     return this.queries;
   }
 

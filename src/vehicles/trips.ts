@@ -66,6 +66,8 @@ const TRIP_PROPERTIES = [
 /** A stop shorter than this (lights, a queue, dropping someone off) does not end a trip. */
 export const DEFAULT_STOP_GRACE_MS = 3 * 60_000;
 const MAX_ROUTE_POINTS = 2000;
+/** Shorter than this, a drive is a nudge in the driveway, not a trip. */
+const MIN_TRIP_M = 100;
 const POINT_EVERY_M = 50;
 
 /**
@@ -207,7 +209,10 @@ export class TripRecorder {
     const now = trip.stop ?? this.snapshot(householdId, thing, Math.max(trip.start.ts, this.options.clock.now()));
     const route = [...trip.route];
     if (now.position && !sameSpot(route.at(-1), now.position)) route.push({ ...now.position, ts: iso(now.ts) });
-    return { ...this.record(trip, now, route), end: null, underWay: true };
+    const record = this.record(trip, now, route);
+    // Not yet a trip: a nudge in the driveway is never recorded, so it is not listed either.
+    if (record.distanceM < MIN_TRIP_M) return null;
+    return { ...record, end: null, underWay: true };
   }
 
   private finish(key: string, householdId: string, thing: string): void {
@@ -220,7 +225,7 @@ export class TripRecorder {
     }
     const record = this.record(trip, stop, trip.route);
     // A nudge in the driveway is not a trip.
-    if (record.distanceM < 100) return;
+    if (record.distanceM < MIN_TRIP_M) return;
     this.options.bus.publish({
       type: TRIP_EVENT,
       id: newId(this.options.clock.now(), 'evt_'),

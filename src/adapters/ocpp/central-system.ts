@@ -69,7 +69,8 @@ function totalOf(samples: SampledValue[], measurand: string): number | null {
     if (!Number.isFinite(value) || (sample.measurand ?? ENERGY_REGISTER) !== measurand) continue;
     const kilo = sample.unit?.startsWith('k') ? value : value / 1000;
     if (!sample.phase) total = kilo;
-    else if (sample.phase !== 'N') phases.set(sample.phase, kilo);
+    // L1 and L1-N name the same phase (line to neutral); line to line (L1-L2) is no part of a sum.
+    else if (/^L[123](-N)?$/.test(sample.phase)) phases.set(sample.phase.slice(0, 2), kilo);
   }
   if (total !== null || phases.size === 0) return total;
   return [...phases.values()].reduce((sum, kilo) => sum + kilo, 0);

@@ -140,6 +140,10 @@ export interface ReplayResult {
   conditionFailed: number;
   skipped: number;
   truncated: boolean;
+  /** Where the replay stopped: at a bound (truncated), or at now for a range that ran on past it. */
+  until?: string;
+  /** Why it stopped short of the range asked for, in words (a range into the future). */
+  note?: string;
 }
 
 /** A trip as the car service reports it; fields vary while that API settles, so most are optional. */

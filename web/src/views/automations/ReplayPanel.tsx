@@ -80,6 +80,7 @@ function ReplayRuns({ result }: { result: ReplayResult }) {
         {result.skipped ? ` · ${result.skipped} skipped by the mode` : ''}
         {result.truncated ? ' · list shortened' : ''}
       </p>
+      {result.note ? <p className="note">{result.note}</p> : null}
       {result.runs.length === 0 ? <Empty>The rule would not have run in this range.</Empty> : null}
       <ol className="timeline">
         {result.runs.map((run) => (
