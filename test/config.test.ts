@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfigFile, resolveOptions } from '../src/cli/config.ts';
 import { listenHost, mqttUrl } from '../src/cli/settings.ts';
+import { hidePasswords } from '../src/core/redact.ts';
 import { DEFAULT_STOP_GRACE_MS } from '../src/vehicles/trips.ts';
 import { canListen, tempDir } from './helpers/hub-process.ts';
 
@@ -264,5 +265,21 @@ describe('where the hub listens', () => {
       httpHost: '::1',
       config: await configFile({ mqtt: { host: '127.0.0.1' } }),
     });
+  });
+});
+
+describe('passwords in addresses', () => {
+  it('are shown as *** wherever an address is printed back, to the last @ before the host', () => {
+    assert.equal(hidePasswords('mqtt://hub:s3cret@127.0.0.1:1883'), 'mqtt://hub:***@127.0.0.1:1883');
+    assert.equal(hidePasswords('postgres://u:p@ss@db.local/triad'), 'postgres://u:***@db.local/triad');
+    assert.equal(
+      hidePasswords('from http://a:x@h1/x to https://b:y@h2/?q=1'),
+      'from http://a:***@h1/x to https://b:***@h2/?q=1',
+    );
+    // No password, nothing to hide.
+    assert.equal(
+      hidePasswords('http://user@host/x and mqtt://127.0.0.1:1883'),
+      'http://user@host/x and mqtt://127.0.0.1:1883',
+    );
   });
 });

@@ -1,14 +1,11 @@
+import { ADDRESS_CREDENTIALS as CREDENTIALS, hidePasswords } from '../core/redact.ts';
+
 /**
  * The password of a URL written with credentials (`http://user:pw@host/…`, as a notify webhook
  * may be), replaced by `***` wherever it appears in a text: what a reader of a rule, its problems
  * or its traces sees. The stored rule keeps the password, so the webhook still works.
  */
-// The password runs to the last `@` before the host (`u:p@ss@host`), as a URL parser reads it.
-const CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s/?#]*)@/gi;
-
-export function redactText(text: string): string {
-  return text.replace(CREDENTIALS, (_all, scheme: string, user: string) => `${scheme}${user}:***@`);
-}
+export const redactText = hidePasswords;
 
 /** A copy of a rule document (or any JSON value) with every URL's password shown as `***`. */
 export function redactSecrets<T>(value: T): T {

@@ -1,5 +1,6 @@
 import { HubError } from '../core/errors.ts';
 import type { HubOptions } from '../core/hub.ts';
+import { hidePasswords } from '../core/redact.ts';
 import { ConfigError } from './settings.ts';
 
 /** What a failed start has to say; the hub's own clear errors (a port in use) pass as they are. */
@@ -62,12 +63,4 @@ export function explainStartFailure(error: unknown, { options, storeOpened }: St
 }
 
 /** A connection address without its password, fit for a terminal and a log. */
-export function redacted(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
+export const redacted = hidePasswords;

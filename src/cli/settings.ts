@@ -5,6 +5,7 @@
  */
 
 import { isIP } from 'node:net';
+import { hidePasswords } from '../core/redact.ts';
 
 /** A value the user gave that Triad cannot use: printed as one line, exit code 2. */
 export class ConfigError extends Error {}
@@ -112,15 +113,12 @@ export const mqttUrl: Setting<string> = {
 
 export const postgresUrl = text('a postgres:// or postgresql:// address', /^postgres(ql)?:\/\/\S+$/);
 
-/** An address's password (`scheme://user:password@host`), which an error does not print back. */
-const PASSWORD_IN_ADDRESS = /^([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^@\s]*@/i;
-
 /**
  * How `value` reads as shown in an error: text quoted, so an empty or spaced value is visible; a
  * password in an address as `***`, since the line ends up in terminals and service logs.
  */
 export function shown(value: unknown): string {
-  const json = JSON.stringify(typeof value === 'string' ? value.replace(PASSWORD_IN_ADDRESS, '$1***@') : value);
+  const json = JSON.stringify(typeof value === 'string' ? hidePasswords(value) : value);
   return json === undefined ? String(value) : json.length > 60 ? `${json.slice(0, 57)}…` : json;
 }
 
