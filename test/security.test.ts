@@ -726,16 +726,18 @@ describe('security: two households on one hub', () => {
     for (const m of messages) assert.ok(!/front_door|kids_light|"car"/.test(m), `B got ${m}`);
   });
 
+  /** Connects to the hub's broker as a device account made by POST /api/devices. */
+  const connectDevice = (d: Json) =>
+    mqtt.connectAsync(hub.mqttUrl, {
+      username: d.username as string,
+      password: d.password as string,
+      reconnectPeriod: 0,
+    });
+
   it('over MQTT, each household sees only its own devices', async () => {
     const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Lamp' } })).body;
     const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Lamp' }, token: tokenB })).body;
-    const connect = (d: Json) =>
-      mqtt.connectAsync(hub.mqttUrl, {
-        username: d.username as string,
-        password: d.password as string,
-        reconnectPeriod: 0,
-      });
-    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const [a, b] = await Promise.all([connectDevice(deviceA), connectDevice(deviceB)]);
     const heardByB: string[] = [];
     b.on('message', (topic) => heardByB.push(topic));
     await b.subscribeAsync('zigbee2mqtt/Lamp/set');
@@ -782,13 +784,7 @@ describe('security: two households on one hub', () => {
     const householdB = (await call('/api/household', { token: tokenB })).body.id as string;
     const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Snoop' } })).body;
     const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Thermo' }, token: tokenB })).body;
-    const connect = (d: Json) =>
-      mqtt.connectAsync(hub.mqttUrl, {
-        username: d.username as string,
-        password: d.password as string,
-        reconnectPeriod: 0,
-      });
-    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const [a, b] = await Promise.all([connectDevice(deviceA), connectDevice(deviceB)]);
     const sensor = (id: string, stateTopic: string) =>
       JSON.stringify({
         name: null,
@@ -828,13 +824,7 @@ describe('security: two households on one hub', () => {
     const householdB = (await call('/api/household', { token: tokenB })).body.id as string;
     const deviceA = (await call('/api/devices', { method: 'POST', json: { name: 'Box' } })).body;
     const deviceB = (await call('/api/devices', { method: 'POST', json: { name: 'Socket' }, token: tokenB })).body;
-    const connect = (d: Json) =>
-      mqtt.connectAsync(hub.mqttUrl, {
-        username: d.username as string,
-        password: d.password as string,
-        reconnectPeriod: 0,
-      });
-    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const [a, b] = await Promise.all([connectDevice(deviceA), connectDevice(deviceB)]);
     const heardByB: string[] = [];
     b.on('message', (topic) => heardByB.push(topic));
     await b.subscribeAsync('zigbee2mqtt/Socket/set');
@@ -877,13 +867,7 @@ describe('security: two households on one hub', () => {
       [rule('meter-b', 'zigbee2mqtt/Meter'), tokenB],
     ] as const)
       assert.equal((await call('/api/automations', { method: 'POST', json: body, token })).status, 201);
-    const connect = (d: Json) =>
-      mqtt.connectAsync(hub.mqttUrl, {
-        username: d.username as string,
-        password: d.password as string,
-        reconnectPeriod: 0,
-      });
-    const [a, b] = await Promise.all([connect(deviceA), connect(deviceB)]);
+    const [a, b] = await Promise.all([connectDevice(deviceA), connectDevice(deviceB)]);
     await a.publishAsync('zigbee2mqtt/Meter', '{"power": 1, "note": "a-only"}', { qos: 1 });
     await b.publishAsync('zigbee2mqtt/Meter', '{"power": 2, "note": "b-only"}', { qos: 1 });
     await a.endAsync();
