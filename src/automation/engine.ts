@@ -127,17 +127,25 @@ export class AutomationEngine implements Subsystem {
     this.unresumed = timers.filter(waiting);
     const ready = timers.filter((t) => !waiting(t));
     const now = hub.clock.now();
-    await this.run.resume(ready.filter((t) => t.due > now));
+    await this.run.resume(ready.filter((t) => t.due > now && (t.payload as { kind?: unknown }).kind !== 'queued'));
     // What came due while the hub was down fires a little after start, once most devices have had
     // time to reconnect (MQTT.js and Zigbee2MQTT retry within a few seconds; a device slower than
     // OVERDUE_GRACE_MS still misses it): fired at once, its commands went out to a broker no device
     // was on yet (the embedded one starts with the hub) and expired unheard. A `for:` is judged
     // then against the state the twin has, reports since the start included.
-    const overdue = ready.filter((t) => t.due <= now);
-    if (overdue.length) {
+    // Triggers a queued rule held are put back in their queues now, so a trigger that comes in
+    // the meantime waits behind them; they start with the overdue timers.
+    const isQueued = (t: StoredTimer) => (t.payload as { kind?: unknown }).kind === 'queued';
+    const held = ready.filter(isQueued);
+    await this.run.resume(held, { holdQueued: true });
+    const overdue = ready.filter((t) => t.due <= now && !isQueued(t));
+    if (overdue.length || held.length) {
       this.cancelOverdue = hub.clock.setTimeout(() => {
         this.cancelOverdue = null;
-        this.run.resume(overdue).catch((error: unknown) => hub.log.error('could not resume timers', { error }));
+        this.run
+          .resume(overdue)
+          .then(() => this.run.startHeldQueues())
+          .catch((error: unknown) => hub.log.error('could not resume timers', { error }));
       }, OVERDUE_GRACE_MS);
     }
     if (this.options.watch !== false) this.watchFolder();

@@ -237,6 +237,46 @@ describe('automations: a queued rule across a restart', () => {
   });
 });
 
+describe('automations: a queued rule restarted after its run was due', () => {
+  it('keeps a trigger that comes in just after the start behind the ones that waited', async () => {
+    const clock1 = new VirtualClock(T0);
+    const first = await startTestHub({ clock: clock1 });
+    const rule = {
+      id: 'fan-held',
+      mode: 'queued',
+      max: 5,
+      triggers: [{ trigger: 'state', thing: 'living-room-sensor', property: 'sensor.humidity' }],
+      actions: [{ action: 'turn_on', thing: 'living-room-fan' }, { delay: '10m' }],
+    };
+    assert.equal((await first.api('/api/automations', { method: 'POST', body: JSON.stringify(rule) })).status, 201);
+    for (const humidity of [70, 71, 72]) {
+      first.set('living-room-sensor', 'sensor.humidity', humidity);
+      await advance(clock1, MIN);
+    }
+    await first.hub.stop();
+
+    // Down for half an hour: the first run's delay ran out meanwhile.
+    const clock2 = new VirtualClock(T0 + 33 * MIN);
+    const second = await startTestHub({ clock: clock2, dataDir: first.dataDir });
+    try {
+      await advance(clock2, 1000, 100);
+      // A new trigger before the hub takes up what waited (OVERDUE_GRACE_MS after the start).
+      second.set('living-room-sensor', 'sensor.humidity', 73);
+      await advance(clock2, 1000, 100);
+      assert.equal(second.ruleCommands('fan-held').length, 0, 'the new trigger waits its turn');
+      await advance(clock2, 40 * MIN, 10_000);
+      const traces = await second.engine.traces(HOME, 'fan-held');
+      assert.deepEqual(
+        traces.map((t) => (t.trigger as { to?: unknown }).to).reverse(),
+        [70, 71, 72, 73],
+        'in the order they came',
+      );
+    } finally {
+      await second.hub.stop();
+    }
+  });
+});
+
 describe('automations: a queued rule changed while triggers wait', () => {
   it('ends each waiting trigger as cancelled, with the reason, and keeps no row of it', async () => {
     const clock = new VirtualClock(T0);

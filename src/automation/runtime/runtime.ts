@@ -402,7 +402,8 @@ export class AutomationRuntime {
         for (const run of state.running) this.cancel(run, 'restarted by a new trigger (mode: restart)');
         break;
       case 'queued':
-        if (busy > 0) {
+        // Behind any trigger already waiting (one held from before a restart, see resume).
+        if (busy > 0 || state.queue.length > 0) {
           if (busy + state.queue.length >= rule.max) {
             trace.error = `queue is full (mode: queued, max: ${rule.max})`;
             this.end(trace, 'skipped');
@@ -995,7 +996,7 @@ export class AutomationRuntime {
    * suspended runs. A deadline that passed while the hub was down fires now, once; timers of
    * rules that changed or went away are dropped.
    */
-  async resume(timers: StoredTimer[]): Promise<void> {
+  async resume(timers: StoredTimer[], options: { holdQueued?: boolean } = {}): Promise<void> {
     // Queued triggers last, in the order they came: behind any run of their rule resumed here.
     const queued: Array<{ state: RuleState; timer: StoredTimer }> = [];
     for (const timer of timers) {
@@ -1038,8 +1039,23 @@ export class AutomationRuntime {
     for (const { state, timer } of queued) {
       const { data, traceId } = timer.payload as { data: TriggerData; traceId?: string };
       const trace = this.newTrace(state.rule, data, traceId);
-      if (state.running.size > 0 || state.queue.length > 0) this.enqueue(state, data, trace, timer);
+      if (options.holdQueued || state.running.size > 0 || state.queue.length > 0)
+        this.enqueue(state, data, trace, timer);
       else this.start(state, data, trace, { data, trace, timerId: timer.id, saved: undefined });
+    }
+  }
+
+  /**
+   * Starts the first trigger of every queued rule that holds some and runs nothing: those held at
+   * start (resume with holdQueued) once the hub gives devices time to reconnect.
+   */
+  startHeldQueues(): void {
+    for (const household of this.rules.values()) {
+      for (const state of household.values()) {
+        if (state.running.size > 0 || !state.rule.enabled) continue;
+        const next = state.queue.shift();
+        if (next) this.start(state, next.data, next.trace, next);
+      }
     }
   }
 
