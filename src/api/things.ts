@@ -284,12 +284,14 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const to = parseTime(query.to, 'to');
       checkOrder(from, to, 'from', 'to');
       const buckets = parsePoints(query.points);
-      if (buckets !== undefined) {
-        if (!query.property) throw badRequest('points needs a property: it downsamples one property at a time');
-        if (query.limit !== undefined || query.after !== undefined) {
-          throw badRequest('points cannot be combined with limit or after: a downsampled answer is one page');
-        }
-        await ctx.history.flush();
+      if (buckets !== undefined && !query.property)
+        throw badRequest('points needs a property: it downsamples one property at a time');
+      if (buckets !== undefined && (query.limit !== undefined || query.after !== undefined))
+        throw badRequest('points cannot be combined with limit or after: a downsampled answer is one page');
+      const after = query.after === undefined ? undefined : parseCursor(query.after);
+      // Read your own writes, as /api/events does.
+      await ctx.history.flush();
+      if (buckets !== undefined && query.property) {
         const answer = await ctx.store.bucketHistory({
           householdId: twin.thing.householdId,
           thing: id,
@@ -300,10 +302,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         });
         return bucketsView(id, query.property, answer);
       }
-      const after = query.after === undefined ? undefined : parseCursor(query.after);
       const limit = query.limit ?? HISTORY_LIMIT.default;
-      // Read your own writes, as /api/events does.
-      await ctx.history.flush();
       const points = await ctx.store.queryHistory({
         householdId: twin.thing.householdId,
         thing: id,

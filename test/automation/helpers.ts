@@ -1,4 +1,6 @@
+import { PassThrough } from 'node:stream';
 import type { Adapter, AdapterContext } from '../../src/adapters/adapter.ts';
+import { runReplayCommand } from '../../src/automation/cli.ts';
 import { AutomationEngine, type AutomationEngineOptions, type Trace } from '../../src/automation/index.ts';
 import type { Clock, VirtualClock } from '../../src/core/clock.ts';
 import type { Command, HubEvent } from '../../src/core/events.ts';
@@ -172,4 +174,22 @@ export async function tracesOf(t: TestHub, rule: string): Promise<Trace[]> {
   const response = await t.api(`/api/automations/${rule}/traces`);
   if (response.status !== 200) throw new Error(`traces of ${rule}: ${response.status} ${await response.text()}`);
   return ((await response.json()) as Trace[]).reverse();
+}
+
+/** Runs `triad replay` in process with its output and progress captured, for the CLI's tests. */
+export async function replayCaptured(
+  args: Parameters<typeof runReplayCommand>[0],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  err.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const code = await runReplayCommand({ out, progress: err, ...args });
+  return { code, stdout, stderr };
 }

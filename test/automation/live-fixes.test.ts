@@ -3,13 +3,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { runReplayCommand } from '../../src/automation/index.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { eventually, freePort } from '../helpers/hub-process.ts';
-import { advance, HOME, MIN, postRule, startTestHub, type TestHub } from './helpers.ts';
+import { advance, HOME, MIN, postRule, replayCaptured, startTestHub, type TestHub } from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 
@@ -396,20 +394,7 @@ describe('automations: `triad replay` problems, one line each', () => {
     for (const h of hubs) await h.hub.stop();
   });
 
-  async function command(args: Partial<Parameters<typeof runReplayCommand>[0]>) {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let stdout = '';
-    let stderr = '';
-    out.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    err.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const code = await runReplayCommand({ file: '', out, progress: err, ...args });
-    return { code, stdout, stderr };
-  }
+  const command = (args: Partial<Parameters<typeof replayCaptured>[0]>) => replayCaptured({ file: '', ...args });
 
   it('a missing rule file, a missing --from, and a future --to', async () => {
     const clock = new VirtualClock(T0);

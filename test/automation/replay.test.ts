@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { REPLAY_MAX_TRIGGERS } from '../../src/automation/engine.ts';
-import { type ReplayResult, runReplayCommand } from '../../src/automation/index.ts';
+import type { ReplayResult } from '../../src/automation/index.ts';
 import { parseRule } from '../../src/automation/parse/rule.ts';
 import { memorySource, REPLAY_MAX_RUNS, replayRules } from '../../src/automation/replay.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { vocabularyActions, vocabularyProperties } from '../../src/model/thing.ts';
-import { advance, FAN_RULE_YAML, HOME, MIN, startTestHub, type TestHub } from './helpers.ts';
+import { advance, FAN_RULE_YAML, HOME, MIN, replayCaptured, startTestHub, type TestHub } from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -306,18 +305,7 @@ describe('automations: `triad replay` (runReplayCommand)', () => {
 
   /** Runs the command with stdout and stderr captured; the hub's data is read from its folder. */
   async function command(args: { from: string; to: string; file?: string }) {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let stdout = '';
-    let stderr = '';
-    out.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    err.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const code = await runReplayCommand({ file: ruleFile, data: dataDir, out, progress: err, ...args });
-    return { code, stdout, stderr };
+    return replayCaptured({ file: ruleFile, data: dataDir, ...args });
   }
 
   it('prints every file rule’s runs as JSON, and no progress bar for a short range', async () => {
