@@ -395,6 +395,26 @@ describe('HTTP API', () => {
       415,
       'unsupported_media_type',
     );
+    // A 415 names what was sent and what the route takes.
+    const xml = await call('/api/things/hall-light/actions/turn_on', {
+      method: 'POST',
+      body: '<on/>',
+      headers: { 'content-type': 'application/xml; charset=utf-8' },
+    });
+    assert.equal(
+      ((await xml.json()) as { error: { message: string } }).error.message,
+      'application/xml is not accepted here; send application/json',
+    );
+    const rule = await call('/api/automations', {
+      method: 'POST',
+      body: '<rule/>',
+      headers: { 'content-type': 'text/xml' },
+    });
+    assert.equal(rule.status, 415);
+    assert.match(
+      ((await rule.json()) as { error: { message: string } }).error.message,
+      /^text\/xml is not accepted here; send application\/json or YAML \(application\/yaml/,
+    );
     await expect(await call('/api/stream'), 426, 'upgrade_required');
     // Headers too large never reach Fastify's router: Node refuses them on the connection.
     const raw = await rawRequest(`GET /api/things HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);

@@ -238,7 +238,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   });
 
   app.setErrorHandler((error: FastifyError | HubError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, code, message } = describeError(error);
+    const { status, code, message } = describeError(error, request);
     if (status >= 500) ctx.log.error('request failed', { method: request.method, url: request.url, error });
     void reply.status(status).send({ error: { code, message } });
   });
@@ -300,6 +300,23 @@ async function authenticate(request: FastifyRequest, ctx: ApiContext, opensSocke
   return principal;
 }
 
+/** Media types of YAML text: rules are written in YAML, so the automation routes take them too. */
+export const YAML_MEDIA_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'];
+
+/**
+ * What a 415 says: the type that was sent and the ones the route takes (Fastify's own message is
+ * just "Unsupported Media Type"). Rules may also be written in YAML (YAML_MEDIA_TYPES).
+ */
+function unacceptedType(request: FastifyRequest): string {
+  const sent =
+    String(request.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim() || 'a body without a type';
+  const yaml = (request.routeOptions.url ?? '').startsWith('/api/automations');
+  const accepted = yaml ? `application/json or YAML (${YAML_MEDIA_TYPES.join(', ')})` : 'application/json';
+  return `${sent.slice(0, 100)} is not accepted here; send ${accepted}`;
+}
+
 /** Fastify's own errors before any route is found, by its error code. */
 const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: string }> = {
   FST_ERR_BAD_URL: {
@@ -332,7 +349,10 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
 }
 
 /** Maps any error to the public error shape; internal details never leave the process. */
-function describeError(error: FastifyError | HubError | Error): { status: number; code: string; message: string } {
+function describeError(
+  error: FastifyError | HubError | Error,
+  request?: FastifyRequest,
+): { status: number; code: string; message: string } {
   if (error instanceof HubError) return { status: error.status, code: error.code, message: error.message };
   const fastifyError = error as FastifyError;
   const framework = fastifyError.code ? FRAMEWORK_ERRORS[fastifyError.code] : undefined;
@@ -352,6 +372,7 @@ function describeError(error: FastifyError | HubError | Error): { status: number
               error instanceof SyntaxError
             ? 'invalid_json'
             : 'bad_request';
+    if (code === 'unsupported_media_type' && request) return { status, code, message: unacceptedType(request) };
     return { status, code, message: error.message };
   }
   return { status: 500, code: 'internal', message: 'internal error; see the hub log' };
