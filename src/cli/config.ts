@@ -77,8 +77,11 @@ const rateLimit: Section = {
   perSecond: positiveNumber(1_000_000_000),
 };
 
-/** Every key the config file may hold; any other is refused, so a typo (`mqtt.prot`) is not lost. */
-const CONFIG_KEYS: Section = {
+/**
+ * Every key the config file may hold; any other is refused, so a typo (`mqtt.prot`) is not lost.
+ * Typed by ConfigFile's keys, so a key added to one and not the other does not compile.
+ */
+const CONFIG_KEYS: { [K in keyof Required<ConfigFile>]: Setting<unknown> | Section } = {
   data: text('a folder'),
   http: { port: portNumber, host: listenHost },
   mqtt: {
