@@ -66,6 +66,29 @@ describe('car simulator', () => {
     car.stop();
   });
 
+  it('locks its doors itself once it gets going, as a car does, and again when the driver walks away', async () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T07:59:55Z'));
+    const car = new SimulatedCar({ clock, level: 60 });
+    car.start();
+    const locked = () =>
+      ['Row1.DriverSide', 'Row1.PassengerSide', 'Row2.DriverSide', 'Row2.PassengerSide']
+        .map((door) => value(car, `Vehicle.Cabin.Door.${door}.IsLocked`))
+        .concat(value(car, 'Vehicle.Body.Trunk.Rear.IsLocked'));
+    await clock.advance(6_000);
+    assert.ok(car.isDriving);
+    assert.deepEqual(new Set(locked()), new Set(['false']), 'the driver unlocked to get in');
+    while (num(car, 'Vehicle.Speed') < 15) await clock.advance(1_000);
+    assert.deepEqual(new Set(locked()), new Set(['true']), `locked at ${num(car, 'Vehicle.Speed')} km/h`);
+    // Unlocked on the road (the car's own remote, say), it stays so: the car locks once per drive.
+    assert.equal(await car.write('Vehicle.Cabin.Door.Row2.PassengerSide.IsLocked', false), null);
+    await clock.advance(10_000);
+    assert.equal(value(car, 'Vehicle.Cabin.Door.Row2.PassengerSide.IsLocked'), 'false');
+    // A car resumed mid-drive had got going: it is locked.
+    const resumed = new SimulatedCar({ clock, resume: car.saved() });
+    assert.equal(value(resumed, 'Vehicle.Cabin.Door.Row1.DriverSide.IsLocked'), 'true');
+    car.stop();
+  });
+
   it('without self-charging takes only what a charge point meters into it, tapering and stopping at its limit', async () => {
     const clock = new VirtualClock(Date.parse('2026-01-05T20:00:00Z'));
     const car = new SimulatedCar({ clock, level: 70, selfCharging: false });

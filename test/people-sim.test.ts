@@ -5,6 +5,7 @@ import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { distanceMetres } from '../src/people/geo.ts';
 import { PeopleService } from '../src/people/index.ts';
+import { DEMO_WORK } from '../src/sim/car/route.ts';
 import { DEMO_HOME, provisionDemoPhones, SimulatedPhones } from '../src/sim/people.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
@@ -72,6 +73,13 @@ describe('simulated phones', () => {
       longitude: value('alex', 'location.longitude') as number,
     };
     assert.ok(distanceMetres(alex, DEMO_HOME) > 5_000, 'Alex is at work, over MQTT');
+    // Where the demo commutes to is a zone of the household: presence says where, not just "away".
+    const zoneName = (person: string) =>
+      hub.core.getThing(hub.householdId, String(value(person, 'presence.zone')))?.name;
+    await eventually(() => zoneName('alex') === 'Work' && zoneName('sam') === "Sam's work", {
+      what: 'Alex and Sam at their work zones',
+    });
+    assert.equal(value('alex', 'presence.home'), false);
     const samSees = phones.friendsSeen.get([...phones.friendsSeen.keys()][0]) ?? [];
     assert.ok(
       samSees.some((m) => m._type === 'location' && m.topic === 'owntracks/alex/triad'),
@@ -83,6 +91,29 @@ describe('simulated phones', () => {
       what: 'both home at 18:00',
     });
     assert.equal(value('household', 'presence.everyone_away'), false);
+  });
+
+  it('adds the workplaces as zones through the zones API, once: set up again, nothing is doubled', async () => {
+    const zones = async () => {
+      const response = await fetch(new URL('/api/zones', hub.httpUrl), {
+        headers: { authorization: `Bearer ${hub.ownerToken}` },
+      });
+      return (await response.json()) as Array<{ id: string; name: string; latitude: number; longitude: number }>;
+    };
+    const before = await zones();
+    assert.deepEqual(before.map((z) => z.name).sort(), ['Home', "Sam's work", 'Work']);
+    const work = before.find((z) => z.name === 'Work')!;
+    assert.ok(distanceMetres(work, DEMO_WORK) < 1, 'Work is where the car parks');
+    // The demo starting again on the same data (and a household whose user removed a zone) keeps what it has.
+    await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
+    const sams = before.find((z) => z.name === "Sam's work")!;
+    const response = await fetch(new URL(`/api/zones/${sams.id}`, hub.httpUrl), {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${hub.ownerToken}` },
+    });
+    assert.equal(response.status, 204);
+    await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
+    assert.deepEqual((await zones()).map((z) => z.name).sort(), ['Home', 'Work']);
   });
 
   it('lets a person travel with something else, such as the car they drive', () => {

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { distanceMetres, type GeoPoint, offsetPoint } from '../people/geo.ts';
+import { HOME_ZONE_ID } from '../people/zones.ts';
 
 /** Where a phone is, and how it moves, at one moment. */
 export interface PhonePosition extends GeoPoint {
@@ -210,10 +211,23 @@ function bearing(from: GeoPoint, to: GeoPoint): number {
 
 /** The demo household's home and the two workplaces, in Utrecht. */
 export const DEMO_HOME: GeoPoint = { latitude: 52.0907, longitude: 5.1214 };
+/** Alex's office, 6 km north-east: where Alex's phone and the family car go each working day. */
+export const DEMO_WORK: GeoPoint = offsetPoint(DEMO_HOME, 6_000, 60);
+/** Sam's workplace, 3.5 km south-south-west. */
+export const DEMO_SAM_WORK: GeoPoint = offsetPoint(DEMO_HOME, 3_500, 200);
+
+/**
+ * The places the demo people go every day, as zones a household would add for them, so their
+ * presence and the car's trips read "Work" rather than just "Away". Big enough for a car park.
+ */
+export const DEMO_ZONES = [
+  { name: 'Work', ...DEMO_WORK, radius: 150 },
+  { name: "Sam's work", ...DEMO_SAM_WORK, radius: 150 },
+];
 
 /**
  * Sets up the demo people through the hub's own API, as a user would: the home location (when
- * unset), Alex (phone over MQTT) and Sam (phone over HTTP), each with a fresh tracker, since a
+ * unset), the workplaces as zones (see DEMO_ZONES), Alex (phone over MQTT) and Sam (phone over HTTP), each with a fresh tracker, since a
  * password is only ever shown when it is made.
  */
 export async function provisionDemoPhones(options: { hubUrl: string; token: string }): Promise<SimulatedPhone[]> {
@@ -229,14 +243,20 @@ export async function provisionDemoPhones(options: { hubUrl: string; token: stri
   const household = await call<{ latitude: number | null }>('/api/household');
   if (household.latitude === null)
     await call('/api/household', 'PUT', { ...DEMO_HOME, homeRadius: 100, arriveDelay: 0, leaveDelay: 120 });
+  // The workplaces as zones, through the zones API as a user adds them; only into a household
+  // with no zones of its own yet, so a zone the user removed or renamed is not made again.
+  const zones = await call<Array<{ id: string; name: string }>>('/api/zones');
+  if (!zones.some((zone) => zone.id !== HOME_ZONE_ID)) {
+    for (const zone of DEMO_ZONES) await call('/api/zones', 'POST', zone);
+  }
   const people =
     await call<Array<{ id: string; name: string; trackers: Array<{ id: string; name: string }> }>>('/api/people');
   const demo: Array<{ name: string; transport: SimulatedPhone['transport']; work: GeoPoint; schedule: DaySchedule }> = [
-    { name: 'Alex', transport: 'mqtt', work: offsetPoint(DEMO_HOME, 6_000, 60), schedule: DEFAULT_SCHEDULE },
+    { name: 'Alex', transport: 'mqtt', work: DEMO_WORK, schedule: DEFAULT_SCHEDULE },
     {
       name: 'Sam',
       transport: 'http',
-      work: offsetPoint(DEMO_HOME, 3_500, 200),
+      work: DEMO_SAM_WORK,
       schedule: { leaveHome: 8.5, arriveWork: 8.75, leaveWork: 16.5, arriveHome: 16.75 },
     },
   ];

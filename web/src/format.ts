@@ -1,5 +1,5 @@
 import type { ActionInfo, PropertyInfo, Thing, Value } from './api/types.ts';
-import { booleanText } from './labels.ts';
+import { booleanText, lastSeenWords } from './labels.ts';
 
 export function formatNumber(value: number, digits = 1): string {
   return new Intl.NumberFormat(undefined, { maximumFractionDigits: digits }).format(value);
@@ -54,6 +54,45 @@ export function formatTime(time: string | number | null | undefined): string {
   const date = new Date(time);
   if (Number.isNaN(date.getTime())) return '—';
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/**
+ * A moment as people say it when they ask "since when": the time alone today ("14:05"), the date
+ * with it on another day.
+ */
+export function formatWhen(time: string | number | null | undefined, now = Date.now()): string {
+  if (time === null || time === undefined) return '—';
+  const date = new Date(time);
+  if (Number.isNaN(date.getTime())) return '—';
+  if (date.toDateString() === new Date(now).toDateString())
+    return date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return formatTime(time);
+}
+
+/** When the hub last heard from the thing: the newest report of any of its properties, or null. */
+export function lastReported(thing: Thing): string | null {
+  let latest: string | null = null;
+  let latestMs = Number.NEGATIVE_INFINITY;
+  for (const info of Object.values(thing.properties)) {
+    const ms = info.ts ? Date.parse(info.ts) : Number.NaN;
+    if (ms > latestMs) {
+      latestMs = ms;
+      latest = info.ts;
+    }
+  }
+  return latest;
+}
+
+/**
+ * Whether the hub has lost touch with the thing (its gateway went away, it is out of reach): its
+ * readings are then the last it heard, not now. `null`, not heard of either way yet, is not offline.
+ */
+export const isOffline = (thing: Thing) => thing.online === false;
+
+/** "Last seen 14:05": when a thing that is offline was last heard from (see lastSeenWords). */
+export function lastSeenText(thing: Thing, now = Date.now()): string {
+  const seen = lastReported(thing);
+  return lastSeenWords(seen ? formatWhen(seen, now) : null);
 }
 
 export function formatClock(time: string | number): string {

@@ -160,3 +160,14 @@ export function booleanText(property: string, value: boolean): string {
   const [yes, no] = valueWords(property);
   return value ? yes : no;
 }
+
+/**
+ * What a thing that is offline shows of its readings: the last ones the hub heard, said with when
+ * ("Last seen 14:05"), and never as if they were now. `when` is already formatted (formatWhen).
+ */
+export function lastSeenWords(when: string | null): string {
+  return when ? `Last seen ${when}` : 'Not seen yet';
+}
+
+/** Where a thing that is offline was: "Last known position" rather than "Position". */
+export const LAST_KNOWN_POSITION = 'Last known position';

@@ -68,7 +68,10 @@ export interface SavedCar {
   setPoint: number;
   consumedKwh: number;
   chargedKwh: number;
+  /** kWh/km: the consumption the range estimate is worked out with. */
   recentKwhPerKm: number;
+  /** kWh/km: what recent drives used, which the range estimate takes up at the next charge (older files lack it). */
+  learnedKwhPerKm?: number;
   departedOn: string;
 }
 
@@ -76,11 +79,23 @@ interface Drive {
   route: Route;
   to: Place;
   metres: number;
+  /** Whether the doors locked themselves on this drive (once, as it got going). */
+  autoLocked: boolean;
+  /** The battery's energy (kWh) and the odometer (m) when the drive began: what it used, at the end. */
+  startKwh: number;
+  startOdometer: number;
 }
 
 const ACCEL = 1.5; // m/s²
+/** Like most cars, it locks its doors itself once it drives faster than this (km/h). */
+const AUTO_LOCK_KMH = 15;
 const BRAKE = 2; // m/s²
 const HOUR_MS = 3_600_000;
+/**
+ * How many km of driving the consumption figure is averaged over: a drive weighs its length
+ * against this, so one short trip nudges the estimate rather than setting it.
+ */
+const CONSUMPTION_WINDOW_KM = 50;
 
 /**
  * A simulated electric car that commutes between home and work on the injected clock: it drives
@@ -108,7 +123,22 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   private consumedKwh = 4_180;
   private chargedKwh = 4_310;
   private batteryPowerW = 0;
+  /**
+   * The range estimate is the energy in the battery over a consumption figure, as a car's own
+   * estimate is: `recentKwhPerKm` is the figure it uses now, `learnedKwhPerKm` what the drives
+   * since say (each weighed by its length, see learnFrom). The estimate takes the learned figure
+   * up when the car next charges, so between charges the range moves only with the energy: it
+   * falls as the drive uses the battery and does not creep up because the last kilometres were
+   * frugal. (A fast average of the consumption of each second made it rise while driving.)
+   */
   private recentKwhPerKm = 0.17;
+  private learnedKwhPerKm = 0.17;
+  /**
+   * The range reported (m). Between charges it never goes up: the little that braking gives back
+   * is left out of the estimate until the car has spent it, so the range does not tick up at
+   * every stop.
+   */
+  private rangeM = Number.POSITIVE_INFINITY;
   private cabin: number;
   private hvacOn = false;
   private setPoint = 21;
@@ -183,6 +213,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       consumedKwh: this.consumedKwh,
       chargedKwh: this.chargedKwh,
       recentKwhPerKm: this.recentKwhPerKm,
+      learnedKwhPerKm: this.learnedKwhPerKm,
       departedOn: this.departedOn,
     };
   }
@@ -200,7 +231,14 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   depart(): boolean {
     if (this.drive || !this.place) return false;
     const to: Place = this.place === 'home' ? 'work' : 'home';
-    this.drive = { route: to === 'work' ? this.routes.toWork : this.routes.toHome, to, metres: 0 };
+    this.drive = {
+      route: to === 'work' ? this.routes.toWork : this.routes.toHome,
+      to,
+      metres: 0,
+      autoLocked: false,
+      startKwh: this.energyKwh,
+      startOdometer: this.odometer,
+    };
     this.place = null;
     // The driver unlocks, unplugs and gets in.
     for (const door of DOOR_NAMES) this.doorsLocked[door] = false;
@@ -289,6 +327,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.consumedKwh = saved.consumedKwh;
     this.chargedKwh = saved.chargedKwh;
     this.recentKwhPerKm = saved.recentKwhPerKm;
+    this.learnedKwhPerKm = saved.learnedKwhPerKm ?? saved.recentKwhPerKm;
     this.chargeLimit = saved.chargeLimit;
     this.setPoint = saved.setPoint;
     this.departedOn = saved.departedOn;
@@ -298,13 +337,21 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.cableConnected = saved.cableConnected;
     if (saved.drive) {
       const route = saved.drive.to === 'work' ? this.routes.toWork : this.routes.toHome;
-      this.drive = { route, to: saved.drive.to, metres: Math.min(saved.drive.metres, route.metres) };
+      const metres = Math.min(saved.drive.metres, route.metres);
+      // What it used before the restart is not known: the consumption is learnt from here on.
+      this.drive = {
+        route,
+        to: saved.drive.to,
+        metres,
+        autoLocked: true,
+        startKwh: this.energyKwh,
+        startOdometer: this.odometer,
+      };
       this.place = null;
       this.position = pointAlong(route, this.drive.metres).position;
     }
-    // Doors lock as the driver walks away; on the road they stay as the driver left them.
-    if (this.place) for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
-    else for (const door of DOOR_NAMES) this.doorsLocked[door] = false;
+    // Doors lock as the driver walks away, and on the road once the car got going (see AUTO_LOCK_KMH).
+    for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
   }
 
   private get tickMs(): number {
@@ -395,6 +442,12 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     const target = Math.min(leg.limit / 3.6, stopAt);
     const before = this.speed;
     this.speed = target > before ? Math.min(target, before + ACCEL * dt) : Math.max(target, before - BRAKE * dt);
+    if (!drive.autoLocked && this.speed * 3.6 >= AUTO_LOCK_KMH) {
+      // Once, as it gets going: a door unlocked later on the road stays as it was left.
+      drive.autoLocked = true;
+      for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
+      this.trunkLocked = true;
+    }
     const step = ((before + this.speed) / 2) * dt;
     drive.metres = Math.min(drive.route.metres, drive.metres + step);
     this.odometer += step;
@@ -402,16 +455,12 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.position = at.position;
     this.heading = at.leg.heading;
     const traction = tractionPowerW((before + this.speed) / 2, (this.speed - before) / dt, outside);
-    if (step > 0) {
-      // A running average of consumption makes the range estimate follow the driving.
-      const perKm = ((traction + CAR.auxiliaryW) * dt) / 3_600_000 / (step / 1000);
-      this.recentKwhPerKm = this.recentKwhPerKm * 0.995 + Math.max(0.08, Math.min(0.4, perKm)) * 0.005;
-    }
     if (drive.metres >= drive.route.metres - 1 || (left < 6 && this.speed < 0.5)) this.arrive(drive.to);
     return traction;
   }
 
   private arrive(place: Place): void {
+    if (this.drive) this.learnFrom(this.drive);
     this.parkedSince = this.options.clock.now();
     this.drive = null;
     this.place = place;
@@ -424,6 +473,29 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       this.cableConnected = true;
       this.charging = this.level < this.chargeLimit;
     }
+  }
+
+  /**
+   * Takes a finished drive into the consumption figure: what the battery gave for it (traction,
+   * the car's own systems and the HVAC, less what braking gave back) per km, weighed by its length.
+   */
+  private learnFrom(drive: Drive): void {
+    const km = (this.odometer - drive.startOdometer) / 1000;
+    if (km < 0.5) return;
+    const perKm = Math.max(0.08, Math.min(0.4, (drive.startKwh - this.energyKwh) / km));
+    const weight = Math.min(1, km / CONSUMPTION_WINDOW_KM);
+    this.learnedKwhPerKm += (perKm - this.learnedKwhPerKm) * weight;
+  }
+
+  /**
+   * The range estimate (m) as it stands now. While energy flows in, the estimate takes up what
+   * recent drives used, and follows the charge up; otherwise it follows the energy down only.
+   */
+  private estimateRange(): number {
+    if (this.chargingNow) this.recentKwhPerKm = this.learnedKwhPerKm;
+    const estimate = Math.round((this.energyKwh / this.recentKwhPerKm) * 1000);
+    this.rangeM = this.chargingNow ? estimate : Math.min(this.rangeM, estimate);
+    return this.rangeM;
   }
 
   /** Every signal's current value, rounded as a car's ECU would report it. */
@@ -440,7 +512,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       [VSS.moving, this.speed > 0.1],
       [VSS.outsideTemperature, round(outsideTemperature(now), 1)],
       [VSS.stateOfCharge, round(level, 1)],
-      [VSS.range, Math.round((this.energyKwh / this.recentKwhPerKm) * 1000)],
+      [VSS.range, this.estimateRange()],
       [VSS.netCapacity, CAR.netCapacityKwh],
       [VSS.batteryPower, Math.round(this.batteryPowerW / 10) * 10],
       [VSS.chargedEnergy, round(this.chargedKwh, 2)],
@@ -508,6 +580,7 @@ export function savedCarFrom(raw: unknown): SavedCar | null {
     number(s.consumedKwh, 0, 1e9) &&
     number(s.chargedKwh, 0, 1e9) &&
     number(s.recentKwhPerKm, 0.01, 2) &&
+    (s.learnedKwhPerKm === undefined || number(s.learnedKwhPerKm, 0.01, 2)) &&
     typeof s.departedOn === 'string';
   return fits ? (structuredClone(raw) as SavedCar) : null;
 }

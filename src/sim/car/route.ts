@@ -1,5 +1,5 @@
 import { distanceMetres, type GeoPoint, offsetPoint } from '../../people/geo.ts';
-import { DEMO_HOME } from '../people.ts';
+import { DEMO_HOME, DEMO_WORK } from '../people.ts';
 
 /** A stretch of road between two points and how fast traffic goes on it. */
 export interface RouteLeg {
@@ -18,7 +18,7 @@ export interface Route {
 }
 
 /** Alex's office: where the demo's phone schedule (6 km north-east of home) puts work. */
-export const DEMO_WORK: GeoPoint = offsetPoint(DEMO_HOME, 6_000, 60);
+export { DEMO_WORK };
 
 /** Builds a route through `points`, each leg with the speed limit given for it. */
 export function routeThrough(name: string, points: GeoPoint[], limits: number[]): Route {

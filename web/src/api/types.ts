@@ -160,6 +160,9 @@ export interface Trip {
   distanceM?: number;
   distanceKm?: number;
   energyKwh?: number | null;
+  /** Where the trip began and (so far, or in the end) where it got to. */
+  from?: { latitude: number; longitude: number } | null;
+  to?: { latitude: number; longitude: number } | null;
   route?: Array<{ latitude: number; longitude: number } | [number, number]>;
   points?: Array<{ latitude: number; longitude: number } | [number, number]>;
 }

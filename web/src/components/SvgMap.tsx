@@ -1,3 +1,4 @@
+import { useId } from 'react';
 import { formatDistance } from '../format.ts';
 import { type Box, type MapLabel, placeLabels } from './map-labels.ts';
 
@@ -57,6 +58,8 @@ const dotRadius = (spot: Spot) => (spot.kind === 'car' ? 8 : 6);
  * lines, the car and people as markers. A local flat projection is exact enough across a town.
  */
 export function SvgMap({ title, markers, zones, tracks }: SvgMapProps) {
+  // Its own id: with two cars there are two maps, and each is named by its own title.
+  const titleId = useId();
   const points: MapPoint[] = [...markers, ...zones, ...tracks.flat()];
   if (points.length === 0) return null;
   const lat0 = points.reduce((sum, p) => sum + p.latitude, 0) / points.length;
@@ -114,8 +117,8 @@ export function SvgMap({ title, markers, zones, tracks }: SvgMapProps) {
   const zoneBaseline = (i: number) => baselines[spots.length + i];
 
   return (
-    <svg className="map" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby="map-title">
-      <title id="map-title">{title}</title>
+    <svg className="map" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={titleId}>
+      <title id={titleId}>{title}</title>
       <rect width={WIDTH} height={HEIGHT} className="map-ground" />
       {rings.map(({ zone, centre, radius }, i) => (
         <g key={zone.name} className="map-zone">

@@ -11,11 +11,13 @@ import {
   findAction,
   formatDistance,
   formatNumber,
-  formatTime,
+  formatWhen,
   inputField,
+  isOffline,
+  lastSeenText,
   numberOf,
 } from '../format.ts';
-import { inSentence, propertyLabel } from '../labels.ts';
+import { inSentence, LAST_KNOWN_POSITION, propertyLabel } from '../labels.ts';
 import { useLive, useResource } from '../live/context.ts';
 import { vehiclesOf } from '../rooms.ts';
 import { ChargePlanCard } from './ChargePlan.tsx';
@@ -48,7 +50,7 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
         {isOffline(car) ? (
           <>
             <span className="badge offline">Offline</span>
-            <span className="help">Its last known state is shown.</span>
+            <span className="help">{lastSeenText(car)}. Its last known state is shown.</span>
           </>
         ) : null}
       </header>
@@ -90,30 +92,29 @@ function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
   );
 }
 
-/**
- * Whether the hub has lost touch with the car (its gateway went away, the car is out of reach): it
- * cannot take commands then, so its controls are out of use until it is back. `null`, not heard of
- * either way yet, is not offline.
- */
-const isOffline = (car: Thing) => car.online === false;
-
 /** Why a card's controls are out of use, said in the card, next to them. */
 function OfflineNote({ car }: { car: Thing }) {
   if (!isOffline(car)) return null;
   return <p className="offline-note">{car.name} is offline: it cannot take commands until it is back in touch.</p>;
 }
 
+/**
+ * Where the car is and how fast it goes. A car that is offline was last seen there: its position
+ * says so, and its speed, which is only ever true of the moment, is not shown at all.
+ */
 function Position({ car }: { car: Thing }) {
+  const offline = isOffline(car);
   const lat = numberOf(car, 'location.latitude');
   const lon = numberOf(car, 'location.longitude');
-  const speed = numberOf(car, 'location.speed');
+  const speed = offline ? null : numberOf(car, 'location.speed');
   return (
-    <p className="position" aria-live="off">
-      Position{' '}
+    <p className={offline ? 'position stale' : 'position'} aria-live="off">
+      {offline ? LAST_KNOWN_POSITION : 'Position'}{' '}
       <span className="coordinates">
         {lat === null || lon === null ? 'unknown' : `${lat.toFixed(5)}, ${lon.toFixed(5)}`}
       </span>
       {speed ? ` · ${formatNumber(speed, 0)} km/h` : ''}
+      {offline ? ` · ${lastSeenText(car)}` : ''}
     </p>
   );
 }
@@ -163,6 +164,9 @@ function ChargingControls({ car }: { car: Thing }) {
   const state = useCommand(car);
   const charging = boolOf(car, 'charging.charging');
   const action = findAction(car, 'charging', charging ? 'stop' : 'start');
+  // A car with no cable in cannot start charging: the button waits for the cable, and says so.
+  const unplugged = !charging && boolOf(car, 'charging.connected') === false;
+  const unpluggedId = `unplugged-${car.id}`;
   const setLimit = findAction(car, 'charging', 'set_limit');
   const limit = numberOf(car, 'charging.limit');
   const field = setLimit ? (inputField(setLimit.info) ?? 'limit') : 'limit';
@@ -174,13 +178,19 @@ function ChargingControls({ car }: { car: Thing }) {
           type="button"
           aria-label={`${charging ? 'Stop' : 'Start'} charging ${car.name}`}
           aria-busy={state.pending}
-          disabled={isOffline(car)}
+          aria-describedby={unplugged ? unpluggedId : undefined}
+          disabled={isOffline(car) || unplugged}
           onClick={() => {
             if (!state.pending) state.run(action.name);
           }}
         >
           {charging ? 'Stop charging' : 'Start charging'}
         </button>
+      ) : null}
+      {action && unplugged && !isOffline(car) ? (
+        <p id={unpluggedId} className="help">
+          {car.name} is not plugged in: plug it in to charge.
+        </p>
       ) : null}
       {setLimit ? (
         <div className="inline-field">
@@ -266,6 +276,8 @@ function startOfToday(): number {
 
 /** How often a trip under way is read again while the view is open: it grows as the car goes. */
 const UNDER_WAY_REFRESH_MS = 30_000;
+/** How often the list is read while the car drives but no trip under way is listed yet. */
+const SETTING_OFF_REFRESH_MS = 5_000;
 
 function useTodaysTrips(car: Thing) {
   const [trips, reload] = useResource<Trip[] | { trips: Trip[] }>(
@@ -283,11 +295,14 @@ function useTodaysTrips(car: Thing) {
     reload();
   }, [driving, reload]);
   const underWay = list.some(isUnderWay);
+  // A car that just set off is not listed yet (the hub lists a trip once it has gone 100 m): read
+  // again soon, so the list takes over from the live "Under way now" with where it started from.
+  const refreshMs = underWay ? UNDER_WAY_REFRESH_MS : driving ? SETTING_OFF_REFRESH_MS : null;
   useEffect(() => {
-    if (!underWay) return;
-    const timer = setInterval(reload, UNDER_WAY_REFRESH_MS);
+    if (refreshMs === null) return;
+    const timer = setInterval(reload, refreshMs);
     return () => clearInterval(timer);
-  }, [underWay, reload]);
+  }, [refreshMs, reload]);
   if (trips.state !== 'ready') return trips;
   const today = startOfToday();
   return { state: 'ready' as const, data: list.filter((t) => Date.parse(tripStart(t) ?? '') >= today) };
@@ -315,7 +330,9 @@ function CarMap({ car, people }: { car: Thing; people: Thing[] }) {
   }
   const zoneList = zones.state === 'ready' ? zones.data : [];
   const tracks = trips.state === 'ready' ? trips.data.map(tripTrack).filter((t) => t.length > 1) : [];
-  const title = `Map of ${car.name}${lat !== null && lon !== null ? ` at ${lat.toFixed(4)}, ${lon.toFixed(4)}` : ''}, ${counted(zoneList.length, 'zone')} and ${counted(tracks.length, 'trip')} today`;
+  const at =
+    lat !== null && lon !== null ? `${isOffline(car) ? ' last seen' : ''} at ${lat.toFixed(4)}, ${lon.toFixed(4)}` : '';
+  const title = `Map of ${car.name}${at}, ${counted(zoneList.length, 'zone')} and ${counted(tracks.length, 'trip')} today`;
   return (
     <div className="card map-card">
       {markers.length || zoneList.length ? (
@@ -332,14 +349,45 @@ const isUnderWay = (trip: Trip) => !(trip.end ?? trip.endedAt);
 
 /**
  * Whether the car is on the move, from its live state: said at once, before the trips are read
- * again (the hub lists the trip under way, and records it a few minutes after the car parks).
+ * again (the hub lists the trip under way, and records it a few minutes after the car parks). A
+ * car that is offline is not said to move: that it was moving when last seen is no news of now.
  */
 function isDriving(car: Thing): boolean {
+  if (isOffline(car)) return false;
   return boolOf(car, 'vehicle.moving') ?? (numberOf(car, 'location.speed') ?? 0) > 0;
+}
+
+/** Metres between two points on the earth (haversine), enough to tell which zone a point is in. */
+function metresBetween(a: MapPoint, b: MapPoint): number {
+  const r = Math.PI / 180;
+  const dLat = (b.latitude - a.latitude) * r;
+  const dLon = (b.longitude - a.longitude) * r;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * r) * Math.cos(b.latitude * r) * Math.sin(dLon / 2) ** 2;
+  return 2 * 6_371_000 * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/** The zone a point is in, by name (the smallest, when zones overlap), or null when it is in none. */
+function placeOf(point: MapPoint | null | undefined, zones: Zone[]): string | null {
+  if (!point) return null;
+  const inside = zones.filter((zone) => metresBetween(point, zone) <= zone.radius);
+  inside.sort((a, b) => a.radius - b.radius);
+  return inside[0]?.name ?? null;
+}
+
+/** "Home → Work", "from Home": where a trip went, in the household's zone names, where it knows them. */
+function tripPlaces(trip: Trip, zones: Zone[]): string {
+  const from = placeOf(trip.from, zones);
+  const to = isUnderWay(trip) ? null : placeOf(trip.to, zones);
+  if (from && to) return ` · ${from} → ${to}`;
+  if (from) return ` · from ${from}`;
+  if (to) return ` · to ${to}`;
+  return '';
 }
 
 function Trips({ car }: { car: Thing }) {
   const trips = useTodaysTrips(car);
+  const [zones] = useResource<Zone[]>('/api/zones', '/api/zones');
+  const zoneList = zones.state === 'ready' ? zones.data : [];
   const listed = trips.state === 'ready' ? trips.data : [];
   // The car's own word that it is driving, when the list has no trip under way to say so.
   const driving = isDriving(car) && !listed.some(isUnderWay);
@@ -359,8 +407,9 @@ function Trips({ car }: { car: Thing }) {
             return (
               <li key={trip.id ?? i}>
                 {isUnderWay(trip)
-                  ? `Under way now · since ${formatTime(tripStart(trip))}`
-                  : `${formatTime(tripStart(trip))} → ${formatTime(trip.end ?? trip.endedAt)}`}
+                  ? `${isOffline(car) ? 'Under way when last seen' : 'Under way now'} · since ${formatWhen(tripStart(trip))}`
+                  : `${formatWhen(tripStart(trip))} → ${formatWhen(trip.end ?? trip.endedAt)}`}
+                {tripPlaces(trip, zoneList)}
                 {distance !== null ? ` · ${formatDistance(distance)}` : ''}
                 {typeof trip.energyKwh === 'number' ? ` · ${formatNumber(trip.energyKwh)} kWh` : ''}
               </li>

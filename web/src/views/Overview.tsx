@@ -2,7 +2,7 @@ import type { Person, Thing } from '../api/types.ts';
 import { chargingWords, DeviceCard } from '../components/DeviceCard.tsx';
 import { Empty, Loading } from '../components/states.tsx';
 import { type EnergyFlow, energyFlow, kilowatts as kw, surplusWords } from '../energy.ts';
-import { boolOf, formatDistance, formatNumber, numberOf } from '../format.ts';
+import { boolOf, formatDistance, formatNumber, isOffline, lastSeenText, numberOf } from '../format.ts';
 import { booleanText, inSentence, propertyLabel } from '../labels.ts';
 import { useLive, useSession } from '../live/context.ts';
 import { roomsOf, vehiclesOf } from '../rooms.ts';
@@ -59,6 +59,7 @@ function PeopleList({ things }: { things: Thing[] }) {
   if (people.length === 0)
     return <Empty>No people yet. Add someone with POST /api/people and a phone running OwnTracks.</Empty>;
   const anyoneHome = boolOf(household, 'presence.anyone_home');
+  const zoneNames = new Map(things.filter((t) => t.kind === 'zone').map((zone) => [zone.id, zone.name]));
   return (
     <>
       {anyoneHome !== null ? <p className="summary">{anyoneHome ? 'Someone is home.' : 'Everyone is away.'}</p> : null}
@@ -67,7 +68,7 @@ function PeopleList({ things }: { things: Thing[] }) {
           <li key={person.id} className="card person">
             <span className={`dot ${person.state['presence.home'] ? 'home' : 'away'}`} aria-hidden="true" />
             <span className="person-name">{person.name}</span>
-            <span className="person-where">{presenceWords(person)}</span>
+            <span className="person-where">{presenceWords(person, zoneNames)}</span>
           </li>
         ))}
       </ul>
@@ -75,11 +76,15 @@ function PeopleList({ things }: { things: Thing[] }) {
   );
 }
 
-export function presenceWords(person: Thing | Person): string {
+/**
+ * Where someone is, in words: "Home", "At Work" (the zone by its name, as the household gave it;
+ * `presence.zone` holds the zone's id), "Away".
+ */
+export function presenceWords(person: Thing | Person, zoneNames: ReadonlyMap<string, string> = new Map()): string {
   const zone = 'state' in person ? person.state['presence.zone'] : person.presence.zone;
   const home = 'state' in person ? person.state['presence.home'] : person.presence.home;
   if (home === true) return 'Home';
-  if (typeof zone === 'string' && zone) return `At ${zone}`;
+  if (typeof zone === 'string' && zone) return `At ${zoneNames.get(zone) ?? zone}`;
   if (home === false) return 'Away';
   return 'Unknown';
 }
@@ -91,6 +96,11 @@ function CarSummaries({ vehicles }: { vehicles: Thing[] }) {
       {vehicles.map((car) => (
         <li key={car.id} className="card">
           <h3>{car.name}</h3>
+          {isOffline(car) ? (
+            <p className="car-seen">
+              <span className="badge offline">Offline</span> <span className="help">{lastSeenText(car)}</span>
+            </p>
+          ) : null}
           <CarFacts car={car} />
         </li>
       ))}
@@ -98,14 +108,23 @@ function CarSummaries({ vehicles }: { vehicles: Thing[] }) {
   );
 }
 
-/** Charge, range, lock and charging in a few words each, under the names every view gives them. */
+/**
+ * Charge, range, lock and charging in a few words each, under the names every view gives them. A
+ * car that is offline shows them greyed, as last known; a charging power would only be true of
+ * that moment, so it is left out ("Charging", not "Charging at 11 kW").
+ */
 export function CarFacts({ car }: { car: Thing }) {
   const label = (property: string) => propertyLabel(car, property);
+  const offline = isOffline(car);
   const soc = numberOf(car, 'battery.level');
   const range = numberOf(car, 'battery.range');
   const locked = boolOf(car, 'lock.locked');
+  const charging = chargingWords(
+    offline ? { ...car, state: { ...car.state, 'charging.power': null } } : car,
+    'Not plugged in',
+  );
   return (
-    <dl className="facts">
+    <dl className={offline ? 'facts stale' : 'facts'}>
       <div>
         <dt>{label('battery.level')}</dt>
         <dd>
@@ -133,7 +152,7 @@ export function CarFacts({ car }: { car: Thing }) {
       </div>
       <div>
         <dt>{label('charging.charging')}</dt>
-        <dd>{chargingWords(car, 'Not plugged in') ?? '—'}</dd>
+        <dd>{charging ?? '—'}</dd>
       </div>
     </dl>
   );
