@@ -16,6 +16,8 @@ export const EVENT_TYPES = [
   // Automations (src/automation/runtime).
   'automation.run',
   'automation.notify',
+  // A webhook, MQTT, time, cron or sun trigger: the cause of its run (state triggers have theirs).
+  'automation.triggered',
   // People (src/people/household.ts).
   'presence.arrived',
   'presence.left',

@@ -95,6 +95,9 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
       err.write(`triad replay: ${error instanceof Error ? error.message : String(error)}\n`);
       return 2;
     }
+    // A file's rule loads without fields that mean nothing (as the hub loads it); say which.
+    for (const rule of rules)
+      for (const warning of rule.warnings) err.write(`triad replay: ${args.file}: rule ${rule.id}: ${warning}\n`);
     const bar = to - from > LONG_RANGE_MS ? progressBar(err, from, to) : null;
     const result = await replayRules({
       rules,

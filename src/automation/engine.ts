@@ -5,8 +5,7 @@ import type { RouteModule } from '../api/server.ts';
 import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import type { HubEvent } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
-import { newId } from '../core/ids.ts';
-import type { StoredTimer } from '../store/store.ts';
+import type { StoredTimer, StoredTrace } from '../store/store.ts';
 import {
   type CatalogueContext,
   type FileProblem,
@@ -20,7 +19,7 @@ import { liveWorld, locationFromSettings, type RetentionPolicy } from './live/wo
 import type { Rule, RuleOrigin } from './model.ts';
 import { describeProblem, RuleError } from './parse/errors.ts';
 import { locate, readRulesYaml, type YamlRule } from './parse/yaml.ts';
-import { restoreSecrets } from './redact.ts';
+import { restoreSecrets, summarise } from './redact.ts';
 import { noteClamped, type ReplayResult, recordedRange, replayRules, storeSource } from './replay.ts';
 import { AutomationRuntime, TIMER_OWNER } from './runtime/runtime.ts';
 import type { Trace } from './runtime/trace.ts';
@@ -279,6 +278,14 @@ export class AutomationEngine implements Subsystem {
     if (loaded && loaded.version === rule.version && loaded.enabled === rule.enabled) return;
     await this.run.load(rule);
     await this.syncMqtt(rule);
+    // A rule stored or written before a check was added loads without what it now refuses.
+    if (rule.warnings.length) {
+      this.services.log.warn('rule loaded without fields that mean nothing here; remove them', {
+        rule: rule.id,
+        ...(rule.origin.kind === 'file' ? { file: rule.origin.file } : {}),
+        warnings: rule.warnings,
+      });
+    }
     const mine = this.unresumed.filter(
       (t) => t.householdId === rule.householdId && (t.payload as { rule?: unknown }).rule === rule.id,
     );
@@ -307,16 +314,21 @@ export class AutomationEngine implements Subsystem {
           const text = payload.toString('utf8');
           if (trigger.payload !== undefined && trigger.payload !== text) return;
           const now = this.services.clock.now();
-          this.run.fireExternal(rule.householdId, rule.id, {
-            id: trigger.id,
-            type: 'mqtt',
-            cause: newId(now, 'trg_'),
-            ts: now,
-            topic,
-            payload: text,
-            payload_json: parseJson(text),
-            description: `MQTT message on ${topic}`,
-          });
+          const json = parseJson(text);
+          this.run.fireExternal(
+            rule.householdId,
+            rule.id,
+            {
+              id: trigger.id,
+              type: 'mqtt',
+              ts: now,
+              topic,
+              payload: text,
+              payload_json: json,
+              description: `MQTT message on ${topic}`,
+            },
+            { topic: summarise(topic), payload: summarise(json ?? text) },
+          );
         }),
       );
     }
@@ -456,10 +468,20 @@ export class AutomationEngine implements Subsystem {
     return { raw: docs[0].raw, doc: docs[0] };
   }
 
-  /** Validates a rule sent over the API; a problem in YAML text names its line and column. */
-  private validateBody(raw: unknown, doc: YamlRule | null, householdId: string, origin: RuleOrigin): Rule {
+  /**
+   * Validates a rule sent over the API; a problem in YAML text names its line and column. A rule
+   * written now is held to every check (`legacy: 'refuse'`); a stored one only switched on or off
+   * is judged as it loads.
+   */
+  private validateBody(
+    raw: unknown,
+    doc: YamlRule | null,
+    householdId: string,
+    origin: RuleOrigin,
+    legacy: 'refuse' | 'ignore' = 'refuse',
+  ): Rule {
     try {
-      return validateRule(raw, householdId, origin, this.context);
+      return validateRule(raw, householdId, origin, this.context, legacy);
     } catch (error) {
       throw doc ? locate(error, doc) : error;
     }
@@ -490,7 +512,9 @@ export class AutomationEngine implements Subsystem {
     if (doc && doc.id !== undefined && doc.id !== id)
       throw new RuleError({ field: 'id', path: ['id'], message: `must be ${JSON.stringify(id)}, the id in the URL` });
     // A restated rule's fields are where the text says; a switch alone judges the stored rule's.
-    const rule = this.validateBody(merged, switchOnly ? null : text, householdId, { kind: 'api' });
+    const rule = switchOnly
+      ? this.validateBody(merged, null, householdId, { kind: 'api' }, 'ignore')
+      : this.validateBody(merged, text, householdId, { kind: 'api' });
     return this.save(rule, existing);
   }
 
@@ -548,6 +572,11 @@ export class AutomationEngine implements Subsystem {
    */
   async traces(householdId: string, id: string, limit?: number): Promise<Trace[]> {
     this.get(householdId, id);
+    return (await this.keptTraces(householdId, id, limit)).map((t) => t.body as unknown as Trace);
+  }
+
+  /** The traces of a rule retention keeps (the newest `perRule`, none too old), newest first. */
+  private async keptTraces(householdId: string, id: string, limit?: number): Promise<StoredTrace[]> {
     // Traces are written in groups; the ones not written yet are part of the answer too.
     await this.runtime?.flushTraces();
     const { perRule, maxAgeMs } = this.retention;
@@ -557,13 +586,16 @@ export class AutomationEngine implements Subsystem {
       rule: id,
       limit: Math.min(limit ?? perRule, perRule),
     });
-    return stored.filter((t) => t.startedAt >= oldest).map((t) => t.body as unknown as Trace);
+    return stored.filter((t) => t.startedAt >= oldest);
   }
 
+  /**
+   * One run's trace, if retention keeps it: exactly the traces the list shows. One the store still
+   * holds until its lazy pruning (see traces) is let go already, and not found here either.
+   */
   async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
-    await this.runtime?.flushTraces();
-    const stored = await this.services.store.getTrace(householdId, traceId);
-    if (!stored || stored.rule !== id) {
+    const kept = (await this.keptTraces(householdId, id)).find((t) => t.id === traceId);
+    if (!kept) {
       // A busy rule's run event names a trace that retention may never have kept: say so, rather
       // than leave "not found" to look like a bad link.
       const { perRule, maxAgeMs } = this.retention;
@@ -573,7 +605,7 @@ export class AutomationEngine implements Subsystem {
         `trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)} not found: each rule keeps only its newest ${perRule} traces, none older than ${Math.round(maxAgeMs / 86_400_000)} days`,
       );
     }
-    return stored.body as unknown as Trace;
+    return kept.body as unknown as Trace;
   }
 
   /** Fires every enabled rule of the household with a webhook trigger for this id. */
@@ -587,14 +619,12 @@ export class AutomationEngine implements Subsystem {
           body !== null && typeof body === 'object' && !Array.isArray(body)
             ? (body as Record<string, unknown>)
             : { body };
-        const started = this.run.fireExternal(householdId, entry.id, {
-          id: trigger.id,
-          type: 'webhook',
-          cause: newId(now, 'trg_'),
-          ts: now,
-          data,
-          description: `webhook ${webhookId}`,
-        });
+        const started = this.run.fireExternal(
+          householdId,
+          entry.id,
+          { id: trigger.id, type: 'webhook', ts: now, data, description: `webhook ${webhookId}` },
+          { payload: summarise(body) },
+        );
         if (started) fired.push(entry.id);
       }
     }
@@ -606,14 +636,17 @@ export class AutomationEngine implements Subsystem {
     const hub = this.services;
     let raw = body;
     let doc: YamlRule | null = null;
+    // A saved rule is judged as it loads; a draft as it would be saved.
+    let legacy: 'refuse' | 'ignore' = 'refuse';
     if (
       typeof body === 'string' &&
       /^[a-z0-9][a-z0-9._-]*$/.test(body.trim()) &&
       this.entry(householdId, body.trim())
     ) {
       raw = this.get(householdId, body.trim()).source;
+      legacy = 'ignore';
     } else ({ raw, doc } = this.readBody(body));
-    const rule = this.validateBody(raw, doc, householdId, { kind: 'draft' });
+    const rule = this.validateBody(raw, doc, householdId, { kind: 'draft' }, legacy);
     // Recorded history ends now: a `to` in the future is replayed up to now, and the answer says so.
     const range = recordedRange(from, requestedTo, hub.clock.now());
     if ('problem' in range) throw badRequest(range.problem);

@@ -23,6 +23,11 @@ export interface Rule {
   listPaths: string[];
   variables: Record<string, Template>;
   origin: RuleOrigin;
+  /**
+   * Fields the rule holds that were ignored when it was loaded (see RuleContext.legacy), each as
+   * `field: what`; empty for a rule without any.
+   */
+  warnings: string[];
   /** The document as written (YAML or JSON), for the API and for editing. */
   source: Record<string, unknown>;
   /** Changes when the rule changes, so a stored timer from an older version is dropped, not run. */
@@ -78,8 +83,8 @@ export type Action =
 /** A value with `{{ expression }}` parts, filled in from the run's variables when the action runs. */
 export type Template =
   | { kind: 'literal'; value: unknown }
-  | { kind: 'expression'; expr: Expr }
-  | { kind: 'text'; parts: Array<string | Expr> }
+  | { kind: 'expression'; expr: Expr; source: string }
+  | { kind: 'text'; parts: Array<string | { expr: Expr; source: string }> }
   | { kind: 'object'; entries: Array<[string, Template]> }
   | { kind: 'array'; items: Template[] };
 

@@ -55,3 +55,33 @@ function addressKey(scheme: string, user: string, text: string, at: number, leng
   const host = /^[^\s/?#]*/.exec(text.slice(at + length))?.[0] ?? '';
   return `${scheme.toLowerCase()}${user}@${host.toLowerCase()}`;
 }
+
+/** Keys whose values are secrets wherever they appear in a payload (compared without `-`, `_` and case). */
+const SECRET_KEY =
+  /(password|passwd|passphrase|secret|token|apikey|authorization|credentials?|privatekey)$|^(pass|pwd|auth)$/;
+/** `password=…`, `access_token: …` and the like in plain text. */
+const SECRET_TEXT =
+  /\b(\w*?(?:password|passwd|passphrase|pwd|secret|token|api[-_]?key|authorization|credentials?))(\s*["']?\s*[=:]\s*["']?)([^\s"'&,;}]+)/gi;
+/** The most characters of a payload an event keeps. */
+export const SUMMARY_LIMIT = 256;
+
+/**
+ * A short, secret-free text of what came in with a trigger (an MQTT payload, a webhook's body),
+ * for the `automation.triggered` event any member of the household may read: values under keys
+ * that name secrets and the passwords of addresses are `***`, and the text is cut at
+ * SUMMARY_LIMIT characters (with `…`). The run itself still sees the whole payload.
+ */
+export function summarise(value: unknown): string {
+  const hide = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return redactText(v).replace(SECRET_TEXT, '$1$2***');
+    if (depth > 8 || v === null || typeof v !== 'object') return v;
+    if (Array.isArray(v)) return v.slice(0, 50).map((item) => hide(item, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(v).slice(0, 50))
+      out[key] = SECRET_KEY.test(key.toLowerCase().replace(/[-_\s]/g, '')) ? '***' : hide(item, depth + 1);
+    return out;
+  };
+  const hidden = hide(value, 0);
+  const text = typeof hidden === 'string' ? hidden : (JSON.stringify(hidden) ?? '');
+  return text.length > SUMMARY_LIMIT ? `${text.slice(0, SUMMARY_LIMIT)}…` : text;
+}

@@ -5,7 +5,7 @@ import { AutomationEngine, type AutomationEngineOptions, type Trace } from '../.
 import type { Clock, VirtualClock } from '../../src/core/clock.ts';
 import type { Command, HubEvent } from '../../src/core/events.ts';
 import { Hub, type HubServices, type Subsystem } from '../../src/core/hub.ts';
-import { createLogger } from '../../src/core/log.ts';
+import { createLogger, type Logger } from '../../src/core/log.ts';
 import { vocabularyActions, vocabularyProperties } from '../../src/model/thing.ts';
 import { tempDir } from '../helpers/hub-process.ts';
 
@@ -93,6 +93,10 @@ export async function startTestHub(options: {
   clock?: Clock;
   demo?: boolean;
   engine?: AutomationEngineOptions;
+  /** Where the hub logs; silent by default. */
+  log?: Logger;
+  /** More of Triad (people, energy…), started before the engine as createTriad orders them. */
+  subsystems?: Subsystem[];
 }): Promise<TestHub> {
   const dataDir = options.dataDir ?? (await tempDir('triad-auto-'));
   const hub = new Hub({
@@ -103,10 +107,11 @@ export async function startTestHub(options: {
     demo: options.demo ?? false,
     clock: options.clock,
     commandTimeoutMs: 60_000,
-    log: createLogger({ level: 'silent' }),
+    log: options.log ?? createLogger({ level: 'silent' }),
   });
   const home = options.demo ? null : new TestHome();
   if (home) hub.use(home);
+  for (const subsystem of options.subsystems ?? []) hub.use(subsystem);
   const engine = new AutomationEngine({ watch: false, ...options.engine });
   hub.use(engine);
   const events: HubEvent[] = [];

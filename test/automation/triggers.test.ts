@@ -199,8 +199,13 @@ describe('automations: MQTT and webhook triggers', () => {
       );
       assert.deepEqual(
         runs.map((tr) => tr.steps[0].detail),
-        // A payload that is not JSON has no `who`: a missing value renders as nothing in text.
-        [' at doorbell/back', 'the postman at doorbell/front', ' at doorbell/back'],
+        // A payload that is not JSON has no `who`: a missing value renders as nothing in text,
+        // and the trace says which.
+        [
+          ' at doorbell/back (no value for {{ trigger.payload_json.who }})',
+          'the postman at doorbell/front',
+          ' at doorbell/back (no value for {{ trigger.payload_json.who }})',
+        ],
       );
       const pressed = await eventually(async () => {
         const traces = await tracesOf(t, 'doorbell-pressed');

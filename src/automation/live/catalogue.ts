@@ -26,13 +26,24 @@ export interface CatalogueContext {
   hasLocation(householdId: string): boolean;
 }
 
-/** Validates a document into a rule for a household, throwing a RuleError naming the field. */
-export function validateRule(raw: unknown, householdId: string, origin: RuleOrigin, ctx: CatalogueContext): Rule {
+/**
+ * Validates a document into a rule for a household, throwing a RuleError naming the field.
+ * `legacy`: `refuse` for a rule being written now (over the API); left out, what older versions
+ * accepted (see RuleContext.legacy) is ignored with a warning, as for rules stored or in files.
+ */
+export function validateRule(
+  raw: unknown,
+  householdId: string,
+  origin: RuleOrigin,
+  ctx: CatalogueContext,
+  legacy: 'refuse' | 'ignore' = 'ignore',
+): Rule {
   return parseRule(raw, {
     householdId,
     origin,
     thing: (id) => ctx.thing(householdId, id),
     hasLocation: ctx.hasLocation(householdId),
+    legacy,
   });
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { principalOf } from '../../api/server.ts';
+import { principalOf, YAML_MEDIA_TYPES } from '../../api/server.ts';
 import { parseTime } from '../../api/things.ts';
 import { badRequest, HubError } from '../../core/errors.ts';
 import type { AutomationEngine } from '../engine.ts';
@@ -26,14 +26,14 @@ function ruleView(engine: AutomationEngine, entry: RuleEntry) {
     origin: entry.origin.kind,
     file: entry.origin.kind === 'file' ? entry.origin.file : null,
     problem: entry.problem ? redactText(describeProblem(entry.problem)) : null,
+    // Fields a stored or file rule holds that were ignored as it loaded (`max` on a single rule).
+    warnings: entry.rule?.warnings ?? [],
     running: entry.rule ? engine.running(entry.householdId, entry.id) : 0,
     // A notify webhook's password is the rule's owner's secret: any member may read rules.
     rule: redactSecrets(entry.source),
   };
 }
 
-/** Media types of YAML text: rules are written in YAML, so they may be sent as it. */
-export const YAML_MEDIA_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'];
 const REPLAY_ROUTE = '/api/automations/replay';
 
 /** The automation API: rules, their traces, replay and webhook triggers. */

@@ -38,9 +38,13 @@ type Marked = { [TRACE_WRITE_STATE]?: WriteState };
 const PRUNE_AFTER_KEEPS = 5;
 const PRUNE_INTERVAL_MS = 30_000;
 
-/** Reads a household's location from its settings: `home: {latitude, longitude}` (or lat/lon). */
+/**
+ * Reads a household's location from its settings: where `PUT /api/household {"latitude",
+ * "longitude"}` keeps it (`presence`, see src/people/zones.ts), or, as earlier versions read it,
+ * `home` or `location` (`{latitude, longitude}` or lat/lon).
+ */
 export function locationFromSettings(settings: Record<string, unknown>): GeoPoint | null {
-  for (const candidate of [settings.home, settings.location]) {
+  for (const candidate of [settings.presence, settings.home, settings.location]) {
     if (!candidate || typeof candidate !== 'object') continue;
     const o = candidate as Record<string, unknown>;
     const latitude = o.latitude ?? o.lat;

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { validate } from '../../model/schema.ts';
 import { resolveAction, THING_ID_PATTERN, type Thing } from '../../model/thing.ts';
-import { ExpressionSyntaxError, parseExpression, stateReferences } from '../expression/index.ts';
+import { type Expr, ExpressionSyntaxError, parseExpression, stateReferences } from '../expression/index.ts';
 import type { Action, Condition, Rule, RuleOrigin, RunMode, Template, Trigger } from '../model.ts';
 import { parseCron } from '../time/cron.ts';
 import { parseDuration, parseTimeOfDay, WEEKDAYS } from '../time/duration.ts';
 import type { SunEvent } from '../time/sun.ts';
 import { fieldName, RuleError } from './errors.ts';
 import { sceneCommands } from './scene.ts';
-import { compileTemplate, templateIsLiteral } from './template.ts';
+import { compileTemplate, templateExpressions, templateIsLiteral } from './template.ts';
 
 /** What validation needs to know about the household a rule belongs to. */
 export interface RuleContext {
@@ -17,12 +17,22 @@ export interface RuleContext {
   /** Whether the household has a location, which sun triggers and conditions need. */
   hasLocation: boolean;
   origin: RuleOrigin;
+  /**
+   * What to do with a field that older versions accepted and this one refuses because it means
+   * nothing (`max` on a `single` or `restart` rule): `refuse` it in a rule being written now (the
+   * API), or `ignore` it in one already stored or in a file, which must still load after an
+   * upgrade; what was ignored is listed in the rule's `warnings`. Default `ignore`: a load path
+   * that forgets to say must never leave a hub without its rules.
+   */
+  legacy?: 'refuse' | 'ignore';
 }
 
 type Path = Array<string | number>;
 type Raw = Record<string, unknown>;
 
 const MODES: RunMode[] = ['single', 'restart', 'queued', 'parallel'];
+/** Runs at once (parallel) or waiting (queued) when a rule does not say. */
+const DEFAULT_MAX = 10;
 const RULE_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 const TRIGGER_TYPES = ['state', 'numeric_state', 'zone', 'time', 'cron', 'sun', 'event', 'mqtt', 'webhook'];
 const CONDITION_TYPES = [
@@ -39,6 +49,69 @@ const CONDITION_TYPES = [
   'trigger',
 ];
 const CONTROL_ACTIONS = ['delay', 'wait_for_trigger', 'choose', 'if', 'repeat', 'notify', 'stop', 'variables', 'scene'];
+/** The fields of `trigger` a run can read (TriggerData). */
+const TRIGGER_FIELDS = [
+  'id',
+  'type',
+  'cause',
+  'ts',
+  'thing',
+  'property',
+  'from',
+  'to',
+  'zone',
+  'event',
+  'topic',
+  'payload',
+  'payload_json',
+  'data',
+  'description',
+];
+
+/** The fields an expression reads of `trigger` by name: `trigger.topic`, `trigger["topic"]`. */
+function triggerFields(expr: Expr): string[] {
+  const found: string[] = [];
+  const visit = (e: Expr): void => {
+    switch (e.kind) {
+      case 'member':
+        if (e.object.kind === 'name' && e.object.name === 'trigger') found.push(e.name);
+        visit(e.object);
+        return;
+      case 'index':
+        if (
+          e.object.kind === 'name' &&
+          e.object.name === 'trigger' &&
+          e.index.kind === 'literal' &&
+          typeof e.index.value === 'string'
+        )
+          found.push(e.index.value);
+        visit(e.object);
+        visit(e.index);
+        return;
+      case 'call':
+        e.args.forEach(visit);
+        return;
+      case 'list':
+        e.items.forEach(visit);
+        return;
+      case 'unary':
+        visit(e.operand);
+        return;
+      case 'binary':
+        visit(e.left);
+        visit(e.right);
+        return;
+      default:
+        return;
+    }
+  };
+  visit(expr);
+  return found;
+}
+
+/** What a sun trigger or condition without the household's location says: what to do about it. */
+const NO_LOCATION =
+  'needs the household\'s location, to know when the sun rises and sets there: set it with PUT /api/household {"latitude": …, "longitude": …}';
 /** Most nested action lists and conditions in one rule: a bound on work, far above real rules. */
 const MAX_NESTING = 16;
 
@@ -53,6 +126,7 @@ export function parseRule(raw: unknown, ctx: RuleContext): Rule {
 class RuleParser {
   private readonly lists: Action[][] = [];
   private readonly listPaths: string[] = [];
+  private readonly warnings: string[] = [];
 
   constructor(private readonly ctx: RuleContext) {}
 
@@ -96,7 +170,15 @@ class RuleParser {
     const mode = doc.mode ?? 'single';
     if (typeof mode !== 'string' || !MODES.includes(mode as RunMode))
       this.fail(['mode'], `must be one of ${MODES.join(', ')}`);
-    const max = doc.max ?? 10;
+    let max = doc.max ?? DEFAULT_MAX;
+    if (doc.max !== undefined && (mode === 'single' || mode === 'restart')) {
+      // Only queued and parallel rules count runs: a `max` elsewhere was accepted and ignored
+      // before, so a rule stored or written with it still loads, with a warning.
+      const problem = `only applies to mode queued and parallel, and this rule's mode is ${mode}${doc.mode === undefined ? ' (the default)' : ''}`;
+      if (this.ctx.legacy === 'refuse') this.fail(['max'], `${problem}: remove max, or change the mode`);
+      this.warnings.push(`max: ignored: ${problem}`);
+      max = DEFAULT_MAX;
+    }
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1000)
       this.fail(['max'], 'must be a whole number from 1 to 1000');
 
@@ -129,6 +211,7 @@ class RuleParser {
       listPaths: this.listPaths,
       variables,
       origin: this.ctx.origin,
+      warnings: this.warnings,
       source,
       version: createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16),
     };
@@ -320,8 +403,7 @@ class RuleParser {
         this.known(doc, path, [...base, 'event', 'offset']);
         if (doc.event !== 'sunrise' && doc.event !== 'sunset')
           this.fail([...path, 'event'], 'must be sunrise or sunset');
-        if (!this.ctx.hasLocation)
-          this.fail([...path, 'event'], "needs the household's location (household settings home.latitude/longitude)");
+        if (!this.ctx.hasLocation) this.fail([...path, 'event'], NO_LOCATION);
         return { id, type, event: doc.event, offsetMs: this.offset(doc.offset, [...path, 'offset']) };
       }
       case 'event': {
@@ -438,11 +520,7 @@ class RuleParser {
       }
       case 'sun': {
         this.known(doc, path, ['condition', 'after', 'before', 'after_offset', 'before_offset']);
-        if (!this.ctx.hasLocation)
-          this.fail(
-            [...path, 'condition'],
-            "needs the household's location (household settings home.latitude/longitude)",
-          );
+        if (!this.ctx.hasLocation) this.fail([...path, 'condition'], NO_LOCATION);
         const edge = (key: 'after' | 'before') => {
           if (doc[key] === undefined) return undefined;
           if (doc[key] !== 'sunrise' && doc[key] !== 'sunset') this.fail([...path, key], 'must be sunrise or sunset');
@@ -502,12 +580,43 @@ class RuleParser {
   }
 
   template(value: unknown, path: Path): Template {
+    let template: Template;
     try {
-      const template = compileTemplate(value);
-      return template;
+      template = compileTemplate(value);
     } catch (error) {
       if (error instanceof ExpressionSyntaxError) this.fail(path, error.message);
       throw error;
+    }
+    for (const part of templateExpressions(template, path)) this.checkTemplateReads(part.expr, part.source, part.path);
+    return template;
+  }
+
+  /**
+   * What a `{{ … }}` reads that can be known not to exist when the rule is saved: a thing or a
+   * property named in `state("…", "…")`, a field no trigger brings (`trigger.paylod`). It would
+   * render as nothing at every run, without a word: refused in a rule written now; in one stored
+   * or in a file (see RuleContext.legacy) a warning, as such a rule ran before this check.
+   */
+  checkTemplateReads(expr: Expr, source: string, path: Path): void {
+    const problems: string[] = [];
+    for (const ref of stateReferences(expr)) {
+      const thing = this.ctx.thing(ref.thing);
+      if (!thing) problems.push(`state(): unknown thing ${JSON.stringify(ref.thing)}`);
+      else if (!Object.hasOwn(thing.properties, ref.property)) {
+        const known = Object.keys(thing.properties).join(', ') || 'none';
+        problems.push(
+          `state(): unknown property ${JSON.stringify(ref.property)} on ${ref.thing} (properties: ${known})`,
+        );
+      }
+    }
+    for (const field of triggerFields(expr)) {
+      if (!TRIGGER_FIELDS.includes(field))
+        problems.push(`trigger has no field ${JSON.stringify(field)} (fields: ${TRIGGER_FIELDS.join(', ')})`);
+    }
+    const shown = source.length > 80 ? `${source.slice(0, 80)}…` : source;
+    for (const problem of problems) {
+      if (this.ctx.legacy === 'refuse') this.fail(path, `${problem}, in {{ ${shown} }}`);
+      this.warnings.push(`${fieldName(path)}: ${problem}, in {{ ${shown} }}; it renders as nothing`);
     }
   }
 

@@ -1,4 +1,4 @@
-import { type ExpressionScope, evaluate, parseExpression } from '../expression/index.ts';
+import { type Expr, type ExpressionScope, evaluate, parseExpression } from '../expression/index.ts';
 import type { Template } from '../model.ts';
 
 const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
@@ -13,12 +13,13 @@ export function compileTemplate(value: unknown, depth = 0): Template {
   if (typeof value === 'string') {
     if (!value.includes('{{')) return { kind: 'literal', value };
     const whole = /^\s*\{\{([\s\S]*?)\}\}\s*$/.exec(value);
-    if (whole && !whole[1].includes('{{')) return { kind: 'expression', expr: parseExpression(whole[1]) };
-    const parts: Array<string | ReturnType<typeof parseExpression>> = [];
+    if (whole && !whole[1].includes('{{'))
+      return { kind: 'expression', expr: parseExpression(whole[1]), source: whole[1].trim() };
+    const parts: Array<string | { expr: Expr; source: string }> = [];
     let last = 0;
     for (const match of value.matchAll(PLACEHOLDER)) {
       if (match.index > last) parts.push(value.slice(last, match.index));
-      parts.push(parseExpression(match[1]));
+      parts.push({ expr: parseExpression(match[1]), source: match[1].trim() });
       last = match.index + match[0].length;
     }
     if (last < value.length) parts.push(value.slice(last));
@@ -39,28 +40,55 @@ export function templateIsLiteral(template: Template): boolean {
   return template.kind === 'literal';
 }
 
-/** Fills a template in from the run's variables and the household's state. */
-export function renderTemplate(template: Template, scope: ExpressionScope): unknown {
+/** Every `{{ … }}` of a template, with the field it is in (`data.brightness`), for checks at save. */
+export function templateExpressions(
+  template: Template,
+  path: Array<string | number>,
+): Array<{ expr: Expr; source: string; path: Array<string | number> }> {
+  switch (template.kind) {
+    case 'literal':
+      return [];
+    case 'expression':
+      return [{ expr: template.expr, source: template.source, path }];
+    case 'text':
+      return template.parts.flatMap((part) => (typeof part === 'string' ? [] : [{ ...part, path }]));
+    case 'array':
+      return template.items.flatMap((item, i) => templateExpressions(item, [...path, i]));
+    case 'object':
+      return template.entries.flatMap(([key, item]) => templateExpressions(item, [...path, key]));
+  }
+}
+
+/**
+ * Fills a template in from the run's variables and the household's state. A `{{ … }}` with no
+ * value (a thing's property not reported yet, a field the trigger did not bring) renders as null,
+ * or as nothing in text; its source is added to `missing`, when given, so the run's trace can
+ * say so rather than send or show an empty value without a word.
+ */
+export function renderTemplate(template: Template, scope: ExpressionScope, missing?: string[]): unknown {
   switch (template.kind) {
     case 'literal':
       return template.value;
-    case 'expression':
-      return evaluate(template.expr, scope);
+    case 'expression': {
+      const value = evaluate(template.expr, scope);
+      if ((value === null || value === undefined) && missing) missing.push(template.source);
+      return value;
+    }
     case 'text':
       return template.parts
         .map((part) => {
           if (typeof part === 'string') return part;
-          const value = evaluate(part, scope);
-          return value === null || value === undefined
-            ? ''
-            : typeof value === 'object'
-              ? JSON.stringify(value)
-              : String(value);
+          const value = evaluate(part.expr, scope);
+          if (value === null || value === undefined) {
+            missing?.push(part.source);
+            return '';
+          }
+          return typeof value === 'object' ? JSON.stringify(value) : String(value);
         })
         .join('');
     case 'array':
-      return template.items.map((item) => renderTemplate(item, scope));
+      return template.items.map((item) => renderTemplate(item, scope, missing));
     case 'object':
-      return Object.fromEntries(template.entries.map(([k, t]) => [k, renderTemplate(t, scope)]));
+      return Object.fromEntries(template.entries.map(([k, t]) => [k, renderTemplate(t, scope, missing)]));
   }
 }

@@ -184,6 +184,7 @@ export class AutomationRuntime {
     const dropped = state.queue;
     state.queue = [];
     for (const queued of dropped) {
+      leftQueue(queued.trace, this.world.clock.now());
       queued.trace.error = 'the rule was changed or removed before its turn (mode: queued)';
       this.end(queued.trace, 'cancelled');
       if (queued.timerId) await this.forgetQueued(queued);
@@ -254,7 +255,10 @@ export class AutomationRuntime {
       cancel = clock.setTimeout(() => {
         // Arm the next occurrence first, so a run that throws cannot stop the schedule.
         armFrom(due);
-        this.fire(state, scheduledData(trigger, due, this.newId(due, 'trg_')));
+        if (this.stopped || !state.rule.enabled) return;
+        const data = scheduledData(trigger, due, '');
+        data.cause = this.announce(state.rule, data, {});
+        this.fire(state, data);
       }, due - clock.now());
     };
     armFrom(clock.now());
@@ -315,12 +319,41 @@ export class AutomationRuntime {
     }
   }
 
-  /** Fires a rule from outside (MQTT message, webhook call). */
-  fireExternal(householdId: string, ruleId: string, data: TriggerData): boolean {
+  /**
+   * Fires a rule from outside (MQTT message, webhook call). The trigger is announced first (see
+   * announce) with `details`, a summary of what came in; its event is the run's cause.
+   */
+  fireExternal(
+    householdId: string,
+    ruleId: string,
+    data: Omit<TriggerData, 'cause'>,
+    details: Record<string, unknown> = {},
+  ): boolean {
     const state = this.rules.get(householdId)?.get(ruleId);
-    if (!state?.rule.enabled) return false;
-    this.fire(state, data);
+    if (!state?.rule.enabled || this.stopped) return false;
+    this.fire(state, { ...data, cause: this.announce(state.rule, data, details) });
     return true;
+  }
+
+  /**
+   * Records a trigger that no hub event stands behind (a webhook call, an MQTT message, a time,
+   * cron or sun trigger) as an `automation.triggered` event, and returns its id: the run's cause,
+   * so a trace leads back to an event in `GET /api/events` as a state trigger's leads to its state
+   * change. `details` must already be bounded and free of secrets. A dry run publishes nothing,
+   * so its cause is an id of its own.
+   */
+  private announce(rule: Rule, data: Omit<TriggerData, 'cause'>, details: Record<string, unknown>): string {
+    if (this.options.dryRun) return this.newId(data.ts, 'trg_');
+    const id = this.newId(data.ts, 'evt_');
+    this.world.publish({
+      type: 'automation.triggered',
+      id,
+      householdId: rule.householdId,
+      ts: data.ts,
+      cause: null,
+      data: { rule: rule.id, trigger: data.id, kind: data.type, description: data.description, ...details },
+    });
+    return id;
   }
 
   // ---------------------------------------------------------------- for:
@@ -470,6 +503,7 @@ export class AutomationRuntime {
    */
   private start(state: RuleState, data: TriggerData, trace: Trace, queued: QueuedTrigger | null = null): void {
     const { rule } = state;
+    if (queued) leftQueue(trace, this.world.clock.now());
     const variables: Record<string, unknown> = { trigger: data };
     const scope = this.scope(rule.householdId, variables);
     for (const [name, template] of Object.entries(rule.variables)) variables[name] = renderTemplate(template, scope);
@@ -680,14 +714,18 @@ export class AutomationRuntime {
     switch (action.type) {
       case 'thing':
       case 'scene': {
+        // Only an input with `{{ }}` parts can lack a value: a literal one allocates nothing here.
+        const missing: string[] | undefined =
+          action.type === 'thing' && action.input !== null && action.input.kind !== 'literal' ? [] : undefined;
         const orders =
           action.type === 'thing'
             ? action.things.map((thing) => ({
                 thing,
                 action: action.action,
-                input: action.input ? renderTemplate(action.input, scope) : {},
+                input: action.input ? renderTemplate(action.input, scope, missing) : {},
               }))
             : action.entries;
+        if (missing?.length) step.detail = withMissing(undefined, missing);
         step.commands = [];
         const failures: string[] = [];
         for (let i = 0; i < orders.length; i++) {
@@ -745,8 +783,9 @@ export class AutomationRuntime {
         return 'next';
       }
       case 'notify': {
-        const message = String(renderTemplate(action.message, scope) ?? '');
-        const title = action.title ? String(renderTemplate(action.title, scope) ?? '') : null;
+        const missing: string[] = [];
+        const message = String(renderTemplate(action.message, scope, missing) ?? '');
+        const title = action.title ? String(renderTemplate(action.title, scope, missing) ?? '') : null;
         const now = clock.now();
         const data = { rule: run.rule.id, trace: run.trace.id, title, message };
         this.world.publish({
@@ -758,20 +797,24 @@ export class AutomationRuntime {
           data,
         });
         const webhook = action.webhook ?? this.options.notifyWebhook ?? null;
+        // The trace shows the message as sent, and which of its values were missing.
+        const detail = withMissing(message, missing) ?? message;
         if (webhook)
-          return this.notifyWebhook(run, step, webhook, { ...data, ts: new Date(now).toISOString() }, message);
-        done(step, clock, 'ok', message);
+          return this.notifyWebhook(run, step, webhook, { ...data, ts: new Date(now).toISOString() }, detail);
+        done(step, clock, 'ok', detail);
         return 'next';
       }
       case 'stop':
         done(step, clock, 'stopped', action.reason);
         if (action.error) run.trace.error = action.reason || 'stopped with an error';
         return action.error ? 'error' : 'stopped';
-      case 'variables':
+      case 'variables': {
+        const missing: string[] = [];
         for (const [name, template] of Object.entries(action.variables))
-          run.state.variables[name] = renderTemplate(template, scope);
-        done(step, clock, 'ok');
+          run.state.variables[name] = renderTemplate(template, scope, missing);
+        done(step, clock, 'ok', missing.length ? withMissing(undefined, missing) : undefined);
         return 'next';
+      }
     }
   }
 
@@ -1039,6 +1082,8 @@ export class AutomationRuntime {
     for (const { state, timer } of queued) {
       const { data, traceId } = timer.payload as { data: TriggerData; traceId?: string };
       const trace = this.newTrace(state.rule, data, traceId);
+      // Until its turn, a queued trace's start is when it was queued (its row's `due`, see enqueue).
+      trace.startedAt = timer.due;
       if (options.holdQueued || state.running.size > 0 || state.queue.length > 0)
         this.enqueue(state, data, trace, timer);
       else this.start(state, data, trace, { data, trace, timerId: timer.id, saved: undefined });
@@ -1218,6 +1263,30 @@ export class AutomationRuntime {
     await this.world.traces.flush?.();
     this.waiters.clear();
   }
+}
+
+/**
+ * A queued trigger's turn came (or it was dropped before it): the trace's `startedAt`, the time it
+ * was queued until now, becomes `queuedAt`, and it starts now.
+ */
+function leftQueue(trace: Trace, now: number): void {
+  trace.queuedAt ??= trace.startedAt;
+  trace.startedAt = now;
+}
+
+/**
+ * A step's detail with the `{{ … }}` that had no value when it ran (rendered as nothing), so a
+ * trace explains an empty message or an input left out instead of showing it without a word.
+ */
+function withMissing(detail: string | undefined, missing: string[]): string | undefined {
+  if (missing.length === 0) return detail;
+  const shown = [...new Set(missing)].slice(0, 5).map((source) => {
+    const text = source.length > 80 ? `${source.slice(0, 80)}…` : source;
+    return `{{ ${text} }}`;
+  });
+  const more = new Set(missing).size > 5 ? ' and more' : '';
+  const note = `no value for ${shown.join(', ')}${more}`;
+  return detail === undefined ? note : `${detail} (${note})`;
 }
 
 /** Ends a trace step with its status and, when there is one, what it did. */

@@ -44,7 +44,14 @@ export interface Trace {
   rule: string;
   ruleVersion: string;
   status: TraceStatus;
+  /**
+   * When the run started. For a trigger that waited its turn in a queued rule's queue, that is
+   * when its turn came (`queuedAt` is when it came in); for one dropped before its turn (the rule
+   * changed), when it was dropped.
+   */
   startedAt: number;
+  /** When the trigger came in and was queued (mode: queued); only on runs that waited their turn. */
+  queuedAt?: number;
   finishedAt: number | null;
   trigger: TriggerData;
   conditions: ConditionResult[];
