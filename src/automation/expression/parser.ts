@@ -222,46 +222,43 @@ export function parseExpression(source: string): Expr {
   return new Parser(tokenize(source)).parse();
 }
 
+/** Calls `visit` with every node of the expression, the expression itself first. */
+export function forEachNode(expr: Expr, visit: (e: Expr) => void): void {
+  visit(expr);
+  switch (expr.kind) {
+    case 'call':
+      for (const arg of expr.args) forEachNode(arg, visit);
+      return;
+    case 'list':
+      for (const item of expr.items) forEachNode(item, visit);
+      return;
+    case 'member':
+      forEachNode(expr.object, visit);
+      return;
+    case 'index':
+      forEachNode(expr.object, visit);
+      forEachNode(expr.index, visit);
+      return;
+    case 'unary':
+      forEachNode(expr.operand, visit);
+      return;
+    case 'binary':
+      forEachNode(expr.left, visit);
+      forEachNode(expr.right, visit);
+      return;
+    default:
+      return;
+  }
+}
+
 /** Every `state('thing', 'property')` call with literal arguments, so a rule can check them up front. */
 export function stateReferences(expr: Expr): Array<{ thing: string; property: string }> {
   const found: Array<{ thing: string; property: string }> = [];
-  const visit = (e: Expr): void => {
-    switch (e.kind) {
-      case 'call': {
-        const [a, b] = e.args;
-        if (
-          e.fn === 'state' &&
-          a?.kind === 'literal' &&
-          b?.kind === 'literal' &&
-          typeof a.value === 'string' &&
-          typeof b.value === 'string'
-        ) {
-          found.push({ thing: a.value, property: b.value });
-        }
-        e.args.forEach(visit);
-        return;
-      }
-      case 'list':
-        e.items.forEach(visit);
-        return;
-      case 'member':
-        visit(e.object);
-        return;
-      case 'index':
-        visit(e.object);
-        visit(e.index);
-        return;
-      case 'unary':
-        visit(e.operand);
-        return;
-      case 'binary':
-        visit(e.left);
-        visit(e.right);
-        return;
-      default:
-        return;
-    }
-  };
-  visit(expr);
+  forEachNode(expr, (e) => {
+    if (e.kind !== 'call' || e.fn !== 'state') return;
+    const [a, b] = e.args;
+    if (a?.kind === 'literal' && b?.kind === 'literal' && typeof a.value === 'string' && typeof b.value === 'string')
+      found.push({ thing: a.value, property: b.value });
+  });
   return found;
 }

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { validate } from '../../model/schema.ts';
 import { resolveAction, THING_ID_PATTERN, type Thing } from '../../model/thing.ts';
-import { type Expr, ExpressionSyntaxError, parseExpression, stateReferences } from '../expression/index.ts';
+import {
+  type Expr,
+  ExpressionSyntaxError,
+  forEachNode,
+  parseExpression,
+  stateReferences,
+} from '../expression/index.ts';
 import type { Action, Condition, Rule, RuleOrigin, RunMode, Template, Trigger } from '../model.ts';
 import { parseCron } from '../time/cron.ts';
 import { parseDuration, parseTimeOfDay, WEEKDAYS } from '../time/duration.ts';
@@ -71,41 +77,17 @@ const TRIGGER_FIELDS = [
 /** The fields an expression reads of `trigger` by name: `trigger.topic`, `trigger["topic"]`. */
 function triggerFields(expr: Expr): string[] {
   const found: string[] = [];
-  const visit = (e: Expr): void => {
-    switch (e.kind) {
-      case 'member':
-        if (e.object.kind === 'name' && e.object.name === 'trigger') found.push(e.name);
-        visit(e.object);
-        return;
-      case 'index':
-        if (
-          e.object.kind === 'name' &&
-          e.object.name === 'trigger' &&
-          e.index.kind === 'literal' &&
-          typeof e.index.value === 'string'
-        )
-          found.push(e.index.value);
-        visit(e.object);
-        visit(e.index);
-        return;
-      case 'call':
-        e.args.forEach(visit);
-        return;
-      case 'list':
-        e.items.forEach(visit);
-        return;
-      case 'unary':
-        visit(e.operand);
-        return;
-      case 'binary':
-        visit(e.left);
-        visit(e.right);
-        return;
-      default:
-        return;
-    }
-  };
-  visit(expr);
+  forEachNode(expr, (e) => {
+    if (e.kind === 'member' && e.object.kind === 'name' && e.object.name === 'trigger') found.push(e.name);
+    if (
+      e.kind === 'index' &&
+      e.object.kind === 'name' &&
+      e.object.name === 'trigger' &&
+      e.index.kind === 'literal' &&
+      typeof e.index.value === 'string'
+    )
+      found.push(e.index.value);
+  });
   return found;
 }
 
