@@ -4,6 +4,7 @@ import type { Adapter, AdapterContext } from '../src/adapters/adapter.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { Command, HubEvent } from '../src/core/events.ts';
 import { Hub } from '../src/core/hub.ts';
+import { newId } from '../src/core/ids.ts';
 import { createLogger } from '../src/core/log.ts';
 import { EnergyService, PLUG_MATCH_MS } from '../src/energy/index.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
@@ -324,5 +325,41 @@ describe('energy', () => {
     const sessions = (await api('/api/energy/sessions')) as unknown as Array<{ vehicle: string | null; start: string }>;
     const latest = sessions.reduce((a, b) => (Date.parse(a.start) > Date.parse(b.start) ? a : b));
     assert.equal(latest.vehicle, null, JSON.stringify(latest));
+  });
+
+  it('lists the newest 500 sessions, oldest first, once there are more', async () => {
+    await hub.history.flush();
+    const listed = (await api('/api/energy/sessions')) as unknown as Array<{ start: string; open: boolean }>;
+    const recent = listed.filter((s) => !s.open).map((s) => s.start);
+    assert.ok(recent.length > 0);
+    // Two years of daily sessions before the ones this suite recorded.
+    const householdId = hub.householdId;
+    const old: HubEvent[] = [];
+    for (let day = 1; day <= 730; day++) {
+      const start = START - day * 86_400_000;
+      old.push({
+        type: 'energy.session',
+        id: newId(start, 'evt_'),
+        householdId,
+        ts: start + 3_600_000,
+        cause: null,
+        thing: 'wallbox',
+        data: {
+          charger: 'wallbox',
+          start: new Date(start).toISOString(),
+          end: new Date(start + 3_600_000).toISOString(),
+        },
+      } as unknown as HubEvent);
+    }
+    await hub.store.appendEvents(old);
+    const now = (await api('/api/energy/sessions')) as unknown as Array<{ start: string; open: boolean }>;
+    const closed = now.filter((s) => !s.open).map((s) => s.start);
+    assert.equal(closed.length, 500);
+    assert.deepEqual(closed.slice(-recent.length), recent, 'the sessions recorded last are still listed, last');
+    assert.deepEqual(
+      closed,
+      [...closed].sort((a, b) => Date.parse(a) - Date.parse(b)),
+      'oldest first',
+    );
   });
 });

@@ -176,6 +176,42 @@ function bucketSuite(backend: StoreBackend): void {
       );
     });
 
+    it('orders values that share a millisecond by id, at the edges of buckets too', async () => {
+      const p = 'climate.mode';
+      // [id, ms, value], written out of order. 0–99 is bucket 0, 100–199 bucket 1, 200–299 bucket 2.
+      const rows: Array<[string, number, unknown]> = [
+        ['b', 99, 'heat'],
+        ['a', 99, 'off'],
+        ['c', 99, null],
+        ['e', 100, 'off'],
+        ['d', 100, undefined],
+        ['f', 100, 'cool'],
+        ['g', 150, 'cool'],
+        ['h', 299, 'cool'],
+      ];
+      const prefix = unique('tie');
+      await store.appendHistory(
+        rows.map(([id, at, value]) => ({
+          ...reading(household, at, value, p),
+          id: `${prefix}-${id}`,
+          from: undefined,
+        })),
+      );
+      const answer = await ask(0, 299, 3, p);
+      assert.equal(answer.kind, 'value');
+      assert.deepEqual(answer.last, { ts: T0 + 299, value: 'cool' });
+      assert.deepEqual(
+        (answer.buckets as ValueBucket[]).map((b) => ({ ...b, ts: b.ts - T0 })),
+        [
+          // off → heat → null: two changes.
+          { ts: 0, count: 3, first: 'off', last: null, changes: 2 },
+          // JSON null → no value (SQL NULL) → off → cool → cool: three changes, the first across the edge.
+          { ts: 100, count: 4, first: null, last: 'cool', changes: 3 },
+          { ts: 200, count: 1, first: 'cool', last: 'cool', changes: 0 },
+        ],
+      );
+    });
+
     it('sees only its household, thing and property', async () => {
       await store.appendHistory([
         reading(household, 0, 1),

@@ -265,6 +265,27 @@ function storeSuite(backend: StoreBackend): void {
         [500, 1000],
       );
       assert.deepEqual(await store.listEvents({ householdId: unique('hh') }), []);
+      // The newest instead: the last ones, newest first, filters and all.
+      const lastTwo = await store.listEvents({ householdId: household, limit: 2, newest: true });
+      assert.deepEqual(
+        lastTwo.map((e) => e.ts - T0),
+        [4500, 4000],
+      );
+      const lastOfCar = await store.listEvents({
+        householdId: household,
+        thing: 'car',
+        types: ['state'],
+        limit: 3,
+        newest: true,
+      });
+      assert.deepEqual(
+        lastOfCar.map((e) => e.ts - T0),
+        [4000, 3000, 2000],
+      );
+      await assert.rejects(
+        store.listEvents({ householdId: household, newest: true, after: { ts: T0, id: 'x' } }),
+        /after or newest/,
+      );
 
       // Paged by a cursor, two at a time, with two more in one millisecond to split a page inside
       // it: every event once, in order.

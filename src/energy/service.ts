@@ -424,7 +424,11 @@ export class EnergyService implements Subsystem {
     const running = this.require();
     // A session that ended a moment ago is in the event log's buffer still.
     await running.hub.history.flush();
-    const past = await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500 });
+    // The newest 500 when there are more (a household that charges daily has after a year and a
+    // half), listed oldest first as always.
+    const past = (
+      await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500, newest: true })
+    ).reverse();
     const open = running.sessions.list().map((s) => ({ ...sessionView(s), open: true }));
     // Ended, and waiting a moment for the charger's final meter reading before they are recorded:
     // after the recorded ones, which come oldest first.

@@ -36,6 +36,8 @@ export interface ColumnTypes {
   json: string;
   /** Epoch milliseconds: INTEGER in SQLite (64-bit), BIGINT in PostgreSQL. */
   time: string;
+  /** Which database the statements are for, where one needs an index the other does not (see migration 7). */
+  database: 'sqlite' | 'postgres';
 }
 
 export interface Migration {
@@ -216,6 +218,25 @@ export const migrations: Migration[] = [
         PRIMARY KEY (household_id, id)
       )`,
     ],
+  },
+  {
+    version: 7,
+    name: 'history by property in (ts, id) order, for PostgreSQL',
+    // Every read of one property's history is ordered by (ts, id): a page, the last value before a
+    // time, a range's last value. Without `id` in the index PostgreSQL sorts every row of the range
+    // to find the first ten thousand, or the one last (0.5 s for a week of a 1 Hz meter) unless its
+    // statistics are fresh enough for an incremental sort; with it the index hands rows over in
+    // that order. The new index replaces history_by_property (its prefix, so it serves every query
+    // that one did) under the same name, so history keeps three indexes to write. SQLite needs
+    // none of this (it sorts only the rows that share a ts) and keeps its index as it is.
+    statements: ({ database }) =>
+      database === 'postgres'
+        ? [
+            'CREATE INDEX history_by_property_ts_id ON history (household_id, thing, property, ts, id)',
+            'DROP INDEX history_by_property',
+            'ALTER INDEX history_by_property_ts_id RENAME TO history_by_property',
+          ]
+        : [],
   },
 ];
 
@@ -905,7 +926,9 @@ export function eventQuerySql(dialect: Dialect, query: EventQuery): BuiltQuery |
     ? ` WHERE ts > ${params.bind(after.ts)} OR (ts = ${params.bind(after.ts)} AND id > ${params.bind(after.id)})`
     : '';
   const limit = params.bind(clampLimit(query.limit, EVENT_LIMIT));
-  const sql = `SELECT * FROM (${branches.join(' UNION ALL ')}) AS merged${past} ORDER BY ts, id LIMIT ${limit}`;
+  if (after && query.newest) throw new Error('an event query takes after or newest, not both');
+  const order = query.newest ? 'ts DESC, id DESC' : 'ts, id';
+  const sql = `SELECT * FROM (${branches.join(' UNION ALL ')}) AS merged${past} ORDER BY ${order} LIMIT ${limit}`;
   return { sql, params: params.values };
 }
 

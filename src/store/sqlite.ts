@@ -155,7 +155,7 @@ export interface SqliteStoreOptions {
  */
 const READ_IN_THREAD_FROM = 10_000;
 
-const COLUMN_TYPES: ColumnTypes = { json: 'TEXT', time: 'INTEGER' };
+const COLUMN_TYPES: ColumnTypes = { json: 'TEXT', time: 'INTEGER', database: 'sqlite' };
 
 const DIALECT: Dialect = {
   placeholder: () => '?',

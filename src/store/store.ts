@@ -117,6 +117,11 @@ export interface EventQuery {
   limit?: number;
   /** Only what comes after this one in the stream's order (time, then id): the next page. */
   after?: { ts: number; id: string };
+  /**
+   * The newest `limit` events instead of the oldest, newest first (a car's latest trips, however
+   * many it has made). Not with `after`.
+   */
+  newest?: boolean;
 }
 
 export interface Household {

@@ -25,6 +25,19 @@ const listQuery = {
   properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } },
 } as const;
 
+/** Trips' `limit` counts recorded trips: the one under way is listed in addition. */
+const tripsQuery = {
+  type: 'object',
+  properties: {
+    limit: {
+      ...listQuery.properties.limit,
+      description:
+        'How many recorded trips (50 by default). The trip the car is on, if any, comes first in addition ' +
+        '(`underWay: true`, `id` and `end` null), so the list may hold one more.',
+    },
+  },
+} as const;
+
 /** `/api/vehicles…` (bearer token) and the VISS server at `/viss/{id}` (token on the upgrade or per request). */
 export function vehicleRoutes(service: VehicleService): RouteModule {
   return async (app: FastifyInstance, ctx: ApiContext) => {
@@ -99,7 +112,7 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
             'Trips, newest first: start, end, distance, energy used, route; the one under way first, with end null',
           tags: ['vehicles'],
           params: idParam,
-          querystring: listQuery,
+          querystring: tripsQuery,
         },
       },
       async (request) => {

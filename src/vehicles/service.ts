@@ -142,11 +142,13 @@ export class VehicleService implements Subsystem {
   /**
    * Newest first; the one the car is on (if any) comes first, with `end: null` and
    * `underWay: true`: a trip is recorded only once the car has stood still for the stop grace.
+   * `limit` counts recorded trips only, and the one under way comes in addition: a page of the last
+   * five is the same five trips whether the car is out or parked.
    */
   async trips(householdId: string, id: string, limit = 50) {
     const recorded = await this.records(householdId, id, TRIP_EVENT, limit);
     const current = this.require().trips.underWay(householdId, id);
-    return current && limit > 0 ? [{ id: null, ...current }, ...recorded].slice(0, limit) : recorded;
+    return current ? [{ id: null, ...current }, ...recorded] : recorded;
   }
 
   async chargingSessions(householdId: string, id: string, limit = 50) {
@@ -181,11 +183,8 @@ export class VehicleService implements Subsystem {
     this.vehicle(householdId, id);
     // Read-your-writes: a trip that just ended is in the history writer's buffer until its next batch.
     await hub.history.flush();
-    const events = await hub.store.listEvents({ householdId, types: [type], thing: id, limit: 10_000 });
-    return events
-      .sort((a, b) => b.ts - a.ts)
-      .slice(0, limit)
-      .map((event) => ({ id: event.id, ...('data' in event ? event.data : {}) }));
+    const events = await hub.store.listEvents({ householdId, types: [type], thing: id, limit, newest: true });
+    return events.map((event) => ({ id: event.id, ...('data' in event ? event.data : {}) }));
   }
 
   private vehicle(householdId: string, id: string): Twin {
