@@ -8,7 +8,7 @@ import {
   parseExpression,
   stateReferences,
 } from '../expression/index.ts';
-import type { Action, Condition, Rule, RuleOrigin, RunMode, Template, Trigger } from '../model.ts';
+import type { Action, Condition, Rule, RuleOrigin, RunMode, Template, Trigger, TriggerData } from '../model.ts';
 import { parseCron } from '../time/cron.ts';
 import { parseDuration, parseTimeOfDay, WEEKDAYS } from '../time/duration.ts';
 import type { SunEvent } from '../time/sun.ts';
@@ -55,24 +55,28 @@ const CONDITION_TYPES = [
   'trigger',
 ];
 const CONTROL_ACTIONS = ['delay', 'wait_for_trigger', 'choose', 'if', 'repeat', 'notify', 'stop', 'variables', 'scene'];
-/** The fields of `trigger` a run can read (TriggerData). */
-const TRIGGER_FIELDS = [
-  'id',
-  'type',
-  'cause',
-  'ts',
-  'thing',
-  'property',
-  'from',
-  'to',
-  'zone',
-  'event',
-  'topic',
-  'payload',
-  'payload_json',
-  'data',
-  'description',
-];
+/**
+ * The fields of `trigger` a run can read: every field of TriggerData, each named once (a field
+ * added there and not here does not compile).
+ */
+const TRIGGER_FIELD_SET: { [K in keyof Required<TriggerData>]: true } = {
+  id: true,
+  type: true,
+  cause: true,
+  ts: true,
+  thing: true,
+  property: true,
+  from: true,
+  to: true,
+  zone: true,
+  event: true,
+  topic: true,
+  payload: true,
+  payload_json: true,
+  data: true,
+  description: true,
+};
+const TRIGGER_FIELDS = Object.keys(TRIGGER_FIELD_SET);
 
 /** The fields an expression reads of `trigger` by name: `trigger.topic`, `trigger["topic"]`. */
 function triggerFields(expr: Expr): string[] {
