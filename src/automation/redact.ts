@@ -73,7 +73,13 @@ export const SUMMARY_LIMIT = 256;
  */
 export function summarise(value: unknown): string {
   const hide = (v: unknown, depth: number): unknown => {
-    if (typeof v === 'string') return redactText(v).replace(SECRET_TEXT, '$1$2***');
+    // A long text is cut first (well past what is kept, so no cut secret shows), so a megabyte
+    // payload costs the hub no more than a short one.
+    if (typeof v === 'string')
+      return redactText(v.length > 4 * SUMMARY_LIMIT ? v.slice(0, 4 * SUMMARY_LIMIT) : v).replace(
+        SECRET_TEXT,
+        '$1$2***',
+      );
     if (depth > 8 || v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.slice(0, 50).map((item) => hide(item, depth + 1));
     const out: Record<string, unknown> = {};
