@@ -18,7 +18,8 @@ export const EVENT_TYPES = [
   'automation.notify',
   // A webhook, MQTT, time, cron or sun trigger: the cause of its run (state triggers have theirs).
   'automation.triggered',
-  // People (src/people/household.ts).
+  // People (src/people/household.ts; household.updated: PUT /api/household, src/people/service.ts).
+  'household.updated',
   'presence.arrived',
   'presence.left',
   'presence.first_arrived',

@@ -59,6 +59,15 @@ export class AutomationEngine implements Subsystem {
   private watcher: FSWatcher | null = null;
   private unsubscribe: (() => void) | null = null;
   private retryQueued = false;
+  /** The judging queued last (see queueRejudge), and the location read last (see locationChanged). */
+  private judging: Promise<void> = Promise.resolve();
+  private locationWork: Promise<void> = Promise.resolve();
+  /**
+   * Rules from files switched on or off over the API, by household then rule id: the switch wins
+   * over the file's `enabled:`, and is stored (see FILE_SWITCH_PREFIX) so it outlives a reload of
+   * the file and a restart.
+   */
+  private readonly fileSwitches = new Map<string, Map<string, boolean>>();
   /** Households whose rules are judged again at the end of this turn (see queueRejudge). */
   private readonly rejudgeQueued = new Set<string>();
   /** Stored timers of rules not loadable at start (a thing not discovered yet); resumed once they are. */
@@ -109,6 +118,12 @@ export class AutomationEngine implements Subsystem {
     this.unsubscribe = hub.bus.subscribe((event) => this.onEvent(event));
 
     for (const stored of await hub.store.listRules()) {
+      if (stored.id.startsWith(FILE_SWITCH_PREFIX)) {
+        const enabled = stored.body.enabled;
+        if (typeof enabled === 'boolean')
+          this.switchesOf(stored.householdId).set(stored.id.slice(FILE_SWITCH_PREFIX.length), enabled);
+        continue;
+      }
       this.setEntry(this.entryFor(stored.householdId, stored.body, { kind: 'api' }));
     }
     await mkdir(this.folder, { recursive: true });
@@ -170,6 +185,34 @@ export class AutomationEngine implements Subsystem {
     this.runtime?.handle(event);
     if (event.type === 'thing.added' || event.type === 'thing.updated' || event.type === 'thing.removed')
       this.queueRejudge(event.householdId);
+    if (event.type === 'household.updated') this.locationChanged(event.householdId);
+  }
+
+  /**
+   * The household's settings changed (`PUT /api/household`): its location is read again, and if
+   * it moved, its sun triggers are armed at the new times and its rules judged again, so one
+   * that was invalid only for want of a location is loaded. No restart, no saving a rule.
+   */
+  private locationChanged(householdId: string): void {
+    this.locationWork = this.locationWork
+      .then(async () => {
+        const household = await this.services.store.getHousehold(householdId);
+        const next = household ? locationFromSettings(household.settings) : null;
+        const previous = this.locations.get(householdId) ?? null;
+        if (previous?.latitude === next?.latitude && previous?.longitude === next?.longitude) return;
+        this.locations.set(householdId, next);
+        for (const rule of this.run.list(householdId)) {
+          if (rule.triggers.some((trigger) => trigger.type === 'sun')) this.run.rearm(householdId, rule.id);
+        }
+        this.queueRejudge(householdId);
+      })
+      .catch((error: unknown) => this.services.log.error("could not read the household's location", { error }));
+  }
+
+  /** Resolves once the changes heard so far (things, the household's location) are judged. */
+  async settled(): Promise<void> {
+    await this.locationWork;
+    await this.judging;
   }
 
   /**
@@ -182,7 +225,7 @@ export class AutomationEngine implements Subsystem {
     this.rejudgeQueued.add(householdId);
     if (this.retryQueued) return;
     this.retryQueued = true;
-    void Promise.resolve()
+    this.judging = Promise.resolve()
       .then(async () => {
         this.retryQueued = false;
         const households = [...this.rejudgeQueued];
@@ -428,7 +471,9 @@ export class AutomationEngine implements Subsystem {
       await this.deactivate(householdId, id);
     }
     this.files.set(file, { ids, problem: null });
-    for (const rule of rules) {
+    for (const read of rules) {
+      // A switch set over the API wins over the file's `enabled:`, through every reload.
+      const rule = this.switched(read);
       this.setEntry({ householdId, id: rule.id, origin: rule.origin, source: rule.source, rule, problem: null });
       if (this.runtime) await this.activate(rule);
     }
@@ -493,11 +538,16 @@ export class AutomationEngine implements Subsystem {
     const rule = this.validateBody(raw, doc, householdId, { kind: 'api' });
     if (this.entry(householdId, rule.id))
       throw conflict(`an automation with id ${JSON.stringify(rule.id)} already exists`);
+    // A switch left by a file's rule of that id, gone from its file since, is not this rule's.
+    if (this.fileSwitches.get(householdId)?.delete(rule.id))
+      await this.services.store.deleteRule(householdId, FILE_SWITCH_PREFIX + rule.id);
     return this.save(rule, null);
   }
 
   async replace(householdId: string, id: string, body: unknown): Promise<RuleEntry> {
-    const existing = this.editable(householdId, id);
+    const found = this.get(householdId, id);
+    if (found.origin.kind === 'file') return this.switchFileRule(found, body);
+    const existing = found;
     await this.refreshLocations();
     const { raw, doc: text } = this.readBody(body);
     const doc =
@@ -522,6 +572,73 @@ export class AutomationEngine implements Subsystem {
     return this.replace(householdId, id, { enabled });
   }
 
+  /** The switch set over the API on a rule from a file, or null when the file's `enabled:` holds. */
+  fileSwitch(householdId: string, id: string): boolean | null {
+    return this.fileSwitches.get(householdId)?.get(id) ?? null;
+  }
+
+  private switchesOf(householdId: string): Map<string, boolean> {
+    let switches = this.fileSwitches.get(householdId);
+    if (!switches) {
+      switches = new Map();
+      this.fileSwitches.set(householdId, switches);
+    }
+    return switches;
+  }
+
+  /** A rule read from a file, with the API's switch over its `enabled:`, if one is set. */
+  private switched(rule: Rule): Rule {
+    const enabled = this.fileSwitch(rule.householdId, rule.id);
+    return enabled === null || enabled === rule.enabled ? rule : { ...rule, enabled };
+  }
+
+  /**
+   * `{"enabled": bool}` on a rule from a file: the file is left as it is, and the switch is stored
+   * (a row of its own beside the API's rules, see FILE_SWITCH_PREFIX), so it holds through reloads
+   * of the file and restarts. Switching back to what the file says removes it. Anything else sent
+   * for a file's rule is refused: the file is where it is edited.
+   */
+  private async switchFileRule(entry: RuleEntry, body: unknown): Promise<RuleEntry> {
+    if (entry.origin.kind !== 'file') throw new Error('not a rule from a file');
+    let raw: unknown = null;
+    try {
+      raw = this.readBody(body).raw;
+    } catch {
+      // Text that is no rule at all is refused below like any other edit.
+    }
+    const doc =
+      raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
+    if (!doc || Object.keys(doc).length !== 1 || !('enabled' in doc)) throw definedInFile(entry);
+    const enabled = doc.enabled;
+    if (typeof enabled !== 'boolean')
+      throw new RuleError({ field: 'enabled', path: ['enabled'], message: 'must be true or false' });
+    const { householdId, id } = entry;
+    const key = FILE_SWITCH_PREFIX + id;
+    const store = this.services.store;
+    // Stored first, like a rule: a switch that is in force but not stored would be undone by a restart.
+    if (enabled === (entry.source.enabled !== false)) {
+      await store.deleteRule(householdId, key);
+      this.fileSwitches.get(householdId)?.delete(id);
+    } else {
+      const now = this.services.clock.now();
+      await store.saveRule({
+        householdId,
+        id: key,
+        body: { rule: id, file: entry.origin.file, enabled },
+        createdAt: now,
+        updatedAt: now,
+      });
+      this.switchesOf(householdId).set(id, enabled);
+    }
+    const current = this.entry(householdId, id) ?? entry;
+    if (!current.rule) return current;
+    const rule = { ...current.rule, enabled };
+    const switchedEntry = { ...current, rule };
+    this.setEntry(switchedEntry);
+    await this.activate(rule);
+    return switchedEntry;
+  }
+
   async remove(householdId: string, id: string): Promise<void> {
     this.editable(householdId, id);
     await this.services.store.deleteRule(householdId, id);
@@ -531,13 +648,7 @@ export class AutomationEngine implements Subsystem {
 
   private editable(householdId: string, id: string): RuleEntry {
     const entry = this.get(householdId, id);
-    if (entry.origin.kind === 'file') {
-      throw new HubError(
-        409,
-        'defined_in_file',
-        `automation ${JSON.stringify(id)} comes from ${entry.origin.file}; edit that file instead`,
-      );
-    }
+    if (entry.origin.kind === 'file') throw definedInFile(entry);
     return entry;
   }
 
@@ -675,6 +786,21 @@ export const REPLAY_MAX_TRIGGERS = 50_000;
 
 /** How long after start a timer that came due while the hub was down fires (see start). */
 export const OVERDUE_GRACE_MS = 5000;
+
+/**
+ * The id prefix of the stored rows that hold a file's rule switched on or off over the API (see
+ * switchFileRule): `file-switch:<rule id>`, which no rule's id can be (ids have no colon).
+ */
+export const FILE_SWITCH_PREFIX = 'file-switch:';
+
+function definedInFile(entry: RuleEntry): HubError {
+  const file = entry.origin.kind === 'file' ? entry.origin.file : 'a file';
+  return new HubError(
+    409,
+    'defined_in_file',
+    `automation ${JSON.stringify(entry.id)} comes from ${file}; edit that file instead (only {"enabled": true|false} switches it here)`,
+  );
+}
 
 function isRuleFile(name: string): boolean {
   return /\.ya?ml$/i.test(name) && !name.startsWith('.');

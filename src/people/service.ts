@@ -2,6 +2,7 @@ import type { RouteModule } from '../api/server.ts';
 import { HOUSEHOLDS_TOPIC_ROOT } from '../auth/devices.ts';
 import { badRequest, notFound } from '../core/errors.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
+import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import { CredentialCheck, parseBasicAuth } from './credentials.ts';
 import { PeopleDirectory, trackerMeta } from './directory.ts';
@@ -248,7 +249,7 @@ export class PeopleService implements Subsystem {
   }
 
   async updateHousehold(householdId: string, change: Partial<PresenceSettings>) {
-    const { directory, receiver } = this.require();
+    const { hub, directory, receiver } = this.require();
     const current = directory.presenceSettings(householdId);
     const hasLatitude = change.latitude !== undefined;
     if (hasLatitude !== (change.longitude !== undefined) && current.latitude === undefined) {
@@ -257,6 +258,19 @@ export class PeopleService implements Subsystem {
     await directory.updatePresenceSettings(householdId, change);
     // A moved or resized home is judged again from where everyone is now, with the usual delays.
     for (const person of directory.people(householdId)) receiver.rejudge(householdId, person.id);
+    // Announced once stored, so that what reads the settings (the automation engine's sun rules
+    // read the location) takes the change at once, not at its next restart.
+    const changed = Object.keys(change).filter((key) => change[key as keyof PresenceSettings] !== undefined);
+    if (changed.length) {
+      const now = hub.clock.now();
+      hub.bus.publish({
+        type: 'household.updated',
+        id: newId(now, 'evt_'),
+        householdId,
+        ts: now,
+        data: { changed: changed.sort() },
+      });
+    }
     return this.household(householdId);
   }
 

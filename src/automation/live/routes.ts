@@ -17,10 +17,13 @@ const idParam = {
 /** A rule as clients see it: its document, where it comes from and whether it is running. */
 function ruleView(engine: AutomationEngine, entry: RuleEntry) {
   const status = entry.rule ? (entry.rule.enabled ? 'active' : 'disabled') : 'invalid';
+  const override = entry.origin.kind === 'file' ? engine.fileSwitch(entry.householdId, entry.id) : null;
   return {
     id: entry.id,
     name: entry.rule?.name ?? (typeof entry.source.name === 'string' ? entry.source.name : entry.id),
-    enabled: entry.rule?.enabled ?? entry.source.enabled !== false,
+    enabled: entry.rule?.enabled ?? override ?? entry.source.enabled !== false,
+    // A file's rule switched on or off over the API: the switch, which wins over the file's `enabled:`.
+    override,
     mode: entry.rule?.mode ?? null,
     status,
     origin: entry.origin.kind,
@@ -69,19 +72,25 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
   app.get(
     '/api/automations',
     { schema: { summary: 'Your household’s automation rules', tags: ['automations'] } },
-    async (request) => engine.list(principalOf(request).householdId).map((entry) => ruleView(engine, entry)),
+    async (request) => {
+      // Changes already heard (a thing gone, the household's location set) are judged first.
+      await engine.settled();
+      return engine.list(principalOf(request).householdId).map((entry) => ruleView(engine, entry));
+    },
   );
 
   app.get(
     '/api/automations/problems',
     { schema: { summary: 'Rules files that could not be applied', tags: ['automations'] } },
-    async () =>
-      engine.fileProblems().map((p) => ({
+    async () => {
+      await engine.settled();
+      return engine.fileProblems().map((p) => ({
         file: p.file,
         line: p.problem.line ?? null,
         field: p.problem.field,
         message: redactText(p.message),
-      })),
+      }));
+    },
   );
 
   app.post(
@@ -141,6 +150,7 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
     { schema: { summary: 'One rule', tags: ['automations'], params: idParam } },
     async (request) => {
       const { id } = request.params as { id: string };
+      await engine.settled();
       return ruleView(engine, engine.get(principalOf(request).householdId, id));
     },
   );

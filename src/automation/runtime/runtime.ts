@@ -192,6 +192,17 @@ export class AutomationRuntime {
     for (const run of state.running) this.cancel(run, 'the rule was changed or removed');
   }
 
+  /**
+   * Arms a loaded rule's triggers afresh, as when the household's location moved and its sun
+   * triggers come at other times: its runs, `for:` waits and queue go on untouched.
+   */
+  rearm(householdId: string, ruleId: string): void {
+    const state = this.rules.get(householdId)?.get(ruleId);
+    if (!state) return;
+    this.disarm(state);
+    if (state.rule.enabled) this.arm(state);
+  }
+
   get(householdId: string, ruleId: string): Rule | undefined {
     return this.rules.get(householdId)?.get(ruleId)?.rule;
   }

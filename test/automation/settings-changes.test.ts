@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { nextSunTime } from '../../src/automation/time/sun.ts';
+import { VirtualClock } from '../../src/core/clock.ts';
+import { PeopleService } from '../../src/people/index.ts';
+import { advance, HOME, MIN, postRule, startTestHub, type TestHub, tracesOf } from './helpers.ts';
+
+/** Midnight UTC on 2 June: Berlin's sunrise is near 02:45 UTC, New York's near 09:25 UTC. */
+const T0 = Date.UTC(2026, 5, 2);
+const DAY = 24 * 60 * MIN;
+const BERLIN = { latitude: 52.52, longitude: 13.405 };
+const NEW_YORK = { latitude: 40.71, longitude: -74.0 };
+
+interface RuleView {
+  id: string;
+  status: string;
+  enabled: boolean;
+  override: boolean | null;
+  file: string | null;
+}
+
+async function rules(t: TestHub): Promise<RuleView[]> {
+  const response = await t.api('/api/automations');
+  assert.equal(response.status, 200);
+  return (await response.json()) as RuleView[];
+}
+
+async function putLocation(t: TestHub, where: { latitude: number; longitude: number }): Promise<void> {
+  const response = await t.api('/api/household', { method: 'PUT', body: JSON.stringify(where) });
+  assert.equal(response.status, 200, await response.text());
+}
+
+describe('automations: the household’s location set or moved while the hub runs', () => {
+  const hubs: TestHub[] = [];
+  after(async () => {
+    for (const h of hubs) await h.hub.stop();
+  });
+
+  it('a file’s sun rule, invalid for want of a location, is loaded once PUT /api/household sets it', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock, subsystems: [new PeopleService()] });
+    hubs.push(t);
+    const folder = join(t.dataDir, 'automations');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      join(folder, 'sun.yaml'),
+      YAML.stringify({
+        id: 'at-sunrise',
+        triggers: [{ trigger: 'sun', event: 'sunrise' }],
+        actions: [{ action: 'notify', message: 'up' }],
+      }),
+    );
+    await t.engine.reloadFile('sun.yaml');
+    const before = (await (await t.api('/api/automations/problems')).json()) as Array<{ message: string }>;
+    assert.equal(before.length, 1);
+    assert.match(before[0].message, /needs the household's location/);
+
+    await putLocation(t, BERLIN);
+    // The change is announced, and judged before the rules are read.
+    const announced = t.events.filter((e) => e.type === 'household.updated');
+    assert.deepEqual(
+      announced.map((e) => ('data' in e ? e.data : null)),
+      [{ changed: ['latitude', 'longitude'] }],
+    );
+    assert.deepEqual(await (await t.api('/api/automations/problems')).json(), []);
+    assert.deepEqual(
+      (await rules(t)).map((r) => [r.id, r.status]),
+      [['at-sunrise', 'active']],
+    );
+    const sunrise = nextSunTime('sunrise', 0, clock.now(), BERLIN);
+    await advance(clock, sunrise + 2 * MIN - clock.now(), 30 * MIN);
+    const fired = (await tracesOf(t, 'at-sunrise')).map((tr) => tr.trigger.ts);
+    assert.deepEqual(fired, [sunrise]);
+  });
+
+  it('a sun trigger moves to the new location’s sunrise at once, without saving the rule', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock, subsystems: [new PeopleService()] });
+    hubs.push(t);
+    await putLocation(t, BERLIN);
+    await postRule(t, {
+      id: 'at-sunrise',
+      triggers: [{ trigger: 'sun', event: 'sunrise' }],
+      actions: [{ action: 'notify', message: 'up' }],
+    });
+    await advance(clock, 10 * MIN, MIN);
+    await putLocation(t, NEW_YORK);
+    const moved = clock.now();
+    const berlin = nextSunTime('sunrise', 0, moved, BERLIN);
+    const newYork = nextSunTime('sunrise', 0, moved, NEW_YORK);
+    assert.ok(newYork - berlin > 60 * MIN, 'Berlin’s sunrise comes hours before New York’s');
+    await advance(clock, newYork + 2 * MIN - clock.now(), 30 * MIN);
+    const fired = (await tracesOf(t, 'at-sunrise')).map((tr) => new Date(tr.trigger.ts).toISOString());
+    assert.equal(fired[0], new Date(newYork).toISOString(), `fired at ${fired.join(', ')}`);
+    assert.ok(!fired.includes(new Date(berlin).toISOString()), 'not at Berlin’s sunrise');
+  });
+});
+
+const HUMID_RULE = {
+  id: 'fan-when-humid',
+  name: 'Fan when humid',
+  triggers: [{ trigger: 'numeric_state', thing: 'living-room-sensor', property: 'sensor.humidity', above: 60 }],
+  actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
+};
+
+/** Humidity down and up across 60 %: one crossing, so one run of a rule that is loaded. */
+async function crossSixty(t: TestHub, clock: VirtualClock): Promise<void> {
+  t.set('living-room-sensor', 'sensor.humidity', 40);
+  t.set('living-room-sensor', 'sensor.humidity', 70);
+  await advance(clock, 1000, 100);
+}
+
+describe('automations: switching a rule from a file on and off over the API', () => {
+  const hubs: TestHub[] = [];
+  after(async () => {
+    for (const h of hubs) await h.hub.stop();
+  });
+
+  it('the switch is stored: it holds through reloads of the file and a restart, and only the switch is taken', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    hubs.push(t);
+    const folder = join(t.dataDir, 'automations');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'humid.yaml'), YAML.stringify(HUMID_RULE));
+    await t.engine.reloadFile('humid.yaml');
+
+    const off = await t.api('/api/automations/fan-when-humid', {
+      method: 'PUT',
+      body: JSON.stringify({ enabled: false }),
+    });
+    assert.equal(off.status, 200, await off.clone().text());
+    const view = (await off.json()) as RuleView;
+    assert.deepEqual([view.status, view.enabled, view.override, view.file], ['disabled', false, false, 'humid.yaml']);
+    await crossSixty(t, clock);
+    assert.equal(t.ruleCommands('fan-when-humid').length, 0, 'switched off, it does not run');
+
+    // On again (what the file says): the switch is dropped, and the rule runs.
+    const on = await t.api('/api/automations/fan-when-humid/enable', { method: 'POST' });
+    assert.equal(on.status, 200);
+    assert.deepEqual(
+      (await rules(t)).map((r) => [r.id, r.status, r.override]),
+      [['fan-when-humid', 'active', null]],
+    );
+    assert.deepEqual(await t.hub.store.listRules(HOME), []);
+    await crossSixty(t, clock);
+    assert.equal(t.ruleCommands('fan-when-humid').length, 1);
+
+    assert.equal((await t.api('/api/automations/fan-when-humid/disable', { method: 'POST' })).status, 200);
+    assert.deepEqual(
+      (await t.hub.store.listRules(HOME)).map((r) => [r.id, r.body.enabled]),
+      [['file-switch:fan-when-humid', false]],
+    );
+    // The file edited and read again: the switch still holds.
+    await writeFile(join(folder, 'humid.yaml'), YAML.stringify({ ...HUMID_RULE, name: 'Renamed' }));
+    await t.engine.reloadFile('humid.yaml');
+    assert.deepEqual(
+      (await rules(t)).map((r) => [r.id, r.status, r.override]),
+      [['fan-when-humid', 'disabled', false]],
+    );
+    await crossSixty(t, clock);
+    assert.equal(t.ruleCommands('fan-when-humid').length, 1, 'still off after the reload');
+
+    // Anything but the switch is the file's to say.
+    for (const [method, body, status] of [
+      ['PUT', JSON.stringify({ ...HUMID_RULE, name: 'Edited' }), 409],
+      ['PUT', JSON.stringify({ enabled: false, name: 'Edited' }), 409],
+      ['DELETE', undefined, 409],
+      ['PUT', JSON.stringify({ enabled: 'no' }), 400],
+    ] as const) {
+      const refused = await t.api('/api/automations/fan-when-humid', { method, body });
+      assert.equal(refused.status, status, `${method} ${body}`);
+      if (status === 409) {
+        const { error } = (await refused.json()) as { error: { code: string; message: string } };
+        assert.equal(error.code, 'defined_in_file');
+        assert.match(error.message, /comes from humid\.yaml; edit that file instead/);
+      }
+    }
+
+    // A restart: the switch is read back with the file, and is no rule of its own.
+    await t.hub.stop();
+    hubs.splice(hubs.indexOf(t), 1);
+    const clock2 = new VirtualClock(T0 + DAY);
+    const second = await startTestHub({ clock: clock2, dataDir: t.dataDir });
+    hubs.push(second);
+    assert.deepEqual(
+      (await rules(second)).map((r) => [r.id, r.status, r.enabled, r.override]),
+      [['fan-when-humid', 'disabled', false, false]],
+    );
+    await crossSixty(second, clock2);
+    assert.equal(second.ruleCommands('fan-when-humid').length, 0, 'still off after a restart');
+    assert.equal((await second.api('/api/automations/fan-when-humid/enable', { method: 'POST' })).status, 200);
+    await crossSixty(second, clock2);
+    assert.equal(second.ruleCommands('fan-when-humid').length, 1);
+  });
+});
