@@ -154,6 +154,7 @@ export class EnergyService implements Subsystem {
       replanDue: false,
       stops: [],
       reading: null,
+      siteDue: false,
     };
     this.running = running;
     // Cars plugged in before this start: their plug's last report is the best time there is.
@@ -162,6 +163,9 @@ export class EnergyService implements Subsystem {
       if (twin.thing.kind === 'vehicle' && plug?.value === true) running.pluggedSince.set(twin.thing.id, plug.ts);
     }
     await this.loadSite(running);
+    // What the meters say now, rather than the figures the site had when the hub last stopped.
+    running.reading = this.read(running);
+    this.publishSite(running.reading);
     for (const twin of hub.twins.list(hub.householdId)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
     if (this.options.pricesFile) {
       const text = await readFile(this.options.pricesFile, 'utf8');
@@ -292,6 +296,9 @@ export class EnergyService implements Subsystem {
     running.config.site = site;
     await this.saveSite();
     this.replan();
+    // The figures of the meters just chosen, at once rather than at the next control step.
+    running.reading = this.read(running);
+    this.publishSite(running.reading);
     return this.site(householdId);
   }
 
@@ -620,6 +627,7 @@ export class EnergyService implements Subsystem {
     const thing = running.hub.core.getThing(event.householdId, event.thing);
     if (!thing) return;
     const now = running.hub.clock.now();
+    if (this.feedsSite(thing, event.property)) this.siteChanged();
     if (thing.kind === 'charger') {
       this.onChargerChange(thing, event, now);
       return;
@@ -884,6 +892,37 @@ export class EnergyService implements Subsystem {
     return running.meters.read(running.config.site, chargersW);
   }
 
+  /**
+   * Whether a change of this property changes the site's figures: a site meter's power, or what a
+   * charger draws.
+   */
+  private feedsSite(thing: Thing, property: string): boolean {
+    const { site } = this.require().config;
+    if (thing.kind === 'charger') return property === 'charging.power';
+    return (
+      property === 'sensor.power' &&
+      [site.grid, site.solar, site.battery, site.house].some((meter) => meter !== undefined && meter === thing.id)
+    );
+  }
+
+  /**
+   * Publishes the site's figures again after a meter or charger reported, once for the values that
+   * came together (the meters of one message): the site's grid figure is then always the grid
+   * meter's, not the one of up to a control step ago (11 kW from the grid beside a meter that
+   * already read 300 W). The control step keeps its own pace.
+   */
+  private siteChanged(): void {
+    const running = this.require();
+    if (running.siteDue) return;
+    running.siteDue = true;
+    queueMicrotask(() => {
+      running.siteDue = false;
+      if (this.running !== running) return;
+      running.reading = this.read(running);
+      this.publishSite(running.reading);
+    });
+  }
+
   private publishSite(reading: SiteReading): void {
     const { hub } = this.require();
     const values: Record<string, number | null> = {
@@ -1086,6 +1125,8 @@ interface Running {
   replanDue: boolean;
   stops: Array<() => void>;
   reading: SiteReading | null;
+  /** A republish of the site's figures is queued (see siteChanged). */
+  siteDue: boolean;
 }
 
 /**

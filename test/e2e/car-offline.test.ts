@@ -98,6 +98,73 @@ describe('dashboard: a car that is offline, and places by name', { skip: skip ??
     assert.match((await card.locator('dl.facts').getAttribute('class')) ?? '', /\bstale\b/);
   });
 
+  test('"Energy now" does not count a car that went offline while charging, and says what it last drew', async () => {
+    // A second car charging at a wallbox Triad does not run: its own report is the car's figure.
+    const car = await startCarSimulator();
+    try {
+      const attached = await hub.api('/api/vehicles', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'Garage car', viss: car.url }),
+      });
+      assert.ok(attached.ok, `attaching the simulated car: ${attached.status}`);
+      const garage = async () => (await things()).find((t) => t.id === 'garage-car');
+      await eventually(
+        async () => {
+          const t = await garage();
+          return t?.online === true && t.state['charging.charging'] === true && Number(t.state['charging.power']) > 5;
+        },
+        { timeoutMs: 20_000, what: 'the garage car to charge' },
+      );
+      const lastKw = Number((await garage())!.state['charging.power']);
+      const page = await signedIn();
+      const energy = page.getByRole('region', { name: 'Energy now' });
+      const carFigure = energy
+        .getByLabel('Power now')
+        .locator('div')
+        .filter({ has: page.locator('dt', { hasText: /^Car$/ }) })
+        .locator('dd');
+      const kw = (n: number) => `${new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 }).format(n)} kW`;
+      const sitePower = async () =>
+        Number((await things()).find((t) => t.kind === 'site')?.state['site.charge_power'] ?? 0) / 1000;
+      // Online, its charging power counts (more than the demo's wallbox draws, its own car being on the road).
+      assert.ok((await sitePower()) < lastKw, `the wallbox draws ${await sitePower()} kW`);
+      await eventually(async () => (await carFigure.textContent()) === kw(lastKw), {
+        timeoutMs: 10_000,
+        what: `the car figure to read ${kw(lastKw)}: "${await carFigure.textContent()}"`,
+      });
+
+      // The hub loses the car: it still holds the charging power it last heard.
+      const gone = await hub.api('/api/vehicles/garage-car', {
+        method: 'PATCH',
+        body: JSON.stringify({ viss: `ws://127.0.0.1:${await freePort()}/` }),
+      });
+      assert.ok(gone.ok, `re-pointing the car: ${gone.status}`);
+      await eventually(async () => (await garage())?.online === false, {
+        timeoutMs: 15_000,
+        what: 'the hub to mark the garage car offline',
+      });
+      assert.equal((await garage())!.state['charging.charging'], true, 'the hub still holds "charging"');
+      // Not in the car's figure: only what the wallbox draws now.
+      await eventually(async () => (await carFigure.textContent()) === kw(await sitePower()), {
+        timeoutMs: 10_000,
+        what: `the car figure without the offline car (${kw(await sitePower())}): "${await carFigure.textContent()}"`,
+      });
+      const note = energy.locator('p.energy-last-known').filter({ hasText: 'Garage car' });
+      await note.waitFor({ timeout: 10_000 });
+      const said = ((await note.textContent()) ?? '').replace(/\s+/g, ' ');
+      assert.match(said, /Offline/);
+      assert.match(
+        said,
+        new RegExp(
+          `Garage car was charging at ${kw(lastKw).replace('.', '\\.')} when last heard from \\(last seen \\d`,
+        ),
+      );
+      assert.match(said, /not counted/);
+    } finally {
+      car.child.kill('SIGTERM');
+    }
+  });
+
   test('someone in a zone is "At" the zone by its name', async () => {
     const zones = (await (await hub.api('/api/zones')).json()) as Array<{
       id: string;

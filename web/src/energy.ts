@@ -1,5 +1,5 @@
 import type { Thing } from './api/types.ts';
-import { formatNumber } from './format.ts';
+import { formatNumber, isOffline, lastSeenText } from './format.ts';
 
 export interface EnergyFlow {
   /** Watts; positive means power flowing in the direction the name says. */
@@ -14,6 +14,18 @@ export interface EnergyFlow {
   surplus: number | null;
 }
 
+/**
+ * A car that was charging when the hub lost touch with it: the power it last reported is not
+ * known to flow now, so it is not counted in the car's figure, only told as last known.
+ */
+export interface LastKnownCharge {
+  name: string;
+  /** W, as the car last reported it. */
+  watts: number;
+  /** "Last seen 14:05". */
+  seen: string;
+}
+
 /** The energy subsystem's thing: the site's meters, read and published every few seconds. */
 export const SITE_KIND = 'site';
 
@@ -26,17 +38,28 @@ const watts = (thing: Thing | undefined, property: string): number | null => {
  * Where power is going right now, from the energy subsystem's `site` thing (`site.*_power`, W).
  * The car is what the site's chargers draw or, when the car charges at a charge point Triad does
  * not run, what the car itself reports (`charging.power`, kW); the larger, never both added up.
+ * A car that is offline is not counted: its last report is in `lastKnown`.
  * `null` when the hub has no site (no energy subsystem, or a guest who was not given it);
  * `metered` is false while no meter (grid, solar, house) has been chosen for it.
  */
-export function energyFlow(things: Iterable<Thing>): { flow: EnergyFlow; metered: boolean } | null {
+export function energyFlow(
+  things: Iterable<Thing>,
+  now = Date.now(),
+): { flow: EnergyFlow; metered: boolean; lastKnown: LastKnownCharge[] } | null {
   const all = [...things];
   const site = all.find((t) => t.kind === SITE_KIND);
   if (!site) return null;
-  const vehicleKw = all
-    .filter((t) => t.kind === 'vehicle' && t.state['charging.charging'] === true)
+  const charging = all.filter((t) => t.kind === 'vehicle' && t.state['charging.charging'] === true);
+  // A car that is offline reports nothing now: what it said last is not power flowing now.
+  const vehicleKw = charging
+    .filter((t) => !isOffline(t))
     .map((t) => watts(t, 'charging.power'))
     .filter((kw): kw is number => kw !== null);
+  const lastKnown = charging
+    .filter(isOffline)
+    .map((t) => ({ name: t.name, kw: watts(t, 'charging.power'), seen: lastSeenText(t, now) }))
+    .filter((c) => c.kw !== null && c.kw > 0)
+    .map(({ name, kw, seen }) => ({ name, watts: kw! * 1000, seen }));
   const vehicleW = vehicleKw.length ? vehicleKw.reduce((a, b) => a + b, 0) * 1000 : null;
   const chargersW = watts(site, 'site.charge_power');
   const car = chargersW === null ? vehicleW : vehicleW === null ? chargersW : Math.max(chargersW, vehicleW);
@@ -49,7 +72,7 @@ export function energyFlow(things: Iterable<Thing>): { flow: EnergyFlow; metered
     surplus: watts(site, 'site.surplus_power'),
   };
   const metered = [flow.solar, flow.grid, flow.house].some((v) => v !== null);
-  return { flow, metered };
+  return { flow, metered, lastKnown };
 }
 
 /** Watts as the energy views show them: "1.8 kW". */

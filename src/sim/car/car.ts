@@ -84,6 +84,11 @@ interface Drive {
   /** The battery's energy (kWh) and the odometer (m) when the drive began: what it used, at the end. */
   startKwh: number;
   startOdometer: number;
+  /**
+   * Whether the driver has seen to the climate on this drive: turned it on (a cabin far from
+   * comfortable), or found it set as wanted (on already, or turned off remotely on the way).
+   */
+  climateSeen: boolean;
 }
 
 const ACCEL = 1.5; // m/s²
@@ -91,6 +96,11 @@ const ACCEL = 1.5; // m/s²
 const AUTO_LOCK_KMH = 15;
 const BRAKE = 2; // m/s²
 const HOUR_MS = 3_600_000;
+/**
+ * How far (°C) from the set point the cabin may be before the driver turns the climate control on
+ * for the drive, as most drivers do (or the car's automatic climate does) in winter and summer.
+ */
+const COMFORT_BAND = 4;
 /**
  * How many km of driving the consumption figure is averaged over: a drive weighs its length
  * against this, so one short trip nudges the estimate rather than setting it.
@@ -238,6 +248,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       autoLocked: false,
       startKwh: this.energyKwh,
       startOdometer: this.odometer,
+      climateSeen: false,
     };
     this.place = null;
     // The driver unlocks, unplugs and gets in.
@@ -346,6 +357,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
         autoLocked: true,
         startKwh: this.energyKwh,
         startOdometer: this.odometer,
+        climateSeen: false,
       };
       this.place = null;
       this.position = pointAlong(route, this.drive.metres).position;
@@ -397,6 +409,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.keepSchedule(now);
     const outside = outsideTemperature(now);
     let drawW = 0;
+    if (this.drive) this.seeToClimate(this.drive);
     if (this.drive) drawW += this.driveStep(dt, outside) + CAR.auxiliaryW;
     if (this.hvacOn) drawW += hvacPowerW(this.cabin, this.setPoint, outside);
     this.cabin = cabinAfter(this.cabin, outside, this.setPoint, this.hvacOn, dt);
@@ -414,6 +427,17 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     else this.chargedKwh -= usedKwh;
     this.batteryPowerW = intoBatteryKw * 1000 - drawW;
     this.publish(now);
+  }
+
+  /**
+   * The driver turns the heating (or cooling) on towards the set point once on the road when the
+   * cabin is far from comfortable, and leaves it as it is otherwise: a climate turned off remotely
+   * during the drive stays off. It draws from the battery like the rest of the car (see tick).
+   */
+  private seeToClimate(drive: Drive): void {
+    if (drive.climateSeen) return;
+    drive.climateSeen = true;
+    if (!this.hvacOn && Math.abs(this.cabin - this.setPoint) > COMFORT_BAND) this.hvacOn = true;
   }
 
   /** Leaves at the schedule's hours, once a day each way. */
@@ -466,7 +490,8 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.place = place;
     this.speed = 0;
     this.position = (place === 'work' ? this.routes.toWork : this.routes.toHome).legs.at(-1)!.to;
-    // The car locks when the driver walks away; at home the driver plugs in.
+    // The climate goes off with the car; it locks when the driver walks away; at home the driver plugs in.
+    this.hvacOn = false;
     for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
     this.trunkLocked = true;
     if (place === 'home') {

@@ -48,6 +48,8 @@ export class SimulatedSite {
   private chargePoint: SimulatedChargePoint | null = null;
   private stopTimer: (() => void) | null = null;
   private readonly car: CarAtCharger;
+  /** The charger's draw in the grid meter's last reading, W. */
+  private publishedChargerW = 0;
 
   constructor(private readonly options: SimulatedSiteOptions) {
     this.car = options.car ?? standInCar();
@@ -132,7 +134,17 @@ export class SimulatedSite {
       price: s.price,
     }));
     await this.api('PUT', '/api/energy/prices', { currency: 'EUR', slots });
-    this.stopTimer = options.clock.setInterval(() => this.publishMeters(), options.meterIntervalMs ?? 10_000);
+    // The meters' first reading the hub keeps: the one published before discovery made the things was lost.
+    this.publishMeters();
+    const periodic = options.clock.setInterval(() => this.publishMeters(), options.meterIntervalMs ?? 10_000);
+    // A real grid meter sees the charger's draw within a second, not at its next periodic report.
+    const follow = options.clock.setInterval(() => {
+      if (this.chargerPowerW() !== this.publishedChargerW) this.publishMeters();
+    }, 1_000);
+    this.stopTimer = () => {
+      periodic();
+      follow();
+    };
   }
 
   async stop(): Promise<void> {
@@ -156,6 +168,7 @@ export class SimulatedSite {
     const solar = solarPower(now, { peakW: this.options.solarPeakW ?? 6000, utcOffsetHours });
     const house = houseLoad(now, { utcOffsetHours });
     const chargerW = this.chargerPowerW();
+    this.publishedChargerW = chargerW;
     const state = { solar, house, grid: house + chargerW - solar };
     void this.client?.publishAsync(STATE_TOPIC, JSON.stringify(state)).catch(() => {});
   }

@@ -1,7 +1,7 @@
 import type { Person, Thing } from '../api/types.ts';
 import { chargingWords, DeviceCard } from '../components/DeviceCard.tsx';
 import { Empty, Loading } from '../components/states.tsx';
-import { type EnergyFlow, energyFlow, kilowatts as kw, surplusWords } from '../energy.ts';
+import { type EnergyFlow, energyFlow, kilowatts as kw, type LastKnownCharge, surplusWords } from '../energy.ts';
 import { boolOf, formatDistance, formatNumber, isOffline, lastSeenText, numberOf } from '../format.ts';
 import { booleanText, inSentence, propertyLabel } from '../labels.ts';
 import { useLive, useSession } from '../live/context.ts';
@@ -36,7 +36,7 @@ export function Overview() {
         <section aria-labelledby="energy-heading">
           <h2 id="energy-heading">Energy now</h2>
           {energy.metered ? (
-            <EnergyFlowView flow={energy.flow} />
+            <EnergyFlowView flow={energy.flow} lastKnown={energy.lastKnown} />
           ) : (
             <Empty>
               No meters are set for the site yet. Choose the grid, solar and house meters with PUT /api/energy/site.
@@ -162,7 +162,7 @@ export function CarFacts({ car }: { car: Thing }) {
  * The site's power as a picture (sources above and left, uses right and below, arrows the way the
  * power flows, thicker for more) and as a list of figures, which is what screen readers get.
  */
-function EnergyFlowView({ flow }: { flow: EnergyFlow }) {
+function EnergyFlowView({ flow, lastKnown }: { flow: EnergyFlow; lastKnown: LastKnownCharge[] }) {
   const grid = flow.grid === null ? '—' : flow.grid >= 0 ? `${kw(flow.grid)} in` : `${kw(-flow.grid)} out`;
   const battery =
     flow.battery === null ? null : flow.battery >= 0 ? `${kw(flow.battery)} charging` : `${kw(-flow.battery)} out`;
@@ -199,6 +199,12 @@ function EnergyFlowView({ flow }: { flow: EnergyFlow }) {
           </div>
         ) : null}
       </dl>
+      {lastKnown.map((car) => (
+        <p key={car.name} className="help energy-last-known">
+          <span className="badge offline">Offline</span> {car.name} was charging at {kw(car.watts)} when last heard from
+          ({car.seen.charAt(0).toLowerCase() + car.seen.slice(1)}); not counted in the figures above.
+        </p>
+      ))}
     </div>
   );
 }
