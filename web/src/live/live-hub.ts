@@ -40,6 +40,8 @@ export class LiveHub {
   private socket: WebSocket | null = null;
   private incoming: Map<string, Thing> | null = null;
   private attempts = 0;
+  /** Availability messages heard per thing, so a fetched thing cannot undo a newer one (see newerOf). */
+  private readonly availabilityNews = new Map<string, number>();
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly pollTimers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
@@ -176,17 +178,21 @@ export class LiveHub {
         this.putCommand(message.command);
         return;
       case 'availability': {
+        this.availabilityNews.set(message.thing, (this.availabilityNews.get(message.thing) ?? 0) + 1);
         const thing = this.state.things.get(message.thing);
         if (thing) this.putThing({ ...thing, online: message.online });
         return;
       }
       case 'thing.added':
-      case 'thing.updated':
+      case 'thing.updated': {
+        const id = message.thing;
+        const news = this.availabilityNews.get(id) ?? 0;
         this.client
-          .get<Thing>(`/api/things/${encodeURIComponent(message.thing)}`)
-          .then((thing) => this.putThing(thing))
+          .get<Thing>(`/api/things/${encodeURIComponent(id)}`)
+          .then((thing) => this.putThing(this.newerOf(thing, news)))
           .catch(() => undefined);
         return;
+      }
       case 'thing.removed': {
         const things = new Map(this.state.things);
         things.delete(message.thing);
@@ -210,6 +216,29 @@ export class LiveHub {
     };
     if (this.incoming?.has(id)) this.incoming.set(id, thing);
     else this.putThing(thing);
+  }
+
+  /**
+   * A thing fetched after a `thing.updated`, with what the stream told of it while the request was
+   * under way: the answer and the stream's messages travel apart, and the answer may be the older
+   * (a car re-pointed to another address is announced, then goes offline: an answer made before
+   * the second would bring it back online). `news` is how many availability messages had come for
+   * it when the request was made.
+   */
+  private newerOf(fetched: Thing, news: number): Thing {
+    const current = this.state.things.get(fetched.id);
+    if (!current) return fetched;
+    const online = (this.availabilityNews.get(fetched.id) ?? 0) !== news ? current.online : fetched.online;
+    const state = { ...fetched.state };
+    const properties = { ...fetched.properties };
+    for (const [name, info] of Object.entries(current.properties)) {
+      const got = properties[name];
+      if (got && info.ts && (!got.ts || Date.parse(info.ts) > Date.parse(got.ts))) {
+        properties[name] = { ...got, value: info.value, ts: info.ts };
+        state[name] = current.state[name];
+      }
+    }
+    return { ...fetched, online, state, properties };
   }
 
   private putThing(thing: Thing): void {
