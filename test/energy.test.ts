@@ -6,7 +6,7 @@ import type { Command, HubEvent } from '../src/core/events.ts';
 import { Hub } from '../src/core/hub.ts';
 import { newId } from '../src/core/ids.ts';
 import { createLogger } from '../src/core/log.ts';
-import { EnergyService, PLUG_MATCH_MS } from '../src/energy/index.ts';
+import { EnergyService, PLUG_MATCH_MS, SITE_THING } from '../src/energy/index.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
@@ -325,6 +325,18 @@ describe('energy', () => {
     const sessions = (await api('/api/energy/sessions')) as unknown as Array<{ vehicle: string | null; start: string }>;
     const latest = sessions.reduce((a, b) => (Date.parse(a.start) > Date.parse(b.start) ? a : b));
     assert.equal(latest.vehicle, null, JSON.stringify(latest));
+  });
+
+  it("does not count an offline charger's last power in the site's figures", async () => {
+    const householdId = hub.householdId;
+    const chargeW = () => hub.core.getValue(householdId, SITE_THING, 'site.charge_power');
+    hub.core.ingest([{ householdId, thing: 'wallbox', property: 'charging.power', value: 11, source: 'test' }]);
+    await eventually(() => chargeW() === 11_000, { what: 'the charger counted' });
+    hub.core.setAvailability(householdId, 'wallbox', false);
+    await eventually(() => chargeW() === 0, { what: 'the offline charger left out' });
+    hub.core.setAvailability(householdId, 'wallbox', true);
+    await eventually(() => chargeW() === 11_000, { what: 'counted again once back' });
+    hub.core.ingest([{ householdId, thing: 'wallbox', property: 'charging.power', value: 0, source: 'test' }]);
   });
 
   it('lists the newest 500 sessions, oldest first, once there are more', async () => {

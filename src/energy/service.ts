@@ -623,6 +623,12 @@ export class EnergyService implements Subsystem {
       this.closeSession(event.thing, now);
       return;
     }
+    // A charger that goes offline (or comes back) changes what the site's figures count of it.
+    if (event.type === 'availability') {
+      const thing = running.hub.core.getThing(event.householdId, event.thing);
+      if (thing?.kind === 'charger') this.siteChanged();
+      return;
+    }
     if (event.type !== 'state') return;
     const thing = running.hub.core.getThing(event.householdId, event.thing);
     if (!thing) return;
@@ -887,8 +893,15 @@ export class EnergyService implements Subsystem {
     return this.options.efficiency ?? 0.9;
   }
 
+  /**
+   * The site's figures from its meters, with what its chargers draw. A charger that is offline
+   * (its charge point disconnected) is not counted: its last reported power is not known to flow.
+   */
   private read(running: Running): SiteReading {
-    const chargersW = this.chargers().reduce((sum, t) => sum + this.powerKw(t) * 1000, 0);
+    const online = (t: Thing) => running.hub.twins.get(t.householdId, t.id)?.online !== false;
+    const chargersW = this.chargers()
+      .filter(online)
+      .reduce((sum, t) => sum + this.powerKw(t) * 1000, 0);
     return running.meters.read(running.config.site, chargersW);
   }
 
