@@ -4,9 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import type { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { createTriad } from '../src/triad.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { startDemoTriad } from './helpers/demo-hub.ts';
+import { eventually } from './helpers/hub-process.ts';
 
 /**
  * The HTTP API as a client sees it, on a hub started in this process with the embedded broker and
@@ -24,14 +23,7 @@ describe('HTTP API', () => {
   };
 
   before(async () => {
-    hub = createTriad({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      demo: true,
-      log: createLogger({ level: 'silent' }),
-    });
-    await hub.start();
+    hub = await startDemoTriad();
     base = hub.httpUrl;
     await eventually(async () => ((await (await call('/api/things')).json()) as unknown[]).length >= 6, {
       what: 'the demo devices to be discovered',

@@ -33,7 +33,6 @@ class Commute {
   sim!: CarSimulator;
   client!: VissTestClient;
   readonly readings: Reading[] = [];
-  private next = 1;
 
   async open(): Promise<void> {
     this.sim = new CarSimulator({ clock: this.clock, vissPort: 0, level: 60 });
@@ -48,23 +47,7 @@ class Commute {
 
   /** A VISS request, its answer taken as it arrives. */
   ask(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const requestId = `climate-${this.next++}`;
-    const socket = this.client.socket;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        socket.off('message', onMessage);
-        reject(new Error(`no answer to ${JSON.stringify(body)}`));
-      }, 5_000);
-      const onMessage = (data: Buffer) => {
-        const message = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-        if (message.requestId !== requestId) return;
-        clearTimeout(timer);
-        socket.off('message', onMessage);
-        resolve(message);
-      };
-      socket.on('message', onMessage);
-      socket.send(JSON.stringify({ ...body, requestId }));
-    });
+    return this.client.ask(body);
   }
 
   async read(): Promise<Reading> {

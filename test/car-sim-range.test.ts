@@ -29,28 +29,7 @@ describe('car simulator: range estimate over VISS', () => {
   let client: VissTestClient;
   const readings: Reading[] = [];
 
-  /**
-   * A VISS request answered: sent on the test client's socket, and its answer taken as it arrives
-   * (the client's own `ask` polls, which for thousands of readings is minutes).
-   */
-  let next = 1;
-  const ask = (body: Record<string, unknown>) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const requestId = `range-${next++}`;
-      const timer = setTimeout(() => {
-        client.socket.off('message', onMessage);
-        reject(new Error(`no answer to ${JSON.stringify(body)}`));
-      }, 5_000);
-      const onMessage = (data: Buffer) => {
-        const message = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-        if (message.requestId !== requestId) return;
-        clearTimeout(timer);
-        client.socket.off('message', onMessage);
-        resolve(message);
-      };
-      client.socket.on('message', onMessage);
-      client.socket.send(JSON.stringify({ ...body, requestId }));
-    });
+  const ask = (body: Record<string, unknown>) => client.ask(body);
 
   /** One VISS get of the signals a driver watches, as the car reports them now. */
   const read = async (): Promise<Reading> => {

@@ -3,9 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { createTriad } from '../src/triad.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { startDemoTriad } from './helpers/demo-hub.ts';
+import { eventually } from './helpers/hub-process.ts';
 
 /**
  * The site's figures ("Energy now" on the dashboard) in the demo household, from the first
@@ -56,15 +55,7 @@ describe('demo energy site: the figures of "Energy now" agree with the meters', 
   };
 
   before(async () => {
-    hub = createTriad({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      demo: true,
-      clock,
-      log: createLogger({ level: (process.env.TEST_LOG ?? 'silent') as 'silent' }),
-    });
-    await hub.start();
+    hub = await startDemoTriad({ clock });
     // The hub and the demo set up; then from the moment the site has a grid figure, the first
     // the dashboard can show (simulated time moving, as it would).
     await eventually(async () => (await state('grid-meter')) !== undefined, { what: 'the grid meter' });

@@ -6,8 +6,8 @@ import type { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { CAR } from '../src/sim/car/physics.ts';
 import { SimulatedChargePoint } from '../src/sim/charger/charge-point.ts';
-import { createTriad } from '../src/triad.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { startDemoTriad } from './helpers/demo-hub.ts';
+import { eventually } from './helpers/hub-process.ts';
 
 /**
  * The demo household's energy site on a hub with every subsystem: the OCPP charge point is plugged
@@ -57,15 +57,7 @@ describe('demo energy site', () => {
     api(`/api/chargers/${charger}/mode`, { method: 'PUT', body: JSON.stringify({ mode }) });
 
   before(async () => {
-    hub = createTriad({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      demo: true,
-      clock,
-      log: createLogger({ level: (process.env.TEST_LOG ?? 'silent') as 'silent' }),
-    });
-    await hub.start();
+    hub = await startDemoTriad({ clock });
   });
 
   after(async () => {

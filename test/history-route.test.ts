@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StateChanged } from '../src/core/events.ts';
 import type { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { createTriad } from '../src/triad.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { startDemoTriad } from './helpers/demo-hub.ts';
+import { eventually } from './helpers/hub-process.ts';
 
 /**
  * `GET /api/things/{id}/history?…&points=N`: a long range downsampled by the store to at most N
@@ -23,14 +22,7 @@ describe('history downsampling over HTTP', () => {
   const value = (i: number) => 20 + Math.sin(i / 700) * 3 + (i === 31_337 ? 40 : 0) - (i === 7 ? 30 : 0);
 
   before(async () => {
-    hub = createTriad({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      demo: true,
-      log: createLogger({ level: 'silent' }),
-    });
-    await hub.start();
+    hub = await startDemoTriad();
     await eventually(async () => (await call(`/api/things/${THING}`)).ok, { what: 'the demo sensor' });
     const changes: StateChanged[] = [];
     for (let i = 0; i < N; i++) {

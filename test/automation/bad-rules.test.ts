@@ -1,20 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { eventually } from '../helpers/hub-process.ts';
-import { advance, HOME, postRule, startTestHub, type TestHub, tracesOf } from './helpers.ts';
+import {
+  crossSixty,
+  HOME,
+  HUMID_RULE,
+  postRule,
+  startTestHub,
+  type TestHub,
+  tracesOf,
+  writeRuleFile,
+} from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
-
-const HUMID_RULE = {
-  id: 'fan-when-humid',
-  name: 'Fan when humid',
-  triggers: [{ trigger: 'numeric_state', thing: 'living-room-sensor', property: 'sensor.humidity', above: 60 }],
-  actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
-};
 
 interface RuleView {
   id: string;
@@ -25,13 +27,6 @@ interface RuleView {
 
 async function listRules(t: TestHub): Promise<RuleView[]> {
   return (await (await t.api('/api/automations')).json()) as RuleView[];
-}
-
-/** Humidity down and up across 60 %: one crossing, so one run of a rule that is loaded. */
-async function crossSixty(t: TestHub, clock: VirtualClock): Promise<void> {
-  t.set('living-room-sensor', 'sensor.humidity', 40);
-  t.set('living-room-sensor', 'sensor.humidity', 70);
-  await advance(clock, 1000, 100);
 }
 
 describe('automations: bad rules over the API', () => {
@@ -159,18 +154,14 @@ describe('automations: rules files', () => {
     const clock = new VirtualClock(T0);
     const t = await startTestHub({ clock });
     hubs.push(t);
-    const folder = join(t.dataDir, 'automations');
-    await mkdir(folder, { recursive: true });
-    await writeFile(join(folder, 'humid.yaml'), YAML.stringify(HUMID_RULE));
-    await t.engine.reloadFile('humid.yaml');
+    await writeRuleFile(t, 'humid.yaml', HUMID_RULE);
     assert.deepEqual(
       (await listRules(t)).map((r) => [r.id, r.status, r.file]),
       [['fan-when-humid', 'active', 'humid.yaml']],
     );
 
     const broken = YAML.stringify({ ...HUMID_RULE, actions: [{ action: 'turn_on', thing: 'garage-fan' }] });
-    await writeFile(join(folder, 'humid.yaml'), broken);
-    await t.engine.reloadFile('humid.yaml');
+    await writeRuleFile(t, 'humid.yaml', broken);
     const problems = (await (await t.api('/api/automations/problems')).json()) as Array<{
       file: string;
       line: number;
@@ -186,8 +177,7 @@ describe('automations: rules files', () => {
     await crossSixty(t, clock);
     assert.equal(t.ruleCommands('fan-when-humid').length, 1, 'the previous version still runs');
 
-    await writeFile(join(folder, 'humid.yaml'), YAML.stringify({ ...HUMID_RULE, name: 'Fixed' }));
-    await t.engine.reloadFile('humid.yaml');
+    await writeRuleFile(t, 'humid.yaml', { ...HUMID_RULE, name: 'Fixed' });
     assert.deepEqual(await (await t.api('/api/automations/problems')).json(), []);
     assert.equal((await listRules(t))[0].name, 'Fixed');
   });
@@ -195,10 +185,7 @@ describe('automations: rules files', () => {
   it('a YAML syntax error is reported with its line', async () => {
     const t = await startTestHub({ clock: new VirtualClock(T0) });
     hubs.push(t);
-    const folder = join(t.dataDir, 'automations');
-    await mkdir(folder, { recursive: true });
-    await writeFile(join(folder, 'bad.yaml'), 'id: x\ntriggers:\n  - trigger: state\n   thing: [oops\n');
-    await t.engine.reloadFile('bad.yaml');
+    await writeRuleFile(t, 'bad.yaml', 'id: x\ntriggers:\n  - trigger: state\n   thing: [oops\n');
     const [problem] = (await (await t.api('/api/automations/problems')).json()) as Array<{
       file: string;
       line: number;

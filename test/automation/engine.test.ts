@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import YAML from 'yaml';
@@ -12,7 +11,7 @@ import type { HubServices } from '../../src/core/hub.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { openStore } from '../../src/store/index.ts';
 import { eventually, tempDir } from '../helpers/hub-process.ts';
-import { FAN_RULE_YAML, HOME, postRule, startTestHub, type TestHub } from './helpers.ts';
+import { FAN_RULE_YAML, HOME, postRule, startTestHub, type TestHub, writeRuleFile } from './helpers.ts';
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 const MIN = 60_000;
@@ -26,18 +25,12 @@ async function advance(clock: VirtualClock, ms: number, step = 1000): Promise<vo
 async function hubWithPendingFan(elapsed: number): Promise<TestHub> {
   const clock = new VirtualClock(T0);
   const hub = await startTestHub({ clock });
-  await writeRule(hub.dataDir, 'fan.yaml', FAN_RULE_YAML);
-  await hub.engine.reloadFile('fan.yaml');
+  await writeRuleFile(hub, 'fan.yaml', FAN_RULE_YAML);
   hub.set('household', 'presence.anyone_home', true);
   hub.set('living-room-sensor', 'sensor.temperature', 22);
   hub.set('living-room-sensor', 'sensor.temperature', 26);
   await advance(clock, elapsed);
   return hub;
-}
-
-async function writeRule(dataDir: string, name: string, text: string): Promise<void> {
-  await mkdir(join(dataDir, 'automations'), { recursive: true });
-  await writeFile(join(dataDir, 'automations', name), text);
 }
 
 describe('automations: the contract rule on the virtual clock', () => {
@@ -50,8 +43,7 @@ describe('automations: the contract rule on the virtual clock', () => {
     const clock = new VirtualClock(T0);
     const t = await startTestHub({ clock, dataDir: undefined });
     hubs.push(t);
-    await writeRule(t.dataDir, 'fan.yaml', FAN_RULE_YAML);
-    await t.engine.reloadFile('fan.yaml');
+    await writeRuleFile(t, 'fan.yaml', FAN_RULE_YAML);
     assert.equal(t.engine.get(HOME, 'fan-when-hot').rule?.enabled, true);
 
     t.set('household', 'presence.anyone_home', true);

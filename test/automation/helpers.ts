@@ -1,4 +1,7 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import YAML from 'yaml';
 import type { Adapter, AdapterContext } from '../../src/adapters/adapter.ts';
 import { runReplayCommand } from '../../src/automation/cli.ts';
 import { AutomationEngine, type AutomationEngineOptions, type Trace } from '../../src/automation/index.ts';
@@ -197,4 +200,30 @@ export async function replayCaptured(
   });
   const code = await runReplayCommand({ out, progress: err, ...args });
   return { code, stdout, stderr };
+}
+
+/** A rule the tests write in a file: the fan on when the living room's humidity goes over 60 %. */
+export const HUMID_RULE = {
+  id: 'fan-when-humid',
+  name: 'Fan when humid',
+  triggers: [{ trigger: 'numeric_state', thing: 'living-room-sensor', property: 'sensor.humidity', above: 60 }],
+  actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
+};
+
+/** Humidity down and up across 60 %: one crossing, so one run of a rule that is loaded. */
+export async function crossSixty(t: TestHub, clock: VirtualClock): Promise<void> {
+  t.set('living-room-sensor', 'sensor.humidity', 40);
+  t.set('living-room-sensor', 'sensor.humidity', 70);
+  await advance(clock, 1000, 100);
+}
+
+/**
+ * Writes a rule file into the hub's rules folder (a document as YAML, or text as it is) and has
+ * the engine read it, as its watcher would.
+ */
+export async function writeRuleFile(t: TestHub, name: string, rule: Record<string, unknown> | string): Promise<void> {
+  const folder = join(t.dataDir, 'automations');
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, name), typeof rule === 'string' ? rule : YAML.stringify(rule));
+  await t.engine.reloadFile(name);
 }

@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import YAML from 'yaml';
 import { nextSunTime } from '../../src/automation/time/sun.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { PeopleService } from '../../src/people/index.ts';
-import { advance, HOME, MIN, postRule, startTestHub, type TestHub, tracesOf } from './helpers.ts';
+import {
+  advance,
+  crossSixty,
+  HOME,
+  HUMID_RULE,
+  MIN,
+  postRule,
+  startTestHub,
+  type TestHub,
+  tracesOf,
+  writeRuleFile,
+} from './helpers.ts';
 
 /** Midnight UTC on 2 June: Berlin's sunrise is near 02:45 UTC, New York's near 09:25 UTC. */
 const T0 = Date.UTC(2026, 5, 2);
@@ -43,17 +51,11 @@ describe('automations: the household’s location set or moved while the hub run
     const clock = new VirtualClock(T0);
     const t = await startTestHub({ clock, subsystems: [new PeopleService()] });
     hubs.push(t);
-    const folder = join(t.dataDir, 'automations');
-    await mkdir(folder, { recursive: true });
-    await writeFile(
-      join(folder, 'sun.yaml'),
-      YAML.stringify({
-        id: 'at-sunrise',
-        triggers: [{ trigger: 'sun', event: 'sunrise' }],
-        actions: [{ action: 'notify', message: 'up' }],
-      }),
-    );
-    await t.engine.reloadFile('sun.yaml');
+    await writeRuleFile(t, 'sun.yaml', {
+      id: 'at-sunrise',
+      triggers: [{ trigger: 'sun', event: 'sunrise' }],
+      actions: [{ action: 'notify', message: 'up' }],
+    });
     const before = (await (await t.api('/api/automations/problems')).json()) as Array<{ message: string }>;
     assert.equal(before.length, 1);
     assert.match(before[0].message, /needs the household's location/);
@@ -99,20 +101,6 @@ describe('automations: the household’s location set or moved while the hub run
   });
 });
 
-const HUMID_RULE = {
-  id: 'fan-when-humid',
-  name: 'Fan when humid',
-  triggers: [{ trigger: 'numeric_state', thing: 'living-room-sensor', property: 'sensor.humidity', above: 60 }],
-  actions: [{ action: 'turn_on', thing: 'living-room-fan' }],
-};
-
-/** Humidity down and up across 60 %: one crossing, so one run of a rule that is loaded. */
-async function crossSixty(t: TestHub, clock: VirtualClock): Promise<void> {
-  t.set('living-room-sensor', 'sensor.humidity', 40);
-  t.set('living-room-sensor', 'sensor.humidity', 70);
-  await advance(clock, 1000, 100);
-}
-
 describe('automations: switching a rule from a file on and off over the API', () => {
   const hubs: TestHub[] = [];
   after(async () => {
@@ -123,10 +111,7 @@ describe('automations: switching a rule from a file on and off over the API', ()
     const clock = new VirtualClock(T0);
     const t = await startTestHub({ clock });
     hubs.push(t);
-    const folder = join(t.dataDir, 'automations');
-    await mkdir(folder, { recursive: true });
-    await writeFile(join(folder, 'humid.yaml'), YAML.stringify(HUMID_RULE));
-    await t.engine.reloadFile('humid.yaml');
+    await writeRuleFile(t, 'humid.yaml', HUMID_RULE);
 
     const off = await t.api('/api/automations/fan-when-humid', {
       method: 'PUT',
@@ -155,8 +140,7 @@ describe('automations: switching a rule from a file on and off over the API', ()
       [['file-switch:fan-when-humid', false]],
     );
     // The file edited and read again: the switch still holds.
-    await writeFile(join(folder, 'humid.yaml'), YAML.stringify({ ...HUMID_RULE, name: 'Renamed' }));
-    await t.engine.reloadFile('humid.yaml');
+    await writeRuleFile(t, 'humid.yaml', { ...HUMID_RULE, name: 'Renamed' });
     assert.deepEqual(
       (await rules(t)).map((r) => [r.id, r.status, r.override]),
       [['fan-when-humid', 'disabled', false]],

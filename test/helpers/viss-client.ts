@@ -1,5 +1,4 @@
 import WebSocket from 'ws';
-import { eventually } from './hub-process.ts';
 
 /** A plain WebSocket client speaking VISS JSON, as a phone or a dashboard would. */
 export class VissTestClient {
@@ -25,16 +24,33 @@ export class VissTestClient {
     return client;
   }
 
-  /** Sends a request and waits for the answer with its requestId. */
-  async ask(body: Record<string, unknown> | string): Promise<Record<string, unknown>> {
+  /**
+   * Sends a request and resolves with the answer with its requestId as soon as it arrives (a text
+   * body: the first answer without one); rejects after 5 s without it.
+   */
+  ask(body: Record<string, unknown> | string): Promise<Record<string, unknown>> {
     const requestId = `r${this.next++}`;
-    this.socket.send(typeof body === 'string' ? body : JSON.stringify({ ...body, requestId }));
     const expectId = typeof body === 'string' ? undefined : requestId;
-    return eventually(() => {
+    const take = () => {
       const found = this.messages.find((m) => m.action !== 'subscription' && m.requestId === expectId);
-      if (!found) throw new Error(`no answer to ${JSON.stringify(body).slice(0, 200)}`);
-      this.messages.splice(this.messages.indexOf(found), 1);
+      if (found) this.messages.splice(this.messages.indexOf(found), 1);
       return found;
+    };
+    return new Promise((resolve, reject) => {
+      // Registered after the constructor's listener, so the message is in `messages` by then.
+      const onMessage = () => {
+        const found = take();
+        if (!found) return;
+        clearTimeout(timer);
+        this.socket.off('message', onMessage);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        this.socket.off('message', onMessage);
+        reject(new Error(`no answer to ${JSON.stringify(body).slice(0, 200)}`));
+      }, 5_000);
+      this.socket.on('message', onMessage);
+      this.socket.send(typeof body === 'string' ? body : JSON.stringify({ ...body, requestId }));
     });
   }
 
