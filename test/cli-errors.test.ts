@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -114,6 +114,26 @@ describe('the command line refuses what it cannot use, in one line', () => {
         }),
       );
     }
+  });
+
+  it('leaves no data folder behind that a failed start created, and keeps one that was there', async () => {
+    const pg = [
+      '--http-port',
+      '0',
+      '--mqtt-port',
+      '0',
+      '--pg-url',
+      'postgres://127.0.0.1:1/triad',
+      '--log-level',
+      'silent',
+    ];
+    const created = await runTriad(['start', '--data', 'new/nested/data', ...pg], { cwd: dir, ...FROM_SOURCE });
+    assertOneLineError(created, /cannot open PostgreSQL/, 'start with a new data folder');
+    assert.ok(!(await readdir(dir)).includes('new'), 'the folders the failed start made are gone');
+    await mkdir(join(dir, 'kept'));
+    const kept = await runTriad(['start', '--data', 'kept/data', ...pg], { cwd: dir, ...FROM_SOURCE });
+    assertOneLineError(kept, /cannot open PostgreSQL/, 'start inside an existing folder');
+    assert.deepEqual(await readdir(join(dir, 'kept')), [], 'only what the start made is removed');
   });
 
   it('for a config file: its name and the key, not a flag', async () => {

@@ -103,6 +103,7 @@ async function start(flags: StartFlags): Promise<void> {
   } catch (error) {
     const storeOpened = hub.store !== undefined;
     await hub.stop();
+    await hub.removeUnusedDataFolder();
     throw explainStartFailure(error, { options, storeOpened });
   }
   const lines = [

@@ -1,6 +1,6 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Adapter } from '../adapters/adapter.ts';
 import { EmbeddedBroker } from '../adapters/mqtt/broker.ts';
@@ -157,6 +157,8 @@ export class Hub {
   private stopped = false;
   /** This hub's hold on its data folder (see DataLock). */
   private dataLock: DataLock | null = null;
+  /** The outermost folder start() had to create for the data folder, or undefined if it existed. */
+  private createdDataDir: string | undefined;
   /** Stops a virtual clock waiting for this hub's store (see waitAlsoFor), once the store is closed. */
   private unwaitClock: (() => void) | null = null;
 
@@ -217,7 +219,7 @@ export class Hub {
     const httpHost = options.http?.host ?? '0.0.0.0';
     await assertPortFree(httpPort, httpHost, 'HTTP', '--http-port');
     const mqttPort = options.mqtt?.url ? null : await this.chooseMqttPort();
-    await mkdir(options.dataDir, { recursive: true });
+    this.createdDataDir = await mkdir(options.dataDir, { recursive: true });
     // Before anything in the folder is opened: a second hub on it would run every rule twice.
     this.dataLock = await DataLock.take(options.dataDir, new Date(clock.now()));
 
@@ -416,6 +418,26 @@ export class Hub {
   }
 
   /** Stops everything in the reverse order of start, committing history on the way out. */
+  /**
+   * After a start that failed (and stop): removes the data folder again if that start created it
+   * and nothing is left in it, so a mistyped --pg-url or a busy port does not leave an empty folder
+   * behind. Each folder from the data folder up to the first one created goes only if it is empty.
+   */
+  async removeUnusedDataFolder(): Promise<void> {
+    const top = this.createdDataDir === undefined ? undefined : resolve(this.createdDataDir);
+    if (top === undefined) return;
+    let dir = resolve(this.options.dataDir);
+    for (;;) {
+      try {
+        await rmdir(dir); // refuses a folder that is not empty
+      } catch {
+        return;
+      }
+      if (dir === top || dirname(dir) === dir) return;
+      dir = dirname(dir);
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
