@@ -115,12 +115,18 @@ export class TripRecorder {
       if (vehicles.length === 0) continue;
       const since = now - RESUME_LOOKBACK_MS;
       for (const { thing } of vehicles) {
-        const recorded = await store.listEvents({ householdId, types: [TRIP_EVENT], thing: thing.id, since });
+        // The newest recorded trip is the one the car was on or ended last: only its end matters.
+        const [latest] = await store.listEvents({
+          householdId,
+          types: [TRIP_EVENT],
+          thing: thing.id,
+          since,
+          newest: true,
+          limit: 1,
+        });
         let from = since;
-        for (const event of recorded) {
-          const end = Date.parse(String((event as { data?: { end?: unknown } }).data?.end));
-          if (Number.isFinite(end)) from = Math.max(from, end + 1);
-        }
+        const end = Date.parse(String((latest as { data?: { end?: unknown } } | undefined)?.data?.end));
+        if (Number.isFinite(end)) from = Math.max(from, end + 1);
         await this.replay(store, householdId, thing.id, from, now);
       }
     }
