@@ -18,8 +18,11 @@ const DEVICES = [
 class SetupError extends Error {}
 
 /** One fresh hub with the devices discovered and the rule posted; returns it and the mode it took. */
-async function launch(broker: Broker, nodeFlags?: string[]): Promise<{ hub: TriadProcess; mode: string }> {
-  const hub = await startTriad({ brokerUrl: broker.url, nodeFlags });
+async function launch(
+  broker: Broker,
+  options: { nodeFlags?: string[]; bin?: string },
+): Promise<{ hub: TriadProcess; mode: string }> {
+  const hub = await startTriad({ brokerUrl: broker.url, ...options });
   try {
     const ids = await discover(hub, broker.url, DEVICES);
     const sensor = ids.get(`Bench ${sensorId(0)}`);
@@ -59,12 +62,12 @@ async function launch(broker: Broker, nodeFlags?: string[]): Promise<{ hub: Tria
  */
 export async function triadRule(
   broker: Broker,
-  options: { nodeFlags?: string[] } = {},
+  options: { nodeFlags?: string[]; bin?: string } = {},
 ): Promise<RuleRunner | NotMeasured> {
   if (!automationEnginePresent()) return { notMeasured: 'automation engine not present (src/automation/index.ts)' };
   let current: { hub: TriadProcess; mode: string };
   try {
-    current = await launch(broker, options.nodeFlags);
+    current = await launch(broker, options);
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
     return { notMeasured: error instanceof SetupError ? message : `Triad rule could not be set up: ${message}` };
@@ -83,7 +86,7 @@ export async function triadRule(
         broker.url,
         DEVICES.map((d) => d.topic),
       );
-      current = await launch(broker, options.nodeFlags);
+      current = await launch(broker, options);
     },
     stop: async () => {
       await current.hub.stop();

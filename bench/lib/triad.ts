@@ -28,6 +28,8 @@ export interface TriadStartOptions {
   dataDir?: string;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…'] to profile the hub. */
   nodeFlags?: string[];
+  /** Another checkout's `bin/triad.js`, to measure two builds side by side; this checkout's otherwise. */
+  bin?: string;
 }
 
 /** Starts `triad start` as its own process, exactly as a user would, on loopback ports. */
@@ -37,7 +39,14 @@ export async function startTriad(options: TriadStartOptions = {}): Promise<Triad
   // `npm run bench -- --cpu-prof` profiles every hub it starts (see bench/run.ts).
   const profileDir = process.env.TRIAD_BENCH_CPU_PROF;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const args = [...profile, ...(options.nodeFlags ?? []), join(ROOT, 'bin/triad.js'), 'start', '--data', dataDir];
+  const args = [
+    ...profile,
+    ...(options.nodeFlags ?? []),
+    options.bin ?? join(ROOT, 'bin/triad.js'),
+    'start',
+    '--data',
+    dataDir,
+  ];
   args.push('--http-port', String(httpPort), '--http-host', '127.0.0.1', '--log-level', 'warn');
   if (options.brokerUrl) args.push('--mqtt-url', options.brokerUrl);
   else args.push('--mqtt-port', String(await freePort()));
