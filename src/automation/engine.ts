@@ -65,9 +65,14 @@ export class AutomationEngine implements Subsystem {
   /**
    * Rules from files switched on or off over the API, by household then rule id: the switch wins
    * over the file's `enabled:`, and is stored (see FILE_SWITCH_PREFIX) so it outlives a reload of
-   * the file and a restart.
+   * the file and a restart. It goes with its rule: once no file holds the rule (see
+   * dropOrphanSwitches), a rule of that id written later starts as its file says.
    */
   private readonly fileSwitches = new Map<string, Map<string, boolean>>();
+  /** The file each switch's rule was in when it was set (the row's `file`), by household then rule id. */
+  private readonly switchFiles = new Map<string, Map<string, string>>();
+  /** Whether the rules folder has been read at start: till then no switch is judged orphaned. */
+  private filesRead = false;
   /** Households whose rules are judged again at the end of this turn (see queueRejudge). */
   private readonly rejudgeQueued = new Set<string>();
   /** Stored timers of rules not loadable at start (a thing not discovered yet); resumed once they are. */
@@ -120,8 +125,11 @@ export class AutomationEngine implements Subsystem {
     for (const stored of await hub.store.listRules()) {
       if (stored.id.startsWith(FILE_SWITCH_PREFIX)) {
         const enabled = stored.body.enabled;
-        if (typeof enabled === 'boolean')
-          this.switchesOf(stored.householdId).set(stored.id.slice(FILE_SWITCH_PREFIX.length), enabled);
+        if (typeof enabled === 'boolean') {
+          const id = stored.id.slice(FILE_SWITCH_PREFIX.length);
+          this.switchesOf(stored.householdId).set(id, enabled);
+          if (typeof stored.body.file === 'string') this.filesOf(stored.householdId).set(id, stored.body.file);
+        }
         continue;
       }
       this.setEntry(this.entryFor(stored.householdId, stored.body, { kind: 'api' }));
@@ -130,6 +138,9 @@ export class AutomationEngine implements Subsystem {
     for (const name of (await readdir(this.folder)).sort()) {
       if (isRuleFile(name)) await this.reloadFile(name);
     }
+    // A switch whose rule left its file (or the file went) while the hub was down goes too.
+    this.filesRead = true;
+    await this.dropOrphanSwitches(hub.householdId);
     for (const household of this.entries.values()) {
       for (const entry of household.values()) if (entry.rule) await this.activate(entry.rule);
     }
@@ -437,6 +448,7 @@ export class AutomationEngine implements Subsystem {
         await this.deactivate(householdId, id);
       }
       this.files.delete(file);
+      await this.dropOrphanSwitches(householdId);
       return;
     }
     let rules: Rule[];
@@ -471,6 +483,7 @@ export class AutomationEngine implements Subsystem {
       await this.deactivate(householdId, id);
     }
     this.files.set(file, { ids, problem: null });
+    await this.dropOrphanSwitches(householdId);
     for (const read of rules) {
       // A switch set over the API wins over the file's `enabled:`, through every reload.
       const rule = this.switched(read);
@@ -539,8 +552,10 @@ export class AutomationEngine implements Subsystem {
     if (this.entry(householdId, rule.id))
       throw conflict(`an automation with id ${JSON.stringify(rule.id)} already exists`);
     // A switch left by a file's rule of that id, gone from its file since, is not this rule's.
-    if (this.fileSwitches.get(householdId)?.delete(rule.id))
+    if (this.fileSwitches.get(householdId)?.delete(rule.id)) {
+      this.switchFiles.get(householdId)?.delete(rule.id);
       await this.services.store.deleteRule(householdId, FILE_SWITCH_PREFIX + rule.id);
+    }
     return this.save(rule, null);
   }
 
@@ -586,6 +601,39 @@ export class AutomationEngine implements Subsystem {
     return switches;
   }
 
+  private filesOf(householdId: string): Map<string, string> {
+    let files = this.switchFiles.get(householdId);
+    if (!files) {
+      files = new Map();
+      this.switchFiles.set(householdId, files);
+    }
+    return files;
+  }
+
+  /**
+   * Drops the switches (and their stored rows) of file rules that are gone: removed from their
+   * file, or their file deleted. A file added later with a rule of that id is a new rule, and
+   * starts as its file says, not switched off by a switch set months ago on another. A switch is
+   * kept while its rule is in some file, or while its file is there but cannot be applied (a typo
+   * being fixed, a thing not discovered yet): its rules are not known to be gone.
+   */
+  private async dropOrphanSwitches(householdId: string): Promise<void> {
+    if (!this.filesRead) return;
+    const switches = this.fileSwitches.get(householdId);
+    if (!switches?.size) return;
+    const held = new Set([...this.files.values()].flatMap((f) => f.ids));
+    for (const id of [...switches.keys()]) {
+      if (held.has(id)) continue;
+      const file = this.switchFiles.get(householdId)?.get(id);
+      if (file !== undefined && this.files.get(file)?.problem) continue;
+      // Stored first, as it was set: a switch forgotten here but still stored would come back at a restart.
+      await this.services.store.deleteRule(householdId, FILE_SWITCH_PREFIX + id);
+      switches.delete(id);
+      this.switchFiles.get(householdId)?.delete(id);
+      this.services.log.info('switch of a rule no longer in any file dropped', { rule: id, file });
+    }
+  }
+
   /** A rule read from a file, with the API's switch over its `enabled:`, if one is set. */
   private switched(rule: Rule): Rule {
     const enabled = this.fileSwitch(rule.householdId, rule.id);
@@ -619,6 +667,7 @@ export class AutomationEngine implements Subsystem {
     if (enabled === (entry.source.enabled !== false)) {
       await store.deleteRule(householdId, key);
       this.fileSwitches.get(householdId)?.delete(id);
+      this.switchFiles.get(householdId)?.delete(id);
     } else {
       const now = this.services.clock.now();
       await store.saveRule({
@@ -629,6 +678,7 @@ export class AutomationEngine implements Subsystem {
         updatedAt: now,
       });
       this.switchesOf(householdId).set(id, enabled);
+      this.filesOf(householdId).set(id, entry.origin.file);
     }
     const current = this.entry(householdId, id) ?? entry;
     if (!current.rule) return current;

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import YAML from 'yaml';
 import { nextSunTime } from '../../src/automation/time/sun.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { PeopleService } from '../../src/people/index.ts';
@@ -99,6 +102,34 @@ describe('automations: the household’s location set or moved while the hub run
     assert.equal(fired[0], new Date(newYork).toISOString(), `fired at ${fired.join(', ')}`);
     assert.ok(!fired.includes(new Date(berlin).toISOString()), 'not at Berlin’s sunrise');
   });
+
+  it('no run can wait on a sun trigger: a wait_for_trigger on sunset is refused, over the API and in a file', async () => {
+    // So no waiting run holds a sunset worked out for where the household was before it moved:
+    // only a rule's own sun triggers come at sun times, and those are armed again on a move.
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock, subsystems: [new PeopleService()] });
+    hubs.push(t);
+    await putLocation(t, BERLIN);
+    const rule = {
+      id: 'wait-for-sunset',
+      triggers: HUMID_RULE.triggers,
+      actions: [
+        { wait_for_trigger: [{ trigger: 'sun', event: 'sunset' }], timeout: '20h' },
+        { action: 'turn_on', thing: 'living-room-fan' },
+      ],
+    };
+    const response = await t.api('/api/automations', { method: 'POST', body: JSON.stringify(rule) });
+    assert.equal(response.status, 400);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'invalid_rule');
+    assert.match(error.message, /^actions\[0\]\.wait_for_trigger\[0\]\.trigger: a wait cannot use a sun trigger/);
+
+    await writeRuleFile(t, 'wait.yaml', rule);
+    const problems = (await (await t.api('/api/automations/problems')).json()) as Array<{ message: string }>;
+    assert.equal(problems.length, 1);
+    assert.match(problems[0].message, /a wait cannot use a sun trigger/);
+    assert.deepEqual(await rules(t), []);
+  });
 });
 
 describe('automations: switching a rule from a file on and off over the API', () => {
@@ -179,5 +210,116 @@ describe('automations: switching a rule from a file on and off over the API', ()
     assert.equal((await second.api('/api/automations/fan-when-humid/enable', { method: 'POST' })).status, 200);
     await crossSixty(second, clock2);
     assert.equal(second.ruleCommands('fan-when-humid').length, 1);
+  });
+});
+
+describe('automations: the switch of a rule from a file goes with the rule', () => {
+  const hubs: TestHub[] = [];
+  after(async () => {
+    for (const h of hubs) await h.hub.stop();
+  });
+
+  async function switchOff(t: TestHub, id: string): Promise<void> {
+    assert.equal((await t.api(`/api/automations/${id}/disable`, { method: 'POST' })).status, 200);
+    assert.deepEqual(
+      (await t.hub.store.listRules(HOME)).map((r) => [r.id, r.body.enabled]),
+      [[`file-switch:${id}`, false]],
+    );
+  }
+
+  async function removeRuleFile(t: TestHub, name: string): Promise<void> {
+    await rm(join(t.dataDir, 'automations', name));
+    await t.engine.reloadFile(name);
+  }
+
+  it('its file deleted, the switch is dropped: a file added later with that id starts as it says', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    hubs.push(t);
+    await writeRuleFile(t, 'humid.yaml', HUMID_RULE);
+    await switchOff(t, 'fan-when-humid');
+
+    await removeRuleFile(t, 'humid.yaml');
+    assert.deepEqual(await rules(t), []);
+    assert.deepEqual(await t.hub.store.listRules(HOME), [], 'no switch left behind');
+
+    await writeRuleFile(t, 'new.yaml', { ...HUMID_RULE, name: 'A new rule' });
+    assert.deepEqual(
+      (await rules(t)).map((r) => [r.id, r.status, r.override, r.file]),
+      [['fan-when-humid', 'active', null, 'new.yaml']],
+    );
+    await crossSixty(t, clock);
+    assert.equal(t.ruleCommands('fan-when-humid').length, 1, 'the new rule runs');
+  });
+
+  it('the rule taken out of a file that stays, the switch is dropped; the file’s other rules keep theirs', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    hubs.push(t);
+    const other = { ...HUMID_RULE, id: 'other-humid' };
+    await writeRuleFile(t, 'humid.yaml', `${YAML.stringify(HUMID_RULE)}---\n${YAML.stringify(other)}`);
+    assert.equal((await t.api('/api/automations/other-humid/disable', { method: 'POST' })).status, 200);
+    assert.equal((await t.api('/api/automations/fan-when-humid/disable', { method: 'POST' })).status, 200);
+    assert.deepEqual((await t.hub.store.listRules(HOME)).map((r) => r.id).sort(), [
+      'file-switch:fan-when-humid',
+      'file-switch:other-humid',
+    ]);
+
+    await writeRuleFile(t, 'humid.yaml', other);
+    assert.deepEqual(
+      (await t.hub.store.listRules(HOME)).map((r) => r.id),
+      ['file-switch:other-humid'],
+    );
+    assert.deepEqual(
+      (await rules(t)).map((r) => [r.id, r.status, r.override]),
+      [['other-humid', 'disabled', false]],
+    );
+
+    await writeRuleFile(t, 'humid.yaml', `${YAML.stringify(HUMID_RULE)}---\n${YAML.stringify(other)}`);
+    assert.deepEqual(
+      (await rules(t)).map((r) => [r.id, r.status, r.override]),
+      [
+        ['fan-when-humid', 'active', null],
+        ['other-humid', 'disabled', false],
+      ],
+    );
+  });
+
+  it('a file deleted while the hub was down: its switch is dropped at start; a broken file keeps its rules’ switches', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    hubs.push(t);
+    await writeRuleFile(t, 'humid.yaml', HUMID_RULE);
+    await writeRuleFile(t, 'other.yaml', { ...HUMID_RULE, id: 'other-humid' });
+    assert.equal((await t.api('/api/automations/fan-when-humid/disable', { method: 'POST' })).status, 200);
+    assert.equal((await t.api('/api/automations/other-humid/disable', { method: 'POST' })).status, 200);
+    await t.hub.stop();
+    hubs.splice(hubs.indexOf(t), 1);
+
+    // Down: humid.yaml is deleted, other.yaml gets a typo.
+    await rm(join(t.dataDir, 'automations', 'humid.yaml'));
+    await writeFile(join(t.dataDir, 'automations', 'other.yaml'), 'id: other-humid\ntriggers: [oops\n');
+    const clock2 = new VirtualClock(T0 + DAY);
+    const second = await startTestHub({ clock: clock2, dataDir: t.dataDir });
+    hubs.push(second);
+    assert.deepEqual(
+      (await second.hub.store.listRules(HOME)).map((r) => r.id),
+      ['file-switch:other-humid'],
+      'the deleted file’s switch is gone; the broken file’s stays',
+    );
+
+    // The typo fixed: still switched off. A new humid.yaml: on, as it says.
+    await writeRuleFile(second, 'other.yaml', { ...HUMID_RULE, id: 'other-humid' });
+    await writeRuleFile(second, 'humid.yaml', HUMID_RULE);
+    assert.deepEqual(
+      (await rules(second)).map((r) => [r.id, r.status, r.override]),
+      [
+        ['fan-when-humid', 'active', null],
+        ['other-humid', 'disabled', false],
+      ],
+    );
+    await crossSixty(second, clock2);
+    assert.equal(second.ruleCommands('fan-when-humid').length, 1);
+    assert.equal(second.ruleCommands('other-humid').length, 0);
   });
 });
