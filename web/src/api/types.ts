@@ -102,6 +102,13 @@ export interface Automation {
   origin: string;
   file: string | null;
   problem: string | null;
+  /**
+   * A file's rule switched on or off over the API or the dashboard: the switch, which wins over the
+   * file's `enabled:`; null (or absent, on older hubs) when the file's setting holds.
+   */
+  override?: boolean | null;
+  /** Fields the rule holds that were ignored as it loaded (`max` on a single rule); absent on older hubs. */
+  warnings?: string[];
   running: number;
   rule: Record<string, unknown>;
 }
@@ -120,6 +127,8 @@ export interface Trace {
   id: string;
   status: string;
   startedAt: number | string;
+  /** When the trigger came in and waited its turn (mode: queued); only on runs that waited, and not on older hubs. */
+  queuedAt?: number | string;
   finishedAt: number | string | null;
   trigger: { description?: string; type?: string; ts?: number | string };
   conditions: Array<{ path: string; condition: string; result: boolean; detail?: string }>;

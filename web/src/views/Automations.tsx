@@ -5,6 +5,7 @@ import { Empty, Loading, Problem } from '../components/states.tsx';
 import { useResource, useSession } from '../live/context.ts';
 import { ReplayPanel } from './automations/ReplayPanel.tsx';
 import { RuleEditor } from './automations/RuleEditor.tsx';
+import { FileOverride, RuleWarnings } from './automations/RuleNotices.tsx';
 import { TraceTimeline } from './automations/TraceTimeline.tsx';
 
 type Panel =
@@ -78,11 +79,11 @@ function RuleRow({
   const { client } = useSession();
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const toggle = () => {
+  const switchTo = (enabled: boolean) => {
     setBusy(true);
     setProblem(null);
     client
-      .send('POST', `/api/automations/${encodeURIComponent(rule.id)}/${rule.enabled ? 'disable' : 'enable'}`)
+      .send('POST', `/api/automations/${encodeURIComponent(rule.id)}/${enabled ? 'enable' : 'disable'}`)
       .then(onChanged)
       .catch((error: unknown) => setProblem(error instanceof Error ? error.message : String(error)))
       .finally(() => setBusy(false));
@@ -98,6 +99,8 @@ function RuleRow({
       </div>
       {rule.file ? <p className="help">From {rule.file}</p> : null}
       {rule.problem ? <Problem>{rule.problem}</Problem> : null}
+      <RuleWarnings rule={rule} />
+      <FileOverride rule={rule} canEdit={canEdit} busy={busy} onUseFile={switchTo} />
       <div className="button-row">
         <button
           type="button"
@@ -108,7 +111,7 @@ function RuleRow({
           aria-label={`${rule.name} enabled`}
           disabled={!canEdit}
           onClick={() => {
-            if (!busy) toggle();
+            if (!busy) switchTo(!rule.enabled);
           }}
         >
           <span className="switch-track" aria-hidden="true">

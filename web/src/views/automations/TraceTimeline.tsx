@@ -1,6 +1,6 @@
 import type { Automation, Trace } from '../../api/types.ts';
 import { Empty, Loading, Problem } from '../../components/states.tsx';
-import { formatClock, formatTime } from '../../format.ts';
+import { formatClock, formatDuration, formatNumber, formatTime } from '../../format.ts';
 import { useResource } from '../../live/context.ts';
 import { toMs } from '../../time.ts';
 
@@ -38,18 +38,35 @@ export function TraceTimeline({ rule, onClose }: { rule: Automation; onClose(): 
   );
 }
 
+/** How long a run waited in its rule's queue: "0.4 s", "3 s", "2 min". */
+function waitText(ms: number): string {
+  return ms < 1000 ? `${formatNumber(Math.max(ms, 100) / 1000)} s` : formatDuration(ms / 1000);
+}
+
 export function TraceRun({ trace }: { trace: Trace }) {
   const started = toMs(trace.startedAt);
+  const queued = toMs(trace.queuedAt);
+  // A run that waited its turn (mode: queued): when it came in, and for how long it waited.
+  const waited = queued !== null && started !== null && started > queued ? started - queued : null;
   return (
     <details className="trace">
       <summary>
         <span className={`badge ${trace.status}`}>{trace.status.replace(/_/g, ' ')}</span> {formatTime(started)} ·{' '}
         {trace.trigger.description ?? trace.trigger.type ?? 'triggered'}
+        {waited !== null && queued !== null
+          ? ` · queued ${formatClock(queued)}, waited ${waitText(waited)} to start`
+          : ''}
       </summary>
       <ol className="timeline">
         <li>
           <strong>Trigger</strong> {trace.trigger.description ?? trace.trigger.type}
         </li>
+        {waited !== null && queued !== null && started !== null ? (
+          <li>
+            <strong>{formatClock(queued)} Queued</strong>{' '}
+            {`behind the rule's earlier runs; waited ${waitText(waited)} for its turn, until ${formatClock(started)}`}
+          </li>
+        ) : null}
         {trace.conditions.map((c) => (
           <li key={c.path} className={c.result ? 'ok' : 'failed'}>
             <strong>Condition {c.path}</strong> {c.condition}: {c.result ? 'passed' : 'failed'}
