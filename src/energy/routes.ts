@@ -4,6 +4,7 @@ import { NAME_PATTERN } from '../api/views.ts';
 import { badRequest } from '../core/errors.ts';
 import { CHARGE_MODES } from './modes/charge-mode.ts';
 import type { EnergyService } from './service.ts';
+import { STALE_AFTER_S_RANGE } from './site/site-meters.ts';
 import { parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 
 const idParam = {
@@ -157,7 +158,8 @@ export function energyRoutes(service: EnergyService): RouteModule {
       '/api/energy/site',
       {
         schema: {
-          summary: 'Which things meter the grid, solar, home battery and house (sensor.power, W), and the fuse limit',
+          summary:
+            'Which things meter the grid, solar, home battery and house (sensor.power, W), the fuse limit, and how long a silent meter is trusted',
           tags,
           body: {
             type: 'object',
@@ -170,6 +172,7 @@ export function energyRoutes(service: EnergyService): RouteModule {
               house: thingId,
               limitKw: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
               houseReserveKw: { type: 'number', minimum: 0, maximum: 1000 },
+              staleAfterS: { type: 'number', minimum: STALE_AFTER_S_RANGE.min, maximum: STALE_AFTER_S_RANGE.max },
             },
           },
         },

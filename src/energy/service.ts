@@ -31,7 +31,7 @@ import {
   sessionView,
   storedSession,
 } from './sessions/charging-sessions.ts';
-import { type SiteConfig, SiteMeters, type SiteReading } from './site/site-meters.ts';
+import { type SiteConfig, SiteMeters, type SiteReading, STALE_AFTER_S_RANGE } from './site/site-meters.ts';
 import { type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 import { Tariff, type TariffConfig } from './tariff/tariff.ts';
 
@@ -90,7 +90,14 @@ export const FINAL_READING_WAIT_MS = 60_000;
 /** How far ahead a plan's deadline may be: a weekly plan's next occurrence is at most this far. */
 const MAX_PLAN_AHEAD_MS = 7 * 86_400_000;
 
-const SITE_PROPERTY = (unit: string) => ({ schema: { type: 'number' as const, unit } });
+/**
+ * A site figure: a number, or null while the meter behind it cannot say (offline, silent), so the
+ * figure is shown as unknown rather than as the meter's last number. `type` stays `number` for
+ * what reads it (charts, automations on the surplus); the `oneOf` is what lets the twin take null.
+ */
+const SITE_PROPERTY = (unit: string) => ({
+  schema: { type: 'number' as const, unit, oneOf: [{ type: 'number' as const }, { type: 'null' as const }] },
+});
 
 /**
  * Energy in Triad: charge points (OCPP 1.6J and simple MQTT chargers), the site's meters and
@@ -140,7 +147,7 @@ export class EnergyService implements Subsystem {
       ocpp,
       config: structuredClone(DEFAULT_CONFIG),
       tariff: new Tariff(DEFAULT_CONFIG.tariff),
-      meters: new SiteMeters(hub.twins, hub.householdId),
+      meters: new SiteMeters(hub.twins, hub.householdId, hub.clock),
       solar: new Map(),
       sessions: new SessionBook(() => newId(hub.clock.now(), 'ses_')),
       finalReadings: new Map(),
@@ -292,6 +299,19 @@ export class EnergyService implements Subsystem {
       if (!thing) throw notFound(`${role} meter ${JSON.stringify(id)}`);
       if (!Object.hasOwn(thing.properties, 'sensor.power'))
         throw badRequest(`${id} has no sensor.power to read the ${role} from`);
+    }
+    // The API's schema checks this too; here for callers that come another way.
+    const { staleAfterS } = site;
+    if (
+      staleAfterS !== undefined &&
+      (typeof staleAfterS !== 'number' ||
+        !Number.isFinite(staleAfterS) ||
+        staleAfterS < STALE_AFTER_S_RANGE.min ||
+        staleAfterS > STALE_AFTER_S_RANGE.max)
+    ) {
+      throw badRequest(
+        `staleAfterS must be seconds from ${STALE_AFTER_S_RANGE.min} to ${STALE_AFTER_S_RANGE.max}, got ${JSON.stringify(staleAfterS)}`,
+      );
     }
     running.config.site = site;
     await this.saveSite();
@@ -529,13 +549,14 @@ export class EnergyService implements Subsystem {
     running.reading = reading;
     this.publishSite(reading);
 
+    // Null while no one can measure the surplus: no charger may use it (see SolarSurplus.decide).
     let surplusLeft = reading.surplusW;
     const wants: Array<{ id: string; currentA: number; limits: ChargerLimits; thing: Thing }> = [];
     for (const thing of chargers) {
       const settings = this.settingsOf(thing.id);
       const drawW = this.powerKw(thing) * 1000;
       // The surplus this charger may use: what is left after chargers served before it.
-      const surplusW = Math.max(0, surplusLeft);
+      const surplusW = Math.max(0, surplusLeft ?? 0);
       const plannedKw = this.plannedPower(thing.id, now);
       let solar = running.solar.get(thing.id);
       if (!solar) {
@@ -547,7 +568,7 @@ export class EnergyService implements Subsystem {
       const currentA = this.plugged(thing)
         ? wantedCurrent({ mode: settings.mode, limits: settings, now, surplusW: surplusLeft, solar, plannedKw })
         : 0;
-      surplusLeft -= currentA * wattsPerAmp(settings);
+      if (surplusLeft !== null) surplusLeft -= currentA * wattsPerAmp(settings);
       wants.push({ id: thing.id, currentA, limits: settings, thing });
 
       // Energy since the last tick (the meter's, or power × time without one), priced now, and
@@ -623,10 +644,11 @@ export class EnergyService implements Subsystem {
       this.closeSession(event.thing, now);
       return;
     }
-    // A charger that goes offline (or comes back) changes what the site's figures count of it.
+    // A charger or a site meter that goes offline (or comes back) changes what the site's figures
+    // count of it: a grid meter's last will must clear its figure now, not at the next control step.
     if (event.type === 'availability') {
       const thing = running.hub.core.getThing(event.householdId, event.thing);
-      if (thing?.kind === 'charger') this.siteChanged();
+      if (thing && (thing.kind === 'charger' || this.isSiteMeter(thing))) this.siteChanged();
       return;
     }
     if (event.type !== 'state') return;
@@ -910,12 +932,14 @@ export class EnergyService implements Subsystem {
    * charger draws.
    */
   private feedsSite(thing: Thing, property: string): boolean {
-    const { site } = this.require().config;
     if (thing.kind === 'charger') return property === 'charging.power';
-    return (
-      property === 'sensor.power' &&
-      [site.grid, site.solar, site.battery, site.house].some((meter) => meter !== undefined && meter === thing.id)
-    );
+    return property === 'sensor.power' && this.isSiteMeter(thing);
+  }
+
+  /** Whether the thing is one of the site's meters (grid, solar, home battery, house). */
+  private isSiteMeter(thing: Thing): boolean {
+    const { site } = this.require().config;
+    return [site.grid, site.solar, site.battery, site.house].some((meter) => meter !== undefined && meter === thing.id);
   }
 
   /**
@@ -946,14 +970,21 @@ export class EnergyService implements Subsystem {
       'site.charge_power': reading.chargersW,
       'site.surplus_power': reading.surplusW,
     };
+    // An unknown figure is published as null, so it is shown as unknown rather than as the number
+    // its meter gave before it went offline or silent; only once, while the site shows a number
+    // (a meter never chosen or never heard from leaves its figure unset, as it always did).
+    const shown = (property: string) => {
+      const value = hub.core.getValue(hub.householdId, SITE_THING, property);
+      return value !== null && value !== undefined;
+    };
     hub.core.ingest(
       Object.entries(values)
-        .filter(([, v]) => v !== null)
+        .filter(([property, v]) => v !== null || shown(property))
         .map(([property, value]) => ({
           householdId: hub.householdId,
           thing: SITE_THING,
           property,
-          value: Math.round(value! * 10) / 10,
+          value: value === null ? null : Math.round(value * 10) / 10,
           source: ENERGY_ADAPTER,
         })),
     );

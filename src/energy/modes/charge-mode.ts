@@ -26,8 +26,8 @@ export interface ModeInput {
   mode: ChargeMode;
   limits: ChargerLimits;
   now: number;
-  /** Solar surplus this charger may use, W (counting what it draws already). */
-  surplusW: number;
+  /** Solar surplus this charger may use, W (counting what it draws already); null when no one can measure it. */
+  surplusW: number | null;
   solar: SolarSurplus;
   /** The plan's power for the current slot, kW; null without a plan. */
   plannedKw: number | null;
@@ -38,10 +38,12 @@ export function wantedCurrent(input: ModeInput): number {
   const { limits } = input;
   const fromPower = (watts: number) =>
     clamp(Math.floor(watts / wattsPerAmp(limits)), limits.minCurrentA, limits.maxCurrentA);
+  // A surplus that cannot be measured adds nothing: charging on it would be charging from the grid.
+  const surplusW = input.surplusW ?? 0;
   // A plan in force overrides surplus-only modes: the user asked for the energy by a time.
   if (input.plannedKw !== null && input.plannedKw > 0 && input.mode !== 'off' && input.mode !== 'now') {
     const planned = fromPower(input.plannedKw * 1000);
-    const solarExtra = input.mode === 'smart' ? 0 : Math.max(0, input.surplusW);
+    const solarExtra = input.mode === 'smart' ? 0 : Math.max(0, surplusW);
     return Math.max(planned, solarExtra > 0 ? fromPower(input.plannedKw * 1000 + solarExtra) : 0);
   }
   switch (input.mode) {
@@ -50,9 +52,9 @@ export function wantedCurrent(input: ModeInput): number {
     case 'now':
       return limits.maxCurrentA;
     case 'minsolar':
-      return fromPower(Math.max(0, input.surplusW));
+      return fromPower(Math.max(0, surplusW));
     case 'solar':
-      return input.solar.decide(input.now, input.surplusW) ? fromPower(input.surplusW) : 0;
+      return input.solar.decide(input.now, input.surplusW) ? fromPower(surplusW) : 0;
     case 'smart':
       return 0;
   }

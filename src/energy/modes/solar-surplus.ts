@@ -28,10 +28,17 @@ export class SolarSurplus {
     return this.charging;
   }
 
-  /** Feeds the surplus available to this charger at `now`; answers whether it should charge. */
-  decide(now: number, surplusW: number): boolean {
+  /**
+   * Feeds the surplus available to this charger at `now`; answers whether it should charge. A
+   * surplus no one can measure (null: a meter offline or silent) counts as below the
+   * off-threshold, whatever the thresholds are: it never starts a charge, and stops one after the
+   * off-delay, as a cloud would, so a meter that drops out for a moment does not end it.
+   */
+  decide(now: number, surplusW: number | null): boolean {
     const { onThresholdW, offThresholdW, onDelayMs, offDelayMs } = this.settings;
-    const wantsChange = this.charging ? surplusW < offThresholdW : surplusW >= onThresholdW;
+    const wantsChange = this.charging
+      ? surplusW === null || surplusW < offThresholdW
+      : surplusW !== null && surplusW >= onThresholdW;
     if (!wantsChange) {
       this.crossedAt = null;
       return this.charging;
