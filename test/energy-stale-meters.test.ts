@@ -214,6 +214,8 @@ describe('energy: a site meter that stops reporting', () => {
   it('a silent meter counts as unknown after staleAfterS (the hub clock), and a report brings it back', async () => {
     const site = await startSite();
     site.report('grid', gridW(site));
+    // The limit in force is shown, the default until one is set.
+    assert.equal((await site.api('/api/energy/site')).staleAfterS, 300);
     // Bad values are refused with a clear message; a good one is kept.
     const refused = await site.api(
       '/api/energy/site',

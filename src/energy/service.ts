@@ -31,7 +31,13 @@ import {
   sessionView,
   storedSession,
 } from './sessions/charging-sessions.ts';
-import { type SiteConfig, SiteMeters, type SiteReading, STALE_AFTER_S_RANGE } from './site/site-meters.ts';
+import {
+  DEFAULT_STALE_AFTER_S,
+  type SiteConfig,
+  SiteMeters,
+  type SiteReading,
+  STALE_AFTER_S_RANGE,
+} from './site/site-meters.ts';
 import { type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 import { Tariff, type TariffConfig } from './tariff/tariff.ts';
 
@@ -324,7 +330,12 @@ export class EnergyService implements Subsystem {
 
   site(_householdId: string) {
     const running = this.require();
-    return { ...running.config.site, reading: running.reading ?? this.read(running) };
+    // The staleness limit in force is shown even when it is the default, so a user can see it.
+    return {
+      staleAfterS: DEFAULT_STALE_AFTER_S,
+      ...running.config.site,
+      reading: running.reading ?? this.read(running),
+    };
   }
 
   /** Replaces the dynamic price series; a series with a gap or overlap is refused, naming the slot. */
