@@ -138,6 +138,20 @@ describe('HTTP API', () => {
       assert.ok(body.error.message.length > 0);
       assert.ok(!/at .*\.ts:\d+/.test(body.error.message), 'no stack trace');
     }
+    // Bad JSON says where it goes wrong; valid JSON the prototype guard refuses says why.
+    const message = async (body: string) => {
+      const res = await call('/api/things/hall-light/actions/turn_on', { method: 'POST', body });
+      assert.equal(res.status, 400, body);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'invalid_json', body);
+      return error.message;
+    };
+    assert.match(await message('{"brightness":'), /^the body is not valid JSON: .*JSON/);
+    assert.equal(
+      await message('{"__proto__":{"brightness":1}}'),
+      'a key named __proto__, or constructor holding prototype, is not accepted in a body',
+    );
+    assert.match(await message('{"constructor":{"prototype":{}}}'), /constructor holding prototype/);
   });
 
   it('takes a JSON body as sent: a wrong type is a 400 that changes nothing, not a value made to fit', async () => {
@@ -325,7 +339,11 @@ describe('HTTP API', () => {
     await eventually(() => errors().length === 2, { what: 'a refusal of the unknown field' });
     assert.equal(errors()[1].error.code, 'bad_message');
     assert.match(errors()[1].error.message, /unknown field "types"/);
-    assert.equal(messages.filter((m) => m.type === 'subscribed').length, 1, 'neither was acknowledged');
+    ws.send(JSON.stringify({ type: 'subscribe', things: ['*'], snapshot: 'yes' }));
+    await eventually(() => errors().length === 3, { what: 'a refusal of a snapshot that is not true or false' });
+    assert.equal(errors()[2].error.code, 'bad_message');
+    assert.match(errors()[2].error.message, /snapshot must be true or false/);
+    assert.equal(messages.filter((m) => m.type === 'subscribed').length, 1, 'none was acknowledged');
     // Refused messages changed nothing: the first subscription still carries its thing, only it.
     await call('/api/things/coffee-machine/actions/toggle', { method: 'POST', body: '{}' });
     await eventually(() => messages.some((m) => m.type === 'state' && m.thing === 'coffee-machine'), {
@@ -397,6 +415,20 @@ describe('HTTP API', () => {
       ((await xml.json()) as { error: { message: string } }).error.message,
       'application/xml is not accepted here; send application/json',
     );
+    // text/plain has a parser (rules are YAML text), but an action's input is JSON only: a JSON body
+    // sent as text is told so, not that its input "must be an object", and nothing is commanded.
+    const commandsBefore = ((await (await call('/api/events?type=command&limit=10000')).json()) as unknown[]).length;
+    const text = await call('/api/things/hall-light/actions/turn_on', {
+      method: 'POST',
+      body: '{"brightness":40}',
+      headers: { 'content-type': 'text/plain' },
+    });
+    assert.equal(text.status, 415);
+    assert.deepEqual(await text.json(), {
+      error: { code: 'unsupported_media_type', message: 'text/plain is not accepted here; send application/json' },
+    });
+    const commandsAfter = ((await (await call('/api/events?type=command&limit=10000')).json()) as unknown[]).length;
+    assert.equal(commandsAfter, commandsBefore);
     const rule = await call('/api/automations', {
       method: 'POST',
       body: '<rule/>',

@@ -606,6 +606,85 @@ describe('Home Assistant discovery over a real broker', () => {
     }
   });
 
+  test('entities that name their device by identifiers alone join the thing named after it', async () => {
+    const rig = await startRig();
+    try {
+      // As many integrations announce a multisensor: the full device block once, then only its
+      // identifiers. The thin config's key sorts first, which is what named the thing before.
+      const state = 'kitchen/multi/state';
+      await rig.publish(
+        `${rig.prefix}/sensor/kitchen/temp/config`,
+        {
+          name: 'Temperature',
+          stat_t: state,
+          val_tpl: '{{ value_json.temperature }}',
+          dev_cla: 'temperature',
+          unit_of_meas: '°C',
+          dev: { ids: ['kitchen-multi-1'], name: 'Kitchen multi', mf: 'Acme', sa: 'Kitchen' },
+        },
+        true,
+      );
+      await rig.thing('kitchen-multi');
+      await rig.publish(state, { temperature: 21, humidity: 40 }, true);
+      await waitFor('temperature', () => rig.hub.value('kitchen-multi', 'sensor.temperature') === 21);
+      await rig.publish(
+        `${rig.prefix}/sensor/kitchen/hum/config`,
+        {
+          name: 'Humidity',
+          stat_t: state,
+          val_tpl: '{{ value_json.humidity }}',
+          dev_cla: 'humidity',
+          unit_of_meas: '%',
+          dev: { ids: ['kitchen-multi-1'] },
+        },
+        true,
+      );
+      await waitFor('humidity', () => rig.hub.value('kitchen-multi', 'sensor.humidity') === 40);
+      const thing = rig.hub.things.get('kitchen-multi') as Thing;
+      assert.equal(thing.name, 'Kitchen multi');
+      assert.equal(thing.room, 'Kitchen');
+      assert.equal(metaOf<{ manufacturer?: string }>(thing, 'device').manufacturer, 'Acme');
+      assert.deepEqual(Object.keys(thing.properties).sort(), ['sensor.humidity', 'sensor.temperature']);
+      assert.deepEqual(rig.hub.removals, [], 'the thing kept its id');
+      assert.deepEqual([...rig.hub.things.keys()], ['kitchen-multi']);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a device renamed by another of its entities keeps saying whether it is online', async () => {
+    const rig = await startRig();
+    try {
+      await rig.publish(
+        `${rig.prefix}/switch/shed/relay/config`,
+        { cmd_t: 'shed/set', avty_t: 'shed/status', dev: { ids: ['shed-relay-1'], name: 'Shed' } },
+        true,
+      );
+      await rig.thing('shed');
+      await rig.publish('shed/status', 'online');
+      await waitFor('online', () => rig.hub.availability.some((a) => a.thing === 'shed' && a.online));
+
+      // A second entity whose device block names the device anew (its key sorts first): the
+      // thing moves to the new id, and the relay, which heard its availability already, is not
+      // announced again.
+      await rig.publish(
+        `${rig.prefix}/sensor/shed/power/config`,
+        {
+          stat_t: 'shed/power',
+          dev_cla: 'power',
+          unit_of_meas: 'W',
+          dev: { ids: ['shed-relay-1'], name: 'Garden shed' },
+        },
+        true,
+      );
+      await rig.thing('garden-shed');
+      await waitFor('removal of the old id', () => rig.hub.removals.includes('shed'));
+      await waitFor('the new id online', () => rig.hub.availability.some((a) => a.thing === 'garden-shed' && a.online));
+    } finally {
+      await rig.close();
+    }
+  });
+
   test('an availability list follows its mode: all needs every topic, any needs one', async () => {
     const rig = await startRig();
     try {
@@ -945,6 +1024,62 @@ describe('bad input is reported and changes nothing', () => {
       const sent = await rig.listen('keep/set');
       await rig.adapter.execute(command('keep', 'turn_on'), thing);
       await waitFor('command', () => sent.length === 1);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a config whose command topic holds a wildcard, or whose state topic is no filter, is refused', async () => {
+    const rig = await startRig();
+    try {
+      // Published to, `cmd/#` would make the broker drop the hub's connection at every command.
+      await rig.publish(`${rig.prefix}/switch/wild-cmd/config`, { cmd_t: 'wild/#', stat_t: 'wild/state' });
+      await rig.publish(`${rig.prefix}/light/plus-cmd/config`, {
+        cmd_t: 'plus/set',
+        bri_cmd_t: 'plus/+/brightness',
+      });
+      await rig.publish(`${rig.prefix}/sensor/bad-filter/config`, { stat_t: 'bad/#/state' });
+      await rig.publish(`${rig.prefix}/binary_sensor/bad-avty/config`, {
+        stat_t: 'ok/state',
+        avty: [{ t: 'avail/a+b' }],
+      });
+      // A well-formed filter is a topic like any other to read.
+      await rig.publish(`${rig.prefix}/sensor/any-room/config`, { stat_t: 'rooms/+/temperature' });
+      await rig.thing('any-room');
+      await rig.adapter.idle();
+      assert.deepEqual([...rig.hub.things.keys()], ['any-room']);
+      const refusals = rig.hub.warnings().filter((w) => w.includes(' ignored: '));
+      assert.equal(refusals.length, 4, refusals.join('\n'));
+      assert.match(refusals[0], /command_topic "wild\/#" holds a wildcard/);
+      assert.match(refusals[1], /brightness_command_topic "plus\/\+\/brightness" holds a wildcard/);
+      assert.match(refusals[2], /state_topic "bad\/#\/state" is not a valid topic filter/);
+      assert.match(refusals[3], /availability\.topic "avail\/a\+b" is not a valid topic filter/);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a name with control characters, only spaces or thousands of characters is shown cleaned', async () => {
+    const rig = await startRig();
+    try {
+      const announce = (id: string, name: string, entity?: string) =>
+        rig.publish(`${rig.prefix}/switch/${id}/config`, {
+          ...(entity === undefined ? {} : { name: entity }),
+          cmd_t: `${id}/set`,
+          dev: { ids: [id], name, sa: `Hall\u0000${name}` },
+        });
+      await announce('escape', 'Red\u001b[31m lamp\u0000');
+      const escape = await rig.thing('red-31m-lamp');
+      assert.equal(escape.name, 'Red [31m lamp');
+      assert.equal(escape.room, 'Hall Red\u001b[31m lamp\u0000'.replace(/[\u0000\u001b]/g, ' ').trimEnd());
+      // A device name of spaces says nothing: the entity's own name is used.
+      await announce('blank', '   ', 'Porch switch');
+      assert.equal((await rig.thing('blank')).name, 'Porch switch');
+      await announce('long', `Lamp ${'x'.repeat(5000)}`);
+      const long = await waitFor('the long one', () =>
+        [...rig.hub.things.values()].find((t) => t.id.startsWith('lamp')),
+      );
+      assert.equal(long.name.length, 200);
     } finally {
       await rig.close();
     }

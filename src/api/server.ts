@@ -167,7 +167,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = String(body);
     if (text === '') done(null, undefined);
-    else void json(request, text, done);
+    else void json(request, text, (error, value) => (error ? done(whyNotJson(text, error)) : done(null, value)));
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -298,6 +298,26 @@ async function authenticate(request: FastifyRequest, ctx: ApiContext, opensSocke
     }
   }
   return principal;
+}
+
+/**
+ * What is wrong with a JSON body Fastify refused. Its own message ("Body is not valid JSON") said
+ * the same for a typo and for valid JSON with a `__proto__` or `constructor.prototype` key, which
+ * the guard refuses: the client is told which, and where the typo is. Runs on refusals only.
+ */
+function whyNotJson(text: string, error: Error): Error {
+  try {
+    JSON.parse(text);
+  } catch (syntax) {
+    return new HubError(400, 'invalid_json', `the body is not valid JSON: ${(syntax as Error).message.slice(0, 200)}`);
+  }
+  return (error as FastifyError).code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+    ? new HubError(
+        400,
+        'invalid_json',
+        'a key named __proto__, or constructor holding prototype, is not accepted in a body',
+      )
+    : error;
 }
 
 /** Media types of YAML text: rules are written in YAML, so the automation routes take them too. */

@@ -76,6 +76,12 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           send({ type: 'unsubscribed' });
           return;
         }
+        // A client that asked for a snapshot in another spelling ("yes", 1) would wait for a
+        // snapshot.end that never comes.
+        if (parsed.snapshot !== undefined && typeof parsed.snapshot !== 'boolean') {
+          refuse('bad_message', 'snapshot must be true or false');
+          return;
+        }
         const things = parsed.things ?? ['*'];
         if (
           !Array.isArray(things) ||

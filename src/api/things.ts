@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { badRequest, notFound } from '../core/errors.ts';
+import { badRequest, HubError, notFound } from '../core/errors.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
@@ -213,6 +213,18 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request, reply) => {
       const { id, action } = request.params as { id: string; action: string };
       const principal = principalOf(request);
+      // Fastify reads text/plain as a string (the automation routes take YAML that way): here it
+      // is a JSON body sent with the wrong type, answered as such rather than "input must be an object".
+      if (typeof request.body === 'string') {
+        const sent = String(request.headers['content-type'] ?? '')
+          .split(';')[0]
+          .trim();
+        throw new HubError(
+          415,
+          'unsupported_media_type',
+          `${sent.slice(0, 100)} is not accepted here; send application/json`,
+        );
+      }
       const command = await ctx.commands.dispatch({
         householdId: principal.householdId,
         thing: id,

@@ -404,6 +404,28 @@ interface DeviceInfo {
   suggested_area?: string;
 }
 
+/** C0 and C1 control characters, which have no place in a name. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]+/g;
+/** Longer names are cut: a thing's name is shown on the dashboard and written to the log. */
+const MAX_NAME_LENGTH = 200;
+
+/**
+ * A device's or entity's name as the hub shows it, or undefined when it has nothing to show.
+ * Any device on the broker may announce itself, so control characters (a NUL, a terminal escape
+ * that recolours the log) are dropped, spaces trimmed (a name of spaces named a thing "   ", with
+ * the id "thing") and the length bounded.
+ */
+function shownText(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.replace(CONTROL_CHARACTERS, ' ').trim();
+  // Cut by code point, so a name is never left ending in half an emoji.
+  const shown = text.length > MAX_NAME_LENGTH ? Array.from(text).slice(0, MAX_NAME_LENGTH).join('').trimEnd() : text;
+  return shown === '' ? undefined : shown;
+}
+
+const DEVICE_TEXTS = ['name', 'manufacturer', 'model', 'sw_version', 'hw_version', 'suggested_area'] as const;
+
 function readDevice(value: unknown): DeviceInfo | undefined {
   if (!isRecord(value)) return undefined;
   const identifiers: string[] = [];
@@ -417,10 +439,9 @@ function readDevice(value: unknown): DeviceInfo | undefined {
       if (Array.isArray(pair) && pair.length === 2) identifiers.push(`${pair[0]}:${pair[1]}`);
     }
   }
-  const text = (key: string) =>
-    typeof value[key] === 'string' && value[key] !== '' ? (value[key] as string) : undefined;
+  const text = (key: string) => shownText(value[key]);
   const device: DeviceInfo = { identifiers: identifiers.sort() };
-  for (const key of ['name', 'manufacturer', 'model', 'sw_version', 'hw_version', 'suggested_area'] as const) {
+  for (const key of DEVICE_TEXTS) {
     const v = text(key);
     if (v !== undefined) device[key] = v;
   }
@@ -653,6 +674,36 @@ function requireTopic(config: Json, key: string, objectId: string, action: strin
 
 function unsupported(objectId: string, action: string): never {
   throw new Error(`${objectId} does not support ${action}`);
+}
+
+/**
+ * Why a config's topics cannot be used, or null. A command topic is published to, so it may hold
+ * no wildcard: a PUBLISH to `cmd/#` breaks the protocol, and the broker drops the hub's whole
+ * connection (every device's subscription with it) each time the entity is commanded, while the
+ * command reads as sent. Topics read may be filters, but only well-formed ones (`+` and `#` as
+ * whole levels, `#` last). Home Assistant refuses such configs too.
+ */
+function topicProblem(config: Json): string | null {
+  const topics: Array<[string, unknown]> = Object.entries(config).filter(([key]) => key.endsWith('_topic'));
+  if (Array.isArray(config.availability)) {
+    for (const item of config.availability) if (isRecord(item)) topics.push(['availability.topic', item.topic]);
+  }
+  for (const [key, topic] of topics) {
+    if (typeof topic !== 'string' || topic === '') continue;
+    const quoted = JSON.stringify(topic.slice(0, 100));
+    if (topic.includes('\u0000')) return `${key} ${quoted} holds a NUL character`;
+    if (key.endsWith('command_topic')) {
+      if (/[+#]/.test(topic)) return `${key} ${quoted} holds a wildcard (+ or #): a command cannot be published to it`;
+      continue;
+    }
+    const levels = topic.split('/');
+    const bad = levels.some(
+      (level, i) => /[+#]/.test(level) && (level.length > 1 || (level === '#' && i < levels.length - 1)),
+    );
+    if (bad)
+      return `${key} ${quoted} is not a valid topic filter: + and # stand for whole levels, and # only for the last`;
+  }
+  return null;
 }
 
 function needsOneOf(config: Json, keys: string[], component: string): string | null {
@@ -1289,6 +1340,8 @@ interface PlannedThing {
   claimant: string;
   preferredId: string;
   name: string;
+  /** The device as all its entities describe it together (see deviceOf). */
+  device?: DeviceInfo;
   entities: LiveEntity[];
   properties: Record<string, PropertySpec>;
   actions: Record<string, ActionSpec>;
@@ -1495,7 +1548,7 @@ export class HomeAssistantDiscovery implements Adapter {
         : 'is not a Home Assistant component Triad knows';
       return { ok: false, reason: `component ${JSON.stringify(component)} ${why}` };
     }
-    const problem = BEHAVIOURS[component].check(config);
+    const problem = topicProblem(config) ?? BEHAVIOURS[component].check(config);
     if (problem) return { ok: false, reason: problem };
     const device = readDevice(config.device);
     const entityConfig = { ...config };
@@ -1646,6 +1699,9 @@ export class HomeAssistantDiscovery implements Adapter {
       ids.push(id);
       for (const entity of plan.entities) entity.thingId = id;
     }
+    // A thing saved under a new id (the device renamed) starts without availability: what its
+    // entities already heard is said again, or it would read unknown until the device next spoke.
+    for (const id of ids) this.updateAvailability(id);
     for (const stale of this.groupThings.get(groupKey) ?? []) {
       if (ids.includes(stale)) continue;
       this.releaseId(stale);
@@ -1664,7 +1720,7 @@ export class HomeAssistantDiscovery implements Adapter {
       entities[entity.draft.key] = entity.record;
       problems.push(...entity.record.problems);
     }
-    const device = plan.entities.find((e) => e.draft.device)?.draft.device;
+    const { device } = plan;
     const room = device?.suggested_area;
     return {
       id,
@@ -1916,8 +1972,7 @@ function availabilityMode(config: Json): AvailabilityState['mode'] {
 }
 
 function entityName(draft: EntityDraft): string | undefined {
-  const name = draft.config.name;
-  return typeof name === 'string' && name.trim() ? name.trim() : undefined;
+  return shownText(draft.config.name);
 }
 
 /**
@@ -1928,14 +1983,15 @@ function entityName(draft: EntityDraft): string | undefined {
 function planThings(groupKey: string, members: LiveEntity[]): PlannedThing[] {
   if (members.length === 0) return [];
   const first = members[0].draft;
-  const device = members.find((m) => m.draft.device)?.draft.device;
-  const baseName = device?.name ?? entityName(first) ?? first.objectId;
+  const device = deviceOf(members);
+  const baseName = device?.name ?? entityName(first) ?? shownText(first.objectId) ?? first.component;
   const objectIdOption = typeof first.config.object_id === 'string' ? first.config.object_id : undefined;
   const basePreferred = slugify(device?.name ?? objectIdOption ?? first.objectId);
   const main: PlannedThing = {
     claimant: groupKey,
     preferredId: basePreferred,
     name: baseName,
+    ...(device ? { device } : {}),
     entities: [],
     properties: {},
     actions: {},
@@ -1953,7 +2009,8 @@ function planThings(groupKey: string, members: LiveEntity[]): PlannedThing[] {
       target = {
         claimant: `${groupKey}#${draft.key}`,
         preferredId: `${basePreferred.slice(0, 80)}-${slugify(draft.objectId).slice(0, 40)}`,
-        name: `${baseName} ${entityName(draft) ?? draft.objectId}`,
+        name: `${baseName} ${entityName(draft) ?? shownText(draft.objectId) ?? draft.component}`,
+        ...(device ? { device } : {}),
         entities: [],
         properties: {},
         actions: {},
@@ -1986,6 +2043,25 @@ function planThings(groupKey: string, members: LiveEntity[]): PlannedThing[] {
     target.entities.push(entity);
   }
   return plans;
+}
+
+/**
+ * A device as its entities describe it together. Home Assistant merges the device blocks of every
+ * entity that names the device; many integrations send the name, maker and area once and only
+ * `identifiers` on the other entities. Taking the first entity's block alone named the thing after
+ * whichever entity sorted first (a "Humidity" thing instead of "Kitchen multi"), and changed its
+ * id, losing its state, each time a config with a fuller or thinner block arrived.
+ */
+function deviceOf(members: LiveEntity[]): DeviceInfo | undefined {
+  let merged: DeviceInfo | undefined;
+  for (const { draft } of members) {
+    if (!draft.device) continue;
+    merged ??= { identifiers: draft.device.identifiers };
+    for (const key of DEVICE_TEXTS) {
+      if (merged[key] === undefined && draft.device[key] !== undefined) merged[key] = draft.device[key];
+    }
+  }
+  return merged;
 }
 
 /** Finds, in a thing's stored meta, the entity that carries out one of its actions. */
