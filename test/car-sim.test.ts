@@ -120,6 +120,21 @@ describe('car simulator', () => {
     car.stop();
   });
 
+  it('refuses to start charging at its charge limit, saying why, rather than taking a start it ignores', async () => {
+    const clock = new VirtualClock(Date.parse('2026-01-05T20:00:00Z'));
+    const car = new SimulatedCar({ clock, level: 85 });
+    car.start();
+    assert.equal(car.plugged(), true, 'plugged in at home in the evening');
+    const refused = await car.write('Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging', 'START');
+    assert.equal(refused?.number, 403);
+    assert.match(refused?.description ?? '', /85 %.*charge limit of 80 %/);
+    assert.equal(value(car, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'false');
+    assert.equal(await car.write('Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit', 90), null);
+    assert.equal(await car.write('Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging', 'START'), null);
+    assert.equal(value(car, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'true');
+    car.stop();
+  });
+
   it('brings the cabin to the set point within minutes while the HVAC draws power', async () => {
     const clock = new VirtualClock(Date.parse('2026-01-05T06:00:00Z'));
     const car = new SimulatedCar({ clock });

@@ -114,6 +114,12 @@ export class ChargingSessionRecorder {
       return;
     }
     if (!session) return;
+    // A session that started before the car's counters were known (the hub attached to a car
+    // already charging) counts from their first reading, rather than never knowing its energy.
+    if (event.property === 'vehicle.charged_energy' && session.startCharged === null) {
+      session.startCharged = number('vehicle.charged_energy');
+    }
+    if (event.property === 'battery.level' && session.startLevel === null) session.startLevel = number('battery.level');
     if (event.property === 'charging.power')
       session.maxPowerKw = Math.max(session.maxPowerKw, number('charging.power') ?? 0);
     if (event.property === 'vehicle.charged_energy') {

@@ -6,6 +6,13 @@ import type { Report } from '../core/events.ts';
 import { writesFor } from './actions.ts';
 import { signalForPath } from './signals.ts';
 
+/** The properties trips and charging sessions start and end on, and which values start them. */
+const BEGINS: Record<string, (value: unknown) => boolean> = {
+  'vehicle.moving': (value) => value === true,
+  'location.speed': (value) => Number(value) > 0,
+  'charging.charging': (value) => value === true,
+};
+
 /** Where reports from a car's own VISS server say they came from. */
 export const VISS_SOURCE = 'viss';
 
@@ -34,7 +41,17 @@ export const vehicleMapping: VissMapping = {
         source: VISS_SOURCE,
       });
     }
-    return reports;
+    // A trip or a charge starts and ends on these, and reads the odometer, the charge and the place
+    // as they are then. In a batch (the reads after a reconnect, a car that sends all its signals
+    // in one event), a start goes in before the rest is brought up to date, and an end after it: a
+    // trip the car ended while out of reach ends where it parked, with all the energy it used, and
+    // one it began meanwhile begins where it stood.
+    const phase = (report: Report) => {
+      const begins = BEGINS[report.property];
+      return begins === undefined ? 1 : begins(report.value) ? 0 : 2;
+    };
+    // The sort is stable: otherwise the car's own order holds.
+    return reports.sort((a, b) => phase(a) - phase(b));
   },
 
   writes: (command) => {

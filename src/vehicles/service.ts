@@ -11,7 +11,7 @@ import { slugify } from '../model/thing.ts';
 import { CHARGING_SESSION_EVENT, ChargingSessionRecorder } from './charging.ts';
 import { vehicleMapping } from './mapping.ts';
 import { vehicleRoutes } from './routes.ts';
-import { vehicleSafetyGuard } from './safety.ts';
+import { movingRefusal, vehicleSafetyGuard } from './safety.ts';
 import { COMMAND_ONLY_PATHS } from './signals.ts';
 import { vehicleMeta, vehicleThing } from './thing.ts';
 import { TRIP_EVENT, TripRecorder } from './trips.ts';
@@ -55,7 +55,11 @@ export class VehicleService implements Subsystem {
   }
 
   async start(hub: HubServices): Promise<void> {
-    const adapter = new VissAdapter({ mapping: vehicleMapping, backoff: this.options.backoff });
+    const adapter = new VissAdapter({
+      mapping: vehicleMapping,
+      backoff: this.options.backoff,
+      recheck: (command, thing) => movingRefusal(hub.twins, thing.householdId, command),
+    });
     await hub.addAdapter(adapter);
     const trips = new TripRecorder({
       bus: hub.bus,

@@ -63,6 +63,14 @@ const TRIP_PROPERTIES = [
   'battery.capacity',
 ];
 
+/** The numbers a trip's start reads, by the property they come from. */
+const START_FIELDS: Record<string, 'odometer' | 'consumed' | 'level' | 'capacity'> = {
+  'vehicle.odometer': 'odometer',
+  'vehicle.consumed_energy': 'consumed',
+  'battery.level': 'level',
+  'battery.capacity': 'capacity',
+};
+
 /** A stop shorter than this (lights, a queue, dropping someone off) does not end a trip. */
 export const DEFAULT_STOP_GRACE_MS = 3 * 60_000;
 const MAX_ROUTE_POINTS = 2000;
@@ -191,6 +199,7 @@ export class TripRecorder {
       }
       return;
     }
+    if (trip) this.fillStart(trip, householdId, thing, property);
     if (trip && !trip.stop && (property === 'location.latitude' || property === 'location.longitude')) {
       const position = this.position(householdId, thing);
       const last = trip.route.at(-1);
@@ -268,6 +277,22 @@ export class TripRecorder {
       to: stop.position,
       route,
     };
+  }
+
+  /**
+   * A trip that started before the car's other signals were known (the hub attached to a car
+   * already on the road) takes the first reading of each as its start: without it, the trip's
+   * energy stayed unknown and its distance came from the sparse route instead of the odometer.
+   */
+  private fillStart(trip: Trip, householdId: string, thing: string, property: string): void {
+    const field = START_FIELDS[property];
+    if (field) {
+      const value = this.read(householdId, thing, property);
+      if (trip.start[field] === null && typeof value === 'number') trip.start[field] = value;
+      return;
+    }
+    if (trip.start.position !== null || (property !== 'location.latitude' && property !== 'location.longitude')) return;
+    trip.start.position = this.position(householdId, thing);
   }
 
   private isMoving(householdId: string, thing: string): boolean {

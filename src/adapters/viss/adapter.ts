@@ -29,7 +29,18 @@ interface Link {
   client: VissClient;
   /** Commands waiting for the car to come back, each until its own expiry. */
   waiting: Set<{ ready: () => void; cancel: () => void }>;
+  /** The capture time of the newest value taken from each path on this connection. */
+  newest: Map<string, number>;
 }
+
+/**
+ * A capture time ahead of the hub's clock by more than this, or from before the car was attached
+ * to Triad, is a car's clock that is not set (a gateway that booted without time reads 1970) or
+ * runs wild, not a measurement: the value counts as captured when it arrived, so a trip neither
+ * starts decades ago nor holds back the values after it. A car that was out of reach for days
+ * still dates what it saw meanwhile (where it stopped) by its own clock.
+ */
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
 /**
  * Mirrors vehicles that speak VISS into their twins and carries commands to them as VISS `set`s.
@@ -41,7 +52,17 @@ export class VissAdapter implements Adapter {
   private ctx: AdapterContext | null = null;
   private readonly links = new Map<string, Link>();
 
-  constructor(private readonly options: { mapping: VissMapping; backoff?: { initialMs: number; maxMs: number } }) {}
+  constructor(
+    private readonly options: {
+      mapping: VissMapping;
+      backoff?: { initialMs: number; maxMs: number };
+      /**
+       * Asked again, once the car is back, of a command that waited for it: why it may no longer
+       * go out (the rules it passed when issued held for the car as it was then), or null.
+       */
+      recheck?: (command: Command, thing: Thing) => Error | null;
+    },
+  ) {}
 
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
@@ -57,7 +78,7 @@ export class VissAdapter implements Adapter {
     const ctx = this.require();
     const key = keyOf(endpoint.householdId, endpoint.thing);
     await this.dropLink(key);
-    const link: Link = { endpoint, client: null as unknown as VissClient, waiting: new Set() };
+    const link: Link = { endpoint, client: null as unknown as VissClient, waiting: new Set(), newest: new Map() };
     link.client = new VissClient({
       url: endpoint.url,
       token: endpoint.token,
@@ -92,6 +113,8 @@ export class VissAdapter implements Adapter {
     if (!link.client.connected) {
       ctx.log.info('vehicle out of reach; the command waits for it', { thing: thing.id, command: command.id });
       await this.untilConnected(link, command.expiresAt);
+      const refusal = this.options.recheck?.(command, thing);
+      if (refusal) throw refusal;
     }
     for (const write of writes) {
       await link.client.request({ action: 'set', path: write.path, value: toWire(write.value) });
@@ -137,7 +160,8 @@ export class VissAdapter implements Adapter {
     const thing = ctx.getThing(householdId, id);
     if (!thing) return;
     ctx.setAvailability(householdId, id, true);
-    for (const waiting of [...link.waiting]) waiting.ready();
+    // A car that restarted may have a clock behind the one it had: its times count afresh.
+    link.newest.clear();
     const paths = this.options.mapping.paths(thing);
     // Signals the car does not offer answer 404; the others still mirror.
     const reads = await Promise.allSettled(paths.map((path) => link.client.request({ action: 'get', path })));
@@ -146,6 +170,9 @@ export class VissAdapter implements Adapter {
       if (read.status === 'fulfilled' && read.value.data !== undefined) points.push(...pointsOf(read.value.data));
     }
     this.mirror(link, points);
+    // Commands that waited go out once the twin shows the car as it is now, not as it was last
+    // heard of: each is checked again against that (a car parked then may be driving now).
+    for (const waiting of [...link.waiting]) waiting.ready();
     const subscribed = await Promise.allSettled(
       paths.map((path) =>
         link.client.request({
@@ -159,12 +186,32 @@ export class VissAdapter implements Adapter {
     ctx.log.debug('following vehicle', { thing: id, signals: points.length, refusedSubscriptions: refused });
   }
 
-  private mirror(link: Link, points: ReceivedPoint[]): void {
-    if (points.length === 0) return;
+  private mirror(link: Link, received: ReceivedPoint[]): void {
+    if (received.length === 0) return;
     const ctx = this.require();
     const thing = ctx.getThing(link.endpoint.householdId, link.endpoint.thing);
     if (!thing) return;
-    ctx.ingest(this.options.mapping.reports(thing, points, ctx.clock.now()));
+    const now = ctx.clock.now();
+    const attached = Date.parse(thing.createdAt);
+    // Only the signals the car is followed on are remembered: a car sending made-up paths grows nothing.
+    const followed = new Set(this.options.mapping.paths(thing));
+    const points: ReceivedPoint[] = [];
+    for (const point of received) {
+      if (!followed.has(point.path)) continue;
+      // A value captured before one already taken from the same signal arrived late (a car that
+      // replays a buffer, events that overtook each other): it is history, not the car's state. A
+      // stale "standing still" after "moving" would otherwise let an unlock through at speed.
+      const newest = link.newest.get(point.path);
+      if (newest !== undefined && point.ts < newest) continue;
+      if (!(point.ts >= attached && point.ts <= now + MAX_FUTURE_SKEW_MS)) {
+        // Not a time to date or order by: one wild stamp must not hold back the values after it.
+        points.push({ ...point, ts: now });
+        continue;
+      }
+      link.newest.set(point.path, point.ts);
+      points.push(point);
+    }
+    if (points.length) ctx.ingest(this.options.mapping.reports(thing, points, now));
   }
 
   private async dropLink(key: string): Promise<void> {

@@ -141,8 +141,7 @@ export function fromWire(node: VssNode, raw: unknown): SignalValue | VissError {
       return vissErrors.outsideLimit(`one of ${node.allowed.join(', ')}`);
     return raw;
   }
-  const number =
-    typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+  const number = typeof raw === 'number' ? raw : typeof raw === 'string' ? decimalNumber(raw) : Number.NaN;
   if (!Number.isFinite(number)) return vissErrors.wrongType(datatype);
   const range = INTEGER_RANGES[datatype];
   if (range && !Number.isInteger(number)) return vissErrors.wrongType(datatype);
@@ -150,4 +149,13 @@ export function fromWire(node: VssNode, raw: unknown): SignalValue | VissError {
   const max = Math.min(node.max ?? Infinity, range?.[1] ?? Infinity);
   if (number < min || number > max) return vissErrors.outsideLimit(`between ${min} and ${max}`);
   return number;
+}
+
+/** Plain decimal notation, as VSS values are written: `Number()` alone also reads "0x10" as 16. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** The number a decimal string stands for, or NaN for anything else (hex, binary, "", "NaN"). */
+export function decimalNumber(text: string): number {
+  const trimmed = text.trim();
+  return DECIMAL.test(trimmed) ? Number(trimmed) : Number.NaN;
 }

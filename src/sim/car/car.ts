@@ -323,7 +323,14 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       if (this.charging && this.level >= this.chargeLimit) this.charging = false;
     } else if (path === VSS.startStopCharging) {
       if (value === 'START' && !this.cableConnected) return vissErrors.refused('no charging cable is connected');
-      this.charging = value === 'START' && this.level < this.chargeLimit;
+      // Said as a car's app says it: a start the car would take and then ignore leaves whoever
+      // asked waiting for a charge that never comes, until the command expires with no reason.
+      if (value === 'START' && this.level >= this.chargeLimit) {
+        return vissErrors.refused(
+          `the battery is at ${Math.floor(this.level)} %, already at its charge limit of ${this.chargeLimit} %; raise the limit to charge further`,
+        );
+      }
+      this.charging = value === 'START';
     } else if (path === VSS.horn) this.momentary('horn', value === true, 1_000);
     else if (path === VSS.hazard) this.momentary('hazard', value === true, 10_000);
     else return vissErrors.refused(`this car cannot set ${path} remotely`);

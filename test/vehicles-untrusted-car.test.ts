@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { isVissError } from '../src/adapters/viss/errors.ts';
+import { fromWire } from '../src/adapters/viss/tree.ts';
+import { VSS_NODES } from '../src/adapters/viss/vss-nodes.ts';
+import { VirtualClock } from '../src/core/clock.ts';
+import { Hub } from '../src/core/hub.ts';
+import { createLogger } from '../src/core/log.ts';
+import { VehicleService } from '../src/vehicles/index.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+/**
+ * A car gateway Triad cannot trust: a bare VISS server scripted by the test, which answers the
+ * hub's gets and subscriptions and then sends whatever events the test writes, late or with a
+ * clock that is not set.
+ */
+
+const NOW = Date.parse('2026-03-02T09:00:00Z');
+const SPEED = 'Vehicle.Speed';
+const MOVING = 'Vehicle.IsMoving';
+const TEMPERATURE = 'Vehicle.Exterior.AirTemperature';
+const LIMIT = 'Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit';
+/** Not offered at first: the car's first word on it comes in an event. */
+const CABIN = 'Vehicle.Cabin.HVAC.AmbientAirTemperature';
+
+const until = (check: () => Promise<unknown> | unknown) =>
+  eventually(async () => {
+    await check();
+    return true;
+  });
+
+describe('vehicles: a car whose values come late or with a wrong clock', () => {
+  const clock = new VirtualClock(NOW);
+  const values: Record<string, string> = { [SPEED]: '0', [MOVING]: 'false', [TEMPERATURE]: '5', [LIMIT]: '80' };
+  const sets: Array<{ path: string; value: unknown }> = [];
+  let car: WebSocketServer;
+  let socket: WebSocket | null = null;
+  let hub: Hub;
+  /** Every outside temperature the twin took, in order. */
+  const temperatures: unknown[] = [];
+
+  const iso = (ms: number) => new Date(ms).toISOString();
+  /** The car tells of new values, captured at `ts` (its own clock). */
+  const event = (points: Array<[string, string]>, ts: string) =>
+    socket?.send(
+      JSON.stringify({
+        action: 'subscription',
+        subscriptionId: '1',
+        data: points.map(([path, value]) => ({ path, dp: { value, ts } })),
+        ts: iso(clock.now()),
+      }),
+    );
+
+  const api = async (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${hub.ownerToken}`);
+    if (init.body !== undefined) headers.set('content-type', 'application/json');
+    const res = await fetch(hub.httpUrl + path, { ...init, headers });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const property = async (name: string) => {
+    const { properties } = (await api('/api/things/car')).body as {
+      properties: Record<string, { value: unknown; ts: string | null }>;
+    };
+    return properties[name];
+  };
+
+  before(async () => {
+    car = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered][0] });
+    await new Promise((resolve) => car.once('listening', resolve));
+    car.on('connection', (ws) => {
+      socket = ws;
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data));
+        const reply = (body: Record<string, unknown>) =>
+          ws.send(JSON.stringify({ action: m.action, requestId: m.requestId, ...body, ts: iso(clock.now()) }));
+        if (m.action === 'get' && values[m.path] !== undefined) {
+          reply({ data: { path: m.path, dp: { value: values[m.path], ts: iso(clock.now()) } } });
+        } else if (m.action === 'get') {
+          reply({ error: { number: 404, reason: 'unavailable_data', message: 'not on this car' } });
+        } else if (m.action === 'subscribe') reply({ subscriptionId: '1' });
+        else if (m.action === 'set') {
+          sets.push({ path: m.path, value: m.value });
+          reply({});
+        } else reply({});
+      });
+    });
+    const port = (car.address() as { port: number }).port;
+    hub = new Hub({
+      dataDir: await tempDir(),
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      clock,
+      log: createLogger({ level: 'silent' }),
+    }).use(new VehicleService());
+    await hub.start();
+    hub.bus.subscribe((e) => {
+      if (e.type === 'state' && e.property === 'vehicle.outside_temperature') temperatures.push(e.to);
+    });
+    const created = await api('/api/vehicles', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Car', viss: `ws://127.0.0.1:${port}/` }),
+    });
+    assert.equal(created.status, 201);
+    await until(async () => assert.equal((await property('vehicle.outside_temperature')).value, 5));
+  });
+
+  after(async () => {
+    await hub?.stop();
+    for (const client of car?.clients ?? []) client.terminate();
+    await new Promise((resolve) => car?.close(resolve));
+  });
+
+  it('keeps the newest state when an older value arrives late: no unlock at speed', async () => {
+    await clock.advance(10_000);
+    event(
+      [
+        [MOVING, 'true'],
+        [SPEED, '50'],
+      ],
+      iso(clock.now()),
+    );
+    await until(async () => assert.equal((await property('location.speed')).value, 50));
+    // "Standing still", captured 30 s before "moving at 50", overtaken on the way.
+    event(
+      [
+        [MOVING, 'false'],
+        [SPEED, '0'],
+      ],
+      iso(clock.now() - 30_000),
+    );
+    event([[TEMPERATURE, '6']], iso(clock.now()));
+    await until(async () => assert.equal((await property('vehicle.outside_temperature')).value, 6));
+    assert.equal((await property('location.speed')).value, 50);
+    assert.equal((await property('vehicle.moving')).value, true);
+    const unlock = await api('/api/things/car/actions/unlock', { method: 'POST', body: '{}' });
+    assert.equal(unlock.status, 409, JSON.stringify(unlock.body));
+    assert.equal((unlock.body.error as { code: string }).code, 'vehicle_moving');
+    event(
+      [
+        [MOVING, 'false'],
+        [SPEED, '0'],
+      ],
+      iso(clock.now()),
+    );
+    await until(async () => assert.equal((await property('vehicle.moving')).value, false));
+  });
+
+  it('takes a value stamped by a clock that is not set (1970) as captured when it came', async () => {
+    await clock.advance(10_000);
+    event([[CABIN, '7']], '1970-01-01T00:00:05Z');
+    await until(async () => assert.equal((await property('climate.current_temperature')).value, 7));
+    assert.equal((await property('climate.current_temperature')).ts, iso(clock.now()));
+    // …and once the car's clock is set, its values are taken as usual.
+    await clock.advance(1_000);
+    event([[CABIN, '8']], iso(clock.now()));
+    await until(async () => assert.equal((await property('climate.current_temperature')).value, 8));
+    assert.equal((await property('climate.current_temperature')).ts, iso(clock.now()));
+  });
+
+  it('takes a value stamped far in the future as captured when it came, and the next ones still count', async () => {
+    await clock.advance(10_000);
+    event([[TEMPERATURE, '9']], '2999-01-01T00:00:00Z');
+    await until(async () => assert.equal((await property('vehicle.outside_temperature')).value, 9));
+    assert.equal((await property('vehicle.outside_temperature')).ts, iso(clock.now()));
+    await clock.advance(1_000);
+    event([[TEMPERATURE, '10']], iso(clock.now()));
+    await until(async () => assert.equal((await property('vehicle.outside_temperature')).value, 10));
+  });
+
+  it('refuses numbers written in hex, binary or octal, from the car and from a client', async () => {
+    for (const text of ['0x10', '0b10000', '0o20', ' 0x10 ']) {
+      assert.ok(isVissError(fromWire(VSS_NODES[TEMPERATURE], text)), `${JSON.stringify(text)} is not a float`);
+      assert.ok(isVissError(fromWire(VSS_NODES[LIMIT], text)), `${JSON.stringify(text)} is not a uint8`);
+    }
+    for (const [text, value] of [
+      ['16', 16],
+      [' 16 ', 16],
+      ['-1.5', -1.5],
+      ['1e1', 10],
+      ['.5', 0.5],
+      ['+3', 3],
+    ] as const) {
+      assert.equal(fromWire(VSS_NODES[TEMPERATURE], text), value, JSON.stringify(text));
+    }
+    event([[TEMPERATURE, '0x10']], iso(clock.now()));
+    await clock.advance(1_000);
+    event([[TEMPERATURE, '12']], iso(clock.now()));
+    await until(async () => assert.equal((await property('vehicle.outside_temperature')).value, 12));
+    assert.ok(!temperatures.includes(16), `the twin read 0x10 as 16: ${temperatures.join(', ')}`);
+  });
+});
