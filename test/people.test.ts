@@ -9,6 +9,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { HubEvent } from '../src/core/events.ts';
 import { Hub, type MqttOptions } from '../src/core/hub.ts';
 import { createLogger, type Logger, type LogLine } from '../src/core/log.ts';
+import { CredentialCheck, hashPassword, verifyPassword } from '../src/people/credentials.ts';
 import { offsetPoint } from '../src/people/geo.ts';
 import { PeopleService, type PeopleServiceOptions, parseOwnTracks } from '../src/people/index.ts';
 import type { PresenceTracker } from '../src/people/presence.ts';
@@ -326,6 +327,223 @@ describe('people and presence', () => {
     }
   });
 
+  it("cuts off a phone connected in MQTT mode when its tracker or its person is removed, so it no longer follows the household's locations", async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 120 });
+    const alex = await home.addPhone('Alex');
+    const kim = await home.addPhone('Kim');
+    const sam = await home.addPhone('Sam');
+    const connect = async (phone: Phone) => {
+      const client = await mqtt.connectAsync(home.hub.mqttUrl, {
+        clientId: `owntracks-${phone.username}`,
+        username: phone.username,
+        password: phone.password,
+        reconnectPeriod: 0,
+      });
+      const seen: string[] = [];
+      client.on('message', (topic) => seen.push(topic));
+      await client.subscribeAsync('owntracks/#', { qos: 1 });
+      let closed = false;
+      client.on('close', () => {
+        closed = true;
+      });
+      return { client, seen, closed: () => closed };
+    };
+    const alexPhone = await mqtt.connectAsync(home.hub.mqttUrl, {
+      clientId: 'owntracks-alex',
+      username: alex.username,
+      password: alex.password,
+    });
+    const kimPhone = await connect(kim);
+    const samPhone = await connect(sam);
+    try {
+      const topic = `owntracks/${alex.username}/iphone`;
+      await alexPhone.publishAsync(topic, JSON.stringify(home.fix(HOME)), { qos: 1 });
+      await eventually(() => kimPhone.seen.length > 0 && samPhone.seen.length > 0, {
+        what: "Kim's and Sam's phones to see Alex's location, as OwnTracks friends",
+      });
+
+      assert.equal(
+        (await home.api(`/api/people/${kim.person}/trackers/${kim.username}`, { method: 'DELETE' })).status,
+        204,
+      );
+      assert.equal((await home.api(`/api/people/${sam.person}`, { method: 'DELETE' })).status, 204);
+      await eventually(() => kimPhone.closed(), { what: "the removed tracker's connection to be closed" });
+      await eventually(() => samPhone.closed(), { what: "the removed person's phone to be cut off" });
+
+      // Reconnecting with the withdrawn credentials is refused too.
+      await assert.rejects(
+        mqtt.connectAsync(home.hub.mqttUrl, { username: kim.username, password: kim.password, reconnectPeriod: 0 }),
+      );
+    } finally {
+      await alexPhone.endAsync();
+      await kimPhone.client.endAsync(true);
+      await samPhone.client.endAsync(true);
+    }
+  });
+
+  it("clears a removed tracker's retained location and card, so the other phones drop the person from their map", async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    const kim = await home.addPhone('Kim');
+    const login = (phone: Phone) =>
+      mqtt.connectAsync(home.hub.mqttUrl, { username: phone.username, password: phone.password, reconnectPeriod: 0 });
+    const kimTopic = `owntracks/${kim.username}/iphone`;
+    const kimPhone = await login(kim);
+    // As the app does: its location and its card, retained.
+    await kimPhone.publishAsync(kimTopic, JSON.stringify(home.fix(HOME)), { retain: true, qos: 1 });
+    await kimPhone.publishAsync(`${kimTopic}/info`, JSON.stringify({ _type: 'card', name: 'Kim' }), {
+      retain: true,
+      qos: 1,
+    });
+    await eventually(() => home.value(kim.person, 'presence.home') === true, { what: 'Kim home over MQTT' });
+
+    const alexPhone = await login(alex);
+    const heard: Array<{ topic: string; payload: string }> = [];
+    alexPhone.on('message', (topic, payload) => heard.push({ topic, payload: payload.toString() }));
+    await alexPhone.subscribeAsync('owntracks/#', { qos: 1 });
+    await eventually(() => heard.filter((m) => m.topic.startsWith(kimTopic)).length === 2, {
+      what: "Alex's phone to be handed Kim's retained location and card",
+    });
+    try {
+      assert.equal((await home.api(`/api/people/${kim.person}`, { method: 'DELETE' })).status, 204);
+      // A phone online hears the empty payload that tells the app the friend was deleted...
+      await eventually(() => heard.some((m) => m.topic === kimTopic && m.payload === ''), {
+        what: "the empty retained payload on Kim's topic",
+      });
+      // ...and one that subscribes later is handed nothing of Kim's.
+      const later = await login(alex);
+      const handed: string[] = [];
+      later.on('message', (topic) => handed.push(topic));
+      await later.subscribeAsync('owntracks/#', { qos: 1 });
+      await later.publishAsync(`owntracks/${alex.username}/pixel`, JSON.stringify(home.fix(FAR)), { qos: 1 });
+      await eventually(() => handed.includes(`owntracks/${alex.username}/pixel`), { what: "Alex's own message" });
+      assert.deepEqual(
+        handed.filter((t) => t.startsWith(`owntracks/${kim.username}/`)),
+        [],
+        "no retained message of Kim's",
+      );
+      await later.endAsync();
+    } finally {
+      await alexPhone.endAsync();
+      await kimPhone.endAsync(true);
+    }
+  });
+
+  it("does not let another household's MQTT device move this household's people by naming their phone's topic", async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, HOME);
+    assert.equal(home.value(alex.person, 'presence.home'), true);
+
+    // The neighbours: a second household on the same hub, with a phone of its own and a device
+    // account its owner allowed to publish on `owntracks/#`.
+    const neighbours = await home.json<{ household: { id: string }; token: string }>(
+      '/api/households',
+      { method: 'POST', body: JSON.stringify({ name: 'Neighbours' }) },
+      201,
+    );
+    const asNeighbour = async <T>(path: string, body: unknown): Promise<T> => {
+      const res = await fetch(home.hub.httpUrl + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${neighbours.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 201, await res.clone().text());
+      return (await res.json()) as T;
+    };
+    const device = await asNeighbour<{ username: string; password: string }>('/api/devices', {
+      name: 'bridge',
+      publish: ['owntracks/#'],
+      subscribe: ['owntracks/#'],
+    });
+    const bo = await asNeighbour<{ id: string }>('/api/people', { name: 'Bo' });
+    const boTracker = await asNeighbour<{ username: string; password: string }>(`/api/people/${bo.id}/trackers`, {
+      name: 'phone',
+    });
+    const neighbourHouse = neighbours.household.id;
+    const boAt = (property: string) => home.hub.core.getValue(neighbourHouse, bo.id, property);
+
+    const bridge = await mqtt.connectAsync(home.hub.mqttUrl, {
+      username: device.username,
+      password: device.password,
+      reconnectPeriod: 0,
+    });
+    const boPhone = await mqtt.connectAsync(home.hub.mqttUrl, {
+      username: boTracker.username,
+      password: boTracker.password,
+      reconnectPeriod: 0,
+    });
+    try {
+      await home.clock.advance(1000);
+      await bridge.publishAsync(`owntracks/${alex.username}/evil`, JSON.stringify(home.fix(FAR)), { qos: 1 });
+      // Bo's own phone still reports in its household: once that is seen, the forged fix (sent
+      // before it, and handled in order) has been handled too.
+      await boPhone.publishAsync(`owntracks/${boTracker.username}/phone`, JSON.stringify(home.fix(FAR)), { qos: 1 });
+      await eventually(() => boAt('location.latitude') === FAR.latitude, { what: "Bo's own phone to move Bo" });
+      assert.equal(home.value(alex.person, 'location.latitude'), HOME.latitude, "Alex's position is Alex's phone's");
+      assert.equal(home.value(alex.person, 'presence.home'), true);
+      assert.notEqual(home.hub.core.getThing(home.hub.householdId, alex.username)?.meta?.device, 'evil');
+
+      // Nor the other way round: this household's own device account cannot move the neighbours' Bo.
+      const ours = await home.json<{ username: string; password: string }>(
+        '/api/devices',
+        { method: 'POST', body: JSON.stringify({ name: 'ours', publish: ['owntracks/#'] }) },
+        201,
+      );
+      const ourBridge = await mqtt.connectAsync(home.hub.mqttUrl, {
+        username: ours.username,
+        password: ours.password,
+        reconnectPeriod: 0,
+      });
+      await home.clock.advance(1000);
+      await ourBridge.publishAsync(`owntracks/${boTracker.username}/evil`, JSON.stringify(home.fix(HOME)), { qos: 1 });
+      await home.clock.advance(1000);
+      await ourBridge.publishAsync(`owntracks/${alex.username}/pixel`, JSON.stringify(home.fix(HOME)), { qos: 1 });
+      await eventually(
+        () =>
+          home.hub.twins.get(home.hub.householdId, alex.username)?.state.get('location.latitude')?.ts ===
+          home.clock.now(),
+        {
+          what: 'the later message on our own topic to be handled',
+        },
+      );
+      await ourBridge.endAsync();
+      assert.equal(boAt('location.latitude'), FAR.latitude, "Bo's position is Bo's phone's");
+    } finally {
+      await bridge.endAsync();
+      await boPhone.endAsync();
+    }
+  });
+
+  it("shows a person's speed, heading and accuracy from their latest fix only, never an older fix's", async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    const kim = await home.addPhone('Kim');
+    await home.report(alex, FAR, { vel: 50, cog: 270, acc: 30 });
+    // Indoors at home, iOS knows neither speed nor course (-1), and this fix says nothing of accuracy.
+    await home.clock.advance(1000);
+    const indoors = home.fix(HOME, { vel: -1, cog: -1 });
+    delete indoors.acc;
+    const res = await home.owntracks(alex, indoors);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-triad-ignored'), null);
+
+    const people = await home.json<Array<{ id: string; location: Record<string, unknown> }>>('/api/people');
+    const location = people.find((p) => p.id === alex.person)?.location;
+    assert.equal(location?.latitude, HOME.latitude);
+    assert.deepEqual(
+      { speed: location?.speed, heading: location?.heading, accuracy: location?.accuracy },
+      { speed: null, heading: null, accuracy: null },
+    );
+    // Kim's phone shows Alex at home, not driving there.
+    const friends = await home.report(kim, HOME);
+    const alexOnMap = friends.find((m) => m._type === 'location' && m.lat === HOME.latitude);
+    assert.ok(alexOnMap, JSON.stringify(friends));
+    assert.equal(alexOnMap.vel, undefined);
+    assert.equal(alexOnMap.cog, undefined);
+    assert.equal(alexOnMap.acc, undefined);
+  });
+
   it('keeps a pending leave across a hub restart', async () => {
     await home.setHome({ arriveDelay: 0, leaveDelay: 600 });
     const alex = await home.addPhone('Alex');
@@ -343,6 +561,33 @@ describe('people and presence', () => {
     await again.clock.advance(15_000);
     assert.equal(again.value(alex.person, 'presence.home'), false, 'the stored leave fired on time');
     assert.equal(again.value('household', 'presence.everyone_away'), true);
+  });
+
+  it('remembers across a restart every zone someone is in, so a zone around home neither arrives twice nor misses its leave', async () => {
+    await home.setHome({ arriveDelay: 0, leaveDelay: 0 });
+    await home.json(
+      '/api/zones',
+      { method: 'POST', body: JSON.stringify({ name: 'Town', ...HOME, radius: 5_000, arriveDelay: 0, leaveDelay: 0 }) },
+      201,
+    );
+    const alex = await home.addPhone('Alex');
+    await home.report(alex, HOME);
+    /** The zones of Alex's presence events of one type (`presence.arrived`, `presence.left`). */
+    const arrivals = (events: HubEvent[], type: string) =>
+      events
+        .filter((e) => e.type === type && 'thing' in e && e.thing === alex.person)
+        .map((e) => ('data' in e ? e.data?.zone : null));
+    assert.deepEqual(arrivals(home.events, 'presence.arrived').sort(), ['home', 'town']);
+    await home.stop();
+
+    const again = new Household(home.clock, home.dataDir);
+    home = again;
+    await again.start();
+    await again.report(alex, offsetPoint(HOME, 10, 0));
+    assert.deepEqual(arrivals(again.events, 'presence.arrived'), [], 'still home and in town: nothing arrives again');
+    const OUT_OF_TOWN = offsetPoint(HOME, 20_000, 90);
+    await again.report(alex, OUT_OF_TOWN);
+    assert.deepEqual(arrivals(again.events, 'presence.left').sort(), ['home', 'town']);
   });
 
   it("acts on the broker's retained OwnTracks message at start, and logs no failure", async () => {
@@ -457,6 +702,46 @@ describe('people and presence', () => {
       ],
       'imported once, however often the phone sends it',
     );
+  });
+
+  it('says how to change the home zone when asked to remove it', async () => {
+    await home.setHome({});
+    const res = await home.api('/api/zones/home', { method: 'DELETE' });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { error: { message: string } };
+    assert.match(body.error.message, /PUT \/api\/household/);
+    assert.deepEqual(
+      (await home.json<Array<{ id: string }>>('/api/zones')).map((z) => z.id),
+      ['home'],
+    );
+  });
+
+  it("takes a phone's own Home region as the household's home, not as a second zone that arrives twice", async () => {
+    await home.setHome({ importWaypoints: true, arriveDelay: 0 });
+    const alex = await home.addPhone('Alex');
+    const region = (desc: string, at: { latitude: number; longitude: number }, tst: number) => ({
+      _type: 'waypoint',
+      desc,
+      lat: at.latitude,
+      lon: at.longitude,
+      rad: 80,
+      tst,
+    });
+    const gym = offsetPoint(HOME, 5_000, 180);
+    const res = await home.owntracks(alex, {
+      _type: 'waypoints',
+      waypoints: [region('Home', HOME, 1_700_000_000), region('Gym', gym, 1_700_000_001)],
+    });
+    assert.equal(res.status, 200);
+    const zones = await home.json<Array<{ id: string; name: string }>>('/api/zones');
+    assert.deepEqual(
+      zones.map((z) => z.id),
+      ['home', 'gym'],
+    );
+
+    await home.report(alex, HOME);
+    const arrived = home.events.filter((e) => e.type === 'presence.arrived').map((e) => ('data' in e ? e.data : null));
+    assert.deepEqual(arrived, [{ person: alex.person, name: 'Alex', zone: 'home' }], 'one arrival home');
   });
 
   it('refuses wrong credentials, bad and stale messages, and replays without changing presence', async () => {
@@ -582,3 +867,36 @@ describe('OwnTracks parser', () => {
 function thingOf(event: HubEvent | undefined): string | undefined {
   return event && 'thing' in event ? event.thing : undefined;
 }
+
+describe('tracker credentials', () => {
+  it('never runs more than a few scrypt checks at once, so wrong passwords cannot hold up signing in', async () => {
+    const stored = await hashPassword('the right password');
+    let running = 0;
+    let most = 0;
+    let calls = 0;
+    const check = new CredentialCheck(
+      (username) => (username === 'alex-phone' ? stored : undefined),
+      async (password, hash) => {
+        calls++;
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        running--;
+        return verifyPassword(password, hash);
+      },
+    );
+    // A flood of made-up users and wrong passwords, and the phone itself among them.
+    const flood = Array.from({ length: 20 }, (_, i) =>
+      check.check(i % 2 ? `nobody-${i}` : 'alex-phone', `wrong password ${i}`),
+    );
+    const genuine = check.check('alex-phone', 'the right password');
+    assert.deepEqual(await Promise.all(flood), Array(20).fill(false));
+    assert.equal(await genuine, true);
+    assert.equal(calls, 21, 'every check was made');
+    // Two of the thread pool's four threads at most: sign-in and file work keep the others.
+    assert.ok(most >= 1 && most <= 2, `${most} scrypt checks ran at once`);
+    // Once verified, the phone's password is remembered and costs no scrypt at all.
+    assert.equal(await check.check('alex-phone', 'the right password'), true);
+    assert.equal(calls, 21);
+  });
+});

@@ -196,6 +196,12 @@ describe('security: people, roles, grants, guest passes and the audit trail', ()
     );
   });
 
+  it('a refusal names the person, not the name of the token they used ("Kim\'s phone")', async () => {
+    const denied = await act('front_door', 'lock', tokens.Kim);
+    assert.equal(denied.status, 403, denied.text);
+    assert.equal((denied.body.error as Json).message, 'no grant lets Kim run lock on front_door');
+  });
+
   it('only owners manage accounts and read the audit trail; adults and children get 403', async () => {
     for (const who of ['Alex', 'Kim']) {
       assert.equal((await call('/api/audit', { token: tokens[who] })).status, 403);

@@ -101,6 +101,12 @@ export class BrokerAccess {
   private readonly devices = new Map<string, MqttDevice>();
   /** How to cut off each connected device client, by device user name (see removeDevice). */
   private readonly connected = new Watchers<string>();
+  /**
+   * The same for clients a resolver vouched for (OwnTracks phones), by user name: the broker checks
+   * a subscription only when it is made, so a phone whose tracker is removed would otherwise keep
+   * receiving the household's locations on `owntracks/#` until it reconnected.
+   */
+  private readonly resolvedConnected = new Watchers<string>();
   private readonly resolvers: BrokerLoginResolver[] = [];
 
   constructor(
@@ -230,9 +236,20 @@ export class BrokerAccess {
     }
     for (const resolver of this.resolvers) {
       const login = await resolver(username, secret);
-      if (login) return this.sessionFor(login);
+      if (!login) continue;
+      const session = this.sessionFor(login);
+      session.onRevoke = (end) => this.resolvedConnected.add(username, end);
+      return session;
     }
     return null;
+  }
+
+  /**
+   * Cuts off the clients connected with a login a resolver vouched for, once that login is
+   * withdrawn (a tracker removed): its next connection is asked again, and refused.
+   */
+  disconnectLogin(username: string): void {
+    this.resolvedConnected.end(username);
   }
 
   private sessionFor(login: BrokerLogin): BrokerSession {

@@ -87,9 +87,13 @@ export class Permissions {
     const sensitive = isSensitive(thing, action);
     const granted = grants.some((g) => covers(g.things, thing.id, sensitive) && covers(g.actions, action, sensitive));
     if (granted) return null;
+    // The person's name: a token's own name ("Kim's phone") is not who is refused.
+    const who =
+      (principal.userId ? this.options.accounts.user(principal.householdId, principal.userId)?.name : undefined) ??
+      principal.name;
     return sensitive
       ? `${action} on ${thing.id} needs a grant that names it (${role} accounts)`
-      : `no grant lets ${principal.name} run ${action} on ${thing.id}`;
+      : `no grant lets ${who} run ${action} on ${thing.id}`;
   }
 
   /** Whether a principal may see a thing now: guests see only what they were given. */

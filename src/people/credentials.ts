@@ -43,13 +43,28 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
+/**
+ * How many scrypt checks of device passwords (phones, chargers) may run at once. Node runs scrypt
+ * on its thread pool (four threads), shared with owners signing in and the hub's file work:
+ * without a cap, anyone who can reach `/api/owntracks` or the broker could send wrong passwords
+ * fast enough to hold every thread, and the dashboard's sign-in then took twenty seconds. Known
+ * phones are not slowed: a verified password is remembered and costs no scrypt.
+ */
+export const MAX_CONCURRENT_CHECKS = 2;
+/** Shared by every CredentialCheck (phones, OCPP chargers), so together they stay under the cap. */
+const hashing = { running: 0, waiting: [] as Array<() => void> };
+
 /** Checks a username and password against a lookup of stored hashes, answering the same way for every failure. */
 export class CredentialCheck {
   private readonly verified = new Map<string, Buffer>();
   /** Hashed once, so an unknown user costs the same scrypt as a known one and the timing tells nothing. */
   private decoy: Promise<string> | null = null;
 
-  constructor(private readonly hashOf: (username: string) => string | undefined) {}
+  constructor(
+    private readonly hashOf: (username: string) => string | undefined,
+    /** The slow comparison; tests count how many run at once. */
+    private readonly verify: (password: string, stored: string) => Promise<boolean> = verifyPassword,
+  ) {}
 
   async check(username: string, password: string): Promise<boolean> {
     if (username.length > 200 || password.length > 200) return false;
@@ -61,10 +76,10 @@ export class CredentialCheck {
     }
     if (!stored) {
       this.decoy ??= hashPassword(newPassword());
-      await verifyPassword(password, await this.decoy);
+      await this.slowCheck(password, await this.decoy);
       return false;
     }
-    if (!(await verifyPassword(password, stored))) return false;
+    if (!(await this.slowCheck(password, stored))) return false;
     if (this.verified.size > 10_000) this.verified.clear();
     // Keyed by the stored hash too, so a changed password invalidates what was remembered.
     this.verified.set(username, digest(`${stored}\u0000${password}`));
@@ -73,6 +88,19 @@ export class CredentialCheck {
 
   forget(username: string): void {
     this.verified.delete(username);
+  }
+
+  /** One scrypt comparison, waiting its turn while MAX_CONCURRENT_CHECKS others run. */
+  private async slowCheck(password: string, stored: string): Promise<boolean> {
+    while (hashing.running >= MAX_CONCURRENT_CHECKS)
+      await new Promise<void>((resolve) => hashing.waiting.push(resolve));
+    hashing.running++;
+    try {
+      return await this.verify(password, stored);
+    } finally {
+      hashing.running--;
+      hashing.waiting.shift()?.();
+    }
   }
 }
 

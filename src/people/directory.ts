@@ -212,6 +212,11 @@ export class PeopleDirectory {
   }
 
   async removeZone(householdId: string, id: string): Promise<void> {
+    // Listed with the zones, but it is the household's location rather than a zone thing: say so,
+    // rather than that a zone GET /api/zones shows does not exist.
+    if (id === HOME_ZONE_ID && homeZone(this.presenceSettings(householdId))) {
+      throw badRequest("the home zone is the household's location: move or resize it with PUT /api/household");
+    }
     const thing = this.options.core.getThing(householdId, id);
     if (thing?.kind !== 'zone') throw notFound(`zone ${JSON.stringify(id)}`);
     await this.options.core.removeThing(householdId, id);

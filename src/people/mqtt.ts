@@ -9,8 +9,11 @@ export interface OwnTracksMqttListenerOptions {
   prefix: string;
   clock: Clock;
   log: Logger;
-  /** Acts on one message from `<prefix>/<user>/<device>[/<kind>]`. */
-  deliver: (username: string, device: string, payload: Buffer) => Promise<Outcome>;
+  /**
+   * Acts on one message from `<prefix>/<user>/<device>[/<kind>]`; `topic` is the whole topic, so
+   * the household whose namespace it came in can be told.
+   */
+  deliver: (username: string, device: string, payload: Buffer, topic: string) => Promise<Outcome>;
 }
 
 /** The sub-topics a phone publishes that Triad acts on; `cmd`, `step`, `dump`… are not subscribed. */
@@ -50,7 +53,7 @@ export class OwnTracksMqttListener {
     const [username, device] = levels;
     if (!username || !device) return;
     this.queue = this.queue
-      .then(() => this.options.deliver(username, device, payload))
+      .then(() => this.options.deliver(username, device, payload, topic))
       .then((outcome) => {
         if (!outcome.accepted) this.note(username, outcome.reason, topic);
       })

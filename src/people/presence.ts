@@ -21,6 +21,13 @@ export interface PresenceTrackerOptions {
 
 /** The owner of presence's stored timers, so only ours are reloaded after a restart. */
 export const TIMER_OWNER = 'presence';
+/**
+ * The owner of each person's stored zone membership: one row per person, never due, kept beside
+ * the timers so one ordered queue writes both. `presence.zone` names only one zone, so a person
+ * home and inside a zone around it (a town) would otherwise come back from a restart outside the
+ * town: arriving there again at the next fix, and never leaving it.
+ */
+export const MEMBERSHIP_OWNER = 'presence-zones';
 
 interface PendingChange {
   householdId: string;
@@ -40,6 +47,7 @@ interface PendingPayload {
 const personKey = (householdId: string, person: string) => `${householdId}\u0000${person}`;
 const pendingKey = (householdId: string, person: string, zone: string) => `${householdId}\u0000${person}\u0000${zone}`;
 const timerId = (householdId: string, person: string, zone: string) => `presence:${householdId}:${person}:${zone}`;
+const membershipId = (householdId: string, person: string) => `presence-zones:${householdId}:${person}`;
 
 /**
  * Decides, per person and zone, when evidence becomes presence: a change waits out the zone's
@@ -57,6 +65,20 @@ export class PresenceTracker {
   /** Sets what is already known (from the twin at start-up) without announcing anything. */
   seed(householdId: string, person: string, zones: Iterable<string>): void {
     this.membership.set(personKey(householdId, person), new Set(zones));
+  }
+
+  /**
+   * Reads the membership stored at each change, which knows every zone someone is in; it replaces
+   * what seed() guessed from the person's state. Zones or people that are gone are left out.
+   * Call before restore(), which compares waiting changes with it.
+   */
+  async loadMembership(stillExists: (householdId: string, person: string, zone: string) => boolean): Promise<void> {
+    for (const row of await this.options.timers.listTimers(MEMBERSHIP_OWNER)) {
+      const { person, zones } = row.payload;
+      if (typeof person !== 'string' || !Array.isArray(zones)) continue;
+      const kept = zones.filter((z): z is string => typeof z === 'string' && stillExists(row.householdId, person, z));
+      this.membership.set(personKey(row.householdId, person), new Set(kept));
+    }
   }
 
   isInside(householdId: string, person: string, zone: string): boolean {
@@ -122,6 +144,7 @@ export class PresenceTracker {
       if (waiting.householdId === householdId && waiting.person === person) this.drop(waiting);
     }
     this.membership.delete(personKey(householdId, person));
+    this.write(() => this.options.timers.deleteTimer(membershipId(householdId, person)));
   }
 
   /** Forgets a zone (deleted); returns the people who were in it, so their presence can be redone. */
@@ -134,6 +157,7 @@ export class PresenceTracker {
       const [hh, person] = key.split('\u0000');
       if (hh === householdId && zones.delete(zone)) affected.push(person);
     }
+    for (const person of affected) this.storeMembership(householdId, person);
     return affected;
   }
 
@@ -192,7 +216,21 @@ export class PresenceTracker {
     if (inside) zones.add(zone);
     else zones.delete(zone);
     this.write(() => this.options.timers.deleteTimer(timerId(householdId, person, zone)));
+    this.storeMembership(householdId, person);
     this.options.onChange({ householdId, person, zone, inside, ts: this.options.clock.now() });
+  }
+
+  private storeMembership(householdId: string, person: string): void {
+    const zones = this.zonesOf(householdId, person);
+    this.write(() =>
+      this.options.timers.saveTimer({
+        id: membershipId(householdId, person),
+        householdId,
+        owner: MEMBERSHIP_OWNER,
+        due: 0,
+        payload: { person, zones },
+      }),
+    );
   }
 
   private write(step: () => Promise<void>): void {

@@ -9,6 +9,7 @@ import type { HouseholdPresence } from './household.ts';
 import type { LocationMessage, OwnTracksMessage, PhoneFix, TransitionMessage, WaypointMessage } from './owntracks.ts';
 import { timestampProblem } from './owntracks.ts';
 import type { PresenceTracker } from './presence.ts';
+import { ofLatestFix } from './views.ts';
 import { HOME_ZONE_ID, judgeFix } from './zones.ts';
 
 /** What became of one message: acted on, or why not. Rejected messages change nothing. */
@@ -103,7 +104,8 @@ export class PhoneReceiver {
     const latitude = twin?.state.get('location.latitude');
     const longitude = twin?.state.get('location.longitude');
     if (!latitude || !longitude) return;
-    const accuracy = twin?.state.get('location.accuracy')?.value;
+    // The accuracy of that same fix only: an older fix's would judge this one by the wrong circle.
+    const accuracy = twin ? ofLatestFix(twin, 'location.accuracy') : undefined;
     this.judge(householdId, person, {
       latitude: latitude.value as number,
       longitude: longitude.value as number,
@@ -154,7 +156,14 @@ export class PhoneReceiver {
     const settings = directory.presenceSettings(householdId);
     if (!settings.importWaypoints) return ignore('waypoint import is off for this household');
     const imported: string[] = [];
+    const notes: string[] = [];
     for (const waypoint of waypoints) {
+      // Every phone has a region named Home. It is the household's home, as a transition naming
+      // it is: as a zone of its own it made each arrival home two (home and home-zone).
+      if (waypoint.name.toLowerCase() === HOME_ZONE_ID) {
+        notes.push(`"${waypoint.name}" is the household's home, set with PUT /api/household`);
+        continue;
+      }
       try {
         const zone = await directory.importRegion(householdId, {
           name: waypoint.name,
@@ -176,7 +185,7 @@ export class PhoneReceiver {
       }
     }
     for (const person of directory.people(householdId)) this.rejudge(householdId, person.id);
-    return { accepted: true, note: `zones imported: ${imported.join(', ') || 'none'}` };
+    return { accepted: true, note: [`zones imported: ${imported.join(', ') || 'none'}`, ...notes].join('; ') };
   }
 
   private regionIdOf(householdId: string, zone: string): string | undefined {

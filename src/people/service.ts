@@ -4,6 +4,7 @@ import { badRequest, notFound } from '../core/errors.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import type { Thing } from '../model/thing.ts';
 import { CredentialCheck, parseBasicAuth } from './credentials.ts';
 import { PeopleDirectory, trackerMeta } from './directory.ts';
 import { HouseholdPresence } from './household.ts';
@@ -78,11 +79,12 @@ export class PeopleService implements Subsystem {
         tracker.seed(householdId, person.id, zones);
       }
     }
-    const restored = await tracker.restore(
-      (householdId, person, zone) =>
-        hub.core.getThing(householdId, person)?.kind === 'person' &&
-        directory.zones(householdId).some((z) => z.id === zone),
-    );
+    const stillExists = (householdId: string, person: string, zone: string) =>
+      hub.core.getThing(householdId, person)?.kind === 'person' &&
+      directory.zones(householdId).some((z) => z.id === zone);
+    // What was stored at each change knows every zone; the seeds above stand for data kept before it was.
+    await tracker.loadMembership(stillExists);
+    const restored = await tracker.restore(stillExists);
     for (const householdId of households) household.publishHousehold(householdId);
 
     if (this.options.mqtt !== false) {
@@ -97,7 +99,8 @@ export class PeopleService implements Subsystem {
           // Handed what this start made, not this.running: the broker delivers its retained
           // messages (and whatever a phone sends meanwhile) as soon as the subscription is in
           // place, before start() returns and this.running is set.
-          deliver: (username, device, payload) => receiveMqtt(running, username, device, payload),
+          deliver: (username, device, payload, topic) =>
+            receiveMqtt(running, householdOfTopic(topic, hub.householdId), username, device, payload),
         });
         await listener.start();
         running.mqtt.push(listener);
@@ -170,11 +173,13 @@ export class PeopleService implements Subsystem {
   }
 
   async removePerson(householdId: string, id: string): Promise<void> {
-    const { directory, tracker, household, credentials, receiver } = this.require();
-    const trackers = directory.trackersOf(householdId, id).map((t) => t.id);
-    const usernames = await directory.removePerson(householdId, id);
-    for (const username of usernames) credentials.forget(username);
-    for (const t of trackers) receiver.forgetTracker(householdId, t);
+    const { directory, tracker, household, receiver } = this.require();
+    const trackers = directory.trackersOf(householdId, id);
+    await directory.removePerson(householdId, id);
+    for (const t of trackers) {
+      this.withdrawTracker(t);
+      receiver.forgetTracker(householdId, t.id);
+    }
     tracker.forgetPerson(householdId, id);
     household.publishHousehold(householdId);
   }
@@ -195,11 +200,39 @@ export class PeopleService implements Subsystem {
   }
 
   async removeTracker(householdId: string, person: string, id: string): Promise<void> {
-    const { hub, directory, credentials, receiver } = this.require();
+    const { hub, directory, receiver } = this.require();
     const thing = hub.core.getThing(householdId, id);
     if (!thing || trackerMeta(thing)?.person !== person) throw notFound(`tracker ${JSON.stringify(id)} of ${person}`);
-    credentials.forget(await directory.removeTracker(householdId, id));
+    await directory.removeTracker(householdId, id);
+    this.withdrawTracker(thing);
     receiver.forgetTracker(householdId, id);
+  }
+
+  /**
+   * What a removed tracker leaves behind goes with it. Its credentials stop working at once: over
+   * HTTP at the next post, and a phone connected to the broker in MQTT mode is cut off (it was
+   * subscribed to its household's locations, and the broker does not check a subscription again).
+   * Its last location and card, which the app publishes retained, are cleared with the empty
+   * retained payload the OwnTracks apps read as "this friend was deleted": otherwise every phone
+   * would keep being handed that position, and keep showing the person on its map.
+   */
+  private withdrawTracker(tracker: Thing): void {
+    const { hub, credentials, log } = this.require();
+    const meta = trackerMeta(tracker);
+    if (!meta) return;
+    credentials.forget(meta.username);
+    hub.security?.broker.disconnectLogin(meta.username);
+    if (this.options.mqtt === false || !meta.device) return;
+    const topic = `${this.options.topicPrefix ?? 'owntracks'}/${meta.username}/${meta.device}`;
+    // Not awaited: with the broker away the clearing waits for it, and the removal must not.
+    for (const retained of [topic, `${topic}/info`]) {
+      void hub
+        .mqttFor(tracker.householdId)
+        .publish(retained, '', { retain: true, qos: 1 })
+        .catch((error: unknown) =>
+          log.warn("could not clear a removed tracker's retained message", { topic: retained, error }),
+        );
+    }
   }
 
   listZones(householdId: string) {
@@ -321,19 +354,37 @@ export class PeopleService implements Subsystem {
 }
 
 /** One MQTT message on `owntracks/<user>/<device>[/event|/waypoint|/waypoints]`. */
-async function receiveMqtt(running: Running, username: string, device: string, payload: Buffer): Promise<Outcome> {
+async function receiveMqtt(
+  running: Running,
+  householdId: string,
+  username: string,
+  device: string,
+  payload: Buffer,
+): Promise<Outcome> {
   const { directory, receiver } = running;
   const tracker = directory.trackerByUsername(username);
-  if (!tracker)
+  // Tracker user names are unique across households, but a topic only speaks for the household
+  // whose namespace it came in: another household's device account allowed `owntracks/#` must not
+  // move this household's people (nor ours theirs).
+  if (!tracker || tracker.householdId !== householdId)
     return {
       accepted: false,
       severity: 'ignored',
-      reason: `no tracker has the user name ${JSON.stringify(username)}`,
+      reason: `no tracker of this household has the user name ${JSON.stringify(username)}`,
     };
   const parsed = parseOwnTracks(payload);
   if (!parsed.ok) return { accepted: false, severity: parsed.severity, reason: parsed.reason };
   if (DEVICE_NAME.test(device)) await directory.noteDevice(tracker, device);
   return receiver.receive(tracker, parsed.message);
+}
+
+/**
+ * The household an OwnTracks topic belongs to: the broker moves every household's topics but the
+ * default one's under `households/<id>/`, without its clients knowing.
+ */
+function householdOfTopic(topic: string, defaultHouseholdId: string): string {
+  const [root, id] = topic.split('/');
+  return root === HOUSEHOLDS_TOPIC_ROOT && id ? id : defaultHouseholdId;
 }
 
 interface Running {

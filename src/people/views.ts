@@ -6,6 +6,17 @@ import { HOME_ZONE_ID, type PresenceSettings, type Zone, zoneFromThing } from '.
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * A detail of the latest fix (accuracy, speed, heading), or null when that fix did not have it: a
+ * fix without one (iOS sends `vel: -1` when it does not know) leaves the older value in the
+ * state, and someone at home must not show the 50 km/h of their drive there.
+ */
+export function ofLatestFix(twin: Twin, property: string): unknown {
+  const fix = twin.state.get('location.latitude');
+  const detail = twin.state.get(property);
+  return fix && detail && detail.ts >= fix.ts ? detail.value : null;
+}
+
 /** A person as the API shows them: presence, position and trackers (never their credentials). */
 export function personView(person: Twin, trackers: Twin[]) {
   const value = (twin: Twin, property: string) => twin.state.get(property)?.value ?? null;
@@ -18,9 +29,9 @@ export function personView(person: Twin, trackers: Twin[]) {
       ? {
           latitude: latitude.value,
           longitude: value(person, 'location.longitude'),
-          accuracy: value(person, 'location.accuracy'),
-          speed: value(person, 'location.speed'),
-          heading: value(person, 'location.heading'),
+          accuracy: ofLatestFix(person, 'location.accuracy'),
+          speed: ofLatestFix(person, 'location.speed'),
+          heading: ofLatestFix(person, 'location.heading'),
           ts: iso(latitude.ts),
         }
       : null,
@@ -94,11 +105,11 @@ export function friendsPayload(people: Twin[], except: string): Array<Record<str
     const topic = `owntracks/${person.thing.id}/triad`;
     const tid = trackerIdFor(person.thing.name);
     const friend: FriendLocation = { topic, tid, latitude: latitude.value as number, longitude, ts: latitude.ts };
-    const accuracy = person.state.get('location.accuracy')?.value;
+    const accuracy = ofLatestFix(person, 'location.accuracy');
     if (typeof accuracy === 'number') friend.accuracy = accuracy;
-    const speed = person.state.get('location.speed')?.value;
+    const speed = ofLatestFix(person, 'location.speed');
     if (typeof speed === 'number') friend.speed = speed;
-    const heading = person.state.get('location.heading')?.value;
+    const heading = ofLatestFix(person, 'location.heading');
     if (typeof heading === 'number') friend.heading = heading;
     messages.push(cardPayload(topic, tid, person.thing.name), locationPayload(friend));
   }
