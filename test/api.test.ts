@@ -3,6 +3,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
+import { validationMessage } from '../src/api/validation.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { startDemoTriad } from './helpers/demo-hub.ts';
 import { eventually } from './helpers/hub-process.ts';
@@ -189,6 +190,96 @@ describe('HTTP API', () => {
     };
     assert.ok(mixed.points.length > 0);
     for (const point of mixed.points) assert.match(point.property ?? '', /^light\./);
+  });
+
+  it('names the field a schema refuses and says what is allowed there, on every route', async () => {
+    const cases: Array<[string, string, unknown, string | RegExp]> = [
+      // people
+      ['POST', '/api/people', { name: '   ' }, 'name must not be blank'],
+      ['POST', '/api/people', { name: '' }, 'name must not be empty'],
+      [
+        'POST',
+        '/api/people',
+        { name: 'x'.repeat(101) },
+        'name must be 1–100 characters of text that is not blank and has no control characters (it has 101)',
+      ],
+      ['POST', '/api/people', { name: 'red\u001b[31m' }, /^name must not contain control characters/],
+      ['POST', '/api/people', {}, 'name is required in the body'],
+      ['POST', '/api/people', [1], 'the body must be a JSON object'],
+      [
+        'POST',
+        '/api/people',
+        { name: 'Alex', colour: 'red' },
+        'unknown field "colour" in the body; the fields are name',
+      ],
+      ['PUT', '/api/household', { latitude: '52.1' }, 'latitude must be number, not string'],
+      // zones
+      [
+        'POST',
+        '/api/zones',
+        { name: 'Shed', latitude: 1, longitude: 2, radius: 10, colour: 'red' },
+        'unknown field "colour" in the body; the fields are name, latitude, longitude, radius, arriveDelay, leaveDelay',
+      ],
+      [
+        'POST',
+        '/api/zones',
+        { name: 'Shed', latitude: 91, longitude: 2, radius: 10 },
+        'latitude must be from -90 to 90',
+      ],
+      [
+        'POST',
+        '/api/zones',
+        { name: 'Shed', latitude: 1, longitude: 2, radius: 0 },
+        'radius must be more than 0 and at most 100000',
+      ],
+      ['POST', '/api/zones', { name: 'Shed', latitude: 1, radius: 5 }, 'longitude is required in the body'],
+      // automations
+      ['POST', '/api/automations/replay', { rule: {}, from: '2026-01-01' }, 'to is required in the body'],
+      ['GET', '/api/automations/any/traces?limit=0', undefined, 'query parameter limit must be from 1 to 1000'],
+      // energy
+      ['PUT', '/api/chargers/cp-1/mode', { mode: 'fast' }, 'mode must be one of off, now, minsolar, solar, smart'],
+      ['PUT', '/api/chargers/cp-1/mode', { phases: 2 }, 'phases must be one of 1, 3'],
+      ['PUT', '/api/energy/site', { limitKw: 0 }, 'limitKw must be more than 0 and at most 1000'],
+      ['PUT', '/api/energy/tariff', { currency: 'eur' }, 'currency is not in the allowed form'],
+      [
+        'PUT',
+        '/api/energy/tariff',
+        { currency: 'EUR', timeOfUse: [{ from: '07:00', to: '09:00' }] },
+        'timeOfUse[0].price is required',
+      ],
+      [
+        'PUT',
+        '/api/energy/tariff',
+        { currency: 'EUR', timeOfUse: [{ from: '07:00', to: '09:00', price: 1, until: 'x' }] },
+        'unknown field "until" in timeOfUse[0]; the fields are from, to, price, days',
+      ],
+      [
+        'PUT',
+        '/api/energy/tariff',
+        { currency: 'EUR', timeOfUse: [{ from: '07:00', to: '09:00', price: 1, days: [1, 8] }] },
+        'timeOfUse[0].days[1] must be from 1 to 7',
+      ],
+      // things
+      [
+        'GET',
+        `/api/things/${'x'.repeat(129)}`,
+        undefined,
+        'path parameter id must be at most 128 characters (it has 129)',
+      ],
+      ['GET', '/api/things/hall-light/history?limit=many', undefined, 'query parameter limit must be integer'],
+    ];
+    for (const [method, path, json, expected] of cases) {
+      const res = await call(path, { method, ...(json === undefined ? {} : { body: JSON.stringify(json) }) });
+      const text = await res.text();
+      const what = `${method} ${path} ${JSON.stringify(json)}: ${text}`;
+      assert.equal(res.status, 400, what);
+      const error = (JSON.parse(text) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, 'invalid_request', what);
+      if (typeof expected === 'string') assert.equal(error.message, expected, what);
+      else assert.match(error.message, expected, what);
+      // No regular expression and no ajv path ("body/name") reaches the client.
+      assert.doesNotMatch(error.message, /\^|\$"|body\/|querystring\/|params\//, what);
+    }
   });
 
   it('pages events: a full page links to the next, which follows it without a gap or a repeat', async () => {
@@ -511,3 +602,34 @@ function stripTimes(json: string): string {
       .map((t) => ({ id: t.id, state: t.state })),
   );
 }
+
+describe('schema refusals in words', () => {
+  it('says what form a pattern wants from its description, and never prints the pattern', () => {
+    const code = { type: 'string', pattern: '^[A-Z]{3}$', description: 'three capital letters, such as EUR' };
+    const error = (keyword: string, params: Record<string, unknown>, parentSchema: Record<string, unknown>) => ({
+      keyword,
+      instancePath: '/currency',
+      params,
+      parentSchema,
+      data: 'eur',
+    });
+    assert.equal(
+      validationMessage([error('pattern', { pattern: code.pattern }, code)], 'body'),
+      'currency is not in the allowed form: three capital letters, such as EUR',
+    );
+    assert.equal(
+      validationMessage(
+        [error('format', { format: 'date-time' }, { type: 'string', format: 'date-time' })],
+        'querystring',
+      ),
+      'query parameter currency must be a date and time in ISO 8601, such as 2026-01-31T18:00:00Z',
+    );
+    assert.equal(
+      validationMessage(
+        [error('multipleOf', { multipleOf: 5 }, {})].map((e) => ({ ...e, message: 'must be multiple of 5' })),
+        'body',
+      ),
+      'currency must be multiple of 5',
+    );
+  });
+});

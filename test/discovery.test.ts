@@ -563,6 +563,38 @@ describe('Home Assistant discovery over a real broker', () => {
     }
   });
 
+  test('components with their own ~ each expand the device availability they share, not each other’s', async () => {
+    const rig = await startRig();
+    try {
+      // Two boards behind one device config: each component has its own base topic, and the
+      // device's availability list (written with ~) is shared by both.
+      await rig.publish(
+        `${rig.prefix}/device/greenhouse/config`,
+        {
+          dev: { ids: 'greenhouse-01', name: 'Greenhouse' },
+          avty: [{ t: '~/status' }],
+          avty_mode: 'all',
+          cmps: {
+            vent: { p: 'switch', '~': 'greenhouse/vent', cmd_t: '~/set', stat_t: '~/state' },
+            air: { p: 'sensor', '~': 'greenhouse/air', dev_cla: 'temperature', stat_t: '~/temp' },
+          },
+        },
+        true,
+      );
+      await rig.thing('greenhouse');
+      const last = () => rig.hub.availability.filter((a) => a.thing === 'greenhouse').at(-1)?.online;
+      await rig.publish('greenhouse/vent/status', 'online');
+      await waitFor('online', () => last() === true);
+      // Only the air board's own topic says it is gone: heard only if its ~ was used for it.
+      await rig.publish('greenhouse/air/status', 'offline');
+      await waitFor('offline from the second component’s own availability topic', () => last() === false);
+      await rig.publish('greenhouse/air/status', 'online');
+      await waitFor('online again', () => last() === true);
+    } finally {
+      await rig.close();
+    }
+  });
+
   test('an empty retained config removes the thing, and an updated config replaces it', async () => {
     const rig = await startRig();
     try {

@@ -19,6 +19,7 @@ import { DASHBOARD_CSP } from './dashboard.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
 import { registerStream } from './stream.ts';
 import { registerThingRoutes } from './things.ts';
+import { type SchemaError, validationMessage } from './validation.ts';
 import { noRouteFor } from './views.ts';
 
 /** Everything the HTTP API reaches into; handed down from the composition root. */
@@ -119,7 +120,9 @@ export function principalOf(request: FastifyRequest): Principal {
  * the wrong type should hear so (400) and nothing should change.
  */
 function bodiesAsSent() {
-  const options = { removeAdditional: false, allErrors: false } as const;
+  // verbose: an error carries the schema it failed and the value, so the 400 can say what is
+  // allowed (validationMessage); it costs nothing on a request that passes.
+  const options = { removeAdditional: false, allErrors: false, verbose: true } as const;
   const asSent = AjvCompiler();
   const asText = AjvCompiler();
   type External = Parameters<typeof asSent>[0];
@@ -378,7 +381,8 @@ function describeError(
   const framework = fastifyError.code ? FRAMEWORK_ERRORS[fastifyError.code] : undefined;
   if (framework) return framework;
   if (fastifyError.validation) {
-    return { status: 400, code: 'invalid_request', message: fastifyError.message };
+    const message = validationMessage(fastifyError.validation as SchemaError[], fastifyError.validationContext);
+    return { status: 400, code: 'invalid_request', message };
   }
   const status = fastifyError.statusCode ?? 500;
   if (status >= 400 && status < 500) {

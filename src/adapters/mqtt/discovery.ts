@@ -324,7 +324,10 @@ function expandConfig(raw: Json): Json {
   return config;
 }
 
-/** `~` at the start or end of a topic stands for the config's base topic (`"~": "tasmota_1A2B3C/"`). */
+/**
+ * `~` at the start or end of a topic stands for the config's base topic (`"~": "tasmota_1A2B3C/"`).
+ * Replaces the config's topics, never changes a value it may share with another config.
+ */
 function expandBaseTopic(config: Json): void {
   const base = config['~'];
   if (typeof base !== 'string') return;
@@ -336,10 +339,12 @@ function expandBaseTopic(config: Json): void {
   for (const [key, value] of Object.entries(config)) {
     if (key.endsWith('_topic') && typeof value === 'string') config[key] = expand(value);
   }
+  // A new list of new items: in a device config the list is the device's, shared by every
+  // component, and each component may have its own `~`.
   if (Array.isArray(config.availability)) {
-    for (const item of config.availability) {
-      if (isRecord(item) && typeof item.topic === 'string') item.topic = expand(item.topic);
-    }
+    config.availability = config.availability.map((item) =>
+      isRecord(item) && typeof item.topic === 'string' ? { ...item, topic: expand(item.topic) } : item,
+    );
   }
 }
 
