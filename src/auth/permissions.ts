@@ -25,6 +25,10 @@ const GUEST_ROUTES = new Set([
   'GET /api/things/:id/td',
   'GET /api/things/:id/properties/:property',
   'POST /api/things/:id/actions/:action',
+  // A car they were given, as a car: listed and shown like under /api/things (each route shows
+  // only the cars the guest sees); its actions run through /api/things/{id}/actions, checked there.
+  'GET /api/vehicles',
+  'GET /api/vehicles/:id',
   'GET /api/commands/:id',
   'GET /api/stream',
   'GET /api/session',

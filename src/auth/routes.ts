@@ -283,7 +283,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       '/api/users/:id/password',
       {
         schema: {
-          summary: "Set a user's password (owners only)",
+          summary: "Set a user's password (owners only); the user's other sessions end at once",
           tags,
           params: idParam,
           body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password } },
@@ -293,7 +293,16 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const principal = principalOf(request);
         const user = findUser(principal.householdId, (request.params as { id: string }).id);
         await accounts.setPassword(user, (request.body as { password: string }).password);
-        record(principal, 'user.password', user.name);
+        // Whoever knew the old password is signed out: every session of that user ends, except
+        // the one that made the change (an owner changing their own password stays signed in).
+        let ended = 0;
+        for (const token of await security.store.listTokens(principal.householdId)) {
+          if (token.userId !== user.id || token.id === principal.tokenId || token.revokedAt !== null) continue;
+          if (!token.scopes.includes(SESSION_SCOPE)) continue;
+          await tokens.revoke(token);
+          ended++;
+        }
+        record(principal, 'user.password', ended ? `${user.name}; sessions ended: ${ended}` : user.name);
         void reply.status(204);
       },
     );

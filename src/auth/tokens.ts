@@ -1,8 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
+import { HubError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { Watchers } from '../core/watchers.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
+import { PASS_SCOPE_PREFIX, SESSION_SCOPE } from './permissions.ts';
 
 /** Who is calling: resolved from a token on every request and every stream. */
 export interface Principal {
@@ -66,7 +68,8 @@ export class TokenService {
   }
 
   /**
-   * The principal for a presented secret, or null if it is unknown, expired or revoked. A token
+   * The principal for a presented secret, or null if it is unknown, expired or revoked; a revoked
+   * guest pass or session throws a 401 HubError that says so (see revokedReason). A token
    * past its expiry whose scopes `keepExpired` accepts still names its principal (never a revoked
    * one): a guest pass after its window is refused as that (403, audited), not as a token nobody
    * knows. One lookup either way, so made-up tokens cost the store no more than before.
@@ -87,7 +90,11 @@ export class TokenService {
       this.cache.set(hash, record);
     }
     const now = this.options.clock.now();
-    if (record.revokedAt !== null && record.revokedAt <= now) return null;
+    if (record.revokedAt !== null && record.revokedAt <= now) {
+      const why = revokedReason(record.scopes);
+      if (why) throw new HubError(401, 'unauthorized', why);
+      return null;
+    }
     if (record.expiresAt !== null && record.expiresAt <= now && !options.keepExpired?.(record.scopes)) return null;
     return {
       householdId: record.householdId,
@@ -143,4 +150,19 @@ export class TokenService {
     this.cache.delete(record.hash);
     if (record.revokedAt !== null && record.revokedAt <= this.options.clock.now()) this.revoked.end(record.id);
   }
+}
+
+/**
+ * What a revoked guest pass or dashboard session is told (401) instead of "a valid token is
+ * required": the guest is not left wondering whether they mistyped it, and a browser whose session
+ * was ended (signed out, or its password changed) hears why. Only whoever holds the secret can
+ * learn this, and nothing more than that it was revoked (no name, no window, no household); the
+ * revoked record is kept anyway (as a hash, like every token) so that it keeps being refused. Any
+ * other revoked token stays an unknown one.
+ */
+function revokedReason(scopes: string[]): string | null {
+  if (scopes.some((scope) => scope.startsWith(PASS_SCOPE_PREFIX))) return 'this guest pass was revoked';
+  if (scopes.includes(SESSION_SCOPE))
+    return 'this session has ended (signed out, or the password changed): sign in again';
+  return null;
 }

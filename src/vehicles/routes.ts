@@ -5,6 +5,7 @@ import type { ConnectionSource } from '../adapters/viss/session.ts';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
 import { NAME_PATTERN } from '../api/views.ts';
 import type { Principal } from '../auth/tokens.ts';
+import { HubError, notFound } from '../core/errors.ts';
 import type { VehicleService } from './service.ts';
 
 /**
@@ -38,13 +39,32 @@ const tripsQuery = {
   },
 } as const;
 
+/** Whether the caller may see a vehicle now: a guest only the cars their pass or grants name. */
+function sees(ctx: ApiContext, principal: Principal, id: string): boolean {
+  return !ctx.security || ctx.security.permissions.canSee(principal, id);
+}
+
+/**
+ * A vehicle as the caller may see it. A guest sees the car as it is now (as under
+ * `/api/things/{id}`), not the address of its gateway, which is the household's infrastructure
+ * (and may carry the gateway's own credentials).
+ */
+function forViewer<T extends { viss: string | null }>(ctx: ApiContext, principal: Principal, vehicle: T): T {
+  return ctx.security?.permissions.roleOf(principal) === 'guest' ? { ...vehicle, viss: null } : vehicle;
+}
+
 /** `/api/vehicles…` (bearer token) and the VISS server at `/viss/{id}` (token on the upgrade or per request). */
 export function vehicleRoutes(service: VehicleService): RouteModule {
   return async (app: FastifyInstance, ctx: ApiContext) => {
     app.get(
       '/api/vehicles',
-      { schema: { summary: 'Vehicles of your household', tags: ['vehicles'] } },
-      async (request) => service.list(principalOf(request).householdId),
+      { schema: { summary: 'Vehicles of your household (for a guest, the ones they were given)', tags: ['vehicles'] } },
+      async (request) => {
+        const principal = principalOf(request);
+        return service
+          .list(principal.householdId, (id) => sees(ctx, principal, id))
+          .map((vehicle) => forViewer(ctx, principal, vehicle));
+      },
     );
 
     app.post(
@@ -74,7 +94,13 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
     app.get(
       '/api/vehicles/:id',
       { schema: { summary: 'A vehicle with its signals and connection', tags: ['vehicles'], params: idParam } },
-      async (request) => service.get(principalOf(request).householdId, (request.params as { id: string }).id),
+      async (request) => {
+        const principal = principalOf(request);
+        const { id } = request.params as { id: string };
+        // A car a guest was not given is, to them, a car that does not exist (as under /api/things).
+        if (!sees(ctx, principal, id)) throw notFound(`vehicle ${JSON.stringify(id)}`);
+        return forViewer(ctx, principal, service.get(principal.householdId, id));
+      },
     );
 
     app.patch(
@@ -156,8 +182,12 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
       };
       const forToken = async (token: string) => {
         // A store that fails here must not leave a rejected promise no request may ever await.
-        const principal = await ctx.tokens.verify(token).catch(() => undefined);
+        // A revoked guest pass (or session) is refused as such: a 401 that says so.
+        const principal = await ctx.tokens
+          .verify(token)
+          .catch((error: unknown) => (error instanceof HubError && error.status === 401 ? error : undefined));
         if (principal === undefined) return vissErrors.unavailable('the token could not be checked');
+        if (principal instanceof HubError) return { ...vissErrors.invalidToken(), description: principal.message };
         if (!principal) return vissErrors.invalidToken();
         if (!watching.has(principal.tokenId) && watching.size >= MAX_TOKENS_PER_CONNECTION) {
           end('too many different tokens on one connection');

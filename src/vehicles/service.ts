@@ -101,11 +101,12 @@ export class VehicleService implements Subsystem {
     await running.adapter.stop();
   }
 
-  list(householdId: string) {
+  /** The household's vehicles; `visible` narrows them (a guest sees only the cars they were given). */
+  list(householdId: string, visible: (id: string) => boolean = () => true) {
     const { hub } = this.require();
     return hub.twins
       .list(householdId)
-      .filter((twin) => twin.thing.kind === 'vehicle')
+      .filter((twin) => twin.thing.kind === 'vehicle' && visible(twin.thing.id))
       .map((twin) => this.view(twin));
   }
 

@@ -2,7 +2,8 @@ import { CommandExpired } from '../../core/errors.ts';
 import type { Command, Report } from '../../core/events.ts';
 import type { Thing } from '../../model/thing.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
-import { pointsOf, type ReceivedPoint, VissClient } from './client.ts';
+import { pointsOf, type ReceivedPoint, subscriptionIdOf, VissClient } from './client.ts';
+import type { VissError } from './errors.ts';
 import { type SignalValue, toWire } from './tree.ts';
 
 /**
@@ -31,7 +32,23 @@ interface Link {
   waiting: Set<{ ready: () => void; cancel: () => void }>;
   /** The capture time of the newest value taken from each path on this connection. */
   newest: Map<string, number>;
+  /** This connection's subscriptions: the paths of each id the car gave (a car may reuse one). */
+  subscriptions: Map<string, Set<string>>;
+  /** Per path: when it was last subscribed, and the renewal after the car ended it, if one waits. */
+  renewals: Map<string, Renewal>;
+  /** Counts connections (and drops): an answer from an earlier one names nothing that still exists. */
+  generation: number;
 }
+
+interface Renewal {
+  /** Renewals in a row: the wait doubles with each, so a car that keeps ending one is not hammered. */
+  attempt: number;
+  subscribedAt: number;
+  cancel: (() => void) | null;
+}
+
+const DEFAULT_BACKOFF = { initialMs: 1_000, maxMs: 60_000 };
+const CHANGES = { variant: 'change', type: 'change', parameter: { 'logic-op': 'ne', diff: '0' } } as const;
 
 /**
  * A capture time ahead of the hub's clock by more than this, or from before the car was attached
@@ -78,7 +95,15 @@ export class VissAdapter implements Adapter {
     const ctx = this.require();
     const key = keyOf(endpoint.householdId, endpoint.thing);
     await this.dropLink(key);
-    const link: Link = { endpoint, client: null as unknown as VissClient, waiting: new Set(), newest: new Map() };
+    const link: Link = {
+      endpoint,
+      client: null as unknown as VissClient,
+      waiting: new Set(),
+      newest: new Map(),
+      subscriptions: new Map(),
+      renewals: new Map(),
+      generation: 0,
+    };
     link.client = new VissClient({
       url: endpoint.url,
       token: endpoint.token,
@@ -90,8 +115,13 @@ export class VissAdapter implements Adapter {
         void this.follow(link).catch((error: unknown) =>
           ctx.log.warn('could not follow vehicle', { thing: endpoint.thing, error: String(error) }),
         ),
-      onDisconnect: () => ctx.setAvailability(endpoint.householdId, endpoint.thing, false),
+      onDisconnect: () => {
+        // Subscriptions belong to the connection: the next one subscribes to everything afresh.
+        this.forgetSubscriptions(link);
+        ctx.setAvailability(endpoint.householdId, endpoint.thing, false);
+      },
       onPoints: (points) => this.mirror(link, points),
+      onSubscriptionEnded: (id, error) => this.subscriptionEnded(link, id, error),
     });
     this.links.set(key, link);
     link.client.start();
@@ -173,17 +203,85 @@ export class VissAdapter implements Adapter {
     // Commands that waited go out once the twin shows the car as it is now, not as it was last
     // heard of: each is checked again against that (a car parked then may be driving now).
     for (const waiting of [...link.waiting]) waiting.ready();
-    const subscribed = await Promise.allSettled(
-      paths.map((path) =>
-        link.client.request({
-          action: 'subscribe',
-          path,
-          filter: { variant: 'change', type: 'change', parameter: { 'logic-op': 'ne', diff: '0' } },
-        }),
-      ),
-    );
+    this.forgetSubscriptions(link);
+    const subscribed = await Promise.allSettled(paths.map((path) => this.subscribe(link, path)));
     const refused = subscribed.filter((s) => s.status === 'rejected').length;
     ctx.log.debug('following vehicle', { thing: id, signals: points.length, refusedSubscriptions: refused });
+  }
+
+  /** Subscribes to a path's changes, and remembers which subscription id the car gave it. */
+  private async subscribe(link: Link, path: string): Promise<void> {
+    const generation = link.generation;
+    const answer = await link.client.request({ action: 'subscribe', path, filter: CHANGES });
+    const id = subscriptionIdOf(answer.subscriptionId);
+    // An answer to a connection that has since closed names a subscription that no longer exists.
+    if (id === null || link.generation !== generation) return;
+    const paths = link.subscriptions.get(id) ?? new Set<string>();
+    paths.add(path);
+    link.subscriptions.set(id, paths);
+    const renewal = link.renewals.get(path);
+    if (renewal) renewal.subscribedAt = this.require().clock.now();
+    else link.renewals.set(path, { attempt: 0, subscribedAt: this.require().clock.now(), cancel: null });
+  }
+
+  /**
+   * The car ended a subscription (an error event, or an unsubscribe it was not asked for): its
+   * signals would go stale without a word, so each is subscribed again after a back-off. Logged
+   * once per run of endings: a car that ends it again at once waits longer each time, unlogged,
+   * until one lasts longer than the longest wait.
+   */
+  private subscriptionEnded(link: Link, id: string, error: VissError | null): void {
+    const ctx = this.ctx;
+    const paths = link.subscriptions.get(id);
+    // An id this connection never had (a car making them up) renews nothing.
+    if (!ctx || !paths || this.links.get(keyOf(link.endpoint.householdId, link.endpoint.thing)) !== link) return;
+    link.subscriptions.delete(id);
+    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_BACKOFF;
+    for (const path of paths) {
+      const renewal = link.renewals.get(path) ?? { attempt: 0, subscribedAt: ctx.clock.now(), cancel: null };
+      link.renewals.set(path, renewal);
+      if (renewal.cancel) continue;
+      if (ctx.clock.now() - renewal.subscribedAt > maxMs) renewal.attempt = 0;
+      if (renewal.attempt === 0) {
+        ctx.log.warn('the vehicle ended a subscription; subscribing again', {
+          thing: link.endpoint.thing,
+          path,
+          error: error ? `${error.number} ${error.reason}: ${error.description}`.slice(0, 200) : null,
+        });
+      }
+      this.renewLater(link, path, renewal, initialMs, maxMs);
+    }
+  }
+
+  private renewLater(link: Link, path: string, renewal: Renewal, initialMs: number, maxMs: number): void {
+    const ctx = this.require();
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(renewal.attempt, 16));
+    renewal.attempt++;
+    const generation = link.generation;
+    const current = () => link.generation === generation && link.renewals.get(path) === renewal;
+    renewal.cancel = ctx.clock.setTimeout(() => {
+      renewal.cancel = null;
+      if (!current() || !link.client.connected) return;
+      // What changed while the car sent nothing is read first: the subscription tells of changes only.
+      void link.client
+        .request({ action: 'get', path })
+        .then((read) => read.data !== undefined && this.mirror(link, pointsOf(read.data)))
+        .catch(() => undefined)
+        .then(() => this.subscribe(link, path))
+        .catch((error: unknown) => {
+          ctx.log.debug('could not subscribe again', { thing: link.endpoint.thing, path, error: String(error) });
+          if (current() && link.client.connected && !renewal.cancel)
+            this.renewLater(link, path, renewal, initialMs, maxMs);
+        });
+    }, delay);
+  }
+
+  /** Forgets a connection's subscriptions and cancels the renewals waiting (a new connection subscribes afresh). */
+  private forgetSubscriptions(link: Link): void {
+    link.generation++;
+    link.subscriptions.clear();
+    for (const renewal of link.renewals.values()) renewal.cancel?.();
+    link.renewals.clear();
   }
 
   private mirror(link: Link, received: ReceivedPoint[]): void {
@@ -219,6 +317,7 @@ export class VissAdapter implements Adapter {
     if (!link) return;
     this.links.delete(key);
     for (const waiting of [...link.waiting]) waiting.cancel();
+    this.forgetSubscriptions(link);
     await link.client.stop();
   }
 

@@ -30,6 +30,11 @@ export interface VissClientOptions {
   onDisconnect: () => void;
   /** Values from a subscription event. */
   onPoints: (points: ReceivedPoint[]) => void;
+  /**
+   * The vehicle ended one of our subscriptions: an error event for it (VISS core: the server
+   * terminates the subscription after one), or an `unsubscribe` we did not ask for.
+   */
+  onSubscriptionEnded?: (subscriptionId: string, error: VissError | null) => void;
   requestTimeoutMs?: number;
   /** First and longest wait before reconnecting; the wait doubles in between. */
   backoff?: { initialMs: number; maxMs: number };
@@ -143,13 +148,21 @@ export class VissClient {
       this.options.log.debug('vehicle sent a message that is not JSON', { url: this.options.url });
       return;
     }
+    const subscriptionId = subscriptionIdOf(message.subscriptionId);
     if (message.action === 'subscription') {
-      if (message.data !== undefined) this.options.onPoints(pointsOf(message.data));
+      const error = errorOf(message.error);
+      if (error && subscriptionId !== null) this.options.onSubscriptionEnded?.(subscriptionId, error);
+      else if (message.data !== undefined) this.options.onPoints(pointsOf(message.data));
       return;
     }
     const requestId = typeof message.requestId === 'string' ? message.requestId : undefined;
     const waiting = requestId ? this.pending.get(requestId) : undefined;
-    if (!requestId || !waiting) return;
+    if (!requestId || !waiting) {
+      // The hub never unsubscribes on its own connection: one it did not ask for is the car's.
+      if (message.action === 'unsubscribe' && subscriptionId !== null)
+        this.options.onSubscriptionEnded?.(subscriptionId, errorOf(message.error));
+      return;
+    }
     this.pending.delete(requestId);
     waiting.cancel();
     const error = errorOf(message.error);
@@ -194,4 +207,10 @@ function errorOf(raw: unknown): VissError | null {
     reason: typeof e.reason === 'string' ? e.reason : 'unknown',
     description: typeof e.description === 'string' ? e.description : typeof e.message === 'string' ? e.message : '',
   };
+}
+
+/** A subscription id as either version sends it: a string, or a number some servers use. */
+export function subscriptionIdOf(raw: unknown): string | null {
+  if (typeof raw === 'string' && raw.length > 0 && raw.length <= 128) return raw;
+  return typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : null;
 }

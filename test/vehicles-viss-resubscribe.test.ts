@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { VirtualClock } from '../src/core/clock.ts';
+import { Hub } from '../src/core/hub.ts';
+import { createLogger, type LogLine } from '../src/core/log.ts';
+import { VehicleService } from '../src/vehicles/index.ts';
+import { eventually, tempDir } from './helpers/hub-process.ts';
+
+/**
+ * A car that ends the hub's subscriptions: with an error event (VISS core: the server terminates
+ * the subscription after one), or with an unsubscribe nobody asked for. The hub notices, reads the
+ * signal again and subscribes again after a back-off, logs it once, and is not made to hammer a
+ * car that keeps ending it. The car is a bare VISS server scripted by the test.
+ */
+
+const NOW = Date.parse('2026-03-02T09:00:00Z');
+const SPEED = 'Vehicle.Speed';
+const TEMPERATURE = 'Vehicle.Exterior.AirTemperature';
+const BACKOFF = { initialMs: 1_000, maxMs: 8_000 };
+
+/** Lets the real sockets deliver what the virtual clock set going. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 40));
+
+describe('vehicles: a subscription the car ends is renewed', () => {
+  const clock = new VirtualClock(NOW);
+  const values: Record<string, string> = { [SPEED]: '0', [TEMPERATURE]: '5' };
+  /** Every subscribe the hub sent, by path, with the id the car gave it (newest last). */
+  const subscribes: Array<{ path: string; id: string; at: number }> = [];
+  /** Ends each new subscription to this path at once (a car that keeps forgetting it). */
+  let forgetful: string | null = null;
+  let socket: WebSocket | null = null;
+  let nextId = 1;
+  let car: WebSocketServer;
+  let hub: Hub;
+  const warnings: LogLine[] = [];
+
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const send = (body: Record<string, unknown>) => socket?.send(JSON.stringify({ ...body, ts: iso(clock.now()) }));
+  const idOf = (path: string) => subscribes.filter((s) => s.path === path).at(-1)?.id as string;
+  const count = (path: string) => subscribes.filter((s) => s.path === path).length;
+  const endedBy = (subscriptionId: string) =>
+    send({
+      action: 'subscription',
+      subscriptionId,
+      error: { number: '503', reason: 'service_unavailable', message: 'the signal source restarted' },
+    });
+  const event = (path: string, value: string) =>
+    send({ action: 'subscription', subscriptionId: idOf(path), data: { path, dp: { value, ts: iso(clock.now()) } } });
+
+  const api = async (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${hub.ownerToken}`);
+    if (init.body !== undefined) headers.set('content-type', 'application/json');
+    const res = await fetch(hub.httpUrl + path, { ...init, headers });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const speed = async () => ((await api('/api/things/car')).body.state as Record<string, unknown>)['location.speed'];
+  const renewalWarnings = () => warnings.filter((w) => /ended a subscription/.test(w.message));
+
+  before(async () => {
+    car = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered][0] });
+    await new Promise((resolve) => car.once('listening', resolve));
+    car.on('connection', (ws) => {
+      socket = ws;
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data));
+        const reply = (body: Record<string, unknown>) =>
+          ws.send(JSON.stringify({ action: m.action, requestId: m.requestId, ...body, ts: iso(clock.now()) }));
+        if (m.action === 'get' && values[m.path] !== undefined) {
+          reply({ data: { path: m.path, dp: { value: values[m.path], ts: iso(clock.now()) } } });
+        } else if (m.action === 'get') {
+          reply({ error: { number: 404, reason: 'unavailable_data', message: 'not on this car' } });
+        } else if (m.action === 'subscribe' && values[m.path] !== undefined) {
+          const id = String(nextId++);
+          subscribes.push({ path: m.path, id, at: clock.now() });
+          reply({ subscriptionId: id });
+          if (m.path === forgetful) setTimeout(() => endedBy(id), 5);
+        } else if (m.action === 'subscribe') {
+          reply({ error: { number: 404, reason: 'unavailable_data', message: 'not on this car' } });
+        } else reply({});
+      });
+    });
+    const port = (car.address() as { port: number }).port;
+    hub = new Hub({
+      dataDir: await tempDir(),
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1' },
+      clock,
+      log: createLogger({ level: 'warn', sink: (line) => warnings.push(line) }),
+    }).use(new VehicleService({ backoff: BACKOFF }));
+    await hub.start();
+    const created = await api('/api/vehicles', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Car', viss: `ws://127.0.0.1:${port}/` }),
+    });
+    assert.equal(created.status, 201);
+    await eventually(() => count(SPEED) === 1 && count(TEMPERATURE) === 1, { what: 'the first subscriptions' });
+    await eventually(async () => (await speed()) === 0, { what: 'the first reading' });
+  });
+
+  after(async () => {
+    await hub?.stop();
+    for (const client of car?.clients ?? []) client.terminate();
+    await new Promise((resolve) => car?.close(resolve));
+  });
+
+  it('an error event ends a subscription: the hub reads the signal again and subscribes again, once, after a wait', async () => {
+    const before = idOf(SPEED);
+    endedBy(before);
+    // Changed while nobody was subscribed: no event will ever tell of it.
+    values[SPEED] = '30';
+    await settle();
+    assert.equal(count(SPEED), 1, 'not at once: after a back-off');
+    assert.equal(renewalWarnings().length, 1, JSON.stringify(warnings));
+    assert.equal(renewalWarnings()[0].fields?.path, SPEED);
+
+    await clock.advance(BACKOFF.initialMs * 1.5);
+    await eventually(() => count(SPEED) === 2, { what: 'the subscription again' });
+    await eventually(async () => (await speed()) === 30, { what: 'the value read again' });
+    assert.notEqual(idOf(SPEED), before);
+    // The new subscription carries the car's changes; the other signal was never touched.
+    event(SPEED, '42');
+    await eventually(async () => (await speed()) === 42, { what: 'an event of the new subscription' });
+    assert.equal(count(TEMPERATURE), 1);
+    assert.equal(renewalWarnings().length, 1, 'logged once');
+  });
+
+  it('an unsubscribe the hub did not ask for is renewed the same way; an id it never had renews nothing', async () => {
+    send({ action: 'subscription', subscriptionId: '9999', error: { number: 404, reason: 'x', message: 'made up' } });
+    send({ action: 'unsubscribe', subscriptionId: '9998' });
+    await clock.advance(BACKOFF.maxMs * 2);
+    await settle();
+    assert.equal(count(SPEED), 2);
+    assert.equal(count(TEMPERATURE), 1);
+
+    send({ action: 'unsubscribe', subscriptionId: idOf(TEMPERATURE) });
+    await settle();
+    await clock.advance(BACKOFF.initialMs * 1.5);
+    await eventually(() => count(TEMPERATURE) === 2, { what: 'the temperature subscription again' });
+    assert.equal(count(SPEED), 2);
+  });
+
+  it('a car that ends it again at once is asked less and less often, and logged once for the run', async () => {
+    // The last renewal was long enough ago that this is a new run of endings.
+    await clock.advance(BACKOFF.maxMs * 2);
+    const warned = renewalWarnings().length;
+    forgetful = SPEED;
+    const first = count(SPEED);
+    endedBy(idOf(SPEED));
+    await settle();
+    // Walk 60 s of car time in 250 ms steps: a tight loop would subscribe hundreds of times.
+    for (let t = 0; t < 60_000; t += 250) {
+      await clock.advance(250);
+      if (t % 2000 === 0) await settle();
+    }
+    await settle();
+    const times = subscribes
+      .filter((s) => s.path === SPEED)
+      .slice(first)
+      .map((s) => s.at);
+    // Waits of about 1, 2, 4, 8, 8, 8… seconds: 9 or 10 in a minute, and never closer than the first wait.
+    assert.ok(times.length >= 5 && times.length <= 11, `renewals in a minute: ${times.length}`);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= BACKOFF.initialMs);
+    assert.ok(times.at(-1)! - times.at(-2)! >= BACKOFF.maxMs - 250, `the wait grows to the longest: ${times}`);
+    assert.equal(renewalWarnings().length, warned + 1, 'one warning for the whole run');
+    forgetful = null;
+  });
+});
