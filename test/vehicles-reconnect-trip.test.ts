@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type WebSocket, WebSocketServer } from 'ws';
 import { VirtualClock } from '../src/core/clock.ts';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 /**
  * A car that drops off the network mid-drive (a tunnel, an underground car park) and is heard of
@@ -49,13 +49,8 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
     [P.charging]: 'false',
     [P.charged]: '50',
   };
-  let car: WebSocketServer;
-  let socket: WebSocket | null = null;
-  let connections = 0;
-  /** Every set the car was sent. */
-  const sets: Array<{ path: string; value: unknown }> = [];
-  /** Out of reach, the car's gateway drops every connection at once. */
-  let reachable = true;
+  /** Out of reach, the car's gateway drops every connection at once (car.reachable). */
+  let car: ScriptedCar;
   let hub: Hub;
 
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -63,30 +58,22 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
   const drive = (changes: Record<string, string>) => {
     for (const [path, value] of Object.entries(changes)) {
       values[path] = value;
-      socket?.send(
-        JSON.stringify({
-          action: 'subscription',
-          subscriptionId: path,
-          data: { path, dp: { value, ts: iso(clock.now()) } },
-          ts: iso(clock.now()),
-        }),
-      );
+      car.send({ action: 'subscription', subscriptionId: path, data: { path, dp: { value, ts: iso(clock.now()) } } });
     }
   };
 
   /** Out of reach: the connection drops and the car changes unheard. */
   const goAway = async () => {
-    reachable = false;
-    socket?.terminate();
-    socket = null;
+    car.reachable = false;
+    car.drop();
     await until(async () => assert.equal((await vehicle()).connected, false));
   };
   /** Back in reach: the hub reconnects and reads everything in one go. */
   const comeBack = async () => {
-    const before = connections;
-    reachable = true;
+    const before = car.connections;
+    car.reachable = true;
     await clock.advance(1_500);
-    await until(() => assert.equal(connections, before + 1));
+    await until(() => assert.equal(car.connections, before + 1));
     await until(async () => assert.equal((await vehicle()).connected, true));
   };
 
@@ -100,30 +87,8 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
   const sessions = () => api<Row[]>('/api/vehicles/car/charging-sessions');
 
   before(async () => {
-    car = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered][0] });
-    await new Promise((resolve) => car.once('listening', resolve));
-    car.on('connection', (ws) => {
-      if (!reachable) {
-        ws.terminate();
-        return;
-      }
-      socket = ws;
-      connections++;
-      ws.on('message', (data) => {
-        const m = JSON.parse(String(data));
-        const reply = (body: Record<string, unknown>) =>
-          ws.send(JSON.stringify({ action: m.action, requestId: m.requestId, ...body, ts: iso(clock.now()) }));
-        if (m.action === 'get' && values[m.path] !== undefined) {
-          reply({ data: { path: m.path, dp: { value: values[m.path], ts: iso(clock.now()) } } });
-        } else if (m.action === 'get') {
-          reply({ error: { number: 404, reason: 'unavailable_data', message: 'not on this car' } });
-        } else if (m.action === 'subscribe') reply({ subscriptionId: m.path });
-        else if (m.action === 'set') {
-          sets.push({ path: m.path, value: m.value });
-          reply({});
-        } else reply({});
-      });
-    });
+    // The car names each subscription by its signal's path, and grants one to anything.
+    car = await startScriptedCar({ clock, values, subscriptionId: (path) => path, refuseUnknownSubscriptions: false });
     hub = new Hub({
       dataDir: await tempDir(),
       http: { port: 0, host: '127.0.0.1' },
@@ -135,7 +100,7 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
     const res = await fetch(`${hub.httpUrl}/api/vehicles`, {
       method: 'POST',
       headers: { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Car', viss: `ws://127.0.0.1:${(car.address() as { port: number }).port}/` }),
+      body: JSON.stringify({ name: 'Car', viss: car.url }),
     });
     assert.equal(res.status, 201);
     await until(async () => assert.equal((await vehicle()).state['battery.level'], 80));
@@ -143,8 +108,7 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
 
   after(async () => {
     await hub?.stop();
-    for (const client of car?.clients ?? []) client.terminate();
-    await new Promise((resolve) => car?.close(resolve));
+    await car?.close();
   });
 
   it('ends the trip at the odometer, place and charge the car reports when it is back', async () => {
@@ -236,7 +200,7 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
     const command = () => api<{ status: string; error: string | null }>(`/api/commands/${commandId}`);
     await until(async () => assert.equal((await command()).status, 'failed'));
     assert.match((await command()).error ?? '', /while it is moving/);
-    assert.deepEqual(sets, [], 'nothing was sent to the car');
+    assert.deepEqual(car.sets, [], 'nothing was sent to the car');
     drive({ [P.speed]: '0', [P.moving]: 'false' });
     await clock.advance(GRACE_MS + 1_000);
   });
@@ -246,7 +210,7 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
     const res = await fetch(`${hub.httpUrl}/api/vehicles`, {
       method: 'POST',
       headers: { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Second car', viss: `ws://127.0.0.1:${(car.address() as { port: number }).port}/` }),
+      body: JSON.stringify({ name: 'Second car', viss: car.url }),
     });
     assert.equal(res.status, 201);
     const secondTrips = () => api<Row[]>('/api/vehicles/second-car/trips');
@@ -271,7 +235,7 @@ describe('vehicles: a car out of reach while it ends its trip', () => {
     const res = await fetch(`${hub.httpUrl}/api/vehicles`, {
       method: 'POST',
       headers: { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Third car', viss: `ws://127.0.0.1:${(car.address() as { port: number }).port}/` }),
+      body: JSON.stringify({ name: 'Third car', viss: car.url }),
     });
     assert.equal(res.status, 201);
     const thirdSessions = () => api<Row[]>('/api/vehicles/third-car/charging-sessions');

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type WebSocket, WebSocketServer } from 'ws';
 import { isVissError } from '../src/adapters/viss/errors.ts';
 import { fromWire } from '../src/adapters/viss/tree.ts';
 import { VSS_NODES } from '../src/adapters/viss/vss-nodes.ts';
@@ -9,6 +8,7 @@ import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 /**
  * A car gateway Triad cannot trust: a bare VISS server scripted by the test, which answers the
@@ -33,9 +33,7 @@ const until = (check: () => Promise<unknown> | unknown) =>
 describe('vehicles: a car whose values come late or with a wrong clock', () => {
   const clock = new VirtualClock(NOW);
   const values: Record<string, string> = { [SPEED]: '0', [MOVING]: 'false', [TEMPERATURE]: '5', [LIMIT]: '80' };
-  const sets: Array<{ path: string; value: unknown }> = [];
-  let car: WebSocketServer;
-  let socket: WebSocket | null = null;
+  let car: ScriptedCar;
   let hub: Hub;
   /** Every outside temperature the twin took, in order. */
   const temperatures: unknown[] = [];
@@ -43,14 +41,11 @@ describe('vehicles: a car whose values come late or with a wrong clock', () => {
   const iso = (ms: number) => new Date(ms).toISOString();
   /** The car tells of new values, captured at `ts` (its own clock). */
   const event = (points: Array<[string, string]>, ts: string) =>
-    socket?.send(
-      JSON.stringify({
-        action: 'subscription',
-        subscriptionId: '1',
-        data: points.map(([path, value]) => ({ path, dp: { value, ts } })),
-        ts: iso(clock.now()),
-      }),
-    );
+    car.send({
+      action: 'subscription',
+      subscriptionId: '1',
+      data: points.map(([path, value]) => ({ path, dp: { value, ts } })),
+    });
 
   const api = async (path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
@@ -67,26 +62,8 @@ describe('vehicles: a car whose values come late or with a wrong clock', () => {
   };
 
   before(async () => {
-    car = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered][0] });
-    await new Promise((resolve) => car.once('listening', resolve));
-    car.on('connection', (ws) => {
-      socket = ws;
-      ws.on('message', (data) => {
-        const m = JSON.parse(String(data));
-        const reply = (body: Record<string, unknown>) =>
-          ws.send(JSON.stringify({ action: m.action, requestId: m.requestId, ...body, ts: iso(clock.now()) }));
-        if (m.action === 'get' && values[m.path] !== undefined) {
-          reply({ data: { path: m.path, dp: { value: values[m.path], ts: iso(clock.now()) } } });
-        } else if (m.action === 'get') {
-          reply({ error: { number: 404, reason: 'unavailable_data', message: 'not on this car' } });
-        } else if (m.action === 'subscribe') reply({ subscriptionId: '1' });
-        else if (m.action === 'set') {
-          sets.push({ path: m.path, value: m.value });
-          reply({});
-        } else reply({});
-      });
-    });
-    const port = (car.address() as { port: number }).port;
+    // One subscription id for every signal, granted for anything, as some gateways do.
+    car = await startScriptedCar({ clock, values, subscriptionId: () => '1', refuseUnknownSubscriptions: false });
     hub = new Hub({
       dataDir: await tempDir(),
       http: { port: 0, host: '127.0.0.1' },
@@ -100,7 +77,7 @@ describe('vehicles: a car whose values come late or with a wrong clock', () => {
     });
     const created = await api('/api/vehicles', {
       method: 'POST',
-      body: JSON.stringify({ name: 'Car', viss: `ws://127.0.0.1:${port}/` }),
+      body: JSON.stringify({ name: 'Car', viss: car.url }),
     });
     assert.equal(created.status, 201);
     await until(async () => assert.equal((await property('vehicle.outside_temperature')).value, 5));
@@ -108,8 +85,7 @@ describe('vehicles: a car whose values come late or with a wrong clock', () => {
 
   after(async () => {
     await hub?.stop();
-    for (const client of car?.clients ?? []) client.terminate();
-    await new Promise((resolve) => car?.close(resolve));
+    await car?.close();
   });
 
   it('keeps the newest state when an older value arrives late: no unlock at speed', async () => {
