@@ -240,7 +240,12 @@ describe('HTTP API', () => {
       ['PUT', '/api/chargers/cp-1/mode', { mode: 'fast' }, 'mode must be one of off, now, minsolar, solar, smart'],
       ['PUT', '/api/chargers/cp-1/mode', { phases: 2 }, 'phases must be one of 1, 3'],
       ['PUT', '/api/energy/site', { limitKw: 0 }, 'limitKw must be more than 0 and at most 1000'],
-      ['PUT', '/api/energy/tariff', { currency: 'eur' }, 'currency is not in the allowed form'],
+      [
+        'PUT',
+        '/api/energy/tariff',
+        { currency: 'eur' },
+        'currency is not in the allowed form: an ISO 4217 currency code of three capital letters, such as EUR',
+      ],
       [
         'PUT',
         '/api/energy/tariff',

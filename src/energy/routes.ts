@@ -13,7 +13,12 @@ const idParam = {
   properties: { id: { type: 'string', maxLength: 128 } },
 } as const;
 const thingId = { type: 'string', minLength: 1, maxLength: 128 } as const;
-const currency = { type: 'string', pattern: '^[A-Z]{3}$' } as const;
+const currency = {
+  type: 'string',
+  pattern: '^[A-Z]{3}$',
+  // Said in a refusal (see src/api/validation.ts), in place of the pattern.
+  description: 'an ISO 4217 currency code of three capital letters, such as EUR',
+} as const;
 const tags = ['energy'];
 
 /** Charge points, site, tariff, plans and sessions under `/api` (bearer token). */
