@@ -198,12 +198,12 @@ function scaleSuite(backend: StoreBackend): void {
       );
       await store.saveThings([]);
 
-      // PostgreSQL refuses a NUL in JSON, and the whole batch goes with it.
-      const broken = [light(household, 'fine'), light(household, 'bad', { name: 'x', meta: { text: 'a\u0000b' } })];
-      if (store.kind === 'postgres') {
-        await assert.rejects(store.saveThings(broken));
-        assert.equal((await store.listThings(household)).length, 6000, 'nothing of a failed batch is kept');
-      }
+      // A thing that cannot be written, last in a batch longer than one statement: the things
+      // before it (already sent, in PostgreSQL) go with it.
+      const broken = Array.from({ length: 5200 }, (_, i) => light(household, `more-${i}`));
+      broken.push(light(household, 'bad', { meta: { count: 1n as unknown as number } }));
+      await assert.rejects(store.saveThings(broken));
+      assert.equal((await store.listThings(household)).length, 6000, 'nothing of a failed batch is kept');
     });
 
     it("lists a thing's latest values in property order, whatever order they were written in", async () => {

@@ -126,6 +126,101 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const { builtins } = pg.types;
 
 /**
+ * PostgreSQL stores neither NUL (U+0000) in TEXT nor the JSON escape `\u0000` in JSONB, and JSONB
+ * refuses a lone surrogate's escape (`\ud800`); SQLite keeps all three, and a device may report
+ * any of them. So every string sent is written in an escaped form and read back through the type
+ * parsers below: U+E000 (a private-use character) introduces an escape, and is itself escaped.
+ *   E0 = NUL, E1 = U+E000, Eu + 4 hex = a lone surrogate (in TEXT);
+ *   Ej = the JSON escape \u0000, EJ + 4 hex = the JSON escape of a lone surrogate (in JSON).
+ * The JSON forms read back as their JSON escapes, also through `jsonb::text` and as text, so JSON
+ * text extracted as TEXT still parses. Strings without these characters are sent as they are.
+ */
+const ESCAPE = '\ue000';
+const NUL = String.fromCharCode(0);
+const LONE_SURROGATE = '[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
+const TEXT_NEEDS_ESCAPE = new RegExp(`[${NUL}${ESCAPE}]|${LONE_SURROGATE}`);
+const TEXT_ESCAPES = new RegExp(TEXT_NEEDS_ESCAPE.source, 'g');
+const JSON_NEEDS_ESCAPE = /\\u(?:0000|d[89a-f])|\ue000/;
+const JSON_ESCAPES = /\\\\|\\u0000|\\u(d[89a-f][0-9a-f]{2})|\ue000/g;
+const DECODE = /\ue000(?:([01j])|([uJ])([0-9a-f]{4}))/g;
+
+/** A TEXT value as PostgreSQL can store it (see ESCAPE). */
+export function encodeText(text: string): string {
+  if (!TEXT_NEEDS_ESCAPE.test(text)) return text;
+  return text.replace(TEXT_ESCAPES, (c) => {
+    if (c === NUL) return `${ESCAPE}0`;
+    if (c === ESCAPE) return `${ESCAPE}1`;
+    return `${ESCAPE}u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** JSON text (as JSON.stringify writes it) as JSONB can store it (see ESCAPE). */
+export function encodeJson(text: string): string {
+  if (!JSON_NEEDS_ESCAPE.test(text)) return text;
+  return text.replace(JSON_ESCAPES, (match: string, surrogate: string | undefined) => {
+    if (match === '\\\\') return match;
+    if (match === '\\u0000') return `${ESCAPE}j`;
+    if (match === ESCAPE) return `${ESCAPE}1`;
+    return `${ESCAPE}J${surrogate}`;
+  });
+}
+
+/** A value read back, TEXT or JSON, with the escapes of encodeText and encodeJson undone. */
+export function decodeStored(text: string): string {
+  if (!text.includes(ESCAPE)) return text;
+  return text.replace(DECODE, (_match, code: string | undefined, kind: string | undefined, hex: string) => {
+    if (code === '0') return NUL;
+    if (code === '1') return ESCAPE;
+    if (code === 'j') return '\\u0000';
+    return kind === 'u' ? String.fromCharCode(Number.parseInt(hex, 16)) : `\\u${hex}`;
+  });
+}
+
+/** A JSON parameter, already encoded: sent as it is, not encoded again as TEXT. */
+class JsonParam {
+  constructor(private readonly text: string) {}
+  toPostgres(): string {
+    return this.text;
+  }
+}
+
+function json(text: string | null): JsonParam | null {
+  return text === null ? null : new JsonParam(encodeJson(text));
+}
+
+function jsonElement(text: string | null): string | null {
+  return text === null ? null : encodeJson(text);
+}
+
+/** `values` with the JSON text at each of `columns` sent as JSON (see JsonParam). */
+function withJson(values: unknown[], ...columns: number[]): unknown[] {
+  const out = values.slice();
+  for (const column of columns) out[column] = json(out[column] as string | null);
+  return out;
+}
+
+/** Every string parameter (and array element) encoded as TEXT; JSON ones come as JsonParam. */
+function encodeParams(values: unknown): unknown {
+  if (!Array.isArray(values)) return values;
+  return values.map((value) => {
+    if (typeof value === 'string') return encodeText(value);
+    if (Array.isArray(value)) return encodeParams(value);
+    return value;
+  });
+}
+
+/** A pg client whose parameters are encoded (see ESCAPE), for every query the pool runs. */
+class EncodingClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this only rewrites values.
+  override query(config: any, values?: any, callback?: any): any {
+    if (config !== null && typeof config === 'object' && 'values' in config) {
+      return super.query({ ...config, values: encodeParams(config.values) }, values, callback);
+    }
+    return super.query(config, typeof values === 'function' ? values : encodeParams(values), callback);
+  }
+}
+
+/**
  * Hands BIGINT back as a number (epoch ms fit well inside 2^53) and JSON as its text, so rows have
  * the same shape as SQLite's and one set of row mappers serves both stores. Set per pool, not
  * globally, so other pg users in the process are unaffected.
@@ -133,7 +228,9 @@ const { builtins } = pg.types;
 const TYPE_PARSERS: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
     if (oid === builtins.INT8) return (text: string) => Number(text);
-    if (oid === builtins.JSON || oid === builtins.JSONB) return (text: string) => text;
+    if (oid === builtins.JSON || oid === builtins.JSONB || oid === builtins.TEXT || oid === builtins.VARCHAR) {
+      return decodeStored;
+    }
     return pg.types.getTypeParser(oid, format);
   }) as typeof pg.types.getTypeParser,
 };
@@ -188,6 +285,7 @@ export class PostgresStore implements Store {
       connectionString: options.url,
       max: options.maxConnections ?? 10,
       types: TYPE_PARSERS,
+      Client: EncodingClient,
       // A startup option rather than a SET after connecting: every connection has it from its first query.
       options: options.schema === undefined ? undefined : `-c search_path=${options.schema}`,
     });
@@ -221,7 +319,7 @@ export class PostgresStore implements Store {
     await this.pool.query(
       `INSERT INTO households (id, name, settings, created_at) VALUES ($1, $2, $3, $4)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings`,
-      [household.id, household.name, JSON.stringify(household.settings), toMillis(household.createdAt)],
+      [household.id, household.name, json(JSON.stringify(household.settings)), toMillis(household.createdAt)],
     );
   }
 
@@ -237,7 +335,14 @@ export class PostgresStore implements Store {
 
   async saveThing(thing: Thing): Promise<void> {
     const { body, specs } = thingColumns(thing);
-    await this.pool.query(SQL.upsertThing, [thing.householdId, thing.id, thing.kind, thing.name, body, specs]);
+    await this.pool.query(SQL.upsertThing, [
+      thing.householdId,
+      thing.id,
+      thing.kind,
+      thing.name,
+      json(body),
+      json(specs),
+    ]);
   }
 
   async saveThings(things: Thing[]): Promise<void> {
@@ -253,8 +358,8 @@ export class PostgresStore implements Store {
             rows.map((r) => r.thing.id),
             rows.map((r) => r.thing.kind),
             rows.map((r) => r.thing.name),
-            rows.map((r) => r.body),
-            rows.map((r) => r.specs),
+            rows.map((r) => json(r.body)),
+            rows.map((r) => json(r.specs)),
           ],
         });
       }
@@ -358,7 +463,7 @@ export class PostgresStore implements Store {
   }
 
   async saveCommand(command: Command): Promise<void> {
-    await this.pool.query(SQL.upsertCommand, commandValues(command));
+    await this.pool.query(SQL.upsertCommand, withJson(commandValues(command), 3));
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
@@ -367,7 +472,11 @@ export class PostgresStore implements Store {
     // command, which a single multi-row upsert refuses. The transaction makes it one commit.
     await this.transaction(async (client) => {
       for (const command of commands) {
-        await client.query({ name: 'triad.save_command', text: SQL.upsertCommand, values: commandValues(command) });
+        await client.query({
+          name: 'triad.save_command',
+          text: SQL.upsertCommand,
+          values: withJson(commandValues(command), 3),
+        });
       }
     });
   }
@@ -396,7 +505,7 @@ export class PostgresStore implements Store {
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
           name = excluded.name, hash = excluded.hash, role = excluded.role, scopes = excluded.scopes,
           expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
-      tokenValues(token),
+      withJson(tokenValues(token), 6),
     );
   }
 
@@ -418,7 +527,7 @@ export class PostgresStore implements Store {
       `INSERT INTO timers (id, household_id, owner, due, payload) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, owner = excluded.owner,
           due = excluded.due, payload = excluded.payload`,
-      [timer.id, timer.householdId, timer.owner, toMillis(timer.due), JSON.stringify(timer.payload)],
+      [timer.id, timer.householdId, timer.owner, toMillis(timer.due), json(JSON.stringify(timer.payload))],
     );
   }
 
@@ -435,7 +544,7 @@ export class PostgresStore implements Store {
     await this.pool.query(
       `INSERT INTO automation_rules (household_id, id, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (household_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`,
-      [rule.householdId, rule.id, JSON.stringify(rule.body), toMillis(rule.createdAt), toMillis(rule.updatedAt)],
+      [rule.householdId, rule.id, json(JSON.stringify(rule.body)), toMillis(rule.createdAt), toMillis(rule.updatedAt)],
     );
   }
 
@@ -454,14 +563,18 @@ export class PostgresStore implements Store {
   }
 
   async saveTrace(trace: StoredTrace): Promise<void> {
-    await this.pool.query(SQL.upsertTrace, traceValues(trace));
+    await this.pool.query(SQL.upsertTrace, withJson(traceValues(trace), 5));
   }
 
   async saveTraces(traces: StoredTrace[]): Promise<void> {
     if (traces.length === 0) return;
     await this.transaction(async (client) => {
       for (const trace of traces) {
-        await client.query({ name: 'triad.save_trace', text: SQL.upsertTrace, values: traceValues(trace) });
+        await client.query({
+          name: 'triad.save_trace',
+          text: SQL.upsertTrace,
+          values: withJson(traceValues(trace), 5),
+        });
       }
     });
   }
@@ -514,7 +627,7 @@ export class PostgresStore implements Store {
     await this.pool.query(
       `INSERT INTO accounts (kind, household_id, id, body, created_at) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (kind, household_id, id) DO UPDATE SET body = excluded.body`,
-      [record.kind, record.householdId, record.id, JSON.stringify(record.body), toMillis(record.createdAt)],
+      [record.kind, record.householdId, record.id, json(JSON.stringify(record.body)), toMillis(record.createdAt)],
     );
   }
 
@@ -538,7 +651,7 @@ export class PostgresStore implements Store {
   }
 
   async saveOpenChargingSession(session: StoredChargingSession): Promise<void> {
-    await this.pool.query(SQL.upsertOpenChargingSession, chargingSessionValues(session));
+    await this.pool.query(SQL.upsertOpenChargingSession, withJson(chargingSessionValues(session), 3));
   }
 
   async deleteOpenChargingSession(householdId: string, id: string): Promise<void> {
@@ -559,14 +672,18 @@ export class PostgresStore implements Store {
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {
-    await this.pool.query(SQL.insertAudit, auditValues(record));
+    await this.pool.query(SQL.insertAudit, withJson(auditValues(record), 3));
   }
 
   async appendAuditBatch(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.transaction(async (client) => {
       for (const record of records) {
-        await client.query({ name: 'triad.append_audit', text: SQL.insertAudit, values: auditValues(record) });
+        await client.query({
+          name: 'triad.append_audit',
+          text: SQL.insertAudit,
+          values: withJson(auditValues(record), 3),
+        });
       }
     });
   }
@@ -636,15 +753,15 @@ function* chunks<T>(rows: T[]): Generator<T[]> {
  * array literal pg would send for it: pg's serialiser costs a type check and two regular-expression
  * passes per element, about a microsecond a row here.
  */
-function historyColumns(changes: StateChanged[]): string[] {
+function historyColumns(changes: StateChanged[]): unknown[] {
   return [
     arrayLiteral(changes, (c) => c.id),
     arrayLiteral(changes, (c) => c.householdId),
     arrayLiteral(changes, (c) => c.thing),
     arrayLiteral(changes, (c) => c.property),
     arrayLiteral(changes, (c) => String(toMillis(c.ts))),
-    arrayLiteral(changes, (c) => jsonText(c.from)),
-    arrayLiteral(changes, (c) => jsonText(c.to)),
+    new JsonParam(arrayLiteral(changes, (c) => jsonElement(jsonText(c.from)))),
+    new JsonParam(arrayLiteral(changes, (c) => jsonElement(jsonText(c.to)))),
     arrayLiteral(changes, (c) => c.cause ?? null),
     arrayLiteral(changes, (c) => c.source),
   ];
@@ -670,7 +787,7 @@ function latestColumns(changes: StateChanged[]): unknown[][] {
     changes.map((c) => c.householdId),
     changes.map((c) => c.thing),
     changes.map((c) => c.property),
-    changes.map((c) => toJson(c.to)),
+    changes.map((c) => json(toJson(c.to))),
     changes.map((c) => toMillis(c.ts)),
   ];
 }
@@ -682,6 +799,6 @@ function eventColumns(events: HubEvent[]): unknown[][] {
     events.map((e) => e.type),
     events.map((e) => toMillis(e.ts)),
     events.map(eventThing),
-    events.map((e) => JSON.stringify(e)),
+    events.map((e) => json(JSON.stringify(e))),
   ];
 }
