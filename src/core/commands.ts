@@ -61,6 +61,13 @@ const FINAL: ReadonlySet<CommandStatus> = new Set(['confirmed', 'failed', 'expir
  */
 const STATUS_WRITE_WINDOW_MS = 50;
 
+/**
+ * How long after a start a command left `pending` by the hub's last run waits to be sent again:
+ * long enough for most devices to reconnect to the embedded broker (MQTT.js and Zigbee2MQTT retry
+ * within a few seconds), as the automations' overdue timers wait (OVERDUE_GRACE_MS).
+ */
+export const RESEND_GRACE_MS = 5000;
+
 /** Whether the twin's state is what a command expects (null: it expects nothing to confirm it). */
 function meetsExpectation(twin: Twin, expect: Record<string, unknown> | null): boolean {
   if (!expect) return false;
@@ -112,6 +119,8 @@ export class CommandService {
    * only happen once dispatch has it stored (or, after a restart, read it back).
    */
   private readonly changes: GroupCommit<Command>;
+  /** Cancels the resending of commands left pending by the last run (see resume). */
+  private cancelResend: (() => void) | null = null;
 
   constructor(private readonly options: CommandServiceOptions) {
     const queue = () =>
@@ -262,10 +271,19 @@ export class CommandService {
     return unwritten ? { ...unwritten } : undefined;
   }
 
-  /** After a restart: expire what ran out while the hub was down, resend what was never sent. */
+  /**
+   * After a restart: expire what ran out while the hub was down, confirm what the device's reports
+   * already show it did, and send again what is still pending, RESEND_GRACE_MS after the start.
+   * Sent at once, it went to the embedded broker before any device had reconnected to it (it
+   * starts with the hub), nobody heard it, and an acknowledged command expired unheard. `pending`
+   * after a crash also covers a command that did go out: its `sent` is written within
+   * STATUS_WRITE_WINDOW_MS, so a crash can lose it; the device's report since its creation, kept
+   * in the twin, tells those apart before anything is sent twice.
+   */
   async resume(): Promise<void> {
     const unfinished = await this.options.store.listCommandsByStatus(['pending', 'sent']);
     const now = this.options.clock.now();
+    const resend: Command[] = [];
     for (const command of unfinished) {
       this.logs.set(command.id, command.log ?? []);
       delete command.log;
@@ -275,8 +293,38 @@ export class CommandService {
         continue;
       }
       this.track(command);
-      if (command.status === 'pending') void this.send(command);
+      if (this.reportedSince(command)) {
+        this.confirm(command, null);
+        continue;
+      }
+      if (command.status === 'pending') resend.push(command);
     }
+    if (resend.length === 0) return;
+    this.cancelResend?.();
+    this.cancelResend = this.options.clock.setTimeout(() => {
+      this.cancelResend = null;
+      for (const command of resend) {
+        // Expired meanwhile, or confirmed by a report since the start: nothing to send.
+        if (command.status !== 'pending' || !this.open.has(command.id)) continue;
+        void this.send(command);
+      }
+    }, RESEND_GRACE_MS);
+  }
+
+  /**
+   * Whether the twin holds, for every property a command expects, a report that came after the
+   * command was made and meets it: the device's confirmation, heard before a crash whose window
+   * took the command's own later rows with it.
+   */
+  private reportedSince(command: Command): boolean {
+    if (!command.expect) return false;
+    const twin = this.options.twins.get(command.householdId, command.thing);
+    if (!twin) return false;
+    for (const property in command.expect) {
+      const current = twin.state.get(property);
+      if (!current || current.ts < command.createdAt || !fulfils(current.value, command.expect[property])) return false;
+    }
+    return true;
   }
 
   /** Waits until every status change so far is stored (for shutdown and tests). */
@@ -286,6 +334,8 @@ export class CommandService {
   }
 
   stop(): void {
+    this.cancelResend?.();
+    this.cancelResend = null;
     for (const { cancelExpiry } of this.open.values()) cancelExpiry();
     this.open.clear();
     this.expecting.clear();
