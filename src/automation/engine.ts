@@ -151,8 +151,12 @@ export class AutomationEngine implements Subsystem {
     };
     this.unresumed = timers.filter(waiting);
     const ready = timers.filter((t) => !waiting(t));
-    const now = hub.clock.now();
-    await this.run.resume(ready.filter((t) => t.due > now && (t.payload as { kind?: unknown }).kind !== 'queued'));
+    // A timer due within the grace is taken as overdue too: fired a moment after start, its
+    // commands met a broker no device had reconnected to yet, just as an overdue one's did.
+    const graceEnds = hub.clock.now() + OVERDUE_GRACE_MS;
+    await this.run.resume(
+      ready.filter((t) => t.due > graceEnds && (t.payload as { kind?: unknown }).kind !== 'queued'),
+    );
     // What came due while the hub was down fires a little after start, once most devices have had
     // time to reconnect (MQTT.js and Zigbee2MQTT retry within a few seconds; a device slower than
     // OVERDUE_GRACE_MS still misses it): fired at once, its commands went out to a broker no device
@@ -163,7 +167,7 @@ export class AutomationEngine implements Subsystem {
     const isQueued = (t: StoredTimer) => (t.payload as { kind?: unknown }).kind === 'queued';
     const held = ready.filter(isQueued);
     await this.run.resume(held, { holdQueued: true });
-    const overdue = ready.filter((t) => t.due <= now && !isQueued(t));
+    const overdue = ready.filter((t) => t.due <= graceEnds && !isQueued(t));
     if (overdue.length || held.length) {
       this.cancelOverdue = hub.clock.setTimeout(() => {
         this.cancelOverdue = null;

@@ -140,6 +140,26 @@ describe('automations: durable timers across a restart', () => {
     }
   });
 
+  it('takes a deadline that falls in the first moments after start as overdue: it fires once devices are back', async () => {
+    const first = await hubWithPendingFan(2 * MIN);
+    await first.hub.stop();
+
+    // Back one second before the for: ends (T0 + 10 min): fired then, its command would meet a
+    // broker no device has reconnected to yet.
+    const clock2 = new VirtualClock(T0 + 10 * MIN - 1000);
+    const second = await startTestHub({ clock: clock2, dataDir: first.dataDir });
+    try {
+      await advance(clock2, OVERDUE_GRACE_MS - 500, 100);
+      assert.equal(second.ruleCommands('fan-when-hot').length, 0, 'not at its deadline, a second after start');
+      await advance(clock2, 1000, 100);
+      await eventually(() => second.ruleCommands('fan-when-hot').length === 1, { what: 'the run at the grace' });
+      await advance(second.hub.clock as VirtualClock, 30 * MIN, 10_000);
+      assert.equal(second.ruleCommands('fan-when-hot').length, 1, 'exactly once');
+    } finally {
+      await second.hub.stop();
+    }
+  });
+
   it('resumes a delay in the middle of a run, keeping the same trace', async () => {
     const clock1 = new VirtualClock(T0);
     const first = await startTestHub({ clock: clock1 });
