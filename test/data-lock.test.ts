@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DataLock, LOCK_FILE } from '../src/core/data-lock.ts';
@@ -105,6 +106,25 @@ describe('one hub per data folder', () => {
     } finally {
       sleeper.kill();
     }
+  });
+
+  it('a lock from before a reboot is taken over, even naming the same pid started at the same tick', async () => {
+    // After a power cut, a hub started at boot can get the pid and start tick its dead self had.
+    const dir = await tempDir();
+    const file = join(dir, LOCK_FILE);
+    const stat = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+    const since = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const before = { pid: process.pid, host: hostname(), since, startedAt: '2026-01-01T00:00:00.000Z' };
+    await writeFile(file, JSON.stringify({ ...before, boot: 'a-boot-that-has-ended' }));
+    const lock = await DataLock.take(dir);
+    const taken = JSON.parse(readFileSync(file, 'utf8')) as { boot: string; startedAt: string };
+    assert.equal(taken.boot, boot);
+    assert.notEqual(taken.startedAt, before.startedAt, 'the lock is ours now');
+    await lock.release();
+    // The same lock from this boot is this process's own: refused, as a second hub here.
+    await writeFile(file, JSON.stringify({ ...before, boot }));
+    await assert.rejects(DataLock.take(dir), /in use by another Triad hub in this process/);
   });
 
   it('of hubs taking a folder at the same moment, free or left by a dead hub, exactly one gets it', async () => {

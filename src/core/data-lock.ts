@@ -12,8 +12,23 @@ interface Holder {
   host: string | null;
   /** The process's start in the kernel's clock ticks (Linux), so a reused pid is not taken for it. */
   since: string | null;
+  /**
+   * The kernel's id of the boot it ran in (Linux). After a power cut a hub started at boot can be
+   * given the same pid at the same tick as the one that died: without the boot, its own dead lock
+   * read as held by itself, and it refused to start until someone deleted the file.
+   */
+  boot: string | null;
   startedAt: string;
 }
+
+/** This boot's id, or null off Linux. */
+const BOOT_ID = (() => {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+})();
 
 export const LOCK_FILE = 'hub.lock';
 
@@ -43,6 +58,7 @@ export class DataLock {
       pid: process.pid,
       host: hostname(),
       since: startOf(process.pid),
+      boot: BOOT_ID,
       startedAt: now.toISOString(),
     };
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -139,7 +155,9 @@ async function takeOver(file: string, judged: Holder | null, me: Holder): Promis
 }
 
 function sameHolder(a: Holder, b: Holder): boolean {
-  return a.pid === b.pid && a.host === b.host && a.since === b.since && a.startedAt === b.startedAt;
+  return (
+    a.pid === b.pid && a.host === b.host && a.since === b.since && a.boot === b.boot && a.startedAt === b.startedAt
+  );
 }
 
 /** The holder a lock file names; null when it names none readable, 'gone' when there is no file. */
@@ -158,6 +176,7 @@ async function readHolder(file: string): Promise<Holder | null | 'gone'> {
       pid: parsed.pid as number,
       host: typeof parsed.host === 'string' ? parsed.host : null,
       since: typeof parsed.since === 'string' ? parsed.since : null,
+      boot: typeof parsed.boot === 'string' ? parsed.boot : null,
       startedAt: typeof parsed.startedAt === 'string' ? parsed.startedAt : 'at an unknown time',
     };
   } catch {
@@ -167,6 +186,8 @@ async function readHolder(file: string): Promise<Holder | null | 'gone'> {
 }
 
 function alive(holder: Holder): boolean {
+  // Every process of an earlier boot is gone, whatever its pid is given to now.
+  if (holder.boot !== null && BOOT_ID !== null && holder.boot !== BOOT_ID) return false;
   try {
     process.kill(holder.pid, 0);
   } catch (error) {
