@@ -4,7 +4,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { eventuallyPasses, tempDir } from './helpers/hub-process.ts';
 import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 /**
@@ -29,11 +29,7 @@ const P = {
   charged: 'Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy',
 };
 
-const until = (check: () => Promise<unknown> | unknown) =>
-  eventually(async () => {
-    await check();
-    return true;
-  });
+const until = eventuallyPasses;
 
 describe('vehicles: a car out of reach while it ends its trip', () => {
   const clock = new VirtualClock(START);

@@ -7,7 +7,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { eventuallyPasses, tempDir } from './helpers/hub-process.ts';
 import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 /**
@@ -24,11 +24,7 @@ const LIMIT = 'Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit';
 /** Not offered at first: the car's first word on it comes in an event. */
 const CABIN = 'Vehicle.Cabin.HVAC.AmbientAirTemperature';
 
-const until = (check: () => Promise<unknown> | unknown) =>
-  eventually(async () => {
-    await check();
-    return true;
-  });
+const until = eventuallyPasses;
 
 describe('vehicles: a car whose values come late or with a wrong clock', () => {
   const clock = new VirtualClock(NOW);

@@ -8,7 +8,7 @@ import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { CarSimulator } from '../src/sim/car/index.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
-import { eventually, freePort, tempDir } from './helpers/hub-process.ts';
+import { eventually, eventuallyPasses, freePort, tempDir } from './helpers/hub-process.ts';
 import { VissTestClient } from './helpers/viss-client.ts';
 
 /**
@@ -21,11 +21,7 @@ const START = Date.parse('2026-01-05T07:50:00Z');
 const SOC = 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current';
 
 /** Waits until `check` stops throwing. */
-const until = (check: () => Promise<unknown> | unknown) =>
-  eventually(async () => {
-    await check();
-    return true;
-  });
+const until = eventuallyPasses;
 
 describe('vehicles: VISS twin, server, client adapter, commands, trips and charging', () => {
   const clock = new VirtualClock(START);

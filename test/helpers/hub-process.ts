@@ -115,6 +115,14 @@ export async function startHubProcess(options: {
   };
 }
 
+/** Polls `check` (assertions, say) until it passes without throwing, or the time runs out. */
+export function eventuallyPasses(check: () => Promise<unknown> | unknown): Promise<true> {
+  return eventually(async () => {
+    await check();
+    return true as const;
+  });
+}
+
 /** Polls `check` until it returns a truthy value or the time runs out. */
 export async function eventually<T>(
   check: () => Promise<T | null | undefined | false> | T | null | undefined | false,

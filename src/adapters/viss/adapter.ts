@@ -32,6 +32,8 @@ interface Link {
   waiting: Set<{ ready: () => void; cancel: () => void }>;
   /** The capture time of the newest value taken from each path on this connection. */
   newest: Map<string, number>;
+  /** The signals this connection follows (read and subscribed at connect): the only ones taken. */
+  followed: Set<string>;
   /** This connection's subscriptions: the paths of each id the car gave (a car may reuse one). */
   subscriptions: Map<string, Set<string>>;
   /** Per path: when it was last subscribed, and the renewal after the car ended it, if one waits. */
@@ -100,6 +102,7 @@ export class VissAdapter implements Adapter {
       client: null as unknown as VissClient,
       waiting: new Set(),
       newest: new Map(),
+      followed: new Set(),
       subscriptions: new Map(),
       renewals: new Map(),
       generation: 0,
@@ -193,6 +196,7 @@ export class VissAdapter implements Adapter {
     // A car that restarted may have a clock behind the one it had: its times count afresh.
     link.newest.clear();
     const paths = this.options.mapping.paths(thing);
+    link.followed = new Set(paths);
     // Signals the car does not offer answer 404; the others still mirror.
     const reads = await Promise.allSettled(paths.map((path) => link.client.request({ action: 'get', path })));
     const points: ReceivedPoint[] = [];
@@ -291,11 +295,10 @@ export class VissAdapter implements Adapter {
     if (!thing) return;
     const now = ctx.clock.now();
     const attached = Date.parse(thing.createdAt);
-    // Only the signals the car is followed on are remembered: a car sending made-up paths grows nothing.
-    const followed = new Set(this.options.mapping.paths(thing));
     const points: ReceivedPoint[] = [];
     for (const point of received) {
-      if (!followed.has(point.path)) continue;
+      // Only the signals the car is followed on are remembered: a car sending made-up paths grows nothing.
+      if (!link.followed.has(point.path)) continue;
       // A value captured before one already taken from the same signal arrived late (a car that
       // replays a buffer, events that overtook each other): it is history, not the car's state. A
       // stale "standing still" after "moving" would otherwise let an unlock through at speed.
