@@ -31,9 +31,10 @@ describe('a hub attached to an external VISS car', () => {
     if (await cliHasSimCar()) {
       const child = spawn(
         process.execPath,
-        ['bin/triad.js', 'sim', 'car', '--viss-port', String(port), '--start', '2026-01-05T12:00:00Z'],
+        [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', String(port), '--start', '2026-01-05T12:00:00Z'],
         {
-          cwd: root,
+          // A folder of its own: the simulator keeps its car in ./triad-data, and this test wants a new one.
+          cwd: await tempDir(),
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );

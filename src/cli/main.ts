@@ -46,7 +46,8 @@ export function buildProgram(): Command {
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--speedup <x>', 'simulated seconds per real second (default 1)')
     .option('--start <iso>', 'simulated time to start at (default now)')
-    .action(async (f: { vissPort: string; host?: string; speedup?: string; start?: string }) => {
+    .option('--state <file>', 'where the car is kept between runs (default ./triad-data/sim-car-<port>.json)')
+    .action(async (f: CarSimulatorFlags) => {
       await runCarSimulatorCommand(carSimulatorOptions(f));
     });
 
@@ -71,8 +72,10 @@ export function buildProgram(): Command {
   return program;
 }
 
+type CarSimulatorFlags = { vissPort: string; host?: string; speedup?: string; start?: string; state?: string };
+
 /** `triad sim car`'s flags, each checked: a wrong one is refused before anything listens. */
-function carSimulatorOptions(f: { vissPort: string; host?: string; speedup?: string; start?: string }) {
+function carSimulatorOptions(f: CarSimulatorFlags) {
   const start = flagValue(isoTime, '--start', f.start);
   return {
     vissPort: flagValue(portNumber, '--viss-port', f.vissPort) as number,
@@ -80,6 +83,7 @@ function carSimulatorOptions(f: { vissPort: string; host?: string; speedup?: str
     // Up to a simulated day per second: faster, the one-second physics steps pile up.
     speedup: flagValue(positiveNumber(86_400, 'a number above 0, at most 86,400'), '--speedup', f.speedup),
     start: start === undefined ? undefined : new Date(start).toISOString(),
+    stateFile: f.state,
   };
 }
 

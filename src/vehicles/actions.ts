@@ -63,6 +63,18 @@ export function writesFor(action: string, input: Record<string, unknown>): Signa
 }
 
 /**
+ * Why a VISS `set` on a lock the car has is refused, or null. The car's doors and trunk lock
+ * together (`lock`/`unlock`), and the driver's door speaks for them, as `lock.locked`: a set on any
+ * other one would lock or unlock the whole car when the client named one door, so it is refused
+ * with where to go instead, and nothing changes.
+ */
+export function lockSetRefusal(path: string): string | null {
+  const door = DOOR_NAMES.find((d) => d !== 'front_driver' && path === VSS.doorLocked(d));
+  if (!door && path !== VSS.trunkLocked) return null;
+  return `${path} cannot be set on its own: this car's doors and trunk lock together; use the central lock (set ${VSS.doorLocked('front_driver')}, or the vehicle's lock and unlock actions)`;
+}
+
+/**
  * The command a VISS `set` on the hub's vehicle stands for, so a VISS client's write goes through
  * the same command path (and safety rules) as the API's. Null: no command sets this path so.
  */
@@ -70,8 +82,8 @@ export function commandFor(
   path: string,
   value: SignalValue,
 ): { action: string; input: Record<string, unknown> } | null {
-  const door = DOOR_NAMES.find((d) => path === VSS.doorLocked(d));
-  if (door || path === VSS.trunkLocked) return { action: value === true ? 'lock' : 'unlock', input: {} };
+  // The central lock (see lockSetRefusal for the other doors).
+  if (path === VSS.doorLocked('front_driver')) return { action: value === true ? 'lock' : 'unlock', input: {} };
   const window = DOOR_NAMES.find((d) => path === VSS.window(d));
   if (window) return { action: 'set_window', input: { window, position: value } };
   switch (path) {

@@ -6,7 +6,7 @@ import type { Bus } from '../core/bus.ts';
 import type { CommandService } from '../core/commands.ts';
 import { HubError } from '../core/errors.ts';
 import type { TwinRegistry } from '../core/twin.ts';
-import { commandFor } from './actions.ts';
+import { commandFor, lockSetRefusal } from './actions.ts';
 import { signalForPath } from './signals.ts';
 
 export interface TwinSignalSourceOptions {
@@ -50,6 +50,8 @@ export class TwinSignalSource implements SignalSource {
   }
 
   async write(path: string, value: SignalValue): Promise<VissError | null> {
+    const lockRefusal = lockSetRefusal(path);
+    if (lockRefusal) return vissErrors.refused(lockRefusal);
     const command = commandFor(path, value);
     if (!command) return vissErrors.refused(`${path} cannot be set to ${JSON.stringify(value)} remotely`);
     try {

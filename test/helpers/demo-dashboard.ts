@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { openPage, type WatchedPage } from './browser.ts';
 import { eventually, freePort, type HubProcess, startHubProcess } from './hub-process.ts';
@@ -41,10 +44,14 @@ export async function signIn(
 /** `triad sim car` as its own process, with extra flags: a VISS server the hub attaches to like a car gateway. */
 export async function startCarSimulator(args: string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/triad.js', 'sim', 'car', '--viss-port', String(port), ...args], {
-    cwd: new URL('../../', import.meta.url).pathname,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // A new car every time: the simulator keeps its car between runs, in a file it is told here.
+  const state = await mkdtemp(join(tmpdir(), 'triad-sim-car-'));
+  const child = spawn(
+    process.execPath,
+    ['bin/triad.js', 'sim', 'car', '--viss-port', String(port), '--state', join(state, 'car.json'), ...args],
+    { cwd: new URL('../../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.once('exit', () => void rm(state, { recursive: true, force: true }));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();

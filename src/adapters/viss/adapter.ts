@@ -208,9 +208,26 @@ export class VissAdapter implements Adapter {
     // heard of: each is checked again against that (a car parked then may be driving now).
     for (const waiting of [...link.waiting]) waiting.ready();
     this.forgetSubscriptions(link);
+    const generation = link.generation;
     const subscribed = await Promise.allSettled(paths.map((path) => this.subscribe(link, path)));
-    const refused = subscribed.filter((s) => s.status === 'rejected').length;
-    ctx.log.debug('following vehicle', { thing: id, signals: points.length, refusedSubscriptions: refused });
+    const refused = paths.filter((_, i) => subscribed[i].status === 'rejected');
+    ctx.log.debug('following vehicle', { thing: id, signals: points.length, refusedSubscriptions: refused.length });
+    // A refusal can be passing (a gateway still starting its signal sources): left alone, those
+    // signals would go stale without a word, so they are renewed like a subscription the car
+    // ended. Not when the connection dropped meanwhile: the next one subscribes afresh.
+    if (refused.length === 0 || link.generation !== generation || !link.client.connected) return;
+    const first = subscribed.find((s) => s.status === 'rejected')?.reason;
+    ctx.log.warn('the vehicle refused to subscribe to some signals; subscribing again later', {
+      thing: id,
+      paths: refused.join(', ').slice(0, 500),
+      error: String(first).slice(0, 200),
+    });
+    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_BACKOFF;
+    for (const path of refused) {
+      const renewal: Renewal = { attempt: 0, subscribedAt: ctx.clock.now(), cancel: null };
+      link.renewals.set(path, renewal);
+      this.renewLater(link, path, renewal, initialMs, maxMs);
+    }
   }
 
   /** Subscribes to a path's changes, and remembers which subscription id the car gave it. */

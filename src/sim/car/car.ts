@@ -73,6 +73,8 @@ export interface SavedCar {
   /** kWh/km: what recent drives used, which the range estimate takes up at the next charge (older files lack it). */
   learnedKwhPerKm?: number;
   departedOn: string;
+  /** Each door's lock and the trunk's, as they were left (older files lack it: all locked). */
+  locks?: { doors: Record<DoorName, boolean>; trunk: boolean };
 }
 
 interface Drive {
@@ -225,6 +227,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       recentKwhPerKm: this.recentKwhPerKm,
       learnedKwhPerKm: this.learnedKwhPerKm,
       departedOn: this.departedOn,
+      locks: { doors: { ...this.doorsLocked }, trunk: this.trunkLocked },
     };
   }
 
@@ -369,8 +372,10 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       this.place = null;
       this.position = pointAlong(route, this.drive.metres).position;
     }
-    // Doors lock as the driver walks away, and on the road once the car got going (see AUTO_LOCK_KMH).
-    for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
+    // A car left unlocked is still unlocked when it comes back. Without a record: doors lock as
+    // the driver walks away, and on the road once the car got going (see AUTO_LOCK_KMH).
+    for (const door of DOOR_NAMES) this.doorsLocked[door] = saved.locks?.doors[door] ?? true;
+    this.trunkLocked = saved.locks?.trunk ?? true;
   }
 
   private get tickMs(): number {
@@ -597,6 +602,7 @@ export function savedCarFrom(raw: unknown): SavedCar | null {
     typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
   const position = s.position as Record<string, unknown> | null | undefined;
   const drive = s.drive as Record<string, unknown> | null | undefined;
+  const locks = s.locks as { doors?: Record<string, unknown>; trunk?: unknown } | null | undefined;
   const fits =
     number(s.odometer, 0, 1e10) &&
     number(s.level, 0, 100) &&
@@ -613,6 +619,8 @@ export function savedCarFrom(raw: unknown): SavedCar | null {
     number(s.chargedKwh, 0, 1e9) &&
     number(s.recentKwhPerKm, 0.01, 2) &&
     (s.learnedKwhPerKm === undefined || number(s.learnedKwhPerKm, 0.01, 2)) &&
-    typeof s.departedOn === 'string';
+    typeof s.departedOn === 'string' &&
+    (locks === undefined ||
+      (typeof locks?.trunk === 'boolean' && DOOR_NAMES.every((door) => typeof locks.doors?.[door] === 'boolean')));
   return fits ? (structuredClone(raw) as SavedCar) : null;
 }

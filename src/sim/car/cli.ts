@@ -1,6 +1,10 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { SystemClock } from '../../core/clock.ts';
 import { HubError } from '../../core/errors.ts';
-import { createLogger } from '../../core/log.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+import { SavedStateFile } from '../saved-state.ts';
+import { savedCarFrom } from './car.ts';
 import { CarSimulator } from './simulator.ts';
 import { SpeedupClock } from './speedup-clock.ts';
 
@@ -11,7 +15,16 @@ export interface CarSimulatorCommandOptions {
   speedup?: number;
   /** The simulated time to start at (ISO 8601); now by default. */
   start?: string;
+  /**
+   * Where the car is kept between runs: `triad-data/sim-car-<port>.json` in the working folder
+   * by default (the hub's default data folder; the port is the car's address, so two cars kept
+   * in one folder stay two cars).
+   */
+  stateFile?: string;
 }
+
+/** How often (wall-clock time) the car is saved while it runs, besides when it is stopped. */
+const SAVE_EVERY_MS = 10_000;
 
 /**
  * `triad sim car --viss-port N`: the simulated car alone, as a VISS server on its own port (no
@@ -27,21 +40,49 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   const startAt = options.start === undefined ? undefined : Date.parse(options.start);
   if (startAt !== undefined && !Number.isFinite(startAt))
     throw badFlag(`--start must be an ISO 8601 time, got ${JSON.stringify(options.start)}`);
-  const clock = new SpeedupClock(new SystemClock(), speedup, startAt);
+  const wall = new SystemClock();
+  const clock = new SpeedupClock(wall, speedup, startAt);
   const host = options.host ?? '127.0.0.1';
-  const simulator = new CarSimulator({ clock, vissPort: options.vissPort, host, log });
+  // A restarted simulator carries on where it stopped: a hub following it would otherwise see the
+  // odometer run back (and drop that trip as a negative distance), the charge and the locks reset.
+  const file = new SavedStateFile(options.stateFile ?? join('triad-data', `sim-car-${options.vissPort}.json`), log);
+  const resume = await savedCar(file, log);
+  const simulator = new CarSimulator({
+    clock,
+    vissPort: options.vissPort,
+    host,
+    log,
+    resume,
+    keep: { file, clock: wall, everyMs: SAVE_EVERY_MS },
+  });
   try {
     await simulator.start();
   } catch (error) {
     throw listenFailure(error as NodeJS.ErrnoException, options.vissPort, host);
   }
+  // Only once it runs: a start that fails leaves no folder behind. One that cannot be made is
+  // said by the first save that fails; the car runs on.
+  await mkdir(dirname(file.path), { recursive: true }).catch(() => undefined);
   log.info(`simulated car is running; VISS at ${simulator.url} (subprotocols VISSv3, VISSv2)`);
+  log.info(resume ? `carrying on from ${file.path}` : `a new car; it is kept in ${file.path}`);
   const stop = () => {
     void simulator.stop().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return simulator;
+}
+
+/**
+ * The car saved by an earlier run, if there is one. A file the car cannot use is said once and
+ * set aside (the next save replaces it).
+ */
+async function savedCar(file: SavedStateFile, log: Logger) {
+  const saved = await file.read();
+  if (saved.car === undefined) return undefined;
+  const car = savedCarFrom(saved.car);
+  if (!car) log.warn('the saved car is not one this version can resume; it starts afresh', { path: file.path });
+  return car ?? undefined;
 }
 
 /** A flag's value the simulator cannot use: the command line prints it as one line. */

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import { eventually, freePort, tempDir } from './helpers/hub-process.ts';
+import { VissTestClient } from './helpers/viss-client.ts';
+
+/**
+ * `triad sim car` stopped and started again, as a user restarts it, in a folder of its own: the
+ * car carries on where it stopped (odometer, charge, locks) rather than coming back as a new car,
+ * whose odometer running back a hub would take for a trip of negative distance.
+ */
+
+const root = new URL('../', import.meta.url).pathname;
+/** Just before the 08:00 commute: it sets off at once and drives two minutes a second. */
+const FLAGS = ['--start', '2026-01-05T07:59:58Z', '--speedup', '120'];
+const FRESH_ODOMETER = 12_345_000;
+const ODOMETER = 'Vehicle.TraveledDistance';
+const CHARGE = 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current';
+const REAR_LOCK = 'Vehicle.Cabin.Door.Row2.PassengerSide.IsLocked';
+
+describe('triad sim car: a restart', () => {
+  const running = new Set<ChildProcess>();
+
+  /** Starts `triad sim car` in `cwd` and connects to it. */
+  const start = async (cwd: string, port: number) => {
+    const child = spawn(
+      process.execPath,
+      [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', String(port), ...FLAGS],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const url = await eventually(() => /VISS at (\S+)/.exec(out)?.[1], { timeoutMs: 20_000, what: `the car:\n${out}` });
+    const client = await VissTestClient.open(url, { protocol: 'VISSv3' });
+    const get = async (path: string) =>
+      ((await client.ask({ action: 'get', path })).data as { dp: { value: string } }).dp.value;
+    const stop = async () => {
+      client.close();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      return exited;
+    };
+    return { get, client, stop, output: () => out };
+  };
+
+  after(() => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+
+  it('carries on from its odometer, charge and locks', async () => {
+    const cwd = await tempDir();
+    const port = await freePort();
+    const first = await start(cwd, port);
+    await eventually(async () => Number(await first.get(ODOMETER)) > FRESH_ODOMETER + 300, {
+      timeoutMs: 15_000,
+      what: 'the car to drive',
+    });
+    // Unlocked on the road (it locked itself as it got going): it is to stay so.
+    const unlocked = await first.client.ask({ action: 'set', path: REAR_LOCK, value: 'false' });
+    assert.equal(unlocked.error, undefined, JSON.stringify(unlocked));
+    const odometer = Number(await first.get(ODOMETER));
+    const charge = Number(await first.get(CHARGE));
+    assert.equal(await first.get(REAR_LOCK), 'false');
+    assert.equal(await first.stop(), 0, first.output());
+
+    const second = await start(cwd, port);
+    try {
+      const resumed = Number(await second.get(ODOMETER));
+      assert.ok(resumed >= odometer, `the odometer goes on from ${odometer}, got ${resumed}`);
+      const level = Number(await second.get(CHARGE));
+      assert.ok(level <= charge && level > charge - 2, `the charge goes on from ${charge} %, got ${level} %`);
+      assert.equal(await second.get(REAR_LOCK), 'false', 'the door left unlocked is still unlocked');
+      assert.match(second.output(), /carrying on from/);
+    } finally {
+      await second.stop();
+    }
+  });
+});
