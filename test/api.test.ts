@@ -544,6 +544,37 @@ describe('HTTP API', () => {
     });
   });
 
+  it('answers a method a route does not take with 405 and the methods it does take in Allow', async () => {
+    const refused = async (method: string, path: string, allow: string) => {
+      const res = await call(path, { method });
+      const text = await res.text();
+      assert.equal(res.status, 405, `${method} ${path}: ${text}`);
+      assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+      assert.deepEqual(JSON.parse(text), {
+        error: { code: 'method_not_allowed', message: `no route for ${method} ${path}; it takes ${allow}` },
+      });
+    };
+    for (const method of ['PATCH', 'DELETE', 'PUT', 'POST'])
+      await refused(method, '/api/things/hall-light', 'GET, HEAD');
+    await refused('GET', '/api/things/hall-light/actions/turn_on', 'POST');
+    await refused('DELETE', '/api/things', 'GET, HEAD');
+    assert.equal((await call('/api/things/hall-light')).status, 200, 'the DELETE removed nothing');
+    // A path no route takes is still a 404: under /api, where only the dashboard answers GET, and
+    // with a part longer than any route parameter takes (which the router answers under every method).
+    for (const [method, path] of [
+      ['PATCH', '/api/no-such-route'],
+      ['GET', '/api/no-such-route'],
+      ['DELETE', '/no-such-page'],
+      ['PATCH', `/api/things/${'x'.repeat(300)}`],
+    ]) {
+      const res = await call(path, { method });
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.equal(res.headers.get('allow'), null, `${method} ${path}`);
+    }
+    // Without a token it is the 401 every API route gives first.
+    assert.equal((await call('/api/things/hall-light', { method: 'DELETE', token: null })).status, 401);
+  });
+
   it('takes ?token= only when opening a WebSocket: elsewhere it is a 401 that points to the header', async () => {
     for (const token of [hub.ownerToken, null]) {
       const res = await call(`/api/things?token=${hub.ownerToken}`, { token });

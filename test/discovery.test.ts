@@ -6,6 +6,7 @@ import type { AdapterContext } from '../src/adapters/adapter.ts';
 import { EmbeddedBroker } from '../src/adapters/mqtt/broker.ts';
 import { MqttConnection } from '../src/adapters/mqtt/connection.ts';
 import { HomeAssistantDiscovery } from '../src/adapters/mqtt/discovery.ts';
+import { parseRule } from '../src/automation/parse/rule.ts';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { Command, Report } from '../src/core/events.ts';
@@ -33,6 +34,8 @@ class RecordingHub {
   /** Saves started so far, and what each waits for before it completes. */
   saving = 0;
   saveGate: Promise<void> = Promise.resolve();
+  /** Set, saves fail with it, as they do while the store is down. */
+  saveError: Error | undefined;
 
   readonly ctx: AdapterContext = {
     clock: new VirtualClock(),
@@ -42,6 +45,7 @@ class RecordingHub {
       // A test can hold the save, as a busy store does, to see what arrives in the meantime.
       this.saving++;
       await this.saveGate;
+      if (this.saveError) throw this.saveError;
       const saved: Thing = { ...structuredClone(thing), createdAt: 'now', updatedAt: 'now' };
       this.things.set(saved.id, saved);
       this.upserts.push(saved);
@@ -837,6 +841,90 @@ describe('Home Assistant discovery over a real broker', () => {
         rig.adapter.execute(command('living', 'set_mode', { mode: 'cool' }), thermostat),
         /has no mode "cool"/,
       );
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a jammed lock says so in lock.jammed, with its own payload or the default, and rules can trigger on it', async () => {
+    const rig = await startRig();
+    try {
+      await rig.publish(
+        `${rig.prefix}/lock/front/config`,
+        {
+          name: 'Front door',
+          command_topic: 'front/lock/set',
+          state_topic: 'front/lock',
+          state_locked: 'closed',
+          state_unlocked: 'open',
+          state_jammed: 'stuck',
+        },
+        true,
+      );
+      await rig.publish(
+        `${rig.prefix}/lock/back/config`,
+        { name: 'Back door', cmd_t: 'back/lock/set', stat_t: 'back/lock' },
+        true,
+      );
+      const front = await rig.thing('front');
+      await rig.thing('back');
+      assert.deepEqual(front.properties['lock.jammed'], { schema: { type: 'boolean' } });
+
+      await rig.publish('front/lock', 'closed');
+      await waitFor('locked', () => rig.hub.value('front', 'lock.locked') === true);
+      assert.equal(rig.hub.value('front', 'lock.jammed'), false);
+      await rig.publish('front/lock', 'stuck');
+      await rig.publish('back/lock', 'JAMMED');
+      await waitFor('front jammed', () => rig.hub.value('front', 'lock.jammed') === true);
+      await waitFor('back jammed', () => rig.hub.value('back', 'lock.jammed') === true);
+      // Jammed is not unlocked: the bolt is where the lock last said it was.
+      assert.equal(rig.hub.value('front', 'lock.locked'), true);
+      assert.equal(rig.hub.value('back', 'lock.locked'), undefined);
+      await rig.publish('front/lock', 'open');
+      await waitFor('unjammed', () => rig.hub.value('front', 'lock.jammed') === false);
+      assert.equal(rig.hub.value('front', 'lock.locked'), false);
+      assert.deepEqual(rig.hub.refused, []);
+      assert.deepEqual(
+        rig.hub.warnings().filter((line) => line.startsWith('state on')),
+        [],
+      );
+
+      const rule = parseRule(
+        {
+          id: 'door-jammed',
+          triggers: [{ trigger: 'state', thing: 'front', property: 'lock.jammed', to: true }],
+          actions: [{ action: 'lock', thing: 'back' }],
+        },
+        {
+          householdId: HOUSEHOLD,
+          thing: (id) => rig.hub.things.get(id),
+          hasLocation: false,
+          origin: { kind: 'draft' },
+        },
+      );
+      assert.equal(rule.id, 'door-jammed');
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a config whose thing could not be saved is read again when it is sent again', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/switch/heater/config`;
+      const config = { name: 'Heater', command_topic: 'heater/set', state_topic: 'heater/state' };
+      rig.hub.saveError = new Error('the store is down');
+      await rig.publish(topic, config, true);
+      await waitFor('the failed save', () =>
+        rig.hub.lines.some((line) => line.level === 'error' && line.message.startsWith('cannot save thing heater')),
+      );
+      assert.equal(rig.hub.things.get('heater'), undefined);
+      // The store is back; the device (or the broker, re-delivering the retained config) sends it again.
+      rig.hub.saveError = undefined;
+      await rig.publish(topic, config, true);
+      await rig.thing('heater');
+      await rig.publish('heater/state', 'ON');
+      await waitFor('the state', () => rig.hub.value('heater', 'switch.on') === true);
     } finally {
       await rig.close();
     }

@@ -1,7 +1,13 @@
 import type { Socket } from 'node:net';
 import AjvCompiler from '@fastify/ajv-compiler';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type HTTPMethods,
+} from 'fastify';
 import { passIdOf, SESSION_SCOPE } from '../auth/permissions.ts';
 import type { Security } from '../auth/security.ts';
 import { CSRF_HEADER, csrfMatches, parseCookies, SESSION_COOKIE } from '../auth/sessions.ts';
@@ -78,6 +84,9 @@ const AUDITED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** The longest part of a path a route parameter takes; a longer one is a 414. */
+const MAX_PARAM_LENGTH = 200;
+
 /**
  * The API answers JSON only: no scripts, no framing. The dashboard has its own (DASHBOARD_CSP).
  */
@@ -141,7 +150,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     logger: false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Long query strings and deep JSON are hostile more often than useful.
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
     // What Fastify answers before any route or error handler (a URL it cannot decode, a request
     // that is not HTTP) speaks the hub's error format too.
@@ -154,10 +163,37 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   const docs: RouteDoc[] = [];
   /** Routes that open a WebSocket: the only ones a token may reach in the query string. */
   const socketRoutes = new Set<string>();
+  /** Every method some route answers: what a 405's Allow header is chosen from. */
+  const routeMethods = new Set<HTTPMethods>();
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/api')) docs.push({ method: route.method, url: route.url, schema: route.schema });
     if (route.websocket) socketRoutes.add(route.url);
+    for (const method of [route.method].flat()) routeMethods.add(method);
   });
+  /**
+   * A 405 for a path whose routes take other methods than the request's (null when none does), with
+   * the Allow header set: a wrong method is told what to use rather than that nothing is there. The
+   * dashboard's catch-all (`GET /*`) would take every path: a match through a wildcard does not
+   * count, so a path only it serves keeps its 404. Nor does a path with a part too long for any
+   * parameter: the router finds its own 414 answer for it under every method that has routes.
+   */
+  const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply): HubError | null => {
+    const path = request.url.split('?', 1)[0];
+    if (path.split('/').some((part) => part.length > MAX_PARAM_LENGTH)) return null;
+    const allowed = [...routeMethods]
+      .filter((method) => {
+        const found = app.findRoute({ method, url: path }) as { params: Record<string, unknown> } | null;
+        return found !== null && !Object.hasOwn(found.params, '*');
+      })
+      .sort();
+    if (allowed.length === 0) return null;
+    void reply.header('allow', allowed.join(', '));
+    return new HubError(
+      405,
+      'method_not_allowed',
+      `${noRouteFor(request.method, request.url)}; it takes ${allowed.join(', ')}`,
+    );
+  };
   const opensSocket = (request: FastifyRequest) =>
     request.ws && request.routeOptions.url !== undefined && socketRoutes.has(request.routeOptions.url);
   app.decorateRequest('principal', null);
@@ -219,6 +255,16 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     );
   });
 
+  // A GET under /api that no API route takes reaches the dashboard's catch-all rather than the
+  // not-found handler: where the path's routes take other methods, it is the same 405.
+  app.addHook('preHandler', async (request, reply) => {
+    const route = request.routeOptions.url;
+    const path = request.url.split('?', 1)[0];
+    if (route === undefined || route.startsWith('/api') || (path !== '/api' && !path.startsWith('/api/'))) return;
+    const wrongMethod = methodNotAllowed(request, reply);
+    if (wrongMethod) throw wrongMethod;
+  });
+
   // What sets the hub acting on its own (creating or changing a rule, firing a webhook rule) is
   // audited like a command: a rule's commands are not audited one by one, so this line is what
   // ties them to a person. The line names the rule or webhook.
@@ -246,6 +292,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     void reply.status(status).send({ error: { code, message } });
   });
   app.setNotFoundHandler((request, reply) => {
+    const wrongMethod = methodNotAllowed(request, reply);
+    if (wrongMethod) {
+      void reply.status(wrongMethod.status).send({ error: { code: wrongMethod.code, message: wrongMethod.message } });
+      return;
+    }
     void reply.status(404).send({
       error: {
         code: 'not_found',

@@ -91,7 +91,8 @@ export const capabilities = {
   },
   lock: {
     title: 'Lock',
-    properties: { locked: bool },
+    // Jammed: neither locked nor unlocked (a bolt that did not throw); only locks that say so have it.
+    properties: { locked: bool, jammed: bool },
     actions: {
       lock: { title: 'Lock', expect: () => ({ 'lock.locked': true }) },
       unlock: { title: 'Unlock', expect: () => ({ 'lock.locked': false }) },

@@ -1026,13 +1026,35 @@ const binarySensorBehaviour: ComponentBehaviour = {
 
 const lockBehaviour: ComponentBehaviour = {
   check: (config) => needsOneOf(config, ['command_topic'], 'lock'),
-  offer: () => ({ properties: vocabularyProperties(['lock.locked']), actions: vocabularyActions('lock') }),
+  // A jammed lock (Home Assistant's `state_jammed`) is neither locked nor unlocked: it is its own
+  // `lock.jammed`, so a user sees it and a rule can trigger on it, and `lock.locked` keeps what the
+  // lock last said rather than reading as unlocked. Only a lock that reports its state can say it.
+  offer: (config) => ({
+    properties: vocabularyProperties(
+      textOption(config, 'state_topic') ? ['lock.locked', 'lock.jammed'] : ['lock.locked'],
+    ),
+    actions: vocabularyActions('lock'),
+  }),
   readers(config, value) {
     const topic = textOption(config, 'state_topic');
     if (!topic) return [];
     const locked = payloadText(config, 'state_locked', 'LOCKED');
     const unlocked = payloadText(config, 'state_unlocked', 'UNLOCKED');
-    return [{ topic, read: (m) => [['lock.locked', onOff(value(m, 'value_template'), locked, unlocked)]] }];
+    const jammed = payloadText(config, 'state_jammed', 'JAMMED');
+    return [
+      {
+        topic,
+        read: (m) => {
+          const raw = value(m, 'value_template');
+          if (raw !== undefined && templateText(raw) === jammed) return [['lock.jammed', true]];
+          const state = onOff(raw, locked, unlocked);
+          return [
+            ['lock.locked', state],
+            ['lock.jammed', state === undefined ? undefined : false],
+          ];
+        },
+      },
+    ];
   },
   command(action, _input, tools) {
     const { config, objectId } = tools;
@@ -1487,8 +1509,11 @@ export class HomeAssistantDiscovery implements Adapter {
         ? this.readDeviceConfig(topic, address, raw)
         : this.readEntityConfig(topic, address, raw);
     if (!drafts) return;
-    await this.replaceSource(topic, drafts);
-    this.lastConfigText.set(topic, text);
+    // Remembered only once its things are saved, and the one before forgotten now that its
+    // entities are replaced: the same config sent again after a failed save (the store healthy
+    // again, a retained config re-delivered) must be read again, not skipped as unchanged.
+    this.lastConfigText.delete(topic);
+    if (await this.replaceSource(topic, drafts)) this.lastConfigText.set(topic, text);
   }
 
   private readEntityConfig(topic: string, address: DiscoveryAddress, raw: Json): EntityDraft[] | undefined {
@@ -1616,8 +1641,11 @@ export class HomeAssistantDiscovery implements Adapter {
     return undefined;
   }
 
-  /** Swaps the entities a config topic announced for `drafts`, then rebuilds the affected things. */
-  private async replaceSource(topic: string, drafts: EntityDraft[]): Promise<void> {
+  /**
+   * Swaps the entities a config topic announced for `drafts`, then rebuilds the affected things.
+   * Resolves true when every new entity's thing was saved.
+   */
+  private async replaceSource(topic: string, drafts: EntityDraft[]): Promise<boolean> {
     const affected = new Set<string>();
     const retired: LiveEntity[] = [];
     const retire = (key: string) => {
@@ -1659,6 +1687,7 @@ export class HomeAssistantDiscovery implements Adapter {
     try {
       for (const groupKey of affected) await this.rebuildGroup(groupKey);
       for (const entity of added) if (entity.thingId) await this.subscribeEntity(entity);
+      return added.every((entity) => entity.thingId !== undefined);
     } finally {
       // Released once the entities have their own handlers: a topic none of them took is let go.
       for (const hold of await Promise.allSettled(holds))
