@@ -14,8 +14,10 @@ import Database from 'better-sqlite3';
 // rows waiting for it were collected over and over on the hub's heap, and ingest ran 10-30 %
 // slower at 7-25 % more CPU a report (bench figure 3, three pairs).
 const db = new Database(workerData.file);
-// journal_mode is the file's and was set by the main connection; these are per connection.
-db.pragma('synchronous = NORMAL');
+// journal_mode is the file's and was set by the main connection; these are per connection. This
+// connection makes the commits, so its `synchronous` is what a power cut keeps (SYNCHRONOUS in
+// sqlite.ts says why it is FULL).
+db.pragma(`synchronous = ${workerData.synchronous}`);
 db.pragma(`busy_timeout = ${workerData.busyTimeoutMs}`);
 db.pragma('foreign_keys = ON');
 
@@ -88,6 +90,11 @@ parentPort.on('message', (message) => {
   if (message.close) {
     db.close();
     parentPort.postMessage({ id: message.id, changes: 0 });
+    return;
+  }
+  if (message.setting) {
+    // What this connection runs with (`synchronous`), for the store to report; no write.
+    parentPort.postMessage({ id: message.id, changes: db.pragma(message.setting, { simple: true }) });
     return;
   }
   if (message.discard) {

@@ -57,6 +57,17 @@ export class SqliteWriteError extends Error {
   }
 }
 
+/**
+ * How the connections that commit wait for the disk: FULL syncs the write-ahead log at every
+ * commit, so a commit that settled (a command's 202, a timer stored before its run waits, history
+ * acknowledged to a caller) survives a power cut, not only a crash of the hub. NORMAL, used
+ * before, syncs only at checkpoints: the file stays consistent, but a power cut (a Raspberry Pi's
+ * usual crash) can take the last second or so of commits that were already acknowledged. The cost
+ * is one sync of the log per transaction, and write windows keep transactions to a few dozen a
+ * second at any rate; measured in bench/HISTORY.md (session 22).
+ */
+export const SYNCHRONOUS = 'FULL';
+
 /** Rows copied to the thread per message while the event loop keeps up (see SqliteWriter). */
 export const PART_ROWS = 64;
 /**
@@ -243,6 +254,22 @@ export class SqliteWriter {
     this.watchdog.unref();
   }
 
+  /**
+   * A setting of the thread's connection (a pragma's name, `synchronous`), read once every batch
+   * handed over so far is settled, so the reply is not held behind parts still queued.
+   */
+  async setting(name: 'synchronous'): Promise<number> {
+    await this.settled();
+    if (this.closed) throw new Error('the store is closed');
+    const worker = this.thread();
+    const id = this.nextId++;
+    return new Promise<number>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      if (this.waiting.size === 1) worker.ref();
+      worker.postMessage({ id, setting: name });
+    });
+  }
+
   /** Waits for every batch sent so far, then closes the thread's connection and ends the thread. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -316,7 +343,12 @@ export class SqliteWriter {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./sqlite-writer-thread.mjs', import.meta.url), {
       // Batches up to the longest the hub spreads over parts pause now and then (see the thread).
-      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, pausedBatchRows: PART_ROWS * MAX_SPREAD_PARTS },
+      workerData: {
+        file: this.file,
+        busyTimeoutMs: this.busyTimeoutMs,
+        pausedBatchRows: PART_ROWS * MAX_SPREAD_PARTS,
+        synchronous: SYNCHRONOUS,
+      },
       // The hub's own loader flags (tsx) are not needed by the thread's plain JavaScript.
       execArgv: [],
     });

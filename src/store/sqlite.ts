@@ -60,7 +60,7 @@ import {
   valuesBeforeSql,
 } from './migrations.ts';
 import { readInThread, SqliteQueryThread } from './sqlite-reader.ts';
-import { SqliteWriter, type WriteStep, withJsonText } from './sqlite-writer.ts';
+import { SqliteWriter, SYNCHRONOUS, type WriteStep, withJsonText } from './sqlite-writer.ts';
 import type {
   AccountKind,
   AccountRecord,
@@ -222,8 +222,8 @@ export class SqliteStore implements Store {
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = new Database(options.file);
     this.db.pragma('journal_mode = WAL');
-    // NORMAL loses at most the last transactions on power loss, never consistency, in WAL mode.
-    this.db.pragma('synchronous = NORMAL');
+    // Writes run on this connection when they run inline, and migrations always do (SYNCHRONOUS).
+    this.db.pragma(`synchronous = ${SYNCHRONOUS}`);
     this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     this.db.pragma('foreign_keys = ON');
   }
@@ -271,6 +271,15 @@ export class SqliteStore implements Store {
     };
     const rows = steps.reduce((n, step) => n + step.rows.length, 0);
     return rows === 1 ? run() : this.db.transaction(run)();
+  }
+
+  /**
+   * `synchronous` of each connection that commits (SQLite's numbers: 1 NORMAL, 2 FULL): this one
+   * (inline writes, migrations) and the writer thread's, null when writes run inline.
+   */
+  async synchronous(): Promise<{ connection: number; writer: number | null }> {
+    const connection = this.db.pragma('synchronous', { simple: true }) as number;
+    return { connection, writer: this.writer ? await this.writer.setting('synchronous') : null };
   }
 
   /** Resolves once every write handed over so far is committed (at once when writes run inline). */
