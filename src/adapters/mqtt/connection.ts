@@ -92,6 +92,12 @@ export class MqttConnection implements MqttLink {
   private writesPublishes = false;
   /** The socket while this turn's publishes are held back (see coalesceWrites). */
   private corked: Socket | null = null;
+  /**
+   * Filters the broker has been asked for and has not answered yet. A second handler for one of
+   * them waits for the same answer: returning at once, it was told it was subscribed before the
+   * broker said so, and when the broker refused, its handler stayed on a filter no one had.
+   */
+  private readonly subscribing = new Map<string, Promise<unknown>>();
   /** What publishes that found the socket's buffer full wait for (see socketDrained). */
   private drainWait: { stream: Socket; promise: Promise<void> } | null = null;
 
@@ -257,13 +263,18 @@ export class MqttConnection implements MqttLink {
       if (first >= 0) this.wildcards = [...this.wildcards, { filter, prefix: filter.slice(0, first), handlers }];
     }
     handlers.add(handler);
-    if (isNew) {
+    const asked = isNew ? client.subscribeAsync(filter, { qos: 0 }) : this.subscribing.get(filter);
+    if (asked) {
+      if (isNew) this.subscribing.set(filter, asked);
       try {
-        await client.subscribeAsync(filter, { qos: 0 });
+        await asked;
       } catch (error) {
-        // Without this the route would stay, and a later subscribe to the filter would never ask the broker.
+        // Every handler that waited for this answer goes: without this the route would stay, and
+        // a later subscribe to the filter would never ask the broker.
         this.removeRoute(filter, handler);
         throw error;
+      } finally {
+        if (this.subscribing.get(filter) === asked) this.subscribing.delete(filter);
       }
     }
     return async () => {
