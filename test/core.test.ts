@@ -319,7 +319,9 @@ describe('core: twin, commands, history', () => {
     const flaky = Object.create(store) as Store;
     flaky.appendHistory = async (rows) => {
       if (down) throw new Error('database is unreachable');
-      if (rows.some((r) => r.to === refused)) throw new Error('row refused');
+      // As SQLite refuses a row (a CHECK it breaks); the outage above has no code: it passes.
+      if (rows.some((r) => r.to === refused))
+        throw Object.assign(new Error('row refused'), { code: 'SQLITE_CONSTRAINT_CHECK' });
       return store.appendHistory(rows);
     };
     const change = (i: number, value: number) => ({

@@ -1,3 +1,4 @@
+import { isRefusedByStore } from '../store/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
@@ -30,8 +31,8 @@ export class HistoryWriter {
   private cancelTimer: (() => void) | null = null;
   private writing: Promise<void> = Promise.resolve();
   private dropped = 0;
-  /** Consecutive failed flushes; the third one starts looking for a row the store refuses. */
-  private failures = 0;
+  /** Why the last write that will be retried failed, for the log line that says so. */
+  private lastError: unknown = null;
 
   constructor(private readonly options: HistoryWriterOptions) {}
 
@@ -78,11 +79,11 @@ export class HistoryWriter {
     const history = await this.writeOrSplit(states, (rows) => this.options.store.appendHistory(rows));
     const events = await this.writeOrSplit(others, (rows) => this.options.store.appendEvents(rows));
     if (history.length || events.length) {
-      this.failures++;
-      this.options.log.error('could not write history; will retry', { rows: history.length + events.length });
+      this.options.log.error('could not write history; will retry', {
+        rows: history.length + events.length,
+        error: this.lastError,
+      });
       this.requeue(history, events);
-    } else {
-      this.failures = 0;
     }
   }
 
@@ -92,9 +93,10 @@ export class HistoryWriter {
    * command due in that time waits it out. Smaller is not free: each transaction also moves the
    * latest value of every property it touches, so 128-row chunks cost ingest a third of its rate
    * (measured with `npm run bench -- --only ingest`); 2,000 keeps ingest above 50,000 reports/s.
-   * After repeated failures it splits a chunk, so one row the store refuses cannot hold back
-   * everything queued behind it: such a row is dropped and logged, and the rest is written.
-   * Returns the rows to retry later (the store is unreachable).
+   * A chunk the store refuses (isRefusedByStore: a constraint, a bad value) is split, so one row it
+   * will never take cannot hold back everything queued behind it: such a row is dropped and logged,
+   * even alone, and the rest is written. Any other failure (the store is unreachable) drops nothing.
+   * Returns the rows to retry later, in order.
    */
   private async writeOrSplit<T>(rows: T[], write: (rows: T[]) => Promise<void>): Promise<T[]> {
     const size = this.options.chunk ?? 2_000;
@@ -104,29 +106,51 @@ export class HistoryWriter {
       try {
         await write(part);
       } catch (error) {
-        if (this.failures < 2) return rows.slice(at);
-        const left = await this.bisect(part, write);
-        if (left.length === part.length) return rows.slice(at);
-        this.options.log.error('dropped rows the store refused', { rows: left.length, error });
+        if (!isRefusedByStore(error)) {
+          this.lastError = error;
+          return rows.slice(at);
+        }
+        const refused: unknown[] = [];
+        const left = await this.bisect(part, error, write, refused);
+        if (refused.length) {
+          this.options.log.error('dropped rows the store refused', { rows: refused.length, error: refused[0] });
+        }
+        if (left.length) return left.concat(rows.slice(at + size));
       }
     }
     return [];
   }
 
-  /** The rows that still fail on their own after halving the batch down to single rows. */
-  private async bisect<T>(rows: T[], write: (rows: T[]) => Promise<void>): Promise<T[]> {
-    if (rows.length === 1) return rows;
+  /**
+   * Writes rows the store refused together (with `error`) in halves, down to single rows; a row
+   * refused on its own is dropped, its error added to `refused`. Returns the rows not yet written
+   * when the store failed otherwise (it became unreachable), to retry in order.
+   */
+  private async bisect<T>(
+    rows: T[],
+    error: unknown,
+    write: (rows: T[]) => Promise<void>,
+    refused: unknown[],
+  ): Promise<T[]> {
+    if (rows.length === 1) {
+      refused.push(error);
+      return [];
+    }
     const half = rows.length >> 1;
     const parts = [rows.slice(0, half), rows.slice(half)];
-    const failed: T[] = [];
-    for (const part of parts) {
+    for (const [i, part] of parts.entries()) {
       try {
         await write(part);
-      } catch {
-        failed.push(...(await this.bisect(part, write)));
+      } catch (partError) {
+        if (!isRefusedByStore(partError)) {
+          this.lastError = partError;
+          return rows.slice(i * half);
+        }
+        const left = await this.bisect(part, partError, write, refused);
+        if (left.length) return i === 0 ? left.concat(parts[1]) : left;
       }
     }
-    return failed;
+    return [];
   }
 
   private requeue(states: StateChanged[], others: HubEvent[]): void {
@@ -135,7 +159,10 @@ export class HistoryWriter {
     const limit = this.options.maxBacklog ?? 1_000_000;
     const excess = this.backlog - limit;
     if (excess > 0) {
-      this.states.splice(0, Math.min(excess, this.states.length));
+      // History first (the oldest state changes), then the oldest other events if that is not enough.
+      const fromStates = Math.min(excess, this.states.length);
+      this.states.splice(0, fromStates);
+      this.others.splice(0, excess - fromStates);
       this.dropped += excess;
       this.options.log.error('history backlog full; oldest rows dropped', { dropped: this.dropped });
     }

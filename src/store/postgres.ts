@@ -716,6 +716,11 @@ export class PostgresStore implements Store {
   /** Runs `work` on one connection inside BEGIN/COMMIT; any error rolls everything back. */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A connection lost mid-transaction rejects the query under way and is also emitted as an
+    // `error` on the client, which the pool listens for only while the client is idle: unheard,
+    // it crashed the hub. The rejection below is what reports it.
+    const heard = () => {};
+    client.on('error', heard);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -727,6 +732,7 @@ export class PostgresStore implements Store {
       throw error;
     } finally {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.removeListener('error', heard);
       client.release(broken);
     }
   }
