@@ -36,6 +36,8 @@ class RecordingHub {
   saveGate: Promise<void> = Promise.resolve();
   /** Set, saves fail with it, as they do while the store is down. */
   saveError: Error | undefined;
+  /** Set, removals fail with it. */
+  removeError: Error | undefined;
 
   readonly ctx: AdapterContext = {
     clock: new VirtualClock(),
@@ -52,6 +54,7 @@ class RecordingHub {
       return saved;
     },
     removeThing: async (_household, id) => {
+      if (this.removeError) throw this.removeError;
       this.things.delete(id);
       this.removals.push(id);
     },
@@ -925,6 +928,120 @@ describe('Home Assistant discovery over a real broker', () => {
       await rig.thing('heater');
       await rig.publish('heater/state', 'ON');
       await waitFor('the state', () => rig.hub.value('heater', 'switch.on') === true);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('an update whose thing cannot be saved keeps the thing and its subscriptions; sent again, it is taken', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/switch/boiler/config`;
+      await rig.publish(topic, { name: 'Boiler', command_topic: 'boiler/set', state_topic: 'boiler/state' }, true);
+      await rig.thing('boiler');
+      const update = { name: 'Boiler', command_topic: 'boiler/cmd', state_topic: 'boiler/status' };
+      rig.hub.saveError = new Error('the store is down');
+      await rig.publish(topic, update, true);
+      await waitFor('the failed save', () =>
+        rig.hub.lines.some((line) => line.level === 'error' && line.message.startsWith('cannot save thing boiler')),
+      );
+      await rig.adapter.idle();
+      assert.deepEqual(rig.hub.removals, [], 'a thing is not removed because its update could not be saved');
+      assert.ok(rig.hub.things.has('boiler'));
+      // The previous config still reads the device, and is the one in force: sent again, it is unchanged.
+      await rig.publish('boiler/state', 'ON');
+      await waitFor('the state on the previous topic', () => rig.hub.value('boiler', 'switch.on') === true);
+      const saves = rig.hub.saving;
+      await rig.publish(topic, { name: 'Boiler', command_topic: 'boiler/set', state_topic: 'boiler/state' }, true);
+      await rig.publish(`${rig.prefix}/switch/marker/config`, { name: 'Marker', command_topic: 'marker/set' }, true);
+      await waitFor('the marker to be tried', () => rig.hub.saving > saves);
+      await rig.adapter.idle();
+      assert.equal(rig.hub.saving, saves + 1, 'only the marker is tried, not the unchanged config');
+
+      rig.hub.saveError = undefined;
+      await rig.publish(topic, update, true);
+      await waitFor('the update', () => rig.hub.upserts.length === 2);
+      await rig.adapter.idle();
+      await rig.publish('boiler/status', 'OFF');
+      await waitFor('the state on the new topic', () => rig.hub.value('boiler', 'switch.on') === false);
+      const sent = await rig.listen('boiler/cmd');
+      await rig.adapter.execute(command('boiler', 'turn_on'), rig.hub.things.get('boiler') as Thing);
+      await waitFor('the command on the new topic', () => sent.length === 1);
+      // The previous topic is let go.
+      await rig.publish('boiler/state', 'ON');
+      await rig.publish(`${rig.prefix}/switch/probe/config`, { name: 'Probe', command_topic: 'probe/set' }, true);
+      await rig.thing('probe');
+      assert.equal(rig.hub.value('boiler', 'switch.on'), false);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('an update moving an entity to a renamed device, refused by the store, removes nothing and is taken later', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/switch/shed/config`;
+      await rig.publish(topic, { name: 'Shed', command_topic: 'shed/set', state_topic: 'shed/state' }, true);
+      await rig.thing('shed');
+      // Another group and another id: the old thing is stale only once the new one is saved.
+      const update = {
+        name: null,
+        command_topic: 'shed/set',
+        state_topic: 'shed/state',
+        device: { identifiers: ['garden-1'], name: 'Garden shed' },
+      };
+      rig.hub.saveError = new Error('the store is down');
+      await rig.publish(topic, update, true);
+      await waitFor('the failed save', () =>
+        rig.hub.lines.some(
+          (line) => line.level === 'error' && line.message.startsWith('cannot save thing garden-shed'),
+        ),
+      );
+      await rig.adapter.idle();
+      assert.deepEqual(rig.hub.removals, []);
+      await rig.publish('shed/state', 'ON');
+      await waitFor('the state of the old thing', () => rig.hub.value('shed', 'switch.on') === true);
+
+      rig.hub.saveError = undefined;
+      await rig.publish(topic, update, true);
+      await rig.thing('garden-shed');
+      await waitFor('the old thing removed', () => rig.hub.removals.includes('shed'));
+      assert.equal(rig.hub.things.has('shed'), false);
+      await rig.publish('shed/state', 'OFF');
+      await waitFor('the state of the new thing', () => rig.hub.value('garden-shed', 'switch.on') === false);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a removal the store refuses keeps the entity; the empty config sent again removes it', async () => {
+    const rig = await startRig();
+    try {
+      const topic = `${rig.prefix}/switch/kettle/config`;
+      const config = { name: 'Kettle', command_topic: 'kettle/set', state_topic: 'kettle/state' };
+      await rig.publish(topic, config, true);
+      await rig.thing('kettle');
+      rig.hub.removeError = new Error('the store is down');
+      await rig.publish(topic, '', true);
+      await waitFor('the failed removal', () => rig.hub.lines.some((line) => line.level === 'error'));
+      await rig.adapter.idle();
+      assert.ok(rig.hub.things.has('kettle'));
+      // Still stored, so still read, and its config still the one in force: sent again, it is unchanged.
+      await rig.publish('kettle/state', 'ON');
+      await waitFor('the state', () => rig.hub.value('kettle', 'switch.on') === true);
+      const saves = rig.hub.saving;
+      await rig.publish(topic, config, true);
+      await rig.publish(`${rig.prefix}/switch/marker/config`, { name: 'Marker', command_topic: 'marker/set' }, true);
+      await rig.thing('marker');
+      assert.equal(rig.hub.saving, saves + 1, 'only the marker is saved, not the unchanged config');
+
+      rig.hub.removeError = undefined;
+      await rig.publish(topic, '', true);
+      await waitFor('the removal', () => rig.hub.removals.includes('kettle'));
+      assert.equal(rig.hub.things.has('kettle'), false);
+      // The device comes back with the same config: read again, not skipped as unchanged.
+      await rig.publish(topic, config, true);
+      await rig.thing('kettle');
     } finally {
       await rig.close();
     }

@@ -1493,8 +1493,8 @@ export class HomeAssistantDiscovery implements Adapter {
     const text = payload.toString('utf8');
     if (this.lastConfigText.get(topic) === text) return;
     if (text.trim() === '') {
-      await this.replaceSource(topic, []);
-      this.lastConfigText.delete(topic);
+      // Forgotten only once its things are removed: a removal the store refused leaves it in force.
+      if (await this.replaceSource(topic, [])) this.lastConfigText.delete(topic);
       return;
     }
     let raw: unknown;
@@ -1512,8 +1512,11 @@ export class HomeAssistantDiscovery implements Adapter {
     // Remembered only once its things are saved, and the one before forgotten now that its
     // entities are replaced: the same config sent again after a failed save (the store healthy
     // again, a retained config re-delivered) must be read again, not skipped as unchanged.
+    const previous = this.lastConfigText.get(topic);
     this.lastConfigText.delete(topic);
     if (await this.replaceSource(topic, drafts)) this.lastConfigText.set(topic, text);
+    // Not taken: the previous config is in force again.
+    else if (previous !== undefined) this.lastConfigText.set(topic, previous);
   }
 
   private readEntityConfig(topic: string, address: DiscoveryAddress, raw: Json): EntityDraft[] | undefined {
@@ -1643,11 +1646,16 @@ export class HomeAssistantDiscovery implements Adapter {
 
   /**
    * Swaps the entities a config topic announced for `drafts`, then rebuilds the affected things.
-   * Resolves true when every new entity's thing was saved.
+   * Resolves true when every thing was saved and every stale one removed; otherwise the previous
+   * entities are put back, still subscribed, and resolves false.
    */
   private async replaceSource(topic: string, drafts: EntityDraft[]): Promise<boolean> {
     const affected = new Set<string>();
     const retired: LiveEntity[] = [];
+    /** The config topics' entity keys as they were, to put back if the store refuses the change. */
+    const sourcesBefore = new Map<string, string[] | undefined>([[topic, this.sources.get(topic)]]);
+    for (const [source, keys] of this.sources)
+      if (drafts.some((d) => keys.includes(d.key)) && !sourcesBefore.has(source)) sourcesBefore.set(source, keys);
     const retire = (key: string) => {
       const entity = this.entities.get(key);
       if (!entity) return;
@@ -1683,11 +1691,27 @@ export class HomeAssistantDiscovery implements Adapter {
     // broker has the subscription is still lost; only the device retaining it, or sending it
     // again, closes that gap (Home Assistant has the same one).
     const holds = added.flatMap((entity) => this.topicsOf(entity).map((topic) => this.router.hold(topic)));
-    await Promise.allSettled(retired.flatMap((e) => e.unsubscribers.map((unsubscribe) => unsubscribe())));
     try {
-      for (const groupKey of affected) await this.rebuildGroup(groupKey);
-      for (const entity of added) if (entity.thingId) await this.subscribeEntity(entity);
-      return added.every((entity) => entity.thingId !== undefined);
+      if (await this.rebuildGroups(affected)) {
+        // The retired entities read their things until the new ones are saved: until then, the
+        // store holds the previous things, and the change may yet be undone.
+        await Promise.allSettled(retired.flatMap((e) => e.unsubscribers.map((unsubscribe) => unsubscribe())));
+        for (const entity of added) if (entity.thingId) await this.subscribeEntity(entity);
+        return true;
+      }
+      // The store refused a save or a removal (down, or busy for a moment): a device that worked
+      // must not lose its thing, its state and the rules on it for that. The previous entities
+      // are put back, and their things saved again, since some of the new ones may have been
+      // saved (a device's second thing, or the first of two groups) and the plans recomputed.
+      for (const entity of added)
+        if (this.entities.get(entity.draft.key) === entity) this.entities.delete(entity.draft.key);
+      for (const entity of retired) this.entities.set(entity.draft.key, entity);
+      for (const [source, keys] of sourcesBefore) {
+        if (keys) this.sources.set(source, keys);
+        else this.sources.delete(source);
+      }
+      await this.rebuildGroups(affected);
+      return false;
     } finally {
       // Released once the entities have their own handlers: a topic none of them took is let go.
       for (const hold of await Promise.allSettled(holds))
@@ -1714,13 +1738,34 @@ export class HomeAssistantDiscovery implements Adapter {
 
   // -- things -----------------------------------------------------------------------------------
 
-  private async rebuildGroup(groupKey: string): Promise<void> {
+  /**
+   * Saves the affected groups' things, then removes those no group makes any more. Removes
+   * nothing unless every save went through: a thing is stale only once what replaces it is
+   * saved. Resolves true when every save and removal went through.
+   */
+  private async rebuildGroups(groupKeys: Iterable<string>): Promise<boolean> {
+    const made = new Map<string, string[]>();
+    let saved = true;
+    for (const groupKey of groupKeys) {
+      const ids = await this.saveGroup(groupKey);
+      if (ids) made.set(groupKey, ids);
+      else saved = false;
+    }
+    if (!saved) return false;
+    let removed = true;
+    for (const [groupKey, ids] of made) if (!(await this.removeStale(groupKey, ids))) removed = false;
+    return removed;
+  }
+
+  /** Saves a group's things; resolves their ids, or undefined when one could not be saved. */
+  private async saveGroup(groupKey: string): Promise<string[] | undefined> {
     const ctx = this.requireContext();
     const members = [...this.entities.values()]
       .filter((e) => e.groupKey === groupKey)
       .sort((a, b) => (a.draft.key < b.draft.key ? -1 : 1));
     const plans = planThings(groupKey, members);
     const ids: string[] = [];
+    let failed = false;
     for (const plan of plans) {
       const id = this.claimId(plan.claimant, plan.preferredId);
       const thing = this.thingFor(id, plan);
@@ -1728,6 +1773,7 @@ export class HomeAssistantDiscovery implements Adapter {
         await ctx.upsertThing(thing);
       } catch (error) {
         this.log?.error(`cannot save thing ${id}: ${errorText(error)}`, { thing: id });
+        failed = true;
         continue;
       }
       ids.push(id);
@@ -1736,14 +1782,34 @@ export class HomeAssistantDiscovery implements Adapter {
     // A thing saved under a new id (the device renamed) starts without availability: what its
     // entities already heard is said again, or it would read unknown until the device next spoke.
     for (const id of ids) this.updateAvailability(id);
+    // Known as the group's along with its earlier things until removeStale runs: a thing saved
+    // here is stored even if the change is then undone, and a later rebuild removes it.
+    const known = this.groupThings.get(groupKey) ?? [];
+    const all = [...known, ...ids.filter((id) => !known.includes(id))];
+    if (all.length) this.groupThings.set(groupKey, all);
+    return failed ? undefined : ids;
+  }
+
+  /** Removes the group's things that are not among `ids`; resolves false if one could not be. */
+  private async removeStale(groupKey: string, ids: string[]): Promise<boolean> {
+    const ctx = this.requireContext();
+    const kept = [...ids];
     for (const stale of this.groupThings.get(groupKey) ?? []) {
       if (ids.includes(stale)) continue;
+      try {
+        await ctx.removeThing(this.options.householdId, stale);
+      } catch (error) {
+        // Still stored, so still the group's: kept, for a later rebuild to remove.
+        this.log?.error(`cannot remove thing ${stale}: ${errorText(error)}`, { thing: stale });
+        kept.push(stale);
+        continue;
+      }
       this.releaseId(stale);
       this.reportedAvailability.delete(stale);
-      await ctx.removeThing(this.options.householdId, stale);
     }
-    if (ids.length) this.groupThings.set(groupKey, ids);
+    if (kept.length) this.groupThings.set(groupKey, kept);
     else this.groupThings.delete(groupKey);
+    return kept.length === ids.length;
   }
 
   private thingFor(id: string, plan: PlannedThing): Omit<Thing, 'createdAt' | 'updatedAt'> {
