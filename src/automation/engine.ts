@@ -373,20 +373,23 @@ export class AutomationEngine implements Subsystem {
           if (trigger.payload !== undefined && trigger.payload !== text) return;
           const now = this.services.clock.now();
           const json = parseJson(text);
-          this.run.fireExternal(
-            rule.householdId,
-            rule.id,
-            {
-              id: trigger.id,
-              type: 'mqtt',
-              ts: now,
-              topic,
-              payload: text,
-              payload_json: json,
-              description: `MQTT message on ${topic}`,
-            },
-            { topic: summarise(topic), payload: summarise(json ?? text) },
-          );
+          // Nobody waits for its rows: a row that cannot be written is logged where it is written.
+          this.run
+            .fireExternal(
+              rule.householdId,
+              rule.id,
+              {
+                id: trigger.id,
+                type: 'mqtt',
+                ts: now,
+                topic,
+                payload: text,
+                payload_json: json,
+                description: `MQTT message on ${topic}`,
+              },
+              { topic: summarise(topic), payload: summarise(json ?? text) },
+            )
+            ?.catch(() => {});
         }),
       );
     }
@@ -773,9 +776,15 @@ export class AutomationEngine implements Subsystem {
     return kept.body as unknown as Trace;
   }
 
-  /** Fires every enabled rule of the household with a webhook trigger for this id. */
-  webhook(householdId: string, webhookId: string, body: unknown): string[] {
+  /**
+   * Fires every enabled rule of the household with a webhook trigger for this id. `stored` settles
+   * once a restart would go on with what the runs started: the rows of those that wait or queue,
+   * and the commands of those that sent some (a car out of reach has not had its command yet). The
+   * caller is told the trigger was accepted only then.
+   */
+  webhook(householdId: string, webhookId: string, body: unknown): { fired: string[]; stored: Promise<unknown> } {
     const fired: string[] = [];
+    const rows: Array<Promise<void>> = [];
     const now = this.services.clock.now();
     for (const entry of this.list(householdId)) {
       for (const trigger of entry.rule?.triggers ?? []) {
@@ -790,10 +799,13 @@ export class AutomationEngine implements Subsystem {
           { id: trigger.id, type: 'webhook', ts: now, data, description: `webhook ${webhookId}` },
           { payload: summarise(body) },
         );
-        if (started) fired.push(entry.id);
+        if (!started) continue;
+        fired.push(entry.id);
+        rows.push(started);
       }
     }
-    return fired;
+    const stored = fired.length ? Promise.all([...rows, this.services.commands.flush()]) : Promise.resolve();
+    return { fired, stored };
   }
 
   /** Replays a saved or draft rule over the household's recorded history, sending nothing. */

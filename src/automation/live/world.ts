@@ -223,6 +223,9 @@ export function liveWorld(
         error: command.error ?? null,
       };
     },
+    // Writes the waiting command rows now rather than within their window: asked only by a run
+    // that ends after it waited, and by a webhook's caller (see the engine's webhook).
+    commandsStored: () => hub.commands.flush(),
     publish: (event) => hub.bus.publish(event),
     async postWebhook(url, body) {
       // An HTTP timeout bounds a slow receiver; it is about the network, not a rule's timing.

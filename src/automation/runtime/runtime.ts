@@ -139,6 +139,14 @@ export class AutomationRuntime {
   private stopped = false;
   /** Runs being stepped in this call stack, one inside another's end or command (see proceed). */
   private depth = 0;
+  /**
+   * While a rule is fired from outside (see fireExternal), the timer rows its runs write: a
+   * webhook's caller is answered once they are stored. Null otherwise: a state change's runs
+   * collect nothing, and nothing waits for their rows.
+   */
+  private storing: Array<Promise<void>> | null = null;
+  /** Ended runs' timer rows waiting for their commands to be stored; a stop lets them go first. */
+  private readonly forgetting = new Set<Promise<unknown>>();
 
   constructor(private readonly options: RuntimeOptions) {
     this.world = options.world;
@@ -147,12 +155,28 @@ export class AutomationRuntime {
 
   /** Stores a timer, when the world keeps timers across restarts. */
   private saveTimer(timer: StoredTimer): Promise<void> | undefined {
-    return this.world.timers?.save(timer);
+    const saved = this.world.timers?.save(timer);
+    if (saved && this.storing) this.storing.push(saved);
+    return saved;
   }
 
   private deleteTimer(id: string): void {
     const deleted = this.world.timers?.delete(id);
     if (deleted) this.track(deleted);
+  }
+
+  /** Deletes an ended run's timer row once the commands it sent are stored (see endRun). */
+  private forgetRun(runId: string): void {
+    const stored = this.world.commandsStored?.();
+    if (!stored) {
+      this.deleteTimer(runId);
+      return;
+    }
+    const deleted = stored.then(() => this.world.timers?.delete(runId));
+    this.forgetting.add(deleted);
+    const forgotten = () => this.forgetting.delete(deleted);
+    deleted.then(forgotten, forgotten);
+    this.track(deleted);
   }
 
   // ---------------------------------------------------------------- rules
@@ -332,18 +356,30 @@ export class AutomationRuntime {
 
   /**
    * Fires a rule from outside (MQTT message, webhook call). The trigger is announced first (see
-   * announce) with `details`, a summary of what came in; its event is the run's cause.
+   * announce) with `details`, a summary of what came in; its event is the run's cause. Null when
+   * the rule is not there to fire; otherwise a promise that settles once what a restart would
+   * resume of the run is stored (its timer row when it waits, its queued row when it queues),
+   * for a caller who is told the trigger was accepted. The rows are written as they always are;
+   * only the caller waits for them.
    */
   fireExternal(
     householdId: string,
     ruleId: string,
     data: Omit<TriggerData, 'cause'>,
     details: Record<string, unknown> = {},
-  ): boolean {
+  ): Promise<void> | null {
     const state = this.rules.get(householdId)?.get(ruleId);
-    if (!state?.rule.enabled || this.stopped) return false;
-    this.fire(state, { ...data, cause: this.announce(state.rule, data, details) });
-    return true;
+    if (!state?.rule.enabled || this.stopped) return null;
+    const outer = this.storing;
+    const storing: Array<Promise<void>> = [];
+    this.storing = storing;
+    try {
+      this.fire(state, { ...data, cause: this.announce(state.rule, data, details) });
+    } finally {
+      this.storing = outer;
+      outer?.push(...storing);
+    }
+    return storing.length ? Promise.all(storing).then(() => undefined) : Promise.resolve();
   }
 
   /**
@@ -671,8 +707,11 @@ export class AutomationRuntime {
       this.inFlight.delete(run);
     }
     if (this.stopped) return;
-    // A run that never waited has no timer row: no DELETE for it.
-    if (run.stored) this.deleteTimer(run.state.runId);
+    // A run that never waited has no timer row: no DELETE for it. One that did keeps its row until
+    // the commands it sent are stored: a rule's command is stored a moment after it is dispatched,
+    // and one not sent yet by then (a car out of reach, the second message of an action) would be
+    // lost to a crash in between, with neither its row nor the run's left to send it again.
+    if (run.stored) this.forgetRun(run.state.runId);
     // The next queued trigger starts when this run ends (mode: queued).
     const next = state.queue.shift();
     if (next && this.rules.get(rule.householdId)?.get(rule.id) === state)
@@ -1001,7 +1040,7 @@ export class AutomationRuntime {
     // Checked first: the copy of the run's state is only worth making for a store that keeps it.
     if (this.world.timers) {
       run.stored = true;
-      await this.world.timers.save({
+      await this.saveTimer({
         id: run.state.runId,
         householdId: run.state.householdId,
         owner: TIMER_OWNER,
@@ -1243,6 +1282,7 @@ export class AutomationRuntime {
       await new Promise((resolve) => setImmediate(resolve));
       if (!this.busy) break;
     }
+    await Promise.allSettled(this.forgetting);
     await this.world.traces.flush?.();
   }
 
@@ -1272,6 +1312,8 @@ export class AutomationRuntime {
       }
     }
     await this.world.traces.flush?.();
+    // A row left behind would run the ended run's last steps again at the next start.
+    await Promise.allSettled(this.forgetting);
     this.waiters.clear();
   }
 }

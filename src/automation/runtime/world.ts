@@ -44,6 +44,11 @@ export interface AutomationWorld {
    * ends within the turn that started it (see the runtime's `proceed`).
    */
   dispatch(order: CommandOrder): CommandRecord | Promise<CommandRecord>;
+  /**
+   * Resolves once the commands dispatched so far are stored, so a restart sends again those not
+   * sent yet (live); absent where commands are not stored (a dry run).
+   */
+  commandsStored?(): Promise<void>;
   /** Publishes an event on the bus (live) or records it (dry run). */
   publish(event: GenericEvent): void;
   /** POSTs JSON to a notification webhook (live) or records that it would (dry run). */
