@@ -911,6 +911,12 @@ describe('Home Assistant discovery over a real broker', () => {
     }
   });
 
+  /** Waits for the hub's log to say it could not save `thing`. */
+  const failedSave = (rig: Awaited<ReturnType<typeof startRig>>, thing: string) =>
+    waitFor('the failed save', () =>
+      rig.hub.lines.some((line) => line.level === 'error' && line.message.startsWith(`cannot save thing ${thing}`)),
+    );
+
   test('a config whose thing could not be saved is read again when it is sent again', async () => {
     const rig = await startRig();
     try {
@@ -918,9 +924,7 @@ describe('Home Assistant discovery over a real broker', () => {
       const config = { name: 'Heater', command_topic: 'heater/set', state_topic: 'heater/state' };
       rig.hub.saveError = new Error('the store is down');
       await rig.publish(topic, config, true);
-      await waitFor('the failed save', () =>
-        rig.hub.lines.some((line) => line.level === 'error' && line.message.startsWith('cannot save thing heater')),
-      );
+      await failedSave(rig, 'heater');
       assert.equal(rig.hub.things.get('heater'), undefined);
       // The store is back; the device (or the broker, re-delivering the retained config) sends it again.
       rig.hub.saveError = undefined;
@@ -942,9 +946,7 @@ describe('Home Assistant discovery over a real broker', () => {
       const update = { name: 'Boiler', command_topic: 'boiler/cmd', state_topic: 'boiler/status' };
       rig.hub.saveError = new Error('the store is down');
       await rig.publish(topic, update, true);
-      await waitFor('the failed save', () =>
-        rig.hub.lines.some((line) => line.level === 'error' && line.message.startsWith('cannot save thing boiler')),
-      );
+      await failedSave(rig, 'boiler');
       await rig.adapter.idle();
       assert.deepEqual(rig.hub.removals, [], 'a thing is not removed because its update could not be saved');
       assert.ok(rig.hub.things.has('boiler'));
@@ -992,11 +994,7 @@ describe('Home Assistant discovery over a real broker', () => {
       };
       rig.hub.saveError = new Error('the store is down');
       await rig.publish(topic, update, true);
-      await waitFor('the failed save', () =>
-        rig.hub.lines.some(
-          (line) => line.level === 'error' && line.message.startsWith('cannot save thing garden-shed'),
-        ),
-      );
+      await failedSave(rig, 'garden-shed');
       await rig.adapter.idle();
       assert.deepEqual(rig.hub.removals, []);
       await rig.publish('shed/state', 'ON');
