@@ -7,6 +7,9 @@ import { advance, MIN, postRule, startTestHub, type TestHub } from './helpers.ts
 
 const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 
+/** Every hold made, released before the hubs stop: a failed assertion must not leave a stop waiting on one. */
+const holds: Array<{ release(): void }> = [];
+
 /** Holds every call of a store method until released, as a slow disk would; the call then goes on. */
 function hold<K extends 'saveTimer' | 'saveCommand' | 'saveCommands'>(store: Store, method: K) {
   const original = (store[method] as (arg: unknown) => Promise<void>).bind(store);
@@ -15,6 +18,7 @@ function hold<K extends 'saveTimer' | 'saveCommand' | 'saveCommands'>(store: Sto
     release = resolve;
   });
   const state = { calls: 0, release };
+  holds.push(state);
   (store as unknown as Record<K, (arg: unknown) => Promise<void>>)[method] = async (arg) => {
     state.calls++;
     await released;
@@ -34,6 +38,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('automations: acknowledged only once stored', () => {
   const hubs: TestHub[] = [];
   after(async () => {
+    for (const held of holds) held.release();
     for (const h of hubs) await h.hub.stop();
   });
 
@@ -108,6 +113,30 @@ describe('automations: acknowledged only once stored', () => {
     assert.equal((await response).status, 200);
     const stored = await t.hub.store.listCommandsByStatus(['pending', 'sent', 'confirmed']);
     assert.equal(stored.filter((c) => c.issuedBy === 'rule:fan-now').length, 1);
+  });
+
+  it('a run that sends a command and then waits stores its row only after the command’s', async () => {
+    const clock = new VirtualClock(T0);
+    const t = await startTestHub({ clock });
+    hubs.push(t);
+    await postRule(t, {
+      id: 'fan-then-wait',
+      triggers: [{ trigger: 'webhook', webhook_id: 'fan-then-wait-7e01' }],
+      actions: [{ action: 'turn_on', thing: 'living-room-fan' }, { delay: '10m' }],
+    });
+    const commandRow = hold(t.hub.store, 'saveCommands');
+    const commandRowAlone = hold(t.hub.store, 'saveCommand');
+    const response = t.api('/api/automations/webhooks/fan-then-wait-7e01', { method: 'POST', body: '{}' });
+    await eventually(() => commandRow.calls + commandRowAlone.calls > 0, { what: 'the command’s row being written' });
+    await pause(300);
+    // A crash now: a run row saying "after the delay" with no command row would never send it.
+    assert.deepEqual(await t.hub.store.listTimers('automations'), [], 'the run’s row went before its command’s');
+    commandRow.release();
+    commandRowAlone.release();
+    assert.equal((await response).status, 200);
+    const stored = await t.hub.store.listCommandsByStatus(['pending', 'sent', 'confirmed']);
+    assert.equal(stored.filter((c) => c.issuedBy === 'rule:fan-then-wait').length, 1);
+    assert.equal((await t.hub.store.listTimers('automations')).length, 1, 'the waiting run stored');
   });
 
   it('a run that waited keeps its timer row until the command it sent at its end is stored', async () => {

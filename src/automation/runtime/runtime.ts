@@ -153,10 +153,15 @@ export class AutomationRuntime {
     this.newId = options.world.newId ? options.world.newId.bind(options.world) : randomId;
   }
 
-  /** Stores a timer, when the world keeps timers across restarts. */
-  private saveTimer(timer: StoredTimer): Promise<void> | undefined {
-    const saved = this.world.timers?.save(timer);
-    if (saved && this.storing) this.storing.push(saved);
+  /**
+   * Stores a timer, when the world keeps timers across restarts; after `first` settles, when given
+   * (the write is still counted at once by a caller collecting rows, see fireExternal).
+   */
+  private saveTimer(timer: StoredTimer, first?: Promise<unknown>): Promise<void> | undefined {
+    const timers = this.world.timers;
+    if (!timers) return undefined;
+    const saved = first ? first.then(() => timers.save(timer)) : timers.save(timer);
+    if (this.storing) this.storing.push(saved);
     return saved;
   }
 
@@ -1040,19 +1045,25 @@ export class AutomationRuntime {
     // Checked first: the copy of the run's state is only worth making for a store that keeps it.
     if (this.world.timers) {
       run.stored = true;
-      await this.saveTimer({
-        id: run.state.runId,
-        householdId: run.state.householdId,
-        owner: TIMER_OWNER,
-        due,
-        payload: {
-          kind: 'run',
-          rule: run.state.rule,
-          version: run.state.version,
-          run: structuredClone(run.state),
-          waiting,
+      // The row says "go on after the wait": the commands sent before it must be stored first, or
+      // a crash in their write window would resume the run past a command no row holds (one a car
+      // out of reach has not had yet is then never sent).
+      await this.saveTimer(
+        {
+          id: run.state.runId,
+          householdId: run.state.householdId,
+          owner: TIMER_OWNER,
+          due,
+          payload: {
+            kind: 'run',
+            rule: run.state.rule,
+            version: run.state.version,
+            run: structuredClone(run.state),
+            waiting,
+          },
         },
-      });
+        this.world.commandsStored?.(),
+      );
     }
     this.saveTrace(run.trace);
     if (run.cancelled) return false;
