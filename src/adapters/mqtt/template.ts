@@ -25,12 +25,14 @@ export const SUPPORTED_TEMPLATE_FORMS: readonly string[] = [
   'attribute and index access: value_json.a.b, value_json["x"], value_json[\'x\'], value_json.list[0], [-1]',
   'literals: numbers, "strings", \'strings\', true/false/none (and True/False/None), [lists]',
   'arithmetic: + - * / // % ** (numbers only; + also joins two strings), ~ joins as text',
-  'comparisons: == != < <= > >= in, not in; boolean and, or, not',
+  'comparisons: == != < <= > >= in, not in, chained as in Python (1 < x < 5); boolean and, or, not',
   'inline conditionals: {{ "ON" if value else "OFF" }} (else is optional)',
   'tests: is defined, is undefined, is none, is number, is string, is boolean (and is not …)',
-  'filters: float, float(default), int, int(default), round, round(n), round(n, "floor"|"ceil"|"common"), ' +
-    'lower, upper, trim, abs, length, replace(a, b), default(x) / d(x) / default(x, true), is_defined, ' +
-    'string, tojson / to_json, bool, bool(default)',
+  'filters: float(default), int(default, base), round(precision, method, default) with method ' +
+    '"common"|"floor"|"ceil"|"half", lower, upper, trim, abs, length, replace(old, new, count), ' +
+    'default(default_value, boolean) / d(…), is_defined, string, tojson / to_json, bool(default)',
+  'functions: float(value, default), int(value, default, base), bool(value, default)',
+  'arguments by position or by keyword, as Jinja names them: float(default=0), round(1, method="floor")',
   'literal text around the braces, {# comments #}, and whitespace control {{- … -}}',
 ];
 
@@ -66,7 +68,7 @@ interface Token {
   value?: number | string;
 }
 
-const OPERATORS = ['==', '!=', '<=', '>=', '//', '**', '<', '>', '+', '-', '*', '/', '%', '~', '|', '.', ','];
+const OPERATORS = ['==', '!=', '<=', '>=', '//', '**', '<', '>', '+', '-', '*', '/', '%', '~', '|', '.', ',', '='];
 const BRACKETS = '()[]';
 
 /**
@@ -169,11 +171,14 @@ type Node =
   | { kind: 'list'; items: Node[] }
   | { kind: 'variable'; name: string }
   | { kind: 'member'; target: Node; key: Node }
-  | { kind: 'filter'; target: Node; name: string; args: Node[] }
+  /** `args` holds one slot per parameter of the filter, filled by position or keyword. */
+  | { kind: 'filter'; target: Node; name: string; args: Array<Node | undefined> }
   | { kind: 'test'; target: Node; name: string; negate: boolean }
   | { kind: 'negate'; target: Node }
   | { kind: 'not'; target: Node }
   | { kind: 'binary'; op: BinaryOp; left: Node; right: Node; negate?: boolean }
+  /** `a < b < c` as Python reads it: `a < b and b < c`, each operand evaluated at most once. */
+  | { kind: 'chain'; first: Node; links: Array<{ op: BinaryOp; negate: boolean; right: Node }> }
   | { kind: 'and' | 'or'; left: Node; right: Node }
   | { kind: 'conditional'; test: Node; whenTrue: Node; otherwise?: Node };
 
@@ -185,6 +190,41 @@ const KEYWORD_LITERALS: Record<string, unknown> = {
   none: null,
   None: null,
 };
+
+interface CallArguments {
+  positional: Node[];
+  keywords: Array<{ name: string; value: Node }>;
+}
+
+/**
+ * Puts a call's arguments into one slot per parameter, as Python binds them: positional ones in
+ * order, then keywords by name. Too many arguments, an unknown keyword, or a parameter given twice
+ * is a TemplateError (Python raises TypeError for each), never silently ignored.
+ */
+function bindArguments(
+  name: string,
+  params: readonly string[],
+  required: number,
+  call: CallArguments,
+): Array<Node | undefined> {
+  if (call.positional.length > params.length) {
+    const most = params.length === 0 ? 'no arguments' : `at most ${params.length} (${params.join(', ')})`;
+    throw new TemplateError(`${name} takes ${most}, but ${call.positional.length} were given`);
+  }
+  const slots: Array<Node | undefined> = params.map((_, i) => call.positional[i]);
+  for (const { name: keyword, value } of call.keywords) {
+    const index = params.indexOf(keyword);
+    if (index === -1) {
+      const known = params.length === 0 ? 'it takes no arguments' : `it takes ${params.join(', ')}`;
+      throw new TemplateError(`${name} has no argument named "${keyword}": ${known}`);
+    }
+    if (slots[index] !== undefined) throw new TemplateError(`${name} got "${keyword}" twice`);
+    slots[index] = value;
+  }
+  const missing = params.slice(0, required).filter((_, i) => slots[i] === undefined);
+  if (missing.length > 0) throw new TemplateError(`${name} needs ${missing.join(' and ')}`);
+  return slots;
+}
 
 class Parser {
   private pos = 0;
@@ -228,22 +268,33 @@ class Parser {
     return this.compare();
   }
 
+  /**
+   * Comparisons chain as in Python and Jinja (whose parser collects them into one Compare node):
+   * `1 < x < 5` is `1 < x and x < 5`, not `(1 < x) < 5`.
+   */
   private compare(): Node {
-    let left = this.sum();
+    const first = this.sum();
+    const links: Array<{ op: BinaryOp; negate: boolean; right: Node }> = [];
     for (;;) {
       const token = this.peek();
       if (token.kind === 'op' && ['==', '!=', '<', '<=', '>', '>='].includes(token.text)) {
         this.pos++;
-        left = { kind: 'binary', op: token.text as BinaryOp, left, right: this.sum() };
+        links.push({ op: token.text as BinaryOp, negate: false, right: this.sum() });
       } else if (this.acceptName('in')) {
-        left = { kind: 'binary', op: 'in', left, right: this.sum() };
+        links.push({ op: 'in', negate: false, right: this.sum() });
       } else if (this.isName(token, 'not') && this.isName(this.peek(1), 'in')) {
         this.pos += 2;
-        left = { kind: 'binary', op: 'in', left, right: this.sum(), negate: true };
+        links.push({ op: 'in', negate: true, right: this.sum() });
       } else {
-        return left;
+        break;
       }
     }
+    if (links.length === 0) return first;
+    if (links.length === 1) {
+      const [{ op, negate, right }] = links;
+      return { kind: 'binary', op, left: first, right, negate: negate || undefined };
+    }
+    return { kind: 'chain', first, links };
   }
 
   private sum(): Node {
@@ -286,7 +337,15 @@ class Parser {
     if (token.kind === 'name') {
       if (Object.hasOwn(KEYWORD_LITERALS, token.text)) return { kind: 'literal', value: KEYWORD_LITERALS[token.text] };
       if (this.isOp(this.peek(), '(')) {
-        throw new TemplateError(`function calls such as ${token.text}(…) are not supported`);
+        if (!Object.hasOwn(FUNCTIONS, token.text)) {
+          throw new TemplateError(`function calls such as ${token.text}(…) are not supported`);
+        }
+        // Home Assistant's float(), int() and bool() globals are its filters with the value first.
+        this.pos++;
+        const spec = FILTERS[FUNCTIONS[token.text]];
+        const call = this.callArguments();
+        const [target, ...args] = bindArguments(`${token.text}()`, ['value', ...spec.params], 1, call);
+        return { kind: 'filter', target: target as Node, name: FUNCTIONS[token.text], args };
       }
       if (UNSUPPORTED_GLOBALS.has(token.text)) {
         throw new TemplateError(`"${token.text}" reads Home Assistant state, which Triad templates cannot see`);
@@ -341,8 +400,9 @@ class Parser {
       if (this.acceptOp('|')) {
         const name = this.expectName('a filter name after "|"');
         if (!Object.hasOwn(FILTERS, name)) throw new TemplateError(`filter "${name}" is not supported`);
-        const args = this.acceptOp('(') ? this.callArguments() : [];
-        node = { kind: 'filter', target: node, name, args };
+        const call = this.acceptOp('(') ? this.callArguments() : { positional: [], keywords: [] };
+        const spec = FILTERS[name];
+        node = { kind: 'filter', target: node, name, args: bindArguments(name, spec.params, spec.required ?? 0, call) };
       } else if (this.acceptName('is')) {
         const negate = this.acceptName('not');
         const name = this.expectName('a test name after "is"');
@@ -354,13 +414,32 @@ class Parser {
     }
   }
 
-  private callArguments(): Node[] {
-    const args: Node[] = [];
+  /**
+   * Reads call arguments up to the closing ")": positional ones, then `name=value` keywords, as
+   * Jinja's parse_call_args does (a positional argument after a keyword is a syntax error there
+   * too, and a trailing comma is allowed).
+   */
+  private callArguments(): CallArguments {
+    const call: CallArguments = { positional: [], keywords: [] };
+    let count = 0;
     while (!this.acceptOp(')')) {
-      if (args.length > 0) this.expectOp(',');
-      args.push(this.expression());
+      if (count > 0) {
+        this.expectOp(',');
+        if (this.acceptOp(')')) break;
+      }
+      const token = this.peek();
+      if (token.kind === 'name' && this.isOp(this.peek(1), '=')) {
+        this.pos += 2;
+        call.keywords.push({ name: token.text, value: this.expression() });
+      } else {
+        if (call.keywords.length > 0) {
+          throw new TemplateError('a positional argument cannot follow a keyword argument');
+        }
+        call.positional.push(this.expression());
+      }
+      count++;
     }
-    return args;
+    return call;
   }
 
   /** Runs one level of recursive descent, refusing templates nested deeper than MAX_DEPTH. */
@@ -441,14 +520,105 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : String(value);
 }
 
+/** Reads a number the way Python's float() does; non-finite results count as not a number. */
 function toNumber(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
   if (typeof value === 'boolean') return value ? 1 : 0;
-  if (typeof value === 'string' && value.trim() !== '') {
-    const n = Number(value.trim());
-    return Number.isFinite(n) ? n : undefined;
+  if (typeof value === 'string') {
+    const n = pythonFloat(value);
+    return n !== undefined && Number.isFinite(n) ? n : undefined;
   }
   return undefined;
+}
+
+const DIGITS = String.raw`\d(?:_?\d)*`;
+const PYTHON_FLOAT = new RegExp(`^[+-]?(?:${DIGITS}(?:\\.(?:${DIGITS})?)?|\\.${DIGITS})(?:[eE][+-]?${DIGITS})?$`);
+const PYTHON_SPECIAL = /^[+-]?(?:inf|infinity|nan)$/i;
+
+/**
+ * Python's float(str): surrounding whitespace, a sign, digits with single underscores between
+ * them, a fraction, an exponent, or inf/infinity/nan. Unlike JavaScript's Number() it refuses
+ * "0x1A", "0b11" and "" (Number gives 26, 3 and 0).
+ */
+function pythonFloat(text: string): number | undefined {
+  const s = text.trim();
+  if (PYTHON_SPECIAL.test(s))
+    return s.toLowerCase().endsWith('nan') ? Number.NaN : s.startsWith('-') ? -Infinity : Infinity;
+  if (!PYTHON_FLOAT.test(s)) return undefined;
+  return Number(s.replaceAll('_', ''));
+}
+
+/** Python refuses to convert more decimal digits than this (sys.int_info.default_max_str_digits). */
+const MAX_INT_DIGITS = 4300;
+
+/**
+ * Python's int(str, base): whitespace, a sign, then digits of the base with single underscores
+ * between them. With base 16, 8 or 2 an optional 0x, 0o or 0b prefix; with base 0 the prefix picks
+ * the base and plain decimals may not start with 0. Anything else is undefined (a ValueError).
+ */
+function pythonInt(text: string, base: unknown): number | undefined {
+  if (typeof base !== 'number' || !Number.isInteger(base) || (base !== 0 && (base < 2 || base > 36))) return undefined;
+  let s = text.trim();
+  let negative = false;
+  if (s.startsWith('+') || s.startsWith('-')) {
+    negative = s.startsWith('-');
+    s = s.slice(1);
+  }
+  const prefix = s.slice(0, 2).toLowerCase();
+  const prefixBase = prefix === '0x' ? 16 : prefix === '0o' ? 8 : prefix === '0b' ? 2 : 0;
+  let radix = base === 0 ? 10 : base;
+  if (prefixBase !== 0 && (base === 0 || base === prefixBase)) {
+    radix = prefixBase;
+    s = s.slice(2);
+    if (s.startsWith('_')) s = s.slice(1);
+  } else if (base === 0 && /^0[_0]*[1-9]/.test(s)) {
+    return undefined; // int("010", 0) is an error: leading zeros would be octal in old Python
+  }
+  if (!/^[0-9a-z]+(?:_[0-9a-z]+)*$/i.test(s)) return undefined;
+  const digits = s.replaceAll('_', '').toLowerCase();
+  if ([...digits].some((c) => Number.parseInt(c, 36) >= radix)) return undefined;
+  let result: bigint;
+  if (radix === 10 || radix === 16 || radix === 8 || radix === 2) {
+    if (radix === 10 && digits.length > MAX_INT_DIGITS) return undefined;
+    const marker = radix === 16 ? '0x' : radix === 8 ? '0o' : radix === 2 ? '0b' : '';
+    result = BigInt(marker + digits);
+  } else {
+    if (digits.length > MAX_INT_DIGITS) return undefined;
+    result = 0n;
+    for (const c of digits) result = result * BigInt(radix) + BigInt(Number.parseInt(c, 36));
+  }
+  const n = Number(result);
+  return negative ? -n : n;
+}
+
+/** Python's int() of a finite float truncates toward zero, and an int has no negative zero. */
+function truncate(n: number): number {
+  return Math.trunc(n) || 0;
+}
+
+/**
+ * Python's round(x, precision): the exact binary value of x scaled by 10**precision, rounded to
+ * the nearest integer with ties to even, then read back as the nearest double. So round(2.5) is 2,
+ * round(0.125, 2) is 0.12 (0.125 is exact, a true tie), and round(2.675, 2) is 2.67 (2.675 is
+ * really 2.67499999…). Math.round would give 3, 0.13 and 2.68.
+ */
+function pythonRound(x: number, precision: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  // |x| = mantissa * 2**exponent, exactly.
+  const mantissa = (bits & 0xfffffffffffffn) | (biased === 0 ? 0n : 1n << 52n);
+  const exponent = (biased === 0 ? 1 : biased) - 1075;
+  if (exponent >= 0) return x; // already a whole number
+  const numerator = mantissa * 10n ** BigInt(precision);
+  const denominator = 1n << BigInt(-exponent);
+  let quotient = numerator / denominator;
+  const twiceRemainder = 2n * (numerator - quotient * denominator);
+  if (twiceRemainder > denominator || (twiceRemainder === denominator && (quotient & 1n) === 1n)) quotient += 1n;
+  const magnitude = Number(`${quotient}e-${precision}`);
+  return x < 0 ? -magnitude : magnitude;
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -476,39 +646,93 @@ function member(target: unknown, key: unknown): unknown {
 // ---------------------------------------------------------------------------------------------
 // Filters and tests
 
-type Filter = (value: unknown, args: unknown[]) => unknown;
+/** An argument slot the template left empty (distinct from an argument that is undefined). */
+const ABSENT: unique symbol = Symbol('absent');
+type Argument = unknown;
+type Filter = (value: unknown, args: readonly Argument[]) => unknown;
 
-/** Numeric filters let a missing value stay missing, so a partial JSON state is simply skipped. */
-function numericFilter(name: string, convert: (n: number) => number): Filter {
-  return (value, args) => {
-    const n = toNumber(value);
-    if (n !== undefined) return convert(n);
-    if (args.length > 0) return args[0];
-    if (value === undefined) return undefined;
-    throw new TemplateError(`${name}: cannot convert ${describe(value)} to a number`);
-  };
+interface FilterSpec {
+  /** Parameter names after the value, in order, as Jinja (or Home Assistant's override) names them. */
+  readonly params: readonly string[];
+  /** How many of them must be given. */
+  readonly required?: number;
+  readonly run: Filter;
 }
 
-function roundFilter(value: unknown, args: unknown[]): unknown {
-  if (value === undefined) return undefined;
+function given(arg: Argument): boolean {
+  return arg !== ABSENT;
+}
+
+/**
+ * Home Assistant's float(default) (forgiving_float_filter): Python's float(value), or the default
+ * when that fails, or an error when there is none. A missing value stays missing, so a partial
+ * JSON state is simply skipped.
+ */
+function floatFilter(value: unknown, [fallback]: readonly Argument[]): unknown {
   const n = toNumber(value);
-  if (n === undefined) throw new TemplateError(`round: cannot round ${describe(value)}`);
-  const precision = args.length > 0 ? toNumber(args[0]) : 0;
+  if (n !== undefined) return n;
+  if (given(fallback)) return fallback;
+  if (value === undefined) return undefined;
+  throw new TemplateError(`float: cannot convert ${describe(value)} to a number`);
+}
+
+/**
+ * Home Assistant's int(default, base) is Jinja's do_int (jinja2/filters.py) with an error instead
+ * of 0 when no default is given. do_int tries Python's int(value, base) for a string (int(value)
+ * otherwise), then int(float(value)) so "42.23" gives 42, then the default. So "0x1A" | int is not
+ * 26: int("0x1A", 10) and float("0x1A") both fail. With base=16 (or 0) it is 26.
+ */
+function intFilter(value: unknown, [fallback, base]: readonly Argument[]): unknown {
+  let n: number | undefined;
+  if (typeof value === 'string') {
+    n = pythonInt(value, given(base) ? base : 10);
+    if (n === undefined) n = toNumber(value);
+  } else {
+    n = toNumber(value);
+  }
+  if (n !== undefined && Number.isFinite(n)) return truncate(n);
+  if (given(fallback)) return fallback;
+  if (value === undefined) return undefined;
+  throw new TemplateError(`int: cannot convert ${describe(value)} to a whole number`);
+}
+
+/**
+ * Home Assistant's round(precision, method, default) (forgiving_round, which replaces Jinja's
+ * do_round): "common" is Python's round(float(value), precision), which rounds half to even on
+ * the exact binary value (see pythonRound); "ceil" and "floor" are math.ceil/floor of
+ * value * 10**precision, divided back; "half" is round(value * 2) / 2, ignoring precision. At
+ * precision 0 the result goes through int(), so 2.3 | round(method="half") is int(2.5) = 2.
+ * Jinja's own do_round knows only common, ceil and floor; an unknown method is an error here, as in
+ * Jinja (Home Assistant quietly uses common).
+ */
+function roundFilter(value: unknown, [precisionArg, methodArg, fallback]: readonly Argument[]): unknown {
+  const precision = given(precisionArg) ? toNumber(precisionArg) : 0;
   if (precision === undefined || !Number.isInteger(precision) || precision < 0 || precision > 15) {
     throw new TemplateError('round: precision must be a whole number from 0 to 15');
   }
-  const method = args.length > 1 ? args[1] : 'common';
+  const method = given(methodArg) ? methodArg : 'common';
+  if (method !== 'common' && method !== 'floor' && method !== 'ceil' && method !== 'half') {
+    throw new TemplateError('round: method must be "common", "floor", "ceil" or "half"');
+  }
+  const n = toNumber(value);
+  if (n === undefined) {
+    if (given(fallback)) return fallback;
+    if (value === undefined) return undefined;
+    throw new TemplateError(`round: cannot round ${describe(value)}`);
+  }
   const scale = 10 ** precision;
-  if (method === 'floor') return Math.floor(n * scale) / scale;
-  if (method === 'ceil') return Math.ceil(n * scale) / scale;
-  if (method === 'common' || method === 'half') return Math.round(n * scale) / scale;
-  throw new TemplateError(`round: method must be "common", "floor" or "ceil"`);
+  let result: number;
+  if (method === 'floor') result = Math.floor(n * scale) / scale;
+  else if (method === 'ceil') result = Math.ceil(n * scale) / scale;
+  else if (method === 'half') result = pythonRound(n * 2, 0) / 2;
+  else result = pythonRound(n, precision);
+  return precision === 0 ? truncate(result) : result;
 }
 
 const TRUE_WORDS = new Set(['true', 'yes', 'on', 'enable', '1']);
 const FALSE_WORDS = new Set(['false', 'no', 'off', 'disable', '0']);
 
-function boolFilter(value: unknown, args: unknown[]): unknown {
+function boolFilter(value: unknown, [fallback]: readonly Argument[]): unknown {
   if (typeof value === 'boolean') return value;
   if (value === 1 || value === 0) return value === 1;
   if (typeof value === 'string') {
@@ -516,50 +740,111 @@ function boolFilter(value: unknown, args: unknown[]): unknown {
     if (TRUE_WORDS.has(word)) return true;
     if (FALSE_WORDS.has(word)) return false;
   }
-  if (args.length > 0) return args[0];
+  if (given(fallback)) return fallback;
   if (value === undefined) return undefined;
   throw new TemplateError(`bool: cannot read ${describe(value)} as true or false`);
 }
 
-function stringFilter(fn: (text: string) => string): Filter {
-  return (value) => (value === undefined ? undefined : fn(templateText(value)));
+/**
+ * Jinja's do_replace(s, old, new, count=None) is Python's str(s).replace(str(old), str(new),
+ * count): count None or negative replaces all, and an empty old inserts new around every character.
+ */
+function replaceFilter(value: unknown, [old, replacement, countArg]: readonly Argument[]): unknown {
+  if (value === undefined) return undefined;
+  let count = -1;
+  if (given(countArg) && countArg !== null) {
+    if (typeof countArg !== 'number' || !Number.isInteger(countArg)) {
+      throw new TemplateError('replace: count must be a whole number');
+    }
+    count = countArg;
+  }
+  const text = templateText(value);
+  const from = templateText(old);
+  const to = templateText(replacement);
+  const limit = count < 0 ? Number.POSITIVE_INFINITY : count;
+  if (from === '') {
+    const chars = [...text];
+    let out = '';
+    let done = 0;
+    for (let i = 0; i <= chars.length; i++) {
+      if (done < limit) {
+        out += to;
+        done++;
+      }
+      if (i < chars.length) out += chars[i];
+    }
+    return out;
+  }
+  let out = '';
+  let done = 0;
+  let at = 0;
+  for (;;) {
+    const found = done < limit ? text.indexOf(from, at) : -1;
+    if (found === -1) return out + text.slice(at);
+    out += text.slice(at, found) + to;
+    at = found + from.length;
+    done++;
+  }
 }
 
-const FILTERS: Record<string, Filter> = {
-  float: numericFilter('float', (n) => n),
-  int: numericFilter('int', (n) => Math.trunc(n)),
+function stringFilter(fn: (text: string) => string): FilterSpec {
+  return { params: [], run: (value) => (value === undefined ? undefined : fn(templateText(value))) };
+}
+
+function numericFilter(name: string, convert: (n: number) => number): FilterSpec {
+  return {
+    params: [],
+    run: (value) => {
+      const n = toNumber(value);
+      if (n !== undefined) return convert(n);
+      if (value === undefined) return undefined;
+      throw new TemplateError(`${name}: cannot convert ${describe(value)} to a number`);
+    },
+  };
+}
+
+const FILTERS: Record<string, FilterSpec> = {
+  float: { params: ['default'], run: floatFilter },
+  int: { params: ['default', 'base'], run: intFilter },
   abs: numericFilter('abs', (n) => Math.abs(n)),
-  round: roundFilter,
-  bool: boolFilter,
+  round: { params: ['precision', 'method', 'default'], run: roundFilter },
+  bool: { params: ['default'], run: boolFilter },
   lower: stringFilter((s) => s.toLowerCase()),
   upper: stringFilter((s) => s.toUpperCase()),
   trim: stringFilter((s) => s.trim()),
-  string: (value) => templateText(value),
-  replace: (value, args) => {
-    if (value === undefined) return undefined;
-    if (typeof args[0] !== 'string' || typeof args[1] !== 'string') {
-      throw new TemplateError('replace: needs two strings, e.g. replace("a", "b")');
-    }
-    return templateText(value).split(args[0]).join(args[1]);
+  string: { params: [], run: (value) => templateText(value) },
+  replace: { params: ['old', 'new', 'count'], required: 2, run: replaceFilter },
+  length: {
+    params: [],
+    run: (value) => {
+      if (typeof value === 'string' || Array.isArray(value)) return value.length;
+      if (typeof value === 'object' && value !== null) return Object.keys(value).length;
+      throw new TemplateError(`length: ${describe(value)} has no length`);
+    },
   },
-  length: (value) => {
-    if (typeof value === 'string' || Array.isArray(value)) return value.length;
-    if (typeof value === 'object' && value !== null) return Object.keys(value).length;
-    throw new TemplateError(`length: ${describe(value)} has no length`);
+  // Jinja's do_default(value, default_value="", boolean=False).
+  default: {
+    params: ['default_value', 'boolean'],
+    run: (value, [fallback, boolean]) => {
+      const useForFalsy = given(boolean) && truthy(boolean);
+      if (value === undefined || (useForFalsy && !truthy(value))) return given(fallback) ? fallback : '';
+      return value;
+    },
   },
-  default: (value, args) => {
-    const useForFalsy = args.length > 1 && truthy(args[1]);
-    if (value === undefined || (useForFalsy && !truthy(value))) return args.length > 0 ? args[0] : '';
-    return value;
+  is_defined: {
+    params: [],
+    run: (value) => {
+      if (value === undefined) throw new TemplateError('is_defined: the value is undefined');
+      return value;
+    },
   },
-  is_defined: (value) => {
-    if (value === undefined) throw new TemplateError('is_defined: the value is undefined');
-    return value;
-  },
-  tojson: (value) => (value === undefined ? 'null' : JSON.stringify(value)),
+  tojson: { params: [], run: (value) => (value === undefined ? 'null' : JSON.stringify(value)) },
 };
 FILTERS.d = FILTERS.default;
 FILTERS.to_json = FILTERS.tojson;
+
+/** Home Assistant's globals that are its filters called with the value first: float(value, 0). */
+const FUNCTIONS: Record<string, string> = { float: 'float', int: 'int', bool: 'bool' };
 
 const TESTS: Record<string, (value: unknown) => boolean> = {
   defined: (v) => v !== undefined,
@@ -584,9 +869,9 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
     case 'member':
       return member(evaluate(node.target, vars), evaluate(node.key, vars));
     case 'filter':
-      return FILTERS[node.name](
+      return FILTERS[node.name].run(
         evaluate(node.target, vars),
-        node.args.map((arg) => evaluate(arg, vars)),
+        node.args.map((arg) => (arg === undefined ? ABSENT : evaluate(arg, vars))),
       );
     case 'test':
       return TESTS[node.name](evaluate(node.target, vars)) !== node.negate;
@@ -611,6 +896,16 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
       return node.otherwise ? evaluate(node.otherwise, vars) : undefined;
     case 'binary':
       return binary(node.op, evaluate(node.left, vars), evaluate(node.right, vars), node.negate === true);
+    case 'chain': {
+      // Python stops at the first false link and never evaluates the operands after it.
+      let left = evaluate(node.first, vars);
+      for (const link of node.links) {
+        const right = evaluate(link.right, vars);
+        if (!truthy(binary(link.op, left, right, link.negate))) return false;
+        left = right;
+      }
+      return true;
+    }
   }
 }
 
