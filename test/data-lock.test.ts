@@ -108,6 +108,30 @@ describe('one hub per data folder', () => {
     }
   });
 
+  it('a lock naming a hub that has exited but is not yet reaped (a zombie) is taken over', async () => {
+    // `sh` starts a short sleep in the background, then becomes a long sleep that never reaps it:
+    // once the short one exits it stays a zombie, as a killed hub does under a slow init.
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30']);
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d)))));
+      const stateOf = () => {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      };
+      const since = stateOf()[19];
+      for (let i = 0; i < 100 && stateOf()[0] !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(stateOf()[0], 'Z', 'the short sleep is a zombie');
+      const dir = await tempDir();
+      const file = join(dir, LOCK_FILE);
+      await writeFile(file, JSON.stringify({ pid, host: hostname(), since, startedAt: '2026-01-01T00:00:00.000Z' }));
+      const lock = await DataLock.take(dir);
+      assert.equal(JSON.parse(readFileSync(file, 'utf8')).pid, process.pid);
+      await lock.release();
+    } finally {
+      parent.kill();
+    }
+  });
+
   it('a lock from before a reboot is taken over, even naming the same pid started at the same tick', async () => {
     // After a power cut, a hub started at boot can get the pid and start tick its dead self had.
     const dir = await tempDir();

@@ -194,17 +194,27 @@ function alive(holder: Holder): boolean {
     // EPERM: it exists, under another user.
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const stat = statOf(holder.pid);
+  // A hub killed a moment ago can still be a zombie (exited, not yet reaped by its parent: under a
+  // slow init, about a second): signal 0 reaches it, but it holds nothing and never runs again.
+  if (stat?.state === 'Z' || stat?.state === 'X') return false;
   // The same pid, started at another time, is another process that was given the number since.
-  const since = startOf(holder.pid);
+  const since = stat?.since ?? null;
   return holder.since === null || since === null || since === holder.since;
 }
 
 /** When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); null off Linux. */
 function startOf(pid: number): string | null {
+  return statOf(pid)?.since ?? null;
+}
+
+/** A process's state letter (field 3 of /proc/PID/stat) and start time (field 22); null off Linux. */
+function statOf(pid: number): { state: string; since: string | null } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count after its end.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], since: fields[19] ?? null };
   } catch {
     return null;
   }
