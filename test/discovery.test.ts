@@ -887,6 +887,18 @@ describe('Home Assistant discovery over a real broker', () => {
       await rig.publish('front/lock', 'open');
       await waitFor('unjammed', () => rig.hub.value('front', 'lock.jammed') === false);
       assert.equal(rig.hub.value('front', 'lock.locked'), false);
+      // Home Assistant's moving states end a jam too, leaving lock.locked until the lock says where
+      // it ended; OPEN is unlocked.
+      await rig.publish('back/lock', 'UNLOCKING');
+      await waitFor('back unjammed', () => rig.hub.value('back', 'lock.jammed') === false);
+      assert.equal(rig.hub.value('back', 'lock.locked'), undefined);
+      await rig.publish('back/lock', 'LOCKED');
+      await waitFor('back locked', () => rig.hub.value('back', 'lock.locked') === true);
+      await rig.publish('back/lock', 'JAMMED');
+      await waitFor('back jammed again', () => rig.hub.value('back', 'lock.jammed') === true);
+      await rig.publish('back/lock', 'OPEN');
+      await waitFor('back open', () => rig.hub.value('back', 'lock.locked') === false);
+      assert.equal(rig.hub.value('back', 'lock.jammed'), false);
       assert.deepEqual(rig.hub.refused, []);
       assert.deepEqual(
         rig.hub.warnings().filter((line) => line.startsWith('state on')),

@@ -1041,12 +1041,30 @@ const lockBehaviour: ComponentBehaviour = {
     const locked = payloadText(config, 'state_locked', 'LOCKED');
     const unlocked = payloadText(config, 'state_unlocked', 'UNLOCKED');
     const jammed = payloadText(config, 'state_jammed', 'JAMMED');
+    // Home Assistant's other lock states: each says the bolt moves (or moved) again, so the jam is
+    // over; `lock.locked` changes only once the lock says where it ended, except that open is
+    // unlocked.
+    const moving = new Set(
+      [
+        payloadText(config, 'state_locking', 'LOCKING'),
+        payloadText(config, 'state_unlocking', 'UNLOCKING'),
+        payloadText(config, 'state_opening', 'OPENING'),
+      ].filter((text) => text !== locked && text !== unlocked && text !== jammed),
+    );
+    const open = payloadText(config, 'state_open', 'OPEN');
     return [
       {
         topic,
         read: (m) => {
           const raw = value(m, 'value_template');
-          if (raw !== undefined && templateText(raw) === jammed) return [['lock.jammed', true]];
+          const text = raw === undefined ? undefined : templateText(raw);
+          if (text === jammed) return [['lock.jammed', true]];
+          if (text !== undefined && moving.has(text)) return [['lock.jammed', false]];
+          if (text === open && open !== locked)
+            return [
+              ['lock.locked', false],
+              ['lock.jammed', false],
+            ];
           const state = onOff(raw, locked, unlocked);
           return [
             ['lock.locked', state],
