@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually, freePort, tempDir } from './helpers/hub-process.ts';
+import { assertOneLineError, runTriad } from './helpers/run-cli.ts';
 import { VissTestClient } from './helpers/viss-client.ts';
 
 /**
@@ -80,5 +83,46 @@ describe('triad sim car: a restart', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it('refuses a --state it could never save to, before it listens', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a-file'), 'x');
+    for (const [state, pattern] of [
+      [dir, /--state .* is a folder; name a file in it/],
+      [join(dir, 'a-file', 'car.json'), /is under .*a-file, which is a file, not a folder/],
+      ['', /--state must name a file/],
+    ] as const) {
+      const run = await runTriad(['sim', 'car', '--viss-port', String(await freePort()), '--state', state]);
+      assertOneLineError(run, pattern, `--state ${JSON.stringify(state)}`);
+      assert.equal(run.code, 2);
+    }
+  });
+
+  it('moves a state file it cannot resume aside instead of overwriting it', async () => {
+    const cwd = await tempDir();
+    const file = join(cwd, 'car.json');
+    await writeFile(file, '{"car": {"odometer": "twelve thousand"}');
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', String(port), '--state', file],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    running.add(child);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(() => /a new car; it is kept in/.test(out), { timeoutMs: 20_000, what: `the car:\n${out}` });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    const aside = (await readdir(cwd)).filter((name) => name.startsWith('car.json.unusable-'));
+    assert.equal(aside.length, 1, out);
+    assert.equal(await readFile(join(cwd, aside[0]), 'utf8'), '{"car": {"odometer": "twelve thousand"}');
+    assert.match(await readFile(file, 'utf8'), /"odometer": 12345/, 'the new car is saved in its place');
   });
 });

@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { SystemClock } from '../../core/clock.ts';
 import { HubError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { SavedStateFile } from '../saved-state.ts';
-import { savedCarFrom } from './car.ts';
+import { type SavedCar, savedCarFrom } from './car.ts';
 import { CarSimulator } from './simulator.ts';
 import { SpeedupClock } from './speedup-clock.ts';
 
@@ -45,7 +45,9 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   const host = options.host ?? '127.0.0.1';
   // A restarted simulator carries on where it stopped: a hub following it would otherwise see the
   // odometer run back (and drop that trip as a negative distance), the charge and the locks reset.
-  const file = new SavedStateFile(options.stateFile ?? join('triad-data', `sim-car-${options.vissPort}.json`), log);
+  const path = resolve(options.stateFile ?? join('triad-data', `sim-car-${options.vissPort}.json`));
+  await checkStatePath(options.stateFile, path);
+  const file = new SavedStateFile(path, log);
   const resume = await savedCar(file, log);
   const simulator = new CarSimulator({
     clock,
@@ -74,15 +76,40 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
 }
 
 /**
- * The car saved by an earlier run, if there is one. A file the car cannot use is said once and
- * set aside (the next save replaces it).
+ * Refuses a --state the car could never be saved to (a folder, a path under a file, nothing),
+ * before anything listens: otherwise the simulator said the car was kept there, and every save
+ * failed. A folder that does not exist yet is made at the first save.
  */
-async function savedCar(file: SavedStateFile, log: Logger) {
+async function checkStatePath(given: string | undefined, path: string): Promise<void> {
+  if (given !== undefined && given.trim() === '') throw badFlag('--state must name a file, got ""');
+  const kind = async (p: string) => (await stat(p).catch(() => null))?.isDirectory();
+  if ((await kind(path)) === true)
+    throw badFlag(`--state ${path} is a folder; name a file in it, such as ${join(path, 'car.json')}`);
+  for (let folder = dirname(path); ; folder = dirname(folder)) {
+    const isFolder = await kind(folder);
+    if (isFolder === false) throw badFlag(`--state ${path} is under ${folder}, which is a file, not a folder`);
+    if (isFolder === true || dirname(folder) === folder) return;
+  }
+}
+
+/**
+ * The car saved by an earlier run, if there is one. A file the car cannot use (damaged, or from a
+ * version that kept other things) is said once and moved aside, not overwritten by the next
+ * save: a hand-edit gone wrong should not cost the car's odometer and charge.
+ */
+async function savedCar(file: SavedStateFile, log: Logger): Promise<SavedCar | undefined> {
   const saved = await file.read();
-  if (saved.car === undefined) return undefined;
-  const car = savedCarFrom(saved.car);
-  if (!car) log.warn('the saved car is not one this version can resume; it starts afresh', { path: file.path });
-  return car ?? undefined;
+  const car = saved.car === undefined ? null : savedCarFrom(saved.car);
+  if (car) return car;
+  if (!(await stat(file.path).catch(() => null))) return undefined;
+  const aside = `${file.path}.unusable-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  try {
+    await rename(file.path, aside);
+    log.warn('the saved car cannot be resumed; a new car starts, and the file is kept aside', { aside });
+  } catch (error) {
+    log.warn('the saved car cannot be resumed; a new car starts', { path: file.path, error });
+  }
+  return undefined;
 }
 
 /** A flag's value the simulator cannot use: the command line prints it as one line. */
