@@ -389,7 +389,7 @@ export class AutomationEngine implements Subsystem {
               },
               { topic: summarise(topic), payload: summarise(json ?? text) },
             )
-            ?.catch(() => {});
+            ?.stored.catch(() => {});
         }),
       );
     }
@@ -780,10 +780,17 @@ export class AutomationEngine implements Subsystem {
    * Fires every enabled rule of the household with a webhook trigger for this id. `stored` settles
    * once a restart would go on with what the runs started: the rows of those that wait or queue,
    * and the commands of those that sent some (a car out of reach has not had its command yet). The
-   * caller is told the trigger was accepted only then.
+   * caller is told the trigger was accepted only then. `fired` names the rules whose run started
+   * or queued (or was judged and had its conditions fail); `skipped` those whose mode dropped the
+   * run (already running, queue full), with the reason their trace gives.
    */
-  webhook(householdId: string, webhookId: string, body: unknown): { fired: string[]; stored: Promise<unknown> } {
+  webhook(
+    householdId: string,
+    webhookId: string,
+    body: unknown,
+  ): { fired: string[]; skipped: Array<{ rule: string; reason: string }>; stored: Promise<unknown> } {
     const fired: string[] = [];
+    const skipped: Array<{ rule: string; reason: string }> = [];
     const rows: Array<Promise<void>> = [];
     const now = this.services.clock.now();
     for (const entry of this.list(householdId)) {
@@ -800,12 +807,16 @@ export class AutomationEngine implements Subsystem {
           { payload: summarise(body) },
         );
         if (!started) continue;
+        if (started.skipped !== null) {
+          skipped.push({ rule: entry.id, reason: started.skipped });
+          continue;
+        }
         fired.push(entry.id);
-        rows.push(started);
+        rows.push(started.stored);
       }
     }
     const stored = fired.length ? Promise.all([...rows, this.services.commands.flush()]) : Promise.resolve();
-    return { fired, stored };
+    return { fired, skipped, stored };
   }
 
   /** Replays a saved or draft rule over the household's recorded history, sending nothing. */

@@ -241,7 +241,7 @@ describe('automations: MQTT and webhook triggers', () => {
 
     const fired = await t.api(path, { method: 'POST', body });
     assert.equal(fired.status, 200);
-    assert.deepEqual(await fired.json(), { fired: ['garden-button'] });
+    assert.deepEqual(await fired.json(), { fired: ['garden-button'], skipped: [] });
     const runs = await eventually(async () => {
       const traces = await tracesOf(t, 'garden-button');
       return traces.length === 1 && traces[0].status === 'finished' && traces;
@@ -258,5 +258,69 @@ describe('automations: MQTT and webhook triggers', () => {
     assert.equal((await t.api('/api/automations/garden-button/disable', { method: 'POST' })).status, 200);
     assert.equal((await t.api(path, { method: 'POST', body })).status, 404);
     assert.equal((await tracesOf(t, 'garden-button')).length, 1);
+  });
+
+  it('webhook: a call its rule’s mode drops is answered as skipped, with the reason, not as fired', async () => {
+    const t = await startTestHub({ clock: new VirtualClock(T0) });
+    hubs.push(t);
+    const slow = [{ delay: '10m' }, { action: 'turn_on', thing: 'living-room-fan' }];
+    await postRule(t, {
+      id: 'porch-single',
+      mode: 'single',
+      triggers: [{ trigger: 'webhook', webhook_id: 'porch-single-3e9d' }],
+      actions: slow,
+    });
+    await postRule(t, {
+      id: 'porch-queued',
+      mode: 'queued',
+      // The running run counts: one runs, one waits, a third is one too many.
+      max: 2,
+      triggers: [{ trigger: 'webhook', webhook_id: 'porch-queued-8a2c' }],
+      actions: slow,
+    });
+    // Its conditions fail: it was still triggered and judged, so it counts as fired.
+    await postRule(t, {
+      id: 'porch-never',
+      triggers: [{ trigger: 'webhook', webhook_id: 'porch-never-1f4b' }],
+      conditions: [{ condition: 'expression', expression: 'false' }],
+      actions: slow,
+    });
+    const call = async (hook: string) => {
+      const r = await t.api(`/api/automations/webhooks/${hook}`, { method: 'POST', body: '{}' });
+      assert.equal(r.status, 200, 'a rule that skipped the call is still there: not a 404');
+      return r.json();
+    };
+
+    assert.deepEqual(await call('porch-single-3e9d'), { fired: ['porch-single'], skipped: [] });
+    assert.deepEqual(await call('porch-single-3e9d'), {
+      fired: [],
+      skipped: [{ rule: 'porch-single', reason: 'already running (mode: single)' }],
+    });
+
+    assert.deepEqual(await call('porch-queued-8a2c'), { fired: ['porch-queued'], skipped: [] });
+    assert.deepEqual(await call('porch-queued-8a2c'), { fired: ['porch-queued'], skipped: [] }, 'queued');
+    assert.deepEqual(await call('porch-queued-8a2c'), {
+      fired: [],
+      skipped: [{ rule: 'porch-queued', reason: 'queue is full (mode: queued, max: 2)' }],
+    });
+
+    assert.deepEqual(await call('porch-never-1f4b'), { fired: ['porch-never'], skipped: [] });
+
+    // The answer gives the reason the trace gives.
+    const skippedTraces = await eventually(async () => {
+      const traces = [...(await tracesOf(t, 'porch-single')), ...(await tracesOf(t, 'porch-queued'))].filter(
+        (tr) => tr.status === 'skipped',
+      );
+      return traces.length === 2 && traces;
+    });
+    assert.deepEqual(skippedTraces.map((tr) => tr.error).sort(), [
+      'already running (mode: single)',
+      'queue is full (mode: queued, max: 2)',
+    ]);
+    const never = await eventually(async () => {
+      const traces = await tracesOf(t, 'porch-never');
+      return traces.length === 1 && traces;
+    });
+    assert.equal(never[0].status, 'condition_failed');
   });
 });

@@ -137,13 +137,14 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
     { schema: { summary: 'Fire the rules whose webhook trigger has this id', tags: ['automations'], params: idParam } },
     async (request) => {
       const { id } = request.params as { id: string };
-      const { fired, stored } = engine.webhook(principalOf(request).householdId, id, request.body ?? {});
-      // The id names the resource the caller asked for: one no enabled rule has is not found.
-      if (fired.length === 0)
+      const { fired, skipped, stored } = engine.webhook(principalOf(request).householdId, id, request.body ?? {});
+      // The id names the resource the caller asked for: one no enabled rule has is not found. Rules
+      // whose mode dropped the run (already running, queue full) are there: named in `skipped`.
+      if (fired.length === 0 && skipped.length === 0)
         throw new HubError(404, 'not_found', `no enabled rule has webhook id ${JSON.stringify(id)}`);
       // Answered once a crash can no longer lose what the caller is told was fired.
       await stored;
-      return { fired };
+      return { fired, skipped };
     },
   );
 

@@ -365,26 +365,32 @@ export class AutomationRuntime {
    * the rule is not there to fire; otherwise a promise that settles once what a restart would
    * resume of the run is stored (its timer row when it waits, its queued row when it queues),
    * for a caller who is told the trigger was accepted. The rows are written as they always are;
-   * only the caller waits for them.
+   * only the caller waits for them. `skipped` is the reason (as its trace gives it) when the
+   * rule's mode dropped the run (already running, queue full); a run whose conditions failed was
+   * still triggered and judged, and is not skipped.
    */
   fireExternal(
     householdId: string,
     ruleId: string,
     data: Omit<TriggerData, 'cause'>,
     details: Record<string, unknown> = {},
-  ): Promise<void> | null {
+  ): { stored: Promise<void>; skipped: string | null } | null {
     const state = this.rules.get(householdId)?.get(ruleId);
     if (!state?.rule.enabled || this.stopped) return null;
     const outer = this.storing;
     const storing: Array<Promise<void>> = [];
     this.storing = storing;
+    let skipped: string | null;
     try {
-      this.fire(state, { ...data, cause: this.announce(state.rule, data, details) });
+      skipped = this.fire(state, { ...data, cause: this.announce(state.rule, data, details) });
     } finally {
       this.storing = outer;
       outer?.push(...storing);
     }
-    return storing.length ? Promise.all(storing).then(() => undefined) : Promise.resolve();
+    return {
+      stored: storing.length ? Promise.all(storing).then(() => undefined) : Promise.resolve(),
+      skipped,
+    };
   }
 
   /**
@@ -460,8 +466,9 @@ export class AutomationRuntime {
 
   // ---------------------------------------------------------------- runs
 
-  private fire(state: RuleState, data: TriggerData): void {
-    if (this.stopped || !state.rule.enabled) return;
+  /** Null once the run started, queued or had its conditions fail; the reason when its mode skipped it. */
+  private fire(state: RuleState, data: TriggerData): string | null {
+    if (this.stopped || !state.rule.enabled) return null;
     const { rule } = state;
     const trace = this.newTrace(rule, data);
     const env = this.conditionEnv(rule.householdId, { trigger: data }, data);
@@ -472,7 +479,7 @@ export class AutomationRuntime {
     }));
     if (!trace.conditions.every((c) => c.result)) {
       this.end(trace, 'condition_failed');
-      return;
+      return null;
     }
     const busy = state.running.size;
     switch (rule.mode) {
@@ -480,7 +487,7 @@ export class AutomationRuntime {
         if (busy > 0) {
           trace.error = 'already running (mode: single)';
           this.end(trace, 'skipped');
-          return;
+          return trace.error;
         }
         break;
       case 'restart':
@@ -492,21 +499,22 @@ export class AutomationRuntime {
           if (busy + state.queue.length >= rule.max) {
             trace.error = `queue is full (mode: queued, max: ${rule.max})`;
             this.end(trace, 'skipped');
-            return;
+            return trace.error;
           }
           this.enqueue(state, data, trace);
-          return;
+          return null;
         }
         break;
       case 'parallel':
         if (busy >= rule.max) {
           trace.error = `${busy} runs already (mode: parallel, max: ${rule.max})`;
           this.end(trace, 'skipped');
-          return;
+          return trace.error;
         }
         break;
     }
     this.start(state, data, trace);
+    return null;
   }
 
   /**
