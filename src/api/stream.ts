@@ -48,11 +48,15 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       const wants = (thing: string | undefined) =>
         subscribed === 'all' || (subscribed !== null && thing !== undefined && subscribed.has(thing));
 
-      const unsubscribe = ctx.bus.subscribe((event: HubEvent) => {
-        if (event.householdId !== householdId || subscribed === null) return;
-        const message = streamMessage(event);
-        if (message && wants(message.thing) && visible(message.thing)) send(message);
-      });
+      // An observer: it hears a state change before the rule run it starts (see LocalBus).
+      const unsubscribe = ctx.bus.subscribe(
+        (event: HubEvent) => {
+          if (event.householdId !== householdId || subscribed === null) return;
+          const message = streamMessage(event);
+          if (message && wants(message.thing) && visible(message.thing)) send(message);
+        },
+        { observer: true },
+      );
 
       const refuse = (code: string, message: string) => send({ type: 'error', error: { code, message } });
 
