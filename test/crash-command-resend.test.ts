@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
-import { eventually, freePort, type HubProcess, startHubProcess, tempDir } from './helpers/hub-process.ts';
+import {
+  deviceLogin,
+  eventually,
+  type HubProcess,
+  restartableHub,
+  startHubProcess,
+  tempDir,
+} from './helpers/hub-process.ts';
 
 /**
  * A command acknowledged (202) moments before the hub was killed is still `pending` after the
@@ -29,18 +36,10 @@ describe('a command left pending by a killed hub', () => {
   it('is sent again once devices are back, and confirmed by the device', async () => {
     const dataDir = await tempDir('triad-crash-resend-');
     dirs.push(dataDir);
-    const mqttPort = await freePort();
-    const config = join(dataDir, 'crash-config.json');
-    await writeFile(config, JSON.stringify({ commandTimeoutMs: 20_000 }));
-    const args = ['--config', config, '--mqtt-port', String(mqttPort)];
+    const { args, mqttUrl } = await restartableHub(dataDir, { commandTimeoutMs: 20_000 });
     let hub = await startHubProcess({ dataDir, args });
     hubs.push(hub);
-    const account = await hub.api('/api/devices', {
-      method: 'POST',
-      body: JSON.stringify({ name: 'lamp', publish: ['resend/#', 'homeassistant/#'], subscribe: ['resend/#'] }),
-    });
-    assert.equal(account.status, 201, await account.clone().text());
-    const login = (await account.json()) as { username: string; password: string };
+    const login = await deviceLogin(hub, 'lamp', { publish: ['resend/#', 'homeassistant/#'], subscribe: ['resend/#'] });
 
     // The lamp: cut off when the power goes (it hears nothing then), obeys and reports afterwards.
     let listening = false;
@@ -61,7 +60,7 @@ describe('a command left pending by a killed hub', () => {
       );
       client.subscribe('resend/lamp/set', { qos: 1 });
     };
-    device = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+    device = await mqtt.connectAsync(mqttUrl, {
       clientId: `resend-${randomBytes(3).toString('hex')}`,
       username: login.username,
       password: login.password,

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { LOCK_FILE } from '../src/core/data-lock.ts';
-import { eventually, freePort, type HubProcess, startHubProcess, tempDir } from './helpers/hub-process.ts';
+import {
+  deviceLogin,
+  eventually,
+  type HubProcess,
+  restartableHub,
+  startHubProcess,
+  tempDir,
+} from './helpers/hub-process.ts';
 
 /**
  * "Nothing acknowledged is lost": a real `triad start` is killed with SIGKILL (a Raspberry Pi losing
@@ -29,22 +36,17 @@ describe('a hub killed mid-load and started again', () => {
 
   it('keeps every acknowledged command, its history and its timers across a SIGKILL', async () => {
     dataDir = await tempDir('triad-crash-');
-    const mqttPort = await freePort();
-    const config = join(dataDir, 'crash-config.json');
-    await writeFile(
-      config,
-      JSON.stringify({ commandTimeoutMs: 3000, rateLimits: { api: { burst: 10000, perSecond: 10000 } } }),
-    );
-    const args = ['--config', config, '--mqtt-port', String(mqttPort)];
+    const { args, mqttUrl } = await restartableHub(dataDir, {
+      commandTimeoutMs: 3000,
+      rateLimits: { api: { burst: 10000, perSecond: 10000 } },
+    });
     let hub = await startHubProcess({ dataDir, args });
     hubs.push(hub);
 
-    const account = await hub.api('/api/devices', {
-      method: 'POST',
-      body: JSON.stringify({ name: 'crash devices', publish: ['crash/#', 'homeassistant/#'], subscribe: ['crash/#'] }),
+    const login = await deviceLogin(hub, 'crash devices', {
+      publish: ['crash/#', 'homeassistant/#'],
+      subscribe: ['crash/#'],
     });
-    assert.equal(account.status, 201, await account.clone().text());
-    const login = (await account.json()) as { username: string; password: string };
 
     // A lamp that obeys and reports, a switch that never answers, and a counter sensor.
     const lampSets: Array<{ at: number; brightness?: number }> = [];
@@ -85,7 +87,7 @@ describe('a hub killed mid-load and started again', () => {
         client.publish(topic, JSON.stringify(body), { retain: true, qos: 1 });
       client.subscribe('crash/lamp/set', { qos: 1 });
     };
-    device = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+    device = await mqtt.connectAsync(mqttUrl, {
       clientId: `crash-devices-${randomBytes(3).toString('hex')}`,
       username: login.username,
       password: login.password,

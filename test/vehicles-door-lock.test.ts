@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { CarSimulator } from '../src/sim/car/index.ts';
-import { VehicleService } from '../src/vehicles/index.ts';
-import { eventually, eventuallyPasses, tempDir } from './helpers/hub-process.ts';
+import { eventually, eventuallyPasses } from './helpers/hub-process.ts';
+import { type ApiAnswer, startVehicleHub } from './helpers/vehicle-hub.ts';
 import { VissTestClient } from './helpers/viss-client.ts';
 
 /**
@@ -34,30 +33,19 @@ describe('vehicles: a VISS set on one door lock', () => {
     [...DOORS.map((door) => `Vehicle.Cabin.Door.${door}.IsLocked`), TRUNK_LOCK].map(
       (path) => sim.car.read(path)?.value,
     );
-  const api = async (path: string) => {
-    const res = await fetch(hub.httpUrl + path, { headers: { authorization: `Bearer ${hub.ownerToken}` } });
-    return (await res.json()) as Record<string, unknown>;
-  };
+  let call: (path: string) => Promise<ApiAnswer>;
+  const api = async (path: string) => (await call(path)).body;
   const commands = () => api('/api/events?type=command');
 
   before(async () => {
     sim = new CarSimulator({ clock, vissPort: 0 });
     await sim.start();
-    hub = new Hub({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
+    ({ hub, api: call } = await startVehicleHub({
       clock,
-      log: createLogger({ level: 'silent' }),
+      viss: sim.url,
+      name: 'Family car',
       commandTimeoutMs: 30_000,
-    }).use(new VehicleService());
-    await hub.start();
-    const res = await fetch(`${hub.httpUrl}/api/vehicles`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Family car', viss: sim.url }),
-    });
-    assert.equal(res.status, 201);
+    }));
     await eventually(
       async () => ((await api('/api/things/family-car')).state as Record<string, unknown>)['lock.locked'] === true,
     );

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { createLogger, type LogLine } from '../src/core/log.ts';
-import { VehicleService } from '../src/vehicles/index.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { eventually } from './helpers/hub-process.ts';
 import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
+import { type ApiAnswer, startVehicleHub } from './helpers/vehicle-hub.ts';
 
 /**
  * A car that refuses a subscription when the hub connects (a gateway whose signal source is not
@@ -32,30 +32,17 @@ describe('vehicles: a subscription the car refuses at connect is tried again', (
 
   const count = (path: string) => car.subscribes.filter((s) => s.path === path).length;
   const refusalWarnings = () => warnings.filter((w) => /refused to subscribe/.test(w.message));
-  const api = async (path: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set('authorization', `Bearer ${hub.ownerToken}`);
-    if (init.body !== undefined) headers.set('content-type', 'application/json');
-    const res = await fetch(hub.httpUrl + path, { ...init, headers });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  let api: (path: string, init?: RequestInit) => Promise<ApiAnswer>;
   const state = async () => (await api('/api/things/car')).body.state as Record<string, unknown>;
 
   before(async () => {
     car = await startScriptedCar({ clock, values });
-    hub = new Hub({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
+    ({ hub, api } = await startVehicleHub({
       clock,
+      viss: car.url,
+      service: { backoff: BACKOFF },
       log: createLogger({ level: 'warn', sink: (line) => warnings.push(line) }),
-    }).use(new VehicleService({ backoff: BACKOFF }));
-    await hub.start();
-    const created = await api('/api/vehicles', {
-      method: 'POST',
-      body: JSON.stringify({ name: 'Car', viss: car.url }),
-    });
-    assert.equal(created.status, 201);
+    }));
     await eventually(() => count(SPEED) === 1, { what: 'the first subscriptions' });
     await eventually(() => refusalWarnings().length === 1, { what: 'the refusal said' });
   });

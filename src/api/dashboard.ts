@@ -4,7 +4,6 @@ import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteModule } from './server.ts';
-import { noRouteFor } from './views.ts';
 
 /** Content types of what `vite build` writes; anything else goes out as bytes. */
 const CONTENT_TYPES: Record<string, string> = {
@@ -65,9 +64,9 @@ export function dashboardRoutes(options: DashboardOptions = {}): RouteModule {
 
 async function serve(root: string, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const rawPath = request.url.split('?', 1)[0];
-  if (rawPath === '/api' || rawPath.startsWith('/api/')) {
-    return reply.status(404).send({ error: { code: 'not_found', message: noRouteFor(request.method, request.url) } });
-  }
+  // Not the dashboard's: the API's own answer for a path no route took (404, or 405 where the
+  // path's routes take other methods).
+  if (rawPath === '/api' || rawPath.startsWith('/api/')) return reply.callNotFound();
   let path: string;
   try {
     path = decodeURIComponent(rawPath);

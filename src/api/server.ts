@@ -255,16 +255,6 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     );
   });
 
-  // A GET under /api that no API route takes reaches the dashboard's catch-all rather than the
-  // not-found handler: where the path's routes take other methods, it is the same 405.
-  app.addHook('preHandler', async (request, reply) => {
-    const route = request.routeOptions.url;
-    const path = request.url.split('?', 1)[0];
-    if (route === undefined || route.startsWith('/api') || (path !== '/api' && !path.startsWith('/api/'))) return;
-    const wrongMethod = methodNotAllowed(request, reply);
-    if (wrongMethod) throw wrongMethod;
-  });
-
   // What sets the hub acting on its own (creating or changing a rule, firing a webhook rule) is
   // audited like a command: a rule's commands are not audited one by one, so this line is what
   // ties them to a person. The line names the rule or webhook.

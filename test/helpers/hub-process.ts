@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +113,31 @@ export async function startHubProcess(options: {
       return fetch(url + path, { ...init, headers });
     },
   };
+}
+
+/**
+ * The flags of a hub that can be killed and started again as the same hub: a config file of
+ * `settings` in its data folder and an MQTT port of its own, kept for every start.
+ */
+export async function restartableHub(
+  dataDir: string,
+  settings: Record<string, unknown>,
+): Promise<{ args: string[]; mqttUrl: string }> {
+  const mqttPort = await freePort();
+  const config = join(dataDir, 'test-config.json');
+  await writeFile(config, JSON.stringify(settings));
+  return { args: ['--config', config, '--mqtt-port', String(mqttPort)], mqttUrl: `mqtt://127.0.0.1:${mqttPort}` };
+}
+
+/** A device account (`POST /api/devices`) on a hub, for an MQTT client to log in with. */
+export async function deviceLogin(
+  hub: HubProcess,
+  name: string,
+  topics: { publish: string[]; subscribe: string[] },
+): Promise<{ username: string; password: string }> {
+  const account = await hub.api('/api/devices', { method: 'POST', body: JSON.stringify({ name, ...topics }) });
+  if (account.status !== 201) throw new Error(`POST /api/devices: ${account.status} ${await account.text()}`);
+  return (await account.json()) as { username: string; password: string };
 }
 
 /** Polls `check` (assertions, say) until it passes without throwing, or the time runs out. */

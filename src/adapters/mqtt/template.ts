@@ -337,15 +337,15 @@ class Parser {
     if (token.kind === 'name') {
       if (Object.hasOwn(KEYWORD_LITERALS, token.text)) return { kind: 'literal', value: KEYWORD_LITERALS[token.text] };
       if (this.isOp(this.peek(), '(')) {
-        if (!Object.hasOwn(FUNCTIONS, token.text)) {
+        if (!FUNCTIONS.has(token.text)) {
           throw new TemplateError(`function calls such as ${token.text}(…) are not supported`);
         }
         // Home Assistant's float(), int() and bool() globals are its filters with the value first.
         this.pos++;
-        const spec = FILTERS[FUNCTIONS[token.text]];
+        const spec = FILTERS[token.text];
         const call = this.callArguments();
         const [target, ...args] = bindArguments(`${token.text}()`, ['value', ...spec.params], 1, call);
-        return { kind: 'filter', target: target as Node, name: FUNCTIONS[token.text], args };
+        return { kind: 'filter', target: target as Node, name: token.text, args };
       }
       if (UNSUPPORTED_GLOBALS.has(token.text)) {
         throw new TemplateError(`"${token.text}" reads Home Assistant state, which Triad templates cannot see`);
@@ -648,8 +648,8 @@ function member(target: unknown, key: unknown): unknown {
 
 /** An argument slot the template left empty (distinct from an argument that is undefined). */
 const ABSENT: unique symbol = Symbol('absent');
-type Argument = unknown;
-type Filter = (value: unknown, args: readonly Argument[]) => unknown;
+/** The arguments in parameter order, ABSENT where the template left one out. */
+type Filter = (value: unknown, args: readonly unknown[]) => unknown;
 
 interface FilterSpec {
   /** Parameter names after the value, in order, as Jinja (or Home Assistant's override) names them. */
@@ -659,7 +659,7 @@ interface FilterSpec {
   readonly run: Filter;
 }
 
-function given(arg: Argument): boolean {
+function given(arg: unknown): boolean {
   return arg !== ABSENT;
 }
 
@@ -668,7 +668,7 @@ function given(arg: Argument): boolean {
  * when that fails, or an error when there is none. A missing value stays missing, so a partial
  * JSON state is simply skipped.
  */
-function floatFilter(value: unknown, [fallback]: readonly Argument[]): unknown {
+function floatFilter(value: unknown, [fallback]: readonly unknown[]): unknown {
   const n = toNumber(value);
   if (n !== undefined) return n;
   if (given(fallback)) return fallback;
@@ -682,7 +682,7 @@ function floatFilter(value: unknown, [fallback]: readonly Argument[]): unknown {
  * otherwise), then int(float(value)) so "42.23" gives 42, then the default. So "0x1A" | int is not
  * 26: int("0x1A", 10) and float("0x1A") both fail. With base=16 (or 0) it is 26.
  */
-function intFilter(value: unknown, [fallback, base]: readonly Argument[]): unknown {
+function intFilter(value: unknown, [fallback, base]: readonly unknown[]): unknown {
   let n: number | undefined;
   if (typeof value === 'string') {
     n = pythonInt(value, given(base) ? base : 10);
@@ -705,7 +705,7 @@ function intFilter(value: unknown, [fallback, base]: readonly Argument[]): unkno
  * Jinja's own do_round knows only common, ceil and floor; an unknown method is an error here, as in
  * Jinja (Home Assistant quietly uses common).
  */
-function roundFilter(value: unknown, [precisionArg, methodArg, fallback]: readonly Argument[]): unknown {
+function roundFilter(value: unknown, [precisionArg, methodArg, fallback]: readonly unknown[]): unknown {
   const precision = given(precisionArg) ? toNumber(precisionArg) : 0;
   if (precision === undefined || !Number.isInteger(precision) || precision < 0 || precision > 15) {
     throw new TemplateError('round: precision must be a whole number from 0 to 15');
@@ -732,7 +732,7 @@ function roundFilter(value: unknown, [precisionArg, methodArg, fallback]: readon
 const TRUE_WORDS = new Set(['true', 'yes', 'on', 'enable', '1']);
 const FALSE_WORDS = new Set(['false', 'no', 'off', 'disable', '0']);
 
-function boolFilter(value: unknown, [fallback]: readonly Argument[]): unknown {
+function boolFilter(value: unknown, [fallback]: readonly unknown[]): unknown {
   if (typeof value === 'boolean') return value;
   if (value === 1 || value === 0) return value === 1;
   if (typeof value === 'string') {
@@ -749,7 +749,7 @@ function boolFilter(value: unknown, [fallback]: readonly Argument[]): unknown {
  * Jinja's do_replace(s, old, new, count=None) is Python's str(s).replace(str(old), str(new),
  * count): count None or negative replaces all, and an empty old inserts new around every character.
  */
-function replaceFilter(value: unknown, [old, replacement, countArg]: readonly Argument[]): unknown {
+function replaceFilter(value: unknown, [old, replacement, countArg]: readonly unknown[]): unknown {
   if (value === undefined) return undefined;
   let count = -1;
   if (given(countArg) && countArg !== null) {
@@ -844,7 +844,7 @@ FILTERS.d = FILTERS.default;
 FILTERS.to_json = FILTERS.tojson;
 
 /** Home Assistant's globals that are its filters called with the value first: float(value, 0). */
-const FUNCTIONS: Record<string, string> = { float: 'float', int: 'int', bool: 'bool' };
+const FUNCTIONS = new Set(['float', 'int', 'bool']);
 
 const TESTS: Record<string, (value: unknown) => boolean> = {
   defined: (v) => v !== undefined,
