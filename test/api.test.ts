@@ -513,7 +513,14 @@ describe('HTTP API', () => {
     );
     // text/plain has a parser (rules are YAML text), but an action's input is JSON only: a JSON body
     // sent as text is told so, not that its input "must be an object", and nothing is commanded.
-    const commandsBefore = ((await (await call('/api/events?type=command&limit=10000')).json()) as unknown[]).length;
+    // By id: an earlier test's command may take its next status (one more event) meanwhile.
+    const commandIds = async () =>
+      new Set(
+        ((await (await call('/api/events?type=command&limit=10000')).json()) as Array<{ command: { id: string } }>).map(
+          (event) => event.command.id,
+        ),
+      );
+    const commandsBefore = await commandIds();
     const text = await call('/api/things/hall-light/actions/turn_on', {
       method: 'POST',
       body: '{"brightness":40}',
@@ -523,8 +530,7 @@ describe('HTTP API', () => {
     assert.deepEqual(await text.json(), {
       error: { code: 'unsupported_media_type', message: 'text/plain is not accepted here; send application/json' },
     });
-    const commandsAfter = ((await (await call('/api/events?type=command&limit=10000')).json()) as unknown[]).length;
-    assert.equal(commandsAfter, commandsBefore);
+    assert.deepEqual(await commandIds(), commandsBefore);
     const rule = await call('/api/automations', {
       method: 'POST',
       body: '<rule/>',
@@ -558,19 +564,40 @@ describe('HTTP API', () => {
       await refused(method, '/api/things/hall-light', 'GET, HEAD');
     await refused('GET', '/api/things/hall-light/actions/turn_on', 'POST');
     await refused('DELETE', '/api/things', 'GET, HEAD');
+    // A trailing slash is the same path: the same 405, not a 404 beside it.
+    await refused('DELETE', '/api/things/', 'GET, HEAD');
+    await refused('PATCH', '/api/things/hall-light/', 'GET, HEAD');
     assert.equal((await call('/api/things/hall-light')).status, 200, 'the DELETE removed nothing');
-    // A path no route takes is still a 404: under /api, where only the dashboard answers GET, and
-    // with a part longer than any route parameter takes (which the router answers under every method).
+    // Outside /api every path is the dashboard's, which takes GET: a POST to it is told so.
+    await refused('POST', '/', 'GET, HEAD');
+    await refused('DELETE', '/no-such-page', 'GET, HEAD');
+    // A path no route takes is still a 404: under /api, where only the dashboard answers GET; with
+    // an empty part where a route has an id; and with a part longer than any route parameter takes
+    // (which the router answers under every method).
     for (const [method, path] of [
       ['PATCH', '/api/no-such-route'],
       ['GET', '/api/no-such-route'],
-      ['DELETE', '/no-such-page'],
+      ['GET', '/api/things//history'],
+      ['PATCH', '/api/things//history'],
+      ['POST', '/api/things//actions/turn_on'],
       ['PATCH', `/api/things/${'x'.repeat(300)}`],
     ]) {
       const res = await call(path, { method });
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.equal(res.headers.get('allow'), null, `${method} ${path}`);
     }
+    // With a trailing slash a route answers as without one: a list, a thing, the public health check.
+    const list = await call('/api/things/');
+    assert.equal(list.status, 200);
+    assert.ok(Array.isArray(await list.json()));
+    const thing = await call('/api/things/hall-light/');
+    assert.equal(thing.status, 200);
+    assert.equal(((await thing.json()) as { id: string }).id, 'hall-light');
+    assert.equal((await call('/api/health/', { token: null })).status, 200);
+    const empty = await call('/api/things//history');
+    assert.deepEqual(await empty.json(), {
+      error: { code: 'not_found', message: 'no route for GET /api/things//history' },
+    });
     // Without a token it is the 401 every API route gives first.
     assert.equal((await call('/api/things/hall-light', { method: 'DELETE', token: null })).status, 401);
   });

@@ -143,6 +143,13 @@ function bodiesAsSent() {
   };
 }
 
+/** True when a route's named parameter matched nothing (the dashboard's `*` may be empty: that is `/`). */
+function hasEmptyParameter(params: unknown): boolean {
+  if (params === null || typeof params !== 'object') return false;
+  for (const [name, value] of Object.entries(params)) if (name !== '*' && value === '') return true;
+  return false;
+}
+
 export async function createApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { ctx } = options;
   const app = Fastify({
@@ -150,7 +157,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     logger: false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Long query strings and deep JSON are hostile more often than useful.
-    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // `/api/things/` is `/api/things`, as most clients and proxies expect: a trailing slash used to
+    // be a 404 beside a 200, or an empty id ("thing \"\" not found") on a route with one.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
     // What Fastify answers before any route or error handler (a URL it cannot decode, a request
     // that is not HTTP) speaks the hub's error format too.
@@ -173,17 +182,20 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   /**
    * A 405 for a path whose routes take other methods than the request's (null when none does), with
    * the Allow header set: a wrong method is told what to use rather than that nothing is there. The
-   * dashboard's catch-all (`GET /*`) would take every path: a match through a wildcard does not
-   * count, so a path only it serves keeps its 404. Nor does a path with a part too long for any
-   * parameter: the router finds its own 414 answer for it under every method that has routes.
+   * dashboard's catch-all (`GET /*`) takes every path: outside `/api` that is right (every such
+   * path is the app's, and a `POST /` is told it takes GET), while under `/api` it hands the path
+   * back to the API (see dashboardRoutes), so there a match through it does not count and a path
+   * no API route takes keeps its 404. Nor does a path with a part too long for any parameter: the
+   * router finds its own 414 answer for it under every method that has routes.
    */
   const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply): HubError | null => {
     const path = request.url.split('?', 1)[0];
     if (path.split('/').some((part) => part.length > MAX_PARAM_LENGTH)) return null;
+    const api = path === '/api' || path.startsWith('/api/');
     const allowed = [...routeMethods]
       .filter((method) => {
         const found = app.findRoute({ method, url: path }) as { params: Record<string, unknown> } | null;
-        return found !== null && !Object.hasOwn(found.params, '*');
+        return found !== null && !(api && Object.hasOwn(found.params, '*')) && !hasEmptyParameter(found.params);
       })
       .sort();
     if (allowed.length === 0) return null;
@@ -216,7 +228,17 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     reply.header('x-frame-options', 'DENY');
     reply.header('content-security-policy', path.startsWith('/api') ? API_CSP : DASHBOARD_CSP);
     if (options.tls) reply.header('strict-transport-security', 'max-age=31536000');
-    if (!path.startsWith('/api') || PUBLIC_PATHS.has(path) || request.routeOptions.config?.public) return;
+    // An empty part (`/api/things//history`) is no id: the router would hand the route an empty
+    // one, and the answer was that thing "" does not exist. It is a path no route takes.
+    if (hasEmptyParameter(request.params))
+      throw new HubError(404, 'not_found', noRouteFor(request.method, request.url));
+    const route = request.routeOptions.url;
+    if (
+      !path.startsWith('/api') ||
+      (route !== undefined && PUBLIC_PATHS.has(route)) ||
+      request.routeOptions.config?.public
+    )
+      return;
     request.principal = await authenticate(request, ctx, opensSocket(request));
     const security = ctx.security;
     if (!security) return;
@@ -225,7 +247,6 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       reply.header('retry-after', String(wait));
       throw new HubError(429, 'too_many_requests', `too many requests; try again in ${wait} s`);
     }
-    const route = request.routeOptions.url;
     // A guest pass outside its window (or revoked) opens nothing, reads included.
     const refusal =
       security.permissions.passWindowRefusal(request.principal) ??
