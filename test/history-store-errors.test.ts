@@ -189,6 +189,35 @@ function historySuite(outage: Outage): void {
       await writer.stop();
     });
 
+    it('drops a value no store can hold (a BigInt, a cycle, a function) rather than retrying it until the backlog is full', async () => {
+      const household = unique('hh');
+      const lines: LogLine[] = [];
+      const { bus, writer } = writerOn(store, lines);
+      const cycle: Record<string, unknown> = {};
+      cycle.self = cycle;
+      bus.publish({ ...change(household, 0), to: 10n as unknown as number });
+      bus.publish({ ...change(household, 1), to: cycle as unknown as number });
+      // JSON leaves a function out: this one is written, as `{}`, and holds nothing back.
+      bus.publish({
+        type: 'notification',
+        id: unique('evt'),
+        householdId: household,
+        ts: T0 + 2,
+        data: { call: () => {} },
+      } as never);
+      for (let flush = 0; flush < 3; flush++) await writer.flush();
+      assert.equal(writer.backlog, 0, 'nothing is tried again');
+      bus.publish(change(household, 3));
+      await writer.flush();
+      assert.deepEqual(await values(household), [3]);
+      assert.ok(
+        lines.every((line) => line.message === 'dropped rows the store refused'),
+        lines.map((line) => `${line.message} ${JSON.stringify(line)}`).join('\n'),
+      );
+      assert.ok(lines.length >= 1);
+      await writer.stop();
+    });
+
     it('keeps every row while the store is unreachable and writes them all, in order, once it is back', async () => {
       const household = unique('hh');
       const lines: LogLine[] = [];

@@ -21,7 +21,19 @@ const POSTGRES_REFUSALS = /^(22|23|54)[0-9A-Z]{3}$/;
  * pg and node carry none, or one that is not an SQLSTATE (ECONNREFUSED).
  */
 export function isRefusedByStore(error: unknown): boolean {
+  if (isUnstorableValue(error)) return true;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return false;
   return SQLITE_REFUSALS.test(code) || POSTGRES_REFUSALS.test(code);
+}
+
+/**
+ * A value no store can hold, whatever its state: JSON has no BigInt and no cycles (JSON.stringify
+ * throws these TypeErrors, in either store, before anything is sent), and a structured clone
+ * cannot copy a function or a symbol to the SQLite writer thread (DataCloneError). They carry no
+ * code, and were taken for an unreachable store: retried at every flush until the backlog's cap.
+ */
+function isUnstorableValue(error: unknown): boolean {
+  if (error instanceof TypeError) return /BigInt|circular structure/i.test(error.message);
+  return (error as { name?: unknown } | null)?.name === 'DataCloneError';
 }
