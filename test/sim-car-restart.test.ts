@@ -99,6 +99,26 @@ describe('triad sim car: a restart', () => {
     }
   });
 
+  it('keeps no car on --viss-port 0 unless --state names a file: the port names no car', async () => {
+    const cwd = await tempDir();
+    const child = spawn(process.execPath, [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', '0', ...FLAGS], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(() => /it is not kept \(give --state FILE to keep it\)/.test(out), {
+      timeoutMs: 20_000,
+      what: `the car:\n${out}`,
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    assert.deepEqual(await readdir(cwd), [], `nothing saved: ${out}`);
+  });
+
   it('moves a state file it cannot resume aside instead of overwriting it', async () => {
     const cwd = await tempDir();
     const file = join(cwd, 'car.json');

@@ -46,7 +46,10 @@ export function buildProgram(): Command {
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--speedup <x>', 'simulated seconds per real second (default 1)')
     .option('--start <iso>', 'simulated time to start at (default now)')
-    .option('--state <file>', 'where the car is kept between runs (default ./triad-data/sim-car-<port>.json)')
+    .option(
+      '--state <file>',
+      'where the car is kept between runs (default ./triad-data/sim-car-<port>.json; with --viss-port 0, not kept)',
+    )
     .action(async (f: CarSimulatorFlags) => {
       await runCarSimulatorCommand(carSimulatorOptions(f));
     });

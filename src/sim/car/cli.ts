@@ -18,7 +18,8 @@ export interface CarSimulatorCommandOptions {
   /**
    * Where the car is kept between runs: `triad-data/sim-car-<port>.json` in the working folder
    * by default (the hub's default data folder; the port is the car's address, so two cars kept
-   * in one folder stay two cars).
+   * in one folder stay two cars). With `--viss-port 0` the system picks a new port each run, so
+   * the port names no car: such a car is kept only where `--state` says.
    */
   stateFile?: string;
 }
@@ -45,17 +46,20 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   const host = options.host ?? '127.0.0.1';
   // A restarted simulator carries on where it stopped: a hub following it would otherwise see the
   // odometer run back (and drop that trip as a negative distance), the charge and the locks reset.
+  // Every run on port 0 shared `sim-car-0.json` before: unrelated throwaway cars (tests, scripts)
+  // resumed each other's odometer and charge.
+  const kept = options.stateFile !== undefined || options.vissPort !== 0;
   const path = resolve(options.stateFile ?? join('triad-data', `sim-car-${options.vissPort}.json`));
-  await checkStatePath(options.stateFile, path);
-  const file = new SavedStateFile(path, log);
-  const resume = await savedCar(file, log);
+  if (kept) await checkStatePath(options.stateFile, path);
+  const file = kept ? new SavedStateFile(path, log) : null;
+  const resume = file ? await savedCar(file, log) : undefined;
   const simulator = new CarSimulator({
     clock,
     vissPort: options.vissPort,
     host,
     log,
     resume,
-    keep: { file, clock: wall, everyMs: SAVE_EVERY_MS },
+    keep: file ? { file, clock: wall, everyMs: SAVE_EVERY_MS } : undefined,
   });
   try {
     await simulator.start();
@@ -64,9 +68,10 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   }
   // Only once it runs: a start that fails leaves no folder behind. One that cannot be made is
   // said by the first save that fails; the car runs on.
-  await mkdir(dirname(file.path), { recursive: true }).catch(() => undefined);
+  if (file) await mkdir(dirname(file.path), { recursive: true }).catch(() => undefined);
   log.info(`simulated car is running; VISS at ${simulator.url} (subprotocols VISSv3, VISSv2)`);
-  log.info(resume ? `carrying on from ${file.path}` : `a new car; it is kept in ${file.path}`);
+  if (!file) log.info('a new car on a port the system chose; it is not kept (give --state FILE to keep it)');
+  else log.info(resume ? `carrying on from ${file.path}` : `a new car; it is kept in ${file.path}`);
   const stop = () => {
     void simulator.stop().then(() => process.exit(0));
   };
