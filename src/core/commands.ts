@@ -2,7 +2,7 @@ import type { Adapter } from '../adapters/adapter.ts';
 import type { Principal } from '../auth/tokens.ts';
 import { validate } from '../model/schema.ts';
 import { resolveAction } from '../model/thing.ts';
-import { actionDefinition } from '../model/vocabulary.ts';
+import { actionDefinition, type FailureReport } from '../model/vocabulary.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import type { Bus } from './bus.ts';
@@ -100,6 +100,11 @@ export class CommandService {
   private readonly expecting = new Map<string, ChurnSet<Command>>();
   /** Commands in `expecting`'s sets, so a report with none open costs nothing. */
   private waitingCount = 0;
+  /**
+   * Open commands whose action names reports that fail it (a jammed lock, see
+   * ActionDefinition.failsOn), with when each went to its adapter: only a report since counts.
+   */
+  private readonly failures = new Map<Command, { failsOn: readonly FailureReport[]; since: number }>();
   private readonly guards: CommandGuard[] = [];
   /**
    * The statuses each unfinished command has been through, written with each of its rows: one
@@ -245,22 +250,48 @@ export class CommandService {
     // dispatch a new command for this thing, which must not be judged by this report.
     if (waiting.size === 1) {
       const [command] = waiting;
-      if (meetsExpectation(twin, command.expect)) this.confirm(command, cause);
+      this.judge(twin, command, cause);
       return;
     }
-    for (const command of [...waiting]) {
-      if (meetsExpectation(twin, command.expect)) this.confirm(command, cause);
-    }
+    for (const command of [...waiting]) this.judge(twin, command, cause);
   }
 
   /**
-   * The device's word can come before the adapter's send returns (a VISS car notifies a change,
-   * and is read back, before it answers the set): a command it confirms was sent, so its log
-   * says `sent` before `confirmed`.
+   * Fails a command the twin shows went wrong, or confirms one it shows took effect. Failure
+   * first: a lock that jams keeps its last `lock.locked`, which may be what the command expects.
    */
-  private confirm(command: Command, cause: string | null): void {
+  private judge(twin: Twin, command: Command, cause: string | null): void {
+    const failure = this.failures.size ? this.reportedFailure(twin, command) : null;
+    if (failure !== null) this.conclude(command, failure, cause);
+    else if (meetsExpectation(twin, command.expect)) this.conclude(command, null, cause);
+  }
+
+  /** The error of a failure the device reported since the command was sent, or null. */
+  private reportedFailure(twin: Twin, command: Command): string | null {
+    const watch = this.failures.get(command);
+    if (!watch) return null;
+    for (const { property, value, error } of watch.failsOn) {
+      const current = twin.state.get(property);
+      if (current && current.ts >= watch.since && fulfils(current.value, value)) return error;
+    }
+    return null;
+  }
+
+  /** From `since` on, a report in the action's `failsOn` fails the command (see reportedFailure). */
+  private watchFailures(command: Command, twin: Twin, since: number): void {
+    const spec = Object.hasOwn(twin.thing.actions, command.action) ? twin.thing.actions[command.action] : undefined;
+    const failsOn = spec && actionDefinition(spec.capability, command.action)?.failsOn;
+    if (failsOn) this.failures.set(command, { failsOn, since });
+  }
+
+  /**
+   * The device's word on a command: confirmed, or failed with `error`. It can come before the
+   * adapter's send returns (a VISS car notifies a change, and is read back, before it answers
+   * the set): a command it answers was sent, so its log says `sent` first.
+   */
+  private conclude(command: Command, error: string | null, cause: string | null): void {
     if (command.status === 'pending') this.update(command, 'sent', null, null);
-    this.finish(command, 'confirmed', null, cause);
+    this.finish(command, error === null ? 'confirmed' : 'failed', error, cause);
   }
 
   /** An open command, or one that just finished and whose last status is not written yet. */
@@ -293,8 +324,18 @@ export class CommandService {
         continue;
       }
       this.track(command);
+      const twin = this.options.twins.get(command.householdId, command.thing);
+      if (twin && command.status === 'sent') {
+        // Sent before the restart: a failure the device reported since then fails it now.
+        this.watchFailures(command, twin, command.updatedAt);
+        const failure = this.reportedFailure(twin, command);
+        if (failure !== null) {
+          this.conclude(command, failure, null);
+          continue;
+        }
+      }
       if (this.reportedSince(command)) {
-        this.confirm(command, null);
+        this.conclude(command, null, null);
         continue;
       }
       if (command.status === 'pending') resend.push(command);
@@ -340,6 +381,7 @@ export class CommandService {
     this.open.clear();
     this.expecting.clear();
     this.waitingCount = 0;
+    this.failures.clear();
     this.logs.clear();
   }
 
@@ -363,6 +405,7 @@ export class CommandService {
 
   private untrack(command: Command): void {
     this.open.delete(command.id);
+    this.failures.delete(command);
     const key = openKey(command.householdId, command.thing);
     const waiting = this.expecting.get(key);
     if (!waiting) return;
@@ -378,6 +421,7 @@ export class CommandService {
     let ending: CommandStatus = 'failed';
     if (!twin || !adapter) failure = `no adapter can reach ${command.thing}`;
     else {
+      this.watchFailures(command, twin, this.options.clock.now());
       try {
         await adapter.execute(command, twin.thing);
       } catch (error) {

@@ -12,11 +12,23 @@ export type Expectation = Record<string, unknown>;
 /** Reads a property of the target thing's current state (for toggles and relative actions). */
 export type StateReader = (property: string) => unknown;
 
+/** A report that means an action failed, and the error its command then ends with. */
+export interface FailureReport {
+  property: string;
+  value: unknown;
+  error: string;
+}
+
 export interface ActionDefinition {
   title: string;
   input?: DataSchema;
   /** The state that proves the action took effect; null when only the adapter's ack can tell. */
   expect: (input: Record<string, unknown>, current: StateReader) => Expectation | null;
+  /**
+   * Reports that prove it did not (a lock that says it is jammed): one heard after the command
+   * was sent fails it at once, instead of leaving it to expire. Checked before `expect`.
+   */
+  failsOn?: readonly FailureReport[];
 }
 
 export interface CapabilityDefinition {
@@ -32,6 +44,11 @@ const celsius: DataSchema = { type: 'number', minimum: -90, maximum: 150, unit: 
 /** A four-door car's doors and windows, named as people say them (VSS: Row1/Row2 × side). */
 export const CAR_DOORS = ['front_driver', 'front_passenger', 'rear_driver', 'rear_passenger'] as const;
 const CAR_WINDOW_CHOICES = [...CAR_DOORS, 'all'];
+
+/** A lock that says it is jammed did not do what it was told, whichever way it was told. */
+const LOCK_JAMMED: readonly FailureReport[] = [
+  { property: 'lock.jammed', value: true, error: 'the lock reports it is jammed' },
+];
 
 const onOffActions = (capability: string): Record<string, ActionDefinition> => ({
   turn_on: { title: 'Turn on', expect: () => ({ [`${capability}.on`]: true }) },
@@ -94,8 +111,8 @@ export const capabilities = {
     // Jammed: neither locked nor unlocked (a bolt that did not throw); only locks that say so have it.
     properties: { locked: bool, jammed: bool },
     actions: {
-      lock: { title: 'Lock', expect: () => ({ 'lock.locked': true }) },
-      unlock: { title: 'Unlock', expect: () => ({ 'lock.locked': false }) },
+      lock: { title: 'Lock', expect: () => ({ 'lock.locked': true }), failsOn: LOCK_JAMMED },
+      unlock: { title: 'Unlock', expect: () => ({ 'lock.locked': false }), failsOn: LOCK_JAMMED },
     },
   },
   climate: {
