@@ -795,11 +795,29 @@ export function valuesBeforeSql(
       params: params.values,
     };
   }
-  const sql = `SELECT household_id, thing, property, value, ts FROM (
-      SELECT household_id, thing, property, value, ts,
-        ROW_NUMBER() OVER (PARTITION BY thing, property ORDER BY ts DESC, id DESC) AS n
-      FROM history WHERE household_id = ${params.bind(householdId)} AND ts < ${params.bind(before)}
-    ) AS ranked WHERE n = 1 ORDER BY thing, property`;
+  // Every property the household ever recorded, found by skipping along history_by_property
+  // (household_id, thing, property, …) from one property to the next: a few index seeks each,
+  // where ranking every row before the time read the whole household's history (2 million rows:
+  // 15 s in SQLite, 7.5 s in PostgreSQL, before a replay could start). Then one seek per property
+  // for its last value before the time, as above. A property whose every value is later is left out.
+  // The next property is the next one of the same thing or else the first of the next thing: two
+  // plain seeks, where one condition `(thing, property) > (…)`, as an OR or as a row value, was
+  // read by both engines as `thing >= …` and scanned the rest of the thing's rows at every step.
+  const household = () => `household_id = ${params.bind(householdId)}`;
+  const first = 'ORDER BY household_id, thing, property LIMIT 1';
+  const next = (column: 'thing' | 'property') =>
+    `COALESCE(
+      (SELECT ${column} FROM history WHERE ${household()} AND thing = p.thing AND property > p.property ${first}),
+      (SELECT ${column} FROM history WHERE ${household()} AND thing > p.thing ${first}))`;
+  const start = `SELECT thing, property FROM (SELECT thing, property FROM history WHERE ${household()} ${first}) AS f`;
+  const step = `SELECT ${next('thing')}, ${next('property')} FROM properties AS p WHERE p.thing IS NOT NULL`;
+  const last = dialect.lastBefore(
+    'h',
+    `${household()} AND thing = p.thing AND property = p.property AND ts < ${params.bind(before)}`,
+  );
+  const sql = `WITH RECURSIVE properties (thing, property) AS (${start} UNION ALL ${step})
+    SELECT h.household_id, h.thing, h.property, h.value, h.ts FROM properties AS p ${last}
+    WHERE p.thing IS NOT NULL ORDER BY h.thing, h.property`;
   return { sql, params: params.values };
 }
 
@@ -850,6 +868,11 @@ export interface Dialect {
   jsonTextOf(column: string): string;
   /** True when two JSON values differ, NULLs included. */
   differ(a: string, b: string): string;
+  /**
+   * Joins, as `alias`, the history row that is last in (ts, id) order among those `where` holds
+   * (it may name the outer query's columns); no row, no join.
+   */
+  lastBefore(alias: string, where: string): string;
 }
 
 /** Marks a merged row that is a step of a command's log (see commandLogBranch). */

@@ -112,6 +112,9 @@ const DIALECT: Dialect = {
   isNull: (column) => `(${column} IS NULL OR jsonb_typeof(${column}) = 'null')`,
   jsonTextOf: (column) => `(${column})::text`,
   differ: (a, b) => `${a} IS DISTINCT FROM ${b}`,
+  lastBefore: (alias, where) =>
+    `CROSS JOIN LATERAL (SELECT household_id, thing, property, value, ts FROM history WHERE ${where}
+      ORDER BY ts DESC, id DESC LIMIT 1) AS ${alias}`,
 };
 
 /** Rows per INSERT statement: bounds one message's size while keeping round trips few. */

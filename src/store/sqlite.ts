@@ -174,6 +174,9 @@ const DIALECT: Dialect = {
   isNull: (column) => `(${column} IS NULL OR ${column} = 'null')`,
   jsonTextOf: (column) => column,
   differ: (a, b) => `${a} IS NOT ${b}`,
+  // No LATERAL in SQLite: the row is found by its rowid.
+  lastBefore: (alias, where) =>
+    `JOIN history AS ${alias} ON ${alias}.rowid = (SELECT rowid FROM history WHERE ${where} ORDER BY ts DESC, id DESC LIMIT 1)`,
 };
 
 /** A thing's latest values packed by SQLite into one JSON array of [property, value, ts]. */
