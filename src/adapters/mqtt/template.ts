@@ -24,12 +24,13 @@ export const SUPPORTED_TEMPLATE_FORMS: readonly string[] = [
   '{{ value }} and {{ value_json }}, plus any variable the command supplies ({{ brightness }}, {{ position }})',
   'attribute and index access: value_json.a.b, value_json["x"], value_json[\'x\'], value_json.list[0], [-1]',
   'literals: numbers, "strings", \'strings\', true/false/none (and True/False/None), [lists]',
-  'arithmetic: + - * / // % ** (numbers only; + also joins two strings), ~ joins as text',
+  'arithmetic: + - * / // % ** (numbers, with true/false as 1/0 as in Python; + also joins two strings), ~ joins as text',
   'comparisons: == != < <= > >= in, not in, chained as in Python (1 < x < 5); boolean and, or, not',
   'inline conditionals: {{ "ON" if value else "OFF" }} (else is optional)',
   'tests: is defined, is undefined, is none, is number, is string, is boolean (and is not …)',
   'filters: float(default), int(default, base), round(precision, method, default) with method ' +
-    '"common"|"floor"|"ceil"|"half", lower, upper, trim, abs, length, replace(old, new, count), ' +
+    '"common"|"floor"|"ceil"|"half" (any other is common) and a precision from -308 to 15, ' +
+    'lower, upper, trim, abs, length, replace(old, new, count), ' +
     'default(default_value, boolean) / d(…), is_defined, string, tojson / to_json, bool(default)',
   'functions: float(value, default), int(value, default, base), bool(value, default)',
   'arguments by position or by keyword, as Jinja names them: float(default=0), round(1, method="floor")',
@@ -600,7 +601,8 @@ function truncate(n: number): number {
  * Python's round(x, precision): the exact binary value of x scaled by 10**precision, rounded to
  * the nearest integer with ties to even, then read back as the nearest double. So round(2.5) is 2,
  * round(0.125, 2) is 0.12 (0.125 is exact, a true tie), and round(2.675, 2) is 2.67 (2.675 is
- * really 2.67499999…). Math.round would give 3, 0.13 and 2.68.
+ * really 2.67499999…). Math.round would give 3, 0.13 and 2.68. The precision may be negative:
+ * round(1250.0, -2) is 1200.0, a tie gone to the even hundred.
  */
 function pythonRound(x: number, precision: number): number {
   if (!Number.isFinite(x) || x === 0) return x;
@@ -611,20 +613,42 @@ function pythonRound(x: number, precision: number): number {
   // |x| = mantissa * 2**exponent, exactly.
   const mantissa = (bits & 0xfffffffffffffn) | (biased === 0 ? 0n : 1n << 52n);
   const exponent = (biased === 0 ? 1 : biased) - 1075;
-  if (exponent >= 0) return x; // already a whole number
-  const numerator = mantissa * 10n ** BigInt(precision);
-  const denominator = 1n << BigInt(-exponent);
+  if (exponent >= 0 && precision >= 0) return x; // already a whole number
+  // |x| * 10**precision = numerator / denominator, exactly; a negative precision divides by 10**-precision.
+  let numerator = mantissa;
+  let denominator = 1n;
+  if (exponent >= 0) numerator <<= BigInt(exponent);
+  else denominator <<= BigInt(-exponent);
+  if (precision >= 0) numerator *= 10n ** BigInt(precision);
+  else denominator *= 10n ** BigInt(-precision);
   let quotient = numerator / denominator;
   const twiceRemainder = 2n * (numerator - quotient * denominator);
   if (twiceRemainder > denominator || (twiceRemainder === denominator && (quotient & 1n) === 1n)) quotient += 1n;
-  const magnitude = Number(`${quotient}e-${precision}`);
+  const magnitude = Number(`${quotient}e${-precision}`);
   return x < 0 ? -magnitude : magnitude;
 }
 
+/**
+ * Python's ==, which `in` uses too. A bool is an int there, so 1 == True and 0 == False, also
+ * inside lists and dicts ([1] == [True]). Dicts are equal whatever their key order, and NaN is
+ * equal to nothing.
+ */
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
+  const aNumeric = typeof a === 'number' || typeof a === 'boolean';
+  const bNumeric = typeof b === 'number' || typeof b === 'boolean';
+  if (aNumeric && bNumeric) return Number(a) === Number(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, i) => sameValue(item, b[i]));
+  }
   if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null) {
-    return JSON.stringify(a) === JSON.stringify(b);
+    const keys = Object.keys(a);
+    if (keys.length !== Object.keys(b).length) return false;
+    return keys.every(
+      (key) =>
+        Object.hasOwn(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+    );
   }
   return false;
 }
@@ -697,30 +721,43 @@ function intFilter(value: unknown, [fallback, base]: readonly unknown[]): unknow
 }
 
 /**
+ * round's precision bounds. Below -308 every double rounds to zero (Python returns 0.0 there), so
+ * the bound loses nothing and keeps pythonRound's exact arithmetic small.
+ */
+const MIN_ROUND_PRECISION = -308;
+const MAX_ROUND_PRECISION = 15;
+
+/**
  * Home Assistant's round(precision, method, default) (forgiving_round, which replaces Jinja's
  * do_round): "common" is Python's round(float(value), precision), which rounds half to even on
  * the exact binary value (see pythonRound); "ceil" and "floor" are math.ceil/floor of
  * value * 10**precision, divided back; "half" is round(value * 2) / 2, ignoring precision. At
  * precision 0 the result goes through int(), so 2.3 | round(method="half") is int(2.5) = 2.
- * Jinja's own do_round knows only common, ceil and floor; an unknown method is an error here, as in
- * Jinja (Home Assistant quietly uses common).
+ * Any other method, "Floor" or "nearest" included, is common rounding: Home Assistant's else
+ * branch takes it without complaint, so refusing it would break templates that work there.
+ * A negative precision rounds to tens, hundreds…, as Python's round(1234.5, -2) gives 1200.0.
  */
 function roundFilter(value: unknown, [precisionArg, methodArg, fallback]: readonly unknown[]): unknown {
   const precision = given(precisionArg) ? toNumber(precisionArg) : 0;
-  if (precision === undefined || !Number.isInteger(precision) || precision < 0 || precision > 15) {
-    throw new TemplateError('round: precision must be a whole number from 0 to 15');
+  if (
+    precision === undefined ||
+    !Number.isInteger(precision) ||
+    precision < MIN_ROUND_PRECISION ||
+    precision > MAX_ROUND_PRECISION
+  ) {
+    throw new TemplateError(
+      `round: precision must be a whole number from ${MIN_ROUND_PRECISION} to ${MAX_ROUND_PRECISION}`,
+    );
   }
   const method = given(methodArg) ? methodArg : 'common';
-  if (method !== 'common' && method !== 'floor' && method !== 'ceil' && method !== 'half') {
-    throw new TemplateError('round: method must be "common", "floor", "ceil" or "half"');
-  }
   const n = toNumber(value);
   if (n === undefined) {
     if (given(fallback)) return fallback;
     if (value === undefined) return undefined;
     throw new TemplateError(`round: cannot round ${describe(value)}`);
   }
-  const scale = 10 ** precision;
+  // Python's float(10**precision) is correctly rounded; JavaScript's 10 ** -4 is 0.00009999999999999999.
+  const scale = Number(`1e${precision}`);
   let result: number;
   if (method === 'floor') result = Math.floor(n * scale) / scale;
   else if (method === 'ceil') result = Math.ceil(n * scale) / scale;
@@ -876,7 +913,7 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
     case 'test':
       return TESTS[node.name](evaluate(node.target, vars)) !== node.negate;
     case 'negate': {
-      const value = evaluate(node.target, vars);
+      const value = boolAsInt(evaluate(node.target, vars));
       if (value === undefined) return undefined;
       if (typeof value !== 'number') throw new TemplateError(`cannot negate ${describe(value)}`);
       return -value;
@@ -938,10 +975,12 @@ function contains(container: unknown, item: unknown): boolean {
   throw new TemplateError(`cannot look for ${describe(item)} in ${describe(container)}`);
 }
 
-function order(op: '<' | '<=' | '>' | '>=', left: unknown, right: unknown): boolean {
+function order(op: '<' | '<=' | '>' | '>=', leftValue: unknown, rightValue: unknown): boolean {
+  const left = boolAsInt(leftValue);
+  const right = boolAsInt(rightValue);
   const comparable =
     (typeof left === 'number' && typeof right === 'number') || (typeof left === 'string' && typeof right === 'string');
-  if (!comparable) throw new TemplateError(`cannot compare ${describe(left)} ${op} ${describe(right)}`);
+  if (!comparable) throw new TemplateError(`cannot compare ${describe(leftValue)} ${op} ${describe(rightValue)}`);
   const a = left as number | string;
   const b = right as number | string;
   if (op === '<') return a < b;
@@ -950,12 +989,21 @@ function order(op: '<' | '<=' | '>' | '>=', left: unknown, right: unknown): bool
   return a >= b;
 }
 
+/** A bool is an int in Python, so True + 1 is 2, -True is -1 and False < 1. */
+function boolAsInt(value: unknown): unknown {
+  return typeof value === 'boolean' ? Number(value) : value;
+}
+
 /** Numbers only (no Python string repetition, which would let a template allocate without bound). */
-function arithmetic(op: BinaryOp, left: unknown, right: unknown): unknown {
-  if (left === undefined || right === undefined) return undefined;
-  if (op === '+' && typeof left === 'string' && typeof right === 'string') return left + right;
+function arithmetic(op: BinaryOp, leftValue: unknown, rightValue: unknown): unknown {
+  if (leftValue === undefined || rightValue === undefined) return undefined;
+  if (op === '+' && typeof leftValue === 'string' && typeof rightValue === 'string') return leftValue + rightValue;
+  const left = boolAsInt(leftValue);
+  const right = boolAsInt(rightValue);
   if (typeof left !== 'number' || typeof right !== 'number') {
-    throw new TemplateError(`cannot compute ${describe(left)} ${op} ${describe(right)}: both sides must be numbers`);
+    throw new TemplateError(
+      `cannot compute ${describe(leftValue)} ${op} ${describe(rightValue)}: both sides must be numbers`,
+    );
   }
   switch (op) {
     case '+':
