@@ -778,11 +778,13 @@ export class AutomationEngine implements Subsystem {
 
   /**
    * Fires every enabled rule of the household with a webhook trigger for this id. `stored` settles
-   * once a restart would go on with what the runs started: the rows of those that wait or queue,
-   * and the commands of those that sent some (a car out of reach has not had its command yet). The
-   * caller is told the trigger was accepted only then. `fired` names the rules whose run started
-   * or queued (or was judged and had its conditions fail); `skipped` those whose mode dropped the
-   * run (already running, queue full), with the reason their trace gives.
+   * once a restart would go on with what the runs started: the rows of those that wait or queue
+   * (or begin with a step that does not finish at once, as a notification posted to a webhook:
+   * stored as it begins, not waited for), and the commands of those that sent some (a car out of
+   * reach has not had its command yet). The caller is told the trigger was accepted only then.
+   * `fired` names the rules whose run started or queued (or was judged and had its conditions
+   * fail); `skipped` those whose mode dropped the run (already running, queue full), with the
+   * reason their trace gives.
    */
   webhook(
     householdId: string,

@@ -58,15 +58,28 @@ interface ThingOrder {
   input?: unknown;
 }
 
-type Waiting = { kind: 'delay' } | { kind: 'wait'; list: number; index: number };
+/**
+ * What a stored run was doing: a delay, a wait, or (`step`) a step that does not finish at once
+ * and was stored as it began (see storeBeforeStep); a restart takes that step again.
+ */
+type Waiting = { kind: 'delay' } | { kind: 'wait'; list: number; index: number } | { kind: 'step' };
 
 interface Run {
   state: RunState;
   trace: Trace;
   rule: Rule;
   cancelled: boolean;
-  /** Whether the run's state was ever stored as a timer (it waited), so its end deletes that row. */
+  /**
+   * Whether the run's state was ever stored as a timer (it waited, or was stored as a step began,
+   * see storeBeforeStep), so its end deletes that row.
+   */
   stored: boolean;
+  /**
+   * Whether someone was told the run would happen: it was fired from outside while its caller
+   * waits for it to be stored (a webhook's answer, see fireExternal), or it was a stored queued
+   * trigger. Such a run is stored before a step that does not finish at once (see storeBeforeStep).
+   */
+  acknowledged: boolean;
   /** Ends the current delay or wait early (cancel, restart, unload); false means "do not go on". */
   interrupt: ((goOn: boolean) => void) | null;
 }
@@ -363,8 +376,9 @@ export class AutomationRuntime {
    * Fires a rule from outside (MQTT message, webhook call). The trigger is announced first (see
    * announce) with `details`, a summary of what came in; its event is the run's cause. Null when
    * the rule is not there to fire; otherwise a promise that settles once what a restart would
-   * resume of the run is stored (its timer row when it waits, its queued row when it queues),
-   * for a caller who is told the trigger was accepted. The rows are written as they always are;
+   * resume of the run is stored (its timer row when it waits, its queued row when it queues, its
+   * row written as it begins a step that does not finish at once, see storeBeforeStep), for a
+   * caller who is told the trigger was accepted. The rows are written as they always are;
    * only the caller waits for them. `skipped` is the reason (as its trace gives it) when the
    * rule's mode dropped the run (already running, queue full); a run whose conditions failed was
    * still triggered and judged, and is not skipped.
@@ -572,6 +586,9 @@ export class AutomationRuntime {
       trace,
       cancelled: false,
       stored: false,
+      // Fired from outside with a caller waiting for its rows (fireExternal), or a queued trigger
+      // that was stored (and so maybe acknowledged) until this turn came: its row goes just below.
+      acknowledged: this.storing !== null || Boolean(queued?.timerId),
       interrupt: null,
       state: {
         runId: this.newId(this.world.clock.now(), 'run_'),
@@ -613,6 +630,14 @@ export class AutomationRuntime {
   /** A run resumed after a restart: waits out what it was waiting for, then goes on. */
   private async resumeRun(state: RuleState, run: Run, resumed: { waiting: Waiting; due: number }): Promise<void> {
     let status: TraceStatus = 'finished';
+    if (resumed.waiting.kind === 'step') {
+      // Stored as a step began that did not finish at once (a notification being posted): the hub
+      // stopped before it was known to be done, so it is taken again, from the row's stack.
+      const interrupted = run.trace.steps.findLast((s) => s.status === 'running');
+      if (interrupted) done(interrupted, this.world.clock, 'stopped', 'interrupted by a restart; taken again');
+      this.proceed(state, run, status);
+      return;
+    }
     try {
       const step = run.trace.steps.findLast((s) => s.status === 'waiting');
       const goOn = await this.resumeWaiting(run, resumed.waiting, resumed.due, step);
@@ -862,8 +887,11 @@ export class AutomationRuntime {
         const webhook = action.webhook ?? this.options.notifyWebhook ?? null;
         // The trace shows the message as sent, and which of its values were missing.
         const detail = withMissing(message, missing) ?? message;
-        if (webhook)
-          return this.notifyWebhook(run, step, webhook, { ...data, ts: new Date(now).toISOString() }, detail);
+        if (webhook) {
+          const stored = this.storeBeforeStep(run, list, index);
+          const body = { ...data, ts: new Date(now).toISOString() };
+          return this.notifyWebhook(run, step, webhook, body, detail, stored);
+        }
         done(step, clock, 'ok', detail);
         return 'next';
       }
@@ -908,14 +936,66 @@ export class AutomationRuntime {
     return goOn ? 'next' : run.cancelled ? 'cancelled' : 'timeout';
   }
 
+  /**
+   * Stores an acknowledged run that has not been stored yet as it begins a step that does not
+   * finish at once (a notification posted to a webhook), with its stack at that step: a crash
+   * before the run reaches its first delay or wait would otherwise lose a run its caller was told
+   * had fired. The row is counted for that caller at once (see fireExternal), so a webhook's answer
+   * waits for this write, not for the step. The run's later rows (its delay) overwrite this one;
+   * its end deletes it. Undefined when there is nothing to store.
+   */
+  private storeBeforeStep(run: Run, list: number, index: number): Promise<void> | undefined {
+    if (!run.acknowledged || run.stored || !this.world.timers) return undefined;
+    const saved = structuredClone(run.state);
+    const top = saved.stack[saved.stack.length - 1];
+    // The step's frame is on top (a step that waits pushes none): it is taken again after a restart.
+    if (top?.list !== list) return undefined;
+    top.index = index;
+    run.stored = true;
+    const written = this.saveTimer(
+      {
+        id: run.state.runId,
+        householdId: run.state.householdId,
+        owner: TIMER_OWNER,
+        // Due at once: a restart takes the step again (after the overdue grace, as a passed delay).
+        due: this.world.clock.now(),
+        payload: {
+          kind: 'run',
+          rule: run.state.rule,
+          version: run.state.version,
+          run: saved,
+          waiting: { kind: 'step' } satisfies Waiting,
+        },
+      },
+      // As a delay's row: the commands sent before the step are stored before a row that resumes
+      // past them.
+      this.world.commandsStored?.(),
+    );
+    this.saveTrace(run.trace);
+    return written;
+  }
+
+  /**
+   * Posts a notification. `stored`, the run's row when it was stored as this step began (see
+   * storeBeforeStep), is written before the post goes out. Why first rather than alongside: the
+   * webhook's caller waits for the row, never for the receiver (which may take the whole
+   * webhookTimeoutMs, 5 s by default, or not answer at all), and one local write is all the post
+   * is held for; in exchange the run's later writes of the same row (its delay, the deletion at
+   * its end) always follow this one, which a pool of connections would not promise if they ran
+   * side by side, and a row that cannot be written fails the run before anything is sent, as a
+   * delay's does. A crash after the row and before the receiver's answer sends the notification
+   * again at the restart: twice rather than never, as a step after a delay is taken again.
+   */
   private async notifyWebhook(
     run: Run,
     step: TraceStep,
     webhook: string,
     body: Record<string, unknown>,
     message: string,
+    stored: Promise<void> | undefined,
   ): Promise<StepOutcome> {
     const { clock } = this.world;
+    if (stored) await stored;
     try {
       await this.world.postWebhook(webhook, body);
     } catch (error) {
@@ -1011,6 +1091,7 @@ export class AutomationRuntime {
       }
       return goOn;
     }
+    if (waiting.kind !== 'wait') return true;
     const action = run.rule.lists[waiting.list][waiting.index];
     if (action.type !== 'wait') return true;
     const waiter: Waiter = { run, triggers: action.triggers, resolve: () => {} };
@@ -1137,7 +1218,15 @@ export class AutomationRuntime {
         const trace =
           (await this.world.traces.load(timer.householdId, saved.traceId)) ??
           this.newTrace(state.rule, saved.trigger, saved.traceId);
-        const run: Run = { rule: state.rule, trace, state: saved, cancelled: false, stored: true, interrupt: null };
+        const run: Run = {
+          rule: state.rule,
+          trace,
+          state: saved,
+          cancelled: false,
+          stored: true,
+          acknowledged: false,
+          interrupt: null,
+        };
         state.running.add(run);
         this.inFlight.add(run);
         this.execute(state, run, { waiting, due: timer.due });
