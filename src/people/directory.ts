@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { HubCore } from '../core/core.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import type { TwinRegistry } from '../core/twin.ts';
@@ -261,10 +262,18 @@ export class PeopleDirectory {
     }
   }
 
-  /** Like freeId, but also unique across households: a tracker's id is its username. */
+  /**
+   * A tracker's id, which is also its user name: unique across households, since HTTP Basic and
+   * the broker's login name no household. It ends in random characters for that reason. Made
+   * from the name alone and stepping round names taken (`alex-phone-2`), it told a member of one
+   * household which user names other households' phones have: a name their own household does not
+   * use came back with a suffix only when someone else did. Now the answer never depends on other
+   * households: a clash (one in 16 million per tracker of the same name) draws again, and the name
+   * it gives looks the same either way.
+   */
   private freeTrackerId(householdId: string, base: string): string {
-    for (let n = 1; ; n++) {
-      const id = n === 1 ? base : `${base}-${n}`;
+    for (;;) {
+      const id = `${base}-${randomBytes(3).toString('hex')}`;
       if (!this.usernames.has(id) && !this.options.core.getThing(householdId, id)) return id;
     }
   }

@@ -9,6 +9,7 @@ import type { HouseholdPresence } from './household.ts';
 import type { LocationMessage, OwnTracksMessage, PhoneFix, TransitionMessage, WaypointMessage } from './owntracks.ts';
 import { timestampProblem } from './owntracks.ts';
 import type { PresenceTracker } from './presence.ts';
+import type { ReportAge } from './staleness.ts';
 import { ofLatestFix } from './views.ts';
 import { HOME_ZONE_ID, judgeFix } from './zones.ts';
 
@@ -25,6 +26,7 @@ export interface PhoneReceiverOptions {
   directory: PeopleDirectory;
   tracker: PresenceTracker;
   household: HouseholdPresence;
+  reports: ReportAge;
 }
 
 const ignore = (reason: string): Outcome => ({ accepted: false, severity: 'ignored', reason });
@@ -80,7 +82,8 @@ export class PhoneReceiver {
       });
     }
     core.ingest(reports);
-    core.setAvailability(tracker.householdId, tracker.id, true);
+    // Online, unless even this fix is older than the household's staleAfter.
+    this.options.reports.reported(tracker, fix.ts);
 
     const limit = directory.presenceSettings(tracker.householdId).accuracyLimit;
     if (fix.accuracy !== undefined && fix.accuracy > limit) {

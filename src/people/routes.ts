@@ -162,6 +162,8 @@ export function peopleRoutes(service: PeopleService): RouteModule {
               leaveDelay: delay,
               accuracyLimit: { type: 'number', minimum: 1, maximum: 100_000 },
               importWaypoints: { type: 'boolean' },
+              // Seconds; 0 never. Up to 30 days: a phone silent longer than that is not coming back.
+              staleAfter: { type: 'number', minimum: 0, maximum: 30 * 86_400 },
             },
           },
         },

@@ -13,6 +13,7 @@ import { type PhoneFix, parseOwnTracks } from './owntracks.ts';
 import { PresenceTracker } from './presence.ts';
 import { type Outcome, PhoneReceiver } from './receiver.ts';
 import { peopleRoutes } from './routes.ts';
+import { ReportAge } from './staleness.ts';
 import { friendsPayload, householdView, personView, trackerView, zoneView, zoneViewOfThing } from './views.ts';
 import { HOME_ZONE_ID, type PresenceSettings } from './zones.ts';
 
@@ -57,6 +58,14 @@ export class PeopleService implements Subsystem {
       onChange: (change) => household?.onChange(change),
     });
     household = new HouseholdPresence({ core: hub.core, bus: hub.bus, clock: hub.clock, directory, tracker });
+    const reports = new ReportAge({
+      core: hub.core,
+      twins: hub.twins,
+      clock: hub.clock,
+      timers: hub.store,
+      log,
+      directory,
+    });
     const receiver = new PhoneReceiver({
       core: hub.core,
       twins: hub.twins,
@@ -65,9 +74,10 @@ export class PeopleService implements Subsystem {
       directory,
       tracker,
       household,
+      reports,
     });
     const credentials = new CredentialCheck((username) => directory.passwordHashOf(username));
-    const running: Running = { hub, log, directory, tracker, household, receiver, credentials, mqtt: [] };
+    const running: Running = { hub, log, directory, tracker, household, receiver, reports, credentials, mqtt: [] };
 
     const households = (await hub.store.listHouseholds()).map((h) => h.id);
     for (const householdId of households) {
@@ -85,6 +95,8 @@ export class PeopleService implements Subsystem {
     // What was stored at each change knows every zone; the seeds above stand for data kept before it was.
     await tracker.loadMembership(stillExists);
     const restored = await tracker.restore(stillExists);
+    // Before the broker's retained messages come in (the listeners below), so they count as reports.
+    await reports.restore(households);
     for (const householdId of households) household.publishHousehold(householdId);
 
     if (this.options.mqtt !== false) {
@@ -131,6 +143,7 @@ export class PeopleService implements Subsystem {
     // Messages already queued are still handled (they use `running`), then the timers stop.
     for (const listener of running.mqtt) await listener.stop();
     await running.tracker.stop();
+    await running.reports.stop();
   }
 
   /**
@@ -155,13 +168,19 @@ export class PeopleService implements Subsystem {
   /** Waits until pending presence timers are stored (tests, and before a planned restart). */
   async flush(): Promise<void> {
     await this.running?.tracker.flush();
+    await this.running?.reports.flush();
   }
 
   listPeople(householdId: string) {
-    const { hub, directory } = this.require();
+    const { hub, directory, reports } = this.require();
     return directory.people(householdId).map((person) => {
       const trackers = directory.trackersOf(householdId, person.id).map((t) => hub.twins.get(householdId, t.id)!);
-      return personView(hub.twins.get(householdId, person.id)!, trackers);
+      return personView(
+        hub.twins.get(householdId, person.id)!,
+        trackers,
+        reports.personReport(householdId, person.id),
+        (tracker) => reports.isStale(householdId, tracker),
+      );
     });
   }
 
@@ -173,12 +192,13 @@ export class PeopleService implements Subsystem {
   }
 
   async removePerson(householdId: string, id: string): Promise<void> {
-    const { directory, tracker, household, receiver } = this.require();
+    const { directory, tracker, household, receiver, reports } = this.require();
     const trackers = directory.trackersOf(householdId, id);
     await directory.removePerson(householdId, id);
     for (const t of trackers) {
       this.withdrawTracker(t);
       receiver.forgetTracker(householdId, t.id);
+      reports.forgetTracker(householdId, t.id);
     }
     tracker.forgetPerson(householdId, id);
     household.publishHousehold(householdId);
@@ -200,12 +220,13 @@ export class PeopleService implements Subsystem {
   }
 
   async removeTracker(householdId: string, person: string, id: string): Promise<void> {
-    const { hub, directory, receiver } = this.require();
+    const { hub, directory, receiver, reports } = this.require();
     const thing = hub.core.getThing(householdId, id);
     if (!thing || trackerMeta(thing)?.person !== person) throw notFound(`tracker ${JSON.stringify(id)} of ${person}`);
     await directory.removeTracker(householdId, id);
     this.withdrawTracker(thing);
     receiver.forgetTracker(householdId, id);
+    reports.forgetTracker(householdId, id, person);
   }
 
   /**
@@ -282,7 +303,7 @@ export class PeopleService implements Subsystem {
   }
 
   async updateHousehold(householdId: string, change: Partial<PresenceSettings>) {
-    const { hub, directory, receiver } = this.require();
+    const { hub, directory, receiver, reports } = this.require();
     const current = directory.presenceSettings(householdId);
     const hasLatitude = change.latitude !== undefined;
     if (hasLatitude !== (change.longitude !== undefined) && current.latitude === undefined) {
@@ -291,6 +312,7 @@ export class PeopleService implements Subsystem {
     await directory.updatePresenceSettings(householdId, change);
     // A moved or resized home is judged again from where everyone is now, with the usual delays.
     for (const person of directory.people(householdId)) receiver.rejudge(householdId, person.id);
+    if (change.staleAfter !== undefined) reports.rearm(householdId);
     // Announced once stored, so that what reads the settings (the automation engine's sun rules
     // read the location) takes the change at once, not at its next restart.
     const changed = Object.keys(change).filter((key) => change[key as keyof PresenceSettings] !== undefined);
@@ -394,6 +416,7 @@ interface Running {
   tracker: PresenceTracker;
   household: HouseholdPresence;
   receiver: PhoneReceiver;
+  reports: ReportAge;
   credentials: CredentialCheck;
   mqtt: OwnTracksMqttListener[];
   stopBrokerLogin?: () => void;

@@ -17,14 +17,29 @@ export function ofLatestFix(twin: Twin, property: string): unknown {
   return fix && detail && detail.ts >= fix.ts ? detail.value : null;
 }
 
-/** A person as the API shows them: presence, position and trackers (never their credentials). */
-export function personView(person: Twin, trackers: Twin[]) {
+/**
+ * A person as the API shows them: presence, position and trackers (never their credentials).
+ * `presence.lastReport` is the newest fix from any of their trackers and `presence.stale` whether
+ * it is older than the household's `staleAfter` (see staleness.ts): presence itself stays as last
+ * decided, this says how old the evidence is.
+ */
+export function personView(
+  person: Twin,
+  trackers: Twin[],
+  report: { lastReport: number | null; stale: boolean } = { lastReport: null, stale: false },
+  isStale: (tracker: string) => boolean = () => false,
+) {
   const value = (twin: Twin, property: string) => twin.state.get(property)?.value ?? null;
   const latitude = person.state.get('location.latitude');
   return {
     id: person.thing.id,
     name: person.thing.name,
-    presence: { zone: value(person, 'presence.zone'), home: value(person, 'presence.home') },
+    presence: {
+      zone: value(person, 'presence.zone'),
+      home: value(person, 'presence.home'),
+      lastReport: report.lastReport === null ? null : iso(report.lastReport),
+      stale: report.stale,
+    },
     location: latitude
       ? {
           latitude: latitude.value,
@@ -35,11 +50,11 @@ export function personView(person: Twin, trackers: Twin[]) {
           ts: iso(latitude.ts),
         }
       : null,
-    trackers: trackers.map(trackerView),
+    trackers: trackers.map((tracker) => trackerView(tracker, isStale(tracker.thing.id))),
   };
 }
 
-export function trackerView(tracker: Twin) {
+export function trackerView(tracker: Twin, stale = false) {
   const meta = trackerMeta(tracker.thing);
   const seen = tracker.state.get('location.latitude');
   return {
@@ -51,6 +66,8 @@ export function trackerView(tracker: Twin) {
     online: tracker.online,
     battery: tracker.state.get('battery.level')?.value ?? null,
     lastSeen: seen ? iso(seen.ts) : null,
+    /** No fix within the household's `staleAfter`: offline for that reason. */
+    stale,
   };
 }
 
@@ -83,6 +100,7 @@ export function householdView(id: string, name: string, settings: PresenceSettin
     leaveDelay: settings.leaveDelay,
     accuracyLimit: settings.accuracyLimit,
     importWaypoints: settings.importWaypoints,
+    staleAfter: settings.staleAfter,
     presence: {
       anyoneHome: household?.state.get('presence.anyone_home')?.value ?? null,
       everyoneAway: household?.state.get('presence.everyone_away')?.value ?? null,

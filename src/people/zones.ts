@@ -60,6 +60,11 @@ export interface PresenceSettings {
   accuracyLimit: number;
   /** Whether regions a phone sends (`waypoint`, `waypoints`) become zones. */
   importWaypoints: boolean;
+  /**
+   * Seconds without a fix from a tracker after which it counts as stale: offline, and its
+   * person's presence shown as not backed by a recent report (see staleness.ts); 0 never.
+   */
+  staleAfter: number;
 }
 
 export const DEFAULT_PRESENCE_SETTINGS: PresenceSettings = {
@@ -68,6 +73,9 @@ export const DEFAULT_PRESENCE_SETTINGS: PresenceSettings = {
   leaveDelay: 120,
   accuracyLimit: 250,
   importWaypoints: false,
+  // Longer than a night: a phone in significant-change mode that sits still at home sends nothing
+  // for hours (see staleness.ts), and a healthy phone should not go stale every morning.
+  staleAfter: 12 * 3600,
 };
 
 /** Reads settings leniently: anything missing or mistyped falls back to its default. */
@@ -82,6 +90,7 @@ export function presenceSettingsFrom(settings: Record<string, unknown>): Presenc
     leaveDelay: num('leaveDelay', d.leaveDelay),
     accuracyLimit: num('accuracyLimit', d.accuracyLimit),
     importWaypoints: raw.importWaypoints === true,
+    staleAfter: num('staleAfter', d.staleAfter),
   };
   if (typeof raw.latitude === 'number' && typeof raw.longitude === 'number') {
     result.latitude = raw.latitude;
