@@ -66,6 +66,38 @@ describe('car simulator', () => {
     car.stop();
   });
 
+  it('starts where it is parked, whatever the hour, and without the commute stays there', async () => {
+    const where = (car: SimulatedCar) => ({
+      latitude: num(car, 'Vehicle.CurrentLocation.Latitude'),
+      longitude: num(car, 'Vehicle.CurrentLocation.Longitude'),
+    });
+    const cable = 'Vehicle.Powertrain.TractionBattery.Charging.ChargingPort.AnyPosition.IsChargingCableConnected';
+    // Office hours: by the commute a new car is at work, without its cable.
+    const clock = new VirtualClock(Date.parse('2026-01-05T10:00:00Z'));
+    const commuter = new SimulatedCar({ clock, level: 60 });
+    assert.ok(distanceMetres(where(commuter), DEMO_WORK) < 20, 'by the commute, at work at ten');
+    assert.equal(value(commuter, cable), 'false');
+
+    const parked = new SimulatedCar({ clock, level: 60, parkedAt: 'home', commute: false });
+    parked.start();
+    assert.ok(distanceMetres(where(parked), DEMO_HOME) < 20, 'parked at home at ten');
+    assert.equal(value(parked, cable), 'true');
+    assert.equal(value(parked, 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging'), 'true');
+    const odometer = num(parked, 'Vehicle.TraveledDistance');
+    // Through the 17:00 and the next 08:00 departures: it never leaves.
+    await clock.advance(24 * 3_600_000);
+    assert.equal(num(parked, 'Vehicle.TraveledDistance'), odometer, 'no commute');
+    assert.ok(distanceMetres(where(parked), DEMO_HOME) < 20);
+    parked.stop();
+
+    // Parked at work over a saved car that was at home: the place asked for wins, the rest is kept.
+    const saved = { ...new SimulatedCar({ clock, level: 60, parkedAt: 'home' }).saved(), odometer: 20_000_000 };
+    const moved = new SimulatedCar({ clock, resume: saved, parkedAt: 'work', commute: false });
+    assert.ok(distanceMetres(where(moved), DEMO_WORK) < 20);
+    assert.equal(value(moved, cable), 'false');
+    assert.equal(num(moved, 'Vehicle.TraveledDistance'), 20_000_000);
+  });
+
   it('locks its doors itself once it gets going, as a car does, and again when the driver walks away', async () => {
     const clock = new VirtualClock(Date.parse('2026-01-05T07:59:55Z'));
     const car = new SimulatedCar({ clock, level: 60 });

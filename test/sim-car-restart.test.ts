@@ -99,6 +99,40 @@ describe('triad sim car: a restart', () => {
     }
   });
 
+  it('starts parked where --at says, at any hour, and refuses a place it does not know', async () => {
+    const refused = await runTriad(['sim', 'car', '--viss-port', String(await freePort()), '--at', 'garage']);
+    assertOneLineError(refused, /--at must be home or work, got "garage"/, '--at garage');
+    assert.equal(refused.code, 2);
+
+    // Ten in the morning: by the commute a new car is at work, without its cable.
+    const cwd = await tempDir();
+    const child = spawn(
+      process.execPath,
+      [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', '0', '--start', '2026-01-05T10:00:00Z', '--at', 'home'],
+      { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    running.add(child);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const url = await eventually(() => /VISS at (\S+)/.exec(out)?.[1], { timeoutMs: 20_000, what: `the car:\n${out}` });
+    const client = await VissTestClient.open(url, { protocol: 'VISSv3' });
+    try {
+      const get = async (path: string) =>
+        ((await client.ask({ action: 'get', path })).data as { dp: { value: string } }).dp.value;
+      assert.equal(
+        await get('Vehicle.Powertrain.TractionBattery.Charging.ChargingPort.AnyPosition.IsChargingCableConnected'),
+        'true',
+        'at home, its cable in',
+      );
+      assert.equal(await get('Vehicle.IsMoving'), 'false');
+      assert.match(out, /parked at home; it stays there \(no commute\)/);
+    } finally {
+      client.close();
+      child.kill('SIGTERM');
+    }
+  });
+
   it('keeps no car on --viss-port 0 unless --state names a file: the port names no car', async () => {
     const cwd = await tempDir();
     const child = spawn(process.execPath, [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', '0', ...FLAGS], {

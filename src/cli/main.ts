@@ -6,7 +6,7 @@ import { runCarSimulatorCommand } from '../sim/car/cli.ts';
 import { createTriad } from '../triad.ts';
 import { resolveOptions, type StartFlags } from './config.ts';
 import { explainStartFailure } from './failures.ts';
-import { ConfigError, flagValue, isoTime, listenHost, portNumber, positiveNumber } from './settings.ts';
+import { ConfigError, flagValue, isoTime, listenHost, oneOf, portNumber, positiveNumber } from './settings.ts';
 
 /** The `triad` command. Each subcommand is small: it builds options and hands them to the hub. */
 export function buildProgram(): Command {
@@ -50,6 +50,10 @@ export function buildProgram(): Command {
       '--state <file>',
       'where the car is kept between runs (default ./triad-data/sim-car-<port>.json; with --viss-port 0, not kept)',
     )
+    .option(
+      '--at <place>',
+      'start parked at home (cable in) or work, and stay there (default: where the commute puts it now, commuting)',
+    )
     .action(async (f: CarSimulatorFlags) => {
       await runCarSimulatorCommand(carSimulatorOptions(f));
     });
@@ -75,7 +79,14 @@ export function buildProgram(): Command {
   return program;
 }
 
-type CarSimulatorFlags = { vissPort: string; host?: string; speedup?: string; start?: string; state?: string };
+type CarSimulatorFlags = {
+  vissPort: string;
+  host?: string;
+  speedup?: string;
+  start?: string;
+  state?: string;
+  at?: string;
+};
 
 /** `triad sim car`'s flags, each checked: a wrong one is refused before anything listens. */
 function carSimulatorOptions(f: CarSimulatorFlags) {
@@ -87,6 +98,7 @@ function carSimulatorOptions(f: CarSimulatorFlags) {
     speedup: flagValue(positiveNumber(86_400, 'a number above 0, at most 86,400'), '--speedup', f.speedup),
     start: start === undefined ? undefined : new Date(start).toISOString(),
     stateFile: f.state,
+    parkedAt: flagValue(oneOf(['home', 'work'] as const), '--at', f.at),
   };
 }
 

@@ -105,6 +105,7 @@ export class DemoHousehold implements Subsystem {
   private async startCar(hub: HubServices, log: Logger, selfCharging: boolean): Promise<void> {
     const existing = await call(hub, `/api/vehicles/${DEMO_CAR.id}`);
     if (existing.status === 404 && !(await call(hub, '/api/vehicles')).ok) return;
+    const resume = this.savedCar(log);
     const car = new CarSimulator({
       clock: hub.clock,
       vissPort: 0,
@@ -112,7 +113,11 @@ export class DemoHousehold implements Subsystem {
       log,
       selfCharging,
       errands: this.options.carErrands,
-      resume: this.savedCar(log),
+      resume,
+      // A new demo car starts at home on the demo's wallbox, whatever the hour: by the commute it
+      // was at work through office hours (UTC), and a first look at the demo, or a test of it,
+      // saw a different household by day than by night. It keeps the commute from there.
+      parkedAt: resume ? undefined : 'home',
     });
     await car.start();
     this.car = car;

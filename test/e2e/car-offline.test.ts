@@ -100,7 +100,7 @@ describe('dashboard: a car that is offline, and places by name', { skip: skip ??
 
   test('"Energy now" does not count a car that went offline while charging, and says what it last drew', async () => {
     // A second car charging at a wallbox Triad does not run: its own report is the car's figure.
-    const car = await startCarSimulator();
+    const car = await startCarSimulator(['--at', 'home']);
     try {
       const attached = await hub.api('/api/vehicles', {
         method: 'POST',
@@ -211,7 +211,7 @@ describe('dashboard: a car that is offline, and places by name', { skip: skip ??
   });
 
   test('with a second car, each map is named after its own car', async () => {
-    const car = await startCarSimulator();
+    const car = await startCarSimulator(['--at', 'home']);
     try {
       const attached = await hub.api('/api/vehicles', {
         method: 'POST',

@@ -143,7 +143,7 @@ describe('dashboard review: defects found in a review stay fixed', { skip: skip 
   });
 
   test('a car that is offline says so next to the controls it cannot take, and none of them can be used', async () => {
-    const car = await startCarSimulator();
+    const car = await startCarSimulator(['--at', 'home']);
     let stopped = false;
     try {
       const attached = await hub.api('/api/vehicles', {

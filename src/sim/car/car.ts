@@ -45,9 +45,21 @@ export interface SimulatedCarOptions {
   errands?: { firstAfterMs: number; parkMs: number };
   /** Where a car that ran before left off (see SimulatedCar.saved): it carries on from there. */
   resume?: SavedCar;
+  /**
+   * Where the car stands when it starts, parked (at home with its cable in), over where `resume`
+   * left it. By default a new car is where the commute puts it at this hour: at work from half an
+   * hour after it leaves home until it leaves work, at home otherwise.
+   */
+  parkedAt?: Place;
+  /**
+   * Whether the car leaves at the schedule's hours (leaveHomeHour, leaveWorkHour); true by
+   * default. False keeps it where it is parked, errands aside: a car that must stay at home
+   * whatever the hour, as the tests that charge it need.
+   */
+  commute?: boolean;
 }
 
-type Place = 'home' | 'work';
+export type Place = 'home' | 'work';
 
 /**
  * What a simulated car keeps across a restart: whatever must not jump back (its odometer and
@@ -127,7 +139,8 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   // The car's state, in SI units.
   private place: Place | null = 'home';
   private drive: Drive | null = null;
-  private position: GeoPoint;
+  /** Set by park() in the constructor. */
+  private position!: GeoPoint;
   private heading = 0;
   private speed = 0; // m/s
   private odometer = 12_345_000; // m
@@ -189,10 +202,9 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     // Start where the schedule says the car is at this hour (home outside working hours).
     const hour = (now % (24 * HOUR_MS)) / HOUR_MS;
     const atWork = hour >= this.leaveHome + 0.5 && hour < this.leaveWork;
-    this.place = atWork ? 'work' : 'home';
-    this.position = atWork ? this.routes.toWork.legs.at(-1)!.to : this.routes.toHome.legs.at(-1)!.to;
-    if (!atWork) this.cableConnected = true;
+    this.park(atWork ? 'work' : 'home');
     if (options.resume) this.resumeFrom(options.resume);
+    if (options.parkedAt) this.park(options.parkedAt);
     this.charging = this.cableConnected && this.level < this.chargeLimit;
     this.tree = new SignalTree([...this.snapshot(now).keys(), VSS.startStopCharging], VSS_NODES);
     this.publish(now);
@@ -452,13 +464,14 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     if (!this.hvacOn && Math.abs(this.cabin - this.setPoint) > COMFORT_BAND) this.hvacOn = true;
   }
 
-  /** Leaves at the schedule's hours, once a day each way. */
+  /** Leaves at the schedule's hours, once a day each way (unless `commute` is off). */
   private keepSchedule(now: number): void {
     const day = Math.floor(now / (24 * HOUR_MS));
     const hour = (now % (24 * HOUR_MS)) / HOUR_MS;
     const due =
-      (this.place === 'home' && hour >= this.leaveHome && hour < this.leaveHome + 0.25) ||
-      (this.place === 'work' && hour >= this.leaveWork && hour < this.leaveWork + 0.25);
+      this.options.commute !== false &&
+      ((this.place === 'home' && hour >= this.leaveHome && hour < this.leaveHome + 0.25) ||
+        (this.place === 'work' && hour >= this.leaveWork && hour < this.leaveWork + 0.25));
     if (due && this.departedOn !== `${day}:${this.place}`) {
       this.departedOn = `${day}:${this.place}`;
       this.depart();
@@ -493,6 +506,16 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     const traction = tractionPowerW((before + this.speed) / 2, (this.speed - before) / dt, outside);
     if (drive.metres >= drive.route.metres - 1 || (left < 6 && this.speed < 0.5)) this.arrive(drive.to);
     return traction;
+  }
+
+  /** Stands the car at `place`, as a start puts it there: a drive under way ends where it is not. */
+  private park(place: Place): void {
+    this.drive = null;
+    this.place = place;
+    this.speed = 0;
+    this.position = (place === 'work' ? this.routes.toWork : this.routes.toHome).legs.at(-1)!.to;
+    // At home the driver plugs in; away, no cable reaches the car.
+    this.cableConnected = place === 'home';
   }
 
   private arrive(place: Place): void {

@@ -4,7 +4,7 @@ import { SystemClock } from '../../core/clock.ts';
 import { HubError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { SavedStateFile } from '../saved-state.ts';
-import { type SavedCar, savedCarFrom } from './car.ts';
+import { type Place, type SavedCar, savedCarFrom } from './car.ts';
 import { CarSimulator } from './simulator.ts';
 import { SpeedupClock } from './speedup-clock.ts';
 
@@ -22,6 +22,12 @@ export interface CarSimulatorCommandOptions {
    * the port names no car: such a car is kept only where `--state` says.
    */
   stateFile?: string;
+  /**
+   * `--at home|work`: the car starts parked there (at home with its cable in, a kept car too) and
+   * stays: no commute. Without it, a new car is where the commute puts it at this hour and keeps
+   * the commute, so what a test or a person sees depended on the time of day.
+   */
+  parkedAt?: Place;
 }
 
 /** How often (wall-clock time) the car is saved while it runs, besides when it is stopped. */
@@ -60,6 +66,8 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
     log,
     resume,
     keep: file ? { file, clock: wall, everyMs: SAVE_EVERY_MS } : undefined,
+    parkedAt: options.parkedAt,
+    commute: options.parkedAt === undefined,
   });
   try {
     await simulator.start();
@@ -72,6 +80,7 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   log.info(`simulated car is running; VISS at ${simulator.url} (subprotocols VISSv3, VISSv2)`);
   if (!file) log.info('a new car on a port the system chose; it is not kept (give --state FILE to keep it)');
   else log.info(resume ? `carrying on from ${file.path}` : `a new car; it is kept in ${file.path}`);
+  if (options.parkedAt) log.info(`parked at ${options.parkedAt}; it stays there (no commute)`);
   const stop = () => {
     void simulator.stop().then(() => process.exit(0));
   };
