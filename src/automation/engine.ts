@@ -759,14 +759,28 @@ export class AutomationEngine implements Subsystem {
 
   /**
    * One run's trace, if retention keeps it: exactly the traces the list shows. One the store still
-   * holds until its lazy pruning (see traces) is let go already, and not found here either.
+   * holds until its lazy pruning (see traces) is let go already, and not found here either. Reads
+   * that one trace only: whether it is among the rule's newest `perRule` the store answers by
+   * counting, in the list's order, the rule's traces before it.
    */
   async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
-    const kept = (await this.keptTraces(householdId, id)).find((t) => t.id === traceId);
+    // As keptTraces: the traces not written yet count too.
+    await this.runtime?.flushTraces();
+    const { perRule, maxAgeMs } = this.retention;
+    const oldest = this.services.clock.now() - maxAgeMs;
+    const store = this.services.store;
+    const found = await store.getTrace(householdId, traceId);
+    const kept =
+      found !== null &&
+      found.householdId === householdId &&
+      found.rule === id &&
+      found.startedAt >= oldest &&
+      (await store.isTraceListed({ householdId, rule: id, limit: perRule }, found))
+        ? found
+        : null;
     if (!kept) {
       // A busy rule's run event names a trace that retention may never have kept: say so, rather
       // than leave "not found" to look like a bad link.
-      const { perRule, maxAgeMs } = this.retention;
       throw new HubError(
         404,
         'not_found',

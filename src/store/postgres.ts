@@ -598,6 +598,18 @@ export class PostgresStore implements Store {
     return rows.map(traceFromRow);
   }
 
+  async isTraceListed(query: TraceQuery, trace: Pick<StoredTrace, 'id' | 'startedAt'>): Promise<boolean> {
+    const limit = clampLimit(query.limit, TRACE_LIMIT);
+    // The row comparison orders as listTraces does (ids in the same collation), and is an index
+    // condition on the by-rule index.
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT COUNT(*)::int AS n FROM (SELECT 1 FROM automation_traces WHERE household_id = $1 AND rule = $2
+        AND (started_at, id) > ($3::bigint, $4::text) LIMIT $5) AS newer`,
+      [query.householdId, query.rule, trace.startedAt, trace.id, limit],
+    );
+    return (rows[0]?.n ?? 0) < limit;
+  }
+
   async pruneTraces(prune: TracePrune): Promise<number> {
     const { sql, params } = pruneTracesSql(DIALECT, prune);
     const result = await this.pool.query(sql, params);

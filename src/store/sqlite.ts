@@ -603,6 +603,16 @@ export class SqliteStore implements Store {
     return rows.map(traceFromRow);
   }
 
+  async isTraceListed(query: TraceQuery, trace: Pick<StoredTrace, 'id' | 'startedAt'>): Promise<boolean> {
+    const limit = clampLimit(query.limit, TRACE_LIMIT);
+    // The row value compares as listTraces orders, and ranges over the by-rule index.
+    const row = this.statement(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM automation_traces WHERE household_id = ? AND rule = ?
+        AND (started_at, id) > (?, ?) LIMIT ?)`,
+    ).get(query.householdId, query.rule, trace.startedAt, trace.id, limit) as { n: number };
+    return row.n < limit;
+  }
+
   async pruneTraces(prune: TracePrune): Promise<number> {
     // With the trace writes, so it deletes what they wrote before it and nothing written after.
     const { sql, params } = pruneTracesSql(DIALECT, prune);

@@ -348,6 +348,13 @@ export interface Store {
   getTrace(householdId: string, id: string): Promise<StoredTrace | null>;
   /** A rule's traces, newest first. */
   listTraces(query: TraceQuery): Promise<StoredTrace[]>;
+  /**
+   * Whether listTraces(query) lists this trace of the rule, without reading any trace: whether
+   * fewer than its limit (clamped as listTraces clamps it) of the rule's traces come before it in
+   * that order (started later, or at the same time with a greater id, as the store compares ids).
+   * Counts on the by-rule index, and no further than the limit.
+   */
+  isTraceListed(query: TraceQuery, trace: Pick<StoredTrace, 'id' | 'startedAt'>): Promise<boolean>;
   /** Applies the retention policy to one rule's traces; returns how many were deleted. */
   pruneTraces(prune: TracePrune): Promise<number>;
   deleteTraces(householdId: string, rule: string): Promise<void>;
