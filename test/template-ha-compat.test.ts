@@ -56,7 +56,7 @@ describe("round as Home Assistant's forgiving_round does it", () => {
     // Python's float(10**-5) is 1e-05 exactly rounded; JavaScript's 10 ** -5 is one ulp above it.
     assert.equal(render('{{ 0.5 | round(-5, "ceil") }}'), 99999.99999999999);
     assert.equal(render('{{ 1234.5 | round(-2, "half") }}'), 1234.5, 'half ignores the precision');
-    assert.throws(() => render('{{ 1 | round(-309) }}'), /precision must be a whole number from -308 to 15/);
+    assert.throws(() => render('{{ 1 | round(-309) }}'), /precision must be a whole number from -308 to 308/);
   });
 
   test('a negative precision agrees with exact decimal rounding, ties to even', () => {
@@ -123,5 +123,253 @@ describe('booleans are integers, as in Python', () => {
     assert.throws(() => render('{{ 1 / False }}'), /division by zero/);
     assert.throws(() => render("{{ True + 'a' }}"), /both sides must be numbers/);
     assert.throws(() => render("{{ True < 'a' }}"), /cannot compare/);
+  });
+});
+
+/** What Home Assistant sends for a command template: the text Jinja prints (parse_result=False). */
+const text = (source: string, vars: Record<string, unknown> = {}) => compileTemplate(source).renderText(vars);
+
+describe('ints and floats print as Python prints them', () => {
+  test('float() gives a float, int() an int, / a float and // of ints an int', () => {
+    assert.equal(text('{{ value | float }}', { value: '21' }), '21.0');
+    assert.equal(text('{{ float(value) }}', { value: 21 }), '21.0');
+    assert.equal(text('{{ value | float }}', { value: '21.5' }), '21.5');
+    assert.equal(text('{{ value | int }}', { value: '21' }), '21');
+    assert.equal(text('{{ value | int }}', { value: '21.7' }), '21');
+    assert.equal(text('{{ value | float | int }}', { value: '21' }), '21');
+    assert.equal(text('{{ 21 / 3 }}'), '7.0');
+    assert.equal(text('{{ 1 / 4 }}'), '0.25');
+    assert.equal(text('{{ 7 // 2 }}'), '3');
+    assert.equal(text('{{ 7.0 // 2 }}'), '3.0');
+    assert.equal(text('{{ 7 % 2 }}'), '1');
+    assert.equal(text('{{ 7 % 2.0 }}'), '1.0');
+    assert.equal(text('{{ 2 * 1.5 }}'), '3.0');
+    assert.equal(text('{{ 20 + 1 }}'), '21');
+    assert.equal(text('{{ 20.0 + 1 }}'), '21.0');
+    assert.equal(text('{{ 2 ** 3 }}'), '8');
+    assert.equal(text('{{ 2.0 ** 3 }}'), '8.0');
+    assert.equal(text('{{ 2 ** -1 }}'), '0.5', 'an int to a negative power is a float');
+    assert.equal(text('{{ 4 ** -1 * 4 }}'), '1.0');
+    assert.equal(text('{{ True + 1 }}'), '2', 'a bool is an int');
+    assert.equal(text('{{ True / 1 }}'), '1.0');
+    assert.equal(text('{{ value_json.on * 1.0 }}', { value_json: { on: true } }), '1.0');
+  });
+
+  test('literals: a point or an exponent makes a float, as in Jinja', () => {
+    assert.equal(text('{{ 21.0 }}'), '21.0');
+    assert.equal(text('{{ 21 }}'), '21');
+    assert.equal(text('{{ 1e3 }}'), '1000.0');
+    assert.equal(text('{{ -21.0 }}'), '-21.0');
+    assert.equal(text('{{ -(value | float) }}', { value: '0' }), '-0.0', 'a float keeps its negative zero');
+    assert.equal(text('{{ 0 * -1 }}'), '0', 'an int has none');
+    assert.equal(text('{{ 0.0 * -1 }}'), '-0.0');
+  });
+
+  test("round gives an int at precision 0 and a float otherwise, as Home Assistant's forgiving_round", () => {
+    assert.equal(text('{{ 2.5 | round }}'), '2', 'int(round(2.5, 0))');
+    assert.equal(text('{{ value | round }}', { value: '21.46' }), '21');
+    assert.equal(text('{{ 21 | round(1) }}'), '21.0');
+    assert.equal(text('{{ 21.46 | round(1) }}'), '21.5');
+    assert.equal(text('{{ 1234.5 | round(-2) }}'), '1200.0');
+    assert.equal(text("{{ 2.57 | round(0, 'floor') }}"), '2');
+    assert.equal(text("{{ 2 | round(1, 'ceil') }}"), '2.0');
+    assert.equal(text("{{ 2.3 | round(1, 'half') }}"), '2.5');
+    assert.equal(text("{{ 2.3 | round(method='half') }}"), '2');
+    assert.equal(
+      text("{{ -0.05 | round(1, 'ceil') }}"),
+      '0.0',
+      'math.ceil gives the int 0, so 0 / 10.0 is 0.0, not -0.0',
+    );
+    assert.equal(text("{{ -0.2 | round(1, 'half') }}"), '0.0');
+    assert.equal(text('{{ -0.01 | round(1) }}'), '-0.0', "Python's round keeps the sign");
+  });
+
+  test('text filters and ~ print a float the same way', () => {
+    const vars = { value: '21' };
+    assert.equal(text('T={{ value | float }} °C', vars), 'T=21.0 °C');
+    assert.equal(render('T={{ value | float }} °C', vars), 'T=21.0 °C', 'render with text around it too');
+    assert.equal(text("{{ value | float ~ ' °C' }}", vars), '21.0 °C');
+    assert.equal(text('{{ value | float | string }}', vars), '21.0');
+    assert.equal(text('{{ value | float | tojson }}', vars), '21.0');
+    assert.equal(text('{{ value | float | upper }}', vars), '21.0');
+    assert.equal(text("{{ value | float | replace('.', ',') }}", vars), '21,0');
+    assert.equal(text('{{ (value | float) | abs }}', { value: '-2' }), '2.0');
+    assert.equal(text('{{ True | abs }}'), '1');
+    assert.equal(text("{{ value | float('n/a') }}", { value: 'x' }), 'n/a');
+    assert.equal(text('{{ value | float(0) }}', { value: 'x' }), '0', 'the default is returned as it is, an int');
+    assert.equal(text('{{ (value | float) if value else 0 }}', { value: '3' }), '3.0');
+  });
+
+  test("Python's float text: the shortest digits, in exponent form below 1e-4 and from 1e16", () => {
+    const cases: Array<[string, string]> = [
+      ['0.1', '0.1'],
+      ['0.0001', '0.0001'],
+      ['0.00001', '1e-05'],
+      ['1.5e-7', '1.5e-07'],
+      ['1e15', '1000000000000000.0'],
+      ['1234567890123456.7', '1234567890123456.8'],
+      ['1e16', '1e+16'],
+      ['123456789012345680.0', '1.2345678901234568e+17'],
+      ['1e300', '1e+300'],
+      ['5e-324', '5e-324'],
+      ['1.7976931348623157e308', '1.7976931348623157e+308'],
+      ['0.1 + 0.2', '0.30000000000000004'],
+      ['1e308 * 10', 'inf'],
+      ['-1e308 * 10', '-inf'],
+      ['1e308 * 10 - 1e308 * 10', 'nan'],
+    ];
+    for (const [expression, expected] of cases) assert.equal(text(`{{ ${expression} }}`), expected, expression);
+    assert.equal(text('{{ value | float }}', { value: 1e21 }), '1e+21');
+    assert.equal(text('{{ value | int }}', { value: 1e21 }), '1000000000000000000000', 'an int prints every digit');
+    assert.equal(text('{{ 2 ** 64 }}'), '18446744073709551616');
+  });
+
+  test('the text of any float reads back as the same float, in the form Python uses', () => {
+    const compiled = compileTemplate('{{ value | float }}');
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        const printed = compiled.renderText({ value: x });
+        assert.ok(Object.is(Number(printed), x), `${x} printed as ${printed}`);
+        const exponent = Math.abs(x) === 0 ? 0 : Number(Math.abs(x).toExponential().split('e')[1]);
+        if (exponent < -4 || exponent >= 16) assert.match(printed, /^-?\d(\.\d+)?e[+-]\d{2,3}$/, printed);
+        else assert.match(printed, /^-?\d+\.\d+$/, printed);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test('a value template still gives the number: 21.0 is stored as 21', () => {
+    assert.equal(render('{{ value | float }}', { value: '21' }), 21);
+    assert.equal(render('{{ 21 / 3 }}'), 7);
+    assert.equal(render('{{ 21.0 }}'), 21);
+    assert.equal(render('{{ value | round(1) }}', { value: 21 }), 21);
+    assert.equal(render('{{ -(value | float) }}', { value: '2' }), -2);
+    assert.deepEqual(render('{{ [1.0, value | float] }}', { value: '2' }), [1, 2]);
+    assert.equal(render("{{ value | float | default('x') }}", { value: '5' }), 5);
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        const rendered = render('{{ value | float }}', { value: x });
+        assert.equal(typeof rendered, 'number');
+        assert.ok(Object.is(rendered, x));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('a whole float is still equal to the int, and works wherever a number does', () => {
+    assert.equal(render('{{ 21.0 == 21 }}'), true);
+    assert.equal(render('{{ value | float in [21] }}', { value: '21' }), true);
+    assert.equal(render('{{ value | float > 20 }}', { value: '21' }), true);
+    assert.equal(render('{{ "on" if value | float else "off" }}', { value: '0' }), 'off');
+    assert.equal(render('{{ value | float | bool }}', { value: '1' }), true);
+    assert.equal(render('{{ value_json.list[value | int] }}', { value: '1', value_json: { list: [7, 8] } }), 8);
+    assert.equal(
+      render('{{ value_json.list[1.0] }}', { value_json: { list: [7, 8] } }),
+      undefined,
+      'a float index is a TypeError in Python: undefined',
+    );
+    assert.equal(render('{{ (value | float).value }}', { value: '1' }), undefined);
+    assert.throws(() => render('{{ value | float | length }}', { value: '1' }), /has no length/);
+  });
+
+  test("// and % follow Python's float_divmod", () => {
+    assert.equal(text('{{ 1 // 0.1 }}'), '9.0', '0.1 is a little more than a tenth');
+    assert.equal(text('{{ 1 % 0.1 }}'), '0.09999999999999995');
+    assert.equal(text('{{ -7.5 // 2 }}'), '-4.0');
+    assert.equal(text('{{ -7.5 % 2 }}'), '0.5');
+    assert.equal(text('{{ 7 // -2 }}'), '-4');
+    assert.equal(text('{{ 7 % -2 }}'), '-1');
+    assert.equal(text('{{ -1e-20 % 1.0 }}'), '1.0');
+    assert.equal(text('{{ 6 % -3 }}'), '0');
+    assert.equal(text('{{ 6.0 % -3 }}'), '-0.0');
+  });
+
+  test('powers Python refuses are errors, not inf or nan', () => {
+    assert.throws(() => render('{{ 0 ** -1 }}'), /division by zero/);
+    assert.throws(() => render('{{ 0.0 ** -1 }}'), /division by zero/);
+    assert.throws(() => render('{{ -8 ** 0.5 }}'), /no real result/);
+    assert.throws(() => render('{{ 10.0 ** 400 }}'), /too large/);
+  });
+});
+
+describe('is number is true for booleans, as in Jinja', () => {
+  test('a bool is a Number in Python', () => {
+    assert.equal(render('{{ True is number }}'), true);
+    assert.equal(render('{{ false is number }}'), true);
+    assert.equal(render('{{ value is number }}', { value: true }), true);
+    assert.equal(render('{{ value_json.on is not number }}', { value_json: { on: false } }), false);
+    assert.equal(render('{{ 1.0 is number }}'), true);
+    assert.equal(render('{{ value | float is number }}', { value: '3' }), true);
+    assert.equal(render('{{ 3 is number }}'), true);
+    assert.equal(render("{{ '3' is number }}"), false);
+    assert.equal(render('{{ none is number }}'), false);
+    assert.equal(render('{{ value_json.missing is number }}', { value_json: {} }), false);
+    assert.equal(render('{{ [1] is number }}'), false);
+    assert.equal(render('{{ True is boolean }}'), true);
+    assert.equal(render('{{ 1 is boolean }}'), false);
+  });
+});
+
+describe('in on a JSON object looks at its keys, as on a Python dict', () => {
+  const value_json = { '1': 2, on: true };
+  test('a value that is not a string is simply not a key', () => {
+    assert.equal(render('{{ 1 in value_json }}', { value_json }), false);
+    assert.equal(render('{{ 1 not in value_json }}', { value_json }), true);
+    assert.equal(render('{{ 1.0 in value_json }}', { value_json }), false);
+    assert.equal(render('{{ True in value_json }}', { value_json }), false);
+    assert.equal(render('{{ none in value_json }}', { value_json }), false);
+    assert.equal(render('{{ value_json.missing in value_json }}', { value_json }), false);
+    assert.equal(render("{{ '1' in value_json }}", { value_json }), true);
+    assert.equal(render("{{ 'on' in value_json }}", { value_json }), true);
+    assert.equal(render("{{ 'off' in value_json }}", { value_json }), false);
+    assert.equal(render('{{ value | int in value_json }}', { value: '1', value_json }), false);
+  });
+
+  test('an unhashable list or dict is an error, as in Python', () => {
+    assert.throws(() => render('{{ [1] in value_json }}', { value_json }), /cannot be a key/);
+    assert.throws(() => render('{{ value_json in value_json }}', { value_json }), /cannot be a key/);
+  });
+});
+
+describe("round's precision goes up to 308, as Home Assistant allows", () => {
+  test('a precision past the digits a double has gives the value back', () => {
+    assert.equal(render('{{ 0.1 | round(20) }}'), 0.1);
+    assert.equal(text('{{ 0.1 | round(20) }}'), '0.1');
+    assert.equal(render('{{ 2.675 | round(17) }}'), 2.675);
+    assert.equal(render('{{ 2.675 | round(16) }}'), 2.675);
+    assert.equal(render('{{ 2.675 | round(308) }}'), 2.675);
+    assert.equal(render('{{ 21 | round(300) }}'), 21);
+    assert.equal(text('{{ 21 | round(300) }}'), '21.0');
+  });
+
+  test('a tiny value still rounds exactly at a large precision', () => {
+    assert.equal(render('{{ value | round(308) }}', { value: 1.2345678901234568e-300 }), 1.23456789e-300);
+    assert.equal(render('{{ 2.5e-308 | round(308) }}'), 2e-308);
+    assert.equal(render('{{ 5e-324 | round(308) }}'), 0);
+    assert.equal(render('{{ 1.5e-20 | round(20) }}'), 2e-20, 'half to even on the exact value, which is above 1.5e-20');
+  });
+
+  test('any precision from 17 keeps a value of 1 or more', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 1, max: 1e300, noNaN: true }),
+        fc.integer({ min: 17, max: 308 }),
+        fc.boolean(),
+        (x, precision, negative) => {
+          const value = negative ? -x : x;
+          assert.equal(render(`{{ value | round(${precision}) }}`, { value }), value);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  test('beyond 308, and where Python overflows, it is an error', () => {
+    assert.throws(() => render('{{ 1 | round(309) }}'), /precision must be a whole number from -308 to 308/);
+    assert.throws(() => render("{{ 1 | round(309, default='x') }}"), /precision/, 'an OverflowError, not a ValueError');
+    assert.throws(() => render("{{ 1e300 | round(15, 'floor') }}"), /too large/);
+    assert.throws(() => render("{{ 1e300 | round(300, 'ceil') }}"), /too large/);
+    assert.throws(() => render('{{ 1.7976931348623157e308 | round(-308) }}'), /overflows/);
+    assert.equal(render("{{ 1.5 | round(308, 'floor') }}"), 1.5);
   });
 });

@@ -2060,13 +2060,13 @@ export class HomeAssistantDiscovery implements Adapter {
     const compiled =
       typeof source === 'string' ? this.template(source) : new TemplateError('a template must be a string');
     if (compiled instanceof TemplateError) throw new Error(`${templateKey} cannot be used: ${compiled.message}`);
-    let rendered: unknown;
+    // Home Assistant renders a command template as text (parse_result=False), so a float goes out
+    // as `21.0`, as Python prints it.
     try {
-      rendered = compiled.render(vars);
+      return compiled.renderText(vars);
     } catch (error) {
       throw new Error(`${templateKey} failed: ${errorText(error)}`);
     }
-    return typeof rendered === 'object' && rendered !== null ? JSON.stringify(rendered) : templateText(rendered);
   }
 
   private requireContext(): AdapterContext {

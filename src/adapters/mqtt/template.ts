@@ -17,6 +17,12 @@ export interface CompiledTemplate {
    * a template with text around its expressions returns a string. Throws only TemplateError.
    */
   render(vars: Record<string, unknown>): unknown;
+  /**
+   * Renders to the text Home Assistant's Jinja prints, as it does for a command template
+   * (parse_result=False): Python's spellings, so a float prints as `21.0` and an int as `21`.
+   * Throws only TemplateError.
+   */
+  renderText(vars: Record<string, unknown>): string;
 }
 
 /** The template forms Triad understands, for the README and for error messages. */
@@ -25,11 +31,16 @@ export const SUPPORTED_TEMPLATE_FORMS: readonly string[] = [
   'attribute and index access: value_json.a.b, value_json["x"], value_json[\'x\'], value_json.list[0], [-1]',
   'literals: numbers, "strings", \'strings\', true/false/none (and True/False/None), [lists]',
   'arithmetic: + - * / // % ** (numbers, with true/false as 1/0 as in Python; + also joins two strings), ~ joins as text',
-  'comparisons: == != < <= > >= in, not in, chained as in Python (1 < x < 5); boolean and, or, not',
+  'ints and floats as in Python: 2.0, / and float give floats, int and // of ints give ints; ' +
+    'as text a float prints as Python prints it (21.0, 0.1, 1e-05, 1e+16) while a value template still gives the number',
+  'comparisons: == != < <= > >= in, not in, chained as in Python (1 < x < 5); boolean and, or, not; ' +
+    'in on a JSON object looks at its keys (a number is never one of them)',
   'inline conditionals: {{ "ON" if value else "OFF" }} (else is optional)',
-  'tests: is defined, is undefined, is none, is number, is string, is boolean (and is not …)',
+  'tests: is defined, is undefined, is none, is number (true for true/false too, as in Jinja), is string, is boolean ' +
+    '(and is not …)',
   'filters: float(default), int(default, base), round(precision, method, default) with method ' +
-    '"common"|"floor"|"ceil"|"half" (any other is common) and a precision from -308 to 15, ' +
+    '"common"|"floor"|"ceil"|"half" (any other is common) and a precision from -308 to 308 ' +
+    '(an int at precision 0, a float otherwise, as in Home Assistant), ' +
     'lower, upper, trim, abs, length, replace(old, new, count), ' +
     'default(default_value, boolean) / d(…), is_defined, string, tojson / to_json, bool(default)',
   'functions: float(value, default), int(value, default, base), bool(value, default)',
@@ -67,6 +78,8 @@ interface Token {
   kind: TokenKind;
   text: string;
   value?: number | string;
+  /** A number written with a point or an exponent (`21.0`, `1e3`): a float, as Jinja's lexer reads it. */
+  float?: boolean;
 }
 
 const OPERATORS = ['==', '!=', '<=', '>=', '//', '**', '<', '>', '+', '-', '*', '/', '%', '~', '|', '.', ',', '='];
@@ -127,7 +140,7 @@ function lexNumber(src: string, start: number, tokens: Token[]): number {
     }
   }
   const text = src.slice(start, j);
-  tokens.push({ kind: 'num', text, value: Number(text) });
+  tokens.push({ kind: 'num', text, value: Number(text), float: /[.eE]/.test(text) });
   return j;
 }
 
@@ -334,7 +347,10 @@ class Parser {
 
   private primary(): Node {
     const token = this.next();
-    if (token.kind === 'num' || token.kind === 'str') return { kind: 'literal', value: token.value };
+    if (token.kind === 'num') {
+      return { kind: 'literal', value: token.float ? pyFloat(token.value as number) : token.value };
+    }
+    if (token.kind === 'str') return { kind: 'literal', value: token.value };
     if (token.kind === 'name') {
       if (Object.hasOwn(KEYWORD_LITERALS, token.text)) return { kind: 'literal', value: KEYWORD_LITERALS[token.text] };
       if (this.isOp(this.peek(), '(')) {
@@ -491,7 +507,34 @@ class Parser {
 // ---------------------------------------------------------------------------------------------
 // Values: Jinja's view of truth, text and numbers, on JSON-shaped data
 
+/**
+ * Python keeps ints and floats apart, and prints them differently: float("21") is 21.0 and
+ * prints as `21.0`. A JavaScript number that is not whole (21.5, NaN, Infinity) can only be a
+ * float, and one that is whole is an int, so only a float whose value is whole needs marking: it
+ * is a WholeFloat while the template is evaluated. One appears only as an evaluation's result,
+ * never inside a list (list literals hold plain numbers), and render() gives the plain number,
+ * so a value template's 21.0 is still the JSON number 21; only text tells the two apart.
+ */
+class WholeFloat {
+  constructor(readonly value: number) {}
+}
+
+/** The float n: marked when whole, so it prints as `21.0`. */
+function pyFloat(n: number): number | WholeFloat {
+  return Number.isInteger(n) ? new WholeFloat(n) : n;
+}
+
+function isFloat(value: unknown): boolean {
+  return value instanceof WholeFloat || (typeof value === 'number' && !Number.isInteger(value));
+}
+
+/** The value with a WholeFloat as its plain number. */
+function plain(value: unknown): unknown {
+  return value instanceof WholeFloat ? value.value : value;
+}
+
 function truthy(value: unknown): boolean {
+  if (value instanceof WholeFloat) return value.value !== 0;
   if (value === undefined || value === null || value === false || value === 0 || value === '') return false;
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === 'object') return Object.keys(value as object).length > 0;
@@ -505,7 +548,8 @@ export function templateText(value: unknown): string {
   if (value === true) return 'True';
   if (value === false) return 'False';
   if (typeof value === 'string') return value;
-  if (typeof value === 'number') return String(value);
+  if (typeof value === 'number') return Number.isInteger(value) ? intText(value) : floatText(value);
+  if (value instanceof WholeFloat) return floatText(value.value);
   try {
     return JSON.stringify(value) ?? '';
   } catch {
@@ -513,8 +557,48 @@ export function templateText(value: unknown): string {
   }
 }
 
+/** Python's str(int): every digit, where String(2 ** 60) would end in zeros. */
+function intText(n: number): string {
+  return Math.abs(n) < 2 ** 53 ? String(n) : BigInt(n).toString();
+}
+
+/**
+ * Python's str(float), which is its repr: the shortest digits that read back as the same double
+ * (JavaScript's String finds the same digits), in positional form with at least one digit after
+ * the point when the decimal exponent is from -4 to 15 (`21.0`, `0.0001`, `1000000000000000.0`),
+ * otherwise in exponent form with a sign and at least two exponent digits (`1e-05`, `1.5e-07`,
+ * `1e+16`). Checked against Python on 200,000 random doubles.
+ */
+function floatText(n: number): string {
+  if (Number.isNaN(n)) return 'nan';
+  if (!Number.isFinite(n)) return n > 0 ? 'inf' : '-inf';
+  if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
+  const sign = n < 0 ? '-' : '';
+  // String gives "123.45", "0.000001", "1.5e-7" or "1e+21"; take its digits and its exponent.
+  const text = String(Math.abs(n));
+  const e = text.indexOf('e');
+  const mantissa = e === -1 ? text : text.slice(0, e);
+  const point = mantissa.indexOf('.');
+  const whole = point === -1 ? mantissa : mantissa.slice(0, point);
+  const all = whole + (point === -1 ? '' : mantissa.slice(point + 1));
+  let lead = 0;
+  while (all[lead] === '0') lead++;
+  const digits = all.slice(lead).replace(/0+$/, '');
+  // The value is 0.digits × 10 ** (exponent + 1), i.e. d.igits × 10 ** exponent.
+  const exponent = whole.length + (e === -1 ? 0 : Number(text.slice(e + 1))) - lead - 1;
+  if (exponent < -4 || exponent >= 16) {
+    const fraction = digits.length > 1 ? `.${digits.slice(1)}` : '';
+    const power = String(Math.abs(exponent)).padStart(2, '0');
+    return `${sign}${digits[0]}${fraction}e${exponent < 0 ? '-' : '+'}${power}`;
+  }
+  if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+  if (digits.length <= exponent + 1) return `${sign}${digits}${'0'.repeat(exponent + 1 - digits.length)}.0`;
+  return `${sign}${digits.slice(0, exponent + 1)}.${digits.slice(exponent + 1)}`;
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
+  if (value instanceof WholeFloat) return floatText(value.value);
   if (value === null) return 'none';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
@@ -523,6 +607,7 @@ function describe(value: unknown): string {
 
 /** Reads a number the way Python's float() does; non-finite results count as not a number. */
 function toNumber(value: unknown): number | undefined {
+  if (value instanceof WholeFloat) return value.value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'string') {
@@ -694,7 +779,7 @@ function given(arg: unknown): boolean {
  */
 function floatFilter(value: unknown, [fallback]: readonly unknown[]): unknown {
   const n = toNumber(value);
-  if (n !== undefined) return n;
+  if (n !== undefined) return pyFloat(n);
   if (given(fallback)) return fallback;
   if (value === undefined) return undefined;
   throw new TemplateError(`float: cannot convert ${describe(value)} to a number`);
@@ -722,17 +807,20 @@ function intFilter(value: unknown, [fallback, base]: readonly unknown[]): unknow
 
 /**
  * round's precision bounds. Below -308 every double rounds to zero (Python returns 0.0 there), so
- * the bound loses nothing and keeps pythonRound's exact arithmetic small.
+ * the bound loses nothing and keeps pythonRound's exact arithmetic small. Above 308 Home
+ * Assistant itself fails: forgiving_round computes float(10**precision) first, whatever the
+ * method, and that overflows, an OverflowError its default does not catch.
  */
 const MIN_ROUND_PRECISION = -308;
-const MAX_ROUND_PRECISION = 15;
+const MAX_ROUND_PRECISION = 308;
 
 /**
  * Home Assistant's round(precision, method, default) (forgiving_round, which replaces Jinja's
  * do_round): "common" is Python's round(float(value), precision), which rounds half to even on
  * the exact binary value (see pythonRound); "ceil" and "floor" are math.ceil/floor of
  * value * 10**precision, divided back; "half" is round(value * 2) / 2, ignoring precision. At
- * precision 0 the result goes through int(), so 2.3 | round(method="half") is int(2.5) = 2.
+ * precision 0 the result goes through int(), so 2.3 | round(method="half") is int(2.5) = 2 and
+ * 2.5 | round prints `2`; any other precision gives a float, so 21 | round(1) prints `21.0`.
  * Any other method, "Floor" or "nearest" included, is common rounding: Home Assistant's else
  * branch takes it without complaint, so refusing it would break templates that work there.
  * A negative precision rounds to tens, hundreds…, as Python's round(1234.5, -2) gives 1200.0.
@@ -759,17 +847,30 @@ function roundFilter(value: unknown, [precisionArg, methodArg, fallback]: readon
   // Python's float(10**precision) is correctly rounded; JavaScript's 10 ** -4 is 0.00009999999999999999.
   const scale = Number(`1e${precision}`);
   let result: number;
-  if (method === 'floor') result = Math.floor(n * scale) / scale;
-  else if (method === 'ceil') result = Math.ceil(n * scale) / scale;
-  else if (method === 'half') result = pythonRound(n * 2, 0) / 2;
-  else result = pythonRound(n, precision);
-  return precision === 0 ? truncate(result) : result;
+  if (method === 'floor' || method === 'ceil' || method === 'half') {
+    // math.floor, math.ceil and round() of an infinite float raise OverflowError in Python.
+    const scaled = method === 'half' ? n * 2 : n * scale;
+    if (!Number.isFinite(scaled)) throw new TemplateError(`round: ${describe(value)} is too large to round that way`);
+    // Python's math.floor, math.ceil and round() give an int, which has no negative zero: so
+    // -0.05 | round(1, "ceil") is 0 / 10.0 = 0.0, where Math.ceil(-0.5) / 10 would be -0.
+    let whole: number;
+    if (method === 'floor') whole = Math.floor(scaled);
+    else if (method === 'ceil') whole = Math.ceil(scaled);
+    else whole = pythonRound(scaled, 0);
+    result = (whole || 0) / (method === 'half' ? 2 : scale);
+  } else {
+    result = pythonRound(n, precision);
+    // Python's round raises OverflowError when the rounded value is too large for a double.
+    if (!Number.isFinite(result)) throw new TemplateError(`round: rounding ${describe(value)} overflows`);
+  }
+  return precision === 0 ? truncate(result) : pyFloat(result);
 }
 
 const TRUE_WORDS = new Set(['true', 'yes', 'on', 'enable', '1']);
 const FALSE_WORDS = new Set(['false', 'no', 'off', 'disable', '0']);
 
-function boolFilter(value: unknown, [fallback]: readonly unknown[]): unknown {
+function boolFilter(input: unknown, [fallback]: readonly unknown[]): unknown {
+  const value = plain(input);
   if (typeof value === 'boolean') return value;
   if (value === 1 || value === 0) return value === 1;
   if (typeof value === 'string') {
@@ -828,12 +929,13 @@ function stringFilter(fn: (text: string) => string): FilterSpec {
   return { params: [], run: (value) => (value === undefined ? undefined : fn(templateText(value))) };
 }
 
+/** A filter from number to number that keeps the type, as Python's abs(-2.0) is 2.0 and abs(True) is 1. */
 function numericFilter(name: string, convert: (n: number) => number): FilterSpec {
   return {
     params: [],
     run: (value) => {
       const n = toNumber(value);
-      if (n !== undefined) return convert(n);
+      if (n !== undefined) return isFloat(value) ? pyFloat(convert(n)) : convert(n);
       if (value === undefined) return undefined;
       throw new TemplateError(`${name}: cannot convert ${describe(value)} to a number`);
     },
@@ -853,7 +955,8 @@ const FILTERS: Record<string, FilterSpec> = {
   replace: { params: ['old', 'new', 'count'], required: 2, run: replaceFilter },
   length: {
     params: [],
-    run: (value) => {
+    run: (input) => {
+      const value = plain(input);
       if (typeof value === 'string' || Array.isArray(value)) return value.length;
       if (typeof value === 'object' && value !== null) return Object.keys(value).length;
       throw new TemplateError(`length: ${describe(value)} has no length`);
@@ -875,7 +978,15 @@ const FILTERS: Record<string, FilterSpec> = {
       return value;
     },
   },
-  tojson: { params: [], run: (value) => (value === undefined ? 'null' : JSON.stringify(value)) },
+  // A finite float is written as Python's json.dumps writes it (21.0), the same as its text.
+  tojson: {
+    params: [],
+    run: (value) => {
+      if (value === undefined) return 'null';
+      if (isFloat(value) && Number.isFinite(plain(value))) return templateText(value);
+      return JSON.stringify(value);
+    },
+  },
 };
 FILTERS.d = FILTERS.default;
 FILTERS.to_json = FILTERS.tojson;
@@ -887,7 +998,8 @@ const TESTS: Record<string, (value: unknown) => boolean> = {
   defined: (v) => v !== undefined,
   undefined: (v) => v === undefined,
   none: (v) => v === null,
-  number: (v) => typeof v === 'number',
+  // Jinja's test_number is isinstance(value, Number), and a bool is an int in Python.
+  number: (v) => typeof v === 'number' || typeof v === 'boolean' || v instanceof WholeFloat,
   string: (v) => typeof v === 'string',
   boolean: (v) => typeof v === 'boolean',
 };
@@ -900,11 +1012,12 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
     case 'literal':
       return node.value;
     case 'list':
-      return node.items.map((item) => evaluate(item, vars));
+      return node.items.map((item) => plain(evaluate(item, vars)));
     case 'variable':
       return Object.hasOwn(vars, node.name) ? vars[node.name] : undefined;
     case 'member':
-      return member(evaluate(node.target, vars), evaluate(node.key, vars));
+      // A float key finds nothing: Python's list[1.0] is a TypeError, which Jinja reads as undefined.
+      return member(plain(evaluate(node.target, vars)), evaluate(node.key, vars));
     case 'filter':
       return FILTERS[node.name].run(
         evaluate(node.target, vars),
@@ -913,10 +1026,12 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
     case 'test':
       return TESTS[node.name](evaluate(node.target, vars)) !== node.negate;
     case 'negate': {
-      const value = boolAsInt(evaluate(node.target, vars));
+      const target = evaluate(node.target, vars);
+      const value = boolAsInt(plain(target));
       if (value === undefined) return undefined;
       if (typeof value !== 'number') throw new TemplateError(`cannot negate ${describe(value)}`);
-      return -value;
+      // A float keeps its sign at zero (-0.0), an int has no negative zero.
+      return isFloat(target) ? pyFloat(-value) : -value || 0;
     }
     case 'not':
       return !truthy(evaluate(node.target, vars));
@@ -949,28 +1064,35 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
 function binary(op: BinaryOp, left: unknown, right: unknown, negate: boolean): unknown {
   switch (op) {
     case '==':
-      return sameValue(left, right);
+      return sameValue(plain(left), plain(right));
     case '!=':
-      return !sameValue(left, right);
+      return !sameValue(plain(left), plain(right));
     case '~':
       return templateText(left) + templateText(right);
     case 'in':
-      return contains(right, left) !== negate;
+      return contains(plain(right), plain(left)) !== negate;
     case '<':
     case '<=':
     case '>':
     case '>=':
-      return order(op, left, right);
+      return order(op, plain(left), plain(right));
     default:
       return arithmetic(op, left, right);
   }
 }
 
+/**
+ * Python's `item in container`. On a dict it looks at the keys, and a JSON object's keys are all
+ * strings, so a number, a bool, None or an undefined value is simply not there (False, as Python
+ * says for 1 in {"1": 2}); only an unhashable list or dict is an error there, as in Python.
+ */
 function contains(container: unknown, item: unknown): boolean {
   if (typeof container === 'string' && typeof item === 'string') return container.includes(item);
   if (Array.isArray(container)) return container.some((entry) => sameValue(entry, item));
-  if (typeof container === 'object' && container !== null && typeof item === 'string') {
-    return Object.hasOwn(container, item);
+  if (typeof container === 'object' && container !== null) {
+    if (typeof item === 'string') return Object.hasOwn(container, item);
+    if (typeof item !== 'object' || item === null) return false;
+    throw new TemplateError(`cannot look for ${describe(item)} in an object: it cannot be a key`);
   }
   throw new TemplateError(`cannot look for ${describe(item)} in ${describe(container)}`);
 }
@@ -994,34 +1116,85 @@ function boolAsInt(value: unknown): unknown {
   return typeof value === 'boolean' ? Number(value) : value;
 }
 
-/** Numbers only (no Python string repetition, which would let a template allocate without bound). */
+/**
+ * Numbers only (no Python string repetition, which would let a template allocate without bound).
+ * The result's type follows Python: an int when both sides are ints (a bool counts as one), except
+ * that / always gives a float and so does an int to a negative power; a float when either side is.
+ */
 function arithmetic(op: BinaryOp, leftValue: unknown, rightValue: unknown): unknown {
   if (leftValue === undefined || rightValue === undefined) return undefined;
   if (op === '+' && typeof leftValue === 'string' && typeof rightValue === 'string') return leftValue + rightValue;
-  const left = boolAsInt(leftValue);
-  const right = boolAsInt(rightValue);
+  const left = boolAsInt(plain(leftValue));
+  const right = boolAsInt(plain(rightValue));
   if (typeof left !== 'number' || typeof right !== 'number') {
     throw new TemplateError(
       `cannot compute ${describe(leftValue)} ${op} ${describe(rightValue)}: both sides must be numbers`,
     );
   }
+  let float = isFloat(leftValue) || isFloat(rightValue);
+  let result: number;
   switch (op) {
     case '+':
-      return left + right;
+      result = left + right;
+      break;
     case '-':
-      return left - right;
+      result = left - right;
+      break;
     case '*':
-      return left * right;
+      result = left * right;
+      break;
     case '**':
-      return left ** right;
+      if (left === 0 && right < 0) throw new TemplateError('division by zero: 0 cannot be raised to a negative power');
+      if (left < 0 && Number.isFinite(left) && Number.isFinite(right) && !Number.isInteger(right)) {
+        // Python gives a complex number here, which nothing in a device's payload can use.
+        throw new TemplateError(`cannot compute ${describe(leftValue)} ** ${describe(rightValue)}: no real result`);
+      }
+      result = left ** right;
+      // Python raises OverflowError for a float power too large for a double (an int one would be
+      // a huge int, which a double cannot hold either).
+      if (!Number.isFinite(result) && Number.isFinite(left) && Number.isFinite(right)) {
+        throw new TemplateError(`cannot compute ${describe(leftValue)} ** ${describe(rightValue)}: too large`);
+      }
+      float ||= right < 0;
+      break;
     default: {
       if (right === 0) throw new TemplateError('division by zero');
-      if (op === '/') return left / right;
-      if (op === '//') return Math.floor(left / right);
-      // Python's modulo takes the sign of the divisor.
-      return ((left % right) + right) % right;
+      if (op === '/') {
+        result = left / right;
+        float = true;
+      } else {
+        result = floorDivide(op === '%' ? '%' : '//', left, right);
+      }
     }
   }
+  if (float) return pyFloat(result);
+  return Object.is(result, -0) ? 0 : result;
+}
+
+/**
+ * Python's // and % (float_divmod in CPython, which is exact for ints a double holds too): the
+ * remainder takes the sign of the divisor, and the quotient is floored from the exact remainder,
+ * so 1 // 0.1 is 9.0 (0.1 is a little above a tenth) where Math.floor(1 / 0.1) is 10.
+ */
+function floorDivide(op: '//' | '%', left: number, right: number): number {
+  let mod = left % right;
+  let div = (left - mod) / right;
+  if (mod !== 0) {
+    if (right < 0 !== mod < 0) {
+      mod += right;
+      div -= 1;
+    }
+  } else {
+    mod = right < 0 ? -0 : 0;
+  }
+  if (op === '%') return mod;
+  if (div === 0) {
+    const quotient = left / right;
+    return quotient < 0 || Object.is(quotient, -0) ? -0 : 0;
+  }
+  let floored = Math.floor(div);
+  if (div - floored > 0.5) floored += 1;
+  return floored;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1083,21 +1256,35 @@ export function compileTemplate(source: string): CompiledTemplate {
     expressions.length === 1 && segments.every((s) => s.kind === 'expression' || s.text.trim() === '')
       ? expressions[0].node
       : undefined;
+  const text = (vars: Record<string, unknown>): string => {
+    let out = '';
+    for (const segment of segments) {
+      out += segment.kind === 'text' ? segment.text : templateText(evaluate(segment.node, vars));
+    }
+    return out;
+  };
   return {
     source,
     render(vars) {
       try {
-        if (onlyExpression) return evaluate(onlyExpression, vars);
-        let out = '';
-        for (const segment of segments) {
-          out += segment.kind === 'text' ? segment.text : templateText(evaluate(segment.node, vars));
-        }
-        return out;
+        // A value keeps its type, and a float is its plain number: 21.0 is stored as 21.
+        return onlyExpression ? plain(evaluate(onlyExpression, vars)) : text(vars);
       } catch (error) {
-        if (error instanceof TemplateError) throw error;
-        // Anything else (a stack overflow on absurd data) still surfaces as a template problem.
-        throw new TemplateError(`template failed: ${error instanceof Error ? error.message : String(error)}`);
+        throw asTemplateError(error);
+      }
+    },
+    renderText(vars) {
+      try {
+        return onlyExpression ? templateText(evaluate(onlyExpression, vars)) : text(vars);
+      } catch (error) {
+        throw asTemplateError(error);
       }
     },
   };
+}
+
+/** Anything other than a TemplateError (a stack overflow on absurd data) still surfaces as a template problem. */
+function asTemplateError(error: unknown): TemplateError {
+  if (error instanceof TemplateError) return error;
+  return new TemplateError(`template failed: ${error instanceof Error ? error.message : String(error)}`);
 }
