@@ -114,6 +114,17 @@ describe("trackers' user names across households", () => {
     assert.equal(hub.core.getThing(hub.householdId, theirs.id), undefined);
   });
 
+  it('keeps a tracker of a long-named person within the length a path takes, so it can be removed', async () => {
+    const phone = await addPhone(hub.ownerToken, 'R'.repeat(100), 'p'.repeat(100));
+    assert.ok(phone.id.length <= 128, `${phone.id.length} characters`);
+    assert.equal(phone.username, phone.id);
+    const res = await fetch(`${hub.httpUrl}/api/people/${phone.person}/trackers/${phone.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${hub.ownerToken}` },
+    });
+    assert.equal(res.status, 204, await res.text());
+  });
+
   it('gives two phones of the same name in one household two user names that both work', async () => {
     const first = await addPhone(hub.ownerToken, 'Robin', 'phone');
     const second = await call<{ username: string; password: string }>(

@@ -272,12 +272,18 @@ export class PeopleDirectory {
    * it gives looks the same either way.
    */
   private freeTrackerId(householdId: string, base: string): string {
+    // Within the 128 characters a path takes as an id: a long person id and a long tracker name
+    // made a tracker no route could name, so it could not be removed.
+    const stem = base.slice(0, MAX_ID_LENGTH - 7).replace(/-+$/, '');
     for (;;) {
-      const id = `${base}-${randomBytes(3).toString('hex')}`;
+      const id = `${stem}-${randomBytes(3).toString('hex')}`;
       if (!this.usernames.has(id) && !this.options.core.getThing(householdId, id)) return id;
     }
   }
 }
+
+/** The longest id the API's paths take (their `maxLength`). */
+const MAX_ID_LENGTH = 128;
 
 export function trackerMeta(thing: Thing): TrackerMeta | undefined {
   const meta = thing.meta as Partial<TrackerMeta> | undefined;
