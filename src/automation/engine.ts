@@ -764,6 +764,9 @@ export class AutomationEngine implements Subsystem {
    * counting, in the list's order, the rule's traces before it.
    */
   async trace(householdId: string, id: string, traceId: string): Promise<Trace> {
+    // An automation that is not there says so, as its list of traces does, rather than blaming
+    // retention for a trace it never had.
+    this.get(householdId, id);
     // As keptTraces: the traces not written yet count too.
     await this.runtime?.flushTraces();
     const { perRule, maxAgeMs } = this.retention;

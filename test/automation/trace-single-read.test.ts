@@ -181,6 +181,16 @@ function engineSuite(name: string, choice: () => StoreChoice, skip: false | stri
         error.message,
         `trace "${inStore[PER_RULE].id}" of automation "humid" not found: each rule keeps only its newest 5 traces, none older than 0 days`,
       );
+      // An automation that is not there is what is not found, as for its list of traces.
+      for (const path of [
+        '/api/automations/no-such-rule/traces',
+        `/api/automations/no-such-rule/traces/${inStore[0].id}`,
+      ]) {
+        const missing = await t.api(path);
+        assert.equal(missing.status, 404, path);
+        const body = (await missing.json()) as { error: { message: string } };
+        assert.match(body.error.message, /^automation "no-such-rule" not found/, path);
+      }
     });
 
     it('finds a trace not written yet', async () => {
