@@ -533,8 +533,10 @@ export class AutomationRuntime {
 
   /**
    * Puts a trigger in its rule's queue and stores it, as a timer row of its own: a trigger that was
-   * accepted (a webhook answered "fired") must not vanish with a restart or a crash. The row's id
-   * becomes its run's id when its turn comes (see start), so the run's own row takes its place.
+   * accepted (a webhook answered "fired") must not vanish with a restart or a crash. The row is
+   * deleted when its turn comes (see start); from there the run is stored as any acknowledged run
+   * is, under its own run id: before it waits, or as it begins a step that does not finish at once
+   * (see storeBeforeStep).
    */
   private enqueue(state: RuleState, data: TriggerData, trace: Trace, stored?: StoredTimer): void {
     const now = this.world.clock.now();
