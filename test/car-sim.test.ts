@@ -245,5 +245,10 @@ describe('car simulator', () => {
     await writeFile(file.path, '{"n": 3');
     assert.deepEqual(await file.read(), {});
     assert.ok(lines.some((line) => /starting afresh/.test(line)));
+    // Saved every second, a file that cannot be written says so once, not at every save.
+    const nowhere = new SavedStateFile(join(dir, 'no-such-folder', 'car.json'), log);
+    assert.equal(await file.write({ n: 4 }), true);
+    assert.deepEqual([await nowhere.write({ n: 1 }), await nowhere.write({ n: 2 })], [false, false]);
+    assert.equal(lines.filter((line) => /could not save the simulator state/.test(line)).length, 1);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -25,10 +26,10 @@ describe('triad sim car: a restart', () => {
   const running = new Set<ChildProcess>();
 
   /** Starts `triad sim car` in `cwd` and connects to it. */
-  const start = async (cwd: string, port: number) => {
+  const start = async (cwd: string, port: number, flags: string[] = FLAGS) => {
     const child = spawn(
       process.execPath,
-      [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', String(port), ...FLAGS],
+      [`${root}bin/triad.js`, 'sim', 'car', '--viss-port', String(port), ...flags],
       {
         cwd,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,13 +44,13 @@ describe('triad sim car: a restart', () => {
     const client = await VissTestClient.open(url, { protocol: 'VISSv3' });
     const get = async (path: string) =>
       ((await client.ask({ action: 'get', path })).data as { dp: { value: string } }).dp.value;
-    const stop = async () => {
+    const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
       client.close();
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
+      child.kill(signal);
       return exited;
     };
-    return { get, client, stop, output: () => out };
+    return { get, client, stop, pid: child.pid as number, output: () => out };
   };
 
   after(() => {
@@ -71,6 +72,10 @@ describe('triad sim car: a restart', () => {
     const charge = Number(await first.get(CHARGE));
     assert.equal(await first.get(REAR_LOCK), 'false');
     assert.equal(await first.stop(), 0, first.output());
+    // When it was saved (the wall clock), and apart from it the simulated time it was saved at.
+    const kept = JSON.parse(await readFile(join(cwd, 'triad-data', `sim-car-${port}.json`), 'utf8'));
+    assert.ok(Math.abs(Date.parse(kept.savedAt) - Date.now()) < 60_000, `saved just now, not at ${kept.savedAt}`);
+    assert.match(kept.simulatedAt, /^2026-01-05T08:/, 'the simulated time it was saved at');
 
     const second = await start(cwd, port);
     try {
@@ -83,6 +88,62 @@ describe('triad sim car: a restart', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it('killed outright mid-drive, carries on at most about a second of driving behind', async () => {
+    // Ten simulated seconds a second: the drive to work takes about 45 s of wall-clock time.
+    const speedup = 10;
+    const flags = ['--start', '2026-01-05T07:59:58Z', '--speedup', String(speedup)];
+    const cwd = await tempDir();
+    const port = await freePort();
+    const file = join(cwd, 'triad-data', `sim-car-${port}.json`);
+    const first = await start(cwd, port, flags);
+    await eventually(() => existsSync(file), { timeoutMs: 15_000, what: `the first save:\n${first.output()}` });
+    // Six seconds of driving after a save: a car saved every 10 s has not been saved since.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const read = Number(await first.get(ODOMETER));
+    assert.equal(await first.get('Vehicle.IsMoving'), 'true', 'still on the road');
+    await first.stop('SIGKILL');
+    // The bound in wall-clock time: 1.5 s of driving at the route's top speed (80 km/h).
+    const bound = 1.5 * speedup * (80 / 3.6);
+    const saved = (JSON.parse(await readFile(file, 'utf8')) as { car: { odometer: number } }).car.odometer;
+    assert.ok(
+      saved >= read - bound,
+      `saved at most ${Math.round(bound)} m behind ${read} m, got ${Math.round(saved)} m`,
+    );
+
+    const second = await start(cwd, port, flags);
+    try {
+      const resumed = Number(await second.get(ODOMETER));
+      assert.ok(resumed >= read - bound, `resumed at most ${Math.round(bound)} m behind ${read} m, got ${resumed} m`);
+      assert.match(second.output(), /carrying on from/);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('refuses a second car on the same state file, naming the one that holds it; a killed one holds nothing', async () => {
+    const cwd = await tempDir();
+    const state = join(cwd, 'car.json');
+    const first = await start(cwd, await freePort(), [...FLAGS, '--state', state]);
+    await eventually(() => existsSync(state), { timeoutMs: 15_000, what: `the first save:\n${first.output()}` });
+    const second = await runTriad(['sim', 'car', '--viss-port', String(await freePort()), '--state', state, ...FLAGS]);
+    assertOneLineError(
+      second,
+      new RegExp(`state file \\S*car\\.json is in use by another simulated car \\(pid ${first.pid}, started .*--state`),
+      'a second car on the same file',
+    );
+    assert.equal(second.code, 2);
+    assert.ok(Number(await first.get(ODOMETER)) >= FRESH_ODOMETER, 'the first runs on');
+    // Killed outright, it leaves its lock behind; that lock holds nothing.
+    await first.stop('SIGKILL');
+    const third = await start(cwd, await freePort(), [...FLAGS, '--state', state]);
+    try {
+      assert.match(third.output(), /carrying on from/);
+    } finally {
+      assert.equal(await third.stop(), 0, third.output());
+    }
+    assert.deepEqual(await readdir(cwd), ['car.json'], 'a car stopped lets its file go');
   });
 
   it('refuses a --state it could never save to, before it listens', async () => {

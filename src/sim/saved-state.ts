@@ -9,7 +9,9 @@ import type { Logger } from '../core/log.ts';
  */
 export class SavedStateFile {
   /** The write under way, so two never race for the same temporary file. */
-  private writing: Promise<void> = Promise.resolve();
+  private writing: Promise<boolean> = Promise.resolve(true);
+  /** Whether the last save failed: a run of failures is logged once, not at every save. */
+  private failing = false;
 
   constructor(
     readonly path: string,
@@ -37,11 +39,23 @@ export class SavedStateFile {
     return {};
   }
 
-  /** Saves `state`, after any save still under way; a failure is logged, the demo runs on. */
-  write(state: Record<string, unknown>): Promise<void> {
+  /**
+   * Saves `state`, after any save still under way; whether it was saved. A failure is logged (the
+   * first of a run of them: a car saved every second would say so every second), the demo runs on.
+   */
+  write(state: Record<string, unknown>): Promise<boolean> {
     this.writing = this.writing.then(() =>
-      this.replace(`${JSON.stringify(state, null, 1)}\n`).catch((error) =>
-        this.log.warn('could not save the simulator state', { path: this.path, error }),
+      this.replace(`${JSON.stringify(state, null, 1)}\n`).then(
+        () => {
+          if (this.failing) this.log.info('the simulator state is saved again', { path: this.path });
+          this.failing = false;
+          return true;
+        },
+        (error) => {
+          if (!this.failing) this.log.warn('could not save the simulator state', { path: this.path, error });
+          this.failing = true;
+          return false;
+        },
       ),
     );
     return this.writing;

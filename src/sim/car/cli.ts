@@ -1,7 +1,8 @@
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SystemClock } from '../../core/clock.ts';
 import { HubError } from '../../core/errors.ts';
+import { FileLock, type LockRefusal } from '../../core/file-lock.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { SavedStateFile } from '../saved-state.ts';
 import { type Place, type SavedCar, savedCarFrom } from './car.ts';
@@ -30,8 +31,14 @@ export interface CarSimulatorCommandOptions {
   parkedAt?: Place;
 }
 
-/** How often (wall-clock time) the car is saved while it runs, besides when it is stopped. */
-const SAVE_EVERY_MS = 10_000;
+/**
+ * How often (wall-clock time) the car is saved while it changes (each time while it drives or
+ * charges), besides at once when it sets off, arrives or is plugged in or out, and when it is
+ * stopped: what a process killed outright loses. Every 10 s, a restart ran the odometer back by up
+ * to 10 s of driving, which a hub following the car took for a trip of negative distance. A save
+ * writes about 1 KB and syncs it: a few milliseconds, off the car's steps.
+ */
+const SAVE_EVERY_MS = 1_000;
 
 /**
  * `triad sim car --viss-port N`: the simulated car alone, as a VISS server on its own port (no
@@ -57,6 +64,16 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   const kept = options.stateFile !== undefined || options.vissPort !== 0;
   const path = resolve(options.stateFile ?? join('triad-data', `sim-car-${options.vissPort}.json`));
   if (kept) await checkStatePath(options.stateFile, path);
+  // One car per state file, before it is read: two saved over each other's car, and a restart
+  // resumed whichever wrote last. The lock beside it needs its folder (removed again if the car
+  // does not start, as no folder is left behind then).
+  const made = kept ? await mkdir(dirname(path), { recursive: true }).catch(() => undefined) : undefined;
+  const lock = kept
+    ? await lockState(path, new Date(wall.now()), log).catch(async (error) => {
+        if (made) await removeMadeFolders(dirname(path), made);
+        throw error;
+      })
+    : null;
   const file = kept ? new SavedStateFile(path, log) : null;
   const resume = file ? await savedCar(file, log) : undefined;
   const simulator = new CarSimulator({
@@ -72,17 +89,19 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
   try {
     await simulator.start();
   } catch (error) {
+    await lock?.release();
+    if (made) await removeMadeFolders(dirname(path), made);
     throw listenFailure(error as NodeJS.ErrnoException, options.vissPort, host);
   }
-  // Only once it runs: a start that fails leaves no folder behind. One that cannot be made is
-  // said by the first save that fails; the car runs on.
-  if (file) await mkdir(dirname(file.path), { recursive: true }).catch(() => undefined);
   log.info(`simulated car is running; VISS at ${simulator.url} (subprotocols VISSv3, VISSv2)`);
   if (!file) log.info('a new car on a port the system chose; it is not kept (give --state FILE to keep it)');
   else log.info(resume ? `carrying on from ${file.path}` : `a new car; it is kept in ${file.path}`);
   if (options.parkedAt) log.info(`parked at ${options.parkedAt}; it stays there (no commute)`);
   const stop = () => {
-    void simulator.stop().then(() => process.exit(0));
+    void simulator
+      .stop()
+      .finally(() => lock?.release())
+      .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -92,7 +111,7 @@ export async function runCarSimulatorCommand(options: CarSimulatorCommandOptions
 /**
  * Refuses a --state the car could never be saved to (a folder, a path under a file, nothing),
  * before anything listens: otherwise the simulator said the car was kept there, and every save
- * failed. A folder that does not exist yet is made at the first save.
+ * failed. A folder that does not exist yet is made as the car starts.
  */
 async function checkStatePath(given: string | undefined, path: string): Promise<void> {
   if (given !== undefined && given.trim() === '') throw badFlag('--state must name a file, got ""');
@@ -103,6 +122,52 @@ async function checkStatePath(given: string | undefined, path: string): Promise<
     const isFolder = await kind(folder);
     if (isFolder === false) throw badFlag(`--state ${path} is under ${folder}, which is a file, not a folder`);
     if (isFolder === true || dirname(folder) === folder) return;
+  }
+}
+
+/**
+ * Takes the lock beside the state file (`<file>.lock`, see FileLock): a second simulator on the
+ * file is refused, naming the one that holds it; a lock left by one that no longer runs (killed
+ * outright) is taken over. A folder the lock cannot be written to cannot take the state either:
+ * the car runs on unlocked, and its first save says why it is not kept.
+ */
+async function lockState(path: string, now: Date, log: Logger): Promise<FileLock | null> {
+  try {
+    return await FileLock.take(`${path}.lock`, (why) => stateInUse(path, why), now);
+  } catch (error) {
+    if (error instanceof HubError) throw error;
+    log.warn('cannot lock the state file', { path, error });
+    return null;
+  }
+}
+
+/** Why the state file was not taken, as one line naming the simulator that holds it. */
+function stateInUse(path: string, why: LockRefusal): HubError {
+  const inUse = `the state file ${path} is in use by`;
+  switch (why.held) {
+    case 'here':
+      return badFlag(`${inUse} another simulated car in this process (started ${why.holder.startedAt})`);
+    case 'elsewhere':
+      return badFlag(
+        `${inUse} a simulated car on ${why.holder.host} (pid ${why.holder.pid}, started ${why.holder.startedAt}); stop it first, or, if it is gone, delete ${why.file}`,
+      );
+    case 'alive':
+      return badFlag(
+        `${inUse} another simulated car (pid ${why.holder.pid}, started ${why.holder.startedAt}); stop it first, or choose another file with --state`,
+      );
+    case 'contended':
+      return badFlag(`could not take the lock on the state file ${path}; try again`);
+  }
+}
+
+/** Removes the folders made for the state file, from `folder` up to `made`, if they are empty. */
+async function removeMadeFolders(folder: string, made: string): Promise<void> {
+  for (let at = folder; ; at = dirname(at)) {
+    const removed = await rmdir(at).then(
+      () => true,
+      () => false,
+    );
+    if (!removed || at === made || dirname(at) === at) return;
   }
 }
 
