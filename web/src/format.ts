@@ -95,6 +95,28 @@ export function lastSeenText(thing: Thing, now = Date.now()): string {
   return lastSeenWords(seen ? formatWhen(seen, now) : null);
 }
 
+/**
+ * How long ago a moment was, coarsely, as people say it of a last report: "less than a minute",
+ * "5 min", "14 h", "3 days"; `spoken` has the units spelt out ("14 hours"), for screen readers.
+ * A moment ahead of this browser's clock (the hub's runs a little ahead) is "less than a minute".
+ */
+export function formatAge(
+  time: string | number | null | undefined,
+  now = Date.now(),
+): { short: string; spoken: string } | null {
+  if (time === null || time === undefined) return null;
+  const ms = new Date(time).getTime();
+  if (Number.isNaN(ms)) return null;
+  const minutes = Math.floor(Math.max(0, now - ms) / 60_000);
+  if (minutes < 1) return { short: 'less than a minute', spoken: 'less than a minute' };
+  if (minutes < 60) return { short: `${formatNumber(minutes, 0)} min`, spoken: counted(minutes, 'minute') };
+  const hours = Math.floor(minutes / 60);
+  // Up to two days in hours ("30 h"): "1 day" would hide whether it was last night or the one before.
+  if (hours < 48) return { short: `${formatNumber(hours, 0)} h`, spoken: counted(hours, 'hour') };
+  const days = Math.floor(hours / 24);
+  return { short: counted(days, 'day'), spoken: counted(days, 'day') };
+}
+
 export function formatClock(time: string | number): string {
   return new Date(time).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }

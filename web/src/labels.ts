@@ -169,5 +169,23 @@ export function lastSeenWords(when: string | null): string {
   return when ? `Last seen ${when}` : 'Not seen yet';
 }
 
+/**
+ * What a person whose phones have all gone silent (stale: no fix within the household's
+ * `staleAfter`) shows after where they were, so that it reads as last known: "Home · last report
+ * 14 h ago". `ago` is how long ago their last report came (formatAge's short form), null when that
+ * is not known (a guest, who cannot read the people's reports): "Home · last known".
+ */
+export function lastReportWords(ago: string | null): string {
+  return ago ? `last report ${ago} ago` : 'last known';
+}
+
+/**
+ * The same for screen readers, whole, with `ago` in units spelt out (formatAge's spoken form):
+ * "Home when last known: the last report came 14 hours ago".
+ */
+export function lastReportSpoken(where: string, ago: string | null): string {
+  return ago ? `${where} when last known: the last report came ${ago} ago` : `${where} when last known`;
+}
+
 /** Where a thing that is offline was: "Last known position" rather than "Position". */
 export const LAST_KNOWN_POSITION = 'Last known position';

@@ -48,8 +48,26 @@ export interface Command {
 export interface Person {
   id: string;
   name: string;
-  presence: { zone: string | null; home: boolean | null };
+  presence: {
+    zone: string | null;
+    home: boolean | null;
+    /**
+     * When the newest fix from any of their trackers came (ISO), null before the first; absent
+     * on older hubs.
+     */
+    lastReport?: string | null;
+    /** Every tracker of theirs that reported is stale (no fix within the household's `staleAfter`). */
+    stale?: boolean;
+  };
   location: { latitude: number; longitude: number; accuracy?: number; ts?: string } | null;
+  trackers?: Array<{
+    id: string;
+    name: string;
+    online: boolean | null;
+    lastSeen: string | null;
+    /** No fix within the household's `staleAfter`: offline for that reason. */
+    stale?: boolean;
+  }>;
 }
 
 export interface Zone {
