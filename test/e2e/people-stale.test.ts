@@ -100,15 +100,16 @@ describe('dashboard: a person whose phone went silent', { skip: skip ?? false },
     assert.equal(view?.presence.stale, true);
     assert.equal(view?.presence.lastReport, new Date(first).toISOString());
 
-    // The Overview says where Robin was, as last known, with when that was said: 3 minutes ago.
-    await where.getByText(/^Home · last report 3 min ago$/).waitFor({ timeout: 15_000 });
+    // The Overview says where Robin was, as last known, with when that was said: 3 minutes ago
+    // (4 on a machine slow enough to take a minute over the steps above).
+    await where.getByText(/^Home · last report [34] min ago$/).waitFor({ timeout: 15_000 });
     assert.match((await robin.getAttribute('class')) ?? '', /\bstale\b/, 'the entry is greyed');
     // The time itself, for a pointer's tooltip and machines.
     const time = where.locator('time');
     assert.equal(await time.getAttribute('datetime'), new Date(first).toISOString());
     // Screen readers get it in words, units spelt out.
     const spoken = (await where.locator('.visually-hidden').textContent()) ?? '';
-    assert.equal(spoken, 'Home when last known: the last report came 3 minutes ago');
+    assert.match(spoken, /^Home when last known: the last report came [34] minutes ago$/);
     // The summary of the household stays as it was decided too.
     await page.getByText('Someone is home.', { exact: true }).waitFor({ timeout: 5_000 });
 
