@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { LocalBus } from '../src/core/bus.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { StateChanged } from '../src/core/events.ts';
@@ -16,7 +15,7 @@ import { PostgresStore } from '../src/store/postgres.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/store.ts';
 import { needService, services } from './helpers/services.ts';
-import { T0, unique } from './helpers/stores.ts';
+import { dropSchema, T0, unique } from './helpers/stores.ts';
 
 /**
  * The history writer against real stores: a row the store refuses is dropped at once, even alone,
@@ -118,13 +117,7 @@ async function postgresOutage(): Promise<Outage> {
     comeBack: listen,
     dispose: async () => {
       await close();
-      const client = new pg.Client({ connectionString: services.pg });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
+      await dropSchema(schema);
     },
   };
 }

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { distanceMetres } from '../src/people/geo.ts';
-import { PeopleService } from '../src/people/index.ts';
 import { DEMO_WORK } from '../src/sim/car/route.ts';
 import { DEMO_HOME, provisionDemoPhones, SimulatedPhones } from '../src/sim/people.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { peopleHub } from './helpers/people-hub.ts';
 
 /**
  * The demo's phones against a real hub: set up through the API, reporting real OwnTracks JSON
@@ -30,13 +29,7 @@ describe('simulated phones', () => {
   }
 
   before(async () => {
-    hub = new Hub({
-      dataDir: await tempDir('triad-phones-'),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new PeopleService());
+    hub = peopleHub({ dataDir: await tempDir('triad-phones-'), clock });
     await hub.start();
     const demo = await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
     assert.deepEqual(

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { PeopleService } from '../src/people/index.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { tempDir } from './helpers/hub-process.ts';
+import { peopleHub } from './helpers/people-hub.ts';
 
 /**
  * Trackers' user names across households: one name space for the whole hub (HTTP Basic and the
@@ -63,13 +62,7 @@ describe("trackers' user names across households", () => {
 
   before(async () => {
     clock = new VirtualClock(Date.UTC(2026, 2, 2, 7, 0));
-    hub = new Hub({
-      dataDir: await tempDir('triad-people-trackers-'),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new PeopleService());
+    hub = peopleHub({ dataDir: await tempDir('triad-people-trackers-'), clock });
     await hub.start();
     const neighbours = await call<{ token: string }>(hub.ownerToken, '/api/households', { name: 'Neighbours' });
     neighbourToken = neighbours.token;
@@ -147,13 +140,7 @@ describe('a tracker that stops reporting', () => {
   let events: Array<{ type: string; thing?: string; online?: boolean }>;
 
   const start = async () => {
-    hub = new Hub({
-      dataDir,
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new PeopleService());
+    hub = peopleHub({ dataDir, clock });
     await hub.start();
     events = [];
     hub.bus.subscribe((event) => events.push(event as never));

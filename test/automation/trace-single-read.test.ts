@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { AutomationEngine, type Trace } from '../../src/automation/index.ts';
 import { VirtualClock } from '../../src/core/clock.ts';
 import { HubError } from '../../src/core/errors.ts';
@@ -11,7 +10,7 @@ import { createLogger } from '../../src/core/log.ts';
 import type { Store, StoredTrace } from '../../src/store/store.ts';
 import { tempDir } from '../helpers/hub-process.ts';
 import { needService, services } from '../helpers/services.ts';
-import { type StoreBackend, storeBackends, storeOf, unique } from '../helpers/stores.ts';
+import { dropSchema, type StoreBackend, storeBackends, storeOf, unique } from '../helpers/stores.ts';
 import { advance, HOME, MIN, TestHome } from './helpers.ts';
 
 /**
@@ -284,13 +283,5 @@ engineSuite(
   'PostgreSQL',
   () => ({ kind: 'postgres', url: services.pg, schema }),
   await needService('pg'),
-  async () => {
-    const client = new pg.Client({ connectionString: services.pg });
-    await client.connect();
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } finally {
-      await client.end();
-    }
-  },
+  () => dropSchema(schema),
 );

@@ -128,3 +128,14 @@ async function postgresBackend(): Promise<StoreBackend> {
 export async function storeBackends(prefix: string): Promise<StoreBackend[]> {
   return [sqliteBackend(prefix), await postgresBackend()];
 }
+
+/** Drops a test's PostgreSQL schema and everything in it, on a connection of its own. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: services.pg });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
