@@ -772,10 +772,10 @@ export class AutomationEngine implements Subsystem {
     const { perRule, maxAgeMs } = this.retention;
     const oldest = this.services.clock.now() - maxAgeMs;
     const store = this.services.store;
+    // getTrace reads the household's own traces only.
     const found = await store.getTrace(householdId, traceId);
     const kept =
       found !== null &&
-      found.householdId === householdId &&
       found.rule === id &&
       found.startedAt >= oldest &&
       (await store.isTraceListed({ householdId, rule: id, limit: perRule }, found))

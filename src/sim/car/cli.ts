@@ -33,8 +33,7 @@ export interface CarSimulatorCommandOptions {
 
 /**
  * How often (wall-clock time) the car is saved while it changes (each time while it drives or
- * charges), besides at once when it sets off, arrives or is plugged in or out, and when it is
- * stopped: what a process killed outright loses. Every 10 s, a restart ran the odometer back by up
+ * charges), besides when it is stopped: what a process killed outright loses. Every 10 s, a restart ran the odometer back by up
  * to 10 s of driving, which a hub following the car took for a trip of negative distance. A save
  * writes about 1 KB and syncs it: a few milliseconds, off the car's steps.
  */
