@@ -41,6 +41,24 @@ export interface AutomationEngineOptions {
 const DEFAULT_RETENTION: RetentionPolicy = { perRule: 100, maxAgeMs: 30 * 86_400_000 };
 
 /**
+ * How long traces are kept, in the largest whole unit that says it: "30 days", "12 hours",
+ * "90 minutes". In days alone, a retention under a day read "none older than 0 days".
+ */
+export function retentionAge(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['day', 86_400_000],
+    ['hour', 3_600_000],
+    ['minute', 60_000],
+    ['second', 1000],
+  ];
+  for (const [name, size] of units) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${name}${ms === size ? '' : 's'}`;
+  }
+  const seconds = Math.round(ms / 1000);
+  return seconds >= 1 ? `${seconds} second${seconds === 1 ? '' : 's'}` : `${ms} ms`;
+}
+
+/**
  * Triad's automation engine as a hub subsystem: rules from `<data>/automations/*.yaml` and the
  * API, run by an AutomationRuntime against the live hub, with traces in the store and timers
  * that survive restarts.
@@ -787,7 +805,7 @@ export class AutomationEngine implements Subsystem {
       throw new HubError(
         404,
         'not_found',
-        `trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)} not found: each rule keeps only its newest ${perRule} traces, none older than ${Math.round(maxAgeMs / 86_400_000)} days`,
+        `trace ${JSON.stringify(traceId)} of automation ${JSON.stringify(id)} not found: each rule keeps only its newest ${perRule} traces, none older than ${retentionAge(maxAgeMs)}`,
       );
     }
     return kept.body as unknown as Trace;

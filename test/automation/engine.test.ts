@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { OVERDUE_GRACE_MS } from '../../src/automation/engine.ts';
+import { OVERDUE_GRACE_MS, retentionAge } from '../../src/automation/engine.ts';
 import type { Trace } from '../../src/automation/index.ts';
 import { liveWorld } from '../../src/automation/live/world.ts';
 import { MAX_NESTED_RUNS } from '../../src/automation/runtime/runtime.ts';
@@ -98,6 +98,19 @@ describe('automations: the contract rule on the virtual clock', () => {
     const { error } = (await missing.json()) as { error: { code: string; message: string } };
     assert.equal(error.code, 'not_found');
     assert.match(error.message, /keeps only its newest 100 traces, none older than 30 days/);
+  });
+});
+
+describe('automations: how long traces are kept, as a 404 says it', () => {
+  it('names the largest whole unit, so a retention under a day is not "0 days"', () => {
+    assert.equal(retentionAge(30 * 86_400_000), '30 days');
+    assert.equal(retentionAge(86_400_000), '1 day');
+    assert.equal(retentionAge(36 * 3_600_000), '36 hours');
+    assert.equal(retentionAge(3_600_000), '1 hour');
+    assert.equal(retentionAge(90 * 60_000), '90 minutes');
+    assert.equal(retentionAge(45_000), '45 seconds');
+    assert.equal(retentionAge(1500), '2 seconds');
+    assert.equal(retentionAge(200), '200 ms');
   });
 });
 

@@ -24,7 +24,7 @@ const T0 = new Date(2026, 5, 1, 8, 0).getTime();
 const PER_RULE = 5;
 const MAX_AGE_MS = 60 * MIN;
 const NOT_FOUND =
-  /^trace ".*" of automation ".*" not found: each rule keeps only its newest 5 traces, none older than 0 days$/;
+  /^trace ".*" of automation ".*" not found: each rule keeps only its newest 5 traces, none older than 1 hour$/;
 
 function stored(householdId: string, rule: string, id: string, startedAt: number): StoredTrace {
   // A body the size real ones reach, so reading them all would cost something.
@@ -178,7 +178,7 @@ function engineSuite(name: string, choice: () => StoreChoice, skip: false | stri
       assert.equal(error.code, 'not_found');
       assert.equal(
         error.message,
-        `trace "${inStore[PER_RULE].id}" of automation "humid" not found: each rule keeps only its newest 5 traces, none older than 0 days`,
+        `trace "${inStore[PER_RULE].id}" of automation "humid" not found: each rule keeps only its newest 5 traces, none older than 1 hour`,
       );
       // An automation that is not there is what is not found, as for its list of traces.
       for (const path of [
