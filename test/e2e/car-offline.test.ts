@@ -5,6 +5,7 @@ import type { Thing } from '../../web/src/api/types.ts';
 import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
 import { signIn, startCarSimulator, startDemoHub } from '../helpers/demo-dashboard.ts';
 import { eventually, freePort, type HubProcess } from '../helpers/hub-process.ts';
+import { postOwnTracksFix } from '../helpers/owntracks.ts';
 
 /**
  * A car that drops out of reach while it drives, in Debian's Chromium against `triad start
@@ -181,22 +182,7 @@ describe('dashboard: a car that is offline, and places by name', { skip: skip ??
     const tracker = (await (
       await hub.api(`/api/people/${robin.id}/trackers`, { method: 'POST', body: JSON.stringify({ name: 'phone' }) })
     ).json()) as { username: string; password: string };
-    const fix = await fetch(`${hub.url}/api/owntracks`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${tracker.username}:${tracker.password}`).toString('base64')}`,
-        'content-type': 'application/json',
-        'x-limit-u': tracker.username,
-        'x-limit-d': 'phone',
-      },
-      body: JSON.stringify({
-        _type: 'location',
-        lat: samsWork.latitude,
-        lon: samsWork.longitude,
-        acc: 10,
-        tst: Math.floor(Date.now() / 1000),
-      }),
-    });
+    const fix = await postOwnTracksFix(hub.url, tracker, samsWork);
     assert.ok(fix.ok, `the fix: ${fix.status}`);
     await eventually(
       async () => (await things()).find((t) => t.id === robin.id)?.state['presence.zone'] === samsWork.id,

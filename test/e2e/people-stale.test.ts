@@ -2,15 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
+import { browserMissing, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
 import { signIn } from '../helpers/demo-dashboard.ts';
 import { eventually, freePort, type HubProcess, startHubProcess } from '../helpers/hub-process.ts';
+import { type Phone, postOwnTracksFix } from '../helpers/owntracks.ts';
 
 /**
  * A person whose phone went silent, in Debian's Chromium against `triad start`: once their only
  * tracker is stale (no fix within the household's `staleAfter`) the Overview keeps saying where
  * they were, but as last known, with when the last report came, greyed; the next fix brings back
- * the usual look. Needs `npm run build` after web/src changes.
+ * the usual look. A guest given that person, who may not read the people's reports, is told when
+ * the last report came as well. Needs `npm run build` after web/src changes.
  */
 
 const skip = browserMissing();
@@ -20,20 +22,8 @@ const FIRST_FIX_AGE_MS = 3 * 60_000;
 /** The household's `staleAfter` for the test, in seconds: far shorter than the first fix's age. */
 const STALE_AFTER = 5;
 
-type Phone = { username: string; password: string };
-
-/** A location fix at home as the OwnTracks app posts it in HTTP mode, with its own time `at` (ms). */
-const postFix = (hub: HubProcess, phone: Phone, at: number) =>
-  fetch(`${hub.url}/api/owntracks`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${phone.username}:${phone.password}`).toString('base64')}`,
-      'content-type': 'application/json',
-      'x-limit-u': phone.username,
-      'x-limit-d': 'phone',
-    },
-    body: JSON.stringify({ _type: 'location', lat: HOME.latitude, lon: HOME.longitude, acc: 10, tst: at / 1000 }),
-  });
+/** A location fix at home as the OwnTracks app posts it, taken `at` (ms). */
+const postFix = (hub: HubProcess, phone: Phone, at: number) => postOwnTracksFix(hub.url, phone, HOME, at);
 
 describe('dashboard: a person whose phone went silent', { skip: skip ?? false }, () => {
   let hub: HubProcess;
@@ -129,6 +119,54 @@ describe('dashboard: a person whose phone went silent', { skip: skip ?? false },
     await back;
     // It goes stale again after a few seconds, said the same way.
     await where.getByText(/^Home · last report less than a minute ago$/).waitFor({ timeout: 30_000 });
+  });
+
+  test("a guest given the person sees when their last report came too, from the person's own position", async () => {
+    // Like Robin's, Kim's one phone is stale at its first fix: a few minutes old, with staleAfter a few seconds.
+    await call('/api/household', 'PUT', {
+      ...HOME,
+      homeRadius: 100,
+      arriveDelay: 0,
+      leaveDelay: 0,
+      staleAfter: STALE_AFTER,
+    });
+    const { id } = await call<{ id: string }>('/api/people', 'POST', { name: 'Kim' });
+    const phone = await call<Phone>(`/api/people/${id}/trackers`, 'POST', { name: 'phone' });
+    const first = Math.floor((Date.now() - FIRST_FIX_AGE_MS) / 1000) * 1000;
+    const fix = await postFix(hub, phone, first);
+    assert.ok(fix.ok, `the fix: ${fix.status}`);
+    await eventually(async () => (await person(id)).online === false && (await person(id)).state['presence.home'], {
+      timeoutMs: 15_000,
+      what: 'Kim at home, and offline',
+    });
+
+    // A pass for Kim alone: the guest reads Kim's thing, not GET /api/people.
+    const { token } = await call<{ token: string }>('/api/guest-passes', 'POST', {
+      name: 'Visitor',
+      things: [id],
+      actions: ['*'],
+      from: new Date(Date.now() - 60_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const asGuest = await fetch(`${hub.url}/api/people`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(asGuest.status, 403, 'a guest may not read the people');
+
+    const opened = await openPage(browser, { width: 1280, height: 860 });
+    watched.push(opened);
+    const { page } = opened;
+    await page.goto(`${hub.url}/`);
+    await page.getByLabel('Token', { exact: true }).fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    const kim = entry(page, 'Kim');
+    const where = kim.locator('.person-where');
+    // As a member sees it: when the last report came, not only "last known".
+    await where.getByText(/^Home · last report [34] min ago$/).waitFor({ timeout: 15_000 });
+    assert.match((await kim.getAttribute('class')) ?? '', /\bstale\b/, 'the entry is greyed');
+    assert.equal(await where.locator('time').getAttribute('datetime'), new Date(first).toISOString());
+    const spoken = (await where.locator('.visually-hidden').textContent()) ?? '';
+    assert.match(spoken, /^Home when last known: the last report came [34] minutes ago$/);
+    assert.equal(await entry(page, 'Robin').count(), 0, 'the pass shows Kim only');
   });
 
   test('no page logged an error', () => {

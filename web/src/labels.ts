@@ -173,7 +173,7 @@ export function lastSeenWords(when: string | null): string {
  * What a person whose phones have all gone silent (stale: no fix within the household's
  * `staleAfter`) shows after where they were, so that it reads as last known: "Home · last report
  * 14 h ago". `ago` is how long ago their last report came (formatAge's short form), null when that
- * is not known (a guest, who cannot read the people's reports): "Home · last known".
+ * is not known (no report yet): "Home · last known".
  */
 export function lastReportWords(ago: string | null): string {
   return ago ? `last report ${ago} ago` : 'last known';
@@ -185,6 +185,14 @@ export function lastReportWords(ago: string | null): string {
  */
 export function lastReportSpoken(where: string, ago: string | null): string {
   return ago ? `${where} when last known: the last report came ${ago} ago` : `${where} when last known`;
+}
+
+/**
+ * A person on a map whose phones have all gone silent: "Robin · last known 14 h ago", so their dot
+ * reads as where they were, not where they are. `ago` as for lastReportWords.
+ */
+export function lastKnownMarkerLabel(name: string, ago: string | null): string {
+  return ago ? `${name} · last known ${ago} ago` : `${name} · last known`;
 }
 
 /** Where a thing that is offline was: "Last known position" rather than "Position". */

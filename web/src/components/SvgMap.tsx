@@ -11,6 +11,8 @@ export interface MapMarker extends MapPoint {
   label: string;
   kind: 'car' | 'person';
   heading?: number | null;
+  /** Drawn greyed, as where it was rather than where it is (a person whose phones went silent). */
+  lastKnown?: boolean;
 }
 
 export interface MapZone extends MapPoint {
@@ -33,7 +35,10 @@ const SAME_SPOT = 12;
 
 type Screen = (p: MapPoint) => { x: number; y: number };
 
-/** One dot on the map: a marker, or markers of one kind at one place ("Alex, Sam" at home). */
+/**
+ * One dot on the map: a marker, or markers of one kind at one place ("Alex, Sam" at home). A last
+ * known marker shares a dot only with other last known ones, so a current dot is never greyed.
+ */
 interface Spot extends MapMarker {
   x: number;
   y: number;
@@ -44,7 +49,13 @@ function spotsOf(markers: MapMarker[], screen: Screen): Spot[] {
   const spots: Spot[] = [];
   for (const marker of markers) {
     const at = screen(marker);
-    const near = spots.find((s) => s.kind === marker.kind && Math.hypot(s.x - at.x, s.y - at.y) < SAME_SPOT);
+    const lastKnown = marker.lastKnown === true;
+    const near = spots.find(
+      (s) =>
+        s.kind === marker.kind &&
+        (s.lastKnown === true) === lastKnown &&
+        Math.hypot(s.x - at.x, s.y - at.y) < SAME_SPOT,
+    );
     if (near) near.labels.push(marker.label);
     else spots.push({ ...marker, ...at, labels: [marker.label] });
   }
@@ -142,8 +153,8 @@ export function SvgMap({ title, markers, zones, tracks }: SvgMapProps) {
       ))}
       {spots.map((spot, i) => (
         <g
-          key={`${spot.kind}-${spot.labels.join(',')}`}
-          className={`map-marker ${spot.kind}`}
+          key={`${spot.kind}${spot.lastKnown ? '-last-known' : ''}-${spot.labels.join(',')}`}
+          className={`map-marker ${spot.kind}${spot.lastKnown ? ' last-known' : ''}`}
           transform={`translate(${spot.x.toFixed(1)} ${spot.y.toFixed(1)})`}
           data-latitude={spot.latitude}
           data-longitude={spot.longitude}

@@ -9,6 +9,7 @@ import {
   boolOf,
   counted,
   findAction,
+  formatAge,
   formatDistance,
   formatNumber,
   formatWhen,
@@ -17,7 +18,8 @@ import {
   lastSeenText,
   numberOf,
 } from '../format.ts';
-import { inSentence, LAST_KNOWN_POSITION, propertyLabel } from '../labels.ts';
+import { inSentence, LAST_KNOWN_POSITION, lastKnownMarkerLabel, lastReportSpoken, propertyLabel } from '../labels.ts';
+import { isLastKnown, useLastReports, useNow } from '../last-report.ts';
 import { useLive, useResource } from '../live/context.ts';
 import { vehiclesOf } from '../rooms.ts';
 import { ChargePlanCard } from './ChargePlan.tsx';
@@ -322,17 +324,37 @@ function CarMap({ car, people }: { car: Thing; people: Thing[] }) {
       longitude: lon,
       heading: numberOf(car, 'location.heading'),
     });
+  // Someone whose phones have all gone silent is drawn where they were, said to be last known, as
+  // the Overview says it; the map's name tells screen readers, who do not get the dots' labels.
+  const lastReport = useLastReports(people);
+  const now = useNow(people.some(isLastKnown));
+  const lastKnown: string[] = [];
   for (const person of people) {
     const plat = numberOf(person, 'location.latitude');
     const plon = numberOf(person, 'location.longitude');
-    if (plat !== null && plon !== null)
+    if (plat === null || plon === null) continue;
+    if (!isLastKnown(person)) {
       markers.push({ kind: 'person', label: person.name, latitude: plat, longitude: plon });
+      continue;
+    }
+    const age = formatAge(lastReport(person), now);
+    markers.push({
+      kind: 'person',
+      label: lastKnownMarkerLabel(person.name, age?.short ?? null),
+      latitude: plat,
+      longitude: plon,
+      lastKnown: true,
+    });
+    lastKnown.push(lastReportSpoken(person.name, age?.spoken ?? null));
   }
   const zoneList = zones.state === 'ready' ? zones.data : [];
   const tracks = trips.state === 'ready' ? trips.data.map(tripTrack).filter((t) => t.length > 1) : [];
   const at =
     lat !== null && lon !== null ? `${isOffline(car) ? ' last seen' : ''} at ${lat.toFixed(4)}, ${lon.toFixed(4)}` : '';
-  const title = `Map of ${car.name}${at}, ${counted(zoneList.length, 'zone')} and ${counted(tracks.length, 'trip')} today`;
+  const title = [
+    `Map of ${car.name}${at}, ${counted(zoneList.length, 'zone')} and ${counted(tracks.length, 'trip')} today`,
+    ...lastKnown,
+  ].join('; ');
   return (
     <div className="card map-card">
       {markers.length || zoneList.length ? (

@@ -1,4 +1,3 @@
-import { useEffect, useRef, useState } from 'react';
 import type { Person, Thing } from '../api/types.ts';
 import { chargingWords, DeviceCard } from '../components/DeviceCard.tsx';
 import { Empty, Loading } from '../components/states.tsx';
@@ -14,7 +13,8 @@ import {
   numberOf,
 } from '../format.ts';
 import { booleanText, inSentence, lastReportSpoken, lastReportWords, propertyLabel } from '../labels.ts';
-import { useLive, useResource, useSession } from '../live/context.ts';
+import { isLastKnown, useLastReports, useNow } from '../last-report.ts';
+import { useLive, useSession } from '../live/context.ts';
 import { roomsOf, vehiclesOf } from '../rooms.ts';
 
 export function Overview() {
@@ -65,49 +65,29 @@ export function Overview() {
 /**
  * People from the live things (kind `person`): their presence updates on the stream. Someone whose
  * phones have all gone silent (the hub marks them offline once every tracker is stale) keeps the
- * presence last decided, shown as last known with when the last report came, from GET /api/people,
- * which is read again whenever someone goes offline or comes back.
+ * presence last decided, shown as last known with when the last report came (see useLastReports).
  */
 function PeopleList({ things }: { things: Thing[] }) {
-  const { me } = useSession();
   const people = things.filter((t) => t.kind === 'person').sort((a, b) => a.name.localeCompare(b.name));
   const household = things.find((t) => t.kind === 'household');
-  const offline = people
-    .filter(isOffline)
-    .map((p) => p.id)
-    .join(' ');
-  // Only while someone is offline, and not for a guest, whom the hub does not show the people's reports.
-  const [reports, reload] = useResource<Person[]>(
-    '/api/people',
-    offline && me && me.role !== 'guest' ? '/api/people' : null,
-  );
-  const seen = useRef(offline);
-  useEffect(() => {
-    if (seen.current === offline) return;
-    const before = seen.current;
-    seen.current = offline;
-    // From nobody offline the path itself appears, and that reads it; otherwise read it again.
-    if (before && offline) reload();
-  }, [offline, reload]);
+  const lastReport = useLastReports(people);
   if (people.length === 0)
     return <Empty>No people yet. Add someone with POST /api/people and a phone running OwnTracks.</Empty>;
   const anyoneHome = boolOf(household, 'presence.anyone_home');
   const zoneNames = new Map(things.filter((t) => t.kind === 'zone').map((zone) => [zone.id, zone.name]));
-  const lastReport = (id: string) =>
-    reports.state === 'ready' ? (reports.data.find((p) => p.id === id)?.presence.lastReport ?? null) : null;
   return (
     <>
       {anyoneHome !== null ? <p className="summary">{anyoneHome ? 'Someone is home.' : 'Everyone is away.'}</p> : null}
       <ul className="people">
         {people.map((person) => {
-          const stale = isOffline(person);
+          const stale = isLastKnown(person);
           return (
             <li key={person.id} className={stale ? 'card person stale' : 'card person'}>
               <span className={`dot ${person.state['presence.home'] ? 'home' : 'away'}`} aria-hidden="true" />
               <span className="person-name">{person.name}</span>
               <span className="person-where">
                 {stale ? (
-                  <LastKnownWhere where={presenceWords(person, zoneNames)} lastReport={lastReport(person.id)} />
+                  <LastKnownWhere where={presenceWords(person, zoneNames)} lastReport={lastReport(person)} />
                 ) : (
                   presenceWords(person, zoneNames)
                 )}
@@ -120,22 +100,13 @@ function PeopleList({ things }: { things: Thing[] }) {
   );
 }
 
-/** How often "last report 14 h ago" is worked out again while it is shown. */
-const AGE_REFRESH_MS = 30_000;
-
 /**
  * "Home · last report 14 h ago": where someone was when their phones last reported, and how long
  * ago that was (the time itself on hover), in words with the units spelt out for screen readers.
  * In a narrow card the line breaks after "Home ·", not inside "last report 14 h ago".
  */
 function LastKnownWhere({ where, lastReport }: { where: string; lastReport: string | null }) {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    setNow(Date.now());
-    const timer = setInterval(() => setNow(Date.now()), AGE_REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
-  const age = formatAge(lastReport, now);
+  const age = formatAge(lastReport, useNow());
   return (
     <>
       <span aria-hidden="true">
