@@ -1163,6 +1163,149 @@ describe('a device with two relays', () => {
   });
 });
 
+describe("a template's value is compared and stored as the text Home Assistant renders", () => {
+  // Home Assistant renders a value template to text and compares that text with the entity's
+  // payloads, so a float prints as Python prints it (`1.0`), also one read from a JSON payload
+  // written with a fraction, and a list or dict as Python's str prints it. The payloads are sent
+  // as text: JSON.stringify would write 1.0 as 1.
+  test('a float result matches payloads written as floats, for every kind of entity', async () => {
+    const rig = await startRig();
+    try {
+      const config = (component: string, object: string, extra: Record<string, unknown>) =>
+        rig.publish(`${rig.prefix}/${component}/${object}/config`, { name: object, ...extra }, true);
+      await config('binary_sensor', 'hall_motion', {
+        state_topic: 'hall/motion',
+        device_class: 'motion',
+        value_template: '{{ value_json.occupancy }}',
+        payload_on: '1.0',
+        payload_off: '0.0',
+      });
+      await config('binary_sensor', 'porch_motion', {
+        state_topic: 'porch/motion',
+        device_class: 'motion',
+        value_template: '{{ value | float }}',
+        payload_on: '1.0',
+        payload_off: '0.0',
+      });
+      await config('switch', 'pump', {
+        state_topic: 'pump/state',
+        command_topic: 'pump/set',
+        value_template: '{{ value_json.relay * 1.0 }}',
+        state_on: '1.0',
+        state_off: '0.0',
+      });
+      await config('lock', 'gate', {
+        state_topic: 'gate/state',
+        command_topic: 'gate/set',
+        value_template: '{{ value_json.bolt }}',
+        state_locked: '1.0',
+        state_unlocked: '0.0',
+        state_jammed: '2.0',
+      });
+      await config('cover', 'awning', {
+        state_topic: 'awning/state',
+        command_topic: 'awning/set',
+        value_template: '{{ value_json.open }}',
+        state_open: '1.0',
+        state_closed: '0.0',
+      });
+      await config('light', 'lamp', {
+        state_topic: 'lamp/state',
+        command_topic: 'lamp/set',
+        state_value_template: '{{ value_json.power }}',
+        payload_on: '1.0',
+        payload_off: '0.0',
+      });
+      await config('switch', 'heater', {
+        state_topic: 'heater/state',
+        command_topic: 'heater/set',
+        availability: [{ topic: 'heater/status', value_template: '{{ value_json.link }}', payload_available: '1.0' }],
+      });
+      for (const id of ['hall_motion', 'porch_motion', 'pump', 'gate', 'awning', 'lamp', 'heater']) await rig.thing(id);
+
+      await rig.publish('hall/motion', '{"occupancy": 1.0}');
+      await rig.publish('porch/motion', '1');
+      await rig.publish('pump/state', '{"relay": 1}');
+      await rig.publish('gate/state', '{"bolt": 2.0}');
+      await rig.publish('awning/state', '{"open": 1.0}');
+      await rig.publish('lamp/state', '{"power": 1.0}');
+      await rig.publish('heater/status', '{"link": 1.0}');
+      await waitFor('the lamp', () => rig.hub.value('lamp', 'light.on') === true);
+      await waitFor('the heater online', () => rig.hub.availability.some((a) => a.thing === 'heater' && a.online));
+      assert.equal(rig.hub.value('hall_motion', 'sensor.motion'), true);
+      assert.equal(rig.hub.value('porch_motion', 'sensor.motion'), true);
+      assert.equal(rig.hub.value('pump', 'switch.on'), true);
+      assert.equal(rig.hub.value('gate', 'lock.jammed'), true);
+      assert.equal(rig.hub.value('awning', 'cover.position'), 100);
+
+      await rig.publish('hall/motion', '{"occupancy": 0.0}');
+      await rig.publish('porch/motion', '0');
+      await rig.publish('pump/state', '{"relay": 0}');
+      await rig.publish('gate/state', '{"bolt": 1.0}');
+      await rig.publish('awning/state', '{"open": 0e0}');
+      await rig.publish('lamp/state', '{"power": 0.0}');
+      await waitFor('the lamp off', () => rig.hub.value('lamp', 'light.on') === false);
+      assert.equal(rig.hub.value('hall_motion', 'sensor.motion'), false);
+      assert.equal(rig.hub.value('porch_motion', 'sensor.motion'), false);
+      assert.equal(rig.hub.value('pump', 'switch.on'), false);
+      assert.equal(rig.hub.value('gate', 'lock.locked'), true);
+      assert.equal(rig.hub.value('gate', 'lock.jammed'), false);
+      assert.equal(rig.hub.value('awning', 'cover.position'), 0);
+
+      // An int in the payload is an int, as in Home Assistant: `1` is not the payload `1.0`.
+      await rig.publish('hall/motion', '{"occupancy": 1}');
+      await rig.publish('lamp/state', '{"power": 1.0}');
+      await waitFor('the lamp on again', () => rig.hub.value('lamp', 'light.on') === true);
+      assert.equal(rig.hub.value('hall_motion', 'sensor.motion'), false);
+      assert.deepEqual(rig.hub.refused, []);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('a text sensor stores what Home Assistant shows; a numeric one still stores the number', async () => {
+    const rig = await startRig();
+    try {
+      const device = { identifiers: ['weather-station'], name: 'Weather station' };
+      const sensor = (object: string, extra: Record<string, unknown>) =>
+        rig.publish(
+          `${rig.prefix}/sensor/station/${object}/config`,
+          { name: object, state_topic: 'station/state', device, ...extra },
+          true,
+        );
+      await sensor('reading', { value_template: '{{ value_json.t }}' });
+      await sensor('temperature', {
+        device_class: 'temperature',
+        unit_of_measurement: '°C',
+        value_template: '{{ value_json.t }}',
+      });
+      await sensor('flags', { value_template: '{{ value_json.flags }}' });
+      await sensor('config', { value_template: '{{ value_json.config }}' });
+      await rig.thing('weather-station');
+      await rig.publish(
+        'station/state',
+        '{"t": 21.0, "flags": ["a", 1, true, null, 2.0], "config": {"unit": "it\'s °C", "step": 0.50, "n": [1e3]}}',
+      );
+      await waitFor('the reading', () => rig.hub.value('weather-station', 'sensor.reading') !== undefined);
+      await waitFor('the config', () => rig.hub.value('weather-station', 'sensor.config') !== undefined);
+      assert.equal(rig.hub.value('weather-station', 'sensor.reading'), '21.0');
+      assert.equal(rig.hub.value('weather-station', 'sensor.temperature'), 21);
+      assert.equal(rig.hub.value('weather-station', 'sensor.flags'), "['a', 1, True, None, 2.0]");
+      assert.equal(
+        rig.hub.value('weather-station', 'sensor.config'),
+        `{'unit': "it's °C", 'step': 0.5, 'n': [1000.0]}`,
+      );
+      await rig.publish('station/state', '{"t": 21, "flags": [], "config": {}}');
+      await waitFor('the int reading', () => rig.hub.value('weather-station', 'sensor.reading') === '21');
+      await waitFor('the empty config', () => rig.hub.value('weather-station', 'sensor.config') === '{}');
+      assert.equal(rig.hub.value('weather-station', 'sensor.flags'), '[]');
+      assert.deepEqual(rig.hub.refused, []);
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
 describe('bad input is reported and changes nothing', () => {
   const good = { name: 'Good plug', command_topic: 'good/set' };
   const cases: Array<{ what: string; payload: string | Buffer | object; topic?: string; reason: RegExp }> = [

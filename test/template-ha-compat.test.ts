@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { compileTemplate } from '../src/adapters/mqtt/template.ts';
+import { compileTemplate, JsonPayload, TemplateError } from '../src/adapters/mqtt/template.ts';
 
 const render = (source: string, vars: Record<string, unknown> = {}) => compileTemplate(source).render(vars);
 
@@ -371,5 +371,174 @@ describe("round's precision goes up to 308, as Home Assistant allows", () => {
     assert.throws(() => render("{{ 1e300 | round(300, 'ceil') }}"), /too large/);
     assert.throws(() => render('{{ 1.7976931348623157e308 | round(-308) }}'), /overflows/);
     assert.equal(render("{{ 1.5 | round(308, 'floor') }}"), 1.5);
+  });
+});
+
+/** The text Home Assistant renders for a value template over an MQTT payload, value_json as Python's json reads it. */
+const fromPayload = (source: string, payload: string) =>
+  compileTemplate(source).renderText({ value: payload, value_json: new JsonPayload(payload) });
+
+describe("value_json reads numbers as Python's json does", () => {
+  test('a number written with a fraction or an exponent is a float, one without is an int', () => {
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 21.0}'), '21.0');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 21}'), '21');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 21.5}'), '21.5');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 21.000}'), '21.0');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 1e3}'), '1000.0');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 25E-1}'), '2.5');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 2.5e1}'), '25.0');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 1e-400}'), '0.0', 'it underflows to a float zero');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": -0.0}'), '-0.0');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": -0}'), '0', 'an int has no negative zero');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 0.99999999999999999}'), '1.0', 'the nearest double is 1');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 9007199254740993.5}'), '9007199254740994.0');
+    assert.equal(fromPayload('{{ value_json }}', '21.0'), '21.0', 'a payload that is one float');
+    assert.equal(fromPayload('{{ value_json }}', ' 21 '), '21');
+    // Text that only looks like a float changes nothing.
+    assert.equal(fromPayload('{{ value_json.v }}', '{"v": "1.0", "n": 3}'), '1.0');
+    assert.equal(fromPayload('{{ value_json.n }}', '{"v": "1.0", "n": 3}'), '3');
+    assert.equal(fromPayload('{{ value_json.n }}', '{"v": "3e5", "n": 3}'), '3');
+  });
+
+  test('floats keep their type at any depth, through indexes, and in what a template computes', () => {
+    const payload = '{"a": {"b": [1, 2.0, {"c": 3.0}]}, "n": 4.0, "i": 4}';
+    assert.equal(fromPayload('{{ value_json.a.b[1] }}', payload), '2.0');
+    assert.equal(fromPayload('{{ value_json.a.b[-2] }}', payload), '2.0');
+    assert.equal(fromPayload('{{ value_json.a.b[0] }}', payload), '1');
+    assert.equal(fromPayload("{{ value_json['a']['b'][2].c }}", payload), '3.0');
+    assert.equal(fromPayload('{{ value_json.n + 1 }}', payload), '5.0');
+    assert.equal(fromPayload('{{ value_json.i + 1 }}', payload), '5');
+    assert.equal(fromPayload('{{ value_json.n | int }}', payload), '4');
+    assert.equal(fromPayload('{{ value_json.n | abs }}', payload), '4.0');
+    assert.equal(fromPayload('{{ value_json.n ~ " W" }}', payload), '4.0 W');
+    assert.equal(fromPayload('{{ value_json.n == value_json.i }}', payload), 'True');
+    assert.equal(fromPayload('{{ value_json.n is number }}', payload), 'True');
+  });
+
+  test("a repeated key takes its last value and that value's type", () => {
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 1.0, "t": 2}'), '2');
+    assert.equal(fromPayload('{{ value_json.t }}', '{"t": 1, "t": 2.0}'), '2.0');
+  });
+
+  test('only templates see the floats: the data is what JSON.parse gives, and render() gives numbers', () => {
+    const text = '{"t": 21.0, "list": [1.0, "x\\"\\u00e9", true, null], "__proto__": 5.0, "e": {}}';
+    const payload = new JsonPayload(text);
+    assert.equal(compileTemplate('{{ value_json.t }}').renderText({ value_json: payload }), '21.0');
+    assert.equal(compileTemplate("{{ value_json['__proto__'] }}").renderText({ value_json: payload }), '5.0');
+    assert.equal(
+      compileTemplate('{{ value_json.list }}').renderText({ value_json: payload }),
+      `[1.0, 'x"é', True, None]`,
+    );
+    assert.deepEqual(payload.data, JSON.parse(text));
+    assert.equal(compileTemplate('{{ value_json.t }}').render({ value_json: payload }), 21);
+    assert.deepEqual(compileTemplate('{{ value_json.list }}').render({ value_json: payload }), [1, 'x"é', true, null]);
+    assert.deepEqual(compileTemplate('{{ value_json }}').render({ value_json: payload }), JSON.parse(text));
+    assert.equal(compileTemplate('{{ value_json }}').render({ value_json: new JsonPayload('21.0') }), 21);
+    assert.equal(new JsonPayload('21.0').data, 21);
+    assert.throws(() => new JsonPayload('{"t": 21.0'), SyntaxError);
+    assert.throws(() => new JsonPayload('21.'), SyntaxError);
+  });
+
+  test('floats are kept through deep nesting; deeper than 256 levels they print as ints', () => {
+    const nested = `${'['.repeat(200)}1.0${']'.repeat(200)}`;
+    assert.equal(fromPayload('{{ value_json }}', nested), nested);
+    const deep = `${'['.repeat(300)}1.0${']'.repeat(300)}`;
+    assert.equal(fromPayload('{{ value_json }}', deep), deep.replace('1.0', '1'));
+    const deepest = new JsonPayload(`${'['.repeat(30_000)}1.0${']'.repeat(30_000)}`);
+    assert.throws(() => compileTemplate('{{ value_json }}').renderText({ value_json: deepest }), TemplateError);
+    assert.equal(compileTemplate('{{ value_json[0] | length }}').renderText({ value_json: deepest }), '1');
+  });
+
+  test('one payload read by several templates, as the entities on one topic read it', () => {
+    const payload = new JsonPayload('{"a": 1.0, "b": [2.0, 3]}');
+    for (let i = 0; i < 2; i++) {
+      assert.equal(compileTemplate('{{ value_json.a }}').renderText({ value_json: payload }), '1.0');
+      assert.equal(compileTemplate('{{ value_json.b }}').renderText({ value_json: payload }), '[2.0, 3]');
+      assert.equal(compileTemplate('{{ value_json.a }}').render({ value_json: payload }), 1);
+    }
+  });
+
+  test('every float literal prints as Python prints float() of it, however the quick scan judges it', () => {
+    const digits = (min: number, max: number) =>
+      fc.array(fc.integer({ min: 0, max: 9 }), { minLength: min, maxLength: max }).map((d) => d.join(''));
+    const run = (digit: string) =>
+      fc.tuple(fc.integer({ min: 0, max: 22 }), digits(0, 3)).map(([n, tail]) => digit.repeat(n) + tail);
+    const whole = fc.oneof(
+      fc.constant('0'),
+      fc.tuple(fc.integer({ min: 1, max: 9 }), digits(0, 20)).map(([first, rest]) => `${first}${rest}`),
+    );
+    const fraction = fc.oneof(digits(1, 22), run('0'), run('9')).filter((f) => f.length > 0);
+    const exponent = fc.oneof(
+      fc.constant(''),
+      fc
+        .tuple(fc.constantFrom('e', 'E', 'e+', 'e-', 'E-'), fc.integer({ min: 0, max: 400 }))
+        .map(([e, n]) => `${e}${n}`),
+    );
+    const literal = fc
+      .tuple(fc.boolean(), whole, fc.option(fraction, { nil: undefined }), exponent)
+      .filter(([, , f, e]) => f !== undefined || e !== '')
+      .map(([negative, w, f, e]) => `${negative ? '-' : ''}${w}${f === undefined ? '' : `.${f}`}${e}`)
+      // float() of a literal beyond the doubles is inf, which Triad's float filter refuses.
+      .filter((x) => Number.isFinite(Number(x)));
+    const viaFloat = compileTemplate('{{ value | float }}');
+    fc.assert(
+      fc.property(literal, (x) => {
+        const expected = viaFloat.renderText({ value: x });
+        assert.equal(fromPayload('{{ value_json.x }}', `{"x": ${x}}`), expected, x);
+        assert.equal(fromPayload('{{ value_json[0] }}', `[${x}, "1.5"]`), expected, x);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe("lists and dicts print as Python's str prints them", () => {
+  test('items in their Python spelling: quotes, True, None, floats', () => {
+    const payload = '{"list": ["a", 1, true, null, 2.0, false, 0.5], "dict": {"a": 1}, "empty": [], "none": {}}';
+    assert.equal(fromPayload('{{ value_json.list }}', payload), "['a', 1, True, None, 2.0, False, 0.5]");
+    assert.equal(fromPayload('{{ value_json.dict }}', payload), "{'a': 1}");
+    assert.equal(fromPayload('{{ value_json.empty }}', payload), '[]');
+    assert.equal(fromPayload('{{ value_json.none }}', payload), '{}');
+    assert.equal(
+      fromPayload('{{ value_json }}', '{"a": {"b": [1, [2.0, {"c": null}]]}, "d": [{}]}'),
+      "{'a': {'b': [1, [2.0, {'c': None}]]}, 'd': [{}]}",
+    );
+  });
+
+  test("strings as Python's repr writes them", () => {
+    const cases: Array<[string, string]> = [
+      ['"plain"', "'plain'"],
+      ['"it\'s"', `"it's"`],
+      ['"say \\"hi\\""', `'say "hi"'`],
+      ['"both \' and \\""', `'both \\' and "'`],
+      ['"back\\\\slash"', "'back\\\\slash'"],
+      ['"line\\nfeed\\ttab\\rreturn"', "'line\\nfeed\\ttab\\rreturn'"],
+      ['"\\u0001\\u001f\\u007f"', "'\\x01\\x1f\\x7f'"],
+      ['"caf\\u00e9 \\u00a0 \\u2028 \\u200b"', "'café \\xa0 \\u2028 \\u200b'"],
+      ['"\\ud83d\\ude00 \\ud800"', "'😀 \\ud800'"],
+      ['"\\udb40\\udc01"', "'\\U000e0001'"],
+    ];
+    for (const [json, expected] of cases) {
+      assert.equal(fromPayload('{{ value_json }}', `[${json}]`), `[${expected}]`, json);
+    }
+    assert.equal(fromPayload('{{ value_json }}', '{"it\'s": "x"}'), `{"it's": 'x'}`);
+  });
+
+  test('a list literal prints its items the same way', () => {
+    assert.equal(text("{{ [1.0, 2, 'x', none, true] }}"), "[1.0, 2, 'x', None, True]");
+    assert.equal(text('{{ [value | float, value | int] }}', { value: '3' }), '[3.0, 3]');
+    assert.equal(text('{{ [1.0, 2][0] }}'), '1.0');
+    assert.equal(text('{{ [[1.0]] }}'), '[[1.0]]');
+  });
+
+  test('~, string and the text filters use that text; tojson still writes JSON', () => {
+    const payload = '{"list": ["a", 2.0], "dict": {"k": true}}';
+    assert.equal(fromPayload("{{ value_json.list ~ '!' }}", payload), "['a', 2.0]!");
+    assert.equal(fromPayload('{{ value_json.dict | string }}', payload), "{'k': True}");
+    assert.equal(fromPayload('{{ value_json.dict | upper }}', payload), "{'K': TRUE}");
+    assert.equal(fromPayload("{{ value_json.list | replace('a', 'b') }}", payload), "['b', 2.0]");
+    assert.equal(fromPayload('{{ value_json.list | tojson }}', payload), '["a",2]');
+    assert.equal(fromPayload('{{ value_json.dict | to_json }}', payload), '{"k":true}');
+    assert.deepEqual(JSON.parse(fromPayload('{{ value_json | tojson }}', payload)), JSON.parse(payload));
   });
 });

@@ -14,7 +14,14 @@ import {
 import { propertySchema } from '../../model/vocabulary.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
 import type { MqttLink } from './connection.ts';
-import { type CompiledTemplate, compileTemplate, TemplateError, templateText } from './template.ts';
+import {
+  type CompiledTemplate,
+  compileTemplate,
+  JsonPayload,
+  plainValue,
+  TemplateError,
+  templateText,
+} from './template.ts';
 
 /**
  * Home Assistant MQTT discovery: Zigbee2MQTT, Tasmota, ESPHome and Shelly announce each entity
@@ -489,7 +496,9 @@ type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 /** A state that carries no value: Home Assistant's spellings for "unknown". */
 const NO_VALUE_TEXTS = new Set(['', 'None', 'none', 'null', 'unknown', 'unavailable']);
 
-function numberFrom(value: unknown): number | undefined {
+/** A number from a reader's value; a template's float result (see renderResult) is its number. */
+function numberFrom(result: unknown): number | undefined {
+  const value = plainValue(result);
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
   if (typeof value === 'string' && !NO_VALUE_TEXTS.has(value.trim())) {
     const n = Number(value.trim());
@@ -576,7 +585,10 @@ function numberOption(config: Json, key: string, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 }
 
-/** Compares a rendered state with the entity's on/off payloads, as Home Assistant does (as text). */
+/**
+ * Compares a rendered state with the entity's on/off payloads, as Home Assistant does: as the
+ * text its template renders, so a float result is `1.0` and a list `['a', 1]`.
+ */
 function onOff(value: unknown, on: string, off: string): boolean | undefined {
   if (value === undefined) return undefined;
   const text = templateText(value);
@@ -596,10 +608,17 @@ function snakeName(text: string): string {
 interface StateMessage {
   topic: string;
   text: string;
+  /** The payload as JSON data, or undefined when it is not JSON. */
   json: unknown;
+  /** The same payload for a template's `value_json`, where a number written `21.0` is a float. */
+  valueJson: JsonPayload | undefined;
 }
 
-/** Reads the value a state message carries, through `config[templateKey]` when it has one. */
+/**
+ * Reads the value a state message carries, through `config[templateKey]` when it has one: the
+ * payload text, or the template's result with its Python type (renderResult). Read it with
+ * templateText for the text Home Assistant compares and stores, or with numberFrom for a number.
+ */
 type ValueReader = (message: StateMessage, templateKey?: string) => unknown;
 
 /** One subscription of an entity: the topic and what it yields, as (role, value) pairs. */
@@ -1944,7 +1963,7 @@ export class HomeAssistantDiscovery implements Adapter {
     const sample = JSON.stringify(message.text.length > 80 ? `${message.text.slice(0, 80)}…` : message.text);
     const why = broken
       ? 'it is not valid JSON'
-      : `${JSON.stringify(taken)} is not a value this ${entity.draft.component} knows`;
+      : `${JSON.stringify(plainValue(taken))} is not a value this ${entity.draft.component} knows`;
     this.log?.warn(`state on ${message.topic} not read: ${why} (payload ${sample})`, {
       topic: message.topic,
       entity: entity.draft.key,
@@ -1962,7 +1981,8 @@ export class HomeAssistantDiscovery implements Adapter {
     const last = this.lastMessage;
     if (last && this.lastPayload === payload && last.topic === topic) return last;
     const text = payload.toString('utf8');
-    const message = { topic, text, json: mayBeJson(text) ? parseOrUndefined(text) : undefined };
+    const valueJson = mayBeJson(text) ? parseOrUndefined(text) : undefined;
+    const message = { topic, text, json: valueJson?.data, valueJson };
     this.lastPayload = payload;
     this.lastMessage = message;
     return message;
@@ -1978,7 +1998,9 @@ export class HomeAssistantDiscovery implements Adapter {
       // An unsupported template is already in thing.meta.problems; its value is never guessed.
       if (!compiled || compiled instanceof TemplateError) return undefined;
       try {
-        return compiled.render({ value: message.text, value_json: message.json });
+        // Home Assistant compares the text the template renders with the entity's payloads, so
+        // the result keeps its Python type: a float is `21.0` as text, and still 21 as a number.
+        return compiled.renderResult({ value: message.text, value_json: message.valueJson });
       } catch (error) {
         this.log?.warn(`state on ${message.topic} not read: ${templateKey}: ${errorText(error)}`, {
           topic: message.topic,
@@ -2018,7 +2040,7 @@ export class HomeAssistantDiscovery implements Adapter {
       const compiled = this.template(source.template);
       if (compiled instanceof TemplateError) return;
       try {
-        value = compiled.render({ value: message.text, value_json: message.json });
+        value = compiled.renderResult({ value: message.text, value_json: message.valueJson });
       } catch (error) {
         this.log?.warn(`availability on ${message.topic} not read: ${errorText(error)}`, { topic: message.topic });
         return;
@@ -2236,9 +2258,10 @@ function mayBeJson(text: string): boolean {
   return false;
 }
 
-function parseOrUndefined(text: string): unknown {
+/** The payload as JSON, or undefined when it is not JSON. */
+function parseOrUndefined(text: string): JsonPayload | undefined {
   try {
-    return JSON.parse(text);
+    return new JsonPayload(text);
   } catch {
     return undefined;
   }

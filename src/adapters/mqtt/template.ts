@@ -12,7 +12,8 @@ export class TemplateError extends Error {
 export interface CompiledTemplate {
   readonly source: string;
   /**
-   * Renders with the given variables (`value`, `value_json`, `brightness`…). A template that is
+   * Renders with the given variables (`value`, `value_json`, `brightness`…); a variable may be a
+   * JsonPayload, which the template reads as Python reads that JSON. A template that is
    * one `{{ expression }}` returns the expression's value with its type (number, boolean, object);
    * a template with text around its expressions returns a string. Throws only TemplateError.
    */
@@ -23,6 +24,12 @@ export interface CompiledTemplate {
    * Throws only TemplateError.
    */
   renderText(vars: Record<string, unknown>): string;
+  /**
+   * Renders as render() does but keeps the Python type of the result: templateText(result) is the
+   * text Home Assistant renders (and compares with an entity's payloads, `21.0` for a float), and
+   * plainValue(result) is what render() returns (the number 21). Throws only TemplateError.
+   */
+  renderResult(vars: Record<string, unknown>): unknown;
 }
 
 /** The template forms Triad understands, for the README and for error messages. */
@@ -31,8 +38,10 @@ export const SUPPORTED_TEMPLATE_FORMS: readonly string[] = [
   'attribute and index access: value_json.a.b, value_json["x"], value_json[\'x\'], value_json.list[0], [-1]',
   'literals: numbers, "strings", \'strings\', true/false/none (and True/False/None), [lists]',
   'arithmetic: + - * / // % ** (numbers, with true/false as 1/0 as in Python; + also joins two strings), ~ joins as text',
-  'ints and floats as in Python: 2.0, / and float give floats, int and // of ints give ints; ' +
-    'as text a float prints as Python prints it (21.0, 0.1, 1e-05, 1e+16) while a value template still gives the number',
+  'ints and floats as in Python: 2.0, / and float give floats, int and // of ints give ints, and in value_json a ' +
+    'number written 21.0 or 1e3 is a float; as text a float prints as Python prints it (21.0, 0.1, 1e-05, 1e+16) ' +
+    'while a value template still gives the number',
+  "lists and dicts print as Python prints them: ['a', 1, True, None, 2.0], {'a': 1} (tojson writes JSON)",
   'comparisons: == != < <= > >= in, not in, chained as in Python (1 < x < 5); boolean and, or, not; ' +
     'in on a JSON object looks at its keys (a number is never one of them)',
   'inline conditionals: {{ "ON" if value else "OFF" }} (else is optional)',
@@ -511,9 +520,10 @@ class Parser {
  * Python keeps ints and floats apart, and prints them differently: float("21") is 21.0 and
  * prints as `21.0`. A JavaScript number that is not whole (21.5, NaN, Infinity) can only be a
  * float, and one that is whole is an int, so only a float whose value is whole needs marking: it
- * is a WholeFloat while the template is evaluated. One appears only as an evaluation's result,
- * never inside a list (list literals hold plain numbers), and render() gives the plain number,
- * so a value template's 21.0 is still the JSON number 21; only text tells the two apart.
+ * is a WholeFloat while the template is evaluated. Lists and objects always hold plain numbers
+ * (they are JSON data, which other readers take as they are); a whole float inside one is
+ * recorded beside it instead (WholeFloatKeys). render() gives the plain number, so a value
+ * template's 21.0 is still the JSON number 21; only text tells the two apart.
  */
 class WholeFloat {
   constructor(readonly value: number) {}
@@ -531,6 +541,58 @@ function isFloat(value: unknown): boolean {
 /** The value with a WholeFloat as its plain number. */
 function plain(value: unknown): unknown {
   return value instanceof WholeFloat ? value.value : value;
+}
+
+/** A template result (from renderResult) as plain JSON data: a whole float is its number, as render() gives it. */
+export function plainValue(value: unknown): unknown {
+  return plain(value);
+}
+
+/**
+ * The keys (list indexes, object keys) at which lists and objects hold a whole float: `2.0` in a
+ * payload's `[1, 2.0]` (see JsonPayload) or in a list literal. Kept beside the data rather than
+ * in it, so the data stays plain JSON for everything that is not a template.
+ */
+class WholeFloatKeys {
+  /** Made on the first float: text that only looked as if it held one needs none. */
+  private keys: Map<object, Set<number | string>> | undefined;
+
+  set(container: object, key: number | string, wholeFloat: boolean): void {
+    let keys = this.keys?.get(container);
+    if (!wholeFloat) {
+      keys?.delete(key);
+      return;
+    }
+    if (!keys) {
+      keys = new Set();
+      this.keys ??= new Map();
+      this.keys.set(container, keys);
+    }
+    keys.add(key);
+  }
+
+  has(container: object, key: number | string): boolean {
+    return this.keys?.get(container)?.has(key) === true;
+  }
+}
+
+/**
+ * The whole floats of the list literals evaluated so far. Weak, so a list goes when it is no
+ * longer used; list literals are few, and a payload's floats are kept by the payload instead,
+ * since there are as many payloads as messages and weak keys cost the collector.
+ */
+const listLiteralFloats = new WeakMap<object, Set<number>>();
+
+/** `container[key]` (already read) with its Python type: a whole float there is a WholeFloat again. */
+function typedEntry(container: object, key: number | string, value: unknown): unknown {
+  if (typeof value !== 'number' || !Number.isInteger(value)) return value;
+  // Only now does it matter how a payload wrote the number: its floats are found on first need.
+  let wholeFloat = payloadRead?.holdsWholeFloat(container, key) === true;
+  for (let i = 0; !wholeFloat && i < otherPayloadsRead.length; i++) {
+    wholeFloat = otherPayloadsRead[i].holdsWholeFloat(container, key);
+  }
+  if (!wholeFloat && typeof key === 'number') wholeFloat = listLiteralFloats.get(container)?.has(key) === true;
+  return wholeFloat ? new WholeFloat(value) : value;
 }
 
 function truthy(value: unknown): boolean {
@@ -551,10 +613,72 @@ export function templateText(value: unknown): string {
   if (typeof value === 'number') return Number.isInteger(value) ? intText(value) : floatText(value);
   if (value instanceof WholeFloat) return floatText(value.value);
   try {
-    return JSON.stringify(value) ?? '';
+    return pythonRepr(value);
   } catch {
+    // Only data nested too deep for the stack gets here (JSON holds no cycles).
     throw new TemplateError('value cannot be printed');
   }
+}
+
+/**
+ * Python's repr, which str() of a list or dict uses for every item: `['a', 1, True, None, 2.0]`,
+ * `{'a': {'b': [1]}}`, strings quoted and escaped as Python does.
+ */
+function pythonRepr(value: unknown): string {
+  if (typeof value === 'string') return pythonStringRepr(value);
+  // Jinja's Undefined (a list literal can hold one) has this repr.
+  if (value === undefined) return 'Undefined';
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value instanceof WholeFloat) {
+    return templateText(value);
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ', ';
+      out += pythonRepr(typedEntry(value, i, value[i]));
+    }
+    return `${out}]`;
+  }
+  if (typeof value === 'object') {
+    let out = '{';
+    let first = true;
+    for (const key of Object.keys(value)) {
+      if (!first) out += ', ';
+      first = false;
+      out += `${pythonStringRepr(key)}: ${pythonRepr(typedEntry(value, key, (value as Record<string, unknown>)[key]))}`;
+    }
+    return `${out}}`;
+  }
+  return String(value);
+}
+
+/** Characters Python's str.isprintable() refuses beyond ASCII: the Other and Separator categories. */
+const NOT_PRINTABLE = /[\p{C}\p{Z}]/u;
+
+/**
+ * Python's repr of a str: in single quotes unless the text holds a single quote and no double
+ * one; backslash, the quote, \n, \r and \t escaped; other control and unprintable characters
+ * as \xhh, \uhhhh or \Uhhhhhhhh.
+ */
+function pythonStringRepr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const char of text) {
+    const code = char.codePointAt(0) as number;
+    if (char === quote || char === '\\') out += `\\${char}`;
+    else if (char === '\n') out += '\\n';
+    else if (char === '\r') out += '\\r';
+    else if (char === '\t') out += '\\t';
+    else if (code < 0x20 || code === 0x7f || (code > 0x7f && NOT_PRINTABLE.test(char))) {
+      const hex = code.toString(16);
+      if (code <= 0xff) out += `\\x${hex.padStart(2, '0')}`;
+      else if (code <= 0xffff) out += `\\u${hex.padStart(4, '0')}`;
+      else out += `\\U${hex.padStart(8, '0')}`;
+    } else {
+      out += char;
+    }
+  }
+  return out + quote;
 }
 
 /** Python's str(int): every digit, where String(2 ** 60) would end in zeros. */
@@ -740,14 +864,21 @@ function sameValue(a: unknown, b: unknown): boolean {
 
 /** Reads `target[key]` on JSON data only: own keys, list and string indexes, nothing inherited. */
 function member(target: unknown, key: unknown): unknown {
-  if (Array.isArray(target) || typeof target === 'string') {
+  if (typeof target === 'string') {
     if (typeof key !== 'number' || !Number.isInteger(key)) return undefined;
     const index = key < 0 ? target.length + key : key;
     return index >= 0 && index < target.length ? target[index] : undefined;
   }
+  if (Array.isArray(target)) {
+    if (typeof key !== 'number' || !Number.isInteger(key)) return undefined;
+    const index = key < 0 ? target.length + key : key;
+    return index >= 0 && index < target.length ? typedEntry(target, index, target[index]) : undefined;
+  }
   if (typeof target === 'object' && target !== null && (typeof key === 'string' || typeof key === 'number')) {
     const name = String(key);
-    return Object.hasOwn(target, name) ? (target as Record<string, unknown>)[name] : undefined;
+    return Object.hasOwn(target, name)
+      ? typedEntry(target, name, (target as Record<string, unknown>)[name])
+      : undefined;
   }
   return undefined;
 }
@@ -1011,10 +1142,29 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
   switch (node.kind) {
     case 'literal':
       return node.value;
-    case 'list':
-      return node.items.map((item) => plain(evaluate(item, vars)));
-    case 'variable':
-      return Object.hasOwn(vars, node.name) ? vars[node.name] : undefined;
+    case 'list': {
+      const list: unknown[] = [];
+      let floats: Set<number> | undefined;
+      for (const item of node.items) {
+        const value = evaluate(item, vars);
+        if (value instanceof WholeFloat) {
+          floats ??= new Set();
+          floats.add(list.length);
+        }
+        list.push(plain(value));
+      }
+      if (floats) listLiteralFloats.set(list, floats);
+      return list;
+    }
+    case 'variable': {
+      const value = Object.hasOwn(vars, node.name) ? vars[node.name] : undefined;
+      if (!(value instanceof JsonPayload)) return value;
+      if (payloadRead !== value) {
+        if (payloadRead && !otherPayloadsRead.includes(payloadRead)) otherPayloadsRead.push(payloadRead);
+        payloadRead = value;
+      }
+      return value.templateValue();
+    }
     case 'member':
       // A float key finds nothing: Python's list[1.0] is a TypeError, which Jinja reads as undefined.
       return member(plain(evaluate(node.target, vars)), evaluate(node.key, vars));
@@ -1266,6 +1416,7 @@ export function compileTemplate(source: string): CompiledTemplate {
   return {
     source,
     render(vars) {
+      forgetPayloads();
       try {
         // A value keeps its type, and a float is its plain number: 21.0 is stored as 21.
         return onlyExpression ? plain(evaluate(onlyExpression, vars)) : text(vars);
@@ -1274,8 +1425,17 @@ export function compileTemplate(source: string): CompiledTemplate {
       }
     },
     renderText(vars) {
+      forgetPayloads();
       try {
         return onlyExpression ? templateText(evaluate(onlyExpression, vars)) : text(vars);
+      } catch (error) {
+        throw asTemplateError(error);
+      }
+    },
+    renderResult(vars) {
+      forgetPayloads();
+      try {
+        return onlyExpression ? evaluate(onlyExpression, vars) : text(vars);
       } catch (error) {
         throw asTemplateError(error);
       }
@@ -1283,8 +1443,237 @@ export function compileTemplate(source: string): CompiledTemplate {
   };
 }
 
+/** Starts a render with no payloads read. */
+function forgetPayloads(): void {
+  payloadRead = undefined;
+  if (otherPayloadsRead.length > 0) otherPayloadsRead.length = 0;
+}
+
 /** Anything other than a TemplateError (a stack overflow on absurd data) still surfaces as a template problem. */
 function asTemplateError(error: unknown): TemplateError {
   if (error instanceof TemplateError) return error;
   return new TemplateError(`template failed: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON payloads: value_json as Python's json reads it
+
+/** A digit followed by an exponent mark: how every JSON exponent starts (`1e3`, `2.5E-1`). */
+const EXPONENT = /[0-9][eE]/;
+
+/**
+ * Whether a JSON text may hold a float literal whose value is whole, the only kind JSON.parse
+ * loses (a float that is not whole stays one, and an int is one): one with a fraction of zeros
+ * only (`21.0`), one whose fraction is so close to a whole number that the double rounds to it
+ * (`0.99999999999999999` is 1.0, `10000000000000000.5` too), or one with an exponent (`1e3`,
+ * `1e-400`). Conservative, as it does not tell strings from numbers: a match only costs the
+ * careful reading, so a version string "1.0" may match too.
+ */
+function mayHoldWholeFloat(text: string): boolean {
+  for (let point = text.indexOf('.'); point !== -1; point = text.indexOf('.', point + 1)) {
+    let whole = 0;
+    for (let c = text.charCodeAt(point - 1 - whole); c >= 0x30 && c <= 0x39; c = text.charCodeAt(point - 1 - whole)) {
+      whole++;
+    }
+    const first = text.charCodeAt(point + 1);
+    if (whole === 0 || first < 0x30 || first > 0x39) continue; // not a number's fraction
+    // The run of zeros or nines the fraction starts with (and whether it is all zeros).
+    let end = point + 1;
+    while (text.charCodeAt(end) === first) end++;
+    const next = text.charCodeAt(end);
+    if (first === 0x30 && !(next >= 0x30 && next <= 0x39)) return true;
+    // Below 10 ** whole, a literal rounds to a whole double only within 1.2 × 10 ** (whole - 16)
+    // of it (half the spacing of doubles there), and a fraction that starts with `run` zeros or
+    // nines then another digit is at least 10 ** -(run + 1) away: so only when run >= 15 - whole.
+    const run = first === 0x30 || first === 0x39 ? end - point - 1 : 0;
+    if (run >= 15 - whole) return true;
+  }
+  return EXPONENT.test(text);
+}
+
+/** Deeper than this the careful reading gives up, and whole floats there print as ints. */
+const MAX_JSON_DEPTH = 256;
+
+/**
+ * A JSON payload as a template's `value_json`, read as Home Assistant's json_loads reads it: a
+ * number written with a fraction or an exponent is a float, so `{"t": 21.0}` renders
+ * `{{ value_json.t }}` as `21.0` and `{"t": 21}` as `21`.
+ *
+ * Every JSON state message becomes one, so it costs what JSON.parse costs and no more until a
+ * template reads a whole number from it (25.37 is a float either way; 21 may have been written
+ * 21.0): only then is the text scanned (mayHoldWholeFloat), and read again only when it may hold
+ * a whole float literal.
+ */
+export class JsonPayload {
+  /** The payload as JSON.parse reads it: plain JSON data, what every reader but a template takes. */
+  readonly data: unknown;
+  private checked = false;
+  /** Whether the payload is one whole float (`21.0`). */
+  private wholeFloat = false;
+  /** Where its lists and objects hold whole floats, once checked (when the text may hold any). */
+  private floats: WholeFloatKeys | undefined;
+
+  /** Throws a SyntaxError, as JSON.parse does, when the text is not JSON. */
+  constructor(readonly text: string) {
+    this.data = JSON.parse(text);
+  }
+
+  /** value_json as a template sees it: the data, or a float for a payload that is one. */
+  templateValue(): unknown {
+    if (typeof this.data !== 'number' || !Number.isInteger(this.data)) return this.data;
+    this.check();
+    return this.wholeFloat ? new WholeFloat(this.data) : this.data;
+  }
+
+  /** Whether `container[key]`, a whole number in this payload's data, was written as a float. */
+  holdsWholeFloat(container: object, key: number | string): boolean {
+    this.check();
+    return this.floats?.has(container, key) === true;
+  }
+
+  /** Finds the payload's whole float literals, once. */
+  private check(): void {
+    if (this.checked) return;
+    this.checked = true;
+    if (!mayHoldWholeFloat(this.text)) return;
+    const floats = new WholeFloatKeys();
+    try {
+      this.wholeFloat = new WholeFloatFinder(this.text, floats).find(this.data);
+      this.floats = floats;
+    } catch {
+      // Too deep to read by hand: the data is still right, only whole floats print as ints.
+    }
+  }
+}
+
+/**
+ * The JSON payload the template being evaluated reads, so that a whole number read from one of
+ * its lists or objects can ask whether it was written as a float (typedEntry). Evaluation is
+ * synchronous, and each render starts with none (forgetPayloads). A template reads one payload,
+ * value_json; any other it was given is in otherPayloadsRead.
+ */
+let payloadRead: JsonPayload | undefined;
+const otherPayloadsRead: JsonPayload[] = [];
+
+/**
+ * Walks the text of JSON data JSON.parse has already read (so it checks nothing) beside that
+ * data, and records where each whole float literal is in it.
+ */
+class WholeFloatFinder {
+  private pos = 0;
+  /** Whether the value just walked was a whole float literal. */
+  private wholeFloat = false;
+
+  constructor(
+    private readonly text: string,
+    private readonly floats: WholeFloatKeys,
+  ) {}
+
+  /** Records the floats in `data`; returns whether `data` itself is a whole float literal. */
+  find(data: unknown): boolean {
+    this.value(data, 0);
+    return this.wholeFloat;
+  }
+
+  /**
+   * Walks one value. `data` is what JSON.parse made of it, except under a key an object repeats:
+   * there it is the last value's, as JSON.parse keeps the last, and the walk of the last
+   * occurrence comes after the others, so its marks are the ones that stay.
+   */
+  private value(data: unknown, depth: number): void {
+    if (depth > MAX_JSON_DEPTH) throw new RangeError('JSON nested too deep');
+    this.skipSpace();
+    this.wholeFloat = false;
+    const c = this.text.charCodeAt(this.pos);
+    if (c === 0x7b) this.object(data, depth);
+    else if (c === 0x5b) this.list(data, depth);
+    else if (c === 0x22) this.string();
+    else if (c === 0x74 || c === 0x6e)
+      this.pos += 4; // true, null
+    else if (c === 0x66)
+      this.pos += 5; // false
+    else this.number();
+  }
+
+  private object(data: unknown, depth: number): void {
+    const object = typeof data === 'object' && data !== null && !Array.isArray(data) ? data : undefined;
+    this.pos++;
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) !== 0x7d) {
+      for (;;) {
+        this.skipSpace();
+        const key = this.string();
+        this.skipSpace();
+        this.pos++; // :
+        this.value(
+          object && Object.hasOwn(object, key) ? (object as Record<string, unknown>)[key] : undefined,
+          depth + 1,
+        );
+        // A repeated key's last value is the one kept, so its type is the one that counts.
+        if (object) this.floats.set(object, key, this.wholeFloat);
+        this.skipSpace();
+        if (this.text.charCodeAt(this.pos++) === 0x7d) break;
+      }
+    } else {
+      this.pos++;
+    }
+    this.wholeFloat = false;
+  }
+
+  private list(data: unknown, depth: number): void {
+    const list = Array.isArray(data) ? data : undefined;
+    this.pos++;
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) !== 0x5d) {
+      for (let index = 0; ; index++) {
+        this.value(list?.[index], depth + 1);
+        if (list && this.wholeFloat) this.floats.set(list, index, true);
+        this.skipSpace();
+        if (this.text.charCodeAt(this.pos++) === 0x5d) break;
+      }
+    } else {
+      this.pos++;
+    }
+    this.wholeFloat = false;
+  }
+
+  /** Walks a string and returns it (a key is needed decoded; JSON.parse decodes any escapes). */
+  private string(): string {
+    const start = this.pos;
+    let escaped = false;
+    let i = start + 1;
+    for (;;) {
+      const c = this.text.charCodeAt(i);
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        escaped = true;
+        i += 2;
+      } else {
+        i++;
+      }
+    }
+    this.pos = i + 1;
+    this.wholeFloat = false;
+    return escaped ? (JSON.parse(this.text.slice(start, i + 1)) as string) : this.text.slice(start + 1, i);
+  }
+
+  private number(): void {
+    const start = this.pos;
+    let float = false;
+    for (;;) {
+      const c = this.text.charCodeAt(this.pos);
+      if (c === 0x2e || c === 0x65 || c === 0x45) float = true;
+      else if (!((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b)) break;
+      this.pos++;
+    }
+    this.wholeFloat = float && Number.isInteger(Number(this.text.slice(start, this.pos)));
+  }
+
+  private skipSpace(): void {
+    for (;;) {
+      const c = this.text.charCodeAt(this.pos);
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return;
+      this.pos++;
+    }
+  }
 }
