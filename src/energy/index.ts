@@ -28,5 +28,5 @@ export {
 } from './service.ts';
 export { type ChargingSession, SessionBook } from './sessions/charging-sessions.ts';
 export { DEFAULT_STALE_AFTER_S, type SiteConfig, SiteMeters, type SiteReading } from './site/site-meters.ts';
-export { checkSeries, type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
+export { checkNewSeries, checkSeries, type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 export { Tariff, type TariffConfig, type TimeOfUseRule } from './tariff/tariff.ts';

@@ -270,7 +270,7 @@ export function energyRoutes(service: EnergyService): RouteModule {
         schema: {
           summary: 'Plan a charge: this vehicle on this charger, to a target SoC or by an amount of energy, by a time',
           description:
-            'Answers the plan: its slots with power, energy and cost, the total energy and cost, and whether it is feasible (with the shortfall when not). `repeat` lists ISO weekdays for a weekly plan.',
+            'Answers the plan: its slots with power, energy and cost, the total energy and cost, and whether it is feasible (with the shortfall and its `reason` when not; times without a known price are planned after every priced one, as `unpricedKwh`). `repeat` lists ISO weekdays for a weekly plan.',
           tags,
           body: {
             type: 'object',
@@ -281,7 +281,13 @@ export function energyRoutes(service: EnergyService): RouteModule {
               charger: thingId,
               targetSoc: { type: 'number', minimum: 0, maximum: 100 },
               energyKwh: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
-              by: { type: 'string', format: 'date-time' },
+              // Judged by the service (see parseBy), as the charger's plan action is: one message for both.
+              by: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 64,
+                description: 'an ISO 8601 date and time with its zone, or a time of day HH:MM (the next one to come)',
+              },
               repeat: { type: 'array', maxItems: 7, items: { type: 'integer', minimum: 1, maximum: 7 } },
             },
           },

@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { OcppCentralSystem, ocppMeta } from '../adapters/ocpp/central-system.ts';
 import { ocppRoute } from '../adapters/ocpp/route.ts';
 import type { RouteModule } from '../api/server.ts';
-import { badRequest, conflict, notFound } from '../core/errors.ts';
-import type { HubEvent, StateChanged } from '../core/events.ts';
+import type { CommandRequest } from '../core/commands.ts';
+import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
+import type { Command, HubEvent, StateChanged } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -22,7 +23,15 @@ import {
 } from './modes/charge-mode.ts';
 import { type SolarSettings, SolarSurplus } from './modes/solar-surplus.ts';
 import { type ChargePlan, planCharging } from './planner/charge-planner.ts';
-import { nextOccurrence, type PlanRequest, type PlanView, planView, remainingNeed } from './planner/plan-book.ts';
+import {
+  nextOccurrence,
+  type PlanRequest,
+  type PlanView,
+  parseBy,
+  planView,
+  remainingNeed,
+  shortfallReason,
+} from './planner/plan-book.ts';
 import { energyRoutes } from './routes.ts';
 import {
   type ChargingSession,
@@ -38,7 +47,7 @@ import {
   type SiteReading,
   STALE_AFTER_S_RANGE,
 } from './site/site-meters.ts';
-import { type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
+import { checkNewSeries, type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 import { Tariff, type TariffConfig } from './tariff/tariff.ts';
 
 /** The thing that carries the site's settings, plans and live figures. */
@@ -130,20 +139,7 @@ export class EnergyService implements Subsystem {
       // The `plan` action on a charger (from an automation, say) is a plan like the API's; without a
       // vehicle named, it is for the car that charger is tied to or plugged into.
       planCharge: async (householdId, charger, input) => {
-        // The car of the session under way, if it is known: it may have been plugged in long ago.
-        const vehicle =
-          typeof input.vehicle === 'string'
-            ? input.vehicle
-            : (this.running?.sessions.current(charger)?.vehicle ?? this.vehicleAt(charger));
-        if (!vehicle) throw new Error(`no vehicle is tied to ${charger}; name one in the plan`);
-        await this.createPlan(householdId, {
-          vehicle,
-          charger,
-          targetSoc: input.targetSoc as number | undefined,
-          energyKwh: input.energyKwh as number | undefined,
-          by: typeof input.by === 'string' ? nextTimeOfDay(input.by, hub.clock.now()) : (input.by as string),
-          repeat: input.repeat as number[] | undefined,
-        });
+        await this.createPlan(householdId, this.planActionInput(charger, input));
       },
     });
     await hub.addAdapter(ocpp);
@@ -183,13 +179,22 @@ export class EnergyService implements Subsystem {
     if (this.options.pricesFile) {
       const text = await readFile(this.options.pricesFile, 'utf8');
       const slots = this.options.pricesFile.endsWith('.csv') ? parseCsvSeries(text) : parseJsonSeries(JSON.parse(text));
-      await this.setPrices(hub.householdId, { currency: this.options.currency ?? 'EUR', slots });
+      try {
+        await this.setPrices(hub.householdId, { currency: this.options.currency ?? 'EUR', slots });
+      } catch (error) {
+        // An old file (yesterday's prices) is no reason for the hub not to start.
+        if (!(error instanceof HubError)) throw error;
+        log.warn('the price file is not used', { file: this.options.pricesFile, reason: error.message });
+      }
     }
     const stored = await this.unfinishedSessions(running);
     // From here to the subscription nothing awaits: no plug or meter report can fall between
     // taking the sessions back and listening for what happens to them.
     this.resumeSessions(running, stored);
     running.stops.push(hub.bus.subscribe((event) => this.onEvent(event)));
+    // A charger's `plan` action is judged when it is asked for (400, nothing sent), as the API's
+    // plans are: the command would otherwise be accepted and fail a moment later.
+    running.stops.push(hub.commands.addGuard((request, command) => this.checkPlanAction(request, command)));
     if (this.options.mqttChargers !== false) {
       // The household's own view of the broker: a charger announced with another household's
       // topics (under households/) would otherwise be read and commanded from this one.
@@ -276,8 +281,7 @@ export class EnergyService implements Subsystem {
     const current = this.settingsOf(id);
     const next: ChargerSettings = { ...current, ...change, solar: { ...current.solar, ...(change.solar ?? {}) } };
     if (next.minCurrentA > next.maxCurrentA) throw badRequest('minCurrentA must not be above maxCurrentA');
-    if (change.vehicle !== undefined && !running.hub.core.getThing(householdId, change.vehicle))
-      throw notFound(`vehicle ${JSON.stringify(change.vehicle)}`);
+    if (change.vehicle !== undefined) this.vehicle(householdId, change.vehicle);
     running.config.chargers[id] = next;
     running.solar.get(id)?.update(next.solar);
     await this.saveSite();
@@ -341,7 +345,9 @@ export class EnergyService implements Subsystem {
   /** Replaces the dynamic price series; a series with a gap or overlap is refused, naming the slot. */
   async setPrices(_householdId: string, input: { currency: string; slots: PriceSlot[] }) {
     const running = this.require();
-    const tariff = new Tariff({ ...running.config.tariff, currency: input.currency, series: input.slots });
+    // Prices that have all ended, or slots off the quarter hours, are a mistake the planner cannot use.
+    const series = checkNewSeries(input.slots, running.hub.clock.now());
+    const tariff = new Tariff({ ...running.config.tariff, currency: input.currency, series });
     running.tariff = tariff;
     running.config.tariff = tariff.config;
     await this.saveSite();
@@ -397,14 +403,38 @@ export class EnergyService implements Subsystem {
     },
   ): Promise<PlanView> {
     const running = this.require();
-    const { core, clock } = running.hub;
-    const vehicle = core.getThing(householdId, input.vehicle);
-    if (!vehicle) throw notFound(`vehicle ${JSON.stringify(input.vehicle)}`);
+    const request = this.planRequest(householdId, input);
+    running.config.plans = running.config.plans.filter((p) => p.charger !== input.charger).concat(request);
+    const settings = this.settingsOf(input.charger);
+    // Asking for a plan is asking the charger to follow it.
+    if (settings.mode === 'now' || settings.mode === 'off')
+      running.config.chargers[input.charger] = { ...settings, mode: 'smart' };
+    await this.saveSite();
+    this.replan();
+    const view = running.plans.get(input.charger);
+    if (!view) throw conflict('the plan could not be made');
+    return view;
+  }
+
+  /** A plan as asked for, checked: what createPlan stores, and what the `plan` action's guard judges. */
+  private planRequest(
+    householdId: string,
+    input: {
+      vehicle: string;
+      charger: string;
+      targetSoc?: number;
+      energyKwh?: number;
+      by: string | number;
+      repeat?: number[];
+    },
+  ): PlanRequest {
+    const running = this.require();
+    const { clock } = running.hub;
+    const vehicle = this.vehicle(householdId, input.vehicle);
     this.charger(householdId, input.charger);
     if ((input.targetSoc === undefined) === (input.energyKwh === undefined))
       throw badRequest('give either targetSoc or energyKwh');
-    const by = typeof input.by === 'number' ? input.by : Date.parse(input.by);
-    if (Number.isNaN(by)) throw badRequest('by must be an ISO 8601 time');
+    const by = parseBy(input.by, clock.now(), this.timeZone);
     if (by <= clock.now()) throw badRequest(`by (${new Date(by).toISOString()}) has passed`);
     // Every replan prices each quarter hour up to the latest deadline: a far deadline would exhaust memory.
     if (by > clock.now() + MAX_PLAN_AHEAD_MS) throw badRequest('by must be at most 7 days ahead');
@@ -425,16 +455,41 @@ export class EnergyService implements Subsystem {
     };
     // Checks now that the car can be planned for (a target SoC needs its battery figures).
     remainingNeed(request, this.car(householdId, vehicle.id), this.efficiency);
-    running.config.plans = running.config.plans.filter((p) => p.charger !== input.charger).concat(request);
-    const settings = this.settingsOf(input.charger);
-    // Asking for a plan is asking the charger to follow it.
-    if (settings.mode === 'now' || settings.mode === 'off')
-      running.config.chargers[input.charger] = { ...settings, mode: 'smart' };
-    await this.saveSite();
-    this.replan();
-    const view = running.plans.get(input.charger);
-    if (!view) throw conflict('the plan could not be made');
-    return view;
+    return request;
+  }
+
+  /**
+   * The plan a charger's `plan` action asks for. Without a vehicle named, the car of the session
+   * under way (it may have been plugged in long ago), else the one tied to the charger.
+   */
+  private planActionInput(charger: string, input: Record<string, unknown>) {
+    const vehicle =
+      typeof input.vehicle === 'string'
+        ? input.vehicle
+        : (this.running?.sessions.current(charger)?.vehicle ?? this.vehicleAt(charger));
+    if (!vehicle) throw badRequest(`no vehicle is tied to ${charger}; name one in the plan`);
+    return {
+      vehicle,
+      charger,
+      targetSoc: input.targetSoc as number | undefined,
+      energyKwh: input.energyKwh as number | undefined,
+      by: input.by as string,
+      repeat: input.repeat as number[] | undefined,
+    };
+  }
+
+  /** Refuses a `plan` action to one of this hub's OCPP chargers that createPlan would refuse. */
+  private checkPlanAction(_request: CommandRequest, command: Command): HubError | null {
+    if (command.action !== 'plan') return null;
+    const thing = this.running?.hub.core.getThing(command.householdId, command.thing);
+    if (!thing || !ocppMeta(thing)) return null;
+    try {
+      this.planRequest(command.householdId, this.planActionInput(thing.id, command.input));
+      return null;
+    } catch (error) {
+      if (error instanceof HubError) return error;
+      throw error;
+    }
   }
 
   listPlans(_householdId: string): PlanView[] {
@@ -497,25 +552,49 @@ export class EnergyService implements Subsystem {
     const needs = running.config.plans.map((p) => {
       const car = this.car(householdId, p.vehicle);
       let energy = 0;
+      // A car whose battery figures went missing cannot be planned for: the plan says so.
+      let unknown: string | null = null;
       try {
         energy = remainingNeed(p, car, this.efficiency);
-      } catch {
-        energy = 0;
+      } catch (error) {
+        unknown = error instanceof Error ? error.message : String(error);
       }
       return {
         request: p,
         car,
+        unknown,
         need: { id: p.charger, energyKwh: energy, maxPowerKw: maxPowerKw(this.settingsOf(p.charger)), by: p.by },
       };
     });
     const until = Math.max(now, ...needs.map((n) => n.need.by));
     const siteLimitKw = running.config.site.limitKw - (running.config.site.houseReserveKw ?? 0);
+    // Times past the known prices are charged at rather than left out (see chargeUnpriced).
     const plans: ChargePlan[] = needs.length
-      ? planCharging({ now, slots: tariff.slotsBetween(now, until), siteLimitKw, needs: needs.map((n) => n.need) })
+      ? planCharging({
+          now,
+          slots: tariff.slotsBetween(now, until),
+          siteLimitKw,
+          needs: needs.map((n) => n.need),
+          chargeUnpriced: true,
+        })
       : [];
     const next = new Map<string, PlanView>();
     plans.forEach((plan, i) => {
-      const { request, car, need } = needs[i];
+      const { request, car, need, unknown } = needs[i];
+      const reason =
+        unknown ??
+        (plan.feasible
+          ? null
+          : shortfallReason({
+              neededKwh: need.energyKwh,
+              plannedKwh: plan.energyKwh,
+              now,
+              by: need.by,
+              chargerKw: need.maxPowerKw,
+              siteKw: siteLimitKw,
+              others: needs.length - 1,
+              timeZone: this.timeZone,
+            }));
       next.set(
         request.charger,
         planView(request, plan, {
@@ -524,6 +603,7 @@ export class EnergyService implements Subsystem {
           efficiency: this.efficiency,
           currency: tariff.currency,
           now,
+          reason,
         }),
       );
     });
@@ -538,7 +618,12 @@ export class EnergyService implements Subsystem {
       ) {
         this.announce('energy.plan', charger, { ...view } as unknown as Record<string, unknown>);
         if (!view.feasible && (!before || before.feasible)) {
-          running.log.warn('charge plan cannot be met', { charger, shortfallKwh: view.shortfallKwh, by: view.by });
+          running.log.warn('charge plan cannot be met', {
+            charger,
+            shortfallKwh: view.shortfallKwh,
+            by: view.by,
+            reason: view.reason,
+          });
         }
       }
     }
@@ -926,6 +1011,19 @@ export class EnergyService implements Subsystem {
     return this.options.efficiency ?? 0.9;
   }
 
+  /** The household's time zone: the tariff's, where its time-of-use hours are too; UTC without one. */
+  private get timeZone(): string {
+    return this.require().config.tariff.timeZone ?? 'UTC';
+  }
+
+  /** A thing that is a vehicle: an unknown id is not found, anything else (a light) is refused naming it. */
+  private vehicle(householdId: string, id: string): Thing {
+    const thing = this.require().hub.core.getThing(householdId, id);
+    if (!thing) throw notFound(`vehicle ${JSON.stringify(id)}`);
+    if (thing.kind !== 'vehicle') throw badRequest(`${JSON.stringify(id)} is a ${thing.kind}, not a vehicle`);
+    return thing;
+  }
+
   /**
    * The site's figures from its meters, with what its chargers draw. A charger that is offline
    * (its charge point disconnected) is not counted: its last reported power is not known to flow.
@@ -1199,20 +1297,4 @@ function sessionProperty(thing: Thing): 'charging.connected' | 'charging.chargin
  */
 function meterTrails(thing: Thing): boolean {
   return sessionProperty(thing) === 'charging.charging' && Object.hasOwn(thing.properties, 'sensor.energy');
-}
-
-/**
- * "07:30" means the next 07:30 (UTC: the hub keeps no time zone yet) after `now`; anything else is
- * passed through for createPlan to judge.
- */
-function nextTimeOfDay(by: string, now: number): string | number {
-  const match = /^(\d{1,2}):(\d{2})$/.exec(by.trim());
-  if (!match) return by;
-  const hours = Number(match[1]);
-  const minutes = Number(match[2]);
-  if (hours > 23 || minutes > 59) return by;
-  const day = new Date(now);
-  let at = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), hours, minutes);
-  if (at <= now) at += 24 * 3_600_000;
-  return at;
 }

@@ -21,8 +21,15 @@ export interface ChargeNeed {
 
 export interface PlanningInput {
   now: number;
-  /** Priced slots from `now` on; stretches without a price are never planned. */
+  /** Priced slots from `now` on. */
   slots: PriceSlot[];
+  /**
+   * Whether the stretches up to a deadline that no slot prices may be planned (at an unknown
+   * price), only once every priced slot that can help is full: a car left empty because the
+   * day-ahead prices end before its deadline is worse than one charged at a price not yet known.
+   * Off by default: the planner then plans only the slots it is given.
+   */
+  chargeUnpriced?: boolean;
   /** Power all chargers together may draw: the fuse less what the house keeps, kW. */
   siteLimitKw: number;
   needs: ChargeNeed[];
@@ -35,7 +42,9 @@ export interface PlannedSlot {
   end: number;
   powerKw: number;
   energyKwh: number;
+  /** 0 where the price is not known (`priced` false). */
   cost: number;
+  priced: boolean;
 }
 
 export interface ChargePlan {
@@ -43,7 +52,10 @@ export interface ChargePlan {
   slots: PlannedSlot[];
   /** Energy planned, kWh (equal to the need when feasible). */
   energyKwh: number;
+  /** What the priced energy costs; energy at unknown prices (`unpricedKwh`) is not in it. */
   cost: number;
+  /** Energy planned at times without a known price, kWh. */
+  unpricedKwh: number;
   feasible: boolean;
   /** What cannot be delivered by the deadline, kWh; 0 when feasible. */
   shortfallKwh: number;
@@ -52,14 +64,32 @@ export interface ChargePlan {
 /** Below a watt-hour, a difference is rounding, not energy. */
 const TOLERANCE_KWH = 1e-6;
 const HOUR = 3_600_000;
+const QUARTER = 15 * 60_000;
+
+/** A slot the planner may fill: a priced one, or a stretch no price covers (`priced` false). */
+interface Candidate extends PriceSlot {
+  priced: boolean;
+}
 
 /** Plans every need together, so chargers sharing the site's limit do not each assume all of it. */
 export function planCharging(input: PlanningInput): ChargePlan[] {
   const slots = input.slots
     .filter((s) => s.end > input.now)
     .map((s) => ({ ...s, start: Math.max(s.start, input.now) }));
-  const weight = (slot: PriceSlot) => (input.objective === 'co2' ? (slot.co2 ?? Number.POSITIVE_INFINITY) : slot.price);
-  const usable = slots.filter((s) => Number.isFinite(weight(s)));
+  const known = (slot: PriceSlot) => (input.objective === 'co2' ? (slot.co2 ?? Number.POSITIVE_INFINITY) : slot.price);
+  const priced: Candidate[] = slots.filter((s) => Number.isFinite(known(s))).map((s) => ({ ...s, priced: true }));
+  const horizon = Math.max(input.now, ...input.needs.map((n) => n.by));
+  const usable = input.chargeUnpriced
+    ? [...priced, ...unpricedStretches(slots, input.now, horizon)].sort((a, b) => a.start - b.start)
+    : priced;
+  // A time without a price ranks after every priced one. In the joint plan a cycle of swaps
+  // passes each car at most once, so a rank above the dearest price by more than that many
+  // price spreads keeps every kWh that can go to a priced slot there.
+  const weights = priced.map(known);
+  const dearest = weights.length ? Math.max(...weights) : 0;
+  const spread = weights.length ? dearest - Math.min(...weights) : 0;
+  const unknownRank = dearest + (input.needs.length + 1) * (spread + 1);
+  const weight = (slot: Candidate) => (slot.priced ? known(slot) : unknownRank);
   const siteCap = usable.map((s) => (Math.max(0, input.siteLimitKw) * (s.end - s.start)) / HOUR);
   const needCap = (need: ChargeNeed, s: PriceSlot) =>
     (Math.max(0, need.maxPowerKw) * Math.max(0, Math.min(s.end, need.by) - s.start)) / HOUR;
@@ -73,17 +103,20 @@ export function planCharging(input: PlanningInput): ChargePlan[] {
     const planned: PlannedSlot[] = [];
     let energy = 0;
     let cost = 0;
+    let unpriced = 0;
     usable.forEach((slot, s) => {
       const kwh = allocation[i][s];
       if (kwh <= TOLERANCE_KWH) return;
       energy += kwh;
-      cost += kwh * slot.price;
+      if (slot.priced) cost += kwh * slot.price;
+      else unpriced += kwh;
       planned.push({
         start: slot.start,
         end: slot.end,
         powerKw: kwh / ((slot.end - slot.start) / HOUR),
         energyKwh: kwh,
-        cost: kwh * slot.price,
+        cost: slot.priced ? kwh * slot.price : 0,
+        priced: slot.priced,
       });
     });
     const shortfall = Math.max(0, Math.max(0, need.energyKwh) - energy);
@@ -92,19 +125,44 @@ export function planCharging(input: PlanningInput): ChargePlan[] {
       slots: planned,
       energyKwh: energy,
       cost,
+      unpricedKwh: unpriced,
       feasible: shortfall <= TOLERANCE_KWH,
       shortfallKwh: shortfall <= TOLERANCE_KWH ? 0 : shortfall,
     };
   });
 }
 
+/**
+ * The stretches of [from, to) that no slot covers, cut at quarter hours (the steps a plan's power
+ * changes at, as with priced quarter hours).
+ */
+function unpricedStretches(slots: PriceSlot[], from: number, to: number): Candidate[] {
+  const out: Candidate[] = [];
+  const fill = (start: number, end: number) => {
+    for (let t = start; t < end; ) {
+      const next = Math.min(end, Math.floor(t / QUARTER) * QUARTER + QUARTER);
+      out.push({ start: t, end: next, price: 0, priced: false });
+      t = next;
+    }
+  };
+  let t = from;
+  for (const slot of [...slots].sort((a, b) => a.start - b.start)) {
+    if (t >= to) break;
+    if (slot.end <= t) continue;
+    if (slot.start > t) fill(t, Math.min(slot.start, to));
+    t = Math.max(t, slot.end);
+  }
+  fill(t, to);
+  return out;
+}
+
 /** One charger: fill the cheapest slots first (exact for one need: a fractional knapsack). */
 function cheapestFirst(
   need: ChargeNeed,
-  slots: PriceSlot[],
+  slots: Candidate[],
   siteCap: number[],
   needCap: (need: ChargeNeed, s: PriceSlot) => number,
-  weight: (s: PriceSlot) => number,
+  weight: (s: Candidate) => number,
 ): number[] {
   const amounts = new Array<number>(slots.length).fill(0);
   // Ties go to the earlier slot: the car is fuller sooner if plans change.
@@ -123,10 +181,10 @@ function cheapestFirst(
 /** Several chargers: min-cost flow car → slot → site connection. */
 function jointly(
   needs: ChargeNeed[],
-  slots: PriceSlot[],
+  slots: Candidate[],
   siteCap: number[],
   needCap: (need: ChargeNeed, s: PriceSlot) => number,
-  weight: (s: PriceSlot) => number,
+  weight: (s: Candidate) => number,
 ): number[][] {
   const k = needs.length;
   const source = 0;

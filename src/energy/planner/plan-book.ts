@@ -24,13 +24,18 @@ export interface PlanView {
   by: string;
   targetSoc: number | null;
   repeat: number[] | null;
-  slots: Array<{ start: string; end: string; powerKw: number; energyKwh: number; cost: number }>;
+  /** `priced` is false for a slot at a time no price covers; its cost counts as 0. */
+  slots: Array<{ start: string; end: string; powerKw: number; energyKwh: number; cost: number; priced: boolean }>;
   energyKwh: number;
   /** What the plan needs the charger to deliver (losses included). */
   neededKwh: number;
+  /** The cost of the priced energy; `unpricedKwh` is planned at prices not known yet. */
   cost: number;
+  unpricedKwh: number;
   currency: string | null;
   feasible: boolean;
+  /** Why the plan cannot be met, in words; null when it can. */
+  reason: string | null;
   shortfallKwh: number;
   /** The shortfall as battery percent, for target-SoC plans. */
   shortfallSoc: number | null;
@@ -38,6 +43,108 @@ export interface PlanView {
 }
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** An ISO 8601 date and time with its zone: `2026-06-11T07:30Z`, `…T07:30:00.000+02:00`. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+/** A time of day, `07:30` or `7:30`. */
+const TIME_OF_DAY = /^(\d{1,2}):(\d{2})$/;
+
+/**
+ * A plan's deadline as the API and the charger's `plan` action take it (both the same, so an
+ * automation's "07:30" means what the API's does): an ISO 8601 date and time with its zone, or a
+ * time of day, the next one to come in the household's time zone. One message for anything else.
+ */
+export function parseBy(by: unknown, now: number, timeZone = 'UTC'): number {
+  if (typeof by === 'number' && Number.isFinite(by)) return by;
+  const text = typeof by === 'string' ? by.trim() : '';
+  const iso = ISO_TIME.exec(text);
+  if (iso) {
+    const at = Date.parse(text);
+    // Date.parse rolls 30 February over into March; a date that does not exist is a mistake.
+    const [year, month, day] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
+    const calendar = new Date(Date.UTC(year, month - 1, day));
+    if (!Number.isNaN(at) && calendar.getUTCMonth() === month - 1 && calendar.getUTCDate() === day) return at;
+  }
+  const clock = TIME_OF_DAY.exec(text);
+  if (clock && Number(clock[1]) <= 23 && Number(clock[2]) <= 59) {
+    return nextTimeOfDay(Number(clock[1]), Number(clock[2]), now, timeZone);
+  }
+  throw badRequest(
+    `by must be an ISO 8601 date and time with its zone (such as 2026-06-11T07:30:00Z) or a time of day HH:MM (such as 07:30), not ${JSON.stringify(by)}`,
+  );
+}
+
+/** The next hours:minutes on the wall clocks of `timeZone` after `now`, epoch ms. */
+export function nextTimeOfDay(hours: number, minutes: number, now: number, timeZone: string): number {
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+    hourCycle: 'h23',
+  });
+  const wall = (ms: number) => {
+    const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, Number(p.value)]));
+    return {
+      year: parts.year,
+      month: parts.month,
+      day: parts.day,
+      ms: Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second),
+    };
+  };
+  // How far the zone's clocks are ahead of UTC at a moment (whole seconds: zones have no finer offsets).
+  const offset = (ms: number) => wall(ms).ms - (ms - (((ms % 1000) + 1000) % 1000));
+  const today = wall(now);
+  for (let day = 0; day < 3; day++) {
+    const local = Date.UTC(today.year, today.month - 1, today.day + day, hours, minutes);
+    // Twice: the offset at the guess may differ from the one at the answer across a DST change.
+    const at = local - offset(local - offset(local));
+    if (at > now) return at;
+  }
+  return now + DAY;
+}
+
+/** A moment as a user reads it: `07:30 UTC` today, with the date when further off. */
+export function wallClock(ms: number, now: number, timeZone = 'UTC'): string {
+  const format = (at: number, options: Intl.DateTimeFormatOptions) =>
+    new Intl.DateTimeFormat('en-CA', { timeZone, ...options }).format(new Date(at));
+  const dateOf = (at: number) => format(at, { year: 'numeric', month: '2-digit', day: '2-digit' });
+  const date = dateOf(ms) === dateOf(now) ? '' : `${dateOf(ms)} `;
+  return `${date}${format(ms, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })} ${timeZone}`;
+}
+
+/**
+ * Why a plan falls short, in words a user can act on: the power there is up to the deadline, or
+ * the site's limit leaving nothing for charging.
+ */
+export function shortfallReason(input: {
+  neededKwh: number;
+  plannedKwh: number;
+  now: number;
+  by: number;
+  chargerKw: number;
+  siteKw: number;
+  /** Other plans sharing the site's limit. */
+  others: number;
+  timeZone?: string;
+}): string {
+  const r = (n: number) => Math.round(n * 10) / 10;
+  const deadline = wallClock(input.by, input.now, input.timeZone);
+  const needs = `the car needs ${r(input.neededKwh)} kWh by ${deadline}`;
+  if (input.siteKw <= 0) return `the site's limit leaves no power for charging; ${needs}`;
+  const hours = Math.max(0, input.by - input.now) / HOUR;
+  const powerKw = Math.min(input.chargerKw, input.siteKw);
+  const alone = powerKw * hours;
+  const bound = input.chargerKw <= input.siteKw ? 'the charger' : "the site's limit";
+  if (alone + 1e-6 < input.neededKwh) {
+    return `${needs}, but ${r(hours)} h at ${r(powerKw)} kW (${bound}) give at most ${r(alone)} kWh`;
+  }
+  return `${needs}, but with the site's ${r(input.siteKw)} kW shared with ${input.others} other plan${input.others === 1 ? '' : 's'}, ${r(input.plannedKwh)} kWh fit`;
+}
 
 /** The energy a plan still needs from the charger, kWh, given the car as it is now. */
 export function remainingNeed(
@@ -74,7 +181,15 @@ function isoWeekday(ms: number): number {
 export function planView(
   request: PlanRequest,
   plan: ChargePlan,
-  extra: { neededKwh: number; capacityKwh: number | null; efficiency: number; currency: string | null; now: number },
+  extra: {
+    neededKwh: number;
+    capacityKwh: number | null;
+    efficiency: number;
+    currency: string | null;
+    now: number;
+    /** Why the plan cannot be met (see shortfallReason), null when it can. */
+    reason: string | null;
+  },
 ): PlanView {
   const r = (n: number, d = 4) => Math.round(n * 10 ** d) / 10 ** d;
   const shortfallSoc =
@@ -93,12 +208,15 @@ export function planView(
       powerKw: r(s.powerKw),
       energyKwh: r(s.energyKwh, 6),
       cost: r(s.cost, 6),
+      priced: s.priced,
     })),
     energyKwh: r(plan.energyKwh, 6),
     neededKwh: r(extra.neededKwh, 6),
     cost: r(plan.cost, 6),
+    unpricedKwh: r(plan.unpricedKwh, 6),
     currency: extra.currency,
-    feasible: plan.feasible,
+    feasible: plan.feasible && extra.reason === null,
+    reason: extra.reason,
     shortfallKwh: r(plan.shortfallKwh, 6),
     shortfallSoc,
     plannedAt: new Date(extra.now).toISOString(),

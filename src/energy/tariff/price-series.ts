@@ -56,6 +56,33 @@ export function checkSeries(slots: PriceSlot[]): PriceSlot[] {
   return sorted.map((s) => s.slot);
 }
 
+const QUARTER = 15 * MINUTE;
+
+/**
+ * Checks a series a user sets now, beyond checkSeries: day-ahead slots begin on the quarter hour
+ * (in every time zone in use), and a series whose every slot has ended prices nothing the
+ * planner could choose: it would replace the prices ahead with none.
+ */
+export function checkNewSeries(slots: PriceSlot[], now: number): PriceSlot[] {
+  const sorted = checkSeries(slots);
+  slots.forEach((slot, index) => {
+    if (slot.start % QUARTER !== 0) {
+      throw badRequest(
+        `slot ${index} (${iso(slot.start)}) does not start on a quarter hour; slots start at :00, :15, :30 or :45`,
+        'invalid_prices',
+      );
+    }
+  });
+  const end = sorted[sorted.length - 1].end;
+  if (end <= now) {
+    throw badRequest(
+      `every slot has ended: the series ends at ${iso(end)}, before now (${iso(now)}); the planner needs prices ahead`,
+      'prices_expired',
+    );
+  }
+  return sorted;
+}
+
 /** Reads `{"slots":[{"start","end","price","co2?"}]}` (or a bare array), as the API and JSON files give it. */
 export function parseJsonSeries(value: unknown): PriceSlot[] {
   const list = Array.isArray(value) ? value : (value as { slots?: unknown } | null)?.slots;

@@ -201,12 +201,18 @@ export interface ChargePlan {
   by: string;
   targetSoc: number | null;
   repeat: number[] | null;
-  slots: Array<{ start: string; end: string; powerKw: number; energyKwh: number; cost: number }>;
+  /** `priced: false`: a time past the known prices, charged at a price not known yet (cost 0 here). */
+  slots: Array<{ start: string; end: string; powerKw: number; energyKwh: number; cost: number; priced?: boolean }>;
   energyKwh: number;
   neededKwh: number;
+  /** The cost of the priced energy only. */
   cost: number;
   currency: string | null;
   feasible: boolean;
+  /** Why the plan cannot be met, in words (null when it can). */
+  reason?: string | null;
+  /** Energy planned at times with no price yet. */
+  unpricedKwh?: number;
   shortfallKwh: number;
   shortfallSoc: number | null;
   plannedAt: string;

@@ -67,7 +67,7 @@ function PlanDetails({ car, plan, prices }: PlanProps) {
         {plan.repeat ? ' (weekly)' : ''}.
       </p>
       <p className={`plan-status ${plan.feasible ? 'ok' : 'bad'}`}>
-        {plan.feasible ? 'Feasible' : `Not feasible: ${shortfall} short by the deadline`}
+        {plan.feasible ? 'Feasible' : `Not feasible: ${plan.reason ?? `${shortfall} short by the deadline`}`}
       </p>
       <dl className="facts">
         <div>
