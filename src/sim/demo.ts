@@ -6,7 +6,7 @@ import { savedCarFrom } from './car/car.ts';
 import { CarSimulator } from './car/simulator.ts';
 import { SimulatedSite } from './charger/site.ts';
 import { SimulatedHome } from './home.ts';
-import { provisionDemoPhones, SimulatedPhones } from './people.ts';
+import { type DemoPhoneLogin, phoneLogin, provisionDemoPhones, SimulatedPhones, savedPhoneLogins } from './people.ts';
 import { SavedStateFile } from './saved-state.ts';
 
 /** The demo car's name, and the person who drives it (their phone travels in it). */
@@ -59,10 +59,27 @@ export class DemoHousehold implements Subsystem {
     // With the energy API the car is charged by the site's charge point, so its energy is metered once.
     const withSite = (await call(hub, '/api/chargers')).ok;
     await this.startCar(hub, log.child('car'), !withSite);
-    if (withSite) await this.startSite(hub, log.child('site'));
+    if (withSite) {
+      await this.startSite(hub, log.child('site'));
+      // Which prices are the demo's own, for the next start to tell them from the user's.
+      this.saved.prices = this.site?.ownPrices;
+      await this.save();
+    }
     this.stopSaving = hub.clock.setInterval(() => void this.save(), SAVE_EVERY_MS);
     if (this.options.phones === false) return;
-    const phones = await provisionDemoPhones({ hubUrl: hub.httpUrl, token: hub.ownerToken });
+    const known = savedPhoneLogins(this.saved.phones);
+    const phones = await provisionDemoPhones({
+      hubUrl: hub.httpUrl,
+      token: hub.ownerToken,
+      known,
+      log: log.child('phones'),
+    });
+    // Kept at once, not at the next periodic save: a tracker's password is shown only when it is
+    // made, and a demo stopped before saving would have to make its phones again. A person the
+    // user removed stays on the list, so the next start does not bring them back.
+    const running = phones.map(phoneLogin).filter((login): login is DemoPhoneLogin => login !== null);
+    this.saved.phones = [...running, ...known.filter((login) => !phones.some((p) => p.person === login.person))];
+    await this.save();
     this.phones = new SimulatedPhones({
       clock: hub.clock,
       hubUrl: hub.httpUrl,
@@ -86,7 +103,10 @@ export class DemoHousehold implements Subsystem {
     await this.save();
   }
 
-  /** Saves what must carry on after a restart: the car, and the charge point's meter. */
+  /**
+   * Saves what must carry on after a restart: the car, the charge point's meter, the phones'
+   * logins and which price series the demo put (kept in `saved` as they are set up).
+   */
   private async save(): Promise<void> {
     if (!this.stateFile || !this.clock) return;
     const meterWh = this.site?.meterWh;
@@ -157,6 +177,7 @@ export class DemoHousehold implements Subsystem {
       username: hub.demoMqttLogin?.username,
       password: hub.demoMqttLogin?.password,
       meterWh: savedMeterWh(this.saved.chargePoint),
+      ownPrices: typeof this.saved.prices === 'string' ? this.saved.prices : undefined,
     });
     this.site = site;
     await site.start();

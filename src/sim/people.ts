@@ -33,6 +33,41 @@ export interface SimulatedPhone {
   home: GeoPoint;
   work: GeoPoint;
   schedule?: DaySchedule;
+  /** The hub's ids of the person and of the phone's tracker, when the demo set them up. */
+  personId?: string;
+  tracker?: string;
+}
+
+/**
+ * A demo phone's login as the hub made it, kept in the demo's saved state: the hub shows a
+ * tracker's password only once, so a restarted demo that had not kept it would need a new tracker.
+ */
+export interface DemoPhoneLogin {
+  /** The demo's name for the person (their phone's schedule), whatever the user renamed them to. */
+  person: string;
+  personId: string;
+  tracker: string;
+  username: string;
+  password: string;
+}
+
+/** The phone logins in a saved state, leaving out any entry that is not one. */
+export function savedPhoneLogins(raw: unknown): DemoPhoneLogin[] {
+  if (!Array.isArray(raw)) return [];
+  const fields = ['person', 'personId', 'tracker', 'username', 'password'] as const;
+  return raw.filter(
+    (entry): entry is DemoPhoneLogin =>
+      typeof entry === 'object' &&
+      entry !== null &&
+      fields.every((field) => typeof (entry as Record<string, unknown>)[field] === 'string'),
+  );
+}
+
+/** What to keep of a phone for the next start, if the hub's ids are known. */
+export function phoneLogin(phone: SimulatedPhone): DemoPhoneLogin | null {
+  if (!phone.personId || !phone.tracker) return null;
+  const { person, personId, tracker, username, password } = phone;
+  return { person, personId, tracker, username, password };
 }
 
 export interface SimulatedPhonesOptions {
@@ -227,10 +262,18 @@ export const DEMO_ZONES = [
 
 /**
  * Sets up the demo people through the hub's own API, as a user would: the home location (when
- * unset), the workplaces as zones (see DEMO_ZONES), Alex (phone over MQTT) and Sam (phone over HTTP), each with a fresh tracker, since a
- * password is only ever shown when it is made.
+ * unset), the workplaces as zones (see DEMO_ZONES), Alex (phone over MQTT) and Sam (phone over
+ * HTTP), each with a tracker. `known` are the phones a previous start set up (see DemoPhoneLogin):
+ * their trackers are used again, so rules and history tied to a tracker keep it. A person the user
+ * removed since gets no phone again; a tracker the user removed is replaced, since a demo person
+ * without one would never move.
  */
-export async function provisionDemoPhones(options: { hubUrl: string; token: string }): Promise<SimulatedPhone[]> {
+export async function provisionDemoPhones(options: {
+  hubUrl: string;
+  token: string;
+  known?: DemoPhoneLogin[];
+  log?: Logger;
+}): Promise<SimulatedPhone[]> {
   const call = async <T>(path: string, method = 'GET', body?: unknown): Promise<T> => {
     const response = await fetch(new URL(path, options.hubUrl), {
       method,
@@ -243,14 +286,15 @@ export async function provisionDemoPhones(options: { hubUrl: string; token: stri
   const household = await call<{ latitude: number | null }>('/api/household');
   if (household.latitude === null)
     await call('/api/household', 'PUT', { ...DEMO_HOME, homeRadius: 100, arriveDelay: 0, leaveDelay: 120 });
-  // The workplaces as zones, through the zones API as a user adds them; only into a household
-  // with no zones of its own yet, so a zone the user removed or renamed is not made again.
+  // The workplaces as zones, through the zones API as a user adds them; only at the demo's first
+  // start (known phones say it set up before) into a household with no zones of its own yet, so a
+  // zone the user removed or renamed is not made again, nor both when the user removed both.
   const zones = await call<Array<{ id: string; name: string }>>('/api/zones');
-  if (!zones.some((zone) => zone.id !== HOME_ZONE_ID)) {
+  if (!options.known?.length && !zones.some((zone) => zone.id !== HOME_ZONE_ID)) {
     for (const zone of DEMO_ZONES) await call('/api/zones', 'POST', zone);
   }
-  const people =
-    await call<Array<{ id: string; name: string; trackers: Array<{ id: string; name: string }> }>>('/api/people');
+  type Person = { id: string; name: string; trackers: Array<{ id: string; name: string; username?: string | null }> };
+  const people = await call<Person[]>('/api/people');
   const demo: Array<{ name: string; transport: SimulatedPhone['transport']; work: GeoPoint; schedule: DaySchedule }> = [
     { name: 'Alex', transport: 'mqtt', work: DEMO_WORK, schedule: DEFAULT_SCHEDULE },
     {
@@ -262,28 +306,54 @@ export async function provisionDemoPhones(options: { hubUrl: string; token: stri
   ];
   const phones: SimulatedPhone[] = [];
   for (const who of demo) {
-    const person =
-      people.find((p) => p.name === who.name) ??
-      (await call<{ id: string; trackers: [] }>('/api/people', 'POST', { name: who.name }));
-    // Named for its owner: two trackers both called "demo phone" could not be told apart in the
-    // dashboard's lists. The older name is the demo's own too, from hubs started before.
-    const phoneName = `${who.name}'s phone`;
-    const ours = (t: { name: string }) => t.name === phoneName || t.name === 'demo phone';
-    for (const old of 'trackers' in person ? person.trackers.filter(ours) : []) {
-      await call(`/api/people/${person.id}/trackers/${old.id}`, 'DELETE');
+    const known = options.known?.find((login) => login.person === who.name);
+    let person: { id: string; trackers?: Person['trackers'] } | undefined;
+    let login: { id: string; username: string; password: string } | undefined;
+    if (known) {
+      // By id, not name: the user may have renamed them.
+      person = people.find((p) => p.id === known.personId);
+      if (!person) {
+        options.log?.info('a demo person was removed; the demo goes on without their phone', { person: who.name });
+        continue;
+      }
+      const kept = (person.trackers ?? []).some((t) => t.id === known.tracker && t.username === known.username);
+      if (kept) login = { id: known.tracker, username: known.username, password: known.password };
+    } else {
+      person =
+        people.find((p) => p.name === who.name) ??
+        (await call<{ id: string; trackers?: [] }>('/api/people', 'POST', { name: who.name }));
+      // Set up by a demo that did not keep their logins (or whose saved state is gone): those
+      // trackers' passwords are lost, so they go rather than linger as phones that never report.
+      // The older name is the demo's own too, from hubs started before.
+      const ours = (t: { name: string }) => t.name === phoneName(who.name) || t.name === 'demo phone';
+      for (const old of (person.trackers ?? []).filter(ours)) {
+        await call(`/api/people/${person.id}/trackers/${old.id}`, 'DELETE');
+      }
     }
-    const tracker = await call<{ username: string; password: string }>(`/api/people/${person.id}/trackers`, 'POST', {
-      name: phoneName,
-    });
+    login ??= await call<{ id: string; username: string; password: string }>(
+      `/api/people/${person.id}/trackers`,
+      'POST',
+      { name: phoneName(who.name) },
+    );
     phones.push({
       person: who.name,
       transport: who.transport,
-      username: tracker.username,
-      password: tracker.password,
+      username: login.username,
+      password: login.password,
       home: DEMO_HOME,
       work: who.work,
       schedule: who.schedule,
+      personId: person.id,
+      tracker: login.id,
     });
   }
   return phones;
+}
+
+/**
+ * A demo phone's tracker name, after its owner: two trackers both called "demo phone" could not be
+ * told apart in the dashboard's lists.
+ */
+function phoneName(person: string): string {
+  return `${person}'s phone`;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../../core/clock.ts';
@@ -32,6 +33,8 @@ export interface SimulatedSiteOptions {
   utcOffsetHours?: number;
   /** The charge point's energy register to go on from, Wh (see SimulatedSite.meterWh). */
   meterWh?: number;
+  /** The price series this site put at an earlier start (see SimulatedSite.ownPrices). */
+  ownPrices?: string;
 }
 
 const CHARGE_POINT_ID = 'SIM-CP-1';
@@ -50,6 +53,7 @@ export class SimulatedSite {
   private readonly car: CarAtCharger;
   /** The charger's draw in the grid meter's last reading, W. */
   private publishedChargerW = 0;
+  private putPrices: string | undefined;
 
   constructor(private readonly options: SimulatedSiteOptions) {
     this.car = options.car ?? standInCar();
@@ -83,6 +87,7 @@ export class SimulatedSite {
       );
     }
     this.publishMeters();
+    this.putPrices = options.ownPrices;
     const registered = await this.api('POST', '/api/chargers', {
       chargePointId: CHARGE_POINT_ID,
       name: 'Driveway charger',
@@ -119,21 +124,8 @@ export class SimulatedSite {
     }
     // The meters appear through discovery, named after their devices; wait until the hub has them.
     await this.waitForThings(['grid-meter', 'solar-inverter', 'house-load']);
-    await this.api('PUT', '/api/energy/site', {
-      grid: 'grid-meter',
-      solar: 'solar-inverter',
-      house: 'house-load',
-      limitKw: options.fuseKw ?? 17,
-      houseReserveKw: 2,
-    });
-    const now = options.clock.now();
-    const day = now - (now % 86_400_000);
-    const slots = dayAheadPrices(day, 48, options.utcOffsetHours).map((s) => ({
-      start: new Date(s.start).toISOString(),
-      end: new Date(s.end).toISOString(),
-      price: s.price,
-    }));
-    await this.api('PUT', '/api/energy/prices', { currency: 'EUR', slots });
+    await this.setUpSite();
+    await this.keepPricesCurrent();
     // The meters' first reading the hub keeps: the one published before discovery made the things was lost.
     this.publishMeters();
     const periodic = options.clock.setInterval(() => this.publishMeters(), options.meterIntervalMs ?? 10_000);
@@ -151,6 +143,59 @@ export class SimulatedSite {
     this.stopTimer?.();
     await this.chargePoint?.stop();
     await this.client?.endAsync();
+  }
+
+  /**
+   * The price series this site put, as `pricesKey` gives it, for the next start to tell the demo's
+   * own prices (renewed at each start) from a series the user put since (kept).
+   */
+  get ownPrices(): string | undefined {
+    return this.putPrices;
+  }
+
+  /**
+   * Chooses the site's meters and fuse, once: a site that already has meters is the one set up
+   * before, perhaps with the user's own fuse limit, reserve or battery, which a restart keeps.
+   */
+  private async setUpSite(): Promise<void> {
+    const site = await this.api('GET', '/api/energy/site');
+    const current = site.body as { grid?: string; solar?: string; house?: string; battery?: string } | null;
+    if (!site.ok || current?.grid || current?.solar || current?.house || current?.battery) return;
+    await this.api('PUT', '/api/energy/site', {
+      grid: 'grid-meter',
+      solar: 'solar-inverter',
+      house: 'house-load',
+      limitKw: this.options.fuseKw ?? 17,
+      houseReserveKw: 2,
+    });
+  }
+
+  /**
+   * Puts the demo's day-ahead prices (today and tomorrow) when the hub has none left to go on
+   * with, or holds the ones the demo put before, which move on to the current day. A series the
+   * user put is kept until it has run out: only then does the demo put its own again.
+   */
+  private async keepPricesCurrent(): Promise<void> {
+    const { clock, log, utcOffsetHours } = this.options;
+    const now = clock.now();
+    const stored = await this.api('GET', '/api/energy/prices');
+    const series = stored.ok ? (stored.body as PriceSeries | null) : null;
+    const lastEnd = Math.max(...(series?.slots ?? []).map((slot) => Date.parse(slot.end)));
+    const runOut = !(lastEnd > now);
+    const demoOwn = series !== null && this.putPrices !== undefined && pricesKey(series) === this.putPrices;
+    if (!runOut && !demoOwn) {
+      log.info('keeping the price series the hub holds', { until: new Date(lastEnd).toISOString() });
+      return;
+    }
+    const day = now - (now % 86_400_000);
+    const slots = dayAheadPrices(day, 48, utcOffsetHours).map((s) => ({
+      start: new Date(s.start).toISOString(),
+      end: new Date(s.end).toISOString(),
+      price: s.price,
+    }));
+    const put = await this.api('PUT', '/api/energy/prices', { currency: 'EUR', slots });
+    if (put.ok) this.putPrices = pricesKey(put.body as PriceSeries);
+    else log.warn('could not put the demo prices', { status: put.status });
   }
 
   /**
@@ -177,13 +222,18 @@ export class SimulatedSite {
     return this.chargePoint?.powerW ?? 0;
   }
 
-  /** Names the car usually charged here, as a user would in the charger's settings. */
+  /**
+   * Names the car usually charged here, as a user would in the charger's settings; once, so a car
+   * the user named there since is kept.
+   */
   private async tieToVehicle(vehicle: string): Promise<void> {
     const chargers = (await this.api('GET', '/api/chargers')).body as Array<{
       id: string;
       chargePointId: string | null;
+      vehicle?: string | null;
     }>;
     const charger = chargers?.find((c) => c.chargePointId === CHARGE_POINT_ID);
+    if (charger?.vehicle) return;
     const tied =
       charger && (await this.api('PUT', `/api/chargers/${encodeURIComponent(charger.id)}/mode`, { vehicle }));
     if (!tied?.ok)
@@ -216,6 +266,20 @@ export class SimulatedSite {
     });
     return { ok: res.ok, status: res.status, body: await res.json().catch(() => null) };
   }
+}
+
+interface PriceSeries {
+  currency: string;
+  slots: Array<{ start: string; end: string; price: number }>;
+}
+
+/** A price series as the hub answers it, in a few characters: equal keys, the same series. */
+function pricesKey(series: PriceSeries): string {
+  const slots = (series.slots ?? []).map((slot) => [slot.start, slot.end, slot.price]);
+  return createHash('sha256')
+    .update(JSON.stringify([series.currency, slots]))
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 /** Without a simulated car: a 60 kWh car at home, plugged in, taking all it is offered until full. */
