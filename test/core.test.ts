@@ -120,24 +120,6 @@ describe('core: twin, commands, history', () => {
     );
   });
 
-  it("announces a device's changes once all of its report is in the twin", () => {
-    core.ingest([{ householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: 79, source: 't' }]);
-    // What a rule started by `light.on` reads of the same report's brightness, and of another
-    // thing's report that comes later in the batch (not yet in: it is that thing's own report).
-    const seen: Array<[string, unknown]> = [];
-    bus.subscribe((e) => {
-      if (e.type === 'state' && e.property === 'light.on')
-        seen.push([e.thing, core.getValue('h1', 'lamp', 'light.brightness')]);
-    });
-    core.ingest([
-      { householdId: 'h1', thing: 'lamp', property: 'light.on', value: true, source: 't' },
-      { householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: 55, source: 't' },
-    ]);
-    assert.deepEqual(seen, [['lamp', 55]]);
-    const changes = events.filter((e) => e.type === 'state').map((e) => (e.type === 'state' ? e.property : ''));
-    assert.deepEqual(changes, ['light.brightness', 'light.on', 'light.brightness'], 'in the order reported');
-  });
-
   it('refuses invalid reports and changes nothing', () => {
     core.ingest([
       { householdId: 'h1', thing: 'lamp', property: 'light.brightness', value: 140, source: 't' },

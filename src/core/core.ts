@@ -6,7 +6,7 @@ import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
 import type { CommandService } from './commands.ts';
 import { badRequest } from './errors.ts';
-import type { Report, StateChanged } from './events.ts';
+import type { Report } from './events.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
 import { sameValue, type Twin, type TwinRegistry } from './twin.ts';
@@ -156,30 +156,17 @@ export class HubCore implements AdapterContext {
    * Invalid reports are refused with a log line and touch nothing.
    */
   ingest(reports: Report[]): void {
-    const { twins, clock, commands } = this.options;
+    const { twins, clock, bus, commands } = this.options;
     const now = clock.now();
     let touchedHousehold = '';
     let touchedThing = '';
     let lastCause: string | null = null;
     /** Whether the thing being looked at had a live report: only those can confirm a command. */
     let touchedLive = false;
-    /**
-     * The thing's changes, announced once all its reports in this batch are in its twin: a device
-     * reports several properties at once (a light's state and brightness in one JSON message), and
-     * a rule started by the first must read the others as the device reported them, not as they
-     * were before. The first change is held on its own, so the usual single change makes no array.
-     */
-    let held: StateChanged | null = null;
-    let heldMore: StateChanged[] | null = null;
     for (const report of reports) {
       // Reports come in per-device bursts; check commands once per thing, not once per property,
       // and with that thing's own last change as the cause (not the next thing's).
       if (report.thing !== touchedThing || report.householdId !== touchedHousehold) {
-        if (held) {
-          this.announce(held, heldMore);
-          held = null;
-          heldMore = null;
-        }
         if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
         touchedHousehold = report.householdId;
         touchedThing = report.thing;
@@ -212,7 +199,7 @@ export class HubCore implements AdapterContext {
         twin.state.set(report.property, { value: report.value, ts });
         const id = newId(now, 'evt_');
         lastCause = id;
-        const change: StateChanged = {
+        bus.publish({
           type: 'state',
           id,
           householdId: report.householdId,
@@ -223,22 +210,11 @@ export class HubCore implements AdapterContext {
           from: previous?.value ?? null,
           to: report.value,
           source: report.source,
-        };
-        if (!held) held = change;
-        else if (heldMore) heldMore.push(change);
-        else heldMore = [change];
+        });
       }
       if (!report.retained) touchedLive = true;
     }
-    if (held) this.announce(held, heldMore);
     if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
-  }
-
-  /** Puts one thing's changes from a batch on the bus, in the order they were reported. */
-  private announce(first: StateChanged, more: StateChanged[] | null): void {
-    const { bus } = this.options;
-    bus.publish(first);
-    if (more) for (const change of more) bus.publish(change);
   }
 
   setAvailability(householdId: string, thing: string, online: boolean): void {
