@@ -147,8 +147,8 @@ export class Security {
     const { principal } = request;
     const { action } = command;
     const rule = request.issuedBy.startsWith('rule:');
-    // A rule acting on its own is described again from the command when it fails (onEvent); it
-    // is asked nothing here, and nothing is made for it (this runs for every automated command).
+    // A rule acting on its own is asked nothing here, and nothing is made for it (this runs for
+    // every automated command); its commands are in its traces, not the audit trail (onEvent).
     if (!principal && rule) return null;
     const via = request.via ?? (rule ? 'automation' : 'internal');
     const actor: AuditActor = principal
@@ -190,11 +190,12 @@ export class Security {
     if (event.type !== 'command') return;
     const { command } = event;
     if (command.status !== 'pending' && command.status !== 'failed' && command.status !== 'expired') return;
-    // A rule's accepted commands are not audited: the rule's change was (by whom, through what),
-    // and each of its commands is in its trace and in the command log. At a rule's pace, a line
-    // per command also cost the hub a tenth of its time per automated message (bench round trip).
+    // A rule's own commands are not audited, accepted or failed: the rule's change was (by whom,
+    // through what), and each of its commands, with its outcome, is in its trace and in the
+    // command log. At a rule's pace, a line per command also cost the hub a tenth of its time per
+    // automated message (bench round trip), and a rule whose commands all failed wrote thousands.
     const byRule = command.issuedBy.startsWith('rule:');
-    if (command.status === 'pending' && byRule && !command.requestedBy) return;
+    if (byRule && !command.requestedBy) return;
     // A command stored before its row kept who asked is named by its `issuedBy` alone.
     const asked: CommandRequester = command.requestedBy ?? {
       actor: { kind: byRule ? 'rule' : 'system', id: command.issuedBy, name: command.issuedBy },

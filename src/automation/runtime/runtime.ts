@@ -28,6 +28,41 @@ const MAX_LOOP = 10_000;
 /** How deep runs may start one inside another in one turn before the next goes on in a later turn. */
 export const MAX_NESTED_RUNS = 16;
 
+/**
+ * Loop protection across rules (see chainOf). A run of rule X is not started when the chain of
+ * runs whose effects led to its trigger already holds X this many times: X may come back once
+ * (A's command makes B act, whose command makes A act again), a second return is a loop. With a
+ * rule triggered by every command event, each run's command brings three events (pending, sent,
+ * then confirmed, failed or expired), so every link of a loop triples the runs: two returns
+ * already mean a few hundred runs from one command, which is why it is not more.
+ */
+export const LOOP_RETURNS = 2;
+/**
+ * A run that waited this long or more between its trigger and its command (a delay, a wait) set
+ * the pace itself, as rules that take turns on purpose do (a light on for ten minutes, off for
+ * ten): the chain starts afresh from it. Not a window of wall time: the time a device takes (a
+ * command that expires after 30 s, a blind that closes in a minute) is no pause of the rules, and
+ * a loop through expiring commands, tripling at each round, grew without end under a window.
+ */
+export const LOOP_PAUSE_MS = 10_000;
+/** At most one warning a minute per rule while its loops are being stopped (see loopStopped). */
+const LOOP_WARNING_INTERVAL_MS = 60_000;
+/** Links of a chain kept, the oldest dropped first: a loop shows within the last few. */
+const MAX_CHAIN_LINKS = 64;
+/** Chains remembered (by the id of the event that triggered runs), the oldest forgotten first. */
+const MAX_CHAINS_KEPT = 10_000;
+
+/** The runs whose effects led to an event, by rule, oldest first; empty for a device's report, a person's command, a schedule. */
+type Chain = readonly string[];
+const NO_CHAIN: Chain = [];
+
+/** What is kept of an event that triggered runs and was itself an effect of runs. */
+interface ChainEntry {
+  chain: Chain;
+  /** When it triggered them: a run's command much later than this was a pause (LOOP_PAUSE_MS). */
+  firedAt: number;
+}
+
 /** Where a run is in its rule: a stack of action lists, each with the next index to run. */
 interface Frame {
   list: number;
@@ -101,6 +136,8 @@ interface RuleState {
   queue: Array<QueuedTrigger>;
   pending: Map<string, PendingFor>;
   disarm: Array<() => void>;
+  /** When a loop stopped at this rule was last warned of in the log (see loopStopped). */
+  loopWarnedAt: number;
 }
 
 /** A trigger a queued rule holds for later (see enqueue). */
@@ -160,6 +197,18 @@ export class AutomationRuntime {
   private storing: Array<Promise<void>> | null = null;
   /** Ended runs' timer rows waiting for their commands to be stored; a stop lets them go first. */
   private readonly forgetting = new Set<Promise<unknown>>();
+  /**
+   * The chain that led to each event that triggered runs and was itself an effect of a run, by
+   * the event's id: a run's commands carry that id as their cause, so their events find the chain
+   * here (see chainOf). Events with no chain behind them (a device's report) are not kept, so a
+   * rule driven by reports adds nothing. Bounded: the oldest go first (MAX_CHAINS_KEPT).
+   */
+  private readonly chains = new Map<string, ChainEntry>();
+  /**
+   * The last rule command sent to each thing, by household then thing: a state change of that
+   * thing while the command is open (in commandSteps) is taken as its effect (see stateChain).
+   */
+  private readonly commanded = new Map<string, Map<string, string>>();
 
   constructor(private readonly options: RuntimeOptions) {
     this.world = options.world;
@@ -207,7 +256,14 @@ export class AutomationRuntime {
       household = new Map();
       this.rules.set(rule.householdId, household);
     }
-    const state: RuleState = { rule, running: new ChurnSet(), queue: [], pending: new Map(), disarm: [] };
+    const state: RuleState = {
+      rule,
+      running: new ChurnSet(),
+      queue: [],
+      pending: new Map(),
+      disarm: [],
+      loopWarnedAt: Number.NEGATIVE_INFINITY,
+    };
     household.set(rule.id, state);
     if (rule.enabled) this.arm(state);
   }
@@ -340,23 +396,75 @@ export class AutomationRuntime {
     if (event.type === 'state') this.stateChanged(event);
     const listeners = this.eventTriggers.get(event.householdId);
     if (listeners?.length) {
+      // A rule is not triggered by what its own runs announced: its run and trigger events, and
+      // its commands' events (each run's command brings several, after the run has ended, and
+      // each would start a run that sends another command, without end).
+      const own = ownRule(event);
+      let chain: Chain | undefined;
       for (const { state, trigger } of [...listeners]) {
-        // A rule's own run announcements would otherwise let a rule trigger itself forever.
-        if (
-          event.type.startsWith('automation.') &&
-          event.type !== 'automation.notify' &&
-          (event as { data?: { rule?: string } }).data?.rule === state.rule.id
-        )
-          continue;
+        if (own === state.rule.id) continue;
         const data = matchEvent(trigger, event);
-        if (data) this.fire(state, data);
+        if (!data) continue;
+        chain ??= this.chainOf(event);
+        this.fire(state, data, chain);
       }
     }
+  }
+
+  /**
+   * The chain of runs whose effects led to an event (see LOOP_RETURNS), read from its cause. A
+   * rule's command is issued with its run's trigger's cause (commandOrder), so its events lead,
+   * through `chains`, to the chain that led to that run, to which the run is added. A run's end
+   * or notification carries its trigger's cause too: the chain passes through it without adding
+   * the run, since rules that start each other by their ends are sequences a user sets up on
+   * purpose (with delays, at any pace), and modes already stop those that finish at once. Any
+   * other event is a chain's continuation only if its cause is an event a chain reached.
+   */
+  private chainOf(event: HubEvent): Chain {
+    const cause = event.cause;
+    if (event.type === 'command') {
+      const { issuedBy, cause: trigger, createdAt } = event.command;
+      if (!issuedBy.startsWith('rule:')) return NO_CHAIN;
+      return this.extendChain(trigger, issuedBy.slice(5), createdAt);
+    }
+    if (event.type === 'state') return this.stateChain(event);
+    return (cause && this.chains.get(cause)?.chain) || NO_CHAIN;
+  }
+
+  /**
+   * A state change's chain. A device's report names no command (its cause is the report's own,
+   * usually none), and the command it confirms is concluded only after the change is announced;
+   * so a change of a thing while a rule's command to it is still open is taken as that command's
+   * effect. A report that happens to come then (a person at the switch) is counted with the
+   * command: that can only stop a chain whose rules do trigger each other through that thing.
+   */
+  private stateChain(change: StateChanged): Chain {
+    const caused = change.cause ? this.chains.get(change.cause) : undefined;
+    if (caused) return caused.chain;
+    const commandId = this.commanded.get(change.householdId)?.get(change.thing);
+    const open = commandId === undefined ? undefined : this.commandSteps.get(commandId);
+    if (!open) return NO_CHAIN;
+    const { run, record } = open;
+    // When the command went out: its step began then (a step sends its commands at once).
+    const sentAt = run.trace.steps.findLast((step) => step.commands?.includes(record))?.at ?? change.ts;
+    return this.extendChain(run.state.trigger.cause, run.rule.id, sentAt);
+  }
+
+  /**
+   * The chain of a run's effect: the chain that led to the run's trigger (kept under the
+   * trigger's cause), with the run added; only the run when it paused before acting.
+   */
+  private extendChain(trigger: string | null | undefined, rule: string, actedAt: number): Chain {
+    const before = trigger ? this.chains.get(trigger) : undefined;
+    if (!before || actedAt - before.firedAt >= LOOP_PAUSE_MS) return [rule];
+    const { chain } = before;
+    return [...chain.slice(Math.max(0, chain.length - (MAX_CHAIN_LINKS - 1))), rule];
   }
 
   private stateChanged(change: StateChanged): void {
     const entries = this.byThing.get(change.householdId)?.get(change.thing);
     if (!entries?.length) return;
+    let chain: Chain | undefined;
     for (const { state, trigger } of [...entries]) {
       if (trigger.type !== 'zone' && 'property' in trigger && trigger.property !== change.property) continue;
       const pending = state.pending.get(trigger.id);
@@ -367,7 +475,8 @@ export class AutomationRuntime {
       if (forMs > 0) {
         if (!state.pending.has(trigger.id)) this.startPending(state, trigger, data, change.ts + forMs);
       } else {
-        this.fire(state, data);
+        chain ??= this.stateChain(change);
+        this.fire(state, data, chain);
       }
     }
   }
@@ -480,11 +589,18 @@ export class AutomationRuntime {
 
   // ---------------------------------------------------------------- runs
 
-  /** Null once the run started, queued or had its conditions fail; the reason when its mode skipped it. */
-  private fire(state: RuleState, data: TriggerData): string | null {
+  /**
+   * Null once the run started, queued or had its conditions fail; the reason when its mode
+   * skipped it, or a loop was stopped here. `chain`: the runs whose effects led to the trigger.
+   */
+  private fire(state: RuleState, data: TriggerData, chain: Chain = NO_CHAIN): string | null {
     if (this.stopped || !state.rule.enabled) return null;
     const { rule } = state;
     const trace = this.newTrace(rule, data);
+    if (chain.length > 0) {
+      if (returnsTo(chain, rule.id) >= LOOP_RETURNS) return this.loopStopped(state, trace, chain);
+      this.rememberChain(data.cause, chain);
+    }
     const env = this.conditionEnv(rule.householdId, { trigger: data }, data);
     trace.conditions = rule.conditions.map((condition, i) => ({
       path: `conditions[${i}]`,
@@ -529,6 +645,34 @@ export class AutomationRuntime {
     }
     this.start(state, data, trace);
     return null;
+  }
+
+  /**
+   * A chain of runs came back to this rule too often (see LOOP_RETURNS): the run does not start,
+   * its trace says why, and the log says so once while the loop goes on (its other branches
+   * are stopped here too, each with its trace).
+   */
+  private loopStopped(state: RuleState, trace: Trace, chain: Chain): string {
+    const { rule } = state;
+    const path = [...chain, rule.id].join(' → ');
+    trace.error = `not started: a loop of rules triggering each other through what their runs did (${path}); rule ${JSON.stringify(rule.id)} would run a ${ordinal(LOOP_RETURNS + 1)} time in that chain`;
+    this.end(trace, 'skipped');
+    const now = this.world.clock.now();
+    if (now - state.loopWarnedAt >= LOOP_WARNING_INTERVAL_MS) {
+      state.loopWarnedAt = now;
+      this.world.log.warn('automation loop stopped', { rule: rule.id, chain: path, trace: trace.id });
+    }
+    return trace.error;
+  }
+
+  /** Keeps the chain that led to an event that triggered a run, for the events that run causes. */
+  private rememberChain(eventId: string, chain: Chain): void {
+    if (!eventId || this.chains.has(eventId)) return;
+    if (this.chains.size >= MAX_CHAINS_KEPT) {
+      const oldest = this.chains.keys().next().value;
+      if (oldest !== undefined) this.chains.delete(oldest);
+    }
+    this.chains.set(eventId, { chain, firedAt: this.world.clock.now() });
   }
 
   /**
@@ -1024,7 +1168,15 @@ export class AutomationRuntime {
 
   private sent(run: Run, step: TraceStep, record: CommandRecord): void {
     step.commands?.push(record);
-    if (record.id) this.watchCommand(run, record);
+    if (!record.id) return;
+    this.watchCommand(run, record);
+    // The thing's next change, while this command is open, is taken as its effect (stateChain).
+    let things = this.commanded.get(run.state.householdId);
+    if (!things) {
+      things = new Map();
+      this.commanded.set(run.state.householdId, things);
+    }
+    things.set(record.thing, record.id);
   }
 
   private refused(step: TraceStep, order: CommandOrder, error: unknown, failures: string[]): void {
@@ -1426,6 +1578,32 @@ export class AutomationRuntime {
     await Promise.allSettled(this.forgetting);
     this.waiters.clear();
   }
+}
+
+/**
+ * The rule whose run announced an event, for the events a rule must not be triggered by: its own
+ * `automation.*` events (not a notification: a rule may act on what it notified) and its own
+ * commands' `command` events.
+ */
+function ownRule(event: HubEvent): string | undefined {
+  if (event.type === 'command') {
+    const { issuedBy } = event.command;
+    return issuedBy.startsWith('rule:') ? issuedBy.slice(5) : undefined;
+  }
+  if (!event.type.startsWith('automation.') || event.type === 'automation.notify') return undefined;
+  const rule = (event as { data?: { rule?: unknown } }).data?.rule;
+  return typeof rule === 'string' ? rule : undefined;
+}
+
+/** How many runs of a rule a chain holds. */
+function returnsTo(chain: Chain, rule: string): number {
+  let count = 0;
+  for (const link of chain) if (link === rule) count++;
+  return count;
+}
+
+function ordinal(n: number): string {
+  return n === 1 ? '1st' : n === 2 ? '2nd' : n === 3 ? '3rd' : `${n}th`;
 }
 
 /**
