@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.ts';
-import type { Thing } from '../model/thing.ts';
+import type { TwinRegistry } from '../core/twin.ts';
+import type { Thing, ThingKind } from '../model/thing.ts';
 import { type AccountDirectory, type GuestPass, isRole } from './accounts.ts';
 import type { Principal } from './tokens.ts';
 
@@ -56,10 +57,14 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * command and every setting, but no accounts. Children: reading, and only the commands a grant
  * names; unlocking and anything on a vehicle need a grant that names that thing and action
  * outright (a `*` grant never covers them). Guests: only the things and actions of their pass or
- * grants, only while the pass is valid, and they see nothing else.
+ * grants, only while the pass is valid, and they see nothing else; a pass is held to the same
+ * rule as a grant (its `*` never covers unlocking or a car), and a guest's `*` shows only the
+ * home's devices, never a person, a tracker or a car.
  */
 export class Permissions {
-  constructor(private readonly options: { accounts: AccountDirectory; clock: Clock }) {}
+  constructor(
+    private readonly options: { accounts: AccountDirectory; clock: Clock; twins: Pick<TwinRegistry, 'get'> },
+  ) {}
 
   /** Why a principal may not call a route (Fastify's pattern, e.g. `/api/things/:id`), or null. */
   routeRefusal(principal: Principal, method: string, route: string): string | null {
@@ -121,11 +126,24 @@ export class Permissions {
       // first; routes outside /api ask here).
       const pass = this.options.accounts.pass(principal.householdId, passId);
       if (!pass || pass.revokedAt !== null) return false;
-      return (when.anyTime || this.outsideWindow(pass) === null) && covers(pass.things, thingId, false);
+      return (
+        (when.anyTime || this.outsideWindow(pass) === null) &&
+        covers(pass.things, thingId, this.seenOnlyByName(principal.householdId, thingId))
+      );
     }
     if (this.roleOf(principal) !== 'guest') return true;
     const grants = principal.userId ? this.options.accounts.grantsOf(principal.householdId, principal.userId) : [];
-    return grants.some((g) => covers(g.things, thingId, false));
+    const byNameOnly = this.seenOnlyByName(principal.householdId, thingId);
+    return grants.some((g) => covers(g.things, thingId, byNameOnly));
+  }
+
+  /**
+   * Whether a guest sees this thing only when their pass or grant names it (see wildcardShows). A
+   * thing the hub does not know is not reached by `*` either: there is nothing of it to show.
+   */
+  private seenOnlyByName(householdId: string, thingId: string): boolean {
+    const kind = this.options.twins.get(householdId, thingId)?.thing.kind;
+    return kind === undefined || !wildcardShows(kind);
   }
 
   /** A token's role; an unknown role (a device or integration token) gets a guest's narrow rights. */
@@ -155,10 +173,14 @@ export class Permissions {
   private passRefusal(pass: GuestPass | undefined, thing: Thing, action: string): string | null {
     const outside = this.outsideWindow(pass);
     if (outside !== null || !pass) return outside;
-    if (!covers(pass.things, thing.id, false) || !covers(pass.actions, action, false)) {
-      return `this guest pass does not include ${action} on ${thing.id}`;
-    }
-    return null;
+    // The same rule as for a grant: a pass made with `*` for its actions (the dog walker's "the
+    // door and the light, whatever they do") must not open the door.
+    const sensitive = isSensitive(thing, action);
+    if (covers(pass.things, thing.id, sensitive) && covers(pass.actions, action, sensitive)) return null;
+    const byWildcard = covers(pass.things, thing.id, false) && covers(pass.actions, action, false);
+    return byWildcard
+      ? `${action} on ${thing.id} needs a guest pass that names it: "*" never covers unlocking or a car`
+      : `this guest pass does not include ${action} on ${thing.id}`;
   }
 }
 
@@ -176,6 +198,15 @@ function guestRouteRefusal(principal: Principal, key: string): string | null {
 /** Opening a door and moving or opening a car are the actions a household guards most. */
 function isSensitive(thing: Thing, action: string): boolean {
   return thing.kind === 'vehicle' || action === 'unlock';
+}
+
+/**
+ * What a guest's `*` shows: the home's devices (lights, locks, sensors). Everything else tells
+ * where the household is or what it owns: a person or tracker (where they are, live), the
+ * household (whether anyone is home), a car (where it is), zones, chargers and the energy site.
+ */
+function wildcardShows(kind: ThingKind): boolean {
+  return kind === 'device';
 }
 
 /** A sensitive thing or action is covered only by its own name, never by `*`. */

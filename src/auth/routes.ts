@@ -121,8 +121,8 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
   };
 
   /**
-   * The ids of a grant's or a pass's things, each a thing of the household (or `*`): one that
-   * does not exist would grant nothing now and, worse, whatever later takes that id.
+   * The ids of a grant's or a pass's things, each a thing of the household (or `*`, for a grant):
+   * one that does not exist would grant nothing now and, worse, whatever later takes that id.
    */
   const knownThings = (ctx: ApiContext, householdId: string, ids: string[]): string[] => {
     const unknown = ids.filter((id) => id !== '*' && !ctx.twins.get(householdId, id));
@@ -444,6 +444,13 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       async (request, reply) => {
         const principal = principalOf(request);
         const body = request.body as { name: string; things: string[]; actions: string[]; from: string; to: string };
+        // A pass is for the things someone outside the household was asked to look after. `*`
+        // would also hand them whatever is added later, and read as if it showed people and cars.
+        if (body.things.includes('*')) {
+          throw badRequest(
+            'a guest pass names its things: "*" is not allowed for things (list the ids, e.g. ["front-door","hall-light"])',
+          );
+        }
         const things = knownThings(ctx, principal.householdId, body.things);
         const actions = knownActions(ctx, principal.householdId, things, body.actions);
         const from = parseTime(body.from, 'from') as number;

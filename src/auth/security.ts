@@ -58,7 +58,7 @@ export class Security {
   constructor(private readonly options: SecurityOptions) {
     const { store, clock, log } = options;
     this.accounts = new AccountDirectory({ store, clock });
-    this.permissions = new Permissions({ accounts: this.accounts, clock });
+    this.permissions = new Permissions({ accounts: this.accounts, clock, twins: options.twins });
     this.audit = new AuditTrail({ store, clock, log });
     this.broker = new BrokerAccess({
       store,
