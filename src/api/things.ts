@@ -6,6 +6,7 @@ import { thingCapabilities } from '../model/thing.ts';
 import { EVENT_LIMIT, HISTORY_BUCKETS, HISTORY_LIMIT, type HistoryBuckets } from '../store/store.ts';
 import { EVENT_TYPES, parseEventTypes } from './event-types.ts';
 import { type ApiContext, principalOf } from './server.ts';
+import { typeOf } from './validation.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
 const idParam = {
@@ -213,23 +214,33 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     async (request, reply) => {
       const { id, action } = request.params as { id: string; action: string };
       const principal = principalOf(request);
+      const sent = String(request.headers['content-type'] ?? '')
+        .split(';')[0]
+        .trim();
       // Fastify reads text/plain as a string (the automation routes take YAML that way): here it
       // is a JSON body sent with the wrong type, answered as such rather than "input must be an object".
-      if (typeof request.body === 'string') {
-        const sent = String(request.headers['content-type'] ?? '')
-          .split(';')[0]
-          .trim();
+      if (typeof request.body === 'string' && sent.toLowerCase() !== 'application/json') {
         throw new HubError(
           415,
           'unsupported_media_type',
           `${sent.slice(0, 100)} is not accepted here; send application/json`,
         );
       }
+      // No body is no input; anything sent must be the input itself, a JSON object. `null` is
+      // refused like a string or a list: taking it for {} would run an action whose input was lost.
+      const input = request.body === undefined ? {} : request.body;
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        throw new HubError(
+          400,
+          'invalid_input',
+          `the body must be a JSON object, the action's input (send no body, or {}, for an action without input), not ${typeOf(input)}`,
+        );
+      }
       const command = await ctx.commands.dispatch({
         householdId: principal.householdId,
         thing: id,
         action,
-        input: request.body ?? {},
+        input,
         issuedBy: principal.userId ?? principal.tokenId,
         principal,
         via: 'http',
@@ -378,6 +389,9 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const types = parseEventTypes(query.type);
       const after = query.after === undefined ? undefined : parseCursor(query.after);
       const limit = query.limit ?? EVENT_LIMIT.default;
+      // As for a thing's history and the stream: an id the household has no thing by is a 404
+      // naming it, not an empty page that reads as "nothing happened" (a typo, a removed thing).
+      if (query.thing !== undefined) twinFor(ctx, request, query.thing);
       // Read your own writes: what the hub has seen is in the answer even before its batch is due.
       await ctx.history.flush();
       // Commands' events are read from their rows: their latest statuses too.

@@ -52,7 +52,8 @@ function pathOf(instancePath: string, extra?: string): string {
   return out;
 }
 
-function typeOf(value: unknown): string {
+/** A JSON value's type as a refusal names it: `null` and `array` apart from `object`. */
+export function typeOf(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
   return typeof value;

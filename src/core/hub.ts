@@ -14,6 +14,7 @@ import { Security } from '../auth/security.ts';
 import { TokenService } from '../auth/tokens.ts';
 import { DemoHousehold } from '../sim/demo.ts';
 import { openStore } from '../store/index.ts';
+import { keepDatabasePrivate } from '../store/sqlite.ts';
 import type { Household, Store } from '../store/store.ts';
 import { LocalBus } from './bus.ts';
 import { type Clock, SystemClock, VirtualClock } from './clock.ts';
@@ -219,17 +220,22 @@ export class Hub {
     const httpHost = options.http?.host ?? '0.0.0.0';
     await assertPortFree(httpPort, httpHost, 'HTTP', '--http-port');
     const mqttPort = options.mqtt?.url ? null : await this.chooseMqttPort();
-    this.createdDataDir = await mkdir(options.dataDir, { recursive: true });
+    // A folder Triad makes is for its user alone (tokens, a car's password, where everyone was);
+    // one the user made keeps the mode they gave it, shared on purpose or not.
+    this.createdDataDir = await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
     // Before anything in the folder is opened: a second hub on it would run every rule twice.
     this.dataLock = await DataLock.take(options.dataDir, new Date(clock.now()));
 
     const storeChoice = options.store ?? { kind: 'sqlite' };
+    const storeFile = storeChoice.kind === 'sqlite' ? (storeChoice.file ?? join(options.dataDir, 'triad.db')) : '';
+    // Before SQLite opens it: it would create it readable by everyone (0644).
+    const narrowed = storeFile ? keepDatabasePrivate(storeFile) : [];
     this.store =
       storeChoice.kind === 'postgres'
         ? await openStore({ kind: 'postgres', url: storeChoice.url, schema: storeChoice.schema })
         : await openStore({
             kind: 'sqlite',
-            file: storeChoice.file ?? join(options.dataDir, 'triad.db'),
+            file: storeFile,
             writer: storeChoice.writer,
           });
     const store = this.store;
@@ -283,6 +289,13 @@ export class Hub {
       ? { cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }
       : undefined;
 
+    // The broker's file only once the store is open: a start that fails on its store (a mistyped
+    // --pg-url) leaves a folder it made empty, to be removed.
+    if (mqttPort !== null) narrowed.push(...keepDatabasePrivate(join(options.dataDir, 'broker-retained.db')));
+    if (narrowed.length > 0)
+      log.info('the database was readable by other users of this machine; it is now readable by this user only', {
+        files: narrowed,
+      });
     await this.startMqtt(mqttPort);
     await this.commands.resume();
     if (options.demo && !this.subsystems.some((s) => s.name === 'demo')) {

@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import Database from 'better-sqlite3';
 import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
@@ -206,6 +207,37 @@ const SQL = {
     ON CONFLICT (household_id, id) DO UPDATE
     SET charger = excluded.charger, body = excluded.body, updated_at = excluded.updated_at`,
 } as const;
+
+/**
+ * Keeps a database file, and the -wal and -shm files SQLite keeps beside it, for the user Triad
+ * runs as alone: they hold household secrets (a car gateway's password) and everyone's location
+ * history. A missing file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm
+ * the database file's mode; left to itself it creates 0644); one an older Triad left readable by
+ * others is narrowed to 0600. Answers the files it narrowed, for the hub to say so once. A file
+ * it may not change (another user's) is left as it is, for SQLite to open or refuse.
+ */
+export function keepDatabasePrivate(file: string): string[] {
+  if (file === '' || file === ':memory:' || file.startsWith('file:')) return [];
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+    return [];
+  } catch (error) {
+    // Already there, or a folder that does not exist: SQLite says so in its own words.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return [];
+  }
+  const narrowed: string[] = [];
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      const stat = statSync(path);
+      if (!stat.isFile() || (stat.mode & 0o077) === 0) continue;
+      chmodSync(path, 0o600);
+      narrowed.push(path);
+    } catch {
+      // Not there (no -wal while no hub runs), or not ours to change.
+    }
+  }
+  return narrowed;
+}
 
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method

@@ -6,6 +6,7 @@ import { thingView } from '../api/views.ts';
 import type { Principal } from '../auth/tokens.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
+import { hidePasswords } from '../core/redact.ts';
 import type { Twin } from '../core/twin.ts';
 import { slugify } from '../model/thing.ts';
 import { CHARGING_SESSION_EVENT, ChargingSessionRecorder } from './charging.ts';
@@ -202,7 +203,9 @@ export class VehicleService implements Subsystem {
     const { adapter } = this.require();
     return {
       ...thingView(twin),
-      viss: vehicleMeta(twin.thing)?.viss ?? null,
+      // The gateway's own password stays in the stored address (the adapter logs in with it); an
+      // answer shows the user name and `***`, as every other address Triad prints.
+      viss: shownAddress(vehicleMeta(twin.thing)?.viss),
       connected: adapter.isConnected(twin.thing.householdId, twin.thing.id),
     };
   }
@@ -227,12 +230,19 @@ export function parseVehicleConfig(value: unknown): VehicleEndpoint[] {
   });
 }
 
+/** A vehicle's VISS address as an answer shows it: its password as `***`. */
+function shownAddress(viss: string | undefined): string | null {
+  return viss === undefined ? null : hidePasswords(viss);
+}
+
 function checkedUrl(text: string, what = 'viss'): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw badRequest(`${what} must be a ws:// or wss:// address, not ${JSON.stringify(text.slice(0, 100))}`);
+    // An address that does not parse may still carry a password: the refusal echoes it without.
+    const shown = hidePasswords(text).slice(0, 100);
+    throw badRequest(`${what} must be a ws:// or wss:// address, not ${JSON.stringify(shown)}`);
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
     throw badRequest(`${what} must be a ws:// or wss:// address (VISS runs over WebSocket)`);

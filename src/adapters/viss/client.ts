@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/log.ts';
+import { hidePasswords } from '../../core/redact.ts';
 import type { VissError } from './errors.ts';
 import { VISS_SUBPROTOCOLS } from './protocol.ts';
 
@@ -61,6 +62,11 @@ export class VissClient {
 
   constructor(private readonly options: VissClientOptions) {}
 
+  /** The car's address as the log shows it: a gateway's password is not for the log's readers. */
+  private get shownUrl(): string {
+    return hidePasswords(this.options.url);
+  }
+
   get connected(): boolean {
     return this.socket?.readyState === WebSocket.OPEN;
   }
@@ -109,12 +115,12 @@ export class VissClient {
     this.socket = socket;
     socket.on('open', () => {
       this.attempt = 0;
-      this.options.log.info('connected to vehicle', { url: this.options.url, protocol: socket.protocol });
+      this.options.log.info('connected to vehicle', { url: this.shownUrl, protocol: socket.protocol });
       this.options.onConnect();
     });
     socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
     socket.on('error', (error) =>
-      this.options.log.debug('VISS connection error', { url: this.options.url, error: String(error) }),
+      this.options.log.debug('VISS connection error', { url: this.shownUrl, error: String(error) }),
     );
     socket.on('close', () => {
       if (this.socket !== socket) return;
@@ -145,7 +151,7 @@ export class VissClient {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
       message = parsed as Record<string, unknown>;
     } catch {
-      this.options.log.debug('vehicle sent a message that is not JSON', { url: this.options.url });
+      this.options.log.debug('vehicle sent a message that is not JSON', { url: this.shownUrl });
       return;
     }
     const subscriptionId = subscriptionIdOf(message.subscriptionId);
