@@ -344,6 +344,29 @@ actions:
     assert.deepEqual(((await replay.json()) as { runs: unknown[] }).runs, []);
   });
 
+  it('answers a document of nested aliases (a "billion laughs") with a 400, not a 500', async () => {
+    const t = await startTestHub({ clock: new VirtualClock(T0) });
+    hubs.push(t);
+    // Nine levels of nine aliases each: 9^9 items once expanded.
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    const bomb = `${levels.join('\n')}\n`;
+    for (const [path, body] of [
+      ['/api/automations', bomb],
+      ['/api/automations/replay', `${bomb}from: ${new Date(T0).toISOString()}\n`],
+    ]) {
+      const response = await t.api(path, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body });
+      assert.equal(response.status, 400, `${path}: ${await response.clone().text()}`);
+      const { error } = (await response.json()) as { error: { message: string } };
+      assert.match(error.message, /alias/i);
+    }
+    assert.equal((await t.api('/api/health')).status, 200);
+  });
+
   it('names the line (and column) of a YAML problem', async () => {
     const t = await startTestHub({ clock: new VirtualClock(T0) });
     hubs.push(t);

@@ -39,7 +39,7 @@ export function readRulesYaml(text: string, file?: string): YamlRule[] {
       const at = positionOf(prefix);
       return { positionOf: at, lineOf: (path: Array<string | number>) => at(path)?.line };
     };
-    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    const value = documentValue(doc, file);
     if (value === null || value === undefined) continue;
     if (Array.isArray(value)) {
       for (const [i, raw] of value.entries()) rules.push({ raw, ...located([i]) });
@@ -68,5 +68,19 @@ export function readYamlDocument(text: string): unknown {
     const { line, col } = lineCounter.linePos(error.pos[0]);
     throw new RuleError({ line, column: col, field: '', message: `YAML: ${error.message.split('\n')[0]}` });
   }
-  return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  return documentValue(doc);
+}
+
+/**
+ * A parsed document's value. Aliases are expanded at most 100 times: a document of nested
+ * aliases (a "billion laughs") would otherwise grow to gigabytes. The library stops it with a
+ * plain error; that is the sender's mistake, said as a rule problem (a 400), not a failure of the hub.
+ */
+function documentValue(doc: { toJS(options: { maxAliasCount: number }): unknown }, file?: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new RuleError({ file, field: '', message: `YAML: ${message}` });
+  }
 }
