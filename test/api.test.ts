@@ -439,6 +439,10 @@ describe('HTTP API', () => {
     await eventually(() => errors().length === 3, { what: 'a refusal of a snapshot that is not true or false' });
     assert.equal(errors()[2].error.code, 'bad_message');
     assert.match(errors()[2].error.message, /snapshot must be true or false/);
+    ws.send(JSON.stringify({ type: 'subscribe', things: Array.from({ length: 5000 }, (_, i) => `t-${i}`) }));
+    await eventually(() => errors().length === 4, { what: 'a refusal of too many things' });
+    assert.equal(errors()[3].error.code, 'bad_message');
+    assert.match(errors()[3].error.message, /^at most 1000 things in one subscription \(5000 asked\)/);
     assert.equal(messages.filter((m) => m.type === 'subscribed').length, 1, 'none was acknowledged');
     // Refused messages changed nothing: the first subscription still carries its thing, only it.
     await call('/api/things/coffee-machine/actions/toggle', { method: 'POST', body: '{}' });

@@ -87,12 +87,15 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           return;
         }
         const things = parsed.things ?? ['*'];
-        if (
-          !Array.isArray(things) ||
-          things.length > MAX_SUBSCRIBED_THINGS ||
-          !things.every((t) => typeof t === 'string')
-        ) {
+        if (!Array.isArray(things) || !things.every((t) => typeof t === 'string')) {
           refuse('bad_message', 'things must be a list of thing ids or ["*"]');
+          return;
+        }
+        if (things.length > MAX_SUBSCRIBED_THINGS) {
+          refuse(
+            'bad_message',
+            `at most ${MAX_SUBSCRIBED_THINGS} things in one subscription (${things.length} asked); subscribe to ["*"] for all`,
+          );
           return;
         }
         // A misspelt id would otherwise be a subscription that silently never says anything. A
