@@ -50,6 +50,16 @@ import {
 import { checkNewSeries, type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 import { Tariff, type TariffConfig } from './tariff/tariff.ts';
 
+/** A charge plan as asked for: through the API, or by a charger's `plan` action. */
+interface PlanInput {
+  vehicle: string;
+  charger: string;
+  targetSoc?: number;
+  energyKwh?: number;
+  by: string | number;
+  repeat?: number[];
+}
+
 /** The thing that carries the site's settings, plans and live figures. */
 export const SITE_THING = 'site';
 const ENERGY_ADAPTER = 'energy';
@@ -391,17 +401,7 @@ export class EnergyService implements Subsystem {
    * answers it as planned now. Automations call this too. An infeasible plan is kept and says so,
    * with the shortfall, at once: the user learns it now, not at the deadline.
    */
-  async createPlan(
-    householdId: string,
-    input: {
-      vehicle: string;
-      charger: string;
-      targetSoc?: number;
-      energyKwh?: number;
-      by: string | number;
-      repeat?: number[];
-    },
-  ): Promise<PlanView> {
+  async createPlan(householdId: string, input: PlanInput): Promise<PlanView> {
     const running = this.require();
     const request = this.planRequest(householdId, input);
     running.config.plans = running.config.plans.filter((p) => p.charger !== input.charger).concat(request);
@@ -417,17 +417,7 @@ export class EnergyService implements Subsystem {
   }
 
   /** A plan as asked for, checked: what createPlan stores, and what the `plan` action's guard judges. */
-  private planRequest(
-    householdId: string,
-    input: {
-      vehicle: string;
-      charger: string;
-      targetSoc?: number;
-      energyKwh?: number;
-      by: string | number;
-      repeat?: number[];
-    },
-  ): PlanRequest {
+  private planRequest(householdId: string, input: PlanInput): PlanRequest {
     const running = this.require();
     const { clock } = running.hub;
     const vehicle = this.vehicle(householdId, input.vehicle);
