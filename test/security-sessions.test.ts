@@ -110,6 +110,61 @@ describe('security: password changes end sessions, and revoked credentials say s
     assert.equal(old.status, 401, old.text);
   });
 
+  it("a person who is not an owner changes their own password with the current one, and no one else's", async () => {
+    const kim = await call('/api/users', {
+      method: 'POST',
+      json: { name: 'Kim', role: 'child', password: 'Kim-first-pw-1' },
+    });
+    assert.equal(kim.status, 201, kim.text);
+    const kimId = kim.body.id as string;
+    const here = await signIn('Kim', 'Kim-first-pw-1');
+    const elsewhere = await signIn('Kim', 'Kim-first-pw-1');
+    const path = `/api/users/${kimId}/password`;
+
+    // Without the current password, or with a wrong one: nothing changes.
+    const missing = await call(path, { method: 'PUT', json: { password: 'Kim-second-pw-2' }, session: here });
+    assert.equal(missing.status, 400, missing.text);
+    assert.match(errorOf(missing).message, /currentPassword is needed/);
+    const wrong = await call(path, {
+      method: 'PUT',
+      json: { password: 'Kim-second-pw-2', currentPassword: 'not-it' },
+      session: here,
+    });
+    assert.equal(wrong.status, 403, wrong.text);
+    assert.match(errorOf(wrong).message, /not your current password/);
+    // Someone else's password is the owners' to set, whatever the caller knows.
+    const alex = (await call('/api/users')).body.find((u: Json) => u.name === 'Alex') as Json;
+    const other = await call(`/api/users/${alex.id}/password`, {
+      method: 'PUT',
+      json: { password: 'Kim-set-this-3', currentPassword: 'Kim-first-pw-1' },
+      session: here,
+    });
+    assert.equal(other.status, 403, other.text);
+    assert.match(errorOf(other).message, /only owners may set another person's password/);
+    // Other account routes stay the owners'.
+    assert.equal((await call('/api/users', { session: here })).status, 403);
+    assert.equal(
+      (await call('/api/session', { method: 'POST', json: { name: 'Kim', password: 'Kim-first-pw-1' }, token: null }))
+        .status,
+      200,
+    );
+
+    const changed = await call(path, {
+      method: 'PUT',
+      json: { password: 'Kim-second-pw-2', currentPassword: 'Kim-first-pw-1' },
+      session: here,
+    });
+    assert.equal(changed.status, 204, changed.text);
+    assert.equal((await call('/api/things', { session: here })).status, 200, 'the session that made the change');
+    assert.equal((await call('/api/things', { session: elsewhere })).status, 401, 'the others end');
+    assert.equal(
+      (await call('/api/session', { method: 'POST', json: { name: 'Kim', password: 'Kim-first-pw-1' }, token: null }))
+        .status,
+      401,
+    );
+    await signIn('Kim', 'Kim-second-pw-2');
+  });
+
   it('an owner changing their own password keeps the session that changed it and ends the others', async () => {
     const password = (await readFile(join(hub.ownerTokenPath, '..', 'owner.password'), 'utf8')).trim();
     const here = await signIn('owner', password);

@@ -95,6 +95,11 @@ export class AccountDirectory {
     return user;
   }
 
+  /** Whether `password` is the user's password (false for a user who has none). */
+  async checkPassword(user: User, password: string): Promise<boolean> {
+    return user.passwordHash !== null && (await verifyPassword(password.slice(0, 200), user.passwordHash));
+  }
+
   async setPassword(user: User, password: string): Promise<void> {
     checkPasswordRules(password);
     const updated = { ...user, passwordHash: await hashPassword(password) };

@@ -51,6 +51,8 @@ const HISTORY_ROUTES = new Set([
 const CHILD_WRITES = new Set(['POST /api/things/:id/actions/:action', 'DELETE /api/session']);
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** The one account route a person who is not an owner may call, for their own password. */
+export const OWN_PASSWORD_ROUTE = 'PUT /api/users/:id/password';
 
 /**
  * Who may do what. Owners: everything in their household, including accounts. Adults: every
@@ -76,6 +78,9 @@ export class Permissions {
     }
     const role = this.roleOf(principal);
     if (role === 'owner') return null;
+    // Anyone signed in as a person may change their own password (the route checks it is theirs,
+    // and that they know the current one); everything else about accounts is the owners'.
+    if (key === OWN_PASSWORD_ROUTE && principal.userId !== null && passIdOf(principal) === null) return null;
     if (OWNER_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) {
       return 'only owners may manage accounts, grants, guest passes, devices, tokens and the audit trail';
     }

@@ -283,16 +283,34 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       '/api/users/:id/password',
       {
         schema: {
-          summary: "Set a user's password (owners only); the user's other sessions end at once",
+          summary:
+            "Set a user's password (owners: anyone's; everyone else: their own, with currentPassword); the user's other sessions end at once",
           tags,
           params: idParam,
-          body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password } },
+          body: {
+            type: 'object',
+            required: ['password'],
+            additionalProperties: false,
+            properties: { password, currentPassword: password },
+          },
         },
       },
       async (request, reply) => {
         const principal = principalOf(request);
         const user = findUser(principal.householdId, (request.params as { id: string }).id);
-        await accounts.setPassword(user, (request.body as { password: string }).password);
+        const body = request.body as { password: string; currentPassword?: string };
+        const caller = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
+        if (caller?.role !== 'owner') {
+          // A person who is not an owner changes their own password only, and proves they know it:
+          // a session left open on a shared tablet must not be enough to lock its owner out.
+          if (!caller || caller.id !== user.id)
+            throw new HubError(403, 'forbidden', "only owners may set another person's password");
+          if (body.currentPassword === undefined)
+            throw badRequest('currentPassword is needed to change your own password');
+          if (!(await accounts.checkPassword(user, body.currentPassword)))
+            throw new HubError(403, 'forbidden', 'currentPassword is not your current password');
+        }
+        await accounts.setPassword(user, body.password);
         // Whoever knew the old password is signed out: every session of that user ends, except
         // the one that made the change (an owner changing their own password stays signed in).
         let ended = 0;
