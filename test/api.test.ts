@@ -204,9 +204,13 @@ describe('HTTP API', () => {
         'POST',
         '/api/people',
         { name: 'x'.repeat(101) },
-        'name must be 1–100 characters of text that is not blank and has no control characters (it has 101)',
+        'name must be 1–100 characters of text that is not blank and has no control or hidden characters (it has 101)',
       ],
       ['POST', '/api/people', { name: 'red\u001b[31m' }, /^name must not contain control characters/],
+      // Hidden characters that hide in a name or reorder it (a right-to-left override), C1 controls.
+      ['POST', '/api/people', { name: 'Zo\u200be' }, /^name must not contain .* hidden ones that hide or reorder text/],
+      ['POST', '/api/people', { name: 'Sam\u202egnp.exe' }, /^name must not contain .* hidden ones/],
+      ['POST', '/api/people', { name: 'Sam\u0085' }, /^name must not contain control characters/],
       ['POST', '/api/people', {}, 'name is required in the body'],
       ['POST', '/api/people', [1], 'the body must be a JSON object'],
       [

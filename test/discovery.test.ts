@@ -1463,6 +1463,9 @@ describe('bad input is reported and changes nothing', () => {
       const escaped = await rig.thing('red-31m-lamp');
       assert.equal(escaped.name, 'Red [31m lamp');
       assert.equal(escaped.room, 'Hall Red [31m lamp');
+      // Hidden characters that would hide in the name or reorder it are dropped; a joiner stays.
+      await announce('bidi', 'Garage\u202e plug\u200b \u{1F468}\u200d\u{1F527}');
+      assert.equal((await rig.thing('garage-plug')).name, 'Garage plug \u{1F468}\u200d\u{1F527}');
       // A device name of spaces says nothing: the entity's own name is used.
       await announce('blank', '   ', 'Porch switch');
       assert.equal((await rig.thing('blank')).name, 'Porch switch');

@@ -97,7 +97,7 @@ function sizeRange(
 }
 
 /** What NAME_PATTERN allows, in words. */
-const NAME_FORM = 'text that is not blank and has no control characters';
+const NAME_FORM = 'text that is not blank and has no control or hidden characters';
 
 /**
  * A schema refusal in the user's words: the field it is about, and what is allowed there. Built
@@ -155,7 +155,7 @@ export function validationMessage(errors: readonly SchemaError[], context: strin
       if (params.pattern === NAME_PATTERN) {
         return typeof data === 'string' && data.trim() === ''
           ? `${name} must not be blank`
-          : `${name} must not contain control characters (such as a line break, a tab or an escape)`;
+          : `${name} must not contain control characters (such as a line break, a tab or an escape) or hidden ones that hide or reorder text (a zero-width space, a right-to-left override)`;
       }
       const description = typeof schema?.description === 'string' ? `: ${schema.description}` : '';
       return `${name} is not in the allowed form${description}`;

@@ -72,10 +72,16 @@ export function eventView(event: HubEvent) {
 }
 
 /**
- * A name as people write it: some text that is not all spaces, and no control characters (a NUL
- * or an escape sequence has no place in a name shown on a dashboard or written to a log).
+ * Characters no name holds: control characters (a NUL or an escape sequence has no place in a
+ * name shown on a dashboard or written to a log, C1 ones included), and the invisible ones that
+ * change how the text around them reads: a zero-width space or byte-order mark hides inside a name
+ * ("Zo\u200be" is not "Zoe"), and the bidirectional embeddings, overrides and isolates reorder
+ * what follows (U+202E shows "gnp.exe" for "exe.png"). Joiners stay: emoji and scripts need them.
  */
-export const NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$';
+const NOT_IN_NAMES = '\\u0000-\\u001f\\u007f-\\u009f\\u200b\\u202a-\\u202e\\u2066-\\u2069\\ufeff';
+
+/** A name as people write it: some text that is not all spaces, with none of NOT_IN_NAMES. */
+export const NAME_PATTERN = `^[^${NOT_IN_NAMES}]*[^\\s${NOT_IN_NAMES}][^${NOT_IN_NAMES}]*$`;
 
 /**
  * The 404 message for a path no route takes. The path is quoted shortened: a hostile

@@ -419,18 +419,24 @@ interface DeviceInfo {
 /** C0 and C1 control characters, which have no place in a name. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]+/g;
+/**
+ * Invisible characters that change how a name reads: a zero-width space or byte-order mark hides
+ * in it, bidirectional embeddings, overrides and isolates reorder what follows (the API refuses
+ * them in names, see NAME_PATTERN; a device's announcement has them dropped). Joiners stay.
+ */
+const HIDDEN_CHARACTERS = /[\u200b\u202a-\u202e\u2066-\u2069\ufeff]+/g;
 /** Longer names are cut: a thing's name is shown on the dashboard and written to the log. */
 const MAX_NAME_LENGTH = 200;
 
 /**
  * A device's or entity's name as the hub shows it, or undefined when it has nothing to show.
  * Any device on the broker may announce itself, so control characters (a NUL, a terminal escape
- * that recolours the log) are dropped, spaces trimmed (a name of spaces named a thing "   ", with
+ * that recolours the log) and hidden ones (HIDDEN_CHARACTERS) are dropped, spaces trimmed (a name of spaces named a thing "   ", with
  * the id "thing") and the length bounded.
  */
 function shownText(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  const text = value.replace(CONTROL_CHARACTERS, ' ').trim();
+  const text = value.replace(CONTROL_CHARACTERS, ' ').replace(HIDDEN_CHARACTERS, '').trim();
   // Cut by code point, so a name is never left ending in half an emoji.
   const shown = text.length > MAX_NAME_LENGTH ? Array.from(text).slice(0, MAX_NAME_LENGTH).join('').trimEnd() : text;
   return shown === '' ? undefined : shown;
