@@ -6,6 +6,7 @@ import { Hub } from '../src/core/hub.ts';
 import { newId } from '../src/core/ids.ts';
 import { createLogger } from '../src/core/log.ts';
 import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
+import { addFrontDoorAndHallLight } from './helpers/guest-home.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
 
 type Json = Record<string, unknown>;
@@ -155,24 +156,7 @@ describe('security: wildcards in guest passes', () => {
     dataDir = await tempDir('triad-guest-wildcards-');
     await start();
     const householdId = hub.householdId;
-    await hub.core.upsertThing({
-      id: 'front-door',
-      householdId,
-      kind: 'device',
-      name: 'Front door',
-      adapter: 'test',
-      properties: vocabularyProperties(['lock.locked']),
-      actions: vocabularyActions('lock'),
-    });
-    await hub.core.upsertThing({
-      id: 'hall-light',
-      householdId,
-      kind: 'device',
-      name: 'Hall light',
-      adapter: 'test',
-      properties: vocabularyProperties(['light.on']),
-      actions: vocabularyActions('light'),
-    });
+    await addFrontDoorAndHallLight(hub);
     await hub.core.upsertThing({
       id: 'alex',
       householdId,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
-import { vocabularyActions, vocabularyProperties } from '../src/model/thing.ts';
+import { addFrontDoorAndHallLight } from './helpers/guest-home.ts';
 import { tempDir } from './helpers/hub-process.ts';
 
 type Json = Record<string, unknown>;
@@ -47,24 +47,7 @@ describe('security: what guest passes and grants may hold, and what guests see',
     });
     await hub.start();
     const householdId = hub.householdId;
-    await hub.core.upsertThing({
-      id: 'front-door',
-      householdId,
-      kind: 'device',
-      name: 'Front door',
-      adapter: 'test',
-      properties: vocabularyProperties(['lock.locked']),
-      actions: vocabularyActions('lock'),
-    });
-    await hub.core.upsertThing({
-      id: 'hall-light',
-      householdId,
-      kind: 'device',
-      name: 'Hall light',
-      adapter: 'test',
-      properties: vocabularyProperties(['light.on']),
-      actions: vocabularyActions('light'),
-    });
+    await addFrontDoorAndHallLight(hub);
     hub.core.ingest([
       { householdId, thing: 'front-door', property: 'lock.locked', value: false, ts: Date.now(), source: 'test' },
     ]);
