@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
@@ -286,6 +287,70 @@ describe('the hub connection reads and writes QoS 0 messages itself (the machine
     } finally {
       await publisher.publishAsync(`${base}/retained`, '', { qos: 1, retain: true });
       await publisher.endAsync();
+      await link.close();
+    }
+  });
+});
+
+describe("the hub's answers to one read go out in one write (the machine Mosquitto)", () => {
+  test('fifty reports sent together are answered in order, with no more socket writes than reads', {
+    skip: mosquittoSkip,
+  }, async () => {
+    const base = `triad-test-${randomBytes(4).toString('hex')}`;
+    const link = new MqttConnection({ url: services.mqtt, clientId: `${base}-hub` });
+    const listener = await mqtt.connectAsync(services.mqtt);
+    const publisher = await mqtt.connectAsync(services.mqtt);
+    try {
+      await link.connect();
+      const socket = (link as unknown as { client: mqtt.MqttClient }).client.stream as unknown as Socket;
+      // Every read of the socket that carries a report, and every write the hub makes to it.
+      let reads = 0;
+      let writes = 0;
+      socket.on('data', (chunk: Buffer) => {
+        if (chunk.includes(`${base}/in`)) reads++;
+      });
+      const spied = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+      for (const method of ['_write', '_writev'] as const) {
+        const original = spied[method].bind(socket);
+        spied[method] = (...args: unknown[]) => {
+          writes++;
+          return original(...args);
+        };
+      }
+      const count = 50;
+      await link.subscribe(`${base}/in`, (_topic, payload) => {
+        void link.publish(`${base}/out`, `answer ${payload}`);
+      });
+      const answers: string[] = [];
+      const all = new Promise<void>((resolve) => {
+        listener.on('message', (_topic, payload) => {
+          answers.push(String(payload));
+          if (answers.length === count) resolve();
+        });
+      });
+      await listener.subscribeAsync(`${base}/out`);
+      // Counted from here: the subscription was a write of its own.
+      reads = 0;
+      writes = 0;
+      // Published in one turn: MQTT.js sends them in one segment, and the broker passes them on
+      // as fast as it reads them, mostly several to a read of the hub's socket.
+      for (let i = 0; i < count; i++) publisher.publish(`${base}/in`, String(i));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        all,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${answers.length} of ${count} answers in 10 s`)), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.deepEqual(
+        answers,
+        Array.from({ length: count }, (_, i) => `answer ${i}`),
+      );
+      assert.ok(reads < count, `the broker sent the ${count} reports in ${reads} reads: nothing to coalesce`);
+      assert.ok(writes <= reads, `${writes} writes for ${count} answers that came in ${reads} reads`);
+    } finally {
+      await publisher.endAsync();
+      await listener.endAsync();
       await link.close();
     }
   });

@@ -90,6 +90,10 @@ export class MqttConnection implements MqttLink {
    * through MQTT.js: on the same connections the reader serves, plain and TLS at MQTT 3.1.1.
    */
   private writesPublishes = false;
+  /** Whether a read's messages are being handled, their publishes held back (see `read`). */
+  private reading = false;
+  /** Whether a publish was held back during the current read. */
+  private readPublished = false;
   /** The socket while this turn's publishes are held back (see coalesceWrites). */
   private corked: Socket | null = null;
   /**
@@ -163,11 +167,37 @@ export class MqttConnection implements MqttLink {
           (topic, payload, retain) => this.receive(topic, payload, retain, client),
           (bytes) => parser.write(bytes),
         );
-        stream.on('data', (chunk: Buffer) => reader.feed(chunk));
+        stream.on('data', (chunk: Buffer) => this.read(stream as Socket, reader, chunk));
         return parser;
       };
       return stream;
     };
+  }
+
+  /**
+   * One read from the socket, every message in it handled, with the publishes they cause held in
+   * the socket until the last is handled and then sent in one write. Reports that came together
+   * (a busy broker sends what queued up in one segment) answer together: one system call for
+   * their commands instead of one each, and a socket write is the largest part of what a command
+   * costs the hub. A command waits at most for the rest of its own read's messages; a read of one
+   * message is written as before.
+   */
+  private read(stream: Socket, reader: PublishReader, chunk: Buffer): void {
+    if (this.reading || !stream.cork) {
+      reader.feed(chunk);
+      return;
+    }
+    this.reading = true;
+    this.readPublished = false;
+    stream.cork();
+    try {
+      reader.feed(chunk);
+    } finally {
+      this.reading = false;
+      const client = this.client;
+      if (this.readPublished && !this.draining && client && client.stream === stream) this.writeNow(client);
+      else if (stream.writableCorked > 0) stream.uncork();
+    }
   }
 
   /** Every message received, from the reader or MQTT.js: handled now, or queued behind a backlog. */
@@ -314,7 +344,8 @@ export class MqttConnection implements MqttLink {
       const stream = client.stream as Socket | undefined;
       if (this.writesPublishes && stream) stream.write(encodePublish(topic, payload, retain));
       else client.publish(topic, payload, { retain, qos });
-      if (!this.draining) this.writeNow(client);
+      if (this.reading) this.readPublished = true;
+      else if (!this.draining) this.writeNow(client);
       if (stream?.writableNeedDrain) await this.socketDrained(stream);
       return;
     }
