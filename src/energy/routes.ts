@@ -270,7 +270,7 @@ export function energyRoutes(service: EnergyService): RouteModule {
         schema: {
           summary: 'Plan a charge: this vehicle on this charger, to a target SoC or by an amount of energy, by a time',
           description:
-            'Answers the plan: its slots with power, energy and cost, the total energy and cost, and whether it is feasible (with the shortfall and its `reason` when not; times without a known price are planned after every priced one, as `unpricedKwh`). `repeat` lists ISO weekdays for a weekly plan.',
+            'Answers the plan: its slots with power, energy and cost, the total energy and cost, and whether it is feasible (with the shortfall and its `reason` when not; times without a known price are planned after every priced one, as `unpricedKwh`). `repeat` lists ISO weekdays (1 = Monday … 7 = Sunday) for a weekly plan, judged in the household’s time zone (the tariff’s `timeZone`); each deadline comes back at the same local time.',
           tags,
           body: {
             type: 'object',

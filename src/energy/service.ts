@@ -31,6 +31,7 @@ import {
   planView,
   remainingNeed,
   shortfallReason,
+  timeOfDayOf,
 } from './planner/plan-book.ts';
 import { energyRoutes } from './routes.ts';
 import {
@@ -424,16 +425,21 @@ export class EnergyService implements Subsystem {
     this.charger(householdId, input.charger);
     if ((input.targetSoc === undefined) === (input.energyKwh === undefined))
       throw badRequest('give either targetSoc or energyKwh');
-    const by = parseBy(input.by, clock.now(), this.timeZone);
+    let by = parseBy(input.by, clock.now(), this.timeZone);
     if (by <= clock.now()) throw badRequest(`by (${new Date(by).toISOString()}) has passed`);
-    // Every replan prices each quarter hour up to the latest deadline: a far deadline would exhaust memory.
-    if (by > clock.now() + MAX_PLAN_AHEAD_MS) throw badRequest('by must be at most 7 days ahead');
     if (
       input.repeat &&
       (input.repeat.length === 0 || input.repeat.some((d) => !Number.isInteger(d) || d < 1 || d > 7))
     ) {
       throw badRequest('repeat lists ISO weekdays, 1 (Monday) to 7 (Sunday)');
     }
+    const repeat = input.repeat ? [...new Set(input.repeat)].sort() : undefined;
+    const timeOfDay = repeat ? timeOfDayOf(input.by, by, this.timeZone) : undefined;
+    // A weekly plan's first deadline is on one of its days too: "07:30 on weekdays" asked for on a
+    // Saturday is due on Monday, not on the Sunday the time alone would name.
+    if (repeat) by = nextOccurrence(by, repeat, clock.now(), this.timeZone, timeOfDay);
+    // Every replan prices each quarter hour up to the latest deadline: a far deadline would exhaust memory.
+    if (by > clock.now() + MAX_PLAN_AHEAD_MS) throw badRequest('by must be at most 7 days ahead');
     const request: PlanRequest = {
       vehicle: vehicle.id,
       charger: input.charger,
@@ -441,7 +447,7 @@ export class EnergyService implements Subsystem {
       ...(input.targetSoc !== undefined
         ? { targetSoc: input.targetSoc }
         : { energyKwh: input.energyKwh, deliveredKwh: 0 }),
-      ...(input.repeat ? { repeat: [...new Set(input.repeat)].sort() } : {}),
+      ...(repeat ? { repeat, timeOfDay } : {}),
     };
     // Checks now that the car can be planned for (a target SoC needs its battery figures).
     remainingNeed(request, this.car(householdId, vehicle.id), this.efficiency);
@@ -535,7 +541,13 @@ export class EnergyService implements Subsystem {
       if (p.by > now) return [p];
       rolled = true;
       return p.repeat
-        ? [{ ...p, by: nextOccurrence(p.by, p.repeat, now), ...(p.energyKwh !== undefined ? { deliveredKwh: 0 } : {}) }]
+        ? [
+            {
+              ...p,
+              by: nextOccurrence(p.by, p.repeat, now, this.timeZone, p.timeOfDay),
+              ...(p.energyKwh !== undefined ? { deliveredKwh: 0 } : {}),
+            },
+          ]
         : [];
     });
     if (rolled) this.saveSite().catch((error: unknown) => running.log.error('could not store the plans', { error }));

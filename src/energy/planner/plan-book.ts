@@ -14,6 +14,11 @@ export interface PlanRequest {
   by: number;
   /** ISO weekdays (1 = Monday) the plan repeats on, at the same time of day. */
   repeat?: number[];
+  /**
+   * A weekly plan's time of day on the household's clocks, ms after midnight (see timeOfDayOf).
+   * Plans stored before it was kept take their deadline's.
+   */
+  timeOfDay?: number;
   /** Energy delivered towards an `energyKwh` plan so far. */
   deliveredKwh?: number;
 }
@@ -44,6 +49,7 @@ export interface PlanView {
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+const MINUTE = 60_000;
 
 /** An ISO 8601 date and time with its zone: `2026-06-11T07:30Z`, `…T07:30:00.000+02:00`. */
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
@@ -77,35 +83,69 @@ export function parseBy(by: unknown, now: number, timeZone = 'UTC'): number {
 
 /** The next hours:minutes on the wall clocks of `timeZone` after `now`, epoch ms. */
 export function nextTimeOfDay(hours: number, minutes: number, now: number, timeZone: string): number {
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-    hourCycle: 'h23',
-  });
-  const wall = (ms: number) => {
-    const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, Number(p.value)]));
-    return {
-      year: parts.year,
-      month: parts.month,
-      day: parts.day,
-      ms: Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second),
-    };
-  };
-  // How far the zone's clocks are ahead of UTC at a moment (whole seconds: zones have no finer offsets).
-  const offset = (ms: number) => wall(ms).ms - (ms - (((ms % 1000) + 1000) % 1000));
-  const today = wall(now);
+  const today = startOfDay(wallTime(now, timeZone));
   for (let day = 0; day < 3; day++) {
-    const local = Date.UTC(today.year, today.month - 1, today.day + day, hours, minutes);
-    // Twice: the offset at the guess may differ from the one at the answer across a DST change.
-    const at = local - offset(local - offset(local));
+    const at = atWallTime(today + day * DAY + hours * HOUR + minutes * MINUTE, timeZone);
     if (at > now) return at;
   }
   return now + DAY;
+}
+
+/** One formatter per zone: building one costs far more than using it, and replans ask often. */
+const wallFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * What the clocks of `timeZone` read at a moment: their date and time written as if they were UTC,
+ * epoch ms (so whole days and times of day are plain arithmetic on it).
+ */
+function wallTime(ms: number, timeZone: string): number {
+  let format = wallFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      hourCycle: 'h23',
+    });
+    wallFormats.set(timeZone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, Number(p.value)]));
+  // Intl stops at seconds; zones' offsets are whole seconds, so the milliseconds carry over as they are.
+  const millis = ((ms % 1000) + 1000) % 1000;
+  return Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second) + millis;
+}
+
+function startOfDay(wall: number): number {
+  return Math.floor(wall / DAY) * DAY;
+}
+
+/**
+ * The moment the clocks of `timeZone` read `wall` (see wallTime). Where they read it twice (the
+ * hour repeated when the clocks go back), the first: a car ready "by 02:30" is ready the first time
+ * the clock says so. Where they never read it (the hour skipped when the clocks go forward), the
+ * moment they jump past it, the first at or after it: "by 02:30" on that night means by the jump
+ * from 02:00 to 03:00, not an hour after it.
+ */
+function atWallTime(wall: number, timeZone: string): number {
+  // The offsets a day either side: real zones change theirs at most once in two days.
+  const before = wallTime(wall - DAY, timeZone) - (wall - DAY);
+  const after = wallTime(wall + DAY, timeZone) - (wall + DAY);
+  const readings = [wall - before, wall - after].filter((at) => wallTime(at, timeZone) === wall);
+  if (readings.length > 0) return Math.min(...readings);
+  // Skipped: the clocks read less than `wall` at `early` and more at `late`; find the jump between.
+  let early = Math.min(wall - before, wall - after);
+  let late = Math.max(wall - before, wall - after);
+  if (wallTime(early, timeZone) >= wall || wallTime(late, timeZone) < wall) return wall - before;
+  while (late - early > 1) {
+    const middle = Math.floor((early + late) / 2);
+    if (wallTime(middle, timeZone) >= wall) late = middle;
+    else early = middle;
+  }
+  return late;
 }
 
 /** A moment as a user reads it: `07:30 UTC` today, with the date when further off. */
@@ -166,13 +206,44 @@ export function remainingNeed(
   });
 }
 
-/** The next deadline of a weekly plan after `now`, stepping whole days to an allowed weekday (UTC days). */
-export function nextOccurrence(by: number, days: number[], now: number): number {
-  let next = by;
-  for (let i = 0; i < 400 && (next <= now || !days.includes(isoWeekday(next))); i++) next += DAY;
-  return next;
+/**
+ * The local time of day, ms after the household's midnight, a weekly plan is due at: the `HH:MM`
+ * asked for, else that of its first deadline. Kept with the plan, since a deadline moved out of
+ * the hour the clocks skip (see atWallTime) no longer shows the time the user chose.
+ */
+export function timeOfDayOf(asked: unknown, by: number, timeZone = 'UTC'): number {
+  const clock = typeof asked === 'string' ? TIME_OF_DAY.exec(asked.trim()) : null;
+  if (clock) return Number(clock[1]) * HOUR + Number(clock[2]) * MINUTE;
+  const wall = wallTime(by, timeZone);
+  return wall - startOfDay(wall);
 }
 
+/**
+ * The next deadline of a weekly plan after `now` (and not before `by`): the same time of day on the
+ * household's clocks, on the next of its ISO weekdays (1 = Monday) as the household's calendar has
+ * them. Whole 24-hour steps would judge the weekday in UTC and keep the UTC time of day, shifting the
+ * deadline an hour each time the clocks change.
+ */
+export function nextOccurrence(
+  by: number,
+  days: number[],
+  now: number,
+  timeZone = 'UTC',
+  timeOfDay = timeOfDayOf(undefined, by, timeZone),
+): number {
+  if (by > now && days.includes(isoWeekday(startOfDay(wallTime(by, timeZone))))) return by;
+  // From the day before today rather than from `by`: a hub stopped for months would otherwise step
+  // through each day since. The day before too, so no change of offset can make a deadline skipped.
+  let day = Math.max(startOfDay(wallTime(by, timeZone)), startOfDay(wallTime(now, timeZone)) - DAY);
+  for (let i = 0; i < 9; i++, day += DAY) {
+    if (!days.includes(isoWeekday(day))) continue;
+    const at = atWallTime(day + timeOfDay, timeZone);
+    if (at > now && at >= by) return at;
+  }
+  throw new RangeError(`a weekly plan needs ISO weekdays, 1 (Monday) to 7 (Sunday), not ${JSON.stringify(days)}`);
+}
+
+/** The ISO weekday (1 = Monday) of a date written as UTC (a wall time, see wallTime). */
 function isoWeekday(ms: number): number {
   const day = new Date(ms).getUTCDay();
   return day === 0 ? 7 : day;
