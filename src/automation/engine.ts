@@ -71,6 +71,13 @@ export class AutomationEngine implements Subsystem {
   private readonly entries = new Map<string, Map<string, RuleEntry>>();
   /** Which rule ids each file holds, and the problem with its latest text, if any. */
   private readonly files = new Map<string, { ids: string[]; problem: FileProblem | null }>();
+  /**
+   * The problem last logged for each file that is not applied. A file with a problem is read
+   * again whenever things change (see queueRejudge), some twenty times as discovery catches up
+   * at a start: the same problem is logged once, a different one again, and after the file
+   * applied, the next problem is news again.
+   */
+  private readonly loggedFileProblems = new Map<string, string>();
   private readonly locations = new Map<string, GeoPoint | null>();
   private readonly mqttSubscriptions = new Map<string, Array<Promise<() => Promise<void>>>>();
   private readonly debounces = new Map<string, () => void>();
@@ -473,6 +480,7 @@ export class AutomationEngine implements Subsystem {
         await this.deactivate(householdId, id);
       }
       this.files.delete(file);
+      this.loggedFileProblems.delete(file);
       await this.dropOrphanSwitches(householdId);
       return;
     }
@@ -498,7 +506,10 @@ export class AutomationEngine implements Subsystem {
     } catch (error) {
       const problem = fileProblem(file, error);
       this.files.set(file, { ids: previous?.ids ?? [], problem });
-      hub.log.warn('rules file not applied; its previous rules keep running', { file, problem: problem.message });
+      if (this.loggedFileProblems.get(file) !== problem.message) {
+        this.loggedFileProblems.set(file, problem.message);
+        hub.log.warn('rules file not applied; its previous rules keep running', { file, problem: problem.message });
+      }
       return;
     }
     const ids = rules.map((r) => r.id);
@@ -508,6 +519,7 @@ export class AutomationEngine implements Subsystem {
       await this.deactivate(householdId, id);
     }
     this.files.set(file, { ids, problem: null });
+    this.loggedFileProblems.delete(file);
     await this.dropOrphanSwitches(householdId);
     for (const read of rules) {
       // A switch set over the API wins over the file's `enabled:`, through every reload.

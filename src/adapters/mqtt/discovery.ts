@@ -1461,6 +1461,15 @@ export class HomeAssistantDiscovery implements Adapter {
   private discoveryUnsubscribers: Array<() => Promise<void>> = [];
   /** Config messages are applied one at a time, in arrival order. */
   private work: Promise<void> = Promise.resolve();
+  /**
+   * Config topics applied since start: from then on what a topic says (its entities, or an empty
+   * config) is the word on it, and an entity a stored thing had from it is not put back.
+   */
+  private readonly heardTopics = new Set<string>();
+  /** Stored things whose entities were looked at already since start (see restoreStored). */
+  private readonly restoredThings = new Set<string>();
+  /** Entities put back from a stored thing, to read their state topics once their thing is saved. */
+  private restoredToSubscribe: LiveEntity[] = [];
 
   constructor(private readonly options: HomeAssistantDiscoveryOptions) {
     this.prefix = (options.prefix ?? 'homeassistant').replace(/\/+$/, '');
@@ -1494,6 +1503,9 @@ export class HomeAssistantDiscovery implements Adapter {
     for (const state of [this.entities, this.sources, this.lastConfigText, this.groupThings, this.idOwners]) {
       state.clear();
     }
+    this.heardTopics.clear();
+    this.restoredThings.clear();
+    this.restoredToSubscribe = [];
     this.claims.clear();
     this.reportedAvailability.clear();
     this.ctx = null;
@@ -1536,6 +1548,7 @@ export class HomeAssistantDiscovery implements Adapter {
     const text = payload.toString('utf8');
     if (this.lastConfigText.get(topic) === text) return;
     if (text.trim() === '') {
+      this.heardTopics.add(topic);
       // Forgotten only once its things are removed: a removal the store refused leaves it in force.
       if (await this.replaceSource(topic, [])) this.lastConfigText.delete(topic);
       return;
@@ -1552,6 +1565,7 @@ export class HomeAssistantDiscovery implements Adapter {
         ? this.readDeviceConfig(topic, address, raw)
         : this.readEntityConfig(topic, address, raw);
     if (!drafts) return;
+    this.heardTopics.add(topic);
     // Remembered only once its things are saved, and the one before forgotten now that its
     // entities are replaced: the same config sent again after a failed save (the store healthy
     // again, a retained config re-delivered) must be read again, not skipped as unchanged.
@@ -1646,8 +1660,12 @@ export class HomeAssistantDiscovery implements Adapter {
     };
   }
 
-  /** Compiles every template Triad uses now, so an unsupported one is reported on the entity right away. */
-  private templateProblems(topic: string, objectId: string, config: Json): string[] {
+  /**
+   * Compiles every template Triad uses now, so an unsupported one is reported on the entity right
+   * away; `warn` false for an entity read back from the store, whose problems were logged when
+   * its config came.
+   */
+  private templateProblems(topic: string, objectId: string, config: Json, warn = true): string[] {
     const problems: string[] = [];
     const check = (key: string, source: unknown) => {
       if (source === undefined || source === null) return;
@@ -1655,7 +1673,7 @@ export class HomeAssistantDiscovery implements Adapter {
         typeof source === 'string' ? this.template(source) : new TemplateError('a template must be a string');
       if (compiled instanceof TemplateError) {
         problems.push(`${objectId}: ${key}: ${compiled.message}`);
-        this.log?.warn(`unsupported template on ${topic}: ${key}: ${compiled.message}`, { topic, key });
+        if (warn) this.log?.warn(`unsupported template on ${topic}: ${key}: ${compiled.message}`, { topic, key });
       }
     };
     // Only templates Triad evaluates matter; one for a feature it does not map (an action or
@@ -1740,6 +1758,7 @@ export class HomeAssistantDiscovery implements Adapter {
         // store holds the previous things, and the change may yet be undone.
         await Promise.allSettled(retired.flatMap((e) => e.unsubscribers.map((unsubscribe) => unsubscribe())));
         for (const entity of added) if (entity.thingId) await this.subscribeEntity(entity);
+        await this.subscribeRestored();
         return true;
       }
       // The store refused a save or a removal (down, or busy for a moment): a device that worked
@@ -1760,6 +1779,18 @@ export class HomeAssistantDiscovery implements Adapter {
       for (const hold of await Promise.allSettled(holds))
         if (hold.status === 'fulfilled') await hold.value().catch(() => {});
     }
+  }
+
+  /** Reads the state topics of entities put back from the store, once their thing is saved. */
+  private async subscribeRestored(): Promise<void> {
+    const waiting: LiveEntity[] = [];
+    for (const entity of this.restoredToSubscribe) {
+      // Replaced by its config meanwhile: the new entity reads the topics.
+      if (this.entities.get(entity.draft.key) !== entity) continue;
+      if (entity.thingId) await this.subscribeEntity(entity);
+      else waiting.push(entity);
+    }
+    this.restoredToSubscribe = waiting;
   }
 
   /** The state and availability topics an entity reads. */
@@ -1803,10 +1834,14 @@ export class HomeAssistantDiscovery implements Adapter {
   /** Saves a group's things; resolves their ids, or undefined when one could not be saved. */
   private async saveGroup(groupKey: string): Promise<string[] | undefined> {
     const ctx = this.requireContext();
-    const members = [...this.entities.values()]
-      .filter((e) => e.groupKey === groupKey)
-      .sort((a, b) => (a.draft.key < b.draft.key ? -1 : 1));
-    const plans = planThings(groupKey, members);
+    const members = () =>
+      [...this.entities.values()]
+        .filter((e) => e.groupKey === groupKey)
+        .sort((a, b) => (a.draft.key < b.draft.key ? -1 : 1));
+    let plans = planThings(groupKey, members());
+    // Entities put back change the plan (the device's name and so the thing's id, which entity
+    // goes where), and so may reach another stored thing: planned again until none comes back.
+    while (this.restoreStored(groupKey, plans)) plans = planThings(groupKey, members());
     const ids: string[] = [];
     let failed = false;
     for (const plan of plans) {
@@ -1831,6 +1866,69 @@ export class HomeAssistantDiscovery implements Adapter {
     const all = [...known, ...ids.filter((id) => !known.includes(id))];
     if (all.length) this.groupThings.set(groupKey, all);
     return failed ? undefined : ids;
+  }
+
+  /**
+   * After a start the broker hands a device's retained configs back one at a time. A thing stored
+   * before keeps, meanwhile, the entities whose config topics have not spoken yet since start, as
+   * its meta describes them: saved with only the entities heard so far, it lost the others'
+   * properties until their configs came, and the rules on them were unloaded and their timers
+   * lost. An entity goes only when its topic says so (an empty config, a device config without
+   * it), or with its thing. Each stored thing is looked at once; resolves whether any came back.
+   */
+  private restoreStored(groupKey: string, plans: PlannedThing[]): boolean {
+    const ctx = this.requireContext();
+    let restored = false;
+    for (const plan of plans) {
+      const id = this.claimId(plan.claimant, plan.preferredId);
+      if (this.restoredThings.has(id)) continue;
+      this.restoredThings.add(id);
+      const stored = ctx.getThing(this.options.householdId, id);
+      const meta = stored?.meta;
+      if (stored?.adapter !== this.name || meta?.claimant !== plan.claimant || meta.prefix !== this.prefix) continue;
+      if (!isRecord(meta.entities)) continue;
+      const device = readDevice(meta.device);
+      for (const [key, record] of Object.entries(meta.entities)) {
+        if (this.entities.has(key)) continue;
+        const draft = this.storedDraft(key, record, device);
+        if (!draft || this.heardTopics.has(draft.configTopic) || groupKeyOf(draft) !== groupKey) continue;
+        const entity: LiveEntity = {
+          draft,
+          groupKey,
+          unsubscribers: [],
+          availability: { mode: availabilityMode(draft.config), heard: new Map() },
+        };
+        this.entities.set(key, entity);
+        this.sources.set(draft.configTopic, [...(this.sources.get(draft.configTopic) ?? []), key]);
+        this.restoredToSubscribe.push(entity);
+        restored = true;
+      }
+    }
+    return restored;
+  }
+
+  /**
+   * An entity as a stored thing's meta holds it, checked as its config was when it came: one the
+   * store holds in another shape, or that this version no longer takes, is not put back.
+   */
+  private storedDraft(key: string, record: unknown, device: DeviceInfo | undefined): EntityDraft | undefined {
+    if (!isRecord(record) || !isRecord(record.config)) return undefined;
+    const { component, configTopic, objectId } = record;
+    if (typeof component !== 'string' || !isComponent(component)) return undefined;
+    if (typeof configTopic !== 'string' || typeof objectId !== 'string') return undefined;
+    const address = parseDiscoveryTopic(this.prefix, configTopic);
+    if (!address || !key.startsWith(`${component}/`) || !key.endsWith(`/${objectId}`)) return undefined;
+    const config = { ...record.config };
+    if (topicProblem(config) ?? BEHAVIOURS[component].check(config)) return undefined;
+    return {
+      key,
+      component,
+      configTopic,
+      objectId,
+      config,
+      ...(device ? { device } : {}),
+      problems: this.templateProblems(configTopic, objectId, config, false),
+    };
   }
 
   /** Removes the group's things that are not among `ids`; resolves false if one could not be. */
