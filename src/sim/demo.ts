@@ -11,6 +11,15 @@ import { SavedStateFile } from './saved-state.ts';
 
 /** The demo car's name, and the person who drives it (their phone travels in it). */
 const DEMO_CAR = { name: 'Family car', id: 'family-car', driver: 'Alex' };
+/** The charge point the demo's site registers (SimulatedSite's own id), to find it among the chargers. */
+const DEMO_CHARGE_POINT = 'SIM-CP-1';
+
+/**
+ * What became of a part the demo adds to the household through the API: `created` once it made
+ * it (or found it there), `removed` once it found it gone since, so it is never made again.
+ */
+type PartFate = 'created' | 'removed';
+type DemoParts = { car?: PartFate; charger?: PartFate };
 
 /** The demo's own state in the data folder (see SavedStateFile), and how often it is saved. */
 export const DEMO_STATE_FILE = 'demo-state.json';
@@ -31,6 +40,8 @@ export class DemoHousehold implements Subsystem {
   private stateFile: SavedStateFile | null = null;
   /** What was saved when the demo last ran; kept for a part that does not start this time. */
   private saved: Record<string, unknown> = {};
+  /** The car and charger the demo made, or found removed; kept in `saved.parts`. */
+  private parts: DemoParts = {};
   private stopSaving: (() => void) | null = null;
   private clock: HubServices['clock'] | null = null;
 
@@ -49,6 +60,7 @@ export class DemoHousehold implements Subsystem {
     this.clock = hub.clock;
     this.stateFile = new SavedStateFile(join(hub.dataDir, DEMO_STATE_FILE), log);
     this.saved = await this.stateFile.read();
+    this.parts = savedParts(this.saved.parts);
     this.home = new SimulatedHome({
       brokerUrl: hub.mqttUrl,
       clock: hub.clock,
@@ -119,12 +131,40 @@ export class DemoHousehold implements Subsystem {
   }
 
   /**
+   * Whether the demo's car or charger, there now or not, is to run: one the demo made before and
+   * the user removed since stays removed, as a person the user removed gets no phone again.
+   * `ranBefore` is what a state file from before `parts` were kept tells: the part's own saved
+   * state, so it ran on this data folder and is missing now because the user removed it.
+   */
+  private async keep(part: keyof DemoParts, there: boolean, ranBefore: boolean, log: Logger): Promise<boolean> {
+    const fate = this.parts[part] ?? (ranBefore ? 'created' : undefined);
+    // Removed for good: one of the same id added since is the user's own, not the demo's to take over.
+    const removed = fate === 'removed' || (fate === 'created' && !there);
+    if (!removed) return true;
+    log.info(`the demo ${part} was removed by the user; the demo runs without it`);
+    await this.remember(part, 'removed');
+    return false;
+  }
+
+  /** Keeps what became of a part at once, so a demo stopped before its next save still knows. */
+  private async remember(part: keyof DemoParts, fate: PartFate): Promise<void> {
+    if (this.parts[part] === fate) return;
+    this.parts = { ...this.parts, [part]: fate };
+    this.saved.parts = this.parts;
+    await this.save();
+  }
+
+  /**
    * The car runs as a VISS server on a free loopback port, and the hub is pointed at it through
-   * the vehicles API, as a user would attach a car gateway. A hub without vehicles skips it.
+   * the vehicles API, as a user would attach a car gateway. A hub without vehicles skips it, and
+   * so does a demo whose car the user removed: its simulator is not started either, for it would
+   * drive and charge unseen; the site's charge point then has its stand-in car on the cable, and
+   * the driver's phone goes its own way.
    */
   private async startCar(hub: HubServices, log: Logger, selfCharging: boolean): Promise<void> {
     const existing = await call(hub, `/api/vehicles/${DEMO_CAR.id}`);
     if (existing.status === 404 && !(await call(hub, '/api/vehicles')).ok) return;
+    if (!(await this.keep('car', existing.ok, this.saved.car !== undefined, log))) return;
     const resume = this.savedCar(log);
     const car = new CarSimulator({
       clock: hub.clock,
@@ -145,6 +185,7 @@ export class DemoHousehold implements Subsystem {
       ? await call(hub, `/api/vehicles/${DEMO_CAR.id}`, 'PATCH', { viss: car.url })
       : await call(hub, '/api/vehicles', 'POST', { name: DEMO_CAR.name, viss: car.url });
     if (!attached.ok) throw new Error(`could not attach the demo car: ${attached.status} ${await attached.text()}`);
+    await this.remember('car', 'created');
     log.info('demo car attached over VISS', { url: car.url });
   }
 
@@ -159,9 +200,17 @@ export class DemoHousehold implements Subsystem {
   /**
    * The site's meters publish on the hub's broker with the demo devices' login, and its charge
    * point registers through the chargers API and connects over OCPP with the car on its cable.
+   * A charger the user removed is not registered again: the site's meters and prices run without it.
    */
   private async startSite(hub: HubServices, log: Logger): Promise<void> {
+    const chargePoint = await this.keep(
+      'charger',
+      await hasDemoCharger(hub),
+      this.saved.chargePoint !== undefined,
+      log,
+    );
     const site = new SimulatedSite({
+      chargePoint,
       hubUrl: hub.httpUrl,
       brokerUrl: hub.mqttUrl,
       token: hub.ownerToken,
@@ -181,7 +230,29 @@ export class DemoHousehold implements Subsystem {
     });
     this.site = site;
     await site.start();
+    // Made only once it is there: a charge point the hub refused is tried again at the next start.
+    if (chargePoint && (await hasDemoCharger(hub))) await this.remember('charger', 'created');
   }
+}
+
+/** What the demo's state file says of its car and charger; a value it does not know, nothing. */
+function savedParts(raw: unknown): DemoParts {
+  const parts: DemoParts = {};
+  if (typeof raw !== 'object' || raw === null) return parts;
+  for (const part of ['car', 'charger'] as const) {
+    const fate = (raw as Record<string, unknown>)[part];
+    if (fate === 'created' || fate === 'removed') parts[part] = fate;
+  }
+  return parts;
+}
+
+/** Whether the hub has the demo's charge point among its chargers. */
+async function hasDemoCharger(hub: HubServices): Promise<boolean> {
+  const chargers = await call(hub, '/api/chargers');
+  if (!chargers.ok) return false;
+  return ((await chargers.json()) as Array<{ chargePointId?: string | null }>).some(
+    (c) => c.chargePointId === DEMO_CHARGE_POINT,
+  );
 }
 
 /** The charge point's saved energy register, if it is one. */

@@ -35,6 +35,11 @@ export interface SimulatedSiteOptions {
   meterWh?: number;
   /** The price series this site put at an earlier start (see SimulatedSite.ownPrices). */
   ownPrices?: string;
+  /**
+   * Whether the site has its charge point (unless false): a demo whose charger the user removed
+   * runs its meters and prices without one, rather than registering it again.
+   */
+  chargePoint?: boolean;
 }
 
 const CHARGE_POINT_ID = 'SIM-CP-1';
@@ -88,6 +93,27 @@ export class SimulatedSite {
     }
     this.publishMeters();
     this.putPrices = options.ownPrices;
+    if (options.chargePoint !== false) await this.startChargePoint();
+    // The meters appear through discovery, named after their devices; wait until the hub has them.
+    await this.waitForThings(['grid-meter', 'solar-inverter', 'house-load']);
+    await this.setUpSite();
+    await this.keepPricesCurrent();
+    // The meters' first reading the hub keeps: the one published before discovery made the things was lost.
+    this.publishMeters();
+    const periodic = options.clock.setInterval(() => this.publishMeters(), options.meterIntervalMs ?? 10_000);
+    // A real grid meter sees the charger's draw within a second, not at its next periodic report.
+    const follow = options.clock.setInterval(() => {
+      if (this.chargerPowerW() !== this.publishedChargerW) this.publishMeters();
+    }, 1_000);
+    this.stopTimer = () => {
+      periodic();
+      follow();
+    };
+  }
+
+  /** Registers the charge point through the chargers API and connects it over OCPP, the car on its cable. */
+  private async startChargePoint(): Promise<void> {
+    const { options } = this;
     const registered = await this.api('POST', '/api/chargers', {
       chargePointId: CHARGE_POINT_ID,
       name: 'Driveway charger',
@@ -122,21 +148,6 @@ export class SimulatedSite {
         await chargePoint.stop();
       }
     }
-    // The meters appear through discovery, named after their devices; wait until the hub has them.
-    await this.waitForThings(['grid-meter', 'solar-inverter', 'house-load']);
-    await this.setUpSite();
-    await this.keepPricesCurrent();
-    // The meters' first reading the hub keeps: the one published before discovery made the things was lost.
-    this.publishMeters();
-    const periodic = options.clock.setInterval(() => this.publishMeters(), options.meterIntervalMs ?? 10_000);
-    // A real grid meter sees the charger's draw within a second, not at its next periodic report.
-    const follow = options.clock.setInterval(() => {
-      if (this.chargerPowerW() !== this.publishedChargerW) this.publishMeters();
-    }, 1_000);
-    this.stopTimer = () => {
-      periodic();
-      follow();
-    };
   }
 
   async stop(): Promise<void> {
