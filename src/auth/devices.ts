@@ -258,6 +258,8 @@ export class BrokerAccess {
     const ours = (topic: string) => namespace !== null || topic.split('/')[0] !== HOUSEHOLDS_TOPIC_ROOT;
     return {
       namespace,
+      // A namespaced client receives its namespace's topics only (the broker strips it off them).
+      hidden: namespace === null ? `${HOUSEHOLDS_TOPIC_ROOT}/` : null,
       mayPublish: (topic) => ours(topic) && login.publish.some((f) => topicMatches(f, topic)),
       // A filter is allowed when the ACL allows it exactly or it is narrower than an allowed filter.
       maySubscribe: (filter) => ours(filter) && login.subscribe.some((f) => f === filter || filterWithin(filter, f)),
@@ -309,15 +311,20 @@ function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
-/** Everything allowed, no namespace: the hub's own client, and anonymous clients when allowed. */
+/**
+ * Everything allowed, no namespace, every household's topics seen: the hub's own client (it reads
+ * each household under its namespace), and anonymous clients when allowed (an open broker).
+ */
 function openSession(): BrokerSession {
-  return { namespace: null, mayPublish: () => true, maySubscribe: () => true };
+  return { namespace: null, hidden: null, mayPublish: () => true, maySubscribe: () => true };
 }
 
 /** Whether every topic `inner` matches is also matched by `outer`. */
 function filterWithin(inner: string, outer: string): boolean {
   const a = inner.split('/');
   const b = outer.split('/');
+  // As in MQTT matching: a wildcard first level does not reach topics starting with `$` ($SYS).
+  if (a[0].startsWith('$') && (b[0] === '#' || b[0] === '+')) return false;
   for (let i = 0; i < a.length; i++) {
     if (b[i] === '#') return true;
     if (i >= b.length) return false;

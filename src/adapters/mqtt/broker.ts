@@ -7,6 +7,9 @@ import type { RetainedStore } from './retained-store.ts';
 
 type ForwardedPacket = Parameters<AuthorizeForwardHandler>[1];
 
+/** The broker's own topics: who is connected, with which client id, subscribed to what. */
+const SYS_PREFIX = '$SYS/';
+
 /** What one connected client may do, decided once when it connects. */
 export interface BrokerSession {
   /**
@@ -15,6 +18,13 @@ export interface BrokerSession {
    * receives has the prefix taken off. Null for clients that use topics as they are.
    */
   namespace: string | null;
+  /**
+   * For a client without a namespace: a topic prefix (`households/`) whose messages never reach
+   * it, whatever filter it subscribed with, so `#` in the first household does not read the
+   * others'; nor do the broker's `$SYS` ones, which name every household's clients. Null for the
+   * clients that see every topic (the hub's own, which serves every household).
+   */
+  hidden: string | null;
   /** Whether it may publish on a topic, as the client names it (before the namespace). */
   mayPublish(topic: string): boolean;
   /** Whether it may subscribe to a filter, as the client names it. */
@@ -143,7 +153,9 @@ export class EmbeddedBroker {
       // The broker's own messages ($SYS) have no client.
       if (!client) return done(null);
       const session = this.sessions.get(client);
-      if (!session?.mayPublish(packet.topic)) {
+      // $SYS is reserved, as aedes's own check (replaced here) had it: aedes acts on some of it,
+      // e.g. `$SYS/<id>/new/clients` ends the connection of the client id it names.
+      if (packet.topic.startsWith(SYS_PREFIX) || !session?.mayPublish(packet.topic)) {
         session?.refused?.('publish', packet.topic);
         return done(new Error(`publish to ${packet.topic} not allowed`));
       }
@@ -164,7 +176,12 @@ export class EmbeddedBroker {
     broker.authorizeForward = (client, packet) => {
       const session = this.sessions.get(client);
       if (!session) return null;
-      return session.namespace ? stripped(packet, session.namespace) : packet;
+      if (session.namespace) return stripped(packet, session.namespace);
+      const hidden = session.hidden;
+      if (hidden === null) return packet;
+      // Runs for every message to every subscriber (retained ones on subscribe too): prefix tests only.
+      const topic = packet.topic;
+      return topic.startsWith(hidden) || topic.startsWith(SYS_PREFIX) ? null : packet;
     };
   }
 
