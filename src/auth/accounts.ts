@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { KeyedSerial } from '../core/serial.ts';
 import { hashPassword, verifyPassword } from '../people/credentials.ts';
 import type { AccountKind, AccountRecord, Store } from '../store/store.ts';
 
@@ -20,6 +21,14 @@ export interface User {
   /** scrypt hash; null until a password is set (the first owner before they choose one). */
   passwordHash: string | null;
   createdAt: number;
+}
+
+export interface NewUser {
+  householdId: string;
+  name: string;
+  role: Role;
+  /** null for a user who has none yet. */
+  password: string | null;
 }
 
 /** Lets a user (a child, a guest account) run some actions on some things; `*` means any. */
@@ -64,6 +73,11 @@ export class AccountDirectory {
   private readonly passes = new Map<string, GuestPass>();
   /** Hashed once, so an unknown name costs the same scrypt as a wrong password. */
   private decoy: Promise<string> | null = null;
+  /**
+   * New users, one at a time per household: a name is unique in its household, and the check
+   * comes before the password's hash is awaited, so two at once both passed it.
+   */
+  private readonly creates = new KeyedSerial();
 
   constructor(private readonly options: { store: Store; clock: Clock }) {}
 
@@ -76,7 +90,11 @@ export class AccountDirectory {
 
   // -- users ------------------------------------------------------------------------------------
 
-  async createUser(request: { householdId: string; name: string; role: Role; password: string | null }): Promise<User> {
+  async createUser(request: NewUser): Promise<User> {
+    return this.creates.run(request.householdId, () => this.addUser(request));
+  }
+
+  private async addUser(request: NewUser): Promise<User> {
     const name = request.name.trim();
     if (!USER_NAME.test(name)) throw badRequest("name must be 1–64 letters, digits, spaces or . _ ' -");
     if (this.userNamed(request.householdId, name)) throw conflict(`a user named ${JSON.stringify(name)} exists`);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { HubCore } from '../core/core.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
+import { KeyedSerial } from '../core/serial.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import { idFromName, slugify, type Thing, vocabularyProperties } from '../model/thing.ts';
 import type { Store } from '../store/store.ts';
@@ -53,8 +54,20 @@ export class PeopleDirectory {
   /** Tracker usernames across every household: HTTP Basic and MQTT name no household. */
   private readonly usernames = new Map<string, { householdId: string; tracker: string }>();
   private readonly settings = new Map<string, PresenceSettings>();
+  /** Creates that pick a person's or a zone's id, one at a time per household (ids are per household). */
+  private readonly householdCreates = new KeyedSerial();
+  /** Creates that pick a tracker's username, one at a time on the hub (usernames are the hub's). */
+  private readonly trackerCreates = new KeyedSerial();
 
-  constructor(private readonly options: { core: HubCore; twins: TwinRegistry; store: Store }) {}
+  constructor(
+    private readonly options: {
+      core: HubCore;
+      twins: TwinRegistry;
+      store: Store;
+      /** The history writer: what it still holds is written before an id is judged unused. */
+      history: { flush(): Promise<void> };
+    },
+  ) {}
 
   /** Indexes every household's trackers and settings; call once at start. */
   async load(): Promise<void> {
@@ -126,26 +139,31 @@ export class PeopleDirectory {
   }
 
   async createPerson(householdId: string, name: string): Promise<Thing> {
-    return this.options.core.upsertThing({
-      id: this.freeId(householdId, idFromName(name, 'person', RESERVED_IDS)),
-      householdId,
-      kind: 'person',
-      name,
-      adapter: PEOPLE_ADAPTER,
-      properties: vocabularyProperties(PERSON_PROPERTIES),
-      actions: {},
-      meta: {},
-    });
+    return this.householdCreates.run(householdId, async () =>
+      this.options.core.upsertThing({
+        id: await this.freeId(householdId, idFromName(name, 'person', RESERVED_IDS)),
+        householdId,
+        kind: 'person',
+        name,
+        adapter: PEOPLE_ADAPTER,
+        properties: vocabularyProperties(PERSON_PROPERTIES),
+        actions: {},
+        meta: {},
+      }),
+    );
   }
 
-  /** Removes a person and their trackers; returns the trackers' usernames. */
-  async removePerson(householdId: string, id: string): Promise<string[]> {
-    this.person(householdId, id);
-    const usernames: string[] = [];
-    for (const tracker of this.trackersOf(householdId, id))
-      usernames.push(await this.removeTracker(householdId, tracker.id));
-    await this.options.core.removeThing(householdId, id);
-    return usernames;
+  /** Removes a person and their trackers; returns the trackers, whose logins are to be ended. */
+  async removePerson(householdId: string, id: string): Promise<Thing[]> {
+    // In the household's turn: a tracker being added to them meanwhile would outlive them, its
+    // login still working.
+    return this.householdCreates.run(householdId, async () => {
+      this.person(householdId, id);
+      const trackers = this.trackersOf(householdId, id);
+      for (const tracker of trackers) await this.removeTracker(householdId, tracker.id);
+      await this.options.core.removeThing(householdId, id);
+      return trackers;
+    });
   }
 
   /** Creates a tracker and its credentials; the password is returned this once and never again. */
@@ -154,22 +172,30 @@ export class PeopleDirectory {
     person: string,
     name: string,
   ): Promise<{ tracker: Thing; password: string }> {
-    const owner = this.person(householdId, person);
-    const id = this.freeTrackerId(householdId, `${owner.id}-${slugify(name)}`);
+    this.person(householdId, person);
     const password = newPassword();
-    const meta: TrackerMeta = { person: owner.id, username: id, passwordHash: await hashPassword(password) };
-    const tracker = await this.options.core.upsertThing({
-      id,
-      householdId,
-      kind: 'tracker',
-      name,
-      adapter: PEOPLE_ADAPTER,
-      properties: vocabularyProperties(TRACKER_PROPERTIES),
-      actions: {},
-      meta: { ...meta },
-    });
-    this.usernames.set(id, { householdId, tracker: id });
-    return { tracker, password };
+    // Hashed before the queue: only picking the username and saving it need to take turns.
+    const passwordHash = await hashPassword(password);
+    // The household's turn (the person may have been removed while the hash was made, so they are
+    // looked up again), then the hub's for the username.
+    const create = async () => {
+      const owner = this.person(householdId, person);
+      const id = this.freeTrackerId(householdId, `${owner.id}-${slugify(name)}`);
+      const meta: TrackerMeta = { person: owner.id, username: id, passwordHash };
+      const tracker = await this.options.core.upsertThing({
+        id,
+        householdId,
+        kind: 'tracker',
+        name,
+        adapter: PEOPLE_ADAPTER,
+        properties: vocabularyProperties(TRACKER_PROPERTIES),
+        actions: {},
+        meta: { ...meta },
+      });
+      this.usernames.set(id, { householdId, tracker: id });
+      return { tracker, password };
+    };
+    return this.householdCreates.run(householdId, () => this.trackerCreates.run('usernames', create));
   }
 
   /** Removes a tracker; returns its username so cached credentials can be dropped. */
@@ -190,11 +216,18 @@ export class PeopleDirectory {
   }
 
   async createZone(householdId: string, zone: NewZone): Promise<Thing> {
-    return this.saveZone(householdId, this.freeId(householdId, slugify(zone.name)), zone);
+    return this.householdCreates.run(householdId, async () =>
+      this.saveZone(householdId, await this.freeId(householdId, slugify(zone.name)), zone),
+    );
   }
 
   /** Creates or updates the zone a phone's region maps to (matched by region id, then by name). */
   async importRegion(householdId: string, zone: NewZone): Promise<Thing> {
+    // In turn with other creates: two phones sending the same new region at once make one zone.
+    return this.householdCreates.run(householdId, () => this.saveRegion(householdId, zone));
+  }
+
+  private async saveRegion(householdId: string, zone: NewZone): Promise<Thing> {
     const existing = this.ofKind(householdId, 'zone').find((thing) => {
       const meta = thing.meta as Partial<ZoneMeta> | undefined;
       if (zone.regionId && meta?.regionId) return meta.regionId === zone.regionId;
@@ -204,7 +237,7 @@ export class PeopleDirectory {
       throw conflict(`zone ${existing.id} was made in Triad; a phone's region does not replace it`);
     }
     const keep = existing ? zoneFromThing(existing) : null;
-    return this.saveZone(householdId, existing?.id ?? this.freeId(householdId, slugify(zone.name)), {
+    return this.saveZone(householdId, existing?.id ?? (await this.freeId(householdId, slugify(zone.name))), {
       ...zone,
       // Delays are Triad's, not the phone's: an update keeps what the household chose.
       arriveDelay: keep ? keep.arriveDelayMs / 1000 : zone.arriveDelay,
@@ -253,12 +286,30 @@ export class PeopleDirectory {
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** A readable id not yet taken in the household (`alex`, `alex-2`, …). */
-  private freeId(householdId: string, base: string): string {
+  /**
+   * A readable id not yet taken in the household (`alex`, `alex-2`, …), nor left behind by a thing
+   * removed earlier. A removed thing's history and events stay stored, and are read by id
+   * (`/api/things/{id}/history`, `/api/events?thing=`): a new person given a removed person's id
+   * showed the household where that person had been, as their own. Every removal leaves an event
+   * (`thing.removed`), so an id with nothing recorded was never used. Call it in the household's
+   * turn (householdCreates), or two creates pick the same id.
+   */
+  private async freeId(householdId: string, base: string): Promise<string> {
     const root = RESERVED_IDS.has(base) ? `${base}-zone` : base;
+    // A removal a moment ago may still be in the writer's batch.
+    await this.options.history.flush();
     for (let n = 1; ; n++) {
       const id = n === 1 ? root : `${root}-${n}`;
-      if (!RESERVED_IDS.has(id) && !this.options.core.getThing(householdId, id)) return id;
+      if (RESERVED_IDS.has(id) || this.options.core.getThing(householdId, id)) continue;
+      // Its history (read by the history index) or its removal: not every event kind, since the
+      // commands' logs would be read out of every command the household ever sent.
+      const recorded = await this.options.store.listEvents({
+        householdId,
+        thing: id,
+        types: ['state', 'thing.removed'],
+        limit: 1,
+      });
+      if (recorded.length === 0) return id;
     }
   }
 

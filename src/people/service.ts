@@ -48,7 +48,7 @@ export class PeopleService implements Subsystem {
 
   async start(hub: HubServices): Promise<void> {
     const log = hub.log.child('people');
-    const directory = new PeopleDirectory({ core: hub.core, twins: hub.twins, store: hub.store });
+    const directory = new PeopleDirectory({ core: hub.core, twins: hub.twins, store: hub.store, history: hub.history });
     await directory.load();
     let household: HouseholdPresence | null = null;
     const tracker = new PresenceTracker({
@@ -193,8 +193,8 @@ export class PeopleService implements Subsystem {
 
   async removePerson(householdId: string, id: string): Promise<void> {
     const { directory, tracker, household, receiver, reports } = this.require();
-    const trackers = directory.trackersOf(householdId, id);
-    await directory.removePerson(householdId, id);
+    // The trackers the directory removed: one added while the removal waited its turn is among them.
+    const trackers = await directory.removePerson(householdId, id);
     for (const t of trackers) {
       this.withdrawTracker(t);
       receiver.forgetTracker(householdId, t.id);

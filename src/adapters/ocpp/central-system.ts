@@ -1,5 +1,6 @@
 import { badRequest, conflict } from '../../core/errors.ts';
 import type { Command } from '../../core/events.ts';
+import { KeyedSerial } from '../../core/serial.ts';
 import type { DataSchema } from '../../model/schema.ts';
 import type { Thing } from '../../model/thing.ts';
 import { vocabularyActions, vocabularyProperties } from '../../model/thing.ts';
@@ -146,6 +147,12 @@ export class OcppCentralSystem implements Adapter {
   private readonly unplugs = new Map<string, HeldUnplug>();
   private readonly credentials = new CredentialCheck((id) => this.metaOf(id)?.passwordHash ?? undefined);
   private nextTransaction = 1;
+  /**
+   * Registrations, one at a time on the hub: a charge point id is unique across households (its
+   * URL names none), and two registrations of one id at once both passed the check, each answered
+   * 201, and only the one saved last could connect.
+   */
+  private readonly registrations = new KeyedSerial();
 
   constructor(private readonly options: OcppCentralSystemOptions = {}) {}
 
@@ -192,25 +199,26 @@ export class OcppCentralSystem implements Adapter {
     if (input.password !== undefined && !PASSWORD.test(input.password)) {
       throw badRequest('password must be 16 to 40 printable ASCII characters (OCPP security profile 1)');
     }
-    if (this.registry.has(input.chargePointId))
-      throw conflict(`charge point ${input.chargePointId} is already registered`);
-    if (ctx.getThing(input.householdId, input.thingId)) throw conflict(`a thing ${input.thingId} already exists`);
-    const meta: OcppMeta = {
-      chargePointId: input.chargePointId,
-      passwordHash: input.password === undefined ? null : await hashPassword(input.password),
-    };
-    const thing = await ctx.upsertThing({
-      id: input.thingId,
-      householdId: input.householdId,
-      kind: 'charger',
-      name: input.name,
-      adapter: OCPP_ADAPTER,
-      properties: { ...vocabularyProperties(CHARGER_PROPERTIES), 'charging.status': { schema: STATUS_SCHEMA } },
-      actions: vocabularyActions('charging', ['start', 'stop', 'set_current_limit', 'plan']),
-      meta: { ocpp: meta },
+    // Hashed before taking a turn, so registrations wait for one another's saves, not their hashes.
+    const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+    return this.registrations.run('charge points', async () => {
+      if (this.registry.has(input.chargePointId))
+        throw conflict(`charge point ${input.chargePointId} is already registered`);
+      if (ctx.getThing(input.householdId, input.thingId)) throw conflict(`a thing ${input.thingId} already exists`);
+      const meta: OcppMeta = { chargePointId: input.chargePointId, passwordHash };
+      const thing = await ctx.upsertThing({
+        id: input.thingId,
+        householdId: input.householdId,
+        kind: 'charger',
+        name: input.name,
+        adapter: OCPP_ADAPTER,
+        properties: { ...vocabularyProperties(CHARGER_PROPERTIES), 'charging.status': { schema: STATUS_SCHEMA } },
+        actions: vocabularyActions('charging', ['start', 'stop', 'set_current_limit', 'plan']),
+        meta: { ocpp: meta },
+      });
+      this.adopt(thing);
+      return thing;
     });
-    this.adopt(thing);
-    return thing;
   }
 
   /** Forgets a charge point and drops its connection. */
