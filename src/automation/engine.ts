@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { RouteModule } from '../api/server.ts';
 import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import type { HubEvent } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
+import { KeyedSerial } from '../core/serial.ts';
 import type { StoredTimer, StoredTrace } from '../store/store.ts';
 import {
   type CatalogueContext,
@@ -81,6 +83,8 @@ export class AutomationEngine implements Subsystem {
   private readonly locations = new Map<string, GeoPoint | null>();
   private readonly mqttSubscriptions = new Map<string, Array<Promise<() => Promise<void>>>>();
   private readonly debounces = new Map<string, () => void>();
+  /** The API's creates, edits and deletes of rules, one at a time per household (see create). */
+  private readonly edits = new KeyedSerial();
   private watcher: FSWatcher | null = null;
   private unsubscribe: (() => void) | null = null;
   private retryQueued = false;
@@ -481,53 +485,105 @@ export class AutomationEngine implements Subsystem {
       }
       this.files.delete(file);
       this.loggedFileProblems.delete(file);
+      // A file deleted is its rules deleted: a file of that name written later starts afresh.
+      await rm(this.appliedPath(file), { force: true });
       await this.dropOrphanSwitches(householdId);
       return;
     }
     let rules: Rule[];
     try {
-      rules = rulesFromFile(text, file, householdId, this.context);
-      for (const rule of rules) {
-        const owner = this.entry(householdId, rule.id);
-        if (owner && !(owner.origin.kind === 'file' && owner.origin.file === file)) {
-          const where = owner.origin.kind === 'file' ? `file ${owner.origin.file}` : 'the API';
-          const line = readRulesYaml(text, file)
-            .find((d) => (d.raw as { id?: unknown })?.id === rule.id)
-            ?.lineOf(['id']);
-          throw new RuleError({
-            file,
-            line,
-            field: 'id',
-            path: ['id'],
-            message: `rule id ${JSON.stringify(rule.id)} is already used by a rule from ${where}`,
-          });
-        }
-      }
+      rules = this.fileRules(text, file, householdId);
     } catch (error) {
       const problem = fileProblem(file, error);
-      this.files.set(file, { ids: previous?.ids ?? [], problem });
       if (this.loggedFileProblems.get(file) !== problem.message) {
         this.loggedFileProblems.set(file, problem.message);
         hub.log.warn('rules file not applied; its previous rules keep running', { file, problem: problem.message });
       }
+      // The previous rules are those of the text that applied last, which is kept (see
+      // appliedPath): at a start nothing of this file is loaded yet, and a typo made while the hub
+      // was down must not switch off the alarm after a power cut. Applied again, the rules already
+      // running are left as they are (same version), and one unloaded when its thing went comes
+      // back with it.
+      let ids = previous?.ids ?? [];
+      const applied = await readFile(this.appliedPath(file), 'utf8').catch(() => undefined);
+      let last: Rule[] | null = null;
+      try {
+        if (applied !== undefined && applied !== text) last = this.fileRules(applied, file, householdId);
+      } catch {
+        // It does not apply now either (a thing not discovered yet): the file is read again, and
+        // this tried again, whenever things change (see queueRejudge).
+      }
+      if (last) ids = await this.applyFileRules(last, previous?.ids ?? []);
+      this.files.set(file, { ids, problem });
       return;
     }
+    // Kept before its rules run, as an API rule is stored first: the text a restart falls back on.
+    await this.rememberAppliedText(file, text);
+    const ids = await this.applyFileRules(rules, previous?.ids ?? []);
+    this.files.set(file, { ids, problem: null });
+    this.loggedFileProblems.delete(file);
+    await this.dropOrphanSwitches(householdId);
+    hub.log.info('rules file loaded', { file, rules: ids.length });
+  }
+
+  /** A rules file's rules, or the problem that keeps the text from applying. */
+  private fileRules(text: string, file: string, householdId: string): Rule[] {
+    const rules = rulesFromFile(text, file, householdId, this.context);
+    for (const rule of rules) {
+      const owner = this.entry(householdId, rule.id);
+      if (owner && !(owner.origin.kind === 'file' && owner.origin.file === file)) {
+        const where = owner.origin.kind === 'file' ? `file ${owner.origin.file}` : 'the API';
+        const line = readRulesYaml(text, file)
+          .find((d) => (d.raw as { id?: unknown })?.id === rule.id)
+          ?.lineOf(['id']);
+        throw new RuleError({
+          file,
+          line,
+          field: 'id',
+          path: ['id'],
+          message: `rule id ${JSON.stringify(rule.id)} is already used by a rule from ${where}`,
+        });
+      }
+    }
+    return rules;
+  }
+
+  /** Puts a file's rules in place of the ones it held before (`previousIds`); returns their ids. */
+  private async applyFileRules(rules: Rule[], previousIds: string[]): Promise<string[]> {
+    const householdId = this.services.householdId;
     const ids = rules.map((r) => r.id);
-    for (const id of previous?.ids ?? []) {
+    for (const id of previousIds) {
       if (ids.includes(id)) continue;
       this.entries.get(householdId)?.delete(id);
       await this.deactivate(householdId, id);
     }
-    this.files.set(file, { ids, problem: null });
-    this.loggedFileProblems.delete(file);
-    await this.dropOrphanSwitches(householdId);
     for (const read of rules) {
       // A switch set over the API wins over the file's `enabled:`, through every reload.
       const rule = this.switched(read);
       this.setEntry({ householdId, id: rule.id, origin: rule.origin, source: rule.source, rule, problem: null });
       if (this.runtime) await this.activate(rule);
     }
-    hub.log.info('rules file loaded', { file, rules: ids.length });
+    return ids;
+  }
+
+  /**
+   * Where the text a rules file had when it last applied is kept: `.applied/<file>` in the rules
+   * folder, which the hub does not read as rules (a name starting with a dot), nor watch (a folder).
+   */
+  private appliedPath(file: string): string {
+    return join(this.folder, APPLIED_FOLDER, file);
+  }
+
+  /** Keeps the text of a rules file that applied (see appliedPath), unless it is kept already. */
+  private async rememberAppliedText(file: string, text: string): Promise<void> {
+    const path = this.appliedPath(file);
+    if ((await readFile(path, 'utf8').catch(() => null)) === text) return;
+    await mkdir(join(this.folder, APPLIED_FOLDER), { recursive: true });
+    // Written aside and renamed over, so a crash mid-write leaves the previous text whole; a
+    // draft of its own, as two reloads of one file (the watcher's, a re-judging's) may overlap.
+    const draft = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.draft`;
+    await writeFile(draft, text);
+    await rename(draft, path);
   }
 
   // ---------------------------------------------------------------- API operations
@@ -542,7 +598,13 @@ export class AutomationEngine implements Subsystem {
     return entry;
   }
 
-  fileProblems(): FileProblem[] {
+  /**
+   * The problems of the rules files a household sees. The files are the hub's own household's
+   * (their rules are loaded into it, see reloadFile): another household sees none of them, nor
+   * the rule ids and lines they name.
+   */
+  fileProblems(householdId: string = this.services.householdId): FileProblem[] {
+    if (householdId !== this.services.householdId) return [];
     return [...this.files.values()].flatMap((f) => (f.problem ? [f.problem] : []));
   }
 
@@ -582,7 +644,16 @@ export class AutomationEngine implements Subsystem {
     }
   }
 
-  async create(householdId: string, body: unknown): Promise<RuleEntry> {
+  /**
+   * Creates a rule sent over the API. The check that its id is free and the save run one create
+   * (or edit) of the household at a time: parallel creates of one id all passed the check before
+   * any was saved, and each later one overwrote the first's rule, all answered 201.
+   */
+  create(householdId: string, body: unknown): Promise<RuleEntry> {
+    return this.edits.run(householdId, () => this.createNow(householdId, body));
+  }
+
+  private async createNow(householdId: string, body: unknown): Promise<RuleEntry> {
     await this.refreshLocations();
     const { raw, doc } = this.readBody(body);
     const rule = this.validateBody(raw, doc, householdId, { kind: 'api' });
@@ -596,7 +667,12 @@ export class AutomationEngine implements Subsystem {
     return this.save(rule, null);
   }
 
-  async replace(householdId: string, id: string, body: unknown): Promise<RuleEntry> {
+  /** Replaces (or switches on or off) a rule, one edit of the household at a time, as create. */
+  replace(householdId: string, id: string, body: unknown): Promise<RuleEntry> {
+    return this.edits.run(householdId, () => this.replaceNow(householdId, id, body));
+  }
+
+  private async replaceNow(householdId: string, id: string, body: unknown): Promise<RuleEntry> {
     const found = this.get(householdId, id);
     if (found.origin.kind === 'file') return this.switchFileRule(found, body);
     const existing = found;
@@ -726,7 +802,12 @@ export class AutomationEngine implements Subsystem {
     return switchedEntry;
   }
 
-  async remove(householdId: string, id: string): Promise<void> {
+  /** Deletes a rule, one edit of the household at a time, as create: not one a create is saving. */
+  remove(householdId: string, id: string): Promise<void> {
+    return this.edits.run(householdId, () => this.removeNow(householdId, id));
+  }
+
+  private async removeNow(householdId: string, id: string): Promise<void> {
     this.editable(householdId, id);
     await this.services.store.deleteRule(householdId, id);
     this.entries.get(householdId)?.delete(id);
@@ -918,6 +999,9 @@ export const OVERDUE_GRACE_MS = 5000;
  * switchFileRule): `file-switch:<rule id>`, which no rule's id can be (ids have no colon).
  */
 export const FILE_SWITCH_PREFIX = 'file-switch:';
+
+/** The folder, in the rules folder, that keeps each file's text as it last applied (see appliedPath). */
+const APPLIED_FOLDER = '.applied';
 
 function definedInFile(entry: RuleEntry): HubError {
   const file = entry.origin.kind === 'file' ? entry.origin.file : 'a file';

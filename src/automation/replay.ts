@@ -41,6 +41,7 @@ export interface ReplayOptions {
 
 /** One run the rule would have made: when, why, and what it would have sent. */
 export interface ReplayRun {
+  /** When the run started (for a `for:` trigger, once the state had held; `trigger.ts` is when it came). */
   at: string;
   rule: string;
   status: string;
@@ -285,7 +286,9 @@ function toRun(trace: Trace): ReplayRun {
     if (step.action === 'notify') actions.push({ action: 'notify', message: step.detail });
   }
   return {
-    at: new Date(trace.trigger.ts).toISOString(),
+    // When the run started: for a `for:` trigger, that is when the state had held long enough,
+    // not when the trigger came (that time is the trigger's own `ts`).
+    at: new Date(trace.startedAt).toISOString(),
     rule: trace.rule,
     status: trace.status,
     trigger: trace.trigger,

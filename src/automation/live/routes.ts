@@ -82,9 +82,9 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
   app.get(
     '/api/automations/problems',
     { schema: { summary: 'Rules files that could not be applied', tags: ['automations'] } },
-    async () => {
+    async (request) => {
       await engine.settled();
-      return engine.fileProblems().map((p) => ({
+      return engine.fileProblems(principalOf(request).householdId).map((p) => ({
         file: p.file,
         line: p.problem.line ?? null,
         field: p.problem.field,

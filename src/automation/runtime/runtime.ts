@@ -1489,7 +1489,11 @@ export class AutomationRuntime {
     entry.record.status = command.status;
     entry.record.error = command.error ?? null;
     if (command.status === 'confirmed' || command.status === 'failed' || command.status === 'expired') {
-      entry.record.finishedBy = event.cause ?? null;
+      // The step's cause is the report that finished it only when that report was an event (it
+      // changed a state). One that changed nothing (a light already off, told to turn off), a
+      // failure without a report and an expiry carry the command's own cause: its rule's
+      // trigger, which did not finish it.
+      entry.record.finishedBy = event.cause !== command.cause ? (event.cause ?? null) : null;
       this.commandSteps.delete(command.id);
     }
     // A finished trace is saved again; a running one is saved when its run ends.

@@ -14,7 +14,11 @@ export interface CommandRecord {
   input: Record<string, unknown>;
   status: string;
   error: string | null;
-  /** The event that confirmed or failed it (the device's report), once known. */
+  /**
+   * The event that confirmed or failed it (the device's report, a state change), once known; null
+   * when no event did: a report that changed nothing (the device was in that state already), or
+   * an expiry.
+   */
   finishedBy?: string | null;
 }
 
