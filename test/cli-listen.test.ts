@@ -21,7 +21,8 @@ describe('triad start: where it listens is checked before anything starts', () =
 
   before(async () => {
     dir = await tempDir('triad-cli-listen-');
-    // Any readable files pass --tls-cert/--tls-key's own check; the certificate is read only later.
+    // Empty files: the listener checks below come before the TLS files are parsed, so these refusals
+    // are about the listeners, not the files (test/cli-start-checks.test.ts covers bad files).
     await writeFile(join(dir, 'cert.pem'), '');
     await writeFile(join(dir, 'key.pem'), '');
   });

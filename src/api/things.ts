@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
+import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
@@ -41,13 +42,19 @@ function parseCursor(value: string): { ts: number; id: string } {
   return { ts: Number(match[1]), id: match[2] };
 }
 
-/** Parses an ISO time from a query, or says which parameter is wrong. */
+/**
+ * Parses an API time (a query parameter or a body field) strictly, see parseIsoTime: a date that
+ * does not exist or a time without its zone is a 400 naming the field, not a silently moved time.
+ */
 export function parseTime(value: unknown, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string') throw badRequest(`${name} must be an ISO 8601 time`);
-  const ms = Date.parse(value);
-  if (!Number.isFinite(ms))
-    throw badRequest(`${name} must be an ISO 8601 time, got ${JSON.stringify(value.slice(0, 40))}`);
+  const ms = typeof value === 'string' ? parseIsoTime(value) : null;
+  if (ms === null) {
+    const got = typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeof value;
+    throw badRequest(
+      `${name} must be an ISO 8601 time (a date and time with its zone, such as ${ISO_TIME_EXAMPLE}), got ${got}`,
+    );
+  }
   return ms;
 }
 

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
 import { parseTime } from '../api/things.ts';
 import { NAME_PATTERN } from '../api/views.ts';
-import { badRequest, HubError, notFound } from '../core/errors.ts';
+import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
+import { isHubFirstOwner } from '../core/households.ts';
 import { newId } from '../core/ids.ts';
 import type { Thing } from '../model/thing.ts';
 import { capabilities } from '../model/vocabulary.ts';
@@ -332,8 +333,19 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const principal = principalOf(request);
         const user = findUser(principal.householdId, (request.params as { id: string }).id);
         if (user.id === principal.userId) throw badRequest('you cannot remove yourself');
+        const householdTokens = await security.store.listTokens(principal.householdId);
+        if (user.role === 'owner') {
+          // Without an owner nobody could manage accounts, devices or the audit trail again.
+          const owners = accounts.listUsers(principal.householdId).filter((u) => u.role === 'owner');
+          if (owners.length <= 1)
+            throw conflict(`${JSON.stringify(user.name)} is the household's last owner; a household always keeps one`);
+          if (isHubFirstOwner(principal.householdId, user.id, householdTokens))
+            throw conflict(
+              `${JSON.stringify(user.name)} is the hub's first owner: owner.token and owner.password in the data folder, and the sign-in the hub prints at start, are theirs, so they stay (set their password instead)`,
+            );
+        }
         await accounts.removeUser(principal.householdId, user.id);
-        for (const token of await security.store.listTokens(principal.householdId)) {
+        for (const token of householdTokens) {
           if (token.userId === user.id && token.revokedAt === null) await tokens.revoke(token);
         }
         record(principal, 'user.remove', user.name);

@@ -1,6 +1,7 @@
-import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parse } from 'yaml';
 import {
   DEFAULT_HTTP_PORT,
@@ -39,6 +40,7 @@ export interface StartFlags {
   httpHost?: string;
   mqttPort?: string;
   mqttUrl?: string;
+  mqttHost?: string;
   pgUrl?: string;
   demo?: boolean;
   logLevel?: string;
@@ -227,12 +229,49 @@ async function checkDataFolder(dir: string, from: string): Promise<void> {
   if (found && !found.isDirectory()) throw new ConfigError(`${from}: ${dir} is a file, not a folder`);
 }
 
-async function checkReadable(file: string, from: string): Promise<void> {
+async function readFileFor(file: string, from: string): Promise<Buffer> {
   try {
-    await access(file, constants.R_OK);
+    return await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError(`${from}: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+}
+
+/** OpenSSL's words without its code: `error:0480006C:PEM routines::no start line` → `no start line`. */
+const opensslReason = (error: unknown) =>
+  String((error as Error).message ?? error).replace(/^error:[^:]*:[^:]*::?/, '');
+
+/**
+ * The certificate and key, parsed as the HTTPS server and the MQTT-over-TLS listener will parse
+ * them. Only reading them was checked before, so a file that is not PEM, or a key of another
+ * certificate, stopped the hub after MQTT, people and energy had started, with OpenSSL's words
+ * and exit 1; here it is one line naming the flag, before anything starts.
+ */
+function checkTlsFiles(
+  cert: { file: string; from: string; pem: Buffer },
+  key: { file: string; from: string; pem: Buffer },
+): void {
+  const [certPem, keyPem] = [cert.pem, key.pem];
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certPem);
+  } catch (error) {
+    throw new ConfigError(`${cert.from}: ${cert.file} is not a PEM certificate (${opensslReason(error)})`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(keyPem);
+  } catch (error) {
+    throw new ConfigError(`${key.from}: ${key.file} is not an unencrypted PEM private key (${opensslReason(error)})`);
+  }
+  if (!certificate.checkPrivateKey(privateKey))
+    throw new ConfigError(`${key.from}: ${key.file} is not the private key of the certificate in ${cert.file}`);
+  try {
+    // What the servers will do with them; anything it still refuses is refused now, not later.
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (error) {
+    throw new ConfigError(`${cert.from} and ${key.from}: TLS cannot use them (${opensslReason(error)})`);
   }
 }
 
@@ -246,6 +285,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   const mqttPortFlag = flagValue(portNumber, '--mqtt-port', flags.mqttPort);
   const mqttUrlFlag = flagValue(mqttUrl, '--mqtt-url', flags.mqttUrl);
   const mqttsPort = flagValue(portNumber, '--mqtts-port', flags.mqttsPort) ?? file.mqtt?.tlsPort;
+  const mqttHostFlag = flagValue(listenHost, '--mqtt-host', flags.mqttHost);
   const pgUrl = flagValue(postgresUrl, '--pg-url', flags.pgUrl);
   if (mqttPortFlag !== undefined && mqttUrlFlag !== undefined)
     throw new ConfigError('--mqtt-port (the embedded broker) and --mqtt-url (an external one) exclude each other');
@@ -253,13 +293,27 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   const brokerUrl = mqttUrlFlag ?? (mqttPortFlag !== undefined ? undefined : file.mqtt?.url);
   if (brokerUrl && flags.mqttsPort !== undefined)
     throw new ConfigError('--mqtts-port serves the embedded broker; it does not go with an external --mqtt-url');
+  if (brokerUrl && mqttHostFlag !== undefined)
+    throw new ConfigError(
+      '--mqtt-host is where the embedded broker listens; it does not go with an external --mqtt-url',
+    );
 
   const tlsCert = flags.tlsCert ?? file.tls?.cert;
   const tlsKey = flags.tlsKey ?? file.tls?.key;
   if ((tlsCert === undefined) !== (tlsKey === undefined))
     throw new ConfigError('--tls-cert and --tls-key (tls.cert and tls.key in the config file) go together');
-  if (tlsCert) await checkReadable(resolve(tlsCert), origin('--tls-cert', flags.tlsCert, 'tls.cert', configPath));
-  if (tlsKey) await checkReadable(resolve(tlsKey), origin('--tls-key', flags.tlsKey, 'tls.key', configPath));
+  // Read now, so a missing file is named first; parsed once the listeners are checked (below).
+  const tlsFile = async (path: string, flag: string, given: string | undefined, key: string) => {
+    const from = origin(flag, given, key, configPath);
+    return { file: resolve(path), from, pem: await readFileFor(resolve(path), from) };
+  };
+  const tlsFiles =
+    tlsCert && tlsKey
+      ? {
+          cert: await tlsFile(tlsCert, '--tls-cert', flags.tlsCert, 'tls.cert'),
+          key: await tlsFile(tlsKey, '--tls-key', flags.tlsKey, 'tls.key'),
+        }
+      : undefined;
   // The hub finds this out only when it starts the broker, after it has written its store.
   if (!brokerUrl && mqttsPort !== undefined && !tlsCert)
     throw new ConfigError(
@@ -281,7 +335,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
       ? { url: brokerUrl, username: file.mqtt?.username, password: file.mqtt?.password }
       : {
           port: mqttPortFlag ?? file.mqtt?.port,
-          host: file.mqtt?.host,
+          host: mqttHostFlag ?? file.mqtt?.host,
           allowAnonymous: flags.mqttAllowAnonymous ?? file.mqtt?.allowAnonymous ?? false,
           tlsPort: mqttsPort,
         },
@@ -299,6 +353,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   };
   // Last: it looks names up, so every value that can be judged by itself is judged first.
   await checkListeners(options, flags, configPath);
+  if (tlsFiles) checkTlsFiles(tlsFiles.cert, tlsFiles.key);
   return options;
 }
 
@@ -325,11 +380,11 @@ async function checkListeners(hub: HubOptions, flags: StartFlags, configPath: st
   const mqtt = hub.mqtt;
   // An external broker listens elsewhere; only the embedded one takes ports here.
   if (mqtt && mqtt.url === undefined) {
-    // mqtt.host has no flag: it comes from the config file alone.
+    // Not --http-host's: the broker keeps listening everywhere unless --mqtt-host (or mqtt.host) says otherwise.
     const address =
       mqtt.host === undefined
         ? '0.0.0.0'
-        : await checkListenAddress(mqtt.host, `mqtt.host in config file ${configPath}`);
+        : await checkListenAddress(mqtt.host, from('--mqtt-host', flags.mqttHost, 'mqtt.host'));
     listeners.push({
       what: 'the MQTT broker',
       flag: '--mqtt-port',

@@ -1,12 +1,16 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { runReplayCommand } from '../automation/index.ts';
 import { HubError } from '../core/errors.ts';
+import type { Hub } from '../core/hub.ts';
+import { ISO_TIME_EXAMPLE } from '../core/iso-time.ts';
 import { VERSION } from '../core/version.ts';
 import { runCarSimulatorCommand } from '../sim/car/cli.ts';
 import { createTriad } from '../triad.ts';
 import { resolveOptions, type StartFlags } from './config.ts';
 import { explainStartFailure } from './failures.ts';
-import { ConfigError, flagValue, isoTime, listenHost, oneOf, portNumber, positiveNumber } from './settings.ts';
+import { ConfigError, flagValue, isoTime, listenHost, oneOf, portNumber, positiveNumber, shown } from './settings.ts';
 
 /** The `triad` command. Each subcommand is small: it builds options and hands them to the hub. */
 export function buildProgram(): Command {
@@ -28,6 +32,10 @@ export function buildProgram(): Command {
     .option('--http-host <host>', 'HTTP address to listen on (default 0.0.0.0)')
     .option('--mqtt-port <n>', 'embedded MQTT broker port (default 1883)')
     .option('--mqtt-url <url>', 'use an external MQTT broker instead of the embedded one')
+    .option(
+      '--mqtt-host <host>',
+      'address the embedded MQTT broker listens on (default 0.0.0.0, whatever --http-host is)',
+    )
     .option('--pg-url <url>', 'keep data in PostgreSQL instead of SQLite')
     .option('--demo', 'also start the simulated household')
     .option('--log-level <level>', 'debug, info, warn, error or silent')
@@ -73,6 +81,14 @@ export function buildProgram(): Command {
         file: string,
         flags: { from?: string; to?: string; data?: string; pgUrl?: string; household?: string },
       ) => {
+        // Judged here as every other time is (strictly: see parseIsoTime); the replay itself
+        // takes whatever Date.parse makes of them, 31 February and a zone-less time included.
+        for (const [flag, value] of [['--from', flags.from] as const, ['--to', flags.to] as const]) {
+          if (value !== undefined && isoTime.read(value) === undefined)
+            throw new ConfigError(
+              `--from and --to must be ISO 8601 times (each a date and time with its zone, such as ${ISO_TIME_EXAMPLE}); ${flag} is ${shown(value)}`,
+            );
+        }
         process.exitCode = await runReplayCommand({ file, ...flags });
       },
     );
@@ -104,6 +120,10 @@ function carSimulatorOptions(f: CarSimulatorFlags) {
 
 async function start(flags: StartFlags): Promise<void> {
   const options = await resolveOptions(flags);
+  const tokenBefore = await readFile(join(options.dataDir, 'owner.token'), 'utf8').then(
+    (text) => text.trim(),
+    () => null,
+  );
   const hub = createTriad(options);
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -131,9 +151,34 @@ async function start(flags: StartFlags): Promise<void> {
     `  Dashboard:  ${hub.httpUrl}/`,
     `  MQTT:       ${hub.mqttUrl}`,
     `  Owner token: ${hub.ownerTokenPath}`,
-    `  Owner sign-in: name "owner", password in ${hub.ownerTokenPath.replace(/owner\.token$/, 'owner.password')}`,
+    ...(await ownerSignIn(hub, tokenBefore)),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * The banner's sign-in line, true to whose token owner.token holds: the first owner, `owner`, with
+ * the password in owner.password, unless a hub from before owners were kept removed them. A token
+ * the hub had to make again (the old one revoked, or its user removed) is said, not left silent:
+ * scripts and the demo's wallbox that used the old one stop working.
+ */
+async function ownerSignIn(hub: Hub, tokenBefore: string | null): Promise<string[]> {
+  const principal = await hub.tokens.verify(hub.ownerToken).catch(() => null);
+  const user = principal?.userId ? hub.security.accounts.user(principal.householdId, principal.userId) : undefined;
+  const passwordPath = join(dirname(hub.ownerTokenPath), 'owner.password');
+  const lines =
+    user === undefined || user.name === 'owner'
+      ? [`  Owner sign-in: name "owner", password in ${passwordPath}`]
+      : [
+          `  Owner sign-in: name ${JSON.stringify(user.name)}, with their own password (${passwordPath} was for "owner", who was removed)`,
+        ];
+  if (tokenBefore !== null && tokenBefore !== hub.ownerToken) {
+    const whose = user ? `user ${JSON.stringify(user.name)}` : 'the first owner';
+    lines.push(
+      `  Note: the token owner.token held no longer worked (revoked, or its user removed); it now holds a new one, for ${whose}`,
+    );
+  }
+  return lines;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 
 import { isIP } from 'node:net';
+import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
 import { hidePasswords } from '../core/redact.ts';
 
 /** A value the user gave that Triad cannot use: printed as one line, exit code 2. */
@@ -89,12 +90,10 @@ export const yesOrNo: Setting<boolean> = {
   read: (raw) => (typeof raw === 'boolean' ? raw : undefined),
 };
 
+/** A time as the API takes it (see parseIsoTime): with its zone, on a date that exists. */
 export const isoTime: Setting<number> = {
-  mustBe: 'an ISO 8601 time, such as 2026-01-05T07:55:00Z',
-  read: (raw) => {
-    const ms = typeof raw === 'string' ? Date.parse(raw) : Number.NaN;
-    return Number.isFinite(ms) ? ms : undefined;
-  },
+  mustBe: `an ISO 8601 time (a date and time with its zone, such as ${ISO_TIME_EXAMPLE})`,
+  read: (raw) => (typeof raw === 'string' ? (parseIsoTime(raw) ?? undefined) : undefined),
 };
 
 /**

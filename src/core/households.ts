@@ -1,8 +1,9 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SERVER_SCOPE } from '../auth/permissions.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { vocabularyProperties } from '../model/thing.ts';
-import type { Household, Store } from '../store/store.ts';
+import type { Household, Store, TokenRecord } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import type { HubCore } from './core.ts';
 
@@ -63,4 +64,17 @@ export async function ensureOwnerToken(options: {
   await writeFile(path, `${secret}\n`, { mode: 0o600 });
   await chmod(path, 0o600);
   return { token: secret, created: true, path };
+}
+
+/**
+ * Whether `userId` is the hub's first owner: the user `owner` made at first start, whose password
+ * is `<data>/owner.password` and to whom the token in `<data>/owner.token` belongs (the hub ties
+ * that server token to them at every start). The start banner names them, and the demo's wallbox
+ * password is derived from their token, so they must stay while those files describe them.
+ */
+export function isHubFirstOwner(householdId: string, userId: string, tokens: TokenRecord[]): boolean {
+  return (
+    householdId === DEFAULT_HOUSEHOLD_ID &&
+    tokens.some((t) => t.userId === userId && t.role === 'owner' && t.scopes.includes(SERVER_SCOPE))
+  );
 }
