@@ -150,6 +150,8 @@ export class EnergyService implements Subsystem {
       // The `plan` action on a charger (from an automation, say) is a plan like the API's; without a
       // vehicle named, it is for the car that charger is tied to or plugged into.
       planCharge: async (householdId, charger, input) => {
+        // The household first: the car of a charger's session is looked up among the managed ones.
+        this.managed(householdId);
         await this.createPlan(householdId, this.planActionInput(charger, input));
       },
     });
@@ -186,7 +188,10 @@ export class EnergyService implements Subsystem {
     // What the meters say now, rather than the figures the site had when the hub last stopped.
     running.reading = this.read(running);
     this.publishSite(running.reading);
-    for (const twin of hub.twins.list(hub.householdId)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
+    // Every household's charge points, not only the managed one's: a charger another household
+    // registered must still be let in after a restart (its energy is not managed, its link is).
+    for (const household of await hub.store.listHouseholds())
+      for (const twin of hub.twins.list(household.id)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
     if (this.options.pricesFile) {
       const text = await readFile(this.options.pricesFile, 'utf8');
       const slots = this.options.pricesFile.endsWith('.csv') ? parseCsvSeries(text) : parseJsonSeries(JSON.parse(text));
@@ -264,6 +269,9 @@ export class EnergyService implements Subsystem {
     const thing = this.charger(householdId, id);
     if (!ocppMeta(thing)) throw badRequest(`${id} is not an OCPP charge point; it goes when its device does`);
     await running.ocpp.unregister(householdId, id);
+    // Another household's charger has no session, settings or plan here (see managed): those of a
+    // charger of the same id are the managed household's, and stay.
+    if (householdId !== running.hub.householdId) return;
     // Its session ends here, with the energy counted up to now: no charger is left to end it.
     // After the unregistering, which may fail: a charger still registered keeps its session.
     this.tick();
@@ -285,7 +293,7 @@ export class EnergyService implements Subsystem {
     id: string,
     change: Partial<Omit<ChargerSettings, 'solar'>> & { solar?: Partial<SolarSettings> },
   ) {
-    const running = this.require();
+    const running = this.managed(householdId);
     const thing = this.charger(householdId, id);
     if (change.mode !== undefined && !CHARGE_MODES.includes(change.mode))
       throw badRequest(`mode must be one of ${CHARGE_MODES.join(', ')}`);
@@ -312,7 +320,7 @@ export class EnergyService implements Subsystem {
   // ── Site and tariff ──────────────────────────────────────────────────────────────────────
 
   async setSite(householdId: string, site: SiteConfig) {
-    const running = this.require();
+    const running = this.managed(householdId);
     for (const role of ['grid', 'solar', 'battery', 'house'] as const) {
       const id = site[role];
       if (id === undefined) continue;
@@ -343,8 +351,8 @@ export class EnergyService implements Subsystem {
     return this.site(householdId);
   }
 
-  site(_householdId: string) {
-    const running = this.require();
+  site(householdId: string) {
+    const running = this.managed(householdId);
     // The staleness limit in force is shown even when it is the default, so a user can see it.
     return {
       staleAfterS: DEFAULT_STALE_AFTER_S,
@@ -354,8 +362,8 @@ export class EnergyService implements Subsystem {
   }
 
   /** Replaces the dynamic price series; a series with a gap or overlap is refused, naming the slot. */
-  async setPrices(_householdId: string, input: { currency: string; slots: PriceSlot[] }) {
-    const running = this.require();
+  async setPrices(householdId: string, input: { currency: string; slots: PriceSlot[] }) {
+    const running = this.managed(householdId);
     // Prices that have all ended, or slots off the quarter hours, are a mistake the planner cannot use.
     const series = checkNewSeries(input.slots, running.hub.clock.now());
     const tariff = new Tariff({ ...running.config.tariff, currency: input.currency, series });
@@ -363,11 +371,11 @@ export class EnergyService implements Subsystem {
     running.config.tariff = tariff.config;
     await this.saveSite();
     this.replan();
-    return this.prices(_householdId);
+    return this.prices(householdId);
   }
 
-  prices(_householdId: string) {
-    const { tariff } = this.require();
+  prices(householdId: string) {
+    const { tariff } = this.managed(householdId);
     const series = tariff.config.series ?? [];
     return {
       currency: tariff.currency,
@@ -381,7 +389,7 @@ export class EnergyService implements Subsystem {
   }
 
   async setTariff(householdId: string, change: Omit<TariffConfig, 'series'>) {
-    const running = this.require();
+    const running = this.managed(householdId);
     running.tariff = new Tariff({ ...change, series: running.config.tariff.series });
     running.config.tariff = running.tariff.config;
     await this.saveSite();
@@ -389,8 +397,8 @@ export class EnergyService implements Subsystem {
     return this.tariffView(householdId);
   }
 
-  tariffView(_householdId: string) {
-    const { tariff } = this.require();
+  tariffView(householdId: string) {
+    const { tariff } = this.managed(householdId);
     const { series: _s, ...rest } = tariff.config;
     return { ...rest, knownUntil: tariff.knownUntil === null ? null : new Date(tariff.knownUntil).toISOString() };
   }
@@ -419,7 +427,7 @@ export class EnergyService implements Subsystem {
 
   /** A plan as asked for, checked: what createPlan stores, and what the `plan` action's guard judges. */
   private planRequest(householdId: string, input: PlanInput): PlanRequest {
-    const running = this.require();
+    const running = this.managed(householdId);
     const { clock } = running.hub;
     const vehicle = this.vehicle(householdId, input.vehicle);
     this.charger(householdId, input.charger);
@@ -480,6 +488,8 @@ export class EnergyService implements Subsystem {
     const thing = this.running?.hub.core.getThing(command.householdId, command.thing);
     if (!thing || !ocppMeta(thing)) return null;
     try {
+      // The household first, as for planCharge: planActionInput reads the managed one's sessions.
+      this.managed(command.householdId);
       this.planRequest(command.householdId, this.planActionInput(thing.id, command.input));
       return null;
     } catch (error) {
@@ -488,18 +498,18 @@ export class EnergyService implements Subsystem {
     }
   }
 
-  listPlans(_householdId: string): PlanView[] {
-    return [...this.require().plans.values()];
+  listPlans(householdId: string): PlanView[] {
+    return [...this.managed(householdId).plans.values()];
   }
 
-  plan(_householdId: string, charger: string): PlanView {
-    const view = this.require().plans.get(charger);
+  plan(householdId: string, charger: string): PlanView {
+    const view = this.managed(householdId).plans.get(charger);
     if (!view) throw notFound(`plan for ${JSON.stringify(charger)}`);
     return view;
   }
 
-  async removePlan(_householdId: string, charger: string): Promise<void> {
-    const running = this.require();
+  async removePlan(householdId: string, charger: string): Promise<void> {
+    const running = this.managed(householdId);
     const before = running.config.plans.length;
     running.config.plans = running.config.plans.filter((p) => p.charger !== charger);
     if (before === running.config.plans.length) throw notFound(`plan for ${JSON.stringify(charger)}`);
@@ -518,10 +528,12 @@ export class EnergyService implements Subsystem {
     const past = (
       await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500, newest: true })
     ).reverse();
-    const open = running.sessions.list().map((s) => ({ ...sessionView(s), open: true }));
+    // The sessions under way are the managed household's (see managed): none of them is another's.
+    const mine = householdId === running.hub.householdId;
+    const open = mine ? running.sessions.list().map((s) => ({ ...sessionView(s), open: true })) : [];
     // Ended, and waiting a moment for the charger's final meter reading before they are recorded:
     // after the recorded ones, which come oldest first.
-    const ended = running.sessions.listEnded().map((s) => ({ ...sessionView(s), open: false }));
+    const ended = mine ? running.sessions.listEnded().map((s) => ({ ...sessionView(s), open: false })) : [];
     return [...open, ...past.map((e) => ({ ...(('data' in e ? e.data : {}) ?? {}), open: false })), ...ended];
   }
 
@@ -735,6 +747,7 @@ export class EnergyService implements Subsystem {
     if (event.type === 'thing.removed' && typeof event.thing === 'string') {
       // A car taken out of the hub is no longer plugged in anywhere it could be matched.
       running.pluggedSince.delete(event.thing);
+      this.forgetVehicle(running, event.thing);
       // A charger taken out (its device gone) ends its session with the energy counted so far,
       // and the stretch since its last control step: no later step will see it.
       const now = running.hub.clock.now();
@@ -819,6 +832,20 @@ export class EnergyService implements Subsystem {
       else this.closeSession(thing.id, end);
       this.replan();
     }
+  }
+
+  /**
+   * Unties a removed car from every charger set to it and drops its plans: a later session there
+   * would otherwise be that car's, and its plan one for a car that is gone.
+   */
+  private forgetVehicle(running: Running, vehicle: string): void {
+    const tied = Object.values(running.config.chargers).filter((settings) => settings.vehicle === vehicle);
+    const plans = running.config.plans.filter((p) => p.vehicle !== vehicle);
+    if (tied.length === 0 && plans.length === running.config.plans.length) return;
+    for (const settings of tied) delete settings.vehicle;
+    running.config.plans = plans;
+    this.saveSite(running).catch((error: unknown) => running.log.error('could not store the site', { error }));
+    this.replan();
   }
 
   /** Ends a charger's open session, if it has one, and records it with the finished ones. */
@@ -1141,20 +1168,21 @@ export class EnergyService implements Subsystem {
     const running = this.require();
     const stored = running.config.chargers[charger];
     if (stored) return stored;
-    const thing = running.hub.core.getThing(running.hub.householdId, charger);
-    const declared = (thing?.meta?.charger ?? {}) as Partial<ChargerLimits>;
-    const limits: ChargerLimits = {
-      minCurrentA: declared.minCurrentA ?? 6,
-      maxCurrentA: declared.maxCurrentA ?? 16,
-      phases: declared.phases ?? 3,
-      voltage: declared.voltage ?? 230,
-    };
-    const minPowerW = limits.minCurrentA * wattsPerAmp(limits);
-    return {
-      ...limits,
-      mode: 'now',
-      solar: { onThresholdW: minPowerW, offThresholdW: minPowerW, onDelayMs: 60_000, offDelayMs: 180_000 },
-    };
+    return defaultSettings(running.hub.core.getThing(running.hub.householdId, charger));
+  }
+
+  /**
+   * The runtime of the household whose energy this service manages: the hub's first. Its site,
+   * tariff, prices, plans and charge modes are one set, kept on that household's site thing, so
+   * another household is refused (nothing read, nothing changed) rather than handed that set.
+   */
+  private managed(householdId: string): Running {
+    const running = this.require();
+    if (householdId !== running.hub.householdId)
+      throw conflict(
+        "energy management (site, tariff, prices, plans and charge modes) covers only the hub's first household",
+      );
+    return running;
   }
 
   private chargers(householdId = this.require().hub.householdId): Thing[] {
@@ -1182,8 +1210,11 @@ export class EnergyService implements Subsystem {
     const state: Record<string, unknown> = {};
     for (const [name, value] of twin?.state ?? []) state[name] = value.value;
     const meta = ocppMeta(thing);
-    const { solar, ...settings } = this.settingsOf(thing.id);
-    const session = running.sessions.current(thing.id);
+    // Settings, plans and sessions are the managed household's (see managed): another household's
+    // charger shows the defaults it runs at, never those of a managed charger of the same id.
+    const mine = thing.householdId === running.hub.householdId;
+    const { solar, ...settings } = mine ? this.settingsOf(thing.id) : defaultSettings(thing);
+    const session = mine ? running.sessions.current(thing.id) : undefined;
     return {
       id: thing.id,
       name: thing.name,
@@ -1195,7 +1226,7 @@ export class EnergyService implements Subsystem {
       ...settings,
       solar,
       state,
-      plan: running.plans.get(thing.id) ?? null,
+      plan: (mine && running.plans.get(thing.id)) || null,
       session: session ? sessionView(session) : null,
     };
   }
@@ -1282,6 +1313,23 @@ interface Running {
   reading: SiteReading | null;
   /** A republish of the site's figures is queued (see siteChanged). */
   siteDue: boolean;
+}
+
+/** A charger's settings until it is given its own: charging at once, within its declared limits. */
+function defaultSettings(thing: Thing | undefined): ChargerSettings {
+  const declared = (thing?.meta?.charger ?? {}) as Partial<ChargerLimits>;
+  const limits: ChargerLimits = {
+    minCurrentA: declared.minCurrentA ?? 6,
+    maxCurrentA: declared.maxCurrentA ?? 16,
+    phases: declared.phases ?? 3,
+    voltage: declared.voltage ?? 230,
+  };
+  const minPowerW = limits.minCurrentA * wattsPerAmp(limits);
+  return {
+    ...limits,
+    mode: 'now',
+    solar: { onThresholdW: minPowerW, offThresholdW: minPowerW, onDelayMs: 60_000, offDelayMs: 180_000 },
+  };
 }
 
 /**
