@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HubError } from '../core/errors.ts';
 import type { HubEvent } from '../core/events.ts';
-import { type ApiContext, principalOf } from './server.ts';
+import { type ApiContext, presentedToken, principalOf } from './server.ts';
 import { commandView, iso, thingView } from './views.ts';
 
 /** A client that falls this far behind is cut off rather than allowed to grow the hub's memory. */
@@ -25,10 +26,21 @@ const MESSAGE_FIELDS = new Set(['type', 'things', 'snapshot']);
 export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     '/api/stream',
-    { websocket: true, schema: { summary: 'Live state changes (WebSocket)' } },
+    {
+      websocket: true,
+      schema: { summary: 'Live state changes (WebSocket)' },
+      // Before the upgrade, so that a refused page gets a 403 and never a socket.
+      preValidation: async (request) => refuseForeignPage(ctx, request),
+    },
     (socket, request) => {
       const principal = principalOf(request);
       const { householdId } = principal;
+      // The stream shows no more than the HTTP API would. Its `event` messages (a car's trips
+      // and charging sessions, automation runs, who came and went) are the household's record,
+      // which HTTP serves under GET /api/events: whoever that route refuses (a guest) gets a
+      // thing's current state here, and none of them.
+      const seesEventLog =
+        !ctx.security || ctx.security.permissions.routeRefusal(principal, 'GET', EVENT_LOG_ROUTE) === null;
       // Guests see only the things they were given, on the stream as everywhere else.
       const visible = (thing: string | undefined) =>
         !ctx.security ||
@@ -53,7 +65,8 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
         (event: HubEvent) => {
           if (event.householdId !== householdId || subscribed === null) return;
           const message = streamMessage(event);
-          if (message && wants(message.thing) && visible(message.thing)) send(message);
+          if (!message || (message.type === 'event' && !seesEventLog)) return;
+          if (wants(message.thing) && visible(message.thing)) send(message);
         },
         { observer: true },
       );
@@ -143,6 +156,51 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       socket.on('error', close);
     },
   );
+}
+
+/** The HTTP route of the event log; see `seesEventLog`. */
+const EVENT_LOG_ROUTE = '/api/events';
+
+/**
+ * Refuses (403) a stream opened with the dashboard's session cookie from a page that is not the
+ * hub's own. A browser sends a SameSite=Strict cookie from any page of the same site (another
+ * port on the same host, say), and a WebSocket has no CSRF token to check: the Origin the browser
+ * sets is what tells the hub's page from another one. A bearer token (header or `?token=`) is
+ * never added by a browser on its own, so it is not checked; nor is a request without Origin,
+ * which no browser opens.
+ */
+async function refuseForeignPage(ctx: ApiContext, request: FastifyRequest): Promise<void> {
+  const origin = request.headers.origin;
+  if (origin === undefined || presentedToken(request, true) !== null || isOwnOrigin(request, origin)) return;
+  const reason = `a signed-in browser may open the stream only from the hub's own pages, not from ${JSON.stringify(origin.slice(0, 100))}`;
+  const principal = request.principal;
+  if (ctx.security && principal) {
+    ctx.security.audit.record({
+      householdId: principal.householdId,
+      actor: ctx.security.actorOf(principal),
+      via: 'http',
+      action: 'GET /api/stream',
+      result: 'denied',
+      reason,
+    });
+  }
+  throw new HubError(403, 'forbidden', reason);
+}
+
+/**
+ * Whether a browser's Origin is where the request came to: the same scheme, host and port (a
+ * default port written or left out alike). The hub does not read `X-Forwarded-*` anywhere, so the
+ * scheme is the connection's own and the host the request's Host header.
+ */
+function isOwnOrigin(request: FastifyRequest, origin: string): boolean {
+  const host = request.headers.host;
+  if (!host) return false;
+  try {
+    return new URL(origin).origin === new URL(`${request.protocol}://${host}`).origin;
+  } catch {
+    // `Origin: null` (a sandboxed frame, a file) or anything else that is no URL: not the hub.
+    return false;
+  }
 }
 
 function parseMessage(data: Buffer): ClientMessage | null {
