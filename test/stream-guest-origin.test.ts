@@ -8,7 +8,7 @@ import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
 import { eventuallyPasses, tempDir } from './helpers/hub-process.ts';
-import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
+import { CAR_SIGNALS, driveCar, parkedCarValues, type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 type Json = Record<string, unknown>;
 
@@ -22,18 +22,7 @@ type Json = Record<string, unknown>;
 const START = Date.parse('2026-03-02T08:00:00Z');
 const HOUR = 3_600_000;
 const GRACE_MS = 60_000;
-const P = {
-  speed: 'Vehicle.Speed',
-  moving: 'Vehicle.IsMoving',
-  odometer: 'Vehicle.TraveledDistance',
-  latitude: 'Vehicle.CurrentLocation.Latitude',
-  longitude: 'Vehicle.CurrentLocation.Longitude',
-  level: 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current',
-  capacity: 'Vehicle.Powertrain.TractionBattery.NetCapacity',
-  consumed: 'Vehicle.Powertrain.TractionBattery.AccumulatedConsumedEnergy',
-  charging: 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging',
-  charged: 'Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy',
-};
+const P = CAR_SIGNALS;
 
 const until = eventuallyPasses;
 
@@ -67,18 +56,7 @@ function opened(stream: Stream | { refused: number }): Stream {
 
 describe('/api/stream shows a guest current state only, and takes a session cookie only from the hub', () => {
   const clock = new VirtualClock(START);
-  const values: Record<string, string> = {
-    [P.speed]: '0',
-    [P.moving]: 'false',
-    [P.odometer]: '1000000',
-    [P.latitude]: '52.0',
-    [P.longitude]: '5.0',
-    [P.level]: '60',
-    [P.capacity]: '60',
-    [P.consumed]: '100',
-    [P.charging]: 'false',
-    [P.charged]: '50',
-  };
+  const values = parkedCarValues('60');
   let car: ScriptedCar;
   let hub: Hub;
   let dataDir: string;
@@ -86,12 +64,7 @@ describe('/api/stream shows a guest current state only, and takes a session cook
 
   const iso = (ms: number) => new Date(ms).toISOString();
   /** The car's signals change; the hub hears each as the subscription it made. */
-  const drive = (changes: Record<string, string>) => {
-    for (const [path, value] of Object.entries(changes)) {
-      values[path] = value;
-      car.send({ action: 'subscription', subscriptionId: path, data: { path, dp: { value, ts: iso(clock.now()) } } });
-    }
-  };
+  const drive = (changes: Record<string, string>) => driveCar(car, values, clock, changes);
 
   const call = async (path: string, init: RequestInit & { json?: unknown; token?: string | null } = {}) => {
     const headers = new Headers();

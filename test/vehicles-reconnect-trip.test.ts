@@ -5,7 +5,7 @@ import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { VehicleService } from '../src/vehicles/index.ts';
 import { eventuallyPasses, tempDir } from './helpers/hub-process.ts';
-import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
+import { CAR_SIGNALS, driveCar, parkedCarValues, type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 /**
  * A car that drops off the network mid-drive (a tunnel, an underground car park) and is heard of
@@ -16,47 +16,19 @@ import { type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 const START = Date.parse('2026-03-02T08:00:00Z');
 const GRACE_MS = 60_000;
-const P = {
-  speed: 'Vehicle.Speed',
-  moving: 'Vehicle.IsMoving',
-  odometer: 'Vehicle.TraveledDistance',
-  latitude: 'Vehicle.CurrentLocation.Latitude',
-  longitude: 'Vehicle.CurrentLocation.Longitude',
-  level: 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current',
-  capacity: 'Vehicle.Powertrain.TractionBattery.NetCapacity',
-  consumed: 'Vehicle.Powertrain.TractionBattery.AccumulatedConsumedEnergy',
-  charging: 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging',
-  charged: 'Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy',
-};
+const P = CAR_SIGNALS;
 
 const until = eventuallyPasses;
 
 describe('vehicles: a car out of reach while it ends its trip', () => {
   const clock = new VirtualClock(START);
-  const values: Record<string, string> = {
-    [P.speed]: '0',
-    [P.moving]: 'false',
-    [P.odometer]: '1000000',
-    [P.latitude]: '52.0',
-    [P.longitude]: '5.0',
-    [P.level]: '80',
-    [P.capacity]: '60',
-    [P.consumed]: '100',
-    [P.charging]: 'false',
-    [P.charged]: '50',
-  };
+  const values = parkedCarValues('80');
   /** Out of reach, the car's gateway drops every connection at once (car.reachable). */
   let car: ScriptedCar;
   let hub: Hub;
 
-  const iso = (ms: number) => new Date(ms).toISOString();
   /** The car's signals change; a connected hub hears each in an event of its own, as it subscribed. */
-  const drive = (changes: Record<string, string>) => {
-    for (const [path, value] of Object.entries(changes)) {
-      values[path] = value;
-      car.send({ action: 'subscription', subscriptionId: path, data: { path, dp: { value, ts: iso(clock.now()) } } });
-    }
-  };
+  const drive = (changes: Record<string, string>) => driveCar(car, values, clock, changes);
 
   /** Out of reach: the connection drops and the car changes unheard. */
   const goAway = async () => {

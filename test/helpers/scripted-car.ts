@@ -122,3 +122,51 @@ export async function startScriptedCar(options: ScriptedCarOptions): Promise<Scr
     },
   };
 }
+
+/** The VSS 6.0 paths of the signals the trip and charging tests drive a scripted car through. */
+export const CAR_SIGNALS = {
+  speed: 'Vehicle.Speed',
+  moving: 'Vehicle.IsMoving',
+  odometer: 'Vehicle.TraveledDistance',
+  latitude: 'Vehicle.CurrentLocation.Latitude',
+  longitude: 'Vehicle.CurrentLocation.Longitude',
+  level: 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current',
+  capacity: 'Vehicle.Powertrain.TractionBattery.NetCapacity',
+  consumed: 'Vehicle.Powertrain.TractionBattery.AccumulatedConsumedEnergy',
+  charging: 'Vehicle.Powertrain.TractionBattery.Charging.IsCharging',
+  charged: 'Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy',
+};
+
+/** A car parked at 52.0, 5.0 with 1,000 km on the clock and its battery at `level` %. */
+export function parkedCarValues(level: string): Record<string, string> {
+  const P = CAR_SIGNALS;
+  return {
+    [P.speed]: '0',
+    [P.moving]: 'false',
+    [P.odometer]: '1000000',
+    [P.latitude]: '52.0',
+    [P.longitude]: '5.0',
+    [P.level]: level,
+    [P.capacity]: '60',
+    [P.consumed]: '100',
+    [P.charging]: 'false',
+    [P.charged]: '50',
+  };
+}
+
+/**
+ * The car's signals change: each goes into `values` and out to the hub as an event of the
+ * subscription named by its path (the car's `subscriptionId: (path) => path`), stamped by `clock`.
+ */
+export function driveCar(
+  car: ScriptedCar,
+  values: Record<string, string>,
+  clock: Clock,
+  changes: Record<string, string>,
+): void {
+  const ts = new Date(clock.now()).toISOString();
+  for (const [path, value] of Object.entries(changes)) {
+    values[path] = value;
+    car.send({ action: 'subscription', subscriptionId: path, data: { path, dp: { value, ts } } });
+  }
+}
