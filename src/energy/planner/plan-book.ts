@@ -1,4 +1,5 @@
 import { badRequest } from '../../core/errors.ts';
+import { parseIsoTime } from '../../core/iso-time.ts';
 import { type ChargePlan, energyForSoc } from './charge-planner.ts';
 
 /**
@@ -51,8 +52,6 @@ const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
-/** An ISO 8601 date and time with its zone: `2026-06-11T07:30Z`, `…T07:30:00.000+02:00`. */
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 /** A time of day, `07:30` or `7:30`. */
 const TIME_OF_DAY = /^(\d{1,2}):(\d{2})$/;
 
@@ -64,14 +63,8 @@ const TIME_OF_DAY = /^(\d{1,2}):(\d{2})$/;
 export function parseBy(by: unknown, now: number, timeZone = 'UTC'): number {
   if (typeof by === 'number' && Number.isFinite(by)) return by;
   const text = typeof by === 'string' ? by.trim() : '';
-  const iso = ISO_TIME.exec(text);
-  if (iso) {
-    const at = Date.parse(text);
-    // Date.parse rolls 30 February over into March; a date that does not exist is a mistake.
-    const [year, month, day] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
-    const calendar = new Date(Date.UTC(year, month - 1, day));
-    if (!Number.isNaN(at) && calendar.getUTCMonth() === month - 1 && calendar.getUTCDate() === day) return at;
-  }
+  const at = parseIsoTime(text);
+  if (at !== null) return at;
   const clock = TIME_OF_DAY.exec(text);
   if (clock && Number(clock[1]) <= 23 && Number(clock[2]) <= 59) {
     return nextTimeOfDay(Number(clock[1]), Number(clock[2]), now, timeZone);

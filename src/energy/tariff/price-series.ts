@@ -1,4 +1,5 @@
 import { badRequest } from '../../core/errors.ts';
+import { ISO_TIME_EXAMPLE, parseIsoTime } from '../../core/iso-time.ts';
 
 /** One priced stretch of time: a day-ahead hour or quarter hour. Times are epoch ms, price per kWh. */
 export interface PriceSlot {
@@ -145,9 +146,14 @@ export function parseCsvSeries(text: string): PriceSlot[] {
 }
 
 function time(value: unknown, index: number, field: string): number {
-  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms) || typeof value !== 'string' || !/\d{4}-\d{2}-\d{2}T/.test(value)) {
-    throw badRequest(`slot ${index} needs an ISO 8601 ${field} time with a date and time`, 'invalid_prices');
+  // Strict, as every time the API takes: Date.parse rolled 31 February into March and read a
+  // time without its zone in the machine's.
+  const ms = typeof value === 'string' ? parseIsoTime(value) : null;
+  if (ms === null) {
+    throw badRequest(
+      `slot ${index} needs an ISO 8601 ${field} time with a date, a time and its zone (${ISO_TIME_EXAMPLE})`,
+      'invalid_prices',
+    );
   }
   return ms;
 }
