@@ -131,8 +131,8 @@ export class CommandService {
     const queue = () =>
       new GroupCommit<Command>({
         clock: options.clock,
-        writeBatch: (commands) => options.store.saveCommands(commands),
-        writeOne: (command) => options.store.saveCommand(command),
+        writeBatch: (commands, background) => options.store.saveCommands(commands, { background }),
+        writeOne: (command, background) => options.store.saveCommand(command, { background }),
         // A failed save is logged; the lifecycle goes on, as it always did.
         onError: (error, command) => options.log.error('could not save command', { id: command.id, error }),
       });

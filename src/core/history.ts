@@ -1,5 +1,5 @@
 import { isRefusedByStore } from '../store/errors.ts';
-import type { Store } from '../store/store.ts';
+import type { Store, WriteOptions } from '../store/store.ts';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
 import type { HubEvent, StateChanged } from './events.ts';
@@ -19,6 +19,8 @@ export interface HistoryWriterOptions {
   /** Past this many waiting rows (the store is down), the oldest are dropped and logged. */
   maxBacklog?: number;
 }
+
+const BACKGROUND: WriteOptions = { background: true };
 
 /**
  * Records every event from the bus in batched transactions: state changes into history, the rest
@@ -43,7 +45,11 @@ export class HistoryWriter {
     }, this.options.flushEveryMs ?? 50);
   }
 
-  /** Commits everything buffered so far; resolves when it is durable. */
+  /**
+   * Commits everything buffered so far; resolves when it is committed, so readable. It is durable
+   * against a crash of the hub from then on, and against a power cut within a second (the store's
+   * WriteOptions.background).
+   */
   flush(): Promise<void> {
     const states = this.states;
     const others = this.others;
@@ -76,8 +82,10 @@ export class HistoryWriter {
   }
 
   private async write(states: StateChanged[], others: HubEvent[]): Promise<void> {
-    const history = await this.writeOrSplit(states, (rows) => this.options.store.appendHistory(rows));
-    const events = await this.writeOrSplit(others, (rows) => this.options.store.appendEvents(rows));
+    // Nobody waits on these rows to be on disk, only to be readable (flush's callers read their
+    // own writes): the store may leave their sync for later (WriteOptions.background).
+    const history = await this.writeOrSplit(states, (rows) => this.options.store.appendHistory(rows, BACKGROUND));
+    const events = await this.writeOrSplit(others, (rows) => this.options.store.appendEvents(rows, BACKGROUND));
     if (history.length || events.length) {
       this.options.log.error('could not write history; will retry', {
         rows: history.length + events.length,

@@ -2,14 +2,18 @@ import { ChurnMap } from '../core/churn-map.ts';
 import type { Clock } from '../core/clock.ts';
 
 export interface GroupCommitOptions<T> {
-  /** Writes every item of a batch in one transaction: all of them, or none. */
-  writeBatch(items: T[]): Promise<void>;
+  /**
+   * Writes every item of a batch in one transaction: all of them, or none. `background`: nobody
+   * waits for any of them (every item came by `write`), so the commit need not wait for the disk
+   * (Store's WriteOptions).
+   */
+  writeBatch(items: T[], background: boolean): Promise<void>;
   /**
    * Writes one item alone: a batch of one (a statement on its own commits for less than one
    * wrapped in a transaction), and each item of a batch that failed, so one bad item fails alone
    * rather than taking the rest of its batch with it.
    */
-  writeOne(item: T): Promise<void>;
+  writeOne(item: T, background: boolean): Promise<void>;
   /** The hub's clock, for the `within` windows (a virtual clock in tests moves them too). */
   clock: Clock;
   /** What happens to an item that could not be written and that no caller is waiting for. */
@@ -147,7 +151,11 @@ export class GroupCommit<T> {
   private async writeEntries(batch: Entry<T>[]): Promise<void> {
     if (batch.length > 1) {
       try {
-        await this.options.writeBatch(batch.map((e) => e.item));
+        const background = batch.every((entry) => !entry.waiters);
+        await this.options.writeBatch(
+          batch.map((e) => e.item),
+          background,
+        );
         for (const entry of batch) for (const w of entry.waiters ?? []) w.resolve();
         return;
       } catch {
@@ -156,7 +164,7 @@ export class GroupCommit<T> {
     }
     for (const entry of batch) {
       try {
-        await this.options.writeOne(entry.item);
+        await this.options.writeOne(entry.item, !entry.waiters);
         for (const w of entry.waiters ?? []) w.resolve();
       } catch (error) {
         this.fail(entry, error);

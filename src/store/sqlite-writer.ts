@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ChurnMap } from '../core/churn-map.ts';
+import type { WriteOptions } from './store.ts';
 import { WriterPriority } from './writer-priority.ts';
 
 /** One statement and the rows of parameters it runs with, in a batch written as one transaction. */
@@ -38,6 +39,8 @@ interface Reply {
   changes?: number;
   /** How often the thread paused within the batch (see sqlite-writer-thread.mjs). */
   pauses?: number;
+  /** Whether the batch's commit synced the log (false: a background batch left for a later sync). */
+  synced?: boolean;
   error?: { message: string; code?: string };
 }
 
@@ -67,6 +70,12 @@ export class SqliteWriteError extends Error {
  * second at any rate; measured in bench/HISTORY.md (session 22).
  */
 export const SYNCHRONOUS = 'FULL';
+/**
+ * How long a background batch's commit may wait for a sync of the log (see WriteOptions): the most
+ * of it a power cut can take. A sync every write window was most of the log's cost at steady rates
+ * (three syncs every 50 ms, ~17 % of the writer thread's CPU at 1,000 reports/s).
+ */
+export const SYNC_WITHIN_MS = 1000;
 
 /** Rows copied to the thread per message while the event loop keeps up (see SqliteWriter). */
 export const PART_ROWS = 64;
@@ -92,6 +101,8 @@ interface Part {
   id: number;
   steps: WriteStep[];
   last: boolean;
+  /** A background batch (WriteOptions), said with its last part, when the thread commits it. */
+  background: boolean;
 }
 
 function rowsIn(steps: WriteStep[]): number {
@@ -172,10 +183,12 @@ export class SqliteWriter {
     private readonly file: string,
     private readonly busyTimeoutMs: number,
     private readonly priority: WriterPriority | null = process.platform === 'linux' ? new WriterPriority() : null,
+    /** SYNC_WITHIN_MS; 0 syncs every commit (the tests shorten it). */
+    private readonly syncWithinMs = SYNC_WITHIN_MS,
   ) {}
 
   /** Writes the steps in one transaction (a single row on its own); resolves with the rows changed. */
-  write(steps: WriteStep[]): Promise<number> {
+  write(steps: WriteStep[], options: WriteOptions = {}): Promise<number> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
     const worker = this.thread();
     const id = this.nextId++;
@@ -191,7 +204,9 @@ export class SqliteWriter {
       // A batch from a flood, or batches the thread has not caught up with: it takes its full share.
       if (this.waiting.size >= BUSY_BATCHES || rowsIn(steps) > PART_ROWS * MAX_SPREAD_PARTS) this.priority?.busy();
       const idle = this.outbox.length === 0;
-      for (let i = 0; i < parts.length; i++) this.outbox.push({ id, steps: parts[i], last: i === parts.length - 1 });
+      const background = options.background === true;
+      for (let i = 0; i < parts.length; i++)
+        this.outbox.push({ id, steps: parts[i], last: i === parts.length - 1, background });
       // Behind nothing else, the first part goes at once, as a whole batch did before.
       if (idle) this.send(worker, this.outbox.shift() as Part);
       if (this.outbox.length) this.schedulePump();
@@ -326,7 +341,12 @@ export class SqliteWriter {
 
   private send(worker: Worker, part: Part): void {
     try {
-      worker.postMessage({ id: part.id, steps: part.steps, more: !part.last });
+      worker.postMessage({
+        id: part.id,
+        steps: part.steps,
+        more: !part.last,
+        ...(part.last && part.background ? { background: true } : {}),
+      });
     } catch (error) {
       // A value that cannot be copied (a function…): the batch fails, none of it is written. The
       // thread drops the parts it holds for it; the parts still queued never go.
@@ -348,6 +368,7 @@ export class SqliteWriter {
         busyTimeoutMs: this.busyTimeoutMs,
         pausedBatchRows: PART_ROWS * MAX_SPREAD_PARTS,
         synchronous: SYNCHRONOUS,
+        syncWithinMs: this.syncWithinMs,
       },
       // The hub's own loader flags (tsx) are not needed by the thread's plain JavaScript.
       execArgv: [],

@@ -84,6 +84,7 @@ import type {
   TokenRecord,
   TracePrune,
   TraceQuery,
+  WriteOptions,
 } from './store.ts';
 
 /** One of a thing's latest values as forEachLatestValue packs them: property, value's JSON text, ts. */
@@ -294,8 +295,9 @@ export class SqliteStore implements Store {
    * Runs writes, each step's statement once per row, as one transaction (a single row on its
    * own): on the writer thread when there is one, inline otherwise. Resolves with the rows changed.
    */
-  private async write(steps: WriteStep[]): Promise<number> {
-    if (this.writer) return this.writer.write(steps);
+  private async write(steps: WriteStep[], options?: WriteOptions): Promise<number> {
+    // Inline commits all sync (SYNCHRONOUS): `background` is the writer thread's to act on.
+    if (this.writer) return this.writer.write(steps, options);
     const run = () => {
       let changes = 0;
       for (const step of steps) {
@@ -394,7 +396,7 @@ export class SqliteStore implements Store {
     visitThingRows(rows as Iterable<ThingTuple>, new SpecInterner(), visit);
   }
 
-  async appendHistory(changes: StateChanged[]): Promise<void> {
+  async appendHistory(changes: StateChanged[], options?: WriteOptions): Promise<void> {
     if (changes.length === 0) return;
     const rows = changes.map((c) => [
       c.id,
@@ -414,10 +416,13 @@ export class SqliteStore implements Store {
       jsonText(c.to),
       toMillis(c.ts),
     ]);
-    await this.write([
-      { sql: SQL.insertHistory, rows },
-      { sql: SQL.upsertLatest, rows: latest },
-    ]);
+    await this.write(
+      [
+        { sql: SQL.insertHistory, rows },
+        { sql: SQL.upsertLatest, rows: latest },
+      ],
+      options,
+    );
   }
 
   async queryHistory(query: HistoryQuery): Promise<HistoryPoint[]> {
@@ -503,10 +508,10 @@ export class SqliteStore implements Store {
     return (last ?? 0) >= (this.options.readInThreadFrom ?? READ_IN_THREAD_FROM);
   }
 
-  async appendEvents(events: HubEvent[]): Promise<void> {
+  async appendEvents(events: HubEvent[], options?: WriteOptions): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    await this.write([{ sql: SQL.insertEvent, rows: events.map(eventValues) }]);
+    await this.write([{ sql: SQL.insertEvent, rows: events.map(eventValues) }], options);
   }
 
   async listEvents(query: EventQuery): Promise<HubEvent[]> {
@@ -515,13 +520,13 @@ export class SqliteStore implements Store {
     return (this.statement(built.sql).all(...built.params) as MergedEventRow[]).map(eventFromRow);
   }
 
-  async saveCommand(command: Command): Promise<void> {
-    await this.write([{ sql: SQL.upsertCommand, rows: [commandValues(command)] }]);
+  async saveCommand(command: Command, options?: WriteOptions): Promise<void> {
+    await this.write([{ sql: SQL.upsertCommand, rows: [commandValues(command)] }], options);
   }
 
-  async saveCommands(commands: Command[]): Promise<void> {
+  async saveCommands(commands: Command[], options?: WriteOptions): Promise<void> {
     if (commands.length === 0) return;
-    await this.write([{ sql: SQL.upsertCommand, rows: commands.map(commandValues) }]);
+    await this.write([{ sql: SQL.upsertCommand, rows: commands.map(commandValues) }], options);
   }
 
   async getCommand(householdId: string, id: string): Promise<Command | null> {
@@ -610,14 +615,17 @@ export class SqliteStore implements Store {
     return (rows as RuleRow[]).map(ruleFromRow);
   }
 
-  async saveTrace(trace: StoredTrace): Promise<void> {
-    await this.write([{ sql: SQL.upsertTrace, rows: [traceValues(trace, 'object')], json: [TRACE_BODY_COLUMN] }]);
+  async saveTrace(trace: StoredTrace, options?: WriteOptions): Promise<void> {
+    await this.write(
+      [{ sql: SQL.upsertTrace, rows: [traceValues(trace, 'object')], json: [TRACE_BODY_COLUMN] }],
+      options,
+    );
   }
 
-  async saveTraces(traces: StoredTrace[]): Promise<void> {
+  async saveTraces(traces: StoredTrace[], options?: WriteOptions): Promise<void> {
     if (traces.length === 0) return;
     const rows = traces.map((trace) => traceValues(trace, 'object'));
-    await this.write([{ sql: SQL.upsertTrace, rows, json: [TRACE_BODY_COLUMN] }]);
+    await this.write([{ sql: SQL.upsertTrace, rows, json: [TRACE_BODY_COLUMN] }], options);
   }
 
   async getTrace(householdId: string, id: string): Promise<StoredTrace | null> {

@@ -256,6 +256,19 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** How a write is committed (the writes a write window makes take it). */
+export interface WriteOptions {
+  /**
+   * Nobody is waiting for these rows (a write window's history points, events, command statuses,
+   * traces): the store may commit them without waiting for the disk, as long as it syncs them
+   * within a second (SQLite: SYNC_WITHIN_MS in sqlite-writer.ts). A crash of the hub loses none of
+   * them once committed; a power cut can take that last second. Every write without it is durable
+   * when its promise settles, and makes every background write before it durable too. PostgreSQL
+   * treats every write as durable.
+   */
+  background?: boolean;
+}
+
 /**
  * Everything Triad keeps. SQLite (embedded default) and PostgreSQL implement it and pass the same
  * test suite. Every query is scoped to one household; methods without a household are for the
@@ -294,7 +307,7 @@ export interface Store {
   settled?(): Promise<void>;
 
   /** Writes a batch of state changes in one transaction and moves each property's latest value. */
-  appendHistory(changes: StateChanged[]): Promise<void>;
+  appendHistory(changes: StateChanged[], options?: WriteOptions): Promise<void>;
   queryHistory(query: HistoryQuery): Promise<HistoryPoint[]>;
   /**
    * A property's history summed up per bucket of time, in SQL: 'number' buckets (min, max, mean)
@@ -317,14 +330,14 @@ export interface Store {
   loadAll?(visitThing: (thing: Thing) => void, visitLatest: (value: LatestValue) => void): Promise<void>;
 
   /** Writes a batch of non-state events (commands, automation runs, …) in one transaction. */
-  appendEvents(events: HubEvent[]): Promise<void>;
+  appendEvents(events: HubEvent[], options?: WriteOptions): Promise<void>;
   /** State changes and other events together, oldest first. */
   listEvents(query: EventQuery): Promise<HubEvent[]>;
 
   /** Inserts or updates a command; called on every lifecycle step. */
-  saveCommand(command: Command): Promise<void>;
+  saveCommand(command: Command, options?: WriteOptions): Promise<void>;
   /** Inserts or updates several commands in one transaction, in order (a later copy of a command wins). */
-  saveCommands(commands: Command[]): Promise<void>;
+  saveCommands(commands: Command[], options?: WriteOptions): Promise<void>;
   getCommand(householdId: string, id: string): Promise<Command | null>;
   /** Commands in the given states across every household (to resume them after a restart). */
   listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]>;
@@ -342,9 +355,9 @@ export interface Store {
   /** Rules of one household, or of every household when none is given (start-up). */
   listRules(householdId?: string): Promise<StoredRule[]>;
 
-  saveTrace(trace: StoredTrace): Promise<void>;
+  saveTrace(trace: StoredTrace, options?: WriteOptions): Promise<void>;
   /** Inserts or updates several traces in one transaction, in order (a later copy of a trace wins). */
-  saveTraces(traces: StoredTrace[]): Promise<void>;
+  saveTraces(traces: StoredTrace[], options?: WriteOptions): Promise<void>;
   getTrace(householdId: string, id: string): Promise<StoredTrace | null>;
   /** A rule's traces, newest first. */
   listTraces(query: TraceQuery): Promise<StoredTrace[]>;

@@ -175,10 +175,10 @@ export function liveWorld(
   };
   const traces = new GroupCommit<StoredTrace>({
     clock,
-    writeBatch: async (batch) => {
+    writeBatch: async (batch, background) => {
       written(batch);
       const { kept, crowded } = newestFinished(batch, options.retention.perRule);
-      await store.saveTraces(kept);
+      await store.saveTraces(kept, { background });
       // Written is written: a failed pruning is logged, not charged to the batch.
       await prune(kept).catch((error: unknown) => log.error('could not prune traces', { error }));
       for (const rule of crowded) crowdedRules.set(`${rule.householdId}\u0000${rule.rule}`, rule);
@@ -198,9 +198,9 @@ export function liveWorld(
           .catch((error: unknown) => log.error('could not prune traces', { error }));
       }
     },
-    writeOne: (trace) => {
+    writeOne: (trace, background) => {
       written([trace]);
-      return store.saveTrace(trace);
+      return store.saveTrace(trace, { background });
     },
     onError: (error, trace) => log.error('could not save trace', { trace: trace.id, error }),
   });
