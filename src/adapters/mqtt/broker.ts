@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthorizeForwardHandler, type Client } from 'aedes';
 import { urlHost } from '../../core/listen-address.ts';
@@ -68,6 +69,19 @@ interface RetainedPersistence {
   }): Promise<void>;
 }
 
+/**
+ * The part of aedes's persistence that holds the messages queued for a client that keeps its
+ * session (`clean: false`) while it is away, handed over when it comes back.
+ */
+interface QueuePersistence {
+  outgoingStream(client: Client): Readable;
+}
+
+/** A queued message's identity, as aedes's persistence matches it (broker and its counter). */
+function queuedKey(packet: { brokerId?: string; brokerCounter?: number }): string {
+  return `${packet.brokerId}\u0000${packet.brokerCounter}`;
+}
+
 /** A packet bound for a namespaced client, with the namespace taken off its topic. */
 function stripped(packet: ForwardedPacket, namespace: string): ForwardedPacket | null {
   if (!packet.topic.startsWith(namespace)) return null;
@@ -84,6 +98,11 @@ export class EmbeddedBroker {
   private readonly sessions = new WeakMap<Client, BrokerSession>();
   /** For each connected client whose session can be revoked, what forgets its registration. */
   private readonly revocable = new WeakMap<Client, () => void>();
+  /**
+   * For each namespaced client catching up on its queue, the queued messages (queuedKey) already
+   * handed over with the namespace taken off their topics (see keepNamespacesInQueues).
+   */
+  private readonly unqueued = new WeakMap<Client, Set<string>>();
 
   constructor(private readonly options: EmbeddedBrokerOptions) {}
 
@@ -164,24 +183,59 @@ export class EmbeddedBroker {
     };
     broker.authorizeSubscribe = (client, sub, done) => {
       const session = this.sessions.get(client);
-      if (!session?.maySubscribe(sub.topic)) {
-        session?.refused?.('subscribe', sub.topic);
+      // A session kept by the broker (`clean: false`) comes back with the subscriptions it stored,
+      // already under the namespace: they are checked, and kept, as the client first named them.
+      const namespace = session?.namespace;
+      const named = namespace && sub.topic.startsWith(namespace) ? sub.topic.slice(namespace.length) : sub.topic;
+      if (!session?.maySubscribe(named)) {
+        session?.refused?.('subscribe', named);
         // A null subscription is refused with return code 128; the client stays connected.
         return done(null, null);
       }
       // Changed in place: aedes looks up retained messages by the same object's topic.
-      if (session.namespace) sub.topic = session.namespace + sub.topic;
+      if (namespace) sub.topic = namespace + named;
       done(null, sub);
     };
     broker.authorizeForward = (client, packet) => {
       const session = this.sessions.get(client);
       if (!session) return null;
-      if (session.namespace) return stripped(packet, session.namespace);
+      if (session.namespace) {
+        // A queued message comes here already stripped (keepNamespacesInQueues), once.
+        const unqueued = this.unqueued.get(client);
+        if (unqueued?.delete(queuedKey(packet as { brokerId?: string; brokerCounter?: number }))) return packet;
+        return stripped(packet, session.namespace);
+      }
       const hidden = session.hidden;
       if (hidden === null) return packet;
       // Runs for every message to every subscriber (retained ones on subscribe too): prefix tests only.
       const topic = packet.topic;
       return topic.startsWith(hidden) || topic.startsWith(SYS_PREFIX) ? null : packet;
+    };
+    this.keepNamespacesInQueues((broker as unknown as { persistence: QueuePersistence }).persistence);
+  }
+
+  /**
+   * A namespaced client that kept its session gets the QoS 1 and 2 messages that came while it was
+   * away with their topics as it knows them, as it gets live ones. aedes hands queued messages over
+   * by another path than live ones: it asks authorizeForward only whether to send, and sends the
+   * message as it was queued, `households/<id>/` and all, a topic the device never subscribed to
+   * under that name (a command to a second household's light would never be obeyed). So the
+   * queue is read out stripped of the namespace, and authorizeForward lets those through as
+   * they are.
+   */
+  private keepNamespacesInQueues(persistence: QueuePersistence): void {
+    const queue = persistence.outgoingStream.bind(persistence);
+    persistence.outgoingStream = (client) => {
+      const namespace = this.sessions.get(client)?.namespace;
+      if (!namespace) return queue(client);
+      const unqueued = new Set<string>();
+      this.unqueued.set(client, unqueued);
+      return queue(client).map((packet: ForwardedPacket) => {
+        const copy = stripped(packet, namespace);
+        if (!copy) return packet;
+        unqueued.add(queuedKey(copy as { brokerId?: string; brokerCounter?: number }));
+        return copy;
+      });
     };
   }
 
