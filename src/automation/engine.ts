@@ -495,10 +495,6 @@ export class AutomationEngine implements Subsystem {
       rules = this.fileRules(text, file, householdId);
     } catch (error) {
       const problem = fileProblem(file, error);
-      if (this.loggedFileProblems.get(file) !== problem.message) {
-        this.loggedFileProblems.set(file, problem.message);
-        hub.log.warn('rules file not applied; its previous rules keep running', { file, problem: problem.message });
-      }
       // The previous rules are those of the text that applied last, which is kept (see
       // appliedPath): at a start nothing of this file is loaded yet, and a typo made while the hub
       // was down must not switch off the alarm after a power cut. Applied again, the rules already
@@ -515,6 +511,13 @@ export class AutomationEngine implements Subsystem {
       }
       if (last) ids = await this.applyFileRules(last, previous?.ids ?? []);
       this.files.set(file, { ids, problem });
+      if (this.loggedFileProblems.get(file) !== problem.message) {
+        this.loggedFileProblems.set(file, problem.message);
+        // Said as it is: a file that never applied (or whose last good text does not apply yet)
+        // has no rules running, and the user must not count on them.
+        const running = ids.length > 0 ? 'its previous rules keep running' : 'none of its rules run';
+        hub.log.warn(`rules file not applied; ${running}`, { file, problem: problem.message });
+      }
       return;
     }
     // Kept before its rules run, as an API rule is stored first: the text a restart falls back on.
