@@ -215,6 +215,39 @@ function storeSuite(backend: StoreBackend): void {
       assert.equal((await store.listEvents({ householdId: household })).length, 3);
     });
 
+    it("forgets one thing's history, latest values and events, keeping the record of its removal and everyone else's", async () => {
+      const household = unique('hh');
+      const other = unique('hh');
+      const moves = (h: string) => [1, 2, 3].map((n) => change(h, n, { thing: 'alex', property: 'location.latitude' }));
+      await store.appendHistory([...moves(household), ...moves(other), change(household, 4, { thing: 'sam' })]);
+      const removed: HubEvent = {
+        type: 'thing.removed',
+        id: unique('ev'),
+        householdId: household,
+        ts: T0 + 9000,
+        thing: 'alex',
+      } as HubEvent;
+      await store.appendEvents([
+        { type: 'availability', id: unique('ev'), householdId: household, ts: T0 + 500, thing: 'alex', online: true },
+        { type: 'availability', id: unique('ev'), householdId: household, ts: T0 + 600, thing: 'sam', online: true },
+        removed,
+      ]);
+
+      await store.forgetHistory(household, 'alex');
+
+      assert.deepEqual(await store.queryHistory({ householdId: household, thing: 'alex' }), []);
+      assert.deepEqual(
+        (await store.latestValues(household)).map((v) => v.thing),
+        ['sam'],
+      );
+      assert.deepEqual(
+        (await store.listEvents({ householdId: household })).map((e) => `${e.type} ${'thing' in e ? e.thing : ''}`),
+        ['availability sam', 'state sam', 'thing.removed alex'],
+      );
+      // The same id in another household is another person.
+      assert.equal((await store.queryHistory({ householdId: other, thing: 'alex' })).length, 3);
+    });
+
     it('merges state changes and events oldest first, with filters', async () => {
       const household = unique('hh');
       const command = makeCommand(household, { thing: 'garage-door', createdAt: T0 + 2500 });

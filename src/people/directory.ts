@@ -153,7 +153,11 @@ export class PeopleDirectory {
     );
   }
 
-  /** Removes a person and their trackers; returns the trackers, whose logins are to be ended. */
+  /**
+   * Removes a person and their trackers, and forgets where they went: the history and events of
+   * the person and of their trackers are deleted (their removal stays on record). Returns the
+   * trackers, whose logins are to be ended.
+   */
   async removePerson(householdId: string, id: string): Promise<Thing[]> {
     // In the household's turn: a tracker being added to them meanwhile would outlive them, its
     // login still working.
@@ -162,6 +166,10 @@ export class PeopleDirectory {
       const trackers = this.trackersOf(householdId, id);
       for (const tracker of trackers) await this.removeTracker(householdId, tracker.id);
       await this.options.core.removeThing(householdId, id);
+      // What the history writer still holds of them is written first, or it would land after.
+      await this.options.history.flush();
+      for (const thing of [id, ...trackers.map((t) => t.id)])
+        await this.options.store.forgetHistory(householdId, thing);
       return trackers;
     });
   }

@@ -843,6 +843,21 @@ export function assertNotStateChanges(events: HubEvent[]): void {
   if (state) throw new Error(`appendEvents got state change ${state.id}; state changes go through appendHistory`);
 }
 
+/**
+ * The statements of Store.forgetHistory, run in one transaction with the household and the thing
+ * as their two parameters. Events of the thing go but the record of its removal, which keeps its
+ * id from being taken for someone new while older rows may still name it (see the people's
+ * directory, freeId). History is read by (household, thing) through history_by_property's prefix.
+ */
+export function forgetHistorySql(dialect: Dialect): string[] {
+  const where = `household_id = ${dialect.placeholder(1)} AND thing = ${dialect.placeholder(2)}`;
+  return [
+    `DELETE FROM history WHERE ${where}`,
+    `DELETE FROM latest_values WHERE ${where}`,
+    `DELETE FROM events WHERE ${where} AND type <> 'thing.removed'`,
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Read queries. The SQL is shared; only placeholders and array parameters differ.
 

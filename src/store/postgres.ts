@@ -26,6 +26,7 @@ import {
   eventFromRow,
   eventQuerySql,
   eventThing,
+  forgetHistorySql,
   type HistoryRow,
   type HouseholdRow,
   historyPointFromRow,
@@ -404,6 +405,12 @@ export class PostgresStore implements Store {
       for (const chunk of chunks(latest)) {
         await client.query({ name: 'triad.upsert_latest', text: SQL.upsertLatest, values: latestColumns(chunk) });
       }
+    });
+  }
+
+  async forgetHistory(householdId: string, thing: string): Promise<void> {
+    await this.transaction(async (client) => {
+      for (const sql of forgetHistorySql(DIALECT)) await client.query(sql, [householdId, thing]);
     });
   }
 

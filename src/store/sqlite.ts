@@ -28,6 +28,7 @@ import {
   eventFromRow,
   eventQuerySql,
   eventValues,
+  forgetHistorySql,
   type HistoryRow,
   type HouseholdRow,
   historyPointFromRow,
@@ -423,6 +424,10 @@ export class SqliteStore implements Store {
       ],
       options,
     );
+  }
+
+  async forgetHistory(householdId: string, thing: string): Promise<void> {
+    await this.write(forgetHistorySql(DIALECT).map((sql) => ({ sql, rows: [[householdId, thing]] })));
   }
 
   async queryHistory(query: HistoryQuery): Promise<HistoryPoint[]> {

@@ -310,6 +310,12 @@ export interface Store {
   appendHistory(changes: StateChanged[], options?: WriteOptions): Promise<void>;
   queryHistory(query: HistoryQuery): Promise<HistoryPoint[]>;
   /**
+   * Deletes what was recorded of one thing: its history points and its events, all but the record
+   * of its removal (`thing.removed`). For a person taken out of the household, whose movements
+   * must not outlive them; other things keep their history when removed.
+   */
+  forgetHistory(householdId: string, thing: string): Promise<void>;
+  /**
    * A property's history summed up per bucket of time, in SQL: 'number' buckets (min, max, mean)
    * when every value recorded in the range is a number or null (an empty range too), else
    * 'value' buckets (first and last value, changes).
