@@ -542,3 +542,33 @@ describe("lists and dicts print as Python's str prints them", () => {
     assert.deepEqual(JSON.parse(fromPayload('{{ value_json | tojson }}', payload)), JSON.parse(payload));
   });
 });
+
+describe('rendered text stripped as Home Assistant strips it', () => {
+  const text = (source: string, vars: Record<string, unknown> = {}) => compileTemplate(source).renderText(vars);
+  const result = (source: string, vars: Record<string, unknown> = {}) => compileTemplate(source).renderResult(vars);
+
+  test('a state with blanks or the newline a YAML block leaves compares as the payload itself', () => {
+    const vars = { value: ' ON\n', value_json: { state: '  OFF ' } };
+    assert.equal(result('{{ value }}', vars), 'ON');
+    assert.equal(result('{{ value_json.state }}', vars), 'OFF');
+    assert.equal(result('{{ value_json.state }}\n', vars), 'OFF');
+    assert.equal(render('{{ value_json.state }}', vars), 'OFF');
+    assert.equal(text('state: {{ value_json.state }}\n\n', vars), 'state:   OFF');
+    assert.equal(text('  {{ 21.0 }} °C\t'), '21.0 °C');
+  });
+
+  test("Python's whitespace, not JavaScript's: separators and NEL go, a byte-order mark stays", () => {
+    assert.equal(text('{{ value }}', { value: '\x1c\x1fON\x85' }), 'ON');
+    assert.equal(text('{{ value }}', { value: '\ufeffON' }), '\ufeffON');
+    assert.equal(text('{{ value }}', { value: '\u3000ON\u2029' }), 'ON');
+  });
+
+  test('the inside of the text is left as it is', () => {
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const inner = `a${s}b`;
+        assert.equal(text('{{ value }}', { value: ` \n${inner}\t ` }), inner);
+      }),
+    );
+  });
+});

@@ -1411,7 +1411,12 @@ export function compileTemplate(source: string): CompiledTemplate {
     for (const segment of segments) {
       out += segment.kind === 'text' ? segment.text : templateText(evaluate(segment.node, vars));
     }
-    return out;
+    return pythonStrip(out);
+  };
+  /** The one expression's value; a string stripped, as Home Assistant strips every rendered text. */
+  const only = (node: Node, vars: Record<string, unknown>): unknown => {
+    const value = evaluate(node, vars);
+    return typeof value === 'string' ? pythonStrip(value) : value;
   };
   return {
     source,
@@ -1419,7 +1424,7 @@ export function compileTemplate(source: string): CompiledTemplate {
       forgetPayloads();
       try {
         // A value keeps its type, and a float is its plain number: 21.0 is stored as 21.
-        return onlyExpression ? plain(evaluate(onlyExpression, vars)) : text(vars);
+        return onlyExpression ? plain(only(onlyExpression, vars)) : text(vars);
       } catch (error) {
         throw asTemplateError(error);
       }
@@ -1427,7 +1432,7 @@ export function compileTemplate(source: string): CompiledTemplate {
     renderText(vars) {
       forgetPayloads();
       try {
-        return onlyExpression ? templateText(evaluate(onlyExpression, vars)) : text(vars);
+        return onlyExpression ? templateText(only(onlyExpression, vars)) : text(vars);
       } catch (error) {
         throw asTemplateError(error);
       }
@@ -1435,12 +1440,26 @@ export function compileTemplate(source: string): CompiledTemplate {
     renderResult(vars) {
       forgetPayloads();
       try {
-        return onlyExpression ? evaluate(onlyExpression, vars) : text(vars);
+        return onlyExpression ? only(onlyExpression, vars) : text(vars);
       } catch (error) {
         throw asTemplateError(error);
       }
     },
   };
+}
+
+/**
+ * Python's str.strip(): Home Assistant strips what a template renders (value and command templates
+ * alike), so `{{ value_json.state }}` followed by the newline a YAML block leaves is `ON`, not
+ * `ON\n`. Python's whitespace, which differs from JavaScript's trim() (the information
+ * separators \x1c–\x1f and NEL count, a byte-order mark does not).
+ */
+const PYTHON_SPACE = '[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const STRIP = new RegExp(`^${PYTHON_SPACE}+|${PYTHON_SPACE}+$`, 'g');
+const EDGE_SPACE = new RegExp(`^${PYTHON_SPACE}|${PYTHON_SPACE}$`);
+
+function pythonStrip(text: string): string {
+  return EDGE_SPACE.test(text) ? text.replace(STRIP, '') : text;
 }
 
 /** Starts a render with no payloads read. */
