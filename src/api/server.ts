@@ -74,6 +74,13 @@ export interface ApiServerOptions {
   bodyLimit?: number;
   /** Serve HTTPS (and WSS) with these PEM contents instead of plain HTTP. */
   tls?: { cert: Buffer; key: Buffer };
+  /**
+   * Reverse proxies (addresses, CIDR ranges, `loopback`…) whose X-Forwarded-For, -Proto and -Host
+   * make request.ip, request.protocol and request.host: the client's address (sign-in limits), the
+   * scheme it used (the cookie's Secure) and the host it asked for (the stream's Origin check).
+   * Unset, those headers are anybody's to write and are not read.
+   */
+  trustProxy?: string[];
 }
 
 /** Paths anyone may call: the health probe and the API's own description. */
@@ -154,6 +161,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   const { ctx } = options;
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
     logger: false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Long query strings and deep JSON are hostile more often than useful.

@@ -189,14 +189,19 @@ async function refuseForeignPage(ctx: ApiContext, request: FastifyRequest): Prom
 
 /**
  * Whether a browser's Origin is where the request came to: the same scheme, host and port (a
- * default port written or left out alike). The hub does not read `X-Forwarded-*` anywhere, so the
- * scheme is the connection's own and the host the request's Host header.
+ * default port written or left out alike). That is the connection's own scheme and the Host
+ * header, or, from a reverse proxy the hub was told to trust (`--trust-proxy`), its
+ * X-Forwarded-Proto and X-Forwarded-Host: Fastify's request.protocol and request.host (with the
+ * port) read them only then, so a client that writes them itself is judged by its connection.
  */
 function isOwnOrigin(request: FastifyRequest, origin: string): boolean {
-  const host = request.headers.host;
+  const host = request.host;
   if (!host) return false;
   try {
-    return new URL(origin).origin === new URL(`${request.protocol}://${host}`).origin;
+    const own = new URL(`${request.protocol}://${host}`).origin;
+    // A forwarded scheme that is no web one (`X-Forwarded-Proto: foo`) has the opaque origin
+    // "null", as a sandboxed page does: the two must not pass as equal.
+    return own !== 'null' && new URL(origin).origin === own;
   } catch {
     // `Origin: null` (a sandboxed frame, a file) or anything else that is no URL: not the hub.
     return false;

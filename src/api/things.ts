@@ -128,10 +128,13 @@ function twinFor(ctx: ApiContext, request: FastifyRequest, id: string): Twin {
   return twin;
 }
 
-/** The base URL a client used to reach us, for links in Thing Descriptions. */
+/**
+ * The base URL a client used to reach us, for links in Thing Descriptions: behind a trusted
+ * reverse proxy (`--trust-proxy`) the scheme and host it forwarded, as the stream's Origin check
+ * reads them, so links point at the proxy and not at the hub's own port.
+ */
 function baseUrl(request: FastifyRequest): string {
-  const host = request.headers.host ?? 'localhost';
-  return `${request.protocol}://${host}/`;
+  return `${request.protocol}://${request.host || 'localhost'}/`;
 }
 
 export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void {

@@ -174,6 +174,9 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       },
       async (request, reply) => {
         const body = request.body as { name: string; password: string; household?: string };
+        // request.ip is the client's own address, also behind a reverse proxy the hub was told to
+        // trust (`--trust-proxy`, from its X-Forwarded-For): else one stranger's failures, all
+        // from the proxy's address, would lock out the whole household.
         const key = `${body.name.trim().toLowerCase()}\u0000${request.ip}`;
         const wait = Math.max(security.signInLimiter.take(key), security.signInAddressLimiter.take(request.ip));
         if (wait > 0) {

@@ -26,6 +26,7 @@ import {
   type Setting,
   shown,
   text,
+  trustedProxies,
   wholeNumber,
   yesOrNo,
 } from './settings.ts';
@@ -48,12 +49,13 @@ export interface StartFlags {
   mqttsPort?: string;
   tlsCert?: string;
   tlsKey?: string;
+  trustProxy?: string;
 }
 
 /** The config file's shape (YAML or JSON), once loadConfigFile has checked it. */
 interface ConfigFile {
   data?: string;
-  http?: { port?: number; host?: string };
+  http?: { port?: number; host?: string; trustProxy?: string[] };
   mqtt?: MqttOptions;
   tls?: { cert?: string; key?: string };
   store?: StoreChoice;
@@ -85,7 +87,7 @@ const rateLimit: Section = {
  */
 const CONFIG_KEYS: { [K in keyof Required<ConfigFile>]: Setting<unknown> | Section } = {
   data: text('a folder'),
-  http: { port: portNumber, host: listenHost },
+  http: { port: portNumber, host: listenHost, trustProxy: trustedProxies },
   mqtt: {
     url: mqttUrl,
     port: portNumber,
@@ -282,6 +284,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   const logLevel = flagValue(oneOf(LOG_LEVELS), '--log-level', flags.logLevel) ?? file.logLevel ?? 'info';
   const httpPort = flagValue(portNumber, '--http-port', flags.httpPort) ?? file.http?.port;
   const httpHost = flagValue(listenHost, '--http-host', flags.httpHost) ?? file.http?.host;
+  const trustProxy = flagValue(trustedProxies, '--trust-proxy', flags.trustProxy) ?? file.http?.trustProxy;
   const mqttPortFlag = flagValue(portNumber, '--mqtt-port', flags.mqttPort);
   const mqttUrlFlag = flagValue(mqttUrl, '--mqtt-url', flags.mqttUrl);
   const mqttsPort = flagValue(portNumber, '--mqtts-port', flags.mqttsPort) ?? file.mqtt?.tlsPort;
@@ -330,7 +333,7 @@ export async function resolveOptions(flags: StartFlags): Promise<HubOptions & { 
   const options: HubOptions & { vehicles?: VehicleEndpoint[] } = {
     dataDir,
     tls: tlsCert && tlsKey ? { cert: resolve(tlsCert), key: resolve(tlsKey) } : undefined,
-    http: { port: httpPort, host: httpHost },
+    http: { port: httpPort, host: httpHost, trustProxy },
     mqtt: brokerUrl
       ? { url: brokerUrl, username: file.mqtt?.username, password: file.mqtt?.password }
       : {

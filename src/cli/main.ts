@@ -43,6 +43,10 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS/WSS (and mqtts with --mqtts-port)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--mqtts-port <n>', 'also serve MQTT over TLS on this port (needs --tls-cert and --tls-key)')
+    .option(
+      '--trust-proxy <addresses>',
+      'reverse proxies whose X-Forwarded-* headers to believe: IP addresses, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated',
+    )
     .action(async (flags: StartFlags) => {
       await start(flags);
     });

@@ -85,6 +85,47 @@ function isHostName(name: string): boolean {
   return name.length <= 253 && labels.every((l) => label.test(l)) && !/^\d+$/.test(labels.at(-1) ?? '');
 }
 
+/** The names Fastify's `trustProxy` (proxy-addr) gives to ranges: 127.0.0.0/8 and ::1, and so on. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * The reverse proxies whose X-Forwarded-For, -Proto and -Host the hub believes, as Fastify's
+ * `trustProxy` takes them: IP addresses, CIDR ranges (an IPv4 one may give its netmask) and
+ * proxy-addr's range names, comma-separated (a config file may give a list). Checked here: Fastify
+ * would throw only when the HTTP server is built, after the store and the broker have started. A
+ * range of /0 (everyone) proxy-addr refuses too: a hub that believed any client's headers would
+ * let each name its own address and escape the sign-in limits.
+ */
+export const trustedProxies: Setting<string[]> = {
+  mustBe: `IP addresses, CIDR ranges (such as 10.0.0.0/8) or ${PROXY_RANGE_NAMES.join(', ')}, separated by commas`,
+  read: (raw) => {
+    const entries = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : [];
+    const list = entries.map((entry) => (typeof entry === 'string' ? entry.trim() : ''));
+    return list.length > 0 && list.every(isProxyAddress) ? list : undefined;
+  },
+};
+
+/** One entry of `trustedProxies`, read as proxy-addr reads it. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address, range, ...more] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || more.length > 0) return false;
+  if (range === undefined) return true;
+  if (/^\d+$/.test(range)) return Number(range) >= 1 && Number(range) <= (family === 4 ? 32 : 128);
+  return family === 4 && isNetmask(range);
+}
+
+/** A dotted IPv4 netmask (`255.255.0.0`): ones, then zeros, and at least one of them a one. */
+function isNetmask(mask: string): boolean {
+  if (isIP(mask) !== 4) return false;
+  const bits = mask
+    .split('.')
+    .map((part) => Number(part).toString(2).padStart(8, '0'))
+    .join('');
+  return /^1+0*$/.test(bits);
+}
+
 export const yesOrNo: Setting<boolean> = {
   mustBe: 'true or false',
   read: (raw) => (typeof raw === 'boolean' ? raw : undefined),

@@ -52,7 +52,11 @@ export type StoreChoice =
 
 export interface HubOptions {
   dataDir: string;
-  http?: { port?: number; host?: string };
+  /**
+   * `trustProxy`: the reverse proxies (addresses, CIDR ranges, `loopback`…) whose X-Forwarded-*
+   * headers say the client's address, scheme and host; nobody's when unset.
+   */
+  http?: { port?: number; host?: string; trustProxy?: string[] };
   /**
    * The embedded broker's port, or the URL of an external broker to use instead (its own auth
    * applies; `username`/`password` are the hub's login there). The embedded broker requires
@@ -328,6 +332,7 @@ export class Hub {
       },
       modules: this.routeModules,
       tls,
+      trustProxy: options.http?.trustProxy,
     });
     await this.api.listen({ port: httpPort, host: httpHost }).catch((error: NodeJS.ErrnoException) => {
       throw portError(error, httpPort, 'HTTP', '--http-port');
