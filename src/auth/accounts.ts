@@ -125,6 +125,13 @@ export class AccountDirectory {
     this.users.set(user.id, updated);
   }
 
+  async setRole(user: User, role: Role): Promise<User> {
+    const updated = { ...user, role };
+    await this.save('user', updated);
+    this.users.set(user.id, updated);
+    return updated;
+  }
+
   async removeUser(householdId: string, id: string): Promise<User> {
     const user = this.user(householdId, id);
     if (!user) throw notFound(`user ${JSON.stringify(id)}`);

@@ -255,6 +255,23 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
     );
 
     // ---- users ------------------------------------------------------------------------------
+    /**
+     * Refuses (409) taking an owner away, removed or demoted, when they are the household's last
+     * owner (nobody could manage accounts, devices or the audit trail again) or the hub's first
+     * owner (owner.token, owner.password and the sign-in printed at start are theirs).
+     */
+    const refuseLosingOwner = (householdId: string, user: User, householdTokens: TokenRecord[], how: string) => {
+      const owners = accounts.listUsers(householdId).filter((u) => u.role === 'owner');
+      if (owners.length <= 1)
+        throw conflict(
+          `${JSON.stringify(user.name)} is the household's last owner and cannot be ${how}; a household always keeps one`,
+        );
+      if (isHubFirstOwner(householdId, user.id, householdTokens))
+        throw conflict(
+          `${JSON.stringify(user.name)} is the hub's first owner: owner.token and owner.password in the data folder, and the sign-in the hub prints at start, are theirs, so they cannot be ${how} (set their password instead)`,
+        );
+    };
+
     app.get('/api/users', { schema: { summary: "Your household's users (owners only)", tags } }, async (request) =>
       accounts.listUsers(principalOf(request).householdId).map(userView),
     );
@@ -329,6 +346,46 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       },
     );
 
+    app.put(
+      '/api/users/:id/role',
+      {
+        schema: {
+          summary:
+            "Change a user's role (owners only); their sessions and API tokens end at once, to be made again with the new role",
+          tags,
+          params: idParam,
+          body: {
+            type: 'object',
+            required: ['role'],
+            additionalProperties: false,
+            properties: { role: { type: 'string', enum: [...ROLES] } },
+          },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request);
+        const user = findUser(principal.householdId, (request.params as { id: string }).id);
+        const { role } = request.body as { role: User['role'] };
+        if (role === user.role) return userView(user);
+        // As with removing: an owner who demoted themselves by mistake could not undo it.
+        if (user.id === principal.userId) throw badRequest('you cannot change your own role; another owner can');
+        const householdTokens = await security.store.listTokens(principal.householdId);
+        if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'demoted');
+        const updated = await accounts.setRole(user, role);
+        // A token carries the role it was made with: every one of this user's is ended, so no
+        // session, API token or open stream keeps the old role's rights (a demoted owner's least
+        // of all). They sign in again, or are given new tokens, with the new role.
+        let ended = 0;
+        for (const token of householdTokens) {
+          if (token.userId !== user.id || token.revokedAt !== null) continue;
+          await tokens.revoke(token);
+          ended++;
+        }
+        record(principal, 'user.role', `${user.name}: ${user.role} → ${role}; tokens and sessions ended: ${ended}`);
+        return userView(updated);
+      },
+    );
+
     app.delete(
       '/api/users/:id',
       { schema: { summary: 'Remove a user; their tokens and sessions stop working at once', tags, params: idParam } },
@@ -337,16 +394,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const user = findUser(principal.householdId, (request.params as { id: string }).id);
         if (user.id === principal.userId) throw badRequest('you cannot remove yourself');
         const householdTokens = await security.store.listTokens(principal.householdId);
-        if (user.role === 'owner') {
-          // Without an owner nobody could manage accounts, devices or the audit trail again.
-          const owners = accounts.listUsers(principal.householdId).filter((u) => u.role === 'owner');
-          if (owners.length <= 1)
-            throw conflict(`${JSON.stringify(user.name)} is the household's last owner; a household always keeps one`);
-          if (isHubFirstOwner(principal.householdId, user.id, householdTokens))
-            throw conflict(
-              `${JSON.stringify(user.name)} is the hub's first owner: owner.token and owner.password in the data folder, and the sign-in the hub prints at start, are theirs, so they stay (set their password instead)`,
-            );
-        }
+        if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'removed');
         await accounts.removeUser(principal.householdId, user.id);
         for (const token of householdTokens) {
           if (token.userId === user.id && token.revokedAt === null) await tokens.revoke(token);
