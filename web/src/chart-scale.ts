@@ -28,3 +28,28 @@ export function axisFormat(unit: string, step: number, largest: number): (v: num
   const gap = shown === '°' ? '' : ' ';
   return (v) => `${formatNumber(v / scale, digits)}${shown ? `${gap}${shown}` : ''}`;
 }
+
+/** One bucket's stretch of a min–max band, in the chart's coordinates (SVG numbers as text). */
+export interface BandEdge {
+  x0: string;
+  x1: string;
+  top: string;
+  bottom: string;
+}
+
+/**
+ * The SVG path of a min–max band: along each bucket's top from its start to the next bucket's,
+ * then back along the bottoms, closed. Each bucket after the first starts where the one before
+ * ended, so only the climb to its own top is drawn there: a stray x in that `V` read as a y once
+ * (`V656.6172.0` is `V656.6172 V.0`) and filled every band up to the chart's top edge.
+ */
+export function bandPath(edges: BandEdge[]): string {
+  if (edges.length === 0) return '';
+  let path = '';
+  edges.forEach((e, i) => {
+    path += i === 0 ? `M${e.x0},${e.top}` : `V${e.top}`;
+    path += `H${e.x1}`;
+  });
+  for (let i = edges.length - 1; i >= 0; i--) path += `V${edges[i].bottom}H${edges[i].x0}`;
+  return `${path}Z`;
+}

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import type { HistoryPoint } from '../api/types.ts';
-import { axisFormat, niceTicks } from '../chart-scale.ts';
+import { axisFormat, bandPath, niceTicks } from '../chart-scale.ts';
 import { counted } from '../format.ts';
 import type { ValueWords } from '../labels.ts';
 
@@ -120,9 +120,7 @@ export function LineChart({ label, unit, words, points, from, to, total, bucketM
       top: y(p.high).toFixed(1),
       bottom: y(p.low).toFixed(1),
     }));
-    area = edges.map((e, i) => `${i === 0 ? 'M' : 'V'}${e.x0}${i === 0 ? `,${e.top}` : e.top}H${e.x1}`).join('');
-    for (let i = edges.length - 1; i >= 0; i--) area += `V${edges[i].bottom}H${edges[i].x0}`;
-    area += 'Z';
+    area = bandPath(edges);
   }
   const span = to - from;
   const timeText = (t: number) =>
