@@ -42,6 +42,18 @@ describe('the demo household across a restart', () => {
       what: 'the demo car reporting its odometer',
       timeoutMs: 30_000,
     });
+    // Saved every second while it runs, not only at a stop: a hub killed outright loses at most a
+    // second of the car's driving, so its odometer does not run back in the history.
+    const savedAt = async () =>
+      Date.parse((JSON.parse(await readFile(join(dataDir, 'demo-state.json'), 'utf8')) as { savedAt: string }).savedAt);
+    const before = await savedAt();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const later = await savedAt();
+    assert.ok(
+      later - before >= 1000,
+      `saved at ${new Date(before).toISOString()}, then ${new Date(later).toISOString()}`,
+    );
+    assert.ok(Date.now() - later < 2500, 'and lately');
     assert.equal(await first.stop(), 0);
 
     const file = join(dataDir, 'demo-state.json');
