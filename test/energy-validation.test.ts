@@ -169,6 +169,18 @@ describe('energy validation', () => {
     assert.equal((await put(`/api/chargers/${charger}/mode`, { mode: 'now', vehicle: 'car' })).status, 200);
   });
 
+  it("plans for the charger's own car when the body names none, as the plan action does", async () => {
+    assert.equal((await put(`/api/chargers/${charger}/mode`, { mode: 'now', vehicle: 'car' })).status, 200);
+    const tied = await post('/api/energy/plans', {
+      charger,
+      energyKwh: 5,
+      by: new Date(START + 4 * HOUR).toISOString(),
+    });
+    assert.equal(tied.status, 201, JSON.stringify(tied.body));
+    assert.equal(tied.body.vehicle, 'car');
+    assert.equal((await api(`/api/energy/plans/${charger}`, { method: 'DELETE' })).status, 204);
+  });
+
   it('takes the same forms of `by` in the API and the plan action, and refuses a bad one up front with one message', async () => {
     const action = await post(`/api/things/${charger}/actions/plan`, { targetSoc: 85, by: '25:99' });
     assert.equal(action.status, 400, JSON.stringify(action.body));

@@ -274,7 +274,8 @@ export function energyRoutes(service: EnergyService): RouteModule {
           tags,
           body: {
             type: 'object',
-            required: ['vehicle', 'charger', 'by'],
+            // Without a vehicle: the car tied to or plugged into the charger, as for its plan action.
+            required: ['charger', 'by'],
             additionalProperties: false,
             properties: {
               vehicle: thingId,
@@ -295,7 +296,8 @@ export function energyRoutes(service: EnergyService): RouteModule {
       },
       async (request, reply) => {
         void reply.status(201);
-        return service.createPlan(household(request), request.body as { vehicle: string; charger: string; by: string });
+        const body = request.body as { charger: string } & Record<string, unknown>;
+        return service.planOnCharger(household(request), body.charger, body);
       },
     );
 

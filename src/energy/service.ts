@@ -152,7 +152,7 @@ export class EnergyService implements Subsystem {
       planCharge: async (householdId, charger, input) => {
         // The household first: the car of a charger's session is looked up among the managed ones.
         this.managed(householdId);
-        await this.createPlan(householdId, this.planActionInput(charger, input));
+        await this.createPlan(householdId, this.planInput(charger, input));
       },
     });
     await hub.addAdapter(ocpp);
@@ -462,11 +462,19 @@ export class EnergyService implements Subsystem {
     return request;
   }
 
+  /** A plan asked for over the API: its vehicle as for the charger's `plan` action (see planInput). */
+  async planOnCharger(householdId: string, charger: string, input: Record<string, unknown>): Promise<PlanView> {
+    // The household first: the car of a charger's session is looked up among the managed one's.
+    this.managed(householdId);
+    return this.createPlan(householdId, this.planInput(charger, input));
+  }
+
   /**
-   * The plan a charger's `plan` action asks for. Without a vehicle named, the car of the session
-   * under way (it may have been plugged in long ago), else the one tied to the charger.
+   * A plan asked for on a charger (the API's, or its `plan` action's input) with its vehicle: the
+   * one named, else the car of the session under way (it may have been plugged in long ago), else
+   * the one tied to the charger.
    */
-  private planActionInput(charger: string, input: Record<string, unknown>) {
+  private planInput(charger: string, input: Record<string, unknown>) {
     const vehicle =
       typeof input.vehicle === 'string'
         ? input.vehicle
@@ -488,9 +496,9 @@ export class EnergyService implements Subsystem {
     const thing = this.running?.hub.core.getThing(command.householdId, command.thing);
     if (!thing || !ocppMeta(thing)) return null;
     try {
-      // The household first, as for planCharge: planActionInput reads the managed one's sessions.
+      // The household first, as for planCharge: planInput reads the managed one's sessions.
       this.managed(command.householdId);
-      this.planRequest(command.householdId, this.planActionInput(thing.id, command.input));
+      this.planRequest(command.householdId, this.planInput(thing.id, command.input));
       return null;
     } catch (error) {
       if (error instanceof HubError) return error;
@@ -664,7 +672,9 @@ export class EnergyService implements Subsystem {
     const wants: Array<{ id: string; currentA: number; limits: ChargerLimits; thing: Thing }> = [];
     for (const thing of chargers) {
       const settings = this.settingsOf(thing.id);
-      const drawW = this.powerKw(thing) * 1000;
+      // What it drew over the stretch since the last tick: at an unplug, the tick runs while the
+      // report is heard, and that report's 0 kW is what it draws from now on, not what it drew.
+      const drawW = this.powerKw(thing, 'before') * 1000;
       // The surplus this charger may use: what is left after chargers served before it.
       const surplusW = Math.max(0, surplusLeft ?? 0);
       const plannedKw = this.plannedPower(thing.id, now);
@@ -684,7 +694,7 @@ export class EnergyService implements Subsystem {
       // Energy since the last tick (the meter's, or power × time without one), priced now, and
       // how much of it the sun gave. Its power and this moment are kept for the stretch after it,
       // should the charger be removed before the next tick (see countLastStretch).
-      running.drawn.set(thing.id, { powerKw: drawW / 1000, at: now });
+      running.drawn.set(thing.id, { powerKw: this.powerKw(thing), at: now });
       const session = running.sessions.current(thing.id);
       if (session) {
         running.sessions.estimate(thing.id, (drawW / 1000) * dtHours);
@@ -1159,8 +1169,13 @@ export class EnergyService implements Subsystem {
     };
   }
 
-  private powerKw(thing: Thing): number {
-    const value = this.require().hub.core.getValue(thing.householdId, thing.id, 'charging.power');
+  /** The charger's power, kW: now, or `before` the report being heard (see TwinRegistry.valueBefore). */
+  private powerKw(thing: Thing, when: 'now' | 'before' = 'now'): number {
+    const { twins } = this.require().hub;
+    const value =
+      when === 'now'
+        ? twins.value(thing.householdId, thing.id, 'charging.power')
+        : twins.valueBefore(thing.householdId, thing.id, 'charging.power');
     return typeof value === 'number' && Number.isFinite(value) ? value : 0;
   }
 
