@@ -6,7 +6,7 @@ import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
 import type { CommandService } from './commands.ts';
 import { badRequest } from './errors.ts';
-import type { Report } from './events.ts';
+import type { Report, StateChanged } from './events.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './log.ts';
 import { sameValue, type Twin, type TwinRegistry } from './twin.ts';
@@ -154,24 +154,31 @@ export class HubCore implements AdapterContext {
    * Applies reports to the twin. A value that changes becomes a StateChanged event on the bus; a
    * report that changes nothing still lets waiting commands see it (devices confirm that way).
    * Invalid reports are refused with a log line and touch nothing.
+   *
+   * A thing's reports that come together (one device message: a light's on and brightness) are
+   * all in its twin before its changes go out, so whatever one change starts (a rule on `light.on`
+   * reading `light.brightness`) sees the device's whole report, as Home Assistant runs a rule after
+   * the message has updated every entity it carries. What the report replaced stays readable
+   * while its changes are delivered: TwinRegistry.valueBefore.
    */
   ingest(reports: Report[]): void {
-    const { twins, clock, bus, commands } = this.options;
+    const { twins, clock } = this.options;
     const now = clock.now();
     let touchedHousehold = '';
     let touchedThing = '';
-    let lastCause: string | null = null;
     /** Whether the thing being looked at had a live report: only those can confirm a command. */
     let touchedLive = false;
+    /** The thing's changes so far, in order; the usual single change is held on its own, not in an array. */
+    let held: StateChanged | StateChanged[] | null = null;
     for (const report of reports) {
       // Reports come in per-device bursts; check commands once per thing, not once per property,
       // and with that thing's own last change as the cause (not the next thing's).
       if (report.thing !== touchedThing || report.householdId !== touchedHousehold) {
-        if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
+        this.settle(touchedHousehold, touchedThing, held, touchedLive);
         touchedHousehold = report.householdId;
         touchedThing = report.thing;
         touchedLive = false;
-        lastCause = null;
+        held = null;
       }
       const twin = twins.get(report.householdId, report.thing);
       if (!twin) {
@@ -197,11 +204,9 @@ export class HubCore implements AdapterContext {
         previous.ts = Math.max(previous.ts, ts);
       } else {
         twin.state.set(report.property, { value: report.value, ts });
-        const id = newId(now, 'evt_');
-        lastCause = id;
-        bus.publish({
+        const change: StateChanged = {
           type: 'state',
-          id,
+          id: newId(now, 'evt_'),
           householdId: report.householdId,
           ts,
           cause: report.cause ?? null,
@@ -210,11 +215,47 @@ export class HubCore implements AdapterContext {
           from: previous?.value ?? null,
           to: report.value,
           source: report.source,
-        });
+        };
+        if (held === null) held = change;
+        else if (Array.isArray(held)) held.push(change);
+        else held = [held, change];
       }
       if (!report.retained) touchedLive = true;
     }
-    if (touchedLive) commands.onReport(touchedHousehold, touchedThing, lastCause);
+    this.settle(touchedHousehold, touchedThing, held, touchedLive);
+  }
+
+  /**
+   * Ends one thing's part of a batch, its reports all in the twin: its changes go on the bus in the
+   * order reported, then the commands waiting on it are judged, with its last change as the cause.
+   * After the changes, so a rule they start still sees its command open (a state change counts as
+   * the effect of a command to that thing while the command is open).
+   */
+  private settle(
+    householdId: string,
+    thing: string,
+    changes: StateChanged | StateChanged[] | null,
+    live: boolean,
+  ): void {
+    if (changes !== null) this.announce(changes);
+    if (!live) return;
+    const last = changes === null ? null : Array.isArray(changes) ? changes[changes.length - 1] : changes;
+    this.options.commands.onReport(householdId, thing, last?.id ?? null);
+  }
+
+  /** Publishes one thing's changes, with them as the report TwinRegistry.valueBefore answers for meanwhile. */
+  private announce(changes: StateChanged | StateChanged[]): void {
+    const { bus, twins } = this.options;
+    // A subscriber may ingest a report of its own while it handles one (a car's charged energy):
+    // its delivery stands in for this one's until it is done.
+    const outer = twins.delivering;
+    twins.delivering = changes;
+    try {
+      if (!Array.isArray(changes)) bus.publish(changes);
+      else for (const change of changes) bus.publish(change);
+    } finally {
+      twins.delivering = outer;
+    }
   }
 
   setAvailability(householdId: string, thing: string, online: boolean): void {

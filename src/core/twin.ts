@@ -1,4 +1,5 @@
 import type { Thing } from '../model/thing.ts';
+import type { StateChanged } from './events.ts';
 
 export interface PropertyValue {
   value: unknown;
@@ -20,6 +21,11 @@ export interface Twin {
  */
 export class TwinRegistry {
   private readonly households = new Map<string, Map<string, Twin>>();
+  /**
+   * The changes of the report whose events are being delivered (set by HubCore.ingest, one
+   * thing's, in order), or null. The whole report is in the twin by then; see valueBefore.
+   */
+  delivering: StateChanged | StateChanged[] | null = null;
 
   get(householdId: string, id: string): Twin | undefined {
     return this.households.get(householdId)?.get(id);
@@ -60,6 +66,26 @@ export class TwinRegistry {
 
   value(householdId: string, id: string, property: string): unknown {
     return this.get(householdId, id)?.state.get(property)?.value;
+  }
+
+  /**
+   * What a property was before the report whose changes are being delivered, as its change's `from`
+   * says (null when it had no value); outside such a delivery, or for a property that report did not
+   * change, its value now. For a subscriber that must see a thing as it stood before a report, such
+   * as a trip's start, when every change it hears already finds the whole report in the twin.
+   */
+  valueBefore(householdId: string, id: string, property: string): unknown {
+    const change = this.deliveredChange(householdId, id, property);
+    return change ? change.from : this.value(householdId, id, property);
+  }
+
+  /** The first change of the property in the report being delivered: its `from` is from before the report. */
+  private deliveredChange(householdId: string, id: string, property: string): StateChanged | undefined {
+    const changes = this.delivering;
+    if (changes === null) return undefined;
+    return (Array.isArray(changes) ? changes : [changes]).find(
+      (change) => change.householdId === householdId && change.thing === id && change.property === property,
+    );
   }
 
   get size(): number {

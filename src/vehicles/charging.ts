@@ -61,7 +61,6 @@ export class ChargingSessionRecorder {
    */
   async resume(store: Store, householdIds: string[]): Promise<void> {
     const now = this.options.clock.now();
-    const number = (v: unknown) => (typeof v === 'number' ? v : null);
     for (const householdId of householdIds) {
       for (const twin of this.options.twins.list(householdId)) {
         if (twin.thing.kind !== 'vehicle' || twin.state.get('charging.charging')?.value !== true) continue;
@@ -74,14 +73,14 @@ export class ChargingSessionRecorder {
         for (const value of await store.valuesBefore(householdId, started.ts + 1, { thing, properties })) {
           then.set(value.property, value.value);
         }
-        let maxPowerKw = number(then.get('charging.power')) ?? 0;
+        let maxPowerKw = numberOrNull(then.get('charging.power')) ?? 0;
         await walkHistory(store, { householdId, thing, property: 'charging.power', from: started.ts, to: now }, (p) => {
-          maxPowerKw = Math.max(maxPowerKw, number(p.value) ?? 0);
+          maxPowerKw = Math.max(maxPowerKw, numberOrNull(p.value) ?? 0);
         });
         this.sessions.set(`${householdId}\u0000${thing}`, {
           startTs: started.ts,
-          startCharged: number(then.get('vehicle.charged_energy')),
-          startLevel: number(then.get('battery.level')),
+          startCharged: numberOrNull(then.get('vehicle.charged_energy')),
+          startLevel: numberOrNull(then.get('battery.level')),
           maxPowerKw,
         });
       }
@@ -94,16 +93,17 @@ export class ChargingSessionRecorder {
     if (twin?.thing.kind !== 'vehicle') return;
     const key = `${householdId}\u0000${thing}`;
     const session = this.sessions.get(key);
-    const number = (property: string) => {
-      const v = this.options.twins.value(householdId, thing, property);
-      return typeof v === 'number' ? v : null;
-    };
+    const { twins } = this.options;
+    const number = (property: string) => numberOrNull(twins.value(householdId, thing, property));
     if (event.property === 'charging.charging') {
       if (event.to === true && !session) {
+        // The counters as they stood before the report that says the car charges: one it began
+        // while out of reach counts from where it was last heard of, not from where it is now.
+        const before = (property: string) => numberOrNull(twins.valueBefore(householdId, thing, property));
         this.sessions.set(key, {
           startTs: event.ts,
-          startCharged: number('vehicle.charged_energy'),
-          startLevel: number('battery.level'),
+          startCharged: before('vehicle.charged_energy'),
+          startLevel: before('battery.level'),
           maxPowerKw: number('charging.power') ?? 0,
         });
         this.reportEnergy(householdId, thing, 0, event.ts, event.id);
@@ -174,5 +174,6 @@ export class ChargingSessionRecorder {
   }
 }
 
+const numberOrNull = (value: unknown) => (typeof value === 'number' ? value : null);
 const iso = (ms: number) => new Date(ms).toISOString();
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -41,11 +41,13 @@ export const vehicleMapping: VissMapping = {
         source: VISS_SOURCE,
       });
     }
-    // A trip or a charge starts and ends on these, and reads the odometer, the charge and the place
-    // as they are then. In a batch (the reads after a reconnect, a car that sends all its signals
-    // in one event), a start goes in before the rest is brought up to date, and an end after it: a
-    // trip the car ended while out of reach ends where it parked, with all the energy it used, and
-    // one it began meanwhile begins where it stood.
+    // A trip or a charge starts and ends on these. A batch (the reads after a reconnect, a car that
+    // sends all its signals in one event) is all in the twin before any of its changes is heard: a
+    // start reads the car as it stood before it (TwinRegistry.valueBefore), so a trip the car began
+    // while out of reach begins where it stood, and an end reads it as the batch left it, so one it
+    // ended meanwhile ends where it parked. A start is heard first, so the trip or charge is under
+    // way when the batch's place and counters are heard (its route takes the new place, a counter
+    // it did not know yet becomes its start); an end last, once the route has the place it ended.
     const phase = (report: Report) => {
       const begins = BEGINS[report.property];
       return begins === undefined ? 1 : begins(report.value) ? 0 : 2;

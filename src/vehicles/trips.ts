@@ -86,15 +86,22 @@ const POINT_EVERY_M = 50;
 export class TripRecorder {
   private readonly trips = new Map<string, Trip>();
   private unsubscribe: (() => void) | null = null;
-  private readonly live: Reader;
+  private readonly live: Reader = (householdId, thing, property) =>
+    this.options.twins.value(householdId, thing, property);
+  private readonly liveBefore: Reader = (householdId, thing, property) =>
+    this.options.twins.valueBefore(householdId, thing, property);
   /** Where values are read: the live twin, or, while history is replayed, the state it had then. */
-  private read: Reader;
+  private read = this.live;
+  /**
+   * How a trip's start reads the car: as it stood before the report that set it moving. Live, the
+   * whole report is in the twin when its changes are heard, and a car heard of again after it set
+   * off unheard (out of reach) is at its new odometer and place already: its trip starts where it
+   * was last heard of, not there. In a replay, history's points come one at a time: `read`.
+   */
+  private readBefore = this.liveBefore;
   private replaying = false;
 
-  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; stopGraceMs?: number }) {
-    this.live = (householdId, thing, property) => options.twins.value(householdId, thing, property);
-    this.read = this.live;
-  }
+  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; stopGraceMs?: number }) {}
 
   start(): void {
     this.unsubscribe = this.options.bus.subscribe((event) => {
@@ -146,6 +153,7 @@ export class TripRecorder {
       values.set(value.property, value.value);
     }
     this.read = (h, t, property) => (h === householdId && t === thing ? values.get(property) : undefined);
+    this.readBefore = this.read;
     this.replaying = true;
     const key = `${householdId}\u0000${thing}`;
     try {
@@ -159,6 +167,7 @@ export class TripRecorder {
       });
     } finally {
       this.read = this.live;
+      this.readBefore = this.liveBefore;
       this.replaying = false;
     }
     // What history leaves open carries on live: a drive goes on, a stop waits out what is left of
@@ -183,7 +192,7 @@ export class TripRecorder {
     if (property === 'vehicle.moving' || property === 'location.speed') {
       const moving = this.isMoving(householdId, thing);
       if (moving && !trip) {
-        const start = this.snapshot(householdId, thing, ts);
+        const start = this.snapshot(householdId, thing, ts, this.readBefore);
         const route = start.position ? [{ ...start.position, ts: iso(ts) }] : [];
         this.trips.set(key, { start, stop: null, cancelEnd: null, endsAt: null, route, travelled: 0 });
       } else if (moving && trip?.stop) {
@@ -301,15 +310,16 @@ export class TripRecorder {
     return Number(this.read(householdId, thing, 'location.speed') ?? 0) > 0;
   }
 
-  private position(householdId: string, thing: string): GeoPoint | null {
-    const latitude = this.read(householdId, thing, 'location.latitude');
-    const longitude = this.read(householdId, thing, 'location.longitude');
+  private position(householdId: string, thing: string, read = this.read): GeoPoint | null {
+    const latitude = read(householdId, thing, 'location.latitude');
+    const longitude = read(householdId, thing, 'location.longitude');
     return typeof latitude === 'number' && typeof longitude === 'number' ? { latitude, longitude } : null;
   }
 
-  private snapshot(householdId: string, thing: string, ts: number): Snapshot {
+  /** The car's counters and place at `ts`, as `read` sees them (the stop's: as the report left it). */
+  private snapshot(householdId: string, thing: string, ts: number, read = this.read): Snapshot {
     const value = (property: string) => {
-      const v = this.read(householdId, thing, property);
+      const v = read(householdId, thing, property);
       return typeof v === 'number' ? v : null;
     };
     return {
@@ -318,7 +328,7 @@ export class TripRecorder {
       consumed: value('vehicle.consumed_energy'),
       level: value('battery.level'),
       capacity: value('battery.capacity'),
-      position: this.position(householdId, thing),
+      position: this.position(householdId, thing, read),
     };
   }
 }
