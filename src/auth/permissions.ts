@@ -110,6 +110,17 @@ export class Permissions {
       : `no grant lets ${who} run ${action} on ${thing.id}`;
   }
 
+  /**
+   * What a principal may run on a thing, action by action: `true`, or why not (the words of the
+   * 403 it would get). Asked by clients (GET /api/session) so they offer only what commandRefusal
+   * then allows.
+   */
+  actionsOn(principal: Principal, thing: Thing): Record<string, true | string> {
+    return Object.fromEntries(
+      Object.keys(thing.actions).map((action) => [action, this.commandRefusal(principal, thing, action) ?? true]),
+    );
+  }
+
   /** Whether a principal may see a thing now: guests see only what they were given. */
   canSee(principal: Principal, thingId: string): boolean {
     return this.sees(principal, thingId, { anyTime: false });

@@ -231,16 +231,27 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       },
     );
 
-    app.get('/api/session', { schema: { summary: 'Who you are signed in as', tags } }, async (request) => {
-      const principal = principalOf(request);
-      const user = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
-      return {
-        householdId: principal.householdId,
-        user: user ? userView(user) : null,
-        role: security.permissions.roleOf(principal),
-        token: { id: principal.tokenId, name: principal.name, scopes: principal.scopes },
-      };
-    });
+    app.get(
+      '/api/session',
+      { schema: { summary: 'Who you are signed in as, and the actions you may run on each thing you see', tags } },
+      async (request) => {
+        const principal = principalOf(request);
+        const user = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
+        return {
+          householdId: principal.householdId,
+          user: user ? userView(user) : null,
+          role: security.permissions.roleOf(principal),
+          token: { id: principal.tokenId, name: principal.name, scopes: principal.scopes },
+          // For each thing they see, what they may run on it, so a dashboard offers only that.
+          actions: Object.fromEntries(
+            ctx.twins
+              .list(principal.householdId)
+              .filter(({ thing }) => security.permissions.canSee(principal, thing.id))
+              .map(({ thing }) => [thing.id, security.permissions.actionsOn(principal, thing)]),
+          ),
+        };
+      },
+    );
 
     app.delete(
       '/api/session',

@@ -1,5 +1,5 @@
-import { type ReactElement, useEffect, useMemo, useRef, useState } from 'react';
-import { createApiClient, type Me, signOutSession } from './api/client.ts';
+import { type ReactElement, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { type ApiClient, createApiClient, type Me, signOutSession } from './api/client.ts';
 import { type Credentials, forgetSession, forgetToken, keepToken, storedCredentials } from './auth.ts';
 import { Loading } from './components/states.tsx';
 import { SessionContext, useLive } from './live/context.ts';
@@ -18,6 +18,9 @@ interface View {
   /** Guests reach only the things they were given: no rules, no history. */
   guests: boolean;
 }
+
+/** How often the hub is asked again what this person may run: an owner may grant them more meanwhile. */
+const PERMISSIONS_REFRESH_MS = 60_000;
 
 const VIEWS: readonly View[] = [
   { path: '', title: 'Overview', render: () => <Overview />, guests: true },
@@ -108,6 +111,7 @@ function SignedIn({ credentials, onSignOut }: { credentials: Credentials; onSign
       session.live.stop();
     };
   }, [session]);
+  const refreshMe = useRefreshMe(session.client, setMe);
 
   const path = useHashPath();
   const views = VIEWS.filter((v) => me?.role !== 'guest' || v.guests);
@@ -124,7 +128,7 @@ function SignedIn({ credentials, onSignOut }: { credentials: Credentials; onSign
   };
 
   return (
-    <SessionContext.Provider value={{ ...session, me }}>
+    <SessionContext.Provider value={{ ...session, me, refreshMe }}>
       <a className="skip" href="#main">
         Skip to content
       </a>
@@ -157,6 +161,35 @@ function SignedIn({ credentials, onSignOut }: { credentials: Credentials; onSign
       </main>
     </SessionContext.Provider>
   );
+}
+
+/**
+ * Asks the hub again who this is and what they may run: now and then, and when a view meets a thing
+ * the last answer did not cover (one question at a time; a failure waits for the next).
+ */
+function useRefreshMe(client: ApiClient, setMe: (me: Me) => void): () => void {
+  const asking = useRef<'no' | 'yes' | 'again'>('no');
+  const refreshMe = useCallback(() => {
+    // Asked while asking: the answer on its way may predate what prompted this, so ask once more.
+    if (asking.current !== 'no') {
+      asking.current = 'again';
+      return;
+    }
+    asking.current = 'yes';
+    client
+      .me({ fresh: true })
+      .then(setMe, () => undefined)
+      .finally(() => {
+        const again = asking.current === 'again';
+        asking.current = 'no';
+        if (again) refreshMe();
+      });
+  }, [client, setMe]);
+  useEffect(() => {
+    const timer = setInterval(refreshMe, PERMISSIONS_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [refreshMe]);
+  return refreshMe;
 }
 
 function ConnectionBadge() {

@@ -18,12 +18,20 @@ export class ApiError extends Error {
 
 export type Role = 'owner' | 'adult' | 'child' | 'guest';
 
+/**
+ * What the hub lets this person run, from `GET /api/session`: for each thing they see, each of its
+ * actions, `true` or why not (the words of the 403 the hub would answer).
+ */
+export type ActionAnswers = Record<string, Record<string, true | string>>;
+
 /** Who is signed in, from `GET /api/session`. */
 export interface Me {
   role: Role;
   /** The account's name, or the token's (a guest pass is named by its owner). */
   name: string | null;
   householdId: string | null;
+  /** Null from a hub that does not say (it still refuses what it must when asked). */
+  actions: ActionAnswers | null;
 }
 
 export interface ApiClientOptions {
@@ -41,8 +49,13 @@ export interface ApiClient {
    * may not call, so views show an empty state instead of making a request the hub would refuse.
    */
   routes(): Promise<Set<string>>;
-  /** Who is signed in; asked once. A 401 answers null (and sends the user to sign-in). */
-  me(): Promise<Me>;
+  /** Whether the hub serves an OpenAPI route at all, whoever may read it. */
+  serves(route: string): Promise<boolean>;
+  /**
+   * Who is signed in; asked once, or again with `fresh` (what they may run changes with grants and
+   * with new things). A 401 answers null (and sends the user to sign-in).
+   */
+  me(options?: { fresh?: boolean }): Promise<Me>;
   /** Whether the hub still accepts these credentials: null if it does, else why not. */
   check(): Promise<ApiError | null>;
   /** The stream's address: the token in the query for a token, nothing for a session (the cookie goes along). */
@@ -76,6 +89,7 @@ interface SessionInfo {
   role?: string;
   user?: { name?: string } | null;
   token?: { name?: string };
+  actions?: ActionAnswers;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['owner', 'adult', 'child', 'guest']);
@@ -144,18 +158,25 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     credentials,
     get: (path) => request('GET', path),
     send: (method, path, body) => request(method, path, body),
+    serves: async (route) => (await served()).has(route),
     async routes() {
       const [paths, who] = await Promise.all([served(), client.me().catch(() => null)]);
       const role = who?.role ?? 'guest';
       return new Set([...paths].filter((route) => mayRead(role, route)));
     },
-    me() {
+    me(ask = {}) {
+      if (ask.fresh) me = null;
       me ??= served().then(async (paths) => {
         // A hub from before accounts has no sessions: its one token is the owner's.
-        if (!paths.has('/api/session')) return { role: 'owner', name: null, householdId: null };
+        if (!paths.has('/api/session')) return { role: 'owner', name: null, householdId: null, actions: null };
         const info = await request<SessionInfo>('GET', '/api/session');
         const role = ROLES.has(info.role ?? '') ? (info.role as Role) : 'guest';
-        return { role, name: info.user?.name ?? info.token?.name ?? null, householdId: info.householdId ?? null };
+        return {
+          role,
+          name: info.user?.name ?? info.token?.name ?? null,
+          householdId: info.householdId ?? null,
+          actions: info.actions ?? null,
+        };
       });
       // A failure (the hub was away) is not kept: the next call asks again.
       me.catch(() => {

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { Thing } from '../api/types.ts';
 import { boolOf, findAction, formatNumber, inputField, numberOf } from '../format.ts';
 import { inSentence, propertyLabel } from '../labels.ts';
+import { usable } from '../live/may-run.ts';
 import { CommandNote } from './CommandNote.tsx';
 import { useCommand } from './use-command.ts';
 
@@ -42,6 +43,7 @@ export function PowerSwitch({ thing, capability }: { thing: Thing; capability: '
   const onAction = findAction(thing, capability, 'turn_on');
   const offAction = findAction(thing, capability, 'turn_off');
   const target = on ? offAction : onAction;
+  const refused = state.refusal(target?.name);
   return (
     <div className="control">
       <button
@@ -51,7 +53,7 @@ export function PowerSwitch({ thing, capability }: { thing: Thing; capability: '
         aria-checked={on}
         aria-busy={state.pending}
         aria-label={thing.name}
-        disabled={!target || thing.online === false}
+        {...usable(refused, !target || thing.online === false)}
         onClick={() => {
           if (target && !state.pending) state.run(target.name);
         }}
@@ -63,7 +65,7 @@ export function PowerSwitch({ thing, capability }: { thing: Thing; capability: '
           {state.pending ? (on ? 'Turning off…' : 'Turning on…') : on ? 'On' : 'Off'}
         </span>
       </button>
-      <CommandNote thing={thing} state={state} />
+      <CommandNote thing={thing} state={state} refused={refused} />
     </div>
   );
 }
@@ -76,6 +78,7 @@ export function BrightnessSlider({ thing }: { thing: Thing }) {
   );
   if (!action?.info.input?.properties?.brightness) return null;
   const id = `brightness-${thing.id}`;
+  const refused = state.refusal(action.name);
   return (
     <div className="control">
       <label htmlFor={id}>
@@ -91,10 +94,10 @@ export function BrightnessSlider({ thing }: { thing: Thing }) {
         value={value ?? 0}
         aria-label={`${thing.name} ${inSentence(propertyLabel(thing, 'light.brightness'))}`}
         aria-busy={state.pending}
-        disabled={thing.online === false}
+        {...usable(refused, thing.online === false)}
         onChange={(event) => change(Number(event.currentTarget.value))}
       />
-      <CommandNote thing={thing} state={state} />
+      <CommandNote thing={thing} state={state} refused={refused} />
     </div>
   );
 }
@@ -110,6 +113,7 @@ export function Thermostat({ thing }: { thing: Thing }) {
     state.run(setPoint?.name ?? 'set_target_temperature', { [field]: value }),
   );
   const current = numberOf(thing, 'climate.current_temperature');
+  const refused = state.refusal(setPoint?.name);
   const step = (delta: number) => {
     const base = target ?? current ?? 20;
     change(Math.min(max, Math.max(min, Math.round((base + delta) * 2) / 2)));
@@ -124,7 +128,7 @@ export function Thermostat({ thing }: { thing: Thing }) {
             type="button"
             aria-label={`Lower ${thing.name} set point`}
             onClick={() => step(-0.5)}
-            disabled={thing.online === false}
+            {...usable(refused, thing.online === false)}
           >
             −
           </button>
@@ -135,14 +139,14 @@ export function Thermostat({ thing }: { thing: Thing }) {
             type="button"
             aria-label={`Raise ${thing.name} set point`}
             onClick={() => step(0.5)}
-            disabled={thing.online === false}
+            {...usable(refused, thing.online === false)}
           >
             +
           </button>
         </fieldset>
       ) : null}
       <ModeSelect thing={thing} />
-      <CommandNote thing={thing} state={state} />
+      <CommandNote thing={thing} state={state} refused={refused} />
     </div>
   );
 }
@@ -155,6 +159,7 @@ function ModeSelect({ thing }: { thing: Thing }) {
   const modes = action.info.input?.properties?.[field]?.enum ?? ['off', 'heat', 'cool', 'auto'];
   const id = `mode-${thing.id}`;
   const mode = thing.state['climate.mode'];
+  const refused = state.refusal(action.name);
   return (
     <div className="inline-field">
       <label htmlFor={id}>{propertyLabel(thing, 'climate.mode')}</label>
@@ -163,7 +168,7 @@ function ModeSelect({ thing }: { thing: Thing }) {
         aria-label={`${thing.name} ${inSentence(propertyLabel(thing, 'climate.mode'))}`}
         value={typeof mode === 'string' ? mode : ''}
         aria-busy={state.pending}
-        disabled={thing.online === false}
+        {...usable(refused, thing.online === false)}
         onChange={(event) => state.run(action.name, { [field]: event.currentTarget.value })}
       >
         {typeof mode !== 'string' ? <option value="">—</option> : null}
@@ -173,7 +178,7 @@ function ModeSelect({ thing }: { thing: Thing }) {
           </option>
         ))}
       </select>
-      <CommandNote thing={thing} state={state} />
+      <CommandNote thing={thing} state={state} refused={refused} />
     </div>
   );
 }
@@ -183,6 +188,7 @@ export function LockControl({ thing }: { thing: Thing }) {
   const locked = boolOf(thing, 'lock.locked');
   const action = findAction(thing, 'lock', locked ? 'unlock' : 'lock');
   const verb = locked ? 'Unlock' : 'Lock';
+  const refused = state.refusal(action?.name);
   return (
     <div className="control">
       <p className="reading">{locked === null ? 'Lock state unknown' : locked ? 'Locked' : 'Unlocked'}</p>
@@ -190,14 +196,14 @@ export function LockControl({ thing }: { thing: Thing }) {
         type="button"
         aria-label={`${verb} ${thing.name}`}
         aria-busy={state.pending}
-        disabled={!action || thing.online === false}
+        {...usable(refused, !action || thing.online === false)}
         onClick={() => {
           if (action && !state.pending) state.run(action.name);
         }}
       >
         {state.pending ? `${verb}ing…` : verb}
       </button>
-      <CommandNote thing={thing} state={state} />
+      <CommandNote thing={thing} state={state} refused={refused} />
     </div>
   );
 }
@@ -211,6 +217,9 @@ export function CoverControl({ thing }: { thing: Thing }) {
     state.run(setPosition?.name ?? 'set_position', { [inputField(setPosition?.info ?? {}) ?? 'position']: value }),
   );
   const id = `cover-${thing.id}`;
+  const refusedOpen = state.refusal(open?.name);
+  const refusedClose = state.refusal(close?.name);
+  const refusedPosition = state.refusal(setPosition?.name);
   return (
     <div className="control">
       <div className="button-row">
@@ -219,7 +228,7 @@ export function CoverControl({ thing }: { thing: Thing }) {
             type="button"
             aria-label={`Open ${thing.name}`}
             onClick={() => state.run(open.name)}
-            disabled={thing.online === false}
+            {...usable(refusedOpen, thing.online === false)}
           >
             Open
           </button>
@@ -229,7 +238,7 @@ export function CoverControl({ thing }: { thing: Thing }) {
             type="button"
             aria-label={`Close ${thing.name}`}
             onClick={() => state.run(close.name)}
-            disabled={thing.online === false}
+            {...usable(refusedClose, thing.online === false)}
           >
             Close
           </button>
@@ -248,12 +257,12 @@ export function CoverControl({ thing }: { thing: Thing }) {
             max={100}
             value={position ?? 0}
             aria-label={`${thing.name} ${inSentence(propertyLabel(thing, 'cover.position'))}`}
-            disabled={thing.online === false}
+            {...usable(refusedPosition, thing.online === false)}
             onChange={(event) => change(Number(event.currentTarget.value))}
           />
         </>
       ) : null}
-      <CommandNote thing={thing} state={state} />
+      <CommandNote thing={thing} state={state} refused={refusedOpen ?? refusedClose ?? refusedPosition} />
     </div>
   );
 }

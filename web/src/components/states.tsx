@@ -19,3 +19,8 @@ export function Problem({ children }: { children: ReactNode }) {
     </p>
   );
 }
+
+/** What this person may not see, said as such: the hub has it, it is not theirs to see. */
+export function NotShared({ what }: { what: string }) {
+  return <Empty>{what} not shared with you.</Empty>;
+}

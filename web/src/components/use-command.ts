@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { Command, Thing } from '../api/types.ts';
 import { useLive, useSession } from '../live/context.ts';
 import { isFinal } from '../live/live-hub.ts';
+import { useMayRun } from '../live/may-run.ts';
 
 export interface CommandState {
   /** True from the click until the device confirms, fails or the command expires. */
@@ -12,6 +13,8 @@ export interface CommandState {
   /** The last action asked for, even when the hub refused it before it became a command. */
   action: string | null;
   run(action: string, input?: Record<string, unknown>): void;
+  /** Why this person may not run an action on the thing, as the hub says; null when they may. */
+  refusal(action: string | undefined): string | null;
 }
 
 /** Sends a thing's actions and follows the latest one to its end. */
@@ -23,6 +26,7 @@ export function useCommand(thing: Thing): CommandState {
   const [sendError, setSendError] = useState<string | null>(null);
   const [action, setAction] = useState<string | null>(null);
   const command = commandId ? commands.get(commandId) : undefined;
+  const refusal = useMayRun(thing);
 
   const run = (name: string, input: Record<string, unknown> = {}) => {
     setSending(true);
@@ -45,6 +49,7 @@ export function useCommand(thing: Thing): CommandState {
     command,
     action: command?.action ?? action,
     run,
+    refusal,
   };
 }
 

@@ -7,6 +7,8 @@ export interface Session {
   live: LiveHub;
   /** Who is signed in; null until the hub has said. */
   me: Me | null;
+  /** Asks the hub again who this is and what they may run (a new thing, a changed grant). */
+  refreshMe(): void;
 }
 
 export const SessionContext = createContext<Session | null>(null);
@@ -30,12 +32,15 @@ export type Resource<T> =
   | { state: 'loading' }
   /** The hub does not serve this yet (that part of Triad is not installed or not started). */
   | { state: 'missing' }
+  /** The hub has it, but not for this person (a guest is given things, not the household's records). */
+  | { state: 'not-shared' }
   | { state: 'error'; message: string }
   | { state: 'ready'; data: T };
 
 /**
  * Loads `path` once `route` (an OpenAPI path such as `/api/vehicles/{id}/trips`) is known to the
- * hub, so parts of Triad that are not there show an empty state instead of a failed request.
+ * hub, so parts of Triad that are not there show an empty state instead of a failed request, and
+ * parts this person may not read say so (`not-shared`) rather than that the hub lacks them.
  * `reload` fetches again, e.g. after an edit.
  */
 export function useResource<T>(route: string, path: string | null): [Resource<T>, () => void] {
@@ -53,12 +58,13 @@ export function useResource<T>(route: string, path: string | null): [Resource<T>
     }
     const load = async (): Promise<Resource<T>> => {
       try {
-        if (!(await client.routes()).has(route)) return { state: 'missing' };
+        if (!(await client.routes()).has(route))
+          return (await client.serves(route)) ? { state: 'not-shared' } : { state: 'missing' };
         return { state: 'ready', data: await client.get<T>(path) };
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) return { state: 'missing' };
-        if (error instanceof ApiError && error.status === 403)
-          return { state: 'error', message: `the hub does not let you see this (${error.message})` };
+        // The hub's own word that this is not for them.
+        if (error instanceof ApiError && error.status === 403) return { state: 'not-shared' };
         return { state: 'error', message: error instanceof Error ? error.message : String(error) };
       }
     };

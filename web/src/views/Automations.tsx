@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { mayEdit } from '../api/client.ts';
 import type { Automation } from '../api/types.ts';
-import { Empty, Loading, Problem } from '../components/states.tsx';
+import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
 import { useResource, useSession } from '../live/context.ts';
 import { ReplayPanel } from './automations/ReplayPanel.tsx';
 import { RuleEditor } from './automations/RuleEditor.tsx';
@@ -25,6 +25,7 @@ export function Automations() {
       <h1>Automations</h1>
       {rules.state === 'loading' ? <Loading what="automations" /> : null}
       {rules.state === 'missing' ? <Empty>Automations are not available on this hub yet.</Empty> : null}
+      {rules.state === 'not-shared' ? <NotShared what="The automations are" /> : null}
       {rules.state === 'error' ? <Problem>Could not load the automations: {rules.message}</Problem> : null}
       {rules.state === 'ready' ? (
         <>

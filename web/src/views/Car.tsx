@@ -3,7 +3,7 @@ import type { Thing, Trip, Zone } from '../api/types.ts';
 import { CommandNote } from '../components/CommandNote.tsx';
 import { LockControl, PowerSwitch, Thermostat } from '../components/controls.tsx';
 import { type MapMarker, type MapPoint, SvgMap } from '../components/SvgMap.tsx';
-import { Empty, Loading, Problem } from '../components/states.tsx';
+import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
 import { useCommand } from '../components/use-command.ts';
 import {
   boolOf,
@@ -20,7 +20,8 @@ import {
 } from '../format.ts';
 import { inSentence, LAST_KNOWN_POSITION, lastKnownMarkerLabel, lastReportSpoken, propertyLabel } from '../labels.ts';
 import { isLastKnown, useLastReports, useNow } from '../last-report.ts';
-import { useLive, useResource } from '../live/context.ts';
+import { useLive, useResource, useSession } from '../live/context.ts';
+import { usable } from '../live/may-run.ts';
 import { vehiclesOf } from '../rooms.ts';
 import { ChargePlanCard } from './ChargePlan.tsx';
 import { CarFacts } from './Overview.tsx';
@@ -33,7 +34,7 @@ export function Car() {
     <div className="view">
       <h1>Car</h1>
       {vehicles.length === 0 ? (
-        <Empty>No car yet. A car joins Triad through its VISS endpoint (POST /api/vehicles).</Empty>
+        <NoCar />
       ) : (
         vehicles.map((car) => (
           <CarPanel key={car.id} car={car} people={[...things.values()].filter((t) => t.kind === 'person')} />
@@ -41,6 +42,13 @@ export function Car() {
       )}
     </div>
   );
+}
+
+/** No car to show: the household has none yet, or (to a guest) none was shared with them. */
+function NoCar() {
+  const { me } = useSession();
+  if (me?.role === 'guest') return <Empty>No car is shared with you.</Empty>;
+  return <Empty>No car yet. A car joins Triad through its VISS endpoint (POST /api/vehicles).</Empty>;
 }
 
 function CarPanel({ car, people }: { car: Thing; people: Thing[] }) {
@@ -132,6 +140,7 @@ function Preconditioning({ car }: { car: Thing }) {
   const on =
     boolOf(car, 'climate.on') ?? boolOf(car, 'climate.hvac') ?? (typeof mode === 'string' ? mode !== 'off' : false);
   const field = setMode ? (inputField(setMode.info) ?? 'mode') : 'mode';
+  const refused = state.refusal(turnOn && turnOff ? (on ? turnOff.name : turnOn.name) : setMode?.name);
   const toggle = () => {
     if (state.pending) return;
     if (turnOn && turnOff) state.run(on ? turnOff.name : turnOn.name);
@@ -147,7 +156,7 @@ function Preconditioning({ car }: { car: Thing }) {
         aria-checked={on}
         aria-busy={state.pending}
         aria-label={`${car.name} pre-conditioning`}
-        disabled={isOffline(car)}
+        {...usable(refused, isOffline(car))}
         onClick={toggle}
       >
         <span className="switch-track" aria-hidden="true">
@@ -157,7 +166,7 @@ function Preconditioning({ car }: { car: Thing }) {
           Pre-conditioning {on ? 'on' : 'off'}
         </span>
       </button>
-      <CommandNote thing={car} state={state} />
+      <CommandNote thing={car} state={state} refused={refused} />
     </div>
   );
 }
@@ -173,6 +182,8 @@ function ChargingControls({ car }: { car: Thing }) {
   const limit = numberOf(car, 'charging.limit');
   const field = setLimit ? (inputField(setLimit.info) ?? 'limit') : 'limit';
   const limitId = `limit-${car.id}`;
+  const refused = state.refusal(action?.name);
+  const refusedLimit = state.refusal(setLimit?.name);
   return (
     <div className="control">
       {action ? (
@@ -181,7 +192,7 @@ function ChargingControls({ car }: { car: Thing }) {
           aria-label={`${charging ? 'Stop' : 'Start'} charging ${car.name}`}
           aria-busy={state.pending}
           aria-describedby={unplugged ? unpluggedId : undefined}
-          disabled={isOffline(car) || unplugged}
+          {...usable(refused, isOffline(car) || unplugged)}
           onClick={() => {
             if (!state.pending) state.run(action.name);
           }}
@@ -201,7 +212,7 @@ function ChargingControls({ car }: { car: Thing }) {
             id={limitId}
             aria-label={`${car.name} ${inSentence(propertyLabel(car, 'charging.limit'))}`}
             value={limit === null ? '' : String(Math.round(limit / 10) * 10)}
-            disabled={isOffline(car)}
+            {...usable(refusedLimit, isOffline(car))}
             onChange={(e) => state.run(setLimit.name, { [field]: Number(e.currentTarget.value) })}
           >
             {limit === null ? <option value="">—</option> : null}
@@ -213,7 +224,7 @@ function ChargingControls({ car }: { car: Thing }) {
           </select>
         </div>
       ) : null}
-      <CommandNote thing={car} state={state} />
+      <CommandNote thing={car} state={state} refused={refused ?? refusedLimit} />
     </div>
   );
 }
@@ -225,24 +236,25 @@ function FindMyCar({ car }: { car: Thing }) {
     ([, info]) => info.capability === 'vehicle' && Object.keys(info.input?.properties ?? {}).length === 0,
   );
   if (actions.length === 0) return null;
+  const refusals = actions.map(([name]) => state.refusal(name));
   return (
     <div className="card">
       <h3>Find the car</h3>
       <OfflineNote car={car} />
       <div className="button-row">
-        {actions.map(([name, info]) => (
+        {actions.map(([name, info], i) => (
           <button
             key={name}
             type="button"
             aria-label={`${info.title ?? name} of ${car.name}`}
-            disabled={isOffline(car)}
+            {...usable(refusals[i], isOffline(car))}
             onClick={() => state.run(name)}
           >
             {info.title ?? name}
           </button>
         ))}
       </div>
-      <CommandNote thing={car} state={state} />
+      <CommandNote thing={car} state={state} refused={refusals.find((why) => why !== null)} />
     </div>
   );
 }
@@ -419,6 +431,7 @@ function Trips({ car }: { car: Thing }) {
       <h3 id={`trips-${car.id}`}>Today's trips</h3>
       {trips.state === 'loading' ? <Loading what="trips" /> : null}
       {trips.state === 'missing' ? <Empty>Trips are not recorded on this hub.</Empty> : null}
+      {trips.state === 'not-shared' ? <NotShared what="Trips are" /> : null}
       {trips.state === 'error' ? <Problem>Could not load trips: {trips.message}</Problem> : null}
       {trips.state === 'ready' && listed.length === 0 && !driving ? <Empty>No trips today.</Empty> : null}
       {trips.state === 'ready' && (listed.length > 0 || driving) ? (

@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
-import { Empty, Loading, Problem } from '../components/states.tsx';
+import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
 import { counted, formatNumber, formatTime } from '../format.ts';
 import { type Resource, useResource } from '../live/context.ts';
 
@@ -37,6 +37,7 @@ export function ChargePlanCard({ car }: { car: Thing }) {
       <h3 id={headingId}>Charge plan</h3>
       {plans.state === 'loading' ? <Loading what="the charge plan" /> : null}
       {plans.state === 'missing' ? <Empty>Charge planning is not available on this hub.</Empty> : null}
+      {plans.state === 'not-shared' ? <NotShared what="Charge planning is" /> : null}
       {plans.state === 'error' ? <Problem>Could not load the charge plan: {plans.message}</Problem> : null}
       {plans.state === 'ready' && !plan ? (
         <Empty>No charge plan for {car.name}. Plan one with POST /api/energy/plans.</Empty>

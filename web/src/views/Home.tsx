@@ -1,7 +1,8 @@
 import { DeviceCard } from '../components/DeviceCard.tsx';
-import { Empty, Loading } from '../components/states.tsx';
+import { Loading } from '../components/states.tsx';
 import { useLive } from '../live/context.ts';
 import { roomsOf } from '../rooms.ts';
+import { NoDevices } from './Overview.tsx';
 
 export function Home() {
   const { things, loaded } = useLive();
@@ -11,7 +12,7 @@ export function Home() {
     <div className="view">
       <h1>Home</h1>
       {rooms.length === 0 ? (
-        <Empty>No devices yet. Devices appear here as they announce themselves over MQTT.</Empty>
+        <NoDevices />
       ) : (
         rooms.map((room, i) => {
           // By place, not by name: two names that differ only in punctuation must not share an id.

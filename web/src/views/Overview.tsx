@@ -338,10 +338,16 @@ function FlowPicture({ flow }: { flow: EnergyFlow }) {
   );
 }
 
+/** No devices to show: the household has none yet, or (to a guest) none was shared with them. */
+export function NoDevices() {
+  const { me } = useSession();
+  if (me?.role === 'guest') return <Empty>No devices are shared with you.</Empty>;
+  return <Empty>No devices yet. Devices appear here as they announce themselves over MQTT.</Empty>;
+}
+
 function RoomsAtAGlance({ things }: { things: Thing[] }) {
   const rooms = roomsOf(things);
-  if (rooms.length === 0)
-    return <Empty>No devices yet. Devices appear here as they announce themselves over MQTT.</Empty>;
+  if (rooms.length === 0) return <NoDevices />;
   return (
     <div className="rooms">
       {rooms.map((room) => (

@@ -1,5 +1,5 @@
 import type { Automation, Trace } from '../../api/types.ts';
-import { Empty, Loading, Problem } from '../../components/states.tsx';
+import { Empty, Loading, NotShared, Problem } from '../../components/states.tsx';
 import { formatClock, formatDuration, formatNumber, formatTime } from '../../format.ts';
 import { useResource } from '../../live/context.ts';
 import { toMs } from '../../time.ts';
@@ -23,6 +23,7 @@ export function TraceTimeline({ rule, onClose }: { rule: Automation; onClose(): 
       </div>
       {traces.state === 'loading' ? <Loading what="traces" /> : null}
       {traces.state === 'missing' ? <Empty>This hub keeps no traces.</Empty> : null}
+      {traces.state === 'not-shared' ? <NotShared what="Traces are" /> : null}
       {traces.state === 'error' ? <Problem>Could not load traces: {traces.message}</Problem> : null}
       {traces.state === 'ready' && traces.data.length === 0 ? <Empty>This rule has not run yet.</Empty> : null}
       {traces.state === 'ready' ? (
