@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HubError } from '../core/errors.ts';
 import type { HubEvent } from '../core/events.ts';
 import { type ApiContext, presentedToken, principalOf } from './server.ts';
+import { commandsShownTo } from './things.ts';
 import { commandView, iso, thingView } from './views.ts';
 
 /** A client that falls this far behind is cut off rather than allowed to grow the hub's memory. */
@@ -47,6 +48,8 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
         (thing === undefined
           ? ctx.security.permissions.roleOf(principal) !== 'guest'
           : ctx.security.permissions.canSee(principal, thing));
+      // A guest's own commands only, as under GET /api/commands/{id}: the others' say who issued them.
+      const showsCommand = commandsShownTo(ctx, principal);
       let subscribed: Set<string> | 'all' | null = null;
 
       const send = (message: unknown) => {
@@ -64,6 +67,7 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       const unsubscribe = ctx.bus.subscribe(
         (event: HubEvent) => {
           if (event.householdId !== householdId || subscribed === null) return;
+          if (event.type === 'command' && !showsCommand(event.command)) return;
           const message = streamMessage(event);
           if (!message || (message.type === 'event' && !seesEventLog)) return;
           if (wants(message.thing) && visible(message.thing)) send(message);

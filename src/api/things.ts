@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/tokens.ts';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
+import type { Command } from '../core/events.ts';
 import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
@@ -22,6 +24,25 @@ const errorResponse = {
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;
+
+/** Who a command asked for over the API is recorded as issued by: the person, or the token (a guest pass). */
+function issuerOf(principal: Principal): string {
+  return principal.userId ?? principal.tokenId;
+}
+
+/**
+ * Which commands a principal is shown (GET /api/commands/{id}, the stream). A guest sees only
+ * the commands they issued themselves, to things they were given: who else switched the hall
+ * light, and which rule did, is the household's record, like who came and went. Everyone else
+ * sees every command of the household. Judged once per request or stream, per command after.
+ */
+export function commandsShownTo(ctx: ApiContext, principal: Principal): (command: Command) => boolean {
+  const permissions = ctx.security?.permissions;
+  if (!permissions) return () => true;
+  if (permissions.roleOf(principal) !== 'guest') return (command) => permissions.canSee(principal, command.thing);
+  const issuer = issuerOf(principal);
+  return (command) => command.issuedBy === issuer && permissions.canSee(principal, command.thing);
+}
 
 /**
  * A page of history or events ends at an entry; the next page starts after it in (ts, id) order. The cursor
@@ -251,7 +272,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         thing: id,
         action,
         input,
-        issuedBy: principal.userId ?? principal.tokenId,
+        issuedBy: issuerOf(principal),
         principal,
         via: 'http',
       });
@@ -266,10 +287,8 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
     const live = ctx.commands.get(id);
     const command =
       live?.householdId === principal.householdId ? live : await ctx.store.getCommand(principal.householdId, id);
-    // A guest does not learn of commands to things they were not given.
-    if (!command || (ctx.security && !ctx.security.permissions.canSee(principal, command.thing))) {
-      throw notFound(`command ${JSON.stringify(id)}`);
-    }
+    // Someone else's command is, to a guest, one that does not exist: ids cannot be probed.
+    if (!command || !commandsShownTo(ctx, principal)(command)) throw notFound(`command ${JSON.stringify(id)}`);
     return commandView(command);
   });
 

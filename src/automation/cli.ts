@@ -6,7 +6,7 @@ import { openStore } from '../store/index.ts';
 import type { Store } from '../store/store.ts';
 import { rulesFromFile } from './live/catalogue.ts';
 import { locationFromSettings } from './live/world.ts';
-import { noteClamped, recordedRange, replayRules, storeSource } from './replay.ts';
+import { noteClamped, REPLAY_MAX_RUNS, REPLAY_MAX_STEPS, recordedRange, replayRules, storeSource } from './replay.ts';
 
 export interface ReplayCommandArgs {
   file: string;
@@ -109,13 +109,18 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
       location,
       onProgress: bar ?? undefined,
     });
-    // A replay that stopped at its bound on runs says so where a person reading the bar looks.
+    // A replay that stopped at a bound (runs, or steps) says so where a person reading the bar looks.
     if (bar) bar(result.events, result.until ? Date.parse(result.until) : to, true);
     noteClamped(result, range);
     if (range.note) err.write(`triad replay: ${range.note}\n`);
     if (result.truncated && result.until) {
+      // Its bound on steps cuts the run it was in, which is then the last: that one is not whole.
+      const bound =
+        result.runs.length >= REPLAY_MAX_RUNS
+          ? 'its bound on runs'
+          : `its bound of ${REPLAY_MAX_STEPS} steps and commands (the last run stopped there)`;
       err.write(
-        `triad replay: stopped at its bound on runs; the ${result.runs.length} runs are those of a replay up to ${result.until}\n`,
+        `triad replay: stopped at ${bound}; the ${result.runs.length} runs are those of a replay up to ${result.until}\n`,
       );
     }
     out.write(`${JSON.stringify(result, null, 2)}\n`);

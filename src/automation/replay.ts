@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Clock } from '../core/clock.ts';
 import type { HubEvent, StateChanged } from '../core/events.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -36,6 +37,12 @@ export interface ReplayOptions {
    * replay stops where it got to, truncated, with `until` saying where. Unbounded when absent.
    */
   maxTriggers?: number;
+  /**
+   * Steps taken (each action, each action of each round of a repeat) and commands recorded after
+   * which the replay stops where it got to, truncated, with `until` saying where: what bounds the
+   * work of runs that do much each. REPLAY_MAX_STEPS when absent.
+   */
+  maxSteps?: number;
   log?: Logger;
 }
 
@@ -47,7 +54,14 @@ export interface ReplayRun {
   status: string;
   trigger: TriggerData;
   actions: Array<{ action: string; thing?: string; input?: Record<string, unknown>; message?: string }>;
+  /**
+   * The run's trace. One of more than REPLAY_TRACE_STEPS steps (a long repeat) shows the first
+   * and last half of them, and `omittedSteps` says how many were left out between (`actions`
+   * still lists every command).
+   */
   trace: Trace;
+  /** Steps left out of `trace.steps` after its first `after`; absent when none were. */
+  omittedSteps?: { after: number; count: number };
 }
 
 export interface ReplayResult {
@@ -58,9 +72,11 @@ export interface ReplayResult {
   skipped: number;
   truncated: boolean;
   /**
-   * Where the replay stopped short of `to` (maxTriggers or maxRuns reached), as an ISO time: the
-   * runs are exactly those of a replay whose `to` was this time; or, when `to` was in the future,
-   * now (see `note`). Absent when it did not stop short.
+   * Where the replay stopped short of `to` (maxTriggers, maxRuns or maxSteps reached), as an ISO
+   * time: the runs are exactly those of a replay whose `to` was this time (for maxSteps, but for
+   * the run it was in, stopped at its step with an error saying so, and those due later in that
+   * millisecond); or, when `to` was in the future, now (see `note`). Absent when it did not stop
+   * short.
    */
   until?: string;
   /** Why the replay ended before the `to` asked for when no bound stopped it: `to` was in the future. */
@@ -104,8 +120,21 @@ export function noteClamped(result: ReplayResult, range: { to: number; note?: st
  */
 export const REPLAY_MAX_RUNS = 20_000;
 
-/** Timers fired in a row after which a replay lets the hub's other work in (see advance). */
-const FIRES_PER_TURN = 500;
+/**
+ * Steps and commands one replay runs at most (it stops there, truncated, with `until`): what the
+ * runs cost, where REPLAY_MAX_RUNS counts only how many there are. A toggle in a repeat is two
+ * (its step and its command), ~290 bytes of answer; with the runs' own ~1 KB each, 50,000 keep
+ * the answer near 20 MB and the work under a second. A rule of a few steps reaches REPLAY_MAX_RUNS
+ * first (a week of a one-minute cron of one command is 20,160); a repeat of 10,000 rounds in every
+ * run of a one-minute cron took 35 s, 2 GB, and a 500 once the answer outgrew a string.
+ */
+export const REPLAY_MAX_STEPS = 50_000;
+
+/** Trace steps a replay's run shows (the first and last half): a repeat of 10,000 rounds was 3 MB each. */
+export const REPLAY_TRACE_STEPS = 100;
+
+/** Time a replay works without a break before it lets the hub's other work in (see pace). */
+const REPLAY_TURN_MS = 5;
 
 /**
  * A clock that moves only when the replay moves it, firing due timers in order. It is driven
@@ -169,6 +198,11 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   const state = new Map<string, Map<string, unknown>>();
   const runs: ReplayRun[] = [];
   const maxRuns = options.maxRuns ?? REPLAY_MAX_RUNS;
+  const maxSteps = options.maxSteps ?? REPLAY_MAX_STEPS;
+  /** Steps taken and commands recorded so far, against maxSteps. */
+  let steps = 0;
+  /** Set when maxSteps was reached: nothing more is replayed, not even the rest of that millisecond. */
+  let outOfSteps = false;
   const result: ReplayResult = { runs, events: 0, conditionFailed: 0, skipped: 0, truncated: false };
   /** Traces of runs not yet ended: those still waiting when the range ends are reported as they stand. */
   const unfinished = new Map<string, Trace>();
@@ -181,6 +215,7 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     location: () => options.location,
     dispatch(order): CommandRecord {
       if (!options.thing(order.thing)) throw new Error(`thing ${JSON.stringify(order.thing)} not found`);
+      steps++;
       return { id: null, thing: order.thing, action: order.action, input: order.input, status: 'dry_run', error: null };
     },
     publish: () => {},
@@ -212,7 +247,15 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
       stopAt = clock.now();
     }
   };
-  const runtime = new AutomationRuntime({ world, dryRun: true, onRunEnd: record });
+  // The run that reaches the bound is stopped at that step, and the replay stops with it: the rest
+  // of that millisecond would be more of the same work, each run refused at its first step.
+  const beforeStep = () => {
+    if (++steps <= maxSteps) return null;
+    outOfSteps = true;
+    if (stopAt === Number.POSITIVE_INFINITY) stopAt = clock.now();
+    return `the replay stopped here, at its bound of ${maxSteps} steps and commands; replay from its "until" for the rest`;
+  };
+  const runtime = new AutomationRuntime({ world, dryRun: true, onRunEnd: record, beforeStep });
   for (const value of await options.source.initial()) {
     let props = state.get(value.thing);
     if (!props) {
@@ -226,15 +269,22 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
   // turns; a macrotask turn per event (setImmediate) would cost more than the event itself.
   const settle = async () => {
     for (let i = 0; i < 100 && runtime.busy; i++) await undefined;
-    for (let i = 0; i < 1000 && runtime.busy; i++) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 1000 && runtime.busy; i++) await nextTurn();
   };
-  // A rule on a timer (a cron every minute over years) fires with no event in between: without a
-  // turn of the event loop now and then, the hub answered nothing else until the replay ended.
-  let fired = 0;
+  // A rule on a timer (a cron every minute over years) fires with no event in between, and a page
+  // of events is thousands: without a turn of the event loop every few milliseconds, the hub
+  // answered nothing else until the replay ended. Time is read every 64 events or timers only.
+  let worked = 0;
+  let turnStarted = performance.now();
+  const pace = async () => {
+    if (++worked % 64 !== 0 || performance.now() - turnStarted < REPLAY_TURN_MS) return;
+    await nextTurn();
+    turnStarted = performance.now();
+  };
   const advance = async (time: number) => {
-    while (clock.fireNext(Math.min(time, stopAt))) {
+    while (!outOfSteps && clock.fireNext(Math.min(time, stopAt))) {
       if (runtime.busy) await settle();
-      if (++fired % FIRES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      await pace();
     }
     clock.set(Math.min(time, stopAt));
   };
@@ -246,18 +296,21 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
       if (event.ts < from || event.ts > to) continue;
       if (clock.nextDue() <= event.ts) await advance(event.ts);
       // A bound reached before this event (here or in the timers just fired) ends the replay.
-      if (event.ts > stopAt) break pages;
+      if (event.ts > stopAt || outOfSteps) break pages;
       clock.set(event.ts);
       if (event.type === 'state') apply(state, event);
       runtime.handle(event);
       if (runtime.busy) await settle();
       result.events++;
+      await pace();
     }
     options.onProgress?.(result.events, clock.now());
+    await nextTurn();
+    turnStarted = performance.now();
   }
   await advance(to);
   await settle();
-  if (stopAt < to) {
+  if (stopAt < to || outOfSteps) {
     result.truncated = true;
     result.until = new Date(stopAt).toISOString();
   }
@@ -285,7 +338,7 @@ function toRun(trace: Trace): ReplayRun {
       actions.push({ action: command.action, thing: command.thing, input: command.input });
     if (step.action === 'notify') actions.push({ action: 'notify', message: step.detail });
   }
-  return {
+  const run: ReplayRun = {
     // When the run started: for a `for:` trigger, that is when the state had held long enough,
     // not when the trigger came (that time is the trigger's own `ts`).
     at: new Date(trace.startedAt).toISOString(),
@@ -295,6 +348,14 @@ function toRun(trace: Trace): ReplayRun {
     actions,
     trace,
   };
+  const count = trace.steps.length - REPLAY_TRACE_STEPS;
+  if (count > 0) {
+    // A copy: the runtime still holds the trace of a run reported while it waits.
+    const after = REPLAY_TRACE_STEPS / 2;
+    run.trace = { ...trace, steps: [...trace.steps.slice(0, after), ...trace.steps.slice(-after)] };
+    run.omittedSteps = { after, count };
+  }
+  return run;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { AutomationEngine } from '../engine.ts';
 import { describeProblem } from '../parse/errors.ts';
 import { readYamlDocument } from '../parse/yaml.ts';
 import { redactSecrets, redactText } from '../redact.ts';
+import type { ReplayResult } from '../replay.ts';
 import type { RuleEntry } from './catalogue.ts';
 
 const idParam = {
@@ -38,6 +39,24 @@ function ruleView(engine: AutomationEngine, entry: RuleEntry) {
 }
 
 const REPLAY_ROUTE = '/api/automations/replay';
+
+/**
+ * A replay's answer as JSON text. The replay's bounds keep it near 20 MB; one that still does not
+ * fit in a string (runs whose messages or variables grew to hundreds of MB) is a 413 saying what
+ * to do, where serialising it was a 500 "Invalid string length".
+ */
+function replayAnswer(result: ReplayResult): string {
+  try {
+    return JSON.stringify(result);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new HubError(
+      413,
+      'replay_too_large',
+      `the replay's answer is too large to send (${result.runs.length} runs); replay a shorter range`,
+    );
+  }
+}
 
 /** The automation API: rules, their traces, replay and webhook triggers. */
 export function registerAutomationRoutes(app: FastifyInstance, engine: AutomationEngine): void {
@@ -122,13 +141,14 @@ export function registerAutomationRoutes(app: FastifyInstance, engine: Automatio
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body as { rule: unknown; from: string; to: string };
       const from = parseTime(body.from, 'from');
       const to = parseTime(body.to, 'to');
       if (from === undefined || to === undefined) throw badRequest('from and to are required ISO 8601 times');
       if (from > to) throw badRequest('from must not be after to');
-      return engine.replay(principalOf(request).householdId, body.rule, from, to);
+      const result = await engine.replay(principalOf(request).householdId, body.rule, from, to);
+      return reply.type('application/json; charset=utf-8').send(replayAnswer(result));
     },
   );
 

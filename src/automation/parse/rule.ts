@@ -8,7 +8,8 @@ import {
   parseExpression,
   stateReferences,
 } from '../expression/index.ts';
-import type { Action, Condition, Rule, RuleOrigin, RunMode, Template, Trigger, TriggerData } from '../model.ts';
+import type { Action, Condition, Rule, RuleOrigin, RunMode, Template, Trigger, TriggerType } from '../model.ts';
+import { fieldsBroughtBy } from '../runtime/trigger-fields.ts';
 import { parseCron } from '../time/cron.ts';
 import { parseDuration, parseTimeOfDay, WEEKDAYS } from '../time/duration.ts';
 import type { SunEvent } from '../time/sun.ts';
@@ -55,28 +56,8 @@ const CONDITION_TYPES = [
   'trigger',
 ];
 const CONTROL_ACTIONS = ['delay', 'wait_for_trigger', 'choose', 'if', 'repeat', 'notify', 'stop', 'variables', 'scene'];
-/**
- * The fields of `trigger` a run can read: every field of TriggerData, each named once (a field
- * added there and not here does not compile).
- */
-const TRIGGER_FIELD_SET: { [K in keyof Required<TriggerData>]: true } = {
-  id: true,
-  type: true,
-  cause: true,
-  ts: true,
-  thing: true,
-  property: true,
-  from: true,
-  to: true,
-  zone: true,
-  event: true,
-  topic: true,
-  payload: true,
-  payload_json: true,
-  data: true,
-  description: true,
-};
-const TRIGGER_FIELDS = Object.keys(TRIGGER_FIELD_SET);
+/** Names for a webhook's body that Home Assistant (`json`) and MQTT triggers (`payload`) teach. */
+const BODY_GUESSES = ['payload', 'payload_json', 'json', 'body'];
 
 /** The fields an expression reads of `trigger` by name: `trigger.topic`, `trigger["topic"]`. */
 function triggerFields(expr: Expr): string[] {
@@ -113,6 +94,8 @@ class RuleParser {
   private readonly lists: Action[][] = [];
   private readonly listPaths: string[] = [];
   private readonly warnings: string[] = [];
+  /** The kinds of the rule's own triggers: what its `trigger` can hold (see triggerFieldProblems). */
+  private triggerTypes: TriggerType[] = [];
 
   constructor(private readonly ctx: RuleContext) {}
 
@@ -172,6 +155,7 @@ class RuleParser {
     const triggers = this.list(doc[triggersKey], [triggersKey], true).map((t, i) =>
       this.trigger(t, [triggersKey, i], String(i)),
     );
+    this.triggerTypes = [...new Set(triggers.map((t) => t.type))];
     const seen = new Set<string>();
     for (const [i, t] of triggers.entries()) {
       if (seen.has(t.id)) this.fail([triggersKey, i, 'id'], `trigger id ${JSON.stringify(t.id)} is used twice`);
@@ -549,6 +533,7 @@ class RuleParser {
     try {
       const expression = parseExpression(inner);
       this.checkStateReferences(expression, path);
+      this.refuseOrWarn(this.triggerFieldProblems(expression), inner.trim(), path, 'it reads as null');
       return { type: 'expression', expression, text: inner.trim() };
     } catch (error) {
       if (error instanceof ExpressionSyntaxError) this.fail(path, error.message);
@@ -579,9 +564,9 @@ class RuleParser {
 
   /**
    * What a `{{ … }}` reads that can be known not to exist when the rule is saved: a thing or a
-   * property named in `state("…", "…")`, a field no trigger brings (`trigger.paylod`). It would
-   * render as nothing at every run, without a word: refused in a rule written now; in one stored
-   * or in a file (see RuleContext.legacy) a warning, as such a rule ran before this check.
+   * property named in `state("…", "…")`, a field none of the rule's triggers brings
+   * (`trigger.paylod`, or `trigger.topic` in a rule fired by a webhook). It would render as
+   * nothing at every run, without a word.
    */
   checkTemplateReads(expr: Expr, source: string, path: Path): void {
     const problems: string[] = [];
@@ -595,14 +580,40 @@ class RuleParser {
         );
       }
     }
-    for (const field of triggerFields(expr)) {
-      if (!TRIGGER_FIELDS.includes(field))
-        problems.push(`trigger has no field ${JSON.stringify(field)} (fields: ${TRIGGER_FIELDS.join(', ')})`);
-    }
+    problems.push(...this.triggerFieldProblems(expr));
     const shown = source.length > 80 ? `${source.slice(0, 80)}…` : source;
+    this.refuseOrWarn(problems, `{{ ${shown} }}`, path, 'it renders as nothing');
+  }
+
+  /**
+   * The fields an expression reads of `trigger` that none of the rule's own triggers brings (see
+   * TRIGGER_FIELDS, the list the runtime is held to), each with the fields they do bring.
+   */
+  triggerFieldProblems(expr: Expr): string[] {
+    const brought = fieldsBroughtBy(this.triggerTypes);
+    const kinds = this.triggerTypes.join(' and ');
+    const whose = this.triggerTypes.length === 1 ? `its ${kinds} trigger brings` : `its ${kinds} triggers bring`;
+    return triggerFields(expr)
+      .filter((field) => !brought.includes(field))
+      .map((field) => {
+        // Where Home Assistant and MQTT habits look for a webhook's body.
+        const hint =
+          this.triggerTypes.includes('webhook') && BODY_GUESSES.includes(field)
+            ? '; the body of a webhook call is trigger.data'
+            : '';
+        return `trigger has no field ${JSON.stringify(field)} (fields: ${brought.join(', ')}: what ${whose})${hint}`;
+      });
+  }
+
+  /**
+   * A read known at save to find nothing is refused in a rule written now; in one stored or in a
+   * file (see RuleContext.legacy) it is a warning, as such a rule ran before the check and must
+   * still load.
+   */
+  refuseOrWarn(problems: string[], where: string, path: Path, consequence: string): void {
     for (const problem of problems) {
-      if (this.ctx.legacy === 'refuse') this.fail(path, `${problem}, in {{ ${shown} }}`);
-      this.warnings.push(`${fieldName(path)}: ${problem}, in {{ ${shown} }}; it renders as nothing`);
+      if (this.ctx.legacy === 'refuse') this.fail(path, `${problem}, in ${where}`);
+      this.warnings.push(`${fieldName(path)}: ${problem}, in ${where}; ${consequence}`);
     }
   }
 

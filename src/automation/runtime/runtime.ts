@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ChurnMap, ChurnSet } from '../../core/churn-map.ts';
 import type { HubEvent, StateChanged } from '../../core/events.ts';
 import { newId as randomId } from '../../core/ids.ts';
@@ -8,6 +9,7 @@ import { renderTemplate } from '../parse/template.ts';
 import { redactText } from '../redact.ts';
 import { checkCondition } from './conditions.ts';
 import { type ConditionResult, FINAL_TRACE, type Trace, type TraceStatus, type TraceStep } from './trace.ts';
+import type { TriggerDataOf } from './trigger-fields.ts';
 import {
   isScheduled,
   isStateLike,
@@ -19,12 +21,26 @@ import {
 } from './triggers.ts';
 import type { AutomationWorld, CommandOrder, CommandRecord } from './world.ts';
 
+/**
+ * What an MQTT message or a webhook call hands its run, kind by kind (the `type` tells which), so
+ * neither can bring a field its kind does not list in TRIGGER_FIELDS.
+ */
+export type ExternalTriggerData = {
+  [K in 'mqtt' | 'webhook']: Omit<TriggerDataOf<K>, 'cause'> & { type: K };
+}['mqtt' | 'webhook'];
+
 /** The owner name durable timers are stored under. */
 export const TIMER_OWNER = 'automations';
 /** A wait without a timeout is stored with this deadline: the latest time a Date can hold. */
 const NO_DEADLINE = 8.64e15;
 /** A `while`/`until` loop stops after this many rounds, so a rule cannot spin the hub forever. */
 const MAX_LOOP = 10_000;
+/**
+ * Time a run steps without a break before it lets the hub's other work in and goes on in a later
+ * turn: a repeat of 10,000 rounds (or repeats nested) otherwise held the event loop for seconds,
+ * and MQTT, timers and the API with it.
+ */
+const STEPS_TURN_MS = 5;
 /** How deep runs may start one inside another in one turn before the next goes on in a later turn. */
 export const MAX_NESTED_RUNS = 16;
 
@@ -163,6 +179,12 @@ export interface RuntimeOptions {
   notifyWebhook?: string;
   /** Called when a run ends (finished, failed, skipped…), after its trace is saved. */
   onRunEnd?: (trace: Trace) => void;
+  /**
+   * Asked before each step a run takes (each action, and each action of each round of a repeat):
+   * a reason ends the run there, stopped, with the reason as its error. A replay's bound on the
+   * steps it runs (see replayRules); live runs take every step.
+   */
+  beforeStep?: () => string | null;
 }
 
 /**
@@ -495,7 +517,7 @@ export class AutomationRuntime {
   fireExternal(
     householdId: string,
     ruleId: string,
-    data: Omit<TriggerData, 'cause'>,
+    data: ExternalTriggerData,
     details: Record<string, unknown> = {},
   ): { stored: Promise<void>; skipped: string | null } | null {
     const state = this.rules.get(householdId)?.get(ruleId);
@@ -832,6 +854,8 @@ export class AutomationRuntime {
   private stepAlong(state: RuleState, run: Run, from: TraceStatus): TraceStatus | null {
     const { rule } = run;
     let status = from;
+    const turnStarted = performance.now();
+    let taken = 0;
     while (status === 'finished' && run.state.stack.length > 0) {
       if (run.cancelled) return 'cancelled';
       const frame = run.state.stack[run.state.stack.length - 1];
@@ -847,6 +871,11 @@ export class AutomationRuntime {
         }
         continue;
       }
+      const refused = this.options.beforeStep?.() ?? null;
+      if (refused !== null) {
+        run.trace.error = refused;
+        return 'stopped';
+      }
       const index = frame.index++;
       const outcome = this.step(run, list[index], `${rule.listPaths[frame.list]}[${index}]`, frame.list, index);
       if (outcome instanceof Promise) {
@@ -854,6 +883,11 @@ export class AutomationRuntime {
         return null;
       }
       if (outcome !== 'next') status = outcome;
+      else if (++taken % 64 === 0 && performance.now() - turnStarted >= STEPS_TURN_MS) {
+        // Still running (busy) while it lets the rest in; it goes on from the next step.
+        this.track(this.afterStep(state, run, nextTurn<StepOutcome>('next')));
+        return null;
+      }
     }
     return run.cancelled ? 'cancelled' : status;
   }
@@ -907,15 +941,15 @@ export class AutomationRuntime {
     const action = run.rule.lists[loop.list][loop.index];
     if (action.type !== 'repeat') return null;
     const round = loop.iteration + 1;
-    if (round >= MAX_LOOP) return `repeat stopped after ${MAX_LOOP} rounds`;
     let again: boolean;
     if (action.count !== undefined) again = round < action.count;
     else if (action.while) again = this.conditionsHold(run, action.while).every((c) => c.result);
     else again = !this.conditionsHold(run, action.until ?? []).every((c) => c.result);
-    if (again) {
-      run.state.variables.repeat = { index: round + 1, first: false };
-      run.state.stack.push({ list: action.list, index: 0, loop: { ...loop, iteration: round } });
-    }
+    if (!again) return null;
+    // Only a round more than the limit is an error: `count: 10000`, which the parser allows, is done.
+    if (round >= MAX_LOOP) return `repeat stopped after ${MAX_LOOP} rounds`;
+    run.state.variables.repeat = { index: round + 1, first: false };
+    run.state.stack.push({ list: action.list, index: 0, loop: { ...loop, iteration: round } });
     return null;
   }
 

@@ -4,6 +4,7 @@ import type { Trigger, TriggerData } from '../model.ts';
 import { nextCron } from '../time/cron.ts';
 import { nextTimeOfDay } from '../time/duration.ts';
 import { type GeoPoint, nextSunTime } from '../time/sun.ts';
+import type { TriggerDataOf } from './trigger-fields.ts';
 
 /** Whether a value is inside a numeric_state range (above and below are both exclusive, as in HA). */
 export function inRange(value: unknown, above?: number, below?: number): boolean {
@@ -20,7 +21,12 @@ function oneOf(value: unknown, allowed: unknown[] | undefined): boolean {
  * into a new object and adding `type` and `description` to it cost V8 (Node 20) ~1.5 µs a run,
  * the literal ~0.1 µs.
  */
-function changeData(trigger: Trigger, change: StateChanged, type: Trigger['type'], description: string): TriggerData {
+function changeData(
+  trigger: Trigger,
+  change: StateChanged,
+  type: Trigger['type'],
+  description: string,
+): TriggerDataOf<'state' | 'numeric_state' | 'zone'> {
   return {
     id: trigger.id,
     cause: change.id,
@@ -38,7 +44,10 @@ function changeData(trigger: Trigger, change: StateChanged, type: Trigger['type'
  * Whether a state change fires a state-like trigger, and what the run sees as `trigger`. For a
  * trigger with `for:`, this is the moment the wait starts; `holds` says whether it still holds.
  */
-export function matchStateChange(trigger: Trigger, change: StateChanged): TriggerData | null {
+export function matchStateChange(
+  trigger: Trigger,
+  change: StateChanged,
+): TriggerDataOf<'state' | 'numeric_state' | 'zone'> | null {
   // Most changes a replay feeds in are for another thing or property: turn those away before
   // building anything.
   if (!isStateLike(trigger) || trigger.thing !== change.thing) return null;
@@ -109,7 +118,7 @@ function eventFields(event: HubEvent): Record<string, unknown> {
   }
 }
 
-export function matchEvent(trigger: Trigger, event: HubEvent): TriggerData | null {
+export function matchEvent(trigger: Trigger, event: HubEvent): TriggerDataOf<'event'> | null {
   if (trigger.type !== 'event' || trigger.eventType !== event.type) return null;
   const fields = eventFields(event);
   const thing =
@@ -158,7 +167,7 @@ export function isStateLike(
   return trigger.type === 'state' || trigger.type === 'numeric_state' || trigger.type === 'zone';
 }
 
-export function scheduledData(trigger: Trigger, at: number, cause: string): TriggerData {
+export function scheduledData(trigger: Trigger, at: number, cause: string): TriggerDataOf<'time' | 'cron' | 'sun'> {
   const description =
     trigger.type === 'sun'
       ? `${trigger.event}${trigger.offsetMs ? ` ${trigger.offsetMs > 0 ? '+' : '-'}${Math.abs(trigger.offsetMs / 60_000)} min` : ''}`
