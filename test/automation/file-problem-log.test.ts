@@ -21,9 +21,7 @@ describe('automations: a broken rules file in the log', () => {
     t = await startTestHub({ log: createLogger({ level: 'warn', sink: (line) => lines.push(line) }) });
     const hub = t;
     const notApplied = () =>
-      lines
-        .filter((l) => l.message.startsWith('rules file not applied; '))
-        .map((l) => String(l.fields?.problem));
+      lines.filter((l) => l.message.startsWith('rules file not applied; ')).map((l) => String(l.fields?.problem));
     const changeThings = async (times: number) => {
       for (let n = 0; n < times; n++) {
         await hub.home?.ctx.upsertThing({
