@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Principal } from '../auth/tokens.ts';
+import { issuerOf, type Principal } from '../auth/tokens.ts';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
 import type { Command } from '../core/events.ts';
 import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
@@ -24,11 +24,6 @@ const errorResponse = {
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;
-
-/** Who a command asked for over the API is recorded as issued by: the person, or the token (a guest pass). */
-function issuerOf(principal: Principal): string {
-  return principal.userId ?? principal.tokenId;
-}
 
 /**
  * Which commands a principal is shown (GET /api/commands/{id}, the stream). A guest sees only

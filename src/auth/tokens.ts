@@ -21,6 +21,14 @@ export interface Principal {
   expiresAt?: number | null;
 }
 
+/**
+ * Who a command a principal asks for is recorded as issued by: the person, or the token (a guest
+ * pass has no user). Guests are shown only commands issued by them (see commandsShownTo).
+ */
+export function issuerOf(principal: Pick<Principal, 'userId' | 'tokenId'>): string {
+  return principal.userId ?? principal.tokenId;
+}
+
 export interface NewToken {
   householdId: string;
   name: string;

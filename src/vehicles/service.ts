@@ -3,7 +3,7 @@ import { SignalTree } from '../adapters/viss/tree.ts';
 import { VSS_NODES } from '../adapters/viss/vss-nodes.ts';
 import type { RouteModule } from '../api/server.ts';
 import { thingView } from '../api/views.ts';
-import type { Principal } from '../auth/tokens.ts';
+import { issuerOf, type Principal } from '../auth/tokens.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { hidePasswords } from '../core/redact.ts';
@@ -178,7 +178,7 @@ export class VehicleService implements Subsystem {
       householdId: principal.householdId,
       vehicle: id,
       tree: new SignalTree([...paths, ...COMMAND_ONLY_PATHS], VSS_NODES),
-      issuedBy: principal.userId ?? principal.tokenId,
+      issuedBy: issuerOf(principal),
       principal,
       refusal: () => permissions.passWindowRefusal(principal),
     });

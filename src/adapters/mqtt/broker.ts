@@ -78,8 +78,9 @@ interface QueuePersistence {
 }
 
 /** A queued message's identity, as aedes's persistence matches it (broker and its counter). */
-function queuedKey(packet: { brokerId?: string; brokerCounter?: number }): string {
-  return `${packet.brokerId}\u0000${packet.brokerCounter}`;
+function queuedKey(packet: ForwardedPacket): string {
+  const { brokerId, brokerCounter } = packet as { brokerId?: string; brokerCounter?: number };
+  return `${brokerId}\u0000${brokerCounter}`;
 }
 
 /** A packet bound for a namespaced client, with the namespace taken off its topic. */
@@ -202,7 +203,7 @@ export class EmbeddedBroker {
       if (session.namespace) {
         // A queued message comes here already stripped (keepNamespacesInQueues), once.
         const unqueued = this.unqueued.get(client);
-        if (unqueued?.delete(queuedKey(packet as { brokerId?: string; brokerCounter?: number }))) return packet;
+        if (unqueued?.delete(queuedKey(packet))) return packet;
         return stripped(packet, session.namespace);
       }
       const hidden = session.hidden;
@@ -233,7 +234,7 @@ export class EmbeddedBroker {
       return queue(client).map((packet: ForwardedPacket) => {
         const copy = stripped(packet, namespace);
         if (!copy) return packet;
-        unqueued.add(queuedKey(copy as { brokerId?: string; brokerCounter?: number }));
+        unqueued.add(queuedKey(copy));
         return copy;
       });
     };
