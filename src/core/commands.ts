@@ -312,7 +312,7 @@ export class CommandService {
    * in the twin, tells those apart before anything is sent twice.
    */
   async resume(): Promise<void> {
-    const unfinished = await this.options.store.listCommandsByStatus(['pending', 'sent']);
+    const unfinished = await this.options.store.listOpenCommands();
     const now = this.options.clock.now();
     const resend: Command[] = [];
     for (const command of unfinished) {

@@ -36,6 +36,7 @@ import {
   latestValueFromRow,
   type MergedEventRow,
   migrationsTableSql,
+  OPEN_COMMANDS_SQL,
   pageEventFromRow,
   pageQuerySql,
   pendingMigrations,
@@ -497,6 +498,11 @@ export class PostgresStore implements Store {
       id,
     ]);
     return rows[0] ? commandFromRow(rows[0]) : null;
+  }
+
+  async listOpenCommands(): Promise<Command[]> {
+    const { rows } = await this.pool.query<BodyRow>(OPEN_COMMANDS_SQL);
+    return rows.map(commandFromRow);
   }
 
   async listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]> {

@@ -38,6 +38,7 @@ import {
   latestValueFromRow,
   type MergedEventRow,
   migrationsTableSql,
+  OPEN_COMMANDS_SQL,
   pageEventFromRow,
   pageQuerySql,
   pendingMigrations,
@@ -539,6 +540,10 @@ export class SqliteStore implements Store {
       | BodyRow
       | undefined;
     return row ? commandFromRow(row) : null;
+  }
+
+  async listOpenCommands(): Promise<Command[]> {
+    return (this.statement(OPEN_COMMANDS_SQL).all() as BodyRow[]).map(commandFromRow);
   }
 
   async listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]> {

@@ -345,7 +345,12 @@ export interface Store {
   /** Inserts or updates several commands in one transaction, in order (a later copy of a command wins). */
   saveCommands(commands: Command[], options?: WriteOptions): Promise<void>;
   getCommand(householdId: string, id: string): Promise<Command | null>;
-  /** Commands in the given states across every household (to resume them after a restart). */
+  /** Commands still pending or sent, across every household, oldest first (to resume them after a restart). */
+  listOpenCommands(): Promise<Command[]>;
+  /**
+   * Commands in the given states across every household, oldest first. Read by looking at every
+   * command, so for inspection and tests; a restart reads listOpenCommands, which has an index.
+   */
   listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]>;
 
   saveToken(token: TokenRecord): Promise<void>;
