@@ -121,6 +121,20 @@ export class Permissions {
     );
   }
 
+  /**
+   * What a principal may call, route by route (`GET /api/things/{id}`, as the OpenAPI document
+   * names them): `true`, or why not (the words of the 403 it would get). Asked by clients (GET
+   * /api/session) so they fetch and offer only what routeRefusal then allows.
+   */
+  routesFor(principal: Principal, routes: Array<{ method: string; path: string }>): Record<string, true | string> {
+    return Object.fromEntries(
+      routes.map(({ method, path }) => {
+        const pattern = path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+        return [`${method} ${path}`, this.routeRefusal(principal, method, pattern) ?? true];
+      }),
+    );
+  }
+
   /** Whether a principal may see a thing now: guests see only what they were given. */
   canSee(principal: Principal, thingId: string): boolean {
     return this.sees(principal, thingId, { anyTime: false });

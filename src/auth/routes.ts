@@ -65,6 +65,69 @@ export const userView = (u: User) => ({
   createdAt: iso(u.createdAt),
 });
 
+/** `true`, or why not: the words of the 403 the hub would answer. */
+const allowedOrWhy = {
+  anyOf: [{ type: 'boolean', const: true }, { type: 'string' }],
+} as const;
+
+/**
+ * What `GET /api/session` answers. Fastify also writes the answer with it, so a field missing here
+ * would be left out of the answer: the test of the schema checks real answers against it.
+ */
+const sessionSchema = {
+  type: 'object',
+  required: ['householdId', 'user', 'role', 'token', 'actions', 'routes'],
+  additionalProperties: false,
+  properties: {
+    householdId: { type: 'string' },
+    user: {
+      description: 'The signed-in account; null for a token of no account (a guest pass)',
+      anyOf: [
+        {
+          type: 'object',
+          required: ['id', 'name', 'role', 'householdId', 'hasPassword', 'createdAt'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string' },
+            name: { type: 'string' },
+            role: { type: 'string', enum: [...ROLES] },
+            householdId: { type: 'string' },
+            hasPassword: { type: 'boolean' },
+            createdAt: { type: ['string', 'null'] },
+          },
+        },
+        { type: 'null' },
+      ],
+    },
+    role: {
+      type: 'string',
+      enum: [...ROLES],
+      description: 'What the hub treats you as; a guest pass, or a token of no known role, is a guest',
+    },
+    token: {
+      type: 'object',
+      required: ['id', 'name', 'scopes'],
+      additionalProperties: false,
+      properties: {
+        id: { type: 'string' },
+        name: { type: 'string' },
+        scopes: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    actions: {
+      type: 'object',
+      description: 'For each thing you see (by id), each of its actions: true, or why you may not run it',
+      additionalProperties: { type: 'object', additionalProperties: allowedOrWhy },
+    },
+    routes: {
+      type: 'object',
+      description:
+        'Each route the hub serves, as `METHOD /path` of this document (e.g. `GET /api/energy/plans`): true, or why you may not call it',
+      additionalProperties: allowedOrWhy,
+    },
+  },
+} as const;
+
 const tokenView = (t: TokenRecord) => ({
   id: t.id,
   name: t.name,
@@ -231,12 +294,44 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       },
     );
 
+    /**
+     * Every route the hub serves, as its OpenAPI document names them, with whether anyone may call
+     * it (`security: []`). Read from that document, the one list of routes there is (the things'
+     * routes come before this module, so an onRoute hook here would miss them), once: routes are
+     * all registered before the first request.
+     */
+    let served: Promise<Array<{ method: string; path: string; open: boolean }>> | null = null;
+    const servedRoutes = () => {
+      served ??= app.inject({ method: 'GET', url: '/api/openapi.json' }).then((answer) => {
+        const doc = answer.json() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+        return Object.entries(doc.paths).flatMap(([path, operations]) =>
+          Object.entries(operations).map(([method, operation]) => ({
+            method: method.toUpperCase(),
+            path,
+            open: Array.isArray(operation.security) && operation.security.length === 0,
+          })),
+        );
+      });
+      served.catch(() => {
+        served = null;
+      });
+      return served;
+    };
+
     app.get(
       '/api/session',
-      { schema: { summary: 'Who you are signed in as, and the actions you may run on each thing you see', tags } },
+      {
+        schema: {
+          summary:
+            'Who you are signed in as, the actions you may run on each thing you see, and the routes you may call',
+          tags,
+          response: { 200: sessionSchema },
+        },
+      },
       async (request) => {
         const principal = principalOf(request);
         const user = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
+        const routes = await servedRoutes();
         return {
           householdId: principal.householdId,
           user: user ? userView(user) : null,
@@ -249,6 +344,15 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
               .filter(({ thing }) => security.permissions.canSee(principal, thing.id))
               .map(({ thing }) => [thing.id, security.permissions.actionsOn(principal, thing)]),
           ),
+          // And which routes they may call, so a dashboard asks only for what it will be given:
+          // a refused request is a 403 and a `denied` line in the household's audit trail.
+          routes: {
+            ...Object.fromEntries(routes.filter((r) => r.open).map((r) => [`${r.method} ${r.path}`, true])),
+            ...security.permissions.routesFor(
+              principal,
+              routes.filter((r) => !r.open),
+            ),
+          },
         };
       },
     );

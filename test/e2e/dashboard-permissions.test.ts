@@ -51,6 +51,21 @@ describe('dashboard: controls a role may not use are not offered', { skip: skip 
   /** The controls in a part of the page that can be used now (enabled buttons, switches, fields). */
   const usable = (part: Locator) => part.locator('button:enabled, select:enabled, input:enabled');
 
+  /** The car page's charge-plan card. */
+  const planCard = (car: Locator) =>
+    car.locator('section.card').filter({ has: car.page().getByRole('heading', { name: 'Charge plan' }) });
+
+  /** Signs in with a name and password and waits for the live Overview. */
+  async function signedIn(name: string, password: string): Promise<Page> {
+    const page = await opened();
+    await page.goto(`${hub.url}/`);
+    await page.getByLabel('User name').fill(name);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await live(page);
+    return page;
+  }
+
   async function carPage(page: Page): Promise<Locator> {
     await page.goto(`${hub.url}/#/car`);
     const car = page.locator('section.car');
@@ -73,12 +88,7 @@ describe('dashboard: controls a role may not use are not offered', { skip: skip 
       { timeoutMs: 10_000, what: 'the front door to lock' },
     );
 
-    const page = await opened();
-    await page.goto(`${hub.url}/`);
-    await page.getByLabel('User name').fill('kid');
-    await page.getByLabel('Password', { exact: true }).fill('the kid’s long password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await live(page);
+    const page = await signedIn('kid', 'the kid’s long password');
 
     await page.goto(`${hub.url}/#/home`);
     const light = page.getByRole('switch', { name: 'Hall light' });
@@ -109,6 +119,34 @@ describe('dashboard: controls a role may not use are not offered', { skip: skip 
       'no usable control of the car',
     );
     assert.ok((await car.getByText('Not available to you:').count()) > 0, 'the car’s cards say why');
+
+    // A child may read the plan and the trips (the hub says so), but not plan a charge: told so
+    // plainly, with no API route to try.
+    const plan = planCard(car);
+    await plan.getByText('Planning a charge needs an adult or owner.').waitFor();
+    assert.doesNotMatch((await plan.textContent()) ?? '', /\/api\/|POST/, 'no API hint');
+    assert.equal(await plan.getByRole('button', { name: 'Plan charge' }).count(), 0, 'no planning control');
+    assert.equal(await car.getByText('not shared with you').count(), 0, 'the car’s records are shared with a child');
+    assert.deepEqual(watched.at(-1)?.errors, [], 'nothing the hub refused was asked for');
+  });
+
+  test('an adult is offered planning a charge, and the plan the hub makes is shown', async () => {
+    await owner('/api/users', { name: 'sam', role: 'adult', password: 'sam’s long password' });
+    const page = await signedIn('sam', 'sam’s long password');
+    const car = await carPage(page);
+    const plan = planCard(car);
+    const form = plan.getByRole('form', { name: /^Plan a charge of / });
+    await form.waitFor();
+    assert.equal(await plan.getByText('needs an adult or owner').count(), 0, 'no refusal for an adult');
+    await form.getByLabel('Charge to (%)').fill('90');
+    await form.getByLabel('By').fill('06:30');
+    await form.getByRole('button', { name: 'Plan charge' }).click();
+    // The hub's plan, as any plan is shown (or the hub's reason it could not plan, said as such).
+    await plan
+      .getByText(/Charge to 90 % by|Could not plan the charge:/)
+      .first()
+      .waitFor({ timeout: 15_000 });
+    assert.equal(await plan.getByRole('alert').count(), 0, `the hub planned it: ${await plan.textContent()}`);
     assert.deepEqual(watched.at(-1)?.errors, [], 'nothing the hub refused was asked for');
   });
 
@@ -138,6 +176,8 @@ describe('dashboard: controls a role may not use are not offered', { skip: skip 
     );
     assert.ok((await car.getByText('needs a guest pass that names it').count()) > 0, 'the cards say why');
     await car.getByText('Charge planning is not shared with you.').waitFor();
+    assert.doesNotMatch((await planCard(car).textContent()) ?? '', /\/api\/|POST/, 'no API hint');
+    assert.equal(await planCard(car).getByRole('button', { name: 'Plan charge' }).count(), 0, 'no planning control');
     await car.getByText('Trips are not shared with you.').waitFor();
     for (const missing of ['Charge planning is not available on this hub', 'Trips are not recorded on this hub']) {
       assert.equal(await page.getByText(missing).count(), 0, `not "${missing}"`);

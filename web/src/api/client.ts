@@ -24,6 +24,12 @@ export type Role = 'owner' | 'adult' | 'child' | 'guest';
  */
 export type ActionAnswers = Record<string, Record<string, true | string>>;
 
+/**
+ * What the hub lets this person call, from `GET /api/session`: for each route it serves, named as
+ * `METHOD /path` of its OpenAPI document (`GET /api/energy/plans`), `true` or why not.
+ */
+export type RouteAnswers = Record<string, true | string>;
+
 /** Who is signed in, from `GET /api/session`. */
 export interface Me {
   role: Role;
@@ -32,6 +38,8 @@ export interface Me {
   householdId: string | null;
   /** Null from a hub that does not say (it still refuses what it must when asked). */
   actions: ActionAnswers | null;
+  /** Null from a hub that does not say: then its 403 is how the dashboard finds out. */
+  routes: RouteAnswers | null;
 }
 
 export interface ApiClientOptions {
@@ -45,8 +53,9 @@ export interface ApiClient {
   get<T>(path: string): Promise<T>;
   send<T>(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T>;
   /**
-   * The routes this user may read (OpenAPI paths): the ones the hub serves, less those its role
-   * may not call, so views show an empty state instead of making a request the hub would refuse.
+   * The routes this user may read (OpenAPI paths): the ones the hub serves, less those it said
+   * (GET /api/session) this person may not call, so views show an empty state instead of making a
+   * request the hub would refuse.
    */
   routes(): Promise<Set<string>>;
   /** Whether the hub serves an OpenAPI route at all, whoever may read it. */
@@ -90,33 +99,20 @@ interface SessionInfo {
   user?: { name?: string } | null;
   token?: { name?: string };
   actions?: ActionAnswers;
+  routes?: RouteAnswers;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['owner', 'adult', 'child', 'guest']);
 
-/** Routes only owners reach (as the hub's permissions say); the dashboard reads none of them. */
-const OWNER_ROUTES = ['/api/users', '/api/grants', '/api/guest-passes', '/api/devices', '/api/audit', '/api/tokens'];
-/** What a guest may read: the things they were given, their commands, the stream and who they are. */
-const GUEST_READS = new Set([
-  '/api/things',
-  '/api/things/{id}',
-  '/api/things/{id}/td',
-  '/api/things/{id}/properties/{property}',
-  '/api/commands/{id}',
-  '/api/stream',
-  '/api/session',
-]);
-
-/** Whether a role may read an OpenAPI route; the hub decides in the end, this only avoids asking in vain. */
-export function mayRead(role: Role, route: string): boolean {
-  if (role === 'owner') return true;
-  if (route === '/api/households' || route.startsWith('/api/households/')) return false;
-  if (OWNER_ROUTES.some((prefix) => route === prefix || route.startsWith(`${prefix}/`))) return false;
-  return role !== 'guest' || GUEST_READS.has(route);
+/**
+ * Why this person may not call a route (`POST /api/energy/plans`), in the hub's words, or null when
+ * they may. The hub decides: nothing of its rules is repeated here. A hub that did not say still
+ * refuses what it must when asked.
+ */
+export function routeRefusal(me: Me | null, route: string): string | null {
+  const answer = me?.routes?.[route];
+  return answer === undefined || answer === true ? null : answer;
 }
-
-/** Whether a role may change things beyond running actions (rules, plans): owners and adults. */
-export const mayEdit = (role: Role) => role === 'owner' || role === 'adult';
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
   const { credentials } = options;
@@ -161,14 +157,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     serves: async (route) => (await served()).has(route),
     async routes() {
       const [paths, who] = await Promise.all([served(), client.me().catch(() => null)]);
-      const role = who?.role ?? 'guest';
-      return new Set([...paths].filter((route) => mayRead(role, route)));
+      return new Set([...paths].filter((route) => routeRefusal(who, `GET ${route}`) === null));
     },
     me(ask = {}) {
       if (ask.fresh) me = null;
       me ??= served().then(async (paths) => {
         // A hub from before accounts has no sessions: its one token is the owner's.
-        if (!paths.has('/api/session')) return { role: 'owner', name: null, householdId: null, actions: null };
+        if (!paths.has('/api/session'))
+          return { role: 'owner', name: null, householdId: null, actions: null, routes: null };
         const info = await request<SessionInfo>('GET', '/api/session');
         const role = ROLES.has(info.role ?? '') ? (info.role as Role) : 'guest';
         return {
@@ -176,6 +172,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
           name: info.user?.name ?? info.token?.name ?? null,
           householdId: info.householdId ?? null,
           actions: info.actions ?? null,
+          routes: info.routes ?? null,
         };
       });
       // A failure (the hub was away) is not kept: the next call asks again.

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { mayEdit } from '../api/client.ts';
+import { routeRefusal } from '../api/client.ts';
 import type { Automation } from '../api/types.ts';
 import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
 import { useResource, useSession } from '../live/context.ts';
@@ -16,9 +16,10 @@ type Panel =
 export function Automations() {
   const [rules, reload] = useResource<Automation[]>('/api/automations', '/api/automations');
   const [panel, setPanel] = useState<Panel | null>(null);
-  // Children may read the rules and their traces; changing or replaying them is for adults and owners.
+  // Children may read the rules and their traces; changing or replaying them is for adults and
+  // owners. Whether this person may write a rule is the hub's word (GET /api/session).
   const { me } = useSession();
-  const canEdit = me ? mayEdit(me.role) : true;
+  const canEdit = routeRefusal(me, 'POST /api/automations') === null;
 
   return (
     <div className="view">

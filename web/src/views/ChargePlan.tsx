@@ -1,8 +1,9 @@
-import { useEffect } from 'react';
+import { type FormEvent, useEffect, useId, useState } from 'react';
+import { routeRefusal } from '../api/client.ts';
 import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
 import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
 import { counted, formatNumber, formatTime } from '../format.ts';
-import { type Resource, useResource } from '../live/context.ts';
+import { type Resource, useLive, useResource, useSession } from '../live/context.ts';
 
 /** Plans change as prices and the car's charge do; the planner re-plans, the view asks this often. */
 const REFRESH_MS = 60_000;
@@ -30,6 +31,10 @@ export function ChargePlanCard({ car }: { car: Thing }) {
     return () => clearInterval(timer);
   }, [reloadPlans, reloadPrices]);
 
+  // Whether this person may plan is the hub's word (GET /api/session), not the dashboard's guess;
+  // until the hub has said, neither the control nor the refusal is shown.
+  const { me } = useSession();
+  const planning = me === null ? null : routeRefusal(me, 'POST /api/energy/plans') === null;
   const headingId = `plan-${car.id}`;
   const plan = plans.state === 'ready' ? plans.data.find((p) => p.vehicle === car.id) : undefined;
   return (
@@ -39,11 +44,80 @@ export function ChargePlanCard({ car }: { car: Thing }) {
       {plans.state === 'missing' ? <Empty>Charge planning is not available on this hub.</Empty> : null}
       {plans.state === 'not-shared' ? <NotShared what="Charge planning is" /> : null}
       {plans.state === 'error' ? <Problem>Could not load the charge plan: {plans.message}</Problem> : null}
-      {plans.state === 'ready' && !plan ? (
-        <Empty>No charge plan for {car.name}. Plan one with POST /api/energy/plans.</Empty>
-      ) : null}
+      {plans.state === 'ready' && !plan ? <Empty>No charge plan for {car.name}.</Empty> : null}
       {plan ? <PlanDetails car={car} plan={plan} prices={prices} /> : null}
+      {plans.state === 'ready' && planning === true ? <PlanForm car={car} onPlanned={reloadPlans} /> : null}
+      {plans.state === 'ready' && planning === false ? (
+        <p className="help">Planning a charge needs an adult or owner.</p>
+      ) : null}
     </section>
+  );
+}
+
+/**
+ * Plans a charge of the car on a charger (`POST /api/energy/plans`): to a state of charge by a time
+ * of day. Shown only to people the hub lets plan; the hub's refusal of the plan itself (no price,
+ * the car not there) is shown as it said it.
+ */
+function PlanForm({ car, onPlanned }: { car: Thing; onPlanned: () => void }) {
+  const { client } = useSession();
+  const { things } = useLive();
+  const chargers = [...things.values()].filter((thing) => thing.kind === 'charger');
+  const [charger, setCharger] = useState('');
+  const [targetSoc, setTargetSoc] = useState('80');
+  const [by, setBy] = useState('07:00');
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const id = useId();
+  const chosen = charger || chargers[0]?.id || '';
+
+  if (chargers.length === 0) return <p className="help">There is no charger to plan a charge on.</p>;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    client
+      .send('POST', '/api/energy/plans', { vehicle: car.id, charger: chosen, targetSoc: Number(targetSoc), by })
+      .then(onPlanned, (error: unknown) => setProblem(error instanceof Error ? error.message : String(error)))
+      .finally(() => setBusy(false));
+  };
+
+  return (
+    <form className="history-form" aria-label={`Plan a charge of ${car.name}`} onSubmit={submit}>
+      {chargers.length > 1 ? (
+        <div className="field">
+          <label htmlFor={`${id}-charger`}>Charger</label>
+          <select id={`${id}-charger`} value={chosen} onChange={(e) => setCharger(e.target.value)}>
+            {chargers.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.name}
+              </option>
+            ))}
+          </select>
+        </div>
+      ) : null}
+      <div className="field">
+        <label htmlFor={`${id}-soc`}>Charge to (%)</label>
+        <input
+          id={`${id}-soc`}
+          type="number"
+          min={1}
+          max={100}
+          required
+          value={targetSoc}
+          onChange={(e) => setTargetSoc(e.target.value)}
+        />
+      </div>
+      <div className="field">
+        <label htmlFor={`${id}-by`}>By</label>
+        <input id={`${id}-by`} type="time" required value={by} onChange={(e) => setBy(e.target.value)} />
+      </div>
+      <button type="submit" className="primary" disabled={busy}>
+        Plan charge
+      </button>
+      {problem ? <Problem>Could not plan the charge: {problem}</Problem> : null}
+    </form>
   );
 }
 
