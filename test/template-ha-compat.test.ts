@@ -531,13 +531,13 @@ describe("lists and dicts print as Python's str prints them", () => {
     assert.equal(text('{{ [[1.0]] }}'), '[[1.0]]');
   });
 
-  test('~, string and the text filters use that text; tojson still writes JSON', () => {
+  test('~, string and the text filters use that text; tojson writes JSON, its floats as floats', () => {
     const payload = '{"list": ["a", 2.0], "dict": {"k": true}}';
     assert.equal(fromPayload("{{ value_json.list ~ '!' }}", payload), "['a', 2.0]!");
     assert.equal(fromPayload('{{ value_json.dict | string }}', payload), "{'k': True}");
     assert.equal(fromPayload('{{ value_json.dict | upper }}', payload), "{'K': TRUE}");
     assert.equal(fromPayload("{{ value_json.list | replace('a', 'b') }}", payload), "['b', 2.0]");
-    assert.equal(fromPayload('{{ value_json.list | tojson }}', payload), '["a",2]');
+    assert.equal(fromPayload('{{ value_json.list | tojson }}', payload), '["a",2.0]');
     assert.equal(fromPayload('{{ value_json.dict | to_json }}', payload), '{"k":true}');
     assert.deepEqual(JSON.parse(fromPayload('{{ value_json | tojson }}', payload)), JSON.parse(payload));
   });

@@ -83,6 +83,9 @@ export interface ApiServerOptions {
   trustProxy?: string[];
 }
 
+/** Strict-Transport-Security: a year, for the hub's own TLS and a trusted proxy's alike. */
+const HSTS = 'max-age=31536000';
+
 /** Paths anyone may call: the health probe and the API's own description. */
 const PUBLIC_PATHS = new Set(['/api/health', '/api/openapi.json']);
 /** Routes whose successful POST, PUT or DELETE is written to the audit trail: rule changes and webhooks. */
@@ -229,13 +232,19 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     else void json(request, text, (error, value) => (error ? done(whyNotJson(text, error)) : done(null, value)));
   });
 
+  const trustsProxy = Boolean(options.trustProxy?.length);
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?', 1)[0];
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
     reply.header('content-security-policy', path.startsWith('/api') ? API_CSP : DASHBOARD_CSP);
-    if (options.tls) reply.header('strict-transport-security', 'max-age=31536000');
+    // Behind a proxy that ends TLS (`--trust-proxy`), the browser's connection is https though
+    // the hub's own is plain: request.protocol reads X-Forwarded-Proto only from a trusted peer,
+    // so a client that writes the header itself, or a request over plain http, never gets it.
+    if (options.tls || (trustsProxy && request.protocol === 'https')) {
+      reply.header('strict-transport-security', HSTS);
+    }
     // An empty part (`/api/things//history`) is no id: the router would hand the route an empty
     // one, and the answer was that thing "" does not exist. It is a path no route takes.
     if (hasEmptyParameter(request.params))

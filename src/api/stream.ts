@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/tokens.ts';
 import { HubError } from '../core/errors.ts';
-import type { HubEvent } from '../core/events.ts';
+import type { Command, HubEvent } from '../core/events.ts';
 import { type ApiContext, presentedToken, principalOf } from './server.ts';
 import { commandsShownTo } from './things.ts';
 import { commandView, iso, thingView } from './views.ts';
@@ -50,6 +51,7 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           : ctx.security.permissions.canSee(principal, thing));
       // A guest's own commands only, as under GET /api/commands/{id}: the others' say who issued them.
       const showsCommand = commandsShownTo(ctx, principal);
+      const guestCauses = causesShownToGuest(ctx, principal, showsCommand);
       let subscribed: Set<string> | 'all' | null = null;
 
       const send = (message: unknown) => {
@@ -67,8 +69,12 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       const unsubscribe = ctx.bus.subscribe(
         (event: HubEvent) => {
           if (event.householdId !== householdId || subscribed === null) return;
-          if (event.type === 'command' && !showsCommand(event.command)) return;
+          if (event.type === 'command') {
+            if (!showsCommand(event.command)) return;
+            guestCauses?.heard(event.command);
+          }
           const message = streamMessage(event);
+          if (guestCauses && message?.type === 'state' && !guestCauses.shows(message.cause)) message.cause = null;
           if (!message || (message.type === 'event' && !seesEventLog)) return;
           if (wants(message.thing) && visible(message.thing)) send(message);
         },
@@ -160,6 +166,40 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       socket.on('error', close);
     },
   );
+}
+
+/** How many of their own commands a guest's stream remembers, to show them as causes. */
+const MAX_REMEMBERED_COMMANDS = 1000;
+
+/**
+ * Which causes of state changes a guest is shown, or null for everyone else, who sees them all
+ * (so their messages pay for no look-up). A state change's cause names the command that made it,
+ * or the event that did: someone else's command is, to a guest, one that does not exist (see
+ * commandsShownTo), and its id is no more theirs to hold than the command itself; the events
+ * are the household's record, which a guest is not shown either. So a guest sees a cause only
+ * when it is a command of their own: one still open or not yet written (a device's report
+ * settles a command just after the change it made), or one this stream has told them of.
+ */
+function causesShownToGuest(
+  ctx: ApiContext,
+  principal: Principal,
+  showsCommand: (command: Command) => boolean,
+): { heard(command: Command): void; shows(cause: unknown): boolean } | null {
+  if (ctx.security?.permissions.roleOf(principal) !== 'guest') return null;
+  const own = new Set<string>();
+  return {
+    heard(command) {
+      if (own.has(command.id)) return;
+      if (own.size >= MAX_REMEMBERED_COMMANDS) own.delete(own.values().next().value as string);
+      own.add(command.id);
+    },
+    shows(cause) {
+      if (typeof cause !== 'string') return false;
+      if (own.has(cause)) return true;
+      const command = ctx.commands.get(cause);
+      return command?.householdId === principal.householdId && showsCommand(command);
+    },
+  };
 }
 
 /** The HTTP route of the event log; see `seesEventLog`. */

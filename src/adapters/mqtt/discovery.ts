@@ -321,6 +321,32 @@ function expandKeys(raw: Json, table: Record<string, string>): Json {
   return out;
 }
 
+/** Where payload options can be in a config: a component of a device config, an availability item. */
+const MAX_PAYLOAD_OPTION_DEPTH = 4;
+
+/**
+ * Home Assistant reads every payload and state option as text (voluptuous's cv.string: str() of
+ * a number), and compares rendered states with that text: `"payload_on": 1.0` is `1.0`, which a
+ * state `1.0` (or `{{ value | float }}` of `1`) matches and a bare `1` does not. JSON.parse has
+ * lost the `.0` by then, so those options are made text here from the config as written. Other
+ * numbers (`brightness_scale`, `min`) stay numbers.
+ */
+function payloadsAsText(config: JsonPayload, container: object, depth: number): void {
+  if (depth > MAX_PAYLOAD_OPTION_DEPTH) return;
+  for (const [key, value] of Object.entries(container)) {
+    if (typeof value === 'number' && !Array.isArray(container) && isPayloadOption(key)) {
+      (container as Json)[key] = config.numberText(container, key);
+    } else if (typeof value === 'object' && value !== null) {
+      payloadsAsText(config, value, depth + 1);
+    }
+  }
+}
+
+function isPayloadOption(key: string): boolean {
+  const full = Object.hasOwn(ABBREVIATIONS, key) ? ABBREVIATIONS[key] : key;
+  return /^(payload|state)(_|$)/.test(full) && !/_(topic|template)$/.test(full);
+}
+
 function expandConfig(raw: Json): Json {
   const config = expandKeys(raw, ABBREVIATIONS);
   if (isRecord(config.device)) config.device = expandKeys(config.device, DEVICE_ABBREVIATIONS);
@@ -1553,13 +1579,15 @@ export class HomeAssistantDiscovery implements Adapter {
       if (await this.replaceSource(topic, [])) this.lastConfigText.delete(topic);
       return;
     }
-    let raw: unknown;
+    let parsed: JsonPayload;
     try {
-      raw = JSON.parse(text);
+      parsed = new JsonPayload(text);
     } catch (error) {
       return this.reject(topic, `malformed JSON (${errorText(error)})`);
     }
+    const raw = parsed.data;
     if (!isRecord(raw)) return this.reject(topic, 'the config must be a JSON object');
+    payloadsAsText(parsed, raw, 0);
     const drafts =
       address.component === 'device'
         ? this.readDeviceConfig(topic, address, raw)

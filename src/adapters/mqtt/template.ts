@@ -41,7 +41,7 @@ export const SUPPORTED_TEMPLATE_FORMS: readonly string[] = [
   'ints and floats as in Python: 2.0, / and float give floats, int and // of ints give ints, and in value_json a ' +
     'number written 21.0 or 1e3 is a float; as text a float prints as Python prints it (21.0, 0.1, 1e-05, 1e+16) ' +
     'while a value template still gives the number',
-  "lists and dicts print as Python prints them: ['a', 1, True, None, 2.0], {'a': 1} (tojson writes JSON)",
+  "lists and dicts print as Python prints them: ['a', 1, True, None, 2.0], {'a': 1} (tojson writes JSON, [\"a\",1,2.0])",
   'comparisons: == != < <= > >= in, not in, chained as in Python (1 < x < 5); boolean and, or, not; ' +
     'in on a JSON object looks at its keys (a number is never one of them)',
   'inline conditionals: {{ "ON" if value else "OFF" }} (else is optional)',
@@ -652,6 +652,37 @@ function pythonRepr(value: unknown): string {
   return String(value);
 }
 
+/**
+ * JSON as Python's json writes it, with each number's type: a float is written as its text
+ * (`21.0`), also one in a list or dict (`{"t": 21.0}`), where JSON.stringify would write `21`.
+ * Everything else as JSON.stringify writes it (a non-finite number is null); undefined for an
+ * undefined value, which a list holds as null and a dict leaves out, as JSON.stringify does.
+ */
+function jsonText(value: unknown): string | undefined {
+  if (value instanceof WholeFloat || typeof value === 'number') {
+    return Number.isFinite(plain(value)) ? templateText(value) : 'null';
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += jsonText(typedEntry(value, i, value[i])) ?? 'null';
+    }
+    return `${out}]`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    let out = '{';
+    for (const key of Object.keys(value)) {
+      const item = jsonText(typedEntry(value, key, (value as Record<string, unknown>)[key]));
+      if (item === undefined) continue;
+      if (out.length > 1) out += ',';
+      out += `${JSON.stringify(key)}:${item}`;
+    }
+    return `${out}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** Characters Python's str.isprintable() refuses beyond ASCII: the Other and Separator categories. */
 const NOT_PRINTABLE = /[\p{C}\p{Z}]/u;
 
@@ -1109,14 +1140,9 @@ const FILTERS: Record<string, FilterSpec> = {
       return value;
     },
   },
-  // A finite float is written as Python's json.dumps writes it (21.0), the same as its text.
   tojson: {
     params: [],
-    run: (value) => {
-      if (value === undefined) return 'null';
-      if (isFloat(value) && Number.isFinite(plain(value))) return templateText(value);
-      return JSON.stringify(value);
-    },
+    run: (value) => jsonText(value) ?? 'null',
   },
 };
 FILTERS.d = FILTERS.default;
@@ -1548,6 +1574,15 @@ export class JsonPayload {
   holdsWholeFloat(container: object, key: number | string): boolean {
     this.check();
     return this.floats?.has(container, key) === true;
+  }
+
+  /**
+   * Python's str() of the number at `container[key]` of this payload's data: `1.0` for one
+   * written as a float, where templateText of the plain number would say `1`.
+   */
+  numberText(container: object, key: number | string): string {
+    const value = (container as Record<string | number, unknown>)[key];
+    return templateText(this.holdsWholeFloat(container, key) ? new WholeFloat(value as number) : value);
   }
 
   /** Finds the payload's whole float literals, once. */
