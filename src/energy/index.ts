@@ -1,4 +1,4 @@
-export { MQTT_CHARGER_ADAPTER, MqttChargers } from './chargers/mqtt-chargers.ts';
+export { MQTT_CHARGER_ADAPTER, MqttChargerHouseholds, MqttChargers } from './chargers/mqtt-chargers.ts';
 export {
   CHARGE_MODES,
   type ChargeMode,

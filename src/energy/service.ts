@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.ts';
 import { slugify, type Thing } from '../model/thing.ts';
 import { newPassword } from '../people/credentials.ts';
 import type { StoredChargingSession } from '../store/store.ts';
-import { MqttChargers } from './chargers/mqtt-chargers.ts';
+import { MqttChargerHouseholds } from './chargers/mqtt-chargers.ts';
 import {
   CHARGE_MODES,
   type ChargeMode,
@@ -61,9 +61,11 @@ interface PlanInput {
   repeat?: number[];
 }
 
-/** The thing that carries the site's settings, plans and live figures. */
+/** The thing that carries a household's site settings, plans and live figures, one in each household. */
 export const SITE_THING = 'site';
 const ENERGY_ADAPTER = 'energy';
+/** The thing every household has from its creation to its removal (see ensureHouseholdThing). */
+const HOUSEHOLD_THING = 'household';
 
 export interface EnergyServiceOptions {
   /** How often charge currents are decided and energy is counted, ms. */
@@ -129,7 +131,8 @@ const SITE_PROPERTY = (unit: string) => ({
  * Energy in Triad: charge points (OCPP 1.6J and simple MQTT chargers), the site's meters and
  * fuse, tariffs, per-charge-point modes, the charge planner and charging sessions. Every tick it
  * decides each charge point's current from its mode, its plan and the site's surplus and
- * headroom; every change of price, state of charge or plug re-plans.
+ * headroom; every change of price, state of charge or plug re-plans. Each household has all of
+ * this for itself: its own site, tariff, plans, modes and sessions, none of another's.
  */
 export class EnergyService implements Subsystem {
   readonly name = 'energy';
@@ -150,52 +153,33 @@ export class EnergyService implements Subsystem {
       // The `plan` action on a charger (from an automation, say) is a plan like the API's; without a
       // vehicle named, it is for the car that charger is tied to or plugged into.
       planCharge: async (householdId, charger, input) => {
-        // The household first: the car of a charger's session is looked up among the managed ones.
-        this.managed(householdId);
-        await this.createPlan(householdId, this.planInput(charger, input));
+        // The household first: the car of a charger's session is looked up among its own.
+        const energy = this.managed(householdId);
+        await this.createPlan(householdId, this.planInput(energy, charger, input));
       },
     });
     await hub.addAdapter(ocpp);
-    const running: Running = {
-      hub,
-      log,
-      ocpp,
-      config: structuredClone(DEFAULT_CONFIG),
-      tariff: new Tariff(DEFAULT_CONFIG.tariff),
-      meters: new SiteMeters(hub.twins, hub.householdId, hub.clock),
-      solar: new Map(),
-      sessions: new SessionBook(() => newId(hub.clock.now(), 'ses_')),
-      finalReadings: new Map(),
-      drawn: new Map(),
-      pluggedSince: new Map(),
-      plans: new Map(),
-      lastTick: hub.clock.now(),
-      openCommands: new Map(),
-      unsaved: new Set(),
-      writes: Promise.resolve(),
-      replanDue: false,
-      stops: [],
-      reading: null,
-      siteDue: false,
-    };
+    // The household's own view of the broker: a charger announced with another household's
+    // topics (under households/) would otherwise be read and commanded from this one.
+    const mqttChargers = this.options.mqttChargers !== false ? new MqttChargerHouseholds(hub.mqttFor) : null;
+    const running: Running = { hub, log, ocpp, mqttChargers, households: new Map(), stops: [] };
     this.running = running;
-    // Cars plugged in before this start: their plug's last report is the best time there is.
-    for (const twin of hub.twins.list(hub.householdId)) {
-      const plug = twin.state.get('charging.connected');
-      if (twin.thing.kind === 'vehicle' && plug?.value === true) running.pluggedSince.set(twin.thing.id, plug.ts);
+    const households = await hub.store.listHouseholds();
+    for (const household of households) {
+      const energy = this.open(household.id);
+      await this.loadSite(energy);
+      // What the meters say now, rather than the figures the site had when the hub last stopped.
+      energy.reading = this.read(energy);
+      this.publishSite(energy, energy.reading);
     }
-    await this.loadSite(running);
-    // What the meters say now, rather than the figures the site had when the hub last stopped.
-    running.reading = this.read(running);
-    this.publishSite(running.reading);
-    // Every household's charge points, not only the managed one's: a charger another household
-    // registered must still be let in after a restart (its energy is not managed, its link is).
-    for (const household of await hub.store.listHouseholds())
+    // Every household's charge points, each in the household it was registered in.
+    for (const household of households)
       for (const twin of hub.twins.list(household.id)) if (ocppMeta(twin.thing)) ocpp.adopt(twin.thing);
     if (this.options.pricesFile) {
       const text = await readFile(this.options.pricesFile, 'utf8');
       const slots = this.options.pricesFile.endsWith('.csv') ? parseCsvSeries(text) : parseJsonSeries(JSON.parse(text));
       try {
+        // The hub's price file is its first household's tariff: the others set their own.
         await this.setPrices(hub.householdId, { currency: this.options.currency ?? 'EUR', slots });
       } catch (error) {
         // An old file (yesterday's prices) is no reason for the hub not to start.
@@ -203,19 +187,16 @@ export class EnergyService implements Subsystem {
         log.warn('the price file is not used', { file: this.options.pricesFile, reason: error.message });
       }
     }
-    const stored = await this.unfinishedSessions(running);
+    const stored = new Map<HouseholdEnergy, StoredChargingSession[]>();
+    for (const energy of running.households.values()) stored.set(energy, await this.unfinishedSessions(energy));
     // From here to the subscription nothing awaits: no plug or meter report can fall between
     // taking the sessions back and listening for what happens to them.
-    this.resumeSessions(running, stored);
+    for (const [energy, sessions] of stored) this.resumeSessions(energy, sessions);
     running.stops.push(hub.bus.subscribe((event) => this.onEvent(event)));
     // A charger's `plan` action is judged when it is asked for (400, nothing sent), as the API's
     // plans are: the command would otherwise be accepted and fail a moment later.
     running.stops.push(hub.commands.addGuard((request, command) => this.checkPlanAction(request, command)));
-    if (this.options.mqttChargers !== false) {
-      // The household's own view of the broker: a charger announced with another household's
-      // topics (under households/) would otherwise be read and commanded from this one.
-      await hub.addAdapter(new MqttChargers({ link: hub.mqttFor(hub.householdId), householdId: hub.householdId }));
-    }
+    if (mqttChargers) await hub.addAdapter(mqttChargers);
     running.stops.push(
       hub.clock.setInterval(() => {
         // A throw in a timer callback would take the whole hub down; one bad tick is logged instead.
@@ -227,20 +208,85 @@ export class EnergyService implements Subsystem {
       }, this.options.tickMs ?? 10_000),
     );
     this.replan();
-    log.info('energy ready', { chargers: this.chargers().length });
+    log.info('energy ready', { chargers: this.chargers(hub.householdId).length, households: households.length });
   }
 
   async stop(): Promise<void> {
     const running = this.running;
     if (!running) return;
     for (const stop of running.stops.splice(0)) stop();
-    // A final reading still awaited will not reach this hub: the session is recorded as it is.
-    for (const charger of [...running.finalReadings.keys()]) this.recordSession(charger);
-    // Open sessions stay open across the restart, with the figures they have now.
-    for (const session of running.sessions.list()) this.persist(session);
-    await running.writes;
-    await this.saveSite();
+    for (const energy of running.households.values()) {
+      // A final reading still awaited will not reach this hub: the session is recorded as it is.
+      for (const charger of [...energy.finalReadings.keys()]) this.recordSession(energy, charger);
+      // Open sessions stay open across the restart, with the figures they have now.
+      for (const session of energy.sessions.list()) this.persist(energy, session);
+    }
+    for (const energy of running.households.values()) {
+      await energy.writes;
+      if (this.keepsSite(energy)) await this.saveSite(energy);
+    }
     this.running = null;
+  }
+
+  /**
+   * A household's energy management, made when it is first needed: at the start for the
+   * households there are, and for one created later at its first event or request. Nothing in it
+   * ticks on its own: the service's one control step visits the households with something to run.
+   */
+  private open(householdId: string): HouseholdEnergy {
+    const running = this.require();
+    const known = running.households.get(householdId);
+    if (known) return known;
+    const { hub, log, ocpp } = running;
+    const energy: HouseholdEnergy = {
+      householdId,
+      hub,
+      log,
+      ocpp,
+      config: structuredClone(DEFAULT_CONFIG),
+      tariff: new Tariff(DEFAULT_CONFIG.tariff),
+      meters: new SiteMeters(hub.twins, householdId, hub.clock),
+      solar: new Map(),
+      sessions: new SessionBook(() => newId(hub.clock.now(), 'ses_')),
+      finalReadings: new Map(),
+      drawn: new Map(),
+      pluggedSince: new Map(),
+      plans: new Map(),
+      lastTick: hub.clock.now(),
+      openCommands: new Map(),
+      unsaved: new Set(),
+      writes: Promise.resolve(),
+      replanDue: false,
+      reading: null,
+      siteDue: false,
+    };
+    running.households.set(householdId, energy);
+    this.readSite(energy);
+    // Cars plugged in before this start: their plug's last report is the best time there is.
+    for (const twin of hub.twins.list(householdId)) {
+      const plug = twin.state.get('charging.connected');
+      if (twin.thing.kind === 'vehicle' && plug?.value === true) energy.pluggedSince.set(twin.thing.id, plug.ts);
+    }
+    running.mqttChargers
+      ?.addHousehold(householdId)
+      .catch((error: unknown) =>
+        log.error('could not look for the MQTT chargers of a household', { householdId, error }),
+      );
+    return energy;
+  }
+
+  /** A household that is gone: its energy management goes with it (its things and rows go with the household). */
+  private close(householdId: string): void {
+    const running = this.running;
+    const energy = running?.households.get(householdId);
+    if (!running || !energy) return;
+    running.households.delete(householdId);
+    for (const cancel of energy.finalReadings.values()) cancel();
+    running.mqttChargers
+      ?.removeHousehold(householdId)
+      .catch((error: unknown) =>
+        energy.log.error('could not stop the MQTT chargers of a household', { householdId, error }),
+      );
   }
 
   // ── Charge points ────────────────────────────────────────────────────────────────────────
@@ -265,23 +311,20 @@ export class EnergyService implements Subsystem {
   }
 
   async removeCharger(householdId: string, id: string): Promise<void> {
-    const running = this.require();
+    const energy = this.managed(householdId);
     const thing = this.charger(householdId, id);
     if (!ocppMeta(thing)) throw badRequest(`${id} is not an OCPP charge point; it goes when its device does`);
-    await running.ocpp.unregister(householdId, id);
-    // Another household's charger has no session, settings or plan here (see managed): those of a
-    // charger of the same id are the managed household's, and stay.
-    if (householdId !== running.hub.householdId) return;
+    await energy.ocpp.unregister(householdId, id);
     // Its session ends here, with the energy counted up to now: no charger is left to end it.
     // After the unregistering, which may fail: a charger still registered keeps its session.
-    this.tick();
-    this.closeSession(id, running.hub.clock.now());
+    this.tickHousehold(energy);
+    this.closeSession(energy, id, energy.hub.clock.now());
     // The answer waits for the session's record to be settled: recorded finished, open copy gone.
-    await running.writes;
-    delete running.config.chargers[id];
-    running.config.plans = running.config.plans.filter((p) => p.charger !== id);
-    await this.saveSite();
-    this.replan();
+    await energy.writes;
+    delete energy.config.chargers[id];
+    energy.config.plans = energy.config.plans.filter((p) => p.charger !== id);
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
   }
 
   listChargers(householdId: string) {
@@ -293,19 +336,19 @@ export class EnergyService implements Subsystem {
     id: string,
     change: Partial<Omit<ChargerSettings, 'solar'>> & { solar?: Partial<SolarSettings> },
   ) {
-    const running = this.managed(householdId);
+    const energy = this.managed(householdId);
     const thing = this.charger(householdId, id);
     if (change.mode !== undefined && !CHARGE_MODES.includes(change.mode))
       throw badRequest(`mode must be one of ${CHARGE_MODES.join(', ')}`);
-    const current = this.settingsOf(id);
+    const current = this.settingsOf(energy, id);
     const next: ChargerSettings = { ...current, ...change, solar: { ...current.solar, ...(change.solar ?? {}) } };
     if (next.minCurrentA > next.maxCurrentA) throw badRequest('minCurrentA must not be above maxCurrentA');
     if (change.vehicle !== undefined) this.vehicle(householdId, change.vehicle);
-    running.config.chargers[id] = next;
-    running.solar.get(id)?.update(next.solar);
-    await this.saveSite();
-    this.replan();
-    this.tick();
+    energy.config.chargers[id] = next;
+    energy.solar.get(id)?.update(next.solar);
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
+    this.tickHousehold(energy);
     return this.chargerView(thing);
   }
 
@@ -320,11 +363,11 @@ export class EnergyService implements Subsystem {
   // ── Site and tariff ──────────────────────────────────────────────────────────────────────
 
   async setSite(householdId: string, site: SiteConfig) {
-    const running = this.managed(householdId);
+    const energy = this.managed(householdId);
     for (const role of ['grid', 'solar', 'battery', 'house'] as const) {
       const id = site[role];
       if (id === undefined) continue;
-      const thing = running.hub.core.getThing(householdId, id);
+      const thing = energy.hub.core.getThing(householdId, id);
       if (!thing) throw notFound(`${role} meter ${JSON.stringify(id)}`);
       if (!Object.hasOwn(thing.properties, 'sensor.power'))
         throw badRequest(`${id} has no sensor.power to read the ${role} from`);
@@ -342,35 +385,35 @@ export class EnergyService implements Subsystem {
         `staleAfterS must be seconds from ${STALE_AFTER_S_RANGE.min} to ${STALE_AFTER_S_RANGE.max}, got ${JSON.stringify(staleAfterS)}`,
       );
     }
-    running.config.site = site;
-    await this.saveSite();
-    this.replan();
+    energy.config.site = site;
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
     // The figures of the meters just chosen, at once rather than at the next control step.
-    running.reading = this.read(running);
-    this.publishSite(running.reading);
+    energy.reading = this.read(energy);
+    this.publishSite(energy, energy.reading);
     return this.site(householdId);
   }
 
   site(householdId: string) {
-    const running = this.managed(householdId);
+    const energy = this.managed(householdId);
     // The staleness limit in force is shown even when it is the default, so a user can see it.
     return {
       staleAfterS: DEFAULT_STALE_AFTER_S,
-      ...running.config.site,
-      reading: running.reading ?? this.read(running),
+      ...energy.config.site,
+      reading: energy.reading ?? this.read(energy),
     };
   }
 
   /** Replaces the dynamic price series; a series with a gap or overlap is refused, naming the slot. */
   async setPrices(householdId: string, input: { currency: string; slots: PriceSlot[] }) {
-    const running = this.managed(householdId);
+    const energy = this.managed(householdId);
     // Prices that have all ended, or slots off the quarter hours, are a mistake the planner cannot use.
-    const series = checkNewSeries(input.slots, running.hub.clock.now());
-    const tariff = new Tariff({ ...running.config.tariff, currency: input.currency, series });
-    running.tariff = tariff;
-    running.config.tariff = tariff.config;
-    await this.saveSite();
-    this.replan();
+    const series = checkNewSeries(input.slots, energy.hub.clock.now());
+    const tariff = new Tariff({ ...energy.config.tariff, currency: input.currency, series });
+    energy.tariff = tariff;
+    energy.config.tariff = tariff.config;
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
     return this.prices(householdId);
   }
 
@@ -389,11 +432,11 @@ export class EnergyService implements Subsystem {
   }
 
   async setTariff(householdId: string, change: Omit<TariffConfig, 'series'>) {
-    const running = this.managed(householdId);
-    running.tariff = new Tariff({ ...change, series: running.config.tariff.series });
-    running.config.tariff = running.tariff.config;
-    await this.saveSite();
-    this.replan();
+    const energy = this.managed(householdId);
+    energy.tariff = new Tariff({ ...change, series: energy.config.tariff.series });
+    energy.config.tariff = energy.tariff.config;
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
     return this.tariffView(householdId);
   }
 
@@ -411,29 +454,30 @@ export class EnergyService implements Subsystem {
    * with the shortfall, at once: the user learns it now, not at the deadline.
    */
   async createPlan(householdId: string, input: PlanInput): Promise<PlanView> {
-    const running = this.require();
+    const energy = this.managed(householdId);
     const request = this.planRequest(householdId, input);
-    running.config.plans = running.config.plans.filter((p) => p.charger !== input.charger).concat(request);
-    const settings = this.settingsOf(input.charger);
+    energy.config.plans = energy.config.plans.filter((p) => p.charger !== input.charger).concat(request);
+    const settings = this.settingsOf(energy, input.charger);
     // Asking for a plan is asking the charger to follow it.
     if (settings.mode === 'now' || settings.mode === 'off')
-      running.config.chargers[input.charger] = { ...settings, mode: 'smart' };
-    await this.saveSite();
-    this.replan();
-    const view = running.plans.get(input.charger);
+      energy.config.chargers[input.charger] = { ...settings, mode: 'smart' };
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
+    const view = energy.plans.get(input.charger);
     if (!view) throw conflict('the plan could not be made');
     return view;
   }
 
   /** A plan as asked for, checked: what createPlan stores, and what the `plan` action's guard judges. */
   private planRequest(householdId: string, input: PlanInput): PlanRequest {
-    const running = this.managed(householdId);
-    const { clock } = running.hub;
+    const energy = this.managed(householdId);
+    const { clock } = energy.hub;
     const vehicle = this.vehicle(householdId, input.vehicle);
     this.charger(householdId, input.charger);
     if ((input.targetSoc === undefined) === (input.energyKwh === undefined))
       throw badRequest('give either targetSoc or energyKwh');
-    let by = parseBy(input.by, clock.now(), this.timeZone);
+    const timeZone = this.timeZone(energy);
+    let by = parseBy(input.by, clock.now(), timeZone);
     if (by <= clock.now()) throw badRequest(`by (${new Date(by).toISOString()}) has passed`);
     if (
       input.repeat &&
@@ -442,10 +486,10 @@ export class EnergyService implements Subsystem {
       throw badRequest('repeat lists ISO weekdays, 1 (Monday) to 7 (Sunday)');
     }
     const repeat = input.repeat ? [...new Set(input.repeat)].sort() : undefined;
-    const timeOfDay = repeat ? timeOfDayOf(input.by, by, this.timeZone) : undefined;
+    const timeOfDay = repeat ? timeOfDayOf(input.by, by, timeZone) : undefined;
     // A weekly plan's first deadline is on one of its days too: "07:30 on weekdays" asked for on a
     // Saturday is due on Monday, not on the Sunday the time alone would name.
-    if (repeat) by = nextOccurrence(by, repeat, clock.now(), this.timeZone, timeOfDay);
+    if (repeat) by = nextOccurrence(by, repeat, clock.now(), timeZone, timeOfDay);
     // Every replan prices each quarter hour up to the latest deadline: a far deadline would exhaust memory.
     if (by > clock.now() + MAX_PLAN_AHEAD_MS) throw badRequest('by must be at most 7 days ahead');
     const request: PlanRequest = {
@@ -464,9 +508,9 @@ export class EnergyService implements Subsystem {
 
   /** A plan asked for over the API: its vehicle as for the charger's `plan` action (see planInput). */
   async planOnCharger(householdId: string, charger: string, input: Record<string, unknown>): Promise<PlanView> {
-    // The household first: the car of a charger's session is looked up among the managed one's.
-    this.managed(householdId);
-    return this.createPlan(householdId, this.planInput(charger, input));
+    // The household first: the car of a charger's session is looked up among its own.
+    const energy = this.managed(householdId);
+    return this.createPlan(householdId, this.planInput(energy, charger, input));
   }
 
   /**
@@ -474,11 +518,11 @@ export class EnergyService implements Subsystem {
    * one named, else the car of the session under way (it may have been plugged in long ago), else
    * the one tied to the charger.
    */
-  private planInput(charger: string, input: Record<string, unknown>) {
+  private planInput(energy: HouseholdEnergy, charger: string, input: Record<string, unknown>) {
     const vehicle =
       typeof input.vehicle === 'string'
         ? input.vehicle
-        : (this.running?.sessions.current(charger)?.vehicle ?? this.vehicleAt(charger));
+        : (energy.sessions.current(charger)?.vehicle ?? this.vehicleAt(energy, charger));
     if (!vehicle) throw badRequest(`no vehicle is tied to ${charger}; name one in the plan`);
     return {
       vehicle,
@@ -496,9 +540,9 @@ export class EnergyService implements Subsystem {
     const thing = this.running?.hub.core.getThing(command.householdId, command.thing);
     if (!thing || !ocppMeta(thing)) return null;
     try {
-      // The household first, as for planCharge: planInput reads the managed one's sessions.
-      this.managed(command.householdId);
-      this.planRequest(command.householdId, this.planInput(thing.id, command.input));
+      // The household first, as for planCharge: planInput reads that household's sessions.
+      const energy = this.managed(command.householdId);
+      this.planRequest(command.householdId, this.planInput(energy, thing.id, command.input));
       return null;
     } catch (error) {
       if (error instanceof HubError) return error;
@@ -517,67 +561,69 @@ export class EnergyService implements Subsystem {
   }
 
   async removePlan(householdId: string, charger: string): Promise<void> {
-    const running = this.managed(householdId);
-    const before = running.config.plans.length;
-    running.config.plans = running.config.plans.filter((p) => p.charger !== charger);
-    if (before === running.config.plans.length) throw notFound(`plan for ${JSON.stringify(charger)}`);
-    await this.saveSite();
-    this.replan();
+    const energy = this.managed(householdId);
+    const before = energy.config.plans.length;
+    energy.config.plans = energy.config.plans.filter((p) => p.charger !== charger);
+    if (before === energy.config.plans.length) throw notFound(`plan for ${JSON.stringify(charger)}`);
+    await this.saveSite(energy);
+    this.replanHousehold(energy);
   }
 
   // ── Sessions ─────────────────────────────────────────────────────────────────────────────
 
   async listSessions(householdId: string, since?: number) {
-    const running = this.require();
+    const energy = this.managed(householdId);
     // A session that ended a moment ago is in the event log's buffer still.
-    await running.hub.history.flush();
+    await energy.hub.history.flush();
     // The newest 500 when there are more (a household that charges daily has after a year and a
     // half), listed oldest first as always.
     const past = (
-      await running.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500, newest: true })
+      await energy.hub.store.listEvents({ householdId, types: ['energy.session'], since, limit: 500, newest: true })
     ).reverse();
-    // The sessions under way are the managed household's (see managed): none of them is another's.
-    const mine = householdId === running.hub.householdId;
-    const open = mine ? running.sessions.list().map((s) => ({ ...sessionView(s), open: true })) : [];
+    const open = energy.sessions.list().map((s) => ({ ...sessionView(s), open: true }));
     // Ended, and waiting a moment for the charger's final meter reading before they are recorded:
     // after the recorded ones, which come oldest first.
-    const ended = mine ? running.sessions.listEnded().map((s) => ({ ...sessionView(s), open: false })) : [];
+    const ended = energy.sessions.listEnded().map((s) => ({ ...sessionView(s), open: false }));
     return [...open, ...past.map((e) => ({ ...(('data' in e ? e.data : {}) ?? {}), open: false })), ...ended];
   }
 
   // ── The loop ─────────────────────────────────────────────────────────────────────────────
 
-  /** Re-plans every plan together (they share the site's limit) and announces plans that changed. */
+  /** Re-plans every household's plans. */
   replan(): void {
-    const running = this.running;
-    if (!running) return;
-    running.replanDue = false;
-    const { hub, tariff } = running;
+    for (const energy of this.running?.households.values() ?? []) this.replanHousehold(energy);
+  }
+
+  /** Re-plans a household's plans together (they share its site's limit) and announces plans that changed. */
+  private replanHousehold(energy: HouseholdEnergy): void {
+    energy.replanDue = false;
+    const { hub, tariff, householdId } = energy;
     const now = hub.clock.now();
-    const householdId = hub.householdId;
+    const timeZone = this.timeZone(energy);
     // Plans whose deadline passed are finished, or roll on to their next weekday.
     let rolled = false;
-    running.config.plans = running.config.plans.flatMap((p) => {
+    energy.config.plans = energy.config.plans.flatMap((p) => {
       if (p.by > now) return [p];
       rolled = true;
       return p.repeat
         ? [
             {
               ...p,
-              by: nextOccurrence(p.by, p.repeat, now, this.timeZone, p.timeOfDay),
+              by: nextOccurrence(p.by, p.repeat, now, timeZone, p.timeOfDay),
               ...(p.energyKwh !== undefined ? { deliveredKwh: 0 } : {}),
             },
           ]
         : [];
     });
-    if (rolled) this.saveSite().catch((error: unknown) => running.log.error('could not store the plans', { error }));
-    const needs = running.config.plans.map((p) => {
+    if (rolled)
+      this.saveSite(energy).catch((error: unknown) => energy.log.error('could not store the plans', { error }));
+    const needs = energy.config.plans.map((p) => {
       const car = this.car(householdId, p.vehicle);
-      let energy = 0;
+      let needed = 0;
       // A car whose battery figures went missing cannot be planned for: the plan says so.
       let unknown: string | null = null;
       try {
-        energy = remainingNeed(p, car, this.efficiency);
+        needed = remainingNeed(p, car, this.efficiency);
       } catch (error) {
         unknown = error instanceof Error ? error.message : String(error);
       }
@@ -585,11 +631,16 @@ export class EnergyService implements Subsystem {
         request: p,
         car,
         unknown,
-        need: { id: p.charger, energyKwh: energy, maxPowerKw: maxPowerKw(this.settingsOf(p.charger)), by: p.by },
+        need: {
+          id: p.charger,
+          energyKwh: needed,
+          maxPowerKw: maxPowerKw(this.settingsOf(energy, p.charger)),
+          by: p.by,
+        },
       };
     });
     const until = Math.max(now, ...needs.map((n) => n.need.by));
-    const siteLimitKw = running.config.site.limitKw - (running.config.site.houseReserveKw ?? 0);
+    const siteLimitKw = energy.config.site.limitKw - (energy.config.site.houseReserveKw ?? 0);
     // Times past the known prices are charged at rather than left out (see chargeUnpriced).
     const plans: ChargePlan[] = needs.length
       ? planCharging({
@@ -615,7 +666,7 @@ export class EnergyService implements Subsystem {
               chargerKw: need.maxPowerKw,
               siteKw: siteLimitKw,
               others: needs.length - 1,
-              timeZone: this.timeZone,
+              timeZone,
             }));
       next.set(
         request.charger,
@@ -630,7 +681,7 @@ export class EnergyService implements Subsystem {
       );
     });
     for (const [charger, view] of next) {
-      const before = running.plans.get(charger);
+      const before = energy.plans.get(charger);
       if (
         !before ||
         before.feasible !== view.feasible ||
@@ -638,9 +689,9 @@ export class EnergyService implements Subsystem {
         Math.abs(before.energyKwh - view.energyKwh) > 1e-6 ||
         before.slots.length !== view.slots.length
       ) {
-        this.announce('energy.plan', charger, { ...view } as unknown as Record<string, unknown>);
+        this.announce(energy, 'energy.plan', charger, { ...view } as unknown as Record<string, unknown>);
         if (!view.feasible && (!before || before.feasible)) {
-          running.log.warn('charge plan cannot be met', {
+          energy.log.warn('charge plan cannot be met', {
             charger,
             shortfallKwh: view.shortfallKwh,
             by: view.by,
@@ -649,39 +700,49 @@ export class EnergyService implements Subsystem {
         }
       }
     }
-    for (const charger of running.plans.keys())
-      if (!next.has(charger)) this.announce('energy.plan.removed', charger, {});
-    running.plans = next;
+    for (const charger of energy.plans.keys())
+      if (!next.has(charger)) this.announce(energy, 'energy.plan.removed', charger, {});
+    energy.plans = next;
   }
 
-  /** One control step: count energy, decide currents, send the changes. */
+  /**
+   * One control step for every household with something to run: chargers, or a site it set up.
+   * Another household costs a look at its things, nothing more.
+   */
   tick(): void {
-    const running = this.running;
-    if (!running) return;
-    const { hub, config, tariff } = running;
+    for (const energy of this.running?.households.values() ?? []) {
+      const chargers = this.chargers(energy.householdId);
+      if (chargers.length > 0 || this.keepsSite(energy)) this.tickHousehold(energy, chargers);
+      // Nothing to count: the next stretch starts now, not at the last step it had.
+      else energy.lastTick = energy.hub.clock.now();
+    }
+  }
+
+  /** One control step of a household: count energy, decide currents, send the changes. */
+  private tickHousehold(energy: HouseholdEnergy, chargers = this.chargers(energy.householdId)): void {
+    const { hub, config, tariff } = energy;
     const now = hub.clock.now();
-    const dtHours = Math.max(0, now - running.lastTick) / 3_600_000;
-    running.lastTick = now;
-    const chargers = this.chargers();
-    const reading = this.read(running);
-    running.reading = reading;
-    this.publishSite(reading);
+    const dtHours = Math.max(0, now - energy.lastTick) / 3_600_000;
+    energy.lastTick = now;
+    const reading = this.read(energy, chargers);
+    energy.reading = reading;
+    this.publishSite(energy, reading);
 
     // Null while no one can measure the surplus: no charger may use it (see SolarSurplus.decide).
     let surplusLeft = reading.surplusW;
     const wants: Array<{ id: string; currentA: number; limits: ChargerLimits; thing: Thing }> = [];
     for (const thing of chargers) {
-      const settings = this.settingsOf(thing.id);
+      const settings = this.settingsOf(energy, thing.id);
       // What it drew over the stretch since the last tick: at an unplug, the tick runs while the
       // report is heard, and that report's 0 kW is what it draws from now on, not what it drew.
       const drawW = this.powerKw(thing, 'before') * 1000;
       // The surplus this charger may use: what is left after chargers served before it.
       const surplusW = Math.max(0, surplusLeft ?? 0);
-      const plannedKw = this.plannedPower(thing.id, now);
-      let solar = running.solar.get(thing.id);
+      const plannedKw = this.plannedPower(energy, thing.id, now);
+      let solar = energy.solar.get(thing.id);
       if (!solar) {
         solar = new SolarSurplus(settings.solar);
-        running.solar.set(thing.id, solar);
+        energy.solar.set(thing.id, solar);
       }
       // A charger with no car plugged in wants nothing: in `now` mode it held half the site's
       // headroom, and in `solar` mode the surplus, from the charger that had a car.
@@ -694,28 +755,28 @@ export class EnergyService implements Subsystem {
       // Energy since the last tick (the meter's, or power × time without one), priced now, and
       // how much of it the sun gave. Its power and this moment are kept for the stretch after it,
       // should the charger be removed before the next tick (see countLastStretch).
-      running.drawn.set(thing.id, { powerKw: this.powerKw(thing), at: now });
-      const session = running.sessions.current(thing.id);
+      energy.drawn.set(thing.id, { powerKw: this.powerKw(thing), at: now });
+      const session = energy.sessions.current(thing.id);
       if (session) {
-        running.sessions.estimate(thing.id, (drawW / 1000) * dtHours);
-        const energy = running.sessions.price(thing.id, {
+        energy.sessions.estimate(thing.id, (drawW / 1000) * dtHours);
+        const priced = energy.sessions.price(thing.id, {
           solarShare: drawW > 0 ? Math.min(1, surplusW / drawW) : 0,
           importPrice: tariff.priceAt(now),
           feedInPrice: tariff.feedIn,
         });
-        if (energy > 0) {
-          this.persist(session);
+        if (priced > 0) {
+          this.persist(energy, session);
           const plan = config.plans.find((p) => p.charger === thing.id && p.energyKwh !== undefined);
           if (plan) {
-            plan.deliveredKwh = (plan.deliveredKwh ?? 0) + energy;
-            running.replanDue = true;
+            plan.deliveredKwh = (plan.deliveredKwh ?? 0) + priced;
+            energy.replanDue = true;
           }
         }
       }
     }
     const shares = shareHeadroom(wants, reading.headroomW);
-    for (const want of wants) this.command(want.thing, shares.get(want.id) ?? 0);
-    if (running.replanDue || this.slotBoundaryPassed(now, dtHours)) this.replan();
+    for (const want of wants) this.command(energy, want.thing, shares.get(want.id) ?? 0);
+    if (energy.replanDue || this.slotBoundaryPassed(now, dtHours)) this.replanHousehold(energy);
   }
 
   private slotBoundaryPassed(now: number, dtHours: number): boolean {
@@ -730,12 +791,11 @@ export class EnergyService implements Subsystem {
   }
 
   /** Sends a new current limit when it differs from the charger's own, one command at a time. */
-  private command(thing: Thing, currentA: number): void {
-    const running = this.require();
-    const { hub } = running;
+  private command(energy: HouseholdEnergy, thing: Thing, currentA: number): void {
+    const { hub } = energy;
     if (!this.plugged(thing)) return;
     if (hub.twins.get(thing.householdId, thing.id)?.online === false) return;
-    const open = running.openCommands.get(thing.id);
+    const open = energy.openCommands.get(thing.id);
     if (open && hub.commands.get(open)) return;
     const limit = hub.core.getValue(thing.householdId, thing.id, 'charging.current_limit');
     if (typeof limit === 'number' && Math.abs(limit - currentA) < 0.5) return;
@@ -747,100 +807,108 @@ export class EnergyService implements Subsystem {
         input: { current: currentA },
         issuedBy: 'energy',
       })
-      .then((command) => running.openCommands.set(thing.id, command.id))
-      .catch((error: unknown) => running.log.warn('could not set the charge current', { charger: thing.id, error }));
+      .then((command) => energy.openCommands.set(thing.id, command.id))
+      .catch((error: unknown) => energy.log.warn('could not set the charge current', { charger: thing.id, error }));
   }
 
   private onEvent(event: HubEvent): void {
     const running = this.running;
-    if (!running || event.householdId !== running.hub.householdId) return;
+    if (!running) return;
+    // A household comes with its household thing and goes with it (see ensureHouseholdThing): one
+    // created after the start is managed from its first event, one removed is forgotten.
+    if (event.type === 'thing.removed' && event.thing === HOUSEHOLD_THING) {
+      this.close(event.householdId);
+      return;
+    }
+    const known = running.households.get(event.householdId);
+    if (!known && !running.hub.core.getThing(event.householdId, HOUSEHOLD_THING)) return;
+    const energy = known ?? this.open(event.householdId);
     if (event.type === 'thing.removed' && typeof event.thing === 'string') {
       // A car taken out of the hub is no longer plugged in anywhere it could be matched.
-      running.pluggedSince.delete(event.thing);
-      this.forgetVehicle(running, event.thing);
+      energy.pluggedSince.delete(event.thing);
+      this.forgetVehicle(energy, event.thing);
       // A charger taken out (its device gone) ends its session with the energy counted so far,
       // and the stretch since its last control step: no later step will see it.
-      const now = running.hub.clock.now();
-      this.countLastStretch(event.thing, now);
-      this.closeSession(event.thing, now);
+      const now = energy.hub.clock.now();
+      this.countLastStretch(energy, event.thing, now);
+      this.closeSession(energy, event.thing, now);
       return;
     }
     // A charger or a site meter that goes offline (or comes back) changes what the site's figures
     // count of it: a grid meter's last will must clear its figure now, not at the next control step.
     if (event.type === 'availability') {
-      const thing = running.hub.core.getThing(event.householdId, event.thing);
-      if (thing && (thing.kind === 'charger' || this.isSiteMeter(thing))) this.siteChanged();
+      const thing = energy.hub.core.getThing(event.householdId, event.thing);
+      if (thing && (thing.kind === 'charger' || this.isSiteMeter(energy, thing))) this.siteChanged(energy);
       return;
     }
     if (event.type !== 'state') return;
-    const thing = running.hub.core.getThing(event.householdId, event.thing);
+    const thing = energy.hub.core.getThing(event.householdId, event.thing);
     if (!thing) return;
-    const now = running.hub.clock.now();
-    if (this.feedsSite(thing, event.property)) this.siteChanged();
+    const now = energy.hub.clock.now();
+    if (this.feedsSite(energy, thing, event.property)) this.siteChanged(energy);
     if (thing.kind === 'charger') {
-      this.onChargerChange(thing, event, now);
+      this.onChargerChange(energy, thing, event, now);
       return;
     }
     if (event.property === 'battery.level' || event.property === 'battery.capacity') {
-      if (running.config.plans.some((p) => p.vehicle === thing.id)) running.replanDue = true;
+      if (energy.config.plans.some((p) => p.vehicle === thing.id)) energy.replanDue = true;
     }
     if (thing.kind !== 'vehicle' || event.property !== 'charging.connected') return;
     if (event.to !== true) {
-      running.pluggedSince.delete(thing.id);
+      energy.pluggedSince.delete(thing.id);
       return;
     }
     if (event.from === true) return;
-    running.pluggedSince.set(thing.id, now);
+    energy.pluggedSince.set(thing.id, now);
     // The car's plug and a charger's session belong together only if they began about together:
     // a car plugging in at a charger the hub does not run is not the car of a session that began
     // an hour ago here. Two sessions that began about then: it could be either, so neither.
-    const near = running.sessions
+    const near = energy.sessions
       .list()
       .filter((session) => !session.vehicle && Math.abs(session.start - now) <= PLUG_MATCH_MS);
-    if (near.length === 1 && running.sessions.assign(near[0].charger, thing.id)) this.persist(near[0]);
-    this.replan();
+    if (near.length === 1 && energy.sessions.assign(near[0].charger, thing.id)) this.persist(energy, near[0]);
+    this.replanHousehold(energy);
   }
 
   /** A charger's plug opens and closes its session; its meter counts the session's energy. */
-  private onChargerChange(thing: Thing, event: StateChanged, now: number): void {
-    const running = this.require();
-    const { sessions } = running;
+  private onChargerChange(energy: HouseholdEnergy, thing: Thing, event: StateChanged, now: number): void {
+    const { sessions } = energy;
     if (event.property === 'sensor.energy' && typeof event.to === 'number') {
       const session = sessions.current(thing.id);
-      if (sessions.read(thing.id, event.to) && session) this.persist(session);
+      if (sessions.read(thing.id, event.to) && session) this.persist(energy, session);
       // The final reading an ended session waited for: it is complete now.
-      if (running.finalReadings.has(thing.id)) this.recordSession(thing.id);
+      if (energy.finalReadings.has(thing.id)) this.recordSession(energy, thing.id);
       return;
     }
     if (event.property === 'charging.power' && typeof event.to === 'number') {
-      const drawn = running.drawn.get(thing.id);
+      const drawn = energy.drawn.get(thing.id);
       if (drawn) drawn.powerKw = event.to;
     }
     if (event.property !== sessionProperty(thing)) return;
     if (event.to === true) {
       // A session still waiting for its final reading is recorded as it is: what the meter adds
       // from here is the new session's.
-      this.recordSession(thing.id);
+      this.recordSession(energy, thing.id);
       const session = sessions.begin({
         charger: thing.id,
-        vehicle: this.vehicleAt(thing.id),
+        vehicle: this.vehicleAt(energy, thing.id),
         now,
-        currency: running.tariff.currency,
+        currency: energy.tariff.currency,
         meterKwh: this.meterOf(thing),
       });
-      this.persist(session);
-      this.replan();
+      this.persist(energy, session);
+      this.replanHousehold(energy);
     } else if (event.to === false) {
       // Count the last stretch before closing. The charger's own time of the unplug, when it
       // gave one (a charger back after an outage reports it late), is when the session ended.
-      this.tick();
+      this.tickHousehold(energy);
       // A charger whose clock is wrong (1970, hours behind) gives a time before the session: then
       // it ends now.
-      const start = running.sessions.current(thing.id)?.start ?? now;
+      const start = energy.sessions.current(thing.id)?.start ?? now;
       const end = event.ts >= start && event.ts <= now ? event.ts : now;
-      if (meterTrails(thing) && sessions.finish(thing.id, end)) this.awaitFinalReading(thing.id);
-      else this.closeSession(thing.id, end);
-      this.replan();
+      if (meterTrails(thing) && sessions.finish(thing.id, end)) this.awaitFinalReading(energy, thing.id);
+      else this.closeSession(energy, thing.id, end);
+      this.replanHousehold(energy);
     }
   }
 
@@ -848,42 +916,40 @@ export class EnergyService implements Subsystem {
    * Unties a removed car from every charger set to it and drops its plans: a later session there
    * would otherwise be that car's, and its plan one for a car that is gone.
    */
-  private forgetVehicle(running: Running, vehicle: string): void {
-    const tied = Object.values(running.config.chargers).filter((settings) => settings.vehicle === vehicle);
-    const plans = running.config.plans.filter((p) => p.vehicle !== vehicle);
-    if (tied.length === 0 && plans.length === running.config.plans.length) return;
+  private forgetVehicle(energy: HouseholdEnergy, vehicle: string): void {
+    const tied = Object.values(energy.config.chargers).filter((settings) => settings.vehicle === vehicle);
+    const plans = energy.config.plans.filter((p) => p.vehicle !== vehicle);
+    if (tied.length === 0 && plans.length === energy.config.plans.length) return;
     for (const settings of tied) delete settings.vehicle;
-    running.config.plans = plans;
-    this.saveSite(running).catch((error: unknown) => running.log.error('could not store the site', { error }));
-    this.replan();
+    energy.config.plans = plans;
+    this.saveSite(energy).catch((error: unknown) => energy.log.error('could not store the site', { error }));
+    this.replanHousehold(energy);
   }
 
   /** Ends a charger's open session, if it has one, and records it with the finished ones. */
-  private closeSession(charger: string, end: number): void {
-    this.require().sessions.finish(charger, end);
+  private closeSession(energy: HouseholdEnergy, charger: string, end: number): void {
+    energy.sessions.finish(charger, end);
     // A session that was waiting for its final reading is recorded too: nothing is left to wait for.
-    this.recordSession(charger);
+    this.recordSession(energy, charger);
   }
 
   /** Records an ended session once its final reading comes, or without it after the wait. */
-  private awaitFinalReading(charger: string): void {
-    const running = this.require();
-    running.finalReadings.get(charger)?.();
-    const cancel = running.hub.clock.setTimeout(() => {
+  private awaitFinalReading(energy: HouseholdEnergy, charger: string): void {
+    energy.finalReadings.get(charger)?.();
+    const cancel = energy.hub.clock.setTimeout(() => {
       // As with the tick: a throw in a timer callback would take the whole hub down.
       try {
-        this.recordSession(charger);
+        this.recordSession(energy, charger);
       } catch (error) {
-        running.log.error('could not record the charging session', { charger, error });
+        energy.log.error('could not record the charging session', { charger, error });
       }
     }, FINAL_READING_WAIT_MS);
-    running.finalReadings.set(charger, cancel);
+    energy.finalReadings.set(charger, cancel);
   }
 
   /** Records a charger's ended session, if it has one, with the finished ones. */
-  private recordSession(charger: string): void {
-    const running = this.require();
-    const { sessions, tariff, finalReadings } = running;
+  private recordSession(energy: HouseholdEnergy, charger: string): void {
+    const { sessions, tariff, finalReadings } = energy;
     finalReadings.get(charger)?.();
     finalReadings.delete(charger);
     const ended = sessions.ending(charger);
@@ -892,24 +958,23 @@ export class EnergyService implements Subsystem {
     // the switch-off), at the price of when it ended.
     sessions.price(charger, {
       solarShare: 0,
-      importPrice: tariff.priceAt(ended.end ?? running.hub.clock.now()),
+      importPrice: tariff.priceAt(ended.end ?? energy.hub.clock.now()),
       feedInPrice: tariff.feedIn,
     });
     const session = sessions.settle(charger);
     if (!session) return;
-    this.announce('energy.session', charger, sessionView(session));
-    this.forget(session);
+    this.announce(energy, 'energy.session', charger, sessionView(session));
+    this.forget(energy, session);
   }
 
   /**
    * Counts, for a charger without a meter that is gone, its power over the stretch since its last
    * control step, as that step would have.
    */
-  private countLastStretch(charger: string, now: number): void {
-    const running = this.require();
-    const drawn = running.drawn.get(charger);
-    running.drawn.delete(charger);
-    if (drawn) running.sessions.estimate(charger, (drawn.powerKw * Math.max(0, now - drawn.at)) / 3_600_000);
+  private countLastStretch(energy: HouseholdEnergy, charger: string, now: number): void {
+    const drawn = energy.drawn.get(charger);
+    energy.drawn.delete(charger);
+    if (drawn) energy.sessions.estimate(charger, (drawn.powerKw * Math.max(0, now - drawn.at)) / 3_600_000);
   }
 
   /**
@@ -917,17 +982,16 @@ export class EnergyService implements Subsystem {
    * Writes go one after another (a later one must never land before an earlier one), and a
    * session with a write still waiting gets no second one: that write takes its latest figures.
    */
-  private persist(session: ChargingSession): void {
-    const running = this.running;
-    if (!running || running.unsaved.has(session.id)) return;
-    running.unsaved.add(session.id);
-    const { hub } = running;
-    running.writes = running.writes
+  private persist(energy: HouseholdEnergy, session: ChargingSession): void {
+    if (energy.unsaved.has(session.id)) return;
+    energy.unsaved.add(session.id);
+    const { hub } = energy;
+    energy.writes = energy.writes
       .then(async () => {
-        running.unsaved.delete(session.id);
+        energy.unsaved.delete(session.id);
         if (session.end !== null) return;
         const row: StoredChargingSession = {
-          householdId: hub.householdId,
+          householdId: energy.householdId,
           id: session.id,
           charger: session.charger,
           body: storedSession(session),
@@ -936,7 +1000,7 @@ export class EnergyService implements Subsystem {
         await hub.store.saveOpenChargingSession(row);
       })
       .catch((error: unknown) =>
-        running.log.error('could not store the open charging session', { session: session.id, error }),
+        energy.log.error('could not store the open charging session', { session: session.id, error }),
       );
   }
 
@@ -944,22 +1008,22 @@ export class EnergyService implements Subsystem {
    * Drops a finished session's open copy once the session is in the event log: a crash in
    * between leaves it to be found finished at the next start, never lost.
    */
-  private forget(session: ChargingSession): void {
-    const running = this.require();
-    const { hub } = running;
-    running.writes = running.writes
+  private forget(energy: HouseholdEnergy, session: ChargingSession): void {
+    const { hub } = energy;
+    energy.writes = energy.writes
       .then(async () => {
         await hub.history.flush();
-        await hub.store.deleteOpenChargingSession(hub.householdId, session.id);
+        await hub.store.deleteOpenChargingSession(energy.householdId, session.id);
       })
       .catch((error: unknown) =>
-        running.log.error('could not drop the finished charging session', { session: session.id, error }),
+        energy.log.error('could not drop the finished charging session', { session: session.id, error }),
       );
   }
 
   /** Sessions open when the hub last stopped (or crashed), less any that were finished already. */
-  private async unfinishedSessions(running: Running): Promise<StoredChargingSession[]> {
-    const { store, householdId } = running.hub;
+  private async unfinishedSessions(energy: HouseholdEnergy): Promise<StoredChargingSession[]> {
+    const { householdId } = energy;
+    const { store } = energy.hub;
     const stored = await store.listOpenChargingSessions(householdId);
     if (stored.length === 0) return [];
     // A crash between recording a finished session and dropping its open copy leaves both.
@@ -981,8 +1045,8 @@ export class EnergyService implements Subsystem {
    * Takes back the sessions open at the last stop, closing those whose charger is gone or whose
    * car was unplugged while the hub was down; opens one for a charger found in use without one.
    */
-  private resumeSessions(running: Running, stored: StoredChargingSession[]): void {
-    const { hub, sessions, log } = running;
+  private resumeSessions(energy: HouseholdEnergy, stored: StoredChargingSession[]): void {
+    const { hub, sessions, log } = energy;
     for (const row of stored) {
       let session: ChargingSession;
       try {
@@ -995,29 +1059,29 @@ export class EnergyService implements Subsystem {
         log.warn('a second stored session for one charger is left out', { session: session.id });
         continue;
       }
-      const thing = hub.core.getThing(hub.householdId, session.charger);
+      const thing = hub.core.getThing(energy.householdId, session.charger);
       if (thing?.kind !== 'charger') {
         // The charger was removed while the hub was down: the session ended when last seen.
-        this.closeSession(session.charger, row.updatedAt);
+        this.closeSession(energy, session.charger, row.updatedAt);
         continue;
       }
       const meter = this.meterOf(thing);
       if (meter !== null) sessions.read(thing.id, meter);
-      if (!this.inSession(thing)) this.closeSession(thing.id, this.unpluggedAt(thing, session, row.updatedAt));
-      else this.persist(session);
+      if (!this.inSession(thing)) this.closeSession(energy, thing.id, this.unpluggedAt(thing, session, row.updatedAt));
+      else this.persist(energy, session);
     }
-    for (const thing of this.chargers()) {
+    for (const thing of this.chargers(energy.householdId)) {
       if (!this.inSession(thing) || sessions.current(thing.id)) continue;
       // In use since before this start with no session kept (as a hub that kept none left it):
       // counting from now is better than not counting at all.
       const session = sessions.begin({
         charger: thing.id,
-        vehicle: this.vehicleAt(thing.id),
+        vehicle: this.vehicleAt(energy, thing.id),
         now: hub.clock.now(),
-        currency: running.tariff.currency,
+        currency: energy.tariff.currency,
         meterKwh: this.meterOf(thing),
       });
-      this.persist(session);
+      this.persist(energy, session);
     }
     if (sessions.list().length) log.info('charging sessions under way', { sessions: sessions.list().length });
   }
@@ -1051,8 +1115,8 @@ export class EnergyService implements Subsystem {
   }
 
   /** The household's time zone: the tariff's, where its time-of-use hours are too; UTC without one. */
-  private get timeZone(): string {
-    return this.require().config.tariff.timeZone ?? 'UTC';
+  private timeZone(energy: HouseholdEnergy): string {
+    return energy.config.tariff.timeZone ?? 'UTC';
   }
 
   /** A thing that is a vehicle: an unknown id is not found, anything else (a light) is refused naming it. */
@@ -1067,26 +1131,24 @@ export class EnergyService implements Subsystem {
    * The site's figures from its meters, with what its chargers draw. A charger that is offline
    * (its charge point disconnected) is not counted: its last reported power is not known to flow.
    */
-  private read(running: Running): SiteReading {
-    const online = (t: Thing) => running.hub.twins.get(t.householdId, t.id)?.online !== false;
-    const chargersW = this.chargers()
-      .filter(online)
-      .reduce((sum, t) => sum + this.powerKw(t) * 1000, 0);
-    return running.meters.read(running.config.site, chargersW);
+  private read(energy: HouseholdEnergy, chargers = this.chargers(energy.householdId)): SiteReading {
+    const online = (t: Thing) => energy.hub.twins.get(t.householdId, t.id)?.online !== false;
+    const chargersW = chargers.filter(online).reduce((sum, t) => sum + this.powerKw(t) * 1000, 0);
+    return energy.meters.read(energy.config.site, chargersW);
   }
 
   /**
    * Whether a change of this property changes the site's figures: a site meter's power, or what a
    * charger draws.
    */
-  private feedsSite(thing: Thing, property: string): boolean {
+  private feedsSite(energy: HouseholdEnergy, thing: Thing, property: string): boolean {
     if (thing.kind === 'charger') return property === 'charging.power';
-    return property === 'sensor.power' && this.isSiteMeter(thing);
+    return property === 'sensor.power' && this.isSiteMeter(energy, thing);
   }
 
   /** Whether the thing is one of the site's meters (grid, solar, home battery, house). */
-  private isSiteMeter(thing: Thing): boolean {
-    const { site } = this.require().config;
+  private isSiteMeter(energy: HouseholdEnergy, thing: Thing): boolean {
+    const { site } = energy.config;
     return [site.grid, site.solar, site.battery, site.house].some((meter) => meter !== undefined && meter === thing.id);
   }
 
@@ -1096,20 +1158,22 @@ export class EnergyService implements Subsystem {
    * meter's, not the one of up to a control step ago (11 kW from the grid beside a meter that
    * already read 300 W). The control step keeps its own pace.
    */
-  private siteChanged(): void {
-    const running = this.require();
-    if (running.siteDue) return;
-    running.siteDue = true;
+  private siteChanged(energy: HouseholdEnergy): void {
+    if (energy.siteDue) return;
+    energy.siteDue = true;
     queueMicrotask(() => {
-      running.siteDue = false;
-      if (this.running !== running) return;
-      running.reading = this.read(running);
-      this.publishSite(running.reading);
+      energy.siteDue = false;
+      // Stopped, or the household gone, meanwhile.
+      if (this.running?.households.get(energy.householdId) !== energy) return;
+      energy.reading = this.read(energy);
+      this.publishSite(energy, energy.reading);
     });
   }
 
-  private publishSite(reading: SiteReading): void {
-    const { hub } = this.require();
+  /** Shows the site's figures on its site thing; a household that set nothing up has none to show them on. */
+  private publishSite(energy: HouseholdEnergy, reading: SiteReading): void {
+    if (!this.keepsSite(energy)) return;
+    const { hub, householdId } = energy;
     const values: Record<string, number | null> = {
       'site.grid_power': reading.gridW,
       'site.solar_power': reading.solarW,
@@ -1122,14 +1186,14 @@ export class EnergyService implements Subsystem {
     // its meter gave before it went offline or silent; only once, while the site shows a number
     // (a meter never chosen or never heard from leaves its figure unset, as it always did).
     const shown = (property: string) => {
-      const value = hub.core.getValue(hub.householdId, SITE_THING, property);
+      const value = hub.core.getValue(householdId, SITE_THING, property);
       return value !== null && value !== undefined;
     };
     hub.core.ingest(
       Object.entries(values)
         .filter(([property, v]) => v !== null || shown(property))
         .map(([property, value]) => ({
-          householdId: hub.householdId,
+          householdId,
           thing: SITE_THING,
           property,
           value: value === null ? null : Math.round(value * 10) / 10,
@@ -1138,24 +1202,23 @@ export class EnergyService implements Subsystem {
     );
   }
 
-  private plannedPower(charger: string, now: number): number | null {
-    const view = this.running?.plans.get(charger);
+  private plannedPower(energy: HouseholdEnergy, charger: string, now: number): number | null {
+    const view = energy.plans.get(charger);
     if (!view) return null;
     const slot = view.slots.find((s) => Date.parse(s.start) <= now && now < Date.parse(s.end));
     return slot ? slot.powerKw : 0;
   }
 
-  private vehicleAt(charger: string): string | null {
-    const running = this.require();
-    const plan = running.config.plans.find((p) => p.charger === charger);
+  private vehicleAt(energy: HouseholdEnergy, charger: string): string | null {
+    const plan = energy.config.plans.find((p) => p.charger === charger);
     if (plan) return plan.vehicle;
-    const configured = running.config.chargers[charger]?.vehicle;
+    const configured = energy.config.chargers[charger]?.vehicle;
     if (configured) return configured;
     // A car plugged in about when this session began (see PLUG_MATCH_MS), and only one. The time
     // is that of its plug-in, not of its latest report (a car re-reports its plug on reconnecting);
     // pluggedSince holds only cars plugged in now.
-    const now = running.hub.clock.now();
-    const plugged = [...running.pluggedSince].filter(([, since]) => Math.abs(now - since) <= PLUG_MATCH_MS);
+    const now = energy.hub.clock.now();
+    const plugged = [...energy.pluggedSince].filter(([, since]) => Math.abs(now - since) <= PLUG_MATCH_MS);
     return plugged.length === 1 ? plugged[0][0] : null;
   }
 
@@ -1179,28 +1242,33 @@ export class EnergyService implements Subsystem {
     return typeof value === 'number' && Number.isFinite(value) ? value : 0;
   }
 
-  private settingsOf(charger: string): ChargerSettings {
-    const running = this.require();
-    const stored = running.config.chargers[charger];
+  private settingsOf(energy: HouseholdEnergy, charger: string): ChargerSettings {
+    const stored = energy.config.chargers[charger];
     if (stored) return stored;
-    return defaultSettings(running.hub.core.getThing(running.hub.householdId, charger));
+    return defaultSettings(energy.hub.core.getThing(energy.householdId, charger));
   }
 
   /**
-   * The runtime of the household whose energy this service manages: the hub's first. Its site,
-   * tariff, prices, plans and charge modes are one set, kept on that household's site thing, so
-   * another household is refused (nothing read, nothing changed) rather than handed that set.
+   * A household's energy management: its site, tariff, prices, plans and charge modes, kept on its
+   * own site thing. One household never reads or changes another's: each request names its own.
    */
-  private managed(householdId: string): Running {
-    const running = this.require();
-    if (householdId !== running.hub.householdId)
-      throw conflict(
-        "energy management (site, tariff, prices, plans and charge modes) covers only the hub's first household",
-      );
-    return running;
+  private managed(householdId: string): HouseholdEnergy {
+    return this.open(householdId);
   }
 
-  private chargers(householdId = this.require().hub.householdId): Thing[] {
+  /**
+   * Whether the household keeps a site thing: the first always has one; another once it has set
+   * something (a site, a tariff, a mode, a plan). A household that never used energy management
+   * gets no thing it did not ask for.
+   */
+  private keepsSite(energy: HouseholdEnergy): boolean {
+    return (
+      energy.householdId === energy.hub.householdId ||
+      energy.hub.core.getThing(energy.householdId, SITE_THING) !== undefined
+    );
+  }
+
+  private chargers(householdId: string): Thing[] {
     return this.require()
       .hub.twins.list(householdId)
       .map((t) => t.thing)
@@ -1220,62 +1288,70 @@ export class EnergyService implements Subsystem {
   }
 
   private chargerView(thing: Thing) {
-    const running = this.require();
-    const twin = running.hub.twins.get(thing.householdId, thing.id);
+    const { hub, ocpp } = this.require();
+    const twin = hub.twins.get(thing.householdId, thing.id);
     const state: Record<string, unknown> = {};
     for (const [name, value] of twin?.state ?? []) state[name] = value.value;
     const meta = ocppMeta(thing);
-    // Settings, plans and sessions are the managed household's (see managed): another household's
-    // charger shows the defaults it runs at, never those of a managed charger of the same id.
-    const mine = thing.householdId === running.hub.householdId;
-    const { solar, ...settings } = mine ? this.settingsOf(thing.id) : defaultSettings(thing);
-    const session = mine ? running.sessions.current(thing.id) : undefined;
+    // Settings, plans and sessions are those of the charger's own household.
+    const energy = this.managed(thing.householdId);
+    const { solar, ...settings } = this.settingsOf(energy, thing.id);
+    const session = energy.sessions.current(thing.id);
     return {
       id: thing.id,
       name: thing.name,
       protocol: meta ? 'ocpp1.6' : 'mqtt',
       chargePointId: meta?.chargePointId ?? null,
-      connected: meta ? running.ocpp.isConnected(thing) : twin?.online !== false,
+      connected: meta ? ocpp.isConnected(thing) : twin?.online !== false,
       vendor: meta?.vendor ?? null,
       model: meta?.model ?? null,
       ...settings,
       solar,
       state,
-      plan: (mine && running.plans.get(thing.id)) || null,
+      plan: energy.plans.get(thing.id) ?? null,
       session: session ? sessionView(session) : null,
     };
   }
 
-  private announce(type: `energy.${string}`, thing: string, data: Record<string, unknown>): void {
-    const { hub } = this.require();
+  private announce(
+    energy: HouseholdEnergy,
+    type: `energy.${string}`,
+    thing: string,
+    data: Record<string, unknown>,
+  ): void {
+    const { hub, householdId } = energy;
     hub.bus.publish({
       type,
       id: newId(hub.clock.now(), 'evt_'),
-      householdId: hub.householdId,
+      householdId,
       ts: hub.clock.now(),
       thing,
       data,
     });
   }
 
-  private async loadSite(running: Running): Promise<void> {
-    const { core, householdId } = running.hub;
-    const existing = core.getThing(householdId, SITE_THING);
+  /** The household's stored settings, plans and modes, from its site thing; the defaults without one. */
+  private readSite(energy: HouseholdEnergy): void {
+    const existing = energy.hub.core.getThing(energy.householdId, SITE_THING);
     const stored = existing?.meta?.energy as Partial<EnergyConfig> | undefined;
-    running.config = { ...structuredClone(DEFAULT_CONFIG), ...(stored ?? {}) };
+    energy.config = { ...structuredClone(DEFAULT_CONFIG), ...(stored ?? {}) };
     try {
-      running.tariff = new Tariff(running.config.tariff);
+      energy.tariff = new Tariff(energy.config.tariff);
     } catch (error) {
-      running.log.error('stored tariff is unusable; starting without prices', { error });
-      running.config.tariff = { currency: running.config.tariff.currency ?? 'EUR' };
-      running.tariff = new Tariff(running.config.tariff);
+      energy.log.error('stored tariff is unusable; starting without prices', { error });
+      energy.config.tariff = { currency: energy.config.tariff.currency ?? 'EUR' };
+      energy.tariff = new Tariff(energy.config.tariff);
     }
-    await this.saveSite(running);
   }
 
-  private async saveSite(running = this.running): Promise<void> {
-    if (!running) return;
-    const { core, householdId } = running.hub;
+  /** At the start: the site thing written again as this version keeps it (see readSite for the reading). */
+  private async loadSite(energy: HouseholdEnergy): Promise<void> {
+    if (this.keepsSite(energy)) await this.saveSite(energy);
+  }
+
+  private async saveSite(energy: HouseholdEnergy): Promise<void> {
+    const { householdId } = energy;
+    const { core } = energy.hub;
     await core.upsertThing({
       id: SITE_THING,
       householdId,
@@ -1291,7 +1367,7 @@ export class EnergyService implements Subsystem {
         'site.surplus_power': SITE_PROPERTY('W'),
       },
       actions: {},
-      meta: { energy: structuredClone(running.config) },
+      meta: { energy: structuredClone(energy.config) },
     });
   }
 
@@ -1301,7 +1377,20 @@ export class EnergyService implements Subsystem {
   }
 }
 
+/** The service while it runs: what its households share, and each household's energy management. */
 interface Running {
+  hub: HubServices;
+  log: Logger;
+  ocpp: OcppCentralSystem;
+  /** The simple MQTT chargers of every household, each through its own view of the broker; null when off. */
+  mqttChargers: MqttChargerHouseholds | null;
+  households: Map<string, HouseholdEnergy>;
+  stops: Array<() => void>;
+}
+
+/** One household's energy management: its site, tariff, plans, modes and sessions. */
+interface HouseholdEnergy {
+  householdId: string;
   hub: HubServices;
   log: Logger;
   ocpp: OcppCentralSystem;
@@ -1324,7 +1413,6 @@ interface Running {
   /** The open sessions' store writes, one after another. */
   writes: Promise<void>;
   replanDue: boolean;
-  stops: Array<() => void>;
   reading: SiteReading | null;
   /** A republish of the site's figures is queued (see siteChanged). */
   siteDue: boolean;

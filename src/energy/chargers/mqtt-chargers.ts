@@ -200,3 +200,48 @@ export class MqttChargers implements Adapter {
     return { householdId: thing.householdId, thing: thing.id, property, value, source: MQTT_CHARGER_ADAPTER };
   }
 }
+
+/**
+ * The simple MQTT chargers of every household, as the one adapter their things name: each
+ * household's are found and commanded through that household's own view of the broker (see
+ * HubServices.mqttFor), so a charger announced under another household's topics is never read or
+ * commanded from this one. A household costs its discovery subscriptions, and no timer.
+ */
+export class MqttChargerHouseholds implements Adapter {
+  readonly name = MQTT_CHARGER_ADAPTER;
+  private ctx: AdapterContext | null = null;
+  private readonly households = new Map<string, MqttChargers>();
+
+  constructor(private readonly linkFor: (householdId: string) => MqttLink) {}
+
+  async start(ctx: AdapterContext): Promise<void> {
+    this.ctx = ctx;
+    for (const chargers of this.households.values()) await chargers.start(ctx);
+  }
+
+  async stop(): Promise<void> {
+    this.ctx = null;
+    for (const chargers of this.households.values()) await chargers.stop();
+  }
+
+  /** Starts looking for a household's chargers (at once if the adapter runs, else at its start). */
+  async addHousehold(householdId: string): Promise<void> {
+    if (this.households.has(householdId)) return;
+    const chargers = new MqttChargers({ link: this.linkFor(householdId), householdId });
+    this.households.set(householdId, chargers);
+    if (this.ctx) await chargers.start(this.ctx);
+  }
+
+  /** Stops listening to a household that is gone; its things go with the household. */
+  async removeHousehold(householdId: string): Promise<void> {
+    const chargers = this.households.get(householdId);
+    this.households.delete(householdId);
+    await chargers?.stop();
+  }
+
+  async execute(command: Command, thing: Thing): Promise<void> {
+    const chargers = this.households.get(thing.householdId);
+    if (!chargers) throw new Error(`no MQTT chargers are looked after in household ${thing.householdId}`);
+    await chargers.execute(command, thing);
+  }
+}
