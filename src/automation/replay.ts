@@ -7,7 +7,7 @@ import type { LatestValue, Store } from '../store/store.ts';
 import type { Rule, TriggerData } from './model.ts';
 import { parseRule } from './parse/rule.ts';
 import { AutomationRuntime } from './runtime/runtime.ts';
-import { FINAL_TRACE, type Trace } from './runtime/trace.ts';
+import { boundSteps, FINAL_TRACE, TRACE_STEPS, type Trace } from './runtime/trace.ts';
 import type { AutomationWorld, CommandRecord } from './runtime/world.ts';
 import type { GeoPoint } from './time/sun.ts';
 
@@ -130,8 +130,8 @@ export const REPLAY_MAX_RUNS = 20_000;
  */
 export const REPLAY_MAX_STEPS = 50_000;
 
-/** Trace steps a replay's run shows (the first and last half): a repeat of 10,000 rounds was 3 MB each. */
-export const REPLAY_TRACE_STEPS = 100;
+/** Trace steps a replay's run shows (the first and last half): the bound a live run's trace has. */
+export const REPLAY_TRACE_STEPS = TRACE_STEPS;
 
 /** Time a replay works without a break before it lets the hub's other work in (see pace). */
 const REPLAY_TURN_MS = 5;
@@ -255,7 +255,7 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     if (stopAt === Number.POSITIVE_INFINITY) stopAt = clock.now();
     return `the replay stopped here, at its bound of ${maxSteps} steps and commands; replay from its "until" for the rest`;
   };
-  const runtime = new AutomationRuntime({ world, dryRun: true, onRunEnd: record, beforeStep });
+  const runtime = new AutomationRuntime({ world, dryRun: true, onRunEnd: record, beforeStep, everyStep: true });
   for (const value of await options.source.initial()) {
     let props = state.get(value.thing);
     if (!props) {
@@ -348,12 +348,12 @@ function toRun(trace: Trace): ReplayRun {
     actions,
     trace,
   };
-  const count = trace.steps.length - REPLAY_TRACE_STEPS;
-  if (count > 0) {
+  // Bounded here, not as the run goes (as a live run's trace is): `actions` lists every command.
+  const shown = boundSteps(trace);
+  if (shown) {
     // A copy: the runtime still holds the trace of a run reported while it waits.
-    const after = REPLAY_TRACE_STEPS / 2;
-    run.trace = { ...trace, steps: [...trace.steps.slice(0, after), ...trace.steps.slice(-after)] };
-    run.omittedSteps = { after, count };
+    run.trace = { ...trace, ...shown };
+    run.omittedSteps = shown.omittedSteps;
   }
   return run;
 }

@@ -7,7 +7,7 @@ import { runReplayCommand } from '../../src/automation/cli.ts';
 import { AutomationEngine, type AutomationEngineOptions, type Trace } from '../../src/automation/index.ts';
 import type { Clock, VirtualClock } from '../../src/core/clock.ts';
 import type { Command, HubEvent } from '../../src/core/events.ts';
-import { Hub, type HubServices, type Subsystem } from '../../src/core/hub.ts';
+import { Hub, type HubServices, type StoreChoice, type Subsystem } from '../../src/core/hub.ts';
 import { createLogger, type Logger } from '../../src/core/log.ts';
 import { vocabularyActions, vocabularyProperties } from '../../src/model/thing.ts';
 import { tempDir } from '../helpers/hub-process.ts';
@@ -100,6 +100,8 @@ export async function startTestHub(options: {
   log?: Logger;
   /** More of Triad (people, energy…), started before the engine as createTriad orders them. */
   subsystems?: Subsystem[];
+  /** The store the hub keeps its data in: SQLite in dataDir by default. */
+  store?: StoreChoice;
 }): Promise<TestHub> {
   const dataDir = options.dataDir ?? (await tempDir('triad-auto-'));
   const hub = new Hub({
@@ -111,6 +113,7 @@ export async function startTestHub(options: {
     clock: options.clock,
     commandTimeoutMs: 60_000,
     log: options.log ?? createLogger({ level: 'silent' }),
+    store: options.store,
   });
   const home = options.demo ? null : new TestHome();
   if (home) hub.use(home);

@@ -8,7 +8,14 @@ import type { Action, Condition, Rule, Trigger, TriggerData } from '../model.ts'
 import { renderTemplate } from '../parse/template.ts';
 import { redactText } from '../redact.ts';
 import { checkCondition } from './conditions.ts';
-import { type ConditionResult, FINAL_TRACE, type Trace, type TraceStatus, type TraceStep } from './trace.ts';
+import {
+  boundSteps,
+  type ConditionResult,
+  FINAL_TRACE,
+  type Trace,
+  type TraceStatus,
+  type TraceStep,
+} from './trace.ts';
 import type { TriggerDataOf } from './trigger-fields.ts';
 import {
   isScheduled,
@@ -28,6 +35,14 @@ import type { AutomationWorld, CommandOrder, CommandRecord } from './world.ts';
 export type ExternalTriggerData = {
   [K in 'mqtt' | 'webhook']: Omit<TriggerDataOf<K>, 'cause'> & { type: K };
 }['mqtt' | 'webhook'];
+
+/**
+ * Why a rule's countdowns, queued triggers and runs end when the rule is replaced, switched off
+ * or deleted: the word their traces give (`cancelled`) and this reason.
+ */
+const RULE_CHANGED = 'the rule was changed or removed';
+/** The same, for a timer a restart finds its rule changed or gone for. */
+const RULE_CHANGED_WHILE_DOWN = `${RULE_CHANGED} while the hub was down`;
 
 /** The owner name durable timers are stored under. */
 export const TIMER_OWNER = 'automations';
@@ -99,6 +114,9 @@ interface RunState {
   stack: Frame[];
 }
 
+/** The rule a trace belongs to: a loaded one, or what a stored timer says of one that changed or went. */
+type TraceOwner = Pick<Rule, 'householdId' | 'id' | 'version'>;
+
 /** What a step leads to: the next step, or the status its run ends with. */
 type StepOutcome = 'next' | TraceStatus;
 
@@ -135,9 +153,13 @@ interface Run {
   interrupt: ((goOn: boolean) => void) | null;
 }
 
+/** A `for:` counting down: its trigger matched, and the run starts if it holds until `due`. */
 interface PendingFor {
   timerId: string;
   data: TriggerData;
+  due: number;
+  /** Its row's write, which the row's deletion must follow (a pool of connections may reorder them). */
+  saved: Promise<void> | undefined;
   disarm: () => void;
 }
 
@@ -185,6 +207,12 @@ export interface RuntimeOptions {
    * steps it runs (see replayRules); live runs take every step.
    */
   beforeStep?: () => string | null;
+  /**
+   * Keeps every step of a run's trace. Otherwise a trace is cut down to TRACE_STEPS as it is saved
+   * (see boundSteps), as a live hub's are: a replay lists every command from its runs' steps, and
+   * bounds the traces it answers with itself.
+   */
+  everyStep?: boolean;
 }
 
 /**
@@ -295,21 +323,37 @@ export class AutomationRuntime {
     if (!state) return;
     this.rules.get(householdId)?.delete(ruleId);
     this.disarm(state);
-    for (const pending of state.pending.values()) {
-      pending.disarm();
-      await this.world.timers?.delete(pending.timerId);
-    }
+    // A countdown that was going and will not end in a run says so in a trace of its own, as a
+    // queued trigger does: the user saw its trigger come, and its row must not fire after a restart.
+    const counting = [...state.pending.values()];
     state.pending.clear();
+    for (const pending of counting) {
+      pending.disarm();
+      this.countdownCancelled(state.rule, pending.data, pending.due, RULE_CHANGED);
+      await this.forgetPending(pending);
+    }
     // A trigger that was accepted and will not run says so in a trace of its own.
     const dropped = state.queue;
     state.queue = [];
     for (const queued of dropped) {
-      leftQueue(queued.trace, this.world.clock.now());
-      queued.trace.error = 'the rule was changed or removed before its turn (mode: queued)';
-      this.end(queued.trace, 'cancelled');
+      this.queuedCancelled(queued.trace, RULE_CHANGED);
       if (queued.timerId) await this.forgetQueued(queued);
     }
-    for (const run of state.running) this.cancel(run, 'the rule was changed or removed');
+    for (const run of state.running) this.cancel(run, RULE_CHANGED);
+  }
+
+  /** Ends a `for:` countdown that will not end in a run, in a trace of its own. */
+  private countdownCancelled(rule: TraceOwner, data: TriggerData, due: number, reason: string): void {
+    const trace = this.newTrace(rule, data);
+    trace.error = `${reason} before its trigger had held for ${formatMs(due - data.ts)} (for:)`;
+    this.end(trace, 'cancelled');
+  }
+
+  /** Ends a queued trigger whose turn will not come; its trace starts now, when it left the queue. */
+  private queuedCancelled(trace: Trace, reason: string): void {
+    leftQueue(trace, this.world.clock.now());
+    trace.error = `${reason} before its turn (mode: queued)`;
+    this.end(trace, 'cancelled');
   }
 
   /**
@@ -563,7 +607,7 @@ export class AutomationRuntime {
 
   private startPending(state: RuleState, trigger: Trigger, data: TriggerData, due: number): void {
     const timerId = this.newId(this.world.clock.now(), 'tmr_');
-    const pending: PendingFor = { timerId, data, disarm: () => {} };
+    const pending: PendingFor = { timerId, data, due, saved: undefined, disarm: () => {} };
     state.pending.set(trigger.id, pending);
     const saved = this.saveTimer({
       id: timerId,
@@ -578,8 +622,14 @@ export class AutomationRuntime {
         data: { ...data },
       },
     });
+    pending.saved = saved;
     if (saved) this.track(saved);
     this.armPending(state, trigger, pending, due);
+  }
+
+  /** Deletes a countdown's row, after its write. */
+  private forgetPending(pending: PendingFor): Promise<void> {
+    return this.deleteAfterSave(pending.timerId, pending.saved);
   }
 
   private armPending(state: RuleState, trigger: Trigger, pending: PendingFor, due: number): void {
@@ -587,7 +637,7 @@ export class AutomationRuntime {
     const elapse = () => {
       if (state.pending.get(trigger.id) !== pending) return;
       state.pending.delete(trigger.id);
-      this.deleteTimer(pending.timerId);
+      void this.forgetPending(pending);
       this.fire(state, {
         ...pending.data,
         description: `${pending.data.description} for ${formatMs(due - pending.data.ts)}`,
@@ -606,7 +656,7 @@ export class AutomationRuntime {
     if (!pending) return;
     pending.disarm();
     state.pending.delete(triggerId);
-    this.deleteTimer(pending.timerId);
+    void this.forgetPending(pending);
   }
 
   // ---------------------------------------------------------------- runs
@@ -730,11 +780,12 @@ export class AutomationRuntime {
 
   /** Deletes a queued trigger's row, after its write. */
   private forgetQueued(queued: QueuedTrigger): Promise<void> {
-    const id = queued.timerId;
-    if (!id) return Promise.resolve();
-    const deleted = (queued.saved ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => this.world.timers?.delete(id));
+    return queued.timerId ? this.deleteAfterSave(queued.timerId, queued.saved) : Promise.resolve();
+  }
+
+  /** Deletes a timer row once its write (`saved`) settled: a pool of connections may reorder them. */
+  private deleteAfterSave(id: string, saved: Promise<void> | undefined): Promise<void> {
+    const deleted = (saved ?? Promise.resolve()).catch(() => undefined).then(() => this.world.timers?.delete(id));
     this.track(deleted);
     return deleted;
   }
@@ -1385,6 +1436,7 @@ export class AutomationRuntime {
       const state = payload.rule ? this.rules.get(timer.householdId)?.get(payload.rule) : undefined;
       if (!state?.rule.enabled || state.rule.version !== payload.version) {
         await this.world.timers?.delete(timer.id);
+        await this.timerCancelled(timer);
         continue;
       }
       if (payload.kind === 'for') {
@@ -1398,7 +1450,7 @@ export class AutomationRuntime {
           await this.world.timers?.delete(timer.id);
           continue;
         }
-        const pending: PendingFor = { timerId: timer.id, data, disarm: () => {} };
+        const pending: PendingFor = { timerId: timer.id, data, due: timer.due, saved: undefined, disarm: () => {} };
         state.pending.set(triggerId, pending);
         this.armPending(state, trigger, pending, timer.due);
       } else if (payload.kind === 'run') {
@@ -1437,6 +1489,34 @@ export class AutomationRuntime {
   }
 
   /**
+   * Ends what a stored timer held when a restart finds its rule changed, switched off or gone: a
+   * countdown, a queued trigger or a waiting run says so in its trace, as it does when the change
+   * comes while the hub runs (see unload). Its row is deleted already.
+   */
+  private async timerCancelled(timer: StoredTimer): Promise<void> {
+    const payload = timer.payload as { kind?: string; rule?: unknown; version?: unknown; data?: TriggerData };
+    if (typeof payload.rule !== 'string') return;
+    const owner = { householdId: timer.householdId, id: payload.rule, version: String(payload.version ?? '') };
+    if (payload.kind === 'for' && payload.data) {
+      this.countdownCancelled(owner, payload.data, timer.due, RULE_CHANGED_WHILE_DOWN);
+    } else if (payload.kind === 'queued' && payload.data) {
+      const { traceId } = timer.payload as { traceId?: string };
+      const trace = this.newTrace(owner, payload.data, traceId);
+      // Until its turn, a queued trace's start is when it was queued (its row's `due`, see enqueue).
+      trace.startedAt = timer.due;
+      this.queuedCancelled(trace, RULE_CHANGED_WHILE_DOWN);
+    } else if (payload.kind === 'run') {
+      const { run } = timer.payload as { run?: RunState };
+      const trace = run ? await this.world.traces.load(timer.householdId, run.traceId) : null;
+      if (!trace || FINAL_TRACE.has(trace.status)) return;
+      const step = trace.steps.findLast((s) => s.status === 'waiting' || s.status === 'running');
+      if (step) done(step, this.world.clock, 'stopped');
+      trace.error = RULE_CHANGED_WHILE_DOWN;
+      this.end(trace, 'cancelled');
+    }
+  }
+
+  /**
    * Starts the first trigger of every queued rule that holds some and runs nothing: those held at
    * start (resume with holdQueued) once the hub gives devices time to reconnect.
    */
@@ -1452,7 +1532,7 @@ export class AutomationRuntime {
 
   // ---------------------------------------------------------------- traces
 
-  private newTrace(rule: Rule, data: TriggerData, id?: string): Trace {
+  private newTrace(rule: TraceOwner, data: TriggerData, id?: string): Trace {
     return {
       id: id ?? this.newId(this.world.clock.now(), 'trc_'),
       householdId: rule.householdId,
@@ -1493,6 +1573,11 @@ export class AutomationRuntime {
    * confirmed, which the pending write should catch, so it is handed over as it is.
    */
   private saveTrace(trace: Trace): void {
+    if (!this.options.everyStep) {
+      // In place: the run goes on from this trace, and its memory is what a long repeat grew.
+      const shown = boundSteps(trace);
+      if (shown) Object.assign(trace, shown);
+    }
     const copy = this.world.traces.inMemory || FINAL_TRACE.has(trace.status) ? trace : structuredClone(trace);
     this.world.traces
       .save(copy)
