@@ -53,6 +53,9 @@ export function explainStartFailure(error: unknown, { options, storeOpened }: St
         `cannot open PostgreSQL at ${redacted(options.store.url)} (--pg-url or store.url): ${message}`,
       );
     }
+    // A file named in the config is what to change there, not the data folder.
+    const file = options.store?.kind === 'sqlite' ? options.store.file : undefined;
+    if (file) return new HubError(1, 'store', `cannot open the database ${file} (store.file): ${message}`);
     return new HubError(
       1,
       'store',

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import Database from 'better-sqlite3';
 import type { Command, CommandStatus, HubEvent, StateChanged } from '../core/events.ts';
@@ -228,6 +228,10 @@ export function keepDatabasePrivate(file: string): string[] {
     // Already there, or a folder that does not exist: SQLite says so in its own words.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return [];
   }
+  // Only a SQLite database (or an empty file, which SQLite makes one of) is Triad's to narrow: a
+  // `store.file` naming anything else (a typo, /etc/passwd run as root) is left as it was, for
+  // SQLite to refuse ("file is not a database").
+  if (!holdsDatabase(file)) return [];
   const narrowed: string[] = [];
   for (const path of [file, `${file}-wal`, `${file}-shm`]) {
     try {
@@ -240,6 +244,24 @@ export function keepDatabasePrivate(file: string): string[] {
     }
   }
   return narrowed;
+}
+
+/** What every SQLite database file starts with (its header string). */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Whether a file that exists is a SQLite database, or empty; false for anything else, or unreadable. */
+function holdsDatabase(file: string): boolean {
+  let fd: number | null = null;
+  try {
+    fd = openSync(file, 'r');
+    const header = Buffer.alloc(SQLITE_HEADER.length);
+    const read = readSync(fd, header, 0, header.length, 0);
+    return read === 0 || (read === header.length && header.equals(SQLITE_HEADER));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
 }
 
 /**
