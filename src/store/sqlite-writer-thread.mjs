@@ -104,6 +104,21 @@ const full = db.prepare(`PRAGMA synchronous = ${workerData.synchronous}`);
 /** performance.now() of the oldest commit the log has not been synced since; null when none. */
 let unsyncedSince = null;
 let syncTimer = null;
+/**
+ * The hub's own commits (small background batches it commits on its connection while this thread
+ * is idle, see SqliteStore.write): the latest one it has told of, and the latest one a checkpoint
+ * has followed. The hub's connection never checkpoints (a checkpoint there would hold its event
+ * loop), so this thread does, after the sync that follows those commits.
+ */
+let hubCommits = 0;
+let hubCommitsCheckpointed = 0;
+
+/** From the first commit the log has not been synced since, a sync of it within syncWithinMs. */
+function unsynced(now) {
+  if (unsyncedSince !== null) return;
+  unsyncedSince = now;
+  syncTimer = setTimeout(syncLog, syncWithinMs);
+}
 
 /** Syncs the log file itself, for commits made at NORMAL that nothing synced since. */
 function syncLog() {
@@ -111,16 +126,23 @@ function syncLog() {
   syncTimer = null;
   if (unsyncedSince === null) return;
   unsyncedSince = null;
+  // Read before the sync: the hub's commits told of by now are all in the log file it syncs.
+  const upTo = hubCommits;
   let fd = null;
   try {
     fd = openSync(`${workerData.file}-wal`, 'r');
     fdatasyncSync(fd);
-    parentPort.postMessage({ logSynced: true });
   } catch {
     // No log file: a checkpoint emptied it into the database file and synced that.
   } finally {
     if (fd !== null) closeSync(fd);
   }
+  if (upTo > hubCommitsCheckpointed) {
+    hubCommitsCheckpointed = upTo;
+    // PASSIVE: copies what no reader still needs, waits for nobody, and writers go on meanwhile.
+    db.pragma('wal_checkpoint(PASSIVE)');
+  }
+  parentPort.postMessage({ logSynced: true, hubCommits: upTo });
 }
 
 /** Runs a batch's steps, committed at NORMAL when it may wait for the disk (see above); returns whether it synced. */
@@ -139,10 +161,7 @@ function commit(steps, rows, background) {
     unsyncedSince = null;
     if (syncTimer) clearTimeout(syncTimer);
     syncTimer = null;
-  } else if (unsyncedSince === null) {
-    unsyncedSince = now;
-    syncTimer = setTimeout(syncLog, syncWithinMs);
-  }
+  } else unsynced(now);
   return { changes, synced: !deferred };
 }
 /** Steps of batches whose last part has not arrived yet, by batch id. */
@@ -158,6 +177,12 @@ parentPort.on('message', (message) => {
   if (message.setting) {
     // What this connection runs with (`synchronous`), for the store to report; no write.
     parentPort.postMessage({ id: message.id, changes: db.pragma(message.setting, { simple: true }) });
+    return;
+  }
+  if (message.hubCommits !== undefined) {
+    // The hub committed at NORMAL on its own connection (see hubCommits): the log is to be synced.
+    hubCommits = Math.max(hubCommits, message.hubCommits);
+    unsynced(performance.now());
     return;
   }
   if (message.discard) {

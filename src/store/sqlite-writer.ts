@@ -41,6 +41,9 @@ interface Reply {
   pauses?: number;
   /** Whether the batch's commit synced the log (false: a background batch left for a later sync). */
   synced?: boolean;
+  /** The thread synced the log on its own, after commits at NORMAL; the hub's told of by then. */
+  logSynced?: boolean;
+  hubCommits?: number;
   error?: { message: string; code?: string };
 }
 
@@ -174,6 +177,12 @@ export class SqliteWriter {
   private watchdog: NodeJS.Timeout | null = null;
   /** Callers of `settled`, each with the last batch handed over when it asked. */
   private settledWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+  /**
+   * Background commits the hub made on its own connection (see committedByHub), counted, and the
+   * count the thread was last told of while a sync of the log is due for them (0: none is due).
+   */
+  private hubCommits = 0;
+  private hubCommitsTold = 0;
 
   /**
    * @param priority moves the thread between Linux's idle and normal classes (see WriterPriority);
@@ -186,6 +195,35 @@ export class SqliteWriter {
     /** SYNC_WITHIN_MS; 0 syncs every commit (the tests shorten it). */
     private readonly syncWithinMs = SYNC_WITHIN_MS,
   ) {}
+
+  /**
+   * Nothing handed over is still waiting: a commit made elsewhere now lands after every batch
+   * before it, and takes no lock the thread holds.
+   */
+  get idle(): boolean {
+    return this.waiting.size === 0 && this.outbox.length === 0 && !this.closed;
+  }
+
+  /** Whether background batches may wait for a sync at all (SYNC_WITHIN_MS; 0 in some tests). */
+  get syncsLater(): boolean {
+    return this.syncWithinMs > 0;
+  }
+
+  /**
+   * The hub committed a background batch at NORMAL on its own connection, while the thread was
+   * idle: the thread syncs the log within syncWithinMs, as for its own such commits, and
+   * checkpoints after (the hub's connection does not). Told once per sync, not per commit: the
+   * thread wakes once a second at most for it.
+   */
+  committedByHub(): void {
+    this.hubCommits++;
+    if (this.hubCommitsTold === 0) this.tell();
+  }
+
+  private tell(): void {
+    this.hubCommitsTold = this.hubCommits;
+    this.thread().postMessage({ hubCommits: this.hubCommits });
+  }
 
   /** Writes the steps in one transaction (a single row on its own); resolves with the rows changed. */
   write(steps: WriteStep[], options: WriteOptions = {}): Promise<number> {
@@ -384,7 +422,8 @@ export class SqliteWriter {
       this.outbox = [];
       for (const waiter of this.waiting.values()) waiter.reject(error);
       this.waiting.clear();
-      // The next thread is a new one: its id comes with it.
+      // The next thread is a new one: its id comes with it, and it hears of the hub's next commit.
+      this.hubCommitsTold = 0;
       this.priority?.stop();
       this.afterSettling();
     };
@@ -399,6 +438,16 @@ export class SqliteWriter {
       void this.priority?.start(reply.thread);
       return;
     }
+    if (reply.logSynced) {
+      // Commits the hub made after the thread looked are not known to be synced: tell it again.
+      if (this.hubCommits > (reply.hubCommits ?? 0)) this.tell();
+      else this.hubCommitsTold = 0;
+      return;
+    }
+    // A synced commit of the thread's covers every commit before it, the hub's too: the hub
+    // commits only while the thread is idle, so none of its commits lands between this one and
+    // its reply.
+    if (reply.synced) this.hubCommitsTold = 0;
     const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
     this.waiting.delete(reply.id);

@@ -148,9 +148,26 @@ export interface SqliteStoreOptions {
    * cost in CPU per row (bench figure 3 measures both).
    */
   writer?: 'thread' | 'inline';
+  /**
+   * With the thread: a background batch of at most this many rows is committed on the hub's own
+   * connection while the thread is idle (BACKGROUND_ROWS_HERE); 0 sends every batch to the thread.
+   */
+  backgroundRowsHere?: number;
   /** loadAll reads on a thread of its own from this many things (about; see readsInThread). */
   readInThreadFrom?: number;
 }
+
+/**
+ * The most rows of a background batch (a write window's history points, command statuses, traces,
+ * events: WriteOptions.background) the hub commits on its own connection, while the writer thread
+ * has nothing to do, rather than handing them over. At 1,000 reports/s a window's batches are ~50
+ * rows each, and the thread spent three times what the same rows cost here: a wake-up per batch,
+ * the copy, its caches cold on the other core (bench/HISTORY.md, sessions 26 and 28). A batch this
+ * size holds the event loop for a few tenths of a millisecond. Larger ones (a busy hub's windows, a
+ * flood) still go to the thread, which keeps long commits off the event loop; so does every write
+ * someone waits for, which syncs the disk.
+ */
+export const BACKGROUND_ROWS_HERE = 128;
 
 /**
  * Where a thread starts to pay at start-up. Measured with the bench's things of ten properties on
@@ -308,7 +325,12 @@ export class SqliteStore implements Store {
       this.options.file === ':memory:' ||
       this.options.file === '' ||
       this.db.memory;
-    if (!inline && !this.writer) this.writer = new SqliteWriter(this.options.file, this.busyTimeoutMs);
+    if (!inline && !this.writer) {
+      this.writer = new SqliteWriter(this.options.file, this.busyTimeoutMs);
+      // The batches this connection commits beside the thread's must never hold the event loop
+      // for a checkpoint: the thread checkpoints after it syncs them (sqlite-writer-thread.mjs).
+      this.db.pragma('wal_autocheckpoint = 0');
+    }
   }
 
   private get busyTimeoutMs(): number {
@@ -320,8 +342,29 @@ export class SqliteStore implements Store {
    * own): on the writer thread when there is one, inline otherwise. Resolves with the rows changed.
    */
   private async write(steps: WriteStep[], options?: WriteOptions): Promise<number> {
+    const writer = this.writer;
+    const rows = steps.reduce((n, step) => n + step.rows.length, 0);
+    if (writer) {
+      const here = options?.background && rows <= (this.options.backgroundRowsHere ?? BACKGROUND_ROWS_HERE);
+      if (!here || !writer.idle || !writer.syncsLater) return writer.write(steps, options);
+      // Behind nothing (the thread is idle), so it lands in order; at NORMAL, synced by the
+      // thread within SYNC_WITHIN_MS as its own background commits are.
+      this.statement('PRAGMA synchronous = NORMAL').run();
+      let changes: number;
+      try {
+        changes = this.runHere(steps, rows);
+      } finally {
+        this.statement(`PRAGMA synchronous = ${SYNCHRONOUS}`).run();
+      }
+      writer.committedByHub();
+      return changes;
+    }
     // Inline commits all sync (SYNCHRONOUS): `background` is the writer thread's to act on.
-    if (this.writer) return this.writer.write(steps, options);
+    return this.runHere(steps, rows);
+  }
+
+  /** Runs the steps on this connection, in one transaction (a single row on its own). */
+  private runHere(steps: WriteStep[], rows: number): number {
     const run = () => {
       let changes = 0;
       for (const step of steps) {
@@ -330,7 +373,6 @@ export class SqliteStore implements Store {
       }
       return changes;
     };
-    const rows = steps.reduce((n, step) => n + step.rows.length, 0);
     return rows === 1 ? run() : this.db.transaction(run)();
   }
 
