@@ -70,6 +70,21 @@ describe('background batches committed by the hub itself', () => {
     }
   });
 
+  it('leaves traces to the thread, small as their batch may be (each one is JSON to encode too)', async () => {
+    const { store } = await storeIn('traces');
+    try {
+      const household = unique('hh');
+      const id = unique('trc');
+      const trace = { id, householdId: household, rule: 'r', startedAt: T0, status: 'finished' as const, body: { id } };
+      const written = store.saveTraces([trace, { ...trace, id: unique('trc') }], { background: true });
+      assert.equal(await store.getTrace(household, id), null, 'not written before the thread answers');
+      await written;
+      assert.equal((await store.getTrace(household, id))?.id, id);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('hands a small background batch to the thread while the thread is busy, behind what it holds', async () => {
     const { store } = await storeIn('busy');
     try {

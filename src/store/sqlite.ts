@@ -164,8 +164,8 @@ export interface SqliteStoreOptions {
  * rows each, and the thread spent three times what the same rows cost here: a wake-up per batch,
  * the copy, its caches cold on the other core (bench/HISTORY.md, sessions 26 and 28). A batch this
  * size holds the event loop for a few tenths of a millisecond. Larger ones (a busy hub's windows, a
- * flood) still go to the thread, which keeps long commits off the event loop; so does every write
- * someone waits for, which syncs the disk.
+ * flood) and traces still go to the thread, which keeps long commits off the event loop; so does
+ * every write someone waits for, which syncs the disk.
  */
 export const BACKGROUND_ROWS_HERE = 128;
 
@@ -345,7 +345,13 @@ export class SqliteStore implements Store {
     const writer = this.writer;
     const rows = steps.reduce((n, step) => n + step.rows.length, 0);
     if (writer) {
-      const here = options?.background && rows <= (this.options.backgroundRowsHere ?? BACKGROUND_ROWS_HERE);
+      // Traces (the only rows with `json` columns) are not: a second's worth comes at once, each
+      // trace's JSON to encode as well as its row (~2 ms for 128), and their thread wake-ups are
+      // one a second anyway.
+      const here =
+        options?.background &&
+        rows <= (this.options.backgroundRowsHere ?? BACKGROUND_ROWS_HERE) &&
+        !steps.some((step) => step.json);
       if (!here || !writer.idle || !writer.syncsLater) return writer.write(steps, options);
       // Behind nothing (the thread is idle), so it lands in order; at NORMAL, synced by the
       // thread within SYNC_WITHIN_MS as its own background commits are.
