@@ -460,7 +460,7 @@ const MAX_NAME_LENGTH = 200;
  * that recolours the log) and hidden ones (HIDDEN_CHARACTERS) are dropped, spaces trimmed (a name of spaces named a thing "   ", with
  * the id "thing") and the length bounded.
  */
-function shownText(value: unknown): string | undefined {
+export function shownText(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   const text = value.replace(CONTROL_CHARACTERS, ' ').replace(HIDDEN_CHARACTERS, '').trim();
   // Cut by code point, so a name is never left ending in half an emoji.

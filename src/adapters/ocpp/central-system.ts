@@ -1,11 +1,13 @@
 import { badRequest, conflict } from '../../core/errors.ts';
 import type { Command } from '../../core/events.ts';
+import { parseIsoTime } from '../../core/iso-time.ts';
 import { KeyedSerial } from '../../core/serial.ts';
 import type { DataSchema } from '../../model/schema.ts';
 import type { Thing } from '../../model/thing.ts';
 import { vocabularyActions, vocabularyProperties } from '../../model/thing.ts';
 import { CredentialCheck, hashPassword, parseBasicAuth } from '../../people/credentials.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
+import { shownText } from '../mqtt/discovery.ts';
 import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
 
 /**
@@ -52,6 +54,14 @@ const STATUS_SCHEMA: DataSchema = {
 /** One sampled value of a MeterValue, as the schema lets it be (every field a string). */
 type SampledValue = Record<string, string | undefined>;
 
+/**
+ * A sampled value's reading as OCPP 1.6 writes it (SampledValue: a "Raw" decimal number), and
+ * nothing else: Number() took "" for 0 (the session then counted the meter from zero again) and
+ * "0x3000" for 12288. A value that is not one (SignedData, a blank, hex) is no reading and is
+ * passed over; refusing the MeterValues would only have the charge point send it again.
+ */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
 /** The measurand a sampled value without one is (OCPP 1.6 section 7.31). */
 const ENERGY_REGISTER = 'Energy.Active.Import.Register';
 const POWER = 'Power.Active.Import';
@@ -66,8 +76,8 @@ function totalOf(samples: SampledValue[], measurand: string): number | null {
   let total: number | null = null;
   const phases = new Map<string, number>();
   for (const sample of samples) {
+    if (!DECIMAL.test(sample.value ?? '') || (sample.measurand ?? ENERGY_REGISTER) !== measurand) continue;
     const value = Number(sample.value);
-    if (!Number.isFinite(value) || (sample.measurand ?? ENERGY_REGISTER) !== measurand) continue;
     const kilo = sample.unit?.startsWith('k') ? value : value / 1000;
     if (!sample.phase) total = kilo;
     // L1 and L1-N name the same phase (line to neutral); line to line (L1-L2) is no part of a sum.
@@ -94,7 +104,20 @@ export interface OcppMeta {
   model?: string;
   firmware?: string;
   serial?: string;
+  /**
+   * The running transaction, kept with the thing: a restarted hub must still be able to stop it
+   * and limit its current, and the charge point will not tell its id again until its MeterValues.
+   */
+  transaction?: Transaction;
 }
+
+/** What a BootNotification tells about the charge point, by the name it is kept under. */
+const BOOT_FIELDS = [
+  ['vendor', 'chargePointVendor'],
+  ['model', 'chargePointModel'],
+  ['firmware', 'firmwareVersion'],
+  ['serial', 'chargePointSerialNumber'],
+] as const;
 
 /** A socket as the central system needs it: text out, close; the route feeds text in. */
 export interface OcppSocket {
@@ -153,6 +176,8 @@ export class OcppCentralSystem implements Adapter {
    * 201, and only the one saved last could connect.
    */
   private readonly registrations = new KeyedSerial();
+  /** Changes to a charge point's stored meta, one at a time per charge point: each builds on the last. */
+  private readonly metaWrites = new KeyedSerial();
 
   constructor(private readonly options: OcppCentralSystemOptions = {}) {}
 
@@ -164,9 +189,9 @@ export class OcppCentralSystem implements Adapter {
   }
 
   async stop(): Promise<void> {
-    // An unplug still waiting for its StopTransaction is reported now: after a restart nothing
-    // would match that StopTransaction, and the plug would stay in for good.
-    for (const chargePointId of [...this.unplugs.keys()]) this.releaseUnplug(chargePointId);
+    // An unplug still waiting for its StopTransaction is reported now, and its transaction taken
+    // to have ended with it (as when the wait runs out): nothing holds the unplug across a restart.
+    for (const chargePointId of [...this.unplugs.keys()]) await this.endWithUnplug(chargePointId);
     for (const session of this.sessions.values()) {
       session.rpc.close();
       session.socket.close(1001, 'the hub is stopping');
@@ -177,7 +202,10 @@ export class OcppCentralSystem implements Adapter {
   /** Makes a charge point known (from the things already stored, at start-up). */
   adopt(thing: Thing): void {
     const meta = ocppMeta(thing);
-    if (meta) this.registry.set(meta.chargePointId, { householdId: thing.householdId, thing: thing.id });
+    if (!meta) return;
+    this.registry.set(meta.chargePointId, { householdId: thing.householdId, thing: thing.id });
+    // A transaction that ran when the hub stopped runs on: the charge point goes on charging.
+    if (typeof meta.transaction?.id === 'number') this.transactions.set(meta.chargePointId, { ...meta.transaction });
   }
 
   /**
@@ -227,14 +255,17 @@ export class OcppCentralSystem implements Adapter {
     const thing = ctx.getThing(householdId, thingId);
     const meta = thing ? ocppMeta(thing) : undefined;
     if (!meta) return;
-    this.registry.delete(meta.chargePointId);
-    this.transactions.delete(meta.chargePointId);
-    this.unplugs.get(meta.chargePointId)?.cancel();
-    this.unplugs.delete(meta.chargePointId);
-    this.credentials.forget(meta.chargePointId);
-    const session = this.sessions.get(meta.chargePointId);
-    session?.socket.close(1008, 'the charge point was removed');
-    await ctx.removeThing(householdId, thingId);
+    // After any meta write under way, so that write cannot put the removed thing back.
+    await this.metaWrites.run(meta.chargePointId, async () => {
+      this.registry.delete(meta.chargePointId);
+      this.transactions.delete(meta.chargePointId);
+      this.unplugs.get(meta.chargePointId)?.cancel();
+      this.unplugs.delete(meta.chargePointId);
+      this.credentials.forget(meta.chargePointId);
+      const session = this.sessions.get(meta.chargePointId);
+      session?.socket.close(1008, 'the charge point was removed');
+      await ctx.removeThing(householdId, thingId);
+    });
   }
 
   /**
@@ -398,6 +429,15 @@ export class OcppCentralSystem implements Adapter {
         return { idTagInfo: { status: 'Accepted' } };
       case 'StatusNotification': {
         const status = String(payload.status);
+        if (payload.connectorId !== 0 && payload.connectorId !== 1) {
+          // Triad's chargers have one connector: another's status would pass for the car's plug.
+          ctx.log.warn('StatusNotification for a connector other than 1 ignored: Triad reads one connector', {
+            chargePoint: session.chargePointId,
+            connectorId: payload.connectorId,
+            status,
+          });
+          return {};
+        }
         if (payload.connectorId === 0) {
           // Connector 0 is the charge point as a whole: only its outages say anything about charging.
           if (status === 'Unavailable' || status === 'Faulted')
@@ -432,6 +472,8 @@ export class OcppCentralSystem implements Adapter {
       case 'StartTransaction': {
         const transactionId = this.nextTransaction++;
         this.transactions.set(session.chargePointId, { id: transactionId, meterStartWh: Number(payload.meterStart) });
+        // Stored before the charge point hears the id: a hub restarted after it must still know it.
+        await this.keepTransaction(session.chargePointId);
         this.report(
           session,
           { 'charging.energy': 0, 'sensor.energy': Number(payload.meterStart) / 1000 },
@@ -440,11 +482,21 @@ export class OcppCentralSystem implements Adapter {
         return { idTagInfo: { status: 'Accepted' }, transactionId };
       }
       case 'StopTransaction': {
+        const transaction = this.transactions.get(session.chargePointId);
+        if (!transaction || transaction.id !== payload.transactionId) {
+          // Not the transaction that runs (a stale one, a replay): its meterStop would be read as
+          // the meter now, and the session count from it. Still confirmed, as OCPP asks of every
+          // StopTransaction (refused, the charge point would only send it again).
+          ctx.log.warn('StopTransaction for a transaction that is not running ignored', {
+            chargePoint: session.chargePointId,
+            transactionId: payload.transactionId,
+            running: transaction?.id ?? null,
+          });
+          return { idTagInfo: { status: 'Accepted' } };
+        }
         if (Array.isArray(payload.transactionData)) this.meter(session, payload.transactionData);
         const meterStop = Number(payload.meterStop);
-        const transaction = this.transactions.get(session.chargePointId);
-        const ours = transaction?.id === payload.transactionId;
-        const start = ours ? (transaction?.meterStartWh ?? null) : null;
+        const start = transaction.meterStartWh;
         this.report(
           session,
           {
@@ -455,16 +507,17 @@ export class OcppCentralSystem implements Adapter {
           },
           timeOf(payload.timestamp),
         );
-        if (ours) {
-          this.transactions.delete(session.chargePointId);
-          this.releaseUnplug(session.chargePointId);
-        }
+        this.transactions.delete(session.chargePointId);
+        this.releaseUnplug(session.chargePointId);
+        await this.keepTransaction(session.chargePointId);
         return { idTagInfo: { status: 'Accepted' } };
       }
       case 'MeterValues': {
         if (typeof payload.transactionId === 'number' && !this.transactions.has(session.chargePointId)) {
-          // A transaction from before the hub's restart: adopt it so it can still be stopped remotely.
+          // A transaction the hub did not know (one from before it kept them): adopt it so it can
+          // still be stopped remotely.
           this.transactions.set(session.chargePointId, { id: payload.transactionId, meterStartWh: null });
+          await this.keepTransaction(session.chargePointId);
         }
         this.meter(session, payload.meterValue as unknown[]);
         return {};
@@ -476,20 +529,43 @@ export class OcppCentralSystem implements Adapter {
     }
   }
 
+  /**
+   * Keeps what the charge point tells about itself, cleaned as a device's announcement over MQTT
+   * is (control and hidden characters out): it is shown on the dashboard and written to the log.
+   * Vendor and model are the boot's own; firmware and serial stay when a boot leaves them out.
+   */
   private async noteBoot(session: Session, payload: Payload): Promise<void> {
-    const ctx = this.require();
-    const current = ctx.getThing(session.thing.householdId, session.thing.id) ?? session.thing;
-    const meta = ocppMeta(current);
-    if (!meta) return;
-    const next: OcppMeta = {
-      ...meta,
-      vendor: String(payload.chargePointVendor),
-      model: String(payload.chargePointModel),
-      ...(typeof payload.firmwareVersion === 'string' ? { firmware: payload.firmwareVersion } : {}),
-      ...(typeof payload.chargePointSerialNumber === 'string' ? { serial: payload.chargePointSerialNumber } : {}),
-    };
-    const { createdAt: _c, updatedAt: _u, ...rest } = current;
-    session.thing = await ctx.upsertThing({ ...rest, meta: { ...current.meta, ocpp: next } });
+    await this.saveMeta(session.chargePointId, ({ vendor: _v, model: _m, ...meta }) => {
+      const next: OcppMeta = { ...meta };
+      for (const [key, field] of BOOT_FIELDS) {
+        const text = shownText(payload[field]);
+        if (text !== undefined) next[key] = text;
+      }
+      return next;
+    });
+  }
+
+  /** Stores a charge point's running transaction (or that none runs) as it stands when the write comes. */
+  private keepTransaction(chargePointId: string): Promise<void> {
+    return this.saveMeta(chargePointId, ({ transaction: _t, ...meta }) => {
+      const transaction = this.transactions.get(chargePointId);
+      return transaction ? { ...meta, transaction: { ...transaction } } : meta;
+    });
+  }
+
+  /** Changes a charge point's stored meta, after the changes asked for before it. */
+  private saveMeta(chargePointId: string, change: (meta: OcppMeta) => OcppMeta): Promise<void> {
+    return this.metaWrites.run(chargePointId, async () => {
+      const ctx = this.require();
+      const entry = this.registry.get(chargePointId);
+      const current = entry ? ctx.getThing(entry.householdId, entry.thing) : undefined;
+      const meta = current ? ocppMeta(current) : undefined;
+      if (!current || !meta) return;
+      const { createdAt: _c, updatedAt: _u, ...rest } = current;
+      const saved = await ctx.upsertThing({ ...rest, meta: { ...current.meta, ocpp: change(meta) } });
+      const session = this.sessions.get(chargePointId);
+      if (session) session.thing = saved;
+    });
   }
 
   /** Reads the measurands Triad uses out of MeterValues' sampled values. */
@@ -513,16 +589,24 @@ export class OcppCentralSystem implements Adapter {
     const { chargePointId } = session;
     // No StopTransaction in time: the transaction is taken to have ended with the plug, so later
     // unplugs do not wait for it, and current limits and starts no longer name it.
-    const cancel = this.require().clock.setTimeout(() => {
-      this.transactions.delete(chargePointId);
-      this.releaseUnplug(chargePointId);
-    }, UNPLUG_WAIT_MS);
+    const cancel = this.require().clock.setTimeout(() => void this.endWithUnplug(chargePointId), UNPLUG_WAIT_MS);
     this.unplugs.set(chargePointId, {
       householdId: session.thing.householdId,
       thing: session.thing.id,
       ts,
       cancel,
     });
+  }
+
+  /** Reports a held unplug and takes its transaction as ended with it, here and in the store. */
+  private async endWithUnplug(chargePointId: string): Promise<void> {
+    this.releaseUnplug(chargePointId);
+    this.transactions.delete(chargePointId);
+    try {
+      await this.keepTransaction(chargePointId);
+    } catch (error) {
+      this.ctx?.log.error('the end of a charge point transaction was not saved', { chargePoint: chargePointId, error });
+    }
   }
 
   /** Reports a held unplug, at the time the charge point said it happened. */
@@ -603,7 +687,5 @@ export function ocppMeta(thing: Thing): OcppMeta | undefined {
 
 /** A charge point's own timestamp, when it gave a usable one. */
 function timeOf(value: unknown): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
+  return typeof value === 'string' ? (parseIsoTime(value) ?? undefined) : undefined;
 }

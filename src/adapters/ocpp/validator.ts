@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseIsoTime } from '../../core/iso-time.ts';
 
 /**
  * Checks OCPP 1.6J payloads against the official JSON schemas (draft-04, in `schemas/`). The
@@ -37,7 +38,10 @@ export interface Violation {
   message: string;
 }
 
-/** RFC 3339 date-time, as the schemas' `format: date-time` requires. */
+/**
+ * RFC 3339 date-time, as the schemas' `format: date-time` requires: this shape, and a day the
+ * calendar has (parseIsoTime; Date.parse rolled 31 February over into 3 March and took it).
+ */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** Returns null when `value` fits, or the first violation with its OCPP-J error code. */
@@ -85,7 +89,7 @@ export function checkPayload(schema: OcppSchema, value: unknown, path = 'payload
       if (schema.enum && !schema.enum.includes(value)) {
         return { code: 'PropertyConstraintViolation', message: `${path} must be one of ${schema.enum.join(', ')}` };
       }
-      if (schema.format === 'date-time' && (!DATE_TIME.test(value) || Number.isNaN(Date.parse(value)))) {
+      if (schema.format === 'date-time' && (!DATE_TIME.test(value) || parseIsoTime(value) === null)) {
         return { code: 'PropertyConstraintViolation', message: `${path} must be an RFC 3339 date-time` };
       }
       return null;
