@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import AjvCompiler from '@fastify/ajv-compiler';
 import websocket from '@fastify/websocket';
@@ -57,6 +58,12 @@ declare module 'fastify' {
   /** `public: true` on a route's config: it does its own authentication (OwnTracks Basic, webhooks). */
   interface FastifyContextConfig {
     public?: boolean;
+    /**
+     * A WebSocket route's subprotocols, best first. The hub picks the best the client offered (a
+     * charger that speaks both OCPP 2.0.1 and 1.6 offers the newer first) and refuses, before the
+     * upgrade, a client that offered only others; one that offered none is left to the route.
+     */
+    subprotocols?: readonly string[];
   }
   /** OpenAPI words on route schemas; Fastify ignores them, /api/openapi.json reads them. */
   interface FastifySchema {
@@ -220,7 +227,15 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   const opensSocket = (request: FastifyRequest) =>
     request.ws && request.routeOptions.url !== undefined && socketRoutes.has(request.routeOptions.url);
   app.decorateRequest('principal', null);
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  /** The subprotocol chosen for each upgrade before it happens (see subprotocols), by its raw request. */
+  const chosenProtocols = new WeakMap<IncomingMessage, string>();
+  await app.register(websocket, {
+    options: {
+      maxPayload: 64 * 1024,
+      // A route without a list of its own (the stream) gets what ws did before: the first offered.
+      handleProtocols: (offered, raw) => chosenProtocols.get(raw) ?? offered.values().next().value ?? false,
+    },
+  });
   // An empty body sent as JSON is no body: clients (fetch wrappers, curl -H) send the header on a
   // DELETE or an enable with nothing in it, and Fastify refused those outright. Anything else is
   // Fastify's own parser, with its guard against __proto__ and constructor keys.
@@ -250,6 +265,28 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     if (hasEmptyParameter(request.params))
       throw new HubError(404, 'not_found', noRouteFor(request.method, request.url));
     const route = request.routeOptions.url;
+    // An upgrade no WebSocket route takes (the dashboard's catch-all took `/ocpp`) was upgraded
+    // and closed without a word; a charger set up without its id is told where to connect instead.
+    if (request.ws && (route === undefined || !socketRoutes.has(route))) {
+      const routes = [...socketRoutes].map((url) => url.replace(/:(\w+)/g, '{$1}')).join(', ');
+      throw new HubError(404, 'not_found', `${noRouteFor('WebSocket', request.url)}; WebSockets are at ${routes}`);
+    }
+    const subprotocols = request.routeOptions.config?.subprotocols;
+    if (request.ws && subprotocols) {
+      const offered = String(request.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((protocol) => protocol.trim())
+        .filter(Boolean);
+      const best = subprotocols.find((protocol) => offered.includes(protocol));
+      if (best) chosenProtocols.set(request.raw, best);
+      else if (offered.length > 0) {
+        throw new HubError(
+          400,
+          'unsupported_subprotocol',
+          `offered WebSocket subprotocols ${offered.join(', ').slice(0, 200)}; ${path} speaks ${subprotocols.join(' or ')}`,
+        );
+      }
+    }
     if (
       !path.startsWith('/api') ||
       (route !== undefined && PUBLIC_PATHS.has(route)) ||

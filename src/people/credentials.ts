@@ -51,8 +51,27 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * phones are not slowed: a verified password is remembered and costs no scrypt.
  */
 export const MAX_CONCURRENT_CHECKS = 2;
-/** Shared by every CredentialCheck (phones, OCPP chargers), so together they stay under the cap. */
-const hashing = { running: 0, waiting: [] as Array<() => void> };
+/**
+ * Shared by every CredentialCheck (phones, OCPP chargers), so together they stay under the cap.
+ * Checks wait per username and the names take turns: in one queue, a stranger's flood of wrong
+ * passwords for one charger held another charger's right one back by every check before it.
+ */
+const hashing = { running: 0, waiting: new Map<string, Array<() => void>>() };
+
+/** Hands a finished check's place to the oldest check of the next name in turn, or frees it. */
+function passTurn(): void {
+  const next = hashing.waiting.entries().next();
+  if (next.done) {
+    hashing.running--;
+    return;
+  }
+  const [username, queue] = next.value;
+  const wake = queue.shift();
+  // To the back of the turn order, while it has more waiting.
+  hashing.waiting.delete(username);
+  if (queue.length > 0) hashing.waiting.set(username, queue);
+  wake?.();
+}
 
 /** Checks a username and password against a lookup of stored hashes, answering the same way for every failure. */
 export class CredentialCheck {
@@ -76,10 +95,10 @@ export class CredentialCheck {
     }
     if (!stored) {
       this.decoy ??= hashPassword(newPassword());
-      await this.slowCheck(password, await this.decoy);
+      await this.slowCheck(username, password, await this.decoy);
       return false;
     }
-    if (!(await this.slowCheck(password, stored))) return false;
+    if (!(await this.slowCheck(username, password, stored))) return false;
     if (this.verified.size > 10_000) this.verified.clear();
     // Keyed by the stored hash too, so a changed password invalidates what was remembered.
     this.verified.set(username, digest(`${stored}\u0000${password}`));
@@ -90,16 +109,21 @@ export class CredentialCheck {
     this.verified.delete(username);
   }
 
-  /** One scrypt comparison, waiting its turn while MAX_CONCURRENT_CHECKS others run. */
-  private async slowCheck(password: string, stored: string): Promise<boolean> {
-    while (hashing.running >= MAX_CONCURRENT_CHECKS)
-      await new Promise<void>((resolve) => hashing.waiting.push(resolve));
-    hashing.running++;
+  /** One scrypt comparison, waiting its turn (see passTurn) while MAX_CONCURRENT_CHECKS others run. */
+  private async slowCheck(username: string, password: string, stored: string): Promise<boolean> {
+    if (hashing.running < MAX_CONCURRENT_CHECKS) hashing.running++;
+    else {
+      // The place is handed over by passTurn, already counted as running.
+      await new Promise<void>((resolve) => {
+        const queue = hashing.waiting.get(username);
+        if (queue) queue.push(resolve);
+        else hashing.waiting.set(username, [resolve]);
+      });
+    }
     try {
       return await this.verify(password, stored);
     } finally {
-      hashing.running--;
-      hashing.waiting.shift()?.();
+      passTurn();
     }
   }
 }

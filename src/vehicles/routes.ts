@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { vissErrors } from '../adapters/viss/errors.ts';
+import { VISS_SUBPROTOCOLS } from '../adapters/viss/protocol.ts';
 import { serveVissSocket } from '../adapters/viss/server.ts';
 import type { ConnectionSource } from '../adapters/viss/session.ts';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
@@ -164,8 +165,10 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
     );
 
     // Outside /api, so the API's bearer check does not run: VISS clients may instead put the
-    // token in each request's `authorization` field, which only the session can see.
-    app.get('/viss/:id', { websocket: true, config: { public: true } }, (socket, request) => {
+    // token in each request's `authorization` field, which only the session can see. The hub
+    // picks VISSv3 over VISSv2 from the client's offer, as the simulated car does.
+    const vissSocket = { websocket: true, config: { public: true, subprotocols: VISS_SUBPROTOCOLS } } as const;
+    app.get('/viss/:id', vissSocket, (socket, request) => {
       const { id } = request.params as { id: string };
       const header = request.headers.authorization;
       const bearer = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
