@@ -6,10 +6,11 @@ import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
 import type { Twin } from '../core/twin.ts';
 import { toThingDescription } from '../model/td.ts';
 import { thingCapabilities } from '../model/thing.ts';
+import { bucketPlan } from '../store/history-buckets.ts';
 import { EVENT_LIMIT, HISTORY_BUCKETS, HISTORY_LIMIT, type HistoryBuckets } from '../store/store.ts';
 import { EVENT_TYPES, parseEventTypes } from './event-types.ts';
 import { type ApiContext, principalOf } from './server.ts';
-import { typeOf } from './validation.ts';
+import { decimalQuery, typeOf } from './validation.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
 const idParam = {
@@ -92,6 +93,19 @@ export function parsePoints(value: unknown): number | undefined {
     );
   }
   return n;
+}
+
+/**
+ * A downsampled range with one end given: the store closes the other at the first or last recorded
+ * value. When that falls on the wrong side of the given end (`from` after the last value, `to`
+ * before the first), nothing was recorded in the range: it is a question whose answer is empty, as
+ * the same query without `points` answers, not a reversed range (the client did not write one).
+ * The range is then the given end alone, cut as any range is, so `bucketMs` is a real width.
+ */
+function closedOnItsGivenEnd(answer: HistoryBuckets, given: number | undefined, buckets: number): HistoryBuckets {
+  if (answer.from === null || answer.to === null || answer.from <= answer.to || given === undefined) return answer;
+  const plan = bucketPlan(given, given, buckets);
+  return { kind: 'number', from: plan.from, to: plan.to, width: plan.width, count: 0, last: null, buckets: [] };
 }
 
 /**
@@ -290,6 +304,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
   app.get(
     '/api/things/:id/history',
     {
+      preValidation: decimalQuery(['limit']),
       schema: {
         summary: "A property's recorded values over a time range",
         params: idParam,
@@ -324,21 +339,24 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         points?: string;
       };
       const twin = twinFor(ctx, request, id);
-      if (query.property && !Object.hasOwn(twin.thing.properties, query.property)) {
+      // `?property=` is a property left out by mistake, not "every property": said so, rather than
+      // answered with no points (and, with points=, told that a property is needed).
+      if (query.property === '') throw badRequest('property must not be empty: name one, or leave property out');
+      if (query.property !== undefined && !Object.hasOwn(twin.thing.properties, query.property)) {
         throw notFound(`property ${JSON.stringify(query.property)} on ${id}`);
       }
       const from = parseTime(query.from, 'from');
       const to = parseTime(query.to, 'to');
       checkOrder(from, to, 'from', 'to');
       const buckets = parsePoints(query.points);
-      if (buckets !== undefined && !query.property)
+      if (buckets !== undefined && query.property === undefined)
         throw badRequest('points needs a property: it downsamples one property at a time');
       if (buckets !== undefined && (query.limit !== undefined || query.after !== undefined))
         throw badRequest('points cannot be combined with limit or after: a downsampled answer is one page');
       const after = query.after === undefined ? undefined : parseCursor(query.after);
       // Read your own writes, as /api/events does.
       await ctx.history.flush();
-      if (buckets !== undefined && query.property) {
+      if (buckets !== undefined && query.property !== undefined) {
         const answer = await ctx.store.bucketHistory({
           householdId: twin.thing.householdId,
           thing: id,
@@ -347,7 +365,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
           to,
           buckets,
         });
-        return bucketsView(id, query.property, answer);
+        return bucketsView(id, query.property, closedOnItsGivenEnd(answer, from ?? to, buckets));
       }
       const limit = query.limit ?? HISTORY_LIMIT.default;
       const points = await ctx.store.queryHistory({

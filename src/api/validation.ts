@@ -1,3 +1,4 @@
+import { badRequest } from '../core/errors.ts';
 import { NAME_PATTERN } from './views.ts';
 
 /**
@@ -12,6 +13,39 @@ export interface SchemaError {
   message?: string;
   parentSchema?: Record<string, unknown>;
   data?: unknown;
+}
+
+/**
+ * A count or a port written as text (a query parameter, a command-line flag): plain decimal digits
+ * and nothing else, or undefined. `Number()`, which the schema validator's coercion and the flags
+ * used, also reads `1e3`, `0x10` and ` 12 ` as numbers: the same text was a number in one place
+ * and refused in another. One reading for the API and the command line (src/cli/settings.ts).
+ */
+export function decimalInteger(text: string): number | undefined {
+  return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
+}
+
+/**
+ * Refuses a whole-number query parameter the schema's coercion would take as a number though it is
+ * not written in decimal digits (`?limit=1e3`, `0x10`, ` 5`), before the schema sees it: run as a
+ * route's preValidation, so the schema still documents the parameter as an integer, and still
+ * refuses text that is no number at all (`many`) and checks the range, in its own words.
+ */
+export function decimalQuery(names: readonly string[]) {
+  return async (request: { query: unknown }): Promise<void> => {
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    for (const name of names) {
+      const value = query[name];
+      for (const text of Array.isArray(value) ? value : [value]) {
+        if (typeof text !== 'string' || text === '' || decimalInteger(text) !== undefined) continue;
+        if (!Number.isInteger(Number(text))) continue;
+        throw badRequest(
+          `query parameter ${name} must be integer, in decimal digits (such as 100), got ${quoted(text)}`,
+          'invalid_request',
+        );
+      }
+    }
+  };
 }
 
 /** What each part of a request is called, and what its named parts are called. */

@@ -2,7 +2,7 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { parse } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import {
   DEFAULT_HTTP_PORT,
   DEFAULT_MQTT_PORT,
@@ -191,6 +191,23 @@ function checkCombinations(config: ConfigFile, file: string): void {
     refuse('mqtt.url (an external broker) and mqtt.port or mqtt.tlsPort (the embedded one) exclude each other');
 }
 
+/**
+ * The file's YAML (or JSON), with each number written other than in plain decimal (`0x4000`,
+ * `0o17`, `1e4`, `+5`, `.inf`) kept as the text it was written as: a number setting then refuses
+ * it by its key, as `--http-port 0x4000` is refused by its flag, rather than taking a port no
+ * one wrote in digits.
+ */
+function parseConfigText(contents: string): unknown {
+  const document = parseDocument(contents);
+  if (document.errors.length > 0) throw document.errors[0];
+  visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'number' && !/^-?\d+(\.\d+)?$/.test(node.source ?? '')) node.value = node.source;
+    },
+  });
+  return document.toJS();
+}
+
 export async function loadConfigFile(path: string): Promise<ConfigFile> {
   let contents: string;
   try {
@@ -200,7 +217,7 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
   }
   let parsed: unknown;
   try {
-    parsed = parse(contents);
+    parsed = parseConfigText(contents);
   } catch (error) {
     const firstLine = (error as Error).message.split('\n')[0];
     throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${firstLine}`);

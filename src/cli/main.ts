@@ -129,15 +129,29 @@ async function start(flags: StartFlags): Promise<void> {
     () => null,
   );
   const hub = createTriad(options);
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  // A signal during start-up waits for the start to end, then stops the hub whole. Stopping it
+  // halfway pulled the MQTT connection and the store from under the subsystems still starting
+  // ("could not start: MQTT connection is not open", exit 1), which then logged "ready" after
+  // "stopping". A start that hangs (a broker that never answers) is ended by a second signal.
+  let starting = true;
+  let signalled: string | null = null;
+  const stop = (signal: string) => {
     hub.log.info(`${signal} received; stopping`);
     hub.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
+  };
+  const shutdown = (signal: string) => {
+    if (signalled === null) {
+      signalled = signal;
+      if (starting)
+        hub.log.info(`${signal} received while starting; the hub stops once started (${signal} again ends it now)`);
+      else stop(signal);
+    } else if (starting) {
+      hub.log.warn(`${signal} received again while starting; exiting without stopping`);
+      process.exit(1);
+    }
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -148,6 +162,12 @@ async function start(flags: StartFlags): Promise<void> {
     await hub.stop();
     await hub.removeUnusedDataFolder();
     throw explainStartFailure(error, { options, storeOpened });
+  } finally {
+    starting = false;
+  }
+  if (signalled !== null) {
+    stop(signalled);
+    return;
   }
   const lines = [
     `Triad ${VERSION} is running.`,

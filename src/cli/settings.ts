@@ -5,6 +5,7 @@
  */
 
 import { isIP } from 'node:net';
+import { decimalInteger } from '../api/validation.ts';
 import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
 import { hidePasswords } from '../core/redact.ts';
 
@@ -16,22 +17,25 @@ export interface Setting<T> {
   mustBe: string;
   /** The value as Triad uses it, or undefined when it is not acceptable. */
   read(raw: unknown): T | undefined;
+  /**
+   * A flag's text as the config file would hold the value (a number for a number), when it is not
+   * text itself: flags are text by nature, a config file's values are typed, and a quoted number
+   * there (`port: "8780"`) is refused like `demo: "yes"`.
+   */
+  fromText?(text: string): unknown;
 }
 
-/** Flags arrive as text and YAML may quote a number, so digits in a string count as a number. */
-function numberFrom(raw: unknown): number | undefined {
-  if (typeof raw === 'number') return Number.isFinite(raw) ? raw : undefined;
-  if (typeof raw !== 'string' || !/^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(raw)) return undefined;
-  return Number(raw);
+/** A number with a fraction as a flag gives it (`--speedup 0.5`): decimal digits, no exponent or sign. */
+function decimalNumber(text: string): number | undefined {
+  return /^(\d{1,15}(\.\d{1,15})?)$/.test(text) ? Number(text) : undefined;
 }
 
+/** Ports and counts: a whole number from the config file, or a flag's plain decimal digits. */
 export function wholeNumber(min: number, max: number, mustBe?: string): Setting<number> {
   return {
     mustBe: mustBe ?? `a whole number from ${min.toLocaleString('en')} to ${max.toLocaleString('en')}`,
-    read: (raw) => {
-      const n = numberFrom(raw);
-      return n !== undefined && Number.isInteger(n) && n >= min && n <= max ? n : undefined;
-    },
+    read: (raw) => (typeof raw === 'number' && Number.isInteger(raw) && raw >= min && raw <= max ? raw : undefined),
+    fromText: decimalInteger,
   };
 }
 
@@ -39,10 +43,8 @@ export function wholeNumber(min: number, max: number, mustBe?: string): Setting<
 export function positiveNumber(max: number, mustBe?: string): Setting<number> {
   return {
     mustBe: mustBe ?? `a number above 0, at most ${max.toLocaleString('en')}`,
-    read: (raw) => {
-      const n = numberFrom(raw);
-      return n !== undefined && n > 0 && n <= max ? n : undefined;
-    },
+    read: (raw) => (typeof raw === 'number' && raw > 0 && raw <= max ? raw : undefined),
+    fromText: decimalNumber,
   };
 }
 
@@ -165,7 +167,7 @@ export function shown(value: unknown): string {
 /** Reads a flag's value (undefined when the flag was not given), or refuses it naming the flag. */
 export function flagValue<T>(setting: Setting<T>, flag: string, raw: string | undefined): T | undefined {
   if (raw === undefined) return undefined;
-  const value = setting.read(raw);
+  const value = setting.read(setting.fromText ? setting.fromText(raw) : raw);
   if (value === undefined) throw new ConfigError(`${flag} must be ${setting.mustBe}, got ${shown(raw)}`);
   return value;
 }

@@ -50,6 +50,6 @@ export function isVissError(value: unknown): value is VissError {
 }
 
 /** Echoed request text is cut short, so an error never carries a hostile payload back in full. */
-function clip(text: string): string {
+export function clip(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
-import { isVissError, type VissError, vissErrors } from './errors.ts';
+import { clip, isVissError, type VissError, vissErrors } from './errors.ts';
 import {
   compare,
   type GetRequest,
@@ -11,7 +11,7 @@ import {
   type VissRequest,
   type VissVersion,
 } from './protocol.ts';
-import { fromWire, type SignalTree, type SignalValue, type VssNode, type WireValue } from './tree.ts';
+import { fromWire, normalisePath, type SignalTree, type SignalValue, type VssNode, type WireValue } from './tree.ts';
 
 /** One value of a signal and when it was captured. */
 export interface DataPoint {
@@ -235,6 +235,11 @@ export class VissSession {
       this.reply(echo, leaves);
       return;
     }
+    const misused = misusedFilter(source.tree, request);
+    if (misused) {
+      this.reply(echo, misused);
+      return;
+    }
     const subscriptionId = String(this.nextSubscription++);
     const event = () => {
       if (this.closed) return;
@@ -285,6 +290,38 @@ export class VissSession {
     if (this.closed) return;
     this.options.send(responseText(this.options.version, body, this.options.clock.now(), error));
   }
+}
+
+/**
+ * Why a subscription's value filter (change, range) could never work as asked, or null: refused
+ * up front (VISS: 400 "Missing or invalid filter") rather than granted and silent. The filter is
+ * judged on one signal, the first the request names (VISS core, subscription event triggering),
+ * and that first path "must not contain wildcards to address multiple signals": a branch
+ * (`Vehicle.Cabin`) would be judged on whichever leaf comes first and send them all. A range
+ * compares numbers, so a text signal (a VIN) is never in one; text can only change, so its only
+ * change filter is `ne`.
+ */
+function misusedFilter(tree: SignalTree, request: SubscribeRequest): VissError | null {
+  const { trigger } = request;
+  if (trigger.kind === 'timebased') return null;
+  const first = request.paths?.length ? request.paths[0] : undefined;
+  const named = [request.path, first].filter((p) => p !== undefined).join('.');
+  const leaves = tree.resolve(request.path, first === undefined ? undefined : [first]);
+  if (isVissError(leaves)) return leaves;
+  // A leaf is as deep as the path that named it; a branch's leaves are deeper.
+  const depth = (path: string) => (normalisePath(path) ?? '').split('.').length;
+  if (leaves.length !== 1 || depth(leaves[0]) !== depth(named)) {
+    return vissErrors.badFilter(
+      `a ${trigger.kind} filter is judged on one signal, and ${clip(named)} addresses ${leaves.length === 1 ? 'a branch' : `${leaves.length} signals`}; name one signal first`,
+    );
+  }
+  const datatype = tree.node(leaves[0])?.datatype ?? 'string';
+  if (datatype !== 'string' && !datatype.endsWith('[]')) return null;
+  if (trigger.kind === 'range')
+    return vissErrors.badFilter(`a range compares numbers, and ${leaves[0]} is a ${datatype}`);
+  if (trigger.op !== 'ne')
+    return vissErrors.badFilter(`${leaves[0]} is a ${datatype}: the only change filter it takes is logic-op ne`);
+  return null;
 }
 
 /** Starts what decides when a subscription sends; returns the function that stops it. */
