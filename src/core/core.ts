@@ -24,6 +24,13 @@ export interface HubCoreOptions {
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
 /**
+ * A report stamped less than this before the hub took it counts as stamped on arrival, and is
+ * never judged late: an adapter that stamps its reports itself reads the same clock a moment
+ * before ingest does (a millisecond may tick between, a pause may take longer).
+ */
+const ARRIVAL_SLACK_MS = 1_000;
+
+/**
  * The data path's middle: reports in, state changes out. It is what every adapter sees as its
  * context, so adapters stay ignorant of the store, the twin and each other.
  */
@@ -160,10 +167,26 @@ export class HubCore implements AdapterContext {
    * reading `light.brightness`) sees the device's whole report, as Home Assistant runs a rule after
    * the message has updated every entity it carries. What the report replaced stays readable
    * while its changes are delivered: TwinRegistry.valueBefore.
+   *
+   * Late reports. A report of another value that its device stamped before the property's current
+   * one (a charge point sending what it queued while offline; messages that overtook each other)
+   * tells what was, not what is: it leaves the twin as it is, starts no rule, confirms no command
+   * and writes no history. Not even as a past point: history is read by (thing, property, ts) as
+   * steps, each row holding until the next, and the device's newer word has no row when it only
+   * repeated the value, so the late row would hold to this day; the trip and energy accounting,
+   * which follow changes as they come, could not take it back either. "Current" is the device's
+   * newest word, not the last change: a report of the value the twin has moves its time forward.
+   * That time is the twin's alone (the store keeps when a value last changed), so after a restart a
+   * late report is judged against the last change. A report stamped on arrival (no device time, or
+   * the hub's clock read by its adapter, as MQTT's do: ARRIVAL_SLACK_MS) is never judged late: the
+   * hub's clock may have stepped back (a Raspberry Pi booting without a clock, an NTP correction),
+   * and the newest arrival is still the newest word.
    */
   ingest(reports: Report[]): void {
     const { twins, clock } = this.options;
     const now = clock.now();
+    /** Reports stamped before this were stamped by their device, not on arrival (ARRIVAL_SLACK_MS). */
+    const arrived = now - ARRIVAL_SLACK_MS;
     let touchedHousehold = '';
     let touchedThing = '';
     /** Whether the thing being looked at had a live report: only those can confirm a command. */
@@ -202,6 +225,10 @@ export class HubCore implements AdapterContext {
       const previous = twin.state.get(report.property);
       if (previous && sameValue(previous.value, report.value)) {
         previous.ts = Math.max(previous.ts, ts);
+      } else if (previous !== undefined && ts < previous.ts && ts < arrived) {
+        // Stamped before the value it would replace (see above): the device's past, not its state.
+        this.refuse(report, 'stamped before the current value', 'debug');
+        continue;
       } else {
         twin.state.set(report.property, { value: report.value, ts });
         const change: StateChanged = {
@@ -266,15 +293,23 @@ export class HubCore implements AdapterContext {
     bus.publish({ type: 'availability', id: newId(clock.now(), 'evt_'), householdId, ts: clock.now(), thing, online });
   }
 
-  /** Logs a refused report, at most once a minute per thing and reason, so a broken device cannot flood the log. */
-  private refuse(report: Report, reason: string): void {
+  /**
+   * Logs a refused report, at most once a minute per thing and reason, so a broken device cannot
+   * flood the log; `debug` for a report that is refused but not wrong (a late one).
+   */
+  private refuse(report: Report, reason: string, level: 'warn' | 'debug' = 'warn'): void {
     const key = `${report.householdId}\u0000${report.thing}\u0000${reason}`;
     const now = this.options.clock.now();
     const last = this.refusals.get(key);
     if (last !== undefined && now - last < 60_000) return;
     if (this.refusals.size > 10_000) this.refusals.clear();
     this.refusals.set(key, now);
-    this.log.warn('report refused', { thing: report.thing, property: report.property, source: report.source, reason });
+    this.log[level]('report refused', {
+      thing: report.thing,
+      property: report.property,
+      source: report.source,
+      reason,
+    });
   }
 }
 

@@ -3,7 +3,10 @@ import type { StateChanged } from './events.ts';
 
 export interface PropertyValue {
   value: unknown;
-  /** When the value was last reported (even if it did not change). */
+  /**
+   * When the value was last reported (even if it did not change): the device's newest word, which a
+   * report of another value stamped by its device before it does not replace (HubCore.ingest).
+   */
   ts: number;
 }
 
