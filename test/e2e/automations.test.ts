@@ -4,6 +4,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
+import type { Browser } from 'playwright-core';
+import type { Trace } from '../../web/src/api/types.ts';
+import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
+import { signIn } from '../helpers/demo-dashboard.ts';
 import { eventually, freePort, type HubProcess, startHubProcess, tempDir } from '../helpers/hub-process.ts';
 import { runTriad } from '../helpers/run-cli.ts';
 
@@ -234,5 +238,78 @@ actions:
     }
     assert.ok(Date.parse(result.runs[0].at) < Date.parse(result.runs[1].at));
     assert.equal(fanOn.length, sentBefore, 'the fan received nothing');
+  });
+});
+
+/**
+ * A long run's trace keeps its first and last steps (the hub's TRACE_STEPS, 100); the dashboard's
+ * trace view, in Debian's Chromium, says where the rest were left out and how many. Needs
+ * `npm run build` after web/src changes.
+ */
+describe('a long run in the dashboard’s trace view', { skip: browserMissing() ?? false }, () => {
+  const ROUNDS = 2000;
+  let hub: HubProcess;
+  let browser: Browser;
+  const watched: WatchedPage[] = [];
+
+  before(async () => {
+    hub = await startHubProcess({
+      dataDir: await tempDir('triad-e2e-long-trace-'),
+      args: ['--mqtt-port', String(await freePort()), '--log-level', 'warn'],
+    });
+    const created = await hub.api('/api/automations', {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'count-a-lot',
+        name: 'Count a lot',
+        triggers: [{ trigger: 'webhook', webhook_id: 'long-run-hook-71c3e9' }],
+        actions: [{ repeat: { count: ROUNDS, sequence: [{ variables: { round: 1 } }] } }],
+      }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.stop();
+  });
+
+  it('shows the first steps, a line for those not kept, then the last steps', async () => {
+    const fired = await hub.api('/api/automations/webhooks/long-run-hook-71c3e9', { method: 'POST', body: '{}' });
+    assert.equal(fired.status, 200, await fired.clone().text());
+    const [trace] = await eventually(
+      async () => {
+        const list = (await (await hub.api('/api/automations/count-a-lot/traces')).json()) as Trace[];
+        return list[0]?.status === 'finished' && list;
+      },
+      { what: 'the long run finished', timeoutMs: 15_000 },
+    );
+    // The repeat step and its ROUNDS rounds, less the 100 kept.
+    assert.deepEqual(trace.omittedSteps, { after: 50, count: 1 + ROUNDS - 100 });
+
+    const page = await signIn(browser, hub, watched);
+    await page.goto(`${hub.url}/#/automations`);
+    await page.getByRole('button', { name: 'Traces of Count a lot' }).click();
+    const run = page.locator('details.trace').first();
+    await run.locator('summary').click();
+    const items = run.locator('ol.timeline > li');
+    await items.last().waitFor();
+    const texts = await items.allTextContents();
+    // The trigger, the first 50 steps, the line, the last 50.
+    assert.equal(texts.length, 1 + 50 + 1 + 50, texts.join('\n'));
+    assert.match(texts[0], /^Trigger/);
+    assert.match(texts[1], /repeat/);
+    // Grouped as the browser's locale groups thousands (1,901 in English).
+    assert.match(texts[51], /^… 1\D?901 steps not kept …$/, texts[51]);
+    assert.ok(texts.slice(1, 51).every((text) => !text.includes('not kept')));
+    assert.ok(
+      texts.slice(52).every((text) => /variables/.test(text)),
+      texts.slice(52).join('\n'),
+    );
+  });
+
+  it('no console errors', () => {
+    for (const { errors } of watched) assert.deepEqual(errors, []);
   });
 });

@@ -83,6 +83,26 @@ const NO_LOCATION =
 const MAX_NESTING = 16;
 
 /**
+ * A rule's version: a hash of its document as canonical JSON (keys sorted at every level, lists in
+ * order), so a rule has the same version however it was stored. PostgreSQL keeps an API rule as
+ * JSONB, which hands its keys back in another order than they were written; a hash of the JSON as
+ * read made every such rule look changed after a restart, and cancelled its waiting runs.
+ */
+export function ruleVersion(source: unknown): string {
+  return createHash('sha256').update(canonicalJson(source)).digest('hex').slice(0, 16);
+}
+
+/** JSON with every object's keys sorted, for a hash that does not depend on their order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const fields = Object.keys(value)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Raw)[key])}`);
+  return `{${fields.join(',')}}`;
+}
+
+/**
  * Turns a rule document (parsed YAML or JSON) into a Rule, or throws a RuleError naming the first
  * field that is wrong. Nothing is returned half-checked: a rule is usable in full or not at all.
  */
@@ -183,7 +203,7 @@ class RuleParser {
       origin: this.ctx.origin,
       warnings: this.warnings,
       source,
-      version: createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16),
+      version: ruleVersion(source),
     };
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ChurnMap, ChurnSet } from '../../core/churn-map.ts';
 import type { HubEvent, StateChanged } from '../../core/events.ts';
@@ -1434,7 +1435,7 @@ export class AutomationRuntime {
     for (const timer of timers) {
       const payload = timer.payload as { kind?: string; rule?: string; version?: string };
       const state = payload.rule ? this.rules.get(timer.householdId)?.get(payload.rule) : undefined;
-      if (!state?.rule.enabled || state.rule.version !== payload.version) {
+      if (!state?.rule.enabled || !(await this.storedForThisVersion(state.rule, timer))) {
         await this.world.timers?.delete(timer.id);
         await this.timerCancelled(timer);
         continue;
@@ -1486,6 +1487,32 @@ export class AutomationRuntime {
         this.enqueue(state, data, trace, timer);
       else this.start(state, data, trace, { data, trace, timerId: timer.id, saved: undefined });
     }
+  }
+
+  /**
+   * Whether a stored timer belongs to the rule as it is now: it carries the rule's version.
+   *
+   * Upgrade allowance, the only one: builds before canonical versions (see ruleVersion) stored the
+   * hash of the rule's JSON in the order it was read, which a rules file or SQLite hands back
+   * unchanged. A row with that hash of the same rule is the rule's too, and is written again at
+   * once with the current version (the run it holds included, whose later rows copy it). Rows have
+   * no age limit (a wait without timeout, a `for:` whose state holds, a queued trigger behind
+   * them), so old-style rows last until the first start of a build with this code, or the next
+   * one if that write failed; the allowance can go once no hub upgrades straight from a build
+   * before it. An API rule in PostgreSQL stored runs, until its first restart, with a hash of its
+   * keys in the order written, which JSONB does not keep: those ended at a restart before, and do.
+   */
+  private async storedForThisVersion(rule: Rule, timer: StoredTimer): Promise<boolean> {
+    const payload = timer.payload as { version?: unknown; run?: { version?: unknown } };
+    if (payload.version === rule.version) return true;
+    const oldStyle = createHash('sha256').update(JSON.stringify(rule.source)).digest('hex').slice(0, 16);
+    if (payload.version !== oldStyle) return false;
+    payload.version = rule.version;
+    if (payload.run) payload.run.version = rule.version;
+    await this.world.timers
+      ?.save(timer)
+      .catch((error: unknown) => this.world.log.error('could not store a timer again', { timer: timer.id, error }));
+    return true;
   }
 
   /**

@@ -151,6 +151,8 @@ export interface Trace {
   trigger: { description?: string; type?: string; ts?: number | string };
   conditions: Array<{ path: string; condition: string; result: boolean; detail?: string }>;
   steps: TraceStep[];
+  /** Steps a long run left out of its trace, after its first `after` steps (not on older hubs). */
+  omittedSteps?: { after: number; count: number };
   error: string | null;
 }
 

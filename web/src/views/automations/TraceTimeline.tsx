@@ -1,6 +1,6 @@
-import type { Automation, Trace } from '../../api/types.ts';
+import type { Automation, Trace, TraceStep } from '../../api/types.ts';
 import { Empty, Loading, NotShared, Problem } from '../../components/states.tsx';
-import { formatClock, formatDuration, formatNumber, formatTime } from '../../format.ts';
+import { counted, formatClock, formatDuration, formatNumber, formatTime } from '../../format.ts';
 import { useResource } from '../../live/context.ts';
 import { toMs } from '../../time.ts';
 
@@ -44,11 +44,44 @@ function waitText(ms: number): string {
   return ms < 1000 ? `${formatNumber(Math.max(ms, 100) / 1000)} s` : formatDuration(ms / 1000);
 }
 
+/** One step of a run: when it was taken, how it went, and the commands it sent. */
+function stepItem(step: TraceStep) {
+  const at = toMs(step.at);
+  return (
+    <li
+      key={`${step.path}-${String(step.at)}`}
+      className={step.status === 'ok' ? 'ok' : step.status === 'error' ? 'failed' : ''}
+    >
+      <strong>
+        {at !== null ? `${formatClock(at)} ` : ''}
+        {step.action}
+      </strong>{' '}
+      {step.status}
+      {step.detail ? ` · ${step.detail}` : ''}
+      {step.error ? ` · ${step.error}` : ''}
+      {step.commands?.length ? (
+        <ul>
+          {step.commands.map((command) => (
+            <li key={command.id ?? `${command.thing}-${command.action}`}>
+              {command.action} {command.thing}: {command.status}
+              {command.error ? ` (${command.error})` : ''}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </li>
+  );
+}
+
 export function TraceRun({ trace }: { trace: Trace }) {
   const started = toMs(trace.startedAt);
   const queued = toMs(trace.queuedAt);
   // A run that waited its turn (mode: queued): when it came in, and for how long it waited.
   const waited = queued !== null && started !== null && started > queued ? started - queued : null;
+  // A long run keeps its first and last steps only (the hub's TRACE_STEPS): the gap is shown where it is.
+  const omitted = trace.omittedSteps;
+  const head = omitted ? trace.steps.slice(0, omitted.after) : trace.steps;
+  const tail = omitted ? trace.steps.slice(omitted.after) : [];
   return (
     <details className="trace">
       <summary>
@@ -74,33 +107,9 @@ export function TraceRun({ trace }: { trace: Trace }) {
             {c.detail ? ` (${c.detail})` : ''}
           </li>
         ))}
-        {trace.steps.map((step) => {
-          const at = toMs(step.at);
-          return (
-            <li
-              key={`${step.path}-${String(step.at)}`}
-              className={step.status === 'ok' ? 'ok' : step.status === 'error' ? 'failed' : ''}
-            >
-              <strong>
-                {at !== null ? `${formatClock(at)} ` : ''}
-                {step.action}
-              </strong>{' '}
-              {step.status}
-              {step.detail ? ` · ${step.detail}` : ''}
-              {step.error ? ` · ${step.error}` : ''}
-              {step.commands?.length ? (
-                <ul>
-                  {step.commands.map((command) => (
-                    <li key={command.id ?? `${command.thing}-${command.action}`}>
-                      {command.action} {command.thing}: {command.status}
-                      {command.error ? ` (${command.error})` : ''}
-                    </li>
-                  ))}
-                </ul>
-              ) : null}
-            </li>
-          );
-        })}
+        {head.map(stepItem)}
+        {omitted ? <li className="help omitted-steps">… {counted(omitted.count, 'step')} not kept …</li> : null}
+        {tail.map(stepItem)}
         {trace.error ? <li className="failed">Error: {trace.error}</li> : null}
       </ol>
     </details>
