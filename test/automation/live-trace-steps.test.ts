@@ -56,8 +56,8 @@ for (const { name, store, skip } of backends) {
       const clock = new VirtualClock(T0);
       const first = await startTestHub({ clock, store });
       try {
-        // In a rules file: an API rule stored in PostgreSQL comes back with its keys in another
-        // order (JSONB), and so as another version, whose waiting runs a restart cancels.
+        // A rule from a file (test/automation/rule-version-restart.test.ts covers API rules
+        // across a restart on PostgreSQL).
         await writeRuleFile(first, 'long.yaml', LONG_RULE);
         first.set('living-room-sensor', 'sensor.humidity', 70);
         await advance(clock, 2000, 100);
