@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { addFrontDoorAndHallLight } from './helpers/guest-home.ts';
+import { apiCaller, hallLightPass, type Json, subscribedStream as streamOf } from './helpers/guest-stream.ts';
 import { eventuallyPasses, tempDir } from './helpers/hub-process.ts';
-
-type Json = Record<string, unknown>;
 
 /**
  * Who switched what is the household's record, like who came and went: a guest sees their own
@@ -18,16 +16,9 @@ describe("security: a guest sees their own commands, not the household's", () =>
   let hub: Hub;
   let guestToken: string;
   let adultToken: string;
-  const hour = 3_600_000;
 
-  const call = async (path: string, init: RequestInit & { json?: unknown; token?: string } = {}) => {
-    const headers = new Headers({ authorization: `Bearer ${init.token ?? hub.ownerToken}` });
-    if (init.json !== undefined) headers.set('content-type', 'application/json');
-    const body = init.json === undefined ? undefined : JSON.stringify(init.json);
-    const res = await fetch(hub.httpUrl + path, { ...init, headers, body });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as Json, text };
-  };
+  const call = (path: string, init: RequestInit & { json?: unknown; token?: string } = {}) =>
+    apiCaller(hub)(path, init);
 
   /** Turns the hall light on as `token`'s holder; the command's id. */
   const turnOn = async (token: string) => {
@@ -37,20 +28,7 @@ describe("security: a guest sees their own commands, not the household's", () =>
   };
 
   /** A stream subscribed to everything, and every message it was sent since. */
-  const subscribedStream = async (token: string) => {
-    const socket = new WebSocket(`${hub.httpUrl.replace(/^http/, 'ws')}/api/stream`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const messages: Json[] = [];
-    socket.on('message', (data) => messages.push(JSON.parse(String(data)) as Json));
-    await new Promise((resolve, reject) => {
-      socket.once('open', resolve);
-      socket.once('error', reject);
-    });
-    socket.send(JSON.stringify({ type: 'subscribe', things: ['*'] }));
-    await eventuallyPasses(() => assert.ok(messages.some((m) => m.type === 'subscribed')));
-    return { messages, close: () => socket.close() };
-  };
+  const subscribedStream = (token: string) => streamOf(hub, token);
 
   const commandIdsIn = (messages: Json[]) =>
     new Set(messages.filter((m) => m.type === 'command').map((m) => (m.command as Json).id as string));
@@ -64,18 +42,7 @@ describe("security: a guest sees their own commands, not the household's", () =>
     });
     await hub.start();
     await addFrontDoorAndHallLight(hub);
-    const pass = await call('/api/guest-passes', {
-      method: 'POST',
-      json: {
-        name: 'Dog walker',
-        things: ['hall-light'],
-        actions: ['turn_on', 'turn_off'],
-        from: new Date(Date.now() - 60_000).toISOString(),
-        to: new Date(Date.now() + hour).toISOString(),
-      },
-    });
-    assert.equal(pass.status, 201, pass.text);
-    guestToken = pass.body.token as string;
+    guestToken = await hallLightPass(hub);
     const sam = await call('/api/users', {
       method: 'POST',
       json: { name: 'Sam', role: 'adult', password: 'Sam-secret-pw-1' },
