@@ -28,9 +28,23 @@ export interface TrackerMeta {
   person: string;
   username: string;
   passwordHash: string;
-  /** The device name the phone last gave (`X-Limit-D`, or the topic's last level). */
+  /** The device name the phone gave (`X-Limit-D`, or the topic's last level) that was new last. */
   device?: string;
+  /**
+   * Every device name accepted messages came under (a tracker shared by two phones has two), so
+   * removing the tracker clears each one's retained topic; at most MAX_STORED_DEVICES.
+   */
+  devices?: string[];
 }
+
+/**
+ * Device names kept per tracker. A phone gives one; a few share a tracker. Past this a new name
+ * is not stored (it would be a write per message from a phone that keeps renaming itself), and
+ * its retained topic is still known from what the broker delivers (see heardDevice).
+ */
+const MAX_STORED_DEVICES = 16;
+/** Device names heard per tracker in memory: a bound on what a phone naming topics at will costs. */
+const MAX_HEARD_DEVICES = 1000;
 
 /** Ids no person or zone may take: `home` is the home zone's id, `household` the household thing's. */
 const RESERVED_IDS = new Set([HOME_ZONE_ID, 'household']);
@@ -51,6 +65,12 @@ export interface NewZone {
  * place that reads and writes them, so every route and protocol sees the same picture.
  */
 export class PeopleDirectory {
+  /**
+   * Device names each tracker's MQTT messages came under, whatever became of the message: a stale
+   * or malformed one is still retained on the broker under that topic. Not stored: the broker
+   * hands the hub every retained message again at start, so what is still there is heard again.
+   */
+  private readonly heard = new Map<string, Set<string>>();
   /** Tracker usernames across every household: HTTP Basic and MQTT name no household. */
   private readonly usernames = new Map<string, { householdId: string; tracker: string }>();
   private readonly settings = new Map<string, PresenceSettings>();
@@ -216,11 +236,39 @@ export class PeopleDirectory {
     return meta.username;
   }
 
-  /** Remembers the device name a phone gives, for the topic its friends see. */
+  /**
+   * Stores a device name an accepted message came under, for the topic its friends see. Written
+   * only when the name is new to the tracker: two phones taking turns on one tracker (or one
+   * alternating its name) made a write, and a `thing.updated` event, per message.
+   */
   async noteDevice(tracker: Thing, device: string): Promise<void> {
+    // The thing as it is now: the caller's copy may predate another name, or the tracker's removal.
+    const current = this.options.core.getThing(tracker.householdId, tracker.id);
+    const meta = current ? trackerMeta(current) : undefined;
+    if (!current || !meta) return;
+    const devices = storedDevices(meta);
+    if (devices.includes(device) || devices.length >= MAX_STORED_DEVICES) return;
+    await this.options.core.upsertThing({ ...current, meta: { ...meta, device, devices: [...devices, device] } });
+  }
+
+  /** Notes, in memory only, that a tracker's message came in on a device's topic. */
+  heardDevice(tracker: Thing, device: string): void {
+    const key = `${tracker.householdId}\u0000${tracker.id}`;
+    const names = this.heard.get(key) ?? new Set<string>();
+    this.heard.set(key, names);
+    if (names.size < MAX_HEARD_DEVICES) names.add(device);
+  }
+
+  /** Every device name a tracker is known to have used: stored ones and ones heard on the broker. */
+  deviceNames(tracker: Thing): string[] {
     const meta = trackerMeta(tracker);
-    if (!meta || meta.device === device) return;
-    await this.options.core.upsertThing({ ...tracker, meta: { ...meta, device } });
+    const heard = this.heard.get(`${tracker.householdId}\u0000${tracker.id}`) ?? [];
+    return [...new Set([...(meta ? storedDevices(meta) : []), ...heard])];
+  }
+
+  /** Drops what was heard of a removed tracker. */
+  forgetDevices(householdId: string, id: string): void {
+    this.heard.delete(`${householdId}\u0000${id}`);
   }
 
   async createZone(householdId: string, zone: NewZone): Promise<Thing> {
@@ -350,6 +398,13 @@ export function trackerMeta(thing: Thing): TrackerMeta | undefined {
     return undefined;
   if (typeof meta.passwordHash !== 'string') return undefined;
   return meta as TrackerMeta;
+}
+
+/** The device names stored for a tracker; data from before the list kept only `device`. */
+function storedDevices(meta: TrackerMeta): string[] {
+  const devices = Array.isArray(meta.devices) ? meta.devices.filter((d) => typeof d === 'string') : [];
+  if (meta.device && !devices.includes(meta.device)) devices.push(meta.device);
+  return devices;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -39,6 +39,12 @@ const ignore = (reason: string): Outcome => ({ accepted: false, severity: 'ignor
 export class PhoneReceiver {
   /** The newest fix time accepted per tracker; seeded from the twin so replays stay refused after a restart. */
   private readonly lastAccepted = new Map<string, number>();
+  /**
+   * The newest transition time taken per tracker. A transition is evidence like a fix: one
+   * delivered late (a leave taken, then an older enter) moved the person back to where they were.
+   * Kept in memory only; after a restart the last fix's time still bounds them.
+   */
+  private readonly lastTransition = new Map<string, number>();
 
   constructor(private readonly options: PhoneReceiverOptions) {}
 
@@ -67,6 +73,10 @@ export class PhoneReceiver {
     if (problem) return ignore(problem);
     const last = this.lastAcceptedFor(tracker);
     if (last !== undefined && fix.ts <= last) return ignore('replay: not newer than the last accepted fix');
+    // The app sends a transition with the same tst as the location that triggered it, so only an
+    // older fix is refused: it would judge the person by where they were before the transition.
+    const transition = this.lastTransition.get(trackerKey(tracker));
+    if (transition !== undefined && fix.ts < transition) return ignore('replay: older than the last transition taken');
     this.lastAccepted.set(trackerKey(tracker), fix.ts);
 
     const source = `owntracks:${tracker.id}`;
@@ -138,15 +148,28 @@ export class PhoneReceiver {
     if (!meta) return ignore('not a tracker');
     const problem = timestampProblem(message.ts, clock.now());
     if (problem) return ignore(problem);
+    const key = trackerKey(trackerThing);
     const last = this.lastAcceptedFor(trackerThing);
-    // The app sends a transition with the same tst as the location that triggered it.
+    // The app sends a transition with the same tst as the location that triggered it, and leaving
+    // one region while entering another gives two with the same tst: only older ones are refused.
     if (last !== undefined && message.ts < last) return ignore('replay: older than the last accepted fix');
+    const lastTransition = this.lastTransition.get(key);
+    if (lastTransition !== undefined && message.ts < lastTransition) {
+      return ignore('replay: older than the last transition taken');
+    }
+    // OwnTracks transitions carry the accuracy of the fix that fired them; a vague one moves no
+    // one, as a vague location does not.
+    const limit = directory.presenceSettings(trackerThing.householdId).accuracyLimit;
+    if (message.accuracy !== undefined && message.accuracy > limit) {
+      return ignore(`accuracy ${message.accuracy} m is worse than the ${limit} m limit; the person did not move`);
+    }
     const wanted = message.region.toLowerCase();
     const zone = directory.zones(trackerThing.householdId).find((z) => {
       if (message.regionId && this.regionIdOf(trackerThing.householdId, z.id) === message.regionId) return true;
       return z.name.toLowerCase() === wanted || (z.id === HOME_ZONE_ID && wanted === HOME_ZONE_ID);
     });
     if (!zone) return ignore(`no zone matches the region ${JSON.stringify(message.region || message.regionId)}`);
+    this.lastTransition.set(key, message.ts);
     tracker.observe(trackerThing.householdId, meta.person, zone, message.event === 'enter' ? 'inside' : 'outside');
     this.options.household.publishPerson(trackerThing.householdId, meta.person);
     this.options.household.publishHousehold(trackerThing.householdId);
@@ -212,6 +235,7 @@ export class PhoneReceiver {
 
   forgetTracker(householdId: string, id: string): void {
     this.lastAccepted.delete(`${householdId}\u0000${id}`);
+    this.lastTransition.delete(`${householdId}\u0000${id}`);
   }
 }
 

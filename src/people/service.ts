@@ -238,15 +238,25 @@ export class PeopleService implements Subsystem {
    * would keep being handed that position, and keep showing the person on its map.
    */
   private withdrawTracker(tracker: Thing): void {
-    const { hub, credentials, log } = this.require();
+    const { hub, directory, credentials, log } = this.require();
     const meta = trackerMeta(tracker);
     if (!meta) return;
     credentials.forget(meta.username);
     hub.security?.broker.disconnectLogin(meta.username);
-    if (this.options.mqtt === false || !meta.device) return;
-    const topic = `${this.options.topicPrefix ?? 'owntracks'}/${meta.username}/${meta.device}`;
+    // Every device topic the hub knows of, not only the last: two phones sharing a tracker each
+    // retain their own. Known rather than asked of the broker (subscribing to `<user>/+` and
+    // waiting for what comes back): the hub's subscription is handed every retained message at
+    // start and every message since, so the list is complete without guessing how long to wait.
+    const devices = directory.deviceNames(tracker);
+    directory.forgetDevices(tracker.householdId, tracker.id);
+    if (this.options.mqtt === false) return;
+    const prefix = this.options.topicPrefix ?? 'owntracks';
+    const topics = devices.flatMap((device) => {
+      const topic = `${prefix}/${meta.username}/${device}`;
+      return [topic, `${topic}/info`];
+    });
     // Not awaited: with the broker away the clearing waits for it, and the removal must not.
-    for (const retained of [topic, `${topic}/info`]) {
+    for (const retained of topics) {
       void hub
         .mqttFor(tracker.householdId)
         .publish(retained, '', { retain: true, qos: 1 })
@@ -356,11 +366,12 @@ export class PeopleService implements Subsystem {
       log.info('OwnTracks message refused', { tracker: tracker.id, via: 'http', reason: parsed.reason });
       return { status: 400, code: 'invalid_owntracks', message: parsed.reason };
     }
-    if (request.limitDevice && DEVICE_NAME.test(request.limitDevice))
-      await directory.noteDevice(tracker, request.limitDevice);
     const outcome: Outcome = parsed.ok
       ? await receiver.receive(tracker, parsed.message)
       : { accepted: false, severity: 'ignored', reason: parsed.reason };
+    // Only once the message is taken: a refused or ignored one changes nothing stored.
+    if (outcome.accepted && request.limitDevice && DEVICE_NAME.test(request.limitDevice))
+      await directory.noteDevice(tracker, request.limitDevice);
     const people = directory.people(tracker.householdId).map((p) => hub.twins.get(tracker.householdId, p.id)!);
     const friends = friendsPayload(people, meta.person);
     if (outcome.accepted) return { status: 200, friends };
@@ -394,10 +405,14 @@ async function receiveMqtt(
       severity: 'ignored',
       reason: `no tracker of this household has the user name ${JSON.stringify(username)}`,
     };
+  // Whatever the message is, it may be retained on this topic: remembered (in memory) for clearing.
+  directory.heardDevice(tracker, device);
   const parsed = parseOwnTracks(payload);
   if (!parsed.ok) return { accepted: false, severity: parsed.severity, reason: parsed.reason };
-  if (DEVICE_NAME.test(device)) await directory.noteDevice(tracker, device);
-  return receiver.receive(tracker, parsed.message);
+  const outcome = await receiver.receive(tracker, parsed.message);
+  // Only once the message is taken: a refused or ignored one changes nothing stored.
+  if (outcome.accepted && DEVICE_NAME.test(device)) await directory.noteDevice(tracker, device);
+  return outcome;
 }
 
 /**
