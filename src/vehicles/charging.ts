@@ -3,10 +3,12 @@ import type { Clock } from '../core/clock.ts';
 import type { HubCore } from '../core/core.ts';
 import type { StateChanged } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import type { GeoPoint } from '../people/geo.ts';
 import { walkHistory } from '../store/history-walk.ts';
 import type { Store } from '../store/store.ts';
+import { CounterReadings } from './trips.ts';
 
 export const CHARGING_SESSION_EVENT = 'vehicle.charging_session';
 
@@ -25,21 +27,25 @@ export interface ChargingSessionRecord {
 
 interface Session {
   startTs: number;
-  startCharged: number | null;
+  /** The charged-energy counter as read since the start; null until its first reading. */
+  charged: CounterReadings | null;
   startLevel: number | null;
   maxPowerKw: number;
+  /** Whether the counter going back has been logged for this session (once is enough). */
+  warned: boolean;
 }
 
 /**
  * Cuts a car's signals into charging sessions: from charging on to charging off. Energy added is
  * the growth of the battery's charged-energy counter (or the rise in charge times capacity); it is
- * also reported live as `charging.energy`, so a dashboard shows the session as it runs.
+ * also reported live as `charging.energy`, so a dashboard shows the session as it runs. A counter
+ * that goes back mid-session (a reset) counts on from its new reading: never less than nothing.
  */
 export class ChargingSessionRecorder {
   private readonly sessions = new Map<string, Session>();
   private unsubscribe: (() => void) | null = null;
 
-  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; core: HubCore }) {}
+  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; core: HubCore; log?: Logger }) {}
 
   start(): void {
     this.unsubscribe = this.options.bus.subscribe((event) => {
@@ -73,16 +79,21 @@ export class ChargingSessionRecorder {
         for (const value of await store.valuesBefore(householdId, started.ts + 1, { thing, properties })) {
           then.set(value.property, value.value);
         }
-        let maxPowerKw = numberOrNull(then.get('charging.power')) ?? 0;
-        await walkHistory(store, { householdId, thing, property: 'charging.power', from: started.ts, to: now }, (p) => {
-          maxPowerKw = Math.max(maxPowerKw, numberOrNull(p.value) ?? 0);
-        });
-        this.sessions.set(`${householdId}\u0000${thing}`, {
+        const session: Session = {
           startTs: started.ts,
-          startCharged: numberOrNull(then.get('vehicle.charged_energy')),
+          charged: counterFrom(then.get('vehicle.charged_energy')),
           startLevel: numberOrNull(then.get('battery.level')),
-          maxPowerKw,
+          maxPowerKw: numberOrNull(then.get('charging.power')) ?? 0,
+          warned: false,
+        };
+        const key = `${householdId}\u0000${thing}`;
+        await walkHistory(store, { householdId, thing, property: 'charging.power', from: started.ts, to: now }, (p) => {
+          session.maxPowerKw = Math.max(session.maxPowerKw, numberOrNull(p.value) ?? 0);
         });
+        // The counter's readings since, so a reset before the restart is counted as one.
+        const charged = { householdId, thing, property: 'vehicle.charged_energy', from: started.ts, to: now };
+        await walkHistory(store, charged, (p) => this.countCharged(householdId, thing, session, numberOrNull(p.value)));
+        this.sessions.set(key, session);
       }
     }
   }
@@ -102,9 +113,10 @@ export class ChargingSessionRecorder {
         const before = (property: string) => numberOrNull(twins.valueBefore(householdId, thing, property));
         this.sessions.set(key, {
           startTs: event.ts,
-          startCharged: before('vehicle.charged_energy'),
+          charged: counterFrom(before('vehicle.charged_energy')),
           startLevel: before('battery.level'),
           maxPowerKw: number('charging.power') ?? 0,
+          warned: false,
         });
         this.reportEnergy(householdId, thing, 0, event.ts, event.id);
       } else if (event.to !== true && session) {
@@ -114,11 +126,8 @@ export class ChargingSessionRecorder {
       return;
     }
     if (!session) return;
-    // A session that started before the car's counters were known (the hub attached to a car
-    // already charging) counts from their first reading, rather than never knowing its energy.
-    if (event.property === 'vehicle.charged_energy' && session.startCharged === null) {
-      session.startCharged = number('vehicle.charged_energy');
-    }
+    if (event.property === 'vehicle.charged_energy')
+      this.countCharged(householdId, thing, session, number('vehicle.charged_energy'));
     if (event.property === 'battery.level' && session.startLevel === null) session.startLevel = number('battery.level');
     if (event.property === 'charging.power')
       session.maxPowerKw = Math.max(session.maxPowerKw, number('charging.power') ?? 0);
@@ -156,9 +165,32 @@ export class ChargingSessionRecorder {
     });
   }
 
+  /**
+   * Takes a reading of the charged-energy counter into the session's count. A session that started
+   * before the counter was known (the hub attached to a car already charging) counts from its first
+   * reading, rather than never knowing its energy.
+   */
+  private countCharged(householdId: string, thing: string, session: Session, value: number | null): void {
+    if (value === null || !Number.isFinite(value)) return;
+    if (!session.charged) {
+      session.charged = new CounterReadings(value);
+      return;
+    }
+    if (!session.charged.read(value) || session.warned) return;
+    session.warned = true;
+    this.options.log?.warn(
+      'a car charged-energy counter went back mid-charge; the session counts on from the new reading',
+      {
+        householdId,
+        thing,
+        reading: value,
+      },
+    );
+  }
+
   private energyAdded(householdId: string, thing: string, session: Session): number | null {
     const charged = this.options.twins.value(householdId, thing, 'vehicle.charged_energy');
-    if (session.startCharged !== null && typeof charged === 'number') return round(charged - session.startCharged, 3);
+    if (session.charged && typeof charged === 'number') return round(session.charged.total(charged), 3);
     const level = this.options.twins.value(householdId, thing, 'battery.level');
     const capacity = this.options.twins.value(householdId, thing, 'battery.capacity');
     if (session.startLevel === null || typeof level !== 'number' || typeof capacity !== 'number') return null;
@@ -175,5 +207,7 @@ export class ChargingSessionRecorder {
 }
 
 const numberOrNull = (value: unknown) => (typeof value === 'number' ? value : null);
+const counterFrom = (value: unknown) =>
+  typeof value === 'number' && Number.isFinite(value) ? new CounterReadings(value) : null;
 const iso = (ms: number) => new Date(ms).toISOString();
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -67,8 +67,15 @@ export class VehicleService implements Subsystem {
       clock: hub.clock,
       twins: hub.twins,
       stopGraceMs: this.options.tripStopGraceMs,
+      log: hub.log.child('vehicles'),
     });
-    const charging = new ChargingSessionRecorder({ bus: hub.bus, clock: hub.clock, twins: hub.twins, core: hub.core });
+    const charging = new ChargingSessionRecorder({
+      bus: hub.bus,
+      clock: hub.clock,
+      twins: hub.twins,
+      core: hub.core,
+      log: hub.log.child('vehicles'),
+    });
     const households = await hub.store.listHouseholds();
     const householdIds = households.map((household) => household.id);
     await trips.resume(hub.store, householdIds);

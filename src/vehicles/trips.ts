@@ -2,6 +2,7 @@ import type { Bus } from '../core/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import type { StateChanged } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
 import type { TwinRegistry } from '../core/twin.ts';
 import { distanceMetres, type GeoPoint } from '../people/geo.ts';
 import { walkHistory } from '../store/history-walk.ts';
@@ -45,9 +46,16 @@ interface Trip {
   endsAt: number | null;
   route: RoutePoint[];
   travelled: number;
+  /** The odometer and consumed-energy counter as read along the way, from their first reading. */
+  counters: Partial<Record<CountedField, CounterReadings>>;
+  /** Whether a counter going back has been logged for this trip (once is enough). */
+  warned: boolean;
 }
 
-/** How far back resume looks for a trip under way when no finished trip is more recent. */
+/**
+ * How far back resume replays history when no finished trip is more recent; a car that was on the
+ * road before then is replayed from when it set off.
+ */
 const RESUME_LOOKBACK_MS = 24 * 3600_000;
 type Reader = (householdId: string, thing: string, property: string) => unknown;
 
@@ -71,6 +79,10 @@ const START_FIELDS: Record<string, 'odometer' | 'consumed' | 'level' | 'capacity
   'battery.capacity': 'capacity',
 };
 
+/** The counters a trip measures itself by, by the property they come from. */
+type CountedField = 'odometer' | 'consumed';
+const COUNTED: Record<string, CountedField> = { 'vehicle.odometer': 'odometer', 'vehicle.consumed_energy': 'consumed' };
+
 /** A stop shorter than this (lights, a queue, dropping someone off) does not end a trip. */
 export const DEFAULT_STOP_GRACE_MS = 3 * 60_000;
 const MAX_ROUTE_POINTS = 2000;
@@ -81,7 +93,8 @@ const POINT_EVERY_M = 50;
 /**
  * Cuts a car's signals into trips: one starts when the car moves, and ends when it has stood still
  * for the grace period, measured from the moment it stopped. Distance comes from the odometer,
- * energy from the battery's consumed-energy counter (or the drop in charge when a car has none).
+ * energy from the battery's consumed-energy counter (or the drop in charge when a car has none);
+ * either counter going back mid-trip (a reset) counts on from its new reading (CounterReadings).
  */
 export class TripRecorder {
   private readonly trips = new Map<string, Trip>();
@@ -101,7 +114,9 @@ export class TripRecorder {
   private readBefore = this.liveBefore;
   private replaying = false;
 
-  constructor(private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; stopGraceMs?: number }) {}
+  constructor(
+    private readonly options: { bus: Bus; clock: Clock; twins: TwinRegistry; stopGraceMs?: number; log?: Logger },
+  ) {}
 
   start(): void {
     this.unsubscribe = this.options.bus.subscribe((event) => {
@@ -121,7 +136,8 @@ export class TripRecorder {
    * ended where it stopped (at once, if the grace period ran out while the hub was down). Without
    * this, a restart mid-drive lost the whole trip: the car's "moving" was already true, so no
    * change started a new one. Replays each vehicle's state changes since its last recorded trip
-   * ended (at most a day back) through the same rules as live ones. Call before start().
+   * ended (at most a day back, unless the car was on the road then: from when it set off) through
+   * the same rules as live ones. Call before start().
    */
   async resume(store: Store, householdIds: string[]): Promise<void> {
     const now = this.options.clock.now();
@@ -142,9 +158,25 @@ export class TripRecorder {
         let from = since;
         const end = Date.parse(String((latest as { data?: { end?: unknown } } | undefined)?.data?.end));
         if (Number.isFinite(end)) from = Math.max(from, end + 1);
+        // A car on the road and unheard of for longer than the look-back (out of reach, or the hub
+        // down that long) is still on the trip it set off on: the replay starts where it set off.
+        const setOff = await this.setOffBefore(store, householdId, thing.id, from);
+        if (setOff !== null && !(setOff <= end)) from = setOff;
         await this.replay(store, householdId, thing.id, from, now);
       }
     }
+  }
+
+  /** When the car set off, if history has it moving just before `from`; null if it was not. */
+  private async setOffBefore(store: Store, householdId: string, thing: string, from: number): Promise<number | null> {
+    const before = await store.valuesBefore(householdId, from, {
+      thing,
+      properties: ['vehicle.moving', 'location.speed'],
+    });
+    const moving = before.find((value) => value.property === 'vehicle.moving');
+    if (moving) return moving.value === true ? moving.ts : null;
+    const speed = before.find((value) => value.property === 'location.speed');
+    return Number(speed?.value ?? 0) > 0 ? (speed as { ts: number }).ts : null;
   }
 
   private async replay(store: Store, householdId: string, thing: string, from: number, now: number): Promise<void> {
@@ -194,7 +226,19 @@ export class TripRecorder {
       if (moving && !trip) {
         const start = this.snapshot(householdId, thing, ts, this.readBefore);
         const route = start.position ? [{ ...start.position, ts: iso(ts) }] : [];
-        this.trips.set(key, { start, stop: null, cancelEnd: null, endsAt: null, route, travelled: 0 });
+        const counters: Trip['counters'] = {};
+        if (start.odometer !== null) counters.odometer = new CounterReadings(start.odometer);
+        if (start.consumed !== null) counters.consumed = new CounterReadings(start.consumed);
+        this.trips.set(key, {
+          start,
+          stop: null,
+          cancelEnd: null,
+          endsAt: null,
+          route,
+          travelled: 0,
+          counters,
+          warned: false,
+        });
       } else if (moving && trip?.stop) {
         trip.cancelEnd?.();
         trip.cancelEnd = null;
@@ -209,6 +253,7 @@ export class TripRecorder {
       return;
     }
     if (trip) this.fillStart(trip, householdId, thing, property);
+    if (trip && COUNTED[property]) this.count(trip, householdId, thing, property);
     if (trip && !trip.stop && (property === 'location.latitude' || property === 'location.longitude')) {
       const position = this.position(householdId, thing);
       const last = trip.route.at(-1);
@@ -264,12 +309,15 @@ export class TripRecorder {
   /** A trip from its start to `stop` (where it ended, or where the car is now). */
   private record(trip: Trip, stop: Snapshot, route: RoutePoint[]): TripRecord {
     const { start } = trip;
+    const { odometer, consumed } = trip.counters;
+    // An odometer that went back (a cluster replaced, a reset, a wrong reading) counts on from its
+    // new reading rather than taking the trip back to nothing.
     const distanceM =
-      start.odometer !== null && stop.odometer !== null ? stop.odometer - start.odometer : Math.round(trip.travelled);
+      odometer && stop.odometer !== null ? Math.round(odometer.total(stop.odometer)) : Math.round(trip.travelled);
     const durationS = Math.max(0, (stop.ts - start.ts) / 1000);
     const energyKwh =
-      start.consumed !== null && stop.consumed !== null
-        ? round(stop.consumed - start.consumed, 3)
+      consumed && stop.consumed !== null
+        ? round(consumed.total(stop.consumed), 3)
         : start.level !== null && stop.level !== null && stop.capacity !== null
           ? round(((start.level - stop.level) / 100) * stop.capacity, 3)
           : null;
@@ -286,6 +334,33 @@ export class TripRecorder {
       to: stop.position,
       route,
     };
+  }
+
+  /**
+   * Takes a reading of the odometer or the consumed-energy counter into the trip's count. While the
+   * car stands in a stop's grace the count waits: the stop measured the trip to there, and the next
+   * reading on the road counts from the last one before it. A reading that goes back is taken at
+   * once even then (a car restarted at a standstill comes back with its new cluster's reading), so
+   * the drive on counts from it rather than losing its first stretch.
+   */
+  private count(trip: Trip, householdId: string, thing: string, property: string): void {
+    const field = COUNTED[property];
+    const value = this.read(householdId, thing, property);
+    if (typeof value !== 'number' || !Number.isFinite(value)) return;
+    const counter = trip.counters[field];
+    if (!counter) {
+      trip.counters[field] = new CounterReadings(value);
+      return;
+    }
+    if (trip.stop && value >= counter.latest) return;
+    if (!counter.read(value) || trip.warned) return;
+    trip.warned = true;
+    this.options.log?.warn('a car counter went back mid-trip; the trip counts on from the new reading', {
+      householdId,
+      thing,
+      property,
+      reading: value,
+    });
   }
 
   /**
@@ -330,6 +405,60 @@ export class TripRecorder {
       capacity: value('battery.capacity'),
       position: this.position(householdId, thing, read),
     };
+  }
+}
+
+/**
+ * A counter the car keeps (its odometer, its energy counters) as read along a trip or a charge:
+ * how far it has gone forward. One that goes back (an instrument cluster replaced, a reset) takes
+ * nothing back of what was counted: the count goes on from the new reading, a sum of the stretches
+ * it went forward. A reading that goes back and is undone by the next one was a wrong reading: it
+ * counts nothing either way, rather than the whole jump back up.
+ */
+export class CounterReadings {
+  /** The stretches before the latest drop. */
+  private counted = 0;
+  /** Where the stretch under way began, and its latest reading. */
+  private from: number;
+  private last: number;
+  /** The count as it stood before the latest drop, while the next reading may still undo it. */
+  private beforeDrop: { counted: number; from: number; last: number } | null = null;
+
+  constructor(first: number) {
+    this.from = first;
+    this.last = first;
+  }
+
+  /** The last reading taken. */
+  get latest(): number {
+    return this.last;
+  }
+
+  /** Takes the next reading; true when it goes back. */
+  read(value: number): boolean {
+    const dropped = this.beforeDrop;
+    this.beforeDrop = null;
+    if (dropped && value >= dropped.last) {
+      ({ counted: this.counted, from: this.from } = dropped);
+      this.last = value;
+      return false;
+    }
+    if (value >= this.last) {
+      this.last = value;
+      return false;
+    }
+    this.beforeDrop = { counted: this.counted, from: this.from, last: this.last };
+    this.counted += this.last - this.from;
+    this.from = value;
+    this.last = value;
+    return true;
+  }
+
+  /** The count so far, up to `now` (a reading not taken: where the counter stands now), never below 0. */
+  total(now: number): number {
+    const dropped = this.beforeDrop;
+    if (dropped && now >= dropped.last) return dropped.counted + now - dropped.from;
+    return this.counted + Math.max(now, this.last) - this.from;
   }
 }
 
