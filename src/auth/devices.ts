@@ -225,12 +225,7 @@ export class BrokerAccess {
     const device = this.devices.get(username);
     if (device) {
       if (!timingSafeEqual(sha256(secret), Buffer.from(device.secretHash, 'hex'))) return null;
-      const session = this.sessionFor({
-        householdId: device.householdId,
-        publish: device.publish,
-        subscribe: device.subscribe,
-        actor: { kind: 'device', id: device.id, name: device.name },
-      });
+      const session = this.deviceSession(device);
       session.onRevoke = (end) => this.connected.add(username, end);
       return session;
     }
@@ -250,6 +245,44 @@ export class BrokerAccess {
    */
   disconnectLogin(username: string): void {
     this.resolvedConnected.end(username);
+  }
+
+  /**
+   * The device account whose own topics hold `topic` (as on the wire, under its household's
+   * namespace), for a discovery config the broker saw no client publish since it started (kept
+   * retained from before): it is taken as that account's, not as the hub's trusted side's.
+   */
+  accountFor(topic: string): BrokerSession | undefined {
+    for (const device of this.devices.values()) {
+      const session = this.deviceSession(device);
+      const { namespace } = session;
+      if (namespace !== null && !topic.startsWith(namespace)) continue;
+      if (session.mayPublish(namespace === null ? topic : topic.slice(namespace.length))) return session;
+    }
+    return undefined;
+  }
+
+  /** The session of the device account a BrokerSession.account names, or undefined once it is removed. */
+  accountSession(account: string): BrokerSession | undefined {
+    for (const device of this.devices.values()) if (accountName(device) === account) return this.deviceSession(device);
+    return undefined;
+  }
+
+  /**
+   * A device account's session, which names the account: what it announces is its own (see
+   * BrokerSession.account). Logins a resolver vouched for name none: an OwnTracks phone may
+   * publish no discovery config, and the demo's simulated home is the hub's own (its login is
+   * made afresh at each start, so it could not be told apart from one run to the next anyway).
+   */
+  private deviceSession(device: MqttDevice): BrokerSession {
+    const session = this.sessionFor({
+      householdId: device.householdId,
+      publish: device.publish,
+      subscribe: device.subscribe,
+      actor: { kind: 'device', id: device.id, name: device.name },
+    });
+    session.account = accountName(device);
+    return session;
   }
 
   private sessionFor(login: BrokerLogin): BrokerSession {
@@ -305,6 +338,11 @@ function defaultBasesOf(device: TopicAcl): string[] {
     if (sameList(device.subscribe, defaultAcl(base, '').subscribe)) bases.push(base);
   }
   return bases;
+}
+
+/** How a device account is named to the broker and discovery (BrokerSession.account). */
+function accountName(device: MqttDevice): string {
+  return `device:${device.id}`;
 }
 
 function sameList(a: string[], b: string[]): boolean {

@@ -387,6 +387,9 @@ export class Hub {
         authenticate: (_clientId, username, password) => security.broker.authenticate(username, password),
         tls: tlsPort !== undefined && options.tls ? { port: tlsPort, ...options.tls } : undefined,
         retained,
+        log: log.child('broker'),
+        accountFor: (topic) => security.broker.accountFor(topic),
+        accountSession: (account) => security.broker.accountSession(account),
       });
       await this.broker.start().catch((error: NodeJS.ErrnoException) => {
         retained?.close();
@@ -404,7 +407,16 @@ export class Hub {
       ...login,
     });
     await this.mqtt.connect();
-    this.discovery = new HouseholdDiscovery({ linkFor: (id) => this.services.mqttFor(id) });
+    const broker = this.broker;
+    this.discovery = new HouseholdDiscovery({
+      linkFor: (id) => this.services.mqttFor(id),
+      // Only the embedded broker knows which account sent a config; behind --mqtt-url every
+      // config is taken as the hub's trusted side's.
+      ...(broker && {
+        announcer: (id: string, topic: string) =>
+          broker.announcer((householdNamespace(id, this.householdId) ?? '') + topic),
+      }),
+    });
     for (const household of await this.store.listHouseholds()) await this.discovery.addHousehold(household.id);
     await this.addAdapter(this.discovery);
     log.info('MQTT ready', { url: this.mqttUrl, embedded: this.broker !== null });

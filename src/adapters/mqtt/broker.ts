@@ -4,12 +4,38 @@ import type { Readable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthorizeForwardHandler, type Client } from 'aedes';
 import { urlHost } from '../../core/listen-address.ts';
+import type { Logger } from '../../core/log.ts';
 import type { RetainedStore } from './retained-store.ts';
 
 type ForwardedPacket = Parameters<AuthorizeForwardHandler>[1];
 
-/** The broker's own topics: who is connected, with which client id, subscribed to what. */
+/**
+ * The broker's own topics: who is connected, with which client id, subscribed to what. They name
+ * every household's clients, so no client reads them, whatever its household; the hub has no use
+ * for them either.
+ */
 const SYS_PREFIX = '$SYS/';
+const SYS_ROOT = '$SYS';
+
+/** How Home Assistant discovery config topics end: the ones whose sender the broker notes. */
+const CONFIG_SUFFIX = '/config';
+/** Config topics whose sender is noted at most; real homes have a few thousand. */
+const MAX_ANNOUNCERS = 100_000;
+
+/**
+ * The largest packet a client may send, counted after its 2 to 5 byte header: MQTT allows 256 MB,
+ * which aedes would take whole into memory, keep retained and hand to every subscriber. The
+ * biggest messages the hub reads are 128 KiB (OwnTracks; discovery configs and states stop at
+ * 64 KiB), so this leaves room for topic and margin without letting one login fill the hub.
+ */
+export const MAX_PACKET_BYTES = 256 * 1024;
+
+/** The part of mqtt-packet's parser (inside each aedes client) that reads a packet's length. */
+interface PacketParser {
+  packet: { length: number };
+  _parseLength(): boolean;
+  _emitError(error: Error): void;
+}
 
 /** What one connected client may do, decided once when it connects. */
 export interface BrokerSession {
@@ -22,8 +48,8 @@ export interface BrokerSession {
   /**
    * For a client without a namespace: a topic prefix (`households/`) whose messages never reach
    * it, whatever filter it subscribed with, so `#` in the first household does not read the
-   * others'; nor do the broker's `$SYS` ones, which name every household's clients. Null for the
-   * clients that see every topic (the hub's own, which serves every household).
+   * others' (nor does any client get the broker's `$SYS` ones). Null for the clients that see every
+   * household's topics (the hub's own, which serves every household).
    */
   hidden: string | null;
   /** Whether it may publish on a topic, as the client names it (before the namespace). */
@@ -32,6 +58,12 @@ export interface BrokerSession {
   maySubscribe(filter: string): boolean;
   /** Called with every refused publish or subscription, for the audit trail. */
   refused?(what: 'publish' | 'subscribe', topic: string): void;
+  /**
+   * The account this client logged in with (`device:<id>`), so the hub can tell one device's
+   * Home Assistant discovery configs from another's (see EmbeddedBroker.announcer). Absent for
+   * the hub's own client and anonymous ones: what they publish is the hub's trusted side.
+   */
+  account?: string;
   /**
    * Takes the way to end this client's connection, for when its login is taken away (a device
    * account removed): a connected client is cut off then, not left to publish until it happens to
@@ -56,6 +88,15 @@ export interface EmbeddedBrokerOptions {
   tls?: { port: number; cert: string; key: string };
   /** Where retained messages outlive a restart; without it they are kept in memory only. */
   retained?: RetainedStore;
+  /**
+   * The account whose own topics hold `topic` (as on the wire), asked for a config topic the
+   * broker saw no client publish since it started: a retained config kept from before a restart.
+   */
+  accountFor?: (topic: string) => BrokerSession | undefined;
+  /** The session of a device account by its BrokerSession.account, or undefined once it is removed. */
+  accountSession?: (account: string) => BrokerSession | undefined;
+  /** Told why a client was cut off (a packet over MAX_PACKET_BYTES). */
+  log?: Logger;
 }
 
 /** The part of aedes's persistence the broker's retained messages go through. */
@@ -97,6 +138,8 @@ export class EmbeddedBroker {
   private boundPort = 0;
   private boundTlsPort = 0;
   private readonly sessions = new WeakMap<Client, BrokerSession>();
+  /** The user name each client logged in with, for the log. */
+  private readonly usernames = new WeakMap<Client, string>();
   /** For each connected client whose session can be revoked, what forgets its registration. */
   private readonly revocable = new WeakMap<Client, () => void>();
   /**
@@ -104,6 +147,12 @@ export class EmbeddedBroker {
    * handed over with the namespace taken off their topics (see keepNamespacesInQueues).
    */
   private readonly unqueued = new WeakMap<Client, Set<string>>();
+  /**
+   * The account that last published each discovery config topic (on the wire), or null for the
+   * trusted side (a client without an account): the hub reads the config through its own
+   * connection, where the sender is lost.
+   */
+  private readonly announcers = new Map<string, BrokerSession | null>();
 
   constructor(private readonly options: EmbeddedBrokerOptions) {}
 
@@ -130,7 +179,7 @@ export class EmbeddedBroker {
     if (this.options.authenticate) this.enforce(broker, this.options.authenticate);
     const handle = (socket: Socket) => {
       socket.setNoDelay(true);
-      broker.handle(socket);
+      this.limitPackets(broker.handle(socket), socket);
     };
     this.broker = broker;
     const plain = createServer(handle);
@@ -155,6 +204,7 @@ export class EmbeddedBroker {
         (session) => {
           if (session) {
             this.sessions.set(client, session);
+            if (username) this.usernames.set(client, username);
             const forget = session.onRevoke?.(() => client.close());
             if (forget) this.revocable.set(client, forget);
             done(null, true);
@@ -180,6 +230,7 @@ export class EmbeddedBroker {
         return done(new Error(`publish to ${packet.topic} not allowed`));
       }
       if (session.namespace) packet.topic = session.namespace + packet.topic;
+      if (packet.topic.endsWith(CONFIG_SUFFIX)) this.noteAnnouncer(packet.topic, session, packet.payload.length);
       done(null);
     };
     broker.authorizeSubscribe = (client, sub, done) => {
@@ -188,7 +239,7 @@ export class EmbeddedBroker {
       // already under the namespace: they are checked, and kept, as the client first named them.
       const namespace = session?.namespace;
       const named = namespace && sub.topic.startsWith(namespace) ? sub.topic.slice(namespace.length) : sub.topic;
-      if (!session?.maySubscribe(named)) {
+      if (named.split('/')[0] === SYS_ROOT || !session?.maySubscribe(named)) {
         session?.refused?.('subscribe', named);
         // A null subscription is refused with return code 128; the client stays connected.
         return done(null, null);
@@ -199,7 +250,9 @@ export class EmbeddedBroker {
     };
     broker.authorizeForward = (client, packet) => {
       const session = this.sessions.get(client);
-      if (!session) return null;
+      // Runs for every message to every subscriber (retained ones on subscribe too): prefix tests only.
+      const topic = packet.topic;
+      if (!session || topic.startsWith(SYS_PREFIX)) return null;
       if (session.namespace) {
         // A queued message comes here already stripped (keepNamespacesInQueues), once.
         const unqueued = this.unqueued.get(client);
@@ -207,12 +260,57 @@ export class EmbeddedBroker {
         return stripped(packet, session.namespace);
       }
       const hidden = session.hidden;
-      if (hidden === null) return packet;
-      // Runs for every message to every subscriber (retained ones on subscribe too): prefix tests only.
-      const topic = packet.topic;
-      return topic.startsWith(hidden) || topic.startsWith(SYS_PREFIX) ? null : packet;
+      return hidden !== null && topic.startsWith(hidden) ? null : packet;
     };
     this.keepNamespacesInQueues((broker as unknown as { persistence: QueuePersistence }).persistence);
+  }
+
+  /**
+   * Cuts a client off as soon as a packet's header says it is over MAX_PACKET_BYTES, before its
+   * body is read: aedes 1.x has no limit of its own, nor has the mqtt-packet parser it reads each
+   * client with, so the parser's length step is checked here. Every other client carries on.
+   */
+  private limitPackets(client: Client, socket: Socket): void {
+    const parser = (client as unknown as { _parser?: PacketParser })._parser;
+    if (typeof parser?._parseLength !== 'function') {
+      // An aedes or mqtt-packet of another shape: no client at all beats clients of any size.
+      this.options.log?.error('MQTT client refused: this aedes cannot limit the size of packets');
+      socket.destroy();
+      return;
+    }
+    const parseLength = parser._parseLength.bind(parser);
+    parser._parseLength = () => {
+      if (!parseLength()) return false;
+      const bytes = parser.packet.length;
+      if (bytes <= MAX_PACKET_BYTES) return true;
+      // Said once: the error ends the connection (aedes closes the client on a parser error).
+      this.options.log?.warn(
+        `MQTT client ${client.id ?? socket.remoteAddress} disconnected: it sent a packet of ${bytes} bytes, over the broker's limit of ${MAX_PACKET_BYTES}`,
+        { clientId: client.id, username: this.usernames.get(client), bytes, limit: MAX_PACKET_BYTES },
+      );
+      parser._emitError(new Error(`packet of ${bytes} bytes is over the limit of ${MAX_PACKET_BYTES}`));
+      return false;
+    };
+  }
+
+  /** Notes who published a config topic: an account, or the trusted side; a cleared one is forgotten. */
+  private noteAnnouncer(topic: string, session: BrokerSession, bytes: number): void {
+    this.announcers.delete(topic);
+    if (bytes === 0) return;
+    // Bounded, the oldest forgotten first: an account may publish under a wildcard of its own,
+    // and one forgotten is found again by accountFor, from the topics each account may use.
+    if (this.announcers.size >= MAX_ANNOUNCERS) this.announcers.delete(this.announcers.keys().next().value as string);
+    this.announcers.set(topic, session.account ? session : null);
+  }
+
+  /**
+   * The account a discovery config on `topic` (as on the wire) came from, as far as the broker
+   * knows: the one that last published it, or for one kept from before a restart the account
+   * whose own topics hold it. Undefined for the trusted side (the hub's login, anonymous clients).
+   */
+  announcer(topic: string): BrokerSession | undefined {
+    const known = this.announcers.get(topic);
+    return known === undefined ? this.options.accountFor?.(topic) : (known ?? undefined);
   }
 
   /**
@@ -247,11 +345,30 @@ export class EmbeddedBroker {
   private async keepRetained(persistence: RetainedPersistence, kept: RetainedStore): Promise<void> {
     const store = persistence.storeRetained.bind(persistence);
     for (const message of kept.load()) {
+      // Who announced a retained config is kept with it: a restart does not make it the trusted side's.
+      // Kept from before the account was: found by accountFor when asked.
+      if (message.account !== undefined && message.topic.endsWith(CONFIG_SUFFIX)) {
+        const { account } = message;
+        const session = account === '' ? null : (this.options.accountSession?.(account) ?? removedAccount(account));
+        this.announcers.set(message.topic, session);
+      }
+      // Kept before the broker had a size limit: cleared rather than handed to every subscriber.
+      if (message.payload.length > MAX_PACKET_BYTES) {
+        this.options.log?.warn(`retained message on ${message.topic} dropped: over the broker's size limit`, {
+          topic: message.topic,
+          bytes: message.payload.length,
+          limit: MAX_PACKET_BYTES,
+        });
+        kept.record(message.topic, Buffer.alloc(0), 0);
+        continue;
+      }
       await store({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: true });
     }
     persistence.storeRetained = async (packet) => {
       await store(packet);
-      kept.record(packet.topic, packet.payload, packet.qos);
+      const announcer = this.announcers.get(packet.topic);
+      // '' for the trusted side, so that it is told from a message kept before accounts were.
+      kept.record(packet.topic, packet.payload, packet.qos, announcer === null ? '' : announcer?.account);
     };
   }
 
@@ -264,6 +381,11 @@ export class EmbeddedBroker {
     // After the broker: a retained message that came in while it closed is kept too.
     this.options.retained?.close();
   }
+}
+
+/** A removed device account, as what it announced is judged: it may use no topic at all. */
+function removedAccount(account: string): BrokerSession {
+  return { namespace: null, hidden: null, account, mayPublish: () => false, maySubscribe: () => false };
 }
 
 async function listen(server: Server, port: number, host = '0.0.0.0'): Promise<number> {

@@ -10,11 +10,17 @@ export interface MqttMessageMeta {
 
 export type MqttHandler = (topic: string, payload: Buffer, meta: MqttMessageMeta) => void;
 
+/** MQTT's delivery guarantees: at most once, at least once, exactly once. */
+export type MqttQos = 0 | 1 | 2;
+
 /** The hub's one connection to its MQTT broker, shared by every MQTT-speaking adapter. */
 export interface MqttLink {
-  /** Subscribes `handler` to a topic filter; returns the function that unsubscribes it. */
-  subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>>;
-  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
+  /**
+   * Subscribes `handler` to a topic filter, at `qos` (0 unless given); returns the function that
+   * unsubscribes it.
+   */
+  subscribe(filter: string, handler: MqttHandler, options?: { qos?: MqttQos }): Promise<() => Promise<void>>;
+  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: MqttQos }): Promise<void>;
 }
 
 /** True when `topic` matches the MQTT filter (`+` one level, `#` the rest). */
@@ -102,6 +108,11 @@ export class MqttConnection implements MqttLink {
    * broker said so, and when the broker refused, its handler stayed on a filter no one had.
    */
   private readonly subscribing = new Map<string, Promise<unknown>>();
+  /**
+   * The QoS each filter was subscribed at: the highest any of its handlers asked for, since the
+   * broker keeps one subscription per filter and a device sending at QoS 2 expects it honoured.
+   */
+  private readonly filterQos = new Map<string, MqttQos>();
   /** What publishes that found the socket's buffer full wait for (see socketDrained). */
   private drainWait: { stream: Socket; promise: Promise<void> } | null = null;
 
@@ -279,8 +290,9 @@ export class MqttConnection implements MqttLink {
     if (this.draining) setImmediate(() => this.drain());
   }
 
-  async subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>> {
+  async subscribe(filter: string, handler: MqttHandler, options: { qos?: MqttQos } = {}): Promise<() => Promise<void>> {
     const client = this.requireClient();
+    const qos = options.qos ?? 0;
     // The handler is in place before the broker is asked, so a retained message that arrives in
     // the same read as the subscription's acknowledgement is not missed.
     let handlers = this.routes.get(filter);
@@ -293,12 +305,18 @@ export class MqttConnection implements MqttLink {
       if (first >= 0) this.wildcards = [...this.wildcards, { filter, prefix: filter.slice(0, first), handlers }];
     }
     handlers.add(handler);
-    const asked = isNew ? client.subscribeAsync(filter, { qos: 0 }) : this.subscribing.get(filter);
+    // Subscribing again at a higher QoS replaces the broker's subscription; it never lowers one.
+    const before = this.filterQos.get(filter) ?? 0;
+    const ask = isNew || qos > before;
+    if (ask) this.filterQos.set(filter, qos);
+    const asked = ask ? client.subscribeAsync(filter, { qos }) : this.subscribing.get(filter);
     if (asked) {
-      if (isNew) this.subscribing.set(filter, asked);
+      if (ask) this.subscribing.set(filter, asked);
       try {
         await asked;
       } catch (error) {
+        // The broker refused a higher QoS: the subscription it has keeps the one it had.
+        if (!isNew && this.filterQos.get(filter) === qos) this.filterQos.set(filter, before);
         // Every handler that waited for this answer goes: without this the route would stay, and
         // a later subscribe to the filter would never ask the broker.
         this.removeRoute(filter, handler);
@@ -319,6 +337,7 @@ export class MqttConnection implements MqttLink {
     set.delete(handler);
     if (set.size > 0) return false;
     this.routes.delete(filter);
+    this.filterQos.delete(filter);
     this.wildcards = this.wildcards.filter((w) => w.filter !== filter);
     return true;
   }
@@ -326,7 +345,7 @@ export class MqttConnection implements MqttLink {
   async publish(
     topic: string,
     payload: string | Buffer,
-    options: { retain?: boolean; qos?: 0 | 1 } = {},
+    options: { retain?: boolean; qos?: MqttQos } = {},
   ): Promise<void> {
     const client = this.requireClient();
     const retain = options.retain ?? false;
@@ -349,7 +368,8 @@ export class MqttConnection implements MqttLink {
       if (stream?.writableNeedDrain) await this.socketDrained(stream);
       return;
     }
-    // Not connected (MQTT.js keeps it until it is), or QoS 1: settled by MQTT.js as before.
+    // Not connected (MQTT.js keeps it until it is), or QoS 1 or 2: settled by MQTT.js, which
+    // resolves once the broker has acknowledged it (PUBACK, or PUBCOMP for QoS 2).
     const sent = client.publishAsync(topic, payload, { retain, qos });
     if (!this.draining) this.writeNow(client);
     await sent;

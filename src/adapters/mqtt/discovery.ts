@@ -13,13 +13,15 @@ import {
 } from '../../model/thing.ts';
 import { propertySchema } from '../../model/vocabulary.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
-import type { MqttLink } from './connection.ts';
+import type { BrokerSession } from './broker.ts';
+import type { MqttLink, MqttQos } from './connection.ts';
 import {
   type CompiledTemplate,
   compileTemplate,
   JsonPayload,
   plainValue,
   TemplateError,
+  TemplateTooLongError,
   templateText,
 } from './template.ts';
 
@@ -36,7 +38,16 @@ export interface HomeAssistantDiscoveryOptions {
   householdId: string;
   /** The discovery prefix devices publish under; Home Assistant's default is `homeassistant`. */
   prefix?: string;
+  /**
+   * The device account a config topic was last published by, or undefined for the hub's trusted
+   * side (its own login, anonymous clients). Only the embedded broker knows; without it (an
+   * external broker, `--mqtt-url`) every config is taken as the trusted side's.
+   */
+  announcer?: (topic: string) => Announcer | undefined;
 }
+
+/** Who announced a config, and the topics the broker lets that account use. */
+export type Announcer = Pick<BrokerSession, 'account' | 'mayPublish' | 'maySubscribe'>;
 
 /** Real configs and states are a few KiB; anything bigger is a mistake or an attack. */
 const MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -507,6 +518,8 @@ export interface DiscoveredEntity {
   actions: string[];
   /** Why part of this entity does not work (an unsupported template, a property clash). */
   problems: string[];
+  /** The device account that announced it; absent for the hub's trusted side. */
+  account?: string;
 }
 
 /** A config that passed checks, before it is placed on a thing. */
@@ -517,6 +530,8 @@ interface EntityDraft {
   objectId: string;
   config: Json;
   device?: DeviceInfo;
+  /** The device account that announced it (see Announcer); absent for the hub's trusted side. */
+  account?: string;
   problems: string[];
 }
 
@@ -737,7 +752,9 @@ function unsupported(objectId: string, action: string): never {
  * no wildcard: a PUBLISH to `cmd/#` breaks the protocol, and the broker drops the hub's whole
  * connection (every device's subscription with it) each time the entity is commanded, while the
  * command reads as sent. Topics read may be filters, but only well-formed ones (`+` and `#` as
- * whole levels, `#` last). Home Assistant refuses such configs too.
+ * whole levels, `#` last). Home Assistant refuses such configs too. No topic may start with `$`:
+ * those are the broker's own (`$SYS`), so a command published there drops the hub's connection
+ * the same way, and a state read there shows the broker's clients to whoever configured it.
  */
 function topicProblem(config: Json): string | null {
   const topics: Array<[string, unknown]> = Object.entries(config).filter(([key]) => key.endsWith('_topic'));
@@ -748,6 +765,8 @@ function topicProblem(config: Json): string | null {
     if (typeof topic !== 'string' || topic === '') continue;
     const quoted = JSON.stringify(topic.slice(0, 100));
     if (topic.includes('\u0000')) return `${key} ${quoted} holds a NUL character`;
+    if (topic.startsWith('$'))
+      return `${key} ${quoted} starts with "$": such topics are the broker's own ($SYS), not a device's`;
     if (key.endsWith('command_topic')) {
       if (/[+#]/.test(topic)) return `${key} ${quoted} holds a wildcard (+ or #): a command cannot be published to it`;
       continue;
@@ -760,6 +779,15 @@ function topicProblem(config: Json): string | null {
       return `${key} ${quoted} is not a valid topic filter: + and # stand for whole levels, and # only for the last`;
   }
   return null;
+}
+
+/**
+ * The QoS an entity asked for (`qos`: 0, 1 or 2, as a number or its text, as Home Assistant
+ * coerces it), for its commands and its state and availability subscriptions alike; 0 otherwise.
+ */
+function qosOf(config: Json): MqttQos {
+  const qos = typeof config.qos === 'number' || typeof config.qos === 'string' ? Number(config.qos) : 0;
+  return qos === 1 || qos === 2 ? qos : 0;
 }
 
 function needsOneOf(config: Json, keys: string[], component: string): string | null {
@@ -1364,6 +1392,8 @@ interface Route {
   lastTopic?: string;
   lastPayload?: Buffer;
   subscription: Promise<() => Promise<void>>;
+  /** The highest QoS an entity reading the topic asked for, the one the broker was asked for. */
+  qos: MqttQos;
 }
 
 /**
@@ -1381,25 +1411,40 @@ class TopicRouter {
    * Subscribes to `topic` for a handler still to come, keeping its last message meanwhile (add
    * hands it over); returns the function that lets go, which unsubscribes if no handler came.
    */
-  hold(topic: string): Promise<() => Promise<void>> {
+  hold(topic: string, qos: MqttQos = 0): Promise<() => Promise<void>> {
     // A handler of its own: the handlers are a set, and two holds on one topic are two members.
-    return this.add(topic, () => {});
+    return this.add(topic, () => {}, qos);
   }
 
-  /** Adds a handler for `topic`; returns the function that removes it. */
-  async add(topic: string, handler: PayloadHandler): Promise<() => Promise<void>> {
+  /** Adds a handler for `topic`, read at `qos` at least; returns the function that removes it. */
+  async add(topic: string, handler: PayloadHandler, qos: MqttQos = 0): Promise<() => Promise<void>> {
     let route = this.routes.get(topic);
     if (!route) {
-      const created: Route = { handlers: new Set(), subscription: Promise.resolve(async () => {}) };
-      created.subscription = this.link.subscribe(topic, (actual, payload, meta) => {
-        created.lastTopic = actual;
-        created.lastPayload = payload;
-        for (const each of created.handlers) each(actual, payload, meta.retain);
-      });
+      const created: Route = { handlers: new Set(), subscription: Promise.resolve(async () => {}), qos };
+      created.subscription = this.link.subscribe(
+        topic,
+        (actual, payload, meta) => {
+          created.lastTopic = actual;
+          created.lastPayload = payload;
+          for (const each of created.handlers) each(actual, payload, meta.retain);
+        },
+        { qos },
+      );
       route = created;
       this.routes.set(topic, route);
-    } else if (route.lastTopic !== undefined && route.lastPayload) {
-      handler(route.lastTopic, route.lastPayload, true);
+    } else {
+      if (qos > route.qos) {
+        // An entity asking for more than the topic is read at: the link subscribes again at its
+        // QoS (with a handler that does nothing), and letting the route go lets that go too. A
+        // broker that refuses the higher QoS still delivers at the one it has: read at that.
+        route.qos = qos;
+        const raised = this.link.subscribe(topic, () => {}, { qos }).catch(() => async () => {});
+        route.subscription = Promise.all([route.subscription, raised]).then(([first, second]) => async () => {
+          await second();
+          await first();
+        });
+      }
+      if (route.lastTopic !== undefined && route.lastPayload) handler(route.lastTopic, route.lastPayload, true);
     }
     route.handlers.add(handler);
     const joined = route;
@@ -1482,6 +1527,11 @@ export class HomeAssistantDiscovery implements Adapter {
   private lastPayload: Buffer | undefined;
   /** When each entity's last unreadable state was logged (see notUnderstood). */
   private readonly notUnderstoodAt = new Map<string, number>();
+  /**
+   * The entity templates (entity key and template key) already logged as making too long a text:
+   * such a template fails the same way on every message, so it is logged once, not per message.
+   */
+  private readonly tooLongLogged = new Set<string>();
   private lastMessage: StateMessage | undefined;
   private readonly router: TopicRouter;
   private discoveryUnsubscribers: Array<() => Promise<void>> = [];
@@ -1506,8 +1556,10 @@ export class HomeAssistantDiscovery implements Adapter {
     this.ctx = ctx;
     this.log = ctx.log.child('discovery');
     const onConfig = (topic: string, payload: Buffer) => {
+      // Asked as the config arrives, not once its turn comes: the topic may be published again meanwhile.
+      const announcer = this.options.announcer?.(topic);
       this.work = this.work
-        .then(() => this.handleConfig(topic, payload))
+        .then(() => this.handleConfig(topic, payload, announcer))
         .catch((error: unknown) => {
           this.log?.error(`discovery config on ${topic} failed: ${errorText(error)}`, { topic });
         });
@@ -1557,7 +1609,7 @@ export class HomeAssistantDiscovery implements Adapter {
     const tools = new EntityCommandTools(this.requireContext(), thing, entity, this);
     const messages = BEHAVIOURS[entity.component].command(resolved.key, command.input ?? {}, tools);
     const config = entity.config;
-    const qos = config.qos === 1 ? 1 : 0;
+    const qos = qosOf(config);
     for (const message of messages) {
       await this.options.link.publish(message.topic, message.payload, { qos, retain: config.retain === true });
     }
@@ -1565,7 +1617,7 @@ export class HomeAssistantDiscovery implements Adapter {
 
   // -- configs ----------------------------------------------------------------------------------
 
-  private async handleConfig(topic: string, payload: Buffer): Promise<void> {
+  private async handleConfig(topic: string, payload: Buffer, announcer?: Announcer): Promise<void> {
     if (!this.ctx) return;
     const address = parseDiscoveryTopic(this.prefix, topic);
     if (!address) return;
@@ -1590,8 +1642,8 @@ export class HomeAssistantDiscovery implements Adapter {
     payloadsAsText(parsed, raw, 0);
     const drafts =
       address.component === 'device'
-        ? this.readDeviceConfig(topic, address, raw)
-        : this.readEntityConfig(topic, address, raw);
+        ? this.readDeviceConfig(topic, address, raw, announcer)
+        : this.readEntityConfig(topic, address, raw, announcer);
     if (!drafts) return;
     this.heardTopics.add(topic);
     // Remembered only once its things are saved, and the one before forgotten now that its
@@ -1604,10 +1656,15 @@ export class HomeAssistantDiscovery implements Adapter {
     else if (previous !== undefined) this.lastConfigText.set(topic, previous);
   }
 
-  private readEntityConfig(topic: string, address: DiscoveryAddress, raw: Json): EntityDraft[] | undefined {
+  private readEntityConfig(
+    topic: string,
+    address: DiscoveryAddress,
+    raw: Json,
+    announcer?: Announcer,
+  ): EntityDraft[] | undefined {
     const config = expandConfig(raw);
     expandBaseTopic(config);
-    const draft = this.draftEntity(topic, address.component, address.nodeId, address.objectId, config);
+    const draft = this.draftEntity(topic, address.component, address.nodeId, address.objectId, config, announcer);
     if (!draft.ok) {
       this.reject(topic, draft.reason, UNMAPPED_COMPONENTS.has(address.component) ? 'info' : 'warn');
       return undefined;
@@ -1619,7 +1676,12 @@ export class HomeAssistantDiscovery implements Adapter {
    * Device-based discovery: shared options at the top apply to every component. A component
    * given with only its platform is being removed, as Home Assistant's migration path does it.
    */
-  private readDeviceConfig(topic: string, address: DiscoveryAddress, raw: Json): EntityDraft[] | undefined {
+  private readDeviceConfig(
+    topic: string,
+    address: DiscoveryAddress,
+    raw: Json,
+    announcer?: Announcer,
+  ): EntityDraft[] | undefined {
     const shared = expandConfig(raw);
     const components = shared.components;
     if (!isRecord(components)) return this.reject(topic, 'a device config needs a "cmps" (components) object');
@@ -1638,7 +1700,7 @@ export class HomeAssistantDiscovery implements Adapter {
       if (Object.keys(own).length === 1 && platform) continue;
       const config: Json = { ...shared, ...own };
       expandBaseTopic(config);
-      const draft = this.draftEntity(topic, platform ?? '(none)', address.objectId, componentId, config);
+      const draft = this.draftEntity(topic, platform ?? '(none)', address.objectId, componentId, config, announcer);
       if (draft.ok) drafts.push(draft.value);
       else {
         failures++;
@@ -1659,6 +1721,7 @@ export class HomeAssistantDiscovery implements Adapter {
     nodeId: string | undefined,
     objectId: string,
     config: Json,
+    announcer?: Announcer,
   ): Parsed<EntityDraft> {
     if (!isComponent(component)) {
       const why = UNMAPPED_COMPONENTS.has(component)
@@ -1666,7 +1729,7 @@ export class HomeAssistantDiscovery implements Adapter {
         : 'is not a Home Assistant component Triad knows';
       return { ok: false, reason: `component ${JSON.stringify(component)} ${why}` };
     }
-    const problem = topicProblem(config) ?? BEHAVIOURS[component].check(config);
+    const problem = topicProblem(config) ?? accountProblem(config, announcer) ?? BEHAVIOURS[component].check(config);
     if (problem) return { ok: false, reason: problem };
     const device = readDevice(config.device);
     const entityConfig = { ...config };
@@ -1683,6 +1746,7 @@ export class HomeAssistantDiscovery implements Adapter {
         objectId,
         config: entityConfig,
         ...(device ? { device } : {}),
+        ...(announcer?.account ? { account: announcer.account } : {}),
         problems,
       },
     };
@@ -1779,7 +1843,9 @@ export class HomeAssistantDiscovery implements Adapter {
     // and hands it to the entity's handler once its thing exists. A state sent before the
     // broker has the subscription is still lost; only the device retaining it, or sending it
     // again, closes that gap (Home Assistant has the same one).
-    const holds = added.flatMap((entity) => this.topicsOf(entity).map((topic) => this.router.hold(topic)));
+    const holds = added.flatMap((entity) =>
+      this.topicsOf(entity).map((topic) => this.router.hold(topic, qosOf(entity.draft.config))),
+    );
     try {
       if (await this.rebuildGroups(affected)) {
         // The retired entities read their things until the new ones are saved: until then, the
@@ -1872,8 +1938,11 @@ export class HomeAssistantDiscovery implements Adapter {
     while (this.restoreStored(groupKey, plans)) plans = planThings(groupKey, members());
     const ids: string[] = [];
     let failed = false;
+    const orphans: string[] = [];
     for (const plan of plans) {
-      const id = this.claimId(plan.claimant, plan.preferredId);
+      const id = this.claimId(plan.claimant, plan.preferredId, plan.entities);
+      const orphan = this.orphanOf(plan.claimant, plan.preferredId, id);
+      if (orphan) orphans.push(orphan);
       const thing = this.thingFor(id, plan);
       try {
         await ctx.upsertThing(thing);
@@ -1891,7 +1960,7 @@ export class HomeAssistantDiscovery implements Adapter {
     // Known as the group's along with its earlier things until removeStale runs: a thing saved
     // here is stored even if the change is then undone, and a later rebuild removes it.
     const known = this.groupThings.get(groupKey) ?? [];
-    const all = [...known, ...ids.filter((id) => !known.includes(id))];
+    const all = [...known, ...[...ids, ...orphans].filter((id) => !known.includes(id))];
     if (all.length) this.groupThings.set(groupKey, all);
     return failed ? undefined : ids;
   }
@@ -1908,7 +1977,7 @@ export class HomeAssistantDiscovery implements Adapter {
     const ctx = this.requireContext();
     let restored = false;
     for (const plan of plans) {
-      const id = this.claimId(plan.claimant, plan.preferredId);
+      const id = this.claimId(plan.claimant, plan.preferredId, plan.entities);
       if (this.restoredThings.has(id)) continue;
       this.restoredThings.add(id);
       const stored = ctx.getThing(this.options.householdId, id);
@@ -1941,7 +2010,7 @@ export class HomeAssistantDiscovery implements Adapter {
    */
   private storedDraft(key: string, record: unknown, device: DeviceInfo | undefined): EntityDraft | undefined {
     if (!isRecord(record) || !isRecord(record.config)) return undefined;
-    const { component, configTopic, objectId } = record;
+    const { component, configTopic, objectId, account } = record;
     if (typeof component !== 'string' || !isComponent(component)) return undefined;
     if (typeof configTopic !== 'string' || typeof objectId !== 'string') return undefined;
     const address = parseDiscoveryTopic(this.prefix, configTopic);
@@ -1955,6 +2024,7 @@ export class HomeAssistantDiscovery implements Adapter {
       objectId,
       config,
       ...(device ? { device } : {}),
+      ...(typeof account === 'string' ? { account } : {}),
       problems: this.templateProblems(configTopic, objectId, config, false),
     };
   }
@@ -1965,6 +2035,9 @@ export class HomeAssistantDiscovery implements Adapter {
     const kept = [...ids];
     for (const stale of this.groupThings.get(groupKey) ?? []) {
       if (ids.includes(stale)) continue;
+      // Handed over to the group its entities moved to (see isFree): that group's thing now.
+      const holder = this.idOwners.get(stale);
+      if (holder !== undefined && holder !== groupKey && !holder.startsWith(`${groupKey}#`)) continue;
       try {
         await ctx.removeThing(this.options.householdId, stale);
       } catch (error) {
@@ -2016,22 +2089,55 @@ export class HomeAssistantDiscovery implements Adapter {
    * the slug plus a short hash of the claimant's identifier when another device already has it.
    * An id once given stays with its claimant while the preferred slug is unchanged.
    */
-  private claimId(claimant: string, preferred: string): string {
+  private claimId(claimant: string, preferred: string, entities: LiveEntity[]): string {
     const held = this.claims.get(claimant);
     if (held && held.preferred === preferred) return held.id;
     if (held) this.releaseId(held.id);
-    const id = this.isFree(preferred, claimant) ? preferred : `${preferred.slice(0, 120)}-${shortHash(claimant)}`;
+    const id = this.isFree(preferred, claimant, entities) ? preferred : hashedId(claimant, preferred);
     this.idOwners.set(id, claimant);
     this.claims.set(claimant, { preferred, id });
     return id;
   }
 
-  private isFree(id: string, claimant: string): boolean {
+  private isFree(id: string, claimant: string, entities: LiveEntity[]): boolean {
     const owner = this.idOwners.get(id);
-    if (owner !== undefined) return owner === claimant;
+    if (owner === claimant) return true;
     const existing = this.ctx?.getThing(this.options.householdId, id);
+    const ours = existing?.adapter === this.name ? existing : undefined;
     // A thing saved by an earlier run is ours again when it was made for the same claimant.
-    return !existing || (existing.adapter === this.name && existing.meta?.claimant === claimant);
+    if (owner === undefined && (!existing || ours?.meta?.claimant === claimant)) return true;
+    // A claimant none of whose entities is left had this thing made from one of these: the same
+    // config topic now names its device by other identifiers (Zigbee2MQTT's `zigbee2mqtt_0x…`
+    // becoming `0x…`). It keeps its thing, and the rules and history on its id, rather than the
+    // thing being removed and made again under a hashed id, or both kept after a restart.
+    const previous = owner ?? ours?.meta?.claimant;
+    const made = ours?.meta?.entities;
+    if (typeof previous !== 'string' || !isRecord(made) || !this.vacated(previous)) return false;
+    if (!entities.some((entity) => Object.hasOwn(made, entity.draft.key))) return false;
+    if (owner !== undefined) this.releaseId(id);
+    return true;
+  }
+
+  /** Whether no entity is left in the group a claimant (a device, or one entity of it) stands for. */
+  private vacated(claimant: string): boolean {
+    for (const entity of this.entities.values()) {
+      if (claimant === entity.groupKey || claimant.startsWith(`${entity.groupKey}#`)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The other id an earlier run may have saved this claimant's thing under: the hashed one while
+   * the readable one was taken (by the thing it has now taken over, see isFree). Left stored, it
+   * would stay with the last state it had, for ever; returned to be removed with the stale ones.
+   */
+  private orphanOf(claimant: string, preferred: string, id: string): string | undefined {
+    if (id !== preferred) return undefined;
+    const other = hashedId(claimant, preferred);
+    const stored = this.ctx?.getThing(this.options.householdId, other);
+    if (stored?.adapter !== this.name || stored.meta?.claimant !== claimant || this.idOwners.has(other))
+      return undefined;
+    return other;
   }
 
   private releaseId(id: string): void {
@@ -2054,22 +2160,30 @@ export class HomeAssistantDiscovery implements Adapter {
       return taken;
     };
     for (const reader of behaviour.readers(draft.config, tracked, draft.objectId)) {
-      const unsubscribe = await this.router.add(reader.topic, (topic, payload, retained) => {
-        const message = this.stateMessage(topic, payload);
-        if (!message) return;
-        taken = undefined;
-        const values = reader.read(message);
-        if (noValue(values)) this.notUnderstood(entity, message, taken);
-        else this.ingest(entity, values, retained);
-      });
+      const unsubscribe = await this.router.add(
+        reader.topic,
+        (topic, payload, retained) => {
+          const message = this.stateMessage(topic, payload);
+          if (!message) return;
+          taken = undefined;
+          const values = reader.read(message);
+          if (noValue(values)) this.notUnderstood(entity, message, taken);
+          else this.ingest(entity, values, retained);
+        },
+        qosOf(draft.config),
+      );
       entity.unsubscribers.push(unsubscribe);
     }
     const sources = availabilitySources(draft.config);
     for (const source of sources) {
-      const unsubscribe = await this.router.add(source.topic, (topic, payload) => {
-        const message = this.stateMessage(topic, payload);
-        if (message) this.onAvailability(entity, source, message);
-      });
+      const unsubscribe = await this.router.add(
+        source.topic,
+        (topic, payload) => {
+          const message = this.stateMessage(topic, payload);
+          if (message) this.onAvailability(entity, source, message);
+        },
+        qosOf(draft.config),
+      );
       entity.unsubscribers.push(unsubscribe);
     }
   }
@@ -2134,6 +2248,12 @@ export class HomeAssistantDiscovery implements Adapter {
         // the result keeps its Python type: a float is `21.0` as text, and still 21 as a number.
         return compiled.renderResult({ value: message.text, value_json: message.valueJson });
       } catch (error) {
+        if (error instanceof TemplateTooLongError) {
+          const once = `${entity.draft.key}\n${templateKey}`;
+          if (this.tooLongLogged.has(once)) return undefined;
+          if (this.tooLongLogged.size > 10_000) this.tooLongLogged.clear();
+          this.tooLongLogged.add(once);
+        }
         this.log?.warn(`state on ${message.topic} not read: ${templateKey}: ${errorText(error)}`, {
           topic: message.topic,
           entity: entity.draft.key,
@@ -2232,10 +2352,40 @@ export class HomeAssistantDiscovery implements Adapter {
 // ---------------------------------------------------------------------------------------------
 // Grouping entities into things
 
-/** Entities that name the same device identifier are one thing; an entity without a device is its own. */
+/**
+ * Entities that name the same device identifier are one thing; an entity without a device is its
+ * own. The identifiers are the announcing account's own: another device account (or the hub's
+ * trusted side) naming the same ones makes a thing of its own, and cannot join, rename or re-id
+ * this one. The trusted side's keys keep the form they had before accounts counted.
+ */
 function groupKeyOf(draft: EntityDraft): string {
   const id = draft.device?.identifiers[0];
-  return id ? `device:${id}` : `entity:${draft.key}`;
+  if (!id) return `entity:${draft.key}`;
+  return draft.account ? `device:${id}@${draft.account}` : `device:${id}`;
+}
+
+/**
+ * Why a device account may not announce this config, or null. Every topic it names must be one of
+ * the account's own, as the broker lets it use them: a command topic one it receives (or may
+ * publish on itself), any other topic, read for its state, one it publishes. Otherwise a device
+ * could have the hub publish for it where it may not (another device's `set` topic), or show
+ * another device's state as its own. The hub's trusted side may name any topic.
+ */
+function accountProblem(config: Json, announcer: Announcer | undefined): string | null {
+  if (!announcer?.account) return null;
+  const topics: Array<[string, unknown]> = Object.entries(config).filter(([key]) => key.endsWith('_topic'));
+  for (const source of availabilitySources(config)) topics.push(['availability.topic', source.topic]);
+  for (const [key, topic] of topics) {
+    if (typeof topic !== 'string' || topic === '') continue;
+    const command = key.endsWith('command_topic');
+    const own = command ? announcer.maySubscribe(topic) || announcer.mayPublish(topic) : announcer.mayPublish(topic);
+    if (own) continue;
+    const quoted = JSON.stringify(topic.slice(0, 100));
+    return command
+      ? `${key} ${quoted} is not a topic this device's account receives, so the hub will not publish its commands there`
+      : `${key} ${quoted} is not a topic this device's account publishes, so the hub will not read its state there`;
+  }
+  return null;
 }
 
 function availabilityMode(config: Json): AvailabilityState['mode'] {
@@ -2311,6 +2461,7 @@ function planThings(groupKey: string, members: LiveEntity[]): PlannedThing[] {
       properties,
       actions: Object.keys(offer.actions),
       problems,
+      ...(draft.account ? { account: draft.account } : {}),
     };
     target.entities.push(entity);
   }
@@ -2349,6 +2500,11 @@ function entityForAction(thing: Thing, action: string): DiscoveredEntity | undef
     }
   }
   return undefined;
+}
+
+/** A claimant's thing id when its readable one is another's: the slug and a short hash of the claimant. */
+function hashedId(claimant: string, preferred: string): string {
+  return `${preferred.slice(0, 120)}-${shortHash(claimant)}`;
 }
 
 function shortHash(text: string): string {

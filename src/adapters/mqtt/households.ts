@@ -1,7 +1,8 @@
 import type { Command } from '../../core/events.ts';
 import type { Thing } from '../../model/thing.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
-import type { MqttHandler, MqttLink } from './connection.ts';
+import type { BrokerSession } from './broker.ts';
+import type { MqttHandler, MqttLink, MqttQos } from './connection.ts';
 import { HomeAssistantDiscovery } from './discovery.ts';
 
 /**
@@ -15,22 +16,30 @@ export class NamespacedLink implements MqttLink {
     private readonly namespace: string,
   ) {}
 
-  subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>> {
+  subscribe(filter: string, handler: MqttHandler, options?: { qos?: MqttQos }): Promise<() => Promise<void>> {
     const prefix = this.namespace;
-    return this.link.subscribe(prefix + filter, (topic, payload, meta) => {
-      if (topic.startsWith(prefix)) handler(topic.slice(prefix.length), payload, meta);
-    });
+    return this.link.subscribe(
+      prefix + filter,
+      (topic, payload, meta) => {
+        if (topic.startsWith(prefix)) handler(topic.slice(prefix.length), payload, meta);
+      },
+      options,
+    );
   }
 
-  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: 0 | 1 }): Promise<void> {
+  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: MqttQos }): Promise<void> {
     return this.link.publish(this.namespace + topic, payload, options);
   }
 }
 
+/** The broker's own topics, which name every household's clients (on a broker such as Mosquitto, where the hub may read them). */
+const BROKER_TOPICS = '$SYS/';
+
 /**
  * The default household's view of the hub's MQTT link: plain topics, without any other
- * household's (those live under `households/<id>/` on the wire). A filter such as `#` would match
- * them too, so what arrives under `root` is held back rather than trusted to the filter.
+ * household's (those live under `households/<id>/` on the wire) nor the broker's `$SYS` ones. A
+ * filter such as `#` would match the others' too, so what arrives under `root` is held back rather
+ * than trusted to the filter.
  */
 export class DefaultHouseholdLink implements MqttLink {
   constructor(
@@ -38,13 +47,17 @@ export class DefaultHouseholdLink implements MqttLink {
     private readonly root: string,
   ) {}
 
-  subscribe(filter: string, handler: MqttHandler): Promise<() => Promise<void>> {
-    return this.link.subscribe(filter, (topic, payload, meta) => {
-      if (!topic.startsWith(this.root)) handler(topic, payload, meta);
-    });
+  subscribe(filter: string, handler: MqttHandler, options?: { qos?: MqttQos }): Promise<() => Promise<void>> {
+    return this.link.subscribe(
+      filter,
+      (topic, payload, meta) => {
+        if (!topic.startsWith(this.root) && !topic.startsWith(BROKER_TOPICS)) handler(topic, payload, meta);
+      },
+      options,
+    );
   }
 
-  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: 0 | 1 }): Promise<void> {
+  publish(topic: string, payload: string | Buffer, options?: { retain?: boolean; qos?: MqttQos }): Promise<void> {
     if (topic.startsWith(this.root))
       return Promise.reject(new Error(`topics under ${this.root} are other households'`));
     return this.link.publish(topic, payload, options);
@@ -73,6 +86,8 @@ export class HouseholdDiscovery implements Adapter {
     private readonly options: {
       /** The hub's link as a household sees it (see householdLink): its own topics, by their plain names. */
       linkFor: (householdId: string) => MqttLink;
+      /** The account a household's config topic (by its plain name) came from; see HomeAssistantDiscoveryOptions. */
+      announcer?: (householdId: string, topic: string) => BrokerSession | undefined;
     },
   ) {}
 
@@ -86,7 +101,12 @@ export class HouseholdDiscovery implements Adapter {
     if (this.byHousehold.has(householdId)) return;
     // The default household's too: a device of it that named another household's topic as its
     // state topic would otherwise read that household's device.
-    const discovery = new HomeAssistantDiscovery({ link: this.options.linkFor(householdId), householdId });
+    const { announcer } = this.options;
+    const discovery = new HomeAssistantDiscovery({
+      link: this.options.linkFor(householdId),
+      householdId,
+      ...(announcer && { announcer: (topic: string) => announcer(householdId, topic) }),
+    });
     this.byHousehold.set(householdId, discovery);
     if (this.ctx) await discovery.start(this.ctx);
   }

@@ -5,6 +5,11 @@ export interface RetainedMessage {
   topic: string;
   payload: Buffer;
   qos: 0 | 1 | 2;
+  /**
+   * For a discovery config, the device account that published it (see EmbeddedBroker.announcer),
+   * or '' for the hub's trusted side; absent when not known (kept before it was).
+   */
+  account?: string;
 }
 
 /** How often changed retained messages are written (a crash loses at most this much of them). */
@@ -40,10 +45,14 @@ export class RetainedStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(
-        'CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL)',
+        'CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, account TEXT)',
       );
+      // A file written before the account was kept: its messages load without one.
+      const columns = this.db.prepare('PRAGMA table_info(retained)').all() as Array<{ name: string }>;
+      if (!columns.some((column) => column.name === 'account'))
+        this.db.exec('ALTER TABLE retained ADD COLUMN account TEXT');
       this.put = this.db.prepare(
-        'INSERT INTO retained (topic, payload, qos) VALUES (?, ?, ?) ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos',
+        'INSERT INTO retained (topic, payload, qos, account) VALUES (?, ?, ?, ?) ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos, account = excluded.account',
       );
       this.clear = this.db.prepare('DELETE FROM retained WHERE topic = ?');
     } catch (error) {
@@ -55,25 +64,34 @@ export class RetainedStore {
 
   /** Every retained message kept, for the broker to start with. */
   load(): RetainedMessage[] {
-    const rows = this.db.prepare('SELECT topic, payload, qos FROM retained ORDER BY topic').all() as Array<{
+    const rows = this.db.prepare('SELECT topic, payload, qos, account FROM retained ORDER BY topic').all() as Array<{
       topic: string;
       payload: Buffer;
       qos: number;
+      account: string | null;
     }>;
     return rows.map((row) => ({
       topic: row.topic,
       payload: row.payload,
       qos: row.qos === 1 || row.qos === 2 ? row.qos : 0,
+      ...(row.account === null ? {} : { account: row.account }),
     }));
   }
 
   /** Notes a retained message (an empty payload clears the topic, as MQTT says), written soon. */
-  record(topic: string, payload: Buffer, qos: number): void {
+  record(topic: string, payload: Buffer, qos: number, account?: string): void {
     if (this.closed) return;
     // A copy: the broker's buffer may be a view of a socket chunk that is reused.
     this.pending.set(
       topic,
-      payload.length === 0 ? null : { topic, payload: Buffer.from(payload), qos: qos === 1 || qos === 2 ? qos : 0 },
+      payload.length === 0
+        ? null
+        : {
+            topic,
+            payload: Buffer.from(payload),
+            qos: qos === 1 || qos === 2 ? qos : 0,
+            ...(account === undefined ? {} : { account }),
+          },
     );
     if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), RETAINED_FLUSH_MS);
@@ -91,7 +109,7 @@ export class RetainedStore {
     try {
       this.db.transaction(() => {
         for (const [topic, message] of changes) {
-          if (message) this.put.run(topic, message.payload, message.qos);
+          if (message) this.put.run(topic, message.payload, message.qos, message.account ?? null);
           else this.clear.run(topic);
         }
       })();

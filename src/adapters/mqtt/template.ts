@@ -61,6 +61,34 @@ export const SUPPORTED_TEMPLATE_FORMS: readonly string[] = [
 const MAX_SOURCE_LENGTH = 4096;
 /** Nesting deeper than this is refused, so hostile input cannot exhaust the stack. */
 const MAX_DEPTH = 48;
+/**
+ * The longest text a template may make, its result or any step on the way. Four times the 64 KiB
+ * a state message may hold, so the largest message printed whole (`{{ value_json }}`, which
+ * Python's quoting makes longer than its JSON) still fits; without it, replace written nine
+ * times turned `a` into a billion characters, froze the hub for seconds and took 2 GB.
+ */
+export const MAX_TEXT_LENGTH = 256 * 1024;
+
+/** A render that would make a text over MAX_TEXT_LENGTH: the same template fails so on every message. */
+export class TemplateTooLongError extends TemplateError {}
+
+/**
+ * Refuses a text of `length` characters, checked before it is built wherever a step can predict
+ * it (replace, joining two texts), and as it grows where it cannot (printing a list or dict).
+ */
+function checkTextLength(length: number, what: string): void {
+  if (length > MAX_TEXT_LENGTH) {
+    throw new TemplateTooLongError(
+      `${what} would make a text longer than ${MAX_TEXT_LENGTH} characters, the most a template may make`,
+    );
+  }
+}
+
+/** Filter results and joined texts must stay within MAX_TEXT_LENGTH, whatever made them. */
+function boundedResult(value: unknown, what: string): unknown {
+  if (typeof value === 'string') checkTextLength(value.length, what);
+  return value;
+}
 
 /** Home Assistant globals that read other entities or the clock; Triad has no such context. */
 const UNSUPPORTED_GLOBALS = new Set([
@@ -614,8 +642,9 @@ export function templateText(value: unknown): string {
   if (value instanceof WholeFloat) return floatText(value.value);
   try {
     return pythonRepr(value);
-  } catch {
-    // Only data nested too deep for the stack gets here (JSON holds no cycles).
+  } catch (error) {
+    if (error instanceof TemplateTooLongError) throw error;
+    // Otherwise only data nested too deep for the stack gets here (JSON holds no cycles).
     throw new TemplateError('value cannot be printed');
   }
 }
@@ -636,6 +665,7 @@ function pythonRepr(value: unknown): string {
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ', ';
       out += pythonRepr(typedEntry(value, i, value[i]));
+      checkTextLength(out.length, 'printing a list');
     }
     return `${out}]`;
   }
@@ -646,6 +676,7 @@ function pythonRepr(value: unknown): string {
       if (!first) out += ', ';
       first = false;
       out += `${pythonStringRepr(key)}: ${pythonRepr(typedEntry(value, key, (value as Record<string, unknown>)[key]))}`;
+      checkTextLength(out.length, 'printing a dict');
     }
     return `${out}}`;
   }
@@ -667,6 +698,7 @@ function jsonText(value: unknown): string | undefined {
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
       out += jsonText(typedEntry(value, i, value[i])) ?? 'null';
+      checkTextLength(out.length, 'tojson');
     }
     return `${out}]`;
   }
@@ -677,6 +709,7 @@ function jsonText(value: unknown): string | undefined {
       if (item === undefined) continue;
       if (out.length > 1) out += ',';
       out += `${JSON.stringify(key)}:${item}`;
+      checkTextLength(out.length, 'tojson');
     }
     return `${out}}`;
   }
@@ -1064,6 +1097,7 @@ function replaceFilter(value: unknown, [old, replacement, countArg]: readonly un
   const limit = count < 0 ? Number.POSITIVE_INFINITY : count;
   if (from === '') {
     const chars = [...text];
+    checkTextLength(text.length + Math.min(limit, chars.length + 1) * to.length, 'replace');
     let out = '';
     let done = 0;
     for (let i = 0; i <= chars.length; i++) {
@@ -1074,6 +1108,11 @@ function replaceFilter(value: unknown, [old, replacement, countArg]: readonly un
       if (i < chars.length) out += chars[i];
     }
     return out;
+  }
+  if (to.length > from.length) {
+    let found = 0;
+    for (let at = text.indexOf(from); at !== -1 && found < limit; at = text.indexOf(from, at + from.length)) found++;
+    checkTextLength(text.length + found * (to.length - from.length), 'replace');
   }
   let out = '';
   let done = 0;
@@ -1195,9 +1234,14 @@ function evaluate(node: Node, vars: Record<string, unknown>): unknown {
       // A float key finds nothing: Python's list[1.0] is a TypeError, which Jinja reads as undefined.
       return member(plain(evaluate(node.target, vars)), evaluate(node.key, vars));
     case 'filter':
-      return FILTERS[node.name].run(
-        evaluate(node.target, vars),
-        node.args.map((arg) => (arg === undefined ? ABSENT : evaluate(arg, vars))),
+      // upper, tojson and string make a text at most a few times longer than the one they were
+      // given (tojson of control characters six times): bounded, and checked here.
+      return boundedResult(
+        FILTERS[node.name].run(
+          evaluate(node.target, vars),
+          node.args.map((arg) => (arg === undefined ? ABSENT : evaluate(arg, vars))),
+        ),
+        node.name,
       );
     case 'test':
       return TESTS[node.name](evaluate(node.target, vars)) !== node.negate;
@@ -1244,7 +1288,7 @@ function binary(op: BinaryOp, left: unknown, right: unknown, negate: boolean): u
     case '!=':
       return !sameValue(plain(left), plain(right));
     case '~':
-      return templateText(left) + templateText(right);
+      return joinTexts(templateText(left), templateText(right), 'joining texts with ~');
     case 'in':
       return contains(plain(right), plain(left)) !== negate;
     case '<':
@@ -1287,6 +1331,12 @@ function order(op: '<' | '<=' | '>' | '>=', leftValue: unknown, rightValue: unkn
   return a >= b;
 }
 
+/** Two texts one after the other, refused before they are joined when together they are too long. */
+function joinTexts(left: string, right: string, what: string): string {
+  checkTextLength(left.length + right.length, what);
+  return left + right;
+}
+
 /** A bool is an int in Python, so True + 1 is 2, -True is -1 and False < 1. */
 function boolAsInt(value: unknown): unknown {
   return typeof value === 'boolean' ? Number(value) : value;
@@ -1299,7 +1349,9 @@ function boolAsInt(value: unknown): unknown {
  */
 function arithmetic(op: BinaryOp, leftValue: unknown, rightValue: unknown): unknown {
   if (leftValue === undefined || rightValue === undefined) return undefined;
-  if (op === '+' && typeof leftValue === 'string' && typeof rightValue === 'string') return leftValue + rightValue;
+  if (op === '+' && typeof leftValue === 'string' && typeof rightValue === 'string') {
+    return joinTexts(leftValue, rightValue, 'adding texts with +');
+  }
   const left = boolAsInt(plain(leftValue));
   const right = boolAsInt(plain(rightValue));
   if (typeof left !== 'number' || typeof right !== 'number') {
@@ -1435,7 +1487,11 @@ export function compileTemplate(source: string): CompiledTemplate {
   const text = (vars: Record<string, unknown>): string => {
     let out = '';
     for (const segment of segments) {
-      out += segment.kind === 'text' ? segment.text : templateText(evaluate(segment.node, vars));
+      out = joinTexts(
+        out,
+        segment.kind === 'text' ? segment.text : templateText(evaluate(segment.node, vars)),
+        'the template',
+      );
     }
     return pythonStrip(out);
   };
