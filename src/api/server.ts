@@ -26,7 +26,7 @@ import { DASHBOARD_CSP } from './dashboard.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
 import { registerStream } from './stream.ts';
 import { registerThingRoutes } from './things.ts';
-import { type SchemaError, validationMessage } from './validation.ts';
+import { decimalQuery, integerQueryNames, type SchemaError, validationMessage } from './validation.ts';
 import { noRouteFor } from './views.ts';
 
 /** Everything the HTTP API reaches into; handed down from the composition root. */
@@ -194,6 +194,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   const routeMethods = new Set<HTTPMethods>();
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/api')) docs.push({ method: route.method, url: route.url, schema: route.schema });
+    // Every integer query parameter (`limit`, …) is read as decimal digits, on every route alike.
+    const integers = integerQueryNames(route.schema);
+    if (integers.length > 0) route.preValidation = [decimalQuery(integers), ...[route.preValidation ?? []].flat()];
     if (route.websocket) socketRoutes.add(route.url);
     for (const method of [route.method].flat()) routeMethods.add(method);
   });

@@ -10,7 +10,7 @@ import { bucketPlan } from '../store/history-buckets.ts';
 import { EVENT_LIMIT, HISTORY_BUCKETS, HISTORY_LIMIT, type HistoryBuckets } from '../store/store.ts';
 import { EVENT_TYPES, parseEventTypes } from './event-types.ts';
 import { type ApiContext, principalOf } from './server.ts';
-import { decimalQuery, typeOf } from './validation.ts';
+import { typeOf } from './validation.ts';
 import { commandView, eventView, iso, thingView } from './views.ts';
 
 const idParam = {
@@ -304,7 +304,6 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
   app.get(
     '/api/things/:id/history',
     {
-      preValidation: decimalQuery(['limit']),
       schema: {
         summary: "A property's recorded values over a time range",
         params: idParam,

@@ -1,3 +1,4 @@
+import { decimalInteger } from '../core/decimal.ts';
 import { badRequest } from '../core/errors.ts';
 import { NAME_PATTERN } from './views.ts';
 
@@ -16,20 +17,11 @@ export interface SchemaError {
 }
 
 /**
- * A count or a port written as text (a query parameter, a command-line flag): plain decimal digits
- * and nothing else, or undefined. `Number()`, which the schema validator's coercion and the flags
- * used, also reads `1e3`, `0x10` and ` 12 ` as numbers: the same text was a number in one place
- * and refused in another. One reading for the API and the command line (src/cli/settings.ts).
- */
-export function decimalInteger(text: string): number | undefined {
-  return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
-}
-
-/**
  * Refuses a whole-number query parameter the schema's coercion would take as a number though it is
  * not written in decimal digits (`?limit=1e3`, `0x10`, ` 5`), before the schema sees it: run as a
- * route's preValidation, so the schema still documents the parameter as an integer, and still
- * refuses text that is no number at all (`many`) and checks the range, in its own words.
+ * route's preValidation (the server adds it to every route with integer query parameters, see
+ * integerQueryNames), so the schema still documents the parameter as an integer, and still refuses
+ * text that is no number at all (`many`) and checks the range, in its own words.
  */
 export function decimalQuery(names: readonly string[]) {
   return async (request: { query: unknown }): Promise<void> => {
@@ -46,6 +38,16 @@ export function decimalQuery(names: readonly string[]) {
       }
     }
   };
+}
+
+/** The query parameters a route's schema declares as integers (where decimalQuery applies). */
+export function integerQueryNames(schema: unknown): string[] {
+  const properties = (schema as { querystring?: { properties?: Record<string, { type?: unknown }> } } | undefined)
+    ?.querystring?.properties;
+  if (!properties) return [];
+  return Object.entries(properties)
+    .filter(([, property]) => property.type === 'integer')
+    .map(([name]) => name);
 }
 
 /** What each part of a request is called, and what its named parts are called. */

@@ -5,7 +5,7 @@
  */
 
 import { isIP } from 'node:net';
-import { decimalInteger } from '../api/validation.ts';
+import { decimalInteger } from '../core/decimal.ts';
 import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
 import { hidePasswords } from '../core/redact.ts';
 
