@@ -8,3 +8,16 @@
 export function decimalInteger(text: string): number | undefined {
   return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 }
+
+/** A plain decimal number: digits, an optional sign and point (`7400`, `-3`, `.5`, `7.4`). */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
+/**
+ * A reading or a price written as text, as a plain decimal, or null. `Number()` reads a blank
+ * payload or cell as 0 (a free hour, an idle charger) and takes hex (`0x10` as 16): neither is what
+ * a meter or a tariff says. Surrounding spaces are let through, as devices pad payloads.
+ */
+export function decimalNumber(text: string | undefined): number | null {
+  const trimmed = text?.trim() ?? '';
+  return DECIMAL.test(trimmed) ? Number(trimmed) : null;
+}

@@ -5,7 +5,7 @@ import { badRequest } from '../core/errors.ts';
 import { CHARGE_MODES } from './modes/charge-mode.ts';
 import type { EnergyService } from './service.ts';
 import { STALE_AFTER_S_RANGE } from './site/site-meters.ts';
-import { parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
+import { MAX_PRICE, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
 
 const idParam = {
   type: 'object',
@@ -19,6 +19,8 @@ const currency = {
   // Said in a refusal (see src/api/validation.ts), in place of the pattern.
   description: 'an ISO 4217 currency code of three capital letters, such as EUR',
 } as const;
+/** A price per kWh: bounded, so no cost overflows (see MAX_PRICE). */
+const price = { type: 'number', minimum: -MAX_PRICE, maximum: MAX_PRICE } as const;
 const tags = ['energy'];
 
 /** Charge points, site, tariff, plans and sessions under `/api` (bearer token). */
@@ -203,8 +205,8 @@ export function energyRoutes(service: EnergyService): RouteModule {
             additionalProperties: false,
             properties: {
               currency,
-              fixed: { type: 'number' },
-              feedIn: { type: 'number' },
+              fixed: price,
+              feedIn: price,
               timeZone: { type: 'string', maxLength: 64 },
               timeOfUse: {
                 type: 'array',
@@ -216,7 +218,7 @@ export function energyRoutes(service: EnergyService): RouteModule {
                   properties: {
                     from: { type: 'string', maxLength: 5 },
                     to: { type: 'string', maxLength: 5 },
-                    price: { type: 'number' },
+                    price,
                     days: { type: 'array', maxItems: 7, items: { type: 'integer', minimum: 1, maximum: 7 } },
                   },
                 },

@@ -115,6 +115,9 @@ export const PLUG_MATCH_MS = 10 * 60_000;
  */
 export const FINAL_READING_WAIT_MS = 60_000;
 
+/** How often the energy delivered towards energy plans is stored while they charge: a crash loses at most this much of it. */
+const PROGRESS_SAVE_MS = 60_000;
+
 /** How far ahead a plan's deadline may be: a weekly plan's next occurrence is at most this far. */
 const MAX_PLAN_AHEAD_MS = 7 * 86_400_000;
 
@@ -253,6 +256,8 @@ export class EnergyService implements Subsystem {
       pluggedSince: new Map(),
       plans: new Map(),
       lastTick: hub.clock.now(),
+      progressSavedAt: hub.clock.now(),
+      progressUnsaved: false,
       openCommands: new Map(),
       unsaved: new Set(),
       writes: Promise.resolve(),
@@ -770,9 +775,17 @@ export class EnergyService implements Subsystem {
           if (plan) {
             plan.deliveredKwh = (plan.deliveredKwh ?? 0) + priced;
             energy.replanDue = true;
+            energy.progressUnsaved = true;
           }
         }
       }
+    }
+    // What energy plans have had is kept as it goes, a minute's worth at a time: after a crash the
+    // hub would otherwise plan what was delivered a second time (a clean stop saves it anyway).
+    if (energy.progressUnsaved && now - energy.progressSavedAt >= PROGRESS_SAVE_MS) {
+      energy.progressUnsaved = false;
+      energy.progressSavedAt = now;
+      this.saveSite(energy).catch((error: unknown) => energy.log.error('could not store the plans', { error }));
     }
     const shares = shareHeadroom(wants, reading.headroomW);
     for (const want of wants) this.command(energy, want.thing, shares.get(want.id) ?? 0);
@@ -1407,6 +1420,10 @@ interface HouseholdEnergy {
   pluggedSince: Map<string, number>;
   plans: Map<string, PlanView>;
   lastTick: number;
+  /** When what energy plans have had was last stored (see PROGRESS_SAVE_MS). */
+  progressSavedAt: number;
+  /** Energy delivered towards a plan since then, not stored yet. */
+  progressUnsaved: boolean;
   openCommands: Map<string, string>;
   /** Open sessions with a store write waiting (see persist). */
   unsaved: Set<string>;

@@ -1,5 +1,6 @@
 import type { Adapter, AdapterContext } from '../../adapters/adapter.ts';
 import type { MqttLink } from '../../adapters/mqtt/connection.ts';
+import { decimalNumber } from '../../core/decimal.ts';
 import type { Command } from '../../core/events.ts';
 import { slugify, type Thing, vocabularyActions, vocabularyProperties } from '../../model/thing.ts';
 
@@ -142,8 +143,7 @@ export class MqttChargers implements Adapter {
       payloadOff: text(sw.config, 'payload_off') ?? 'OFF',
       currentCommand: text(amps.config, 'command_topic')!,
       currentState: text(amps.config, 'state_topic'),
-      minCurrent: typeof amps.config.min === 'number' ? amps.config.min : 6,
-      maxCurrent: typeof amps.config.max === 'number' ? amps.config.max : 16,
+      ...currentRange(amps.config),
       powerState: power ? text(power.config, 'state_topic') : null,
       energyState: meter ? text(meter.config, 'state_topic') : null,
       energyUnit: meter?.config.unit_of_measurement === 'Wh' ? 'Wh' : 'kWh',
@@ -181,18 +181,18 @@ export class MqttChargers implements Adapter {
       return [['charging.charging', text === meta.payloadOn]];
     });
     await watch(meta.currentState, (text) => {
-      const n = Number(text);
-      return Number.isFinite(n) && n >= 0 && n <= 80 ? [['charging.current_limit', n]] : [];
+      const n = decimalNumber(text);
+      return n !== null && n >= 0 && n <= 80 ? [['charging.current_limit', n]] : [];
     });
     await watch(meta.energyState, (text) => {
-      const n = Number(text);
-      return text !== '' && Number.isFinite(n) && n >= 0 ? [['sensor.energy', n * ENERGY_UNITS[meta.energyUnit]]] : [];
+      const n = decimalNumber(text);
+      return n !== null && n >= 0 ? [['sensor.energy', n * ENERGY_UNITS[meta.energyUnit]]] : [];
     });
     // Power says what flows, not whether a cable is in (0 W is a full car as well as an empty
     // socket): such a charger has no plug property, and its sessions follow its switch.
     await watch(meta.powerState, (text) => {
-      const n = Number(text);
-      return Number.isFinite(n) && n >= 0 ? [['charging.power', n / 1000]] : [];
+      const n = decimalNumber(text);
+      return n !== null && n >= 0 ? [['charging.power', n / 1000]] : [];
     });
   }
 
@@ -244,4 +244,17 @@ export class MqttChargerHouseholds implements Adapter {
     if (!chargers) throw new Error(`no MQTT chargers are looked after in household ${thing.householdId}`);
     await chargers.execute(command, thing);
   }
+}
+
+/**
+ * The current range a `number` entity announces, within what a charger's settings take through the
+ * API (1–80 A, the minimum not above the maximum): a range announced the wrong way round or in
+ * the thousands would leave a charger whose mode could no longer be set.
+ */
+function currentRange(config: Record<string, unknown>): { minCurrent: number; maxCurrent: number } {
+  const announced = (value: unknown, fallback: number) =>
+    typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+  const maxCurrent = Math.min(80, Math.max(1, announced(config.max, 16)));
+  const minCurrent = Math.min(maxCurrent, Math.max(0, announced(config.min, 6)));
+  return { minCurrent, maxCurrent };
 }

@@ -1,3 +1,4 @@
+import { decimalNumber } from '../../core/decimal.ts';
 import { badRequest } from '../../core/errors.ts';
 import { ISO_TIME_EXAMPLE, parseIsoTime } from '../../core/iso-time.ts';
 
@@ -15,6 +16,12 @@ const MINUTE = 60_000;
 const SLOT_LENGTHS = new Set([15 * MINUTE, 60 * MINUTE]);
 /** A week of quarter hours and some; a longer series is not a price forecast. */
 const MAX_SLOTS = 4 * 24 * 31;
+/**
+ * The largest price per kWh, either way, in any currency (a million: far above any market's cap
+ * even in rupiah). A plan's cost is price × energy: a price near the largest double made it
+ * Infinity, which JSON writes as null.
+ */
+export const MAX_PRICE = 1_000_000;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -36,6 +43,8 @@ export function checkSeries(slots: PriceSlot[]): PriceSlot[] {
     }
     if (!Number.isFinite(slot.price))
       throw badRequest(`slot ${index} (${iso(slot.start)}) has no price`, 'invalid_prices');
+    if (Math.abs(slot.price) > MAX_PRICE)
+      throw badRequest(`slot ${index} (${iso(slot.start)}) has a price beyond ±${MAX_PRICE} per kWh`, 'invalid_prices');
   }
   for (let i = 1; i < sorted.length; i++) {
     const before = sorted[i - 1];
@@ -98,9 +107,7 @@ export function parseJsonSeries(value: unknown): PriceSlot[] {
         throw badRequest(`slot ${index} needs a numeric price`, 'invalid_prices');
       }
       const co2 = item.co2 === undefined || item.co2 === null ? undefined : Number(item.co2);
-      if (co2 !== undefined && !(Number.isFinite(co2) && co2 >= 0)) {
-        throw badRequest(`slot ${index} has a CO₂ intensity that is not a number ≥ 0`, 'invalid_prices');
-      }
+      checkCo2(co2, index);
       return { start, end, price, ...(co2 !== undefined ? { co2 } : {}) };
     }),
   );
@@ -121,15 +128,16 @@ export function parseCsvSeries(text: string): PriceSlot[] {
   if (startAt < 0 || priceAt < 0) throw badRequest('a price CSV needs "start" and "price" columns', 'invalid_prices');
   const rows = lines.slice(1).map((line, index) => {
     const cells = line.split(separator).map((c) => c.trim());
-    const price = Number(cells[priceAt]?.replace(',', '.'));
-    if (!Number.isFinite(price))
-      throw badRequest(`slot ${index} (line ${index + 2}) has no numeric price`, 'invalid_prices');
-    const co2 = co2At >= 0 && cells[co2At] ? Number(cells[co2At]) : undefined;
+    // Number() reads a blank cell as 0 (free power) and takes hex: only a plain decimal is a price.
+    const price = decimal(cells[priceAt]);
+    if (price === null) throw badRequest(`slot ${index} (line ${index + 2}) has no numeric price`, 'invalid_prices');
+    const co2 = co2At >= 0 && cells[co2At] ? (decimal(cells[co2At]) ?? Number.NaN) : undefined;
+    checkCo2(co2, index);
     return {
       start: time(cells[startAt], index, 'start'),
       end: endAt >= 0 && cells[endAt] ? time(cells[endAt], index, 'end') : Number.NaN,
       price,
-      ...(co2 !== undefined && Number.isFinite(co2) ? { co2 } : {}),
+      ...(co2 !== undefined ? { co2 } : {}),
     };
   });
   for (let i = 0; i < rows.length; i++) {
@@ -143,6 +151,17 @@ export function parseCsvSeries(text: string): PriceSlot[] {
         : rows[i].start + 60 * MINUTE;
   }
   return checkSeries(rows);
+}
+
+/** A plain decimal as spreadsheets write it (`0.25`, `0,25`, `-3`), or null. */
+function decimal(cell: string | undefined): number | null {
+  return decimalNumber(cell?.replace(',', '.'));
+}
+
+function checkCo2(co2: number | undefined, index: number): void {
+  if (co2 !== undefined && !(Number.isFinite(co2) && co2 >= 0)) {
+    throw badRequest(`slot ${index} has a CO₂ intensity that is not a number ≥ 0`, 'invalid_prices');
+  }
 }
 
 function time(value: unknown, index: number, field: string): number {

@@ -29,7 +29,8 @@ export interface TariffConfig {
   timeZone?: string;
 }
 
-const HHMM = /^([01]\d|2[0-4]):([0-5]\d)$/;
+/** 00:00 to 23:59, and 24:00 for the end of the day: 24:30 would be a rule that never applies. */
+const HHMM = /^(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$/;
 const QUARTER = 15 * 60_000;
 
 export class Tariff {
@@ -144,5 +145,5 @@ export class Tariff {
 function minutes(text: string, index: number): number {
   const match = HHMM.exec(text);
   if (!match) throw badRequest(`time-of-use rule ${index}: times are HH:MM, not ${JSON.stringify(text)}`);
-  return Number(match[1]) * 60 + Number(match[2]);
+  return Number(match[1] ?? match[3]) * 60 + Number(match[2] ?? match[4]);
 }
