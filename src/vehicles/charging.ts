@@ -8,7 +8,7 @@ import type { TwinRegistry } from '../core/twin.ts';
 import type { GeoPoint } from '../people/geo.ts';
 import { walkHistory } from '../store/history-walk.ts';
 import type { Store } from '../store/store.ts';
-import { CounterReadings } from './trips.ts';
+import { CounterReadings, FASTEST_PER_HOUR } from './trips.ts';
 
 export const CHARGING_SESSION_EVENT = 'vehicle.charging_session';
 
@@ -50,6 +50,8 @@ export class ChargingSessionRecorder {
   start(): void {
     this.unsubscribe = this.options.bus.subscribe((event) => {
       if (event.type === 'state') this.onState(event);
+      // A car detached mid-charge takes its session with it, as a trip (TripRecorder.forget).
+      if (event.type === 'thing.removed') this.sessions.delete(`${event.householdId}\u0000${event.thing}`);
     });
   }
 
@@ -81,7 +83,7 @@ export class ChargingSessionRecorder {
         }
         const session: Session = {
           startTs: started.ts,
-          charged: counterFrom(then.get('vehicle.charged_energy')),
+          charged: counterFrom(then.get('vehicle.charged_energy'), started.ts),
           startLevel: numberOrNull(then.get('battery.level')),
           maxPowerKw: numberOrNull(then.get('charging.power')) ?? 0,
           warned: false,
@@ -92,7 +94,9 @@ export class ChargingSessionRecorder {
         });
         // The counter's readings since, so a reset before the restart is counted as one.
         const charged = { householdId, thing, property: 'vehicle.charged_energy', from: started.ts, to: now };
-        await walkHistory(store, charged, (p) => this.countCharged(householdId, thing, session, numberOrNull(p.value)));
+        await walkHistory(store, charged, (p) =>
+          this.countCharged(householdId, thing, session, numberOrNull(p.value), p.ts),
+        );
         this.sessions.set(key, session);
       }
     }
@@ -113,7 +117,7 @@ export class ChargingSessionRecorder {
         const before = (property: string) => numberOrNull(twins.valueBefore(householdId, thing, property));
         this.sessions.set(key, {
           startTs: event.ts,
-          charged: counterFrom(before('vehicle.charged_energy')),
+          charged: counterFrom(before('vehicle.charged_energy'), event.ts),
           startLevel: before('battery.level'),
           maxPowerKw: number('charging.power') ?? 0,
           warned: false,
@@ -127,7 +131,7 @@ export class ChargingSessionRecorder {
     }
     if (!session) return;
     if (event.property === 'vehicle.charged_energy')
-      this.countCharged(householdId, thing, session, number('vehicle.charged_energy'));
+      this.countCharged(householdId, thing, session, number('vehicle.charged_energy'), event.ts);
     if (event.property === 'battery.level' && session.startLevel === null) session.startLevel = number('battery.level');
     if (event.property === 'charging.power')
       session.maxPowerKw = Math.max(session.maxPowerKw, number('charging.power') ?? 0);
@@ -170,13 +174,13 @@ export class ChargingSessionRecorder {
    * before the counter was known (the hub attached to a car already charging) counts from its first
    * reading, rather than never knowing its energy.
    */
-  private countCharged(householdId: string, thing: string, session: Session, value: number | null): void {
+  private countCharged(householdId: string, thing: string, session: Session, value: number | null, at: number): void {
     if (value === null || !Number.isFinite(value)) return;
     if (!session.charged) {
-      session.charged = new CounterReadings(value);
+      session.charged = counterFrom(value, at);
       return;
     }
-    if (!session.charged.read(value) || session.warned) return;
+    if (!session.charged.read(value, at) || session.warned) return;
     session.warned = true;
     this.options.log?.warn(
       'a car charged-energy counter went back mid-charge; the session counts on from the new reading',
@@ -207,7 +211,9 @@ export class ChargingSessionRecorder {
 }
 
 const numberOrNull = (value: unknown) => (typeof value === 'number' ? value : null);
-const counterFrom = (value: unknown) =>
-  typeof value === 'number' && Number.isFinite(value) ? new CounterReadings(value) : null;
+const counterFrom = (value: unknown, at: number) =>
+  typeof value === 'number' && Number.isFinite(value)
+    ? new CounterReadings(value, { at, perHour: FASTEST_PER_HOUR.charged })
+    : null;
 const iso = (ms: number) => new Date(ms).toISOString();
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;

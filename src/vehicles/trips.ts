@@ -46,10 +46,20 @@ interface Trip {
   endsAt: number | null;
   route: RoutePoint[];
   travelled: number;
+  /** The route's last point, if a position report made it, and the step to it (see apply). */
+  lastFix: { point: RoutePoint; step: number } | null;
   /** The odometer and consumed-energy counter as read along the way, from their first reading. */
   counters: Partial<Record<CountedField, CounterReadings>>;
   /** Whether a counter going back has been logged for this trip (once is enough). */
   warned: boolean;
+  /** The charge it used driving (see countCharge), for a car with no consumed-energy counter. */
+  charge: ChargeUse | null;
+}
+
+/** A trip's charge: the last level read, and the % it has used on the road so far. */
+interface ChargeUse {
+  last: number;
+  used: number;
 }
 
 /**
@@ -82,6 +92,8 @@ const START_FIELDS: Record<string, 'odometer' | 'consumed' | 'level' | 'capacity
 /** The counters a trip measures itself by, by the property they come from. */
 type CountedField = 'odometer' | 'consumed';
 const COUNTED: Record<string, CountedField> = { 'vehicle.odometer': 'odometer', 'vehicle.consumed_energy': 'consumed' };
+/** Faster than this (per hour) a counter's jump up is suspect (CounterReadings): 500 km/h, 1 MW. */
+export const FASTEST_PER_HOUR = { odometer: 500_000, consumed: 1_000, charged: 1_000 } as const;
 
 /** A stop shorter than this (lights, a queue, dropping someone off) does not end a trip. */
 export const DEFAULT_STOP_GRACE_MS = 3 * 60_000;
@@ -93,8 +105,9 @@ const POINT_EVERY_M = 50;
 /**
  * Cuts a car's signals into trips: one starts when the car moves, and ends when it has stood still
  * for the grace period, measured from the moment it stopped. Distance comes from the odometer,
- * energy from the battery's consumed-energy counter (or the drop in charge when a car has none);
- * either counter going back mid-trip (a reset) counts on from its new reading (CounterReadings).
+ * energy from the battery's consumed-energy counter (or, when a car has none, the charge it used
+ * on the road: countCharge); either counter going back mid-trip (a reset) counts on from its new
+ * reading (CounterReadings).
  */
 export class TripRecorder {
   private readonly trips = new Map<string, Trip>();
@@ -121,6 +134,7 @@ export class TripRecorder {
   start(): void {
     this.unsubscribe = this.options.bus.subscribe((event) => {
       if (event.type === 'state') this.onState(event);
+      if (event.type === 'thing.removed') this.forget(`${event.householdId}\u0000${event.thing}`);
     });
   }
 
@@ -128,6 +142,15 @@ export class TripRecorder {
     this.unsubscribe?.();
     for (const trip of this.trips.values()) trip.cancelEnd?.();
     this.trips.clear();
+  }
+
+  /**
+   * A car detached mid-trip takes its trip with it: left open, the next car attached under its
+   * name carried it on, from the old car's start, odometer and place.
+   */
+  private forget(key: string): void {
+    this.trips.get(key)?.cancelEnd?.();
+    this.trips.delete(key);
   }
 
   /**
@@ -227,8 +250,8 @@ export class TripRecorder {
         const start = this.snapshot(householdId, thing, ts, this.readBefore);
         const route = start.position ? [{ ...start.position, ts: iso(ts) }] : [];
         const counters: Trip['counters'] = {};
-        if (start.odometer !== null) counters.odometer = new CounterReadings(start.odometer);
-        if (start.consumed !== null) counters.consumed = new CounterReadings(start.consumed);
+        if (start.odometer !== null) counters.odometer = this.counter('odometer', start.odometer, ts);
+        if (start.consumed !== null) counters.consumed = this.counter('consumed', start.consumed, ts);
         this.trips.set(key, {
           start,
           stop: null,
@@ -236,8 +259,10 @@ export class TripRecorder {
           endsAt: null,
           route,
           travelled: 0,
+          lastFix: null,
           counters,
           warned: false,
+          charge: start.level === null ? null : { last: start.level, used: 0 },
         });
       } else if (moving && trip?.stop) {
         trip.cancelEnd?.();
@@ -253,15 +278,27 @@ export class TripRecorder {
       return;
     }
     if (trip) this.fillStart(trip, householdId, thing, property);
-    if (trip && COUNTED[property]) this.count(trip, householdId, thing, property);
+    if (trip && COUNTED[property]) this.count(trip, householdId, thing, property, ts);
+    if (trip && property === 'battery.level') this.countCharge(trip, householdId, thing);
     if (trip && !trip.stop && (property === 'location.latitude' || property === 'location.longitude')) {
       const position = this.position(householdId, thing);
-      const last = trip.route.at(-1);
       if (!position) return;
+      // A car sends a fix's latitude and longitude apart (over VISS, each is a subscription of its
+      // own), stamped alike: the second half moves the point the first made, rather than adding a
+      // corner that made a car with no odometer drive up to 41 % further than it did.
+      const fix = trip.lastFix;
+      if (fix && fix.point === trip.route.at(-1) && fix.point.ts === iso(ts)) {
+        trip.route.pop();
+        trip.travelled -= fix.step;
+      }
+      trip.lastFix = null;
+      const last = trip.route.at(-1);
       const step = last ? distanceMetres(last, position) : 0;
       if (last && step < POINT_EVERY_M) return;
       trip.travelled += step;
-      trip.route.push({ ...position, ts: iso(ts) });
+      const point = { ...position, ts: iso(ts) };
+      trip.route.push(point);
+      trip.lastFix = { point, step };
       // A very long drive keeps its shape at half the resolution rather than growing without end.
       if (trip.route.length > MAX_ROUTE_POINTS) trip.route = trip.route.filter((_, i) => i % 2 === 0);
     }
@@ -318,8 +355,8 @@ export class TripRecorder {
     const energyKwh =
       consumed && stop.consumed !== null
         ? round(consumed.total(stop.consumed), 3)
-        : start.level !== null && stop.level !== null && stop.capacity !== null
-          ? round(((start.level - stop.level) / 100) * stop.capacity, 3)
+        : trip.charge && stop.capacity !== null
+          ? round((Math.max(0, trip.charge.used) / 100) * stop.capacity, 3)
           : null;
     return {
       start: iso(start.ts),
@@ -343,17 +380,17 @@ export class TripRecorder {
    * once even then (a car restarted at a standstill comes back with its new cluster's reading), so
    * the drive on counts from it rather than losing its first stretch.
    */
-  private count(trip: Trip, householdId: string, thing: string, property: string): void {
+  private count(trip: Trip, householdId: string, thing: string, property: string, ts: number): void {
     const field = COUNTED[property];
     const value = this.read(householdId, thing, property);
     if (typeof value !== 'number' || !Number.isFinite(value)) return;
     const counter = trip.counters[field];
     if (!counter) {
-      trip.counters[field] = new CounterReadings(value);
+      trip.counters[field] = this.counter(field, value, ts);
       return;
     }
     if (trip.stop && value >= counter.latest) return;
-    if (!counter.read(value) || trip.warned) return;
+    if (!counter.read(value, ts) || trip.warned) return;
     trip.warned = true;
     this.options.log?.warn('a car counter went back mid-trip; the trip counts on from the new reading', {
       householdId,
@@ -361,6 +398,29 @@ export class TripRecorder {
       property,
       reading: value,
     });
+  }
+
+  private counter(field: CountedField, first: number, at: number): CounterReadings {
+    return new CounterReadings(first, { at, perHour: FASTEST_PER_HOUR[field] });
+  }
+
+  /**
+   * Takes a reading of the charge into what the trip used, for a car with no consumed-energy
+   * counter. The charge also rises on a trip: regenerating on the road takes off what the drive
+   * used (a trip downhill uses nothing, never less), and charging at a stop within the grace takes
+   * nothing off, so the drive on counts from the new charge. Without this, a trip's energy was its
+   * start's charge less its end's, negative for a car that arrived with more than it set off with.
+   */
+  private countCharge(trip: Trip, householdId: string, thing: string): void {
+    const value = this.read(householdId, thing, 'battery.level');
+    if (typeof value !== 'number' || !Number.isFinite(value)) return;
+    if (!trip.charge) trip.charge = { last: value, used: 0 };
+    // Standing, like the counters: a drop waits for the drive on, a rise (a charge) is taken at once.
+    else if (trip.stop) trip.charge.last = Math.max(trip.charge.last, value);
+    else {
+      trip.charge.used += trip.charge.last - value;
+      trip.charge.last = value;
+    }
   }
 
   /**
@@ -408,25 +468,40 @@ export class TripRecorder {
   }
 }
 
+/** Readings come late and in batches: a jump up is judged over the time between them and this. */
+const JUMP_SLACK_MS = 10_000;
+
 /**
  * A counter the car keeps (its odometer, its energy counters) as read along a trip or a charge:
  * how far it has gone forward. One that goes back (an instrument cluster replaced, a reset) takes
  * nothing back of what was counted: the count goes on from the new reading, a sum of the stretches
  * it went forward. A reading that goes back and is undone by the next one was a wrong reading: it
- * counts nothing either way, rather than the whole jump back up.
+ * counts nothing either way, rather than the whole jump back up. So does one that jumps up faster
+ * than the car can go (`perHour`; a glitch, a "not available" of 4,294,967,295) when the next takes
+ * the counter back to where it was before it: without that, one such reading of the odometer made a
+ * drive of a few km a trip of 4 million km.
  */
 export class CounterReadings {
   /** The stretches before the latest drop. */
   private counted = 0;
-  /** Where the stretch under way began, and its latest reading. */
+  /** Where the stretch under way began, and its latest reading (when, if known). */
   private from: number;
   private last: number;
+  private lastAt: number;
+  /** The reading before the latest, and whether the latest jumped up from it faster than the counter can. */
+  private previous: number;
+  private jumped = false;
   /** The count as it stood before the latest drop, while the next reading may still undo it. */
   private beforeDrop: { counted: number; from: number; last: number } | null = null;
 
-  constructor(first: number) {
+  constructor(
+    first: number,
+    private readonly options: { at?: number; perHour?: number } = {},
+  ) {
     this.from = first;
     this.last = first;
+    this.lastAt = options.at ?? Number.NaN;
+    this.previous = first;
   }
 
   /** The last reading taken. */
@@ -434,23 +509,32 @@ export class CounterReadings {
     return this.last;
   }
 
-  /** Takes the next reading; true when it goes back. */
-  read(value: number): boolean {
+  /** Takes the next reading, taken `at` (ms), if known; true when it goes back. */
+  read(value: number, at = Number.NaN): boolean {
     const dropped = this.beforeDrop;
     this.beforeDrop = null;
     if (dropped && value >= dropped.last) {
       ({ counted: this.counted, from: this.from } = dropped);
-      this.last = value;
+      this.take(dropped.last, value, at, false);
       return false;
     }
     if (value >= this.last) {
-      this.last = value;
+      const fastest =
+        ((this.options.perHour ?? Number.POSITIVE_INFINITY) * (Math.max(0, at - this.lastAt) + JUMP_SLACK_MS)) /
+        3_600_000;
+      // Unknown times (NaN) judge no jump.
+      this.take(this.last, value, at, value - this.last > fastest);
+      return false;
+    }
+    if (this.jumped && value >= this.previous) {
+      // Back to where it was before a jump up it could not have made: that reading was wrong.
+      this.take(this.previous, value, at, false);
       return false;
     }
     this.beforeDrop = { counted: this.counted, from: this.from, last: this.last };
     this.counted += this.last - this.from;
     this.from = value;
-    this.last = value;
+    this.take(value, value, at, false);
     return true;
   }
 
@@ -459,6 +543,13 @@ export class CounterReadings {
     const dropped = this.beforeDrop;
     if (dropped && now >= dropped.last) return dropped.counted + now - dropped.from;
     return this.counted + Math.max(now, this.last) - this.from;
+  }
+
+  private take(previous: number, value: number, at: number, jumped: boolean): void {
+    this.previous = previous;
+    this.last = value;
+    this.lastAt = at;
+    this.jumped = jumped;
   }
 }
 
