@@ -8,6 +8,7 @@ import { vocabularyActions, vocabularyProperties } from '../../model/thing.ts';
 import { CredentialCheck, hashPassword, parseBasicAuth } from '../../people/credentials.ts';
 import type { Adapter, AdapterContext } from '../adapter.ts';
 import { shownText } from '../mqtt/discovery.ts';
+import { ChargerClock } from './charger-clock.ts';
 import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
 
 /**
@@ -15,7 +16,10 @@ import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
  * BootNotification, StatusNotification, Start/StopTransaction and MeterValues become reports on
  * that thing, and the thing's start, stop and set_current_limit actions become
  * RemoteStartTransaction, RemoteStopTransaction and SetChargingProfile. One connector per charge
- * point (connector 1), which is what home chargers have.
+ * point (connector 1), which is what home chargers have. On a station with more sockets, the others
+ * charge as the station lets them, unmanaged: their transactions are answered (so the station does
+ * not ask again) and their status, readings and transactions are logged and change nothing of
+ * connector 1's. Connector 0, the whole station, is read as the spec has it.
  */
 
 export const OCPP_ADAPTER = 'ocpp';
@@ -143,6 +147,13 @@ interface Transaction {
   meterStartWh: number | null;
 }
 
+/**
+ * How many transactions that are not connector 1's running one (ended, or on another socket) are
+ * remembered per charge point, to pass over their late messages: a few, since the charge point
+ * sends what it queued of them soon after.
+ */
+const OTHER_TRANSACTIONS_KEPT = 8;
+
 /** An unplug held back until its transaction's StopTransaction: when it happened, and its timer. */
 interface HeldUnplug {
   householdId: string;
@@ -168,6 +179,10 @@ export class OcppCentralSystem implements Adapter {
   private readonly sessions = new Map<string, Session>();
   private readonly transactions = new Map<string, Transaction>();
   private readonly unplugs = new Map<string, HeldUnplug>();
+  /** Transactions of each charge point that are not connector 1's running one, newest last. */
+  private readonly otherTransactions = new Map<string, number[]>();
+  /** Each charge point's clock, to put its timestamps on the hub's time line. */
+  private readonly clocks = new Map<string, ChargerClock>();
   private readonly credentials = new CredentialCheck((id) => this.metaOf(id)?.passwordHash ?? undefined);
   private nextTransaction = 1;
   /**
@@ -259,6 +274,8 @@ export class OcppCentralSystem implements Adapter {
     await this.metaWrites.run(meta.chargePointId, async () => {
       this.registry.delete(meta.chargePointId);
       this.transactions.delete(meta.chargePointId);
+      this.otherTransactions.delete(meta.chargePointId);
+      this.clocks.delete(meta.chargePointId);
       this.unplugs.get(meta.chargePointId)?.cancel();
       this.unplugs.delete(meta.chargePointId);
       this.credentials.forget(meta.chargePointId);
@@ -419,6 +436,7 @@ export class OcppCentralSystem implements Adapter {
     const now = new Date(ctx.clock.now()).toISOString();
     switch (action) {
       case 'BootNotification': {
+        this.clockOf(session.chargePointId).booted();
         await this.noteBoot(session, payload);
         return { status: 'Accepted', currentTime: now, interval: this.options.heartbeatSeconds ?? 300 };
       }
@@ -445,7 +463,7 @@ export class OcppCentralSystem implements Adapter {
           return {};
         }
         const plugged = PLUGGED.has(status);
-        const ts = timeOf(payload.timestamp);
+        const ts = this.timeOf(session, payload.timestamp);
         const held = this.unplugs.get(session.chargePointId);
         if (plugged && held) {
           // Plugged in again before the transaction ended: the plug never went, as far as anyone counts.
@@ -471,23 +489,40 @@ export class OcppCentralSystem implements Adapter {
       }
       case 'StartTransaction': {
         const transactionId = this.nextTransaction++;
+        if (payload.connectorId !== 1) {
+          // Another socket of the station (Triad reads connector 1): answered as OCPP asks, with an
+          // id and an accepted badge, so its car charges as the station lets it and the station does
+          // not send it again; its meter and transaction are no part of connector 1's session.
+          ctx.log.info('StartTransaction on a connector other than 1 answered and not followed', {
+            chargePoint: session.chargePointId,
+            connectorId: payload.connectorId,
+            transactionId,
+          });
+          this.rememberOther(session.chargePointId, transactionId);
+          return { idTagInfo: { status: 'Accepted' }, transactionId };
+        }
+        // One that still ran has ended without its StopTransaction (the charge point says so by starting anew).
+        const previous = this.transactions.get(session.chargePointId);
+        if (previous) this.rememberOther(session.chargePointId, previous.id);
         this.transactions.set(session.chargePointId, { id: transactionId, meterStartWh: Number(payload.meterStart) });
         // Stored before the charge point hears the id: a hub restarted after it must still know it.
         await this.keepTransaction(session.chargePointId);
         this.report(
           session,
           { 'charging.energy': 0, 'sensor.energy': Number(payload.meterStart) / 1000 },
-          timeOf(payload.timestamp),
+          this.timeOf(session, payload.timestamp),
         );
         return { idTagInfo: { status: 'Accepted' }, transactionId };
       }
       case 'StopTransaction': {
         const transaction = this.transactions.get(session.chargePointId);
         if (!transaction || transaction.id !== payload.transactionId) {
-          // Not the transaction that runs (a stale one, a replay): its meterStop would be read as
-          // the meter now, and the session count from it. Still confirmed, as OCPP asks of every
-          // StopTransaction (refused, the charge point would only send it again).
-          ctx.log.warn('StopTransaction for a transaction that is not running ignored', {
+          // Not the transaction that runs (a stale one, a replay, another socket's): its meterStop
+          // would be read as the meter now, and the session count from it. Still confirmed, as OCPP
+          // asks of every StopTransaction (refused, the charge point would only send it again).
+          // One the hub knows (another socket's, one that ended) is no surprise, and not warned of.
+          const known = this.otherTransactions.get(session.chargePointId)?.includes(payload.transactionId as number);
+          ctx.log[known ? 'debug' : 'warn']('StopTransaction for a transaction that is not running ignored', {
             chargePoint: session.chargePointId,
             transactionId: payload.transactionId,
             running: transaction?.id ?? null,
@@ -505,18 +540,47 @@ export class OcppCentralSystem implements Adapter {
             'charging.charging': false,
             'charging.power': 0,
           },
-          timeOf(payload.timestamp),
+          this.timeOf(session, payload.timestamp),
         );
         this.transactions.delete(session.chargePointId);
+        this.rememberOther(session.chargePointId, transaction.id);
         this.releaseUnplug(session.chargePointId);
         await this.keepTransaction(session.chargePointId);
         return { idTagInfo: { status: 'Accepted' } };
       }
       case 'MeterValues': {
-        if (typeof payload.transactionId === 'number' && !this.transactions.has(session.chargePointId)) {
+        const running = this.transactions.get(session.chargePointId);
+        const { connectorId, transactionId } = payload;
+        if (connectorId !== 0 && connectorId !== 1) {
+          // Another socket's readings: its car's energy and power are not connector 1's.
+          ctx.log.debug('MeterValues for a connector other than 1 ignored', {
+            chargePoint: session.chargePointId,
+            connectorId,
+          });
+          return {};
+        }
+        const known = this.otherTransactions.get(session.chargePointId) ?? [];
+        if (
+          typeof transactionId === 'number' &&
+          ((running && running.id !== transactionId) || (!running && known.includes(transactionId)))
+        ) {
+          // Readings of another transaction (a stale or ended one, a second one) are not the
+          // running session's energy and power, nor make an ended one run again. Confirmed all the
+          // same: refused, the charge point would send them again. One the hub knows is no surprise.
+          ctx.log[known.includes(transactionId) ? 'debug' : 'warn'](
+            'MeterValues for a transaction that is not running ignored',
+            {
+              chargePoint: session.chargePointId,
+              transactionId,
+              running: running?.id ?? null,
+            },
+          );
+          return {};
+        }
+        if (typeof transactionId === 'number' && !running) {
           // A transaction the hub did not know (one from before it kept them): adopt it so it can
           // still be stopped remotely.
-          this.transactions.set(session.chargePointId, { id: payload.transactionId, meterStartWh: null });
+          this.transactions.set(session.chargePointId, { id: transactionId, meterStartWh: null });
           await this.keepTransaction(session.chargePointId);
         }
         this.meter(session, payload.meterValue as unknown[]);
@@ -581,8 +645,30 @@ export class OcppCentralSystem implements Adapter {
       }
       const kw = totalOf(sampledValue, POWER);
       if (kw !== null) values['charging.power'] = Math.max(0, kw);
-      this.report(session, values, timeOf(timestamp));
+      this.report(session, values, this.timeOf(session, timestamp));
     }
+  }
+
+  /** Remembers a transaction that is not connector 1's running one (see OTHER_TRANSACTIONS_KEPT). */
+  private rememberOther(chargePointId: string, transactionId: number): void {
+    const known = [...(this.otherTransactions.get(chargePointId) ?? []), transactionId];
+    this.otherTransactions.set(chargePointId, known.slice(-OTHER_TRANSACTIONS_KEPT));
+  }
+
+  private clockOf(chargePointId: string): ChargerClock {
+    let clock = this.clocks.get(chargePointId);
+    if (!clock) {
+      clock = new ChargerClock();
+      this.clocks.set(chargePointId, clock);
+    }
+    return clock;
+  }
+
+  /** A charge point's own timestamp, when it gave a usable one, on the hub's time line (ChargerClock). */
+  private timeOf(session: Session, value: unknown): number | undefined {
+    const stamped = typeof value === 'string' ? parseIsoTime(value) : null;
+    if (stamped === null) return undefined;
+    return this.clockOf(session.chargePointId).place(stamped, this.require().clock.now());
   }
 
   private holdUnplug(session: Session, ts: number | undefined): void {
@@ -601,6 +687,8 @@ export class OcppCentralSystem implements Adapter {
   /** Reports a held unplug and takes its transaction as ended with it, here and in the store. */
   private async endWithUnplug(chargePointId: string): Promise<void> {
     this.releaseUnplug(chargePointId);
+    const ended = this.transactions.get(chargePointId);
+    if (ended) this.rememberOther(chargePointId, ended.id);
     this.transactions.delete(chargePointId);
     try {
       await this.keepTransaction(chargePointId);
@@ -683,9 +771,4 @@ export class OcppCentralSystem implements Adapter {
 export function ocppMeta(thing: Thing): OcppMeta | undefined {
   const meta = thing.meta?.ocpp as OcppMeta | undefined;
   return meta && typeof meta.chargePointId === 'string' ? meta : undefined;
-}
-
-/** A charge point's own timestamp, when it gave a usable one. */
-function timeOf(value: unknown): number | undefined {
-  return typeof value === 'string' ? (parseIsoTime(value) ?? undefined) : undefined;
 }

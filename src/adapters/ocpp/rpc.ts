@@ -135,7 +135,8 @@ export class OcppRpc {
       this.refuse(id, 'FormationViolation', 'the payload of a CALL is a JSON object', text);
       return;
     }
-    const schema = ocppSchema(action);
+    // A confirmation's schema (`BootNotificationResponse`) is no action: the name is unknown as one.
+    const schema = action.endsWith('Response') ? undefined : ocppSchema(action);
     if (!schema) {
       this.refuse(id, 'NotImplemented', `${action} is not an action this end knows`, text);
       return;
