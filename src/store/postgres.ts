@@ -106,11 +106,16 @@ const DIALECT: Dialect = {
     from: "commands c CROSS JOIN LATERAL jsonb_array_elements(c.body -> 'log') AS step",
     step: 'step',
     id: "(step ->> 'id')",
-    ts: "(step ->> 'ts')::bigint",
+    // float8, not bigint: a step stamped between milliseconds (a virtual clock's) is a JSON
+    // number like 1.5, which ::bigint refused, failing every event query over its command.
+    ts: "(step ->> 'ts')::float8",
     thing: "(c.body ->> 'thing')",
   },
   integer: (placeholder) => `${placeholder}::bigint`,
-  numberOf: (column) => `CASE WHEN jsonb_typeof(${column}) = 'number' THEN (${column})::float8 END`,
+  // NUMERIC, JSONB's own number type, rather than float8: avg() of float8 keeps a sum of squares,
+  // which two values ~1e154 apart overflowed ("value out of range"), failing every chart of the
+  // property; NUMERIC sums without bound, and reading it out of JSONB is a copy, not a parse.
+  numberOf: (column) => `CASE WHEN jsonb_typeof(${column}) = 'number' THEN (${column})::numeric END`,
   isNull: (column) => `(${column} IS NULL OR jsonb_typeof(${column}) = 'null')`,
   jsonTextOf: (column) => `(${column})::text`,
   differ: (a, b) => `${a} IS DISTINCT FROM ${b}`,
@@ -240,6 +245,57 @@ const TYPE_PARSERS: pg.CustomTypesConfig = {
   }) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * Where a time bound stops being a BIGINT: the largest double PostgreSQL's BIGINT holds, so any
+ * time a store could have written lies within ±TIME_END.
+ */
+const TIME_END = 2 ** 63 - 1024;
+
+/**
+ * A time bound that selects, from whole-millisecond times, what SQLite selects with the number as
+ * given. SQLite compares its INTEGER times with any number (a virtual clock's fraction, an open end
+ * as ±Infinity; NaN it binds as NULL, which selects nothing); PostgreSQL refuses a BIGINT parameter
+ * that is not a whole number ("invalid input syntax for type bigint") and fails the query. So a
+ * fraction is rounded to the whole millisecond the bound admits first, and the rest clamped.
+ * `from`: times at or after it (ts >= x; ts > x for a fraction is the same); `to`: at or before
+ * it; `before`: strictly before it.
+ */
+function timeBound(x: number, side: 'from' | 'to' | 'before'): number {
+  if (Number.isNaN(x)) return side === 'from' ? TIME_END : -TIME_END;
+  const whole = side === 'to' ? Math.floor(x) : Math.ceil(x);
+  return Math.min(Math.max(whole, -TIME_END), TIME_END);
+}
+
+function optionalBound(x: number | undefined, side: 'from' | 'to'): number | undefined {
+  return x === undefined ? undefined : timeBound(x, side);
+}
+
+/**
+ * A range query with its bounds made whole (see timeBound). A cursor whose time is not a whole
+ * millisecond (ts > 1.5, or ts = 1.5 and a greater id) means the times from the next one on, so
+ * it moves the range's start instead.
+ */
+function wholeRange<Q extends object>(query: Q, start: 'from' | 'since', end: 'to' | 'until'): Q {
+  const bounds = query as Partial<Record<'from' | 'since' | 'to' | 'until', number>>;
+  let first = optionalBound(bounds[start], 'from');
+  let after = (query as { after?: PageQuery['after'] }).after;
+  if (after && !Number.isSafeInteger(after.ts)) {
+    first = Math.max(first ?? -TIME_END, timeBound(after.ts, 'from'));
+    after = undefined;
+  }
+  return { ...query, [start]: first, [end]: optionalBound(bounds[end], 'to'), after };
+}
+
+/**
+ * A downsampled range with whole bounds (see timeBound). An infinite open end is the property's
+ * own first or last time, as a missing one is: bucket arithmetic from the end of BIGINT overflows.
+ */
+function bucketRange(query: HistoryBucketQuery): HistoryBucketQuery {
+  const from = query.from === Number.NEGATIVE_INFINITY ? undefined : query.from;
+  const to = query.to === Number.POSITIVE_INFINITY ? undefined : query.to;
+  return wholeRange({ ...query, from, to }, 'from', 'to');
+}
+
 const SQL = {
   upsertThing: `INSERT INTO things (household_id, id, kind, name, body, specs) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (household_id, id) DO UPDATE
@@ -280,6 +336,8 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly schema: string | undefined;
+  /** The last write handed over; never rejects (see ordered). */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(options: PostgresStoreOptions) {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
@@ -317,11 +375,43 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Every write made before close is on the server before the pool goes.
+    await this.writes;
     if (!this.pool.ended) await this.pool.end();
   }
 
+  /**
+   * Runs a write once every write made before it has settled, so writes land in the order they
+   * are made, as with SQLite's one writer. On the pool they ran on several connections at once:
+   * a rule's timer deleted while its save was on its way could be saved after the delete (and
+   * resume an ended run after a restart), a command's `pending` could overwrite its `sent`.
+   * Callers take their values first, when the write is made. Reads are not queued.
+   */
+  private ordered<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(work);
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One statement, in write order (see ordered). */
+  private write(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    return this.ordered(() => this.pool.query(text, values));
+  }
+
+  /** A transaction, in write order (see ordered). */
+  private writeTransaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    return this.ordered(() => this.transaction(work));
+  }
+
+  /** One named statement per row, in order, on one connection, as one commit in write order. */
+  private eachRow(name: string, text: string, rows: unknown[][]): Promise<void> {
+    return this.writeTransaction(async (client) => {
+      for (const values of rows) await client.query({ name, text, values });
+    });
+  }
+
   async saveHousehold(household: Household): Promise<void> {
-    await this.pool.query(
+    await this.write(
       `INSERT INTO households (id, name, settings, created_at) VALUES ($1, $2, $3, $4)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings`,
       [household.id, household.name, json(JSON.stringify(household.settings)), toMillis(household.createdAt)],
@@ -340,21 +430,15 @@ export class PostgresStore implements Store {
 
   async saveThing(thing: Thing): Promise<void> {
     const { body, specs } = thingColumns(thing);
-    await this.pool.query(SQL.upsertThing, [
-      thing.householdId,
-      thing.id,
-      thing.kind,
-      thing.name,
-      json(body),
-      json(specs),
-    ]);
+    await this.write(SQL.upsertThing, [thing.householdId, thing.id, thing.kind, thing.name, json(body), json(specs)]);
   }
 
   async saveThings(things: Thing[]): Promise<void> {
     if (things.length === 0) return;
-    await this.transaction(async (client) => {
-      for (const chunk of chunks(things)) {
-        const rows = chunk.map((thing) => ({ thing, ...thingColumns(thing) }));
+    // Each row's values are taken now, as the caller hands them over, not when its turn comes.
+    const batches = [...chunks(things)].map((chunk) => chunk.map((thing) => ({ thing, ...thingColumns(thing) })));
+    await this.writeTransaction(async (client) => {
+      for (const rows of batches) {
         await client.query({
           name: 'triad.upsert_things',
           text: SQL.upsertThings,
@@ -374,7 +458,7 @@ export class PostgresStore implements Store {
   async deleteThing(householdId: string, id: string): Promise<void> {
     // Its latest values go too, or the twin would reload values for a thing that no longer exists.
     // History stays: it is a record of what happened.
-    await this.transaction(async (client) => {
+    await this.writeTransaction(async (client) => {
       await client.query('DELETE FROM things WHERE household_id = $1 AND id = $2', [householdId, id]);
       await client.query('DELETE FROM latest_values WHERE household_id = $1 AND thing = $2', [householdId, id]);
     });
@@ -398,25 +482,23 @@ export class PostgresStore implements Store {
 
   async appendHistory(changes: StateChanged[]): Promise<void> {
     if (changes.length === 0) return;
-    const latest = lastChangeOfEachProperty(changes);
-    await this.transaction(async (client) => {
-      for (const chunk of chunks(changes)) {
-        await client.query({ name: 'triad.insert_history', text: SQL.insertHistory, values: historyColumns(chunk) });
-      }
-      for (const chunk of chunks(latest)) {
-        await client.query({ name: 'triad.upsert_latest', text: SQL.upsertLatest, values: latestColumns(chunk) });
-      }
+    const history = [...chunks(changes)].map(historyColumns);
+    const latest = [...chunks(lastChangeOfEachProperty(changes))].map(latestColumns);
+    await this.writeTransaction(async (client) => {
+      for (const values of history)
+        await client.query({ name: 'triad.insert_history', text: SQL.insertHistory, values });
+      for (const values of latest) await client.query({ name: 'triad.upsert_latest', text: SQL.upsertLatest, values });
     });
   }
 
   async forgetHistory(householdId: string, thing: string): Promise<void> {
-    await this.transaction(async (client) => {
+    await this.writeTransaction(async (client) => {
       for (const sql of forgetHistorySql(DIALECT)) await client.query(sql, [householdId, thing]);
     });
   }
 
   async queryHistory(query: HistoryQuery): Promise<HistoryPoint[]> {
-    const { sql, params } = historyQuerySql(DIALECT, query);
+    const { sql, params } = historyQuerySql(DIALECT, wholeRange(query, 'from', 'to'));
     const { rows } = await this.pool.query<HistoryRow>(sql, params);
     return rows.map(historyPointFromRow);
   }
@@ -432,7 +514,7 @@ export class PostgresStore implements Store {
       return bucketHistory(
         DIALECT,
         async <Row>({ sql, params }: BuiltQuery) => (await client.query(sql, params)).rows as Row[],
-        query,
+        bucketRange(query),
         numberBucketsByRangeSql,
       );
     });
@@ -459,37 +541,29 @@ export class PostgresStore implements Store {
   async appendEvents(events: HubEvent[]): Promise<void> {
     if (events.length === 0) return;
     assertNotStateChanges(events);
-    await this.transaction(async (client) => {
-      for (const chunk of chunks(events)) {
-        await client.query({ name: 'triad.insert_events', text: SQL.insertEvents, values: eventColumns(chunk) });
-      }
+    const batches = [...chunks(events)].map(eventColumns);
+    await this.writeTransaction(async (client) => {
+      for (const values of batches) await client.query({ name: 'triad.insert_events', text: SQL.insertEvents, values });
     });
   }
 
   async listEvents(query: EventQuery): Promise<HubEvent[]> {
-    const built = eventQuerySql(DIALECT, query);
+    const built = eventQuerySql(DIALECT, wholeRange(query, 'since', 'until'));
     if (!built) return [];
     const { rows } = await this.pool.query<MergedEventRow>(built.sql, built.params);
     return rows.map(eventFromRow);
   }
 
   async saveCommand(command: Command): Promise<void> {
-    await this.pool.query(SQL.upsertCommand, withJson(commandValues(command), 3));
+    await this.write(SQL.upsertCommand, withJson(commandValues(command), 3));
   }
 
   async saveCommands(commands: Command[]): Promise<void> {
     if (commands.length === 0) return;
-    // One statement per row, in order, on one connection: a batch may hold two copies of one
-    // command, which a single multi-row upsert refuses. The transaction makes it one commit.
-    await this.transaction(async (client) => {
-      for (const command of commands) {
-        await client.query({
-          name: 'triad.save_command',
-          text: SQL.upsertCommand,
-          values: withJson(commandValues(command), 3),
-        });
-      }
-    });
+    // One statement per row: a batch may hold two copies of one command, which a single
+    // multi-row upsert refuses.
+    const rows = commands.map((command) => withJson(commandValues(command), 3));
+    await this.eachRow('triad.save_command', SQL.upsertCommand, rows);
   }
 
   async getCommand(householdId: string, id: string): Promise<Command | null> {
@@ -515,7 +589,7 @@ export class PostgresStore implements Store {
   }
 
   async saveToken(token: TokenRecord): Promise<void> {
-    await this.pool.query(
+    await this.write(
       `INSERT INTO tokens (id, household_id, user_id, name, hash, role, scopes, created_at, expires_at, revoked_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, user_id = excluded.user_id,
@@ -539,7 +613,7 @@ export class PostgresStore implements Store {
   }
 
   async saveTimer(timer: StoredTimer): Promise<void> {
-    await this.pool.query(
+    await this.write(
       `INSERT INTO timers (id, household_id, owner, due, payload) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, owner = excluded.owner,
           due = excluded.due, payload = excluded.payload`,
@@ -548,7 +622,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteTimer(id: string): Promise<void> {
-    await this.pool.query('DELETE FROM timers WHERE id = $1', [id]);
+    await this.write('DELETE FROM timers WHERE id = $1', [id]);
   }
 
   async listTimers(owner: string): Promise<StoredTimer[]> {
@@ -557,7 +631,7 @@ export class PostgresStore implements Store {
   }
 
   async saveRule(rule: StoredRule): Promise<void> {
-    await this.pool.query(
+    await this.write(
       `INSERT INTO automation_rules (household_id, id, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (household_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`,
       [rule.householdId, rule.id, json(JSON.stringify(rule.body)), toMillis(rule.createdAt), toMillis(rule.updatedAt)],
@@ -565,7 +639,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteRule(householdId: string, id: string): Promise<void> {
-    await this.pool.query('DELETE FROM automation_rules WHERE household_id = $1 AND id = $2', [householdId, id]);
+    await this.write('DELETE FROM automation_rules WHERE household_id = $1 AND id = $2', [householdId, id]);
   }
 
   async listRules(householdId?: string): Promise<StoredRule[]> {
@@ -579,20 +653,16 @@ export class PostgresStore implements Store {
   }
 
   async saveTrace(trace: StoredTrace): Promise<void> {
-    await this.pool.query(SQL.upsertTrace, withJson(traceValues(trace), 5));
+    await this.write(SQL.upsertTrace, withJson(traceValues(trace), 5));
   }
 
   async saveTraces(traces: StoredTrace[]): Promise<void> {
     if (traces.length === 0) return;
-    await this.transaction(async (client) => {
-      for (const trace of traces) {
-        await client.query({
-          name: 'triad.save_trace',
-          text: SQL.upsertTrace,
-          values: withJson(traceValues(trace), 5),
-        });
-      }
-    });
+    await this.eachRow(
+      'triad.save_trace',
+      SQL.upsertTrace,
+      traces.map((trace) => withJson(traceValues(trace), 5)),
+    );
   }
 
   async getTrace(householdId: string, id: string): Promise<StoredTrace | null> {
@@ -615,44 +685,53 @@ export class PostgresStore implements Store {
     const limit = clampLimit(query.limit, TRACE_LIMIT);
     // The row comparison orders as listTraces does (ids in the same collation), and is an index
     // condition on the by-rule index.
+    // A start that is not a whole millisecond (see timeBound) has no traces at its own time: those
+    // started later come before it, whatever their ids.
+    const whole = Number.isSafeInteger(trace.startedAt);
+    const newer = whole ? '(started_at, id) > ($4::bigint, $5::text)' : 'started_at >= $4::bigint';
     const { rows } = await this.pool.query<{ n: number }>(
       `SELECT COUNT(*)::int AS n FROM (SELECT 1 FROM automation_traces WHERE household_id = $1 AND rule = $2
-        AND (started_at, id) > ($3::bigint, $4::text) LIMIT $5) AS newer`,
-      [query.householdId, query.rule, trace.startedAt, trace.id, limit],
+        AND ${newer} LIMIT $3) AS newer`,
+      [
+        query.householdId,
+        query.rule,
+        limit,
+        ...(whole ? [trace.startedAt, trace.id] : [timeBound(trace.startedAt, 'from')]),
+      ],
     );
     return (rows[0]?.n ?? 0) < limit;
   }
 
   async pruneTraces(prune: TracePrune): Promise<number> {
-    const { sql, params } = pruneTracesSql(DIALECT, prune);
-    const result = await this.pool.query(sql, params);
+    const { sql, params } = pruneTracesSql(DIALECT, { ...prune, olderThan: timeBound(prune.olderThan, 'before') });
+    const result = await this.write(sql, params);
     return result.rowCount ?? 0;
   }
 
   async deleteTraces(householdId: string, rule: string): Promise<void> {
-    await this.pool.query('DELETE FROM automation_traces WHERE household_id = $1 AND rule = $2', [householdId, rule]);
+    await this.write('DELETE FROM automation_traces WHERE household_id = $1 AND rule = $2', [householdId, rule]);
   }
 
   async pageHistory(query: PageQuery): Promise<StateChanged[]> {
-    const { sql, params } = pageQuerySql(DIALECT, 'history', query);
+    const { sql, params } = pageQuerySql(DIALECT, 'history', wholeRange(query, 'from', 'to'));
     const { rows } = await this.pool.query<StateRow>(sql, params);
     return rows.map(stateFromRow);
   }
 
   async pageEvents(query: PageQuery): Promise<HubEvent[]> {
-    const { sql, params } = pageQuerySql(DIALECT, 'events', query);
+    const { sql, params } = pageQuerySql(DIALECT, 'events', wholeRange(query, 'from', 'to'));
     const { rows } = await this.pool.query<BodyRow & { step: string | null }>(sql, params);
     return rows.map(pageEventFromRow);
   }
 
   async valuesBefore(householdId: string, before: number, only?: PropertiesOf): Promise<LatestValue[]> {
-    const { sql, params } = valuesBeforeSql(DIALECT, householdId, before, only);
+    const { sql, params } = valuesBeforeSql(DIALECT, householdId, timeBound(before, 'before'), only);
     const { rows } = await this.pool.query<LatestRow>(sql, params);
     return rows.map(latestValueFromRow);
   }
 
   async saveAccountRecord(record: AccountRecord): Promise<void> {
-    await this.pool.query(
+    await this.write(
       `INSERT INTO accounts (kind, household_id, id, body, created_at) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (kind, household_id, id) DO UPDATE SET body = excluded.body`,
       [record.kind, record.householdId, record.id, json(JSON.stringify(record.body)), toMillis(record.createdAt)],
@@ -660,11 +739,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteAccountRecord(kind: AccountKind, householdId: string, id: string): Promise<void> {
-    await this.pool.query('DELETE FROM accounts WHERE kind = $1 AND household_id = $2 AND id = $3', [
-      kind,
-      householdId,
-      id,
-    ]);
+    await this.write('DELETE FROM accounts WHERE kind = $1 AND household_id = $2 AND id = $3', [kind, householdId, id]);
   }
 
   async listAccountRecords(kind: AccountKind, householdId?: string): Promise<AccountRecord[]> {
@@ -679,11 +754,11 @@ export class PostgresStore implements Store {
   }
 
   async saveOpenChargingSession(session: StoredChargingSession): Promise<void> {
-    await this.pool.query(SQL.upsertOpenChargingSession, withJson(chargingSessionValues(session), 3));
+    await this.write(SQL.upsertOpenChargingSession, withJson(chargingSessionValues(session), 3));
   }
 
   async deleteOpenChargingSession(householdId: string, id: string): Promise<void> {
-    await this.pool.query('DELETE FROM open_charging_sessions WHERE household_id = $1 AND id = $2', [householdId, id]);
+    await this.write('DELETE FROM open_charging_sessions WHERE household_id = $1 AND id = $2', [householdId, id]);
   }
 
   async listOpenChargingSessions(householdId?: string): Promise<StoredChargingSession[]> {
@@ -700,24 +775,20 @@ export class PostgresStore implements Store {
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {
-    await this.pool.query(SQL.insertAudit, withJson(auditValues(record), 3));
+    await this.write(SQL.insertAudit, withJson(auditValues(record), 3));
   }
 
   async appendAuditBatch(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.transaction(async (client) => {
-      for (const record of records) {
-        await client.query({
-          name: 'triad.append_audit',
-          text: SQL.insertAudit,
-          values: withJson(auditValues(record), 3),
-        });
-      }
-    });
+    await this.eachRow(
+      'triad.append_audit',
+      SQL.insertAudit,
+      records.map((record) => withJson(auditValues(record), 3)),
+    );
   }
 
   async listAudit(query: AuditQuery): Promise<AuditRecord[]> {
-    const { sql, params } = auditQuerySql(DIALECT, query);
+    const { sql, params } = auditQuerySql(DIALECT, wholeRange(query, 'since', 'until'));
     const { rows } = await this.pool.query<AuditRow>(sql, params);
     return rows.map(auditFromRow);
   }
