@@ -49,7 +49,7 @@ import {
   STALE_AFTER_S_RANGE,
 } from './site/site-meters.ts';
 import { checkNewSeries, type PriceSlot, parseCsvSeries, parseJsonSeries } from './tariff/price-series.ts';
-import { Tariff, type TariffConfig } from './tariff/tariff.ts';
+import { Tariff, type TariffConfig, usableTariff } from './tariff/tariff.ts';
 
 /** A charge plan as asked for: through the API, or by a charger's `plan` action. */
 interface PlanInput {
@@ -1351,9 +1351,18 @@ export class EnergyService implements Subsystem {
     try {
       energy.tariff = new Tariff(energy.config.tariff);
     } catch (error) {
-      energy.log.error('stored tariff is unusable; starting without prices', { error });
-      energy.config.tariff = { currency: energy.config.tariff.currency ?? 'EUR' };
-      energy.tariff = new Tariff(energy.config.tariff);
+      const { config, dropped } = usableTariff(energy.config.tariff);
+      energy.log.error('stored tariff is partly unusable; starting without what this version refuses', {
+        error,
+        dropped,
+      });
+      energy.config.tariff = config;
+      try {
+        energy.tariff = new Tariff(config);
+      } catch {
+        energy.config.tariff = { currency: config.currency };
+        energy.tariff = new Tariff(energy.config.tariff);
+      }
     }
   }
 

@@ -1,5 +1,5 @@
 import { badRequest } from '../../core/errors.ts';
-import { checkSeries, type PriceSlot } from './price-series.ts';
+import { checkSeries, MAX_PRICE, type PriceSlot } from './price-series.ts';
 
 /**
  * What electricity costs, when. A household has one Tariff made of up to three layers: a
@@ -140,6 +140,49 @@ export class Tariff {
     }
     return null;
   }
+}
+
+/**
+ * What of a stored tariff this version can still use, and what it had to leave out, in words. A
+ * tariff stored before a check existed (a time-of-use rule to 24:30, a price of 1e308) is refused
+ * whole by the Tariff; read back at a start, only the parts it refuses are dropped, rather than
+ * the household losing its fixed price, feed-in, schedule and prices for one of them.
+ */
+export function usableTariff(config: TariffConfig): { config: TariffConfig; dropped: string[] } {
+  const dropped: string[] = [];
+  const kept: TariffConfig = { currency: typeof config.currency === 'string' ? config.currency : 'EUR' };
+  const price = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= MAX_PRICE;
+  for (const field of ['fixed', 'feedIn'] as const) {
+    if (config[field] === undefined) continue;
+    if (price(config[field])) kept[field] = config[field];
+    else dropped.push(`the ${field === 'fixed' ? 'fixed' : 'feed-in'} price ${String(config[field])}`);
+  }
+  if (config.timeZone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: config.timeZone });
+      kept.timeZone = config.timeZone;
+    } catch {
+      dropped.push(`the time zone ${JSON.stringify(config.timeZone)}`);
+    }
+  }
+  const rules = (config.timeOfUse ?? []).filter((rule, index) => {
+    try {
+      minutes(rule.from, index);
+      minutes(rule.to, index);
+      if (price(rule.price)) return true;
+    } catch {}
+    dropped.push(`time-of-use rule ${index} (${JSON.stringify(rule.from)} to ${JSON.stringify(rule.to)})`);
+    return false;
+  });
+  if (config.timeOfUse) kept.timeOfUse = rules;
+  if (config.series) {
+    try {
+      kept.series = checkSeries(config.series);
+    } catch (error) {
+      dropped.push(`the price series (${(error as Error).message})`);
+    }
+  }
+  return { config: kept, dropped };
 }
 
 function minutes(text: string, index: number): number {
