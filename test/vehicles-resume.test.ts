@@ -38,15 +38,15 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
   });
 
   /** A hub's worth of parts over the store file: the twin holds the car, the bus collects trips. */
-  async function boot(now: number) {
+  async function boot(now: number, attachedAt = 0) {
     const store = await openStore({ kind: 'sqlite', file });
     const clock = new VirtualClock(now);
     const bus = new LocalBus();
     const twins = new TwinRegistry();
     twins.put({
       ...vehicleThing({ id: CAR, householdId: HOUSEHOLD, name: 'Family car', viss: 'ws://x' }),
-      createdAt: new Date(0).toISOString(),
-      updatedAt: new Date(0).toISOString(),
+      createdAt: new Date(attachedAt).toISOString(),
+      updatedAt: new Date(attachedAt).toISOString(),
     });
     // The twin starts from the latest stored values, as the hub's does.
     for (const value of await store.latestValues(HOUSEHOLD)) {
@@ -130,8 +130,8 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
   });
 
   /** The hub started again at `now`: its store closed after the test, one recorder resumed (not started). */
-  async function restart(now: number, resume: 'recorder' | 'charging') {
-    const hub = await boot(now);
+  async function restart(now: number, resume: 'recorder' | 'charging', attachedAt?: number) {
+    const hub = await boot(now, attachedAt);
     open = hub.store;
     await hub[resume].resume(hub.store, [HOUSEHOLD]);
     return hub;
@@ -152,6 +152,17 @@ describe('vehicles: a trip or a charge under way survives a restart', () => {
     assert.equal(trip.startLevel, 80);
     assert.deepEqual(trip.from, { latitude: 52.0, longitude: 4.0 });
     assert.ok(trip.route.length >= 7, `the route keeps the points from before the restart (${trip.route.length})`);
+  });
+
+  it('a car attached under the name of one detached mid-drive does not take up its trip after a restart', async () => {
+    await driveAndStop(false);
+    // The car on the road was detached, and another attached under its name, before the restart.
+    const attachedAt = T0 + 8 * 60_000;
+    const hub = await restart(T0 + 10 * 60_000, 'recorder', attachedAt);
+    hub.recorder.start();
+    await hub.report(T0 + 11 * 60_000, { 'vehicle.moving': false, 'vehicle.odometer': 50_000 });
+    await hub.clock.advance(GRACE_MS);
+    assert.deepEqual(hub.trips, [], 'the new car, parked, has made no trip');
   });
 
   it('reads a long drive from history page by page', async () => {

@@ -178,13 +178,16 @@ export class TripRecorder {
           newest: true,
           limit: 1,
         });
-        let from = since;
+        // Not before the car was attached: a car detached under this name before it left history of
+        // its own, which must not join this one's trip.
+        const attached = Date.parse(thing.createdAt);
+        let from = Number.isFinite(attached) ? Math.max(since, attached) : since;
         const end = Date.parse(String((latest as { data?: { end?: unknown } } | undefined)?.data?.end));
         if (Number.isFinite(end)) from = Math.max(from, end + 1);
         // A car on the road and unheard of for longer than the look-back (out of reach, or the hub
         // down that long) is still on the trip it set off on: the replay starts where it set off.
         const setOff = await this.setOffBefore(store, householdId, thing.id, from);
-        if (setOff !== null && !(setOff <= end)) from = setOff;
+        if (setOff !== null && !(setOff <= end) && !(setOff < attached)) from = setOff;
         await this.replay(store, householdId, thing.id, from, now);
       }
     }
