@@ -112,8 +112,8 @@ describe('SQLite and PostgreSQL agree on time bounds that are not whole millisec
         const [sqlite, postgres] = await both(ask);
         assert.deepEqual(postgres, sqlite, `${name} with ${bound}`);
       }
-      // SQLite's buckets from a fraction start at the fraction (and from -Infinity at NaN), so
-      // only PostgreSQL's answer is checked: whole bounds, and what the plain query counts.
+      // PostgreSQL's buckets: whole bounds, and what the plain query counts (both stores' buckets
+      // are compared in store-parity-buckets.test.ts).
       const postgres = stores[1];
       const points = await postgres.queryHistory({ householdId: household, thing: 'meter', from: bound });
       const buckets = await postgres.bucketHistory({

@@ -135,6 +135,20 @@ export function lastInRangeSql(dialect: Dialect, query: HistoryBucketQuery, plan
   return { sql, params: params.values };
 }
 
+/**
+ * One end of a range as the whole millisecond it admits first, for both stores to cut the same
+ * buckets: every stored time is whole, so a fraction is rounded inward (`from` up, `to` down) and
+ * buckets start on whole milliseconds (they started at the fraction, `…0.5`, in SQLite). An
+ * infinite end on its open side is no end, as a missing one is: the property's own first or last
+ * time (from -Infinity, bucket arithmetic gave a bucket at NaN, Infinity wide). NaN stays NaN.
+ */
+function wholeEnd(x: number | undefined, side: 'from' | 'to'): number | undefined {
+  if (x === undefined || x === (side === 'from' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY)) {
+    return undefined;
+  }
+  return side === 'from' ? Math.ceil(x) : Math.floor(x);
+}
+
 /** What a store runs a query with: rows of one built query. */
 export type RunQuery = <Row>(query: BuiltQuery) => Promise<Row[]>;
 
@@ -151,14 +165,17 @@ export async function bucketHistory(
   query: HistoryBucketQuery,
   numbersSql: NumberBucketsSql = numberBucketsSql,
 ): Promise<HistoryBuckets> {
-  let { from, to } = query;
+  let from = wholeEnd(query.from, 'from');
+  let to = wholeEnd(query.to, 'to');
   if (from === undefined || to === undefined) {
     const [bounds] = await run<{ first_ts: number | null; last_ts: number | null }>(historyBoundsSql(dialect, query));
     from ??= bounds?.first_ts ?? undefined;
     to ??= bounds?.last_ts ?? undefined;
   }
-  if (from === undefined || to === undefined || from > to) {
-    return { kind: 'number', from: from ?? null, to: to ?? null, width: 0, count: 0, last: null, buckets: [] };
+  // `!(from <= to)`, not `from > to`: a NaN end (or +Infinity as the start) selects nothing.
+  if (from === undefined || to === undefined || !(from <= to)) {
+    const end = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+    return { kind: 'number', from: end(from), to: end(to), width: 0, count: 0, last: null, buckets: [] };
   }
   const plan = bucketPlan(from, to, query.buckets);
   const start = (bucket: number) => plan.from + Number(bucket) * plan.width;

@@ -251,7 +251,47 @@ export const migrations: Migration[] = [
       'DROP INDEX commands_by_status',
     ],
   },
+  {
+    version: 9,
+    name: 'keys compared byte-wise, for PostgreSQL',
+    // Ids, things, properties and households are ordered (ORDER BY … id) and compared (a page's
+    // cursor, `(ts, id) > (…)`, the next property after `property > …`) in their column's
+    // collation, which in PostgreSQL was the database's default: under en_US.UTF-8 'aB' comes
+    // before 'Ab' and '-' is all but ignored, so pages skipped or repeated rows and the two stores
+    // listed the same rows in different orders. SQLite compares TEXT as bytes (code points); "C"
+    // does too, whatever the database's locale. The type stays TEXT, so the rows are not
+    // rewritten, but every index on these columns is rebuilt (history's three among them) under
+    // the migration's lock. A later migration's new table declares such columns TEXT COLLATE "C"
+    // on PostgreSQL too.
+    statements: ({ database }) =>
+      database === 'postgres'
+        ? Object.entries(BYTEWISE_COLUMNS).map(
+            ([table, columns]) =>
+              `ALTER TABLE ${table} ${columns.map((column) => `ALTER COLUMN ${column} TYPE TEXT COLLATE "C"`).join(', ')}`,
+          )
+        : [],
+  },
 ];
+
+/**
+ * The text columns of migrations 1 to 8 that are keys, ordered by, or compared by order (see
+ * migration 9): each table's key and index columns and every text column a query sorts by.
+ */
+const BYTEWISE_COLUMNS: Record<string, string[]> = {
+  households: ['id'],
+  things: ['household_id', 'id'],
+  history: ['id', 'household_id', 'thing', 'property'],
+  latest_values: ['household_id', 'thing', 'property'],
+  events: ['id', 'household_id', 'thing'],
+  commands: ['household_id', 'id'],
+  tokens: ['id', 'household_id'],
+  timers: ['id', 'household_id', 'owner'],
+  automation_rules: ['household_id', 'id'],
+  automation_traces: ['id', 'household_id', 'rule'],
+  accounts: ['kind', 'household_id', 'id'],
+  audit: ['id', 'household_id'],
+  open_charging_sessions: ['household_id', 'id', 'charger'],
+};
 
 /**
  * Commands a restart resumes: still pending or sent. Written the same in the index's condition and
@@ -259,8 +299,16 @@ export const migrations: Migration[] = [
  */
 export const OPEN_COMMANDS = "status IN ('pending', 'sent')";
 
+/**
+ * The order commands are listed in: oldest first, then by id, then by household, since ids are
+ * unique only within one (without it, ties came back in whatever order each store's index held
+ * them). The trailing key keeps commands_open (created_at, id) serving the query: the index hands
+ * rows over in its order and only the rare ties are sorted.
+ */
+export const COMMAND_ORDER = 'created_at, id, household_id';
+
 /** The open commands of every household, oldest first (see OPEN_COMMANDS). */
-export const OPEN_COMMANDS_SQL = `SELECT body FROM commands WHERE ${OPEN_COMMANDS} ORDER BY created_at, id`;
+export const OPEN_COMMANDS_SQL = `SELECT body FROM commands WHERE ${OPEN_COMMANDS} ORDER BY ${COMMAND_ORDER}`;
 
 /** Creates the ledger of applied versions; runs before any migration. */
 export function migrationsTableSql(types: ColumnTypes): string {

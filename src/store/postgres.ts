@@ -16,6 +16,7 @@ import {
   type BodyRow,
   type BuiltQuery,
   type ChargingSessionRow,
+  COMMAND_ORDER,
   type ColumnTypes,
   chargingSessionFromRow,
   chargingSessionValues,
@@ -105,7 +106,8 @@ const DIALECT: Dialect = {
   commandLog: {
     from: "commands c CROSS JOIN LATERAL jsonb_array_elements(c.body -> 'log') AS step",
     step: 'step',
-    id: "(step ->> 'id')",
+    // Compared byte-wise, as the id columns it is merged with are (see migration 9).
+    id: '((step ->> \'id\') COLLATE "C")',
     // float8, not bigint: a step stamped between milliseconds (a virtual clock's) is a JSON
     // number like 1.5, which ::bigint refused, failing every event query over its command.
     ts: "(step ->> 'ts')::float8",
@@ -284,16 +286,6 @@ function wholeRange<Q extends object>(query: Q, start: 'from' | 'since', end: 't
     after = undefined;
   }
   return { ...query, [start]: first, [end]: optionalBound(bounds[end], 'to'), after };
-}
-
-/**
- * A downsampled range with whole bounds (see timeBound). An infinite open end is the property's
- * own first or last time, as a missing one is: bucket arithmetic from the end of BIGINT overflows.
- */
-function bucketRange(query: HistoryBucketQuery): HistoryBucketQuery {
-  const from = query.from === Number.NEGATIVE_INFINITY ? undefined : query.from;
-  const to = query.to === Number.POSITIVE_INFINITY ? undefined : query.to;
-  return wholeRange({ ...query, from, to }, 'from', 'to');
 }
 
 const SQL = {
@@ -514,7 +506,7 @@ export class PostgresStore implements Store {
       return bucketHistory(
         DIALECT,
         async <Row>({ sql, params }: BuiltQuery) => (await client.query(sql, params)).rows as Row[],
-        bucketRange(query),
+        query,
         numberBucketsByRangeSql,
       );
     });
@@ -582,7 +574,7 @@ export class PostgresStore implements Store {
   async listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]> {
     if (statuses.length === 0) return [];
     const { rows } = await this.pool.query<BodyRow>(
-      `SELECT body FROM commands WHERE ${DIALECT.oneOf('status', '$1')} ORDER BY created_at, id`,
+      `SELECT body FROM commands WHERE ${DIALECT.oneOf('status', '$1')} ORDER BY ${COMMAND_ORDER}`,
       [DIALECT.arrayParam(statuses)],
     );
     return rows.map(commandFromRow);

@@ -619,7 +619,7 @@ export class SqliteStore implements Store {
   async listCommandsByStatus(statuses: CommandStatus[]): Promise<Command[]> {
     if (statuses.length === 0) return [];
     const rows = this.statement(
-      `SELECT body FROM commands WHERE ${DIALECT.oneOf('status', '?')} ORDER BY created_at, id`,
+      `SELECT body FROM commands WHERE ${DIALECT.oneOf('status', '?')} ORDER BY created_at, id, household_id`,
     ).all(DIALECT.arrayParam(statuses)) as BodyRow[];
     return rows.map(commandFromRow);
   }
