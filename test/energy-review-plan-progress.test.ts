@@ -3,12 +3,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { vocabularyProperties } from '../src/model/thing.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
-import { OcppChargePoint } from './helpers/ocpp-charge-point.ts';
+import { OcppChargePoint, startOcppHub } from './helpers/ocpp-charge-point.ts';
 
 /**
  * A plan for an amount of energy ("10 kWh by tonight") with part of it delivered: what it has had
@@ -24,24 +22,14 @@ describe('energy review: an energy plan’s progress on disk', () => {
   const cps: OcppChargePoint[] = [];
   let hub: Hub;
   let dataDir = '';
+  let ocpp: Awaited<ReturnType<typeof startOcppHub>>;
   /** The owner's API: a POST with a JSON body, or a GET without one. */
-  const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
-    const headers = { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' };
-    const init: RequestInit = method === 'POST' ? { method, headers, body: JSON.stringify(body) } : { headers };
-    const res = await fetch(hub.httpUrl + path, init);
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const api = (method: 'GET' | 'POST', path: string, body?: unknown) => ocpp.api(path, method, body);
 
   before(async () => {
     dataDir = await tempDir();
-    hub = new Hub({
-      dataDir,
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new EnergyService({ mqttChargers: false, efficiency: 1, tickMs: 10_000 }));
-    await hub.start();
+    ocpp = await startOcppHub(clock, [], { dataDir, energy: { efficiency: 1, tickMs: 10_000 } });
+    hub = ocpp.hub;
     await hub.core.upsertThing({
       id: 'car',
       householdId: hub.householdId,
@@ -71,7 +59,7 @@ describe('energy review: an energy plan’s progress on disk', () => {
     assert.equal(plan.status, 201, JSON.stringify(plan.body));
 
     const path = (registered.body.ocpp as { path: string }).path;
-    const cp = await OcppChargePoint.open(`${hub.httpUrl.replace(/^http/, 'ws')}${path}`, 'CP-PROGRESS', PASSWORD);
+    const cp = await OcppChargePoint.open(`${ocpp.wsUrl}${path}`, 'CP-PROGRESS', PASSWORD);
     cps.push(cp);
     const at = () => new Date(clock.now()).toISOString();
     await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Preparing', timestamp: at() });

@@ -2,10 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
-import { tempDir } from './helpers/hub-process.ts';
+import { startOcppHub } from './helpers/ocpp-charge-point.ts';
 
 /**
  * Wrong OCPP passwords against a real hub, from real `ws` clients on several loopback addresses
@@ -39,7 +36,7 @@ function attempt(base: string, id: string, password: string, from = '127.0.0.1')
 
 describe('OCPP password attempts', () => {
   const clock = new VirtualClock(Date.UTC(2026, 2, 3, 12));
-  let hub: Hub;
+  let ocpp: Awaited<ReturnType<typeof startOcppHub>>;
   let base: string;
   const sockets: WebSocket[] = [];
   const keep = (answer: Answer) => {
@@ -48,31 +45,19 @@ describe('OCPP password attempts', () => {
   };
 
   before(async () => {
-    hub = new Hub({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-      rateLimits: { signIn: { burst: BURST, perSecond: 1 / 60 } },
-    }).use(new EnergyService({ mqttChargers: false }));
-    await hub.start();
-    base = hub.httpUrl.replace('http', 'ws');
+    ocpp = await startOcppHub(clock, [], { rateLimits: { signIn: { burst: BURST, perSecond: 1 / 60 } } });
+    base = ocpp.wsUrl;
     for (const chargePointId of ['CP-A', 'CP-B', 'CP-D']) await register(chargePointId);
   });
 
   const register = async (chargePointId: string) => {
-    const res = await fetch(`${hub.httpUrl}/api/chargers`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${hub.ownerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ chargePointId, name: chargePointId, password: PASSWORD }),
-    });
+    const res = await ocpp.api('/api/chargers', 'POST', { chargePointId, name: chargePointId, password: PASSWORD });
     assert.equal(res.status, 201);
   };
 
   after(async () => {
     for (const socket of sockets) socket.terminate();
-    await hub.stop();
+    await ocpp.hub.stop();
   });
 
   it('answers 429 with Retry-After once an address has used up its tries for a charge point', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ocppMeta } from '../src/adapters/ocpp/central-system.ts';
 import { VirtualClock } from '../src/core/clock.ts';
-import { type OcppChargePoint, startOcppHub } from './helpers/ocpp-charge-point.ts';
+import { type OcppChargePoint, startOcppHub, withChargePoint } from './helpers/ocpp-charge-point.ts';
 
 /**
  * What a review found in the OCPP 1.6J central system, driven by a real charge point over a real
@@ -55,9 +55,8 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
     await ocpp.hub.stop();
   });
 
-  it('ignores meter values of a transaction other than the running one, confirming them, and logs them', async () => {
-    const { id, cp } = await connect('CP-MV');
-    try {
+  it('ignores meter values of a transaction other than the running one, confirming them, and logs them', () =>
+    withChargePoint(connect('CP-MV'), async ({ id, cp }) => {
       await status(cp, 'Preparing');
       const { transactionId } = (await start(cp, 10_000)) as { transactionId: number };
       await status(cp, 'Charging');
@@ -82,14 +81,10 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       await clock.advance(MINUTE);
       await meter(cp, transactionId, 12_000, 7_200);
       assert.equal((await stateOf(id))['charging.energy'], 2);
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it('does not take up a transaction again from its late meter values after it stopped', async () => {
-    const { id, cp } = await connect('CP-LATE-MV');
-    try {
+  it('does not take up a transaction again from its late meter values after it stopped', () =>
+    withChargePoint(connect('CP-LATE-MV'), async ({ id, cp }) => {
       await status(cp, 'Preparing');
       const { transactionId } = (await start(cp, 1_000)) as { transactionId: number };
       await clock.advance(MINUTE);
@@ -102,14 +97,10 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       const state = await stateOf(id);
       assert.equal(state['sensor.energy'], 3, 'the meter at its stop');
       assert.equal(state['charging.power'], 0);
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it("keeps a second socket's transaction, readings and status off connector 1, answering it as the spec asks", async () => {
-    const { id, cp } = await connect('CP-TWO');
-    try {
+  it("keeps a second socket's transaction, readings and status off connector 1, answering it as the spec asks", () =>
+    withChargePoint(connect('CP-TWO'), async ({ id, cp }) => {
       await status(cp, 'Preparing');
       const mine = (await start(cp, 5_000)) as { transactionId: number };
       await status(cp, 'Charging');
@@ -142,14 +133,10 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       await clock.advance(MINUTE);
       await meter(cp, mine.transactionId, 7_000, 7_000);
       assert.equal((await stateOf(id))['charging.energy'], 2);
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it("does not take up a transaction on another connector as connector 1's when none runs there", async () => {
-    const { id, cp } = await connect('CP-TWO-IDLE');
-    try {
+  it("does not take up a transaction on another connector as connector 1's when none runs there", () =>
+    withChargePoint(connect('CP-TWO-IDLE'), async ({ id, cp }) => {
       await status(cp, 'Available');
       const before = await stateOf(id);
       const other = await start(cp, 40_000, 2);
@@ -157,14 +144,10 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       await meter(cp, other.transactionId as number, 41_000, 11_000, 2);
       assert.equal(runningOf(id), undefined);
       assert.deepEqual(await stateOf(id), before);
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it('still hears a charger that rebooted with its clock back at 1970', async () => {
-    const { id, cp } = await connect('CP-1970');
-    try {
+  it('still hears a charger that rebooted with its clock back at 1970', () =>
+    withChargePoint(connect('CP-1970'), async ({ id, cp }) => {
       await status(cp, 'Available');
       await clock.advance(MINUTE);
       // Power lost, and the clock with it: the charge point boots into 1970.
@@ -194,14 +177,10 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       assert.equal(state['charging.status'], 'Charging');
       assert.equal(state['sensor.energy'], 2.5);
       assert.equal(state['charging.energy'], 0.5);
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it('follows a clock that jumped back hours without a reboot, from its next report on', async () => {
-    const { id, cp } = await connect('CP-JUMP');
-    try {
+  it('follows a clock that jumped back hours without a reboot, from its next report on', () =>
+    withChargePoint(connect('CP-JUMP'), async ({ id, cp }) => {
       await status(cp, 'Available');
       await clock.advance(MINUTE);
       // From here the charge point's clock is three hours behind (a bad NTP answer, say).
@@ -212,27 +191,19 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       await clock.advance(MINUTE);
       await status(cp, 'SuspendedEV', at(-3 * HOUR));
       assert.equal((await stateOf(id))['charging.status'], 'SuspendedEV');
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it('follows a clock that ran ahead once it is put right', async () => {
-    const { id, cp } = await connect('CP-AHEAD');
-    try {
+  it('follows a clock that ran ahead once it is put right', () =>
+    withChargePoint(connect('CP-AHEAD'), async ({ id, cp }) => {
       await status(cp, 'Preparing', at(24 * HOUR));
       await clock.advance(MINUTE);
       // The hub's currentTime put its clock right; the message took a moment on its way.
       await status(cp, 'Charging', at(-2_000));
       assert.equal((await stateOf(id))['charging.status'], 'Charging');
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it('still passes over a message that is really late, before and after a reboot', async () => {
-    const { id, cp } = await connect('CP-LATE');
-    try {
+  it('still passes over a message that is really late, before and after a reboot', () =>
+    withChargePoint(connect('CP-LATE'), async ({ id, cp }) => {
       await status(cp, 'Charging');
       await status(cp, 'Faulted', at(-5_000));
       assert.equal((await stateOf(id))['charging.status'], 'Charging', 'a few seconds out of order');
@@ -244,14 +215,10 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
       await status(cp, 'Faulted', at(-10_000));
       await status(cp, 'Finishing', at(-HOUR));
       assert.equal((await stateOf(id))['charging.status'], 'Preparing');
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 
-  it("answers a confirmation's name sent as an action as an action it does not know, changing nothing", async () => {
-    const { id, cp } = await connect('CP-NAMES');
-    try {
+  it("answers a confirmation's name sent as an action as an action it does not know, changing nothing", () =>
+    withChargePoint(connect('CP-NAMES'), async ({ id, cp }) => {
       await status(cp, 'Available');
       const before = await stateOf(id);
       // Payloads that fit the confirmation's schema, so only the name can refuse them.
@@ -266,8 +233,5 @@ describe('OCPP 1.6J: whose readings a charge point sends, and when it says they 
         assert.equal(answer[2], 'NotImplemented', `${action}: ${JSON.stringify(answer)}`);
       }
       assert.deepEqual(await stateOf(id), before);
-    } finally {
-      await cp.close();
-    }
-  });
+    }));
 });

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { tempDir } from './helpers/hub-process.ts';
+import { type OcppChargePoint, startOcppHub } from './helpers/ocpp-charge-point.ts';
 
 /**
  * A charge point that queued messages while offline sends them late, with its own timestamps: a
@@ -18,88 +15,35 @@ const PASSWORD = 'Stale-Reports-Key-0123456789';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-/** The charge point's side: literal OCPP-J CALL frames, and the CALLRESULT each is answered with. */
-class ChargePoint {
-  private readonly received: unknown[][] = [];
-  private next = 1;
+/** A StatusNotification of connector 1, stamped `at`. */
+const status = (cp: OcppChargePoint, status: string, at: number) =>
+  cp.call('StatusNotification', {
+    connectorId: 1,
+    errorCode: 'NoError',
+    status,
+    timestamp: new Date(at).toISOString(),
+  });
 
-  private constructor(private readonly socket: WebSocket) {
-    socket.on('message', (data) => this.received.push(JSON.parse(String(data)) as unknown[]));
-  }
-
-  static async connect(url: string, id: string): Promise<ChargePoint> {
-    const socket = await new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url, ['ocpp1.6'], {
-        headers: { authorization: `Basic ${Buffer.from(`${id}:${PASSWORD}`).toString('base64')}` },
-      });
-      ws.once('open', () => resolve(ws));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
-    return new ChargePoint(socket);
-  }
-
-  async call(action: string, payload: Record<string, unknown>): Promise<unknown> {
-    const id = `m${this.next++}`;
-    this.socket.send(JSON.stringify([2, id, action, payload]));
-    const answer = await eventually(() => this.received.find((f) => f[1] === id), { what: `the answer to ${action}` });
-    assert.equal(answer[0], 3, `${action} was answered with ${JSON.stringify(answer)}`);
-    return answer[2];
-  }
-
-  status(status: string, at: number) {
-    const timestamp = new Date(at).toISOString();
-    return this.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status, timestamp });
-  }
-
-  powerW(watts: number, at: number) {
-    return this.call('MeterValues', {
-      connectorId: 1,
-      meterValue: [
-        {
-          timestamp: new Date(at).toISOString(),
-          sampledValue: [{ value: String(watts), measurand: 'Power.Active.Import', unit: 'W' }],
-        },
-      ],
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.socket.readyState === WebSocket.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      this.socket.once('close', () => resolve());
-      this.socket.close();
-    });
-  }
-}
+/** MeterValues with the power alone (W), stamped `at`. */
+const powerW = (cp: OcppChargePoint, watts: number, at: number) =>
+  cp.call('MeterValues', {
+    connectorId: 1,
+    meterValue: [
+      {
+        timestamp: new Date(at).toISOString(),
+        sampledValue: [{ value: String(watts), measurand: 'Power.Active.Import', unit: 'W' }],
+      },
+    ],
+  });
 
 describe('OCPP: a message the charge point queued while offline, sent after a newer one', () => {
   const clock = new VirtualClock(Date.parse('2026-03-10T12:00:00Z'));
-  let hub: Hub | undefined;
-  let cp: ChargePoint | undefined;
+  let ocpp: Awaited<ReturnType<typeof startOcppHub>> | undefined;
+  let cp: OcppChargePoint | undefined;
 
-  const startHub = async (dataDir: string) => {
-    const started = new Hub({
-      dataDir,
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new EnergyService({ mqttChargers: false }));
-    await started.start();
-    return started;
-  };
-  const api = async (path: string, init: RequestInit = {}) => {
-    const running = hub as Hub;
-    const res = await fetch(running.httpUrl + path, {
-      ...init,
-      headers: {
-        authorization: `Bearer ${running.ownerToken}`,
-        ...(init.body ? { 'content-type': 'application/json' } : {}),
-      },
-    });
-    const body = (await res.json()) as Record<string, unknown>;
-    assert.ok(res.ok, `${path}: ${res.status} ${JSON.stringify(body)}`);
+  const api = async (path: string) => {
+    const { status, body } = await (ocpp as NonNullable<typeof ocpp>).api(path);
+    assert.ok(status >= 200 && status < 300, `${path}: ${status} ${JSON.stringify(body)}`);
     return body;
   };
   const state = async () => (await api('/api/things/charger-cp-h')).state as Record<string, unknown>;
@@ -110,27 +54,21 @@ describe('OCPP: a message the charge point queued while offline, sent after a ne
 
   after(async () => {
     await cp?.close();
-    await hub?.stop();
+    await ocpp?.hub.stop();
   });
 
   it('Available now, then Faulted stamped an hour ago: the hub, its history and a restarted hub say Available', async () => {
     const dataDir = await tempDir();
-    hub = await startHub(dataDir);
-    const registered = await api('/api/chargers', {
-      method: 'POST',
-      body: JSON.stringify({ chargePointId: 'CP-H', name: 'Driveway', password: PASSWORD }),
-    });
-    const path = (registered.ocpp as { path: string }).path;
-    cp = await ChargePoint.connect(hub.httpUrl.replace('http', 'ws') + path, 'CP-H');
-    await cp.call('BootNotification', { chargePointVendor: 'VendorX', chargePointModel: 'SingleSocketCharger' });
+    ocpp = await startOcppHub(clock, [], { dataDir });
+    ({ cp } = await ocpp.connect('CP-H', PASSWORD));
     const now = clock.now();
-    await cp.status('Available', now - 2 * HOUR);
+    await status(cp, 'Available', now - 2 * HOUR);
     assert.equal((await state())['charging.status'], 'Available');
 
     // Back online: its word now, then what it had queued from an hour ago.
-    await cp.status('Available', now);
-    await cp.status('Faulted', now - HOUR);
-    await cp.powerW(7000, now - 30 * MINUTE);
+    await status(cp, 'Available', now);
+    await status(cp, 'Faulted', now - HOUR);
+    await powerW(cp, 7000, now - 30 * MINUTE);
     const live = await state();
     assert.equal(live['charging.status'], 'Available', "the charge point's latest word");
     assert.equal(live['charging.power'], 0, 'no power while Available');
@@ -139,8 +77,8 @@ describe('OCPP: a message the charge point queued while offline, sent after a ne
     assert.deepEqual(await statusHistory(), ['Available'], 'no Faulted row in the past');
 
     await cp.close();
-    await hub.stop();
-    hub = await startHub(dataDir);
+    await ocpp.hub.stop();
+    ocpp = await startOcppHub(clock, [], { dataDir });
     const restarted = await state();
     assert.equal(restarted['charging.status'], 'Available', 'after a restart too');
     assert.equal(restarted['charging.power'], 0);

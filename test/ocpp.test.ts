@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
-import { EnergyService } from '../src/energy/index.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
+import { eventually } from './helpers/hub-process.ts';
+import { OcppChargePoint, startOcppHub } from './helpers/ocpp-charge-point.ts';
 
 /**
  * The OCPP 1.6J central system over a real WebSocket. The charge point's frames are literal JSON
@@ -15,86 +12,37 @@ import { eventually, tempDir } from './helpers/hub-process.ts';
 
 const PASSWORD = 'Sup3rSecretKey-0123456789';
 
-class Frames {
-  readonly received: unknown[][] = [];
-  constructor(readonly socket: WebSocket) {
-    socket.on('message', (data) => this.received.push(JSON.parse(String(data)) as unknown[]));
-  }
-  async next(match: (frame: unknown[]) => boolean): Promise<unknown[]> {
-    return eventually(() => {
-      const index = this.received.findIndex(match);
-      assert.ok(index >= 0, `no matching frame among ${JSON.stringify(this.received)}`);
-      return this.received.splice(index, 1)[0];
-    });
-  }
-  /** Sends a frame and waits for the answer with the same unique id. */
-  async exchange(text: string): Promise<unknown[]> {
-    const id = (JSON.parse(text) as unknown[])[1];
-    this.socket.send(text);
-    return this.next((f) => (f[0] === 3 || f[0] === 4) && f[1] === id);
-  }
-}
-
-function connect(url: string, auth: string | null, protocols: string[] = ['ocpp1.6']): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(
-      url,
-      protocols,
-      auth ? { headers: { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } } : {},
-    );
-    socket.once('open', () => resolve(socket));
-    socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    socket.once('error', reject);
-  });
-}
-
 describe('OCPP 1.6J central system', () => {
   const clock = new VirtualClock(Date.UTC(2026, 2, 3, 12));
-  let hub: Hub;
+  let ocpp: Awaited<ReturnType<typeof startOcppHub>>;
   let ocppUrl: string;
-  let frames: Frames;
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(hub.httpUrl + path, {
-      ...init,
-      headers: {
-        authorization: `Bearer ${hub.ownerToken}`,
-        ...(init.body ? { 'content-type': 'application/json' } : {}),
-      },
-    });
-  const state = async () =>
-    ((await (await api('/api/things/charger-cp-0001')).json()) as { state: Record<string, unknown> }).state;
+  let cp: OcppChargePoint;
+  const state = () => ocpp.stateOf('charger-cp-0001');
 
   before(async () => {
-    hub = new Hub({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new EnergyService({ mqttChargers: false }));
-    await hub.start();
-    const res = await api('/api/chargers', {
-      method: 'POST',
-      body: JSON.stringify({ chargePointId: 'CP-0001', name: 'Driveway', password: PASSWORD }),
+    ocpp = await startOcppHub(clock);
+    const res = await ocpp.api<{ id: string; ocpp: { path: string } }>('/api/chargers', 'POST', {
+      chargePointId: 'CP-0001',
+      name: 'Driveway',
+      password: PASSWORD,
     });
     assert.equal(res.status, 201);
-    const body = (await res.json()) as { id: string; ocpp: { path: string } };
-    assert.equal(body.id, 'charger-cp-0001');
-    ocppUrl = hub.httpUrl.replace('http', 'ws') + body.ocpp.path;
+    assert.equal(res.body.id, 'charger-cp-0001');
+    ocppUrl = ocpp.wsUrl + res.body.ocpp.path;
   });
 
   after(async () => {
-    frames?.socket.close();
-    await hub.stop();
+    await cp?.close();
+    await ocpp.hub.stop();
   });
 
   it('refuses an unknown charge point and a wrong password before the upgrade', async () => {
-    const base = hub.httpUrl.replace('http', 'ws');
-    await assert.rejects(connect(`${base}/ocpp/CP-9999`, null), /HTTP 404/);
-    await assert.rejects(connect(`${base}/ocpp/CP-9999`, `CP-9999:${PASSWORD}`), /HTTP 401/);
-    await assert.rejects(connect(ocppUrl, 'CP-0001:not-the-right-password'), /HTTP 401/);
-    await assert.rejects(connect(ocppUrl, null), /HTTP 401/);
-    await assert.rejects(connect(ocppUrl, `CP-0001:${PASSWORD}`, ['ocpp2.0.1']), /HTTP 400/);
+    const open = OcppChargePoint.open;
+    await assert.rejects(open(`${ocpp.wsUrl}/ocpp/CP-9999`, 'CP-9999'), /HTTP 404/);
+    await assert.rejects(open(`${ocpp.wsUrl}/ocpp/CP-9999`, 'CP-9999', PASSWORD), /HTTP 401/);
+    await assert.rejects(open(ocppUrl, 'CP-0001', 'not-the-right-password'), /HTTP 401/);
+    await assert.rejects(open(ocppUrl, 'CP-0001'), /HTTP 401/);
+    await assert.rejects(open(ocppUrl, 'CP-0001', PASSWORD, ['ocpp2.0.1']), /HTTP 400/);
   });
 
   it('answers 409 for a registered charge point that is not connected, on the routes that must reach it', async () => {
@@ -102,19 +50,19 @@ describe('OCPP 1.6J central system', () => {
       ['/api/chargers/charger-cp-0001/availability', { operative: false }],
       ['/api/chargers/charger-cp-0001/trigger', { message: 'Heartbeat' }],
     ] as const) {
-      const res = await api(path, { method: 'POST', body: JSON.stringify(body) });
+      const res = await ocpp.api<{ error: { code: string; message: string } }>(path, 'POST', body);
       assert.equal(res.status, 409, path);
-      const answer = (await res.json()) as { error: { code: string; message: string } };
+      const answer = res.body;
       assert.equal(answer.error.code, 'conflict');
       assert.match(answer.error.message, /CP-0001 is not connected/);
     }
   });
 
   it('boots, reports status and meter values, and obeys a charging profile', async () => {
-    frames = new Frames(await connect(ocppUrl, `CP-0001:${PASSWORD}`));
-    assert.equal(frames.socket.protocol, 'ocpp1.6');
+    cp = await OcppChargePoint.open(ocppUrl, 'CP-0001', PASSWORD);
+    assert.equal(cp.socket.protocol, 'ocpp1.6');
 
-    const boot = await frames.exchange(
+    const boot = await cp.raw(
       '[2, "19223201", "BootNotification", {"chargePointVendor": "VendorX", "chargePointModel": "SingleSocketCharger"}]',
     );
     assert.equal(boot[0], 3);
@@ -123,26 +71,26 @@ describe('OCPP 1.6J central system', () => {
     assert.equal(conf.currentTime, new Date(clock.now()).toISOString());
     assert.ok(Number.isInteger(conf.interval));
 
-    assert.deepEqual(await frames.exchange('[2, "19223202", "Heartbeat", {}]'), [
+    assert.deepEqual(await cp.raw('[2, "19223202", "Heartbeat", {}]'), [
       3,
       '19223202',
       { currentTime: new Date(clock.now()).toISOString() },
     ]);
     assert.deepEqual(
-      await frames.exchange(
+      await cp.raw(
         '[2, "19223203", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Preparing", "timestamp": "2026-03-03T12:00:00Z"}]',
       ),
       [3, '19223203', {}],
     );
-    const start = await frames.exchange(
+    const start = await cp.raw(
       '[2, "19223204", "StartTransaction", {"connectorId": 1, "idTag": "B4A63CDF", "meterStart": 1000, "timestamp": "2026-03-03T12:00:01Z"}]',
     );
     const started = start[2] as { transactionId: number; idTagInfo: { status: string } };
     assert.equal(started.idTagInfo.status, 'Accepted');
-    await frames.exchange(
+    await cp.raw(
       '[2, "19223205", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}]',
     );
-    await frames.exchange(
+    await cp.raw(
       `[2, "19223206", "MeterValues", {"connectorId": 1, "transactionId": ${started.transactionId}, "meterValue": [{"timestamp": "2026-03-03T12:00:05Z", "sampledValue": [{"value": "3500", "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}, {"value": "7360", "measurand": "Power.Active.Import", "unit": "W"}]}]}]`,
     );
     const now = await state();
@@ -154,14 +102,12 @@ describe('OCPP 1.6J central system', () => {
     assert.equal(now['charging.energy'], 2.5);
 
     // A current limit asked through the API reaches the charge point as SetChargingProfile.
-    const res = await api('/api/things/charger-cp-0001/actions/set_current_limit', {
-      method: 'POST',
-      body: JSON.stringify({ current: 10 }),
+    const res = await ocpp.api<{ commandId: string }>('/api/things/charger-cp-0001/actions/set_current_limit', 'POST', {
+      current: 10,
     });
     assert.equal(res.status, 202);
-    const { commandId } = (await res.json()) as { commandId: string };
-    const call = await frames.next((f) => f[0] === 2 && f[2] === 'SetChargingProfile');
-    const profile = call[3] as {
+    const { commandId } = res.body;
+    const profile = (await cp.answer('SetChargingProfile', { status: 'Accepted' })) as {
       connectorId: number;
       csChargingProfiles: {
         transactionId: number;
@@ -179,15 +125,14 @@ describe('OCPP 1.6J central system', () => {
     assert.deepEqual(profile.csChargingProfiles.chargingSchedule.chargingSchedulePeriod, [
       { startPeriod: 0, limit: 10 },
     ]);
-    frames.socket.send(`[3, "${call[1]}", {"status": "Accepted"}]`);
     await eventually(async () => {
-      const command = (await (await api(`/api/commands/${commandId}`)).json()) as { status: string };
+      const command = (await ocpp.api<{ status: string }>(`/api/commands/${commandId}`)).body;
       assert.equal(command.status, 'confirmed');
       return true;
     });
     assert.equal((await state())['charging.current_limit'], 10);
 
-    const stop = await frames.exchange(
+    const stop = await cp.raw(
       `[2, "19223207", "StopTransaction", {"transactionId": ${started.transactionId}, "meterStop": 9000, "timestamp": "2026-03-03T13:00:00Z", "reason": "EVDisconnected"}]`,
     );
     assert.equal(stop[0], 3);
@@ -225,7 +170,6 @@ describe('OCPP 1.6J central system', () => {
       ['[2, "e7", "FlyToTheMoon", {}]', 'NotImplemented'],
     ];
     for (const [text, code] of cases) {
-      frames.socket.send(text);
       const id = (() => {
         try {
           const parsed = JSON.parse(text) as unknown[];
@@ -234,7 +178,8 @@ describe('OCPP 1.6J central system', () => {
           return '-1';
         }
       })();
-      const answer = await frames.next((f) => f[0] === 4 && f[1] === id);
+      const answer = await cp.raw(text, id);
+      assert.equal(answer[0], 4, text);
       assert.equal(answer[2], code, text);
       assert.equal(typeof answer[3], 'string');
     }
@@ -242,19 +187,18 @@ describe('OCPP 1.6J central system', () => {
   });
 
   it('says in plain words that no car is plugged in when the charge point will not start charging', async () => {
-    await frames.exchange(
+    await cp.raw(
       '[2, "19223301", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]',
     );
     assert.equal((await state())['charging.connected'], false);
-    const res = await api('/api/things/charger-cp-0001/actions/start', { method: 'POST', body: '{}' });
+    const res = await ocpp.api<{ commandId: string }>('/api/things/charger-cp-0001/actions/start', 'POST', {});
     // The command is accepted and then fails, as any command the device turns down does.
     assert.equal(res.status, 202);
-    const { commandId } = (await res.json()) as { commandId: string };
-    const call = await frames.next((f) => f[0] === 2 && f[2] === 'RemoteStartTransaction');
+    const { commandId } = res.body;
     // OCPP 1.6 gives a refusal no reason: the status is all the charge point says.
-    frames.socket.send(`[3, "${call[1]}", {"status": "Rejected"}]`);
+    await cp.answer('RemoteStartTransaction', { status: 'Rejected' });
     const failed = await eventually(async () => {
-      const command = (await (await api(`/api/commands/${commandId}`)).json()) as { status: string; error: string };
+      const command = (await ocpp.api<{ status: string; error: string }>(`/api/commands/${commandId}`)).body;
       return command.status === 'failed' && command;
     });
     assert.equal(
@@ -264,15 +208,16 @@ describe('OCPP 1.6J central system', () => {
   });
 
   it("reads the meter and the power from a charge point's per-phase samples: their sum alone, and the total when it also sends one", async () => {
-    const res = await api('/api/chargers', {
-      method: 'POST',
-      body: JSON.stringify({ chargePointId: 'CP-PHASES', name: 'Three-phase box', password: PASSWORD }),
+    const res = await ocpp.api<{ id: string; ocpp: { path: string } }>('/api/chargers', 'POST', {
+      chargePointId: 'CP-PHASES',
+      name: 'Three-phase box',
+      password: PASSWORD,
     });
     assert.equal(res.status, 201);
-    const { id, ocpp } = (await res.json()) as { id: string; ocpp: { path: string } };
-    const phases = new Frames(await connect(hub.httpUrl.replace('http', 'ws') + ocpp.path, `CP-PHASES:${PASSWORD}`));
+    const { id } = res.body;
+    const phases = await OcppChargePoint.open(ocpp.wsUrl + res.body.ocpp.path, 'CP-PHASES', PASSWORD);
     const meterOf = async () => {
-      const { state } = (await (await api(`/api/things/${id}`)).json()) as { state: Record<string, unknown> };
+      const state = await ocpp.stateOf(id);
       const power = state['charging.power'];
       return {
         meter: state['sensor.energy'],
@@ -281,39 +226,39 @@ describe('OCPP 1.6J central system', () => {
       };
     };
     try {
-      await phases.exchange(
+      await phases.raw(
         '[2, "p1", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Preparing"}]',
       );
-      const start = await phases.exchange(
+      const start = await phases.raw(
         '[2, "p2", "StartTransaction", {"connectorId": 1, "idTag": "B4A63CDF", "meterStart": 30000, "timestamp": "2026-03-03T14:00:00Z"}]',
       );
       const { transactionId } = start[2] as { transactionId: number };
       // Only the phases' registers (kWh, phase to neutral): the meter is their sum, 31.0 kWh.
-      await phases.exchange(
+      await phases.raw(
         `[2, "p3", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:10:00Z", "sampledValue": [{"value": "10.5", "measurand": "Energy.Active.Import.Register", "phase": "L1-N", "unit": "kWh"}, {"value": "10.25", "measurand": "Energy.Active.Import.Register", "phase": "L2-N", "unit": "kWh"}, {"value": "10.25", "measurand": "Energy.Active.Import.Register", "phase": "L3-N", "unit": "kWh"}, {"value": "3680", "measurand": "Power.Active.Import", "phase": "L1-N", "unit": "W"}, {"value": "3.7", "measurand": "Power.Active.Import", "phase": "L2-N", "unit": "kW"}, {"value": "3660", "measurand": "Power.Active.Import", "phase": "L3-N", "unit": "W"}]}]}]`,
       );
       // Power too: only the phases' (one in kW), so their sum, 11.04 kW.
       assert.deepEqual(await meterOf(), { meter: 31, charge: 1, power: 11.04 });
       // The total (Wh) with its phases (Wh, no unit said): the total is the meter, the phases are parts of it.
-      await phases.exchange(
+      await phases.raw(
         `[2, "p4", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:20:00Z", "sampledValue": [{"value": "11000", "measurand": "Energy.Active.Import.Register", "phase": "L1"}, {"value": "32000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}, {"value": "10500", "measurand": "Energy.Active.Import.Register", "phase": "L2"}, {"value": "10500", "measurand": "Energy.Active.Import.Register", "phase": "L3"}, {"value": "3600", "measurand": "Power.Active.Import", "phase": "L1", "unit": "W"}, {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}, {"value": "3600", "measurand": "Power.Active.Import", "phase": "L2", "unit": "W"}]}]}]`,
       );
       // The total power (7.2 kW, two phases' worth) with its phases: the total, never a phase's part.
       assert.deepEqual(await meterOf(), { meter: 32, charge: 2, power: 7.2 });
       // Phases in a MeterValue of their own again, now in Wh: 33.0 kWh, never back to one phase's part.
-      await phases.exchange(
+      await phases.raw(
         `[2, "p5", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:30:00Z", "sampledValue": [{"value": "11500", "measurand": "Energy.Active.Import.Register", "phase": "L1", "unit": "Wh"}, {"value": "10750", "measurand": "Energy.Active.Import.Register", "phase": "L2", "unit": "Wh"}, {"value": "10750", "measurand": "Energy.Active.Import.Register", "phase": "L3", "unit": "Wh"}]}]}]`,
       );
       // No power in this MeterValue: the last stands.
       assert.deepEqual(await meterOf(), { meter: 33, charge: 3, power: 7.2 });
       // A phase named twice (L1 and L1-N) counts once, and a line-to-line value not at all: 34.0 kWh.
-      await phases.exchange(
+      await phases.raw(
         `[2, "p6", "MeterValues", {"connectorId": 1, "transactionId": ${transactionId}, "meterValue": [{"timestamp": "2026-03-03T14:40:00Z", "sampledValue": [{"value": "11.6", "measurand": "Energy.Active.Import.Register", "phase": "L1", "unit": "kWh"}, {"value": "11.6", "measurand": "Energy.Active.Import.Register", "phase": "L1-N", "unit": "kWh"}, {"value": "11.2", "measurand": "Energy.Active.Import.Register", "phase": "L2", "unit": "kWh"}, {"value": "11.2", "measurand": "Energy.Active.Import.Register", "phase": "L3-N", "unit": "kWh"}, {"value": "99", "measurand": "Energy.Active.Import.Register", "phase": "L1-L2", "unit": "kWh"}]}]}]`,
       );
       const last = await meterOf();
       assert.equal(Math.round((last.meter as number) * 1000) / 1000, 34);
     } finally {
-      phases.socket.close();
+      await phases.close();
     }
   });
 });

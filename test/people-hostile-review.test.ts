@@ -5,6 +5,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { offsetPoint } from '../src/people/geo.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { ownerFetch } from './helpers/owner-api.ts';
 import type { Phone, Place } from './helpers/owntracks.ts';
 import { peopleHub } from './helpers/people-hub.ts';
 
@@ -28,14 +29,7 @@ describe('people and presence, as a hostile reviewer found them', () => {
   const clients: MqttClient[] = [];
 
   const api = async <T>(method: string, path: string, body?: unknown, status = 200): Promise<T> => {
-    const res = await fetch(hub.httpUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${hub.ownerToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await ownerFetch(hub, path, method, body);
     assert.equal(res.status, status, `${method} ${path}: ${await res.clone().text()}`);
     return (res.status === 204 ? undefined : await res.json()) as T;
   };

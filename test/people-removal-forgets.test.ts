@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
-import { Hub } from '../src/core/hub.ts';
-import { createLogger } from '../src/core/log.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { offsetPoint } from '../src/people/geo.ts';
-import { PeopleService } from '../src/people/index.ts';
 import { tempDir } from './helpers/hub-process.ts';
+import { ownerFetch } from './helpers/owner-api.ts';
+import { peopleHub } from './helpers/people-hub.ts';
 
 /**
  * A person taken out of the household takes where they went with them: their own history and
@@ -21,14 +21,7 @@ describe('people: removing a person forgets their movements', () => {
   const clock = new VirtualClock(Date.UTC(2026, 2, 2, 7, 0));
 
   const api = async (path: string, method = 'GET', body?: unknown) => {
-    const res = await fetch(hub.httpUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${hub.ownerToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await ownerFetch(hub, path, method, body);
     return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as Record<string, unknown>) };
   };
   const addPhone = async (name: string) => {
@@ -67,13 +60,7 @@ describe('people: removing a person forgets their movements', () => {
   };
 
   before(async () => {
-    hub = new Hub({
-      dataDir: await tempDir('triad-people-forget-'),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: 'silent' }),
-    }).use(new PeopleService());
+    hub = peopleHub({ dataDir: await tempDir('triad-people-forget-'), clock });
     await hub.start();
     assert.equal((await api('/api/household', 'PUT', { ...HOME, homeRadius: 100 })).status, 200);
   });

@@ -3,6 +3,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { tempDir } from './helpers/hub-process.ts';
+import { ownerFetch } from './helpers/owner-api.ts';
 import { peopleHub } from './helpers/people-hub.ts';
 
 /**
@@ -146,14 +147,7 @@ describe('a tracker that stops reporting', () => {
     hub.bus.subscribe((event) => events.push(event as never));
   };
   const api = async <T>(path: string, method = 'GET', body?: unknown): Promise<T> => {
-    const res = await fetch(hub.httpUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${hub.ownerToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await ownerFetch(hub, path, method, body);
     assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
     return (await res.json()) as T;
   };

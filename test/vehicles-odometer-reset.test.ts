@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
 import { eventuallyPasses } from './helpers/hub-process.ts';
-import { restartableVehicleHub } from './helpers/restartable-vehicle-hub.ts';
-import { CAR_SIGNALS, driveCar, parkedCarValues, type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
+import { scriptedCarOnRestartableHub } from './helpers/restartable-vehicle-hub.ts';
+import { CAR_SIGNALS, parkedCarValues } from './helpers/scripted-car.ts';
 
 /**
  * A car whose odometer goes back mid-drive (an instrument cluster replaced, a reset, a wrong
@@ -17,61 +17,25 @@ const HOUR = 3_600_000;
 const P = CAR_SIGNALS;
 const until = eventuallyPasses;
 
-type Row = Record<string, unknown>;
-
 describe('vehicles: an odometer that goes back mid-trip', () => {
   const clock = new VirtualClock(START);
   const values = parkedCarValues('80');
-  const triad = restartableVehicleHub({
+  const { triad, car, vehicle, trips, drive, driveOn, park, restart, setOff } = scriptedCarOnRestartableHub({
     clock,
+    values,
     service: { tripStopGraceMs: GRACE_MS, backoff: { initialMs: 1_000, maxMs: 1_000 } },
+    /** The hub has heard the car once its odometer reads what the car says. */
+    heard: async (changes, vehicle) => {
+      const odometer = Number(changes[P.odometer] ?? values[P.odometer]);
+      await until(async () => assert.equal((await vehicle()).state['vehicle.odometer'], odometer));
+      const moving = changes[P.moving];
+      if (moving) await until(async () => assert.equal((await vehicle()).state['vehicle.moving'], moving === 'true'));
+    },
   });
-  let car: ScriptedCar;
-
-  const api = async <T>(path: string, init?: RequestInit) => (await triad.api(path, init)).body as T;
-  /** The hub is down for `downMs` and back, connected to the car again. */
-  const restart = async (downMs: number) => {
-    await triad.stop();
-    await clock.advance(downMs);
-    await triad.start();
-    await until(async () => assert.equal((await vehicle()).connected, true));
-  };
-  const vehicle = () => api<{ connected: boolean; state: Row }>('/api/vehicles/car');
-  const trips = () => api<Row[]>('/api/vehicles/car/trips');
   const resetWarnings = () => triad.warnings.filter((line) => /went back/.test(line.message));
 
-  /** The car's signals change; the hub has heard them once its odometer reads what the car says. */
-  const drive = async (changes: Record<string, string>) => {
-    driveCar(car, values, clock, changes);
-    const odometer = Number(changes[P.odometer] ?? values[P.odometer]);
-    await until(async () => assert.equal((await vehicle()).state['vehicle.odometer'], odometer));
-    const moving = changes[P.moving];
-    if (moving) await until(async () => assert.equal((await vehicle()).state['vehicle.moving'], moving === 'true'));
-  };
-  /** The car stops and stands past the grace: the trip it was on is recorded. */
-  const park = async (recorded: number) => {
-    await drive({ [P.speed]: '0', [P.moving]: 'false' });
-    await clock.advance(GRACE_MS + 1_000);
-    await until(async () => assert.equal((await trips()).filter((trip) => !trip.underWay).length, recorded));
-    return (await trips())[0];
-  };
-
-  before(async () => {
-    car = await startScriptedCar({ clock, values, subscriptionId: (path) => path, refuseUnknownSubscriptions: false });
-    await triad.start();
-    await triad.attach(car.url);
-    await until(async () => assert.equal((await vehicle()).state['battery.level'], 80));
-  });
-
-  after(async () => {
-    await triad.stop();
-    await car?.close();
-  });
-
   it('keeps the trip under way listed and records it, counting on from the new reading, with one warning', async () => {
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     await drive({ [P.odometer]: '1002000', [P.consumed]: '100.4', [P.latitude]: '52.02' });
     // The cluster is replaced: its odometer reads 50 km less, its energy counter starts again.
     await clock.advance(60_000);
@@ -98,9 +62,7 @@ describe('vehicles: an odometer that goes back mid-trip', () => {
 
   it('counts nothing for one wrong reading that the next one undoes', async () => {
     await drive({ [P.odometer]: '100000', [P.consumed]: '10' });
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     await drive({ [P.odometer]: '101000' });
     await clock.advance(1_000);
     await drive({ [P.odometer]: '7' });
@@ -112,16 +74,13 @@ describe('vehicles: an odometer that goes back mid-trip', () => {
 
   it('counts a drive on from an odometer that went back while the car stood within the grace', async () => {
     await drive({ [P.odometer]: '400000', [P.consumed]: '40' });
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     await drive({ [P.odometer]: '401000' });
     // Stopped, the car is restarted with its new cluster and drives on 10 s later.
     await drive({ [P.speed]: '0', [P.moving]: 'false' });
     await drive({ [P.odometer]: '351000' });
     await clock.advance(10_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await driveOn();
     await drive({ [P.odometer]: '352000' });
     const trip = await park(3);
     assert.equal(trip.distanceM, 2000, '1 km before the restart, 1 km after it');
@@ -129,9 +88,7 @@ describe('vehicles: an odometer that goes back mid-trip', () => {
 
   it('measures a trip across a reset and a restart of the hub mid-drive', async () => {
     await drive({ [P.odometer]: '200000', [P.consumed]: '20' });
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     await drive({ [P.odometer]: '203000', [P.consumed]: '20.5' });
     await clock.advance(60_000);
     await drive({ [P.odometer]: '153000', [P.consumed]: '0' });
@@ -150,22 +107,22 @@ describe('vehicles: an odometer that goes back mid-trip', () => {
   it('keeps a trip under way whose car has not been heard of for over a day across a restart', async () => {
     await drive({ [P.odometer]: '300000' });
     await clock.advance(1_000);
-    const setOff = clock.now();
+    const setOffAt = clock.now();
     await drive({ [P.moving]: 'true', [P.speed]: '50' });
     await clock.advance(60_000);
     await drive({ [P.odometer]: '302000' });
     // Out of reach, and the hub down, for more than a day; the car is still on the road.
-    car.reachable = false;
-    car.drop();
+    car().reachable = false;
+    car().drop();
     Object.assign(values, { [P.odometer]: '340000' });
     await triad.stop();
     await clock.advance(25 * HOUR);
-    car.reachable = true;
+    car().reachable = true;
     await triad.start();
     await until(async () => assert.equal((await vehicle()).connected, true));
     await until(async () => assert.equal((await trips())[0]?.underWay, true));
     const trip = await park(5);
-    assert.equal(trip.start, new Date(setOff).toISOString(), 'from when it set off');
+    assert.equal(trip.start, new Date(setOffAt).toISOString(), 'from when it set off');
     assert.equal(trip.distanceM, 40_000);
   });
 });

@@ -6,7 +6,7 @@ import { distanceMetres } from '../src/people/geo.ts';
 import { signalForPath } from '../src/vehicles/signals.ts';
 import { CounterReadings, FASTEST_PER_HOUR } from '../src/vehicles/trips.ts';
 import { eventuallyPasses } from './helpers/hub-process.ts';
-import { restartableVehicleHub } from './helpers/restartable-vehicle-hub.ts';
+import { restartableVehicleHub, scriptedCarOnRestartableHub } from './helpers/restartable-vehicle-hub.ts';
 import { CAR_SIGNALS, driveCar, parkedCarValues, type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
 
 /**
@@ -29,61 +29,41 @@ function carOnTheRoad(lacking: string[]) {
   const clock = new VirtualClock(START);
   const values = parkedCarValues('80');
   for (const path of lacking) delete values[path];
-  const triad = restartableVehicleHub({
+  const { trips, drive, driveOn, park, restart, setOff } = scriptedCarOnRestartableHub({
     clock,
+    values,
     service: { tripStopGraceMs: GRACE_MS, backoff: { initialMs: 1_000, maxMs: 1_000 } },
+    /** The hub has heard the car once its state says what the car says. */
+    heard: (changes, vehicle) =>
+      until(async () => {
+        const { state } = await vehicle();
+        for (const [path, text] of Object.entries(changes)) {
+          const signal = signalForPath(path);
+          const value = text === 'true' || text === 'false' ? text === 'true' : Number(text);
+          assert.equal(state[signal?.property ?? path], signal?.fromVss ? signal.fromVss(value) : value, path);
+        }
+      }),
   });
-  let car: ScriptedCar;
-  const api = async <T>(path: string) => (await triad.api(path)).body as T;
-  const vehicle = () => api<{ connected: boolean; state: Row }>('/api/vehicles/car');
-  const trips = () => api<Row[]>('/api/vehicles/car/trips');
-  /** The car's signals change; the hub has heard them once its state says what the car says. */
-  const drive = async (changes: Record<string, string>) => {
-    driveCar(car, values, clock, changes);
-    await until(async () => {
-      const { state } = await vehicle();
-      for (const [path, text] of Object.entries(changes)) {
-        const signal = signalForPath(path);
-        const value = text === 'true' || text === 'false' ? text === 'true' : Number(text);
-        assert.equal(state[signal?.property ?? path], signal?.fromVss ? signal.fromVss(value) : value, path);
-      }
-    });
-  };
-  /** The car stops and stands past the grace: the trip it was on is recorded, and is the newest. */
-  const park = async (recorded: number) => {
+  /**
+   * The car stops, charges to `level` % for `chargingMs` as it stands, and drives on for a minute
+   * once `meanwhile` has passed the rest of the stop (within the grace).
+   */
+  const topUpAndDriveOn = async (level: string, chargingMs: number, meanwhile: () => Promise<void>) => {
     await drive({ [P.speed]: '0', [P.moving]: 'false' });
-    await clock.advance(GRACE_MS + 1_000);
-    await until(async () => assert.equal((await trips()).filter((trip) => !trip.underWay).length, recorded));
-    return (await trips())[0];
+    await clock.advance(chargingMs);
+    await drive({ [P.level]: level });
+    await meanwhile();
+    await driveOn();
   };
-  const restart = async (downMs: number) => {
-    await triad.stop();
-    await clock.advance(downMs);
-    await triad.start();
-    await until(async () => assert.equal((await vehicle()).connected, true));
-  };
-
-  before(async () => {
-    car = await startScriptedCar({ clock, values, subscriptionId: (path) => path, refuseUnknownSubscriptions: false });
-    await triad.start();
-    await triad.attach(car.url);
-    await until(async () => assert.equal((await vehicle()).state['battery.level'], 80));
-  });
-  after(async () => {
-    await triad.stop();
-    await car?.close();
-  });
-  return { clock, trips, drive, park, restart };
+  return { clock, trips, drive, park, restart, setOff, topUpAndDriveOn };
 }
 
 describe('vehicles: trip energy from the charge, when the charge rises on the way', () => {
   // No consumed-energy counter: a trip's energy is the charge it used.
-  const { clock, trips, drive, park, restart } = carOnTheRoad([P.consumed]);
+  const { clock, trips, drive, park, restart, setOff, topUpAndDriveOn } = carOnTheRoad([P.consumed]);
 
   it('never records a negative energy for a trip that ends with more charge than it began (downhill)', async () => {
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     await drive({ [P.odometer]: '1001000', [P.level]: '79', [P.latitude]: '52.01' });
     await clock.advance(60_000);
     await drive({ [P.odometer]: '1003000', [P.level]: '81', [P.latitude]: '52.03' });
@@ -96,18 +76,11 @@ describe('vehicles: trip energy from the charge, when the charge rises on the wa
   });
 
   it('does not take a charge at a stop shorter than the grace off what the drive used', async () => {
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     // 81 % → 71 %: 10 % of 60 kWh.
     await drive({ [P.odometer]: '1010000', [P.level]: '71', [P.latitude]: '52.1' });
-    await drive({ [P.speed]: '0', [P.moving]: 'false' });
     // A quick top-up within the grace: the car stands and charges to 91 %.
-    await clock.advance(20_000);
-    await drive({ [P.level]: '91' });
-    await clock.advance(20_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await topUpAndDriveOn('91', 20_000, () => clock.advance(20_000));
     // 91 % → 86 %: 5 % more.
     await drive({ [P.odometer]: '1015000', [P.level]: '86', [P.latitude]: '52.15' });
     const [underWay] = await trips();
@@ -119,17 +92,10 @@ describe('vehicles: trip energy from the charge, when the charge rises on the wa
   });
 
   it('counts so across a restart of the hub: the trip is read back from history by the same rule', async () => {
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     // 86 % → 76 %, a top-up at a stop to 96 %, the hub restarted, then on to 91 %: 15 % used.
     await drive({ [P.odometer]: '1020000', [P.level]: '76', [P.latitude]: '52.2' });
-    await drive({ [P.speed]: '0', [P.moving]: 'false' });
-    await clock.advance(10_000);
-    await drive({ [P.level]: '96' });
-    await restart(10_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await topUpAndDriveOn('96', 10_000, () => restart(10_000));
     await drive({ [P.odometer]: '1025000', [P.level]: '91', [P.latitude]: '52.25' });
     const trip = await park(3);
     assert.equal(trip.distanceM, 10000);
@@ -138,12 +104,10 @@ describe('vehicles: trip energy from the charge, when the charge rises on the wa
 });
 
 describe('vehicles: a counter reading far too high for a moment, undone by the next', () => {
-  const { clock, trips, drive, park } = carOnTheRoad([]);
+  const { clock, trips, drive, park, setOff } = carOnTheRoad([]);
 
   it('records the trip as driven: the jump in the odometer and the energy counter counts nothing', async () => {
-    await clock.advance(1_000);
-    await drive({ [P.moving]: 'true', [P.speed]: '50' });
-    await clock.advance(60_000);
+    await setOff();
     await drive({ [P.odometer]: '1001000', [P.consumed]: '100.2' });
     await clock.advance(1_000);
     // The cluster's "not available" (uint32's largest) for a moment, read as a distance.

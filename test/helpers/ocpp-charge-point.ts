@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import type { VirtualClock } from '../../src/core/clock.ts';
-import { Hub } from '../../src/core/hub.ts';
+import { Hub, type HubOptions } from '../../src/core/hub.ts';
 import { createLogger } from '../../src/core/log.ts';
-import { EnergyService } from '../../src/energy/index.ts';
+import { EnergyService, type EnergyServiceOptions } from '../../src/energy/index.ts';
 import { eventually, tempDir } from './hub-process.ts';
+import { ownerFetch } from './owner-api.ts';
 
 /**
  * A registered OCPP 1.6J charge point's end of one WebSocket, for tests: it sends literal OCPP-J
@@ -19,20 +20,23 @@ export class OcppChargePoint {
     socket.on('message', (data) => this.inbox.push(JSON.parse(String(data)) as unknown[]));
   }
 
-  /** Connects as `id`, with HTTP Basic when a password is given. */
-  static open(url: string, id: string, password?: string): Promise<OcppChargePoint> {
+  /** Connects as `id`, with HTTP Basic when a password is given, offering `protocols`. */
+  static open(url: string, id: string, password?: string, protocols = ['ocpp1.6']): Promise<OcppChargePoint> {
     const headers =
       password === undefined ? {} : { authorization: `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}` };
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, ['ocpp1.6'], { headers });
+      const socket = new WebSocket(url, protocols, { headers });
       socket.once('open', () => resolve(new OcppChargePoint(socket)));
       socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
       socket.once('error', reject);
     });
   }
 
-  /** Sends a text frame as it is and answers the frame that answers `id` (a CALLRESULT or a CALLERROR). */
-  async raw(text: string, id: string, what = 'the answer'): Promise<unknown[]> {
+  /**
+   * Sends a text frame as it is and answers the frame that answers `id` (a CALLRESULT or a
+   * CALLERROR); `id` is the frame's own unique id unless given.
+   */
+  async raw(text: string, id = (JSON.parse(text) as unknown[])[1], what = 'the answer'): Promise<unknown[]> {
     this.socket.send(text);
     return this.take((frame) => (frame[0] === 3 || frame[0] === 4) && frame[1] === id, what);
   }
@@ -48,6 +52,23 @@ export class OcppChargePoint {
     const answer = await this.send(action, payload);
     assert.equal(answer[0], 3, `${action} was answered ${JSON.stringify(answer)}`);
     return answer[2] as Record<string, unknown>;
+  }
+
+  /**
+   * Waits for a CALL from the hub (the one `which` picks) and answers it with `answer`; resolves
+   * with its payload. The energy service's own calls (current limits on its ticks) stay unanswered.
+   */
+  async answer(
+    action: string,
+    answer: Record<string, unknown>,
+    which: (payload: Record<string, unknown>) => boolean = () => true,
+  ): Promise<Record<string, unknown>> {
+    const call = await this.take(
+      (frame) => frame[0] === 2 && frame[2] === action && which(frame[3] as Record<string, unknown>),
+      `a ${action} from the hub`,
+    );
+    this.socket.send(JSON.stringify([3, call[1], answer]));
+    return call[3] as Record<string, unknown>;
   }
 
   private take(match: (frame: unknown[]) => boolean, what: string): Promise<unknown[]> {
@@ -70,13 +91,18 @@ export class OcppChargePoint {
 }
 
 /**
- * A hub for OCPP tests: on `clock`, with the energy service (sessions, modes), its warnings and
- * errors kept in `warnings`; with the API calls such tests make and a way to put a registered,
- * booted charge point on it.
+ * A hub for OCPP tests: on `clock`, with the energy service (sessions, modes; `energy` adds to its
+ * options), its warnings and errors kept in `warnings`; in `dataDir` (a new one unless given, so a
+ * test can start a hub again on the same), with `rateLimits` if given; with the API calls such
+ * tests make and a way to put a registered, booted charge point on it.
  */
-export async function startOcppHub(clock: VirtualClock, warnings: string[] = []) {
+export async function startOcppHub(
+  clock: VirtualClock,
+  warnings: string[] = [],
+  options: { dataDir?: string; rateLimits?: HubOptions['rateLimits']; energy?: EnergyServiceOptions } = {},
+) {
   const hub = new Hub({
-    dataDir: await tempDir(),
+    dataDir: options.dataDir ?? (await tempDir()),
     http: { port: 0, host: '127.0.0.1' },
     mqtt: { port: 0, host: '127.0.0.1' },
     clock,
@@ -84,22 +110,18 @@ export async function startOcppHub(clock: VirtualClock, warnings: string[] = [])
       level: 'warn',
       sink: (line) => warnings.push(`${line.message} ${JSON.stringify(line.fields ?? {})}`),
     }),
-  }).use(new EnergyService({ mqttChargers: false }));
+    rateLimits: options.rateLimits,
+  }).use(new EnergyService({ mqttChargers: false, ...options.energy }));
   await hub.start();
   const api = async <T = Record<string, unknown>>(path: string, method = 'GET', body?: unknown) => {
-    const res = await fetch(hub.httpUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${hub.ownerToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await ownerFetch(hub, path, method, body);
     return { status: res.status, body: (res.status === 204 ? {} : await res.json()) as T };
   };
   return {
     hub,
     api,
+    /** The hub's OCPP WebSocket address, up to the path. */
+    wsUrl: hub.httpUrl.replace('http', 'ws'),
     stateOf: async (id: string) => (await api<{ state: Record<string, unknown> }>(`/api/things/${id}`)).body.state,
     /** Registers a charge point with a password, connects it and sends its BootNotification. */
     async connect(chargePointId: string, password: string): Promise<{ id: string; cp: OcppChargePoint }> {
@@ -115,4 +137,20 @@ export async function startOcppHub(clock: VirtualClock, warnings: string[] = [])
       return { id: created.body.id, cp };
     },
   };
+}
+
+/**
+ * Runs `test` with a charge point that `connect` puts on the hub, and closes its socket however
+ * the test ends.
+ */
+export async function withChargePoint<T extends { cp: OcppChargePoint }>(
+  connect: Promise<T>,
+  test: (connected: T) => Promise<void>,
+): Promise<void> {
+  const connected = await connect;
+  try {
+    await test(connected);
+  } finally {
+    await connected.cp.close();
+  }
 }
