@@ -75,10 +75,10 @@ describe('OCPP 1.6J defects a hostile reviewer found', () => {
     await ocpp.hub.stop();
   });
 
-  it('passes over a meter value that is not a decimal number, rather than reading it as 0 or as hex', () =>
+  it('passes over a meter value that is not a decimal number or is a negative register, rather than reading it as 0, as hex or as a meter gone back', () =>
     withChargePoint(plugIn('CP-A'), async ({ id, cp }) => {
       const transactionId = await start(cp, 10_000);
-      for (const value of ['12000', '', '0x3000', '1e4', ' 12100', '12500']) {
+      for (const value of ['12000', '', '0x3000', '1e4', ' 12100', '-5000', '12500']) {
         await clock.advance(5 * MINUTE);
         await energy(cp, transactionId, value);
         const meter = (await stateOf(id))['sensor.energy'];
