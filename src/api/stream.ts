@@ -9,6 +9,21 @@ import { commandView, iso, thingView } from './views.ts';
 /** A client that falls this far behind is cut off rather than allowed to grow the hub's memory. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const MAX_SUBSCRIBED_THINGS = 1000;
+/**
+ * Streams open at once with one token (or session): a dashboard tab holds one, a script a few.
+ * Each stream hears every event of its household, so without a bound one token's holder (a
+ * guest too) could make every state change cost the hub thousands of deliveries.
+ */
+export const MAX_STREAMS_PER_TOKEN = 32;
+const PING_INTERVAL_MS = 30_000;
+/** Real milliseconds a client has to answer a ping before the next interval finds it gone. */
+const PONG_TIMEOUT_MS = 10_000;
+/**
+ * A snapshot waits for the client to take what it was sent once this much is waiting: a large
+ * household's snapshot is far more than MAX_BUFFERED_BYTES, and sent all at once it would cut
+ * off every client, fast or not.
+ */
+const SNAPSHOT_PAUSE_BYTES = 512 * 1024;
 
 interface ClientMessage {
   type?: unknown;
@@ -26,17 +41,30 @@ const MESSAGE_FIELDS = new Set(['type', 'things', 'snapshot']);
  * that reconnects can resynchronise without a second request.
  */
 export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
+  /** Open streams by token id. */
+  const open = new Map<string, number>();
   app.get(
     '/api/stream',
     {
       websocket: true,
       schema: { summary: 'Live state changes (WebSocket)' },
       // Before the upgrade, so that a refused page gets a 403 and never a socket.
-      preValidation: async (request) => refuseForeignPage(ctx, request),
+      preValidation: async (request) => {
+        await refuseForeignPage(ctx, request);
+        const tokenId = request.principal?.tokenId;
+        if (tokenId !== undefined && (open.get(tokenId) ?? 0) >= MAX_STREAMS_PER_TOKEN) {
+          throw new HubError(
+            429,
+            'too_many_streams',
+            `${MAX_STREAMS_PER_TOKEN} streams are open with this token already: close one before opening another`,
+          );
+        }
+      },
     },
     (socket, request) => {
       const principal = principalOf(request);
-      const { householdId } = principal;
+      const { householdId, tokenId } = principal;
+      open.set(tokenId, (open.get(tokenId) ?? 0) + 1);
       // The stream shows no more than the HTTP API would. Its `event` messages (a car's trips
       // and charging sessions, automation runs, who came and went) are the household's record,
       // which HTTP serves under GET /api/events: whoever that route refuses (a guest) gets a
@@ -53,6 +81,8 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
       const showsCommand = commandsShownTo(ctx, principal);
       const guestCauses = causesShownToGuest(ctx, principal, showsCommand);
       let subscribed: Set<string> | 'all' | null = null;
+      /** Counts subscribe and unsubscribe messages: a snapshot still being sent stops at the next one. */
+      let generation = 0;
 
       const send = (message: unknown) => {
         if (socket.readyState !== socket.OPEN) return;
@@ -99,6 +129,15 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           return;
         }
         if (parsed.type === 'unsubscribe') {
+          // `{"type":"unsubscribe","things":["a"]}` reads as "stop a", but it would stop everything.
+          if (parsed.things !== undefined || parsed.snapshot !== undefined) {
+            refuse(
+              'bad_message',
+              'unsubscribe takes no things or snapshot: it stops the whole subscription; to narrow it, subscribe again with the ids you want',
+            );
+            return;
+          }
+          generation++;
           subscribed = null;
           send({ type: 'unsubscribed' });
           return;
@@ -109,7 +148,8 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           refuse('bad_message', 'snapshot must be true or false');
           return;
         }
-        const things = parsed.things ?? ['*'];
+        // Left out, `things` is everything; `null` is a mistake, not a way of saying "all".
+        const things = parsed.things === undefined ? ['*'] : parsed.things;
         if (!Array.isArray(things) || !things.every((t) => typeof t === 'string')) {
           refuse('bad_message', 'things must be a list of thing ids or ["*"]');
           return;
@@ -137,30 +177,79 @@ export function registerStream(app: FastifyInstance, ctx: ApiContext): void {
           return;
         }
         subscribed = things.includes('*') ? 'all' : new Set(things as string[]);
+        const mine = ++generation;
         send({ type: 'subscribed', things });
-        if (parsed.snapshot === true) sendSnapshot();
+        if (parsed.snapshot === true) {
+          // Sent over many turns: a failure ends this stream, never the hub (an unhandled rejection).
+          sendSnapshot(mine).catch(() => socket.close(1011, 'the snapshot could not be sent'));
+        }
       });
 
-      const sendSnapshot = () => {
+      /** Sends a message and resolves once it, and all before it, is written out, or the socket is gone. */
+      const sendWritten = (message: unknown) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState !== socket.OPEN) return resolve();
+          const done = () => {
+            socket.off('close', done);
+            resolve();
+          };
+          socket.once('close', done);
+          socket.send(JSON.stringify(message), done);
+        });
+
+      // Paced by the client: a household of thousands of things is many megabytes, which the hub
+      // neither holds at once nor takes for a client that is too slow. Changes that happen
+      // meanwhile go out as they come; each thing's snapshot is its state when it is sent.
+      const sendSnapshot = async (mine: number) => {
         for (const twin of ctx.twins.list(householdId)) {
-          if (!wants(twin.thing.id) || !visible(twin.thing.id)) continue;
-          send({ type: 'thing', thing: twin.thing.id, snapshot: thingView(twin) });
+          if (mine !== generation || socket.readyState !== socket.OPEN) return;
+          const id = twin.thing.id;
+          // A thing removed while the snapshot was under way is not in it.
+          if (ctx.twins.get(householdId, id) !== twin || !wants(id) || !visible(id)) continue;
+          const message = { type: 'thing', thing: id, snapshot: thingView(twin) };
+          if (socket.bufferedAmount > SNAPSHOT_PAUSE_BYTES) await sendWritten(message);
+          else send(message);
         }
         send({ type: 'snapshot.end' });
       };
 
+      // A client that has not answered the last ping (nor said anything since) is gone: a phone
+      // that changed networks leaves a connection no packet ends, and its subscription would
+      // stay on the bus, and its messages pile up, for as long as the kernel keeps trying.
+      let answered = true;
+      let pingedAt = 0;
+      const heard = () => {
+        answered = true;
+      };
+      socket.on('pong', heard);
+      socket.on('message', heard);
       const stopPing = ctx.clock.setInterval(() => {
-        if (socket.readyState === socket.OPEN) socket.ping();
-      }, 30_000);
+        if (socket.readyState !== socket.OPEN) return;
+        if (!answered) {
+          // The wait is judged in real time: a virtual clock (tests, replays) runs many intervals
+          // in a moment, in which no client could answer.
+          if (performance.now() - pingedAt >= PONG_TIMEOUT_MS) socket.terminate();
+          return;
+        }
+        answered = false;
+        pingedAt = performance.now();
+        socket.ping();
+      }, PING_INTERVAL_MS);
       // The stream lives as long as its token: revoked or expired, it closes (1008, policy
       // violation), and the client must come back with a token that works.
       const stopWatching = ctx.tokens.whileValid(principal, (reason) => {
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(1008, reason);
       });
+      let ended = false;
       const close = () => {
+        if (ended) return;
+        ended = true;
         unsubscribe();
         stopPing();
         stopWatching();
+        const left = (open.get(tokenId) ?? 1) - 1;
+        if (left > 0) open.set(tokenId, left);
+        else open.delete(tokenId);
       };
       socket.on('close', close);
       socket.on('error', close);

@@ -20,11 +20,22 @@ export class Watchers<K> {
     };
   }
 
-  /** Calls (once) and forgets every callback for the key. */
+  /**
+   * Calls (once) and forgets every callback for the key. One that throws does not keep the rest
+   * from running (a revoked token ends all its connections); the first error is thrown after.
+   */
   end(key: K): void {
     const set = this.byKey.get(key);
     this.byKey.delete(key);
-    for (const onEnd of set ?? []) onEnd();
+    let failure: { error: unknown } | null = null;
+    for (const onEnd of set ?? []) {
+      try {
+        onEnd();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
   }
 
   /** Keys with callbacks waiting, for tests that check nothing is left behind. */

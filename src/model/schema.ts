@@ -72,11 +72,14 @@ export function validate(schema: DataSchema, value: unknown, path = 'value'): st
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${path} must be an object`;
       const record = value as Record<string, unknown>;
       for (const key of schema.required ?? []) {
-        if (!(key in record)) return `${path}.${key} is required`;
+        // Own fields only: `in` finds what every object has (`constructor`, `toString`).
+        if (!Object.hasOwn(record, key)) return `${path}.${key} is required`;
       }
       if (schema.properties) {
         for (const [key, item] of Object.entries(record)) {
-          const sub = schema.properties[key];
+          // A field named after an Object.prototype member (`constructor`) found that member and
+          // passed as allowed.
+          const sub = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
           if (!sub) return `${path}.${key} is not allowed`;
           const err = validate(sub, item, `${path}.${key}`);
           if (err) return err;
