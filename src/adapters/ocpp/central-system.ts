@@ -181,6 +181,8 @@ export class OcppCentralSystem implements Adapter {
   private readonly unplugs = new Map<string, HeldUnplug>();
   /** Transactions of each charge point that are not connector 1's running one, newest last. */
   private readonly otherTransactions = new Map<string, number[]>();
+  /** Other connectors whose status has been warned of, by charge point (see StatusNotification). */
+  private readonly otherConnectors = new Set<string>();
   /** Each charge point's clock, to put its timestamps on the hub's time line. */
   private readonly clocks = new Map<string, ChargerClock>();
   private readonly credentials = new CredentialCheck((id) => this.metaOf(id)?.passwordHash ?? undefined);
@@ -449,11 +451,19 @@ export class OcppCentralSystem implements Adapter {
         const status = String(payload.status);
         if (payload.connectorId !== 0 && payload.connectorId !== 1) {
           // Triad's chargers have one connector: another's status would pass for the car's plug.
-          ctx.log.warn('StatusNotification for a connector other than 1 ignored: Triad reads one connector', {
-            chargePoint: session.chargePointId,
-            connectorId: payload.connectorId,
-            status,
-          });
+          // Said once per connector as a warning: a station with two sockets sends the other's
+          // status at every change, which would fill the log.
+          const key = `${session.chargePointId}\u0000${String(payload.connectorId)}`;
+          const first = !this.otherConnectors.has(key);
+          this.otherConnectors.add(key);
+          ctx.log[first ? 'warn' : 'debug'](
+            'StatusNotification for a connector other than 1 ignored: Triad reads one connector',
+            {
+              chargePoint: session.chargePointId,
+              connectorId: payload.connectorId,
+              status,
+            },
+          );
           return {};
         }
         if (payload.connectorId === 0) {
