@@ -10,3 +10,19 @@ export function toMs(time: number | string | null | undefined): number | null {
   const ms = typeof time === 'number' ? time : Date.parse(time);
   return Number.isFinite(ms) ? ms : null;
 }
+
+/**
+ * The next time the browser's clock reads `HH:MM` (today, or tomorrow once it has passed), as ISO
+ * text. The hub reads a bare time of day on the household's clock (its tariff's zone, UTC when
+ * unset), which need not be this browser's; every time on the page is in the browser's, so what is
+ * typed is sent as the moment it names here. Null for anything but `HH:MM`.
+ */
+export function nextLocalTime(hhmm: string, now = Date.now()): string | null {
+  const match = /^(\d{2}):(\d{2})$/.exec(hhmm.trim());
+  if (!match || Number(match[1]) > 23 || Number(match[2]) > 59) return null;
+  const at = new Date(now);
+  at.setHours(Number(match[1]), Number(match[2]), 0, 0);
+  // A day later on the wall clock, not 24 h later: a change to or from summer time in between.
+  if (at.getTime() <= now) at.setDate(at.getDate() + 1);
+  return at.toISOString();
+}

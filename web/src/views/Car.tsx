@@ -171,6 +171,17 @@ function Preconditioning({ car }: { car: Thing }) {
   );
 }
 
+/**
+ * The charge limits offered: the tens from 50 % and the car's own limit among them when it is set
+ * to another (85 % from an app or a rule), so the menu shows what the car has rather than the
+ * nearest ten, and that nearest ten can still be chosen.
+ */
+function limitChoices(limit: number | null): number[] {
+  const tens = [50, 60, 70, 80, 90, 100];
+  const own = limit === null ? null : Math.round(limit);
+  return own === null || tens.includes(own) ? tens : [...tens, own].sort((a, b) => a - b);
+}
+
 function ChargingControls({ car }: { car: Thing }) {
   const state = useCommand(car);
   const charging = boolOf(car, 'charging.charging');
@@ -211,12 +222,12 @@ function ChargingControls({ car }: { car: Thing }) {
           <select
             id={limitId}
             aria-label={`${car.name} ${inSentence(propertyLabel(car, 'charging.limit'))}`}
-            value={limit === null ? '' : String(Math.round(limit / 10) * 10)}
+            value={limit === null ? '' : String(Math.round(limit))}
             {...usable(refusedLimit, isOffline(car))}
             onChange={(e) => state.run(setLimit.name, { [field]: Number(e.currentTarget.value) })}
           >
             {limit === null ? <option value="">—</option> : null}
-            {[50, 60, 70, 80, 90, 100].map((v) => (
+            {limitChoices(limit).map((v) => (
               <option key={v} value={v}>
                 {v} %
               </option>

@@ -4,6 +4,7 @@ import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
 import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
 import { counted, formatNumber, formatTime } from '../format.ts';
 import { type Resource, useLive, useResource, useSession } from '../live/context.ts';
+import { nextLocalTime } from '../time.ts';
 
 /** Plans change as prices and the car's charge do; the planner re-plans, the view asks this often. */
 const REFRESH_MS = 60_000;
@@ -78,7 +79,13 @@ function PlanForm({ car, onPlanned }: { car: Thing; onPlanned: () => void }) {
     setBusy(true);
     setProblem(null);
     client
-      .send('POST', '/api/energy/plans', { vehicle: car.id, charger: chosen, targetSoc: Number(targetSoc), by })
+      .send('POST', '/api/energy/plans', {
+        vehicle: car.id,
+        charger: chosen,
+        targetSoc: Number(targetSoc),
+        // The moment the page's clock names, not the time of day on the household's clock.
+        by: nextLocalTime(by) ?? by,
+      })
       .then(onPlanned, (error: unknown) => setProblem(error instanceof Error ? error.message : String(error)))
       .finally(() => setBusy(false));
   };

@@ -33,6 +33,8 @@ export function RuleEditor({ rule, onSaved, onClose }: RuleEditorProps) {
   const [problem, setProblem] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
+  // A new rule once saved is that rule: saving it again changes it (a second POST is a 409).
+  const [savedId, setSavedId] = useState<string | null>(rule?.id ?? null);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
 
@@ -40,9 +42,11 @@ export function RuleEditor({ rule, onSaved, onClose }: RuleEditorProps) {
     setBusy(true);
     setProblem(null);
     setSaved(false);
-    const request = rule
-      ? client.send('PUT', `/api/automations/${encodeURIComponent(rule.id)}`, text)
-      : client.send('POST', '/api/automations', text);
+    const request = savedId
+      ? client.send('PUT', `/api/automations/${encodeURIComponent(savedId)}`, text)
+      : client.send<{ id?: string }>('POST', '/api/automations', text).then((answer) => {
+          if (answer?.id) setSavedId(answer.id);
+        });
     request
       .then(() => {
         setSaved(true);
