@@ -152,6 +152,16 @@ function numbers(values: unknown[]): number[] | null {
   return flat.every((v) => typeof v === 'number') && flat.length > 0 ? (flat as number[]) : null;
 }
 
+/**
+ * The least (or greatest) of a list, in a loop: `Math.min(...list)` puts every item on the stack,
+ * and a list of a few hundred thousand numbers (a webhook's body) overflowed it.
+ */
+function extreme(list: number[], greatest: boolean): number {
+  let best = list[0];
+  for (const n of list) if (greatest ? n > best : n < best) best = n;
+  return best;
+}
+
 function call(fn: string, args: Expr[], scope: ExpressionScope): unknown {
   const values = args.map((arg) => evaluate(arg, scope));
   const [a, b] = values;
@@ -172,17 +182,18 @@ function call(fn: string, args: Expr[], scope: ExpressionScope): unknown {
       return typeof a === 'number' ? Math.abs(a) : null;
     case 'min': {
       const list = numbers(values);
-      return list ? Math.min(...list) : null;
+      return list ? extreme(list, false) : null;
     }
     case 'max': {
       const list = numbers(values);
-      return list ? Math.max(...list) : null;
+      return list ? extreme(list, true) : null;
     }
     case 'round': {
       if (typeof a !== 'number') return null;
       const digits = typeof b === 'number' && Number.isInteger(b) && b >= 0 && b <= 10 ? b : 0;
       const factor = 10 ** digits;
-      return finite(Math.round(a * factor) / factor);
+      // A number so large that scaling it overflows has no digits after the point to round.
+      return Number.isFinite(a * factor) ? Math.round(a * factor) / factor : finite(a);
     }
     case 'floor':
       return typeof a === 'number' ? Math.floor(a) : null;

@@ -66,7 +66,10 @@ export function tokenize(source: string): Token[] {
         while (i < source.length && isDigit(source[i])) i++;
       }
       const text = source.slice(start, i);
-      tokens.push({ kind: 'number', text, value: Number(text), position: start });
+      const value = Number(text);
+      // Past about 1.8e308 a number is Infinity, which no value compares with sensibly and JSON cannot hold.
+      if (!Number.isFinite(value)) throw new ExpressionSyntaxError(`number ${text.slice(0, 12)}… is too large`, start);
+      tokens.push({ kind: 'number', text, value, position: start });
       continue;
     }
     if (c === "'" || c === '"') {
@@ -80,7 +83,13 @@ export function tokenize(source: string): Token[] {
         if (d === '\\') {
           const next = source[i + 1];
           if (next === undefined) throw new ExpressionSyntaxError('unterminated string', start);
-          value += next === 'n' ? '\n' : next === 't' ? '\t' : next;
+          if (next === 'u') {
+            const unicode = unicodeEscape(source, i);
+            value += unicode.text;
+            i = unicode.end;
+            continue;
+          }
+          value += ESCAPES[next] ?? next;
           i += 2;
           continue;
         }
@@ -104,6 +113,24 @@ export function tokenize(source: string): Token[] {
   }
   tokens.push({ kind: 'end', text: '', position: source.length });
   return tokens;
+}
+
+/** What a backslash and the character after it stand for; any other character stands for itself. */
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0' };
+
+/**
+ * `\u00e9` or `\u{1F697}` at `at` (the backslash): the character, and where the escape ends. It
+ * read as the letter u and the digits after it, so `'caf\u00e9'` was "cafu00e9", without a word.
+ */
+function unicodeEscape(source: string, at: number): { text: string; end: number } {
+  const braced = /^\{([0-9a-fA-F]{1,6})\}/.exec(source.slice(at + 2, at + 10));
+  const plain = braced ? null : /^[0-9a-fA-F]{4}/.exec(source.slice(at + 2, at + 6));
+  const hex = braced?.[1] ?? plain?.[0];
+  if (hex === undefined)
+    throw new ExpressionSyntaxError('\\u must be followed by 4 hex digits or {hex}, such as \\u00e9 or \\u{1F697}', at);
+  const code = Number.parseInt(hex, 16);
+  if (code > 0x10ffff) throw new ExpressionSyntaxError(`\\u{${hex}} is not a Unicode code point`, at);
+  return { text: String.fromCodePoint(code), end: at + 2 + (braced ? braced[0].length : 4) };
 }
 
 function isDigit(c: string): boolean {

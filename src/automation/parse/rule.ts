@@ -414,6 +414,8 @@ class RuleParser {
         const topic = this.string(doc, 'topic', path);
         if (/#./.test(topic) || /[^/]\+|\+[^/]/.test(topic))
           this.fail([...path, 'topic'], 'is not a valid MQTT topic filter');
+        if (doc.payload !== undefined && !['string', 'number', 'boolean'].includes(typeof doc.payload))
+          this.fail([...path, 'payload'], 'must be the text of the message to match, such as "on" or \'{"on": true}\'');
         const payload = doc.payload === undefined ? undefined : String(doc.payload);
         return { id, type, topic, payload };
       }
@@ -432,7 +434,9 @@ class RuleParser {
   offset(value: unknown, path: Path): number {
     if (value === undefined) return 0;
     if (typeof value === 'string' && value.trim().startsWith('-')) return -this.duration(value.trim().slice(1), path);
-    if (typeof value === 'number') return Math.round(value * 1000);
+    // A number of seconds, before or after, bounded as a duration is: it was taken as it came,
+    // and 1e300 (or YAML's .inf) made a sun trigger that never fires.
+    if (typeof value === 'number' && value < 0) return -this.duration(-value, path);
     return this.duration(value, path);
   }
 
@@ -641,7 +645,8 @@ class RuleParser {
     const doc = this.object(raw, path);
     const out: Record<string, Template> = {};
     for (const [key, value] of Object.entries(doc)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key) || key === 'trigger')
+      // `__proto__` set on `out` would replace its prototype, not add the variable.
+      if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key) || key === 'trigger' || key === '__proto__')
         this.fail([...path, key], 'is not a usable variable name');
       out[key] = this.template(value, [...path, key]);
     }

@@ -73,9 +73,9 @@ function value(text: string, field: (typeof FIELDS)[number]): number | null {
 
 /** The first minute strictly after `after` that the schedule matches (searches up to 5 years). */
 export function nextCron(schedule: CronSchedule, after: number): number {
-  const d = new Date(after);
-  d.setSeconds(0, 0);
-  d.setMinutes(d.getMinutes() + 1);
+  // The minute `after` is in, by arithmetic: a local setter would take a repeated hour's first pass.
+  const d = new Date(Math.floor(after / 60_000) * 60_000);
+  forward(d, () => d.setMinutes(d.getMinutes() + 1));
   const limit = after + 5 * 366 * 86_400_000;
   while (d.getTime() <= limit) {
     if (!schedule.months.has(d.getMonth() + 1)) {
@@ -93,12 +93,24 @@ export function nextCron(schedule: CronSchedule, after: number): number {
       continue;
     }
     if (!schedule.minutes.has(d.getMinutes())) {
-      d.setMinutes(d.getMinutes() + 1, 0, 0);
+      forward(d, () => d.setMinutes(d.getMinutes() + 1, 0, 0));
       continue;
     }
     return d.getTime();
   }
   return Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Moves `d` on by a change of its local fields, and never back. In the hour a clock change repeats,
+ * a local time names two moments and the Date takes the first: from 02:10 the second time, "the
+ * next minute" set as a local minute was 02:11 the first time, an hour earlier, and a scheduler
+ * asking again from there fired over and over. Such a step goes on by one real minute instead.
+ */
+function forward(d: Date, step: () => void): void {
+  const before = d.getTime();
+  step();
+  if (d.getTime() <= before) d.setTime(Math.floor(before / 60_000) * 60_000 + 60_000);
 }
 
 function dayMatches(schedule: CronSchedule, d: Date): boolean {

@@ -43,8 +43,13 @@ export function nextSunTime(event: SunEvent, offsetMs: number, after: number, wh
   return Number.POSITIVE_INFINITY;
 }
 
-/** The sunrise or sunset (plus offset) nearest to `at` on the same UTC day, for conditions. */
+/**
+ * The sunrise or sunset (plus offset) of the day `at` is in at `where`, for conditions. The day is
+ * the place's solar day, midnight to midnight by the sun at its longitude, about its civil day: the
+ * UTC day it was before put 21:00 in New York (01:00 UTC) on the next day, so "after sunset"
+ * compared with tomorrow's sunset and was never true in an evening west of Greenwich.
+ */
 export function sunTimeOn(event: SunEvent, offsetMs: number, at: number, where: GeoPoint): number | null {
-  const t = sunTime(event, at, where);
+  const t = sunTime(event, at + (where.longitude / 360) * DAY_MS, where);
   return t === null ? null : t + offsetMs;
 }
