@@ -87,6 +87,14 @@ export class SimulatedHome {
       will: { topic: this.bridgeTopic, payload: Buffer.from(OFFLINE), retain: true, qos: 1 },
     });
     this.bridge = bridge;
+    // Zigbee2MQTT says its bridge is online at every (re)connect: after a dropped connection the
+    // broker has published the bridge's will, which marks every device unavailable.
+    bridge.on('connect', () => {
+      if (this.bridge !== bridge) return;
+      bridge.publishAsync(this.bridgeTopic, ONLINE, { retain: true, qos: 1 }).catch((error: Error) => {
+        this.ctx.log?.debug('bridge state publish failed', { error: error.message });
+      });
+    });
     try {
       await bridge.publishAsync(this.bridgeTopic, ONLINE, { retain: true, qos: 1 });
       // allSettled, not all: on a failure every device must have finished connecting before

@@ -124,6 +124,10 @@ export class SimulatedPhones {
           retain: false,
         },
       });
+      // Absorbed: MQTT.js reconnects on its own, and an unheard 'error' would end the process.
+      client.on('error', (error) =>
+        this.options.log?.debug('a simulated phone lost its broker', { phone: phone.username, error: error.message }),
+      );
       this.clients.set(phone.username, client);
     }
     this.cancel = this.options.clock.setInterval(() => void this.reportAll(), this.options.reportEveryMs ?? 60_000);
@@ -133,10 +137,12 @@ export class SimulatedPhones {
   async stop(): Promise<void> {
     this.cancel?.();
     this.cancel = null;
-    await this.inflight;
     const clients = [...this.clients.values()];
     this.clients.clear();
-    await Promise.all(clients.map((client) => client.endAsync()));
+    // Forced when the broker is away: a report waiting for it would otherwise hold stop() forever.
+    // Ending fails such a report, so the round under way then finishes.
+    await Promise.all(clients.map((client) => client.endAsync(!client.connected)));
+    await this.inflight;
   }
 
   /** Where a phone is at `now`: with whatever carries its person, else on its schedule. */
@@ -171,8 +177,24 @@ export class SimulatedPhones {
     const payload = JSON.stringify(locationMessage(phone, this.positionOf(phone), this.seconds()));
     if (phone.transport === 'mqtt') {
       const client = this.clients.get(phone.username);
-      // The app retains its location so friends who connect later see it at once.
-      await client?.publishAsync(topicOf(phone), payload, { qos: 1, retain: true });
+      // Without its broker the phone skips the fix, rather than piling rounds up behind a
+      // publish that waits for the broker's answer; the next round reports where it is then.
+      if (!client?.connected) return;
+      // The app retains its location so friends who connect later see it at once. A publish the
+      // broker never answered is given up when the phone stops, so stop() never waits on it.
+      await new Promise<void>((resolve, reject) => {
+        client.once('end', resolve);
+        client.publishAsync(topicOf(phone), payload, { qos: 1, retain: true }).then(
+          () => {
+            client.removeListener('end', resolve);
+            resolve();
+          },
+          (error: unknown) => {
+            client.removeListener('end', resolve);
+            reject(error);
+          },
+        );
+      });
       return;
     }
     const response = await fetch(new URL('/api/owntracks', this.options.hubUrl), {

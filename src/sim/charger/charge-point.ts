@@ -46,12 +46,21 @@ export interface SimulatedChargePointOptions {
  * "charging at 11 kW" on the hub for up to half a minute.
  */
 const PLUG_CHECK_MS = 1000;
+/** Heartbeat interval when the central system names none, s. */
+const DEFAULT_HEARTBEAT_S = 300;
+/** The first and the longest wait before trying a lost central system again, ms. */
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 60_000;
 
 export class SimulatedChargePoint {
   private socket: WebSocket | null = null;
   private rpc: OcppRpc | null = null;
   private stopTimer: (() => void) | null = null;
   private stopPlugCheck: (() => void) | null = null;
+  private stopHeartbeat: (() => void) | null = null;
+  private cancelReconnect: (() => void) | null = null;
+  private backoffMs = RECONNECT_MIN_MS;
+  private stopped = false;
   private limitA: number;
   private transactionId: number | null = null;
   private meterWh = 0;
@@ -72,34 +81,8 @@ export class SimulatedChargePoint {
 
   async start(): Promise<void> {
     const { options } = this;
-    const auth = Buffer.from(`${options.chargePointId}:${options.password}`).toString('base64');
-    const socket = new WebSocket(`${options.url}/${encodeURIComponent(options.chargePointId)}`, [OCPP_SUBPROTOCOL], {
-      headers: { authorization: `Basic ${auth}` },
-    });
-    this.socket = socket;
-    this.rpc = new OcppRpc({
-      clock: options.clock,
-      send: (text) => socket.readyState === socket.OPEN && socket.send(text),
-      handle: (action, payload) => this.handle(action, payload),
-      onRefused: (reason) => options.log.warn('charge point refused a frame', { reason }),
-    });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-      socket.once('unexpected-response', (_req, res) =>
-        reject(new Error(`the hub refused the charge point: HTTP ${res.statusCode}`)),
-      );
-    });
-    socket.on('message', (data) => this.rpc?.receive(String(data)));
-    socket.on('close', () => this.rpc?.close());
-    await this.rpc.call('BootNotification', {
-      chargePointVendor: 'Triad',
-      chargePointModel: 'SimBox 11',
-      firmwareVersion: '1.0.0',
-    });
-    // A car already plugged in starts its transaction now, not one meter interval later.
-    await this.followPlug();
-    await this.status();
+    this.stopped = false;
+    await this.connect();
     this.stopTimer = options.clock.setInterval(() => void this.step(), options.meterIntervalMs ?? 30_000);
     this.stopPlugCheck = options.clock.setInterval(() => {
       if (options.car.plugged() !== this.plugged) void this.step(false);
@@ -107,10 +90,102 @@ export class SimulatedChargePoint {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.stopTimer?.();
     this.stopPlugCheck?.();
+    this.stopHeartbeat?.();
+    this.cancelReconnect?.();
+    this.stopHeartbeat = null;
+    this.cancelReconnect = null;
     this.rpc?.close();
     this.socket?.close(1000, 'charge point shutting down');
+  }
+
+  /**
+   * Opens the WebSocket and boots: BootNotification first (again until the central system
+   * accepts it, at the interval it gave), then the connector's status and heartbeats at the
+   * accepted interval. A connection that closes later is opened again (see reconnect).
+   */
+  private async connect(): Promise<void> {
+    const { options } = this;
+    const auth = Buffer.from(`${options.chargePointId}:${options.password}`).toString('base64');
+    const socket = new WebSocket(`${options.url}/${encodeURIComponent(options.chargePointId)}`, [OCPP_SUBPROTOCOL], {
+      headers: { authorization: `Basic ${auth}` },
+    });
+    this.socket = socket;
+    const rpc = new OcppRpc({
+      clock: options.clock,
+      send: (text) => socket.readyState === socket.OPEN && socket.send(text),
+      handle: (action, payload) => this.handle(action, payload),
+      onRefused: (reason) => options.log.warn('charge point refused a frame', { reason }),
+    });
+    this.rpc = rpc;
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+      socket.once('unexpected-response', (_req, res) =>
+        reject(new Error(`the hub refused the charge point: HTTP ${res.statusCode}`)),
+      );
+    });
+    socket.on('error', (error) => options.log.debug('charge point socket error', { error }));
+    socket.on('message', (data) => rpc.receive(String(data)));
+    socket.on('close', () => {
+      rpc.close();
+      if (this.socket !== socket) return;
+      this.stopHeartbeat?.();
+      this.stopHeartbeat = null;
+      this.reconnect();
+    });
+    const intervalS = await this.boot();
+    // What the central system knew of the connector may be gone with the connection: say it again.
+    this.sentStatus = null;
+    // A car already plugged in starts its transaction now, not one meter interval later.
+    await this.followPlug();
+    await this.status();
+    this.stopHeartbeat?.();
+    this.stopHeartbeat = options.clock.setInterval(
+      () => void this.call('Heartbeat', {}).catch(() => {}),
+      intervalS * 1000,
+    );
+    this.backoffMs = RECONNECT_MIN_MS;
+  }
+
+  /** BootNotification until accepted (OCPP 1.6 4.2: Pending or Rejected, try again after `interval`); answers the heartbeat interval, s. */
+  private async boot(): Promise<number> {
+    for (;;) {
+      const answer = await this.call('BootNotification', {
+        chargePointVendor: 'Triad',
+        chargePointModel: 'SimBox 11',
+        firmwareVersion: '1.0.0',
+      });
+      const interval = Number(answer.interval);
+      const seconds = Number.isFinite(interval) && interval > 0 ? interval : DEFAULT_HEARTBEAT_S;
+      if (answer.status === 'Accepted') return seconds;
+      await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, seconds * 1000));
+      if (this.stopped) throw new Error('the charge point stopped before it was accepted');
+    }
+  }
+
+  /**
+   * Tries the connection again after a wait that doubles from 1 s to a minute, as a charge point
+   * does while its central system is away (a hub restarting), and boots afresh once it is back.
+   */
+  private reconnect(): void {
+    if (this.stopped || this.cancelReconnect) return;
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(RECONNECT_MAX_MS, this.backoffMs * 2);
+    this.options.log.info('charge point lost its central system; trying again', { inMs: wait });
+    this.cancelReconnect = this.options.clock.setTimeout(() => {
+      this.cancelReconnect = null;
+      if (this.stopped) return;
+      this.connect().catch((error) => {
+        this.options.log.debug('charge point could not reconnect', { error: String(error) });
+        const socket = this.socket;
+        this.socket = null;
+        socket?.terminate();
+        this.reconnect();
+      });
+    }, wait);
   }
 
   /**

@@ -112,6 +112,17 @@ export abstract class SimDevice {
     // subscribes right after sees the whole device.
     await this.announce();
     await client.publishAsync(this.availabilityTopic, ONLINE, { retain: true, qos: 1 });
+    // Back after a dropped connection, the broker has published the last will ("offline",
+    // retained) and, if it restarted, may have lost the retained discovery and state: say it all
+    // again, or the device stays offline on every consumer while it works.
+    client.on('connect', () => {
+      if (this.client !== client) return;
+      this.announce()
+        .then(() => client.publishAsync(this.availabilityTopic, ONLINE, { retain: true, qos: 1 }))
+        .catch((error: Error) =>
+          this.ctx.log?.debug('re-announce failed', { device: this.name, error: error.message }),
+        );
+    });
     this.startBehaviour();
   }
 
