@@ -10,7 +10,7 @@ export function decimalInteger(text: string): number | undefined {
 }
 
 /** A plain decimal number: digits, an optional sign and point (`7400`, `-3`, `.5`, `7.4`). */
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+export const PLAIN_DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /**
  * A reading or a price written as text, as a plain decimal, or null. `Number()` reads a blank
@@ -19,5 +19,5 @@ const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
  */
 export function decimalNumber(text: string | undefined): number | null {
   const trimmed = text?.trim() ?? '';
-  return DECIMAL.test(trimmed) ? Number(trimmed) : null;
+  return PLAIN_DECIMAL.test(trimmed) ? Number(trimmed) : null;
 }

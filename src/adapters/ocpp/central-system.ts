@@ -1,3 +1,4 @@
+import { PLAIN_DECIMAL } from '../../core/decimal.ts';
 import { badRequest, conflict } from '../../core/errors.ts';
 import type { Command } from '../../core/events.ts';
 import { parseIsoTime } from '../../core/iso-time.ts';
@@ -58,14 +59,6 @@ const STATUS_SCHEMA: DataSchema = {
 /** One sampled value of a MeterValue, as the schema lets it be (every field a string). */
 type SampledValue = Record<string, string | undefined>;
 
-/**
- * A sampled value's reading as OCPP 1.6 writes it (SampledValue: a "Raw" decimal number), and
- * nothing else: Number() took "" for 0 (the session then counted the meter from zero again) and
- * "0x3000" for 12288. A value that is not one (SignedData, a blank, hex) is no reading and is
- * passed over; refusing the MeterValues would only have the charge point send it again.
- */
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
-
 /** The measurand a sampled value without one is (OCPP 1.6 section 7.31). */
 const ENERGY_REGISTER = 'Energy.Active.Import.Register';
 const POWER = 'Power.Active.Import';
@@ -80,7 +73,11 @@ function totalOf(samples: SampledValue[], measurand: string): number | null {
   let total: number | null = null;
   const phases = new Map<string, number>();
   for (const sample of samples) {
-    if (!DECIMAL.test(sample.value ?? '') || (sample.measurand ?? ENERGY_REGISTER) !== measurand) continue;
+    // Only a reading as OCPP 1.6 writes it (SampledValue: a "Raw" plain decimal, no padding):
+    // Number() took "" for 0 (the session then counted from zero again) and "0x3000" for 12288. A
+    // value that is not one (SignedData, a blank, hex) is passed over; refusing the MeterValues
+    // would only have the charge point send it again.
+    if (!PLAIN_DECIMAL.test(sample.value ?? '') || (sample.measurand ?? ENERGY_REGISTER) !== measurand) continue;
     const value = Number(sample.value);
     const kilo = sample.unit?.startsWith('k') ? value : value / 1000;
     if (!sample.phase) total = kilo;
