@@ -43,6 +43,7 @@ import {
 } from './sessions/charging-sessions.ts';
 import {
   DEFAULT_STALE_AFTER_S,
+  plannedHouseReserveKw,
   type SiteConfig,
   SiteMeters,
   type SiteReading,
@@ -259,6 +260,7 @@ export class EnergyService implements Subsystem {
       progressSavedAt: hub.clock.now(),
       progressUnsaved: false,
       openCommands: new Map(),
+      askedCurrent: new Map(),
       unsaved: new Set(),
       writes: Promise.resolve(),
       replanDue: false,
@@ -645,7 +647,8 @@ export class EnergyService implements Subsystem {
       };
     });
     const until = Math.max(now, ...needs.map((n) => n.need.by));
-    const siteLimitKw = energy.config.site.limitKw - (energy.config.site.houseReserveKw ?? 0);
+    const houseKw = plannedHouseReserveKw(energy.config.site, this.read(energy));
+    const siteLimitKw = Math.max(0, energy.config.site.limitKw - houseKw);
     // Times past the known prices are charged at rather than left out (see chargeUnpriced).
     const plans: ChargePlan[] = needs.length
       ? planCharging({
@@ -811,7 +814,17 @@ export class EnergyService implements Subsystem {
     const open = energy.openCommands.get(thing.id);
     if (open && hub.commands.get(open)) return;
     const limit = hub.core.getValue(thing.householdId, thing.id, 'charging.current_limit');
-    if (typeof limit === 'number' && Math.abs(limit - currentA) < 0.5) return;
+    if (typeof limit === 'number' && limit - currentA < 0.5) {
+      // Half an ampere over what is wanted is let be (the charger's own rounding); any tenth under
+      // it is sent: a plan counts on every tenth (10.6 A left at 10 A missed the car's departure).
+      if (currentA - limit < 0.05) return;
+      // Unless this is what it was last asked and it holds less than an ampere under: a charger
+      // that takes whole amperes holds 10 A for 10.6, and asking again every step changes nothing.
+      // One set lower from elsewhere (its own app) is asked again.
+      const asked = energy.askedCurrent.get(thing.id);
+      if (asked !== undefined && Math.abs(asked - currentA) < 0.05 && currentA - limit < 1) return;
+    }
+    energy.askedCurrent.set(thing.id, currentA);
     hub.commands
       .dispatch({
         householdId: thing.householdId,
@@ -839,6 +852,7 @@ export class EnergyService implements Subsystem {
     if (event.type === 'thing.removed' && typeof event.thing === 'string') {
       // A car taken out of the hub is no longer plugged in anywhere it could be matched.
       energy.pluggedSince.delete(event.thing);
+      energy.askedCurrent.delete(event.thing);
       this.forgetVehicle(energy, event.thing);
       // A charger taken out (its device gone) ends its session with the energy counted so far,
       // and the stretch since its last control step: no later step will see it.
@@ -1434,6 +1448,8 @@ interface HouseholdEnergy {
   /** Energy delivered towards a plan since then, not stored yet. */
   progressUnsaved: boolean;
   openCommands: Map<string, string>;
+  /** The current each charger was last asked for, A (see command). */
+  askedCurrent: Map<string, number>;
   /** Open sessions with a store write waiting (see persist). */
   unsaved: Set<string>;
   /** The open sessions' store writes, one after another. */

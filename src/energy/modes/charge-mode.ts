@@ -42,7 +42,10 @@ export function wantedCurrent(input: ModeInput): number {
   const surplusW = input.surplusW ?? 0;
   // A plan in force overrides surplus-only modes: the user asked for the energy by a time.
   if (input.plannedKw !== null && input.plannedKw > 0 && input.mode !== 'off' && input.mode !== 'now') {
-    const planned = fromPower(input.plannedKw * 1000);
+    // Rounded up to the tenth of an ampere a charger is told: rounded down (10.58 A sent as 10 A)
+    // the car got less than planned every hour and missed the time it was wanted by.
+    const amps = (input.plannedKw * 1000) / wattsPerAmp(limits);
+    const planned = clamp(Math.ceil(amps * 10 - 1e-9) / 10, limits.minCurrentA, limits.maxCurrentA);
     const solarExtra = input.mode === 'smart' ? 0 : Math.max(0, surplusW);
     return Math.max(planned, solarExtra > 0 ? fromPower(input.plannedKw * 1000 + solarExtra) : 0);
   }
@@ -77,7 +80,9 @@ export function shareHeadroom(
     const scale = total <= headroomW || total === 0 ? 1 : headroomW / total;
     const below = active.filter((w) => Math.floor(w.currentA * scale) < w.limits.minCurrentA);
     if (scale === 1 || below.length === 0) {
-      for (const w of active) result.set(w.id, Math.floor(w.currentA * scale * 10) / 10);
+      // To the tenth of an ampere: one that is already there (10.6 A) is not cut to 10.5 A by the
+      // float's error in 10.6 × 10.
+      for (const w of active) result.set(w.id, scale === 1 ? w.currentA : Math.floor(w.currentA * scale * 10) / 10);
       return result;
     }
     // Pause the one wanting least, then share again among the rest.

@@ -43,6 +43,41 @@ export const STALE_AFTER_S_RANGE = { min: 10, max: 86_400 } as const;
  */
 const UNMEASURED_HOUSE_SHARE = 0.5;
 
+/**
+ * What the house is taken to draw while its meters cannot say, kW: the reserve the user keeps for
+ * it, or half the connection when none (or 0) is set: never nothing, which is what trips a fuse.
+ */
+function unmeasuredHouseKw(config: SiteConfig): number {
+  return config.houseReserveKw || config.limitKw * UNMEASURED_HOUSE_SHARE;
+}
+
+/**
+ * Whether the house's draw is unmeasured: the grid meter that counted it is gone and no house
+ * meter stands in, or the house meter or the home battery (which may charge from the grid) cannot
+ * say. A meter that was chosen but cannot say is missing; one never chosen is not (a site without
+ * a home battery has none charging).
+ */
+function houseUnknown(config: SiteConfig, figures: Pick<SiteReading, 'gridW' | 'houseW' | 'batteryW'>): boolean {
+  const missing = (role: 'grid' | 'house' | 'battery', figure: number | null) =>
+    config[role] !== undefined && figure === null;
+  return (
+    (missing('grid', figures.gridW) && config.house === undefined) ||
+    missing('house', figures.houseW) ||
+    missing('battery', figures.batteryW)
+  );
+}
+
+/**
+ * What the planner keeps for the house, kW, as the site reads now: the reserve the user set
+ * (tomorrow's load is not known), and while the house cannot be measured what the control step
+ * then takes it to draw. The planner kept only the set reserve (none unless set) while the step
+ * kept half the connection, so it planned power the step would not give, and the car missed its
+ * departure target on a plan that said it would make it.
+ */
+export function plannedHouseReserveKw(config: SiteConfig, reading: SiteReading): number {
+  return houseUnknown(config, reading) ? unmeasuredHouseKw(config) : (config.houseReserveKw ?? 0);
+}
+
 export interface SiteReading {
   /** Each meter's figure, W; null when unknown (not chosen, never reported, offline or silent too long). */
   gridW: number | null;
@@ -88,13 +123,9 @@ export class SiteMeters {
     const batteryW = power(config.battery);
     const houseW = power(config.house);
     const figures: Record<Role, number | null> = { grid: gridW, solar: solarW, battery: batteryW, house: houseW };
-    // A meter that was chosen but cannot say now; one never chosen is not missing (a site without
-    // a home battery has none charging).
+    // A meter that was chosen but cannot say now (see houseUnknown).
     const missing = (role: Role) => config[role] !== undefined && figures[role] === null;
-    // The house's draw is unmeasured when the grid meter that counted it is gone and no house
-    // meter stands in, or when the house meter or the home battery (which may charge from the
-    // grid) cannot say.
-    const houseUnknown = (missing('grid') && config.house === undefined) || missing('house') || missing('battery');
+    const unmeasured = houseUnknown(config, { gridW, houseW, batteryW });
 
     let surplusW: number | null;
     let otherLoadW: number;
@@ -106,14 +137,13 @@ export class SiteMeters {
       const knownLoadW = (houseW ?? 0) + Math.max(0, batteryW ?? 0) - (solarW ?? 0);
       // Without every figure the sum needs there is no surplus to show or to charge on: it would
       // count a house or battery that cannot be measured as taking nothing.
-      surplusW = houseUnknown || missing('solar') ? null : -knownLoadW;
+      surplusW = unmeasured || missing('solar') ? null : -knownLoadW;
       // An unknown solar figure counts as 0 in knownLoadW: the sun then takes nothing off the
       // fuse's load, which can only make the headroom smaller. An unmeasured house is taken to
       // draw the reserve the user keeps for it when planning (the same not knowing, now rather
       // than tomorrow), or half the connection when none (or 0) is set: never nothing, which is
       // what trips a fuse, and never its figure from before the meter went, which may be an hour old.
-      const reserveW = (config.houseReserveKw || config.limitKw * UNMEASURED_HOUSE_SHARE) * 1000;
-      otherLoadW = houseUnknown ? Math.max(knownLoadW, reserveW) : knownLoadW;
+      otherLoadW = unmeasured ? Math.max(knownLoadW, unmeasuredHouseKw(config) * 1000) : knownLoadW;
     }
     const headroomW = Math.max(0, config.limitKw * 1000 - Math.max(0, otherLoadW));
     return { gridW, solarW, batteryW, houseW, chargersW, surplusW, headroomW };
