@@ -18,9 +18,9 @@ import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
  * that thing, and the thing's start, stop and set_current_limit actions become
  * RemoteStartTransaction, RemoteStopTransaction and SetChargingProfile. One connector per charge
  * point (connector 1), which is what home chargers have. On a station with more sockets, the others
- * charge as the station lets them, unmanaged: their transactions are answered (so the station does
- * not ask again) and their status, readings and transactions are logged and change nothing of
- * connector 1's. Connector 0, the whole station, is read as the spec has it.
+ * are held at 0 A (the fuse limit is shared out to connector 1 alone): their transactions are
+ * answered (so the station does not ask again) and their status, readings and transactions are
+ * logged and change nothing of connector 1's. Connector 0, the whole station, is read as the spec has it.
  */
 
 export const OCPP_ADAPTER = 'ocpp';
@@ -110,6 +110,11 @@ export interface OcppMeta {
    * and limit its current, and the charge point will not tell its id again until its MeterValues.
    */
   transaction?: Transaction;
+  /**
+   * The transactions that are not the running one (ended ones, another socket's), newest last: a
+   * restarted hub took their late MeterValues for a transaction to adopt as connector 1's running one.
+   */
+  otherTransactions?: number[];
 }
 
 /** What a BootNotification tells about the charge point, by the name it is kept under. */
@@ -220,6 +225,10 @@ export class OcppCentralSystem implements Adapter {
     this.registry.set(meta.chargePointId, { householdId: thing.householdId, thing: thing.id });
     // A transaction that ran when the hub stopped runs on: the charge point goes on charging.
     if (typeof meta.transaction?.id === 'number') this.transactions.set(meta.chargePointId, { ...meta.transaction });
+    const others = Array.isArray(meta.otherTransactions)
+      ? meta.otherTransactions.filter((id) => typeof id === 'number')
+      : [];
+    if (others.length > 0) this.otherTransactions.set(meta.chargePointId, others.slice(-OTHER_TRANSACTIONS_KEPT));
   }
 
   /**
@@ -430,6 +439,43 @@ export class OcppCentralSystem implements Adapter {
     this.report(session, { 'charging.current_limit': limit });
   }
 
+  /**
+   * Holds another socket's transaction at 0 A: the household's fuse limit is shared out to
+   * connector 1 alone, so a car on a second socket drew on top of it and a two-socket station
+   * could take twice what the fuse allows. Said in the log as a warning, naming the socket.
+   */
+  private async holdOtherSocket(session: Session, connectorId: number, transactionId: number): Promise<void> {
+    const log = this.require().log;
+    const fields = { chargePoint: session.chargePointId, connectorId, transactionId };
+    log.warn('a car on a socket other than 1 is held at 0 A: Triad keeps the fuse limit with socket 1 alone', fields);
+    try {
+      const answer = await session.rpc.call('SetChargingProfile', {
+        connectorId,
+        csChargingProfiles: {
+          chargingProfileId: 100 + connectorId,
+          transactionId,
+          stackLevel: 0,
+          chargingProfilePurpose: 'TxProfile',
+          chargingProfileKind: 'Relative',
+          chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 0 }] },
+        },
+      });
+      if (answer.status !== 'Accepted')
+        log.error(
+          'the charge point would not hold a socket other than 1 at 0 A: the site may draw over its fuse limit',
+          {
+            ...fields,
+            status: answer.status,
+          },
+        );
+    } catch (error) {
+      log.error('a socket other than 1 could not be held at 0 A: the site may draw over its fuse limit', {
+        ...fields,
+        error,
+      });
+    }
+  }
+
   private async handle(session: Session, action: string, payload: Payload): Promise<Payload> {
     const ctx = this.require();
     const now = new Date(ctx.clock.now()).toISOString();
@@ -506,6 +552,11 @@ export class OcppCentralSystem implements Adapter {
             transactionId,
           });
           this.rememberOther(session.chargePointId, transactionId);
+          // Stored before the charge point hears the id, as connector 1's: a restarted hub must
+          // still know its readings and its stop are not connector 1's.
+          await this.keepTransaction(session.chargePointId);
+          // Once the charge point has its id (after this answer), the socket is held at 0 A.
+          setImmediate(() => void this.holdOtherSocket(session, Number(payload.connectorId), transactionId));
           return { idTagInfo: { status: 'Accepted' }, transactionId };
         }
         // One that still ran has ended without its StopTransaction (the charge point says so by starting anew).
@@ -616,11 +667,19 @@ export class OcppCentralSystem implements Adapter {
     });
   }
 
-  /** Stores a charge point's running transaction (or that none runs) as it stands when the write comes. */
+  /**
+   * Stores a charge point's running transaction (or that none runs) and the others it knows, as
+   * they stand when the write comes.
+   */
   private keepTransaction(chargePointId: string): Promise<void> {
-    return this.saveMeta(chargePointId, ({ transaction: _t, ...meta }) => {
+    return this.saveMeta(chargePointId, ({ transaction: _t, otherTransactions: _o, ...meta }) => {
       const transaction = this.transactions.get(chargePointId);
-      return transaction ? { ...meta, transaction: { ...transaction } } : meta;
+      const others = this.otherTransactions.get(chargePointId) ?? [];
+      return {
+        ...meta,
+        ...(transaction ? { transaction: { ...transaction } } : {}),
+        ...(others.length > 0 ? { otherTransactions: [...others] } : {}),
+      };
     });
   }
 
