@@ -76,10 +76,15 @@ export class ChargingSessionRecorder {
         // History holds changes, so the last recorded "charging" is the moment it started.
         const [started] = await store.valuesBefore(householdId, now + 1, { thing, properties: ['charging.charging'] });
         if (started?.value !== true) continue;
+        // Not before the car was attached (as a trip, TripRecorder.resume): a car detached under
+        // this name mid-charge left its charge and its readings in history, which are not this one's.
+        const attached = Date.parse(twin.thing.createdAt);
+        const ours = (ts: number) => !(ts < attached);
+        if (!ours(started.ts)) continue;
         const properties = ['vehicle.charged_energy', 'battery.level', 'charging.power'];
         const then = new Map<string, unknown>();
         for (const value of await store.valuesBefore(householdId, started.ts + 1, { thing, properties })) {
-          then.set(value.property, value.value);
+          if (ours(value.ts)) then.set(value.property, value.value);
         }
         const session: Session = {
           startTs: started.ts,
