@@ -136,17 +136,27 @@ export function lastInRangeSql(dialect: Dialect, query: HistoryBucketQuery, plan
 }
 
 /**
+ * The furthest a time can be from 1970, in ms either way (a JavaScript Date's range, and ISO 8601's
+ * years ±275760 the API reads): no value is recorded beyond it, and PostgreSQL's bigint arithmetic
+ * on the bucket's bounds cannot take the finite numbers past it (1e300 was a 500 there, answered
+ * by SQLite).
+ */
+const FURTHEST_TIME = 8.64e15;
+
+/**
  * One end of a range as the whole millisecond it admits first, for both stores to cut the same
  * buckets: every stored time is whole, so a fraction is rounded inward (`from` up, `to` down) and
  * buckets start on whole milliseconds (they started at the fraction, `…0.5`, in SQLite). An
  * infinite end on its open side is no end, as a missing one is: the property's own first or last
- * time (from -Infinity, bucket arithmetic gave a bucket at NaN, Infinity wide). NaN stays NaN.
+ * time (from -Infinity, bucket arithmetic gave a bucket at NaN, Infinity wide). A finite end past
+ * FURTHEST_TIME is taken as FURTHEST_TIME: the range holds the same values. NaN stays NaN.
  */
 function wholeEnd(x: number | undefined, side: 'from' | 'to'): number | undefined {
   if (x === undefined || x === (side === 'from' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY)) {
     return undefined;
   }
-  return side === 'from' ? Math.ceil(x) : Math.floor(x);
+  const whole = side === 'from' ? Math.ceil(x) : Math.floor(x);
+  return Math.min(FURTHEST_TIME, Math.max(-FURTHEST_TIME, whole));
 }
 
 /** What a store runs a query with: rows of one built query. */
