@@ -138,7 +138,7 @@ describe('security: the routes GET /api/session says a principal may call', () =
     const schema = response?.content?.['application/json']?.schema;
     assert.ok(schema, 'GET /api/session has a response schema');
     const properties = Object.keys((schema.properties ?? {}) as Json).sort();
-    assert.deepEqual(properties, ['actions', 'householdId', 'role', 'routes', 'token', 'user']);
+    assert.deepEqual(properties, ['actions', 'householdId', 'role', 'routes', 'timeZone', 'token', 'user']);
     const fits = new Ajv2020({ strict: false }).compile(schema);
     for (const token of [hub.ownerToken, await passToken()]) {
       const session = await call('/api/session', { token });

@@ -76,10 +76,15 @@ const allowedOrWhy = {
  */
 const sessionSchema = {
   type: 'object',
-  required: ['householdId', 'user', 'role', 'token', 'actions', 'routes'],
+  required: ['householdId', 'timeZone', 'user', 'role', 'token', 'actions', 'routes'],
   additionalProperties: false,
   properties: {
     householdId: { type: 'string' },
+    timeZone: {
+      type: 'string',
+      description:
+        "The household's time zone (IANA, e.g. `Europe/Amsterdam`): its tariff's `timeZone`, UTC when unset. A plan's time of day and weekdays are on its clocks",
+    },
     user: {
       description: 'The signed-in account; null for a token of no account (a guest pass)',
       anyOf: [
@@ -127,6 +132,18 @@ const sessionSchema = {
     },
   },
 } as const;
+
+/**
+ * The household's time zone: its tariff's (kept by the energy service on the household's `site`
+ * thing), UTC when unset or when the hub runs no energy service, as the planner reads it.
+ */
+function householdTimeZone(ctx: ApiContext, householdId: string): string {
+  const energy = ctx.twins.get(householdId, 'site')?.thing.meta?.energy as
+    | { tariff?: { timeZone?: unknown } }
+    | undefined;
+  const zone = energy?.tariff?.timeZone;
+  return typeof zone === 'string' && zone !== '' ? zone : 'UTC';
+}
 
 const tokenView = (t: TokenRecord) => ({
   id: t.id,
@@ -334,6 +351,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const routes = await servedRoutes();
         return {
           householdId: principal.householdId,
+          timeZone: householdTimeZone(ctx, principal.householdId),
           user: user ? userView(user) : null,
           role: security.permissions.roleOf(principal),
           token: { id: principal.tokenId, name: principal.name, scopes: principal.scopes },

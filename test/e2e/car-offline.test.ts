@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
-import { signIn, startCarSimulator, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { browserMissing } from '../helpers/browser.ts';
+import { signIn, startCarSimulator, withDemoDashboard } from '../helpers/demo-dashboard.ts';
 import { eventually, freePort, type HubProcess } from '../helpers/hub-process.ts';
 import { postOwnTracksFix } from '../helpers/owntracks.ts';
 
@@ -21,18 +21,12 @@ const skip = browserMissing();
 const LAPTOP = { width: 1280, height: 860 };
 
 describe('dashboard: a car that is offline, and places by name', { skip: skip ?? false }, () => {
+  const dashboard = withDemoDashboard();
+  const { watched } = dashboard;
   let hub: HubProcess;
   let browser: Browser;
-  const watched: WatchedPage[] = [];
-
-  before(async () => {
-    hub = await startDemoHub();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await hub?.stop();
+  before(() => {
+    ({ hub, browser } = dashboard);
   });
 
   const things = async () => (await hub.api('/api/things')).json() as Promise<Thing[]>;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { browserMissing, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
-import { startDemoHub } from '../helpers/demo-dashboard.ts';
+import { browserMissing, openPage } from '../helpers/browser.ts';
+import { withDemoDashboard } from '../helpers/demo-dashboard.ts';
 import { eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
@@ -17,18 +17,12 @@ const LAPTOP = { width: 1280, height: 860 };
 const HOUR = 3_600_000;
 
 describe('dashboard: controls a role may not use are not offered', { skip: skip ?? false }, () => {
+  const dashboard = withDemoDashboard();
+  const { watched } = dashboard;
   let hub: HubProcess;
   let browser: Browser;
-  const watched: WatchedPage[] = [];
-
-  before(async () => {
-    hub = await startDemoHub();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await hub?.stop();
+  before(() => {
+    ({ hub, browser } = dashboard);
   });
 
   async function owner(path: string, body: unknown): Promise<Record<string, unknown>> {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
-import { signIn, startCarSimulator, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { browserMissing } from '../helpers/browser.ts';
+import { signIn, startCarSimulator, withDemoDashboard } from '../helpers/demo-dashboard.ts';
 import { eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
@@ -26,18 +26,12 @@ interface HistoryPoint {
 }
 
 describe('dashboard review: defects found in a review stay fixed', { skip: skip ?? false }, () => {
+  const dashboard = withDemoDashboard();
+  const { watched } = dashboard;
   let hub: HubProcess;
   let browser: Browser;
-  const watched: WatchedPage[] = [];
-
-  before(async () => {
-    hub = await startDemoHub();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await hub?.stop();
+  before(() => {
+    ({ hub, browser } = dashboard);
   });
 
   async function things(): Promise<Thing[]> {

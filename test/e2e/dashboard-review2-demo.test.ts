@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, horizontalOverflow, launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
-import { signIn, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { browserMissing, horizontalOverflow, openPage } from '../helpers/browser.ts';
+import { planCharge, signIn, withDemoDashboard } from '../helpers/demo-dashboard.ts';
 import { deviceLogin, eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
@@ -24,18 +24,12 @@ const LONG = `Lamp${'W'.repeat(160)}`;
 const RTL = 'مصباح الصالة 💡🛋️';
 
 describe('dashboard review 2: the demo household', { skip: skip ?? false }, () => {
+  const dashboard = withDemoDashboard();
+  const { watched } = dashboard;
   let hub: HubProcess;
   let browser: Browser;
-  const watched: WatchedPage[] = [];
-
-  before(async () => {
-    hub = await startDemoHub();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await hub?.stop();
+  before(() => {
+    ({ hub, browser } = dashboard);
   });
 
   async function things(): Promise<Thing[]> {
@@ -110,19 +104,7 @@ describe('dashboard review 2: the demo household', { skip: skip ?? false }, () =
     page.on('pageerror', (error) => errors.push(error.message));
     await signIn(browser, hub, watched, { page });
     await page.goto(`${hub.url}/#/car`);
-    const car = page.locator('section.car');
-    const plan: Locator = car
-      .locator('section.card')
-      .filter({ has: page.getByRole('heading', { name: 'Charge plan' }) })
-      .first();
-    const form = plan.getByRole('form', { name: /^Plan a charge of / });
-    await form.waitFor({ timeout: 15_000 });
-    await form.getByLabel('Charge to (%)').fill('90');
-    await form.getByLabel('By').fill('07:00');
-    await form.getByRole('button', { name: 'Plan charge' }).click();
-    const said = plan.getByText(/^Charge to 90 % by /);
-    await said.waitFor({ timeout: 15_000 });
-    const text = (await said.textContent()) ?? '';
+    const text = await planCharge(page, 90, '07:00');
     assert.match(text, /\b7:00\sAM\b/, `the plan is by 07:00 on the page's clock: ${text}`);
     // And the hub has it at 07:00 in New York: 11:00 or 12:00 UTC.
     const plans = (await (await hub.api('/api/energy/plans')).json()) as Array<{ by: string }>;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { Thing } from '../../web/src/api/types.ts';
-import { browserMissing, launchChromium, type WatchedPage } from '../helpers/browser.ts';
-import { signIn, startDemoHub } from '../helpers/demo-dashboard.ts';
+import { browserMissing } from '../helpers/browser.ts';
+import { signIn, withDemoDashboard } from '../helpers/demo-dashboard.ts';
 import { eventually, type HubProcess } from '../helpers/hub-process.ts';
 
 /**
@@ -28,23 +28,18 @@ const overlap = (a: Box, b: Box) =>
   a.x + a.width - 0.5 > b.x && b.x + b.width - 0.5 > a.x && a.y + a.height - 0.5 > b.y && b.y + b.height - 0.5 > a.y;
 
 describe('the dashboard’s wording on the demo household', { skip: skip ?? false }, () => {
+  const dashboard = withDemoDashboard();
+  const { watched } = dashboard;
   let hub: HubProcess;
   let browser: Browser;
   let charger: Thing;
-  const watched: WatchedPage[] = [];
 
   before(async () => {
-    hub = await startDemoHub();
+    ({ hub, browser } = dashboard);
     charger = await eventually(async () => (await things()).find((t) => t.kind === 'charger'), {
       timeoutMs: 15_000,
       what: 'the demo charger',
     });
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await hub?.stop();
   });
 
   async function things(): Promise<Thing[]> {

@@ -2,8 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { openPage, type WatchedPage } from './browser.ts';
+import { after, before } from 'node:test';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { launchChromium, openPage, type WatchedPage } from './browser.ts';
 import { eventually, freePort, type HubProcess, startHubProcess } from './hub-process.ts';
 
 /** `triad start --demo` on free ports, once the demo car has joined (the dashboard's tests start from there). */
@@ -16,6 +17,31 @@ export async function startDemoHub(): Promise<HubProcess> {
     what: 'the demo car',
   });
   return hub;
+}
+
+/** What the browser tests of one `describe` share: the demo hub, one Chromium, and every page opened. */
+export interface DemoDashboard {
+  hub: HubProcess;
+  browser: Browser;
+  /** Pages opened so far, with the console errors each has seen. */
+  watched: WatchedPage[];
+}
+
+/**
+ * Starts the demo hub and Chromium before the tests of the `describe` it is called in, and closes
+ * both after them. The fields are there once the tests run.
+ */
+export function withDemoDashboard(): DemoDashboard {
+  const dashboard = { watched: [] as WatchedPage[] } as unknown as DemoDashboard;
+  before(async () => {
+    dashboard.hub = await startDemoHub();
+    dashboard.browser = await launchChromium();
+  });
+  after(async () => {
+    await dashboard.browser?.close();
+    await dashboard.hub?.stop();
+  });
+  return dashboard;
 }
 
 /**
@@ -64,4 +90,28 @@ export async function startCarSimulator(args: string[] = []): Promise<{ child: C
     what: `the car simulator:\n${out}`,
   });
   return { child, url };
+}
+
+/** The Car view's charge-plan card (the view must be open). */
+export function planCard(page: Page): Locator {
+  return page
+    .locator('section.car section.card')
+    .filter({ has: page.getByRole('heading', { name: 'Charge plan' }) })
+    .first();
+}
+
+/**
+ * Plans a charge of the demo car from its card in the Car view, "to `targetSoc` % by `by`" as a
+ * person types it, and answers the sentence the card then says the plan in ("Charge to 90 % by …").
+ */
+export async function planCharge(page: Page, targetSoc: number, by: string): Promise<string> {
+  const plan = planCard(page);
+  const form = plan.getByRole('form', { name: /^Plan a charge of / });
+  await form.waitFor({ timeout: 15_000 });
+  await form.getByLabel('Charge to (%)').fill(String(targetSoc));
+  await form.getByLabel('By').fill(by);
+  await form.getByRole('button', { name: 'Plan charge' }).click();
+  const said = plan.getByText(new RegExp(`^Charge to ${targetSoc} % by `));
+  await said.waitFor({ timeout: 15_000 });
+  return (await said.textContent()) ?? '';
 }

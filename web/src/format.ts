@@ -34,9 +34,21 @@ export function formatValue(value: Value | undefined, info?: Pick<PropertyInfo, 
     if (unit === 'm') return formatDistance(value);
     if (unit === 's') return formatDuration(value);
     if (unit === 'deg') return `${formatNumber(value, 4)}°`;
+    if (unit === 'kWh') return formatKwh(value);
+    // From a kilowatt up, as "Energy now" writes power: a meter's "5.69 kW", not "5,690 W".
+    if (unit === 'W' && Math.abs(value) >= 1000) return `${formatNumber(value / 1000, 2)} kW`;
     return unit ? `${formatNumber(value)}${unit === '%' ? ' %' : ` ${unit}`}` : formatNumber(value);
   }
   return value;
+}
+
+/**
+ * Energy in kWh: one decimal from 1 kWh up, and two significant digits below, so a kettle's
+ * 0.04 kWh or a charge's first 0.3 kWh is not shown as "0 kWh".
+ */
+export function formatKwh(kwh: number): string {
+  if (kwh === 0 || Math.abs(kwh) >= 1) return `${formatNumber(kwh)} kWh`;
+  return `${new Intl.NumberFormat(undefined, { maximumSignificantDigits: 2 }).format(kwh)} kWh`;
 }
 
 export function formatDistance(metres: number): string {

@@ -36,6 +36,11 @@ export interface Me {
   /** The account's name, or the token's (a guest pass is named by its owner). */
   name: string | null;
   householdId: string | null;
+  /**
+   * The household's time zone (IANA), which a plan's time of day and weekdays are on; null from a
+   * hub that does not say.
+   */
+  timeZone: string | null;
   /** Null from a hub that does not say (it still refuses what it must when asked). */
   actions: ActionAnswers | null;
   /** Null from a hub that does not say: then its 403 is how the dashboard finds out. */
@@ -95,6 +100,7 @@ function headersFor(credentials: Credentials, method: string): Record<string, st
 /** The hub's answer to `GET /api/session`. */
 interface SessionInfo {
   householdId?: string;
+  timeZone?: string;
   role?: string;
   user?: { name?: string } | null;
   token?: { name?: string };
@@ -164,13 +170,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       me ??= served().then(async (paths) => {
         // A hub from before accounts has no sessions: its one token is the owner's.
         if (!paths.has('/api/session'))
-          return { role: 'owner', name: null, householdId: null, actions: null, routes: null };
+          return { role: 'owner', name: null, householdId: null, timeZone: null, actions: null, routes: null };
         const info = await request<SessionInfo>('GET', '/api/session');
         const role = ROLES.has(info.role ?? '') ? (info.role as Role) : 'guest';
         return {
           role,
           name: info.user?.name ?? info.token?.name ?? null,
           householdId: info.householdId ?? null,
+          timeZone: info.timeZone ?? null,
           actions: info.actions ?? null,
           routes: info.routes ?? null,
         };

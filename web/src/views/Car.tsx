@@ -11,6 +11,7 @@ import {
   findAction,
   formatAge,
   formatDistance,
+  formatKwh,
   formatNumber,
   formatWhen,
   inputField,
@@ -172,14 +173,18 @@ function Preconditioning({ car }: { car: Thing }) {
 }
 
 /**
- * The charge limits offered: the tens from 50 % and the car's own limit among them when it is set
- * to another (85 % from an app or a rule), so the menu shows what the car has rather than the
- * nearest ten, and that nearest ten can still be chosen.
+ * The charge limits offered: every ten the car's set_limit takes (0–100 % unless its input says
+ * otherwise: 30 % for a long parking is one), its lowest and highest, and the car's own limit when
+ * it is set to another (85 % from an app or a rule), so the menu shows what the car has rather than
+ * the nearest ten. Eleven or so choices, not a hundred.
  */
-function limitChoices(limit: number | null): number[] {
-  const tens = [50, 60, 70, 80, 90, 100];
-  const own = limit === null ? null : Math.round(limit);
-  return own === null || tens.includes(own) ? tens : [...tens, own].sort((a, b) => a - b);
+function limitChoices(limit: number | null, range: { minimum?: number; maximum?: number } = {}): number[] {
+  const lowest = Math.ceil(Math.max(0, range.minimum ?? 0));
+  const highest = Math.floor(Math.min(100, range.maximum ?? 100));
+  const choices = new Set<number>([lowest, highest]);
+  for (let ten = Math.ceil(lowest / 10) * 10; ten <= highest; ten += 10) choices.add(ten);
+  if (limit !== null) choices.add(Math.round(limit));
+  return [...choices].sort((a, b) => a - b);
 }
 
 function ChargingControls({ car }: { car: Thing }) {
@@ -227,7 +232,7 @@ function ChargingControls({ car }: { car: Thing }) {
             onChange={(e) => state.run(setLimit.name, { [field]: Number(e.currentTarget.value) })}
           >
             {limit === null ? <option value="">—</option> : null}
-            {limitChoices(limit).map((v) => (
+            {limitChoices(limit, setLimit.info.input?.properties?.[field]).map((v) => (
               <option key={v} value={v}>
                 {v} %
               </option>
@@ -457,7 +462,7 @@ function Trips({ car }: { car: Thing }) {
                   : `${formatWhen(tripStart(trip))} → ${formatWhen(trip.end ?? trip.endedAt)}`}
                 {tripPlaces(trip, zoneList)}
                 {distance !== null ? ` · ${formatDistance(distance)}` : ''}
-                {typeof trip.energyKwh === 'number' ? ` · ${formatNumber(trip.energyKwh)} kWh` : ''}
+                {typeof trip.energyKwh === 'number' ? ` · ${formatKwh(trip.energyKwh)}` : ''}
               </li>
             );
           })}

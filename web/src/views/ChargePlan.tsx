@@ -2,9 +2,9 @@ import { type FormEvent, useEffect, useId, useState } from 'react';
 import { routeRefusal } from '../api/client.ts';
 import type { ChargePlan as Plan, PriceSeries, Thing } from '../api/types.ts';
 import { Empty, Loading, NotShared, Problem } from '../components/states.tsx';
-import { counted, formatNumber, formatTime } from '../format.ts';
+import { counted, formatKwh, formatNumber, formatTime } from '../format.ts';
 import { type Resource, useLive, useResource, useSession } from '../live/context.ts';
-import { nextLocalTime } from '../time.ts';
+import { browserZone, clockIn, householdZoneApart, nextLocalTime } from '../time.ts';
 
 /** Plans change as prices and the car's charge do; the planner re-plans, the view asks this often. */
 const REFRESH_MS = 60_000;
@@ -37,7 +37,10 @@ export function ChargePlanCard({ car }: { car: Thing }) {
   const { me } = useSession();
   const planning = me === null ? null : routeRefusal(me, 'POST /api/energy/plans') === null;
   const headingId = `plan-${car.id}`;
+  const zoneNoteId = `plan-zone-${car.id}`;
   const plan = plans.state === 'ready' ? plans.data.find((p) => p.vehicle === car.id) : undefined;
+  // Times here are the browser's; where the household's clocks read otherwise, both are named.
+  const householdZone = householdZoneApart(me?.timeZone ?? null);
   return (
     <section className="card" aria-labelledby={headingId}>
       <h3 id={headingId}>Charge plan</h3>
@@ -46,8 +49,15 @@ export function ChargePlanCard({ car }: { car: Thing }) {
       {plans.state === 'not-shared' ? <NotShared what="Charge planning is" /> : null}
       {plans.state === 'error' ? <Problem>Could not load the charge plan: {plans.message}</Problem> : null}
       {plans.state === 'ready' && !plan ? <Empty>No charge plan for {car.name}.</Empty> : null}
-      {plan ? <PlanDetails car={car} plan={plan} prices={prices} /> : null}
-      {plans.state === 'ready' && planning === true ? <PlanForm car={car} onPlanned={reloadPlans} /> : null}
+      {plans.state === 'ready' && householdZone ? (
+        <p className="help" id={zoneNoteId}>
+          Times here are your time ({browserZone()}); the household's time zone is {householdZone}.
+        </p>
+      ) : null}
+      {plan ? <PlanDetails car={car} plan={plan} prices={prices} householdZone={householdZone} /> : null}
+      {plans.state === 'ready' && planning === true ? (
+        <PlanForm car={car} onPlanned={reloadPlans} zoneNoteId={householdZone ? zoneNoteId : undefined} />
+      ) : null}
       {plans.state === 'ready' && planning === false ? (
         <p className="help">Planning a charge needs an adult or owner.</p>
       ) : null}
@@ -60,7 +70,7 @@ export function ChargePlanCard({ car }: { car: Thing }) {
  * of day. Shown only to people the hub lets plan; the hub's refusal of the plan itself (no price,
  * the car not there) is shown as it said it.
  */
-function PlanForm({ car, onPlanned }: { car: Thing; onPlanned: () => void }) {
+function PlanForm({ car, onPlanned, zoneNoteId }: { car: Thing; onPlanned: () => void; zoneNoteId?: string }) {
   const { client } = useSession();
   const { things } = useLive();
   const chargers = [...things.values()].filter((thing) => thing.kind === 'charger');
@@ -117,8 +127,15 @@ function PlanForm({ car, onPlanned }: { car: Thing; onPlanned: () => void }) {
         />
       </div>
       <div className="field">
-        <label htmlFor={`${id}-by`}>By</label>
-        <input id={`${id}-by`} type="time" required value={by} onChange={(e) => setBy(e.target.value)} />
+        <label htmlFor={`${id}-by`}>By{zoneNoteId ? ' (your time)' : ''}</label>
+        <input
+          id={`${id}-by`}
+          type="time"
+          required
+          value={by}
+          aria-describedby={zoneNoteId}
+          onChange={(e) => setBy(e.target.value)}
+        />
       </div>
       <button type="submit" className="primary" disabled={busy}>
         Plan charge
@@ -135,17 +152,21 @@ interface PlanProps {
   prices: Resource<PriceSeries>;
 }
 
-function PlanDetails({ car, plan, prices }: PlanProps) {
-  const goal =
-    plan.targetSoc !== null ? `to ${formatNumber(plan.targetSoc, 0)} %` : `${formatNumber(plan.neededKwh)} kWh`;
+function PlanDetails({ car, plan, prices, householdZone }: PlanProps & { householdZone: string | null }) {
+  const goal = plan.targetSoc !== null ? `to ${formatNumber(plan.targetSoc, 0)} %` : formatKwh(plan.neededKwh);
   const shortfall =
     plan.shortfallSoc !== null && plan.shortfallSoc > 0
-      ? `${formatNumber(plan.shortfallSoc, 0)} % (${formatNumber(plan.shortfallKwh)} kWh)`
-      : `${formatNumber(plan.shortfallKwh)} kWh`;
+      ? `${formatNumber(plan.shortfallSoc, 0)} % (${formatKwh(plan.shortfallKwh)})`
+      : formatKwh(plan.shortfallKwh);
+  // A weekly plan comes back at the same time on the household's clocks, which is what to name.
+  const household = householdZone
+    ? ` (${clockIn(plan.by, householdZone)} in ${householdZone}, the household's time)`
+    : '';
   return (
     <>
       <p>
         Charge {goal} by {formatTime(plan.by)}
+        {household}
         {plan.repeat ? ' (weekly)' : ''}.
       </p>
       <p className={`plan-status ${plan.feasible ? 'ok' : 'bad'}`}>
@@ -155,7 +176,7 @@ function PlanDetails({ car, plan, prices }: PlanProps) {
         <div>
           {/* What the slots deliver, not the car's or the charger's energy readings. */}
           <dt>Planned energy</dt>
-          <dd>{formatNumber(plan.energyKwh)} kWh</dd>
+          <dd>{formatKwh(plan.energyKwh)}</dd>
         </div>
         <div>
           <dt>Cost</dt>
@@ -173,8 +194,8 @@ function PlanDetails({ car, plan, prices }: PlanProps) {
           <ul className="list">
             {plan.slots.map((slot) => (
               <li key={slot.start}>
-                {clock(slot.start)}–{clock(slot.end)} · {formatNumber(slot.powerKw)} kW · {formatNumber(slot.energyKwh)}{' '}
-                kWh · {money(slot.cost, plan.currency)}
+                {clock(slot.start)}–{clock(slot.end)} · {formatNumber(slot.powerKw)} kW · {formatKwh(slot.energyKwh)} ·{' '}
+                {money(slot.cost, plan.currency)}
               </li>
             ))}
           </ul>
