@@ -922,6 +922,8 @@ export class AutomationEngine implements Subsystem {
     webhookId: string,
     body: unknown,
   ): { fired: string[]; skipped: Array<{ rule: string; reason: string }>; stored: Promise<unknown> } {
+    if (nestedDeeperThan(body, MAX_PAYLOAD_DEPTH))
+      throw badRequest(`the body is nested more than ${MAX_PAYLOAD_DEPTH} deep`, 'body_too_deep');
     const fired: string[] = [];
     const skipped: Array<{ rule: string; reason: string }> = [];
     const rows: Array<Promise<void>> = [];
@@ -1023,9 +1025,30 @@ function mqttKey(householdId: string, id: string): string {
   return JSON.stringify([householdId, id]);
 }
 
+/**
+ * How deep a webhook's body or an MQTT payload's JSON may nest: far past real devices' data. A
+ * body sixty thousand deep (a quarter megabyte of brackets) overflowed the stack wherever it was
+ * copied or written out: the call failed with a 500, or its run's trace was never stored.
+ */
+const MAX_PAYLOAD_DEPTH = 100;
+
+/** Whether a parsed JSON value nests deeper than `limit`, found without recursion. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<{ item: unknown; depth: number }> = [{ item: value, depth: 0 }];
+  while (pending.length > 0) {
+    const { item, depth } = pending.pop() as { item: unknown; depth: number };
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const inner of Object.values(item)) pending.push({ item: inner, depth: depth + 1 });
+  }
+  return false;
+}
+
+/** A payload's JSON, or null when it is not JSON or nests too deep to be handled (the text still is). */
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    const json: unknown = JSON.parse(text);
+    return nestedDeeperThan(json, MAX_PAYLOAD_DEPTH) ? null : json;
   } catch {
     return null;
   }

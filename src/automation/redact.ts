@@ -80,7 +80,10 @@ export function summarise(value: unknown): string {
         SECRET_TEXT,
         '$1$2***',
       );
-    if (depth > 8 || v === null || typeof v !== 'object') return v;
+    if (v === null || typeof v !== 'object') return v;
+    // What lies deeper is left out, not kept whole: a secret there would show, and a body nested
+    // sixty thousand deep overflowed the stack of the JSON made of it and failed the webhook call.
+    if (depth > 8) return '…';
     if (Array.isArray(v)) return v.slice(0, 50).map((item) => hide(item, depth + 1));
     const out: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(v).slice(0, 50))

@@ -6,6 +6,23 @@ export interface ExpressionScope {
   state(thing: string, property: string): unknown;
   /** Epoch ms on the engine's clock. */
   now(): number;
+  /**
+   * Where the evaluator says why a value it was asked to build came out null rather than a text
+   * too long (TEXT_LIMIT): the run's trace shows it, instead of a null without a word.
+   */
+  refused?: string[];
+}
+
+/**
+ * The most characters a text built by a rule may have: as many as an MQTT template may make. A
+ * rule that doubles a text in a `repeat`, or turns a large webhook body into text again and again,
+ * would otherwise hold the hub's memory and stall its other work while the text is made.
+ */
+export const TEXT_LIMIT = 256 * 1024;
+
+/** Why a text came out null: what would have made it, and the bound. */
+export function tooLongText(what: string): string {
+  return `${what} would make a text longer than ${TEXT_LIMIT} characters, the most a rule may build`;
 }
 
 /**
@@ -20,7 +37,10 @@ export function evaluate(expr: Expr, scope: ExpressionScope): unknown {
     case 'name':
       return Object.hasOwn(scope.variables, expr.name) ? scope.variables[expr.name] : null;
     case 'list':
-      return list(expr.items.map((item) => evaluate(item, scope)));
+      return list(
+        expr.items.map((item) => evaluate(item, scope)),
+        scope,
+      );
     case 'member':
       return property(evaluate(expr.object, scope), expr.name);
     case 'index': {
@@ -29,7 +49,7 @@ export function evaluate(expr: Expr, scope: ExpressionScope): unknown {
       if (Array.isArray(object) && typeof index === 'number')
         return Number.isInteger(index) ? (object[index < 0 ? object.length + index : index] ?? null) : null;
       if (typeof object === 'string' && typeof index === 'number')
-        return Number.isInteger(index) ? (object[index] ?? null) : null;
+        return Number.isInteger(index) ? characterAt(object, index) : null;
       return typeof index === 'string' ? property(object, index) : null;
     }
     case 'unary': {
@@ -59,10 +79,15 @@ function sizeOf(value: unknown): number {
   return 1;
 }
 
-function list(items: unknown[]): unknown[] | null {
+function list(items: unknown[], scope: ExpressionScope): unknown[] | null {
   let size = 1;
   for (const item of items) size += sizeOf(item);
-  if (size > MAX_VALUE_SIZE) return null;
+  if (size > MAX_VALUE_SIZE) {
+    scope.refused?.push(
+      `a list would hold more than ${MAX_VALUE_SIZE} items and characters, the most a rule may build`,
+    );
+    return null;
+  }
   listSizes.set(items, size);
   return items;
 }
@@ -77,7 +102,7 @@ export function truthy(value: unknown): boolean {
 
 /** Own, plain data only: `__proto__`, `constructor` and friends are never reachable. */
 function property(object: unknown, name: string): unknown {
-  if (typeof object === 'string' && name === 'length') return object.length;
+  if (typeof object === 'string' && name === 'length') return characterCount(object);
   if (Array.isArray(object)) return name === 'length' ? object.length : null;
   if (object === null || typeof object !== 'object') return null;
   return Object.hasOwn(object, name) ? ((object as Record<string, unknown>)[name] ?? null) : null;
@@ -109,8 +134,11 @@ function binary(expr: Extract<Expr, { kind: 'binary' }>, scope: ExpressionScope)
     case '+':
       if (typeof a === 'number' && typeof b === 'number') return finite(a + b);
       if (typeof a === 'string' || typeof b === 'string') {
-        const joined = text(a) + text(b);
-        return joined.length <= MAX_VALUE_SIZE ? joined : null;
+        const left = textOf(a, scope, '"+"');
+        const right = left === null ? null : textOf(b, scope, '"+"');
+        if (left === null || right === null) return null;
+        if (left.length + right.length > TEXT_LIMIT) return refuse(scope, '"+"');
+        return left + right;
       }
       return null;
     case '-':
@@ -128,10 +156,33 @@ function finite(n: number): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+/**
+ * Lists are equal item by item, objects (a webhook's body, a JSON payload) key by key. Pairs are
+ * taken from a list of their own, not by recursion: a body nested sixty thousand deep overflowed
+ * the stack.
+ */
 function equal(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => equal(x, b[i]));
-  return false;
+  const pairs: Array<[unknown, unknown]> = [[a, b]];
+  while (pairs.length > 0) {
+    const [x, y] = pairs.pop() as [unknown, unknown];
+    if (x === y) continue;
+    if (Array.isArray(x) && Array.isArray(y)) {
+      if (x.length !== y.length) return false;
+      for (let i = x.length - 1; i >= 0; i--) pairs.push([x[i], y[i]]);
+    } else if (isRecord(x) && isRecord(y)) {
+      const keys = Object.keys(x);
+      if (keys.length !== Object.keys(y).length) return false;
+      for (const key of keys) {
+        if (!Object.hasOwn(y, key)) return false;
+        pairs.push([x[key], y[key]]);
+      }
+    } else return false;
+  }
+  return true;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function compare(a: unknown, b: unknown): number | null {
@@ -140,11 +191,79 @@ function compare(a: unknown, b: unknown): number | null {
   return null;
 }
 
-function text(value: unknown): string {
+/**
+ * A value as text (lists and objects as JSON), or null, with the reason in `scope.refused`, if it
+ * would be longer than TEXT_LIMIT. A list that holds one object many times over, or itself nested
+ * in doublings, is small in memory but its JSON would be gigabytes: its size is judged before any
+ * JSON is made.
+ */
+export function textOf(value: unknown, scope: ExpressionScope, what: string): string | null {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return value.length <= TEXT_LIMIT ? value : refuse(scope, what);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value);
+  const fits = jsonFits(value);
+  if (fits === 'too deep') {
+    scope.refused?.push(`${what} cannot make text of a value nested more than ${TEXT_DEPTH} deep`);
+    return null;
+  }
+  if (!fits) return refuse(scope, what);
+  const json = JSON.stringify(value);
+  return json.length <= TEXT_LIMIT ? json : refuse(scope, what);
+}
+
+function refuse(scope: ExpressionScope, what: string): null {
+  scope.refused?.push(tooLongText(what));
+  return null;
+}
+
+/**
+ * Whether a value's JSON may be within TEXT_LIMIT: counts at least one character for every item,
+ * key and character it holds, and stops as soon as that passes the limit, so the count itself is
+ * bounded however much the value repeats what it holds.
+ */
+function jsonFits(value: unknown): boolean | 'too deep' {
+  let budget = TEXT_LIMIT;
+  const pending: Array<{ item: unknown; depth: number }> = [{ item: value, depth: 0 }];
+  while (pending.length > 0) {
+    const { item, depth } = pending.pop() as { item: unknown; depth: number };
+    if (depth > TEXT_DEPTH) return 'too deep';
+    if (typeof item === 'string') budget -= item.length + 2;
+    else if (Array.isArray(item)) {
+      budget -= item.length + 2;
+      if (budget >= 0) for (const inner of item) pending.push({ item: inner, depth: depth + 1 });
+    } else if (isRecord(item)) {
+      const entries = Object.entries(item);
+      budget -= entries.length + 2;
+      if (budget >= 0)
+        for (const [key, inner] of entries) {
+          budget -= key.length + 3;
+          pending.push({ item: inner, depth: depth + 1 });
+        }
+    } else budget -= 1;
+    if (budget < 0) return false;
+  }
+  return true;
+}
+
+/** Deeper than this, JSON.stringify overflows the stack (it recurses); far deeper than real data. */
+const TEXT_DEPTH = 1000;
+
+/** Whether a text holds characters beyond the first 65,536, each of which JavaScript stores as two halves. */
+const PAIRED = /[\uD800-\uDFFF]/;
+
+/** The number of characters (code points) in a text: an emoji is one, not two. */
+function characterCount(s: string): number {
+  if (!PAIRED.test(s)) return s.length;
+  let count = 0;
+  for (const _ of s) count++;
+  return count;
+}
+
+/** The character at `index` (from the end when negative, as for lists), or null. */
+function characterAt(s: string, index: number): string | null {
+  if (!PAIRED.test(s)) return s[index < 0 ? s.length + index : index] ?? null;
+  const chars = Array.from(s);
+  return chars[index < 0 ? chars.length + index : index] ?? null;
 }
 
 function numbers(values: unknown[]): number[] | null {
@@ -200,15 +319,20 @@ function call(fn: string, args: Expr[], scope: ExpressionScope): unknown {
     case 'ceil':
       return typeof a === 'number' ? Math.ceil(a) : null;
     case 'len':
-      return typeof a === 'string' || Array.isArray(a)
-        ? a.length
-        : a !== null && typeof a === 'object'
-          ? Object.keys(a).length
-          : null;
+      return typeof a === 'string'
+        ? characterCount(a)
+        : Array.isArray(a)
+          ? a.length
+          : a !== null && typeof a === 'object'
+            ? Object.keys(a).length
+            : null;
     case 'lower':
-      return typeof a === 'string' ? a.toLowerCase() : null;
-    case 'upper':
-      return typeof a === 'string' ? a.toUpperCase() : null;
+    case 'upper': {
+      if (typeof a !== 'string') return null;
+      // Some letters grow: "ß" is "SS" in capitals.
+      const changed = fn === 'lower' ? a.toLowerCase() : a.toUpperCase();
+      return changed.length <= TEXT_LIMIT ? changed : refuse(scope, `${fn}()`);
+    }
     case 'contains':
       if (typeof a === 'string' && typeof b === 'string') return a.includes(b);
       return Array.isArray(a) ? a.some((item) => equal(item, b)) : false;
@@ -220,7 +344,7 @@ function call(fn: string, args: Expr[], scope: ExpressionScope): unknown {
       return Number.isFinite(n) ? n : null;
     }
     case 'string':
-      return text(a);
+      return textOf(a, scope, 'string()');
     default:
       return null;
   }

@@ -1,3 +1,3 @@
-export { type ExpressionScope, evaluate, truthy } from './evaluate.ts';
+export { type ExpressionScope, evaluate, TEXT_LIMIT, textOf, tooLongText, truthy } from './evaluate.ts';
 export { type Expr, FUNCTIONS, forEachNode, parseExpression, stateReferences } from './parser.ts';
 export { ExpressionSyntaxError, MAX_EXPRESSION_LENGTH } from './tokens.ts';

@@ -79,6 +79,30 @@ function triggerFields(expr: Expr): string[] {
 /** What a sun trigger or condition without the household's location says: what to do about it. */
 const NO_LOCATION =
   'needs the household\'s location, to know when the sun rises and sets there: set it with PUT /api/household {"latitude": …, "longitude": …}';
+/**
+ * Characters an id may not hold, as ranges of code points: controls (C0, DEL, C1), the marks,
+ * overrides and isolates that turn text right to left, zero-width ones, line and paragraph
+ * separators, the byte-order mark, and halves of a character without their other half.
+ */
+const UNSEEN: Array<[number, number]> = [
+  [0x00, 0x1f],
+  [0x7f, 0x9f],
+  [0x61c, 0x61c],
+  [0x200b, 0x200f],
+  [0x2028, 0x202e],
+  [0x2060, 0x2069],
+  [0xfeff, 0xfeff],
+  [0xd800, 0xdfff],
+];
+
+/** The first character of `text` that UNSEEN names, as its code point, or null. */
+function unseenCharacter(text: string): number | null {
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (UNSEEN.some(([from, to]) => code >= from && code <= to)) return code;
+  }
+  return null;
+}
 /** Most nested action lists and conditions in one rule: a bound on work, far above real rules. */
 const MAX_NESTING = 16;
 
@@ -327,6 +351,7 @@ class RuleParser {
       );
     const id = doc.id === undefined ? defaultId : doc.id;
     if (typeof id !== 'string' || id === '' || id.length > 100) this.fail([...path, 'id'], 'must be non-empty text');
+    this.visibleId(id, [...path, 'id']);
     const base = [typeKey, 'id'];
     switch (type) {
       case 'state': {
@@ -544,6 +569,7 @@ class RuleParser {
         const ids = this.values(doc.id);
         if (doc.id === undefined || ids.some((id) => typeof id !== 'string'))
           this.fail([...path, 'id'], 'must name one or more trigger ids');
+        for (const id of ids as string[]) this.visibleId(id, [...path, 'id']);
         return { type, ids: ids as string[] };
       }
       default:
@@ -639,6 +665,22 @@ class RuleParser {
       if (this.ctx.legacy === 'refuse') this.fail(path, `${problem}, in ${where}`);
       this.warnings.push(`${fieldName(path)}: ${problem}, in ${where}; ${consequence}`);
     }
+  }
+
+  /**
+   * An id shows in traces, logs and the dashboard: one holding a control character (a newline, a
+   * NUL) or one that changes how the text around it reads (a right-to-left override making
+   * "txt.exe" look like "exe.txt") could pass for another there, or break the lines a log is
+   * read by. It is refused in a rule written now; in one stored or in a file from before this
+   * check it is a warning, as such a rule must still load.
+   */
+  visibleId(id: string, path: Path): void {
+    const found = unseenCharacter(id);
+    if (found === null) return;
+    const code = `U+${found.toString(16).toUpperCase().padStart(4, '0')}`;
+    const problem = `${JSON.stringify(id)} holds a control or invisible character (${code}); use letters, digits, spaces and punctuation`;
+    if (this.ctx.legacy === 'refuse') this.fail(path, problem);
+    this.warnings.push(`${fieldName(path)}: ${problem}; the rule runs with it as it is`);
   }
 
   variables(raw: unknown, path: Path): Record<string, Template> {

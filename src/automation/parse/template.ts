@@ -1,4 +1,12 @@
-import { type Expr, type ExpressionScope, evaluate, parseExpression } from '../expression/index.ts';
+import {
+  type Expr,
+  type ExpressionScope,
+  evaluate,
+  parseExpression,
+  TEXT_LIMIT,
+  textOf,
+  tooLongText,
+} from '../expression/index.ts';
 import type { Template } from '../model.ts';
 
 const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
@@ -74,18 +82,26 @@ export function renderTemplate(template: Template, scope: ExpressionScope, missi
       if ((value === null || value === undefined) && missing) missing.push(template.source);
       return value;
     }
-    case 'text':
-      return template.parts
-        .map((part) => {
-          if (typeof part === 'string') return part;
+    case 'text': {
+      // Bounded as a whole, like any text a rule builds (see TEXT_LIMIT): with the reason in
+      // `scope.refused`, a text too long renders as null.
+      let text = '';
+      for (const part of template.parts) {
+        if (typeof part === 'string') text += part;
+        else {
           const value = evaluate(part.expr, scope);
-          if (value === null || value === undefined) {
-            missing?.push(part.source);
-            return '';
-          }
-          return typeof value === 'object' ? JSON.stringify(value) : String(value);
-        })
-        .join('');
+          if (value === null || value === undefined) missing?.push(part.source);
+          const shown = textOf(value, scope, `{{ ${part.source} }}`);
+          if (shown === null) return null;
+          text += shown;
+        }
+        if (text.length > TEXT_LIMIT) {
+          scope.refused?.push(tooLongText('the template'));
+          return null;
+        }
+      }
+      return text;
+    }
     case 'array':
       return template.items.map((item) => renderTemplate(item, scope, missing));
     case 'object':

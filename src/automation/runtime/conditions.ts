@@ -65,7 +65,11 @@ export function checkCondition(condition: Condition, env: ConditionEnv): { resul
       return { result: zone === condition.zone, detail: `${condition.thing} is in ${JSON.stringify(zone ?? null)}` };
     }
     case 'expression': {
+      const refusedBefore = env.scope.refused?.length ?? 0;
       const value = evaluate(condition.expression, env.scope);
+      const refused = env.scope.refused?.slice(refusedBefore) ?? [];
+      // A text it could not build makes it false, and says so rather than only "→ false".
+      if (refused.length) return { result: false, detail: `${condition.text}: ${refused[0]}` };
       return { result: truthy(value), detail: `${condition.text} → ${JSON.stringify(value)}` };
     }
     case 'trigger':

@@ -825,6 +825,12 @@ export class AutomationRuntime {
     this.inFlight.add(run);
     // Before the run's own row can be written (its first wait): the deletion goes first.
     if (queued) void this.forgetQueued(queued);
+    if (scope.refused?.length) {
+      // The rule's own `variables:` could not be made: the run ends before its first step.
+      trace.error = `variables: ${[...new Set(scope.refused)].join('; ')}`;
+      this.endRun(state, run, 'error');
+      return;
+    }
     this.execute(state, run, null);
   }
 
@@ -1046,6 +1052,7 @@ export class AutomationRuntime {
               }))
             : action.entries;
         if (missing?.length) step.detail = withMissing(undefined, missing);
+        if (scope.refused?.length) return failStep(run, step, clock, scope.refused);
         step.commands = [];
         const failures: string[] = [];
         for (let i = 0; i < orders.length; i++) {
@@ -1106,6 +1113,7 @@ export class AutomationRuntime {
         const missing: string[] = [];
         const message = String(renderTemplate(action.message, scope, missing) ?? '');
         const title = action.title ? String(renderTemplate(action.title, scope, missing) ?? '') : null;
+        if (scope.refused?.length) return failStep(run, step, clock, scope.refused);
         const now = clock.now();
         const data = { rule: run.rule.id, trace: run.trace.id, title, message };
         this.world.publish({
@@ -1135,6 +1143,7 @@ export class AutomationRuntime {
         const missing: string[] = [];
         for (const [name, template] of Object.entries(action.variables))
           run.state.variables[name] = renderTemplate(template, scope, missing);
+        if (scope.refused?.length) return failStep(run, step, clock, scope.refused);
         done(step, clock, 'ok', missing.length ? withMissing(undefined, missing) : undefined);
         return 'next';
       }
@@ -1667,7 +1676,7 @@ export class AutomationRuntime {
 
   private scope(householdId: string, variables: Record<string, unknown>): ExpressionScope {
     const { state, now } = this.readers(householdId);
-    return { variables, state, now };
+    return { variables, state, now, refused: [] };
   }
 
   private conditionEnv(householdId: string, variables: Record<string, unknown>, trigger: TriggerData | null) {
@@ -1781,6 +1790,14 @@ function withMissing(detail: string | undefined, missing: string[]): string | un
 }
 
 /** Ends a trace step with its status and, when there is one, what it did. */
+/** A step whose values could not be made (a text over the bound): it and its run end in that error. */
+function failStep(run: Run, step: TraceStep, clock: { now(): number }, reasons: string[]): 'error' {
+  step.error = [...new Set(reasons)].join('; ');
+  run.trace.error = step.error;
+  done(step, clock, 'error');
+  return 'error';
+}
+
 function done(step: TraceStep, clock: { now(): number }, status: TraceStep['status'], detail?: string): void {
   step.status = status;
   step.finishedAt = clock.now();

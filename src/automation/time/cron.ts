@@ -71,46 +71,70 @@ function value(text: string, field: (typeof FIELDS)[number]): number | null {
   return Number.isInteger(n) && n >= field.min && n <= field.max ? n : null;
 }
 
-/** The first minute strictly after `after` that the schedule matches (searches up to 5 years). */
+/**
+ * The first moment strictly after `after` that the schedule matches (searches up to 5 years).
+ *
+ * On the nights the clocks change, a cron job does what a `time` trigger's `at:` does, so that one
+ * rule holds for both: a daily job must not silently skip the night the clocks go forward, nor
+ * run twice the night they go back. A wall time the jump skips (02:30 in Berlin on the last
+ * Sunday of March) comes as late as the jump (03:30), as Vixie cron catches up a job whose time
+ * was skipped; a wall time the night repeats comes in its first pass only, unless the pattern
+ * runs every hour (`*` or every hour listed), which then runs in every real hour, both passes
+ * included, as Vixie cron runs its wildcard jobs.
+ */
 export function nextCron(schedule: CronSchedule, after: number): number {
-  // The minute `after` is in, by arithmetic: a local setter would take a repeated hour's first pass.
-  const d = new Date(Math.floor(after / 60_000) * 60_000);
-  forward(d, () => d.setMinutes(d.getMinutes() + 1));
-  const limit = after + 5 * 366 * 86_400_000;
-  while (d.getTime() <= limit) {
-    if (!schedule.months.has(d.getMonth() + 1)) {
-      d.setMonth(d.getMonth() + 1, 1);
-      d.setHours(0, 0, 0, 0);
-      continue;
+  const { hours, minutes } = inOrder(schedule);
+  const everyHour = schedule.hours.size === 24;
+  const lastMinute = minutes[minutes.length - 1];
+  const start = new Date(after);
+  // Day by day from noon: a day's noon is never in a clock change, so stepping by dates skips none.
+  for (let day = 0; day <= 5 * 366; day++) {
+    const noon = new Date(start.getFullYear(), start.getMonth(), start.getDate() + day, 12);
+    if (!schedule.months.has(noon.getMonth() + 1) || !dayMatches(schedule, noon)) continue;
+    const [year, month, date] = [noon.getFullYear(), noon.getMonth(), noon.getDate()];
+    // Most days have no clock change from the noon before to the noon after: their times are
+    // arithmetic. On the others the constructor takes a skipped wall time forward by the jump and
+    // a repeated one's first pass.
+    const offset = new Date(year, month, date - 1, 12).getTimezoneOffset();
+    const plain = offset === new Date(year, month, date + 1, 12).getTimezoneOffset();
+    const at = plain
+      ? (hour: number, minute: number) => Date.UTC(year, month, date, hour, minute) + offset * 60_000
+      : (hour: number, minute: number) => new Date(year, month, date, hour, minute).getTime();
+    let best = Number.POSITIVE_INFINITY;
+    for (const hour of hours) {
+      // An hour all of whose minutes are past is passed over whole: a one-minute cron asks often.
+      if (at(hour, lastMinute) + (everyHour && !plain ? 3_600_000 : 0) <= after) continue;
+      for (const minute of minutes) {
+        const first = at(hour, minute);
+        const second = first + 3_600_000;
+        if (everyHour && !plain && second > after && second < best && sameWallMinute(first, second)) best = second;
+        // Later minutes and hours only come later than this one, in either pass.
+        if (first > after) return Math.min(best, first);
+      }
     }
-    if (!dayMatches(schedule, d)) {
-      d.setDate(d.getDate() + 1);
-      d.setHours(0, 0, 0, 0);
-      continue;
-    }
-    if (!schedule.hours.has(d.getHours())) {
-      d.setHours(d.getHours() + 1, 0, 0, 0);
-      continue;
-    }
-    if (!schedule.minutes.has(d.getMinutes())) {
-      forward(d, () => d.setMinutes(d.getMinutes() + 1, 0, 0));
-      continue;
-    }
-    return d.getTime();
+    if (best < Number.POSITIVE_INFINITY) return best;
   }
   return Number.POSITIVE_INFINITY;
 }
 
-/**
- * Moves `d` on by a change of its local fields, and never back. In the hour a clock change repeats,
- * a local time names two moments and the Date takes the first: from 02:10 the second time, "the
- * next minute" set as a local minute was 02:11 the first time, an hour earlier, and a scheduler
- * asking again from there fired over and over. Such a step goes on by one real minute instead.
- */
-function forward(d: Date, step: () => void): void {
-  const before = d.getTime();
-  step();
-  if (d.getTime() <= before) d.setTime(Math.floor(before / 60_000) * 60_000 + 60_000);
+/** A schedule's hours and minutes in order, sorted once: a one-minute cron asks for its next often. */
+const sorted = new WeakMap<CronSchedule, { hours: number[]; minutes: number[] }>();
+
+function inOrder(schedule: CronSchedule): { hours: number[]; minutes: number[] } {
+  let found = sorted.get(schedule);
+  if (!found) {
+    const ascending = (set: Set<number>) => [...set].sort((a, b) => a - b);
+    found = { hours: ascending(schedule.hours), minutes: ascending(schedule.minutes) };
+    sorted.set(schedule, found);
+  }
+  return found;
+}
+
+/** Whether two moments show the same local date and time: the two passes of a repeated hour. */
+function sameWallMinute(a: number, b: number): boolean {
+  const x = new Date(a);
+  const y = new Date(b);
+  return x.getDate() === y.getDate() && x.getHours() === y.getHours() && x.getMinutes() === y.getMinutes();
 }
 
 function dayMatches(schedule: CronSchedule, d: Date): boolean {
