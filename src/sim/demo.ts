@@ -50,6 +50,8 @@ export class DemoHousehold implements Subsystem {
   private parts: DemoParts = {};
   private stopSaving: (() => void) | null = null;
   private clock: HubServices['clock'] | null = null;
+  /** Sets the demo's MQTT topics apart from another demo's on the same broker (see mqttTag). */
+  private tag = '';
 
   /**
    * `phones: false` for a hub without the people subsystem (tests of other parts); `carErrands`
@@ -67,12 +69,18 @@ export class DemoHousehold implements Subsystem {
     this.stateFile = new SavedStateFile(join(hub.dataDir, DEMO_STATE_FILE), log);
     this.saved = await this.stateFile.read();
     this.parts = savedParts(this.saved.parts);
+    this.tag = mqttTag(hub, this.saved);
+    // Kept with the rest at the next save.
+    this.saved.mqttTag = this.tag;
     this.home = new SimulatedHome({
+      tag: this.tag,
       brokerUrl: hub.mqttUrl,
       clock: hub.clock,
       log: log.child('home'),
       ...hub.demoMqttLogin,
     });
+    // The front door, the lights and the thermostat as the household left them.
+    this.home.restore(this.saved.home);
     await this.home.start();
     // With the energy API the car is charged by the site's charge point, so its energy is metered once.
     const withSite = (await call(hub, '/api/chargers')).ok;
@@ -122,8 +130,9 @@ export class DemoHousehold implements Subsystem {
   }
 
   /**
-   * Saves what must carry on after a restart: the car, the charge point's meter, the phones'
-   * logins and which price series the demo put (kept in `saved` as they are set up).
+   * Saves what must carry on after a restart: the home devices' states, the car, the charge
+   * point's meter, the phones' logins and which price series the demo put (kept in `saved` as
+   * they are set up).
    */
   private async save(): Promise<void> {
     if (!this.stateFile || !this.clock) return;
@@ -131,6 +140,7 @@ export class DemoHousehold implements Subsystem {
     await this.stateFile.write({
       ...this.saved,
       savedAt: new Date(this.clock.now()).toISOString(),
+      ...(this.home ? { home: this.home.saved() } : {}),
       ...(this.car ? { car: this.car.car.saved() } : {}),
       ...(meterWh !== undefined ? { chargePoint: { meterWh } } : {}),
     });
@@ -233,12 +243,28 @@ export class DemoHousehold implements Subsystem {
       password: hub.demoMqttLogin?.password,
       meterWh: savedMeterWh(this.saved.chargePoint),
       ownPrices: typeof this.saved.prices === 'string' ? this.saved.prices : undefined,
+      tag: this.tag,
     });
     this.site = site;
     await site.start();
     // Made only once it is there: a charge point the hub refused is tried again at the next start.
     if (chargePoint && (await hasDemoCharger(hub))) await this.remember('charger', 'created');
   }
+}
+
+/**
+ * The tag of the demo's MQTT topics and devices (see SimulatedHomeOptions.tag and
+ * SimulatedSiteOptions.tag): none on the hub's own broker, which no other demo shares; on a broker
+ * given with --mqtt-url, one of this data folder's, derived from its owner token as the charge
+ * point's password is, so it is the same at every start. The one saved is kept, and a demo that
+ * ran here before tags were (its meters, or prices, in the state file) keeps its untagged topics,
+ * and the things the household's rules and site settings name.
+ */
+function mqttTag(hub: HubServices, saved: Record<string, unknown>): string {
+  if (typeof saved.mqttTag === 'string' && /^[a-z0-9]{0,16}$/.test(saved.mqttTag)) return saved.mqttTag;
+  const ranBefore = saved.chargePoint !== undefined || saved.prices !== undefined;
+  if (hub.demoMqttLogin || ranBefore) return '';
+  return createHmac('sha256', hub.ownerToken).update('demo MQTT tag').digest('hex').slice(0, 8);
 }
 
 /** What the demo's state file says of its car and charger; a value it does not know, nothing. */

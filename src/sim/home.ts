@@ -1,8 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
-import { connectClient, type DeviceContext, type DeviceIdentity, type SimDevice } from './devices/device.ts';
+import {
+  connectClient,
+  type DeviceContext,
+  type DeviceIdentity,
+  isObject,
+  type Payload,
+  type SimDevice,
+} from './devices/device.ts';
 import { SimLight } from './devices/light.ts';
 import { SimLock } from './devices/lock.ts';
 import { type SensorReading, SimClimateSensor } from './devices/sensor.ts';
@@ -12,7 +19,14 @@ import { SimThermostat } from './devices/thermostat.ts';
 export interface SimulatedHomeOptions {
   brokerUrl: string;
   clock: Clock;
-  /** Zigbee2MQTT base topic; default `zigbee2mqtt`. */
+  /**
+   * A short tag (letters and digits) for a broker other demo homes may share, as two Zigbee2MQTT
+   * installs on one broker differ: its base topic is `zigbee2mqtt_<tag>` and its devices' IEEE
+   * addresses its own, so neither home's commands, states or availability reach the other's.
+   * None by default.
+   */
+  tag?: string;
+  /** Zigbee2MQTT base topic; default `zigbee2mqtt` (`zigbee2mqtt_<tag>` with a tag). */
   prefix?: string;
   /** Home Assistant discovery prefix; default `homeassistant`. */
   discoveryPrefix?: string;
@@ -47,7 +61,7 @@ export class SimulatedHome {
     this.ctx = {
       brokerUrl: options.brokerUrl,
       clock: options.clock,
-      prefix: options.prefix ?? 'zigbee2mqtt',
+      prefix: options.prefix ?? (options.tag ? `zigbee2mqtt_${options.tag}` : 'zigbee2mqtt'),
       discoveryPrefix: options.discoveryPrefix ?? 'homeassistant',
       username: options.username,
       password: options.password,
@@ -56,7 +70,7 @@ export class SimulatedHome {
       log: options.log,
       clientSuffix: randomBytes(3).toString('hex'),
     };
-    this.devices = householdDevices(this.ctx);
+    this.devices = householdDevices(this.ctx, options.tag ?? '');
   }
 
   get bridgeTopic(): string {
@@ -72,6 +86,32 @@ export class SimulatedHome {
     const found = this.devices.find((d) => d.name === name);
     if (!found) throw new Error(`no simulated device named "${name}"`);
     return found;
+  }
+
+  /** Every device's state to keep across a restart (see SimDevice.saved), by its IEEE address. */
+  saved(): Record<string, Payload> {
+    return Object.fromEntries(this.devices.map((device) => [device.identity.ieee, device.saved()]));
+  }
+
+  /**
+   * Takes up what `saved()` gave at an earlier run, before start(): each device as it was left. A
+   * device missing from it starts as new; one whose state it would not take (a damaged or
+   * tampered file) starts as new too, and the log says which.
+   */
+  restore(saved: unknown): void {
+    if (saved === undefined) return;
+    if (!isObject(saved)) {
+      this.ctx.log?.warn('the saved state of the simulated home is not one it can take; its devices start afresh');
+      return;
+    }
+    for (const device of this.devices) {
+      const { ieee } = device.identity;
+      if (!Object.hasOwn(saved, ieee)) continue;
+      if (!device.restore(saved[ieee]))
+        this.ctx.log?.warn('the saved state of a simulated device is not one it can take; it starts afresh', {
+          device: device.name,
+        });
+    }
   }
 
   /** Connects the bridge and every device; resolves once all discovery and state is retained. */
@@ -169,11 +209,15 @@ export class SimulatedHome {
   }
 }
 
-/** The demo household. IEEE addresses are fixed so ids stay stable from one run to the next. */
-function householdDevices(ctx: DeviceContext): SimDevice[] {
+/**
+ * The demo household. IEEE addresses are fixed so ids stay stable from one run to the next; with a
+ * tag, eight hex digits of its hash lead them, so another home's devices have other addresses.
+ */
+function householdDevices(ctx: DeviceContext, tag: string): SimDevice[] {
+  const hex = tag ? createHash('sha256').update(tag).digest('hex').slice(0, 8) : '';
   const id = (name: string, ieee: string, area: string, manufacturer: string, model: string): DeviceIdentity => ({
     name,
-    ieee,
+    ieee: hex ? `0x${hex}${ieee.slice(2 + hex.length)}` : ieee,
     area,
     manufacturer,
     model,

@@ -87,6 +87,12 @@ export interface SavedCar {
   departedOn: string;
   /** Each door's lock and the trunk's, as they were left (older files lack it: all locked). */
   locks?: { doors: Record<DoorName, boolean>; trunk: boolean };
+  /** Whether charging was stopped by a command and waits for START (older files lack it: no). */
+  toldToStop?: boolean;
+  /** Each window's position, % open (older files lack it: all closed). */
+  windows?: Record<DoorName, number>;
+  /** The climate control, on or off, and the cabin's temperature, °C (older files lack it: off, at the outside air's). */
+  climate?: { on: boolean; cabin: number };
 }
 
 interface Drive {
@@ -147,7 +153,11 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   private energyKwh: number;
   private consumedKwh = 4_180;
   private chargedKwh = 4_310;
-  private batteryPowerW = 0;
+  /**
+   * What the car's own systems (the drive, the climate) drew from the battery at the last step, W:
+   * the battery's power is what the cable brings in now less this (see intoBatteryKw).
+   */
+  private loadW = 0;
   /**
    * The range estimate is the energy in the battery over a consumption figure, as a car's own
    * estimate is: `recentKwhPerKm` is the figure it uses now, `learnedKwhPerKm` what the drives
@@ -171,8 +181,15 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   private cableConnected = false;
   /** Whether the car wants charge: cable in, below its limit, not stopped by a command. */
   private charging = false;
+  /**
+   * Whether charging was stopped by a command (STOP) since the cable went in: the car then waits
+   * for START, though its limit is raised; otherwise a raised limit resumes charging, as on a real car.
+   */
+  private toldToStop = false;
   /** AC power drawn from an external charge point now, kW (without self-charging). */
   private wallboxKw = 0;
+  /** What that charge point offers now, kW: how long the charge takes goes by it. */
+  private offeredKw = 0;
   private doorsLocked: Record<DoorName, boolean> = {
     front_driver: true,
     front_passenger: true,
@@ -205,7 +222,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.park(atWork ? 'work' : 'home');
     if (options.resume) this.resumeFrom(options.resume);
     if (options.parkedAt) this.park(options.parkedAt);
-    this.charging = this.cableConnected && this.level < this.chargeLimit;
+    this.charging = this.wantsCharge;
     this.tree = new SignalTree([...this.snapshot(now).keys(), VSS.startStopCharging], VSS_NODES);
     this.publish(now);
   }
@@ -240,6 +257,9 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       learnedKwhPerKm: this.learnedKwhPerKm,
       departedOn: this.departedOn,
       locks: { doors: { ...this.doorsLocked }, trunk: this.trunkLocked },
+      toldToStop: this.toldToStop,
+      windows: { ...this.windows },
+      climate: { on: this.hvacOn, cabin: this.cabin },
     };
   }
 
@@ -279,7 +299,8 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
   /** Plugs the cable in (or out), as the driver does at the wallbox. */
   plugIn(connected = true): void {
     this.cableConnected = connected;
-    this.charging = connected && this.level < this.chargeLimit;
+    this.toldToStop = false;
+    this.charging = this.wantsCharge;
     if (!connected) this.wallboxKw = 0;
     this.publish(this.options.clock.now());
   }
@@ -296,6 +317,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
 
   /** Draws what the on-board charger takes of the offer: nothing when it does not want charge. */
   acceptKw(offeredKw: number): number {
+    this.offeredKw = offeredKw;
     const kw = this.cableConnected && this.charging ? acceptedAcKw(this.level, offeredKw) : 0;
     if (kw !== this.wallboxKw) {
       this.wallboxKw = kw;
@@ -335,7 +357,8 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     } else if (path === VSS.chargeLimit) {
       if (Number(value) < 50) return vissErrors.outsideLimit('at least 50 % for this car');
       this.chargeLimit = Number(value);
-      if (this.charging && this.level >= this.chargeLimit) this.charging = false;
+      // Lowered to the charge it has, it stops; raised above it, charging resumes (unless stopped by a command).
+      this.charging = this.wantsCharge;
     } else if (path === VSS.startStopCharging) {
       if (value === 'START' && !this.cableConnected) return vissErrors.refused('no charging cable is connected');
       // Said as a car's app says it: a start the car would take and then ignore leaves whoever
@@ -345,6 +368,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
           `the battery is at ${Math.floor(this.level)} %, already at its charge limit of ${this.chargeLimit} %; raise the limit to charge further`,
         );
       }
+      this.toldToStop = value !== 'START';
       this.charging = value === 'START';
     } else if (path === VSS.horn) this.momentary('horn', value === true, 1_000);
     else if (path === VSS.hazard) this.momentary('hazard', value === true, 10_000);
@@ -388,6 +412,13 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     // the driver walks away, and on the road once the car got going (see AUTO_LOCK_KMH).
     for (const door of DOOR_NAMES) this.doorsLocked[door] = saved.locks?.doors[door] ?? true;
     this.trunkLocked = saved.locks?.trunk ?? true;
+    this.toldToStop = saved.toldToStop ?? false;
+    // Windows left open, or the cabin being warmed for the driver, are so still.
+    for (const door of DOOR_NAMES) this.windows[door] = saved.windows?.[door] ?? 0;
+    if (saved.climate) {
+      this.hvacOn = saved.climate.on;
+      this.cabin = saved.climate.cabin;
+    }
   }
 
   private get tickMs(): number {
@@ -410,9 +441,24 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     return this.options.selfCharging ?? true;
   }
 
+  /** Whether the car takes charge when it can: cable in, below its limit, not stopped by a command. */
+  private get wantsCharge(): boolean {
+    return this.cableConnected && !this.toldToStop && this.level < this.chargeLimit;
+  }
+
   /** Whether energy flows into the battery now, as the car reports it. */
   private get chargingNow(): boolean {
     return this.charging && (this.selfCharging || this.wallboxKw > 0);
+  }
+
+  /**
+   * Power the cable brings the battery now, kW: the car's own wallbox model's, or the charge
+   * point's less the on-board charger's losses. Worked out when reported, not at the last step, so
+   * the car never says it charges at the power of a moment before it began (0 kW).
+   */
+  private get intoBatteryKw(): number {
+    if (!this.chargingNow) return 0;
+    return this.selfCharging ? chargePowerKw(this.level) : this.wallboxKw * CAR.chargerEfficiency;
   }
 
   /** Horn and hazard flashing stop by themselves, as they do on a real car's remote command. */
@@ -437,10 +483,8 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     if (this.drive) drawW += this.driveStep(dt, outside) + CAR.auxiliaryW;
     if (this.hvacOn) drawW += hvacPowerW(this.cabin, this.setPoint, outside);
     this.cabin = cabinAfter(this.cabin, outside, this.setPoint, this.hvacOn, dt);
-    let intoBatteryKw = this.selfCharging ? 0 : this.wallboxKw * CAR.chargerEfficiency;
     if (this.charging && this.selfCharging) {
-      intoBatteryKw = chargePowerKw(this.level);
-      const added = (intoBatteryKw * dt) / 3_600;
+      const added = (this.intoBatteryKw * dt) / 3_600;
       this.energyKwh = Math.min(CAR.netCapacityKwh, this.energyKwh + added);
       this.chargedKwh += added;
       if (this.level >= this.chargeLimit) this.charging = false;
@@ -449,7 +493,7 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.energyKwh = Math.max(0, this.energyKwh - usedKwh);
     if (usedKwh > 0) this.consumedKwh += usedKwh;
     else this.chargedKwh -= usedKwh;
-    this.batteryPowerW = intoBatteryKw * 1000 - drawW;
+    this.loadW = drawW;
     this.publish(now);
   }
 
@@ -527,11 +571,13 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
     this.position = (place === 'work' ? this.routes.toWork : this.routes.toHome).legs.at(-1)!.to;
     // The climate goes off with the car; it locks when the driver walks away; at home the driver plugs in.
     this.hvacOn = false;
+    this.loadW = 0;
     for (const door of DOOR_NAMES) this.doorsLocked[door] = true;
     this.trunkLocked = true;
     if (place === 'home') {
       this.cableConnected = true;
-      this.charging = this.level < this.chargeLimit;
+      this.toldToStop = false;
+      this.charging = this.wantsCharge;
     }
   }
 
@@ -574,12 +620,17 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       [VSS.stateOfCharge, round(level, 1)],
       [VSS.range, this.estimateRange()],
       [VSS.netCapacity, CAR.netCapacityKwh],
-      [VSS.batteryPower, Math.round(this.batteryPowerW / 10) * 10],
+      [VSS.batteryPower, Math.round((this.intoBatteryKw * 1000 - this.loadW) / 10) * 10],
       [VSS.chargedEnergy, round(this.chargedKwh, 2)],
       [VSS.consumedEnergy, round(this.consumedKwh, 2)],
       [VSS.isCharging, this.chargingNow],
       [VSS.chargeLimit, this.chargeLimit],
-      [VSS.timeToComplete, this.chargingNow ? secondsToReach(level, this.chargeLimit) : 0],
+      [
+        VSS.timeToComplete,
+        this.chargingNow
+          ? secondsToReach(level, this.chargeLimit, this.selfCharging ? CAR.acChargerKw : this.offeredKw)
+          : 0,
+      ],
       [VSS.cableConnected, this.cableConnected],
       [VSS.cabinTemperature, round(this.cabin, 1)],
       [VSS.hvacActive, this.hvacOn],
@@ -604,7 +655,11 @@ export class SimulatedCar implements SignalSource, CarAtCharger {
       const before = this.values.get(path);
       if (before && JSON.stringify(before.value) === JSON.stringify(wire)) continue;
       this.values.set(path, { value: wire, ts: now });
-      changed.push(path);
+      // A watcher takes each signal as it comes: charging that stops is said before the power
+      // falls (it starts after the power rose, in the snapshot's order), so no one sees the car
+      // charging at 0 kW in between.
+      if (path === VSS.isCharging && wire === 'false') changed.unshift(path);
+      else changed.push(path);
     }
     for (const path of changed) for (const listener of this.listeners) listener(path);
   }
@@ -626,6 +681,8 @@ export function savedCarFrom(raw: unknown): SavedCar | null {
   const position = s.position as Record<string, unknown> | null | undefined;
   const drive = s.drive as Record<string, unknown> | null | undefined;
   const locks = s.locks as { doors?: Record<string, unknown>; trunk?: unknown } | null | undefined;
+  const windows = s.windows as Record<string, unknown> | null | undefined;
+  const climate = s.climate as { on?: unknown; cabin?: unknown } | null | undefined;
   const fits =
     number(s.odometer, 0, 1e10) &&
     number(s.level, 0, 100) &&
@@ -644,6 +701,9 @@ export function savedCarFrom(raw: unknown): SavedCar | null {
     (s.learnedKwhPerKm === undefined || number(s.learnedKwhPerKm, 0.01, 2)) &&
     typeof s.departedOn === 'string' &&
     (locks === undefined ||
-      (typeof locks?.trunk === 'boolean' && DOOR_NAMES.every((door) => typeof locks.doors?.[door] === 'boolean')));
+      (typeof locks?.trunk === 'boolean' && DOOR_NAMES.every((door) => typeof locks.doors?.[door] === 'boolean'))) &&
+    (s.toldToStop === undefined || typeof s.toldToStop === 'boolean') &&
+    (windows === undefined || DOOR_NAMES.every((door) => number(windows?.[door], 0, 100))) &&
+    (climate === undefined || (typeof climate?.on === 'boolean' && number(climate.cabin, -60, 90)));
   return fits ? (structuredClone(raw) as SavedCar) : null;
 }

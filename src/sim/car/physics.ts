@@ -70,12 +70,15 @@ export function acceptedAcKw(level: number, offeredKw: number): number {
   return Math.max(0, Math.min(offeredKw, CAR.acChargerKw * taper(level)));
 }
 
-/** Seconds until `limit` % at the taper above: summed 0.1 % at a time. */
-export function secondsToReach(level: number, limit: number): number {
+/**
+ * Seconds until `limit` % when a wallbox offers `offeredKw` (by default all the car takes), at
+ * the taper above: summed 0.1 % at a time.
+ */
+export function secondsToReach(level: number, limit: number, offeredKw: number = CAR.acChargerKw): number {
   let seconds = 0;
   for (let at = level; at < limit; at += 0.1) {
     const step = Math.min(0.1, limit - at);
-    seconds += ((step / 100) * CAR.netCapacityKwh * 3_600) / chargePowerKw(at);
+    seconds += ((step / 100) * CAR.netCapacityKwh * 3_600) / (acceptedAcKw(at, offeredKw) * CAR.chargerEfficiency);
   }
   return Math.round(seconds);
 }

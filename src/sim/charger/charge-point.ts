@@ -41,9 +41,10 @@ export interface SimulatedChargePointOptions {
  * RemoteStop, ChangeAvailability and TriggerMessage.
  */
 /**
- * How often the charge point looks at its cable. A real one senses the plug at once (the control
- * pilot), not at its next meter sample: looked at every 30 s, a car that drove off was still
- * "charging at 11 kW" on the hub for up to half a minute.
+ * How often the charge point looks at its cable and at what the car draws. A real one senses both
+ * at once (the control pilot), not at its next meter sample: looked at every 30 s, a car that
+ * drove off was still "charging at 11 kW" on the hub for up to half a minute, and one told to stop
+ * (or to start) charging kept drawing (or not) as long.
  */
 const PLUG_CHECK_MS = 1000;
 /** Heartbeat interval when the central system names none, s. */
@@ -71,6 +72,10 @@ export class SimulatedChargePoint {
   private lastStep: number;
   /** The connector status last sent, so a status goes out when it changes. */
   private sentStatus: string | null = null;
+  /** The step under way (see follow). */
+  private stepping: Promise<void> | null = null;
+  /** The power in the last meter sample sent, W, so power that begins or ends is sampled at once. */
+  private sampledW = 0;
 
   constructor(private readonly options: SimulatedChargePointOptions) {
     this.limitA = options.maxCurrentA ?? 16;
@@ -83,10 +88,8 @@ export class SimulatedChargePoint {
     const { options } = this;
     this.stopped = false;
     await this.connect();
-    this.stopTimer = options.clock.setInterval(() => void this.step(), options.meterIntervalMs ?? 30_000);
-    this.stopPlugCheck = options.clock.setInterval(() => {
-      if (options.car.plugged() !== this.plugged) void this.step(false);
-    }, PLUG_CHECK_MS);
+    this.stopTimer = options.clock.setInterval(() => this.follow(true), options.meterIntervalMs ?? 30_000);
+    this.stopPlugCheck = options.clock.setInterval(() => this.follow(false), PLUG_CHECK_MS);
   }
 
   async stop(): Promise<void> {
@@ -141,7 +144,9 @@ export class SimulatedChargePoint {
     this.sentStatus = null;
     // A car already plugged in starts its transaction now, not one meter interval later.
     await this.followPlug();
-    await this.status();
+    // A transaction that ran on: its power said again with its status, for a hub that restarted.
+    if (this.transactionId !== null) await this.powerChanged();
+    else await this.status();
     this.stopHeartbeat?.();
     this.stopHeartbeat = options.clock.setInterval(
       () => void this.call('Heartbeat', {}).catch(() => {}),
@@ -229,13 +234,28 @@ export class SimulatedChargePoint {
     this.flowW = Math.max(0, drawnKw * 1000);
   }
 
+  /**
+   * Runs a step after the one under way, so their messages keep their order; a look at the cable
+   * while one is under way (a hub slow to answer) is left to the next second's.
+   */
+  private follow(periodic: boolean): void {
+    if (!periodic && this.stepping) return;
+    const next = (this.stepping ?? Promise.resolve()).then(() => this.step(periodic));
+    this.stepping = next;
+    void next.finally(() => {
+      if (this.stepping === next) this.stepping = null;
+    });
+  }
+
   /** One simulation step: energy since the last, plug changes, and the periodic meter values. */
   private async step(periodic = true): Promise<void> {
     this.meterAround();
     try {
       await this.followPlug();
-      await this.status();
-      if (periodic && this.transactionId !== null) await this.meterValues('Sample.Periodic');
+      // Power that began or ended is sampled at once; one that only changed waits for the next sample.
+      if (this.transactionId !== null && (periodic || this.flowW > 0 !== this.sampledW > 0))
+        await this.powerChanged(periodic ? 'Sample.Periodic' : 'Other');
+      else await this.status();
     } catch (error) {
       this.options.log.debug('charge point step failed', { error });
     }
@@ -281,11 +301,15 @@ export class SimulatedChargePoint {
 
   /**
    * Reports a new power at once, status and a meter sample, so the hub's view of the charger
-   * agrees with the grid meter before the next periodic sample.
+   * agrees with the grid meter before the next periodic sample. The sample goes first when power
+   * flows and the status first when it stops: the other way round the hub held "Charging" at 0 kW
+   * between the two (the status Charging came before the sample with its power).
    */
-  private async powerChanged(): Promise<void> {
+  private async powerChanged(context = 'Other'): Promise<void> {
+    const sample = this.transactionId !== null;
+    if (sample && this.flowW > 0) await this.meterValues(context);
     await this.status();
-    if (this.transactionId !== null) await this.meterValues('Other');
+    if (sample && this.flowW <= 0) await this.meterValues(context);
   }
 
   /** Sends the connector's status when it changed, or always when asked (TriggerMessage). */
@@ -308,6 +332,7 @@ export class SimulatedChargePoint {
   }
 
   private async meterValues(context: string): Promise<void> {
+    this.sampledW = this.flowW;
     await this.call('MeterValues', {
       connectorId: 1,
       ...(this.transactionId !== null ? { transactionId: this.transactionId } : {}),

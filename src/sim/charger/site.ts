@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/log.ts';
+import { connectClient } from '../devices/device.ts';
 import { type CarAtCharger, SimulatedChargePoint } from './charge-point.ts';
 import { dayAheadPrices, houseLoad, solarPower } from './curves.ts';
 
@@ -40,10 +41,23 @@ export interface SimulatedSiteOptions {
    * runs its meters and prices without one, rather than registering it again.
    */
   chargePoint?: boolean;
+  /**
+   * A short tag (letters and digits) that gives this site's meters topics and things of their own,
+   * for a broker other demos' sites may share: another's meters then never pass for this one's
+   * (`grid-meter-<tag>`). None (the default) on a broker of the hub's own, and for a site set up
+   * before, whose meters keep their topics and ids (`grid-meter`).
+   */
+  tag?: string;
 }
 
 const CHARGE_POINT_ID = 'SIM-CP-1';
-const STATE_TOPIC = 'zigbee2mqtt/triad_sim_site';
+/** The site's meters: the key of each in the one JSON state, and the name it is announced by. */
+const METERS = [
+  { key: 'grid', name: 'Grid meter' },
+  { key: 'solar', name: 'Solar inverter' },
+  { key: 'house', name: 'House load' },
+] as const;
+type MeterKey = (typeof METERS)[number]['key'];
 
 /**
  * The demo's energy site: an OCPP 1.6J charge point on a real WebSocket, a solar inverter, a
@@ -53,6 +67,8 @@ const STATE_TOPIC = 'zigbee2mqtt/triad_sim_site';
  */
 export class SimulatedSite {
   private client: MqttClient | null = null;
+  /** Appended to the MQTT client id, as the home devices' are, so two sites on one broker never kick each other off. */
+  private readonly clientSuffix = randomBytes(3).toString('hex');
   private chargePoint: SimulatedChargePoint | null = null;
   private stopTimer: (() => void) | null = null;
   private readonly car: CarAtCharger;
@@ -66,36 +82,29 @@ export class SimulatedSite {
 
   async start(): Promise<void> {
     const { options } = this;
-    this.client = await mqtt.connectAsync(options.brokerUrl, {
-      clientId: `triad-sim-site-${process.pid}`,
+    const client = await connectClient(options.brokerUrl, {
+      clientId: `triad-sim-site-${this.clientSuffix}`,
       username: options.username,
       password: options.password,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
     });
-    for (const [id, name] of [
-      ['sim_grid', 'Grid meter'],
-      ['sim_solar', 'Solar inverter'],
-      ['sim_house', 'House load'],
-    ]) {
-      await this.client.publishAsync(
-        `homeassistant/sensor/${id}/config`,
-        JSON.stringify({
-          name,
-          unique_id: id,
-          // One JSON state for the three meters, on a topic the demo devices' broker login may publish to.
-          state_topic: STATE_TOPIC,
-          value_template: `{{ value_json.${id.slice(4)} }}`,
-          unit_of_measurement: 'W',
-          device_class: 'power',
-          device: { identifiers: [id], name },
-        }),
-        { retain: true },
+    this.client = client;
+    client.on('error', (error) => options.log.debug('the site meters lost their broker', { error: error.message }));
+    // Back after a dropped connection (a broker restarted without its retained messages), the
+    // meters are announced again, as the home devices are, or they would stay unknown on the hub.
+    client.on('connect', () => {
+      if (this.client !== client) return;
+      this.announce().catch((error: Error) =>
+        options.log.debug('site meters re-announce failed', { error: error.message }),
       );
-    }
-    this.publishMeters();
+    });
+    await this.announce();
     this.putPrices = options.ownPrices;
     if (options.chargePoint !== false) await this.startChargePoint();
     // The meters appear through discovery, named after their devices; wait until the hub has them.
-    await this.waitForThings(['grid-meter', 'solar-inverter', 'house-load']);
+    await this.waitForThings(METERS.map((meter) => this.thingOf(meter.key)));
     await this.setUpSite();
     await this.keepPricesCurrent();
     // The meters' first reading the hub keeps: the one published before discovery made the things was lost.
@@ -153,7 +162,47 @@ export class SimulatedSite {
   async stop(): Promise<void> {
     this.stopTimer?.();
     await this.chargePoint?.stop();
-    await this.client?.endAsync();
+    const client = this.client;
+    this.client = null;
+    // Forced when the broker is gone, so stopping never waits on a connection that will not come.
+    await client?.endAsync(!client.connected);
+  }
+
+  /** The thing the hub makes of a meter (see `tag`). */
+  thingOf(meter: MeterKey): string {
+    const slug = METERS.find((m) => m.key === meter)!
+      .name.toLowerCase()
+      .replace(/ /g, '-');
+    return this.options.tag ? `${slug}-${this.options.tag}` : slug;
+  }
+
+  /** The one topic the three meters' readings share. */
+  get stateTopic(): string {
+    return this.options.tag ? `zigbee2mqtt/triad_sim_site_${this.options.tag}` : 'zigbee2mqtt/triad_sim_site';
+  }
+
+  /** Publishes the meters' discovery configs (retained) and their readings. */
+  private async announce(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const { tag } = this.options;
+    for (const { key, name } of METERS) {
+      const id = tag ? `sim_${key}_${tag}` : `sim_${key}`;
+      const config = {
+        name,
+        unique_id: id,
+        // One JSON state for the three meters, on a topic the demo devices' broker login may publish to.
+        state_topic: this.stateTopic,
+        value_template: `{{ value_json.${key} }}`,
+        unit_of_measurement: 'W',
+        device_class: 'power',
+        // Tagged, each meter is an entity of its own whose object id names its thing; untagged, a
+        // device named after the meter, as the site was announced before tags (its things keep their ids).
+        ...(tag ? { object_id: this.thingOf(key) } : { device: { identifiers: [id], name } }),
+      };
+      await client.publishAsync(`homeassistant/sensor/${id}/config`, JSON.stringify(config), { retain: true, qos: 1 });
+    }
+    this.publishMeters();
   }
 
   /**
@@ -173,9 +222,9 @@ export class SimulatedSite {
     const current = site.body as { grid?: string; solar?: string; house?: string; battery?: string } | null;
     if (!site.ok || current?.grid || current?.solar || current?.house || current?.battery) return;
     await this.api('PUT', '/api/energy/site', {
-      grid: 'grid-meter',
-      solar: 'solar-inverter',
-      house: 'house-load',
+      grid: this.thingOf('grid'),
+      solar: this.thingOf('solar'),
+      house: this.thingOf('house'),
       limitKw: this.options.fuseKw ?? 17,
       houseReserveKw: 2,
     });
@@ -225,8 +274,10 @@ export class SimulatedSite {
     const house = houseLoad(now, { utcOffsetHours });
     const chargerW = this.chargerPowerW();
     this.publishedChargerW = chargerW;
-    const state = { solar, house, grid: house + chargerW - solar };
-    void this.client?.publishAsync(STATE_TOPIC, JSON.stringify(state)).catch(() => {});
+    const state: Record<MeterKey, number> = { solar, house, grid: house + chargerW - solar };
+    const client = this.client;
+    // While the broker is away the readings are skipped, not queued: the next one says the power then.
+    if (client?.connected) void client.publishAsync(this.stateTopic, JSON.stringify(state)).catch(() => {});
   }
 
   private chargerPowerW(): number {

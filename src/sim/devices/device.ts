@@ -83,6 +83,26 @@ export abstract class SimDevice {
     return structuredClone(this.snapshot());
   }
 
+  /**
+   * What the device keeps across a restart: its last state, as Zigbee2MQTT keeps every device's in
+   * its `state.json` (see restore).
+   */
+  saved(): Payload {
+    return this.state;
+  }
+
+  /**
+   * Takes up a state `saved()` gave, before start(), so the device comes back as it was left (the
+   * front door as locked or unlocked, the light as it was set). It is read as the device reads a
+   * command, so a saved file can set nothing a command could not; whether it was taken (one the
+   * device would not take changes nothing).
+   */
+  restore(saved: unknown): boolean {
+    const apply = isObject(saved) ? this.parseCommand(saved) : null;
+    apply?.();
+    return apply !== null;
+  }
+
   /** How many state reports the device has sent since it was created (start-up included). */
   get reports(): number {
     return this.published;

@@ -3,6 +3,8 @@ import {
   type DeviceContext,
   type DeviceIdentity,
   type DiscoveryEntry,
+  isObject,
+  numberIn,
   type Payload,
   SimDevice,
 } from './device.ts';
@@ -74,6 +76,17 @@ export class SimClimateSensor extends SimDevice {
       measurement('humidity', 'Humidity', 'humidity', '%'),
       battery,
     ];
+  }
+
+  /** Takes up a saved reading (both values within the room's range), though the sensor takes no commands. */
+  override restore(saved: unknown): boolean {
+    if (!isObject(saved)) return false;
+    const temperature = numberIn(saved.temperature, TEMPERATURE.min, TEMPERATURE.max);
+    const humidity = numberIn(saved.humidity, HUMIDITY.min, HUMIDITY.max);
+    if (temperature === null || humidity === null) return false;
+    this.temperature = temperature;
+    this.humidity = humidity;
+    return true;
   }
 
   /** A sensor takes no commands; whatever arrives on its set topic is ignored. */

@@ -20,6 +20,8 @@ const ACTIVE_TAU_MS = 8 * 60_000;
 /** Time constant of an idle room drifting to the outside-influenced resting temperature. */
 const IDLE_TAU_MS = 60 * 60_000;
 const ROOM_REST = 18;
+/** The temperatures a room it sits in can have, °C: a saved one outside them is not taken. */
+const ROOM = { min: -10, max: 45 } as const;
 /** The thermostat starts heating only this far below the set-point (and cooling this far above). */
 const HYSTERESIS = 0.3;
 /** Heat is delivered aiming a little past the set-point, so the room actually reaches it. */
@@ -112,6 +114,15 @@ export class SimThermostat extends SimDevice {
       if (setpoint !== undefined) this.setpoint = setpoint;
       this.running = this.decide();
     };
+  }
+
+  /** Also takes up the room's temperature, within what a room can be; the unit then decides afresh whether to run. */
+  override restore(saved: unknown): boolean {
+    if (!super.restore(saved)) return false;
+    const temperature = numberIn((saved as Payload).local_temperature, ROOM.min, ROOM.max);
+    if (temperature !== null) this.temperature = temperature;
+    this.running = this.decide();
+    return true;
   }
 
   protected override startBehaviour(): void {
