@@ -74,6 +74,27 @@ async function fanout(
   }
 }
 
+/**
+ * One API token for each of `count` clients, made by the owner: a hundred dashboards are a hundred
+ * people's phones, each with its own token, and the hub keeps at most MAX_STREAMS_PER_TOKEN streams
+ * open on one token (a hundred on the owner's were refused with 429 from the 33rd).
+ */
+async function clientTokens(triad: TriadProcess, count: number): Promise<string[]> {
+  const users = (await (await triad.api('/api/users')).json()) as Array<{ id: string; role: string }>;
+  const owner = users.find((u) => u.role === 'owner');
+  if (!owner) throw new Error('the hub has no owner account to make the fan-out clients tokens for');
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const response = await triad.api('/api/tokens', {
+      method: 'POST',
+      body: JSON.stringify({ user: owner.id, name: `bench fan-out ${i}` }),
+    });
+    if (response.status !== 201) throw new Error(`POST /api/tokens: ${response.status} ${await response.text()}`);
+    tokens.push(((await response.json()) as { token: string }).token);
+  }
+  return tokens;
+}
+
 async function wsClients(
   triad: TriadProcess,
   thing: string,
@@ -81,12 +102,12 @@ async function wsClients(
   record: (value: number) => void,
 ): Promise<() => Promise<void>> {
   const url = `${triad.url.replace('http', 'ws')}/api/stream`;
+  const tokens = await clientTokens(triad, count);
   const sockets = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
+    tokens.map(
+      (token) =>
         new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(url, { headers: { authorization: `Bearer ${triad.token}` } });
+          const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
           ws.once('error', reject);
           ws.on('message', (data) => {
             const message = JSON.parse(data.toString()) as { type: string; thing?: string; value?: unknown };
