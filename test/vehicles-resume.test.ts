@@ -1,94 +1,31 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { LocalBus } from '../src/core/bus.ts';
-import { VirtualClock } from '../src/core/clock.ts';
-import { CommandService } from '../src/core/commands.ts';
-import { HubCore } from '../src/core/core.ts';
-import type { HubEvent, StateChanged } from '../src/core/events.ts';
-import { createLogger } from '../src/core/log.ts';
-import { TwinRegistry } from '../src/core/twin.ts';
-import { openStore } from '../src/store/index.ts';
+import type { HubEvent } from '../src/core/events.ts';
 import type { Store } from '../src/store/store.ts';
-import {
-  CHARGING_SESSION_EVENT,
-  type ChargingSessionRecord,
-  ChargingSessionRecorder,
-} from '../src/vehicles/charging.ts';
-import { vehicleThing } from '../src/vehicles/thing.ts';
-import { TRIP_EVENT, type TripRecord, TripRecorder } from '../src/vehicles/trips.ts';
+import { TRIP_EVENT } from '../src/vehicles/trips.ts';
 import { tempDir } from './helpers/hub-process.ts';
+import { bootVehicleParts, PARTS_CAR, PARTS_HOUSEHOLD, PARTS_STOP_GRACE_MS } from './helpers/vehicle-parts.ts';
 
 /**
  * A restart in the middle of a drive: the recorder that comes up after it reads the drive so far
  * from history (a real SQLite file, written and reopened) and ends the trip where the car stops,
  * as one trip, not none.
  */
-const HOUSEHOLD = 'home';
-const CAR = 'family-car';
-const GRACE_MS = 60_000;
+const HOUSEHOLD = PARTS_HOUSEHOLD;
+const CAR = PARTS_CAR;
+const GRACE_MS = PARTS_STOP_GRACE_MS;
 const T0 = Date.UTC(2026, 10, 2, 8, 0, 0);
 
 describe('vehicles: a trip or a charge under way survives a restart', () => {
   let file: string;
-  let seq = 0;
 
   beforeEach(async () => {
     file = join(await tempDir(), 'triad.db');
   });
 
-  /** A hub's worth of parts over the store file: the twin holds the car, the bus collects trips. */
-  async function boot(now: number, attachedAt = 0) {
-    const store = await openStore({ kind: 'sqlite', file });
-    const clock = new VirtualClock(now);
-    const bus = new LocalBus();
-    const twins = new TwinRegistry();
-    twins.put({
-      ...vehicleThing({ id: CAR, householdId: HOUSEHOLD, name: 'Family car', viss: 'ws://x' }),
-      createdAt: new Date(attachedAt).toISOString(),
-      updatedAt: new Date(attachedAt).toISOString(),
-    });
-    // The twin starts from the latest stored values, as the hub's does.
-    for (const value of await store.latestValues(HOUSEHOLD)) {
-      twins.get(HOUSEHOLD, value.thing)?.state.set(value.property, { value: value.value, ts: value.ts });
-    }
-    const trips: TripRecord[] = [];
-    const charges: ChargingSessionRecord[] = [];
-    bus.subscribe((event: HubEvent) => {
-      if (event.type === TRIP_EVENT) trips.push((event as unknown as { data: TripRecord }).data);
-      if (event.type === CHARGING_SESSION_EVENT)
-        charges.push((event as unknown as { data: ChargingSessionRecord }).data);
-    });
-    const recorder = new TripRecorder({ bus, clock, twins, stopGraceMs: GRACE_MS });
-    const log = createLogger({ level: 'silent' });
-    const commands = new CommandService({ clock, bus, store, twins, adapters: new Map(), log, defaultTimeoutMs: 5000 });
-    const core = new HubCore({ clock, bus, store, twins, commands, log });
-    const charging = new ChargingSessionRecorder({ bus, clock, twins, core });
-    /** Reports a value as the car's adapter would: twin, bus, and history. */
-    const report = async (ts: number, values: Record<string, unknown>) => {
-      const changes: StateChanged[] = [];
-      for (const [property, value] of Object.entries(values)) {
-        const twin = twins.get(HOUSEHOLD, CAR)!;
-        const from = twin.state.get(property)?.value ?? null;
-        twin.state.set(property, { value, ts });
-        changes.push({
-          type: 'state',
-          id: `evt_${String(ts).padStart(14, '0')}${String(seq++).padStart(6, '0')}`,
-          householdId: HOUSEHOLD,
-          ts,
-          cause: null,
-          thing: CAR,
-          property,
-          from,
-          to: value,
-          source: 'test',
-        } as StateChanged);
-      }
-      await store.appendHistory(changes);
-      for (const change of changes) bus.publish(change);
-    };
-    return { store, clock, recorder, trips, report, charging, charges };
-  }
+  /** A hub's worth of vehicle parts over the test's store file (see bootVehicleParts). */
+  const boot = (now: number, attachedAt = 0) => bootVehicleParts(file, now, attachedAt);
 
   /** A hub before the restart, the car parked with this odometer reading and then driving off at T0. */
   async function setOff(odometer: number) {
