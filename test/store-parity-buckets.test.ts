@@ -6,9 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { StateChanged } from '../src/core/events.ts';
 import type { HistoryBucketQuery, Store } from '../src/store/store.ts';
-import { storeBackends, T0, unique } from './helpers/stores.ts';
+import { meterChanges, storeBackends, T0, unique } from './helpers/stores.ts';
 
 const backends = await storeBackends('triad-parity-buckets-');
 const pg = backends[1];
@@ -20,24 +19,7 @@ describe('SQLite and PostgreSQL cut a range with odd ends into the same buckets'
   const household = unique('hh');
   before(async () => {
     for (const backend of backends) stores.push(await backend.open());
-    // A number and a word at each of five times: number buckets and value buckets.
-    const changes = [0, 1, 2, 3, 10].flatMap((n): StateChanged[] =>
-      [
-        ['sensor.power', n],
-        ['status', `s${n % 2}`],
-      ].map(([property, to]) => ({
-        type: 'state',
-        id: `${property}-${n}`,
-        householdId: household,
-        ts: T0 + n,
-        cause: null,
-        thing: 'meter',
-        property: String(property),
-        from: undefined,
-        to,
-        source: 'test',
-      })),
-    );
+    const changes = meterChanges(household);
     for (const store of stores) await store.appendHistory(changes);
   });
   after(async () => {

@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { StateChanged } from '../src/core/events.ts';
 import type { HistoryBucketQuery, Store } from '../src/store/store.ts';
-import { storeBackends, T0, unique } from './helpers/stores.ts';
+import { meterChanges, storeBackends, T0, unique } from './helpers/stores.ts';
 
 const backends = await storeBackends('triad-review3-buckets-');
 const pg = backends[1];
@@ -32,23 +31,7 @@ describe('SQLite and PostgreSQL answer a downsampled range with ends past any st
   const household = unique('hh');
   before(async () => {
     for (const backend of backends) stores.push(await backend.open());
-    const changes = [0, 1, 2, 3, 10].flatMap((n): StateChanged[] =>
-      [
-        ['sensor.power', n],
-        ['status', `s${n % 2}`],
-      ].map(([property, to]) => ({
-        type: 'state',
-        id: `${property}-${n}`,
-        householdId: household,
-        ts: T0 + n,
-        cause: null,
-        thing: 'meter',
-        property: String(property),
-        from: undefined,
-        to,
-        source: 'test',
-      })),
-    );
+    const changes = meterChanges(household);
     for (const store of stores) await store.appendHistory(changes);
   });
   after(async () => {

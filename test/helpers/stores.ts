@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { Command } from '../../src/core/events.ts';
+import type { Command, StateChanged } from '../../src/core/events.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/store.ts';
 import { needService, services } from './services.ts';
@@ -64,6 +64,30 @@ export function makeCommand(householdId: string, fields: Partial<Command> = {}):
 }
 
 /** An id no other test run uses, so suites sharing one database never meet. */
+/**
+ * A meter's history for the parity tests of downsampling: a number (`sensor.power`) and a word
+ * (`status`) at T0 + 0, 1, 2, 3 and 10 ms, so both kinds of bucket have values to cut.
+ */
+export function meterChanges(householdId: string): StateChanged[] {
+  return [0, 1, 2, 3, 10].flatMap((n): StateChanged[] =>
+    [
+      ['sensor.power', n],
+      ['status', `s${n % 2}`],
+    ].map(([property, to]) => ({
+      type: 'state',
+      id: `${property}-${n}`,
+      householdId,
+      ts: T0 + n,
+      cause: null,
+      thing: 'meter',
+      property: String(property),
+      from: undefined,
+      to,
+      source: 'test',
+    })),
+  );
+}
+
 export function unique(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }

@@ -1789,7 +1789,6 @@ function withMissing(detail: string | undefined, missing: string[]): string | un
   return detail === undefined ? note : `${detail} (${note})`;
 }
 
-/** Ends a trace step with its status and, when there is one, what it did. */
 /** A step whose values could not be made (a text over the bound): it and its run end in that error. */
 function failStep(run: Run, step: TraceStep, clock: { now(): number }, reasons: string[]): 'error' {
   step.error = [...new Set(reasons)].join('; ');
@@ -1798,6 +1797,7 @@ function failStep(run: Run, step: TraceStep, clock: { now(): number }, reasons: 
   return 'error';
 }
 
+/** Ends a trace step with its status and, when there is one, what it did. */
 function done(step: TraceStep, clock: { now(): number }, status: TraceStep['status'], detail?: string): void {
   step.status = status;
   step.finishedAt = clock.now();
