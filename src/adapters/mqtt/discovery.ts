@@ -803,6 +803,68 @@ function narrowInput(actions: Record<string, ActionSpec>, action: string, drop: 
   actions[action] = { ...spec, input };
 }
 
+/** The range of values a device says it takes, in the vocabulary's unit; an end left out is the vocabulary's. */
+interface DeviceRange {
+  minimum?: number;
+  maximum?: number;
+}
+
+/** A limit as Home Assistant reads it (vol.Coerce(float)): a number, or a number written as text. */
+function limitOption(config: Json, key: string): number | undefined {
+  const value = config[key];
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * A device's range, kept inside `envelope` (what the quantity can be at all, so a hostile or
+ * mistyped config cannot claim a 10⁹ °C set point), or undefined when it gives none, or gives
+ * one whose ends cross: that is not its real range, and the vocabulary's stays.
+ */
+function deviceRange(low: number | undefined, high: number | undefined, envelope: DataSchema): DeviceRange | undefined {
+  const clamp = (n: number | undefined) =>
+    n === undefined ? undefined : Math.min(envelope.maximum ?? n, Math.max(envelope.minimum ?? n, n));
+  const minimum = clamp(low);
+  const maximum = clamp(high);
+  if (minimum === undefined && maximum === undefined) return undefined;
+  if (minimum !== undefined && maximum !== undefined && minimum > maximum) return undefined;
+  return { ...(minimum === undefined ? {} : { minimum }), ...(maximum === undefined ? {} : { maximum }) };
+}
+
+/**
+ * Gives an action's input field, and the property it sets, the device's own range. Checked there
+ * by the hub, a value the device would clamp or ignore is refused before anything is sent, rather
+ * than accepted and left to expire unconfirmed; and the property takes what the action takes, so
+ * whatever a command may ask for, the device may report.
+ */
+function applyDeviceRange(
+  offer: Offer,
+  target: { action: string; field: string; property: string },
+  range: DeviceRange | undefined,
+): void {
+  if (!range) return;
+  const spec = offer.actions[target.action];
+  const field = spec?.input?.properties?.[target.field];
+  if (spec?.input && field) {
+    const input: DataSchema = structuredClone(spec.input);
+    input.properties = { ...input.properties, [target.field]: withRange(field, range) };
+    offer.actions[target.action] = { ...spec, input };
+  }
+  const property = offer.properties[target.property];
+  if (property) offer.properties[target.property] = { ...property, schema: withRange(property.schema, range) };
+}
+
+/**
+ * A copy of `schema` (the vocabulary's is shared by every thing) with the device's range; the
+ * schema as it was when one end the device gives crosses the vocabulary's other end (a lone
+ * max_temp of 3 °C against its 5 °C), which would refuse every value.
+ */
+function withRange(schema: DataSchema, range: DeviceRange): DataSchema {
+  const ranged = { ...schema, ...range };
+  const crossed = ranged.minimum !== undefined && ranged.maximum !== undefined && ranged.minimum > ranged.maximum;
+  return crossed ? schema : ranged;
+}
+
 const switchBehaviour: ComponentBehaviour = {
   check: (config) => needsOneOf(config, ['state_topic', 'command_topic'], 'switch'),
   offer: (config) => ({
@@ -850,6 +912,20 @@ function lightColorTempToKelvin(config: Json, raw: number): number | undefined {
 
 function lightColorTempFromKelvin(config: Json, kelvin: number): number {
   return config.color_temp_kelvin === true ? Math.round(kelvin) : kelvinToMireds(kelvin);
+}
+
+/**
+ * The bulb's colour temperatures in Kelvin, warmest first. As Home Assistant reads them, mireds
+ * (the larger the warmer) win over Kelvin when a config has both, whichever unit its state and
+ * commands use; each is converted as a state in that unit is, so a bulb at its limit reads as
+ * the limit.
+ */
+function lightColorTempRange(config: Json): DeviceRange | undefined {
+  const maxMireds = limitOption(config, 'max_mireds');
+  const minMireds = limitOption(config, 'min_mireds');
+  const warmest = maxMireds === undefined ? limitOption(config, 'min_kelvin') : miredsToKelvin(maxMireds);
+  const coolest = minMireds === undefined ? limitOption(config, 'max_kelvin') : miredsToKelvin(minMireds);
+  return deviceRange(warmest, coolest, propertySchema('light.color_temp') ?? {});
 }
 
 function lightDefaultReaders(config: Json, value: ValueReader): StateReader[] {
@@ -979,7 +1055,15 @@ const lightBehaviour: ComponentBehaviour = {
     const actions = textOption(config, 'command_topic') ? vocabularyActions('light') : {};
     const drop = [...(features.brightness ? [] : ['brightness']), ...(features.colorTemp ? [] : ['color_temp'])];
     narrowInput(actions, 'turn_on', drop);
-    return { properties: vocabularyProperties(names), actions };
+    const offer = { properties: vocabularyProperties(names), actions };
+    if (features.colorTemp) {
+      applyDeviceRange(
+        offer,
+        { action: 'turn_on', field: 'color_temp', property: 'light.color_temp' },
+        lightColorTempRange(config),
+      );
+    }
+    return offer;
   },
   readers: (config, value) =>
     lightFeatures(config).json ? lightJsonReaders(config) : lightDefaultReaders(config, value),
@@ -1183,6 +1267,20 @@ function triadMode(mode: string, modes: string[]): string | undefined {
   return mode === 'heat_cool' && !modes.includes('auto') ? 'auto' : undefined;
 }
 
+/**
+ * The set points a thermostat takes, in °C as the action takes them: min_temp and max_temp are in
+ * the device's temperature_unit, and are converted as its reported set point is, so a device at
+ * its own limit reads as the limit. Kept within what a temperature can be at all (sensor.temperature).
+ */
+function climateTargetRange(config: Json): DeviceRange | undefined {
+  const unit = textOption(config, 'temperature_unit');
+  const inCelsius = (key: string) => {
+    const limit = limitOption(config, key);
+    return limit === undefined ? undefined : toCelsius(limit, unit);
+  };
+  return deviceRange(inCelsius('min_temp'), inCelsius('max_temp'), propertySchema('sensor.temperature') ?? {});
+}
+
 const climateBehaviour: ComponentBehaviour = {
   check: (config) =>
     needsOneOf(
@@ -1214,7 +1312,13 @@ const climateBehaviour: ComponentBehaviour = {
       if (mode) mode.enum = TRIAD_CLIMATE_MODES.filter((m) => deviceMode(m, modes) !== undefined);
       offered.set_mode = { ...offered.set_mode, input };
     }
-    return { properties: vocabularyProperties(names), actions: offered };
+    const offer = { properties: vocabularyProperties(names), actions: offered };
+    applyDeviceRange(
+      offer,
+      { action: 'set_target_temperature', field: 'temperature', property: 'climate.target_temperature' },
+      climateTargetRange(config),
+    );
+    return offer;
   },
   readers(config, value) {
     const unit = textOption(config, 'temperature_unit');
