@@ -18,6 +18,12 @@ export interface HubCoreOptions {
   twins: TwinRegistry;
   commands: CommandService;
   log: Logger;
+  /**
+   * Writes what the history writer holds. Asked before a thing is deleted: rows it held for the
+   * thing, committed after the delete, put its latest values back, and a thing made later under
+   * the same id (a car attached under the old one's name) started from them at the next start.
+   */
+  flushHistory?: () => Promise<void>;
 }
 
 /** Reports further ahead of the hub's clock than this are clamped: a device's clock is wrong. */
@@ -144,6 +150,7 @@ export class HubCore implements AdapterContext {
     // Out of the twin first: a report arriving while the store forgets the thing is refused,
     // rather than written after the delete and bringing its latest values back.
     const known = twins.remove(householdId, id);
+    await this.options.flushHistory?.();
     await store.deleteThing(householdId, id);
     if (!known) return;
     bus.publish({ type: 'thing.removed', id: newId(clock.now(), 'evt_'), householdId, ts: clock.now(), thing: id });

@@ -255,9 +255,18 @@ export class Hub {
       log: log.child('commands'),
       defaultTimeoutMs: options.commandTimeoutMs ?? 30_000,
     });
-    this.core = new HubCore({ clock, bus, store, twins, commands: this.commands, log: log.child('core') });
-    this.history = new HistoryWriter({ bus, store, clock, log: log.child('history') });
+    const history = new HistoryWriter({ bus, store, clock, log: log.child('history') });
+    this.history = history;
     this.history.start();
+    this.core = new HubCore({
+      clock,
+      bus,
+      store,
+      twins,
+      commands: this.commands,
+      log: log.child('core'),
+      flushHistory: () => history.flush(),
+    });
     this.tokens = new TokenService({ store, clock });
     await this.core.load();
 

@@ -10,7 +10,7 @@ import { hidePasswords } from '../core/redact.ts';
 import type { Twin } from '../core/twin.ts';
 import { slugify } from '../model/thing.ts';
 import { CHARGING_SESSION_EVENT, ChargingSessionRecorder } from './charging.ts';
-import { vehicleMapping } from './mapping.ts';
+import { vehicleMapping, vehiclePaths } from './mapping.ts';
 import { vehicleRoutes } from './routes.ts';
 import { movingRefusal, vehicleSafetyGuard } from './safety.ts';
 import { COMMAND_ONLY_PATHS } from './signals.ts';
@@ -57,7 +57,7 @@ export class VehicleService implements Subsystem {
 
   async start(hub: HubServices): Promise<void> {
     const adapter = new VissAdapter({
-      mapping: vehicleMapping,
+      mapping: vehicleMapping((householdId, thing, property) => hub.twins.value(householdId, thing, property)),
       backoff: this.options.backoff,
       recheck: (command, thing) => movingRefusal(hub.twins, thing.householdId, command),
     });
@@ -78,6 +78,9 @@ export class VehicleService implements Subsystem {
     });
     const households = await hub.store.listHouseholds();
     const householdIds = households.map((household) => household.id);
+    for (const householdId of householdIds) {
+      for (const twin of hub.twins.list(householdId)) if (vehicleMeta(twin.thing)) forgetEarlierCars(twin);
+    }
     await trips.resume(hub.store, householdIds);
     await charging.resume(hub.store, householdIds);
     trips.start();
@@ -88,7 +91,12 @@ export class VehicleService implements Subsystem {
     for (const household of households) {
       for (const twin of hub.twins.list(household.id)) {
         const meta = vehicleMeta(twin.thing);
-        if (meta) await adapter.connect({ householdId: household.id, thing: twin.thing.id, url: meta.viss });
+        if (!meta) continue;
+        // Rebuilt, as on a repoint, so a car attached by an older Triad follows today's signals
+        // (its charging power was once bound to the battery's).
+        const { id, name } = twin.thing;
+        await hub.core.upsertThing(vehicleThing({ id, householdId: household.id, name, viss: meta.viss }));
+        await adapter.connect({ householdId: household.id, thing: id, url: meta.viss });
       }
     }
     for (const vehicle of this.options.vehicles ?? []) {
@@ -177,7 +185,7 @@ export class VehicleService implements Subsystem {
     // window is judged at each request (refusal), so a connection opened early opens with it.
     const permissions = running.hub.security.permissions;
     if (!permissions.wasGiven(principal, id)) return null;
-    const paths = vehicleMapping.paths(twin.thing);
+    const paths = vehiclePaths(twin.thing);
     return new TwinSignalSource({
       twins: running.hub.twins,
       bus: running.hub.bus,
@@ -235,6 +243,17 @@ export function parseVehicleConfig(value: unknown): VehicleEndpoint[] {
     if (typeof viss !== 'string') throw badRequest(`vehicles[${i}].viss must be a ws:// or wss:// address`);
     return { name: name.trim(), viss: checkedUrl(viss, `vehicles[${i}].viss`) };
   });
+}
+
+/**
+ * Forgets the values a car's twin was loaded with that were stamped before it was attached: a car
+ * detached under its name left them (the history writer committed that car's last changes after
+ * its delete), and the charging and trip recorders would take them for this car's. Nothing this
+ * car reports is stamped before it was attached (VissAdapter.mirror stamps such a value on arrival).
+ */
+function forgetEarlierCars(twin: Twin): void {
+  const attached = Date.parse(twin.thing.createdAt);
+  for (const [property, current] of twin.state) if (current.ts < attached) twin.state.delete(property);
 }
 
 /** A vehicle's VISS address as an answer shows it: its password as `***`. */

@@ -104,12 +104,14 @@ export const VEHICLE_SIGNALS: readonly VehicleSignal[] = [
     schema: vocabulary('charging.limit'),
     toVss: (v) => Math.round(Number(v)),
   },
-  // VSS: W into the battery (negative while driving); the vocabulary: kW of charging power.
+  // VSS: W into the battery, negative out of it. It is not the charging power: braking and a
+  // wallbox that heats a plugged-in cabin fill the battery too. `charging.power` is worked out from
+  // it while the car says it charges (withChargingPower in mapping.ts).
   {
-    property: 'charging.power',
+    property: 'vehicle.battery_power',
     path: VSS.batteryPower,
-    schema: vocabulary('charging.power'),
-    fromVss: (v) => Math.max(0, Number(v)) / 1000,
+    schema: { type: 'number', unit: 'kW', title: 'Battery power (into it; negative out)' },
+    fromVss: (v) => Number(v) / 1000,
     toVss: (v) => Number(v) * 1000,
   },
   {

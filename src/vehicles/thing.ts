@@ -24,8 +24,10 @@ export function vehicleThing(input: {
   for (const signal of VEHICLE_SIGNALS) {
     properties[signal.property] = { schema: signal.schema, binding: signal.path };
   }
-  // Worked out by the hub from the charged-energy counter; no car reports it as such.
+  // Worked out by the hub: the energy from the charged-energy counter, the power from the
+  // battery's while the car charges; VSS has neither as such.
   properties['charging.energy'] = { schema: propertySchema('charging.energy')! };
+  properties['charging.power'] = { schema: propertySchema('charging.power')! };
   return {
     id: input.id,
     householdId: input.householdId,
