@@ -1030,25 +1030,73 @@ function mqttKey(householdId: string, id: string): string {
  * body sixty thousand deep (a quarter megabyte of brackets) overflowed the stack wherever it was
  * copied or written out: the call failed with a 500, or its run's trace was never stored.
  */
-const MAX_PAYLOAD_DEPTH = 100;
+export const MAX_PAYLOAD_DEPTH = 100;
 
-/** Whether a parsed JSON value nests deeper than `limit`, found without recursion. */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const pending: Array<{ item: unknown; depth: number }> = [{ item: value, depth: 0 }];
+/**
+ * Whether a parsed JSON value nests deeper than `limit`, found without recursion. Only lists and
+ * objects are kept to look into, with their depths beside them: a flat body costs no allocation
+ * per value.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const pending: object[] = [value];
+  const depths: number[] = [0];
   while (pending.length > 0) {
-    const { item, depth } = pending.pop() as { item: unknown; depth: number };
-    if (item === null || typeof item !== 'object') continue;
+    const item = pending.pop() as object;
+    const depth = depths.pop() as number;
     if (depth >= limit) return true;
-    for (const inner of Object.values(item)) pending.push({ item: inner, depth: depth + 1 });
+    for (const inner of Array.isArray(item) ? item : Object.values(item))
+      if (inner !== null && typeof inner === 'object') {
+        pending.push(inner);
+        depths.push(depth + 1);
+      }
   }
   return false;
 }
 
+/**
+ * Whether JSON text nests lists and objects deeper than `limit`, counted from its brackets outside
+ * quoted text. Asked of every MQTT payload before it is parsed: a sensor's short payload is judged
+ * by its length alone, and a payload sixty thousand deep is refused at its 101st bracket rather
+ * than parsed whole and walked. For text that is not JSON the answer is meaningless, but such text
+ * is refused by JSON.parse anyway.
+ */
+function jsonTextDeeperThan(text: string, limit: number): boolean {
+  // Each level takes an opening and a closing bracket.
+  if (text.length < 2 * (limit + 1)) return false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) i = closingQuote(text, i);
+    else if (c === OPEN_OBJECT || c === OPEN_LIST) {
+      if (++depth > limit) return true;
+    } else if (c === CLOSE_OBJECT || c === CLOSE_LIST) depth--;
+  }
+  return false;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_LIST = 0x5b;
+const CLOSE_LIST = 0x5d;
+
+/** Where the quoted text opened at `open` ends (a quote after an even run of backslashes), or the text's end. */
+function closingQuote(text: string, open: number): number {
+  for (let at = text.indexOf('"', open + 1); at !== -1; at = text.indexOf('"', at + 1)) {
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+  return text.length;
+}
+
 /** A payload's JSON, or null when it is not JSON or nests too deep to be handled (the text still is). */
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
+  if (jsonTextDeeperThan(text, MAX_PAYLOAD_DEPTH)) return null;
   try {
-    const json: unknown = JSON.parse(text);
-    return nestedDeeperThan(json, MAX_PAYLOAD_DEPTH) ? null : json;
+    return JSON.parse(text);
   } catch {
     return null;
   }

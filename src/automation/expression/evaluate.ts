@@ -1,4 +1,4 @@
-import type { Expr } from './parser.ts';
+import { type Expr, roundDigitsProblem } from './parser.ts';
 
 /** What an expression can see: variables (trigger, rule variables) and the household's state. */
 export interface ExpressionScope {
@@ -187,8 +187,23 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function compare(a: unknown, b: unknown): number | null {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
-  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'string' && typeof b === 'string') return compareText(a, b);
   return null;
+}
+
+/**
+ * Texts in the order of their characters (code points), as `len` and `s[i]` count them.
+ * JavaScript's `<` compares UTF-16 halves, which put an emoji (stored as 0xD83D…) before "\uFFFF".
+ * Both texts are equal up to `i`, so one index walks both.
+ */
+function compareText(a: string, b: string): number {
+  for (let i = 0; i < a.length && i < b.length; ) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(i) as number;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
+  }
+  return a.length - b.length;
 }
 
 /**
@@ -309,10 +324,16 @@ function call(fn: string, args: Expr[], scope: ExpressionScope): unknown {
     }
     case 'round': {
       if (typeof a !== 'number') return null;
-      const digits = typeof b === 'number' && Number.isInteger(b) && b >= 0 && b <= 10 ? b : 0;
-      const factor = 10 ** digits;
-      // A number so large that scaling it overflows has no digits after the point to round.
-      return Number.isFinite(a * factor) ? Math.round(a * factor) / factor : finite(a);
+      const digits = values.length > 1 ? b : 0;
+      const problem = roundDigitsProblem(digits);
+      if (problem !== null) {
+        scope.refused?.push(problem);
+        return null;
+      }
+      const factor = 10 ** (digits as number);
+      const scaled = a * factor;
+      // Scaled past 2^53 a number has no digits after the point left to round (and may overflow).
+      return Math.abs(scaled) < 2 ** 53 ? Math.round(scaled) / factor : finite(a);
     }
     case 'floor':
       return typeof a === 'number' ? Math.floor(a) : null;

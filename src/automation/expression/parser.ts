@@ -34,6 +34,18 @@ export const FUNCTIONS: Record<string, { min: number; max: number }> = {
   string: { min: 1, max: 1 },
 };
 
+/**
+ * The most digits after the point round() keeps: a number carries 15 to 17 significant digits, so
+ * more would only round away what the number cannot hold.
+ */
+const MAX_ROUND_DIGITS = 15;
+
+/** Why `digits` cannot be round()'s digits after the point, or null when it can. */
+export function roundDigitsProblem(digits: unknown): string | null {
+  if (typeof digits === 'number' && Number.isInteger(digits) && digits >= 0 && digits <= MAX_ROUND_DIGITS) return null;
+  return `round() rounds to 0 to ${MAX_ROUND_DIGITS} digits after the point, not ${JSON.stringify(digits) ?? String(digits)}`;
+}
+
 /** Nesting deeper than this is refused, so a parse never exhausts the stack. */
 const MAX_DEPTH = 64;
 
@@ -199,17 +211,37 @@ class Parser {
         name.position,
       );
     const args: Expr[] = [];
+    const starts: number[] = [];
     if (!this.accept(')')) {
-      do args.push(this.or());
-      while (this.accept(','));
+      do {
+        starts.push(this.peek().position);
+        args.push(this.or());
+      } while (this.accept(','));
       this.expect(')');
     }
     if (args.length < spec.min || args.length > spec.max) {
       const want = spec.min === spec.max ? `${spec.min}` : `${spec.min} to ${spec.max}`;
       throw new ExpressionSyntaxError(`${name.text}() takes ${want} argument(s), got ${args.length}`, name.position);
     }
+    // Digits written out are judged as the rule is saved; digits from a value, when it runs.
+    const digits = name.text === 'round' && args.length === 2 ? constantNumber(args[1]) : undefined;
+    const problem = digits === undefined ? null : roundDigitsProblem(digits);
+    if (problem !== null) throw new ExpressionSyntaxError(problem, starts[1]);
     return { kind: 'call', fn: name.text, args };
   }
+}
+
+/** The value of a literal, or of `-` and a literal number; undefined for anything that must run to be known. */
+function constantNumber(expr: Expr): unknown {
+  if (expr.kind === 'literal') return expr.value;
+  if (
+    expr.kind === 'unary' &&
+    expr.op === '-' &&
+    expr.operand.kind === 'literal' &&
+    typeof expr.operand.value === 'number'
+  )
+    return -expr.operand.value;
+  return undefined;
 }
 
 function describe(token: Token): string {

@@ -1,6 +1,7 @@
 import {
   type Expr,
   type ExpressionScope,
+  ExpressionSyntaxError,
   evaluate,
   parseExpression,
   TEXT_LIMIT,
@@ -8,8 +9,6 @@ import {
   tooLongText,
 } from '../expression/index.ts';
 import type { Template } from '../model.ts';
-
-const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
 
 /**
  * Compiles a value whose strings may hold `{{ expression }}` parts. A string that is one
@@ -20,15 +19,16 @@ export function compileTemplate(value: unknown, depth = 0): Template {
   if (depth > 16) return { kind: 'literal', value };
   if (typeof value === 'string') {
     if (!value.includes('{{')) return { kind: 'literal', value };
-    const whole = /^\s*\{\{([\s\S]*?)\}\}\s*$/.exec(value);
-    if (whole && !whole[1].includes('{{'))
-      return { kind: 'expression', expr: parseExpression(whole[1]), source: whole[1].trim() };
+    const pieces = placeholders(value);
+    const [only] = pieces;
+    if (pieces.length === 1 && value.slice(0, only.start).trim() === '' && value.slice(only.end).trim() === '')
+      return { kind: 'expression', expr: parseExpression(only.source), source: only.source.trim() };
     const parts: Array<string | { expr: Expr; source: string }> = [];
     let last = 0;
-    for (const match of value.matchAll(PLACEHOLDER)) {
-      if (match.index > last) parts.push(value.slice(last, match.index));
-      parts.push({ expr: parseExpression(match[1]), source: match[1].trim() });
-      last = match.index + match[0].length;
+    for (const piece of pieces) {
+      if (piece.start > last) parts.push(value.slice(last, piece.start));
+      parts.push({ expr: parseExpression(piece.source), source: piece.source.trim() });
+      last = piece.end;
     }
     if (last < value.length) parts.push(value.slice(last));
     return { kind: 'text', parts };
@@ -42,6 +42,31 @@ export function compileTemplate(value: unknown, depth = 0): Template {
     return entries.every(([, t]) => templateIsLiteral(t)) ? { kind: 'literal', value } : { kind: 'object', entries };
   }
   return { kind: 'literal', value };
+}
+
+/**
+ * Each `{{ … }}` of a text: where it starts and ends, and the expression inside. A `}}` inside a
+ * quoted text of the expression (`{{ 'a}}b' }}`) is part of it, not its end: a regular expression
+ * cut it there and the rule was refused with a puzzling syntax error.
+ */
+function placeholders(value: string): Array<{ start: number; end: number; source: string }> {
+  const found: Array<{ start: number; end: number; source: string }> = [];
+  for (let start = value.indexOf('{{'); start !== -1; ) {
+    let quote = '';
+    let i = start + 2;
+    for (; i < value.length; i++) {
+      const c = value[i];
+      if (quote) {
+        if (c === '\\') i++;
+        else if (c === quote) quote = '';
+      } else if (c === "'" || c === '"') quote = c;
+      else if (c === '}' && value[i + 1] === '}') break;
+    }
+    if (i >= value.length) throw new ExpressionSyntaxError('"{{" is not closed by "}}"', start);
+    found.push({ start, end: i + 2, source: value.slice(start + 2, i) });
+    start = value.indexOf('{{', i + 2);
+  }
+  return found;
 }
 
 export function templateIsLiteral(template: Template): boolean {
