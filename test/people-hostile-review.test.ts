@@ -5,8 +5,8 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { offsetPoint } from '../src/people/geo.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
-import { ownerFetch } from './helpers/owner-api.ts';
 import type { Phone, Place } from './helpers/owntracks.ts';
+import { addPersonWithPhone, ownerCall, postOwnTracks } from './helpers/owntracks-app.ts';
 import { peopleHub } from './helpers/people-hub.ts';
 
 /**
@@ -18,26 +18,15 @@ import { peopleHub } from './helpers/people-hub.ts';
 const HOME = { latitude: 52.3731, longitude: 4.8922 };
 const FAR = offsetPoint(HOME, 2_000, 90);
 
-interface Tracker extends Phone {
-  person: string;
-}
-
 describe('people and presence, as a hostile reviewer found them', () => {
   let hub: Hub;
   let clock: VirtualClock;
   let dataDir: string;
   const clients: MqttClient[] = [];
 
-  const api = async <T>(method: string, path: string, body?: unknown, status = 200): Promise<T> => {
-    const res = await ownerFetch(hub, path, method, body);
-    assert.equal(res.status, status, `${method} ${path}: ${await res.clone().text()}`);
-    return (res.status === 204 ? undefined : await res.json()) as T;
-  };
-  const addTracker = async (name: string): Promise<Tracker> => {
-    const { id } = await api<{ id: string }>('POST', '/api/people', { name }, 201);
-    const phone = await api<Phone>('POST', `/api/people/${id}/trackers`, { name: 'phone' }, 201);
-    return { person: id, username: phone.username, password: phone.password };
-  };
+  const api = <T>(method: string, path: string, body?: unknown, status = 200) =>
+    ownerCall<T>(hub, method, path, body, status);
+  const addTracker = (name: string) => addPersonWithPhone(hub, name);
   const home = (person: string) => hub.core.getValue(hub.householdId, person, 'presence.home');
   /** Seconds before now, as the app's `tst`. */
   const tst = (secondsAgo: number) => Math.floor(clock.now() / 1000) - secondsAgo;
@@ -60,17 +49,7 @@ describe('people and presence, as a hostile reviewer found them', () => {
     tst: tst(secondsAgo),
   });
   /** Any OwnTracks message as the app posts it in HTTP mode. */
-  const post = (phone: Phone, body: unknown, device = 'pixel') =>
-    fetch(`${hub.httpUrl}/api/owntracks`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${phone.username}:${phone.password}`).toString('base64')}`,
-        'content-type': 'application/json',
-        'x-limit-u': phone.username,
-        'x-limit-d': device,
-      },
-      body: JSON.stringify(body),
-    });
+  const post = (phone: Phone, body: unknown, device = 'pixel') => postOwnTracks(hub, phone, body, device);
   /** Posts and answers what the hub said it ignored (null when it took the message). */
   const ignored = async (phone: Phone, body: unknown, device?: string) => {
     const res = await post(phone, body, device);

@@ -272,6 +272,13 @@ export class PeopleDirectory {
   }
 
   async createZone(householdId: string, zone: NewZone): Promise<Thing> {
+    // Made as `home-zone`, it never set `presence.home` (only the household's home does), so a
+    // household that made one waited in vain for "anyone home"; with home set it arrived twice.
+    if (zone.name.trim().toLowerCase() === HOME_ZONE_ID) {
+      throw badRequest(
+        `a zone named ${JSON.stringify(zone.name)} would not make anyone home: the home zone is the household's location, set with PUT /api/household`,
+      );
+    }
     return this.householdCreates.run(householdId, async () =>
       this.saveZone(householdId, await this.freeId(householdId, slugify(zone.name)), zone),
     );

@@ -51,6 +51,8 @@ export interface WaypointMessage extends GeoPoint {
 export interface WaypointsMessage {
   type: 'waypoints';
   waypoints: WaypointMessage[];
+  /** Regions of the export that are not circles (a beacon, a point): no zone can be made of them. */
+  notCircles: string[];
 }
 
 /** The phone's last will, sent by the broker when it drops off without a goodbye. */
@@ -121,8 +123,11 @@ export function parseOwnTracks(payload: Buffer | string | unknown): ParseResult 
       return parseLocation(value);
     case 'transition':
       return parseTransition(value);
-    case 'waypoint':
+    case 'waypoint': {
+      const notCircle = regionWithoutRadius(value);
+      if (notCircle !== null) return ignored(`region ${JSON.stringify(notCircle)} has no radius: not a zone`);
       return wrap(parseWaypoint(value));
+    }
     case 'waypoints':
       return parseWaypoints(value);
     case 'lwt':
@@ -175,6 +180,18 @@ function parseTransition(raw: Record<string, unknown>): ParseResult {
   return { ok: true, message };
 }
 
+/**
+ * The name of a region that has no radius, or null. The apps list such regions among the others:
+ * iOS's beacon regions (`rad` 0, with `uuid`, `major`, `minor`) and Android's regions saved
+ * without a radius. They are the phone's own business, not a mistake: refusing the export for
+ * them refused every circle in it, and the app, which waits for a 2xx before it sends anything
+ * else, kept sending it.
+ */
+function regionWithoutRadius(raw: Record<string, unknown>): string | null {
+  if (raw.rad !== undefined && raw.rad !== null && raw.rad !== 0) return null;
+  return shortText(raw.desc, MAX_NAME_LENGTH) ?? '';
+}
+
 function parseWaypoint(raw: Record<string, unknown>): WaypointMessage | string {
   const where = coordinateProblem(raw.lat, raw.lon);
   if (where) return where;
@@ -204,14 +221,20 @@ function parseWaypoints(raw: Record<string, unknown>): ParseResult {
   if (!Array.isArray(list)) return invalid('waypoints must be a list');
   if (list.length > MAX_WAYPOINTS) return invalid(`more than ${MAX_WAYPOINTS} waypoints`);
   const waypoints: WaypointMessage[] = [];
+  const notCircles: string[] = [];
   for (const [index, item] of list.entries()) {
     // One bad region refuses the whole export: importing part of it would leave zones half-made.
     if (!isRecord(item)) return invalid(`waypoints[${index}] is not an object`);
+    const notCircle = regionWithoutRadius(item);
+    if (notCircle !== null) {
+      notCircles.push(notCircle);
+      continue;
+    }
     const waypoint = parseWaypoint(item);
     if (typeof waypoint === 'string') return invalid(`waypoints[${index}]: ${waypoint}`);
     waypoints.push(waypoint);
   }
-  return { ok: true, message: { type: 'waypoints', waypoints } };
+  return { ok: true, message: { type: 'waypoints', waypoints, notCircles } };
 }
 
 function wrap(result: WaypointMessage | string): ParseResult {
@@ -223,8 +246,13 @@ function parseFix(raw: Record<string, unknown>): PhoneFix | string {
   const where = coordinateProblem(raw.lat, raw.lon);
   if (where) return where;
   const tst = raw.tst;
-  if (typeof tst !== 'number' || !Number.isFinite(tst) || tst <= 0) return 'tst must be a UNIX time in seconds';
-  const fix: PhoneFix = { latitude: raw.lat as number, longitude: raw.lon as number, ts: Math.round(tst * 1000) };
+  const when = secondsProblem(tst);
+  if (when) return when;
+  const fix: PhoneFix = {
+    latitude: raw.lat as number,
+    longitude: raw.lon as number,
+    ts: Math.round((tst as number) * 1000),
+  };
   const accuracy = raw.acc;
   if (accuracy !== undefined) {
     if (typeof accuracy !== 'number' || !Number.isFinite(accuracy) || accuracy < 0)
@@ -239,6 +267,20 @@ function parseFix(raw: Record<string, unknown>): PhoneFix | string {
   const altitude = finiteIn(raw.alt, -1000, 100_000);
   if (altitude !== undefined) fix.altitude = altitude;
   return fix;
+}
+
+/**
+ * From here on a `tst` is milliseconds (the year 5138 in seconds). Taken as seconds it was a fix
+ * thousands of years ahead, ignored as "in the future": a script that sent `Date.now()` got a 200
+ * and never learnt why nobody moved.
+ */
+const FIRST_MILLISECONDS_TST = 1e11;
+
+/** Null when `tst` reads as the app's UNIX time in seconds, or what is wrong with it. */
+function secondsProblem(tst: unknown): string | null {
+  if (typeof tst !== 'number' || !Number.isFinite(tst) || tst <= 0) return 'tst must be a UNIX time in seconds';
+  if (tst >= FIRST_MILLISECONDS_TST) return `tst ${tst} looks like milliseconds: OwnTracks sends seconds`;
+  return null;
 }
 
 function optionalTs(raw: Record<string, unknown>): { ts?: number } {

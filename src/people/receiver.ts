@@ -11,7 +11,7 @@ import { timestampProblem } from './owntracks.ts';
 import type { PresenceTracker } from './presence.ts';
 import type { ReportAge } from './staleness.ts';
 import { ofLatestFix } from './views.ts';
-import { HOME_ZONE_ID, judgeFix } from './zones.ts';
+import { HOME_ZONE_ID, judgeFix, type ZoneEvidence } from './zones.ts';
 
 /** What became of one message: acted on, or why not. Rejected messages change nothing. */
 export type Outcome =
@@ -57,7 +57,7 @@ export class PhoneReceiver {
       case 'waypoint':
         return this.importRegions(tracker, [message]);
       case 'waypoints':
-        return this.importRegions(tracker, message.waypoints);
+        return this.importRegions(tracker, message.waypoints, message.notCircles);
       case 'lwt':
         this.options.core.setAvailability(tracker.householdId, tracker.id, false);
         return { accepted: true, note: 'tracker marked offline' };
@@ -69,6 +69,11 @@ export class PhoneReceiver {
     const { core, clock, directory } = this.options;
     const meta = trackerMeta(tracker);
     if (!meta) return ignore('not a tracker');
+    // What a phone (or a car) without a position sends: taken as a place, it was the sea off
+    // Africa, and after the leave delay everyone "left" home. Ignored, not refused: the phone
+    // meant no harm, and would otherwise send it again and again.
+    if (fix.latitude === 0 && fix.longitude === 0)
+      return ignore('lat 0, lon 0 is where a device without a fix says it is');
     const problem = timestampProblem(fix.ts, clock.now());
     if (problem) return ignore(problem);
     const last = this.lastAcceptedFor(tracker);
@@ -131,9 +136,19 @@ export class PhoneReceiver {
     person: string,
     fix: { latitude: number; longitude: number; accuracy?: number },
   ): void {
-    const { directory, tracker, household } = this.options;
-    for (const zone of directory.zones(householdId)) tracker.observe(householdId, person, zone, judgeFix(zone, fix));
-    // A person's first fix settles "away" as well as "home", so "everyone away" can become true.
+    const { core, directory, tracker, household } = this.options;
+    let homeEvidence: ZoneEvidence | null = null;
+    for (const zone of directory.zones(householdId)) {
+      const evidence = judgeFix(zone, fix);
+      if (zone.id === HOME_ZONE_ID) homeEvidence = evidence;
+      tracker.observe(householdId, person, zone, evidence);
+    }
+    // A person's first fix settles "away" as well as "home", so "everyone away" can become true;
+    // but only a fix that says they are out. One at home waiting out the arrive delay, or too
+    // vague to tell, settled "away" too, and a household with everyone else out was emptied
+    // (`everyone_away`, the alarm) while the newcomer stood in the hall.
+    const undecided = core.getValue(householdId, person, 'presence.home') === undefined;
+    if (undecided && homeEvidence !== null && homeEvidence !== 'outside') return;
     household.publishPerson(householdId, person);
     household.publishHousehold(householdId);
   }
@@ -157,6 +172,12 @@ export class PhoneReceiver {
     if (lastTransition !== undefined && message.ts < lastTransition) {
       return ignore('replay: older than the last transition taken');
     }
+    // Judged like a fix: the person's other tracker (a watch, the car) may have said since where
+    // they are, and a phone's transition delivered late took them back to where they had been.
+    const personTs = this.positionTime(trackerThing.householdId, meta.person);
+    if (personTs !== undefined && message.ts < personTs) {
+      return ignore('another tracker has a fresher fix than this transition');
+    }
     // OwnTracks transitions carry the accuracy of the fix that fired them; a vague one moves no
     // one, as a vague location does not.
     const limit = directory.presenceSettings(trackerThing.householdId).accuracyLimit;
@@ -176,13 +197,18 @@ export class PhoneReceiver {
     return { accepted: true, note: `${message.event} ${zone.id}` };
   }
 
-  private async importRegions(trackerThing: Thing, waypoints: WaypointMessage[]): Promise<Outcome> {
+  private async importRegions(
+    trackerThing: Thing,
+    waypoints: WaypointMessage[],
+    notCircles: string[] = [],
+  ): Promise<Outcome> {
     const { directory, log } = this.options;
     const { householdId } = trackerThing;
     const settings = directory.presenceSettings(householdId);
     if (!settings.importWaypoints) return ignore('waypoint import is off for this household');
     const imported: string[] = [];
     const notes: string[] = [];
+    if (notCircles.length) notes.push(`regions without a radius are not zones: ${notCircles.join(', ')}`);
     for (const waypoint of waypoints) {
       // Every phone has a region named Home. It is the household's home, as a transition naming
       // it is: as a zone of its own it made each arrival home two (home and home-zone).
