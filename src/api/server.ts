@@ -290,8 +290,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
         );
       }
     }
+    // The route the router matched as well as the raw path: the router decodes the path first,
+    // so `/%61pi/households` is `/api/households` to it, and was served without asking who called.
     if (
-      !path.startsWith('/api') ||
+      !(path.startsWith('/api') || route?.startsWith('/api')) ||
       (route !== undefined && PUBLIC_PATHS.has(route)) ||
       request.routeOptions.config?.public
     )

@@ -57,6 +57,15 @@ export interface GuestPass {
 
 const USER_NAME = /^[\p{L}\p{N} ._'-]{1,64}$/u;
 
+/**
+ * What tells two user names apart: the same letters typed decomposed (e + a combining accent, as
+ * some keyboards and pasted text give them), in full-width forms or in another case are one name,
+ * to sign in with and when a name is taken. Names are kept as typed, composed (NFC).
+ */
+export function userNameKey(name: string): string {
+  return name.normalize('NFKC').trim().toLowerCase();
+}
+
 /** A password a person chose: long enough to resist guessing, short enough for scrypt to stay cheap. */
 export function checkPasswordRules(password: string): void {
   if (password.length < 10) throw badRequest('password must be at least 10 characters');
@@ -95,7 +104,7 @@ export class AccountDirectory {
   }
 
   private async addUser(request: NewUser): Promise<User> {
-    const name = request.name.trim();
+    const name = request.name.normalize('NFC').trim();
     if (!USER_NAME.test(name)) throw badRequest("name must be 1–64 letters, digits, spaces or . _ ' -");
     if (this.userNamed(request.householdId, name)) throw conflict(`a user named ${JSON.stringify(name)} exists`);
     if (request.password !== null) checkPasswordRules(request.password);
@@ -147,8 +156,8 @@ export class AccountDirectory {
   }
 
   userNamed(householdId: string, name: string): User | undefined {
-    const wanted = name.trim().toLowerCase();
-    return this.listUsers(householdId).find((u) => u.name.toLowerCase() === wanted);
+    const wanted = userNameKey(name);
+    return this.listUsers(householdId).find((u) => userNameKey(u.name) === wanted);
   }
 
   listUsers(householdId: string): User[] {
@@ -162,9 +171,9 @@ export class AccountDirectory {
    * that several households share takes a little longer to refuse, which is all it gives away.
    */
   async signIn(name: string, password: string, householdId?: string): Promise<User | null | 'ambiguous'> {
-    const wanted = name.trim().toLowerCase();
+    const wanted = userNameKey(name);
     const matches = [...this.users.values()].filter(
-      (u) => u.name.toLowerCase() === wanted && (householdId === undefined || u.householdId === householdId),
+      (u) => userNameKey(u.name) === wanted && (householdId === undefined || u.householdId === householdId),
     );
     // A name several households use: the password says whose it is. Only a caller who knows a
     // password shared by two of them is asked to say which household; anyone else learns nothing

@@ -1,16 +1,17 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
 import { parseTime } from '../api/things.ts';
 import { NAME_PATTERN } from '../api/views.ts';
 import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import { isHubFirstOwner } from '../core/households.ts';
 import { newId } from '../core/ids.ts';
+import { KeyedSerial } from '../core/serial.ts';
 import type { Thing } from '../model/thing.ts';
 import { capabilities } from '../model/vocabulary.ts';
 import type { Household, TokenRecord } from '../store/store.ts';
-import { type GuestPass, ROLES, type User } from './accounts.ts';
+import { type GuestPass, ROLES, type User, userNameKey } from './accounts.ts';
 import type { MqttDevice } from './devices.ts';
-import { PASS_SCOPE_PREFIX, SESSION_SCOPE } from './permissions.ts';
+import { PASS_SCOPE_PREFIX, SERVER_SCOPE, SESSION_SCOPE } from './permissions.ts';
 import { SESSION_TTL_MS, type Security } from './security.ts';
 import { csrfTokenFor, sessionCookies } from './sessions.ts';
 import type { Principal } from './tokens.ts';
@@ -194,6 +195,34 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       reason,
     });
 
+  /**
+   * Changes to a household's accounts, tokens, grants, passes and devices, one at a time. Each
+   * checks and then awaits the store: two owners demoting each other at once both passed the
+   * last-owner check and left the household with none, and a token an owner made for themselves
+   * while being demoted was missed by the demotion's revocations and kept the owner role. In
+   * turn, each change first asks whether its caller's token survived the ones before it.
+   */
+  const changes = new KeyedSerial();
+  const changeIn = <T>(request: FastifyRequest, change: (principal: Principal) => Promise<T>): Promise<T> => {
+    const principal = principalOf(request);
+    return changes.run(principal.householdId, async () => {
+      const own = (await security.store.listTokens(principal.householdId)).find((t) => t.id === principal.tokenId);
+      if (own !== undefined && own.revokedAt !== null && own.revokedAt <= security.clock.now())
+        throw new HubError(401, 'unauthorized', 'your token was revoked (by a change made just before this one)');
+      return change(principal);
+    });
+  };
+
+  /** Tries of one name's password from one address, by sign-in or by changing it, share one limit. */
+  const passwordTryKey = (userName: string, ip: string) => `${userNameKey(userName)}\u0000${ip}`;
+  const waitBetweenPasswordTries = (key: string, ip: string, reply: FastifyReply) => {
+    const wait = Math.max(security.signInLimiter.take(key), security.signInAddressLimiter.take(ip));
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      throw new HubError(429, 'too_many_requests', `too many password attempts; try again in ${wait} s`);
+    }
+  };
+
   /** A user of the caller's household, by id or by name. */
   const findUser = (householdId: string, key: string): User => {
     const user = accounts.user(householdId, key) ?? accounts.userNamed(householdId, key);
@@ -257,12 +286,8 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         // request.ip is the client's own address, also behind a reverse proxy the hub was told to
         // trust (`--trust-proxy`, from its X-Forwarded-For): else one stranger's failures, all
         // from the proxy's address, would lock out the whole household.
-        const key = `${body.name.trim().toLowerCase()}\u0000${request.ip}`;
-        const wait = Math.max(security.signInLimiter.take(key), security.signInAddressLimiter.take(request.ip));
-        if (wait > 0) {
-          void reply.header('retry-after', String(wait));
-          throw new HubError(429, 'too_many_requests', `too many sign-in attempts; try again in ${wait} s`);
-        }
+        const key = passwordTryKey(body.name, request.ip);
+        waitBetweenPasswordTries(key, request.ip, reply);
         const user = await accounts.signIn(body.name, body.password, body.household);
         if (user === 'ambiguous')
           throw badRequest('several households have a user of that name and password: say which household');
@@ -423,14 +448,14 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const body = request.body as { name: string; role: User['role']; password: string };
-        const user = await accounts.createUser({ householdId: principal.householdId, ...body });
-        record(principal, 'user.create', `${user.name} (${user.role})`);
-        void reply.status(201);
-        return userView(user);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const body = request.body as { name: string; role: User['role']; password: string };
+          const user = await accounts.createUser({ householdId: principal.householdId, ...body });
+          record(principal, 'user.create', `${user.name} (${user.role})`);
+          void reply.status(201);
+          return userView(user);
+        }),
     );
 
     app.put(
@@ -449,34 +474,39 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const user = findUser(principal.householdId, (request.params as { id: string }).id);
-        const body = request.body as { password: string; currentPassword?: string };
-        const caller = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
-        if (caller?.role !== 'owner') {
-          // A person who is not an owner changes their own password only, and proves they know it:
-          // a session left open on a shared tablet must not be enough to lock its owner out.
-          if (!caller || caller.id !== user.id)
-            throw new HubError(403, 'forbidden', "only owners may set another person's password");
-          if (body.currentPassword === undefined)
-            throw badRequest('currentPassword is needed to change your own password');
-          if (!(await accounts.checkPassword(user, body.currentPassword)))
-            throw new HubError(403, 'forbidden', 'currentPassword is not your current password');
-        }
-        await accounts.setPassword(user, body.password);
-        // Whoever knew the old password is signed out: every session of that user ends, except
-        // the one that made the change (an owner changing their own password stays signed in).
-        let ended = 0;
-        for (const token of await security.store.listTokens(principal.householdId)) {
-          if (token.userId !== user.id || token.id === principal.tokenId || token.revokedAt !== null) continue;
-          if (!token.scopes.includes(SESSION_SCOPE)) continue;
-          await tokens.revoke(token);
-          ended++;
-        }
-        record(principal, 'user.password', ended ? `${user.name}; sessions ended: ${ended}` : user.name);
-        void reply.status(204);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const user = findUser(principal.householdId, (request.params as { id: string }).id);
+          const body = request.body as { password: string; currentPassword?: string };
+          const caller = principal.userId ? accounts.user(principal.householdId, principal.userId) : undefined;
+          if (caller?.role !== 'owner') {
+            // A person who is not an owner changes their own password only, and proves they know it:
+            // a session left open on a shared tablet must not be enough to lock its owner out.
+            if (!caller || caller.id !== user.id)
+              throw new HubError(403, 'forbidden', "only owners may set another person's password");
+            if (body.currentPassword === undefined)
+              throw badRequest('currentPassword is needed to change your own password');
+            // A guess here is a guess at the password, counted with the sign-in's: an open session
+            // (a shared tablet) must not try a hundred a second, and each costs the hub a scrypt.
+            const key = passwordTryKey(user.name, request.ip);
+            waitBetweenPasswordTries(key, request.ip, reply);
+            if (!(await accounts.checkPassword(user, body.currentPassword)))
+              throw new HubError(403, 'forbidden', 'currentPassword is not your current password');
+            security.signInLimiter.reset(key);
+          }
+          await accounts.setPassword(user, body.password);
+          // Whoever knew the old password is signed out: every session of that user ends, except
+          // the one that made the change (an owner changing their own password stays signed in).
+          let ended = 0;
+          for (const token of await security.store.listTokens(principal.householdId)) {
+            if (token.userId !== user.id || token.id === principal.tokenId || token.revokedAt !== null) continue;
+            if (!token.scopes.includes(SESSION_SCOPE)) continue;
+            await tokens.revoke(token);
+            ended++;
+          }
+          record(principal, 'user.password', ended ? `${user.name}; sessions ended: ${ended}` : user.name);
+          void reply.status(204);
+        }),
     );
 
     app.put(
@@ -495,46 +525,46 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request) => {
-        const principal = principalOf(request);
-        const user = findUser(principal.householdId, (request.params as { id: string }).id);
-        const { role } = request.body as { role: User['role'] };
-        if (role === user.role) return userView(user);
-        // As with removing: an owner who demoted themselves by mistake could not undo it.
-        if (user.id === principal.userId) throw badRequest('you cannot change your own role; another owner can');
-        const householdTokens = await security.store.listTokens(principal.householdId);
-        if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'demoted');
-        const updated = await accounts.setRole(user, role);
-        // A token carries the role it was made with: every one of this user's is ended, so no
-        // session, API token or open stream keeps the old role's rights (a demoted owner's least
-        // of all). They sign in again, or are given new tokens, with the new role.
-        let ended = 0;
-        for (const token of householdTokens) {
-          if (token.userId !== user.id || token.revokedAt !== null) continue;
-          await tokens.revoke(token);
-          ended++;
-        }
-        record(principal, 'user.role', `${user.name}: ${user.role} → ${role}; tokens and sessions ended: ${ended}`);
-        return userView(updated);
-      },
+      async (request) =>
+        changeIn(request, async (principal) => {
+          const user = findUser(principal.householdId, (request.params as { id: string }).id);
+          const { role } = request.body as { role: User['role'] };
+          if (role === user.role) return userView(user);
+          // As with removing: an owner who demoted themselves by mistake could not undo it.
+          if (user.id === principal.userId) throw badRequest('you cannot change your own role; another owner can');
+          const householdTokens = await security.store.listTokens(principal.householdId);
+          if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'demoted');
+          const updated = await accounts.setRole(user, role);
+          // A token carries the role it was made with: every one of this user's is ended, so no
+          // session, API token or open stream keeps the old role's rights (a demoted owner's least
+          // of all). They sign in again, or are given new tokens, with the new role.
+          let ended = 0;
+          for (const token of householdTokens) {
+            if (token.userId !== user.id || token.revokedAt !== null) continue;
+            await tokens.revoke(token);
+            ended++;
+          }
+          record(principal, 'user.role', `${user.name}: ${user.role} → ${role}; tokens and sessions ended: ${ended}`);
+          return userView(updated);
+        }),
     );
 
     app.delete(
       '/api/users/:id',
       { schema: { summary: 'Remove a user; their tokens and sessions stop working at once', tags, params: idParam } },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const user = findUser(principal.householdId, (request.params as { id: string }).id);
-        if (user.id === principal.userId) throw badRequest('you cannot remove yourself');
-        const householdTokens = await security.store.listTokens(principal.householdId);
-        if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'removed');
-        await accounts.removeUser(principal.householdId, user.id);
-        for (const token of householdTokens) {
-          if (token.userId === user.id && token.revokedAt === null) await tokens.revoke(token);
-        }
-        record(principal, 'user.remove', user.name);
-        void reply.status(204);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const user = findUser(principal.householdId, (request.params as { id: string }).id);
+          if (user.id === principal.userId) throw badRequest('you cannot remove yourself');
+          const householdTokens = await security.store.listTokens(principal.householdId);
+          if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'removed');
+          await accounts.removeUser(principal.householdId, user.id);
+          for (const token of householdTokens) {
+            if (token.userId === user.id && token.revokedAt === null) await tokens.revoke(token);
+          }
+          record(principal, 'user.remove', user.name);
+          void reply.status(204);
+        }),
     );
 
     // ---- tokens -----------------------------------------------------------------------------
@@ -561,36 +591,40 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const body = request.body as { user: string; name: string; expiresAt?: string };
-        const user = findUser(principal.householdId, body.user);
-        const expiresAt = parseTime(body.expiresAt, 'expiresAt') ?? null;
-        if (expiresAt !== null && expiresAt <= security.clock.now())
-          throw badRequest('expiresAt must be in the future');
-        const { secret, record: token } = await tokens.create({
-          householdId: principal.householdId,
-          userId: user.id,
-          role: user.role,
-          name: body.name.trim(),
-          expiresAt,
-        });
-        record(principal, 'token.create', `${token.name} for ${user.name}`);
-        void reply.status(201);
-        return { ...tokenView(token), token: secret };
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const body = request.body as { user: string; name: string; expiresAt?: string };
+          const user = findUser(principal.householdId, body.user);
+          const expiresAt = parseTime(body.expiresAt, 'expiresAt') ?? null;
+          if (expiresAt !== null && expiresAt <= security.clock.now())
+            throw badRequest('expiresAt must be in the future');
+          const { secret, record: token } = await tokens.create({
+            householdId: principal.householdId,
+            userId: user.id,
+            role: user.role,
+            name: body.name.trim(),
+            expiresAt,
+          });
+          record(principal, 'token.create', `${token.name} for ${user.name}`);
+          void reply.status(201);
+          return { ...tokenView(token), token: secret };
+        }),
     );
 
     app.delete(
       '/api/tokens/:id',
       { schema: { summary: 'Revoke a token; it stops working at once', tags, params: idParam } },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const { id } = request.params as { id: string };
-        if (!(await tokens.revokeById(principal.householdId, id))) throw notFound(`token ${JSON.stringify(id)}`);
-        record(principal, 'token.revoke', id);
-        void reply.status(204);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const { id } = request.params as { id: string };
+          if (!(await tokens.revokeById(principal.householdId, id))) throw notFound(`token ${JSON.stringify(id)}`);
+          // A guest pass's token ends its pass: listed as valid, the pass would mislead whoever
+          // checks what is still out there (the guest is refused either way).
+          const pass = accounts.listPasses(principal.householdId).find((p) => p.tokenId === id);
+          if (pass && pass.revokedAt === null) await accounts.savePass({ ...pass, revokedAt: security.clock.now() });
+          record(principal, 'token.revoke', id);
+          void reply.status(204);
+        }),
     );
 
     // ---- grants -----------------------------------------------------------------------------
@@ -612,28 +646,33 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const body = request.body as { user: string; things: string[]; actions: string[] };
-        const user = findUser(principal.householdId, body.user);
-        const things = knownThings(ctx, principal.householdId, body.things);
-        const actions = knownActions(ctx, principal.householdId, things, body.actions);
-        const grant = await accounts.addGrant({ householdId: principal.householdId, userId: user.id, things, actions });
-        record(principal, 'grant.create', `${user.name}: ${grant.actions.join(',')} on ${grant.things.join(',')}`);
-        void reply.status(201);
-        return grant;
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const body = request.body as { user: string; things: string[]; actions: string[] };
+          const user = findUser(principal.householdId, body.user);
+          const things = knownThings(ctx, principal.householdId, body.things);
+          const actions = knownActions(ctx, principal.householdId, things, body.actions);
+          const grant = await accounts.addGrant({
+            householdId: principal.householdId,
+            userId: user.id,
+            things,
+            actions,
+          });
+          record(principal, 'grant.create', `${user.name}: ${grant.actions.join(',')} on ${grant.things.join(',')}`);
+          void reply.status(201);
+          return grant;
+        }),
     );
 
     app.delete(
       '/api/grants/:id',
       { schema: { summary: 'Remove a grant', tags, params: idParam } },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        await accounts.removeGrant(principal.householdId, (request.params as { id: string }).id);
-        record(principal, 'grant.remove', (request.params as { id: string }).id);
-        void reply.status(204);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          await accounts.removeGrant(principal.householdId, (request.params as { id: string }).id);
+          record(principal, 'grant.remove', (request.params as { id: string }).id);
+          void reply.status(204);
+        }),
     );
 
     // ---- guest passes -----------------------------------------------------------------------
@@ -655,62 +694,62 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const body = request.body as { name: string; things: string[]; actions: string[]; from: string; to: string };
-        // A pass is for the things someone outside the household was asked to look after. `*`
-        // would also hand them whatever is added later, and read as if it showed people and cars.
-        if (body.things.includes('*')) {
-          throw badRequest(
-            'a guest pass names its things: "*" is not allowed for things (list the ids, e.g. ["front-door","hall-light"])',
-          );
-        }
-        const things = knownThings(ctx, principal.householdId, body.things);
-        const actions = knownActions(ctx, principal.householdId, things, body.actions);
-        const from = parseTime(body.from, 'from') as number;
-        const to = parseTime(body.to, 'to') as number;
-        if (to <= from) throw badRequest('to must be after from');
-        if (to <= security.clock.now()) throw badRequest('to must be in the future');
-        const now = security.clock.now();
-        const id = newId(now, 'gp_');
-        const { secret, record: token } = await tokens.create({
-          householdId: principal.householdId,
-          name: body.name.trim(),
-          role: 'guest',
-          scopes: [PASS_SCOPE_PREFIX + id],
-          expiresAt: to,
-        });
-        const pass: GuestPass = {
-          id,
-          householdId: principal.householdId,
-          name: body.name.trim(),
-          things,
-          actions,
-          from,
-          to,
-          tokenId: token.id,
-          createdAt: now,
-          revokedAt: null,
-        };
-        await accounts.savePass(pass);
-        record(principal, 'guest_pass.create', `${pass.name}: ${pass.actions.join(',')} on ${pass.things.join(',')}`);
-        void reply.status(201);
-        return { ...passView(pass), token: secret };
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const body = request.body as { name: string; things: string[]; actions: string[]; from: string; to: string };
+          // A pass is for the things someone outside the household was asked to look after. `*`
+          // would also hand them whatever is added later, and read as if it showed people and cars.
+          if (body.things.includes('*')) {
+            throw badRequest(
+              'a guest pass names its things: "*" is not allowed for things (list the ids, e.g. ["front-door","hall-light"])',
+            );
+          }
+          const things = knownThings(ctx, principal.householdId, body.things);
+          const actions = knownActions(ctx, principal.householdId, things, body.actions);
+          const from = parseTime(body.from, 'from') as number;
+          const to = parseTime(body.to, 'to') as number;
+          if (to <= from) throw badRequest('to must be after from');
+          if (to <= security.clock.now()) throw badRequest('to must be in the future');
+          const now = security.clock.now();
+          const id = newId(now, 'gp_');
+          const { secret, record: token } = await tokens.create({
+            householdId: principal.householdId,
+            name: body.name.trim(),
+            role: 'guest',
+            scopes: [PASS_SCOPE_PREFIX + id],
+            expiresAt: to,
+          });
+          const pass: GuestPass = {
+            id,
+            householdId: principal.householdId,
+            name: body.name.trim(),
+            things,
+            actions,
+            from,
+            to,
+            tokenId: token.id,
+            createdAt: now,
+            revokedAt: null,
+          };
+          await accounts.savePass(pass);
+          record(principal, 'guest_pass.create', `${pass.name}: ${pass.actions.join(',')} on ${pass.things.join(',')}`);
+          void reply.status(201);
+          return { ...passView(pass), token: secret };
+        }),
     );
 
     app.delete(
       '/api/guest-passes/:id',
       { schema: { summary: 'Revoke a guest pass; it stops working at once', tags, params: idParam } },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const pass = accounts.pass(principal.householdId, (request.params as { id: string }).id);
-        if (!pass) throw notFound(`guest pass ${JSON.stringify((request.params as { id: string }).id)}`);
-        await tokens.revokeById(principal.householdId, pass.tokenId);
-        if (pass.revokedAt === null) await accounts.savePass({ ...pass, revokedAt: security.clock.now() });
-        record(principal, 'guest_pass.revoke', pass.name);
-        void reply.status(204);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const pass = accounts.pass(principal.householdId, (request.params as { id: string }).id);
+          if (!pass) throw notFound(`guest pass ${JSON.stringify((request.params as { id: string }).id)}`);
+          await tokens.revokeById(principal.householdId, pass.tokenId);
+          if (pass.revokedAt === null) await accounts.savePass({ ...pass, revokedAt: security.clock.now() });
+          record(principal, 'guest_pass.revoke', pass.name);
+          void reply.status(204);
+        }),
     );
 
     // ---- MQTT devices -----------------------------------------------------------------------
@@ -738,28 +777,28 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
           },
         },
       },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        const body = request.body as { name: string; baseTopic?: string; publish?: string[]; subscribe?: string[] };
-        const { device, password: secret } = await security.broker.createDevice(principal.householdId, {
-          ...body,
-          name: body.name.trim(),
-        });
-        record(principal, 'device.create', device.name);
-        void reply.status(201);
-        return { ...deviceView(device), password: secret };
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          const body = request.body as { name: string; baseTopic?: string; publish?: string[]; subscribe?: string[] };
+          const { device, password: secret } = await security.broker.createDevice(principal.householdId, {
+            ...body,
+            name: body.name.trim(),
+          });
+          record(principal, 'device.create', device.name);
+          void reply.status(201);
+          return { ...deviceView(device), password: secret };
+        }),
     );
 
     app.delete(
       '/api/devices/:id',
       { schema: { summary: 'Remove an MQTT device account', tags, params: idParam } },
-      async (request, reply) => {
-        const principal = principalOf(request);
-        await security.broker.removeDevice(principal.householdId, (request.params as { id: string }).id);
-        record(principal, 'device.remove', (request.params as { id: string }).id);
-        void reply.status(204);
-      },
+      async (request, reply) =>
+        changeIn(request, async (principal) => {
+          await security.broker.removeDevice(principal.householdId, (request.params as { id: string }).id);
+          record(principal, 'device.remove', (request.params as { id: string }).id);
+          void reply.status(204);
+        }),
     );
 
     // ---- audit ------------------------------------------------------------------------------
@@ -792,8 +831,12 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
     app.get(
       '/api/households',
       { schema: { summary: 'Every household on this hub (server owner only)', tags } },
-      async () =>
-        (await options.listHouseholds()).map((h) => ({ id: h.id, name: h.name, createdAt: iso(h.createdAt) })),
+      async (request) => {
+        // Asked here as well as by the hook (Permissions.routeRefusal): this is every household's name.
+        if (!principalOf(request).scopes.includes(SERVER_SCOPE))
+          throw new HubError(403, 'forbidden', 'only the server owner (the first-start token) may list households');
+        return (await options.listHouseholds()).map((h) => ({ id: h.id, name: h.name, createdAt: iso(h.createdAt) }));
+      },
     );
 
     app.post(

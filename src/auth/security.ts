@@ -33,6 +33,9 @@ export interface SecurityOptions {
   signInRate?: RateLimit;
 }
 
+/** Audit lines a minute for one MQTT account's refused publishes and subscriptions (see brokerRefused). */
+export const BROKER_REFUSALS_PER_MINUTE = 10;
+
 /** How long a dashboard session lasts before signing in again. */
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
@@ -213,22 +216,40 @@ export class Security {
     });
   }
 
-  /** A refused publish or subscription, at most once a minute per account and topic. */
+  /**
+   * A refused publish or subscription, at most once a minute per account and topic, and at most
+   * BROKER_REFUSALS_PER_MINUTE lines a minute per account: one SUBSCRIBE may name thousands of
+   * topics, and a device (or whoever took its password) must not fill the household's trail and
+   * bury what is in it. The last line that fits says the rest of that minute's are left out.
+   */
   private readonly refusalsLogged = new Map<string, number>();
+  private readonly refusalMinutes = new Map<string, { from: number; lines: number }>();
   private brokerRefused(login: BrokerLogin, what: 'publish' | 'subscribe', topic: string): void {
     const key = `${login.actor.id}\u0000${what}\u0000${topic}`;
     const now = this.options.clock.now();
     const last = this.refusalsLogged.get(key);
     if (last !== undefined && now - last < 60_000) return;
+    let minute = this.refusalMinutes.get(login.actor.id);
+    if (!minute || now - minute.from >= 60_000) {
+      if (this.refusalMinutes.size > 10_000) this.refusalMinutes.clear();
+      minute = { from: now, lines: 0 };
+      this.refusalMinutes.set(login.actor.id, minute);
+    }
+    if (minute.lines >= BROKER_REFUSALS_PER_MINUTE) return;
+    minute.lines++;
     if (this.refusalsLogged.size > 10_000) this.refusalsLogged.clear();
     this.refusalsLogged.set(key, now);
+    const more =
+      minute.lines === BROKER_REFUSALS_PER_MINUTE
+        ? `; this account's further refusals are left out of the trail until ${new Date(minute.from + 60_000).toISOString()}`
+        : '';
     this.audit.record({
       householdId: login.householdId,
       actor: login.actor,
       via: 'mqtt',
       action: what,
       result: 'denied',
-      reason: `${what} on ${topic} is outside this account's topics`,
+      reason: `${what} on ${topic} is outside this account's topics${more}`,
     });
   }
 }
