@@ -1,9 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { HubServices, Subsystem } from '../core/hub.ts';
+import { parseIsoTime } from '../core/iso-time.ts';
 import type { Logger } from '../core/log.ts';
 import { savedCarFrom } from './car/car.ts';
 import { CarSimulator } from './car/simulator.ts';
+import type { UnfinishedTransaction } from './charger/charge-point.ts';
 import { SimulatedSite } from './charger/site.ts';
 import { SimulatedHome } from './home.ts';
 import { type DemoPhoneLogin, phoneLogin, provisionDemoPhones, SimulatedPhones, savedPhoneLogins } from './people.ts';
@@ -137,12 +139,22 @@ export class DemoHousehold implements Subsystem {
   private async save(): Promise<void> {
     if (!this.stateFile || !this.clock) return;
     const meterWh = this.site?.meterWh;
+    const transaction = this.site?.unfinishedTransaction;
     await this.stateFile.write({
       ...this.saved,
       savedAt: new Date(this.clock.now()).toISOString(),
       ...(this.home ? { home: this.home.saved() } : {}),
       ...(this.car ? { car: this.car.car.saved() } : {}),
-      ...(meterWh !== undefined ? { chargePoint: { meterWh } } : {}),
+      ...(meterWh !== undefined
+        ? {
+            chargePoint: {
+              meterWh,
+              ...(transaction
+                ? { transaction: { id: transaction.id, at: new Date(transaction.at).toISOString() } }
+                : {}),
+            },
+          }
+        : {}),
     });
   }
 
@@ -242,6 +254,7 @@ export class DemoHousehold implements Subsystem {
       username: hub.demoMqttLogin?.username,
       password: hub.demoMqttLogin?.password,
       meterWh: savedMeterWh(this.saved.chargePoint),
+      interrupted: savedTransaction(this.saved.chargePoint),
       ownPrices: typeof this.saved.prices === 'string' ? this.saved.prices : undefined,
       tag: this.tag,
     });
@@ -291,6 +304,16 @@ async function hasDemoCharger(hub: HubServices): Promise<boolean> {
 function savedMeterWh(raw: unknown): number | undefined {
   const meterWh = (raw as { meterWh?: unknown } | null | undefined)?.meterWh;
   return typeof meterWh === 'number' && Number.isFinite(meterWh) && meterWh >= 0 ? meterWh : undefined;
+}
+
+/** The transaction the charge point had when the demo stopped, if the saved one is one. */
+function savedTransaction(raw: unknown): UnfinishedTransaction | undefined {
+  const saved = (raw as { transaction?: { id?: unknown; at?: unknown } } | null | undefined)?.transaction;
+  const at = typeof saved?.at === 'string' ? parseIsoTime(saved.at) : null;
+  const id = saved?.id;
+  // OCPP 1.6 transaction ids are integers; the hub's are positive and 32-bit.
+  if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > 2 ** 31 - 1 || at === null) return undefined;
+  return { id, at };
 }
 
 /** Calls the hub's API with the owner's token, as the household's own scripts would. */

@@ -115,6 +115,22 @@ export interface OcppMeta {
    * restarted hub took their late MeterValues for a transaction to adopt as connector 1's running one.
    */
   otherTransactions?: number[];
+  /**
+   * The last transaction id the hub handed out, to this or any charge point: ids follow on from the
+   * highest one stored, not from the clock, which a Raspberry Pi without a real-time clock sets back
+   * at boot (and a repeated id lets an old transaction's late stop end the new one).
+   */
+  lastTransactionId?: number;
+}
+
+/** The highest transaction id OCPP 1.6 can carry (its transactionId is a signed 32-bit integer). */
+const LAST_TRANSACTION_ID = 2 ** 31 - 1;
+
+/** The transaction ids a charge point's stored meta names. */
+function storedTransactionIds(meta: OcppMeta): number[] {
+  const others = Array.isArray(meta.otherTransactions) ? meta.otherTransactions : [];
+  const ids = [meta.lastTransactionId, meta.transaction?.id, ...others];
+  return ids.filter((id): id is number => Number.isSafeInteger(id) && (id as number) > 0);
 }
 
 /** What a BootNotification tells about the charge point, by the name it is kept under. */
@@ -188,7 +204,8 @@ export class OcppCentralSystem implements Adapter {
   /** Each charge point's clock, to put its timestamps on the hub's time line. */
   private readonly clocks = new Map<string, ChargerClock>();
   private readonly credentials = new CredentialCheck((id) => this.metaOf(id)?.passwordHash ?? undefined);
-  private nextTransaction = 1;
+  /** The last transaction id handed out, across charge points (see OcppMeta.lastTransactionId). */
+  private lastTransaction = 0;
   /**
    * Registrations, one at a time on the hub: a charge point id is unique across households (its
    * URL names none), and two registrations of one id at once both passed the check, each answered
@@ -202,9 +219,6 @@ export class OcppCentralSystem implements Adapter {
 
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
-    // Transaction ids only need to be unique per charge point; seeding from the clock keeps a
-    // restarted hub from handing out an id a charge point still remembers.
-    this.nextTransaction = Math.floor(ctx.clock.now() / 1000) % 1_000_000_000;
   }
 
   async stop(): Promise<void> {
@@ -229,6 +243,18 @@ export class OcppCentralSystem implements Adapter {
       ? meta.otherTransactions.filter((id) => typeof id === 'number')
       : [];
     if (others.length > 0) this.otherTransactions.set(meta.chargePointId, others.slice(-OTHER_TRANSACTIONS_KEPT));
+    this.lastTransaction = Math.max(this.lastTransaction, ...storedTransactionIds(meta));
+  }
+
+  /**
+   * A transaction id never handed out before, as far as the store tells: the one after the last.
+   * Taken at once, so two StartTransactions in flight never share one; stored with the charge
+   * point's meta (keepTransaction) before the charge point hears it.
+   */
+  private newTransactionId(): number {
+    // Only after two billion transactions: the oldest ids are long gone from every charge point.
+    this.lastTransaction = this.lastTransaction >= LAST_TRANSACTION_ID ? 1 : this.lastTransaction + 1;
+    return this.lastTransaction;
   }
 
   /**
@@ -541,7 +567,7 @@ export class OcppCentralSystem implements Adapter {
         return {};
       }
       case 'StartTransaction': {
-        const transactionId = this.nextTransaction++;
+        const transactionId = this.newTransactionId();
         if (payload.connectorId !== 1) {
           // Another socket of the station (Triad reads connector 1): answered as OCPP asks, with an
           // id and an accepted badge, so its car charges as the station lets it and the station does
@@ -587,6 +613,13 @@ export class OcppCentralSystem implements Adapter {
           });
           return { idTagInfo: { status: 'Accepted' } };
         }
+        // Said with its reason: a transaction the charge point lost to a power cut or a reboot ends
+        // with PowerLoss or Reboot, not with the car, and someone asking why it stopped wants that.
+        ctx.log.info('charge point ended its transaction', {
+          chargePoint: session.chargePointId,
+          transactionId: transaction.id,
+          reason: payload.reason ?? 'Local',
+        });
         if (Array.isArray(payload.transactionData)) this.meter(session, payload.transactionData);
         const meterStop = Number(payload.meterStop);
         const start = transaction.meterStartWh;
@@ -668,8 +701,8 @@ export class OcppCentralSystem implements Adapter {
   }
 
   /**
-   * Stores a charge point's running transaction (or that none runs) and the others it knows, as
-   * they stand when the write comes.
+   * Stores a charge point's running transaction (or that none runs), the others it knows and the
+   * last id handed out, as they stand when the write comes.
    */
   private keepTransaction(chargePointId: string): Promise<void> {
     return this.saveMeta(chargePointId, ({ transaction: _t, otherTransactions: _o, ...meta }) => {
@@ -677,6 +710,7 @@ export class OcppCentralSystem implements Adapter {
       const others = this.otherTransactions.get(chargePointId) ?? [];
       return {
         ...meta,
+        lastTransactionId: this.lastTransaction,
         ...(transaction ? { transaction: { ...transaction } } : {}),
         ...(others.length > 0 ? { otherTransactions: [...others] } : {}),
       };

@@ -19,6 +19,12 @@ export interface CarAtCharger {
   charged(kwh: number): void;
 }
 
+/** A transaction that ran when the charge point stopped, and when that was. */
+export interface UnfinishedTransaction {
+  id: number;
+  at: number;
+}
+
 export interface SimulatedChargePointOptions {
   url: string;
   chargePointId: string;
@@ -32,6 +38,8 @@ export interface SimulatedChargePointOptions {
   meterIntervalMs?: number;
   /** The energy register to start from, Wh: where the meter stood when the charge point last ran. */
   meterWh?: number;
+  /** The transaction it had when it last stopped (see endInterrupted). */
+  interrupted?: UnfinishedTransaction;
 }
 
 /**
@@ -76,9 +84,14 @@ export class SimulatedChargePoint {
   private stepping: Promise<void> | null = null;
   /** The power in the last meter sample sent, W, so power that begins or ends is sampled at once. */
   private sampledW = 0;
+  /** The transaction its power went out on, until the central system has its StopTransaction. */
+  private interrupted: UnfinishedTransaction | null;
+  /** When it was stopped: a transaction it had then was interrupted at that moment. */
+  private stoppedAt: number | null = null;
 
   constructor(private readonly options: SimulatedChargePointOptions) {
     this.limitA = options.maxCurrentA ?? 16;
+    this.interrupted = options.interrupted ?? null;
     // A meter's register only counts up: a restarted charge point goes on from where it stood.
     this.meterWh = options.meterWh ?? 0;
     this.lastStep = options.clock.now();
@@ -87,6 +100,7 @@ export class SimulatedChargePoint {
   async start(): Promise<void> {
     const { options } = this;
     this.stopped = false;
+    this.stoppedAt = null;
     await this.connect();
     this.stopTimer = options.clock.setInterval(() => this.follow(true), options.meterIntervalMs ?? 30_000);
     this.stopPlugCheck = options.clock.setInterval(() => this.follow(false), PLUG_CHECK_MS);
@@ -94,6 +108,7 @@ export class SimulatedChargePoint {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stoppedAt ??= this.options.clock.now();
     this.stopTimer?.();
     this.stopPlugCheck?.();
     this.stopHeartbeat?.();
@@ -140,6 +155,7 @@ export class SimulatedChargePoint {
       this.reconnect();
     });
     const intervalS = await this.boot();
+    await this.endInterrupted();
     // What the central system knew of the connector may be gone with the connection: say it again.
     this.sentStatus = null;
     // A car already plugged in starts its transaction now, not one meter interval later.
@@ -201,6 +217,33 @@ export class SimulatedChargePoint {
     if (!this.plugged || this.transactionId === null || !this.operative) return 0;
     const current = Math.min(this.limitA, this.options.car.maxCurrentA, this.options.maxCurrentA ?? 16);
     return current >= 6 ? current : 0;
+  }
+
+  /**
+   * The transaction to save for a restart: the one running (up to now, or to the stop), or one
+   * interrupted before whose end the central system has not had yet.
+   */
+  get unfinishedTransaction(): UnfinishedTransaction | undefined {
+    if (this.transactionId !== null) return { id: this.transactionId, at: this.stoppedAt ?? this.options.clock.now() };
+    return this.interrupted ?? undefined;
+  }
+
+  /**
+   * Ends the transaction the charge point stopped in, as a real one does when its power comes back
+   * (OCPP 1.6: StopTransaction with reason PowerLoss, at the last time it knew, the meter where it
+   * stood), before it looks at the cable: it then starts anew when the car still wants charge.
+   * Started without it, the hub saw a second StartTransaction while the first still ran.
+   */
+  private async endInterrupted(): Promise<void> {
+    const interrupted = this.interrupted;
+    if (!interrupted) return;
+    await this.call('StopTransaction', {
+      transactionId: interrupted.id,
+      meterStop: Math.round(this.meterWh),
+      timestamp: new Date(interrupted.at).toISOString(),
+      reason: 'PowerLoss',
+    });
+    this.interrupted = null;
   }
 
   /** The energy register, Wh: all the energy this charge point ever metered. */

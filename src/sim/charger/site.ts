@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import { connectClient } from '../devices/device.ts';
-import { type CarAtCharger, SimulatedChargePoint } from './charge-point.ts';
+import { type CarAtCharger, SimulatedChargePoint, type UnfinishedTransaction } from './charge-point.ts';
 import { dayAheadPrices, houseLoad, solarPower } from './curves.ts';
 
 export interface SimulatedSiteOptions {
@@ -34,6 +34,8 @@ export interface SimulatedSiteOptions {
   utcOffsetHours?: number;
   /** The charge point's energy register to go on from, Wh (see SimulatedSite.meterWh). */
   meterWh?: number;
+  /** The transaction the charge point had when it last stopped (see SimulatedSite.unfinishedTransaction). */
+  interrupted?: UnfinishedTransaction;
   /** The price series this site put at an earlier start (see SimulatedSite.ownPrices). */
   ownPrices?: string;
   /**
@@ -146,6 +148,7 @@ export class SimulatedSite {
         log: options.log.child('charge-point'),
         car: this.car,
         meterWh: options.meterWh,
+        interrupted: options.interrupted,
       });
       try {
         await chargePoint.start();
@@ -264,6 +267,14 @@ export class SimulatedSite {
    */
   get meterWh(): number | undefined {
     return this.chargePoint?.registerWh ?? this.options.meterWh;
+  }
+
+  /**
+   * The charge point's transaction to save for a restart, which the next start ends first; the one
+   * it was given when it did not connect this time, so that end is still sent.
+   */
+  get unfinishedTransaction(): UnfinishedTransaction | undefined {
+    return this.chargePoint ? this.chargePoint.unfinishedTransaction : this.options.interrupted;
   }
 
   /** Solar and house from their curves; the grid meter is what is left, with the charger's draw. */

@@ -59,6 +59,8 @@ export abstract class SimDevice {
   private client: MqttClient | null = null;
   private published = 0;
   private readonly timers = new Set<() => void>();
+  /** Commands received and not carried out yet (see commandDelayMs): each one's timer and how to run it. */
+  private readonly acting = new Map<() => void, () => void>();
 
   constructor(
     readonly identity: DeviceIdentity,
@@ -159,6 +161,13 @@ export abstract class SimDevice {
 
   /** Says goodbye like a device being unplugged politely: offline, then disconnect. */
   async stop(): Promise<void> {
+    // A command the device has received is carried out, and its state said, before it goes: stopped
+    // within the delay, the state saved after the stop lacked it (a door unlocked came back locked).
+    for (const [cancel, run] of this.acting) {
+      cancel();
+      run();
+    }
+    this.acting.clear();
     for (const cancel of this.timers) cancel();
     this.timers.clear();
     const client = this.client;
@@ -252,8 +261,15 @@ export abstract class SimDevice {
       apply();
       this.publishState();
     };
-    if (this.ctx.commandDelayMs <= 0) run();
-    else this.after(this.ctx.commandDelayMs, run);
+    if (this.ctx.commandDelayMs <= 0) {
+      run();
+      return;
+    }
+    const cancel = this.ctx.clock.setTimeout(() => {
+      this.acting.delete(cancel);
+      run();
+    }, this.ctx.commandDelayMs);
+    this.acting.set(cancel, run);
   }
 }
 
