@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { StateChanged } from '../src/core/events.ts';
 import { newId } from '../src/core/ids.ts';
 import { eventuallyPasses as until } from './helpers/hub-process.ts';
-import { restartableVehicleHub } from './helpers/restartable-vehicle-hub.ts';
-import { CAR_SIGNALS, driveCar, parkedCarValues, type ScriptedCar, startScriptedCar } from './helpers/scripted-car.ts';
+import { carAndItsSuccessor, restartableVehicleHub } from './helpers/restartable-vehicle-hub.ts';
+import { CAR_SIGNALS, driveCar, parkedCarValues } from './helpers/scripted-car.ts';
 
 /**
  * A car detached mid-charge, and another attached under the same name (a household's new car
@@ -22,8 +22,7 @@ describe('vehicles: a car attached under a detached car’s name', () => {
   const oldValues = parkedCarValues('40');
   const { [P.charged]: _noCounter, ...newValues } = parkedCarValues('50');
   const triad = restartableVehicleHub({ clock, service: { backoff: { initialMs: 1_000, maxMs: 1_000 } } });
-  let oldCar: ScriptedCar;
-  let newCar: ScriptedCar;
+  const { oldCar, newCar, replace } = carAndItsSuccessor(triad, { clock, oldValues, newValues });
 
   const api = async <T>(path: string, init?: RequestInit) => (await triad.api(path, init)).body as T;
   const vehicle = () => api<{ connected: boolean; state: Record<string, unknown> }>('/api/vehicles/car');
@@ -31,35 +30,14 @@ describe('vehicles: a car attached under a detached car’s name', () => {
   const heard = async (property: string, value: unknown) =>
     until(async () => assert.equal((await vehicle()).state[property], value));
 
-  before(async () => {
-    const scripted = { clock, subscriptionId: (path: string) => path, refuseUnknownSubscriptions: false };
-    oldCar = await startScriptedCar({ ...scripted, values: oldValues });
-    newCar = await startScriptedCar({ ...scripted, values: newValues });
-    await triad.start();
-    await triad.attach(oldCar.url);
-    await heard('battery.level', 40);
-  });
-
-  after(async () => {
-    await triad.stop();
-    await oldCar?.close();
-    await newCar?.close();
-  });
-
   it('detaches the old car mid-charge and attaches the new one under its name', async () => {
     await clock.advance(1_000);
-    driveCar(oldCar, oldValues, clock, { [P.charging]: 'true' });
+    driveCar(oldCar(), oldValues, clock, { [P.charging]: 'true' });
     await heard('charging.charging', true);
     await clock.advance(30 * 60_000);
-    driveCar(oldCar, oldValues, clock, { [P.charged]: '55', [P.level]: '48' });
+    driveCar(oldCar(), oldValues, clock, { [P.charged]: '55', [P.level]: '48' });
     await heard('charging.energy', 5);
-    const removed = await fetch(`${triad.hub.httpUrl}/api/vehicles/car`, {
-      method: 'DELETE',
-      headers: { authorization: `Bearer ${triad.hub.ownerToken}` },
-    });
-    assert.equal(removed.status, 204, await removed.text());
-    await triad.attach(newCar.url);
-    await heard('battery.level', 50);
+    await replace();
     await clock.advance(1_000);
   });
 
@@ -104,13 +82,13 @@ describe('vehicles: a car attached under a detached car’s name', () => {
 
   it('measures the new car’s charge by its own level', async () => {
     await clock.advance(1_000);
-    driveCar(newCar, newValues, clock, { [P.charging]: 'true' });
+    driveCar(newCar(), newValues, clock, { [P.charging]: 'true' });
     await heard('charging.charging', true);
     await clock.advance(60 * 60_000);
-    driveCar(newCar, newValues, clock, { [P.level]: '60' });
+    driveCar(newCar(), newValues, clock, { [P.level]: '60' });
     await heard('battery.level', 60);
     await clock.advance(1_000);
-    driveCar(newCar, newValues, clock, { [P.charging]: 'false' });
+    driveCar(newCar(), newValues, clock, { [P.charging]: 'false' });
     await heard('charging.charging', false);
     await until(async () => assert.equal((await sessions()).length, 1));
     const [session] = await sessions();

@@ -37,15 +37,23 @@ describe('vehicles: the trips list and its limit, with a trip under way', () => 
   before(async () => {
     sim = new CarSimulator({ clock, vissPort: 0 });
     await sim.start();
-    hub = new Hub({
-      dataDir: await tempDir(),
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      clock,
-      log: createLogger({ level: (process.env.TEST_LOG ?? 'silent') as 'silent' }),
-    }).use(new VehicleService({ tripStopGraceMs: 60_000 }));
+    const dataDir = await tempDir();
+    const hubOn = (at: VirtualClock) =>
+      new Hub({
+        dataDir,
+        http: { port: 0, host: '127.0.0.1' },
+        mqtt: { port: 0, host: '127.0.0.1' },
+        clock: at,
+        log: createLogger({ level: (process.env.TEST_LOG ?? 'silent') as 'silent' }),
+      }).use(new VehicleService({ tripStopGraceMs: 60_000 }));
+    // The car was attached two years ago, before every trip below: a car's list holds only what
+    // was recorded since it was attached (one attached later under its name starts afresh).
+    hub = hubOn(new VirtualClock(START - 730 * DAY));
     await hub.start();
     await api('/api/vehicles', { method: 'POST', body: JSON.stringify({ name: 'Family car', viss: sim.url }) }, 201);
+    await hub.stop();
+    hub = hubOn(clock);
+    await hub.start();
     // Seven trips of the days before, as the recorder writes them.
     const trips: HubEvent[] = [];
     for (let day = 7; day >= 1; day--) {

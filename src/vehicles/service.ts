@@ -201,10 +201,12 @@ export class VehicleService implements Subsystem {
 
   private async records(householdId: string, id: string, type: string, limit: number) {
     const { hub } = this.require();
-    this.vehicle(householdId, id);
+    const car = this.vehicle(householdId, id);
     // Read-your-writes: a trip that just ended is in the history writer's buffer until its next batch.
     await hub.history.flush();
-    const events = await hub.store.listEvents({ householdId, types: [type], thing: id, limit, newest: true });
+    // Only since the car was attached: a car removed under this name left its records under it.
+    const since = attachedAt(car);
+    const events = await hub.store.listEvents({ householdId, types: [type], thing: id, since, limit, newest: true });
     return events.map((event) => ({ id: event.id, ...('data' in event ? event.data : {}) }));
   }
 
@@ -254,6 +256,12 @@ export function parseVehicleConfig(value: unknown): VehicleEndpoint[] {
 function forgetEarlierCars(twin: Twin): void {
   const attached = Date.parse(twin.thing.createdAt);
   for (const [property, current] of twin.state) if (current.ts < attached) twin.state.delete(property);
+}
+
+/** When the car now under this id was attached; undefined when its thing has no readable time (all its past counts). */
+function attachedAt(twin: Twin): number | undefined {
+  const attached = Date.parse(twin.thing.createdAt);
+  return Number.isFinite(attached) ? attached : undefined;
 }
 
 /** A vehicle's VISS address as an answer shows it: its password as `***`. */

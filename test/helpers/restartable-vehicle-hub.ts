@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import type { Clock, VirtualClock } from '../../src/core/clock.ts';
-import { Hub } from '../../src/core/hub.ts';
+import { Hub, type StoreChoice } from '../../src/core/hub.ts';
 import { createLogger, type LogLine } from '../../src/core/log.ts';
 import { VehicleService, type VehicleServiceOptions } from '../../src/vehicles/index.ts';
 import { eventuallyPasses, tempDir } from './hub-process.ts';
@@ -30,6 +30,8 @@ export interface RestartableVehicleHub {
 export function restartableVehicleHub(options: {
   clock: Clock;
   service?: VehicleServiceOptions;
+  /** SQLite in the data directory when absent. */
+  store?: StoreChoice;
 }): RestartableVehicleHub {
   const dataDir = tempDir();
   const warnings: LogLine[] = [];
@@ -46,6 +48,7 @@ export function restartableVehicleHub(options: {
         http: { port: 0, host: '127.0.0.1' },
         mqtt: { port: 0, host: '127.0.0.1' },
         clock: options.clock,
+        store: options.store,
         log: createLogger({ level: 'warn', sink: (line) => warnings.push(line) }),
       }).use(new VehicleService(options.service));
       await running.start();
@@ -142,6 +145,58 @@ export function scriptedCarOnRestartableHub(options: {
       await clock.advance(downMs);
       await triad.start();
       await eventuallyPasses(async () => assert.equal((await vehicle()).connected, true));
+    },
+  };
+}
+
+/**
+ * A car and the one that takes its name after it (a household's new car named as the old one
+ * was), both scripted on `clock`: the hub (`triad`) starts before the tests of the describe it is
+ * called in with the first car attached, once it has the car's charge. `replace` removes the first
+ * car over the API and attaches the second under its name. All are stopped after the tests.
+ */
+export function carAndItsSuccessor(
+  triad: RestartableVehicleHub,
+  options: { clock: VirtualClock; oldValues: Record<string, string>; newValues: Record<string, string> },
+) {
+  let oldCar: ScriptedCar | undefined;
+  let newCar: ScriptedCar | undefined;
+  const levelHeard = (values: Record<string, string>) =>
+    eventuallyPasses(async () => {
+      const { state } = (await triad.api('/api/vehicles/car')).body as { state?: Row };
+      assert.equal(state?.['battery.level'], Number(values[CAR_SIGNALS.level]));
+    });
+
+  before(async () => {
+    const scripted = {
+      clock: options.clock,
+      subscriptionId: (path: string) => path,
+      refuseUnknownSubscriptions: false,
+    };
+    oldCar = await startScriptedCar({ ...scripted, values: options.oldValues });
+    newCar = await startScriptedCar({ ...scripted, values: options.newValues });
+    await triad.start();
+    await triad.attach(oldCar.url);
+    await levelHeard(options.oldValues);
+  });
+  after(async () => {
+    await triad.stop();
+    await oldCar?.close();
+    await newCar?.close();
+  });
+
+  return {
+    oldCar: () => oldCar as ScriptedCar,
+    newCar: () => newCar as ScriptedCar,
+    /** The first car is removed, and the second attached under its name, once the hub has its charge. */
+    async replace() {
+      const removed = await fetch(`${triad.hub.httpUrl}/api/vehicles/car`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${triad.hub.ownerToken}` },
+      });
+      assert.equal(removed.status, 204, await removed.text());
+      await triad.attach((newCar as ScriptedCar).url);
+      await levelHeard(options.newValues);
     },
   };
 }

@@ -26,6 +26,9 @@ const LABELS: Record<string, string> = {
   'location.accuracy': 'Location accuracy',
   'presence.home': 'At home',
   'site.charge_power': 'Car charging power',
+  // Signed (into the battery, negative out of it), as a chart of it shows about its zero line; the
+  // hub's title says so at length, too long for a heading or a list of readings.
+  'vehicle.battery_power': 'Battery power',
   'vehicle.vin': 'VIN',
   'vehicle.charged_energy': 'Lifetime energy charged',
   'vehicle.consumed_energy': 'Lifetime energy used',
