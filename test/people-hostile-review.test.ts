@@ -131,6 +131,12 @@ describe('people and presence, as a hostile reviewer found them', () => {
     const phone = await login(alex);
     await phone.publishAsync(`owntracks/${alex.username}/d0`, JSON.stringify(location(FAR, 0)), { qos: 1 });
     await eventually(() => home(alex.person) === false, { what: "Alex's first fix" });
+    // Its device name is noted once the fix is taken, a moment after presence moved: counted
+    // before that, the note looked like a change a refused message made.
+    await eventually(
+      () => (hub.core.getThing(hub.householdId, alex.username)?.meta?.devices as string[] | undefined)?.includes('d0'),
+      { what: "Alex's device noted" },
+    );
     const before = await storedUpdates(alex.username);
 
     // Stale fixes, alternating the device level of the topic.

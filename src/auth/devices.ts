@@ -247,6 +247,11 @@ export class BrokerAccess {
     this.resolvedConnected.end(username);
   }
 
+  /** Whether a client is connected with a login a resolver vouched for (a phone in MQTT mode). */
+  isLoggedIn(username: string): boolean {
+    return this.resolvedConnected.has(username);
+  }
+
   /**
    * The device account whose own topics hold `topic` (as on the wire, under its household's
    * namespace), for a discovery config the broker saw no client publish since it started (kept

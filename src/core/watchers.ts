@@ -38,6 +38,11 @@ export class Watchers<K> {
     if (failure) throw failure.error;
   }
 
+  /** Whether any callback waits for the key (a login still has a connection open). */
+  has(key: K): boolean {
+    return this.byKey.has(key);
+  }
+
   /** Keys with callbacks waiting, for tests that check nothing is left behind. */
   get size(): number {
     return this.byKey.size;

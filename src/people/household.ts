@@ -62,12 +62,13 @@ export class HouseholdPresence {
 
   /**
    * Anyone home: at least one person is home. Everyone away: there are people and each of them is
-   * known to be away; someone whose phone has never reported is not counted as away.
+   * known to be away; someone whose phone has never reported is not counted as away. Only people
+   * with a tracker count (see trackedPeople).
    */
   publishHousehold(householdId: string): void {
-    const { core, directory } = this.options;
+    const { core } = this.options;
     if (!core.getThing(householdId, HOUSEHOLD_THING)) return;
-    const people = directory.people(householdId);
+    const people = this.trackedPeople(householdId);
     const homes = people.map((p) => core.getValue(householdId, p.id, 'presence.home'));
     const ts = this.options.clock.now();
     core.ingest([
@@ -91,8 +92,19 @@ export class HouseholdPresence {
   }
 
   private anyoneHome(householdId: string): boolean {
-    const { core, directory } = this.options;
-    return directory.people(householdId).some((p) => core.getValue(householdId, p.id, 'presence.home') === true);
+    const { core } = this.options;
+    return this.trackedPeople(householdId).some((p) => core.getValue(householdId, p.id, 'presence.home') === true);
+  }
+
+  /**
+   * The people the household's presence rests on. One without a tracker (their last one removed)
+   * kept their last presence for good, with nothing left that could change it: "anyone home"
+   * never cleared. Their own presence stays as last decided, as a person's whose trackers went
+   * stale does, but it is no evidence about the household.
+   */
+  private trackedPeople(householdId: string) {
+    const { directory } = this.options;
+    return directory.people(householdId).filter((p) => directory.trackersOf(householdId, p.id).length > 0);
   }
 
   private announce(

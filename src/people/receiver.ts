@@ -6,7 +6,14 @@ import type { TwinRegistry } from '../core/twin.ts';
 import type { Thing } from '../model/thing.ts';
 import { type PeopleDirectory, trackerMeta } from './directory.ts';
 import type { HouseholdPresence } from './household.ts';
-import type { LocationMessage, OwnTracksMessage, PhoneFix, TransitionMessage, WaypointMessage } from './owntracks.ts';
+import type {
+  LastWillMessage,
+  LocationMessage,
+  OwnTracksMessage,
+  PhoneFix,
+  TransitionMessage,
+  WaypointMessage,
+} from './owntracks.ts';
 import { timestampProblem } from './owntracks.ts';
 import type { PresenceTracker } from './presence.ts';
 import type { ReportAge } from './staleness.ts';
@@ -27,6 +34,8 @@ export interface PhoneReceiverOptions {
   tracker: PresenceTracker;
   household: HouseholdPresence;
   reports: ReportAge;
+  /** Whether a phone has a connection open on the hub's broker now (false with another broker). */
+  isConnected?: (username: string) => boolean;
 }
 
 const ignore = (reason: string): Outcome => ({ accepted: false, severity: 'ignored', reason });
@@ -45,6 +54,14 @@ export class PhoneReceiver {
    * Kept in memory only; after a restart the last fix's time still bounds them.
    */
   private readonly lastTransition = new Map<string, number>();
+  /**
+   * The stamps of fixes, and of transitions, taken ahead of the hub's clock, per tracker. Such a
+   * message is taken at the time it came (a phone whose clock ran fast, then NTP put right, went
+   * silent until real time caught up with its stamp); these keep a resend of it a replay. Each
+   * holds only stamps still ahead of the newest taken, so a few minutes' worth of seconds at most.
+   */
+  private readonly fixesAhead = new Map<string, Set<number>>();
+  private readonly transitionsAhead = new Map<string, Set<number>>();
 
   constructor(private readonly options: PhoneReceiverOptions) {}
 
@@ -59,30 +76,51 @@ export class PhoneReceiver {
       case 'waypoints':
         return this.importRegions(tracker, message.waypoints, message.notCircles);
       case 'lwt':
-        this.options.core.setAvailability(tracker.householdId, tracker.id, false);
-        return { accepted: true, note: 'tracker marked offline' };
+        return this.receiveLastWill(tracker, message);
     }
   }
 
+  /**
+   * The broker publishes a phone's last will once the connection it was left on is gone, which
+   * can be after the phone came back on another connection and reported from it: taken then, it
+   * showed the phone offline until its next fix, hours away for one lying still. Its `tst` is when
+   * its connection was made. The phone's messages on that same connection are newer than that as
+   * well, so only together with a connection open now does it tell a will already superseded.
+   */
+  private receiveLastWill(tracker: Thing, message: LastWillMessage): Outcome {
+    const meta = trackerMeta(tracker);
+    const newest = Math.max(this.lastAcceptedFor(tracker) ?? 0, this.lastTransition.get(trackerKey(tracker)) ?? 0);
+    if (meta && message.ts !== undefined && message.ts < newest && this.options.isConnected?.(meta.username)) {
+      return ignore('last will of a connection the phone has since replaced; it is connected again');
+    }
+    this.options.core.setAvailability(tracker.householdId, tracker.id, false);
+    return { accepted: true, note: 'tracker marked offline' };
+  }
+
   /** One position from a tracker; also the entry point for trackers that are not phones (a car). */
-  receiveFix(tracker: Thing, fix: PhoneFix | LocationMessage, battery?: number): Outcome {
+  receiveFix(tracker: Thing, sent: PhoneFix | LocationMessage, battery?: number): Outcome {
     const { core, clock, directory } = this.options;
     const meta = trackerMeta(tracker);
     if (!meta) return ignore('not a tracker');
     // What a phone (or a car) without a position sends: taken as a place, it was the sea off
     // Africa, and after the leave delay everyone "left" home. Ignored, not refused: the phone
     // meant no harm, and would otherwise send it again and again.
-    if (fix.latitude === 0 && fix.longitude === 0)
+    if (sent.latitude === 0 && sent.longitude === 0)
       return ignore('lat 0, lon 0 is where a device without a fix says it is');
-    const problem = timestampProblem(fix.ts, clock.now());
+    const now = clock.now();
+    const problem = timestampProblem(sent.ts, now);
     if (problem) return ignore(problem);
+    const key = trackerKey(tracker);
+    const fix = { ...sent, ts: Math.min(sent.ts, now) };
     const last = this.lastAcceptedFor(tracker);
-    if (last !== undefined && fix.ts <= last) return ignore('replay: not newer than the last accepted fix');
+    if ((last !== undefined && fix.ts <= last) || isAheadReplay(this.fixesAhead, key, sent.ts))
+      return ignore('replay: not newer than the last accepted fix');
     // The app sends a transition with the same tst as the location that triggered it, so only an
     // older fix is refused: it would judge the person by where they were before the transition.
-    const transition = this.lastTransition.get(trackerKey(tracker));
+    const transition = this.lastTransition.get(key);
     if (transition !== undefined && fix.ts < transition) return ignore('replay: older than the last transition taken');
-    this.lastAccepted.set(trackerKey(tracker), fix.ts);
+    this.lastAccepted.set(key, fix.ts);
+    rememberAhead(this.fixesAhead, key, sent.ts, fix.ts);
 
     const source = `owntracks:${tracker.id}`;
     const reports = locationReports(tracker.householdId, tracker.id, fix, source);
@@ -161,21 +199,27 @@ export class PhoneReceiver {
     const { clock, directory, tracker } = this.options;
     const meta = trackerMeta(trackerThing);
     if (!meta) return ignore('not a tracker');
-    const problem = timestampProblem(message.ts, clock.now());
+    const now = clock.now();
+    const problem = timestampProblem(message.ts, now);
     if (problem) return ignore(problem);
     const key = trackerKey(trackerThing);
+    // Taken at the time it came when stamped ahead, as a fix is.
+    const ts = Math.min(message.ts, now);
     const last = this.lastAcceptedFor(trackerThing);
     // The app sends a transition with the same tst as the location that triggered it, and leaving
     // one region while entering another gives two with the same tst: only older ones are refused.
-    if (last !== undefined && message.ts < last) return ignore('replay: older than the last accepted fix');
+    if (last !== undefined && ts < last) return ignore('replay: older than the last accepted fix');
     const lastTransition = this.lastTransition.get(key);
-    if (lastTransition !== undefined && message.ts < lastTransition) {
+    if (
+      (lastTransition !== undefined && ts < lastTransition) ||
+      isAheadReplay(this.transitionsAhead, key, message.ts)
+    ) {
       return ignore('replay: older than the last transition taken');
     }
     // Judged like a fix: the person's other tracker (a watch, the car) may have said since where
     // they are, and a phone's transition delivered late took them back to where they had been.
     const personTs = this.positionTime(trackerThing.householdId, meta.person);
-    if (personTs !== undefined && message.ts < personTs) {
+    if (personTs !== undefined && ts < personTs) {
       return ignore('another tracker has a fresher fix than this transition');
     }
     // OwnTracks transitions carry the accuracy of the fix that fired them; a vague one moves no
@@ -190,7 +234,8 @@ export class PhoneReceiver {
       return z.name.toLowerCase() === wanted || (z.id === HOME_ZONE_ID && wanted === HOME_ZONE_ID);
     });
     if (!zone) return ignore(`no zone matches the region ${JSON.stringify(message.region || message.regionId)}`);
-    this.lastTransition.set(key, message.ts);
+    this.lastTransition.set(key, ts);
+    rememberAhead(this.transitionsAhead, key, message.ts, ts);
     tracker.observe(trackerThing.householdId, meta.person, zone, message.event === 'enter' ? 'inside' : 'outside');
     this.options.household.publishPerson(trackerThing.householdId, meta.person);
     this.options.household.publishHousehold(trackerThing.householdId);
@@ -262,10 +307,29 @@ export class PhoneReceiver {
   forgetTracker(householdId: string, id: string): void {
     this.lastAccepted.delete(`${householdId}\u0000${id}`);
     this.lastTransition.delete(`${householdId}\u0000${id}`);
+    this.fixesAhead.delete(`${householdId}\u0000${id}`);
+    this.transitionsAhead.delete(`${householdId}\u0000${id}`);
   }
 }
 
 const trackerKey = (tracker: Thing) => `${tracker.householdId}\u0000${tracker.id}`;
+
+/** Whether `stamp` is that of a message already taken ahead of the hub's clock. */
+function isAheadReplay(ahead: Map<string, Set<number>>, key: string, stamp: number): boolean {
+  return ahead.get(key)?.has(stamp) ?? false;
+}
+
+/**
+ * Notes a message stamped ahead and taken at `taken`. Stamps no longer ahead of the newest taken
+ * are dropped: the ordinary "not newer" check refuses them now.
+ */
+function rememberAhead(ahead: Map<string, Set<number>>, key: string, stamp: number, taken: number): void {
+  const stamps = ahead.get(key) ?? new Set<number>();
+  for (const old of stamps) if (old < taken) stamps.delete(old);
+  if (stamp > taken) stamps.add(stamp);
+  if (stamps.size) ahead.set(key, stamps);
+  else ahead.delete(key);
+}
 
 function locationReports(householdId: string, thing: string, fix: PhoneFix, source: string): Report[] {
   const values: Array<[string, number | undefined]> = [

@@ -75,6 +75,7 @@ export class PeopleService implements Subsystem {
       tracker,
       household,
       reports,
+      isConnected: (username) => hub.security?.broker.isLoggedIn(username) ?? false,
     });
     const credentials = new CredentialCheck((username) => directory.passwordHashOf(username));
     const running: Running = { hub, log, directory, tracker, household, receiver, reports, credentials, mqtt: [] };
@@ -205,8 +206,10 @@ export class PeopleService implements Subsystem {
   }
 
   async createTracker(householdId: string, person: string, name: string) {
-    const { hub, directory } = this.require();
+    const { hub, directory, household } = this.require();
     const { tracker, password } = await directory.createTracker(householdId, person, name);
+    // With a tracker the person counts for the household's presence again (see trackedPeople).
+    household.publishHousehold(householdId);
     const username = trackerMeta(tracker)!.username;
     return {
       ...trackerView(hub.twins.get(householdId, tracker.id)!),
@@ -220,13 +223,15 @@ export class PeopleService implements Subsystem {
   }
 
   async removeTracker(householdId: string, person: string, id: string): Promise<void> {
-    const { hub, directory, receiver, reports } = this.require();
+    const { hub, directory, receiver, reports, household } = this.require();
     const thing = hub.core.getThing(householdId, id);
     if (!thing || trackerMeta(thing)?.person !== person) throw notFound(`tracker ${JSON.stringify(id)} of ${person}`);
     await directory.removeTracker(householdId, id);
     this.withdrawTracker(thing);
     receiver.forgetTracker(householdId, id);
     reports.forgetTracker(householdId, id, person);
+    // Their last tracker gone, the person no longer counts for the household's presence.
+    household.publishHousehold(householdId);
   }
 
   /**

@@ -147,7 +147,10 @@ export class ReportAge {
     this.stale.delete(k);
     this.stored.delete(k);
     this.write(() => this.options.timers.deleteTimer(rowId(householdId, id)));
-    if (person && this.options.core.getThing(householdId, person)) this.updatePerson(householdId, person);
+    if (!person || !this.options.core.getThing(householdId, person)) return;
+    // Their last tracker gone, nothing will report for them again: offline, as when all are stale.
+    if (this.options.directory.trackersOf(householdId, person).length) this.updatePerson(householdId, person);
+    else this.options.core.setAvailability(householdId, person, false);
   }
 
   /** The newest report among a person's trackers, and whether it is older than `staleAfter`. */

@@ -1,7 +1,9 @@
-import type { Clock } from '../../src/core/clock.ts';
+import { type Clock, VirtualClock } from '../../src/core/clock.ts';
 import { Hub } from '../../src/core/hub.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { PeopleService } from '../../src/people/index.ts';
+import { tempDir } from './hub-process.ts';
+import { ownerCall } from './owntracks-app.ts';
 
 /**
  * A hub with the people subsystem, in this process, on loopback ports of its own and `clock`
@@ -16,4 +18,20 @@ export function peopleHub(options: { dataDir: string; clock: Clock }): Hub {
     clock: options.clock,
     log: createLogger({ level: 'silent' }),
   }).use(new PeopleService());
+}
+
+/**
+ * A started people hub on a virtual clock at 2 March 2026, 07:00 UTC, whose household's home is
+ * `home` with the presence settings `household` (`PUT /api/household`).
+ */
+export async function startedPeopleHub(
+  dataDirPrefix: string,
+  home: { latitude: number; longitude: number },
+  household: Record<string, unknown>,
+): Promise<{ hub: Hub; clock: VirtualClock }> {
+  const clock = new VirtualClock(Date.UTC(2026, 2, 2, 7, 0));
+  const hub = peopleHub({ dataDir: await tempDir(dataDirPrefix), clock });
+  await hub.start();
+  await ownerCall(hub, 'PUT', '/api/household', { ...home, ...household });
+  return { hub, clock };
 }
