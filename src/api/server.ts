@@ -298,7 +298,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       request.routeOptions.config?.public
     )
       return;
-    request.principal = await authenticate(request, ctx, opensSocket(request));
+    request.principal = await authenticate(request, reply, ctx, opensSocket(request));
     const security = ctx.security;
     if (!security) return;
     const wait = security.apiLimiter.take(request.principal.tokenId);
@@ -398,17 +398,22 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
  * own) or the dashboard's session cookie, which on unsafe methods must come with the session's
  * CSRF token in `X-CSRF-Token`.
  */
-async function authenticate(request: FastifyRequest, ctx: ApiContext, opensSocket: boolean): Promise<Principal> {
+async function authenticate(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: ApiContext,
+  opensSocket: boolean,
+): Promise<Principal> {
   const bearer = presentedToken(request, opensSocket);
   if (bearer) {
     // A guest pass past its window is refused as such (403, audited: see the onRequest hook).
     const keepExpired = ctx.security ? (scopes: string[]) => passIdOf({ scopes }) !== null : undefined;
-    const principal = await ctx.tokens.verify(bearer, { keepExpired });
+    const principal = await verifyFrom(request, reply, ctx, bearer, { keepExpired });
     if (principal) return principal;
     throw new HubError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
   }
   const session = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
-  const principal = session ? await ctx.tokens.verify(session) : null;
+  const principal = session ? await verifyFrom(request, reply, ctx, session) : null;
   if (!session || !principal?.scopes.includes(SESSION_SCOPE)) {
     throw new HubError(
       401,
@@ -422,6 +427,32 @@ async function authenticate(request: FastifyRequest, ctx: ApiContext, opensSocke
       throw new HubError(403, 'csrf_failed', 'a signed-in browser must send the X-CSRF-Token it was given');
     }
   }
+  return principal;
+}
+
+/**
+ * Verifies a token or session, counting the unknown ones per address: once an address has
+ * presented too many, the next one it has not used before is refused (429) without a lookup in
+ * the store. Tokens the hub has verified before answer from memory and are never held up.
+ */
+async function verifyFrom(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: ApiContext,
+  secret: string,
+  options?: Parameters<TokenService['verify']>[1],
+): Promise<Principal | null> {
+  const limiter = ctx.security?.unknownTokenLimiter;
+  if (!limiter) return ctx.tokens.verify(secret, options);
+  if (!ctx.tokens.knows(secret)) {
+    const wait = limiter.wait(request.ip);
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      throw new HubError(429, 'too_many_requests', `too many unknown tokens; try again in ${wait} s`);
+    }
+  }
+  const principal = await ctx.tokens.verify(secret, options);
+  if (!principal) limiter.take(request.ip);
   return principal;
 }
 

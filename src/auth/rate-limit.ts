@@ -36,6 +36,17 @@ export class RateLimiter {
     return 0;
   }
 
+  /** How long `key` must wait before its next call (0: it may call now), taking nothing. */
+  wait(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    const tokens = Math.min(
+      this.limit.burst,
+      bucket.tokens + ((this.clock.now() - bucket.at) / 1000) * this.limit.perSecond,
+    );
+    return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / this.limit.perSecond);
+  }
+
   /** Forgets a key (a successful sign-in clears its failures). */
   reset(key: string): void {
     this.buckets.delete(key);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bus } from '../core/bus.ts';
@@ -12,7 +12,7 @@ import type { AuditActor, Store } from '../store/store.ts';
 import { AccountDirectory, type User } from './accounts.ts';
 import { AuditTrail, actorOf } from './audit.ts';
 import { BrokerAccess, type BrokerLogin } from './devices.ts';
-import { Permissions, SERVER_SCOPE } from './permissions.ts';
+import { PASS_SCOPE_PREFIX, Permissions, SERVER_SCOPE } from './permissions.ts';
 import { type RateLimit, RateLimiter } from './rate-limit.ts';
 import type { Principal, TokenService } from './tokens.ts';
 
@@ -31,6 +31,8 @@ export interface SecurityOptions {
   apiRate?: RateLimit;
   /** Per name and address; default 5 tries, then one every 12 s (5 a minute). */
   signInRate?: RateLimit;
+  /** Unknown tokens and sessions per address; default 50, then 5 a second. */
+  unknownTokenRate?: RateLimit;
 }
 
 /** Audit lines a minute for one MQTT account's refused publishes and subscriptions (see brokerRefused). */
@@ -56,6 +58,12 @@ export class Security {
    * the hub hash passwords without end (each failed sign-in costs a full scrypt).
    */
   readonly signInAddressLimiter: RateLimiter;
+  /**
+   * Tokens and sessions nobody has, per address: each costs a lookup in the store (a round trip to
+   * PostgreSQL), so an address that keeps presenting them is made to wait before the next is
+   * looked up. Tokens the hub has verified before are answered from memory and never wait.
+   */
+  readonly unknownTokenLimiter: RateLimiter;
   private readonly stops: Array<() => void> = [];
 
   constructor(private readonly options: SecurityOptions) {
@@ -74,6 +82,7 @@ export class Security {
     this.apiLimiter = new RateLimiter(options.apiRate ?? { burst: 600, perSecond: 100 }, clock);
     this.signInLimiter = new RateLimiter(options.signInRate ?? { burst: 5, perSecond: 1 / 12 }, clock);
     this.signInAddressLimiter = new RateLimiter({ burst: 30, perSecond: 1 / 2 }, clock);
+    this.unknownTokenLimiter = new RateLimiter(options.unknownTokenRate ?? { burst: 50, perSecond: 5 }, clock);
   }
 
   get tokens(): TokenService {
@@ -93,6 +102,7 @@ export class Security {
     await this.accounts.load();
     await this.broker.load();
     this.stops.push(this.options.commands.addGuard((request, command) => this.guard(request, command)));
+    this.stops.push(this.options.commands.addResendCheck((command) => this.resendRefusal(command)));
     this.stops.push(this.options.bus.subscribe((event) => this.onEvent(event)));
   }
 
@@ -142,7 +152,11 @@ export class Security {
       subscribe: ['zigbee2mqtt/+/set', 'zigbee2mqtt/+/set/+', 'zigbee2mqtt/+/get', 'homeassistant/status'],
       actor: { kind: 'device', id: username, name: 'demo home' },
     };
-    this.broker.addResolver(async (u, p) => (u === username && p === password ? login : null));
+    // Digests of equal length, compared in constant time: how long a wrong guess takes tells
+    // nothing about how much of it was right.
+    const digest = (text: string) => createHash('sha256').update(text).digest();
+    const expected = digest(password);
+    this.broker.addResolver(async (u, p) => (u === username && timingSafeEqual(digest(p), expected) ? login : null));
     return { username, password };
   }
 
@@ -186,6 +200,49 @@ export class Security {
     // asked, through the interface they used, even when it ends after a restart.
     command.requestedBy = { actor, via };
     return null;
+  }
+
+  /**
+   * Why a command accepted before a restart may not be sent now: whoever asked is checked again as
+   * they are now (the pass's window and revocation, the person's account and role, the token's
+   * revocation), not as they were when it was accepted. A rule's own command is its rule's, whose
+   * change was checked when it was made: it is sent as before. The failure is audited (onEvent).
+   */
+  private async resendRefusal(command: Command): Promise<string | null> {
+    const asker = command.requestedBy?.actor;
+    if (!asker || asker.kind === 'rule' || asker.kind === 'system' || asker.kind === 'device') return null;
+    const why = await this.withdrawn(command, asker);
+    return why === null ? null : `not sent after the hub restarted: ${why}`;
+  }
+
+  private async withdrawn(command: Command, asker: AuditActor): Promise<string | null> {
+    const { householdId } = command;
+    const twin = this.options.twins.get(householdId, command.thing);
+    if (!twin) return null;
+    const as = (fields: Pick<Principal, 'userId' | 'role' | 'scopes' | 'tokenId'>): Principal => ({
+      householdId,
+      name: asker.name,
+      ...fields,
+    });
+    if (asker.kind === 'pass') {
+      const pass = this.accounts.pass(householdId, asker.id);
+      if (pass && pass.revokedAt === null && this.options.clock.now() >= pass.to)
+        return `the guest pass ended at ${new Date(pass.to).toISOString()}`;
+      const principal = as({ userId: null, role: 'guest', scopes: [`${PASS_SCOPE_PREFIX}${asker.id}`], tokenId: '' });
+      return this.permissions.commandRefusal(principal, twin.thing, command.action);
+    }
+    if (asker.kind === 'user') {
+      const user = this.accounts.user(householdId, asker.id);
+      if (!user) return `the account of ${asker.name} was removed`;
+      const principal = as({ userId: user.id, role: user.role, scopes: [], tokenId: '' });
+      return this.permissions.commandRefusal(principal, twin.thing, command.action);
+    }
+    const token = (await this.options.store.listTokens(householdId)).find((t) => t.id === asker.id);
+    const now = this.options.clock.now();
+    if (!token || (token.revokedAt !== null && token.revokedAt <= now)) return `the token ${asker.name} was revoked`;
+    if (token.expiresAt !== null && token.expiresAt <= now) return `the token ${asker.name} expired`;
+    const principal = as({ userId: token.userId, role: token.role, scopes: token.scopes, tokenId: token.id });
+    return this.permissions.commandRefusal(principal, twin.thing, command.action);
   }
 
   /** Records each command's acceptance and, if it comes to that, its failure. */

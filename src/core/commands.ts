@@ -38,6 +38,12 @@ export interface CommandRequest {
  */
 export type CommandGuard = (request: CommandRequest, command: Command) => HubError | null;
 
+/**
+ * Why a command left pending by the hub's last run may not be sent now after all (whoever asked
+ * lost the right since it was accepted), or null. Asked just before it is sent again.
+ */
+export type ResendCheck = (command: Command) => Promise<string | null> | string | null;
+
 export interface CommandServiceOptions {
   clock: Clock;
   bus: Bus;
@@ -82,6 +88,15 @@ function isRuleCommand(request: CommandRequest): boolean {
   return !request.principal && request.issuedBy.startsWith('rule:');
 }
 
+/** Adds `item` to `list`; returns the function that takes it out again. */
+function addTo<T>(list: T[], item: T): () => void {
+  list.push(item);
+  return () => {
+    const i = list.indexOf(item);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
 /** Every field of T named, optional ones too (their value may still be undefined). */
 type EveryField<T> = { [K in keyof Required<T>]: T[K] };
 
@@ -106,6 +121,7 @@ export class CommandService {
    */
   private readonly failures = new Map<Command, { failsOn: readonly FailureReport[]; since: number }>();
   private readonly guards: CommandGuard[] = [];
+  private readonly resendChecks: ResendCheck[] = [];
   /**
    * The statuses each unfinished command has been through, written with each of its rows: one
    * row per command then holds its whole lifecycle, and the event log reads a command's events
@@ -142,11 +158,12 @@ export class CommandService {
 
   /** Adds a check every command must pass; returns the function that removes it. */
   addGuard(guard: CommandGuard): () => void {
-    this.guards.push(guard);
-    return () => {
-      const i = this.guards.indexOf(guard);
-      if (i >= 0) this.guards.splice(i, 1);
-    };
+    return addTo(this.guards, guard);
+  }
+
+  /** Adds a check a command resent after a restart must pass (see resume); returns its remover. */
+  addResendCheck(check: ResendCheck): () => void {
+    return addTo(this.resendChecks, check);
   }
 
   /**
@@ -344,12 +361,30 @@ export class CommandService {
     this.cancelResend?.();
     this.cancelResend = this.options.clock.setTimeout(() => {
       this.cancelResend = null;
-      for (const command of resend) {
-        // Expired meanwhile, or confirmed by a report since the start: nothing to send.
-        if (command.status !== 'pending' || !this.open.has(command.id)) continue;
-        void this.send(command);
-      }
+      for (const command of resend) void this.resend(command);
     }, RESEND_GRACE_MS);
+  }
+
+  /**
+   * Sends a command left pending by the last run, unless whoever asked may no longer run it: it
+   * was accepted under rights (a guest pass's window, a role) that may have ended while the hub
+   * was down or during the grace, and a command the hub kept must not outlive them.
+   */
+  private async resend(command: Command): Promise<void> {
+    let refusal: string | null = null;
+    for (const check of this.resendChecks) {
+      try {
+        refusal = await check(command);
+      } catch (error) {
+        this.options.log.error('could not check a command before resending it', { id: command.id, error });
+        refusal = 'not sent after the restart: whether it may still run could not be checked';
+      }
+      if (refusal !== null) break;
+    }
+    // Expired meanwhile, or confirmed by a report since the start: nothing to send.
+    if (command.status !== 'pending' || !this.open.has(command.id)) return;
+    if (refusal !== null) this.finish(command, 'failed', refusal, null);
+    else await this.send(command);
   }
 
   /**
