@@ -6,6 +6,7 @@ import type { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { createTriad } from '../src/triad.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { ownerJson } from './helpers/owner-api.ts';
 
 const HOUR = 3_600_000;
 
@@ -32,17 +33,6 @@ async function startDemo(dataDir: string, clock?: Clock): Promise<Hub> {
   });
   await hub.start();
   return hub;
-}
-
-async function api<T>(hub: Hub, path: string, method = 'GET', body?: unknown): Promise<T> {
-  const response = await fetch(new URL(path, hub.httpUrl), {
-    method,
-    headers: { authorization: `Bearer ${hub.ownerToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 /** Hourly slots from `from` for `hours`, at `price(hour of day)`. */
@@ -79,21 +69,21 @@ describe('the demo started again on the same data folder', () => {
   before(async () => {
     dataDir = await tempDir('triad-demo-keeps-');
     hub = await startDemo(dataDir);
-    const demoPrices = await api<{ slots: Slot[] }>(hub, '/api/energy/prices');
+    const demoPrices = await ownerJson<{ slots: Slot[] }>(hub, '/api/energy/prices');
     assert.equal(demoPrices.slots.length, 48, 'the demo put its own prices at its first start');
-    await api(hub, '/api/energy/prices', 'PUT', { currency: 'EUR', slots: userPrices });
-    const site = await api<Record<string, unknown>>(hub, '/api/energy/site');
-    await api(hub, '/api/energy/site', 'PUT', {
+    await ownerJson(hub, '/api/energy/prices', 'PUT', { currency: 'EUR', slots: userPrices });
+    const site = await ownerJson<Record<string, unknown>>(hub, '/api/energy/site');
+    await ownerJson(hub, '/api/energy/site', 'PUT', {
       grid: site.grid,
       solar: site.solar,
       house: site.house,
       limitKw: 25,
       houseReserveKw: 1.5,
     });
-    trackersBefore = trackersOf(await api<Person[]>(hub, '/api/people'));
+    trackersBefore = trackersOf(await ownerJson<Person[]>(hub, '/api/people'));
     // The user has no use for the demo's workplaces.
-    for (const zone of await api<Array<{ id: string; name: string }>>(hub, '/api/zones'))
-      if (zone.name !== 'Home') await api(hub, `/api/zones/${zone.id}`, 'DELETE');
+    for (const zone of await ownerJson<Array<{ id: string; name: string }>>(hub, '/api/zones'))
+      if (zone.name !== 'Home') await ownerJson(hub, `/api/zones/${zone.id}`, 'DELETE');
     await hub.stop();
     restartedAt = Date.now();
     hub = await startDemo(dataDir);
@@ -105,14 +95,14 @@ describe('the demo started again on the same data folder', () => {
   });
 
   it("keeps the site's fuse limit and reserve the user set", async () => {
-    const site = await api<{ limitKw: number; houseReserveKw: number; grid: string }>(hub!, '/api/energy/site');
+    const site = await ownerJson<{ limitKw: number; houseReserveKw: number; grid: string }>(hub!, '/api/energy/site');
     assert.equal(site.limitKw, 25);
     assert.equal(site.houseReserveKw, 1.5);
     assert.equal(site.grid, 'grid-meter');
   });
 
   it('does not bring back the zones the user removed', async () => {
-    const zones = await api<Array<{ name: string }>>(hub!, '/api/zones');
+    const zones = await ownerJson<Array<{ name: string }>>(hub!, '/api/zones');
     assert.deepEqual(
       zones.map((zone) => zone.name),
       ['Home'],
@@ -122,11 +112,11 @@ describe('the demo started again on the same data folder', () => {
   it('finds the same trackers, with the same user names, and the phones report on them', async () => {
     assert.equal(trackersBefore.length, 2, 'Alex and Sam');
     for (const person of trackersBefore) assert.equal(person.trackers.length, 1, `${person.person} has one phone`);
-    assert.deepEqual(trackersOf(await api<Person[]>(hub!, '/api/people')), trackersBefore);
+    assert.deepEqual(trackersOf(await ownerJson<Person[]>(hub!, '/api/people')), trackersBefore);
     // Their saved passwords still open the hub: each phone's fix after the restart lands on its tracker.
     await eventually(
       async () => {
-        const trackers = (await api<Person[]>(hub!, '/api/people')).flatMap((p) => p.trackers);
+        const trackers = (await ownerJson<Person[]>(hub!, '/api/people')).flatMap((p) => p.trackers);
         return trackers.every((t) => t.lastSeen !== null && Date.parse(t.lastSeen) >= restartedAt - 1_000);
       },
       { what: 'both phones reporting after the restart', timeoutMs: 10_000 },
@@ -134,7 +124,7 @@ describe('the demo started again on the same data folder', () => {
   });
 
   it("keeps the user's prices while they last, and puts the demo's own again once they have run out", async () => {
-    const prices = await api<{ currency: string; slots: Slot[] }>(hub!, '/api/energy/prices');
+    const prices = await ownerJson<{ currency: string; slots: Slot[] }>(hub!, '/api/energy/prices');
     assert.equal(prices.currency, 'EUR');
     assert.deepEqual(prices.slots, userPrices);
 
@@ -142,14 +132,14 @@ describe('the demo started again on the same data folder', () => {
     // Started again four days on, when the user's 72 hours of prices are all in the past.
     const later = new VirtualClock(today + 4 * 24 * HOUR + 10 * HOUR);
     hub = await startDemo(dataDir, later);
-    const renewed = await api<{ slots: Slot[] }>(hub, '/api/energy/prices');
+    const renewed = await ownerJson<{ slots: Slot[] }>(hub, '/api/energy/prices');
     assert.equal(renewed.slots.length, 48);
     assert.equal(renewed.slots[0].start, new Date(today + 4 * 24 * HOUR).toISOString(), 'from that day on');
 
     // The demo's own prices are its to renew: a day later they start from that day, not the one before.
     await hub.stop();
     hub = await startDemo(dataDir, new VirtualClock(today + 5 * 24 * HOUR + 10 * HOUR));
-    const nextDay = await api<{ slots: Slot[] }>(hub, '/api/energy/prices');
+    const nextDay = await ownerJson<{ slots: Slot[] }>(hub, '/api/energy/prices');
     assert.equal(nextDay.slots[0].start, new Date(today + 5 * 24 * HOUR).toISOString());
   });
 });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { EmbeddedBroker } from '../src/adapters/mqtt/broker.ts';
 import { topicMatches } from '../src/adapters/mqtt/connection.ts';
 import { VirtualClock } from '../src/core/clock.ts';
 import type { SimDevice } from '../src/sim/devices/device.ts';
 import { SimulatedHome, type SimulatedHomeOptions } from '../src/sim/home.ts';
+import { suiteBroker } from './helpers/embedded-broker.ts';
 import { needService, services } from './helpers/services.ts';
 
 interface Seen {
@@ -123,22 +123,14 @@ function seeded(seed: number): () => number {
 const EXPECTED_CONFIGS = 9; // 2 lights, 2 switches, 1 lock, 3 sensor entities, 1 climate
 
 describe('simulated home over an embedded broker', () => {
-  let broker: EmbeddedBroker;
-
-  before(async () => {
-    broker = new EmbeddedBroker({ port: 0, host: '127.0.0.1' });
-    await broker.start();
-  });
-  after(async () => {
-    await broker.stop();
-  });
+  const broker = suiteBroker();
 
   /** A home under its own topic namespace, plus an observer watching that namespace. */
   async function setUp(options: Partial<SimulatedHomeOptions> = {}) {
     const ns = `t${randomBytes(4).toString('hex')}`;
     const clock = new VirtualClock();
     const home = new SimulatedHome({
-      brokerUrl: broker.url,
+      brokerUrl: broker().url,
       clock,
       prefix: `${ns}/zigbee2mqtt`,
       discoveryPrefix: `${ns}/homeassistant`,
@@ -147,7 +139,7 @@ describe('simulated home over an embedded broker', () => {
       ...options,
     });
     await home.start();
-    const observer = await Observer.connect(broker.url, [`${ns}/#`], home.retainedTopics());
+    const observer = await Observer.connect(broker().url, [`${ns}/#`], home.retainedTopics());
     const z = (name: string) => `${ns}/zigbee2mqtt/${name}`;
     const cleanup = async () => {
       await observer.close();
@@ -523,11 +515,11 @@ describe('simulated home over an embedded broker', () => {
 
       const discovery = home.retainedTopics().filter((t) => t.endsWith('/config'));
       assert.equal(discovery.length, EXPECTED_CONFIGS);
-      const late = await Observer.connect(broker.url, [`${ns}/#`], discovery);
+      const late = await Observer.connect(broker().url, [`${ns}/#`], discovery);
       await late.close();
 
       await home.remove();
-      assert.deepEqual(await Observer.retainedUnder(broker.url, ns), [], 'nothing retained after remove()');
+      assert.deepEqual(await Observer.retainedUnder(broker().url, ns), [], 'nothing retained after remove()');
     } finally {
       await cleanup();
     }

@@ -6,6 +6,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { startDemoTriad } from './helpers/demo-hub.ts';
 import { eventually } from './helpers/hub-process.ts';
+import { ownerJson } from './helpers/owner-api.ts';
 
 /**
  * The demo car and its charge point, as the hub's stream shows them to the dashboard: neither is
@@ -31,16 +32,7 @@ describe('demo car and charge point: charging and its power agree', () => {
   /** Every moment the stream showed a thing charging at 0 kW. */
   const zeroKw: string[] = [];
 
-  const api = async (path: string, method = 'GET', body?: unknown) => {
-    const res = await fetch(hub.httpUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${hub.ownerToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const api = (path: string, method = 'GET', body?: unknown) => ownerJson(hub, path, method, body);
   /** Simulated time in 1 s steps, with real time between them for the sockets. */
   const run = async (ms: number) => {
     for (let t = 0; t < ms; t += 1_000) {

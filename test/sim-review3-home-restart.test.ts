@@ -9,6 +9,7 @@ import { DEMO_STATE_FILE } from '../src/sim/demo.ts';
 import { SimulatedHome } from '../src/sim/home.ts';
 import { createTriad } from '../src/triad.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { ownerJson } from './helpers/owner-api.ts';
 
 /**
  * The demo's home devices come back after a restart as the household left them (the front door
@@ -30,19 +31,8 @@ async function startDemo(dataDir: string, lines: LogLine[] = []): Promise<Hub> {
   return hub;
 }
 
-async function api<T>(hub: Hub, path: string, method = 'GET', body?: unknown): Promise<T> {
-  const response = await fetch(new URL(path, hub.httpUrl), {
-    method,
-    headers: { authorization: `Bearer ${hub.ownerToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
 const state = async (hub: Hub, thing: string) =>
-  (await api<{ state: Record<string, unknown> }>(hub, `/api/things/${thing}`)).state;
+  (await ownerJson<{ state: Record<string, unknown> }>(hub, `/api/things/${thing}`)).state;
 
 /** What the user set, as the hub shows it. */
 const userSettings = async (hub: Hub) => {
@@ -82,11 +72,11 @@ describe('the demo home started again on the same data folder', () => {
   it('keeps the lock, light, thermostat and switch as they were set through the API', async () => {
     const h = hub!;
     assert.deepEqual(await userSettings(h), AS_NEW, 'the devices start as new on a new data folder');
-    await api(h, '/api/things/front-door/actions/unlock', 'POST', {});
-    await api(h, '/api/things/hall-light/actions/turn_on', 'POST', { brightness: 40 });
-    await api(h, '/api/things/thermostat/actions/set_mode', 'POST', { mode: 'auto' });
-    await api(h, '/api/things/thermostat/actions/set_target_temperature', 'POST', { temperature: 23.5 });
-    await api(h, '/api/things/coffee-machine/actions/turn_on', 'POST', {});
+    await ownerJson(h, '/api/things/front-door/actions/unlock', 'POST', {});
+    await ownerJson(h, '/api/things/hall-light/actions/turn_on', 'POST', { brightness: 40 });
+    await ownerJson(h, '/api/things/thermostat/actions/set_mode', 'POST', { mode: 'auto' });
+    await ownerJson(h, '/api/things/thermostat/actions/set_target_temperature', 'POST', { temperature: 23.5 });
+    await ownerJson(h, '/api/things/coffee-machine/actions/turn_on', 'POST', {});
     const set = await eventually(
       async () => {
         const now = await userSettings(h);
@@ -140,7 +130,7 @@ describe('the demo home started again on the same data folder', () => {
     await writeFile(path, '{"home": {"0x000d6f0011e5f605": {"state": "UNLO');
     hub = await startDemo(dataDir);
     assert.equal((await state(hub, 'front-door'))['lock.locked'], true);
-    await api(hub, '/api/things/front-door/actions/unlock', 'POST', {});
+    await ownerJson(hub, '/api/things/front-door/actions/unlock', 'POST', {});
     await eventually(async () => (await state(hub!, 'front-door'))['lock.locked'] === false, {
       what: 'the front door to answer a command after starting afresh',
     });

@@ -9,6 +9,7 @@ import type { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
 import { createTriad } from '../src/triad.ts';
 import { eventually, tempDir } from './helpers/hub-process.ts';
+import { ownerJson } from './helpers/owner-api.ts';
 
 /**
  * Two demos (two data folders, two hubs) on one broker given with --mqtt-url, in one process as a
@@ -34,16 +35,6 @@ describe('two demo sites on one broker', () => {
   const dirs: string[] = [];
   const clocks = [new VirtualClock(START), new VirtualClock(START)];
 
-  const api = async (hub: Hub, path: string, method = 'GET', body?: unknown) => {
-    const res = await fetch(hub.httpUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${hub.ownerToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
   /** Both hubs' simulated time in 1 s steps, with real time between them for the sockets. */
   const run = async (ms: number) => {
     for (let t = 0; t < ms; t += 1_000) {
@@ -80,16 +71,16 @@ describe('two demo sites on one broker', () => {
   });
 
   it("gives each site meters of its own, and each hub's site reads its own", async () => {
-    const sites = (await Promise.all(hubs.map((hub) => api(hub, '/api/energy/site')))) as SiteView[];
+    const sites = (await Promise.all(hubs.map((hub) => ownerJson(hub, '/api/energy/site')))) as SiteView[];
     const [first, second] = sites;
     for (const site of sites) assert.match(site.grid, /^grid-meter-[a-z0-9]+$/);
     assert.notEqual(first.grid, second.grid);
     assert.notEqual(first.house, second.house);
     // The first charges now, the second not at all: each grid meter carries its own charger.
-    await api(hubs[0], '/api/chargers/charger-sim-cp-1/mode', 'PUT', { mode: 'now' });
-    await api(hubs[1], '/api/chargers/charger-sim-cp-1/mode', 'PUT', { mode: 'off' });
+    await ownerJson(hubs[0], '/api/chargers/charger-sim-cp-1/mode', 'PUT', { mode: 'now' });
+    await ownerJson(hubs[1], '/api/chargers/charger-sim-cp-1/mode', 'PUT', { mode: 'off' });
     await run(40_000);
-    const readings = (await Promise.all(hubs.map((hub) => api(hub, '/api/energy/site')))).map(
+    const readings = (await Promise.all(hubs.map((hub) => ownerJson(hub, '/api/energy/site')))).map(
       (site: SiteView) => site.reading,
     );
     assert.ok(readings[0].chargersW > 10_000, `first charges: ${JSON.stringify(readings[0])}`);
@@ -106,7 +97,7 @@ describe('two demo sites on one broker', () => {
     await broker.stop();
     broker = new EmbeddedBroker({ port, host: '127.0.0.1' });
     await broker.start();
-    const sites = (await Promise.all(hubs.map((hub) => api(hub, '/api/energy/site')))) as SiteView[];
+    const sites = (await Promise.all(hubs.map((hub) => ownerJson(hub, '/api/energy/site')))) as SiteView[];
     const tags = sites.map((site) => site.grid.replace('grid-meter-', ''));
     const watcher = await mqtt.connectAsync(broker.url, { clientId: 'sim-review3-watcher' });
     try {
@@ -126,11 +117,11 @@ describe('two demo sites on one broker', () => {
       await watcher.endAsync();
     }
     // And their readings go on reaching their hubs.
-    const before = await api(hubs[0], `/api/things/${sites[0].house}`);
+    const before = await ownerJson(hubs[0], `/api/things/${sites[0].house}`);
     await eventually(
       async () => {
         await run(10_000);
-        const now = await api(hubs[0], `/api/things/${sites[0].house}`);
+        const now = await ownerJson(hubs[0], `/api/things/${sites[0].house}`);
         return now.properties['sensor.power'].ts !== before.properties['sensor.power'].ts;
       },
       { what: 'a new house reading after the broker came back', timeoutMs: 15_000 },
@@ -140,7 +131,7 @@ describe('two demo sites on one broker', () => {
   it("keeps each home's devices apart, and one demo stopping leaves the other's online", async () => {
     /** The things a hub has of the demo's hall light and front door, by name, and whether each is online. */
     const devices = async (hub: Hub) =>
-      ((await api(hub, '/api/things')) as Array<{ name: string; online: boolean | null }>).filter((thing) =>
+      ((await ownerJson(hub, '/api/things')) as Array<{ name: string; online: boolean | null }>).filter((thing) =>
         ['Hall light', 'Front door'].includes(thing.name),
       );
     // Each hub reads the broker's plain topics (the default household's), so it sees both homes;

@@ -203,13 +203,18 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
    * turn, each change first asks whether its caller's token survived the ones before it.
    */
   const changes = new KeyedSerial();
-  const changeIn = <T>(request: FastifyRequest, change: (principal: Principal) => Promise<T>): Promise<T> => {
+  const changeIn = <T>(
+    request: FastifyRequest,
+    change: (principal: Principal, householdTokens: TokenRecord[]) => Promise<T>,
+  ): Promise<T> => {
     const principal = principalOf(request);
     return changes.run(principal.householdId, async () => {
-      const own = (await security.store.listTokens(principal.householdId)).find((t) => t.id === principal.tokenId);
+      // Read in the change's turn, so the change may act on the same list (a demotion's revocations).
+      const householdTokens = await security.store.listTokens(principal.householdId);
+      const own = householdTokens.find((t) => t.id === principal.tokenId);
       if (own !== undefined && own.revokedAt !== null && own.revokedAt <= security.clock.now())
         throw new HubError(401, 'unauthorized', 'your token was revoked (by a change made just before this one)');
-      return change(principal);
+      return change(principal, householdTokens);
     });
   };
 
@@ -526,13 +531,12 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         },
       },
       async (request) =>
-        changeIn(request, async (principal) => {
+        changeIn(request, async (principal, householdTokens) => {
           const user = findUser(principal.householdId, (request.params as { id: string }).id);
           const { role } = request.body as { role: User['role'] };
           if (role === user.role) return userView(user);
           // As with removing: an owner who demoted themselves by mistake could not undo it.
           if (user.id === principal.userId) throw badRequest('you cannot change your own role; another owner can');
-          const householdTokens = await security.store.listTokens(principal.householdId);
           if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'demoted');
           const updated = await accounts.setRole(user, role);
           // A token carries the role it was made with: every one of this user's is ended, so no
@@ -553,10 +557,9 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
       '/api/users/:id',
       { schema: { summary: 'Remove a user; their tokens and sessions stop working at once', tags, params: idParam } },
       async (request, reply) =>
-        changeIn(request, async (principal) => {
+        changeIn(request, async (principal, householdTokens) => {
           const user = findUser(principal.householdId, (request.params as { id: string }).id);
           if (user.id === principal.userId) throw badRequest('you cannot remove yourself');
-          const householdTokens = await security.store.listTokens(principal.householdId);
           if (user.role === 'owner') refuseLosingOwner(principal.householdId, user, householdTokens, 'removed');
           await accounts.removeUser(principal.householdId, user.id);
           for (const token of householdTokens) {

@@ -134,6 +134,15 @@ export class PeopleDirectory {
     return thing;
   }
 
+  /**
+   * The household's people who have a tracker, in one pass over its trackers: asked each time the
+   * household's presence is published, on every fix.
+   */
+  peopleWithTrackers(householdId: string): Thing[] {
+    const tracked = new Set(this.ofKind(householdId, 'tracker').map((t) => trackerMeta(t)?.person));
+    return this.people(householdId).filter((person) => tracked.has(person.id));
+  }
+
   trackersOf(householdId: string, person: string): Thing[] {
     return this.ofKind(householdId, 'tracker').filter((t) => trackerMeta(t)?.person === person);
   }

@@ -103,8 +103,7 @@ export class HouseholdPresence {
    * stale does, but it is no evidence about the household.
    */
   private trackedPeople(householdId: string) {
-    const { directory } = this.options;
-    return directory.people(householdId).filter((p) => directory.trackersOf(householdId, p.id).length > 0);
+    return this.options.directory.peopleWithTrackers(householdId);
   }
 
   private announce(
