@@ -4,7 +4,7 @@ import { VirtualClock } from '../src/core/clock.ts';
 import type { Hub } from '../src/core/hub.ts';
 import { tempDir } from './helpers/hub-process.ts';
 import { ownerFetch } from './helpers/owner-api.ts';
-import { peopleHub } from './helpers/people-hub.ts';
+import { peopleHub, type SeenEvent, startRecordingPeopleHub } from './helpers/people-hub.ts';
 
 /**
  * Trackers' user names across households: one name space for the whole hub (HTTP Basic and the
@@ -138,13 +138,10 @@ describe('a tracker that stops reporting', () => {
   let clock: VirtualClock;
   let dataDir: string;
   let hub: Hub;
-  let events: Array<{ type: string; thing?: string; online?: boolean }>;
+  let events: SeenEvent[];
 
   const start = async () => {
-    hub = peopleHub({ dataDir, clock });
-    await hub.start();
-    events = [];
-    hub.bus.subscribe((event) => events.push(event as never));
+    ({ hub, events } = await startRecordingPeopleHub({ dataDir, clock }));
   };
   const api = async <T>(path: string, method = 'GET', body?: unknown): Promise<T> => {
     const res = await ownerFetch(hub, path, method, body);

@@ -35,6 +35,12 @@ interface PendingChange {
   zone: string;
   inside: boolean;
   due: number;
+  /**
+   * The trackers whose evidence this change rests on. Empty when that is not known (a change a
+   * moved zone started, or one stored before they were kept): then removing any of the person's
+   * trackers drops it, and the next fix from one still there starts it again if it still holds.
+   */
+  trackers: Set<string>;
   cancel: () => void;
 }
 
@@ -42,6 +48,7 @@ interface PendingPayload {
   person: string;
   zone: string;
   inside: boolean;
+  trackers: string[];
 }
 
 const personKey = (householdId: string, person: string) => `${householdId}\u0000${person}`;
@@ -95,8 +102,8 @@ export class PresenceTracker {
     return pending ? { inside: pending.inside, due: pending.due } : null;
   }
 
-  /** Takes one fix's evidence about one zone. */
-  observe(householdId: string, person: string, zone: Zone, evidence: ZoneEvidence): void {
+  /** Takes one fix's evidence about one zone; `source` is the tracker it came from, if any. */
+  observe(householdId: string, person: string, zone: Zone, evidence: ZoneEvidence, source?: string): void {
     if (evidence === 'unsure') return;
     const inside = evidence === 'inside';
     const key = pendingKey(householdId, person, zone.id);
@@ -105,34 +112,53 @@ export class PresenceTracker {
       if (waiting) this.drop(waiting);
       return;
     }
-    // The same change already waiting keeps its original deadline: more evidence does not restart it.
-    if (waiting?.inside === inside) return;
+    // The same change already waiting keeps its original deadline: more evidence does not restart it,
+    // but another tracker saying so keeps it standing should the first one be removed.
+    if (waiting?.inside === inside) {
+      if (source !== undefined && !waiting.trackers.has(source)) {
+        waiting.trackers.add(source);
+        this.store(waiting);
+      }
+      return;
+    }
     if (waiting) this.drop(waiting);
     const delay = inside ? zone.arriveDelayMs : zone.leaveDelayMs;
     if (delay <= 0) {
       this.commit(householdId, person, zone.id, inside);
       return;
     }
-    this.schedule({ householdId, person, zone: zone.id, inside }, this.options.clock.now() + delay, true);
+    const trackers = new Set(source === undefined ? [] : [source]);
+    this.schedule({ householdId, person, zone: zone.id, inside, trackers }, this.options.clock.now() + delay, true);
   }
 
   /**
-   * Re-arms the changes that were waiting when the hub stopped. Those whose person or zone is gone
-   * are dropped; those already due happen now.
+   * Re-arms the changes that were waiting when the hub stopped. Those whose person or zone is gone,
+   * or every tracker they rested on, are dropped; those already due happen now.
    */
-  async restore(stillExists: (householdId: string, person: string, zone: string) => boolean): Promise<number> {
+  async restore(
+    stillExists: (householdId: string, person: string, zone: string) => boolean,
+    isTracker: (householdId: string, id: string) => boolean,
+  ): Promise<number> {
     let restored = 0;
     for (const timer of await this.options.timers.listTimers(TIMER_OWNER)) {
       const payload = readPayload(timer);
-      if (!payload || !stillExists(timer.householdId, payload.person, payload.zone)) {
+      const trackers = payload?.trackers.filter((id) => isTracker(timer.householdId, id)) ?? [];
+      if (
+        !payload ||
+        !stillExists(timer.householdId, payload.person, payload.zone) ||
+        payload.inside === this.isInside(timer.householdId, payload.person, payload.zone) ||
+        // Their trackers removed while the hub went down before this row was updated.
+        (payload.trackers.length > 0 && trackers.length === 0)
+      ) {
         this.write(() => this.options.timers.deleteTimer(timer.id));
         continue;
       }
-      if (payload.inside === this.isInside(timer.householdId, payload.person, payload.zone)) {
-        this.write(() => this.options.timers.deleteTimer(timer.id));
-        continue;
-      }
-      this.schedule({ householdId: timer.householdId, ...payload }, timer.due, false);
+      const { person, zone, inside } = payload;
+      this.schedule(
+        { householdId: timer.householdId, person, zone, inside, trackers: new Set(trackers) },
+        timer.due,
+        false,
+      );
       restored++;
     }
     return restored;
@@ -145,6 +171,19 @@ export class PresenceTracker {
     }
     this.membership.delete(personKey(householdId, person));
     this.write(() => this.options.timers.deleteTimer(membershipId(householdId, person)));
+  }
+
+  /**
+   * Forgets a tracker (removed): the changes it alone was waiting for are cancelled, nothing is
+   * announced. One another of the person's trackers also reported still happens.
+   */
+  forgetTracker(householdId: string, person: string, tracker: string): void {
+    for (const waiting of [...this.pending.values()]) {
+      if (waiting.householdId !== householdId || waiting.person !== person) continue;
+      const rested = waiting.trackers.delete(tracker);
+      if (!waiting.trackers.size) this.drop(waiting);
+      else if (rested) this.store(waiting);
+    }
   }
 
   /** Forgets a zone (deleted); returns the people who were in it, so their presence can be redone. */
@@ -186,18 +225,22 @@ export class PresenceTracker {
     );
     const pending: PendingChange = { ...change, due, cancel };
     this.pending.set(key, pending);
-    if (store) {
-      const payload: PendingPayload = { person, zone, inside };
-      this.write(() =>
-        this.options.timers.saveTimer({
-          id: timerId(householdId, person, zone),
-          householdId,
-          owner: TIMER_OWNER,
-          due,
-          payload: { ...payload },
-        }),
-      );
-    }
+    if (store) this.store(pending);
+  }
+
+  /** Stores a waiting change as it is now, so a restart re-arms it with the trackers it rests on. */
+  private store(waiting: PendingChange): void {
+    const { householdId, person, zone, inside, due } = waiting;
+    const payload: PendingPayload = { person, zone, inside, trackers: [...waiting.trackers] };
+    this.write(() =>
+      this.options.timers.saveTimer({
+        id: timerId(householdId, person, zone),
+        householdId,
+        owner: TIMER_OWNER,
+        due,
+        payload: { ...payload },
+      }),
+    );
   }
 
   private drop(waiting: PendingChange): void {
@@ -241,7 +284,9 @@ export class PresenceTracker {
 }
 
 function readPayload(timer: StoredTimer): PendingPayload | null {
-  const { person, zone, inside } = timer.payload;
+  const { person, zone, inside, trackers } = timer.payload;
   if (typeof person !== 'string' || typeof zone !== 'string' || typeof inside !== 'boolean') return null;
-  return { person, zone, inside };
+  // Rows stored before trackers were kept have none: known to rest on no tracker in particular.
+  const ids = Array.isArray(trackers) ? trackers.filter((id): id is string => typeof id === 'string') : [];
+  return { person, zone, inside, trackers: ids };
 }

@@ -150,7 +150,7 @@ export class PhoneReceiver {
       return { accepted: true, note: "another tracker has a fresher fix; the person's position stays" };
     }
     core.ingest(locationReports(tracker.householdId, meta.person, fix, source));
-    this.judge(tracker.householdId, meta.person, fix);
+    this.judge(tracker.householdId, meta.person, fix, tracker.id);
     return { accepted: true };
   }
 
@@ -169,17 +169,19 @@ export class PhoneReceiver {
     });
   }
 
+  /** `source` is the tracker whose fix this is; none when a person's position is judged again. */
   private judge(
     householdId: string,
     person: string,
     fix: { latitude: number; longitude: number; accuracy?: number },
+    source?: string,
   ): void {
     const { core, directory, tracker, household } = this.options;
     let homeEvidence: ZoneEvidence | null = null;
     for (const zone of directory.zones(householdId)) {
       const evidence = judgeFix(zone, fix);
       if (zone.id === HOME_ZONE_ID) homeEvidence = evidence;
-      tracker.observe(householdId, person, zone, evidence);
+      tracker.observe(householdId, person, zone, evidence, source);
     }
     // A person's first fix settles "away" as well as "home", so "everyone away" can become true;
     // but only a fix that says they are out. One at home waiting out the arrive delay, or too
@@ -236,7 +238,8 @@ export class PhoneReceiver {
     if (!zone) return ignore(`no zone matches the region ${JSON.stringify(message.region || message.regionId)}`);
     this.lastTransition.set(key, ts);
     rememberAhead(this.transitionsAhead, key, message.ts, ts);
-    tracker.observe(trackerThing.householdId, meta.person, zone, message.event === 'enter' ? 'inside' : 'outside');
+    const evidence = message.event === 'enter' ? 'inside' : 'outside';
+    tracker.observe(trackerThing.householdId, meta.person, zone, evidence, trackerThing.id);
     this.options.household.publishPerson(trackerThing.householdId, meta.person);
     this.options.household.publishHousehold(trackerThing.householdId);
     return { accepted: true, note: `${message.event} ${zone.id}` };

@@ -95,7 +95,11 @@ export class PeopleService implements Subsystem {
       directory.zones(householdId).some((z) => z.id === zone);
     // What was stored at each change knows every zone; the seeds above stand for data kept before it was.
     await tracker.loadMembership(stillExists);
-    const restored = await tracker.restore(stillExists);
+    const isTracker = (householdId: string, id: string) => {
+      const thing = hub.core.getThing(householdId, id);
+      return thing !== undefined && trackerMeta(thing) !== undefined;
+    };
+    const restored = await tracker.restore(stillExists, isTracker);
     // Before the broker's retained messages come in (the listeners below), so they count as reports.
     await reports.restore(households);
     for (const householdId of households) household.publishHousehold(householdId);
@@ -223,13 +227,15 @@ export class PeopleService implements Subsystem {
   }
 
   async removeTracker(householdId: string, person: string, id: string): Promise<void> {
-    const { hub, directory, receiver, reports, household } = this.require();
+    const { hub, directory, receiver, reports, household, tracker } = this.require();
     const thing = hub.core.getThing(householdId, id);
     if (!thing || trackerMeta(thing)?.person !== person) throw notFound(`tracker ${JSON.stringify(id)} of ${person}`);
     await directory.removeTracker(householdId, id);
     this.withdrawTracker(thing);
     receiver.forgetTracker(householdId, id);
     reports.forgetTracker(householdId, id, person);
+    // What it alone said (an arrival or departure waiting out its delay) no longer happens.
+    tracker.forgetTracker(householdId, person, id);
     // Their last tracker gone, the person no longer counts for the household's presence.
     household.publishHousehold(householdId);
   }

@@ -85,7 +85,10 @@ export class ReportAge {
     }
     for (const householdId of households) {
       for (const person of directory.people(householdId)) {
-        for (const tracker of directory.trackersOf(householdId, person.id)) {
+        const trackers = directory.trackersOf(householdId, person.id);
+        // Availability is not stored: one left without trackers is offline again, as at their removal.
+        if (!trackers.length) this.options.core.setAvailability(householdId, person.id, false);
+        for (const tracker of trackers) {
           // Trackers that reported before these rows were kept have only the twin's time.
           const seen = twins.get(householdId, tracker.id)?.state.get('location.latitude')?.ts;
           const times = [rows.get(key(householdId, tracker.id)), seen].filter((t): t is number => t !== undefined);

@@ -35,3 +35,25 @@ export async function startedPeopleHub(
   await ownerCall(hub, 'PUT', '/api/household', { ...home, ...household });
   return { hub, clock };
 }
+
+/** An event as the people tests read it off the hub's bus. */
+export interface SeenEvent {
+  type: string;
+  thing?: string;
+  online?: boolean;
+}
+
+/**
+ * Starts a people hub on `dataDir` (the same one again for a restart) and collects every event its
+ * bus publishes from then on.
+ */
+export async function startRecordingPeopleHub(options: {
+  dataDir: string;
+  clock: Clock;
+}): Promise<{ hub: Hub; events: SeenEvent[] }> {
+  const hub = peopleHub(options);
+  await hub.start();
+  const events: SeenEvent[] = [];
+  hub.bus.subscribe((event) => events.push(event as SeenEvent));
+  return { hub, events };
+}
