@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { StateChanged } from '../src/core/events.ts';
-import type { Hub, StoreChoice } from '../src/core/hub.ts';
+import type { Hub } from '../src/core/hub.ts';
 import { createLogger } from '../src/core/log.ts';
+import { vocabularyProperties } from '../src/model/thing.ts';
 import { createTriad } from '../src/triad.ts';
-import { eventually, tempDir } from './helpers/hub-process.ts';
-import { needService, services } from './helpers/services.ts';
-import { dropSchema } from './helpers/stores.ts';
+import { tempDir } from './helpers/hub-process.ts';
+import { dropSchema, hubStores } from './helpers/stores.ts';
 
 /**
  * `GET /api/things/{id}/history` at its edges, on a demo hub over each store: an empty `property`
@@ -16,24 +15,18 @@ import { dropSchema } from './helpers/stores.ts';
  * bucket width, and `limit` takes decimal digits only, as every count and port does.
  */
 
-const THING = 'living-room-sensor';
+// A thermometer of the test's own beside the demo, so its range holds the test's values alone.
+const THING = 'edge-thermometer';
 const PROPERTY = 'sensor.temperature';
-// Long ago, so the range is fixed whatever the demo records now.
-const FIRST = Date.parse('2021-03-01T00:00:00Z');
+// A whole minute after the thermometer was added (its history begins there), set in before().
+let FIRST = 0;
+/** A time a year after the recorded values, as ISO. */
+const afterAll = () => new Date(FIRST + 365 * 86_400_000).toISOString();
 
 type Answer = { status: number; body: Record<string, unknown> };
 type Downsampled = { from: string; to: string; bucketMs: number; count: number; last: unknown };
 
-const stores: Array<{ name: string; skip: () => Promise<false | string>; choice: () => StoreChoice }> = [
-  { name: 'SQLite', skip: async () => false, choice: () => ({ kind: 'sqlite' }) },
-  {
-    name: 'PostgreSQL',
-    skip: () => needService('pg'),
-    choice: () => ({ kind: 'postgres', url: services.pg, schema: `triad_test_${randomBytes(6).toString('hex')}` }),
-  },
-];
-
-for (const backend of stores) {
+for (const backend of hubStores) {
   describe(`history query edges (${backend.name})`, async () => {
     const skip = await backend.skip();
     let hub: Hub;
@@ -59,7 +52,16 @@ for (const backend of stores) {
         log: createLogger({ level: 'silent' }),
       });
       await hub.start();
-      await eventually(async () => (await get(`property=${PROPERTY}`)).status === 200, { what: 'the demo sensor' });
+      await hub.core.upsertThing({
+        id: THING,
+        householdId: hub.householdId,
+        kind: 'device',
+        name: 'Edge thermometer',
+        adapter: 'test',
+        properties: vocabularyProperties(['sensor.temperature']),
+        actions: {},
+      });
+      FIRST = (Math.floor(Date.now() / 60_000) + 1) * 60_000;
       const changes: StateChanged[] = Array.from({ length: 20 }, (_, i) => ({
         type: 'state',
         id: `evt_edge_${String(i).padStart(3, '0')}`,
@@ -97,7 +99,7 @@ for (const backend of stores) {
     }, async () => {
       const beyond = [
         // From a time after the last value (the store would close the range at that value).
-        { query: 'from=2030-01-01T00:00:00Z', at: '2030-01-01T00:00:00.000Z' },
+        { query: `from=${afterAll()}`, at: afterAll() },
         // To a time before the first.
         { query: 'to=2000-01-01T00:00:00Z', at: '2000-01-01T00:00:00.000Z' },
       ];
@@ -134,7 +136,7 @@ for (const backend of stores) {
       }
       const range = await get(`property=${PROPERTY}&limit=0`);
       assert.equal(range.status, 400, 'the schema still checks the range');
-      const good = await get(`property=${PROPERTY}&limit=3&to=2022-01-01T00:00:00Z`);
+      const good = await get(`property=${PROPERTY}&limit=3&to=${afterAll()}`);
       assert.equal(good.status, 200);
       assert.equal((good.body.points as unknown[]).length, 3);
     });

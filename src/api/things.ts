@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { issuerOf, type Principal } from '../auth/tokens.ts';
+import { thingAddedAt } from '../core/core.ts';
 import { badRequest, HubError, notFound } from '../core/errors.ts';
 import type { Command } from '../core/events.ts';
 import { ISO_TIME_EXAMPLE, parseIsoTime } from '../core/iso-time.ts';
@@ -156,6 +157,16 @@ function twinFor(ctx: ApiContext, request: FastifyRequest, id: string): Twin {
     throw notFound(`thing ${JSON.stringify(id)}`);
   }
   return twin;
+}
+
+/**
+ * The later of a range's asked start and the thing's beginning (thingAddedAt), as one lower bound
+ * for the query: what was recorded under the id before belongs to a removed thing of the same id
+ * (the car sold, the lamp replaced), whose rows stay stored.
+ */
+function notBefore(start: number | undefined, added: number | undefined): number | undefined {
+  if (added === undefined) return start;
+  return start === undefined ? added : Math.max(start, added);
 }
 
 /**
@@ -362,6 +373,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
           property: query.property,
           from,
           to,
+          since: thingAddedAt(twin.thing),
           buckets,
         });
         return bucketsView(id, query.property, closedOnItsGivenEnd(answer, from ?? to, buckets));
@@ -371,7 +383,7 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
         householdId: twin.thing.householdId,
         thing: id,
         property: query.property,
-        from,
+        from: notBefore(from, thingAddedAt(twin.thing)),
         to,
         limit,
         after,
@@ -432,14 +444,15 @@ export function registerThingRoutes(app: FastifyInstance, ctx: ApiContext): void
       const limit = query.limit ?? EVENT_LIMIT.default;
       // As for a thing's history and the stream: an id the household has no thing by is a 404
       // naming it, not an empty page that reads as "nothing happened" (a typo, a removed thing).
-      if (query.thing !== undefined) twinFor(ctx, request, query.thing);
+      const twin = query.thing === undefined ? undefined : twinFor(ctx, request, query.thing);
       // Read your own writes: what the hub has seen is in the answer even before its batch is due.
       await ctx.history.flush();
       // Commands' events are read from their rows: their latest statuses too.
       await ctx.commands.flush();
       const events = await ctx.store.listEvents({
         householdId: principalOf(request).householdId,
-        since,
+        // A thing's events begin when it was added; events of no one thing are all listed.
+        since: twin ? notBefore(since, thingAddedAt(twin.thing)) : since,
         until,
         types,
         thing: query.thing,

@@ -36,6 +36,22 @@ const MAX_FUTURE_SKEW_MS = 5 * 60_000;
  */
 const ARRIVAL_SLACK_MS = 1_000;
 
+/** Each thing's createdAt in ms, read once per version of the thing rather than once per report. */
+const addedTimes = new WeakMap<Thing, number | undefined>();
+
+/**
+ * When the thing now under its id was added, in ms; undefined when its createdAt does not read.
+ * A thing's history and events begin there (GET /api/things/{id}/history, /api/events?thing=):
+ * what was recorded under its id before was a removed thing's.
+ */
+export function thingAddedAt(thing: Thing): number | undefined {
+  if (addedTimes.has(thing)) return addedTimes.get(thing);
+  const added = Date.parse(thing.createdAt);
+  const known = Number.isFinite(added) ? added : undefined;
+  addedTimes.set(thing, known);
+  return known;
+}
+
 /**
  * The data path's middle: reports in, state changes out. It is what every adapter sees as its
  * context, so adapters stay ignorant of the store, the twin and each other.
@@ -200,6 +216,9 @@ export class HubCore implements AdapterContext {
     let touchedLive = false;
     /** The thing's changes so far, in order; the usual single change is held on its own, not in an array. */
     let held: StateChanged | StateChanged[] | null = null;
+    /** When the thing being looked at was added (-Infinity when unknown), read once per thing of a batch. */
+    let addedFor: Twin | null = null;
+    let added = Number.NEGATIVE_INFINITY;
     for (const report of reports) {
       // Reports come in per-device bursts; check commands once per thing, not once per property,
       // and with that thing's own last change as the cause (not the next thing's).
@@ -229,6 +248,10 @@ export class HubCore implements AdapterContext {
       }
       // A device time that is not a number (a bad date parsed to NaN) counts as arrival time.
       const ts = Math.min(Number.isFinite(report.ts) ? (report.ts as number) : now, now + MAX_FUTURE_SKEW_MS);
+      if (addedFor !== twin) {
+        addedFor = twin;
+        added = thingAddedAt(twin.thing) ?? Number.NEGATIVE_INFINITY;
+      }
       const previous = twin.state.get(report.property);
       if (previous && sameValue(previous.value, report.value)) {
         previous.ts = Math.max(previous.ts, ts);
@@ -242,7 +265,11 @@ export class HubCore implements AdapterContext {
           type: 'state',
           id: newId(now, 'evt_'),
           householdId: report.householdId,
-          ts,
+          // A change its device stamped before the thing was added (a phone's last fix, a charge
+          // point's queue, a clock a second behind) is recorded as of the adding: the thing's
+          // history begins there, and what lies before it under this id is a removed thing's.
+          // The twin keeps the device's own time, by which a later report is judged late.
+          ts: Math.max(ts, added),
           cause: report.cause ?? null,
           thing: report.thing,
           property: report.property,

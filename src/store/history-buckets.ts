@@ -30,16 +30,25 @@ export function bucketPlan(from: number, to: number, buckets: number): BucketPla
  */
 export function historyBoundsSql(dialect: Dialect, query: HistoryBucketQuery): BuiltQuery {
   const params = new Params(dialect);
+  const since = wholeEnd(query.since, 'from');
   const end = (order: 'ASC' | 'DESC') => `(SELECT ts FROM history
     WHERE household_id = ${params.bind(query.householdId)} AND thing = ${params.bind(query.thing)}
-    AND property = ${params.bind(query.property)} ORDER BY ts ${order} LIMIT 1)`;
+    AND property = ${params.bind(query.property)}${since === undefined ? '' : ` AND ts >= ${params.bind(since)}`}
+    ORDER BY ts ${order} LIMIT 1)`;
   const sql = `SELECT ${end('ASC')} AS first_ts, ${end('DESC')} AS last_ts`;
   return { sql, params: params.values };
 }
 
+/**
+ * The rows of a plan's range that are the thing's own: from the later of the range's start and the
+ * thing's beginning, one lower bound for the index. The buckets are still cut from the range's
+ * start, so a range asked from before the thing was added keeps the width it was asked with.
+ */
 function rangeFilter(params: Params, query: HistoryBucketQuery, plan: BucketPlan): string {
+  const since = wholeEnd(query.since, 'from');
+  const first = since === undefined ? plan.from : Math.max(plan.from, since);
   return `household_id = ${params.bind(query.householdId)} AND thing = ${params.bind(query.thing)}
-    AND property = ${params.bind(query.property)} AND ts >= ${params.bind(plan.from)} AND ts <= ${params.bind(plan.to)}`;
+    AND property = ${params.bind(query.property)} AND ts >= ${params.bind(first)} AND ts <= ${params.bind(plan.to)}`;
 }
 
 function bucketOf(dialect: Dialect, params: Params, plan: BucketPlan): string {

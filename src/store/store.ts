@@ -43,6 +43,11 @@ export interface HistoryBucketQuery {
   property: string;
   from?: number;
   to?: number;
+  /**
+   * The thing's own history begins here (when it was added): a value recorded before it, by a
+   * removed thing of the same id, is in no bucket and does not open a range left open.
+   */
+  since?: number;
   /** How many buckets at most (2 to HISTORY_BUCKETS.max). */
   buckets: number;
 }

@@ -33,11 +33,14 @@ describe('History charts a whole busy week', { skip: skip ?? false }, () => {
     await first.stop();
     const store = await openStore({ kind: 'sqlite', file: join(dataDir, 'triad.db') });
     try {
-      const householdId = (await store.listThings()).find((t) => t.id === THING)?.householdId;
-      assert.ok(householdId, 'the demo sensor is in the store');
+      const sensor = (await store.listThings()).find((t) => t.id === THING);
+      assert.ok(sensor, 'the demo sensor is in the store');
+      const householdId = sensor.householdId;
       const end = Date.now();
       wroteAt = end;
       const start = end - WEEK_MS + 1000;
+      // Added before the week: a thing's history begins when it was added.
+      await store.saveThing({ ...sensor, createdAt: new Date(start).toISOString() });
       for (let ts = start; ts <= end; ) {
         const batch: StateChanged[] = [];
         for (; ts <= end && batch.length < 20_000; ts += 1000) {

@@ -6,6 +6,7 @@ import { after, before } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { Command, StateChanged } from '../../src/core/events.ts';
+import type { StoreChoice } from '../../src/core/hub.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/store.ts';
 import { needService, services } from './services.ts';
@@ -163,3 +164,16 @@ export async function dropSchema(schema: string): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * The stores a whole hub can run on, for a describe() per store: SQLite always, PostgreSQL in a
+ * schema of its own (drop it with dropSchema after) unless the service is missing.
+ */
+export const hubStores: Array<{ name: string; skip: () => Promise<false | string>; choice: () => StoreChoice }> = [
+  { name: 'SQLite', skip: async () => false, choice: () => ({ kind: 'sqlite' }) },
+  {
+    name: 'PostgreSQL',
+    skip: () => needService('pg'),
+    choice: () => ({ kind: 'postgres', url: services.pg, schema: `triad_test_${randomBytes(6).toString('hex')}` }),
+  },
+];
