@@ -5,7 +5,7 @@ import { ownerFetch } from './helpers/owner-api.ts';
 import { startTriad } from './helpers/triad-hub.ts';
 
 /**
- * `GET /api/session` says the household's time zone (the tariff's, UTC when unset), so a dashboard
+ * `GET /api/session` says the household's time zone (the tariff's, else the hub's own), so a dashboard
  * in a browser elsewhere can show a plan's times as the household reads them and say which zone a
  * time is in. A guest, who may not read the tariff, is told it too: it is no price.
  */

@@ -6,6 +6,7 @@ import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import { isHubFirstOwner } from '../core/households.ts';
 import { newId } from '../core/ids.ts';
 import { KeyedSerial } from '../core/serial.ts';
+import { householdTimeZone, SITE_THING, siteTariffZone } from '../core/wall-time.ts';
 import type { Thing } from '../model/thing.ts';
 import { capabilities } from '../model/vocabulary.ts';
 import type { Household, TokenRecord } from '../store/store.ts';
@@ -84,7 +85,7 @@ const sessionSchema = {
     timeZone: {
       type: 'string',
       description:
-        "The household's time zone (IANA, e.g. `Europe/Amsterdam`): its tariff's `timeZone`, UTC when unset. A plan's time of day and weekdays are on its clocks",
+        "The household's time zone (IANA, e.g. `Europe/Amsterdam`): its tariff's `timeZone`, else the hub's own (its `TZ`, UTC when unset). Automations' times and weekdays, and a plan's time of day and weekdays, are on its clocks",
     },
     user: {
       description: 'The signed-in account; null for a token of no account (a guest pass)',
@@ -136,14 +137,10 @@ const sessionSchema = {
 
 /**
  * The household's time zone: its tariff's (kept by the energy service on the household's `site`
- * thing), UTC when unset or when the hub runs no energy service, as the planner reads it.
+ * thing), else the hub process's own, as its automations and charge plans read it.
  */
-function householdTimeZone(ctx: ApiContext, householdId: string): string {
-  const energy = ctx.twins.get(householdId, 'site')?.thing.meta?.energy as
-    | { tariff?: { timeZone?: unknown } }
-    | undefined;
-  const zone = energy?.tariff?.timeZone;
-  return typeof zone === 'string' && zone !== '' ? zone : 'UTC';
+function sessionTimeZone(ctx: ApiContext, householdId: string): string {
+  return householdTimeZone(siteTariffZone(ctx.twins.get(householdId, SITE_THING)?.thing));
 }
 
 const tokenView = (t: TokenRecord) => ({
@@ -381,7 +378,7 @@ export function securityRoutes(options: SecurityRoutesOptions): RouteModule {
         const routes = await servedRoutes();
         return {
           householdId: principal.householdId,
-          timeZone: householdTimeZone(ctx, principal.householdId),
+          timeZone: sessionTimeZone(ctx, principal.householdId),
           user: user ? userView(user) : null,
           role: security.permissions.roleOf(principal),
           token: { id: principal.tokenId, name: principal.name, scopes: principal.scopes },

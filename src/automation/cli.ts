@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Clock, SystemClock } from '../core/clock.ts';
 import { DEFAULT_HOUSEHOLD_ID } from '../core/households.ts';
+import { householdTimeZone, SITE_THING, siteTariffZone } from '../core/wall-time.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/store.ts';
 import { rulesFromFile } from './live/catalogue.ts';
@@ -107,6 +108,7 @@ export async function runReplayCommand(args: ReplayCommandArgs): Promise<number>
       source: storeSource(store, householdId, from, to),
       thing: (id) => things.get(id),
       location,
+      timeZone: householdTimeZone(siteTariffZone(things.get(SITE_THING))),
       onProgress: bar ?? undefined,
     });
     // A replay that stopped at a bound (runs, or steps) says so where a person reading the bar looks.

@@ -7,6 +7,7 @@ import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
 import type { HubEvent } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { KeyedSerial } from '../core/serial.ts';
+import { householdTimeZone, SITE_THING, siteTariffZone } from '../core/wall-time.ts';
 import type { StoredTimer, StoredTrace } from '../store/store.ts';
 import {
   type CatalogueContext,
@@ -81,6 +82,11 @@ export class AutomationEngine implements Subsystem {
    */
   private readonly loggedFileProblems = new Map<string, string>();
   private readonly locations = new Map<string, GeoPoint | null>();
+  /**
+   * Each household's tariff time zone as last read from its `site` thing (null: none, so the
+   * hub's own), read once rather than at each schedule or time condition (see timeZone).
+   */
+  private readonly tariffZones = new Map<string, string | null>();
   private readonly mqttSubscriptions = new Map<string, Array<Promise<() => Promise<void>>>>();
   private readonly debounces = new Map<string, () => void>();
   /** The API's creates, edits and deletes of rules, one at a time per household (see create). */
@@ -145,6 +151,7 @@ export class AutomationEngine implements Subsystem {
       world: liveWorld(hub, {
         retention: this.retention,
         locations: this.locations,
+        timeZone: (householdId) => this.timeZone(householdId),
         webhookTimeoutMs: this.options.webhookTimeoutMs ?? 5000,
       }),
       notifyWebhook: this.options.notifyWebhook,
@@ -230,6 +237,42 @@ export class AutomationEngine implements Subsystem {
     if (event.type === 'thing.added' || event.type === 'thing.updated' || event.type === 'thing.removed')
       this.queueRejudge(event.householdId);
     if (event.type === 'household.updated') this.locationChanged(event.householdId);
+    if (
+      (event.type === 'thing.added' || event.type === 'thing.updated' || event.type === 'thing.removed') &&
+      event.thing === SITE_THING
+    )
+      this.timeZoneChanged(event.householdId);
+  }
+
+  /**
+   * The household's time zone: its tariff's, kept on its `site` thing, else the hub's own (see
+   * householdTimeZone), as its charge plans and the session answer have it.
+   */
+  private timeZone(householdId: string): string {
+    let zone = this.tariffZones.get(householdId);
+    if (zone === undefined) {
+      zone = siteTariffZone(this.services.twins.get(householdId, SITE_THING)?.thing);
+      this.tariffZones.set(householdId, zone);
+    }
+    return householdTimeZone(zone);
+  }
+
+  /**
+   * The household's site changed (its tariff was saved, say): if its time zone is another now,
+   * its `at:` and cron triggers are armed again on the new clocks, as sun triggers are when the
+   * location moves. Runs, `for:` waits and queues go on untouched.
+   */
+  private timeZoneChanged(householdId: string): void {
+    const previous = this.tariffZones.get(householdId);
+    const next = siteTariffZone(this.services.twins.get(householdId, SITE_THING)?.thing);
+    if (previous === next) return;
+    this.tariffZones.set(householdId, next);
+    // Nothing was armed on a zone never asked for.
+    if (previous === undefined || !this.runtime) return;
+    for (const rule of this.runtime.list(householdId)) {
+      if (rule.triggers.some((trigger) => trigger.type === 'time' || trigger.type === 'cron'))
+        this.runtime.rearm(householdId, rule.id);
+    }
   }
 
   /**
@@ -983,6 +1026,7 @@ export class AutomationEngine implements Subsystem {
       source: storeSource(hub.store, householdId, from, to),
       thing: (id) => hub.twins.get(householdId, id)?.thing,
       location: this.locations.get(householdId) ?? null,
+      timeZone: this.timeZone(householdId),
       maxTriggers: REPLAY_MAX_TRIGGERS,
     });
     return noteClamped(result, range);

@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Clock } from '../core/clock.ts';
 import type { HubEvent, StateChanged } from '../core/events.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { processTimeZone } from '../core/wall-time.ts';
 import { type Thing, vocabularyActions, vocabularyProperties } from '../model/thing.ts';
 import type { LatestValue, Store } from '../store/store.ts';
 import type { Rule, TriggerData } from './model.ts';
@@ -25,6 +26,8 @@ export interface ReplayOptions {
   source: HistorySource;
   thing(id: string): Thing | undefined;
   location: GeoPoint | null;
+  /** The household's time zone (see householdTimeZone); the hub's own when absent. */
+  timeZone?: string;
   /** Called after each page with the events replayed so far and the time reached. */
   onProgress?(events: number, at: number): void;
   /**
@@ -195,6 +198,7 @@ class ReplayClock implements Clock {
 export async function replayRules(options: ReplayOptions): Promise<ReplayResult> {
   const { householdId, from, to } = options;
   const clock = new ReplayClock(from);
+  const timeZone = options.timeZone ?? processTimeZone();
   const state = new Map<string, Map<string, unknown>>();
   const runs: ReplayRun[] = [];
   const maxRuns = options.maxRuns ?? REPLAY_MAX_RUNS;
@@ -213,6 +217,7 @@ export async function replayRules(options: ReplayOptions): Promise<ReplayResult>
     thing: (_h, id) => options.thing(id),
     value: (_h, thing, property) => state.get(thing)?.get(property),
     location: () => options.location,
+    timeZone: () => timeZone,
     dispatch(order): CommandRecord {
       if (!options.thing(order.thing)) throw new Error(`thing ${JSON.stringify(order.thing)} not found`);
       steps++;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { OcppCentralSystem, ocppMeta } from '../adapters/ocpp/central-system.ts';
 import { ocppRoute } from '../adapters/ocpp/route.ts';
+import { storedTransactionIdMark } from '../adapters/ocpp/transaction-ids.ts';
 import type { RouteModule } from '../api/server.ts';
 import type { CommandRequest } from '../core/commands.ts';
 import { badRequest, conflict, HubError, notFound } from '../core/errors.ts';
@@ -8,6 +9,7 @@ import type { Command, HubEvent, StateChanged } from '../core/events.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import { householdTimeZone, SITE_THING } from '../core/wall-time.ts';
 import { slugify, type Thing } from '../model/thing.ts';
 import { newPassword } from '../people/credentials.ts';
 import type { StoredChargingSession } from '../store/store.ts';
@@ -62,8 +64,10 @@ interface PlanInput {
   repeat?: number[];
 }
 
-/** The thing that carries a household's site settings, plans and live figures, one in each household. */
-export const SITE_THING = 'site';
+// The thing that carries a household's site settings, plans and live figures: the automation
+// engine and the session answer read the tariff's time zone from it too.
+export { SITE_THING };
+
 const ENERGY_ADAPTER = 'energy';
 /** The thing every household has from its creation to its removal (see ensureHouseholdThing). */
 const HOUSEHOLD_THING = 'household';
@@ -161,6 +165,7 @@ export class EnergyService implements Subsystem {
         const energy = this.managed(householdId);
         await this.createPlan(householdId, this.planInput(energy, charger, input));
       },
+      transactionIds: storedTransactionIdMark(hub.store, hub.householdId),
     });
     await hub.addAdapter(ocpp);
     // The household's own view of the broker: a charger announced with another household's
@@ -1141,9 +1146,12 @@ export class EnergyService implements Subsystem {
     return this.options.efficiency ?? 0.9;
   }
 
-  /** The household's time zone: the tariff's, where its time-of-use hours are too; UTC without one. */
+  /**
+   * The household's time zone: the tariff's, else the hub process's own, as its automations and
+   * the session answer have it (see householdTimeZone).
+   */
   private timeZone(energy: HouseholdEnergy): string {
-    return energy.config.tariff.timeZone ?? 'UTC';
+    return householdTimeZone(energy.config.tariff.timeZone);
   }
 
   /** A thing that is a vehicle: an unknown id is not found, anything else (a light) is refused naming it. */

@@ -11,6 +11,7 @@ import type { Adapter, AdapterContext } from '../adapter.ts';
 import { shownText } from '../mqtt/discovery.ts';
 import { ChargerClock } from './charger-clock.ts';
 import { OcppCallError, OcppRpc, type Payload } from './rpc.ts';
+import type { TransactionIdMark } from './transaction-ids.ts';
 
 /**
  * Triad as an OCPP 1.6J central system. Each registered charge point is a `charger` thing; its
@@ -187,7 +188,15 @@ export interface OcppCentralSystemOptions {
   callTimeoutMs?: number;
   /** Carries out the `plan` action (the planner lives in the energy service, not on the wire). */
   planCharge?: (householdId: string, charger: string, input: Record<string, unknown>) => Promise<void>;
+  /**
+   * Where the last transaction id handed out is kept for the whole hub. Without it, ids follow on
+   * from the registered charge points' stored ones only, which forget a removed charge point's.
+   */
+  transactionIds?: TransactionIdMark;
 }
+
+/** The turn the hub-wide transaction id mark is written in; no charge point id has a space. */
+const TRANSACTION_ID_MARK = 'the last transaction id';
 
 export class OcppCentralSystem implements Adapter {
   readonly name = OCPP_ADAPTER;
@@ -219,6 +228,8 @@ export class OcppCentralSystem implements Adapter {
 
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
+    const stored = (await this.options.transactionIds?.read()) ?? 0;
+    this.lastTransaction = Math.max(this.lastTransaction, stored);
   }
 
   async stop(): Promise<void> {
@@ -249,7 +260,8 @@ export class OcppCentralSystem implements Adapter {
   /**
    * A transaction id never handed out before, as far as the store tells: the one after the last.
    * Taken at once, so two StartTransactions in flight never share one; stored with the charge
-   * point's meta (keepTransaction) before the charge point hears it.
+   * point's meta (keepTransaction) and as the hub's mark (keepLastTransactionId) before the charge
+   * point hears it.
    */
   private newTransactionId(): number {
     // Only after two billion transactions: the oldest ids are long gone from every charge point.
@@ -304,6 +316,9 @@ export class OcppCentralSystem implements Adapter {
     const thing = ctx.getThing(householdId, thingId);
     const meta = thing ? ocppMeta(thing) : undefined;
     if (!meta) return;
+    // Its stored ids go with it: the hub's mark keeps the last one (stored before this version
+    // kept a mark, it may be in this charge point's meta alone).
+    await this.keepLastTransactionId();
     // After any meta write under way, so that write cannot put the removed thing back.
     await this.metaWrites.run(meta.chargePointId, async () => {
       this.registry.delete(meta.chargePointId);
@@ -580,7 +595,7 @@ export class OcppCentralSystem implements Adapter {
           this.rememberOther(session.chargePointId, transactionId);
           // Stored before the charge point hears the id, as connector 1's: a restarted hub must
           // still know its readings and its stop are not connector 1's.
-          await this.keepTransaction(session.chargePointId);
+          await this.keepNewTransaction(session.chargePointId);
           // Once the charge point has its id (after this answer), the socket is held at 0 A.
           setImmediate(() => void this.holdOtherSocket(session, Number(payload.connectorId), transactionId));
           return { idTagInfo: { status: 'Accepted' }, transactionId };
@@ -590,7 +605,7 @@ export class OcppCentralSystem implements Adapter {
         if (previous) this.rememberOther(session.chargePointId, previous.id);
         this.transactions.set(session.chargePointId, { id: transactionId, meterStartWh: Number(payload.meterStart) });
         // Stored before the charge point hears the id: a hub restarted after it must still know it.
-        await this.keepTransaction(session.chargePointId);
+        await this.keepNewTransaction(session.chargePointId);
         this.report(
           session,
           { 'charging.energy': 0, 'sensor.energy': Number(payload.meterStart) / 1000 },
@@ -715,6 +730,22 @@ export class OcppCentralSystem implements Adapter {
         ...(others.length > 0 ? { otherTransactions: [...others] } : {}),
       };
     });
+  }
+
+  /** Stores a transaction given a new id: with its charge point, and the id as the hub's mark. */
+  private async keepNewTransaction(chargePointId: string): Promise<void> {
+    await Promise.all([this.keepTransaction(chargePointId), this.keepLastTransactionId()]);
+  }
+
+  /**
+   * Stores the last id handed out as the hub's mark, which outlives the charge point it went to.
+   * Writes take turns and each stores the id as it stands then, so a slower write never puts an
+   * older id over a newer one.
+   */
+  private keepLastTransactionId(): Promise<void> {
+    const mark = this.options.transactionIds;
+    if (!mark) return Promise.resolve();
+    return this.metaWrites.run(TRANSACTION_ID_MARK, () => mark.write(this.lastTransaction));
   }
 
   /** Changes a charge point's stored meta, after the changes asked for before it. */

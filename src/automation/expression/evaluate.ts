@@ -1,3 +1,4 @@
+import { processTimeZone, wallTime } from '../../core/wall-time.ts';
 import { type Expr, roundDigitsProblem } from './parser.ts';
 
 /** What an expression can see: variables (trigger, rule variables) and the household's state. */
@@ -6,6 +7,8 @@ export interface ExpressionScope {
   state(thing: string, property: string): unknown;
   /** Epoch ms on the engine's clock. */
   now(): number;
+  /** The household's time zone, whose clocks `hour()`, `minute()` and `weekday()` read; the hub's own when absent. */
+  timeZone?(): string;
   /**
    * Where the evaluator says why a value it was asked to build came out null rather than a text
    * too long (TEXT_LIMIT): the run's trace shows it, instead of a null without a word.
@@ -299,19 +302,20 @@ function extreme(list: number[], greatest: boolean): number {
 function call(fn: string, args: Expr[], scope: ExpressionScope): unknown {
   const values = args.map((arg) => evaluate(arg, scope));
   const [a, b] = values;
-  const date = () => new Date(scope.now());
+  // The household's clocks written as UTC (see wallTime): their hour is its getUTCHours.
+  const date = () => new Date(wallTime(scope.now(), scope.timeZone?.() ?? processTimeZone()));
   switch (fn) {
     case 'state':
       return typeof a === 'string' && typeof b === 'string' ? (scope.state(a, b) ?? null) : null;
     case 'now':
       return scope.now();
     case 'hour':
-      return date().getHours();
+      return date().getUTCHours();
     case 'minute':
-      return date().getMinutes();
+      return date().getUTCMinutes();
     case 'weekday':
       // ISO numbering, Monday 1 … Sunday 7, as people say it.
-      return ((date().getDay() + 6) % 7) + 1;
+      return ((date().getUTCDay() + 6) % 7) + 1;
     case 'abs':
       return typeof a === 'number' ? Math.abs(a) : null;
     case 'min': {

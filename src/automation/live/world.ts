@@ -1,5 +1,6 @@
 import { ChurnMap } from '../../core/churn-map.ts';
 import type { HubServices } from '../../core/hub.ts';
+import { processTimeZone } from '../../core/wall-time.ts';
 import { GroupCommit } from '../../store/group-commit.ts';
 import type { StoredTrace } from '../../store/store.ts';
 import { FINAL_TRACE, type Trace } from '../runtime/trace.ts';
@@ -90,7 +91,16 @@ function oldestOf(traces: ChurnMap<string, StoredTrace>): StoredTrace {
  */
 export function liveWorld(
   hub: HubServices,
-  options: { retention: RetentionPolicy; locations: Map<string, GeoPoint | null>; webhookTimeoutMs: number },
+  options: {
+    retention: RetentionPolicy;
+    locations: Map<string, GeoPoint | null>;
+    /**
+     * The household's time zone, kept by the engine like locations (see AutomationWorld.timeZone);
+     * the hub's own when absent.
+     */
+    timeZone?(householdId: string): string;
+    webhookTimeoutMs: number;
+  },
 ): AutomationWorld {
   const { store, clock } = hub;
   const log = hub.log.child('automations');
@@ -210,6 +220,7 @@ export function liveWorld(
     thing: (householdId, id) => hub.twins.get(householdId, id)?.thing,
     value: (householdId, thing, property) => hub.twins.value(householdId, thing, property),
     location: (householdId) => options.locations.get(householdId) ?? null,
+    timeZone: options.timeZone ?? (() => processTimeZone()),
     // Synchronous: a rule's command is sent before dispatchNow returns, so a run that only
     // sends commands ends in the turn its trigger came in.
     dispatch(order): CommandRecord {

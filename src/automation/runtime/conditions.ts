@@ -1,4 +1,5 @@
 import { sameValue } from '../../core/twin.ts';
+import { wallClockTime } from '../../core/wall-time.ts';
 import { type ExpressionScope, evaluate, truthy } from '../expression/index.ts';
 import type { Condition, TriggerData } from '../model.ts';
 import { isoWeekday, secondsOfDay } from '../time/duration.ts';
@@ -10,6 +11,8 @@ export interface ConditionEnv {
   now: number;
   value(thing: string, property: string): unknown;
   location: GeoPoint | null;
+  /** The household's time zone, whose clocks time conditions read; asked only by those. */
+  timeZone(): string;
   trigger: TriggerData | null;
   scope: ExpressionScope;
 }
@@ -38,7 +41,8 @@ export function checkCondition(condition: Condition, env: ConditionEnv): { resul
       };
     }
     case 'time': {
-      const seconds = secondsOfDay(env.now);
+      const timeZone = env.timeZone();
+      const seconds = secondsOfDay(env.now, timeZone);
       const { after, before } = condition;
       let inWindow = true;
       // A window whose end is before its start spans midnight (22:00 → 06:00).
@@ -46,8 +50,8 @@ export function checkCondition(condition: Condition, env: ConditionEnv): { resul
         inWindow = after <= before ? seconds >= after && seconds < before : seconds >= after || seconds < before;
       else if (after !== undefined) inWindow = seconds >= after;
       else if (before !== undefined) inWindow = seconds < before;
-      const day = !condition.weekdays || condition.weekdays.includes(isoWeekday(env.now));
-      return { result: inWindow && day, detail: `local time ${new Date(env.now).toTimeString().slice(0, 8)}` };
+      const day = !condition.weekdays || condition.weekdays.includes(isoWeekday(env.now, timeZone));
+      return { result: inWindow && day, detail: `local time ${wallClockTime(env.now, timeZone)}` };
     }
     case 'sun': {
       if (!env.location) return { result: false, detail: 'the household has no location' };

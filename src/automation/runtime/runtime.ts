@@ -233,7 +233,7 @@ export class AutomationRuntime {
   private readonly commandSteps = new ChurnMap<string, { run: Run; record: CommandRecord }>();
   /** Command updates that arrived before dispatch returned the id (a fast device). */
   private readonly early = new ChurnMap<string, HubEvent & { type: 'command' }>();
-  private readonly householdReaders = new Map<string, Pick<ExpressionScope, 'state' | 'now'>>();
+  private readonly householdReaders = new Map<string, Required<Pick<ExpressionScope, 'state' | 'now' | 'timeZone'>>>();
   /** Every run not yet ended, across rules: `busy` looks at these, not at every loaded rule. */
   private readonly inFlight = new ChurnSet<Run>();
   private readonly newId: (now: number, prefix: string) => string;
@@ -426,13 +426,14 @@ export class AutomationRuntime {
     const { clock } = this.world;
     let cancel = () => {};
     const armFrom = (after: number) => {
-      const due = nextScheduled(trigger, after, this.world.location(state.rule.householdId));
+      const { householdId } = state.rule;
+      const due = nextScheduled(trigger, after, this.world.location(householdId), this.world.timeZone(householdId));
       if (!Number.isFinite(due)) return;
       cancel = clock.setTimeout(() => {
         // Arm the next occurrence first, so a run that throws cannot stop the schedule.
         armFrom(due);
         if (this.stopped || !state.rule.enabled) return;
-        const data = scheduledData(trigger, due, '');
+        const data = scheduledData(trigger, due, '', this.world.timeZone(householdId));
         data.cause = this.announce(state.rule, data, {});
         this.fire(state, data);
       }, due - clock.now());
@@ -1661,13 +1662,14 @@ export class AutomationRuntime {
    * A household's state reader and clock for expressions and conditions, made once: every run
    * asks for them, and new closures per run were a measurable part of a rule's cost.
    */
-  private readers(householdId: string): Pick<ExpressionScope, 'state' | 'now'> {
+  private readers(householdId: string): Required<Pick<ExpressionScope, 'state' | 'now' | 'timeZone'>> {
     let readers = this.householdReaders.get(householdId);
     if (!readers) {
       const { world } = this;
       readers = {
         state: (thing, property) => world.value(householdId, thing, property),
         now: () => world.clock.now(),
+        timeZone: () => world.timeZone(householdId),
       };
       this.householdReaders.set(householdId, readers);
     }
@@ -1675,15 +1677,17 @@ export class AutomationRuntime {
   }
 
   private scope(householdId: string, variables: Record<string, unknown>): ExpressionScope {
-    const { state, now } = this.readers(householdId);
-    return { variables, state, now, refused: [] };
+    const { state, now, timeZone } = this.readers(householdId);
+    return { variables, state, now, timeZone, refused: [] };
   }
 
   private conditionEnv(householdId: string, variables: Record<string, unknown>, trigger: TriggerData | null) {
+    const readers = this.readers(householdId);
     return {
       now: this.world.clock.now(),
-      value: this.readers(householdId).state,
+      value: readers.state,
       location: this.world.location(householdId),
+      timeZone: readers.timeZone,
       trigger,
       scope: this.scope(householdId, variables),
     };

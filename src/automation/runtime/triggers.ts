@@ -1,5 +1,6 @@
 import type { HubEvent, StateChanged } from '../../core/events.ts';
 import { fulfils, sameValue } from '../../core/twin.ts';
+import { wallClockTime } from '../../core/wall-time.ts';
 import type { Trigger, TriggerData } from '../model.ts';
 import { nextCron } from '../time/cron.ts';
 import { nextTimeOfDay } from '../time/duration.ts';
@@ -144,12 +145,12 @@ export function matchEvent(trigger: Trigger, event: HubEvent): TriggerDataOf<'ev
 }
 
 /** The next time a scheduled trigger fires strictly after `after`, or Infinity if it never will. */
-export function nextScheduled(trigger: Trigger, after: number, location: GeoPoint | null): number {
+export function nextScheduled(trigger: Trigger, after: number, location: GeoPoint | null, timeZone: string): number {
   switch (trigger.type) {
     case 'time':
-      return Math.min(...trigger.at.map((seconds) => nextTimeOfDay(after, seconds, trigger.weekdays)));
+      return Math.min(...trigger.at.map((seconds) => nextTimeOfDay(after, seconds, trigger.weekdays, timeZone)));
     case 'cron':
-      return nextCron(trigger.schedule, after);
+      return nextCron(trigger.schedule, after, timeZone);
     case 'sun':
       return location ? nextSunTime(trigger.event, trigger.offsetMs, after, location) : Number.POSITIVE_INFINITY;
     default:
@@ -167,12 +168,17 @@ export function isStateLike(
   return trigger.type === 'state' || trigger.type === 'numeric_state' || trigger.type === 'zone';
 }
 
-export function scheduledData(trigger: Trigger, at: number, cause: string): TriggerDataOf<'time' | 'cron' | 'sun'> {
+export function scheduledData(
+  trigger: Trigger,
+  at: number,
+  cause: string,
+  timeZone: string,
+): TriggerDataOf<'time' | 'cron' | 'sun'> {
   const description =
     trigger.type === 'sun'
       ? `${trigger.event}${trigger.offsetMs ? ` ${trigger.offsetMs > 0 ? '+' : '-'}${Math.abs(trigger.offsetMs / 60_000)} min` : ''}`
       : trigger.type === 'cron'
         ? `cron ${trigger.pattern}`
-        : `time ${new Date(at).toTimeString().slice(0, 8)}`;
+        : `time ${wallClockTime(at, timeZone)}`;
   return { id: trigger.id, type: trigger.type, cause, ts: at, description };
 }

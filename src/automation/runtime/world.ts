@@ -43,6 +43,12 @@ export interface AutomationWorld {
   value(householdId: string, thing: string, property: string): unknown;
   location(householdId: string): GeoPoint | null;
   /**
+   * The household's time zone (see householdTimeZone), on whose clocks its `at:` and cron times,
+   * weekdays, time conditions and `hour()` are. Asked when a schedule is armed and a condition or
+   * expression reads the time, never per event.
+   */
+  timeZone(householdId: string): string;
+  /**
    * Sends (live) or records (dry run) a command; throws (or rejects) when it is refused. A world
    * that answers at once returns the record itself, and a run whose steps all answer at once
    * ends within the turn that started it (see the runtime's `proceed`).

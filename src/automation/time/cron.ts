@@ -1,5 +1,11 @@
+import { atWallTime, processTimeZone, startOfDay, wallTime } from '../../core/wall-time.ts';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
 /**
- * Five-field cron (`minute hour day-of-month month day-of-week`) in the hub's local time, with
+ * Five-field cron (`minute hour day-of-month month day-of-week`) on the household's clocks, with
  * `*`, lists, ranges, steps and names (`jan`, `mon`). As in Vixie cron, when both day fields are
  * restricted a day matches if either does.
  */
@@ -72,7 +78,8 @@ function value(text: string, field: (typeof FIELDS)[number]): number | null {
 }
 
 /**
- * The first moment strictly after `after` that the schedule matches (searches up to 5 years).
+ * The first moment strictly after `after` that the schedule matches on the clocks of `timeZone`
+ * (the household's), searching up to 5 years.
  *
  * On the nights the clocks change, a cron job does what a `time` trigger's `at:` does, so that one
  * rule holds for both: a daily job must not silently skip the night the clocks go forward, nor
@@ -82,32 +89,40 @@ function value(text: string, field: (typeof FIELDS)[number]): number | null {
  * runs every hour (`*` or every hour listed), which then runs in every real hour, both passes
  * included, as Vixie cron runs its wildcard jobs.
  */
-export function nextCron(schedule: CronSchedule, after: number): number {
+export function nextCron(schedule: CronSchedule, after: number, timeZone = processTimeZone()): number {
   const { hours, minutes } = inOrder(schedule);
   const everyHour = schedule.hours.size === 24;
   const lastMinute = minutes[minutes.length - 1];
-  const start = new Date(after);
-  // Day by day from noon: a day's noon is never in a clock change, so stepping by dates skips none.
+  const today = startOfDay(wallTime(after, timeZone));
+  // Day by day on the household's calendar: wall days are whole days, so stepping skips none.
   for (let day = 0; day <= 5 * 366; day++) {
-    const noon = new Date(start.getFullYear(), start.getMonth(), start.getDate() + day, 12);
-    if (!schedule.months.has(noon.getMonth() + 1) || !dayMatches(schedule, noon)) continue;
-    const [year, month, date] = [noon.getFullYear(), noon.getMonth(), noon.getDate()];
-    // Most days have no clock change from the noon before to the noon after: their times are
-    // arithmetic. On the others the constructor takes a skipped wall time forward by the jump and
-    // a repeated one's first pass.
-    const offset = new Date(year, month, date - 1, 12).getTimezoneOffset();
-    const plain = offset === new Date(year, month, date + 1, 12).getTimezoneOffset();
+    const midnight = today + day * DAY;
+    const date = new Date(midnight);
+    if (!schedule.months.has(date.getUTCMonth() + 1) || !dayMatches(schedule, date)) continue;
+    // Most days have no clock change from the day before to the day after: their times are
+    // arithmetic. On the others a skipped wall time comes as late as the jump, a repeated one in
+    // its first pass (see atWallTime).
+    const offset = wallTime(midnight - DAY, timeZone) - (midnight - DAY);
+    const plain = offset === wallTime(midnight + 2 * DAY, timeZone) - (midnight + 2 * DAY);
     const at = plain
-      ? (hour: number, minute: number) => Date.UTC(year, month, date, hour, minute) + offset * 60_000
-      : (hour: number, minute: number) => new Date(year, month, date, hour, minute).getTime();
+      ? (hour: number, minute: number) => midnight + hour * HOUR + minute * MINUTE - offset
+      : (hour: number, minute: number) => atWallTime(midnight + hour * HOUR + minute * MINUTE, timeZone, 'shift');
     let best = Number.POSITIVE_INFINITY;
     for (const hour of hours) {
       // An hour all of whose minutes are past is passed over whole: a one-minute cron asks often.
-      if (at(hour, lastMinute) + (everyHour && !plain ? 3_600_000 : 0) <= after) continue;
+      if (at(hour, lastMinute) + (everyHour && !plain ? HOUR : 0) <= after) continue;
       for (const minute of minutes) {
         const first = at(hour, minute);
-        const second = first + 3_600_000;
-        if (everyHour && !plain && second > after && second < best && sameWallMinute(first, second)) best = second;
+        const second = first + HOUR;
+        // The second pass of a repeated hour: the clocks read the same then as an hour before.
+        if (
+          everyHour &&
+          !plain &&
+          second > after &&
+          second < best &&
+          wallTime(first, timeZone) === wallTime(second, timeZone)
+        )
+          best = second;
         // Later minutes and hours only come later than this one, in either pass.
         if (first > after) return Math.min(best, first);
       }
@@ -130,16 +145,10 @@ function inOrder(schedule: CronSchedule): { hours: number[]; minutes: number[] }
   return found;
 }
 
-/** Whether two moments show the same local date and time: the two passes of a repeated hour. */
-function sameWallMinute(a: number, b: number): boolean {
-  const x = new Date(a);
-  const y = new Date(b);
-  return x.getDate() === y.getDate() && x.getHours() === y.getHours() && x.getMinutes() === y.getMinutes();
-}
-
+/** Whether a wall date (see wallTime) is one of the schedule's days. */
 function dayMatches(schedule: CronSchedule, d: Date): boolean {
-  const day = schedule.days.has(d.getDate());
-  const weekday = schedule.weekdays.has(d.getDay());
+  const day = schedule.days.has(d.getUTCDate());
+  const weekday = schedule.weekdays.has(d.getUTCDay());
   if (schedule.dayRestricted && schedule.weekdayRestricted) return day || weekday;
   return day && weekday;
 }

@@ -1,3 +1,5 @@
+import { atWallTime, isoWeekdayOfWall, processTimeZone, startOfDay, wallTime } from '../../core/wall-time.ts';
+
 /**
  * Durations as people write them in rules: `10m`, `1h30m`, `90s`, `500ms`, `00:10:00`, a number of
  * seconds, or Home Assistant's `{minutes: 10}`. Returns milliseconds, or an error message.
@@ -37,6 +39,7 @@ export function parseDuration(value: unknown): number | string {
   return 'must be a duration such as 10m, 1h30m, 45s or 00:10:00';
 }
 
+const DAY = 86_400_000;
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const OBJECT_UNITS: Record<string, number> = {
   days: 86_400_000,
@@ -56,25 +59,34 @@ export function parseTimeOfDay(value: unknown): number | null {
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
-/** ISO weekday (Monday 1 … Sunday 7) of a time, in the hub's local time zone. */
-export function isoWeekday(ms: number): number {
-  return ((new Date(ms).getDay() + 6) % 7) + 1;
+/** ISO weekday (Monday 1 … Sunday 7) of a time, on the clocks of `timeZone` (the household's). */
+export function isoWeekday(ms: number, timeZone = processTimeZone()): number {
+  return isoWeekdayOfWall(wallTime(ms, timeZone));
 }
 
-/** Seconds after local midnight. */
-export function secondsOfDay(ms: number): number {
-  const d = new Date(ms);
-  return d.getHours() * 3600 + d.getMinutes() * 60 + d.getSeconds();
+/** Seconds after midnight on the clocks of `timeZone`. */
+export function secondsOfDay(ms: number, timeZone = processTimeZone()): number {
+  const wall = wallTime(ms, timeZone);
+  return Math.floor((wall - startOfDay(wall)) / 1000);
 }
 
-/** The next local time at `seconds` after midnight that is strictly after `after`, on an allowed weekday. */
-export function nextTimeOfDay(after: number, seconds: number, weekdays?: number[]): number {
-  const base = new Date(after);
+/**
+ * The next time the clocks of `timeZone` read `seconds` after midnight, strictly after `after`,
+ * on an allowed weekday. A time the clocks skip comes as late as the jump (02:30 at 03:30); one
+ * they read twice, its first pass.
+ */
+export function nextTimeOfDay(
+  after: number,
+  seconds: number,
+  weekdays?: number[],
+  timeZone = processTimeZone(),
+): number {
+  const today = startOfDay(wallTime(after, timeZone));
   for (let day = 0; day <= 8; day++) {
-    const candidate = new Date(base.getFullYear(), base.getMonth(), base.getDate() + day, 0, 0, seconds).getTime();
-    if (candidate <= after) continue;
-    if (weekdays?.length && !weekdays.includes(isoWeekday(candidate))) continue;
-    return candidate;
+    const midnight = today + day * DAY;
+    if (weekdays?.length && !weekdays.includes(isoWeekdayOfWall(midnight))) continue;
+    const candidate = atWallTime(midnight + seconds * 1000, timeZone, 'shift');
+    if (candidate > after) return candidate;
   }
   return Number.POSITIVE_INFINITY;
 }

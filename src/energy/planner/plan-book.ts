@@ -1,5 +1,6 @@
 import { badRequest } from '../../core/errors.ts';
 import { parseIsoTime } from '../../core/iso-time.ts';
+import { atWallTime, isoWeekdayOfWall, startOfDay, wallTime } from '../../core/wall-time.ts';
 import { type ChargePlan, energyForSoc } from './charge-planner.ts';
 
 /**
@@ -82,63 +83,6 @@ export function nextTimeOfDay(hours: number, minutes: number, now: number, timeZ
     if (at > now) return at;
   }
   return now + DAY;
-}
-
-/** One formatter per zone: building one costs far more than using it, and replans ask often. */
-const wallFormats = new Map<string, Intl.DateTimeFormat>();
-
-/**
- * What the clocks of `timeZone` read at a moment: their date and time written as if they were UTC,
- * epoch ms (so whole days and times of day are plain arithmetic on it).
- */
-function wallTime(ms: number, timeZone: string): number {
-  let format = wallFormats.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-      hourCycle: 'h23',
-    });
-    wallFormats.set(timeZone, format);
-  }
-  const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, Number(p.value)]));
-  // Intl stops at seconds; zones' offsets are whole seconds, so the milliseconds carry over as they are.
-  const millis = ((ms % 1000) + 1000) % 1000;
-  return Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second) + millis;
-}
-
-function startOfDay(wall: number): number {
-  return Math.floor(wall / DAY) * DAY;
-}
-
-/**
- * The moment the clocks of `timeZone` read `wall` (see wallTime). Where they read it twice (the
- * hour repeated when the clocks go back), the first: a car ready "by 02:30" is ready the first time
- * the clock says so. Where they never read it (the hour skipped when the clocks go forward), the
- * moment they jump past it, the first at or after it: "by 02:30" on that night means by the jump
- * from 02:00 to 03:00, not an hour after it.
- */
-function atWallTime(wall: number, timeZone: string): number {
-  // The offsets a day either side: real zones change theirs at most once in two days.
-  const before = wallTime(wall - DAY, timeZone) - (wall - DAY);
-  const after = wallTime(wall + DAY, timeZone) - (wall + DAY);
-  const readings = [wall - before, wall - after].filter((at) => wallTime(at, timeZone) === wall);
-  if (readings.length > 0) return Math.min(...readings);
-  // Skipped: the clocks read less than `wall` at `early` and more at `late`; find the jump between.
-  let early = Math.min(wall - before, wall - after);
-  let late = Math.max(wall - before, wall - after);
-  if (wallTime(early, timeZone) >= wall || wallTime(late, timeZone) < wall) return wall - before;
-  while (late - early > 1) {
-    const middle = Math.floor((early + late) / 2);
-    if (wallTime(middle, timeZone) >= wall) late = middle;
-    else early = middle;
-  }
-  return late;
 }
 
 /** A moment as a user reads it: `07:30 UTC` today, with the date when further off. */
@@ -224,22 +168,16 @@ export function nextOccurrence(
   timeZone = 'UTC',
   timeOfDay = timeOfDayOf(undefined, by, timeZone),
 ): number {
-  if (by > now && days.includes(isoWeekday(startOfDay(wallTime(by, timeZone))))) return by;
+  if (by > now && days.includes(isoWeekdayOfWall(startOfDay(wallTime(by, timeZone))))) return by;
   // From the day before today rather than from `by`: a hub stopped for months would otherwise step
   // through each day since. The day before too, so no change of offset can make a deadline skipped.
   let day = Math.max(startOfDay(wallTime(by, timeZone)), startOfDay(wallTime(now, timeZone)) - DAY);
   for (let i = 0; i < 9; i++, day += DAY) {
-    if (!days.includes(isoWeekday(day))) continue;
+    if (!days.includes(isoWeekdayOfWall(day))) continue;
     const at = atWallTime(day + timeOfDay, timeZone);
     if (at > now && at >= by) return at;
   }
   throw new RangeError(`a weekly plan needs ISO weekdays, 1 (Monday) to 7 (Sunday), not ${JSON.stringify(days)}`);
-}
-
-/** The ISO weekday (1 = Monday) of a date written as UTC (a wall time, see wallTime). */
-function isoWeekday(ms: number): number {
-  const day = new Date(ms).getUTCDay();
-  return day === 0 ? 7 : day;
 }
 
 export function planView(

@@ -1,4 +1,5 @@
 import { badRequest } from '../../core/errors.ts';
+import { householdTimeZone } from '../../core/wall-time.ts';
 import { checkSeries, MAX_PRICE, type PriceSlot } from './price-series.ts';
 
 /**
@@ -47,7 +48,8 @@ export class Tariff {
     this.series = config.series ? checkSeries(config.series) : [];
     try {
       this.local = new Intl.DateTimeFormat('en-GB', {
-        timeZone: config.timeZone ?? 'UTC',
+        // The household's clocks, as its plans and rules read them: the hub's own without a zone.
+        timeZone: householdTimeZone(config.timeZone),
         weekday: 'short',
         hour: '2-digit',
         minute: '2-digit',
