@@ -368,8 +368,10 @@ describe('the writer thread copies a long batch over in parts', () => {
     const post = worker.postMessage.bind(worker);
     worker.postMessage = (message: unknown) => {
       const m = message as { steps?: WriteStep[]; more?: boolean };
+      // History's rows go as one JSON text with their count (WriteStep.plain).
+      const rowsIn = (step: WriteStep | { count: number }) => ('count' in step ? step.count : step.rows.length);
       if (m.steps)
-        sent.push({ rows: m.steps.reduce((n, s) => n + s.rows.length, 0), more: !!m.more, turn, steps: m.steps });
+        sent.push({ rows: m.steps.reduce((n, s) => n + rowsIn(s), 0), more: !!m.more, turn, steps: m.steps });
       post(message);
     };
     setImmediate(countTurns);

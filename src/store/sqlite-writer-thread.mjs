@@ -68,7 +68,9 @@ function runSteps(steps) {
   for (const step of steps) {
     const prepared = statement(step.sql);
     const json = step.json;
-    for (const row of step.rows) {
+    // Plain rows come as one JSON text (WriteStep.plain in sqlite-writer.ts).
+    const rows = step.text === undefined ? step.rows : JSON.parse(step.text);
+    for (const row of rows) {
       if (pausing && performance.now() - sliceStart > SLICE_MS) {
         Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
         pauses++;
@@ -203,7 +205,7 @@ parentPort.on('message', (message) => {
     steps = earlier.concat(steps);
   }
   try {
-    const rows = steps.reduce((n, step) => n + step.rows.length, 0);
+    const rows = steps.reduce((n, step) => n + (step.text === undefined ? step.rows.length : step.count), 0);
     pausing = rows <= workerData.pausedBatchRows;
     sliceStart = performance.now();
     pauses = 0;

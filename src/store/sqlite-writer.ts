@@ -23,6 +23,22 @@ export interface WriteStep {
    * its toJSON. Traces hold parsed JSON, strings and numbers.
    */
   json?: readonly number[];
+  /**
+   * Every value of every row is a string, a finite number or null, and the strings are short
+   * (history's points and latest values: ids, names, a value's JSON, times). Such rows go to the
+   * thread as one JSON text rather than as arrays: V8's copy of a history row costs ~0.9 µs to
+   * write and ~0.7 to read back, JSON ~0.35 and ~0.45 (bench/HISTORY.md, session 32), and a flood
+   * copies every report's row. Not for events and commands: their rows carry long JSON texts,
+   * which V8 copies whole for less than JSON escapes and unescapes them.
+   */
+  plain?: boolean;
+}
+
+/** A step as the thread receives it: plain rows as their JSON text and how many there are. */
+type StepMessage = WriteStep | { sql: string; text: string; count: number };
+
+function stepMessage(step: WriteStep): StepMessage {
+  return step.plain ? { sql: step.sql, text: JSON.stringify(step.rows), count: step.rows.length } : step;
 }
 
 /** A row with its `json` columns as JSON text (the writer thread does the same, in sqlite-writer-thread.mjs). */
@@ -381,7 +397,7 @@ export class SqliteWriter {
     try {
       worker.postMessage({
         id: part.id,
-        steps: part.steps,
+        steps: part.steps.map(stepMessage),
         more: !part.last,
         ...(part.last && part.background ? { background: true } : {}),
       });

@@ -490,8 +490,8 @@ export class SqliteStore implements Store {
     ]);
     await this.write(
       [
-        { sql: SQL.insertHistory, rows },
-        { sql: SQL.upsertLatest, rows: latest },
+        { sql: SQL.insertHistory, rows, plain: true },
+        { sql: SQL.upsertLatest, rows: latest, plain: true },
       ],
       options,
     );
