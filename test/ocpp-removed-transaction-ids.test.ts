@@ -122,4 +122,46 @@ describe('OCPP 1.6J: transaction ids stay unique after chargers are removed', ()
     await ocpp.hub.stop();
     stopHub = undefined;
   });
+
+  it("a transaction adopted from a charge point's MeterValues raises the mark at once, and after a restart", async () => {
+    const dataDir = await tempDir();
+    const clock = new VirtualClock(STARTED);
+    const at = () => new Date(clock.now()).toISOString();
+    let ocpp = await startOcppHub(clock, [], { dataDir });
+    stopHub = () => ocpp.hub.stop();
+    const { id: thing, cp } = await ocpp.connect('CP-ADOPTS', PASSWORD);
+    sockets.push(cp);
+    // A transaction an earlier hub started (before it kept them), still running on the charge point.
+    const adopted = 7_000;
+    await cp.call('MeterValues', {
+      connectorId: 1,
+      transactionId: adopted,
+      meterValue: [
+        { timestamp: at(), sampledValue: [{ value: '1200', measurand: 'Energy.Active.Import.Register', unit: 'Wh' }] },
+      ],
+    });
+    await cp.call('StopTransaction', { transactionId: adopted, meterStop: 1_500, timestamp: at() });
+    const next = (
+      await cp.call('StartTransaction', { connectorId: 1, idTag: 'B4A63CDF', meterStart: 1_500, timestamp: at() })
+    ).transactionId as number;
+    assert.ok(next > adopted, `${next} follows on from the adopted ${adopted}`);
+    await cp.call('StopTransaction', { transactionId: next, meterStop: 1_600, timestamp: at() });
+    // The charge point removed and the hub restarted: the adopted id is still below the next one.
+    assert.equal((await ocpp.api(`/api/chargers/${thing}`, 'DELETE')).status, 204);
+    await ocpp.hub.stop();
+    ocpp = await startOcppHub(new VirtualClock(10_000), [], { dataDir });
+    const again = await ocpp.connect('CP-ADOPTS', PASSWORD);
+    sockets.push(again.cp);
+    const after = (
+      await again.cp.call('StartTransaction', {
+        connectorId: 1,
+        idTag: 'B4A63CDF',
+        meterStart: 0,
+        timestamp: new Date(10_000).toISOString(),
+      })
+    ).transactionId as number;
+    assert.ok(after > next, `${after} follows on from ${next}`);
+    await ocpp.hub.stop();
+    stopHub = undefined;
+  });
 });

@@ -685,9 +685,11 @@ export class OcppCentralSystem implements Adapter {
         }
         if (typeof transactionId === 'number' && !running) {
           // A transaction the hub did not know (one from before it kept them): adopt it so it can
-          // still be stopped remotely.
+          // still be stopped remotely. Its id was handed out before: the next ones follow on from it.
           this.transactions.set(session.chargePointId, { id: transactionId, meterStartWh: null });
-          await this.keepTransaction(session.chargePointId);
+          if (Number.isSafeInteger(transactionId) && transactionId > 0 && transactionId <= LAST_TRANSACTION_ID)
+            this.lastTransaction = Math.max(this.lastTransaction, transactionId);
+          await this.keepNewTransaction(session.chargePointId);
         }
         this.meter(session, payload.meterValue as unknown[]);
         return {};
