@@ -4,6 +4,7 @@ import { VSS_NODES } from '../adapters/viss/vss-nodes.ts';
 import type { RouteModule } from '../api/server.ts';
 import { thingView } from '../api/views.ts';
 import { issuerOf, type Principal } from '../auth/tokens.ts';
+import { thingAddedAt } from '../core/core.ts';
 import { badRequest, conflict, notFound } from '../core/errors.ts';
 import type { HubServices, Subsystem } from '../core/hub.ts';
 import { hidePasswords } from '../core/redact.ts';
@@ -205,7 +206,7 @@ export class VehicleService implements Subsystem {
     // Read-your-writes: a trip that just ended is in the history writer's buffer until its next batch.
     await hub.history.flush();
     // Only since the car was attached: a car removed under this name left its records under it.
-    const since = attachedAt(car);
+    const since = thingAddedAt(car.thing);
     const events = await hub.store.listEvents({ householdId, types: [type], thing: id, since, limit, newest: true });
     return events.map((event) => ({ id: event.id, ...('data' in event ? event.data : {}) }));
   }
@@ -254,14 +255,9 @@ export function parseVehicleConfig(value: unknown): VehicleEndpoint[] {
  * car reports is stamped before it was attached (VissAdapter.mirror stamps such a value on arrival).
  */
 function forgetEarlierCars(twin: Twin): void {
-  const attached = Date.parse(twin.thing.createdAt);
+  const attached = thingAddedAt(twin.thing);
+  if (attached === undefined) return;
   for (const [property, current] of twin.state) if (current.ts < attached) twin.state.delete(property);
-}
-
-/** When the car now under this id was attached; undefined when its thing has no readable time (all its past counts). */
-function attachedAt(twin: Twin): number | undefined {
-  const attached = Date.parse(twin.thing.createdAt);
-  return Number.isFinite(attached) ? attached : undefined;
 }
 
 /** A vehicle's VISS address as an answer shows it: its password as `***`. */
