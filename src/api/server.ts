@@ -432,26 +432,27 @@ async function authenticate(
 
 /**
  * Verifies a token or session, counting the unknown ones per address: once an address has
- * presented too many, the next one it has not used before is refused (429) without a lookup in
- * the store. Tokens the hub has verified before answer from memory and are never held up.
+ * presented too many, the next unknown one is refused (429) without a lookup in the store. A
+ * stored token that still works is never held up, even one not used since the hub started: a
+ * household behind one address (a home router, a reverse proxy) is not locked out by one
+ * script of theirs that keeps presenting a stale token.
  */
 async function verifyFrom(
   request: FastifyRequest,
   reply: FastifyReply,
   ctx: ApiContext,
   secret: string,
-  options?: Parameters<TokenService['verify']>[1],
+  options?: { keepExpired?: (scopes: string[]) => boolean },
 ): Promise<Principal | null> {
   const limiter = ctx.security?.unknownTokenLimiter;
   if (!limiter) return ctx.tokens.verify(secret, options);
-  if (!ctx.tokens.knows(secret)) {
+  const unknown = () => {
     const wait = limiter.wait(request.ip);
-    if (wait > 0) {
-      void reply.header('retry-after', String(wait));
-      throw new HubError(429, 'too_many_requests', `too many unknown tokens; try again in ${wait} s`);
-    }
-  }
-  const principal = await ctx.tokens.verify(secret, options);
+    if (wait === 0) return;
+    void reply.header('retry-after', String(wait));
+    throw new HubError(429, 'too_many_requests', `too many unknown tokens; try again in ${wait} s`);
+  };
+  const principal = await ctx.tokens.verify(secret, { keepExpired: options?.keepExpired, unknown });
   if (!principal) limiter.take(request.ip);
   return principal;
 }

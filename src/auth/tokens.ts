@@ -54,11 +54,22 @@ export class TokenService {
   /** What to call when a token is revoked, by token id: the connections opened with it. */
   private readonly revoked = new Watchers<string>();
 
+  /**
+   * The hashes of every stored token that still works (not revoked, not expired when loaded), read
+   * once at start and kept up as tokens are made and revoked: a token in it is never held up as
+   * unknown (see verify's `unknown`), even before its first use since the start. About 150 bytes a
+   * token; the table holds each household's tokens and sessions, a small one.
+   */
+  private readonly stored = new Set<string>();
+
   constructor(private readonly options: { store: Store; clock: Clock }) {}
 
-  /** Whether a secret is one verify answers from memory: a token it has verified before. */
-  knows(secret: string): boolean {
-    return secret.length <= 200 && this.cache.has(hashToken(secret));
+  /** Reads which tokens are stored; the hub calls it once at start, before it answers anyone. */
+  async load(): Promise<void> {
+    const households = await this.options.store.listHouseholds();
+    const lists = await Promise.all(households.map((h) => this.options.store.listTokens(h.id)));
+    const now = this.options.clock.now();
+    for (const record of lists.flat()) if (stillWorks(record, now)) this.stored.add(record.hash);
   }
 
   async create(request: NewToken): Promise<{ secret: string; record: TokenRecord }> {
@@ -77,6 +88,7 @@ export class TokenService {
       revokedAt: null,
     };
     await this.options.store.saveToken(record);
+    this.stored.add(record.hash);
     return { secret, record };
   }
 
@@ -86,15 +98,21 @@ export class TokenService {
    * past its expiry whose scopes `keepExpired` accepts still names its principal (never a revoked
    * one): a guest pass after its window is refused as that (403, audited), not as a token nobody
    * knows. One lookup either way, so made-up tokens cost the store no more than before.
+   *
+   * `unknown` is called before a secret that is neither stored (as far as this process knows)
+   * nor verified before is looked up, and may throw to refuse it without the lookup: the API
+   * holds up an address that keeps presenting those. The store is still asked if it does not
+   * throw, for a token another hub process on the same PostgreSQL made.
    */
   async verify(
     secret: string | undefined | null,
-    options: { keepExpired?: (scopes: string[]) => boolean } = {},
+    options: { keepExpired?: (scopes: string[]) => boolean; unknown?: () => void } = {},
   ): Promise<Principal | null> {
     if (!secret || secret.length > 200) return null;
     const hash = hashToken(secret);
     let record = this.cache.get(hash) ?? null;
     if (!record) {
+      if (options.unknown && !this.stored.has(hash)) options.unknown();
       record = await this.options.store.findTokenByHash(hash);
       if (!record) return null;
       // Belt and braces: the store matched on the hash; compare in constant time anyway.
@@ -161,8 +179,15 @@ export class TokenService {
   async update(record: TokenRecord): Promise<void> {
     await this.options.store.saveToken(record);
     this.cache.delete(record.hash);
+    if (stillWorks(record, this.options.clock.now())) this.stored.add(record.hash);
+    else this.stored.delete(record.hash);
     if (record.revokedAt !== null && record.revokedAt <= this.options.clock.now()) this.revoked.end(record.id);
   }
+}
+
+/** Whether a token may still be used: not revoked, and not past its expiry. */
+function stillWorks(record: TokenRecord, now: number): boolean {
+  return (record.revokedAt === null || record.revokedAt > now) && (record.expiresAt === null || record.expiresAt > now);
 }
 
 /**

@@ -65,7 +65,10 @@ interface ConfigFile {
   commandTimeoutMs?: number;
   /** Cars to attach by their own VISS endpoints: `[{name, viss: ws://…}]`. */
   vehicles?: unknown;
-  /** Requests per second and burst, per token (`api`) and per name and address (`signIn`). */
+  /**
+   * Requests per second and burst, per token (`api`), per name and address (`signIn`), and per
+   * address for tokens nobody has (`unknownTokens`).
+   */
   rateLimits?: HubOptions['rateLimits'];
 }
 
@@ -112,7 +115,7 @@ const CONFIG_KEYS: { [K in keyof Required<ConfigFile>]: Setting<unknown> | Secti
   commandTimeoutMs: wholeNumber(1_000, 86_400_000),
   // Checked in full by the vehicles' own parser, whose messages name the entry at fault.
   vehicles: { mustBe: 'a list of {name, viss}', read: (raw) => raw },
-  rateLimits: { api: rateLimit, signIn: rateLimit },
+  rateLimits: { api: rateLimit, signIn: rateLimit, unknownTokens: rateLimit },
 };
 
 function isSetting(spec: Setting<unknown> | Section): spec is Setting<unknown> {

@@ -9,6 +9,7 @@ import { HouseholdDiscovery, householdLink } from '../adapters/mqtt/households.t
 import { RetainedStore } from '../adapters/mqtt/retained-store.ts';
 import { createApiServer, type RouteModule } from '../api/server.ts';
 import { HOUSEHOLDS_TOPIC_ROOT, householdNamespace } from '../auth/devices.ts';
+import type { RateLimit } from '../auth/rate-limit.ts';
 import { securityRoutes } from '../auth/routes.ts';
 import { Security } from '../auth/security.ts';
 import { TokenService } from '../auth/tokens.ts';
@@ -65,8 +66,11 @@ export interface HubOptions {
   mqtt?: MqttOptions;
   /** PEM certificate and key files: HTTPS and WSS for the API, mqtts for the embedded broker. */
   tls?: { cert: string; key: string };
-  /** Rate limits (tests and benchmarks raise them). */
-  rateLimits?: { api?: { burst: number; perSecond: number }; signIn?: { burst: number; perSecond: number } };
+  /**
+   * Rate limits (tests and benchmarks raise them): per token (`api`), per name and address
+   * (`signIn`), and per address for tokens nobody has (`unknownTokens`).
+   */
+  rateLimits?: { api?: RateLimit; signIn?: RateLimit; unknownTokens?: RateLimit };
   store?: StoreChoice;
   /** Also start the simulated household, speaking the real protocols (see createTriad). */
   demo?: boolean;
@@ -268,6 +272,7 @@ export class Hub {
       flushHistory: () => history.flush(),
     });
     this.tokens = new TokenService({ store, clock });
+    await this.tokens.load();
     await this.core.load();
 
     const household = await ensureDefaultHousehold({ store, core: this.core, clock, name: options.householdName });
@@ -284,6 +289,7 @@ export class Hub {
       mqttAllowAnonymous: options.mqtt?.allowAnonymous,
       apiRate: options.rateLimits?.api,
       signInRate: options.rateLimits?.signIn,
+      unknownTokenRate: options.rateLimits?.unknownTokens,
     });
     await this.security.start();
     const owner = await ensureOwnerToken({ dataDir: options.dataDir, tokens: this.tokens, householdId: household.id });
