@@ -10,7 +10,7 @@ import Fastify, {
   type HTTPMethods,
 } from 'fastify';
 import { passIdOf, SESSION_SCOPE } from '../auth/permissions.ts';
-import type { Security } from '../auth/security.ts';
+import { type Security, TooManyUnknownTokens, verifyCounting } from '../auth/security.ts';
 import { CSRF_HEADER, csrfMatches, parseCookies, SESSION_COOKIE } from '../auth/sessions.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import type { Bus } from '../core/bus.ts';
@@ -430,13 +430,7 @@ async function authenticate(
   return principal;
 }
 
-/**
- * Verifies a token or session, counting the unknown ones per address: once an address has
- * presented too many, the next unknown one is refused (429) without a lookup in the store. A
- * stored token that still works is never held up, even one not used since the hub started: a
- * household behind one address (a home router, a reverse proxy) is not locked out by one
- * script of theirs that keeps presenting a stale token.
- */
+/** Verifies a token or session, held up per address (verifyCounting), with Retry-After when it is. */
 async function verifyFrom(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -444,17 +438,12 @@ async function verifyFrom(
   secret: string,
   options?: { keepExpired?: (scopes: string[]) => boolean },
 ): Promise<Principal | null> {
-  const limiter = ctx.security?.unknownTokenLimiter;
-  if (!limiter) return ctx.tokens.verify(secret, options);
-  const unknown = () => {
-    const wait = limiter.wait(request.ip);
-    if (wait === 0) return;
-    void reply.header('retry-after', String(wait));
-    throw new HubError(429, 'too_many_requests', `too many unknown tokens; try again in ${wait} s`);
-  };
-  const principal = await ctx.tokens.verify(secret, { keepExpired: options?.keepExpired, unknown });
-  if (!principal) limiter.take(request.ip);
-  return principal;
+  try {
+    return await verifyCounting(ctx.tokens, ctx.security?.unknownTokenLimiter, request.ip, secret, options);
+  } catch (error) {
+    if (error instanceof TooManyUnknownTokens) void reply.header('retry-after', String(error.retryAfter));
+    throw error;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Bus } from '../core/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import type { CommandRequest, CommandService } from '../core/commands.ts';
-import { forbidden, notFound } from '../core/errors.ts';
+import { forbidden, HubError, notFound } from '../core/errors.ts';
 import type { Command, CommandRequester, HubEvent } from '../core/events.ts';
 import type { Logger } from '../core/log.ts';
 import type { TwinRegistry } from '../core/twin.ts';
@@ -15,6 +15,39 @@ import { BrokerAccess, type BrokerLogin } from './devices.ts';
 import { PASS_SCOPE_PREFIX, Permissions, SERVER_SCOPE } from './permissions.ts';
 import { type RateLimit, RateLimiter } from './rate-limit.ts';
 import type { Principal, TokenService } from './tokens.ts';
+
+/** A token refused unread because its address presented too many unknown ones: 429, wait `retryAfter` s. */
+export class TooManyUnknownTokens extends HubError {
+  constructor(readonly retryAfter: number) {
+    super(429, 'too_many_requests', `too many unknown tokens; try again in ${retryAfter} s`);
+  }
+}
+
+/**
+ * Verifies a token or session presented from `address`, counting the unknown ones per address:
+ * once an address has presented too many, the next unknown one is refused (TooManyUnknownTokens)
+ * without a lookup in the store. A stored token that still works is never held up, even one not
+ * used since the hub started: a household behind one address (a home router, a reverse proxy) is
+ * not locked out by one script of theirs that keeps presenting a stale token. One limiter for
+ * every way in that takes a token (the HTTP API and its streams, the VISS endpoint), so an address
+ * cannot guess on one after it was held up on another. Without a limiter it only verifies.
+ */
+export async function verifyCounting(
+  tokens: TokenService,
+  limiter: RateLimiter | undefined,
+  address: string,
+  secret: string,
+  options: { keepExpired?: (scopes: string[]) => boolean } = {},
+): Promise<Principal | null> {
+  if (!limiter) return tokens.verify(secret, options);
+  const unknown = () => {
+    const wait = limiter.wait(address);
+    if (wait > 0) throw new TooManyUnknownTokens(wait);
+  };
+  const principal = await tokens.verify(secret, { keepExpired: options.keepExpired, unknown });
+  if (!principal) limiter.take(address);
+  return principal;
+}
 
 export interface SecurityOptions {
   store: Store;

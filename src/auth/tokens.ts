@@ -56,9 +56,9 @@ export class TokenService {
 
   /**
    * The hashes of every stored token that still works (not revoked, not expired when loaded), read
-   * once at start and kept up as tokens are made and revoked: a token in it is never held up as
-   * unknown (see verify's `unknown`), even before its first use since the start. About 150 bytes a
-   * token; the table holds each household's tokens and sessions, a small one.
+   * once at start and kept up as tokens are made, revoked and found expired: a token in it is
+   * never held up as unknown (see verify's `unknown`), even before its first use since the start.
+   * About 150 bytes a token; the table holds each household's tokens and sessions, a small one.
    */
   private readonly stored = new Set<string>();
 
@@ -99,10 +99,11 @@ export class TokenService {
    * one): a guest pass after its window is refused as that (403, audited), not as a token nobody
    * knows. One lookup either way, so made-up tokens cost the store no more than before.
    *
-   * `unknown` is called before a secret that is neither stored (as far as this process knows)
-   * nor verified before is looked up, and may throw to refuse it without the lookup: the API
-   * holds up an address that keeps presenting those. The store is still asked if it does not
-   * throw, for a token another hub process on the same PostgreSQL made.
+   * `unknown` is called for a secret that is not a stored token that still works (as far as this
+   * process knows: unknown, expired or revoked), before any lookup, and may throw to refuse it
+   * without one: the API and the VISS endpoint hold up an address that keeps presenting those
+   * (verifyCounting). The store is still asked if it does not throw, for a token another hub
+   * process on the same PostgreSQL made.
    */
   async verify(
     secret: string | undefined | null,
@@ -111,8 +112,11 @@ export class TokenService {
     if (!secret || secret.length > 200) return null;
     const hash = hashToken(secret);
     let record = this.cache.get(hash) ?? null;
+    // Only a token that still works is spared: one that has expired or was revoked since is, to
+    // the limiter, a token nobody has, whether this process has its record in memory or not.
+    const works = record ? stillWorks(record, this.options.clock.now()) : this.stored.has(hash);
+    if (options.unknown && !works) options.unknown();
     if (!record) {
-      if (options.unknown && !this.stored.has(hash)) options.unknown();
       record = await this.options.store.findTokenByHash(hash);
       if (!record) return null;
       // Belt and braces: the store matched on the hash; compare in constant time anyway.
@@ -121,6 +125,9 @@ export class TokenService {
       this.cache.set(hash, record);
     }
     const now = this.options.clock.now();
+    // A token that expired while the hub runs leaves the stored set (read once, at start) the
+    // first time it is found so, rather than being spared until a restart.
+    if (!stillWorks(record, now)) this.stored.delete(hash);
     if (record.revokedAt !== null && record.revokedAt <= now) {
       const why = revokedReason(record.scopes);
       if (why) throw new HubError(401, 'unauthorized', why);

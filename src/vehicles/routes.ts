@@ -5,6 +5,7 @@ import { serveVissSocket } from '../adapters/viss/server.ts';
 import type { ConnectionSource } from '../adapters/viss/session.ts';
 import { type ApiContext, principalOf, type RouteModule } from '../api/server.ts';
 import { NAME_PATTERN } from '../api/views.ts';
+import { TooManyUnknownTokens, verifyCounting } from '../auth/security.ts';
 import type { Principal } from '../auth/tokens.ts';
 import { HubError, notFound } from '../core/errors.ts';
 import type { VehicleService } from './service.ts';
@@ -185,11 +186,16 @@ export function vehicleRoutes(service: VehicleService): RouteModule {
       };
       const forToken = async (token: string) => {
         // A store that fails here must not leave a rejected promise no request may ever await.
-        // A revoked guest pass (or session) is refused as such: a 401 that says so.
-        const principal = await ctx.tokens
-          .verify(token)
-          .catch((error: unknown) => (error instanceof HubError && error.status === 401 ? error : undefined));
+        // A revoked guest pass (or session) is refused as such: a 401 that says so. Tokens nobody
+        // has are held up per address, as on the API and with the same limiter: a 429.
+        const principal = await verifyCounting(ctx.tokens, ctx.security?.unknownTokenLimiter, request.ip, token).catch(
+          (error: unknown) =>
+            error instanceof TooManyUnknownTokens || (error instanceof HubError && error.status === 401)
+              ? error
+              : undefined,
+        );
         if (principal === undefined) return vissErrors.unavailable('the token could not be checked');
+        if (principal instanceof TooManyUnknownTokens) return vissErrors.tooManyUnknownTokens(principal.retryAfter);
         if (principal instanceof HubError) return { ...vissErrors.invalidToken(), description: principal.message };
         if (!principal) return vissErrors.invalidToken();
         if (!watching.has(principal.tokenId) && watching.size >= MAX_TOKENS_PER_CONNECTION) {

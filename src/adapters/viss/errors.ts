@@ -35,6 +35,12 @@ export const vissErrors = {
       'too_many_requests',
       `Rate-limiting due to too many requests: at most ${max} subscriptions per connection`,
     ),
+  tooManyUnknownTokens: (retryAfter: number) =>
+    error(
+      429,
+      'too_many_requests',
+      `Rate-limiting due to too many requests: too many unknown tokens from this address; try again in ${retryAfter} s`,
+    ),
   unavailable: (why: string) =>
     error(503, 'service_unavailable', `The server is temporarily unable to handle the request: ${why}`),
 } as const;
